@@ -1,0 +1,310 @@
+"""The CRM: what host applications, the CLI and plugins use.
+
+Open one with ``crmcore.open_crm(...)`` (a context manager). Every write names an ``actor``
+(who did it), recorded on the record; every write and the plugin effects it causes run in one
+store transaction where the backend supports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from crmcore import builtin
+from crmcore.clock import Clock, SystemClock
+from crmcore.config import Config, find_config, structure_section
+from crmcore.converter import iso
+from crmcore.customers import Customers
+from crmcore.effects import Effects
+from crmcore.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PluginError,
+    StorageError,
+    ValidationError,
+)
+from crmcore.ids import new_id
+from crmcore.interactions import Interactions
+from crmcore.logs import get_logger, register_personal_keys
+from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
+from crmcore.records import Records
+from crmcore.registry import Kinds, SettingsSpec
+from crmcore.schema import personal_fields
+from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
+from crmcore.tasks import Tasks
+
+T = TypeVar("T")
+
+MAX_EFFECT_DEPTH = 8
+
+
+@attrs.frozen
+class TickReport:
+    """What one worker sweep did."""
+
+    worker: str
+    now: datetime
+    tasks_created: int
+    tasks_updated: int
+    records_written: int
+
+
+class CRM:
+    """An open CRM: entities, plugins, storage, clock and configuration together."""
+
+    def __init__(self, *, store: Store, plugins: PluginManager, config: Config,
+                 clock: Clock) -> None:
+        self.store = store
+        self.plugins = plugins
+        self.config = config
+        self.clock = clock
+        self.log = get_logger("core")
+        self._settings = self._load_settings()
+        self.interaction_kinds, self.task_kinds = self._load_kinds()
+        self._specs = self._open_collections()
+        self.customers = Customers(self)
+        self.interactions = Interactions(self)
+        self.tasks = Tasks(self)
+        self._closed = False
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _load_settings(self) -> dict[str, Any]:
+        specs: dict[str, tuple[str, SettingsSpec]] = {}
+        for plugin, spec in self.plugins.contributions("crm_settings"):
+            if not isinstance(spec, SettingsSpec):
+                raise PluginError(plugin, f"crm_settings returned {type(spec).__name__}, "
+                                  "not SettingsSpec")
+            if spec.section in specs:
+                raise PluginError(plugin, f"settings section [{spec.section}] is already "
+                                  f"declared by plugin {specs[spec.section][0]!r}")
+            specs[spec.section] = (plugin, spec)
+        known_elsewhere = {i.name for i in self.plugins.infos() if i.status != "ok"}
+        for section in self.config.sections:
+            if section not in specs and section not in known_elsewhere:
+                loaded = ", ".join(sorted(specs)) or "none"
+                raise ConfigError(f"[{section}]: no loaded plugin has a section of that name "
+                                  f"(sections: {loaded})")
+        return {name: structure_section(self.config.sections.get(name, {}), spec.type, name)
+                for name, (_plugin, spec) in specs.items()}
+
+    def _load_kinds(self) -> tuple[frozenset[str], frozenset[str]]:
+        interactions: set[str] = set()
+        tasks: set[str] = set()
+        for _plugin, kinds in self.plugins.contributions("crm_kinds"):
+            if isinstance(kinds, Kinds):
+                interactions.update(kinds.interactions)
+                tasks.update(kinds.tasks)
+        return frozenset(interactions), frozenset(tasks)
+
+    def _open_collections(self) -> dict[str, CollectionSpec]:
+        specs: dict[str, CollectionSpec] = {}
+        owners: dict[str, str] = {}
+        for plugin, spec in self.plugins.contributions("crm_collections"):
+            if plugin != "core" and not spec.name.startswith(f"{plugin}."):
+                raise PluginError(plugin, f"collection {spec.name!r} must be named "
+                                  f"'{plugin}.<name>'")
+            if spec.name in specs:
+                raise PluginError(plugin, f"collection {spec.name!r} is already declared by "
+                                  f"plugin {owners[spec.name]!r}")
+            specs[spec.name] = spec
+            owners[spec.name] = plugin
+        core_types = {builtin.CUSTOMERS: _entity("Customer"),
+                      builtin.INTERACTIONS: _entity("Interaction"), builtin.TASKS: _entity("Task")}
+        for name, cls in core_types.items():
+            specs[name] = attrs.evolve(specs[name], record_type=cls)
+        extra = []
+        if self.config.core.unique_phone:
+            extra.append(IndexSpec([("phone", 1)], unique=True, sparse=True))
+        if self.config.core.unique_email:
+            extra.append(IndexSpec([("email", 1)], unique=True, sparse=True))
+        if extra:
+            customers = specs[builtin.CUSTOMERS]
+            specs[builtin.CUSTOMERS] = attrs.evolve(customers,
+                                                    indexes=(*customers.indexes, *extra))
+        for spec in specs.values():
+            self.store.ensure_collection(spec)
+            if spec.record_type is not None:
+                register_personal_keys(personal_fields(spec.record_type))
+        return specs
+
+    # -- plumbing for plugins and host apps ------------------------------------------------
+
+    def now(self) -> datetime:
+        """The injected clock's current time (UTC)."""
+        return self.clock.now()
+
+    def new_id(self, prefix: str) -> str:
+        """A fresh time-ordered id such as ``cus_01JD…`` (prefix it with your record type)."""
+        return new_id(prefix, self.clock.now())
+
+    def settings(self, section: str) -> Any:
+        """The validated settings object of a plugin's ``[section]``."""
+        try:
+            return self._settings[section]
+        except KeyError:
+            raise ConfigError(f"no loaded plugin declares settings [{section}]") from None
+
+    def has_plugin(self, name: str) -> bool:
+        """Whether the plugin ``name`` is loaded (plugins never import each other)."""
+        return self.plugins.status(name) == "ok"
+
+    def collection_specs(self) -> list[CollectionSpec]:
+        """Every declared collection, the core's included."""
+        return list(self._specs.values())
+
+    def collection(self, name: str) -> Collection:
+        """The raw collection ``name`` (it must have been declared)."""
+        if name not in self._specs:
+            raise NotFoundError(f"no collection {name!r} is declared (declare it with "
+                                "crm_collections)")
+        return self.store.collection(name)
+
+    def records(self, name: str, cls: type[T]) -> Records[T]:
+        """Typed access to a declared collection holding attrs records of ``cls``."""
+        return Records(self.collection(name), cls)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes (atomic where ``store.capabilities.transactions``)."""
+        with self.store.transaction():
+            yield
+
+    # -- events and effects ----------------------------------------------------------------
+
+    def emit(self, hook_name: str, *, actor: str, _depth: int = 0, **kwargs: Any) -> Effects:
+        """Call an event hook and apply the ``Effects`` every plugin returned.
+
+        Plugins that offer hooks of their own call this for them too, so their implementers'
+        effects are applied in the same place. Returns what was applied.
+        """
+        if _depth > MAX_EFFECT_DEPTH:
+            raise PluginError("core", f"effects kept triggering {hook_name} more than "
+                              f"{MAX_EFFECT_DEPTH} levels deep; a plugin loops")
+        effects = Effects.combine(self.plugins.call(hook_name, crm=self, actor=actor, **kwargs))
+        self.apply(effects, actor=actor, _depth=_depth)
+        return effects
+
+    def apply(self, effects: Effects, *, actor: str, _depth: int = 0) -> list[Any]:
+        """Apply ``effects``: ext patches, plugin records, task updates, then new tasks."""
+        if not effects:
+            return []
+        created = []
+        with self.transaction():
+            for patch in effects.ext:
+                self.customers.patch_ext(patch.customer_id, patch.namespace, patch.values,
+                                         actor=actor)
+            for write in effects.records:
+                coll = self.collection(write.collection)
+                if write.expected_version is None:
+                    coll.insert(write.doc)
+                else:
+                    fields = {k: v for k, v in write.doc.items() if k not in ("id", "version")}
+                    coll.update(write.doc["id"], fields, expected_version=write.expected_version)
+            for update in effects.task_updates:
+                self.tasks.apply_update(update, actor=actor)
+            for draft in effects.tasks:
+                task, is_new = self.tasks.create_from(draft, actor=actor)
+                if is_new:
+                    created.append(task)
+            for task in created:
+                self.emit("crm_task_created", actor=actor, task=task, _depth=_depth + 1)
+        return created
+
+    def tick(self, worker: str, now: datetime | None = None) -> TickReport:
+        """One worker sweep: call ``crm_tick`` on every plugin and apply their effects."""
+        when = now or self.clock.now()
+        effects = Effects.combine(self.plugins.call("crm_tick", crm=self, now=when,
+                                                    worker=worker))
+        created = self.apply(effects, actor=f"worker:{worker}")
+        self.log.debug("tick", worker=worker, now=iso(when), tasks=len(created))
+        return TickReport(worker, when, len(created), len(effects.task_updates),
+                          len(effects.records))
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.store.close()
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _entity(name: str) -> type:
+    from crmcore import entities
+
+    return getattr(entities, name)
+
+
+def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
+             clock: Clock | None = None, plugins: list[str] | None = None,
+             extra_plugins: list[tuple[str, object]] | None = None,
+             load_entry_points: bool = True) -> CRM:
+    """Open a CRM.
+
+    ``config`` is a ``Config``, a mapping shaped like crm.toml, or a path to a TOML file (None:
+    ``$CRM_CONFIG`` or ``./crm.toml`` if present, else defaults). ``plugins`` names the
+    installed plugins to load (None: ``$CRMCORE_PLUGINS``, else ``[plugins] enabled``, else
+    all); ``extra_plugins`` registers plugin objects directly; ``clock`` defaults to the system
+    clock.
+    """
+    if isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, Mapping):
+        cfg = Config.from_dict(config)
+    else:
+        path = find_config(config)
+        cfg = Config.load(path) if path is not None else Config()
+    allowed = plugins
+    if allowed is None:
+        env = allowed_from_env()
+        allowed = sorted(env) if env is not None else cfg.plugins.enabled
+    pm = make_plugin_manager(allowed=None if allowed is None else set(allowed),
+                             load_entry_points=load_entry_points, extra=extra_plugins or ())
+    if allowed is not None:
+        missing = sorted(set(allowed) - {i.name for i in pm.infos()})
+        if missing:
+            raise ConfigError(f"plugins.enabled: not installed: {', '.join(missing)}")
+    the_clock = clock or SystemClock()
+    store = open_store(pm, cfg, the_clock)
+    try:
+        return CRM(store=store, plugins=pm, config=cfg, clock=the_clock)
+    except BaseException:
+        store.close()
+        raise
+
+
+def open_store(pm: PluginManager, cfg: Config, clock: Clock) -> Store:
+    """Open the backend named in ``[storage]`` through the ``crm_storage_backends`` hook."""
+    backends: dict[str, tuple[str, Any]] = {}
+    for plugin, backend in pm.contributions("crm_storage_backends"):
+        if backend.name in backends:
+            raise PluginError(plugin, f"storage backend {backend.name!r} is already provided "
+                              f"by plugin {backends[backend.name][0]!r}")
+        backends[backend.name] = (plugin, backend)
+    name = cfg.storage.backend
+    if name not in backends:
+        available = ", ".join(sorted(backends)) or "none"
+        raise ConfigError(f"storage.backend: no backend named {name!r} is installed "
+                          f"(available: {available})")
+    plugin, backend = backends[name]
+    options = StorageOptions(cfg.storage.location, dict(cfg.storage.options), clock)
+    try:
+        return backend.factory(options)
+    except (ConfigError, StorageError, ValidationError, ConflictError):
+        raise
+    except Exception as exc:
+        raise PluginError(plugin, f"opening storage {name!r} failed: "
+                          f"{type(exc).__name__}: {exc}") from exc

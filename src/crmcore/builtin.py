@@ -1,0 +1,55 @@
+"""The core's built-in plugin: the in-memory backend, the core collections and kinds."""
+
+from __future__ import annotations
+
+from crmcore.hookspecs import hookimpl
+from crmcore.registry import Kinds
+from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend, StorageOptions, Store
+from crmcore.storage.memory import MemoryStore
+
+CUSTOMERS = "customers"
+INTERACTIONS = "interactions"
+TASKS = "tasks"
+
+INTERACTION_KINDS = (
+    "purchase", "refund", "consultation", "inquiry", "complaint", "callback", "follow_up",
+    "care", "visit", "treatment", "business", "billing", "feedback", "event", "survey",
+    "referral", "note", "other",
+)
+TASK_KINDS = ("follow_up", "first_contact", "callback", "care", "complaint", "retention", "other")
+
+
+def _open_memory(options: StorageOptions) -> Store:
+    return MemoryStore()
+
+
+@hookimpl
+def crm_storage_backends() -> list[StorageBackend]:
+    return [StorageBackend("memory", _open_memory, "in-process dictionaries; nothing is kept")]
+
+
+@hookimpl
+def crm_collections() -> list[CollectionSpec]:
+    return [
+        CollectionSpec(CUSTOMERS, (
+            IndexSpec([("phone", 1)], sparse=True),
+            IndexSpec([("email", 1)], sparse=True),
+            IndexSpec([("owner", 1), ("status", 1)]),
+        ), customer_key="id"),
+        CollectionSpec(INTERACTIONS, (
+            IndexSpec([("customer_id", 1), ("occurred_at", 1)]),
+            IndexSpec([("kind", 1), ("occurred_at", 1)]),
+        ), customer_key="customer_id"),
+        CollectionSpec(TASKS, (
+            # one open task per dedupe key, enforced by the store across processes
+            IndexSpec([("open_key", 1)], unique=True, sparse=True),
+            IndexSpec([("assignee", 1), ("status", 1), ("due_at", 1)]),
+            IndexSpec([("status", 1), ("due_at", 1)]),
+            IndexSpec([("customer_id", 1), ("status", 1)]),
+        ), customer_key="customer_id"),
+    ]
+
+
+@hookimpl
+def crm_kinds() -> Kinds:
+    return Kinds(interactions=INTERACTION_KINDS, tasks=TASK_KINDS)

@@ -1,0 +1,227 @@
+"""``crm.toml``: the storage backend, the enabled plugins and each plugin's settings.
+
+Core sections are ``[core]``, ``[storage]`` (with ``[storage.options]`` for the backend) and
+``[plugins]``. Every other top-level table configures the loaded plugin of the same name. Unknown
+keys and bad values are refused with the key's full path. ``CRM_STORAGE_BACKEND`` and
+``CRM_STORAGE_LOCATION`` override the storage settings; ``CRM_CONFIG`` names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+import cattrs
+import cattrs.cols
+
+from crmcore.errors import ConfigError, CrmError, ValidationError
+
+T = TypeVar("T")
+
+ENV_CONFIG = "CRM_CONFIG"
+ENV_BACKEND = "CRM_STORAGE_BACKEND"
+ENV_LOCATION = "CRM_STORAGE_LOCATION"
+DEFAULT_FILE = "crm.toml"
+CORE_SECTIONS = ("core", "storage", "plugins")
+
+
+def time_zone(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    """Attrs validator for IANA time-zone names (usable in plugin settings too)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {value!r} (use an IANA name such as "
+                              "'Asia/Shanghai')", field=attribute.name) from None
+
+
+def _country(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and not (value.isdigit() and 1 <= len(value) <= 3):
+        raise ValidationError(f"expected 1 to 3 digits such as '86', got {value!r}",
+                              field=attribute.name)
+
+
+@attrs.frozen
+class CoreSettings:
+    """``[core]``: business-wide defaults."""
+
+    timezone: str = attrs.field(default="UTC", validator=time_zone)
+    default_country_code: str | None = attrs.field(default=None, validator=_country)
+    unique_phone: bool = False
+    unique_email: bool = False
+    default_actor: str = "system"
+
+
+@attrs.frozen
+class StorageSettings:
+    """``[storage]``: which backend, where, and the backend's own options."""
+
+    backend: str = "tinydb"
+    location: str | None = "crm-data"
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class PluginSettings:
+    """``[plugins]``: ``enabled`` lists the plugins to load (all installed ones if absent)."""
+
+    enabled: list[str] | None = None
+
+
+@attrs.frozen
+class Config:
+    """A parsed configuration. Plugin sections stay raw until the plugins are loaded."""
+
+    core: CoreSettings = attrs.field(factory=CoreSettings)
+    storage: StorageSettings = attrs.field(factory=StorageSettings)
+    plugins: PluginSettings = attrs.field(factory=PluginSettings)
+    sections: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Config:
+        """Validate a configuration mapping (as parsed from TOML)."""
+        env = os.environ if environ is None else environ
+        data = dict(data)
+        core = structure_section(data.pop("core", {}), CoreSettings, "core")
+        storage_raw = dict(data.pop("storage", {}) or {})
+        if env.get(ENV_BACKEND):
+            storage_raw["backend"] = env[ENV_BACKEND]
+        if env.get(ENV_LOCATION):
+            storage_raw["location"] = env[ENV_LOCATION]
+        storage = structure_section(storage_raw, StorageSettings, "storage")
+        if storage.location and path is not None and not _looks_like_uri(storage.location):
+            location = Path(storage.location).expanduser()
+            if not location.is_absolute():
+                location = path.parent / location
+            storage = attrs.evolve(storage, location=str(location))
+        plugins = structure_section(data.pop("plugins", {}), PluginSettings, "plugins")
+        for name, section in data.items():
+            if not isinstance(section, Mapping):
+                raise ConfigError(f"{name}: expected a table ([{name}]), got "
+                                  f"{type(section).__name__}")
+        return cls(core, storage, plugins, {k: dict(v) for k, v in data.items()}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
+        """Read and validate a TOML file."""
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: no such configuration file (create one with "
+                              "'crm init')") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        try:
+            return cls.from_dict(data, path=file.resolve(), environ=environ)
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+
+
+def find_config(explicit: str | Path | None = None,
+                environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file to use: ``explicit``, else ``$CRM_CONFIG``, else ``./crm.toml`` if any."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG])
+    default = Path(DEFAULT_FILE)
+    return default if default.exists() else None
+
+
+def _looks_like_uri(location: str) -> bool:
+    return "://" in location
+
+
+def _make_strict() -> cattrs.Converter:
+    """A converter that never coerces: a string is not a number, a string is not a list."""
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+    def exact(*kinds: type) -> Any:
+        def hook(value: Any, type_: Any) -> Any:
+            if isinstance(value, bool) and bool not in kinds:
+                raise TypeError(f"expected {type_.__name__}, got a boolean")
+            if not isinstance(value, kinds):
+                raise TypeError(f"expected {type_.__name__}, got {type(value).__name__}")
+            return type_(value)
+        return hook
+
+    conv.register_structure_hook(str, exact(str))
+    conv.register_structure_hook(int, exact(int))
+    conv.register_structure_hook(float, exact(int, float))
+    conv.register_structure_hook(bool, exact(bool))
+
+    def checked(factory: Any, kind: type) -> Any:
+        def make(type_: Any, converter: cattrs.Converter) -> Any:
+            inner = factory(type_, converter)
+
+            def hook(value: Any, t: Any) -> Any:
+                if not isinstance(value, kind):
+                    raise TypeError(f"expected a {'list' if kind is list else 'table'}")
+                return inner(value, t)
+            return hook
+        return make
+
+    conv.register_structure_hook_factory(
+        lambda t: get_origin(t) is list, checked(cattrs.cols.list_structure_factory, list))
+    conv.register_structure_hook_factory(
+        lambda t: get_origin(t) is dict, checked(cattrs.cols.mapping_structure_factory, Mapping))
+    return conv
+
+
+_strict = _make_strict()
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, CrmError):
+        return str(exc)
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown key(s): {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return "required key is missing"
+    name = getattr(type_, "__name__", None) or str(type_).replace("typing.", "")
+    if isinstance(exc, TypeError) and str(exc).startswith("expected"):
+        return str(exc)
+    if isinstance(exc, TypeError | ValueError):
+        return f"expected {name}"
+    return str(exc)
+
+
+def structure_section(data: Any, cls: type[T], path: str) -> T:
+    """Structure a table into attrs class ``cls``; errors name the full key path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a table, got {type(data).__name__}")
+    try:
+        return _strict.structure(dict(data), cls)
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc, path=path, format_exception=_format)
+        raise ConfigError(_tidy(messages[0]) if len(messages) == 1 else
+                          "; ".join(_tidy(m) for m in messages)) from None
+    except CrmError as exc:  # a validator outside cattrs' wrapping
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _tidy(message: str) -> str:
+    # cattrs says "<message> @ <path>"; we say "<path>: <message>" with dotted keys.
+    text, _, where = message.rpartition(" @ ")
+    if not text:
+        return message
+    where = where.replace("['", ".").replace("']", "")
+    # A validator's ValidationError reads "field: message"; fold the field into the path.
+    field, sep, rest = text.partition(": ")
+    if sep and field.isidentifier():
+        return f"{where}.{field}: {rest}"
+    return f"{where}: {text}"

@@ -1,0 +1,247 @@
+"""``crm.customers``: add, get, update, find and merge customers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from crmcore import builtin
+from crmcore.converter import from_doc, to_doc
+from crmcore.entities import Customer, CustomerStatus
+from crmcore.errors import ConflictError, NotFoundError, ValidationError
+from crmcore.normalize import normalize_email, normalize_phone
+from crmcore.schema import personal_fields
+from crmcore.storage import SortSpec
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+# Fields a caller may set; the rest (id, version, timestamps, status …) belong to the core.
+EDITABLE = frozenset({
+    "name", "phone", "email", "address", "birth_date", "chat_handles", "gender", "region",
+    "occupation", "organisation", "timezone", "do_not_contact", "owner", "tags", "source", "ext",
+})
+
+
+def require_actor(actor: object) -> str:
+    """Every write names who did it."""
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValidationError("every write needs an actor: pass actor='<user or system id>'",
+                              field="actor")
+    return actor.strip()
+
+
+class Customers:
+    """The customer file (DOMAIN §1)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._coll = crm.store.collection(builtin.CUSTOMERS)
+
+    def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(fields) - EDITABLE)
+        if unknown:
+            raise ValidationError(f"unknown or read-only customer field(s): {', '.join(unknown)}")
+        out = dict(fields)
+        if out.get("phone") is not None:
+            if not isinstance(out["phone"], str):
+                raise ValidationError("expected text", field="phone")
+            out["phone"] = normalize_phone(
+                out["phone"], default_country_code=self._crm.config.core.default_country_code)
+        if out.get("email") is not None:
+            if not isinstance(out["email"], str):
+                raise ValidationError("expected text", field="email")
+            out["email"] = normalize_email(out["email"])
+        if "timezone" in out:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(str(out["timezone"]))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValidationError(f"unknown time zone {out['timezone']!r}",
+                                      field="timezone") from None
+        if "name" in out and isinstance(out["name"], str):
+            out["name"] = " ".join(out["name"].split())
+        return out
+
+    def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
+        """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
+        actor = require_actor(actor)
+        clean = self._clean({"name": name, **fields})
+        clean.setdefault("timezone", self._crm.config.core.timezone)
+        now = self._crm.now()
+        customer = Customer(id=self._crm.new_id("cus_"), created_at=now, created_by=actor,
+                            updated_at=now, updated_by=actor, **clean)
+        with self._crm.transaction():
+            stored = from_doc(Customer, self._coll.insert(to_doc(customer)))
+            effects = self._crm.emit("crm_customer_created", actor=actor, customer=stored)
+        return self.get(stored.id) if effects else stored  # effects may have patched ext
+
+    def get(self, id: str) -> Customer:
+        """The customer with this id; a merged one says where it went."""
+        customer = from_doc(Customer, self._coll.get(id))
+        if customer.status is CustomerStatus.MERGED:
+            raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
+        return customer
+
+    def get_any(self, id: str) -> Customer:
+        """The record with this id whatever its status (tombstones included)."""
+        return from_doc(Customer, self._coll.get(id))
+
+    def update(self, id: str, *, actor: str, expected_version: int | None = None,
+               **changes: Any) -> Customer:
+        """Change core fields; fires ``crm_customer_updated``. Pass the ``expected_version`` you
+        read to be told (``ConflictError``) if someone else changed the customer meanwhile."""
+        actor = require_actor(actor)
+        clean = self._clean(changes)
+        before = self.get(id)
+        if expected_version is not None and before.version != expected_version:
+            raise ConflictError(f"customer {id} changed since you read it (version "
+                                f"{before.version}, you read {expected_version}); reload")
+        if before.status is not CustomerStatus.ACTIVE:
+            raise ValidationError(f"customer {id} is {before.status.value}; it cannot change")
+        if "ext" in clean:
+            clean["ext"] = {**before.ext, **clean["ext"]}
+        after = attrs.evolve(before, **clean, updated_at=self._crm.now(), updated_by=actor)
+        if after == attrs.evolve(before, updated_at=after.updated_at, updated_by=actor):
+            return before  # nothing changed: write nothing
+        doc = to_doc(after)
+        changed = {k: doc[k] for k in (*clean, "updated_at", "updated_by")}
+        with self._crm.transaction():
+            stored = from_doc(Customer, self._coll.update(id, changed,
+                                                          expected_version=before.version))
+            effects = self._crm.emit("crm_customer_updated", actor=actor, before=before,
+                                     after=stored)
+        return self.get(id) if effects else stored
+
+    def patch_ext(self, id: str, namespace: str, values: Mapping[str, Any], *,
+                  actor: str) -> Customer:
+        """Merge ``values`` into ``ext[namespace]`` without firing events (used by Effects).
+
+        Retries on a version conflict, since a namespace patch does not depend on other fields.
+        """
+        for _attempt in range(5):
+            current = self.get_any(id)
+            merged = {**current.ext.get(namespace, {}), **values}
+            if current.ext.get(namespace) == merged:
+                return current
+            ext = {**current.ext, namespace: merged}
+            attrs.evolve(current, ext=ext)  # validate
+            try:
+                doc = self._coll.update(id, {"ext": ext}, expected_version=current.version)
+                return from_doc(Customer, doc)
+            except ConflictError:
+                continue
+        raise ConflictError(f"customer {id}: ext[{namespace!r}] kept changing underneath; "
+                            "giving up after 5 attempts")
+
+    def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0,
+             include_inactive: bool = False) -> list[Customer]:
+        """Customers matching a storage filter (active ones unless ``include_inactive``)."""
+        query = self._active(filter, include_inactive)
+        return [from_doc(Customer, d) for d in self._coll.find(query, sort=sort, limit=limit,
+                                                                skip=skip)]
+
+    def iter(self, filter: Mapping[str, Any] | None = None, *,
+             include_inactive: bool = False) -> Iterator[Customer]:
+        """Stream customers in id order."""
+        for doc in self._coll.iter(self._active(filter, include_inactive)):
+            yield from_doc(Customer, doc)
+
+    def count(self, filter: Mapping[str, Any] | None = None, *,
+              include_inactive: bool = False) -> int:
+        return self._coll.count(self._active(filter, include_inactive))
+
+    @staticmethod
+    def _active(filter: Mapping[str, Any] | None, include_inactive: bool) -> dict[str, Any]:
+        query = dict(filter or {})
+        if not include_inactive and "status" not in query:
+            query["status"] = CustomerStatus.ACTIVE.value
+        return query
+
+    def find_by_contact(self, *, phone: str | None = None,
+                        email: str | None = None) -> list[Customer]:
+        """Active customers with this phone or e-mail (normalised before matching)."""
+        clean = self._clean({k: v for k, v in (("phone", phone), ("email", email)) if v})
+        if not clean:
+            return []
+        return self.find({"$or": [{k: v} for k, v in clean.items()]})
+
+    def find_duplicates(self) -> list[list[Customer]]:
+        """Groups of active customers sharing a normalised phone or e-mail."""
+        parent: dict[str, str] = {}
+
+        def root(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        seen: dict[tuple[str, str], str] = {}
+        by_id: dict[str, Customer] = {}
+        for customer in self.iter():
+            parent.setdefault(customer.id, customer.id)
+            for key in (("phone", customer.phone), ("email", customer.email)):
+                if key[1] is None:
+                    continue
+                if key in seen:
+                    parent[root(customer.id)] = root(seen[key])
+                    by_id[customer.id] = customer
+                    by_id.setdefault(seen[key], self.get(seen[key]))
+                else:
+                    seen[key] = customer.id
+        groups: dict[str, list[Customer]] = {}
+        for id, customer in by_id.items():
+            groups.setdefault(root(id), []).append(customer)
+        return sorted((sorted(g, key=lambda c: c.id) for g in groups.values()),
+                      key=lambda g: g[0].id)
+
+    def merge(self, keep_id: str, duplicate_id: str, *, actor: str) -> Customer:
+        """Fold ``duplicate_id`` into ``keep_id``.
+
+        Records in every collection with a ``customer_key`` move to the kept customer; empty
+        fields of the kept one are filled from the duplicate; tags and ext namespaces are
+        joined; open de-duplicated tasks of the duplicate are cancelled (plugins recreate them
+        for the kept customer); the duplicate becomes a tombstone without personal data.
+        """
+        actor = require_actor(actor)
+        if keep_id == duplicate_id:
+            raise ValidationError("cannot merge a customer into itself")
+        keep = self.get(keep_id)
+        dup = self.get(duplicate_id)
+        fills: dict[str, Any] = {}
+        for name in EDITABLE - {"tags", "ext", "name"}:
+            if getattr(keep, name) in (None, "", {}) and getattr(dup, name) not in (None, "", {}):
+                fills[name] = getattr(dup, name)
+        fills["tags"] = tuple(sorted(set(keep.tags) | set(dup.tags)))
+        fills["ext"] = {**dup.ext, **keep.ext}
+        now = self._crm.now()
+        with self._crm.transaction():
+            self._crm.tasks.cancel_deduped_for(duplicate_id, actor=actor,
+                                               reason=f"merged into {keep_id}")
+            for spec in self._crm.collection_specs():
+                if spec.customer_key is None or spec.name == builtin.CUSTOMERS:
+                    continue
+                coll = self._crm.store.collection(spec.name)
+                for doc in list(coll.iter({spec.customer_key: duplicate_id})):
+                    coll.update(doc["id"], {spec.customer_key: keep_id},
+                                expected_version=doc["version"])
+            merged = attrs.evolve(keep, **fills, updated_at=now, updated_by=actor)
+            doc = to_doc(merged)
+            self._coll.update(keep_id, {k: doc[k] for k in (*fills, "updated_at", "updated_by")},
+                              expected_version=keep.version)
+            blank = {name: None for name in personal_fields(Customer)}
+            blank.update(name="(merged)", chat_handles={})
+            tomb = attrs.evolve(dup, **blank, status=CustomerStatus.MERGED,
+                                merged_into=keep_id, updated_at=now, updated_by=actor)
+            tdoc = to_doc(tomb)
+            self._coll.update(duplicate_id, {k: tdoc[k] for k in (*blank, "status",
+                                                                   "merged_into", "updated_at",
+                                                                   "updated_by")},
+                              expected_version=dup.version)
+            self._crm.emit("crm_customers_merged", actor=actor, kept=self.get(keep_id),
+                           merged=self.get_any(duplicate_id))
+        return self.get(keep_id)

@@ -1,0 +1,190 @@
+"""The core's three entities: Customer, Interaction and Task.
+
+Plugin data never becomes a core field: it lives in a plugin's own collection or under the
+plugin's namespace in ``ext`` (for example ``customer.ext["grading"]``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from crmcore.errors import ValidationError
+from crmcore.schema import (
+    enum_converter,
+    field,
+    in_range,
+    non_empty,
+    non_negative,
+    optional_text,
+    utc_converter,
+)
+
+
+class Gender(enum.Enum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+
+
+class Channel(enum.Enum):
+    """How a contact happened (DOMAIN §5: phone, e-mail, chat, letter, in person …)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    CHAT = "chat"
+    SMS = "sms"
+    LETTER = "letter"
+    IN_PERSON = "in_person"
+    WEB = "web"
+    APP = "app"
+    OTHER = "other"
+
+
+class CustomerStatus(enum.Enum):
+    ACTIVE = "active"
+    MERGED = "merged"  # a tombstone pointing at ``merged_into``; personal fields are cleared
+    ERASED = "erased"  # personal data forgotten on request; statistics remain
+
+
+class TaskStatus(enum.Enum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Priority(enum.IntEnum):
+    """Task urgency; larger is more urgent, and due queues sort by it."""
+
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+    URGENT = 4
+
+
+_KIND = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _kind(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, str) or not _KIND.match(value):
+        raise ValidationError(f"{value!r} is not a kind name (lower-case letters, digits, '_')",
+                              field=attribute.name)
+
+
+def _ext(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) for k, v in value.items()
+    ):
+        raise ValidationError("expected a mapping of plugin name to a mapping",
+                              field=attribute.name)
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    return tuple(sorted({str(t).strip() for t in value if str(t).strip()}))
+
+
+def _optional_date(value: Any) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValidationError(f"expected a date as YYYY-MM-DD, got {value!r}", field="birth_date")
+
+
+@attrs.frozen
+class Customer:
+    """A customer's file (DOMAIN §1): who they are, how to reach them, who looks after them."""
+
+    id: str
+    name: str = field(personal=True, validator=non_empty)
+    created_at: datetime = field(converter=utc_converter("created_at"))
+    created_by: str = field(validator=non_empty)
+    updated_at: datetime = field(converter=utc_converter("updated_at"))
+    updated_by: str = field(validator=non_empty)
+    phone: str | None = field(personal=True, default=None, validator=optional_text)
+    email: str | None = field(personal=True, default=None, validator=optional_text)
+    address: str | None = field(personal=True, default=None, validator=optional_text)
+    birth_date: date | None = field(personal=True, default=None, converter=_optional_date)
+    chat_handles: dict[str, str] = field(personal=True, factory=dict)
+    gender: Gender | None = field(default=None,
+                                  converter=enum_converter(Gender, "gender", optional=True))
+    region: str | None = field(default=None, validator=optional_text)
+    occupation: str | None = field(default=None, validator=optional_text)
+    organisation: str | None = field(default=None, validator=optional_text)
+    timezone: str = field(default="UTC", validator=non_empty)
+    do_not_contact: bool = False
+    owner: str | None = field(default=None, validator=optional_text)
+    tags: tuple[str, ...] = field(default=(), converter=_tags)
+    source: str | None = field(default=None, validator=optional_text)
+    status: CustomerStatus = field(default=CustomerStatus.ACTIVE,
+                                   converter=enum_converter(CustomerStatus, "status"))
+    merged_into: str | None = None
+    ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)
+    version: int = 0
+
+
+@attrs.frozen
+class Interaction:
+    """One contact of any kind: a purchase, consultation, complaint, callback, care call, visit …"""
+
+    id: str
+    customer_id: str = field(validator=non_empty)
+    kind: str = field(validator=_kind)
+    occurred_at: datetime = field(converter=utc_converter("occurred_at"))
+    created_at: datetime = field(converter=utc_converter("created_at"))
+    created_by: str = field(validator=non_empty)
+    channel: Channel = field(default=Channel.OTHER, converter=enum_converter(Channel, "channel"))
+    summary: str = field(personal=True, default="")
+    amount: float | None = field(default=None, validator=non_negative)
+    satisfaction: int | None = field(default=None, validator=in_range(1, 5))
+    place: str | None = field(default=None, validator=optional_text)
+    rep: str | None = field(default=None, validator=optional_text)
+    ref: str | None = field(default=None, validator=optional_text)
+    ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)
+    version: int = 0
+
+
+@attrs.frozen
+class Task:
+    """Something someone must do by a time: a follow-up, callback, complaint step, care call …"""
+
+    id: str
+    kind: str = field(validator=_kind)
+    title: str = field(validator=non_empty)
+    due_at: datetime = field(converter=utc_converter("due_at"))
+    created_at: datetime = field(converter=utc_converter("created_at"))
+    created_by: str = field(validator=non_empty)
+    updated_at: datetime = field(converter=utc_converter("updated_at"))
+    updated_by: str = field(validator=non_empty)
+    customer_id: str | None = field(default=None, validator=optional_text)
+    assignee: str | None = field(default=None, validator=optional_text)
+    status: TaskStatus = field(default=TaskStatus.OPEN,
+                               converter=enum_converter(TaskStatus, "status"))
+    priority: Priority = field(default=Priority.NORMAL,
+                               converter=enum_converter(Priority, "priority"))
+    dedupe_key: str | None = field(default=None, validator=optional_text)
+    source: str | None = field(default=None, validator=optional_text)
+    ref: str | None = field(default=None, validator=optional_text)
+    notes: str = field(personal=True, default="")
+    outcome: str | None = field(default=None, validator=optional_text)
+    completed_at: datetime | None = field(
+        default=None, converter=utc_converter("completed_at", optional=True))
+    completed_by: str | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = field(
+        default=None, converter=utc_converter("lease_until", optional=True))
+    ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is TaskStatus.OPEN

@@ -1,0 +1,138 @@
+"""The ``crm_*`` hook specifications: everything a plugin can provide or react to.
+
+Implement a hook with ``@crmcore.hookimpl`` on a function of the same name in your plugin module.
+Registration hooks return small typed objects (conda's pattern) instead of acting; event hooks
+return ``Effects`` that the core applies in one place (one transaction where the backend can).
+No hook here relies on the order plugins were registered in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from crmcore.app import CRM
+    from crmcore.effects import Effects
+    from crmcore.entities import Customer, Interaction, Task
+    from crmcore.plugins import PluginManager
+    from crmcore.registry import Kinds, ReportSection, SettingsSpec, SummaryLine
+    from crmcore.storage import CollectionSpec, StorageBackend
+
+PROJECT = "crmcore"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class CrmHookSpecs:
+    """The core's hooks. Plugins may add their own with ``crm_addhooks``."""
+
+    # -- start-up: declare what the plugin brings ------------------------------------------
+
+    @hookspec(historic=True)
+    def crm_addhooks(self, pluginmanager: PluginManager) -> None:
+        """Add hook specifications of this plugin's own, for other plugins to implement.
+
+        Called once when the plugin is registered (historic: late registrations are called
+        too). Call ``pluginmanager.add_hookspecs(MySpecs)``. Implementers of hooks that only
+        some stacks provide must mark them ``@hookimpl(optionalhook=True)``.
+        """
+
+    @hookspec
+    def crm_storage_backends(self) -> list[StorageBackend]:
+        """Return the storage backends this plugin provides (``StorageBackend(name, factory)``).
+
+        Called when a store is opened; every plugin contributes. Two backends with one name
+        are an error naming both plugins.
+        """
+
+    @hookspec
+    def crm_collections(self) -> list[CollectionSpec]:
+        """Return the collections this plugin keeps, with their indexes.
+
+        Called when a CRM opens; every plugin contributes. Names must be prefixed with the
+        plugin's name and a dot (``complaints.tickets``); the core creates them and their
+        indexes idempotently on every backend.
+        """
+
+    @hookspec
+    def crm_settings(self) -> SettingsSpec | None:
+        """Return this plugin's configuration section: ``SettingsSpec(section, type)``.
+
+        ``type`` is an attrs class with defaults for every field. The ``[section]`` table of
+        ``crm.toml`` is structured into it with unknown keys refused and errors naming the full
+        key path; attrs validators check values. Read it with ``crm.settings(section)``.
+        """
+
+    @hookspec
+    def crm_kinds(self) -> Kinds | None:
+        """Return the interaction and task kinds this plugin adds (``Kinds(interactions=…,
+        tasks=…)``); logging or creating an undeclared kind is a validation error."""
+
+    # -- events: react by returning Effects ------------------------------------------------
+
+    @hookspec
+    def crm_customer_created(self, crm: CRM, customer: Customer, actor: str) -> Effects | None:
+        """A customer was added. Every plugin is called; return ``Effects`` or None."""
+
+    @hookspec
+    def crm_customer_updated(self, crm: CRM, before: Customer, after: Customer,
+                             actor: str) -> Effects | None:
+        """A customer's core fields changed through the API (not through ``Effects.ext``
+        patches, which never fire this hook). Every plugin is called."""
+
+    @hookspec
+    def crm_customers_merged(self, crm: CRM, kept: Customer, merged: Customer,
+                             actor: str) -> Effects | None:
+        """``merged`` was folded into ``kept``. Records of collections that declare a
+        ``customer_key`` were already re-pointed; react for anything else. Every plugin."""
+
+    @hookspec
+    def crm_interaction_logged(self, crm: CRM, interaction: Interaction, customer: Customer,
+                               actor: str) -> Effects | None:
+        """An interaction was logged for ``customer``. Every plugin is called."""
+
+    @hookspec
+    def crm_task_created(self, crm: CRM, task: Task, actor: str) -> Effects | None:
+        """A task was created (through the API or by another plugin's ``Effects``)."""
+
+    @hookspec
+    def crm_task_completed(self, crm: CRM, task: Task, actor: str) -> Effects | None:
+        """A task was marked done (``task.outcome`` holds the result). Every plugin."""
+
+    @hookspec
+    def crm_tick(self, crm: CRM, now: datetime, worker: str) -> Effects | None:
+        """A worker sweep at ``now``: create what has come due, expire what has lapsed.
+
+        Several workers may tick at once: use ``Task.dedupe_key`` or ``crm.claim`` so that the
+        same work is never done twice. Every plugin is called.
+        """
+
+    # -- faces: CLI, reports, the customer page --------------------------------------------
+
+    @hookspec
+    def crm_cli_commands(self, cli: click.Group) -> None:
+        """Add commands or groups to the ``crm`` command line (``cli.add_command(...)``).
+
+        Called once when the CLI starts. Commands get the CRM through
+        ``crmcore.cli.context.open_crm(ctx)``.
+        """
+
+    @hookspec
+    def crm_report_sections(self, crm: CRM, now: datetime) -> list[ReportSection]:
+        """Contribute sections to ``crm report`` (title, rows, optional chart). Every plugin."""
+
+    @hookspec
+    def crm_customer_summary(self, crm: CRM, customer: Customer) -> list[SummaryLine]:
+        """Lines shown by ``crm customer show`` (e.g. a grade with its reason). Every plugin."""
+
+    @hookspec
+    def crm_customer_records(self, crm: CRM, customer: Customer) -> dict[str, Any]:
+        """Extra data held about a customer outside declared collections, for export.
+
+        Declared collections with a ``customer_key`` are exported by the core already.
+        """

@@ -1,0 +1,49 @@
+"""Time-ordered string ids (ULID layout: 48-bit milliseconds + 80 random bits, Crockford base32).
+
+Ids sort by creation time, are unique across processes and machines, and do not depend on any
+backend's row numbers, so records move between backends unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last_ms = -1
+_last_rand = 0
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, rem = divmod(value, 32)
+        chars.append(_ALPHABET[rem])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, when: datetime) -> str:
+    """Return ``prefix`` + a 26-character id ordered by ``when`` (then by call order)."""
+    global _last_ms, _last_rand
+    ms = int(when.timestamp() * 1000)
+    with _lock:
+        if ms <= _last_ms:
+            # Same (or earlier) millisecond: stay monotonic within this process.
+            ms = _last_ms
+            _last_rand += 1
+        else:
+            _last_ms = ms
+            _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
+        rand = _last_rand
+    return prefix + _encode(ms, 10) + _encode(rand, 16)
+
+
+def _reset_after_fork() -> None:
+    # A forked child must not continue the parent's random sequence, or both would mint equal ids.
+    global _last_ms, _last_rand
+    _last_ms, _last_rand = -1, 0
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

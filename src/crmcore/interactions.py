@@ -1,0 +1,78 @@
+"""``crm.interactions``: log contacts and read a customer's history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmcore import builtin
+from crmcore.converter import from_doc, to_doc
+from crmcore.customers import require_actor
+from crmcore.entities import CustomerStatus, Interaction
+from crmcore.errors import ValidationError
+from crmcore.storage import SortSpec
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+EDITABLE = frozenset({"channel", "summary", "amount", "satisfaction", "place", "rep", "ref",
+                      "ext"})
+
+
+class Interactions:
+    """Communication records (DOMAIN §1): when, where, how, what was said."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._coll = crm.store.collection(builtin.INTERACTIONS)
+
+    def log(self, *, actor: str, customer_id: str, kind: str,
+            occurred_at: datetime | None = None, **fields: Any) -> Interaction:
+        """Record a contact; fires ``crm_interaction_logged`` (re-grading, follow-ups …)."""
+        actor = require_actor(actor)
+        unknown = sorted(set(fields) - EDITABLE)
+        if unknown:
+            raise ValidationError(f"unknown interaction field(s): {', '.join(unknown)}")
+        if kind not in self._crm.interaction_kinds:
+            allowed = ", ".join(sorted(self._crm.interaction_kinds))
+            raise ValidationError(f"unknown interaction kind {kind!r} (allowed: {allowed})",
+                                  field="kind")
+        customer = self._crm.customers.get(customer_id)
+        if customer.status is not CustomerStatus.ACTIVE:
+            raise ValidationError(f"customer {customer_id} is {customer.status.value}")
+        now = self._crm.now()
+        interaction = Interaction(id=self._crm.new_id("int_"), customer_id=customer_id,
+                                  kind=kind, occurred_at=occurred_at or now, created_at=now,
+                                  created_by=actor, **fields)
+        with self._crm.transaction():
+            stored = from_doc(Interaction, self._coll.insert(to_doc(interaction)))
+            self._crm.emit("crm_interaction_logged", actor=actor, interaction=stored,
+                           customer=customer)
+        return stored
+
+    def get(self, id: str) -> Interaction:
+        return from_doc(Interaction, self._coll.get(id))
+
+    def for_customer(self, customer_id: str, *, kinds: list[str] | None = None,
+                     since: datetime | None = None, limit: int | None = None,
+                     newest_first: bool = True) -> list[Interaction]:
+        """A customer's history, newest first by default."""
+        query: dict[str, Any] = {"customer_id": customer_id}
+        if kinds:
+            query["kind"] = {"$in": list(kinds)}
+        if since is not None:
+            query["occurred_at"] = {"$gte": since}
+        return self.find(query, sort=[("occurred_at", -1 if newest_first else 1)], limit=limit)
+
+    def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Interaction]:
+        return [from_doc(Interaction, d)
+                for d in self._coll.find(filter, sort=sort, limit=limit, skip=skip)]
+
+    def iter(self, filter: Mapping[str, Any] | None = None) -> Iterator[Interaction]:
+        for doc in self._coll.iter(filter):
+            yield from_doc(Interaction, doc)
+
+    def count(self, filter: Mapping[str, Any] | None = None) -> int:
+        return self._coll.count(filter)

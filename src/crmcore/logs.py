@@ -1,0 +1,86 @@
+"""structlog set up once, with a processor that masks personal data before anything renders.
+
+Values under personal keys (the fields declared ``personal=True`` in core and plugin schemas)
+are replaced whole; e-mail addresses and phone numbers are also masked wherever they appear in
+any logged string, so a message built carelessly still leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+MASK = "***"
+_personal_keys: set[str] = {"name", "phone", "email", "address", "birth_date", "chat_handles",
+                            "summary", "notes", "contact", "complainant"}
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w/:.-])\+?\d(?:[ \-()]{0,2}\d){6,14}(?![\w/:-])")
+_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{8}$")
+
+
+def register_personal_keys(keys: Iterable[str]) -> None:
+    """Add field names whose values are always masked (the core adds every declared field)."""
+    _personal_keys.update(keys)
+
+
+def mask_text(text: str) -> str:
+    """Mask e-mail addresses and phone-like digit runs in ``text``."""
+    text = _EMAIL.sub(MASK, text)
+    return _PHONE.sub(lambda m: m.group(0) if _DATE_LIKE.match(m.group(0)) else MASK, text)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: MASK if k in _personal_keys and v not in (None, "") else _mask(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask(v) for v in value]
+    return value
+
+
+def mask_personal(_logger: Any, _method: str, event: MutableMapping[str, Any]
+                  ) -> MutableMapping[str, Any]:
+    """structlog processor: mask personal keys and contact details anywhere in the event."""
+    for key, value in list(event.items()):
+        if key in _personal_keys and value not in (None, ""):
+            event[key] = MASK
+        elif key == "exc_info":
+            continue
+        else:
+            event[key] = _mask(value)
+    return event
+
+
+def configure_logging(level: str = "warning", fmt: str = "console",
+                      stream: TextIO | None = None) -> None:
+    """Configure structlog (idempotent). ``fmt`` is ``console`` or ``json``; logs go to stderr."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            mask_personal,  # last before rendering: nothing unmasked reaches the output
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(plugin: str, **bound: Any) -> Any:
+    """A logger bound with the plugin's name (and any operation context)."""
+    return structlog.get_logger("crmcore").bind(plugin=plugin, **bound)

@@ -1,0 +1,239 @@
+"""The plugin manager: loads plugins from the ``crmcore`` entry-point group and calls hooks.
+
+Modelled on pytest, tox and conda: a typed facade over pluggy; ``check_pending`` so a misspelt
+hook is an error; each plugin's load failure or hook failure is reported with its name and never
+takes the others (or the CLI) down.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+import structlog
+
+from crmcore.errors import CrmError, PluginError
+from crmcore.hookspecs import PROJECT, CrmHookSpecs
+
+ENTRY_POINT_GROUP = "crmcore"
+ENV_PLUGINS = "CRMCORE_PLUGINS"
+
+log = structlog.get_logger("crmcore.plugins")
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``crm plugins`` shows for one plugin."""
+
+    name: str
+    status: str  # "ok", "failed" or "disabled"
+    distribution: str | None = None
+    version: str | None = None
+    hooks: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def allowed_from_env(environ: dict[str, str] | None = None) -> set[str] | None:
+    """The allowlist in ``CRMCORE_PLUGINS`` (comma-separated); empty means none; unset, all."""
+    env = os.environ if environ is None else environ
+    if ENV_PLUGINS not in env:
+        return None
+    return {p.strip() for p in env[ENV_PLUGINS].split(",") if p.strip()}
+
+
+class PluginManager:
+    """Typed facade over ``pluggy.PluginManager`` for the ``crm_*`` hooks."""
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager(PROJECT)
+        self._pm.add_hookspecs(CrmHookSpecs)
+        self._infos: dict[str, PluginInfo] = {}
+        self._packages: dict[str, str] = {}  # module-name prefix -> plugin name
+
+    @property
+    def hook(self) -> Any:
+        """``pm.hook``: call hooks directly as ``hook.crm_x(...)`` (no error wrapping)."""
+        return self._pm.hook
+
+    def add_hookspecs(self, specs: object) -> None:
+        """Add a plugin's own hook specifications (call from ``crm_addhooks``)."""
+        self._pm.add_hookspecs(specs)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str, *, distribution: str | None = None,
+                 version: str | None = None) -> bool:
+        """Register a plugin object (a module or an instance). Returns False if it failed."""
+        if name in self._infos and self._infos[name].status == "ok":
+            raise PluginError(name, f"a plugin named {name!r} is already registered "
+                              f"(from {self._infos[name].distribution or 'code'})")
+        try:
+            self._pm.register(plugin, name=name)
+        except Exception as exc:
+            self._fail(name, exc, distribution, version)
+            return False
+        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else \
+            type(plugin).__module__
+        top = module.split(".")[0]
+        self._packages[module if top == "crmcore" else top] = name
+        self._infos[name] = PluginInfo(name, "ok", distribution, version, self._hooks_of(name))
+        return True
+
+    def _fail(self, name: str, exc: BaseException, distribution: str | None = None,
+              version: str | None = None) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        self._infos[name] = PluginInfo(name, "failed", distribution, version, (), message)
+        log.warning("plugin failed to load", plugin=name, error=message)
+
+    def _hooks_of(self, name: str) -> tuple[str, ...]:
+        plugin = self._pm.get_plugin(name)
+        if plugin is None:
+            return ()
+        return tuple(sorted(h.name for h in self._pm.get_hookcallers(plugin) or ()))
+
+    def load_entry_points(self, allowed: set[str] | None = None) -> None:
+        """Load every plugin in the ``crmcore`` entry-point group, or those in ``allowed``."""
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist else None
+            version = ep.dist.version if ep.dist else None
+            if allowed is not None and ep.name not in allowed:
+                self._infos.setdefault(ep.name, PluginInfo(ep.name, "disabled", dist, version))
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self._fail(ep.name, exc, dist, version)
+                continue
+            self.register(plugin, ep.name, distribution=dist, version=version)
+        self.check_pending()
+
+    def check_pending(self) -> None:
+        """Fail (and unregister) every plugin that implements a hook nobody declared."""
+        while True:
+            try:
+                self._pm.check_pending()
+                return
+            except pluggy.PluginValidationError as exc:
+                name = self._pm.get_name(exc.plugin) or "?"
+                self._pm.unregister(exc.plugin)
+                info = self._infos.get(name)
+                self._fail(name, CrmError(f"implements an unknown hook ({exc})"),
+                           info.distribution if info else None, info.version if info else None)
+
+    # -- introspection ---------------------------------------------------------------------
+
+    def infos(self) -> list[PluginInfo]:
+        """Every plugin seen: loaded, failed or disabled, by name."""
+        return [self._infos[k] for k in sorted(self._infos)]
+
+    def names(self) -> list[str]:
+        """Names of the plugins that loaded."""
+        return [i.name for i in self.infos() if i.status == "ok"]
+
+    def status(self, name: str) -> str | None:
+        info = self._infos.get(name)
+        return info.status if info else None
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call a hook; a plugin's unexpected exception becomes a ``PluginError`` naming it.
+
+        ``CrmError`` raised on purpose (validation, conflicts …) passes through unchanged.
+        """
+        caller = getattr(self._pm.hook, hook_name)
+        try:
+            result = caller(**kwargs)
+        except CrmError:
+            raise
+        except Exception as exc:
+            culprit = self._culprit(exc)
+            raise PluginError(culprit, f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                              ) from exc
+        return list(result) if isinstance(result, list) else [result]
+
+    def flat(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call a hook whose implementations return lists (or one item, or None); flatten."""
+        out: list[Any] = []
+        for part in self.call(hook_name, **kwargs):
+            if part is None:
+                continue
+            if isinstance(part, list | tuple):
+                out.extend(part)
+            else:
+                out.append(part)
+        return out
+
+    def contributions(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a registration hook plugin by plugin: ``(plugin name, item)`` pairs, flattened.
+
+        Used where a conflict must name the plugins involved (conda's pattern). A plugin that
+        raises here is reported by name.
+        """
+        out: list[tuple[str, Any]] = []
+        caller = getattr(self._pm.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except CrmError:
+                raise
+            except Exception as exc:
+                raise PluginError(impl.plugin_name, f"{hook_name} failed: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            items = result if isinstance(result, list | tuple) else [result]
+            out.extend((impl.plugin_name, item) for item in items if item is not None)
+        return out
+
+    def _culprit(self, exc: BaseException) -> str:
+        """The plugin whose code raised: the deepest traceback frame inside a plugin's module."""
+        culprit = "unknown"
+        tb = exc.__traceback__
+        while tb is not None:
+            module = tb.tb_frame.f_globals.get("__name__", "")
+            for prefix, name in self._packages.items():
+                if module == prefix or module.startswith(prefix + "."):
+                    culprit = name
+            tb = tb.tb_next
+        return culprit
+
+
+def builtin_plugins() -> Iterable[tuple[str, object]]:
+    """The core's own plugins (registered like any other, and listed by ``crm plugins``)."""
+    from crmcore import builtin
+
+    return [("core", builtin)]
+
+
+def make_plugin_manager(*, allowed: set[str] | None = None, load_entry_points: bool = True,
+                        extra: Iterable[tuple[str, object]] = ()) -> PluginManager:
+    """A plugin manager with the core's builtins, entry-point plugins and ``extra`` ones.
+
+    ``allowed`` restricts entry-point plugins by name (None: all). ``extra`` registers plugin
+    objects directly, for tests and host applications.
+    """
+    pm = PluginManager()
+    for name, plugin in builtin_plugins():
+        pm.register(plugin, name, distribution="crmcore", version=_version("crmcore"))
+    for name, plugin in extra:
+        pm.register(plugin, name)
+    if load_entry_points:
+        pm.load_entry_points(allowed)
+    else:
+        pm.check_pending()
+    return pm
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+__all__ = ["ENTRY_POINT_GROUP", "ENV_PLUGINS", "PluginInfo", "PluginManager",
+           "allowed_from_env", "make_plugin_manager"]

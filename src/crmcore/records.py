@@ -1,0 +1,60 @@
+"""Typed access to a plugin's own collection of attrs records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from crmcore.converter import from_doc, to_doc
+from crmcore.storage import Collection, SortSpec
+
+T = TypeVar("T")
+
+
+class Records(Generic[T]):
+    """A collection whose documents are instances of attrs class ``T``.
+
+    ``T`` must have ``id: str`` and ``version: int`` fields. Writes check versions: ``update``
+    raises ``ConflictError`` if someone else changed the record since it was read.
+    """
+
+    def __init__(self, collection: Collection, cls: type[T]) -> None:
+        self.collection = collection
+        self.cls = cls
+
+    def insert(self, record: T) -> T:
+        return from_doc(self.cls, self.collection.insert(to_doc(record)))
+
+    def get(self, id: str) -> T:
+        return from_doc(self.cls, self.collection.get(id))
+
+    def update(self, record: T, **changes: Any) -> T:
+        """Apply ``changes`` to ``record`` (validated by its attrs class) and store them."""
+        new = attrs.evolve(record, **changes)  # type: ignore[misc]
+        doc = to_doc(new)
+        fields = {k: doc[k] for k in changes}
+        stored = self.collection.update(record.id, fields,
+                                        expected_version=record.version)
+        return from_doc(self.cls, stored)
+
+    def delete(self, record: T) -> None:
+        self.collection.delete(record.id, expected_version=record.version)
+
+    def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[T]:
+        return [from_doc(self.cls, d)
+                for d in self.collection.find(filter, sort=sort, limit=limit, skip=skip)]
+
+    def find_one(self, filter: Mapping[str, Any] | None = None, *,
+                 sort: SortSpec | None = None) -> T | None:
+        doc = self.collection.find_one(filter, sort=sort)
+        return None if doc is None else from_doc(self.cls, doc)
+
+    def iter(self, filter: Mapping[str, Any] | None = None) -> Iterator[T]:
+        for doc in self.collection.iter(filter):
+            yield from_doc(self.cls, doc)
+
+    def count(self, filter: Mapping[str, Any] | None = None) -> int:
+        return self.collection.count(filter)

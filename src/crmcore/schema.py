@@ -1,0 +1,96 @@
+"""Field helpers shared by the core entities and plugin record types.
+
+A field declared with ``personal=True`` holds personal data: it is masked in logs and audit diffs,
+included in a customer's export and erased by ``forget``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from crmcore.clock import ensure_aware
+from crmcore.errors import ValidationError
+
+PERSONAL = "crmcore.personal"
+
+
+def field(*, personal: bool = False, **kwargs: Any) -> Any:
+    """``attrs.field`` that can mark the field as personal data."""
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    if personal:
+        metadata[PERSONAL] = True
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+def personal_fields(cls: type) -> tuple[str, ...]:
+    """Names of the fields of attrs class ``cls`` declared personal."""
+    return tuple(a.name for a in attrs.fields(cls) if a.metadata.get(PERSONAL))
+
+
+# -- validators that raise ValidationError naming the field ---------------------------------
+
+
+def non_empty(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("must not be empty", field=attribute.name)
+
+
+def optional_text(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"expected text, got {type(value).__name__}", field=attribute.name)
+
+
+def non_negative(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"expected a number, got {value!r}", field=attribute.name)
+    if value < 0:
+        raise ValidationError(f"must not be negative, got {value}", field=attribute.name)
+
+
+def in_range(low: int, high: int) -> Callable[[object, attrs.Attribute, object], None]:
+    def check(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationError(f"expected a whole number from {low} to {high}, got {value!r}",
+                                  field=attribute.name)
+    return check
+
+
+def enum_converter(
+    enum_type: type[enum.Enum], name: str, *, optional: bool = False
+) -> Callable[[Any], Any]:
+    """Attrs converter: accept a member of ``enum_type`` or its value; else name allowed ones."""
+    def convert(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, enum_type):
+            return value
+        try:
+            return enum_type(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in enum_type)
+            raise ValidationError(f"unknown value {value!r} (allowed: {allowed})",
+                                  field=name) from None
+    return convert
+
+
+def utc_converter(name: str, *, optional: bool = False) -> Callable[[Any], Any]:
+    """Attrs converter: require an aware datetime and store it in UTC."""
+    def convert(value: Any) -> datetime | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, datetime):
+            raise ValidationError(f"expected a date and time, got {value!r}", field=name)
+        try:
+            return ensure_aware(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc), field=name) from None
+    return convert

@@ -1,0 +1,31 @@
+"""The storage contract every backend implements, and the in-memory reference backend."""
+
+from crmcore.storage.base import (
+    LEASE_OWNER,
+    LEASE_UNTIL,
+    BulkError,
+    BulkResult,
+    Capabilities,
+    Collection,
+    CollectionSpec,
+    IndexSpec,
+    SortSpec,
+    StorageBackend,
+    StorageOptions,
+    Store,
+)
+
+__all__ = [
+    "LEASE_OWNER",
+    "LEASE_UNTIL",
+    "BulkError",
+    "BulkResult",
+    "Capabilities",
+    "Collection",
+    "CollectionSpec",
+    "IndexSpec",
+    "SortSpec",
+    "StorageBackend",
+    "StorageOptions",
+    "Store",
+]

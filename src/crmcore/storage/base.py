@@ -1,0 +1,232 @@
+"""The storage contract: what a backend must do, and the small types it exchanges.
+
+Documents are JSON-compatible dicts with a string ``id`` and an integer ``version``. The core
+mints ids; a backend never invents them. Filters use a small MongoDB-like language (see
+``crmcore.storage.query``) that every backend must evaluate identically; the contract test suite
+in ``crmcore.testing.contract`` checks that.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from crmcore.clock import Clock
+
+Doc = dict[str, Any]
+Filter = Mapping[str, Any]
+SortSpec = list[tuple[str, int]]
+
+LEASE_OWNER = "lease_owner"
+LEASE_UNTIL = "lease_until"
+
+
+@attrs.frozen
+class IndexSpec:
+    """An index over one or more fields (dotted paths), each ascending (1) or descending (-1).
+
+    ``unique`` indexes refuse a second document with the same key. ``sparse`` indexes skip
+    documents where any indexed field is missing or ``None`` (so missing values never collide).
+    """
+
+    fields: tuple[tuple[str, int], ...] = attrs.field(
+        converter=lambda fs: tuple((f, 1) if isinstance(f, str) else (f[0], int(f[1])) for f in fs)
+    )
+    unique: bool = False
+    sparse: bool = False
+
+    @property
+    def name(self) -> str:
+        parts = "_".join(f"{f.replace('.', '-')}{'' if d == 1 else '-desc'}"
+                         for f, d in self.fields)
+        return ("u_" if self.unique else "i_") + parts
+
+
+@attrs.frozen
+class CollectionSpec:
+    """A collection a plugin (or the core) declares, with its indexes.
+
+    ``customer_key`` names the field holding a customer id, so that merging, exporting and
+    forgetting a customer reach this collection's records too. ``record_type`` is the attrs
+    class stored there (its ``personal=True`` fields are masked, exported and erased).
+    """
+
+    name: str
+    indexes: tuple[IndexSpec, ...] = attrs.field(default=(), converter=tuple)
+    customer_key: str | None = None
+    record_type: type | None = None
+
+
+@attrs.frozen
+class Capabilities:
+    """What a backend can promise. The core falls back, or refuses clearly, where one is False."""
+
+    persistent: bool
+    transactions: bool  # ``Store.transaction()`` is atomic across documents and collections
+    multi_process: bool  # several processes may open the same store at once
+    change_streams: bool = False
+    schema_validation: bool = False
+
+
+@attrs.frozen
+class BulkError:
+    index: int
+    id: str | None
+    message: str
+
+
+@attrs.frozen
+class BulkResult:
+    ids: tuple[str, ...]
+    errors: tuple[BulkError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@attrs.frozen
+class StorageOptions:
+    """What a backend factory receives: the location (path or URI), its options table, a clock."""
+
+    location: str | None
+    options: Mapping[str, Any]
+    clock: Clock
+
+
+@attrs.frozen
+class StorageBackend:
+    """Returned by ``crm_storage_backends``: a backend's name and the factory that opens it."""
+
+    name: str
+    factory: Callable[[StorageOptions], Store]
+    description: str = ""
+
+
+class Collection(abc.ABC):
+    """One named set of documents."""
+
+    name: str
+
+    @abc.abstractmethod
+    def insert(self, doc: Doc) -> Doc:
+        """Store a new document (its ``version`` becomes 1); ``DuplicateKeyError`` if the id or a
+        unique key exists. Returns the stored document."""
+
+    @abc.abstractmethod
+    def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        """Insert each document independently; failures are reported per index, not raised."""
+
+    @abc.abstractmethod
+    def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        """Insert new documents and replace existing ones by id (version increments)."""
+
+    @abc.abstractmethod
+    def get(self, id: str) -> Doc:
+        """The document with this id, or ``NotFoundError``."""
+
+    @abc.abstractmethod
+    def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
+        """Set top-level fields if the stored version equals ``expected_version``.
+
+        Raises ``NotFoundError`` if absent, ``ConflictError`` if the version is stale,
+        ``DuplicateKeyError`` if a unique index would break. Returns the new document.
+        """
+
+    @abc.abstractmethod
+    def delete(self, id: str, *, expected_version: int | None = None) -> None:
+        """Remove a document for good (``NotFoundError`` / ``ConflictError`` as for update)."""
+
+    @abc.abstractmethod
+    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Doc]:
+        """Documents matching ``filter``, ordered by ``sort`` (ties by id), paged."""
+
+    @abc.abstractmethod
+    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
+        """Stream matching documents in id order without loading the whole collection."""
+
+    @abc.abstractmethod
+    def count(self, filter: Filter | None = None) -> int:
+        """How many documents match."""
+
+    @abc.abstractmethod
+    def ensure_index(self, spec: IndexSpec) -> None:
+        """Create the index unless it exists (idempotent)."""
+
+    @abc.abstractmethod
+    def indexes(self) -> list[IndexSpec]:
+        """The declared indexes."""
+
+    @abc.abstractmethod
+    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
+              sort: SortSpec | None = None) -> Doc | None:
+        """Atomically lease one matching document to ``owner`` until ``until``.
+
+        A document is free when it has no lease, its lease ended at or before ``now``, or
+        ``owner`` already holds it. Two callers never get the same document while a lease
+        runs, in this process or any other. Returns the leased document, or None.
+        """
+
+    @abc.abstractmethod
+    def release(self, id: str, *, owner: str) -> None:
+        """End ``owner``'s lease on a document (no-op if someone else holds it now)."""
+
+    def find_one(self, filter: Filter | None = None, *,
+                 sort: SortSpec | None = None) -> Doc | None:
+        """The first matching document, or None."""
+        found = self.find(filter, sort=sort, limit=1)
+        return found[0] if found else None
+
+
+class Store(abc.ABC):
+    """An open storage backend: a set of collections."""
+
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    def collection(self, name: str) -> Collection:
+        """The collection called ``name`` (created empty if new)."""
+
+    def ensure_collection(self, spec: CollectionSpec) -> Collection:
+        """Open the collection and create its declared indexes (idempotent)."""
+        coll = self.collection(spec.name)
+        for index in spec.indexes:
+            coll.ensure_index(index)
+        return coll
+
+    @abc.abstractmethod
+    def collection_names(self) -> list[str]:
+        """Names of the collections that exist."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group writes. Atomic where ``capabilities.transactions``; otherwise each write is
+        atomic on its own and the group is not (the default here)."""
+        return contextlib.nullcontext()
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush and release everything; the store cannot be used afterwards."""
+
+    def describe(self) -> str:
+        """One line for humans: backend and location (never credentials)."""
+        return type(self).__name__
+
+    def check(self) -> dict[str, int]:
+        """Verify integrity as far as the backend can; returns document counts per collection.
+        Raises ``StorageError`` naming what is damaged and how to recover."""
+        return {name: self.collection(name).count() for name in self.collection_names()}
+
+    def compact(self) -> None:
+        """Rewrite storage to reclaim space (``crm compact``). Optional."""
+        raise NotImplementedError(f"{self.describe()} has nothing to compact")
+
+    def backup(self, destination: str) -> None:
+        """Write a consistent copy while the store stays open (``crm backup DEST``). Optional."""
+        raise NotImplementedError(f"{self.describe()} cannot back itself up; use the "
+                                  "database's own tools")

@@ -1,0 +1,220 @@
+"""The filter language shared by every backend, and a reference evaluator for Python backends.
+
+A filter is a mapping. Each key is a dotted field path (``ext.grading.grade``) or ``$or`` /
+``$and`` with a list of filters; all keys must match. A value is either a literal (equality; a
+list field matches when it contains the literal; ``None`` matches missing or null) or a mapping
+of operators: ``$eq $ne $gt $gte $lt $lte $in $nin $exists``. Datetimes and enums in filters are
+turned into their stored forms first (``crmcore.converter.storable``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from crmcore.converter import iso, storable
+from crmcore.errors import ValidationError
+
+OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"})
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+def resolve(doc: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted ``path``, or ``MISSING``."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def normalize_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate a filter and convert its values to stored forms. Raises ``ValidationError``."""
+    if filter is None:
+        return {}
+    if not isinstance(filter, Mapping):
+        raise ValidationError(f"a filter must be a mapping, got {type(filter).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in filter.items():
+        if key in ("$or", "$and"):
+            if not isinstance(value, list | tuple) or not value:
+                raise ValidationError(f"{key} takes a non-empty list of filters")
+            out[key] = [normalize_filter(f) for f in value]
+        elif key.startswith("$"):
+            raise ValidationError(f"unknown query operator {key!r} at the top level")
+        elif _is_operator_map(value):
+            ops = {}
+            for op, operand in value.items():
+                if op not in OPERATORS:
+                    raise ValidationError(f"unknown query operator {op!r} on field {key!r}")
+                if op in ("$in", "$nin") and not isinstance(operand, list | tuple | set):
+                    raise ValidationError(f"{op} on field {key!r} takes a list")
+                ops[op] = bool(operand) if op == "$exists" else storable(operand)
+            out[key] = ops
+        else:
+            out[key] = storable(value)
+    return out
+
+
+def _is_operator_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(
+        isinstance(k, str) and k.startswith("$") for k in value)
+
+
+def _equals(value: Any, literal: Any) -> bool:
+    if literal is None:
+        return value is MISSING or value is None
+    if isinstance(value, list) and not isinstance(literal, list):
+        return any(_same(v, literal) for v in value)
+    return _same(value, literal)
+
+
+def _same(a: Any, b: Any) -> bool:
+    # bool is an int in Python; keep True distinct from 1 as JSON does.
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _comparable(a: Any, b: Any) -> bool:
+    if a is MISSING or a is None or b is None:
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    numeric = (int, float)
+    return (isinstance(a, numeric) and isinstance(b, numeric)) or (
+        isinstance(a, str) and isinstance(b, str))
+
+
+def _op(op: str, operand: Any) -> Callable[[Any], bool]:
+    if op == "$eq":
+        return lambda v: _equals(v, operand)
+    if op == "$ne":
+        return lambda v: not _equals(v, operand)
+    if op == "$in":
+        return lambda v: any(_equals(v, x) for x in operand)
+    if op == "$nin":
+        return lambda v: not any(_equals(v, x) for x in operand)
+    if op == "$exists":
+        return lambda v: (v is not MISSING) == operand
+    compare = {"$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b,
+               "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b}[op]
+    return lambda v: _comparable(v, operand) and compare(v, operand)
+
+
+def compile_filter(filter: Mapping[str, Any] | None) -> Predicate:
+    """Turn a filter (already normalised or not) into a predicate over documents."""
+    normal = normalize_filter(filter)
+    checks: list[Predicate] = []
+    for key, value in normal.items():
+        if key == "$or":
+            subs = [compile_filter(f) for f in value]
+            checks.append(lambda d, subs=subs: any(s(d) for s in subs))
+        elif key == "$and":
+            subs = [compile_filter(f) for f in value]
+            checks.append(lambda d, subs=subs: all(s(d) for s in subs))
+        elif _is_operator_map(value):
+            ops = [_op(op, operand) for op, operand in value.items()]
+            checks.append(lambda d, k=key, ops=ops: all(o(resolve(d, k)) for o in ops))
+        else:
+            checks.append(lambda d, k=key, lit=value: _equals(resolve(d, k), lit))
+    return lambda d: all(c(d) for c in checks)
+
+
+def _rank(value: Any) -> tuple[int, Any]:
+    if value is MISSING or value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (5, value)
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, json.dumps(value, sort_keys=True, default=str))
+
+
+def validate_sort(sort: Iterable[tuple[str, int]] | None) -> list[tuple[str, int]]:
+    """Check a sort spec: a list of ``(field, 1 | -1)`` pairs."""
+    if sort is None:
+        return []
+    out = []
+    for item in sort:
+        if (not isinstance(item, tuple | list) or len(item) != 2 or not isinstance(item[0], str)
+                or item[1] not in (1, -1)):
+            raise ValidationError(f"sort takes (field, 1 or -1) pairs, got {item!r}")
+        out.append((item[0], int(item[1])))
+    return out
+
+
+def sort_docs(docs: list[Mapping[str, Any]], sort: Iterable[tuple[str, int]] | None) -> None:
+    """Sort in place by ``sort`` with ties broken by id (stable multi-pass sort)."""
+    docs.sort(key=lambda d: d["id"])
+    for field, direction in reversed(validate_sort(sort)):
+        docs.sort(key=lambda d, f=field: _rank(resolve(d, f)), reverse=direction == -1)
+
+
+def index_key(doc: Mapping[str, Any], fields: Iterable[tuple[str, int]],
+              *, sparse: bool) -> tuple[Any, ...] | None:
+    """The hashable key a document has in an index, or None if a sparse index skips it."""
+    values = []
+    for path, _direction in fields:
+        value = resolve(doc, path)
+        if sparse and (value is MISSING or value is None):
+            return None
+        values.append(_hashable(None if value is MISSING else value))
+    return tuple(values)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def lease_is_free(doc: Mapping[str, Any], owner: str, now: datetime) -> bool:
+    """True if ``owner`` may lease ``doc`` at ``now`` (no lease, an ended one, or its own)."""
+    holder = doc.get("lease_owner")
+    until = doc.get("lease_until")
+    return holder is None or holder == owner or until is None or until <= iso(now)
+
+
+def check_new_doc(doc: Mapping[str, Any]) -> None:
+    """Refuse documents without a string id, or that are not JSON-compatible."""
+    if not isinstance(doc, Mapping):
+        raise ValidationError(f"a document must be a mapping, got {type(doc).__name__}")
+    if not isinstance(doc.get("id"), str) or not doc["id"]:
+        raise ValidationError("a document needs a non-empty string 'id'")
+    _check_json(doc, "")
+
+
+def _check_json(value: Any, path: str) -> None:
+    if value is None or isinstance(value, str | bool | int | float):
+        return
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json(v, f"{path}[{i}]")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(f"document keys must be strings, got {k!r} at {path or '.'}")
+            if k.startswith("$"):
+                raise ValidationError(f"document keys must not start with '$': {path}{k}")
+            _check_json(v, f"{path}{k}.")
+        return
+    raise ValidationError(f"{path.rstrip('.') or 'document'}: {type(value).__name__} is not "
+                          "storable; convert it with crmcore.converter first")
+
+
+def copy_doc(value: Any) -> Any:
+    """A deep copy of a JSON document (faster than ``copy.deepcopy``)."""
+    if isinstance(value, dict):
+        return {k: copy_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_doc(v) for v in value]
+    return value

@@ -1,0 +1,216 @@
+"""``crm.tasks``: create, queue, claim, assign, reschedule and complete tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from crmcore import builtin
+from crmcore.converter import from_doc, to_doc
+from crmcore.customers import require_actor
+from crmcore.effects import TaskDraft, TaskUpdate
+from crmcore.entities import Priority, Task, TaskStatus
+from crmcore.errors import ConflictError, DuplicateKeyError, ValidationError
+from crmcore.storage import SortSpec
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+URGENCY: SortSpec = [("priority", -1), ("due_at", 1)]
+
+
+def task_doc(task: Task) -> dict[str, Any]:
+    """A task as stored: ``open_key`` carries the dedupe key while the task is open, so a
+    sparse unique index keeps one open task per key on every backend."""
+    doc = to_doc(task)
+    doc["open_key"] = task.dedupe_key if task.status is TaskStatus.OPEN else None
+    return doc
+
+
+class Tasks:
+    """Things someone must do by a time."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._coll = crm.store.collection(builtin.TASKS)
+
+    # -- creating --------------------------------------------------------------------------
+
+    def create(self, *, actor: str, kind: str, title: str, due_at: datetime,
+               **fields: Any) -> Task:
+        """Create a task; fires ``crm_task_created``. With a ``dedupe_key`` that an open task
+        already holds, returns that task instead and creates nothing."""
+        actor = require_actor(actor)
+        draft = TaskDraft(kind=kind, title=title, due_at=due_at, **fields)
+        with self._crm.transaction():
+            task, is_new = self.create_from(draft, actor=actor)
+            if is_new:
+                self._crm.emit("crm_task_created", actor=actor, task=task)
+        return task
+
+    def create_from(self, draft: TaskDraft, *, actor: str) -> tuple[Task, bool]:
+        """Store a draft without firing events; ``(task, False)`` if its dedupe key is taken."""
+        if draft.kind not in self._crm.task_kinds:
+            allowed = ", ".join(sorted(self._crm.task_kinds))
+            raise ValidationError(f"unknown task kind {draft.kind!r} (allowed: {allowed})",
+                                  field="kind")
+        if draft.customer_id is not None:
+            self._crm.customers.get(draft.customer_id)
+        now = self._crm.now()
+        task = Task(id=self._crm.new_id("tsk_"), created_at=now, created_by=actor,
+                    updated_at=now, updated_by=actor, **attrs.asdict(draft, recurse=False))
+        if draft.dedupe_key is not None:
+            existing = self.open_by_key(draft.dedupe_key)
+            if existing is not None:
+                return existing, False
+        try:
+            return from_doc(Task, self._coll.insert(task_doc(task))), True
+        except DuplicateKeyError:
+            existing = self.open_by_key(draft.dedupe_key) if draft.dedupe_key else None
+            if existing is None:
+                raise
+            return existing, False  # another worker created it a moment ago
+
+    def open_by_key(self, dedupe_key: str) -> Task | None:
+        """The open task holding ``dedupe_key``, if any."""
+        doc = self._coll.find_one({"open_key": dedupe_key})
+        return None if doc is None else from_doc(Task, doc)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, id: str) -> Task:
+        return from_doc(Task, self._coll.get(id))
+
+    def due(self, *, now: datetime | None = None, within: timedelta | None = None,
+            assignee: str | None = None, kinds: list[str] | None = None,
+            customer_id: str | None = None, overdue: bool = False,
+            limit: int | None = None) -> list[Task]:
+        """Open tasks due by ``now`` (plus ``within``), most urgent first.
+
+        ``overdue`` keeps only those whose due time has passed.
+        """
+        when = now or self._crm.now()
+        horizon = when if overdue or within is None else when + within
+        query: dict[str, Any] = {"status": TaskStatus.OPEN.value,
+                                 "due_at": {"$lt" if overdue else "$lte": horizon}}
+        if assignee is not None:
+            query["assignee"] = assignee
+        if kinds:
+            query["kind"] = {"$in": list(kinds)}
+        if customer_id is not None:
+            query["customer_id"] = customer_id
+        return self.find(query, sort=URGENCY, limit=limit)
+
+    def open_for(self, customer_id: str, *, kind: str | None = None) -> list[Task]:
+        """A customer's open tasks, soonest first."""
+        query: dict[str, Any] = {"customer_id": customer_id, "status": TaskStatus.OPEN.value}
+        if kind is not None:
+            query["kind"] = kind
+        return self.find(query, sort=[("due_at", 1)])
+
+    def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Task]:
+        return [from_doc(Task, d) for d in self._coll.find(filter, sort=sort, limit=limit,
+                                                            skip=skip)]
+
+    def iter(self, filter: Mapping[str, Any] | None = None) -> Iterator[Task]:
+        for doc in self._coll.iter(filter):
+            yield from_doc(Task, doc)
+
+    def count(self, filter: Mapping[str, Any] | None = None) -> int:
+        return self._coll.count(filter)
+
+    # -- changing --------------------------------------------------------------------------
+
+    def _change(self, id: str, actor: str, expected_version: int | None,
+                **changes: Any) -> tuple[Task, Task]:
+        before = self.get(id)
+        if expected_version is not None and before.version != expected_version:
+            raise ConflictError(f"task {id} changed since you read it (version "
+                                f"{before.version}, you read {expected_version}); reload")
+        if not before.is_open:
+            raise ValidationError(f"task {id} is {before.status.value}; only open tasks change")
+        after = attrs.evolve(before, **changes, updated_at=self._crm.now(), updated_by=actor)
+        doc = task_doc(after)
+        fields = {k: doc[k] for k in (*changes, "updated_at", "updated_by", "open_key")}
+        stored = from_doc(Task, self._coll.update(id, fields, expected_version=before.version))
+        return before, stored
+
+    def complete(self, id: str, *, actor: str, outcome: str | None = None,
+                 expected_version: int | None = None) -> Task:
+        """Mark a task done; fires ``crm_task_completed``."""
+        actor = require_actor(actor)
+        with self._crm.transaction():
+            _before, done = self._change(id, actor, expected_version, status=TaskStatus.DONE,
+                                         outcome=outcome, completed_at=self._crm.now(),
+                                         completed_by=actor, lease_owner=None,
+                                         lease_until=None)
+            self._crm.emit("crm_task_completed", actor=actor, task=done)
+        return done
+
+    def assign(self, id: str, assignee: str | None, *, actor: str,
+               expected_version: int | None = None) -> Task:
+        """Give a task to ``assignee`` (None: unassign)."""
+        return self._change(id, require_actor(actor), expected_version, assignee=assignee)[1]
+
+    def reschedule(self, id: str, due_at: datetime, *, actor: str,
+                   expected_version: int | None = None) -> Task:
+        """Move a task's due time."""
+        return self._change(id, require_actor(actor), expected_version, due_at=due_at)[1]
+
+    def set_priority(self, id: str, priority: Priority | int, *, actor: str) -> Task:
+        return self._change(id, require_actor(actor), None, priority=priority)[1]
+
+    def cancel(self, id: str, *, actor: str, reason: str = "",
+               expected_version: int | None = None) -> Task:
+        """Cancel an open task, noting why."""
+        return self._change(id, require_actor(actor), expected_version,
+                            status=TaskStatus.CANCELLED, outcome=reason or "cancelled",
+                            lease_owner=None, lease_until=None)[1]
+
+    def apply_update(self, update: TaskUpdate, *, actor: str) -> Task | None:
+        """Apply a ``TaskUpdate`` from ``Effects``; None when no open task matched."""
+        if update.task_id is not None:
+            task = self.get(update.task_id)
+            if not task.is_open:
+                return None
+        else:
+            task = self.open_by_key(update.dedupe_key or "")
+            if task is None:
+                return None
+        if update.cancel:
+            return self.cancel(task.id, actor=actor, reason=update.reason)
+        changes = {k: getattr(update, k) for k in ("due_at", "assignee", "priority")
+                   if getattr(update, k) is not None}
+        if not changes:
+            return task
+        return self._change(task.id, actor, None, **changes)[1]
+
+    def cancel_deduped_for(self, customer_id: str, *, actor: str, reason: str) -> int:
+        """Cancel a customer's open tasks that carry a dedupe key (used by merge and forget)."""
+        count = 0
+        for task in self.open_for(customer_id):
+            if task.dedupe_key is not None:
+                self.cancel(task.id, actor=actor, reason=reason)
+                count += 1
+        return count
+
+    # -- leasing ---------------------------------------------------------------------------
+
+    def claim(self, *, worker: str, lease: timedelta, filter: Mapping[str, Any] | None = None,
+              now: datetime | None = None) -> Task | None:
+        """Lease the most urgent open, due task matching ``filter`` to ``worker``; None if none.
+
+        Atomic on every backend: two workers never hold the same task at once.
+        """
+        when = now or self._crm.now()
+        query = {**dict(filter or {}), "status": TaskStatus.OPEN.value,
+                 "due_at": {"$lte": when}}
+        doc = self._coll.claim(query, owner=worker, until=when + lease, now=when, sort=URGENCY)
+        return None if doc is None else from_doc(Task, doc)
+
+    def release(self, id: str, *, worker: str) -> None:
+        self._coll.release(id, owner=worker)

@@ -1,0 +1,357 @@
+"""The storage contract suite. Every backend runs it unchanged.
+
+Use it by subclassing and providing one fixture, ``open_store``: a callable that opens the
+backend at one location chosen for the test (the same location on every call, so closing and
+calling it again reopens the same data)::
+
+    from crmcore.testing.contract import StorageContract
+
+    class TestMyBackend(StorageContract):
+        @pytest.fixture
+        def open_store(self, tmp_path):
+            return lambda: MyStore(tmp_path / "db")
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crmcore.errors import ConflictError, DuplicateKeyError, NotFoundError, ValidationError
+from crmcore.storage import IndexSpec, Store
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _doc(i: int, **extra: object) -> dict:
+    return {"id": f"d{i:05d}", "n": i, "group": "even" if i % 2 == 0 else "odd", **extra}
+
+
+class StorageContract:
+    """Subclass this and provide the ``open_store`` fixture."""
+
+    @pytest.fixture
+    def open_store(self) -> Callable[[], Store]:  # pragma: no cover - must be overridden
+        raise NotImplementedError("provide an open_store fixture")
+
+    @pytest.fixture
+    def store(self, open_store: Callable[[], Store]) -> Iterator[Store]:
+        s = open_store()
+        yield s
+        s.close()
+
+    @pytest.fixture
+    def coll(self, store: Store):
+        return store.collection("things")
+
+    # -- CRUD ------------------------------------------------------------------------------
+
+    def test_insert_then_get_returns_the_document_at_version_1(self, coll):
+        stored = coll.insert({"id": "a", "name": "Ann", "nested": {"x": [1, 2]}})
+        assert stored["version"] == 1
+        assert coll.get("a") == {"id": "a", "name": "Ann", "nested": {"x": [1, 2]}, "version": 1}
+
+    def test_insert_duplicate_id_is_refused(self, coll):
+        coll.insert({"id": "a"})
+        with pytest.raises(DuplicateKeyError):
+            coll.insert({"id": "a", "other": 1})
+        assert "other" not in coll.get("a")
+
+    def test_insert_refuses_documents_without_an_id_or_not_json(self, coll):
+        with pytest.raises(ValidationError):
+            coll.insert({"name": "no id"})
+        with pytest.raises(ValidationError):
+            coll.insert({"id": "x", "when": datetime.now(UTC)})
+        assert coll.count() == 0
+
+    def test_get_missing_raises_not_found(self, coll):
+        with pytest.raises(NotFoundError):
+            coll.get("nope")
+
+    def test_returned_documents_are_copies(self, coll):
+        doc = {"id": "a", "tags": ["x"]}
+        coll.insert(doc)
+        doc["tags"].append("mutated-input")
+        got = coll.get("a")
+        got["tags"].append("mutated-output")
+        assert coll.get("a")["tags"] == ["x"]
+
+    def test_update_sets_fields_and_increments_the_version(self, coll):
+        coll.insert({"id": "a", "x": 1, "y": 2})
+        new = coll.update("a", {"x": 10, "z": 3}, expected_version=1)
+        assert new == {"id": "a", "x": 10, "y": 2, "z": 3, "version": 2}
+        assert coll.get("a") == new
+
+    def test_stale_update_raises_conflict_and_changes_nothing(self, coll):
+        coll.insert({"id": "a", "x": 1})
+        coll.update("a", {"x": 2}, expected_version=1)
+        with pytest.raises(ConflictError):
+            coll.update("a", {"x": 3}, expected_version=1)
+        assert coll.get("a")["x"] == 2
+
+    def test_update_missing_raises_not_found(self, coll):
+        with pytest.raises(NotFoundError):
+            coll.update("nope", {"x": 1}, expected_version=1)
+
+    def test_delete_removes_for_good(self, coll):
+        coll.insert({"id": "a"})
+        coll.delete("a")
+        with pytest.raises(NotFoundError):
+            coll.get("a")
+        assert coll.count() == 0
+        with pytest.raises(NotFoundError):
+            coll.delete("a")
+
+    def test_delete_with_stale_version_is_refused(self, coll):
+        coll.insert({"id": "a"})
+        coll.update("a", {"x": 1}, expected_version=1)
+        with pytest.raises(ConflictError):
+            coll.delete("a", expected_version=1)
+        coll.delete("a", expected_version=2)
+        assert coll.count() == 0
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @pytest.fixture
+    def filled(self, coll):
+        result = coll.insert_many(
+            [_doc(i, when=(T0 + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                  tags=["t3"] if i % 3 == 0 else [], opt=i if i % 5 == 0 else None,
+                  sub={"k": i % 4})
+             for i in range(20)])
+        assert result.ok and len(result.ids) == 20
+        return coll
+
+    def _ns(self, docs):
+        return [d["n"] for d in docs]
+
+    def test_find_by_equality(self, filled):
+        assert self._ns(filled.find({"group": "even"})) == list(range(0, 20, 2))
+
+    def test_find_by_nested_path(self, filled):
+        assert self._ns(filled.find({"sub.k": 1})) == [1, 5, 9, 13, 17]
+
+    def test_find_by_comparisons(self, filled):
+        assert self._ns(filled.find({"n": {"$gt": 16}})) == [17, 18, 19]
+        assert self._ns(filled.find({"n": {"$gte": 16, "$lt": 18}})) == [16, 17]
+        assert self._ns(filled.find({"n": {"$lte": 1}})) == [0, 1]
+        assert self._ns(filled.find({"n": {"$ne": 0, "$lt": 3}})) == [1, 2]
+
+    def test_range_over_datetimes_in_stored_form(self, filled):
+        lo = T0 + timedelta(hours=3)
+        hi = T0 + timedelta(hours=5)
+        assert self._ns(filled.find({"when": {"$gte": lo, "$lt": hi}})) == [3, 4]
+
+    def test_find_by_membership(self, filled):
+        assert self._ns(filled.find({"n": {"$in": [3, 7, 99]}})) == [3, 7]
+        assert len(filled.find({"n": {"$nin": [3, 7]}})) == 18
+
+    def test_list_fields_match_contained_values(self, filled):
+        assert self._ns(filled.find({"tags": "t3"})) == [0, 3, 6, 9, 12, 15, 18]
+
+    def test_existence_and_null(self, filled):
+        filled.insert({"id": "zz", "n": 100})  # has no 'opt' key at all
+        assert len(filled.find({"opt": {"$exists": False}})) == 1
+        assert len(filled.find({"opt": {"$exists": True}})) == 20
+        # None matches null or missing
+        assert len(filled.find({"opt": None})) == 17
+        assert self._ns(filled.find({"opt": {"$ne": None}})) == [0, 5, 10, 15]
+
+    def test_or_and(self, filled):
+        got = filled.find({"$or": [{"n": 1}, {"n": {"$gt": 18}}]})
+        assert self._ns(got) == [1, 19]
+        got = filled.find({"$and": [{"n": {"$gt": 2}}, {"n": {"$lt": 5}}]})
+        assert self._ns(got) == [3, 4]
+
+    def test_unknown_operator_is_refused(self, filled):
+        with pytest.raises(ValidationError):
+            filled.find({"n": {"$regex": "x"}})
+
+    def test_sort_limit_skip(self, filled):
+        got = filled.find({}, sort=[("n", -1)], limit=3)
+        assert self._ns(got) == [19, 18, 17]
+        got = filled.find({}, sort=[("group", 1), ("n", -1)], skip=1, limit=2)
+        assert self._ns(got) == [16, 14]
+
+    def test_sort_puts_nulls_first(self, filled):
+        got = filled.find({"n": {"$lt": 6}}, sort=[("opt", 1)])
+        assert self._ns(got)[-2:] == [0, 5]
+
+    def test_count(self, filled):
+        assert filled.count() == 20
+        assert filled.count({"group": "odd", "n": {"$gt": 10}}) == 5
+
+    def test_find_one(self, filled):
+        assert filled.find_one({"n": {"$gt": 10}}, sort=[("n", 1)])["n"] == 11
+        assert filled.find_one({"n": -1}) is None
+
+    # -- bulk ------------------------------------------------------------------------------
+
+    def test_insert_many_reports_each_failure_and_keeps_the_rest(self, coll):
+        coll.insert({"id": "d00001"})
+        result = coll.insert_many([_doc(0), _doc(1), {"no": "id"}, _doc(2)])
+        assert result.ids == ("d00000", "d00002")
+        assert [e.index for e in result.errors] == [1, 2]
+        assert coll.count() == 3
+
+    def test_upsert_many_inserts_and_replaces(self, coll):
+        coll.insert({"id": "a", "x": 1, "gone": True})
+        result = coll.upsert_many([{"id": "a", "x": 2}, {"id": "b", "x": 3}])
+        assert result.ok
+        assert coll.get("a") == {"id": "a", "x": 2, "version": 2}
+        assert coll.get("b")["version"] == 1
+
+    def test_iteration_of_a_large_collection_yields_each_once_in_id_order(self, coll):
+        assert coll.insert_many(_doc(i) for i in range(2500)).ok
+        seen = [d["id"] for d in coll.iter(batch_size=300)]
+        assert seen == sorted(seen) and len(seen) == 2500 and len(set(seen)) == 2500
+        assert sum(1 for _ in coll.iter({"group": "odd"}, batch_size=7)) == 1250
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    def test_ensure_index_is_idempotent_and_listed(self, coll):
+        spec = IndexSpec((("group", 1), ("n", -1)))
+        coll.ensure_index(spec)
+        coll.ensure_index(spec)
+        assert [i.name for i in coll.indexes()].count(spec.name) == 1
+
+    def test_index_does_not_change_results(self, coll):
+        coll.insert_many(_doc(i) for i in range(50))
+        before = coll.find({"group": "odd", "n": {"$gte": 10}}, sort=[("n", 1)])
+        coll.ensure_index(IndexSpec((("group", 1), ("n", 1))))
+        coll.ensure_index(IndexSpec((("n", 1),)))
+        assert coll.find({"group": "odd", "n": {"$gte": 10}}, sort=[("n", 1)]) == before
+        coll.insert(_doc(51))
+        coll.update("d00051", {"n": 13}, expected_version=1)
+        assert [d["id"] for d in coll.find({"n": 13})] == ["d00013", "d00051"]
+        coll.delete("d00013")
+        assert [d["id"] for d in coll.find({"n": 13})] == ["d00051"]
+
+    def test_unique_index_refuses_duplicates_on_insert_and_update(self, coll):
+        coll.ensure_index(IndexSpec((("email", 1),), unique=True, sparse=True))
+        coll.insert({"id": "a", "email": "x@example.com"})
+        with pytest.raises(DuplicateKeyError):
+            coll.insert({"id": "b", "email": "x@example.com"})
+        coll.insert({"id": "c", "email": "y@example.com"})
+        with pytest.raises(DuplicateKeyError):
+            coll.update("c", {"email": "x@example.com"}, expected_version=1)
+        assert coll.get("c")["email"] == "y@example.com"
+        # the key is free again once its holder changes
+        coll.update("a", {"email": "z@example.com"}, expected_version=1)
+        coll.update("c", {"email": "x@example.com"}, expected_version=1)
+
+    def test_sparse_unique_index_lets_missing_values_coexist(self, coll):
+        coll.ensure_index(IndexSpec((("key", 1),), unique=True, sparse=True))
+        coll.insert({"id": "a", "key": None})
+        coll.insert({"id": "b"})
+        coll.insert({"id": "c", "key": None})
+        assert coll.count() == 3
+
+    def test_unique_index_over_existing_duplicates_is_refused(self, coll):
+        coll.insert({"id": "a", "k": 1})
+        coll.insert({"id": "b", "k": 1})
+        with pytest.raises(DuplicateKeyError):
+            coll.ensure_index(IndexSpec((("k", 1),), unique=True))
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def test_claim_leases_one_document_to_one_owner(self, coll):
+        coll.insert_many(_doc(i, status="open") for i in range(3))
+        until = T0 + timedelta(minutes=5)
+        a = coll.claim({"status": "open"}, owner="w1", until=until, now=T0, sort=[("n", 1)])
+        b = coll.claim({"status": "open"}, owner="w2", until=until, now=T0, sort=[("n", 1)])
+        assert (a["id"], b["id"]) == ("d00000", "d00001")
+        assert a["lease_owner"] == "w1"
+        c = coll.claim({"n": 0}, owner="w2", until=until, now=T0)
+        assert c is None  # w1 holds it
+        again = coll.claim({"n": 0}, owner="w1", until=until, now=T0)
+        assert again["id"] == "d00000"  # an owner may renew its own lease
+
+    def test_an_expired_lease_can_be_claimed_and_release_frees(self, coll):
+        coll.insert(_doc(0))
+        coll.claim({}, owner="w1", until=T0 + timedelta(minutes=1), now=T0)
+        assert coll.claim({}, owner="w2", until=T0 + timedelta(minutes=9), now=T0) is None
+        later = T0 + timedelta(minutes=1)
+        assert coll.claim({}, owner="w2", until=later + timedelta(minutes=1), now=later)
+        coll.release("d00000", owner="w1")  # not the holder any more: no effect
+        assert coll.get("d00000")["lease_owner"] == "w2"
+        coll.release("d00000", owner="w2")
+        assert coll.claim({}, owner="w3", until=later + timedelta(minutes=1), now=later)
+
+    def test_concurrent_claims_never_hand_out_a_document_twice(self, coll):
+        coll.insert_many(_doc(i) for i in range(40))
+        taken: list[str] = []
+        lock = threading.Lock()
+
+        def worker(name: str) -> None:
+            while True:
+                doc = coll.claim({"done": {"$ne": True}}, owner=name,
+                                 until=T0 + timedelta(hours=1), now=T0)
+                if doc is None:
+                    return
+                with lock:
+                    taken.append(doc["id"])
+                coll.update(doc["id"], {"done": True}, expected_version=doc["version"])
+
+        threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(taken) == [f"d{i:05d}" for i in range(40)]
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def test_transaction_commits(self, store):
+        with store.transaction():
+            store.collection("a").insert({"id": "1"})
+            store.collection("b").insert({"id": "2"})
+        assert store.collection("a").count() == 1
+        assert store.collection("b").count() == 1
+
+    def test_transaction_rolls_back_when_supported(self, store):
+        if not store.capabilities.transactions:
+            pytest.skip(f"{store.describe()} declares no multi-document transactions")
+        a = store.collection("a")
+        a.insert({"id": "keep", "x": 1})
+        with pytest.raises(RuntimeError), store.transaction():
+            a.update("keep", {"x": 2}, expected_version=1)
+            a.insert({"id": "new"})
+            store.collection("b").insert({"id": "other"})
+            a.delete("keep")
+            raise RuntimeError("boom")
+        assert a.get("keep") == {"id": "keep", "x": 1, "version": 1}
+        assert a.count() == 1
+        assert store.collection("b").count() == 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def test_collection_names(self, store):
+        store.collection("alpha").insert({"id": "1"})
+        store.collection("beta").insert({"id": "1"})
+        assert {"alpha", "beta"} <= set(store.collection_names())
+
+    def test_close_and_reopen_keeps_data_and_indexes(self, open_store):
+        first = open_store()
+        if not first.capabilities.persistent:
+            first.close()
+            pytest.skip(f"{first.describe()} is not persistent")
+        coll = first.collection("things")
+        coll.ensure_index(IndexSpec((("email", 1),), unique=True, sparse=True))
+        coll.insert_many(_doc(i, email=f"p{i}@example.com") for i in range(100))
+        coll.update("d00007", {"n": 700}, expected_version=1)
+        coll.delete("d00008")
+        first.close()
+        second = open_store()
+        try:
+            again = second.collection("things")
+            assert again.count() == 99
+            assert again.get("d00007") == {**_doc(7, email="p7@example.com"), "n": 700,
+                                           "version": 2}
+            with pytest.raises(DuplicateKeyError):
+                again.insert({"id": "new", "email": "p1@example.com"})
+        finally:
+            second.close()
