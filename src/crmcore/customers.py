@@ -66,17 +66,24 @@ class Customers:
             out["name"] = " ".join(out["name"].split())
         return out
 
-    def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
-        """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
-        actor = require_actor(actor)
-        clean = self._clean({"name": name, **fields})
+    def _build(self, actor: str, fields: Mapping[str, Any]) -> Customer:
+        clean = self._clean(fields)
         clean.setdefault("timezone", self._crm.config.core.timezone)
         now = self._crm.now()
-        customer = Customer(id=self._crm.new_id("cus_"), created_at=now, created_by=actor,
-                            updated_at=now, updated_by=actor, **clean)
+        return Customer(id=self._crm.new_id("cus_"), created_at=now, created_by=actor,
+                        updated_at=now, updated_by=actor, **clean)
+
+    def validate(self, **fields: Any) -> Customer:
+        """Check fields as ``add`` would, writing nothing; returns the customer it would add."""
+        return self._build("validation", fields)
+
+    def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
+        """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
+        customer = self._build(require_actor(actor), {"name": name, **fields})
         with self._crm.transaction():
             stored = from_doc(Customer, self._coll.insert(to_doc(customer)))
-            effects = self._crm.emit("crm_customer_created", actor=actor, customer=stored)
+            effects = self._crm.emit("crm_customer_created", actor=customer.created_by,
+                                     customer=stored)
         return self.get(stored.id) if effects else stored  # effects may have patched ext
 
     def get(self, id: str) -> Customer:

@@ -8,6 +8,7 @@ No hook here relies on the order plugins were registered in.
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -129,6 +130,15 @@ class CrmHookSpecs:
     @hookspec
     def crm_customer_summary(self, crm: CRM, customer: Customer) -> list[SummaryLine]:
         """Lines shown by ``crm customer show`` (e.g. a grade with its reason). Every plugin."""
+
+    @hookspec
+    def crm_simulate(self, crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+        """Act out one simulated day of this plugin's workflow for ``crm demo``.
+
+        Called once per simulated day, after the day's interactions are logged and before the
+        worker sweep; do what staff would do (judge and resolve tickets, answer callbacks …)
+        through your own API, drawing every random choice from ``rng`` so runs repeat.
+        """
 
     @hookspec
     def crm_customer_records(self, crm: CRM, customer: Customer) -> dict[str, Any]:

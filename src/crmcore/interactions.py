@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from crmcore import builtin
 from crmcore.converter import from_doc, to_doc
 from crmcore.customers import require_actor
-from crmcore.entities import CustomerStatus, Interaction
+from crmcore.entities import Customer, CustomerStatus, Interaction
 from crmcore.errors import ValidationError
 from crmcore.storage import SortSpec
 
@@ -27,10 +27,8 @@ class Interactions:
         self._crm = crm
         self._coll = crm.store.collection(builtin.INTERACTIONS)
 
-    def log(self, *, actor: str, customer_id: str, kind: str,
-            occurred_at: datetime | None = None, **fields: Any) -> Interaction:
-        """Record a contact; fires ``crm_interaction_logged`` (re-grading, follow-ups …)."""
-        actor = require_actor(actor)
+    def _build(self, actor: str, customer_id: str, kind: str, occurred_at: datetime | None,
+               fields: Mapping[str, Any]) -> tuple[Interaction, Customer]:
         unknown = sorted(set(fields) - EDITABLE)
         if unknown:
             raise ValidationError(f"unknown interaction field(s): {', '.join(unknown)}")
@@ -45,6 +43,18 @@ class Interactions:
         interaction = Interaction(id=self._crm.new_id("int_"), customer_id=customer_id,
                                   kind=kind, occurred_at=occurred_at or now, created_at=now,
                                   created_by=actor, **fields)
+        return interaction, customer
+
+    def validate(self, *, customer_id: str, kind: str, occurred_at: datetime | None = None,
+                 **fields: Any) -> Interaction:
+        """Check an interaction as ``log`` would, writing nothing."""
+        return self._build("validation", customer_id, kind, occurred_at, fields)[0]
+
+    def log(self, *, actor: str, customer_id: str, kind: str,
+            occurred_at: datetime | None = None, **fields: Any) -> Interaction:
+        """Record a contact; fires ``crm_interaction_logged`` (re-grading, follow-ups …)."""
+        actor = require_actor(actor)
+        interaction, customer = self._build(actor, customer_id, kind, occurred_at, fields)
         with self._crm.transaction():
             stored = from_doc(Interaction, self._coll.insert(to_doc(interaction)))
             self._crm.emit("crm_interaction_logged", actor=actor, interaction=stored,

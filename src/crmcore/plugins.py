@@ -84,6 +84,12 @@ class PluginManager:
         self._infos[name] = PluginInfo(name, "ok", distribution, version, self._hooks_of(name))
         return True
 
+    def mark_failed(self, name: str, exc: BaseException) -> None:
+        """Record that a loaded plugin failed later (e.g. adding CLI commands)."""
+        info = self._infos.get(name)
+        self._fail(name, exc, info.distribution if info else None,
+                   info.version if info else None)
+
     def _fail(self, name: str, exc: BaseException, distribution: str | None = None,
               version: str | None = None) -> None:
         message = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,197 @@
+"""``crm init|plugins|config|check|compact|backup|report|demo``."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+from rich.table import Table
+
+from crmcore.cli.context import (
+    as_json,
+    open_crm_from,
+    out_table,
+    print_json,
+    say,
+    state,
+)
+from crmcore.config import DEFAULT_FILE
+from crmcore.errors import ConfigError, StorageError, ValidationError
+from crmcore.report import build_report
+
+
+def profile_names() -> list[str]:
+    files = resources.files("crmcore") / "profiles"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def profile_text(name: str) -> str:
+    if name not in profile_names():
+        raise ValidationError(f"unknown profile {name!r} (available: "
+                              f"{', '.join(profile_names())})")
+    return (resources.files("crmcore") / "profiles" / f"{name}.toml").read_text("utf-8")
+
+
+@click.command("init")
+@click.option("--profile", default="default", show_default=True,
+              help="An industry stack: default, telecom, hospital, retail.")
+@click.option("--path", "path", default=DEFAULT_FILE, show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the configuration.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.pass_context
+def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
+    """Write a working crm.toml for a profile and create its store."""
+    text = profile_text(profile)
+    target = Path(path)
+    if target.exists() and not force:
+        raise ValidationError(f"{target} exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    target.chmod(0o600)  # it may hold a database URI with credentials
+    state(ctx).config_path = str(target)
+    crm = open_crm_from(ctx)
+    say(ctx, f"wrote {target} (profile {profile}); store: {crm.store.describe()}",
+        path=str(target), profile=profile)
+
+
+@click.command("plugins")
+@click.pass_context
+def plugins(ctx: click.Context) -> None:
+    """Installed plugins: name, version, hooks and status (failed ones say why)."""
+    pm = state(ctx).plugins
+    infos = pm.infos() if pm else []
+    rows = [attrs.asdict(i) for i in infos]
+    if as_json(ctx):
+        print_json(ctx, rows)
+        return
+    table = Table(header_style="bold")
+    for header in ("plugin", "version", "status", "hooks"):
+        table.add_column(header, overflow="fold")
+    for info in infos:
+        status = info.status if not info.error else f"{info.status}: {info.error}"
+        table.add_row(info.name, info.version or "", status, ", ".join(info.hooks))
+    state(ctx).console.print(table)
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+def _mask_uri(value: Any) -> Any:
+    if isinstance(value, str):
+        return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", value)
+    return value
+
+
+@config_group.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """The effective configuration, plugin defaults included (secrets masked)."""
+    crm = open_crm_from(ctx)
+    cfg = crm.config
+    data: dict[str, Any] = {
+        "file": str(cfg.path) if cfg.path else None,
+        "core": attrs.asdict(cfg.core),
+        "storage": {**attrs.asdict(cfg.storage), "location": _mask_uri(cfg.storage.location)},
+        "plugins": {"loaded": crm.plugins.names()},
+    }
+    for section in sorted(crm._settings):
+        value = crm.settings(section)
+        data[section] = attrs.asdict(value) if attrs.has(type(value)) else value
+    if as_json(ctx):
+        print_json(ctx, data)
+        return
+    rows = []
+    for section, values in data.items():
+        if isinstance(values, dict):
+            rows += [{"key": f"{section}.{k}", "value": v} for k, v in values.items()]
+        else:
+            rows.append({"key": section, "value": values})
+    out_table(ctx, rows, [("key", "key"), ("value", "value")])
+
+
+def _store_call(ctx: click.Context, method: str, *args: Any, **kwargs: Any) -> Any:
+    store = open_crm_from(ctx).store
+    func = getattr(store, method)
+    accepted = inspect.signature(func).parameters
+    unsupported = [k for k in kwargs if k not in accepted]
+    if unsupported:
+        raise ConfigError(f"{store.describe()} does not support --{unsupported[0]}")
+    try:
+        return func(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise StorageError(str(exc)) from None
+
+
+@click.command("check")
+@click.option("--repair", is_flag=True, help="Salvage what can be read from damaged files.")
+@click.pass_context
+def check(ctx: click.Context, repair: bool) -> None:
+    """Verify the store's integrity and count its records."""
+    counts = _store_call(ctx, "check", **({"repair": True} if repair else {}))
+    out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
+              [("collection", "collection"), ("records", "records")], title="store is sound")
+
+
+@click.command("compact")
+@click.pass_context
+def compact(ctx: click.Context) -> None:
+    """Rewrite the store's files to reclaim space."""
+    _store_call(ctx, "compact")
+    say(ctx, "compacted")
+
+
+@click.command("backup")
+@click.argument("destination", type=click.Path())
+@click.pass_context
+def backup(ctx: click.Context, destination: str) -> None:
+    """Write a consistent copy of the store to DESTINATION while it stays in use."""
+    _store_call(ctx, "backup", destination)
+    say(ctx, f"backed up to {destination}", destination=destination)
+
+
+@click.command("report")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML page.")
+@click.pass_context
+def report(ctx: click.Context, html_path: str | None) -> None:
+    """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty."""
+    from crmcore.render import render_html, render_terminal
+
+    crm = open_crm_from(ctx)
+    sections = build_report(crm)
+    if as_json(ctx):
+        print_json(ctx, [attrs.asdict(s) for s in sections])
+    else:
+        render_terminal(state(ctx).console, sections)
+    if html_path:
+        render_html(sections, html_path, title="crmcore report", generated=crm.now())
+        click.echo(f"wrote {html_path}", err=True)
+
+
+@click.command("demo")
+@click.option("--profile", default="retail", show_default=True)
+@click.option("--customers", default=300, show_default=True, type=click.IntRange(min=1))
+@click.option("--days", default=60, show_default=True, type=click.IntRange(min=1))
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Keep the store here (default: a new temporary folder).")
+@click.option("--seed", default=7, show_default=True, help="Random seed; same seed, same run.")
+@click.pass_context
+def demo(ctx: click.Context, profile: str, customers: int, days: int, directory: str | None,
+         seed: int) -> None:
+    """Simulate an industry stack on the embedded store, then report on it."""
+    from crmcore.demo import run_demo
+
+    run_demo(ctx, profile=profile, customers=customers, days=days, directory=directory,
+             seed=seed)
+
+
+def register(cli: click.Group) -> None:
+    for command in (init, plugins, config_group, check, compact, backup, report, demo):
+        cli.add_command(command)

@@ -1,0 +1,176 @@
+"""What every command shares: the open CRM, the actor, output as JSON or tables, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import attrs
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from crmcore.app import CRM, open_crm
+from crmcore.converter import to_doc
+from crmcore.plugins import PluginManager
+
+T = TypeVar("T")
+
+
+@attrs.define
+class CliState:
+    """Held in ``ctx.obj`` for the whole invocation."""
+
+    config_path: str | None
+    as_json: bool
+    actor: str | None
+    plugins: PluginManager | None = None
+    crm: CRM | None = None
+    console: Console = attrs.field(factory=lambda: _console(sys.stdout))
+    err_console: Console = attrs.field(factory=lambda: _console(sys.stderr))
+
+
+def _console(stream: Any) -> Console:
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def state(ctx: click.Context) -> CliState:
+    return ctx.find_root().obj
+
+
+def open_crm_from(ctx: click.Context) -> CRM:
+    """The CRM for this command, opened once from ``--config`` and closed when the CLI exits."""
+    st = state(ctx)
+    if st.crm is None:
+        st.crm = open_crm(st.config_path)
+        ctx.find_root().call_on_close(st.crm.close)
+    return st.crm
+
+
+def actor(ctx: click.Context) -> str:
+    """Who is acting: ``--as``, else ``$CRM_ACTOR``, else ``[core] default_actor``."""
+    st = state(ctx)
+    if st.actor:
+        return st.actor
+    if os.environ.get("CRM_ACTOR"):
+        return os.environ["CRM_ACTOR"]
+    return open_crm_from(ctx).config.core.default_actor
+
+
+def as_json(ctx: click.Context) -> bool:
+    return state(ctx).as_json
+
+
+def resolve_when(crm: CRM, when: tuple[str, Any] | None) -> datetime | None:
+    """Turn a ``When`` parameter into an aware UTC datetime (naive → business time zone)."""
+    if when is None:
+        return None
+    kind, value = when
+    if kind == "relative":
+        return crm.now() + value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(crm.config.core.timezone))
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A value fit for JSON output or a table cell."""
+    if attrs.has(type(value)):
+        return to_doc(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [plain(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def print_json(ctx: click.Context, data: Any) -> None:
+    click.echo(json.dumps(plain(data), ensure_ascii=False, indent=2, sort_keys=False))
+
+
+def out_table(ctx: click.Context, rows: Sequence[dict[str, Any]],
+              columns: Sequence[tuple[str, str]], *, title: str | None = None,
+              empty: str = "nothing to show") -> None:
+    """Rows as JSON (``--json``: every key) or as a table of ``columns`` (key, header)."""
+    if as_json(ctx):
+        print_json(ctx, list(rows))
+        return
+    console = state(ctx).console
+    if not rows:
+        console.print(f"[dim]{empty}[/dim]" if title is None else f"{title}: {empty}")
+        return
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for _key, header in columns:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(key)) for key, _header in columns))
+    console.print(table)
+
+
+def out_record(ctx: click.Context, record: dict[str, Any], *, title: str | None = None,
+               skip: Iterable[str] = ()) -> None:
+    """One record as JSON or as a two-column field/value table."""
+    if as_json(ctx):
+        print_json(ctx, record)
+        return
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    hidden = set(skip)
+    for key, value in record.items():
+        if key not in hidden and value not in (None, "", [], {}, ()):
+            table.add_row(key, _cell(value))
+    state(ctx).console.print(table)
+
+
+def say(ctx: click.Context, message: str, **data: Any) -> None:
+    """A confirmation: a line of text, or ``{"message": …, **data}`` with ``--json``."""
+    if as_json(ctx):
+        print_json(ctx, {"message": message, **data})
+    else:
+        state(ctx).console.print(message)
+
+
+def progress(ctx: click.Context, items: Iterable[T], *, total: int | None,
+             description: str) -> Iterator[T]:
+    """Iterate with a progress bar on stderr (hidden with ``--json`` or off a terminal)."""
+    st = state(ctx)
+    hidden = st.as_json or not st.err_console.is_terminal
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=st.err_console, disable=hidden, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+WHEN_HELP = ("A date (2026-11-23), a date and time (2026-11-23T14:30, read in the business "
+             "time zone unless it has an offset), or relative to now (+2d, -3h).")

@@ -1,0 +1,293 @@
+"""``crm customer …`` and ``crm log``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from crmcore.cli.context import (
+    WHEN_HELP,
+    actor,
+    as_json,
+    open_crm_from,
+    out_record,
+    out_table,
+    print_json,
+    progress,
+    resolve_when,
+    say,
+    state,
+)
+from crmcore.cli.params import WHEN
+from crmcore.converter import to_doc
+from crmcore.entities import Channel, Gender
+from crmcore.errors import ValidationError
+from crmcore.transfer import (
+    detect_format,
+    export_customer_file,
+    export_customers,
+    import_customers,
+    import_interactions,
+    open_private,
+    parse_mapping,
+    read_rows,
+)
+
+LIST_COLUMNS = [("id", "id"), ("name", "name"), ("phone", "phone"), ("email", "e-mail"),
+                ("region", "region"), ("owner", "owner"), ("tags", "tags")]
+
+
+def _customer_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--phone"), click.option("--email"),
+        click.option("--gender", type=click.Choice([g.value for g in Gender])),
+        click.option("--birth-date", metavar="YYYY-MM-DD"),
+        click.option("--region"), click.option("--occupation"), click.option("--organisation"),
+        click.option("--address"),
+        click.option("--timezone", metavar="ZONE", help="IANA zone, e.g. Asia/Shanghai."),
+        click.option("--owner", metavar="REP", help="The rep who looks after this customer."),
+        click.option("--tag", "tags", multiple=True, help="Repeat for several tags."),
+        click.option("--source", help="Where the record came from (form, survey, import …)."),
+        click.option("--do-not-contact/--may-contact", default=None),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    out = {k: v for k, v in fields.items() if v is not None and v != ()}
+    if "tags" in out:
+        out["tags"] = list(out["tags"])
+    return out
+
+
+@click.group("customer")
+def customer_group() -> None:
+    """Add, show, find, change, import and export customers."""
+
+
+@customer_group.command("add")
+@click.option("--name", required=True)
+@_customer_options
+@click.pass_context
+def add(ctx: click.Context, name: str, **fields: Any) -> None:
+    """Add a customer."""
+    crm = open_crm_from(ctx)
+    customer = crm.customers.add(actor=actor(ctx), name=name, **_given(**fields))
+    say(ctx, f"added customer {customer.id}", id=customer.id)
+
+
+@customer_group.command("update")
+@click.argument("customer_id")
+@click.option("--name")
+@_customer_options
+@click.option("--expected-version", type=int,
+              help="Refuse the change if the customer's version is no longer this one.")
+@click.pass_context
+def update(ctx: click.Context, customer_id: str, expected_version: int | None,
+           **fields: Any) -> None:
+    """Change a customer's fields."""
+    crm = open_crm_from(ctx)
+    changes = _given(**fields)
+    if not changes:
+        raise ValidationError("nothing to change: give at least one field option")
+    customer = crm.customers.update(customer_id, actor=actor(ctx),
+                                    expected_version=expected_version, **changes)
+    say(ctx, f"updated customer {customer.id} (version {customer.version})", id=customer.id,
+        version=customer.version)
+
+
+@customer_group.command("show")
+@click.argument("customer_id")
+@click.option("--history", default=10, show_default=True, help="Recent interactions shown.")
+@click.pass_context
+def show(ctx: click.Context, customer_id: str, history: int) -> None:
+    """A customer's file: fields, plugin summaries, recent interactions, open tasks."""
+    crm = open_crm_from(ctx)
+    customer = crm.customers.get(customer_id)
+    summary = crm.plugins.flat("crm_customer_summary", crm=crm, customer=customer)
+    recent = crm.interactions.for_customer(customer_id, limit=history)
+    open_tasks = crm.tasks.open_for(customer_id)
+    if as_json(ctx):
+        print_json(ctx, {"customer": customer,
+                         "summary": [{"label": s.label, "text": s.text} for s in summary],
+                         "interactions": recent, "open_tasks": open_tasks})
+        return
+    out_record(ctx, to_doc(customer), title=f"{customer.name} ({customer.id})",
+               skip=("ext", "id", "name"))
+    if summary:
+        out_table(ctx, [{"label": s.label, "text": s.text} for s in summary],
+                  [("label", ""), ("text", "")], title="Summary")
+    out_table(ctx, [to_doc(i) for i in recent],
+              [("occurred_at", "when"), ("kind", "kind"), ("channel", "channel"),
+               ("summary", "summary"), ("amount", "amount")],
+              title="Recent interactions", empty="none")
+    out_table(ctx, [to_doc(t) for t in open_tasks],
+              [("due_at", "due"), ("kind", "kind"), ("title", "title"),
+               ("assignee", "assignee")], title="Open tasks", empty="none")
+
+
+@customer_group.command("list")
+@click.option("--owner", metavar="REP")
+@click.option("--tag")
+@click.option("--region")
+@click.option("--phone", help="Match a phone number (normalised first).")
+@click.option("--email", help="Match an e-mail address (normalised first).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--skip", default=0, type=click.IntRange(min=0))
+@click.pass_context
+def list_(ctx: click.Context, owner: str | None, tag: str | None, region: str | None,
+          phone: str | None, email: str | None, limit: int, skip: int) -> None:
+    """Find customers."""
+    crm = open_crm_from(ctx)
+    if phone or email:
+        found = crm.customers.find_by_contact(phone=phone, email=email)
+    else:
+        query = _given(owner=owner, tags=tag, region=region)
+        found = crm.customers.find(query, sort=[("id", 1)], limit=limit, skip=skip)
+    out_table(ctx, [to_doc(c) for c in found], LIST_COLUMNS, empty="no customers match")
+
+
+@customer_group.command("duplicates")
+@click.pass_context
+def duplicates(ctx: click.Context) -> None:
+    """Groups of customers sharing a phone or e-mail (merge them with 'crm customer merge')."""
+    crm = open_crm_from(ctx)
+    rows = [{"group": n, **to_doc(c)} for n, group in enumerate(crm.customers.find_duplicates(), 1)
+            for c in group]
+    out_table(ctx, rows, [("group", "group"), *LIST_COLUMNS], empty="no duplicates")
+
+
+@customer_group.command("merge")
+@click.argument("keep_id")
+@click.argument("duplicate_id")
+@click.pass_context
+def merge(ctx: click.Context, keep_id: str, duplicate_id: str) -> None:
+    """Fold DUPLICATE_ID into KEEP_ID (history, tasks and plugin records move over)."""
+    crm = open_crm_from(ctx)
+    kept = crm.customers.merge(keep_id, duplicate_id, actor=actor(ctx))
+    say(ctx, f"merged {duplicate_id} into {kept.id}", id=kept.id)
+
+
+def _import_command(kind: str) -> click.Command:
+    @click.command("import")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
+                  help="Default: from the file name.")
+    @click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD",
+                  help="Rename a column of the file to a crmcore field (repeatable).")
+    @click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
+    @click.option("--atomic", is_flag=True, help="Write nothing if any row is bad.")
+    @click.pass_context
+    def command(ctx: click.Context, path: str, fmt: str | None, mapping: tuple[str, ...],
+                dry_run: bool, atomic: bool) -> None:
+        crm = open_crm_from(ctx)
+        rows = list(read_rows(path, detect_format(path, fmt)))
+        run = import_customers if kind == "customers" else import_interactions
+        report = run(crm, progress(ctx, rows, total=len(rows), description=f"importing {kind}"),
+                     actor=actor(ctx), mapping=parse_mapping(mapping), dry_run=dry_run,
+                     atomic=atomic)
+        if as_json(ctx):
+            print_json(ctx, {"rows": report.rows, "written": report.written,
+                             "dry_run": report.dry_run,
+                             "errors": [{"line": e.line, "message": e.message}
+                                        for e in report.errors]})
+        else:
+            for error in report.errors:
+                click.echo(f"{path}:{error.line}: {error.message}", err=True)
+            verb = "would import" if dry_run else "imported"
+            count = report.rows - len(report.errors) if dry_run else report.written
+            state(ctx).console.print(f"{verb} {count} of {report.rows} {kind}; "
+                                     f"{len(report.errors)} bad row(s)")
+        if report.errors:
+            ctx.exit(2)
+
+    command.help = (f"Import {kind} from CSV or JSONL. Bad rows are reported with their line "
+                    "numbers; good rows are imported unless --atomic.")
+    return command
+
+
+customer_group.add_command(_import_command("customers"))
+
+
+@customer_group.command("export")
+@click.argument("customer_id", required=False)
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (mode 0600) instead of "
+              "standard output.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl",
+              show_default=True)
+@click.pass_context
+def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt: str) -> None:
+    """Export all customers (CSV/JSONL), or everything held about CUSTOMER_ID (JSON)."""
+    crm = open_crm_from(ctx)
+    handle = open_private(output) if output else sys.stdout
+    try:
+        if customer_id:
+            json.dump(export_customer_file(crm, customer_id), handle, ensure_ascii=False,
+                      indent=2)
+            handle.write("\n")
+            count = 1
+        else:
+            count = export_customers(crm, handle, fmt)
+    finally:
+        if output:
+            handle.close()
+    if output:
+        click.echo(f"exported {count} customer(s) to {output}", err=True)
+
+
+@click.group("interaction")
+def interaction_group() -> None:
+    """List, import and export interactions."""
+
+
+interaction_group.add_command(_import_command("interactions"))
+
+
+@interaction_group.command("list")
+@click.argument("customer_id")
+@click.option("--kind", "kinds", multiple=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.pass_context
+def interaction_list(ctx: click.Context, customer_id: str, kinds: tuple[str, ...],
+                     limit: int) -> None:
+    """A customer's interactions, newest first."""
+    crm = open_crm_from(ctx)
+    crm.customers.get_any(customer_id)
+    found = crm.interactions.for_customer(customer_id, kinds=list(kinds) or None, limit=limit)
+    out_table(ctx, [to_doc(i) for i in found],
+              [("id", "id"), ("occurred_at", "when"), ("kind", "kind"), ("channel", "channel"),
+               ("summary", "summary"), ("amount", "amount"), ("satisfaction", "satisfaction")],
+              empty="no interactions")
+
+
+@click.command("log")
+@click.argument("customer_id")
+@click.option("--kind", required=True, help="purchase, consultation, complaint, callback …")
+@click.option("--channel", type=click.Choice([c.value for c in Channel]), default="other",
+              show_default=True)
+@click.option("--summary", default="", help="What was said or done.")
+@click.option("--amount", type=float)
+@click.option("--satisfaction", type=click.IntRange(1, 5))
+@click.option("--at", "at", type=WHEN, help=WHEN_HELP)
+@click.option("--place")
+@click.option("--rep")
+@click.option("--ref", help="A related record (order, ticket, task id).")
+@click.pass_context
+def log(ctx: click.Context, customer_id: str, kind: str, at: Any, **fields: Any) -> None:
+    """Record an interaction with a customer."""
+    crm = open_crm_from(ctx)
+    interaction = crm.interactions.log(actor=actor(ctx), customer_id=customer_id, kind=kind,
+                                       occurred_at=resolve_when(crm, at), **_given(**fields))
+    say(ctx, f"logged {interaction.kind} {interaction.id}", id=interaction.id)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(customer_group)
+    cli.add_command(interaction_group)
+    cli.add_command(log)

@@ -1,0 +1,138 @@
+"""``crm``: the entry point. Loads plugins' commands, maps errors to one line and an exit code.
+
+Exit codes: 0 success; 1 other errors; 2 usage, validation or configuration; 3 not found;
+4 conflict; 5 permission denied; 6 storage; 7 plugin; 70 internal error (a bug: rerun with
+``CRM_TRACEBACK=1`` to see it); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Sequence
+
+import click
+
+from crmcore.cli import admin, customers, tasks
+from crmcore.cli.context import CliState
+from crmcore.config import find_config
+from crmcore.errors import CrmError
+from crmcore.logs import configure_logging
+from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
+
+EXIT_INTERNAL = 70
+
+
+def make_cli() -> click.Group:
+    """A fresh ``crm`` group with the core's commands (plugins add theirs in ``build``)."""
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"],
+                                   "max_content_width": 100})
+    @click.option("--config", "config_path", metavar="PATH", envvar="CRM_CONFIG",
+                  help="Configuration file (default: $CRM_CONFIG, else ./crm.toml).")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+    @click.option("--as", "actor", metavar="ACTOR",
+                  help="Who is acting (default: $CRM_ACTOR, else [core] default_actor).")
+    @click.option("--log-level", default="warning", show_default=True,
+                  type=click.Choice(["debug", "info", "warning", "error"]))
+    @click.option("--log-format", default="console", show_default=True,
+                  type=click.Choice(["console", "json"]))
+    @click.version_option(package_name="crmcore", prog_name="crm")
+    @click.pass_context
+    def cli(ctx: click.Context, config_path: str | None, as_json: bool, actor: str | None,
+            log_level: str, log_format: str) -> None:
+        """crmcore: customers, interactions and tasks, with plugins for everything else."""
+        configure_logging(log_level, log_format)
+        plugins = ctx.obj.plugins if isinstance(ctx.obj, CliState) else None
+        ctx.obj = CliState(config_path, as_json, actor, plugins)
+
+    for module in (admin, customers, tasks):
+        module.register(cli)
+    return cli
+
+
+def _preparse_config(argv: Sequence[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    found = find_config()
+    return str(found) if found else None
+
+
+def _enabled_plugins(argv: Sequence[str]) -> set[str] | None:
+    env = allowed_from_env()
+    if env is not None:
+        return env
+    path = _preparse_config(argv)
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            enabled = tomllib.load(handle).get("plugins", {}).get("enabled")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return None  # the command itself reports a bad config when it opens it
+    return set(enabled) if isinstance(enabled, list) else None
+
+
+def load_plugin_commands(group: click.Group, pm: PluginManager) -> None:
+    """Let each plugin add commands; a plugin that fails here is marked failed, not fatal."""
+    for impl in reversed(pm.hook.crm_cli_commands.get_hookimpls()):
+        try:
+            impl.function(cli=group)
+        except Exception as exc:
+            pm.mark_failed(impl.plugin_name, exc)
+
+
+def build(argv: Sequence[str]) -> tuple[click.Group, PluginManager]:
+    pm = make_plugin_manager(allowed=_enabled_plugins(argv))
+    group = make_cli()
+    load_plugin_commands(group, pm)
+    return group, pm
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI; never shows a traceback for a user's mistake."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    code = run(args)
+    sys.exit(code)
+
+
+def run(args: list[str]) -> int:
+    try:
+        group, pm = build(args)
+        group.main(args=args, prog_name="crm", standalone_mode=False,
+                   obj=CliState(None, False, None, pm))
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"error: {_one_line(exc.format_message())} (see 'crm --help')", err=True)
+        return exc.exit_code
+    except CrmError as exc:
+        click.echo(f"error: {_one_line(str(exc))}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("CRM_TRACEBACK"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (this is a "
+                   "bug; rerun with CRM_TRACEBACK=1 and report it)", err=True)
+        return EXIT_INTERNAL
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,165 @@
+"""``crm demo``: a synthetic population and D days of activity on the embedded store.
+
+The core drives what any stack has (customers arrive, buy, ask, complain; reps work their due
+tasks; the worker sweeps) and every plugin acts out its own workflow through ``crm_simulate``.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+import click
+
+from crmcore.app import CRM, open_crm
+from crmcore.clock import ManualClock
+from crmcore.config import Config
+from crmcore.entities import Channel, Gender
+from crmcore.errors import ValidationError
+from crmcore.render import render_terminal
+from crmcore.report import build_report
+
+if TYPE_CHECKING:
+    from crmcore.cli.context import CliState
+
+FAMILY = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu",
+          "Sun", "Ma", "Zhu", "Hu", "Guo", "He", "Lin", "Luo", "Gao", "Smith", "Garcia", "Khan",
+          "Müller", "Rossi", "Silva", "Kim", "Nguyen", "Ivanova", "Okafor"]
+GIVEN = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hui", "Ling", "Tao", "Xin", "Bo",
+         "Mei", "Qiang", "Na", "Anna", "James", "Maria", "Omar", "Sofia", "Lucas", "Aiko",
+         "Priya", "Noah", "Elena", "Chidi", "Hana", "Mateo", "Yuki", "Leila"]
+REGIONS = ["North", "South", "East", "West", "Central"]
+OCCUPATIONS = ["teacher", "engineer", "nurse", "shop owner", "student", "retired", "driver",
+               "designer", "accountant", "chef"]
+REPS = ["ann", "bo", "chen", "dana", "eli", "fei"]
+SUMMARIES = {
+    "consultation": "asked about plans and prices",
+    "purchase": "bought",
+    "visit": "came in",
+    "inquiry": "asked a billing question",
+    "feedback": "praised the service",
+    "complaint": "unhappy with the last order",
+}
+
+
+@attrs.frozen
+class DemoResult:
+    directory: Path
+    config_path: Path
+    customers: int
+    interactions: int
+    tasks_done: int
+
+
+def _person(rng: random.Random, n: int) -> dict[str, object]:
+    family, given = rng.choice(FAMILY), rng.choice(GIVEN)
+    birth = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
+    return {
+        "name": f"{given} {family}",
+        "phone": f"+86 13{rng.randrange(10)} {rng.randrange(10**8):08d}",
+        "email": f"{given}.{family}{n}@example.com".lower().replace("ü", "u"),
+        "gender": rng.choice([Gender.FEMALE, Gender.MALE]),
+        "birth_date": birth,
+        "region": rng.choice(REGIONS),
+        "occupation": rng.choice(OCCUPATIONS),
+        "owner": rng.choice(REPS),
+        "source": rng.choice(["form", "online", "survey", "walk-in", "referral"]),
+    }
+
+
+def _day_activity(crm: CRM, rng: random.Random, day_start: datetime, ids: list[str],
+                  engagement: dict[str, float]) -> int:
+    logged = 0
+    kinds = [k for k in SUMMARIES if k in crm.interaction_kinds]
+    weights = {"consultation": 4, "purchase": 3, "visit": 2, "inquiry": 2, "feedback": 1,
+               "complaint": 0.6}
+    for customer_id in ids:
+        if rng.random() > engagement[customer_id]:
+            continue
+        kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
+        at = day_start + timedelta(hours=rng.uniform(1, 9))
+        fields: dict[str, object] = {"summary": SUMMARIES[kind],
+                                     "channel": rng.choice(list(Channel)[:4]),
+                                     "rep": rng.choice(REPS)}
+        if kind == "purchase":
+            fields["amount"] = round(rng.lognormvariate(5, 0.8), 2)
+        if kind == "feedback":
+            fields["satisfaction"] = rng.choice([4, 5, 5])
+        crm.interactions.log(actor=str(fields["rep"]), customer_id=customer_id, kind=kind,
+                             occurred_at=at, **fields)
+        logged += 1
+    return logged
+
+
+def _work_due_tasks(crm: CRM, rng: random.Random, now: datetime) -> int:
+    done = 0
+    for task in crm.tasks.due(now=now, limit=500):
+        if rng.random() < 0.85:  # reps get through most of their queue each day
+            crm.tasks.complete(task.id, actor=task.assignee or rng.choice(REPS),
+                               outcome=rng.choice(["reached", "reached", "left message"]))
+            done += 1
+    return done
+
+
+def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
+             directory: str | None, seed: int) -> DemoResult:
+    """Create the store, simulate, report, and say where the data is."""
+    from crmcore.cli.admin import profile_text
+    from crmcore.cli.context import progress, state
+
+    st: CliState = state(ctx)
+    text = profile_text(profile)
+    folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="crm-demo-"))
+    if folder.exists() and any(folder.iterdir()):
+        raise ValidationError(f"{folder} is not empty; choose a new --dir")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config_path = folder / "crm.toml"
+    config_path.write_text(text, encoding="utf-8")
+    config_path.chmod(0o600)
+    config = Config.load(config_path, environ={})
+    if config.storage.backend != "tinydb":
+        config = attrs.evolve(config, storage=attrs.evolve(config.storage, backend="tinydb"))
+    config = attrs.evolve(config, storage=attrs.evolve(config.storage,
+                                                       location=str(folder / "crm-data")))
+    rng = random.Random(seed)
+    today = datetime.now(UTC).date()
+    start = datetime.combine(today - timedelta(days=days), time(0, 0), tzinfo=UTC)
+    clock = ManualClock(start + timedelta(hours=8))
+    interactions = tasks_done = 0
+    with open_crm(config, clock=clock) as crm:
+        ids = []
+        for n in progress(ctx, range(customers), total=customers, description="customers"):
+            ids.append(crm.customers.add(actor="demo-import", **_person(rng, n)).id)
+        engagement = {cid: rng.betavariate(1.2, 12) for cid in ids}
+        for day in progress(ctx, range(days), total=days, description=f"{days} days"):
+            day_start = start + timedelta(days=day, hours=8)
+            clock.set(day_start)
+            interactions += _day_activity(crm, rng, day_start, ids, engagement)
+            clock.set(day_start + timedelta(hours=10))
+            tasks_done += _work_due_tasks(crm, rng, clock.now())
+            crm.plugins.call("crm_simulate", crm=crm, now=clock.now(), rng=rng,
+                             actor="demo-staff")
+            crm.tick(worker="demo")
+        if not st.as_json:
+            render_terminal(st.console, build_report(crm))
+        store = crm.store.describe()
+    result = DemoResult(folder, config_path, customers, interactions, tasks_done)
+    message = (f"demo finished: {customers} customers, {interactions} interactions, "
+               f"{tasks_done} tasks done over {days} days ({profile} profile).\n"
+               f"The data is in {folder} ({store}). Keep exploring:\n"
+               f"  crm --config {config_path} customer list\n"
+               f"  crm --config {config_path} tasks due\n"
+               f"  crm --config {config_path} report --html report.html")
+    if st.as_json:
+        from crmcore.cli.context import print_json
+
+        print_json(ctx, {"directory": str(folder), "config": str(config_path),
+                         "customers": customers, "interactions": interactions,
+                         "tasks_done": tasks_done, "profile": profile})
+    else:
+        st.console.print(message)
+    return result
