@@ -82,8 +82,8 @@ class CRM:
                 raise PluginError(plugin, f"crm_settings returned {type(spec).__name__}, "
                                   "not SettingsSpec")
             if spec.section in specs:
-                raise PluginError(plugin, f"settings section [{spec.section}] is already "
-                                  f"declared by plugin {specs[spec.section][0]!r}")
+                raise _conflict(f"settings section [{spec.section}]", specs[spec.section][0],
+                                plugin)
             specs[spec.section] = (plugin, spec)
         known_elsewhere = {i.name for i in self.plugins.infos() if i.status != "ok"}
         for section in self.config.sections:
@@ -111,8 +111,7 @@ class CRM:
                 raise PluginError(plugin, f"collection {spec.name!r} must be named "
                                   f"'{plugin}.<name>'")
             if spec.name in specs:
-                raise PluginError(plugin, f"collection {spec.name!r} is already declared by "
-                                  f"plugin {owners[spec.name]!r}")
+                raise _conflict(f"collection {spec.name!r}", owners[spec.name], plugin)
             specs[spec.name] = spec
             owners[spec.name] = plugin
         core_types = {builtin.CUSTOMERS: _entity("Customer"),
@@ -242,6 +241,12 @@ class CRM:
         self.close()
 
 
+def _conflict(what: str, one: str, other: str) -> PluginError:
+    first, second = sorted((one, other))
+    return PluginError(second, f"{what} is provided by both plugin {first!r} and plugin "
+                       f"{second!r}; disable one of them")
+
+
 def _entity(name: str) -> type:
     from crmcore import entities
 
@@ -291,8 +296,8 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock) -> Store:
     backends: dict[str, tuple[str, Any]] = {}
     for plugin, backend in pm.contributions("crm_storage_backends"):
         if backend.name in backends:
-            raise PluginError(plugin, f"storage backend {backend.name!r} is already provided "
-                              f"by plugin {backends[backend.name][0]!r}")
+            raise _conflict(f"storage backend {backend.name!r}", backends[backend.name][0],
+                            plugin)
         backends[backend.name] = (plugin, backend)
     name = cfg.storage.backend
     if name not in backends:

@@ -20,7 +20,8 @@ TASK_KINDS = ("follow_up", "first_contact", "callback", "care", "complaint", "re
 
 
 def _open_memory(options: StorageOptions) -> Store:
-    return MemoryStore()
+    # A location names a process-wide store (several opens share it); none gives a private one.
+    return MemoryStore.shared(options.location) if options.location else MemoryStore()
 
 
 @hookimpl

@@ -89,7 +89,10 @@ class Config:
         env = os.environ if environ is None else environ
         data = dict(data)
         core = structure_section(data.pop("core", {}), CoreSettings, "core")
-        storage_raw = dict(data.pop("storage", {}) or {})
+        storage_raw = data.pop("storage", {}) or {}
+        if not isinstance(storage_raw, Mapping):
+            raise ConfigError(f"storage: expected a table, got {type(storage_raw).__name__}")
+        storage_raw = dict(storage_raw)
         if env.get(ENV_BACKEND):
             storage_raw["backend"] = env[ENV_BACKEND]
         if env.get(ENV_LOCATION):

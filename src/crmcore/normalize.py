@@ -23,6 +23,8 @@ def normalize_phone(raw: str, *, default_country_code: str | None = None) -> str
         digits, international = text[1:], True
     else:
         digits, international = text, False
+    if not digits:
+        raise ValidationError("phone number is empty", field="phone")
     if not digits.isdigit():
         raise ValidationError(f"malformed phone number {raw!r}: only digits, spaces, '-', '(', ')' "
                               "and a leading '+' are allowed", field="phone")

@@ -215,15 +215,40 @@ class MemoryCollection(Collection):
 
 
 class MemoryStore(Store):
-    """Everything in dictionaries; atomic transactions; gone at close."""
+    """Everything in dictionaries; atomic transactions; gone at close.
+
+    ``MemoryStore.shared(name)`` opens a store that lives as long as the process, so several
+    opens with the same name (``location`` in crm.toml) see the same data; tests use this to
+    run several CLI commands against one store.
+    """
 
     capabilities = Capabilities(persistent=False, transactions=True, multi_process=False)
+    _shared: dict[str, MemoryStore] = {}
+    _shared_lock = threading.Lock()
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._collections: dict[str, MemoryCollection] = {}
         self._undo: list[tuple[MemoryCollection, str, Doc | None]] | None = None
         self._closed = False
+        self._name: str | None = None
+
+    @classmethod
+    def shared(cls, name: str) -> MemoryStore:
+        """The process-wide store called ``name`` (created empty the first time)."""
+        with cls._shared_lock:
+            if name not in cls._shared:
+                cls._shared[name] = cls()
+                cls._shared[name]._name = name
+            store = cls._shared[name]
+            store._closed = False
+            return store
+
+    @classmethod
+    def drop_shared(cls, name: str) -> None:
+        """Forget a shared store and its data."""
+        with cls._shared_lock:
+            cls._shared.pop(name, None)
 
     def _journal(self, coll: MemoryCollection, id: str, old: Doc | None) -> None:
         if self._undo is not None:
@@ -262,4 +287,5 @@ class MemoryStore(Store):
         self._closed = True
 
     def describe(self) -> str:
-        return "memory (nothing is kept after exit)"
+        where = f" {self._name!r}" if self._name else ""
+        return f"memory{where} (nothing is kept after the process exits)"

@@ -1,0 +1,131 @@
+"""Entities, validation messages, normalisation, the converter and ids."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmcore.converter import from_doc, iso, parse_iso, to_doc
+from crmcore.entities import Customer, Interaction, Priority, Task, TaskStatus
+from crmcore.errors import StorageError, ValidationError
+from crmcore.ids import new_id
+from crmcore.normalize import normalize_email, normalize_phone
+from crmcore.schema import personal_fields
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+STAMPS = {"created_at": NOW, "created_by": "ann", "updated_at": NOW, "updated_by": "ann"}
+
+
+def customer(**kw):
+    return Customer(id="cus_1", **{"name": "Li Lei", **STAMPS, **kw})
+
+
+@pytest.mark.parametrize(("raw", "country", "expected"), [
+    ("138-0013-8000", None, "13800138000"),
+    ("138 0013 8000", "86", "+8613800138000"),
+    ("0138 0013 8000", "86", "+8613800138000"),
+    ("+86 (138) 0013-8000", "86", "+8613800138000"),
+    ("0086 138 0013 8000", None, "+8613800138000"),
+    ("+1 415.555.0100", "86", "+14155550100"),
+])
+def test_phone_normalisation(raw, country, expected):
+    assert normalize_phone(raw, default_country_code=country) == expected
+
+
+@pytest.mark.parametrize(("raw", "fragment"), [
+    ("12345", "6 to 15 digits"),
+    ("+1234567890123456", "6 to 15 digits"),
+    ("138-abc-8000", "only digits"),
+    ("", "is empty"),
+    (" + ", "is empty"),
+])
+def test_malformed_phones_are_refused_with_the_reason(raw, fragment):
+    with pytest.raises(ValidationError, match=fragment) as info:
+        normalize_phone(raw)
+    assert info.value.field == "phone"
+
+
+def test_email_normalisation_and_refusal():
+    assert normalize_email("  Li.Lei@Example.COM ") == "li.lei@example.com"
+    for bad in ("li.lei", "li@", "@example.com", "li lei@example.com", "li@example"):
+        with pytest.raises(ValidationError, match="malformed e-mail"):
+            normalize_email(bad)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"name": "  "}, "name: must not be empty"),
+    ({"gender": "robot"}, "gender: unknown value 'robot'"),
+    ({"status": "sleeping"}, "status: unknown value"),
+    ({"birth_date": "05/01/1990"}, "birth_date: expected a date"),
+    ({"ext": {"grading": 3}}, "ext: expected a mapping"),
+    ({"created_at": datetime(2026, 1, 1)}, "created_at: naive datetime"),
+])
+def test_customer_validation_names_the_field(kwargs, message):
+    with pytest.raises(ValidationError, match=message):
+        customer(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"amount": -1.0}, "amount: must not be negative"),
+    ({"amount": "12"}, "amount: expected a number"),
+    ({"satisfaction": 6}, "satisfaction: expected a whole number from 1 to 5"),
+    ({"kind": "Bad Kind"}, "kind: 'Bad Kind' is not a kind name"),
+    ({"channel": "pigeon"}, "channel: unknown value 'pigeon'"),
+])
+def test_interaction_validation_names_the_field(kwargs, message):
+    base = {"id": "int_1", "customer_id": "cus_1", "kind": "purchase", "occurred_at": NOW,
+            "created_at": NOW, "created_by": "ann"}
+    with pytest.raises(ValidationError, match=message):
+        Interaction(**{**base, **kwargs})
+
+
+def test_datetimes_are_stored_in_utc_whatever_zone_they_came_in():
+    shanghai = timezone(timedelta(hours=8))
+    c = customer(created_at=datetime(2026, 1, 5, 17, 0, tzinfo=shanghai))
+    assert c.created_at == NOW and c.created_at.tzinfo == UTC
+    assert to_doc(c)["created_at"] == "2026-01-05T09:00:00.000000Z"
+
+
+def test_round_trip_through_the_converter_preserves_everything():
+    c = customer(phone="+8613800138000", tags=["vip", "b", "vip"], gender="female",
+                 birth_date=date(1990, 2, 3), ext={"grading": {"grades": {"pipeline": "A"}}})
+    doc = to_doc(c)
+    assert doc["tags"] == ["b", "vip"] and doc["gender"] == "female"
+    assert doc["birth_date"] == "1990-02-03"
+    assert from_doc(Customer, doc) == c
+    t = Task(id="tsk_1", kind="follow_up", title="call", due_at=NOW, priority=Priority.URGENT,
+             **STAMPS)
+    assert to_doc(t)["priority"] == 4 and to_doc(t)["status"] == "open"
+    assert from_doc(Task, to_doc(t)) == t and from_doc(Task, to_doc(t)).status is TaskStatus.OPEN
+
+
+def test_damaged_stored_record_is_a_storage_error_naming_it():
+    doc = to_doc(customer())
+    doc["created_at"] = "yesterday"
+    with pytest.raises(StorageError, match="stored Customer 'cus_1' does not load"):
+        from_doc(Customer, doc)
+
+
+def test_personal_fields_are_declared():
+    assert {"name", "phone", "email", "address", "birth_date", "chat_handles"} <= set(
+        personal_fields(Customer))
+    assert "region" not in personal_fields(Customer)
+    assert personal_fields(Interaction) == ("summary",)
+
+
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1),
+                    timezones=st.just(UTC)))
+def test_iso_round_trips_and_sorts_like_time(moment):
+    assert parse_iso(iso(moment)) == moment
+    later = moment + timedelta(microseconds=1)
+    assert iso(moment) < iso(later)
+
+
+def test_ids_are_time_ordered_and_unique():
+    ids = [new_id("cus_", NOW) for _ in range(1000)]
+    assert len(set(ids)) == 1000 and ids == sorted(ids)
+    # monotonic within a process even if the clock goes back
+    assert new_id("cus_", NOW - timedelta(days=1)) > ids[-1]
+    later = new_id("cus_", NOW + timedelta(days=1))
+    assert later > ids[-1] and later.startswith("cus_") and len(later) == 30

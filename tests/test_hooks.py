@@ -1,0 +1,405 @@
+"""Every core hook: documented in docs/hooks.md with its exact signature, and tested here.
+
+The two guard tests at the bottom fail when a hook is added without docs or without a
+``test_hook_<name>`` test in this module (datasette's practice).
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+import click
+import pytest
+from click.testing import CliRunner
+
+from crmcore import (
+    Effects,
+    ExtPatch,
+    Kinds,
+    RecordWrite,
+    ReportSection,
+    SettingsSpec,
+    SummaryLine,
+    TaskDraft,
+    TaskUpdate,
+    hookimpl,
+    hookspec,
+)
+from crmcore.cli.main import load_plugin_commands, make_cli
+from crmcore.hookspecs import CrmHookSpecs
+from crmcore.report import build_report
+from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend
+from crmcore.storage.memory import MemoryStore
+from crmcore.transfer import export_customer_file
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
+
+
+def hook_names() -> list[str]:
+    return sorted(n for n in dir(CrmHookSpecs) if n.startswith("crm_"))
+
+
+def signature_text(name: str) -> str:
+    sig = inspect.signature(getattr(CrmHookSpecs, name))
+    params = [p for p in sig.parameters if p != "self"]
+    return f"{name}({', '.join(params)}) -> {sig.return_annotation}"
+
+
+def follow_up_for(customer_id: str, crm, days: int = 1) -> TaskDraft:
+    return TaskDraft(kind="follow_up", title="follow up", customer_id=customer_id,
+                     due_at=crm.now() + timedelta(days=days), dedupe_key=f"fu:{customer_id}",
+                     source="probe")
+
+
+class Probe:
+    """A plugin recording what it was called with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def record(self, name: str, **kwargs) -> None:
+        self.calls.append((name, kwargs))
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+def test_hook_crm_addhooks(make_crm):
+    class ExtraSpecs:
+        @hookspec
+        def crm_probe_event(self, crm, value: int) -> Effects | None:
+            """A plugin's own hook."""
+
+    class Provider:
+        @hookimpl
+        def crm_addhooks(self, pluginmanager):
+            pluginmanager.add_hookspecs(ExtraSpecs)
+
+    class Listener:
+        @hookimpl(optionalhook=True)
+        def crm_probe_event(self, crm, value, actor):
+            return Effects(ext=[ExtPatch(crm.customers.find()[0].id, "probe", {"v": value})])
+
+    crm = make_crm([("provider", Provider()), ("listener", Listener())])
+    customer = crm.customers.add(actor="ann", name="Li Lei")
+    crm.emit("crm_probe_event", actor="ann", value=7)
+    assert crm.customers.get(customer.id).ext["probe"] == {"v": 7}
+    # without the provider, the optional implementation still loads cleanly
+    make_crm([("listener", Listener())])
+
+
+def test_hook_crm_storage_backends(make_crm):
+    opened = []
+
+    class Backend:
+        @hookimpl
+        def crm_storage_backends(self):
+            def factory(options):
+                opened.append(options)
+                return MemoryStore()
+            return [StorageBackend("probe-store", factory, "for tests")]
+
+    crm = make_crm([("backend", Backend())],
+                   storage={"backend": "probe-store", "location": "here", "options": {"x": 1}})
+    assert opened[0].location == "here" and opened[0].options == {"x": 1}
+    assert crm.customers.add(actor="ann", name="Li").id.startswith("cus_")
+
+
+def test_hook_crm_collections(make_crm):
+    class Declares:
+        @hookimpl
+        def crm_collections(self):
+            return [CollectionSpec("declares.notes",
+                                   (IndexSpec([("key", 1)], unique=True, sparse=True),),
+                                   customer_key="customer_id")]
+
+    crm = make_crm([("declares", Declares())])
+    notes = crm.collection("declares.notes")
+    notes.insert({"id": "n1", "key": "k", "customer_id": "c"})
+    assert [i.name for i in notes.indexes()] == ["u_key"]
+    from crmcore.errors import DuplicateKeyError
+
+    with pytest.raises(DuplicateKeyError):
+        notes.insert({"id": "n2", "key": "k"})
+    assert "declares.notes" in {s.name for s in crm.collection_specs()}
+
+
+def test_hook_crm_settings(make_crm):
+    @attrs.frozen
+    class ProbeSettings:
+        days: int = 3
+
+    class Configured:
+        @hookimpl
+        def crm_settings(self):
+            return SettingsSpec("configured", ProbeSettings)
+
+    assert make_crm([("configured", Configured())],
+                    settings={"configured": {"days": 5}}).settings("configured").days == 5
+
+
+def test_hook_crm_kinds(make_crm):
+    from crmcore.errors import ValidationError
+
+    class Kinded:
+        @hookimpl
+        def crm_kinds(self):
+            return Kinds(interactions=["tasting"], tasks=["tasting_invite"])
+
+    crm = make_crm([("kinded", Kinded())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    crm.interactions.log(actor="ann", customer_id=customer.id, kind="tasting")
+    crm.tasks.create(actor="ann", kind="tasting_invite", title="invite", due_at=crm.now())
+    plain = make_crm()
+    other = plain.customers.add(actor="ann", name="Li")
+    with pytest.raises(ValidationError, match="unknown interaction kind 'tasting'"):
+        plain.interactions.log(actor="ann", customer_id=other.id, kind="tasting")
+
+
+def test_hook_crm_customer_created(make_crm):
+    probe = Probe()
+
+    class Plugin:
+        @hookimpl
+        def crm_customer_created(self, crm, customer, actor):
+            probe.record("created", customer=customer, actor=actor)
+            return Effects(tasks=[TaskDraft(kind="first_contact", title="say hello",
+                                            customer_id=customer.id, due_at=crm.now()
+                                            + timedelta(days=7))],
+                           ext=[ExtPatch(customer.id, "probe", {"seen": True})])
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    assert probe.calls[0][1]["actor"] == "ann" and probe.calls[0][1]["customer"].id == customer.id
+    assert customer.ext == {"probe": {"seen": True}}  # the returned customer has the patch
+    assert [t.kind for t in crm.tasks.open_for(customer.id)] == ["first_contact"]
+
+
+def test_hook_crm_customer_updated(make_crm):
+    probe = Probe()
+
+    class Plugin:
+        @hookimpl
+        def crm_customer_updated(self, crm, before, after, actor):
+            probe.record("updated", before=before, after=after)
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    crm.customers.update(customer.id, actor="bo", region="North")
+    before, after = probe.calls[0][1]["before"], probe.calls[0][1]["after"]
+    assert (before.region, after.region, after.updated_by) == (None, "North", "bo")
+    crm.customers.update(customer.id, actor="bo", region="North")  # no change: no event
+    assert len(probe.calls) == 1
+
+
+def test_hook_crm_customers_merged(make_crm):
+    probe = Probe()
+
+    class Plugin:
+        @hookimpl
+        def crm_customers_merged(self, crm, kept, merged, actor):
+            probe.record("merged", kept=kept.id, merged=merged.id, status=merged.status.value)
+
+    crm = make_crm([("p", Plugin())])
+    a = crm.customers.add(actor="ann", name="Li", phone="13800138000")
+    b = crm.customers.add(actor="ann", name="Li L", phone="13800138000")
+    crm.customers.merge(a.id, b.id, actor="ann")
+    assert probe.calls == [("merged", {"kept": a.id, "merged": b.id, "status": "merged"})]
+
+
+def test_hook_crm_interaction_logged(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_interaction_logged(self, crm, interaction, customer, actor):
+            return Effects(tasks=[follow_up_for(customer.id, crm)],
+                           ext=[ExtPatch(customer.id, "probe", {"last": interaction.kind})])
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    for kind in ("purchase", "visit", "visit"):
+        crm.interactions.log(actor="ann", customer_id=customer.id, kind=kind)
+    assert crm.customers.get(customer.id).ext["probe"] == {"last": "visit"}
+    assert len(crm.tasks.open_for(customer.id)) == 1  # deduplicated by key
+
+
+def test_hook_crm_task_created(make_crm):
+    probe = Probe()
+
+    class Plugin:
+        @hookimpl
+        def crm_task_created(self, crm, task, actor):
+            probe.record("task", kind=task.kind)
+            if task.kind == "callback":  # a cascade: one task leads to another
+                return Effects(tasks=[TaskDraft(kind="other", title="prepare the call",
+                                                due_at=task.due_at)])
+            return None
+
+    crm = make_crm([("p", Plugin())])
+    crm.tasks.create(actor="ann", kind="callback", title="call back", due_at=crm.now())
+    assert probe.names() == ["task", "task"]
+    assert sorted(t.kind for t in crm.tasks.find()) == ["callback", "other"]
+
+
+def test_effects_that_loop_forever_are_stopped(make_crm):
+    from crmcore.errors import PluginError
+
+    class Looper:
+        @hookimpl
+        def crm_task_created(self, crm, task, actor):
+            return Effects(tasks=[TaskDraft(kind="other", title="again", due_at=task.due_at)])
+
+    crm = make_crm([("looper", Looper())])
+    with pytest.raises(PluginError, match="more than 8 levels deep"):
+        crm.tasks.create(actor="ann", kind="other", title="start", due_at=crm.now())
+    assert crm.tasks.count() == 0  # rolled back whole
+
+
+def test_hook_crm_task_completed(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_task_completed(self, crm, task, actor):
+            if task.kind == "follow_up":
+                return Effects(tasks=[TaskDraft(kind="follow_up", title="next", due_at=crm.now()
+                                                + timedelta(days=7), customer_id=task.customer_id,
+                                                dedupe_key=task.dedupe_key)])
+            return None
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    first = crm.tasks.create(actor="ann", dedupe_key=f"fu:{customer.id}",
+                             **attrs.asdict(follow_up_for(customer.id, crm), recurse=False,
+                                            filter=lambda a, _v: a.name not in ("dedupe_key",)))
+    crm.tasks.complete(first.id, actor="ann", outcome="reached")
+    (nxt,) = crm.tasks.open_for(customer.id)
+    assert nxt.id != first.id and nxt.due_at == crm.now() + timedelta(days=7)
+
+
+def test_hook_crm_tick(make_crm, clock):
+    class Plugin:
+        @hookimpl
+        def crm_tick(self, crm, now, worker):
+            return Effects(tasks=[TaskDraft(kind="other", title=f"daily {now:%Y-%m-%d}",
+                                            due_at=now, dedupe_key=f"daily:{now:%Y-%m-%d}")],
+                           task_updates=[TaskUpdate(dedupe_key="old", cancel=True,
+                                                    reason="swept")])
+
+    crm = make_crm([("p", Plugin())])
+    crm.tasks.create(actor="ann", kind="other", title="old", due_at=clock.now(),
+                     dedupe_key="old")
+    reports = [crm.tick("w1"), crm.tick("w2")]
+    assert [r.tasks_created for r in reports] == [1, 0]
+    clock.advance(days=1)
+    crm.tick("w1")
+    assert sorted(t.title for t in crm.tasks.find({"status": "open"})) == [
+        "daily 2026-01-05", "daily 2026-01-06"]
+    assert crm.tasks.find({"title": "old"})[0].outcome == "swept"
+
+
+def test_hook_crm_cli_commands(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_cli_commands(self, cli):
+            @cli.command("hello")
+            def hello():
+                """Say hello."""
+                click.echo("hello from a plugin")
+
+    from crmcore.plugins import PluginManager
+
+    pm = PluginManager()
+    pm.register(Plugin(), "hello")
+
+    class Broken:
+        @hookimpl
+        def crm_cli_commands(self, cli):
+            raise RuntimeError("cannot add commands")
+
+    pm.register(Broken(), "broken")
+    group = make_cli()
+    load_plugin_commands(group, pm)
+    result = CliRunner().invoke(group, ["hello"], obj=None)
+    assert result.output == "hello from a plugin\n"
+    assert {i.name: i.status for i in pm.infos()}["broken"] == "failed"
+
+
+def test_hook_crm_report_sections(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_report_sections(self, crm, now):
+            return [ReportSection("Probe", ("k", "v"), [("a", 1)], chart={"a": 1}, order=50)]
+
+    crm = make_crm([("p", Plugin())])
+    titles = [s.title for s in build_report(crm)]
+    assert "Probe" in titles and titles.index("Probe") > titles.index("Customers and contacts")
+
+
+def test_hook_crm_customer_summary(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_customer_summary(self, crm, customer):
+            return [SummaryLine("grade", f"B: {customer.name} is promising")]
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    lines = crm.plugins.flat("crm_customer_summary", crm=crm, customer=customer)
+    assert lines == [SummaryLine("grade", "B: Li is promising")]
+
+
+def test_hook_crm_simulate(make_crm):
+    seen = []
+
+    class Plugin:
+        @hookimpl
+        def crm_simulate(self, crm, now, rng, actor):
+            seen.append((now, rng.random(), actor))
+
+    crm = make_crm([("p", Plugin())])
+    crm.plugins.call("crm_simulate", crm=crm, now=crm.now(), rng=random.Random(1), actor="sim")
+    assert seen == [(crm.now(), random.Random(1).random(), "sim")]
+
+
+def test_hook_crm_customer_records(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_collections(self):
+            return [CollectionSpec("p.notes", customer_key="customer_id")]
+
+        @hookimpl
+        def crm_customer_records(self, crm, customer):
+            return {"p": {"external_id": f"ext-{customer.name}"}}
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    crm.apply(Effects(records=[RecordWrite("p.notes", {"id": "n1", "customer_id": customer.id,
+                                                       "text": "likes tea"})]), actor="ann")
+    held = export_customer_file(crm, customer.id)
+    assert held["plugins"] == {"p": {"external_id": "ext-Li"}}
+    assert held["collections"]["p.notes"][0]["text"] == "likes tea"
+
+
+# -- guards ------------------------------------------------------------------------------
+
+
+def test_every_hook_has_a_test():
+    module = sys.modules[__name__]
+    missing = [n for n in hook_names() if not hasattr(module, f"test_hook_{n}")]
+    assert not missing, f"hooks without a test_hook_<name> test: {missing}"
+
+
+def test_every_hook_is_documented_with_its_exact_signature():
+    text = DOCS.read_text(encoding="utf-8")
+    documented = set(re.findall(r"^### `(crm_\w+)\(", text, flags=re.M))
+    assert documented == set(hook_names()), "docs/hooks.md and hookspecs.py disagree"
+    for name in hook_names():
+        assert f"### `{signature_text(name)}`" in text, f"signature of {name} in docs/hooks.md"
+
+
+def test_every_hook_has_a_docstring():
+    for name in hook_names():
+        assert (getattr(CrmHookSpecs, name).__doc__ or "").strip(), name

@@ -1,0 +1,133 @@
+"""The plugin manager: entry-point loading, allowlists, failures reported by name."""
+
+import sys
+import textwrap
+from importlib import metadata
+
+import pytest
+
+from crmcore import hookimpl
+from crmcore.errors import ConfigError, PluginError
+from crmcore.plugins import allowed_from_env, make_plugin_manager
+from crmcore.storage import CollectionSpec, StorageBackend
+from crmcore.storage.memory import MemoryStore
+
+GOOD = """
+from crmcore import hookimpl, Kinds
+@hookimpl
+def crm_kinds():
+    return Kinds(interactions=["tasting"])
+"""
+BROKEN_IMPORT = "raise RuntimeError('missing licence key')\n"
+MISSPELT = """
+from crmcore import hookimpl
+@hookimpl
+def crm_interaction_loged(crm, interaction, customer, actor):
+    return None
+"""
+RAISES = """
+from crmcore import hookimpl
+@hookimpl
+def crm_customer_created(crm, customer, actor):
+    return helper()
+def helper():
+    raise KeyError("boom")
+"""
+
+
+@pytest.fixture
+def fake_entry_points(tmp_path, monkeypatch):
+    """Install modules as entry points in the 'crmcore' group, for this test only."""
+    points = []
+
+    def install(name: str, source: str) -> None:
+        module = f"fakeplugin_{name}"
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        points.append(metadata.EntryPoint(name=name, value=module, group="crmcore"))
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = metadata.entry_points
+
+    def entry_points(**kwargs):
+        if kwargs.get("group") == "crmcore":
+            return list(points)
+        return real(**kwargs)
+
+    monkeypatch.setattr("crmcore.plugins.metadata.entry_points", entry_points)
+    yield install
+    for ep in points:
+        sys.modules.pop(ep.value, None)
+
+
+def test_entry_point_plugins_load_and_report_status(fake_entry_points):
+    fake_entry_points("good", GOOD)
+    fake_entry_points("broken", BROKEN_IMPORT)
+    fake_entry_points("misspelt", MISSPELT)
+    pm = make_plugin_manager()
+    status = {i.name: i for i in pm.infos()}
+    assert status["good"].status == "ok" and status["good"].hooks == ("crm_kinds",)
+    assert status["broken"].status == "failed"
+    assert "missing licence key" in status["broken"].error
+    assert status["misspelt"].status == "failed"
+    assert "crm_interaction_loged" in status["misspelt"].error
+    assert pm.names() == ["core", "good"]
+
+
+def test_allowlist_loads_only_named_plugins(fake_entry_points):
+    fake_entry_points("good", GOOD)
+    fake_entry_points("broken", BROKEN_IMPORT)
+    pm = make_plugin_manager(allowed={"good"})
+    assert {i.name: i.status for i in pm.infos()} == {"core": "ok", "good": "ok",
+                                                      "broken": "disabled"}
+    none = make_plugin_manager(allowed=set())
+    assert none.names() == ["core"]
+
+
+def test_allowlist_from_environment():
+    assert allowed_from_env({}) is None
+    assert allowed_from_env({"CRMCORE_PLUGINS": ""}) == set()
+    assert allowed_from_env({"CRMCORE_PLUGINS": " grading, followup ,"}) == {"grading",
+                                                                              "followup"}
+
+
+def test_a_plugin_raising_in_a_hook_is_named(fake_entry_points, make_crm):
+    fake_entry_points("raiser", RAISES)
+    crm = make_crm(["raiser"])
+    with pytest.raises(PluginError, match=r"plugin 'raiser': crm_customer_created failed: "
+                                          r"KeyError"):
+        crm.customers.add(actor="ann", name="Li Lei")
+    # the store is transactional: the failed add wrote nothing
+    assert crm.customers.count() == 0
+
+
+def test_enabling_a_plugin_that_is_not_installed_is_a_config_error(make_crm):
+    with pytest.raises(ConfigError, match="not installed: nosuchplugin"):
+        make_crm(["nosuchplugin"])
+
+
+class TwoMemories:
+    @hookimpl
+    def crm_storage_backends(self):
+        return [StorageBackend("memory", lambda options: MemoryStore())]
+
+
+def test_backend_name_conflicts_name_both_plugins(make_crm):
+    with pytest.raises(PluginError, match=r"storage backend 'memory' is provided by both plugin "
+                                          r"'core' and plugin 'dup'"):
+        make_crm([("dup", TwoMemories())])
+
+
+class BadCollection:
+    @hookimpl
+    def crm_collections(self):
+        return [CollectionSpec("tickets")]
+
+
+def test_plugin_collections_must_carry_the_plugin_prefix(make_crm):
+    with pytest.raises(PluginError, match="must be named 'bad.<name>'"):
+        make_crm([("bad", BadCollection())])
+
+
+def test_unknown_backend_lists_the_available_ones(make_crm):
+    with pytest.raises(ConfigError, match=r"no backend named 'nosql' .*available: memory"):
+        make_crm(storage={"backend": "nosql"})
