@@ -124,7 +124,7 @@ class BadCollection:
 
 
 def test_plugin_collections_must_carry_the_plugin_prefix(make_crm):
-    with pytest.raises(PluginError, match="must be named 'bad.<name>'"):
+    with pytest.raises(PluginError, match=r"must be named 'bad\.<name>'"):
         make_crm([("bad", BadCollection())])
 
 

@@ -271,7 +271,7 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
         cfg = Config.from_dict(config)
     else:
         path = find_config(config)
-        cfg = Config.load(path) if path is not None else Config()
+        cfg = Config.load(path) if path is not None else Config.from_dict({})
     allowed = plugins
     if allowed is None:
         env = allowed_from_env()

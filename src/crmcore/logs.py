@@ -58,6 +58,16 @@ def mask_personal(_logger: Any, _method: str, event: MutableMapping[str, Any]
     return event
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the moment (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "warning", fmt: str = "console",
                       stream: TextIO | None = None) -> None:
     """Configure structlog (idempotent). ``fmt`` is ``console`` or ``json``; logs go to stderr."""
@@ -76,7 +86,7 @@ def configure_logging(level: str = "warning", fmt: str = "console",
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

@@ -103,9 +103,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def run(args: list[str]) -> int:
     try:
         group, pm = build(args)
-        group.main(args=args, prog_name="crm", standalone_mode=False,
-                   obj=CliState(None, False, None, pm))
-        return 0
+        result = group.main(args=args, prog_name="crm", standalone_mode=False,
+                            obj=CliState(None, False, None, pm))
+        # without standalone mode, click returns ctx.exit(code)'s code instead of exiting
+        return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:

@@ -1,0 +1,230 @@
+"""The crm command line: results, and every kind of bad input as one line + exit code."""
+
+import json
+import os
+import stat
+import uuid
+
+import pytest
+
+from crmcore.cli.main import run
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """Run ``crm`` in-process against a named in-memory store shared by every call."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRMCORE_PLUGINS", "")  # only the core: no installed plugin interferes
+    monkeypatch.setenv("CRM_STORAGE_BACKEND", "memory")
+    monkeypatch.setenv("CRM_STORAGE_LOCATION", f"cli-test-{uuid.uuid4()}")
+    monkeypatch.delenv("CRM_CONFIG", raising=False)
+    monkeypatch.delenv("CRM_ACTOR", raising=False)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = run(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+def one_line_error(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def count_customers(cli) -> int:
+    code, out, _ = cli("--json", "customer", "list", "--limit", "1000")
+    assert code == 0
+    return len(json.loads(out))
+
+
+def add(cli, *args: str) -> str:
+    code, out, err = cli("--json", "--as", "ann", "customer", "add", *args)
+    assert code == 0, err
+    return json.loads(out)["id"]
+
+
+def test_customer_round_trip(cli):
+    cid = add(cli, "--name", "Li Lei", "--phone", "138 0013 8000", "--tag", "vip")
+    code, out, _ = cli("--json", "customer", "show", cid)
+    shown = json.loads(out)
+    assert code == 0 and shown["customer"]["phone"] == "13800138000"
+    assert shown["customer"]["created_by"] == "ann" and shown["customer"]["tags"] == ["vip"]
+    code, out, _ = cli("customer", "show", cid)
+    assert code == 0 and "Li Lei" in out and "Recent interactions" in out
+
+
+def test_log_then_tasks_due_and_done(cli):
+    cid = add(cli, "--name", "Li")
+    assert cli("--as", "bo", "log", cid, "--kind", "purchase", "--amount", "12.5",
+               "--channel", "chat")[0] == 0
+    code, out, _ = cli("--json", "--as", "bo", "tasks", "add", "--kind", "callback", "--title",
+                       "call Li", "--due", "-1h", "--customer", cid, "--rep", "bo")
+    task_id = json.loads(out)["id"]
+    code, out, _ = cli("--json", "tasks", "due", "--rep", "bo")
+    assert [t["id"] for t in json.loads(out)] == [task_id]
+    assert cli("--as", "bo", "tasks", "done", task_id, "--outcome", "reached")[0] == 0
+    code, out, _ = cli("tasks", "due")
+    assert code == 0 and "nothing is due" in out
+    code, out, _ = cli("--json", "interaction", "list", cid)
+    assert json.loads(out)[0]["amount"] == 12.5
+
+
+def test_worker_once(cli):
+    code, out, err = cli("worker", "--once", "--name", "w1")
+    assert code == 0 and "sweep 1" in out, err
+
+
+def test_plugins_lists_the_core(cli):
+    code, out, _ = cli("--json", "plugins")
+    assert code == 0
+    core = next(p for p in json.loads(out) if p["name"] == "core")
+    assert core["status"] == "ok" and "crm_storage_backends" in core["hooks"]
+
+
+@pytest.mark.parametrize(("args", "code", "fragment"), [
+    (["frobnicate"], 2, "No such command 'frobnicate'"),
+    (["customer", "add", "--nme", "Li"], 2, "No such option '--nme'"),
+    (["customer", "add"], 2, "Missing option '--name'"),
+    (["customer", "add", "--name", "Li", "--phone", "12"], 2, "phone: malformed phone number"),
+    (["customer", "add", "--name", "Li", "--email", "li@"], 2, "email: malformed e-mail"),
+    (["customer", "add", "--name", "Li", "--gender", "x"], 2, "Invalid value for '--gender'"),
+    (["customer", "add", "--name", "Li", "--birth-date", "1/2/90"], 2,
+     "birth_date: expected a date"),
+    (["customer", "show", "cus_missing"], 3, "no record with id 'cus_missing'"),
+    (["tasks", "done", "tsk_missing"], 3, "no record with id 'tsk_missing'"),
+    (["log", "cus_missing", "--kind", "visit"], 3, "no record with id 'cus_missing'"),
+    (["tasks", "add", "--kind", "other", "--title", "x", "--due", "tomorrow"], 2,
+     "is not a date"),
+    (["tasks", "due", "--within", "soon"], 2, "is not a duration"),
+    (["customer", "import", "nowhere.csv"], 2, "nowhere.csv: no such file"),
+    (["compact"], 6, "memory"),
+])
+def test_bad_input_is_one_line_and_a_non_zero_exit(cli, args, code, fragment):
+    got, _out, err = cli(*args)
+    assert got == code
+    assert fragment in one_line_error(err)
+    assert count_customers(cli) == 0
+
+
+def test_stale_version_is_a_conflict(cli):
+    cid = add(cli, "--name", "Li")
+    assert cli("customer", "update", cid, "--region", "North", "--expected-version", "1")[0] == 0
+    code, _, err = cli("customer", "update", cid, "--region", "South", "--expected-version", "1")
+    assert code == 4 and "changed since you read it" in one_line_error(err)
+    _, out, _ = cli("--json", "customer", "show", cid)
+    assert json.loads(out)["customer"]["region"] == "North"
+
+
+def test_unknown_interaction_kind_lists_the_allowed_ones(cli):
+    cid = add(cli, "--name", "Li")
+    code, _, err = cli("log", cid, "--kind", "gossip")
+    assert code == 2 and "unknown interaction kind 'gossip' (allowed: " in one_line_error(err)
+
+
+def test_invalid_configuration_names_file_and_key(cli, tmp_path):
+    (tmp_path / "crm.toml").write_text('[core]\ntimezone = "Nowhere/Land"\n')
+    code, _, err = cli("customer", "list")
+    assert code == 2
+    assert "crm.toml: core.timezone: unknown time zone 'Nowhere/Land'" in one_line_error(err)
+    (tmp_path / "crm.toml").write_text('[core]\ncolour = "blue"\n')
+    code, _, err = cli("customer", "list")
+    assert code == 2 and "core: unknown key(s): colour" in one_line_error(err)
+
+
+CSV = """name,Phone Number,email,tags
+Li Lei,138 0013 8000,li@example.com,vip;new
+,139 0000 0000,,
+Wang Fang,12,wang@example.com,
+Zhao Min,137 1111 2222,zhao@example.com,
+Chen Jie,136 2222 3333,chen@,
+"""
+
+
+def test_import_reports_bad_rows_with_line_numbers_and_keeps_good_ones(cli, tmp_path):
+    (tmp_path / "clients.csv").write_text(CSV)
+    code, out, err = cli("customer", "import", "clients.csv", "--map", "Phone Number=phone")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines == [
+        "clients.csv:3: name: is required",
+        "clients.csv:4: phone: malformed phone number '12': expected 6 to 15 digits",
+        "clients.csv:6: email: malformed e-mail address 'chen@'",
+    ]
+    assert "imported 2 of 5 customers; 3 bad row(s)" in out
+    code, out, _ = cli("--json", "customer", "list")
+    assert sorted(c["name"] for c in json.loads(out)) == ["Li Lei", "Zhao Min"]
+    assert [c["tags"] for c in json.loads(out) if c["name"] == "Li Lei"] == [["new", "vip"]]
+
+
+def test_atomic_and_dry_run_imports_write_nothing(cli, tmp_path):
+    (tmp_path / "clients.csv").write_text(CSV)
+    code, out, _ = cli("customer", "import", "clients.csv", "--map", "Phone Number=phone",
+                       "--atomic")
+    assert code == 2 and count_customers(cli) == 0
+    code, out, _ = cli("customer", "import", "clients.csv", "--map", "Phone Number=phone",
+                       "--dry-run")
+    assert code == 2 and "would import 2 of 5" in out and count_customers(cli) == 0
+
+
+def test_unmapped_columns_are_reported_not_guessed(cli, tmp_path):
+    (tmp_path / "clients.csv").write_text(CSV)
+    code, _, err = cli("customer", "import", "clients.csv")
+    assert code == 2 and "unknown column(s) Phone Number (map them with --map" in err
+    assert count_customers(cli) == 0
+
+
+def test_jsonl_import_reports_malformed_lines(cli, tmp_path):
+    (tmp_path / "c.jsonl").write_text('{"name": "Li"}\n{not json\n[1, 2]\n{"name": "Wang"}\n')
+    code, _out, err = cli("customer", "import", "c.jsonl")
+    assert code == 2
+    assert err.strip().splitlines() == ["c.jsonl:2: not valid JSON (Expecting property name "
+                                        "enclosed in double quotes)",
+                                        "c.jsonl:3: each line must be a JSON object"]
+    assert count_customers(cli) == 2
+
+
+def test_export_file_is_private_and_reimports(cli, tmp_path):
+    add(cli, "--name", "Li Lei", "--phone", "13800138000")
+    add(cli, "--name", "Wang Fang", "--email", "wang@example.com")
+    for fmt in ("csv", "jsonl"):
+        code, _, err = cli("customer", "export", "--format", fmt, "-o", f"all.{fmt}")
+        assert code == 0, err
+        mode = stat.S_IMODE(os.stat(tmp_path / f"all.{fmt}").st_mode)
+        assert mode == 0o600
+    rows = (tmp_path / "all.jsonl").read_text().splitlines()
+    assert sorted(json.loads(r)["name"] for r in rows) == ["Li Lei", "Wang Fang"]
+    assert "Li Lei" in (tmp_path / "all.csv").read_text()
+
+
+def test_export_one_customer_holds_everything(cli):
+    cid = add(cli, "--name", "Li Lei")
+    cli("log", cid, "--kind", "visit", "--summary", "came in")
+    _code, out, _ = cli("customer", "export", cid)
+    held = json.loads(out)
+    assert held["customer"]["name"] == "Li Lei"
+    assert held["collections"]["interactions"][0]["summary"] == "came in"
+
+
+def test_config_show_masks_credentials(cli, tmp_path):
+    (tmp_path / "crm.toml").write_text('[storage]\nbackend = "memory"\n')
+    os.environ.pop("CRM_STORAGE_LOCATION")
+    os.environ["CRM_STORAGE_LOCATION"] = "mongodb://admin:s3cret@db.example.com/crm"
+    code, out, _ = cli("--json", "config", "show")
+    assert code == 0 and "s3cret" not in out
+    assert json.loads(out)["storage"]["location"] == "mongodb://admin:***@db.example.com/crm"
+
+
+def test_init_writes_a_private_config(cli, tmp_path):
+    code, _out, err = cli("init", "--path", "site/crm.toml")
+    # the default profile names the tinydb backend, overridden here to memory by the env
+    assert code == 0, err
+    assert stat.S_IMODE(os.stat(tmp_path / "site" / "crm.toml").st_mode) == 0o600
+    code, _, err = cli("init", "--path", "site/crm.toml")
+    assert code == 2 and "exists; pass --force" in one_line_error(err)
+    code, _, err = cli("init", "--profile", "bakery")
+    assert code == 2 and "unknown profile 'bakery'" in one_line_error(err)
