@@ -1,0 +1,394 @@
+"""W1 to W6 and the framework overhead. Each returns a ``Result`` with crmcore and baselines."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench import baselines
+from bench.common import REPS, T0, Result, dir_bytes, median, percentile, person, when
+from crmcore import ManualClock, open_crm
+from crmcore.app import CRM
+from crmcore.converter import iso, to_doc
+from crmcore.entities import Customer, Interaction, Task
+from crmcore.ids import new_id
+from crmcore.plugins import make_plugin_manager
+from crmcore.tasks import task_doc
+
+SIZES = {
+    "full": {"W1": 20_000, "W2": 100_000, "W3_customers": 100_000, "W3_tasks": 200_000,
+             "W3_queries": 400, "W4_customers": 20_000, "W4_interactions": 100_000,
+             "W5_customers": 100_000, "W5_interactions": 1_000_000, "W6_customers": 100_000,
+             "W6_interactions": 1_000_000, "W6_tasks": 200_000, "overhead": 20_000},
+    "quick": {"W1": 300, "W2": 500, "W3_customers": 500, "W3_tasks": 1_000, "W3_queries": 50,
+              "W4_customers": 50, "W4_interactions": 200, "W5_customers": 200,
+              "W5_interactions": 2_000, "W6_customers": 300, "W6_interactions": 3_000,
+              "W6_tasks": 600, "overhead": 500},
+}
+
+
+def embedded_available() -> bool:
+    return "storage_tinydb" in make_plugin_manager(allowed={"storage_tinydb"}).names()
+
+
+def open_embedded(folder: Path, plugins: list[str] | None = None,
+                  settings: dict[str, Any] | None = None) -> CRM:
+    """crmcore on the embedded store with exactly ``plugins`` (the store plugin included)."""
+    config = {"storage": {"backend": "tinydb", "location": str(folder)},
+              **(settings or {})}
+    return open_crm(config, clock=ManualClock(T0),
+                    plugins=["storage_tinydb", *(plugins or [])])
+
+
+def retail_stack() -> tuple[list[str], dict[str, Any]]:
+    """The retail profile's plugins and settings (all installed plugins if no profile)."""
+    from importlib import resources
+
+    path = resources.files("crmcore") / "profiles" / "retail.toml"
+    if not path.is_file():
+        names = [n for n in make_plugin_manager().names() if not n.startswith("storage_")
+                 and n != "core"]
+        return names, {}
+    data = tomllib.loads(path.read_text("utf-8"))
+    enabled = [p for p in data.get("plugins", {}).get("enabled", []) if p != "storage_tinydb"]
+    settings = {k: v for k, v in data.items() if k not in ("storage", "plugins")}
+    return enabled, settings
+
+
+def customer_docs(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """The documents crmcore stores for ``n`` customers (used by the baselines too)."""
+    rng = random.Random(seed)
+    docs = []
+    for i in range(n):
+        fields = person(rng, i)
+        c = Customer(id=new_id("cus_", T0), created_at=T0, created_by="bench", updated_at=T0,
+                     updated_by="bench", **fields)
+        docs.append({**to_doc(c), "version": 1})
+    return docs
+
+
+# -- W1 --------------------------------------------------------------------------------------
+
+
+def w1_single_adds(size: dict[str, int], tmp: Path) -> list[Result]:
+    n = size["W1"]
+    rng = random.Random(1)
+    people = [person(rng, i) for i in range(n)]
+    docs = customer_docs(n)
+    results = []
+    plain = Result("W1", "single adds through the core API, no plugins", {"customers": n},
+                   "adds/s", True)
+    t = time.perf_counter()
+    baselines.tinydb_caching_inserts(tmp / "w1-tinydb.json", docs)
+    plain.baselines["tinydb_caching"] = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    baselines.sqlite_autocommit_inserts(tmp / "w1.sqlite", docs)
+    plain.baselines["sqlite_wal_autocommit"] = n / (time.perf_counter() - t)
+    if embedded_available():
+        with open_embedded(tmp / "w1-crm") as crm:
+            t = time.perf_counter()
+            for fields in people:
+                crm.customers.add(actor="bench", **fields)
+            plain.crmcore = n / (time.perf_counter() - t)
+        plugins, settings = retail_stack()
+        stack = Result("W1-retail", "single adds through the core API, retail stack",
+                       {"customers": n}, "adds/s", True, extra={"plugins": plugins})
+        with open_embedded(tmp / "w1-retail", plugins, settings) as crm:
+            t = time.perf_counter()
+            for fields in people:
+                crm.customers.add(actor="bench", **fields)
+            stack.crmcore = n / (time.perf_counter() - t)
+        stack.baselines = dict(plain.baselines)
+        results += [plain, stack]
+    else:
+        plain.note = "storage_tinydb is not installed: crmcore not measured"
+        results.append(plain)
+    return results
+
+
+# -- W2 --------------------------------------------------------------------------------------
+
+
+def w2_import(size: dict[str, int], tmp: Path) -> list[Result]:
+    import csv
+
+    n = size["W2"]
+    rng = random.Random(2)
+    people = [person(rng, i) for i in range(n)]
+    path = tmp / "w2.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["name", "phone", "email", "region", "occupation",
+                                         "owner", "tags"])
+        writer.writeheader()
+        for p in people:
+            writer.writerow({**p, "tags": ";".join(p["tags"])})
+    result = Result("W2", "CSV import through `crm customer import`", {"customers": n},
+                    "rows/s", True)
+    t = time.perf_counter()
+    baselines.sqlite_one_transaction(tmp / "w2.sqlite", customer_docs(n, seed=2))
+    result.baselines["sqlite_one_transaction"] = n / (time.perf_counter() - t)
+    if embedded_available():
+        config = tmp / "w2-crm.toml"
+        config.write_text(f'[storage]\nbackend = "tinydb"\nlocation = "{tmp / "w2-crm"}"\n'
+                          '[plugins]\nenabled = ["storage_tinydb"]\n')
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "crmcore.cli.main", "--config",
+                               str(config), "customer", "import", str(path)],
+                              capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - t
+        if proc.returncode != 0:
+            result.note = f"import failed: {proc.stderr.strip()[:200]}"
+        else:
+            result.crmcore = n / elapsed
+            result.note = "crmcore timing includes starting the CLI process"
+    else:
+        result.note = "storage_tinydb is not installed: crmcore not measured"
+    return [result]
+
+
+# -- W3 --------------------------------------------------------------------------------------
+
+
+def task_docs(n: int, customers: list[str], seed: int = 3) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        due = T0 + timedelta(hours=rng.uniform(-24 * 30, 24 * 30))
+        status = "open" if rng.random() < 0.6 else "done"
+        t = Task(id=new_id("tsk_", T0), kind="follow_up", title="follow up", due_at=due,
+                 created_at=T0, created_by="bench", updated_at=T0, updated_by="bench",
+                 customer_id=rng.choice(customers), assignee=rng.choice(REPS),
+                 status=status, priority=rng.choice([1, 2, 2, 3, 4]))
+        out.append({**task_doc(t), "version": 1})
+    return out
+
+
+def w3_due_queue(size: dict[str, int], tmp: Path) -> list[Result]:
+    nc, nt, nq = size["W3_customers"], size["W3_tasks"], size["W3_queries"]
+    customers = customer_docs(nc, seed=3)
+    tasks = task_docs(nt, [c["id"] for c in customers])
+    rng = random.Random(33)
+    queries = [rng.choice(REPS) for _ in range(nq)]
+    now_iso = iso(T0)
+    result = Result("W3", "tasks due for a rep by now (p50 latency)",
+                    {"customers": nc, "tasks": nt, "queries": nq}, "ms", False)
+    conn = baselines.sqlite_tasks(tmp / "w3.sqlite", tasks)
+    samples = []
+    for rep in queries:
+        t = time.perf_counter()
+        baselines.sqlite_due(conn, rep, now_iso)
+        samples.append((time.perf_counter() - t) * 1000)
+    conn.close()
+    result.baselines["sqlite_indexed"] = median(samples)
+    result.extra["sqlite_p99_ms"] = percentile(samples, 99)
+    if embedded_available():
+        with open_embedded(tmp / "w3-crm") as crm:
+            crm.store.collection("customers").insert_many(customers)
+            crm.store.collection("tasks").insert_many(tasks)
+            samples = []
+            for rep in queries:
+                t = time.perf_counter()
+                crm.tasks.due(assignee=rep, now=T0, limit=None)
+                samples.append((time.perf_counter() - t) * 1000)
+        result.crmcore = median(samples)
+        result.extra["crmcore_p99_ms"] = percentile(samples, 99)
+    else:
+        result.note = "storage_tinydb is not installed: crmcore not measured"
+    return [result]
+
+
+# -- W4 --------------------------------------------------------------------------------------
+
+
+def w4_hot_path(size: dict[str, int], tmp: Path) -> list[Result]:
+    nc, ni = size["W4_customers"], size["W4_interactions"]
+    plugins = [p for p in ("grading", "followup") if p in make_plugin_manager().names()]
+    result = Result("W4", "log an interaction that re-grades and reschedules (ops/s)",
+                    {"customers": nc, "interactions": ni}, "ops/s", True,
+                    extra={"plugins": plugins})
+    if not embedded_available():
+        result.note = "storage_tinydb is not installed: crmcore not measured"
+        return [result]
+
+    def run(folder: Path, names: list[str]) -> tuple[float, float]:
+        rng = random.Random(4)
+        with open_embedded(folder, names) as crm:
+            ids = [crm.customers.add(actor="bench", **person(rng, i)).id for i in range(nc)]
+            samples = []
+            for _ in range(ni):
+                crm.clock.advance(seconds=30)  # type: ignore[attr-defined]
+                kind = rng.choice(["purchase", "consultation", "visit"])
+                t = time.perf_counter()
+                crm.interactions.log(actor="bench", customer_id=rng.choice(ids), kind=kind,
+                                     amount=round(rng.uniform(5, 500), 2)
+                                     if kind == "purchase" else None)
+                samples.append(time.perf_counter() - t)
+        return len(samples) / sum(samples), percentile(samples, 99) * 1000
+
+    result.crmcore, result.extra["crmcore_p99_ms"] = run(tmp / "w4-stack", plugins)
+    bare, result.extra["bare_p99_ms"] = run(tmp / "w4-bare", [])
+    result.baselines["crmcore_without_plugins"] = bare
+    result.note = "baseline: the same logging with no plugins (what grading+followup cost)"
+    return [result]
+
+
+# -- W5 --------------------------------------------------------------------------------------
+
+
+def _fill(crm: CRM, nc: int, ni: int, seed: int) -> list[str]:
+    """Bulk-load customers and interactions straight into the store (no events)."""
+    rng = random.Random(seed)
+    customers = customer_docs(nc, seed=seed)
+    crm.store.collection("customers").insert_many(customers)
+    ids = [c["id"] for c in customers]
+    coll = crm.store.collection("interactions")
+    batch = []
+    kinds = ["purchase", "purchase", "consultation", "visit", "feedback", "event", "complaint"]
+    for _ in range(ni):
+        kind = rng.choice(kinds)
+        i = Interaction(id=new_id("int_", T0), customer_id=rng.choice(ids), kind=kind,
+                        occurred_at=when(rng), created_at=T0, created_by="bench",
+                        amount=round(rng.uniform(5, 500), 2) if kind == "purchase" else None)
+        batch.append(to_doc(i))
+        if len(batch) == 10_000:
+            coll.insert_many(batch)
+            batch = []
+    coll.insert_many(batch)
+    return ids
+
+
+def w5_regrade_all(size: dict[str, int], tmp: Path) -> list[Result]:
+    nc, ni = size["W5_customers"], size["W5_interactions"]
+    result = Result("W5", "re-grade every customer (customers/s)",
+                    {"customers": nc, "interactions": ni}, "customers/s", True)
+    grade_all = _grade_all_entry()
+    if not embedded_available() or grade_all is None:
+        result.note = "storage_tinydb or the grading plugin is not installed"
+        return [result]
+    with open_embedded(tmp / "w5-crm", ["grading"]) as crm:
+        _fill(crm, nc, ni, seed=5)
+        t = time.perf_counter()
+        grade_all(crm)
+        result.crmcore = nc / (time.perf_counter() - t)
+        t = time.perf_counter()
+        grade_all(crm)
+        result.extra["second_pass_customers_per_s"] = nc / (time.perf_counter() - t)
+    result.note = "target: at least 20,000 customers/s; second pass finds nothing to change"
+    return [result]
+
+
+def _grade_all_entry() -> Callable[[CRM], Any] | None:
+    try:
+        from crmcore_grading.api import grade_all  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return lambda crm: grade_all(crm, actor="bench")
+
+
+# -- W6 --------------------------------------------------------------------------------------
+
+CHILD = """
+import json, resource, sys, time
+from crmcore import open_crm
+t = time.perf_counter()
+crm = open_crm({"storage": {"backend": "tinydb", "location": sys.argv[1]}},
+               plugins=["storage_tinydb"])
+counts = {n: crm.store.collection(n).count() for n in ("customers", "interactions", "tasks")}
+opened = time.perf_counter() - t
+crm.customers.find({"region": "North"}, limit=10)
+crm.close()
+print(json.dumps({"open_s": opened, "peak_rss_mb": resource.getrusage(
+    resource.RUSAGE_SELF).ru_maxrss / 1024, "counts": counts}))
+"""
+
+
+def w6_size(size: dict[str, int], tmp: Path) -> list[Result]:
+    nc, ni, nt = size["W6_customers"], size["W6_interactions"], size["W6_tasks"]
+    result = Result("W6", "open time of a populated store (s)",
+                    {"customers": nc, "interactions": ni, "tasks": nt}, "s", False)
+    if not embedded_available():
+        result.note = "storage_tinydb is not installed: crmcore not measured"
+        return [result]
+    folder = tmp / "w6-crm"
+    with open_embedded(folder) as crm:
+        ids = _fill(crm, nc, ni, seed=6)
+        crm.store.collection("tasks").insert_many(task_docs(nt, ids, seed=6))
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True,
+                          text=True, check=True)
+    figures = json.loads(proc.stdout)
+    records = nc + ni + nt
+    result.crmcore = figures["open_s"]
+    result.extra = {"peak_rss_mb": round(figures["peak_rss_mb"], 1),
+                    "bytes_on_disk": dir_bytes(folder),
+                    "bytes_per_record": round(dir_bytes(folder) / records, 1),
+                    "counts": figures["counts"]}
+    base = tmp / "w6.sqlite"
+    conn = baselines.sqlite_connect(base)
+    conn.execute("BEGIN")
+    for coll in ("customers", "interactions", "tasks"):
+        for doc in crm_docs(folder, coll):
+            conn.execute("INSERT INTO docs VALUES (?, ?)", (doc["id"], json.dumps(doc)))
+    conn.execute("COMMIT")
+    conn.close()
+    t = time.perf_counter()
+    probe = baselines.sqlite_connect(base)
+    probe.execute("SELECT count(*) FROM docs").fetchone()
+    probe.close()
+    result.baselines["sqlite_open_and_count"] = time.perf_counter() - t
+    result.extra["sqlite_bytes_per_record"] = round(base.stat().st_size / records, 1)
+    result.note = "peak RSS of a fresh process that opens the store; target at most 1.5 GB"
+    return [result]
+
+
+def crm_docs(folder: Path, collection: str):
+    with open_embedded(folder) as crm:
+        yield from crm.store.collection(collection).iter()
+
+
+# -- framework overhead ----------------------------------------------------------------------
+
+
+def overhead(size: dict[str, int], tmp: Path) -> list[Result]:
+    n = size["overhead"]
+    result = Result("overhead", "crm.customers.get against the bare storage get",
+                    {"calls": n}, "calls/s", True)
+    with open_crm({"storage": {"backend": "memory", "location": None}}, plugins=[],
+                  clock=ManualClock(T0)) as crm:
+        rng = random.Random(7)
+        ids = [crm.customers.add(actor="bench", **person(rng, i)).id for i in range(1000)]
+        picks = [rng.choice(ids) for _ in range(n)]
+        coll = crm.store.collection("customers")
+        t = time.perf_counter()
+        for cid in picks:
+            coll.get(cid)
+        result.baselines["bare_storage_get"] = n / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for cid in picks:
+            crm.customers.get(cid)
+        result.crmcore = n / (time.perf_counter() - t)
+    result.note = "in-memory backend; the difference is the core's own cost (typed records)"
+    return [result]
+
+
+ALL: dict[str, Callable[[dict[str, int], Path], list[Result]]] = {
+    "W1": w1_single_adds, "W2": w2_import, "W3": w3_due_queue, "W4": w4_hot_path,
+    "W5": w5_regrade_all, "W6": w6_size, "overhead": overhead,
+}
+
+
+def run_all(names: list[str], quick: bool) -> list[Result]:
+    size = SIZES["quick" if quick else "full"]
+    results = []
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix=f"crm-bench-{name}-") as tmp:
+            results += ALL[name](size, Path(tmp))
+    return results
