@@ -213,6 +213,21 @@ def test_hook_crm_customers_merged(make_crm):
     assert probe.calls == [("merged", {"kept": a.id, "merged": b.id, "status": "merged"})]
 
 
+def test_hook_crm_customer_forgotten(make_crm):
+    probe = Probe()
+
+    class Plugin:
+        @hookimpl
+        def crm_customer_forgotten(self, crm, customer, actor):
+            probe.record("forgotten", id=customer.id, erased_name=customer.name, actor=actor)
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li Lei")
+    crm.customers.forget(customer.id, actor="dpo")
+    assert probe.calls == [("forgotten", {"id": customer.id, "erased_name": "(erased)",
+                                          "actor": "dpo"})]
+
+
 def test_hook_crm_interaction_logged(make_crm):
     class Plugin:
         @hookimpl

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import attrs
 
 from crmcore import builtin
+from crmcore.audit import AuditedStore, acting_as
 from crmcore.clock import Clock, SystemClock
 from crmcore.config import Config, find_config, structure_section
 from crmcore.converter import iso
@@ -129,8 +130,10 @@ class CRM:
                                                     indexes=(*customers.indexes, *extra))
         for spec in specs.values():
             self.store.ensure_collection(spec)
-            if spec.record_type is not None:
-                register_personal_keys(personal_fields(spec.record_type))
+            personal = personal_fields(spec.record_type) if spec.record_type else ()
+            register_personal_keys(personal)
+            if isinstance(self.store, AuditedStore):
+                self.store.declare(spec, personal)
         return specs
 
     # -- plumbing for plugins and host apps ------------------------------------------------
@@ -170,10 +173,20 @@ class CRM:
         return Records(self.collection(name), cls)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group writes (atomic where ``store.capabilities.transactions``)."""
+    def transaction(self, actor: str | None = None) -> Iterator[None]:
+        """Group writes (atomic where ``store.capabilities.transactions``), attributing them
+        to ``actor`` in the audit trail when given."""
         with self.store.transaction():
-            yield
+            if actor is None:
+                yield
+            else:
+                with acting_as(actor):
+                    yield
+
+    @property
+    def audit(self) -> AuditedStore | None:
+        """The audit trail, or None when ``[core] audit = false``."""
+        return self.store if isinstance(self.store, AuditedStore) else None
 
     # -- events and effects ----------------------------------------------------------------
 
@@ -195,7 +208,7 @@ class CRM:
         if not effects:
             return []
         created = []
-        with self.transaction():
+        with self.transaction(actor):
             for patch in effects.ext:
                 self.customers.patch_ext(patch.customer_id, patch.namespace, patch.values,
                                          actor=actor)
@@ -283,7 +296,9 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
         if missing:
             raise ConfigError(f"plugins.enabled: not installed: {', '.join(missing)}")
     the_clock = clock or SystemClock()
-    store = open_store(pm, cfg, the_clock)
+    store: Store = open_store(pm, cfg, the_clock)
+    if cfg.core.audit:
+        store = AuditedStore(store, the_clock)
     try:
         return CRM(store=store, plugins=pm, config=cfg, clock=the_clock)
     except BaseException:

@@ -54,6 +54,7 @@ class CoreSettings:
     unique_phone: bool = False
     unique_email: bool = False
     default_actor: str = "system"
+    audit: bool = True  # record every write in the hash-chained audit trail
 
 
 @attrs.frozen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,16 @@ from crmcore.storage import SortSpec
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
+
+def _blank(value: Any) -> Any:
+    if isinstance(value, str):
+        return "(erased)"
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, list):
+        return []
+    return None
+
 
 # Fields a caller may set; the rest (id, version, timestamps, status …) belong to the core.
 EDITABLE = frozenset({
@@ -80,7 +91,7 @@ class Customers:
     def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
         """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
         customer = self._build(require_actor(actor), {"name": name, **fields})
-        with self._crm.transaction():
+        with self._crm.transaction(customer.created_by):
             stored = from_doc(Customer, self._coll.insert(to_doc(customer)))
             effects = self._crm.emit("crm_customer_created", actor=customer.created_by,
                                      customer=stored)
@@ -116,7 +127,7 @@ class Customers:
             return before  # nothing changed: write nothing
         doc = to_doc(after)
         changed = {k: doc[k] for k in (*clean, "updated_at", "updated_by")}
-        with self._crm.transaction():
+        with self._crm.transaction(actor):
             stored = from_doc(Customer, self._coll.update(id, changed,
                                                           expected_version=before.version))
             effects = self._crm.emit("crm_customer_updated", actor=actor, before=before,
@@ -137,12 +148,53 @@ class Customers:
             ext = {**current.ext, namespace: merged}
             attrs.evolve(current, ext=ext)  # validate
             try:
-                doc = self._coll.update(id, {"ext": ext}, expected_version=current.version)
+                with self._crm.transaction(actor):
+                    doc = self._coll.update(id, {"ext": ext}, expected_version=current.version)
                 return from_doc(Customer, doc)
             except ConflictError:
                 continue
         raise ConflictError(f"customer {id}: ext[{namespace!r}] kept changing underneath; "
                             "giving up after 5 attempts")
+
+    def forget(self, id: str, *, actor: str) -> Customer:
+        """Erase a customer's personal data everywhere, keeping anonymous statistics.
+
+        Blanks the customer's personal fields and those of every record (core and plugin) in
+        collections with a ``customer_key``, cancels the customer's open tasks, fires
+        ``crm_customer_forgotten``, then compacts the store where the backend can, so old
+        values do not linger in its files. The audit trail holds only masked values.
+        """
+        actor = require_actor(actor)
+        customer = self.get_any(id)
+        if customer.status is CustomerStatus.ERASED:
+            return customer
+        now = self._crm.now()
+        with self._crm.transaction(actor):
+            for task in self._crm.tasks.open_for(id):
+                self._crm.tasks.cancel(task.id, actor=actor, reason="customer data erased")
+            for spec in self._crm.collection_specs():
+                if (spec.customer_key is None or spec.name == builtin.CUSTOMERS
+                        or spec.record_type is None):
+                    continue
+                fields = personal_fields(spec.record_type)
+                coll = self._crm.store.collection(spec.name)
+                for doc in list(coll.iter({spec.customer_key: id})):
+                    blank = {f: _blank(doc[f]) for f in fields
+                             if doc.get(f) not in (None, "", [], {}, "(erased)")}
+                    if blank:
+                        coll.update(doc["id"], blank, expected_version=doc["version"])
+            blank = {name: None for name in personal_fields(Customer)}
+            blank.update(name="(erased)", chat_handles={}, organisation=None)
+            erased = attrs.evolve(customer, **blank, status=CustomerStatus.ERASED,
+                                  updated_at=now, updated_by=actor)
+            doc = to_doc(erased)
+            self._coll.update(id, {k: doc[k] for k in (*blank, "status", "updated_at",
+                                                        "updated_by")},
+                              expected_version=customer.version)
+            self._crm.emit("crm_customer_forgotten", actor=actor, customer=erased)
+        with contextlib.suppress(NotImplementedError):  # e.g. nothing on disk to rewrite
+            self._crm.store.compact()
+        return self.get_any(id)
 
     def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
              limit: int | None = None, skip: int = 0,
@@ -226,7 +278,7 @@ class Customers:
         fills["tags"] = tuple(sorted(set(keep.tags) | set(dup.tags)))
         fills["ext"] = {**dup.ext, **keep.ext}
         now = self._crm.now()
-        with self._crm.transaction():
+        with self._crm.transaction(actor):
             self._crm.tasks.cancel_deduped_for(duplicate_id, actor=actor,
                                                reason=f"merged into {keep_id}")
             for spec in self._crm.collection_specs():

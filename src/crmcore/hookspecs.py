@@ -93,6 +93,14 @@ class CrmHookSpecs:
         ``customer_key`` were already re-pointed; react for anything else. Every plugin."""
 
     @hookspec
+    def crm_customer_forgotten(self, crm: CRM, customer: Customer, actor: str) -> Effects | None:
+        """A customer's personal data was erased on request (``crm customer forget``).
+
+        The core already blanked the personal fields of the customer and of every record in
+        collections with a ``customer_key``; erase anything else you hold. Every plugin.
+        """
+
+    @hookspec
     def crm_interaction_logged(self, crm: CRM, interaction: Interaction, customer: Customer,
                                actor: str) -> Effects | None:
         """An interaction was logged for ``customer``. Every plugin is called."""

@@ -55,7 +55,7 @@ class Interactions:
         """Record a contact; fires ``crm_interaction_logged`` (re-grading, follow-ups …)."""
         actor = require_actor(actor)
         interaction, customer = self._build(actor, customer_id, kind, occurred_at, fields)
-        with self._crm.transaction():
+        with self._crm.transaction(actor):
             stored = from_doc(Interaction, self._coll.insert(to_doc(interaction)))
             self._crm.emit("crm_interaction_logged", actor=actor, interaction=stored,
                            customer=customer)

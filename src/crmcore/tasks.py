@@ -45,7 +45,7 @@ class Tasks:
         already holds, returns that task instead and creates nothing."""
         actor = require_actor(actor)
         draft = TaskDraft(kind=kind, title=title, due_at=due_at, **fields)
-        with self._crm.transaction():
+        with self._crm.transaction(actor):
             task, is_new = self.create_from(draft, actor=actor)
             if is_new:
                 self._crm.emit("crm_task_created", actor=actor, task=task)
@@ -136,14 +136,16 @@ class Tasks:
         after = attrs.evolve(before, **changes, updated_at=self._crm.now(), updated_by=actor)
         doc = task_doc(after)
         fields = {k: doc[k] for k in (*changes, "updated_at", "updated_by", "open_key")}
-        stored = from_doc(Task, self._coll.update(id, fields, expected_version=before.version))
+        with self._crm.transaction(actor):
+            stored = from_doc(Task, self._coll.update(id, fields,
+                                                      expected_version=before.version))
         return before, stored
 
     def complete(self, id: str, *, actor: str, outcome: str | None = None,
                  expected_version: int | None = None) -> Task:
         """Mark a task done; fires ``crm_task_completed``."""
         actor = require_actor(actor)
-        with self._crm.transaction():
+        with self._crm.transaction(actor):
             _before, done = self._change(id, actor, expected_version, status=TaskStatus.DONE,
                                          outcome=outcome, completed_at=self._crm.now(),
                                          completed_by=actor, lease_owner=None,

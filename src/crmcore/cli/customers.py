@@ -215,6 +215,19 @@ def _import_command(kind: str) -> click.Command:
 customer_group.add_command(_import_command("customers"))
 
 
+@customer_group.command("forget")
+@click.argument("customer_id")
+@click.option("--yes", is_flag=True, help="Confirm: this cannot be undone.")
+@click.pass_context
+def forget(ctx: click.Context, customer_id: str, yes: bool) -> None:
+    """Erase a customer's personal data everywhere (statistics remain)."""
+    if not yes:
+        raise ValidationError("forgetting cannot be undone; repeat with --yes to confirm")
+    crm = open_crm_from(ctx)
+    crm.customers.forget(customer_id, actor=actor(ctx))
+    say(ctx, f"forgot customer {customer_id}", id=customer_id)
+
+
 @customer_group.command("export")
 @click.argument("customer_id", required=False)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (mode 0600) instead of "

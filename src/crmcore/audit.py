@@ -1,0 +1,250 @@
+"""The audit trail: every write to every collection, with actor, time and a masked diff.
+
+``AuditedStore`` wraps the backend, so writes by the core and by plugins alike are recorded
+without plugins doing anything. Entries form a hash chain (each holds the hash of the previous
+one), so editing or deleting an entry is detected by ``verify``. Personal fields (declared with
+``personal=True`` on a collection's record type) appear in diffs only as ``"***"``. Lease
+changes (claim/release) are technical and not audited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from crmcore.clock import Clock
+from crmcore.converter import iso
+from crmcore.errors import DuplicateKeyError
+from crmcore.ids import new_id
+from crmcore.logs import MASK
+from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
+from crmcore.storage.base import Doc, Filter, SortSpec
+
+AUDIT = "audit"
+AUDIT_SPEC = CollectionSpec(AUDIT, (IndexSpec([("seq", 1)], unique=True),
+                                    IndexSpec([("customer_id", 1), ("seq", 1)]),
+                                    IndexSpec([("record_id", 1)])))
+GENESIS = "0" * 64
+UNATTRIBUTED = "unattributed"
+
+_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("crm_actor", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Attribute every write inside the block to ``actor``."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def current_actor() -> str:
+    return _actor.get() or UNATTRIBUTED
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of an entry without its own hash."""
+    body = {k: v for k, v in entry.items() if k not in ("hash", "version")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
+@attrs.frozen
+class VerifyReport:
+    entries: int
+    ok: bool
+    problem: str | None = None
+
+
+class AuditedStore(Store):
+    """A backend store whose writes are appended to the ``audit`` collection."""
+
+    def __init__(self, inner: Store, clock: Clock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.capabilities = inner.capabilities
+        self._specs: dict[str, CollectionSpec] = {}
+        self._personal: dict[str, frozenset[str]] = {}
+        self._head: tuple[int, str] | None = None
+        self._lock = threading.Lock()
+        self._audit = inner.ensure_collection(AUDIT_SPEC)
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
+        """Tell the auditor a collection's customer key and personal fields."""
+        self._specs[spec.name] = spec
+        self._personal[spec.name] = frozenset(personal)
+
+    def collection(self, name: str) -> Collection:
+        inner = self.inner.collection(name)
+        return inner if name == AUDIT else AuditedCollection(self, inner)
+
+    def ensure_collection(self, spec: CollectionSpec) -> Collection:
+        self.inner.ensure_collection(spec)
+        return self.collection(spec.name)
+
+    def collection_names(self) -> list[str]:
+        return self.inner.collection_names()
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self.inner.transaction()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def check(self, **kwargs: Any) -> dict[str, int]:
+        return self.inner.check(**kwargs)
+
+    def compact(self) -> None:
+        self.inner.compact()
+
+    def backup(self, destination: str) -> None:
+        self.inner.backup(destination)
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _mask(self, collection: str, doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if doc is None:
+            return None
+        personal = self._personal.get(collection, frozenset())
+        return {k: (MASK if k in personal and v not in (None, "", [], {}) else v)
+                for k, v in doc.items() if k != "version"}
+
+    def record(self, op: str, collection: str, before: Doc | None, after: Doc | None) -> None:
+        b, a = self._mask(collection, before), self._mask(collection, after)
+        if op == "update":
+            keys = sorted(set(b or {}) | set(a or {}))
+            diff = {k: [(b or {}).get(k), (a or {}).get(k)] for k in keys
+                    if (before or {}).get(k) != (after or {}).get(k)}
+        else:
+            diff = {"before": b} if op == "delete" else {"after": a}
+        spec = self._specs.get(collection)
+        source = after or before or {}
+        customer_id = source.get(spec.customer_key) if spec and spec.customer_key else None
+        now = self.clock.now()
+        entry = {"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
+                 "op": op, "collection": collection, "record_id": source.get("id"),
+                 "customer_id": customer_id, "diff": diff}
+        self._append(entry)
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            for _attempt in range(50):
+                seq, prev = self._head if self._head is not None else self._read_head()
+                full = {**entry, "seq": seq + 1, "prev": prev}
+                full["hash"] = entry_hash(full)
+                try:
+                    self._audit.insert(full)
+                except DuplicateKeyError:
+                    self._head = None  # another process appended: read the head again
+                    continue
+                self._head = (seq + 1, full["hash"])
+                return
+            raise DuplicateKeyError("audit: could not append after 50 attempts")
+
+    def _read_head(self) -> tuple[int, str]:
+        last = self._audit.find_one({}, sort=[("seq", -1)])
+        return (0, GENESIS) if last is None else (last["seq"], last["hash"])
+
+    def verify(self) -> VerifyReport:
+        """Walk the chain in order; report the first entry that does not fit."""
+        prev, expected, count = GENESIS, 1, 0
+        for entry in sorted(self._audit.iter(), key=lambda e: e["seq"]):
+            count += 1
+            if entry["seq"] != expected:
+                return VerifyReport(count, False, f"entry #{expected} is missing")
+            if entry["prev"] != prev:
+                return VerifyReport(count, False, f"entry #{entry['seq']} does not follow "
+                                    "the one before it")
+            if entry_hash(entry) != entry["hash"]:
+                return VerifyReport(count, False, f"entry #{entry['seq']} was altered")
+            prev, expected = entry["hash"], expected + 1
+        return VerifyReport(count, True)
+
+
+class AuditedCollection(Collection):
+    """Delegates to the backend's collection and records each write."""
+
+    def __init__(self, store: AuditedStore, inner: Collection) -> None:
+        self.name = inner.name
+        self._store = store
+        self._inner = inner
+
+    def insert(self, doc: Doc) -> Doc:
+        stored = self._inner.insert(doc)
+        self._store.record("insert", self.name, None, stored)
+        return stored
+
+    def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        docs = list(docs)
+        result = self._inner.insert_many(docs)
+        ok = set(result.ids)
+        for doc in docs:
+            if isinstance(doc, Mapping) and doc.get("id") in ok:
+                self._store.record("insert", self.name, None, doc)
+        return result
+
+    def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        docs = list(docs)
+        befores = {}
+        for doc in docs:
+            with contextlib.suppress(Exception):
+                befores[doc["id"]] = self._inner.get(doc["id"])
+        result = self._inner.upsert_many(docs)
+        ok = set(result.ids)
+        for doc in docs:
+            if isinstance(doc, Mapping) and doc.get("id") in ok:
+                before = befores.get(doc["id"])
+                self._store.record("update" if before else "insert", self.name, before, doc)
+        return result
+
+    def get(self, id: str) -> Doc:
+        return self._inner.get(id)
+
+    def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
+        before = self._inner.get(id)
+        after = self._inner.update(id, changes, expected_version=expected_version)
+        self._store.record("update", self.name, before, after)
+        return after
+
+    def delete(self, id: str, *, expected_version: int | None = None) -> None:
+        before = self._inner.get(id)
+        self._inner.delete(id, expected_version=expected_version)
+        self._store.record("delete", self.name, before, None)
+
+    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Doc]:
+        return self._inner.find(filter, sort=sort, limit=limit, skip=skip)
+
+    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
+        return self._inner.iter(filter, batch_size=batch_size)
+
+    def count(self, filter: Filter | None = None) -> int:
+        return self._inner.count(filter)
+
+    def ensure_index(self, spec: IndexSpec) -> None:
+        self._inner.ensure_index(spec)
+
+    def indexes(self) -> list[IndexSpec]:
+        return self._inner.indexes()
+
+    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
+              sort: SortSpec | None = None) -> Doc | None:
+        return self._inner.claim(filter, owner=owner, until=until, now=now, sort=sort)
+
+    def release(self, id: str, *, owner: str) -> None:
+        self._inner.release(id, owner=owner)

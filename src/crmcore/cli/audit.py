@@ -1,0 +1,46 @@
+"""``crm audit`` and ``crm audit verify``."""
+
+from __future__ import annotations
+
+import click
+
+from crmcore.cli.context import open_crm_from, out_table, say
+from crmcore.errors import ConfigError, StorageError
+
+
+@click.group("audit", invoke_without_command=True)
+@click.option("--customer", "customer_id", metavar="ID", help="Only entries about this customer.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.pass_context
+def audit_group(ctx: click.Context, customer_id: str | None, limit: int) -> None:
+    """The audit trail, newest first (personal values appear masked)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    crm = open_crm_from(ctx)
+    if crm.audit is None:
+        raise ConfigError("the audit trail is off ([core] audit = false)")
+    query = {"customer_id": customer_id} if customer_id else {}
+    entries = crm.audit.inner.collection("audit").find(query, sort=[("seq", -1)], limit=limit)
+    for entry in entries:
+        entry["changes"] = ", ".join(sorted(entry["diff"])) if entry["op"] == "update" else ""
+    out_table(ctx, entries, [("seq", "#"), ("at", "when"), ("actor", "actor"), ("op", "op"),
+                             ("collection", "collection"), ("record_id", "record"),
+                             ("changes", "fields changed")], empty="no audit entries")
+
+
+@audit_group.command("verify")
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Check the hash chain: any edited, removed or reordered entry is reported."""
+    crm = open_crm_from(ctx)
+    if crm.audit is None:
+        raise ConfigError("the audit trail is off ([core] audit = false)")
+    report = crm.audit.verify()
+    if not report.ok:
+        raise StorageError(f"audit trail broken after {report.entries} entries: "
+                           f"{report.problem}")
+    say(ctx, f"audit trail intact: {report.entries} entries", entries=report.entries)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(audit_group)

@@ -1,0 +1,111 @@
+"""The audit trail (every write, actor, masked diff, hash chain) and erasure of personal data."""
+
+import json
+
+import attrs
+
+from crmcore import hookimpl
+from crmcore.schema import field
+from crmcore.storage import CollectionSpec
+
+
+@attrs.frozen
+class Note:
+    id: str
+    customer_id: str
+    text: str = field(personal=True)
+    topic: str = "general"
+    version: int = 0
+
+
+class Notes:
+    @hookimpl
+    def crm_collections(self):
+        return [CollectionSpec("notes.items", customer_key="customer_id", record_type=Note)]
+
+
+def audit_entries(crm, **query):
+    return crm.audit.inner.collection("audit").find(query, sort=[("seq", 1)])
+
+
+def test_every_write_is_audited_with_actor_and_masked_personal_fields(make_crm):
+    crm = make_crm()
+    c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000", region="North")
+    crm.customers.update(c.id, actor="bo", phone="13900139000", region="South")
+    task = crm.tasks.create(actor="cy", kind="callback", title="call", due_at=crm.now(),
+                            customer_id=c.id)
+    crm.tasks.complete(task.id, actor="cy")
+    entries = audit_entries(crm)
+    assert [(e["op"], e["collection"], e["actor"]) for e in entries] == [
+        ("insert", "customers", "ann"), ("update", "customers", "bo"),
+        ("insert", "tasks", "cy"), ("update", "tasks", "cy")]
+    created, updated = entries[0], entries[1]
+    assert created["diff"]["after"]["name"] == "***"
+    assert created["diff"]["after"]["phone"] == "***"
+    assert created["diff"]["after"]["region"] == "North"
+    assert updated["diff"]["region"] == ["North", "South"]
+    assert updated["diff"]["phone"] == ["***", "***"]
+    assert all(e["customer_id"] == c.id for e in entries)
+    assert "13800138000" not in json.dumps(entries) and "Li Lei" not in json.dumps(entries)
+
+
+def test_plugin_record_writes_are_audited_too(make_crm):
+    from crmcore import Effects, RecordWrite
+
+    crm = make_crm([("notes", Notes())])
+    c = crm.customers.add(actor="ann", name="Li")
+    crm.apply(Effects(records=[RecordWrite("notes.items", {"id": "n1", "customer_id": c.id,
+                                                           "text": "allergic to nuts",
+                                                           "topic": "health"})]),
+              actor="nurse")
+    (entry,) = audit_entries(crm, collection="notes.items")
+    assert entry["actor"] == "nurse" and entry["diff"]["after"]["text"] == "***"
+    assert entry["diff"]["after"]["topic"] == "health"
+
+
+def test_the_hash_chain_detects_tampering(make_crm):
+    crm = make_crm()
+    for i in range(5):
+        crm.customers.add(actor="ann", name=f"Customer {i}")
+    assert crm.audit.verify().ok and crm.audit.verify().entries == 5
+    raw = crm.audit.inner.collection("audit")
+    third = raw.find({"seq": 3})[0]
+    raw.update(third["id"], {"actor": "mallory"}, expected_version=third["version"])
+    report = crm.audit.verify()
+    assert not report.ok and report.problem == "entry #3 was altered"
+    raw.update(third["id"], {"actor": "ann"}, expected_version=third["version"] + 1)
+    assert crm.audit.verify().ok
+    raw.delete(raw.find({"seq": 4})[0]["id"])
+    assert crm.audit.verify().problem == "entry #4 is missing"
+
+
+def test_audit_can_be_switched_off(make_crm):
+    crm = make_crm(core={"audit": False})
+    crm.customers.add(actor="ann", name="Li")
+    assert crm.audit is None and "audit" not in crm.store.collection_names()
+
+
+def test_forget_erases_personal_data_everywhere_and_keeps_statistics(make_crm):
+    crm = make_crm([("notes", Notes())])
+    c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000",
+                          email="li.lei@example.com", address="1 Long Road", region="North")
+    crm.interactions.log(actor="ann", customer_id=c.id, kind="purchase", amount=99.0,
+                         summary="Li Lei bought a kettle, call 13800138000")
+    crm.tasks.create(actor="ann", kind="callback", title="call back", due_at=crm.now(),
+                     customer_id=c.id, notes="ask Li Lei about the kettle")
+    crm.collection("notes.items").insert({"id": "n1", "customer_id": c.id,
+                                          "text": "Li Lei prefers e-mail"})
+    other = crm.customers.add(actor="ann", name="Wang Fang", phone="13900139000")
+    crm.customers.forget(c.id, actor="dpo")
+    everything = json.dumps({name: crm.store.inner.collection(name).find()
+                             for name in crm.store.collection_names()})
+    for value in ("Li Lei", "13800138000", "li.lei@example.com", "1 Long Road", "kettle"):
+        assert value not in everything, value
+    assert "Wang Fang" in everything  # nobody else was touched
+    erased = crm.customers.get_any(c.id)
+    assert (erased.status.value, erased.region) == ("erased", "North")
+    (purchase,) = crm.interactions.for_customer(c.id)
+    assert purchase.amount == 99.0 and purchase.summary == "(erased)"  # statistics remain
+    assert crm.tasks.open_for(c.id) == []
+    assert crm.customers.get(other.id).phone == "13900139000"
+    assert crm.audit.verify().ok
