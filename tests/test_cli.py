@@ -228,3 +228,24 @@ def test_init_writes_a_private_config(cli, tmp_path):
     assert code == 2 and "exists; pass --force" in one_line_error(err)
     code, _, err = cli("init", "--profile", "bakery")
     assert code == 2 and "unknown profile 'bakery'" in one_line_error(err)
+
+
+def test_audit_lists_and_verifies(cli):
+    cid = add(cli, "--name", "Li Lei", "--phone", "13800138000")
+    cli("--as", "bo", "customer", "update", cid, "--region", "North")
+    code, out, _ = cli("--json", "audit", "--customer", cid)
+    entries = json.loads(out)
+    assert code == 0 and [(e["op"], e["actor"]) for e in entries] == [("update", "bo"),
+                                                                       ("insert", "ann")]
+    assert "13800138000" not in out
+    code, out, _ = cli("audit", "verify")
+    assert code == 0 and "audit trail intact: 2 entries" in out
+
+
+def test_forget_needs_confirmation_then_erases(cli):
+    cid = add(cli, "--name", "Li Lei", "--phone", "13800138000")
+    code, _, err = cli("customer", "forget", cid)
+    assert code == 2 and "repeat with --yes" in one_line_error(err)
+    assert cli("customer", "forget", cid, "--yes")[0] == 0
+    code, out, _ = cli("customer", "export", cid)
+    assert "Li Lei" not in out and "13800138000" not in out and '"status": "erased"' in out
