@@ -1,0 +1,142 @@
+"""The complaints plugin's hook implementations (registered as the ``complaints`` plugin)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from crmcore import Effects, Kinds, RecordWrite, ReportSection, SettingsSpec, SummaryLine, hookimpl
+from crmcore.converter import to_doc
+from crmcore.storage import CollectionSpec, IndexSpec
+from crmcore_complaints.api import SECTION, TASK_SOURCE, Complaints, ensure_hookspecs
+from crmcore_complaints.model import (
+    ACTIONS,
+    OUTBOX,
+    TICKETS,
+    TRACES,
+    ImprovementAction,
+    Notification,
+    Ticket,
+    Trace,
+)
+from crmcore_complaints.settings import ComplaintsSettings
+
+if TYPE_CHECKING:
+    import click
+
+    from crmcore import CRM, Customer, Interaction, Task
+    from crmcore.plugins import PluginManager
+
+
+@hookimpl
+def crm_addhooks(pluginmanager: PluginManager) -> None:
+    """Declare ``crm_complaint_*`` for other plugins to implement."""
+    ensure_hookspecs(pluginmanager)
+
+
+@hookimpl
+def crm_settings() -> SettingsSpec:
+    return SettingsSpec(section=SECTION, type=ComplaintsSettings)
+
+
+@hookimpl
+def crm_collections() -> list[CollectionSpec]:
+    return [
+        CollectionSpec(TICKETS, (
+            IndexSpec([("wake_at", 1)], sparse=True),  # the worker's sweep
+            IndexSpec([("status", 1), ("opened_at", 1)]),
+            IndexSpec([("customer_id", 1), ("opened_at", 1)]),
+            IndexSpec([("department", 1), ("status", 1)]),
+            IndexSpec([("owner", 1), ("status", 1)]),
+            IndexSpec([("opened_at", 1)]),
+        ), customer_key="customer_id", record_type=Ticket),
+        CollectionSpec(TRACES, (
+            IndexSpec([("ticket_id", 1), ("at", 1)]),
+            IndexSpec([("action", 1), ("at", 1)]),
+        ), customer_key="customer_id", record_type=Trace),
+        CollectionSpec(OUTBOX, (
+            IndexSpec([("ticket_id", 1)]),
+            IndexSpec([("created_at", 1)]),
+        ), customer_key="customer_id", record_type=Notification),
+        CollectionSpec(ACTIONS, (
+            IndexSpec([("status", 1), ("due_at", 1)]),
+        ), record_type=ImprovementAction),
+    ]
+
+
+@hookimpl
+def crm_kinds() -> Kinds:
+    return Kinds(tasks=("improvement",))
+
+
+@hookimpl
+def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
+                           actor: str) -> Effects | None:
+    """A "complaint" interaction logged by someone else registers a ticket; a "callback"
+    interaction about a ticket stores the satisfaction answer (and reopens when unhappy)."""
+    ref = interaction.ref or ""
+    if interaction.kind == "complaint" and not ref.startswith("tkt_"):
+        api = Complaints(crm)
+        if api.settings.register_from_interactions:
+            api.register_from_interaction(interaction, actor)
+    elif interaction.kind == "callback" and ref.startswith("tkt_"):
+        Complaints(crm).apply_callback(interaction, actor)
+    return None
+
+
+@hookimpl
+def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
+    """When the target of an escalation marks its task done, the ticket's trail shows it."""
+    purpose = task.ext.get(SECTION, {}).get("purpose")
+    if task.source != TASK_SOURCE or purpose != "escalation" or not task.ref:
+        return None
+    ticket = crm.records(TICKETS, Ticket).find_one({"id": task.ref})
+    if ticket is None:
+        return None
+    trace = Trace(id=crm.new_id("trc_"), ticket_id=ticket.id, customer_id=ticket.customer_id,
+                  at=crm.now(), actor=actor, action="escalation_handled",
+                  details={"level": task.ext[SECTION].get("level"), "task_id": task.id,
+                           "outcome": task.outcome})
+    return Effects(records=[RecordWrite(TRACES, to_doc(trace))])
+
+
+@hookimpl
+def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
+    """Record SLA breaches, escalate along the ladder and auto-close what is due."""
+    Complaints(crm).sweep(now, worker)
+    return None
+
+
+@hookimpl(trylast=True, optionalhook=True)
+def crm_complaint_notify(crm: CRM, notification: Notification) -> bool | None:
+    """The default notifier: the outbox collection and the log."""
+    return Complaints(crm).deliver_to_outbox(notification)
+
+
+@hookimpl
+def crm_cli_commands(cli: click.Group) -> None:
+    from crmcore_complaints.cli import complaints_group
+
+    cli.add_command(complaints_group)
+
+
+@hookimpl
+def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    from crmcore_complaints.analysis import domain_sections
+
+    return domain_sections(Complaints(crm), now)
+
+
+@hookimpl
+def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
+    from crmcore_complaints.analysis import customer_summary
+
+    return customer_summary(Complaints(crm), customer.id)
+
+
+@hookimpl
+def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    from crmcore_complaints.simulate import simulate_day
+
+    simulate_day(Complaints(crm), now, rng, actor)
