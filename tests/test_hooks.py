@@ -316,6 +316,50 @@ def test_hook_crm_tick(make_crm, clock):
     assert crm.tasks.find({"title": "old"})[0].outcome == "swept"
 
 
+SECURE = {"enforce": True, "actors": {"ann": {"role": "agent", "team": "north"},
+                                      "lee": {"role": "shift_lead", "team": "north"}}}
+
+
+def test_hook_crm_actor(make_crm):
+    from crmcore.errors import PermissionDenied
+    from crmcore.security import Actor, Role
+
+    class Roster:
+        @hookimpl
+        def crm_actor(self, crm, name):
+            return Actor(name, Role.AGENT, team="south") if name.startswith("rep-") else None
+
+    crm = make_crm([("roster", Roster())], settings={"security": SECURE})
+    assert crm.actor("rep-1") == Actor("rep-1", Role.AGENT, "south")
+    assert crm.actor("ann").role is Role.AGENT  # the roster says None: config answers
+    mine = crm.customers.add(actor="rep-1", name="Li", owner="rep-1")
+    with pytest.raises(PermissionDenied, match="rep-2 \\(agent\\) may not update customer"):
+        crm.customers.update(mine.id, actor="rep-2", region="North")
+
+
+def test_hook_crm_authorize(make_crm):
+    from crmcore.errors import PermissionDenied
+
+    calls = []
+
+    class NoWeekendRefunds:
+        @hookimpl
+        def crm_authorize(self, crm, actor, action, resource):
+            calls.append((actor.name, action, resource.kind))
+            if action == "interaction.create" and actor.role.value == "agent":
+                return False
+            return None  # the default policy decides the rest
+
+    crm = make_crm([("policy", NoWeekendRefunds())], settings={"security": SECURE})
+    customer = crm.customers.add(actor="ann", name="Li", owner="ann")
+    with pytest.raises(PermissionDenied, match="refused by a plugin's policy"):
+        crm.interactions.log(actor="ann", customer_id=customer.id, kind="visit")
+    assert ("ann", "interaction.create", "interaction") in calls
+    crm.interactions.log(actor="lee", customer_id=customer.id, kind="visit")
+    (denied,) = crm.audit.inner.collection("audit").find({"op": "denied"})
+    assert denied["actor"] == "ann" and denied["diff"]["action"] == "interaction.create"
+
+
 def test_hook_crm_cli_commands(make_crm):
     class Plugin:
         @hookimpl

@@ -8,6 +8,7 @@ store transaction where the backend supports it.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from crmcore.errors import (
     ConfigError,
     ConflictError,
     NotFoundError,
+    PermissionDenied,
     PluginError,
     StorageError,
     ValidationError,
@@ -37,6 +39,7 @@ from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.records import Records
 from crmcore.registry import Kinds, SettingsSpec
 from crmcore.schema import personal_fields
+from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
 from crmcore.tasks import Tasks
 
@@ -73,6 +76,7 @@ class CRM:
         self.interactions = Interactions(self)
         self.tasks = Tasks(self)
         self._closed = False
+        self._local = threading.local()
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -176,17 +180,93 @@ class CRM:
     def transaction(self, actor: str | None = None) -> Iterator[None]:
         """Group writes (atomic where ``store.capabilities.transactions``), attributing them
         to ``actor`` in the audit trail when given."""
-        with self.store.transaction():
-            if actor is None:
-                yield
-            else:
-                with acting_as(actor):
+        local = self._local
+        local.depth = getattr(local, "depth", 0) + 1
+        try:
+            with self.store.transaction():
+                if actor is None:
                     yield
+                else:
+                    with acting_as(actor):
+                        yield
+        except PermissionDenied as exc:
+            # The refused transaction rolled back; its audit entry must not roll back with it.
+            if local.depth == 1:
+                self._audit_denial(exc)
+            raise
+        finally:
+            local.depth -= 1
 
     @property
     def audit(self) -> AuditedStore | None:
         """The audit trail, or None when ``[core] audit = false``."""
         return self.store if isinstance(self.store, AuditedStore) else None
+
+    # -- permissions -----------------------------------------------------------------------
+
+    def actor(self, name: str) -> Actor | None:
+        """The actor called ``name``: from a plugin's ``crm_actor``, else the configuration."""
+        found = self.plugins.hook.crm_actor(crm=self, name=name)
+        return found if found is not None else directory_actor(self.config.security, name)
+
+    def authorize(self, actor: str, action: str, resource: Resource) -> None:
+        """Raise ``PermissionDenied`` (and audit the refusal) unless ``actor`` may do
+        ``action`` on ``resource``. Does nothing while ``[security] enforce`` is false."""
+        if not self.config.security.enforce:
+            return
+        who = self.actor(actor)
+        if who is None:
+            allowed, why = False, f"unknown actor {actor!r} (add it under [security.actors])"
+        else:
+            decided = self.plugins.call("crm_authorize", crm=self, actor=who, action=action,
+                                        resource=resource)[0]
+            if decided is None:
+                allowed, why = default_policy(self, who, action, resource)
+            else:
+                allowed, why = bool(decided), "refused by a plugin's policy"
+        if allowed:
+            return
+        role = f" ({who.role.value})" if who else ""
+        target = f"{resource.kind} {resource.id}" if resource.id else f"a {resource.kind}"
+        message = f"{actor}{role} may not {action.rsplit('.', 1)[-1]} {target}: {why}"
+        denied = PermissionDenied(message)
+        denied.audit = (actor, action, resource)  # type: ignore[attr-defined]
+        if getattr(self._local, "depth", 0) == 0:
+            self._audit_denial(denied)
+        raise denied
+
+    def _audit_denial(self, exc: PermissionDenied) -> None:
+        pending = getattr(exc, "audit", None)
+        if pending is None or self.audit is None:
+            return
+        exc.audit = None  # type: ignore[attr-defined]  # record it once
+        actor, action, resource = pending
+        with acting_as(actor):
+            self.audit.record_denial(action, resource, str(exc))
+
+    def readable_filter(self, actor: str, query: Mapping[str, Any], *,
+                        owner_field: str = "owner") -> dict[str, Any]:
+        """Narrow a query to the records ``actor`` may read under enforced permissions:
+        an agent's own and unowned ones; a shift lead's team's; a manager's department's
+        (teams and departments as configured under ``[security.actors]``)."""
+        if not self.config.security.enforce:
+            return dict(query)
+        who = self.actor(actor)
+        if who is None:
+            self.authorize(actor, "record.read", Resource("record"))  # refuses, audited
+            return dict(query)
+        directory = self.config.security.actors
+        if who.role is Role.AGENT:
+            names = {actor}
+        elif who.role is Role.SHIFT_LEAD:
+            names = {n for n, a in directory.items() if who.team and a.team == who.team}
+        elif who.role is Role.MANAGER:
+            names = {n for n, a in directory.items()
+                     if who.department and a.department == who.department}
+        else:
+            return dict(query)  # admin, auditor, system: everything
+        scope = {"$or": [{owner_field: {"$in": sorted(names | {actor})}}, {owner_field: None}]}
+        return {"$and": [dict(query), scope]} if query else scope
 
     # -- events and effects ----------------------------------------------------------------
 

@@ -141,6 +141,14 @@ class AuditedStore(Store):
                  "customer_id": customer_id, "diff": diff}
         self._append(entry)
 
+    def record_denial(self, action: str, resource: Any, message: str) -> None:
+        """Audit a refused action (``op`` is ``denied``)."""
+        now = self.clock.now()
+        self._append({"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
+                      "op": "denied", "collection": resource.kind, "record_id": resource.id,
+                      "customer_id": resource.customer_id,
+                      "diff": {"action": action, "reason": message}})
+
     def _append(self, entry: dict[str, Any]) -> None:
         with self._lock:
             for _attempt in range(50):

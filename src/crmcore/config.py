@@ -20,6 +20,7 @@ import cattrs
 import cattrs.cols
 
 from crmcore.errors import ConfigError, CrmError, ValidationError
+from crmcore.security import SecuritySettings
 
 T = TypeVar("T")
 
@@ -27,7 +28,7 @@ ENV_CONFIG = "CRM_CONFIG"
 ENV_BACKEND = "CRM_STORAGE_BACKEND"
 ENV_LOCATION = "CRM_STORAGE_LOCATION"
 DEFAULT_FILE = "crm.toml"
-CORE_SECTIONS = ("core", "storage", "plugins")
+CORE_SECTIONS = ("core", "storage", "plugins", "security")
 
 
 def time_zone(_inst: object, attribute: attrs.Attribute, value: str) -> None:
@@ -80,6 +81,7 @@ class Config:
     core: CoreSettings = attrs.field(factory=CoreSettings)
     storage: StorageSettings = attrs.field(factory=StorageSettings)
     plugins: PluginSettings = attrs.field(factory=PluginSettings)
+    security: SecuritySettings = attrs.field(factory=SecuritySettings)
     sections: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     path: Path | None = None
 
@@ -105,11 +107,13 @@ class Config:
                 location = path.parent / location
             storage = attrs.evolve(storage, location=str(location))
         plugins = structure_section(data.pop("plugins", {}), PluginSettings, "plugins")
+        security = structure_section(data.pop("security", {}), SecuritySettings, "security")
         for name, section in data.items():
             if not isinstance(section, Mapping):
                 raise ConfigError(f"{name}: expected a table ([{name}]), got "
                                   f"{type(section).__name__}")
-        return cls(core, storage, plugins, {k: dict(v) for k, v in data.items()}, path)
+        return cls(core, storage, plugins, security, {k: dict(v) for k, v in data.items()},
+                   path)
 
     @classmethod
     def load(cls, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -10,14 +10,21 @@ import attrs
 
 from crmcore import builtin
 from crmcore.converter import from_doc, to_doc
+from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus
 from crmcore.errors import ConflictError, NotFoundError, ValidationError
 from crmcore.normalize import normalize_email, normalize_phone
 from crmcore.schema import personal_fields
+from crmcore.security import Resource
 from crmcore.storage import SortSpec
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
+
+def resource(customer: Customer) -> Resource:
+    """A customer as a permission resource."""
+    return Resource("customer", customer.id, customer.owner, customer.id)
+
 
 def _blank(value: Any) -> Any:
     if isinstance(value, str):
@@ -91,17 +98,22 @@ class Customers:
     def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
         """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
         customer = self._build(require_actor(actor), {"name": name, **fields})
+        self._crm.authorize(customer.created_by, "customer.create",
+                            Resource("customer", owner=customer.owner))
         with self._crm.transaction(customer.created_by):
             stored = from_doc(Customer, self._coll.insert(to_doc(customer)))
             effects = self._crm.emit("crm_customer_created", actor=customer.created_by,
                                      customer=stored)
         return self.get(stored.id) if effects else stored  # effects may have patched ext
 
-    def get(self, id: str) -> Customer:
-        """The customer with this id; a merged one says where it went."""
+    def get(self, id: str, *, actor: str | None = None) -> Customer:
+        """The customer with this id; a merged one says where it went. With ``actor``, the
+        read is checked against the permission policy."""
         customer = from_doc(Customer, self._coll.get(id))
         if customer.status is CustomerStatus.MERGED:
             raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
+        if actor is not None:
+            self._crm.authorize(actor, "customer.read", resource(customer))
         return customer
 
     def get_any(self, id: str) -> Customer:
@@ -115,6 +127,7 @@ class Customers:
         actor = require_actor(actor)
         clean = self._clean(changes)
         before = self.get(id)
+        self._crm.authorize(actor, "customer.update", resource(before))
         if expected_version is not None and before.version != expected_version:
             raise ConflictError(f"customer {id} changed since you read it (version "
                                 f"{before.version}, you read {expected_version}); reload")
@@ -166,12 +179,15 @@ class Customers:
         """
         actor = require_actor(actor)
         customer = self.get_any(id)
+        self._crm.authorize(actor, "customer.forget", resource(customer))
         if customer.status is CustomerStatus.ERASED:
             return customer
         now = self._crm.now()
         with self._crm.transaction(actor):
             for task in self._crm.tasks.open_for(id):
-                self._crm.tasks.cancel(task.id, actor=actor, reason="customer data erased")
+                self._crm.tasks.apply_update(TaskUpdate(task_id=task.id, cancel=True,
+                                                        reason="customer data erased"),
+                                             actor=actor)
             for spec in self._crm.collection_specs():
                 if (spec.customer_key is None or spec.name == builtin.CUSTOMERS
                         or spec.record_type is None):
@@ -197,10 +213,15 @@ class Customers:
         return self.get_any(id)
 
     def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0,
-             include_inactive: bool = False) -> list[Customer]:
-        """Customers matching a storage filter (active ones unless ``include_inactive``)."""
+             limit: int | None = None, skip: int = 0, include_inactive: bool = False,
+             actor: str | None = None) -> list[Customer]:
+        """Customers matching a storage filter (active ones unless ``include_inactive``).
+
+        With ``actor`` under enforced permissions, an agent sees only the customers they may
+        read (their own and unowned ones)."""
         query = self._active(filter, include_inactive)
+        if actor is not None:
+            query = self._crm.readable_filter(actor, query)
         return [from_doc(Customer, d) for d in self._coll.find(query, sort=sort, limit=limit,
                                                                 skip=skip)]
 
@@ -221,13 +242,13 @@ class Customers:
             query["status"] = CustomerStatus.ACTIVE.value
         return query
 
-    def find_by_contact(self, *, phone: str | None = None,
-                        email: str | None = None) -> list[Customer]:
+    def find_by_contact(self, *, phone: str | None = None, email: str | None = None,
+                        actor: str | None = None) -> list[Customer]:
         """Active customers with this phone or e-mail (normalised before matching)."""
         clean = self._clean({k: v for k, v in (("phone", phone), ("email", email)) if v})
         if not clean:
             return []
-        return self.find({"$or": [{k: v} for k, v in clean.items()]})
+        return self.find({"$or": [{k: v} for k, v in clean.items()]}, actor=actor)
 
     def find_duplicates(self) -> list[list[Customer]]:
         """Groups of active customers sharing a normalised phone or e-mail."""
@@ -271,6 +292,8 @@ class Customers:
             raise ValidationError("cannot merge a customer into itself")
         keep = self.get(keep_id)
         dup = self.get(duplicate_id)
+        for target in (keep, dup):
+            self._crm.authorize(actor, "customer.merge", resource(target))
         fills: dict[str, Any] = {}
         for name in EDITABLE - {"tags", "ext", "name"}:
             if getattr(keep, name) in (None, "", {}) and getattr(dup, name) not in (None, "", {}):

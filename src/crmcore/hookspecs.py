@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from crmcore.entities import Customer, Interaction, Task
     from crmcore.plugins import PluginManager
     from crmcore.registry import Kinds, ReportSection, SettingsSpec, SummaryLine
+    from crmcore.security import Actor, Resource
     from crmcore.storage import CollectionSpec, StorageBackend
 
 PROJECT = "crmcore"
@@ -119,6 +120,24 @@ class CrmHookSpecs:
 
         Several workers may tick at once: use ``Task.dedupe_key`` or ``crm.claim`` so that the
         same work is never done twice. Every plugin is called.
+        """
+
+    # -- who may do what ---------------------------------------------------------------------
+
+    @hookspec(firstresult=True)
+    def crm_actor(self, crm: CRM, name: str) -> Actor | None:
+        """Describe the actor called ``name`` (role, team, department), or None if unknown.
+
+        Stops at the first non-None result; without one, ``[security.actors]`` decides.
+        """
+
+    @hookspec(firstresult=True)
+    def crm_authorize(self, crm: CRM, actor: Actor, action: str,
+                      resource: Resource) -> bool | None:
+        """Allow (True) or refuse (False) ``actor`` doing ``action`` (``"customer.update"``) on
+        ``resource``; None leaves the decision to the next plugin, then to the default policy.
+
+        Called only when ``[security] enforce = true``. Stops at the first non-None result.
         """
 
     # -- faces: CLI, reports, the customer page --------------------------------------------

@@ -11,6 +11,7 @@ from crmcore.converter import from_doc, to_doc
 from crmcore.customers import require_actor
 from crmcore.entities import Customer, CustomerStatus, Interaction
 from crmcore.errors import ValidationError
+from crmcore.security import Resource
 from crmcore.storage import SortSpec
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class Interactions:
         """Record a contact; fires ``crm_interaction_logged`` (re-grading, follow-ups …)."""
         actor = require_actor(actor)
         interaction, customer = self._build(actor, customer_id, kind, occurred_at, fields)
+        self._crm.authorize(actor, "interaction.create",
+                            Resource("interaction", None, customer.owner, customer.id))
         with self._crm.transaction(actor):
             stored = from_doc(Interaction, self._coll.insert(to_doc(interaction)))
             self._crm.emit("crm_interaction_logged", actor=actor, interaction=stored,
@@ -66,8 +69,12 @@ class Interactions:
 
     def for_customer(self, customer_id: str, *, kinds: list[str] | None = None,
                      since: datetime | None = None, limit: int | None = None,
-                     newest_first: bool = True) -> list[Interaction]:
-        """A customer's history, newest first by default."""
+                     newest_first: bool = True, actor: str | None = None) -> list[Interaction]:
+        """A customer's history, newest first by default (checked for ``actor`` if given)."""
+        if actor is not None:
+            owner = self._crm.customers.get_any(customer_id).owner
+            self._crm.authorize(actor, "interaction.read",
+                                Resource("interaction", None, owner, customer_id))
         query: dict[str, Any] = {"customer_id": customer_id}
         if kinds:
             query["kind"] = {"$in": list(kinds)}

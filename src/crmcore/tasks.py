@@ -14,12 +14,18 @@ from crmcore.customers import require_actor
 from crmcore.effects import TaskDraft, TaskUpdate
 from crmcore.entities import Priority, Task, TaskStatus
 from crmcore.errors import ConflictError, DuplicateKeyError, ValidationError
+from crmcore.security import Resource
 from crmcore.storage import SortSpec
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
 
 URGENCY: SortSpec = [("priority", -1), ("due_at", 1)]
+
+
+def resource(task: Task) -> Resource:
+    """A task as a permission resource: its assignee is responsible for it."""
+    return Resource("task", task.id, task.assignee, task.customer_id)
 
 
 def task_doc(task: Task) -> dict[str, Any]:
@@ -45,6 +51,8 @@ class Tasks:
         already holds, returns that task instead and creates nothing."""
         actor = require_actor(actor)
         draft = TaskDraft(kind=kind, title=title, due_at=due_at, **fields)
+        self._crm.authorize(actor, "task.create", Resource("task", None, draft.assignee,
+                                                           draft.customer_id))
         with self._crm.transaction(actor):
             task, is_new = self.create_from(draft, actor=actor)
             if is_new:
@@ -81,13 +89,17 @@ class Tasks:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, id: str) -> Task:
-        return from_doc(Task, self._coll.get(id))
+    def get(self, id: str, *, actor: str | None = None) -> Task:
+        """The task with this id (the read checked for ``actor`` if given)."""
+        task = from_doc(Task, self._coll.get(id))
+        if actor is not None:
+            self._crm.authorize(actor, "task.read", resource(task))
+        return task
 
     def due(self, *, now: datetime | None = None, within: timedelta | None = None,
             assignee: str | None = None, kinds: list[str] | None = None,
             customer_id: str | None = None, overdue: bool = False,
-            limit: int | None = None) -> list[Task]:
+            limit: int | None = None, actor: str | None = None) -> list[Task]:
         """Open tasks due by ``now`` (plus ``within``), most urgent first.
 
         ``overdue`` keeps only those whose due time has passed.
@@ -102,6 +114,8 @@ class Tasks:
             query["kind"] = {"$in": list(kinds)}
         if customer_id is not None:
             query["customer_id"] = customer_id
+        if actor is not None:
+            query = self._crm.readable_filter(actor, query, owner_field="assignee")
         return self.find(query, sort=URGENCY, limit=limit)
 
     def open_for(self, customer_id: str, *, kind: str | None = None) -> list[Task]:
@@ -126,8 +140,10 @@ class Tasks:
     # -- changing --------------------------------------------------------------------------
 
     def _change(self, id: str, actor: str, expected_version: int | None,
-                **changes: Any) -> tuple[Task, Task]:
+                action: str | None = None, **changes: Any) -> tuple[Task, Task]:
         before = self.get(id)
+        if action is not None:
+            self._crm.authorize(actor, action, resource(before))
         if expected_version is not None and before.version != expected_version:
             raise ConflictError(f"task {id} changed since you read it (version "
                                 f"{before.version}, you read {expected_version}); reload")
@@ -146,7 +162,8 @@ class Tasks:
         """Mark a task done; fires ``crm_task_completed``."""
         actor = require_actor(actor)
         with self._crm.transaction(actor):
-            _before, done = self._change(id, actor, expected_version, status=TaskStatus.DONE,
+            _before, done = self._change(id, actor, expected_version, "task.complete",
+                                         status=TaskStatus.DONE,
                                          outcome=outcome, completed_at=self._crm.now(),
                                          completed_by=actor, lease_owner=None,
                                          lease_until=None)
@@ -156,20 +173,23 @@ class Tasks:
     def assign(self, id: str, assignee: str | None, *, actor: str,
                expected_version: int | None = None) -> Task:
         """Give a task to ``assignee`` (None: unassign)."""
-        return self._change(id, require_actor(actor), expected_version, assignee=assignee)[1]
+        return self._change(id, require_actor(actor), expected_version, "task.update",
+                            assignee=assignee)[1]
 
     def reschedule(self, id: str, due_at: datetime, *, actor: str,
                    expected_version: int | None = None) -> Task:
         """Move a task's due time."""
-        return self._change(id, require_actor(actor), expected_version, due_at=due_at)[1]
+        return self._change(id, require_actor(actor), expected_version, "task.update",
+                            due_at=due_at)[1]
 
     def set_priority(self, id: str, priority: Priority | int, *, actor: str) -> Task:
-        return self._change(id, require_actor(actor), None, priority=priority)[1]
+        return self._change(id, require_actor(actor), None, "task.update",
+                            priority=priority)[1]
 
     def cancel(self, id: str, *, actor: str, reason: str = "",
                expected_version: int | None = None) -> Task:
         """Cancel an open task, noting why."""
-        return self._change(id, require_actor(actor), expected_version,
+        return self._change(id, require_actor(actor), expected_version, "task.update",
                             status=TaskStatus.CANCELLED, outcome=reason or "cancelled",
                             lease_owner=None, lease_until=None)[1]
 
@@ -183,8 +203,11 @@ class Tasks:
             task = self.open_by_key(update.dedupe_key or "")
             if task is None:
                 return None
+        # Effects run on behalf of the triggering write, which was authorised already.
         if update.cancel:
-            return self.cancel(task.id, actor=actor, reason=update.reason)
+            return self._change(task.id, actor, None, status=TaskStatus.CANCELLED,
+                                outcome=update.reason or "cancelled", lease_owner=None,
+                                lease_until=None)[1]
         changes = {k: getattr(update, k) for k in ("due_at", "assignee", "priority")
                    if getattr(update, k) is not None}
         if not changes:
@@ -196,7 +219,8 @@ class Tasks:
         count = 0
         for task in self.open_for(customer_id):
             if task.dedupe_key is not None:
-                self.cancel(task.id, actor=actor, reason=reason)
+                self._change(task.id, actor, None, status=TaskStatus.CANCELLED, outcome=reason,
+                             lease_owner=None, lease_until=None)
                 count += 1
         return count
 

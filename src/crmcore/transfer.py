@@ -20,6 +20,7 @@ import attrs
 
 from crmcore.converter import parse_iso, to_doc
 from crmcore.customers import EDITABLE as CUSTOMER_FIELDS
+from crmcore.customers import resource as customer_resource
 from crmcore.errors import CrmError, ValidationError
 from crmcore.interactions import EDITABLE as INTERACTION_FIELDS
 
@@ -271,13 +272,15 @@ CSV_COLUMNS = ("id", "name", "phone", "email", "gender", "birth_date", "region",
 
 
 def export_customers(crm: CRM, handle: IO[str], fmt: str,
-                     on_row: Callable[[], None] | None = None) -> int:
-    """Write every active customer as CSV or JSONL; returns the count."""
+                     on_row: Callable[[], None] | None = None,
+                     actor: str | None = None) -> int:
+    """Write every active customer (that ``actor`` may read) as CSV or JSONL; the count."""
     count = 0
     writer = csv.DictWriter(handle, CSV_COLUMNS, extrasaction="ignore") if fmt == "csv" else None
     if writer:
         writer.writeheader()
-    for customer in crm.customers.iter():
+    query = crm.readable_filter(actor, {}) if actor is not None else None
+    for customer in crm.customers.iter(query):
         doc = to_doc(customer)
         if writer:
             doc["tags"] = LIST_SEPARATOR.join(doc["tags"])
@@ -292,10 +295,13 @@ def export_customers(crm: CRM, handle: IO[str], fmt: str,
     return count
 
 
-def export_customer_file(crm: CRM, customer_id: str) -> dict[str, Any]:
+def export_customer_file(crm: CRM, customer_id: str, *,
+                         actor: str | None = None) -> dict[str, Any]:
     """Everything held about one customer: the record and every record of every declared
     collection that points at them, plus what plugins add through ``crm_customer_records``."""
     customer = crm.customers.get_any(customer_id)
+    if actor is not None:
+        crm.authorize(actor, "customer.export", customer_resource(customer))
     held: dict[str, Any] = {"customer": to_doc(customer), "collections": {}}
     for spec in crm.collection_specs():
         if spec.customer_key is None or spec.customer_key == "id":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from crmcore.cli.context import open_crm_from, out_table, say
+from crmcore.cli.context import actor, open_crm_from, out_table, say
 from crmcore.errors import ConfigError, StorageError
+from crmcore.security import Resource
 
 
 @click.group("audit", invoke_without_command=True)
@@ -19,6 +20,7 @@ def audit_group(ctx: click.Context, customer_id: str | None, limit: int) -> None
     crm = open_crm_from(ctx)
     if crm.audit is None:
         raise ConfigError("the audit trail is off ([core] audit = false)")
+    crm.authorize(actor(ctx), "audit.read", Resource("audit", customer_id=customer_id))
     query = {"customer_id": customer_id} if customer_id else {}
     entries = crm.audit.inner.collection("audit").find(query, sort=[("seq", -1)], limit=limit)
     for entry in entries:
@@ -35,6 +37,7 @@ def verify(ctx: click.Context) -> None:
     crm = open_crm_from(ctx)
     if crm.audit is None:
         raise ConfigError("the audit trail is off ([core] audit = false)")
+    crm.authorize(actor(ctx), "audit.read", Resource("audit"))
     report = crm.audit.verify()
     if not report.ok:
         raise StorageError(f"audit trail broken after {report.entries} entries: "

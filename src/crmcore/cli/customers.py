@@ -109,7 +109,7 @@ def update(ctx: click.Context, customer_id: str, expected_version: int | None,
 def show(ctx: click.Context, customer_id: str, history: int) -> None:
     """A customer's file: fields, plugin summaries, recent interactions, open tasks."""
     crm = open_crm_from(ctx)
-    customer = crm.customers.get(customer_id)
+    customer = crm.customers.get(customer_id, actor=actor(ctx))
     summary = crm.plugins.flat("crm_customer_summary", crm=crm, customer=customer)
     recent = crm.interactions.for_customer(customer_id, limit=history)
     open_tasks = crm.tasks.open_for(customer_id)
@@ -146,10 +146,11 @@ def list_(ctx: click.Context, owner: str | None, tag: str | None, region: str | 
     """Find customers."""
     crm = open_crm_from(ctx)
     if phone or email:
-        found = crm.customers.find_by_contact(phone=phone, email=email)
+        found = crm.customers.find_by_contact(phone=phone, email=email, actor=actor(ctx))
     else:
         query = _given(owner=owner, tags=tag, region=region)
-        found = crm.customers.find(query, sort=[("id", 1)], limit=limit, skip=skip)
+        found = crm.customers.find(query, sort=[("id", 1)], limit=limit, skip=skip,
+                                   actor=actor(ctx))
     out_table(ctx, [to_doc(c) for c in found], LIST_COLUMNS, empty="no customers match")
 
 
@@ -241,12 +242,12 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
     handle = open_private(output) if output else sys.stdout
     try:
         if customer_id:
-            json.dump(export_customer_file(crm, customer_id), handle, ensure_ascii=False,
-                      indent=2)
+            json.dump(export_customer_file(crm, customer_id, actor=actor(ctx)), handle,
+                      ensure_ascii=False, indent=2)
             handle.write("\n")
             count = 1
         else:
-            count = export_customers(crm, handle, fmt)
+            count = export_customers(crm, handle, fmt, actor=actor(ctx))
     finally:
         if output:
             handle.close()
@@ -272,7 +273,8 @@ def interaction_list(ctx: click.Context, customer_id: str, kinds: tuple[str, ...
     """A customer's interactions, newest first."""
     crm = open_crm_from(ctx)
     crm.customers.get_any(customer_id)
-    found = crm.interactions.for_customer(customer_id, kinds=list(kinds) or None, limit=limit)
+    found = crm.interactions.for_customer(customer_id, kinds=list(kinds) or None, limit=limit,
+                                          actor=actor(ctx))
     out_table(ctx, [to_doc(i) for i in found],
               [("id", "id"), ("occurred_at", "when"), ("kind", "kind"), ("channel", "channel"),
                ("summary", "summary"), ("amount", "amount"), ("satisfaction", "satisfaction")],

@@ -59,7 +59,7 @@ def due(ctx: click.Context, assignee: str | None, kinds: tuple[str, ...],
     """Open tasks due now, most urgent first."""
     crm = open_crm_from(ctx)
     found = crm.tasks.due(assignee=assignee, kinds=list(kinds) or None, customer_id=customer_id,
-                          overdue=overdue, within=within, limit=limit)
+                          overdue=overdue, within=within, limit=limit, actor=actor(ctx))
     render_tasks(ctx, found)
 
 
@@ -68,7 +68,7 @@ def due(ctx: click.Context, assignee: str | None, kinds: tuple[str, ...],
 @click.pass_context
 def show(ctx: click.Context, task_id: str) -> None:
     """One task in full."""
-    task = open_crm_from(ctx).tasks.get(task_id)
+    task = open_crm_from(ctx).tasks.get(task_id, actor=actor(ctx))
     out_record(ctx, to_doc(task), title=f"task {task.id}")
 
 

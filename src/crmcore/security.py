@@ -1,0 +1,124 @@
+"""Actors, roles and the default permission policy.
+
+Every operation runs as an actor (a name). With ``[security] enforce = true``, the core asks the
+``crm_authorize`` hook whether that actor may perform an action (``"customer.update"``) on a
+resource; a refusal raises ``PermissionDenied`` and is itself audited. The default policy:
+
+- ``admin`` and system actors (``[security] system_actors``, e.g. ``worker:*``): everything;
+- ``auditor``: read-only (``*.read``, ``*.export``), the audit trail included;
+- ``manager``: resources whose owner is in the manager's department;
+- ``shift_lead``: resources whose owner is in the lead's team;
+- ``agent``: their own customers, tasks assigned to them, and unowned resources (first contact).
+
+Only ``admin`` may ``customer.forget``; only ``auditor`` and ``admin`` may ``audit.read``.
+Actors come from ``[security.actors.<name>]`` (role, team, department) or from a plugin's
+``crm_actor`` hook (for example a rep roster).
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+from typing import TYPE_CHECKING
+
+import attrs
+
+from crmcore.errors import ValidationError
+from crmcore.schema import enum_converter
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+
+class Role(enum.Enum):
+    AGENT = "agent"
+    SHIFT_LEAD = "shift_lead"
+    MANAGER = "manager"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+READ_VERBS = frozenset({"read", "export"})
+
+
+@attrs.frozen
+class Actor:
+    """Who is acting, with what role, in which team and department."""
+
+    name: str
+    role: Role = attrs.field(converter=enum_converter(Role, "role"))
+    team: str | None = None
+    department: str | None = None
+
+
+@attrs.frozen
+class Resource:
+    """What an action is on: its kind and id, and the rep responsible for it (``owner``)."""
+
+    kind: str
+    id: str | None = None
+    owner: str | None = None
+    customer_id: str | None = None
+
+
+@attrs.frozen
+class ActorSettings:
+    """``[security.actors.<name>]``."""
+
+    role: str = attrs.field(validator=lambda _i, a, v: _check_role(a, v))
+    team: str | None = None
+    department: str | None = None
+
+
+def _check_role(attribute: attrs.Attribute, value: str) -> None:
+    if value not in {r.value for r in Role if r is not Role.SYSTEM}:
+        allowed = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
+        raise ValidationError(f"unknown role {value!r} (allowed: {allowed})",
+                              field=attribute.name)
+
+
+@attrs.frozen
+class SecuritySettings:
+    """``[security]``: whether permissions are enforced, who the actors are."""
+
+    enforce: bool = False
+    system_actors: list[str] = attrs.field(factory=lambda: ["system", "worker:*"])
+    actors: dict[str, ActorSettings] = attrs.field(factory=dict)
+
+
+def directory_actor(settings: SecuritySettings, name: str) -> Actor | None:
+    """The actor called ``name`` according to the configuration, or None."""
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.system_actors):
+        return Actor(name, Role.SYSTEM)
+    entry = settings.actors.get(name)
+    if entry is None:
+        return None
+    return Actor(name, entry.role, entry.team, entry.department)
+
+
+def default_policy(crm: CRM, actor: Actor, action: str, resource: Resource) -> tuple[bool, str]:
+    """The built-in decision and, when refusing, why."""
+    verb = action.rsplit(".", 1)[-1]
+    if actor.role in (Role.ADMIN, Role.SYSTEM):
+        return True, ""
+    if action == "audit.read":
+        return actor.role is Role.AUDITOR, "only auditors and admins read the audit trail"
+    if action == "customer.forget":
+        return False, "only admins erase customer data"
+    if actor.role is Role.AUDITOR:
+        return verb in READ_VERBS, "auditors are read-only"
+    owner = resource.owner
+    if owner is None or owner == actor.name:
+        return True, ""
+    if actor.role is Role.AGENT:
+        return False, f"it belongs to {owner}, not to {actor.name}"
+    other = crm.actor(owner)
+    if actor.role is Role.SHIFT_LEAD:
+        same = other is not None and actor.team is not None and other.team == actor.team
+        return same, f"its owner {owner} is not in team {actor.team}"
+    if actor.role is Role.MANAGER:
+        same = (other is not None and actor.department is not None
+                and other.department == actor.department)
+        return same, f"its owner {owner} is not in department {actor.department}"
+    return False, f"role {actor.role.value} has no permissions"
