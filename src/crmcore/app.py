@@ -136,8 +136,10 @@ class CRM:
             self.store.ensure_collection(spec)
             personal = personal_fields(spec.record_type) if spec.record_type else ()
             register_personal_keys(personal)
-            if isinstance(self.store, AuditedStore):
-                self.store.declare(spec, personal)
+            layer: Any = self.store
+            while hasattr(layer, "declare"):  # the audit and encryption layers
+                layer.declare(spec, personal)
+                layer = layer.inner
         return specs
 
     # -- plumbing for plugins and host apps ------------------------------------------------
@@ -377,6 +379,14 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
             raise ConfigError(f"plugins.enabled: not installed: {', '.join(missing)}")
     the_clock = clock or SystemClock()
     store: Store = open_store(pm, cfg, the_clock)
+    if cfg.core.encrypt_personal:
+        from crmcore.encryption import EncryptedStore, FieldCipher, load_key
+
+        try:
+            store = EncryptedStore(store, FieldCipher(load_key(cfg.core.encryption_key_file)))
+        except BaseException:
+            store.close()
+            raise
     if cfg.core.audit:
         store = AuditedStore(store, the_clock)
     try:

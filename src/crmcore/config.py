@@ -56,6 +56,8 @@ class CoreSettings:
     unique_email: bool = False
     default_actor: str = "system"
     audit: bool = True  # record every write in the hash-chained audit trail
+    encrypt_personal: bool = False  # seal personal fields at rest (needs a key)
+    encryption_key_file: str | None = None  # else $CRM_ENCRYPTION_KEY
 
 
 @attrs.frozen
