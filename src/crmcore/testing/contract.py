@@ -15,10 +15,14 @@ calling it again reopens the same data)::
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from crmcore.errors import ConflictError, DuplicateKeyError, NotFoundError, ValidationError
 from crmcore.storage import IndexSpec, Store
@@ -28,6 +32,62 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def _doc(i: int, **extra: object) -> dict:
     return {"id": f"d{i:05d}", "n": i, "group": "even" if i % 2 == 0 else "odd", **extra}
+
+
+class StoreMachine(RuleBasedStateMachine):
+    """Random operations on one collection, checked against a dictionary model."""
+
+    ids = st.sampled_from([f"k{i}" for i in range(8)])
+    values = st.integers(min_value=-5, max_value=5)
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.coll = store.collection(f"machine_{uuid.uuid4().hex[:12]}")
+        self.model: dict[str, dict] = {}
+
+    @rule(id=ids, n=values)
+    def insert(self, id: str, n: int) -> None:
+        if id in self.model:
+            with pytest.raises(DuplicateKeyError):
+                self.coll.insert({"id": id, "n": n})
+        else:
+            self.model[id] = self.coll.insert({"id": id, "n": n})
+            assert self.model[id] == {"id": id, "n": n, "version": 1}
+
+    @rule(id=ids, n=values, stale=st.booleans())
+    def update(self, id: str, n: int, stale: bool) -> None:
+        if id not in self.model:
+            with pytest.raises(NotFoundError):
+                self.coll.update(id, {"n": n}, expected_version=1)
+            return
+        version = self.model[id]["version"]
+        if stale:
+            with pytest.raises(ConflictError):
+                self.coll.update(id, {"n": n}, expected_version=version + 1)
+            return
+        self.model[id] = self.coll.update(id, {"n": n}, expected_version=version)
+        assert self.model[id]["version"] == version + 1
+
+    @rule(id=ids)
+    def delete(self, id: str) -> None:
+        if id in self.model:
+            self.coll.delete(id)
+            del self.model[id]
+        else:
+            with pytest.raises(NotFoundError):
+                self.coll.delete(id)
+
+    @rule(low=values, high=values)
+    def range_query(self, low: int, high: int) -> None:
+        expected = sorted((d for d in self.model.values() if low <= d["n"] < high),
+                          key=lambda d: (-d["n"], d["id"]))
+        got = self.coll.find({"n": {"$gte": low, "$lt": high}}, sort=[("n", -1)])
+        assert got == expected
+
+    @invariant()
+    def contents_match(self) -> None:
+        assert self.coll.count() == len(self.model)
+        assert {d["id"]: d for d in self.coll.iter(batch_size=3)} == self.model
 
 
 class StorageContract:
@@ -326,6 +386,14 @@ class StorageContract:
         assert a.get("keep") == {"id": "keep", "x": 1, "version": 1}
         assert a.count() == 1
         assert store.collection("b").count() == 0
+
+    # -- random operations against a model --------------------------------------------------
+
+    def test_random_operations_match_a_dictionary_model(self, store):
+        run_state_machine_as_test(
+            lambda: StoreMachine(store),
+            settings=settings(max_examples=25, stateful_step_count=25, deadline=None,
+                              suppress_health_check=list(HealthCheck)))
 
     # -- lifecycle -------------------------------------------------------------------------
 
