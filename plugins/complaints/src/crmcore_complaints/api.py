@@ -171,7 +171,7 @@ class Complaints:
         responsibility makes them own it to the end. Fires ``crm_complaint_registered``.
         """
         actor = require_actor(actor)
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             ticket = self._new_ticket(actor, customer_id=customer_id, content=content,
                                       category=category, channel=channel, claim=claim,
                                       emotions=emotions, priority=priority, owner=owner,
@@ -234,7 +234,7 @@ class Complaints:
         return self.scheduler.schedule(ticket)
 
     def _register(self, ticket: Ticket, actor: str) -> Ticket:
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             stored = self.tickets.insert(ticket)
             self._trace(stored, actor, "registered", None, Status.REGISTERED, {
                 "category": stored.category, "priority": stored.priority.name.lower(),
@@ -271,7 +271,7 @@ class Complaints:
                 changes["department"] = department
         else:
             changes.update(status=Status.CLOSED, closed_at=now, closed_by=actor)
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._change(current, actor, "judged", changes,
                                    {"validity": changes["validity"].value,
                                     "department": department}, note=explanation or "")
@@ -313,7 +313,7 @@ class Complaints:
         details = {"department": chosen, "handler": handler, "load": load,
                    "capacity": capacity, "over_capacity": bool(capacity and load >= capacity),
                    "priority": prio.name.lower()}
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             return self._change(current, actor, "dispatched", changes, details)
 
     def _choose_department(self, ticket: Ticket, may_overfill: bool) -> tuple[str, int, int]:
@@ -345,7 +345,7 @@ class Complaints:
             changes["first_response_at"] = self.crm.now()
         if current.status is Status.DISPATCHED:
             changes["status"] = Status.IN_PROGRESS
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             return self._change(current, actor, "responded", changes,
                                 {"first": current.first_response_at is None}, note=message)
 
@@ -355,7 +355,7 @@ class Complaints:
         actor = require_actor(actor)
         current = self._require(ticket, "chase")
         number = current.chases + 1
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._change(current, actor, "chased", {"chases": number}, {
                 "chase": number, "by_dispatcher": actor == current.dispatched_by}, note=note)
             role = "handler" if updated.handler else "department_manager"
@@ -380,7 +380,7 @@ class Complaints:
                             proposed_by=actor, proposed_at=now, compensation=compensation)
         changes: dict[str, Any] = {"proposals": (*current.proposals, proposal),
                                    "status": Status.IN_PROGRESS}
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._change(current, actor, "proposed", changes, {
                 "proposal": proposal.number, "compensation": compensation}, note=solution)
             if self.settings.require_approval:
@@ -427,7 +427,7 @@ class Complaints:
                                decided_at=self.crm.now(), reason=reason)
         proposals = tuple(decided if p.number == proposal.number else p
                           for p in current.proposals)
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._change(current, actor, "approved" if approve else "rejected",
                                    {"proposals": proposals}, {"proposal": proposal.number},
                                    note=reason)
@@ -471,7 +471,7 @@ class Complaints:
             "resolved_at": now}
         if current.first_response_at is None:
             changes["first_response_at"] = now
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._change(current, actor, "resolved", changes, {
                 "compensation": compensation, "cause": changes["cause"],
                 "proposal": approved.number if approved else None})
@@ -484,7 +484,7 @@ class Complaints:
         actor = require_actor(actor)
         current = self._require(ticket, "close")
         now = self.crm.now()
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._change(current, actor, "closed", {
                 "status": Status.CLOSED, "closed_at": now, "closed_by": actor}, {}, note=note)
             self._closed(updated, actor)
@@ -507,7 +507,7 @@ class Complaints:
             "closed_at": None, "closed_by": None}
         if back is Status.REGISTERED:
             changes.update(validity=None, judged_by=None, judged_at=None)
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._change(current, actor, "reopened", changes,
                                    {"cycle": current.cycle + 1}, note=reason)
             task = self.crm.tasks.open_by_key(callback_key(current.id))
@@ -523,7 +523,7 @@ class Complaints:
         if current.waiting_since is not None:
             raise ValidationError(f"ticket {current.id} already waits on the customer since "
                                   f"{current.waiting_since.isoformat()}")
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             return self._change(current, actor, "waiting", {"waiting_since": self.crm.now()},
                                 {}, note=reason)
 
@@ -535,7 +535,7 @@ class Complaints:
             raise ValidationError(f"ticket {current.id} is not waiting on the customer")
         now = self.crm.now()
         pause = Pause(current.waiting_since, now, note)
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             return self._change(current, actor, "resumed", {
                 "waiting_since": None, "pauses": (*current.pauses, pause)},
                 {"paused_hours": round((now - pause.start).total_seconds() / 3600, 4)},
@@ -561,7 +561,7 @@ class Complaints:
             raise ValidationError("give the customer's score (1-5) or whether they are "
                                   "satisfied", field="score")
         ext = {SECTION: {"satisfied": satisfied}} if satisfied is not None else {}
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             task = self.crm.tasks.open_by_key(callback_key(current.id))
             if task is not None:
                 self.crm.tasks.complete(task.id, actor=actor, outcome=_answer(score, satisfied))
@@ -661,7 +661,7 @@ class Complaints:
             if refreshed.wake_at != ticket.wake_at:
                 self._write(ticket, {})
             return False
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             updated = self._write(ticket, changes) if changes else ticket
             for target, due_at in breaches:
                 self._breached(updated, target, due_at, actor)
@@ -728,7 +728,7 @@ class Complaints:
             cause=_label(cause) if cause else None)
         action = attrs.evolve(action, baseline_per_week=self.weekly_rate(
             action, now - timedelta(weeks=4), now))
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             stored = self.actions.insert(action)
             self.crm.tasks.create(actor=actor, kind="improvement", due_at=due_at,
                                   title=f"Improvement action: {stored.what}"[:200],
@@ -747,7 +747,7 @@ class Complaints:
             raise NotFoundError(f"no improvement action {action_id!r}") from None
         if action.status is ActionStatus.DONE:
             raise ValidationError(f"improvement action {action_id} is already done")
-        with self.crm.transaction():
+        with self.crm.transaction(actor):
             done = self.actions.update(action, status=ActionStatus.DONE, closed_at=self.crm.now(),
                                        closed_by=actor, effect=effect.strip())
             task = self.crm.tasks.open_by_key(improvement_key(action_id))

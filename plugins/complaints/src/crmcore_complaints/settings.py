@@ -32,6 +32,11 @@ def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
         seen.add(name)
 
 
+def _non_blank(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if not value.strip():
+        raise ValidationError("must not be empty", field=attribute.name)
+
+
 def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:
     if value <= 0:
         raise ValidationError(f"must be more than 0, got {value}", field=attribute.name)
@@ -40,6 +45,13 @@ def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:
 def _non_negative(_inst: object, attribute: attrs.Attribute, value: float) -> None:
     if value < 0:
         raise ValidationError(f"must not be negative, got {value}", field=attribute.name)
+
+
+def _between(low: int, high: int) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+        if not low <= value <= high:
+            raise ValidationError(f"expected {low} to {high}, got {value}", field=attribute.name)
+    return check
 
 
 def _one_of(*allowed: str) -> Any:
@@ -160,7 +172,7 @@ class Shift:
     """``[[complaints.shifts]]``: who leads which shift. A shift whose ``end`` is not after its
     ``start`` runs overnight into the next day."""
 
-    lead: str = attrs.field(validator=attrs.validators.min_len(1))
+    lead: str = attrs.field(validator=_non_blank)
     days: list[str] = attrs.field(factory=lambda: list(DAYS), validator=_each_of(*DAYS))
     start: str = attrs.field(default="08:00", validator=_hhmm(False))
     end: str = attrs.field(default="20:00", validator=_hhmm(True))
@@ -198,9 +210,8 @@ class ComplaintsSettings:
     default_priority: str = attrs.field(default="normal", validator=_one_of(*PRIORITY_NAMES))
     register_from_interactions: bool = True
     require_approval: bool = True
-    callback_within_hours: float = attrs.field(default=72.0, validator=_positive)
-    unsatisfied_at_or_below: int = attrs.field(default=2, validator=attrs.validators.in_(
-        range(1, 5)))
+    callback_due_hours: float = attrs.field(default=24.0, validator=_positive)  # within 3 days
+    unsatisfied_at_or_below: int = attrs.field(default=2, validator=_between(1, 4))
     auto_close_after_days: float = attrs.field(default=7.0, validator=_non_negative)
     tier_path: str = "grading.grades.pyramid"  # where the customer's tier is, inside ext
     report_days: int = attrs.field(default=30, validator=_positive)
