@@ -1,0 +1,86 @@
+"""The nps plugin: the module registered under the entry point ``nps`` in group ``crmcore``.
+
+Only hook implementations live here; each one hands over to a module that says what it does.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+import click
+from crmcore import (
+    CRM,
+    Customer,
+    Effects,
+    Interaction,
+    Kinds,
+    ReportSection,
+    SettingsSpec,
+    SummaryLine,
+    hookimpl,
+)
+from crmcore.storage import CollectionSpec
+
+from crmcore_nps.cli import nps_group
+from crmcore_nps.model import ANSWERS_SPEC, SURVEY_TASK
+from crmcore_nps.settings import NpsSettings
+from crmcore_nps.simulate import simulate_day
+from crmcore_nps.surveys import expired_surveys, report_section, summary_lines, survey_draft
+
+
+@hookimpl
+def crm_settings() -> SettingsSpec:
+    """``[nps]`` in crm.toml."""
+    return SettingsSpec(section="nps", type=NpsSettings)
+
+
+@hookimpl
+def crm_kinds() -> Kinds:
+    """Survey tasks are a kind of our own; the answer is logged as the core kind ``survey``."""
+    return Kinds(tasks=(SURVEY_TASK,))
+
+
+@hookimpl
+def crm_collections() -> list[CollectionSpec]:
+    """``nps.answers``, reached by customer merge, export and erasure via ``customer_id``."""
+    return [ANSWERS_SPEC]
+
+
+@hookimpl
+def crm_interaction_logged(crm: CRM, interaction: Interaction,
+                           customer: Customer) -> Effects | None:
+    """A callback was logged: ask for a survey (the core applies and deduplicates it)."""
+    draft = survey_draft(crm, interaction, customer)
+    return Effects(tasks=[draft]) if draft else None
+
+
+@hookimpl
+def crm_tick(crm: CRM, now: datetime) -> Effects | None:
+    """Cancel surveys nobody carried out in time."""
+    updates = expired_surveys(crm, now)
+    return Effects(task_updates=updates) if updates else None
+
+
+@hookimpl
+def crm_cli_commands(cli: click.Group) -> None:
+    """``crm nps answer`` and ``crm nps report``."""
+    cli.add_command(nps_group)
+
+
+@hookimpl
+def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    """NPS with promoter, passive and detractor counts."""
+    return [report_section(crm, now)]
+
+
+@hookimpl
+def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
+    """The customer's latest answer and open survey on ``crm customer show``."""
+    return summary_lines(crm, customer)
+
+
+@hookimpl
+def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    """``crm demo``: customers answer some of their surveys."""
+    simulate_day(crm, now, rng, actor)
