@@ -1,0 +1,245 @@
+"""The plugin's Python API, used by its CLI and by host applications.
+
+Everything takes an open CRM; writes name an ``actor``. Reps are managed with ``Roster(crm)``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from crmcore import (
+    Channel,
+    Customer,
+    Interaction,
+    Priority,
+    Task,
+    TaskStatus,
+    ValidationError,
+)
+from crmcore.customers import require_actor
+from crmcore.tasks import URGENCY
+from crmcore_followup.engine import NAMESPACE
+from crmcore_followup.grades import PIPELINE, pipeline_grade
+from crmcore_followup.reps import Roster
+from crmcore_followup.sweep import resync
+
+if TYPE_CHECKING:
+    from crmcore import CRM
+
+__all__ = ["GradeCounts", "Handover", "Prospect", "Roster", "due_tasks", "handover",
+           "overdue_by_grade", "record_callback", "resync"]
+
+UNGRADED = "ungraded"
+
+
+# -- callbacks -------------------------------------------------------------------------------
+
+def record_callback(crm: CRM, task_id: str, *, satisfied: bool, actor: str,
+                    score: int | None = None, notes: str = "",
+                    channel: Channel | str = Channel.PHONE) -> tuple[Interaction, Task]:
+    """Record a callback's outcome (DOMAIN §3: every callback fully recorded, the script
+    branching on satisfied / unsatisfied): logs an interaction of kind ``callback`` with
+    ``ref`` = the task's ref, ``satisfaction`` = ``score`` and ``ext["followup"] =
+    {"satisfied": …, "task_id": …}``, then completes the task. Nothing is written when any
+    input is wrong."""
+    actor = require_actor(actor)
+    if not isinstance(satisfied, bool):
+        raise ValidationError("say whether the customer was satisfied (True or False)",
+                              field="satisfied")
+    task = crm.tasks.get(task_id)
+    if task.kind != "callback":
+        raise ValidationError(f"task {task_id} is a {task.kind} task, not a callback")
+    if not task.is_open:
+        raise ValidationError(f"task {task_id} is {task.status.value}; its outcome cannot be "
+                              "recorded again")
+    if task.customer_id is None:
+        raise ValidationError(f"callback {task_id} names no customer")
+    fields: dict[str, Any] = {
+        "channel": channel, "summary": notes, "satisfaction": score, "rep": actor,
+        "ref": task.ref,
+        "ext": {NAMESPACE: {"satisfied": satisfied, "task_id": task.id}},
+    }
+    try:
+        crm.interactions.validate(customer_id=task.customer_id, kind="callback", **fields)
+    except ValidationError as exc:
+        if exc.field == "satisfaction":
+            raise ValidationError(str(exc).split(": ", 1)[-1], field="score") from None
+        raise
+    with crm.transaction():
+        interaction = crm.interactions.log(actor=actor, customer_id=task.customer_id,
+                                           kind="callback", **fields)
+        done = crm.tasks.complete(task.id, actor=actor,
+                                  outcome="satisfied" if satisfied else "unsatisfied")
+    return interaction, done
+
+
+# -- due queues --------------------------------------------------------------------------------
+
+def customers_by_grade(crm: CRM, grades: Sequence[str]) -> list[str]:
+    """Ids of active customers whose pipeline grade is one of ``grades`` (``ungraded`` for
+    those without one)."""
+    wanted = [g for g in grades if g != UNGRADED]
+    ids: list[str] = []
+    if wanted:
+        ids += [c.id for c in crm.customers.find(
+            {f"ext.grading.grades.{PIPELINE}": {"$in": wanted}})]
+    if UNGRADED in grades:
+        ids += [c.id for c in crm.customers.find({f"ext.grading.grades.{PIPELINE}": None})]
+    return ids
+
+
+def due_tasks(crm: CRM, *, now: datetime | None = None, within: timedelta | None = None,
+              assignee: str | None = None, kinds: Sequence[str] | None = None,
+              customer_id: str | None = None, grades: Sequence[str] | None = None,
+              overdue: bool = False, limit: int | None = None) -> list[Task]:
+    """Open tasks due by ``now`` (plus ``within``), most urgent first (priority, then due
+    time) — ``crm.tasks.due`` with a filter on the customers' pipeline grade."""
+    when = now or crm.now()
+    if not grades:
+        return crm.tasks.due(now=when, within=within, assignee=assignee,
+                             kinds=list(kinds) if kinds else None, customer_id=customer_id,
+                             overdue=overdue, limit=limit)
+    ids = customers_by_grade(crm, grades)
+    if customer_id is not None:
+        ids = [i for i in ids if i == customer_id]
+    if not ids:
+        return []
+    horizon = when if overdue or within is None else when + within
+    query: dict[str, Any] = {"status": TaskStatus.OPEN.value,
+                             "due_at": {"$lt" if overdue else "$lte": horizon},
+                             "customer_id": {"$in": ids}}
+    if assignee is not None:
+        query["assignee"] = assignee
+    if kinds:
+        query["kind"] = {"$in": list(kinds)}
+    return crm.tasks.find(query, sort=URGENCY, limit=limit)
+
+
+@attrs.frozen
+class GradeCounts:
+    """Follow-up load of one pipeline grade (DOMAIN §7: follow-ups overdue by grade)."""
+
+    grade: str
+    cadence_days: int
+    customers: int
+    open_follow_ups: int
+    due_now: int
+    overdue: int
+    overdue_over_a_day: int
+    overdue_tasks: int  # open tasks of any kind past due for customers of this grade
+
+
+def _grade_map(crm: CRM) -> tuple[dict[str, str], Counter[str]]:
+    grade_of: dict[str, str] = {}
+    customers: Counter[str] = Counter()
+    for customer in crm.customers.iter():
+        grade = pipeline_grade(customer) or UNGRADED
+        grade_of[customer.id] = grade
+        customers[grade] += 1
+    return grade_of, customers
+
+
+def overdue_by_grade(crm: CRM, now: datetime | None = None) -> list[GradeCounts]:
+    """Per pipeline grade: customers, open follow-ups, how many are due and overdue."""
+    when = now or crm.now()
+    settings = crm.settings("followup")
+    grade_of, customers = _grade_map(crm)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for task in crm.tasks.iter({"status": TaskStatus.OPEN.value}):
+        grade = grade_of.get(task.customer_id or "")
+        if grade is None:
+            continue
+        row = counts[grade]
+        if task.due_at < when:
+            row["overdue_tasks"] += 1
+        if task.kind != "follow_up":
+            continue
+        row["open"] += 1
+        if task.due_at <= when:
+            row["due"] += 1
+        if task.due_at < when:
+            row["overdue"] += 1
+        if task.due_at < when - timedelta(days=1):
+            row["overdue_day"] += 1
+    order = [*settings.cadence_days, UNGRADED]
+    grades = sorted(set(customers) | set(counts),
+                    key=lambda g: (order.index(g) if g in order else len(order), g))
+    return [GradeCounts(
+        grade=g,
+        cadence_days=settings.cadence_for(None if g == UNGRADED else g),
+        customers=customers[g], open_follow_ups=counts[g]["open"], due_now=counts[g]["due"],
+        overdue=counts[g]["overdue"], overdue_over_a_day=counts[g]["overdue_day"],
+        overdue_tasks=counts[g]["overdue_tasks"]) for g in grades]
+
+
+# -- shift handover ----------------------------------------------------------------------------
+
+@attrs.frozen
+class Prospect:
+    """A prospect the next shift should contact."""
+
+    customer_id: str
+    name: str
+    grade: str
+    task_id: str
+    kind: str
+    due_at: datetime
+    assignee: str | None
+
+
+@attrs.frozen
+class Handover:
+    """What one shift hands to the next (DOMAIN §3): urgent open items and prospects."""
+
+    now: datetime
+    until: datetime
+    urgent: tuple[Task, ...]
+    prospects: tuple[Prospect, ...]
+
+
+def handover(crm: CRM, *, now: datetime | None = None, until: datetime | None = None,
+             rep: str | None = None, team: str | None = None) -> Handover:
+    """Urgent open items (overdue, or high priority and due before ``until``) and prospects
+    to contact (first contacts, and follow-ups of customers in ``prospect_grades``, due
+    before ``until``; the default ``until`` is ``shift_hours`` from now)."""
+    settings = crm.settings("followup")
+    when = now or crm.now()
+    end = until or when + timedelta(hours=settings.shift_hours)
+    if end <= when:
+        raise ValidationError(f"the shift end {end.isoformat()} is not after now "
+                              f"({when.isoformat()})", field="shift_end")
+    assignees: set[str] | None = None
+    if team is not None:
+        assignees = {r.name for r in Roster(crm).all() if r.team == team}
+        if not assignees:
+            raise ValidationError(f"no rep on the roster is in team {team!r}", field="team")
+    if rep is not None:
+        assignees = {rep} if assignees is None else assignees & {rep}
+
+    def mine(task: Task) -> bool:
+        return assignees is None or task.assignee in assignees
+
+    query = {"status": TaskStatus.OPEN.value, "due_at": {"$lte": end}}
+    upcoming = [t for t in crm.tasks.find(query, sort=URGENCY) if mine(t)]
+    urgent = tuple(t for t in upcoming
+                   if t.due_at < when or t.priority >= Priority.HIGH)
+    prospects: list[Prospect] = []
+    customers: dict[str, Customer] = {}
+    for task in upcoming:
+        if task.kind not in ("first_contact", "follow_up") or task.customer_id is None:
+            continue
+        customer = customers.get(task.customer_id)
+        if customer is None:
+            customer = customers[task.customer_id] = crm.customers.get_any(task.customer_id)
+        grade = pipeline_grade(customer)
+        if task.kind == "follow_up" and grade not in settings.prospect_grades:
+            continue
+        prospects.append(Prospect(customer.id, customer.name, grade or UNGRADED, task.id,
+                                  task.kind, task.due_at, task.assignee))
+    prospects.sort(key=lambda p: (p.due_at, p.customer_id))
+    return Handover(when, end, urgent, tuple(prospects))

@@ -1,0 +1,460 @@
+"""The follow-up engine: per-customer schedules and the contact tasks they call for.
+
+Every operation here is *convergent*: it reads the current schedule and open tasks and moves
+them to what the rules say, so calling it twice, or from two hooks in either order, ends in the
+same state. That is what makes the result independent of the order in which plugins' hooks run
+(for example grading's re-grade and our own reaction to the same follow-up interaction).
+
+Schedules are written directly (read, change, write with the version read; retried on a
+conflict) because two of our hooks may touch one schedule within one event; one open task per
+kind is guaranteed by the core's dedupe keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from crmcore import (
+    ConflictError,
+    Customer,
+    CustomerStatus,
+    DuplicateKeyError,
+    NotFoundError,
+    Priority,
+    Task,
+    TaskDraft,
+)
+from crmcore.converter import iso
+from crmcore.logs import get_logger
+from crmcore_followup import care, quiet
+from crmcore_followup.grades import is_key_customer, pipeline_grade
+from crmcore_followup.records import (
+    FIRST_CONTACT_DONE,
+    FIRST_CONTACT_NONE,
+    FIRST_CONTACT_PENDING,
+    SCHEDULE,
+    Schedule,
+    schedule_id,
+)
+from crmcore_followup.reps import LoadBook
+from crmcore_followup.settings import FollowupSettings
+
+if TYPE_CHECKING:
+    from crmcore import CRM
+
+SOURCE = "followup"
+NAMESPACE = "followup"
+_RETRIES = 8
+_SCHEDULE_FIELDS = ("check_at", "active", "grade", "cadence_days", "last_follow_up_at",
+                    "next_due_at", "first_contact", "assigned_at", "birthday_year",
+                    "holiday_through")
+
+log = get_logger("followup")
+
+
+# -- dedupe keys (one open task per key, enforced by the core across processes) -----------
+
+def follow_up_key(customer_id: str) -> str:
+    return f"follow_up:{customer_id}"
+
+
+def first_contact_key(customer_id: str) -> str:
+    return f"first_contact:{customer_id}"
+
+
+def callback_key(ref: str) -> str:
+    return f"callback:{ref}"
+
+
+def birthday_key(customer_id: str, year: int) -> str:
+    return f"care:birthday:{customer_id}:{year}"
+
+
+def holiday_key(customer_id: str, day: date) -> str:
+    return f"care:holiday:{customer_id}:{day.isoformat()}"
+
+
+def ours(task: Task) -> bool:
+    """Tasks this plugin looks after: its own, and ones people created by hand (no source)."""
+    return task.source in (None, SOURCE)
+
+
+def sampled(ref: str, ratio: float) -> bool:
+    """Deterministic sampling (the same event always gets the same answer, in every worker)."""
+    if ratio >= 1.0:
+        return True
+    if ratio <= 0.0:
+        return False
+    bucket = int.from_bytes(hashlib.sha256(ref.encode()).digest()[:4], "big") / 2**32
+    return bucket < ratio
+
+
+class Engine:
+    """The plugin's operations on one open CRM."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+        self.settings: FollowupSettings = crm.settings("followup")
+        self.schedules = crm.records(SCHEDULE, Schedule)
+
+    # -- time ------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.crm.now()
+
+    def local_today(self, customer: Customer, now: datetime | None = None) -> date:
+        return (now or self.now()).astimezone(quiet.zone(customer.timezone)).date()
+
+    def place(self, customer: Customer, due: datetime, *,
+              deadline: datetime | None = None) -> datetime:
+        """``due`` moved out of the customer's quiet hours (their own time zone)."""
+        return quiet.place(due, customer.timezone, self.settings.windows, deadline=deadline)
+
+    def follow_up_due(self, schedule: Schedule, customer: Customer) -> datetime:
+        """The next follow-up: ``cadence`` days after the last one, never in quiet hours and
+        never later than the cadence allows."""
+        raw = schedule.anchor + timedelta(days=schedule.cadence_days)
+        return self.place(customer, raw, deadline=raw)
+
+    def first_contact_due(self, customer: Customer, assigned_at: datetime) -> datetime:
+        raw = assigned_at + timedelta(days=self.settings.first_contact_days)
+        return self.place(customer, raw, deadline=raw)
+
+    def callback_due(self, customer: Customer, event_at: datetime) -> tuple[datetime, datetime]:
+        """(due, deadline) of a callback for an event at ``event_at``."""
+        deadline = event_at + timedelta(days=self.settings.callback_within_days)
+        raw = event_at + timedelta(hours=self.settings.callback_delay_hours)
+        return self.place(customer, raw, deadline=deadline), deadline
+
+    def care_due(self, customer: Customer, occasion: date) -> datetime:
+        """A greeting on the day itself at ``care_time``, out of quiet hours, on that day."""
+        raw = quiet.local_at(occasion, self.settings.care_time_of_day, customer.timezone)
+        end_of_day = quiet.local_at(occasion + timedelta(days=1), time(0, 0), customer.timezone)
+        return self.place(customer, raw, deadline=end_of_day - timedelta(minutes=1))
+
+    def local_midnight(self, customer: Customer, day: date) -> datetime:
+        return quiet.local_at(day, time(0, 0), customer.timezone)
+
+    # -- schedules -------------------------------------------------------------------------
+
+    def schedule_of(self, customer_id: str) -> Schedule | None:
+        try:
+            return self.schedules.get(schedule_id(customer_id))
+        except NotFoundError:
+            return None
+
+    def new_schedule(self, customer: Customer, *, since: datetime,
+                     first_contact: str = FIRST_CONTACT_NONE,
+                     last_follow_up_at: datetime | None = None) -> Schedule:
+        grade = pipeline_grade(customer)
+        return Schedule(id=schedule_id(customer.id), customer_id=customer.id, since=since,
+                        grade=grade, cadence_days=self.settings.cadence_for(grade),
+                        first_contact=first_contact, last_follow_up_at=last_follow_up_at,
+                        holiday_through=self.local_today(customer) - timedelta(days=1))
+
+    def mutate(self, customer: Customer,
+               change: Callable[[Schedule], Schedule], *, recompute: bool = True) -> Schedule:
+        """Read the customer's schedule (created if missing), apply ``change``, write it back
+        with the version read; retried when someone else wrote meanwhile. ``check_at`` is
+        recomputed from the result unless ``recompute`` is False."""
+        for _attempt in range(_RETRIES):
+            current = self.schedule_of(customer.id)
+            base = current or self.new_schedule(customer, since=self.now())
+            new = change(base)
+            if recompute:
+                new = attrs.evolve(new, check_at=self.check_time(new, customer))
+            try:
+                if current is None:
+                    return self.schedules.insert(new)
+                changed = {k: getattr(new, k) for k in _SCHEDULE_FIELDS
+                           if getattr(new, k) != getattr(current, k)}
+                if not changed:
+                    return current
+                return self.schedules.update(current, **changed)
+            except (ConflictError, DuplicateKeyError):
+                continue
+        raise ConflictError(f"follow-up schedule of {customer.id} kept changing underneath; "
+                            f"gave up after {_RETRIES} attempts")
+
+    def check_time(self, schedule: Schedule, customer: Customer,
+                   now: datetime | None = None) -> datetime | None:
+        """When the sweep must look at this customer next (None: nothing can come due)."""
+        now = now or self.now()
+        if not schedule.active or customer.status is not CustomerStatus.ACTIVE or \
+                customer.do_not_contact:
+            return None
+        candidates: list[datetime] = []
+        horizon = now + timedelta(days=self.settings.recheck_days)
+        if schedule.first_contact == FIRST_CONTACT_PENDING:
+            start = schedule.assigned_at or schedule.since
+            candidates.append(max(start + timedelta(days=self.settings.first_contact_days),
+                                  now) + timedelta(days=1))
+        else:
+            due = schedule.next_due_at or self.follow_up_due(schedule, customer)
+            candidates.append(max(due, now) + timedelta(days=1))
+        candidates.append(horizon)
+        today = self.local_today(customer, now)
+        if customer.birth_date is not None:
+            upcoming = care.next_birthday(customer.birth_date, today,
+                                          after_year=schedule.birthday_year)
+            if upcoming is not None:
+                candidates.append(self.local_midnight(
+                    customer, care.creation_day(upcoming, self.settings.birthday_days_ahead)))
+        holidays = care.upcoming_holidays(self.settings.holiday_list, today,
+                                          after=schedule.holiday_through)
+        if holidays:
+            candidates.append(self.local_midnight(
+                customer, care.creation_day(holidays[0].day, self.settings.holiday_days_ahead)))
+        return min(candidates)
+
+    # -- assignment ------------------------------------------------------------------------
+
+    def assignee_for(self, kind: str, customer: Customer, book: LoadBook | None = None
+                     ) -> str | None:
+        """Who gets a new contact task for ``customer``: their own rep while available with
+        room, else the roster's least loaded rep for their ability. Without a roster, the
+        customer's owner."""
+        if kind not in self.settings.assign_kinds:
+            return customer.owner
+        book = book if book is not None else LoadBook.read(self.crm)
+        if book.empty:
+            return customer.owner
+        return book.pick_for_task(preferred=customer.owner,
+                                  skill=self.settings.skills_by_kind.get(kind))
+
+    def priority_for(self, kind: str, customer: Customer) -> Priority:
+        if kind == "care":
+            return Priority.LOW
+        if kind in ("follow_up", "callback") and is_key_customer(customer, self.settings):
+            return Priority.HIGH
+        return Priority.NORMAL
+
+    # -- the convergent operations ---------------------------------------------------------
+
+    def follow_up_draft(self, schedule: Schedule, customer: Customer, due: datetime,
+                        assignee: str | None) -> TaskDraft:
+        return TaskDraft(
+            kind="follow_up", title="Follow up", due_at=due, customer_id=customer.id,
+            assignee=assignee, priority=self.priority_for("follow_up", customer),
+            dedupe_key=follow_up_key(customer.id), source=SOURCE)
+
+    def ensure_follow_up(self, customer: Customer, schedule: Schedule, *,
+                         actor: str) -> Task | None:
+        """Make the customer's one open follow-up due on the current cadence from the last
+        follow-up: reschedule it if it exists, create it if not (nothing while the first
+        contact is pending, for do-not-contact or inactive customers)."""
+        if (customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE
+                or not schedule.active or schedule.first_contact == FIRST_CONTACT_PENDING):
+            return None
+        due = self.follow_up_due(schedule, customer)
+        task = self.crm.tasks.open_by_key(follow_up_key(customer.id))
+        if task is None:
+            draft = self.follow_up_draft(schedule, customer, due,
+                                         self.assignee_for("follow_up", customer))
+            task = self.crm.tasks.create(actor=actor, **attrs.asdict(draft, recurse=False))
+        else:
+            if task.due_at != due:
+                task = self.crm.tasks.reschedule(task.id, due, actor=actor)
+            priority = self.priority_for("follow_up", customer)
+            if task.priority != priority:
+                task = self.crm.tasks.set_priority(task.id, priority, actor=actor)
+        self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
+        return task
+
+    def follow_up_happened(self, customer_id: str, at: datetime, *, actor: str) -> None:
+        """A follow-up contact took place at ``at``: the cadence restarts from it (from the
+        current grade), and a pending first contact is done."""
+        customer = self.crm.customers.get(customer_id)
+        was_pending = False
+
+        def change(s: Schedule) -> Schedule:
+            nonlocal was_pending
+            was_pending = s.first_contact == FIRST_CONTACT_PENDING
+            last = at if s.last_follow_up_at is None else max(at, s.last_follow_up_at)
+            first = FIRST_CONTACT_DONE if was_pending else s.first_contact
+            return attrs.evolve(s, last_follow_up_at=last, first_contact=first)
+
+        schedule = self.mutate(customer, change)
+        if was_pending:
+            pending = self.crm.tasks.open_by_key(first_contact_key(customer.id))
+            if pending is not None:
+                self.crm.tasks.cancel(pending.id, actor=actor,
+                                      reason="first contact made by another follow-up")
+        self.ensure_follow_up(customer, schedule, actor=actor)
+
+    def grade_changed(self, customer_id: str, new: str | None, *, actor: str) -> None:
+        """The pipeline grade changed: the new grade's cadence applies from the last
+        follow-up on (the open follow-up is moved accordingly)."""
+        customer = self.crm.customers.get(customer_id)
+        schedule = self.mutate(customer, lambda s: attrs.evolve(
+            s, grade=new, cadence_days=self.settings.cadence_for(new)))
+        self.ensure_follow_up(customer, schedule, actor=actor)
+
+    def ensure_first_contact(self, customer: Customer, *, assigned_at: datetime,
+                             actor: str) -> Task | None:
+        """A newly assigned customer is contacted by their rep within ``first_contact_days``:
+        one open first-contact task, due then, given to the customer's rep."""
+        if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
+            return None
+        schedule = self.mutate(customer, lambda s: attrs.evolve(
+            s, first_contact=FIRST_CONTACT_PENDING, assigned_at=assigned_at))
+        due = self.first_contact_due(customer, schedule.assigned_at or assigned_at)
+        assignee = self.assignee_for("first_contact", customer)
+        task = self.crm.tasks.open_by_key(first_contact_key(customer.id))
+        if task is None:
+            return self.crm.tasks.create(
+                actor=actor, kind="first_contact", title="First contact with a new customer",
+                due_at=due, customer_id=customer.id, assignee=assignee,
+                priority=self.priority_for("first_contact", customer),
+                dedupe_key=first_contact_key(customer.id), source=SOURCE,
+                ext={NAMESPACE: {"deadline": iso(due)}})
+        if task.due_at != due:
+            task = self.crm.tasks.reschedule(task.id, due, actor=actor)
+        if task.assignee != assignee and assignee is not None:
+            task = self.crm.tasks.assign(task.id, assignee, actor=actor)
+        return task
+
+    def callback_draft(self, customer: Customer, *, ref: str, event_at: datetime,
+                       reason: str, book: LoadBook | None = None,
+                       always: bool = False) -> TaskDraft | None:
+        """A callback within ``callback_within_days`` of the event (None: do-not-contact, the
+        deadline has already passed, or a non-key customer's event not sampled; ``always``
+        skips the sampling)."""
+        if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
+            return None
+        due, deadline = self.callback_due(customer, event_at)
+        if deadline <= self.now():
+            return None  # an old event logged late: too late for a callback
+        key = is_key_customer(customer, self.settings)
+        if not key and not always and not sampled(ref, self.settings.callback_ratio):
+            return None
+        return TaskDraft(
+            kind="callback", title=f"Callback after {reason}", due_at=due,
+            customer_id=customer.id, assignee=self.assignee_for("callback", customer, book),
+            priority=self.priority_for("callback", customer), dedupe_key=callback_key(ref),
+            source=SOURCE, ref=ref,
+            ext={NAMESPACE: {"deadline": iso(deadline), "key_customer": key,
+                             "event_at": iso(event_at), "reason": reason}})
+
+    def care_drafts(self, customer: Customer, schedule: Schedule, now: datetime,
+                    book: LoadBook | None = None) -> tuple[list[TaskDraft], Schedule]:
+        """Birthday and holiday greetings whose creation day has come, and the schedule as it
+        will be once they exist (for the next look)."""
+        drafts: list[TaskDraft] = []
+        today = self.local_today(customer, now)
+        after = schedule
+        if customer.birth_date is not None:
+            upcoming = care.next_birthday(customer.birth_date, today,
+                                          after_year=schedule.birthday_year)
+            if upcoming is not None and today >= care.creation_day(
+                    upcoming, self.settings.birthday_days_ahead):
+                drafts.append(TaskDraft(
+                    kind="care", title=f"Birthday greeting ({upcoming.isoformat()})",
+                    due_at=self.care_due(customer, upcoming), customer_id=customer.id,
+                    assignee=self.assignee_for("care", customer, book),
+                    priority=self.priority_for("care", customer),
+                    dedupe_key=birthday_key(customer.id, upcoming.year), source=SOURCE,
+                    ext={NAMESPACE: {"care": "birthday", "year": upcoming.year,
+                                     "date": upcoming.isoformat()}}))
+                after = attrs.evolve(after, birthday_year=upcoming.year)
+        for holiday in care.upcoming_holidays(self.settings.holiday_list, today,
+                                              after=schedule.holiday_through):
+            if today < care.creation_day(holiday.day, self.settings.holiday_days_ahead):
+                break
+            drafts.append(TaskDraft(
+                kind="care", title=f"Holiday greeting: {holiday.label}",
+                due_at=self.care_due(customer, holiday.day), customer_id=customer.id,
+                assignee=self.assignee_for("care", customer, book),
+                priority=self.priority_for("care", customer),
+                dedupe_key=holiday_key(customer.id, holiday.day), source=SOURCE,
+                ext={NAMESPACE: {"care": "holiday", "date": holiday.day.isoformat()}}))
+            after = attrs.evolve(after, holiday_through=holiday.day)
+        return drafts, after
+
+    def task_created(self, task: Task) -> None:
+        """Bookkeeping once one of our tasks really exists (so nothing is marked as done for a
+        task that was never stored)."""
+        if task.customer_id is None or task.source != SOURCE:
+            return
+        meta = task.ext.get(NAMESPACE, {})
+        try:
+            customer = self.crm.customers.get_any(task.customer_id)
+        except NotFoundError:
+            return
+        if task.kind == "care" and meta.get("care") == "birthday":
+            year = int(meta["year"])
+            self.mutate(customer, lambda s: attrs.evolve(
+                s, birthday_year=max(year, s.birthday_year or year)))
+        elif task.kind == "care" and meta.get("care") == "holiday":
+            day = date.fromisoformat(meta["date"])
+            self.mutate(customer, lambda s: attrs.evolve(
+                s, holiday_through=max(day, s.holiday_through or day)))
+        elif task.kind == "follow_up":
+            self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
+
+    # -- the sweep -------------------------------------------------------------------------
+
+    def plan(self, schedule: Schedule, now: datetime, book: LoadBook
+             ) -> tuple[dict[str, Any], list[TaskDraft], list[tuple[str, datetime]]]:
+        """What the sweep does for one claimed schedule: the schedule fields to write, the
+        tasks to create, and open follow-ups to move ``(task id, due)``."""
+        try:
+            customer = self.crm.customers.get_any(schedule.customer_id)
+        except NotFoundError:
+            return {"active": False, "check_at": None}, [], []
+        if (customer.status is not CustomerStatus.ACTIVE
+                or schedule.id != schedule_id(customer.id)):
+            return {"active": False, "check_at": None}, [], []
+        if customer.do_not_contact:
+            return {"check_at": None}, [], []
+        after = schedule
+        grade = pipeline_grade(customer)
+        if grade is None:
+            grade = schedule.grade
+        cadence = self.settings.cadence_for(grade)
+        if grade != schedule.grade or cadence != schedule.cadence_days:
+            # settled data wins at sweep time (an event may have been missed, or the
+            # configured cadence changed)
+            after = attrs.evolve(after, grade=grade, cadence_days=cadence)
+        drafts: list[TaskDraft] = []
+        moves: list[tuple[str, datetime]] = []
+        if after.first_contact == FIRST_CONTACT_PENDING and \
+                self.crm.tasks.open_by_key(first_contact_key(customer.id)) is None:
+            after = attrs.evolve(after, first_contact=FIRST_CONTACT_NONE)  # cancelled
+        if after.first_contact != FIRST_CONTACT_PENDING:
+            due = self.follow_up_due(after, customer)
+            task = self.crm.tasks.open_by_key(follow_up_key(customer.id))
+            if task is None:
+                drafts.append(self.follow_up_draft(
+                    after, customer, due, self.assignee_for("follow_up", customer, book)))
+                after = attrs.evolve(after, next_due_at=due)
+            elif after.cadence_days != schedule.cadence_days and task.due_at != due:
+                moves.append((task.id, due))
+                after = attrs.evolve(after, next_due_at=due)
+        care_drafts, after = self.care_drafts(customer, after, now, book)
+        drafts += care_drafts
+        fields = {k: getattr(after, k) for k in ("grade", "cadence_days", "first_contact",
+                                                 "next_due_at")
+                  if getattr(after, k) != getattr(schedule, k)}
+        fields["check_at"] = self.check_time(after, customer, now)
+        return fields, drafts, moves
+
+    def backfill_schedule(self, customer: Customer, now: datetime) -> Schedule:
+        """A schedule for a customer who existed before the plugin: the cadence counts from
+        their last follow-up contact, else from when they were added."""
+        last = self.crm.interactions.find(
+            {"customer_id": customer.id, "kind": {"$in": list(self.settings.follow_up_kinds)}},
+            sort=[("occurred_at", -1)], limit=1)
+        schedule = self.new_schedule(customer, since=customer.created_at,
+                                     last_follow_up_at=last[0].occurred_at if last else None)
+        return attrs.evolve(schedule, check_at=now)
+
+
+def open_contact_tasks(crm: CRM, customer_id: str, kinds: Iterable[str]) -> list[Task]:
+    wanted = set(kinds)
+    return [t for t in crm.tasks.open_for(customer_id) if t.kind in wanted]

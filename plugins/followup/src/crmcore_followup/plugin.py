@@ -1,0 +1,294 @@
+"""The followup plugin's hook implementations (registered as the plugin ``followup``).
+
+Hooks that move a customer's schedule write it directly through the convergent operations in
+``engine`` (see there why); hooks that only add independent tasks return ``Effects``.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+
+from crmcore import (
+    Customer,
+    CustomerStatus,
+    Effects,
+    ExtPatch,
+    Interaction,
+    NotFoundError,
+    ReportSection,
+    SettingsSpec,
+    SummaryLine,
+    Task,
+    TaskUpdate,
+    hookimpl,
+)
+from crmcore.converter import iso
+from crmcore_followup import records, report, simulate, sweep
+from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
+from crmcore_followup.grades import PIPELINE, pipeline_grade
+from crmcore_followup.reps import LoadBook, Roster
+from crmcore_followup.settings import FollowupSettings
+
+if TYPE_CHECKING:
+    from crmcore import CRM
+    from crmcore.storage import CollectionSpec
+
+CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
+
+
+def _active(customer: Customer) -> bool:
+    return customer.status is CustomerStatus.ACTIVE
+
+
+# -- registration ------------------------------------------------------------------------------
+
+@hookimpl
+def crm_settings() -> SettingsSpec:
+    """``[followup]``: cadence by grade, quiet hours, callbacks, care, assignment."""
+    return SettingsSpec(section="followup", type=FollowupSettings)
+
+
+@hookimpl
+def crm_collections() -> list[CollectionSpec]:
+    """``followup.schedule`` (per customer, the sweep's index), ``followup.reps`` (the roster)
+    and ``followup.state`` (the sweep's backfill cursor)."""
+    return records.collections()
+
+
+@hookimpl
+def crm_cli_commands(cli: click.Group) -> None:
+    """``crm reps``, ``crm callbacks``, ``crm handover``, ``crm followup``, and ``crm tasks due``
+    with ``--grade`` plus ``crm tasks overdue-by-grade``."""
+    from crmcore_followup import cli as commands
+
+    commands.register(cli)
+
+
+# -- events ------------------------------------------------------------------------------------
+
+@hookimpl
+def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
+    """A new customer: a schedule, an owner from the roster when none was given (balancing
+    customers per unit of ability), and a first-contact task due within
+    ``first_contact_days``."""
+    if not _active(customer):
+        return None
+    engine = Engine(crm)
+    engine.mutate(customer, lambda s: s)
+    effects = None
+    now = crm.now()
+    if engine.settings.assign_owners and customer.owner is None:
+        book = LoadBook.read(crm)
+        owner = None if book.empty else book.pick_owner(crm)
+        if owner is not None:
+            customer = crm.customers.update(customer.id, actor=actor, owner=owner)
+            # also tells the core to re-read the customer it returns from ``add``
+            effects = Effects(ext=[ExtPatch(customer.id, NAMESPACE,
+                                            {"owner_assigned": owner,
+                                             "assigned_at": iso(now)})])
+    engine.ensure_first_contact(customer, assigned_at=now, actor=actor)
+    return effects
+
+
+@hookimpl
+def crm_customer_updated(crm: CRM, before: Customer, after: Customer,
+                         actor: str) -> Effects | None:
+    """Do-not-contact set: open contact tasks are cancelled and nothing new is scheduled;
+    cleared: the sweep looks again at once. A new owner: a first contact by that rep, who
+    also takes over the customer's open contact tasks. A pipeline grade edited by hand:
+    the new cadence. A new time zone: due times placed again out of quiet hours."""
+    if not _active(after):
+        return None
+    engine = Engine(crm)
+    now = crm.now()
+    updates: list[TaskUpdate] = []
+    if after.do_not_contact and not before.do_not_contact:
+        for task in open_contact_tasks(crm, after.id, engine.settings.contact_kinds):
+            updates.append(TaskUpdate(task_id=task.id, cancel=True,
+                                      reason="customer asked not to be contacted"))
+        engine.mutate(after, lambda s: s)
+        return Effects(task_updates=updates)
+    if before.do_not_contact and not after.do_not_contact:
+        engine.mutate(after, lambda s: attrs.evolve(s, check_at=now),
+                      recompute=False)
+    if after.owner != before.owner and after.owner is not None:
+        engine.ensure_first_contact(after, assigned_at=now, actor=actor)
+        book = LoadBook.read(crm)
+        for task in open_contact_tasks(crm, after.id, engine.settings.assign_kinds):
+            if task.kind == "first_contact" or task.assignee == after.owner:
+                continue
+            if task.assignee is None or task.assignee == before.owner:
+                new = engine.assignee_for(task.kind, after, book)
+                if new is not None and new != task.assignee:
+                    updates.append(TaskUpdate(task_id=task.id, assignee=new))
+    if pipeline_grade(before) != pipeline_grade(after):
+        engine.grade_changed(after.id, pipeline_grade(after), actor=actor)
+    elif before.timezone != after.timezone:
+        schedule = engine.schedule_of(after.id)
+        if schedule is not None:
+            engine.ensure_follow_up(after, schedule, actor=actor)
+            if crm.tasks.open_by_key(f"first_contact:{after.id}") is not None:
+                engine.ensure_first_contact(after, assigned_at=schedule.assigned_at or now,
+                                            actor=actor)
+    return Effects(task_updates=updates) if updates else None
+
+
+@hookimpl
+def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
+                         actor: str) -> Effects | None:
+    """The duplicate's schedule (re-pointed to ``kept`` by the core) is retired; the kept
+    customer is looked at on the next sweep (the core cancelled the duplicate's tasks)."""
+    engine = Engine(crm)
+    try:
+        retired = engine.schedules.get(records.schedule_id(merged.id))
+    except NotFoundError:
+        retired = None
+    if retired is not None and retired.active:
+        engine.schedules.update(retired, active=False, check_at=None)
+    now = crm.now()
+    engine.mutate(kept, lambda s: attrs.evolve(s, check_at=now),
+                  recompute=False)
+    return None
+
+
+@hookimpl
+def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
+                           actor: str) -> Effects | None:
+    """A follow-up contact restarts the cadence (from the current grade); business handled
+    or a purchase calls for a callback within ``callback_within_days``."""
+    engine = Engine(crm)
+    if interaction.kind in engine.settings.follow_up_kinds:
+        engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
+    if interaction.kind in engine.settings.callback_kinds:
+        fresh = crm.customers.get(customer.id)
+        draft = engine.callback_draft(
+            fresh, ref=interaction.id, event_at=interaction.occurred_at,
+            reason=CALLBACK_REASONS.get(interaction.kind, interaction.kind))
+        if draft is not None:
+            return Effects(tasks=[draft])
+    return None
+
+
+@hookimpl
+def crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
+    """Bookkeeping for our own tasks; other plugins' unassigned contact tasks (and tasks
+    given to a rep who is unavailable) are assigned from the roster."""
+    engine = Engine(crm)
+    engine.task_created(task)
+    if task.source == SOURCE or task.kind not in engine.settings.assign_kinds or \
+            task.customer_id is None:
+        return None
+    roster = Roster(crm)
+    if task.assignee is not None:
+        rep = roster.find(task.assignee)
+        if rep is None or rep.available:
+            return None
+    book = LoadBook.read(crm, exclude=[task.assignee] if task.assignee else [])
+    if book.empty:
+        return None
+    customer = crm.customers.get_any(task.customer_id)
+    new = book.pick_for_task(preferred=customer.owner,
+                             skill=engine.settings.skills_by_kind.get(task.kind))
+    if new is None or new == task.assignee:
+        return None
+    return Effects(task_updates=[TaskUpdate(task_id=task.id, assignee=new)])
+
+
+@hookimpl
+def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
+    """Completing a follow-up or first contact logs a ``follow_up`` interaction (grading
+    re-grades on it, and the next follow-up is scheduled on the grade then current); a
+    callback or care task completed without a recorded outcome logs its interaction too."""
+    if not ours(task) or task.customer_id is None:
+        return None
+    try:
+        customer = crm.customers.get_any(task.customer_id)
+    except NotFoundError:
+        return None
+    if not _active(customer):
+        return None
+    engine = Engine(crm)
+    at = task.completed_at or crm.now()
+    rep = task.assignee or actor
+    meta = {NAMESPACE: {"task_id": task.id, "task_kind": task.kind}}
+    if task.kind in ("follow_up", "first_contact"):
+        crm.interactions.log(actor=actor, customer_id=customer.id, kind="follow_up",
+                             occurred_at=at, summary=task.outcome or "", rep=rep, ext=meta)
+        if "follow_up" not in engine.settings.follow_up_kinds:
+            engine.follow_up_happened(customer.id, at, actor=actor)
+    elif task.kind == "callback":
+        recorded = crm.interactions.find({"customer_id": customer.id, "kind": "callback",
+                                          f"ext.{NAMESPACE}.task_id": task.id}, limit=1)
+        if not recorded:
+            crm.interactions.log(actor=actor, customer_id=customer.id, kind="callback",
+                                 occurred_at=at, summary=task.outcome or "", rep=rep,
+                                 ref=task.ref,
+                                 ext={NAMESPACE: {"satisfied": None, "task_id": task.id}})
+    elif task.kind == "care":
+        crm.interactions.log(actor=actor, customer_id=customer.id, kind="care",
+                             occurred_at=at, summary=task.outcome or "", rep=rep, ext=meta)
+    return None
+
+
+@hookimpl
+def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
+    """Create what has come due: follow-ups for customers lacking one, birthday and holiday
+    greetings; only schedules whose ``check_at`` has come are touched, each leased to one
+    worker with the storage claim primitive."""
+    return sweep.sweep(crm, now, worker)
+
+
+# -- other plugins' hooks (optional: the plugin works without them) ----------------------------
+
+@hookimpl(optionalhook=True)
+def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
+                      reason: str, actor: str) -> Effects | None:
+    """grading re-graded a customer: on the pipeline scheme, the new grade's cadence applies
+    from the last follow-up on (the open follow-up moves)."""
+    if scheme != PIPELINE or not _active(customer):
+        return None
+    Engine(crm).grade_changed(customer.id, new, actor=actor)
+    return None
+
+
+@hookimpl(optionalhook=True)
+def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+    """complaints closed a ticket: a callback within ``callback_within_days`` (every closed
+    complaint, key customer or not), ``ref`` = the ticket id."""
+    customer_id = getattr(ticket, "customer_id", None)
+    if not customer_id:
+        return None
+    try:
+        customer = crm.customers.get(customer_id)
+    except NotFoundError:
+        return None
+    draft = Engine(crm).callback_draft(customer, ref=ticket.id, event_at=crm.now(),
+                                       reason="complaint closed", always=True)
+    return Effects(tasks=[draft]) if draft is not None else None
+
+
+# -- faces ---------------------------------------------------------------------------------------
+
+@hookimpl
+def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    """Follow-ups due and overdue by grade; callback coverage of key customers and
+    satisfaction; the roster's load."""
+    return report.sections(crm, now)
+
+
+@hookimpl
+def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
+    """The next follow-up and its cadence; do-not-contact; open callbacks."""
+    return report.summary(crm, customer)
+
+
+@hookimpl
+def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    """A demo day: reps record callback outcomes (some unsatisfied); a rep is off sick now
+    and then (their tasks move to the others) and back the next day."""
+    simulate.simulate_day(crm, now, rng, actor)

@@ -1,0 +1,149 @@
+"""The plugin's own collections: the per-customer schedule (the sweep's index), the rep roster,
+and the sweep's small state."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import attrs
+
+from crmcore import ValidationError
+from crmcore.schema import non_empty, optional_text, utc_converter
+from crmcore.storage import CollectionSpec, IndexSpec
+
+SCHEDULE = "followup.schedule"
+REPS = "followup.reps"
+STATE = "followup.state"
+
+FIRST_CONTACT_NONE = "none"  # not a newly assigned customer (existing before the plugin)
+FIRST_CONTACT_PENDING = "pending"  # the first contact has not happened yet
+FIRST_CONTACT_DONE = "done"
+FIRST_CONTACT_STATES = (FIRST_CONTACT_NONE, FIRST_CONTACT_PENDING, FIRST_CONTACT_DONE)
+
+
+def schedule_id(customer_id: str) -> str:
+    """One schedule per customer, with an id derived from the customer's so that two workers
+    or two hooks can never create two."""
+    return f"fus_{customer_id}"
+
+
+def _optional_utc(name: str):
+    return utc_converter(name, optional=True)
+
+
+def _one_of(*allowed: str):
+    def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+        if value not in allowed:
+            raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}",
+                                  field=attribute.name)
+    return check
+
+
+@attrs.frozen
+class Schedule:
+    """What the plugin tracks per customer. ``check_at`` is the sweep's index: a tick only
+    touches schedules whose ``check_at`` has come, never the whole customer base."""
+
+    id: str
+    customer_id: str = attrs.field(validator=non_empty)
+    since: datetime = attrs.field(converter=utc_converter("since"))
+    check_at: datetime | None = attrs.field(default=None, converter=_optional_utc("check_at"))
+    active: bool = True
+    grade: str | None = attrs.field(default=None, validator=optional_text)
+    cadence_days: int = 30
+    last_follow_up_at: datetime | None = attrs.field(
+        default=None, converter=_optional_utc("last_follow_up_at"))
+    next_due_at: datetime | None = attrs.field(default=None,
+                                               converter=_optional_utc("next_due_at"))
+    first_contact: str = attrs.field(default=FIRST_CONTACT_NONE,
+                                     validator=_one_of(*FIRST_CONTACT_STATES))
+    assigned_at: datetime | None = attrs.field(default=None,
+                                               converter=_optional_utc("assigned_at"))
+    birthday_year: int | None = None  # the latest year a birthday task was created for
+    holiday_through: date | None = None  # holidays up to this date are handled
+    lease_owner: str | None = None
+    lease_until: datetime | None = attrs.field(default=None,
+                                               converter=_optional_utc("lease_until"))
+    version: int = 0
+
+    @property
+    def anchor(self) -> datetime:
+        """Where the cadence counts from: the last follow-up, else when tracking began."""
+        return self.last_follow_up_at or self.assigned_at or self.since
+
+
+_REP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+def _rep_name(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not _REP_NAME.match(value):
+        raise ValidationError(f"{value!r} is not a rep name (letters, digits and . _ - @, "
+                              "up to 64, as used for task assignees)", field=attribute.name)
+
+
+def _ability(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise ValidationError(f"expected a whole number from 1 to 5, got {value!r}",
+                              field=attribute.name)
+
+
+def _capacity(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"expected a whole number of open tasks, at least 1, got "
+                              f"{value!r}", field=attribute.name)
+
+
+def _skills(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise ValidationError("expected a list of skills", field="skills")
+    return tuple(sorted({str(s).strip().lower() for s in value if str(s).strip()}))
+
+
+@attrs.frozen
+class Rep:
+    """A service rep on the roster (DOMAIN §3: customers are shared balancing number and
+    ability). ``capacity`` is the most open tasks the rep should hold at once."""
+
+    id: str
+    name: str = attrs.field(validator=_rep_name)
+    team: str | None = attrs.field(default=None, validator=optional_text)
+    skills: tuple[str, ...] = attrs.field(default=(), converter=_skills)
+    ability: int = attrs.field(default=3, validator=_ability)
+    capacity: int = attrs.field(default=50, validator=_capacity)
+    available: bool = True
+    shift: str | None = attrs.field(default=None, validator=optional_text)
+    version: int = 0
+
+
+@attrs.frozen
+class SweepState:
+    """The one-off backfill of customers who existed before the plugin was enabled."""
+
+    id: str
+    cursor: str | None = None
+    done: bool = False
+    touch_existing: bool = False  # a resync: existing schedules are looked at again too
+    lease_owner: str | None = None
+    lease_until: datetime | None = attrs.field(default=None,
+                                               converter=_optional_utc("lease_until"))
+    version: int = 0
+
+
+BACKFILL = "backfill"
+
+
+def collections() -> list[CollectionSpec]:
+    return [
+        CollectionSpec(SCHEDULE, (
+            IndexSpec([("check_at", 1)]),
+            IndexSpec([("customer_id", 1)]),
+        ), customer_key="customer_id", record_type=Schedule),
+        CollectionSpec(REPS, (
+            IndexSpec([("name", 1)], unique=True),
+            IndexSpec([("team", 1)]),
+        ), record_type=Rep),
+        CollectionSpec(STATE, (), record_type=SweepState),
+    ]

@@ -1,0 +1,139 @@
+"""``crm report`` sections (DOMAIN §7: follow-ups overdue by grade, callback coverage of key
+customers, satisfaction after each callback) and ``crm customer show`` lines."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from statistics import mean
+from typing import TYPE_CHECKING
+
+from crmcore import Customer, ReportSection, SummaryLine, TaskStatus
+from crmcore.converter import parse_iso
+from crmcore_followup import quiet
+from crmcore_followup.api import overdue_by_grade
+from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, first_contact_key, follow_up_key
+from crmcore_followup.records import FIRST_CONTACT_PENDING
+from crmcore_followup.reps import Roster
+
+if TYPE_CHECKING:
+    from crmcore import CRM
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "n/a"
+
+
+def follow_up_section(crm: CRM, now: datetime) -> ReportSection:
+    rows = overdue_by_grade(crm, now)
+    return ReportSection(
+        "Follow-ups by grade",
+        ("grade", "every (days)", "customers", "open follow-ups", "due now", "overdue",
+         "overdue > 1 day"),
+        [(r.grade, r.cadence_days, r.customers, r.open_follow_ups, r.due_now, r.overdue,
+          r.overdue_over_a_day) for r in rows],
+        chart={r.grade: r.overdue for r in rows},
+        note="DOMAIN §3 cadence; §7 follow-ups overdue by grade (chart: overdue)", order=40)
+
+
+def callback_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    due: Counter[str] = Counter()
+    in_time: Counter[str] = Counter()
+    still_open: Counter[str] = Counter()
+    for task in crm.tasks.iter({"kind": "callback", "source": SOURCE}):
+        if task.status is TaskStatus.CANCELLED:
+            continue
+        meta = task.ext.get(NAMESPACE, {})
+        deadline = parse_iso(meta["deadline"]) if "deadline" in meta else task.due_at
+        segments = ["all customers"] + (["key customers"] if meta.get("key_customer") else [])
+        done_in_time = (task.status is TaskStatus.DONE and task.completed_at is not None
+                        and task.completed_at <= deadline)
+        if deadline > now and not done_in_time:
+            continue  # its window is still running
+        for segment in segments:
+            due[segment] += 1
+            in_time[segment] += done_in_time
+            still_open[segment] += task.is_open
+    coverage = ReportSection(
+        "Callback coverage",
+        ("customers", "callbacks due", "done within the window", "coverage", "still open"),
+        [(s, due[s], in_time[s], _pct(in_time[s], due[s]), still_open[s])
+         for s in ("key customers", "all customers")],
+        chart={s: round(in_time[s] / due[s] * 100, 1) for s in due if due[s]},
+        note=f"callbacks whose {crm.settings('followup').callback_within_days}-day window has "
+             "ended; key customers should reach 100% (DOMAIN §3, §7)", order=41)
+    outcomes = [i for i in crm.interactions.iter({"kind": "callback"})]
+    satisfied = sum(1 for i in outcomes if i.ext.get(NAMESPACE, {}).get("satisfied") is True)
+    unsatisfied = sum(1 for i in outcomes
+                      if i.ext.get(NAMESPACE, {}).get("satisfied") is False)
+    scores = [i.satisfaction for i in outcomes if i.satisfaction is not None]
+    answered = satisfied + unsatisfied
+    satisfaction = ReportSection(
+        "Callback satisfaction", ("measure", "value"), [
+            ("callbacks recorded", len(outcomes)),
+            ("satisfied", satisfied),
+            ("unsatisfied", unsatisfied),
+            ("satisfied share", _pct(satisfied, answered)),
+            ("mean score (1-5)", f"{mean(scores):.2f}" if scores else "n/a"),
+        ], chart={"satisfied": satisfied, "unsatisfied": unsatisfied},
+        note="satisfaction after each callback (DOMAIN §7)", order=42)
+    return [coverage, satisfaction]
+
+
+def roster_section(crm: CRM) -> ReportSection | None:
+    reps = Roster(crm).all()
+    if not reps:
+        return None
+    rows = []
+    for rep in reps:
+        open_tasks = crm.tasks.count({"assignee": rep.name, "status": TaskStatus.OPEN.value})
+        rows.append((rep.name, rep.team or "", rep.ability, "yes" if rep.available else "no",
+                     open_tasks, rep.capacity, crm.customers.count({"owner": rep.name})))
+    return ReportSection(
+        "Rep load", ("rep", "team", "ability", "available", "open tasks", "capacity",
+                     "customers"), rows,
+        chart={r[0]: r[4] for r in rows},
+        note="customers and tasks are shared balancing open load against ability", order=43)
+
+
+def sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    out = [follow_up_section(crm, now), *callback_sections(crm, now)]
+    roster = roster_section(crm)
+    if roster is not None:
+        out.append(roster)
+    return out
+
+
+def _local(customer: Customer, when: datetime) -> str:
+    return when.astimezone(quiet.zone(customer.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
+    if customer.do_not_contact:
+        return [SummaryLine("Follow-up", "do not contact: no follow-ups, callbacks or care")]
+    engine = Engine(crm)
+    schedule = engine.schedule_of(customer.id)
+    lines = []
+    fc = crm.tasks.open_by_key(first_contact_key(customer.id))
+    if fc is not None:
+        lines.append(SummaryLine("First contact", f"due {_local(customer, fc.due_at)}"
+                                 + (f" by {fc.assignee}" if fc.assignee else "")))
+    task = crm.tasks.open_by_key(follow_up_key(customer.id))
+    if schedule is not None:
+        grade = schedule.grade or "ungraded"
+        days = schedule.cadence_days
+        cadence = f"grade {grade}: at least every {days} day{'s' if days != 1 else ''}"
+        if task is not None:
+            text = f"next due {_local(customer, task.due_at)} ({cadence})"
+        elif schedule.first_contact == FIRST_CONTACT_PENDING:
+            text = f"starts after the first contact ({cadence})"
+        else:
+            text = f"none open ({cadence}); the next sweep schedules one"
+        if schedule.last_follow_up_at is not None:
+            text += f"; last {_local(customer, schedule.last_follow_up_at)}"
+        lines.append(SummaryLine("Follow-up", text))
+    callbacks = crm.tasks.open_for(customer.id, kind="callback")
+    if callbacks:
+        lines.append(SummaryLine("Callbacks", f"{len(callbacks)} open, next due "
+                                 f"{_local(customer, callbacks[0].due_at)}"))
+    return lines

@@ -1,0 +1,164 @@
+"""The rep roster and assignment: share customers and tasks among reps balancing open load
+against ability (DOMAIN §3); tasks of a rep who becomes unavailable go to the others."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from crmcore import DuplicateKeyError, NotFoundError, TaskStatus, ValidationError
+from crmcore.customers import require_actor
+from crmcore_followup.records import REPS, Rep
+
+if TYPE_CHECKING:
+    from crmcore import CRM
+
+EDITABLE = frozenset({"team", "skills", "ability", "capacity", "available", "shift"})
+
+
+class Roster:
+    """``crm reps``: who is on the roster, with team, skills, ability, capacity, availability."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._records = crm.records(REPS, Rep)
+
+    def all(self) -> list[Rep]:
+        return self._records.find(sort=[("name", 1)])
+
+    def get(self, name: str) -> Rep:
+        rep = self._records.find_one({"name": name})
+        if rep is None:
+            raise NotFoundError(f"no rep named {name!r} on the roster (see 'crm reps list')")
+        return rep
+
+    def find(self, name: str | None) -> Rep | None:
+        return None if name is None else self._records.find_one({"name": name})
+
+    def add(self, name: str, **fields: Any) -> Rep:
+        """Put a rep on the roster; a second rep of the same name is refused."""
+        unknown = sorted(set(fields) - EDITABLE)
+        if unknown:
+            raise ValidationError(f"unknown rep field(s): {', '.join(unknown)}")
+        rep = Rep(id=self._crm.new_id("rep_"), name=name, **fields)
+        try:
+            return self._records.insert(rep)
+        except DuplicateKeyError:
+            raise ValidationError(f"a rep named {name!r} is already on the roster",
+                                  field="name") from None
+
+    def update(self, name: str, *, actor: str, **changes: Any) -> tuple[Rep, int]:
+        """Change a rep's fields. Marking a rep unavailable reassigns their open tasks;
+        returns the rep and how many tasks moved."""
+        actor = require_actor(actor)
+        unknown = sorted(set(changes) - EDITABLE)
+        if unknown:
+            raise ValidationError(f"unknown rep field(s): {', '.join(unknown)}")
+        if not changes:
+            raise ValidationError("nothing to change: give at least one field")
+        with self._crm.transaction():
+            rep = self.get(name)
+            attrs.evolve(rep, **changes)  # validate before writing
+            updated = self._records.update(rep, **changes)
+            moved = 0
+            if rep.available and not updated.available:
+                moved = reassign_open_tasks(self._crm, updated.name, actor=actor)
+        return updated, moved
+
+    def remove(self, name: str, *, actor: str) -> int:
+        """Take a rep off the roster; their open tasks are reassigned. Returns how many."""
+        actor = require_actor(actor)
+        with self._crm.transaction():
+            rep = self.get(name)
+            self._records.delete(rep)
+            return reassign_open_tasks(self._crm, rep.name, actor=actor)
+
+
+@attrs.define
+class LoadBook:
+    """Open load per available rep, read once and kept current while assigning a batch."""
+
+    reps: dict[str, Rep]
+    open_tasks: dict[str, int]
+    customers: dict[str, int] | None = None
+
+    @classmethod
+    def read(cls, crm: CRM, *, exclude: Iterable[str] = ()) -> LoadBook:
+        skip = set(exclude)
+        reps = {r.name: r for r in Roster(crm).all() if r.available and r.name not in skip}
+        counts = {name: crm.tasks.count({"assignee": name, "status": TaskStatus.OPEN.value})
+                  for name in reps}
+        return cls(reps, counts)
+
+    @property
+    def empty(self) -> bool:
+        return not self.reps
+
+    def knows(self, name: str | None) -> bool:
+        return name is not None and name in self.reps
+
+    def _has_room(self, name: str) -> bool:
+        return self.open_tasks[name] < self.reps[name].capacity
+
+    def pick_for_task(self, *, preferred: str | None = None,
+                      skill: str | None = None) -> str | None:
+        """The rep for a new task: ``preferred`` (the customer's own rep) when available with
+        room, else the available rep with room and the lowest open-tasks / ability, ties by
+        name; reps with ``skill`` first. None when nobody has room."""
+        if preferred in self.reps and self._has_room(preferred) and (
+                skill is None or skill in self.reps[preferred].skills
+                or not self._skilled(skill)):
+            return self._take(preferred)
+        candidates = [name for name in self.reps if self._has_room(name)]
+        if skill is not None:
+            skilled = [name for name in candidates if skill in self.reps[name].skills]
+            candidates = skilled or candidates
+        if not candidates:
+            return None
+        best = min(candidates,
+                   key=lambda n: (self.open_tasks[n] / self.reps[n].ability, n))
+        return self._take(best)
+
+    def _skilled(self, skill: str) -> bool:
+        return any(skill in r.skills and self._has_room(r.name) for r in self.reps.values())
+
+    def _take(self, name: str) -> str:
+        self.open_tasks[name] += 1
+        return name
+
+    def pick_owner(self, crm: CRM) -> str | None:
+        """The rep for a new customer: the available rep with room and the fewest customers
+        per unit of ability, ties by name. None when the roster has nobody."""
+        if self.customers is None:
+            self.customers = {name: crm.customers.count({"owner": name}) for name in self.reps}
+        candidates = [name for name in self.reps if self._has_room(name)] or list(self.reps)
+        if not candidates:
+            return None
+        best = min(candidates, key=lambda n: (self.customers[n] / self.reps[n].ability, n))
+        self.customers[best] += 1
+        return best
+
+
+def reassign_open_tasks(crm: CRM, rep_name: str, *, actor: str) -> int:
+    """Give ``rep_name``'s open tasks to available reps (the customer's own rep first, then
+    balanced); a task nobody can take is unassigned so that it shows in the shared queue.
+    Returns how many tasks moved."""
+    skills = crm.settings("followup").skills_by_kind
+    book = LoadBook.read(crm, exclude=[rep_name])
+    moved = 0
+    with crm.transaction():
+        for task in crm.tasks.find({"assignee": rep_name, "status": TaskStatus.OPEN.value},
+                                   sort=[("due_at", 1)]):
+            owner = None
+            if task.customer_id is not None:
+                try:
+                    owner = crm.customers.get_any(task.customer_id).owner
+                except NotFoundError:
+                    owner = None
+            crm.tasks.assign(task.id, book.pick_for_task(preferred=owner,
+                                                         skill=skills.get(task.kind)),
+                             actor=actor)
+            moved += 1
+    return moved
