@@ -131,7 +131,7 @@ class Complaints:
 
     def history(self, ticket_id: str) -> list[Trace]:
         """A ticket's traces, oldest first."""
-        return self.traces.find({"ticket_id": ticket_id}, sort=[("at", 1)])
+        return self.traces.find({"ticket_id": ticket_id}, sort=[("at", 1), ("id", 1)])
 
     def escalation_traces(self, *, ticket_id: str | None = None, since: datetime | None = None,
                           limit: int | None = None) -> list[Trace]:
@@ -141,7 +141,7 @@ class Complaints:
             query["ticket_id"] = ticket_id
         if since is not None:
             query["at"] = {"$gte": since}
-        return self.traces.find(query, sort=[("at", -1)], limit=limit)
+        return self.traces.find(query, sort=[("at", -1), ("id", -1)], limit=limit)
 
     def department_load(self, department: str, *, excluding: str | None = None) -> int:
         """Tickets a department holds now (dispatched or in progress)."""
@@ -693,7 +693,7 @@ class Complaints:
         task = self.crm.tasks.create(
             actor=actor, kind="complaint", due_at=now, customer_id=ticket.customer_id,
             title=f"Complaint {ticket.id} escalated to you (level {level}, {role}): decide and "
-                  "act now", assignee=who.person, priority=step.priority,
+                  "act now", assignee=who.person, priority=as_priority(step.priority, "high"),
             dedupe_key=escalation_key(ticket, level), source=TASK_SOURCE, ref=ticket.id,
             ext={SECTION: {"purpose": "escalation", "level": level, "role": step.target}})
         self._trace(ticket, actor, "escalated", None, None, {
