@@ -101,7 +101,8 @@ class Customers:
         self._crm.authorize(customer.created_by, "customer.create",
                             Resource("customer", owner=customer.owner))
         with self._crm.transaction(customer.created_by):
-            stored = from_doc(Customer, self._coll.insert(to_doc(customer)))
+            inserted = self._coll.insert(to_doc(customer))
+            stored = attrs.evolve(customer, version=inserted["version"])
             effects = self._crm.emit("crm_customer_created", actor=customer.created_by,
                                      customer=stored)
         return self.get(stored.id) if effects else stored  # effects may have patched ext

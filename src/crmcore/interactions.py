@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from crmcore import builtin
 from crmcore.converter import from_doc, to_doc
 from crmcore.customers import require_actor
@@ -59,7 +61,8 @@ class Interactions:
         self._crm.authorize(actor, "interaction.create",
                             Resource("interaction", None, customer.owner, customer.id))
         with self._crm.transaction(actor):
-            stored = from_doc(Interaction, self._coll.insert(to_doc(interaction)))
+            inserted = self._coll.insert(to_doc(interaction))
+            stored = attrs.evolve(interaction, version=inserted["version"])
             self._crm.emit("crm_interaction_logged", actor=actor, interaction=stored,
                            customer=customer)
         return stored

@@ -192,8 +192,11 @@ def check_new_doc(doc: Mapping[str, Any]) -> None:
     _check_json(doc, "")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _check_json(value: Any, path: str) -> None:
-    if value is None or isinstance(value, str | bool | int | float):
+    if type(value) in _SCALARS:
         return
     if isinstance(value, list):
         for i, v in enumerate(value):
@@ -205,7 +208,8 @@ def _check_json(value: Any, path: str) -> None:
                 raise ValidationError(f"document keys must be strings, got {k!r} at {path or '.'}")
             if k.startswith("$"):
                 raise ValidationError(f"document keys must not start with '$': {path}{k}")
-            _check_json(v, f"{path}{k}.")
+            if type(v) not in _SCALARS:
+                _check_json(v, f"{path}{k}.")
         return
     raise ValidationError(f"{path.rstrip('.') or 'document'}: {type(value).__name__} is not "
                           "storable; convert it with crmcore.converter first")
@@ -213,8 +217,8 @@ def _check_json(value: Any, path: str) -> None:
 
 def copy_doc(value: Any) -> Any:
     """A deep copy of a JSON document (faster than ``copy.deepcopy``)."""
-    if isinstance(value, dict):
-        return {k: copy_doc(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_doc(v) for v in value]
+    if type(value) is dict:
+        return {k: v if type(v) in _SCALARS else copy_doc(v) for k, v in value.items()}
+    if type(value) is list:
+        return [v if type(v) in _SCALARS else copy_doc(v) for v in value]
     return value
