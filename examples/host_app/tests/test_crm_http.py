@@ -229,6 +229,23 @@ def test_permission_denied_is_403(call, crm, policy):
     assert call("POST", f"/tasks/{task.id}/done", actor="maria")[0] == 200
 
 
+def test_crmcore_permissions_are_403():
+    enforced = make_test_crm(settings={"security": {"enforce": True, "actors": {
+        "bo": {"role": "agent"}, "cy": {"role": "agent"}}}})
+    try:
+        app = crm_http.create_app(enforced)
+        cid = enforced.customers.add(actor="bo", name="Li Lei", owner="bo").id
+        assert app.handle("GET", f"/customers/{cid}", {"X-Actor": "bo"}).status == 200
+        refused = app.handle("GET", f"/customers/{cid}", {"X-Actor": "cy"})
+        assert refused.status == 403 and "belongs to bo" in refused.body["error"]["message"]
+        logged = app.handle("POST", f"/customers/{cid}/interactions", {"X-Actor": "cy"},
+                            b'{"kind": "visit"}')
+        assert logged.status == 403 and enforced.interactions.count() == 0
+        assert app.handle("GET", "/tasks/due", {"X-Actor": "nobody"}).status == 403
+    finally:
+        enforced.close()
+
+
 def test_unexpected_errors_are_500_without_internals(call, crm, policy):
     def broken(actor, action, resource):
         raise RuntimeError("db password is hunter2")

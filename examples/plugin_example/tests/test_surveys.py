@@ -5,7 +5,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from crmcore import ConflictError, NotFoundError, Priority, ValidationError
+from crmcore import ConflictError, NotFoundError, PermissionDenied, Priority, ValidationError
 from crmcore.logs import configure_logging
 from crmcore.schema import personal_fields
 from crmcore.transfer import export_customer_file
@@ -203,6 +203,35 @@ def test_answers_of_merged_customers_move_and_of_erased_ones_are_exported(crm):
     assert answer.customer_id == keep.id
     held = export_customer_file(crm, keep.id)
     assert held["collections"][ANSWERS][0]["comment"] == "rude on the phone"
+
+
+def test_forget_erases_the_comment_and_keeps_the_score(crm):
+    c = customer(crm)
+    record_answer(crm, c.id, 2, actor="ann", comment="my neighbour Wang was rude")
+    crm.customers.forget(c.id, actor="ann")
+    [answer] = stored_answers(crm)
+    assert (answer.score, answer.comment) == (2, "(erased)")
+    assert build_report(crm, crm.now()).windows[0][1].detractors == 1
+
+
+def test_the_audit_trail_names_the_actor_and_masks_the_comment(crm):
+    c = customer(crm)
+    answer = record_answer(crm, c.id, 9, actor="maria", comment="lovely")
+    [entry] = crm.store.collection("audit").find({"record_id": answer.id})
+    assert entry["actor"] == "maria" and entry["customer_id"] == c.id
+    assert entry["diff"]["after"]["comment"] == "***" and entry["diff"]["after"]["score"] == 9
+
+
+def test_permissions_are_checked_before_anything_is_written(make_crm):
+    crm = make_crm(["nps"], settings={"security": {"enforce": True, "actors": {
+        "bo": {"role": "agent"}, "cy": {"role": "agent"}}}})
+    c = crm.customers.add(actor="bo", name="Li Lei", owner="bo")
+    with pytest.raises(PermissionDenied, match="cy"):
+        record_answer(crm, c.id, 9, actor="cy")
+    with pytest.raises(PermissionDenied, match="unknown actor"):
+        record_answer(crm, c.id, 9, actor="stranger")
+    assert stored_answers(crm) == [] and crm.interactions.count() == 0
+    assert record_answer(crm, c.id, 9, actor="bo").recorded_by == "bo"
 
 
 def test_the_comment_is_personal_data_and_never_logged():

@@ -21,6 +21,7 @@ from crmcore import (
 )
 from crmcore.logs import get_logger
 from crmcore.records import Records
+from crmcore.security import Resource
 
 from crmcore_nps.model import ANSWERS, SURVEY_TASK, Answer, survey_key
 from crmcore_nps.score import NpsResult, category, check_score, compute_nps, satisfaction
@@ -111,7 +112,8 @@ def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
     satisfaction is the score on the 1-5 scale, and completes the customer's open survey task.
     The answer belongs to ``survey_task_id`` if given, else to the open survey, else to a
     survey sent in the last ``expire_days`` and not yet answered, else to none. Everything is
-    checked before anything is written.
+    checked before anything is written. Under ``[security] enforce`` the actor needs
+    permission for ``nps.answer`` on the customer (the default policy: their own customers).
     """
     score = check_score(score)
     if not isinstance(actor, str) or not actor.strip():
@@ -120,6 +122,7 @@ def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
     if comment is not None and len(comment) > COMMENT_MAX:
         raise ValidationError(f"at most {COMMENT_MAX} characters", field="comment")
     customer = crm.customers.get(customer_id)
+    crm.authorize(actor, "nps.answer", Resource("nps_answer", None, customer.owner, customer.id))
     survey = _survey_for(crm, customer.id, survey_task_id)
     now = crm.now()
     answer = Answer(id=crm.new_id("nps_"), customer_id=customer.id, score=score,
@@ -130,7 +133,7 @@ def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
               "satisfaction": satisfaction(score), "ref": answer.survey_task_id,
               "ext": {"nps": {"answer_id": answer.id, "score": score, "category": kind}}}
     crm.interactions.validate(customer_id=customer.id, kind="survey", **fields)
-    with crm.transaction():
+    with crm.transaction(actor):  # one unit, attributed to the actor in the audit trail
         logged = crm.interactions.log(actor=actor, customer_id=customer.id, kind="survey",
                                       occurred_at=now, **fields)
         stored = answers(crm).insert(attrs.evolve(answer, interaction_id=logged.id))
