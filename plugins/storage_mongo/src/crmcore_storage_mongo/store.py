@@ -1,0 +1,809 @@
+"""``MongoStore``: the storage contract on MongoDB.
+
+Layout: one database per store (per tenant), one MongoDB collection per contract collection,
+the core's ``id`` stored as ``_id`` and ``version`` as a plain field. Every write that depends on
+what was read names the version it read in its filter (``find_one_and_update``), so a stale
+write matches nothing and becomes a ``ConflictError``; a lease is taken the same way, so several
+workers on several machines never hold one task at once.
+
+Inside ``Store.transaction()`` on a replica set or sharded cluster, every operation runs in one
+client session's transaction (the session travels in a context variable, so each thread and
+each asyncio task has its own). Without one, ``transaction()`` only groups: each write is
+atomic on its own, and ``capabilities.transactions`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+import bson
+from pymongo import InsertOne, ReplaceOne, ReturnDocument
+from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from crmcore.clock import Clock
+from crmcore.converter import iso
+from crmcore.errors import (
+    ConflictError,
+    CrmError,
+    DuplicateKeyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from crmcore.logs import get_logger
+from crmcore.storage.base import (
+    BulkError,
+    BulkResult,
+    Capabilities,
+    Collection,
+    CollectionSpec,
+    Doc,
+    Filter,
+    IndexSpec,
+    SortSpec,
+    StorageOptions,
+    Store,
+)
+from crmcore.storage.query import MISSING, check_new_doc, compile_filter, resolve, sort_docs
+from crmcore_storage_mongo import connection, errors, indexes
+from crmcore_storage_mongo.connection import ClientFactory, ServerInfo
+from crmcore_storage_mongo.options import MongoOptions, check_uri, parse_options, redact
+from crmcore_storage_mongo.schema import mongo_validator, scalar_fields
+from crmcore_storage_mongo.translate import (
+    ID,
+    Translation,
+    and_of,
+    mongo_path,
+    nonscalar_probe,
+    plan_sort,
+    translate,
+    with_index_hints,
+)
+
+log = get_logger("storage_mongo")
+
+BULK_CHUNK = 1000  # documents per bulk_write round trip
+MAX_BSON_SIZE = 16 * 1024 * 1024
+UPSERT_ATTEMPTS = 5
+COMMIT_ATTEMPTS = 3
+ALWAYS_SCALAR = frozenset({ID, "version"})
+NAMESPACE_EXISTS = 48
+
+
+@attrs.define
+class _Txn:
+    """One open transaction: its session, and why it can no longer commit (if it cannot)."""
+
+    session: Any
+    doomed: str | None = None
+
+
+def to_mongo(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A core document as stored: ``id`` becomes ``_id``."""
+    out = {ID: doc["id"]}
+    out.update((k, v) for k, v in doc.items() if k != "id")
+    return out
+
+
+def from_mongo(raw: dict[str, Any]) -> Doc:
+    """A stored document as the core sees it."""
+    doc = {"id": raw.pop(ID)}
+    doc.update(raw)
+    return doc
+
+
+def check_storable(doc: Mapping[str, Any]) -> None:
+    """Refuse top-level names MongoDB would read as something else."""
+    for key in doc:
+        if key == ID:
+            raise ValidationError("the field name '_id' is reserved by the MongoDB backend "
+                                  "(it stores the record's id)")
+        if "." in key:
+            raise ValidationError(f"top-level field name {key!r}: MongoDB reads '.' as a path; "
+                                  "rename the field")
+
+
+def _encoded_size(doc: Mapping[str, Any]) -> int:
+    return len(bson.encode(doc))
+
+
+class MongoCollection(Collection):
+    """One contract collection in one MongoDB collection."""
+
+    def __init__(self, store: MongoStore, name: str) -> None:
+        self.name = name
+        self._store = store
+        self._raw = store.db[name]
+        self._scalars: frozenset[str] = ALWAYS_SCALAR
+        self._specs: list[IndexSpec] | None = None  # our indexes, read once from the server
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _op(self, action: str) -> Iterator[Any]:
+        """Run one operation: in the open transaction's session if any; errors mapped."""
+        self._store.check_open()
+        txn = self._store.current_txn()
+        if txn is not None and txn.doomed:
+            raise ConflictError(txn.doomed)
+        try:
+            with errors.mapped(self.name, action, self._index_fields()):
+                yield None if txn is None else txn.session
+        except CrmError as exc:
+            if txn is not None and isinstance(exc.__cause__, PyMongoError):
+                # The server aborts a transaction on any failed command inside it.
+                txn.doomed = (f"the transaction was aborted by an earlier error ({exc}); "
+                              "retry the whole operation")
+            raise
+
+    def _index_fields(self) -> dict[str, tuple[str, ...]]:
+        return {s.name: tuple(f for f, _ in s.fields) for s in self._specs or ()}
+
+    def _declared(self) -> list[IndexSpec]:
+        if self._specs is None:
+            self._specs = self.indexes()
+        return self._specs
+
+    def _partial_indexes(self) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+        out = []
+        for spec in self._declared():
+            index = indexes.to_mongo(spec)
+            if index.partial is not None:
+                out.append((tuple(p for p, _ in index.keys), index.partial))
+        return out
+
+    def _translate(self, filter: Filter | None) -> Translation:
+        tr = translate(filter)
+        partial = self._partial_indexes()
+        if not partial:
+            return tr
+        return attrs.evolve(tr, query=with_index_hints(tr.query, tr.normal, partial))
+
+    def set_record_type(self, record_type: type | None) -> None:
+        """Fields this record type declares as scalars sort natively, without a probe."""
+        self._scalars = ALWAYS_SCALAR | (scalar_fields(record_type) if record_type else set())
+
+    def _check_unique_in_txn(self, doc: Doc, session: Any) -> None:
+        """Inside a transaction, find unique-key clashes by reading, not by failing a write:
+        a failed write would abort the whole transaction, not just this insert."""
+        if self._raw.find_one({ID: doc["id"]}, {ID: 1}, session=session) is not None:
+            raise DuplicateKeyError(f"{self.name}: id {doc['id']!r} already exists")
+        self._check_unique_keys(doc, doc["id"], session)
+
+    def _check_unique_keys(self, doc: Doc, own_id: str, session: Any) -> None:
+        for spec in self._declared():
+            if not spec.unique:
+                continue
+            values = [resolve(doc, f) for f, _ in spec.fields]
+            if spec.sparse and any(v is MISSING or v is None for v in values):
+                continue
+            query = {"$and": [{mongo_path(f): {"$eq": None if v is MISSING else v}}
+                              for (f, _), v in zip(spec.fields, values, strict=True)]
+                     + [{ID: {"$ne": own_id}}]}
+            if self._raw.find_one(query, {ID: 1}, session=session) is not None:
+                fields = ", ".join(f for f, _ in spec.fields)
+                raise DuplicateKeyError(f"{self.name}: another record already has this value "
+                                        f"of ({fields})")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def insert(self, doc: Doc) -> Doc:
+        check_new_doc(doc)
+        check_storable(doc)
+        new = _copy(dict(doc))
+        new["version"] = 1
+        with self._op("insert") as session:
+            if session is not None:
+                self._check_unique_in_txn(new, session)
+            self._raw.insert_one(to_mongo(new), session=session)
+        return new
+
+    def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        return self._bulk(docs, self._insert_ops, self.insert)
+
+    def import_raw(self, docs: Iterable[Doc]) -> BulkResult:
+        """Store documents exactly as given, ``version`` included (restores, migrations).
+
+        Each needs an integer ``version`` of at least 1; an id that exists is a failed row.
+        """
+        return self._bulk(docs, self._import_ops, self._import_one)
+
+    def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        if self._store.current_txn() is not None:
+            return _rows(docs, self._upsert_in_txn)
+        ids: list[tuple[int, str]] = []
+        errs: list[BulkError] = []
+        for chunk in _chunks(enumerate(docs), BULK_CHUNK):
+            valid = []
+            for i, doc in chunk:
+                try:
+                    valid.append((i, self._prepare(doc, version=None)))
+                except CrmError as exc:
+                    errs.append(BulkError(i, _id_of(doc), str(exc)))
+            done, failed = self._upsert_rounds(valid)
+            ids.extend(done)
+            errs.extend(failed)
+        return BulkResult(tuple(i for _, i in sorted(ids)),
+                          tuple(sorted(errs, key=lambda e: e.index)))
+
+    def _prepare(self, doc: Any, *, version: int | None) -> Doc:
+        """Validate one bulk row and return the document to store (without touching it)."""
+        check_new_doc(doc)
+        check_storable(doc)
+        new = _copy(dict(doc))
+        if version is not None:
+            new["version"] = version
+        if _encoded_size(to_mongo(new)) > MAX_BSON_SIZE:
+            raise ValidationError(f"{self.name} {new['id']}: larger than MongoDB's 16 MiB limit")
+        return new
+
+    def _insert_ops(self, doc: Any) -> tuple[Doc, Any]:
+        new = self._prepare(doc, version=1)
+        return new, InsertOne(to_mongo(new))
+
+    def _import_ops(self, doc: Any) -> tuple[Doc, Any]:
+        _check_import_version(doc)
+        new = self._prepare(doc, version=None)
+        return new, InsertOne(to_mongo(new))
+
+    def _import_one(self, doc: Doc) -> Doc:
+        _check_import_version(doc)
+        new = self._prepare(doc, version=None)
+        with self._op("import") as session:
+            if session is not None:
+                self._check_unique_in_txn(new, session)
+            self._raw.insert_one(to_mongo(new), session=session)
+        return new
+
+    def _bulk(self, docs: Iterable[Doc], make: Callable[[Any], tuple[Doc, Any]],
+              one: Callable[[Doc], Doc]) -> BulkResult:
+        """Unordered ``bulk_write`` in chunks; each failed row is reported, the rest kept."""
+        if self._store.current_txn() is not None:
+            return _rows(docs, one)  # row by row, so one clash cannot abort the transaction
+        ids: list[tuple[int, str]] = []
+        errs: list[BulkError] = []
+        for chunk in _chunks(enumerate(docs), BULK_CHUNK):
+            rows: list[tuple[int, Doc]] = []
+            ops = []
+            for i, doc in chunk:
+                try:
+                    new, op = make(doc)
+                except CrmError as exc:
+                    errs.append(BulkError(i, _id_of(doc), str(exc)))
+                    continue
+                rows.append((i, new))
+                ops.append(op)
+            failed = self._write(ops)
+            for n, (i, new) in enumerate(rows):
+                if n in failed:
+                    errs.append(BulkError(i, new["id"], failed[n]))
+                else:
+                    ids.append((i, new["id"]))
+        return BulkResult(tuple(i for _, i in sorted(ids)),
+                          tuple(sorted(errs, key=lambda e: e.index)))
+
+    def _write(self, ops: list[Any]) -> dict[int, str]:
+        """One unordered bulk write; the failed operations by position, with a message."""
+        if not ops:
+            return {}
+        with self._op("bulk write"):
+            try:
+                self._raw.bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                details = exc.details or {}
+                if details.get("writeConcernErrors"):
+                    raise
+                return {int(e["index"]): self._row_message(e)
+                        for e in details.get("writeErrors", [])}
+        return {}
+
+    def _row_message(self, error: Mapping[str, Any]) -> str:
+        code = error.get("code")
+        if code in errors.DUPLICATE_KEY_CODES:
+            return errors.duplicate_message(self.name, error, self._index_fields())
+        if code == errors.VALIDATION_FAILED:
+            return errors.validation_message(self.name, error)
+        return f"{self.name}: {str(error.get('errmsg', 'write failed')).splitlines()[0][:300]}"
+
+    def _upsert_rounds(self, rows: list[tuple[int, Doc]]
+                       ) -> tuple[list[tuple[int, str]], list[BulkError]]:
+        """Insert or replace each row, retrying rows that raced with another writer.
+
+        A replacement names the version it read, so a concurrent change makes it match
+        nothing; such rows, and inserts that lost to a concurrent insert of the same id, go
+        round again. Repeated ids take one round each, so the last one wins, as in order.
+        """
+        done: list[tuple[int, str]] = []
+        failed: list[BulkError] = []
+        attempts: dict[int, int] = {}
+        pending = list(rows)
+        while pending:
+            this_round: list[tuple[int, Doc]] = []
+            later: list[tuple[int, Doc]] = []
+            seen: set[str] = set()
+            for i, doc in pending:
+                (later if doc["id"] in seen else this_round).append((i, doc))
+                seen.add(doc["id"])
+            retry: list[tuple[int, Doc]] = []
+            ids = [doc["id"] for _, doc in this_round]
+            with self._op("upsert"):
+                current = {r[ID]: r.get("version") for r in self._raw.find(
+                    {ID: {"$in": ids}}, {ID: 1, "version": 1})}
+            ops = []
+            stored: list[dict[str, Any]] = []
+            replacing: list[bool] = []
+            for _i, doc in this_round:
+                held = current.get(doc["id"])
+                is_replace = isinstance(held, int) and not isinstance(held, bool)
+                new = to_mongo({**doc, "version": held + 1 if is_replace else 1})
+                ops.append(ReplaceOne({ID: doc["id"], "version": held}, new) if is_replace
+                           else InsertOne(new))
+                stored.append(new)
+                replacing.append(is_replace)
+            write_failed = self._write(ops)
+            applied = self._applied({n: stored[n] for n, r in enumerate(replacing)
+                                     if r and n not in write_failed})
+            for n, (i, doc) in enumerate(this_round):
+                if n in write_failed:
+                    if not replacing[n] and self._exists(doc["id"]):
+                        retry.append((i, doc))  # someone inserted it meanwhile: replace it
+                    else:
+                        failed.append(BulkError(i, doc["id"], write_failed[n]))
+                elif replacing[n] and n not in applied:
+                    retry.append((i, doc))
+                else:
+                    done.append((i, doc["id"]))
+            for i, doc in retry:
+                attempts[i] = attempts.get(i, 0) + 1
+                if attempts[i] >= UPSERT_ATTEMPTS:
+                    failed.append(BulkError(i, doc["id"], f"{self.name} {doc['id']}: changed "
+                                            "by other writers on every attempt; retry later"))
+            pending = sorted([r for r in retry if attempts[r[0]] < UPSERT_ATTEMPTS] + later,
+                             key=lambda r: r[0])
+        return done, failed
+
+    def _applied(self, replacements: dict[int, dict[str, Any]]) -> set[int]:
+        """Which replacements took effect (one that matched nothing reports no error)."""
+        if not replacements:
+            return set()
+        with self._op("upsert"):
+            now = {r[ID]: r for r in self._raw.find(
+                {ID: {"$in": [d[ID] for d in replacements.values()]}})}
+        return {n for n, doc in replacements.items()
+                if doc[ID] in now and _same_doc(now[doc[ID]], doc)}
+
+    def _exists(self, id: str) -> bool:
+        with self._op("read") as session:
+            return self._raw.find_one({ID: id}, {ID: 1}, session=session) is not None
+
+    def _upsert_in_txn(self, doc: Doc) -> Doc:
+        new = self._prepare(doc, version=None)
+        with self._op("upsert") as session:
+            held = self._raw.find_one({ID: new["id"]}, {"version": 1}, session=session)
+            if held is None:
+                new["version"] = 1
+                self._check_unique_in_txn(new, session)
+                self._raw.insert_one(to_mongo(new), session=session)
+            else:
+                new["version"] = int(held.get("version") or 0) + 1
+                self._check_unique_keys(new, new["id"], session)
+                stored = to_mongo(new)
+                self._raw.replace_one({ID: new["id"]}, stored, session=session)
+        return new
+
+    def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
+        if "id" in changes or "version" in changes:
+            raise StorageError("update() may not change 'id' or 'version'")
+        if not isinstance(id, str):
+            raise NotFoundError(f"{self.name}: no record with id {id!r}")
+        check_new_doc({"id": id, **changes})
+        check_storable(changes)
+        update: dict[str, Any] = {"$inc": {"version": 1}}
+        if changes:
+            update["$set"] = _copy(dict(changes))
+        with self._op("update") as session:
+            if session is not None and changes:
+                current = self._raw.find_one({ID: id}, session=session)
+                if current is not None and current.get("version") == expected_version:
+                    merged = {**from_mongo(current), **changes}
+                    self._check_unique_keys(merged, id, session)
+            raw = self._raw.find_one_and_update({ID: id, "version": expected_version}, update,
+                                                return_document=ReturnDocument.AFTER,
+                                                session=session)
+            if raw is None:
+                self._stale(id, expected_version, session)
+        return from_mongo(raw)
+
+    def _stale(self, id: str, expected_version: int | None, session: Any) -> None:
+        """Raise ``NotFoundError`` or ``ConflictError`` for a write that matched nothing."""
+        held = self._raw.find_one({ID: id}, {"version": 1}, session=session)
+        if held is None:
+            raise NotFoundError(f"{self.name}: no record with id {id!r}")
+        raise ConflictError(f"{self.name} {id}: changed by someone else (version "
+                            f"{held.get('version')}, you read {expected_version}); "
+                            "reload and retry")
+
+    def delete(self, id: str, *, expected_version: int | None = None) -> None:
+        query: dict[str, Any] = {ID: id}
+        if expected_version is not None:
+            query["version"] = expected_version
+        with self._op("delete") as session:
+            if self._raw.delete_one(query, session=session).deleted_count == 0:
+                self._stale(id, expected_version, session)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, id: str) -> Doc:
+        with self._op("get") as session:
+            raw = self._raw.find_one({ID: id}, session=session)
+        if raw is None:
+            raise NotFoundError(f"{self.name}: no record with id {id!r}")
+        return from_mongo(raw)
+
+    def _sorts_in_python(self, query: dict[str, Any], unknown: tuple[str, ...],
+                         session: Any) -> bool:
+        """Whether a matching document holds a list or mapping at a sort path not known to
+        be scalar (MongoDB would order it differently from the reference)."""
+        if not unknown:
+            return False
+        probe = and_of([q for q in (query, nonscalar_probe(unknown)) if q])
+        return self._raw.find_one(probe, {ID: 1}, session=session) is not None
+
+    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Doc]:
+        tr = self._translate(filter)
+        plan = plan_sort(sort, self._scalars)
+        _check_page(limit, skip)
+        if limit == 0:
+            return []
+        with self._op("find") as session:
+            in_python = self._sorts_in_python(tr.query, plan.unknown, session)
+            if tr.exact and not in_python:
+                cursor = self._raw.find(tr.query, sort=plan.keys, skip=skip,
+                                        limit=limit or 0, session=session)
+                return [from_mongo(raw) for raw in cursor]
+            match = compile_filter(tr.normal)
+            cursor = self._raw.find(tr.query, sort=None if in_python else plan.keys,
+                                    session=session)
+            if in_python:
+                found = [d for d in map(from_mongo, cursor) if match(d)]
+                sort_docs(found, plan.core)
+                return found[skip:None if limit is None else skip + limit]
+            matching = (d for d in map(from_mongo, cursor) if match(d))
+            return list(itertools.islice(matching, skip, None if limit is None
+                                         else skip + limit))
+
+    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError(f"batch_size must be a whole number from 1, got {batch_size!r}")
+        tr = self._translate(filter)
+        match = None if tr.exact else compile_filter(tr.normal)
+        last: str | None = None
+        while True:  # pages by id: no server cursor is held between batches
+            after = [] if last is None else [{ID: {"$gt": last}}]
+            query = and_of([q for q in (tr.query, *after) if q])
+            with self._op("iter") as session:
+                page = list(self._raw.find(query, sort=[(ID, 1)], limit=batch_size,
+                                           session=session))
+            if not page:
+                return
+            last = page[-1][ID]
+            for raw in page:
+                doc = from_mongo(raw)
+                if match is None or match(doc):
+                    yield doc
+            if len(page) < batch_size:
+                return
+
+    def count(self, filter: Filter | None = None) -> int:
+        tr = self._translate(filter)
+        with self._op("count") as session:
+            if tr.exact:
+                return self._raw.count_documents(tr.query, session=session)
+            match = compile_filter(tr.normal)
+            return sum(1 for raw in self._raw.find(tr.query, session=session)
+                       if match(from_mongo(raw)))
+
+    # -- indexes -----------------------------------------------------------------------------
+
+    def ensure_index(self, spec: IndexSpec) -> None:
+        wanted = indexes.to_mongo(spec)
+        self._store.check_open()
+        with errors.mapped(self.name, "creating an index"):
+            existing = {info["name"]: info for info in self._raw.list_indexes()}
+            if wanted.name in existing:
+                if indexes.same_index(existing[wanted.name], wanted):
+                    return
+                raise StorageError(f"{self.name}: an index named {wanted.name} exists with "
+                                   "other options; drop it (db.getCollection("
+                                   f"'{self.name}').dropIndex('{wanted.name}')) and reopen")
+            try:
+                self._raw.create_index(wanted.keys, **wanted.options())
+            except OperationFailure as exc:
+                if exc.code in errors.DUPLICATE_KEY_CODES:
+                    fields = ", ".join(f for f, _ in spec.fields)
+                    raise DuplicateKeyError(f"{self.name}: cannot create unique index "
+                                            f"{wanted.name}: existing records share a value "
+                                            f"of ({fields})") from None
+                raise
+            finally:
+                self._specs = None
+
+    def indexes(self) -> list[IndexSpec]:
+        self._store.check_open()
+        with errors.mapped(self.name, "listing indexes"):
+            infos = list(self._raw.list_indexes())
+        return [spec for spec in map(indexes.from_mongo, infos) if spec is not None]
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
+              sort: SortSpec | None = None) -> Doc | None:
+        tr = self._translate(filter)
+        free = translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
+                                  {"lease_until": None}, {"lease_until": {"$lte": iso(now)}}]})
+        plan = plan_sort(sort, self._scalars)
+        update = {"$set": {"lease_owner": owner, "lease_until": iso(until)},
+                  "$inc": {"version": 1}}
+        query = and_of([q for q in (tr.query, free.query) if q])
+        with self._op("claim") as session:
+            in_python = self._sorts_in_python(query, plan.unknown, session)
+            if tr.exact and not in_python:
+                raw = self._raw.find_one_and_update(query, update, sort=plan.keys,
+                                                    return_document=ReturnDocument.AFTER,
+                                                    session=session)
+                return None if raw is None else from_mongo(raw)
+            # The filter or the order needs the reference evaluator: take the candidates in
+            # its order and lease the first one still unchanged since it was read.
+            match = compile_filter(tr.normal)
+            found = [d for d in map(from_mongo, self._raw.find(query, session=session))
+                     if match(d)]
+            sort_docs(found, plan.core)
+            for doc in found:
+                raw = self._raw.find_one_and_update(
+                    {"$and": [{ID: doc["id"], "version": doc["version"]}, free.query]}, update,
+                    return_document=ReturnDocument.AFTER, session=session)
+                if raw is not None:
+                    return from_mongo(raw)
+            return None
+
+    def release(self, id: str, *, owner: str) -> None:
+        with self._op("release") as session:
+            result = self._raw.update_one(
+                {ID: id, "lease_owner": {"$eq": owner, "$not": {"$type": "array"}}},
+                {"$set": {"lease_owner": None, "lease_until": None}, "$inc": {"version": 1}},
+                session=session)
+            if result.matched_count == 0 and self._raw.find_one(
+                    {ID: id}, {ID: 1}, session=session) is None:
+                raise NotFoundError(f"{self.name}: no record with id {id!r}")
+
+
+class MongoStore(Store):
+    """An open MongoDB database (one tenant's) holding the CRM's collections."""
+
+    def __init__(self, *, client: Any, uri: str, options: MongoOptions, server: ServerInfo,
+                 clock: Clock) -> None:
+        self.client = client
+        self.uri = uri
+        self.options = options
+        self.server = server
+        self.clock = clock
+        self.database_name = options.database_name(uri)
+        self.db = client[self.database_name]
+        self.capabilities = Capabilities(
+            persistent=True,
+            transactions=server.transactions and options.transactions == "auto",
+            multi_process=True,
+            change_streams=False,  # the contract offers no change-stream API yet
+            schema_validation=server.schema_validation and options.schema_validation != "off",
+        )
+        self._collections: dict[str, MongoCollection] = {}
+        self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
+            f"crm_mongo_txn_{id(self)}", default=None)
+        self._closed = False
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed")
+
+    def current_txn(self) -> _Txn | None:
+        return self._txn.get()
+
+    # -- the contract ------------------------------------------------------------------------
+
+    def collection(self, name: str) -> MongoCollection:
+        self.check_open()
+        if not isinstance(name, str) or not name or name.startswith("system.") or "$" in name:
+            raise ValidationError(f"{name!r} is not a valid collection name for MongoDB")
+        found = self._collections.get(name)
+        if found is None:
+            found = self._collections.setdefault(name, MongoCollection(self, name))
+        return found
+
+    def ensure_collection(self, spec: CollectionSpec) -> Collection:
+        coll = self.collection(spec.name)
+        coll.set_record_type(spec.record_type)
+        if spec.record_type is not None and self.capabilities.schema_validation:
+            self._apply_validator(spec.name, spec.record_type)
+        for index in spec.indexes:
+            coll.ensure_index(index)
+        return coll
+
+    def _apply_validator(self, name: str, record_type: type) -> None:
+        """Create the collection with its ``$jsonSchema`` validator, or bring it up to date."""
+        validator = mongo_validator(record_type)
+        level = self.options.schema_validation
+        with errors.mapped(name, "applying the schema validator"):
+            try:
+                self.db.create_collection(name, validator=validator, validationLevel=level,
+                                          validationAction="error")
+                return
+            except CollectionInvalid:
+                pass  # it exists: compare and update below
+            except OperationFailure as exc:
+                if exc.code != NAMESPACE_EXISTS:
+                    raise
+            current = next(iter(self.db.list_collections(filter={"name": name})), {})
+            opts = current.get("options", {})
+            if opts.get("validator") != validator or opts.get("validationLevel") != level:
+                self.db.command("collMod", name, validator=validator, validationLevel=level,
+                                validationAction="error")
+
+    def collection_names(self) -> list[str]:
+        self.check_open()
+        with errors.mapped(self.database_name, "listing collections"):
+            names = self.db.list_collection_names()
+        return sorted(n for n in names if not n.startswith("system."))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.check_open()
+        if not self.capabilities.transactions or self._txn.get() is not None:
+            yield  # no transactions here (each write is atomic alone), or joining the outer one
+            return
+        wc = self.options.write_concern
+        with errors.mapped(self.database_name, "starting a transaction"):
+            session = self.client.start_session()
+            session.start_transaction(
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern(w=int(wc) if wc.isdigit() else wc,
+                                           wtimeout=self.options.wtimeout_ms))
+        txn = _Txn(session)
+        token = self._txn.set(txn)
+        try:
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(PyMongoError):
+                    if session.in_transaction:
+                        session.abort_transaction()
+                raise
+            if txn.doomed:
+                with contextlib.suppress(PyMongoError):
+                    session.abort_transaction()
+                raise ConflictError(txn.doomed)
+            self._commit(session)
+        finally:
+            self._txn.reset(token)
+            session.end_session()
+
+    def _commit(self, session: Any) -> None:
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                session.commit_transaction()
+                return
+            except PyMongoError as exc:
+                if exc.has_error_label("UnknownTransactionCommitResult") and \
+                        attempt + 1 < COMMIT_ATTEMPTS:
+                    continue  # committing again is safe: it is idempotent
+                if exc.has_error_label(errors.TRANSIENT):
+                    raise ConflictError("the transaction collided with another one and was "
+                                        "rolled back; retry the operation") from exc
+                raise errors.as_crm_error(exc, self.database_name, "commit") from exc
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            connection.release(self.client)
+
+    def describe(self) -> str:
+        caps = "transactions" if self.capabilities.transactions else \
+            "no multi-document transactions"
+        return (f"mongodb {redact(self.uri)} database {self.database_name} "
+                f"({self.server.describe()}; {caps})")
+
+    def compact(self) -> None:
+        raise NotImplementedError("MongoDB reclaims space itself; run its 'compact' command "
+                                  "on each member if a collection shrank a lot")
+
+    def backup(self, destination: str) -> None:
+        raise NotImplementedError("back MongoDB up with its own tools (mongodump, or your "
+                                  "hosting provider's snapshots)")
+
+
+def open_store(options: StorageOptions, *, client_factory: ClientFactory | None = None
+               ) -> MongoStore:
+    """The backend factory: validate the configuration, connect (bounded by timeouts), probe."""
+    uri = check_uri(options.location)
+    opts = parse_options(options.options)
+    client = connection.acquire(uri, opts.client_kwargs(uri), client_factory)
+    try:
+        server = connection.probe(client, uri, opts.server_selection_timeout_ms)
+        store = MongoStore(client=client, uri=uri, options=opts, server=server,
+                           clock=options.clock)
+    except BaseException:
+        connection.release(client)
+        raise
+    if not store.capabilities.transactions:
+        log.warning("no multi-document transactions: each write is atomic on its own",
+                    where=store.describe())
+    else:
+        log.info("opened", where=store.describe())
+    return store
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _same_doc(a: Any, b: Any) -> bool:
+    """Equal as stored documents (``bool`` is not ``int`` here)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_doc(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_doc(x, y) for x, y in zip(a, b, strict=True))
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _id_of(doc: Any) -> str | None:
+    if isinstance(doc, Mapping) and isinstance(doc.get("id"), str):
+        return doc["id"]
+    return None
+
+
+def _check_page(limit: int | None, skip: int) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise ValidationError(f"limit must be a whole number from 0, got {limit!r}")
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise ValidationError(f"skip must be a whole number from 0, got {skip!r}")
+
+
+def _check_import_version(doc: Any) -> None:
+    version = doc.get("version") if isinstance(doc, Mapping) else None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationError(f"an imported document needs its integer 'version' (from 1), "
+                              f"got {version!r}")
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _rows(docs: Iterable[Doc], one: Callable[[Doc], Doc]) -> BulkResult:
+    ids, errs = [], []
+    for i, doc in enumerate(docs):
+        try:
+            ids.append(one(doc)["id"])
+        except CrmError as exc:
+            errs.append(BulkError(i, _id_of(doc), str(exc)))
+    return BulkResult(tuple(ids), tuple(errs))
