@@ -241,7 +241,7 @@ def report_sections(analysis: Analysis) -> list[ReportSection]:
 def domain_sections(api: Complaints, now: datetime) -> list[ReportSection]:
     """The DOMAIN §7 complaint measures for ``crm report`` (the last ``report_days`` days)."""
     since = now - timedelta(days=api.settings.report_days)
-    a = analyse(api, since, now, weeks=4, now=now)
+    a = analyse(api, since, now + timedelta(microseconds=1), weeks=4, now=now)
     rows = [
         ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
         ("tickets opened", a.tickets),

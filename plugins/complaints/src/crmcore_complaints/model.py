@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from crmcore.converter import converter
 from crmcore.entities import Channel, Priority
 from crmcore.schema import enum_converter, field, non_empty, optional_text, utc_converter
 
@@ -79,6 +80,10 @@ def _amount(_inst: object, attribute: attrs.Attribute, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValidationError(f"expected an amount of zero or more, got {value!r}",
                               field=attribute.name)
+
+
+def _plain_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 @attrs.frozen
@@ -214,8 +219,8 @@ class Trace:
     at: datetime = field(converter=utc_converter("at"))
     actor: str = field(validator=non_empty)
     action: str = field(validator=non_empty)
-    from_status: str | None = None
-    to_status: str | None = None
+    from_status: str | None = attrs.field(default=None, converter=_plain_text)
+    to_status: str | None = attrs.field(default=None, converter=_plain_text)
     details: dict[str, Any] = attrs.field(factory=dict)  # structured, never personal
     note: str = field(personal=True, default="")
     version: int = 0
@@ -264,6 +269,11 @@ class ImprovementAction:
     baseline_per_week: float | None = None  # complaints/week addressed, before the action
     version: int = 0
 
+
+# StrEnum members are str subclasses that cattrs passes through as they are; store plain values
+# (the storage layer accepts only exact JSON types).
+for _enum in (Status, Claim, Emotion, Validity, ProposalState, ActionStatus):
+    converter.register_unstructure_hook(_enum, lambda member: member.value)
 
 #: status -> (action, statuses it may be done from). Illegal moves name the current status.
 ALLOWED_FROM: dict[str, frozenset[Status]] = {
