@@ -20,13 +20,21 @@ from crmcore import (
     SummaryLine,
     hookimpl,
 )
+from crmcore.plugins import PluginManager
 from crmcore.storage import CollectionSpec
 
 from crmcore_nps.cli import nps_group
+from crmcore_nps.hookspecs import NpsHookSpecs
 from crmcore_nps.model import ANSWERS_SPEC, SURVEY_TASK
 from crmcore_nps.settings import NpsSettings
 from crmcore_nps.simulate import simulate_day
 from crmcore_nps.surveys import expired_surveys, report_section, summary_lines, survey_draft
+
+
+@hookimpl
+def crm_addhooks(pluginmanager: PluginManager) -> None:
+    """Offer ``crm_nps_answered`` to other plugins."""
+    pluginmanager.add_hookspecs(NpsHookSpecs)
 
 
 @hookimpl

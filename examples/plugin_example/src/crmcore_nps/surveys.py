@@ -109,7 +109,8 @@ def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
     """Record a customer's answer and act on it, all in one transaction.
 
     Stores an ``Answer`` in ``nps.answers``, logs an interaction of kind ``survey`` whose
-    satisfaction is the score on the 1-5 scale, and completes the customer's open survey task.
+    satisfaction is the score on the 1-5 scale, completes the customer's open survey task, and
+    fires ``crm_nps_answered`` so other plugins can react.
     The answer belongs to ``survey_task_id`` if given, else to the open survey, else to a
     survey sent in the last ``expire_days`` and not yet answered, else to none. Everything is
     checked before anything is written. Under ``[security] enforce`` the actor needs
@@ -139,6 +140,10 @@ def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
         stored = answers(crm).insert(attrs.evolve(answer, interaction_id=logged.id))
         if survey is not None and survey.is_open:
             crm.tasks.complete(survey.id, actor=actor, outcome=f"answered {score} ({kind})")
+        # The guard is for crmcore 0.1, which does not call crm_addhooks yet: until it does, the
+        # hook exists only once some loaded plugin implements it.
+        if hasattr(crm.plugins.hook, "crm_nps_answered"):
+            crm.emit("crm_nps_answered", actor=actor, answer=stored, category=kind)
     # get the logger where it is used: one made at import time would miss the CLI's set-up
     get_logger("nps").info("answer recorded", customer_id=customer.id, score=score,
                            category=kind, survey_task_id=stored.survey_task_id)
