@@ -62,11 +62,10 @@ def acquire(uri: str, kwargs: Mapping[str, Any], factory: ClientFactory | None =
             return shared.client
         try:
             client = make(uri, **kwargs)
-        except ConfigurationError as exc:  # InvalidURI is one
+        except (ConfigurationError, TypeError, ValueError) as exc:
+            # The keyword options were validated already: the URI (or an option in it) is bad.
             raise ConfigError(f"storage.location: {redact(uri)} is not a usable MongoDB URI: "
-                              f"{exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"storage.options: MongoDB refused an option: {exc}") from None
+                              f"{_scrub(str(exc), uri)}") from None
         _clients[key] = _Shared(client, 1)
         return client
 
@@ -162,6 +161,14 @@ def _hello(client: Any) -> Mapping[str, Any] | None:
         except NotImplementedError:  # an in-process emulator (mongomock) knows no 'hello'
             return None
     return None
+
+
+def _scrub(text: str, uri: str) -> str:
+    """``text`` without the URI's credentials, should a driver message quote them."""
+    hosts_part = uri.split("://", 1)[-1].split("/", 1)[0]
+    if "@" in hosts_part:
+        text = text.replace(hosts_part.rsplit("@", 1)[0], "***")
+    return text[:300]
 
 
 def _short(exc: BaseException) -> str:

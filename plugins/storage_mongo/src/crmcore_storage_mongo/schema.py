@@ -11,6 +11,7 @@ must never refuse what the core writes.
 from __future__ import annotations
 
 import enum
+import sys
 import types
 import typing
 from datetime import date, datetime
@@ -55,10 +56,21 @@ def _is_scalar_schema(schema: dict[str, Any]) -> bool:
 
 
 def _hints(cls: type) -> dict[str, Any]:
+    """Resolved annotations; a field whose annotation does not resolve is left out (Any)."""
     try:
         return typing.get_type_hints(cls)
-    except Exception:  # an unresolvable annotation: constrain nothing rather than guess
-        return {}
+    except Exception:
+        pass  # one unresolvable name (say, imported only for type checkers): go field by field
+    module = sys.modules.get(cls.__module__)
+    out = {}
+    for field in attrs.fields(cls):
+        holder = types.SimpleNamespace(__annotations__={field.name: field.type})
+        try:
+            out[field.name] = typing.get_type_hints(
+                holder, globalns=vars(module) if module else {})[field.name]
+        except Exception:
+            continue
+    return out
 
 
 def _attrs_schema(cls: type, *, top: bool = False) -> dict[str, Any]:
