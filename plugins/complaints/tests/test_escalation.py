@@ -150,17 +150,17 @@ def test_sla_breaches_are_events_once_each(setup, customer_id, clock, recorder):
     crm, api = setup(ROTA)
     ticket = api.open(actor="ann", customer_id=customer_id(crm), content="wrong bill",
                       category="price")
-    assert ticket.first_response_due_at == START + timedelta(hours=2)
-    tick_at(crm, clock, START + timedelta(hours=2) - timedelta(seconds=1))
+    assert ticket.first_response_due_at == START + timedelta(hours=12)
+    tick_at(crm, clock, START + timedelta(hours=12) - timedelta(seconds=1))
     assert recorder.named("breached") == []
-    tick_at(crm, clock, START + timedelta(hours=2))
+    tick_at(crm, clock, START + timedelta(hours=12))
     [breach] = recorder.named("breached")
     assert (breach["target"], breach["due_at"]) == ("first_response",
-                                                   START + timedelta(hours=2))
+                                                   START + timedelta(hours=12))
     notes = api.outbox.find({"kind": "sla_breach"})
     assert [(n.recipient, n.role) for n in notes] == [("ann", "owner")]
     assert api.get(ticket.id).first_response_breached
-    tick_at(crm, clock, START + timedelta(hours=3))
+    tick_at(crm, clock, START + timedelta(hours=13))
     assert len(recorder.named("breached")) == 1
     # a late response does not count as a second breach
     api.judge(api.get(ticket.id), actor="ann", valid=True)
@@ -175,7 +175,7 @@ def test_sla_breaches_are_events_once_each(setup, customer_id, clock, recorder):
 def test_late_actions_record_breaches_without_a_worker(setup, customer_id, clock, recorder):
     crm, api = setup({"require_approval": False})
     ticket = api.open(actor="ann", customer_id=customer_id(crm), content="late", category="price")
-    clock.advance(hours=3)
+    clock.advance(hours=13)
     ticket = api.judge(ticket, actor="ann", valid=True)
     assert ticket.first_response_breached
     ticket = api.respond(api.dispatch(ticket, actor="d"), actor="hu", message="hi")
@@ -293,6 +293,20 @@ def test_tier_matched_policy(setup, customer_id):
     assert (t_vip.sla_policy, t_vip.tier) == ("vip", "vip")
     assert t_vip.resolution_due_at == START + timedelta(hours=8)
     assert (t_std.sla_policy, t_std.tier) == ("standard", None)
+
+
+def test_chat_policy_matches_by_channel(setup, customer_id, clock, recorder):
+    """DOMAIN §7: chat gets a reply within 60 seconds."""
+    crm, api = setup({"sla": [{"name": "chat", "channels": ["chat"],
+                               "first_response_hours": 1 / 60, "resolution_hours": 24},
+                              {"name": "standard"}]})
+    cid = customer_id(crm)
+    chat = api.open(actor="ann", customer_id=cid, content="x", channel="chat")
+    phone = api.open(actor="ann", customer_id=cid, content="x", channel="phone")
+    assert (chat.sla_policy, phone.sla_policy) == ("chat", "standard")
+    assert chat.first_response_due_at == START + timedelta(seconds=60)
+    tick_at(crm, clock, START + timedelta(seconds=60))
+    assert [b["ticket"].id for b in recorder.named("breached")] == [chat.id]
 
 
 def test_auto_close_after_silence(setup, customer_id, clock, recorder):

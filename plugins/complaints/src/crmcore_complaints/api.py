@@ -221,7 +221,7 @@ class Complaints:
         prio = as_priority(priority, self.settings.default_priority)
         tier = tier_of(customer.ext, self.settings.tier_path)
         policy = match_policy(self.settings, category=category, priority=prio.name.lower(),
-                              tier=tier)
+                              tier=tier, channel=enum_converter(Channel, "channel")(channel).value)
         now = self.crm.now()
         opened = min(received_at, now) if received_at is not None else now
         ticket = Ticket(
@@ -308,7 +308,8 @@ class Complaints:
                                    "dispatched_at": self.crm.now()}
         if prio != current.priority:
             policy = match_policy(self.settings, category=current.category,
-                                  priority=prio.name.lower(), tier=current.tier)
+                                  priority=prio.name.lower(), tier=current.tier,
+                                  channel=current.channel.value)
             changes.update(priority=prio, sla_policy=policy.name, sla_clock=policy.clock)
         details = {"department": chosen, "handler": handler, "load": load,
                    "capacity": capacity, "over_capacity": bool(capacity and load >= capacity),
@@ -683,7 +684,7 @@ class Complaints:
                      f"Complaint {ticket.id}: {label} target missed",
                      f"due {due_at.isoformat()} ({ticket.sla_policy} policy, "
                      f"{ticket.sla_clock} hours); status {ticket.status}")
-        self.log.warning("complaint SLA breached", ticket=ticket.id, target=target)
+        self.log.info("complaint SLA breached", ticket=ticket.id, target=target)
 
     def _escalate(self, ticket: Ticket, level: int, at: datetime, actor: str) -> None:
         step = self.settings.escalation[level - 1]

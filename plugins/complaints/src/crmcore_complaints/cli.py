@@ -30,10 +30,8 @@ from crmcore_complaints.api import Complaints
 from crmcore_complaints.model import Claim, Emotion, Status, Ticket
 
 PRIORITIES = [p.name.lower() for p in Priority]
-LIST_COLUMNS = [("id", "id"), ("opened_at", "opened"), ("status", "status"),
-                ("category", "category"), ("priority", "priority"), ("customer_id", "customer"),
-                ("owner", "owner"), ("department", "department"),
-                ("next_escalation_at", "next escalation")]
+LIST_COLUMNS = [("id", "id"), ("opened", "opened"), ("status", "status"),
+                ("category", "category"), ("owner", "owner"), ("escalates", "escalates")]
 TRACE_COLUMNS = [("at", "at"), ("actor", "actor"), ("action", "action"),
                  ("change", "status"), ("details", "details"), ("note", "note")]
 
@@ -53,6 +51,18 @@ def _ticket(api: Complaints, ticket_id: str, if_version: int | None) -> Ticket:
 def _row(ticket: Ticket) -> dict[str, Any]:
     row = to_doc(ticket)
     row["priority"] = ticket.priority.name.lower()
+    return row
+
+
+def _list_row(api: Complaints, ticket: Ticket) -> dict[str, Any]:
+    """A ticket for the list: every field in JSON, short local times for the table."""
+    row = _row(ticket)
+
+    def short(value: Any) -> str:
+        return "" if value is None else value.astimezone(api.zone).strftime("%Y-%m-%d %H:%M")
+
+    row["opened"] = short(ticket.opened_at)
+    row["escalates"] = short(ticket.next_escalation_at)
     return row
 
 
@@ -111,8 +121,8 @@ def show(ctx: click.Context, ticket_id: str) -> None:
     traces = []
     for trace in api.history(ticket_id):
         row = to_doc(trace)
-        row["change"] = (f"{trace.from_status} -> {trace.to_status}" if trace.to_status
-                         else "")
+        row["change"] = (f"{trace.from_status} -> {trace.to_status}" if trace.from_status
+                         else trace.to_status or "")
         traces.append(row)
     if as_json(ctx):
         print_json(ctx, {**_row(ticket), "traces": traces})
@@ -144,9 +154,10 @@ def list_(ctx: click.Context, statuses: tuple[str, ...], only_open: bool,
     if only_open:
         wanted = [s.value for s in Status if s is not Status.CLOSED
                   and (not statuses or s.value in statuses)]
-    tickets = _api(ctx).find(status=wanted, department=department, owner=owner,
-                             category=category, customer_id=customer_id, limit=limit)
-    out_table(ctx, [_row(t) for t in tickets], LIST_COLUMNS, empty="no tickets")
+    api = _api(ctx)
+    tickets = api.find(status=wanted, department=department, owner=owner, category=category,
+                       customer_id=customer_id, limit=limit)
+    out_table(ctx, [_list_row(api, t) for t in tickets], LIST_COLUMNS, empty="no tickets")
 
 
 @complaints_group.command("judge")

@@ -10,13 +10,14 @@ from typing import Any
 import attrs
 
 from crmcore.config import time_zone
-from crmcore.entities import Priority
+from crmcore.entities import Channel, Priority
 from crmcore.errors import ValidationError
 from crmcore_complaints.business_time import DAYS, BusinessClock, parse_hhmm, parse_spans
 
 DEFAULT_CATEGORIES = ("product_quality", "service", "price", "false_advertising", "other")
 PRIORITY_NAMES = tuple(p.name.lower() for p in Priority)
 CLOCKS = ("calendar", "business")
+CHANNELS = tuple(c.value for c in Channel)
 ROLES = ("shift_lead", "department_manager", "owner", "dispatcher", "handler")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -145,16 +146,17 @@ class SlaPolicy:
     """
 
     name: str = attrs.field(default="standard")
-    first_response_hours: float = attrs.field(default=2.0, validator=_positive)
+    first_response_hours: float = attrs.field(default=12.0, validator=_positive)
     resolution_hours: float = attrs.field(default=48.0, validator=_positive)
     clock: str = attrs.field(default="calendar", validator=_one_of(*CLOCKS))
     categories: list[str] = attrs.field(factory=list)
     priorities: list[str] = attrs.field(factory=list, validator=_each_of(*PRIORITY_NAMES))
     tiers: list[str] = attrs.field(factory=list)
+    channels: list[str] = attrs.field(factory=list, validator=_each_of(*CHANNELS))
 
     @property
     def catch_all(self) -> bool:
-        return not (self.categories or self.priorities or self.tiers)
+        return not (self.categories or self.priorities or self.tiers or self.channels)
 
 
 @attrs.frozen
@@ -190,7 +192,7 @@ class Department:
 
 
 def _default_sla() -> list[SlaPolicy]:
-    return [SlaPolicy(name="urgent", priorities=["urgent"], first_response_hours=0.5,
+    return [SlaPolicy(name="urgent", priorities=["urgent"], first_response_hours=1.0,
                       resolution_hours=24.0),
             SlaPolicy(name="standard")]
 
@@ -243,7 +245,7 @@ class ComplaintsSettings:
             names.add(policy.name)
         if not self.sla[-1].catch_all:
             raise ValidationError(f"sla[{len(self.sla) - 1}]: the last policy must match every "
-                                  "ticket (no categories, priorities or tiers)")
+                                  "ticket (no categories, priorities, tiers or channels)")
         if not self.departments:
             raise ValidationError("at least one department is needed", field="departments")
         for name, dept in self.departments.items():

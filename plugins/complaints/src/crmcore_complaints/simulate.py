@@ -34,7 +34,7 @@ def simulate_day(api: Complaints, now: datetime, rng: random.Random, actor: str)
     for ticket in api.find(status=[Status.REGISTERED, Status.VALID, Status.DISPATCHED,
                                    Status.IN_PROGRESS, Status.RESOLVED]):
         pace = rng.random()
-        steps = 4 if pace < 0.55 else (1 if pace < 0.85 else 0)
+        steps = 8 if pace < 0.7 else (1 if pace < 0.9 else 0)
         for _ in range(steps):
             try:
                 ticket = _step(api, ticket, rng, actor)

@@ -21,9 +21,11 @@ def hours(value: float) -> timedelta:
 
 
 def match_policy(settings: ComplaintsSettings, *, category: str, priority: str,
-                 tier: str | None) -> SlaPolicy:
+                 tier: str | None, channel: str) -> SlaPolicy:
     """The first policy whose non-empty criteria all hold (the last one matches all)."""
     for policy in settings.sla:
+        if policy.channels and channel not in policy.channels:
+            continue
         if policy.categories and category not in policy.categories:
             continue
         if policy.priorities and priority not in policy.priorities:
