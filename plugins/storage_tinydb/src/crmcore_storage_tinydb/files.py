@@ -1,0 +1,442 @@
+"""The on-disk formats: the journal, the stock-TinyDB snapshots, and safe file handling.
+
+Journal (``journal.log``): one line per committed write group (a transaction, or one write)::
+
+    <crc32 as 8 hex digits> <JSON list of collection names>\\t<JSON list of operations>\\n
+
+The first line is a header (``<crc> {"crmcore_tinydb_journal": 1, "generation": …}``). The
+checksum covers everything between the space and the newline. A line is written with one
+``write()`` to a file opened with ``O_APPEND``, so a killed writer leaves at most one torn line at
+the very end: it was never acknowledged and is set aside. A bad line followed by good ones is
+damage.
+
+Snapshot (``<collection>.json``): a file stock ``TinyDB(path)`` opens, one document per line::
+
+    {"_default": {
+    "1": {"id": "cus_…", …},
+    "2": {…}
+    },
+    "_crmcore": {"1": {"collection": "customers", "generation": 3, "journal_offset": 0, …}}}
+
+The ``_crmcore`` table records which journal writes the snapshot already holds, its declared
+indexes, and a count and CRC-32 of the document lines, checked on every load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import attrs
+
+from crmcore.errors import StorageError
+from crmcore.storage.base import IndexSpec
+
+FORMAT = 1
+JOURNAL = "journal.log"
+LOCK = "store.lock"
+SUFFIX = ".json"
+RECOVERED = "recovered"
+REPAIR_HINT = "run 'crm check --repair' to salvage what can be read (the damaged files are " \
+              "kept in {where}) or restore a backup"
+HEADER_KEY = "crmcore_tinydb_journal"
+META_TABLE = "_crmcore"
+_FIRST = '{"_default": {\n'
+_SEPARATOR = "},\n"
+_META_PREFIX = f'"{META_TABLE}": {{"1": '
+_META_SUFFIX = "}}\n"
+
+ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False,
+                           allow_nan=True)
+encode_json = ENCODER.encode
+decode_json = json.JSONDecoder().decode
+
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph", "glusterfs",
+    "lustre", "gpfs", "davfs", "fuse.sshfs", "sshfs", "fuse.s3fs", "fuse.rclone",
+    "fuse.gcsfuse", "fuse.davfs2", "fuse.glusterfs", "fuse.cephfs", "fuse.juicefs",
+})
+
+
+class DamageError(StorageError):
+    """A store file is damaged; the message names it and the command that recovers it."""
+
+
+def damaged(path: Path | str, detail: str, *, location: Path | str | None = None) -> DamageError:
+    """The error for a damaged file: names the file and the command that recovers it."""
+    where = Path(location) / RECOVERED if location is not None else f"<store>/{RECOVERED}"
+    return DamageError(f"{path} is damaged: {detail}; " + REPAIR_HINT.format(where=where))
+
+
+# -- names ---------------------------------------------------------------------------------
+
+
+def snapshot_file(collection: str) -> str:
+    """The snapshot file name for a collection (unsafe characters percent-encoded)."""
+    name = quote(collection, safe="")
+    if name.startswith("."):
+        name = "%2E" + name[1:]  # never a hidden file, never taken for a temporary one
+    return name + SUFFIX
+
+
+def collection_of(filename: str) -> str | None:
+    """The collection a snapshot file belongs to, or None for other files."""
+    if not filename.endswith(SUFFIX) or filename.startswith(".tmp"):
+        return None
+    return unquote(filename[:-len(SUFFIX)])
+
+
+# -- safe files ----------------------------------------------------------------------------
+
+
+def make_private_dir(path: Path) -> bool:
+    """Create ``path`` (and parents) with mode 0700 whatever the umask; True if created."""
+    if path.is_dir():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return False
+    os.chmod(path, 0o700)
+    return True
+
+
+def open_private(path: Path, flags: int) -> int:
+    """``os.open`` creating the file 0600 whatever the umask."""
+    fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or creation in directory ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Any]:
+    """Write ``path`` through a private temporary file, fsync it, then rename it into place."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii", buffering=1 << 20) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system holding ``path`` (Linux ``/proc/mounts``), if known."""
+    try:
+        with open("/proc/mounts", encoding="utf-8", errors="replace") as handle:
+            mounts = [line.split() for line in handle]
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, kind = "", None
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+# -- journal -------------------------------------------------------------------------------
+
+
+def journal_line(payload: str) -> bytes:
+    data = payload.encode("ascii")
+    return b"%08x " % zlib.crc32(data) + data + b"\n"
+
+
+def header_line(generation: int, prev_generation: int, prev_end: int) -> bytes:
+    return journal_line(encode_json({HEADER_KEY: FORMAT, "generation": generation,
+                                     "prev_generation": prev_generation, "prev_end": prev_end}))
+
+
+@attrs.frozen
+class Header:
+    generation: int
+    prev_generation: int
+    prev_end: int
+    end: int  # byte offset of the first record
+
+
+def read_header(fd: int, path: Path) -> Header:
+    head = os.pread(fd, 4096, 0)
+    newline = head.find(b"\n")
+    payload = _check(head[:newline]) if newline > 0 else None
+    try:
+        data = decode_json(payload) if payload is not None else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or HEADER_KEY not in data:
+        raise damaged(path, "its first line is not a journal header", location=path.parent)
+    if data[HEADER_KEY] != FORMAT:
+        raise StorageError(f"{path} was written by a different version of "
+                           f"crmcore-storage-tinydb (journal format {data[HEADER_KEY]}, this "
+                           f"one reads format {FORMAT}); refusing to touch it")
+    return Header(int(data["generation"]), int(data["prev_generation"]),
+                  int(data["prev_end"]), newline + 1)
+
+
+def _check(line: bytes) -> str | None:
+    """The payload of a journal line if its checksum holds, else None."""
+    if len(line) < 10 or line[8:9] != b" ":
+        return None
+    try:
+        crc = int(line[:8], 16)
+    except ValueError:
+        return None
+    data = line[9:]
+    if zlib.crc32(data) != crc:
+        return None
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+@attrs.frozen
+class Record:
+    start: int
+    end: int
+    collections: list[str]
+    payload: str  # "<collections>\t<ops>"
+
+    def ops(self) -> list[list[Any]]:
+        return decode_json(self.payload[self.payload.index("\t") + 1:])
+
+
+@attrs.frozen
+class Scan:
+    records: list[Record]
+    end: int  # offset after the last good record
+    bad: int | None  # offset of the first bad complete line, if any
+    bad_in_middle: bool  # a good record follows the bad line: damage, not a torn tail
+
+
+def scan(data: bytes, base: int) -> Scan:
+    """Split journal bytes read from offset ``base`` into records."""
+    records: list[Record] = []
+    pos = 0
+    end = base
+    bad: int | None = None
+    middle = False
+    size = len(data)
+    while pos < size:
+        newline = data.find(b"\n", pos)
+        if newline < 0:
+            break  # an unfinished line: being written now, or torn by a crash
+        payload = _check(data[pos:newline])
+        record = None
+        if payload is not None:
+            tab = payload.find("\t")
+            try:
+                names = decode_json(payload[:tab]) if tab > 0 else None
+            except ValueError:
+                names = None
+            if isinstance(names, list):
+                record = Record(base + pos, base + newline + 1, names, payload)
+        if record is None:
+            if bad is None:
+                bad = base + pos
+        elif bad is not None:
+            middle = True
+            break
+        else:
+            records.append(record)
+            end = record.end
+        pos = newline + 1
+    return Scan(records, end, bad, middle)
+
+
+# -- snapshots -----------------------------------------------------------------------------
+
+
+def spec_to_json(spec: IndexSpec) -> dict[str, Any]:
+    return {"fields": [list(f) for f in spec.fields], "unique": spec.unique,
+            "sparse": spec.sparse}
+
+
+def spec_from_json(data: Any) -> IndexSpec:
+    return IndexSpec(tuple((str(f), int(d)) for f, d in data["fields"]),
+                     unique=bool(data.get("unique", False)), sparse=bool(data.get("sparse", False)))
+
+
+@attrs.frozen
+class SnapshotMeta:
+    collection: str
+    generation: int
+    journal_offset: int
+    count: int
+    crc32: int
+    indexes: tuple[IndexSpec, ...]
+    size: int = 0
+
+
+def write_snapshot(path: Path, meta: dict[str, Any], docs: Iterable[str]) -> SnapshotMeta:
+    """Write a snapshot atomically; ``docs`` are compact JSON documents in id order."""
+    crc = 0
+    count = 0
+    with atomic_file(path) as handle:
+        handle.write(_FIRST)
+        pending = None
+        for text in docs:
+            if pending is not None:
+                handle.write(pending + ",\n")
+            count += 1
+            crc = zlib.crc32(text.encode("ascii") + b"\n", crc)
+            pending = f'"{count}": {text}'
+        if pending is not None:
+            handle.write(pending + "\n")
+        handle.write(_SEPARATOR)
+        full = {**meta, "format": FORMAT, "count": count, "crc32": crc}
+        handle.write(_META_PREFIX + encode_json(full) + _META_SUFFIX)
+    return SnapshotMeta(full["collection"], full["generation"], full["journal_offset"], count,
+                        crc, tuple(spec_from_json(s) for s in full.get("indexes", ())),
+                        path.stat().st_size)
+
+
+def read_meta(path: Path) -> SnapshotMeta:
+    """The ``_crmcore`` record at the end of a snapshot, read without loading the documents."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - 65536))
+        tail = handle.read()
+    lines = tail.rstrip(b"\n").split(b"\n")
+    last = lines[-1].decode("ascii", "replace") + "\n" if lines else ""
+    if not (last.startswith(_META_PREFIX) and last.endswith(_META_SUFFIX)):
+        raise damaged(path, "its last line is not the _crmcore record (the file is truncated "
+                      "or was rewritten by another program)", location=path.parent)
+    try:
+        data = decode_json(last[len(_META_PREFIX):-len(_META_SUFFIX)])
+        if data.get("format") != FORMAT:
+            raise StorageError(f"{path} was written by a different version of "
+                               f"crmcore-storage-tinydb (format {data.get('format')}); "
+                               "refusing to touch it")
+        return SnapshotMeta(str(data["collection"]), int(data["generation"]),
+                            int(data["journal_offset"]), int(data["count"]), int(data["crc32"]),
+                            tuple(spec_from_json(s) for s in data["indexes"]), size)
+    except StorageError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise damaged(path, f"its _crmcore record does not read ({exc})",
+                      location=path.parent) from None
+
+
+def read_documents(path: Path, meta: SnapshotMeta) -> Iterator[str]:
+    """Stream the documents of a snapshot as compact JSON, verifying layout, count and CRC.
+
+    Raises ``StorageError`` (naming the file and the repair command) at the first problem.
+    """
+    crc = 0
+    count = 0
+    with open(path, encoding="ascii", errors="strict", newline="\n") as handle:
+        try:
+            if handle.readline() != _FIRST:
+                raise damaged(path, "line 1 is not the start of a TinyDB table",
+                              location=path.parent)
+            for number, line in enumerate(handle, start=2):
+                if line == _SEPARATOR:
+                    break
+                text = _doc_text(line)
+                if text is None:
+                    raise damaged(path, f"line {number} is not a document line",
+                                  location=path.parent)
+                count += 1
+                crc = zlib.crc32(text.encode("ascii") + b"\n", crc)
+                yield text
+            else:
+                raise damaged(path, "it ends before the end of its document table (truncated)",
+                              location=path.parent)
+        except UnicodeDecodeError:
+            raise damaged(path, "it holds bytes that are not ASCII JSON",
+                          location=path.parent) from None
+    if count != meta.count or crc != meta.crc32:
+        raise damaged(path, f"its documents do not match their checksum ({count} read, "
+                      f"{meta.count} recorded)", location=path.parent)
+
+
+def _doc_text(line: str) -> str | None:
+    if not line.startswith('"') or not line.endswith("\n"):
+        return None
+    colon = line.find('": {')
+    if colon < 0:
+        return None
+    end = -2 if line.endswith(",\n") else -1
+    return line[colon + 3:end]
+
+
+def salvage_documents(path: Path) -> tuple[list[str], int]:
+    """Every document line of a damaged snapshot that still parses, and how many did not."""
+    good: list[str] = []
+    lost = 0
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return good, 0
+    try:  # a whole file that still parses (perhaps rewritten by stock TinyDB)
+        table = json.loads(raw).get("_default")
+        if isinstance(table, dict):
+            for doc in table.values():
+                if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+                    good.append(encode_json(doc))
+                else:
+                    lost += 1
+            return good, lost
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        pass
+    for raw_line in raw.split(b"\n"):
+        try:
+            line = raw_line.decode("ascii") + "\n"
+        except UnicodeDecodeError:
+            lost += 1
+            continue
+        if line in (_FIRST, _SEPARATOR, "\n") or line.startswith(_META_PREFIX):
+            continue
+        text = _doc_text(line)
+        doc = None
+        if text is not None:
+            try:
+                doc = decode_json(text)
+            except ValueError:
+                doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+            good.append(encode_json(doc))
+        else:
+            lost += 1
+    return good, lost

@@ -1,0 +1,356 @@
+"""Secondary indexes over in-memory documents, and the planner that uses them.
+
+Each declared ``IndexSpec`` becomes a ``SortedList`` of ``bytes`` entries: the order-preserving
+encoding of the document's key (one self-delimiting component per field) followed by the
+document id and its length. Equality on a prefix of the fields plus one range on the next field
+is a contiguous slice of that list, found by bisection, so lookups are O(log n + matches).
+
+Values encode by type rank, in the order ``crmcore.storage.query`` sorts them: missing/null,
+numbers, strings, lists and objects, booleans. A range never crosses ranks, because the filter
+language only compares numbers with numbers, strings with strings and booleans with booleans.
+
+The planner only ever narrows the documents the shared matcher has to look at: when a plan is
+not exact (documents holding a list in an indexed field, integers beyond float precision), the
+candidates are still checked with the filter, so results are those of ``compile_filter``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from crmcore.storage.base import IndexSpec
+from crmcore.storage.query import MISSING, _is_operator_map, resolve
+from crmcore_storage_tinydb.sortedlist import SortedList
+
+R_NULL, R_NUM, R_STR, R_OTHER, R_BOOL = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
+TOP = b"\xff"  # never occurs in UTF-8, nor as a rank byte: an upper bound for any prefix
+_EXACT_INT = 2 ** 53
+_RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
+MAX_POINTS = 256  # beyond this many $in combinations, stop extending a plan
+
+
+def _text(value: str) -> bytes:
+    # Escape NUL so that the terminator \x00\x00 sorts below every continuation.
+    try:
+        raw = value.encode()
+    except UnicodeEncodeError:  # lone surrogates: keep code point order all the same
+        raw = value.encode("utf-8", "surrogatepass")
+    if b"\x00" in raw:
+        raw = raw.replace(b"\x00", b"\x00\xff")
+    return raw + b"\x00\x00"
+
+
+_PACK = struct.Struct(">d").pack
+_UNPACK = struct.Struct(">Q").unpack
+_REPACK = struct.Struct(">Q").pack
+
+
+def _number(value: float) -> bytes:
+    if value == 0:
+        value = 0.0  # -0.0 equals 0.0
+    (bits,) = _UNPACK(_PACK(float(value)))
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | 0x8000000000000000
+    return _REPACK(bits)
+
+
+def encode(value: Any) -> bytes:
+    """The order-preserving, self-delimiting encoding of one field value."""
+    kind = type(value)
+    if kind is str:
+        return R_STR + _text(value)
+    if value is None or value is MISSING:
+        return R_NULL
+    if kind is bool:
+        return R_BOOL + (b"\x01" if value else b"\x00")
+    if isinstance(value, str):
+        return R_STR + _text(value)
+    if isinstance(value, int | float):
+        return R_NUM + _number(value)
+    return R_OTHER + _text(json.dumps(value, sort_keys=True, default=str))
+
+
+def prefix_end(entry: bytes, components: int) -> int:
+    """The length of the first ``components`` encoded values at the start of ``entry``."""
+    pos = 0
+    for _ in range(components):
+        rank = entry[pos:pos + 1]
+        pos += 1
+        if rank == R_NUM:
+            pos += 8
+        elif rank == R_BOOL:
+            pos += 1
+        elif rank in (R_STR, R_OTHER):
+            while True:
+                pos = entry.index(b"\x00", pos)
+                if entry[pos + 1] == 0:
+                    pos += 2
+                    break
+                pos += 2  # an escaped NUL inside the text
+    return pos
+
+
+def is_inexact(value: Any) -> bool:
+    """True for numbers an index cannot place exactly (huge ints, NaN)."""
+    if isinstance(value, float):
+        return value != value  # NaN compares with nothing
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > _EXACT_INT
+
+
+def entry_id(entry: bytes) -> str:
+    """The document id stored at the end of an index entry."""
+    n = int.from_bytes(entry[-2:], "big")
+    return entry[-2 - n:-2].decode("utf-8", "surrogatepass")
+
+
+def id_suffix(id: str) -> bytes:
+    raw = id.encode("utf-8", "surrogatepass")
+    return raw + len(raw).to_bytes(2, "big")
+
+
+class Index:
+    """One declared index: a sorted list of entries plus the ids it cannot place exactly."""
+
+    __slots__ = ("_steps", "entries", "fields", "multi", "paths", "spec")
+
+    def __init__(self, spec: IndexSpec) -> None:
+        self.spec = spec
+        self.fields = spec.fields
+        self.paths = tuple(path for path, _direction in spec.fields)
+        self._steps = tuple((path, "." in path) for path in self.paths)
+        self.entries = SortedList()
+        # ids of documents with a list in an indexed field: a list field matches a literal it
+        # contains, which no single key can express, so these are always candidates.
+        self.multi: set[str] = set()
+
+    def key(self, doc: Mapping[str, Any]) -> bytes | None:
+        """The encoded key of ``doc``, or None if a sparse index skips it."""
+        return self.entry(doc)[0]
+
+    def entry(self, doc: Mapping[str, Any]) -> tuple[bytes | None, bool]:
+        """(encoded key, or None if a sparse index skips ``doc``; whether a field is a list)."""
+        parts = []
+        listy = False
+        sparse = self.spec.sparse
+        for path, dotted in self._steps:
+            value = resolve(doc, path) if dotted else doc.get(path)
+            if value is None or value is MISSING:
+                if sparse:
+                    return None, False
+                parts.append(R_NULL)
+            elif type(value) is str:
+                parts.append(R_STR + _text(value))
+            else:
+                if type(value) is list:
+                    listy = True
+                parts.append(encode(value))
+        return b"".join(parts), listy
+
+    def build(self, docs: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        entries = []
+        for id, doc in docs:
+            key, listy = self.entry(doc)
+            if key is not None:
+                entries.append(key + id_suffix(id))
+            if listy:
+                self.multi.add(id)
+        self.entries = SortedList(entries)
+
+    def add(self, id: str, doc: Mapping[str, Any]) -> None:
+        key, listy = self.entry(doc)
+        if key is not None:
+            self.entries.add(key + id_suffix(id))
+        if listy:
+            self.multi.add(id)
+
+    def remove(self, id: str, doc: Mapping[str, Any]) -> None:
+        key, listy = self.entry(doc)
+        if key is not None:
+            self.entries.discard(key + id_suffix(id))
+        if listy:
+            self.multi.discard(id)
+
+    def duplicate(self) -> tuple[str, str] | None:
+        """Two ids sharing one key (for unique indexes), or None."""
+        previous: bytes | None = None
+        previous_id = ""
+        for entry in self.entries:
+            n = int.from_bytes(entry[-2:], "big")
+            key = entry[:-2 - n]
+            id = entry_id(entry)
+            if key == previous:
+                return previous_id, id
+            previous, previous_id = key, id
+        return None
+
+    def holders(self, key: bytes) -> Iterator[str]:
+        """Ids of documents whose key is exactly ``key``."""
+        for entry in self.entries.irange(key, key + TOP):
+            yield entry_id(entry)
+
+    def ordered(self, fields: list[str], descending: bool) -> Iterator[tuple[bytes, str]]:
+        """(sort key, id) of every document in the order of ``fields`` (a prefix of this
+        index's fields), or nothing if this index cannot give that order."""
+        if self.spec.sparse or list(self.paths[:len(fields)]) != fields:
+            return
+        width = len(fields)
+        for entry in (reversed(self.entries) if descending else self.entries):
+            yield entry[:prefix_end(entry, width)], entry_id(entry)
+
+    def scan(self, lo: bytes, hi: bytes) -> Iterator[str]:
+        for entry in self.entries.irange(lo, hi):
+            yield entry_id(entry)
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+class Plan:
+    """Candidate ids for a filter. ``exact``: every candidate matches, no check needed;
+    ``check``: ids that must still be checked with the filter even when ``exact``."""
+
+    __slots__ = ("check", "exact", "ranges", "score", "source")
+
+    def __init__(self, source: Any, ranges: list[tuple[bytes, bytes]], exact: bool,
+                 check: set[str], score: int) -> None:
+        self.source = source
+        self.ranges = ranges
+        self.exact = exact
+        self.check = check
+        self.score = score
+
+    def ids(self) -> Iterator[str]:
+        if isinstance(self.source, Index):
+            for lo, hi in self.ranges:
+                yield from self.source.scan(lo, hi)
+        else:
+            yield from self.source  # a list of ids: the primary key
+
+
+def _point_values(cond: Any) -> list[Any] | None:
+    """The values a field must equal, or None if ``cond`` is not an equality."""
+    if not _is_operator_map(cond):
+        values = [cond]
+    elif set(cond) <= {"$eq", "$in"} and ("$eq" in cond) != ("$in" in cond):
+        values = [cond["$eq"]] if "$eq" in cond else list(cond["$in"])
+    else:
+        return None
+    if any(isinstance(v, list | dict) for v in values):
+        return None  # list and object literals compare whole values: leave them to the matcher
+    return values
+
+
+def _range(cond: Any) -> tuple[bytes | None, bool, bytes | None, bool, bytes, bool] | None:
+    """(low, low inclusive, high, high inclusive, rank, exact) for a pure range condition."""
+    if not _is_operator_map(cond) or not set(cond) <= set(_RANGE_OPS):
+        return None
+    ranks = set()
+    lo = hi = None
+    lo_inc = hi_inc = True
+    exact = True
+    for op, operand in cond.items():
+        if operand is None or isinstance(operand, list | dict):
+            return None
+        enc = encode(operand)
+        ranks.add(enc[:1])
+        exact = exact and not is_inexact(operand)
+        if op in ("$gt", "$gte"):
+            inc = op == "$gte"
+            if lo is None or enc > lo or (enc == lo and not inc):
+                lo, lo_inc = enc, inc
+        else:
+            inc = op == "$lte"
+            if hi is None or enc < hi or (enc == hi and not inc):
+                hi, hi_inc = enc, inc
+    if len(ranks) != 1:
+        return None  # mixed types: no value compares with all operands; the matcher says so
+    return lo, lo_inc, hi, hi_inc, ranks.pop(), exact
+
+
+def plan_index(index: Index, conds: Mapping[str, Any]) -> Plan | None:
+    """A plan over ``index`` for the top-level field conditions ``conds``, or None."""
+    prefixes = [b""]
+    ranges: list[tuple[bytes, bytes]] | None = None
+    used = 0
+    exact = True
+    covered: set[str] = set()
+    for path in index.paths:
+        cond = conds.get(path, MISSING)
+        if cond is MISSING:
+            break
+        points = _point_values(cond)
+        if points is not None:
+            if index.spec.sparse and any(v is None for v in points):
+                break
+            if len(prefixes) * len(points) > MAX_POINTS:
+                break
+            encs = sorted({encode(v) for v in points})
+            prefixes = [p + e for p in prefixes for e in encs]
+            exact = exact and not any(is_inexact(v) for v in points)
+            used += 2
+            covered.add(path)
+            continue
+        rng = _range(cond)
+        if rng is not None:
+            lo, lo_inc, hi, hi_inc, rank, rng_exact = rng
+            ranges = []
+            for p in prefixes:
+                low = p + (rank if lo is None else lo if lo_inc else lo + TOP)
+                high = p + (bytes([rank[0] + 1]) if hi is None else hi + TOP if hi_inc else hi)
+                if low < high:
+                    ranges.append((low, high))
+            used += 1
+            covered.add(path)
+            exact = exact and rng_exact
+        break
+    if not used:
+        return None
+    if index.spec.sparse and len(covered) < len(index.paths):
+        return None  # a sparse index misses documents where an uncovered field is null
+    if ranges is None:
+        ranges = [(p, p + TOP) for p in prefixes]
+    exact = exact and covered == set(conds)
+    score = used * 4 + (2 if index.spec.unique else 0)
+    return Plan(index, ranges, exact, set(index.multi), score)
+
+
+def plan(normal: Mapping[str, Any], indexes: Iterable[Index]) -> Plan | None:
+    """The best plan for a normalised filter, or None if only a full scan will do."""
+    conds = {k: v for k, v in normal.items() if not k.startswith("$")}
+    best: Plan | None = None
+    ident = conds.get("id", MISSING)
+    if ident is not MISSING:
+        points = _point_values(ident)
+        if points is not None and all(isinstance(v, str) for v in points):
+            return Plan(sorted(set(points)), [], set(conds) == {"id"} and len(normal) == 1,
+                        set(), 1000)
+    indexes = list(indexes)
+    for index in indexes:
+        candidate = plan_index(index, conds)
+        if candidate is not None and (best is None or candidate.score > best.score):
+            best = candidate
+    if best is not None and len(normal) != len(conds):
+        best.exact = False  # $or / $and alongside: the matcher has the last word
+    if best is None:
+        for sub in normal.get("$and", ()):
+            candidate = plan(sub, indexes)
+            if candidate is not None and (best is None or candidate.score > best.score):
+                best = candidate
+        if best is not None:
+            best.exact = False
+    if best is None and "$or" in normal:
+        branches = [plan(sub, indexes) for sub in normal["$or"]]
+        if all(b is not None for b in branches):
+            return _union(branches)  # type: ignore[arg-type]
+    return best
+
+
+def _union(branches: list[Plan]) -> Plan:
+    ids: set[str] = set()
+    check: set[str] = set()
+    for b in branches:
+        ids.update(b.ids())
+        check |= b.check
+    return Plan(sorted(ids | check), [], False, set(), min(b.score for b in branches))

@@ -1,0 +1,201 @@
+"""``crm check --repair``: salvage every readable document and journal write, keep the rest.
+
+The damaged files are first copied, untouched, into ``recovered/repair-<time>/`` beside a
+``report.txt`` saying what was lost. Then each collection is rebuilt from the document lines of
+its file that still parse plus every journal line whose checksum holds (replaying a journal
+write that a file already holds changes nothing: writes carry whole documents), documents that
+would break a unique index are set aside in ``<collection>.rejected.jsonl``, and the store is
+written out afresh: new collection files and an empty journal of a new generation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmcore.errors import StorageError
+from crmcore.logs import get_logger
+from crmcore_storage_tinydb import files
+from crmcore_storage_tinydb.files import JOURNAL, RECOVERED, decode_json, encode_json
+from crmcore_storage_tinydb.indexes import Index
+
+if TYPE_CHECKING:
+    from crmcore_storage_tinydb.store import TinyStore
+
+log = get_logger("storage_tinydb")
+
+
+def repair(store: TinyStore) -> dict[str, int]:
+    """Rebuild ``store`` from what can be read; returns the document count per collection."""
+    with store._mutex:
+        store._usable(allow_damage=True)
+        if store._group is not None:
+            raise StorageError("cannot repair inside a transaction")
+        store._lock.acquire(exclusive=True)
+        try:
+            return _repair_locked(store)
+        finally:
+            store._lock.release()
+
+
+def _journal_records(data: bytes) -> tuple[int, list[files.Record], int, int]:
+    """(generation, good records, bad lines, bytes of an unfinished last line)."""
+    generation = 0
+    records: list[files.Record] = []
+    bad = 0
+    pos = 0
+    lines = data.split(b"\n")
+    torn = len(lines[-1])
+    for number, line in enumerate(lines[:-1]):
+        start = pos
+        pos += len(line) + 1
+        payload = files._check(line)
+        if number == 0 and payload is not None and payload.startswith("{"):
+            try:
+                generation = int(decode_json(payload)["generation"])
+                continue
+            except (ValueError, KeyError, TypeError):
+                pass
+        tab = payload.find("\t") if payload is not None else -1
+        names = None
+        if tab > 0:
+            try:
+                names = decode_json(payload[:tab])  # type: ignore[index]
+            except ValueError:
+                names = None
+        if isinstance(names, list):
+            records.append(files.Record(start, pos, names, payload))  # type: ignore[arg-type]
+        else:
+            bad += 1
+    return generation, records, bad, torn
+
+
+def _repair_locked(store: TinyStore) -> dict[str, int]:
+    from crmcore_storage_tinydb.store import now_stamp
+
+    base = store.path
+    files.make_private_dir(base / RECOVERED)
+    aside = base / RECOVERED / f"repair-{now_stamp()}-{os.getpid()}"
+    files.make_private_dir(aside)
+    report: list[str] = [f"repair of {base}"]
+
+    snapshot_paths = {}
+    for entry in os.scandir(base):
+        name = files.collection_of(entry.name)
+        if name is not None and entry.is_file():
+            snapshot_paths[name] = Path(entry.path)
+        if (name is not None or entry.name == JOURNAL) and entry.is_file():
+            shutil.copyfile(entry.path, aside / entry.name)
+            os.chmod(aside / entry.name, 0o600)
+
+    journal = base / JOURNAL
+    data = journal.read_bytes() if journal.exists() else b""
+    generation, records, bad_lines, torn = _journal_records(data)
+    if not journal.exists():
+        report.append(f"{journal}: missing; writes since the last compaction are lost")
+    if bad_lines:
+        report.append(f"{journal}: {bad_lines} damaged line(s) skipped (each one write or "
+                      "transaction is lost)")
+    if torn:
+        report.append(f"{journal}: an unfinished last write of {torn} bytes dropped (it had "
+                      "not been acknowledged)")
+
+    names = set(snapshot_paths) | set(store._handles)
+    for record in records:
+        names.update(record.collections)
+
+    newest = generation
+    rebuilt: dict[str, tuple[dict[str, str], list[Any]]] = {}
+    for name in sorted(names):
+        texts: dict[str, str] = {}
+        specs: dict[str, Any] = {}
+        replay_from = 0
+        path = snapshot_paths.get(name)
+        if path is not None:
+            meta = None
+            try:
+                meta = files.read_meta(path)
+                for text in files.read_documents(path, meta):
+                    texts[decode_json(text)["id"]] = text
+                if meta.generation == generation:
+                    replay_from = meta.journal_offset
+            except (StorageError, ValueError, KeyError, TypeError) as exc:
+                salvaged, lost = files.salvage_documents(path)
+                texts = {decode_json(t)["id"]: t for t in salvaged}
+                report.append(f"{path}: {exc}; salvaged {len(texts)} document(s), "
+                              f"{lost} line(s) unreadable")
+            if meta is not None:
+                newest = max(newest, meta.generation)
+                specs.update({s.name: s for s in meta.indexes})
+        for record in records:
+            if record.start < replay_from or name not in record.collections:
+                continue
+            for op in record.ops():
+                if op[1] != name:
+                    continue
+                if op[0] == "p":
+                    texts[op[2]["id"]] = encode_json(op[2])
+                elif op[0] == "d":
+                    texts.pop(op[2], None)
+                elif op[0] == "x":
+                    spec = files.spec_from_json(op[2])
+                    specs[spec.name] = spec
+        handle = store._handles.get(name)
+        if handle is not None:
+            specs.update({s.name: s for s in handle._deferred})
+        _reject_duplicates(name, texts, list(specs.values()), aside, report)
+        rebuilt[name] = (texts, list(specs.values()))
+
+    new_generation = newest + 1
+    for name, (texts, specs) in rebuilt.items():
+        meta = {"collection": name, "generation": new_generation, "journal_offset": 0,
+                "indexes": [files.spec_to_json(s) for s in specs]}
+        files.write_snapshot(base / files.snapshot_file(name), meta,
+                             (texts[i] for i in sorted(texts)))
+    store._write_journal(new_generation, -1, 0)
+
+    store._damage = None
+    for handle in store._handles.values():
+        handle._table = None
+        handle._damage = None
+        handle._deferred = []
+    store._names = set(rebuilt)
+    store._adopt_journal()
+    store._read_metas()
+    counts = {name: len(texts) for name, (texts, _specs) in rebuilt.items()}
+    report.append("documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    if len(report) == 1:
+        report.append("nothing was damaged; the files were rewritten")
+    (aside / "report.txt").write_text("\n".join(report) + "\n", encoding="utf-8")
+    os.chmod(aside / "report.txt", 0o600)
+    log.warning("store repaired", location=str(base), kept=str(aside),
+                problems=len(report) - 2)
+    return counts
+
+
+def _reject_duplicates(name: str, texts: dict[str, str], specs: list[Any], aside: Path,
+                       report: list[str]) -> None:
+    """Drop (into ``<collection>.rejected.jsonl``) documents that break a unique index."""
+    rejected: list[str] = []
+    for spec in specs:
+        if not spec.unique:
+            continue
+        index = Index(spec)
+        seen: set[bytes] = set()
+        for id in sorted(texts):
+            key = index.key(decode_json(texts[id]))
+            if key is None:
+                continue
+            if key in seen:
+                rejected.append(texts.pop(id))
+            else:
+                seen.add(key)
+    if rejected:
+        target = aside / f"{files.snapshot_file(name)[:-5]}.rejected.jsonl"
+        fd = files.open_private(target, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write("\n".join(rejected) + "\n")
+        report.append(f"{name}: {len(rejected)} document(s) broke a unique index and were set "
+                      f"aside in {target}")

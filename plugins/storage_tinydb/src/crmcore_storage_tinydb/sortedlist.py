@@ -1,0 +1,114 @@
+"""A sorted list kept in chunks: O(log n) search, cheap insertion and removal at any size.
+
+The same idea as ``sortedcontainers.SortedList``, cut to what the indexes need. Items are
+compared with ``<`` only (the indexes store ``bytes`` keys and ``str`` ids).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+CHUNK = 1000
+
+
+class SortedList:
+    """Sorted items in a list of chunks, each at most ``2 * CHUNK`` long."""
+
+    __slots__ = ("_chunks", "_len", "_maxes")
+
+    def __init__(self, items: Iterable[Any] = (), *, presorted: bool = False) -> None:
+        data = list(items)
+        if not presorted:
+            data.sort()
+        self._chunks: list[list[Any]] = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+        self._maxes: list[Any] = [c[-1] for c in self._chunks]
+        self._len = len(data)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def add(self, item: Any) -> None:
+        """Insert ``item`` in order (duplicates are kept)."""
+        maxes = self._maxes
+        if not maxes:
+            self._chunks.append([item])
+            maxes.append(item)
+        else:
+            i = bisect_right(maxes, item)
+            if i == len(maxes):
+                i -= 1
+                self._chunks[i].append(item)
+                maxes[i] = item
+            else:
+                insort(self._chunks[i], item)
+            if len(self._chunks[i]) > 2 * CHUNK:
+                chunk = self._chunks[i]
+                self._chunks[i:i + 1] = [chunk[:CHUNK], chunk[CHUNK:]]
+                maxes[i:i + 1] = [chunk[CHUNK - 1], chunk[-1]]
+        self._len += 1
+
+    def discard(self, item: Any) -> bool:
+        """Remove one occurrence of ``item``; False if it was not there."""
+        maxes = self._maxes
+        i = bisect_left(maxes, item)
+        if i == len(maxes):
+            return False
+        chunk = self._chunks[i]
+        j = bisect_left(chunk, item)
+        if j == len(chunk) or chunk[j] != item:
+            return False
+        del chunk[j]
+        self._len -= 1
+        if not chunk:
+            del self._chunks[i]
+            del maxes[i]
+        elif j == len(chunk):
+            maxes[i] = chunk[-1]
+        return True
+
+    def __contains__(self, item: Any) -> bool:
+        i = bisect_left(self._maxes, item)
+        if i == len(self._maxes):
+            return False
+        chunk = self._chunks[i]
+        j = bisect_left(chunk, item)
+        return j < len(chunk) and chunk[j] == item
+
+    def irange(self, lo: Any | None = None, hi: Any | None = None) -> Iterator[Any]:
+        """Items ``x`` with ``lo <= x < hi`` in order (None: unbounded on that side)."""
+        maxes = self._maxes
+        i = 0 if lo is None else bisect_left(maxes, lo)
+        first = True
+        while i < len(maxes):
+            chunk = self._chunks[i]
+            j = bisect_left(chunk, lo) if first and lo is not None else 0
+            first = False
+            if hi is not None and maxes[i] >= hi:
+                yield from chunk[j:bisect_left(chunk, hi)]
+                return
+            yield from chunk[j:]
+            i += 1
+
+    def after(self, item: Any | None, count: int) -> list[Any]:
+        """Up to ``count`` items strictly greater than ``item`` (None: from the start)."""
+        out: list[Any] = []
+        maxes = self._maxes
+        i = 0 if item is None else bisect_right(maxes, item)
+        first = True
+        while i < len(maxes) and len(out) < count:
+            chunk = self._chunks[i]
+            j = bisect_right(chunk, item) if first and item is not None else 0
+            first = False
+            out.extend(chunk[j:j + count - len(out)])
+            i += 1
+        return out
+
+    def __iter__(self) -> Iterator[Any]:
+        for chunk in self._chunks:
+            yield from chunk
+
+    def __reversed__(self) -> Iterator[Any]:
+        for chunk in reversed(self._chunks):
+            yield from reversed(chunk)

@@ -1,0 +1,20 @@
+"""The core storage contract, unchanged, on the embedded store (in both durability modes)."""
+
+from __future__ import annotations
+
+import pytest
+from crmcore.testing.contract import StorageContract
+
+from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
+
+
+class TestTinyStore(StorageContract):
+    @pytest.fixture
+    def open_store(self, tmp_path):
+        return lambda: TinyStore(tmp_path / "db")
+
+
+class TestTinyStoreFsync(StorageContract):
+    @pytest.fixture
+    def open_store(self, tmp_path):
+        return lambda: TinyStore(tmp_path / "db", TinyStoreOptions(durability="fsync"))

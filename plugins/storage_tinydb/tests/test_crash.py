@@ -1,0 +1,73 @@
+"""Killing a writer at random moments loses no acknowledged write and never a readable store."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from crmcore_storage_tinydb import TinyStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tinydb_store_children as children  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def forkserver():
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["crmcore_storage_tinydb", "tinydb_store_children"])
+    return ctx
+
+
+def _wait_ready(notes: Path, proc, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not (notes.exists() and notes.stat().st_size):
+        assert proc.is_alive() or notes.exists(), "the writer died before it was ready"
+        assert time.monotonic() < deadline, "the writer did not start"
+        time.sleep(0.001)
+
+
+def test_sigkill_at_random_moments_loses_no_acknowledged_write(store_dir, tmp_path,
+                                                                forkserver):
+    rng = random.Random(20260105)
+    acknowledged: set[str] = set()
+    touched: set[str] = set()
+    next_id = 0
+    kills = 0
+    started = time.monotonic()
+    while kills < 50:
+        assert time.monotonic() - started < 60, f"only {kills} kills in 60 s"
+        notes = tmp_path / f"notes-{kills}"
+        proc = forkserver.Process(target=children.writer,
+                                  args=(str(store_dir), next_id, str(notes)))
+        proc.start()
+        _wait_ready(notes, proc)
+        time.sleep(rng.uniform(0.0, 0.05))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        kills += 1
+        for line in notes.read_text().splitlines()[1:]:
+            if len(line) == 8:  # a complete note; the kill may cut the last one short
+                acknowledged.add(line)
+                if int(line[1:]) % 40 == 39:
+                    touched.add(line)
+        store = TinyStore(store_dir)  # it opens, whatever moment the kill hit
+        try:
+            a, b = store.collection("a"), store.collection("b")
+            present = {d["id"] for d in a.iter()}
+            missing = acknowledged - present
+            assert not missing, f"kill {kills}: acknowledged writes lost: {sorted(missing)[:5]}"
+            pairs = {d["id"] for d in b.iter()}
+            assert {k for k in present if int(k[1:]) % 3 == 0} == pairs  # transactions whole
+            assert all(a.get(k).get("touched") for k in touched)
+            next_id = max((int(k[1:]) for k in present), default=-1) + 1
+        finally:
+            store.close()
+    assert len(acknowledged) > 200  # the kills landed after real work, not only at start-up
