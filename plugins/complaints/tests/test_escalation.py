@@ -240,11 +240,15 @@ def test_escalation_task_done_leaves_a_trace(setup, customer_id, clock):
 
 
 @pytest.mark.parametrize(("settings", "assignee", "how"), [
-    ({}, None, "no shift lead on duty and no department manager set"),
+    ({}, "ann", "no shift lead on duty and no department manager set; the owner (first "
+     "contact) instead"),
+    ({"escalation": [{"after_hours": 24, "target": "department_manager"}]}, "ann",
+     "department customer_service has no manager set; the owner (first contact) instead"),
     ({"departments": {"customer_service": {"manager": "mei"}}}, "mei",
      "no shift lead on duty; manager of customer_service"),
-    ({"shifts": [{"lead": "wu", "days": ["mon"]}]}, None,
-     "no shift lead on duty and no department manager set"),  # Tuesday: not on the rota
+    ({"shifts": [{"lead": "wu", "days": ["mon"]}],  # Tuesday: not on the rota
+      "departments": {"customer_service": {"manager": "mei"}}}, "mei",
+     "no shift lead on duty; manager of customer_service"),
     ({"shifts": [{"lead": "wu", "days": ["tue"]}]}, "wu", "shift lead on duty"),
     ({"shifts": [{"lead": "cs-lead", "departments": ["quality"]},
                  {"lead": "any-lead"}],

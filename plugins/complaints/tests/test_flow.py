@@ -425,3 +425,16 @@ def test_notes_and_the_actor_is_required(setup, customer_id):
     with pytest.raises(ValidationError, match="actor"):
         api.judge(ticket, actor=" ", valid=True)
     assert Status.CLOSED == "closed"
+
+
+def test_judging_can_correct_the_category(setup, customer_id):
+    crm, api = setup({"sla": [{"name": "quality", "categories": ["product_quality"],
+                               "resolution_hours": 24}, {"name": "standard"}]})
+    ticket = api.open(actor="ann", customer_id=customer_id(crm), content="x")
+    assert (ticket.category, ticket.sla_policy) == ("other", "standard")
+    with pytest.raises(ValidationError, match="unknown category 'weather'"):
+        api.judge(ticket, actor="ann", valid=True, category="weather")
+    judged = api.judge(ticket, actor="ann", valid=True, category="product_quality")
+    assert (judged.category, judged.sla_policy) == ("product_quality", "quality")
+    assert judged.resolution_due_at == judged.opened_at + timedelta(hours=24)
+    assert api.history(ticket.id)[-1].details["category"] == "product_quality"

@@ -248,12 +248,17 @@ class Complaints:
     # -- the status machine ----------------------------------------------------------------
 
     def judge(self, ticket: Ticket | str, *, actor: str, valid: bool,
-              explanation: str | None = None, department: str | None = None) -> Ticket:
+              explanation: str | None = None, department: str | None = None,
+              category: str | None = None) -> Ticket:
         """Judge validity. An invalid complaint is closed with the polite explanation given to
-        the customer; a valid one may name its department. Either answer counts as the first
-        response to the customer."""
+        the customer; a valid one may name its department. ``category`` corrects how intake
+        filed it (the SLA policy is matched again). Either answer counts as the first response
+        to the customer."""
         actor = require_actor(actor)
         current = self._require(ticket, "judge")
+        if category is not None and category not in self.settings.all_categories:
+            raise ValidationError(f"unknown category {category!r} (allowed: "
+                                  f"{', '.join(self.settings.all_categories)})", field="category")
         if not valid and not (explanation or "").strip():
             raise ValidationError("an invalid complaint is closed with a polite explanation for "
                                   "the customer: give one", field="explanation")
@@ -265,6 +270,11 @@ class Complaints:
             "judged_at": now, "explanation": (explanation or "").strip() or None}
         if current.first_response_at is None:
             changes["first_response_at"] = now
+        if category is not None and category != current.category:
+            policy = match_policy(self.settings, category=category,
+                                  priority=current.priority.name.lower(), tier=current.tier,
+                                  channel=current.channel.value)
+            changes.update(category=category, sla_policy=policy.name, sla_clock=policy.clock)
         if valid:
             changes["status"] = Status.VALID
             if department is not None:
@@ -274,7 +284,9 @@ class Complaints:
         with self.crm.transaction(actor):
             updated = self._change(current, actor, "judged", changes,
                                    {"validity": changes["validity"].value,
-                                    "department": department}, note=explanation or "")
+                                    "department": department,
+                                    "category": changes.get("category")},
+                                   note=explanation or "")
             if not valid:
                 self._closed(updated, actor)
         return updated

@@ -343,10 +343,11 @@ def escalations(ctx: click.Context, ticket_id: str | None, since: Any, limit: in
     rows = []
     for trace in api.escalation_traces(ticket_id=ticket_id,
                                        since=resolve_when(api.crm, since), limit=limit):
-        rows.append({"at": trace.at, "ticket_id": trace.ticket_id, **trace.details})
-    out_table(ctx, rows, [("at", "at"), ("ticket_id", "ticket"), ("level", "level"),
-                          ("target", "role"), ("assignee", "to"), ("how", "why"),
-                          ("task_id", "task")], empty="no escalations")
+        rows.append({"at": trace.at, "ticket_id": trace.ticket_id, **trace.details,
+                     "when": trace.at.astimezone(api.zone).strftime("%Y-%m-%d %H:%M")})
+    out_table(ctx, rows, [("when", "at"), ("ticket_id", "ticket"), ("level", "level"),
+                          ("target", "role"), ("assignee", "to"), ("how", "why")],
+              empty="no escalations")
 
 
 @complaints_group.command("outbox")

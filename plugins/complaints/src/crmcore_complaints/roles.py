@@ -60,7 +60,8 @@ def resolve_role(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, r
     """The person holding ``role`` for ``ticket`` at ``when``.
 
     A shift lead comes from the rota; with no shift on duty the ticket goes to the department
-    manager instead. ``person:<id>`` names someone directly.
+    manager instead. When no one holds a role, the owner (first-contact responsibility) gets
+    it. ``person:<id>`` names someone directly.
     """
     if role.startswith("person:"):
         return Resolved(role, role[7:].strip(), "named in the escalation ladder")
@@ -73,11 +74,13 @@ def resolve_role(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, r
         if dept is not None and dept.manager:
             return Resolved(role, dept.manager,
                             f"no shift lead on duty; manager of {department}")
-        return Resolved(role, None, "no shift lead on duty and no department manager set")
+        return Resolved(role, ticket.owner, "no shift lead on duty and no department manager "
+                        "set; the owner (first contact) instead")
     if role == "department_manager":
         if dept is not None and dept.manager:
             return Resolved(role, dept.manager, f"manager of {department}")
-        return Resolved(role, None, f"department {department} has no manager set")
+        return Resolved(role, ticket.owner, f"department {department} has no manager set; "
+                        "the owner (first contact) instead")
     if role == "dispatcher":
         if ticket.dispatched_by:
             return Resolved(role, ticket.dispatched_by, "dispatched the ticket")

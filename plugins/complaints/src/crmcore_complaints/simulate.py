@@ -22,7 +22,10 @@ CAUSES = {
     "price": ["price_changed_after_order", "unclear_fees"],
     "false_advertising": ["misleading_ad", "unclear_terms"],
     "billing_dispute": ["double_charge", "wrong_plan_billed"],
+    "other": ["miscommunication"],
 }
+CATEGORY_WEIGHTS = {"product_quality": 5, "service": 4, "price": 2, "false_advertising": 1,
+                    "other": 1, "billing_dispute": 3}
 INVALID_REASONS = [
     "The warranty period ended before the fault appeared; we explained the paid repair option.",
     "The price shown was correct for the plan chosen; we walked the customer through it.",
@@ -34,7 +37,7 @@ def simulate_day(api: Complaints, now: datetime, rng: random.Random, actor: str)
     for ticket in api.find(status=[Status.REGISTERED, Status.VALID, Status.DISPATCHED,
                                    Status.IN_PROGRESS, Status.RESOLVED]):
         pace = rng.random()
-        steps = 8 if pace < 0.7 else (1 if pace < 0.9 else 0)
+        steps = 8 if pace < 0.6 else (1 if pace < 0.85 else 0)
         for _ in range(steps):
             try:
                 ticket = _step(api, ticket, rng, actor)
@@ -52,9 +55,13 @@ def _step(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ti
     """One step forward; None when the ticket waits for something else today."""
     status = ticket.status
     if status is Status.REGISTERED:
+        category = None
+        if ticket.category == api.settings.default_category:  # filed loosely at intake
+            known = list(api.settings.all_categories)
+            category = rng.choices(known, [CATEGORY_WEIGHTS.get(c, 1) for c in known])[0]
         if rng.random() < 0.9:
-            return api.judge(ticket, actor=ticket.owner, valid=True)
-        api.judge(ticket, actor=ticket.owner, valid=False,
+            return api.judge(ticket, actor=ticket.owner, valid=True, category=category)
+        api.judge(ticket, actor=ticket.owner, valid=False, category=category,
                   explanation=rng.choice(INVALID_REASONS))
         return None
     if status is Status.VALID:
