@@ -241,7 +241,9 @@ class MongoCollection(Collection):
         new = _copy(dict(doc))
         if version is not None:
             new["version"] = version
-        if _encoded_size(to_mongo(new)) > MAX_BSON_SIZE:
+        with errors.mapped(self.name, "encoding"):
+            size = _encoded_size(to_mongo(new))  # every row checked before any is sent
+        if size > MAX_BSON_SIZE:
             raise ValidationError(f"{self.name} {new['id']}: larger than MongoDB's 16 MiB limit")
         return new
 
