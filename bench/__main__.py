@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bench.common import cpu_note
 from bench.workloads import ALL, run_all
+from crmcore.logs import configure_logging
 
 
 def _short(value: object) -> str:
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown workload(s) {', '.join(unknown)} (known: {', '.join(ALL)})",
               file=sys.stderr)
         return 2
+    configure_logging("warning")
     started = time.perf_counter()
     results = run_all(names, args.quick)
     table = Table(title="crmcore benchmarks" + (" (quick sizes)" if args.quick else ""),
