@@ -1,0 +1,72 @@
+""""Ask for a referral" tasks at the three moments of DOMAIN §6.
+
+1. ``purchase``: right after a purchase (due ``after_purchase_due_hours`` later).
+2. ``praise``: an interaction with satisfaction at or above ``satisfaction_threshold``.
+3. ``proven``: ``proven_after_days`` after a purchase with no complaint and no refund of it in
+   between (found by the worker sweep).
+
+A customer is asked at most once per ``cooldown_days`` (counting every ask task made, whatever
+became of it), never while ``do_not_contact`` is set, and not within
+``quiet_after_complaint_days`` of a complaint. One open ask per customer (task dedupe key
+``referral_ask:<customer id>``), enforced by the core across workers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from crmcore import Customer, CustomerStatus, Priority, TaskDraft
+from crmcore_loyalty.settings import LoyaltySettings
+
+if TYPE_CHECKING:
+    from crmcore import CRM
+
+ASK_KIND = "referral_ask"
+MOMENTS = {
+    "purchase": "Ask for a referral: they have just bought",
+    "praise": "Ask for a referral: they praised the service",
+    "proven": "Ask for a referral: the purchase has proven itself",
+}
+
+
+def ask_key(customer_id: str) -> str:
+    return f"{ASK_KIND}:{customer_id}"
+
+
+class Asks:
+    """Decide whether to ask a customer for a referral now, and draft the task."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    @property
+    def settings(self) -> LoyaltySettings:
+        return self._crm.settings("loyalty")
+
+    def draft(self, customer: Customer, moment: str, *, ref: str | None, now: datetime,
+              code: str | None = None) -> TaskDraft | None:
+        """The ask task for ``moment``, or None when the rules say not to ask now."""
+        asks = self.settings.asks
+        if moment not in MOMENTS:
+            raise ValueError(f"unknown ask moment {moment!r}")
+        if not asks.enabled or (moment == "purchase" and not asks.after_purchase):
+            return None
+        if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
+            return None
+        if self._crm.tasks.count({"kind": ASK_KIND, "customer_id": customer.id,
+                                  "created_at": {"$gt": now - timedelta(
+                                      days=asks.cooldown_days)}}):
+            return None
+        if asks.quiet_after_complaint_days and self._crm.interactions.count({
+                "customer_id": customer.id, "kind": "complaint",
+                "occurred_at": {"$gt": now - timedelta(days=asks.quiet_after_complaint_days)}}):
+            return None
+        due = now + timedelta(hours=asks.after_purchase_due_hours) if moment == "purchase" \
+            else now
+        notes = f"Their referral code: {code}." if code else ""
+        return TaskDraft(kind=ASK_KIND, title=MOMENTS[moment], due_at=due,
+                         customer_id=customer.id, assignee=customer.owner,
+                         priority=Priority.NORMAL, dedupe_key=ask_key(customer.id),
+                         source="loyalty", ref=ref, notes=notes,
+                         ext={"loyalty": {"moment": moment, "referral_code": code}})

@@ -1,0 +1,139 @@
+"""The loyalty plugin's hook implementations (registered with crmcore as ``loyalty``)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmcore import (
+    CRM,
+    Customer,
+    Effects,
+    Interaction,
+    Kinds,
+    RecordWrite,
+    ReportSection,
+    SettingsSpec,
+    SummaryLine,
+    hookimpl,
+)
+from crmcore.converter import to_doc
+from crmcore_loyalty import reporting, simulate
+from crmcore_loyalty.api import Loyalty
+from crmcore_loyalty.asks import ASK_KIND
+from crmcore_loyalty.earning import on_interaction
+from crmcore_loyalty.hookspecs import add_hookspecs
+from crmcore_loyalty.records import REFERRALS, Referral, collections
+from crmcore_loyalty.settings import LoyaltySettings
+from crmcore_loyalty.sweeps import REMINDER_KIND, Sweeps
+
+if TYPE_CHECKING:
+    import click
+
+    from crmcore.plugins import PluginManager
+    from crmcore.storage import CollectionSpec
+
+
+@hookimpl
+def crm_addhooks(pluginmanager: PluginManager) -> None:
+    """Declare ``crm_tier_changed`` and ``crm_customer_perks`` for other plugins."""
+    add_hookspecs(pluginmanager)
+
+
+@hookimpl
+def crm_settings() -> SettingsSpec:
+    return SettingsSpec(section="loyalty", type=LoyaltySettings)
+
+
+@hookimpl
+def crm_collections() -> list[CollectionSpec]:
+    return collections()
+
+
+@hookimpl
+def crm_kinds() -> Kinds:
+    return Kinds(tasks=(ASK_KIND, REMINDER_KIND))
+
+
+@hookimpl
+def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
+    """Give every new customer a referral code (``[loyalty.referral] code_on_create``)."""
+    if not crm.settings("loyalty").referral.code_on_create:
+        return None
+    return Loyalty(crm).referrals.code_effects(customer)
+
+
+@hookimpl
+def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
+                           actor: str) -> Effects | None:
+    """Earn, claw back on refunds, reward referrals, re-tier, and ask for referrals.
+
+    Ledger postings are written here directly rather than returned as ``Effects``: they need
+    insert-if-absent under a per-customer lock, which ``RecordWrite`` cannot express. They run
+    inside the core's transaction for this event, so they commit or roll back with it.
+    """
+    return on_interaction(Loyalty(crm), interaction, customer, actor=actor) or None
+
+
+@hookimpl
+def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
+                         actor: str) -> Effects | None:
+    """Referrals made by the merged customer now count for the kept one; re-tier the kept."""
+    loyalty = Loyalty(crm)
+    writes = [RecordWrite(REFERRALS, {**to_doc(r), "referrer_id": kept.id},
+                          expected_version=r.version)
+              for r in crm.records(REFERRALS, Referral).find({"referrer_id": merged.id})]
+    loyalty.tiers.evaluate(kept.id, actor=actor)
+    return Effects(records=writes) if writes else None
+
+
+@hookimpl
+def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
+    """Expire due points, remind before expiry, ask where purchases proved themselves, and
+    review tiers whose review date has come."""
+    drafts = Sweeps(Loyalty(crm)).run(now, actor=f"worker:{worker}")
+    return Effects(tasks=drafts) if drafts else None
+
+
+@hookimpl(optionalhook=True)
+def crm_customer_perks(crm: CRM, customer: Customer) -> list[str]:
+    """The perks of the customer's tier (``[loyalty.tiers.levels] perks``)."""
+    return Loyalty(crm).tiers.perks(customer)
+
+
+@hookimpl(optionalhook=True)
+def crm_complaint_resolved(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+    """Goodwill points for a complaint resolved with compensation (capped per customer)."""
+    Loyalty(crm).compensation.on_resolved(ticket, actor=actor)
+    return None
+
+
+@hookimpl(optionalhook=True)
+def crm_complaint_reopened(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+    """Claw back the goodwill points of a complaint that was reopened."""
+    Loyalty(crm).compensation.on_reopened(ticket, actor=actor)
+    return None
+
+
+@hookimpl
+def crm_cli_commands(cli: click.Group) -> None:
+    from crmcore_loyalty.cli import loyalty_group, referral_group
+
+    cli.add_command(loyalty_group)
+    cli.add_command(referral_group)
+
+
+@hookimpl
+def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    return reporting.sections(Loyalty(crm), now)
+
+
+@hookimpl
+def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
+    return reporting.summary(Loyalty(crm), customer)
+
+
+@hookimpl
+def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    simulate.simulate_day(Loyalty(crm), now, rng, actor)

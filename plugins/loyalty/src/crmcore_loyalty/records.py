@@ -1,0 +1,176 @@
+"""The plugin's stored records and the collections that hold them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from crmcore import ValidationError
+from crmcore.schema import field, non_empty, utc_converter
+from crmcore.storage import CollectionSpec, IndexSpec
+
+LEDGER = "loyalty.ledger"
+ACCOUNTS = "loyalty.accounts"
+CODES = "loyalty.codes"
+REFERRALS = "loyalty.referrals"
+CURSORS = "loyalty.cursors"
+
+EARN, REDEEM, EXPIRE, ADJUST, CLAWBACK = "earn", "redeem", "expire", "adjust", "clawback"
+ENTRY_KINDS = (EARN, REDEEM, EXPIRE, ADJUST, CLAWBACK)
+
+LINKED, REWARDED = "linked", "rewarded"
+
+
+def _entry_kind(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if value not in ENTRY_KINDS:
+        raise ValidationError(f"unknown ledger entry kind {value!r} (allowed: "
+                              f"{', '.join(ENTRY_KINDS)})", field=attribute.name)
+
+
+def _whole(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"expected a whole number of points, got {value!r}",
+                              field=attribute.name)
+
+
+@attrs.frozen
+class LedgerEntry:
+    """One append-only line of a customer's points ledger.
+
+    ``points`` is signed: earn (> 0), redeem and expire (< 0), clawback (<= 0), adjust (either).
+    ``key`` (``"<kind>|<source>"``) is unique in the store, so one source event posts at most
+    one entry of each kind however often it is replayed. Earn entries and positive adjustments
+    are *lots*: they carry ``expires_at``. ``lot`` names the lot an expire or clawback entry is
+    about. ``shortfall`` is what a clawback could not take back because the points were spent.
+    """
+
+    id: str
+    customer_id: str = field(validator=non_empty)
+    kind: str = field(validator=_entry_kind)
+    points: int = field(validator=_whole)
+    source: str = field(validator=non_empty)
+    key: str = field(validator=non_empty)
+    reason: str = field(validator=non_empty)
+    at: datetime = field(converter=utc_converter("at"))
+    actor: str = field(validator=non_empty)
+    seq: int = 0
+    expires_at: datetime | None = field(default=None,
+                                        converter=utc_converter("expires_at", optional=True))
+    lot: str | None = None
+    ref: str | None = None
+    shortfall: int = field(default=0, validator=_whole)
+    note: str = field(personal=True, default="")
+    version: int = 0
+
+
+def entry_key(kind: str, source: str) -> str:
+    """The unique key of the entry of ``kind`` caused by ``source``."""
+    return f"{kind}|{source}"
+
+
+@attrs.frozen
+class Account:
+    """Per-customer bookkeeping that serialises writes (optimistic locking on ``version``).
+
+    ``seq`` numbers the customer's entries; ``pending`` holds the documents of the last batch
+    posted, so a batch whose entries were not all inserted (a crash between the account write
+    and the inserts, on a backend without transactions) is rolled forward by the next reader.
+    The tier fields are the source of truth that ``customer.ext["loyalty"]`` mirrors.
+    The balance is deliberately not kept here: it is always the ledger's sum.
+    """
+
+    id: str
+    customer_id: str
+    seq: int = 0
+    pending: list[dict[str, Any]] = attrs.field(factory=list)
+    tier: str | None = None
+    tier_since: datetime | None = field(default=None,
+                                        converter=utc_converter("tier_since", optional=True))
+    tier_review_at: datetime | None = field(
+        default=None, converter=utc_converter("tier_review_at", optional=True))
+    version: int = 0
+
+
+def account_id(customer_id: str) -> str:
+    """Accounts have an id derived from the customer's, so creating one is race-free."""
+    return f"lac_{customer_id}"
+
+
+@attrs.frozen
+class ReferralCode:
+    """A customer's referral code (short, unambiguous, unique)."""
+
+    id: str
+    code: str = field(validator=non_empty)
+    customer_id: str = field(validator=non_empty)
+    created_at: datetime = field(converter=utc_converter("created_at"))
+    version: int = 0
+
+
+@attrs.frozen
+class Referral:
+    """``referred_id`` was brought by ``referrer_id`` ("old brings new")."""
+
+    id: str
+    referrer_id: str = field(validator=non_empty)
+    referred_id: str = field(validator=non_empty)
+    code: str = field(validator=non_empty)
+    linked_at: datetime = field(converter=utc_converter("linked_at"))
+    linked_by: str = field(validator=non_empty)
+    status: str = LINKED
+    qualifying_purchase_id: str | None = None
+    rewarded_at: datetime | None = field(default=None,
+                                         converter=utc_converter("rewarded_at", optional=True))
+    referrer_points: int = 0
+    referred_points: int = 0
+    referrer_capped: bool = False
+    rewards: int = 0
+    clawbacks: int = 0
+    version: int = 0
+
+
+def referral_id(referred_id: str) -> str:
+    """A referral's id, derived from the new customer's: one link per customer, race-free."""
+    return f"ref_{referred_id}"
+
+
+@attrs.frozen
+class Cursor:
+    """How far a worker sweep has got (``through``), shared by every worker."""
+
+    id: str
+    through: datetime | None = field(default=None,
+                                     converter=utc_converter("through", optional=True))
+    version: int = 0
+
+
+def collections() -> list[CollectionSpec]:
+    """The collections ``crm_collections`` declares."""
+    return [
+        CollectionSpec(LEDGER, (
+            IndexSpec([("key", 1)], unique=True),
+            IndexSpec([("customer_id", 1), ("seq", 1)]),
+            IndexSpec([("kind", 1), ("at", 1)]),
+            IndexSpec([("expires_at", 1)], sparse=True),
+            IndexSpec([("reason", 1), ("at", 1)]),
+        ), customer_key="customer_id", record_type=LedgerEntry),
+        CollectionSpec(ACCOUNTS, (
+            IndexSpec([("tier_review_at", 1)], sparse=True),
+            IndexSpec([("tier", 1)], sparse=True),
+        ), customer_key="customer_id", record_type=Account),
+        CollectionSpec(CODES, (
+            IndexSpec([("code", 1)], unique=True),
+            IndexSpec([("customer_id", 1)]),
+        ), customer_key="customer_id", record_type=ReferralCode),
+        CollectionSpec(REFERRALS, (
+            # not unique: merging two referred records must stay possible; one link per new
+            # customer is enforced by the referral's id (``referral_id``) instead
+            IndexSpec([("referred_id", 1)]),
+            IndexSpec([("referrer_id", 1), ("linked_at", 1)]),
+            IndexSpec([("qualifying_purchase_id", 1)], sparse=True),
+            IndexSpec([("status", 1)]),
+        ), customer_key="referred_id", record_type=Referral),
+        CollectionSpec(CURSORS, record_type=Cursor),
+    ]

@@ -1,0 +1,141 @@
+"""``crm report`` sections and the ``crm customer show`` summary lines."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from crmcore import Customer, ReportSection, SummaryLine
+from crmcore_loyalty.asks import ASK_KIND
+from crmcore_loyalty.records import (
+    ACCOUNTS,
+    ADJUST,
+    CLAWBACK,
+    EARN,
+    EXPIRE,
+    LINKED,
+    REDEEM,
+    REWARDED,
+    Account,
+)
+from crmcore_loyalty.referrals import REFERRED, REFERRER
+
+if TYPE_CHECKING:
+    from crmcore_loyalty.api import Loyalty
+
+
+def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
+    """Points, tiers and referrals (DOMAIN §6; the loyalty side of §7's measures)."""
+    settings = loyalty.settings
+    days = settings.report_period_days
+    since = now - timedelta(days=days)
+    outstanding = 0
+    holders: Counter[str] = Counter()
+    period: Counter[str] = Counter()
+    shortfall = 0
+    goodwill = 0
+    for entry in loyalty.ledger.iter():
+        outstanding += entry.points
+        holders[entry.customer_id] += entry.points
+        if since < entry.at <= now:
+            period[entry.kind] += entry.points
+            if entry.kind == CLAWBACK:
+                shortfall += entry.shortfall
+            if entry.kind == EARN and entry.reason == "compensation":
+                goodwill += entry.points
+    members = sum(1 for points in holders.values() if points > 0)
+    points_rows = [
+        ("points outstanding", outstanding),
+        ("value outstanding", round(outstanding * settings.point_value, 2)),
+        ("customers holding points", members),
+        (f"earned, last {days} days", period[EARN]),
+        (f"of which goodwill for complaints, last {days} days", goodwill),
+        (f"redeemed, last {days} days", -period[REDEEM]),
+        (f"expired, last {days} days", -period[EXPIRE]),
+        (f"clawed back, last {days} days", -period[CLAWBACK]),
+        (f"clawbacks not recoverable (already spent), last {days} days", shortfall),
+        (f"adjusted (net), last {days} days", period[ADJUST]),
+    ]
+    out = [ReportSection(
+        "Loyalty points", ("measure", "value"), points_rows,
+        chart={"earned": period[EARN], "redeemed": -period[REDEEM],
+               "expired": -period[EXPIRE], "clawed back": -period[CLAWBACK]},
+        note=f"one point is worth {settings.point_value:g} in currency; the balance is always "
+             "the ledger's sum", order=60)]
+
+    tiers: Counter[str] = Counter()
+    for account in loyalty.crm.records(ACCOUNTS, Account).iter({"tier": {"$ne": None}}):
+        tiers[account.tier or ""] += 1
+    active = loyalty.crm.customers.count()
+    tier_rows = [(level.name, tiers[level.name],
+                  f"{tiers[level.name] / active:.1%}" if active else "0.0%")
+                 for level in reversed(settings.tiers.levels)]
+    untiered = max(0, active - sum(tiers.values()))
+    tier_rows.append(("(no tier)", untiered, f"{untiered / active:.1%}" if active else "0.0%"))
+    out.append(ReportSection(
+        "Loyalty tiers", ("tier", "customers", "share"), tier_rows,
+        chart={row[0]: row[1] for row in tier_rows[:-1]},
+        note=f"by {settings.tiers.basis} over {settings.tiers.window_days} days; upgrades at "
+             "once, downgrades at the review date", order=61))
+
+    referrals = loyalty.referrals.all()
+    recent = [r for r in referrals if since < r.linked_at <= now]
+    asks = loyalty.crm.tasks.find({"kind": ASK_KIND, "created_at": {"$gt": since}})
+    paid = Counter(e.reason for e in loyalty.ledger.find(
+        {"kind": EARN, "reason": {"$in": [REFERRER, REFERRED]}}))
+    points_paid = Counter()
+    for entry in loyalty.ledger.find({"kind": EARN, "reason": {"$in": [REFERRER, REFERRED]}}):
+        points_paid[entry.reason] += entry.points
+    ref_rows = [
+        ("customers brought by referral", len(referrals)),
+        (f"linked, last {days} days", len(recent)),
+        ("rewarded (qualified)", sum(1 for r in referrals if r.status == REWARDED)),
+        ("waiting for the qualifying purchase", sum(1 for r in referrals
+                                                    if r.status == LINKED)),
+        ("rewards clawed back (refunds)", sum(r.clawbacks for r in referrals)),
+        ("referrer rewards withheld by the period cap", sum(1 for r in referrals
+                                                            if r.referrer_capped)),
+        ("points paid to referrers", points_paid[REFERRER]),
+        ("points paid to new customers", points_paid[REFERRED]),
+        (f"'ask for a referral' tasks, last {days} days", len(asks)),
+        ("of which done", sum(1 for t in asks if t.status.value == "done")),
+    ]
+    out.append(ReportSection("Referrals (old brings new)", ("measure", "value"), ref_rows,
+                             note=f"{paid[REFERRER]} referrer rewards paid in all", order=62))
+    top = loyalty.referrals.leaderboard(limit=10)
+    if top:
+        out.append(ReportSection(
+            "Top referrers", ("customer", "brought", "rewarded", "points"),
+            [(row["referrer"], row["links"], row["rewarded"], row["points"]) for row in top],
+            chart={row["referrer"][-6:]: row["links"] for row in top}, order=63))
+    return out
+
+
+def summary(loyalty: Loyalty, customer: Customer) -> list[SummaryLine]:
+    """"1,250 points (1,250 spendable); gold since 2026-01-05, review 2027-01-05; code …"."""
+    view = loyalty.account(customer.id)
+    parts = [f"{view.balance:,} points"]
+    if view.available != view.balance:
+        parts[0] += f" ({view.available:,} spendable)"
+    if view.tier:
+        since = view.tier_since.date().isoformat() if view.tier_since else "?"
+        review = view.tier_review_at.date().isoformat() if view.tier_review_at else "?"
+        parts.append(f"{view.tier} since {since}, review {review}")
+    else:
+        parts.append("no tier yet")
+    if view.next_tier:
+        parts.append(f"{view.to_next_tier:,.0f} to {view.next_tier}")
+    if view.expiring_points and view.expiring_by:
+        parts.append(f"{view.expiring_points:,} expire by {view.expiring_by.date().isoformat()}")
+    lines = [SummaryLine("Loyalty", "; ".join(parts))]
+    if view.perks:
+        lines.append(SummaryLine("Perks", ", ".join(view.perks)))
+    stats = loyalty.referrals.stats(customer.id)
+    ref = [f"code {stats.code}" if stats.code else "no code yet"]
+    if stats.links:
+        ref.append(f"brought {stats.links} ({stats.rewarded} rewarded)")
+    if stats.referred_by:
+        ref.append(f"referred by {stats.referred_by}")
+    lines.append(SummaryLine("Referral", "; ".join(ref)))
+    return lines
