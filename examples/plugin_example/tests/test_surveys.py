@@ -319,13 +319,13 @@ def test_simulate_answers_some_surveys_and_repeats_with_the_seed(make_crm, clock
         for i, c in enumerate(people):
             callback(crm, c, satisfaction=1 + i % 5)
         rng = random.Random(seed)
-        for _day in range(10):
+        for _day in range(14):
             clock.advance(days=1)
             crm_simulate(crm, crm.now(), rng, "demo-staff")
         return [(a.customer_id[-4:], a.score, a.comment) for a in stored_answers(crm)], crm
 
     first, crm = run(3)
-    assert 20 <= len(first) <= 40  # 35% a day over 10 days answers most, not all
+    assert 10 <= len(first) <= 30  # 5% a day over 14 days: about half answer
     assert all(a.survey_task_id for a in stored_answers(crm))
     assert len({a.survey_task_id for a in stored_answers(crm)}) == len(first)
     assert len(run(3)[0]) == len(first) and [s for _c, s, _m in run(3)[0]] == \
