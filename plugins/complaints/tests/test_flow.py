@@ -245,6 +245,21 @@ def test_followup_callback_interaction_reopens(setup, customer_id, recorder, clo
     assert again.status == "resolved" and len(recorder.named("resolved")) == 2
 
 
+def test_a_callback_recorded_followup_style_can_still_complete_its_task(setup, customer_id):
+    """followup logs the callback interaction first, then completes its task: reopening on an
+    unhappy answer must leave that task open for it (an agent's reopen cancels it)."""
+    crm, api = setup()
+    ticket = walk(api, customer_id(crm), "closed")
+    task = crm.tasks.open_by_key(callback_key(ticket.id))
+    with crm.transaction():
+        crm.interactions.log(actor="rep", customer_id=ticket.customer_id, kind="callback",
+                             ref=ticket.id, satisfaction=1,
+                             ext={"followup": {"satisfied": False, "task_id": task.id}})
+        crm.tasks.complete(task.id, actor="rep", outcome="unsatisfied")
+    assert api.get(ticket.id).status == "in_progress"
+    assert crm.tasks.get(task.id).outcome == "unsatisfied"
+
+
 def test_callback_for_unknown_ticket_is_ignored(setup, customer_id):
     crm, api = setup()
     cid = customer_id(crm)

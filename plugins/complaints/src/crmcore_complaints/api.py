@@ -503,10 +503,12 @@ class Complaints:
             self._closed(updated, actor)
         return updated
 
-    def reopen(self, ticket: Ticket | str, *, actor: str, reason: str) -> Ticket:
+    def reopen(self, ticket: Ticket | str, *, actor: str, reason: str,
+               cancel_callback: bool = True) -> Ticket:
         """Reopen a resolved or closed ticket (the customer is not satisfied): it goes back to
         its department (an invalid one back to judging) with fresh SLA targets and ladder.
-        Fires ``crm_complaint_reopened``."""
+        A callback still pending is cancelled, unless the reopen comes from that very callback
+        (whoever records it completes it). Fires ``crm_complaint_reopened``."""
         actor = require_actor(actor)
         if not (reason or "").strip():
             raise ValidationError("say why the ticket is reopened", field="reason")
@@ -524,7 +526,7 @@ class Complaints:
             updated = self._change(current, actor, "reopened", changes,
                                    {"cycle": current.cycle + 1}, note=reason)
             task = self.crm.tasks.open_by_key(callback_key(current.id))
-            if task is not None:
+            if task is not None and cancel_callback:
                 self.crm.tasks.cancel(task.id, actor=actor, reason="complaint reopened")
             self.crm.emit("crm_complaint_reopened", actor=actor, ticket=updated)
         return updated
@@ -606,7 +608,8 @@ class Complaints:
                                       "interaction_id": interaction.id})
         if not satisfied and updated.status in (Status.RESOLVED, Status.CLOSED):
             return self.reopen(updated, actor=actor, reason="customer not satisfied at the "
-                               f"callback (score {score if score is not None else '-'})")
+                               f"callback (score {score if score is not None else '-'})",
+                               cancel_callback=False)
         return updated
 
     def _closed(self, ticket: Ticket, actor: str) -> None:
