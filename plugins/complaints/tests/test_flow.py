@@ -453,3 +453,20 @@ def test_judging_can_correct_the_category(setup, customer_id):
     assert (judged.category, judged.sla_policy) == ("product_quality", "quality")
     assert judged.resolution_due_at == judged.opened_at + timedelta(hours=24)
     assert api.history(ticket.id)[-1].details["category"] == "product_quality"
+
+
+def test_hookspecs_are_declared_once_whoever_asks_first():
+    """``crm_addhooks`` declares the specs; the API declares them too when the core has not
+    called it; either way a second declaration is a no-op."""
+    from crmcore_complaints import plugin
+    from crmcore_complaints.api import ensure_hookspecs
+
+    from crmcore.plugins import PluginManager
+
+    pm = PluginManager()
+    plugin.crm_addhooks(pluginmanager=pm)
+    ensure_hookspecs(pm)
+    caller = pm.hook.crm_complaint_notify
+    assert caller.has_spec() and caller.spec.opts["firstresult"] is True
+    for name in ("registered", "escalated", "resolved", "reopened", "closed", "sla_breached"):
+        assert getattr(pm.hook, f"crm_complaint_{name}").has_spec()
