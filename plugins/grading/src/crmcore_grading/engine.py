@@ -1,0 +1,636 @@
+"""The grading engine: builds the configured schemes and grades customers.
+
+One ``Engine`` per open CRM (built on first use). Three paths share ``Engine.assess``:
+
+- events re-grade one customer (``regrade``), folding the new interaction into the signals
+  stored on the customer, and placing them against the population cut-offs stored by the last
+  population run; changes are applied as ``Effects`` through ``crm.apply``;
+- ``grade_all`` re-grades everyone in one streaming pass (customers, then interactions),
+  recomputes the population cut-offs and writes only the customers whose grading changed;
+- the worker runs ``grade_all`` at most once per ``population_interval_hours``, under a lease
+  on a singleton state record so that several workers never both run it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from crmcore import (
+    ConfigError,
+    ConflictError,
+    Customer,
+    DuplicateKeyError,
+    Effects,
+    ExtPatch,
+    NotFoundError,
+    PluginError,
+    Priority,
+    RecordWrite,
+    StorageError,
+    TaskDraft,
+    TaskUpdate,
+)
+from crmcore.converter import iso
+from crmcore.logs import get_logger
+from crmcore_grading import churn as churn_rules
+from crmcore_grading.dates import local_day
+from crmcore_grading.hookspecs import GradingHookSpecs
+from crmcore_grading.records import HISTORY, POPULATION, SINCE, STATE
+from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
+from crmcore_grading.settings import GradingSettings
+from crmcore_grading.signals import Acc, Folder, Signals, Window, aggregate, canonical
+
+if TYPE_CHECKING:
+    from crmcore import CRM
+    from crmcore.plugins import PluginManager
+
+T = TypeVar("T")
+Wrap = Callable[[Iterable[Any], int | None, str], Iterable[Any]]
+
+NAMESPACE = "grading"
+CUSTOMERS = "customers"
+INTERACTIONS = "interactions"
+CUTOFF_CACHE_SECONDS = 60.0
+_ENGINE_ATTR = "_crmcore_grading_engine"
+
+log = get_logger("grading")
+
+
+# -- plumbing --------------------------------------------------------------------------------
+
+
+def ensure_hookspecs(pm: PluginManager) -> None:
+    """Declare the grading hooks unless ``crm_addhooks`` already did (idempotent)."""
+    caller = getattr(pm.hook, "crm_grade_changed", None)
+    if caller is None or getattr(caller, "spec", None) is None:
+        with contextlib.suppress(ValueError):  # declared meanwhile
+            pm.add_hookspecs(GradingHookSpecs)
+
+
+def has_listeners(crm: CRM, hook: str) -> bool:
+    caller = getattr(crm.plugins.hook, hook, None)
+    return bool(caller is not None and caller.get_hookimpls())
+
+
+def engine_for(crm: CRM) -> Engine:
+    """The engine of this CRM (built, and the configuration checked, on first use)."""
+    engine = crm.__dict__.get(_ENGINE_ATTR)
+    if engine is None:
+        engine = Engine(crm)
+        setattr(crm, _ENGINE_ATTR, engine)
+    return engine
+
+
+def registry(crm: CRM) -> dict[str, tuple[str, GradingScheme]]:
+    """Every registered scheme: name → (providing plugin, registration)."""
+    ensure_hookspecs(crm.plugins)
+    found: dict[str, tuple[str, GradingScheme]] = {}
+    for plugin, item in crm.plugins.contributions("crm_grading_schemes"):
+        if not isinstance(item, GradingScheme):
+            raise PluginError(plugin, f"crm_grading_schemes returned {type(item).__name__}, "
+                              "not GradingScheme")
+        if item.name in found:
+            first, second = sorted((found[item.name][0], plugin))
+            raise PluginError(second, f"grading scheme {item.name!r} is provided by both "
+                              f"plugin {first!r} and plugin {second!r}; disable one of them")
+        found[item.name] = (plugin, item)
+    return found
+
+
+def _plain(items: Iterable[T], _total: int | None, _description: str) -> Iterable[T]:
+    return items
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# -- outcomes --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Change:
+    """One scheme's grade changing."""
+
+    scheme: str
+    old: str | None
+    new: str | None
+    reason: str
+
+
+@attrs.frozen
+class Outcome:
+    """The result of assessing one customer: what to write and what to announce."""
+
+    customer_id: str
+    facts: Facts
+    grading: dict[str, Any]  # the new ext["grading"], complete
+    patch: dict[str, Any]  # the top-level keys of ext["grading"] that differ from the stored
+    changes: tuple[Change, ...]
+    churn_old: str
+    churn_new: churn_rules.ChurnRisk
+
+    @property
+    def churn_rose(self) -> bool:
+        return churn_rules.rank(self.churn_new.level) > churn_rules.rank(self.churn_old)
+
+    @property
+    def churn_changed(self) -> bool:
+        return self.churn_new.level != self.churn_old
+
+
+_EMPTY: dict[str, Any] = {"grades": {}, "reasons": {}, "inputs": {}, "open_complaints": [],
+                          "churn": {"level": "none", "reasons": []}}
+
+
+def _normal(key: str, value: Any) -> Any:
+    if value is None:
+        return _EMPTY.get(key)
+    if key == "churn":
+        return {"level": value.get("level", "none"), "reasons": list(value.get("reasons", []))}
+    return value
+
+
+@attrs.frozen
+class GradeAllReport:
+    """What one ``grade_all`` run did."""
+
+    customers: int
+    interactions: int
+    changed: int  # customers written
+    grade_changes: int
+    churn_rises: int
+    retried: int  # customers re-graded one by one after a concurrent change
+    seconds: float
+    at: datetime
+
+    @property
+    def per_second(self) -> float:
+        return self.customers / self.seconds if self.seconds > 0 else float("inf")
+
+
+# -- the engine --------------------------------------------------------------------------------
+
+
+class Engine:
+    """Configured schemes, signal folding and the population state of one CRM."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+        self.settings: GradingSettings = crm.settings("grading")
+        self.registered = registry(crm)
+        self._check_names()
+        self.schemes: list[Scheme] = [self._build(name) for name in self.settings.schemes]
+        self.by_name = {s.name: s for s in self.schemes}
+        self._check_valuable()
+        self.fingerprints = {
+            s.name: hashlib.sha1(f"{s.name}:{s.fingerprint()}".encode()).hexdigest()[:16]
+            for s in self.schemes}
+        self.folder = Folder(self.settings.signals)
+        self.tickets = crm.has_plugin("complaints")
+        self.default_tz = crm.config.core.timezone
+        self.state = crm.collection(STATE)
+        self.history = crm.collection(HISTORY)
+        self._population: dict[str, Any] | None = None
+        self._population_read_at: datetime | None = None
+        self._since: str | None = None
+        self.since(crm.now())
+
+    # -- configuration checks that need the loaded plugins ---------------------------------
+
+    def _check_names(self) -> None:
+        known = ", ".join(sorted(self.registered)) or "none"
+        for i, name in enumerate(self.settings.schemes):
+            if name not in self.registered:
+                raise ConfigError(f"grading.schemes[{i}]: unknown grading scheme {name!r} "
+                                  f"(registered: {known})")
+        for name in self.settings.options:
+            if name not in self.registered:
+                raise ConfigError(f"grading.options.{name}: no grading scheme {name!r} is "
+                                  f"registered (registered: {known})")
+        for setting, kinds in self.settings.signals.all_kinds().items():
+            for i, kind in enumerate(kinds):
+                if kind not in self.crm.interaction_kinds:
+                    raise ConfigError(f"grading.signals.{setting}[{i}]: unknown interaction "
+                                      f"kind {kind!r} (declared: "
+                                      f"{', '.join(sorted(self.crm.interaction_kinds))})")
+
+    def _check_valuable(self) -> None:
+        for scheme, tiers in self.settings.churn.valuable.items():
+            if scheme not in self.registered:
+                raise ConfigError(f"grading.churn.valuable.{scheme}: unknown grading scheme "
+                                  f"{scheme!r} (registered: "
+                                  f"{', '.join(sorted(self.registered))})")
+            built = self.by_name.get(scheme)
+            if built is None or not built.tiers:
+                continue
+            for i, tier in enumerate(tiers):
+                if tier not in built.tiers:
+                    raise ConfigError(f"grading.churn.valuable.{scheme}[{i}]: {tier!r} is not "
+                                      f"a tier of scheme {scheme!r} (tiers: "
+                                      f"{', '.join(built.tiers)})")
+
+    def _build(self, name: str) -> Scheme:
+        plugin, registration = self.registered[name]
+        context = SchemeContext(self.crm, self.settings, self.settings.options.get(name, {}))
+        try:
+            scheme = registration.factory(context)
+        except (ConfigError, PluginError):
+            raise
+        except Exception as exc:
+            raise PluginError(plugin, f"grading scheme {name!r} could not be built: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        if not callable(getattr(scheme, "grade", None)):
+            raise PluginError(plugin, f"grading scheme {name!r}: the factory returned "
+                              f"{type(scheme).__name__}, which has no grade() method")
+        scheme.name = name
+        return scheme
+
+    def plugin_of(self, scheme: str) -> str:
+        return self.registered[scheme][0]
+
+    # -- the population state and the store's start ----------------------------------------
+
+    def window(self, now: datetime) -> Window:
+        c = self.settings.churn
+        return Window(now, c.spend_window_days, c.complaint_open_days)
+
+    def since(self, now: datetime) -> str:
+        """When grading first ran on this store (customers created since then have had every
+        interaction folded as it was logged)."""
+        if self._since is None:
+            try:
+                self._since = self.state.get(SINCE)["at"]
+            except NotFoundError:
+                try:
+                    self.state.insert({"id": SINCE, "at": iso(now)})
+                    self._since = iso(now)
+                except DuplicateKeyError:
+                    self._since = self.state.get(SINCE)["at"]
+        return self._since
+
+    def population(self, now: datetime, *, fresh: bool = False) -> dict[str, Any]:
+        """The stored population record ({} before the first run), cached for a minute."""
+        read_at = self._population_read_at
+        if (fresh or self._population is None or read_at is None or now < read_at
+                or (now - read_at).total_seconds() > CUTOFF_CACHE_SECONDS):
+            try:
+                self._population = self.state.get(POPULATION)
+            except NotFoundError:
+                self._population = {}
+            self._population_read_at = now
+        return self._population
+
+    def cutoffs(self, now: datetime) -> dict[str, Any]:
+        """Stored cut-offs of the running population schemes, where still valid (made under
+        the current configuration of that scheme)."""
+        record = self.population(now)
+        stored = record.get("cutoffs") or {}
+        prints = record.get("fingerprints") or {}
+        return {name: stored[name] for name, s in self.by_name.items()
+                if s.population and name in stored and prints.get(name) == self.fingerprints[name]}
+
+    def store_population(self, cutoffs: Mapping[str, Any], now: datetime) -> None:
+        """Save cut-offs of a population run and schedule the next run."""
+        for name, value in cutoffs.items():
+            if not _json_safe(value):
+                raise PluginError(self.plugin_of(name), f"grading scheme {name!r}: fit() "
+                                  "returned cut-offs that are not JSON-compatible")
+        interval = timedelta(hours=self.settings.population_interval_hours)
+        fields = {"cutoffs": dict(cutoffs),
+                  "fingerprints": {n: self.fingerprints[n] for n in cutoffs},
+                  "computed_at": iso(now), "next_run_at": iso(now + interval)}
+        for _attempt in range(5):
+            try:
+                current = self.state.get(POPULATION)
+            except NotFoundError:
+                try:
+                    self.state.insert({"id": POPULATION, **fields})
+                    break
+                except DuplicateKeyError:
+                    continue
+            try:
+                self.state.update(POPULATION, fields, expected_version=current["version"])
+                break
+            except ConflictError:
+                continue
+        else:
+            raise ConflictError("grading.state population: kept changing underneath; retry")
+        self.population(now, fresh=True)
+
+    # -- assessing one customer ---------------------------------------------------------------
+
+    def facts(self, customer_id: str, timezone: str | None, owner: str | None,
+              ext: Mapping[str, Any], grading: Mapping[str, Any], signals: Mapping[str, Any],
+              now: datetime, window: Window) -> Facts:
+        sig = Signals(signals)
+        if self.tickets:
+            open_complaints = len(grading.get("open_complaints") or ())
+        else:
+            open_complaints = sig.complaints_since(window.complaint_cut)
+        return Facts(customer_id, now, local_day(now, timezone, self.default_tz),
+                     grading.get("inputs") or {}, sig, open_complaints, owner, ext)
+
+    def assess(self, facts: Facts, stored: Mapping[str, Any], grading: Mapping[str, Any],
+               signals: dict[str, Any], cutoffs: Mapping[str, Any], window: Window, *,
+               keep_unfitted: bool) -> Outcome:
+        """Grade ``facts`` with every running scheme and the churn watch.
+
+        ``stored`` is ext["grading"] as stored, ``grading`` the same with any input changes of
+        this operation applied. Population schemes without valid cut-offs keep their stored
+        grade when ``keep_unfitted`` (between population runs) and are skipped otherwise.
+        """
+        old_grades: dict[str, str] = dict(stored.get("grades") or {})
+        old_reasons: dict[str, str] = dict(stored.get("reasons") or {})
+        grades: dict[str, str] = {}
+        reasons: dict[str, str] = {}
+        for scheme in self.schemes:
+            name = scheme.name
+            if scheme.population and name not in cutoffs:
+                if keep_unfitted and name in old_grades:
+                    grades[name] = old_grades[name]
+                    reasons[name] = old_reasons.get(name, "")
+                continue
+            result = scheme.grade(facts, cutoffs.get(name))
+            if result is None:
+                continue
+            if not isinstance(result, Grade) or not isinstance(result.value, str) \
+                    or not result.value or not isinstance(result.reason, str):
+                raise PluginError(self.plugin_of(name), f"grading scheme {name!r} returned "
+                                  f"{result!r}, not a Grade(value, reason) or None")
+            grades[name] = result.value
+            reasons[name] = result.reason
+        risk = churn_rules.assess(facts, grades, self.settings.churn, window)
+        new = {**dict(grading), "signals": signals, "grades": grades, "reasons": reasons,
+               "churn": risk.stored()}
+        patch: dict[str, Any] = {}
+        for key, value in new.items():
+            before = stored.get(key)
+            if key == "signals":
+                if before != value and canonical(before, window) != value:
+                    patch[key] = value
+            elif _normal(key, before) != _normal(key, value):
+                patch[key] = value
+        changes = []
+        for name in [*grades, *(n for n in old_grades if n not in grades)]:
+            if old_grades.get(name) != grades.get(name):
+                why = reasons.get(name) or (f"scheme {name!r} no longer runs"
+                                            if name not in self.by_name else "no grade")
+                changes.append(Change(name, old_grades.get(name), grades.get(name), why))
+        old_level = (stored.get("churn") or {}).get("level", "none")
+        return Outcome(facts.customer_id, facts, new, patch, tuple(changes), old_level, risk)
+
+    # -- turning outcomes into writes ------------------------------------------------------
+
+    def history_docs(self, outcome: Outcome, actor: str, now: datetime) -> list[dict[str, Any]]:
+        """History records (as stored documents) of an outcome's grade and churn changes."""
+        at = iso(now)
+        cid = outcome.customer_id
+        docs = [{"id": self.crm.new_id("grh_"), "customer_id": cid, "scheme": c.scheme,
+                 "old": c.old, "new": c.new, "at": at, "reason": c.reason, "actor": actor}
+                for c in outcome.changes]
+        if outcome.churn_changed:
+            docs.append({"id": self.crm.new_id("grh_"), "customer_id": cid, "scheme": "churn",
+                         "old": outcome.churn_old, "new": outcome.churn_new.level, "at": at,
+                         "reason": "; ".join(outcome.churn_new.reasons) or "no warning signs",
+                         "actor": actor})
+        return docs
+
+    def retention(self, outcome: Outcome, now: datetime) -> Effects:
+        """The retention task for a customer whose churn risk rose past the configured level."""
+        c = self.settings.churn
+        level = outcome.churn_new.level
+        if (c.retention_task == "off" or not outcome.churn_rose
+                or churn_rules.rank(level) < churn_rules.rank(c.retention_task)):
+            return Effects()
+        key = f"retention:{outcome.customer_id}"
+        priority = Priority.URGENT if level == "high" else Priority.HIGH
+        due = now + timedelta(days=c.retention_due_days)
+        watched = ", ".join(churn_rules.watched(outcome.grading["grades"], c))
+        draft = TaskDraft(kind="retention", title=f"Retention: churn risk {level} ({watched})",
+                          due_at=due, customer_id=outcome.customer_id,
+                          assignee=outcome.facts.owner, priority=priority, dedupe_key=key,
+                          source="grading", notes="; ".join(outcome.churn_new.reasons))
+        if churn_rules.rank(outcome.churn_old) < churn_rules.rank(c.retention_task):
+            return Effects(tasks=[draft])  # no retention task of ours can be open yet
+        # escalate the open retention task, or create one (the draft is skipped if one is open)
+        return Effects(tasks=[draft], task_updates=[TaskUpdate(dedupe_key=key,
+                                                               priority=priority, due_at=due)])
+
+    def announce(self, outcome: Outcome, actor: str, customer: Customer | None = None) -> None:
+        """Fire ``crm_grade_changed`` per change and ``crm_churn_risk_changed`` on a rise."""
+        crm = self.crm
+        want_grades = bool(outcome.changes) and has_listeners(crm, "crm_grade_changed")
+        want_churn = outcome.churn_rose and has_listeners(crm, "crm_churn_risk_changed")
+        if not (want_grades or want_churn):
+            return
+        customer = customer or crm.customers.get_any(outcome.customer_id)
+        if want_grades:
+            for change in outcome.changes:
+                crm.emit("crm_grade_changed", actor=actor, customer=customer,
+                         scheme=change.scheme, old=change.old, new=change.new,
+                         reason=change.reason)
+        if want_churn:
+            crm.emit("crm_churn_risk_changed", actor=actor, customer=customer,
+                     old=outcome.churn_old, new=outcome.churn_new.level,
+                     reasons=list(outcome.churn_new.reasons))
+
+    # -- one customer ------------------------------------------------------------------------
+
+    def rebuild_signals(self, customer_id: str, window: Window) -> Acc:
+        """Fold every interaction of one customer (a query, not the whole collection)."""
+        acc = Acc()
+        for doc in self.crm.collection(INTERACTIONS).iter({"customer_id": customer_id}):
+            acc.fold(doc, self.folder, window)
+        return acc
+
+    def regrade(self, customer_id: str, *, actor: str, now: datetime | None = None,
+                fold: Mapping[str, Any] | None = None, rebuild: bool = False,
+                changes: Mapping[str, Any] | None = None,
+                edit: Callable[[dict[str, Any]], None] | None = None,
+                cutoffs: Mapping[str, Any] | None = None) -> Outcome | None:
+        """Re-grade one customer now and apply what changed through ``crm.apply``.
+
+        ``fold``: an interaction document to add to the stored signals (an event); ``rebuild``:
+        recompute the signals from all the customer's interactions; ``changes``: ext["grading"]
+        keys to set (new inputs); ``edit``: a function changing a copy of ext["grading"] (open
+        complaints). Returns the outcome, or None for a customer who is not active.
+        """
+        crm = self.crm
+        when = now or crm.now()
+        window = self.window(when)
+        try:
+            doc = crm.collection(CUSTOMERS).get(customer_id)
+        except NotFoundError:
+            return None
+        if doc.get("status", "active") != "active":
+            return None
+        ext = doc.get("ext") or {}
+        stored = ext.get(NAMESPACE) or {}
+        grading = {k: v for k, v in stored.items()}
+        if changes:
+            grading.update(changes)
+        if edit is not None:
+            edit(grading)
+        kept = stored.get("signals")
+        if rebuild or (kept is None and doc.get("created_at", "") < self.since(when)):
+            acc = self.rebuild_signals(customer_id, window)  # includes ``fold``: it is stored
+        else:
+            acc = Acc.from_stored(kept)
+            if fold is not None:
+                acc.fold(fold, self.folder, window)
+        signals = acc.stored(window)
+        facts = self.facts(customer_id, doc.get("timezone"), doc.get("owner"), ext, grading,
+                           signals, when, window)
+        outcome = self.assess(facts, stored, grading, signals,
+                              self.cutoffs(when) if cutoffs is None else cutoffs, window,
+                              keep_unfitted=True)
+        if not outcome.patch:
+            return outcome
+        effects = Effects.combine([
+            Effects(ext=[ExtPatch(customer_id, NAMESPACE, outcome.patch)],
+                    records=[RecordWrite(HISTORY, d)
+                             for d in self.history_docs(outcome, actor, when)]),
+            self.retention(outcome, when)])
+        with crm.transaction(actor):
+            crm.apply(effects, actor=actor)
+            self.announce(outcome, actor)
+        return outcome
+
+    # -- everyone ----------------------------------------------------------------------------
+
+    def grade_all(self, *, actor: str, now: datetime | None = None,
+                  wrap: Wrap | None = None) -> GradeAllReport:
+        """Re-grade every active customer in one streaming pass; see the module docstring."""
+        crm = self.crm
+        started = time.perf_counter()
+        when = now or crm.now()
+        window = self.window(when)
+        show = wrap or _plain
+        customers = crm.collection(CUSTOMERS)
+        active = {"status": "active"}
+        snapshot: dict[str, tuple[int, str | None, str | None, dict[str, Any]]] = {}
+        total = customers.count(active) if wrap else None
+        for doc in show(customers.iter(active), total, "reading customers"):
+            snapshot[doc["id"]] = (doc["version"], doc.get("timezone"), doc.get("owner"),
+                                   doc.get("ext") or {})
+        interactions = crm.collection(INTERACTIONS)
+        total = interactions.count() if wrap else None
+        accs, n_interactions = aggregate(show(interactions.iter(), total,
+                                              "reading interactions"),
+                                         self.folder, window, snapshot)
+        rows = []
+        for cid, (version, tz, owner, ext) in snapshot.items():
+            acc = accs.get(cid)
+            signals = acc.stored(window) if acc is not None else {}
+            grading = ext.get(NAMESPACE) or {}
+            rows.append((cid, version, ext, grading, signals,
+                         self.facts(cid, tz, owner, ext, grading, signals, when, window)))
+        del accs
+        population = [row[5] for row in rows]
+        cutoffs = {s.name: s.fit(population) for s in self.schemes if s.population}
+        del population
+        with crm.transaction(actor):
+            self.store_population(cutoffs, when)
+        pending: list[tuple[tuple[Any, ...], Outcome]] = []
+        for row in show(rows, len(rows), "grading"):
+            outcome = self.assess(row[5], row[3], row[3], row[4], cutoffs, window,
+                                  keep_unfitted=False)
+            if outcome.patch:
+                pending.append((row, outcome))
+        del rows
+        written = changes = rises = retried = 0
+        customers_coll = crm.collection(CUSTOMERS)
+        for chunk in _chunks(pending, self.settings.write_batch):
+            with crm.transaction(actor):
+                history: list[dict[str, Any]] = []
+                done: list[Outcome] = []
+                for (cid, version, ext, grading, _signals, _facts), outcome in chunk:
+                    new_ext = {**ext, NAMESPACE: {**grading, **outcome.patch}}
+                    try:
+                        customers_coll.update(cid, {"ext": new_ext}, expected_version=version)
+                    except ConflictError:  # changed since we read it: do this one carefully
+                        retried += 1
+                        again = self.regrade(cid, actor=actor, now=when, rebuild=True,
+                                             cutoffs=cutoffs)
+                        if again is not None and again.patch:
+                            written += 1
+                            changes += len(again.changes)
+                            rises += again.churn_rose
+                        continue
+                    except NotFoundError:
+                        continue
+                    written += 1
+                    changes += len(outcome.changes)
+                    rises += outcome.churn_rose
+                    history += self.history_docs(outcome, actor, when)
+                    done.append(outcome)
+                if history:
+                    result = self.history.insert_many(history)
+                    if not result.ok:
+                        raise StorageError(f"{HISTORY}: {result.errors[0].message}")
+                for outcome in done:
+                    extra = self.retention(outcome, when)
+                    if extra:
+                        crm.apply(extra, actor=actor)
+                    self.announce(outcome, actor)
+        seconds = time.perf_counter() - started
+        report = GradeAllReport(len(snapshot), n_interactions, written, changes, rises, retried,
+                                seconds, when)
+        log.info("graded everyone", customers=report.customers, written=written,
+                 seconds=round(seconds, 3))
+        return report
+
+    # -- the worker ----------------------------------------------------------------------------
+
+    def tick(self, now: datetime, worker: str) -> GradeAllReport | None:
+        """Run the population re-grade if it is due and no other worker holds it."""
+        actor = f"worker:{worker}"
+        with self.crm.transaction(actor):
+            if not self._claim_run(now, worker):
+                return None
+        try:
+            return self.grade_all(actor=actor, now=now)
+        finally:
+            with self.crm.transaction(actor):
+                self.state.release(POPULATION, owner=worker)
+
+    def _claim_run(self, now: datetime, worker: str) -> bool:
+        lease = timedelta(minutes=self.settings.population_lease_minutes)
+        due = {"id": POPULATION, "next_run_at": {"$lte": iso(now)}}
+        claimed = self.state.claim(due, owner=worker, until=now + lease, now=now)
+        if claimed is None:
+            try:
+                self.state.get(POPULATION)
+                return False  # not due, or another worker is running it
+            except NotFoundError:
+                with contextlib.suppress(DuplicateKeyError):
+                    self.state.insert({"id": POPULATION, "next_run_at": ""})
+            claimed = self.state.claim(due, owner=worker, until=now + lease, now=now)
+            if claimed is None:
+                return False
+        interval = timedelta(hours=self.settings.population_interval_hours)
+        try:  # claim the run itself, so a lease that lapses mid-run does not start another
+            self.state.update(POPULATION, {"next_run_at": iso(now + interval)},
+                              expected_version=claimed["version"])
+        except ConflictError:
+            return False
+        return True
+

@@ -1,0 +1,196 @@
+"""The grading plugin's hook implementations (registered as the plugin ``grading``).
+
+Event hooks re-grade the customer concerned and apply the resulting ``Effects`` (the ext patch,
+history records, a retention task) through ``crm.apply`` before firing ``crm_grade_changed`` /
+``crm_churn_risk_changed``, so implementers of those hooks see the stored new grade. They run
+inside the transaction of the write that caused the event, and return None.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from crmcore import (
+    CRM,
+    Customer,
+    Effects,
+    Interaction,
+    ReportSection,
+    SettingsSpec,
+    SummaryLine,
+    Task,
+    hookimpl,
+)
+from crmcore.converter import iso
+from crmcore.storage import CollectionSpec
+from crmcore_grading import records
+from crmcore_grading.engine import NAMESPACE, engine_for, ensure_hookspecs
+from crmcore_grading.inputs import clean_inputs
+from crmcore_grading.scheme import GradingScheme
+from crmcore_grading.schemes import BUILTIN
+from crmcore_grading.settings import GradingSettings
+
+if TYPE_CHECKING:
+    from crmcore.plugins import PluginManager
+
+
+# -- start-up ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_addhooks(pluginmanager: PluginManager) -> None:
+    ensure_hookspecs(pluginmanager)
+
+
+@hookimpl
+def crm_settings() -> SettingsSpec:
+    return SettingsSpec(section="grading", type=GradingSettings)
+
+
+@hookimpl
+def crm_collections() -> list[CollectionSpec]:
+    return records.collections()
+
+
+# optionalhook: the spec is this plugin's own, declared by crm_addhooks (or on first use)
+@hookimpl(optionalhook=True)
+def crm_grading_schemes() -> list[GradingScheme]:
+    return list(BUILTIN)
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
+    engine = engine_for(crm)  # also notes when grading started on this store
+    given = (customer.ext.get(NAMESPACE) or {}).get("inputs")
+    if given:
+        inputs = clean_inputs(given)
+        engine.regrade(customer.id, actor=actor, changes={"inputs": inputs})
+    return None
+
+
+def interaction_doc(interaction: Interaction) -> dict[str, Any]:
+    """The stored fields the signal fold reads (without a full unstructure)."""
+    return {"customer_id": interaction.customer_id, "kind": interaction.kind,
+            "occurred_at": iso(interaction.occurred_at), "amount": interaction.amount,
+            "satisfaction": interaction.satisfaction, "ref": interaction.ref,
+            "ext": interaction.ext}
+
+
+@hookimpl(trylast=True)
+def crm_interaction_logged(crm: CRM, interaction: Interaction, actor: str) -> Effects | None:
+    # trylast: other plugins' reactions (a complaint ticket registered from this interaction)
+    # are stored first, so one re-grade sees them.
+    engine_for(crm).regrade(interaction.customer_id, actor=actor,
+                            fold=interaction_doc(interaction))
+    return None
+
+
+@hookimpl
+def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
+    # DOMAIN §3: after every follow-up the customer is re-graded.
+    if task.customer_id:
+        engine_for(crm).regrade(task.customer_id, actor=actor)
+    return None
+
+
+@hookimpl
+def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
+                         actor: str) -> Effects | None:
+    theirs = merged.ext.get(NAMESPACE) or {}
+
+    def combine(grading: dict[str, Any]) -> None:
+        tickets = set(grading.get("open_complaints") or ()) | set(
+            theirs.get("open_complaints") or ())
+        grading["open_complaints"] = sorted(tickets)
+        if not grading.get("inputs") and theirs.get("inputs"):
+            grading["inputs"] = theirs["inputs"]
+
+    engine_for(crm).regrade(kept.id, actor=actor, rebuild=True, edit=combine)
+    return None
+
+
+def _ticket(crm: CRM, ticket: Any, actor: str, *, is_open: bool) -> None:
+    customer_id = getattr(ticket, "customer_id", None)
+    ticket_id = getattr(ticket, "id", None)
+    if not customer_id or not ticket_id:
+        return
+
+    def mark(grading: dict[str, Any]) -> None:
+        tickets = set(grading.get("open_complaints") or ())
+        if is_open:
+            tickets.add(ticket_id)
+        else:
+            tickets.discard(ticket_id)
+        grading["open_complaints"] = sorted(tickets)
+
+    engine_for(crm).regrade(customer_id, actor=actor, edit=mark)
+
+
+@hookimpl(optionalhook=True)
+def crm_complaint_registered(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+    _ticket(crm, ticket, actor, is_open=True)
+    return None
+
+
+@hookimpl(optionalhook=True)
+def crm_complaint_reopened(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+    _ticket(crm, ticket, actor, is_open=True)
+    return None
+
+
+@hookimpl(optionalhook=True)
+def crm_complaint_resolved(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+    _ticket(crm, ticket, actor, is_open=False)
+    return None
+
+
+@hookimpl(optionalhook=True)
+def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+    _ticket(crm, ticket, actor, is_open=False)
+    return None
+
+
+@hookimpl
+def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
+    # The population run writes through its own batched API (it may touch every customer);
+    # a lease on a singleton record keeps concurrent workers from running it twice.
+    engine_for(crm).tick(now, worker)
+    return None
+
+
+# -- faces ------------------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_cli_commands(cli: click.Group) -> None:
+    from crmcore_grading.cli import grade_group
+
+    cli.add_command(grade_group)
+
+
+@hookimpl
+def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    from crmcore_grading.report import sections
+
+    return sections(crm, now)
+
+
+@hookimpl
+def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
+    from crmcore_grading.report import summary
+
+    return summary(crm, customer)
+
+
+@hookimpl
+def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    from crmcore_grading.simulate import simulate_day
+
+    simulate_day(crm, now, rng, actor)

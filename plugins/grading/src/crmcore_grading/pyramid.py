@@ -1,0 +1,103 @@
+"""The customer pyramid (DOMAIN §4): VIP / major / ordinary / small by revenue or profit.
+
+Tiers are relative to the paying population. With ``basis = "customers"`` a tier with
+``top = 0.2`` holds the ceil(20%) highest-value paying customers ("the top 20% are big
+customers"); with ``basis = "value"`` it holds the highest-value customers who together make
+the first 20% of all value (the customer who crosses the line is in). Either way the population
+run stores each tier's value threshold, and a customer is in the first tier whose threshold they
+reach, so customers tied with the last one in are in too. Customers with no value yet are in
+the ``rest`` tier.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from crmcore_grading.scheme import Facts, Grade, Scheme, SchemeContext
+from crmcore_grading.settings import PyramidSettings
+
+
+def top_count(share: float, n: int) -> int:
+    """ceil(share x n), immune to float noise (0.2 x 15 is 3, not 4)."""
+    return math.ceil(round(share * n, 9))
+
+
+def thresholds_by_customers(values_desc: Sequence[int], shares: Sequence[float]
+                            ) -> list[int | None]:
+    """For each cumulative share, the value of the last customer in (top ceil(share x n))."""
+    n = len(values_desc)
+    return [values_desc[top_count(s, n) - 1] if n else None for s in shares]
+
+
+def thresholds_by_value(values_desc: Sequence[int], shares: Sequence[float]
+                        ) -> list[int | None]:
+    """For each cumulative share, the value of the customer whose value crosses that share of
+    the total (customers are taken in descending order while the sum before them is short)."""
+    total = sum(values_desc)
+    out: list[int | None] = []
+    for share in shares:
+        if not total:
+            out.append(None)
+            continue
+        goal = share * total
+        cumulative = 0
+        last = values_desc[0]
+        for value in values_desc:
+            if cumulative >= goal - 1e-9:
+                break
+            last = value
+            cumulative += value
+        out.append(last)
+    return out
+
+
+class PyramidScheme(Scheme):
+    """Population-relative value tiers."""
+
+    population = True
+    ordered = True
+
+    def __init__(self, settings: PyramidSettings) -> None:
+        self.settings = settings
+        self.tiers = settings.order()
+
+    def fingerprint(self) -> str:
+        return repr(attrs.asdict(self.settings))
+
+    def _value(self, facts: Facts) -> int:
+        return round(facts.signals.value(self.settings.measure) * 100)
+
+    def fit(self, population: Sequence[Facts]) -> dict[str, Any]:
+        values = sorted((v for v in (self._value(f) for f in population) if v > 0),
+                        reverse=True)
+        shares = [t.top for t in self.settings.tiers]
+        rule = thresholds_by_value if self.settings.basis == "value" else \
+            thresholds_by_customers
+        return {"n": len(values), "thresholds": rule(values, shares)}
+
+    def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
+        s = self.settings
+        value = self._value(facts)
+        label = "profit" if s.measure == "profit" else "revenue"
+        amount = f"{label} {value / 100:,.2f}"
+        if value > 0 and cutoffs:
+            for tier, threshold in zip(s.tiers, cutoffs.get("thresholds", ()), strict=False):
+                if threshold is not None and value >= threshold:
+                    return Grade(tier.name, f"{self._scope(tier.top)} ({amount})")
+            return Grade(s.rest, f"below the {self._scope(s.tiers[-1].top)} ({amount})")
+        return Grade(s.rest, f"no {label} yet")
+
+    def _scope(self, share: float) -> str:
+        label = "profit" if self.settings.measure == "profit" else "revenue"
+        pct = f"{share * 100:g}%"
+        if self.settings.basis == "value":
+            return f"top customers making {pct} of {label}"
+        return f"top {pct} of paying customers by {label}"
+
+
+def make(context: SchemeContext) -> PyramidScheme:
+    return PyramidScheme(context.settings.pyramid)

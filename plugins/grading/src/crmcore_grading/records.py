@@ -1,0 +1,41 @@
+"""The plugin's collections: grade history and a small state collection."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from crmcore.schema import non_empty, utc_converter
+from crmcore.storage import CollectionSpec, IndexSpec
+
+HISTORY = "grading.history"
+STATE = "grading.state"
+POPULATION = "population"  # state record: cut-offs of the last population run, worker lease
+SINCE = "since"  # state record: when grading first ran on this store
+
+
+@attrs.frozen
+class HistoryRecord:
+    """One stored change: a scheme's grade (or the churn level, scheme "churn") went from
+    ``old`` to ``new`` at ``at`` because of ``reason``, through ``actor``'s action."""
+
+    id: str
+    customer_id: str = attrs.field(validator=non_empty)
+    scheme: str = attrs.field(validator=non_empty)
+    old: str | None
+    new: str | None
+    at: datetime = attrs.field(converter=utc_converter("at"))
+    reason: str = ""
+    actor: str = attrs.field(default="system", validator=non_empty)
+    version: int = 0
+
+
+def collections() -> list[CollectionSpec]:
+    return [
+        CollectionSpec(HISTORY, (
+            IndexSpec([("customer_id", 1), ("at", 1)]),
+            IndexSpec([("scheme", 1), ("at", 1)]),
+        ), customer_key="customer_id", record_type=HistoryRecord),
+        CollectionSpec(STATE),
+    ]

@@ -1,0 +1,88 @@
+"""RFM value segments (DOMAIN §4): recency, frequency and monetary scores mapped to names.
+
+Each score runs from 1 to ``bins`` and is relative to the population of customers who bought
+at least once: the population run stores ``bins - 1`` quantile edges per measure, and a
+customer scores 1 plus the number of edges strictly below their value. So more spend never
+lowers the monetary score (all else equal), and a customer re-graded between population runs
+is placed against the stored edges. Recency edges are stored as timestamps, so a customer
+who stops buying keeps their place until the next run rather than sliding daily.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from crmcore_grading.scheme import Facts, Grade, Scheme, SchemeContext
+from crmcore_grading.settings import RfmSettings
+
+
+def quantile_edges(values: Sequence[Any], bins: int) -> list[Any]:
+    """The ``bins - 1`` edges splitting sorted ``values`` into ``bins`` equal-count groups:
+    edge i is the value at rank ceil(i * n / bins) (1-based). Empty for no values."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return []
+    return [ordered[math.ceil(i * n / bins) - 1] for i in range(1, bins)]
+
+
+def score(value: Any, edges: Sequence[Any]) -> int:
+    """1 + the number of edges strictly below ``value``."""
+    return 1 + bisect_left(edges, value)
+
+
+class RfmScheme(Scheme):
+    """Named RFM segments from quantile scores."""
+
+    population = True
+
+    def __init__(self, settings: RfmSettings) -> None:
+        self.settings = settings
+        self.tiers = settings.tiers()
+
+    def fingerprint(self) -> str:
+        return repr(attrs.asdict(self.settings))
+
+    def _money(self, facts: Facts) -> int:
+        return round(facts.signals.value(self.settings.measure) * 100)
+
+    def fit(self, population: Sequence[Facts]) -> dict[str, Any]:
+        buyers = [f for f in population if f.signals.purchases > 0]
+        bins = self.settings.bins
+        return {"n": len(buyers),
+                "r": quantile_edges([f.signals.last_purchase_iso for f in buyers], bins),
+                "f": quantile_edges([f.signals.purchases for f in buyers], bins),
+                "m": quantile_edges([self._money(f) for f in buyers], bins)}
+
+    def scores(self, facts: Facts, cutoffs: Mapping[str, Any]) -> tuple[int, int, int]:
+        s = facts.signals
+        return (score(s.last_purchase_iso, cutoffs["r"]), score(s.purchases, cutoffs["f"]),
+                score(self._money(facts), cutoffs["m"]))
+
+    def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
+        s = facts.signals
+        if s.purchases <= 0 or s.last_purchase_iso is None or not cutoffs or \
+                not cutoffs.get("n"):
+            return None
+        r, f, m = self.scores(facts, cutoffs)
+        name = next((seg.name for seg in self.settings.segments if seg.matches(r, f, m)),
+                    self.settings.default_segment)
+        noun = "purchase" if s.purchases == 1 else "purchases"
+        label = "profit" if self.settings.measure == "profit" else "spend"
+        return Grade(name, f"R{r} F{f} M{m}: last purchase {s.last_purchase_iso[:10]}, "
+                           f"{s.purchases} {noun}, {label} {s.value(self.settings.measure):,.2f}")
+
+    def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
+        if facts.signals.purchases <= 0 or not cutoffs or not cutoffs.get("n"):
+            return {}
+        r, f, m = self.scores(facts, cutoffs)
+        return {"recency": r, "frequency": f, "monetary": m}
+
+
+def make(context: SchemeContext) -> RfmScheme:
+    return RfmScheme(context.settings.rfm)
