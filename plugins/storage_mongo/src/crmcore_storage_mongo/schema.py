@@ -4,8 +4,9 @@ The schema describes the document the core's converter writes (``crmcore.convert
 datetimes as fixed-width UTC ISO strings, dates as ``YYYY-MM-DD``, enums as their values,
 tuples and lists as arrays. Fields without a default are required; unknown fields are allowed
 (the core stores helper fields such as a task's ``open_key``, and plugins add fields over
-time). Where a type is not understood the schema leaves the field unconstrained: a validator
-must never refuse what the core writes.
+time). A validator must never refuse what the core writes, so a field is left unconstrained
+where its type is not understood, and so is every personal field: with ``[core]
+encrypt_personal`` the core stores those sealed (a string in place of a date or a mapping).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 import attrs
 
+from crmcore.schema import PERSONAL
+
 ISO_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 INTEGER = ["int", "long"]
@@ -26,9 +29,12 @@ NUMBER = ["int", "long", "double", "decimal"]
 SCALAR_TYPES = frozenset({"string", "int", "long", "double", "decimal", "bool", "null"})
 
 
-def json_schema(cls: type) -> dict[str, Any]:
-    """The schema of a stored ``cls`` document, as the core sees it (with ``id``)."""
-    return _attrs_schema(cls, top=True)
+def json_schema(cls: type, *, sealed_personal: bool = True) -> dict[str, Any]:
+    """The schema of a stored ``cls`` document, as the core sees it (with ``id``).
+
+    ``sealed_personal=False`` describes personal fields by their declared types instead.
+    """
+    return _attrs_schema(cls, top=True, sealed_personal=sealed_personal)
 
 
 def mongo_validator(cls: type) -> dict[str, Any]:
@@ -40,8 +46,12 @@ def mongo_validator(cls: type) -> dict[str, Any]:
 
 
 def scalar_fields(cls: type) -> frozenset[str]:
-    """Top-level fields of ``cls`` whose stored values are always scalars (or null)."""
-    names = (n for n, sub in json_schema(cls)["properties"].items() if _is_scalar_schema(sub))
+    """Top-level fields of ``cls`` whose stored values are always scalars (or null).
+
+    A sealed personal field is a string, so a field of a scalar type stays scalar sealed.
+    """
+    names = (n for n, sub in json_schema(cls, sealed_personal=False)["properties"].items()
+             if _is_scalar_schema(sub))
     return frozenset("_id" if n == "id" else n for n in names)
 
 
@@ -73,12 +83,16 @@ def _hints(cls: type) -> dict[str, Any]:
     return out
 
 
-def _attrs_schema(cls: type, *, top: bool = False) -> dict[str, Any]:
+def _attrs_schema(cls: type, *, top: bool = False, sealed_personal: bool = True
+                  ) -> dict[str, Any]:
     hints = _hints(cls)
     properties: dict[str, Any] = {}
     required: list[str] = []
     for field in attrs.fields(cls):
-        properties[field.name] = _type_schema(hints.get(field.name, Any))
+        # Personal fields may reach the store sealed by the core's encryption layer (a string
+        # in place of a date or a mapping): their stored form is not the declared type.
+        sealed = sealed_personal and field.metadata.get(PERSONAL, False)
+        properties[field.name] = {} if sealed else _type_schema(hints.get(field.name, Any))
         if field.default is attrs.NOTHING:
             required.append(field.name)
     if top:

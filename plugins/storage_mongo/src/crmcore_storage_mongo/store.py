@@ -201,7 +201,7 @@ class MongoCollection(Collection):
         new = _copy(dict(doc))
         new["version"] = 1
         with self._op("insert") as session:
-            if session is not None:
+            if self._store.current_txn() is not None:
                 self._check_unique_in_txn(new, session)
             self._raw.insert_one(to_mongo(new), session=session)
         return new
@@ -260,7 +260,7 @@ class MongoCollection(Collection):
         _check_import_version(doc)
         new = self._prepare(doc, version=None)
         with self._op("import") as session:
-            if session is not None:
+            if self._store.current_txn() is not None:
                 self._check_unique_in_txn(new, session)
             self._raw.insert_one(to_mongo(new), session=session)
         return new
@@ -412,7 +412,7 @@ class MongoCollection(Collection):
         if changes:
             update["$set"] = _copy(dict(changes))
         with self._op("update") as session:
-            if session is not None and changes:
+            if self._store.current_txn() is not None and changes:
                 current = self._raw.find_one({ID: id}, session=session)
                 if current is not None and current.get("version") == expected_version:
                     merged = {**from_mongo(current), **changes}
