@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from crmcore.testing.contract import StorageContract
-
 from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
+
+from crmcore.testing.contract import StorageContract
 
 
 class TestTinyStore(StorageContract):

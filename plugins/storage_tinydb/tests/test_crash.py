@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from crmcore_storage_tinydb import TinyStore
 
 sys.path.insert(0, str(Path(__file__).parent))
-import tinydb_store_children as children  # noqa: E402
+import tinydb_store_children as children
 
 
 @pytest.fixture(scope="module")

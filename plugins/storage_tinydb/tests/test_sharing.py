@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
+
 from crmcore.errors import StorageError
 from crmcore.testing.factories import make_test_crm
 
-from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
-
 sys.path.insert(0, str(Path(__file__).parent))
-import tinydb_store_children as children  # noqa: E402
+import tinydb_store_children as children
 
 
 @pytest.fixture(scope="module")

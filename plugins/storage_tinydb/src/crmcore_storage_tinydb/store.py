@@ -589,7 +589,8 @@ class TinyStore(Store):
         self._names: set[str] = set()  # collections on disk (files and journal)
         self._created: set[str] = set()  # opened here, journalled with the next write
         self._meta: dict[str, SnapshotMeta | StorageError] = {}
-        self._last_op: dict[str, int] = {}
+        self._last_op: dict[str, int] = {}  # collection -> offset of its last journal record
+        self._first_op: dict[str, int] = {}  # ... and of its first
         self._group: _Group | None = None
         self._owner = 0  # thread holding the open write group
         self._damage: StorageError | None = None
@@ -676,6 +677,7 @@ class TinyStore(Store):
         self._gen = header.generation
         self._start = self._off = header.end
         self._last_op = {}
+        self._first_op = {}
         self._read_tail()
 
     def _read_metas(self) -> None:
@@ -742,6 +744,7 @@ class TinyStore(Store):
             loaded = []
             for name in record.collections:
                 self._last_op[name] = record.start
+                self._first_op.setdefault(name, record.start)
                 self._names.add(name)
                 handle = handles.get(name)
                 if handle is not None and handle._table is not None:
@@ -848,6 +851,8 @@ class TinyStore(Store):
         except StorageError as exc:
             handle._damage = exc
             raise
+        first = self._first_op.get(name)
+        start = self._off if first is None else max(start, first)
         if start < self._off:
             data = os.pread(self._fd, self._off - start, start)
             for record in files.scan(data, start).records:
@@ -985,6 +990,7 @@ class TinyStore(Store):
         self._created.clear()
         for name in group.names:
             self._last_op[name] = start
+            self._first_op.setdefault(name, start)
             self._names.add(name)
 
     def _snapshot_bytes(self) -> int:

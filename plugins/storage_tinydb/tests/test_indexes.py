@@ -1,0 +1,146 @@
+"""Indexes narrow the search but never change a result: property tests against the shared
+matcher, and the pieces (key encoding, the sorted list) on their own."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from crmcore_storage_tinydb import TinyStore
+from crmcore_storage_tinydb.indexes import Index, encode, plan
+from crmcore_storage_tinydb.sortedlist import SortedList
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmcore.storage import IndexSpec
+from crmcore.storage.query import _rank, compile_filter, sort_docs
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([1.5, -0.0,
+                    2 ** 60, 2 ** 60 + 1]), st.sampled_from(["", "a", "b", "a\x00", "é", "Z"]))
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=2))
+FIELDS = ["f", "g", "h.k"]
+
+
+@st.composite
+def documents(draw):
+    docs = []
+    for i in range(draw(st.integers(0, 25))):
+        doc = {"id": f"d{i:02d}"}
+        for field in ("f", "g"):
+            if draw(st.booleans()):
+                doc[field] = draw(VALUES)
+        if draw(st.booleans()):
+            doc["h"] = {"k": draw(VALUES)} if draw(st.booleans()) else draw(SCALARS)
+        docs.append(doc)
+    return docs
+
+
+@st.composite
+def conditions(draw):
+    field = draw(st.sampled_from(FIELDS))
+    kind = draw(st.sampled_from(["lit", "eq", "ne", "range", "in", "nin", "exists"]))
+    value = draw(SCALARS)
+    if kind == "lit":
+        return {field: value}
+    if kind in ("eq", "ne"):
+        return {field: {f"${kind}": value}}
+    if kind == "range":
+        ops = draw(st.lists(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1,
+                            max_size=2, unique=True))
+        return {field: {op: draw(SCALARS) for op in ops}}
+    if kind in ("in", "nin"):
+        return {field: {f"${kind}": draw(st.lists(SCALARS, max_size=3))}}
+    return {field: {"$exists": draw(st.booleans())}}
+
+
+@st.composite
+def filters(draw):
+    parts = draw(st.lists(conditions(), max_size=3))
+    out: dict = {}
+    for part in parts:
+        out.update(part)
+    if draw(st.integers(0, 4)) == 0:
+        out["$or"] = draw(st.lists(conditions(), min_size=1, max_size=3))
+    return out
+
+
+INDEXES = [IndexSpec([("f", 1)]), IndexSpec([("f", 1), ("g", 1)]),
+           IndexSpec([("g", 1)], sparse=True), IndexSpec([("h.k", 1), ("f", -1)]),
+           IndexSpec([("g", 1), ("h.k", 1)], sparse=True)]
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory):
+    store = TinyStore(tmp_path_factory.mktemp("prop") / "db")
+    yield store
+    store.close()
+
+
+_counter = itertools.count()
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(docs=documents(), filter=filters(), sort_field=st.sampled_from([None, *FIELDS]),
+       descending=st.booleans(), limit=st.sampled_from([None, 1, 3]))
+def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, sort_field,
+                                                  descending, limit):
+    coll = shared_store.collection(f"c{next(_counter)}")
+    for spec in INDEXES:
+        coll.ensure_index(spec)
+    assert coll.insert_many(docs).ok
+    stored = [{**d, "version": 1} for d in docs]
+    match = compile_filter(filter)
+    expected = [d for d in stored if match(d)]
+    sort = [(sort_field, -1 if descending else 1)] if sort_field else None
+    sort_docs(expected, sort)
+    assert coll.find(filter, sort=sort, limit=limit) == expected[:limit]
+    assert coll.count(filter) == len(expected)
+    assert [d["id"] for d in coll.iter(filter, batch_size=4)] == sorted(
+        d["id"] for d in expected)
+
+
+def test_a_plan_is_used_for_equalities_and_ranges():
+    index = Index(IndexSpec([("a", 1), ("b", 1)]))
+    assert plan({"a": 1, "b": {"$gt": 2}}, [index]).exact
+    assert plan({"a": {"$in": [1, 2]}}, [index]).exact
+    assert plan({"b": 1}, [index]) is None  # not a prefix
+    assert not plan({"a": 1, "c": 2}, [index]).exact  # the matcher checks c
+    sparse = Index(IndexSpec([("a", 1), ("b", 1)], sparse=True))
+    assert plan({"a": 1}, [sparse]) is None  # would miss documents without b
+    assert plan({"a": 1, "b": None}, [sparse]) is None
+    assert plan({"$or": [{"a": 1}, {"a": 2}]}, [index]) is not None
+
+
+def test_encoded_values_sort_as_the_shared_sort_does():
+    values = [None, False, True, -2, -0.5, 0, 0.0, 1, 2 ** 40, 1.5e300, "", "a", "a\x00",
+              "a\x00b", "ab", "b", "é", "\U0001F600", [1], {"x": 1}]
+    rng = random.Random(7)
+    for _ in range(50):
+        a, b = rng.sample(values, 2)
+        ra, rb = _rank(a), _rank(b)
+        if ra != rb:
+            assert (encode(a) < encode(b)) == (ra < rb), (a, b)
+    assert encode(0) == encode(-0.0) == encode(0.0)
+
+
+def test_sorted_list_keeps_order_through_many_changes():
+    rng = random.Random(3)
+    model: list[int] = []
+    items = SortedList()
+    for step in range(20000):
+        value = rng.randrange(5000)
+        if step % 3 == 2 and model:
+            victim = rng.choice(model)
+            model.remove(victim)
+            assert items.discard(victim)
+        else:
+            model.append(value)
+            items.add(value)
+    model.sort()
+    assert list(items) == model and len(items) == len(model)
+    assert list(reversed(items)) == model[::-1]
+    assert list(items.irange(100, 900)) == [v for v in model if 100 <= v < 900]
+    assert items.after(model[10], 5) == [v for v in model if v > model[10]][:5]
+    assert not items.discard(-1) and -1 not in items and model[0] in items
