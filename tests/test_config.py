@@ -105,3 +105,11 @@ def test_two_plugins_declaring_one_section_name_both(make_crm):
     with pytest.raises(PluginError, match=r"section \[toy\] is provided by both plugin 'toy' "
                                           r"and plugin 'toy2'"):
         make_crm([("toy", Toy()), ("toy2", Toy())])
+
+
+def test_a_validator_naming_a_nested_path_is_folded_into_the_key():
+    from crmcore.config import _tidy
+
+    assert _tidy("sla[0].categories: unknown category 'x' @ $") == (
+        "$.sla[0].categories: unknown category 'x'")
+    assert _tidy("must be positive @ complaints.sla[1]") == "complaints.sla[1]: must be positive"

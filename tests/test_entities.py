@@ -129,3 +129,26 @@ def test_ids_are_time_ordered_and_unique():
     assert new_id("cus_", NOW - timedelta(days=1)) > ids[-1]
     later = new_id("cus_", NOW + timedelta(days=1))
     assert later > ids[-1] and later.startswith("cus_") and len(later) == 30
+
+
+def test_str_and_int_enums_in_plugin_records_are_stored_as_plain_values():
+    import enum
+
+    import attrs
+
+    class Status(enum.StrEnum):
+        OPEN = "open"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    @attrs.frozen
+    class Ticket:
+        id: str
+        status: Status
+        level: Level
+
+    doc = to_doc(Ticket("t1", Status.OPEN, Level.HIGH))
+    assert doc == {"id": "t1", "status": "open", "level": 3}
+    assert type(doc["status"]) is str and type(doc["level"]) is int
+    assert from_doc(Ticket, doc) == Ticket("t1", Status.OPEN, Level.HIGH)

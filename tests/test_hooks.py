@@ -73,7 +73,7 @@ class Probe:
 def test_hook_crm_addhooks(make_crm):
     class ExtraSpecs:
         @hookspec
-        def crm_probe_event(self, crm, value: int) -> Effects | None:
+        def crm_probe_event(self, crm, value: int, actor: str) -> Effects | None:
             """A plugin's own hook."""
 
     class Provider:
@@ -87,11 +87,20 @@ def test_hook_crm_addhooks(make_crm):
             return Effects(ext=[ExtPatch(crm.customers.find()[0].id, "probe", {"v": value})])
 
     crm = make_crm([("provider", Provider()), ("listener", Listener())])
+    assert crm.plugins.hook.crm_probe_event.spec is not None  # the provider declared it
     customer = crm.customers.add(actor="ann", name="Li Lei")
     crm.emit("crm_probe_event", actor="ann", value=7)
     assert crm.customers.get(customer.id).ext["probe"] == {"v": 7}
+    # the provider alone: its hook exists and firing it with no implementer is fine
+    alone = make_crm([("provider", Provider())])
+    assert alone.emit("crm_probe_event", actor="ann", value=1) == Effects()
     # without the provider, the optional implementation still loads cleanly
     make_crm([("listener", Listener())])
+    # an undeclared hook is a clear plugin error, not an AttributeError
+    from crmcore.errors import PluginError
+
+    with pytest.raises(PluginError, match="no hook named 'crm_nobody'"):
+        make_crm().emit("crm_nobody", actor="ann")
 
 
 def test_hook_crm_storage_backends(make_crm):

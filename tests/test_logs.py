@@ -39,6 +39,15 @@ def test_dates_times_amounts_and_ids_are_not_mistaken_for_phones():
     assert mask_text(text) == text
 
 
+def test_a_logger_made_before_configuration_follows_it(output):
+    early = get_logger("early")  # as a module-level logger would be
+    configure_logging("warning", "json", stream=output)
+    early.info("routine", email="li@example.com")
+    early.warning("unusual", email="li@example.com")
+    lines = output.getvalue().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["email"] == "***"
+
+
 def test_level_filtering(output):
     configure_logging("warning", "console", stream=output)
     structlog.get_logger().info("routine")

@@ -9,6 +9,7 @@ keys and bad values are refused with the key's full path. ``CRM_STORAGE_BACKEND`
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -232,6 +233,6 @@ def _tidy(message: str) -> str:
     where = where.replace("['", ".").replace("']", "")
     # A validator's ValidationError reads "field: message"; fold the field into the path.
     field, sep, rest = text.partition(": ")
-    if sep and field.isidentifier():
+    if sep and re.fullmatch(r"[A-Za-z_]\w*(\[\d+\]|\.[A-Za-z_]\w*)*", field):
         return f"{where}.{field}: {rest}"
     return f"{where}: {text}"

@@ -56,6 +56,12 @@ def _make() -> cattrs.Converter:
     conv.register_structure_hook(datetime, lambda v, _t: v if isinstance(v, datetime)
                                  else parse_iso(v))
     conv.register_unstructure_hook(date, lambda d: d.isoformat())
+    # Every enum is stored as its plain value. StrEnum and IntEnum are registered by name so
+    # they win over the str/int pass-through that comes earlier in their MRO.
+    for base in (enum.Enum, enum.StrEnum, enum.IntEnum, enum.IntFlag):
+        conv.register_unstructure_hook(base, lambda v: v.value)
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value)
     conv.register_structure_hook(date, lambda v, _t: v if isinstance(v, date)
                                  else date.fromisoformat(v))
     return conv

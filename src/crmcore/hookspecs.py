@@ -147,7 +147,7 @@ class CrmHookSpecs:
         """Add commands or groups to the ``crm`` command line (``cli.add_command(...)``).
 
         Called once when the CLI starts. Commands get the CRM through
-        ``crmcore.cli.context.open_crm(ctx)``.
+        ``crmcore.cli.context.open_crm_from(ctx)``.
         """
 
     @hookspec

@@ -93,4 +93,6 @@ def configure_logging(level: str = "warning", fmt: str = "console",
 
 def get_logger(plugin: str, **bound: Any) -> Any:
     """A logger bound with the plugin's name (and any operation context)."""
-    return structlog.get_logger("crmcore").bind(plugin=plugin, **bound)
+    # Initial values keep the logger lazy, so one made at import time still follows the
+    # configuration the CLI sets up later (masking and level included).
+    return structlog.get_logger("crmcore", plugin=plugin, **bound)

@@ -52,6 +52,8 @@ class PluginManager:
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager(PROJECT)
         self._pm.add_hookspecs(CrmHookSpecs)
+        # Historic: every plugin registered from now on gets the call as it registers.
+        self._pm.hook.crm_addhooks.call_historic(kwargs={"pluginmanager": self})
         self._infos: dict[str, PluginInfo] = {}
         self._packages: dict[str, str] = {}  # module-name prefix -> plugin name
 
@@ -152,7 +154,10 @@ class PluginManager:
 
         ``CrmError`` raised on purpose (validation, conflicts …) passes through unchanged.
         """
-        caller = getattr(self._pm.hook, hook_name)
+        caller = getattr(self._pm.hook, hook_name, None)
+        if caller is None:
+            raise PluginError("core", f"no hook named {hook_name!r} is declared (is the plugin "
+                              "that offers it loaded?)")
         try:
             result = caller(**kwargs)
         except CrmError:
