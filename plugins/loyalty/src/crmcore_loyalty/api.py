@@ -13,6 +13,7 @@ import attrs
 
 from crmcore import Customer, ValidationError
 from crmcore.customers import require_actor
+from crmcore.security import Resource
 from crmcore_loyalty.asks import Asks
 from crmcore_loyalty.compensation import Compensation
 from crmcore_loyalty.ledger import Ledger, LedgerEntry
@@ -64,16 +65,29 @@ class Loyalty:
     def _customer(self, customer_id: str) -> Customer:
         return self.crm.customers.get(customer_id)
 
+    def _allowed(self, actor: str, verb: str, customer: Customer) -> None:
+        """Check ``loyalty.<verb>`` on the customer's account (``[security] enforce``)."""
+        self.crm.authorize(actor, f"loyalty.{verb}",
+                           Resource("loyalty_account", customer.id, owner=customer.owner,
+                                    customer_id=customer.id))
+
     # -- points ----------------------------------------------------------------------------
 
-    def balance(self, customer_id: str) -> int:
-        """The customer's points (the sum of their ledger)."""
-        self._customer(customer_id)
+    def _readable(self, customer_id: str, actor: str | None) -> Customer:
+        customer = self._customer(customer_id)
+        if actor is not None:
+            self._allowed(actor, "read", customer)
+        return customer
+
+    def balance(self, customer_id: str, *, actor: str | None = None) -> int:
+        """The customer's points (the sum of their ledger); checked for ``actor`` if given."""
+        self._readable(customer_id, actor)
         return self.ledger.balance(customer_id)
 
-    def account(self, customer_id: str, *, now: datetime | None = None) -> AccountView:
+    def account(self, customer_id: str, *, now: datetime | None = None,
+                actor: str | None = None) -> AccountView:
         """Balance, spendable points, tier, progress to the next tier, code and expiring points."""
-        customer = self._customer(customer_id)
+        customer = self._readable(customer_id, actor)
         when = now or self.crm.now()
         state = self.ledger.state(customer_id)
         account = state.account
@@ -94,9 +108,10 @@ class Loyalty:
             expiring_points=sum(lot.remaining for lot in soon),
             expiring_by=max((lot.expires_at for lot in soon if lot.expires_at), default=None))
 
-    def history(self, customer_id: str, *, limit: int | None = None) -> list[LedgerEntry]:
+    def history(self, customer_id: str, *, limit: int | None = None,
+                actor: str | None = None) -> list[LedgerEntry]:
         """The customer's ledger, newest first."""
-        self._customer(customer_id)
+        self._readable(customer_id, actor)
         return self.ledger.history(customer_id, limit=limit)
 
     def award(self, customer_id: str, points: int, *, source: str, reason: str, actor: str,
@@ -107,7 +122,7 @@ class Loyalty:
         on the points basis.
         """
         actor = require_actor(actor)
-        self._customer(customer_id)
+        self._allowed(actor, "award", self._customer(customer_id))
         if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
             raise ValidationError(f"points must be a whole number > 0, got {points!r}",
                                   field="points")
@@ -126,7 +141,7 @@ class Loyalty:
                reference: str | None = None, note: str = "") -> LedgerEntry:
         """Spend points; refused when more than the spendable balance."""
         actor = require_actor(actor)
-        self._customer(customer_id)
+        self._allowed(actor, "redeem", self._customer(customer_id))
         return self.ledger.redeem(customer_id, points, actor=actor, reference=reference,
                                   note=note)
 
@@ -134,7 +149,7 @@ class Loyalty:
                reference: str | None = None) -> LedgerEntry:
         """Correct a balance by ± points, saying why; never below zero."""
         actor = require_actor(actor)
-        self._customer(customer_id)
+        self._allowed(actor, "adjust", self._customer(customer_id))
         return self.ledger.adjust(customer_id, points, actor=actor, note=reason,
                                   reference=reference)
 
@@ -143,7 +158,7 @@ class Loyalty:
     def evaluate_tier(self, customer_id: str, *, actor: str) -> TierChange | None:
         """Re-tier the customer now (upgrades apply at once, downgrades at the review date)."""
         actor = require_actor(actor)
-        self._customer(customer_id)
+        self._allowed(actor, "evaluate", self._customer(customer_id))
         return self.tiers.evaluate(customer_id, actor=actor)
 
     def perks(self, customer_id: str) -> list[str]:
@@ -155,11 +170,15 @@ class Loyalty:
     def referral_code(self, customer_id: str, *, actor: str,
                       rng: random.Random | None = None) -> str:
         """The customer's referral code, made if they have none yet."""
-        return self.referrals.ensure_code(customer_id, actor=require_actor(actor), rng=rng)
+        actor = require_actor(actor)
+        self._allowed(actor, "code", self._customer(customer_id))
+        return self.referrals.ensure_code(customer_id, actor=actor, rng=rng)
 
     def link(self, referred_id: str, code: str, *, actor: str) -> Referral:
         """Link a new customer to the owner of ``code``."""
-        return self.referrals.link(referred_id, code, actor=require_actor(actor))
+        actor = require_actor(actor)
+        self._allowed(actor, "link", self._customer(referred_id))
+        return self.referrals.link(referred_id, code, actor=actor)
 
     def add_referred_customer(self, code: str, *, actor: str, name: str,
                               **fields: Any) -> tuple[Customer, Referral]:
@@ -167,6 +186,7 @@ class Loyalty:
         return self.referrals.add_customer(code, actor=require_actor(actor), name=name,
                                            **fields)
 
-    def referral_stats(self, customer_id: str) -> ReferralStats:
+    def referral_stats(self, customer_id: str, *, actor: str | None = None) -> ReferralStats:
         """What one customer's referrals brought."""
+        self._readable(customer_id, actor)
         return self.referrals.stats(customer_id)

@@ -39,7 +39,7 @@ def loyalty_group() -> None:
 @click.pass_context
 def balance(ctx: click.Context, customer_id: str) -> None:
     """A customer's points, tier, perks and what expires soon."""
-    view = _loyalty(ctx).account(customer_id)
+    view = _loyalty(ctx).account(customer_id, actor=actor(ctx))
     out_record(ctx, attrs.asdict(view), title=f"loyalty {customer_id}")
 
 
@@ -49,7 +49,7 @@ def balance(ctx: click.Context, customer_id: str) -> None:
 @click.pass_context
 def history(ctx: click.Context, customer_id: str, limit: int) -> None:
     """A customer's points ledger, newest first."""
-    entries = _loyalty(ctx).history(customer_id, limit=limit)
+    entries = _loyalty(ctx).history(customer_id, limit=limit, actor=actor(ctx))
     out_table(ctx, [to_doc(e) for e in entries], HISTORY_COLUMNS,
               title=f"points ledger of {customer_id}", empty="no points yet")
 
@@ -125,7 +125,7 @@ def stats(ctx: click.Context, customer_id: str | None, since: Any, limit: int) -
     """One customer's referrals, or the top referrers."""
     loyalty = _loyalty(ctx)
     if customer_id:
-        out_record(ctx, attrs.asdict(loyalty.referral_stats(customer_id)),
+        out_record(ctx, attrs.asdict(loyalty.referral_stats(customer_id, actor=actor(ctx))),
                    title=f"referrals of {customer_id}")
         return
     rows = loyalty.referrals.leaderboard(since=resolve_when(loyalty.crm, since), limit=limit)

@@ -240,7 +240,7 @@ class Ledger:
                 raise ValidationError(f"customer {customer_id}: the balance would go negative")
             docs = [to_doc(e) for e in entries]
             try:
-                with self._crm.transaction():
+                with self._crm.transaction(entries[0].actor):
                     self._roll_forward(state)
                     self._commit(state, seq + len(entries), docs)
                     for doc in docs:

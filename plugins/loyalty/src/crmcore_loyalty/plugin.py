@@ -135,5 +135,13 @@ def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
 
 
 @hookimpl
+def crm_customer_records(crm: CRM, customer: Customer) -> dict[str, Any]:
+    """For export: the referrals this customer made (the ledger, account, codes and the
+    referral that brought them are exported by the core through their ``customer_key``)."""
+    made = crm.records(REFERRALS, Referral).find({"referrer_id": customer.id})
+    return {"loyalty": {"referrals_made": [to_doc(r) for r in made]}} if made else {}
+
+
+@hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     simulate.simulate_day(Loyalty(crm), now, rng, actor)

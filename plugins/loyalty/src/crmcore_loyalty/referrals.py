@@ -159,7 +159,7 @@ class Referrals:
         for _attempt in range(10):
             code = self._draw(rng)
             try:
-                with self._crm.transaction():
+                with self._crm.transaction(actor):
                     self._codes.insert(ReferralCode(primary_code_id(customer_id), code,
                                                     customer_id, self._crm.now()))
                     self._crm.customers.patch_ext(customer_id, NAMESPACE,
@@ -253,7 +253,7 @@ class Referrals:
                                 referred_id=referred_id, code=normalize_code(code),
                                 linked_at=when, linked_by=actor)
             try:
-                with self._crm.transaction():
+                with self._crm.transaction(actor):
                     # Claim the referrer's account: concurrent links by one referrer serialise
                     # here, so the velocity caps hold across workers.
                     self._ledger.update_account(
@@ -287,7 +287,7 @@ class Referrals:
         candidate = self._crm.customers.validate(name=name, **fields)
         referrer = self._crm.customers.get(self.owner_of(code))
         self.check_self_referral(referrer, attrs.evolve(candidate, id="(new)"))
-        with self._crm.transaction():
+        with self._crm.transaction(actor):
             customer = self._crm.customers.add(actor=actor, name=name, **fields)
             referral = self.link(customer.id, code, actor=actor)
         return self._crm.customers.get(customer.id), referral
@@ -324,7 +324,7 @@ class Referrals:
                       and lot.requested < lot.entry.points]
             return len(active) < settings.max_rewards_per_period
 
-        with self._crm.transaction():
+        with self._crm.transaction(actor):
             # Claim the referral first: of two purchases racing, only one rewards.
             claimed = self._referrals.update(referral, status=REWARDED,
                                              qualifying_purchase_id=purchase_id,
@@ -364,7 +364,7 @@ class Referrals:
             return None
         when = now or self._crm.now()
         try:
-            with self._crm.transaction():
+            with self._crm.transaction(actor):
                 reopened = self._referrals.update(referral, status=LINKED,
                                                   qualifying_purchase_id=None,
                                                   clawbacks=referral.clawbacks + 1)

@@ -82,11 +82,14 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
     referrals = loyalty.referrals.all()
     recent = [r for r in referrals if since < r.linked_at <= now]
     asks = loyalty.crm.tasks.find({"kind": ASK_KIND, "created_at": {"$gt": since}})
-    paid = Counter(e.reason for e in loyalty.ledger.find(
-        {"kind": EARN, "reason": {"$in": [REFERRER, REFERRED]}}))
-    points_paid = Counter()
-    for entry in loyalty.ledger.find({"kind": EARN, "reason": {"$in": [REFERRER, REFERRED]}}):
-        points_paid[entry.reason] += entry.points
+    paid: Counter[str] = Counter()        # rewards credited
+    points_paid: Counter[str] = Counter()  # net of what refunds took back
+    for entry in loyalty.ledger.find({"reason": {"$in": [REFERRER, REFERRED]}}):
+        if entry.kind == EARN:
+            paid[entry.reason] += 1
+            points_paid[entry.reason] += entry.points
+        elif entry.kind == CLAWBACK:
+            points_paid[entry.reason] -= -entry.points + entry.shortfall
     ref_rows = [
         ("customers brought by referral", len(referrals)),
         (f"linked, last {days} days", len(recent)),
@@ -96,13 +99,15 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
         ("rewards clawed back (refunds)", sum(r.clawbacks for r in referrals)),
         ("referrer rewards withheld by the period cap", sum(1 for r in referrals
                                                             if r.referrer_capped)),
-        ("points paid to referrers", points_paid[REFERRER]),
-        ("points paid to new customers", points_paid[REFERRED]),
+        ("points paid to referrers (net of clawbacks)", points_paid[REFERRER]),
+        ("points paid to new customers (net of clawbacks)", points_paid[REFERRED]),
         (f"'ask for a referral' tasks, last {days} days", len(asks)),
         ("of which done", sum(1 for t in asks if t.status.value == "done")),
     ]
+    note = (f"{paid[REFERRER]} referrer and {paid[REFERRED]} new-customer rewards credited "
+            "in all")
     out.append(ReportSection("Referrals (old brings new)", ("measure", "value"), ref_rows,
-                             note=f"{paid[REFERRER]} referrer rewards paid in all", order=62))
+                             note=note, order=62))
     top = loyalty.referrals.leaderboard(limit=10)
     if top:
         out.append(ReportSection(

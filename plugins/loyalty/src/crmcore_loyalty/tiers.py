@@ -128,10 +128,11 @@ class Tiers:
                 self._publish(customer_id, account, actor)
                 return None
             try:
-                updated = self._ledger.update_account(account, stored, **changes)
+                with self._crm.transaction(actor):
+                    updated = self._ledger.update_account(account, stored, **changes)
+                    self._publish(customer_id, updated, actor)
             except ConflictError:
                 continue
-            self._publish(customer_id, updated, actor)
             if updated.tier == account.tier:
                 return None
             add_hookspecs(self._crm.plugins)
