@@ -128,3 +128,22 @@ def test_workers_tick_on_the_backend(crm, clock):
     task = crm.tasks.claim(worker="w1", lease=timedelta(minutes=5))
     assert task is not None and task.lease_owner == "w1"
     assert crm.tasks.claim(worker="w2", lease=timedelta(minutes=5)) is None
+
+
+def test_sealed_personal_fields_and_the_audit_trail_work_on_the_backend(
+        make_crm, use_mongomock, monkeypatch):
+    import base64
+
+    monkeypatch.setenv("CRM_ENCRYPTION_KEY", base64.b64encode(b"k" * 32).decode())
+    crm = make_crm(["storage_mongo"], storage=STORAGE,
+                   core={"encrypt_personal": True, "unique_email": True})
+    ann = crm.customers.add(actor="rep", name="Ann", email="ann@example.com",
+                            birth_date="1990-05-01", chat_handles={"wechat": "ann"})
+    raw = backend(crm).collection("customers")._raw.find_one({"_id": ann.id})
+    assert raw["name"].startswith("enc:") and raw["chat_handles"].startswith("enc:")
+    assert "ann@example.com" not in repr(raw)
+    assert crm.customers.get(ann.id).chat_handles == {"wechat": "ann"}
+    assert crm.customers.find_by_contact(email="ANN@example.com")[0].id == ann.id
+    with pytest.raises(DuplicateKeyError):
+        crm.customers.add(actor="rep", name="Copy", email="ann@example.com")
+    assert backend(crm).collection("audit").count() >= 1

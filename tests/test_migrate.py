@@ -1,0 +1,162 @@
+"""``crmcore.migrate``: every collection copied, versions and indexes included, and verified."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crmcore.errors import DuplicateKeyError, StorageError, ValidationError
+from crmcore.migrate import canonical, checksum, migrate, plan
+from crmcore.storage import BulkError, BulkResult, IndexSpec
+from crmcore.storage.memory import MemoryCollection, MemoryStore
+from crmcore.storage.query import check_new_doc, copy_doc
+
+
+@pytest.fixture
+def source(make_crm, clock):
+    """A CRM's backend with history: updated customers, completed tasks, an audit trail."""
+    crm = make_crm(core={"unique_email": True})
+    ann = crm.customers.add(actor="rep", name="Ann", email="ann@example.com", tags=["vip"])
+    for region in ("North", "South", "East"):
+        crm.customers.update(ann.id, actor="rep", region=region)
+    bob = crm.customers.add(actor="rep", name="Bob")
+    crm.interactions.log(actor="rep", customer_id=bob.id, kind="purchase", amount=12.5)
+    task = crm.tasks.create(actor="rep", kind="callback", title="call", due_at=clock.now(),
+                            dedupe_key="cb:bob")
+    crm.tasks.claim(worker="w", lease=timedelta(minutes=5))
+    crm.tasks.complete(task.id, actor="rep")
+    extra = crm.store.inner.collection("notes.things")
+    extra.ensure_index(IndexSpec([("code", 1)], unique=True, sparse=True))
+    extra.insert_many([{"id": f"n{i}", "code": None if i % 2 else f"c{i}",
+                        "nested": {"list": [i, None, {"x": True}]}} for i in range(25)])
+    return crm.store
+
+
+def _everything(store) -> dict[str, list[dict]]:
+    return {name: list(store.collection(name).iter()) for name in store.collection_names()}
+
+
+def test_a_memory_to_memory_move_is_lossless_and_verified(source):
+    target = MemoryStore()
+    calls: list[tuple[str, int]] = []
+    report = migrate(source, target, progress=lambda name, n: calls.append((name, n)),
+                     batch_size=7)
+    assert report.ok, report.problems()
+    assert _everything(target) == _everything(source.inner)
+    customers = {d["name"]: d for d in target.collection("customers").iter()}
+    assert customers["Ann"]["version"] == 4  # versions survived the move
+    counts = plan(source)
+    assert report.documents == sum(counts.values())
+    for name, n in counts.items():
+        assert (name, 0) in calls
+        assert sum(k for c, k in calls if c == name) == n
+        assert max(k for c, k in calls if c == name) <= 7
+    assert {c.name: c.exact_versions for c in report.collections}["customers"] is False
+    assert "verified" in report.summary()
+
+
+def test_indexes_are_copied_and_enforced_in_the_target(source):
+    target = MemoryStore()
+    migrate(source, target)
+    assert IndexSpec([("email", 1)], unique=True, sparse=True) in \
+        target.collection("customers").indexes()
+    with pytest.raises(DuplicateKeyError):
+        target.collection("notes.things").insert({"id": "dup", "code": "c0"})
+
+
+def test_the_audit_trail_is_copied_not_extended(source):
+    before = list(source.inner.collection("audit").iter())
+    assert before
+    target = MemoryStore()
+    assert migrate(source, target).ok
+    assert list(target.collection("audit").iter()) == before
+
+
+def test_a_target_holding_documents_is_refused_and_nothing_is_written(source):
+    target = MemoryStore()
+    target.collection("leftover").insert({"id": "x"})
+    with pytest.raises(StorageError, match=r"not empty: leftover \(1\)"):
+        migrate(source, target)
+    assert target.collection_names() == ["leftover"]
+    with pytest.raises(ValidationError):
+        migrate(source, source)
+    with pytest.raises(ValidationError):
+        migrate(source, MemoryStore(), batch_size=0)
+
+
+class RawMemoryCollection(MemoryCollection):
+    """A stand-in for a backend that stores documents verbatim (the proposed ``import_raw``)."""
+
+    def import_raw(self, docs):
+        ids, errors = [], []
+        for i, doc in enumerate(docs):
+            try:
+                check_new_doc(doc)
+                with self._store._lock:
+                    if doc["id"] in self._docs:
+                        raise DuplicateKeyError(f"{self.name}: id exists")
+                    self._check_unique(doc, None)
+                    self._put(doc["id"], copy_doc(doc))
+                ids.append(doc["id"])
+            except (DuplicateKeyError, ValidationError) as exc:
+                errors.append(BulkError(i, doc.get("id"), str(exc)))
+        return BulkResult(tuple(ids), tuple(errors))
+
+
+class RawMemoryStore(MemoryStore):
+    def collection(self, name):
+        with self._lock:
+            if name not in self._collections:
+                self._collections[name] = RawMemoryCollection(self, name)
+            return self._collections[name]
+
+
+def test_a_target_with_import_raw_gets_the_same_result_in_one_write_per_document(source):
+    slow, fast = MemoryStore(), RawMemoryStore()
+    assert migrate(source, slow).ok
+    report = migrate(source, fast)
+    assert report.ok and all(c.exact_versions for c in report.collections)
+    assert _everything(fast) == _everything(slow)
+
+
+class LossyCollection(MemoryCollection):
+    def insert(self, doc):
+        return super().insert({k: v for k, v in doc.items() if k != "tags"})
+
+
+class LossyStore(MemoryStore):
+    def collection(self, name):
+        with self._lock:
+            if name not in self._collections:
+                self._collections[name] = LossyCollection(self, name)
+            return self._collections[name]
+
+
+def test_a_lossy_target_fails_verification_and_says_where(source):
+    report = migrate(source, LossyStore())
+    assert not report.ok
+    assert report.problems() == ["customers: the same number of documents, different contents"]
+    assert "NOT verified" in report.summary()
+
+
+def test_rows_the_target_refuses_are_reported_with_their_position():
+    src = MemoryStore()
+    src.collection("c").insert_many([{"id": f"d{i}", "k": i % 3} for i in range(6)])
+    dst = MemoryStore()
+    dst.collection("c").ensure_index(IndexSpec([("k", 1)], unique=True))  # stricter target
+    report = migrate(src, dst, batch_size=4)
+    (coll,) = report.collections
+    assert [(e.index, e.id) for e in coll.errors] == [(3, "d3"), (4, "d4"), (5, "d5")]
+    assert not report.ok and coll.target_count == 3
+    assert len(report.problems()) == 4
+
+
+def test_checksums_ignore_key_order_and_see_every_value():
+    a = {"id": "1", "x": [1, {"b": 2, "a": None}], "version": 3}
+    b = {"version": 3, "x": [1, {"a": None, "b": 2}], "id": "1"}
+    assert canonical(a) == canonical(b)
+    assert checksum([a]) == checksum([b])
+    assert checksum([a])[1] != checksum([{**a, "version": 4}])[1]
+    assert checksum([a])[1] != checksum([{**a, "x": [1, {"b": 2.5, "a": None}]}])[1]
+    assert checksum([a, b])[0] == 2
