@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from crmcore_storage_mongo.store import MongoStore
 
-from crmcore.errors import ConflictError, DuplicateKeyError
+from crmcore.errors import ConflictError, DuplicateKeyError, StorageError
 from crmcore.storage import IndexSpec
 
 MOCK = "mongodb://127.0.0.1:27017"
@@ -147,3 +147,18 @@ def test_sealed_personal_fields_and_the_audit_trail_work_on_the_backend(
     with pytest.raises(DuplicateKeyError):
         crm.customers.add(actor="rep", name="Copy", email="ann@example.com")
     assert backend(crm).collection("audit").count() >= 1
+
+
+def test_check_counts_and_notices_a_dropped_index(crm):
+    crm.customers.add(actor="rep", name="Ann")
+    counts = crm.store.check()
+    assert counts["customers"] == 1 and "tasks" in counts
+    backend(crm).collection("tasks")._raw.drop_index("u_open_key")
+    with pytest.raises(StorageError, match=r"tasks\.u_open_key"):
+        crm.store.check()
+    with pytest.raises(NotImplementedError, match="journal"):
+        crm.store.check(repair=True)
+    with pytest.raises(NotImplementedError):
+        crm.store.compact()
+    with pytest.raises(NotImplementedError, match="mongodump"):
+        crm.store.backup("/tmp/x")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from crmcore.migrate import migrate
 from crmcore.storage import IndexSpec
 from crmcore.storage.memory import MemoryStore
@@ -61,3 +63,30 @@ def test_a_crm_reopened_on_the_migrated_data_carries_on(make_crm, use_mongomock)
     again = moved.customers.update(ann.id, actor="rep", region="South",
                                    expected_version=ann.version)  # read before the move
     assert again.version == ann.version + 1
+
+
+def _installed(plugin: str) -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.name == plugin for ep in entry_points(group="crmcore"))
+
+
+@pytest.mark.skipif(not _installed("storage_tinydb"), reason="the tinydb backend is not installed")
+def test_tinydb_to_mongodb_and_back(make_crm, use_mongomock, tmp_path, clock):
+    """The move ``crm migrate --from tinydb --to mongodb`` makes, and the way back. (The tinydb
+    backend has no ``import_raw`` yet, so the way back takes the contract-only path.)"""
+    tiny = make_crm(["storage_tinydb"], storage={"backend": "tinydb",
+                                                 "location": str(tmp_path / "a")})
+    ann = tiny.customers.add(actor="rep", name="Ann", email="ann@example.com")
+    tiny.customers.update(ann.id, actor="rep", region="North")
+    tiny.interactions.log(actor="rep", customer_id=ann.id, kind="visit")
+    tiny.tasks.create(actor="rep", kind="care", title="t", due_at=clock.now())
+    original = _everything(tiny.store.inner)
+    mongo = make_crm(["storage_mongo"], storage={"backend": "mongodb", "location": MOCK})
+    there = migrate(tiny.store, mongo.store)
+    assert there.ok, there.problems()
+    back = make_crm(["storage_tinydb"], storage={"backend": "tinydb",
+                                                 "location": str(tmp_path / "b")})
+    home = migrate(mongo.store, back.store)
+    assert home.ok, home.problems()
+    assert _everything(back.store.inner) == original

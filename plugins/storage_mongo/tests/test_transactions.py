@@ -115,8 +115,8 @@ def test_a_failed_write_inside_a_transaction_dooms_it(open_mock):
     txn = _Txn(session=None)  # operations run without a session on mongomock
     token = store._txn.set(txn)
     try:
-        coll._declared()
-        coll._specs = []  # pretend no unique index is known, so the write itself fails
+        coll._server_indexes()
+        coll._on_server = []  # pretend no unique index is known, so the write itself fails
         with pytest.raises(DuplicateKeyError):
             coll.insert({"id": "2", "k": 1})
     finally:

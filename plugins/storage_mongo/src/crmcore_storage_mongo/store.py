@@ -106,9 +106,9 @@ def check_storable(doc: Mapping[str, Any]) -> None:
         if key == ID:
             raise ValidationError("the field name '_id' is reserved by the MongoDB backend "
                                   "(it stores the record's id)")
-        if "." in key:
-            raise ValidationError(f"top-level field name {key!r}: MongoDB reads '.' as a path; "
-                                  "rename the field")
+        if "." in key or not key:
+            raise ValidationError(f"top-level field name {key!r}: MongoDB reads it as a path "
+                                  "(with '.' or empty); rename the field")
 
 
 def _encoded_size(doc: Mapping[str, Any]) -> int:
@@ -123,7 +123,8 @@ class MongoCollection(Collection):
         self._store = store
         self._raw = store.db[name]
         self._scalars: frozenset[str] = ALWAYS_SCALAR
-        self._specs: list[IndexSpec] | None = None  # our indexes, read once from the server
+        self._on_server: list[IndexSpec] | None = None  # our indexes, read once from the server
+        self.declared: tuple[IndexSpec, ...] = ()  # what ensure_collection was asked for
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -145,16 +146,16 @@ class MongoCollection(Collection):
             raise
 
     def _index_fields(self) -> dict[str, tuple[str, ...]]:
-        return {s.name: tuple(f for f, _ in s.fields) for s in self._specs or ()}
+        return {s.name: tuple(f for f, _ in s.fields) for s in self._on_server or ()}
 
-    def _declared(self) -> list[IndexSpec]:
-        if self._specs is None:
-            self._specs = self.indexes()
-        return self._specs
+    def _server_indexes(self) -> list[IndexSpec]:
+        if self._on_server is None:
+            self._on_server = self.indexes()
+        return self._on_server
 
     def _partial_indexes(self) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
         out = []
-        for spec in self._declared():
+        for spec in self._server_indexes():
             index = indexes.to_mongo(spec)
             if index.partial is not None:
                 out.append((tuple(p for p, _ in index.keys), index.partial))
@@ -179,7 +180,7 @@ class MongoCollection(Collection):
         self._check_unique_keys(doc, doc["id"], session)
 
     def _check_unique_keys(self, doc: Doc, own_id: str, session: Any) -> None:
-        for spec in self._declared():
+        for spec in self._server_indexes():
             if not spec.unique:
                 continue
             values = [resolve(doc, f) for f, _ in spec.fields]
@@ -302,7 +303,10 @@ class MongoCollection(Collection):
             except BulkWriteError as exc:
                 details = exc.details or {}
                 if details.get("writeConcernErrors"):
-                    raise
+                    raise StorageError(
+                        f"{self.name}: a bulk write was not confirmed by the write concern in "
+                        "time; its rows may or may not be stored (import again: rows already "
+                        "there are reported as existing)") from exc
                 return {int(e["index"]): self._row_message(e)
                         for e in details.get("writeErrors", [])}
         return {}
@@ -537,7 +541,7 @@ class MongoCollection(Collection):
                                             f"of ({fields})") from None
                 raise
             finally:
-                self._specs = None
+                self._on_server = None
 
     def indexes(self) -> list[IndexSpec]:
         self._store.check_open()
@@ -635,6 +639,7 @@ class MongoStore(Store):
     def ensure_collection(self, spec: CollectionSpec) -> Collection:
         coll = self.collection(spec.name)
         coll.set_record_type(spec.record_type)
+        coll.declared = tuple(spec.indexes)
         if spec.record_type is not None and self.capabilities.schema_validation:
             self._apply_validator(spec.name, spec.record_type)
         for index in spec.indexes:
@@ -723,6 +728,23 @@ class MongoStore(Store):
             "no multi-document transactions"
         return (f"mongodb {redact(self.uri)} database {self.database_name} "
                 f"({self.server.describe()}; {caps})")
+
+    def check(self, *, repair: bool = False) -> dict[str, int]:
+        """Reach the server, confirm every declared index exists, count the documents."""
+        if repair:
+            raise NotImplementedError("MongoDB keeps its own journal and has no files to "
+                                      "salvage: restore a backup, or resync the damaged "
+                                      "replica-set member from the others")
+        self.check_open()
+        with errors.mapped(self.database_name, "check"):
+            self.client.admin.command("ping")
+        missing = [f"{name}.{spec.name}" for name, coll in sorted(self._collections.items())
+                   for spec in coll.declared
+                   if spec.name not in {s.name for s in coll.indexes()}]
+        if missing:
+            raise StorageError(f"declared indexes are missing: {', '.join(missing)}; reopening "
+                               "the CRM creates them again")
+        return {name: self.collection(name).count() for name in self.collection_names()}
 
     def compact(self) -> None:
         raise NotImplementedError("MongoDB reclaims space itself; run its 'compact' command "
