@@ -371,3 +371,20 @@ def test_conflicts_are_reported_not_swallowed_when_retries_run_out(kit, monkeypa
                         lambda self, *a: (_ for _ in ()).throw(ledger_module._Stale()))
     with pytest.raises(ConflictError, match="kept changing"):
         kit.loyalty.redeem(ann.id, 10, actor="t")
+
+
+def test_merging_two_tiered_customers_leaves_one_tier(kit_for, clock):
+    kit = kit_for({"asks": {"enabled": False}})
+    ann, dup = kit.customer("Ann"), kit.customer("Ann (dup)")
+    kit.buy(ann, 600)
+    kit.buy(dup, 1500)
+    kit.crm.customers.merge(ann.id, dup.id, actor="t")
+    assert kit.crm.customers.get(ann.id).ext["loyalty"]["tier"] == "gold"  # 2100 spend
+    from crmcore.report import build_report
+
+    tiers = next(dict((r[0], r[1]) for r in s.rows) for s in build_report(kit.crm)
+                 if s.title == "Loyalty tiers")
+    assert (tiers["gold"], tiers["silver"]) == (1, 0)
+    clock.advance(days=366)
+    kit.crm.tick("w")  # the merged account has no review of its own left to run
+    assert kit.loyalty.ledger.account(dup.id).tier_review_at is None

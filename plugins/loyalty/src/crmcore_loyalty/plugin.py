@@ -24,7 +24,7 @@ from crmcore_loyalty.api import Loyalty
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.earning import on_interaction
 from crmcore_loyalty.hookspecs import add_hookspecs
-from crmcore_loyalty.records import REFERRALS, Referral, collections
+from crmcore_loyalty.records import ACCOUNTS, REFERRALS, Referral, collections
 from crmcore_loyalty.settings import LoyaltySettings
 from crmcore_loyalty.sweeps import REMINDER_KIND, Sweeps
 
@@ -79,11 +79,18 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
 @hookimpl
 def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
                          actor: str) -> Effects | None:
-    """Referrals made by the merged customer now count for the kept one; re-tier the kept."""
+    """Referrals made by the merged customer now count for the kept one; the merged
+    customer's account (moved to the kept one by the core) stops holding a tier of its own;
+    the kept customer is re-tiered on the joined history."""
     loyalty = Loyalty(crm)
     writes = [RecordWrite(REFERRALS, {**to_doc(r), "referrer_id": kept.id},
                           expected_version=r.version)
               for r in crm.records(REFERRALS, Referral).find({"referrer_id": merged.id})]
+    old = loyalty.ledger.account(merged.id)
+    if old is not None and old.tier_review_at is not None:
+        writes.append(RecordWrite(ACCOUNTS, {**to_doc(old), "tier": None, "tier_since": None,
+                                             "tier_review_at": None},
+                                  expected_version=old.version))
     loyalty.tiers.evaluate(kept.id, actor=actor)
     return Effects(records=writes) if writes else None
 

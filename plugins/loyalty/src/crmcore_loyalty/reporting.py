@@ -18,6 +18,7 @@ from crmcore_loyalty.records import (
     REDEEM,
     REWARDED,
     Account,
+    account_id,
 )
 from crmcore_loyalty.referrals import REFERRED, REFERRER
 
@@ -66,7 +67,8 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
 
     tiers: Counter[str] = Counter()
     for account in loyalty.crm.records(ACCOUNTS, Account).iter({"tier": {"$ne": None}}):
-        tiers[account.tier or ""] += 1
+        if account.id == account_id(account.customer_id):  # not one merged into another
+            tiers[account.tier or ""] += 1
     active = loyalty.crm.customers.count()
     tier_rows = [(level.name, tiers[level.name],
                   f"{tiers[level.name] / active:.1%}" if active else "0.0%")
