@@ -45,7 +45,7 @@ from crmcore_grading.dates import local_day
 from crmcore_grading.hookspecs import GradingHookSpecs
 from crmcore_grading.records import HISTORY, POPULATION, SINCE, STATE
 from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
-from crmcore_grading.settings import GradingSettings
+from crmcore_grading.settings import GradingSettings, default_valuable
 from crmcore_grading.signals import Acc, Folder, Signals, Window, aggregate, canonical
 
 if TYPE_CHECKING:
@@ -233,13 +233,16 @@ class Engine:
                                       f"{', '.join(sorted(self.crm.interaction_kinds))})")
 
     def _check_valuable(self) -> None:
+        # The default map names the built-in schemes' default tiers; it is not an error for a
+        # stack that renamed its tiers (their churn watch must then be configured to apply).
+        explicit = self.settings.churn.valuable != default_valuable()
         for scheme, tiers in self.settings.churn.valuable.items():
             if scheme not in self.registered:
                 raise ConfigError(f"grading.churn.valuable.{scheme}: unknown grading scheme "
                                   f"{scheme!r} (registered: "
                                   f"{', '.join(sorted(self.registered))})")
             built = self.by_name.get(scheme)
-            if built is None or not built.tiers:
+            if not explicit or built is None or not built.tiers:
                 continue
             for i, tier in enumerate(tiers):
                 if tier not in built.tiers:
