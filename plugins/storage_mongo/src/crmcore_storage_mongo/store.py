@@ -62,8 +62,8 @@ from crmcore_storage_mongo.translate import (
     Translation,
     and_of,
     mongo_path,
-    nonscalar_probe,
     plan_sort,
+    sorts_differently,
     translate,
     with_index_hints,
 )
@@ -454,15 +454,6 @@ class MongoCollection(Collection):
             raise NotFoundError(f"{self.name}: no record with id {id!r}")
         return from_mongo(raw)
 
-    def _sorts_in_python(self, query: dict[str, Any], unknown: tuple[str, ...],
-                         session: Any) -> bool:
-        """Whether a matching document holds a list or mapping at a sort path not known to
-        be scalar (MongoDB would order it differently from the reference)."""
-        if not unknown:
-            return False
-        probe = and_of([q for q in (query, nonscalar_probe(unknown)) if q])
-        return self._raw.find_one(probe, {ID: 1}, session=session) is not None
-
     def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
              limit: int | None = None, skip: int = 0) -> list[Doc]:
         tr = self._translate(filter)
@@ -470,22 +461,21 @@ class MongoCollection(Collection):
         _check_page(limit, skip)
         if limit == 0:
             return []
+        paged = skip > 0 or limit is not None
         with self._op("find") as session:
-            in_python = self._sorts_in_python(tr.query, plan.unknown, session)
-            if tr.exact and not in_python:
-                cursor = self._raw.find(tr.query, sort=plan.keys, skip=skip,
-                                        limit=limit or 0, session=session)
-                return [from_mongo(raw) for raw in cursor]
-            match = compile_filter(tr.normal)
-            cursor = self._raw.find(tr.query, sort=None if in_python else plan.keys,
-                                    session=session)
-            if in_python:
-                found = [d for d in map(from_mongo, cursor) if match(d)]
-                sort_docs(found, plan.core)
-                return found[skip:None if limit is None else skip + limit]
-            matching = (d for d in map(from_mongo, cursor) if match(d))
-            return list(itertools.islice(matching, skip, None if limit is None
-                                         else skip + limit))
+            if tr.exact:  # MongoDB filters and pages
+                cursor = self._raw.find(tr.query, sort=plan.keys, skip=skip, limit=limit or 0,
+                                        session=session)
+                found = [from_mongo(raw) for raw in cursor]
+            else:  # MongoDB narrows, the reference evaluator decides, then the page is cut
+                match = compile_filter(tr.normal)
+                matching = (d for d in map(from_mongo, self._raw.find(
+                    tr.query, sort=plan.keys, session=session)) if match(d))
+                found = list(itertools.islice(matching, skip,
+                                              None if limit is None else skip + limit))
+        if not paged and plan.unknown and sorts_differently(found, plan.unknown):
+            sort_docs(found, plan.core)  # the whole result is here: order it as the reference
+        return found
 
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -561,18 +551,18 @@ class MongoCollection(Collection):
                   "$inc": {"version": 1}}
         query = and_of([q for q in (tr.query, free.query) if q])
         with self._op("claim") as session:
-            in_python = self._sorts_in_python(query, plan.unknown, session)
-            if tr.exact and not in_python:
+            if tr.exact:
                 raw = self._raw.find_one_and_update(query, update, sort=plan.keys,
                                                     return_document=ReturnDocument.AFTER,
                                                     session=session)
                 return None if raw is None else from_mongo(raw)
-            # The filter or the order needs the reference evaluator: take the candidates in
-            # its order and lease the first one still unchanged since it was read.
+            # The filter needs the reference evaluator: take the candidates in its order and
+            # lease the first one still unchanged since it was read.
             match = compile_filter(tr.normal)
-            found = [d for d in map(from_mongo, self._raw.find(query, session=session))
-                     if match(d)]
-            sort_docs(found, plan.core)
+            found = [d for d in map(from_mongo, self._raw.find(query, sort=plan.keys,
+                                                                session=session)) if match(d)]
+            if plan.unknown and sorts_differently(found, plan.unknown):
+                sort_docs(found, plan.core)
             for doc in found:
                 raw = self._raw.find_one_and_update(
                     {"$and": [{ID: doc["id"], "version": doc["version"]}, free.query]}, update,

@@ -49,8 +49,8 @@ class SortPlan:
 
     keys: list[tuple[str, int]]
     core: list[tuple[str, int]]
-    # Core paths whose values are not known to be scalars: sorting natively is exact only if
-    # no matching document holds a list or mapping there (see ``nonscalar_probe``).
+    # Core paths whose values are not known to be scalars: MongoDB's order equals the
+    # reference's only while no document holds a list or mapping there (``sorts_differently``).
     unknown: tuple[str, ...]
 
 
@@ -247,20 +247,26 @@ def plan_sort(sort: Iterable[tuple[str, int]] | None,
     return SortPlan(keys, core, tuple(unknown))
 
 
-def nonscalar_probe(paths: Iterable[str]) -> dict[str, Any]:
-    """Matches documents where a sort path holds a list or mapping, or crosses a list.
+def sorts_differently(docs: Iterable[Mapping[str, Any]], paths: Iterable[str]) -> bool:
+    """Whether a document holds a list or mapping at a sort path, or a list on the way there.
 
     MongoDB orders such values differently from the reference (a list by its smallest or
-    largest element, a mapping field by field); when a result set holds one, sort in Python.
+    largest element, a sub-document field by field, and it walks into lists on a dotted path).
     """
-    clauses: list[dict[str, Any]] = []
-    for path in paths:
-        stored = mongo_path(path)
-        parts = stored.split(".")
-        for i in range(1, len(parts) + 1):
-            clauses.append({".".join(parts[:i]): {"$type": "array"}})
-        clauses.append({stored: {"$type": "object"}})
-    return {"$or": clauses}
+    paths = [p.split(".") for p in paths]
+    for doc in docs:
+        for parts in paths:
+            value: Any = doc
+            for part in parts:
+                if isinstance(value, list):
+                    return True
+                if not isinstance(value, Mapping) or part not in value:
+                    break
+                value = value[part]
+            else:
+                if isinstance(value, list | Mapping):
+                    return True
+    return False
 
 
 def pinned_paths(normal: Mapping[str, Any]) -> set[str]:
