@@ -100,11 +100,12 @@ def test_cut_offs_made_under_another_configuration_are_not_used(make_crm):
         log(five, cid, "purchase", amount=10.0)
         api.grade_all(five, actor="nightly")
         assert engine_for(five).cutoffs(five.now()).keys() == {"rfm"}
+        assert grades_of(five, cid)["rfm"] == "loyal"  # R3 F3 M3: a population of one
         four = make_crm(["grading"], storage=storage, settings={"grading": {
             "schemes": ["rfm"], "rfm": {"bins": 4, "segments": [{"name": "any"}]}}})
         assert engine_for(four).cutoffs(four.now()) == {}
         log(four, cid, "purchase", amount=10.0)
-        assert grades_of(four, cid)["rfm"] == "hibernating"  # kept until the next run
+        assert grades_of(four, cid)["rfm"] == "loyal"  # kept until the next run
         api.grade_all(four, actor="nightly")
         assert grades_of(four, cid)["rfm"] == "any"
     finally:

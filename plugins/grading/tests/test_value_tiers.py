@@ -53,6 +53,15 @@ def test_score_counts_edges_strictly_below(value, expected):
     assert score(value, [2, 4, 6, 8]) == expected
 
 
+@pytest.mark.parametrize(("value", "edges", "expected"), [
+    (7, [7, 7, 7, 7], 3), (6, [7, 7, 7, 7], 1), (8, [7, 7, 7, 7], 5),
+    (1, [1, 1, 1, 2], 2), (2, [1, 1, 1, 2], 4), (3, [1, 1, 1, 2], 5),
+    (5, [1, 5, 5, 9], 3), (5, [5, 9, 9, 9], 1),
+])
+def test_ties_take_the_middle_of_the_scores_they_span(value, edges, expected):
+    assert score(value, edges) == expected
+
+
 @pytest.mark.parametrize(("r", "f", "m", "segment"), [
     (5, 5, 5, "champions"), (4, 4, 4, "champions"), (3, 3, 3, "loyal"), (5, 3, 5, "loyal"),
     (1, 5, 5, "cant_lose"), (2, 4, 4, "cant_lose"), (5, 1, 1, "new"), (4, 1, 5, "new"),

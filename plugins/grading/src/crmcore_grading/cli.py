@@ -125,7 +125,8 @@ def grade_all(ctx: click.Context) -> None:
         return progress(ctx, items, total=total, description=description)
 
     report = api.grade_all(crm, actor=actor(ctx), progress=bar)
-    say(ctx, f"re-graded {report.customers:,} customers ({report.interactions:,} interactions) "
+    n = report.customers
+    say(ctx, f"re-graded {n:,} customer{'s' * (n != 1)} ({report.interactions:,} interactions) "
              f"in {report.seconds:.2f} s, {report.per_second:,.0f}/s: {report.changed:,} "
              f"written, {report.grade_changes:,} grade changes, {report.churn_rises:,} churn "
              "risk rises",

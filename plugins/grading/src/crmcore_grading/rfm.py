@@ -3,7 +3,8 @@
 Each score runs from 1 to ``bins`` and is relative to the population of customers who bought
 at least once: the population run stores ``bins - 1`` quantile edges per measure, and a
 customer scores 1 plus the number of edges strictly below their value. So more spend never
-lowers the monetary score (all else equal), and a customer re-graded between population runs
+lowers the monetary score (all else equal); values tied with several edges take the middle of
+the scores those edges span. A customer re-graded between population runs
 is placed against the stored edges. Recency edges are stored as timestamps, so a customer
 who stops buying keeps their place until the next run rather than sliding daily.
 """
@@ -11,7 +12,7 @@ who stops buying keeps their place until the next run rather than sliding daily.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,8 +33,11 @@ def quantile_edges(values: Sequence[Any], bins: int) -> list[Any]:
 
 
 def score(value: Any, edges: Sequence[Any]) -> int:
-    """1 + the number of edges strictly below ``value``."""
-    return 1 + bisect_left(edges, value)
+    """1 + the number of edges strictly below ``value``, plus half (rounded down) of the edges
+    equal to it: a value tied with several edges takes the middle of the scores they span, so
+    a population of equal values scores in the middle, not at the bottom."""
+    below = bisect_left(edges, value)
+    return 1 + below + (bisect_right(edges, value) - below) // 2
 
 
 class RfmScheme(Scheme):
