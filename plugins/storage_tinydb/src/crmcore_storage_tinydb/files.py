@@ -283,6 +283,73 @@ def scan(data: bytes, base: int) -> Scan:
     return Scan(records, end, bad, middle)
 
 
+READ_CHUNK = 8 * 1024 * 1024
+
+
+class JournalReader:
+    """Read journal records between two offsets a bounded chunk at a time (a large journal
+    never sits in memory whole). After iterating, ``end`` is the offset after the last good
+    record, ``bad`` the offset of a bad complete line (if any) and ``bad_in_middle`` whether a
+    good line follows it (damage) rather than nothing (a torn tail)."""
+
+    def __init__(self, fd: int, start: int, stop: int) -> None:
+        self.fd = fd
+        self.start = start
+        self.stop = stop
+        self.end = start
+        self.bad: int | None = None
+        self.bad_in_middle = False
+
+    def __iter__(self) -> Iterator[Record]:
+        pos = self.start
+        want = READ_CHUNK
+        while pos < self.stop:
+            size = min(want, self.stop - pos)
+            data = os.pread(self.fd, size, pos)
+            if not data:
+                return
+            result = scan(data, pos)
+            yield from result.records
+            self.end = result.end
+            if result.bad is not None:
+                self.bad = result.bad
+                self.bad_in_middle = result.bad_in_middle or self._good_line_after(result.bad)
+                return
+            if result.end == pos:  # no complete line in the window
+                if pos + size >= self.stop:
+                    return  # an unfinished last line
+                want *= 2  # one line longer than the window: look further
+                continue
+            pos = result.end
+            want = READ_CHUNK
+
+    def _good_line_after(self, offset: int) -> bool:
+        """Whether any good record follows the bad line starting at ``offset``."""
+        pos = self._line_end(offset)
+        while pos is not None and pos < self.stop:
+            data = os.pread(self.fd, min(READ_CHUNK, self.stop - pos), pos)
+            result = scan(data, pos)
+            if result.records:
+                return True
+            if result.bad is None:
+                if pos + len(data) >= self.stop:
+                    return False  # only an unfinished line remains
+                pos = self._line_end(pos)  # a line longer than the window: step over it
+            else:
+                pos = self._line_end(result.bad)
+        return False
+
+    def _line_end(self, offset: int) -> int | None:
+        pos = offset
+        while pos < self.stop:
+            data = os.pread(self.fd, min(READ_CHUNK, self.stop - pos), pos)
+            newline = data.find(b"\n")
+            if newline >= 0:
+                return pos + newline + 1
+            pos += len(data)
+        return None
+
+
 # -- snapshots -----------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ R_NULL, R_NUM, R_STR, R_OTHER, R_BOOL = b"\x01", b"\x02", b"\x03", b"\x04", b"\x
 TOP = b"\xff"  # never occurs in UTF-8, nor as a rank byte: an upper bound for any prefix
 _EXACT_INT = 2 ** 53
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
+CACHE_LIMIT = 20_000  # string encodings remembered while loading
 MAX_POINTS = 256  # beyond this many $in combinations, stop extending a plan
 
 
@@ -129,19 +130,31 @@ class Index:
         """The encoded key of ``doc``, or None if a sparse index skips it."""
         return self.entry(doc)[0]
 
-    def entry(self, doc: Mapping[str, Any]) -> tuple[bytes | None, bool]:
-        """(encoded key, or None if a sparse index skips ``doc``; whether a field is a list)."""
+    def entry(self, doc: Mapping[str, Any], cache: dict[str, bytes] | None = None
+              ) -> tuple[bytes | None, bool]:
+        """(encoded key, or None if a sparse index skips ``doc``; whether a field is a list).
+
+        ``cache`` remembers the encodings of strings (bulk loads see the same values often).
+        """
         parts = []
         listy = False
         sparse = self.spec.sparse
         for path, dotted in self._steps:
             value = resolve(doc, path) if dotted else doc.get(path)
-            if value is None or value is MISSING:
+            if type(value) is str:
+                if cache is None:
+                    parts.append(R_STR + _text(value))
+                else:
+                    encoded = cache.get(value)
+                    if encoded is None:
+                        encoded = R_STR + _text(value)
+                        if len(cache) < CACHE_LIMIT:
+                            cache[value] = encoded
+                    parts.append(encoded)
+            elif value is None or value is MISSING:
                 if sparse:
                     return None, False
                 parts.append(R_NULL)
-            elif type(value) is str:
-                parts.append(R_STR + _text(value))
             else:
                 if type(value) is list:
                     listy = True

@@ -19,42 +19,21 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crmcore.converter import iso
 from crmcore.errors import (
-    ConflictError,
-    CrmError,
-    DuplicateKeyError,
-    NotFoundError,
     StorageError,
     ValidationError,
 )
 from crmcore.logs import get_logger
 from crmcore.storage.base import (
-    BulkError,
-    BulkResult,
     Capabilities,
     Collection,
-    Doc,
-    Filter,
-    IndexSpec,
-    SortSpec,
     Store,
 )
-from crmcore.storage.query import (
-    _is_operator_map,
-    check_new_doc,
-    compile_filter,
-    index_key,
-    lease_is_free,
-    normalize_filter,
-    sort_docs,
-    validate_sort,
-)
 from crmcore_storage_tinydb import files
+from crmcore_storage_tinydb.collection import TinyCollection
 from crmcore_storage_tinydb.files import (
     JOURNAL,
     LOCK,
@@ -64,16 +43,14 @@ from crmcore_storage_tinydb.files import (
     decode_json,
     encode_json,
 )
-from crmcore_storage_tinydb.indexes import Index, id_suffix, is_inexact, plan
 from crmcore_storage_tinydb.locking import StoreLock
 from crmcore_storage_tinydb.options import TinyStoreOptions
-from crmcore_storage_tinydb.sortedlist import SortedList
+from crmcore_storage_tinydb.table import Table
 
 log = get_logger("storage_tinydb")
 
 AUTO_COMPACT_MIN = 32 * 1024 * 1024  # never compact on the fly below this journal size
-AUTO_COMPACT_RATIO = 0.5  # ... nor while the journal is under half the snapshots' size
-BULK_CHUNK = 1000  # documents per journal line in bulk writes outside a transaction
+AUTO_COMPACT_RATIO = 0.5  # ... nor while it is under half of what compaction would rewrite
 MB = 1024 * 1024
 
 _open_stores: weakref.WeakSet[TinyStore] = weakref.WeakSet()
@@ -87,214 +64,6 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-class Table:
-    """One loaded collection: documents as compact JSON text by id, ids in order, indexes."""
-
-    __slots__ = ("docs", "ids", "indexes", "size")
-
-    def __init__(self) -> None:
-        self.docs: dict[str, str] = {}
-        self.ids = SortedList()
-        self.indexes: dict[str, Index] = {}
-        self.size = 0  # characters of document text: about the snapshot's size
-
-    def put(self, id: str, doc: Doc | None, text: str | None, old: Doc | None = None) -> None:
-        """Store ``text`` (the encoding of ``doc``) under ``id``; None removes the document."""
-        prev = self.docs.get(id)
-        if prev is not None:
-            if self.indexes:
-                before = decode_json(prev) if old is None else old
-                for index in self.indexes.values():
-                    index.remove(id, before)
-            self.size -= len(prev)
-        if doc is None or text is None:
-            if prev is not None:
-                del self.docs[id]
-                self.ids.discard(id)
-            return
-        if prev is None:
-            self.ids.add(id)
-        self.docs[id] = text
-        self.size += len(text)
-        for index in self.indexes.values():
-            index.add(id, doc)
-
-    def add_index(self, spec: IndexSpec, collection: str) -> Index:
-        index = Index(spec)
-        index.build((id, decode_json(text)) for id, text in self.docs.items())
-        if spec.unique:
-            clash = index.duplicate()
-            if clash is not None:
-                raise DuplicateKeyError(f"{collection}: cannot create unique index {spec.name}: "
-                                        f"{clash[0]} and {clash[1]} collide")
-        self.indexes[spec.name] = index
-        return index
-
-    def check_unique(self, collection: str, doc: Doc, replacing: str | None) -> None:
-        for index in self.indexes.values():
-            if not index.spec.unique:
-                continue
-            key = index.key(doc)
-            if key is None:
-                continue
-            for holder in index.holders(key):
-                if holder == replacing:
-                    continue
-                if any(is_inexact(v) for v in _key_values(doc, index)):
-                    other = decode_json(self.docs[holder])
-                    if index_key(other, index.fields, sparse=index.spec.sparse) != index_key(
-                            doc, index.fields, sparse=index.spec.sparse):
-                        continue
-                fields = ", ".join(f for f, _ in index.fields)
-                raise DuplicateKeyError(f"{collection}: another record already has this "
-                                        f"value of ({fields})")
-
-    def select(self, normal: dict[str, Any], match: Callable[[Doc], bool],
-               stop: int | None = None) -> list[Doc]:
-        """Matching documents (decoded: fresh copies). With ``stop`` and no usable index, the
-        first ``stop`` matches in id order."""
-        chosen = plan(normal, self.indexes.values())
-        docs = self.docs
-        out: list[Doc] = []
-        if chosen is None:
-            needles = _needles(normal)
-            if stop is not None:
-                for id in self.ids:
-                    text = docs[id]
-                    if needles and not _has_needles(text, needles):
-                        continue
-                    doc = decode_json(text)
-                    if match(doc):
-                        out.append(doc)
-                        if len(out) >= stop:
-                            break
-                return out
-            for text in docs.values():
-                if needles and not _has_needles(text, needles):
-                    continue
-                doc = decode_json(text)
-                if match(doc):
-                    out.append(doc)
-            return out
-        check = chosen.check
-        for id in chosen.ids():
-            if id in check:
-                continue
-            text = docs.get(id)
-            if text is None:
-                continue
-            doc = decode_json(text)
-            if chosen.exact or match(doc):
-                out.append(doc)
-        for id in check:
-            text = docs.get(id)
-            if text is not None:
-                doc = decode_json(text)
-                if match(doc):
-                    out.append(doc)
-        return out
-
-    def ordered(self, normal: dict[str, Any], match: Callable[[Doc], bool],
-                order: list[tuple[str, int]], want: int) -> list[Doc] | None:
-        """The first ``want`` matches in ``order`` (plus ties) by walking an index in that
-        order, when no index narrows the filter and one index gives the order; else None."""
-        directions = {d for _f, d in order}
-        if want <= 0 or len(directions) != 1 or plan(normal, self.indexes.values()) is not None:
-            return None
-        fields = [f for f, _d in order]
-        for index in self.indexes.values():
-            if index.spec.sparse or list(index.paths[:len(fields)]) != fields:
-                continue
-            out: list[Doc] = []
-            boundary: bytes | None = None
-            for key, id in index.ordered(fields, directions == {-1}):
-                if boundary is not None and key != boundary:
-                    break
-                doc = decode_json(self.docs[id])
-                if match(doc):
-                    out.append(doc)
-                    if len(out) >= want:
-                        boundary = key  # finish this key's ties, then stop
-            return out
-        return None
-
-    def count(self, normal: dict[str, Any], match: Callable[[Doc], bool]) -> int:
-        if not normal:
-            return len(self.docs)
-        chosen = plan(normal, self.indexes.values())
-        if chosen is None or not chosen.exact:
-            return len(self.select(normal, match))
-        check = chosen.check
-        total = sum(1 for id in chosen.ids() if id not in check and id in self.docs)
-        return total + sum(1 for id in check
-                           if id in self.docs and match(decode_json(self.docs[id])))
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def _plain(value: Any) -> bool:
-    """True when ``value`` is built only of JSON types with string keys not starting with '$'
-    (what ``check_new_doc`` accepts), checked without building error paths."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return True
-    if kind is dict:
-        try:
-            keys = "\x00".join(value)  # TypeError unless every key is a str
-        except TypeError:
-            return False
-        if keys[:1] == "$" or "\x00$" in keys:
-            return False
-        items = value.values()
-    elif kind is list:
-        items = value
-    else:
-        return False
-    if _PLAIN.issuperset(map(type, items)):
-        return True
-    return all(type(item) in _PLAIN or _plain(item) for item in items)
-
-
-def check_doc(doc: Any) -> None:
-    """``check_new_doc`` with a fast path: plain documents pass at once; anything else gets
-    the shared check, which accepts it or raises its exact error."""
-    if type(doc) is dict:
-        id = doc.get("id")
-        if type(id) is str and id and _plain(doc):
-            return
-    check_new_doc(doc)
-
-
-def _key_values(doc: Doc, index: Index) -> list[Any]:
-    from crmcore.storage.query import resolve
-
-    return [resolve(doc, p) for p in index.paths]
-
-
-def _needles(normal: Mapping[str, Any]) -> list[list[str]]:
-    """For each top-level equality on strings, the JSON texts one of which a match contains."""
-    groups = []
-    for key, cond in normal.items():
-        if key.startswith("$"):
-            continue
-        if not _is_operator_map(cond):
-            values = [cond]
-        elif set(cond) == {"$eq"}:
-            values = [cond["$eq"]]
-        elif set(cond) == {"$in"}:
-            values = list(cond["$in"])
-        else:
-            continue
-        if values and all(isinstance(v, str) for v in values):
-            groups.append([encode_json(v) for v in values])
-    return groups
-
-
-def _has_needles(text: str, needles: list[list[str]]) -> bool:
-    return all(any(n in text for n in group) for group in needles)
-
-
 class _Group:
     """The writes of one transaction (or one lone write): journal ops and how to undo them."""
 
@@ -304,274 +73,6 @@ class _Group:
         self.ops: list[str] = []
         self.undo: list[Callable[[], None]] = []
         self.names: set[str] = set()
-
-
-class TinyCollection(Collection):
-    """A collection of the embedded store. Loaded into memory on first use."""
-
-    def __init__(self, store: TinyStore, name: str) -> None:
-        self.name = name
-        self._store = store
-        self._json_name = encode_json(name)
-        self._table: Table | None = None
-        self._damage: StorageError | None = None
-        self._deferred: list[IndexSpec] = []  # indexes declared while the data was unreadable
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _tbl(self) -> Table:
-        if self._damage is not None:
-            raise self._damage
-        if self._table is None:
-            self._store._load(self)
-        assert self._table is not None
-        return self._table
-
-    def _put(self, table: Table, id: str, doc: Doc | None, text: str | None,
-             old: Doc | None, old_text: str | None) -> None:
-        """Change one document inside the current write group, journalled and undoable."""
-        table.put(id, doc, text, old)
-        if text is None:
-            op = f'["d",{self._json_name},{encode_json(id)}]'
-        else:
-            op = f'["p",{self._json_name},{text}]'
-
-        def undo() -> None:
-            table.put(id, None if old_text is None else decode_json(old_text), old_text,
-                      None if text is None else decode_json(text))
-
-        self._store._record(self.name, op, undo)
-
-    def _existing(self, table: Table, id: str) -> str:
-        text = table.docs.get(id) if isinstance(id, str) else None
-        if text is None:
-            raise NotFoundError(f"{self.name}: no record with id {id!r}")
-        return text
-
-    # -- the contract --------------------------------------------------------------------------
-
-    def insert(self, doc: Doc) -> Doc:
-        check_doc(doc)
-        return self._store._write(self._insert_here, doc)
-
-    def _insert_here(self, doc: Doc) -> Doc:
-        return self._insert(self._tbl(), doc)
-
-    def _insert(self, table: Table, doc: Doc) -> Doc:
-        id = doc["id"]
-        if id in table.docs:
-            raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
-        new = dict(doc)
-        new["version"] = 1
-        text = encode_json(new)  # indexes read ``new`` now and keep nothing of it
-        table.check_unique(self.name, new, None)
-        self._put(table, id, new, text, None, None)
-        return decode_json(text)
-
-    def _upsert(self, table: Table, doc: Doc) -> Doc:
-        check_doc(doc)
-        id = doc["id"]
-        old_text = table.docs.get(id)
-        old = decode_json(old_text) if old_text is not None else None
-        new = dict(doc)
-        new["version"] = 1 if old is None else old["version"] + 1
-        text = encode_json(new)
-        table.check_unique(self.name, new, id)
-        self._put(table, id, new, text, old, old_text)
-        return decode_json(text)
-
-    def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        def one(table: Table, doc: Doc) -> Doc:
-            check_doc(doc)
-            return self._insert(table, doc)
-
-        return self._bulk(docs, one)
-
-    def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        return self._bulk(docs, self._upsert)
-
-    def _bulk(self, docs: Iterable[Doc], one: Callable[[Table, Doc], Doc]) -> BulkResult:
-        ids: list[str] = []
-        errors: list[BulkError] = []
-        source = iter(enumerate(docs))
-        while True:
-            chunk = [item for _, item in zip(range(BULK_CHUNK), source, strict=False)]
-            if not chunk:
-                break
-            with self._store._writing():
-                table = self._tbl()
-                for i, doc in chunk:
-                    try:
-                        ids.append(one(table, doc)["id"])
-                    except CrmError as exc:
-                        errors.append(BulkError(i, doc.get("id") if isinstance(doc, Mapping)
-                                                else None, str(exc)))
-        return BulkResult(tuple(ids), tuple(errors))
-
-    def get(self, id: str) -> Doc:
-        with self._store._reading():
-            return decode_json(self._existing(self._tbl(), id))
-
-    def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
-        if "id" in changes or "version" in changes:
-            raise StorageError("update() may not change 'id' or 'version'")
-        check_doc({**changes, "id": id if isinstance(id, str) and id else "?"})
-        return self._store._write(self._update_here, id, changes, expected_version)
-
-    def _update_here(self, id: str, changes: Mapping[str, Any], expected_version: int) -> Doc:
-        return self._update(self._tbl(), id, changes, expected_version)
-
-    def _update(self, table: Table, id: str, changes: Mapping[str, Any],
-                expected_version: int) -> Doc:
-        old_text = self._existing(table, id)
-        old = decode_json(old_text)
-        if old["version"] != expected_version:
-            raise ConflictError(f"{self.name} {id}: changed by someone else (version "
-                                f"{old['version']}, you read {expected_version}); "
-                                "reload and retry")
-        new = {**old, **changes, "version": old["version"] + 1}
-        text = encode_json(new)
-        table.check_unique(self.name, new, id)
-        self._put(table, id, new, text, old, old_text)
-        return decode_json(text)
-
-    def delete(self, id: str, *, expected_version: int | None = None) -> None:
-        with self._store._writing():
-            table = self._tbl()
-            old_text = self._existing(table, id)
-            old = decode_json(old_text)
-            if expected_version is not None and old["version"] != expected_version:
-                raise ConflictError(f"{self.name} {id}: changed by someone else; reload first")
-            self._put(table, id, None, None, old, old_text)
-
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
-        normal = normalize_filter(filter)
-        match = compile_filter(normal)
-        order = validate_sort(sort)
-        end = None if limit is None else skip + limit
-        with self._store._reading():
-            table = self._tbl()
-            found = table.ordered(normal, match, order, end) if order and end else None
-            if found is None:
-                found = table.select(normal, match, None if order else end)
-        sort_docs(found, order)
-        return found[skip:end]
-
-    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
-        normal = normalize_filter(filter)
-        match = compile_filter(normal)
-        size = max(1, int(batch_size))
-        candidates: list[str] | None = None
-        with self._store._reading():
-            table = self._tbl()
-            chosen = plan(normal, table.indexes.values())
-            if chosen is not None:
-                candidates = sorted(set(chosen.ids()) | chosen.check)
-        last: str | None = None
-        position = 0
-        while True:
-            with self._store._reading():
-                table = self._tbl()
-                if candidates is None:
-                    ids = table.ids.after(last, size)
-                else:
-                    ids = candidates[position:position + size]
-                    position += size
-                batch = []
-                for id in ids:
-                    text = table.docs.get(id)
-                    if text is not None:
-                        doc = decode_json(text)
-                        if match(doc):
-                            batch.append(doc)
-            if not ids:
-                return
-            last = ids[-1]
-            yield from batch
-
-    def count(self, filter: Filter | None = None) -> int:
-        normal = normalize_filter(filter)
-        match = compile_filter(normal)
-        with self._store._reading():
-            return self._tbl().count(normal, match)
-
-    def ensure_index(self, spec: IndexSpec) -> None:
-        store = self._store
-        with store._mutex:
-            store._usable(allow_damage=True)
-            if self._table is None:
-                meta = store._meta.get(self.name)
-                if isinstance(meta, SnapshotMeta) and spec.name in {s.name for s in meta.indexes}:
-                    return
-                if store._damage is not None or self._damage is not None or isinstance(
-                        meta, StorageError):
-                    self._defer(spec)
-                    return
-                try:
-                    with store._writing():
-                        self._tbl()
-                except StorageError as exc:
-                    if self._damage is None:
-                        raise
-                    log.warning("collection unreadable; index deferred", collection=self.name,
-                                error=str(exc))
-                    self._defer(spec)
-                    return
-            with store._writing():
-                table = self._tbl()
-                if spec.name in table.indexes:
-                    return
-                table.add_index(spec, self.name)
-                op = f'["x",{self._json_name},{encode_json(files.spec_to_json(spec))}]'
-                store._record(self.name, op, lambda: table.indexes.pop(spec.name, None))
-
-    def _defer(self, spec: IndexSpec) -> None:
-        if spec.name not in {s.name for s in self._deferred}:
-            self._deferred.append(spec)
-
-    def indexes(self) -> list[IndexSpec]:
-        with self._store._reading():
-            return [index.spec for index in self._tbl().indexes.values()]
-
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
-        normal = normalize_filter(filter)
-        match = compile_filter(normal)
-        order = validate_sort(sort)
-        lease = {"lease_owner": owner, "lease_until": iso(until)}
-        with self._store._writing():
-            table = self._tbl()
-            found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
-            if not found:
-                return None
-            sort_docs(found, order)
-            doc = found[0]
-            return self._update(table, doc["id"], lease, doc["version"])
-
-    def release(self, id: str, *, owner: str) -> None:
-        with self._store._writing():
-            table = self._tbl()
-            doc = decode_json(self._existing(table, id))
-            if doc.get("lease_owner") == owner:
-                self._update(table, id, {"lease_owner": None, "lease_until": None},
-                             doc["version"])
-
-    # -- replaying journal operations ----------------------------------------------------------
-
-    def _replay(self, table: Table, op: list[Any]) -> None:
-        kind = op[0]
-        if kind == "p":
-            doc = op[2]
-            table.put(doc["id"], doc, encode_json(doc))
-        elif kind == "d":
-            table.put(op[2], None, None)
-        elif kind == "x":
-            spec = files.spec_from_json(op[2])
-            if spec.name not in table.indexes:
-                index = Index(spec)
-                index.build((id, decode_json(t)) for id, t in table.docs.items())
-                table.indexes[spec.name] = index
 
 
 class TinyStore(Store):
@@ -728,17 +229,17 @@ class TinyStore(Store):
         size = os.fstat(self._fd).st_size
         if size <= self._off:
             return
-        data = os.pread(self._fd, size - self._off, self._off)
-        result = files.scan(data, self._off)
-        self._apply(result.records)
-        self._off = result.end
-        if result.bad_in_middle:
-            self._damage = damaged(self._journal_path, f"the line at byte {result.bad} fails "
+        reader = files.JournalReader(self._fd, self._off, size)
+        for record in reader:
+            self._apply((record,))
+            self._off = record.end
+        if reader.bad_in_middle:
+            self._damage = damaged(self._journal_path, f"the line at byte {reader.bad} fails "
                                    "its checksum and later lines are intact",
                                    location=self.path)
             raise self._damage
 
-    def _apply(self, records: list[files.Record]) -> None:
+    def _apply(self, records: Iterable[files.Record]) -> None:
         handles = self._handles
         for record in records:
             loaded = []
@@ -847,15 +348,14 @@ class TinyStore(Store):
                                   f"journal (generation {self._gen})", location=self.path)
                 if meta.generation == self._gen:
                     start = max(start, meta.journal_offset)
-                self._fill(table, path, meta)
+                table.fill(path, meta)
         except StorageError as exc:
             handle._damage = exc
             raise
         first = self._first_op.get(name)
         start = self._off if first is None else max(start, first)
         if start < self._off:
-            data = os.pread(self._fd, self._off - start, start)
-            for record in files.scan(data, start).records:
+            for record in files.JournalReader(self._fd, start, self._off):
                 if name in record.collections:
                     for op in record.ops():
                         if op[1] == name:
@@ -865,39 +365,6 @@ class TinyStore(Store):
             if spec.name not in table.indexes:
                 table.add_index(spec, name)
         handle._deferred = []
-
-    @staticmethod
-    def _fill(table: Table, path: Path, meta: SnapshotMeta) -> None:
-        indexes = [Index(spec) for spec in meta.indexes]
-        entries: list[list[bytes]] = [[] for _ in indexes]
-        docs = table.docs
-        ids: list[str] = []
-        size = 0
-        for text in files.read_documents(path, meta):
-            try:
-                doc = decode_json(text)
-                id = doc["id"]
-            except (ValueError, KeyError, TypeError):
-                raise damaged(path, f"document {len(ids) + 1} does not read",
-                              location=path.parent) from None
-            if not isinstance(id, str) or id in docs:
-                raise damaged(path, f"document {len(ids) + 1} has a bad or repeated id",
-                              location=path.parent)
-            docs[id] = text
-            ids.append(id)
-            size += len(text)
-            for index, bucket in zip(indexes, entries, strict=True):
-                key, listy = index.entry(doc)
-                if key is not None:
-                    bucket.append(key + id_suffix(id))
-                if listy:
-                    index.multi.add(id)
-        in_order = all(ids[i] < ids[i + 1] for i in range(len(ids) - 1))
-        table.ids = SortedList(ids, presorted=in_order)
-        table.size = size
-        for index, bucket in zip(indexes, entries, strict=True):
-            index.entries = SortedList(bucket)
-            table.indexes[index.spec.name] = index
 
     # -- reading and writing -------------------------------------------------------------------
 
@@ -941,7 +408,7 @@ class TinyStore(Store):
                 finally:
                     self._group = None
                 self._commit(group)
-                if self._off > max(AUTO_COMPACT_MIN, AUTO_COMPACT_RATIO * self._snapshot_bytes()):
+                if self._off - self._start > AUTO_COMPACT_MIN and self._journal_is_large():
                     self._compact_locked(limit=None)
             finally:
                 self._lock.release()
@@ -993,8 +460,10 @@ class TinyStore(Store):
             self._first_op.setdefault(name, start)
             self._names.add(name)
 
-    def _snapshot_bytes(self) -> int:
-        return sum(m.size for m in self._meta.values() if isinstance(m, SnapshotMeta))
+    def _journal_is_large(self) -> bool:
+        """Worth compacting: the journal outgrew half of what compaction would rewrite."""
+        rewrite = sum(self._estimate(name) for name in self._pending())
+        return self._off - self._start > AUTO_COMPACT_RATIO * rewrite
 
     # -- compaction ----------------------------------------------------------------------------
 
@@ -1155,11 +624,11 @@ class TinyStore(Store):
                 self._lock.acquire(exclusive=False)
             try:
                 self._catch_up(locked=True)
-                size = os.fstat(self._fd).st_size
-                result = files.scan(os.pread(self._fd, size - self._start, self._start),
-                                    self._start)
-                if result.bad_in_middle:
-                    raise damaged(self._journal_path, f"the line at byte {result.bad} fails its "
+                reader = files.JournalReader(self._fd, self._start, os.fstat(self._fd).st_size)
+                for _record in reader:
+                    pass
+                if reader.bad_in_middle:
+                    raise damaged(self._journal_path, f"the line at byte {reader.bad} fails its "
                                   "checksum", location=self.path)
                 self._read_metas()
                 for name, meta in sorted(self._meta.items()):
@@ -1229,10 +698,13 @@ class TinyStore(Store):
                 for entry in os.scandir(self.path):
                     if files.collection_of(entry.name) is not None and entry.is_file():
                         _copy_file(Path(entry.path), target / entry.name)
-                journal = os.pread(self._fd, self._off, 0)
                 fd = files.open_private(target / JOURNAL, os.O_WRONLY | os.O_TRUNC)
                 try:
-                    files.write_all(fd, journal)
+                    pos = 0
+                    while pos < self._off:
+                        chunk = os.pread(self._fd, min(files.READ_CHUNK, self._off - pos), pos)
+                        files.write_all(fd, chunk)
+                        pos += len(chunk)
                     os.fsync(fd)
                 finally:
                     os.close(fd)

@@ -1,0 +1,305 @@
+"""A collection of the embedded store: the contract's operations over a loaded ``Table``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmcore.converter import iso
+from crmcore.errors import ConflictError, CrmError, DuplicateKeyError, NotFoundError, StorageError
+from crmcore.logs import get_logger
+from crmcore.storage.base import (
+    BulkError,
+    BulkResult,
+    Collection,
+    Doc,
+    Filter,
+    IndexSpec,
+    SortSpec,
+)
+from crmcore.storage.query import (
+    compile_filter,
+    lease_is_free,
+    normalize_filter,
+    sort_docs,
+    validate_sort,
+)
+from crmcore_storage_tinydb import files
+from crmcore_storage_tinydb.files import SnapshotMeta, decode_json, encode_json
+from crmcore_storage_tinydb.indexes import Index, plan
+from crmcore_storage_tinydb.table import Table, check_doc
+
+if TYPE_CHECKING:
+    from crmcore_storage_tinydb.store import TinyStore
+
+log = get_logger("storage_tinydb")
+BULK_CHUNK = 1000  # documents per journal line in bulk writes outside a transaction
+
+
+class TinyCollection(Collection):
+    """A collection of the embedded store. Loaded into memory on first use."""
+
+    def __init__(self, store: TinyStore, name: str) -> None:
+        self.name = name
+        self._store = store
+        self._json_name = encode_json(name)
+        self._table: Table | None = None
+        self._damage: StorageError | None = None
+        self._deferred: list[IndexSpec] = []  # indexes declared while the data was unreadable
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _tbl(self) -> Table:
+        if self._damage is not None:
+            raise self._damage
+        if self._table is None:
+            self._store._load(self)
+        assert self._table is not None
+        return self._table
+
+    def _put(self, table: Table, id: str, doc: Doc | None, text: str | None,
+             old: Doc | None, old_text: str | None) -> None:
+        """Change one document inside the current write group, journalled and undoable."""
+        table.put(id, doc, text, old)
+        if text is None:
+            op = f'["d",{self._json_name},{encode_json(id)}]'
+        else:
+            op = f'["p",{self._json_name},{text}]'
+
+        def undo() -> None:
+            table.put(id, None if old_text is None else decode_json(old_text), old_text,
+                      None if text is None else decode_json(text))
+
+        self._store._record(self.name, op, undo)
+
+    def _existing(self, table: Table, id: str) -> str:
+        text = table.docs.get(id) if isinstance(id, str) else None
+        if text is None:
+            raise NotFoundError(f"{self.name}: no record with id {id!r}")
+        return text
+
+    # -- the contract --------------------------------------------------------------------------
+
+    def insert(self, doc: Doc) -> Doc:
+        check_doc(doc)
+        return self._store._write(self._insert_here, doc)
+
+    def _insert_here(self, doc: Doc) -> Doc:
+        return self._insert(self._tbl(), doc)
+
+    def _insert(self, table: Table, doc: Doc) -> Doc:
+        id = doc["id"]
+        if id in table.docs:
+            raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
+        new = dict(doc)
+        new["version"] = 1
+        text = encode_json(new)  # indexes read ``new`` now and keep nothing of it
+        table.check_unique(self.name, new, None)
+        self._put(table, id, new, text, None, None)
+        return decode_json(text)
+
+    def _upsert(self, table: Table, doc: Doc) -> Doc:
+        check_doc(doc)
+        id = doc["id"]
+        old_text = table.docs.get(id)
+        old = decode_json(old_text) if old_text is not None else None
+        new = dict(doc)
+        new["version"] = 1 if old is None else old["version"] + 1
+        text = encode_json(new)
+        table.check_unique(self.name, new, id)
+        self._put(table, id, new, text, old, old_text)
+        return decode_json(text)
+
+    def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        def one(table: Table, doc: Doc) -> Doc:
+            check_doc(doc)
+            return self._insert(table, doc)
+
+        return self._bulk(docs, one)
+
+    def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        return self._bulk(docs, self._upsert)
+
+    def _bulk(self, docs: Iterable[Doc], one: Callable[[Table, Doc], Doc]) -> BulkResult:
+        ids: list[str] = []
+        errors: list[BulkError] = []
+        source = iter(enumerate(docs))
+        while True:
+            chunk = [item for _, item in zip(range(BULK_CHUNK), source, strict=False)]
+            if not chunk:
+                break
+            with self._store._writing():
+                table = self._tbl()
+                for i, doc in chunk:
+                    try:
+                        ids.append(one(table, doc)["id"])
+                    except CrmError as exc:
+                        errors.append(BulkError(i, doc.get("id") if isinstance(doc, Mapping)
+                                                else None, str(exc)))
+        return BulkResult(tuple(ids), tuple(errors))
+
+    def get(self, id: str) -> Doc:
+        with self._store._reading():
+            return decode_json(self._existing(self._tbl(), id))
+
+    def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
+        if "id" in changes or "version" in changes:
+            raise StorageError("update() may not change 'id' or 'version'")
+        check_doc({**changes, "id": id if isinstance(id, str) and id else "?"})
+        return self._store._write(self._update_here, id, changes, expected_version)
+
+    def _update_here(self, id: str, changes: Mapping[str, Any], expected_version: int) -> Doc:
+        return self._update(self._tbl(), id, changes, expected_version)
+
+    def _update(self, table: Table, id: str, changes: Mapping[str, Any],
+                expected_version: int) -> Doc:
+        old_text = self._existing(table, id)
+        old = decode_json(old_text)
+        if old["version"] != expected_version:
+            raise ConflictError(f"{self.name} {id}: changed by someone else (version "
+                                f"{old['version']}, you read {expected_version}); "
+                                "reload and retry")
+        new = {**old, **changes, "version": old["version"] + 1}
+        text = encode_json(new)
+        table.check_unique(self.name, new, id)
+        self._put(table, id, new, text, old, old_text)
+        return decode_json(text)
+
+    def delete(self, id: str, *, expected_version: int | None = None) -> None:
+        with self._store._writing():
+            table = self._tbl()
+            old_text = self._existing(table, id)
+            old = decode_json(old_text)
+            if expected_version is not None and old["version"] != expected_version:
+                raise ConflictError(f"{self.name} {id}: changed by someone else; reload first")
+            self._put(table, id, None, None, old, old_text)
+
+    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Doc]:
+        normal = normalize_filter(filter)
+        match = compile_filter(normal)
+        order = validate_sort(sort)
+        end = None if limit is None else skip + limit
+        with self._store._reading():
+            table = self._tbl()
+            found = table.ordered(normal, match, order, end) if order and end else None
+            if found is None:
+                found = table.select(normal, match, None if order else end)
+        sort_docs(found, order)
+        return found[skip:end]
+
+    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
+        normal = normalize_filter(filter)
+        match = compile_filter(normal)
+        size = max(1, int(batch_size))
+        candidates: list[str] | None = None
+        with self._store._reading():
+            table = self._tbl()
+            chosen = plan(normal, table.indexes.values())
+            if chosen is not None:
+                candidates = sorted(set(chosen.ids()) | chosen.check)
+        last: str | None = None
+        position = 0
+        while True:
+            with self._store._reading():
+                table = self._tbl()
+                if candidates is None:
+                    ids = table.ids.after(last, size)
+                else:
+                    ids = candidates[position:position + size]
+                    position += size
+                batch = []
+                for id in ids:
+                    text = table.docs.get(id)
+                    if text is not None:
+                        doc = decode_json(text)
+                        if match(doc):
+                            batch.append(doc)
+            if not ids:
+                return
+            last = ids[-1]
+            yield from batch
+
+    def count(self, filter: Filter | None = None) -> int:
+        normal = normalize_filter(filter)
+        match = compile_filter(normal)
+        with self._store._reading():
+            return self._tbl().count(normal, match)
+
+    def ensure_index(self, spec: IndexSpec) -> None:
+        store = self._store
+        with store._mutex:
+            store._usable(allow_damage=True)
+            if self._table is None:
+                meta = store._meta.get(self.name)
+                if isinstance(meta, SnapshotMeta) and spec.name in {s.name for s in meta.indexes}:
+                    return
+                if store._damage is not None or self._damage is not None or isinstance(
+                        meta, StorageError):
+                    self._defer(spec)
+                    return
+                try:
+                    with store._writing():
+                        self._tbl()
+                except StorageError as exc:
+                    if self._damage is None:
+                        raise
+                    log.warning("collection unreadable; index deferred", collection=self.name,
+                                error=str(exc))
+                    self._defer(spec)
+                    return
+            with store._writing():
+                table = self._tbl()
+                if spec.name in table.indexes:
+                    return
+                table.add_index(spec, self.name)
+                op = f'["x",{self._json_name},{encode_json(files.spec_to_json(spec))}]'
+                store._record(self.name, op, lambda: table.indexes.pop(spec.name, None))
+
+    def _defer(self, spec: IndexSpec) -> None:
+        if spec.name not in {s.name for s in self._deferred}:
+            self._deferred.append(spec)
+
+    def indexes(self) -> list[IndexSpec]:
+        with self._store._reading():
+            return [index.spec for index in self._tbl().indexes.values()]
+
+    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
+              sort: SortSpec | None = None) -> Doc | None:
+        normal = normalize_filter(filter)
+        match = compile_filter(normal)
+        order = validate_sort(sort)
+        lease = {"lease_owner": owner, "lease_until": iso(until)}
+        with self._store._writing():
+            table = self._tbl()
+            found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
+            if not found:
+                return None
+            sort_docs(found, order)
+            doc = found[0]
+            return self._update(table, doc["id"], lease, doc["version"])
+
+    def release(self, id: str, *, owner: str) -> None:
+        with self._store._writing():
+            table = self._tbl()
+            doc = decode_json(self._existing(table, id))
+            if doc.get("lease_owner") == owner:
+                self._update(table, id, {"lease_owner": None, "lease_until": None},
+                             doc["version"])
+
+    # -- replaying journal operations ----------------------------------------------------------
+
+    def _replay(self, table: Table, op: list[Any]) -> None:
+        kind = op[0]
+        if kind == "p":
+            doc = op[2]
+            table.put(doc["id"], doc, encode_json(doc))
+        elif kind == "d":
+            table.put(op[2], None, None)
+        elif kind == "x":
+            spec = files.spec_from_json(op[2])
+            if spec.name not in table.indexes:
+                index = Index(spec)
+                index.build((id, decode_json(t)) for id, t in table.docs.items())
+                table.indexes[spec.name] = index

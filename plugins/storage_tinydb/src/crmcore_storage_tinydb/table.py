@@ -1,0 +1,260 @@
+"""One loaded collection in memory: documents as compact JSON text, ids in order, indexes.
+
+Documents are kept as the JSON text they are stored as (not as dicts): a third of the memory,
+and decoding one is as fast as copying a dict, which every read has to do anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from crmcore.errors import DuplicateKeyError
+from crmcore.storage.base import Doc, IndexSpec
+from crmcore.storage.query import _is_operator_map, check_new_doc, index_key, resolve
+from crmcore_storage_tinydb import files
+from crmcore_storage_tinydb.files import SnapshotMeta, damaged, decode_json, encode_json
+from crmcore_storage_tinydb.indexes import Index, id_suffix, is_inexact, plan
+from crmcore_storage_tinydb.sortedlist import SortedList
+
+
+class Table:
+    """One loaded collection: documents as compact JSON text by id, ids in order, indexes."""
+
+    __slots__ = ("docs", "ids", "indexes", "size")
+
+    def __init__(self) -> None:
+        self.docs: dict[str, str] = {}
+        self.ids = SortedList()
+        self.indexes: dict[str, Index] = {}
+        self.size = 0  # characters of document text: about the snapshot's size
+
+    def put(self, id: str, doc: Doc | None, text: str | None, old: Doc | None = None) -> None:
+        """Store ``text`` (the encoding of ``doc``) under ``id``; None removes the document."""
+        prev = self.docs.get(id)
+        if prev is not None:
+            if self.indexes:
+                before = decode_json(prev) if old is None else old
+                for index in self.indexes.values():
+                    index.remove(id, before)
+            self.size -= len(prev)
+        if doc is None or text is None:
+            if prev is not None:
+                del self.docs[id]
+                self.ids.discard(id)
+            return
+        if prev is None:
+            self.ids.add(id)
+        self.docs[id] = text
+        self.size += len(text)
+        for index in self.indexes.values():
+            index.add(id, doc)
+
+    def fill(self, path: Path, meta: SnapshotMeta) -> None:
+        """Load a snapshot into this (empty) table, building every declared index."""
+        indexes = [Index(spec) for spec in meta.indexes]
+        entries: list[list[bytes]] = [[] for _ in indexes]
+        caches: list[dict[str, bytes]] = [{} for _ in indexes]
+        docs = self.docs
+        ids: list[str] = []
+        size = 0
+        for text in files.read_documents(path, meta):
+            try:
+                doc = decode_json(text)
+                id = doc["id"]
+            except (ValueError, KeyError, TypeError):
+                raise damaged(path, f"document {len(ids) + 1} does not read",
+                              location=path.parent) from None
+            if not isinstance(id, str) or id in docs:
+                raise damaged(path, f"document {len(ids) + 1} has a bad or repeated id",
+                              location=path.parent)
+            docs[id] = text
+            ids.append(id)
+            size += len(text)
+            suffix = id_suffix(id)
+            for index, bucket, cache in zip(indexes, entries, caches, strict=True):
+                key, listy = index.entry(doc, cache)
+                if key is not None:
+                    bucket.append(key + suffix)
+                if listy:
+                    index.multi.add(id)
+        in_order = all(ids[i] < ids[i + 1] for i in range(len(ids) - 1))
+        self.ids = SortedList(ids, presorted=in_order)
+        self.size = size
+        for index, bucket in zip(indexes, entries, strict=True):
+            index.entries = SortedList(bucket)
+            self.indexes[index.spec.name] = index
+
+    def add_index(self, spec: IndexSpec, collection: str) -> Index:
+        index = Index(spec)
+        index.build((id, decode_json(text)) for id, text in self.docs.items())
+        if spec.unique:
+            clash = index.duplicate()
+            if clash is not None:
+                raise DuplicateKeyError(f"{collection}: cannot create unique index {spec.name}: "
+                                        f"{clash[0]} and {clash[1]} collide")
+        self.indexes[spec.name] = index
+        return index
+
+    def check_unique(self, collection: str, doc: Doc, replacing: str | None) -> None:
+        for index in self.indexes.values():
+            if not index.spec.unique:
+                continue
+            key = index.key(doc)
+            if key is None:
+                continue
+            for holder in index.holders(key):
+                if holder == replacing:
+                    continue
+                if any(is_inexact(v) for v in _key_values(doc, index)):
+                    other = decode_json(self.docs[holder])
+                    if index_key(other, index.fields, sparse=index.spec.sparse) != index_key(
+                            doc, index.fields, sparse=index.spec.sparse):
+                        continue
+                fields = ", ".join(f for f, _ in index.fields)
+                raise DuplicateKeyError(f"{collection}: another record already has this "
+                                        f"value of ({fields})")
+
+    def select(self, normal: dict[str, Any], match: Callable[[Doc], bool],
+               stop: int | None = None) -> list[Doc]:
+        """Matching documents (decoded: fresh copies). With ``stop`` and no usable index, the
+        first ``stop`` matches in id order."""
+        chosen = plan(normal, self.indexes.values())
+        docs = self.docs
+        out: list[Doc] = []
+        if chosen is None:
+            needles = _needles(normal)
+            if stop is not None:
+                for id in self.ids:
+                    text = docs[id]
+                    if needles and not _has_needles(text, needles):
+                        continue
+                    doc = decode_json(text)
+                    if match(doc):
+                        out.append(doc)
+                        if len(out) >= stop:
+                            break
+                return out
+            for text in docs.values():
+                if needles and not _has_needles(text, needles):
+                    continue
+                doc = decode_json(text)
+                if match(doc):
+                    out.append(doc)
+            return out
+        check = chosen.check
+        for id in chosen.ids():
+            if id in check:
+                continue
+            text = docs.get(id)
+            if text is None:
+                continue
+            doc = decode_json(text)
+            if chosen.exact or match(doc):
+                out.append(doc)
+        for id in check:
+            text = docs.get(id)
+            if text is not None:
+                doc = decode_json(text)
+                if match(doc):
+                    out.append(doc)
+        return out
+
+    def ordered(self, normal: dict[str, Any], match: Callable[[Doc], bool],
+                order: list[tuple[str, int]], want: int) -> list[Doc] | None:
+        """The first ``want`` matches in ``order`` (plus ties) by walking an index in that
+        order, when no index narrows the filter and one index gives the order; else None."""
+        directions = {d for _f, d in order}
+        if want <= 0 or len(directions) != 1 or plan(normal, self.indexes.values()) is not None:
+            return None
+        fields = [f for f, _d in order]
+        for index in self.indexes.values():
+            if index.spec.sparse or list(index.paths[:len(fields)]) != fields:
+                continue
+            out: list[Doc] = []
+            boundary: bytes | None = None
+            for key, id in index.ordered(fields, directions == {-1}):
+                if boundary is not None and key != boundary:
+                    break
+                doc = decode_json(self.docs[id])
+                if match(doc):
+                    out.append(doc)
+                    if len(out) >= want:
+                        boundary = key  # finish this key's ties, then stop
+            return out
+        return None
+
+    def count(self, normal: dict[str, Any], match: Callable[[Doc], bool]) -> int:
+        if not normal:
+            return len(self.docs)
+        chosen = plan(normal, self.indexes.values())
+        if chosen is None or not chosen.exact:
+            return len(self.select(normal, match))
+        check = chosen.check
+        total = sum(1 for id in chosen.ids() if id not in check and id in self.docs)
+        return total + sum(1 for id in check
+                           if id in self.docs and match(decode_json(self.docs[id])))
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """True when ``value`` is built only of JSON types with string keys not starting with '$'
+    (what ``check_new_doc`` accepts), checked without building error paths."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is dict:
+        try:
+            keys = "\x00".join(value)  # TypeError unless every key is a str
+        except TypeError:
+            return False
+        if keys[:1] == "$" or "\x00$" in keys:
+            return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return False
+    if _PLAIN.issuperset(map(type, items)):
+        return True
+    return all(type(item) in _PLAIN or _plain(item) for item in items)
+
+
+def check_doc(doc: Any) -> None:
+    """``check_new_doc`` with a fast path: plain documents pass at once; anything else gets
+    the shared check, which accepts it or raises its exact error."""
+    if type(doc) is dict:
+        id = doc.get("id")
+        if type(id) is str and id and _plain(doc):
+            return
+    check_new_doc(doc)
+
+
+def _key_values(doc: Doc, index: Index) -> list[Any]:
+    return [resolve(doc, p) for p in index.paths]
+
+
+def _needles(normal: Mapping[str, Any]) -> list[list[str]]:
+    """For each top-level equality on strings, the JSON texts one of which a match contains."""
+    groups = []
+    for key, cond in normal.items():
+        if key.startswith("$"):
+            continue
+        if not _is_operator_map(cond):
+            values = [cond]
+        elif set(cond) == {"$eq"}:
+            values = [cond["$eq"]]
+        elif set(cond) == {"$in"}:
+            values = list(cond["$in"])
+        else:
+            continue
+        if values and all(isinstance(v, str) for v in values):
+            groups.append([encode_json(v) for v in values])
+    return groups
+
+
+def _has_needles(text: str, needles: list[list[str]]) -> bool:
+    return all(any(n in text for n in group) for group in needles)
