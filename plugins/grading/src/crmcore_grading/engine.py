@@ -211,6 +211,7 @@ class Engine:
         self._population: dict[str, Any] | None = None
         self._population_read_at: datetime | None = None
         self._since: str | None = None
+        self._days: dict[Any, Any] = {}
         self.since(crm.now())
 
     # -- configuration checks that need the loaded plugins ---------------------------------
@@ -346,10 +347,19 @@ class Engine:
         sig = Signals(signals)
         if self.tickets:
             open_complaints = len(grading.get("open_complaints") or ())
-        else:
+        elif "complaint_days" in signals:
             open_complaints = sig.complaints_since(window.complaint_cut)
-        return Facts(customer_id, now, local_day(now, timezone, self.default_tz),
-                     grading.get("inputs") or {}, sig, open_complaints, owner, ext)
+        else:
+            open_complaints = 0
+        days = self._days
+        if days.get(None) != now:  # one cache of local days per grading instant
+            days.clear()
+            days[None] = now
+        today = days.get(timezone)
+        if today is None:
+            today = days[timezone] = local_day(now, timezone, self.default_tz)
+        return Facts(customer_id, now, today, grading.get("inputs") or {}, sig,
+                     open_complaints, owner, ext)
 
     def assess(self, facts: Facts, stored: Mapping[str, Any], grading: Mapping[str, Any],
                signals: dict[str, Any], cutoffs: Mapping[str, Any], window: Window, *,

@@ -48,6 +48,11 @@ class RfmScheme(Scheme):
     def __init__(self, settings: RfmSettings) -> None:
         self.settings = settings
         self.tiers = settings.tiers()
+        scores = range(1, settings.bins + 1)
+        self.segment_of = {
+            (r, f, m): next((s.name for s in settings.segments if s.matches(r, f, m)),
+                            settings.default_segment)
+            for r in scores for f in scores for m in scores}
 
     def fingerprint(self) -> str:
         return repr(attrs.asdict(self.settings))
@@ -74,8 +79,7 @@ class RfmScheme(Scheme):
                 not cutoffs.get("n"):
             return None
         r, f, m = self.scores(facts, cutoffs)
-        name = next((seg.name for seg in self.settings.segments if seg.matches(r, f, m)),
-                    self.settings.default_segment)
+        name = self.segment_of[r, f, m]
         noun = "purchase" if s.purchases == 1 else "purchases"
         label = "profit" if self.settings.measure == "profit" else "spend"
         return Grade(name, f"R{r} F{f} M{m}: last purchase {s.last_purchase_iso[:10]}, "
