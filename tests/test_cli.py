@@ -249,3 +249,19 @@ def test_forget_needs_confirmation_then_erases(cli):
     assert cli("customer", "forget", cid, "--yes")[0] == 0
     code, out, _ = cli("customer", "export", cid)
     assert "Li Lei" not in out and "13800138000" not in out and '"status": "erased"' in out
+
+
+def test_migrate_copies_everything_and_verifies(cli):
+    cid = add(cli, "--name", "Li Lei")
+    cli("log", cid, "--kind", "visit")
+    target = f"migrate-target-{uuid.uuid4()}"
+    code, out, err = cli("--json", "migrate", "--to", "memory", "--to-location", target)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["ok"] and result["collections"]["customers"] == {
+        "source": 1, "target": 1, "checksum": result["collections"]["customers"]["checksum"]}
+    assert result["collections"]["interactions"]["target"] == 1
+    code, _, err = cli("migrate", "--to", "memory", "--to-location", target)
+    assert code == 6 and "is not empty" in one_line_error(err)
+    code, _, err = cli("migrate", "--to", "nosql", "--to-location", "x")
+    assert code == 2 and "no backend named 'nosql'" in one_line_error(err)

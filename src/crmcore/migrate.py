@@ -2,15 +2,10 @@
 
 ``migrate(source, target)`` copies every collection of ``source`` into an empty ``target``:
 the declared indexes first, then the documents exactly as stored (ids, versions and every
-field), in id order and in batches. Afterwards it re-reads both sides and compares, collection
-by collection, the number of documents and a SHA-256 checksum over the canonical JSON of every
-document in id order. The ``MigrationReport`` says what matched; ``report.ok`` is the verdict.
-
-Versions must survive the move, or every record read before the migration would look stale
-after it. The contract's ``insert`` always starts at version 1, so a target collection that
-offers ``import_raw(docs) -> BulkResult`` (store documents verbatim, versions included) is used
-for that; on one that does not yet, each document is inserted and then brought to its version
-with empty version-checked updates, which is exact but costs one write per version step.
+field) through the contract's ``import_raw``, in id order and in batches. Afterwards it
+re-reads both sides and compares, collection by collection, the number of documents and a
+SHA-256 checksum over the canonical JSON of every document in id order. The
+``MigrationReport`` says what matched; ``report.ok`` is the verdict.
 
 Pass backends, not a CRM's layered store: the audit and encryption layers are looked through
 (``.inner``), so the audit trail is copied rather than extended, and sealed personal fields
@@ -28,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from crmcore.errors import CrmError, StorageError, ValidationError
+from crmcore.errors import StorageError, ValidationError
 from crmcore.storage import BulkError, BulkResult, Collection, IndexSpec, Store
 from crmcore.storage.base import Doc
 
@@ -144,9 +139,7 @@ def _copy_collection(src: Collection, dst: Collection, name: str, progress: Prog
     specs = tuple(src.indexes())
     for spec in specs:
         dst.ensure_index(spec)
-    raw = getattr(dst, "import_raw", None)
-    write: Callable[[list[Doc]], BulkResult] = raw if callable(raw) else \
-        (lambda batch: _import_by_contract(dst, batch))
+    write: Callable[[list[Doc]], BulkResult] = dst.import_raw
     if progress is not None:
         progress(name, 0)
     errors: list[BulkError] = []
@@ -159,28 +152,9 @@ def _copy_collection(src: Collection, dst: Collection, name: str, progress: Prog
             progress(name, len(batch))
     source_count, source_sum = checksum(src.iter(batch_size=batch_size))
     target_count, target_sum = checksum(dst.iter(batch_size=batch_size))
+    exact = type(dst).import_raw is not Collection.import_raw  # a direct write, not the default
     return CollectionReport(name, source_count, target_count, source_sum, target_sum, specs,
-                            callable(raw), tuple(errors))
-
-
-def _import_by_contract(coll: Collection, docs: list[Doc]) -> BulkResult:
-    """Store documents with their versions using only the contract: insert (version 1), then
-    one empty version-checked update per version step."""
-    ids: list[str] = []
-    errors: list[BulkError] = []
-    for i, doc in enumerate(docs):
-        version = doc.get("version")
-        try:
-            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-                raise ValidationError(f"stored version {version!r} is not a whole number from 1")
-            coll.insert({k: v for k, v in doc.items() if k != "version"})
-            for step in range(1, version):
-                coll.update(doc["id"], {}, expected_version=step)
-        except CrmError as exc:
-            errors.append(BulkError(i, doc.get("id"), str(exc)))
-            continue
-        ids.append(doc["id"])
-    return BulkResult(tuple(ids), tuple(errors))
+                            exact, tuple(errors))
 
 
 def _backend(store: Store) -> Store:

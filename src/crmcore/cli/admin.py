@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ from crmcore.cli.context import (
     open_crm_from,
     out_table,
     print_json,
+    progress_bar,
     say,
     state,
 )
@@ -156,6 +158,80 @@ def backup(ctx: click.Context, destination: str) -> None:
     say(ctx, f"backed up to {destination}", destination=destination)
 
 
+def _options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(f"{flag} takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+@click.command("migrate")
+@click.option("--from", "source_backend", metavar="BACKEND",
+              help="Source backend (default: the configured one).")
+@click.option("--from-location", metavar="PATH|URI", help="Default: the configured location.")
+@click.option("--from-option", multiple=True, metavar="KEY=VALUE")
+@click.option("--to", "target_backend", required=True, metavar="BACKEND",
+              help="Target backend, e.g. mongodb or tinydb.")
+@click.option("--to-location", required=True, metavar="PATH|URI")
+@click.option("--to-option", multiple=True, metavar="KEY=VALUE",
+              help="A target backend option, e.g. database=crm (repeatable).")
+@click.pass_context
+def migrate_command(ctx: click.Context, source_backend: str | None, from_location: str | None,
+                    from_option: tuple[str, ...], target_backend: str, to_location: str,
+                    to_option: tuple[str, ...]) -> None:
+    """Copy every record to another (empty) store and verify counts and checksums."""
+    from crmcore.app import open_store
+    from crmcore.clock import SystemClock
+    from crmcore.config import Config, find_config
+    from crmcore.migrate import migrate, plan
+
+    st = state(ctx)
+    path = find_config(st.config_path)
+    base = Config.load(path) if path else Config.from_dict({})
+    source_cfg = attrs.evolve(base, storage=attrs.evolve(
+        base.storage, backend=source_backend or base.storage.backend,
+        location=from_location or base.storage.location,
+        options=_options(from_option, "--from-option") if from_option else
+        base.storage.options))
+    target_cfg = attrs.evolve(base, storage=attrs.evolve(
+        base.storage, backend=target_backend, location=to_location,
+        options=_options(to_option, "--to-option")))
+    pm = st.plugins
+    assert pm is not None
+    source = open_store(pm, source_cfg, SystemClock())
+    try:
+        target = open_store(pm, target_cfg, SystemClock())
+        try:
+            total = sum(plan(source).values())
+            with progress_bar(ctx, total=total, description="migrating") as advance:
+                report = migrate(source, target, progress=lambda _name, n: advance(n))
+        finally:
+            target.close()
+    finally:
+        source.close()
+    if as_json(ctx):
+        print_json(ctx, {"ok": report.ok, "documents": report.documents,
+                         "problems": report.problems(),
+                         "collections": {c.name: {"source": c.source_count,
+                                                  "target": c.target_count,
+                                                  "checksum": c.target_checksum}
+                                         for c in report.collections}})
+    else:
+        out_table(ctx, [{"collection": c.name, "source": c.source_count,
+                         "target": c.target_count, "sha256": c.target_checksum[:16],
+                         "ok": "yes" if c.ok else "NO"} for c in report.collections],
+                  [("collection", "collection"), ("source", "source"), ("target", "target"),
+                   ("sha256", "sha-256"), ("ok", "verified")], title=report.summary())
+    if not report.ok:
+        raise StorageError("migration did not verify: " + "; ".join(report.problems()))
+
+
 @click.command("report")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML page.")
@@ -193,5 +269,6 @@ def demo(ctx: click.Context, profile: str, customers: int, days: int, directory:
 
 
 def register(cli: click.Group) -> None:
-    for command in (init, plugins, config_group, check, compact, backup, report, demo):
+    for command in (init, plugins, config_group, check, compact, backup, migrate_command,
+                    report, demo):
         cli.add_command(command)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
@@ -158,18 +159,27 @@ def say(ctx: click.Context, message: str, **data: Any) -> None:
         state(ctx).console.print(message)
 
 
-def progress(ctx: click.Context, items: Iterable[T], *, total: int | None,
-             description: str) -> Iterator[T]:
-    """Iterate with a progress bar on stderr (hidden with ``--json`` or off a terminal)."""
+@contextlib.contextmanager
+def progress_bar(ctx: click.Context, *, total: int | None,
+                 description: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (hidden with ``--json`` or off a terminal); yields
+    ``advance(n)``."""
     st = state(ctx)
     hidden = st.as_json or not st.err_console.is_terminal
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=st.err_console, disable=hidden, transient=False) as bar:
         task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def progress(ctx: click.Context, items: Iterable[T], *, total: int | None,
+             description: str) -> Iterator[T]:
+    """Iterate with a progress bar (see ``progress_bar``)."""
+    with progress_bar(ctx, total=total, description=description) as advance:
         for item in items:
             yield item
-            bar.advance(task)
+            advance(1)
 
 
 WHEN_HELP = ("A date (2026-11-23), a date and time (2026-11-23T14:30, read in the business "

@@ -177,6 +177,32 @@ class Collection(abc.ABC):
     def release(self, id: str, *, owner: str) -> None:
         """End ``owner``'s lease on a document (no-op if someone else holds it now)."""
 
+    def import_raw(self, docs: Iterable[Doc]) -> BulkResult:
+        """Store documents verbatim, ``version`` included (for migrations and restores).
+
+        A document whose id exists, or without a whole-number version from 1, is reported,
+        not raised. This default uses only the contract (insert, then one empty
+        version-checked update per version step); backends override it with a direct write.
+        """
+        from crmcore.errors import CrmError, ValidationError
+
+        ids: list[str] = []
+        errors: list[BulkError] = []
+        for i, doc in enumerate(docs):
+            version = doc.get("version") if isinstance(doc, Mapping) else None
+            try:
+                if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                    raise ValidationError(f"version {version!r} is not a whole number from 1")
+                self.insert({k: v for k, v in doc.items() if k != "version"})
+                for step in range(1, version):
+                    self.update(doc["id"], {}, expected_version=step)
+            except CrmError as exc:
+                errors.append(BulkError(i, doc.get("id") if isinstance(doc, Mapping) else None,
+                                        str(exc)))
+                continue
+            ids.append(doc["id"])
+        return BulkResult(tuple(ids), tuple(errors))
+
     def find_one(self, filter: Filter | None = None, *,
                  sort: SortSpec | None = None) -> Doc | None:
         """The first matching document, or None."""

@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from crmcore.converter import iso
-from crmcore.errors import ConflictError, CrmError, DuplicateKeyError, NotFoundError, StorageError
+from crmcore.errors import (
+    ConflictError,
+    CrmError,
+    DuplicateKeyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from crmcore.storage.base import (
     BulkError,
     BulkResult,
@@ -100,6 +107,22 @@ class MemoryCollection(Collection):
 
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
         return self._bulk(docs, self._upsert)
+
+    def import_raw(self, docs: Iterable[Doc]) -> BulkResult:
+        return self._bulk(docs, self._import_one)
+
+    def _import_one(self, doc: Doc) -> Doc:
+        check_new_doc(doc)
+        version = doc.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValidationError(f"version {version!r} is not a whole number from 1")
+        with self._store._lock:
+            if doc["id"] in self._docs:
+                raise DuplicateKeyError(f"{self.name}: id {doc['id']!r} already exists")
+            new = copy_doc(dict(doc))
+            self._check_unique(new, None)
+            self._put(new["id"], new)
+            return new
 
     def _upsert(self, doc: Doc) -> Doc:
         check_new_doc(doc)

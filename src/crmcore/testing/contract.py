@@ -270,6 +270,15 @@ class StorageContract:
         assert seen == sorted(seen) and len(seen) == 2500 and len(set(seen)) == 2500
         assert sum(1 for _ in coll.iter({"group": "odd"}, batch_size=7)) == 1250
 
+    def test_import_raw_keeps_versions_and_reports_clashes(self, coll):
+        coll.insert({"id": "taken"})
+        result = coll.import_raw([{"id": "a", "x": 1, "version": 7}, {"id": "taken", "version": 2},
+                                  {"id": "b", "version": 0}, {"id": "c", "version": 1}])
+        assert result.ids == ("a", "c") and [e.index for e in result.errors] == [1, 2]
+        assert coll.get("a") == {"id": "a", "x": 1, "version": 7}
+        coll.update("a", {"x": 2}, expected_version=7)
+        assert coll.get("a")["version"] == 8
+
     # -- indexes ---------------------------------------------------------------------------
 
     def test_ensure_index_is_idempotent_and_listed(self, coll):
