@@ -391,16 +391,23 @@ class Engine:
             grades[name] = result.value
             reasons[name] = result.reason
         risk = churn_rules.assess(facts, grades, self.settings.churn, window)
-        new = {**dict(grading), "signals": signals, "grades": grades, "reasons": reasons,
-               "churn": risk.stored()}
+        churn = risk.stored()
+        new = {**grading, "signals": signals, "grades": grades, "reasons": reasons,
+               "churn": churn}
         patch: dict[str, Any] = {}
-        for key, value in new.items():
-            before = stored.get(key)
-            if key == "signals":
-                if before != value and canonical(before, window) != value:
+        before = stored.get("signals")
+        if before != signals and canonical(before, window) != signals:
+            patch["signals"] = signals
+        if grades != old_grades:
+            patch["grades"] = grades
+        if reasons != old_reasons:
+            patch["reasons"] = reasons
+        if _normal("churn", stored.get("churn")) != churn:
+            patch["churn"] = churn
+        if grading is not stored:  # this operation changed inputs or open complaints
+            for key, value in grading.items():
+                if key not in patch and _normal(key, stored.get(key)) != _normal(key, value):
                     patch[key] = value
-            elif _normal(key, before) != _normal(key, value):
-                patch[key] = value
         changes = []
         for name in [*grades, *(n for n in old_grades if n not in grades)]:
             if old_grades.get(name) != grades.get(name):

@@ -69,7 +69,7 @@ class PyramidScheme(Scheme):
         return repr(attrs.asdict(self.settings))
 
     def _value(self, facts: Facts) -> int:
-        return round(facts.signals.value(self.settings.measure) * 100)
+        return facts.signals.cents(self.settings.measure)
 
     def fit(self, population: Sequence[Facts]) -> dict[str, Any]:
         values = sorted((v for v in (self._value(f) for f in population) if v > 0),

@@ -58,7 +58,7 @@ class RfmScheme(Scheme):
         return repr(attrs.asdict(self.settings))
 
     def _money(self, facts: Facts) -> int:
-        return round(facts.signals.value(self.settings.measure) * 100)
+        return facts.signals.cents(self.settings.measure)
 
     def fit(self, population: Sequence[Facts]) -> dict[str, Any]:
         buyers = [f for f in population if f.signals.purchases > 0]

@@ -168,23 +168,48 @@ class Acc:
         """The canonical stored form at ``window``: zero and empty values left out, day
         buckets pruned to the window, lists sorted. Equal signals give equal dicts."""
         out: dict[str, Any] = {}
-        for key in _COUNTS:
-            value = getattr(self, key)
-            if value:
-                out[key] = value
-        for key in _TIMES:
-            value = getattr(self, key)
-            if value:
-                out[key] = value
+        if self.n:
+            out["n"] = self.n
+        if self.spend:
+            out["spend"] = self.spend
+        if self.profit:
+            out["profit"] = self.profit
+        if self.purchases:
+            out["purchases"] = self.purchases
+        if self.activities:
+            out["activities"] = self.activities
+        if self.visits:
+            out["visits"] = self.visits
+        if self.items:
+            out["items"] = self.items
+        if self.referrals:
+            out["referrals"] = self.referrals
+        if self.events:
+            out["events"] = self.events
+        if self.complaints:
+            out["complaints"] = self.complaints
+        if self.feedback_pos:
+            out["feedback_pos"] = self.feedback_pos
+        if self.feedback_neg:
+            out["feedback_neg"] = self.feedback_neg
+        if self.last_purchase:
+            out["last_purchase"] = self.last_purchase
+        if self.first_activity:
+            out["first_activity"] = self.first_activity
+        if self.last_activity:
+            out["last_activity"] = self.last_activity
         if self.referred:
             out["referred"] = sorted(self.referred)
-        spend_days = {d: c for d, c in self.spend_days.items() if c and d > window.spend_cut}
-        if spend_days:
-            out["spend_days"] = dict(sorted(spend_days.items()))
-        complaint_days = {d: c for d, c in self.complaint_days.items()
-                          if c and d > window.complaint_cut}
-        if complaint_days:
-            out["complaint_days"] = dict(sorted(complaint_days.items()))
+        if self.spend_days:
+            cut = window.spend_cut
+            days = {d: c for d, c in self.spend_days.items() if c and d > cut}
+            if days:
+                out["spend_days"] = dict(sorted(days.items()))
+        if self.complaint_days:
+            cut = window.complaint_cut
+            days = {d: c for d, c in self.complaint_days.items() if c and d > cut}
+            if days:
+                out["complaint_days"] = dict(sorted(days.items()))
         return out
 
 
@@ -246,6 +271,10 @@ class Signals:
     def value(self, measure: str) -> float:
         """``spend`` for "revenue", ``profit`` for "profit"."""
         return self.profit if measure == "profit" else self.spend
+
+    def cents(self, measure: str) -> int:
+        """``value(measure)`` in whole cents (what population cut-offs compare)."""
+        return max(0, self.data.get("profit" if measure == "profit" else "spend", 0))
 
     def spend_between(self, after: str, upto: str) -> float:
         """Net spend on UTC days ``after < day <= upto`` (ISO dates; within the kept window)."""
