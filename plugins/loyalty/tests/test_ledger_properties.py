@@ -86,7 +86,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.crm.emit("crm_interaction_logged", actor="replay", interaction=purchase,
                       customer=self.crm.customers.get(self.customer.id))
         after = self.loyalty.ledger.find({"customer_id": self.customer.id})
-        assert len(after) == len(before), "a replayed purchase wrote entries"
+        source = f"purchase:{purchase.id}"
+        if any(e.source == source for e in before):
+            assert len(after) == len(before), "a replayed purchase earned again"
+        else:
+            # It earned nothing the first time (too small for whole points); under a higher
+            # tier multiplier now it may earn, once.
+            assert [e.source for e in after if e not in before] in ([], [source])
 
     @rule(points=st.integers(min_value=1, max_value=800))
     def redeem(self, points: int) -> None:
@@ -298,3 +304,12 @@ def test_replay_orders_by_sequence_and_computes_lots():
     assert balance == 0
     # soonest to expire first: e2 gives 50, then e1 gives 20; e1's last 30 expire
     assert (lots["e2"].spent, lots["e1"].spent, lots["e1"].expired) == (50, 20, 30)
+
+
+def test_the_account_keeps_no_personal_data(kit):
+    ann = kit.customer()
+    kit.buy(ann, 100)
+    kit.loyalty.adjust(ann.id, 5, actor="t", reason="Ann Lee phoned about her +86 138 order")
+    account = kit.crm.records(ACCOUNTS, Account).get(account_id(ann.id))
+    assert [doc["note"] for doc in account.pending] == [""]
+    assert kit.loyalty.history(ann.id)[0].note.startswith("Ann Lee phoned")

@@ -34,6 +34,7 @@ import attrs
 
 from crmcore import ConflictError, DuplicateKeyError, NotFoundError, ValidationError
 from crmcore.converter import from_doc, to_doc
+from crmcore.schema import personal_fields
 from crmcore_loyalty.records import (
     ACCOUNTS,
     ADJUST,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from crmcore_loyalty.settings import LoyaltySettings
 
 MAX_ATTEMPTS = 25
+PERSONAL = personal_fields(LedgerEntry)
 Plan = Callable[["LedgerState"], list[LedgerEntry]]
 
 
@@ -239,10 +241,13 @@ class Ledger:
             if state.balance + sum(e.points for e in entries) < 0:
                 raise ValidationError(f"customer {customer_id}: the balance would go negative")
             docs = [to_doc(e) for e in entries]
+            # The account keeps the batch without personal fields (the note), so nothing
+            # personal sits outside the ledger's own, erasable and encryptable, field.
+            pending = [{**doc, **dict.fromkeys(PERSONAL, "")} for doc in docs]
             try:
                 with self._crm.transaction(entries[0].actor):
                     self._roll_forward(state)
-                    self._commit(state, seq + len(entries), docs)
+                    self._commit(state, seq + len(entries), pending)
                     for doc in docs:
                         self._insert(doc)
             except _Stale:

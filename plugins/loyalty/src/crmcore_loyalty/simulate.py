@@ -12,7 +12,7 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import Channel, ConflictError, ValidationError
+from crmcore import Channel, ConflictError, NotFoundError, ValidationError
 from crmcore_loyalty.log import logger
 from crmcore_loyalty.records import EARN, LINKED
 
@@ -73,7 +73,7 @@ def _first_purchases(loyalty: Loyalty, rng: random.Random) -> None:
             continue
         try:
             customer = crm.customers.get(referral.referred_id)
-        except Exception:  # merged or erased meanwhile
+        except NotFoundError:  # merged meanwhile
             continue
         crm.interactions.log(actor=customer.owner or "demo-staff", customer_id=customer.id,
                              kind="purchase", amount=round(rng.lognormvariate(5, 0.7), 2),
