@@ -144,3 +144,30 @@ def test_sorted_list_keeps_order_through_many_changes():
     assert list(items.irange(100, 900)) == [v for v in model if 100 <= v < 900]
     assert items.after(model[10], 5) == [v for v in model if v > model[10]][:5]
     assert not items.discard(-1) and -1 not in items and model[0] in items
+
+
+def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
+    from crmcore_storage_tinydb import table as table_module
+
+    store = TinyStore(tmp_path / "db")
+    try:
+        tasks = store.collection("tasks")
+        tasks.ensure_index(IndexSpec([("assignee", 1), ("status", 1), ("due", 1)]))
+        tasks.ensure_index(IndexSpec([("email", 1)], unique=True, sparse=True))
+        tasks.insert_many({"id": f"t{i:05d}", "assignee": f"rep{i % 50}", "due": i,
+                           "status": "open" if i % 3 else "done", "email": f"e{i}@x.org"}
+                          for i in range(10_000))
+        tasks.count()
+        decoded = []
+        real = table_module.decode_doc
+        monkeypatch.setattr(table_module, "decode_doc",
+                            lambda text: decoded.append(1) or real(text))
+        found = tasks.find({"assignee": "rep7", "status": "open", "due": {"$lt": 1000}})
+        assert len(found) == len(decoded) == 13  # the matches, and nothing else
+        decoded.clear()
+        assert tasks.count({"assignee": "rep7", "status": "open"}) == 133
+        assert tasks.find_one({"email": "e123@x.org"})["id"] == "t00123"
+        assert tasks.find({}, sort=[("assignee", -1)], limit=2)[0]["assignee"] == "rep9"
+        assert len(decoded) < 250  # count reads no document; the sorted walk few
+    finally:
+        store.close()

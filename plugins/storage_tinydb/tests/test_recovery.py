@@ -163,3 +163,32 @@ def test_a_damaged_store_still_opens_a_crm_so_that_repair_can_run(store_dir, mak
     assert crm.customers.count() == 0
     crm.customers.add(actor="t", name="Bo Example")
     assert crm.customers.count() == 1
+
+
+def test_the_journal_is_read_in_small_windows_all_the_same(store_dir, monkeypatch):
+    from crmcore_storage_tinydb import files
+
+    monkeypatch.setattr(files, "READ_CHUNK", 64)  # every line is longer than the window
+    store = TinyStore(store_dir)
+    things = store.collection("things")
+    with store.transaction():
+        for i in range(30):
+            things.insert({"id": f"big{i}", "pad": "x" * 300})
+    for i in range(5):
+        things.insert({"id": f"small{i}"})
+    store._lock.close()
+    again = TinyStore(store_dir)
+    assert again.collection("things").count() == 35
+    again._lock.close()
+    journal = store_dir / JOURNAL
+    lines = journal.read_bytes().split(b"\n")
+    target = next(i for i, line in enumerate(lines) if b'"small2"' in line)
+    _edit_line(journal, target, lambda line: line.replace(b"small2", b"SMALL2"))
+    damaged = TinyStore(store_dir)
+    try:
+        with pytest.raises(StorageError) as caught:
+            damaged.collection("things").count()
+        _assert_names_file_and_repair(caught.value, journal)
+        assert damaged.check(repair=True) == {"things": 34}
+    finally:
+        damaged.close()

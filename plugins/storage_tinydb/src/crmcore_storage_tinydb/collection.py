@@ -22,13 +22,12 @@ from crmcore.storage.query import (
     compile_filter,
     lease_is_free,
     normalize_filter,
-    sort_docs,
     validate_sort,
 )
 from crmcore_storage_tinydb import files
-from crmcore_storage_tinydb.files import SnapshotMeta, decode_json, encode_json
+from crmcore_storage_tinydb.files import SnapshotMeta, decode_doc, encode_json
 from crmcore_storage_tinydb.indexes import Index, plan
-from crmcore_storage_tinydb.table import Table, check_doc
+from crmcore_storage_tinydb.table import Table, check_doc, sort_found
 
 if TYPE_CHECKING:
     from crmcore_storage_tinydb.store import TinyStore
@@ -68,8 +67,8 @@ class TinyCollection(Collection):
             op = f'["p",{self._json_name},{text}]'
 
         def undo() -> None:
-            table.put(id, None if old_text is None else decode_json(old_text), old_text,
-                      None if text is None else decode_json(text))
+            table.put(id, None if old_text is None else decode_doc(old_text), old_text,
+                      None if text is None else decode_doc(text))
 
         self._store._record(self.name, op, undo)
 
@@ -97,19 +96,19 @@ class TinyCollection(Collection):
         text = encode_json(new)  # indexes read ``new`` now and keep nothing of it
         table.check_unique(self.name, new, None)
         self._put(table, id, new, text, None, None)
-        return decode_json(text)
+        return decode_doc(text)
 
     def _upsert(self, table: Table, doc: Doc) -> Doc:
         check_doc(doc)
         id = doc["id"]
         old_text = table.docs.get(id)
-        old = decode_json(old_text) if old_text is not None else None
+        old = decode_doc(old_text) if old_text is not None else None
         new = dict(doc)
         new["version"] = 1 if old is None else old["version"] + 1
         text = encode_json(new)
         table.check_unique(self.name, new, id)
         self._put(table, id, new, text, old, old_text)
-        return decode_json(text)
+        return decode_doc(text)
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
         def one(table: Table, doc: Doc) -> Doc:
@@ -141,7 +140,7 @@ class TinyCollection(Collection):
 
     def get(self, id: str) -> Doc:
         with self._store._reading():
-            return decode_json(self._existing(self._tbl(), id))
+            return decode_doc(self._existing(self._tbl(), id))
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
         if "id" in changes or "version" in changes:
@@ -155,7 +154,7 @@ class TinyCollection(Collection):
     def _update(self, table: Table, id: str, changes: Mapping[str, Any],
                 expected_version: int) -> Doc:
         old_text = self._existing(table, id)
-        old = decode_json(old_text)
+        old = decode_doc(old_text)
         if old["version"] != expected_version:
             raise ConflictError(f"{self.name} {id}: changed by someone else (version "
                                 f"{old['version']}, you read {expected_version}); "
@@ -164,13 +163,13 @@ class TinyCollection(Collection):
         text = encode_json(new)
         table.check_unique(self.name, new, id)
         self._put(table, id, new, text, old, old_text)
-        return decode_json(text)
+        return decode_doc(text)
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
         with self._store._writing():
             table = self._tbl()
             old_text = self._existing(table, id)
-            old = decode_json(old_text)
+            old = decode_doc(old_text)
             if expected_version is not None and old["version"] != expected_version:
                 raise ConflictError(f"{self.name} {id}: changed by someone else; reload first")
             self._put(table, id, None, None, old, old_text)
@@ -186,7 +185,7 @@ class TinyCollection(Collection):
             found = table.ordered(normal, match, order, end) if order and end else None
             if found is None:
                 found = table.select(normal, match, None if order else end)
-        sort_docs(found, order)
+        sort_found(found, order)
         return found[skip:end]
 
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
@@ -213,7 +212,7 @@ class TinyCollection(Collection):
                 for id in ids:
                     text = table.docs.get(id)
                     if text is not None:
-                        doc = decode_json(text)
+                        doc = decode_doc(text)
                         if match(doc):
                             batch.append(doc)
             if not ids:
@@ -276,14 +275,14 @@ class TinyCollection(Collection):
             found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
             if not found:
                 return None
-            sort_docs(found, order)
+            sort_found(found, order)
             doc = found[0]
             return self._update(table, doc["id"], lease, doc["version"])
 
     def release(self, id: str, *, owner: str) -> None:
         with self._store._writing():
             table = self._tbl()
-            doc = decode_json(self._existing(table, id))
+            doc = decode_doc(self._existing(table, id))
             if doc.get("lease_owner") == owner:
                 self._update(table, id, {"lease_owner": None, "lease_until": None},
                              doc["version"])
@@ -301,5 +300,5 @@ class TinyCollection(Collection):
             spec = files.spec_from_json(op[2])
             if spec.name not in table.indexes:
                 index = Index(spec)
-                index.build((id, decode_json(t)) for id, t in table.docs.items())
+                index.build((id, decode_doc(t)) for id, t in table.docs.items())
                 table.indexes[spec.name] = index

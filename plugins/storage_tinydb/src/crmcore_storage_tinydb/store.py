@@ -40,7 +40,7 @@ from crmcore_storage_tinydb.files import (
     RECOVERED,
     SnapshotMeta,
     damaged,
-    decode_json,
+    decode_doc,
     encode_json,
 )
 from crmcore_storage_tinydb.locking import StoreLock
@@ -102,6 +102,7 @@ class TinyStore(Store):
         self._gen = 0
         self._start = 0
         self._off = 0
+        self._tail_size = 0  # the journal's size at our last look
         self._refuse_network_filesystem()
         created = files.make_private_dir(self.path)
         if not created and (self._journal_path.exists() or not any(self.path.iterdir())):
@@ -203,6 +204,7 @@ class TinyStore(Store):
         except FileNotFoundError:
             self._damage = damaged(self._journal_path, "it has disappeared", location=self.path)
             raise self._damage from None
+        self._tail_size = st.st_size
         if st.st_ino == self._ino:
             if st.st_size == self._off:
                 return
@@ -275,6 +277,8 @@ class TinyStore(Store):
     def _cut_torn_tail(self) -> None:
         """Under the exclusive lock: set aside bytes after the last good line (a write that a
         crash interrupted, never acknowledged) so that new lines follow good ones."""
+        if self._tail_size <= self._off:
+            return  # the usual case: what _catch_up just saw ends with a good line
         size = os.fstat(self._fd).st_size
         if size <= self._off:
             return
@@ -288,6 +292,8 @@ class TinyStore(Store):
         finally:
             os.close(fd)
         os.ftruncate(self._fd, self._off)
+        if self.options.durability == "fsync":
+            os.fsync(self._fd)
         log.warning("set aside an interrupted journal write", bytes=len(torn), kept=str(keep))
 
     # -- loading a collection ------------------------------------------------------------------
@@ -409,7 +415,7 @@ class TinyStore(Store):
                     self._group = None
                 self._commit(group)
                 if self._off - self._start > AUTO_COMPACT_MIN and self._journal_is_large():
-                    self._compact_locked(limit=None)
+                    self._compact_quietly()
             finally:
                 self._lock.release()
 
@@ -518,6 +524,14 @@ class TinyStore(Store):
         log.info("compacted", location=str(self.path), generation=self._gen,
                  collections=len(chosen))
         return True
+
+    def _compact_quietly(self) -> None:
+        """Compact after a committed write: a failure must not look like the write failed."""
+        try:
+            self._compact_locked(limit=None)
+        except (StorageError, OSError) as exc:
+            log.warning("could not compact; the journal keeps every write",
+                        location=str(self.path), error=str(exc))
 
     def compact(self) -> None:
         """Fold the journal into the collection files and start a new one (``crm compact``).
@@ -637,7 +651,7 @@ class TinyStore(Store):
                     path = self.path / files.snapshot_file(name)
                     for number, text in enumerate(files.read_documents(path, meta), start=1):
                         try:
-                            decode_json(text)["id"]
+                            decode_doc(text)["id"]
                         except (ValueError, KeyError, TypeError):
                             raise damaged(path, f"document {number} does not read",
                                           location=self.path) from None
