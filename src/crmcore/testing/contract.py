@@ -145,6 +145,13 @@ class StorageContract:
         assert new == {"id": "a", "x": 10, "y": 2, "z": 3, "version": 2}
         assert coll.get("a") == new
 
+    def test_an_empty_update_still_advances_the_version(self, coll):
+        # callers use it as a per-record lock: a racing writer's version becomes stale
+        coll.insert({"id": "a", "x": 1})
+        assert coll.update("a", {}, expected_version=1) == {"id": "a", "x": 1, "version": 2}
+        with pytest.raises(ConflictError):
+            coll.update("a", {}, expected_version=1)
+
     def test_stale_update_raises_conflict_and_changes_nothing(self, coll):
         coll.insert({"id": "a", "x": 1})
         coll.update("a", {"x": 2}, expected_version=1)
