@@ -399,3 +399,19 @@ def test_an_unknown_scheme_is_refused_naming_the_key_before_anything_is_written(
                                           "'rfmm'"):
         crm.customers.add(actor="ann", name="Li Lei")
     assert crm.customers.count() == 0
+
+
+def test_grading_writes_follow_the_permission_policy(make_crm):
+    from crmcore import PermissionDenied
+
+    security = {"enforce": True, "actors": {"ann": {"role": "agent"}, "bo": {"role": "agent"}}}
+    crm = make_crm(["grading"], settings={"security": security})
+    cid = crm.customers.add(actor="bo", name="Li Lei", owner="bo").id
+    with pytest.raises(PermissionDenied):
+        api.set_inputs(crm, cid, actor="ann", demand="dead")
+    assert grades_of(crm, cid) == {}
+    api.set_inputs(crm, cid, actor="bo", demand="dead")
+    assert grades_of(crm, cid) == {"pipeline": "E"}
+    with pytest.raises(PermissionDenied):
+        api.grade_all(crm, actor="stranger")
+    assert api.grade_all(crm, actor="worker:nightly").customers == 1
