@@ -69,6 +69,18 @@ def test_role_matrix(crm, anns, action, who):
     assert len(denied) == 1 and denied[0]["diff"]["reason"].startswith(who)
 
 
+def test_an_agent_holding_a_task_may_work_on_another_reps_customer(crm, anns):
+    customer, _task = anns
+    with pytest.raises(PermissionDenied):
+        crm.interactions.log(actor="abe", customer_id=customer.id, kind="callback")
+    crm.tasks.create(actor="root", kind="callback", title="cover for ann", due_at=crm.now(),
+                     customer_id=customer.id, assignee="abe")
+    crm.interactions.log(actor="abe", customer_id=customer.id, kind="callback")
+    crm.customers.get(customer.id, actor="abe")
+    with pytest.raises(PermissionDenied):  # reading and logging only, not changing the file
+        crm.customers.update(customer.id, actor="abe", region="South")
+
+
 def test_refused_writes_change_nothing(crm, anns):
     customer, _task = anns
     with pytest.raises(PermissionDenied, match="it belongs to ann, not to abe"):

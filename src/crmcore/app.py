@@ -229,7 +229,8 @@ class CRM:
         if allowed:
             return
         role = f" ({who.role.value})" if who else ""
-        target = f"{resource.kind} {resource.id}" if resource.id else f"a {resource.kind}"
+        article = "an" if resource.kind[:1] in "aeiou" else "a"
+        target = f"{resource.kind} {resource.id}" if resource.id else f"{article} {resource.kind}"
         message = f"{actor}{role} may not {action.rsplit('.', 1)[-1]} {target}: {why}"
         denied = PermissionDenied(message)
         denied.audit = (actor, action, resource)  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
 from crmcore.render import render_terminal
 from crmcore.report import build_report
+from crmcore.security import ActorSettings
 
 if TYPE_CHECKING:
     from crmcore.cli.context import CliState
@@ -35,15 +36,30 @@ GIVEN = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hui", "Ling", "Tao"
 REGIONS = ["North", "South", "East", "West", "Central"]
 OCCUPATIONS = ["teacher", "engineer", "nurse", "shop owner", "student", "retired", "driver",
                "designer", "accountant", "chef"]
-REPS = ["ann", "bo", "chen", "dana", "eli", "fei"]
 SUMMARIES = {
     "consultation": "asked about plans and prices",
     "purchase": "bought",
     "visit": "came in",
-    "inquiry": "asked a billing question",
+    "inquiry": "asked a question",
     "feedback": "praised the service",
     "complaint": "unhappy with the last order",
+    "treatment": "had a treatment",
+    "business": "a service was set up",
+    "billing": "asked about the bill",
+    "event": "came to a member event",
 }
+# How often each kind of contact happens, per industry (DOMAIN §8).
+ACTIVITY = {
+    "retail": {"consultation": 4, "purchase": 3, "visit": 1, "inquiry": 2, "feedback": 1,
+               "complaint": 0.6},
+    "telecom": {"consultation": 3, "business": 2, "billing": 2, "inquiry": 2, "purchase": 1,
+                "feedback": 1, "complaint": 0.8},
+    "hospital": {"consultation": 3, "treatment": 2, "visit": 2, "purchase": 1, "event": 0.5,
+                 "feedback": 1, "complaint": 0.4},
+}
+STAFF = {"ann": "north", "bo": "north", "chen": "south", "dana": "south", "eli": "east",
+         "fei": "east"}
+REPS = list(STAFF)
 
 
 @attrs.frozen
@@ -72,21 +88,22 @@ def _person(rng: random.Random, n: int) -> dict[str, object]:
 
 
 def _day_activity(crm: CRM, rng: random.Random, day_start: datetime, ids: list[str],
-                  engagement: dict[str, float]) -> int:
+                  engagement: dict[str, float], profile: str) -> int:
     logged = 0
-    kinds = [k for k in SUMMARIES if k in crm.interaction_kinds]
-    weights = {"consultation": 4, "purchase": 3, "visit": 2, "inquiry": 2, "feedback": 1,
-               "complaint": 0.6}
+    weights = ACTIVITY.get(profile, ACTIVITY["retail"])
+    kinds = [k for k in weights if k in crm.interaction_kinds]
     for customer_id in ids:
         if rng.random() > engagement[customer_id]:
             continue
         kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
         at = day_start + timedelta(hours=rng.uniform(1, 9))
+        # the customer's own rep handles the contact (as permissions would require)
+        rep = crm.customers.get(customer_id).owner or rng.choice(REPS)
         fields: dict[str, object] = {"summary": SUMMARIES[kind],
-                                     "channel": rng.choice(list(Channel)[:4]),
-                                     "rep": rng.choice(REPS)}
-        if kind == "purchase":
-            fields["amount"] = round(rng.lognormvariate(5, 0.8), 2)
+                                     "channel": rng.choice(list(Channel)[:4]), "rep": rep}
+        if kind in ("purchase", "treatment"):
+            fields["amount"] = round(rng.lognormvariate(5 if kind == "purchase" else 7, 0.8),
+                                     2)
         if kind == "feedback":
             fields["satisfaction"] = rng.choice([4, 5, 5])
         crm.interactions.log(actor=str(fields["rep"]), customer_id=customer_id, kind=kind,
@@ -103,6 +120,18 @@ def _work_due_tasks(crm: CRM, rng: random.Random, now: datetime) -> int:
                                outcome=rng.choice(["reached", "reached", "left message"]))
             done += 1
     return done
+
+
+def _with_demo_staff(config: Config) -> Config:
+    """Permissions are enforced in this profile: give the demo's reps and leads their roles."""
+    actors = dict(config.security.actors)
+    for name, team in STAFF.items():
+        actors[name] = ActorSettings(role="agent", team=team, department="service")
+    actors["lead"] = ActorSettings(role="shift_lead", team="north", department="service")
+    actors["manager"] = ActorSettings(role="manager", department="service")
+    system = [*config.security.system_actors, "demo-*"]  # the simulation's own staff
+    return attrs.evolve(config, security=attrs.evolve(config.security, actors=actors,
+                                                      system_actors=system))
 
 
 def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
@@ -125,6 +154,8 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
         config = attrs.evolve(config, storage=attrs.evolve(config.storage, backend="tinydb"))
     config = attrs.evolve(config, storage=attrs.evolve(config.storage,
                                                        location=str(folder / "crm-data")))
+    if config.security.enforce:
+        config = _with_demo_staff(config)
     rng = random.Random(seed)
     today = datetime.now(UTC).date()
     start = datetime.combine(today - timedelta(days=days), time(0, 0), tzinfo=UTC)
@@ -138,7 +169,7 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
         for day in progress(ctx, range(days), total=days, description=f"{days} days"):
             day_start = start + timedelta(days=day, hours=8)
             clock.set(day_start)
-            interactions += _day_activity(crm, rng, day_start, ids, engagement)
+            interactions += _day_activity(crm, rng, day_start, ids, engagement, profile)
             clock.set(day_start + timedelta(hours=10))
             tasks_done += _work_due_tasks(crm, rng, clock.now())
             crm.plugins.call("crm_simulate", crm=crm, now=clock.now(), rng=rng,

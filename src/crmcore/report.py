@@ -18,9 +18,13 @@ def core_sections(crm: CRM, now: datetime) -> list[ReportSection]:
     interactions_by_kind: Counter[str] = Counter()
     served: dict[str, set[str]] = defaultdict(set)
     bought: dict[str, set[str]] = defaultdict(set)
+    owners = {c.id: c.owner for c in crm.customers.iter()}
     for interaction in crm.interactions.iter():
         interactions_by_kind[interaction.kind] += 1
-        rep = interaction.rep or interaction.created_by
+        # the rep named on the contact, else the customer's own rep (never a system actor)
+        rep = interaction.rep or owners.get(interaction.customer_id)
+        if rep is None:
+            continue
         served[rep].add(interaction.customer_id)
         if interaction.kind == "purchase":
             bought[rep].add(interaction.customer_id)
@@ -55,7 +59,8 @@ def core_sections(crm: CRM, now: datetime) -> list[ReportSection]:
         "Conversion rate per rep", ("rep", "customers served", "customers who bought",
                                     "conversion"), rows,
         chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
-        note="customers who bought / customers served (DOMAIN §7)", order=3))
+        note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
+             "rep named on it, else for the customer's own rep", order=3))
     return sections
 
 

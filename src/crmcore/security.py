@@ -8,7 +8,9 @@ resource; a refusal raises ``PermissionDenied`` and is itself audited. The defau
 - ``auditor``: read-only (``*.read``, ``*.export``), the audit trail included;
 - ``manager``: resources whose owner is in the manager's department;
 - ``shift_lead``: resources whose owner is in the lead's team;
-- ``agent``: their own customers, tasks assigned to them, and unowned resources (first contact).
+- ``agent``: their own customers, tasks assigned to them, and unowned resources (first
+  contact); for another rep's customer, reading it and logging contacts while holding an open
+  task for that customer (covering a colleague, a shift handover).
 
 Only ``admin`` may ``customer.forget``; only ``auditor`` and ``admin`` may ``audit.read``.
 Actors come from ``[security.actors.<name>]`` (role, team, department) or from a plugin's
@@ -40,6 +42,8 @@ class Role(enum.Enum):
 
 
 READ_VERBS = frozenset({"read", "export"})
+# What an agent may do for another rep's customer while holding an open task for them.
+WORK_ON_ASSIGNED = frozenset({"customer.read", "interaction.read", "interaction.create"})
 
 
 @attrs.frozen
@@ -97,6 +101,12 @@ def directory_actor(settings: SecuritySettings, name: str) -> Actor | None:
     return Actor(name, entry.role, entry.team, entry.department)
 
 
+def _assigned(crm: CRM, name: str, customer_id: str | None) -> bool:
+    if customer_id is None:
+        return False
+    return any(t.assignee == name for t in crm.tasks.open_for(customer_id))
+
+
 def default_policy(crm: CRM, actor: Actor, action: str, resource: Resource) -> tuple[bool, str]:
     """The built-in decision and, when refusing, why."""
     verb = action.rsplit(".", 1)[-1]
@@ -112,6 +122,8 @@ def default_policy(crm: CRM, actor: Actor, action: str, resource: Resource) -> t
     if owner is None or owner == actor.name:
         return True, ""
     if actor.role is Role.AGENT:
+        if action in WORK_ON_ASSIGNED and _assigned(crm, actor.name, resource.customer_id):
+            return True, ""
         return False, f"it belongs to {owner}, not to {actor.name}"
     other = crm.actor(owner)
     if actor.role is Role.SHIFT_LEAD:
