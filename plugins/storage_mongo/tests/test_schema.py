@@ -248,3 +248,43 @@ def test_scalar_fields_are_those_that_never_hold_lists_or_mappings():
     assert not {"ext"} & fields
     assert {"tags", "chat_handles", "ext"}.isdisjoint(scalar_fields(Customer))
     assert {"name", "birth_date", "gender"} <= scalar_fields(Customer)
+
+
+# -- applying it (the control flow; a real server enforces it) ---------------------------------
+
+
+class FakeDatabase:
+    """Records what the backend asks of the database when it applies a validator."""
+
+    def __init__(self, existing: dict | None = None) -> None:
+        self.existing = existing
+        self.calls: list[tuple] = []
+
+    def create_collection(self, name, **options):
+        from pymongo.errors import CollectionInvalid
+
+        self.calls.append(("create", name, options["validationLevel"]))
+        if self.existing is not None:
+            raise CollectionInvalid(f"collection {name} already exists")
+
+    def list_collections(self, filter):
+        return iter([{"name": filter["name"], "options": self.existing}])
+
+    def command(self, *args, **kwargs):
+        self.calls.append(("collMod", args[1], kwargs["validationLevel"]))
+
+
+@pytest.mark.parametrize(("existing", "expected"), [
+    (None, [("create", "tasks", "moderate")]),
+    ({}, [("create", "tasks", "moderate"), ("collMod", "tasks", "moderate")]),
+    ({"validator": mongo_validator(Task), "validationLevel": "moderate"},
+     [("create", "tasks", "moderate")]),  # already up to date: no collMod
+    ({"validator": {"$jsonSchema": {}}, "validationLevel": "moderate"},
+     [("create", "tasks", "moderate"), ("collMod", "tasks", "moderate")]),
+])
+def test_validators_are_created_or_brought_up_to_date(open_mock, existing, expected):
+    store = open_mock()
+    store.db = FakeDatabase(existing)
+    store._apply_validator("tasks", Task)
+    assert store.db.calls == expected
+
