@@ -245,3 +245,21 @@ def test_without_the_complaints_plugin_recent_complaints_count_as_open(grading_c
 def test_stored_signal_dicts_round_trip_for_facts():
     data = sig(spend=12.5, purchases=2, last_purchase=NOW)
     assert Signals(data).spend == 12.5 and Signals(data).last_purchase == NOW
+
+
+def test_with_the_real_complaints_plugin(make_crm, clock):
+    """contracts.md: a logged complaint registers a ticket; grading counts it open until it is
+    resolved or closed."""
+    pytest.importorskip("crmcore_complaints")
+    from crmcore_complaints.api import Complaints
+
+    crm = make_crm(["grading", "complaints"], settings={"grading": SETTINGS})
+    vip, _small = vip_and_small(crm, clock)
+    log(crm, vip, "complaint", summary="the kettle leaks")
+    [ticket] = Complaints(crm).find()
+    assert grading_of(crm, vip)["open_complaints"] == [ticket.id]
+    assert grading_of(crm, vip)["churn"]["reasons"] == ["1 open complaint"]
+    Complaints(crm).judge(ticket.id, actor="lead", valid=False,
+                          explanation="not one of our products")
+    assert grading_of(crm, vip)["open_complaints"] == []
+    assert grading_of(crm, vip)["churn"]["level"] == "none"

@@ -415,3 +415,18 @@ def test_grading_writes_follow_the_permission_policy(make_crm):
     with pytest.raises(PermissionDenied):
         api.grade_all(crm, actor="stranger")
     assert api.grade_all(crm, actor="worker:nightly").customers == 1
+
+
+def test_with_the_real_followup_plugin_the_cadence_follows_the_grade(make_crm, clock):
+    """contracts.md: followup implements crm_grade_changed and follows the pipeline grade."""
+    pytest.importorskip("crmcore_followup")
+    crm = make_crm(["grading", "followup"])
+    cid = crm.customers.add(actor="ann", name="Li Lei", owner="ann").id
+    [first_contact] = crm.tasks.open_for(cid)
+    crm.tasks.complete(first_contact.id, actor="ann", outcome="reached")
+    api.set_inputs(crm, cid, actor="ann", demand="target", expected_close="2026-09-01")
+    [slow] = [t for t in crm.tasks.open_for(cid) if t.kind == "follow_up"]
+    api.set_inputs(crm, cid, actor="ann", expected_close="2026-01-20")  # now an A
+    fast = [t for t in crm.tasks.open_for(cid) if t.kind == "follow_up"]
+    assert len(fast) == 1 and fast[0].due_at <= clock.now() + timedelta(days=1)
+    assert slow.due_at >= clock.now() + timedelta(days=29)  # D: monthly
