@@ -10,7 +10,7 @@ import pytest
 from crmcore_storage_tinydb import TinyStore
 from crmcore_storage_tinydb.indexes import Index, encode, plan
 from crmcore_storage_tinydb.sortedlist import SortedList
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crmcore.storage import IndexSpec
@@ -82,14 +82,23 @@ _counter = itertools.count()
 
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(docs=[{"id": "d0", "g": 2 ** 60 + 1}], filter={"g": {"$gte": 0, "$gt": 2 ** 60}},
+         sort_field=None, descending=False, limit=None, reload=None)
+@example(docs=[{"id": "d0", "f": 2 ** 53 + 1}], filter={"f": {"$gt": 2 ** 53}},
+         sort_field=None, descending=False, limit=None, reload=None)
 @given(docs=documents(), filter=filters(), sort_field=st.sampled_from([None, *FIELDS]),
-       descending=st.booleans(), limit=st.sampled_from([None, 1, 3]))
+       descending=st.booleans(), limit=st.sampled_from([None, 1, 3]),
+       reload=st.sampled_from([None, "journal", "snapshot"]))
 def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, sort_field,
-                                                  descending, limit):
+                                                  descending, limit, reload):
     coll = shared_store.collection(f"c{next(_counter)}")
     for spec in INDEXES:
         coll.ensure_index(spec)
     assert coll.insert_many(docs).ok
+    if reload == "snapshot":
+        shared_store.compact()
+    if reload is not None:
+        coll._table = None  # rebuilt from the files: snapshot and/or journal
     stored = [{**d, "version": 1} for d in docs]
     match = compile_filter(filter)
     expected = [d for d in stored if match(d)]

@@ -97,7 +97,7 @@ def is_inexact(value: Any) -> bool:
     """True for numbers an index cannot place exactly (huge ints, NaN)."""
     if isinstance(value, float):
         return value != value  # NaN compares with nothing
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > _EXACT_INT
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _EXACT_INT
 
 
 def entry_id(entry: bytes) -> str:
@@ -268,13 +268,14 @@ def _range(cond: Any) -> tuple[bytes | None, bool, bytes | None, bool, bytes, bo
             return None
         enc = encode(operand)
         ranks.add(enc[:1])
-        exact = exact and not is_inexact(operand)
+        fuzzy = is_inexact(operand)  # equal encodings may hide larger or smaller values
+        exact = exact and not fuzzy
         if op in ("$gt", "$gte"):
-            inc = op == "$gte"
+            inc = op == "$gte" or fuzzy
             if lo is None or enc > lo or (enc == lo and not inc):
                 lo, lo_inc = enc, inc
         else:
-            inc = op == "$lte"
+            inc = op == "$lte" or fuzzy
             if hi is None or enc < hi or (enc == hi and not inc):
                 hi, hi_inc = enc, inc
     if len(ranks) != 1:

@@ -51,6 +51,7 @@ log = get_logger("storage_tinydb")
 
 AUTO_COMPACT_MIN = 32 * 1024 * 1024  # never compact on the fly below this journal size
 AUTO_COMPACT_RATIO = 0.5  # ... nor while it is under half of what compaction would rewrite
+CLOSE_RATIO = 0.25  # a close folds everything, whatever the budget, past this journal share
 MB = 1024 * 1024
 
 _open_stores: weakref.WeakSet[TinyStore] = weakref.WeakSet()
@@ -404,8 +405,8 @@ class TinyStore(Store):
             try:
                 self._catch_up(locked=True)
                 self._cut_torn_tail()
+                self._owner = threading.get_ident()  # before _group: see _write
                 group = self._group = _Group()
-                self._owner = threading.get_ident()
                 try:
                     yield
                 except BaseException:
@@ -609,7 +610,10 @@ class TinyStore(Store):
             self._cut_torn_tail()
             self._commit(_Group())  # collections opened here but never written
             if self._off > self._start:
-                self._compact_locked(limit=self.options.compact_on_close_mb * MB)
+                rewrite = sum(self._estimate(name) for name in self._pending())
+                big_journal = self._off - self._start >= CLOSE_RATIO * rewrite
+                self._compact_locked(
+                    limit=None if big_journal else self.options.compact_on_close_mb * MB)
         except (StorageError, OSError) as exc:
             log.warning("could not compact at close; the journal keeps every write",
                         location=str(self.path), error=str(exc))

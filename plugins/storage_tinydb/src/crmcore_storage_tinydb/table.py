@@ -23,7 +23,17 @@ from crmcore.storage.query import (
 )
 from crmcore_storage_tinydb import files
 from crmcore_storage_tinydb.files import SnapshotMeta, damaged, decode_doc, encode_json
-from crmcore_storage_tinydb.indexes import Index, id_suffix, is_inexact, plan
+from crmcore_storage_tinydb.indexes import (
+    CACHE_LIMIT,
+    R_NULL,
+    R_STR,
+    Index,
+    _text,
+    encode,
+    id_suffix,
+    is_inexact,
+    plan,
+)
 from crmcore_storage_tinydb.sortedlist import SortedList
 
 
@@ -60,10 +70,16 @@ class Table:
             index.add(id, doc)
 
     def fill(self, path: Path, meta: SnapshotMeta) -> None:
-        """Load a snapshot into this (empty) table, building every declared index."""
+        """Load a snapshot into this (empty) table, building every declared index.
+
+        Each field an index reads is encoded once per document (indexes share fields), and
+        string encodings are remembered, since bulk data repeats values a lot."""
         indexes = [Index(spec) for spec in meta.indexes]
-        entries: list[list[bytes]] = [[] for _ in indexes]
-        caches: list[dict[str, bytes]] = [{} for _ in indexes]
+        fields = sorted({p for index in indexes for p in index.paths})
+        steps = [(f, "." in f) for f in fields]
+        plans = [([fields.index(p) for p in index.paths], index.spec.sparse, [], index.multi)
+                 for index in indexes]
+        cache: dict[str, bytes] = {}
         docs = self.docs
         ids: list[str] = []
         size = 0
@@ -80,17 +96,40 @@ class Table:
             docs[id] = text
             ids.append(id)
             size += len(text)
+            if not plans:
+                continue
+            encoded: list[bytes | None] = []
+            listy: list[bool] = []
+            for field, dotted in steps:
+                value = resolve(doc, field) if dotted else doc.get(field)
+                if type(value) is str:
+                    code = cache.get(value)
+                    if code is None:
+                        code = R_STR + _text(value)
+                        if len(cache) < CACHE_LIMIT:
+                            cache[value] = code
+                    encoded.append(code)
+                    listy.append(False)
+                elif value is None or value is MISSING:
+                    encoded.append(None)
+                    listy.append(False)
+                else:
+                    encoded.append(encode(value))
+                    listy.append(type(value) is list)
             suffix = id_suffix(id)
-            for index, bucket, cache in zip(indexes, entries, caches, strict=True):
-                key, listy = index.entry(doc, cache)
-                if key is not None:
-                    bucket.append(key + suffix)
-                if listy:
-                    index.multi.add(id)
+            for positions, sparse, bucket, multi in plans:
+                parts = [encoded[i] for i in positions]
+                if None in parts:
+                    if sparse:
+                        continue
+                    parts = [R_NULL if part is None else part for part in parts]
+                bucket.append(b"".join(parts) + suffix)  # type: ignore[arg-type]
+                if any(listy[i] for i in positions):
+                    multi.add(id)
         in_order = all(ids[i] < ids[i + 1] for i in range(len(ids) - 1))
         self.ids = SortedList(ids, presorted=in_order)
         self.size = size
-        for index, bucket in zip(indexes, entries, strict=True):
+        for index, (_positions, _sparse, bucket, _multi) in zip(indexes, plans, strict=True):
             index.entries = SortedList(bucket)
             self.indexes[index.spec.name] = index
 
@@ -205,39 +244,8 @@ class Table:
                            if id in self.docs and match(decode_doc(self.docs[id])))
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def _plain(value: Any) -> bool:
-    """True when ``value`` is built only of JSON types with string keys not starting with '$'
-    (what ``check_new_doc`` accepts), checked without building error paths."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return True
-    if kind is dict:
-        try:
-            keys = "\x00".join(value)  # TypeError unless every key is a str
-        except TypeError:
-            return False
-        if keys[:1] == "$" or "\x00$" in keys:
-            return False
-        items = value.values()
-    elif kind is list:
-        items = value
-    else:
-        return False
-    if _PLAIN.issuperset(map(type, items)):
-        return True
-    return all(type(item) in _PLAIN or _plain(item) for item in items)
-
-
 def check_doc(doc: Any) -> None:
-    """``check_new_doc`` with a fast path: plain documents pass at once; anything else gets
-    the shared check, which accepts it or raises its exact error."""
-    if type(doc) is dict:
-        id = doc.get("id")
-        if type(id) is str and id and _plain(doc):
-            return
+    """The shared ``check_new_doc``: one authority on what a document may hold."""
     check_new_doc(doc)
 
 
