@@ -3,6 +3,7 @@
 import json
 
 import attrs
+import pytest
 
 from crmcore import hookimpl
 from crmcore.schema import field
@@ -109,3 +110,14 @@ def test_forget_erases_personal_data_everywhere_and_keeps_statistics(make_crm):
     assert crm.tasks.open_for(c.id) == []
     assert crm.customers.get(other.id).phone == "13900139000"
     assert crm.audit.verify().ok
+
+
+def test_a_rolled_back_transaction_does_not_break_the_chain(make_crm):
+    crm = make_crm()
+    c = crm.customers.add(actor="ann", name="Li")
+    with pytest.raises(RuntimeError), crm.transaction("ann"):
+        crm.customers.update(c.id, actor="ann", region="North")
+        raise RuntimeError("boom")
+    crm.customers.update(c.id, actor="ann", region="South")
+    report = crm.audit.verify()
+    assert report.ok and report.entries == 2

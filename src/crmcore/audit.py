@@ -97,8 +97,16 @@ class AuditedStore(Store):
     def collection_names(self) -> list[str]:
         return self.inner.collection_names()
 
-    def transaction(self) -> contextlib.AbstractContextManager[None]:
-        return self.inner.transaction()
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.inner.transaction():
+                yield
+        except BaseException:
+            # Entries appended inside were rolled back with it: forget the cached head.
+            with self._lock:
+                self._head = None
+            raise
 
     def close(self) -> None:
         self.inner.close()
@@ -106,8 +114,8 @@ class AuditedStore(Store):
     def describe(self) -> str:
         return self.inner.describe()
 
-    def check(self, **kwargs: Any) -> dict[str, int]:
-        return self.inner.check(**kwargs)
+    def check(self, *, repair: bool = False) -> dict[str, int]:
+        return self.inner.check(repair=repair)
 
     def compact(self) -> None:
         self.inner.compact()

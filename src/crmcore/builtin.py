@@ -46,6 +46,8 @@ def crm_collections() -> list[CollectionSpec]:
             IndexSpec([("open_key", 1)], unique=True, sparse=True),
             IndexSpec([("assignee", 1), ("status", 1), ("due_at", 1)]),
             IndexSpec([("status", 1), ("due_at", 1)]),
+            # claims and due queues: open tasks, most urgent first
+            IndexSpec([("status", 1), ("priority", -1), ("due_at", 1)]),
             IndexSpec([("customer_id", 1), ("status", 1)]),
         ), customer_key="customer_id"),
     ]

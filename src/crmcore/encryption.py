@@ -131,8 +131,8 @@ class EncryptedStore(Store):
     def describe(self) -> str:
         return f"{self.inner.describe()}, personal fields encrypted"
 
-    def check(self, **kwargs: Any) -> dict[str, int]:
-        return self.inner.check(**kwargs)
+    def check(self, *, repair: bool = False) -> dict[str, int]:
+        return self.inner.check(repair=repair)
 
     def compact(self) -> None:
         self.inner.compact()

@@ -79,7 +79,8 @@ def test_declared_indexes_are_created_at_open_and_reopening_is_idempotent(
         return sorted(i["name"] for i in backend(c).collection(coll)._raw.list_indexes())
 
     assert names(crm, "tasks") == ["_id_", "i_assignee_status_due_at", "i_customer_id_status",
-                                   "i_status_due_at", "u_open_key"]
+                                   "i_status_due_at", "i_status_priority-desc_due_at",
+                                   "u_open_key"]
     assert names(crm, "interactions") == ["_id_", "i_customer_id_occurred_at",
                                           "i_kind_occurred_at"]
     assert names(crm, "customers") == ["_id_", "i_email", "i_owner_status", "i_phone",

@@ -136,7 +136,7 @@ def _store_call(ctx: click.Context, method: str, *args: Any, **kwargs: Any) -> A
 @click.pass_context
 def check(ctx: click.Context, repair: bool) -> None:
     """Verify the store's integrity and count its records."""
-    counts = _store_call(ctx, "check", **({"repair": True} if repair else {}))
+    counts = _store_call(ctx, "check", repair=repair)
     out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
               [("collection", "collection"), ("records", "records")], title="store is sound")
 

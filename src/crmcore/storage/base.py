@@ -243,9 +243,12 @@ class Store(abc.ABC):
         """One line for humans: backend and location (never credentials)."""
         return type(self).__name__
 
-    def check(self) -> dict[str, int]:
+    def check(self, *, repair: bool = False) -> dict[str, int]:
         """Verify integrity as far as the backend can; returns document counts per collection.
-        Raises ``StorageError`` naming what is damaged and how to recover."""
+        Raises ``StorageError`` naming what is damaged and how to recover; with ``repair``,
+        salvages what can be read (backends that cannot repair raise NotImplementedError)."""
+        if repair:
+            raise NotImplementedError(f"{self.describe()} has no repair; restore a backup")
         return {name: self.collection(name).count() for name in self.collection_names()}
 
     def compact(self) -> None:

@@ -75,7 +75,11 @@ def _equals(value: Any, literal: Any) -> bool:
 
 
 def _same(a: Any, b: Any) -> bool:
-    # bool is an int in Python; keep True distinct from 1 as JSON does.
+    """JSON equality: True is not 1 (Python says it is), at any depth."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
@@ -189,6 +193,12 @@ def check_new_doc(doc: Mapping[str, Any]) -> None:
         raise ValidationError(f"a document must be a mapping, got {type(doc).__name__}")
     if not isinstance(doc.get("id"), str) or not doc["id"]:
         raise ValidationError("a document needs a non-empty string 'id'")
+    if "_id" in doc:
+        raise ValidationError("'_id' is reserved for backends; the core's key is 'id'")
+    for key in doc:
+        if not isinstance(key, str) or not key or "." in key:
+            raise ValidationError(f"top-level field names must be non-empty and contain no '.' "
+                                  f"(filters read a '.' as a path): {key!r}")
     _check_json(doc, "")
 
 

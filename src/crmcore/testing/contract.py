@@ -127,6 +127,21 @@ class StorageContract:
             coll.insert({"id": "x", "when": datetime.now(UTC)})
         assert coll.count() == 0
 
+    def test_keys_filters_cannot_address_are_refused(self, coll):
+        for bad in ({"id": "x", "_id": 1}, {"id": "x", "a.b": 1}, {"id": "x", "": 1},
+                    {"id": "x", "n": {"$set": 1}}):
+            with pytest.raises(ValidationError):
+                coll.insert(bad)
+        assert coll.count() == 0
+        # nested keys may hold dots (a map keyed by domain); filters just cannot reach inside
+        coll.insert({"id": "ok", "by_domain": {"example.com": 1}})
+        assert coll.get("ok")["by_domain"] == {"example.com": 1}
+
+    def test_equality_is_json_equality_at_any_depth(self, coll):
+        coll.insert({"id": "a", "flags": [True], "n": 1})
+        assert coll.find({"flags": [1]}) == [] and coll.find({"n": True}) == []
+        assert [d["id"] for d in coll.find({"flags": [True]})] == ["a"]
+
     def test_get_missing_raises_not_found(self, coll):
         with pytest.raises(NotFoundError):
             coll.get("nope")
