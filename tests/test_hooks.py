@@ -103,6 +103,26 @@ def test_hook_crm_addhooks(make_crm):
         make_crm().emit("crm_nobody", actor="ann")
 
 
+def test_hook_crm_configure(make_crm):
+    from crmcore.errors import ConfigError
+
+    class NeedsTastings:
+        @hookimpl
+        def crm_configure(self, crm):
+            if "tasting" not in crm.interaction_kinds:
+                raise ConfigError("needy.kinds[0]: interaction kind 'tasting' is not declared "
+                                  "by any loaded plugin")
+
+    class Kinded:
+        @hookimpl
+        def crm_kinds(self):
+            return Kinds(interactions=["tasting"])
+
+    with pytest.raises(ConfigError, match=r"needy\.kinds\[0\]"):
+        make_crm([("needy", NeedsTastings())])
+    make_crm([("needy", NeedsTastings()), ("kinded", Kinded())])
+
+
 def test_hook_crm_storage_backends(make_crm):
     opened = []
 

@@ -77,6 +77,7 @@ class CRM:
         self.tasks = Tasks(self)
         self._closed = False
         self._local = threading.local()
+        self.plugins.call("crm_configure", crm=self)
 
     # -- set-up ----------------------------------------------------------------------------
 

@@ -75,6 +75,14 @@ class CrmHookSpecs:
         """Return the interaction and task kinds this plugin adds (``Kinds(interactions=…,
         tasks=…)``); logging or creating an undeclared kind is a validation error."""
 
+    @hookspec
+    def crm_configure(self, crm: CRM) -> None:
+        """The CRM is open: check what depends on other plugins (a scheme another plugin
+        registers, an interaction kind it declares) and raise ``ConfigError`` naming the key.
+
+        Called once per CRM, after settings, kinds and collections are set up; every plugin.
+        """
+
     # -- events: react by returning Effects ------------------------------------------------
 
     @hookspec

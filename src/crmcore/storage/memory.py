@@ -171,12 +171,24 @@ class MemoryCollection(Collection):
                 raise ConflictError(f"{self.name} {id}: changed by someone else; reload first")
             self._put(id, None)
 
+    def _candidates(self, filter: Filter | None) -> Iterable[Doc]:
+        """Documents that may match: one lookup when a unique index answers an equality on
+        its single field (dedupe keys, contacts), else every document."""
+        if filter and len(filter) == 1:
+            ((field, value),) = filter.items()
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                for name, spec in self._indexes.items():
+                    if spec.unique and len(spec.fields) == 1 and spec.fields[0][0] == field:
+                        holder = self._unique[name].get((value,))
+                        return [self._docs[holder]] if holder is not None else []
+        return self._docs.values()
+
     def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
              limit: int | None = None, skip: int = 0) -> list[Doc]:
         match = compile_filter(filter)
         validate_sort(sort)
         with self._store._lock:
-            found = [d for d in self._docs.values() if match(d)]
+            found = [d for d in self._candidates(filter) if match(d)]
             sort_docs(found, sort)
             end = None if limit is None else skip + limit
             return [copy_doc(d) for d in found[skip:end]]
