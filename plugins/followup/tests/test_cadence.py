@@ -3,6 +3,7 @@ customer is re-graded and the new grade's cadence applies from then on."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 from datetime import timedelta
 
@@ -139,19 +140,32 @@ def test_the_sweep_adopts_a_grade_written_without_an_event(crm, add_customer, cl
     assert task.due_at == START + timedelta(days=365)
 
 
-@pytest.mark.skipif("grading" not in {ep for ep in __import__("importlib").metadata.
-                                      entry_points(group="crmcore").names},
+@pytest.mark.skipif("grading" not in importlib.metadata.entry_points(group="crmcore").names,
                     reason="the grading plugin is not installed in this environment")
-def test_with_the_real_grading_plugin_the_cadence_follows_its_grade(make_crm, clock):
+def test_with_the_real_grading_plugin_a_regrade_from_A_to_C_switches_spacing(make_crm,
+                                                                             clock):
     crm = make_crm(["followup", "grading"])
-    customer = crm.customers.add(actor="t", name="Real Grading")
-    first = crm.tasks.open_for(customer.id, kind="first_contact")
-    crm.tasks.complete(first[0].id, actor="rep")
-    grade = crm.customers.get(customer.id).ext.get("grading", {}).get("grades", {}).get(
-        "pipeline")
-    settings = crm.settings("followup")
-    [task] = crm.tasks.open_for(customer.id, kind="follow_up")
-    assert task.due_at <= clock.now() + timedelta(days=settings.cadence_for(grade))
+    customer = crm.customers.add(actor="t", name="Real Grading", ext={"grading": {"inputs": {
+        "demand": "target", "expected_close": "2026-01-25"}}})  # closes within a month
+    assert crm.customers.get(customer.id).ext["grading"]["grades"]["pipeline"] == "A"
+    _start_cadence(crm, customer)
+    done = []
+    for day in range(1, 50):
+        clock.advance(days=1)
+        crm.tick("w1")
+        if day == 3:
+            # the rep learns on this call that the deal moved to the summer: the grade's
+            # inputs change, and grading re-grades when the follow-up is completed
+            crm.customers.patch_ext(customer.id, "grading", {"inputs": {
+                "demand": "target", "expected_close": "2026-06-30"}}, actor="rep")
+        done += complete_due_follow_ups(crm)
+        assert len(_open_follow_ups(crm, customer.id)) == 1
+    assert crm.customers.get(customer.id).ext["grading"]["grades"]["pipeline"] == "C"
+    assert _follow_up_days(done) == [1, 2, 3, 18, 33, 48]
+
+
+def complete_due_follow_ups(crm):
+    return [crm.tasks.complete(t.id, actor="rep") for t in crm.tasks.due(kinds=["follow_up"])]
 
 
 def test_a_logged_follow_up_contact_restarts_the_cadence(crm, add_customer, clock):

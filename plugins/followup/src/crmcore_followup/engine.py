@@ -24,10 +24,12 @@ from crmcore import (
     Customer,
     CustomerStatus,
     DuplicateKeyError,
+    Effects,
     NotFoundError,
     Priority,
     Task,
     TaskDraft,
+    TaskUpdate,
 )
 from crmcore.converter import iso
 from crmcore.logs import get_logger
@@ -169,13 +171,14 @@ class Engine:
             if recompute:
                 new = attrs.evolve(new, check_at=self.check_time(new, customer))
             try:
-                if current is None:
-                    return self.schedules.insert(new)
-                changed = {k: getattr(new, k) for k in _SCHEDULE_FIELDS
-                           if getattr(new, k) != getattr(current, k)}
-                if not changed:
-                    return current
-                return self.schedules.update(current, **changed)
+                with self.crm.transaction():
+                    if current is None:
+                        return self.schedules.insert(new)
+                    changed = {k: getattr(new, k) for k in _SCHEDULE_FIELDS
+                               if getattr(new, k) != getattr(current, k)}
+                    if not changed:
+                        return current
+                    return self.schedules.update(current, **changed)
             except (ConflictError, DuplicateKeyError):
                 continue
         raise ConflictError(f"follow-up schedule of {customer.id} kept changing underneath; "
@@ -243,6 +246,27 @@ class Engine:
             assignee=assignee, priority=self.priority_for("follow_up", customer),
             dedupe_key=follow_up_key(customer.id), source=SOURCE)
 
+    def _create(self, draft: TaskDraft, *, actor: str) -> Task:
+        """Create a task on behalf of the write that triggered us (like ``Effects``: no
+        second permission check), firing ``crm_task_created``; the open task holding the
+        dedupe key if another writer got there first."""
+        created = self.crm.apply(Effects(tasks=[draft]), actor=actor)
+        if created:
+            return created[0]
+        existing = self.crm.tasks.open_by_key(draft.dedupe_key or "")
+        if existing is None:  # pragma: no cover - the key's holder vanished meanwhile
+            raise ConflictError(f"task {draft.dedupe_key} could not be created; retry")
+        return existing
+
+    def _update(self, task: Task, *, actor: str, **changes: Any) -> Task:
+        """Change one of our open tasks on behalf of the triggering write."""
+        wanted = {k: v for k, v in changes.items() if getattr(task, k) != v}
+        if not wanted:
+            return task
+        updated = self.crm.tasks.apply_update(TaskUpdate(task_id=task.id, **wanted),
+                                              actor=actor)
+        return updated or task
+
     def ensure_follow_up(self, customer: Customer, schedule: Schedule, *,
                          actor: str) -> Task | None:
         """Make the customer's one open follow-up due on the current cadence from the last
@@ -254,15 +278,10 @@ class Engine:
         due = self.follow_up_due(schedule, customer)
         task = self.crm.tasks.open_by_key(follow_up_key(customer.id))
         if task is None:
-            draft = self.follow_up_draft(schedule, customer, due,
-                                         self.assignee_for("follow_up", customer))
-            task = self.crm.tasks.create(actor=actor, **attrs.asdict(draft, recurse=False))
-        else:
-            if task.due_at != due:
-                task = self.crm.tasks.reschedule(task.id, due, actor=actor)
-            priority = self.priority_for("follow_up", customer)
-            if task.priority != priority:
-                task = self.crm.tasks.set_priority(task.id, priority, actor=actor)
+            task = self._create(self.follow_up_draft(
+                schedule, customer, due, self.assignee_for("follow_up", customer)), actor=actor)
+        task = self._update(task, actor=actor, due_at=due,
+                            priority=self.priority_for("follow_up", customer))
         self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
         return task
 
@@ -283,8 +302,9 @@ class Engine:
         if was_pending:
             pending = self.crm.tasks.open_by_key(first_contact_key(customer.id))
             if pending is not None:
-                self.crm.tasks.cancel(pending.id, actor=actor,
-                                      reason="first contact made by another follow-up")
+                self.crm.tasks.apply_update(TaskUpdate(
+                    task_id=pending.id, cancel=True,
+                    reason="first contact made by another follow-up"), actor=actor)
         self.ensure_follow_up(customer, schedule, actor=actor)
 
     def grade_changed(self, customer_id: str, new: str | None, *, actor: str) -> None:
@@ -307,17 +327,15 @@ class Engine:
         assignee = self.assignee_for("first_contact", customer)
         task = self.crm.tasks.open_by_key(first_contact_key(customer.id))
         if task is None:
-            return self.crm.tasks.create(
-                actor=actor, kind="first_contact", title="First contact with a new customer",
-                due_at=due, customer_id=customer.id, assignee=assignee,
+            return self._create(TaskDraft(
+                kind="first_contact", title="First contact with a new customer", due_at=due,
+                customer_id=customer.id, assignee=assignee,
                 priority=self.priority_for("first_contact", customer),
-                dedupe_key=first_contact_key(customer.id), source=SOURCE,
-                ext={NAMESPACE: {"deadline": iso(due)}})
-        if task.due_at != due:
-            task = self.crm.tasks.reschedule(task.id, due, actor=actor)
-        if task.assignee != assignee and assignee is not None:
-            task = self.crm.tasks.assign(task.id, assignee, actor=actor)
-        return task
+                dedupe_key=first_contact_key(customer.id), source=SOURCE), actor=actor)
+        changes: dict[str, Any] = {"due_at": due}
+        if assignee is not None:
+            changes["assignee"] = assignee
+        return self._update(task, actor=actor, **changes)
 
     def callback_draft(self, customer: Customer, *, ref: str, event_at: datetime,
                        reason: str, book: LoadBook | None = None,

@@ -28,6 +28,7 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.converter import iso
+from crmcore.security import Actor, Role, directory_actor
 from crmcore_followup import records, report, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
 from crmcore_followup.grades import PIPELINE, pipeline_grade
@@ -67,6 +68,16 @@ def crm_cli_commands(cli: click.Group) -> None:
     from crmcore_followup import cli as commands
 
     commands.register(cli)
+
+
+@hookimpl
+def crm_actor(crm: CRM, name: str) -> Actor | None:
+    """Reps on the roster are agents of their team for the permission policy, unless
+    ``[security]`` describes them (or they match its system actors)."""
+    if directory_actor(crm.config.security, name) is not None:
+        return None
+    rep = Roster(crm).find(name)
+    return None if rep is None else Actor(name, Role.AGENT, team=rep.team)
 
 
 # -- events ------------------------------------------------------------------------------------

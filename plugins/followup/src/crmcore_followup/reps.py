@@ -3,7 +3,7 @@ against ability (DOMAIN §3); tasks of a rep who becomes unavailable go to the o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -44,7 +44,8 @@ class Roster:
             raise ValidationError(f"unknown rep field(s): {', '.join(unknown)}")
         rep = Rep(id=self._crm.new_id("rep_"), name=name, **fields)
         try:
-            return self._records.insert(rep)
+            with self._crm.transaction():
+                return self._records.insert(rep)
         except DuplicateKeyError:
             raise ValidationError(f"a rep named {name!r} is already on the roster",
                                   field="name") from None
@@ -78,19 +79,34 @@ class Roster:
 
 @attrs.define
 class LoadBook:
-    """Open load per available rep, read once and kept current while assigning a batch."""
+    """Open load per available rep, counted when first needed and kept current while
+    assigning a batch (the customer's own rep is often the answer: one count then)."""
 
     reps: dict[str, Rep]
-    open_tasks: dict[str, int]
+    counter: Callable[[str], int]
+    counted: dict[str, int] = attrs.field(factory=dict)
     customers: dict[str, int] | None = None
 
     @classmethod
     def read(cls, crm: CRM, *, exclude: Iterable[str] = ()) -> LoadBook:
         skip = set(exclude)
         reps = {r.name: r for r in Roster(crm).all() if r.available and r.name not in skip}
-        counts = {name: crm.tasks.count({"assignee": name, "status": TaskStatus.OPEN.value})
-                  for name in reps}
-        return cls(reps, counts)
+
+        def count(name: str) -> int:
+            return crm.tasks.count({"assignee": name, "status": TaskStatus.OPEN.value})
+        return cls(reps, count)
+
+    @property
+    def open_tasks(self) -> dict[str, int]:
+        """Open tasks of every available rep (counting the ones not counted yet)."""
+        for name in self.reps:
+            self._load(name)
+        return dict(self.counted)
+
+    def _load(self, name: str) -> int:
+        if name not in self.counted:
+            self.counted[name] = self.counter(name)
+        return self.counted[name]
 
     @property
     def empty(self) -> bool:
@@ -100,7 +116,7 @@ class LoadBook:
         return name is not None and name in self.reps
 
     def _has_room(self, name: str) -> bool:
-        return self.open_tasks[name] < self.reps[name].capacity
+        return self._load(name) < self.reps[name].capacity
 
     def pick_for_task(self, *, preferred: str | None = None,
                       skill: str | None = None) -> str | None:
@@ -117,15 +133,14 @@ class LoadBook:
             candidates = skilled or candidates
         if not candidates:
             return None
-        best = min(candidates,
-                   key=lambda n: (self.open_tasks[n] / self.reps[n].ability, n))
+        best = min(candidates, key=lambda n: (self._load(n) / self.reps[n].ability, n))
         return self._take(best)
 
     def _skilled(self, skill: str) -> bool:
         return any(skill in r.skills and self._has_room(r.name) for r in self.reps.values())
 
     def _take(self, name: str) -> str:
-        self.open_tasks[name] += 1
+        self.counted[name] = self._load(name) + 1
         return name
 
     def pick_owner(self, crm: CRM) -> str | None:

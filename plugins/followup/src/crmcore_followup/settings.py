@@ -19,6 +19,8 @@ DEFAULT_CADENCE = {"A": 1, "B": 7, "C": 15, "D": 30, "E": 365}
 DEFAULT_QUIET_HOURS = ["21:00-08:00", "12:00-14:00"]
 CONTACT_KINDS = ["follow_up", "first_contact", "callback", "care"]
 
+MAX_QUIET_MINUTES = 23 * 60  # at least an hour a day must stay open for contact
+
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -120,9 +122,9 @@ def _quiet_hours(_inst: object, attribute: attrs.Attribute, value: list[str]) ->
             covered |= QuietWindow.parse(text).minutes()
         except ValidationError as exc:
             raise ValidationError(f"item {i + 1}: {exc}", field=attribute.name) from None
-    if len(covered) >= 1439:
-        raise ValidationError("the windows cover the whole day; nobody could ever be "
-                              "contacted", field=attribute.name)
+    if len(covered) > MAX_QUIET_MINUTES:
+        raise ValidationError("the windows leave less than an hour a day to contact anyone",
+                              field=attribute.name)
 
 
 def _time_of_day(_inst: object, attribute: attrs.Attribute, value: str) -> None:

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from crmcore import CRM
 
 LEASE = timedelta(minutes=5)
-_PLAN_ATTEMPTS = 3
 
 
 def sweep(crm: CRM, now: datetime, worker: str) -> Effects:
@@ -37,27 +36,26 @@ def sweep(crm: CRM, now: datetime, worker: str) -> Effects:
     updates: list[TaskUpdate] = []
     seen: set[str] = set()
     for _ in range(engine.settings.sweep_batch):
-        doc = coll.claim({"check_at": {"$lte": now}}, owner=worker, until=now + LEASE,
-                         now=now, sort=[("check_at", 1)])
-        if doc is None or doc["id"] in seen:
-            break
-        seen.add(doc["id"])
-        for _attempt in range(_PLAN_ATTEMPTS):
+        # one transaction per customer: the lease, the plan's reads and the schedule write
+        # go together, and every lock is taken in the store's order (store, then audit)
+        with crm.transaction():
+            doc = coll.claim({"check_at": {"$lte": now}}, owner=worker, until=now + LEASE,
+                             now=now, sort=[("check_at", 1)])
+            if doc is None or doc["id"] in seen:
+                break
+            seen.add(doc["id"])
             schedule = from_doc(Schedule, doc)
             fields, new_drafts, moves = engine.plan(schedule, now, book)
             try:
                 engine.schedules.update(schedule, **fields, lease_owner=None, lease_until=None)
-            except ConflictError:
-                doc = coll.get(schedule.id)  # a hook wrote meanwhile: plan again
+            except (ConflictError, NotFoundError):
+                # written meanwhile (a backend without transactions): our lease stays until
+                # it ends, and the next sweep plans it again
+                log.info("schedule changed during the sweep; left for the next one",
+                         schedule=schedule.id, worker=worker)
                 continue
-            except NotFoundError:
-                break
-            drafts += new_drafts
-            updates += [TaskUpdate(task_id=task_id, due_at=due) for task_id, due in moves]
-            break
-        else:
-            log.warning("schedule kept changing during the sweep; left for the next one",
-                        schedule=schedule.id, worker=worker)
+        drafts += new_drafts
+        updates += [TaskUpdate(task_id=task_id, due_at=due) for task_id, due in moves]
     return Effects(tasks=drafts, task_updates=updates)
 
 
@@ -75,24 +73,25 @@ def backfill(engine: Engine, now: datetime, worker: str) -> int:
             state = states.get(BACKFILL)
     if state.done:
         return 0
-    doc = crm.collection(STATE).claim({"id": BACKFILL, "done": False}, owner=worker,
-                                      until=now + LEASE, now=now)
-    if doc is None:
-        return 0  # another worker is on it
-    state = from_doc(SweepState, doc)
-    budget = engine.settings.sweep_batch
-    query = {"id": {"$gt": state.cursor}} if state.cursor else None
-    customers = crm.customers.find(query, sort=[("id", 1)], limit=budget)
-    for customer in customers:
-        try:
-            engine.schedules.insert(engine.backfill_schedule(customer, now))
-        except DuplicateKeyError:
-            if state.touch_existing:
+    with crm.transaction():
+        doc = crm.collection(STATE).claim({"id": BACKFILL, "done": False}, owner=worker,
+                                          until=now + LEASE, now=now)
+        if doc is None:
+            return 0  # another worker is on it
+        state = from_doc(SweepState, doc)
+        budget = engine.settings.sweep_batch
+        query = {"id": {"$gt": state.cursor}} if state.cursor else None
+        customers = crm.customers.find(query, sort=[("id", 1)], limit=budget)
+        for customer in customers:
+            if engine.schedule_of(customer.id) is None:
+                with contextlib.suppress(DuplicateKeyError):  # a hook made it meanwhile
+                    engine.schedules.insert(engine.backfill_schedule(customer, now))
+            elif state.touch_existing:
                 engine.mutate(customer, lambda s: attrs.evolve(s, check_at=now),
                               recompute=False)
-    with contextlib.suppress(ConflictError):  # reset by a resync meanwhile: it starts over
-        states.update(state, cursor=customers[-1].id if customers else state.cursor,
-                      done=len(customers) < budget, lease_owner=None, lease_until=None)
+        with contextlib.suppress(ConflictError):  # reset by a resync meanwhile: starts over
+            states.update(state, cursor=customers[-1].id if customers else state.cursor,
+                          done=len(customers) < budget, lease_owner=None, lease_until=None)
     return len(customers)
 
 

@@ -1,0 +1,82 @@
+"""DOMAIN §3: a newly assigned customer must be contacted by their rep within one week."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from crmcore_followup.quiet import is_quiet
+
+from crmcore.testing import START
+
+
+def _first(crm, customer_id):
+    return crm.tasks.open_for(customer_id, kind="first_contact")
+
+
+@pytest.mark.parametrize(("created", "due", "zone"), [
+    (START, START + timedelta(days=7), "UTC"),                       # Monday 09:00
+    (datetime(2026, 1, 5, 21, 30, tzinfo=UTC),                       # in the night window:
+     datetime(2026, 1, 12, 21, 0, tzinfo=UTC), "UTC"),               # back, keeps 7 days
+    (datetime(2026, 1, 5, 12, 30, tzinfo=UTC),
+     datetime(2026, 1, 12, 12, 0, tzinfo=UTC), "UTC"),
+    # 14:00 UTC is 22:00 in Shanghai: due 21:00 there on the seventh day (13:00 UTC)
+    (datetime(2026, 1, 5, 14, 0, tzinfo=UTC),
+     datetime(2026, 1, 12, 13, 0, tzinfo=UTC), "Asia/Shanghai"),
+])
+def test_first_contact_is_due_within_seven_days_outside_quiet_hours(crm, clock, created,
+                                                                    due, zone):
+    clock.set(created)
+    customer = crm.customers.add(actor="t", name="New", timezone=zone)
+    [task] = _first(crm, customer.id)
+    assert task.due_at == due
+    assert task.due_at <= created + timedelta(days=7)
+    assert not is_quiet(task.due_at, zone, crm.settings("followup").windows)
+    assert task.dedupe_key == f"first_contact:{customer.id}"
+
+
+def test_the_first_contact_window_is_configurable(fu):
+    crm = fu(first_contact_days=2)
+    customer = crm.customers.add(actor="t", name="New")
+    assert _first(crm, customer.id)[0].due_at == START + timedelta(days=2)
+
+
+def test_completing_the_first_contact_starts_the_cadence(crm, clock):
+    customer = crm.customers.add(actor="t", name="New",
+                                 ext={"grading": {"grades": {"pipeline": "B"}}})
+    assert crm.tasks.open_for(customer.id, kind="follow_up") == []
+    clock.advance(days=3)
+    crm.tasks.complete(_first(crm, customer.id)[0].id, actor="rep", outcome="met")
+    [follow_up] = crm.tasks.open_for(customer.id, kind="follow_up")
+    assert follow_up.due_at == clock.now() + timedelta(days=7)
+    assert crm.interactions.count({"customer_id": customer.id, "kind": "follow_up"}) == 1
+
+
+def test_another_follow_up_contact_counts_as_the_first_contact(crm, clock):
+    customer = crm.customers.add(actor="t", name="New")
+    clock.advance(days=1)
+    crm.interactions.log(actor="rep", customer_id=customer.id, kind="follow_up")
+    assert _first(crm, customer.id) == []
+    [cancelled] = crm.tasks.find({"customer_id": customer.id, "kind": "first_contact"})
+    assert cancelled.status.value == "cancelled"
+    assert len(crm.tasks.open_for(customer.id, kind="follow_up")) == 1
+
+
+def test_a_cancelled_first_contact_hands_over_to_the_cadence(crm, clock):
+    customer = crm.customers.add(actor="t", name="New")
+    crm.tasks.cancel(_first(crm, customer.id)[0].id, actor="m", reason="duplicate lead")
+    for _ in range(8):
+        clock.advance(days=1)
+        crm.tick("w1")
+    [follow_up] = crm.tasks.open_for(customer.id, kind="follow_up")
+    assert follow_up.due_at == START + timedelta(days=30)  # ungraded: default cadence
+    assert _first(crm, customer.id) == []  # not recreated
+
+
+def test_repeated_events_never_make_two_first_contacts(crm, clock):
+    customer = crm.customers.add(actor="t", name="New", owner="ann")
+    for owner in ("bo", "ann", "bo"):
+        crm.customers.update(customer.id, actor="m", owner=owner)
+        crm.tick("w1")
+    assert len(_first(crm, customer.id)) == 1
+    assert crm.tasks.count({"customer_id": customer.id, "kind": "first_contact"}) == 1
