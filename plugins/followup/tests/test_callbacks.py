@@ -90,19 +90,34 @@ def test_key_customers_are_configurable(fu):
 
 def test_sampling_of_other_customers_is_deterministic(fu):
     crm = fu(callback_ratio=0.5)
-    customer = crm.customers.add(actor="t", name="S")
-    events = [crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
-                                   amount=1.0) for _ in range(200)]
+    events = [crm.interactions.log(actor="rep", kind="purchase", amount=1.0,
+                                   customer_id=crm.customers.add(actor="t", name="S").id)
+              for _ in range(200)]
     got = {t.ref for t in _callbacks(crm)}
     assert 60 <= len(got) <= 140
     from crmcore_followup.engine import sampled
     assert got == {e.id for e in events if sampled(e.id, 0.5)}
 
 
+def test_one_open_callback_covers_a_customers_later_events(crm, add_customer, clock, fakes):
+    customer = add_customer()
+    first = crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
+                                 amount=1.0)
+    clock.advance(hours=3)
+    crm.interactions.log(actor="rep", customer_id=customer.id, kind="business")
+    [task] = _callbacks(crm, customer.id)
+    assert task.ref == first.id
+    record_callback(crm, task.id, satisfied=True, actor="ann")
+    later = crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
+                                 amount=1.0)
+    assert [t.ref for t in _callbacks(crm, customer.id)] == [later.id]
+
+
 def test_an_event_logged_after_its_callback_window_makes_none(crm, add_customer):
     customer = add_customer()
     crm.interactions.log(actor="import", customer_id=customer.id, kind="purchase",
                          occurred_at=START - timedelta(days=3), amount=1.0)
+    assert _callbacks(crm, customer.id) == []
     crm.interactions.log(actor="import", customer_id=customer.id, kind="purchase",
                          occurred_at=START - timedelta(days=2), amount=1.0)
     [task] = _callbacks(crm, customer.id)
@@ -117,11 +132,13 @@ def test_do_not_contact_customers_get_no_callbacks(crm, add_customer):
 
 def test_a_closed_complaint_calls_for_a_callback_once(fu, fakes):
     crm = fu(("complaints", fakes.ComplaintHooksOnly()), callback_ratio=0.0)
-    customer = crm.customers.add(actor="t", name="Unhappy")
+    customer = crm.customers.add(actor="t", name="Unhappy", tags=["vip"])
+    crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     ticket = fakes.Ticket(id="tkt_001", customer_id=customer.id)
     for _ in range(3):  # repeated events (retries, several workers)
         crm.emit("crm_complaint_closed", actor="complaints", ticket=ticket)
-    [task] = _callbacks(crm, customer.id)
+    # its own callback, besides the open one for the purchase
+    [_purchase, task] = sorted(_callbacks(crm, customer.id), key=lambda t: t.ref[:3])
     assert (task.ref, task.dedupe_key) == ("tkt_001", "callback:tkt_001")
     assert task.title == "Callback after complaint closed"
     assert task.due_at <= START + timedelta(days=3)

@@ -18,7 +18,7 @@ from crmcore.security import Role
 
 
 def test_report_sections_cover_follow_ups_by_grade_callbacks_and_load(crm, clock):
-    Roster(crm).add("ann", team="north", ability=4)
+    Roster(crm).add("ann", actor="manager", team="north", ability=4)
     a = crm.customers.add(actor="t", name="A", owner="ann",
                           ext={"grading": {"grades": {"pipeline": "A"}}})
     crm.tasks.complete(crm.tasks.open_for(a.id, kind="first_contact")[0].id, actor="ann")
@@ -80,12 +80,19 @@ def test_roster_reps_are_agents_of_their_team_under_enforced_permissions(make_cr
     crm = make_crm(["followup"], settings={"security": {
         "enforce": True, "actors": {"lead": {"role": "shift_lead", "team": "north"}}}})
     roster = Roster(crm)
-    roster.add("ann", team="north")
-    roster.add("bo", team="south")
-    roster.add("lead", team="north")  # configured in [security]: that wins
+    roster.add("ann", actor="system", team="north")
+    roster.add("bo", actor="system", team="south")
+    roster.add("lead", actor="system", team="north")  # configured in [security]: that wins
     assert (crm.actor("ann").role, crm.actor("ann").team) == (Role.AGENT, "north")
     assert crm.actor("lead").role is Role.SHIFT_LEAD
     assert crm.actor("stranger") is None
+    # a rep owns their roster entry: bo may not change ann's, her team lead may
+    with pytest.raises(PermissionDenied):
+        roster.update("ann", actor="bo", ability=1)
+    with pytest.raises(PermissionDenied):
+        roster.remove("ann", actor="stranger")
+    assert roster.update("ann", actor="lead", ability=4)[0].ability == 4
+    assert roster.update("bo", actor="bo", shift="late")[0].shift == "late"
     customer = crm.customers.add(actor="system", name="X", owner="ann",
                                  ext={"grading": {"grades": {"pipeline": "A"}}})
     [first] = crm.tasks.open_for(customer.id, kind="first_contact")

@@ -16,8 +16,8 @@ from crmcore.testing import START
 def book(crm, clock):
     """Customers of grades A, A, C and ungraded whose first contacts are done at START."""
     roster = Roster(crm)
-    roster.add("ann", team="north")
-    roster.add("bo", team="south")
+    roster.add("ann", actor="manager", team="north")
+    roster.add("bo", actor="manager", team="south")
     out = {}
     for name, grade, owner in (("a1", "A", "ann"), ("a2", "A", "bo"), ("c1", "C", "ann"),
                                ("u1", None, "bo")):

@@ -27,9 +27,9 @@ def _task(crm, kind="callback", customer=None, assignee=None, source="other-plug
 
 
 def test_roster_add_list_update_remove(crm, roster):
-    roster.add("ann", team="north", skills=["Callback", "vip", "callback"], ability=5,
-               capacity=20, shift="day")
-    roster.add("bo", team="south")
+    roster.add("ann", actor="manager", team="north", skills=["Callback", "vip", "callback"],
+               ability=5, capacity=20, shift="day")
+    roster.add("bo", actor="manager", team="south")
     assert [r.name for r in roster.all()] == ["ann", "bo"]
     ann = roster.get("ann")
     assert ann.skills == ("callback", "vip") and ann.ability == 5 and ann.available
@@ -52,17 +52,17 @@ def test_roster_add_list_update_remove(crm, roster):
 ])
 def test_bad_rep_fields_are_refused_and_nothing_is_written(crm, roster, fields, field):
     with pytest.raises(ValidationError) as err:
-        roster.add(**fields)
+        roster.add(**fields, actor="manager")
     assert err.value.field == field
     assert roster.all() == []
 
 
 def test_duplicate_names_and_unknown_fields_are_refused(roster):
-    roster.add("ann")
+    roster.add("ann", actor="manager")
     with pytest.raises(ValidationError, match="already on the roster"):
-        roster.add("ann")
+        roster.add("ann", actor="manager")
     with pytest.raises(ValidationError, match="unknown rep field"):
-        roster.add("bo", level=3)
+        roster.add("bo", actor="manager", level=3)
     with pytest.raises(ValidationError, match="unknown rep field"):
         roster.update("ann", actor="m", salary=1)
     with pytest.raises(ValidationError, match="nothing to change"):
@@ -73,8 +73,8 @@ def test_duplicate_names_and_unknown_fields_are_refused(roster):
 
 
 def test_tasks_are_shared_by_open_load_per_unit_of_ability(crm, roster):
-    roster.add("ann", ability=5)
-    roster.add("bo", ability=1)
+    roster.add("ann", actor="manager", ability=5)
+    roster.add("bo", actor="manager", ability=1)
     for _ in range(12):
         _task(crm)
     load = Counter(t.assignee for t in crm.tasks.find({"status": "open"}))
@@ -82,8 +82,8 @@ def test_tasks_are_shared_by_open_load_per_unit_of_ability(crm, roster):
 
 
 def test_ties_go_by_name_and_capacity_is_a_ceiling(crm, roster):
-    roster.add("cy", ability=3, capacity=2)
-    roster.add("ann", ability=3, capacity=1)
+    roster.add("cy", actor="manager", ability=3, capacity=2)
+    roster.add("ann", actor="manager", ability=3, capacity=1)
     assignees = [_task(crm).assignee for _ in range(4)]
     book = LoadBook.read(crm)
     assert assignees[:3] == ["ann", "cy", "cy"]
@@ -92,8 +92,8 @@ def test_ties_go_by_name_and_capacity_is_a_ceiling(crm, roster):
 
 
 def test_the_customers_own_rep_is_preferred_while_available(crm, roster):
-    roster.add("ann", ability=1)
-    roster.add("bo", ability=5)
+    roster.add("ann", actor="manager", ability=1)
+    roster.add("bo", actor="manager", ability=5)
     mine = crm.customers.add(actor="t", name="Mine", owner="ann")
     assert _task(crm, customer=mine).assignee == "ann"
     roster.update("ann", actor="m", available=False)
@@ -103,16 +103,16 @@ def test_the_customers_own_rep_is_preferred_while_available(crm, roster):
 def test_skills_route_task_kinds_when_someone_has_them(fu):
     crm = fu(skills_by_kind={"callback": "callback"})
     roster = Roster(crm)
-    roster.add("ann", ability=5)
-    roster.add("bo", ability=1, skills=["callback"])
+    roster.add("ann", actor="manager", ability=5)
+    roster.add("bo", actor="manager", ability=1, skills=["callback"])
     assert {_task(crm).assignee for _ in range(3)} == {"bo"}
     assert _task(crm, kind="care").assignee == "ann"
 
 
 def test_marking_a_rep_unavailable_reassigns_their_open_tasks(crm, roster):
-    roster.add("ann", ability=3)
-    roster.add("bo", ability=3)
-    roster.add("cy", ability=3)
+    roster.add("ann", actor="manager", ability=3)
+    roster.add("bo", actor="manager", ability=3)
+    roster.add("cy", actor="manager", ability=3)
     tasks = [_task(crm) for _ in range(6)]
     anns = [t.id for t in tasks if t.assignee == "ann"]
     assert anns
@@ -128,7 +128,7 @@ def test_marking_a_rep_unavailable_reassigns_their_open_tasks(crm, roster):
 
 
 def test_removing_the_last_rep_leaves_their_tasks_in_the_shared_queue(crm, roster):
-    roster.add("ann")
+    roster.add("ann", actor="manager")
     task = _task(crm)
     assert task.assignee == "ann"
     assert roster.remove("ann", actor="m") == 1
@@ -136,16 +136,16 @@ def test_removing_the_last_rep_leaves_their_tasks_in_the_shared_queue(crm, roste
 
 
 def test_a_task_given_to_an_unavailable_rep_is_reassigned_at_once(crm, roster):
-    roster.add("ann")
-    roster.add("bo", available=False)
+    roster.add("ann", actor="manager")
+    roster.add("bo", actor="manager", available=False)
     assert _task(crm, assignee="bo").assignee == "ann"
     assert _task(crm, assignee="someone-off-roster").assignee == "someone-off-roster"
     assert _task(crm, kind="complaint").assignee is None  # not a contact kind
 
 
 def test_new_customers_get_an_owner_balancing_customers_per_ability(crm, roster):
-    roster.add("ann", ability=4)
-    roster.add("bo", ability=2)
+    roster.add("ann", actor="manager", ability=4)
+    roster.add("bo", actor="manager", ability=2)
     owners = Counter()
     for i in range(9):
         customer = crm.customers.add(actor="import", name=f"C{i}")
@@ -161,7 +161,7 @@ def test_new_customers_get_an_owner_balancing_customers_per_ability(crm, roster)
 
 def test_owner_assignment_can_be_switched_off(fu):
     crm = fu(assign_owners=False)
-    Roster(crm).add("ann")
+    Roster(crm).add("ann", actor="manager")
     customer = crm.customers.add(actor="t", name="X")
     assert customer.owner is None
     [first] = crm.tasks.open_for(customer.id, kind="first_contact")
@@ -169,8 +169,8 @@ def test_owner_assignment_can_be_switched_off(fu):
 
 
 def test_a_new_owner_takes_over_and_gets_a_first_contact(crm, roster, clock):
-    roster.add("ann")
-    roster.add("bo")
+    roster.add("ann", actor="manager")
+    roster.add("bo", actor="manager")
     customer = crm.customers.add(actor="t", name="X", owner="ann",
                                  ext={"grading": {"grades": {"pipeline": "B"}}})
     [first] = crm.tasks.open_for(customer.id, kind="first_contact")

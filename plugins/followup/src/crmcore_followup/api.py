@@ -96,14 +96,16 @@ def customers_by_grade(crm: CRM, grades: Sequence[str]) -> list[str]:
 def due_tasks(crm: CRM, *, now: datetime | None = None, within: timedelta | None = None,
               assignee: str | None = None, kinds: Sequence[str] | None = None,
               customer_id: str | None = None, grades: Sequence[str] | None = None,
-              overdue: bool = False, limit: int | None = None) -> list[Task]:
+              overdue: bool = False, limit: int | None = None,
+              actor: str | None = None) -> list[Task]:
     """Open tasks due by ``now`` (plus ``within``), most urgent first (priority, then due
-    time) — ``crm.tasks.due`` with a filter on the customers' pipeline grade."""
+    time) — ``crm.tasks.due`` with a filter on the customers' pipeline grade. With
+    ``actor`` under enforced permissions, only the tasks that actor may read."""
     when = now or crm.now()
     if not grades:
         return crm.tasks.due(now=when, within=within, assignee=assignee,
                              kinds=list(kinds) if kinds else None, customer_id=customer_id,
-                             overdue=overdue, limit=limit)
+                             overdue=overdue, limit=limit, actor=actor)
     ids = customers_by_grade(crm, grades)
     if customer_id is not None:
         ids = [i for i in ids if i == customer_id]
@@ -117,6 +119,8 @@ def due_tasks(crm: CRM, *, now: datetime | None = None, within: timedelta | None
         query["assignee"] = assignee
     if kinds:
         query["kind"] = {"$in": list(kinds)}
+    if actor is not None:
+        query = crm.readable_filter(actor, query, owner_field="assignee")
     return crm.tasks.find(query, sort=URGENCY, limit=limit)
 
 
@@ -203,10 +207,12 @@ class Handover:
 
 
 def handover(crm: CRM, *, now: datetime | None = None, until: datetime | None = None,
-             rep: str | None = None, team: str | None = None) -> Handover:
+             rep: str | None = None, team: str | None = None,
+             actor: str | None = None) -> Handover:
     """Urgent open items (overdue, or high priority and due before ``until``) and prospects
     to contact (first contacts, and follow-ups of customers in ``prospect_grades``, due
-    before ``until``; the default ``until`` is ``shift_hours`` from now)."""
+    before ``until``; the default ``until`` is ``shift_hours`` from now). With ``actor``
+    under enforced permissions, only what that actor may read."""
     settings = crm.settings("followup")
     when = now or crm.now()
     end = until or when + timedelta(hours=settings.shift_hours)
@@ -224,7 +230,9 @@ def handover(crm: CRM, *, now: datetime | None = None, until: datetime | None = 
     def mine(task: Task) -> bool:
         return assignees is None or task.assignee in assignees
 
-    query = {"status": TaskStatus.OPEN.value, "due_at": {"$lte": end}}
+    query: dict[str, Any] = {"status": TaskStatus.OPEN.value, "due_at": {"$lte": end}}
+    if actor is not None:
+        query = crm.readable_filter(actor, query, owner_field="assignee")
     upcoming = [t for t in crm.tasks.find(query, sort=URGENCY) if mine(t)]
     urgent = tuple(t for t in upcoming
                    if t.due_at < when or t.priority >= Priority.HIGH)

@@ -22,6 +22,7 @@ from crmcore.cli.params import DURATION, WHEN
 from crmcore.cli.tasks import render_tasks
 from crmcore.converter import to_doc
 from crmcore.entities import Channel, TaskStatus
+from crmcore.tasks import URGENCY
 from crmcore_followup import api
 from crmcore_followup.engine import NAMESPACE, SOURCE
 from crmcore_followup.records import Rep, schedule_id
@@ -60,7 +61,7 @@ def reps_add(ctx: click.Context, name: str, team: str | None, skills: tuple[str,
              ability: int, capacity: int, shift: str | None, unavailable: bool) -> None:
     """Put NAME on the roster (NAME is what tasks and customers are assigned to)."""
     crm = open_crm_from(ctx)
-    rep = Roster(crm).add(name, team=team, skills=list(skills), ability=ability,
+    rep = Roster(crm).add(name, actor=actor(ctx), team=team, skills=list(skills), ability=ability,
                           capacity=capacity, shift=shift, available=not unavailable)
     say(ctx, f"rep {rep.name} added", name=rep.name, id=rep.id)
 
@@ -154,8 +155,7 @@ def callbacks_list(ctx: click.Context, assignee: str | None, key_only: bool, ove
         query[f"ext.{NAMESPACE}.key_customer"] = True
     if overdue:
         query["due_at"] = {"$lt": crm.now()}
-    from crmcore.tasks import URGENCY
-
+    query = crm.readable_filter(actor(ctx), query, owner_field="assignee")
     render_tasks(ctx, crm.tasks.find(query, sort=URGENCY, limit=limit),
                  empty="no open callbacks")
 
@@ -193,7 +193,8 @@ def handover_command(ctx: click.Context, shift_end: Any, rep: str | None,
                      team: str | None) -> None:
     """What this shift hands to the next: urgent open items and prospects to contact."""
     crm = open_crm_from(ctx)
-    result = api.handover(crm, until=resolve_when(crm, shift_end), rep=rep, team=team)
+    result = api.handover(crm, until=resolve_when(crm, shift_end), rep=rep, team=team,
+                          actor=actor(ctx))
     urgent = []
     for task in result.urgent:
         row = to_doc(task)
@@ -237,7 +238,7 @@ def due_command(ctx: click.Context, assignee: str | None, kinds: tuple[str, ...]
     crm = open_crm_from(ctx)
     found = api.due_tasks(crm, assignee=assignee, kinds=list(kinds) or None,
                           customer_id=customer_id, grades=list(grades) or None,
-                          overdue=overdue, within=within, limit=limit)
+                          overdue=overdue, within=within, limit=limit, actor=actor(ctx))
     render_tasks(ctx, found)
 
 

@@ -338,26 +338,33 @@ class Engine:
         return self._update(task, actor=actor, **changes)
 
     def callback_draft(self, customer: Customer, *, ref: str, event_at: datetime,
-                       reason: str, book: LoadBook | None = None,
-                       always: bool = False) -> TaskDraft | None:
-        """A callback within ``callback_within_days`` of the event (None: do-not-contact, the
-        deadline has already passed, or a non-key customer's event not sampled; ``always``
-        skips the sampling)."""
+                       reason: str, trigger: str = "interaction",
+                       book: LoadBook | None = None) -> TaskDraft | None:
+        """A callback within ``callback_within_days`` of the event. None for do-not-contact
+        customers, when the window has already passed (an old event logged late), for a
+        non-key customer's event left out by ``callback_ratio``, and for an interaction when
+        the customer already has an open callback for an earlier one (one call covers both).
+        Closed complaints (``trigger="complaint"``) always get their own."""
         if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
             return None
         due, deadline = self.callback_due(customer, event_at)
         if deadline <= self.now():
-            return None  # an old event logged late: too late for a callback
-        key = is_key_customer(customer, self.settings)
-        if not key and not always and not sampled(ref, self.settings.callback_ratio):
             return None
+        key = is_key_customer(customer, self.settings)
+        if trigger == "interaction":
+            if not key and not sampled(ref, self.settings.callback_ratio):
+                return None
+            if self.crm.tasks.count({"customer_id": customer.id, "kind": "callback",
+                                     "status": "open", f"ext.{NAMESPACE}.trigger": trigger}):
+                return None
         return TaskDraft(
             kind="callback", title=f"Callback after {reason}", due_at=due,
             customer_id=customer.id, assignee=self.assignee_for("callback", customer, book),
             priority=self.priority_for("callback", customer), dedupe_key=callback_key(ref),
             source=SOURCE, ref=ref,
             ext={NAMESPACE: {"deadline": iso(deadline), "key_customer": key,
-                             "event_at": iso(event_at), "reason": reason}})
+                             "event_at": iso(event_at), "reason": reason,
+                             "trigger": trigger}})
 
     def care_drafts(self, customer: Customer, schedule: Schedule, now: datetime,
                     book: LoadBook | None = None) -> tuple[list[TaskDraft], Schedule]:

@@ -168,6 +168,18 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
 
 
 @hookimpl
+def crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
+    """An erased customer is never contacted again: the schedule is retired (the core has
+    cancelled the open tasks; the schedule holds no personal data)."""
+    engine = Engine(crm)
+    schedule = engine.schedule_of(customer.id)
+    if schedule is not None and schedule.active:
+        engine.mutate(customer, lambda s: attrs.evolve(s, active=False, check_at=None),
+                      recompute=False)
+    return None
+
+
+@hookimpl
 def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
                            actor: str) -> Effects | None:
     """A follow-up contact restarts the cadence (from the current grade); business handled
@@ -279,7 +291,7 @@ def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
     except NotFoundError:
         return None
     draft = Engine(crm).callback_draft(customer, ref=ticket.id, event_at=crm.now(),
-                                       reason="complaint closed", always=True)
+                                       reason="complaint closed", trigger="complaint")
     return Effects(tasks=[draft]) if draft is not None else None
 
 

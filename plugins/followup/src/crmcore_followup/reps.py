@@ -10,6 +10,7 @@ import attrs
 
 from crmcore import DuplicateKeyError, NotFoundError, TaskStatus, ValidationError
 from crmcore.customers import require_actor
+from crmcore.security import Resource
 from crmcore_followup.records import REPS, Rep
 
 if TYPE_CHECKING:
@@ -19,7 +20,10 @@ EDITABLE = frozenset({"team", "skills", "ability", "capacity", "available", "shi
 
 
 class Roster:
-    """``crm reps``: who is on the roster, with team, skills, ability, capacity, availability."""
+    """``crm reps``: who is on the roster, with team, skills, ability, capacity, availability.
+
+    Under enforced permissions a rep is the owner of their own roster entry: agents may
+    change only themselves, shift leads their team, managers their department."""
 
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
@@ -37,14 +41,16 @@ class Roster:
     def find(self, name: str | None) -> Rep | None:
         return None if name is None else self._records.find_one({"name": name})
 
-    def add(self, name: str, **fields: Any) -> Rep:
+    def add(self, name: str, *, actor: str, **fields: Any) -> Rep:
         """Put a rep on the roster; a second rep of the same name is refused."""
+        actor = require_actor(actor)
         unknown = sorted(set(fields) - EDITABLE)
         if unknown:
             raise ValidationError(f"unknown rep field(s): {', '.join(unknown)}")
         rep = Rep(id=self._crm.new_id("rep_"), name=name, **fields)
+        self._crm.authorize(actor, "rep.create", Resource("rep"))
         try:
-            with self._crm.transaction():
+            with self._crm.transaction(actor):
                 return self._records.insert(rep)
         except DuplicateKeyError:
             raise ValidationError(f"a rep named {name!r} is already on the roster",
@@ -59,9 +65,10 @@ class Roster:
             raise ValidationError(f"unknown rep field(s): {', '.join(unknown)}")
         if not changes:
             raise ValidationError("nothing to change: give at least one field")
-        with self._crm.transaction():
-            rep = self.get(name)
-            attrs.evolve(rep, **changes)  # validate before writing
+        rep = self.get(name)
+        attrs.evolve(rep, **changes)  # validate before writing
+        self._crm.authorize(actor, "rep.update", Resource("rep", rep.id, rep.name))
+        with self._crm.transaction(actor):
             updated = self._records.update(rep, **changes)
             moved = 0
             if rep.available and not updated.available:
@@ -71,8 +78,9 @@ class Roster:
     def remove(self, name: str, *, actor: str) -> int:
         """Take a rep off the roster; their open tasks are reassigned. Returns how many."""
         actor = require_actor(actor)
-        with self._crm.transaction():
-            rep = self.get(name)
+        rep = self.get(name)
+        self._crm.authorize(actor, "rep.delete", Resource("rep", rep.id, rep.name))
+        with self._crm.transaction(actor):
             self._records.delete(rep)
             return reassign_open_tasks(self._crm, rep.name, actor=actor)
 

@@ -29,12 +29,12 @@ OFF_SICK = 0.04  # chance a rep is off on a given day
 MIN_AVAILABLE = 2
 
 
-def seed_roster(crm: CRM, rng: random.Random) -> int:
+def seed_roster(crm: CRM, rng: random.Random, actor: str) -> int:
     """Put every rep who owns customers on the roster (the demo starts without one)."""
     roster = Roster(crm)
     owners = sorted({c.owner for c in crm.customers.iter() if c.owner})
     for name in owners:
-        roster.add(name, team=rng.choice(TEAMS), skills=rng.sample(SKILLS, 2),
+        roster.add(name, actor=actor, team=rng.choice(TEAMS), skills=rng.sample(SKILLS, 2),
                    ability=rng.randint(2, 5), capacity=rng.choice([60, 80, 120]))
     return len(owners)
 
@@ -43,7 +43,7 @@ def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
     roster = Roster(crm)
     reps = roster.all()
     if not reps:
-        seed_roster(crm, rng)
+        seed_roster(crm, rng, actor)
         reps = roster.all()
     for rep in reps:
         if not rep.available:
