@@ -19,6 +19,7 @@ from crmcore.storage.base import (
     SortSpec,
 )
 from crmcore.storage.query import (
+    check_new_doc,
     compile_filter,
     lease_is_free,
     normalize_filter,
@@ -27,7 +28,7 @@ from crmcore.storage.query import (
 from crmcore_storage_tinydb import files
 from crmcore_storage_tinydb.files import SnapshotMeta, decode_doc, encode_json
 from crmcore_storage_tinydb.indexes import Index, plan
-from crmcore_storage_tinydb.table import Table, check_doc, sort_found
+from crmcore_storage_tinydb.table import Table, sort_found
 
 if TYPE_CHECKING:
     from crmcore_storage_tinydb.store import TinyStore
@@ -81,13 +82,14 @@ class TinyCollection(Collection):
     # -- the contract --------------------------------------------------------------------------
 
     def insert(self, doc: Doc) -> Doc:
-        check_doc(doc)
+        check_new_doc(doc)
         return self._store._write(self._insert_here, doc)
 
     def _insert_here(self, doc: Doc) -> Doc:
-        return self._insert(self._tbl(), doc)
+        return decode_doc(self._insert(self._tbl(), doc))
 
-    def _insert(self, table: Table, doc: Doc) -> Doc:
+    def _insert(self, table: Table, doc: Doc) -> str:
+        """Store a new document; returns its stored text."""
         id = doc["id"]
         if id in table.docs:
             raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
@@ -96,10 +98,10 @@ class TinyCollection(Collection):
         text = encode_json(new)  # indexes read ``new`` now and keep nothing of it
         table.check_unique(self.name, new, None)
         self._put(table, id, new, text, None, None)
-        return decode_doc(text)
+        return text
 
-    def _upsert(self, table: Table, doc: Doc) -> Doc:
-        check_doc(doc)
+    def _upsert(self, table: Table, doc: Doc) -> str:
+        check_new_doc(doc)
         id = doc["id"]
         old_text = table.docs.get(id)
         old = decode_doc(old_text) if old_text is not None else None
@@ -108,11 +110,11 @@ class TinyCollection(Collection):
         text = encode_json(new)
         table.check_unique(self.name, new, id)
         self._put(table, id, new, text, old, old_text)
-        return decode_doc(text)
+        return text
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        def one(table: Table, doc: Doc) -> Doc:
-            check_doc(doc)
+        def one(table: Table, doc: Doc) -> str:
+            check_new_doc(doc)
             return self._insert(table, doc)
 
         return self._bulk(docs, one)
@@ -120,7 +122,7 @@ class TinyCollection(Collection):
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
         return self._bulk(docs, self._upsert)
 
-    def _bulk(self, docs: Iterable[Doc], one: Callable[[Table, Doc], Doc]) -> BulkResult:
+    def _bulk(self, docs: Iterable[Doc], one: Callable[[Table, Doc], str]) -> BulkResult:
         ids: list[str] = []
         errors: list[BulkError] = []
         source = iter(enumerate(docs))
@@ -132,7 +134,8 @@ class TinyCollection(Collection):
                 table = self._tbl()
                 for i, doc in chunk:
                     try:
-                        ids.append(one(table, doc)["id"])
+                        one(table, doc)
+                        ids.append(doc["id"])
                     except CrmError as exc:
                         errors.append(BulkError(i, doc.get("id") if isinstance(doc, Mapping)
                                                 else None, str(exc)))
@@ -145,7 +148,7 @@ class TinyCollection(Collection):
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
         if "id" in changes or "version" in changes:
             raise StorageError("update() may not change 'id' or 'version'")
-        check_doc({**changes, "id": id if isinstance(id, str) and id else "?"})
+        check_new_doc({**changes, "id": id if isinstance(id, str) and id else "?"})
         return self._store._write(self._update_here, id, changes, expected_version)
 
     def _update_here(self, id: str, changes: Mapping[str, Any], expected_version: int) -> Doc:

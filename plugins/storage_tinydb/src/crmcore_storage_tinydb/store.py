@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,59 @@ class _Group:
         self.ops: list[str] = []
         self.undo: list[Callable[[], None]] = []
         self.names: set[str] = set()
+
+
+class _Reading:
+    """The context manager of a read (a class: this is on every read's path)."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: TinyStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._mutex.acquire()
+        try:
+            store._usable()
+            if store._group is None:
+                store._catch_up(locked=False)
+        except BaseException:
+            store._mutex.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        self.store._mutex.release()
+
+
+class _Writing:
+    """The context manager of a write group (a class: this is on every write's path)."""
+
+    __slots__ = ("joined", "store")
+
+    def __init__(self, store: TinyStore) -> None:
+        self.store = store
+        self.joined = False
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._mutex.acquire()
+        try:
+            store._usable()
+            if store._group is not None:
+                self.joined = True  # inside this thread's transaction: just add to it
+            else:
+                store._open_group()
+        except BaseException:
+            store._mutex.release()
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, *_rest: object) -> None:
+        try:
+            if not self.joined:
+                self.store._close_group(failed=kind is not None)
+        finally:
+            self.store._mutex.release()
 
 
 class TinyStore(Store):
@@ -384,41 +437,39 @@ class TinyStore(Store):
         if self._damage is not None and not allow_damage:
             raise self._damage
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
-        with self._mutex:
-            self._usable()
-            if self._group is None:
-                self._catch_up(locked=False)
-            yield
+    def _reading(self) -> _Reading:
+        """Hold the store for a read: up to date with every committed write, no lock."""
+        return _Reading(self)
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self) -> _Writing:
         """Hold the store for a write group: join the current one, or open, commit and close
-        one under the exclusive lock."""
-        with self._mutex:
-            self._usable()
-            if self._group is not None:
-                yield
+        one under the exclusive lock (a transaction is exactly this)."""
+        return _Writing(self)
+
+    def _open_group(self) -> None:
+        self._lock.acquire(exclusive=True)
+        try:
+            self._catch_up(locked=True)
+            self._cut_torn_tail()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._owner = threading.get_ident()  # before _group: see _write
+        self._group = _Group()
+
+    def _close_group(self, failed: bool) -> None:
+        group = self._group
+        assert group is not None
+        self._group = None
+        try:
+            if failed:
+                self._rollback(group)
                 return
-            self._lock.acquire(exclusive=True)
-            try:
-                self._catch_up(locked=True)
-                self._cut_torn_tail()
-                self._owner = threading.get_ident()  # before _group: see _write
-                group = self._group = _Group()
-                try:
-                    yield
-                except BaseException:
-                    self._rollback(group)
-                    raise
-                finally:
-                    self._group = None
-                self._commit(group)
-                if self._off - self._start > AUTO_COMPACT_MIN and self._journal_is_large():
-                    self._compact_quietly()
-            finally:
-                self._lock.release()
+            self._commit(group)
+            if self._off - self._start > AUTO_COMPACT_MIN and self._journal_is_large():
+                self._compact_quietly()
+        finally:
+            self._lock.release()
 
     def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn`` inside a write group: the current one if this thread holds it."""

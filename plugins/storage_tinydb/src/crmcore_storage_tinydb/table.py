@@ -16,7 +16,6 @@ from crmcore.storage.query import (
     MISSING,
     _is_operator_map,
     _rank,
-    check_new_doc,
     index_key,
     resolve,
     validate_sort,
@@ -242,11 +241,6 @@ class Table:
         total = sum(1 for id in chosen.ids() if id not in check and id in self.docs)
         return total + sum(1 for id in check
                            if id in self.docs and match(decode_doc(self.docs[id])))
-
-
-def check_doc(doc: Any) -> None:
-    """The shared ``check_new_doc``: one authority on what a document may hold."""
-    check_new_doc(doc)
 
 
 def _key_values(doc: Doc, index: Index) -> list[Any]:
