@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 SOURCE = "followup"
 NAMESPACE = "followup"
 _RETRIES = 8
+OVERDUE_RECHECK_DAYS = 7
 _SCHEDULE_FIELDS = ("check_at", "active", "grade", "cadence_days", "last_follow_up_at",
                     "next_due_at", "first_contact", "assigned_at", "birthday_year",
                     "holiday_through")
@@ -198,8 +199,11 @@ class Engine:
             candidates.append(max(start + timedelta(days=self.settings.first_contact_days),
                                   now) + timedelta(days=1))
         else:
+            # a day after the follow-up is due (to recreate it if someone cancelled it); once
+            # it is overdue, completing it is what moves things on, so look weekly
             due = schedule.next_due_at or self.follow_up_due(schedule, customer)
-            candidates.append(max(due, now) + timedelta(days=1))
+            candidates.append(due + timedelta(days=1) if due >= now
+                              else now + timedelta(days=OVERDUE_RECHECK_DAYS))
         candidates.append(horizon)
         today = self.local_today(customer, now)
         if customer.birth_date is not None:
