@@ -83,14 +83,16 @@ _counter = itertools.count()
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(docs=[{"id": "d0", "g": 2 ** 60 + 1}], filter={"g": {"$gte": 0, "$gt": 2 ** 60}},
-         sort_field=None, descending=False, limit=None, reload=None)
+         sort=None, limit=None, reload=None)
 @example(docs=[{"id": "d0", "f": 2 ** 53 + 1}], filter={"f": {"$gt": 2 ** 53}},
-         sort_field=None, descending=False, limit=None, reload=None)
-@given(docs=documents(), filter=filters(), sort_field=st.sampled_from([None, *FIELDS]),
-       descending=st.booleans(), limit=st.sampled_from([None, 1, 3]),
-       reload=st.sampled_from([None, "journal", "snapshot"]))
-def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, sort_field,
-                                                  descending, limit, reload):
+         sort=None, limit=None, reload=None)
+@given(docs=documents(), filter=filters(),
+       sort=st.one_of(st.none(), st.lists(st.tuples(st.sampled_from(FIELDS),
+                                                    st.sampled_from([1, -1])),
+                                          min_size=1, max_size=2, unique_by=lambda t: t[0])),
+       limit=st.sampled_from([None, 1, 3]), reload=st.sampled_from([None, "journal", "snapshot"]))
+def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, sort, limit,
+                                                  reload):
     coll = shared_store.collection(f"c{next(_counter)}")
     for spec in INDEXES:
         coll.ensure_index(spec)
@@ -102,7 +104,6 @@ def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, so
     stored = [{**d, "version": 1} for d in docs]
     match = compile_filter(filter)
     expected = [d for d in stored if match(d)]
-    sort = [(sort_field, -1 if descending else 1)] if sort_field else None
     sort_docs(expected, sort)
     assert coll.find(filter, sort=sort, limit=limit) == expected[:limit]
     assert coll.count(filter) == len(expected)

@@ -43,8 +43,8 @@ JOURNAL = "journal.log"
 LOCK = "store.lock"
 SUFFIX = ".json"
 RECOVERED = "recovered"
-REPAIR_HINT = "run 'crm check --repair' to salvage what can be read (the damaged files are " \
-              "kept in {where}) or restore a backup"
+REPAIR_HINT = "run 'crm check --repair' to salvage what can be read (it keeps the damaged " \
+              "files in {where}) or restore a backup"
 HEADER_KEY = "crmcore_tinydb_journal"
 META_TABLE = "_crmcore"
 _FIRST = '{"_default": {\n'

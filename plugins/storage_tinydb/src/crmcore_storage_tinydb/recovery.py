@@ -122,10 +122,12 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
                 if meta.generation == generation:
                     replay_from = meta.journal_offset
             except (StorageError, ValueError, KeyError, TypeError) as exc:
+                problem = str(exc).split("; run 'crm check")[0] if isinstance(
+                    exc, StorageError) else f"{path} is damaged: a document does not read"
                 salvaged, lost = files.salvage_documents(path)
                 texts = {decode_json(t)["id"]: t for t in salvaged}
-                report.append(f"{path}: {exc}; salvaged {len(texts)} document(s), "
-                              f"{lost} line(s) unreadable")
+                report.append(f"{problem}; salvaged {len(texts)} document(s), {lost} line(s) "
+                              "unreadable")
             if meta is not None:
                 newest = max(newest, meta.generation)
                 specs.update({s.name: s for s in meta.indexes})
