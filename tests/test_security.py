@@ -81,6 +81,25 @@ def test_an_agent_holding_a_task_may_work_on_another_reps_customer(crm, anns):
         crm.customers.update(customer.id, actor="abe", region="South")
 
 
+def test_plugins_reacting_to_an_authorised_action_are_not_checked_again(make_crm):
+    from crmcore import hookimpl
+
+    class LogsOnCompletion:
+        @hookimpl
+        def crm_task_completed(self, crm, task, actor):
+            crm.interactions.log(actor=actor, customer_id=task.customer_id, kind="follow_up")
+
+    crm = make_crm([("p", LogsOnCompletion())],
+                   settings={"security": {"enforce": True, "actors": ACTORS}})
+    customer = crm.customers.add(actor="root", name="Li", owner="ann")
+    task = crm.tasks.create(actor="root", kind="follow_up", title="call", due_at=crm.now(),
+                            customer_id=customer.id, assignee="abe")
+    crm.tasks.complete(task.id, actor="abe")  # abe may complete his task; the plugin logs
+    assert [i.created_by for i in crm.interactions.for_customer(customer.id)] == ["abe"]
+    with pytest.raises(PermissionDenied):  # but abe asking directly is still checked
+        crm.interactions.log(actor="abe", customer_id=customer.id, kind="visit")
+
+
 def test_refused_writes_change_nothing(crm, anns):
     customer, _task = anns
     with pytest.raises(PermissionDenied, match="it belongs to ann, not to abe"):

@@ -215,8 +215,8 @@ class CRM:
     def authorize(self, actor: str, action: str, resource: Resource) -> None:
         """Raise ``PermissionDenied`` (and audit the refusal) unless ``actor`` may do
         ``action`` on ``resource``. Does nothing while ``[security] enforce`` is false."""
-        if not self.config.security.enforce:
-            return
+        if not self.config.security.enforce or getattr(self._local, "reacting", 0):
+            return  # plugins reacting to an event act under the authorised action's permission
         who = self.actor(actor)
         if who is None:
             allowed, why = False, f"unknown actor {actor!r} (add it under [security.actors])"
@@ -283,8 +283,14 @@ class CRM:
         if _depth > MAX_EFFECT_DEPTH:
             raise PluginError("core", f"effects kept triggering {hook_name} more than "
                               f"{MAX_EFFECT_DEPTH} levels deep; a plugin loops")
-        effects = Effects.combine(self.plugins.call(hook_name, crm=self, actor=actor, **kwargs))
-        self.apply(effects, actor=actor, _depth=_depth)
+        local = self._local
+        local.reacting = getattr(local, "reacting", 0) + 1
+        try:
+            effects = Effects.combine(self.plugins.call(hook_name, crm=self, actor=actor,
+                                                        **kwargs))
+            self.apply(effects, actor=actor, _depth=_depth)
+        finally:
+            local.reacting -= 1
         return effects
 
     def apply(self, effects: Effects, *, actor: str, _depth: int = 0) -> list[Any]:

@@ -116,7 +116,11 @@ def _work_due_tasks(crm: CRM, rng: random.Random, now: datetime) -> int:
     done = 0
     for task in crm.tasks.due(now=now, limit=500):
         if rng.random() < 0.85:  # reps get through most of their queue each day
-            crm.tasks.complete(task.id, actor=task.assignee or rng.choice(REPS),
+            owner = crm.customers.get_any(task.customer_id).owner if task.customer_id else None
+            who = task.assignee or owner or rng.choice(REPS)
+            if crm.config.security.enforce and crm.actor(who) is None:
+                who = "demo-staff"  # someone outside the directory: the simulation stands in
+            crm.tasks.complete(task.id, actor=who,
                                outcome=rng.choice(["reached", "reached", "left message"]))
             done += 1
     return done
