@@ -121,3 +121,29 @@ def test_a_rolled_back_transaction_does_not_break_the_chain(make_crm):
     crm.customers.update(c.id, actor="ann", region="South")
     report = crm.audit.verify()
     assert report.ok and report.entries == 2
+
+
+def test_writes_inside_and_outside_transactions_do_not_deadlock(make_crm):
+    import threading
+
+    crm = make_crm()
+    scratch = crm.store.collection("scratch")  # an audited collection, written outside any
+    done = []                                  # transaction, while customers.add uses one
+
+    def inside():
+        for i in range(400):
+            crm.customers.add(actor="t", name=f"c{i}")
+        done.append("inside")
+
+    def outside():
+        for i in range(400):
+            scratch.insert({"id": f"d{i}"})
+        done.append("outside")
+
+    threads = [threading.Thread(target=inside), threading.Thread(target=outside)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(done) == ["inside", "outside"], "deadlocked"
+    assert crm.audit.verify().entries == 800

@@ -152,10 +152,12 @@ class AuditedStore(Store):
     def record_denial(self, action: str, resource: Any, message: str) -> None:
         """Audit a refused action (``op`` is ``denied``)."""
         now = self.clock.now()
-        self._append({"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
-                      "op": "denied", "collection": resource.kind, "record_id": resource.id,
-                      "customer_id": resource.customer_id,
-                      "diff": {"action": action, "reason": message}})
+        entry = {"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
+                 "op": "denied", "collection": resource.kind, "record_id": resource.id,
+                 "customer_id": resource.customer_id,
+                 "diff": {"action": action, "reason": message}}
+        with self.inner.transaction():
+            self._append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -200,47 +202,66 @@ class AuditedCollection(Collection):
         self._store = store
         self._inner = inner
 
+    # Each write and its audit entry happen in one backend transaction: atomic together where
+    # the backend can, and the backend's lock is always taken before the auditor's.
+
     def insert(self, doc: Doc) -> Doc:
-        stored = self._inner.insert(doc)
-        self._store.record("insert", self.name, None, stored)
+        with self._store.inner.transaction():
+            stored = self._inner.insert(doc)
+            self._store.record("insert", self.name, None, stored)
         return stored
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
         docs = list(docs)
-        result = self._inner.insert_many(docs)
-        ok = set(result.ids)
-        for doc in docs:
-            if isinstance(doc, Mapping) and doc.get("id") in ok:
-                self._store.record("insert", self.name, None, doc)
+        with self._store.inner.transaction():
+            result = self._inner.insert_many(docs)
+            ok = set(result.ids)
+            for doc in docs:
+                if isinstance(doc, Mapping) and doc.get("id") in ok:
+                    self._store.record("insert", self.name, None, doc)
         return result
 
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
         docs = list(docs)
-        befores = {}
-        for doc in docs:
-            with contextlib.suppress(Exception):
-                befores[doc["id"]] = self._inner.get(doc["id"])
-        result = self._inner.upsert_many(docs)
-        ok = set(result.ids)
-        for doc in docs:
-            if isinstance(doc, Mapping) and doc.get("id") in ok:
-                before = befores.get(doc["id"])
-                self._store.record("update" if before else "insert", self.name, before, doc)
+        with self._store.inner.transaction():
+            befores = {}
+            for doc in docs:
+                with contextlib.suppress(Exception):
+                    befores[doc["id"]] = self._inner.get(doc["id"])
+            result = self._inner.upsert_many(docs)
+            ok = set(result.ids)
+            for doc in docs:
+                if isinstance(doc, Mapping) and doc.get("id") in ok:
+                    before = befores.get(doc["id"])
+                    self._store.record("update" if before else "insert", self.name, before,
+                                       doc)
+        return result
+
+    def import_raw(self, docs: Iterable[Doc]) -> BulkResult:
+        docs = list(docs)
+        with self._store.inner.transaction():
+            result = self._inner.import_raw(docs)
+            ok = set(result.ids)
+            for doc in docs:
+                if isinstance(doc, Mapping) and doc.get("id") in ok:
+                    self._store.record("insert", self.name, None, doc)
         return result
 
     def get(self, id: str) -> Doc:
         return self._inner.get(id)
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
-        before = self._inner.get(id)
-        after = self._inner.update(id, changes, expected_version=expected_version)
-        self._store.record("update", self.name, before, after)
+        with self._store.inner.transaction():
+            before = self._inner.get(id)
+            after = self._inner.update(id, changes, expected_version=expected_version)
+            self._store.record("update", self.name, before, after)
         return after
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
-        before = self._inner.get(id)
-        self._inner.delete(id, expected_version=expected_version)
-        self._store.record("delete", self.name, before, None)
+        with self._store.inner.transaction():
+            before = self._inner.get(id)
+            self._inner.delete(id, expected_version=expected_version)
+            self._store.record("delete", self.name, before, None)
 
     def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
              limit: int | None = None, skip: int = 0) -> list[Doc]:

@@ -55,8 +55,8 @@ class Tasks:
                                                            draft.customer_id))
         with self._crm.transaction(actor):
             task, is_new = self.create_from(draft, actor=actor)
-            if is_new:
-                self._crm.emit("crm_task_created", actor=actor, task=task)
+            if is_new and self._crm.emit("crm_task_created", actor=actor, task=task):
+                task = self.get(task.id)  # effects (an assignment, say) may have changed it
         return task
 
     def create_from(self, draft: TaskDraft, *, actor: str) -> tuple[Task, bool]:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from crmcore.cli.context import (
     as_json,
+    fresh_group,
     open_crm_from,
     out_table,
     print_json,
@@ -269,6 +270,6 @@ def demo(ctx: click.Context, profile: str, customers: int, days: int, directory:
 
 
 def register(cli: click.Group) -> None:
-    for command in (init, plugins, config_group, check, compact, backup, migrate_command,
-                    report, demo):
+    for command in (init, plugins, fresh_group(config_group), check, compact, backup,
+                    migrate_command, report, demo):
         cli.add_command(command)

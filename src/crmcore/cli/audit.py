@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from crmcore.cli.context import actor, open_crm_from, out_table, say
+from crmcore.cli.context import actor, fresh_group, open_crm_from, out_table, say
 from crmcore.errors import ConfigError, StorageError
 from crmcore.security import Resource
 
@@ -46,4 +46,4 @@ def verify(ctx: click.Context) -> None:
 
 
 def register(cli: click.Group) -> None:
-    cli.add_command(audit_group)
+    cli.add_command(fresh_group(audit_group))

@@ -184,3 +184,14 @@ def progress(ctx: click.Context, items: Iterable[T], *, total: int | None,
 
 WHEN_HELP = ("A date (2026-11-23), a date and time (2026-11-23T14:30, read in the business "
              "time zone unless it has an offset), or relative to now (+2d, -3h).")
+
+
+def fresh_group(group: click.Group) -> click.Group:
+    """A copy of a module-level group with its own command table, so that one CLI's plugins
+    adding or replacing subcommands never change another CLI built in the same process."""
+    copy = click.Group(group.name, commands=dict(group.commands), help=group.help,
+                       invoke_without_command=group.invoke_without_command,
+                       no_args_is_help=group.no_args_is_help)
+    copy.params = list(group.params)
+    copy.callback = group.callback
+    return copy

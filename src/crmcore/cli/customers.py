@@ -13,6 +13,7 @@ from crmcore.cli.context import (
     WHEN_HELP,
     actor,
     as_json,
+    fresh_group,
     open_crm_from,
     out_record,
     out_table,
@@ -303,6 +304,6 @@ def log(ctx: click.Context, customer_id: str, kind: str, at: Any, **fields: Any)
 
 
 def register(cli: click.Group) -> None:
-    cli.add_command(customer_group)
-    cli.add_command(interaction_group)
+    cli.add_command(fresh_group(customer_group))
+    cli.add_command(fresh_group(interaction_group))
     cli.add_command(log)

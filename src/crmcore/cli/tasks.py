@@ -14,6 +14,7 @@ import click
 from crmcore.cli.context import (
     WHEN_HELP,
     actor,
+    fresh_group,
     open_crm_from,
     out_record,
     out_table,
@@ -160,5 +161,5 @@ def worker(ctx: click.Context, once: bool, interval: float, iterations: int | No
 
 
 def register(cli: click.Group) -> None:
-    cli.add_command(tasks_group)
+    cli.add_command(fresh_group(tasks_group))
     cli.add_command(worker)
