@@ -265,3 +265,26 @@ def test_migrate_copies_everything_and_verifies(cli):
     assert code == 6 and "is not empty" in one_line_error(err)
     code, _, err = cli("migrate", "--to", "nosql", "--to-location", "x")
     assert code == 2 and "no backend named 'nosql'" in one_line_error(err)
+
+
+def test_interaction_import_with_mapping_and_per_row_errors(cli, tmp_path):
+    cid = add(cli, "--name", "Li Lei")
+    (tmp_path / "visits.csv").write_text(
+        "client,type,when,value\n"
+        f"{cid},purchase,2026-01-04T10:00,99.5\n"
+        f"{cid},gossip,2026-01-04T11:00,\n"
+        f"cus_nobody,visit,2026-01-04T12:00,\n"
+        f"{cid},purchase,yesterday,5\n")
+    code, out, err = cli("interaction", "import", "visits.csv", "--map", "client=customer_id",
+                         "--map", "type=kind", "--map", "when=occurred_at", "--map",
+                         "value=amount")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("visits.csv:3: kind: unknown interaction kind 'gossip'")
+    assert lines[1].startswith("visits.csv:4: ") and "cus_nobody" in lines[1]
+    assert lines[2] == "visits.csv:5: occurred_at: expected an ISO date and time, got 'yesterday'"
+    assert "imported 1 of 4 interactions" in out
+    _, out, _ = cli("--json", "interaction", "list", cid)
+    (only,) = json.loads(out)
+    assert (only["kind"], only["amount"]) == ("purchase", 99.5)
+    assert only["occurred_at"].startswith("2026-01-04T10:00")  # UTC: the default zone

@@ -41,6 +41,7 @@ from crmcore.registry import Kinds, SettingsSpec
 from crmcore.schema import personal_fields
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
+from crmcore.storage.base import StoreLayer
 from crmcore.tasks import Tasks
 
 T = TypeVar("T")
@@ -137,8 +138,8 @@ class CRM:
             self.store.ensure_collection(spec)
             personal = personal_fields(spec.record_type) if spec.record_type else ()
             register_personal_keys(personal)
-            layer: Any = self.store
-            while hasattr(layer, "declare"):  # the audit and encryption layers
+            layer = self.store
+            while isinstance(layer, StoreLayer):  # the audit and encryption layers
                 layer.declare(spec, personal)
                 layer = layer.inner
         return specs

@@ -26,7 +26,7 @@ from crmcore.errors import DuplicateKeyError
 from crmcore.ids import new_id
 from crmcore.logs import MASK
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
-from crmcore.storage.base import Doc, Filter, SortSpec
+from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
 
 AUDIT = "audit"
 AUDIT_SPEC = CollectionSpec(AUDIT, (IndexSpec([("seq", 1)], unique=True),
@@ -66,36 +66,25 @@ class VerifyReport:
     problem: str | None = None
 
 
-class AuditedStore(Store):
+class AuditedStore(StoreLayer):
     """A backend store whose writes are appended to the ``audit`` collection."""
 
     def __init__(self, inner: Store, clock: Clock) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.clock = clock
-        self.capabilities = inner.capabilities
         self._specs: dict[str, CollectionSpec] = {}
         self._personal: dict[str, frozenset[str]] = {}
         self._head: tuple[int, str] | None = None
         self._lock = threading.Lock()
         self._audit = inner.ensure_collection(AUDIT_SPEC)
 
-    # -- wiring --------------------------------------------------------------------------
-
     def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
-        """Tell the auditor a collection's customer key and personal fields."""
         self._specs[spec.name] = spec
         self._personal[spec.name] = frozenset(personal)
 
     def collection(self, name: str) -> Collection:
         inner = self.inner.collection(name)
         return inner if name == AUDIT else AuditedCollection(self, inner)
-
-    def ensure_collection(self, spec: CollectionSpec) -> Collection:
-        self.inner.ensure_collection(spec)
-        return self.collection(spec.name)
-
-    def collection_names(self) -> list[str]:
-        return self.inner.collection_names()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -107,21 +96,6 @@ class AuditedStore(Store):
             with self._lock:
                 self._head = None
             raise
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def describe(self) -> str:
-        return self.inner.describe()
-
-    def check(self, *, repair: bool = False) -> dict[str, int]:
-        return self.inner.check(repair=repair)
-
-    def compact(self) -> None:
-        self.inner.compact()
-
-    def backup(self, destination: str) -> None:
-        self.inner.backup(destination)
 
     # -- recording -----------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ comes from ``$CRM_ENCRYPTION_KEY`` (base64, at least 32 bytes) or ``[core] encry
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import stat
@@ -23,7 +22,7 @@ from typing import Any
 
 from crmcore.errors import ConfigError, StorageError, ValidationError
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
-from crmcore.storage.base import Doc, Filter, SortSpec
+from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
 
 ENV_KEY = "CRM_ENCRYPTION_KEY"
 PREFIX = "enc:v1:"
@@ -97,13 +96,12 @@ class FieldCipher:
         return json.loads(plain)
 
 
-class EncryptedStore(Store):
+class EncryptedStore(StoreLayer):
     """Wraps a backend; personal fields of declared collections are sealed at rest."""
 
     def __init__(self, inner: Store, cipher: FieldCipher) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.cipher = cipher
-        self.capabilities = inner.capabilities
         self._fields: dict[str, dict[str, bool]] = {}  # collection -> field -> deterministic
 
     def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
@@ -115,30 +113,8 @@ class EncryptedStore(Store):
         fields = self._fields.get(name)
         return EncryptedCollection(inner, self.cipher, fields) if fields else inner
 
-    def ensure_collection(self, spec: CollectionSpec) -> Collection:
-        self.inner.ensure_collection(spec)
-        return self.collection(spec.name)
-
-    def collection_names(self) -> list[str]:
-        return self.inner.collection_names()
-
-    def transaction(self) -> contextlib.AbstractContextManager[None]:
-        return self.inner.transaction()
-
-    def close(self) -> None:
-        self.inner.close()
-
     def describe(self) -> str:
         return f"{self.inner.describe()}, personal fields encrypted"
-
-    def check(self, *, repair: bool = False) -> dict[str, int]:
-        return self.inner.check(repair=repair)
-
-    def compact(self) -> None:
-        self.inner.compact()
-
-    def backup(self, destination: str) -> None:
-        self.inner.backup(destination)
 
 
 class EncryptedCollection(Collection):

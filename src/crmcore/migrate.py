@@ -19,13 +19,12 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import attrs
 
 from crmcore.errors import StorageError, ValidationError
 from crmcore.storage import BulkError, BulkResult, Collection, IndexSpec, Store
-from crmcore.storage.base import Doc
+from crmcore.storage.base import Doc, StoreLayer
 
 Progress = Callable[[str, int], None]
 BATCH = 1000
@@ -158,10 +157,9 @@ def _copy_collection(src: Collection, dst: Collection, name: str, progress: Prog
 
 
 def _backend(store: Store) -> Store:
-    layer: Any = store
-    while hasattr(layer, "inner") and isinstance(layer.inner, Store):
-        layer = layer.inner
-    return layer
+    while isinstance(store, StoreLayer):
+        store = store.inner
+    return store
 
 
 def _batches(items: Iterable[Doc], size: int) -> Iterator[list[Doc]]:

@@ -7,6 +7,7 @@ nothing at all. A column mapping renames the client's columns to crmcore fields.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -172,13 +173,13 @@ def _parse_time(value: Any, tz: str) -> datetime:
     return parsed
 
 
-def import_customers(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *, actor: str,
-                     mapping: Mapping[str, str] | None = None, dry_run: bool = False,
-                     atomic: bool = False,
-                     on_row: Callable[[], None] | None = None) -> ImportReport:
-    """Validate then add customers; see the module docstring for the rules."""
+def _import(rows: Iterable[tuple[int, dict[str, Any]]], *, allowed: frozenset[str],
+            mapping: Mapping[str, str] | None, prepare: Callable[[dict[str, Any]], dict[str, Any]],
+            write: Callable[[dict[str, Any]], str], transaction: Any, dry_run: bool,
+            atomic: bool, on_row: Callable[[], None] | None) -> ImportReport:
+    """Check every row (``prepare`` raises CrmError for a bad one), then ``write`` the good
+    ones, unless ``dry_run``, or ``atomic`` with any bad row."""
     prepared, errors = [], []
-    allowed = CUSTOMER_FIELDS
     for line, raw in rows:
         try:
             if "__error__" in raw:
@@ -188,9 +189,7 @@ def import_customers(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *, ac
             if unknown:
                 raise ValidationError(f"unknown column(s) {', '.join(unknown)} (map them with "
                                       "--map COLUMN=FIELD)")
-            fields = _customer_fields(row)
-            crm.customers.validate(**fields)
-            prepared.append((line, fields))
+            prepared.append((line, prepare(row)))
         except CrmError as exc:
             errors.append(RowError(line, str(exc)))
         if on_row:
@@ -199,16 +198,31 @@ def import_customers(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *, ac
     if dry_run or (atomic and errors):
         return ImportReport(total, 0, tuple(errors), dry_run)
     ids = []
-    with crm.transaction() if atomic else _null():
+    with transaction() if atomic else contextlib.nullcontext():
         for line, fields in prepared:
             try:
-                ids.append(crm.customers.add(actor=actor, **fields).id)
+                ids.append(write(fields))
             except CrmError as exc:
                 if atomic:
                     raise
                 errors.append(RowError(line, str(exc)))
     return ImportReport(total, len(ids), tuple(sorted(errors, key=lambda e: e.line)), False,
                         tuple(ids))
+
+
+def import_customers(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *, actor: str,
+                     mapping: Mapping[str, str] | None = None, dry_run: bool = False,
+                     atomic: bool = False,
+                     on_row: Callable[[], None] | None = None) -> ImportReport:
+    """Validate then add customers; see the module docstring for the rules."""
+    def prepare(row: dict[str, Any]) -> dict[str, Any]:
+        fields = _customer_fields(row)
+        crm.customers.validate(**fields)
+        return fields
+
+    return _import(rows, allowed=CUSTOMER_FIELDS, mapping=mapping, prepare=prepare,
+                   write=lambda fields: crm.customers.add(actor=actor, **fields).id,
+                   transaction=crm.transaction, dry_run=dry_run, atomic=atomic, on_row=on_row)
 
 
 def import_interactions(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *, actor: str,
@@ -216,47 +230,17 @@ def import_interactions(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *,
                         atomic: bool = False,
                         on_row: Callable[[], None] | None = None) -> ImportReport:
     """Validate then log interactions (each fires ``crm_interaction_logged``)."""
-    prepared, errors = [], []
-    allowed = INTERACTION_FIELDS | {"customer_id", "kind", "occurred_at"}
     tz = crm.config.core.timezone
-    for line, raw in rows:
-        try:
-            if "__error__" in raw:
-                raise ValidationError(raw["__error__"])
-            row = _rename(raw, mapping or {})
-            unknown = sorted(set(row) - allowed)
-            if unknown:
-                raise ValidationError(f"unknown column(s) {', '.join(unknown)} (map them with "
-                                      "--map COLUMN=FIELD)")
-            fields = _interaction_fields(row, tz)
-            crm.interactions.validate(**fields)
-            prepared.append((line, fields))
-        except CrmError as exc:
-            errors.append(RowError(line, str(exc)))
-        if on_row:
-            on_row()
-    total = len(prepared) + len(errors)
-    if dry_run or (atomic and errors):
-        return ImportReport(total, 0, tuple(errors), dry_run)
-    ids = []
-    with crm.transaction() if atomic else _null():
-        for line, fields in prepared:
-            try:
-                ids.append(crm.interactions.log(actor=actor, **fields).id)
-            except CrmError as exc:
-                if atomic:
-                    raise
-                errors.append(RowError(line, str(exc)))
-    return ImportReport(total, len(ids), tuple(sorted(errors, key=lambda e: e.line)), False,
-                        tuple(ids))
 
+    def prepare(row: dict[str, Any]) -> dict[str, Any]:
+        fields = _interaction_fields(row, tz)
+        crm.interactions.validate(**fields)
+        return fields
 
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    return _import(rows, allowed=INTERACTION_FIELDS | {"customer_id", "kind", "occurred_at"},
+                   mapping=mapping, prepare=prepare,
+                   write=lambda fields: crm.interactions.log(actor=actor, **fields).id,
+                   transaction=crm.transaction, dry_run=dry_run, atomic=atomic, on_row=on_row)
 
 
 def open_private(path: str | Path) -> IO[str]:

@@ -13,6 +13,7 @@ from crmcore.storage.base import (
     StorageBackend,
     StorageOptions,
     Store,
+    StoreLayer,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "StorageBackend",
     "StorageOptions",
     "Store",
+    "StoreLayer",
 ]

@@ -259,3 +259,40 @@ class Store(abc.ABC):
         """Write a consistent copy while the store stays open (``crm backup DEST``). Optional."""
         raise NotImplementedError(f"{self.describe()} cannot back itself up; use the "
                                   "database's own tools")
+
+
+class StoreLayer(Store):
+    """A store wrapping another (the audit trail, encryption): it changes what collections do
+    and passes everything else to ``inner``. Layers stack; the innermost is the backend."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.capabilities = inner.capabilities
+
+    def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
+        """Learn a declared collection and its personal fields (called by the CRM at open)."""
+
+    def ensure_collection(self, spec: CollectionSpec) -> Collection:
+        self.inner.ensure_collection(spec)
+        return self.collection(spec.name)
+
+    def collection_names(self) -> list[str]:
+        return self.inner.collection_names()
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self.inner.transaction()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def check(self, *, repair: bool = False) -> dict[str, int]:
+        return self.inner.check(repair=repair)
+
+    def compact(self) -> None:
+        self.inner.compact()
+
+    def backup(self, destination: str) -> None:
+        self.inner.backup(destination)
