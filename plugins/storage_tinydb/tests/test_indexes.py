@@ -181,3 +181,18 @@ def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
         assert len(decoded) < 250  # count reads no document; the sorted walk few
     finally:
         store.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(docs=documents().filter(bool),
+       sort=st.lists(st.tuples(st.sampled_from(FIELDS), st.sampled_from([1, -1])), min_size=1,
+                     max_size=3, unique_by=lambda t: t[0]))
+def test_sorting_and_picking_the_first_follow_the_shared_sort(docs, sort):
+    from crmcore_storage_tinydb.table import first_found, sort_found
+
+    expected = [dict(d) for d in docs]
+    sort_docs(expected, sort)
+    mine = [dict(d) for d in docs]
+    sort_found(mine, sort)
+    assert mine == expected
+    assert first_found([dict(d) for d in docs], sort) == expected[0]

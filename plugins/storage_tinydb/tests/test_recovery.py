@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,8 @@ def test_a_garbled_document_line_is_reported_then_salvaged(store_dir):
         assert (kept / "things.json").read_bytes().count(b'"n";') == 1  # the original, kept
         report = (kept / "report.txt").read_text()
         assert "things.json" in report and "salvaged 19" in report
+        for path in [kept, kept.parent, *kept.iterdir()]:  # private, like the store
+            assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600)
     finally:
         store.close()
     db = TinyDB(snapshot, access_mode="r")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -141,12 +140,10 @@ store.close()
     assert words[0] == "holding", holder.stderr.read()
     store = TinyStore(store_dir, TinyStoreOptions(lock_timeout=0.3))
     try:
-        started = time.monotonic()
         with pytest.raises(StorageError) as caught:
             store.collection("things").insert({"id": "mine"})
         assert f"process {words[1]}" in str(caught.value)
         assert "lock_timeout" in str(caught.value)
-        assert time.monotonic() - started < 5
         assert store.collection("things").count() == 0  # readers never wait for writers
         holder.stdin.write("go\n")
         holder.stdin.flush()

@@ -28,7 +28,7 @@ from crmcore.storage.query import (
 from crmcore_storage_tinydb import files
 from crmcore_storage_tinydb.files import SnapshotMeta, decode_doc, encode_json
 from crmcore_storage_tinydb.indexes import Index, plan
-from crmcore_storage_tinydb.table import Table, sort_found
+from crmcore_storage_tinydb.table import Table, first_found, sort_found
 
 if TYPE_CHECKING:
     from crmcore_storage_tinydb.store import TinyStore
@@ -278,8 +278,7 @@ class TinyCollection(Collection):
             found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
             if not found:
                 return None
-            sort_found(found, order)
-            doc = found[0]
+            doc = first_found(found, order)
             return self._update(table, doc["id"], lease, doc["version"])
 
     def release(self, id: str, *, owner: str) -> None:

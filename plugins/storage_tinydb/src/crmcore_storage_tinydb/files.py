@@ -139,6 +139,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def copy_private(source: Path, target: Path) -> None:
+    """Copy a file into a new private (0600) file and fsync it."""
+    fd = open_private(target, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with open(source, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                write_all(fd, chunk)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_private(target: Path, text: str) -> None:
+    """Write a new private (0600) text file."""
+    fd = open_private(target, os.O_WRONLY | os.O_TRUNC)
+    try:
+        write_all(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:

@@ -11,7 +11,6 @@ written out afresh: new collection files and an empty journal of a new generatio
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,8 +86,7 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
         if name is not None and entry.is_file():
             snapshot_paths[name] = Path(entry.path)
         if (name is not None or entry.name == JOURNAL) and entry.is_file():
-            shutil.copyfile(entry.path, aside / entry.name)
-            os.chmod(aside / entry.name, 0o600)
+            files.copy_private(Path(entry.path), aside / entry.name)
 
     journal = base / JOURNAL
     data = journal.read_bytes() if journal.exists() else b""
@@ -170,8 +168,7 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
     report.append("documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     if len(report) == 1:
         report.append("nothing was damaged; the files were rewritten")
-    (aside / "report.txt").write_text("\n".join(report) + "\n", encoding="utf-8")
-    os.chmod(aside / "report.txt", 0o600)
+    files.write_private(aside / "report.txt", "\n".join(report) + "\n")
     log.warning("store repaired", location=str(base), kept=str(aside),
                 problems=len(report) - 2)
     return counts

@@ -766,7 +766,7 @@ class TinyStore(Store):
                 self._catch_up(locked=True)
                 for entry in os.scandir(self.path):
                     if files.collection_of(entry.name) is not None and entry.is_file():
-                        _copy_file(Path(entry.path), target / entry.name)
+                        files.copy_private(Path(entry.path), target / entry.name)
                 fd = files.open_private(target / JOURNAL, os.O_WRONLY | os.O_TRUNC)
                 try:
                     pos = 0
@@ -781,17 +781,6 @@ class TinyStore(Store):
                 if not held:
                     self._lock.release()
         files.fsync_dir(target)
-
-
-def _copy_file(source: Path, target: Path) -> None:
-    fd = files.open_private(target, os.O_WRONLY | os.O_TRUNC)
-    try:
-        with open(source, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                files.write_all(fd, chunk)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_tinydb_store(location: str | os.PathLike[str],

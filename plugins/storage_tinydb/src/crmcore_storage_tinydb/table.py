@@ -292,14 +292,8 @@ def _descending(value: Any) -> tuple[int, Any]:
     raise _Mixed
 
 
-def sort_found(docs: list[Doc], sort: Any) -> None:
-    """``crmcore.storage.query.sort_docs``: the same order, ties by id. One sort on a
-    composite key where every descending field holds numbers (task urgency does), else the
-    same stable passes as ``sort_docs``."""
-    order = validate_sort(sort)
-    if not order:
-        docs.sort(key=lambda d: d["id"])
-        return
+def _composite(order: list[tuple[str, int]]) -> Callable[[Doc], tuple[Any, ...]]:
+    """One sort key for ``order`` then id; raises ``_Mixed`` on a descending text field."""
     getters = [(lambda d, f=f: resolve(d, f)) if "." in f else (lambda d, f=f: d.get(f, MISSING))
                for f, _direction in order]
     directions = [direction for _f, direction in order]
@@ -312,11 +306,38 @@ def sort_found(docs: list[Doc], sort: Any) -> None:
         parts.append(d["id"])
         return tuple(parts)
 
+    return composite
+
+
+def sort_found(docs: list[Doc], sort: Any) -> None:
+    """``crmcore.storage.query.sort_docs``: the same order, ties by id. One sort on a
+    composite key where every descending field holds numbers (task urgency does), else the
+    same stable passes as ``sort_docs``."""
+    order = validate_sort(sort)
+    if not order:
+        docs.sort(key=lambda d: d["id"])
+        return
     try:
-        docs.sort(key=composite)
+        docs.sort(key=_composite(order))
         return
     except _Mixed:
         pass
     docs.sort(key=lambda d: d["id"])
-    for get, direction in reversed(list(zip(getters, directions, strict=True))):
-        docs.sort(key=lambda d, get=get: _fast_rank(get(d)), reverse=direction == -1)
+    for field, direction in reversed(order):
+        if "." in field:
+            def key(d: Doc, f: str = field) -> tuple[int, Any]:
+                return _rank(resolve(d, f))
+        else:
+            def key(d: Doc, f: str = field) -> tuple[int, Any]:
+                return _fast_rank(d.get(f, MISSING))
+        docs.sort(key=key, reverse=direction == -1)
+
+
+def first_found(docs: list[Doc], sort: Any) -> Doc:
+    """The document ``sort_found`` would put first, in one pass where it can."""
+    order = validate_sort(sort)
+    try:
+        return min(docs, key=_composite(order))
+    except _Mixed:
+        sort_found(docs, order)
+        return docs[0]
