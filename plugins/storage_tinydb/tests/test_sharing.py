@@ -171,3 +171,24 @@ def test_a_forked_child_must_open_its_own_store(store_dir):
         assert store.collection("x").count() == 0  # the parent is unaffected
     finally:
         store.close()
+
+
+def test_a_reader_follows_several_compactions_and_a_repair_in_between(store_dir):
+    one, two = TinyStore(store_dir), TinyStore(store_dir)
+    try:
+        assert one.collection("c").count() == 0
+        mine = two.collection("c")
+        mine.insert({"id": "x1"})
+        two.compact()
+        mine.insert({"id": "x2"})
+        two.compact()
+        mine.insert({"id": "x3"})
+        assert [d["id"] for d in one.collection("c").find()] == ["x1", "x2", "x3"]
+        mine.update("x2", {"v": 1}, expected_version=1)
+        two.check(repair=True)  # a new journal that follows no generation of ours
+        assert one.collection("c").get("x2")["v"] == 1
+        one.collection("c").insert({"id": "x4"})
+        assert mine.count() == 4
+    finally:
+        one.close()
+        two.close()

@@ -90,7 +90,7 @@ class _Reading:
         try:
             store._usable()
             if store._group is None:
-                store._catch_up(locked=False)
+                store._catch_up()
         except BaseException:
             store._mutex.release()
             raise
@@ -218,14 +218,17 @@ class TinyStore(Store):
         os.replace(tmp, self._journal_path)
         files.fsync_dir(self.path)
 
-    def _adopt_journal(self) -> None:
-        """Open the current journal file and read all of it (loaded tables follow it)."""
-        fd = files.open_private(self._journal_path, os.O_RDWR | os.O_APPEND)
-        try:
-            header = files.read_header(fd, self._journal_path)
-        except BaseException:
-            os.close(fd)
-            raise
+    def _adopt_journal(self, fd: int | None = None,
+                       header: files.Header | None = None) -> None:
+        """Follow the journal open on ``fd`` (default: open the current file) and read all of
+        it (loaded tables follow it)."""
+        if fd is None or header is None:
+            fd = files.open_private(self._journal_path, os.O_RDWR | os.O_APPEND)
+            try:
+                header = files.read_header(fd, self._journal_path)
+            except BaseException:
+                os.close(fd)
+                raise
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = fd
@@ -251,7 +254,7 @@ class TinyStore(Store):
 
     # -- following the journal -----------------------------------------------------------------
 
-    def _catch_up(self, *, locked: bool) -> None:
+    def _catch_up(self) -> None:
         """Apply what other processes committed since we last looked."""
         try:
             st = os.stat(self._journal_path)
@@ -263,7 +266,7 @@ class TinyStore(Store):
             if st.st_size == self._off:
                 return
             if st.st_size < self._off:
-                self._reload(locked=locked)
+                self._reload()
             else:
                 self._read_tail()
             return
@@ -271,13 +274,17 @@ class TinyStore(Store):
         fd = files.open_private(self._journal_path, os.O_RDWR | os.O_APPEND)
         try:
             header = files.read_header(fd, self._journal_path)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
         if header.prev_generation == self._gen and header.prev_end == self._off:
-            self._adopt_journal()  # a compaction that folded exactly what we hold
+            # A compaction folded exactly what we hold: follow this very file (not whatever
+            # the name points to by now, which may be a later generation).
+            self._adopt_journal(fd, header)
             self._read_metas()
         else:
-            self._reload(locked=locked)
+            os.close(fd)
+            self._reload()
 
     def _read_tail(self) -> None:
         """Apply the good lines after our position. An unfinished or bad last line is left
@@ -312,21 +319,14 @@ class TinyStore(Store):
                         handle = handles[op[1]]
                         handle._replay(handle._table, op)  # type: ignore[arg-type]
 
-    def _reload(self, *, locked: bool) -> None:
-        """Start over from the files (after a repair or an unexpected change on disk)."""
+    def _reload(self) -> None:
+        """Start over from the files (after a repair, or more than one compaction since we
+        last looked): forget the loaded collections, which load again on their next use."""
         log.info("store changed under us; reloading", location=str(self.path))
         for handle in self._handles.values():
             handle._table = None
-        if locked:
-            self._adopt_journal()
-            self._read_metas()
-        else:
-            self._lock.acquire(exclusive=False)
-            try:
-                self._adopt_journal()
-                self._read_metas()
-            finally:
-                self._lock.release()
+        self._adopt_journal()
+        self._read_metas()
 
     def _cut_torn_tail(self) -> None:
         """Under the exclusive lock: set aside bytes after the last good line (a write that a
@@ -364,7 +364,7 @@ class TinyStore(Store):
             self._load_locked(handle)
             return
         for _attempt in range(3):
-            self._catch_up(locked=False)
+            self._catch_up()
             ino = self._ino
             try:
                 self._load_locked(handle)
@@ -378,7 +378,7 @@ class TinyStore(Store):
             handle._table = None
         self._lock.acquire(exclusive=False)  # compacted under our feet again and again
         try:
-            self._catch_up(locked=True)
+            self._catch_up()
             if handle._table is None:
                 self._load_locked(handle)
         finally:
@@ -449,7 +449,7 @@ class TinyStore(Store):
     def _open_group(self) -> None:
         self._lock.acquire(exclusive=True)
         try:
-            self._catch_up(locked=True)
+            self._catch_up()
             self._cut_torn_tail()
         except BaseException:
             self._lock.release()
@@ -596,7 +596,7 @@ class TinyStore(Store):
                 raise StorageError("cannot compact inside a transaction")
             self._lock.acquire(exclusive=True)
             try:
-                self._catch_up(locked=True)
+                self._catch_up()
                 self._cut_torn_tail()
                 if not self._compact_locked(limit=None):
                     bad = [m for m in self._meta.values() if isinstance(m, StorageError)]
@@ -657,7 +657,7 @@ class TinyStore(Store):
         except OSError:
             return
         try:
-            self._catch_up(locked=True)
+            self._catch_up()
             self._cut_torn_tail()
             self._commit(_Group())  # collections opened here but never written
             if self._off > self._start:
@@ -692,7 +692,7 @@ class TinyStore(Store):
             if not held:
                 self._lock.acquire(exclusive=False)
             try:
-                self._catch_up(locked=True)
+                self._catch_up()
                 reader = files.JournalReader(self._fd, self._start, os.fstat(self._fd).st_size)
                 for _record in reader:
                     pass
@@ -763,7 +763,7 @@ class TinyStore(Store):
             if not held:
                 self._lock.acquire(exclusive=False)
             try:
-                self._catch_up(locked=True)
+                self._catch_up()
                 for entry in os.scandir(self.path):
                     if files.collection_of(entry.name) is not None and entry.is_file():
                         files.copy_private(Path(entry.path), target / entry.name)
