@@ -125,3 +125,9 @@ def test_a_closed_store_refuses_work(store_dir):
     store.close()  # twice is fine
     with pytest.raises(StorageError, match="closed"):
         things.count()
+
+
+def test_a_location_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "crm-data").write_text("not a folder")
+    with pytest.raises(StorageError, match="is not a folder"):
+        TinyStore(tmp_path / "crm-data")

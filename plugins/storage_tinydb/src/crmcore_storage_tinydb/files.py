@@ -84,6 +84,16 @@ def damaged(path: Path | str, detail: str, *, location: Path | str | None = None
     return DamageError(f"{path} is damaged: {detail}; " + REPAIR_HINT.format(where=where))
 
 
+@contextlib.contextmanager
+def os_errors(what: str) -> Iterator[None]:
+    """Turn an operating-system error into a ``StorageError`` saying what failed and where."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise StorageError(f"{what}: {exc.strerror or exc}{where}") from exc
+
+
 # -- names ---------------------------------------------------------------------------------
 
 

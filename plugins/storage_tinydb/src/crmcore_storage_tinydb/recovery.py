@@ -34,7 +34,8 @@ def repair(store: TinyStore) -> dict[str, int]:
             raise StorageError("cannot repair inside a transaction")
         store._lock.acquire(exclusive=True)
         try:
-            return _repair_locked(store)
+            with files.os_errors(f"could not repair the store at {store.path}"):
+                return _repair_locked(store)
         finally:
             store._lock.release()
 

@@ -158,17 +158,21 @@ class TinyStore(Store):
         self._off = 0
         self._tail_size = 0  # the journal's size at our last look
         self._refuse_network_filesystem()
-        created = files.make_private_dir(self.path)
-        if not created and (self._journal_path.exists() or not any(self.path.iterdir())):
-            os.chmod(self.path, 0o700)
-        self._lock = StoreLock(self.path / LOCK, self.options.lock_timeout)
-        try:
-            self._open_journal()
-        except BaseException:
-            self._lock.close()
-            if self._fd >= 0:
-                os.close(self._fd)
-            raise
+        if self.path.exists() and not self.path.is_dir():
+            raise StorageError(f"{self.path} is not a folder; storage.location must name the "
+                               "folder that holds the store")
+        with files.os_errors(f"cannot open the store at {self.path}"):
+            created = files.make_private_dir(self.path)
+            if not created and (self._journal_path.exists() or not any(self.path.iterdir())):
+                os.chmod(self.path, 0o700)
+            self._lock = StoreLock(self.path / LOCK, self.options.lock_timeout)
+            try:
+                self._open_journal()
+            except BaseException:
+                self._lock.close()
+                if self._fd >= 0:
+                    os.close(self._fd)
+                raise
         _open_stores.add(self)
 
     # -- opening -------------------------------------------------------------------------------
@@ -397,20 +401,22 @@ class TinyStore(Store):
         table = Table()
         start = self._start
         try:
-            if path.exists():
-                meta = files.read_meta(path)
-                self._meta[name] = meta
-                if meta.collection != name:
-                    raise damaged(path, f"it holds collection {meta.collection!r}, not "
-                                  f"{name!r}", location=self.path)
-                if meta.generation > self._gen:
-                    raise damaged(path, f"it is newer (generation {meta.generation}) than the "
-                                  f"journal (generation {self._gen})", location=self.path)
-                if meta.generation == self._gen:
-                    start = max(start, meta.journal_offset)
-                table.fill(path, meta)
-        except StorageError as exc:
-            handle._damage = exc
+            with files.os_errors(f"cannot read {path}"):
+                if path.exists():
+                    meta = files.read_meta(path)
+                    self._meta[name] = meta
+                    if meta.collection != name:
+                        raise damaged(path, f"it holds collection {meta.collection!r}, not "
+                                      f"{name!r}", location=self.path)
+                    if meta.generation > self._gen:
+                        raise damaged(path, f"it is newer (generation {meta.generation}) than "
+                                      f"the journal (generation {self._gen})",
+                                      location=self.path)
+                    if meta.generation == self._gen:
+                        start = max(start, meta.journal_offset)
+                    table.fill(path, meta)
+        except files.DamageError as exc:
+            handle._damage = exc  # until a repair; other collections go on working
             raise
         first = self._first_op.get(name)
         start = self._off if first is None else max(start, first)
@@ -596,9 +602,11 @@ class TinyStore(Store):
                 raise StorageError("cannot compact inside a transaction")
             self._lock.acquire(exclusive=True)
             try:
-                self._catch_up()
-                self._cut_torn_tail()
-                if not self._compact_locked(limit=None):
+                with files.os_errors(f"could not compact the store at {self.path}"):
+                    self._catch_up()
+                    self._cut_torn_tail()
+                    done = self._compact_locked(limit=None)
+                if not done:
                     bad = [m for m in self._meta.values() if isinstance(m, StorageError)]
                     raise bad[0] if bad else StorageError("compaction did not finish")
             finally:
@@ -731,7 +739,10 @@ class TinyStore(Store):
         The copy is taken under the shared lock, so it holds exactly the writes committed at
         one moment; then its journal is folded in as a clean close would.
         """
-        dest = Path(destination).expanduser().absolute()
+        with files.os_errors(f"could not back up the store to {destination}"):
+            self._backup(Path(destination).expanduser().absolute())
+
+    def _backup(self, dest: Path) -> None:
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise ValidationError(f"{dest} already exists and is not empty; back up into a new "
                                   "folder")
