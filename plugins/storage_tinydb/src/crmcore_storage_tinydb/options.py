@@ -37,7 +37,8 @@ class TinyStoreOptions:
     - ``lock_timeout``: seconds to wait for another process's write or transaction before
       giving up with an error that names it.
     - ``compact_on_close_mb``: a clean close folds the journal into the collection files when
-      that rewrites at most this many megabytes (``crm compact`` always does).
+      that rewrites at most this many megabytes, or when the journal is at least a quarter of
+      what it would rewrite (``crm compact`` always folds).
     - ``allow_network_filesystem``: open a store on NFS, SMB and the like, where file locks
       cannot be trusted; then only one process on one machine may use it at a time.
     """
