@@ -288,3 +288,28 @@ def test_interaction_import_with_mapping_and_per_row_errors(cli, tmp_path):
     (only,) = json.loads(out)
     assert (only["kind"], only["amount"]) == ("purchase", 99.5)
     assert only["occurred_at"].startswith("2026-01-04T10:00")  # UTC: the default zone
+
+
+def test_interactions_export_and_reimport_round_trip(cli, tmp_path):
+    cid = add(cli, "--name", "Li Lei")
+    cli("log", cid, "--kind", "purchase", "--amount", "12.5", "--summary", "kettle; blue")
+    cli("log", cid, "--kind", "visit", "--channel", "in_person")
+    for fmt in ("csv", "jsonl"):
+        code, _, err = cli("interaction", "export", "--customer", cid, "--format", fmt,
+                           "-o", f"i.{fmt}")
+        assert code == 0, err
+        assert stat.S_IMODE(os.stat(tmp_path / f"i.{fmt}").st_mode) == 0o600
+    rows = [json.loads(line) for line in (tmp_path / "i.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["amount"]) for r in rows] == [("purchase", 12.5), ("visit", None)]
+    text = (tmp_path / "i.csv").read_text()
+    assert text.splitlines()[0].startswith("id,customer_id,kind,occurred_at")
+    other = add(cli, "--name", "Wang Fang")
+    # re-import the CSV for another customer: the columns read back as they were written
+    lines = text.splitlines()
+    (tmp_path / "again.csv").write_text("\n".join(
+        ["customer_id,kind,occurred_at,channel,summary,amount"]
+        + [",".join([other, *line.split(",")[2:7]]) for line in lines[1:]]) + "\n")
+    code, out, err = cli("interaction", "import", "again.csv")
+    assert code == 0, err
+    _, out, _ = cli("--json", "interaction", "list", other)
+    assert sorted(i["kind"] for i in json.loads(out)) == ["purchase", "visit"]

@@ -255,28 +255,49 @@ CSV_COLUMNS = ("id", "name", "phone", "email", "gender", "birth_date", "region",
                "do_not_contact", "status", "created_at", "updated_at", "chat_handles", "ext")
 
 
-def export_customers(crm: CRM, handle: IO[str], fmt: str,
-                     on_row: Callable[[], None] | None = None,
-                     actor: str | None = None) -> int:
-    """Write every active customer (that ``actor`` may read) as CSV or JSONL; the count."""
-    count = 0
-    writer = csv.DictWriter(handle, CSV_COLUMNS, extrasaction="ignore") if fmt == "csv" else None
+def _write_rows(handle: IO[str], fmt: str, columns: tuple[str, ...],
+                docs: Iterable[dict[str, Any]],
+                on_row: Callable[[], None] | None) -> int:
+    """Write documents as CSV (lists joined by ';', mappings as JSON) or JSONL; the count."""
+    writer = csv.DictWriter(handle, columns, extrasaction="ignore") if fmt == "csv" else None
     if writer:
         writer.writeheader()
-    query = crm.readable_filter(actor, {}) if actor is not None else None
-    for customer in crm.customers.iter(query):
-        doc = to_doc(customer)
+    count = 0
+    for doc in docs:
         if writer:
-            doc["tags"] = LIST_SEPARATOR.join(doc["tags"])
-            doc["chat_handles"] = json.dumps(doc["chat_handles"], ensure_ascii=False)
-            doc["ext"] = json.dumps(doc["ext"], ensure_ascii=False)
-            writer.writerow(doc)
+            writer.writerow({k: LIST_SEPARATOR.join(v) if isinstance(v, list) else
+                             json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+                             for k, v in doc.items()})
         else:
             handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
         count += 1
         if on_row:
             on_row()
     return count
+
+
+def export_customers(crm: CRM, handle: IO[str], fmt: str,
+                     on_row: Callable[[], None] | None = None,
+                     actor: str | None = None) -> int:
+    """Write every active customer (that ``actor`` may read) as CSV or JSONL; the count."""
+    query = crm.readable_filter(actor, {}) if actor is not None else None
+    return _write_rows(handle, fmt, CSV_COLUMNS,
+                       (to_doc(c) for c in crm.customers.iter(query)), on_row)
+
+
+INTERACTION_COLUMNS = ("id", "customer_id", "kind", "occurred_at", "channel", "summary",
+                       "amount", "satisfaction", "place", "rep", "ref", "created_at",
+                       "created_by", "ext")
+
+
+def export_interactions(crm: CRM, handle: IO[str], fmt: str, *,
+                        customer_id: str | None = None,
+                        on_row: Callable[[], None] | None = None) -> int:
+    """Write interactions (all, or one customer's) as CSV or JSONL, in id order; the count.
+    The columns match what ``import_interactions`` reads back."""
+    query = {"customer_id": customer_id} if customer_id else None
+    return _write_rows(handle, fmt, INTERACTION_COLUMNS,
+                       (to_doc(i) for i in crm.interactions.iter(query)), on_row)
 
 
 def export_customer_file(crm: CRM, customer_id: str, *,
@@ -304,5 +325,5 @@ def export_customer_file(crm: CRM, customer_id: str, *,
 
 
 __all__ = ["FORMATS", "ImportReport", "RowError", "detect_format", "export_customer_file",
-           "export_customers", "import_customers", "import_interactions", "open_private",
-           "parse_iso", "parse_mapping", "read_rows"]
+           "export_customers", "export_interactions", "import_customers",
+           "import_interactions", "open_private", "parse_iso", "parse_mapping", "read_rows"]

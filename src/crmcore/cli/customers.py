@@ -27,10 +27,12 @@ from crmcore.cli.params import WHEN
 from crmcore.converter import to_doc
 from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
+from crmcore.security import Resource
 from crmcore.transfer import (
     detect_format,
     export_customer_file,
     export_customers,
+    export_interactions,
     import_customers,
     import_interactions,
     open_private,
@@ -262,6 +264,29 @@ def interaction_group() -> None:
 
 
 interaction_group.add_command(_import_command("interactions"))
+
+
+@interaction_group.command("export")
+@click.option("--customer", "customer_id", metavar="ID", help="Only this customer's.")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (mode 0600) instead of "
+              "standard output.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl",
+              show_default=True)
+@click.pass_context
+def interaction_export(ctx: click.Context, customer_id: str | None, output: str | None,
+                       fmt: str) -> None:
+    """Export interactions as CSV or JSONL (re-importable with 'crm interaction import')."""
+    crm = open_crm_from(ctx)
+    crm.authorize(actor(ctx), "interaction.export", Resource("interaction",
+                                                             customer_id=customer_id))
+    handle = open_private(output) if output else sys.stdout
+    try:
+        count = export_interactions(crm, handle, fmt, customer_id=customer_id)
+    finally:
+        if output:
+            handle.close()
+    if output:
+        click.echo(f"exported {count} interaction(s) to {output}", err=True)
 
 
 @interaction_group.command("list")
