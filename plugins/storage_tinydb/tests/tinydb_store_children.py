@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from crmcore_storage_tinydb import TinyStore
+from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -15,11 +15,11 @@ def _note(fd: int, text: str) -> None:
     os.write(fd, (text + "\n").encode())
 
 
-def writer(path: str, start: int, notes: str) -> None:
+def writer(path: str, start: int, notes: str, durability: str = "os") -> None:
     """Write forever (pairs in transactions, updates, compactions), noting each acknowledged
     key in ``notes`` only after the write returned."""
     fd = os.open(notes, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    store = TinyStore(path)
+    store = TinyStore(path, TinyStoreOptions(durability=durability))
     a, b = store.collection("a"), store.collection("b")
     _note(fd, "ready")
     for i in range(start, start + 1_000_000):
@@ -45,6 +45,8 @@ def adder(path: str, worker: int, count: int) -> None:
         things.insert({"id": f"w{worker}-{i:04d}", "worker": worker, "i": i})
         if i % 50 == 0:
             things.count({"worker": worker})
+        if worker == 0 and i % 60 == 59:
+            store.compact()  # the others follow the new journal mid-run
     store.close()
 
 
