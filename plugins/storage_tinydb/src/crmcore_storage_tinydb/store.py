@@ -579,7 +579,7 @@ class TinyStore(Store):
             return True
         self._write_journal(self._gen + 1, self._gen, self._off)
         self._adopt_journal()
-        log.info("compacted", location=str(self.path), generation=self._gen,
+        log.debug("compacted", location=str(self.path), generation=self._gen,
                  collections=len(chosen))
         return True
 
