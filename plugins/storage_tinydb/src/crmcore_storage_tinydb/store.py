@@ -580,7 +580,7 @@ class TinyStore(Store):
         self._write_journal(self._gen + 1, self._gen, self._off)
         self._adopt_journal()
         log.debug("compacted", location=str(self.path), generation=self._gen,
-                 collections=len(chosen))
+                  collections=len(chosen))
         return True
 
     def _compact_quietly(self) -> None:
