@@ -196,3 +196,19 @@ def test_sorting_and_picking_the_first_follow_the_shared_sort(docs, sort):
     sort_found(mine, sort)
     assert mine == expected
     assert first_found([dict(d) for d in docs], sort) == expected[0]
+
+
+def test_ids_of_any_text_survive_indexes_and_files(tmp_path):
+    ids = ["plain", "é-ü", "张三", "emoji-\U0001F600", "lone-\ud800", "nul-\x00-id"]
+    store = TinyStore(tmp_path / "db")
+    things = store.collection("things")
+    things.ensure_index(IndexSpec([("g", 1)]))
+    things.insert_many({"id": i, "g": "same"} for i in ids)
+    assert sorted(d["id"] for d in things.find({"g": "same"})) == sorted(ids)
+    store.close()
+    again = TinyStore(tmp_path / "db")
+    try:
+        found = again.collection("things").find({"g": "same"}, sort=[("g", 1)], limit=10)
+        assert [d["id"] for d in found] == sorted(ids)
+    finally:
+        again.close()

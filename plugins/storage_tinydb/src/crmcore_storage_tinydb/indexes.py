@@ -102,8 +102,11 @@ def is_inexact(value: Any) -> bool:
 
 def entry_id(entry: bytes) -> str:
     """The document id stored at the end of an index entry."""
-    n = int.from_bytes(entry[-2:], "big")
-    return entry[-2 - n:-2].decode("utf-8", "surrogatepass")
+    raw = entry[-2 - (entry[-2] << 8 | entry[-1]):-2]
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:  # an id with lone surrogates
+        return raw.decode("utf-8", "surrogatepass")
 
 
 def id_suffix(id: str) -> bytes:
