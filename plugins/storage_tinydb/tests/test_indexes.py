@@ -212,3 +212,41 @@ def test_ids_of_any_text_survive_indexes_and_files(tmp_path):
         assert [d["id"] for d in found] == sorted(ids)
     finally:
         again.close()
+
+
+def test_the_index_cache_file_is_used_and_a_bad_one_is_ignored(tmp_path, monkeypatch):
+    from crmcore_storage_tinydb import table as table_module
+
+    folder = tmp_path / "db"
+    store = TinyStore(folder)
+    things = store.collection("things")
+    things.ensure_index(IndexSpec([("g", 1), ("n", 1)]))
+    things.ensure_index(IndexSpec([("tags", 1)]))
+    things.insert_many({"id": f"t{i:03d}", "g": i % 3, "n": i, "tags": ["x"] if i % 2 else "y"}
+                       for i in range(300))
+    store.close()  # folds: the snapshot and its index cache file
+    cache = folder / "things.idx"
+    assert cache.exists()
+    expected = {"g": [f"t{i:03d}" for i in range(1, 100, 3)], "tags": 150}
+
+    def count_decodes() -> int:
+        decoded: list[int] = []
+        real = table_module.decode_doc
+        monkeypatch.setattr(table_module, "decode_doc", lambda t: decoded.append(1) or real(t))
+        again = TinyStore(folder)
+        try:
+            things = again.collection("things")
+            things.count()  # load
+            loaded = len(decoded)
+            assert [d["id"] for d in things.find({"g": 1, "n": {"$lt": 100}})] == expected["g"]
+            assert things.count({"tags": "x"}) == expected["tags"]
+        finally:
+            again.close()
+            monkeypatch.setattr(table_module, "decode_doc", real)
+        return loaded
+
+    assert count_decodes() == 0  # documents were not decoded to build the indexes
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cache.write_bytes(bytes(data))
+    assert count_decodes() == 300  # a damaged cache is ignored: rebuilt from the documents

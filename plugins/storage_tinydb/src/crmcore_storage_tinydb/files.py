@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -184,6 +185,24 @@ def atomic_file(path: Path) -> Iterator[Any]:
     fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
         with os.fdopen(fd, "w", encoding="ascii", buffering=1 << 20) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_binary(path: Path) -> Iterator[Any]:
+    """``atomic_file`` for binary content."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -413,6 +432,7 @@ class SnapshotMeta:
     crc32: int
     indexes: tuple[IndexSpec, ...]
     size: int = 0
+    token: str = ""  # ties the snapshot to its index cache file
 
 
 def write_snapshot(path: Path, meta: dict[str, Any], docs: Iterable[str]) -> SnapshotMeta:
@@ -436,11 +456,12 @@ def write_snapshot(path: Path, meta: dict[str, Any], docs: Iterable[str]) -> Sna
             crc = zlib.crc32(line.encode("ascii"), crc)
             handle.write(line)
         handle.write(_SEPARATOR)
-        full = {**meta, "format": FORMAT, "count": count, "crc32": crc}
+        full = {**meta, "format": FORMAT, "count": count, "crc32": crc,
+                "token": secrets.token_hex(8)}
         handle.write(_META_PREFIX + encode_json(full) + _META_SUFFIX)
     return SnapshotMeta(full["collection"], full["generation"], full["journal_offset"], count,
                         crc, tuple(spec_from_json(s) for s in full.get("indexes", ())),
-                        path.stat().st_size)
+                        path.stat().st_size, full["token"])
 
 
 def read_meta(path: Path) -> SnapshotMeta:
@@ -462,7 +483,8 @@ def read_meta(path: Path) -> SnapshotMeta:
                                "refusing to touch it")
         return SnapshotMeta(str(data["collection"]), int(data["generation"]),
                             int(data["journal_offset"]), int(data["count"]), int(data["crc32"]),
-                            tuple(spec_from_json(s) for s in data["indexes"]), size)
+                            tuple(spec_from_json(s) for s in data["indexes"]), size,
+                            str(data.get("token", "")))
     except StorageError:
         raise
     except (ValueError, KeyError, TypeError) as exc:

@@ -32,7 +32,7 @@ from crmcore.storage.base import (
     Collection,
     Store,
 )
-from crmcore_storage_tinydb import files
+from crmcore_storage_tinydb import files, indexfile
 from crmcore_storage_tinydb.collection import TinyCollection
 from crmcore_storage_tinydb.files import (
     JOURNAL,
@@ -570,8 +570,11 @@ class TinyStore(Store):
             meta = {"collection": name, "generation": self._gen, "journal_offset": self._off,
                     "indexes": [files.spec_to_json(i.spec) for i in table.indexes.values()]}
             docs = table.docs
-            self._meta[name] = files.write_snapshot(self.path / files.snapshot_file(name), meta,
-                                                    (docs[i] for i in table.ids))
+            path = self.path / files.snapshot_file(name)
+            written = files.write_snapshot(path, meta, (docs[i] for i in table.ids))
+            self._meta[name] = written
+            indexfile.write_index_file(path, written.token, written.count,
+                                       list(table.indexes.values()))
         if len(chosen) < len(pending) or any(isinstance(m, StorageError)
                                              for m in self._meta.values()):
             return False

@@ -20,7 +20,7 @@ from crmcore.storage.query import (
     resolve,
     validate_sort,
 )
-from crmcore_storage_tinydb import files
+from crmcore_storage_tinydb import files, indexfile
 from crmcore_storage_tinydb.files import SnapshotMeta, damaged, decode_doc, encode_json
 from crmcore_storage_tinydb.indexes import (
     CACHE_LIMIT,
@@ -74,6 +74,12 @@ class Table:
         Each field an index reads is encoded once per document (indexes share fields), and
         string encodings are remembered, since bulk data repeats values a lot."""
         indexes = [Index(spec) for spec in meta.indexes]
+        if indexes and meta.token and indexfile.read_index_file(path, meta.token, meta.count,
+                                                                 indexes):
+            self._fill_documents(path, meta)
+            for index in indexes:
+                self.indexes[index.spec.name] = index
+            return
         fields = sorted({p for index in indexes for p in index.paths})
         steps = [(f, "." in f) for f in fields]
         plans = [([fields.index(p) for p in index.paths], index.spec.sparse, [], index.multi)
@@ -131,6 +137,34 @@ class Table:
         for index, (_positions, _sparse, bucket, _multi) in zip(indexes, plans, strict=True):
             index.entries = SortedList(bucket)
             self.indexes[index.spec.name] = index
+
+    def _fill_documents(self, path: Path, meta: SnapshotMeta) -> None:
+        """Load the documents only (their indexes came from the index cache file): the id is
+        read straight from the text where the document starts with it, as stored ones do."""
+        docs = self.docs
+        ids: list[str] = []
+        size = 0
+        for text in files.read_documents(path, meta):
+            id = None
+            if text.startswith('{"id":"'):
+                id = text[7:text.find('"', 7)]
+                if "\\" in id:
+                    id = None  # an escape inside: let the decoder read it
+            if id is None:
+                try:
+                    id = decode_doc(text)["id"]
+                except (ValueError, KeyError, TypeError):
+                    raise damaged(path, f"document {len(ids) + 1} does not read",
+                                  location=path.parent) from None
+            if not isinstance(id, str) or id in docs:
+                raise damaged(path, f"document {len(ids) + 1} has a bad or repeated id",
+                              location=path.parent)
+            docs[id] = text
+            ids.append(id)
+            size += len(text)
+        in_order = all(ids[i] < ids[i + 1] for i in range(len(ids) - 1))
+        self.ids = SortedList(ids, presorted=in_order)
+        self.size = size
 
     def add_index(self, spec: IndexSpec, collection: str) -> Index:
         index = Index(spec)

@@ -1,0 +1,132 @@
+"""``<collection>.idx``: the sorted index entries of a snapshot, so that opening a large store
+need not decode every document to rebuild them.
+
+A cache, never a source of truth: it is written next to each snapshot at compaction and tied
+to it by a random token recorded in both; anything that does not match exactly (a missing or
+stale file, other indexes, a bad checksum) is ignored and the indexes are rebuilt from the
+documents. Deleting these files is always safe.
+
+Layout: ``CRMIDX1\\n``, a JSON header line (token, document count, index names), then per index
+the entry count, the ids of documents holding lists (JSON), the entries' end offsets (an array
+of big-endian unsigned 64-bit integers) and the concatenated entries; a CRC-32 of everything
+before it closes the file.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import zlib
+from array import array
+from bisect import bisect_right
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from crmcore_storage_tinydb.files import atomic_binary, decode_json, encode_json
+from crmcore_storage_tinydb.indexes import Index
+from crmcore_storage_tinydb.sortedlist import SortedList
+
+MAGIC = b"CRMIDX1\n"
+SUFFIX = ".idx"
+CHUNK = 16 * 1024 * 1024  # entries are read this many bytes at a time
+_U32 = struct.Struct(">I")
+
+
+def index_file(snapshot: Path) -> Path:
+    """The cache file that goes with a snapshot file."""
+    return snapshot.with_suffix(SUFFIX)
+
+
+def write_index_file(snapshot: Path, token: str, count: int, indexes: Sequence[Index]) -> None:
+    """Write the entries of ``indexes`` (as they are now) for the snapshot with ``token``."""
+    with atomic_binary(index_file(snapshot)) as handle:
+        crc = 0
+
+        def put(data: bytes) -> None:
+            nonlocal crc
+            crc = zlib.crc32(data, crc)
+            handle.write(data)
+
+        put(MAGIC)
+        put(encode_json({"token": token, "count": count,
+                         "indexes": [i.spec.name for i in indexes]}).encode("ascii") + b"\n")
+        for index in indexes:
+            ends = array("Q")
+            total = 0
+            for entry in index.entries:
+                total += len(entry)
+                ends.append(total)
+            multi = encode_json(sorted(index.multi)).encode("ascii")
+            put(_U32.pack(len(ends)) + _U32.pack(len(multi)) + multi)
+            if sys.byteorder != "big":
+                ends.byteswap()
+            put(ends.tobytes())
+            batch: list[bytes] = []
+            for entry in index.entries:
+                batch.append(entry)
+                if len(batch) == 4096:
+                    put(b"".join(batch))
+                    batch = []
+            if batch:
+                put(b"".join(batch))
+        handle.write(_U32.pack(crc))
+
+
+def read_index_file(snapshot: Path, token: str, count: int, indexes: Sequence[Index]) -> bool:
+    """Fill ``indexes`` (empty, in the snapshot's order) from the cache file when it matches
+    the snapshot exactly; False, with the indexes left empty, when it does not."""
+    try:
+        with open(index_file(snapshot), "rb") as handle:
+            if _read(handle, token, count, indexes):
+                return True
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        pass
+    for index in indexes:
+        index.entries = SortedList()
+        index.multi.clear()
+    return False
+
+
+def _read(handle: BinaryIO, token: str, count: int, indexes: Sequence[Index]) -> bool:
+    crc = 0
+
+    def take(n: int) -> bytes:
+        nonlocal crc
+        data = handle.read(n)
+        if len(data) != n:
+            raise ValueError("the index file is short")
+        crc = zlib.crc32(data, crc)
+        return data
+
+    if take(len(MAGIC)) != MAGIC:
+        return False
+    header_line = handle.readline()
+    crc = zlib.crc32(header_line, crc)
+    header = decode_json(header_line.decode("ascii"))
+    if (header["token"] != token or header["count"] != count
+            or header["indexes"] != [i.spec.name for i in indexes]):
+        return False
+    for index in indexes:
+        n = _U32.unpack(take(4))[0]
+        multi = decode_json(take(_U32.unpack(take(4))[0]).decode("ascii"))
+        ends = array("Q")
+        ends.frombytes(take(8 * n))
+        if sys.byteorder != "big":
+            ends.byteswap()
+        entries: list[bytes] = []
+        done = 0
+        base = 0
+        while done < n:
+            last = min(n, max(done + 1, bisect_right(ends, base + CHUNK, done)))
+            blob = take(ends[last - 1] - base)
+            previous = 0
+            for i in range(done, last):
+                end = ends[i] - base
+                entries.append(blob[previous:end])
+                previous = end
+            base = ends[last - 1]
+            done = last
+        index.entries = SortedList(entries, presorted=True)
+        index.multi.update(multi)
+    return _U32.unpack(handle.read(4))[0] == crc and not handle.read(1)
