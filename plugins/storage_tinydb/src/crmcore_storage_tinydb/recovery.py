@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.errors import StorageError
 from crmcore.logs import get_logger
-from crmcore_storage_tinydb import files
+from crmcore_storage_tinydb import files, indexfile
 from crmcore_storage_tinydb.files import JOURNAL, RECOVERED, decode_json, encode_json
 from crmcore_storage_tinydb.indexes import Index
 
@@ -153,8 +153,9 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
     for name, (texts, specs) in rebuilt.items():
         meta = {"collection": name, "generation": new_generation, "journal_offset": 0,
                 "indexes": [files.spec_to_json(s) for s in specs]}
-        files.write_snapshot(base / files.snapshot_file(name), meta,
-                             (texts[i] for i in sorted(texts)))
+        snapshot = base / files.snapshot_file(name)
+        files.write_snapshot(snapshot, meta, (texts[i] for i in sorted(texts)))
+        indexfile.index_file(snapshot).unlink(missing_ok=True)  # rebuilt on the next load
     store._write_journal(new_generation, -1, 0)
 
     store._damage = None

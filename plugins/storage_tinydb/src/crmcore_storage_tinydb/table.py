@@ -74,8 +74,8 @@ class Table:
         Each field an index reads is encoded once per document (indexes share fields), and
         string encodings are remembered, since bulk data repeats values a lot."""
         indexes = [Index(spec) for spec in meta.indexes]
-        if indexes and meta.token and indexfile.read_index_file(path, meta.token, meta.count,
-                                                                 indexes):
+        if not indexes or (meta.token and indexfile.read_index_file(path, meta.token,
+                                                                     meta.count, indexes)):
             self._fill_documents(path, meta)
             for index in indexes:
                 self.indexes[index.spec.name] = index
