@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from importlib import resources
@@ -24,7 +23,7 @@ from crmcore.cli.context import (
     state,
 )
 from crmcore.config import DEFAULT_FILE
-from crmcore.errors import ConfigError, StorageError, ValidationError
+from crmcore.errors import StorageError, ValidationError
 from crmcore.report import build_report
 
 
@@ -120,14 +119,9 @@ def config_show(ctx: click.Context) -> None:
 
 
 def _store_call(ctx: click.Context, method: str, *args: Any, **kwargs: Any) -> Any:
-    store = open_crm_from(ctx).store
-    func = getattr(store, method)
-    accepted = inspect.signature(func).parameters
-    unsupported = [k for k in kwargs if k not in accepted]
-    if unsupported:
-        raise ConfigError(f"{store.describe()} does not support --{unsupported[0]}")
+    """Call an optional store method; a backend without it says so in one line."""
     try:
-        return func(*args, **kwargs)
+        return getattr(open_crm_from(ctx).store, method)(*args, **kwargs)
     except NotImplementedError as exc:
         raise StorageError(str(exc)) from None
 
