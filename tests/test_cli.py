@@ -7,25 +7,11 @@ import uuid
 
 import pytest
 
-from crmcore.cli.main import run
-
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """Run ``crm`` in-process against a named in-memory store shared by every call."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CRMCORE_PLUGINS", "")  # only the core: no installed plugin interferes
-    monkeypatch.setenv("CRM_STORAGE_BACKEND", "memory")
-    monkeypatch.setenv("CRM_STORAGE_LOCATION", f"cli-test-{uuid.uuid4()}")
-    monkeypatch.delenv("CRM_CONFIG", raising=False)
-    monkeypatch.delenv("CRM_ACTOR", raising=False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
+def cli(crm_cli):
+    """``crm`` in-process with only the core loaded (no installed plugin interferes)."""
+    return crm_cli()
 
 
 def one_line_error(err: str) -> str:

@@ -1,27 +1,15 @@
 """``crm nps …`` run in-process, as users run it, on a named in-memory store."""
 
 import json
-import uuid
 
 import pytest
-from crmcore.cli.main import run
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CRMCORE_PLUGINS", "nps")  # this plugin, from its entry point, alone
-    monkeypatch.setenv("CRM_STORAGE_BACKEND", "memory")
-    monkeypatch.setenv("CRM_STORAGE_LOCATION", f"nps-cli-{uuid.uuid4()}")  # shared by calls
-    monkeypatch.delenv("CRM_CONFIG", raising=False)
-    monkeypatch.delenv("CRM_ACTOR", raising=False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
+def cli(crm_cli):
+    # crmcore.testing runs `crm` in-process with this plugin alone, from its entry point, on
+    # an in-memory store that every call shares
+    return crm_cli("nps")
 
 
 def ok_json(cli, *args):

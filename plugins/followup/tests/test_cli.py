@@ -4,39 +4,22 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
 
 import crmcore.cli.tasks as core_tasks
 from crmcore import open_crm
-from crmcore.cli.main import run
-from crmcore.storage.memory import MemoryStore
 
 
 @pytest.fixture
-def location():
-    name = f"followup-cli-{uuid.uuid4()}"
-    yield name
-    MemoryStore.drop_shared(name)
+def cli(crm_cli):
+    return crm_cli("followup")
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys, location):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CRMCORE_PLUGINS", "followup")
-    monkeypatch.setenv("CRM_STORAGE_BACKEND", "memory")
-    monkeypatch.setenv("CRM_STORAGE_LOCATION", location)
-    monkeypatch.delenv("CRM_CONFIG", raising=False)
-    monkeypatch.delenv("CRM_ACTOR", raising=False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
+def location(cli):
+    return cli.location
 
 
 @pytest.fixture

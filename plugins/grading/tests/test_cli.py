@@ -4,37 +4,20 @@ non-zero exit that writes nothing."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from crmcore import open_crm
-from crmcore.cli.main import run
-from crmcore.storage.memory import MemoryStore
 
 
 @pytest.fixture
-def location():
-    name = f"grading-cli-{uuid.uuid4()}"
-    yield name
-    MemoryStore.drop_shared(name)
+def cli(crm_cli):
+    return crm_cli("grading")
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys, location):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CRMCORE_PLUGINS", "grading")
-    monkeypatch.setenv("CRM_STORAGE_BACKEND", "memory")
-    monkeypatch.setenv("CRM_STORAGE_LOCATION", location)
-    monkeypatch.delenv("CRM_CONFIG", raising=False)
-    monkeypatch.delenv("CRM_ACTOR", raising=False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
+def location(cli):
+    return cli.location
 
 
 def ok(result) -> str:

@@ -4,6 +4,9 @@
 - ``make_crm``: ``make_crm(plugins=[...], settings={...})`` builds a CRM on in-memory storage
   with that clock, loading only the plugins named; every CRM it made is closed after the test.
 - ``crm``: a CRM with no plugins at all.
+- ``crm_cli``: ``cli = crm_cli("myplugin")`` runs ``crm`` in-process (``cli("customer",
+  "list")`` -> exit code, stdout, stderr) with only the plugins named, on an in-memory store
+  shared by every call; ``cli.open()`` opens a CRM on that store.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import pytest
 
 from crmcore.app import CRM
 from crmcore.clock import ManualClock
+from crmcore.storage.memory import MemoryStore
+from crmcore.testing.cli import InProcessCli, make_cli
 from crmcore.testing.factories import START, make_test_crm
 
 
@@ -41,3 +46,18 @@ def make_crm(clock: ManualClock) -> Iterator[Callable[..., CRM]]:
 @pytest.fixture
 def crm(make_crm: Callable[..., CRM]) -> CRM:
     return make_crm()
+
+
+@pytest.fixture
+def crm_cli(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+            capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., InProcessCli]]:
+    made: list[InProcessCli] = []
+
+    def factory(*plugins: str) -> InProcessCli:
+        cli = make_cli(plugins, monkeypatch, capsys, tmp_path)
+        made.append(cli)
+        return cli
+
+    yield factory
+    for cli in made:
+        MemoryStore.drop_shared(cli.location)
