@@ -52,11 +52,13 @@ def current_actor() -> str:
     return _actor.get() or UNATTRIBUTED
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of an entry without its own hash."""
-    body = {k: v for k, v in entry.items() if k not in ("hash", "version")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False).encode()).hexdigest()
+    body = {k: v for k, v in entry.items() if k != "hash" and k != "version"}
+    return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
 
 
 @attrs.frozen

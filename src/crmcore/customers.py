@@ -84,12 +84,12 @@ class Customers:
             out["name"] = " ".join(out["name"].split())
         return out
 
-    def _build(self, actor: str, fields: Mapping[str, Any]) -> Customer:
+    def _build(self, actor: str, fields: Mapping[str, Any], version: int = 0) -> Customer:
         clean = self._clean(fields)
         clean.setdefault("timezone", self._crm.config.core.timezone)
         now = self._crm.now()
         return Customer(id=self._crm.new_id("cus_"), created_at=now, created_by=actor,
-                        updated_at=now, updated_by=actor, **clean)
+                        updated_at=now, updated_by=actor, version=version, **clean)
 
     def validate(self, **fields: Any) -> Customer:
         """Check fields as ``add`` would, writing nothing; returns the customer it would add."""
@@ -97,15 +97,15 @@ class Customers:
 
     def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
         """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
-        customer = self._build(require_actor(actor), {"name": name, **fields})
+        # Built as stored: an insert is always version 1 (the storage contract).
+        customer = self._build(require_actor(actor), {"name": name, **fields}, version=1)
         self._crm.authorize(customer.created_by, "customer.create",
                             Resource("customer", owner=customer.owner))
         with self._crm.transaction(customer.created_by):
-            inserted = self._coll.insert(to_doc(customer))
-            stored = attrs.evolve(customer, version=inserted["version"])
+            self._coll.insert(to_doc(customer))
             effects = self._crm.emit("crm_customer_created", actor=customer.created_by,
-                                     customer=stored)
-        return self.get(stored.id) if effects else stored  # effects may have patched ext
+                                     customer=customer)
+        return self.get(customer.id) if effects else customer  # effects may have patched ext
 
     def get(self, id: str, *, actor: str | None = None) -> Customer:
         """The customer with this id; a merged one says where it went. With ``actor``, the

@@ -16,12 +16,14 @@ _last_ms = -1
 _last_rand = 0
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two characters
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, rem = divmod(value, 32)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
+    """``value`` as ``length`` (even) base32 characters, most significant first."""
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023]
+                    for shift in range(5 * (length - 2), -1, -10)])
 
 
 def new_id(prefix: str, when: datetime) -> str:

@@ -199,10 +199,34 @@ def check_new_doc(doc: Mapping[str, Any]) -> None:
         if not isinstance(key, str) or not key or "." in key:
             raise ValidationError(f"top-level field names must be non-empty and contain no '.' "
                                   f"(filters read a '.' as a path): {key!r}")
-    _check_json(doc, "")
+    if not _plain(doc):
+        _check_json(doc, "")  # finds the offending value and names its path
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """True if ``value`` is plain JSON (dicts with string keys not starting with '$', lists,
+    scalars): the common case, checked without building the paths an error would name."""
+    stack = [value]
+    pop, push, scalars = stack.pop, stack.append, _SCALARS
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            for k, v in item.items():
+                if type(k) is not str or k[:1] == "$":
+                    return False
+                if type(v) not in scalars:
+                    push(v)
+        elif kind is list:
+            for v in item:
+                if type(v) not in scalars:
+                    push(v)
+        elif kind not in scalars:
+            return False
+    return True
 
 
 def _check_json(value: Any, path: str) -> None:
