@@ -107,6 +107,16 @@ def w1_single_adds(size: dict[str, int], tmp: Path) -> list[Result]:
             for fields in people:
                 crm.customers.add(actor="bench", **fields)
             plain.crmcore = n / (time.perf_counter() - t)
+        plain.note = "default configuration: every add also appends a hash-chained audit entry"
+        bare = Result("W1-no-audit", "single adds through the core API, no plugins, "
+                      "[core] audit = false", {"customers": n}, "adds/s", True,
+                      baselines=dict(plain.baselines),
+                      note="one insert per add, as the baselines do")
+        with open_embedded(tmp / "w1-no-audit", settings={"core": {"audit": False}}) as crm:
+            t = time.perf_counter()
+            for fields in people:
+                crm.customers.add(actor="bench", **fields)
+            bare.crmcore = n / (time.perf_counter() - t)
         plugins, settings = retail_stack()
         stack = Result("W1-retail", "single adds through the core API, retail stack",
                        {"customers": n}, "adds/s", True, extra={"plugins": plugins})
@@ -116,7 +126,7 @@ def w1_single_adds(size: dict[str, int], tmp: Path) -> list[Result]:
                 crm.customers.add(actor="bench", **fields)
             stack.crmcore = n / (time.perf_counter() - t)
         stack.baselines = dict(plain.baselines)
-        results += [plain, stack]
+        results += [plain, bare, stack]
     else:
         plain.note = "storage_tinydb is not installed: crmcore not measured"
         results.append(plain)
