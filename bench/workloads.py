@@ -292,24 +292,41 @@ def w5_regrade_all(size: dict[str, int], tmp: Path) -> list[Result]:
     if not embedded_available() or grade_all is None:
         result.note = "storage_tinydb or the grading plugin is not installed"
         return [result]
+    new = max(1, nc // 100)  # a day's activity: 1,000 purchases at the full size
     with open_embedded(tmp / "w5-crm", ["grading"]) as crm:
-        _fill(crm, nc, ni, seed=5)
+        ids = _fill(crm, nc, ni, seed=5)
         t = time.perf_counter()
-        grade_all(crm)
+        grade_all(crm, rebuild=False)  # nobody graded yet, no watermark: a full rebuild
+        result.extra["initial_grading_customers_per_s"] = nc / (time.perf_counter() - t)
+        crm.clock.advance(days=1)
+        rng = random.Random(55)
+        for _ in range(new):
+            crm.interactions.log(actor="bench", customer_id=rng.choice(ids), kind="purchase",
+                                 amount=round(rng.uniform(5, 500), 2))
+        t = time.perf_counter()
+        nightly = grade_all(crm, rebuild=False)
         result.crmcore = nc / (time.perf_counter() - t)
+        result.extra["nightly_incremental"] = not nightly.full_rebuild
+        result.extra["nightly_signals_rebuilt"] = nightly.signals_rebuilt
+        result.extra["nightly_written"] = nightly.changed
         t = time.perf_counter()
-        grade_all(crm)
-        result.extra["second_pass_customers_per_s"] = nc / (time.perf_counter() - t)
-    result.note = "target: at least 20,000 customers/s; second pass finds nothing to change"
+        grade_all(crm, rebuild=True)
+        result.extra["forced_rebuild_customers_per_s"] = nc / (time.perf_counter() - t)
+    result.note = (f"target: at least 20,000 customers/s for the nightly re-grade (the crmcore "
+                   f"figure): the clock one day on, {new:,} purchases logged through the API, "
+                   "then grade_all, incremental from the last run's watermark; "
+                   "initial_grading: the first run over never-graded customers (a full "
+                   "rebuild that writes everyone); forced_rebuild: grade_all(rebuild=True) "
+                   "right after, folding every interaction with nothing to change")
     return [result]
 
 
-def _grade_all_entry() -> Callable[[CRM], Any] | None:
+def _grade_all_entry() -> Callable[..., Any] | None:
     try:
         from crmcore_grading.api import grade_all  # type: ignore[import-not-found]
     except ImportError:
         return None
-    return lambda crm: grade_all(crm, actor="bench")
+    return lambda crm, **options: grade_all(crm, actor="bench", **options)
 
 
 # -- W6 --------------------------------------------------------------------------------------

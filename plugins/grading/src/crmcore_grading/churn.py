@@ -54,7 +54,10 @@ def watched(grades: Mapping[str, str], settings: ChurnSettings) -> list[str]:
 def assess(facts: Facts, grades: Mapping[str, str], settings: ChurnSettings,
            window: Window) -> ChurnRisk:
     """The churn risk of one customer with these (new) grades."""
-    if not watched(grades, settings):
+    for scheme, tiers in settings.valuable.items():  # watched(), without building the list
+        if grades.get(scheme) in tiers:
+            break
+    else:
         return NONE
     points = 0
     reasons: list[str] = []
@@ -78,8 +81,17 @@ def assess(facts: Facts, grades: Mapping[str, str], settings: ChurnSettings,
         n = facts.open_complaints
         points += min(n, 2)
         reasons.append(f"{n} open complaint{'s' * (n != 1)}")
-    recent = s.spend_between(window.recent_after, FAR_FUTURE)
-    previous = s.spend_between(window.spend_cut, window.recent_after)
+    # s.spend_between(recent_after, FAR_FUTURE) and s.spend_between(spend_cut, recent_after)
+    # in one pass over the day buckets
+    recent_cents = previous_cents = 0
+    cut, split = window.spend_cut, window.recent_after
+    for day, cents in (s.data.get("spend_days") or {}).items():
+        if day > split:
+            if day <= FAR_FUTURE:
+                recent_cents += cents
+        elif day > cut:
+            previous_cents += cents
+    recent, previous = recent_cents / 100, previous_cents / 100
     if previous > 0 and recent < previous * (1 - settings.spend_drop):
         points += 1
         days = settings.spend_window_days

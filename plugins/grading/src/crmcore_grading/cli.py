@@ -113,26 +113,34 @@ def history(ctx: click.Context, customer_id: str, scheme: str | None, limit: int
 
 
 @grade_group.command("all")
+@click.option("--rebuild", is_flag=True,
+              help="Fold every interaction again instead of continuing from the last run.")
 @click.pass_context
-def grade_all(ctx: click.Context) -> None:
+def grade_all(ctx: click.Context, rebuild: bool) -> None:
     """Re-grade every customer now and recompute the population tiers (progress on stderr).
 
-    Writes only the customers whose grading changed; the worker does the same once per
-    population_interval_hours."""
+    Signals are updated from the interactions added since the last run (every interaction is
+    read again when the store changed in a way that run cannot account for, or with
+    --rebuild). Writes only the customers whose grading changed; the worker does the same once
+    per population_interval_hours."""
     crm = open_crm_from(ctx)
 
     def bar(items: Any, total: int | None, description: str) -> Any:
         return progress(ctx, items, total=total, description=description)
 
-    report = api.grade_all(crm, actor=actor(ctx), progress=bar)
+    report = api.grade_all(crm, actor=actor(ctx), progress=bar, rebuild=rebuild)
     n = report.customers
+    how = (f"full rebuild ({report.rebuild_reason})" if report.full_rebuild else
+           f"incremental: signals of {report.signals_rebuilt:,} rebuilt")
     say(ctx, f"re-graded {n:,} customer{'s' * (n != 1)} ({report.interactions:,} interactions) "
              f"in {report.seconds:.2f} s, {report.per_second:,.0f}/s: {report.changed:,} "
              f"written, {report.grade_changes:,} grade changes, {report.churn_rises:,} churn "
-             "risk rises",
+             f"risk rises; {how}, {report.interactions_read:,} interactions read",
         customers=report.customers, interactions=report.interactions,
         written=report.changed, grade_changes=report.grade_changes,
-        churn_rises=report.churn_rises, seconds=round(report.seconds, 3))
+        churn_rises=report.churn_rises, seconds=round(report.seconds, 3),
+        full_rebuild=report.full_rebuild, rebuild_reason=report.rebuild_reason,
+        signals_rebuilt=report.signals_rebuilt, interactions_read=report.interactions_read)
 
 
 @grade_group.command("list")

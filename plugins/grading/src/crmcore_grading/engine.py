@@ -5,10 +5,57 @@ One ``Engine`` per open CRM (built on first use). Three paths share ``Engine.ass
 - events re-grade one customer (``regrade``), folding the new interaction into the signals
   stored on the customer, and placing them against the population cut-offs stored by the last
   population run; changes are applied as ``Effects`` through ``crm.apply``;
-- ``grade_all`` re-grades everyone in one streaming pass (customers, then interactions),
-  recomputes the population cut-offs and writes only the customers whose grading changed;
+- ``grade_all`` re-grades everyone: it reads every customer, brings their signals up to date
+  (see below), recomputes the population cut-offs and writes only the customers whose grading
+  changed;
 - the worker runs ``grade_all`` at most once per ``population_interval_hours``, under a lease
   on a singleton state record so that several workers never both run it.
+
+How ``grade_all`` brings signals up to date
+-------------------------------------------
+
+A *full rebuild* folds every interaction in one streaming pass (customers, then interactions)
+and, when the pass completes, stores a watermark (state record ``watermark``): the highest
+interaction id read and how many interactions there were, the highest customer id and how
+many customer records (any status), how many carry ``merged_into``, a fingerprint of the
+settings that shape signals (``[grading.signals]``, the churn windows, the stored format) and
+the grading instant.
+
+Otherwise the run is *incremental*: interactions are append-only in crmcore and their ids are
+time-ordered, so the interactions added since the watermark are those with a higher id. They
+are looked up through the ``kind, occurred_at`` index (those that occurred from
+``LOOKBACK_DAYS`` before the last run on; an older ``occurred_at`` is back-dated logging) and,
+if that does not account for every new interaction, with ``{"id": {"$gt": watermark}}``. The
+customers they belong to, and customers with an id above the customer watermark (new since),
+have their signals rebuilt from their own interactions (the ``customer_id`` index); the new
+interactions are never folded onto the stored signals, which the event path may already have
+folded them into. Everyone else keeps the stored signals, re-windowed to now (``rewindow``:
+exact, since windows only move forward). Cut-offs and assessment are the same as a rebuild's,
+and the watermark moves on.
+
+The run is a full rebuild instead when ``rebuild=True`` is asked (``crm grade all
+--rebuild``), or when the store shows something the watermark cannot account for:
+
+- no watermark (never run, or the state collection lost);
+- the signal settings' fingerprint differs;
+- grading as of a UTC day before the last run's, or (with an explicit ``now``) before the
+  clock's: signals stored since may have dropped day buckets that day still counts;
+- customer records: count ≠ watermark count + records with a higher id (a customer imported
+  with an old id, or one removed), or the number carrying ``merged_into`` changed (a merge
+  moves the duplicate's interactions to the kept customer in place, without new ids; the
+  plugin's merge handler rebuilds the kept customer, but a merge made without the plugin
+  loaded would not, so any merge counts);
+- interactions: count ≠ watermark count + those with a higher id (one was deleted, or written
+  with an id older than the watermark: ``import_raw``, a restore of single records, a clock
+  set back in another process);
+- more than ``REBUILD_MOST`` customers, and more than half of them, would need their signals
+  rebuilt (one streaming pass is then cheaper than a query per customer).
+
+What the counts cannot see: an interaction rewritten in place by something other than a merge
+or a forget (the core has no interaction update; a forget only blanks the ``summary`` of an
+erased customer), or a deletion exactly offset by an old-id insertion between two runs. A tool
+that rewrites interactions directly in the store must ask for ``--rebuild``; so must anyone who
+edits ``ext["grading"]["signals"]`` by hand, since an incremental run trusts them.
 """
 
 from __future__ import annotations
@@ -19,7 +66,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -39,15 +86,23 @@ from crmcore import (
     TaskDraft,
     TaskUpdate,
 )
-from crmcore.converter import iso
+from crmcore.converter import iso, parse_iso
 from crmcore.logs import get_logger
 from crmcore_grading import churn as churn_rules
 from crmcore_grading.dates import local_day
 from crmcore_grading.hookspecs import GradingHookSpecs
-from crmcore_grading.records import HISTORY, POPULATION, SINCE, STATE
+from crmcore_grading.records import HISTORY, POPULATION, SINCE, STATE, WATERMARK
 from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
 from crmcore_grading.settings import GradingSettings, default_valuable
-from crmcore_grading.signals import Acc, Folder, Signals, Window, aggregate, canonical
+from crmcore_grading.signals import (
+    Acc,
+    Folder,
+    Signals,
+    Window,
+    aggregate,
+    canonical,
+    rewindow,
+)
 
 if TYPE_CHECKING:
     from crmcore import CRM
@@ -60,6 +115,11 @@ NAMESPACE = "grading"
 CUSTOMERS = "customers"
 INTERACTIONS = "interactions"
 CUTOFF_CACHE_SECONDS = 60.0
+LOOKBACK_DAYS = 7  # new interactions are first looked for among those that occurred since
+# the last run less this (through the kind, occurred_at index); older ones mean a full id scan
+REBUILD_CHUNK = 8  # customers whose signals are rebuilt per query (customer_id $in)
+REBUILD_MOST = 1000  # above this many, and half the customers, a full rebuild is cheaper
+SIGNALS_FORMAT = 1  # bump when the stored form of signals changes: forces one full rebuild
 _ENGINE_ATTR = "_crmcore_grading_engine"
 
 log = get_logger("grading")
@@ -174,17 +234,61 @@ class GradeAllReport:
     """What one ``grade_all`` run did."""
 
     customers: int
-    interactions: int
+    interactions: int  # interactions in the store that the signals now reflect
     changed: int  # customers written
     grade_changes: int
     churn_rises: int
     retried: int  # customers re-graded one by one after a concurrent change
     seconds: float
     at: datetime
+    full_rebuild: bool = True  # every interaction folded; False: incremental (module doc)
+    rebuild_reason: str = ""  # why a full rebuild ran ("" when incremental)
+    signals_rebuilt: int = 0  # customers whose signals were recomputed from interactions
+    interactions_read: int = 0  # interaction documents read by this run
 
     @property
     def per_second(self) -> float:
         return self.customers / self.seconds if self.seconds > 0 else float("inf")
+
+
+@attrs.frozen
+class Watermark:
+    """What the signals stored on customers reflect after a completed ``grade_all`` (the state
+    record ``watermark``; see the module docstring)."""
+
+    interaction: str  # the highest interaction id ("" for none)
+    interactions: int  # interaction documents in the store
+    customer: str  # the highest customer id ("" for none)
+    customers: int  # customer documents, any status
+    merged: int  # customer documents carrying merged_into
+    signals: str  # fingerprint of the settings that shape signals
+    at: str  # the grading instant (ISO, UTC)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Watermark | None:
+        """The watermark in a stored record, or None if it is not a complete one."""
+        values = {}
+        for field in attrs.fields(cls):
+            value = doc.get(field.name)
+            want = int if field.type in ("int", int) else str
+            if type(value) is not want:
+                return None
+            values[field.name] = value
+        try:
+            parse_iso(values["at"])
+        except ValueError:
+            return None
+        return cls(**values)
+
+
+@attrs.define
+class _Census:
+    """Counted while reading customers, for the watermark."""
+
+    customers: int = 0
+    top: str = ""
+    merged: int = 0
+    newer: int = 0  # customer ids above the stored watermark's
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -205,6 +309,12 @@ class Engine:
             s.name: hashlib.sha1(f"{s.name}:{s.fingerprint()}".encode()).hexdigest()[:16]
             for s in self.schemes}
         self.folder = Folder(self.settings.signals)
+        c = self.settings.churn
+        shape = {"format": SIGNALS_FORMAT, "signals": attrs.asdict(self.settings.signals),
+                 "spend_window_days": c.spend_window_days,
+                 "complaint_open_days": c.complaint_open_days}
+        self.signals_print = hashlib.sha1(
+            json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
         self.tickets = crm.has_plugin("complaints")
         self.default_tz = crm.config.core.timezone
         self.state = crm.collection(STATE)
@@ -372,8 +482,8 @@ class Engine:
         this operation applied. Population schemes without valid cut-offs keep their stored
         grade when ``keep_unfitted`` (between population runs) and are skipped otherwise.
         """
-        old_grades: dict[str, str] = dict(stored.get("grades") or {})
-        old_reasons: dict[str, str] = dict(stored.get("reasons") or {})
+        old_grades: Mapping[str, str] = stored.get("grades") or {}
+        old_reasons: Mapping[str, str] = stored.get("reasons") or {}
         grades: dict[str, str] = {}
         reasons: dict[str, str] = {}
         for scheme in self.schemes:
@@ -398,25 +508,29 @@ class Engine:
                "churn": churn}
         patch: dict[str, Any] = {}
         before = stored.get("signals")
-        if before != signals and canonical(before, window) != signals:
+        if before is not signals and before != signals and canonical(before, window) != signals:
             patch["signals"] = signals
-        if grades != old_grades:
+        regraded = grades != old_grades
+        if regraded:
             patch["grades"] = grades
         if reasons != old_reasons:
             patch["reasons"] = reasons
-        if _normal("churn", stored.get("churn")) != churn:
-            patch["churn"] = churn
+        old_churn = stored.get("churn")
+        old_level = "none" if old_churn is None else old_churn.get("level", "none")
+        if old_level != churn["level"] or churn["reasons"] != (
+                [] if old_churn is None else list(old_churn.get("reasons", []))):
+            patch["churn"] = churn  # (what _normal("churn", old_churn) != churn says)
         if grading is not stored:  # this operation changed inputs or open complaints
             for key, value in grading.items():
                 if key not in patch and _normal(key, stored.get(key)) != _normal(key, value):
                     patch[key] = value
         changes = []
-        for name in [*grades, *(n for n in old_grades if n not in grades)]:
-            if old_grades.get(name) != grades.get(name):
-                why = reasons.get(name) or (f"scheme {name!r} no longer runs"
-                                            if name not in self.by_name else "no grade")
-                changes.append(Change(name, old_grades.get(name), grades.get(name), why))
-        old_level = (stored.get("churn") or {}).get("level", "none")
+        if regraded:
+            for name in [*grades, *(n for n in old_grades if n not in grades)]:
+                if old_grades.get(name) != grades.get(name):
+                    why = reasons.get(name) or (f"scheme {name!r} no longer runs"
+                                                if name not in self.by_name else "no grade")
+                    changes.append(Change(name, old_grades.get(name), grades.get(name), why))
         return Outcome(facts.customer_id, facts, new, patch, tuple(changes), old_level, risk)
 
     # -- turning outcomes into writes ------------------------------------------------------
@@ -539,43 +653,175 @@ class Engine:
     # -- everyone ----------------------------------------------------------------------------
 
     def grade_all(self, *, actor: str, now: datetime | None = None,
-                  wrap: Wrap | None = None) -> GradeAllReport:
-        """Re-grade every active customer in one streaming pass; see the module docstring."""
+                  wrap: Wrap | None = None, rebuild: bool = False) -> GradeAllReport:
+        """Re-grade every active customer: incrementally from the last run's watermark where
+        the store allows it, else (or with ``rebuild``) folding every interaction; see the
+        module docstring."""
         # The pass allocates millions of short-lived, acyclic dicts; the cyclic collector would
         # rescan the growing heap again and again for nothing. Reference counting frees them;
         # the collector is back on (if it was) as soon as the pass ends.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._grade_all(actor=actor, now=now, wrap=wrap)
+            return self._grade_all(actor=actor, now=now, wrap=wrap, rebuild=rebuild)
         finally:
             if was_enabled:
                 gc.enable()
 
-    def _grade_all(self, *, actor: str, now: datetime | None,
-                   wrap: Wrap | None) -> GradeAllReport:
+    # -- the watermark -----------------------------------------------------------------------
+
+    def watermark(self) -> Watermark | None:
+        """The stored watermark, if there is a complete one."""
+        try:
+            return Watermark.from_doc(self.state.get(WATERMARK))
+        except NotFoundError:
+            return None
+
+    def _store_watermark(self, mark: Watermark) -> None:
+        fields = attrs.asdict(mark)
+        for _attempt in range(5):
+            try:
+                current = self.state.get(WATERMARK)
+            except NotFoundError:
+                try:
+                    self.state.insert({"id": WATERMARK, **fields})
+                    return
+                except DuplicateKeyError:
+                    continue
+            try:
+                self.state.update(WATERMARK, fields, expected_version=current["version"])
+                return
+            except ConflictError:
+                continue
+        raise ConflictError("grading.state watermark: kept changing underneath; retry")
+
+    def _stale(self, mark: Watermark | None, census: _Census, window: Window,
+               explicit: bool) -> str:
+        """Why the stored signals cannot be continued from ``mark`` ("" if they can)."""
+        if mark is None:
+            return "no earlier run to continue from"
+        if mark.signals != self.signals_print:
+            return "the settings that shape signals changed"
+        if window.today < mark.at[:10]:
+            return "grading as of a day before the last run"
+        if explicit and window.today < self.crm.now().astimezone(UTC).date().isoformat():
+            return "grading as of a day before the clock's"
+        if census.customers != mark.customers + census.newer:
+            return "customer records were removed, or added with old ids"
+        if census.merged != mark.merged:
+            return "customers were merged"
+        return ""
+
+    def _new_interactions(self, mark: Watermark, show: Wrap
+                          ) -> tuple[set[str] | None, str, int, int]:
+        """Interactions added since ``mark``: (their customers' ids, the highest id,
+        interactions in the store, documents read); customers None if the count does not add
+        up (something other than additions changed the collection)."""
+        coll = self.crm.collection(INTERACTIONS)
+        after = {"$gt": mark.interaction}
+        since = iso(parse_iso(mark.at) - timedelta(days=LOOKBACK_DAYS))
+        kinds = sorted(self.crm.interaction_kinds)
+        read = total = 0
+        # recent ones through the kind, occurred_at index; then, if back-dated ones were
+        # missed, every id above the watermark (a scan where ids are not indexed)
+        for query in ({"id": after, "kind": {"$in": kinds}, "occurred_at": {"$gte": since}},
+                      {"id": after}):
+            touched: set[str] = set()
+            top = mark.interaction
+            found = 0
+            for doc in show(coll.iter(query), None, "reading new interactions"):
+                found += 1
+                touched.add(doc["customer_id"])
+                if doc["id"] > top:
+                    top = doc["id"]
+            read += found
+            total = coll.count()
+            if total == mark.interactions + found:
+                return touched, top, total, read
+        return None, mark.interaction, total, read
+
+    def _rebuild(self, ids: list[str], window: Window, show: Wrap) -> tuple[dict[str, Acc], int]:
+        """Signals of these customers from their own interactions, a chunk per query."""
+        coll = self.crm.collection(INTERACTIONS)
+        accs: dict[str, Acc] = {}
+        read = 0
+        chunks = list(_chunks(ids, REBUILD_CHUNK))
+        for chunk in show(chunks, len(chunks), "rebuilding signals"):
+            part, n = aggregate(coll.iter({"customer_id": {"$in": chunk}}), self.folder,
+                                window)
+            accs.update(part)
+            read += n
+        return accs, read
+
+    # -- everyone ----------------------------------------------------------------------------
+
+    def _grade_all(self, *, actor: str, now: datetime | None, wrap: Wrap | None,
+                   rebuild: bool) -> GradeAllReport:
         crm = self.crm
         started = time.perf_counter()
         when = now or crm.now()
         window = self.window(when)
         show = wrap or _plain
+        mark = None if rebuild else self.watermark()
         customers = crm.collection(CUSTOMERS)
-        active = {"status": "active"}
         snapshot: dict[str, tuple[int, str | None, str | None, dict[str, Any]]] = {}
-        total = customers.count(active) if wrap else None
-        for doc in show(customers.iter(active), total, "reading customers"):
-            snapshot[doc["id"]] = (doc["version"], doc.get("timezone"), doc.get("owner"),
-                                   doc.get("ext") or {})
-        interactions = crm.collection(INTERACTIONS)
-        total = interactions.count() if wrap else None
-        accs, n_interactions = aggregate(show(interactions.iter(), total,
-                                              "reading interactions"),
-                                         self.folder, window, snapshot)
+        # every customer record (any status) is counted for the watermark; active ones kept
+        above = mark.customer if mark is not None else "\uffff"  # no watermark: none newer
+        newer: list[str] = []  # active customers added since the watermark
+        n_docs = n_merged = n_newer = 0
+        top_customer = ""
+        total = customers.count() if wrap else None
+        for doc in show(customers.iter(), total, "reading customers"):
+            cid = doc["id"]
+            n_docs += 1
+            if cid > top_customer:
+                top_customer = cid
+            if doc.get("merged_into"):
+                n_merged += 1
+            if cid > above:
+                n_newer += 1
+                if doc.get("status", "active") == "active":
+                    newer.append(cid)
+            if doc.get("status", "active") != "active":
+                continue
+            snapshot[cid] = (doc["version"], doc.get("timezone"), doc.get("owner"),
+                             doc.get("ext") or {})
+        census = _Census(n_docs, top_customer, n_merged, n_newer)
+        reason = "asked for" if rebuild else self._stale(mark, census, window, now is not None)
+        touched: set[str] | None = None
+        probed = 0
+        if not reason and mark is not None:
+            touched, top, n_interactions, probed = self._new_interactions(mark, show)
+            if touched is None:
+                reason = "interactions were removed, or added with ids older than the last run's"
+        rebuilt: set[str] | None = None  # None: everyone's signals rebuilt
+        if touched is not None:
+            # customers added since the last run: nothing vouches for their stored signals
+            rebuilt = {cid for cid in touched if cid in snapshot}.union(newer)
+            if len(rebuilt) > REBUILD_MOST and 2 * len(rebuilt) > len(snapshot):
+                reason = "more than half of the customers' signals need rebuilding"
+                rebuilt = None  # one streaming pass is cheaper than a query per customer
+        if rebuilt is None:
+            interactions = crm.collection(INTERACTIONS)
+            total = interactions.count() if wrap else None
+            last: list[str] = []
+            accs, n_read = aggregate(show(interactions.iter(), total, "reading interactions"),
+                                     self.folder, window, snapshot, last=last)
+            n_interactions = n_read
+            n_read += probed
+            top = last[0] if last else ""
+            log.info("grading: full rebuild", reason=reason)
+        else:
+            accs, n_read = self._rebuild(sorted(rebuilt), window, show)
+            n_read += probed
         rows = []
         for cid, (version, tz, owner, ext) in snapshot.items():
-            acc = accs.get(cid)
-            signals = acc.stored(window) if acc is not None else {}
             grading = ext.get(NAMESPACE) or {}
+            if rebuilt is None or cid in rebuilt:
+                acc = accs.get(cid)
+                signals = acc.stored(window) if acc is not None else {}
+            else:
+                signals = rewindow(grading.get("signals"), window)
             rows.append((cid, version, ext, grading, signals,
                          self.facts(cid, tz, owner, ext, grading, signals, when, window)))
         del accs
@@ -626,10 +872,20 @@ class Engine:
                     if extra:
                         crm.apply(extra, actor=actor)
                     self.announce(outcome, actor)
+        at = iso(when)
+        if mark is not None and not reason and mark.at > at:
+            at = mark.at  # the same day (checked): keep the later instant
+        with crm.transaction(actor):
+            self._store_watermark(Watermark(top, n_interactions, census.top, census.customers,
+                                            census.merged, self.signals_print, at))
         seconds = time.perf_counter() - started
         report = GradeAllReport(len(snapshot), n_interactions, written, changes, rises, retried,
-                                seconds, when)
+                                seconds, when, full_rebuild=rebuilt is None,
+                                rebuild_reason=reason,
+                                signals_rebuilt=len(snapshot) if rebuilt is None
+                                else len(rebuilt), interactions_read=n_read)
         log.info("graded everyone", customers=report.customers, written=written,
+                 full_rebuild=report.full_rebuild, signals_rebuilt=report.signals_rebuilt,
                  seconds=round(seconds, 3))
         return report
 

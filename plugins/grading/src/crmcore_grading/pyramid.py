@@ -64,6 +64,10 @@ class PyramidScheme(Scheme):
     def __init__(self, settings: PyramidSettings) -> None:
         self.settings = settings
         self.tiers = settings.order()
+        self._key = "profit" if settings.measure == "profit" else "spend"  # in the signals
+        self._label = "profit" if settings.measure == "profit" else "revenue"
+        self._scopes = [(t.name, self._scope(t.top)) for t in settings.tiers]
+        self._below = f"below the {self._scope(settings.tiers[-1].top)}"
 
     def fingerprint(self) -> str:
         return repr(attrs.asdict(self.settings))
@@ -80,16 +84,15 @@ class PyramidScheme(Scheme):
         return {"n": len(values), "thresholds": rule(values, shares)}
 
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
-        s = self.settings
-        value = self._value(facts)
-        label = "profit" if s.measure == "profit" else "revenue"
-        amount = f"{label} {value / 100:,.2f}"
+        value = max(0, facts.signals.data.get(self._key, 0))  # _value(), without the calls
         if value > 0 and cutoffs:
-            for tier, threshold in zip(s.tiers, cutoffs.get("thresholds", ()), strict=False):
+            amount = f"{self._label} {value / 100:,.2f}"
+            for (tier, scope), threshold in zip(self._scopes, cutoffs.get("thresholds", ()),
+                                                strict=False):
                 if threshold is not None and value >= threshold:
-                    return Grade(tier.name, f"{self._scope(tier.top)} ({amount})")
-            return Grade(s.rest, f"below the {self._scope(s.tiers[-1].top)} ({amount})")
-        return Grade(s.rest, f"no {label} yet")
+                    return Grade(tier, f"{scope} ({amount})")
+            return Grade(self.settings.rest, f"{self._below} ({amount})")
+        return Grade(self.settings.rest, f"no {self._label} yet")
 
     def _scope(self, share: float) -> str:
         label = "profit" if self.settings.measure == "profit" else "revenue"

@@ -13,6 +13,7 @@ HISTORY = "grading.history"
 STATE = "grading.state"
 POPULATION = "population"  # state record: cut-offs of the last population run, worker lease
 SINCE = "since"  # state record: when grading first ran on this store
+WATERMARK = "watermark"  # state record: what the last grade_all's signals reflect
 
 
 @attrs.frozen

@@ -48,6 +48,8 @@ class RfmScheme(Scheme):
     def __init__(self, settings: RfmSettings) -> None:
         self.settings = settings
         self.tiers = settings.tiers()
+        self._key = "profit" if settings.measure == "profit" else "spend"  # in the signals
+        self._label = "profit" if settings.measure == "profit" else "spend"
         scores = range(1, settings.bins + 1)
         self.segment_of = {
             (r, f, m): next((s.name for s in settings.segments if s.matches(r, f, m)),
@@ -61,12 +63,15 @@ class RfmScheme(Scheme):
         return facts.signals.cents(self.settings.measure)
 
     def fit(self, population: Sequence[Facts]) -> dict[str, Any]:
-        buyers = [f for f in population if f.signals.purchases > 0]
+        # the signals' stored form read directly (what Signals.purchases, .last_purchase_iso
+        # and .cents() return): this runs over every customer
+        buyers = [d for d in (f.signals.data for f in population) if d.get("purchases", 0) > 0]
         bins = self.settings.bins
+        key = self._key
         return {"n": len(buyers),
-                "r": quantile_edges([f.signals.last_purchase_iso for f in buyers], bins),
-                "f": quantile_edges([f.signals.purchases for f in buyers], bins),
-                "m": quantile_edges([self._money(f) for f in buyers], bins)}
+                "r": quantile_edges([d.get("last_purchase") for d in buyers], bins),
+                "f": quantile_edges([d["purchases"] for d in buyers], bins),
+                "m": quantile_edges([max(0, d.get(key, 0)) for d in buyers], bins)}
 
     def scores(self, facts: Facts, cutoffs: Mapping[str, Any]) -> tuple[int, int, int]:
         s = facts.signals
@@ -74,16 +79,18 @@ class RfmScheme(Scheme):
                 score(self._money(facts), cutoffs["m"]))
 
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
-        s = facts.signals
-        if s.purchases <= 0 or s.last_purchase_iso is None or not cutoffs or \
-                not cutoffs.get("n"):
+        data = facts.signals.data  # as scores() reads it through Signals, without the calls
+        purchases = data.get("purchases", 0)
+        last = data.get("last_purchase")
+        if purchases <= 0 or last is None or not cutoffs or not cutoffs.get("n"):
             return None
-        r, f, m = self.scores(facts, cutoffs)
-        name = self.segment_of[r, f, m]
-        noun = "purchase" if s.purchases == 1 else "purchases"
-        label = "profit" if self.settings.measure == "profit" else "spend"
-        return Grade(name, f"R{r} F{f} M{m}: last purchase {s.last_purchase_iso[:10]}, "
-                           f"{s.purchases} {noun}, {label} {s.value(self.settings.measure):,.2f}")
+        money = max(0, data.get(self._key, 0))
+        r, f, m = (score(last, cutoffs["r"]), score(purchases, cutoffs["f"]),
+                   score(money, cutoffs["m"]))
+        noun = "purchase" if purchases == 1 else "purchases"
+        return Grade(self.segment_of[r, f, m],
+                     f"R{r} F{f} M{m}: last purchase {last[:10]}, {purchases} {noun}, "
+                     f"{self._label} {money / 100:,.2f}")
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
         if facts.signals.purchases <= 0 or not cutoffs or not cutoffs.get("n"):

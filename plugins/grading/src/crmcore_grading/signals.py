@@ -1,9 +1,11 @@
 """Per-customer signals aggregated from interactions: spend, visits, referrals, complaints …
 
-The same fold is used two ways: ``crm grade all`` folds every interaction in one streaming pass,
-and an ``crm_interaction_logged`` event folds one interaction into the signals stored on the
-customer (``ext["grading"]["signals"]``). Every aggregate is order-independent (integer cents,
-counts, earliest/latest timestamps, sets), so both ways give the same stored form.
+The same fold is used three ways: a full ``crm grade all`` folds every interaction in one
+streaming pass, an incremental one folds all the interactions of the customers that have new
+ones, and an ``crm_interaction_logged`` event folds one interaction into the signals stored on
+the customer (``ext["grading"]["signals"]``). Every aggregate is order-independent (integer
+cents, counts, earliest/latest timestamps, sets), so every way gives the same stored form; a
+later window only drops day buckets (``rewindow``).
 
 Money is kept in integer cents so that sums do not depend on the order they were added in.
 Timestamps stay in the stored ISO form (fixed width, UTC), so they compare as strings.
@@ -218,15 +220,36 @@ def canonical(data: Mapping[str, Any] | None, window: Window) -> dict[str, Any]:
     return Acc.from_stored(data).stored(window)
 
 
+def rewindow(data: Mapping[str, Any] | None, window: Window) -> dict[str, Any]:
+    """Stored signals (written by ``Acc.stored`` at a window no later than ``window``) as a
+    fold of the same interactions at ``window`` would give them: day buckets the window has
+    left behind are dropped. The stored mapping itself when there is nothing to drop.
+
+    Exact because a later window only drops buckets: every bucket a fold at ``window`` keeps
+    was also kept at the earlier one, and everything else is order- and time-independent.
+    """
+    if not data:
+        return {}
+    spend = data.get("spend_days")
+    complaints = data.get("complaint_days")
+    if (not spend or min(spend) > window.spend_cut) and (
+            not complaints or min(complaints) > window.complaint_cut):
+        return data if type(data) is dict else dict(data)
+    return canonical(data, window)
+
+
 def aggregate(docs: Iterable[Mapping[str, Any]], folder: Folder, window: Window,
-              customers: Mapping[str, Any] | None = None) -> tuple[dict[str, Acc], int]:
+              customers: Mapping[str, Any] | None = None, *,
+              last: list[str] | None = None) -> tuple[dict[str, Acc], int]:
     """Fold interaction documents per customer in one pass: ``({customer id: Acc}, count)``.
 
-    With ``customers``, interactions of anyone else are skipped.
+    With ``customers``, interactions of anyone else are skipped. With ``last``, the id of the
+    last document read is appended to it (the highest, for documents streamed in id order).
     """
     accs: dict[str, Acc] = {}
     count = 0
     flags = folder.flags
+    doc: Mapping[str, Any] | None = None
     for doc in docs:
         count += 1
         if doc["kind"] not in flags:
@@ -238,6 +261,8 @@ def aggregate(docs: Iterable[Mapping[str, Any]], folder: Folder, window: Window,
                 continue
             acc = accs[cid] = Acc()
         acc.fold(doc, folder, window)
+    if last is not None and doc is not None:
+        last.append(doc["id"])
     return accs, count
 
 
