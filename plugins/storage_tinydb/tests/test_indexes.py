@@ -60,9 +60,16 @@ def filters(draw):
     out: dict = {}
     for part in parts:
         out.update(part)
+    if draw(st.integers(0, 3)) == 0:  # a range on the primary key: answered from the id list
+        ops = draw(st.lists(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1,
+                            max_size=2, unique=True))
+        out["id"] = {op: draw(IDS) for op in ops}
     if draw(st.integers(0, 4)) == 0:
         out["$or"] = draw(st.lists(conditions(), min_size=1, max_size=3))
     return out
+
+
+IDS = st.sampled_from(["", "d", "d03", "d1", "d10", "d10\x00", "d99", "e", 3, None])
 
 
 INDEXES = [IndexSpec([("f", 1)]), IndexSpec([("f", 1), ("g", 1)]),
@@ -85,6 +92,8 @@ _counter = itertools.count()
 @example(docs=[{"id": "d0", "g": 2 ** 60 + 1}], filter={"g": {"$gte": 0, "$gt": 2 ** 60}},
          sort=None, limit=None, reload=None)
 @example(docs=[{"id": "d0", "f": 2 ** 53 + 1}], filter={"f": {"$gt": 2 ** 53}},
+         sort=None, limit=None, reload=None)
+@example(docs=[{"id": "d03"}, {"id": "d10"}], filter={"id": {"$gt": "d03", "$lte": "d10"}},
          sort=None, limit=None, reload=None)
 @given(docs=documents(), filter=filters(),
        sort=st.one_of(st.none(), st.lists(st.tuples(st.sampled_from(FIELDS),
@@ -174,6 +183,10 @@ def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
                             lambda text: decoded.append(1) or real(text))
         found = tasks.find({"assignee": "rep7", "status": "open", "due": {"$lt": 1000}})
         assert len(found) == len(decoded) == 13  # the matches, and nothing else
+        decoded.clear()
+        newest = tasks.find({"id": {"$gt": "t09990"}})  # from the sorted id list
+        assert [d["id"] for d in newest] == [f"t{i:05d}" for i in range(9991, 10_000)]
+        assert len(decoded) == 9 and tasks.count({"id": {"$gte": "t09990", "$lt": "t09995"}}) == 5
         decoded.clear()
         assert tasks.count({"assignee": "rep7", "status": "open"}) == 133
         assert tasks.find_one({"email": "e123@x.org"})["id"] == "t00123"

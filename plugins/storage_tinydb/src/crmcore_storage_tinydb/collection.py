@@ -198,7 +198,7 @@ class TinyCollection(Collection):
         candidates: list[str] | None = None
         with self._store._reading():
             table = self._tbl()
-            chosen = plan(normal, table.indexes.values())
+            chosen = plan(normal, table.indexes.values(), table.ids)
             if chosen is not None:
                 candidates = sorted(set(chosen.ids()) | chosen.check)
         last: str | None = None

@@ -333,16 +333,23 @@ def plan_index(index: Index, conds: Mapping[str, Any]) -> Plan | None:
     return Plan(index, ranges, exact, set(index.multi), score)
 
 
-def plan(normal: Mapping[str, Any], indexes: Iterable[Index]) -> Plan | None:
-    """The best plan for a normalised filter, or None if only a full scan will do."""
+def plan(normal: Mapping[str, Any], indexes: Iterable[Index],
+         ids: SortedList | None = None) -> Plan | None:
+    """The best plan for a normalised filter, or None if only a full scan will do.
+
+    ``ids``, the collection's ids in order, lets a range on ``id`` be answered from it."""
     conds = {k: v for k, v in normal.items() if not k.startswith("$")}
     best: Plan | None = None
     ident = conds.get("id", MISSING)
+    only_id = set(conds) == {"id"} and len(normal) == 1
     if ident is not MISSING:
         points = _point_values(ident)
         if points is not None and all(isinstance(v, str) for v in points):
-            return Plan(sorted(set(points)), [], set(conds) == {"id"} and len(normal) == 1,
-                        set(), 1000)
+            return Plan(sorted(set(points)), [], only_id, set(), 1000)
+        bounds = _id_range(ident)
+        if bounds is not None and ids is not None:
+            # Below any index on an equality (4 and up): ids in a range may be many.
+            best = Plan(list(ids.irange(*bounds)), [], only_id, set(), 3)
     indexes = list(indexes)
     for index in indexes:
         candidate = plan_index(index, conds)
@@ -352,16 +359,28 @@ def plan(normal: Mapping[str, Any], indexes: Iterable[Index]) -> Plan | None:
         best.exact = False  # $or / $and alongside: the matcher has the last word
     if best is None:
         for sub in normal.get("$and", ()):
-            candidate = plan(sub, indexes)
+            candidate = plan(sub, indexes, ids)
             if candidate is not None and (best is None or candidate.score > best.score):
                 best = candidate
         if best is not None:
             best.exact = False
     if best is None and "$or" in normal:
-        branches = [plan(sub, indexes) for sub in normal["$or"]]
+        branches = [plan(sub, indexes, ids) for sub in normal["$or"]]
         if all(b is not None for b in branches):
             return _union(branches)  # type: ignore[arg-type]
     return best
+
+
+def _id_range(cond: Any) -> tuple[str | None, str | None] | None:
+    """``(low, high)`` for ``SortedList.irange`` (low included, high not) from a pure range
+    on string ids, or None. The next string after ``s`` is ``s + "\\0"``."""
+    if not _is_operator_map(cond) or not cond or not set(cond) <= set(_RANGE_OPS):
+        return None
+    if not all(isinstance(v, str) for v in cond.values()):
+        return None
+    lows = [v + "\0" if op == "$gt" else v for op, v in cond.items() if op in ("$gt", "$gte")]
+    highs = [v + "\0" if op == "$lte" else v for op, v in cond.items() if op in ("$lt", "$lte")]
+    return (max(lows) if lows else None, min(highs) if highs else None)
 
 
 def _union(branches: list[Plan]) -> Plan:

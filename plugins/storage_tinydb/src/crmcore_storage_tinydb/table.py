@@ -200,7 +200,7 @@ class Table:
                stop: int | None = None) -> list[Doc]:
         """Matching documents (decoded: fresh copies). With ``stop`` and no usable index, the
         first ``stop`` matches in id order."""
-        chosen = plan(normal, self.indexes.values())
+        chosen = plan(normal, self.indexes.values(), self.ids)
         docs = self.docs
         out: list[Doc] = []
         if chosen is None:
@@ -246,7 +246,8 @@ class Table:
         """The first ``want`` matches in ``order`` (plus ties) by walking an index in that
         order, when no index narrows the filter and one index gives the order; else None."""
         directions = {d for _f, d in order}
-        if want <= 0 or len(directions) != 1 or plan(normal, self.indexes.values()) is not None:
+        if want <= 0 or len(directions) != 1 or \
+                plan(normal, self.indexes.values(), self.ids) is not None:
             return None
         fields = [f for f, _d in order]
         for index in self.indexes.values():
@@ -268,7 +269,7 @@ class Table:
     def count(self, normal: dict[str, Any], match: Callable[[Doc], bool]) -> int:
         if not normal:
             return len(self.docs)
-        chosen = plan(normal, self.indexes.values())
+        chosen = plan(normal, self.indexes.values(), self.ids)
         if chosen is None or not chosen.exact:
             return len(self.select(normal, match))
         check = chosen.check
