@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.converters import BaseConverter
+from cattrs.fns import identity
 from cattrs.v import format_exception
 
 from crmcore.clock import ensure_aware
@@ -85,7 +86,19 @@ def _make() -> cattrs.Converter:
     conv.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value)
     conv.register_structure_hook(date, _structure_date)
+    # ``str | None`` and the like are stored as they are: an identity hook lets the generated
+    # unstructure functions copy such fields inline instead of calling a hook per field.
+    conv.register_unstructure_hook_func(_optional_plain, identity)
     return conv
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def _optional_plain(tp: Any) -> bool:
+    """``X | None`` where X is a JSON scalar type."""
+    inner = _optional_inner(tp)
+    return inner in _PLAIN
 
 
 converter = _make()
