@@ -433,23 +433,27 @@ class Engine:
         fields = {"cutoffs": dict(cutoffs),
                   "fingerprints": {n: self.fingerprints[n] for n in cutoffs},
                   "computed_at": iso(now), "next_run_at": iso(now + interval)}
+        self._put_state(POPULATION, fields)
+        self.population(now, fresh=True)
+
+    def _put_state(self, id: str, fields: Mapping[str, Any]) -> None:
+        """Create or overwrite the singleton state record ``id`` (optimistic, a few retries
+        when another worker writes it at the same moment)."""
         for _attempt in range(5):
             try:
-                current = self.state.get(POPULATION)
+                current = self.state.get(id)
             except NotFoundError:
                 try:
-                    self.state.insert({"id": POPULATION, **fields})
-                    break
+                    self.state.insert({"id": id, **fields})
+                    return
                 except DuplicateKeyError:
                     continue
             try:
-                self.state.update(POPULATION, fields, expected_version=current["version"])
-                break
+                self.state.update(id, fields, expected_version=current["version"])
+                return
             except ConflictError:
                 continue
-        else:
-            raise ConflictError("grading.state population: kept changing underneath; retry")
-        self.population(now, fresh=True)
+        raise ConflictError(f"grading.state {id}: kept changing underneath; retry")
 
     # -- assessing one customer ---------------------------------------------------------------
 
@@ -678,22 +682,7 @@ class Engine:
             return None
 
     def _store_watermark(self, mark: Watermark) -> None:
-        fields = attrs.asdict(mark)
-        for _attempt in range(5):
-            try:
-                current = self.state.get(WATERMARK)
-            except NotFoundError:
-                try:
-                    self.state.insert({"id": WATERMARK, **fields})
-                    return
-                except DuplicateKeyError:
-                    continue
-            try:
-                self.state.update(WATERMARK, fields, expected_version=current["version"])
-                return
-            except ConflictError:
-                continue
-        raise ConflictError("grading.state watermark: kept changing underneath; retry")
+        self._put_state(WATERMARK, attrs.asdict(mark))
 
     def _stale(self, mark: Watermark | None, census: _Census, window: Window,
                explicit: bool) -> str:
