@@ -85,13 +85,14 @@ class Effects:
     @classmethod
     def combine(cls, parts: Iterable[Effects | None]) -> Effects:
         """One ``Effects`` holding all of ``parts`` in order (None entries skipped)."""
+        parts = [p for p in parts if p is not None]
+        if not parts and cls is Effects:
+            return NOTHING  # the usual answer to an event nobody acts on
         tasks: list[TaskDraft] = []
         updates: list[TaskUpdate] = []
         ext: list[ExtPatch] = []
         records: list[RecordWrite] = []
         for part in parts:
-            if part is None:
-                continue
             if not isinstance(part, Effects):
                 raise TypeError(f"an event hook returned {type(part).__name__}, not Effects")
             tasks += part.tasks
@@ -99,3 +100,6 @@ class Effects:
             ext += part.ext
             records += part.records
         return cls(tasks, updates, ext, records)
+
+
+NOTHING = Effects()  # frozen, so one shared instance serves every empty answer

@@ -189,6 +189,8 @@ def lease_is_free(doc: Mapping[str, Any], owner: str, now: datetime) -> bool:
 
 def check_new_doc(doc: Mapping[str, Any]) -> None:
     """Refuse documents without a string id, or that are not JSON-compatible."""
+    if type(doc) is dict and "_id" not in doc and _plain_document(doc):
+        return  # the usual case, in one pass; anything else gets the checks below
     if not isinstance(doc, Mapping):
         raise ValidationError(f"a document must be a mapping, got {type(doc).__name__}")
     if not isinstance(doc.get("id"), str) or not doc["id"]:
@@ -204,6 +206,22 @@ def check_new_doc(doc: Mapping[str, Any]) -> None:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_document(doc: dict[str, Any]) -> bool:
+    """True for a plain dict with a non-empty string id, field names without '.' or a
+    leading '$', and plain JSON values."""
+    ident = doc.get("id")
+    if type(ident) is not str or not ident:
+        return False
+    scalars = _SCALARS
+    nested = []
+    for k, v in doc.items():
+        if type(k) is not str or not k or "." in k or k[0] == "$":
+            return False
+        if type(v) not in scalars:
+            nested.append(v)
+    return all(_plain(v) for v in nested)
 
 
 def _plain(value: Any) -> bool:
