@@ -38,14 +38,20 @@ UNATTRIBUTED = "unattributed"
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("crm_actor", default=None)
 
 
-@contextlib.contextmanager
-def acting_as(actor: str) -> Iterator[None]:
-    """Attribute every write inside the block to ``actor``."""
-    token = _actor.set(actor)
-    try:
-        yield
-    finally:
-        _actor.reset(token)
+class acting_as:  # lower case: it reads as a function, ``with acting_as("ann"):``
+    """Attribute every write inside the block to ``actor`` (a class, not a generator: it is
+    on every write's path)."""
+
+    __slots__ = ("_token", "actor")
+
+    def __init__(self, actor: str) -> None:
+        self.actor = actor
+
+    def __enter__(self) -> None:
+        self._token = _actor.set(self.actor)
+
+    def __exit__(self, *_exc: object) -> None:
+        _actor.reset(self._token)
 
 
 def current_actor() -> str:

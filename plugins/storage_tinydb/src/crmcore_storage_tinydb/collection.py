@@ -86,10 +86,11 @@ class TinyCollection(Collection):
         return self._store._write(self._insert_here, doc)
 
     def _insert_here(self, doc: Doc) -> Doc:
-        return decode_doc(self._insert(self._tbl(), doc))
+        return self._insert(self._tbl(), doc)
 
-    def _insert(self, table: Table, doc: Doc) -> str:
-        """Store a new document; returns its stored text."""
+    def _insert(self, table: Table, doc: Doc) -> Doc:
+        """Store a new document; returns it as stored: a new dict (nested values shared with
+        ``doc``), never read again by the store, which keeps only its text."""
         id = doc["id"]
         if id in table.docs:
             raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
@@ -98,7 +99,7 @@ class TinyCollection(Collection):
         text = encode_json(new)  # indexes read ``new`` now and keep nothing of it
         table.check_unique(self.name, new, None)
         self._put(table, id, new, text, None, None)
-        return text
+        return new
 
     def _upsert(self, table: Table, doc: Doc) -> str:
         check_new_doc(doc)
@@ -113,7 +114,7 @@ class TinyCollection(Collection):
         return text
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        def one(table: Table, doc: Doc) -> str:
+        def one(table: Table, doc: Doc) -> object:
             check_new_doc(doc)
             return self._insert(table, doc)
 
@@ -122,7 +123,7 @@ class TinyCollection(Collection):
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
         return self._bulk(docs, self._upsert)
 
-    def _bulk(self, docs: Iterable[Doc], one: Callable[[Table, Doc], str]) -> BulkResult:
+    def _bulk(self, docs: Iterable[Doc], one: Callable[[Table, Doc], object]) -> BulkResult:
         ids: list[str] = []
         errors: list[BulkError] = []
         source = iter(enumerate(docs))

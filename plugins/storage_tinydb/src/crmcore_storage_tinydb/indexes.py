@@ -174,10 +174,11 @@ class Index:
                 self.multi.add(id)
         self.entries = SortedList(entries)
 
-    def add(self, id: str, doc: Mapping[str, Any]) -> None:
+    def add(self, id: str, doc: Mapping[str, Any], suffix: bytes | None = None) -> None:
+        """Index ``doc`` under ``id`` (``suffix``: ``id_suffix(id)``, if the caller has it)."""
         key, listy = self.entry(doc)
         if key is not None:
-            self.entries.add(key + id_suffix(id))
+            self.entries.add(key + (id_suffix(id) if suffix is None else suffix))
         if listy:
             self.multi.add(id)
 

@@ -65,8 +65,10 @@ class Table:
             self.ids.add(id)
         self.docs[id] = text
         self.size += len(text)
-        for index in self.indexes.values():
-            index.add(id, doc)
+        if self.indexes:
+            suffix = id_suffix(id)  # every index's entries end with it
+            for index in self.indexes.values():
+                index.add(id, doc, suffix)
 
     def fill(self, path: Path, meta: SnapshotMeta) -> None:
         """Load a snapshot into this (empty) table, building every declared index.
