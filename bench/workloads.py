@@ -200,28 +200,35 @@ def w3_due_queue(size: dict[str, int], tmp: Path) -> list[Result]:
     result = Result("W3", "tasks due for a rep by now (p50 latency)",
                     {"customers": nc, "tasks": nt, "queries": nq}, "ms", False)
     conn = baselines.sqlite_tasks(tmp / "w3.sqlite", tasks)
-    samples = []
-    for rep in queries:
-        t = time.perf_counter()
-        baselines.sqlite_due(conn, rep, now_iso)
-        samples.append((time.perf_counter() - t) * 1000)
-    conn.close()
-    result.baselines["sqlite_indexed"] = median(samples)
-    result.extra["sqlite_p99_ms"] = percentile(samples, 99)
-    if embedded_available():
-        with open_embedded(tmp / "w3-crm") as crm:
-            raw(crm, "customers").insert_many(customers)
-            raw(crm, "tasks").insert_many(tasks)
-            samples = []
-            for rep in queries:
-                t = time.perf_counter()
-                crm.tasks.due(assignee=rep, now=T0, limit=None)
-                samples.append((time.perf_counter() - t) * 1000)
-        result.crmcore = median(samples)
-        result.extra["crmcore_p99_ms"] = percentile(samples, 99)
-    else:
+    if not embedded_available():
+        result.baselines["sqlite_indexed"] = median(
+            [_ms(baselines.sqlite_due, conn, rep, now_iso) for rep in queries])
+        conn.close()
         result.note = "storage_tinydb is not installed: crmcore not measured"
+        return [result]
+    with open_embedded(tmp / "w3-crm") as crm:
+        raw(crm, "customers").insert_many(customers)
+        raw(crm, "tasks").insert_many(tasks)
+        crm.tasks.due(assignee=queries[0], now=T0, limit=None)  # load the collection first
+        # The two answer the same query in turn, so both see the machine in the same state.
+        base, mine = [], []
+        for rep in queries:
+            base.append(_ms(baselines.sqlite_due, conn, rep, now_iso))
+            mine.append(_ms(crm.tasks.due, assignee=rep, now=T0, limit=None))
+    conn.close()
+    result.baselines["sqlite_indexed"] = median(base)
+    result.extra["sqlite_p99_ms"] = percentile(base, 99)
+    result.crmcore = median(mine)
+    result.extra["crmcore_p99_ms"] = percentile(mine, 99)
+    result.note = "queries alternate between sqlite3 and crmcore"
     return [result]
+
+
+def _ms(fn: Callable[..., object], *args: Any, **kwargs: Any) -> float:
+    """Milliseconds one call of ``fn`` took."""
+    t = time.perf_counter()
+    fn(*args, **kwargs)
+    return (time.perf_counter() - t) * 1000
 
 
 # -- W4 --------------------------------------------------------------------------------------
