@@ -201,8 +201,7 @@ def check_new_doc(doc: Mapping[str, Any]) -> None:
         if not isinstance(key, str) or not key or "." in key:
             raise ValidationError(f"top-level field names must be non-empty and contain no '.' "
                                   f"(filters read a '.' as a path): {key!r}")
-    if not _plain(doc):
-        _check_json(doc, "")  # finds the offending value and names its path
+    _check_json(doc, "")  # names the path of what is not storable
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -221,12 +220,12 @@ def _plain_document(doc: dict[str, Any]) -> bool:
             return False
         if type(v) not in scalars:
             nested.append(v)
-    return all(_plain(v) for v in nested)
+    return _plain(nested)
 
 
 def _plain(value: Any) -> bool:
     """True if ``value`` is plain JSON (dicts with string keys not starting with '$', lists,
-    scalars): the common case, checked without building the paths an error would name."""
+    scalars), checked without building the paths an error would name."""
     stack = [value]
     pop, push, scalars = stack.pop, stack.append, _SCALARS
     while stack:
