@@ -347,15 +347,17 @@ def plan(normal: Mapping[str, Any], indexes: Iterable[Index],
         points = _point_values(ident)
         if points is not None and all(isinstance(v, str) for v in points):
             return Plan(sorted(set(points)), [], only_id, set(), 1000)
-        bounds = _id_range(ident)
-        if bounds is not None and ids is not None:
-            # Below any index on an equality (4 and up): ids in a range may be many.
-            best = Plan(list(ids.irange(*bounds)), [], only_id, set(), 3)
     indexes = list(indexes)
     for index in indexes:
         candidate = plan_index(index, conds)
         if candidate is not None and (best is None or candidate.score > best.score):
             best = candidate
+    if best is None and ident is not MISSING and ids is not None:
+        # Only when no declared index narrows the filter: a range of ids may be most of them,
+        # so the list is built only for a plan that will be used.
+        bounds = _id_range(ident)
+        if bounds is not None:
+            best = Plan(list(ids.irange(*bounds)), [], only_id, set(), 3)
     if best is not None and len(normal) != len(conds):
         best.exact = False  # $or / $and alongside: the matcher has the last word
     if best is None:
