@@ -192,3 +192,38 @@ def test_a_reader_follows_several_compactions_and_a_repair_in_between(store_dir)
     finally:
         one.close()
         two.close()
+
+
+def test_a_load_reads_one_snapshot_while_another_process_rewrites_it(store_dir, monkeypatch):
+    """A compaction may fold one collection without starting a new journal; a reader that is
+    loading that collection meanwhile must read the record and the documents of one file."""
+    from crmcore_storage_tinydb import files
+
+    one, two = TinyStore(store_dir), TinyStore(store_dir)
+    try:
+        mine = two.collection("c")
+        mine.insert({"id": "x1"})
+        two.compact()
+        mine.insert({"id": "x2"})
+        two.collection("other").insert({"id": "big", "text": "y" * 20_000})
+        one.collection("other").count()  # ``one`` is up to date; "c" is not loaded yet
+        real = files.read_meta
+        folded = []
+
+        def read_meta_then_fold(path, handle=None):
+            meta = real(path, handle)
+            if path.name.startswith("c.") and handle is not None and not folded:
+                folded.append("running")
+                with two._writing():
+                    # "c" fits the budget, "other" does not: "c" alone is rewritten in
+                    # place and the journal stays (as at a clean close with a budget).
+                    assert two._compact_locked(limit=5_000) is False
+                folded[:] = [real(path).count]
+            return meta
+
+        monkeypatch.setattr(files, "read_meta", read_meta_then_fold)
+        assert [d["id"] for d in one.collection("c").find()] == ["x1", "x2"]
+        assert folded == [2]  # the file was rewritten under the reader
+    finally:
+        one.close()
+        two.close()

@@ -31,7 +31,7 @@ import secrets
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
 import attrs
@@ -464,12 +464,13 @@ def write_snapshot(path: Path, meta: dict[str, Any], docs: Iterable[str]) -> Sna
                         path.stat().st_size, full["token"])
 
 
-def read_meta(path: Path) -> SnapshotMeta:
-    """The ``_crmcore`` record at the end of a snapshot, read without loading the documents."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(max(0, size - 65536))
-        tail = handle.read()
+def read_meta(path: Path, handle: BinaryIO | None = None) -> SnapshotMeta:
+    """The ``_crmcore`` record at the end of a snapshot, read without loading the documents
+    (from ``handle``, the snapshot opened for reading, when given)."""
+    with contextlib.nullcontext(handle) if handle is not None else open(path, "rb") as source:
+        size = os.fstat(source.fileno()).st_size
+        source.seek(max(0, size - 65536))
+        tail = source.read()
     lines = tail.rstrip(b"\n").split(b"\n")
     last = lines[-1].decode("ascii", "replace") + "\n" if lines else ""
     if not (last.startswith(_META_PREFIX) and last.endswith(_META_SUFFIX)):
@@ -492,17 +493,21 @@ def read_meta(path: Path) -> SnapshotMeta:
                       location=path.parent) from None
 
 
-def read_documents(path: Path, meta: SnapshotMeta) -> Iterator[str]:
+def read_documents(path: Path, meta: SnapshotMeta,
+                   handle: BinaryIO | None = None) -> Iterator[str]:
     """Stream the documents of a snapshot as compact JSON, verifying layout, count and CRC.
 
     Reads large blocks and splits them in C (this is the bulk of opening a big store). Raises
-    ``StorageError`` (naming the file and the repair command) at the first problem.
+    ``StorageError`` (naming the file and the repair command) at the first problem. Pass the
+    ``handle`` that ``meta`` was read from when another process may replace the file
+    meanwhile (a compaction): the documents then come from the same file as ``meta``.
     """
     crc = 0
     count = 0
     first = _FIRST.encode("ascii")
     separator = _SEPARATOR.encode("ascii")
-    with open(path, "rb") as handle:
+    with contextlib.nullcontext(handle) if handle is not None else open(path, "rb") as handle:
+        handle.seek(0)
         if handle.readline() != first:
             raise damaged(path, "line 1 is not the start of a TinyDB table",
                           location=path.parent)

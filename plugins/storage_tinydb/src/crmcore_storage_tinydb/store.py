@@ -403,18 +403,21 @@ class TinyStore(Store):
         try:
             with files.os_errors(f"cannot read {path}"):
                 if path.exists():
-                    meta = files.read_meta(path)
-                    self._meta[name] = meta
-                    if meta.collection != name:
-                        raise damaged(path, f"it holds collection {meta.collection!r}, not "
-                                      f"{name!r}", location=self.path)
-                    if meta.generation > self._gen:
-                        raise damaged(path, f"it is newer (generation {meta.generation}) than "
-                                      f"the journal (generation {self._gen})",
-                                      location=self.path)
-                    if meta.generation == self._gen:
-                        start = max(start, meta.journal_offset)
-                    table.fill(path, meta)
+                    # One open file for the record and the documents: a compaction in another
+                    # process may put a new snapshot in its place while we read.
+                    with open(path, "rb") as snapshot:
+                        meta = files.read_meta(path, snapshot)
+                        self._meta[name] = meta
+                        if meta.collection != name:
+                            raise damaged(path, f"it holds collection {meta.collection!r}, "
+                                          f"not {name!r}", location=self.path)
+                        if meta.generation > self._gen:
+                            raise damaged(path, f"it is newer (generation {meta.generation}) "
+                                          f"than the journal (generation {self._gen})",
+                                          location=self.path)
+                        if meta.generation == self._gen:
+                            start = max(start, meta.journal_offset)
+                        table.fill(path, meta, snapshot)
         except files.DamageError as exc:
             handle._damage = exc  # until a repair; other collections go on working
             raise

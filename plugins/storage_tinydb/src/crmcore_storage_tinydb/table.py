@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from crmcore.errors import DuplicateKeyError
 from crmcore.storage.base import Doc, IndexSpec
@@ -70,15 +70,16 @@ class Table:
             for index in self.indexes.values():
                 index.add(id, doc, suffix)
 
-    def fill(self, path: Path, meta: SnapshotMeta) -> None:
-        """Load a snapshot into this (empty) table, building every declared index.
+    def fill(self, path: Path, meta: SnapshotMeta, handle: BinaryIO | None = None) -> None:
+        """Load a snapshot into this (empty) table, building every declared index (from
+        ``handle``, the file ``meta`` was read from, when given: see ``read_documents``).
 
         Each field an index reads is encoded once per document (indexes share fields), and
         string encodings are remembered, since bulk data repeats values a lot."""
         indexes = [Index(spec) for spec in meta.indexes]
         if not indexes or (meta.token and indexfile.read_index_file(path, meta.token,
                                                                      meta.count, indexes)):
-            self._fill_documents(path, meta)
+            self._fill_documents(path, meta, handle)
             for index in indexes:
                 self.indexes[index.spec.name] = index
             return
@@ -90,7 +91,7 @@ class Table:
         docs = self.docs
         ids: list[str] = []
         size = 0
-        for text in files.read_documents(path, meta):
+        for text in files.read_documents(path, meta, handle):
             try:
                 doc = decode_doc(text)
                 id = doc["id"]
@@ -140,13 +141,14 @@ class Table:
             index.entries = SortedList(bucket)
             self.indexes[index.spec.name] = index
 
-    def _fill_documents(self, path: Path, meta: SnapshotMeta) -> None:
+    def _fill_documents(self, path: Path, meta: SnapshotMeta,
+                        handle: BinaryIO | None = None) -> None:
         """Load the documents only (their indexes came from the index cache file): the id is
         read straight from the text where the document starts with it, as stored ones do."""
         docs = self.docs
         ids: list[str] = []
         size = 0
-        for text in files.read_documents(path, meta):
+        for text in files.read_documents(path, meta, handle):
             id = None
             if text.startswith('{"id":"'):
                 id = text[7:text.find('"', 7)]
