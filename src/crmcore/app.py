@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TypeVar
 
 import attrs
@@ -180,26 +181,10 @@ class CRM:
         """Typed access to a declared collection holding attrs records of ``cls``."""
         return Records(self.collection(name), cls)
 
-    @contextlib.contextmanager
-    def transaction(self, actor: str | None = None) -> Iterator[None]:
+    def transaction(self, actor: str | None = None) -> contextlib.AbstractContextManager[None]:
         """Group writes (atomic where ``store.capabilities.transactions``), attributing them
         to ``actor`` in the audit trail when given."""
-        local = self._local
-        local.depth = getattr(local, "depth", 0) + 1
-        try:
-            with self.store.transaction():
-                if actor is None:
-                    yield
-                else:
-                    with acting_as(actor):
-                        yield
-        except PermissionDenied as exc:
-            # The refused transaction rolled back; its audit entry must not roll back with it.
-            if local.depth == 1:
-                self._audit_denial(exc)
-            raise
-        finally:
-            local.depth -= 1
+        return _Transaction(self, actor)
 
     @property
     def audit(self) -> AuditedStore | None:
@@ -427,3 +412,50 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock) -> Store:
     except Exception as exc:
         raise PluginError(plugin, f"opening storage {name!r} failed: "
                           f"{type(exc).__name__}: {exc}") from exc
+
+
+class _Transaction:
+    """``CRM.transaction()`` (a class, not a generator: every write goes through it)."""
+
+    __slots__ = ("_acting", "_actor", "_crm", "_inner")
+
+    def __init__(self, crm: CRM, actor: str | None) -> None:
+        self._crm = crm
+        self._actor = actor
+        self._acting: acting_as | None = None
+        self._inner: contextlib.AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> None:
+        local = self._crm._local
+        local.depth = getattr(local, "depth", 0) + 1
+        try:
+            inner = self._crm.store.transaction()
+            inner.__enter__()
+        except BaseException:
+            local.depth -= 1
+            raise
+        self._inner = inner
+        if self._actor is not None:
+            self._acting = acting_as(self._actor)
+            self._acting.__enter__()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        local = self._crm._local
+        try:
+            try:
+                if self._acting is not None:
+                    self._acting.__exit__(kind, exc, tb)
+            finally:
+                assert self._inner is not None
+                self._inner.__exit__(kind, exc, tb)
+        except PermissionDenied as raised:
+            # The refused transaction rolled back; its audit entry must not roll back with it.
+            if local.depth == 1:
+                self._crm._audit_denial(raised)
+            raise
+        else:
+            if isinstance(exc, PermissionDenied) and local.depth == 1:
+                self._crm._audit_denial(exc)
+        finally:
+            local.depth -= 1

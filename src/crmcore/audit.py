@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
-import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from hashlib import sha256
+from types import TracebackType
 from typing import Any
 
 import attrs
@@ -24,6 +24,7 @@ from crmcore.clock import Clock
 from crmcore.converter import iso
 from crmcore.errors import DuplicateKeyError
 from crmcore.ids import new_id
+from crmcore.jsontext import compact_encoder
 from crmcore.logs import MASK
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
 from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
@@ -58,13 +59,13 @@ def current_actor() -> str:
     return _actor.get() or UNATTRIBUTED
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of an entry without its own hash."""
     body = {k: v for k, v in entry.items() if k != "hash" and k != "version"}
-    return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
+    return sha256(_canonical(body).encode()).hexdigest()
 
 
 @attrs.frozen
@@ -94,16 +95,13 @@ class AuditedStore(StoreLayer):
         inner = self.inner.collection(name)
         return inner if name == AUDIT else AuditedCollection(self, inner)
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        try:
-            with self.inner.transaction():
-                yield
-        except BaseException:
-            # Entries appended inside were rolled back with it: forget the cached head.
-            with self._lock:
-                self._head = None
-            raise
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return _AuditedTransaction(self)
+
+    def _forget_head(self) -> None:
+        # Entries appended inside a failed transaction were rolled back with it.
+        with self._lock:
+            self._head = None
 
     # -- recording -----------------------------------------------------------------------
 
@@ -146,9 +144,12 @@ class AuditedStore(StoreLayer):
             for _attempt in range(50):
                 seq, prev = self._head if self._head is not None else self._read_head()
                 full = {**entry, "seq": seq + 1, "prev": prev}
-                full["hash"] = entry_hash(full)
+                # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and
+                # the encoding it hashes is the one the store may keep.
+                body = _canonical(full)
+                full["hash"] = digest = sha256(body.encode()).hexdigest()
                 try:
-                    self._audit.insert(full)
+                    self._audit.insert_encoded(full, f'{body[:-1]},"hash":"{digest}"}}')
                 except DuplicateKeyError:
                     self._head = None  # another process appended: read the head again
                     continue
@@ -267,3 +268,27 @@ class AuditedCollection(Collection):
 
     def release(self, id: str, *, owner: str) -> None:
         self._inner.release(id, owner=owner)
+
+
+class _AuditedTransaction:
+    """``AuditedStore.transaction()``: the backend's, forgetting the cached chain head when it
+    fails (a class, not a generator: every write goes through it)."""
+
+    __slots__ = ("_inner", "_store")
+
+    def __init__(self, store: AuditedStore) -> None:
+        self._store = store
+        self._inner = store.inner.transaction()
+
+    def __enter__(self) -> None:
+        self._inner.__enter__()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            self._inner.__exit__(kind, exc, tb)
+        except BaseException:
+            self._store._forget_head()
+            raise
+        if kind is not None:
+            self._store._forget_head()

@@ -131,3 +131,29 @@ def test_a_location_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "crm-data").write_text("not a folder")
     with pytest.raises(StorageError, match="is not a folder"):
         TinyStore(tmp_path / "crm-data")
+
+
+def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reopening(
+        store_dir, make_crm):
+    # The audit trail hands the store each entry with the text it hashed; ASCII text is kept
+    # as it is, other text is encoded by the store. Both must read back as what was hashed.
+    from crmcore.audit import entry_hash
+
+    crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
+    plain = crm.customers.add(actor="rep1", name="Ann", region="North", tags=["a\x7f"])
+    accented = crm.customers.add(actor="r\u00e9p", name="Zo\u00e9", region="\u534e\u5317")
+    crm.customers.update(plain.id, actor="rep1", region="S\u00fcd")
+    assert crm.audit.verify().ok
+    crm.close()
+    again = make_crm(["storage_tinydb"], storage=_storage(store_dir))
+    report = again.audit.verify()
+    assert report.ok and report.entries == 3
+    entries = again.audit.inner.collection("audit").find(sort=[("seq", 1)])
+    assert [e["record_id"] for e in entries] == [plain.id, accented.id, plain.id]
+    assert entries[1]["actor"] == "r\u00e9p" and entries[2]["diff"]["region"] == [
+        "North", "S\u00fcd"]
+    assert all(entry_hash(e) == e["hash"] and e["version"] == 1 for e in entries)
+    again.close()
+    kept = [p for p in store_dir.iterdir() if p.suffix in (".json", ".log")]
+    assert "audit.json" in [p.name for p in kept]
+    assert all(p.read_bytes().isascii() for p in kept)  # what stock TinyDB writes

@@ -118,6 +118,14 @@ class Collection(abc.ABC):
         """Store a new document (its ``version`` becomes 1); ``DuplicateKeyError`` if the id or a
         unique key exists. Returns the stored document."""
 
+    def insert_encoded(self, doc: Doc, text: str) -> None:
+        """Insert ``doc`` like ``insert``, given ``text``: ``doc`` (a plain dict without
+        ``version``) already encoded as a JSON object, keys in any order, by a caller that
+        built it from stored values and has encoded it anyway (the audit trail hashes each
+        entry's encoding). A backend that stores JSON text may keep ``text`` instead of
+        checking and encoding ``doc`` again; this default is ``insert(doc)``."""
+        self.insert(doc)
+
     @abc.abstractmethod
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
         """Insert each document independently; failures are reported per index, not raised."""

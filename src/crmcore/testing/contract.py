@@ -142,6 +142,40 @@ class StorageContract:
         assert coll.find({"flags": [1]}) == [] and coll.find({"n": True}) == []
         assert [d["id"] for d in coll.find({"flags": [True]})] == ["a"]
 
+    @pytest.mark.parametrize("sort_keys", [False, True])
+    def test_insert_encoded_stores_the_document_as_insert_would(self, open_store, sort_keys):
+        import json
+
+        docs = [{"id": "e1", "n": 1.5, "s": "plain", "nested": {"z": [1, None], "a": True}},
+                {"id": "e2", "s": "caf\u00e9 \u540d", "q": '"\\\n'},
+                {"id": "e3", "s": "ascii, unescaped by ensure_ascii=False: \x7f"}]
+        store = open_store()
+        coll = store.collection("things")
+        for doc in docs:
+            text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False,
+                              sort_keys=sort_keys)
+            assert coll.insert_encoded(dict(doc), text) is None
+        for doc in docs:
+            assert coll.get(doc["id"]) == {**doc, "version": 1}
+        assert [d["id"] for d in coll.find({"nested.a": True})] == ["e1"]
+        store.close()
+        if not store.capabilities.persistent:
+            return
+        again = open_store()
+        try:
+            assert again.collection("things").find() == [{**d, "version": 1} for d in docs]
+        finally:
+            again.close()
+
+    def test_insert_encoded_refuses_what_insert_refuses_and_writes_nothing(self, coll):
+        coll.ensure_index(IndexSpec((("key", 1),), unique=True))
+        coll.insert({"id": "a", "key": 1})
+        with pytest.raises(DuplicateKeyError):
+            coll.insert_encoded({"id": "a", "key": 2}, '{"id":"a","key":2}')
+        with pytest.raises(DuplicateKeyError):
+            coll.insert_encoded({"id": "b", "key": 1}, '{"id":"b","key":1}')
+        assert coll.count() == 1 and coll.get("a")["key"] == 1
+
     def test_get_missing_raises_not_found(self, coll):
         with pytest.raises(NotFoundError):
             coll.get("nope")

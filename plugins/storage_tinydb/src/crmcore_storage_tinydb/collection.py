@@ -101,6 +101,23 @@ class TinyCollection(Collection):
         self._put(table, id, new, text, None, None)
         return new
 
+    def insert_encoded(self, doc: Doc, text: str) -> None:
+        """``insert`` keeping the caller's ``text`` (see the contract). Text that is not plain
+        ASCII goes the usual way: the store's files hold ASCII JSON."""
+        if type(doc) is not dict or type(doc.get("id")) is not str or "version" in doc or \
+                not text.isascii() or text[-1:] != "}":
+            self.insert(doc)
+            return
+        self._store._write(self._insert_text, doc, text)
+
+    def _insert_text(self, doc: Doc, text: str) -> None:
+        table = self._tbl()
+        id = doc["id"]
+        if id in table.docs:
+            raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
+        table.check_unique(self.name, doc, None)  # indexes read ``doc``; none keeps it
+        self._put(table, id, doc, text[:-1] + ',"version":1}', None, None)
+
     def _upsert(self, table: Table, doc: Doc) -> str:
         check_new_doc(doc)
         id = doc["id"]

@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote
 import attrs
 
 from crmcore.errors import StorageError
+from crmcore.jsontext import compact_encoder
 from crmcore.storage.base import IndexSpec
 
 FORMAT = 1
@@ -53,9 +54,7 @@ _SEPARATOR = "},\n"
 _META_PREFIX = f'"{META_TABLE}": {{"1": '
 _META_SUFFIX = "}}\n"
 
-ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False,
-                           allow_nan=True)
-encode_json = ENCODER.encode
+encode_json = compact_encoder()  # ASCII: what stock TinyDB writes, byte for byte
 decode_json = json.JSONDecoder().decode
 _scan_once = json.JSONDecoder().scan_once
 
