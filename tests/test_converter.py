@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmcore.converter import converter, from_doc, stored_loader, to_doc
+from crmcore.converter import converter, from_doc, iso, parse_iso, stored_loader, to_doc
 from crmcore.entities import (
     Channel,
     Customer,
@@ -266,3 +266,23 @@ def test_a_structure_hook_registered_for_a_field_type_is_still_used():
     converter.register_structure_hook(Cents, lambda v, _t: Cents(round(float(v) * 100)))
     assert stored_loader(Price) is not None
     assert from_doc(Price, {"id": "p", "amount": "1.25"}).amount == 125
+
+
+@given(when=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                         timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11)),
+                                                    timezone(timedelta(hours=5, minutes=45))])))
+def test_iso_is_fixed_width_utc_sortable_and_parses_back(when):
+    text = iso(when)
+    assert len(text) == 27 and text.endswith("Z") and text[10] == "T"
+    assert parse_iso(text) == when
+    assert iso(when + timedelta(microseconds=1)) > text
+
+
+def test_iso_keeps_four_digit_years_before_1000():
+    assert iso(datetime(1, 1, 2, tzinfo=UTC)) == "0001-01-02T00:00:00.000000Z"
+    assert iso(datetime(2026, 1, 5, 9, 0, 0, 7, tzinfo=UTC)) == "2026-01-05T09:00:00.000007Z"
+
+
+def test_iso_of_a_naive_datetime_is_refused():
+    with pytest.raises(ValueError, match="no time zone"):
+        iso(datetime(2026, 1, 5, 9))
