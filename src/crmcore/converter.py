@@ -32,8 +32,10 @@ T = TypeVar("T")
 def iso(value: datetime) -> str:
     """A datetime as the stored string form (UTC, fixed width, sortable):
     ``2026-01-05T09:00:00.000000Z``."""
+    if value.tzinfo is not UTC:  # the clock's datetimes are already in UTC
+        value = ensure_aware(value)
     # isoformat, not strftime: faster, and strftime's %Y drops leading zeros before 1000.
-    return ensure_aware(value).isoformat(timespec="microseconds")[:-6] + "Z"
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_iso(value: str) -> datetime:
