@@ -32,6 +32,7 @@ from crmcore import (
     hookspec,
 )
 from crmcore.cli.main import load_plugin_commands, make_cli
+from crmcore.errors import ValidationError
 from crmcore.hookspecs import CrmHookSpecs
 from crmcore.report import build_report
 from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend
@@ -322,6 +323,48 @@ def test_hook_crm_task_completed(make_crm):
     crm.tasks.complete(first.id, actor="ann", outcome="reached")
     (nxt,) = crm.tasks.open_for(customer.id)
     assert nxt.id != first.id and nxt.due_at == crm.now() + timedelta(days=7)
+
+
+def test_hook_crm_task_cancelled(make_crm):
+    seen = []
+
+    class Plugin:
+        @hookimpl
+        def crm_task_cancelled(self, crm, task, actor):
+            seen.append((task.kind, task.outcome, actor))
+            if task.kind == "callback":  # hand a cancelled callback to someone else's queue
+                return Effects(tasks=[TaskDraft(kind="other", title="call instead",
+                                                due_at=task.due_at,
+                                                customer_id=task.customer_id)])
+            if task.kind == "other":  # effects cancelling a task fire the hook as well
+                return Effects(task_updates=[TaskUpdate(dedupe_key="chain", cancel=True,
+                                                        reason="superseded")])
+            return None
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    call = crm.tasks.create(actor="ann", kind="callback", title="call", due_at=crm.now(),
+                            customer_id=customer.id)
+    crm.tasks.cancel(call.id, actor="bo", reason="customer asked")
+    assert seen == [("callback", "customer asked", "bo")]
+    (instead,) = crm.tasks.open_for(customer.id)
+    assert instead.kind == "other"
+
+    chained = crm.tasks.create(actor="ann", kind="follow_up", title="x", due_at=crm.now(),
+                               dedupe_key="chain")
+    crm.tasks.cancel(instead.id, actor="ann")
+    assert seen[1:] == [("other", "cancelled", "ann"), ("follow_up", "superseded", "ann")]
+    assert crm.tasks.get(chained.id).status.value == "cancelled"
+
+    with pytest.raises(ValidationError, match="only open tasks change"):
+        crm.tasks.cancel(chained.id, actor="ann")  # already cancelled: nothing fires
+    assert len(seen) == 3
+
+    other = crm.customers.add(actor="ann", name="Li")
+    crm.tasks.create(actor="ann", kind="follow_up", title="y", due_at=crm.now(),
+                     customer_id=other.id, dedupe_key=f"fu:{other.id}")
+    crm.customers.merge(customer.id, other.id, actor="ann")
+    assert seen[3][0] == "follow_up" and seen[3][2] == "ann"
 
 
 def test_hook_crm_tick(make_crm, clock):

@@ -295,12 +295,17 @@ class CRM:
                 else:
                     fields = {k: v for k, v in write.doc.items() if k not in ("id", "version")}
                     coll.update(write.doc["id"], fields, expected_version=write.expected_version)
+            cancelled = []
             for update in effects.task_updates:
-                self.tasks.apply_update(update, actor=actor)
+                changed = self.tasks.apply_update(update, actor=actor)
+                if update.cancel and changed is not None:
+                    cancelled.append(changed)
             for draft in effects.tasks:
                 task, is_new = self.tasks.create_from(draft, actor=actor)
                 if is_new:
                     created.append(task)
+            for task in cancelled:
+                self.emit("crm_task_cancelled", actor=actor, task=task, _depth=_depth + 1)
             for task in created:
                 self.emit("crm_task_created", actor=actor, task=task, _depth=_depth + 1)
         return created

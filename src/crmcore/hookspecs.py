@@ -123,6 +123,11 @@ class CrmHookSpecs:
         """A task was marked done (``task.outcome`` holds the result). Every plugin."""
 
     @hookspec
+    def crm_task_cancelled(self, crm: CRM, task: Task, actor: str) -> Effects | None:
+        """An open task was cancelled (``task.outcome`` holds the reason): through the API,
+        by a plugin's ``TaskUpdate(cancel=True)``, or by a merge or an erasure. Every plugin."""
+
+    @hookspec
     def crm_tick(self, crm: CRM, now: datetime, worker: str) -> Effects | None:
         """A worker sweep at ``now``: create what has come due, expire what has lapsed.
 

@@ -188,13 +188,19 @@ class Tasks:
 
     def cancel(self, id: str, *, actor: str, reason: str = "",
                expected_version: int | None = None) -> Task:
-        """Cancel an open task, noting why."""
-        return self._change(id, require_actor(actor), expected_version, "task.update",
-                            status=TaskStatus.CANCELLED, outcome=reason or "cancelled",
-                            lease_owner=None, lease_until=None)[1]
+        """Cancel an open task, noting why; fires ``crm_task_cancelled``."""
+        actor = require_actor(actor)
+        with self._crm.transaction(actor):
+            _before, cancelled = self._change(id, actor, expected_version, "task.update",
+                                              status=TaskStatus.CANCELLED,
+                                              outcome=reason or "cancelled", lease_owner=None,
+                                              lease_until=None)
+            self._crm.emit("crm_task_cancelled", actor=actor, task=cancelled)
+        return cancelled
 
     def apply_update(self, update: TaskUpdate, *, actor: str) -> Task | None:
-        """Apply a ``TaskUpdate`` from ``Effects``; None when no open task matched."""
+        """Apply a ``TaskUpdate`` from ``Effects``; None when no open task matched. (The
+        caller, ``CRM.apply``, fires ``crm_task_cancelled`` for a cancellation.)"""
         if update.task_id is not None:
             task = self.get(update.task_id)
             if not task.is_open:
@@ -215,12 +221,14 @@ class Tasks:
         return self._change(task.id, actor, None, **changes)[1]
 
     def cancel_deduped_for(self, customer_id: str, *, actor: str, reason: str) -> int:
-        """Cancel a customer's open tasks that carry a dedupe key (used by merge and forget)."""
+        """Cancel a customer's open tasks that carry a dedupe key (used by merge and forget);
+        fires ``crm_task_cancelled`` for each."""
         count = 0
         for task in self.open_for(customer_id):
             if task.dedupe_key is not None:
-                self._change(task.id, actor, None, status=TaskStatus.CANCELLED, outcome=reason,
-                             lease_owner=None, lease_until=None)
+                cancelled = self._change(task.id, actor, None, status=TaskStatus.CANCELLED,
+                                         outcome=reason, lease_owner=None, lease_until=None)[1]
+                self._crm.emit("crm_task_cancelled", actor=actor, task=cancelled)
                 count += 1
         return count
 
