@@ -13,6 +13,7 @@ from crmcore.converter import from_doc, to_doc
 from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus
 from crmcore.errors import ConflictError, NotFoundError, ValidationError
+from crmcore.ids import new_id
 from crmcore.normalize import normalize_email, normalize_phone
 from crmcore.schema import personal_fields
 from crmcore.security import Resource
@@ -59,8 +60,8 @@ class Customers:
         self._coll = crm.store.collection(builtin.CUSTOMERS)
 
     def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(fields) - EDITABLE)
-        if unknown:
+        if not EDITABLE.issuperset(fields):
+            unknown = sorted(set(fields) - EDITABLE)
             raise ValidationError(f"unknown or read-only customer field(s): {', '.join(unknown)}")
         out = dict(fields)
         if out.get("phone") is not None:
@@ -88,7 +89,7 @@ class Customers:
         clean = self._clean(fields)
         clean.setdefault("timezone", self._crm.config.core.timezone)
         now = self._crm.now()
-        return Customer(id=self._crm.new_id("cus_"), created_at=now, created_by=actor,
+        return Customer(id=new_id("cus_", now), created_at=now, created_by=actor,
                         updated_at=now, updated_by=actor, version=version, **clean)
 
     def validate(self, **fields: Any) -> Customer:
