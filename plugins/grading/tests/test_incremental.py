@@ -16,7 +16,7 @@ from crmcore_grading.engine import LOOKBACK_DAYS, engine_for
 from crmcore_grading.records import POPULATION, STATE, WATERMARK
 from crmcore_grading.signals import Signals, canonical
 from grading_helpers import ALL_SCHEMES, add_customer, grading_of, log
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crmcore import ManualClock, hookimpl
@@ -84,15 +84,23 @@ step = st.one_of(
     st.tuples(st.just("advance"), st.integers(1, 24 * 120)),
     st.tuples(st.just("customer")),
     st.tuples(st.just("grade")),
+    # merge the customer at the second index into the one at the first; with grading loaded
+    # or by a process without it
+    st.tuples(st.just("merge"), st.integers(0, 5), st.integers(0, 5), st.booleans()),
 )
 
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(step, min_size=1, max_size=30))
+# a merge by a process without grading between two runs (the last run is always added)
+@example([("log", 1, "purchase", 30.0, 0), ("grade",), ("merge", 0, 1, False)])
 def test_incremental_runs_give_what_a_full_rebuild_gives(steps):
     clock = ManualClock(START)
-    crm = make_test_crm(["grading"], settings={"grading": GRADING}, clock=clock)
+    storage = {"backend": "memory", "location": f"grading-history-{uuid.uuid4()}"}
+    crm = make_test_crm(["grading"], settings={"grading": GRADING}, clock=clock,
+                        storage=storage)
+    bare = make_test_crm([], clock=clock, storage=storage)
     try:
         ids = [add_customer(crm, name=f"Customer {i}") for i in range(3)]
         graded = False
@@ -111,13 +119,21 @@ def test_incremental_runs_give_what_a_full_rebuild_gives(steps):
                 clock.advance(hours=op[1])
             elif op[0] == "customer":
                 ids.append(add_customer(crm, name=f"Customer {len(ids)}"))
+            elif op[0] == "merge":
+                _, keep, dup, loaded = op
+                keep_id, dup_id = ids[keep % len(ids)], ids[dup % len(ids)]
+                if keep_id != dup_id and len(ids) > 1:
+                    (crm if loaded else bare).customers.merge(keep_id, dup_id, actor="ann")
+                    ids.remove(dup_id)
             else:
                 report = api.grade_all(crm, actor="nightly")
                 assert report.full_rebuild is not graded  # only the first run rebuilds
                 assert_same_as_rebuild(crm)
                 graded = True
     finally:
+        bare.close()
         crm.close()
+        MemoryStore.drop_shared(storage["location"])
 
 
 # -- what an incremental run reads and counts -----------------------------------------------
@@ -307,15 +323,16 @@ def test_a_customer_imported_with_an_old_id_makes_a_full_rebuild(grading_crm, cl
     assert_same_as_rebuild(crm)
 
 
-def test_a_merge_makes_a_full_rebuild(grading_crm, clock):
+def test_a_merge_rebuilds_the_kept_customer_only(grading_crm, clock):
     crm = grading_crm()
     keep, dup, other = (add_customer(crm, name=n) for n in ("Li", "Li (2)", "Bo"))
     for cid, amount in ((keep, 10.0), (dup, 30.0), (other, 7.0)):
         log(crm, cid, "purchase", amount=amount)
     api.grade_all(crm, actor="nightly")
+    clock.advance(days=1)
     crm.customers.merge(keep, dup, actor="ann")
     report = api.grade_all(crm, actor="nightly")
-    assert report.full_rebuild and report.rebuild_reason == "customers were merged"
+    assert not report.full_rebuild and report.signals_rebuilt == 1
     assert Signals(grading_of(crm, keep)["signals"]).spend == 40.0
     assert_same_as_rebuild(crm)
 
@@ -323,15 +340,47 @@ def test_a_merge_makes_a_full_rebuild(grading_crm, clock):
 def test_a_merge_made_without_grading_loaded_is_caught(make_crm, shared, clock):
     crm = make_crm(["grading"], storage=shared, settings={"grading": GRADING})
     keep, dup = add_customer(crm), add_customer(crm, name="Li (2)")
+    add_customer(crm, name="Bo")  # not merged: keeps its stored signals
     log(crm, keep, "purchase", amount=10.0)
     log(crm, dup, "purchase", amount=30.0)
     api.grade_all(crm, actor="nightly")
+    clock.advance(days=3)
     bare = make_crm([], storage=shared)  # no grading: nothing rebuilds the kept customer
     bare.customers.merge(keep, dup, actor="ann")
     assert Signals(grading_of(crm, keep)["signals"]).spend == 10.0  # stale until re-graded
     report = api.grade_all(crm, actor="nightly")
-    assert report.full_rebuild and report.rebuild_reason == "customers were merged"
+    assert not report.full_rebuild and report.signals_rebuilt == 1
     assert Signals(grading_of(crm, keep)["signals"]).spend == 40.0
+    assert_same_as_rebuild(crm)
+
+
+def test_a_chain_of_merges_rebuilds_the_customer_at_its_end(make_crm, shared, clock):
+    crm = make_crm(["grading"], storage=shared, settings={"grading": GRADING})
+    a, b, c = (add_customer(crm, name=n) for n in ("A", "B", "C"))
+    for cid, amount in ((a, 1.0), (b, 2.0), (c, 4.0)):
+        log(crm, cid, "purchase", amount=amount)
+    api.grade_all(crm, actor="nightly")
+    bare = make_crm([], storage=shared)
+    bare.customers.merge(b, a, actor="ann")  # a -> b, then b -> c
+    bare.customers.merge(c, b, actor="ann")
+    report = api.grade_all(crm, actor="nightly")
+    assert not report.full_rebuild and report.signals_rebuilt == 1
+    assert Signals(grading_of(crm, c)["signals"]).spend == 7.0
+    assert_same_as_rebuild(crm)
+
+
+def test_merges_the_recent_tombstones_do_not_account_for_make_a_full_rebuild(
+        make_crm, shared, clock):
+    crm = make_crm(["grading"], storage=shared, settings={"grading": GRADING})
+    keep, dup = add_customer(crm), add_customer(crm, name="Li (2)")
+    log(crm, dup, "purchase", amount=30.0)
+    api.grade_all(crm, actor="nightly")
+    bare = make_crm([], storage=shared, clock=ManualClock(clock.now() - timedelta(days=30)))
+    bare.customers.merge(keep, dup, actor="ann")  # a process whose clock is a month behind
+    report = api.grade_all(crm, actor="nightly")
+    assert report.full_rebuild and report.rebuild_reason == (
+        "customers were merged and the merges since the last run cannot be told apart")
+    assert Signals(grading_of(crm, keep)["signals"]).spend == 30.0
     assert_same_as_rebuild(crm)
 
 

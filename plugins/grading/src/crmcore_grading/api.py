@@ -140,10 +140,11 @@ def grade_all(crm: CRM, *, actor: str, now: datetime | None = None,
     pyramid shares, the top-20% rule); writes only customers whose grading changed.
 
     Signals are brought up to date incrementally from the last run's watermark: only
-    customers with interactions added since (and new customers) have theirs rebuilt from
-    their interactions; the others' stored signals are re-windowed to ``now``. When the store
-    shows a change the watermark cannot account for (deleted or old-id interactions, a merge,
-    changed signal settings …), or with ``rebuild=True``, every interaction is folded in one
+    customers with interactions added since, customers merged into since, and new customers
+    have theirs rebuilt from their interactions; the others' stored signals are re-windowed to
+    ``now``. When the store shows a change the watermark cannot account for (deleted or old-id
+    interactions, merges the recent tombstones do not account for, changed signal settings …),
+    or with ``rebuild=True``, every interaction is folded in one
     streaming pass instead; ``report.full_rebuild`` and ``report.rebuild_reason`` say which
     (the rules: ``crmcore_grading.engine``'s docstring). ``progress(items, total,
     description)`` may wrap each pass (a progress bar). This is the entry point the benchmark

@@ -33,6 +33,13 @@ folded them into. Everyone else keeps the stored signals, re-windowed to now (``
 exact, since windows only move forward). Cut-offs and assessment are the same as a rebuild's,
 and the watermark moves on.
 
+Merges since the last run: a merge moves the duplicate's interactions to the kept customer in
+place (no new ids) and turns the duplicate into a tombstone (``merged_into``, ``updated_at``
+set). The plugin's merge handler rebuilds the kept customer at once, but a merge made without
+the plugin loaded does not; so the customers that tombstones changed since
+``MERGE_LOOKBACK_DAYS`` before the last run were merged into (followed along chains of merges
+to the active one) have their signals rebuilt too.
+
 The run is a full rebuild instead when ``rebuild=True`` is asked (``crm grade all
 --rebuild``), or when the store shows something the watermark cannot account for:
 
@@ -41,10 +48,10 @@ The run is a full rebuild instead when ``rebuild=True`` is asked (``crm grade al
 - grading as of a UTC day before the last run's, or (with an explicit ``now``) before the
   clock's: signals stored since may have dropped day buckets that day still counts;
 - customer records: count ≠ watermark count + records with a higher id (a customer imported
-  with an old id, or one removed), or the number carrying ``merged_into`` changed (a merge
-  moves the duplicate's interactions to the kept customer in place, without new ids; the
-  plugin's merge handler rebuilds the kept customer, but a merge made without the plugin
-  loaded would not, so any merge counts);
+  with an old id, or one removed);
+- fewer records carry ``merged_into`` than at the last run, or more carry it than there are
+  tombstones changed (``updated_at``) since ``MERGE_LOOKBACK_DAYS`` before the last run (the
+  merges since cannot be told apart);
 - interactions: count ≠ watermark count + those with a higher id (one was deleted, or written
   with an id older than the watermark: ``import_raw``, a restore of single records, a clock
   set back in another process);
@@ -117,6 +124,8 @@ INTERACTIONS = "interactions"
 CUTOFF_CACHE_SECONDS = 60.0
 LOOKBACK_DAYS = 7  # new interactions are first looked for among those that occurred since
 # the last run less this (through the kind, occurred_at index); older ones mean a full id scan
+MERGE_LOOKBACK_DAYS = 2  # tombstones changed since the last run less this are recent merges
+# (the margin covers clocks of other processes running somewhat behind)
 REBUILD_CHUNK = 8  # customers whose signals are rebuilt per query (customer_id $in)
 REBUILD_MOST = 1000  # above this many, and half the customers, a full rebuild is cheaper
 SIGNALS_FORMAT = 1  # bump when the stored form of signals changes: forces one full rebuild
@@ -168,6 +177,16 @@ def registry(crm: CRM) -> dict[str, tuple[str, GradingScheme]]:
 
 def _plain(items: Iterable[T], _total: int | None, _description: str) -> Iterable[T]:
     return items
+
+
+def _merged_into(into: Mapping[str, str], cid: str) -> str:
+    """Where the tombstone ``cid`` ended up: ``merged_into`` followed along a chain of merges."""
+    seen = {cid}
+    target = into[cid]
+    while target in into and target not in seen:
+        seen.add(target)
+        target = into[target]
+    return target
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -289,6 +308,8 @@ class _Census:
     top: str = ""
     merged: int = 0
     newer: int = 0  # customer ids above the stored watermark's
+    merges: dict[str, str] = attrs.field(factory=dict)  # recent tombstone id -> merged_into
+    into: dict[str, str] = attrs.field(factory=dict)  # every tombstone id -> merged_into
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -697,8 +718,10 @@ class Engine:
             return "grading as of a day before the clock's"
         if census.customers != mark.customers + census.newer:
             return "customer records were removed, or added with old ids"
-        if census.merged != mark.merged:
-            return "customers were merged"
+        if census.merged < mark.merged:
+            return "fewer customers carry merged_into than at the last run"
+        if census.merged - mark.merged > len(census.merges):
+            return "customers were merged and the merges since the last run cannot be told apart"
         return ""
 
     def _new_interactions(self, mark: Watermark, show: Wrap
@@ -759,6 +782,10 @@ class Engine:
         newer: list[str] = []  # active customers added since the watermark
         n_docs = n_merged = n_newer = 0
         top_customer = ""
+        into: dict[str, str] = {}
+        merges: dict[str, str] = {}
+        recent = "" if mark is None else iso(parse_iso(mark.at)
+                                              - timedelta(days=MERGE_LOOKBACK_DAYS))
         total = customers.count() if wrap else None
         for doc in show(customers.iter(), total, "reading customers"):
             cid = doc["id"]
@@ -767,6 +794,9 @@ class Engine:
                 top_customer = cid
             if doc.get("merged_into"):
                 n_merged += 1
+                into[cid] = doc["merged_into"]
+                if mark is not None and str(doc.get("updated_at") or "") >= recent:
+                    merges[cid] = doc["merged_into"]
             if cid > above:
                 n_newer += 1
                 if doc.get("status", "active") == "active":
@@ -775,7 +805,7 @@ class Engine:
                 continue
             snapshot[cid] = (doc["version"], doc.get("timezone"), doc.get("owner"),
                              doc.get("ext") or {})
-        census = _Census(n_docs, top_customer, n_merged, n_newer)
+        census = _Census(n_docs, top_customer, n_merged, n_newer, merges, into)
         reason = "asked for" if rebuild else self._stale(mark, census, window, now is not None)
         touched: set[str] | None = None
         probed = 0
@@ -785,8 +815,10 @@ class Engine:
                 reason = "interactions were removed, or added with ids older than the last run's"
         rebuilt: set[str] | None = None  # None: everyone's signals rebuilt
         if touched is not None:
-            # customers added since the last run: nothing vouches for their stored signals
-            rebuilt = {cid for cid in touched if cid in snapshot}.union(newer)
+            # customers added since the last run: nothing vouches for their stored signals;
+            # customers merged into: they hold the duplicates' interactions now
+            kept = {_merged_into(census.into, cid) for cid in census.merges}
+            rebuilt = {cid for cid in touched.union(kept) if cid in snapshot}.union(newer)
             if len(rebuilt) > REBUILD_MOST and 2 * len(rebuilt) > len(snapshot):
                 reason = "more than half of the customers' signals need rebuilding"
                 rebuilt = None  # one streaming pass is cheaper than a query per customer
