@@ -65,6 +65,30 @@ def test_worker_once(cli):
     assert code == 0 and "sweep 1" in out, err
 
 
+def test_a_worker_runs_a_rolled_back_sweep_again_and_never_stops_for_one(cli, monkeypatch):
+    from crmcore import retry
+    from crmcore.app import CRM
+    from crmcore.errors import TransientConflict
+
+    real_tick, calls = CRM.tick, []
+
+    def tick(self, worker, now=None):
+        calls.append(worker)
+        if len(calls) <= 2 or 4 <= len(calls) <= 3 + retry.ATTEMPTS:
+            raise TransientConflict("simulated: a concurrent transaction won")
+        return real_tick(self, worker, now)
+
+    monkeypatch.setattr(CRM, "tick", tick)
+    monkeypatch.setattr(retry.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("crmcore.cli.tasks.time.sleep", lambda _s: None)
+    code, out, err = cli("worker", "--iterations", "2", "--name", "w1")
+    assert code == 0, err
+    first, second = out.strip().splitlines()
+    assert "sweep 1: 0 task(s) created" in first  # third try of the first sweep
+    assert "sweep 2: rolled back" in second  # every try of the second lost: went on
+    assert len(calls) == 2 + 1 + retry.ATTEMPTS
+
+
 def test_plugins_lists_the_core(cli):
     code, out, _ = cli("--json", "plugins")
     assert code == 0

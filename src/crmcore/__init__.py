@@ -27,10 +27,12 @@ from crmcore.errors import (
     PermissionDenied,
     PluginError,
     StorageError,
+    TransientConflict,
     ValidationError,
 )
 from crmcore.hookspecs import hookimpl, hookspec
 from crmcore.registry import Kinds, ReportSection, SettingsSpec, SummaryLine
+from crmcore.retry import retrying
 
 __version__ = "0.1.0"
 
@@ -39,6 +41,6 @@ __all__ = [
     "CustomerStatus", "DuplicateKeyError", "Effects", "ExtPatch", "Gender", "Interaction",
     "Kinds", "ManualClock", "NotFoundError", "PermissionDenied", "PluginError", "Priority",
     "RecordWrite", "ReportSection", "SettingsSpec", "StorageError", "SummaryLine", "SystemClock",
-    "Task", "TaskDraft", "TaskStatus", "TaskUpdate", "TickReport", "ValidationError",
-    "__version__", "hookimpl", "hookspec", "open_crm",
+    "Task", "TaskDraft", "TaskStatus", "TaskUpdate", "TickReport", "TransientConflict",
+    "ValidationError", "__version__", "hookimpl", "hookspec", "open_crm", "retrying",
 ]

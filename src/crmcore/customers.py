@@ -15,6 +15,7 @@ from crmcore.entities import Customer, CustomerStatus
 from crmcore.errors import ConflictError, NotFoundError, ValidationError
 from crmcore.ids import new_id
 from crmcore.normalize import normalize_email, normalize_phone
+from crmcore.retry import retried
 from crmcore.schema import personal_fields
 from crmcore.security import Resource
 from crmcore.storage import SortSpec
@@ -96,6 +97,7 @@ class Customers:
         """Check fields as ``add`` would, writing nothing; returns the customer it would add."""
         return self._build("validation", fields)
 
+    @retried
     def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
         """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
         # Built as stored: an insert is always version 1 (the storage contract).
@@ -122,6 +124,7 @@ class Customers:
         """The record with this id whatever its status (tombstones included)."""
         return from_doc(Customer, self._coll.get(id))
 
+    @retried
     def update(self, id: str, *, actor: str, expected_version: int | None = None,
                **changes: Any) -> Customer:
         """Change core fields; fires ``crm_customer_updated``. Pass the ``expected_version`` you
@@ -149,6 +152,7 @@ class Customers:
                                      after=stored)
         return self.get(id) if effects else stored
 
+    @retried
     def patch_ext(self, id: str, namespace: str, values: Mapping[str, Any], *,
                   actor: str) -> Customer:
         """Merge ``values`` into ``ext[namespace]`` without firing events (used by Effects).
@@ -171,6 +175,7 @@ class Customers:
         raise ConflictError(f"customer {id}: ext[{namespace!r}] kept changing underneath; "
                             "giving up after 5 attempts")
 
+    @retried
     def forget(self, id: str, *, actor: str) -> Customer:
         """Erase a customer's personal data everywhere, keeping anonymous statistics.
 
@@ -281,6 +286,7 @@ class Customers:
         return sorted((sorted(g, key=lambda c: c.id) for g in groups.values()),
                       key=lambda g: g[0].id)
 
+    @retried
     def merge(self, keep_id: str, duplicate_id: str, *, actor: str) -> Customer:
         """Fold ``duplicate_id`` into ``keep_id``.
 

@@ -41,6 +41,13 @@ class DuplicateKeyError(ConflictError):
     """A unique index (or record id) already holds this value."""
 
 
+class TransientConflict(ConflictError):
+    """A concurrent transaction collided with this one (MongoDB replica sets: both wrote the
+    same document or index key, such as the audit trail's next entry) and this one was rolled
+    back whole, so running the same operation again is safe. The core's API methods do that
+    themselves (``crmcore.retry``); wrap your own multi-call transactions in ``retrying``."""
+
+
 class PermissionDenied(CrmError, PermissionError):
     """The actor may not perform this action on this resource."""
 

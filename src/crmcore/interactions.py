@@ -13,6 +13,7 @@ from crmcore.converter import from_doc, to_doc
 from crmcore.customers import require_actor
 from crmcore.entities import Customer, CustomerStatus, Interaction
 from crmcore.errors import ValidationError
+from crmcore.retry import retried
 from crmcore.security import Resource
 from crmcore.storage import SortSpec
 
@@ -53,6 +54,7 @@ class Interactions:
         """Check an interaction as ``log`` would, writing nothing."""
         return self._build("validation", customer_id, kind, occurred_at, fields)[0]
 
+    @retried
     def log(self, *, actor: str, customer_id: str, kind: str,
             occurred_at: datetime | None = None, **fields: Any) -> Interaction:
         """Record a contact; fires ``crm_interaction_logged`` (re-grading, follow-ups …)."""

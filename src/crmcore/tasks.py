@@ -14,6 +14,7 @@ from crmcore.customers import require_actor
 from crmcore.effects import TaskDraft, TaskUpdate
 from crmcore.entities import Priority, Task, TaskStatus
 from crmcore.errors import ConflictError, DuplicateKeyError, ValidationError
+from crmcore.retry import retried
 from crmcore.security import Resource
 from crmcore.storage import SortSpec
 
@@ -45,6 +46,7 @@ class Tasks:
 
     # -- creating --------------------------------------------------------------------------
 
+    @retried
     def create(self, *, actor: str, kind: str, title: str, due_at: datetime,
                **fields: Any) -> Task:
         """Create a task; fires ``crm_task_created``. With a ``dedupe_key`` that an open task
@@ -59,6 +61,7 @@ class Tasks:
                 task = self.get(task.id)  # effects (an assignment, say) may have changed it
         return task
 
+    @retried
     def create_from(self, draft: TaskDraft, *, actor: str) -> tuple[Task, bool]:
         """Store a draft without firing events; ``(task, False)`` if its dedupe key is taken."""
         if draft.kind not in self._crm.task_kinds:
@@ -157,6 +160,7 @@ class Tasks:
                                                       expected_version=before.version))
         return before, stored
 
+    @retried
     def complete(self, id: str, *, actor: str, outcome: str | None = None,
                  expected_version: int | None = None) -> Task:
         """Mark a task done; fires ``crm_task_completed``."""
@@ -170,22 +174,26 @@ class Tasks:
             self._crm.emit("crm_task_completed", actor=actor, task=done)
         return done
 
+    @retried
     def assign(self, id: str, assignee: str | None, *, actor: str,
                expected_version: int | None = None) -> Task:
         """Give a task to ``assignee`` (None: unassign)."""
         return self._change(id, require_actor(actor), expected_version, "task.update",
                             assignee=assignee)[1]
 
+    @retried
     def reschedule(self, id: str, due_at: datetime, *, actor: str,
                    expected_version: int | None = None) -> Task:
         """Move a task's due time."""
         return self._change(id, require_actor(actor), expected_version, "task.update",
                             due_at=due_at)[1]
 
+    @retried
     def set_priority(self, id: str, priority: Priority | int, *, actor: str) -> Task:
         return self._change(id, require_actor(actor), None, "task.update",
                             priority=priority)[1]
 
+    @retried
     def cancel(self, id: str, *, actor: str, reason: str = "",
                expected_version: int | None = None) -> Task:
         """Cancel an open task, noting why; fires ``crm_task_cancelled``."""

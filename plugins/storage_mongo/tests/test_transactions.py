@@ -13,7 +13,7 @@ import pytest
 from crmcore_storage_mongo.store import _Txn
 from pymongo.errors import OperationFailure
 
-from crmcore.errors import ConflictError, DuplicateKeyError, StorageError
+from crmcore.errors import ConflictError, DuplicateKeyError, StorageError, TransientConflict
 from crmcore.storage import IndexSpec
 
 # -- without transactions (mongomock, standalone servers, transactions = "off") ---------------
@@ -98,8 +98,8 @@ def test_an_unknown_commit_result_is_retried_and_a_collision_is_a_conflict(with_
         pass
     assert sessions[-1].calls == ["start", "commit", "commit", "end"]
     start([labelled("TransientTransactionError")])
-    with pytest.raises(ConflictError, match="retry"), store.transaction():
-        pass
+    with pytest.raises(TransientConflict, match="retry"), store.transaction():
+        pass  # a collision: the core's API runs the operation again (crmcore.retry)
     start([OperationFailure("disk full", code=14031)])
     with pytest.raises(StorageError), store.transaction():
         pass
@@ -124,10 +124,27 @@ def test_a_failed_write_inside_a_transaction_dooms_it(open_mock):
     assert txn.doomed and "retry" in txn.doomed
     token = store._txn.set(txn)
     try:
-        with pytest.raises(ConflictError, match="aborted"):
+        with pytest.raises(ConflictError, match="aborted") as raised:
+            coll.get("1")
+        assert not isinstance(raised.value, TransientConflict)  # a real duplicate: no retry
+    finally:
+        store._txn.reset(token)
+
+
+def test_a_transaction_doomed_by_a_collision_says_it_may_be_run_again(open_mock):
+    store = open_mock()
+    coll = store.collection("a")
+    coll.insert({"id": "1"})
+    txn = _Txn(session=None)
+    token = store._txn.set(txn)
+    try:
+        with pytest.raises(TransientConflict), coll._op("writing"):
+            raise labelled("TransientTransactionError")  # what a write conflict carries
+        with pytest.raises(TransientConflict, match="aborted"):
             coll.get("1")
     finally:
         store._txn.reset(token)
+    assert txn.transient and isinstance(txn.fail(), TransientConflict)
 
 
 def test_inside_a_transaction_duplicates_are_found_by_reading_first(open_mock):
@@ -193,3 +210,38 @@ def test_real_escalation_and_its_task_commit_together(replica_set):
 
 def test_real_switch_off(open_real):
     assert open_real(transactions="off").capabilities.transactions is False
+
+
+def test_real_concurrent_writers_through_the_core_api_all_succeed(open_real):
+    """Two threads adding customers at once with the audit trail on: their transactions
+    collide on the chain's next entry, and the core runs the losers again."""
+    import threading
+
+    from crmcore.testing import make_test_crm
+
+    probe = open_real()
+    if not probe.capabilities.transactions:
+        pytest.skip(f"{probe.describe()}: transactions need a replica set or sharded cluster")
+    crm = make_test_crm(["storage_mongo"], storage={
+        "backend": "mongodb", "location": probe.uri,
+        "options": {"database": probe.database_name}})
+    failures: list[BaseException] = []
+
+    def adds(prefix: str) -> None:
+        try:
+            for i in range(50):
+                crm.customers.add(actor=prefix, name=f"{prefix} {i}")
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=adds, args=(p,)) for p in ("ann", "bo")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert failures == [] and crm.customers.count() == 100
+        report = crm.audit.verify()
+        assert report.ok and report.entries == 100
+    finally:
+        crm.close()

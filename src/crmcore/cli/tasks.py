@@ -24,7 +24,8 @@ from crmcore.cli.context import (
 from crmcore.cli.params import DURATION, WHEN
 from crmcore.converter import to_doc
 from crmcore.entities import Priority, Task
-from crmcore.errors import ValidationError
+from crmcore.errors import TransientConflict, ValidationError
+from crmcore.retry import retrying
 
 TASK_COLUMNS = [("id", "id"), ("due_at", "due"), ("priority", "priority"), ("kind", "kind"),
                 ("title", "title"), ("customer_id", "customer"), ("assignee", "assignee")]
@@ -150,11 +151,18 @@ def worker(ctx: click.Context, once: bool, interval: float, iterations: int | No
     limit = 1 if once else iterations
     count = 0
     while True:
-        report = crm.tick(worker_name)
         count += 1
-        say(ctx, f"{report.now.isoformat()} sweep {count}: {report.tasks_created} task(s) "
-                 f"created, {report.tasks_updated} updated", tasks_created=report.tasks_created,
-            tasks_updated=report.tasks_updated)
+        try:
+            report = retrying(crm, crm.tick, worker_name)
+        except TransientConflict:
+            # Concurrent writers kept winning (MongoDB replica sets): nothing of this sweep
+            # was kept, and the next one does its work. A worker does not stop for that.
+            say(ctx, f"sweep {count}: rolled back by concurrent writes five times; the next "
+                     "sweep does its work", rolled_back=True)
+        else:
+            say(ctx, f"{report.now.isoformat()} sweep {count}: {report.tasks_created} task(s) "
+                     f"created, {report.tasks_updated} updated",
+                tasks_created=report.tasks_created, tasks_updated=report.tasks_updated)
         if limit is not None and count >= limit:
             return
         time.sleep(interval)

@@ -25,7 +25,13 @@ from pymongo.errors import (
     DuplicateKeyError as MongoDuplicateKeyError,
 )
 
-from crmcore.errors import ConflictError, CrmError, DuplicateKeyError, StorageError, ValidationError
+from crmcore.errors import (
+    CrmError,
+    DuplicateKeyError,
+    StorageError,
+    TransientConflict,
+    ValidationError,
+)
 
 DUPLICATE_KEY_CODES = frozenset({11000, 11001, 12582})
 VALIDATION_FAILED = 121
@@ -99,8 +105,8 @@ def as_crm_error(exc: BaseException, collection: str, action: str,
     if isinstance(exc, InvalidName):
         return ValidationError(f"{collection!r}: not a valid MongoDB name: {_first_line(exc)}")
     if isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT):
-        return ConflictError(f"{collection}: a concurrent transaction changed the same records; "
-                             "retry the operation")
+        return TransientConflict(f"{collection}: a concurrent transaction changed the same "
+                                 "records; retry the operation")
     if isinstance(exc, WriteConcernError):
         return StorageError(f"{collection}: {action} was not confirmed by the write concern in "
                             f"time (it may or may not be applied): {_first_line(exc)}")

@@ -36,6 +36,7 @@ from crmcore.errors import (
     DuplicateKeyError,
     NotFoundError,
     StorageError,
+    TransientConflict,
     ValidationError,
 )
 from crmcore.logs import get_logger
@@ -84,6 +85,11 @@ class _Txn:
 
     session: Any
     doomed: str | None = None
+    transient: bool = False  # doomed by a collision with another transaction: retry is safe
+
+    def fail(self) -> ConflictError:
+        """The error for using (or committing) a doomed transaction."""
+        return TransientConflict(self.doomed) if self.transient else ConflictError(self.doomed)
 
 
 def to_mongo(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,7 +140,7 @@ class MongoCollection(Collection):
         self._store.check_open()
         txn = self._store.current_txn()
         if txn is not None and txn.doomed:
-            raise ConflictError(txn.doomed)
+            raise txn.fail()
         try:
             with errors.mapped(self.name, action, self._index_fields()):
                 yield None if txn is None else txn.session
@@ -143,6 +149,7 @@ class MongoCollection(Collection):
                 # The server aborts a transaction on any failed command inside it.
                 txn.doomed = (f"the transaction was aborted by an earlier error ({exc}); "
                               "retry the whole operation")
+                txn.transient = isinstance(exc, TransientConflict)
             raise
 
     def _index_fields(self) -> dict[str, tuple[str, ...]]:
@@ -688,7 +695,7 @@ class MongoStore(Store):
             if txn.doomed:
                 with contextlib.suppress(PyMongoError):
                     session.abort_transaction()
-                raise ConflictError(txn.doomed)
+                raise txn.fail()
             self._commit(session)
         finally:
             self._txn.reset(token)
@@ -704,8 +711,8 @@ class MongoStore(Store):
                         attempt + 1 < COMMIT_ATTEMPTS:
                     continue  # committing again is safe: it is idempotent
                 if exc.has_error_label(errors.TRANSIENT):
-                    raise ConflictError("the transaction collided with another one and was "
-                                        "rolled back; retry the operation") from exc
+                    raise TransientConflict("the transaction collided with another one and "
+                                            "was rolled back; retry the operation") from exc
                 raise errors.as_crm_error(exc, self.database_name, "commit") from exc
 
     def close(self) -> None:

@@ -1,0 +1,77 @@
+"""Running an operation again when a concurrent transaction rolled it back.
+
+On a backend with optimistic transactions (MongoDB replica sets), two transactions that write
+the same document or index key at once cannot both commit: one is rolled back whole and
+raises ``TransientConflict``. The audit trail makes that common, since every audited write
+appends the entry after the same head. Such an operation left nothing behind, so it is simply
+run again, after a short randomised pause, up to ``ATTEMPTS`` times in all.
+
+Only the outermost operation retries: inside a ``crm.transaction()`` block the conflict
+rolls back the whole block, which the code that opened it must run again (``retrying``).
+Stale versions (``ConflictError``: someone changed the record you read) are never retried:
+the caller has to look at the record again.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from crmcore.errors import TransientConflict
+from crmcore.logs import get_logger
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+ATTEMPTS = 5  # tries in all
+FIRST_PAUSE = 0.005  # seconds before the second try; doubled for each further one (±50%)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+log = get_logger("retry")
+
+
+def retrying(crm: CRM, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(*args, **kwargs)``, run again when it raises ``TransientConflict`` and no
+    transaction is open around it in this thread. Use it for a block of several writes::
+
+        def move(crm):
+            with crm.transaction("ann"):
+                ...
+
+        retrying(crm, move, crm)
+
+    ``fn`` must be safe to run again from the start: it sees the store as it is now.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except TransientConflict as exc:
+        _pause_or_raise(crm, fn, 1, exc)
+    for attempt in range(2, ATTEMPTS + 1):
+        try:
+            return fn(*args, **kwargs)
+        except TransientConflict as exc:
+            _pause_or_raise(crm, fn, attempt, exc)
+    raise AssertionError("unreachable")  # pragma: no cover: the last attempt re-raises
+
+
+def _pause_or_raise(crm: CRM, fn: Callable[..., object], attempt: int,
+                    exc: TransientConflict) -> None:
+    if attempt >= ATTEMPTS or getattr(crm._local, "depth", 0) > 0:
+        raise exc  # out of tries, or inside a transaction: its opener runs it again
+    log.info("transaction rolled back by a concurrent one; running it again",
+             operation=getattr(fn, "__qualname__", repr(fn)), attempt=attempt, error=str(exc))
+    time.sleep(FIRST_PAUSE * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+
+
+def retried(method: Callable[P, R]) -> Callable[P, R]:
+    """Make an API method of a class holding ``self._crm`` run as ``retrying`` does."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return retrying(args[0]._crm, method, *args, **kwargs)  # type: ignore[attr-defined]
+
+    return wrapper
