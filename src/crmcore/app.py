@@ -379,10 +379,12 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
     the_clock = clock or SystemClock()
     store: Store = open_store(pm, cfg, the_clock)
     if cfg.core.encrypt_personal:
-        from crmcore.encryption import EncryptedStore, FieldCipher, load_key
+        from crmcore.encryption import EncryptedStore, FieldCipher, load_key, load_previous_keys
 
         try:
-            store = EncryptedStore(store, FieldCipher(load_key(cfg.core.encryption_key_file)))
+            key = load_key(cfg.core.encryption_key_file)
+            previous = load_previous_keys(cfg.core.encryption_previous_key_files, key)
+            store = EncryptedStore(store, FieldCipher(key, previous))
         except BaseException:
             store.close()
             raise

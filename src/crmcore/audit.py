@@ -139,6 +139,18 @@ class AuditedStore(StoreLayer):
         with self.inner.transaction():
             self._append(entry)
 
+    def record_event(self, op: str, collection: str, diff: Mapping[str, Any]) -> None:
+        """Append one entry about a whole collection rather than one record's write (for
+        example ``rekey``: documents re-sealed under a new encryption key, with ``diff``
+        counting them), in the hash chain like every other entry. ``diff`` is stored as given,
+        so it must hold no personal values."""
+        now = self.clock.now()
+        entry = {"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
+                 "op": op, "collection": collection, "record_id": None, "customer_id": None,
+                 "diff": dict(diff)}
+        with self.transaction():
+            self._append(entry)
+
     def _append(self, entry: dict[str, Any]) -> None:
         with self._lock:
             for _attempt in range(50):

@@ -59,6 +59,9 @@ class CoreSettings:
     audit: bool = True  # record every write in the hash-chained audit trail
     encrypt_personal: bool = False  # seal personal fields at rest (needs a key)
     encryption_key_file: str | None = None  # else $CRM_ENCRYPTION_KEY
+    # keys data may still be sealed with, during a key rotation; $CRM_ENCRYPTION_PREVIOUS_KEYS
+    # (base64 keys separated by commas or whitespace) is used instead when set
+    encryption_previous_key_files: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen

@@ -7,60 +7,160 @@ deterministically with AES-SIV, so equality queries and unique indexes still wor
 are sealed with AES-GCM and a random nonce, so equal values look different. The master key
 comes from ``$CRM_ENCRYPTION_KEY`` (base64, at least 32 bytes) or ``[core] encryption_key_file``
 (the same, in a file readable by its owner only). Losing the key loses the data.
+
+Rotating the key: the new key becomes the current one and the old one moves to
+``$CRM_ENCRYPTION_PREVIOUS_KEYS`` or ``[core] encryption_previous_key_files``. Values are
+always sealed with the current key and open with any configured key (the AEAD tag tells which
+fits); equality queries and unique checks on deterministic fields cover the seals under every
+key. ``rotate_keys`` re-seals what is still under a previous key and ``key_status`` counts
+what opens with which key; once it shows nothing under a previous key, that key can go.
+The stored format (``enc:v1:<d|r>:<base64>``) names no key, so stores sealed before rotation
+existed keep working unchanged.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import json
 import os
+import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crmcore.errors import ConfigError, StorageError, ValidationError
-from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
+import attrs
+
+from crmcore.audit import acting_as
+from crmcore.errors import (
+    ConfigError,
+    ConflictError,
+    CrmError,
+    DuplicateKeyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from crmcore.retry import retrying
+from crmcore.storage import BulkError, BulkResult, Collection, CollectionSpec, IndexSpec, Store
 from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
+from crmcore.storage.query import MISSING, resolve
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
 
 ENV_KEY = "CRM_ENCRYPTION_KEY"
+ENV_PREVIOUS_KEYS = "CRM_ENCRYPTION_PREVIOUS_KEYS"
 PREFIX = "enc:v1:"
+KEY_BYTES = 32
+CURRENT = 0  # the key index of the current key (``FieldCipher.key_of``)
+UNSEALED = (None, "", [], {})  # values stored as they are, never sealed
+NEW_KEY_HINT = "generate one with 'crm encryption new-key FILE'"
+WRONG_KEY = ("an encrypted field does not open with this key (wrong CRM_ENCRYPTION_KEY, or "
+             "damaged data)")
 
 
 def load_key(key_file: str | None, environ: Mapping[str, str] | None = None) -> bytes:
     """The master key from the environment or the key file; refuse weak or exposed keys."""
     env = os.environ if environ is None else environ
     if env.get(ENV_KEY):
-        text, where = env[ENV_KEY], f"${ENV_KEY}"
-    elif key_file:
-        path = Path(key_file).expanduser()
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"core.encryption_key_file: cannot read {path}: "
-                              f"{exc.strerror}") from None
-        if mode & 0o077:
-            raise ConfigError(f"core.encryption_key_file: {path} is readable by others "
-                              f"(mode {mode:o}); chmod 600 it")
-        where = str(path)
+        return _decode_key(env[ENV_KEY], f"${ENV_KEY}")
+    if key_file:
+        text, path = _read_key_file(key_file, "core.encryption_key_file")
+        return _decode_key(text, path)
+    raise ConfigError(f"core.encrypt_personal is on but no key is given: set ${ENV_KEY} "
+                      f"or core.encryption_key_file ({NEW_KEY_HINT})")
+
+
+def load_previous_keys(key_files: Sequence[str], current: bytes,
+                       environ: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
+    """The keys data may still be sealed with: ``$CRM_ENCRYPTION_PREVIOUS_KEYS`` (base64 keys
+    separated by commas or whitespace) if set, else the files of
+    ``[core] encryption_previous_key_files``, in that order. Checked like the current key;
+    a previous key equal to the current one, or listed twice, is refused."""
+    env = os.environ if environ is None else environ
+    named: list[tuple[str, str]] = []  # (base64 text, where it came from)
+    if env.get(ENV_PREVIOUS_KEYS, "").strip():
+        texts = [t for t in re.split(r"[\s,]+", env[ENV_PREVIOUS_KEYS]) if t]
+        named = [(t, f"${ENV_PREVIOUS_KEYS}[{i}]") for i, t in enumerate(texts)]
     else:
-        raise ConfigError(f"core.encrypt_personal is on but no key is given: set ${ENV_KEY} "
-                          "or core.encryption_key_file (generate one with "
-                          "'python -c \"import os,base64;print(base64.b64encode(os.urandom(32))"
-                          ".decode())\"')")
+        for i, key_file in enumerate(key_files):
+            setting = f"core.encryption_previous_key_files[{i}]"
+            text, path = _read_key_file(key_file, setting)
+            named.append((text, f"{setting} ({path})"))
+    keys: list[bytes] = []
+    for text, where in named:
+        key = _decode_key(text, where)
+        if key == current:
+            raise ConfigError(f"{where}: this previous key is the current encryption key; "
+                              "list only keys the data was sealed with before")
+        if key in keys:
+            raise ConfigError(f"{where}: this previous key is listed twice")
+        keys.append(key)
+    return tuple(keys)
+
+
+def _read_key_file(key_file: str, setting: str) -> tuple[str, str]:
+    path = Path(key_file).expanduser()
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{setting}: {path} is not a key file (base64 text)") from None
+    if mode & 0o077:
+        raise ConfigError(f"{setting}: {path} is readable by others (mode {mode:o}); "
+                          "chmod 600 it")
+    return text, str(path)
+
+
+def _decode_key(text: str, where: str) -> bytes:
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except ValueError:
         raise ConfigError(f"{where}: the encryption key is not valid base64") from None
-    if len(key) < 32:
-        raise ConfigError(f"{where}: the encryption key must be at least 32 bytes")
+    if len(key) < KEY_BYTES:
+        raise ConfigError(f"{where}: the encryption key must be at least {KEY_BYTES} bytes")
     return key
 
 
-class FieldCipher:
-    """Seals and opens single field values (any JSON value)."""
+def new_key() -> str:
+    """A fresh random 32-byte key, base64."""
+    return base64.b64encode(os.urandom(KEY_BYTES)).decode()
+
+
+def write_key_file(path: str | Path) -> Path:
+    """Write ``new_key()`` to a new file readable by its owner only (mode 0600, whatever the
+    umask). An existing file is never overwritten: it may hold the key some data needs."""
+    target = Path(path).expanduser()
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ValidationError(f"{target} exists; a key file is never overwritten (the data "
+                              "sealed with it would be lost): choose a new name") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot create {target}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(new_key() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        raise StorageError(f"could not write {target}: {exc.strerror}") from None
+    return target
+
+
+class _Key:
+    """The two AEADs derived from one master key."""
+
+    __slots__ = ("gcm", "siv")
 
     def __init__(self, master: bytes) -> None:
         from cryptography.hazmat.primitives import hashes
@@ -70,30 +170,79 @@ class FieldCipher:
         def derive(info: bytes, length: int) -> bytes:
             return HKDF(hashes.SHA256(), length, salt=None, info=info).derive(master)
 
-        self._siv = AESSIV(derive(b"crmcore deterministic fields", 64))
-        self._gcm = AESGCM(derive(b"crmcore randomised fields", 32))
+        self.siv = AESSIV(derive(b"crmcore deterministic fields", 64))
+        self.gcm = AESGCM(derive(b"crmcore randomised fields", 32))
+
+
+class FieldCipher:
+    """Seals and opens single field values (any JSON value).
+
+    ``seal`` always uses the current key (``master``); ``open`` tries the current key, then
+    each of ``previous`` in order. Key indexes: ``CURRENT`` (0) is the current key, ``i``
+    the i-th previous key (from 1).
+    """
+
+    def __init__(self, master: bytes, previous: Sequence[bytes] = ()) -> None:
+        self._keys = (_Key(master), *(_Key(key) for key in previous))
+
+    @property
+    def previous_keys(self) -> int:
+        """How many previous keys are configured."""
+        return len(self._keys) - 1
 
     def seal(self, value: Any, *, deterministic: bool) -> str:
         plain = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
         if deterministic:
-            sealed, tag = self._siv.encrypt(plain, [b"crmcore"]), "d"
-        else:
-            nonce = os.urandom(12)
-            sealed, tag = nonce + self._gcm.encrypt(nonce, plain, b"crmcore"), "r"
-        return f"{PREFIX}{tag}:{base64.urlsafe_b64encode(sealed).decode()}"
+            return _text("d", self._keys[CURRENT].siv.encrypt(plain, [b"crmcore"]))
+        nonce = os.urandom(12)
+        return _text("r", nonce + self._keys[CURRENT].gcm.encrypt(nonce, plain, b"crmcore"))
+
+    def seal_each(self, value: Any, keys: Iterable[int] | None = None) -> list[str]:
+        """The deterministic seals of ``value`` under each key of ``keys`` (default: every
+        configured key, the current one first): what a stored value equal to it may be."""
+        plain = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+        chosen = range(len(self._keys)) if keys is None else keys
+        return [_text("d", self._keys[i].siv.encrypt(plain, [b"crmcore"])) for i in chosen]
 
     def open(self, text: str) -> Any:
+        """The value sealed in ``text``; ``StorageError`` if no configured key opens it."""
+        found = self._decrypt(text)
+        if found is None:
+            raise StorageError(WRONG_KEY)
+        return json.loads(found[1])
+
+    def try_open(self, text: str) -> tuple[int, Any] | None:
+        """``(key index, value)`` for the first key that opens ``text``, or None."""
+        found = self._decrypt(text)
+        return None if found is None else (found[0], json.loads(found[1]))
+
+    def key_of(self, text: str) -> int | None:
+        """The index of the key that opens ``text``, or None when none does."""
+        found = self._decrypt(text)
+        return None if found is None else found[0]
+
+    def _decrypt(self, text: str) -> tuple[int, bytes] | None:
         from cryptography.exceptions import InvalidTag
 
         try:
             tag, body = text[len(PREFIX):].split(":", 1)
             raw = base64.urlsafe_b64decode(body)
-            plain = (self._siv.decrypt(raw, [b"crmcore"]) if tag == "d"
-                     else self._gcm.decrypt(raw[:12], raw[12:], b"crmcore"))
-        except (InvalidTag, ValueError) as exc:
-            raise StorageError("an encrypted field does not open with this key (wrong "
-                               "CRM_ENCRYPTION_KEY, or damaged data)") from exc
-        return json.loads(plain)
+        except ValueError:
+            return None
+        if tag not in ("d", "r"):
+            return None
+        for index, key in enumerate(self._keys):
+            try:
+                plain = (key.siv.decrypt(raw, [b"crmcore"]) if tag == "d"
+                         else key.gcm.decrypt(raw[:12], raw[12:], b"crmcore"))
+            except (InvalidTag, ValueError):
+                continue
+            return index, plain
+        return None
+
+
+def _text(tag: str, sealed: bytes) -> str:
+    return f"{PREFIX}{tag}:{base64.urlsafe_b64encode(sealed).decode()}"
 
 
 class EncryptedStore(StoreLayer):
@@ -103,32 +252,48 @@ class EncryptedStore(StoreLayer):
         super().__init__(inner)
         self.cipher = cipher
         self._fields: dict[str, dict[str, bool]] = {}  # collection -> field -> deterministic
+        self._unique: dict[str, tuple[IndexSpec, ...]] = {}
 
     def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
         indexed = {field for index in spec.indexes for field, _ in index.fields}
-        self._fields[spec.name] = {f: f in indexed for f in personal}
+        fields = {f: f in indexed for f in personal}
+        self._fields[spec.name] = fields
+        # Unique indexes over a sealed field: during a rotation the backend sees only the
+        # seals under the current key, so the collection checks the previous keys' seals.
+        self._unique[spec.name] = tuple(
+            index for index in spec.indexes
+            if index.unique and any(fields.get(f) for f, _ in index.fields))
+
+    def sealed_collections(self) -> dict[str, dict[str, bool]]:
+        """Declared collections with personal fields: field -> sealed deterministically."""
+        return {name: dict(fields) for name, fields in sorted(self._fields.items()) if fields}
 
     def collection(self, name: str) -> Collection:
         inner = self.inner.collection(name)
         fields = self._fields.get(name)
-        return EncryptedCollection(inner, self.cipher, fields) if fields else inner
+        if not fields:
+            return inner
+        unique = self._unique.get(name, ()) if self.cipher.previous_keys else ()
+        return EncryptedCollection(inner, self.cipher, fields, unique)
 
     def describe(self) -> str:
         return f"{self.inner.describe()}, personal fields encrypted"
 
 
 class EncryptedCollection(Collection):
-    def __init__(self, inner: Collection, cipher: FieldCipher, fields: dict[str, bool]) -> None:
+    def __init__(self, inner: Collection, cipher: FieldCipher, fields: dict[str, bool],
+                 unique: tuple[IndexSpec, ...] = ()) -> None:
         self.name = inner.name
         self._inner = inner
         self._cipher = cipher
         self._fields = fields
+        self._unique = unique  # checked against previous keys' seals (only during a rotation)
 
     def _seal(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(doc)
         for field, deterministic in self._fields.items():
             value = out.get(field)
-            if value not in (None, "", [], {}):
+            if value not in UNSEALED:
                 out[field] = self._cipher.seal(value, deterministic=deterministic)
         return out
 
@@ -153,6 +318,8 @@ class EncryptedCollection(Collection):
             elif not self._fields[key]:
                 raise ValidationError(f"{self.name}.{key} is encrypted with a random nonce and "
                                       "cannot be searched")
+            elif self._cipher.previous_keys:
+                out[key] = self._any_key_condition(key, value)
             else:
                 out[key] = self._seal_condition(key, value)
         return out
@@ -161,7 +328,7 @@ class EncryptedCollection(Collection):
         def seal(v: Any) -> Any:
             return None if v is None else self._cipher.seal(v, deterministic=True)
 
-        if isinstance(value, Mapping) and value and all(str(k).startswith("$") for k in value):
+        if _is_operators(value):
             sealed = {}
             for op, operand in value.items():
                 if op in ("$eq", "$ne"):
@@ -176,26 +343,119 @@ class EncryptedCollection(Collection):
             return sealed
         return seal(value)
 
+    def _any_key_condition(self, key: str, value: Any) -> Any:
+        """``_seal_condition`` during a rotation: a stored value may be sealed under any
+        configured key, so equality becomes membership in the seals under every key."""
+        def seals(values: Iterable[Any]) -> list[Any]:
+            out = (s for v in values
+                   for s in ([None] if v is None else self._cipher.seal_each(v)))
+            return list(dict.fromkeys(out))
+
+        if not _is_operators(value):
+            return None if value is None else {"$in": seals([value])}
+        inside: list[Any] | None = None  # $eq and $in: the stored seal is one of these
+        outside: list[Any] = []  # $ne and $nin: it is none of these
+        out: dict[str, Any] = {}
+        for op, operand in value.items():
+            if op in ("$in", "$nin") and not isinstance(operand, list | tuple | set):
+                raise ValidationError(f"{op} on field {key!r} takes a list")
+            if op in ("$eq", "$in"):
+                wanted = seals([operand] if op == "$eq" else operand)
+                inside = wanted if inside is None else [s for s in inside if s in set(wanted)]
+            elif op in ("$ne", "$nin"):
+                outside += seals([operand] if op == "$ne" else operand)
+            elif op == "$exists":
+                out[op] = operand
+            else:
+                raise ValidationError(f"{self.name}.{key} is encrypted: only equality and "
+                                      "membership queries work on it")
+        if inside is not None:
+            out["$in"] = inside
+        if outside:
+            out["$nin"] = list(dict.fromkeys(outside))
+        return out
+
     def _check_sort(self, sort: SortSpec | None) -> None:
         for field, _ in sort or ():
             if field in self._fields:
                 raise ValidationError(f"{self.name}.{field} is encrypted and cannot be sorted on")
 
+    def _refuse_duplicates(self, id: Any, values: Mapping[str, Any], *,
+                           update: bool = False) -> None:
+        """During a rotation, refuse a unique value that another record holds sealed under a
+        previous key: the backend's unique index only compares seals under the current key.
+        ``values`` is the new document, or with ``update`` the changes to record ``id``."""
+        stored: Mapping[str, Any] | None = None
+        for index in self._unique:
+            tops = [path.split(".")[0] for path, _ in index.fields]
+            if update and not any(t in values for t in tops):
+                continue  # this write leaves the index's fields as they are
+            doc = values
+            if update and not all(t in values for t in tops):
+                stored = self.get(id) if stored is None else stored
+                doc = {**stored, **values}
+            query = self._duplicate_query(index, doc)
+            if query is not None and self._inner.find({**query, "id": {"$ne": id}}, limit=1):
+                fields = ", ".join(path for path, _ in index.fields)
+                raise DuplicateKeyError(f"{self.name}: another record already has this value "
+                                        f"of ({fields}), sealed under a previous encryption "
+                                        "key")
+
+    def _duplicate_query(self, index: IndexSpec, doc: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The filter for records holding ``doc``'s key in ``index`` with a seal the backend
+        cannot compare, or None when the backend's own check is enough."""
+        personal = [path for path, _ in index.fields if path in self._fields]
+        # With one sealed field, its seal under the current key is the backend's to refuse.
+        keys = range(1, self._cipher.previous_keys + 1) if len(personal) == 1 else None
+        query: dict[str, Any] = {}
+        sealed = False
+        for path, _ in index.fields:
+            value = resolve(doc, path)
+            value = None if value is MISSING else value
+            if index.sparse and value is None:
+                return None  # the index skips this document
+            if path in personal and value not in UNSEALED:
+                query[path] = {"$in": self._cipher.seal_each(value, keys)}
+                sealed = True
+            else:
+                query[path] = value
+        return query if sealed else None
+
+    def _bulk(self, docs: Iterable[Doc], write: Callable[[Iterable[Doc]], BulkResult]
+              ) -> BulkResult:
+        if not self._unique:
+            return write(self._seal(d) if isinstance(d, Mapping) else d for d in docs)
+        refused: list[BulkError] = []
+        kept: list[tuple[int, Doc]] = []
+        for i, doc in enumerate(docs):
+            if isinstance(doc, Mapping):
+                try:
+                    self._refuse_duplicates(doc.get("id"), doc)
+                except DuplicateKeyError as exc:
+                    refused.append(BulkError(i, doc.get("id"), str(exc)))
+                    continue
+            kept.append((i, doc))
+        result = write(self._seal(d) if isinstance(d, Mapping) else d for _i, d in kept)
+        errors = [attrs.evolve(e, index=kept[e.index][0]) for e in result.errors]
+        return BulkResult(result.ids, tuple(sorted(errors + refused, key=lambda e: e.index)))
+
     def insert(self, doc: Doc) -> Doc:
+        if self._unique and isinstance(doc, Mapping):
+            self._refuse_duplicates(doc.get("id"), doc)
         return self._open(self._inner.insert(self._seal(doc)))  # type: ignore[return-value]
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        return self._inner.insert_many(self._seal(d) if isinstance(d, Mapping) else d
-                                       for d in docs)
+        return self._bulk(docs, self._inner.insert_many)
 
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        return self._inner.upsert_many(self._seal(d) if isinstance(d, Mapping) else d
-                                       for d in docs)
+        return self._bulk(docs, self._inner.upsert_many)
 
     def get(self, id: str) -> Doc:
         return self._open(self._inner.get(id))  # type: ignore[return-value]
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
+        if self._unique:
+            self._refuse_duplicates(id, changes, update=True)
         return self._open(self._inner.update(id, self._seal(changes),  # type: ignore[return-value]
                                              expected_version=expected_version))
 
@@ -229,3 +489,208 @@ class EncryptedCollection(Collection):
 
     def release(self, id: str, *, owner: str) -> None:
         self._inner.release(id, owner=owner)
+
+
+def _is_operators(value: Any) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(str(k).startswith("$")
+                                                              for k in value)
+
+
+# -- status and rotation ---------------------------------------------------------------------
+
+Progress = Callable[[str, int], None]
+BATCH = 500
+ATTEMPTS = 5  # re-reads of a document that keeps changing while it is re-sealed
+NO_PREVIOUS_KEY = (f"nothing to rotate from: no previous key is configured (list the old key "
+                   f"in core.encryption_previous_key_files or ${ENV_PREVIOUS_KEYS})")
+
+
+@attrs.frozen
+class KeyUsage:
+    """How the personal values stored in one collection open (``key_status``)."""
+
+    collection: str
+    documents: int
+    current: int  # sealed values the current key opens
+    previous: tuple[int, ...]  # sealed values each previous key opens, in configured order
+    unreadable: int  # sealed values no configured key opens: damaged, or their key is missing
+    plaintext: int  # personal values stored unsealed (written before encryption was on)
+
+
+@attrs.frozen
+class CollectionRotation:
+    """What ``rotate_keys`` did in one collection."""
+
+    collection: str
+    documents: int  # documents read
+    resealed: int  # documents whose values under a previous key were sealed anew
+    unreadable: int  # sealed values no configured key opens (left as they are)
+    problems: tuple[str, ...] = ()  # documents that could not be re-sealed, and why
+
+
+@attrs.frozen
+class RotationReport:
+    """What ``rotate_keys`` did; ``compact_error`` says why the store could not be compacted
+    afterwards (the old seals then remain in the backend's journal until ``crm compact``)."""
+
+    collections: tuple[CollectionRotation, ...]
+    compact_error: str | None = None
+
+    @property
+    def resealed(self) -> int:
+        return sum(c.resealed for c in self.collections)
+
+    @property
+    def unreadable(self) -> int:
+        return sum(c.unreadable for c in self.collections)
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for c in self.collections for p in c.problems]
+
+
+def encrypted_layer(store: Store) -> EncryptedStore:
+    """The encryption layer in a CRM's stack of store layers; ``ConfigError`` when
+    encryption at rest is off."""
+    layer: Store = store
+    while isinstance(layer, StoreLayer):
+        if isinstance(layer, EncryptedStore):
+            return layer
+        layer = layer.inner
+    raise ConfigError("encryption at rest is off ([core] encrypt_personal = false)")
+
+
+def sealed_documents(crm: CRM) -> dict[str, int]:
+    """Documents per collection with personal fields (to size progress bars)."""
+    layer = encrypted_layer(crm.store)
+    return {name: layer.inner.collection(name).count() for name in layer.sealed_collections()}
+
+
+def key_status(crm: CRM, *, progress: Progress | None = None,
+               batch_size: int = BATCH) -> list[KeyUsage]:
+    """Which key opens each sealed personal value, per collection with personal fields.
+    ``progress(collection, n)`` is called after each batch of ``n`` documents."""
+    layer = encrypted_layer(crm.store)
+    cipher = layer.cipher
+    usage = []
+    for name, fields in layer.sealed_collections().items():
+        documents = plaintext = 0
+        counts = [0] * (cipher.previous_keys + 2)  # current, each previous, none (last)
+        for batch in _batches(layer.inner.collection(name).iter(batch_size=batch_size),
+                              batch_size):
+            for doc in batch:
+                for field in fields:
+                    value = doc.get(field)
+                    if isinstance(value, str) and value.startswith(PREFIX):
+                        index = cipher.key_of(value)
+                        counts[-1 if index is None else index] += 1
+                    elif value not in UNSEALED:
+                        plaintext += 1
+            documents += len(batch)
+            if progress is not None:
+                progress(name, len(batch))
+        usage.append(KeyUsage(name, documents, counts[CURRENT], tuple(counts[1:-1]),
+                              counts[-1], plaintext))
+    return usage
+
+
+def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
+                batch_size: int = BATCH) -> RotationReport:
+    """Re-seal with the current key every personal value still sealed under a previous key.
+
+    Works beneath the audit layer, one version-checked update per document, read in batches:
+    a document changed meanwhile is read again and retried, so a run never loses a concurrent
+    write, and a run that was interrupted is finished by running it again. The audit trail
+    gets one ``rekey`` entry per collection where documents were re-sealed (with their
+    number), attributed to ``actor``. Values no configured key opens are counted and left
+    alone. Afterwards the store is compacted where the backend can, so the old seals leave
+    its files. ``ConfigError`` when encryption is off or no previous key is configured.
+    """
+    from crmcore.customers import require_actor
+
+    layer = encrypted_layer(crm.store)
+    if not layer.cipher.previous_keys:
+        raise ConfigError(NO_PREVIOUS_KEY)
+    actor = require_actor(actor)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(f"batch_size must be a whole number from 1, got {batch_size!r}")
+    reports = []
+    with acting_as(actor):
+        for name, fields in layer.sealed_collections().items():
+            reports.append(_rotate_collection(crm, layer, name, fields, progress, batch_size))
+    compact_error = None
+    try:
+        crm.store.compact()
+    except NotImplementedError:
+        pass  # nothing on disk to rewrite
+    except StorageError as exc:
+        compact_error = str(exc)
+    return RotationReport(tuple(reports), compact_error)
+
+
+def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[str, bool],
+                       progress: Progress | None, batch_size: int) -> CollectionRotation:
+    coll = layer.inner.collection(name)
+    documents = resealed = unreadable = 0
+    problems: list[str] = []
+    finished = False
+    try:
+        for batch in _batches(coll.iter(batch_size=batch_size), batch_size):
+            for doc in batch:
+                done, bad = _reseal(coll, doc, fields, layer.cipher, problems)
+                resealed += done
+                unreadable += bad
+            documents += len(batch)
+            if progress is not None:
+                progress(name, len(batch))
+        finished = True
+    finally:
+        if resealed and crm.audit is not None:
+            try:
+                retrying(crm, crm.audit.record_event, "rekey", name,
+                         {"resealed": resealed, "complete": finished})
+            except CrmError:
+                if finished:
+                    raise
+                # else the error that interrupted the run is the one to report
+    return CollectionRotation(name, documents, resealed, unreadable, tuple(problems))
+
+
+def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCipher,
+            problems: list[str]) -> tuple[int, int]:
+    """Re-seal one document's stale values: (1 if it was re-sealed else 0, unreadable)."""
+    for _attempt in range(ATTEMPTS):
+        changes: dict[str, str] = {}
+        unreadable = 0
+        for field, deterministic in fields.items():
+            value = doc.get(field)
+            if not (isinstance(value, str) and value.startswith(PREFIX)):
+                continue
+            found = cipher.try_open(value)
+            if found is None:
+                unreadable += 1
+            elif found[0] != CURRENT:
+                changes[field] = cipher.seal(found[1], deterministic=deterministic)
+        if not changes:
+            return 0, unreadable
+        try:
+            coll.update(doc["id"], changes, expected_version=doc["version"])
+        except DuplicateKeyError as exc:
+            problems.append(f"{coll.name} {doc['id']} was not re-sealed: {exc} (resolve the "
+                            "duplicate, then rotate again)")
+            return 0, unreadable
+        except ConflictError:  # changed since it was read: read it again
+            try:
+                doc = coll.get(doc["id"])
+            except NotFoundError:
+                return 0, 0  # deleted meanwhile: nothing left to re-seal
+            continue
+        return 1, unreadable
+    raise ConflictError(f"{coll.name} {doc['id']} kept changing while being re-sealed; run "
+                        "the rotation again")
+
+
+def _batches(items: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
