@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from crmcore import StorageError
-from crmcore.encryption import FieldCipher, encrypted_layer, key_status, rotate_keys
+from crmcore.encryption import FieldCipher, encrypted_layer
+from crmcore.keyrotation import key_status, rotate_keys
 
 OLD = base64.b64encode(b"o" * 32).decode()
 NEW = base64.b64encode(b"n" * 32).decode()

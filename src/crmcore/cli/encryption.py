@@ -16,16 +16,15 @@ from crmcore.cli.context import (
     say,
     state,
 )
-from crmcore.encryption import (
+from crmcore.encryption import encrypted_layer, write_key_file
+from crmcore.errors import ConfigError, ConflictError, StorageError
+from crmcore.keyrotation import (
     NO_PREVIOUS_KEY,
     KeyUsage,
-    encrypted_layer,
     key_status,
     rotate_keys,
     sealed_documents,
-    write_key_file,
 )
-from crmcore.errors import ConfigError, ConflictError, StorageError
 
 CHECK_STATUS = ("check 'crm encryption status' before removing a previous key: it must show 0 "
                 "values under that key and 0 that no key opens")

@@ -1,0 +1,223 @@
+"""Key rotation: which key opens each sealed personal value, and re-sealing what is still
+under a previous key (``crm encryption status`` / ``crm encryption rotate``; the procedure is
+in docs/security.md, "Rotating the key")."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import attrs
+
+from crmcore.audit import acting_as
+from crmcore.encryption import (
+    CURRENT,
+    ENV_PREVIOUS_KEYS,
+    PREFIX,
+    UNSEALED,
+    EncryptedStore,
+    FieldCipher,
+    encrypted_layer,
+)
+from crmcore.errors import (
+    ConfigError,
+    ConflictError,
+    CrmError,
+    DuplicateKeyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from crmcore.retry import retrying
+from crmcore.storage import Collection
+from crmcore.storage.base import Doc
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+Progress = Callable[[str, int], None]
+BATCH = 500
+ATTEMPTS = 5  # re-reads of a document that keeps changing while it is re-sealed
+NO_PREVIOUS_KEY = (f"nothing to rotate from: no previous key is configured (list the old key "
+                   f"in core.encryption_previous_key_files or ${ENV_PREVIOUS_KEYS})")
+
+
+@attrs.frozen
+class KeyUsage:
+    """How the personal values stored in one collection open (``key_status``)."""
+
+    collection: str
+    documents: int
+    current: int  # sealed values the current key opens
+    previous: tuple[int, ...]  # sealed values each previous key opens, in configured order
+    unreadable: int  # sealed values no configured key opens: damaged, or their key is missing
+    plaintext: int  # personal values stored unsealed (written before encryption was on)
+
+
+@attrs.frozen
+class CollectionRotation:
+    """What ``rotate_keys`` did in one collection."""
+
+    collection: str
+    documents: int  # documents read
+    resealed: int  # documents whose values under a previous key were sealed anew
+    unreadable: int  # sealed values no configured key opens (left as they are)
+    problems: tuple[str, ...] = ()  # documents that could not be re-sealed, and why
+
+
+@attrs.frozen
+class RotationReport:
+    """What ``rotate_keys`` did; ``compact_error`` says why the store could not be compacted
+    afterwards (the old seals then remain in the backend's journal until ``crm compact``)."""
+
+    collections: tuple[CollectionRotation, ...]
+    compact_error: str | None = None
+
+    @property
+    def resealed(self) -> int:
+        return sum(c.resealed for c in self.collections)
+
+    @property
+    def unreadable(self) -> int:
+        return sum(c.unreadable for c in self.collections)
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for c in self.collections for p in c.problems]
+
+
+def sealed_documents(crm: CRM) -> dict[str, int]:
+    """Documents per collection with personal fields (to size progress bars)."""
+    layer = encrypted_layer(crm.store)
+    return {name: layer.inner.collection(name).count() for name in layer.sealed_collections()}
+
+
+def key_status(crm: CRM, *, progress: Progress | None = None,
+               batch_size: int = BATCH) -> list[KeyUsage]:
+    """Which key opens each sealed personal value, per collection with personal fields.
+    ``progress(collection, n)`` is called after each batch of ``n`` documents."""
+    layer = encrypted_layer(crm.store)
+    cipher = layer.cipher
+    usage = []
+    for name, fields in layer.sealed_collections().items():
+        documents = plaintext = 0
+        counts = [0] * (cipher.previous_keys + 2)  # current, each previous, none (last)
+        for batch in _batches(layer.inner.collection(name).iter(batch_size=batch_size),
+                              batch_size):
+            for doc in batch:
+                for field in fields:
+                    value = doc.get(field)
+                    if isinstance(value, str) and value.startswith(PREFIX):
+                        index = cipher.key_of(value)
+                        counts[-1 if index is None else index] += 1
+                    elif value not in UNSEALED:
+                        plaintext += 1
+            documents += len(batch)
+            if progress is not None:
+                progress(name, len(batch))
+        usage.append(KeyUsage(name, documents, counts[CURRENT], tuple(counts[1:-1]),
+                              counts[-1], plaintext))
+    return usage
+
+
+def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
+                batch_size: int = BATCH) -> RotationReport:
+    """Re-seal with the current key every personal value still sealed under a previous key.
+
+    Works beneath the audit layer, one version-checked update per document, read in batches:
+    a document changed meanwhile is read again and retried, so a run never loses a concurrent
+    write, and a run that was interrupted is finished by running it again. The audit trail
+    gets one ``rekey`` entry per collection where documents were re-sealed (with their
+    number), attributed to ``actor``. Values no configured key opens are counted and left
+    alone. Afterwards the store is compacted where the backend can, so the old seals leave
+    its files. ``ConfigError`` when encryption is off or no previous key is configured.
+    """
+    from crmcore.customers import require_actor
+
+    layer = encrypted_layer(crm.store)
+    if not layer.cipher.previous_keys:
+        raise ConfigError(NO_PREVIOUS_KEY)
+    actor = require_actor(actor)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(f"batch_size must be a whole number from 1, got {batch_size!r}")
+    reports = []
+    with acting_as(actor):
+        for name, fields in layer.sealed_collections().items():
+            reports.append(_rotate_collection(crm, layer, name, fields, progress, batch_size))
+    compact_error = None
+    try:
+        crm.store.compact()
+    except NotImplementedError:
+        pass  # nothing on disk to rewrite
+    except StorageError as exc:
+        compact_error = str(exc)
+    return RotationReport(tuple(reports), compact_error)
+
+
+def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[str, bool],
+                       progress: Progress | None, batch_size: int) -> CollectionRotation:
+    coll = layer.inner.collection(name)
+    documents = resealed = unreadable = 0
+    problems: list[str] = []
+    finished = False
+    try:
+        for batch in _batches(coll.iter(batch_size=batch_size), batch_size):
+            for doc in batch:
+                done, bad = _reseal(coll, doc, fields, layer.cipher, problems)
+                resealed += done
+                unreadable += bad
+            documents += len(batch)
+            if progress is not None:
+                progress(name, len(batch))
+        finished = True
+    finally:
+        if resealed and crm.audit is not None:
+            try:
+                retrying(crm, crm.audit.record_event, "rekey", name,
+                         {"resealed": resealed, "complete": finished})
+            except CrmError:
+                if finished:
+                    raise
+                # else the error that interrupted the run is the one to report
+    return CollectionRotation(name, documents, resealed, unreadable, tuple(problems))
+
+
+def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCipher,
+            problems: list[str]) -> tuple[int, int]:
+    """Re-seal one document's stale values: (1 if it was re-sealed else 0, unreadable)."""
+    for _attempt in range(ATTEMPTS):
+        changes: dict[str, str] = {}
+        unreadable = 0
+        for field, deterministic in fields.items():
+            value = doc.get(field)
+            if not (isinstance(value, str) and value.startswith(PREFIX)):
+                continue
+            found = cipher.try_open(value)
+            if found is None:
+                unreadable += 1
+            elif found[0] != CURRENT:
+                changes[field] = cipher.seal(found[1], deterministic=deterministic)
+        if not changes:
+            return 0, unreadable
+        try:
+            coll.update(doc["id"], changes, expected_version=doc["version"])
+        except DuplicateKeyError as exc:
+            problems.append(f"{coll.name} {doc['id']} was not re-sealed: {exc} (resolve the "
+                            "duplicate, then rotate again)")
+            return 0, unreadable
+        except ConflictError:  # changed since it was read: read it again
+            try:
+                doc = coll.get(doc["id"])
+            except NotFoundError:
+                return 0, 0  # deleted meanwhile: nothing left to re-seal
+            continue
+        return 1, unreadable
+    raise ConflictError(f"{coll.name} {doc['id']} kept changing while being re-sealed; run "
+                        "the rotation again")
+
+
+def _batches(items: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
