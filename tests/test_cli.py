@@ -7,19 +7,13 @@ import uuid
 
 import pytest
 
+from crmcore.testing.cli import one_line_error
+
 
 @pytest.fixture
 def cli(crm_cli):
     """``crm`` in-process with only the core loaded (no installed plugin interferes)."""
     return crm_cli()
-
-
-def one_line_error(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def count_customers(cli) -> int:

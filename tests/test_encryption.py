@@ -198,7 +198,7 @@ def test_the_setting_reaches_the_cipher_and_is_refused_clearly(make_crm, monkeyp
 
 
 @pytest.fixture(params=["memory", "tinydb"])
-def reopen(request, make_crm, monkeypatch, tmp_path):
+def reopen(request, open_with_keys, tmp_path):
     """``reopen(key, *previous, **core)``: close the last CRM and open the same store again
     with these keys (on the memory store and on the embedded store)."""
     import uuid
@@ -207,26 +207,10 @@ def reopen(request, make_crm, monkeypatch, tmp_path):
 
     if request.param == "memory":
         location = f"rotation-{uuid.uuid4()}"
-        plugins, storage = [], {"backend": "memory", "location": location}
         request.addfinalizer(lambda: MemoryStore.drop_shared(location))
-    else:
-        plugins, storage = ["storage_tinydb"], {"backend": "tinydb",
-                                                "location": str(tmp_path / "db")}
-    opened = []
-
-    def open_(key, *previous, **core):
-        if opened:
-            opened[-1].close()
-        monkeypatch.setenv("CRM_ENCRYPTION_KEY", key)
-        if previous:
-            monkeypatch.setenv("CRM_ENCRYPTION_PREVIOUS_KEYS", ",".join(previous))
-        else:
-            monkeypatch.delenv("CRM_ENCRYPTION_PREVIOUS_KEYS", raising=False)
-        opened.append(make_crm(plugins, storage=storage,
-                               core={"encrypt_personal": True, **core}))
-        return opened[-1]
-
-    return open_
+        return open_with_keys([], {"backend": "memory", "location": location})
+    return open_with_keys(["storage_tinydb"], {"backend": "tinydb",
+                                               "location": str(tmp_path / "db")})
 
 
 def test_equality_queries_match_values_sealed_under_any_key(reopen):

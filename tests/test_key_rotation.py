@@ -12,6 +12,7 @@ import pytest
 from crmcore import StorageError
 from crmcore.encryption import FieldCipher, encrypted_layer
 from crmcore.keyrotation import key_status, rotate_keys
+from crmcore.testing.cli import one_line_error
 
 OLD = base64.b64encode(b"o" * 32).decode()
 NEW = base64.b64encode(b"n" * 32).decode()
@@ -41,24 +42,11 @@ def files_text(folder: Path) -> str:
 
 
 @pytest.fixture
-def tiny(make_crm, monkeypatch, tmp_path):
+def tiny(open_with_keys, tmp_path):
     """``tiny(key, *previous)``: close the last CRM and open the embedded store in
     ``tmp_path / "db"`` with these keys."""
-    opened = []
-
-    def open_(key, *previous, **core):
-        if opened:
-            opened[-1].close()
-        monkeypatch.setenv("CRM_ENCRYPTION_KEY", key)
-        if previous:
-            monkeypatch.setenv("CRM_ENCRYPTION_PREVIOUS_KEYS", ",".join(previous))
-        else:
-            monkeypatch.delenv("CRM_ENCRYPTION_PREVIOUS_KEYS", raising=False)
-        opened.append(make_crm(["storage_tinydb"], core={"encrypt_personal": True, **core},
-                               storage={"backend": "tinydb", "location": str(tmp_path / "db")}))
-        return opened[-1]
-
-    return open_
+    return open_with_keys(["storage_tinydb"], {"backend": "tinydb",
+                                               "location": str(tmp_path / "db")})
 
 
 def seed(crm, n):
@@ -241,14 +229,6 @@ def test_record_event_appends_one_chained_entry(make_crm):
 
 
 # -- the CLI -------------------------------------------------------------------------------
-
-
-def one_line_error(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 @pytest.fixture

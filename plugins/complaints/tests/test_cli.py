@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from crmcore.cli.main import run
+from crmcore.testing.cli import one_line_error
 
 CONFIG = """
 [complaints]
@@ -44,13 +45,6 @@ def ok(cli, *args: str) -> dict:
     code, out, err = cli("--json", *args)
     assert code == 0, err
     return json.loads(out)
-
-
-def one_line_error(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_the_whole_flow_from_the_command_line(cli):

@@ -47,3 +47,13 @@ def make_cli(plugins: Sequence[str], monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("CRM_CONFIG", raising=False)
     monkeypatch.delenv("CRM_ACTOR", raising=False)
     return InProcessCli(plugins, location, capsys)
+
+
+def one_line_error(err: str) -> str:
+    """Assert that ``err`` (a command's stderr) is what a user mistake must give — one line
+    starting with ``error:`` and no traceback — and return that line."""
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    return lines[0]
