@@ -46,6 +46,22 @@ def test_relative_storage_location_is_relative_to_the_file(tmp_path):
     assert cfg.storage.location == str(tmp_path / "data")
 
 
+def test_key_files_are_relative_to_the_file(tmp_path, monkeypatch):
+    (tmp_path / "crm.toml").write_text(
+        '[core]\nencrypt_personal = true\nencryption_key_file = "keys/now.key"\n'
+        'encryption_previous_key_files = ["keys/old.key", "/abs/older.key"]\n'
+        '[storage]\nbackend = "memory"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = Config.load(tmp_path / "crm.toml", environ={})
+    assert cfg.core.encryption_key_file == str(tmp_path / "keys" / "now.key")
+    assert cfg.core.encryption_previous_key_files == [str(tmp_path / "keys" / "old.key"),
+                                                      "/abs/older.key"]
+    assert Config.from_dict({"core": {"encryption_key_file": "k.key"}}, environ={}
+                            ).core.encryption_key_file == "k.key"  # no file: left as given
+
+
 def test_environment_overrides_backend_and_location(tmp_path):
     (tmp_path / "crm.toml").write_text('[storage]\nbackend = "tinydb"\nlocation = "data"\n')
     cfg = Config.load(tmp_path / "crm.toml", environ={

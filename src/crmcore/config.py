@@ -98,6 +98,11 @@ class Config:
         env = os.environ if environ is None else environ
         data = dict(data)
         core = structure_section(data.pop("core", {}), CoreSettings, "core")
+        if path is not None:  # key files, like the store's folder, are relative to the file
+            core = attrs.evolve(
+                core, encryption_key_file=_beside(path, core.encryption_key_file),
+                encryption_previous_key_files=[
+                    _beside(path, f) for f in core.encryption_previous_key_files])
         storage_raw = data.pop("storage", {}) or {}
         if not isinstance(storage_raw, Mapping):
             raise ConfigError(f"storage: expected a table, got {type(storage_raw).__name__}")
@@ -152,6 +157,14 @@ def find_config(explicit: str | Path | None = None,
         return Path(env[ENV_CONFIG])
     default = Path(DEFAULT_FILE)
     return default if default.exists() else None
+
+
+def _beside(config_file: Path, name: str | None) -> Any:
+    """``name`` (a path from the file at ``config_file``) made absolute; None stays None."""
+    if not name:
+        return name
+    target = Path(name).expanduser()
+    return str(target if target.is_absolute() else config_file.parent / target)
 
 
 def _looks_like_uri(location: str) -> bool:
