@@ -242,8 +242,20 @@ def test_audit_lists_and_verifies(cli):
     assert code == 0 and [(e["op"], e["actor"]) for e in entries] == [("update", "bo"),
                                                                        ("insert", "ann")]
     assert "13800138000" not in out
+    assert entries[0]["details"] == "changed: region, updated_at, updated_by"
     code, out, _ = cli("audit", "verify")
     assert code == 0 and "audit trail intact: 2 entries" in out
+
+
+def test_audit_details_say_what_an_entry_is_about():
+    from crmcore.cli.audit import details
+
+    assert details({"op": "insert", "diff": {"after": {"name": "***"}}}) == ""
+    assert details({"op": "denied", "diff": {"action": "customer.update",
+                                             "reason": "bo may not update customer c1"}}) \
+        == "customer.update: bo may not update customer c1"
+    assert details({"op": "rekey", "diff": {"resealed": 12, "complete": True}}) \
+        == "complete=True, resealed=12"
 
 
 def test_forget_needs_confirmation_then_erases(cli):

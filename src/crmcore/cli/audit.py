@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from crmcore.cli.context import actor, fresh_group, open_crm_from, out_table, say
@@ -24,10 +26,25 @@ def audit_group(ctx: click.Context, customer_id: str | None, limit: int) -> None
     query = {"customer_id": customer_id} if customer_id else {}
     entries = crm.audit.inner.collection("audit").find(query, sort=[("seq", -1)], limit=limit)
     for entry in entries:
-        entry["changes"] = ", ".join(sorted(entry["diff"])) if entry["op"] == "update" else ""
+        entry["details"] = details(entry)
     out_table(ctx, entries, [("seq", "#"), ("at", "when"), ("actor", "actor"), ("op", "op"),
                              ("collection", "collection"), ("record_id", "record"),
-                             ("changes", "fields changed")], empty="no audit entries")
+                             ("details", "details")], empty="no audit entries")
+
+
+def details(entry: dict[str, Any]) -> str:
+    """One line about an entry: the fields an update changed, what a refusal refused, an
+    event's figures (``rekey``: documents re-sealed); nothing for inserts and deletes, whose
+    diff is the whole (masked) record."""
+    diff = entry.get("diff") or {}
+    op = entry.get("op")
+    if op == "update":
+        return "changed: " + ", ".join(sorted(diff))
+    if op == "denied":
+        return f"{diff.get('action', '')}: {diff.get('reason', '')}"
+    if op in ("insert", "delete"):
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in sorted(diff.items()))
 
 
 @audit_group.command("verify")
