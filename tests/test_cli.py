@@ -64,15 +64,15 @@ def test_a_worker_runs_a_rolled_back_sweep_again_and_never_stops_for_one(cli, mo
     from crmcore.app import CRM
     from crmcore.errors import TransientConflict
 
-    real_tick, calls = CRM.tick, []
+    real_apply, calls = CRM.apply, []
 
-    def tick(self, worker, now=None):
-        calls.append(worker)
+    def apply(self, effects, *, actor, _depth=0):  # where a sweep writes
+        calls.append(actor)
         if len(calls) <= 2 or 4 <= len(calls) <= 3 + retry.ATTEMPTS:
             raise TransientConflict("simulated: a concurrent transaction won")
-        return real_tick(self, worker, now)
+        return real_apply(self, effects, actor=actor, _depth=_depth)
 
-    monkeypatch.setattr(CRM, "tick", tick)
+    monkeypatch.setattr(CRM, "apply", apply)
     monkeypatch.setattr(retry.time, "sleep", lambda _s: None)
     monkeypatch.setattr("crmcore.cli.tasks.time.sleep", lambda _s: None)
     code, out, err = cli("worker", "--iterations", "2", "--name", "w1")

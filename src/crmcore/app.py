@@ -39,6 +39,7 @@ from crmcore.logs import get_logger, register_personal_keys
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.records import Records
 from crmcore.registry import Kinds, SettingsSpec
+from crmcore.retry import retried
 from crmcore.schema import personal_fields
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
@@ -310,8 +311,10 @@ class CRM:
                 self.emit("crm_task_created", actor=actor, task=task, _depth=_depth + 1)
         return created
 
+    @retried
     def tick(self, worker: str, now: datetime | None = None) -> TickReport:
-        """One worker sweep: call ``crm_tick`` on every plugin and apply their effects."""
+        """One worker sweep: call ``crm_tick`` on every plugin and apply their effects (run
+        again whole if a concurrent transaction rolled it back, as the API's writes are)."""
         when = now or self.clock.now()
         effects = Effects.combine(self.plugins.call("crm_tick", crm=self, now=when,
                                                     worker=worker))

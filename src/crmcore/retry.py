@@ -68,10 +68,12 @@ def _pause_or_raise(crm: CRM, fn: Callable[..., object], attempt: int,
 
 
 def retried(method: Callable[P, R]) -> Callable[P, R]:
-    """Make an API method of a class holding ``self._crm`` run as ``retrying`` does."""
+    """Make an API method run as ``retrying`` does: a method of the CRM, or of a class
+    holding it as ``self._crm``."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        return retrying(args[0]._crm, method, *args, **kwargs)  # type: ignore[attr-defined]
+        owner = args[0]
+        return retrying(getattr(owner, "_crm", owner), method, *args, **kwargs)
 
     return wrapper

@@ -25,7 +25,6 @@ from crmcore.cli.params import DURATION, WHEN
 from crmcore.converter import to_doc
 from crmcore.entities import Priority, Task
 from crmcore.errors import TransientConflict, ValidationError
-from crmcore.retry import retrying
 
 TASK_COLUMNS = [("id", "id"), ("due_at", "due"), ("priority", "priority"), ("kind", "kind"),
                 ("title", "title"), ("customer_id", "customer"), ("assignee", "assignee")]
@@ -153,7 +152,7 @@ def worker(ctx: click.Context, once: bool, interval: float, iterations: int | No
     while True:
         count += 1
         try:
-            report = retrying(crm, crm.tick, worker_name)
+            report = crm.tick(worker_name)  # run again by itself after a collision
         except TransientConflict:
             # Concurrent writers kept winning (MongoDB replica sets): nothing of this sweep
             # was kept, and the next one does its work. A worker does not stop for that.
