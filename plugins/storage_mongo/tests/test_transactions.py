@@ -212,19 +212,16 @@ def test_real_switch_off(open_real):
     assert open_real(transactions="off").capabilities.transactions is False
 
 
-def test_real_concurrent_writers_through_the_core_api_all_succeed(open_real):
+def test_real_concurrent_writers_through_the_core_api_all_succeed(replica_set):
     """Two threads adding customers at once with the audit trail on: their transactions
     collide on the chain's next entry, and the core runs the losers again."""
     import threading
 
     from crmcore.testing import make_test_crm
 
-    probe = open_real()
-    if not probe.capabilities.transactions:
-        pytest.skip(f"{probe.describe()}: transactions need a replica set or sharded cluster")
     crm = make_test_crm(["storage_mongo"], storage={
-        "backend": "mongodb", "location": probe.uri,
-        "options": {"database": probe.database_name}})
+        "backend": "mongodb", "location": replica_set.uri,
+        "options": {"database": replica_set.database_name}})
     failures: list[BaseException] = []
 
     def adds(prefix: str) -> None:
