@@ -123,35 +123,29 @@ class AuditedStore(StoreLayer):
         spec = self._specs.get(collection)
         source = after or before or {}
         customer_id = source.get(spec.customer_key) if spec and spec.customer_key else None
-        now = self.clock.now()
-        entry = {"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
-                 "op": op, "collection": collection, "record_id": source.get("id"),
-                 "customer_id": customer_id, "diff": diff}
-        self._append(entry)
+        self._append(op, collection, source.get("id"), customer_id, diff)
 
     def record_denial(self, action: str, resource: Any, message: str) -> None:
         """Audit a refused action (``op`` is ``denied``)."""
-        now = self.clock.now()
-        entry = {"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
-                 "op": "denied", "collection": resource.kind, "record_id": resource.id,
-                 "customer_id": resource.customer_id,
-                 "diff": {"action": action, "reason": message}}
         with self.inner.transaction():
-            self._append(entry)
+            self._append("denied", resource.kind, resource.id, resource.customer_id,
+                         {"action": action, "reason": message})
 
     def record_event(self, op: str, collection: str, diff: Mapping[str, Any]) -> None:
         """Append one entry about a whole collection rather than one record's write (for
         example ``rekey``: documents re-sealed under a new encryption key, with ``diff``
         counting them), in the hash chain like every other entry. ``diff`` is stored as given,
         so it must hold no personal values."""
+        with self.transaction():
+            self._append(op, collection, None, None, dict(diff))
+
+    def _append(self, op: str, collection: str, record_id: str | None,
+                customer_id: str | None, diff: dict[str, Any]) -> None:
+        """Append the next entry of the chain, by the current actor, now."""
         now = self.clock.now()
         entry = {"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
-                 "op": op, "collection": collection, "record_id": None, "customer_id": None,
-                 "diff": dict(diff)}
-        with self.transaction():
-            self._append(entry)
-
-    def _append(self, entry: dict[str, Any]) -> None:
+                 "op": op, "collection": collection, "record_id": record_id,
+                 "customer_id": customer_id, "diff": diff}
         with self._lock:
             for _attempt in range(50):
                 seq, prev = self._head if self._head is not None else self._read_head()

@@ -29,7 +29,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -42,9 +42,6 @@ from crmcore.errors import (
 from crmcore.storage import BulkError, BulkResult, Collection, CollectionSpec, IndexSpec, Store
 from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
 from crmcore.storage.query import MISSING, resolve
-
-if TYPE_CHECKING:
-    pass
 
 ENV_KEY = "CRM_ENCRYPTION_KEY"
 ENV_PREVIOUS_KEYS = "CRM_ENCRYPTION_PREVIOUS_KEYS"

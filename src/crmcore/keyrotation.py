@@ -4,8 +4,7 @@ in docs/security.md, "Rotating the key")."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -30,7 +29,7 @@ from crmcore.errors import (
     ValidationError,
 )
 from crmcore.retry import retrying
-from crmcore.storage import Collection
+from crmcore.storage import Collection, batches
 from crmcore.storage.base import Doc
 
 if TYPE_CHECKING:
@@ -103,7 +102,7 @@ def key_status(crm: CRM, *, progress: Progress | None = None,
     for name, fields in layer.sealed_collections().items():
         documents = plaintext = 0
         counts = [0] * (cipher.previous_keys + 2)  # current, each previous, none (last)
-        for batch in _batches(layer.inner.collection(name).iter(batch_size=batch_size),
+        for batch in batches(layer.inner.collection(name).iter(batch_size=batch_size),
                               batch_size):
             for doc in batch:
                 for field in fields:
@@ -162,7 +161,7 @@ def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[
     problems: list[str] = []
     finished = False
     try:
-        for batch in _batches(coll.iter(batch_size=batch_size), batch_size):
+        for batch in batches(coll.iter(batch_size=batch_size), batch_size):
             for doc in batch:
                 done, bad = _reseal(coll, doc, fields, layer.cipher, problems)
                 resealed += done
@@ -215,9 +214,3 @@ def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCi
         return 1, unreadable
     raise ConflictError(f"{coll.name} {doc['id']} kept changing while being re-sealed; run "
                         "the rotation again")
-
-
-def _batches(items: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
-    it = iter(items)
-    while batch := list(itertools.islice(it, size)):
-        yield batch

@@ -16,14 +16,13 @@ verification then reports the difference.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import attrs
 
 from crmcore.errors import StorageError, ValidationError
-from crmcore.storage import BulkError, BulkResult, Collection, IndexSpec, Store
+from crmcore.storage import BulkError, BulkResult, Collection, IndexSpec, Store, batches
 from crmcore.storage.base import Doc, StoreLayer
 
 Progress = Callable[[str, int], None]
@@ -143,7 +142,7 @@ def _copy_collection(src: Collection, dst: Collection, name: str, progress: Prog
         progress(name, 0)
     errors: list[BulkError] = []
     done = 0
-    for batch in _batches(src.iter(batch_size=batch_size), batch_size):
+    for batch in batches(src.iter(batch_size=batch_size), batch_size):
         result = write(batch)
         errors.extend(attrs.evolve(e, index=e.index + done) for e in result.errors)
         done += len(batch)
@@ -160,9 +159,3 @@ def _backend(store: Store) -> Store:
     while isinstance(store, StoreLayer):
         store = store.inner
     return store
-
-
-def _batches(items: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
-    it = iter(items)
-    while batch := list(itertools.islice(it, size)):
-        yield batch

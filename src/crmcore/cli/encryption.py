@@ -17,9 +17,9 @@ from crmcore.cli.context import (
     state,
 )
 from crmcore.encryption import encrypted_layer, write_key_file
-from crmcore.errors import ConfigError, ConflictError, StorageError
+from crmcore.errors import ConflictError, StorageError
 from crmcore.keyrotation import (
-    NO_PREVIOUS_KEY,
+    BATCH,
     KeyUsage,
     key_status,
     rotate_keys,
@@ -91,7 +91,7 @@ def _status_notes(totals: dict[str, object], previous: int) -> list[str]:
 
 
 @encryption_group.command("rotate")
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1),
+@click.option("--batch-size", default=BATCH, show_default=True, type=click.IntRange(min=1),
               help="Documents read at a time.")
 @click.pass_context
 def rotate(ctx: click.Context, batch_size: int) -> None:
@@ -100,8 +100,6 @@ def rotate(ctx: click.Context, batch_size: int) -> None:
     Safe to interrupt and to run again; the store stays in use meanwhile.
     """
     crm = open_crm_from(ctx)
-    if not encrypted_layer(crm.store).cipher.previous_keys:
-        raise ConfigError(NO_PREVIOUS_KEY)
     who = actor(ctx)
     total = sum(sealed_documents(crm).values())
     with progress_bar(ctx, total=total, description="re-sealing") as advance:

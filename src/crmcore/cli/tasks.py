@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from crmcore import retry
 from crmcore.cli.context import (
     WHEN_HELP,
     actor,
@@ -156,8 +157,8 @@ def worker(ctx: click.Context, once: bool, interval: float, iterations: int | No
         except TransientConflict:
             # Concurrent writers kept winning (MongoDB replica sets): nothing of this sweep
             # was kept, and the next one does its work. A worker does not stop for that.
-            say(ctx, f"sweep {count}: rolled back by concurrent writes five times; the next "
-                     "sweep does its work", rolled_back=True)
+            say(ctx, f"sweep {count}: rolled back by concurrent writes {retry.ATTEMPTS} times; "
+                     "the next sweep does its work", rolled_back=True)
         else:
             say(ctx, f"{report.now.isoformat()} sweep {count}: {report.tasks_created} task(s) "
                      f"created, {report.tasks_updated} updated",

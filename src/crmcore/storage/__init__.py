@@ -14,6 +14,7 @@ from crmcore.storage.base import (
     StorageOptions,
     Store,
     StoreLayer,
+    batches,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "StorageOptions",
     "Store",
     "StoreLayer",
+    "batches",
 ]

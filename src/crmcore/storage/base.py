@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -78,6 +79,17 @@ class BulkError:
     index: int
     id: str | None
     message: str
+
+
+T = TypeVar("T")
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter), read lazily: for bulk writes and
+    for reading a collection a batch at a time."""
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
 
 
 @attrs.frozen

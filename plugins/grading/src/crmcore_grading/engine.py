@@ -72,7 +72,7 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -95,6 +95,7 @@ from crmcore import (
 )
 from crmcore.converter import iso, parse_iso
 from crmcore.logs import get_logger
+from crmcore.storage import batches
 from crmcore_grading import churn as churn_rules
 from crmcore_grading.dates import local_day
 from crmcore_grading.hookspecs import GradingHookSpecs
@@ -187,11 +188,6 @@ def _merged_into(into: Mapping[str, str], cid: str) -> str:
         seen.add(target)
         target = into[target]
     return target
-
-
-def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _json_safe(value: Any) -> bool:
@@ -308,7 +304,7 @@ class _Census:
     top: str = ""
     merged: int = 0
     newer: int = 0  # customer ids above the stored watermark's
-    merges: dict[str, str] = attrs.field(factory=dict)  # recent tombstone id -> merged_into
+    merges: list[str] = attrs.field(factory=list)  # ids of tombstones changed recently
     into: dict[str, str] = attrs.field(factory=dict)  # every tombstone id -> merged_into
 
 
@@ -757,7 +753,7 @@ class Engine:
         coll = self.crm.collection(INTERACTIONS)
         accs: dict[str, Acc] = {}
         read = 0
-        chunks = list(_chunks(ids, REBUILD_CHUNK))
+        chunks = list(batches(ids, REBUILD_CHUNK))
         for chunk in show(chunks, len(chunks), "rebuilding signals"):
             part, n = aggregate(coll.iter({"customer_id": {"$in": chunk}}), self.folder,
                                 window)
@@ -783,7 +779,7 @@ class Engine:
         n_docs = n_merged = n_newer = 0
         top_customer = ""
         into: dict[str, str] = {}
-        merges: dict[str, str] = {}
+        merges: list[str] = []
         recent = "" if mark is None else iso(parse_iso(mark.at)
                                               - timedelta(days=MERGE_LOOKBACK_DAYS))
         total = customers.count() if wrap else None
@@ -796,7 +792,7 @@ class Engine:
                 n_merged += 1
                 into[cid] = doc["merged_into"]
                 if mark is not None and str(doc.get("updated_at") or "") >= recent:
-                    merges[cid] = doc["merged_into"]
+                    merges.append(cid)
             if cid > above:
                 n_newer += 1
                 if doc.get("status", "active") == "active":
@@ -860,7 +856,7 @@ class Engine:
         del rows
         written = changes = rises = retried = 0
         customers_coll = crm.collection(CUSTOMERS)
-        for chunk in _chunks(pending, self.settings.write_batch):
+        for chunk in batches(pending, self.settings.write_batch):
             with crm.transaction(actor):
                 history: list[dict[str, Any]] = []
                 done: list[Outcome] = []

@@ -52,6 +52,7 @@ from crmcore.storage.base import (
     SortSpec,
     StorageOptions,
     Store,
+    batches,
 )
 from crmcore.storage.query import MISSING, check_new_doc, compile_filter, resolve, sort_docs
 from crmcore_storage_mongo import connection, errors, indexes
@@ -229,7 +230,7 @@ class MongoCollection(Collection):
             return _rows(docs, self._upsert_in_txn)
         ids: list[tuple[int, str]] = []
         errs: list[BulkError] = []
-        for chunk in _chunks(enumerate(docs), BULK_CHUNK):
+        for chunk in batches(enumerate(docs), BULK_CHUNK):
             valid = []
             for i, doc in chunk:
                 try:
@@ -280,7 +281,7 @@ class MongoCollection(Collection):
             return _rows(docs, one)  # row by row, so one clash cannot abort the transaction
         ids: list[tuple[int, str]] = []
         errs: list[BulkError] = []
-        for chunk in _chunks(enumerate(docs), BULK_CHUNK):
+        for chunk in batches(enumerate(docs), BULK_CHUNK):
             rows: list[tuple[int, Doc]] = []
             ops = []
             for i, doc in chunk:
@@ -812,12 +813,6 @@ def _check_import_version(doc: Any) -> None:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationError(f"an imported document needs its integer 'version' (from 1), "
                               f"got {version!r}")
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
 
 
 def _rows(docs: Iterable[Doc], one: Callable[[Doc], Doc]) -> BulkResult:

@@ -17,6 +17,7 @@ from crmcore.storage.base import (
     Filter,
     IndexSpec,
     SortSpec,
+    batches,
 )
 from crmcore.storage.query import (
     check_new_doc,
@@ -85,19 +86,24 @@ class TinyCollection(Collection):
         check_new_doc(doc)
         return self._store._write(self._insert_here, doc)
 
-    def _insert_here(self, doc: Doc) -> Doc:
-        return self._insert(self._tbl(), doc)
+    def _insert_here(self, doc: Doc, text: str | None = None) -> Doc:
+        return self._insert(self._tbl(), doc, text)
 
-    def _insert(self, table: Table, doc: Doc) -> Doc:
+    def _insert(self, table: Table, doc: Doc, text: str | None = None) -> Doc:
         """Store a new document; returns it as stored: a new dict (nested values shared with
-        ``doc``), never read again by the store, which keeps only its text."""
+        ``doc``), never read again by the store, which keeps only its text. With ``text``
+        (``doc`` encoded, without ``version``: see ``insert_encoded``) ``doc`` itself is
+        indexed and returned, without a version, and ``text`` is what is kept."""
         id = doc["id"]
         if id in table.docs:
             raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
-        new = dict(doc)
-        new["version"] = 1
-        text = encode_json(new)  # indexes read ``new`` now and keep nothing of it
-        table.check_unique(self.name, new, None)
+        if text is None:
+            new = dict(doc)
+            new["version"] = 1
+            text = encode_json(new)
+        else:
+            new, text = doc, text[:-1] + ',"version":1}'
+        table.check_unique(self.name, new, None)  # indexes read ``new`` and keep nothing of it
         self._put(table, id, new, text, None, None)
         return new
 
@@ -108,15 +114,7 @@ class TinyCollection(Collection):
                 not text.isascii() or text[-1:] != "}":
             self.insert(doc)
             return
-        self._store._write(self._insert_text, doc, text)
-
-    def _insert_text(self, doc: Doc, text: str) -> None:
-        table = self._tbl()
-        id = doc["id"]
-        if id in table.docs:
-            raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
-        table.check_unique(self.name, doc, None)  # indexes read ``doc``; none keeps it
-        self._put(table, id, doc, text[:-1] + ',"version":1}', None, None)
+        self._store._write(self._insert_here, doc, text)
 
     def _upsert(self, table: Table, doc: Doc) -> str:
         check_new_doc(doc)
@@ -143,11 +141,7 @@ class TinyCollection(Collection):
     def _bulk(self, docs: Iterable[Doc], one: Callable[[Table, Doc], object]) -> BulkResult:
         ids: list[str] = []
         errors: list[BulkError] = []
-        source = iter(enumerate(docs))
-        while True:
-            chunk = [item for _, item in zip(range(BULK_CHUNK), source, strict=False)]
-            if not chunk:
-                break
+        for chunk in batches(enumerate(docs), BULK_CHUNK):
             with self._store._writing():
                 table = self._tbl()
                 for i, doc in chunk:

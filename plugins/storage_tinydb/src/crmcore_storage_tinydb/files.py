@@ -178,30 +178,14 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[Any]:
-    """Write ``path`` through a private temporary file, fsync it, then rename it into place."""
+def atomic_file(path: Path, *, binary: bool = False) -> Iterator[Any]:
+    """Write ``path`` through a private temporary file, fsync it, then rename it into place
+    (text in ASCII, or bytes with ``binary``)."""
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
-        with os.fdopen(fd, "w", encoding="ascii", buffering=1 << 20) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-@contextlib.contextmanager
-def atomic_binary(path: Path) -> Iterator[Any]:
-    """``atomic_file`` for binary content."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "ascii",
+                       buffering=1 << 20) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

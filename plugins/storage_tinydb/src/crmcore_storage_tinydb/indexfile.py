@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from crmcore_storage_tinydb.files import atomic_binary, decode_json, encode_json
+from crmcore_storage_tinydb.files import atomic_file, decode_json, encode_json
 from crmcore_storage_tinydb.indexes import Index
 from crmcore_storage_tinydb.sortedlist import SortedList
 
@@ -40,7 +40,7 @@ def index_file(snapshot: Path) -> Path:
 
 def write_index_file(snapshot: Path, token: str, count: int, indexes: Sequence[Index]) -> None:
     """Write the entries of ``indexes`` (as they are now) for the snapshot with ``token``."""
-    with atomic_binary(index_file(snapshot)) as handle:
+    with atomic_file(index_file(snapshot), binary=True) as handle:
         crc = 0
 
         def put(data: bytes) -> None:
