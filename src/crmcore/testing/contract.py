@@ -14,6 +14,7 @@ calling it again reopens the same data)::
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +33,29 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def _doc(i: int, **extra: object) -> dict:
     return {"id": f"d{i:05d}", "n": i, "group": "even" if i % 2 == 0 else "odd", **extra}
+
+
+SEQ = IndexSpec((("seq", 1),), unique=True)
+
+
+def _entry(n: int, **extra: object) -> dict:
+    """Entry ``n`` of a log: numbered in ``seq``, with ids that do not sort like the numbers."""
+    return {"id": f"e{n}", "seq": n, "body": f"entry {n}", **extra}
+
+
+def _stored(n: int, **extra: object) -> dict:
+    return {**_entry(n, **extra), "version": 1}
+
+
+def _append(log, doc: dict, *, ascii: bool = True) -> None:
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=ascii)
+    assert log.append(dict(doc), text, sequence="seq") is None
+
+
+def _open_log(store: Store):
+    log = store.collection("log")
+    log.ensure_index(SEQ)
+    return log
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -451,6 +475,115 @@ class StorageContract:
         assert a.get("keep") == {"id": "keep", "x": 1, "version": 1}
         assert a.count() == 1
         assert store.collection("b").count() == 0
+
+    # -- logs (append / last) ---------------------------------------------------------------
+
+    def test_an_empty_log_has_no_last_entry_and_appends_from_1(self, store):
+        log = _open_log(store)
+        assert log.last("seq") is None
+        for n in (1, 2, 3):
+            _append(log, _entry(n))
+            assert log.last("seq") == _stored(n)
+        assert log.find(sort=[("seq", 1)]) == [_stored(1), _stored(2), _stored(3)]
+        assert log.get("e2") == _stored(2)
+        assert log.count() == 3 and log.count({"seq": {"$gt": 1}}) == 2
+
+    def test_last_is_the_highest_number_whatever_the_ids(self, store):
+        log = _open_log(store)
+        for n in range(1, 13):  # "e12" sorts before "e9"
+            _append(log, _entry(n))
+        assert log.last("seq") == _stored(12)
+
+    def test_appending_a_number_already_taken_is_refused_and_writes_nothing(self, store):
+        log = _open_log(store)
+        _append(log, _entry(1))
+        _append(log, _entry(2))
+        for taken in (2, 1):
+            with pytest.raises(DuplicateKeyError):
+                _append(log, {**_entry(taken), "id": f"other{taken}"})
+        assert log.count() == 2
+        assert log.last("seq") == _stored(2)
+        with pytest.raises(NotFoundError):
+            log.get("other2")
+        _append(log, _entry(3))
+        assert log.last("seq") == _stored(3)
+
+    def test_a_rolled_back_append_is_not_kept_and_its_number_stays_free(self, store):
+        if not store.capabilities.transactions:
+            pytest.skip(f"{store.describe()} declares no multi-document transactions")
+        log = _open_log(store)
+        _append(log, _entry(1))
+        with pytest.raises(RuntimeError), store.transaction():
+            _append(log, _entry(2))
+            _append(log, _entry(3))
+            raise RuntimeError("boom")
+        assert log.last("seq") == _stored(1)
+        assert log.find() == [_stored(1)]
+        _append(log, _entry(2))
+        assert log.last("seq") == _stored(2)
+        assert log.count() == 2
+
+    def test_an_append_is_seen_by_reads_in_its_own_transaction(self, store):
+        log = _open_log(store)
+        _append(log, _entry(1))
+        with store.transaction():
+            _append(log, _entry(2))
+            assert log.last("seq") == _stored(2)
+            _append(log, _entry(3))
+            assert log.last("seq") == _stored(3)
+            assert log.get("e3") == _stored(3)
+            assert [d["seq"] for d in log.find(sort=[("seq", 1)])] == [1, 2, 3]
+        assert log.last("seq") == _stored(3)
+        assert log.count() == 3
+
+    def test_a_reopened_log_keeps_its_entries_and_appending_goes_on(self, open_store):
+        first = open_store()
+        if not first.capabilities.persistent:
+            first.close()
+            pytest.skip(f"{first.describe()} is not persistent")
+        log = _open_log(first)
+        for n in (1, 2, 3):
+            _append(log, _entry(n))
+        first.close()
+        second = open_store()
+        try:
+            log = _open_log(second)
+            assert log.last("seq") == _stored(3)
+            with pytest.raises(DuplicateKeyError):
+                _append(log, {**_entry(3), "id": "late"})
+            _append(log, _entry(4))
+            assert log.last("seq") == _stored(4)
+        finally:
+            second.close()
+        third = open_store()
+        try:
+            log = _open_log(third)
+            assert log.find(sort=[("seq", 1)]) == [_stored(n) for n in (1, 2, 3, 4)]
+            assert log.last("seq") == _stored(4)
+        finally:
+            third.close()
+
+    def test_appended_text_that_is_not_ascii_reads_back_equal(self, open_store):
+        bodies = ["caf\u00e9 \u540d", 'quote " backslash \\ newline \n', "\u2028\x7f\U0001f600"]
+        docs = [_entry(n, body=body) for n, body in enumerate(bodies, start=1)]
+        store = open_store()
+        log = _open_log(store)
+        for doc in docs:
+            _append(log, doc, ascii=False)
+        expected = [{**doc, "version": 1} for doc in docs]
+        assert log.find(sort=[("seq", 1)]) == expected
+        assert log.last("seq") == expected[-1]
+        assert log.get("e1") == expected[0]
+        store.close()
+        if not store.capabilities.persistent:
+            return
+        again = open_store()
+        try:
+            log = _open_log(again)
+            assert log.last("seq") == expected[-1]
+            assert log.find(sort=[("seq", 1)]) == expected
+        finally:
+            again.close()
 
     # -- random operations against a model --------------------------------------------------
 

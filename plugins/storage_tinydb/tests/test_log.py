@@ -1,0 +1,360 @@
+"""Logs in the embedded store: ``append`` and ``last`` on a log that is not loaded.
+
+A reopened store answers ``last`` and appends from the snapshot's ``_crmcore`` record and the
+journal, without loading the log's documents; compaction streams them; anything but appends
+since the snapshot falls back to loading. Whatever the path, the log stays whole: every entry,
+numbered 1, 2, 3… without a gap.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
+from tinydb import TinyDB
+
+from crmcore.errors import DuplicateKeyError
+from crmcore.storage import IndexSpec
+from crmcore.storage.base import StoreLayer
+from crmcore.testing.factories import make_test_crm
+
+SEQ = IndexSpec((("seq", 1),), unique=True)
+
+
+def entry(n: int, **extra: object) -> dict:
+    return {"id": f"e{n:04d}", "seq": n, "body": f"entry {n}", **extra}
+
+
+def stored(n: int, **extra: object) -> dict:
+    return {**entry(n, **extra), "version": 1}
+
+
+def append(log, doc: dict) -> None:
+    log.append(dict(doc), json.dumps(doc, separators=(",", ":")), sequence="seq")
+
+
+def open_log(store: TinyStore):
+    log = store.collection("log")
+    log.ensure_index(SEQ)
+    return log
+
+
+def make_log(path: Path, count: int) -> None:
+    """A store whose log holds entries 1..count, closed (so folded into its snapshot)."""
+    store = TinyStore(path)
+    log = open_log(store)
+    with store.transaction():
+        for n in range(1, count + 1):
+            append(log, entry(n))
+    store.close()
+
+
+def loaded(store: TinyStore) -> bool:
+    return store._handle("log")._table is not None
+
+
+def whole_log(path: Path) -> list[dict]:
+    """Reopen the store and check the log is whole: numbered 1..n, ``last`` the n-th."""
+    store = TinyStore(path)
+    try:
+        log = open_log(store)
+        last = log.last("seq")
+        docs = log.find(sort=[("seq", 1)])
+        assert [d["seq"] for d in docs] == list(range(1, len(docs) + 1))
+        assert last == (docs[-1] if docs else None)
+        assert store.check()["log"] == len(docs)
+        return docs
+    finally:
+        store.close()
+
+
+def snapshot(path: Path) -> tuple[list[dict], dict]:
+    """The log's documents (by number) and ``_crmcore`` record, as stock TinyDB reads them."""
+    db = TinyDB(path / "log.json", access_mode="r")
+    try:
+        docs = sorted((dict(d) for d in db.all()), key=lambda d: d["seq"])
+        records = [dict(r) for r in db.table("_crmcore").all()]
+    finally:
+        db.close()
+    assert len(records) == 1
+    return docs, records[0]
+
+
+def without_version(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "version"}
+
+
+# -- not loading -----------------------------------------------------------------------------
+
+
+def test_a_reopened_log_answers_last_and_appends_without_loading(store_dir):
+    make_log(store_dir, 3)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        assert log.last("seq") == stored(3)
+        append(log, entry(4))
+        assert log.last("seq") == stored(4)
+        append(log, entry(5))
+        assert log.last("seq") == stored(5)
+        with pytest.raises(DuplicateKeyError):
+            append(log, entry(5, id="again"))
+        assert not loaded(store)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
+
+
+def test_several_appends_in_one_transaction_without_loading(store_dir):
+    make_log(store_dir, 3)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        with store.transaction():
+            for n in (4, 5, 6):
+                append(log, entry(n))
+                assert log.last("seq") == stored(n)
+            with pytest.raises(DuplicateKeyError):
+                append(log, entry(5, id="again"))
+        assert log.last("seq") == stored(6)
+        assert not loaded(store)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 7)]
+
+
+def test_two_stores_on_one_folder_append_to_one_log(store_dir):
+    make_log(store_dir, 3)
+    one, two = TinyStore(store_dir), TinyStore(store_dir)
+    try:
+        a, b = open_log(one), open_log(two)
+        append(a, entry(4))
+        with pytest.raises(DuplicateKeyError):
+            append(b, entry(4, id="b4"))  # b cached nothing: it must read a's append
+        assert b.last("seq") == stored(4)
+        append(b, entry(5))
+        assert a.last("seq") == stored(5)
+        with pytest.raises(DuplicateKeyError):
+            append(a, entry(5, id="a5"))
+    finally:
+        one.close()
+        two.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
+
+
+def test_compacting_an_unloaded_log_streams_it_into_a_stock_tinydb_file(store_dir):
+    make_log(store_dir, 3)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        append(log, entry(4))
+        append(log, entry(5))
+        store.compact()
+        assert not loaded(store)
+        docs, record = snapshot(store_dir)
+        assert docs == [stored(n) for n in range(1, 6)]
+        assert record["sequence"] == "seq"
+        assert without_version(record["last"]) == entry(5)
+        assert log.last("seq") == stored(5)
+        append(log, entry(6))  # from the new snapshot's record
+        assert log.last("seq") == stored(6)
+        assert not loaded(store)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 7)]
+
+
+# -- falling back to loading -----------------------------------------------------------------
+
+
+def touch(log, how: str) -> tuple[list[dict], int]:
+    """Change the log of entries 1..count other than by appending; return the documents it
+    then holds and the following number."""
+    docs = [stored(n) for n in range(1, log.count() + 1)]
+    if how == "update":
+        docs[1] = {**log.update("e0002", {"body": "edited"}, expected_version=1)}
+    elif how == "insert":
+        log.insert(entry(len(docs) + 1))
+        docs.append(stored(len(docs) + 1))
+    else:  # delete the last entry: its number is free again
+        log.delete(docs.pop()["id"])
+    return docs, len(docs) + 1
+
+
+@pytest.mark.parametrize("how", ["update", "insert", "delete"])
+def test_an_unloaded_append_after_another_store_touched_the_log(store_dir, how):
+    make_log(store_dir, 3)
+    one, two = TinyStore(store_dir), TinyStore(store_dir)
+    try:
+        mine = open_log(one)
+        docs, following = touch(open_log(two), how)
+        assert mine.last("seq") == docs[-1]
+        with pytest.raises(DuplicateKeyError):
+            append(mine, entry(following - 1, id="taken"))
+        append(mine, entry(following, id="new"))
+        assert two.collection("log").last("seq") == stored(following, id="new")
+        one.compact()
+        assert mine.last("seq") == stored(following, id="new")
+    finally:
+        one.close()
+        two.close()
+    assert whole_log(store_dir) == [*docs, stored(following, id="new")]
+
+
+@pytest.mark.parametrize("how", ["update", "insert", "delete"])
+def test_an_unloaded_append_after_a_reopen_with_the_journal_kept(store_dir, how):
+    make_log(store_dir, 100)
+    before, _record = snapshot(store_dir)
+    store = TinyStore(store_dir, TinyStoreOptions(compact_on_close_mb=0))
+    docs, following = touch(open_log(store), how)
+    store.close()
+    assert snapshot(store_dir)[0] == before  # the journal keeps the change
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        assert log.last("seq") == docs[-1]
+        append(log, entry(following, id="new"))
+        assert log.last("seq") == stored(following, id="new")
+        store.compact()
+        append(log, entry(following + 1))
+        assert log.last("seq") == stored(following + 1)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [*docs, stored(following, id="new"), stored(following + 1)]
+
+
+# -- transactions while unloaded ---------------------------------------------------------------
+
+
+def test_a_rolled_back_unloaded_append_leaves_nothing(store_dir):
+    make_log(store_dir, 3)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        with pytest.raises(RuntimeError), store.transaction():
+            append(log, entry(4))
+            assert log.last("seq") == stored(4)
+            raise RuntimeError("boom")
+        assert not loaded(store)
+        assert log.last("seq") == stored(3)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 4)]
+
+
+def test_a_read_that_loads_the_log_mid_transaction_sees_the_unloaded_append(store_dir):
+    make_log(store_dir, 3)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        with store.transaction():
+            append(log, entry(4))
+            assert log.find(sort=[("seq", 1)]) == [stored(n) for n in range(1, 5)]
+            assert log.last("seq") == stored(4)
+            append(log, entry(5))  # through the table now
+        assert log.last("seq") == stored(5)
+        assert log.count() == 5
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
+
+
+def test_a_load_mid_transaction_then_a_rollback_forgets_the_append(store_dir):
+    make_log(store_dir, 3)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        with pytest.raises(RuntimeError), store.transaction():
+            append(log, entry(4))
+            assert [d["seq"] for d in log.find()] == [1, 2, 3, 4]
+            raise RuntimeError("boom")
+        assert log.last("seq") == stored(3)
+        assert log.find(sort=[("seq", 1)]) == [stored(n) for n in range(1, 4)]
+        append(log, entry(4, id="again"))  # the number is free
+        assert log.last("seq") == stored(4, id="again")
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [*(stored(n) for n in range(1, 4)), stored(4, id="again")]
+
+
+# -- a killed writer ---------------------------------------------------------------------------
+
+APPENDER = """
+from crmcore.storage import IndexSpec
+store = TinyStore(sys.argv[1])
+log = store.collection("log")
+log.ensure_index(IndexSpec((("seq", 1),), unique=True))
+last = log.last("seq")
+n = 0 if last is None else last["seq"]
+while True:
+    n += 1
+    doc = {"id": f"k{n:06d}", "seq": n, "body": "x" * (n % 50)}
+    log.append(doc, json.dumps(doc, separators=(",", ":")), sequence="seq")
+    say("ack", n)
+    if n % 40 == 0:
+        store.compact()
+"""
+
+
+def test_a_killed_appender_loses_no_acknowledged_entry_and_leaves_no_gap(store_dir, child):
+    acknowledged = 0
+    for heard in (5, 37, 61, 90):  # kills before, around and after compactions
+        proc = child(APPENDER, str(store_dir))
+        while heard:
+            line = proc.stdout.readline()
+            assert line.endswith("\n"), f"the appender died: {proc.stderr.read()}"
+            if line.startswith("ack "):  # (the store may log other lines)
+                acknowledged = int(line.split()[1])
+                heard -= 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for line in proc.stdout.read().splitlines(keepends=True):
+            if line.startswith("ack ") and line.endswith("\n"):  # the kill may cut one short
+                acknowledged = int(line.split()[1])
+        docs = whole_log(store_dir)
+        assert len(docs) >= acknowledged
+    assert acknowledged >= 5 + 37 + 61 + 90  # each run starts after the last one's entries
+
+
+# -- through the core --------------------------------------------------------------------------
+
+
+def audit_handle(crm):
+    layer = crm.store
+    while isinstance(layer, StoreLayer):
+        layer = layer.inner
+    assert isinstance(layer, TinyStore)
+    return layer._handle("audit")
+
+
+def test_a_reopened_crm_adds_a_customer_without_loading_the_audit_trail(store_dir, clock):
+    storage = {"backend": "tinydb", "location": str(store_dir)}
+    crm = make_test_crm(["storage_tinydb"], clock=clock, storage=storage)
+    try:
+        crm.customers.add(actor="ann", name="Person 0")
+        per_add = crm.audit.verify().entries
+        for i in range(1, 5):
+            crm.customers.add(actor="ann", name=f"Person {i}")
+        assert crm.audit.verify().entries == 5 * per_add
+    finally:
+        crm.close()
+    crm = make_test_crm(["storage_tinydb"], clock=clock, storage=storage)
+    try:
+        crm.customers.add(actor="ann", name="Person 5")
+        assert audit_handle(crm)._table is None
+        report = crm.audit.verify()
+        assert report.ok, report.problem
+        assert report.entries == 6 * per_add
+    finally:
+        crm.close()
+    crm = make_test_crm(["storage_tinydb"], clock=clock, storage=storage)
+    try:
+        report = crm.audit.verify()
+        assert report.ok, report.problem
+        assert report.entries == 6 * per_add
+        assert crm.customers.count() == 6
+    finally:
+        crm.close()
