@@ -155,7 +155,7 @@ class AuditedStore(StoreLayer):
                 body = _canonical(full)
                 full["hash"] = digest = sha256(body.encode()).hexdigest()
                 try:
-                    self._audit.insert_encoded(full, f'{body[:-1]},"hash":"{digest}"}}')
+                    self._audit.append(full, f'{body[:-1]},"hash":"{digest}"}}', sequence="seq")
                 except DuplicateKeyError:
                     self._head = None  # another process appended: read the head again
                     continue
@@ -164,7 +164,7 @@ class AuditedStore(StoreLayer):
             raise DuplicateKeyError("audit: could not append after 50 attempts")
 
     def _read_head(self) -> tuple[int, str]:
-        last = self._audit.find_one({}, sort=[("seq", -1)])
+        last = self._audit.last("seq")
         return (0, GENESIS) if last is None else (last["seq"], last["hash"])
 
     def verify(self) -> VerifyReport:

@@ -138,6 +138,24 @@ class Collection(abc.ABC):
         checking and encoding ``doc`` again; this default is ``insert(doc)``."""
         self.insert(doc)
 
+    def append(self, doc: Doc, text: str, *, sequence: str) -> None:
+        """Append ``doc`` to a log: a collection whose documents are numbered 1, 2, 3… in the
+        integer field ``sequence``, only ever added to, and rarely read (the audit trail).
+
+        ``doc[sequence]`` must be one more than ``last(sequence)``'s (1 in an empty log); a
+        number already taken raises ``DuplicateKeyError`` and writes nothing (another writer
+        appended first: read ``last`` again). ``text`` is ``doc`` encoded, as for
+        ``insert_encoded``. ``doc["id"]`` must be new, a fresh id: a backend may leave it
+        unchecked. The log must declare a unique index on ``sequence``. A backend may append
+        without holding the log's documents in memory; this default is
+        ``insert_encoded``, which the unique index makes safe across writers."""
+        self.insert_encoded(doc, text)
+
+    def last(self, sequence: str) -> Doc | None:
+        """The document of a log with the highest ``sequence`` number (see ``append``), or
+        None if the log is empty. A backend may answer without loading the log."""
+        return self.find_one({}, sort=[(sequence, -1)])
+
     @abc.abstractmethod
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
         """Insert each document independently; failures are reported per index, not raised."""

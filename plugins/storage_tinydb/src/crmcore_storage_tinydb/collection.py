@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmcore.converter import iso
-from crmcore.errors import ConflictError, CrmError, DuplicateKeyError, NotFoundError, StorageError
+from crmcore.errors import (
+    ConflictError,
+    CrmError,
+    DuplicateKeyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from crmcore.logs import get_logger
 from crmcore.storage.base import (
     BulkError,
@@ -29,12 +36,18 @@ from crmcore.storage.query import (
 from crmcore_storage_tinydb import files
 from crmcore_storage_tinydb.files import SnapshotMeta, decode_doc, encode_json
 from crmcore_storage_tinydb.indexes import Index, plan
+from crmcore_storage_tinydb.logtail import LogTail, read_tail
 from crmcore_storage_tinydb.table import Table, first_found, sort_found
 
 if TYPE_CHECKING:
     from crmcore_storage_tinydb.store import TinyStore
 
 log = get_logger("storage_tinydb")
+
+
+def _everything(_doc: Doc) -> bool:
+    return True
+
 BULK_CHUNK = 1000  # documents per journal line in bulk writes outside a transaction
 
 
@@ -48,6 +61,9 @@ class TinyCollection(Collection):
         self._table: Table | None = None
         self._damage: StorageError | None = None
         self._deferred: list[IndexSpec] = []  # indexes declared while the data was unreadable
+        self._tail: LogTail | None = None  # a log's end while it is not loaded (see append)
+        self._log_field: str | None = None  # the sequence field ``append``/``last`` were given
+        self._read_loaded = False  # the table was loaded for a read (not for a write)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -60,13 +76,14 @@ class TinyCollection(Collection):
         return self._table
 
     def _put(self, table: Table, id: str, doc: Doc | None, text: str | None,
-             old: Doc | None, old_text: str | None) -> None:
-        """Change one document inside the current write group, journalled and undoable."""
+             old: Doc | None, old_text: str | None, kind: str = "p") -> None:
+        """Change one document inside the current write group, journalled and undoable
+        (``kind`` "a": an append to a log, see ``append``)."""
         table.put(id, doc, text, old)
         if text is None:
             op = f'["d",{self._json_name},{encode_json(id)}]'
         else:
-            op = f'["p",{self._json_name},{text}]'
+            op = f'["{kind}",{self._json_name},{text}]'
 
         def undo() -> None:
             table.put(id, None if old_text is None else decode_doc(old_text), old_text,
@@ -89,7 +106,7 @@ class TinyCollection(Collection):
     def _insert_here(self, doc: Doc, text: str | None = None) -> Doc:
         return self._insert(self._tbl(), doc, text)
 
-    def _insert(self, table: Table, doc: Doc, text: str | None = None) -> Doc:
+    def _insert(self, table: Table, doc: Doc, text: str | None = None, kind: str = "p") -> Doc:
         """Store a new document; returns it as stored: a new dict (nested values shared with
         ``doc``), never read again by the store, which keeps only its text. With ``text``
         (``doc`` encoded, without ``version``: see ``insert_encoded``) ``doc`` itself is
@@ -104,7 +121,7 @@ class TinyCollection(Collection):
         else:
             new, text = doc, text[:-1] + ',"version":1}'
         table.check_unique(self.name, new, None)  # indexes read ``new`` and keep nothing of it
-        self._put(table, id, new, text, None, None)
+        self._put(table, id, new, text, None, None, kind)
         return new
 
     def insert_encoded(self, doc: Doc, text: str) -> None:
@@ -115,6 +132,91 @@ class TinyCollection(Collection):
             self.insert(doc)
             return
         self._store._write(self._insert_here, doc, text)
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def append(self, doc: Doc, text: str, *, sequence: str) -> None:
+        """Append to a log (see the contract). While the log is not loaded, only its tail is
+        read (``logtail``): the snapshot's last document and the journal's appends since."""
+        number = doc.get(sequence) if type(doc) is dict else None
+        if type(number) is not int:
+            check_new_doc(doc)
+            raise ValidationError(f"{self.name}: {sequence} must be a whole number",
+                                  field=sequence)
+        if type(doc.get("id")) is not str or "version" in doc or not text.isascii() or \
+                text[-1:] != "}":
+            check_new_doc(doc)
+            text = encode_json({k: v for k, v in doc.items() if k != "version"})
+        self._store._write(self._append_here, doc, text, sequence, number)
+
+    def _append_here(self, doc: Doc, text: str, sequence: str, number: int) -> None:
+        self._log_field = sequence
+        if self._table is not None and not self._read_loaded and \
+                self.name not in self._store._group.names:  # type: ignore[union-attr]
+            # Loaded for a write (an index declared, say), not for reading: let it go rather
+            # than keep every entry in memory, if the tail can be followed.
+            tail = read_tail(self._store, self.name, sequence)
+            if tail is not None:
+                self._table, self._tail = None, tail
+        tail = self._log_tail(sequence) if self._table is None else None
+        if tail is None:  # loaded, or not a log the tail can follow: the table decides
+            table = self._tbl()
+            top = self._top(table, sequence)
+            self._check_next(number, None if top is None else top.get(sequence), sequence)
+            self._insert(table, doc, text, kind="a" if self._store._journal_format >= 2 else "p")
+            return
+        self._check_next(number, tail.number, sequence)
+        id = doc["id"]
+        if id in tail.ids:
+            raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
+        stored = text[:-1] + ',"version":1}'
+        before = (len(tail.texts), tail.number, tail.last)
+        tail.add(id, number, stored)
+
+        def undo() -> None:
+            if self._table is not None:  # loaded since, with this append: take it out again
+                self._table.put(id, None, None)
+            if self._tail is tail:
+                tail.undo_to(*before)
+
+        self._store._record(self.name, f'["a",{self._json_name},{stored}]', undo)
+
+    @staticmethod
+    def _top(table: Table, sequence: str) -> Doc | None:
+        """The loaded log's last document (through an index on ``sequence`` if declared)."""
+        order = [(sequence, -1)]
+        found = table.ordered({}, _everything, order, 1)
+        if found is None:
+            found = table.select({}, _everything)
+        sort_found(found, order)
+        return found[0] if found else None
+
+    def _check_next(self, number: int, last: object, sequence: str) -> None:
+        expected = last + 1 if type(last) is int else 1
+        if number < expected:
+            raise DuplicateKeyError(f"{self.name}: {sequence} {number} is taken (the log is "
+                                    f"at {expected - 1}): another writer appended first")
+        if number > expected:
+            raise ValidationError(f"{self.name}: {sequence} {number} does not follow "
+                                  f"{expected - 1}, the last one", field=sequence)
+
+    def last(self, sequence: str) -> Doc | None:
+        """The log's last document; from its tail while it is not loaded."""
+        with self._store._reading():
+            self._log_field = sequence
+            if self._table is None:
+                tail = self._log_tail(sequence)
+                if tail is not None:
+                    return None if tail.last is None else decode_doc(tail.last)
+        return self.find_one({}, sort=[(sequence, -1)])
+
+    def _log_tail(self, field: str) -> LogTail | None:
+        """This log's tail (read once, then kept up to date), or None."""
+        if self._tail is None or self._tail.field != field:
+            self._tail = None
+            if self._damage is None and self._store._journal_format >= 2:
+                self._tail = read_tail(self._store, self.name, field)
+        return self._tail
 
     def _upsert(self, table: Table, doc: Doc) -> str:
         check_new_doc(doc)
@@ -305,7 +407,7 @@ class TinyCollection(Collection):
 
     def _replay(self, table: Table, op: list[Any]) -> None:
         kind = op[0]
-        if kind == "p":
+        if kind == "p" or kind == "a":
             doc = op[2]
             table.put(doc["id"], doc, encode_json(doc))
         elif kind == "d":

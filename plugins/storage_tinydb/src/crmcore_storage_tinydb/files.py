@@ -4,11 +4,15 @@ Journal (``journal.log``): one line per committed write group (a transaction, or
 
     <crc32 as 8 hex digits> <JSON list of collection names>\\t<JSON list of operations>\\n
 
-The first line is a header (``<crc> {"crmcore_tinydb_journal": 1, "generation": …}``). The
-checksum covers everything between the space and the newline. A line is written with one
-``write()`` to a file opened with ``O_APPEND``, so a killed writer leaves at most one torn line at
-the very end: it was never acknowledged and is set aside. A bad line followed by good ones is
-damage.
+The first line is a header (``<crc> {"crmcore_tinydb_journal": 2, "generation": …}``). The
+checksum covers everything between the space and the newline. Operations are ``["p", name, doc]``
+(put), ``["a", name, doc]`` (an append to a log: a put of a new document, see
+``TinyCollection.append``; journal format 2, so that format 1 readers refuse it instead of
+skipping it), ``["d", name, id]`` (delete), ``["x", name, index]`` and ``["c", name]`` (create).
+
+A line is written with one ``write()`` to a file opened with ``O_APPEND``, so a killed writer
+leaves at most one torn line at the very end: it was never acknowledged and is set aside. A bad
+line followed by good ones is damage.
 
 Snapshot (``<collection>.json``): a file stock ``TinyDB(path)`` opens, one document per line::
 
@@ -19,7 +23,9 @@ Snapshot (``<collection>.json``): a file stock ``TinyDB(path)`` opens, one docum
     "_crmcore": {"1": {"collection": "customers", "generation": 3, "journal_offset": 0, …}}}
 
 The ``_crmcore`` table records which journal writes the snapshot already holds, its declared
-indexes, and a count and CRC-32 of the document lines, checked on every load.
+indexes, and a count and CRC-32 of the document lines, checked on every load. A log's
+record also names its ``sequence`` field and holds its ``last`` document, so that appends need not
+load the log.
 """
 
 from __future__ import annotations
@@ -40,7 +46,10 @@ from crmcore.errors import StorageError
 from crmcore.jsontext import compact_encoder
 from crmcore.storage.base import IndexSpec
 
-FORMAT = 1
+FORMAT = 1  # of snapshots
+JOURNAL_FORMAT = 2  # format 1 had no "a" (append) operations
+JOURNAL_FORMATS = (1, 2)  # read both; a format 1 journal gets no "a" operations
+LAST_LIMIT = 16 * 1024  # a log's last document goes in the snapshot record only below this
 JOURNAL = "journal.log"
 LOCK = "store.lock"
 SUFFIX = ".json"
@@ -225,7 +234,7 @@ def journal_line(payload: str) -> bytes:
 
 
 def header_line(generation: int, prev_generation: int, prev_end: int) -> bytes:
-    return journal_line(encode_json({HEADER_KEY: FORMAT, "generation": generation,
+    return journal_line(encode_json({HEADER_KEY: JOURNAL_FORMAT, "generation": generation,
                                      "prev_generation": prev_generation, "prev_end": prev_end}))
 
 
@@ -235,6 +244,7 @@ class Header:
     prev_generation: int
     prev_end: int
     end: int  # byte offset of the first record
+    format: int = JOURNAL_FORMAT
 
 
 def read_header(fd: int, path: Path) -> Header:
@@ -247,12 +257,13 @@ def read_header(fd: int, path: Path) -> Header:
         data = None
     if not isinstance(data, dict) or HEADER_KEY not in data:
         raise damaged(path, "its first line is not a journal header", location=path.parent)
-    if data[HEADER_KEY] != FORMAT:
+    if data[HEADER_KEY] not in JOURNAL_FORMATS:
         raise StorageError(f"{path} was written by a different version of "
                            f"crmcore-storage-tinydb (journal format {data[HEADER_KEY]}, this "
-                           f"one reads format {FORMAT}); refusing to touch it")
+                           f"one reads formats {', '.join(map(str, JOURNAL_FORMATS))}); "
+                           "refusing to touch it")
     return Header(int(data["generation"]), int(data["prev_generation"]),
-                  int(data["prev_end"]), newline + 1)
+                  int(data["prev_end"]), newline + 1, int(data[HEADER_KEY]))
 
 
 def _check(line: bytes) -> str | None:
@@ -416,12 +427,23 @@ class SnapshotMeta:
     indexes: tuple[IndexSpec, ...]
     size: int = 0
     token: str = ""  # ties the snapshot to its index cache file
+    sequence: str | None = None  # a log's sequence field (see TinyCollection.append) ...
+    last: str | None = None  # ... and its last document, as compact JSON (None: empty log)
 
 
 def write_snapshot(path: Path, meta: dict[str, Any], docs: Iterable[str]) -> SnapshotMeta:
-    """Write a snapshot atomically; ``docs`` are compact JSON documents in id order.
+    """Write a snapshot atomically; ``docs`` are compact JSON documents, in id order but for
+    a log's appended ones. ``meta`` may carry a log's ``sequence`` field and ``last`` document
+    (compact JSON, at most ``LAST_LIMIT`` characters, or the log is recorded without them).
 
     The recorded CRC-32 covers the document lines exactly as written."""
+    meta = dict(meta)
+    last = meta.pop("last", None)
+    if not meta.get("sequence") or (last is not None and len(last) > LAST_LIMIT):
+        meta.pop("sequence", None)
+        last = None
+    else:
+        meta["last"] = None if last is None else decode_json(last)
     crc = 0
     count = 0
     with atomic_file(path) as handle:
@@ -444,7 +466,7 @@ def write_snapshot(path: Path, meta: dict[str, Any], docs: Iterable[str]) -> Sna
         handle.write(_META_PREFIX + encode_json(full) + _META_SUFFIX)
     return SnapshotMeta(full["collection"], full["generation"], full["journal_offset"], count,
                         crc, tuple(spec_from_json(s) for s in full.get("indexes", ())),
-                        path.stat().st_size, full["token"])
+                        path.stat().st_size, full["token"], full.get("sequence"), last)
 
 
 def read_meta(path: Path, handle: BinaryIO | None = None) -> SnapshotMeta:
@@ -465,10 +487,14 @@ def read_meta(path: Path, handle: BinaryIO | None = None) -> SnapshotMeta:
             raise StorageError(f"{path} was written by a different version of "
                                f"crmcore-storage-tinydb (format {data.get('format')}); "
                                "refusing to touch it")
+        sequence, last = data.get("sequence"), data.get("last")
+        if not isinstance(sequence, str) or not (last is None or isinstance(last, dict)):
+            sequence = last = None  # not a log, or not one this version can follow
         return SnapshotMeta(str(data["collection"]), int(data["generation"]),
                             int(data["journal_offset"]), int(data["count"]), int(data["crc32"]),
                             tuple(spec_from_json(s) for s in data["indexes"]), size,
-                            str(data.get("token", "")))
+                            str(data.get("token", "")), sequence,
+                            None if last is None else encode_json(last))
     except StorageError:
         raise
     except (ValueError, KeyError, TypeError) as exc:

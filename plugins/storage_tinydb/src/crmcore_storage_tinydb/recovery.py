@@ -136,7 +136,7 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
             for op in record.ops():
                 if op[1] != name:
                     continue
-                if op[0] == "p":
+                if op[0] in ("p", "a"):
                     texts[op[2]["id"]] = encode_json(op[2])
                 elif op[0] == "d":
                     texts.pop(op[2], None)

@@ -13,6 +13,7 @@ See ``docs/storage.md`` for the design, its guarantees and its limits.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import threading
@@ -44,6 +45,7 @@ from crmcore_storage_tinydb.files import (
     encode_json,
 )
 from crmcore_storage_tinydb.locking import StoreLock
+from crmcore_storage_tinydb.logtail import follow
 from crmcore_storage_tinydb.options import TinyStoreOptions
 from crmcore_storage_tinydb.table import Table
 
@@ -157,6 +159,7 @@ class TinyStore(Store):
         self._start = 0
         self._off = 0
         self._tail_size = 0  # the journal's size at our last look
+        self._journal_format = files.JOURNAL_FORMAT  # of the journal we follow
         self._refuse_network_filesystem()
         if self.path.exists() and not self.path.is_dir():
             raise StorageError(f"{self.path} is not a folder; storage.location must name the "
@@ -238,9 +241,12 @@ class TinyStore(Store):
         self._fd = fd
         self._ino = os.fstat(fd).st_ino
         self._gen = header.generation
+        self._journal_format = header.format
         self._start = self._off = header.end
         self._last_op = {}
         self._first_op = {}
+        for handle in self._handles.values():
+            handle._tail = None  # log tails count appends since the snapshot: read them again
         self._read_tail()
 
     def _read_metas(self) -> None:
@@ -310,6 +316,7 @@ class TinyStore(Store):
         handles = self._handles
         for record in records:
             loaded = []
+            tails = []
             for name in record.collections:
                 self._last_op[name] = record.start
                 self._first_op.setdefault(name, record.start)
@@ -317,11 +324,17 @@ class TinyStore(Store):
                 handle = handles.get(name)
                 if handle is not None and handle._table is not None:
                     loaded.append(name)
-            if loaded:
-                for op in record.ops():
+                elif handle is not None and handle._tail is not None:
+                    tails.append(handle)
+            if loaded or tails:
+                ops = record.ops()
+                for op in ops:
                     if op[1] in loaded:
                         handle = handles[op[1]]
                         handle._replay(handle._table, op)  # type: ignore[arg-type]
+                for handle in tails:
+                    if not follow(handle._tail, handle.name, ops):  # type: ignore[arg-type]
+                        handle._tail = None
 
     def _reload(self) -> None:
         """Start over from the files (after a repair, or more than one compaction since we
@@ -329,6 +342,7 @@ class TinyStore(Store):
         log.info("store changed under us; reloading", location=str(self.path))
         for handle in self._handles.values():
             handle._table = None
+            handle._tail = None
         self._adopt_journal()
         self._read_metas()
 
@@ -429,7 +443,14 @@ class TinyStore(Store):
                     for op in record.ops():
                         if op[1] == name:
                             handle._replay(table, op)
+        tail, handle._tail = handle._tail, None
+        if tail is not None and self._group is not None:
+            for text in tail.texts:  # appended in the open write group: not in the journal yet
+                doc = files.decode_doc(text)
+                if doc["id"] not in table.docs:
+                    table.put(doc["id"], doc, text)
         handle._table = table
+        handle._read_loaded = self._group is None
         for spec in handle._deferred:
             if spec.name not in table.indexes:
                 table.add_index(spec, name)
@@ -569,11 +590,18 @@ class TinyStore(Store):
                 stale.unlink()
         for name in chosen:
             handle = self._handles.get(name) or self._handle(name)
+            path = self.path / files.snapshot_file(name)
+            if handle._table is None and self._fold_log(handle, path):
+                continue
             table = handle._tbl()
             meta = {"collection": name, "generation": self._gen, "journal_offset": self._off,
                     "indexes": [files.spec_to_json(i.spec) for i in table.indexes.values()]}
+            field = handle._log_field or self._log_field_of(name)
+            if field is not None:
+                top = handle._top(table, field)
+                meta["sequence"] = field
+                meta["last"] = None if top is None else table.docs[top["id"]]
             docs = table.docs
-            path = self.path / files.snapshot_file(name)
             written = files.write_snapshot(path, meta, (docs[i] for i in table.ids))
             self._meta[name] = written
             indexfile.write_index_file(path, written.token, written.count,
@@ -587,6 +615,33 @@ class TinyStore(Store):
         self._adopt_journal()
         log.debug("compacted", location=str(self.path), generation=self._gen,
                   collections=len(chosen))
+        return True
+
+    def _log_field_of(self, name: str) -> str | None:
+        meta = self._meta.get(name)
+        return meta.sequence if isinstance(meta, SnapshotMeta) else None
+
+    def _fold_log(self, handle: TinyCollection, path: Path) -> bool:
+        """Compact a log that is not loaded by streaming: its snapshot's documents, then its
+        appends from the journal, into a new snapshot (no index file: a load builds them).
+        False if it is not a log whose tail can be followed."""
+        field = handle._log_field or self._log_field_of(handle.name)
+        tail = None if field is None else handle._log_tail(field)
+        if tail is None:
+            return False
+        old = self._meta.get(handle.name)
+        docs: Iterable[str] = tail.texts
+        indexes = {spec.name: spec for spec in tail.indexes}
+        if isinstance(old, SnapshotMeta):
+            indexes = {spec.name: spec for spec in old.indexes} | indexes
+            docs = itertools.chain(files.read_documents(path, old), tail.texts)
+        meta = {"collection": handle.name, "generation": self._gen, "journal_offset": self._off,
+                "indexes": [files.spec_to_json(spec) for spec in indexes.values()],
+                "sequence": field, "last": tail.last}
+        self._meta[handle.name] = files.write_snapshot(path, meta, docs)
+        with contextlib.suppress(FileNotFoundError):
+            indexfile.index_file(path).unlink()
+        handle._tail = None  # what it counted since the snapshot is in the snapshot now
         return True
 
     def _compact_quietly(self) -> None:
