@@ -6,8 +6,11 @@ after the snapshot holds its appends (``"a"`` operations). From those two the st
 last number without reading the log's documents: the audit trail, which grows by one entry per
 write, is never loaded into memory by a process that only writes.
 
-Anything but appends and new indexes in the journal (a plain insert, an update, a delete), or a
-snapshot without the record, and there is no tail: the collection is loaded as any other.
+A snapshot written before the log was known as one has no such record; then the first append in
+the journal since the snapshot starts the tail (``append`` wrote it as the next entry, under the
+store's lock). Anything but appends and new indexes in the journal (a plain insert, an update, a
+delete), or neither record nor append, and there is no tail: the collection is loaded as any
+other.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ class LogTail:
 
     __slots__ = ("field", "ids", "indexes", "last", "number", "texts")
 
-    def __init__(self, field: str, last: str | None, number: int) -> None:
+    def __init__(self, field: str, last: str | None, number: int | None) -> None:
         self.field = field
         self.last = last  # compact JSON of the last document, version included; None: empty
-        self.number = number
+        self.number = number  # None: not known yet (the next append in the journal tells)
         self.texts: list[str] = []  # appended since the snapshot, in order (for compaction)
         self.ids: set[str] = set()  # ... and their ids
         self.indexes: list[IndexSpec] = []  # declared since the snapshot
@@ -38,7 +41,8 @@ class LogTail:
     def follows(self, doc: dict, text: str) -> bool:
         """Take ``doc`` (encoded as ``text``) as the next entry if it is one."""
         number = doc.get(self.field)
-        if type(number) is not int or number != self.number + 1 or doc["id"] in self.ids:
+        if type(number) is not int or doc["id"] in self.ids or \
+                (self.number is not None and number != self.number + 1):
             return False
         self.add(doc["id"], number, text)
         return True
@@ -48,7 +52,7 @@ class LogTail:
         self.texts.append(text)
         self.ids.add(id)
 
-    def undo_to(self, count: int, number: int, last: str | None) -> None:
+    def undo_to(self, count: int, number: int | None, last: str | None) -> None:
         """Forget the appends after the first ``count`` (a rolled-back write)."""
         for text in self.texts[count:]:
             self.ids.discard(files.decode_doc(text)["id"])
@@ -63,13 +67,15 @@ def read_tail(store: TinyStore, name: str, field: str) -> LogTail | None:
     start = store._start
     if meta is None:
         tail = LogTail(field, None, 0)  # no snapshot yet: the whole log is in the journal
-    elif not isinstance(meta, SnapshotMeta) or meta.sequence != field or \
+    elif not isinstance(meta, SnapshotMeta) or meta.sequence not in (field, None) or \
             meta.generation > store._gen:
         return None
     else:
-        number = 0 if meta.last is None else files.decode_doc(meta.last).get(field)
-        if type(number) is not int:
-            return None
+        number = None
+        if meta.sequence is not None:
+            number = 0 if meta.last is None else files.decode_doc(meta.last).get(field)
+            if type(number) is not int:
+                return None
         tail = LogTail(field, meta.last, number)
         if meta.generation == store._gen:
             start = max(start, meta.journal_offset)
@@ -79,7 +85,7 @@ def read_tail(store: TinyStore, name: str, field: str) -> LogTail | None:
         for record in files.JournalReader(store._fd, start, store._off):
             if name in record.collections and not follow(tail, name, record.ops()):
                 return None
-    return tail
+    return tail if tail.number is not None else None
 
 
 def follow(tail: LogTail, name: str, ops: list) -> bool:

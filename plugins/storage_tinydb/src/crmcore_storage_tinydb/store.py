@@ -732,8 +732,11 @@ class TinyStore(Store):
             if self._off > self._start:
                 rewrite = sum(self._estimate(name) for name in self._pending())
                 big_journal = self._off - self._start >= CLOSE_RATIO * rewrite
-                self._compact_locked(
-                    limit=None if big_journal else self.options.compact_on_close_mb * MB)
+                # A journal of an older format is replaced by a new one as soon as possible:
+                # only a new one takes appends to logs without loading them.
+                old_format = self._journal_format < files.JOURNAL_FORMAT
+                self._compact_locked(limit=None if big_journal or old_format
+                                     else self.options.compact_on_close_mb * MB)
         except (StorageError, OSError) as exc:
             log.warning("could not compact at close; the journal keeps every write",
                         location=str(self.path), error=str(exc))
