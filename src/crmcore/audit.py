@@ -32,7 +32,7 @@ from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
 AUDIT = "audit"
 AUDIT_SPEC = CollectionSpec(AUDIT, (IndexSpec([("seq", 1)], unique=True),
                                     IndexSpec([("customer_id", 1), ("seq", 1)]),
-                                    IndexSpec([("record_id", 1)])))
+                                    IndexSpec([("record_id", 1)])), sequence="seq")
 GENESIS = "0" * 64
 UNATTRIBUTED = "unattributed"
 

@@ -55,12 +55,16 @@ class CollectionSpec:
     ``customer_key`` names the field holding a customer id, so that merging, exporting and
     forgetting a customer reach this collection's records too. ``record_type`` is the attrs
     class stored there (its ``personal=True`` fields are masked, exported and erased).
+    ``sequence`` makes the collection a log numbered 1, 2, 3… in that field, written with
+    ``Collection.append`` (declare a unique index on it too): a backend may then keep it out
+    of memory while it is only appended to.
     """
 
     name: str
     indexes: tuple[IndexSpec, ...] = attrs.field(default=(), converter=tuple)
     customer_key: str | None = None
     record_type: type | None = None
+    sequence: str | None = None
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ from crmcore.logs import get_logger
 from crmcore.storage.base import (
     Capabilities,
     Collection,
+    CollectionSpec,
     Store,
 )
 from crmcore_storage_tinydb import files, indexfile
@@ -689,6 +690,14 @@ class TinyStore(Store):
             if name not in self._names:
                 self._created.add(name)  # journalled with the next write, or at close
             return self._handle(name)
+
+    def ensure_collection(self, spec: CollectionSpec) -> Collection:
+        """Open the collection and create its indexes; a log (``spec.sequence``) is known as
+        one from now on, so that compaction records its end even if nothing appends here."""
+        coll = super().ensure_collection(spec)
+        if spec.sequence is not None:
+            self._handle(spec.name)._log_field = spec.sequence
+        return coll
 
     def collection_names(self) -> list[str]:
         with self._reading():
