@@ -9,14 +9,15 @@ numbered 1, 2, 3… without a gap.
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
 import pytest
-from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
+from crmcore_storage_tinydb import TinyStore, TinyStoreOptions, files
 from tinydb import TinyDB
 
-from crmcore.errors import DuplicateKeyError
+from crmcore.errors import DuplicateKeyError, StorageError
 from crmcore.storage import IndexSpec
 from crmcore.storage.base import StoreLayer
 from crmcore.testing.factories import make_test_crm
@@ -358,3 +359,281 @@ def test_a_reopened_crm_adds_a_customer_without_loading_the_audit_trail(store_di
         assert crm.customers.count() == 6
     finally:
         crm.close()
+
+
+# -- journals of format 1 ----------------------------------------------------------------------
+
+
+def journal_header(path: Path) -> files.Header:
+    journal = path / files.JOURNAL
+    fd = os.open(journal, os.O_RDONLY)
+    try:
+        return files.read_header(fd, journal)
+    finally:
+        os.close(fd)
+
+
+def journal_ops(path: Path) -> list[tuple[str, str]]:
+    """The journal's operations on the log after its header: (kind, id) pairs."""
+    journal = path / files.JOURNAL
+    fd = os.open(journal, os.O_RDONLY)
+    try:
+        header = files.read_header(fd, journal)
+        records = list(files.JournalReader(fd, header.end, os.fstat(fd).st_size))
+    finally:
+        os.close(fd)
+    return [(op[0], op[2]["id"]) for record in records for op in record.ops()
+            if op[1] == "log" and op[0] in ("p", "a")]
+
+
+def set_journal_format(path: Path, format: int) -> files.Header:
+    """Rewrite the header of the (empty, folded at close) journal as format ``format``."""
+    header = journal_header(path)
+    assert (path / files.JOURNAL).stat().st_size == header.end  # nothing after the header
+    line = files.journal_line(files.encode_json({
+        files.HEADER_KEY: format, "generation": header.generation,
+        "prev_generation": header.prev_generation, "prev_end": header.prev_end}))
+    (path / files.JOURNAL).write_bytes(line)
+    return header
+
+
+@pytest.mark.parametrize("format", [1, files.JOURNAL_FORMAT])
+def test_a_format_1_journal_gets_plain_puts_and_is_replaced_at_close(store_dir, format):
+    make_log(store_dir, 100)
+    before = set_journal_format(store_dir, format)
+    # A budget of 0: a close folds nothing unless the journal is large or of an old format.
+    store = TinyStore(store_dir, TinyStoreOptions(compact_on_close_mb=0))
+    try:
+        assert store._journal_format == format
+        log = open_log(store)
+        append(log, entry(101))  # before any read: the append itself decides how to write
+        append(log, entry(102))
+        with pytest.raises(DuplicateKeyError):
+            append(log, entry(102, id="again"))
+        assert log.last("seq") == stored(102)
+        if format == 1:  # a format 1 reader would skip "a": only plain puts, so it loads
+            assert loaded(store)
+            assert journal_ops(store_dir) == [("p", "e0101"), ("p", "e0102")]
+        else:
+            assert not loaded(store)
+            assert journal_ops(store_dir) == [("a", "e0101"), ("a", "e0102")]
+        assert log.find(sort=[("seq", 1)]) == [stored(n) for n in range(1, 103)]
+    finally:
+        store.close()
+    after = journal_header(store_dir)
+    assert after.format == files.JOURNAL_FORMAT
+    if format == 1:  # replaced, whatever the budget
+        assert after.generation == before.generation + 1
+        assert journal_ops(store_dir) == []
+        docs, record = snapshot(store_dir)
+        assert docs == [stored(n) for n in range(1, 103)]
+        assert record["sequence"] == "seq"
+        assert without_version(record["last"]) == entry(102)
+    else:  # the budget kept the journal
+        assert after.generation == before.generation
+        assert len(journal_ops(store_dir)) == 2
+        assert len(snapshot(store_dir)[0]) == 100
+    store = TinyStore(store_dir)  # the next process
+    try:
+        log = open_log(store)
+        assert log.last("seq") == stored(102)
+        append(log, entry(103))
+        assert log.last("seq") == stored(103)
+        assert not loaded(store)
+        assert journal_ops(store_dir)[-1] == ("a", "e0103")
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 104)]
+
+
+def test_a_journal_of_an_unknown_format_is_refused(store_dir):
+    make_log(store_dir, 3)
+    journal = store_dir / files.JOURNAL
+    original = journal.read_bytes()
+    set_journal_format(store_dir, 99)
+    refused = journal.read_bytes()
+    with pytest.raises(StorageError) as caught:
+        TinyStore(store_dir)
+    message = str(caught.value)
+    assert str(store_dir / files.JOURNAL) in message
+    assert "journal format 99" in message
+    assert journal.read_bytes() == refused  # not touched
+    journal.write_bytes(original)
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 4)]
+
+
+# -- snapshots without the log's record ------------------------------------------------------
+
+
+def make_plain_log(path: Path, count: int) -> None:
+    """As ``make_log``, but entries written by plain inserts (as versions before ``append``
+    did): the snapshot's record names no sequence field."""
+    store = TinyStore(path)
+    log = open_log(store)
+    with store.transaction():
+        for n in range(1, count + 1):
+            log.insert(entry(n))
+    store.close()
+    record = snapshot(path)[1]
+    assert "sequence" not in record
+    assert "last" not in record
+
+
+def test_appends_after_a_snapshot_without_the_record_start_the_tail(store_dir):
+    make_plain_log(store_dir, 100)
+    store = TinyStore(store_dir, TinyStoreOptions(compact_on_close_mb=0))
+    try:
+        log = open_log(store)
+        append(log, entry(101))  # no record, no append since: loads
+        append(log, entry(102))
+    finally:
+        store.close()
+    docs, record = snapshot(store_dir)
+    assert len(docs) == 100 and "sequence" not in record  # the journal keeps the appends
+    assert journal_ops(store_dir) == [("a", "e0101"), ("a", "e0102")]
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        assert log.last("seq") == stored(102)
+        with pytest.raises(DuplicateKeyError):
+            append(log, entry(102, id="again"))
+        append(log, entry(103))
+        assert log.last("seq") == stored(103)
+        assert not loaded(store)
+        store.compact()  # streamed: and now the snapshot has the record
+        assert not loaded(store)
+        docs, record = snapshot(store_dir)
+        assert docs == [stored(n) for n in range(1, 104)]
+        assert record["sequence"] == "seq"
+        assert without_version(record["last"]) == entry(103)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 104)]
+
+
+def fold_by_a_stranger(path: Path) -> None:
+    """Entries 1..3 by plain inserts and 4 appended, folded by another process that never
+    appended (and found no record in the old snapshot): the new snapshot holds entries 1..4
+    and still no record."""
+    make_plain_log(path, 3)
+    one, two = TinyStore(path), TinyStore(path)
+    try:
+        append(open_log(one), entry(4))
+        two.compact()
+    finally:
+        one.close()
+        two.close()
+
+
+@pytest.mark.parametrize("written_by", ["inserts", "stranger"])
+def test_a_snapshot_without_the_record_and_no_append_since_falls_back_to_loading(store_dir,
+                                                                                 written_by):
+    if written_by == "inserts":
+        make_plain_log(store_dir, 4)
+    else:
+        fold_by_a_stranger(store_dir)
+    docs, record = snapshot(store_dir)
+    assert docs == [stored(n) for n in range(1, 5)] and "sequence" not in record
+    assert journal_ops(store_dir) == []
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        assert log.last("seq") == stored(4)
+        with pytest.raises(DuplicateKeyError):
+            append(log, entry(4, id="again"))
+        append(log, entry(5))
+        assert log.last("seq") == stored(5)
+    finally:
+        store.close()
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        append(log, entry(6))  # with no last() before it
+        assert log.last("seq") == stored(6)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 7)]
+
+
+# -- a last document too long for the record -------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["streamed", "loaded"])
+def test_a_last_document_too_long_for_the_record_falls_back_to_loading(store_dir, how):
+    make_log(store_dir, 3)
+    long = entry(4, body="x" * files.LAST_LIMIT)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        if how == "loaded":
+            log.find()
+        append(log, long)
+        store.compact()
+        assert loaded(store) == (how == "loaded")
+    finally:
+        store.close()
+    docs, record = snapshot(store_dir)
+    assert docs == [*(stored(n) for n in range(1, 4)), {**long, "version": 1}]
+    assert "sequence" not in record
+    assert "last" not in record
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        with pytest.raises(DuplicateKeyError):
+            append(log, entry(4, id="again"))
+        append(log, entry(5))
+        assert loaded(store)  # no record to start from
+        assert log.last("seq") == stored(5)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [*(stored(n) for n in range(1, 4)), {**long, "version": 1},
+                                    stored(5)]
+
+
+# -- a loaded log: kept for a reader, let go by a writer -------------------------------------
+
+
+def test_a_log_loaded_by_a_read_stays_loaded_across_appends(store_dir):
+    make_log(store_dir, 3)
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        assert not loaded(store)
+        assert len(log.find()) == 3
+        assert loaded(store)
+        append(log, entry(4))
+        assert loaded(store)
+        assert log.find(sort=[("seq", 1)]) == [stored(n) for n in range(1, 5)]
+        append(log, entry(5))
+        assert loaded(store)
+        assert log.find({"seq": 5}) == [stored(5)]
+        assert log.last("seq") == stored(5)
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
+
+
+def test_a_log_loaded_to_declare_an_index_is_let_go_at_the_next_append(store_dir):
+    make_log(store_dir, 3)
+    by_body = IndexSpec((("body", 1),))
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        log.ensure_index(by_body)  # a write: loads the log
+        assert loaded(store)
+        append(log, entry(4))
+        assert not loaded(store)
+        assert log.last("seq") == stored(4)
+        append(log, entry(5))
+        assert not loaded(store)
+        assert log.find(sort=[("seq", 1)]) == [stored(n) for n in range(1, 6)]
+        assert {spec.name for spec in log.indexes()} >= {SEQ.name, by_body.name}
+        assert log.find({"body": "entry 4"}) == [stored(4)]
+    finally:
+        store.close()
+    assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
+    store = TinyStore(store_dir)
+    try:
+        assert by_body.name in {spec.name for spec in store.collection("log").indexes()}
+    finally:
+        store.close()
