@@ -637,3 +637,28 @@ def test_a_log_loaded_to_declare_an_index_is_let_go_at_the_next_append(store_dir
         assert by_body.name in {spec.name for spec in store.collection("log").indexes()}
     finally:
         store.close()
+
+
+def test_a_log_declared_with_its_sequence_is_recorded_by_a_compaction_that_never_appended(
+        tmp_path):
+    from crmcore.storage import CollectionSpec
+
+    spec = CollectionSpec("log", (SEQ,), sequence="seq")
+    path = tmp_path / "db"
+    store = TinyStore(path)
+    log = store.ensure_collection(spec)
+    log.insert_many([entry(n) for n in range(1, 4)])  # plain inserts: no "a" in the journal
+    store.compact()
+    store.close()
+    assert snapshot(path)[1]["sequence"] == "seq"
+    assert snapshot(path)[1]["last"] == stored(3)
+
+    store = TinyStore(path)
+    try:
+        log = store.ensure_collection(spec)
+        append(log, entry(4))
+        assert not loaded(store)
+        assert log.last("seq") == stored(4)
+    finally:
+        store.close()
+    assert len(whole_log(path)) == 4
