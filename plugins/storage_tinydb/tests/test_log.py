@@ -662,3 +662,28 @@ def test_a_log_declared_with_its_sequence_is_recorded_by_a_compaction_that_never
     finally:
         store.close()
     assert len(whole_log(path)) == 4
+
+
+def test_a_log_whose_tail_cannot_be_followed_is_not_read_again_at_every_append(store_dir,
+                                                                               monkeypatch):
+    from crmcore_storage_tinydb import collection
+
+    make_log(store_dir, 100)  # large enough that closing keeps the update in the journal
+    keep = TinyStoreOptions(compact_on_close_mb=0)
+    store = TinyStore(store_dir, keep)
+    open_log(store).update("e0001", {"body": "changed"}, expected_version=1)  # not an append
+    store.close()
+    calls = []
+    real = collection.read_tail
+    monkeypatch.setattr(collection, "read_tail", lambda *a: calls.append(1) or real(*a))
+    store = TinyStore(store_dir, keep)
+    try:
+        log = open_log(store)
+        assert journal_ops(store_dir)
+        for n in range(101, 111):
+            append(log, entry(n))
+        assert loaded(store)
+        assert len(calls) <= 2  # the first append's attempts, not one per append
+    finally:
+        store.close()
+    assert len(whole_log(store_dir)) == 110

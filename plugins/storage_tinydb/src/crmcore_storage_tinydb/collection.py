@@ -43,12 +43,11 @@ if TYPE_CHECKING:
     from crmcore_storage_tinydb.store import TinyStore
 
 log = get_logger("storage_tinydb")
+BULK_CHUNK = 1000  # documents per journal line in bulk writes outside a transaction
 
 
 def _everything(_doc: Doc) -> bool:
     return True
-
-BULK_CHUNK = 1000  # documents per journal line in bulk writes outside a transaction
 
 
 class TinyCollection(Collection):
@@ -63,7 +62,9 @@ class TinyCollection(Collection):
         self._deferred: list[IndexSpec] = []  # indexes declared while the data was unreadable
         self._tail: LogTail | None = None  # a log's end while it is not loaded (see append)
         self._log_field: str | None = None  # the sequence field ``append``/``last`` were given
-        self._read_loaded = False  # the table was loaded for a read (not for a write)
+        # Keep the table loaded: it was loaded for a read, or the log's tail cannot be followed
+        # (else a log loaded for a write is let go at its next append).
+        self._keep_table = False
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -151,12 +152,14 @@ class TinyCollection(Collection):
 
     def _append_here(self, doc: Doc, text: str, sequence: str, number: int) -> None:
         self._log_field = sequence
-        if self._table is not None and not self._read_loaded and \
+        if self._table is not None and not self._keep_table and \
                 self.name not in self._store._group.names:  # type: ignore[union-attr]
             # Loaded for a write (an index declared, say), not for reading: let it go rather
             # than keep every entry in memory, if the tail can be followed.
             tail = read_tail(self._store, self.name, sequence)
-            if tail is not None:
+            if tail is None:
+                self._keep_table = True  # do not read the journal again at every append
+            else:
                 self._table, self._tail = None, tail
         tail = self._log_tail(sequence) if self._table is None else None
         if tail is None:  # loaded, or not a log the tail can follow: the table decides

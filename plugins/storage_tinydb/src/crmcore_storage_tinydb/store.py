@@ -451,7 +451,7 @@ class TinyStore(Store):
                 if doc["id"] not in table.docs:
                     table.put(doc["id"], doc, text)
         handle._table = table
-        handle._read_loaded = self._group is None
+        handle._keep_table = self._group is None
         for spec in handle._deferred:
             if spec.name not in table.indexes:
                 table.add_index(spec, name)
