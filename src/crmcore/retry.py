@@ -46,11 +46,7 @@ def retrying(crm: CRM, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) ->
 
     ``fn`` must be safe to run again from the start: it sees the store as it is now.
     """
-    try:
-        return fn(*args, **kwargs)
-    except TransientConflict as exc:
-        _pause_or_raise(crm, fn, 1, exc)
-    for attempt in range(2, ATTEMPTS + 1):
+    for attempt in range(1, ATTEMPTS + 1):
         try:
             return fn(*args, **kwargs)
         except TransientConflict as exc:

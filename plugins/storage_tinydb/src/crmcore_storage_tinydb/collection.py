@@ -50,6 +50,13 @@ def _everything(_doc: Doc) -> bool:
     return True
 
 
+def _keeps_text(doc: Doc, text: str) -> bool:
+    """Whether the store can keep a caller's encoding of a new document as it is: a plain
+    document without a version, encoded as an ASCII JSON object (the store's files are ASCII)."""
+    return type(doc) is dict and type(doc.get("id")) is str and "version" not in doc and \
+        text.isascii() and text[-1:] == "}"
+
+
 class TinyCollection(Collection):
     """A collection of the embedded store. Loaded into memory on first use."""
 
@@ -128,8 +135,7 @@ class TinyCollection(Collection):
     def insert_encoded(self, doc: Doc, text: str) -> None:
         """``insert`` keeping the caller's ``text`` (see the contract). Text that is not plain
         ASCII goes the usual way: the store's files hold ASCII JSON."""
-        if type(doc) is not dict or type(doc.get("id")) is not str or "version" in doc or \
-                not text.isascii() or text[-1:] != "}":
+        if not _keeps_text(doc, text):
             self.insert(doc)
             return
         self._store._write(self._insert_here, doc, text)
@@ -144,8 +150,7 @@ class TinyCollection(Collection):
             check_new_doc(doc)
             raise ValidationError(f"{self.name}: {sequence} must be a whole number",
                                   field=sequence)
-        if type(doc.get("id")) is not str or "version" in doc or not text.isascii() or \
-                text[-1:] != "}":
+        if not _keeps_text(doc, text):
             check_new_doc(doc)
             text = encode_json({k: v for k, v in doc.items() if k != "version"})
         self._store._write(self._append_here, doc, text, sequence, number)
@@ -166,7 +171,7 @@ class TinyCollection(Collection):
             table = self._tbl()
             top = self._top(table, sequence)
             self._check_next(number, None if top is None else top.get(sequence), sequence)
-            self._insert(table, doc, text, kind="a" if self._store._journal_format >= 2 else "p")
+            self._insert(table, doc, text, kind=self._store._append_op)
             return
         self._check_next(number, tail.number, sequence)
         id = doc["id"]
@@ -217,7 +222,7 @@ class TinyCollection(Collection):
         """This log's tail (read once, then kept up to date), or None."""
         if self._tail is None or self._tail.field != field:
             self._tail = None
-            if self._damage is None and self._store._journal_format >= 2:
+            if self._damage is None and self._store._append_op == "a":
                 self._tail = read_tail(self._store, self.name, field)
         return self._tail
 

@@ -161,6 +161,7 @@ class TinyStore(Store):
         self._off = 0
         self._tail_size = 0  # the journal's size at our last look
         self._journal_format = files.JOURNAL_FORMAT  # of the journal we follow
+        self._append_op = "a"  # how it journals appends to logs (format 1: plain puts)
         self._refuse_network_filesystem()
         if self.path.exists() and not self.path.is_dir():
             raise StorageError(f"{self.path} is not a folder; storage.location must name the "
@@ -243,6 +244,7 @@ class TinyStore(Store):
         self._ino = os.fstat(fd).st_ino
         self._gen = header.generation
         self._journal_format = header.format
+        self._append_op = "a" if header.format >= 2 else "p"
         self._start = self._off = header.end
         self._last_op = {}
         self._first_op = {}
@@ -446,10 +448,12 @@ class TinyStore(Store):
                             handle._replay(table, op)
         tail, handle._tail = handle._tail, None
         if tail is not None and self._group is not None:
-            for text in tail.texts:  # appended in the open write group: not in the journal yet
+            # Appends of the open write group are not in the journal yet: they end the list.
+            for text in reversed(tail.texts):
                 doc = files.decode_doc(text)
-                if doc["id"] not in table.docs:
-                    table.put(doc["id"], doc, text)
+                if doc["id"] in table.docs:
+                    break
+                table.put(doc["id"], doc, text)
         handle._table = table
         handle._keep_table = self._group is None
         for spec in handle._deferred:
