@@ -18,11 +18,10 @@ from bench import baselines
 from bench.common import REPS, T0, Result, dir_bytes, median, percentile, person, when
 from crmcore import ManualClock, open_crm
 from crmcore.app import CRM
-from crmcore.audit import AUDIT, GENESIS, entry_hash
+from crmcore.audit import AUDIT, GENESIS, entry_hash, masked
 from crmcore.converter import iso, to_doc
 from crmcore.entities import Customer, Interaction, Task
 from crmcore.ids import new_id
-from crmcore.logs import MASK
 from crmcore.plugins import make_plugin_manager
 from crmcore.schema import personal_fields
 from crmcore.tasks import task_doc
@@ -97,8 +96,7 @@ class AuditTrail:
         """One entry per document of ``docs``, as inserted into ``collection``."""
         personal, key = self.PERSONAL[collection], self.CUSTOMER_KEY[collection]
         for doc in docs:
-            after = {k: (MASK if k in personal and v not in (None, "", [], {}) else v)
-                     for k, v in doc.items() if k != "version"}
+            after = masked(doc, personal)
             self.entries += 1
             entry = {"id": new_id("aud_", T0), "at": self._at, "actor": "bench", "op": "insert",
                      "collection": collection, "record_id": doc["id"],

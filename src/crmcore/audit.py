@@ -62,6 +62,13 @@ def current_actor() -> str:
 _canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
 
 
+def masked(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
+    """``doc`` as an audit entry shows it: ``personal`` fields that hold a value read ``***``,
+    and the version is left out."""
+    return {k: (MASK if k in personal and v not in (None, "", [], {}) else v)
+            for k, v in doc.items() if k != "version"}
+
+
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of an entry without its own hash."""
     body = {k: v for k, v in entry.items() if k != "hash" and k != "version"}
@@ -108,9 +115,7 @@ class AuditedStore(StoreLayer):
     def _mask(self, collection: str, doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
         if doc is None:
             return None
-        personal = self._personal.get(collection, frozenset())
-        return {k: (MASK if k in personal and v not in (None, "", [], {}) else v)
-                for k, v in doc.items() if k != "version"}
+        return masked(doc, self._personal.get(collection, frozenset()))
 
     def record(self, op: str, collection: str, before: Doc | None, after: Doc | None) -> None:
         b, a = self._mask(collection, before), self._mask(collection, after)
