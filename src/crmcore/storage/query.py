@@ -10,6 +10,7 @@ turned into their stored forms first (``crmcore.converter.storable``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -205,15 +206,16 @@ def check_new_doc(doc: Mapping[str, Any]) -> None:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_EXACT = frozenset({str, int, bool, type(None)})  # scalars the quick check needs not look at
 
 
 def _plain_document(doc: dict[str, Any]) -> bool:
     """True for a plain dict with a non-empty string id, field names without '.' or a
-    leading '$', and plain JSON values."""
+    leading '$', and plain JSON values (numbers finite)."""
     ident = doc.get("id")
     if type(ident) is not str or not ident:
         return False
-    scalars = _SCALARS
+    scalars = _EXACT
     nested = []
     for k, v in doc.items():
         if type(k) is not str or not k or "." in k or k[0] == "$":
@@ -227,11 +229,14 @@ def _plain(value: Any) -> bool:
     """True if ``value`` is plain JSON (dicts with string keys not starting with '$', lists,
     scalars), checked without building the paths an error would name."""
     stack = [value]
-    pop, push, scalars = stack.pop, stack.append, _SCALARS
+    pop, push, scalars, finite = stack.pop, stack.append, _EXACT, math.isfinite
     while stack:
         item = pop()
         kind = type(item)
-        if kind is dict:
+        if kind is float:
+            if not finite(item):
+                return False
+        elif kind is dict:
             for k, v in item.items():
                 if type(k) is not str or k[:1] == "$":
                     return False
@@ -248,6 +253,9 @@ def _plain(value: Any) -> bool:
 
 def _check_json(value: Any, path: str) -> None:
     if type(value) in _SCALARS:
+        if type(value) is float and not math.isfinite(value):
+            raise ValidationError(f"{path.rstrip('.') or 'document'}: {value} is not a number "
+                                  "JSON can hold; store a finite number or None")
         return
     if isinstance(value, list):
         for i, v in enumerate(value):
@@ -259,7 +267,7 @@ def _check_json(value: Any, path: str) -> None:
                 raise ValidationError(f"document keys must be strings, got {k!r} at {path or '.'}")
             if k.startswith("$"):
                 raise ValidationError(f"document keys must not start with '$': {path}{k}")
-            if type(v) not in _SCALARS:
+            if type(v) not in _EXACT:
                 _check_json(v, f"{path}{k}.")
         return
     raise ValidationError(f"{path.rstrip('.') or 'document'}: {type(value).__name__} is not "

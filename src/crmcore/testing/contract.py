@@ -151,6 +151,18 @@ class StorageContract:
             coll.insert({"id": "x", "when": datetime.now(UTC)})
         assert coll.count() == 0
 
+    def test_numbers_json_cannot_hold_are_refused_at_any_depth_and_on_update(self, coll):
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            for doc in ({"id": "x", "amount": bad}, {"id": "x", "n": {"deep": [1.5, bad]}},
+                        {"id": "x", "rows": [{"v": bad}]}):
+                with pytest.raises(ValidationError, match="finite number"):
+                    coll.insert(doc)
+        assert coll.count() == 0
+        stored = coll.insert({"id": "ok", "amount": 2.5, "tiny": 1e-05})
+        with pytest.raises(ValidationError, match="amount"):
+            coll.update("ok", {"amount": float("nan")}, expected_version=stored["version"])
+        assert coll.get("ok")["amount"] == 2.5 and coll.get("ok")["tiny"] == 1e-05
+
     def test_keys_filters_cannot_address_are_refused(self, coll):
         for bad in ({"id": "x", "_id": 1}, {"id": "x", "a.b": 1}, {"id": "x", "": 1},
                     {"id": "x", "n": {"$set": 1}}):
