@@ -278,6 +278,15 @@ def test_iso_is_fixed_width_utc_sortable_and_parses_back(when):
     assert iso(when + timedelta(microseconds=1)) > text
 
 
+def test_iso_answers_for_the_datetime_it_is_given_when_called_again():
+    a = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    b = a + timedelta(microseconds=1)
+    assert [iso(a), iso(a), iso(b), iso(a)] == ["2026-01-05T09:00:00.000000Z"] * 2 + [
+        "2026-01-05T09:00:00.000001Z", "2026-01-05T09:00:00.000000Z"]
+    shifted = a.astimezone(timezone(timedelta(hours=2)))
+    assert iso(shifted) == iso(a)
+
+
 def test_iso_keeps_four_digit_years_before_1000():
     assert iso(datetime(1, 1, 2, tzinfo=UTC)) == "0001-01-02T00:00:00.000000Z"
     assert iso(datetime(2026, 1, 5, 9, 0, 0, 7, tzinfo=UTC)) == "2026-01-05T09:00:00.000007Z"

@@ -131,6 +131,21 @@ def test_ids_are_time_ordered_and_unique():
     assert later > ids[-1] and later.startswith("cus_") and len(later) == 30
 
 
+def _crockford(text: str) -> int:
+    return int("".join("0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(c).__format__("05b")
+                       for c in text), 2)
+
+
+def test_an_id_holds_its_millisecond_and_counts_up_within_it():
+    when = NOW + timedelta(days=3650, milliseconds=7)  # later than any id minted so far
+    first, second = new_id("tsk_", when), new_id("tsk_", when)
+    assert _crockford(first[4:14]) == _crockford(second[4:14]) == int(when.timestamp() * 1000)
+    assert _crockford(second[4:]) == _crockford(first[4:]) + 1
+    assert _crockford(first[14:]) < 2 ** 80
+    next_ms = new_id("tsk_", when + timedelta(milliseconds=1))
+    assert _crockford(next_ms[4:14]) == int(when.timestamp() * 1000) + 1
+
+
 def test_str_and_int_enums_in_plugin_records_are_stored_as_plain_values():
     import enum
 
