@@ -6,6 +6,7 @@ import attrs
 import pytest
 
 from crmcore import hookimpl
+from crmcore.audit import masked
 from crmcore.schema import field
 from crmcore.storage import CollectionSpec
 
@@ -147,3 +148,14 @@ def test_writes_inside_and_outside_transactions_do_not_deadlock(make_crm):
         t.join(timeout=60)
     assert sorted(done) == ["inside", "outside"], "deadlocked"
     assert crm.audit.verify().entries == 800
+
+
+
+def test_masking_hides_personal_values_and_drops_the_version():
+    doc = {"id": "c", "name": "Ann", "phone": "", "email": None, "tags": [], "chat": {},
+           "note": 0, "region": "North", "version": 3}
+    shown = masked(doc, frozenset({"name", "phone", "email", "tags", "chat", "note", "gone"}))
+    assert shown == {"id": "c", "name": "***", "phone": "", "email": None, "tags": [],
+                     "chat": {}, "note": "***", "region": "North"}
+    assert list(shown) == ["id", "name", "phone", "email", "tags", "chat", "note", "region"]
+    assert doc["version"] == 3 and doc["name"] == "Ann"

@@ -24,7 +24,7 @@ from crmcore.clock import Clock
 from crmcore.converter import iso
 from crmcore.errors import DuplicateKeyError
 from crmcore.ids import new_id
-from crmcore.jsontext import compact_encoder
+from crmcore.jsontext import ascii_json, canonical, compact_encoder
 from crmcore.logs import MASK
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
 from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
@@ -65,8 +65,12 @@ _canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
 def masked(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
     """``doc`` as an audit entry shows it: ``personal`` fields that hold a value read ``***``,
     and the version is left out."""
-    return {k: (MASK if k in personal and v not in (None, "", [], {}) else v)
-            for k, v in doc.items() if k != "version"}
+    out = dict(doc)
+    out.pop("version", None)
+    for key in personal & out.keys():
+        if out[key] not in (None, "", [], {}):
+            out[key] = MASK
+    return out
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
@@ -148,19 +152,20 @@ class AuditedStore(StoreLayer):
                 customer_id: str | None, diff: dict[str, Any]) -> None:
         """Append the next entry of the chain, by the current actor, now."""
         now = self.clock.now()
-        entry = {"id": new_id("aud_", now), "at": iso(now), "actor": current_actor(),
-                 "op": op, "collection": collection, "record_id": record_id,
-                 "customer_id": customer_id, "diff": diff}
+        id, at, actor = new_id("aud_", now), iso(now), current_actor()
         with self._lock:
             for _attempt in range(50):
                 seq, prev = self._head if self._head is not None else self._read_head()
-                full = {**entry, "seq": seq + 1, "prev": prev}
+                full = {"id": id, "at": at, "actor": actor, "op": op, "collection": collection,
+                        "record_id": record_id, "customer_id": customer_id, "diff": diff,
+                        "seq": seq + 1, "prev": prev}
                 # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and
-                # the encoding it hashes is the one the store may keep.
-                body = _canonical(full)
-                full["hash"] = digest = sha256(body.encode()).hexdigest()
+                # the encoding it hashes, in ASCII, is the one the store may keep.
+                body = canonical(full)
+                full["hash"] = digest = sha256(body).hexdigest()
+                text = ascii_json(body.decode())
                 try:
-                    self._audit.append(full, f'{body[:-1]},"hash":"{digest}"}}', sequence="seq")
+                    self._audit.append(full, f'{text[:-1]},"hash":"{digest}"}}', sequence="seq")
                 except DuplicateKeyError:
                     self._head = None  # another process appended: read the head again
                     continue

@@ -1,10 +1,14 @@
-"""Compact JSON encoding on the write path (each stored document is encoded once or twice)."""
+"""Compact JSON encoding on the write path (each stored document is encoded once or twice),
+and the canonical encoding the audit trail hashes."""
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 try:
     from json.encoder import c_make_encoder
@@ -38,3 +42,56 @@ def compact_encoder(*, sort_keys: bool = False, ensure_ascii: bool = True
         return "".join(chunks(value, 0))
 
     return encode
+
+
+_json_canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
+_ORJSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+           | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _not_plain_json(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def canonical(value: Any) -> bytes:
+    """``value`` as canonical JSON: sorted keys, no spaces, non-ASCII text as it is, in UTF-8.
+
+    Byte for byte ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False).encode()`` for every JSON value with finite numbers (stores refuse
+    NaN and infinities; orjson would write them as ``null``). orjson writes it eight times
+    faster; what it writes differently goes through ``json``: floats below 1e-4 (``1e-05``
+    against ``0.00001``), integers beyond 64 bits, and anything that is not plain JSON.
+    """
+    try:
+        out = orjson.dumps(value, default=_not_plain_json, option=_ORJSON)
+    except TypeError:  # orjson.JSONEncodeError included
+        return _json_canonical(value).encode()
+    if b"e-" in out or b"0.0000" in out:  # perhaps a small float: json's form differs
+        return _json_canonical(value).encode()
+    return out
+
+
+def _escape_json(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escaped = []
+    for char in error.object[error.start:error.end]:
+        code = ord(char)
+        if code > 0xFFFF:  # a surrogate pair, as JSON spells characters beyond the BMP
+            code -= 0x10000
+            escaped.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
+        else:
+            escaped.append(f"\\u{code:04x}")
+    return "".join(escaped), error.end
+
+
+codecs.register_error("crmcore.json_escape", _escape_json)
+
+
+def ascii_json(text: str) -> str:
+    """JSON ``text`` with its non-ASCII characters escaped as ``ensure_ascii=True`` escapes
+    them (``"\\u00e9"``): the same document, in ASCII. In JSON text such characters can
+    only be inside strings, where an escape means the same character."""
+    if text.isascii():
+        return text
+    return text.encode("ascii", "crmcore.json_escape").decode("ascii")

@@ -135,23 +135,27 @@ def test_a_location_that_is_a_file_is_refused(tmp_path):
 
 def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reopening(
         store_dir, make_crm):
-    # The audit trail hands the store each entry with the text it hashed; ASCII text is kept
-    # as it is, other text is encoded by the store. Both must read back as what was hashed.
+    # The audit trail hands the store each entry with the text it hashed, non-ASCII escaped,
+    # and the store keeps it as it is: it must read back as what was hashed, whichever
+    # encoder wrote it (orjson, or json for small floats and huge integers).
     from crmcore.audit import entry_hash
 
     crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
     plain = crm.customers.add(actor="rep1", name="Ann", region="North", tags=["a\x7f"])
-    accented = crm.customers.add(actor="r\u00e9p", name="Zo\u00e9", region="\u534e\u5317")
+    accented = crm.customers.add(actor="r\u00e9p", name="Zo\u00e9", region="\u534e\u5317\U0001f600")
     crm.customers.update(plain.id, actor="rep1", region="S\u00fcd")
+    crm.audit.record_event("rekey", "customers", {"share": 1e-05, "big": 2**70, "n": 2.5})
     assert crm.audit.verify().ok
     crm.close()
     again = make_crm(["storage_tinydb"], storage=_storage(store_dir))
     report = again.audit.verify()
-    assert report.ok and report.entries == 3
+    assert report.ok and report.entries == 4
     entries = again.audit.inner.collection("audit").find(sort=[("seq", 1)])
-    assert [e["record_id"] for e in entries] == [plain.id, accented.id, plain.id]
+    assert [e["record_id"] for e in entries] == [plain.id, accented.id, plain.id, None]
     assert entries[1]["actor"] == "r\u00e9p" and entries[2]["diff"]["region"] == [
         "North", "S\u00fcd"]
+    assert entries[1]["diff"]["after"]["region"] == "\u534e\u5317\U0001f600"
+    assert entries[3]["diff"] == {"share": 1e-05, "big": 2**70, "n": 2.5}
     assert all(entry_hash(e) == e["hash"] and e["version"] == 1 for e in entries)
     again.close()
     kept = [p for p in store_dir.iterdir() if p.suffix in (".json", ".log")]
