@@ -19,6 +19,7 @@ from bench.common import REPS, T0, Result, dir_bytes, median, percentile, person
 from crmcore import ManualClock, open_crm
 from crmcore.app import CRM
 from crmcore.audit import AUDIT, GENESIS, entry_hash, masked
+from crmcore.clock import Clock, SystemClock
 from crmcore.converter import iso, to_doc
 from crmcore.entities import Customer, Interaction, Task
 from crmcore.ids import new_id
@@ -43,11 +44,12 @@ def embedded_available() -> bool:
 
 
 def open_embedded(folder: Path, plugins: list[str] | None = None,
-                  settings: dict[str, Any] | None = None) -> CRM:
-    """crmcore on the embedded store with exactly ``plugins`` (the store plugin included)."""
+                  settings: dict[str, Any] | None = None, *, clock: Clock | None = None) -> CRM:
+    """crmcore on the embedded store with exactly ``plugins`` (the store plugin included),
+    on a clock stopped at ``T0`` unless given another."""
     config = {"storage": {"backend": "tinydb", "location": str(folder)},
               **(settings or {})}
-    return open_crm(config, clock=ManualClock(T0),
+    return open_crm(config, clock=clock or ManualClock(T0),
                     plugins=["storage_tinydb", *(plugins or [])])
 
 
@@ -145,7 +147,9 @@ def w1_single_adds(size: dict[str, int], tmp: Path) -> list[Result]:
     baselines.sqlite_autocommit_inserts(tmp / "w1.sqlite", docs)
     plain.baselines["sqlite_wal_autocommit"] = n / (time.perf_counter() - t)
     if embedded_available():
-        with open_embedded(tmp / "w1-crm") as crm:
+        # On the system clock, as an application runs: a stopped clock would let every add
+        # reuse one timestamp's encoding.
+        with open_embedded(tmp / "w1-crm", clock=SystemClock()) as crm:
             t = time.perf_counter()
             for fields in people:
                 crm.customers.add(actor="bench", **fields)
@@ -155,7 +159,8 @@ def w1_single_adds(size: dict[str, int], tmp: Path) -> list[Result]:
                       "[core] audit = false", {"customers": n}, "adds/s", True,
                       baselines=dict(plain.baselines),
                       note="one insert per add, as the baselines do")
-        with open_embedded(tmp / "w1-no-audit", settings={"core": {"audit": False}}) as crm:
+        with open_embedded(tmp / "w1-no-audit", settings={"core": {"audit": False}},
+                           clock=SystemClock()) as crm:
             t = time.perf_counter()
             for fields in people:
                 crm.customers.add(actor="bench", **fields)
@@ -163,7 +168,7 @@ def w1_single_adds(size: dict[str, int], tmp: Path) -> list[Result]:
         plugins, settings = retail_stack()
         stack = Result("W1-retail", "single adds through the core API, retail stack",
                        {"customers": n}, "adds/s", True, extra={"plugins": plugins})
-        with open_embedded(tmp / "w1-retail", plugins, settings) as crm:
+        with open_embedded(tmp / "w1-retail", plugins, settings, clock=SystemClock()) as crm:
             t = time.perf_counter()
             for fields in people:
                 crm.customers.add(actor="bench", **fields)
