@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmcore.jsontext import ascii_json, canonical, compact_encoder
+from crmcore.jsontext import ascii_document, ascii_json, canonical, compact_encoder
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -78,3 +78,17 @@ def test_ascii_json_escapes_as_the_standard_encoder_does(text):
 def test_ascii_json_spells_characters_beyond_the_bmp_as_surrogate_pairs():
     assert ascii_json('{"n":"张😀é"}') == '{"n":"\\u5f20\\ud83d\\ude00\\u00e9"}'
     assert json.loads(ascii_json('{"n":"张😀é"}')) == {"n": "张😀é"}
+
+
+@given(value=finite_json)
+def test_ascii_document_is_the_same_document_in_ascii(value):
+    text = ascii_document({"id": "x", "v": value})
+    assert text.isascii() and text.startswith('{"id":"x","v":')
+    assert json.loads(text) == {"id": "x", "v": value}
+
+
+def test_ascii_document_refuses_what_json_cannot_hold_as_json_does():
+    with pytest.raises(TypeError, match="datetime"):
+        ascii_document({"id": "x", "at": datetime(2026, 1, 5, tzinfo=UTC)})
+    assert ascii_document({"id": "x", "n": 2**70, "t": "é"}) == \
+        '{"id":"x","n":1180591620717411303424,"t":"\\u00e9"}'

@@ -23,7 +23,7 @@ from crmcore.clock import Clock, SystemClock
 from crmcore.config import Config, find_config, structure_section
 from crmcore.converter import iso
 from crmcore.customers import Customers
-from crmcore.effects import Effects
+from crmcore.effects import NOTHING, Effects
 from crmcore.errors import (
     ConfigError,
     ConflictError,
@@ -270,6 +270,8 @@ class CRM:
         if _depth > MAX_EFFECT_DEPTH:
             raise PluginError("core", f"effects kept triggering {hook_name} more than "
                               f"{MAX_EFFECT_DEPTH} levels deep; a plugin loops")
+        if not self.plugins.implemented(hook_name):
+            return NOTHING  # every write emits an event: most have no listener
         local = self._local
         local.reacting = getattr(local, "reacting", 0) + 1
         try:

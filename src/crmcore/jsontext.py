@@ -71,6 +71,23 @@ def canonical(value: Any) -> bytes:
     return out
 
 
+_ORJSON_PLAIN = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                 | orjson.OPT_PASSTHROUGH_DATACLASS)
+_json_ascii = compact_encoder()
+
+
+def ascii_document(value: Any) -> str:
+    """Compact JSON of a checked document (plain JSON, finite numbers) in ASCII, for a store
+    to keep: orjson with non-ASCII escaped, five times faster than ``json``. Not always
+    json's text (``0.00001`` for ``1e-05``) but always the same document; what orjson cannot
+    write goes through ``json``, which raises ``TypeError`` for what is not JSON."""
+    try:
+        out = orjson.dumps(value, default=_not_plain_json, option=_ORJSON_PLAIN)
+    except TypeError:
+        return _json_ascii(value)
+    return out.decode() if out.isascii() else ascii_json(out.decode())
+
+
 def _escape_json(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeEncodeError):
         raise error

@@ -149,15 +149,24 @@ class PluginManager:
 
     # -- calling ---------------------------------------------------------------------------
 
+    def _caller(self, hook_name: str) -> pluggy.HookCaller:
+        caller = getattr(self._pm.hook, hook_name, None)
+        if caller is None:
+            raise PluginError("core", f"no hook named {hook_name!r} is declared (is the plugin "
+                              "that offers it loaded?)")
+        return caller
+
+    def implemented(self, hook_name: str) -> bool:
+        """Whether any loaded plugin implements the hook (``PluginError`` if none declares
+        it)."""
+        return bool(self._caller(hook_name).get_hookimpls())
+
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a hook; a plugin's unexpected exception becomes a ``PluginError`` naming it.
 
         ``CrmError`` raised on purpose (validation, conflicts …) passes through unchanged.
         """
-        caller = getattr(self._pm.hook, hook_name, None)
-        if caller is None:
-            raise PluginError("core", f"no hook named {hook_name!r} is declared (is the plugin "
-                              "that offers it loaded?)")
+        caller = self._caller(hook_name)
         if not caller.get_hookimpls():  # skip pluggy's machinery: every write emits an event
             return [None] if caller.spec is not None and caller.spec.opts["firstresult"] else []
         try:

@@ -215,14 +215,18 @@ def _plain_document(doc: dict[str, Any]) -> bool:
     ident = doc.get("id")
     if type(ident) is not str or not ident:
         return False
+    keys = tuple(doc)
+    if keys not in _GOOD_KEYS:  # records of one type share their keys: check them once
+        for k in keys:
+            if type(k) is not str or not k or "." in k or k[0] == "$":
+                return False
+        if len(_GOOD_KEYS) < 512:
+            _GOOD_KEYS.add(keys)
     scalars = _EXACT
-    nested = []
-    for k, v in doc.items():
-        if type(k) is not str or not k or "." in k or k[0] == "$":
-            return False
-        if type(v) not in scalars:
-            nested.append(v)
-    return _plain(nested)
+    return _plain([v for v in doc.values() if type(v) not in scalars])
+
+
+_GOOD_KEYS: set[tuple[str, ...]] = set()  # top-level key lists that passed the check
 
 
 def _plain(value: Any) -> bool:

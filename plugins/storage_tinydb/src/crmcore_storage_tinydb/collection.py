@@ -15,6 +15,7 @@ from crmcore.errors import (
     StorageError,
     ValidationError,
 )
+from crmcore.jsontext import ascii_document
 from crmcore.logs import get_logger
 from crmcore.storage.base import (
     BulkError,
@@ -125,7 +126,7 @@ class TinyCollection(Collection):
         if text is None:
             new = dict(doc)
             new["version"] = 1
-            text = encode_json(new)
+            text = ascii_document(new)
         else:
             new, text = doc, text[:-1] + ',"version":1}'
         table.check_unique(self.name, new, None)  # indexes read ``new`` and keep nothing of it
@@ -233,7 +234,7 @@ class TinyCollection(Collection):
         old = decode_doc(old_text) if old_text is not None else None
         new = dict(doc)
         new["version"] = 1 if old is None else old["version"] + 1
-        text = encode_json(new)
+        text = ascii_document(new)
         table.check_unique(self.name, new, id)
         self._put(table, id, new, text, old, old_text)
         return text

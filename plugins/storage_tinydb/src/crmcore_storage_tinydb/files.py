@@ -230,7 +230,7 @@ def filesystem_type(path: Path) -> str | None:
 
 def journal_line(payload: str) -> bytes:
     data = payload.encode("ascii")
-    return b"%08x " % zlib.crc32(data) + data + b"\n"
+    return b"%08x %b\n" % (zlib.crc32(data), data)
 
 
 def header_line(generation: int, prev_generation: int, prev_end: int) -> bytes:
