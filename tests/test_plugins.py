@@ -131,3 +131,21 @@ def test_plugin_collections_must_carry_the_plugin_prefix(make_crm):
 def test_unknown_backend_lists_the_available_ones(make_crm):
     with pytest.raises(ConfigError, match=r"no backend named 'nosql' .*available: memory"):
         make_crm(storage={"backend": "nosql"})
+
+
+def test_a_hook_nobody_implements_answers_as_pluggy_would_without_calling_it():
+    class Listener:
+        @hookimpl
+        def crm_customer_created(self, crm, actor, customer):
+            return "heard"
+
+    bare = make_plugin_manager(load_entry_points=False)
+    assert not bare.implemented("crm_customer_created")
+    assert bare.call("crm_customer_created", crm=None, actor="a", customer=None) == []
+    # a firstresult hook answers [None] when nobody decides, as pluggy does
+    assert bare.call("crm_authorize", crm=None, actor=None, action="x", resource=None) == [None]
+    with pytest.raises(PluginError, match="no hook named 'crm_nope'"):
+        bare.implemented("crm_nope")
+    listening = make_plugin_manager(load_entry_points=False, extra=[("listener", Listener())])
+    assert listening.implemented("crm_customer_created")
+    assert listening.call("crm_customer_created", crm=None, actor="a", customer=None) == ["heard"]
