@@ -216,3 +216,21 @@ def test_backup_refuses_a_folder_in_use_or_inside_the_store(store_dir, tmp_path)
         assert (tmp_path / "empty" / JOURNAL).exists()
     finally:
         store.close()
+
+
+def test_write_all_finishes_a_short_write(tmp_path, monkeypatch):
+    from crmcore_storage_tinydb import files
+
+    calls = []
+    real_write = os.write
+
+    def short_write(fd, data):
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:3]))  # the kernel may take less than asked
+
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    monkeypatch.setattr(files.os, "write", short_write)
+    files.write_all(fd, b"0123456789")
+    monkeypatch.undo()
+    os.close(fd)
+    assert (tmp_path / "out").read_bytes() == b"0123456789" and calls == [10, 7, 4, 1]

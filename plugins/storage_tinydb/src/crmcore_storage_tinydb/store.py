@@ -58,6 +58,7 @@ CLOSE_RATIO = 0.25  # a close folds everything, whatever the budget, past this j
 MB = 1024 * 1024
 
 _open_stores: weakref.WeakSet[TinyStore] = weakref.WeakSet()
+_NAME_LISTS: dict[frozenset[str], str] = {}  # collection names -> a journal line's JSON list
 
 
 def _after_fork() -> None:
@@ -527,13 +528,19 @@ class TinyStore(Store):
 
     def _commit(self, group: _Group) -> None:
         """Append the group as one journal line: the moment it is committed."""
-        created = sorted(self._created - self._names)
+        created = sorted(self._created - self._names) if self._created else ()
         if not group.ops and not created:
             return
         for name in created:
             group.ops.append(f'["c",{encode_json(name)}]')
             group.names.add(name)
-        payload = encode_json(sorted(group.names)) + "\t[" + ",".join(group.ops) + "]"
+        names = frozenset(group.names)
+        listed = _NAME_LISTS.get(names)
+        if listed is None:  # a store writes the same few sets of collections over and over
+            listed = encode_json(sorted(names))
+            if len(_NAME_LISTS) < 1024:
+                _NAME_LISTS[names] = listed
+        payload = listed + "\t[" + ",".join(group.ops) + "]"
         line = files.journal_line(payload)
         start = self._off
         try:
