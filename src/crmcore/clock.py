@@ -48,6 +48,8 @@ class ManualClock:
 
 def ensure_aware(value: datetime) -> datetime:
     """Return ``value`` in UTC; refuse naive datetimes rather than guess their zone."""
+    if value.tzinfo is UTC:
+        return value  # the clock's own datetimes: already there
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
     return value.astimezone(UTC)

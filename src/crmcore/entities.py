@@ -86,7 +86,7 @@ def _ext(_inst: object, attribute: attrs.Attribute, value: object) -> None:
 def _tags(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    return tuple(sorted({str(t).strip() for t in value if str(t).strip()}))
+    return tuple(sorted({tag for tag in (str(t).strip() for t in value) if tag}))
 
 
 def _optional_date(value: Any) -> date | None:
