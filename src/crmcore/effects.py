@@ -80,7 +80,8 @@ class Effects:
     records: tuple[RecordWrite, ...] = attrs.field(default=(), converter=tuple)
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.task_updates or self.ext or self.records)
+        return self is not NOTHING and bool(self.tasks or self.task_updates or self.ext
+                                            or self.records)
 
     @classmethod
     def combine(cls, parts: Iterable[Effects | None]) -> Effects:

@@ -56,6 +56,7 @@ class PluginManager:
         self._pm.hook.crm_addhooks.call_historic(kwargs={"pluginmanager": self})
         self._infos: dict[str, PluginInfo] = {}
         self._packages: dict[str, str] = {}  # module-name prefix -> plugin name
+        self._implemented: dict[str, bool] = {}  # hook name -> any implementation (see below)
 
     @property
     def hook(self) -> Any:
@@ -65,6 +66,7 @@ class PluginManager:
     def add_hookspecs(self, specs: object) -> None:
         """Add a plugin's own hook specifications (call from ``crm_addhooks``)."""
         self._pm.add_hookspecs(specs)
+        self._implemented.clear()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -74,6 +76,7 @@ class PluginManager:
         if name in self._infos and self._infos[name].status == "ok":
             raise PluginError(name, f"a plugin named {name!r} is already registered "
                               f"(from {self._infos[name].distribution or 'code'})")
+        self._implemented.clear()
         try:
             self._pm.register(plugin, name=name)
         except Exception as exc:
@@ -158,8 +161,11 @@ class PluginManager:
 
     def implemented(self, hook_name: str) -> bool:
         """Whether any loaded plugin implements the hook (``PluginError`` if none declares
-        it)."""
-        return bool(self._caller(hook_name).get_hookimpls())
+        it). Remembered until the next registration: every write asks."""
+        found = self._implemented.get(hook_name)
+        if found is None:
+            found = self._implemented[hook_name] = bool(self._caller(hook_name).get_hookimpls())
+        return found
 
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a hook; a plugin's unexpected exception becomes a ``PluginError`` naming it.

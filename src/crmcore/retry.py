@@ -46,7 +46,18 @@ def retrying(crm: CRM, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) ->
 
     ``fn`` must be safe to run again from the start: it sees the store as it is now.
     """
-    for attempt in range(1, ATTEMPTS + 1):
+    try:
+        return fn(*args, **kwargs)
+    except TransientConflict as exc:
+        first = exc
+    return _retry_after(crm, fn, first, *args, **kwargs)
+
+
+def _retry_after(crm: CRM, fn: Callable[P, R], first: TransientConflict, *args: P.args,
+                 **kwargs: P.kwargs) -> R:
+    """``retrying`` once the first attempt has failed with ``first``."""
+    _pause_or_raise(crm, fn, 1, first)
+    for attempt in range(2, ATTEMPTS + 1):
         try:
             return fn(*args, **kwargs)
         except TransientConflict as exc:
@@ -69,7 +80,11 @@ def retried(method: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:  # the first attempt directly: API methods are on every write's path
+            return method(*args, **kwargs)
+        except TransientConflict as exc:
+            first = exc
         owner = args[0]
-        return retrying(getattr(owner, "_crm", owner), method, *args, **kwargs)
+        return _retry_after(getattr(owner, "_crm", owner), method, first, *args, **kwargs)
 
     return wrapper

@@ -716,7 +716,7 @@ class TinyStore(Store):
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Atomic across collections and processes: the writes are one journal line."""
-        return self._writing()
+        return _Writing(self)
 
     def close(self) -> None:
         """Fold the journal into the collection files where cheap, then release everything."""
