@@ -28,6 +28,8 @@ def customer(**kw):
     ("+86 (138) 0013-8000", "86", "+8613800138000"),
     ("0086 138 0013 8000", None, "+8613800138000"),
     ("+1 415.555.0100", "86", "+14155550100"),
+    ("+8613800138000", "86", "+8613800138000"),  # already normalised: returned as it is
+    ("+123456", None, "+123456"),
 ])
 def test_phone_normalisation(raw, country, expected):
     assert normalize_phone(raw, default_country_code=country) == expected
@@ -36,6 +38,7 @@ def test_phone_normalisation(raw, country, expected):
 @pytest.mark.parametrize(("raw", "fragment"), [
     ("12345", "6 to 15 digits"),
     ("+1234567890123456", "6 to 15 digits"),
+    ("+12345", "6 to 15 digits"),
     ("138-abc-8000", "only digits"),
     ("", "is empty"),
     (" + ", "is empty"),

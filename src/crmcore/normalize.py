@@ -16,6 +16,8 @@ def normalize_phone(raw: str, *, default_country_code: str | None = None) -> str
     ``default_country_code`` (digits, e.g. ``"86"``) is prefixed to numbers written without one.
     Raises ``ValidationError`` when the result is not 6 to 15 digits (E.164's limit).
     """
+    if raw[:1] == "+" and raw[1:].isdigit() and 6 <= len(raw) - 1 <= 15:
+        return raw  # already in the form this returns (what the steps below would give)
     text = _PHONE_SEPARATORS.sub("", raw.strip())
     if text.startswith("00"):
         text = "+" + text[2:]
