@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from hashlib import sha256
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -34,6 +34,7 @@ AUDIT_SPEC = CollectionSpec(AUDIT, (IndexSpec([("seq", 1)], unique=True),
                                     IndexSpec([("customer_id", 1), ("seq", 1)]),
                                     IndexSpec([("record_id", 1)])), sequence="seq")
 GENESIS = "0" * 64
+T = TypeVar("T")
 UNATTRIBUTED = "unattributed"
 
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("crm_actor", default=None)
@@ -109,6 +110,14 @@ class AuditedStore(StoreLayer):
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return _AuditedTransaction(self)
 
+    def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """The backend's, forgetting the cached chain head when it fails (as ``transaction``)."""
+        try:
+            return self.inner.run_in_transaction(fn, *args)
+        except BaseException:
+            self._forget_head()
+            raise
+
     def _forget_head(self) -> None:
         # Entries appended inside a failed transaction were rolled back with it.
         with self._lock:
@@ -136,9 +145,8 @@ class AuditedStore(StoreLayer):
 
     def record_denial(self, action: str, resource: Any, message: str) -> None:
         """Audit a refused action (``op`` is ``denied``)."""
-        with self.inner.transaction():
-            self._append("denied", resource.kind, resource.id, resource.customer_id,
-                         {"action": action, "reason": message})
+        self.run_in_transaction(self._append, "denied", resource.kind, resource.id,
+                                resource.customer_id, {"action": action, "reason": message})
 
     def record_event(self, op: str, collection: str, diff: Mapping[str, Any]) -> None:
         """Append one entry about a whole collection rather than one record's write (for
@@ -202,17 +210,20 @@ class AuditedCollection(Collection):
         self._inner = inner
 
     # Each write and its audit entry happen in one backend transaction: atomic together where
-    # the backend can, and the backend's lock is always taken before the auditor's.
+    # the backend can, and the backend's lock is always taken before the auditor's. A failed
+    # one forgets the chain head it may have moved (``AuditedStore.transaction``).
 
     def insert(self, doc: Doc) -> Doc:
-        with self._store.inner.transaction():
-            stored = self._inner.insert(doc)
-            self._store.record("insert", self.name, None, stored)
+        return self._store.run_in_transaction(self._insert, doc)
+
+    def _insert(self, doc: Doc) -> Doc:
+        stored = self._inner.insert(doc)
+        self._store.record("insert", self.name, None, stored)
         return stored
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
         docs = list(docs)
-        with self._store.inner.transaction():
+        with self._store.transaction():
             result = self._inner.insert_many(docs)
             ok = set(result.ids)
             for doc in docs:
@@ -222,7 +233,7 @@ class AuditedCollection(Collection):
 
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
         docs = list(docs)
-        with self._store.inner.transaction():
+        with self._store.transaction():
             befores = {}
             for doc in docs:
                 with contextlib.suppress(Exception):
@@ -238,7 +249,7 @@ class AuditedCollection(Collection):
 
     def import_raw(self, docs: Iterable[Doc]) -> BulkResult:
         docs = list(docs)
-        with self._store.inner.transaction():
+        with self._store.transaction():
             result = self._inner.import_raw(docs)
             ok = set(result.ids)
             for doc in docs:
@@ -250,17 +261,21 @@ class AuditedCollection(Collection):
         return self._inner.get(id)
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
-        with self._store.inner.transaction():
-            before = self._inner.get(id)
-            after = self._inner.update(id, changes, expected_version=expected_version)
-            self._store.record("update", self.name, before, after)
+        return self._store.run_in_transaction(self._update, id, changes, expected_version)
+
+    def _update(self, id: str, changes: Mapping[str, Any], expected_version: int) -> Doc:
+        before = self._inner.get(id)
+        after = self._inner.update(id, changes, expected_version=expected_version)
+        self._store.record("update", self.name, before, after)
         return after
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
-        with self._store.inner.transaction():
-            before = self._inner.get(id)
-            self._inner.delete(id, expected_version=expected_version)
-            self._store.record("delete", self.name, before, None)
+        self._store.run_in_transaction(self._delete, id, expected_version)
+
+    def _delete(self, id: str, expected_version: int | None) -> None:
+        before = self._inner.get(id)
+        self._inner.delete(id, expected_version=expected_version)
+        self._store.record("delete", self.name, before, None)
 
     def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
              limit: int | None = None, skip: int = 0) -> list[Doc]:

@@ -161,3 +161,29 @@ def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reope
     kept = [p for p in store_dir.iterdir() if p.suffix in (".json", ".log")]
     assert "audit.json" in [p.name for p in kept]
     assert all(p.read_bytes().isascii() for p in kept)  # what stock TinyDB writes
+
+
+def test_a_write_whose_journal_line_fails_leaves_the_audit_chain_able_to_go_on(
+        store_dir, make_crm, monkeypatch):
+    # The failed write rolls back with its audit entry; the next entry must follow the last
+    # one kept, not the one rolled back, inside a transaction or alone.
+    crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
+    crm.customers.add(actor="rep1", name="Ann")
+    real_write_all = files.write_all
+
+    def disk_full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    for attempt in ("alone", "in a transaction"):
+        monkeypatch.setattr(files, "write_all", disk_full)
+        with pytest.raises(StorageError, match="No space left"):
+            if attempt == "alone":
+                crm.store.collection("customers").insert({"id": "cus_x", "name": "Bo"})
+            else:
+                with crm.transaction("rep1"):
+                    crm.customers.add(actor="rep1", name="Bo")
+        monkeypatch.setattr(files, "write_all", real_write_all)
+        crm.customers.add(actor="rep1", name=f"Cy {attempt}")
+    report = crm.audit.verify()
+    assert report.ok and report.entries == 3
+    assert crm.customers.count() == 3

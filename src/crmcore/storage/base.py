@@ -277,6 +277,14 @@ class Store(abc.ABC):
         atomic on its own and the group is not (the default here)."""
         return contextlib.nullcontext()
 
+    def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a transaction, as ``with self.transaction(): return fn(*args)``
+        (this default). A backend whose nested transactions join the one this thread has
+        open may call ``fn`` directly then: layers that pair each write with another (the
+        audit trail) go through here, once per write."""
+        with self.transaction():
+            return fn(*args)
+
     @abc.abstractmethod
     def close(self) -> None:
         """Flush and release everything; the store cannot be used afterwards."""
@@ -323,6 +331,9 @@ class StoreLayer(Store):
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self.inner.transaction()
+
+    def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        return self.inner.run_in_transaction(fn, *args)
 
     def close(self) -> None:
         self.inner.close()

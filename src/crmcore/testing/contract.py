@@ -488,6 +488,32 @@ class StorageContract:
         assert a.count() == 1
         assert store.collection("b").count() == 0
 
+    def test_run_in_transaction_returns_what_it_runs_atomically(self, store):
+        a = store.collection("a")
+
+        def two(tag):
+            a.insert({"id": f"{tag}1"})
+            a.insert({"id": f"{tag}2"})
+            return tag
+
+        assert store.run_in_transaction(two, "x") == "x" and a.count() == 2
+        with store.transaction():  # joins the open transaction
+            assert store.run_in_transaction(two, "y") == "y"
+        assert a.count() == 4
+        if not store.capabilities.transactions:
+            return
+
+        def fails():
+            a.insert({"id": "lost"})
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            store.run_in_transaction(fails)
+        with pytest.raises(RuntimeError), store.transaction():
+            store.run_in_transaction(two, "z")
+            raise RuntimeError("the outer transaction fails after it")
+        assert a.count() == 4 and a.find({"id": "lost"}) == []
+
     # -- logs (append / last) ---------------------------------------------------------------
 
     def test_an_empty_log_has_no_last_entry_and_appends_from_1(self, store):

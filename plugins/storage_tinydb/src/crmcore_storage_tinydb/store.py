@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from crmcore.errors import (
     StorageError,
@@ -57,6 +57,7 @@ AUTO_COMPACT_RATIO = 0.5  # ... nor while it is under half of what compaction wo
 CLOSE_RATIO = 0.25  # a close folds everything, whatever the budget, past this journal share
 MB = 1024 * 1024
 
+T = TypeVar("T")
 _open_stores: weakref.WeakSet[TinyStore] = weakref.WeakSet()
 _NAME_LISTS: dict[frozenset[str], str] = {}  # collection names -> a journal line's JSON list
 
@@ -727,6 +728,10 @@ class TinyStore(Store):
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Atomic across collections and processes: the writes are one journal line."""
         return _Writing(self)
+
+    def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in this thread's open write group, or in a new one."""
+        return self._write(fn, *args)
 
     def close(self) -> None:
         """Fold the journal into the collection files where cheap, then release everything."""
