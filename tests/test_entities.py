@@ -149,6 +149,19 @@ def test_an_id_holds_its_millisecond_and_counts_up_within_it():
     assert _crockford(next_ms[4:14]) == int(when.timestamp() * 1000) + 1
 
 
+def test_ids_count_up_across_a_block_of_1024(monkeypatch):
+    from crmcore import ids
+
+    when = NOW + timedelta(days=7300)  # later than any id minted so far
+    new_id("tsk_", when)
+    # two before the end of this block of 1,024 (the part encoded once per block stays right)
+    monkeypatch.setattr(ids, "_last_rand", (ids._last_rand | 1023) - 2)
+    minted = [new_id("tsk_", when) for _ in range(4)]
+    numbers = [_crockford(i[4:]) for i in minted]
+    assert numbers == [numbers[0] + k for k in range(4)] and numbers[1] % 1024 == 1023
+    assert minted == sorted(minted)
+
+
 def test_str_and_int_enums_in_plugin_records_are_stored_as_plain_values():
     import enum
 

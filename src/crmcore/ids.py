@@ -14,7 +14,7 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
-_last_time = ""  # _last_ms encoded
+_last_head = ""  # the id's first 24 characters: _last_ms and _last_rand >> 10, encoded
 
 
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two characters
@@ -29,27 +29,28 @@ def _encode(value: int, length: int) -> str:
 
 def new_id(prefix: str, when: datetime) -> str:
     """Return ``prefix`` + a 26-character id ordered by ``when`` (then by call order)."""
-    global _last_ms, _last_rand, _last_time
+    global _last_ms, _last_rand, _last_head
     ms = int(when.timestamp() * 1000)
     with _lock:
         if ms <= _last_ms:
             # Same (or earlier) millisecond: stay monotonic within this process.
             _last_rand += 1
+            if not _last_rand & 1023:  # into the next 1,024: the bits above the last 10 moved
+                _last_head = _last_head[:10] + _encode(_last_rand >> 10, 14)
         else:
             _last_ms = ms
-            _last_time = _encode(ms, 10)  # encoded once per millisecond
             _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
-        rand, time = _last_rand, _last_time
-    p = _PAIRS  # the 80 random bits as 16 characters, unrolled: this is on every write
-    return "".join((prefix, time, p[rand >> 70], p[(rand >> 60) & 1023], p[(rand >> 50) & 1023],
-                    p[(rand >> 40) & 1023], p[(rand >> 30) & 1023], p[(rand >> 20) & 1023],
-                    p[(rand >> 10) & 1023], p[rand & 1023]))
+            _last_head = _encode(ms, 10) + _encode(_last_rand >> 10, 14)
+        rand, head = _last_rand, _last_head
+    # The time and all but the last 10 random bits are encoded once per millisecond (or per
+    # 1,024 ids): this is on every write.
+    return prefix + head + _PAIRS[rand & 1023]
 
 
 def _reset_after_fork() -> None:
     # A forked child must not continue the parent's random sequence, or both would mint equal ids.
-    global _last_ms, _last_rand, _last_time
-    _last_ms, _last_rand, _last_time = -1, 0, ""
+    global _last_ms, _last_rand, _last_head
+    _last_ms, _last_rand, _last_head = -1, 0, ""
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
