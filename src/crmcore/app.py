@@ -8,6 +8,7 @@ store transaction where the backend supports it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import attrs
 
 from crmcore import builtin
-from crmcore.audit import AuditedStore, acting_as
+from crmcore.audit import AuditedStore, acting_as, reset_actor, set_actor
 from crmcore.clock import Clock, SystemClock
 from crmcore.config import Config, find_config, structure_section
 from crmcore.converter import iso
@@ -429,12 +430,12 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock) -> Store:
 class _Transaction:
     """``CRM.transaction()`` (a class, not a generator: every write goes through it)."""
 
-    __slots__ = ("_acting", "_actor", "_crm", "_inner")
+    __slots__ = ("_actor", "_crm", "_inner", "_token")
 
     def __init__(self, crm: CRM, actor: str | None) -> None:
         self._crm = crm
         self._actor = actor
-        self._acting: acting_as | None = None
+        self._token: contextvars.Token[str | None] | None = None
         self._inner: contextlib.AbstractContextManager[None] | None = None
 
     def __enter__(self) -> None:
@@ -448,16 +449,15 @@ class _Transaction:
             raise
         self._inner = inner
         if self._actor is not None:
-            self._acting = acting_as(self._actor)
-            self._acting.__enter__()
+            self._token = set_actor(self._actor)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         local = self._crm._local
         try:
             try:
-                if self._acting is not None:
-                    self._acting.__exit__(kind, exc, tb)
+                if self._token is not None:
+                    reset_actor(self._token)
             finally:
                 assert self._inner is not None
                 self._inner.__exit__(kind, exc, tb)

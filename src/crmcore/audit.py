@@ -56,6 +56,16 @@ class acting_as:  # lower case: it reads as a function, ``with acting_as("ann"):
         _actor.reset(self._token)
 
 
+def set_actor(actor: str) -> contextvars.Token[str | None]:
+    """Attribute this context's writes to ``actor`` until ``reset_actor(token)``: what
+    ``acting_as`` does, for a caller that is itself a context manager."""
+    return _actor.set(actor)
+
+
+def reset_actor(token: contextvars.Token[str | None]) -> None:
+    _actor.reset(token)
+
+
 def current_actor() -> str:
     return _actor.get() or UNATTRIBUTED
 
