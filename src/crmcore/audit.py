@@ -34,6 +34,7 @@ AUDIT_SPEC = CollectionSpec(AUDIT, (IndexSpec([("seq", 1)], unique=True),
                                     IndexSpec([("customer_id", 1), ("seq", 1)]),
                                     IndexSpec([("record_id", 1)])), sequence="seq")
 GENESIS = "0" * 64
+_NO_FIELDS: frozenset[str] = frozenset()
 T = TypeVar("T")
 UNATTRIBUTED = "unattributed"
 
@@ -135,23 +136,25 @@ class AuditedStore(StoreLayer):
 
     # -- recording -----------------------------------------------------------------------
 
-    def _mask(self, collection: str, doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        if doc is None:
-            return None
-        return masked(doc, self._personal.get(collection, frozenset()))
-
     def record(self, op: str, collection: str, before: Doc | None, after: Doc | None) -> None:
-        b, a = self._mask(collection, before), self._mask(collection, after)
-        if op == "update":
-            keys = sorted(set(b or {}) | set(a or {}))
-            diff = {k: [(b or {}).get(k), (a or {}).get(k)] for k in keys
-                    if (before or {}).get(k) != (after or {}).get(k)}
+        """Append the entry for one write: ``insert`` (``after``), ``update`` (both) or
+        ``delete`` (``before``), the diff masked."""
+        personal = self._personal.get(collection, _NO_FIELDS)
+        if op == "insert":
+            assert after is not None
+            source, diff = after, {"after": masked(after, personal)}
+        elif op == "delete":
+            assert before is not None
+            source, diff = before, {"before": masked(before, personal)}
         else:
-            diff = {"before": b} if op == "delete" else {"after": a}
+            assert before is not None and after is not None
+            b, a = masked(before, personal), masked(after, personal)
+            diff = {k: [b.get(k), a.get(k)] for k in sorted(b.keys() | a.keys())
+                    if before.get(k) != after.get(k)}
+            source = after
         spec = self._specs.get(collection)
-        source = after or before or {}
-        customer_id = source.get(spec.customer_key) if spec and spec.customer_key else None
-        self._append(op, collection, source.get("id"), customer_id, diff)
+        key = spec.customer_key if spec is not None else None
+        self._append(op, collection, source.get("id"), source.get(key) if key else None, diff)
 
     def record_denial(self, action: str, resource: Any, message: str) -> None:
         """Audit a refused action (``op`` is ``denied``)."""
