@@ -149,3 +149,19 @@ def test_a_hook_nobody_implements_answers_as_pluggy_would_without_calling_it():
     listening = make_plugin_manager(load_entry_points=False, extra=[("listener", Listener())])
     assert listening.implemented("crm_customer_created")
     assert listening.call("crm_customer_created", crm=None, actor="a", customer=None) == ["heard"]
+
+    late = make_plugin_manager(load_entry_points=False)
+    assert not late.implemented("crm_customer_created")
+    late.register(Listener(), "late")  # a registration drops the remembered answers
+    assert late.implemented("crm_customer_created")
+
+    class Stray(Listener):
+        @hookimpl
+        def crm_not_declared_anywhere(self):
+            return None
+
+    stray = make_plugin_manager(load_entry_points=False)
+    stray.register(Stray(), "stray")
+    assert stray.implemented("crm_customer_created")
+    stray.check_pending()  # unregisters it: it implements a hook nobody declared
+    assert stray.status("stray") == "failed" and not stray.implemented("crm_customer_created")

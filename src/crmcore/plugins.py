@@ -132,6 +132,7 @@ class PluginManager:
             except pluggy.PluginValidationError as exc:
                 name = self._pm.get_name(exc.plugin) or "?"
                 self._pm.unregister(exc.plugin)
+                self._implemented.clear()
                 info = self._infos.get(name)
                 self._fail(name, CrmError(f"implements an unknown hook ({exc})"),
                            info.distribution if info else None, info.version if info else None)
