@@ -162,7 +162,7 @@ class PluginManager:
 
     def implemented(self, hook_name: str) -> bool:
         """Whether any loaded plugin implements the hook (``PluginError`` if none declares
-        it). Remembered until the next registration: every write asks."""
+        it). Remembered until plugins are registered or unregistered: every write asks."""
         found = self._implemented.get(hook_name)
         if found is None:
             found = self._implemented[hook_name] = bool(self._caller(hook_name).get_hookimpls())
@@ -174,7 +174,7 @@ class PluginManager:
         ``CrmError`` raised on purpose (validation, conflicts …) passes through unchanged.
         """
         caller = self._caller(hook_name)
-        if not caller.get_hookimpls():  # skip pluggy's machinery: every write emits an event
+        if not self.implemented(hook_name):  # skip pluggy's machinery: every write emits one
             return [None] if caller.spec is not None and caller.spec.opts["firstresult"] else []
         try:
             result = caller(**kwargs)
