@@ -8,10 +8,13 @@ numbered 1, 2, 3… without a gap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crmcore_storage_tinydb import TinyStore, TinyStoreOptions, files
@@ -53,6 +56,17 @@ def make_log(path: Path, count: int) -> None:
     store.close()
 
 
+@contextlib.contextmanager
+def a_log(path: Path, count: int = 3) -> Iterator[tuple[TinyStore, Any]]:
+    """``make_log(path, count)``, then the store reopened with its log (closed afterwards)."""
+    make_log(path, count)
+    store = TinyStore(path)
+    try:
+        yield store, open_log(store)
+    finally:
+        store.close()
+
+
 def loaded(store: TinyStore) -> bool:
     return store._handle("log")._table is not None
 
@@ -92,10 +106,7 @@ def without_version(doc: dict) -> dict:
 
 
 def test_a_reopened_log_answers_last_and_appends_without_loading(store_dir):
-    make_log(store_dir, 3)
-    store = TinyStore(store_dir)
-    try:
-        log = open_log(store)
+    with a_log(store_dir) as (store, log):
         assert log.last("seq") == stored(3)
         append(log, entry(4))
         assert log.last("seq") == stored(4)
@@ -104,16 +115,11 @@ def test_a_reopened_log_answers_last_and_appends_without_loading(store_dir):
         with pytest.raises(DuplicateKeyError):
             append(log, entry(5, id="again"))
         assert not loaded(store)
-    finally:
-        store.close()
     assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
 
 
 def test_several_appends_in_one_transaction_without_loading(store_dir):
-    make_log(store_dir, 3)
-    store = TinyStore(store_dir)
-    try:
-        log = open_log(store)
+    with a_log(store_dir) as (store, log):
         with store.transaction():
             for n in (4, 5, 6):
                 append(log, entry(n))
@@ -122,8 +128,6 @@ def test_several_appends_in_one_transaction_without_loading(store_dir):
                 append(log, entry(5, id="again"))
         assert log.last("seq") == stored(6)
         assert not loaded(store)
-    finally:
-        store.close()
     assert whole_log(store_dir) == [stored(n) for n in range(1, 7)]
 
 
@@ -147,10 +151,7 @@ def test_two_stores_on_one_folder_append_to_one_log(store_dir):
 
 
 def test_compacting_an_unloaded_log_streams_it_into_a_stock_tinydb_file(store_dir):
-    make_log(store_dir, 3)
-    store = TinyStore(store_dir)
-    try:
-        log = open_log(store)
+    with a_log(store_dir) as (store, log):
         append(log, entry(4))
         append(log, entry(5))
         store.compact()
@@ -163,8 +164,6 @@ def test_compacting_an_unloaded_log_streams_it_into_a_stock_tinydb_file(store_di
         append(log, entry(6))  # from the new snapshot's record
         assert log.last("seq") == stored(6)
         assert not loaded(store)
-    finally:
-        store.close()
     assert whole_log(store_dir) == [stored(n) for n in range(1, 7)]
 
 
@@ -231,26 +230,18 @@ def test_an_unloaded_append_after_a_reopen_with_the_journal_kept(store_dir, how)
 
 
 def test_a_rolled_back_unloaded_append_leaves_nothing(store_dir):
-    make_log(store_dir, 3)
-    store = TinyStore(store_dir)
-    try:
-        log = open_log(store)
+    with a_log(store_dir) as (store, log):
         with pytest.raises(RuntimeError), store.transaction():
             append(log, entry(4))
             assert log.last("seq") == stored(4)
             raise RuntimeError("boom")
         assert not loaded(store)
         assert log.last("seq") == stored(3)
-    finally:
-        store.close()
     assert whole_log(store_dir) == [stored(n) for n in range(1, 4)]
 
 
 def test_a_read_that_loads_the_log_mid_transaction_sees_the_unloaded_append(store_dir):
-    make_log(store_dir, 3)
-    store = TinyStore(store_dir)
-    try:
-        log = open_log(store)
+    with a_log(store_dir) as (store, log):
         with store.transaction():
             append(log, entry(4))
             assert log.find(sort=[("seq", 1)]) == [stored(n) for n in range(1, 5)]
@@ -258,16 +249,11 @@ def test_a_read_that_loads_the_log_mid_transaction_sees_the_unloaded_append(stor
             append(log, entry(5))  # through the table now
         assert log.last("seq") == stored(5)
         assert log.count() == 5
-    finally:
-        store.close()
     assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
 
 
 def test_a_load_mid_transaction_then_a_rollback_forgets_the_append(store_dir):
-    make_log(store_dir, 3)
-    store = TinyStore(store_dir)
-    try:
-        log = open_log(store)
+    with a_log(store_dir) as (store, log):
         with pytest.raises(RuntimeError), store.transaction():
             append(log, entry(4))
             assert [d["seq"] for d in log.find()] == [1, 2, 3, 4]
@@ -276,8 +262,6 @@ def test_a_load_mid_transaction_then_a_rollback_forgets_the_append(store_dir):
         assert log.find(sort=[("seq", 1)]) == [stored(n) for n in range(1, 4)]
         append(log, entry(4, id="again"))  # the number is free
         assert log.last("seq") == stored(4, id="again")
-    finally:
-        store.close()
     assert whole_log(store_dir) == [*(stored(n) for n in range(1, 4)), stored(4, id="again")]
 
 
@@ -594,10 +578,7 @@ def test_a_last_document_too_long_for_the_record_falls_back_to_loading(store_dir
 
 
 def test_a_log_loaded_by_a_read_stays_loaded_across_appends(store_dir):
-    make_log(store_dir, 3)
-    store = TinyStore(store_dir)
-    try:
-        log = open_log(store)
+    with a_log(store_dir) as (store, log):
         assert not loaded(store)
         assert len(log.find()) == 3
         assert loaded(store)
@@ -608,8 +589,6 @@ def test_a_log_loaded_by_a_read_stays_loaded_across_appends(store_dir):
         assert loaded(store)
         assert log.find({"seq": 5}) == [stored(5)]
         assert log.last("seq") == stored(5)
-    finally:
-        store.close()
     assert whole_log(store_dir) == [stored(n) for n in range(1, 6)]
 
 
