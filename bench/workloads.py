@@ -18,7 +18,7 @@ from bench import baselines
 from bench.common import REPS, T0, Result, dir_bytes, median, percentile, person, when
 from crmcore import ManualClock, open_crm
 from crmcore.app import CRM
-from crmcore.audit import AUDIT, GENESIS, entry_hash, masked
+from crmcore.audit import AUDIT, GENESIS, entry_hash, masked, new_entry
 from crmcore.clock import Clock, SystemClock
 from crmcore.converter import iso, to_doc
 from crmcore.entities import Customer, Interaction, Task
@@ -98,12 +98,10 @@ class AuditTrail:
         """One entry per document of ``docs``, as inserted into ``collection``."""
         personal, key = self.PERSONAL[collection], self.CUSTOMER_KEY[collection]
         for doc in docs:
-            after = masked(doc, personal)
             self.entries += 1
-            entry = {"id": new_id("aud_", T0), "at": self._at, "actor": "bench", "op": "insert",
-                     "collection": collection, "record_id": doc["id"],
-                     "customer_id": doc.get(key), "diff": {"after": after},
-                     "seq": self.entries, "prev": self._prev}
+            entry = new_entry(new_id("aud_", T0), self._at, "bench", "insert", collection,
+                              doc["id"], doc.get(key), {"after": masked(doc, personal)},
+                              self.entries, self._prev)
             entry["hash"] = self._prev = entry_hash(entry)
             self._batch.append(entry)
             if len(self._batch) == self._batch_size:

@@ -24,7 +24,7 @@ from crmcore.clock import Clock
 from crmcore.converter import iso
 from crmcore.errors import DuplicateKeyError
 from crmcore.ids import new_id
-from crmcore.jsontext import ascii_json, canonical, compact_encoder
+from crmcore.jsontext import ascii_json, canonical, json_canonical
 from crmcore.logs import MASK
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
 from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
@@ -71,9 +71,6 @@ def current_actor() -> str:
     return _actor.get() or UNATTRIBUTED
 
 
-_canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
-
-
 def masked(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
     """``doc`` as an audit entry shows it: ``personal`` fields that hold a value read ``***``,
     and the version is left out."""
@@ -85,10 +82,18 @@ def masked(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
     return out
 
 
+def new_entry(id: str, at: str, actor: str, op: str, collection: str, record_id: str | None,
+              customer_id: Any, diff: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
+    """An entry of the chain as written, before its ``hash`` (``entry_hash`` of this)."""
+    return {"id": id, "at": at, "actor": actor, "op": op, "collection": collection,
+            "record_id": record_id, "customer_id": customer_id, "diff": diff, "seq": seq,
+            "prev": prev}
+
+
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of an entry without its own hash."""
     body = {k: v for k, v in entry.items() if k != "hash" and k != "version"}
-    return sha256(_canonical(body).encode()).hexdigest()
+    return sha256(json_canonical(body).encode()).hexdigest()
 
 
 @attrs.frozen
@@ -166,8 +171,7 @@ class AuditedStore(StoreLayer):
         example ``rekey``: documents re-sealed under a new encryption key, with ``diff``
         counting them), in the hash chain like every other entry. ``diff`` is stored as given,
         so it must hold no personal values."""
-        with self.transaction():
-            self._append(op, collection, None, None, dict(diff))
+        self.run_in_transaction(self._append, op, collection, None, None, dict(diff))
 
     def _append(self, op: str, collection: str, record_id: str | None,
                 customer_id: str | None, diff: dict[str, Any]) -> None:
@@ -177,9 +181,8 @@ class AuditedStore(StoreLayer):
         with self._lock:
             for _attempt in range(50):
                 seq, prev = self._head if self._head is not None else self._read_head()
-                full = {"id": id, "at": at, "actor": actor, "op": op, "collection": collection,
-                        "record_id": record_id, "customer_id": customer_id, "diff": diff,
-                        "seq": seq + 1, "prev": prev}
+                full = new_entry(id, at, actor, op, collection, record_id, customer_id, diff,
+                                 seq + 1, prev)
                 # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and
                 # the encoding it hashes, in ASCII, is the one the store may keep.
                 body = canonical(full)
@@ -190,7 +193,7 @@ class AuditedStore(StoreLayer):
                 except DuplicateKeyError:
                     self._head = None  # another process appended: read the head again
                     continue
-                self._head = (seq + 1, full["hash"])
+                self._head = (seq + 1, digest)
                 return
             raise DuplicateKeyError("audit: could not append after 50 attempts")
 

@@ -182,7 +182,7 @@ class FieldCipher:
         return len(self._keys) - 1
 
     def seal(self, value: Any, *, deterministic: bool) -> str:
-        plain = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+        plain = _plaintext(value)
         if deterministic:
             return _text("d", self._keys[CURRENT].siv.encrypt(plain, [b"crmcore"]))
         nonce = os.urandom(12)
@@ -191,7 +191,7 @@ class FieldCipher:
     def seal_each(self, value: Any, keys: Iterable[int] | None = None) -> list[str]:
         """The deterministic seals of ``value`` under each key of ``keys`` (default: every
         configured key, the current one first): what a stored value equal to it may be."""
-        plain = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+        plain = _plaintext(value)
         chosen = range(len(self._keys)) if keys is None else keys
         return [_text("d", self._keys[i].siv.encrypt(plain, [b"crmcore"])) for i in chosen]
 
@@ -232,8 +232,18 @@ class FieldCipher:
         return None
 
 
+def _plaintext(value: Any) -> bytes:
+    # What is sealed. Deterministic seals of equal values must stay equal: never change it.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+
+
 def _text(tag: str, sealed: bytes) -> str:
     return f"{PREFIX}{tag}:{base64.urlsafe_b64encode(sealed).decode()}"
+
+
+def is_sealed(value: Any) -> bool:
+    """Whether a stored value is a seal (``enc:v1:…``) rather than a value in the clear."""
+    return isinstance(value, str) and value.startswith(PREFIX)
 
 
 class EncryptedStore(StoreLayer):
@@ -293,7 +303,7 @@ class EncryptedCollection(Collection):
             return None
         for field in self._fields:
             value = doc.get(field)
-            if isinstance(value, str) and value.startswith(PREFIX):
+            if is_sealed(value):
                 doc[field] = self._cipher.open(value)
         return doc
 

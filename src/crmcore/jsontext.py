@@ -44,9 +44,14 @@ def compact_encoder(*, sort_keys: bool = False, ensure_ascii: bool = True
     return encode
 
 
-_json_canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
-_ORJSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
-           | orjson.OPT_PASSTHROUGH_DATACLASS)
+# json's canonical text (sorted keys, no spaces, non-ASCII as it is), the reference that
+# ``canonical`` matches byte for byte: for hashes and checksums that must not depend on orjson.
+json_canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
+# orjson hands subclasses, datetimes and dataclasses to ``default`` (which refuses them) rather
+# than writing them as json would not.
+_ORJSON_PLAIN = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                 | orjson.OPT_PASSTHROUGH_DATACLASS)
+_ORJSON_CANONICAL = orjson.OPT_SORT_KEYS | _ORJSON_PLAIN
 
 
 def _not_plain_json(value: Any) -> Any:
@@ -63,16 +68,14 @@ def canonical(value: Any) -> bytes:
     against ``0.00001``), integers beyond 64 bits, and anything that is not plain JSON.
     """
     try:
-        out = orjson.dumps(value, default=_not_plain_json, option=_ORJSON)
+        out = orjson.dumps(value, default=_not_plain_json, option=_ORJSON_CANONICAL)
     except TypeError:  # orjson.JSONEncodeError included
-        return _json_canonical(value).encode()
+        return json_canonical(value).encode()
     if b"e-" in out or b"0.0000" in out:  # perhaps a small float: json's form differs
-        return _json_canonical(value).encode()
+        return json_canonical(value).encode()
     return out
 
 
-_ORJSON_PLAIN = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
-                 | orjson.OPT_PASSTHROUGH_DATACLASS)
 _json_ascii = compact_encoder()
 
 

@@ -13,11 +13,11 @@ from crmcore.audit import acting_as
 from crmcore.encryption import (
     CURRENT,
     ENV_PREVIOUS_KEYS,
-    PREFIX,
     UNSEALED,
     EncryptedStore,
     FieldCipher,
     encrypted_layer,
+    is_sealed,
 )
 from crmcore.errors import (
     ConfigError,
@@ -107,7 +107,7 @@ def key_status(crm: CRM, *, progress: Progress | None = None,
             for doc in batch:
                 for field in fields:
                     value = doc.get(field)
-                    if isinstance(value, str) and value.startswith(PREFIX):
+                    if is_sealed(value):
                         index = cipher.key_of(value)
                         counts[-1 if index is None else index] += 1
                     elif value not in UNSEALED:
@@ -190,7 +190,7 @@ def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCi
         unreadable = 0
         for field, deterministic in fields.items():
             value = doc.get(field)
-            if not (isinstance(value, str) and value.startswith(PREFIX)):
+            if not is_sealed(value):
                 continue
             found = cipher.try_open(value)
             if found is None:

@@ -16,12 +16,12 @@ verification then reports the difference.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable
 
 import attrs
 
 from crmcore.errors import StorageError, ValidationError
+from crmcore.jsontext import json_canonical
 from crmcore.storage import BulkError, BulkResult, Collection, IndexSpec, Store, batches
 from crmcore.storage.base import Doc, StoreLayer
 
@@ -85,8 +85,7 @@ class MigrationReport:
 
 def canonical(doc: Doc) -> bytes:
     """One document as canonical JSON: sorted keys, no spaces, UTF-8."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=True).encode()
+    return json_canonical(doc).encode()
 
 
 def checksum(docs: Iterable[Doc]) -> tuple[int, str]:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from crmcore.app import CRM
 
 URGENCY: SortSpec = [("priority", -1), ("due_at", 1)]
+# The changes that cancel a task, with an ``outcome`` saying why (a cancelled task is nobody's).
+_CANCELLED: dict[str, Any] = {"status": TaskStatus.CANCELLED, "lease_owner": None,
+                              "lease_until": None}
 
 
 def resource(task: Task) -> Resource:
@@ -200,9 +203,7 @@ class Tasks:
         actor = require_actor(actor)
         with self._crm.transaction(actor):
             _before, cancelled = self._change(id, actor, expected_version, "task.update",
-                                              status=TaskStatus.CANCELLED,
-                                              outcome=reason or "cancelled", lease_owner=None,
-                                              lease_until=None)
+                                              outcome=reason or "cancelled", **_CANCELLED)
             self._crm.emit("crm_task_cancelled", actor=actor, task=cancelled)
         return cancelled
 
@@ -219,9 +220,8 @@ class Tasks:
                 return None
         # Effects run on behalf of the triggering write, which was authorised already.
         if update.cancel:
-            return self._change(task.id, actor, None, status=TaskStatus.CANCELLED,
-                                outcome=update.reason or "cancelled", lease_owner=None,
-                                lease_until=None)[1]
+            return self._change(task.id, actor, None, outcome=update.reason or "cancelled",
+                                **_CANCELLED)[1]
         changes = {k: getattr(update, k) for k in ("due_at", "assignee", "priority")
                    if getattr(update, k) is not None}
         if not changes:
@@ -234,8 +234,8 @@ class Tasks:
         count = 0
         for task in self.open_for(customer_id):
             if task.dedupe_key is not None:
-                cancelled = self._change(task.id, actor, None, status=TaskStatus.CANCELLED,
-                                         outcome=reason, lease_owner=None, lease_until=None)[1]
+                cancelled = self._change(task.id, actor, None, outcome=reason,
+                                         **_CANCELLED)[1]
                 self._crm.emit("crm_task_cancelled", actor=actor, task=cancelled)
                 count += 1
         return count

@@ -58,6 +58,11 @@ def _keeps_text(doc: Doc, text: str) -> bool:
         text.isascii() and text[-1:] == "}"
 
 
+def _first_version(text: str) -> str:
+    """A new document's encoding (see ``_keeps_text``) as stored: with ``"version":1``."""
+    return text[:-1] + ',"version":1}'
+
+
 class TinyCollection(Collection):
     """A collection of the embedded store. Loaded into memory on first use."""
 
@@ -128,7 +133,7 @@ class TinyCollection(Collection):
             new["version"] = 1
             text = ascii_document(new)
         else:
-            new, text = doc, text[:-1] + ',"version":1}'
+            new, text = doc, _first_version(text)
         table.check_unique(self.name, new, None)  # indexes read ``new`` and keep nothing of it
         self._put(table, id, new, text, None, None, kind)
         return new
@@ -178,7 +183,7 @@ class TinyCollection(Collection):
         id = doc["id"]
         if id in tail.ids:
             raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
-        stored = text[:-1] + ',"version":1}'
+        stored = _first_version(text)
         before = (len(tail.texts), tail.number, tail.last)
         tail.add(id, number, stored)
 

@@ -614,12 +614,13 @@ class TinyStore(Store):
         for name in chosen:
             handle = self._handles.get(name) or self._handle(name)
             path = self.path / files.snapshot_file(name)
-            if handle._table is None and self._fold_log(handle, path):
+            field = handle._log_field or self._log_field_of(name)  # a log's sequence field
+            if handle._table is None and field is not None and \
+                    self._fold_log(handle, path, field):
                 continue
             table = handle._tbl()
             meta = {"collection": name, "generation": self._gen, "journal_offset": self._off,
                     "indexes": [files.spec_to_json(i.spec) for i in table.indexes.values()]}
-            field = handle._log_field or self._log_field_of(name)
             if field is not None:
                 top = handle._top(table, field)
                 meta["sequence"] = field
@@ -644,12 +645,11 @@ class TinyStore(Store):
         meta = self._meta.get(name)
         return meta.sequence if isinstance(meta, SnapshotMeta) else None
 
-    def _fold_log(self, handle: TinyCollection, path: Path) -> bool:
-        """Compact a log that is not loaded by streaming: its snapshot's documents, then its
-        appends from the journal, into a new snapshot (no index file: a load builds them).
-        False if it is not a log whose tail can be followed."""
-        field = handle._log_field or self._log_field_of(handle.name)
-        tail = None if field is None else handle._log_tail(field)
+    def _fold_log(self, handle: TinyCollection, path: Path, field: str) -> bool:
+        """Compact a log (numbered in ``field``) that is not loaded by streaming: its
+        snapshot's documents, then its appends from the journal, into a new snapshot (no index
+        file: a load builds them). False if its tail cannot be followed."""
+        tail = handle._log_tail(field)
         if tail is None:
             return False
         old = self._meta.get(handle.name)
