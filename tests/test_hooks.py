@@ -19,6 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from crmcore import (
+    ApiParam,
+    ApiRoute,
     Effects,
     ExtPatch,
     Kinds,
@@ -493,6 +495,25 @@ def test_hook_crm_simulate(make_crm):
     crm = make_crm([("p", Plugin())])
     crm.plugins.call("crm_simulate", crm=crm, now=crm.now(), rng=random.Random(1), actor="sim")
     assert seen == [(crm.now(), random.Random(1).random(), "sim")]
+
+
+def test_hook_crm_api_routes(make_crm):
+    def hello(request):
+        return {"hello": request.path["name"]}
+
+    class Plugin:
+        @hookimpl
+        def crm_api_routes(self, crm):
+            return [ApiRoute("get", "/p/hello/{name}", hello, "Say hello",
+                             query=[ApiParam("loud", "shout", type="boolean")])]
+
+    crm = make_crm([("p", Plugin())])
+    [route] = crm.plugins.flat("crm_api_routes", crm=crm)
+    assert (route.method, route.path, route.query[0].type) == ("GET", "/p/hello/{name}", "boolean")
+    with pytest.raises(ValueError, match="method"):
+        ApiRoute("FETCH", "/p", hello, "bad method")
+    with pytest.raises(ValueError, match="path"):
+        ApiRoute("GET", "p/x", hello, "no leading slash")
 
 
 def test_hook_crm_customer_records(make_crm):

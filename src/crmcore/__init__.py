@@ -31,13 +31,22 @@ from crmcore.errors import (
     ValidationError,
 )
 from crmcore.hookspecs import hookimpl, hookspec
-from crmcore.registry import Kinds, ReportSection, SettingsSpec, SummaryLine
+from crmcore.registry import (
+    ApiParam,
+    ApiRequest,
+    ApiRoute,
+    Kinds,
+    ReportSection,
+    SettingsSpec,
+    SummaryLine,
+)
 from crmcore.retry import retrying
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CRM", "Channel", "Clock", "Config", "ConfigError", "ConflictError", "CrmError", "Customer",
+    "CRM", "ApiParam", "ApiRequest", "ApiRoute", "Channel", "Clock", "Config", "ConfigError",
+    "ConflictError", "CrmError", "Customer",
     "CustomerStatus", "DuplicateKeyError", "Effects", "ExtPatch", "Gender", "Interaction",
     "Kinds", "ManualClock", "NotFoundError", "PermissionDenied", "PluginError", "Priority",
     "RecordWrite", "ReportSection", "SettingsSpec", "StorageError", "SummaryLine", "SystemClock",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from crmcore.effects import Effects
     from crmcore.entities import Customer, Interaction, Task
     from crmcore.plugins import PluginManager
-    from crmcore.registry import Kinds, ReportSection, SettingsSpec, SummaryLine
+    from crmcore.registry import ApiRoute, Kinds, ReportSection, SettingsSpec, SummaryLine
     from crmcore.security import Actor, Resource
     from crmcore.storage import CollectionSpec, StorageBackend
 
@@ -178,6 +178,14 @@ class CrmHookSpecs:
         Called once per simulated day, after the day's interactions are logged and before the
         worker sweep; do what staff would do (judge and resolve tickets, answer callbacks …)
         through your own API, drawing every random choice from ``rng`` so runs repeat.
+        """
+
+    @hookspec
+    def crm_api_routes(self, crm: CRM) -> list[ApiRoute]:
+        """Return the JSON API endpoints this plugin adds (``ApiRoute(method, path, handler,
+        summary, …)``), served by the ``web`` plugin under ``/api/v1`` and listed in its OpenAPI
+        document. Called once when the app is built; every plugin contributes. Two routes with
+        the same method and path are an error naming both plugins.
         """
 
     @hookspec

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
 
 
 @attrs.frozen
@@ -45,3 +49,70 @@ class ReportSection:
     chart: dict[str, float] | None = None
     note: str = ""
     order: int = 100  # lower comes first
+
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+class ApiRequest(Protocol):
+    """What an :class:`ApiRoute` handler receives: the open CRM, the authenticated actor and the
+    request's parameters, already parsed. Handlers never see the HTTP toolkit underneath."""
+
+    crm: CRM
+    actor: str  # the name of the actor the API key or session belongs to; no header chooses it
+    path: Mapping[str, str]  # the ``{name}`` placeholders of the route's path
+    query: Mapping[str, str]  # query-string parameters (the last value of a repeated name)
+    body: Any  # an instance of ``ApiRoute.body``, or None for a route without a body
+    if_match: int | None  # the record version named by an ``If-Match`` header, if any
+
+
+@attrs.frozen
+class ApiParam:
+    """A documented query-string parameter of an :class:`ApiRoute`."""
+
+    name: str
+    description: str
+    type: str = attrs.field(default="string",
+                            validator=attrs.validators.in_(("string", "integer", "number",
+                                                            "boolean")))
+    required: bool = False
+
+
+def _http_method(value: str) -> str:
+    method = value.upper()
+    if method not in HTTP_METHODS:
+        raise ValueError(f"method must be one of {sorted(HTTP_METHODS)}, not {value!r}")
+    return method
+
+
+def _api_path(_instance: Any, _attribute: Any, value: str) -> None:
+    if not value.startswith("/") or value.startswith("//"):
+        raise ValueError(f"path must start with one '/': {value!r}")
+
+
+@attrs.frozen
+class ApiRoute:
+    """An endpoint of the JSON API, served by the ``web`` plugin under ``/api/v1``.
+
+    - ``path`` is relative to ``/api/v1`` with ``{name}`` placeholders
+      (``/complaints/{ticket_id}/judge``); the first segment should be the plugin's name.
+    - ``handler(request: ApiRequest)`` calls the plugin's public API acting as
+      ``request.actor`` (so the role policy applies as it does on the CLI) and returns what to
+      send: attrs instances, dicts, lists and scalars (datetimes become ISO 8601), or None for
+      an empty body. It raises crmcore's typed errors: ``ValidationError`` is answered 422
+      naming the field, ``NotFoundError`` 404, ``ConflictError`` 409, ``PermissionDenied`` 403.
+    - ``body`` is an attrs class: the JSON body is structured into it (unknown keys refused,
+      the failing field named) before the handler runs; None means the route takes no body.
+    - ``response`` is the type of what the handler returns (an attrs class, ``list[Cls]`` or
+      ``dict``), for the OpenAPI document; ``status`` the success status (201 for a create).
+    """
+
+    method: str = attrs.field(converter=_http_method)
+    path: str = attrs.field(validator=_api_path)
+    handler: Callable[[ApiRequest], Any]
+    summary: str
+    body: type | None = None
+    response: Any = None
+    status: int = 200
+    query: tuple[ApiParam, ...] = attrs.field(default=(), converter=tuple)
+    tag: str = ""
