@@ -119,6 +119,10 @@ class AuditedStore(StoreLayer):
         self._specs[spec.name] = spec
         self._personal[spec.name] = frozenset(personal)
 
+    def masked_fields(self, collection: str) -> frozenset[str]:
+        """The fields of ``collection`` whose values its entries show as ``***``."""
+        return self._personal.get(collection, _NO_FIELDS)
+
     def collection(self, name: str) -> Collection:
         inner = self.inner.collection(name)
         return inner if name == AUDIT else AuditedCollection(self, inner)

@@ -38,6 +38,14 @@ def _blank(value: Any) -> Any:
     return None
 
 
+def erased_fields() -> dict[str, Any]:
+    """What ``forget`` writes over a customer: every field declared personal on ``Customer``
+    (the one list that audit masking, encryption at rest and log masking also use), blanked."""
+    blank: dict[str, Any] = {name: None for name in personal_fields(Customer)}
+    blank.update(name="(erased)", chat_handles={})
+    return blank
+
+
 # Fields a caller may set; the rest (id, version, timestamps, status …) belong to the core.
 EDITABLE = frozenset({
     "name", "phone", "email", "address", "birth_date", "chat_handles", "gender", "region",
@@ -206,8 +214,7 @@ class Customers:
                              if doc.get(f) not in (None, "", [], {}, "(erased)")}
                     if blank:
                         coll.update(doc["id"], blank, expected_version=doc["version"])
-            blank = {name: None for name in personal_fields(Customer)}
-            blank.update(name="(erased)", chat_handles={}, organisation=None)
+            blank = erased_fields()
             erased = attrs.evolve(customer, **blank, status=CustomerStatus.ERASED,
                                   updated_at=now, updated_by=actor)
             doc = to_doc(erased)
