@@ -29,6 +29,7 @@ from crmcore.errors import (
     ValidationError,
 )
 from crmcore.retry import retrying
+from crmcore.security import Resource
 from crmcore.storage import Collection, batches
 from crmcore.storage.base import Doc
 
@@ -130,7 +131,8 @@ def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
     gets one ``rekey`` entry per collection where documents were re-sealed (with their
     number), attributed to ``actor``. Values no configured key opens are counted and left
     alone. Afterwards the store is compacted where the backend can, so the old seals leave
-    its files. ``ConfigError`` when encryption is off or no previous key is configured.
+    its files. ``ConfigError`` when encryption is off or no previous key is configured;
+    ``PermissionDenied`` unless ``actor`` may ``encryption.rotate`` (admins).
     """
     from crmcore.customers import require_actor
 
@@ -138,6 +140,7 @@ def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
     if not layer.cipher.previous_keys:
         raise ConfigError(NO_PREVIOUS_KEY)
     actor = require_actor(actor)
+    crm.authorize(actor, "encryption.rotate", Resource("encryption key"))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError(f"batch_size must be a whole number from 1, got {batch_size!r}")
     reports = []

@@ -16,6 +16,7 @@ from crmcore.cli.context import (
     say,
     state,
 )
+from crmcore.cli.policy import require
 from crmcore.encryption import encrypted_layer, write_key_file
 from crmcore.errors import ConflictError, StorageError
 from crmcore.keyrotation import (
@@ -39,7 +40,7 @@ def encryption_group() -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """How many sealed values open with the current key, each previous key, or none."""
-    crm = open_crm_from(ctx)
+    crm = require(ctx, "encryption.read", "encryption key")
     previous = encrypted_layer(crm.store).cipher.previous_keys
     total = sum(sealed_documents(crm).values())
     with progress_bar(ctx, total=total, description="checking") as advance:
