@@ -71,3 +71,56 @@ def test_organisation_is_sealed_at_rest(make_crm, monkeypatch):
     raw = crm.store.inner.inner.collection("customers").get(c.id)
     assert is_sealed(raw["organisation"])
     assert crm.customers.get(c.id).organisation == "Li Lei Dental"
+
+
+def test_values_written_in_the_clear_are_sealed_by_seal_plaintext(open_with_keys, tmp_path,
+                                                                   monkeypatch):
+    """A store written before ``organisation`` was personal (or before encryption was on):
+    ``crm encryption seal`` seals what is in the clear, and compaction drops the old text."""
+    from crmcore.keyrotation import key_status, seal_plaintext
+
+    folder = tmp_path / "db"
+    storage = {"backend": "tinydb", "location": str(folder)}
+    from crmcore.testing.factories import make_test_crm
+
+    plain = make_test_crm(["storage_tinydb"], storage=storage)
+    c = plain.customers.add(actor="ann", name="Li Lei", organisation="Li Lei Dental",
+                            phone="13800138000")
+    plain.close()
+    crm = open_with_keys(["storage_tinydb"], storage)(KEY)
+    assert sum(u.plaintext for u in key_status(crm)) == 3  # name, organisation, phone
+    report = seal_plaintext(crm, actor="root")
+    assert report.resealed == 1 and report.problems == []
+    assert sum(u.plaintext for u in key_status(crm)) == 0
+    raw = crm.store.inner.inner.collection("customers").get(c.id)
+    assert all(is_sealed(raw[f]) for f in ("name", "organisation", "phone"))
+    assert crm.customers.get(c.id).organisation == "Li Lei Dental"
+    assert crm.customers.find_by_contact(phone="13800138000")[0].id == c.id
+    files = b"".join(p.read_bytes() for p in folder.rglob("*.json"))
+    assert b"Li Lei Dental" not in files and b"13800138000" not in files
+    (event,) = crm.audit.inner.collection("audit").find({"op": "seal"})
+    assert event["diff"] == {"sealed": 1, "complete": True}
+    assert crm.audit.verify().ok
+    assert seal_plaintext(crm, actor="root").resealed == 0  # nothing left: a no-op
+
+
+def test_crm_encryption_seal_on_the_command_line(tmp_path, monkeypatch, capsys):
+    from crmcore.cli.main import run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRMCORE_PLUGINS", "storage_tinydb")
+    for name in ("CRM_CONFIG", "CRM_ACTOR", "CRM_STORAGE_BACKEND", "CRM_STORAGE_LOCATION",
+                 "CRM_ENCRYPTION_PREVIOUS_KEYS", "CRM_AUDIT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CRM_ENCRYPTION_KEY", raising=False)
+    assert run(["init"]) == 0
+    assert run(["--as", "ann", "customer", "add", "--name", "Li", "--organisation", "Li Co"]) == 0
+    monkeypatch.setenv("CRM_ENCRYPTION_KEY", KEY)
+    config = tmp_path / "crm.toml"
+    config.write_text(config.read_text().replace("[core]\n", "[core]\nencrypt_personal = true\n"))
+    capsys.readouterr()
+    assert run(["--json", "encryption", "seal"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sealed"] == 1 and out["problems"] == []
+    assert run(["--json", "encryption", "status"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["plaintext"] == 0

@@ -64,6 +64,7 @@ ADMIN_ACTIONS: dict[str, bool] = {
     "audit.anchor": True,  # crm audit anchor
     "encryption.read": True,  # crm encryption status
     "encryption.rotate": False,  # crm encryption rotate
+    "encryption.seal": False,  # crm encryption seal
 }
 MAX_ACTOR_LENGTH = 200
 # What an agent may do for another rep's customer while holding an open task for them.
