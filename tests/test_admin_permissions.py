@@ -134,6 +134,8 @@ def test_an_empty_actor_is_refused_not_replaced_by_system(cli, enforce):
     assert code == 2 and "--as needs a name; it is empty" in one_line_error(err)
     code, _, err = cli("--as", "  ", "check", enforce=enforce)
     assert code == 2 and "--as needs a name" in one_line_error(err)
+    code, _, err = cli("--as", "", "worker", "--once", enforce=enforce)  # acts as itself
+    assert code == 2 and "--as needs a name" in one_line_error(err)
 
 
 @pytest.mark.parametrize(("name", "fragment"), [
