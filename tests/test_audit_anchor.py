@@ -166,6 +166,23 @@ def test_an_old_trail_is_upgraded_by_anchoring_it(open_crm_on):
     crm.close()
 
 
+def test_a_trail_with_an_unkeyed_head_is_sealed_by_anchoring_once_a_key_is_configured(
+        open_crm_on):
+    crm = open_crm_on()
+    five_writes(crm)  # the head recorded without a MAC
+    crm = open_crm_on(KEY)
+    report = crm.audit.verify()
+    assert not report.ok and "run 'crm audit anchor' once to seal it" in report.problem
+    crm.audit.anchor()
+    assert raw_head(crm).get("head")["mac"]
+    report = crm.audit.verify()
+    assert report.ok and report.keyed
+    rechain_after_edit(crm, 5, {"actor": "mallory"})
+    set_head(crm, 5, entries(crm)[-1]["hash"], None)  # back to "never keyed": refused
+    report = crm.audit.verify()
+    assert not report.ok
+
+
 def test_a_trail_written_before_the_key_keeps_verifying_once_new_entries_carry_macs(
         open_crm_on):
     crm = open_crm_on()

@@ -399,15 +399,17 @@ class AuditedStore(StoreLayer):
 
         notes: list[str] = []
         if head is not None:
-            if keys and not _mac_fits(keys, head["hash"], head.get("mac"), "head"):
+            never_keyed = head.get("mac") is None and keyed_from is None
+            if keys and not never_keyed and not _mac_fits(keys, head["hash"], head.get("mac"),
+                                                          "head"):
                 return broken("the head recorded outside the trail has no valid MAC: it was "
                               "written without the audit key")
             problem = _differs(head["seq"], head["hash"], seen, last,
                                "the head recorded outside the trail")
             if problem:
                 return broken(problem)
-            keyed_from = keyed_from if keyed_from is not None else (head["seq"] if keys
-                                                                   else None)
+            if keys and not never_keyed and keyed_from is None:
+                keyed_from = head["seq"]  # the head's MAC vouches for the whole trail
         elif count and keys and keyed_from is not None:
             return broken("the head recorded outside the trail is missing (deleted?), so "
                           "removed entries at the end could not be noticed")
@@ -423,9 +425,10 @@ class AuditedStore(StoreLayer):
             if problem:
                 return broken(problem)
         if sealed and keys and count and keyed_from is None:
-            return broken("no entry is authenticated by the audit key yet (a trail written "
-                          "before the key was configured): run 'crm audit anchor' once to "
-                          "seal it")
+            return broken("no entry is authenticated by the audit key: if the trail was "
+                          "written before the key was configured, run 'crm audit anchor' "
+                          "once to seal it (if it was sealed before, its MACs were stripped: "
+                          "check it against an exported anchor first)")
         if unchecked:
             notes.append("entries carry MACs but no audit key is configured, so they were "
                          "not checked: set $CRM_AUDIT_KEY or [core] audit_key_file")
