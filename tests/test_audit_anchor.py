@@ -263,3 +263,15 @@ def test_previous_audit_keys_without_a_current_one_are_refused(make_crm, monkeyp
     monkeypatch.setenv("CRM_AUDIT_KEY", "c2hvcnQ=")
     with pytest.raises(ConfigError, match="audit key must be at least 32 bytes"):
         make_crm()
+
+
+def test_the_head_is_recorded_once_per_transaction(open_crm_on):
+    crm = open_crm_on()
+    crm.customers.add(actor="ann", name="first")
+    version = raw_head(crm).get("head")["version"]
+    with crm.transaction("ann"):
+        for i in range(10):
+            crm.customers.add(actor="ann", name=f"Customer {i}")
+    head = raw_head(crm).get("head")
+    assert (head["seq"], head["version"]) == (11, version + 1)
+    assert crm.audit.verify().ok

@@ -210,6 +210,7 @@ class AuditedStore(StoreLayer):
         self._head: tuple[int, str] | None = None
         self._head_version: int | None = None  # of the head record outside the trail
         self._lock = threading.Lock()
+        self._local = threading.local()  # per thread: transaction depth, head to record
         self._audit = inner.ensure_collection(AUDIT_SPEC)
         self._heads = inner.ensure_collection(HEAD_SPEC)
 
@@ -230,11 +231,38 @@ class AuditedStore(StoreLayer):
 
     def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """The backend's, forgetting the cached chain head when it fails (as ``transaction``)."""
+
+        def body(*a: Any) -> T:
+            self._enter()
+            done = False
+            try:
+                result = fn(*a)
+                done = True
+            finally:
+                self._leave(record=done)
+            return result
+
         try:
-            return self.inner.run_in_transaction(fn, *args)
+            return self.inner.run_in_transaction(body, *args)
         except BaseException:
             self._forget_head()
             raise
+
+    # The head outside the trail is recorded once per outermost transaction, just before it
+    # commits (a bulk write or a write with its plugins' effects appends many entries).
+
+    def _enter(self) -> None:
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+
+    def _leave(self, *, record: bool) -> None:
+        local = self._local
+        local.depth -= 1
+        if local.depth:
+            return
+        pending, local.pending = getattr(local, "pending", None), None
+        if record and pending is not None:
+            with self._lock:
+                self._record_head(*pending)
 
     def _forget_head(self) -> None:
         # Entries appended inside a failed transaction were rolled back with it.
@@ -302,8 +330,12 @@ class AuditedStore(StoreLayer):
                     self._head = None  # another process appended: read the head again
                     continue
                 self._head = (seq + 1, digest)
-                self._record_head(seq + 1, digest,
-                                  entry_mac(self.keys[0], digest, "head") if self.keys else None)
+                head = (seq + 1, digest,
+                        entry_mac(self.keys[0], digest, "head") if self.keys else None)
+                if getattr(self._local, "depth", 0):
+                    self._local.pending = head  # recorded when the transaction ends
+                else:
+                    self._record_head(*head)
                 return
             raise DuplicateKeyError("audit: could not append after 50 attempts")
 
@@ -573,8 +605,9 @@ class AuditedCollection(Collection):
 
 
 class _AuditedTransaction:
-    """``AuditedStore.transaction()``: the backend's, forgetting the cached chain head when it
-    fails (a class, not a generator: every write goes through it)."""
+    """``AuditedStore.transaction()``: the backend's, recording the chain's head before the
+    outermost one commits and forgetting the cached head when it fails (a class, not a
+    generator: every write goes through it)."""
 
     __slots__ = ("_inner", "_store")
 
@@ -584,13 +617,23 @@ class _AuditedTransaction:
 
     def __enter__(self) -> None:
         self._inner.__enter__()
+        self._store._enter()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        store = self._store
+        try:
+            store._leave(record=kind is None)
+        except BaseException as failed:  # the head could not be recorded: roll back
+            kind, exc, tb = type(failed), failed, failed.__traceback__
+            with contextlib.suppress(BaseException):
+                self._inner.__exit__(kind, exc, tb)
+            store._forget_head()
+            raise
         try:
             self._inner.__exit__(kind, exc, tb)
         except BaseException:
-            self._store._forget_head()
+            store._forget_head()
             raise
         if kind is not None:
-            self._store._forget_head()
+            store._forget_head()
