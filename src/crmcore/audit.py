@@ -9,8 +9,9 @@ changes (claim/release) are technical and not audited.
 The chain is anchored outside itself, so that removing its last entries, or editing one and
 re-hashing everything after it, is detected too:
 
-- the head (last entry's ``seq`` and ``hash``) is recorded with every append in a collection of
-  its own, ``audit_head``, outside the trail (a file of its own on the embedded store);
+- the head (last entry's ``seq`` and ``hash``) is recorded, once per write transaction just
+  before it commits, in a collection of its own, ``audit_head``, outside the trail (a file of
+  its own on the embedded store);
 - with an audit key (``$CRM_AUDIT_KEY`` or ``[core] audit_key_file``, held like the encryption
   key: outside the store), every entry and the head carry ``mac``, an HMAC-SHA256 of the
   entry's hash, which nobody without the key can forge. A MAC on one entry vouches for every
