@@ -187,3 +187,13 @@ def test_an_actor_that_is_not_valid_text_is_one_line_in_a_real_process(tmp_path)
     storage = {"backend": "tinydb", "location": str(tmp_path / "crm-data")}
     with open_crm({"storage": storage}, plugins=["storage_tinydb"]) as crm:
         assert crm.customers.count() == 0  # nothing written
+
+
+@pytest.mark.parametrize("name", ["ann\u202e", "a\x1bb", "\ud800"])
+def test_the_python_api_refuses_actor_names_that_are_not_plain_text(make_crm, name):
+    from crmcore import ValidationError
+
+    crm = make_crm()
+    with pytest.raises(ValidationError, match="actor"):
+        crm.customers.add(actor=name, name="Li")
+    assert crm.customers.count() == 0

@@ -17,7 +17,7 @@ from crmcore.ids import new_id
 from crmcore.normalize import normalize_email, normalize_phone
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
-from crmcore.security import Resource
+from crmcore.security import Resource, check_actor_name
 from crmcore.storage import SortSpec
 
 if TYPE_CHECKING:
@@ -54,11 +54,12 @@ EDITABLE = frozenset({
 
 
 def require_actor(actor: object) -> str:
-    """Every write names who did it."""
+    """Every write names who did it, in plain text (``security.check_actor_name``: no
+    control or bidi characters to disguise it in the audit trail)."""
     if not isinstance(actor, str) or not actor.strip():
         raise ValidationError("every write needs an actor: pass actor='<user or system id>'",
                               field="actor")
-    return actor.strip()
+    return check_actor_name(actor, "actor")
 
 
 class Customers:
