@@ -58,3 +58,83 @@ def test_level_filtering(output):
 def test_unknown_level_is_refused():
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("chatty")
+
+
+# -- phone and e-mail shapes (hypothesis) -------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SEPARATORS = ["", " ", "-", ".", " - ", "\u00a0", "\u3000", "\uff0d", "/"]
+LABELS = ["", "phone:", "phone: ", "tel=", "Tel.", "call ", "手机", "电话\uff1a", "(", "mobile#"]
+
+
+@st.composite
+def phones(draw):
+    """A phone number as people write it: a Chinese mobile, a landline with an area code in
+    parentheses, or an international number, grouped with one kind of separator."""
+    kind = draw(st.sampled_from(["mobile", "landline", "international"]))
+    sep = draw(st.sampled_from(SEPARATORS))
+    if kind == "mobile":
+        digits = "1" + draw(st.sampled_from("3456789")) + draw(st.text("0123456789",
+                                                                        min_size=9, max_size=9))
+        text = sep.join([digits[:3], digits[3:7], digits[7:]])
+    elif kind == "landline":
+        area = draw(st.sampled_from(["010", "021", "0755"]))
+        number = draw(st.text("0123456789", min_size=8, max_size=8))
+        digits = area + number
+        text = f"({area}){sep or ' '}{number[:4]}{sep}{number[4:]}"
+    else:
+        country = draw(st.sampled_from(["+86", "+44", "+1", "0086"]))
+        rest = draw(st.text("0123456789", min_size=8, max_size=11))
+        digits = country.lstrip("+") + rest
+        text = f"{country}{sep}{rest[:3]}{sep}{rest[3:]}"
+    return text, digits
+
+
+@settings(max_examples=300, deadline=None)
+@given(phone=phones(), label=st.sampled_from(LABELS),
+       before=st.sampled_from(["", "customer ", "回电 ", "note: "]),
+       after=st.sampled_from(["", " today", "。", ", thanks", ")"]))
+def test_phone_numbers_are_masked_in_every_shape(phone, label, before, after):
+    text, digits = phone
+    out = mask_text(f"{before}{label}{text}{after}")
+    assert "***" in out, out
+    left = "".join(ch for ch in out if ch.isdigit())
+    assert digits[-7:] not in left, out  # no tail of the number survives
+
+
+@settings(max_examples=200, deadline=None)
+@given(email=st.emails(), label=st.sampled_from(["", "email:", "mailto:", "e-mail ", "邮箱"]))
+def test_email_addresses_are_masked_in_every_shape(email, label):
+    template = f"contact {label}{email} today"
+    out = mask_text(template)
+    assert email not in out, out
+    local = email.rsplit("@", 1)[0]
+    if len(local) >= 4 and local not in f"contact {label}":
+        assert local not in out, out
+
+
+@settings(max_examples=200, deadline=None)
+@given(when=st.datetimes(), amount=st.decimals(min_value=0, max_value=10**9, places=2,
+                                                 allow_nan=False, allow_infinity=False),
+       ip=st.ip_addresses(v=4), seq=st.integers(0, 999_999))
+def test_dates_times_amounts_addresses_and_ids_survive(when, amount, ip, seq):
+    text = (f"at {when.isoformat()} on {when.date()} paid {amount} from {ip} "
+            f"entry #{seq} id cus_01JD{seq:010d}ABCD")
+    assert mask_text(text) == text
+
+
+def test_the_shapes_that_leaked_before():
+    for text in ("phone:13800138000", "138.0013.8000", "手机13800138000", "tel=138-0013-8000",
+                 "138 - 0013 - 8000", "电话\uff1a138\u00a00013\u00a08000"):
+        assert "***" in mask_text(text) and "8000" not in mask_text(text), text
+
+
+def test_every_declared_personal_field_is_masked_in_logs_before_any_crm_opens():
+    from crmcore.entities import Customer, Interaction, Task
+    from crmcore.logs import personal_keys
+    from crmcore.schema import personal_fields
+
+    for cls in (Customer, Interaction, Task):
+        assert set(personal_fields(cls)) <= personal_keys(), cls

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import attrs
 
 from crmcore import builtin
-from crmcore.audit import AuditedStore, acting_as, reset_actor, set_actor
+from crmcore.audit import AuditedStore, acting_as, load_audit_keys, reset_actor, set_actor
 from crmcore.clock import Clock, SystemClock
 from crmcore.config import Config, find_config, structure_section
 from crmcore.converter import iso
@@ -395,7 +395,12 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
             store.close()
             raise
     if cfg.core.audit:
-        store = AuditedStore(store, the_clock)
+        try:
+            audit_keys = load_audit_keys(cfg.core)
+        except BaseException:
+            store.close()
+            raise
+        store = AuditedStore(store, the_clock, audit_keys)
     try:
         return CRM(store=store, plugins=pm, config=cfg, clock=the_clock)
     except BaseException:

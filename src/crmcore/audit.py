@@ -5,12 +5,26 @@ without plugins doing anything. Entries form a hash chain (each holds the hash o
 one), so editing or deleting an entry is detected by ``verify``. Personal fields (declared with
 ``personal=True`` on a collection's record type) appear in diffs only as ``"***"``. Lease
 changes (claim/release) are technical and not audited.
+
+The chain is anchored outside itself, so that removing its last entries, or editing one and
+re-hashing everything after it, is detected too:
+
+- the head (last entry's ``seq`` and ``hash``) is recorded, once per write transaction just
+  before it commits, in a collection of its own, ``audit_head``, outside the trail (a file of
+  its own on the embedded store);
+- with an audit key (``$CRM_AUDIT_KEY`` or ``[core] audit_key_file``, held like the encryption
+  key: outside the store), every entry and the head carry ``mac``, an HMAC-SHA256 of the
+  entry's hash, which nobody without the key can forge. A MAC on one entry vouches for every
+  entry before it, since each hash covers its predecessor's;
+- ``anchor()`` exports the head for safekeeping elsewhere, and ``verify(anchors=…)`` checks the
+  trail still holds what every exported anchor recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import hmac
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -22,7 +36,14 @@ import attrs
 
 from crmcore.clock import Clock
 from crmcore.converter import iso
-from crmcore.errors import DuplicateKeyError
+from crmcore.errors import (
+    ConfigError,
+    ConflictError,
+    DuplicateKeyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from crmcore.ids import new_id
 from crmcore.jsontext import ascii_json, canonical, json_canonical
 from crmcore.logs import MASK
@@ -33,7 +54,14 @@ AUDIT = "audit"
 AUDIT_SPEC = CollectionSpec(AUDIT, (IndexSpec([("seq", 1)], unique=True),
                                     IndexSpec([("customer_id", 1), ("seq", 1)]),
                                     IndexSpec([("record_id", 1)])), sequence="seq")
+ENV_AUDIT_KEY = "CRM_AUDIT_KEY"
+ENV_AUDIT_PREVIOUS_KEYS = "CRM_AUDIT_PREVIOUS_KEYS"
+HEAD = "audit_head"
+HEAD_SPEC = CollectionSpec(HEAD, ())
+HEAD_ID = "head"
+ANCHOR_FORMAT = "crmcore-audit-anchor/1"
 GENESIS = "0" * 64
+_NOT_HASHED = frozenset({"hash", "version", "mac"})
 _NO_FIELDS: frozenset[str] = frozenset()
 T = TypeVar("T")
 UNATTRIBUTED = "unattributed"
@@ -91,9 +119,73 @@ def new_entry(id: str, at: str, actor: str, op: str, collection: str, record_id:
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of an entry without its own hash."""
-    body = {k: v for k, v in entry.items() if k != "hash" and k != "version"}
+    """SHA-256 over the canonical JSON of an entry without its own hash, MAC and version."""
+    body = {k: v for k, v in entry.items() if k not in _NOT_HASHED}
     return sha256(json_canonical(body).encode()).hexdigest()
+
+
+def entry_mac(key: bytes, digest: str, role: str = "entry") -> str:
+    """The MAC of an entry with hash ``digest``: HMAC-SHA256 over ``crmcore-audit:<role>:
+    <digest>``. The head record and anchors name an entry with roles of their own (``head``,
+    ``anchor``), so an entry's MAC cannot be copied into a forged head."""
+    return hmac.new(key, f"crmcore-audit:{role}:{digest}".encode(), "sha256").hexdigest()
+
+
+def _mac_fits(keys: tuple[bytes, ...], digest: str, mac: Any, role: str = "entry") -> bool:
+    return isinstance(mac, str) and any(hmac.compare_digest(entry_mac(k, digest, role), mac)
+                                        for k in keys)
+
+
+def load_audit_keys(core: Any, environ: Mapping[str, str] | None = None
+                    ) -> tuple[bytes, ...]:
+    """The audit key (``$CRM_AUDIT_KEY`` or ``core.audit_key_file``) followed by its previous
+    ones (``$CRM_AUDIT_PREVIOUS_KEYS`` or ``core.audit_previous_key_files``), checked as
+    encryption keys are; nothing when no key is configured. ``core``: ``[core]`` settings."""
+    from crmcore.encryption import load_previous_secrets, load_secret
+
+    key = load_secret(ENV_AUDIT_KEY, core.audit_key_file, "core.audit_key_file", "audit key",
+                      environ)
+    previous = load_previous_secrets(ENV_AUDIT_PREVIOUS_KEYS, core.audit_previous_key_files,
+                                     "core.audit_previous_key_files", "audit key", key,
+                                     environ)
+    if key is None and previous:
+        raise ConfigError("previous audit keys are configured but no current one: set "
+                          f"${ENV_AUDIT_KEY} or core.audit_key_file")
+    return (key, *previous) if key is not None else ()
+
+
+@attrs.frozen
+class Anchor:
+    """The chain's head at one moment, kept outside the store: entry ``seq`` had ``hash``."""
+
+    seq: int
+    hash: str
+    at: str | None = None  # when that entry was written
+    exported_at: str | None = None
+    store: str | None = None
+    mac: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": ANCHOR_FORMAT, **attrs.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str) -> Anchor:
+        """An anchor as ``to_json`` wrote it; anything else is refused, naming ``source``."""
+        if not isinstance(data, Mapping) or data.get("format") != ANCHOR_FORMAT:
+            raise ValidationError(f"{source} is not an audit anchor (written by "
+                                  "'crm audit anchor')")
+        seq, digest = data.get("seq"), data.get("hash")
+        if (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0
+                or not isinstance(digest, str) or len(digest) != 64):
+            raise ValidationError(f"{source}: an anchor needs a 'seq' (a whole number) and a "
+                                  "'hash' (64 hex digits)")
+        text = {k: data.get(k) if isinstance(data.get(k), str) else None
+                for k in ("at", "exported_at", "store", "mac")}
+        return cls(seq, digest, **text)
+
+    def describe(self) -> str:
+        when = f" exported {self.exported_at}" if self.exported_at else ""
+        return f"the anchor{when}"
 
 
 @attrs.frozen
@@ -101,43 +193,83 @@ class VerifyReport:
     entries: int
     ok: bool
     problem: str | None = None
+    keyed: bool = False  # MACs were checked with the audit key
+    notes: tuple[str, ...] = ()
 
 
 class AuditedStore(StoreLayer):
     """A backend store whose writes are appended to the ``audit`` collection."""
 
-    def __init__(self, inner: Store, clock: Clock) -> None:
+    def __init__(self, inner: Store, clock: Clock, keys: tuple[bytes, ...] = ()) -> None:
+        """``keys``: the audit key first, then previous ones (MACs they made still verify);
+        none, and entries carry no MAC."""
         super().__init__(inner)
         self.clock = clock
+        self.keys = keys
         self._specs: dict[str, CollectionSpec] = {}
         self._personal: dict[str, frozenset[str]] = {}
         self._head: tuple[int, str] | None = None
+        self._head_version: int | None = None  # of the head record outside the trail
         self._lock = threading.Lock()
+        self._local = threading.local()  # per thread: transaction depth, head to record
         self._audit = inner.ensure_collection(AUDIT_SPEC)
+        self._heads = inner.ensure_collection(HEAD_SPEC)
 
     def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
         self._specs[spec.name] = spec
         self._personal[spec.name] = frozenset(personal)
 
+    def masked_fields(self, collection: str) -> frozenset[str]:
+        """The fields of ``collection`` whose values its entries show as ``***``."""
+        return self._personal.get(collection, _NO_FIELDS)
+
     def collection(self, name: str) -> Collection:
         inner = self.inner.collection(name)
-        return inner if name == AUDIT else AuditedCollection(self, inner)
+        return inner if name in (AUDIT, HEAD) else AuditedCollection(self, inner)
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return _AuditedTransaction(self)
 
     def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """The backend's, forgetting the cached chain head when it fails (as ``transaction``)."""
+
+        def body(*a: Any) -> T:
+            self._enter()
+            done = False
+            try:
+                result = fn(*a)
+                done = True
+            finally:
+                self._leave(record=done)
+            return result
+
         try:
-            return self.inner.run_in_transaction(fn, *args)
+            return self.inner.run_in_transaction(body, *args)
         except BaseException:
             self._forget_head()
             raise
+
+    # The head outside the trail is recorded once per outermost transaction, just before it
+    # commits (a bulk write or a write with its plugins' effects appends many entries).
+
+    def _enter(self) -> None:
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+
+    def _leave(self, *, record: bool) -> None:
+        local = self._local
+        local.depth -= 1
+        if local.depth:
+            return
+        pending, local.pending = getattr(local, "pending", None), None
+        if record and pending is not None:
+            with self._lock:
+                self._record_head(*pending)
 
     def _forget_head(self) -> None:
         # Entries appended inside a failed transaction were rolled back with it.
         with self._lock:
             self._head = None
+            self._head_version = None
 
     # -- recording -----------------------------------------------------------------------
 
@@ -188,12 +320,23 @@ class AuditedStore(StoreLayer):
                 body = canonical(full)
                 full["hash"] = digest = sha256(body).hexdigest()
                 text = ascii_json(body.decode())
+                tail = f'"hash":"{digest}"'
+                mac = entry_mac(self.keys[0], digest) if self.keys else None
+                if mac is not None:
+                    full["mac"] = mac
+                    tail += f',"mac":"{mac}"'
                 try:
-                    self._audit.append(full, f'{text[:-1]},"hash":"{digest}"}}', sequence="seq")
+                    self._audit.append(full, f"{text[:-1]},{tail}}}", sequence="seq")
                 except DuplicateKeyError:
                     self._head = None  # another process appended: read the head again
                     continue
                 self._head = (seq + 1, digest)
+                head = (seq + 1, digest,
+                        entry_mac(self.keys[0], digest, "head") if self.keys else None)
+                if getattr(self._local, "depth", 0):
+                    self._local.pending = head  # recorded when the transaction ends
+                else:
+                    self._record_head(*head)
                 return
             raise DuplicateKeyError("audit: could not append after 50 attempts")
 
@@ -201,20 +344,165 @@ class AuditedStore(StoreLayer):
         last = self._audit.last("seq")
         return (0, GENESIS) if last is None else (last["seq"], last["hash"])
 
-    def verify(self) -> VerifyReport:
-        """Walk the chain in order; report the first entry that does not fit."""
+    # -- the head outside the trail ------------------------------------------------------
+
+    def head_record(self) -> dict[str, Any] | None:
+        """The head as last recorded outside the trail (``seq``, ``hash``, ``mac``), or None
+        for a trail written before crmcore recorded it."""
+        try:
+            return self._heads.get(HEAD_ID)
+        except NotFoundError:
+            return None
+
+    def _record_head(self, seq: int, digest: str, mac: str | None) -> None:
+        """Move the head record forward to entry ``seq`` (never back: a process that
+        appended later may have moved it further already; at the same entry, only to add
+        the MAC)."""
+        fields = {"seq": seq, "hash": digest, "mac": mac}
+        for _attempt in range(50):
+            if self._head_version is None:
+                current = self.head_record()
+                if current is None:
+                    try:
+                        stored = self._heads.insert({"id": HEAD_ID, **fields})
+                    except DuplicateKeyError:
+                        continue
+                    self._head_version = stored["version"]
+                    return
+                if current["seq"] > seq or (current["seq"] == seq
+                                            and current.get("mac") == mac):
+                    return
+                self._head_version = current["version"]
+            try:
+                stored = self._heads.update(HEAD_ID, fields,
+                                            expected_version=self._head_version)
+            except (ConflictError, NotFoundError):
+                self._head_version = None  # another process moved it: read it again
+                continue
+            self._head_version = stored["version"]
+            return
+        raise ConflictError("audit: could not record the chain's head after 50 attempts")
+
+    # -- checking ----------------------------------------------------------------------------
+
+    def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyReport:
+        """Walk the chain in order and report the first thing that does not fit: an entry
+        missing, out of order, altered, or (with the audit key) without a valid MAC; a trail
+        that ends before, or differs at, the head recorded outside it or an exported
+        ``anchor``; with the audit key, a trail that nothing the key made vouches for."""
+        return self._verify(list(anchors), sealed=True)
+
+    def _verify(self, anchors: list[Anchor], *, sealed: bool) -> VerifyReport:
+        keys = self.keys
+        head = self.head_record()
+        wanted = {a.seq for a in anchors} | ({head["seq"]} if head else set())
+        seen: dict[int, str] = {}
         prev, expected, count = GENESIS, 1, 0
+        keyed_from: int | None = None
+        unchecked = False
         for entry in sorted(self._audit.iter(), key=lambda e: e["seq"]):
             count += 1
-            if entry["seq"] != expected:
-                return VerifyReport(count, False, f"entry #{expected} is missing")
+            seq = entry["seq"]
+            if seq != expected:
+                return VerifyReport(count, False, f"entry #{expected} is missing", bool(keys))
             if entry["prev"] != prev:
-                return VerifyReport(count, False, f"entry #{entry['seq']} does not follow "
-                                    "the one before it")
+                return VerifyReport(count, False, f"entry #{seq} does not follow the one "
+                                    "before it", bool(keys))
             if entry_hash(entry) != entry["hash"]:
-                return VerifyReport(count, False, f"entry #{entry['seq']} was altered")
+                return VerifyReport(count, False, f"entry #{seq} was altered", bool(keys))
+            mac = entry.get("mac")
+            if keys and mac is None and keyed_from is not None:
+                return VerifyReport(count, False, f"entry #{seq} has no MAC although the "
+                                    f"entries from #{keyed_from} on have one: it was written "
+                                    "without the audit key", True)
+            if keys and mac is not None:
+                if not _mac_fits(keys, entry["hash"], mac):
+                    return VerifyReport(count, False, f"entry #{seq} does not carry a valid "
+                                        "MAC: it was altered and re-hashed by someone without "
+                                        "the audit key (or the audit key is wrong)", True)
+                keyed_from = seq if keyed_from is None else keyed_from
+            unchecked = unchecked or (mac is not None and not keys)
+            if seq in wanted:
+                seen[seq] = entry["hash"]
             prev, expected = entry["hash"], expected + 1
-        return VerifyReport(count, True)
+        last = expected - 1
+
+        def broken(problem: str) -> VerifyReport:
+            return VerifyReport(count, False, problem, bool(keys))
+
+        notes: list[str] = []
+        if head is not None:
+            never_keyed = head.get("mac") is None and keyed_from is None
+            if keys and not never_keyed and not _mac_fits(keys, head["hash"], head.get("mac"),
+                                                          "head"):
+                return broken("the head recorded outside the trail has no valid MAC: it was "
+                              "written without the audit key")
+            problem = _differs(head["seq"], head["hash"], seen, last,
+                               "the head recorded outside the trail")
+            if problem:
+                return broken(problem)
+            if keys and not never_keyed and keyed_from is None:
+                keyed_from = head["seq"]  # the head's MAC vouches for the whole trail
+        elif count and keys and keyed_from is not None:
+            return broken("the head recorded outside the trail is missing (deleted?), so "
+                          "removed entries at the end could not be noticed")
+        elif count:
+            notes.append("no head is recorded outside the trail yet (a trail written before "
+                         "crmcore recorded one): the next write, or 'crm audit anchor', "
+                         "records it")
+        for anchor in anchors:
+            if keys and anchor.mac is not None and not _mac_fits(keys, anchor.hash,
+                                                                 anchor.mac, "anchor"):
+                return broken(f"{anchor.describe()} has no valid MAC for this audit key")
+            problem = _differs(anchor.seq, anchor.hash, seen, last, anchor.describe())
+            if problem:
+                return broken(problem)
+        if sealed and keys and count and keyed_from is None:
+            return broken("no entry is authenticated by the audit key: if the trail was "
+                          "written before the key was configured, run 'crm audit anchor' "
+                          "once to seal it (if it was sealed before, its MACs were stripped: "
+                          "check it against an exported anchor first)")
+        if unchecked:
+            notes.append("entries carry MACs but no audit key is configured, so they were "
+                         "not checked: set $CRM_AUDIT_KEY or [core] audit_key_file")
+        return VerifyReport(count, True, None, bool(keys), tuple(notes))
+
+    def anchor(self) -> Anchor:
+        """Verify the trail, record its head outside it (sealing it with the audit key, which
+        upgrades a trail written before either existed) and return that head as an
+        ``Anchor`` to keep elsewhere. A broken trail is refused (``StorageError``)."""
+        report = self._verify([], sealed=False)
+        if not report.ok:
+            raise StorageError(f"audit trail broken after {report.entries} entries: "
+                               f"{report.problem}; not anchoring it")
+        return self.inner.run_in_transaction(self._anchor)
+
+    def _anchor(self) -> Anchor:
+        with self._lock:  # the backend's lock first, as on every write
+            last = self._audit.last("seq")
+            seq, digest = (0, GENESIS) if last is None else (last["seq"], last["hash"])
+            key = self.keys[0] if self.keys else None
+            self._head_version = None
+            if seq:
+                self._record_head(seq, digest, entry_mac(key, digest, "head") if key else None)
+            self._head = (seq, digest)
+        return Anchor(seq, digest, last["at"] if last else None, iso(self.clock.now()),
+                      self.inner.describe(), entry_mac(key, digest, "anchor") if key else None)
+
+
+def _differs(seq: int, digest: str, seen: Mapping[int, str], last: int,
+             what: str) -> str | None:
+    """Why the trail does not hold entry ``seq`` with hash ``digest``, or None if it does."""
+    if seq == 0:
+        return None if digest == GENESIS else f"{what} names no entry"
+    if seq > last:
+        gone = f"entry #{seq}" if seq == last + 1 else f"entries #{last + 1}-#{seq}"
+        return (f"the trail ends at entry #{last} but {what} records entry #{seq}: "
+                f"{gone} were removed")
+    if seen.get(seq) != digest:
+        return (f"entry #{seq} is not the one {what} records: the trail was rewritten "
+                "(edited and re-hashed)")
+    return None
 
 
 class AuditedCollection(Collection):
@@ -318,8 +606,9 @@ class AuditedCollection(Collection):
 
 
 class _AuditedTransaction:
-    """``AuditedStore.transaction()``: the backend's, forgetting the cached chain head when it
-    fails (a class, not a generator: every write goes through it)."""
+    """``AuditedStore.transaction()``: the backend's, recording the chain's head before the
+    outermost one commits and forgetting the cached head when it fails (a class, not a
+    generator: every write goes through it)."""
 
     __slots__ = ("_inner", "_store")
 
@@ -329,13 +618,23 @@ class _AuditedTransaction:
 
     def __enter__(self) -> None:
         self._inner.__enter__()
+        self._store._enter()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        store = self._store
+        try:
+            store._leave(record=kind is None)
+        except BaseException as failed:  # the head could not be recorded: roll back
+            kind, exc, tb = type(failed), failed, failed.__traceback__
+            with contextlib.suppress(BaseException):
+                self._inner.__exit__(kind, exc, tb)
+            store._forget_head()
+            raise
         try:
             self._inner.__exit__(kind, exc, tb)
         except BaseException:
-            self._store._forget_head()
+            store._forget_head()
             raise
         if kind is not None:
-            self._store._forget_head()
+            store._forget_head()

@@ -62,6 +62,10 @@ class CoreSettings:
     # keys data may still be sealed with, during a key rotation; $CRM_ENCRYPTION_PREVIOUS_KEYS
     # (base64 keys separated by commas or whitespace) is used instead when set
     encryption_previous_key_files: list[str] = attrs.field(factory=list)
+    # the key of the audit trail's MACs (else $CRM_AUDIT_KEY; none: the chain is unkeyed), and
+    # the keys of entries written before the last change of it ($CRM_AUDIT_PREVIOUS_KEYS)
+    audit_key_file: str | None = None
+    audit_previous_key_files: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -102,7 +106,10 @@ class Config:
             core = attrs.evolve(
                 core, encryption_key_file=_beside(path, core.encryption_key_file),
                 encryption_previous_key_files=[
-                    _beside(path, f) for f in core.encryption_previous_key_files])
+                    _beside(path, f) for f in core.encryption_previous_key_files],
+                audit_key_file=_beside(path, core.audit_key_file),
+                audit_previous_key_files=[
+                    _beside(path, f) for f in core.audit_previous_key_files])
         storage_raw = data.pop("storage", {}) or {}
         if not isinstance(storage_raw, Mapping):
             raise ConfigError(f"storage: expected a table, got {type(storage_raw).__name__}")

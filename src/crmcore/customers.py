@@ -17,7 +17,7 @@ from crmcore.ids import new_id
 from crmcore.normalize import normalize_email, normalize_phone
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
-from crmcore.security import Resource
+from crmcore.security import Resource, check_actor_name
 from crmcore.storage import SortSpec
 
 if TYPE_CHECKING:
@@ -38,6 +38,14 @@ def _blank(value: Any) -> Any:
     return None
 
 
+def erased_fields() -> dict[str, Any]:
+    """What ``forget`` writes over a customer: every field declared personal on ``Customer``
+    (the one list that audit masking, encryption at rest and log masking also use), blanked."""
+    blank: dict[str, Any] = {name: None for name in personal_fields(Customer)}
+    blank.update(name="(erased)", chat_handles={})
+    return blank
+
+
 # Fields a caller may set; the rest (id, version, timestamps, status …) belong to the core.
 EDITABLE = frozenset({
     "name", "phone", "email", "address", "birth_date", "chat_handles", "gender", "region",
@@ -46,11 +54,12 @@ EDITABLE = frozenset({
 
 
 def require_actor(actor: object) -> str:
-    """Every write names who did it."""
+    """Every write names who did it, in plain text (``security.check_actor_name``: no
+    control or bidi characters to disguise it in the audit trail)."""
     if not isinstance(actor, str) or not actor.strip():
         raise ValidationError("every write needs an actor: pass actor='<user or system id>'",
                               field="actor")
-    return actor.strip()
+    return check_actor_name(actor, "actor")
 
 
 class Customers:
@@ -206,8 +215,7 @@ class Customers:
                              if doc.get(f) not in (None, "", [], {}, "(erased)")}
                     if blank:
                         coll.update(doc["id"], blank, expected_version=doc["version"])
-            blank = {name: None for name in personal_fields(Customer)}
-            blank.update(name="(erased)", chat_handles={}, organisation=None)
+            blank = erased_fields()
             erased = attrs.evolve(customer, **blank, status=CustomerStatus.ERASED,
                                   updated_at=now, updated_by=actor)
             doc = to_doc(erased)

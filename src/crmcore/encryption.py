@@ -56,14 +56,12 @@ WRONG_KEY = ("an encrypted field does not open with this key (wrong CRM_ENCRYPTI
 
 def load_key(key_file: str | None, environ: Mapping[str, str] | None = None) -> bytes:
     """The master key from the environment or the key file; refuse weak or exposed keys."""
-    env = os.environ if environ is None else environ
-    if env.get(ENV_KEY):
-        return _decode_key(env[ENV_KEY], f"${ENV_KEY}")
-    if key_file:
-        text, path = _read_key_file(key_file, "core.encryption_key_file")
-        return _decode_key(text, path)
-    raise ConfigError(f"core.encrypt_personal is on but no key is given: set ${ENV_KEY} "
-                      f"or core.encryption_key_file ({NEW_KEY_HINT})")
+    key = load_secret(ENV_KEY, key_file, "core.encryption_key_file", "encryption key",
+                      environ)
+    if key is None:
+        raise ConfigError(f"core.encrypt_personal is on but no key is given: set ${ENV_KEY} "
+                          f"or core.encryption_key_file ({NEW_KEY_HINT})")
+    return key
 
 
 def load_previous_keys(key_files: Sequence[str], current: bytes,
@@ -72,21 +70,43 @@ def load_previous_keys(key_files: Sequence[str], current: bytes,
     separated by commas or whitespace) if set, else the files of
     ``[core] encryption_previous_key_files``, in that order. Checked like the current key;
     a previous key equal to the current one, or listed twice, is refused."""
+    return load_previous_secrets(ENV_PREVIOUS_KEYS, key_files,
+                                 "core.encryption_previous_key_files", "encryption key",
+                                 current, environ)
+
+
+def load_secret(env_name: str, key_file: str | None, setting: str, what: str,
+                environ: Mapping[str, str] | None = None) -> bytes | None:
+    """A key (base64, at least 32 bytes) from ``$env_name``, else from ``key_file`` (which
+    must be readable by its owner only), else None. ``setting`` and ``what`` name it in
+    errors. The encryption key and the audit trail's key are both held this way."""
+    env = os.environ if environ is None else environ
+    if env.get(env_name):
+        return _decode_key(env[env_name], f"${env_name}", what)
+    if key_file:
+        text, path = _read_key_file(key_file, setting)
+        return _decode_key(text, path, what)
+    return None
+
+
+def load_previous_secrets(env_name: str, key_files: Sequence[str], setting: str, what: str,
+                          current: bytes | None,
+                          environ: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
+    """Previous keys (see ``load_previous_keys``), from ``$env_name`` or ``key_files``."""
     env = os.environ if environ is None else environ
     named: list[tuple[str, str]] = []  # (base64 text, where it came from)
-    if env.get(ENV_PREVIOUS_KEYS, "").strip():
-        texts = [t for t in re.split(r"[\s,]+", env[ENV_PREVIOUS_KEYS]) if t]
-        named = [(t, f"${ENV_PREVIOUS_KEYS}[{i}]") for i, t in enumerate(texts)]
+    if env.get(env_name, "").strip():
+        texts = [t for t in re.split(r"[\s,]+", env[env_name]) if t]
+        named = [(t, f"${env_name}[{i}]") for i, t in enumerate(texts)]
     else:
         for i, key_file in enumerate(key_files):
-            setting = f"core.encryption_previous_key_files[{i}]"
-            text, path = _read_key_file(key_file, setting)
-            named.append((text, f"{setting} ({path})"))
+            text, path = _read_key_file(key_file, f"{setting}[{i}]")
+            named.append((text, f"{setting}[{i}] ({path})"))
     keys: list[bytes] = []
     for text, where in named:
-        key = _decode_key(text, where)
+        key = _decode_key(text, where, what)
         if key == current:
-            raise ConfigError(f"{where}: this previous key is the current encryption key; "
+            raise ConfigError(f"{where}: this previous key is the current {what}; "
                               "list only keys the data was sealed with before")
         if key in keys:
             raise ConfigError(f"{where}: this previous key is listed twice")
@@ -109,13 +129,13 @@ def _read_key_file(key_file: str, setting: str) -> tuple[str, str]:
     return text, str(path)
 
 
-def _decode_key(text: str, where: str) -> bytes:
+def _decode_key(text: str, where: str, what: str = "encryption key") -> bytes:
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except ValueError:
-        raise ConfigError(f"{where}: the encryption key is not valid base64") from None
+        raise ConfigError(f"{where}: the {what} is not valid base64") from None
     if len(key) < KEY_BYTES:
-        raise ConfigError(f"{where}: the encryption key must be at least {KEY_BYTES} bytes")
+        raise ConfigError(f"{where}: the {what} must be at least {KEY_BYTES} bytes")
     return key
 
 

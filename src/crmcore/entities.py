@@ -119,7 +119,8 @@ class Customer:
                                   converter=enum_converter(Gender, "gender", optional=True))
     region: str | None = field(default=None, validator=optional_text)
     occupation: str | None = field(default=None, validator=optional_text)
-    organisation: str | None = field(default=None, validator=optional_text)
+    # personal: a one-person business or a small clinic names the person (erasure blanks it)
+    organisation: str | None = field(personal=True, default=None, validator=optional_text)
     timezone: str = field(default="UTC", validator=non_empty)
     do_not_contact: bool = False
     owner: str | None = field(default=None, validator=optional_text)

@@ -29,6 +29,7 @@ from crmcore.errors import (
     ValidationError,
 )
 from crmcore.retry import retrying
+from crmcore.security import Resource
 from crmcore.storage import Collection, batches
 from crmcore.storage.base import Doc
 
@@ -130,20 +131,41 @@ def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
     gets one ``rekey`` entry per collection where documents were re-sealed (with their
     number), attributed to ``actor``. Values no configured key opens are counted and left
     alone. Afterwards the store is compacted where the backend can, so the old seals leave
-    its files. ``ConfigError`` when encryption is off or no previous key is configured.
+    its files. ``ConfigError`` when encryption is off or no previous key is configured;
+    ``PermissionDenied`` unless ``actor`` may ``encryption.rotate`` (admins).
     """
-    from crmcore.customers import require_actor
-
     layer = encrypted_layer(crm.store)
     if not layer.cipher.previous_keys:
         raise ConfigError(NO_PREVIOUS_KEY)
+    return _reseal_all(crm, layer, actor, "encryption.rotate", "rekey", progress, batch_size)
+
+
+def seal_plaintext(crm: CRM, *, actor: str, progress: Progress | None = None,
+                   batch_size: int = BATCH) -> RotationReport:
+    """Seal under the current key every personal value stored in the clear: written before
+    encryption was turned on, or before its field was declared personal (``organisation``
+    before crmcore declared it). Works as ``rotate_keys`` does (batches, version-checked
+    updates beneath the audit layer, safe to interrupt and run again, compaction afterwards,
+    so the clear values leave the embedded store's files); the audit trail gets one ``seal``
+    entry per collection where documents were sealed. ``CollectionRotation.resealed`` counts
+    the documents sealed. ``PermissionDenied`` unless ``actor`` may ``encryption.seal``."""
+    layer = encrypted_layer(crm.store)
+    return _reseal_all(crm, layer, actor, "encryption.seal", "seal", progress, batch_size)
+
+
+def _reseal_all(crm: CRM, layer: EncryptedStore, actor: str, action: str, event: str,
+                progress: Progress | None, batch_size: int) -> RotationReport:
+    from crmcore.customers import require_actor
+
     actor = require_actor(actor)
+    crm.authorize(actor, action, Resource("encryption key"))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError(f"batch_size must be a whole number from 1, got {batch_size!r}")
     reports = []
     with acting_as(actor):
         for name, fields in layer.sealed_collections().items():
-            reports.append(_rotate_collection(crm, layer, name, fields, progress, batch_size))
+            reports.append(_rotate_collection(crm, layer, name, fields, progress, batch_size,
+                                              event))
     compact_error = None
     try:
         crm.store.compact()
@@ -155,7 +177,10 @@ def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
 
 
 def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[str, bool],
-                       progress: Progress | None, batch_size: int) -> CollectionRotation:
+                       progress: Progress | None, batch_size: int,
+                       event: str = "rekey") -> CollectionRotation:
+    """Re-seal (``rekey``: what a previous key sealed) or seal (``seal``: what is in the
+    clear) one collection's personal values."""
     coll = layer.inner.collection(name)
     documents = resealed = unreadable = 0
     problems: list[str] = []
@@ -163,7 +188,8 @@ def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[
     try:
         for batch in batches(coll.iter(batch_size=batch_size), batch_size):
             for doc in batch:
-                done, bad = _reseal(coll, doc, fields, layer.cipher, problems)
+                done, bad = _reseal(coll, doc, fields, layer.cipher, problems,
+                                    plaintext=event == "seal")
                 resealed += done
                 unreadable += bad
             documents += len(batch)
@@ -173,8 +199,9 @@ def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[
     finally:
         if resealed and crm.audit is not None:
             try:
-                retrying(crm, crm.audit.record_event, "rekey", name,
-                         {"resealed": resealed, "complete": finished})
+                counted = "resealed" if event == "rekey" else "sealed"
+                retrying(crm, crm.audit.record_event, event, name,
+                         {counted: resealed, "complete": finished})
             except CrmError:
                 if finished:
                     raise
@@ -183,14 +210,19 @@ def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[
 
 
 def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCipher,
-            problems: list[str]) -> tuple[int, int]:
-    """Re-seal one document's stale values: (1 if it was re-sealed else 0, unreadable)."""
+            problems: list[str], *, plaintext: bool = False) -> tuple[int, int]:
+    """Re-seal one document's stale values (``plaintext``: seal its values in the clear):
+    (1 if it was changed else 0, unreadable)."""
     for _attempt in range(ATTEMPTS):
         changes: dict[str, str] = {}
         unreadable = 0
         for field, deterministic in fields.items():
             value = doc.get(field)
             if not is_sealed(value):
+                if plaintext and value not in UNSEALED:
+                    changes[field] = cipher.seal(value, deterministic=deterministic)
+                continue
+            if plaintext:
                 continue
             found = cipher.try_open(value)
             if found is None:

@@ -15,12 +15,30 @@ from typing import Any, TextIO
 
 import structlog
 
+from crmcore.entities import Customer, Interaction, Task
+from crmcore.schema import personal_fields
+
 MASK = "***"
-_personal_keys: set[str] = {"name", "phone", "email", "address", "birth_date", "chat_handles",
-                            "summary", "notes", "contact", "complainant"}
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w/:.-])\+?\d(?:[ \-()]{0,2}\d){6,14}(?![\w/:-])")
-_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{8}$")
+# Every field the core's entities declare personal (the one list: ``crmcore.schema.field``),
+# so an event logged before a CRM is opened is masked too; plus two plugin field names that
+# hold a person's contact. Opening a CRM adds every declared field of every collection.
+_personal_keys: set[str] = {*personal_fields(Customer), *personal_fields(Interaction),
+                            *personal_fields(Task), "contact", "complainant"}
+# The local part takes every character RFC 5322 allows unquoted.
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+# Separators people and systems put inside a phone number: spaces of every width, dots,
+# hyphens and dashes (ASCII and full-width), parentheses and slashes.
+_SEP = r"[\s.\-\u2010-\u2015\u2212\uff0d()\uff08\uff09/]"
+# A run of 7-15 digits with at most three separators between two digits, optionally after a
+# "+". Not inside a word, an identifier, a path or a decimal number (a letter, digit, "_", "/",
+# "-" or a digit's "." just before, a letter, digit or "_" after); a label glued with ":",
+# "=" or "." (``phone:138…``, ``Tel.138…``) or CJK text (``手机138…``) does not protect it.
+_PHONE = re.compile(rf"(?<![\dA-Za-z_/\-])(?<!\d\.)\+?\d(?:{_SEP}{{0,3}}\d){{6,14}}(?![\dA-Za-z_])")
+_NOT_PHONE = (
+    re.compile(r"^\d{4}([-/.])\d{1,2}\1\d{1,2}$|^\d{1,2}([-/.])\d{1,2}\2\d{4}$|^\d{8}$"),  # dates
+    re.compile(r"^\d+\.\d+$"),  # a decimal number (an amount, a fraction of a second)
+    re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$"),  # an IPv4 address
+)
 
 
 def register_personal_keys(keys: Iterable[str]) -> None:
@@ -28,10 +46,20 @@ def register_personal_keys(keys: Iterable[str]) -> None:
     _personal_keys.update(keys)
 
 
+def personal_keys() -> frozenset[str]:
+    """The field names whose values are masked in every log event."""
+    return frozenset(_personal_keys)
+
+
+def _phone_or_not(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return text if any(p.match(text) for p in _NOT_PHONE) else MASK
+
+
 def mask_text(text: str) -> str:
-    """Mask e-mail addresses and phone-like digit runs in ``text``."""
-    text = _EMAIL.sub(MASK, text)
-    return _PHONE.sub(lambda m: m.group(0) if _DATE_LIKE.match(m.group(0)) else MASK, text)
+    """Mask e-mail addresses and phone-like digit runs in ``text`` (dates, decimal amounts and
+    IPv4 addresses are left alone)."""
+    return _PHONE.sub(_phone_or_not, _EMAIL.sub(MASK, text))
 
 
 def _mask(value: Any) -> Any:

@@ -13,14 +13,23 @@ resource; a refusal raises ``PermissionDenied`` and is itself audited. The defau
   task for that customer (covering a colleague, a shift handover).
 
 Only ``admin`` may ``customer.forget``; only ``auditor`` and ``admin`` may ``audit.read``.
-Actors come from ``[security.actors.<name>]`` (role, team, department) or from a plugin's
-``crm_actor`` hook (for example a rep roster).
+Administrative actions (``ADMIN_ACTIONS``: the store's check, repair, compaction, backup and
+migration, the configuration, the audit trail's anchor, encryption status and rotation) are
+for admins, and those that only read are for auditors too. Actors come from
+``[security.actors.<name>]`` (role, team, department) or from a plugin's ``crm_actor`` hook (for
+example a rep roster).
+
+System actor names (``[security] system_actors``) are reserved for crmcore's own processes:
+``crm worker`` acts as ``worker:<name>`` and plugins reacting to an event act under the
+permission of what caused it, but nobody claims such a name at the command line
+(``reserved_actor``).
 """
 
 from __future__ import annotations
 
 import enum
 import fnmatch
+import unicodedata
 from typing import TYPE_CHECKING
 
 import attrs
@@ -42,6 +51,22 @@ class Role(enum.Enum):
 
 
 READ_VERBS = frozenset({"read", "export"})
+# Administrative actions -> whether they only read (then auditors may do them too); every one
+# is for admins. docs/security.md lists them with the commands that ask for them.
+ADMIN_ACTIONS: dict[str, bool] = {
+    "store.check": True,  # crm check
+    "store.repair": False,  # crm check --repair
+    "store.compact": False,  # crm compact
+    "store.backup": False,  # crm backup: a copy of every record, personal data included
+    "store.migrate": False,  # crm migrate
+    "config.read": True,  # crm config show
+    "config.write": False,  # crm init --force over an existing configuration
+    "audit.anchor": True,  # crm audit anchor
+    "encryption.read": True,  # crm encryption status
+    "encryption.rotate": False,  # crm encryption rotate
+    "encryption.seal": False,  # crm encryption seal
+}
+MAX_ACTOR_LENGTH = 200
 # What an agent may do for another rep's customer while holding an open task for them.
 WORK_ON_ASSIGNED = frozenset({"customer.read", "interaction.read", "interaction.create"})
 
@@ -93,12 +118,49 @@ class SecuritySettings:
 
 def directory_actor(settings: SecuritySettings, name: str) -> Actor | None:
     """The actor called ``name`` according to the configuration, or None."""
-    if any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.system_actors):
+    if is_system_actor(settings, name):
         return Actor(name, Role.SYSTEM)
     entry = settings.actors.get(name)
     if entry is None:
         return None
     return Actor(name, entry.role, entry.team, entry.department)
+
+
+def is_system_actor(settings: SecuritySettings, name: str) -> bool:
+    """Whether ``name`` matches one of ``[security] system_actors`` (``worker:*`` …)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.system_actors)
+
+
+def check_actor_name(name: str, source: str) -> str:
+    """``name`` stripped, if it can name an actor; else a ``ValidationError`` naming
+    ``source`` (``--as``, ``$CRM_ACTOR`` …): empty, not valid text (lone surrogates), control
+    or formatting characters (NUL, ESC, bidi overrides …), or over 200 characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"{source} needs a name; it is empty", field="actor")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{source} is not valid text (it cannot be encoded as UTF-8); "
+                              "name the actor in plain text", field="actor") from None
+    bad = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn")),
+               None)
+    if bad is not None:
+        raise ValidationError(f"{source} holds the control or formatting character "
+                              f"U+{ord(bad):04X}; name the actor in plain text", field="actor")
+    if len(name) > MAX_ACTOR_LENGTH:
+        raise ValidationError(f"{source} is longer than {MAX_ACTOR_LENGTH} characters",
+                              field="actor")
+    return name.strip()
+
+
+def reserved_actor(settings: SecuritySettings, name: str, source: str) -> str | None:
+    """Why ``name`` may not be claimed from ``source``, or None: a system actor's name is
+    reserved for crmcore's own processes."""
+    if not is_system_actor(settings, name):
+        return None
+    return (f"{source} {name!r} is reserved for crmcore's own processes (it matches "
+            f"[security] system_actors {settings.system_actors}); act under your own name "
+            "with --as NAME (an admin under [security.actors] for maintenance)")
 
 
 def _assigned(crm: CRM, name: str, customer_id: str | None) -> bool:
@@ -116,6 +178,10 @@ def default_policy(crm: CRM, actor: Actor, action: str, resource: Resource) -> t
         return actor.role is Role.AUDITOR, "only auditors and admins read the audit trail"
     if action == "customer.forget":
         return False, "only admins erase customer data"
+    if action in ADMIN_ACTIONS:
+        if ADMIN_ACTIONS[action]:
+            return actor.role is Role.AUDITOR, "it is for admins and auditors"
+        return False, "it is for admins"
     if actor.role is Role.AUDITOR:
         return verb in READ_VERBS, "auditors are read-only"
     owner = resource.owner

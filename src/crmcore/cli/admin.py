@@ -22,6 +22,7 @@ from crmcore.cli.context import (
     say,
     state,
 )
+from crmcore.cli.policy import require
 from crmcore.config import DEFAULT_FILE
 from crmcore.errors import StorageError, ValidationError
 from crmcore.report import build_report
@@ -52,6 +53,8 @@ def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise ValidationError(f"{target} exists; pass --force to overwrite it")
+    if target.exists():
+        _may_overwrite(ctx, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     target.chmod(0o600)  # it may hold a database URI with credentials
@@ -59,6 +62,25 @@ def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
     crm = open_crm_from(ctx)
     say(ctx, f"wrote {target} (profile {profile}); store: {crm.store.describe()}",
         path=str(target), profile=profile)
+
+
+def _may_overwrite(ctx: click.Context, target: Path) -> None:
+    """``init --force`` over a configuration that enforces permissions is ``config.write``
+    under it (one that does not load enforces nothing, so it may be replaced)."""
+    from crmcore.config import Config
+    from crmcore.errors import CrmError
+
+    try:
+        enforced = Config.load(target).security.enforce
+    except (CrmError, OSError):
+        return
+    if enforced:
+        st = state(ctx)
+        st.config_path = str(target)
+        require(ctx, "config.write", "configuration")
+        assert st.crm is not None
+        st.crm.close()  # opened again below, on the new configuration
+        st.crm = None
 
 
 @click.command("plugins")
@@ -95,7 +117,7 @@ def _mask_uri(value: Any) -> Any:
 @click.pass_context
 def config_show(ctx: click.Context) -> None:
     """The effective configuration, plugin defaults included (secrets masked)."""
-    crm = open_crm_from(ctx)
+    crm = require(ctx, "config.read", "configuration")
     cfg = crm.config
     data: dict[str, Any] = {
         "file": str(cfg.path) if cfg.path else None,
@@ -131,6 +153,7 @@ def _store_call(ctx: click.Context, method: str, *args: Any, **kwargs: Any) -> A
 @click.pass_context
 def check(ctx: click.Context, repair: bool) -> None:
     """Verify the store's integrity and count its records."""
+    require(ctx, "store.repair" if repair else "store.check", "store")
     counts = _store_call(ctx, "check", repair=repair)
     out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
               [("collection", "collection"), ("records", "records")], title="store is sound")
@@ -140,6 +163,7 @@ def check(ctx: click.Context, repair: bool) -> None:
 @click.pass_context
 def compact(ctx: click.Context) -> None:
     """Rewrite the store's files to reclaim space."""
+    require(ctx, "store.compact", "store")
     _store_call(ctx, "compact")
     say(ctx, "compacted")
 
@@ -149,6 +173,7 @@ def compact(ctx: click.Context) -> None:
 @click.pass_context
 def backup(ctx: click.Context, destination: str) -> None:
     """Write a consistent copy of the store to DESTINATION while it stays in use."""
+    require(ctx, "store.backup", "store")
     _store_call(ctx, "backup", destination)
     say(ctx, f"backed up to {destination}", destination=destination)
 
@@ -189,6 +214,11 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
     st = state(ctx)
     path = find_config(st.config_path)
     base = Config.load(path) if path else Config.from_dict({})
+    if base.security.enforce:  # asked of the configured store, closed before copying
+        require(ctx, "store.migrate", "store")
+        assert st.crm is not None
+        st.crm.close()
+        st.crm = None
     source_cfg = attrs.evolve(base, storage=attrs.evolve(
         base.storage, backend=source_backend or base.storage.backend,
         location=from_location or base.storage.location,

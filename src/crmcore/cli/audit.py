@@ -1,13 +1,18 @@
-"""``crm audit`` and ``crm audit verify``."""
+"""``crm audit``, ``crm audit verify`` and ``crm audit anchor``."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import click
 
-from crmcore.cli.context import actor, fresh_group, open_crm_from, out_table, say
-from crmcore.errors import ConfigError, StorageError
+from crmcore.audit import Anchor
+from crmcore.cli.context import actor, as_json, fresh_group, open_crm_from, out_table, say
+from crmcore.errors import ConfigError, StorageError, ValidationError
 from crmcore.security import Resource
 
 
@@ -48,18 +53,104 @@ def details(entry: dict[str, Any]) -> str:
 
 
 @audit_group.command("verify")
+@click.option("--anchor", "anchor_files", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="An anchor written by 'crm audit anchor': the trail must still hold the "
+                   "entry it records (repeatable).")
 @click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Check the hash chain: any edited, removed or reordered entry is reported."""
+def verify(ctx: click.Context, anchor_files: tuple[str, ...]) -> None:
+    """Check the hash chain, its MACs (with the audit key) and its head recorded outside the
+    trail: an edited, removed, reordered or re-hashed entry, or entries cut from the end, are
+    reported."""
+    anchors = [read_anchor(path) for path in anchor_files]
     crm = open_crm_from(ctx)
     if crm.audit is None:
         raise ConfigError("the audit trail is off ([core] audit = false)")
     crm.authorize(actor(ctx), "audit.read", Resource("audit"))
-    report = crm.audit.verify()
+    report = crm.audit.verify(anchors)
     if not report.ok:
         raise StorageError(f"audit trail broken after {report.entries} entries: "
                            f"{report.problem}")
-    say(ctx, f"audit trail intact: {report.entries} entries", entries=report.entries)
+    keyed = ", MACs checked with the audit key" if report.keyed else ""
+    against = f", matches {len(anchors)} anchor(s)" if anchors else ""
+    if not as_json(ctx):
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
+    say(ctx, f"audit trail intact: {report.entries} entries{keyed}{against}",
+        entries=report.entries, keyed=report.keyed, anchors=len(anchors),
+        notes=list(report.notes))
+
+
+@audit_group.command("anchor")
+@click.option("-o", "--output", "output", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write the anchor to FILE (a new file, mode 600) instead of stdout.")
+@click.pass_context
+def anchor(ctx: click.Context, output: str | None) -> None:
+    """Verify the trail, record its head and print it as an anchor to keep elsewhere.
+
+    Later, 'crm audit verify --anchor FILE' proves the trail still holds that entry: entries
+    removed from the end, or edited and re-hashed, up to it are caught even by someone who
+    could rewrite the whole store.
+    """
+    crm = open_crm_from(ctx)
+    if crm.audit is None:
+        raise ConfigError("the audit trail is off ([core] audit = false)")
+    crm.authorize(actor(ctx), "audit.anchor", Resource("audit"))
+    if output is not None:
+        _refuse_existing(output)
+    found = crm.audit.anchor()
+    text = json.dumps(found.to_json(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_new_file(output, text)
+    say(ctx, f"anchored entry #{found.seq}: wrote {output} (keep it outside this machine)",
+        path=output, seq=found.seq, hash=found.hash)
+
+
+def read_anchor(path: str) -> Anchor:
+    """The anchor in ``path``; a file that is missing or not an anchor is one clear error."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(1_000_000))
+    except OSError as exc:
+        raise ValidationError(f"--anchor {path}: cannot read it: {exc.strerror}") from None
+    except ValueError:
+        raise ValidationError(f"--anchor {path}: not an audit anchor (not JSON written by "
+                              "'crm audit anchor')") from None
+    return Anchor.from_json(data, f"--anchor {path}")
+
+
+def _refuse_existing(path: str) -> None:
+    if os.path.lexists(path):
+        raise ValidationError(f"{path} exists; anchors are never overwritten: choose a new "
+                              "file name")
+
+
+def write_new_file(path: str, text: str) -> None:
+    """Write ``text`` to the new file ``path`` (mode 600): to a temporary file beside it,
+    then linked into place, so it is whole or absent and nothing existing is replaced."""
+    target = Path(path)
+    _refuse_existing(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValidationError(f"{path}: folder {folder} does not exist")
+    tmp = folder / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, target)
+    except FileExistsError:
+        raise ValidationError(f"{path} exists; anchors are never overwritten: choose a new "
+                              "file name") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def register(cli: click.Group) -> None:

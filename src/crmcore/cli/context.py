@@ -20,7 +20,9 @@ from rich.table import Table
 
 from crmcore.app import CRM, open_crm
 from crmcore.converter import to_doc
+from crmcore.errors import PermissionDenied
 from crmcore.plugins import PluginManager
+from crmcore.security import check_actor_name, reserved_actor
 
 T = TypeVar("T")
 
@@ -57,13 +59,27 @@ def open_crm_from(ctx: click.Context) -> CRM:
 
 
 def actor(ctx: click.Context) -> str:
-    """Who is acting: ``--as``, else ``$CRM_ACTOR``, else ``[core] default_actor``."""
+    """Who is acting: ``--as``, else ``$CRM_ACTOR``, else ``[core] default_actor``; refused
+    when empty, not plain text, or a system actor's name (``crmcore.security``)."""
     st = state(ctx)
-    if st.actor:
-        return st.actor
-    if os.environ.get("CRM_ACTOR"):
-        return os.environ["CRM_ACTOR"]
-    return open_crm_from(ctx).config.core.default_actor
+    if st.actor is not None:
+        name, source, claimed = st.actor, "--as", True
+    elif os.environ.get("CRM_ACTOR"):
+        name, source, claimed = os.environ["CRM_ACTOR"], "$CRM_ACTOR", True
+    else:
+        name, source, claimed = None, "[core] default_actor", False
+    if name is not None:
+        name = check_actor_name(name, source)
+    crm = open_crm_from(ctx)
+    security = crm.config.security
+    if name is None:
+        name = check_actor_name(crm.config.core.default_actor, source)
+    # A name claimed at the command line is never a system actor's; the configured default
+    # may be one (``system``) only while permissions are not enforced.
+    why = reserved_actor(security, name, source) if claimed or security.enforce else None
+    if why is not None:
+        raise PermissionDenied(why)
+    return name
 
 
 def as_json(ctx: click.Context) -> bool:

@@ -1,4 +1,4 @@
-"""``crm encryption status|rotate|new-key``: the key that seals personal fields at rest."""
+"""``crm encryption status|rotate|seal|new-key``: the key that seals personal fields at rest."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from crmcore.cli.context import (
     say,
     state,
 )
+from crmcore.cli.policy import require
 from crmcore.encryption import encrypted_layer, write_key_file
 from crmcore.errors import ConflictError, StorageError
 from crmcore.keyrotation import (
@@ -23,6 +24,7 @@ from crmcore.keyrotation import (
     KeyUsage,
     key_status,
     rotate_keys,
+    seal_plaintext,
     sealed_documents,
 )
 
@@ -39,7 +41,7 @@ def encryption_group() -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """How many sealed values open with the current key, each previous key, or none."""
-    crm = open_crm_from(ctx)
+    crm = require(ctx, "encryption.read", "encryption key")
     previous = encrypted_layer(crm.store).cipher.previous_keys
     total = sum(sealed_documents(crm).values())
     with progress_bar(ctx, total=total, description="checking") as advance:
@@ -125,6 +127,40 @@ def rotate(ctx: click.Context, batch_size: int) -> None:
     if report.compact_error:
         raise StorageError(f"re-sealed, but the store could not be compacted, so old seals "
                            f"remain in its files: {report.compact_error}; run 'crm compact'")
+
+
+@encryption_group.command("seal")
+@click.option("--batch-size", default=BATCH, show_default=True, type=click.IntRange(min=1),
+              help="Documents read at a time.")
+@click.pass_context
+def seal(ctx: click.Context, batch_size: int) -> None:
+    """Seal under the current key every personal value stored in the clear.
+
+    Values written before encryption was turned on, or before their field was declared
+    personal. Safe to interrupt and to run again; the store stays in use meanwhile.
+    """
+    crm = require(ctx, "encryption.seal", "encryption key")
+    total = sum(sealed_documents(crm).values())
+    with progress_bar(ctx, total=total, description="sealing") as advance:
+        report = seal_plaintext(crm, actor=actor(ctx), batch_size=batch_size,
+                                progress=lambda _name, n: advance(n))
+    summary = f"sealed the values in the clear of {report.resealed} documents"
+    rows = [{"collection": c.collection, "documents": c.documents, "sealed": c.resealed}
+            for c in report.collections]
+    if as_json(ctx):
+        print_json(ctx, {"message": summary, "sealed": report.resealed, "collections": rows,
+                         "problems": report.problems, "compact_error": report.compact_error})
+    else:
+        out_table(ctx, rows, [("collection", "collection"), ("documents", "documents"),
+                              ("sealed", "sealed")], title=summary,
+                  empty="no collection has personal fields")
+    if report.problems:
+        raise ConflictError(f"{len(report.problems)} document(s) left in the clear: "
+                            + "; ".join(report.problems[:3]))
+    if report.compact_error:
+        raise StorageError(f"sealed, but the store could not be compacted, so the clear "
+                           f"values remain in its files: {report.compact_error}; run "
+                           "'crm compact'")
 
 
 @encryption_group.command("new-key")

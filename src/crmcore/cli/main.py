@@ -20,6 +20,7 @@ from crmcore.config import find_config
 from crmcore.errors import CrmError
 from crmcore.logs import configure_logging
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
+from crmcore.security import check_actor_name
 
 EXIT_INTERNAL = 70
 
@@ -44,6 +45,8 @@ def make_cli() -> click.Group:
             log_level: str, log_format: str) -> None:
         """crmcore: customers, interactions and tasks, with plugins for everything else."""
         configure_logging(log_level, log_format)
+        if actor is not None:  # refused for every command, even one that acts as itself
+            actor = check_actor_name(actor, "--as")
         plugins = ctx.obj.plugins if isinstance(ctx.obj, CliState) else None
         ctx.obj = CliState(config_path, as_json, actor, plugins)
 

@@ -1,0 +1,17 @@
+"""Administrative commands under the permission policy (``crmcore.security.ADMIN_ACTIONS``)."""
+
+from __future__ import annotations
+
+import click
+
+from crmcore.app import CRM
+from crmcore.cli.context import actor, open_crm_from
+from crmcore.security import Resource
+
+
+def require(ctx: click.Context, action: str, kind: str) -> CRM:
+    """The CRM of this command, once the acting actor may do ``action`` on ``kind`` (a
+    refusal is ``PermissionDenied``, audited, with nothing done)."""
+    crm = open_crm_from(ctx)
+    crm.authorize(actor(ctx), action, Resource(kind))
+    return crm
