@@ -9,6 +9,7 @@ reason.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import attrs
@@ -65,7 +66,8 @@ def parse_phone(raw: str, *, default_country_code: str | None = None) -> Phone:
     (``+44 …``, ``0044 …``), except that bare digits are kept as digits (6 to 15), unchecked."""
     if not isinstance(raw, str):
         raise ValidationError("expected text", field="phone")
-    return _parse(raw.strip(), default_country_code)
+    # NFKC: full-width digits and plus signs (Chinese input methods) become ASCII
+    return _parse(unicodedata.normalize("NFKC", raw).strip(), default_country_code)
 
 
 @lru_cache(maxsize=4096)
@@ -74,7 +76,7 @@ def _parse(text: str, country_code: str | None) -> Phone:
         raise ValidationError("phone number is empty", field="phone")
     region = region_for(country_code)
     compact = _SEPARATORS.sub("", text)
-    digits_only = compact.isdigit() and compact.isascii()
+    digits_only = compact.isascii() and compact.isdigit()
     if region is None and digits_only and not compact.startswith("00"):
         # No country to read a national number in: keep the digits, as typed.
         if not 6 <= len(compact) <= 15:

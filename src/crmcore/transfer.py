@@ -496,10 +496,12 @@ def import_interactions(crm: CRM, table: TableFile, *, actor: str,
                         False, tuple(result.ids), skipped=result.skipped, notes=notes)
 
 
-def open_private(path: str | Path) -> IO[str]:
+def open_private(path: str | Path, *, binary: bool = False) -> IO[Any]:
     """Open a file for writing customer data: created readable by its owner only (0600)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
+    if binary:
+        return os.fdopen(fd, "wb")
     return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
@@ -509,19 +511,28 @@ CSV_COLUMNS = ("id", "name", "phone", "email", "gender", "birth_date", "region",
                "chat_handles", "ext")
 
 
-def _write_rows(handle: IO[str], fmt: str, columns: tuple[str, ...],
+def _flat(value: Any) -> Any:
+    """A value as one CSV/xlsx cell: lists joined by ';', mappings as JSON."""
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _write_rows(handle: IO[Any], fmt: str, columns: tuple[str, ...],
                 docs: Iterable[dict[str, Any]],
                 on_row: Callable[[], None] | None) -> int:
-    """Write documents as CSV (lists joined by ';', mappings as JSON) or JSONL; the count."""
+    """Write documents as CSV, .xlsx (binary ``handle``) or JSONL; the count."""
+    if fmt == "xlsx":
+        return _write_xlsx(handle, columns, docs, on_row)
     writer = csv.DictWriter(handle, columns, extrasaction="ignore") if fmt == "csv" else None
     if writer:
         writer.writeheader()
     count = 0
     for doc in docs:
         if writer:
-            writer.writerow({k: LIST_SEPARATOR.join(v) if isinstance(v, list) else
-                             json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
-                             for k, v in doc.items()})
+            writer.writerow({k: _flat(v) for k, v in doc.items()})
         else:
             handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
         count += 1
@@ -530,10 +541,37 @@ def _write_rows(handle: IO[str], fmt: str, columns: tuple[str, ...],
     return count
 
 
+def _write_xlsx(handle: IO[bytes], columns: tuple[str, ...], docs: Iterable[dict[str, Any]],
+                on_row: Callable[[], None] | None) -> int:
+    """One sheet, a header row, every cell of text stored as text (never a formula)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("export")
+    sheet.append(list(columns))
+    count = 0
+    for doc in docs:
+        cells = []
+        for column in columns:
+            value = _flat(doc.get(column))
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # "=…" stays text: no formula injection
+            cells.append(cell)
+        sheet.append(cells)
+        count += 1
+        if on_row:
+            on_row()
+    book.save(handle)
+    return count
+
+
 def export_customers(crm: CRM, handle: IO[str], fmt: str,
                      on_row: Callable[[], None] | None = None,
                      actor: str | None = None) -> int:
-    """Write every active customer (that ``actor`` may read) as CSV or JSONL; the count."""
+    """Write every active customer (that ``actor`` may read) as CSV, JSONL or .xlsx (then
+    ``handle`` is binary); the count. The columns are what ``import_customers`` reads back."""
     query = crm.readable_filter(actor, {}) if actor is not None else None
     return _write_rows(handle, fmt, CSV_COLUMNS,
                        (to_doc(c) for c in crm.customers.iter(query)), on_row)

@@ -305,13 +305,14 @@ def forget(ctx: click.Context, customer_id: str, yes: bool) -> None:
 @click.argument("customer_id", required=False)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (mode 0600) instead of "
               "standard output.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl",
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="jsonl",
               show_default=True)
 @click.pass_context
 def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt: str) -> None:
-    """Export all customers (CSV/JSONL), or everything held about CUSTOMER_ID (JSON)."""
+    """Export all customers (CSV/JSONL/xlsx), or everything held about CUSTOMER_ID (JSON)."""
+    _need_file(fmt, output)
     crm = open_crm_from(ctx)
-    handle = open_private(output) if output else sys.stdout
+    handle = open_private(output, binary=fmt == "xlsx") if output else sys.stdout
     try:
         if customer_id:
             json.dump(export_customer_file(crm, customer_id, actor=actor(ctx)), handle,
@@ -327,6 +328,12 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
         click.echo(f"exported {count} customer(s) to {output}", err=True)
 
 
+def _need_file(fmt: str, output: str | None) -> None:
+    if fmt == "xlsx" and not output:
+        raise ValidationError("--format xlsx needs -o FILE (a workbook is not text for the "
+                              "terminal)")
+
+
 @click.group("interaction")
 def interaction_group() -> None:
     """List, import and export interactions."""
@@ -339,16 +346,18 @@ interaction_group.add_command(_import_command("interactions"))
 @click.option("--customer", "customer_id", metavar="ID", help="Only this customer's.")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (mode 0600) instead of "
               "standard output.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl",
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="jsonl",
               show_default=True)
 @click.pass_context
 def interaction_export(ctx: click.Context, customer_id: str | None, output: str | None,
                        fmt: str) -> None:
-    """Export interactions as CSV or JSONL (re-importable with 'crm interaction import')."""
+    """Export interactions as CSV, JSONL or xlsx (re-importable with 'crm interaction
+    import')."""
+    _need_file(fmt, output)
     crm = open_crm_from(ctx)
     crm.authorize(actor(ctx), "interaction.export", Resource("interaction",
                                                              customer_id=customer_id))
-    handle = open_private(output) if output else sys.stdout
+    handle = open_private(output, binary=fmt == "xlsx") if output else sys.stdout
     try:
         count = export_interactions(crm, handle, fmt, customer_id=customer_id)
     finally:
