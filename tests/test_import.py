@@ -388,3 +388,32 @@ def test_not_an_xlsx_is_one_line(cli, tmp_path):
     (tmp_path / "c.xlsx").write_text("name\nLi\n")
     code, _, err = cli("customer", "import", "c.xlsx")
     assert code == 2 and "c.xlsx: not an .xlsx workbook" in one_line_error(err)
+
+
+def test_issue_18_import_files_in_a_real_process(tmp_path):
+    """The files that used to end in 'internal error' (exit 70), through the installed CLI."""
+    import os
+    import subprocess
+    import sys
+
+    files = {
+        "latin1.csv": ("name\nJosé\n".encode("latin-1"), 0),
+        "utf16.csv": ("name\n李雷\n".encode("utf-16"), 0),
+        "binary.csv": (bytes(range(256)), 2),
+        "broken.csv": ("name\n李雷\n韩梅梅\n".encode() + b"\xff\xfe\n", 2),
+        "huge.csv": (("name,address\nLi," + "x" * 140_000 + "\n").encode(), 2),
+        "deep.jsonl": (("[" * 100_000 + "]" * 100_000 + "\n").encode(), 2),
+        "quote.csv": (b'name,phone\n"Wang,13900139000\nZhang,13700137000\n', 2),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM")}
+    env.update(CRM_STORAGE_BACKEND="memory", CRMCORE_PLUGINS="")
+    for name, (data, expected) in files.items():
+        (tmp_path / name).write_bytes(data)
+        proc = subprocess.run([sys.executable, "-m", "crmcore.cli.main", "customer", "import",
+                               name], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert proc.returncode == expected, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+        if expected:
+            (line,) = proc.stderr.strip().splitlines()
+            assert line.startswith((f"{name}:", f"error: {name}")), line

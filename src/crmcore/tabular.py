@@ -32,7 +32,9 @@ FORMATS = ("csv", "jsonl", "xlsx")
 DELIMITERS = (",", ";", "\t", "|")
 MAX_FIELD = 131_072  # Python's csv limit: a longer field is a bad row, not a crash
 DETECT_BYTES = 1 << 20  # the detector reads at most this much of a file
-ERROR = "__error__"  # key of a row that could not be read: its value says why
+ERROR = "__error__"
+# What detection chooses among when a file is not UTF-8/UTF-16, in order of preference.
+DETECTED = ("gb18030", "big5", "cp1252", "latin_1")  # key of a row that could not be read: its value says why
 
 Row = dict[str, Any]
 
@@ -207,11 +209,19 @@ def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, st
                               f"{broken.start}); repair the file or pass --encoding")
     from charset_normalizer import from_bytes
 
-    best = from_bytes(head).best()
-    if best is None:
+    # Only the encodings clients' files come in: left free, the detector reads short GBK text
+    # as Korean (cp949) as often as not. Anything else is given with --encoding.
+    best = from_bytes(head, cp_isolation=list(DETECTED)).best()
+    if best is not None:
+        codec = codecs.lookup(best.encoding).name
+    else:  # too little text to judge (rare characters): the first CJK codec that reads it
+        for candidate in DETECTED[:2]:
+            try:
+                return data.decode(candidate), candidate
+            except UnicodeDecodeError:
+                continue
         raise ValidationError(f"{path}: cannot tell its text encoding (is it a binary file?); "
                               "pass --encoding")
-    codec = codecs.lookup(best.encoding).name
     if codec in ("gbk", "gb2312", "hz"):
         codec = "gb18030"  # the superset: every GBK file reads the same, and more
     try:

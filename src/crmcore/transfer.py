@@ -215,6 +215,9 @@ def _customer_fields(row: dict[str, Any], tz: str, id_source: str | None
         if text not in ("true", "false", "yes", "no", "1", "0", "是", "否"):
             raise ValidationError(f"expected true or false, got {text!r}", field="do_not_contact")
         fields["do_not_contact"] = text in ("true", "yes", "1", "是")
+    if "do_not_contact" in fields and not isinstance(fields["do_not_contact"], bool):
+        raise ValidationError(f"expected true or false, got {fields['do_not_contact']!r}",
+                              field="do_not_contact")
     if not fields.get("name"):
         raise ValidationError("is required", field="name")
     return fields, restore
@@ -280,7 +283,7 @@ def _interaction_fields(row: dict[str, Any], tz: str) -> dict[str, Any]:
     for key, cast in (("amount", float), ("satisfaction", int)):
         value = fields.get(key)
         if isinstance(value, str):
-            text = value.strip().replace(",", "").removeprefix("¥").removeprefix("￥")
+            text = value.strip().replace(",", "").removeprefix("\u00a5").removeprefix("\uffe5")
             try:
                 value = cast(text)
             except ValueError:
