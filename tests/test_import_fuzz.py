@@ -157,7 +157,8 @@ def _row(draw, i: int, allow_bad: bool, latin: bool) -> tuple[dict, str | None]:
     return values, bad
 
 
-COLUMNS = {"name": ["name", "Name", "姓名", "客户名称"], "phone": ["phone", "手机号", "Phone Number"],
+COLUMNS = {"name": ["name", "Name", "姓名", "客户名称"],
+           "phone": ["phone", "手机号", "Phone Number"],
            "email": ["email", "E-mail", "邮箱"], "birth_date": ["birth_date", "生日", "DOB"],
            "gender": ["gender", "性别"], "region": ["region", "地区"],
            "do_not_contact": ["do_not_contact", "免打扰"]}
@@ -345,7 +346,7 @@ def test_fuzzed_whole_files_are_one_line_or_read(runner, kind, blob):
     }[kind]
     Path(path).write_bytes(data)
     runner.fresh()
-    code, out, err = runner("customer", "import", path, "--atomic")
+    code, _out, err = runner("customer", "import", path, "--atomic")
     sane(code, err)
     if code == 2 and not err.startswith(f"{path}:"):
         assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err

@@ -32,9 +32,9 @@ FORMATS = ("csv", "jsonl", "xlsx")
 DELIMITERS = (",", ";", "\t", "|")
 MAX_FIELD = 131_072  # Python's csv limit: a longer field is a bad row, not a crash
 DETECT_BYTES = 1 << 20  # the detector reads at most this much of a file
-ERROR = "__error__"
+ERROR = "__error__"  # key of a row that could not be read: its value says why
 # What detection chooses among when a file is not UTF-8/UTF-16, in order of preference.
-DETECTED = ("gb18030", "big5", "cp1252", "latin_1")  # key of a row that could not be read: its value says why
+DETECTED = ("gb18030", "big5", "cp1252", "latin_1")
 
 Row = dict[str, Any]
 
