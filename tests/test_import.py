@@ -417,3 +417,15 @@ def test_issue_18_import_files_in_a_real_process(tmp_path):
         if expected:
             (line,) = proc.stderr.strip().splitlines()
             assert line.startswith((f"{name}:", f"error: {name}")), line
+
+
+def test_docs_list_every_built_in_alias():
+    from pathlib import Path
+
+    from crmcore.tabular import CUSTOMER_ALIASES, INTERACTION_ALIASES
+
+    text = (Path(__file__).parents[1] / "docs" / "import.md").read_text("utf-8")
+    for aliases in (CUSTOMER_ALIASES, INTERACTION_ALIASES):
+        for field, names in aliases.items():
+            row = next(line for line in text.splitlines() if line.startswith(f"| `{field}` |"))
+            assert all(name in row for name in names), field
