@@ -429,3 +429,19 @@ def test_docs_list_every_built_in_alias():
         for field, names in aliases.items():
             row = next(line for line in text.splitlines() if line.startswith(f"| `{field}` |"))
             assert all(name in row for name in names), field
+
+
+def test_forget_and_merge_clear_notes_and_free_external_ids(cli):
+    _, out, _ = cli("--json", "customer", "add", "--name", "Li", "--external-id", "shop:1")
+    li = json.loads(out)["id"]
+    _, out, _ = cli("--json", "customer", "add", "--name", "Li 2", "--external-id",
+                       "shop:2")
+    dup = json.loads(out)["id"]
+    assert cli("customer", "merge", li, dup)[0] == 0
+    _, out, _ = cli("--json", "customer", "list", "--external-id", "shop:2")
+    assert [c["id"] for c in json.loads(out)] == [li]  # the duplicate's id now finds the kept
+    assert cli("customer", "forget", li, "--yes")[0] == 0
+    _code, out, _ = cli("--json", "customer", "list", "--external-id", "shop:1")
+    assert json.loads(out) == []
+    assert cli("customer", "add", "--name", "New", "--external-id", "shop:1")[0] == 0
+    assert cli("customer", "add", "--name", "New 2", "--external-id", "shop:2")[0] == 0

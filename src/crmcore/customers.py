@@ -291,10 +291,12 @@ class Customers:
                              if doc.get(f) not in (None, "", [], {}, "(erased)")}
                     if blank:
                         coll.update(doc["id"], blank, expected_version=doc["version"])
-            self._claim_keys(id, {}, customer.external_ids)
+            keys = self._crm.store.collection(builtin.CUSTOMER_KEYS)
+            for key in list(keys.iter({"customer_id": id})):  # merged-in ones too
+                keys.delete(key["id"])
             blank = {name: None for name in personal_fields(Customer)}
             blank.update(name="(erased)", chat_handles={}, organisation=None, external_ids={},
-                         phone_type=None)
+                         phone_type=None, notes="")
             erased = attrs.evolve(customer, **blank, status=CustomerStatus.ERASED,
                                   updated_at=now, updated_by=actor)
             doc = to_doc(erased)
@@ -413,7 +415,7 @@ class Customers:
             self._coll.update(keep_id, {k: doc[k] for k in (*fills, "updated_at", "updated_by")},
                               expected_version=keep.version)
             blank = {name: None for name in personal_fields(Customer)}
-            blank.update(name="(merged)", chat_handles={}, external_ids={})
+            blank.update(name="(merged)", chat_handles={}, external_ids={}, notes="")
             tomb = attrs.evolve(dup, **blank, status=CustomerStatus.MERGED,
                                 merged_into=keep_id, updated_at=now, updated_by=actor)
             tdoc = to_doc(tomb)
