@@ -252,7 +252,7 @@ def test_upsert_by_external_id_updates_instead_of_duplicating(cli, tmp_path):
     assert "imported 1 of 3 customers, 1 updated" in out
     assert names(cli) == ["Li Lei", "Wang", "Zhao"]
     code, out, _ = cli("customer", "import", "c.csv", "--upsert")  # a re-run changes nothing
-    assert code == 0 and "imported 0 of 3 customers; 0 bad row(s)" in out
+    assert code == 0 and "imported 0 of 3 customers, 3 unchanged; 0 bad row(s)" in out
     assert len(customers(cli)) == 3
 
 

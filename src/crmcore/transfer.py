@@ -73,6 +73,7 @@ class ImportReport:
     ids: tuple[str, ...] = ()
     updated: int = 0
     skipped: int = 0
+    unchanged: int = 0  # matched by --upsert, and already as the file says
     notes: tuple[str, ...] = ()  # what the reader decided: encoding, delimiter, time zone …
 
     @property
@@ -394,14 +395,17 @@ def import_customers(crm: CRM, table: TableFile, *, actor: str,
         return None
 
     ids: list[str] = []
-    updated = 0
+    updated = unchanged = 0
     with crm.transaction(actor) if atomic else contextlib.nullcontext():
         for line, (fields, restore) in prepared:
             try:
                 before = existing(fields, restore) if upsert else None
                 if before is not None:
                     after = crm.customers.update(before.id, actor=actor, **fields)
-                    updated += after.version != before.version
+                    if after.version != before.version:
+                        updated += 1
+                    else:
+                        unchanged += 1
                     continue
                 if "id" in restore:
                     with contextlib.suppress(NotFoundError):
@@ -415,7 +419,7 @@ def import_customers(crm: CRM, table: TableFile, *, actor: str,
                     raise
                 errors.append(RowError(line, str(exc)))
     return ImportReport(total, len(ids), tuple(sorted(errors, key=lambda e: e.line)), False,
-                        tuple(ids), updated=updated, notes=notes)
+                        tuple(ids), updated=updated, unchanged=unchanged, notes=notes)
 
 
 def import_interactions(crm: CRM, table: TableFile, *, actor: str,

@@ -228,7 +228,8 @@ def _import_command(kind: str) -> click.Command:
                 report = _import_history(ctx, crm, table, advance, common, options)
         if as_json(ctx):
             print_json(ctx, {"rows": report.rows, "written": report.written,
-                             "updated": report.updated, "skipped": report.skipped,
+                             "updated": report.updated, "unchanged": report.unchanged,
+                             "skipped": report.skipped,
                              "dry_run": report.dry_run, "notes": list(report.notes),
                              "errors": [{"line": e.line, "message": e.message}
                                         for e in report.errors]})
@@ -238,6 +239,7 @@ def _import_command(kind: str) -> click.Command:
             verb = "would import" if dry_run else "imported"
             count = report.rows - len(report.errors) if dry_run else report.written
             extra = "".join(f", {n} {what}" for n, what in ((report.updated, "updated"),
+                                                             (report.unchanged, "unchanged"),
                                                              (report.skipped,
                                                               "already imported"))
                             if n)
