@@ -217,3 +217,37 @@ def test_cli_history_import_resumes_after_kill(retail_dir):
     (other / "history.csv").write_text((retail_dir / "history.csv").read_text())
     crm_cmd(other, "interaction", "import", "history.csv")
     assert counts(other) == final
+
+
+class Picky:
+    """A plugin that refuses one purchase when it reacts to it (after the insert)."""
+
+    @staticmethod
+    def crm_interaction_logged(crm, interaction, customer, actor):
+        from crmcore.errors import ValidationError
+
+        if interaction.amount == 13.0:
+            raise ValidationError("unlucky amount", field="amount")
+
+
+def test_a_row_failing_in_a_reaction_rolls_back_its_batch_only_and_is_reported_once(make_crm):
+    from crmcore import hookimpl
+
+    Picky.crm_interaction_logged = staticmethod(hookimpl(Picky.crm_interaction_logged))
+    crm = make_crm([("picky", Picky())])
+    li = crm.customers.add(actor="ann", name="Li")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [HistoryRow(n + 2, li.id, {"kind": "purchase", "amount": float(n + 10),
+                                      "occurred_at": at + timedelta(hours=n)})
+            for n in range(8)]  # amount 13.0 is row 5 (line 5), in the first batch of 4
+    result = replay(crm, rows, actor="import", batch_size=4)
+    assert result.errors == ((5, "amount: unlucky amount"),)
+    assert len(result.ids) == 7 and crm.interactions.count() == 7
+    from crmcore.errors import ValidationError
+
+    good = HistoryRow(2, li.id, {"kind": "visit", "occurred_at": at - timedelta(days=2)})
+    bad = HistoryRow(3, li.id, {"kind": "purchase", "amount": 13.0,
+                                "occurred_at": at - timedelta(days=1)})
+    with pytest.raises(ValidationError, match="unlucky"):
+        replay(crm, [good, bad], actor="import", atomic=True)
+    assert crm.interactions.count() == 7  # --atomic: the good row rolled back too
