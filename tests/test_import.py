@@ -445,3 +445,20 @@ def test_forget_and_merge_clear_notes_and_free_external_ids(cli):
     assert json.loads(out) == []
     assert cli("customer", "add", "--name", "New", "--external-id", "shop:1")[0] == 0
     assert cli("customer", "add", "--name", "New 2", "--external-id", "shop:2")[0] == 0
+
+
+def test_customers_stored_before_the_new_fields_still_load(crm):
+    from crmcore.converter import to_doc
+
+    li = crm.customers.add(actor="ann", name="Li", phone="+8613800138000")
+    doc = {k: v for k, v in to_doc(li).items()
+           if k not in ("external_ids", "phone_type", "notes", "version")}
+    doc["id"] = li.id[:-1] + ("A" if li.id[-1] != "A" else "B")
+    raw = crm.store
+    while hasattr(raw, "inner"):
+        raw = raw.inner
+    raw.collection("customers").insert(doc)  # as an older crmcore stored it
+    assert not {"external_ids", "phone_type", "notes"} & set(
+        raw.collection("customers").get(doc["id"]))
+    old = crm.customers.get(doc["id"])
+    assert (old.name, old.external_ids, old.phone_type, old.notes) == ("Li", {}, None, "")
