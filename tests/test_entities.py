@@ -29,7 +29,12 @@ def customer(**kw):
     ("0086 138 0013 8000", None, "+8613800138000"),
     ("+1 415.555.0100", "86", "+14155550100"),
     ("+8613800138000", "86", "+8613800138000"),  # already normalised: returned as it is
-    ("+123456", None, "+123456"),
+    # issue 23: every way of writing one number gives one E.164 form (phonenumbers)
+    ("8613800138000", "86", "+8613800138000"),
+    ("\uff11\uff13\uff18\uff10\uff10\uff11\uff13\uff18\uff10\uff10\uff10", "86", "+8613800138000"),
+    ("\uff0b86 138 0013 8000", "86", "+8613800138000"),
+    ("+44 (0)20 7946 0958", "86", "+442079460958"),
+    ("010-8888 6666", "86", "+861088886666"),
 ])
 def test_phone_normalisation(raw, country, expected):
     assert normalize_phone(raw, default_country_code=country) == expected
@@ -37,16 +42,36 @@ def test_phone_normalisation(raw, country, expected):
 
 @pytest.mark.parametrize(("raw", "fragment"), [
     ("12345", "6 to 15 digits"),
-    ("+1234567890123456", "6 to 15 digits"),
-    ("+12345", "6 to 15 digits"),
-    ("138-abc-8000", "only digits"),
+    ("+1234567890123456", "too long"),
+    ("+12345", "too short"),
+    ("+123456", "too short"),
+    ("138-abc-8000", "no country code"),
     ("", "is empty"),
-    (" + ", "is empty"),
+    (" + ", "not a phone number"),
 ])
 def test_malformed_phones_are_refused_with_the_reason(raw, fragment):
     with pytest.raises(ValidationError, match=fragment) as info:
         normalize_phone(raw)
     assert info.value.field == "phone"
+
+
+@pytest.mark.parametrize(("raw", "fragment"), [
+    ("12345", "phone number '12345'"),
+    ("138 0013 800", "no such number in CN"),
+    ("+86 138 0013 80001", "phone number"),
+])
+def test_impossible_numbers_are_refused_with_a_country(raw, fragment):
+    with pytest.raises(ValidationError, match=fragment):
+        normalize_phone(raw, default_country_code="86")
+
+
+def test_phone_type_is_kept():
+    from crmcore.normalize import parse_phone
+
+    assert parse_phone("13800138000", default_country_code="86").type == "mobile"
+    assert parse_phone("010 8888 6666", default_country_code="86").type == "fixed_line"
+    assert parse_phone("+1 800 555 0199", default_country_code="86").type == "toll_free"
+    assert parse_phone("13800138000").type is None  # no country: digits kept, type unknown
 
 
 def test_email_normalisation_and_refusal():

@@ -40,7 +40,8 @@ def test_forget_blanks_exactly_the_personal_fields(make_crm):
     c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000",
                           email="li@example.com", address="1 Long Road", birth_date="1980-02-03",
                           chat_handles={"wechat": "lilei80"}, organisation="Li Lei Dental",
-                          region="North", occupation="dentist", tags=["vip"])
+                          region="North", occupation="dentist", tags=["vip"],
+                          external_ids={"shop": "C-1042"}, notes="prefers mornings")
     before = crm.customers.get(c.id)
     after = crm.customers.forget(c.id, actor="dpo")
     changed = {f for f in Customer.__attrs_attrs__  # type: ignore[attr-defined]

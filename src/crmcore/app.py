@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +20,7 @@ import attrs
 
 from crmcore import builtin
 from crmcore.audit import AuditedStore, acting_as, load_audit_keys, reset_actor, set_actor
-from crmcore.clock import Clock, SystemClock
+from crmcore.clock import Clock, SystemClock, ensure_aware
 from crmcore.config import Config, find_config, structure_section
 from crmcore.converter import iso
 from crmcore.customers import Customers
@@ -81,6 +81,7 @@ class CRM:
         self.tasks = Tasks(self)
         self._closed = False
         self._local = threading.local()
+        self._replay: ReplayClock | None = None
         self.plugins.call("crm_configure", crm=self)
 
     # -- set-up ----------------------------------------------------------------------------
@@ -150,8 +151,35 @@ class CRM:
     # -- plumbing for plugins and host apps ------------------------------------------------
 
     def now(self) -> datetime:
-        """The injected clock's current time (UTC)."""
+        """The injected clock's current time (UTC). While history is replayed (``replaying``),
+        the time of the event being replayed."""
         return self.clock.now()
+
+    def wall_now(self) -> datetime:
+        """The present, even while history is replayed (then ``now()`` is the event's time).
+        Reactions that create work for people compare its window with this: a callback or a
+        referral ask whose moment has passed is not created for an old event."""
+        return self._replay.wall.now() if self._replay is not None else self.clock.now()
+
+    @property
+    def replaying(self) -> bool:
+        """True while a history import replays past events through the plugins' reactions:
+        ``now()`` is the event's time (so grades, tiers and ledgers come out as if logged
+        live) and ``wall_now()`` the present."""
+        return self._replay is not None
+
+    @contextlib.contextmanager
+    def replay_clock(self) -> Iterator[ReplayClock]:
+        """Replay history: within the block ``crm.clock`` is a ``ReplayClock`` whose ``set``
+        moves ``now()`` to each event's time (one replay at a time per CRM)."""
+        if self._replay is not None:
+            raise ValidationError("a history replay is already running on this CRM")
+        clock = ReplayClock(self.clock)
+        previous, self.clock, self._replay = self.clock, clock, clock
+        try:
+            yield clock
+        finally:
+            self.clock, self._replay = previous, None
 
     def new_id(self, prefix: str) -> str:
         """A fresh time-ordered id such as ``cus_01JD…`` (prefix it with your record type)."""
@@ -430,6 +458,21 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock) -> Store:
     except Exception as exc:
         raise PluginError(plugin, f"opening storage {name!r} failed: "
                           f"{type(exc).__name__}: {exc}") from exc
+
+
+class ReplayClock:
+    """The clock during a history replay: ``now()`` is the event being replayed (``set``),
+    ``wall`` the real clock."""
+
+    def __init__(self, wall: Clock) -> None:
+        self.wall = wall
+        self._at = wall.now()
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, when: datetime) -> None:
+        self._at = ensure_aware(when)
 
 
 class _Transaction:

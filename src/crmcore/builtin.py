@@ -10,6 +10,8 @@ from crmcore.storage.memory import MemoryStore
 CUSTOMERS = "customers"
 INTERACTIONS = "interactions"
 TASKS = "tasks"
+# external ids (``source:id`` as the document id) → customer id; see Customers.by_external_id
+CUSTOMER_KEYS = "customer_keys"
 
 INTERACTION_KINDS = (
     "purchase", "refund", "consultation", "inquiry", "complaint", "callback", "follow_up",
@@ -37,6 +39,8 @@ def crm_collections() -> list[CollectionSpec]:
             IndexSpec([("email", 1)], sparse=True),
             IndexSpec([("owner", 1), ("status", 1)]),
         ), customer_key="id"),
+        CollectionSpec(CUSTOMER_KEYS, (IndexSpec([("customer_id", 1)]),),
+                       customer_key="customer_id"),
         CollectionSpec(INTERACTIONS, (
             IndexSpec([("customer_id", 1), ("occurred_at", 1)]),
             IndexSpec([("kind", 1), ("occurred_at", 1)]),

@@ -14,7 +14,7 @@ from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus
 from crmcore.errors import ConflictError, NotFoundError, ValidationError
 from crmcore.ids import new_id
-from crmcore.normalize import normalize_email, normalize_phone
+from crmcore.normalize import normalize_email, parse_phone
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
 from crmcore.security import Resource, check_actor_name
@@ -42,7 +42,7 @@ def erased_fields() -> dict[str, Any]:
     """What ``forget`` writes over a customer: every field declared personal on ``Customer``
     (the one list that audit masking, encryption at rest and log masking also use), blanked."""
     blank: dict[str, Any] = {name: None for name in personal_fields(Customer)}
-    blank.update(name="(erased)", chat_handles={})
+    blank.update(name="(erased)", chat_handles={}, external_ids={}, notes="")
     return blank
 
 
@@ -50,7 +50,25 @@ def erased_fields() -> dict[str, Any]:
 EDITABLE = frozenset({
     "name", "phone", "email", "address", "birth_date", "chat_handles", "gender", "region",
     "occupation", "organisation", "timezone", "do_not_contact", "owner", "tags", "source", "ext",
+    "external_ids", "notes",
 })
+
+# Fields an import may carry over from an exported record (``restore`` of ``add``).
+RESTORABLE = frozenset({"id", "created_at", "updated_at"})
+
+
+def external_key(source: str, ident: str) -> str:
+    """The stored key of an external id: ``"shop:C-1042"``."""
+    return f"{source}:{ident}"
+
+
+def parse_external_id(text: str) -> tuple[str, str]:
+    """``"shop:C-1042"`` → ``("shop", "C-1042")``; a ``ValidationError`` otherwise."""
+    source, sep, ident = str(text).strip().partition(":")
+    if not sep or not source or not ident.strip():
+        raise ValidationError(f"expected SOURCE:ID such as shop:C-1042, got {text!r}",
+                              field="external_id")
+    return source.strip().lower(), ident.strip()
 
 
 def require_actor(actor: object) -> str:
@@ -75,10 +93,17 @@ class Customers:
             raise ValidationError(f"unknown or read-only customer field(s): {', '.join(unknown)}")
         out = dict(fields)
         if out.get("phone") is not None:
-            if not isinstance(out["phone"], str):
-                raise ValidationError("expected text", field="phone")
-            out["phone"] = normalize_phone(
-                out["phone"], default_country_code=self._crm.config.core.default_country_code)
+            phone = parse_phone(out["phone"],
+                                default_country_code=self._crm.config.core.default_country_code)
+            out["phone"], out["phone_type"] = phone.e164, phone.type
+        elif "phone" in out:
+            out["phone_type"] = None
+        if "external_ids" in out:
+            ids = out["external_ids"]
+            if not isinstance(ids, Mapping):
+                raise ValidationError("expected a mapping of source to id", field="external_ids")
+            out["external_ids"] = {str(k).strip().lower(): v.strip() if isinstance(v, str) else v
+                                   for k, v in ids.items()}
         if out.get("email") is not None:
             if not isinstance(out["email"], str):
                 raise ValidationError("expected text", field="email")
@@ -95,29 +120,85 @@ class Customers:
             out["name"] = " ".join(out["name"].split())
         return out
 
-    def _build(self, actor: str, fields: Mapping[str, Any], version: int = 0) -> Customer:
+    def _build(self, actor: str, fields: Mapping[str, Any], version: int = 0,
+               restore: Mapping[str, Any] | None = None) -> Customer:
         clean = self._clean(fields)
         clean.setdefault("timezone", self._crm.config.core.timezone)
         now = self._crm.now()
-        return Customer(id=new_id("cus_", now), created_at=now, created_by=actor,
-                        updated_at=now, updated_by=actor, version=version, **clean)
+        stamps: dict[str, Any] = {"id": new_id("cus_", now), "created_at": now,
+                                  "updated_at": now}
+        if restore:
+            unknown = sorted(set(restore) - RESTORABLE)
+            if unknown:
+                raise ValidationError(f"cannot restore customer field(s): {', '.join(unknown)}")
+            if "id" in restore and not (isinstance(restore["id"], str)
+                                        and restore["id"].startswith("cus_")
+                                        and restore["id"][4:].isalnum()):
+                raise ValidationError(f"expected a customer id (cus_…), got {restore['id']!r}",
+                                      field="id")
+            stamps.update(restore)
+        return Customer(created_by=actor, updated_by=actor, version=version, **stamps, **clean)
 
-    def validate(self, **fields: Any) -> Customer:
+    def validate(self, *, restore: Mapping[str, Any] | None = None, **fields: Any) -> Customer:
         """Check fields as ``add`` would, writing nothing; returns the customer it would add."""
-        return self._build("validation", fields)
+        return self._build("validation", fields, restore=restore)
 
     @retried
-    def add(self, *, actor: str, name: str, **fields: Any) -> Customer:
-        """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised."""
+    def add(self, *, actor: str, name: str, restore: Mapping[str, Any] | None = None,
+            **fields: Any) -> Customer:
+        """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised.
+
+        ``restore`` (imports of exported files) keeps the record's ``id``, ``created_at`` and
+        ``updated_at``; an id already in use is a ``ConflictError``."""
         # Built as stored: an insert is always version 1 (the storage contract).
-        customer = self._build(require_actor(actor), {"name": name, **fields}, version=1)
+        customer = self._build(require_actor(actor), {"name": name, **fields}, version=1,
+                               restore=restore)
         self._crm.authorize(customer.created_by, "customer.create",
                             Resource("customer", owner=customer.owner))
         with self._crm.transaction(customer.created_by):
             self._coll.insert(to_doc(customer))
+            self._claim_keys(customer.id, customer.external_ids, {})
             effects = self._crm.emit("crm_customer_created", actor=customer.created_by,
                                      customer=customer)
         return self.get(customer.id) if effects else customer  # effects may have patched ext
+
+    def _claim_keys(self, id: str, new: Mapping[str, str], old: Mapping[str, str]) -> None:
+        """Record this customer's external ids in ``customer_keys`` (the key is the document
+        id, so a second customer with the same source and id is refused on every backend)."""
+        keys = self._crm.store.collection(builtin.CUSTOMER_KEYS)
+        for source, ident in old.items():
+            if new.get(source) != ident:
+                with contextlib.suppress(NotFoundError):
+                    keys.delete(external_key(source, ident))
+        for source, ident in new.items():
+            if old.get(source) == ident:
+                continue
+            key = external_key(source, ident)
+            try:
+                keys.insert({"id": key, "customer_id": id, "source": source})
+            except ConflictError:
+                other = keys.get(key)["customer_id"]
+                raise ValidationError(f"external id {key} already belongs to customer {other}",
+                                      field="external_ids") from None
+
+    def by_external_id(self, source: str, ident: str) -> Customer | None:
+        """The customer known in system ``source`` as ``ident`` (merged ones resolved to the
+        customer they were merged into), or None."""
+        try:
+            doc = self._crm.store.collection(builtin.CUSTOMER_KEYS).get(
+                external_key(source.strip().lower(), ident.strip()))
+        except NotFoundError:
+            return None
+        customer = self.get_any(doc["customer_id"])
+        while customer.status is CustomerStatus.MERGED and customer.merged_into:
+            customer = self.get_any(customer.merged_into)
+        return customer if customer.status is CustomerStatus.ACTIVE else None
+
+    def sharing_phone(self, customer: Customer) -> list[Customer]:
+        """Other active customers with the same normalised phone."""
+        if customer.phone is None:
+            return []
+        return [c for c in self.find({"phone": customer.phone}) if c.id != customer.id]
 
     def get(self, id: str, *, actor: str | None = None) -> Customer:
         """The customer with this id; a merged one says where it went. With ``actor``, the
@@ -149,6 +230,8 @@ class Customers:
             raise ValidationError(f"customer {id} is {before.status.value}; it cannot change")
         if "ext" in clean:
             clean["ext"] = {**before.ext, **clean["ext"]}
+        if "external_ids" in clean:
+            clean["external_ids"] = {**before.external_ids, **clean["external_ids"]}
         after = attrs.evolve(before, **clean, updated_at=self._crm.now(), updated_by=actor)
         if after == attrs.evolve(before, updated_at=after.updated_at, updated_by=actor):
             return before  # nothing changed: write nothing
@@ -157,6 +240,8 @@ class Customers:
         with self._crm.transaction(actor):
             stored = from_doc(Customer, self._coll.update(id, changed,
                                                           expected_version=before.version))
+            if "external_ids" in clean:
+                self._claim_keys(id, stored.external_ids, before.external_ids)
             effects = self._crm.emit("crm_customer_updated", actor=actor, before=before,
                                      after=stored)
         return self.get(id) if effects else stored
@@ -215,6 +300,9 @@ class Customers:
                              if doc.get(f) not in (None, "", [], {}, "(erased)")}
                     if blank:
                         coll.update(doc["id"], blank, expected_version=doc["version"])
+            keys = self._crm.store.collection(builtin.CUSTOMER_KEYS)
+            for key in list(keys.iter({"customer_id": id})):  # merged-in ones too
+                keys.delete(key["id"])
             blank = erased_fields()
             erased = attrs.evolve(customer, **blank, status=CustomerStatus.ERASED,
                                   updated_at=now, updated_by=actor)
@@ -260,7 +348,8 @@ class Customers:
     def find_by_contact(self, *, phone: str | None = None, email: str | None = None,
                         actor: str | None = None) -> list[Customer]:
         """Active customers with this phone or e-mail (normalised before matching)."""
-        clean = self._clean({k: v for k, v in (("phone", phone), ("email", email)) if v})
+        given = {k: v for k, v in (("phone", phone), ("email", email)) if v}
+        clean = {k: v for k, v in self._clean(given).items() if k in given}
         if not clean:
             return []
         return self.find({"$or": [{k: v} for k, v in clean.items()]}, actor=actor)
@@ -316,6 +405,7 @@ class Customers:
                 fills[name] = getattr(dup, name)
         fills["tags"] = tuple(sorted(set(keep.tags) | set(dup.tags)))
         fills["ext"] = {**dup.ext, **keep.ext}
+        fills["external_ids"] = {**dup.external_ids, **keep.external_ids}
         now = self._crm.now()
         with self._crm.transaction(actor):
             self._crm.tasks.cancel_deduped_for(duplicate_id, actor=actor,
@@ -332,7 +422,7 @@ class Customers:
             self._coll.update(keep_id, {k: doc[k] for k in (*fills, "updated_at", "updated_by")},
                               expected_version=keep.version)
             blank = {name: None for name in personal_fields(Customer)}
-            blank.update(name="(merged)", chat_handles={})
+            blank.update(name="(merged)", chat_handles={}, external_ids={}, notes="")
             tomb = attrs.evolve(dup, **blank, status=CustomerStatus.MERGED,
                                 merged_into=keep_id, updated_at=now, updated_by=actor)
             tdoc = to_doc(tomb)

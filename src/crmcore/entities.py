@@ -89,6 +89,22 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(sorted({tag for tag in (str(t).strip() for t in value) if tag}))
 
 
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,39}$")
+
+
+def _external_ids(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("expected a mapping of source to id", field=attribute.name)
+    for source, ident in value.items():
+        if not isinstance(source, str) or not _SOURCE.match(source):
+            raise ValidationError(f"source {source!r} must be lower-case letters, digits, '_', "
+                                  "'.' or '-' (at most 40)", field=attribute.name)
+        if not isinstance(ident, str) or not ident.strip() or len(ident) > 200 \
+                or ident != ident.strip():
+            raise ValidationError(f"the {source} id must be 1 to 200 characters of text without "
+                                  "surrounding spaces", field=attribute.name)
+
+
 def _optional_date(value: Any) -> date | None:
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
@@ -111,6 +127,8 @@ class Customer:
     updated_at: datetime = field(converter=utc_converter("updated_at"))
     updated_by: str = field(validator=non_empty)
     phone: str | None = field(personal=True, default=None, validator=optional_text)
+    # what the phone is (mobile, fixed_line, toll_free …), set when it is normalised
+    phone_type: str | None = field(default=None, validator=optional_text)
     email: str | None = field(personal=True, default=None, validator=optional_text)
     address: str | None = field(personal=True, default=None, validator=optional_text)
     birth_date: date | None = field(personal=True, default=None, converter=_optional_date)
@@ -126,9 +144,13 @@ class Customer:
     owner: str | None = field(default=None, validator=optional_text)
     tags: tuple[str, ...] = field(default=(), converter=_tags)
     source: str | None = field(default=None, validator=optional_text)
+    notes: str = field(personal=True, default="")  # free remarks (备注)
     status: CustomerStatus = field(default=CustomerStatus.ACTIVE,
                                    converter=enum_converter(CustomerStatus, "status"))
     merged_into: str | None = None
+    # ids this customer has in other systems: {"shop": "C-1042"}; one customer per source and id;
+    # personal (they point at the person in another system): erasure blanks them
+    external_ids: dict[str, str] = field(personal=True, factory=dict, validator=_external_ids)
     ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)
     version: int = 0
 

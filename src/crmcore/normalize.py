@@ -1,42 +1,117 @@
-"""Normalisation of contact details, so duplicates can be found and matched."""
+"""Normalisation of contact details, so duplicates can be found and matched.
+
+Phones go through Google's ``phonenumbers`` library (libphonenumber's metadata): every way of
+writing one number (full-width digits, ``+86``/``0086``/``86`` prefixes, separators, a trunk
+``0`` in brackets) gives one E.164 form, and numbers that cannot exist are refused with the
+reason.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
+
+import attrs
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
 from crmcore.errors import ValidationError
 
-_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SEPARATORS = re.compile(r"[\s\-().\u3000\uff08\uff09\uff0d]")
+
+PHONE_TYPES = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "fixed_line",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+}
+
+_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "wrong number of digits for its country",
+}
+
+
+@attrs.frozen
+class Phone:
+    """A normalised phone: ``e164`` (``+8613800138000``) and its ``type`` (``mobile``,
+    ``fixed_line``, ``toll_free`` …, or None when no country is known to tell)."""
+
+    e164: str
+    type: str | None
+
+
+def region_for(country_code: str | None) -> str | None:
+    """``"86"`` → ``"CN"``: the region ``phonenumbers`` reads national numbers in."""
+    if not country_code:
+        return None
+    region = phonenumbers.region_code_for_country_code(int(country_code))
+    return None if region == phonenumbers.UNKNOWN_REGION else region
+
+
+def parse_phone(raw: str, *, default_country_code: str | None = None) -> Phone:
+    """Normalise ``raw``; raise ``ValidationError`` (field ``phone``) saying why it is not a
+    number. Without a default country, a number must be written with its country code
+    (``+44 …``, ``0044 …``), except that bare digits are kept as digits (6 to 15), unchecked."""
+    if not isinstance(raw, str):
+        raise ValidationError("expected text", field="phone")
+    # NFKC: full-width digits and plus signs (Chinese input methods) become ASCII
+    return _parse(unicodedata.normalize("NFKC", raw).strip(), default_country_code)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, country_code: str | None) -> Phone:
+    if not text:
+        raise ValidationError("phone number is empty", field="phone")
+    region = region_for(country_code)
+    compact = _SEPARATORS.sub("", text)
+    digits_only = compact.isascii() and compact.isdigit()
+    if region is None and digits_only and not compact.startswith("00"):
+        # No country to read a national number in: keep the digits, as typed.
+        if not 6 <= len(compact) <= 15:
+            raise ValidationError(f"malformed phone number {text!r}: expected 6 to 15 digits",
+                                  field="phone")
+        return Phone(compact, None)
+    if region is None and compact.startswith("00"):
+        text = "+" + compact[2:]
+    try:
+        number = phonenumbers.parse(text, region or "ZZ")
+    except NumberParseException as exc:
+        why = {NumberParseException.INVALID_COUNTRY_CODE:
+               "no country code (write it as +<country> …, or set [core] "
+               "default_country_code)" if region is None else "unknown country code",
+               NumberParseException.NOT_A_NUMBER: "not a phone number",
+               NumberParseException.TOO_SHORT_NSN: "too short",
+               NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+               NumberParseException.TOO_LONG: "too long"}.get(exc.error_type, str(exc))
+        raise ValidationError(f"malformed phone number {text!r}: {why}", field="phone") from None
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        raise ValidationError(f"malformed phone number {text!r}: "
+                              f"{_REASONS.get(possible, 'not possible')}", field="phone")
+    if not phonenumbers.is_valid_number(number):
+        where = phonenumbers.region_code_for_number(number) or f"+{number.country_code}"
+        raise ValidationError(f"invalid phone number {text!r}: no such number in {where} "
+                              "(check the digits and the area or mobile prefix)",
+                              field="phone")
+    kind = PHONE_TYPES.get(phonenumbers.number_type(number))
+    return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind)
 
 
 def normalize_phone(raw: str, *, default_country_code: str | None = None) -> str:
-    """Return the phone in ``+<country><number>`` form, or digits alone when no country is known.
-
-    ``default_country_code`` (digits, e.g. ``"86"``) is prefixed to numbers written without one.
-    Raises ``ValidationError`` when the result is not 6 to 15 digits (E.164's limit).
-    """
-    if raw[:1] == "+" and raw[1:].isdigit() and 6 <= len(raw) - 1 <= 15:
-        return raw  # already in the form this returns (what the steps below would give)
-    text = _PHONE_SEPARATORS.sub("", raw.strip())
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    if text.startswith("+"):
-        digits, international = text[1:], True
-    else:
-        digits, international = text, False
-    if not digits:
-        raise ValidationError("phone number is empty", field="phone")
-    if not digits.isdigit():
-        raise ValidationError(f"malformed phone number {raw!r}: only digits, spaces, '-', '(', ')' "
-                              "and a leading '+' are allowed", field="phone")
-    if not international and default_country_code:
-        digits = default_country_code + digits.lstrip("0")
-        international = True
-    if not 6 <= len(digits) <= 15:
-        raise ValidationError(f"malformed phone number {raw!r}: expected 6 to 15 digits",
-                              field="phone")
-    return ("+" if international else "") + digits
+    """The phone in E.164 form (``+8613800138000``); see ``parse_phone``."""
+    return parse_phone(raw, default_country_code=default_country_code).e164
 
 
 def normalize_email(raw: str) -> str:

@@ -1,8 +1,11 @@
-"""Import and export of customers and interactions as CSV or JSONL.
+"""Import and export of customers and interactions as CSV, JSONL or .xlsx.
 
-Imports validate every row first and report each bad row with its line number; good rows are
-written unless ``atomic`` (then nothing is written when any row is bad). ``dry_run`` writes
-nothing at all. A column mapping renames the client's columns to crmcore fields.
+Imports read the whole file first (``crmcore.tabular``: encoding, delimiter, header aliases),
+check every row and report each bad row once with its line and field; good rows are written
+unless ``atomic`` (then nothing is written when any row is bad). ``dry_run`` writes nothing.
+Naive times are read in the store's time zone (``[core] timezone``); interactions dated in the
+future are refused unless ``allow_future``. History (interactions) goes through
+``crmcore.history``: in time order, batched, idempotent by a row key.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -21,15 +24,35 @@ import attrs
 
 from crmcore.converter import parse_iso, to_doc
 from crmcore.customers import EDITABLE as CUSTOMER_FIELDS
+from crmcore.customers import parse_external_id
 from crmcore.customers import resource as customer_resource
-from crmcore.errors import CrmError, ValidationError
+from crmcore.errors import ConflictError, CrmError, NotFoundError, ValidationError
 from crmcore.interactions import EDITABLE as INTERACTION_FIELDS
+from crmcore.tabular import (
+    CUSTOMER_ALIASES,
+    ERROR,
+    FORMATS,
+    INTERACTION_ALIASES,
+    Columns,
+    TableFile,
+    detect_format,
+    match_columns,
+    open_table,
+)
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
 
-FORMATS = ("csv", "jsonl")
 LIST_SEPARATOR = ";"
+CUSTOMER_KEYS = ("external_id", "phone")  # what --upsert matches customers by
+INTERACTION_CUSTOMER_KEYS = ("id", "external_id", "phone")  # --customer-key
+
+# Columns of an export that an import accepts: kept (restored) or dropped (the core's own).
+CUSTOMER_RESTORED = ("id", "created_at", "updated_at")
+CUSTOMER_DROPPED = ("phone_type", "status", "merged_into", "created_by", "updated_by",
+                    "version")
+INTERACTION_RESTORED = ("id", "created_at")
+INTERACTION_DROPPED = ("created_by", "version")
 
 
 @attrs.frozen
@@ -40,31 +63,22 @@ class RowError:
 
 @attrs.frozen
 class ImportReport:
-    """What an import did: rows read, written, and every bad row with its line number."""
+    """What an import did: rows read, written (added), updated, skipped as already imported,
+    and every bad row with its line number."""
 
     rows: int
     written: int
     errors: tuple[RowError, ...]
     dry_run: bool
     ids: tuple[str, ...] = ()
+    updated: int = 0
+    skipped: int = 0
+    unchanged: int = 0  # matched by --upsert, and already as the file says
+    notes: tuple[str, ...] = ()  # what the reader decided: encoding, delimiter, time zone …
 
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def detect_format(path: str | Path, explicit: str | None) -> str:
-    if explicit:
-        if explicit not in FORMATS:
-            raise ValidationError(f"unknown format {explicit!r} (use csv or jsonl)")
-        return explicit
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix in FORMATS:
-        return suffix
-    if suffix in ("json", "ndjson"):
-        return "jsonl"
-    raise ValidationError(f"cannot tell the format of {path}: name it .csv or .jsonl, or pass "
-                          "--format")
 
 
 def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
@@ -78,196 +92,454 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def read_rows(path: str | Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, row)``; a malformed JSONL line yields its error as a row."""
-    try:
-        handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        if fmt == "csv":
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None:
-                return
-            for row in reader:
-                if None in row:
-                    yield reader.line_num, {"__error__": "more values than header columns"}
-                    continue
-                yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+class _Renamer:
+    """Renames a row's keys to fields (CSV/xlsx: by the header; JSONL: per key set), and
+    collects the columns no field takes, to report once for the whole file."""
+
+    def __init__(self, table: TableFile, allowed: frozenset[str],
+                 aliases: Mapping[str, Iterable[str]], mapping: Mapping[str, str] | None,
+                 ignored: Iterable[str]) -> None:
+        self.allowed, self.aliases, self.mapping = allowed, aliases, mapping or {}
+        self.ignored = tuple(ignored)
+        self.unknown: dict[str, int] = {}  # column → first line it was seen on
+        self.columns: Columns | None = None
+        self._by_key: dict[str, str | None] = {}
+        if table.format != "jsonl":
+            self.columns = match_columns(table.header or (), allowed, aliases, self.mapping,
+                                         self.ignored)
+            for name in self.columns.unknown:
+                self.unknown.setdefault(name or "(blank header)", 1)
         else:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield number, {"__error__": f"not valid JSON ({exc.msg})"}
-                    continue
-                if not isinstance(row, dict):
-                    yield number, {"__error__": "each line must be a JSON object"}
-                    continue
-                yield number, row
+            # Validate --map against the fields even when no row uses it.
+            match_columns((), allowed, aliases, self.mapping, self.ignored)
+
+    def rename(self, line: int, row: Mapping[str, Any]) -> dict[str, Any]:
+        if self.columns is not None:
+            return {k: v for k, v in row.items() if k not in self.ignored}
+        out = {}
+        for key, value in row.items():
+            if key == ERROR:
+                out[key] = value
+                continue
+            if key not in self._by_key:
+                found = match_columns((key,), self.allowed, self.aliases, self.mapping,
+                                      self.ignored).fields[0]
+                self._by_key[key] = found
+            field = self._by_key[key]
+            if field is None:
+                self.unknown.setdefault(key, line)
+            elif field not in self.ignored and value is not None:
+                out[field] = value
+        return out
+
+    def unknown_message(self, path: str) -> str | None:
+        if not self.unknown:
+            return None
+        names = ", ".join(self.unknown)
+        line = min(self.unknown.values())
+        return (f"{path}:{line}: unknown column(s) {names} (map them with --map COLUMN=FIELD, "
+                "or pass --skip-unknown to leave them out)")
 
 
-def _rename(row: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
-    return {mapping.get(k, k): v for k, v in row.items()}
+def _text(value: Any, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise ValidationError(f"expected text, got {value!r}", field=field)
+    if isinstance(value, int | float):
+        return str(value)
+    raise ValidationError(f"expected text, got {type(value).__name__}", field=field)
 
 
-def _customer_fields(row: dict[str, Any]) -> dict[str, Any]:
+def _json_object(value: Any, field: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            raise ValidationError("expected a JSON object", field=field) from None
+    return value
+
+
+def _external_ids(row: dict[str, Any], id_source: str | None) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    if "external_ids" in row:
+        given = _json_object(row.pop("external_ids"), "external_ids")
+        if not isinstance(given, dict):
+            raise ValidationError("expected a JSON object of source to id",
+                                  field="external_ids")
+        ids.update({str(k): v for k, v in given.items()})
+    if "external_id" in row:
+        text = _text(row.pop("external_id"), "external_id").strip()
+        if id_source and ":" not in text:
+            ids[id_source] = text
+        else:
+            source, ident = parse_external_id(text)
+            ids[source] = ident
+    return ids
+
+
+def _customer_fields(row: dict[str, Any], tz: str, id_source: str | None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(fields for add/update, restored stamps)`` from a renamed row."""
     fields = dict(row)
-    for key in ("tags",):
-        if isinstance(fields.get(key), str):
-            fields[key] = [t for t in fields[key].split(LIST_SEPARATOR) if t.strip()]
+    restore: dict[str, Any] = {}
+    status = fields.pop("status", None)
+    if status not in (None, "active"):
+        raise ValidationError(f"only active customers are imported, this one is {status!r}",
+                              field="status")
+    for key in CUSTOMER_DROPPED:
+        fields.pop(key, None)
+    for key in CUSTOMER_RESTORED:
+        if key in fields:
+            value = fields.pop(key)
+            restore[key] = _text(value, key) if key == "id" else _parse_time(value, tz, key)
+    ids = _external_ids(fields, id_source)
+    if ids:
+        fields["external_ids"] = ids
+    if isinstance(fields.get("tags"), str):
+        fields["tags"] = [t for t in fields["tags"].split(LIST_SEPARATOR) if t.strip()]
     for key in ("chat_handles", "ext"):
-        if isinstance(fields.get(key), str):
-            try:
-                fields[key] = json.loads(fields[key])
-            except json.JSONDecodeError:
-                raise ValidationError("expected a JSON object", field=key) from None
+        if key in fields:
+            fields[key] = _json_object(fields[key], key)
+            if not isinstance(fields[key], dict):
+                raise ValidationError("expected a JSON object", field=key)
+    for key in ("phone", "email", "name", "notes", "region", "occupation", "organisation",
+                "address", "owner", "source", "timezone"):
+        if key in fields:
+            fields[key] = _text(fields[key], key)
+    if "gender" in fields:
+        fields["gender"] = _gender(fields["gender"])
+    if isinstance(fields.get("birth_date"), str):
+        fields["birth_date"] = _date(fields["birth_date"])
     if isinstance(fields.get("do_not_contact"), str):
         text = fields["do_not_contact"].strip().lower()
-        if text not in ("true", "false", "yes", "no", "1", "0"):
+        if text not in ("true", "false", "yes", "no", "1", "0", "是", "否"):
             raise ValidationError(f"expected true or false, got {text!r}", field="do_not_contact")
-        fields["do_not_contact"] = text in ("true", "yes", "1")
-    if "name" not in fields:
+        fields["do_not_contact"] = text in ("true", "yes", "1", "是")
+    if "do_not_contact" in fields and not isinstance(fields["do_not_contact"], bool):
+        raise ValidationError(f"expected true or false, got {fields['do_not_contact']!r}",
+                              field="do_not_contact")
+    if not fields.get("name"):
         raise ValidationError("is required", field="name")
-    return fields
+    return fields, restore
+
+
+_GENDERS = {"female": "female", "f": "female", "女": "female", "woman": "female",
+            "male": "male", "m": "male", "男": "male", "man": "male", "other": "other",
+            "其他": "other"}
+
+
+def _gender(value: Any) -> str:
+    key = str(value).strip().lower()
+    if key not in _GENDERS:
+        raise ValidationError(f"expected female, male or other (or 女/男), got {value!r}",
+                              field="gender")
+    return _GENDERS[key]
+
+
+def _date(text: str) -> date | str:
+    cleaned = text.strip().replace("/", "-").replace(".", "-")
+    for suffix in ("日",):
+        cleaned = cleaned.removesuffix(suffix)
+    cleaned = cleaned.replace("年", "-").replace("月", "-")
+    parts = cleaned.split("-")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        with contextlib.suppress(ValueError):
+            return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    return text  # the entity refuses it, naming the field
+
+
+def _parse_time(value: Any, tz: str, field: str = "occurred_at") -> datetime:
+    """An ISO date or date and time (``2026-03-01``, ``2026-03-01 14:30``, ``…Z``, with an
+    offset, or ``/`` for ``-``); naive times are read in ``tz``."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip().replace("Z", "+00:00")
+        if len(text) >= 10 and text[4] == "/" and text[7] == "/":
+            text = text[:10].replace("/", "-") + text[10:]
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(f"expected an ISO date and time, got {value!r}",
+                                  field=field) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(tz))
+    try:
+        return parsed.astimezone(ZoneInfo("UTC"))
+    except (OverflowError, ValueError):
+        raise ValidationError(f"date out of range: {value!r}", field=field) from None
 
 
 def _interaction_fields(row: dict[str, Any], tz: str) -> dict[str, Any]:
     fields = dict(row)
-    for key in ("customer_id", "kind"):
-        if not fields.get(key):
-            raise ValidationError("is required", field=key)
-    when = fields.pop("occurred_at", None)
-    if when is not None:
-        fields["occurred_at"] = _parse_time(when, tz)
+    for key in INTERACTION_DROPPED:
+        fields.pop(key, None)
+    if not fields.get("kind"):
+        raise ValidationError("is required", field="kind")
+    fields["kind"] = _text(fields["kind"], "kind").strip()
+    for key in ("occurred_at", "created_at"):
+        if fields.get(key) is not None:
+            fields[key] = _parse_time(fields[key], tz, key)
     for key, cast in (("amount", float), ("satisfaction", int)):
-        if isinstance(fields.get(key), str):
+        value = fields.get(key)
+        if isinstance(value, str):
+            text = value.strip().replace(",", "").removeprefix("\u00a5").removeprefix("\uffe5")
             try:
-                fields[key] = cast(fields[key])
+                value = cast(text)
             except ValueError:
                 raise ValidationError(f"expected a number, got {fields[key]!r}",
                                       field=key) from None
-    if isinstance(fields.get("ext"), str):
-        try:
-            fields["ext"] = json.loads(fields["ext"])
-        except json.JSONDecodeError:
-            raise ValidationError("expected a JSON object", field="ext") from None
+        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+            raise ValidationError(f"expected a number, got {fields[key]!r}", field=key)
+        if isinstance(value, float) and (value != value or value in (float("inf"),
+                                                                    float("-inf"))):
+            raise ValidationError(f"expected a number, got {fields[key]!r}", field=key)
+        if key == "satisfaction" and isinstance(value, float):
+            if not value.is_integer():
+                raise ValidationError(f"expected a whole number 1 to 5, got {value!r}",
+                                      field=key)
+            value = int(value)
+        if value is not None:
+            fields[key] = value
+    if "ext" in fields:
+        fields["ext"] = _json_object(fields["ext"], "ext")
+    for key in ("summary", "place", "rep", "ref", "channel", "id"):
+        if key in fields:
+            fields[key] = _text(fields[key], key)
     return fields
 
 
-def _parse_time(value: Any, tz: str) -> datetime:
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError(f"expected an ISO date and time, got {value!r}",
-                                  field="occurred_at") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(tz))
-    return parsed
-
-
-def _import(rows: Iterable[tuple[int, dict[str, Any]]], *, allowed: frozenset[str],
-            mapping: Mapping[str, str] | None, prepare: Callable[[dict[str, Any]], dict[str, Any]],
-            write: Callable[[dict[str, Any]], str], transaction: Any, dry_run: bool,
-            atomic: bool, on_row: Callable[[], None] | None) -> ImportReport:
-    """Check every row (``prepare`` raises CrmError for a bad one), then ``write`` the good
-    ones, unless ``dry_run``, or ``atomic`` with any bad row."""
+def _read(crm: CRM, table: TableFile, renamer: _Renamer, skip_unknown: bool,
+          prepare: Callable[[int, dict[str, Any]], Any],
+          on_row: Callable[[], None] | None) -> tuple[list[tuple[int, Any]], list[RowError]]:
+    """Check every row; ``(good rows prepared, bad rows)``. Unknown columns are one error."""
     prepared, errors = [], []
-    for line, raw in rows:
+    for line, raw in table.rows(renamer.columns):
         try:
-            if "__error__" in raw:
-                raise ValidationError(raw["__error__"])
-            row = _rename(raw, mapping or {})
-            unknown = sorted(set(row) - allowed)
-            if unknown:
-                raise ValidationError(f"unknown column(s) {', '.join(unknown)} (map them with "
-                                      "--map COLUMN=FIELD)")
-            prepared.append((line, prepare(row)))
+            if ERROR in raw:
+                raise ValidationError(raw[ERROR])
+            row = renamer.rename(line, raw)
+            if ERROR in row:
+                raise ValidationError(row[ERROR])
+            prepared.append((line, prepare(line, row)))
         except CrmError as exc:
             errors.append(RowError(line, str(exc)))
+        except RecursionError:
+            errors.append(RowError(line, "nested too deeply"))
         if on_row:
             on_row()
+    unknown = renamer.unknown_message(table.path)
+    if unknown and not skip_unknown:
+        raise ValidationError(unknown)
+    return prepared, errors
+
+
+def _notes(crm: CRM, table: TableFile, renamer: _Renamer, times: bool) -> tuple[str, ...]:
+    notes = []
+    if table.encoding:
+        notes.append(f"encoding {table.encoding}")
+    if table.delimiter:
+        notes.append("delimiter " + {"\t": "tab"}.get(table.delimiter, repr(table.delimiter)))
+    if times:
+        notes.append(f"times without a zone read as {crm.config.core.timezone}")
+    if renamer.unknown:
+        notes.append("left out column(s) " + ", ".join(renamer.unknown))
+    return tuple(notes)
+
+
+def import_customers(crm: CRM, table: TableFile, *, actor: str,
+                     mapping: Mapping[str, str] | None = None, dry_run: bool = False,
+                     atomic: bool = False, upsert: bool = False,
+                     match: str = "external_id", id_source: str | None = None,
+                     skip_unknown: bool = False,
+                     on_row: Callable[[], None] | None = None) -> ImportReport:
+    """Validate then add customers. With ``upsert``, a row whose customer already exists
+    (same ``id`` when the file has one, else same external id, or same normalised phone with
+    ``match="phone"``) updates that customer instead. See the module docstring."""
+    if match not in CUSTOMER_KEYS:
+        raise ValidationError(f"--match takes {' or '.join(CUSTOMER_KEYS)}, got {match!r}")
+    if id_source is not None:
+        parse_external_id(f"{id_source}:x")
+    tz = crm.config.core.timezone
+    allowed = CUSTOMER_FIELDS | {"external_id", *CUSTOMER_RESTORED}
+    renamer = _Renamer(table, allowed, CUSTOMER_ALIASES, mapping, CUSTOMER_DROPPED)
+
+    def prepare(_line: int, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        fields, restore = _customer_fields(row, tz, id_source)
+        crm.customers.validate(restore=restore, **fields)
+        return fields, restore
+
+    prepared, errors = _read(crm, table, renamer, skip_unknown, prepare, on_row)
     total = len(prepared) + len(errors)
+    notes = _notes(crm, table, renamer, times=False)
     if dry_run or (atomic and errors):
-        return ImportReport(total, 0, tuple(errors), dry_run)
-    ids = []
-    with transaction() if atomic else contextlib.nullcontext():
-        for line, fields in prepared:
+        return ImportReport(total, 0, tuple(errors), dry_run, notes=notes)
+
+    def existing(fields: dict[str, Any], restore: dict[str, Any]) -> Any:
+        if "id" in restore:
+            with contextlib.suppress(NotFoundError):
+                return crm.customers.get(restore["id"])
+        if match == "external_id":
+            for source, ident in fields.get("external_ids", {}).items():
+                found = crm.customers.by_external_id(source, ident)
+                if found is not None:
+                    return found
+        elif fields.get("phone"):
+            found = crm.customers.find_by_contact(phone=fields["phone"])
+            if len(found) > 1:
+                raise ValidationError(f"{len(found)} customers have this phone "
+                                      f"({', '.join(c.id for c in found)}): merge them first",
+                                      field="phone")
+            return found[0] if found else None
+        return None
+
+    ids: list[str] = []
+    updated = unchanged = 0
+    with crm.transaction(actor) if atomic else contextlib.nullcontext():
+        for line, (fields, restore) in prepared:
             try:
-                ids.append(write(fields))
+                before = existing(fields, restore) if upsert else None
+                if before is not None:
+                    after = crm.customers.update(before.id, actor=actor, **fields)
+                    if after.version != before.version:
+                        updated += 1
+                    else:
+                        unchanged += 1
+                    continue
+                if "id" in restore:
+                    with contextlib.suppress(NotFoundError):
+                        crm.customers.get_any(restore["id"])
+                        raise ConflictError(f"customer {restore['id']} exists (pass --upsert "
+                                            "to update it)")
+                ids.append(crm.customers.add(actor=actor, restore=restore or None,
+                                             **fields).id)
             except CrmError as exc:
                 if atomic:
                     raise
                 errors.append(RowError(line, str(exc)))
     return ImportReport(total, len(ids), tuple(sorted(errors, key=lambda e: e.line)), False,
-                        tuple(ids))
+                        tuple(ids), updated=updated, unchanged=unchanged, notes=notes)
 
 
-def import_customers(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *, actor: str,
-                     mapping: Mapping[str, str] | None = None, dry_run: bool = False,
-                     atomic: bool = False,
-                     on_row: Callable[[], None] | None = None) -> ImportReport:
-    """Validate then add customers; see the module docstring for the rules."""
-    def prepare(row: dict[str, Any]) -> dict[str, Any]:
-        fields = _customer_fields(row)
-        crm.customers.validate(**fields)
-        return fields
-
-    return _import(rows, allowed=CUSTOMER_FIELDS, mapping=mapping, prepare=prepare,
-                   write=lambda fields: crm.customers.add(actor=actor, **fields).id,
-                   transaction=crm.transaction, dry_run=dry_run, atomic=atomic, on_row=on_row)
-
-
-def import_interactions(crm: CRM, rows: Iterable[tuple[int, dict[str, Any]]], *, actor: str,
+def import_interactions(crm: CRM, table: TableFile, *, actor: str,
                         mapping: Mapping[str, str] | None = None, dry_run: bool = False,
-                        atomic: bool = False,
-                        on_row: Callable[[], None] | None = None) -> ImportReport:
-    """Validate then log interactions (each fires ``crm_interaction_logged``)."""
+                        atomic: bool = False, customer_key: str | None = None,
+                        allow_future: bool = False, skip_unknown: bool = False,
+                        batch_size: int = 500,
+                        on_row: Callable[[], None] | None = None,
+                        on_written: Callable[[int], None] | None = None) -> ImportReport:
+    """Validate then replay interactions as history (``crmcore.history``): each row's
+    customer found by ``customer_key`` (``id``, ``external_id`` or ``phone``; by default the
+    first of those columns the file has), every plugin reacting in time order, a re-run adding
+    nothing."""
+    from crmcore.history import HistoryRow, replay
+
+    if customer_key is not None and customer_key not in INTERACTION_CUSTOMER_KEYS:
+        raise ValidationError(f"--customer-key takes {', '.join(INTERACTION_CUSTOMER_KEYS)}, "
+                              f"got {customer_key!r}")
     tz = crm.config.core.timezone
+    now = crm.now()
+    allowed = INTERACTION_FIELDS | {"customer_id", "kind", "occurred_at", "external_id",
+                                    "phone", *INTERACTION_RESTORED}
+    renamer = _Renamer(table, allowed, INTERACTION_ALIASES, mapping, INTERACTION_DROPPED)
+    cache: dict[tuple[str, str], str] = {}
 
-    def prepare(row: dict[str, Any]) -> dict[str, Any]:
+    def customer_of(row: dict[str, Any]) -> str:
+        key = customer_key
+        if key is None:
+            key = next((k for k, col in (("id", "customer_id"), ("external_id", "external_id"),
+                                          ("phone", "phone")) if col in row), "id")
+        column = {"id": "customer_id"}.get(key, key)
+        for other in ("customer_id", "external_id", "phone"):
+            if other != column:
+                row.pop(other, None)
+        value = row.pop(column, None)
+        if value in (None, ""):
+            raise ValidationError("is required", field=column)
+        value = _text(value, column).strip()
+        if (key, value) in cache:
+            return cache[(key, value)]
+        if key == "id":
+            found = value
+        elif key == "external_id":
+            customer = crm.customers.by_external_id(*parse_external_id(value))
+            if customer is None:
+                raise ValidationError(f"no customer has external id {value}", field=column)
+            found = customer.id
+        else:
+            matches = crm.customers.find_by_contact(phone=value)
+            if not matches:
+                raise ValidationError(f"no customer has phone {value}", field=column)
+            if len(matches) > 1:
+                raise ValidationError(f"{len(matches)} customers have phone {value}: merge "
+                                      "them first", field=column)
+            found = matches[0].id
+        cache[(key, value)] = found
+        return found
+
+    def prepare(line: int, row: dict[str, Any]) -> HistoryRow:
+        customer_id = customer_of(row)
         fields = _interaction_fields(row, tz)
-        crm.interactions.validate(**fields)
-        return fields
+        key = fields.pop("id", None)
+        created = fields.pop("created_at", None)
+        when = fields.get("occurred_at") or now
+        if when > now and not allow_future:
+            raise ValidationError(f"{when.isoformat()} is in the future (pass --allow-future "
+                                  "to import planned interactions)", field="occurred_at")
+        fields["occurred_at"] = when
+        crm.interactions.validate(customer_id=customer_id, **fields)
+        return HistoryRow(line, customer_id, fields, key, created)
 
-    return _import(rows, allowed=INTERACTION_FIELDS | {"customer_id", "kind", "occurred_at"},
-                   mapping=mapping, prepare=prepare,
-                   write=lambda fields: crm.interactions.log(actor=actor, **fields).id,
-                   transaction=crm.transaction, dry_run=dry_run, atomic=atomic, on_row=on_row)
+    prepared, errors = _read(crm, table, renamer, skip_unknown, prepare, on_row)
+    total = len(prepared) + len(errors)
+    notes = _notes(crm, table, renamer, times=True)
+    if dry_run or (atomic and errors):
+        return ImportReport(total, 0, tuple(errors), dry_run, notes=notes)
+    result = replay(crm, [row for _line, row in prepared], actor=actor, atomic=atomic,
+                    batch_size=batch_size, on_written=on_written)
+    errors.extend(RowError(line, message) for line, message in result.errors)
+    return ImportReport(total, len(result.ids), tuple(sorted(errors, key=lambda e: e.line)),
+                        False, tuple(result.ids), skipped=result.skipped, notes=notes)
 
 
-def open_private(path: str | Path) -> IO[str]:
+def open_private(path: str | Path, *, binary: bool = False) -> IO[Any]:
     """Open a file for writing customer data: created readable by its owner only (0600)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
+    if binary:
+        return os.fdopen(fd, "wb")
     return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
 CSV_COLUMNS = ("id", "name", "phone", "email", "gender", "birth_date", "region", "occupation",
                "organisation", "address", "timezone", "owner", "tags", "source",
-               "do_not_contact", "status", "created_at", "updated_at", "chat_handles", "ext")
+               "do_not_contact", "notes", "external_ids", "status", "created_at", "updated_at",
+               "chat_handles", "ext")
 
 
-def _write_rows(handle: IO[str], fmt: str, columns: tuple[str, ...],
+def _flat(value: Any) -> Any:
+    """A value as one CSV/xlsx cell: lists joined by ';', mappings as JSON."""
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _write_rows(handle: IO[Any], fmt: str, columns: tuple[str, ...],
                 docs: Iterable[dict[str, Any]],
                 on_row: Callable[[], None] | None) -> int:
-    """Write documents as CSV (lists joined by ';', mappings as JSON) or JSONL; the count."""
+    """Write documents as CSV, .xlsx (binary ``handle``) or JSONL; the count."""
+    if fmt == "xlsx":
+        return _write_xlsx(handle, columns, docs, on_row)
     writer = csv.DictWriter(handle, columns, extrasaction="ignore") if fmt == "csv" else None
     if writer:
         writer.writeheader()
     count = 0
     for doc in docs:
         if writer:
-            writer.writerow({k: LIST_SEPARATOR.join(v) if isinstance(v, list) else
-                             json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
-                             for k, v in doc.items()})
+            writer.writerow({k: _flat(v) for k, v in doc.items()})
         else:
             handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
         count += 1
@@ -276,10 +548,37 @@ def _write_rows(handle: IO[str], fmt: str, columns: tuple[str, ...],
     return count
 
 
+def _write_xlsx(handle: IO[bytes], columns: tuple[str, ...], docs: Iterable[dict[str, Any]],
+                on_row: Callable[[], None] | None) -> int:
+    """One sheet, a header row, every cell of text stored as text (never a formula)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("export")
+    sheet.append(list(columns))
+    count = 0
+    for doc in docs:
+        cells = []
+        for column in columns:
+            value = _flat(doc.get(column))
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # "=…" stays text: no formula injection
+            cells.append(cell)
+        sheet.append(cells)
+        count += 1
+        if on_row:
+            on_row()
+    book.save(handle)
+    return count
+
+
 def export_customers(crm: CRM, handle: IO[str], fmt: str,
                      on_row: Callable[[], None] | None = None,
                      actor: str | None = None) -> int:
-    """Write every active customer (that ``actor`` may read) as CSV or JSONL; the count."""
+    """Write every active customer (that ``actor`` may read) as CSV, JSONL or .xlsx (then
+    ``handle`` is binary); the count. The columns are what ``import_customers`` reads back."""
     query = crm.readable_filter(actor, {}) if actor is not None else None
     return _write_rows(handle, fmt, CSV_COLUMNS,
                        (to_doc(c) for c in crm.customers.iter(query)), on_row)
@@ -326,4 +625,4 @@ def export_customer_file(crm: CRM, customer_id: str, *,
 
 __all__ = ["FORMATS", "ImportReport", "RowError", "detect_format", "export_customer_file",
            "export_customers", "export_interactions", "import_customers",
-           "import_interactions", "open_private", "parse_iso", "parse_mapping", "read_rows"]
+           "import_interactions", "open_private", "open_table", "parse_iso", "parse_mapping"]

@@ -18,18 +18,21 @@ from crmcore.cli.context import (
     out_record,
     out_table,
     print_json,
-    progress,
+    progress_bar,
     resolve_when,
     say,
     state,
 )
 from crmcore.cli.params import WHEN
 from crmcore.converter import to_doc
+from crmcore.customers import parse_external_id
 from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
 from crmcore.security import Resource
+from crmcore.tabular import FORMATS, detect_format, open_table
 from crmcore.transfer import (
-    detect_format,
+    CUSTOMER_KEYS,
+    INTERACTION_CUSTOMER_KEYS,
     export_customer_file,
     export_customers,
     export_interactions,
@@ -37,7 +40,6 @@ from crmcore.transfer import (
     import_interactions,
     open_private,
     parse_mapping,
-    read_rows,
 )
 
 LIST_COLUMNS = [("id", "id"), ("name", "name"), ("phone", "phone"), ("email", "e-mail"),
@@ -56,6 +58,9 @@ def _customer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--tag", "tags", multiple=True, help="Repeat for several tags."),
         click.option("--source", help="Where the record came from (form, survey, import …)."),
         click.option("--do-not-contact/--may-contact", default=None),
+        click.option("--external-id", "external_ids", multiple=True, metavar="SOURCE:ID",
+                     help="This customer's id in another system, e.g. shop:C-1042 "
+                          "(repeatable; one customer per source and id)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -66,6 +71,8 @@ def _given(**fields: Any) -> dict[str, Any]:
     out = {k: v for k, v in fields.items() if v is not None and v != ()}
     if "tags" in out:
         out["tags"] = list(out["tags"])
+    if "external_ids" in out:
+        out["external_ids"] = dict(parse_external_id(text) for text in out["external_ids"])
     return out
 
 
@@ -82,7 +89,13 @@ def add(ctx: click.Context, name: str, **fields: Any) -> None:
     """Add a customer."""
     crm = open_crm_from(ctx)
     customer = crm.customers.add(actor=actor(ctx), name=name, **_given(**fields))
-    say(ctx, f"added customer {customer.id}", id=customer.id)
+    same = crm.customers.sharing_phone(customer)
+    if same:
+        others = ", ".join(c.id for c in same)
+        click.echo(f"note: the same phone belongs to customer(s) {others} (see "
+                   "'crm customer duplicates')", err=True)
+    say(ctx, f"added customer {customer.id}", id=customer.id,
+        **({"same_phone": [c.id for c in same]} if same else {}))
 
 
 @customer_group.command("update")
@@ -141,14 +154,21 @@ def show(ctx: click.Context, customer_id: str, history: int) -> None:
 @click.option("--region")
 @click.option("--phone", help="Match a phone number (normalised first).")
 @click.option("--email", help="Match an e-mail address (normalised first).")
+@click.option("--external-id", metavar="SOURCE:ID", help="The customer with this external id.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--skip", default=0, type=click.IntRange(min=0))
 @click.pass_context
 def list_(ctx: click.Context, owner: str | None, tag: str | None, region: str | None,
-          phone: str | None, email: str | None, limit: int, skip: int) -> None:
+          phone: str | None, email: str | None, external_id: str | None, limit: int,
+          skip: int) -> None:
     """Find customers."""
     crm = open_crm_from(ctx)
-    if phone or email:
+    if external_id:
+        found_one = crm.customers.by_external_id(*parse_external_id(external_id))
+        found = [found_one] if found_one is not None else []
+        if found_one is not None:
+            crm.customers.get(found_one.id, actor=actor(ctx))
+    elif phone or email:
         found = crm.customers.find_by_contact(phone=phone, email=email, actor=actor(ctx))
     else:
         query = _given(owner=owner, tags=tag, region=region)
@@ -181,24 +201,36 @@ def merge(ctx: click.Context, keep_id: str, duplicate_id: str) -> None:
 def _import_command(kind: str) -> click.Command:
     @click.command("import")
     @click.argument("path", type=click.Path(dir_okay=False))
-    @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
-                  help="Default: from the file name.")
+    @click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
+                  help="Default: from the file name (.csv, .jsonl, .xlsx).")
+    @click.option("--encoding", help="The file's text encoding (default: detected; e.g. "
+                  "utf-8, gb18030, utf-16).")
+    @click.option("--delimiter", help="CSV delimiter (default: detected from , ; tab |).")
     @click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD",
                   help="Rename a column of the file to a crmcore field (repeatable).")
+    @click.option("--skip-unknown", is_flag=True, help="Leave out columns no field takes "
+                  "(default: refuse the file, naming them).")
     @click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
     @click.option("--atomic", is_flag=True, help="Write nothing if any row is bad.")
     @click.pass_context
-    def command(ctx: click.Context, path: str, fmt: str | None, mapping: tuple[str, ...],
-                dry_run: bool, atomic: bool) -> None:
+    def command(ctx: click.Context, path: str, fmt: str | None, encoding: str | None,
+                delimiter: str | None, mapping: tuple[str, ...], skip_unknown: bool,
+                dry_run: bool, atomic: bool, **options: Any) -> None:
         crm = open_crm_from(ctx)
-        rows = list(read_rows(path, detect_format(path, fmt)))
-        run = import_customers if kind == "customers" else import_interactions
-        report = run(crm, progress(ctx, rows, total=len(rows), description=f"importing {kind}"),
-                     actor=actor(ctx), mapping=parse_mapping(mapping), dry_run=dry_run,
-                     atomic=atomic)
+        table = open_table(path, detect_format(path, fmt), encoding=encoding,
+                           delimiter=delimiter)
+        common = {"actor": actor(ctx), "mapping": parse_mapping(mapping), "dry_run": dry_run,
+                  "atomic": atomic, "skip_unknown": skip_unknown}
+        with progress_bar(ctx, total=None, description=f"checking {kind}") as advance:
+            if kind == "customers":
+                report = import_customers(crm, table, on_row=advance, **common, **options)
+            else:
+                report = _import_history(ctx, crm, table, advance, common, options)
         if as_json(ctx):
             print_json(ctx, {"rows": report.rows, "written": report.written,
-                             "dry_run": report.dry_run,
+                             "updated": report.updated, "unchanged": report.unchanged,
+                             "skipped": report.skipped,
+                             "dry_run": report.dry_run, "notes": list(report.notes),
                              "errors": [{"line": e.line, "message": e.message}
                                         for e in report.errors]})
         else:
@@ -206,14 +238,53 @@ def _import_command(kind: str) -> click.Command:
                 click.echo(f"{path}:{error.line}: {error.message}", err=True)
             verb = "would import" if dry_run else "imported"
             count = report.rows - len(report.errors) if dry_run else report.written
-            state(ctx).console.print(f"{verb} {count} of {report.rows} {kind}; "
-                                     f"{len(report.errors)} bad row(s)")
+            extra = "".join(f", {n} {what}" for n, what in ((report.updated, "updated"),
+                                                             (report.unchanged, "unchanged"),
+                                                             (report.skipped,
+                                                              "already imported"))
+                            if n)
+            notes = f" ({'; '.join(report.notes)})" if report.notes else ""
+            state(ctx).console.print(f"{verb} {count} of {report.rows} {kind}{extra}; "
+                                     f"{len(report.errors)} bad row(s){notes}",
+                                     markup=False, highlight=False)
         if report.errors:
             ctx.exit(2)
 
-    command.help = (f"Import {kind} from CSV or JSONL. Bad rows are reported with their line "
-                    "numbers; good rows are imported unless --atomic.")
+    if kind == "customers":
+        command = click.option("--id-source", metavar="SOURCE",
+                               help="The system an external_id column's bare ids come from "
+                                    "(ids written SOURCE:ID need none).")(command)
+        command = click.option("--match", type=click.Choice(list(CUSTOMER_KEYS)),
+                               default="external_id", show_default=True,
+                               help="What --upsert matches an existing customer by.")(command)
+        command = click.option("--upsert", is_flag=True,
+                               help="Update the customer a row matches (same id, external "
+                                    "id, or phone with --match phone) instead of adding "
+                                    "another.")(command)
+        command.help = ("Import customers from CSV, JSONL or .xlsx. Encoding, delimiter and "
+                        "column names (English or Chinese) are recognised; bad rows are "
+                        "reported with their line numbers; good rows are imported unless "
+                        "--atomic.")
+    else:
+        command = click.option("--batch-size", type=click.IntRange(1, 100_000), default=500,
+                               show_default=True, help="Rows per transaction.")(command)
+        command = click.option("--allow-future", is_flag=True,
+                               help="Accept interactions dated after now.")(command)
+        command = click.option("--customer-key", type=click.Choice(
+            list(INTERACTION_CUSTOMER_KEYS)), help="How rows name their customer: "
+            "customer_id (id), external_id (SOURCE:ID) or phone (default: the first of those "
+            "columns the file has).")(command)
+        command.help = ("Import interactions (history) from CSV, JSONL or .xlsx. Rows are "
+                        "replayed in time order through every plugin as if logged live, "
+                        "batched; a re-run or a resumed run adds nothing twice.")
     return command
+
+
+def _import_history(ctx: click.Context, crm: Any, table: Any, advance: Callable[..., None],
+                    common: dict[str, Any], options: dict[str, Any]) -> Any:
+    with progress_bar(ctx, total=None, description="replaying history") as written:
+        return import_interactions(crm, table, on_row=advance, on_written=written, **common,
+                                   **options)
 
 
 customer_group.add_command(_import_command("customers"))
@@ -236,13 +307,14 @@ def forget(ctx: click.Context, customer_id: str, yes: bool) -> None:
 @click.argument("customer_id", required=False)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (mode 0600) instead of "
               "standard output.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl",
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="jsonl",
               show_default=True)
 @click.pass_context
 def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt: str) -> None:
-    """Export all customers (CSV/JSONL), or everything held about CUSTOMER_ID (JSON)."""
+    """Export all customers (CSV/JSONL/xlsx), or everything held about CUSTOMER_ID (JSON)."""
+    _need_file(fmt, output)
     crm = open_crm_from(ctx)
-    handle = open_private(output) if output else sys.stdout
+    handle = open_private(output, binary=fmt == "xlsx") if output else sys.stdout
     try:
         if customer_id:
             json.dump(export_customer_file(crm, customer_id, actor=actor(ctx)), handle,
@@ -258,6 +330,12 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
         click.echo(f"exported {count} customer(s) to {output}", err=True)
 
 
+def _need_file(fmt: str, output: str | None) -> None:
+    if fmt == "xlsx" and not output:
+        raise ValidationError("--format xlsx needs -o FILE (a workbook is not text for the "
+                              "terminal)")
+
+
 @click.group("interaction")
 def interaction_group() -> None:
     """List, import and export interactions."""
@@ -270,16 +348,18 @@ interaction_group.add_command(_import_command("interactions"))
 @click.option("--customer", "customer_id", metavar="ID", help="Only this customer's.")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (mode 0600) instead of "
               "standard output.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl",
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="jsonl",
               show_default=True)
 @click.pass_context
 def interaction_export(ctx: click.Context, customer_id: str | None, output: str | None,
                        fmt: str) -> None:
-    """Export interactions as CSV or JSONL (re-importable with 'crm interaction import')."""
+    """Export interactions as CSV, JSONL or xlsx (re-importable with 'crm interaction
+    import')."""
+    _need_file(fmt, output)
     crm = open_crm_from(ctx)
     crm.authorize(actor(ctx), "interaction.export", Resource("interaction",
                                                              customer_id=customer_id))
-    handle = open_private(output) if output else sys.stdout
+    handle = open_private(output, binary=fmt == "xlsx") if output else sys.stdout
     try:
         count = export_interactions(crm, handle, fmt, customer_id=customer_id)
     finally:

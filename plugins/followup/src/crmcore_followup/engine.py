@@ -352,7 +352,7 @@ class Engine:
         if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
             return None
         due, deadline = self.callback_due(customer, event_at)
-        if deadline <= self.now():
+        if deadline <= self.crm.wall_now():  # the present, also when history is replayed
             return None
         key = is_key_customer(customer, self.settings)
         if trigger == "interaction":

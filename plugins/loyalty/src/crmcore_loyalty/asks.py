@@ -9,6 +9,11 @@ A customer is asked at most once per ``cooldown_days`` (counting every ask task 
 became of it), never while ``do_not_contact`` is set, and not within
 ``quiet_after_complaint_days`` of a complaint. One open ask per customer (task dedupe key
 ``referral_ask:<customer id>``), enforced by the core across workers.
+
+An event older than the ask's window (``after_purchase_due_hours``, at least a day) at the
+present (``crm.wall_now()``, the real time also while history is imported) gets no ask: nobody
+asks for a referral right after a purchase made years ago. Points, tiers and referral rewards of
+that history are still posted.
 """
 
 from __future__ import annotations
@@ -45,8 +50,9 @@ class Asks:
         return self._crm.settings("loyalty")
 
     def draft(self, customer: Customer, moment: str, *, ref: str | None, now: datetime,
-              code: str | None = None) -> TaskDraft | None:
-        """The ask task for ``moment``, or None when the rules say not to ask now."""
+              code: str | None = None, event_at: datetime | None = None) -> TaskDraft | None:
+        """The ask task for ``moment``, or None when the rules say not to ask now (also when
+        the event at ``event_at`` is older than the ask's window at the present)."""
         asks = self.settings.asks
         if moment not in MOMENTS:
             raise ValueError(f"unknown ask moment {moment!r}")
@@ -54,6 +60,9 @@ class Asks:
             return None
         if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
             return None
+        if event_at is not None and event_at + timedelta(
+                hours=max(asks.after_purchase_due_hours, 24)) < self._crm.wall_now():
+            return None  # an old event (logged late, or history imported): the moment passed
         if self._crm.tasks.count({"kind": ASK_KIND, "customer_id": customer.id,
                                   "created_at": {"$gt": now - timedelta(
                                       days=asks.cooldown_days)}}):

@@ -52,7 +52,8 @@ def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Custome
                 note=f"purchase of {interaction.amount:.2f}") is not None
         moved |= loyalty.referrals.on_purchase(interaction, actor=actor, now=when) is not None
         drafts.append(loyalty.asks.draft(customer, "purchase", ref=interaction.id, now=when,
-                                         code=loyalty.referrals.code_of(customer.id)))
+                                         code=loyalty.referrals.code_of(customer.id),
+                                         event_at=interaction.occurred_at))
     elif kind in settings.earn.kind_points:
         points = points_for(settings.earn.kind_points[kind], 1.0,
                             loyalty.tiers.multiplier(customer.id))
@@ -65,7 +66,8 @@ def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Custome
     if interaction.satisfaction is not None and interaction.satisfaction >= threshold \
             and not any(drafts):
         drafts.append(loyalty.asks.draft(customer, "praise", ref=interaction.id, now=when,
-                                         code=loyalty.referrals.code_of(customer.id)))
+                                         code=loyalty.referrals.code_of(customer.id),
+                                         event_at=interaction.occurred_at))
     if moved or kind in ("purchase", "refund"):
         loyalty.tiers.evaluate(customer.id, actor=actor, now=when)
     return Effects(tasks=[d for d in drafts if d is not None])
