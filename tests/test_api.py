@@ -16,6 +16,7 @@ from crmcore.api import (
     match_path,
     parse_body,
     query_bool,
+    query_datetime,
     query_int,
     query_text,
     to_json,
@@ -135,6 +136,13 @@ def test_query_helpers():
     with pytest.raises(ValidationError, match="true or false"):
         query_bool(q, "status")
     assert query_text(q, "status", choices=("open", "closed")) == "open"
+    when = {"until": "2026-01-05T18:00:00+08:00", "naive": "2026-01-05T18:00", "bad": "x"}
+    assert query_datetime(when, "until") == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    assert query_datetime(when, "missing") is None
+    for name in ("naive", "bad"):
+        with pytest.raises(ValidationError) as caught:
+            query_datetime(when, name)
+        assert caught.value.field == name
     with pytest.raises(ValidationError, match="allowed: a, b"):
         query_text(q, "status", choices=("a", "b"))
 

@@ -7,7 +7,8 @@ functions here, so a request is read and an answer written the same way everywhe
 - :func:`api_routes` collects every plugin's routes, refusing two with the same method and path;
 - :func:`match_path` finds a route's ``{placeholders}`` in a request path;
 - :func:`parse_body` structures a JSON body into a route's ``body`` attrs class, strictly;
-- :func:`query_int`, :func:`query_bool`, :func:`query_text` read typed query parameters;
+- :func:`query_int`, :func:`query_bool`, :func:`query_text`, :func:`query_datetime` read
+  typed query parameters;
 - :func:`to_json` turns what a handler returns into plain JSON values;
 - :func:`error_status` is the HTTP status of each of crmcore's typed errors.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -271,6 +272,17 @@ def query_bool(query: Mapping[str, str], name: str, default: bool | None = None
     if text in ("false", "0", "no"):
         return False
     raise ValidationError(f"expected true or false, got {value!r}", field=name)
+
+
+def query_datetime(query: Mapping[str, str], name: str) -> datetime | None:
+    """An ISO 8601 date-and-time query parameter with a time zone (``2026-01-05T18:00Z``)."""
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return _datetime(value.strip(), datetime).astimezone(UTC)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field=name) from None
 
 
 # -- answers ----------------------------------------------------------------------------------
