@@ -89,6 +89,8 @@ def test_parse_body_structures_every_json_type():
     ({"name": "a", "day": "5 Jan"}, "day", "not a date"),
     ({"name": "a", "lines": [{"sku": "x", "qty": 1}, {"sku": "y", "qty": "2"}]},
      "lines[1].qty", "expected a whole number"),
+    ({"name": "a", "lines": "ab"}, "lines", "expected a list"),
+    ({"name": "a", "lines": {"sku": "x", "qty": 1}}, "lines", "expected a list"),
     ({}, "name", "required"),
     ({"name": ""}, "name", "empty"),
 ])

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import enum
 import re
+import typing
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from crmcore.converter import converter, storable
@@ -162,7 +164,30 @@ def _body_converter() -> cattrs.Converter:
     # by name, so that they win over the str / int hooks earlier in their MRO
     for base in (enum.Enum, enum.StrEnum, enum.IntEnum, enum.IntFlag):
         conv.register_structure_hook(base, _member)
+    conv.register_structure_hook_factory(_is_array, _array_hook)
     return conv
+
+
+def _is_array(type_: Any) -> bool:
+    """``list[X]`` and ``tuple[X, ...]`` (JSON arrays), not fixed-length tuples."""
+    if typing.get_origin(type_) is list or type_ is list:
+        return True
+    args = typing.get_args(type_)
+    return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _array_hook(type_: Any, conv: cattrs.Converter) -> Any:
+    """cattrs' own list or tuple hook, after checking that the value is a JSON array (a
+    string is iterable, and would otherwise become a list of its characters)."""
+    inner = (list_structure_factory(type_, conv) if typing.get_origin(type_) is not tuple
+             else homogenous_tuple_structure_factory(type_, conv))
+
+    def structure(value: Any, _type: Any) -> Any:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {_shown(value)}")
+        return inner(value, _type)
+
+    return structure
 
 
 _body = _body_converter()
