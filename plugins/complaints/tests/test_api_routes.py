@@ -307,3 +307,40 @@ def test_a_handler_agent_may_propose_under_enforced_permissions(desk):
     reopened = api.reopen(api.close(ticket.id, actor="ann"), actor="hu", reason="no voucher")
     assert reopened.status == "in_progress"
     assert client.crm.tasks.open_by_key(f"callback:{ticket.id}") is None  # cancelled
+
+
+def test_routes_of_the_telecom_profile_as_crm_init_writes_it(crm_cli, tmp_path):
+    """The telecom stack (enforced permissions, reps from the followup roster) opened from
+    the crm.toml that ``crm init --profile telecom`` writes: every bundled plugin's routes
+    load together, and the flow works for reps while strangers are refused."""
+    from crmcore_followup.api import Roster
+
+    from crmcore import open_crm
+
+    cli = crm_cli("complaints", "followup", "grading", "loyalty")
+    code, _out, err = cli("init", "--profile", "telecom", "--path", "crm.toml")
+    assert code == 0, err
+    crm = open_crm(tmp_path / "crm.toml")
+    try:
+        assert crm.config.security.enforce
+        client = ApiClient(crm)
+        plugins = {plugin for plugin, _route in client.routes}
+        assert plugins == {"complaints", "followup", "grading", "loyalty"}
+        for name, team in (("ann", "front"), ("hu", "billing")):
+            Roster(crm).add(name, actor="admin", team=team)
+        cid = crm.customers.add(actor="ann", name="Li Wei", owner="ann",
+                                phone="+86 138 0013 8000").id
+        ticket = client.call("POST", "/complaints", actor="ann", body={
+            "customer_id": cid, "content": "charged twice", "category": "billing_dispute",
+            "channel": "phone"}).json["ticket"]
+        assert (ticket["sla_policy"], ticket["owner"]) == ("billing", "ann")
+        view = client.call("POST", f"/complaints/{ticket['id']}/judge", actor="ann",
+                           body={"valid": True}).json
+        assert view["ticket"]["status"] == "valid"
+        with pytest.raises(PermissionDenied, match="unknown actor 'mallory'"):
+            client.call("GET", f"/complaints/{ticket['id']}", actor="mallory")
+        with pytest.raises(PermissionDenied):
+            client.call("GET", f"/loyalty/accounts/{cid}", actor="hu")
+        assert client.call("GET", f"/loyalty/accounts/{cid}", actor="ann").json["balance"] == 0
+    finally:
+        crm.close()
