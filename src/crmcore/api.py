@@ -165,7 +165,17 @@ def _body_converter() -> cattrs.Converter:
     for base in (enum.Enum, enum.StrEnum, enum.IntEnum, enum.IntFlag):
         conv.register_structure_hook(base, _member)
     conv.register_structure_hook_factory(_is_array, _array_hook)
+    conv.register_structure_hook_func(lambda t: typing.get_origin(t) is typing.Literal,
+                                      _literal)
     return conv
+
+
+def _literal(value: Any, type_: Any) -> Any:
+    for allowed in typing.get_args(type_):
+        if allowed == value and type(allowed) is type(value):
+            return allowed
+    choices = ", ".join(str(a) for a in typing.get_args(type_))
+    raise ValueError(f"unknown value {value!r} (allowed: {choices})")
 
 
 def _is_array(type_: Any) -> bool:
@@ -248,9 +258,6 @@ def _first_problem(exc: BaseException, cls: Any, path: str) -> tuple[str, str]:
         return path, "is required"
     if isinstance(exc, cattrs.BaseValidationError) and exc.exceptions:
         return _first_problem(exc.exceptions[0], cls, path)
-    if isinstance(cls, type) and issubclass(cls, enum.Enum):
-        allowed = ", ".join(str(m.value) for m in cls)
-        return path, f"unknown value (allowed: {allowed})"
     return path, str(exc) or type(exc).__name__
 
 
