@@ -30,7 +30,7 @@ from crmcore.errors import (
     ValidationError,
 )
 from crmcore.schema import non_empty
-from crmcore.testing.api import ApiClient
+from crmcore.testing.api import CALLS, ApiClient
 
 
 class Mood(enum.StrEnum):
@@ -209,6 +209,8 @@ def test_client_calls_routes_as_the_server_would(make_crm):
         client.call("DELETE", "/p/shout", actor="bob")
     with pytest.raises(NotFoundError):
         client.call("GET", "/p/nothing", actor="bob")
+    assert client.called == {("GET", "/p/hello/{name}"), ("POST", "/p/shout")}
+    assert CALLS[-1] == ("GET", "/p/hello/{name}")
 
 
 def test_two_plugins_declaring_one_route_are_named(make_crm):

@@ -53,6 +53,7 @@ def test_every_route_is_served_by_the_plugin(desk):
         "judge", "dispatch", "chase", "propose", "approve", "resolve", "feedback", "reopen"}
 
 
+@pytest.mark.api_covers("POST", "/complaints")
 def test_open_answers_201_with_the_sla_and_ladder(desk):
     client, cid = desk
     answer = client.call("POST", "/complaints", actor="ann", body={"customer_id": cid, **FORM})
@@ -80,6 +81,18 @@ def test_open_answers_201_with_the_sla_and_ladder(desk):
     assert [i.ref for i in logged] == [ticket["id"]]
 
 
+@pytest.mark.api_covers("GET", "/complaints/{ticket_id}")
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/approve")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/chase")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/close")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/dispatch")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/feedback")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/judge")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/propose")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/reopen")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/resolve")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/respond")
 def test_the_whole_flow_through_the_api(desk, clock):
     client, cid = desk
     tid = opened(client, cid)["ticket"]["id"]
@@ -139,6 +152,8 @@ def test_the_whole_flow_through_the_api(desk, clock):
                        "approved", "resolved", "reopened"]
 
 
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/judge")
 def test_invalid_complaint_is_closed_with_the_explanation(desk):
     client, cid = desk
     tid = opened(client, cid)["ticket"]["id"]
@@ -151,6 +166,10 @@ def test_invalid_complaint_is_closed_with_the_explanation(desk):
             view["ticket"]["explanation"]) == ("closed", "invalid", "the warranty ended in 2024")
 
 
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/notes")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/resume")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/wait")
 def test_waiting_on_the_customer_and_notes(desk, clock):
     client, cid = desk
     tid = opened(client, cid)["ticket"]["id"]
@@ -172,6 +191,9 @@ def test_waiting_on_the_customer_and_notes(desk, clock):
     assert caught.value.field == "note"
 
 
+@pytest.mark.api_covers("GET", "/complaints")
+@pytest.mark.api_covers("GET", "/complaints/{ticket_id}")
+@pytest.mark.api_covers("POST", "/complaints")
 def test_escalation_state_overdue_and_the_list(desk, clock):
     client, cid = desk
     late = opened(client, cid)["ticket"]["id"]
@@ -203,6 +225,12 @@ def test_escalation_state_overdue_and_the_list(desk, clock):
     assert caught.value.field == "status"
 
 
+@pytest.mark.api_covers("GET", "/complaints")
+@pytest.mark.api_covers("GET", "/complaints/{ticket_id}")
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/dispatch")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/judge")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/notes")
 def test_only_people_on_the_ticket_or_the_policy_see_and_change_it(desk):
     client, cid = desk
     tid = opened(client, cid)["ticket"]["id"]
@@ -229,6 +257,7 @@ def test_only_people_on_the_ticket_or_the_policy_see_and_change_it(desk):
     assert [t["id"] for t in client.call("GET", "/complaints", actor="hu").json] == [tid]
 
 
+@pytest.mark.api_covers("POST", "/complaints")
 @pytest.mark.parametrize(("change", "field"), [
     ({"mood": "angry"}, "mood"),
     ({"emotions": ["furious"]}, "emotions[0]"),
@@ -252,6 +281,13 @@ def test_bad_forms_name_the_field_and_write_nothing(desk, change, field):
     assert client.crm.interactions.for_customer(cid, kinds=["complaint"]) == []
 
 
+@pytest.mark.api_covers("GET", "/complaints/{ticket_id}")
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/feedback")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/judge")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/propose")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/reopen")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/resolve")
 def test_bad_action_bodies_and_illegal_moves(desk):
     client, cid = desk
     tid = opened(client, cid)["ticket"]["id"]
@@ -269,6 +305,9 @@ def test_bad_action_bodies_and_illegal_moves(desk):
     assert client.call("GET", f"/complaints/{tid}", actor="ann").json["ticket"]["version"] == 1
 
 
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/judge")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/notes")
 def test_if_match_refuses_a_stale_change(desk):
     client, cid = desk
     ticket = opened(client, cid)["ticket"]
@@ -281,6 +320,9 @@ def test_if_match_refuses_a_stale_change(desk):
     assert view["ticket"]["version"] == ticket["version"] + 1
 
 
+@pytest.mark.api_covers("GET", "/complaints/{ticket_id}")
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/judge")
 def test_unknown_ticket_is_not_found(desk):
     client, _cid = desk
     with pytest.raises(NotFoundError):
@@ -309,6 +351,10 @@ def test_a_handler_agent_may_propose_under_enforced_permissions(desk):
     assert client.crm.tasks.open_by_key(f"callback:{ticket.id}") is None  # cancelled
 
 
+@pytest.mark.api_covers("GET", "/complaints/{ticket_id}")
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}")
+@pytest.mark.api_covers("POST", "/complaints")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/judge")
 def test_routes_of_the_telecom_profile_as_crm_init_writes_it(crm_cli, tmp_path):
     """The telecom stack (enforced permissions, reps from the followup roster) opened from
     the crm.toml that ``crm init --profile telecom`` writes: every bundled plugin's routes

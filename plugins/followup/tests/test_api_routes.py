@@ -32,6 +32,7 @@ def test_every_route_is_served_by_the_plugin(desk):
     assert all(path.startswith("/followup/") for _m, path in mine)
 
 
+@pytest.mark.api_covers("GET", "/followup/queue")
 def test_my_queue_is_mine_and_readable_only(desk):
     client, _customer, callback = desk
     assert client.call("GET", "/followup/queue", actor="ann").json == []  # nothing due yet
@@ -58,6 +59,7 @@ def test_my_queue_is_mine_and_readable_only(desk):
     assert caught.value.field == "overdue"
 
 
+@pytest.mark.api_covers("GET", "/followup/callbacks")
 def test_open_callbacks(desk):
     client, _, callback = desk
     assert [t["id"] for t in client.call("GET", "/followup/callbacks", actor="ann").json] == [
@@ -67,6 +69,7 @@ def test_open_callbacks(desk):
     assert client.call("GET", "/followup/callbacks", actor="bob").json == []
 
 
+@pytest.mark.api_covers("POST", "/followup/callbacks/{task_id}/outcome")
 def test_record_a_callback_outcome(desk):
     client, customer, callback = desk
     path = f"/followup/callbacks/{callback.id}/outcome"
@@ -84,6 +87,7 @@ def test_record_a_callback_outcome(desk):
         client.call("POST", path, actor="ann", body={"satisfied": True})
 
 
+@pytest.mark.api_covers("POST", "/followup/callbacks/{task_id}/outcome")
 @pytest.mark.parametrize(("body", "field"), [
     ({"satisfied": "yes"}, "satisfied"),
     ({}, "satisfied"),
@@ -103,6 +107,7 @@ def test_bad_outcomes_name_the_field_and_write_nothing(desk, body, field):
                                           "kind": "callback"}) == 0
 
 
+@pytest.mark.api_covers("POST", "/followup/callbacks/{task_id}/outcome")
 def test_another_agent_may_not_record_anns_callback(desk):
     client, customer, callback = desk
     with pytest.raises(PermissionDenied):
@@ -113,6 +118,7 @@ def test_another_agent_may_not_record_anns_callback(desk):
                                           "kind": "callback"}) == 0
 
 
+@pytest.mark.api_covers("POST", "/followup/callbacks/{task_id}/outcome")
 def test_unknown_task_is_not_found(desk):
     client, _, _ = desk
     with pytest.raises(NotFoundError):
@@ -120,6 +126,8 @@ def test_unknown_task_is_not_found(desk):
                     body={"satisfied": True})
 
 
+@pytest.mark.api_covers("GET", "/followup/handover")
+@pytest.mark.api_covers("GET", "/followup/overdue-by-grade")
 def test_handover_and_overdue_by_grade(desk, clock):
     client, customer, _callback = desk
     answer = client.call("GET", "/followup/handover", actor="ann",

@@ -31,6 +31,9 @@ def test_every_route_is_served_by_the_plugin(desk):
     assert all(path.startswith("/grading/") for _m, path in mine)
 
 
+@pytest.mark.api_covers("GET", "/grading/customers/{customer_id}")
+@pytest.mark.api_covers("GET", "/grading/customers/{customer_id}/history")
+@pytest.mark.api_covers("PATCH", "/grading/customers/{customer_id}/inputs")
 def test_set_inputs_regrades_and_shows_reasons_and_urgency(desk):
     client, anns, _ = desk
     answer = client.call("PATCH", f"/grading/customers/{anns}/inputs", actor="ann", body={
@@ -62,6 +65,8 @@ def test_set_inputs_regrades_and_shows_reasons_and_urgency(desk):
     assert [h["new"] for h in one] == ["D"]
 
 
+@pytest.mark.api_covers("GET", "/grading/customers/{customer_id}")
+@pytest.mark.api_covers("PATCH", "/grading/customers/{customer_id}/inputs")
 @pytest.mark.parametrize(("body", "field"), [
     ({"demand": "hot"}, "demand"),
     ({"demand": "target", "expected_close": "soon"}, "expected_close"),
@@ -81,6 +86,8 @@ def test_bad_inputs_name_the_field_and_write_nothing(desk, body, field):
         "urgency": None}
 
 
+@pytest.mark.api_covers("GET", "/grading/customers")
+@pytest.mark.api_covers("PATCH", "/grading/customers/{customer_id}/inputs")
 def test_customers_by_grade_within_what_the_actor_may_read(desk):
     client, anns, bobs = desk
     for actor, cid, demand in (("ann", anns, "target"), ("bob", bobs, "dead")):
@@ -98,6 +105,9 @@ def test_customers_by_grade_within_what_the_actor_may_read(desk):
     assert caught.value.field == "scheme"
 
 
+@pytest.mark.api_covers("GET", "/grading/customers/{customer_id}")
+@pytest.mark.api_covers("GET", "/grading/customers/{customer_id}/history")
+@pytest.mark.api_covers("PATCH", "/grading/customers/{customer_id}/inputs")
 def test_another_agents_customer_is_refused(desk):
     client, anns, _ = desk
     with pytest.raises(PermissionDenied, match="belongs to ann"):
@@ -109,6 +119,8 @@ def test_another_agents_customer_is_refused(desk):
         client.call("GET", f"/grading/customers/{anns}/history", actor="bob")
 
 
+@pytest.mark.api_covers("GET", "/grading/customers/{customer_id}")
+@pytest.mark.api_covers("PATCH", "/grading/customers/{customer_id}/inputs")
 def test_unknown_customer_is_not_found(desk):
     client, _, _ = desk
     with pytest.raises(NotFoundError):
@@ -118,6 +130,7 @@ def test_unknown_customer_is_not_found(desk):
                     body={"demand": "dead"})
 
 
+@pytest.mark.api_covers("GET", "/grading/schemes")
 def test_schemes(desk):
     client, _, _ = desk
     found = {s["name"]: s for s in client.call("GET", "/grading/schemes", actor="ann").json}

@@ -31,6 +31,8 @@ def test_every_route_is_served_by_the_plugin(shop):
     assert all(path.startswith("/loyalty/") for _m, path in mine)
 
 
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}")
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}/history")
 def test_account_and_history(shop):
     client, customer = shop
     answer = client.call("GET", f"/loyalty/accounts/{customer.id}", actor="ann")
@@ -43,6 +45,8 @@ def test_account_and_history(shop):
     assert entry["at"] == "2026-01-05T09:00:00.000000Z"
 
 
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}/history")
+@pytest.mark.api_covers("POST", "/loyalty/accounts/{customer_id}/redeem")
 def test_redeem_spends_and_a_repeated_reference_spends_once(shop):
     client, customer = shop
     path = f"/loyalty/accounts/{customer.id}/redeem"
@@ -59,6 +63,9 @@ def test_redeem_spends_and_a_repeated_reference_spends_once(shop):
     assert [e["points"] for e in history] == [-120]
 
 
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}")
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}/history")
+@pytest.mark.api_covers("POST", "/loyalty/accounts/{customer_id}/redeem")
 def test_redeem_refusals_name_the_field_and_write_nothing(shop):
     client, customer = shop
     path = f"/loyalty/accounts/{customer.id}/redeem"
@@ -76,6 +83,8 @@ def test_redeem_refusals_name_the_field_and_write_nothing(shop):
     assert caught.value.field == "limit"
 
 
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}")
+@pytest.mark.api_covers("POST", "/loyalty/accounts/{customer_id}/redeem")
 def test_another_agents_customer_is_refused(shop):
     client, customer = shop
     with pytest.raises(PermissionDenied, match="belongs to ann"):
@@ -87,12 +96,16 @@ def test_another_agents_customer_is_refused(shop):
         "balance"] == 300
 
 
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}")
 def test_unknown_customer_is_not_found(shop):
     client, _ = shop
     with pytest.raises(NotFoundError):
         client.call("GET", "/loyalty/accounts/cus_nobody", actor="boss")
 
 
+@pytest.mark.api_covers("GET", "/loyalty/accounts/{customer_id}/referrals")
+@pytest.mark.api_covers("POST", "/loyalty/accounts/{customer_id}/referral-code")
+@pytest.mark.api_covers("POST", "/loyalty/referrals")
 def test_referral_code_link_and_stats(shop):
     client, customer = shop
     code = client.call("POST", f"/loyalty/accounts/{customer.id}/referral-code",

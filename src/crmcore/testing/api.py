@@ -15,6 +15,10 @@ handler and turns its result into plain JSON with ``crmcore.api.to_json`` (round
 through a JSON encoder, so anything that would not serialise fails the test). crmcore's typed
 errors are raised as they are, for ``pytest.raises``; ``crmcore.api.error_status`` gives the
 HTTP status the server answers them with.
+
+Every call that reaches a route is recorded, as ``(method, route path)``, in the client's
+``called`` set and in the module's ``CALLS`` list, so a checker that every route has a test
+(the web plugin's ``@pytest.mark.api_covers(METHOD, PATH)`` guard) can see what a test called.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from crmcore.registry import ApiRoute
 if TYPE_CHECKING:
     from crmcore.app import CRM
 
+#: ``(method, route path)`` of every call that reached a route, in order, for coverage checks.
+CALLS: list[tuple[str, str]] = []
+
 
 @attrs.frozen
 class ApiAnswer:
@@ -48,6 +55,7 @@ class ApiClient:
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
         self.routes = api_routes(crm)
+        self.called: set[tuple[str, str]] = set()
 
     def route(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]]:
         """The route answering ``method path`` and its placeholder values; ``NotFoundError``
@@ -73,6 +81,8 @@ class ApiClient:
         parameter names to values (sent as text, as a query string would).
         """
         route, params = self.route(method, path)
+        self.called.add((route.method, route.path))
+        CALLS.append((route.method, route.path))
         if route.body is None:
             if body is not None:
                 raise ValidationError(f"{route.method} {route.path} takes no request body")
