@@ -28,6 +28,7 @@ HOOKS_TESTED = {
     "crm_complaint_resolved": "test_compensation.py",
     "crm_complaint_reopened": "test_compensation.py",
     "crm_cli_commands": "test_cli.py",
+    "crm_api_routes": "test_api_routes.py",
     "crm_report_sections": "test_plugin.py::test_report_sections",
     "crm_customer_summary": "test_plugin.py::test_customer_summary",
     "crm_customer_records": "test_plugin.py::test_export_includes_referrals_made",

@@ -23,6 +23,11 @@ from crmcore.testing.cli import InProcessCli, make_cli
 from crmcore.testing.factories import START, make_test_crm
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "api_covers(method, path): the JSON API route (path "
+                            "relative to /api/v1) this test calls")
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)

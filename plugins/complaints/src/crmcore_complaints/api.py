@@ -16,12 +16,24 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from crmcore import CRM, ConflictError, NotFoundError, PermissionDenied, Priority, ValidationError
+from crmcore import (
+    CRM,
+    ConflictError,
+    Effects,
+    NotFoundError,
+    PermissionDenied,
+    Priority,
+    Task,
+    TaskDraft,
+    TaskUpdate,
+    ValidationError,
+)
 from crmcore.customers import require_actor
 from crmcore.entities import Channel, CustomerStatus, Interaction
 from crmcore.logs import get_logger
 from crmcore.plugins import PluginManager
 from crmcore.schema import enum_converter
+from crmcore.security import Resource
 from crmcore_complaints.hookspecs import ComplaintHookSpecs
 from crmcore_complaints.model import (
     ACTIONS,
@@ -45,6 +57,7 @@ from crmcore_complaints.model import (
 from crmcore_complaints.roles import department_of, resolve_role
 from crmcore_complaints.settings import ComplaintsSettings
 from crmcore_complaints.sla import Scheduler, hours, match_policy, tier_of
+from crmcore_complaints.state import LadderState, LadderStep, SlaState, SlaTarget, TicketState
 
 SECTION = "complaints"
 TASK_SOURCE = "complaints"
@@ -106,17 +119,56 @@ class Complaints:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, ticket_id: str) -> Ticket:
-        """The ticket with this id, or ``NotFoundError``."""
+    def get(self, ticket_id: str, *, actor: str | None = None,
+            version: int | None = None) -> Ticket:
+        """The ticket with this id, or ``NotFoundError``. With ``actor``, the read is checked
+        (``complaint.read``, see ``authorize``); with ``version``, a ticket changed since that
+        version is a ``ConflictError`` (pass the result to a change to have it checked again
+        when written)."""
         try:
-            return self.tickets.get(ticket_id)
+            ticket = self.tickets.get(ticket_id)
         except NotFoundError:
             raise NotFoundError(f"no complaint ticket {ticket_id!r}") from None
+        if actor is not None:
+            self.authorize(ticket, actor, "read")
+        if version is not None and ticket.version != version:
+            raise ConflictError(f"ticket {ticket_id} is at version {ticket.version} "
+                                f"({ticket.status}), not {version}: someone changed it; "
+                                "reload it")
+        return ticket
+
+    def involved(self, ticket: Ticket) -> set[str]:
+        """Who is on the ticket: whoever registered and owns it, its dispatcher and handler,
+        and the manager of the department that has it (or would get it)."""
+        people = {ticket.registered_by, ticket.owner, ticket.dispatched_by, ticket.handler}
+        department = department_of(self.settings, ticket)
+        dept = self.settings.departments.get(department or "")
+        if dept is not None and dept.manager:
+            people.add(dept.manager)
+        return {p for p in people if p}
+
+    def authorize(self, ticket: Ticket, actor: str, action: str) -> None:
+        """Check ``complaint.<action>`` under ``[security] enforce``: the people on the ticket
+        (``involved``) may read and work it; anyone else is asked to the role policy as for a
+        resource owned by the ticket's owner (an admin may, a manager of the owner's
+        department may, another agent may not). ``PermissionDenied`` otherwise."""
+        if not self.crm.config.security.enforce or actor in self.involved(ticket):
+            return
+        self.crm.authorize(actor, f"complaint.{action}",
+                           Resource("complaint", ticket.id, ticket.owner, ticket.customer_id))
 
     def find(self, *, status: Iterable[str] | str | None = None, department: str | None = None,
              owner: str | None = None, category: str | None = None,
-             customer_id: str | None = None, limit: int | None = None) -> list[Ticket]:
-        """Tickets matching every given criterion, oldest first."""
+             customer_id: str | None = None, overdue: bool = False,
+             now: datetime | None = None, limit: int | None = None,
+             actor: str | None = None) -> list[Ticket]:
+        """Tickets matching every given criterion, oldest first.
+
+        ``overdue``: unresolved tickets past an SLA target they have not met (the first
+        response or the resolution of the current cycle; none while waiting on the customer).
+        With ``actor`` under enforced permissions, only the tickets that actor may read: those
+        they are on (``involved``) and those the role policy lets them read.
+        """
         query: dict[str, Any] = {}
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
@@ -127,7 +179,60 @@ class Complaints:
                            ("category", category), ("customer_id", customer_id)):
             if value is not None:
                 query[key] = value
-        return self.tickets.find(query, sort=[("opened_at", 1)], limit=limit)
+        parts = [query] if query else []
+        if overdue:
+            when = now or self.crm.now()
+            parts.append({"status": {"$in": list(UNRESOLVED_STATUSES)}, "$or": [
+                {"resolution_due_at": {"$lt": when}},
+                {"first_response_at": None, "first_response_due_at": {"$lt": when}}]})
+        if actor is not None and self.crm.config.security.enforce:
+            scope = self.crm.readable_filter(actor, {})
+            if scope:  # empty for those who read everything
+                on_it: list[dict[str, Any]] = [scope, {"registered_by": actor},
+                                               {"handler": actor}, {"dispatched_by": actor}]
+                managed = [n for n, d in self.settings.departments.items() if d.manager == actor]
+                if managed:
+                    on_it.append({"department": {"$in": managed}})
+                parts.append({"$or": on_it})
+        combined = parts[0] if len(parts) == 1 else ({"$and": parts} if parts else {})
+        return self.tickets.find(combined, sort=[("opened_at", 1)], limit=limit)
+
+    def state(self, ticket: Ticket, now: datetime | None = None) -> TicketState:
+        """Where ``ticket`` stands at ``now`` against its SLA targets and escalation ladder."""
+        when = now or self.crm.now()
+        unresolved = ticket.is_unresolved
+
+        def target(name: str, due: datetime | None, met: datetime | None,
+                   breached: bool) -> SlaTarget:
+            late = unresolved and met is None and due is not None and due < when
+            return SlaTarget(name, due, met, breached, late)
+
+        sla = SlaState(
+            policy=ticket.sla_policy, clock=ticket.sla_clock, cycle=ticket.cycle,
+            cycle_started_at=ticket.cycle_started_at, waiting_since=ticket.waiting_since,
+            elapsed_hours=round(self.sla_elapsed(ticket, when).total_seconds() / 3600, 4),
+            first_response=target("first_response", ticket.first_response_due_at,
+                                  ticket.first_response_at, ticket.first_response_breached),
+            resolution=target("resolution", ticket.resolution_due_at,
+                              None if unresolved else ticket.resolved_at,
+                              ticket.resolution_breached),
+            resolution_breaches=ticket.resolution_breaches)
+        reached = {t.details.get("level"): t for t in self.escalation_traces(ticket_id=ticket.id)
+                   if t.details.get("cycle", 0) == ticket.cycle}
+        steps = []
+        for number, step in enumerate(self.settings.escalation, start=1):
+            trace = reached.get(number)
+            done = number <= ticket.escalation_level
+            steps.append(LadderStep(
+                level=number, after_hours=step.after_hours, target=step.target, reached=done,
+                escalated_at=trace.at if done and trace else None,
+                assignee=trace.details.get("assignee") if done and trace else None,
+                due_at=ticket.next_escalation_at if number == ticket.escalation_level + 1
+                else None))
+        ladder = LadderState(level=ticket.escalation_level,
+                             next_escalation_at=ticket.next_escalation_at,
+                             escalations=ticket.escalations, steps=tuple(steps))
+        return TicketState(when, sla, ladder)
 
     def history(self, ticket_id: str) -> list[Trace]:
         """A ticket's traces, oldest first."""
@@ -255,7 +360,7 @@ class Complaints:
         filed it (the SLA policy is matched again). Either answer counts as the first response
         to the customer."""
         actor = require_actor(actor)
-        current = self._require(ticket, "judge")
+        current = self._require(ticket, "judge", actor)
         if category is not None and category not in self.settings.all_categories:
             raise ValidationError(f"unknown category {category!r} (allowed: "
                                   f"{', '.join(self.settings.all_categories)})", field="category")
@@ -301,7 +406,7 @@ class Complaints:
         or urgent priority, or with ``force``. ``actor`` becomes the dispatcher who chases it.
         """
         actor = require_actor(actor)
-        current = self._require(ticket, "dispatch")
+        current = self._require(ticket, "dispatch", actor)
         prio = current.priority if priority is None else as_priority(priority, "normal")
         urgent = prio >= Priority.HIGH
         if department is not None:
@@ -352,7 +457,7 @@ class Complaints:
         actor = require_actor(actor)
         if not (message or "").strip():
             raise ValidationError("say what the customer was told", field="message")
-        current = self._require(ticket, "respond")
+        current = self._require(ticket, "respond", actor)
         changes: dict[str, Any] = {}
         if current.first_response_at is None:
             changes["first_response_at"] = self.crm.now()
@@ -366,7 +471,7 @@ class Complaints:
         """The dispatcher (or anyone) chases the department; every chase leaves a trace and
         notifies the handler (else the department manager)."""
         actor = require_actor(actor)
-        current = self._require(ticket, "chase")
+        current = self._require(ticket, "chase", actor)
         number = current.chases + 1
         with self.crm.transaction(actor):
             updated = self._change(current, actor, "chased", {"chases": number}, {
@@ -383,7 +488,7 @@ class Complaints:
         """Propose a solution (with any goodwill amount); with ``require_approval`` the
         department manager gets a task to approve it."""
         actor = require_actor(actor)
-        current = self._require(ticket, "propose")
+        current = self._require(ticket, "propose", actor)
         pending = current.pending_proposal
         if pending is not None:
             raise ValidationError(f"ticket {current.id}: proposal {pending.number} still waits "
@@ -398,8 +503,8 @@ class Complaints:
                 "proposal": proposal.number, "compensation": compensation}, note=solution)
             if self.settings.require_approval:
                 who = resolve_role(self.settings, self.zone, updated, "department_manager", now)
-                self.crm.tasks.create(
-                    actor=actor, kind="complaint", due_at=now, customer_id=updated.customer_id,
+                self._flow_task(
+                    actor, kind="complaint", due_at=now, customer_id=updated.customer_id,
                     title=f"Approve solution {proposal.number} for complaint {updated.id}",
                     assignee=who.person, priority=updated.priority,
                     dedupe_key=approval_key(updated.id, proposal.number), source=TASK_SOURCE,
@@ -418,7 +523,7 @@ class Complaints:
         When the department has a manager, only they decide; otherwise anyone but the proposer.
         """
         actor = require_actor(actor)
-        current = self._require(ticket, "approve")
+        current = self._require(ticket, "approve", actor)
         proposal = (current.pending_proposal if number is None else
                     next((p for p in current.proposals if p.number == number), None))
         if proposal is None:
@@ -459,7 +564,7 @@ class Complaints:
         ``cause`` records the root cause for analysis. Fires ``crm_complaint_resolved``.
         """
         actor = require_actor(actor)
-        current = self._require(ticket, "resolve")
+        current = self._require(ticket, "resolve", actor)
         approved = current.approved_proposal
         if self.settings.require_approval:
             if approved is None:
@@ -495,7 +600,7 @@ class Complaints:
         """Close and archive a resolved ticket; the post-close callback follows (followup's, or
         ours without it). Fires ``crm_complaint_closed``."""
         actor = require_actor(actor)
-        current = self._require(ticket, "close")
+        current = self._require(ticket, "close", actor)
         now = self.crm.now()
         with self.crm.transaction(actor):
             updated = self._change(current, actor, "closed", {
@@ -512,7 +617,7 @@ class Complaints:
         actor = require_actor(actor)
         if not (reason or "").strip():
             raise ValidationError("say why the ticket is reopened", field="reason")
-        current = self._require(ticket, "reopen")
+        current = self._require(ticket, "reopen", actor)
         now = self.crm.now()
         back = Status.IN_PROGRESS if current.department else Status.REGISTERED
         changes: dict[str, Any] = {
@@ -527,14 +632,15 @@ class Complaints:
                                    {"cycle": current.cycle + 1}, note=reason)
             task = self.crm.tasks.open_by_key(callback_key(current.id))
             if task is not None and cancel_callback:
-                self.crm.tasks.cancel(task.id, actor=actor, reason="complaint reopened")
+                self.crm.apply(Effects(task_updates=[TaskUpdate(
+                    task_id=task.id, cancel=True, reason="complaint reopened")]), actor=actor)
             self.crm.emit("crm_complaint_reopened", actor=actor, ticket=updated)
         return updated
 
     def wait_on_customer(self, ticket: Ticket | str, *, actor: str, reason: str = "") -> Ticket:
         """Stop the SLA clocks while waiting on the customer (documents, a visit …)."""
         actor = require_actor(actor)
-        current = self._require(ticket, "wait")
+        current = self._require(ticket, "wait", actor)
         if current.waiting_since is not None:
             raise ValidationError(f"ticket {current.id} already waits on the customer since "
                                   f"{current.waiting_since.isoformat()}")
@@ -545,7 +651,7 @@ class Complaints:
     def resume(self, ticket: Ticket | str, *, actor: str, note: str = "") -> Ticket:
         """Restart the SLA clocks; the pause is subtracted from every target."""
         actor = require_actor(actor)
-        current = self._require(ticket, "resume")
+        current = self._require(ticket, "resume", actor)
         if current.waiting_since is None:
             raise ValidationError(f"ticket {current.id} is not waiting on the customer")
         now = self.crm.now()
@@ -562,6 +668,7 @@ class Complaints:
         if not (note or "").strip():
             raise ValidationError("must not be empty", field="note")
         current = self._load(ticket)
+        self.authorize(current, actor, "note")
         return self._trace(current, actor, "note", None, None, {}, note)
 
     # -- callbacks and satisfaction --------------------------------------------------------
@@ -572,6 +679,7 @@ class Complaints:
         which stores the satisfaction answer and reopens the ticket if not satisfied."""
         actor = require_actor(actor)
         current = self._load(ticket)
+        self.authorize(current, actor, "feedback")
         if score is None and satisfied is None:
             raise ValidationError("give the customer's score (1-5) or whether they are "
                                   "satisfied", field="score")
@@ -616,8 +724,8 @@ class Complaints:
         self.crm.emit("crm_complaint_closed", actor=actor, ticket=ticket)
         if not self.crm.has_plugin("followup"):
             due = ticket.closed_at or self.crm.now()
-            self.crm.tasks.create(
-                actor=actor, kind="callback", customer_id=ticket.customer_id,
+            self._flow_task(
+                actor, kind="callback", customer_id=ticket.customer_id,
                 title=f"Callback after complaint {ticket.id}: is the customer satisfied?",
                 due_at=due + hours(self.settings.callback_due_hours), assignee=ticket.owner,
                 dedupe_key=callback_key(ticket.id), source=TASK_SOURCE, ref=ticket.id,
@@ -706,8 +814,8 @@ class Complaints:
         now = self.crm.now()
         who = resolve_role(self.settings, self.zone, ticket, step.target, now)
         role = step.target.replace("_", " ")
-        task = self.crm.tasks.create(
-            actor=actor, kind="complaint", due_at=now, customer_id=ticket.customer_id,
+        task = self._flow_task(
+            actor, kind="complaint", due_at=now, customer_id=ticket.customer_id,
             title=f"Complaint {ticket.id} escalated to you (level {level}, {role}): decide and "
                   "act now", assignee=who.person, priority=as_priority(step.priority, "high"),
             dedupe_key=escalation_key(ticket, level), source=TASK_SOURCE, ref=ticket.id,
@@ -790,14 +898,29 @@ class Complaints:
             raise ValidationError("name a ticket by its id", field="ticket")
         return self.get(ticket)
 
-    def _require(self, ticket: Ticket | str, action: str) -> Ticket:
+    def _require(self, ticket: Ticket | str, action: str, actor: str) -> Ticket:
         current = self._load(ticket)
+        self.authorize(current, actor, action)
         allowed = ALLOWED_FROM[action]
         if current.status not in allowed:
             states = ", ".join(s.value for s in Status if s in allowed)
             raise ValidationError(f"ticket {current.id} is {current.status}: cannot {action} it "
                                   f"(only when {states})")
         return current
+
+    def _flow_task(self, actor: str, **fields: Any) -> Task:
+        """Create a task the complaint flow calls for (an approval for the manager, an
+        escalation, the callback for the owner). It is part of an action already allowed
+        (``authorize``), so it is not checked again as the actor's own ``task.create`` of a
+        task for someone else; it is applied as hooks' effects are."""
+        draft = TaskDraft(**fields)
+        created = self.crm.apply(Effects(tasks=[draft]), actor=actor)
+        if created:
+            return created[0]
+        existing = self.crm.tasks.open_by_key(draft.dedupe_key) if draft.dedupe_key else None
+        if existing is None:  # pragma: no cover - a draft without a key is always created
+            raise ConflictError(f"task {draft.dedupe_key} was not created")
+        return existing
 
     def _known_department(self, department: str) -> None:
         if department not in self.settings.departments:

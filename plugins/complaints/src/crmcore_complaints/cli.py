@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from crmcore import ConflictError, Priority
+from crmcore import Priority
 from crmcore.cli.context import (
     WHEN_HELP,
     actor,
@@ -41,11 +41,7 @@ def _api(ctx: click.Context) -> Complaints:
 
 
 def _ticket(api: Complaints, ticket_id: str, if_version: int | None) -> Ticket:
-    ticket = api.get(ticket_id)
-    if if_version is not None and ticket.version != if_version:
-        raise ConflictError(f"ticket {ticket_id} is at version {ticket.version} ({ticket.status})"
-                            f", not {if_version}: someone changed it; reload it")
-    return ticket
+    return api.get(ticket_id, version=if_version)
 
 
 def _row(ticket: Ticket) -> dict[str, Any]:

@@ -6,7 +6,16 @@ import random
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crmcore import Effects, Kinds, RecordWrite, ReportSection, SettingsSpec, SummaryLine, hookimpl
+from crmcore import (
+    ApiRoute,
+    Effects,
+    Kinds,
+    RecordWrite,
+    ReportSection,
+    SettingsSpec,
+    SummaryLine,
+    hookimpl,
+)
 from crmcore.converter import to_doc
 from crmcore.storage import CollectionSpec, IndexSpec
 from crmcore_complaints.api import SECTION, TASK_SOURCE, Complaints, ensure_hookspecs
@@ -119,6 +128,14 @@ def crm_cli_commands(cli: click.Group) -> None:
     from crmcore_complaints.cli import complaints_group
 
     cli.add_command(complaints_group)
+
+
+@hookimpl
+def crm_api_routes(crm: CRM) -> list[ApiRoute]:
+    """The whole complaint flow under ``/api/v1/complaints``."""
+    from crmcore_complaints.api_routes import routes
+
+    return routes()
 
 
 @hookimpl

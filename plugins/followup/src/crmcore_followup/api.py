@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from crmcore import CRM
 
 __all__ = ["GradeCounts", "Handover", "Prospect", "Roster", "due_tasks", "handover",
-           "overdue_by_grade", "record_callback", "resync"]
+           "open_callbacks", "overdue_by_grade", "record_callback", "resync"]
 
 UNGRADED = "ungraded"
 
@@ -76,6 +76,23 @@ def record_callback(crm: CRM, task_id: str, *, satisfied: bool, actor: str,
         done = crm.tasks.complete(task.id, actor=actor,
                                   outcome="satisfied" if satisfied else "unsatisfied")
     return interaction, done
+
+
+def open_callbacks(crm: CRM, *, assignee: str | None = None, key_only: bool = False,
+                   overdue: bool = False, limit: int | None = None,
+                   actor: str | None = None) -> list[Task]:
+    """Open callbacks, most urgent first: ``assignee``'s, key customers' only, past due only.
+    With ``actor`` under enforced permissions, only the callbacks that actor may read."""
+    query: dict[str, Any] = {"kind": "callback", "status": TaskStatus.OPEN.value}
+    if assignee:
+        query["assignee"] = assignee
+    if key_only:
+        query[f"ext.{NAMESPACE}.key_customer"] = True
+    if overdue:
+        query["due_at"] = {"$lt": crm.now()}
+    if actor is not None:
+        query = crm.readable_filter(actor, query, owner_field="assignee")
+    return crm.tasks.find(query, sort=URGENCY, limit=limit)
 
 
 # -- due queues --------------------------------------------------------------------------------

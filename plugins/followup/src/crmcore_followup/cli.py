@@ -22,9 +22,8 @@ from crmcore.cli.params import DURATION, WHEN
 from crmcore.cli.tasks import render_tasks
 from crmcore.converter import to_doc
 from crmcore.entities import Channel, TaskStatus
-from crmcore.tasks import URGENCY
 from crmcore_followup import api
-from crmcore_followup.engine import NAMESPACE, SOURCE
+from crmcore_followup.engine import SOURCE
 from crmcore_followup.records import Rep, schedule_id
 from crmcore_followup.reps import Roster
 
@@ -148,16 +147,9 @@ def callbacks_list(ctx: click.Context, assignee: str | None, key_only: bool, ove
                    limit: int) -> None:
     """Open callbacks, most urgent first."""
     crm = open_crm_from(ctx)
-    query: dict[str, Any] = {"kind": "callback", "status": TaskStatus.OPEN.value}
-    if assignee:
-        query["assignee"] = assignee
-    if key_only:
-        query[f"ext.{NAMESPACE}.key_customer"] = True
-    if overdue:
-        query["due_at"] = {"$lt": crm.now()}
-    query = crm.readable_filter(actor(ctx), query, owner_field="assignee")
-    render_tasks(ctx, crm.tasks.find(query, sort=URGENCY, limit=limit),
-                 empty="no open callbacks")
+    found = api.open_callbacks(crm, assignee=assignee, key_only=key_only, overdue=overdue,
+                               limit=limit, actor=actor(ctx))
+    render_tasks(ctx, found, empty="no open callbacks")
 
 
 @callbacks_group.command("done")

@@ -14,6 +14,7 @@ import attrs
 import click
 
 from crmcore import (
+    ApiRoute,
     Customer,
     CustomerStatus,
     Effects,
@@ -68,6 +69,15 @@ def crm_cli_commands(cli: click.Group) -> None:
     from crmcore_followup import cli as commands
 
     commands.register(cli)
+
+
+@hookimpl
+def crm_api_routes(crm: CRM) -> list[ApiRoute]:
+    """Due queue, callbacks and their outcome, handover, overdue by grade under
+    ``/api/v1/followup``."""
+    from crmcore_followup.api_routes import routes
+
+    return routes()
 
 
 @hookimpl

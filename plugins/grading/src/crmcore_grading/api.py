@@ -42,8 +42,9 @@ from crmcore_grading.signals import Acc, Signals
 if TYPE_CHECKING:
     from crmcore import CRM
 
-__all__ = ["CustomerGrades", "GradeAllReport", "SchemeInfo", "current", "explain", "grade_all",
-           "grade_customer", "history", "schemes", "set_inputs"]
+__all__ = ["CustomerGrades", "GradeAllReport", "GradedCustomer", "SchemeInfo", "by_grade",
+           "current", "explain", "grade_all", "grade_customer", "history", "schemes",
+           "set_inputs"]
 
 _UNSET: Any = object()
 
@@ -77,6 +78,19 @@ class SchemeInfo:
     description: str
     running: bool
     population: bool
+
+
+@attrs.frozen
+class GradedCustomer:
+    """A customer in a list by grade (``crm grade list``)."""
+
+    id: str
+    name: str
+    grade: str | None
+    reason: str | None
+    importance: str | None
+    expected_close: date | None
+    owner: str | None
 
 
 def _writable(crm: CRM, customer_id: str, actor: str) -> Customer:
@@ -165,6 +179,39 @@ def history(crm: CRM, customer_id: str, *, scheme: str | None = None,
         query["scheme"] = scheme
     return crm.records(HISTORY, HistoryRecord).find(query, sort=[("at", -1), ("id", -1)],
                                                    limit=limit)
+
+
+def by_grade(crm: CRM, *, scheme: str = "pipeline", grades: Iterable[str] = (),
+             owner: str | None = None, limit: int | None = None,
+             actor: str | None = None) -> list[GradedCustomer]:
+    """Customers holding a grade of ``scheme`` (one of ``grades``, or any), best grade first;
+    within a grade important customers first, then the soonest expected close. With
+    ``actor`` under enforced permissions, only the customers that actor may read."""
+    known = {s.name for s in schemes(crm) if s.running}
+    if scheme not in known:
+        raise ValidationError(f"scheme {scheme!r} does not run here (running: "
+                              f"{', '.join(sorted(known))})", field="scheme")
+    wanted = list(grades)
+    path = f"ext.{NAMESPACE}.grades.{scheme}"
+    query: dict[str, Any] = {path: {"$in": wanted} if wanted else {"$exists": True}}
+    if owner:
+        query["owner"] = owner
+    if actor is not None:
+        query = crm.readable_filter(actor, query)
+    rank = {t: i for i, t in enumerate(engine_for(crm).by_name[scheme].tiers)}
+    keyed = []
+    for customer in crm.customers.find(query):
+        g = customer.ext.get(NAMESPACE) or {}
+        grade = (g.get("grades") or {}).get(scheme)
+        inputs = g.get("inputs") or {}
+        close = stored_close(inputs)
+        keyed.append(((-rank.get(grade, -1), inputs.get("importance") != "important",
+                       close.isoformat() if close else "9999", customer.id),
+                      GradedCustomer(customer.id, customer.name, grade,
+                                     (g.get("reasons") or {}).get(scheme),
+                                     inputs.get("importance"), close, customer.owner)))
+    keyed.sort(key=lambda pair: pair[0])
+    return [row for _key, row in keyed][:limit]
 
 
 def schemes(crm: CRM) -> list[SchemeInfo]:

@@ -20,8 +20,7 @@ from crmcore.cli.context import (
 )
 from crmcore.converter import to_doc
 from crmcore_grading import api
-from crmcore_grading.engine import NAMESPACE
-from crmcore_grading.inputs import DEAL_STATUSES, DEMANDS, IMPORTANCE, stored_close
+from crmcore_grading.inputs import DEAL_STATUSES, DEMANDS, IMPORTANCE
 
 HISTORY_COLUMNS = [("at", "when"), ("scheme", "scheme"), ("old", "from"), ("new", "to"),
                    ("reason", "why"), ("actor", "by")]
@@ -154,35 +153,12 @@ def list_(ctx: click.Context, scheme: str, grades: tuple[str, ...], owner: str |
     """Customers by grade: best first; within a pipeline grade, important customers first,
     then the soonest expected close."""
     crm = open_crm_from(ctx)
-    known = {s.name: s for s in api.schemes(crm) if s.running}
-    if scheme not in known:
-        raise ValidationError(f"scheme {scheme!r} does not run here (running: "
-                              f"{', '.join(sorted(known))})", field="scheme")
-    path = f"ext.{NAMESPACE}.grades.{scheme}"
-    query: dict[str, Any] = {path: {"$in": list(grades)} if grades else {"$exists": True}}
-    if owner:
-        query["owner"] = owner
-    from crmcore_grading.engine import engine_for
-
-    tiers = engine_for(crm).by_name[scheme].tiers
-    rank = {t: i for i, t in enumerate(tiers)}
-    rows = []
-    for customer in crm.customers.find(query):
-        g = customer.ext.get(NAMESPACE) or {}
-        grade = (g.get("grades") or {}).get(scheme)
-        inputs = g.get("inputs") or {}
-        close = stored_close(inputs)
-        rows.append({"id": customer.id, "name": customer.name, "grade": grade,
-                     "importance": inputs.get("importance"),
-                     "expected_close": close.isoformat() if close else None,
-                     "reason": (g.get("reasons") or {}).get(scheme), "owner": customer.owner,
-                     "_key": (-rank.get(grade, -1), inputs.get("importance") != "important",
-                              close.isoformat() if close else "9999", customer.id)})
-    rows.sort(key=lambda r: r.pop("_key"))
-    out_table(ctx, rows[:limit], [("id", "id"), ("name", "name"), ("grade", "grade"),
-                                  ("importance", "importance"),
-                                  ("expected_close", "expected close"), ("reason", "reason"),
-                                  ("owner", "owner")], empty="no customers have that grade")
+    rows = [to_doc(c) for c in api.by_grade(crm, scheme=scheme, grades=grades, owner=owner,
+                                             limit=limit, actor=actor(ctx))]
+    out_table(ctx, rows, [("id", "id"), ("name", "name"), ("grade", "grade"),
+                          ("importance", "importance"), ("expected_close", "expected close"),
+                          ("reason", "reason"), ("owner", "owner")],
+              empty="no customers have that grade")
 
 
 @grade_group.command("schemes")

@@ -16,6 +16,7 @@ import click
 
 from crmcore import (
     CRM,
+    ApiRoute,
     Customer,
     Effects,
     Interaction,
@@ -173,6 +174,15 @@ def crm_cli_commands(cli: click.Group) -> None:
     from crmcore_grading.cli import grade_group
 
     cli.add_command(grade_group)
+
+
+@hookimpl
+def crm_api_routes(crm: CRM) -> list[ApiRoute]:
+    """A customer's grades, history and inputs, and customers by grade, under
+    ``/api/v1/grading``."""
+    from crmcore_grading.api_routes import routes
+
+    return routes()
 
 
 @hookimpl

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import (
     CRM,
+    ApiRoute,
     Customer,
     Effects,
     Interaction,
@@ -129,6 +130,14 @@ def crm_cli_commands(cli: click.Group) -> None:
 
     cli.add_command(loyalty_group)
     cli.add_command(referral_group)
+
+
+@hookimpl
+def crm_api_routes(crm: CRM) -> list[ApiRoute]:
+    """Balance, ledger, redeem and referrals under ``/api/v1/loyalty``."""
+    from crmcore_loyalty.api_routes import routes
+
+    return routes()
 
 
 @hookimpl
