@@ -162,6 +162,12 @@ class TinyStore(Store):
         self._start = 0
         self._off = 0
         self._tail_size = 0  # the journal's size at our last look
+        self._count = 0  # good lines in the journal up to _off (see files.Mark)
+        self._has_manifest = False  # the journal's header says a manifest is kept
+        self._manifest: dict[str, dict[str, Any]] | None = None
+        self._manifest_damage: StorageError | None = None
+        self._specs: dict[str, CollectionSpec] = {}
+        self.check_notes: list[str] = []  # what the last check() found worth saying
         self._journal_format = files.JOURNAL_FORMAT  # of the journal we follow
         self._append_op = "a"  # how it journals appends to logs (format 1: plain puts)
         self._refuse_network_filesystem()
@@ -203,19 +209,58 @@ class TinyStore(Store):
             try:
                 if not self._journal_path.exists():
                     self._read_metas()
-                    if any(isinstance(m, SnapshotMeta) for m in self._meta.values()):
-                        self._damage = damaged(self._journal_path, "it is missing while "
-                                               "collection files exist", location=self.path)
+                    mark = self._lock.mark()
+                    written = mark.count if isinstance(mark, files.Mark) else 0
+                    if self._meta or self._manifest or written or \
+                            self._manifest_damage is not None:
+                        lost = f"; {written} acknowledged write(s) in it are lost" if \
+                            written else ""
+                        self._damage = damaged(self._journal_path, "it is missing while the "
+                                               f"store holds collection files{lost}",
+                                               location=self.path)
                         return
+                    self._write_manifest({})  # first: see _open_journal's test above
                     self._write_journal(1, 0, 0)
             finally:
                 self._lock.release()
         self._read_metas()
         try:
             self._adopt_journal()
+            self._check_mark()
         except files.DamageError as exc:
             self._damage = exc  # opened anyway, so that 'crm check --repair' can run
             log.error("store damaged", location=str(self.path), error=str(exc))
+
+    def _check_mark(self) -> None:
+        """Raise ``DamageError`` if the journal lacks writes the lock file's commit record says
+        were acknowledged (a cut, or damaged last lines). Call after reading the journal."""
+        mark = self._lock.mark()
+        if not isinstance(mark, files.Mark):
+            return
+        if mark.generation != self._gen:
+            if mark.generation > self._gen and not self._journal_moved(self._ino):
+                raise damaged(self._journal_path, f"it is generation {self._gen}, older than "
+                              f"the last write recorded in {LOCK} (generation "
+                              f"{mark.generation}): it was replaced by an old copy, and "
+                              f"{mark.count} acknowledged write(s) are missing",
+                              location=self.path)
+            return  # a compaction since we looked: the newer journal is checked when followed
+        self._read_tail_quietly()
+        if mark.count > self._count:
+            lost = mark.count - self._count
+            raise damaged(self._journal_path, f"{lost} acknowledged write(s) after byte "
+                          f"{self._off} are lost (the journal was cut or its last lines are "
+                          f"damaged; {mark.count} were committed, {self._count} read)",
+                          location=self.path)
+
+    def _read_tail_quietly(self) -> None:
+        """Read what other processes appended since, stopping at a bad line."""
+        size = os.fstat(self._fd).st_size
+        if size > self._off:
+            for record in files.JournalReader(self._fd, self._off, size):
+                self._apply((record,))
+                self._off = record.end
+                self._count += 1
 
     def _write_journal(self, generation: int, prev_generation: int, prev_end: int) -> None:
         """Start a new journal file (atomically replacing any current one)."""
@@ -228,6 +273,8 @@ class TinyStore(Store):
             os.close(fd)
         os.replace(tmp, self._journal_path)
         files.fsync_dir(self.path)
+        self._lock.write_mark(generation, len(files.header_line(generation, prev_generation,
+                                                                 prev_end)), 0)
 
     def _adopt_journal(self, fd: int | None = None,
                        header: files.Header | None = None) -> None:
@@ -247,7 +294,9 @@ class TinyStore(Store):
         self._gen = header.generation
         self._journal_format = header.format
         self._append_op = "a" if header.format >= 2 else "p"
+        self._has_manifest = header.manifest
         self._start = self._off = header.end
+        self._count = 0
         self._last_op = {}
         self._first_op = {}
         for handle in self._handles.values():
@@ -265,7 +314,49 @@ class TinyStore(Store):
             except StorageError as exc:
                 metas[name] = exc
             self._names.add(name)
+        try:
+            self._manifest = files.read_manifest(self.path)
+            self._manifest_damage = None
+        except files.DamageError as exc:
+            self._manifest, self._manifest_damage = None, exc
+        for name, entry in (self._manifest or {}).items():
+            self._names.add(name)
+            problem = self._against_manifest(metas.get(name), entry)
+            if problem is not None:
+                metas[name] = damaged(self.path / files.snapshot_file(name), problem,
+                                      location=self.path)
         self._meta = metas
+
+    @staticmethod
+    def _against_manifest(meta: SnapshotMeta | StorageError | None,
+                          entry: dict[str, Any]) -> str | None:
+        """Why a collection file does not match its manifest entry, or None."""
+        count = entry.get("count", 0)
+        if meta is None:
+            return (f"it is missing; the store's manifest records {count} document(s) in it, "
+                    "which are lost unless a backup holds them")
+        if not isinstance(meta, SnapshotMeta) or meta.token == entry.get("token"):
+            return None
+        recorded = (entry.get("generation", 0), entry.get("journal_offset", 0))
+        if (meta.generation, meta.journal_offset) > recorded:
+            return None  # written after the manifest (a crash between the two renames)
+        return (f"it is not the file the store's manifest records (an older or other copy: "
+                f"{meta.count} document(s) in it, {count} recorded); "
+                f"{max(count - meta.count, 0)} document(s) may be missing")
+
+    def _write_manifest(self, entries: dict[str, dict[str, Any]] | None = None) -> None:
+        """Record every collection file (after compaction or repair wrote some). A damaged
+        manifest is left for 'crm check' to report and '--repair' to rebuild."""
+        if entries is None:
+            if self._manifest_damage is not None or (self._has_manifest and
+                                                     self._manifest is None):
+                return
+            entries = dict(self._manifest or {})
+            for name, meta in self._meta.items():
+                if isinstance(meta, SnapshotMeta):
+                    entries[name] = files.manifest_entry(meta)
+        files.write_manifest(self.path, entries)
+        self._manifest, self._manifest_damage = entries, None
 
     # -- following the journal -----------------------------------------------------------------
 
@@ -321,6 +412,7 @@ class TinyStore(Store):
         for record in reader:
             self._apply((record,))
             self._off = record.end
+            self._count += 1
         if reader.bad_in_middle:
             self._damage = damaged(self._journal_path, f"the line at byte {reader.bad} fails "
                                    "its checksum and later lines are intact",
@@ -369,6 +461,14 @@ class TinyStore(Store):
         size = os.fstat(self._fd).st_size
         if size <= self._off:
             return
+        mark = self._lock.mark()
+        if isinstance(mark, files.Mark) and mark.generation == self._gen and \
+                mark.count > self._count:
+            # Not a torn write: these lines were acknowledged, and are damaged.
+            self._damage = damaged(self._journal_path, f"{mark.count - self._count} "
+                                   f"acknowledged write(s) after byte {self._off} fail their "
+                                   "checksum", location=self.path)
+            raise self._damage
         torn = os.pread(self._fd, size - self._off, self._off)
         aside = self.path / RECOVERED
         files.make_private_dir(aside)
@@ -429,6 +529,10 @@ class TinyStore(Store):
         path = self.path / files.snapshot_file(name)
         table = Table()
         start = self._start
+        missing = self._meta.get(name)
+        if isinstance(missing, files.DamageError) and not path.exists():
+            handle._damage = missing  # the manifest records a file that is gone
+            raise missing
         try:
             with files.os_errors(f"cannot read {path}"):
                 if path.exists():
@@ -565,6 +669,8 @@ class TinyStore(Store):
             raise StorageError(f"could not write {self._journal_path}: {exc.strerror}; "
                                "nothing of this write was kept") from None
         self._off = start + len(line)
+        self._count += 1
+        self._lock.write_mark(self._gen, self._off, self._count)
         self._created.clear()
         for name in group.names:
             self._last_op[name] = start
@@ -630,6 +736,8 @@ class TinyStore(Store):
             self._meta[name] = written
             indexfile.write_index_file(path, written.token, written.count,
                                        list(table.indexes.values()))
+        if chosen or self._manifest is None:
+            self._write_manifest()
         if len(chosen) < len(pending) or any(isinstance(m, StorageError)
                                              for m in self._meta.values()):
             return False
@@ -764,7 +872,7 @@ class TinyStore(Store):
             self._catch_up()
             self._cut_torn_tail()
             self._commit(_Group())  # collections opened here but never written
-            if self._off > self._start:
+            if self._off > self._start and self.options.compact_on_close_mb > 0:  # 0: never
                 rewrite = sum(self._estimate(name) for name in self._pending())
                 big_journal = self._off - self._start >= CLOSE_RATIO * rewrite
                 # A journal of an older format is replaced by a new one as soon as possible:
@@ -783,54 +891,138 @@ class TinyStore(Store):
 
     # -- check, repair, backup -----------------------------------------------------------------
 
-    def check(self, *, repair: bool = False) -> dict[str, int]:
-        """Verify every file (checksums, layout, counts, unique indexes); return counts.
+    def check(self, *, repair: bool = False,
+              validate: Callable[[str, dict[str, Any]], str | None] | None = None,
+              ) -> dict[str, int]:
+        """Verify every file (journal lines and the commit record, the manifest, each
+        collection file's layout, count and checksum, unique indexes, and with ``validate``
+        each document); return counts. Notes on caches and records that cannot be vouched
+        for are left in ``check_notes``.
 
-        Raises ``StorageError`` naming the damaged file and ``crm check --repair``. With
-        ``repair=True``, salvage what can be read instead (see ``docs/storage.md``).
+        Raises ``StorageError`` naming the damaged file, what is lost, and ``crm check
+        --repair``. With ``repair=True``, salvage what can be read instead (see
+        ``docs/storage.md``); ``validate`` then sets aside documents that would not load.
         """
         if repair:
             from crmcore_storage_tinydb.recovery import repair as run_repair
 
-            return run_repair(self)
+            return run_repair(self, validate)
         with self._mutex:
             self._usable()
             held = self._group is not None
             if not held:
                 self._lock.acquire(exclusive=False)
             try:
-                self._catch_up()
-                reader = files.JournalReader(self._fd, self._start, os.fstat(self._fd).st_size)
-                for _record in reader:
-                    pass
-                if reader.bad_in_middle:
-                    raise damaged(self._journal_path, f"the line at byte {reader.bad} fails its "
-                                  "checksum", location=self.path)
-                self._read_metas()
-                for name, meta in sorted(self._meta.items()):
-                    if isinstance(meta, StorageError):
-                        raise meta
-                    path = self.path / files.snapshot_file(name)
-                    for number, text in enumerate(files.read_documents(path, meta), start=1):
-                        try:
-                            decode_doc(text)["id"]
-                        except (ValueError, KeyError, TypeError):
-                            raise damaged(path, f"document {number} does not read",
-                                          location=self.path) from None
-                counts = {}
-                for name in sorted(self._names):
-                    table = self._handle(name)._tbl()
-                    for index in table.indexes.values():
-                        clash = index.duplicate() if index.spec.unique else None
-                        if clash is not None:
-                            raise damaged(self.path / files.snapshot_file(name),
-                                          f"unique index {index.spec.name} holds {clash[0]} and "
-                                          f"{clash[1]} with one key", location=self.path)
-                    counts[name] = len(table.docs)
-                return counts
+                return self._check_locked(validate)
             finally:
                 if not held:
                     self._lock.release()
+
+    def _check_locked(self, validate: Callable[[str, dict[str, Any]], str | None] | None,
+                      ) -> dict[str, int]:
+        notes: list[str] = []
+        self.check_notes = notes
+        self._catch_up()
+        size = os.fstat(self._fd).st_size
+        reader = files.JournalReader(self._fd, self._start, size)
+        good = sum(1 for _record in reader)
+        if reader.bad is not None:
+            complete = self._complete_lines_after(reader.end, size)
+            if reader.bad_in_middle:
+                raise damaged(self._journal_path, f"the line at byte {reader.bad} fails its "
+                              "checksum and later lines are intact", location=self.path)
+            if complete:
+                raise damaged(self._journal_path, f"its last {complete} line(s), from byte "
+                              f"{reader.bad}, fail their checksum: {complete} acknowledged "
+                              "write(s) are lost", location=self.path)
+        self._check_mark_against(good, reader.end)
+        self._read_metas()
+        if self._manifest_damage is not None:
+            raise self._manifest_damage
+        if self._manifest is None and self._has_manifest:
+            raise damaged(self.path / files.MANIFEST, "it is missing, so the store cannot tell "
+                          "whether a collection file is missing", location=self.path)
+        for name, meta in sorted(self._meta.items()):
+            if isinstance(meta, StorageError):
+                raise meta
+            path = self.path / files.snapshot_file(name)
+            for number, text in enumerate(files.read_documents(path, meta), start=1):
+                try:
+                    decode_doc(text)["id"]
+                except (ValueError, KeyError, TypeError):
+                    raise damaged(path, f"document {number} does not read",
+                                  location=self.path) from None
+            if meta.indexes and meta.sequence is None:
+                notes.extend(self._index_note(path, meta))
+        counts = {}
+        for name in sorted(self._names):
+            table = self._handle(name)._tbl()
+            for index in table.indexes.values():
+                clash = index.duplicate() if index.spec.unique else None
+                if clash is not None:
+                    raise damaged(self.path / files.snapshot_file(name),
+                                  f"unique index {index.spec.name} holds {clash[0]} and "
+                                  f"{clash[1]} with one key", location=self.path)
+            if validate is not None:
+                bad = [(id, why) for id in table.ids
+                       if (why := validate(name, decode_doc(table.docs[id]))) is not None]
+                if bad:
+                    id, why = bad[0]
+                    raise damaged(self.path / files.snapshot_file(name),
+                                  f"{len(bad)} document(s) do not load (first: {id}: {why})",
+                                  location=self.path)
+            counts[name] = len(table.docs)
+        return counts
+
+    def _complete_lines_after(self, offset: int, size: int) -> int:
+        """How many newline-terminated lines the journal holds after ``offset``: a torn write
+        (never acknowledged) has no newline, so each of these is a lost acknowledged write."""
+        count = 0
+        pos = offset
+        while pos < size:
+            data = os.pread(self._fd, min(files.READ_CHUNK, size - pos), pos)
+            if not data:
+                break
+            count += data.count(b"\n")
+            pos += len(data)
+        return count
+
+    def _check_mark_against(self, good: int, end: int) -> None:
+        """Compare the journal (``good`` lines up to ``end``) with the commit record."""
+        mark = self._lock.mark()
+        if isinstance(mark, str):
+            raise damaged(self.path / LOCK, mark + "; the store cannot vouch for the "
+                          "journal's last writes", location=self.path)
+        if mark is None:
+            if good:
+                self.check_notes.append(
+                    f"{self.path / LOCK} holds no commit record (it was deleted or emptied, or "
+                    "written by an older version): the journal's last writes cannot be "
+                    "vouched for until the next write")
+            return
+        if mark.generation > self._gen:
+            raise damaged(self._journal_path, f"it is generation {self._gen}, older than the "
+                          f"last write recorded in {LOCK} (generation {mark.generation}): "
+                          f"{mark.count} acknowledged write(s) are missing", location=self.path)
+        if mark.generation == self._gen and mark.count > good:
+            raise damaged(self._journal_path, f"{mark.count - good} acknowledged "
+                          f"write(s) are lost: {mark.count} were committed, {good} read (the "
+                          f"journal ends at byte {end}, the last write at {mark.end})",
+                          location=self.path)
+
+    @staticmethod
+    def _index_note(path: Path, meta: SnapshotMeta) -> list[str]:
+        from crmcore_storage_tinydb.indexes import Index
+
+        cache = indexfile.index_file(path)
+        if not cache.exists():
+            return [f"{cache} is missing (a cache: the indexes are rebuilt from the documents "
+                    "on each load until the next compaction writes it)"]
+        indexes = [Index(spec) for spec in meta.indexes]
+        if not indexfile.read_index_file(path, meta.token, meta.count, indexes):
+            return [f"{cache} is damaged or stale (a cache: it is ignored and the indexes "
+                    "are rebuilt from the documents; 'crm compact' or deleting it is safe)"]
+        return []
 
     def backup(self, destination: str) -> None:
         """Copy the store to ``destination`` (a new folder) while it stays in use.
