@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from crmcore.cli.params import WHEN
 from crmcore.converter import to_doc
 from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
+from crmcore.outputs import output_to
 from crmcore.security import Resource
 from crmcore.transfer import (
     detect_format,
@@ -35,7 +35,6 @@ from crmcore.transfer import (
     export_interactions,
     import_customers,
     import_interactions,
-    open_private,
     parse_mapping,
     read_rows,
 )
@@ -242,8 +241,7 @@ def forget(ctx: click.Context, customer_id: str, yes: bool) -> None:
 def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt: str) -> None:
     """Export all customers (CSV/JSONL), or everything held about CUSTOMER_ID (JSON)."""
     crm = open_crm_from(ctx)
-    handle = open_private(output) if output else sys.stdout
-    try:
+    with output_to(crm, output) as handle:
         if customer_id:
             json.dump(export_customer_file(crm, customer_id, actor=actor(ctx)), handle,
                       ensure_ascii=False, indent=2)
@@ -251,9 +249,6 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
             count = 1
         else:
             count = export_customers(crm, handle, fmt, actor=actor(ctx))
-    finally:
-        if output:
-            handle.close()
     if output:
         click.echo(f"exported {count} customer(s) to {output}", err=True)
 
@@ -279,12 +274,8 @@ def interaction_export(ctx: click.Context, customer_id: str | None, output: str 
     crm = open_crm_from(ctx)
     crm.authorize(actor(ctx), "interaction.export", Resource("interaction",
                                                              customer_id=customer_id))
-    handle = open_private(output) if output else sys.stdout
-    try:
+    with output_to(crm, output) as handle:
         count = export_interactions(crm, handle, fmt, customer_id=customer_id)
-    finally:
-        if output:
-            handle.close()
     if output:
         click.echo(f"exported {count} interaction(s) to {output}", err=True)
 
