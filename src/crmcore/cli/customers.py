@@ -228,7 +228,9 @@ def forget(ctx: click.Context, customer_id: str, yes: bool) -> None:
         raise ValidationError("forgetting cannot be undone; repeat with --yes to confirm")
     crm = open_crm_from(ctx)
     crm.customers.forget(customer_id, actor=actor(ctx))
-    say(ctx, f"forgot customer {customer_id}", id=customer_id)
+    say(ctx, f"forgot customer {customer_id}; erasure does not reach copies made before "
+        "(backups, exports, the store's recovered/ folder): delete those that hold them "
+        "(docs/security.md)", id=customer_id)
 
 
 @customer_group.command("export")

@@ -52,6 +52,7 @@ JOURNAL_FORMATS = (1, 2)  # read both; a format 1 journal gets no "a" operations
 LAST_LIMIT = 16 * 1024  # a log's last document goes in the snapshot record only below this
 JOURNAL = "journal.log"
 LOCK = "store.lock"
+BACKUPS = "backups.log"  # the backups made of this store, and their temporary folders
 SUFFIX = ".json"
 RECOVERED = "recovered"
 REPAIR_HINT = "run 'crm check --repair' to salvage what can be read (it keeps the damaged " \

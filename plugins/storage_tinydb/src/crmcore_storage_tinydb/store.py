@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import threading
 import time
@@ -187,6 +188,7 @@ class TinyStore(Store):
                     os.close(self._fd)
                 raise
         _open_stores.add(self)
+        self._clean_partial_backups()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -942,9 +944,15 @@ class TinyStore(Store):
         if self._manifest is None and self._has_manifest:
             raise damaged(self.path / files.MANIFEST, "it is missing, so the store cannot tell "
                           "whether a collection file is missing", location=self.path)
+        broken = [m for _n, m in sorted(self._meta.items()) if isinstance(m, StorageError)]
+        if len(broken) == 1:
+            raise broken[0]
+        if broken:
+            hint = "; " + files.REPAIR_HINT.format(where=self.path / RECOVERED)
+            raise files.DamageError(f"{len(broken)} collection files are damaged: " + "; ".join(
+                str(m).removesuffix(hint) for m in broken) + hint)
         for name, meta in sorted(self._meta.items()):
-            if isinstance(meta, StorageError):
-                raise meta
+            assert isinstance(meta, SnapshotMeta)
             path = self.path / files.snapshot_file(name)
             for number, text in enumerate(files.read_documents(path, meta), start=1):
                 try:
@@ -1034,16 +1042,23 @@ class TinyStore(Store):
             self._backup(Path(destination).expanduser().absolute())
 
     def _backup(self, dest: Path) -> None:
+        if "\x00" in str(dest):
+            raise ValidationError("the backup folder's name contains a NUL character")
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise ValidationError(f"{dest} already exists and is not empty; back up into a new "
                                   "folder")
-        if dest == self.path.absolute() or self.path.absolute() in dest.parents:
+        real = Path(os.path.realpath(dest))
+        store = Path(os.path.realpath(self.path))
+        if real == store or store in real.parents:
             raise ValidationError("back up to a folder outside the store")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        self._clean_partial_backups(also_in=dest.parent)
         tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
         if tmp.exists():
             shutil.rmtree(tmp)
+        self._note_backup({"partial": str(tmp), "pid": os.getpid()})
         files.make_private_dir(tmp)
+        _IN_PROGRESS.add(tmp)
         try:
             self._copy_into(tmp)
             copy = TinyStore(tmp, TinyStoreOptions(
@@ -1057,6 +1072,60 @@ class TinyStore(Store):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            _IN_PROGRESS.discard(tmp)
+        self._note_backup({"backup": str(dest), "at": now_stamp()})
+
+    # -- backups the store knows of ---------------------------------------------------------------
+
+    def _note_backup(self, entry: dict[str, Any]) -> None:
+        """Record a backup (or a backup's temporary folder, before it is made) in
+        ``backups.log``: that is how a killed backup's folder is found and removed later."""
+        with contextlib.suppress(OSError):
+            fd = files.open_private(self.path / files.BACKUPS, os.O_WRONLY | os.O_APPEND)
+            try:
+                files.write_all(fd, (encode_json(entry) + "\n").encode("ascii"))
+            finally:
+                os.close(fd)
+
+    def known_backups(self) -> list[Path]:
+        """The backups ``backup()`` made of this store that still exist (newest last)."""
+        return [Path(e["backup"]) for e in self._backup_log()
+                if "backup" in e and Path(e["backup"]).is_dir()]
+
+    def _backup_log(self) -> list[dict[str, Any]]:
+        try:
+            lines = (self.path / files.BACKUPS).read_text("ascii", "replace").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                entry = files.decode_json(line)
+                if isinstance(entry, dict):
+                    out.append(entry)
+        return out
+
+    def _clean_partial_backups(self, also_in: Path | None = None) -> None:
+        """Remove the temporary folders of backups whose process died (killed mid-copy):
+        they hold customer data that nothing else would ever delete. Those recorded in
+        ``backups.log``, and with ``also_in`` the ``.NAME.partial-PID`` folders there."""
+        found = [Path(e["partial"]) for e in self._backup_log()
+                 if isinstance(e.get("partial"), str)]
+        if also_in is not None:
+            with contextlib.suppress(OSError):
+                found += [p for p in also_in.iterdir() if _PARTIAL.fullmatch(p.name)]
+        for folder in dict.fromkeys(found):
+            match = _PARTIAL.fullmatch(folder.name)
+            if match is None or not folder.is_dir() or _alive(int(match[1])):
+                continue
+            if folder in _IN_PROGRESS or not all(
+                    files.collection_of(p.name) is not None or p.name in _COPY_FILES or
+                    p.name.endswith(indexfile.SUFFIX) or p.name.startswith(".tmp-")
+                    for p in folder.iterdir()):
+                continue  # not what a backup writes: leave it alone
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed the folder of an interrupted backup", folder=str(folder))
 
     def _copy_into(self, target: Path) -> None:
         with self._mutex:
@@ -1067,7 +1136,8 @@ class TinyStore(Store):
             try:
                 self._catch_up()
                 for entry in os.scandir(self.path):
-                    if files.collection_of(entry.name) is not None and entry.is_file():
+                    if (files.collection_of(entry.name) is not None or
+                            entry.name == files.MANIFEST) and entry.is_file():
                         files.copy_private(Path(entry.path), target / entry.name)
                 fd = files.open_private(target / JOURNAL, os.O_WRONLY | os.O_TRUNC)
                 try:
@@ -1093,6 +1163,24 @@ def open_tinydb_store(location: str | os.PathLike[str],
     from crmcore.config import structure_section
 
     return TinyStore(location, structure_section(options, TinyStoreOptions, "storage.options"))
+
+
+_PARTIAL = re.compile(r"\..+\.partial-(\d+)")
+_IN_PROGRESS: set[Path] = set()  # backups' temporary folders being written by this process
+_COPY_FILES = frozenset({JOURNAL, LOCK, files.MANIFEST, files.BACKUPS, RECOVERED})
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a backup still running)."""
+    if pid == os.getpid():
+        return False  # ours, and not in _IN_PROGRESS: left by an earlier failure
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def now_stamp() -> str:
