@@ -234,3 +234,38 @@ def test_a_symlinked_lock_file_is_refused_not_followed(tmp_path):
     with pytest.raises(StorageError, match="symbolic link"):
         TinyStore(folder)
     assert elsewhere.read_text() == "keep me"
+
+
+def test_a_repair_report_counts_documents_lost_not_lines(tmp_path):
+    folder = tmp_path / "db"
+    build(folder)
+    snapshot = folder / "customers.json"
+    data = snapshot.read_bytes()
+    snapshot.write_bytes(data[: len(data) // 2])  # half the documents, and the record, gone
+    store = TinyStore(folder, KEEP)
+    try:
+        counts = store.check(repair=True)
+    finally:
+        store.close()
+    report = next((folder / "recovered").rglob("report.txt")).read_text()
+    kept = counts["customers"] - AFTER  # the journal's writes come back whole
+    assert f"salvaged {kept} document(s), {BEFORE - kept} document(s) lost" in report, report
+    assert "line(s)" not in report.split("salvaged")[1].split("\n")[0]
+
+
+def test_check_reports_the_journal_s_lost_writes_through_the_cli(tmp_path, monkeypatch, capsys):
+    from crmcore.cli.main import run
+    from crmcore.testing.cli import one_line_error
+
+    folder = tmp_path / "db"
+    build(folder)
+    truncate(folder / JOURNAL, "last line")
+    (tmp_path / "crm.toml").write_text(f'[storage]\nbackend = "tinydb"\nlocation = "{folder}"\n'
+                                       '[storage.options]\ncompact_on_close_mb = 0\n')
+    monkeypatch.setenv("CRMCORE_PLUGINS", "storage_tinydb")
+    monkeypatch.chdir(tmp_path)
+    assert run(["check"]) == 6
+    out = capsys.readouterr()
+    assert "sound" not in out.out
+    line = one_line_error(out.err)
+    assert "journal.log is damaged" in line and "3 acknowledged write(s)" in line, line

@@ -231,7 +231,8 @@ class TinyStore(Store):
             self._check_mark()
         except files.DamageError as exc:
             self._damage = exc  # opened anyway, so that 'crm check --repair' can run
-            log.error("store damaged", location=str(self.path), error=str(exc))
+            # Every use raises it, naming the file and the remedy: no second copy on stderr.
+            log.info("store damaged", location=str(self.path), error=str(exc))
 
     def _check_mark(self) -> None:
         """Raise ``DamageError`` if the journal lacks writes the lock file's commit record says
