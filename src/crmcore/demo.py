@@ -139,7 +139,7 @@ def _with_demo_staff(config: Config) -> Config:
                                                       system_actors=system))
 
 
-def _configured_paths(explicit: str | None) -> list[Path]:
+def configured_paths(explicit: str | None) -> list[Path]:
     """The configuration (and its store folder) a demo folder must not land in."""
     from crmcore.config import find_config
 
@@ -161,7 +161,7 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
     st: CliState = state(ctx)
     text = profile_text(profile)
     if directory:
-        private_folder(directory, protected=_configured_paths(st.config_path), what="--dir")
+        private_folder(directory, protected=configured_paths(st.config_path), what="--dir")
         folder = Path(directory)
     else:
         folder = Path(tempfile.mkdtemp(prefix="crm-demo-"))

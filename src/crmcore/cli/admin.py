@@ -24,7 +24,7 @@ from crmcore.cli.context import (
 )
 from crmcore.config import DEFAULT_FILE
 from crmcore.errors import StorageError, ValidationError
-from crmcore.outputs import check_target, protected_paths
+from crmcore.outputs import check_target, protected_paths, write_output
 from crmcore.report import build_report
 
 
@@ -53,9 +53,18 @@ def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise ValidationError(f"{target} exists; pass --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    target.chmod(0o600)  # it may hold a database URI with credentials
+    from crmcore.demo import configured_paths
+
+    # Never into the store of the configuration in use (overwriting that file is --force's job).
+    stores = [p for p in configured_paths(state(ctx).config_path) if not p.is_file()]
+    if not target.parent.is_dir():  # refuse before creating the folders it needs
+        check_target(target, protected=stores, folder=True, what="--path")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValidationError(f"--path: cannot create {target.parent}: "
+                                  f"{exc.strerror or exc}") from None
+    write_output(target, text, protected=stores, what="--path")  # 0600: it may hold a URI
     state(ctx).config_path = str(target)
     crm = open_crm_from(ctx)
     say(ctx, f"wrote {target} (profile {profile}); store: {crm.store.describe()}",
