@@ -197,13 +197,15 @@ def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, in
     store._adopt_journal()
     store._read_metas()
     counts = {name: len(texts) for name, (texts, _specs) in rebuilt.items()}
-    report.append("documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    if len(report) == 1:
+    problems = len(report) - 1
+    if not problems:
         report.append("nothing was damaged; the files were rewritten")
+    report.append("documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     files.write_private(aside / "report.txt", "\n".join(report) + "\n")
-    store.check_notes = [*report[1:], f"the damaged files and this report are kept in {aside}"]
+    store.check_notes = [*report[1:-1], f"the files as they were and this report are kept in "
+                         f"{aside}"]
     log.warning("store repaired", location=str(base), kept=str(aside),
-                problems=len(report) - 2)
+                problems=problems)
     return counts
 
 
