@@ -170,3 +170,11 @@ def test_a_private_folder_is_0700_whatever_the_umask_and_must_be_empty(tmp_path)
         os.umask(old)
     with pytest.raises(ValidationError, match="not empty"):
         private_folder(made)
+
+
+def test_a_binary_output_is_written_whole_too(tmp_path):
+    target = tmp_path / "book.xlsx"
+    with atomic_output(target, binary=True) as handle:
+        handle.write(b"PK\x03\x04 not really a workbook")
+    assert target.read_bytes().startswith(b"PK\x03\x04")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -175,11 +175,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def output_to(crm: Any, path: PathLike | None, *, what: str = "--output") -> Iterator[IO[str]]:
+def output_to(crm: Any, path: PathLike | None, *, binary: bool = False,
+              what: str = "--output") -> Iterator[IO[Any]]:
     """Standard output when ``path`` is None, else ``atomic_output`` guarding ``crm``'s
-    configuration file and store folder."""
+    configuration file and store folder (``binary``: a bytes handle, for xlsx say)."""
     if path is None:
-        yield sys.stdout
+        yield sys.stdout.buffer if binary else sys.stdout
         return
-    with atomic_output(path, protected=protected_paths(crm.config), what=what) as handle:
+    with atomic_output(path, protected=protected_paths(crm.config), binary=binary,
+                       what=what) as handle:
         yield handle
