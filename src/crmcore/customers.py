@@ -12,7 +12,7 @@ from crmcore import builtin
 from crmcore.converter import from_doc, to_doc
 from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus
-from crmcore.errors import ConflictError, NotFoundError, ValidationError
+from crmcore.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from crmcore.ids import new_id
 from crmcore.normalize import normalize_email, parse_phone
 from crmcore.retry import retried
@@ -282,6 +282,7 @@ class Customers:
         customer = self.get_any(id)
         self._crm.authorize(actor, "customer.forget", resource(customer))
         if customer.status is CustomerStatus.ERASED:
+            self._finish_erasure(id)  # a first call may have stopped before the compaction
             return customer
         now = self._crm.now()
         with self._crm.transaction(actor):
@@ -311,9 +312,22 @@ class Customers:
                                                         "updated_by")},
                               expected_version=customer.version)
             self._crm.emit("crm_customer_forgotten", actor=actor, customer=erased)
-        with contextlib.suppress(NotImplementedError):  # e.g. nothing on disk to rewrite
-            self._crm.store.compact()
+        self._finish_erasure(id)
         return self.get_any(id)
+
+    def _finish_erasure(self, id: str) -> None:
+        """Compact, so that the erased values leave the backend's files; if that fails (a
+        full disk), say that the erasure is committed but unfinished, and how to finish it:
+        calling ``forget`` again compacts again."""
+        try:
+            self._crm.store.compact()
+        except NotImplementedError:  # e.g. nothing on disk to rewrite
+            return
+        except StorageError as exc:
+            raise StorageError(
+                f"customer {id} is erased, but the old values are still in the store's files "
+                f"because compacting failed ({exc}); free some space and run 'crm customer "
+                f"forget {id} --yes' again to finish") from None
 
     def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
              limit: int | None = None, skip: int = 0, include_inactive: bool = False,

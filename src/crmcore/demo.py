@@ -19,7 +19,8 @@ from crmcore.app import CRM, open_crm
 from crmcore.clock import ManualClock
 from crmcore.config import Config
 from crmcore.entities import Channel, Gender
-from crmcore.errors import ValidationError
+from crmcore.errors import CrmError
+from crmcore.outputs import private_folder, protected_paths, write_output
 from crmcore.render import render_terminal
 from crmcore.report import build_report
 from crmcore.security import ActorSettings
@@ -138,6 +139,19 @@ def _with_demo_staff(config: Config) -> Config:
                                                       system_actors=system))
 
 
+def configured_paths(explicit: str | None) -> list[Path]:
+    """The configuration (and its store folder) a demo folder must not land in."""
+    from crmcore.config import find_config
+
+    path = find_config(explicit)
+    if path is None:
+        return []
+    try:
+        return protected_paths(Config.load(path))
+    except CrmError:
+        return [Path(path)]
+
+
 def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
              directory: str | None, seed: int) -> DemoResult:
     """Create the store, simulate, report, and say where the data is."""
@@ -146,13 +160,13 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
 
     st: CliState = state(ctx)
     text = profile_text(profile)
-    folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="crm-demo-"))
-    if folder.exists() and any(folder.iterdir()):
-        raise ValidationError(f"{folder} is not empty; choose a new --dir")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if directory:
+        private_folder(directory, protected=configured_paths(st.config_path), what="--dir")
+        folder = Path(directory)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="crm-demo-"))
     config_path = folder / "crm.toml"
-    config_path.write_text(text, encoding="utf-8")
-    config_path.chmod(0o600)
+    write_output(config_path, text, what="--dir")
     config = Config.load(config_path, environ={})
     if config.storage.backend != "tinydb":
         config = attrs.evolve(config, storage=attrs.evolve(config.storage, backend="tinydb"))

@@ -300,6 +300,11 @@ class EncryptedStore(StoreLayer):
     def describe(self) -> str:
         return f"{self.inner.describe()}, personal fields encrypted"
 
+    def as_read(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        collection = self.collection(name)
+        return collection._open(dict(doc)) if isinstance(collection, EncryptedCollection) \
+            else doc  # type: ignore[return-value]
+
 
 class EncryptedCollection(Collection):
     def __init__(self, inner: Collection, cipher: FieldCipher, fields: dict[str, bool],

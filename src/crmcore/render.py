@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from crmcore.outputs import write_output
 from crmcore.registry import ReportSection
 
 BAR_WIDTH = 30
@@ -80,8 +81,9 @@ svg .bar{fill:#3b7dd8}
 
 
 def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: str,
-                generated: datetime) -> None:
-    """Write one page with inline CSS and SVG: no external assets, opens anywhere."""
+                generated: datetime, protected: Iterable[str | Path] = ()) -> None:
+    """Write one page with inline CSS and SVG: no external assets, opens anywhere (whole or
+    not at all, mode 0600, never onto a ``protected`` path: see ``crmcore.outputs``)."""
     body = [f"<h1>{html.escape(title)}</h1>",
             f'<p class="meta">generated {html.escape(generated.strftime("%Y-%m-%d %H:%M UTC"))}'
             "</p>"]
@@ -106,4 +108,4 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
     page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width\"><title>{html.escape(title)}"
             f"</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
-    Path(path).write_text(page, encoding="utf-8")
+    write_output(path, page, protected=protected, what="--html")

@@ -13,10 +13,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -503,15 +501,6 @@ def import_interactions(crm: CRM, table: TableFile, *, actor: str,
                         False, tuple(result.ids), skipped=result.skipped, notes=notes)
 
 
-def open_private(path: str | Path, *, binary: bool = False) -> IO[Any]:
-    """Open a file for writing customer data: created readable by its owner only (0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    if binary:
-        return os.fdopen(fd, "wb")
-    return os.fdopen(fd, "w", encoding="utf-8", newline="")
-
-
 CSV_COLUMNS = ("id", "name", "phone", "email", "gender", "birth_date", "region", "occupation",
                "organisation", "address", "timezone", "owner", "tags", "source",
                "do_not_contact", "notes", "external_ids", "status", "created_at", "updated_at",
@@ -625,4 +614,4 @@ def export_customer_file(crm: CRM, customer_id: str, *,
 
 __all__ = ["FORMATS", "ImportReport", "RowError", "detect_format", "export_customer_file",
            "export_customers", "export_interactions", "import_customers",
-           "import_interactions", "open_private", "open_table", "parse_iso", "parse_mapping"]
+           "import_interactions", "open_table", "parse_iso", "parse_mapping"]

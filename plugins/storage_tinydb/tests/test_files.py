@@ -106,19 +106,21 @@ def test_compact_folds_the_journal_while_others_keep_working(store_dir):
 
 
 def test_a_close_rewrites_a_large_file_only_for_a_large_journal(store_dir):
-    options = TinyStoreOptions(compact_on_close_mb=0)  # as if every file were "large"
+    options = TinyStoreOptions(compact_on_close_mb=1)  # the file (1.4 MB) is "large"
     store = TinyStore(store_dir, options)
-    store.collection("x").insert_many({"id": f"d{i:04d}", "pad": "p" * 50} for i in range(500))
+    store.collection("x").insert_many({"id": f"d{i:05d}", "pad": "p" * 100}
+                                      for i in range(12000))
     store.close()  # the journal is the whole collection: worth folding, whatever the budget
-    assert len(TinyDB(store_dir / "x.json", access_mode="r").all()) == 500
+    assert (store_dir / "x.json").stat().st_size > 1024 * 1024
+    assert len(TinyDB(store_dir / "x.json", access_mode="r").all()) == 12000
     store = TinyStore(store_dir, options)
     store.collection("x").insert({"id": "late"})
     store.close()  # one small write against a large file: the journal keeps it
-    assert len(TinyDB(store_dir / "x.json", access_mode="r").all()) == 500
+    assert len(TinyDB(store_dir / "x.json", access_mode="r").all()) == 12000
     again = TinyStore(store_dir)
     assert again.collection("x").get("late")["version"] == 1
     again.close()  # the default budget folds it now
-    assert len(TinyDB(store_dir / "x.json", access_mode="r").all()) == 501
+    assert len(TinyDB(store_dir / "x.json", access_mode="r").all()) == 12001
 
 
 def test_a_torn_last_line_is_set_aside_and_the_store_goes_on(store_dir):

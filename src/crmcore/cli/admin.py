@@ -25,6 +25,7 @@ from crmcore.cli.context import (
 from crmcore.cli.policy import require
 from crmcore.config import DEFAULT_FILE
 from crmcore.errors import StorageError, ValidationError
+from crmcore.outputs import check_target, protected_paths, write_output
 from crmcore.report import build_report
 
 
@@ -53,11 +54,20 @@ def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise ValidationError(f"{target} exists; pass --force to overwrite it")
+    from crmcore.demo import configured_paths
+
+    # Never into the store of the configuration in use (overwriting that file is --force's job).
+    stores = [p for p in configured_paths(state(ctx).config_path) if not p.is_file()]
     if target.exists():
         _may_overwrite(ctx, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    target.chmod(0o600)  # it may hold a database URI with credentials
+    if not target.parent.is_dir():  # refuse before creating the folders it needs
+        check_target(target, protected=stores, folder=True, what="--path")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValidationError(f"--path: cannot create {target.parent}: "
+                                  f"{exc.strerror or exc}") from None
+    write_output(target, text, protected=stores, what="--path")  # 0600: it may hold a URI
     state(ctx).config_path = str(target)
     crm = open_crm_from(ctx)
     say(ctx, f"wrote {target} (profile {profile}); store: {crm.store.describe()}",
@@ -152,11 +162,52 @@ def _store_call(ctx: click.Context, method: str, *args: Any, **kwargs: Any) -> A
 @click.option("--repair", is_flag=True, help="Salvage what can be read from damaged files.")
 @click.pass_context
 def check(ctx: click.Context, repair: bool) -> None:
-    """Verify the store's integrity and count its records."""
-    require(ctx, "store.repair" if repair else "store.check", "store")
-    counts = _store_call(ctx, "check", repair=repair)
+    """Verify the store's integrity and count its records.
+
+    Every stored record of a declared type must also load as that type; with --repair, the
+    records that do not are set aside (and said so) instead of kept."""
+    crm = require(ctx, "store.repair" if repair else "store.check", "store")
+    counts = _store_call(ctx, "check", repair=repair, validate=schema_validator(crm))
+    for note in _notes(crm.store):
+        click.echo(f"note: {note}", err=True)
     out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
-              [("collection", "collection"), ("records", "records")], title="store is sound")
+              [("collection", "collection"), ("records", "records")],
+              title="store repaired" if repair else "store is sound")
+
+
+def schema_validator(crm: Any) -> Any:
+    """``validate(collection, doc)`` for ``Store.check``: why a stored document of a declared
+    record type would not load as that type (None if it loads)."""
+    from crmcore.converter import from_doc
+
+    types = {spec.name: spec.record_type for spec in crm.collection_specs()
+             if spec.record_type is not None}
+
+    def validate(name: str, doc: dict[str, Any]) -> str | None:
+        record_type = types.get(name)
+        if record_type is None:
+            return None
+        try:
+            from_doc(record_type, doc, validate=True)
+        except Exception as exc:  # whatever fails to load is what we are looking for
+            return _one_line(str(exc)) or type(exc).__name__
+        return None
+
+    return validate
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def _notes(store: Any) -> list[str]:
+    """What the backend under the store's layers said during its last check, if anything."""
+    while store is not None:
+        notes = getattr(store, "check_notes", None)
+        if notes is not None:
+            return list(notes)
+        store = getattr(store, "inner", None)
+    return []
 
 
 @click.command("compact")
@@ -169,12 +220,14 @@ def compact(ctx: click.Context) -> None:
 
 
 @click.command("backup")
-@click.argument("destination", type=click.Path())
+@click.argument("destination")  # checked by crmcore.outputs (click.Path chokes on a NUL)
 @click.pass_context
 def backup(ctx: click.Context, destination: str) -> None:
     """Write a consistent copy of the store to DESTINATION while it stays in use."""
-    require(ctx, "store.backup", "store")
-    _store_call(ctx, "backup", destination)
+    crm = require(ctx, "store.backup", "store")
+    target = check_target(destination, protected=protected_paths(crm.config), folder=True,
+                          what="backup")
+    _store_call(ctx, "backup", str(target))
     say(ctx, f"backed up to {destination}", destination=destination)
 
 
@@ -258,7 +311,7 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
 
 
 @click.command("report")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+@click.option("--html", "html_path", metavar="FILE",
               help="Also write a self-contained HTML page.")
 @click.pass_context
 def report(ctx: click.Context, html_path: str | None) -> None:
@@ -266,13 +319,17 @@ def report(ctx: click.Context, html_path: str | None) -> None:
     from crmcore.render import render_html, render_terminal
 
     crm = open_crm_from(ctx)
+    protected = protected_paths(crm.config)
+    if html_path:
+        check_target(html_path, protected=protected, what="--html")  # before any output
     sections = build_report(crm)
     if as_json(ctx):
         print_json(ctx, [attrs.asdict(s) for s in sections])
     else:
         render_terminal(state(ctx).console, sections)
     if html_path:
-        render_html(sections, html_path, title="crmcore report", generated=crm.now())
+        render_html(sections, html_path, title="crmcore report", generated=crm.now(),
+                    protected=protected)
         click.echo(f"wrote {html_path}", err=True)
 
 
@@ -280,7 +337,7 @@ def report(ctx: click.Context, html_path: str | None) -> None:
 @click.option("--profile", default="retail", show_default=True)
 @click.option("--customers", default=300, show_default=True, type=click.IntRange(min=1))
 @click.option("--days", default=60, show_default=True, type=click.IntRange(min=1))
-@click.option("--dir", "directory", type=click.Path(file_okay=False),
+@click.option("--dir", "directory", metavar="FOLDER",
               help="Keep the store here (default: a new temporary folder).")
 @click.option("--seed", default=7, show_default=True, help="Random seed; same seed, same run.")
 @click.pass_context

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +27,7 @@ from crmcore.converter import to_doc
 from crmcore.customers import parse_external_id
 from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
+from crmcore.outputs import output_to
 from crmcore.security import Resource
 from crmcore.tabular import FORMATS, detect_format, open_table
 from crmcore.transfer import (
@@ -38,7 +38,6 @@ from crmcore.transfer import (
     export_interactions,
     import_customers,
     import_interactions,
-    open_private,
     parse_mapping,
 )
 
@@ -300,7 +299,9 @@ def forget(ctx: click.Context, customer_id: str, yes: bool) -> None:
         raise ValidationError("forgetting cannot be undone; repeat with --yes to confirm")
     crm = open_crm_from(ctx)
     crm.customers.forget(customer_id, actor=actor(ctx))
-    say(ctx, f"forgot customer {customer_id}", id=customer_id)
+    say(ctx, f"forgot customer {customer_id}; erasure does not reach copies made before "
+        "(backups, exports, the store's recovered/ folder): delete those that hold them "
+        "(docs/security.md)", id=customer_id)
 
 
 @customer_group.command("export")
@@ -314,8 +315,7 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
     """Export all customers (CSV/JSONL/xlsx), or everything held about CUSTOMER_ID (JSON)."""
     _need_file(fmt, output)
     crm = open_crm_from(ctx)
-    handle = open_private(output, binary=fmt == "xlsx") if output else sys.stdout
-    try:
+    with output_to(crm, output, binary=fmt == "xlsx") as handle:
         if customer_id:
             json.dump(export_customer_file(crm, customer_id, actor=actor(ctx)), handle,
                       ensure_ascii=False, indent=2)
@@ -323,9 +323,6 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
             count = 1
         else:
             count = export_customers(crm, handle, fmt, actor=actor(ctx))
-    finally:
-        if output:
-            handle.close()
     if output:
         click.echo(f"exported {count} customer(s) to {output}", err=True)
 
@@ -359,12 +356,8 @@ def interaction_export(ctx: click.Context, customer_id: str | None, output: str 
     crm = open_crm_from(ctx)
     crm.authorize(actor(ctx), "interaction.export", Resource("interaction",
                                                              customer_id=customer_id))
-    handle = open_private(output, binary=fmt == "xlsx") if output else sys.stdout
-    try:
+    with output_to(crm, output, binary=fmt == "xlsx") as handle:
         count = export_interactions(crm, handle, fmt, customer_id=customer_id)
-    finally:
-        if output:
-            handle.close()
     if output:
         click.echo(f"exported {count} interaction(s) to {output}", err=True)
 

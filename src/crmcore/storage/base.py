@@ -86,6 +86,7 @@ class BulkError:
 
 
 T = TypeVar("T")
+Validator = Callable[[str, dict[str, Any]], "str | None"]
 
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -293,10 +294,14 @@ class Store(abc.ABC):
         """One line for humans: backend and location (never credentials)."""
         return type(self).__name__
 
-    def check(self, *, repair: bool = False) -> dict[str, int]:
+    def check(self, *, repair: bool = False,
+              validate: Validator | None = None) -> dict[str, int]:
         """Verify integrity as far as the backend can; returns document counts per collection.
         Raises ``StorageError`` naming what is damaged and how to recover; with ``repair``,
-        salvages what can be read (backends that cannot repair raise NotImplementedError)."""
+        salvages what can be read (backends that cannot repair raise NotImplementedError).
+        ``validate(collection, doc)`` says why a document would not load (None: it does); a
+        backend that reads documents itself calls it on each, and a repair sets aside the
+        documents it refuses."""
         if repair:
             raise NotImplementedError(f"{self.describe()} has no repair; restore a backup")
         return {name: self.collection(name).count() for name in self.collection_names()}
@@ -341,8 +346,25 @@ class StoreLayer(Store):
     def describe(self) -> str:
         return self.inner.describe()
 
-    def check(self, *, repair: bool = False) -> dict[str, int]:
-        return self.inner.check(repair=repair)
+    def check(self, *, repair: bool = False,
+              validate: Validator | None = None) -> dict[str, int]:
+        if validate is None:
+            return self.inner.check(repair=repair)
+        check = validate  # the inner store passes documents as it stores them
+
+        def stored(name: str, doc: dict[str, Any]) -> str | None:
+            try:
+                doc = self.as_read(name, doc)
+            except Exception as exc:  # a damaged seal, say: the document does not load
+                return f"it does not read ({type(exc).__name__}: {exc})"
+            return check(name, doc)
+
+        return self.inner.check(repair=repair, validate=stored)
+
+    def as_read(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """A document of collection ``name`` as the inner store holds it, as this layer's
+        readers get it (for ``check``'s ``validate``). Raises ``StorageError`` if it cannot."""
+        return doc
 
     def compact(self) -> None:
         self.inner.compact()

@@ -727,7 +727,8 @@ class MongoStore(Store):
         return (f"mongodb {redact(self.uri)} database {self.database_name} "
                 f"({self.server.describe()}; {caps})")
 
-    def check(self, *, repair: bool = False) -> dict[str, int]:
+    def check(self, *, repair: bool = False,
+              validate: Any = None) -> dict[str, int]:
         """Reach the server, confirm every declared index exists, count the documents."""
         if repair:
             raise NotImplementedError("MongoDB keeps its own journal and has no files to "

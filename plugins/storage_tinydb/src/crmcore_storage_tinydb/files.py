@@ -52,6 +52,7 @@ JOURNAL_FORMATS = (1, 2)  # read both; a format 1 journal gets no "a" operations
 LAST_LIMIT = 16 * 1024  # a log's last document goes in the snapshot record only below this
 JOURNAL = "journal.log"
 LOCK = "store.lock"
+BACKUPS = "backups.log"  # the backups made of this store, and their temporary folders
 SUFFIX = ".json"
 RECOVERED = "recovered"
 REPAIR_HINT = "run 'crm check --repair' to salvage what can be read (it keeps the damaged " \
@@ -237,7 +238,8 @@ def journal_line(payload: str) -> bytes:
 
 def header_line(generation: int, prev_generation: int, prev_end: int) -> bytes:
     return journal_line(encode_json({HEADER_KEY: JOURNAL_FORMAT, "generation": generation,
-                                     "prev_generation": prev_generation, "prev_end": prev_end}))
+                                     "prev_generation": prev_generation, "prev_end": prev_end,
+                                     "manifest": 1}))
 
 
 @attrs.frozen
@@ -247,6 +249,7 @@ class Header:
     prev_end: int
     end: int  # byte offset of the first record
     format: int = JOURNAL_FORMAT
+    manifest: bool = False  # the store keeps a manifest (written since this version)
 
 
 def read_header(fd: int, path: Path) -> Header:
@@ -265,7 +268,8 @@ def read_header(fd: int, path: Path) -> Header:
                            f"one reads formats {', '.join(map(str, JOURNAL_FORMATS))}); "
                            "refusing to touch it")
     return Header(int(data["generation"]), int(data["prev_generation"]),
-                  int(data["prev_end"]), newline + 1, int(data[HEADER_KEY]))
+                  int(data["prev_end"]), newline + 1, int(data[HEADER_KEY]),
+                  bool(data.get("manifest")))
 
 
 def _check(line: bytes) -> str | None:
@@ -611,3 +615,79 @@ def salvage_documents(path: Path) -> tuple[list[str], int]:
         else:
             lost += 1
     return good, lost
+
+
+# -- manifest ------------------------------------------------------------------------------
+
+MANIFEST = "store.manifest"
+MANIFEST_KEY = "crmcore_tinydb_manifest"
+
+
+def manifest_entry(meta: SnapshotMeta) -> dict[str, Any]:
+    """What the manifest records of one collection file."""
+    return {"count": meta.count, "crc32": meta.crc32, "token": meta.token,
+            "generation": meta.generation, "journal_offset": meta.journal_offset}
+
+
+def write_manifest(folder: Path, entries: dict[str, dict[str, Any]]) -> None:
+    """Replace the manifest: every collection file with its count, checksum and token, in
+    one checksummed line (written through a temporary file, fsynced, renamed)."""
+    payload = encode_json({MANIFEST_KEY: 1, "collections": entries})
+    with atomic_file(folder / MANIFEST, binary=True) as handle:
+        handle.write(journal_line(payload))
+
+
+def read_manifest(folder: Path) -> dict[str, dict[str, Any]] | None:
+    """The manifest's entries, or None if there is none; ``DamageError`` if it is damaged."""
+    path = folder / MANIFEST
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    payload = _check(data[:-1]) if data.endswith(b"\n") and data.count(b"\n") == 1 else None
+    try:
+        parsed = decode_json(payload) if payload is not None else None
+        entries = parsed["collections"] if isinstance(parsed, dict) else None
+    except (ValueError, KeyError, TypeError):
+        entries = None
+    if not isinstance(entries, dict) or not all(isinstance(e, dict) and
+                                                isinstance(e.get("count"), int)
+                                                for e in entries.values()):
+        raise damaged(path, "it fails its checksum (changed or truncated), so the store "
+                      "cannot tell whether a collection file is missing", location=folder)
+    return entries
+
+
+# -- the commit mark -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Mark:
+    """What the last committed write left in ``store.lock``: the journal's generation, the
+    offset after its last acknowledged line, and how many lines it holds."""
+
+    generation: int
+    end: int
+    count: int
+
+
+def mark_bytes(generation: int, end: int, count: int) -> bytes:
+    data = b"%d %d %d" % (generation, end, count)
+    return b"%08x %b\n" % (zlib.crc32(data), data)
+
+
+def read_mark(fd: int) -> Mark | str | None:
+    """The mark in the lock file open on ``fd``: a ``Mark``, None when there is none (a new
+    lock file, or one from an older version), or a description of why it does not read."""
+    data = os.pread(fd, 128, 0)
+    if not data:
+        return None
+    newline = data.find(b"\n")
+    payload = _check(data[:newline]) if newline > 0 else None
+    if payload is None:
+        return "its commit record fails its checksum (changed or truncated)"
+    try:
+        generation, end, count = (int(x) for x in payload.split())
+    except ValueError:
+        return "its commit record does not read"
+    return Mark(generation, end, count)

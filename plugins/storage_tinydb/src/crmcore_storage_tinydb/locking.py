@@ -7,13 +7,15 @@ lock. Threads of one process are kept apart by the store's own mutex before they
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import time
 from pathlib import Path
 
 from crmcore.errors import StorageError
-from crmcore_storage_tinydb.files import open_private
+from crmcore_storage_tinydb.files import Mark, mark_bytes, open_private, read_mark
 
 
 def describe_process(pid: int) -> str:
@@ -61,8 +63,26 @@ class StoreLock:
     def __init__(self, path: Path, timeout: float) -> None:
         self.path = path
         self.timeout = timeout
-        self.fd = open_private(path, os.O_RDWR)
+        if path.is_symlink():
+            raise StorageError(f"{path} is a symbolic link; the store's lock file must be a "
+                               "plain file in the store's folder (remove the link; the store "
+                               "creates the file)")
+        try:
+            self.fd = open_private(path, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StorageError(f"{path} is a symbolic link; refusing to follow it") from None
+            raise
         self.mode = 0  # 0, fcntl.LOCK_SH or fcntl.LOCK_EX
+
+    def write_mark(self, generation: int, end: int, count: int) -> None:
+        """Record the last committed journal line (under the exclusive lock; see ``Mark``)."""
+        with contextlib.suppress(OSError):  # it only ever helps to detect damage
+            os.pwrite(self.fd, mark_bytes(generation, end, count), 0)
+
+    def mark(self) -> Mark | str | None:
+        """The commit record (``files.read_mark``)."""
+        return read_mark(self.fd)
 
     def acquire(self, exclusive: bool, *, timeout: float | None = None) -> bool:
         """Take the lock, waiting up to ``timeout`` (default: the store's); raises

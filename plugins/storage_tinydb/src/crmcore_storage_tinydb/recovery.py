@@ -11,6 +11,7 @@ written out afresh: new collection files and an empty journal of a new generatio
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,13 @@ if TYPE_CHECKING:
 log = get_logger("storage_tinydb")
 
 
-def repair(store: TinyStore) -> dict[str, int]:
-    """Rebuild ``store`` from what can be read; returns the document count per collection."""
+Validator = Callable[[str, dict[str, Any]], "str | None"]
+
+
+def repair(store: TinyStore, validate: Validator | None = None) -> dict[str, int]:
+    """Rebuild ``store`` from what can be read; returns the document count per collection.
+    ``validate(collection, doc)`` says why a salvaged document would not load (the entity
+    schema): those are set aside in ``<collection>.unloadable.jsonl`` too."""
     with store._mutex:
         store._usable(allow_damage=True)
         if store._group is not None:
@@ -35,7 +41,7 @@ def repair(store: TinyStore) -> dict[str, int]:
         store._lock.acquire(exclusive=True)
         try:
             with files.os_errors(f"could not repair the store at {store.path}"):
-                return _repair_locked(store)
+                return _repair_locked(store, validate)
         finally:
             store._lock.release()
 
@@ -72,7 +78,7 @@ def _journal_records(data: bytes) -> tuple[int, list[files.Record], int, int]:
     return generation, records, bad, torn
 
 
-def _repair_locked(store: TinyStore) -> dict[str, int]:
+def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, int]:
     from crmcore_storage_tinydb.store import now_stamp
 
     base = store.path
@@ -86,7 +92,7 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
         name = files.collection_of(entry.name)
         if name is not None and entry.is_file():
             snapshot_paths[name] = Path(entry.path)
-        if (name is not None or entry.name == JOURNAL) and entry.is_file():
+        if (name is not None or entry.name in (JOURNAL, files.MANIFEST)) and entry.is_file():
             files.copy_private(Path(entry.path), aside / entry.name)
 
     journal = base / JOURNAL
@@ -97,11 +103,28 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
     if bad_lines:
         report.append(f"{journal}: {bad_lines} damaged line(s) skipped (each one write or "
                       "transaction is lost)")
+    mark = store._lock.mark()
+    acknowledged = mark.count if isinstance(mark, files.Mark) and \
+        mark.generation == generation else None
+    if acknowledged is not None and acknowledged > len(records) + bad_lines:
+        report.append(f"{journal}: {acknowledged - len(records) - bad_lines} acknowledged "
+                      "write(s) were cut off the end and are lost")
     if torn:
-        report.append(f"{journal}: an unfinished last write of {torn} bytes dropped (it had "
-                      "not been acknowledged)")
+        report.append(f"{journal}: an unfinished last write of {torn} bytes dropped " + (
+            "(it had been acknowledged: lost)" if acknowledged is not None and
+            acknowledged > len(records) + bad_lines else "(it had not been acknowledged)"))
+    try:
+        manifest = files.read_manifest(base) or {}
+    except files.DamageError as exc:
+        manifest = {}
+        report.append(str(exc).split("; run 'crm check")[0] + "; rebuilt from the files")
+    for name, entry in sorted(manifest.items()):
+        if name not in snapshot_paths:
+            report.append(f"{base / files.snapshot_file(name)}: missing; the manifest recorded "
+                          f"{entry.get('count', 0)} document(s) in it (those not rewritten "
+                          "since, in the journal, are lost)")
 
-    names = set(snapshot_paths) | set(store._handles)
+    names = set(snapshot_paths) | set(store._handles) | set(manifest)
     for record in records:
         names.update(record.collections)
 
@@ -123,10 +146,12 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
             except (StorageError, ValueError, KeyError, TypeError) as exc:
                 problem = str(exc).split("; run 'crm check")[0] if isinstance(
                     exc, StorageError) else f"{path} is damaged: a document does not read"
-                salvaged, lost = files.salvage_documents(path)
+                salvaged, unreadable = files.salvage_documents(path)
                 texts = {decode_json(t)["id"]: t for t in salvaged}
-                report.append(f"{problem}; salvaged {len(texts)} document(s), {lost} line(s) "
-                              "unreadable")
+                recorded = _recorded_count(path, store)
+                lost = f"{recorded - len(texts)} document(s) lost" if recorded is not None \
+                    else f"{unreadable} document line(s) unreadable"
+                report.append(f"{problem}; salvaged {len(texts)} document(s), {lost}")
             if meta is not None:
                 newest = max(newest, meta.generation)
                 specs.update({s.name: s for s in meta.indexes})
@@ -146,17 +171,22 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
         handle = store._handles.get(name)
         if handle is not None:
             specs.update({s.name: s for s in handle._deferred})
+        if validate is not None:
+            _reject_unloadable(name, texts, validate, aside, report)
         _reject_duplicates(name, texts, list(specs.values()), aside, report)
         rebuilt[name] = (texts, list(specs.values()))
 
     new_generation = newest + 1
+    entries = {}
     for name, (texts, specs) in rebuilt.items():
         meta = {"collection": name, "generation": new_generation, "journal_offset": 0,
                 "indexes": [files.spec_to_json(s) for s in specs]}
         snapshot = base / files.snapshot_file(name)
-        files.write_snapshot(snapshot, meta, (texts[i] for i in sorted(texts)))
+        written = files.write_snapshot(snapshot, meta, (texts[i] for i in sorted(texts)))
+        entries[name] = files.manifest_entry(written)
         indexfile.index_file(snapshot).unlink(missing_ok=True)  # rebuilt on the next load
     store._write_journal(new_generation, -1, 0)
+    store._write_manifest(entries)
 
     store._damage = None
     for handle in store._handles.values():
@@ -167,13 +197,42 @@ def _repair_locked(store: TinyStore) -> dict[str, int]:
     store._adopt_journal()
     store._read_metas()
     counts = {name: len(texts) for name, (texts, _specs) in rebuilt.items()}
-    report.append("documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    if len(report) == 1:
+    problems = len(report) - 1
+    if not problems:
         report.append("nothing was damaged; the files were rewritten")
+    report.append("documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     files.write_private(aside / "report.txt", "\n".join(report) + "\n")
+    store.check_notes = [*report[1:-1], f"the files as they were and this report are kept in "
+                         f"{aside}"]
     log.warning("store repaired", location=str(base), kept=str(aside),
-                problems=len(report) - 2)
+                problems=problems)
     return counts
+
+
+def _recorded_count(path: Path, store: TinyStore) -> int | None:
+    """How many documents the file should hold: its own record, else the manifest's."""
+    try:
+        return files.read_meta(path).count
+    except (StorageError, OSError):
+        entry = (store._manifest or {}).get(files.collection_of(path.name) or "")
+        return entry.get("count") if entry else None
+
+
+def _reject_unloadable(name: str, texts: dict[str, str], validate: Validator, aside: Path,
+                       report: list[str]) -> None:
+    """Drop (into ``<collection>.unloadable.jsonl``) documents the schema refuses."""
+    refused: list[str] = []
+    first = ""
+    for id in sorted(texts):
+        why = validate(name, decode_json(texts[id]))
+        if why is not None:
+            refused.append(texts.pop(id))
+            first = first or f"{id}: {why}"
+    if refused:
+        target = aside / f"{files.snapshot_file(name)[:-5]}.unloadable.jsonl"
+        files.write_private(target, "\n".join(refused) + "\n")
+        report.append(f"{name}: {len(refused)} salvaged document(s) do not load (first: "
+                      f"{first}) and were set aside in {target}")
 
 
 def _reject_duplicates(name: str, texts: dict[str, str], specs: list[Any], aside: Path,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import threading
 import time
@@ -162,6 +163,12 @@ class TinyStore(Store):
         self._start = 0
         self._off = 0
         self._tail_size = 0  # the journal's size at our last look
+        self._count = 0  # good lines in the journal up to _off (see files.Mark)
+        self._has_manifest = False  # the journal's header says a manifest is kept
+        self._manifest: dict[str, dict[str, Any]] | None = None
+        self._manifest_damage: StorageError | None = None
+        self._specs: dict[str, CollectionSpec] = {}
+        self.check_notes: list[str] = []  # what the last check() found worth saying
         self._journal_format = files.JOURNAL_FORMAT  # of the journal we follow
         self._append_op = "a"  # how it journals appends to logs (format 1: plain puts)
         self._refuse_network_filesystem()
@@ -181,6 +188,7 @@ class TinyStore(Store):
                     os.close(self._fd)
                 raise
         _open_stores.add(self)
+        self._clean_partial_backups()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -203,19 +211,59 @@ class TinyStore(Store):
             try:
                 if not self._journal_path.exists():
                     self._read_metas()
-                    if any(isinstance(m, SnapshotMeta) for m in self._meta.values()):
-                        self._damage = damaged(self._journal_path, "it is missing while "
-                                               "collection files exist", location=self.path)
+                    mark = self._lock.mark()
+                    written = mark.count if isinstance(mark, files.Mark) else 0
+                    if self._meta or self._manifest or written or \
+                            self._manifest_damage is not None:
+                        lost = f"; {written} acknowledged write(s) in it are lost" if \
+                            written else ""
+                        self._damage = damaged(self._journal_path, "it is missing while the "
+                                               f"store holds collection files{lost}",
+                                               location=self.path)
                         return
+                    self._write_manifest({})  # first: see _open_journal's test above
                     self._write_journal(1, 0, 0)
             finally:
                 self._lock.release()
         self._read_metas()
         try:
             self._adopt_journal()
+            self._check_mark()
         except files.DamageError as exc:
             self._damage = exc  # opened anyway, so that 'crm check --repair' can run
-            log.error("store damaged", location=str(self.path), error=str(exc))
+            # Every use raises it, naming the file and the remedy: no second copy on stderr.
+            log.info("store damaged", location=str(self.path), error=str(exc))
+
+    def _check_mark(self) -> None:
+        """Raise ``DamageError`` if the journal lacks writes the lock file's commit record says
+        were acknowledged (a cut, or damaged last lines). Call after reading the journal."""
+        mark = self._lock.mark()
+        if not isinstance(mark, files.Mark):
+            return
+        if mark.generation != self._gen:
+            if mark.generation > self._gen and not self._journal_moved(self._ino):
+                raise damaged(self._journal_path, f"it is generation {self._gen}, older than "
+                              f"the last write recorded in {LOCK} (generation "
+                              f"{mark.generation}): it was replaced by an old copy, and "
+                              f"{mark.count} acknowledged write(s) are missing",
+                              location=self.path)
+            return  # a compaction since we looked: the newer journal is checked when followed
+        self._read_tail_quietly()
+        if mark.count > self._count:
+            lost = mark.count - self._count
+            raise damaged(self._journal_path, f"{lost} acknowledged write(s) after byte "
+                          f"{self._off} are lost (the journal was cut or its last lines are "
+                          f"damaged; {mark.count} were committed, {self._count} read)",
+                          location=self.path)
+
+    def _read_tail_quietly(self) -> None:
+        """Read what other processes appended since, stopping at a bad line."""
+        size = os.fstat(self._fd).st_size
+        if size > self._off:
+            for record in files.JournalReader(self._fd, self._off, size):
+                self._apply((record,))
+                self._off = record.end
+                self._count += 1
 
     def _write_journal(self, generation: int, prev_generation: int, prev_end: int) -> None:
         """Start a new journal file (atomically replacing any current one)."""
@@ -228,6 +276,8 @@ class TinyStore(Store):
             os.close(fd)
         os.replace(tmp, self._journal_path)
         files.fsync_dir(self.path)
+        self._lock.write_mark(generation, len(files.header_line(generation, prev_generation,
+                                                                 prev_end)), 0)
 
     def _adopt_journal(self, fd: int | None = None,
                        header: files.Header | None = None) -> None:
@@ -247,7 +297,9 @@ class TinyStore(Store):
         self._gen = header.generation
         self._journal_format = header.format
         self._append_op = "a" if header.format >= 2 else "p"
+        self._has_manifest = header.manifest
         self._start = self._off = header.end
+        self._count = 0
         self._last_op = {}
         self._first_op = {}
         for handle in self._handles.values():
@@ -265,7 +317,49 @@ class TinyStore(Store):
             except StorageError as exc:
                 metas[name] = exc
             self._names.add(name)
+        try:
+            self._manifest = files.read_manifest(self.path)
+            self._manifest_damage = None
+        except files.DamageError as exc:
+            self._manifest, self._manifest_damage = None, exc
+        for name, entry in (self._manifest or {}).items():
+            self._names.add(name)
+            problem = self._against_manifest(metas.get(name), entry)
+            if problem is not None:
+                metas[name] = damaged(self.path / files.snapshot_file(name), problem,
+                                      location=self.path)
         self._meta = metas
+
+    @staticmethod
+    def _against_manifest(meta: SnapshotMeta | StorageError | None,
+                          entry: dict[str, Any]) -> str | None:
+        """Why a collection file does not match its manifest entry, or None."""
+        count = entry.get("count", 0)
+        if meta is None:
+            return (f"it is missing; the store's manifest records {count} document(s) in it, "
+                    "which are lost unless a backup holds them")
+        if not isinstance(meta, SnapshotMeta) or meta.token == entry.get("token"):
+            return None
+        recorded = (entry.get("generation", 0), entry.get("journal_offset", 0))
+        if (meta.generation, meta.journal_offset) > recorded:
+            return None  # written after the manifest (a crash between the two renames)
+        return (f"it is not the file the store's manifest records (an older or other copy: "
+                f"{meta.count} document(s) in it, {count} recorded); "
+                f"{max(count - meta.count, 0)} document(s) may be missing")
+
+    def _write_manifest(self, entries: dict[str, dict[str, Any]] | None = None) -> None:
+        """Record every collection file (after compaction or repair wrote some). A damaged
+        manifest is left for 'crm check' to report and '--repair' to rebuild."""
+        if entries is None:
+            if self._manifest_damage is not None or (self._has_manifest and
+                                                     self._manifest is None):
+                return
+            entries = dict(self._manifest or {})
+            for name, meta in self._meta.items():
+                if isinstance(meta, SnapshotMeta):
+                    entries[name] = files.manifest_entry(meta)
+        files.write_manifest(self.path, entries)
+        self._manifest, self._manifest_damage = entries, None
 
     # -- following the journal -----------------------------------------------------------------
 
@@ -321,6 +415,7 @@ class TinyStore(Store):
         for record in reader:
             self._apply((record,))
             self._off = record.end
+            self._count += 1
         if reader.bad_in_middle:
             self._damage = damaged(self._journal_path, f"the line at byte {reader.bad} fails "
                                    "its checksum and later lines are intact",
@@ -369,6 +464,14 @@ class TinyStore(Store):
         size = os.fstat(self._fd).st_size
         if size <= self._off:
             return
+        mark = self._lock.mark()
+        if isinstance(mark, files.Mark) and mark.generation == self._gen and \
+                mark.count > self._count:
+            # Not a torn write: these lines were acknowledged, and are damaged.
+            self._damage = damaged(self._journal_path, f"{mark.count - self._count} "
+                                   f"acknowledged write(s) after byte {self._off} fail their "
+                                   "checksum", location=self.path)
+            raise self._damage
         torn = os.pread(self._fd, size - self._off, self._off)
         aside = self.path / RECOVERED
         files.make_private_dir(aside)
@@ -429,6 +532,10 @@ class TinyStore(Store):
         path = self.path / files.snapshot_file(name)
         table = Table()
         start = self._start
+        missing = self._meta.get(name)
+        if isinstance(missing, files.DamageError) and not path.exists():
+            handle._damage = missing  # the manifest records a file that is gone
+            raise missing
         try:
             with files.os_errors(f"cannot read {path}"):
                 if path.exists():
@@ -565,6 +672,8 @@ class TinyStore(Store):
             raise StorageError(f"could not write {self._journal_path}: {exc.strerror}; "
                                "nothing of this write was kept") from None
         self._off = start + len(line)
+        self._count += 1
+        self._lock.write_mark(self._gen, self._off, self._count)
         self._created.clear()
         for name in group.names:
             self._last_op[name] = start
@@ -630,6 +739,8 @@ class TinyStore(Store):
             self._meta[name] = written
             indexfile.write_index_file(path, written.token, written.count,
                                        list(table.indexes.values()))
+        if chosen or self._manifest is None:
+            self._write_manifest()
         if len(chosen) < len(pending) or any(isinstance(m, StorageError)
                                              for m in self._meta.values()):
             return False
@@ -764,7 +875,7 @@ class TinyStore(Store):
             self._catch_up()
             self._cut_torn_tail()
             self._commit(_Group())  # collections opened here but never written
-            if self._off > self._start:
+            if self._off > self._start and self.options.compact_on_close_mb > 0:  # 0: never
                 rewrite = sum(self._estimate(name) for name in self._pending())
                 big_journal = self._off - self._start >= CLOSE_RATIO * rewrite
                 # A journal of an older format is replaced by a new one as soon as possible:
@@ -783,54 +894,144 @@ class TinyStore(Store):
 
     # -- check, repair, backup -----------------------------------------------------------------
 
-    def check(self, *, repair: bool = False) -> dict[str, int]:
-        """Verify every file (checksums, layout, counts, unique indexes); return counts.
+    def check(self, *, repair: bool = False,
+              validate: Callable[[str, dict[str, Any]], str | None] | None = None,
+              ) -> dict[str, int]:
+        """Verify every file (journal lines and the commit record, the manifest, each
+        collection file's layout, count and checksum, unique indexes, and with ``validate``
+        each document); return counts. Notes on caches and records that cannot be vouched
+        for are left in ``check_notes``.
 
-        Raises ``StorageError`` naming the damaged file and ``crm check --repair``. With
-        ``repair=True``, salvage what can be read instead (see ``docs/storage.md``).
+        Raises ``StorageError`` naming the damaged file, what is lost, and ``crm check
+        --repair``. With ``repair=True``, salvage what can be read instead (see
+        ``docs/storage.md``); ``validate`` then sets aside documents that would not load.
         """
         if repair:
             from crmcore_storage_tinydb.recovery import repair as run_repair
 
-            return run_repair(self)
+            return run_repair(self, validate)
         with self._mutex:
             self._usable()
             held = self._group is not None
             if not held:
                 self._lock.acquire(exclusive=False)
             try:
-                self._catch_up()
-                reader = files.JournalReader(self._fd, self._start, os.fstat(self._fd).st_size)
-                for _record in reader:
-                    pass
-                if reader.bad_in_middle:
-                    raise damaged(self._journal_path, f"the line at byte {reader.bad} fails its "
-                                  "checksum", location=self.path)
-                self._read_metas()
-                for name, meta in sorted(self._meta.items()):
-                    if isinstance(meta, StorageError):
-                        raise meta
-                    path = self.path / files.snapshot_file(name)
-                    for number, text in enumerate(files.read_documents(path, meta), start=1):
-                        try:
-                            decode_doc(text)["id"]
-                        except (ValueError, KeyError, TypeError):
-                            raise damaged(path, f"document {number} does not read",
-                                          location=self.path) from None
-                counts = {}
-                for name in sorted(self._names):
-                    table = self._handle(name)._tbl()
-                    for index in table.indexes.values():
-                        clash = index.duplicate() if index.spec.unique else None
-                        if clash is not None:
-                            raise damaged(self.path / files.snapshot_file(name),
-                                          f"unique index {index.spec.name} holds {clash[0]} and "
-                                          f"{clash[1]} with one key", location=self.path)
-                    counts[name] = len(table.docs)
-                return counts
+                return self._check_locked(validate)
             finally:
                 if not held:
                     self._lock.release()
+
+    def _check_locked(self, validate: Callable[[str, dict[str, Any]], str | None] | None,
+                      ) -> dict[str, int]:
+        notes: list[str] = []
+        self.check_notes = notes
+        self._catch_up()
+        size = os.fstat(self._fd).st_size
+        reader = files.JournalReader(self._fd, self._start, size)
+        good = sum(1 for _record in reader)
+        if reader.bad is not None:
+            complete = self._complete_lines_after(reader.end, size)
+            if reader.bad_in_middle:
+                raise damaged(self._journal_path, f"the line at byte {reader.bad} fails its "
+                              "checksum and later lines are intact", location=self.path)
+            if complete:
+                raise damaged(self._journal_path, f"its last {complete} line(s), from byte "
+                              f"{reader.bad}, fail their checksum: {complete} acknowledged "
+                              "write(s) are lost", location=self.path)
+        self._check_mark_against(good, reader.end)
+        self._read_metas()
+        if self._manifest_damage is not None:
+            raise self._manifest_damage
+        if self._manifest is None and self._has_manifest:
+            raise damaged(self.path / files.MANIFEST, "it is missing, so the store cannot tell "
+                          "whether a collection file is missing", location=self.path)
+        broken = [m for _n, m in sorted(self._meta.items()) if isinstance(m, StorageError)]
+        if len(broken) == 1:
+            raise broken[0]
+        if broken:
+            hint = "; " + files.REPAIR_HINT.format(where=self.path / RECOVERED)
+            raise files.DamageError(f"{len(broken)} collection files are damaged: " + "; ".join(
+                str(m).removesuffix(hint) for m in broken) + hint)
+        for name, meta in sorted(self._meta.items()):
+            assert isinstance(meta, SnapshotMeta)
+            path = self.path / files.snapshot_file(name)
+            for number, text in enumerate(files.read_documents(path, meta), start=1):
+                try:
+                    decode_doc(text)["id"]
+                except (ValueError, KeyError, TypeError):
+                    raise damaged(path, f"document {number} does not read",
+                                  location=self.path) from None
+            if meta.indexes and meta.sequence is None:
+                notes.extend(self._index_note(path, meta))
+        counts = {}
+        for name in sorted(self._names):
+            table = self._handle(name)._tbl()
+            for index in table.indexes.values():
+                clash = index.duplicate() if index.spec.unique else None
+                if clash is not None:
+                    raise damaged(self.path / files.snapshot_file(name),
+                                  f"unique index {index.spec.name} holds {clash[0]} and "
+                                  f"{clash[1]} with one key", location=self.path)
+            if validate is not None:
+                bad = [(id, why) for id in table.ids
+                       if (why := validate(name, decode_doc(table.docs[id]))) is not None]
+                if bad:
+                    id, why = bad[0]
+                    raise damaged(self.path / files.snapshot_file(name),
+                                  f"{len(bad)} document(s) do not load (first: {id}: {why})",
+                                  location=self.path)
+            counts[name] = len(table.docs)
+        return counts
+
+    def _complete_lines_after(self, offset: int, size: int) -> int:
+        """How many newline-terminated lines the journal holds after ``offset``: a torn write
+        (never acknowledged) has no newline, so each of these is a lost acknowledged write."""
+        count = 0
+        pos = offset
+        while pos < size:
+            data = os.pread(self._fd, min(files.READ_CHUNK, size - pos), pos)
+            if not data:
+                break
+            count += data.count(b"\n")
+            pos += len(data)
+        return count
+
+    def _check_mark_against(self, good: int, end: int) -> None:
+        """Compare the journal (``good`` lines up to ``end``) with the commit record."""
+        mark = self._lock.mark()
+        if isinstance(mark, str):
+            raise damaged(self.path / LOCK, mark + "; the store cannot vouch for the "
+                          "journal's last writes", location=self.path)
+        if mark is None:
+            if good:
+                self.check_notes.append(
+                    f"{self.path / LOCK} holds no commit record (it was deleted or emptied, or "
+                    "written by an older version): the journal's last writes cannot be "
+                    "vouched for until the next write")
+            return
+        if mark.generation > self._gen:
+            raise damaged(self._journal_path, f"it is generation {self._gen}, older than the "
+                          f"last write recorded in {LOCK} (generation {mark.generation}): "
+                          f"{mark.count} acknowledged write(s) are missing", location=self.path)
+        if mark.generation == self._gen and mark.count > good:
+            raise damaged(self._journal_path, f"{mark.count - good} acknowledged "
+                          f"write(s) are lost: {mark.count} were committed, {good} read (the "
+                          f"journal ends at byte {end}, the last write at {mark.end})",
+                          location=self.path)
+
+    @staticmethod
+    def _index_note(path: Path, meta: SnapshotMeta) -> list[str]:
+        from crmcore_storage_tinydb.indexes import Index
+
+        cache = indexfile.index_file(path)
+        if not cache.exists():
+            return [f"{cache} is missing (a cache: the indexes are rebuilt from the documents "
+                    "on each load until the next compaction writes it)"]
+        indexes = [Index(spec) for spec in meta.indexes]
+        if not indexfile.read_index_file(path, meta.token, meta.count, indexes):
+            return [f"{cache} is damaged or stale (a cache: it is ignored and the indexes "
+                    "are rebuilt from the documents; 'crm compact' or deleting it is safe)"]
+        return []
 
     def backup(self, destination: str) -> None:
         """Copy the store to ``destination`` (a new folder) while it stays in use.
@@ -842,16 +1043,23 @@ class TinyStore(Store):
             self._backup(Path(destination).expanduser().absolute())
 
     def _backup(self, dest: Path) -> None:
+        if "\x00" in str(dest):
+            raise ValidationError("the backup folder's name contains a NUL character")
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise ValidationError(f"{dest} already exists and is not empty; back up into a new "
                                   "folder")
-        if dest == self.path.absolute() or self.path.absolute() in dest.parents:
+        real = Path(os.path.realpath(dest))
+        store = Path(os.path.realpath(self.path))
+        if real == store or store in real.parents:
             raise ValidationError("back up to a folder outside the store")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        self._clean_partial_backups(also_in=dest.parent)
         tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
         if tmp.exists():
             shutil.rmtree(tmp)
+        self._note_backup({"partial": str(tmp), "pid": os.getpid()})
         files.make_private_dir(tmp)
+        _IN_PROGRESS.add(tmp)
         try:
             self._copy_into(tmp)
             copy = TinyStore(tmp, TinyStoreOptions(
@@ -865,6 +1073,60 @@ class TinyStore(Store):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            _IN_PROGRESS.discard(tmp)
+        self._note_backup({"backup": str(dest), "at": now_stamp()})
+
+    # -- backups the store knows of ---------------------------------------------------------------
+
+    def _note_backup(self, entry: dict[str, Any]) -> None:
+        """Record a backup (or a backup's temporary folder, before it is made) in
+        ``backups.log``: that is how a killed backup's folder is found and removed later."""
+        with contextlib.suppress(OSError):
+            fd = files.open_private(self.path / files.BACKUPS, os.O_WRONLY | os.O_APPEND)
+            try:
+                files.write_all(fd, (encode_json(entry) + "\n").encode("ascii"))
+            finally:
+                os.close(fd)
+
+    def known_backups(self) -> list[Path]:
+        """The backups ``backup()`` made of this store that still exist (newest last)."""
+        return [Path(e["backup"]) for e in self._backup_log()
+                if "backup" in e and Path(e["backup"]).is_dir()]
+
+    def _backup_log(self) -> list[dict[str, Any]]:
+        try:
+            lines = (self.path / files.BACKUPS).read_text("ascii", "replace").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                entry = files.decode_json(line)
+                if isinstance(entry, dict):
+                    out.append(entry)
+        return out
+
+    def _clean_partial_backups(self, also_in: Path | None = None) -> None:
+        """Remove the temporary folders of backups whose process died (killed mid-copy):
+        they hold customer data that nothing else would ever delete. Those recorded in
+        ``backups.log``, and with ``also_in`` the ``.NAME.partial-PID`` folders there."""
+        found = [Path(e["partial"]) for e in self._backup_log()
+                 if isinstance(e.get("partial"), str)]
+        if also_in is not None:
+            with contextlib.suppress(OSError):
+                found += [p for p in also_in.iterdir() if _PARTIAL.fullmatch(p.name)]
+        for folder in dict.fromkeys(found):
+            match = _PARTIAL.fullmatch(folder.name)
+            if match is None or not folder.is_dir() or _alive(int(match[1])):
+                continue
+            if folder in _IN_PROGRESS or not all(
+                    files.collection_of(p.name) is not None or p.name in _COPY_FILES or
+                    p.name.endswith(indexfile.SUFFIX) or p.name.startswith(".tmp-")
+                    for p in folder.iterdir()):
+                continue  # not what a backup writes: leave it alone
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed the folder of an interrupted backup", folder=str(folder))
 
     def _copy_into(self, target: Path) -> None:
         with self._mutex:
@@ -875,7 +1137,8 @@ class TinyStore(Store):
             try:
                 self._catch_up()
                 for entry in os.scandir(self.path):
-                    if files.collection_of(entry.name) is not None and entry.is_file():
+                    if (files.collection_of(entry.name) is not None or
+                            entry.name == files.MANIFEST) and entry.is_file():
                         files.copy_private(Path(entry.path), target / entry.name)
                 fd = files.open_private(target / JOURNAL, os.O_WRONLY | os.O_TRUNC)
                 try:
@@ -901,6 +1164,24 @@ def open_tinydb_store(location: str | os.PathLike[str],
     from crmcore.config import structure_section
 
     return TinyStore(location, structure_section(options, TinyStoreOptions, "storage.options"))
+
+
+_PARTIAL = re.compile(r"\..+\.partial-(\d+)")
+_IN_PROGRESS: set[Path] = set()  # backups' temporary folders being written by this process
+_COPY_FILES = frozenset({JOURNAL, LOCK, files.MANIFEST, files.BACKUPS, RECOVERED})
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a backup still running)."""
+    if pid == os.getpid():
+        return False  # ours, and not in _IN_PROGRESS: left by an earlier failure
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def now_stamp() -> str:
