@@ -94,6 +94,14 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def encodable_text(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\ud800``): what a file
+    format without escapes of its own (CSV) can hold of text stored before the rules."""
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub(_escape, text)
+
+
 _JSON_ESCAPED = re.compile(f"[{_SURROGATE}\x7f-\x9f{_BIDI}\u2028\u2029\ufeff]")
 
 

@@ -24,6 +24,7 @@ from crmcore.customers import EDITABLE as CUSTOMER_FIELDS
 from crmcore.customers import resource as customer_resource
 from crmcore.errors import CrmError, ValidationError
 from crmcore.interactions import EDITABLE as INTERACTION_FIELDS
+from crmcore.text import encodable_text, json_text
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -264,12 +265,13 @@ def _write_rows(handle: IO[str], fmt: str, columns: tuple[str, ...],
         writer.writeheader()
     count = 0
     for doc in docs:
-        if writer:
-            writer.writerow({k: LIST_SEPARATOR.join(v) if isinstance(v, list) else
-                             json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+        if writer:  # text stored before the text rules comes out escaped (crmcore.text)
+            writer.writerow({k: encodable_text(LIST_SEPARATOR.join(v)) if isinstance(v, list)
+                             else json_text(v) if isinstance(v, dict)
+                             else encodable_text(v) if isinstance(v, str) else v
                              for k, v in doc.items()})
         else:
-            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            handle.write(json_text(doc) + "\n")
         count += 1
         if on_row:
             on_row()

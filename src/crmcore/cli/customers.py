@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,7 @@ from crmcore.converter import to_doc
 from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
 from crmcore.security import Resource
+from crmcore.text import json_text
 from crmcore.transfer import (
     detect_format,
     export_customer_file,
@@ -245,9 +245,8 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
     handle = open_private(output) if output else sys.stdout
     try:
         if customer_id:
-            json.dump(export_customer_file(crm, customer_id, actor=actor(ctx)), handle,
-                      ensure_ascii=False, indent=2)
-            handle.write("\n")
+            handle.write(json_text(export_customer_file(crm, customer_id, actor=actor(ctx)),
+                                   indent=2) + "\n")
             count = 1
         else:
             count = export_customers(crm, handle, fmt, actor=actor(ctx))

@@ -146,8 +146,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _check_arguments(args: Sequence[str]) -> None:
+    """Refuse arguments no command line can carry: text the file system encoding cannot
+    encode even with ``surrogateescape`` (how Python hands over bytes that are not UTF-8)."""
+    encoding = sys.getfilesystemencoding()
+    for number, arg in enumerate(args, start=1):
+        try:
+            arg.encode(encoding, "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise click.UsageError(f"argument {number} is not valid text (U+"
+                                   f"{ord(arg[exc.start]):04X} at position {exc.start})"
+                                   ) from None
+
+
 def run(args: list[str]) -> int:
     try:
+        _check_arguments(args)
         configure_logging(*_preparse_logging(args))
         group, pm = build(args)
         result = group.main(args=args, prog_name="crm", standalone_mode=False,
