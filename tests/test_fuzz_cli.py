@@ -103,8 +103,8 @@ def check(world: dict[str, str], args: list[str]) -> tuple[int, str, str]:
         assert _snapshot(world["location"]) == before, "a refused command wrote:\n" + shown
         lines = [line for line in err_text.splitlines() if not line.startswith("Usage:")]
         assert any(line.startswith("error: ") for line in lines), shown
-    elif "--json" in args and out_text.strip():
-        json.loads(out_text)  # pure JSON
+    elif "--json" in args and out_text.strip() and not out_text.startswith("Usage:"):
+        json.loads(out_text)  # pure JSON (help text, asked for with -h, is text)
     return code, out_text, err_text
 
 
