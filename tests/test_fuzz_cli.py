@@ -197,7 +197,8 @@ CASES = [
     ["grade", "list", "--grade", "Q"], ["grade", "history", SURROGATE],
     ["followup", "show", "nope"], ["callbacks", "list", "--rep", ""],
     ["handover", "--rep", ""], ["reps", "add", ""], ["reps", "add", SURROGATE],
-    ["referral", "code", "nope"],
+    ["referral", "code", "nope"], ["nps", "report", "--days", HUGE],
+    ["nps", "report", "--days", "99999999999"],
     # global options and the command line itself
     ["--as", SURROGATE, "customer", "add", "--name", "x"],
     ["--as", ESC, "customer", "add", "--name", "x"],
