@@ -50,6 +50,8 @@ def _problem(char: str) -> str:
 
 def check_free_text(value: str, field: str) -> None:
     """Refuse lone surrogates and control characters other than tab and line breaks."""
+    if value.isascii() and value.isprintable():  # the common case, without a regex
+        return
     bad = _BAD_FREE.search(value)
     if bad is not None:
         raise ValidationError(f"contains {_problem(bad.group())}", field=field)
@@ -57,6 +59,8 @@ def check_free_text(value: str, field: str) -> None:
 
 def check_name(value: str, field: str) -> None:
     """Refuse what ``check_free_text`` refuses, and line breaks, tabs and bidi controls."""
+    if value.isascii() and value.isprintable():
+        return
     bad = _BAD_NAME.search(value)
     if bad is not None:
         raise ValidationError(f"contains {_problem(bad.group())}", field=field)
