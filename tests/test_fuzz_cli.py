@@ -10,11 +10,15 @@ no deadline, so CI runs the same cases in well under a minute.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -287,6 +291,61 @@ def test_generated_malformed_command_lines_get_clear_answers_and_write_nothing(w
 ])
 def test_after_the_fuzz_the_store_still_lists_and_exports(world, args):
     assert check(world, args)[0] == 0
+
+
+# -- the installed script, in real processes, on the embedded store -------------------------------
+
+CRM = Path(sys.executable).with_name("crm")
+# As a shell passes them: bytes that are not UTF-8 reach Python as surrogate escapes.
+PROCESS_CASES = [
+    [b"customer", b"add", b"--name", b"\xed\xa0\x80"], [b"customer", b"add", b"--name", b"\xff"],
+    [b"customer", b"add", b"--name", b"a\x1b[2Jb"], [b"customer", b"add", b"--name", b""],
+    [b"customer", b"add", b"--name", b"x", b"--region", "\u202e".encode()],
+    [b"customer", b"update", b"CID", b"--owner", b"\xc3"],
+    [b"customer", b"show", b"\xed\xa0\x80"],
+    [b"log", b"CID", b"--kind", b"purchase", b"--at", b"0001-01-01"],
+    [b"log", b"CID", b"--kind", b"purchase", b"--summary", b"a\x07b"],
+    [b"tasks", b"due", b"--rep", b""], [b"tasks", b"due", b"--within", b"99999999999w"],
+    [b"--as", b"\xed\xa0\x80", b"customer", b"add", b"--name", b"x"],
+    [b"customer", b"import", b"\xed\xa0\x80.csv"], [b"customer", b"list", b"--json", b"--limit",
+                                                         b"0"],
+]
+
+
+def _store_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.name != "store.lock":
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict[str, object]:
+    cwd = tmp_path_factory.mktemp("installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
+    subprocess.run([str(CRM), "init", "--profile", "retail"], cwd=cwd, env=env, check=True,
+                   capture_output=True, timeout=120)
+    added = subprocess.run([str(CRM), "--json", "customer", "add", "--name", "Ann"], cwd=cwd,
+                           env=env, check=True, capture_output=True, timeout=120)
+    return {"cwd": cwd, "env": env, "CID": json.loads(added.stdout)["id"].encode()}
+
+
+@pytest.mark.parametrize("args", PROCESS_CASES, ids=[str(i) for i in range(len(PROCESS_CASES))])
+def test_the_installed_script_answers_malformed_bytes_clearly(installed, args):
+    args = [installed["CID"] if a == b"CID" else a for a in args]
+    data = Path(installed["cwd"]) / "crm-data"  # type: ignore[arg-type]
+    before = _store_digest(data)
+    done = subprocess.run([os.fsencode(CRM), *args], cwd=installed["cwd"], env=installed["env"],
+                          capture_output=True, timeout=120)
+    err = done.stderr.decode("utf-8")  # stderr is UTF-8 text, whatever was typed
+    shown = f"{args!r} -> {done.returncode}: {err}"
+    assert done.returncode not in (0, EXIT_INTERNAL), shown
+    assert "Traceback" not in err and "internal error" not in err, shown
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, shown
+    assert "\x1b" not in err and "\u202e" not in err, shown
+    done.stdout.decode("utf-8")
+    assert _store_digest(data) == before, shown
 
 
 def test_the_suite_is_as_large_as_promised():

@@ -249,3 +249,8 @@ def test_json_text_is_the_same_json_value_encodable_and_inert(value):
 def test_encodable_text_escapes_only_lone_surrogates():
     assert encodable_text("a\ud800b中") == "a\\ud800b中"
     assert encodable_text("x\x1b") == "x\x1b"
+
+
+def test_bytes_a_shell_passed_that_are_not_utf8_are_named_as_such(crm):
+    with pytest.raises(ValidationError, match=r"bytes that are not valid UTF-8 \(0xED\)"):
+        crm.customers.add(actor="ann", name="\udced\udca0\udc80")  # b"\xed\xa0\x80" via argv

@@ -39,6 +39,8 @@ _SHOWN_ESCAPED_ONE_LINE = re.compile(f"[{_SURROGATE}{_CONTROL}{_BIDI}{_LINES}\uf
 
 def _problem(char: str) -> str:
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # how Python hands over a byte that is not UTF-8
+        return f"bytes that are not valid UTF-8 (0x{code - 0xDC00:02X}); use UTF-8 text"
     if 0xD800 <= code <= 0xDFFF:
         return f"text that is not valid Unicode (a lone surrogate, U+{code:04X})"
     if char in "\t\n\r\u2028\u2029":
