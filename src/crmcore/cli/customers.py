@@ -27,7 +27,7 @@ from crmcore.converter import to_doc
 from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
 from crmcore.security import Resource
-from crmcore.text import json_text
+from crmcore.text import for_terminal, json_text
 from crmcore.transfer import (
     detect_format,
     export_customer_file,
@@ -203,7 +203,8 @@ def _import_command(kind: str) -> click.Command:
                                         for e in report.errors]})
         else:
             for error in report.errors:
-                click.echo(f"{path}:{error.line}: {error.message}", err=True)
+                click.echo(for_terminal(f"{path}:{error.line}: {error.message}",
+                                        one_line=True), err=True)
             verb = "would import" if dry_run else "imported"
             count = report.rows - len(report.errors) if dry_run else report.written
             state(ctx).console.print(f"{verb} {count} of {report.rows} {kind}; "
