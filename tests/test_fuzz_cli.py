@@ -202,6 +202,8 @@ CASES = [
     ["followup", "show", "nope"], ["callbacks", "list", "--rep", ""],
     ["handover", "--rep", ""], ["reps", "add", ""], ["reps", "add", SURROGATE],
     ["referral", "code", "nope"], ["nps", "report", "--days", HUGE],
+    ["demo", "--days", HUGE], ["demo", "--days", "99999999"], ["demo", "--customers", "0"],
+    ["handover", "--shift-end", "+99999999999w"], ["report", "--days", HUGE],
     ["nps", "report", "--days", "99999999999"],
     # global options and the command line itself
     ["--as", SURROGATE, "customer", "add", "--name", "x"],
