@@ -139,6 +139,9 @@ class Config:
         file = Path(path)
         try:
             text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file}: not UTF-8 text ({_guess_encoding(file)}); save it as "
+                              "UTF-8") from None
         except FileNotFoundError:
             raise ConfigError(f"{file}: no such configuration file (create one with "
                               "'crm init')") from None
@@ -148,10 +151,24 @@ class Config:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deeply"
+                              ) from None
         try:
             return cls.from_dict(data, path=file.resolve(), environ=environ)
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from None
+
+
+def _guess_encoding(file: Path) -> str:
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return "unreadable"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 2 and 0 in head[:2]):
+        return "it looks like UTF-16"
+    return "it may be Latin-1 or binary"
 
 
 def find_config(explicit: str | Path | None = None,

@@ -19,6 +19,7 @@ from crmcore.retry import retried
 from crmcore.schema import personal_fields
 from crmcore.security import Resource, check_actor_name
 from crmcore.storage import SortSpec
+from crmcore.text import check_name
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -117,6 +118,7 @@ class Customers:
                 raise ValidationError(f"unknown time zone {out['timezone']!r}",
                                       field="timezone") from None
         if "name" in out and isinstance(out["name"], str):
+            check_name(out["name"], "name")  # before spaces are tidied: a newline is refused
             out["name"] = " ".join(out["name"].split())
         return out
 

@@ -17,12 +17,15 @@ from crmcore.errors import ValidationError
 from crmcore.schema import (
     enum_converter,
     field,
+    free_text,
     in_range,
-    non_empty,
+    name_text,
     non_negative,
+    optional_name,
     optional_text,
     utc_converter,
 )
+from crmcore.text import check_encodable, check_name
 
 
 class Gender(enum.Enum):
@@ -81,6 +84,22 @@ def _ext(_inst: object, attribute: attrs.Attribute, value: object) -> None:
     ):
         raise ValidationError("expected a mapping of plugin name to a mapping",
                               field=attribute.name)
+    check_encodable(value, attribute.name)
+
+
+def _handles(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValidationError("expected a mapping of channel to handle", field=attribute.name)
+    for key, handle in value.items():
+        check_name(key, attribute.name)
+        check_name(handle, f"{attribute.name}.{key}")
+
+
+def _tag_names(_inst: object, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    for tag in value:
+        check_name(tag, attribute.name)
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -121,33 +140,33 @@ class Customer:
     """A customer's file (DOMAIN §1): who they are, how to reach them, who looks after them."""
 
     id: str
-    name: str = field(personal=True, validator=non_empty)
+    name: str = field(personal=True, validator=name_text)
     created_at: datetime = field(converter=utc_converter("created_at"))
-    created_by: str = field(validator=non_empty)
+    created_by: str = field(validator=name_text)
     updated_at: datetime = field(converter=utc_converter("updated_at"))
-    updated_by: str = field(validator=non_empty)
-    phone: str | None = field(personal=True, default=None, validator=optional_text)
+    updated_by: str = field(validator=name_text)
+    phone: str | None = field(personal=True, default=None, validator=optional_name)
     # what the phone is (mobile, fixed_line, toll_free …), set when it is normalised
-    phone_type: str | None = field(default=None, validator=optional_text)
-    email: str | None = field(personal=True, default=None, validator=optional_text)
+    phone_type: str | None = field(default=None, validator=optional_name)
+    email: str | None = field(personal=True, default=None, validator=optional_name)
     address: str | None = field(personal=True, default=None, validator=optional_text)
     birth_date: date | None = field(personal=True, default=None, converter=_optional_date)
-    chat_handles: dict[str, str] = field(personal=True, factory=dict)
+    chat_handles: dict[str, str] = field(personal=True, factory=dict, validator=_handles)
     gender: Gender | None = field(default=None,
                                   converter=enum_converter(Gender, "gender", optional=True))
-    region: str | None = field(default=None, validator=optional_text)
-    occupation: str | None = field(default=None, validator=optional_text)
+    region: str | None = field(default=None, validator=optional_name)
+    occupation: str | None = field(default=None, validator=optional_name)
     # personal: a one-person business or a small clinic names the person (erasure blanks it)
-    organisation: str | None = field(personal=True, default=None, validator=optional_text)
-    timezone: str = field(default="UTC", validator=non_empty)
+    organisation: str | None = field(personal=True, default=None, validator=optional_name)
+    timezone: str = field(default="UTC", validator=name_text)
     do_not_contact: bool = False
-    owner: str | None = field(default=None, validator=optional_text)
-    tags: tuple[str, ...] = field(default=(), converter=_tags)
-    source: str | None = field(default=None, validator=optional_text)
-    notes: str = field(personal=True, default="")  # free remarks (备注)
+    owner: str | None = field(default=None, validator=optional_name)
+    tags: tuple[str, ...] = field(default=(), converter=_tags, validator=_tag_names)
+    source: str | None = field(default=None, validator=optional_name)
+    notes: str = field(personal=True, default="", validator=free_text)  # free remarks (备注)
     status: CustomerStatus = field(default=CustomerStatus.ACTIVE,
                                    converter=enum_converter(CustomerStatus, "status"))
-    merged_into: str | None = None
+    merged_into: str | None = field(default=None, validator=optional_name)
     # ids this customer has in other systems: {"shop": "C-1042"}; one customer per source and id;
     # personal (they point at the person in another system): erasure blanks them
     external_ids: dict[str, str] = field(personal=True, factory=dict, validator=_external_ids)
@@ -160,18 +179,18 @@ class Interaction:
     """One contact of any kind: a purchase, consultation, complaint, callback, care call, visit …"""
 
     id: str
-    customer_id: str = field(validator=non_empty)
+    customer_id: str = field(validator=name_text)
     kind: str = field(validator=_kind)
     occurred_at: datetime = field(converter=utc_converter("occurred_at"))
     created_at: datetime = field(converter=utc_converter("created_at"))
-    created_by: str = field(validator=non_empty)
+    created_by: str = field(validator=name_text)
     channel: Channel = field(default=Channel.OTHER, converter=enum_converter(Channel, "channel"))
-    summary: str = field(personal=True, default="")
+    summary: str = field(personal=True, default="", validator=free_text)
     amount: float | None = field(default=None, validator=non_negative)
     satisfaction: int | None = field(default=None, validator=in_range(1, 5))
-    place: str | None = field(default=None, validator=optional_text)
-    rep: str | None = field(default=None, validator=optional_text)
-    ref: str | None = field(default=None, validator=optional_text)
+    place: str | None = field(default=None, validator=optional_name)
+    rep: str | None = field(default=None, validator=optional_name)
+    ref: str | None = field(default=None, validator=optional_name)
     ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)
     version: int = 0
 
@@ -182,27 +201,27 @@ class Task:
 
     id: str
     kind: str = field(validator=_kind)
-    title: str = field(validator=non_empty)
+    title: str = field(validator=name_text)
     due_at: datetime = field(converter=utc_converter("due_at"))
     created_at: datetime = field(converter=utc_converter("created_at"))
-    created_by: str = field(validator=non_empty)
+    created_by: str = field(validator=name_text)
     updated_at: datetime = field(converter=utc_converter("updated_at"))
-    updated_by: str = field(validator=non_empty)
-    customer_id: str | None = field(default=None, validator=optional_text)
-    assignee: str | None = field(default=None, validator=optional_text)
+    updated_by: str = field(validator=name_text)
+    customer_id: str | None = field(default=None, validator=optional_name)
+    assignee: str | None = field(default=None, validator=optional_name)
     status: TaskStatus = field(default=TaskStatus.OPEN,
                                converter=enum_converter(TaskStatus, "status"))
     priority: Priority = field(default=Priority.NORMAL,
                                converter=enum_converter(Priority, "priority"))
-    dedupe_key: str | None = field(default=None, validator=optional_text)
-    source: str | None = field(default=None, validator=optional_text)
-    ref: str | None = field(default=None, validator=optional_text)
-    notes: str = field(personal=True, default="")
+    dedupe_key: str | None = field(default=None, validator=optional_name)
+    source: str | None = field(default=None, validator=optional_name)
+    ref: str | None = field(default=None, validator=optional_name)
+    notes: str = field(personal=True, default="", validator=free_text)
     outcome: str | None = field(default=None, validator=optional_text)
     completed_at: datetime | None = field(
         default=None, converter=utc_converter("completed_at", optional=True))
-    completed_by: str | None = None
-    lease_owner: str | None = None
+    completed_by: str | None = field(default=None, validator=optional_name)
+    lease_owner: str | None = field(default=None, validator=optional_name)
     lease_until: datetime | None = field(
         default=None, converter=utc_converter("lease_until", optional=True))
     ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)

@@ -1,5 +1,9 @@
 """structlog set up once, with a processor that masks personal data before anything renders.
 
+crmcore is a library first: its loggers print nothing until logging is configured, by
+``configure_logging`` (the ``crm`` command does it, writing to stderr) or by a host application
+that configures structlog itself.
+
 Values under personal keys (the fields declared ``personal=True`` in core and plugin schemas)
 are replaced whole; e-mail addresses and phone numbers are also masked wherever they appear in
 any logged string, so a message built carelessly still leaks nothing.
@@ -19,6 +23,8 @@ from crmcore.entities import Customer, Interaction, Task
 from crmcore.schema import personal_fields
 
 MASK = "***"
+_configured = False  # by configure_logging; until then crmcore's loggers are silent
+logging.getLogger("crmcore").addHandler(logging.NullHandler())  # the library convention
 # Every field the core's entities declare personal (the one list: ``crmcore.schema.field``),
 # so an event logged before a CRM is opened is masked too; plus two plugin field names that
 # hold a person's contact. Opening a CRM adds every declared field of every collection.
@@ -104,6 +110,8 @@ def configure_logging(level: str = "warning", fmt: str = "console",
         raise ValueError(f"unknown log level {level!r}")
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
+    global _configured
+    _configured = True
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -119,8 +127,46 @@ def configure_logging(level: str = "warning", fmt: str = "console",
     )
 
 
+def is_configured() -> bool:
+    """Whether crmcore's loggers write anywhere: ``configure_logging`` was called (the CLI
+    does), or the host application configured structlog itself."""
+    return _configured or structlog.is_configured()
+
+
+def _drop(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+class LibraryLogger:
+    """A crmcore logger: silent until logging is configured (the library convention, as a
+    ``logging.NullHandler`` gives), then a structlog logger under the configuration of the
+    moment, so one made at import time follows a configuration made later. What it passes on
+    is masked first, also into a host application's own structlog set-up."""
+
+    __slots__ = ("_bound",)
+
+    def __init__(self, bound: dict[str, Any]) -> None:
+        self._bound = bound
+
+    def bind(self, **values: Any) -> LibraryLogger:
+        return LibraryLogger({**self._bound, **values})
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+        if not is_configured():
+            return _drop
+        target = getattr(structlog.get_logger("crmcore"), method)
+
+        def log(event: Any = None, *args: Any, **values: Any) -> Any:
+            masked = mask_personal(None, method, {**self._bound, **values})
+            return target(mask_text(event) if isinstance(event, str) else event, *args,
+                          **masked)
+
+        return log
+
+
 def get_logger(plugin: str, **bound: Any) -> Any:
-    """A logger bound with the plugin's name (and any operation context)."""
-    # Initial values keep the logger lazy, so one made at import time still follows the
-    # configuration the CLI sets up later (masking and level included).
-    return structlog.get_logger("crmcore", plugin=plugin, **bound)
+    """A logger bound with the plugin's name (and any operation context); it writes nothing
+    until logging is configured (``configure_logging``, or structlog by the host)."""
+    return LibraryLogger({"plugin": plugin, **bound})

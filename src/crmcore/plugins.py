@@ -15,15 +15,15 @@ from typing import Any
 
 import attrs
 import pluggy
-import structlog
 
 from crmcore.errors import CrmError, PluginError
 from crmcore.hookspecs import PROJECT, CrmHookSpecs
+from crmcore.logs import get_logger
 
 ENTRY_POINT_GROUP = "crmcore"
 ENV_PLUGINS = "CRMCORE_PLUGINS"
 
-log = structlog.get_logger("crmcore.plugins")
+log = get_logger("plugins")
 
 
 @attrs.frozen

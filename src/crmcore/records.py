@@ -9,6 +9,7 @@ import attrs
 
 from crmcore.converter import from_doc, to_doc
 from crmcore.storage import Collection, SortSpec
+from crmcore.text import check_encodable
 
 T = TypeVar("T")
 
@@ -25,7 +26,10 @@ class Records(Generic[T]):
         self.cls = cls
 
     def insert(self, record: T) -> T:
-        return from_doc(self.cls, self.collection.insert(to_doc(record)))
+        """Store a new record; text that UTF-8 cannot encode is refused, naming the field."""
+        doc = to_doc(record)
+        check_encodable(doc, self.cls.__name__)
+        return from_doc(self.cls, self.collection.insert(doc))
 
     def get(self, id: str) -> T:
         return from_doc(self.cls, self.collection.get(id))
@@ -35,6 +39,7 @@ class Records(Generic[T]):
         new = attrs.evolve(record, **changes)  # type: ignore[misc]
         doc = to_doc(new)
         fields = {k: doc[k] for k in changes}
+        check_encodable(fields, self.cls.__name__)
         stored = self.collection.update(record.id, fields,
                                         expected_version=record.version)
         return from_doc(self.cls, stored)

@@ -15,6 +15,7 @@ import attrs
 
 from crmcore.clock import ensure_aware
 from crmcore.errors import ValidationError
+from crmcore.text import check_encodable, check_free_text, check_name
 
 PERSONAL = "crmcore.personal"
 
@@ -35,14 +36,52 @@ def personal_fields(cls: type) -> tuple[str, ...]:
 # -- validators that raise ValidationError naming the field ---------------------------------
 
 
+# Text rules (``crmcore.text``, ``docs/text.md``): free text refuses lone surrogates and control
+# characters other than tab and line breaks; names are one line without bidi controls.
+
+
 def non_empty(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    """Free text that must not be blank."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("must not be empty", field=attribute.name)
+    check_free_text(value, attribute.name)
 
 
 def optional_text(_inst: object, attribute: attrs.Attribute, value: object) -> None:
-    if value is not None and not isinstance(value, str):
+    """Free text, or None."""
+    if value is None:
+        return
+    if not isinstance(value, str):
         raise ValidationError(f"expected text, got {type(value).__name__}", field=attribute.name)
+    check_free_text(value, attribute.name)
+
+
+def free_text(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    """Free text, possibly empty."""
+    if not isinstance(value, str):
+        raise ValidationError(f"expected text, got {type(value).__name__}", field=attribute.name)
+    check_free_text(value, attribute.name)
+
+
+def name_text(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    """A one-line name that must not be blank (see ``crmcore.text``)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("must not be empty", field=attribute.name)
+    check_name(value, attribute.name)
+
+
+def optional_name(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    """A one-line name, or None."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(f"expected text, got {type(value).__name__}", field=attribute.name)
+    check_name(value, attribute.name)
+
+
+def encodable(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    """Any value whose text (at any depth, keys included) UTF-8 can encode."""
+    check_encodable(value, attribute.name)
 
 
 def non_negative(_inst: object, attribute: attrs.Attribute, value: object) -> None:

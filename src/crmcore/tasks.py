@@ -110,6 +110,9 @@ class Tasks:
 
         ``overdue`` keeps only those whose due time has passed.
         """
+        for name, value in (("assignee", assignee), ("customer_id", customer_id)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValidationError("must not be empty (pass None for any)", field=name)
         when = now or self._crm.now()
         horizon = when if overdue or within is None else when + within
         query: dict[str, Any] = {"status": TaskStatus.OPEN.value,

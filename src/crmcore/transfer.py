@@ -37,6 +37,7 @@ from crmcore.tabular import (
     match_columns,
     open_table,
 )
+from crmcore.text import encodable_text, json_text
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -508,11 +509,14 @@ CSV_COLUMNS = ("id", "name", "phone", "email", "gender", "birth_date", "region",
 
 
 def _flat(value: Any) -> Any:
-    """A value as one CSV/xlsx cell: lists joined by ';', mappings as JSON."""
+    """A value as one CSV/xlsx cell: lists joined by ';', mappings as JSON; text stored before
+    the text rules (a lone surrogate) comes out escaped (``crmcore.text``)."""
     if isinstance(value, list):
-        return LIST_SEPARATOR.join(str(v) for v in value)
+        return encodable_text(LIST_SEPARATOR.join(str(v) for v in value))
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
+        return json_text(value)
+    if isinstance(value, str):
+        return encodable_text(value)
     return value
 
 
@@ -530,7 +534,7 @@ def _write_rows(handle: IO[Any], fmt: str, columns: tuple[str, ...],
         if writer:
             writer.writerow({k: _flat(v) for k, v in doc.items()})
         else:
-            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            handle.write(json_text(doc) + "\n")
         count += 1
         if on_row:
             on_row()

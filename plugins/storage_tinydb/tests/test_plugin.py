@@ -141,7 +141,8 @@ def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reope
     from crmcore.audit import entry_hash
 
     crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
-    plain = crm.customers.add(actor="rep1", name="Ann", region="North", tags=["a\x7f"])
+    plain = crm.customers.add(actor="rep1", name="Ann", region="North",
+                              ext={"note": {"text": "a\x7f"}})
     accented = crm.customers.add(actor="r\u00e9p", name="Zo\u00e9", region="\u534e\u5317\U0001f600")
     crm.customers.update(plain.id, actor="rep1", region="S\u00fcd")
     crm.audit.record_event("rekey", "customers", {"share": 1e-05, "big": 2**70, "n": 2.5})

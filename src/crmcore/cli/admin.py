@@ -336,7 +336,7 @@ def report(ctx: click.Context, html_path: str | None) -> None:
 @click.command("demo")
 @click.option("--profile", default="retail", show_default=True)
 @click.option("--customers", default=300, show_default=True, type=click.IntRange(min=1))
-@click.option("--days", default=60, show_default=True, type=click.IntRange(min=1))
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 36_525))
 @click.option("--dir", "directory", metavar="FOLDER",
               help="Keep the store here (default: a new temporary folder).")
 @click.option("--seed", default=7, show_default=True, help="Random seed; same seed, same run.")

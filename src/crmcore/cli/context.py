@@ -17,12 +17,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from crmcore.app import CRM, open_crm
 from crmcore.converter import to_doc
 from crmcore.errors import PermissionDenied
 from crmcore.plugins import PluginManager
 from crmcore.security import check_actor_name, reserved_actor
+from crmcore.text import for_terminal, json_text
 
 T = TypeVar("T")
 
@@ -40,9 +42,26 @@ class CliState:
     err_console: Console = attrs.field(factory=lambda: _console(sys.stderr))
 
 
+class SafeConsole(Console):
+    """A rich console that prints text as it is stored: no markup or emoji codes are read in
+    it (a customer named ``[/b]`` or ``:smile:`` shows as such), and control, bidi and invalid
+    characters show as escapes (``crmcore.text.for_terminal``), in tables and messages alike."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(for_terminal(text), **kwargs)
+
+
+def _columns() -> int:
+    try:
+        return max(20, min(int(os.environ.get("COLUMNS", "120")), 10_000))
+    except ValueError:
+        return 120
+
+
 def _console(stream: Any) -> Console:
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+    width = None if stream.isatty() else _columns()
+    return SafeConsole(file=stream, width=width, highlight=False, soft_wrap=False, markup=False,
+                       emoji=False)
 
 
 def state(ctx: click.Context) -> CliState:
@@ -129,7 +148,8 @@ def _cell(value: Any) -> str:
 
 
 def print_json(ctx: click.Context, data: Any) -> None:
-    click.echo(json.dumps(plain(data), ensure_ascii=False, indent=2, sort_keys=False))
+    """``data`` as JSON on stdout (text stored before the text rules comes out escaped)."""
+    click.echo(json_text(plain(data), indent=2, sort_keys=False))
 
 
 def out_table(ctx: click.Context, rows: Sequence[dict[str, Any]],
@@ -141,7 +161,7 @@ def out_table(ctx: click.Context, rows: Sequence[dict[str, Any]],
         return
     console = state(ctx).console
     if not rows:
-        console.print(f"[dim]{empty}[/dim]" if title is None else f"{title}: {empty}")
+        console.print(Text(empty, style="dim") if title is None else f"{title}: {empty}")
         return
     table = Table(title=title, title_justify="left", header_style="bold")
     for _key, header in columns:

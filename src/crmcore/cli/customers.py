@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from crmcore.errors import ValidationError
 from crmcore.outputs import output_to
 from crmcore.security import Resource
 from crmcore.tabular import FORMATS, detect_format, open_table
+from crmcore.text import for_terminal, json_text
 from crmcore.transfer import (
     CUSTOMER_KEYS,
     INTERACTION_CUSTOMER_KEYS,
@@ -234,7 +234,8 @@ def _import_command(kind: str) -> click.Command:
                                         for e in report.errors]})
         else:
             for error in report.errors:
-                click.echo(f"{path}:{error.line}: {error.message}", err=True)
+                click.echo(for_terminal(f"{path}:{error.line}: {error.message}",
+                                        one_line=True), err=True)
             verb = "would import" if dry_run else "imported"
             count = report.rows - len(report.errors) if dry_run else report.written
             extra = "".join(f", {n} {what}" for n, what in ((report.updated, "updated"),
@@ -317,9 +318,8 @@ def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt:
     crm = open_crm_from(ctx)
     with output_to(crm, output, binary=fmt == "xlsx") as handle:
         if customer_id:
-            json.dump(export_customer_file(crm, customer_id, actor=actor(ctx)), handle,
-                      ensure_ascii=False, indent=2)
-            handle.write("\n")
+            handle.write(json_text(export_customer_file(crm, customer_id, actor=actor(ctx)),
+                                   indent=2) + "\n")
             count = 1
         else:
             count = export_customers(crm, handle, fmt, actor=actor(ctx))

@@ -1,5 +1,9 @@
 """``crm``: the entry point. Loads plugins' commands, maps errors to one line and an exit code.
 
+``--json`` is accepted before the command (``crm --json customer list``) or anywhere after it
+(``crm customer list --json``), for every command, plugins' included. Logs (and warnings about
+plugins that fail to load) go to stderr, so stdout holds only the command's output.
+
 Exit codes: 0 success; 1 other errors; 2 usage, validation or configuration; 3 not found;
 4 conflict; 5 permission denied; 6 storage; 7 plugin; 70 internal error (a bug: rerun with
 ``CRM_TRACEBACK=1`` to see it); 130 interrupted.
@@ -21,6 +25,7 @@ from crmcore.errors import CrmError
 from crmcore.logs import configure_logging
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.security import check_actor_name
+from crmcore.text import for_terminal
 
 EXIT_INTERNAL = 70
 
@@ -75,9 +80,12 @@ def _enabled_plugins(argv: Sequence[str]) -> set[str] | None:
     try:
         with open(path, "rb") as handle:
             enabled = tomllib.load(handle).get("plugins", {}).get("enabled")
-    except (OSError, tomllib.TOMLDecodeError, AttributeError):
-        return None  # the command itself reports a bad config when it opens it
-    return set(enabled) if isinstance(enabled, list) else None
+    except (OSError, ValueError, RecursionError, AttributeError):
+        # not readable, not UTF-8, not TOML: the command reports it when it opens the config
+        return None
+    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
+        return None  # likewise: the configuration's own check names the bad key
+    return set(enabled)
 
 
 def load_plugin_commands(group: click.Group, pm: PluginManager) -> None:
@@ -89,11 +97,49 @@ def load_plugin_commands(group: click.Group, pm: PluginManager) -> None:
             pm.mark_failed(impl.plugin_name, exc)
 
 
+def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and isinstance(ctx.find_root().obj, CliState):
+        ctx.find_root().obj.as_json = True
+
+
+def _json_option() -> click.Option:
+    return click.Option(["--json"], is_flag=True, expose_value=False, callback=_json_flag,
+                        help="Machine-readable JSON output (as 'crm --json …').")
+
+
+def add_json_option(group: click.Group) -> None:
+    """Give every command and group under ``group`` its own ``--json`` flag (the root's
+    ``--json`` works before the command name; this one after it)."""
+    for command in group.commands.values():
+        if not any("--json" in getattr(p, "opts", ()) for p in command.params):
+            command.params.append(_json_option())
+        if isinstance(command, click.Group):
+            add_json_option(command)
+
+
 def build(argv: Sequence[str]) -> tuple[click.Group, PluginManager]:
     pm = make_plugin_manager(allowed=_enabled_plugins(argv))
     group = make_cli()
     load_plugin_commands(group, pm)
+    add_json_option(group)
     return group, pm
+
+
+def _preparse_logging(argv: Sequence[str]) -> tuple[str, str]:
+    """``--log-level``/``--log-format`` as given, so that what is logged while plugins load
+    (before click parses anything) already goes to stderr in the chosen form."""
+    found = {"--log-level": "warning", "--log-format": "console"}
+    allowed = {"--log-level": ("debug", "info", "warning", "error"),
+               "--log-format": ("console", "json")}
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        if name in found and not eq and i + 1 < len(argv):
+            value = argv[i + 1]
+        if name in found and value in allowed[name]:
+            found[name] = value
+    return found["--log-level"], found["--log-format"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -103,8 +149,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _check_arguments(args: Sequence[str]) -> None:
+    """Refuse arguments no command line can carry: text the file system encoding cannot
+    encode even with ``surrogateescape`` (how Python hands over bytes that are not UTF-8)."""
+    encoding = sys.getfilesystemencoding()
+    for number, arg in enumerate(args, start=1):
+        try:
+            arg.encode(encoding, "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise click.UsageError(f"argument {number} is not valid text (U+"
+                                   f"{ord(arg[exc.start]):04X} at position {exc.start})"
+                                   ) from None
+
+
 def run(args: list[str]) -> int:
     try:
+        _check_arguments(args)
+        configure_logging(*_preparse_logging(args))
         group, pm = build(args)
         result = group.main(args=args, prog_name="crm", standalone_mode=False,
                             obj=CliState(None, False, None, pm))
@@ -135,7 +196,8 @@ def run(args: list[str]) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One line for the terminal: whitespace folded, control and bidi characters escaped."""
+    return for_terminal(" ".join(text.split()), one_line=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ from crmcore.cli.context import (
     resolve_when,
     say,
 )
-from crmcore.cli.params import DURATION, WHEN
+from crmcore.cli.params import DURATION, NAME, WHEN
 from crmcore.converter import to_doc
 from crmcore.entities import Priority, Task
 from crmcore.errors import TransientConflict, ValidationError
@@ -49,9 +49,10 @@ def tasks_group() -> None:
 
 
 @tasks_group.command("due")
-@click.option("--rep", "assignee", metavar="REP", help="Only tasks assigned to REP.")
-@click.option("--kind", "kinds", multiple=True, help="Only these kinds (repeatable).")
-@click.option("--customer", "customer_id", metavar="ID")
+@click.option("--rep", "assignee", metavar="REP", type=NAME, help="Only tasks assigned to REP.")
+@click.option("--kind", "kinds", multiple=True, type=NAME,
+              help="Only these kinds (repeatable).")
+@click.option("--customer", "customer_id", metavar="ID", type=NAME)
 @click.option("--overdue", is_flag=True, help="Only tasks whose due time has passed.")
 @click.option("--within", type=DURATION, help="Also tasks due within this long (e.g. 1d).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
@@ -105,7 +106,7 @@ def done(ctx: click.Context, task_id: str, outcome: str | None) -> None:
 
 @tasks_group.command("assign")
 @click.argument("task_id")
-@click.argument("rep")
+@click.argument("rep", type=NAME)
 @click.pass_context
 def assign(ctx: click.Context, task_id: str, rep: str) -> None:
     """Give a task to REP."""
@@ -139,7 +140,8 @@ def cancel(ctx: click.Context, task_id: str, reason: str) -> None:
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between sweeps.")
 @click.option("--iterations", type=click.IntRange(min=1), help="Stop after this many sweeps.")
-@click.option("--name", help="Worker name (default: host-pid); several may run at once.")
+@click.option("--name", type=NAME,
+              help="Worker name (default: host-pid); several may run at once.")
 @click.pass_context
 def worker(ctx: click.Context, once: bool, interval: float, iterations: int | None,
            name: str | None) -> None:

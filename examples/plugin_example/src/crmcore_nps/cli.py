@@ -34,7 +34,7 @@ def answer(ctx: click.Context, customer_id: str, score: str, comment: str | None
 
 
 @nps_group.command("report")
-@click.option("--days", type=click.IntRange(min=1),
+@click.option("--days", type=click.IntRange(min=1, max=36_525),
               help="Window in days (default: [nps] report_days).")
 @click.pass_context
 def report(ctx: click.Context, days: int | None) -> None:

@@ -11,7 +11,14 @@ import attrs
 
 from crmcore.converter import converter
 from crmcore.entities import Channel, Priority
-from crmcore.schema import enum_converter, field, non_empty, optional_text, utc_converter
+from crmcore.schema import (
+    enum_converter,
+    field,
+    name_text,
+    non_empty,
+    optional_text,
+    utc_converter,
+)
 
 TICKETS = "complaints.tickets"
 TRACES = "complaints.traces"
@@ -101,7 +108,7 @@ class Proposal:
 
     number: int
     solution: str = field(personal=True, validator=non_empty)
-    proposed_by: str = field(validator=non_empty)
+    proposed_by: str = field(validator=name_text)
     proposed_at: datetime = field(converter=utc_converter("proposed_at"))
     compensation: float | None = field(default=None, validator=_amount)
     state: ProposalState = field(default=ProposalState.PENDING,
@@ -117,11 +124,11 @@ class Ticket:
     """A complaint (the complaint form of DOMAIN §5 plus its handling state)."""
 
     id: str
-    customer_id: str = field(validator=non_empty)
-    category: str = field(validator=non_empty)
+    customer_id: str = field(validator=name_text)
+    category: str = field(validator=name_text)
     content: str = field(personal=True, validator=non_empty)
-    registered_by: str = field(validator=non_empty)
-    owner: str = field(validator=non_empty)  # first-contact responsibility: owns it to the end
+    registered_by: str = field(validator=name_text)
+    owner: str = field(validator=name_text)  # first-contact responsibility: owns it to the end
     opened_at: datetime = field(converter=utc_converter("opened_at"))
     channel: Channel = field(default=Channel.OTHER, converter=enum_converter(Channel, "channel"))
     complainant: str | None = field(personal=True, default=None, validator=optional_text)
@@ -217,7 +224,7 @@ class Trace:
     ticket_id: str
     customer_id: str
     at: datetime = field(converter=utc_converter("at"))
-    actor: str = field(validator=non_empty)
+    actor: str = field(validator=name_text)
     action: str = field(validator=non_empty)
     from_status: str | None = attrs.field(default=None, converter=_plain_text)
     to_status: str | None = attrs.field(default=None, converter=_plain_text)
@@ -254,10 +261,10 @@ class ImprovementAction:
 
     id: str
     what: str = field(validator=non_empty)
-    owner: str = field(validator=non_empty)
+    owner: str = field(validator=name_text)
     due_at: datetime = field(converter=utc_converter("due_at"))
     created_at: datetime = field(converter=utc_converter("created_at"))
-    created_by: str = field(validator=non_empty)
+    created_by: str = field(validator=name_text)
     category: str | None = None  # the complaint category it addresses, if one
     cause: str | None = None  # the root cause it addresses, if one
     status: ActionStatus = field(default=ActionStatus.OPEN,

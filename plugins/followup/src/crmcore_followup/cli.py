@@ -18,7 +18,7 @@ from crmcore.cli.context import (
     resolve_when,
     say,
 )
-from crmcore.cli.params import DURATION, WHEN
+from crmcore.cli.params import DURATION, NAME, WHEN
 from crmcore.cli.tasks import render_tasks
 from crmcore.converter import to_doc
 from crmcore.entities import Channel, TaskStatus
@@ -138,7 +138,8 @@ def callbacks_group() -> None:
 
 
 @callbacks_group.command("list")
-@click.option("--rep", "assignee", metavar="REP", help="Only callbacks assigned to REP.")
+@click.option("--rep", "assignee", metavar="REP", type=NAME,
+              help="Only callbacks assigned to REP.")
 @click.option("--key", "key_only", is_flag=True, help="Only key customers' callbacks.")
 @click.option("--overdue", is_flag=True, help="Only those past due.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
@@ -178,7 +179,7 @@ def callbacks_done(ctx: click.Context, task_id: str, satisfied: bool | None,
 @click.command("handover")
 @click.option("--shift-end", "shift_end", type=WHEN, help=f"End of the next shift. {WHEN_HELP} "
               "Default: [followup] shift_hours from now.")
-@click.option("--rep", metavar="REP", help="Only items assigned to REP.")
+@click.option("--rep", metavar="REP", type=NAME, help="Only items assigned to REP.")
 @click.option("--team", help="Only items assigned to reps of this team.")
 @click.pass_context
 def handover_command(ctx: click.Context, shift_end: Any, rep: str | None,
@@ -213,9 +214,10 @@ def handover_command(ctx: click.Context, shift_end: Any, rep: str | None,
 # -- crm tasks due / overdue-by-grade -----------------------------------------------------------
 
 @click.command("due")
-@click.option("--rep", "assignee", metavar="REP", help="Only tasks assigned to REP.")
-@click.option("--kind", "kinds", multiple=True, help="Only these kinds (repeatable).")
-@click.option("--customer", "customer_id", metavar="ID")
+@click.option("--rep", "assignee", metavar="REP", type=NAME, help="Only tasks assigned to REP.")
+@click.option("--kind", "kinds", multiple=True, type=NAME,
+              help="Only these kinds (repeatable).")
+@click.option("--customer", "customer_id", metavar="ID", type=NAME)
 @click.option("--grade", "grades", multiple=True, metavar="G",
               help="Only customers whose pipeline grade is G (repeatable; 'ungraded' for "
                    "none).")

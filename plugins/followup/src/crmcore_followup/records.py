@@ -9,7 +9,7 @@ from datetime import date, datetime
 import attrs
 
 from crmcore import ValidationError
-from crmcore.schema import non_empty, optional_text, utc_converter
+from crmcore.schema import name_text, optional_name, utc_converter
 from crmcore.storage import CollectionSpec, IndexSpec
 
 SCHEDULE = "followup.schedule"
@@ -46,11 +46,11 @@ class Schedule:
     touches schedules whose ``check_at`` has come, never the whole customer base."""
 
     id: str
-    customer_id: str = attrs.field(validator=non_empty)
+    customer_id: str = attrs.field(validator=name_text)
     since: datetime = attrs.field(converter=utc_converter("since"))
     check_at: datetime | None = attrs.field(default=None, converter=_optional_utc("check_at"))
     active: bool = True
-    grade: str | None = attrs.field(default=None, validator=optional_text)
+    grade: str | None = attrs.field(default=None, validator=optional_name)
     cadence_days: int = 30
     last_follow_up_at: datetime | None = attrs.field(
         default=None, converter=_optional_utc("last_follow_up_at"))
@@ -109,12 +109,12 @@ class Rep:
 
     id: str
     name: str = attrs.field(validator=_rep_name)
-    team: str | None = attrs.field(default=None, validator=optional_text)
+    team: str | None = attrs.field(default=None, validator=optional_name)
     skills: tuple[str, ...] = attrs.field(default=(), converter=_skills)
     ability: int = attrs.field(default=3, validator=_ability)
     capacity: int = attrs.field(default=50, validator=_capacity)
     available: bool = True
-    shift: str | None = attrs.field(default=None, validator=optional_text)
+    shift: str | None = attrs.field(default=None, validator=optional_name)
     version: int = 0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from crmcore import ValidationError
-from crmcore.schema import field, non_empty, utc_converter
+from crmcore.schema import field, name_text, non_empty, utc_converter
 from crmcore.storage import CollectionSpec, IndexSpec
 
 LEDGER = "loyalty.ledger"
@@ -47,14 +47,14 @@ class LedgerEntry:
     """
 
     id: str
-    customer_id: str = field(validator=non_empty)
+    customer_id: str = field(validator=name_text)
     kind: str = field(validator=_entry_kind)
     points: int = field(validator=_whole)
-    source: str = field(validator=non_empty)
-    key: str = field(validator=non_empty)
+    source: str = field(validator=name_text)
+    key: str = field(validator=name_text)
     reason: str = field(validator=non_empty)
     at: datetime = field(converter=utc_converter("at"))
-    actor: str = field(validator=non_empty)
+    actor: str = field(validator=name_text)
     seq: int = 0
     expires_at: datetime | None = field(default=None,
                                         converter=utc_converter("expires_at", optional=True))
@@ -103,8 +103,8 @@ class ReferralCode:
     """A customer's referral code (short, unambiguous, unique)."""
 
     id: str
-    code: str = field(validator=non_empty)
-    customer_id: str = field(validator=non_empty)
+    code: str = field(validator=name_text)
+    customer_id: str = field(validator=name_text)
     created_at: datetime = field(converter=utc_converter("created_at"))
     version: int = 0
 
@@ -114,11 +114,11 @@ class Referral:
     """``referred_id`` was brought by ``referrer_id`` ("old brings new")."""
 
     id: str
-    referrer_id: str = field(validator=non_empty)
-    referred_id: str = field(validator=non_empty)
-    code: str = field(validator=non_empty)
+    referrer_id: str = field(validator=name_text)
+    referred_id: str = field(validator=name_text)
+    code: str = field(validator=name_text)
     linked_at: datetime = field(converter=utc_converter("linked_at"))
-    linked_by: str = field(validator=non_empty)
+    linked_by: str = field(validator=name_text)
     status: str = LINKED
     qualifying_purchase_id: str | None = None
     rewarded_at: datetime | None = field(default=None,
