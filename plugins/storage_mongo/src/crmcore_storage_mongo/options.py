@@ -18,6 +18,7 @@ from crmcore.errors import ConfigError, ValidationError
 
 DEFAULT_DATABASE = "crm"
 SCHEMES = ("mongodb://", "mongodb+srv://")
+MOCK_SCHEME = "mongomock://"  # the in-process imitation (optional extra ``[mock]``)
 
 # Tenant names join the database name after "__"; no "_" inside them keeps the join unambiguous.
 _TENANT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -86,6 +87,13 @@ class MongoOptions:
     schema_validation: str = attrs.field(default="moderate",
                                          validator=_one_of("moderate", "strict", "off"))
     app_name: str = "crmcore"
+    # Whose clock leases run on: "server" ($$NOW: skewed worker clocks cannot steal a live
+    # lease), "caller" (the time the core passes), "auto": server time when the CRM runs on
+    # the system clock, the caller's when it runs on an injected clock (a simulation or test:
+    # one clock, no skew, and the server's time would not follow the simulated one).
+    lease_clock: str = attrs.field(default="auto", validator=_one_of("auto", "server", "caller"))
+    # Commands slower than this are logged as warnings ("slow operation"); 0 logs every one.
+    slow_operation_ms: int = attrs.field(default=500, validator=_between(0, 3_600_000))
 
     def database_name(self, uri: str) -> str:
         """The database holding this store's collections (tenant included)."""
@@ -111,22 +119,26 @@ class MongoOptions:
 
 def check_uri(location: str | None) -> str:
     """The MongoDB URI from ``[storage] location``, or a ``ConfigError`` saying what to write."""
-    if not location or not location.startswith(SCHEMES):
+    if not location or not location.startswith((*SCHEMES, MOCK_SCHEME)):
         shown = "nothing" if not location else repr(redact(location))
         raise ConfigError("storage.location: the mongodb backend needs a MongoDB URI such as "
-                          f"'mongodb://localhost:27017' (set [storage] location or "
-                          f"CRM_STORAGE_LOCATION), got {shown}")
+                          f"'mongodb://localhost:27017', or 'mongomock://' to try it without a "
+                          f"server (set [storage] location or CRM_STORAGE_LOCATION), got {shown}")
     return location
 
 
 def uri_options(uri: str) -> dict[str, str]:
     """Query-string options of a MongoDB URI, keys lower-cased (as MongoDB treats them)."""
+    if uri.startswith(MOCK_SCHEME):
+        return {}
     query = uri.split("?", 1)[1] if "?" in uri else ""
     return {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
 
 
 def uri_database(uri: str) -> str | None:
     """The database named in the URI's path (``mongodb://host/<db>``), if any."""
+    if uri.startswith(MOCK_SCHEME):
+        return None  # its path names a file
     rest = uri.split("://", 1)[1] if "://" in uri else uri
     rest = rest.split("?", 1)[0]
     if "/" not in rest:

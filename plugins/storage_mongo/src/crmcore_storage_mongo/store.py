@@ -18,7 +18,7 @@ import contextlib
 import contextvars
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -28,7 +28,7 @@ from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure, 
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from crmcore.clock import Clock
+from crmcore.clock import Clock, SystemClock
 from crmcore.converter import iso
 from crmcore.errors import (
     ConflictError,
@@ -55,7 +55,7 @@ from crmcore.storage.base import (
     batches,
 )
 from crmcore.storage.query import MISSING, check_new_doc, compile_filter, resolve, sort_docs
-from crmcore_storage_mongo import connection, errors, indexes
+from crmcore_storage_mongo import connection, errors, indexes, mock, monitoring
 from crmcore_storage_mongo.connection import ClientFactory, ServerInfo
 from crmcore_storage_mongo.options import MongoOptions, check_uri, parse_options, redact
 from crmcore_storage_mongo.schema import mongo_validator, scalar_fields
@@ -551,13 +551,25 @@ class MongoCollection(Collection):
 
     def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
               sort: SortSpec | None = None) -> Doc | None:
+        """Lease one matching document (see the contract).
+
+        On the server's clock (``lease_clock``), "free" and the new ``lease_until`` are
+        computed by MongoDB from ``$$NOW`` in the filter and in an update pipeline: the lease
+        lasts ``until - now`` from the server's time, and a worker whose own clock runs ahead
+        cannot see a live lease as ended. On the caller's clock, ``now`` and ``until`` are used
+        as given.
+        """
         tr = self._translate(filter)
-        free = translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
-                                  {"lease_until": None}, {"lease_until": {"$lte": iso(now)}}]})
         plan = plan_sort(sort, self._scalars)
-        update = {"$set": {"lease_owner": owner, "lease_until": iso(until)},
-                  "$inc": {"version": 1}}
-        query = and_of([q for q in (tr.query, free.query) if q])
+        if self._store.server_leases:
+            free, update = server_lease(owner, until - now)
+        else:
+            free = translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
+                                      {"lease_until": None},
+                                      {"lease_until": {"$lte": iso(now)}}]}).query
+            update = {"$set": {"lease_owner": owner, "lease_until": iso(until)},
+                      "$inc": {"version": 1}}
+        query = and_of([q for q in (tr.query, free) if q])
         with self._op("claim") as session:
             if tr.exact:
                 raw = self._raw.find_one_and_update(query, update, sort=plan.keys,
@@ -573,7 +585,7 @@ class MongoCollection(Collection):
                 sort_docs(found, plan.core)
             for doc in found:
                 raw = self._raw.find_one_and_update(
-                    {"$and": [{ID: doc["id"], "version": doc["version"]}, free.query]}, update,
+                    {"$and": [{ID: doc["id"], "version": doc["version"]}, free]}, update,
                     return_document=ReturnDocument.AFTER, session=session)
                 if raw is not None:
                     return from_mongo(raw)
@@ -594,8 +606,9 @@ class MongoStore(Store):
     """An open MongoDB database (one tenant's) holding the CRM's collections."""
 
     def __init__(self, *, client: Any, uri: str, options: MongoOptions, server: ServerInfo,
-                 clock: Clock) -> None:
+                 clock: Clock, mock_server: mock.MockServer | None = None) -> None:
         self.client = client
+        self.mock_server = mock_server
         self.uri = uri
         self.options = options
         self.server = server
@@ -609,6 +622,13 @@ class MongoStore(Store):
             change_streams=False,  # the contract offers no change-stream API yet
             schema_validation=server.schema_validation and options.schema_validation != "off",
         )
+        lease_clock = options.lease_clock
+        if lease_clock == "auto":
+            lease_clock = "server" if isinstance(clock, SystemClock) else "caller"
+        # $$NOW in update pipelines: MongoDB 4.2+ (every server the backend accepts); on
+        # mongomock the adapter evaluates it on the imitation server's clock.
+        self.server_leases = lease_clock == "server" and (server.answered
+                                                           or mock_server is not None)
         self._collections: dict[str, MongoCollection] = {}
         self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
             f"crm_mongo_txn_{id(self)}", default=None)
@@ -720,10 +740,19 @@ class MongoStore(Store):
         if not self._closed:
             self._closed = True
             connection.release(self.client)
+            if self.mock_server is not None:
+                mock.release_server(self.mock_server)
+            else:
+                log.info("mongo.metrics", **monitoring.METRICS.snapshot())
 
     def describe(self) -> str:
         caps = "transactions" if self.capabilities.transactions else \
             "no multi-document transactions"
+        if self.mock_server is not None:
+            kept = ("in this process only" if not self.mock_server.persistent
+                    else f"kept in {self.mock_server.path}")
+            return (f"mongodb on mongomock (an in-process imitation for trying the backend, not "
+                    f"a database; {kept}) database {self.database_name} ({caps})")
         return (f"mongodb {redact(self.uri)} database {self.database_name} "
                 f"({self.server.describe()}; {caps})")
 
@@ -742,7 +771,12 @@ class MongoStore(Store):
         if missing:
             raise StorageError(f"declared indexes are missing: {', '.join(missing)}; reopening "
                                "the CRM creates them again")
-        return {name: self.collection(name).count() for name in self.collection_names()}
+        # The collection's metadata count, not a scan: at 10^7 documents an exact count reads
+        # the whole _id index. It can be off after an unclean shutdown until the next
+        # validate; exact counts are ``collection.count()``.
+        with errors.mapped(self.database_name, "check"):
+            return {name: self.db[name].estimated_document_count()
+                    for name in self.collection_names()}
 
     def compact(self) -> None:
         raise NotImplementedError("MongoDB reclaims space itself; run its 'compact' command "
@@ -755,18 +789,39 @@ class MongoStore(Store):
 
 def open_store(options: StorageOptions, *, client_factory: ClientFactory | None = None
                ) -> MongoStore:
-    """The backend factory: validate the configuration, connect (bounded by timeouts), probe."""
+    """The backend factory: validate the configuration, connect (bounded by timeouts), probe.
+
+    A ``mongomock://`` location opens the in-process imitation (``crmcore_storage_mongo.mock``).
+    """
     uri = check_uri(options.location)
     opts = parse_options(options.options)
-    client = connection.acquire(uri, opts.client_kwargs(uri), client_factory)
+    kwargs = opts.client_kwargs(uri)
+    mock_server = None
+    if mock.is_mock(uri):
+        mock_server = mock.acquire_server(uri)
+        client_factory = mock.client_factory(mock_server)
+    else:
+        kwargs["event_listeners"] = monitoring.listeners(opts.slow_operation_ms)
+    try:
+        client = connection.acquire(uri, kwargs, client_factory)
+    except BaseException:
+        if mock_server is not None:
+            mock.release_server(mock_server)
+        raise
     try:
         server = connection.probe(client, uri, opts.server_selection_timeout_ms)
         store = MongoStore(client=client, uri=uri, options=opts, server=server,
-                           clock=options.clock)
+                           clock=options.clock, mock_server=mock_server)
     except BaseException:
         connection.release(client)
+        if mock_server is not None:
+            mock.release_server(mock_server)
         raise
-    if not store.capabilities.transactions:
+    if mock_server is not None:
+        log.warning("mongomock: an in-process imitation of MongoDB for trying the backend; "
+                    "one process at a time, no transactions, and its speed says nothing "
+                    "about MongoDB's", where=store.describe())
+    elif not store.capabilities.transactions:
         log.warning("no multi-document transactions: each write is atomic on its own",
                     where=store.describe())
     else:
@@ -775,6 +830,31 @@ def open_store(options: StorageOptions, *, client_factory: ClientFactory | None 
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+#: ``lease_until``'s stored form (``2026-01-05T09:00:00.000000Z``) from a server date: MongoDB
+#: formats milliseconds (``%L``), the three zeros after them keep the width (and the order).
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%L"
+
+
+def server_iso(offset_ms: int = 0) -> dict[str, Any]:
+    """An aggregation expression: the server's time (``$$NOW``) plus ``offset_ms``, stored form."""
+    date: Any = "$$NOW" if not offset_ms else {"$add": ["$$NOW", offset_ms]}
+    return {"$concat": [{"$dateToString": {"date": date, "format": _ISO_FORMAT}}, "000Z"]}
+
+
+def server_lease(owner: str, length: timedelta) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The "free for ``owner``" filter and the update pipeline of a lease on the server's clock."""
+    ms = max(0, int(length / timedelta(milliseconds=1)))
+    free = {"$or": [
+        translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
+                           {"lease_until": None}]}).query,
+        {"$and": [{"lease_until": {"$type": "string"}},
+                  {"$expr": {"$lte": ["$lease_until", server_iso()]}}]},
+    ]}
+    update = [{"$set": {"lease_owner": {"$literal": owner}, "lease_until": server_iso(ms),
+                        "version": {"$add": ["$version", 1]}}}]
+    return free, update
+
 
 
 def _copy(value: Any) -> Any:
