@@ -5,9 +5,9 @@ the production backend and for tests; it is not a database:
 
 - ``mongomock://`` keeps the data in ``crm-mongomock.bson`` in the current directory;
   ``mongomock:///abs/path.bson`` or ``mongomock://rel/path.bson`` name the file;
-  ``mongomock://:memory:`` (or ``:memory:NAME``) keeps it in this process only. The file is read when the first store
-  opens and written (owner-only, replaced atomically) when the last one closes: a process that
-  dies loses what it wrote since it opened.
+  ``mongomock://:memory:`` (or ``:memory:NAME``) keeps it in this process only. The file is
+  read when the first store opens and written (owner-only, replaced atomically) when the
+  last one closes: a process that dies loses what it wrote since it opened.
 - One process at a time: the file is locked while a store is open; a second process waits up
   to ``LOCK_WAIT`` seconds, then gets a ``StorageError`` saying so.
 - No transactions, sessions, validators, write concerns or several processes (the backend

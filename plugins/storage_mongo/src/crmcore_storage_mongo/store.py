@@ -627,8 +627,8 @@ class MongoStore(Store):
             lease_clock = "server" if isinstance(clock, SystemClock) else "caller"
         # $$NOW in update pipelines: MongoDB 4.2+ (every server the backend accepts); on
         # mongomock the adapter evaluates it on the imitation server's clock.
-        self.server_leases = lease_clock == "server" and (server.answered
-                                                           or mock_server is not None)
+        emulated = getattr(client, "crm_server", None) is not None  # the plugin's mongomock
+        self.server_leases = lease_clock == "server" and (server.answered or emulated)
         self._collections: dict[str, MongoCollection] = {}
         self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
             f"crm_mongo_txn_{id(self)}", default=None)
