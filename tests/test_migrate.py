@@ -223,7 +223,7 @@ def test_resume_refuses_a_source_that_changed_since_the_broken_run(source):
 
 def test_resume_with_nothing_to_resume_is_refused(source):
     target = MemoryStore()
-    with pytest.raises(StorageError, match="nothing to resume: .*no interrupted migration"):
+    with pytest.raises(StorageError, match=r"nothing to resume: .*no interrupted migration"):
         migrate(source, target, resume=True)
     assert migrate(source, target).ok
     with pytest.raises(StorageError, match="already finished and verified"):

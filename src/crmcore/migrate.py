@@ -30,7 +30,7 @@ import attrs
 
 from crmcore.errors import StorageError, ValidationError
 from crmcore.jsontext import json_canonical
-from crmcore.storage import BulkError, BulkResult, Collection, IndexSpec, Store, batches
+from crmcore.storage import BulkError, Collection, IndexSpec, Store
 from crmcore.storage.base import Doc, StoreLayer
 
 Progress = Callable[[str, int], None]
