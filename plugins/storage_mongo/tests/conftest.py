@@ -60,8 +60,9 @@ def open_mock(mock_factory: connection.ClientFactory) -> Iterator[Callable[..., 
     """``open_mock(**options)``: a store on the imitation server; closed after the test."""
     opened: list[MongoStore] = []
 
-    def open_(uri: str = MOCK_URI, **options: Any) -> MongoStore:
-        store = open_store(StorageOptions(uri, options, ManualClock(START)),
+    def open_(uri: str = MOCK_URI, *, schema_upgrade: bool = False,
+              **options: Any) -> MongoStore:
+        store = open_store(StorageOptions(uri, options, ManualClock(START), schema_upgrade),
                            client_factory=mock_factory)
         opened.append(store)
         return store
@@ -79,9 +80,9 @@ def open_real() -> Iterator[Callable[..., MongoStore]]:
     database = f"crmtest_{uuid.uuid4().hex[:12]}"
     opened: list[MongoStore] = []
 
-    def open_(**options: Any) -> MongoStore:
+    def open_(*, schema_upgrade: bool = False, **options: Any) -> MongoStore:
         store = open_store(StorageOptions(REAL_URI, {"database": database, **options},
-                                          ManualClock(START)))
+                                          ManualClock(START), schema_upgrade))
         opened.append(store)
         return store
 

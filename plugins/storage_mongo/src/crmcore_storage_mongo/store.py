@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from crmcore.errors import (
     TransientConflict,
     ValidationError,
 )
+from crmcore.jsontext import json_canonical
 from crmcore.logs import get_logger
 from crmcore.storage.base import (
     BulkError,
@@ -78,6 +80,8 @@ UPSERT_ATTEMPTS = 5
 COMMIT_ATTEMPTS = 3
 ALWAYS_SCALAR = frozenset({ID, "version"})
 NAMESPACE_EXISTS = 48
+SCHEMA_COLLECTION = "_crm_schema"  # what ``crm db upgrade`` applied, per collection
+_BEHIND = "behind"
 
 
 @attrs.define
@@ -606,7 +610,8 @@ class MongoStore(Store):
     """An open MongoDB database (one tenant's) holding the CRM's collections."""
 
     def __init__(self, *, client: Any, uri: str, options: MongoOptions, server: ServerInfo,
-                 clock: Clock, mock_server: mock.MockServer | None = None) -> None:
+                 clock: Clock, mock_server: mock.MockServer | None = None,
+                 schema_upgrade: bool = False) -> None:
         self.client = client
         self.mock_server = mock_server
         self.uri = uri
@@ -629,6 +634,9 @@ class MongoStore(Store):
         # mongomock the adapter evaluates it on the imitation server's clock.
         emulated = getattr(client, "crm_server", None) is not None  # the plugin's mongomock
         self.server_leases = lease_clock == "server" and (server.answered or emulated)
+        self.schema_upgrade = schema_upgrade
+        self._records: dict[str, dict[str, Any]] | None = None  # _crm_schema, read once
+        self._changes: list[str] = []
         self._collections: dict[str, MongoCollection] = {}
         self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
             f"crm_mongo_txn_{id(self)}", default=None)
@@ -655,24 +663,104 @@ class MongoStore(Store):
         return found
 
     def ensure_collection(self, spec: CollectionSpec) -> Collection:
+        """Open a declared collection; its schema is a recorded, explicit step.
+
+        The wanted schema (index specs, validator) has a SHA-256 digest, recorded in
+        ``_crm_schema`` by ``crm db upgrade``. Opening compares digests and does nothing more
+        when they match. Otherwise, without ``schema_upgrade``: a collection that does not
+        exist yet, or holds no document, is set up now (instant, and within the ``readWrite``
+        role); on one that holds data nothing is built or changed: a declared index that is
+        not there refuses to open (``StorageError`` naming ``crm db upgrade``), a validator
+        that differs is logged. So workers never start an index build that outlives their
+        socket timeout, and old and new code never flip a validator back and forth.
+        """
         coll = self.collection(spec.name)
         coll.set_record_type(spec.record_type)
         coll.declared = tuple(spec.indexes)
-        if spec.record_type is not None and self.capabilities.schema_validation:
-            self._apply_validator(spec.name, spec.record_type)
-        for index in spec.indexes:
-            coll.ensure_index(index)
+        validator = (mongo_validator(spec.record_type) if spec.record_type is not None
+                     and self.capabilities.schema_validation else None)
+        digest = schema_digest(spec, validator, self.options.schema_validation)
+        record = self._schema_records().get(spec.name)
+        if record is not None and record.get("sha256") == digest:
+            return coll  # this code's schema is the recorded one
+        if self.schema_upgrade:
+            self._upgrade(coll, spec, validator, digest, record, modify=True)
+            return coll
+        exists = spec.name in self._existing_names()
+        if not exists or self._is_empty(coll):
+            self._upgrade(coll, spec, validator, digest, record, modify=False)
+            return coll
+        built = {s.name for s in coll._server_indexes()}
+        missing = [i.name for i in spec.indexes if i.name not in built]
+        if missing:
+            raise StorageError(
+                f"{spec.name}: declared index {', '.join(missing)} is not built in "
+                f"{self.database_name}; run 'crm db upgrade' once (a user with dbAdmin and "
+                "readWrite) before starting this version")
+        if validator is not None:
+            log.warning("schema.behind", collection=spec.name,
+                        recorded=None if record is None else record.get("revision"),
+                        hint="the validator differs from this version's; run 'crm db upgrade' "
+                             "when every process runs this version")
         return coll
 
-    def _apply_validator(self, name: str, record_type: type) -> None:
-        """Create the collection with its ``$jsonSchema`` validator, or bring it up to date."""
-        validator = mongo_validator(record_type)
+    def _upgrade(self, coll: MongoCollection, spec: CollectionSpec,
+                 validator: dict[str, Any] | None, digest: str,
+                 record: Mapping[str, Any] | None, *, modify: bool) -> None:
+        """Build the missing indexes, apply the validator, record the result."""
+        before = {s.name for s in coll.indexes()} if spec.indexes else set()
+        behind = False
+        if validator is not None:
+            changed = self._apply_validator(spec.name, validator, modify=modify)
+            behind = changed == _BEHIND
+            if changed and not behind:
+                self._changes.append(f"{spec.name}: validator {changed}")
+        for index in spec.indexes:
+            coll.ensure_index(index)
+            if index.name not in before:
+                self._changes.append(f"{spec.name}: built index {index.name}")
+        if behind:
+            return  # not recorded: the next 'crm db upgrade' applies the validator
+        revision = int((record or {}).get("revision") or 0) + 1
+        with errors.mapped(SCHEMA_COLLECTION, "recording the schema"):
+            self.db[SCHEMA_COLLECTION].replace_one(
+                {ID: spec.name},
+                {"sha256": digest, "revision": revision,
+                 "indexes": [i.name for i in spec.indexes],
+                 "validator": None if validator is None else self.options.schema_validation,
+                 "by": self.options.app_name},
+                upsert=True)
+        self._records[spec.name] = {"sha256": digest, "revision": revision}
+
+    def _schema_records(self) -> dict[str, dict[str, Any]]:
+        if self._records is None:
+            with errors.mapped(SCHEMA_COLLECTION, "reading the schema record"):
+                self._records = {r[ID]: r for r in self.db[SCHEMA_COLLECTION].find()}
+        return self._records
+
+    def _existing_names(self) -> set[str]:
+        with errors.mapped(self.database_name, "listing collections"):
+            return set(self.db.list_collection_names())
+
+    @staticmethod
+    def _is_empty(coll: MongoCollection) -> bool:
+        with errors.mapped(coll.name, "opening"):
+            return coll._raw.find_one({}, {ID: 1}) is None
+
+    def schema_changes(self) -> list[str]:
+        """What opening changed: index builds and validators, one line each."""
+        return list(self._changes)
+
+    def _apply_validator(self, name: str, validator: dict[str, Any], *, modify: bool
+                         ) -> str | None:
+        """Create the collection with its ``$jsonSchema`` validator, or (``modify``) bring
+        an existing one's up to date with ``collMod``. What was done, or None."""
         level = self.options.schema_validation
         with errors.mapped(name, "applying the schema validator"):
             try:
                 self.db.create_collection(name, validator=validator, validationLevel=level,
                                           validationAction="error")
-                return
+                return "applied (new collection)"
             except CollectionInvalid:
                 pass  # it exists: compare and update below
             except OperationFailure as exc:
@@ -680,15 +768,21 @@ class MongoStore(Store):
                     raise
             current = next(iter(self.db.list_collections(filter={"name": name})), {})
             opts = current.get("options", {})
-            if opts.get("validator") != validator or opts.get("validationLevel") != level:
-                self.db.command("collMod", name, validator=validator, validationLevel=level,
-                                validationAction="error")
+            if opts.get("validator") == validator and opts.get("validationLevel") == level:
+                return None
+            if not modify:
+                log.warning("schema.behind", collection=name,
+                            hint="the validator differs; run 'crm db upgrade'")
+                return _BEHIND
+            self.db.command("collMod", name, validator=validator, validationLevel=level,
+                            validationAction="error")
+            return "updated (collMod)"
 
     def collection_names(self) -> list[str]:
         self.check_open()
         with errors.mapped(self.database_name, "listing collections"):
             names = self.db.list_collection_names()
-        return sorted(n for n in names if not n.startswith("system."))
+        return sorted(n for n in names if not n.startswith("system.") and n != SCHEMA_COLLECTION)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -811,7 +905,8 @@ def open_store(options: StorageOptions, *, client_factory: ClientFactory | None 
     try:
         server = connection.probe(client, uri, opts.server_selection_timeout_ms)
         store = MongoStore(client=client, uri=uri, options=opts, server=server,
-                           clock=options.clock, mock_server=mock_server)
+                           clock=options.clock, mock_server=mock_server,
+                           schema_upgrade=options.schema_upgrade)
     except BaseException:
         connection.release(client)
         if mock_server is not None:
@@ -834,6 +929,14 @@ def open_store(options: StorageOptions, *, client_factory: ClientFactory | None 
 #: ``lease_until``'s stored form (``2026-01-05T09:00:00.000000Z``) from a server date: MongoDB
 #: formats milliseconds (``%L``), the three zeros after them keep the width (and the order).
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%L"
+
+
+def schema_digest(spec: CollectionSpec, validator: Mapping[str, Any] | None, level: str) -> str:
+    """SHA-256 of what a collection's schema should be: its index specs and validator."""
+    wanted = {"indexes": sorted([[list(f) for f in i.fields], i.unique, i.sparse]
+                                for i in spec.indexes),
+              "validator": validator, "level": level if validator is not None else None}
+    return hashlib.sha256(json_canonical(wanted).encode()).hexdigest()
 
 
 def server_iso(offset_ms: int = 0) -> dict[str, Any]:
