@@ -59,12 +59,14 @@ class Metrics:
 METRICS = Metrics()
 
 
-def _ms(duration: Any) -> int:
-    """A duration (``timedelta`` for commands, seconds as a float for the pool) in ms."""
-    if duration is None:
-        return 0
-    seconds = duration.total_seconds() if hasattr(duration, "total_seconds") else duration
-    return int(seconds * 1000)
+def _ms(seconds: float | None) -> int:
+    """A pool event's duration (seconds, None on older drivers) in milliseconds."""
+    return 0 if seconds is None else int(seconds * 1000)
+
+
+def _command_ms(event: Any) -> int:
+    """A command event's duration in milliseconds."""
+    return int(event.duration_micros) // 1000
 
 
 class CommandMonitor(monitoring.CommandListener):
@@ -92,7 +94,7 @@ class CommandMonitor(monitoring.CommandListener):
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         with self._lock:
             collection = self._collections.pop(event.request_id, None)
-        ms = _ms(event.duration)
+        ms = _command_ms(event)
         if ms >= self.slow_ms:
             self.metrics.add("slow")
             log.warning("mongo.slow_operation", command=event.command_name,
@@ -107,7 +109,7 @@ class CommandMonitor(monitoring.CommandListener):
             self._remember(self._failed, event.operation_id, name)
         log.info("mongo.command_failed", command=event.command_name,
                  database=event.database_name, collection=collection, error=name,
-                 ms=_ms(event.duration))
+                 ms=_command_ms(event))
 
     @staticmethod
     def _remember(table: OrderedDict[Any, str], key: Any, value: str) -> None:
