@@ -61,6 +61,15 @@ def _database_name(inst: MongoOptions, attribute: attrs.Attribute, value: str | 
                               field=attribute.name)
 
 
+def _shard_keys(_inst: object, attribute: attrs.Attribute,
+                value: dict[str, list[str]]) -> None:
+    for name, fields in value.items():
+        if not fields or len(set(fields)) != len(fields) or any(
+                not f or f.startswith("$") or f in ("_id", "id", "version") for f in fields):
+            raise ValidationError(f"{name}: expected a list of distinct field names (not id or "
+                                  f"version), got {fields!r}", field=attribute.name)
+
+
 @attrs.frozen
 class MongoOptions:
     """``[storage.options]`` of ``backend = "mongodb"``; every field has a safe default."""
@@ -92,6 +101,10 @@ class MongoOptions:
     # the system clock, the caller's when it runs on an injected clock (a simulation or test:
     # one clock, no skew, and the server's time would not follow the simulated one).
     lease_clock: str = attrs.field(default="auto", validator=_one_of("auto", "server", "caller"))
+    # Shard keys of sharded collections, e.g. {interactions = ["customer_id", "occurred_at"]}:
+    # every single-document write names the document's full shard key (MongoDB before 7.1
+    # requires it). On a sharded cluster the keys are also read from config.collections.
+    shard_keys: dict[str, list[str]] = attrs.field(factory=dict, validator=_shard_keys)
     # Commands slower than this are logged as warnings ("slow operation"); 0 logs every one.
     slow_operation_ms: int = attrs.field(default=500, validator=_between(0, 3_600_000))
 

@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import hashlib
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,6 +137,7 @@ class MongoCollection(Collection):
         self._scalars: frozenset[str] = ALWAYS_SCALAR
         self._on_server: list[IndexSpec] | None = None  # our indexes, read once from the server
         self.declared: tuple[IndexSpec, ...] = ()  # what ensure_collection was asked for
+        self.shard_key: tuple[str, ...] = store.shard_keys.get(name, ())
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -179,6 +181,28 @@ class MongoCollection(Collection):
         if not partial:
             return tr
         return attrs.evolve(tr, query=with_index_hints(tr.query, tr.normal, partial))
+
+    def _by_id(self, id: str, session: Any, **more: Any) -> dict[str, Any] | None:
+        """The filter naming one document: ``{_id}`` plus, on a sharded collection, its full
+        shard key (read first), so the write goes to one shard on any MongoDB from 5.0. None
+        when the document does not exist."""
+        query: dict[str, Any] = {ID: id, **more}
+        if not self.shard_key:
+            return query
+        held = self._raw.find_one({ID: id}, dict.fromkeys(self.shard_key, 1), session=session)
+        if held is None:
+            return None
+        for field in self.shard_key:
+            value = resolve(from_mongo(dict(held)), field)
+            query[mongo_path(field)] = None if value is MISSING else value
+        return query
+
+    def _shard_filter(self, query: dict[str, Any], doc: Doc | None) -> dict[str, Any]:
+        """``query`` plus the shard key values of ``doc`` as read (sharded collections)."""
+        for field in self.shard_key:
+            value = MISSING if doc is None else resolve(doc, field)
+            query[mongo_path(field)] = None if value is MISSING else value
+        return query
 
     def set_record_type(self, record_type: type | None) -> None:
         """Fields this record type declares as scalars sort natively, without a probe."""
@@ -353,8 +377,11 @@ class MongoCollection(Collection):
             retry: list[tuple[int, Doc]] = []
             ids = [doc["id"] for _, doc in this_round]
             with self._op("upsert"):
-                current = {r[ID]: r.get("version") for r in self._raw.find(
-                    {ID: {"$in": ids}}, {ID: 1, "version": 1})}
+                found = list(self._raw.find({ID: {"$in": ids}},
+                                            {ID: 1, "version": 1, **dict.fromkeys(
+                                                map(mongo_path, self.shard_key), 1)}))
+            current = {r[ID]: r.get("version") for r in found}
+            shards = {r[ID]: from_mongo(dict(r)) for r in found}
             ops = []
             stored: list[dict[str, Any]] = []
             replacing: list[bool] = []
@@ -362,8 +389,9 @@ class MongoCollection(Collection):
                 held = current.get(doc["id"])
                 is_replace = isinstance(held, int) and not isinstance(held, bool)
                 new = to_mongo({**doc, "version": held + 1 if is_replace else 1})
-                ops.append(ReplaceOne({ID: doc["id"], "version": held}, new) if is_replace
-                           else InsertOne(new))
+                ops.append(ReplaceOne(self._shard_filter({ID: doc["id"], "version": held},
+                                                         shards.get(doc["id"])), new)
+                           if is_replace else InsertOne(new))
                 stored.append(new)
                 replacing.append(is_replace)
             write_failed = self._write(ops)
@@ -414,7 +442,8 @@ class MongoCollection(Collection):
                 new["version"] = int(held.get("version") or 0) + 1
                 self._check_unique_keys(new, new["id"], session)
                 stored = to_mongo(new)
-                self._raw.replace_one({ID: new["id"]}, stored, session=session)
+                self._raw.replace_one(self._by_id(new["id"], session) or {ID: new["id"]},
+                                      stored, session=session)
         return new
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
@@ -433,9 +462,9 @@ class MongoCollection(Collection):
                 if current is not None and current.get("version") == expected_version:
                     merged = {**from_mongo(current), **changes}
                     self._check_unique_keys(merged, id, session)
-            raw = self._raw.find_one_and_update({ID: id, "version": expected_version}, update,
-                                                return_document=ReturnDocument.AFTER,
-                                                session=session)
+            query = self._by_id(id, session, version=expected_version)
+            raw = None if query is None else self._raw.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER, session=session)
             if raw is None:
                 self._stale(id, expected_version, session)
         return from_mongo(raw)
@@ -450,11 +479,10 @@ class MongoCollection(Collection):
                             "reload and retry")
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
-        query: dict[str, Any] = {ID: id}
-        if expected_version is not None:
-            query["version"] = expected_version
+        more = {} if expected_version is None else {"version": expected_version}
         with self._op("delete") as session:
-            if self._raw.delete_one(query, session=session).deleted_count == 0:
+            query = self._by_id(id, session, **more)
+            if query is None or self._raw.delete_one(query, session=session).deleted_count == 0:
                 self._stale(id, expected_version, session)
 
     # -- reads -------------------------------------------------------------------------------
@@ -575,21 +603,26 @@ class MongoCollection(Collection):
                       "$inc": {"version": 1}}
         query = and_of([q for q in (tr.query, free) if q])
         with self._op("claim") as session:
-            if tr.exact:
+            if tr.exact and not self.shard_key:
                 raw = self._raw.find_one_and_update(query, update, sort=plan.keys,
                                                     return_document=ReturnDocument.AFTER,
                                                     session=session)
                 return None if raw is None else from_mongo(raw)
-            # The filter needs the reference evaluator: take the candidates in its order and
-            # lease the first one still unchanged since it was read.
+            # The filter needs the reference evaluator, or the collection is sharded (a
+            # findAndModify without the shard key needs MongoDB 7.1): take the candidates in
+            # order and lease the first one still unchanged since it was read.
             match = compile_filter(tr.normal)
             found = [d for d in map(from_mongo, self._raw.find(query, sort=plan.keys,
                                                                 session=session)) if match(d)]
             if plan.unknown and sorts_differently(found, plan.unknown):
                 sort_docs(found, plan.core)
             for doc in found:
+                mine = {ID: doc["id"], "version": doc["version"]}
+                for field in self.shard_key:  # sharded: name the candidate's shard key
+                    value = resolve(doc, field)
+                    mine[mongo_path(field)] = None if value is MISSING else value
                 raw = self._raw.find_one_and_update(
-                    {"$and": [{ID: doc["id"], "version": doc["version"]}, free]}, update,
+                    {"$and": [mine, free]}, update,
                     return_document=ReturnDocument.AFTER, session=session)
                 if raw is not None:
                     return from_mongo(raw)
@@ -597,13 +630,14 @@ class MongoCollection(Collection):
 
     def release(self, id: str, *, owner: str) -> None:
         with self._op("release") as session:
-            result = self._raw.update_one(
-                {ID: id, "lease_owner": {"$eq": owner, "$not": {"$type": "array"}}},
+            query = self._by_id(id, session)
+            if query is None:
+                raise NotFoundError(f"{self.name}: no record with id {id!r}")
+            query["lease_owner"] = {"$eq": owner, "$not": {"$type": "array"}}
+            self._raw.update_one(
+                query,
                 {"$set": {"lease_owner": None, "lease_until": None}, "$inc": {"version": 1}},
                 session=session)
-            if result.matched_count == 0 and self._raw.find_one(
-                    {ID: id}, {ID: 1}, session=session) is None:
-                raise NotFoundError(f"{self.name}: no record with id {id!r}")
 
 
 class MongoStore(Store):
@@ -635,6 +669,8 @@ class MongoStore(Store):
         emulated = getattr(client, "crm_server", None) is not None  # the plugin's mongomock
         self.server_leases = lease_clock == "server" and (server.answered or emulated)
         self.schema_upgrade = schema_upgrade
+        self.shard_keys = {**_sharded_collections(client, self.database_name, server),
+                           **{k: tuple(v) for k, v in options.shard_keys.items()}}
         self._records: dict[str, dict[str, Any]] | None = None  # _crm_schema, read once
         self._changes: list[str] = []
         self._collections: dict[str, MongoCollection] = {}
@@ -929,6 +965,25 @@ def open_store(options: StorageOptions, *, client_factory: ClientFactory | None 
 #: ``lease_until``'s stored form (``2026-01-05T09:00:00.000000Z``) from a server date: MongoDB
 #: formats milliseconds (``%L``), the three zeros after them keep the width (and the order).
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%L"
+
+
+def _sharded_collections(client: Any, database: str, server: ServerInfo
+                         ) -> dict[str, tuple[str, ...]]:
+    """Shard keys from ``config.collections`` on a sharded cluster (empty elsewhere, or when
+    the user may not read it: then ``[storage.options] shard_keys`` declares them)."""
+    if not server.sharded:
+        return {}
+    prefix = f"{database}."
+    try:
+        found = list(client["config"]["collections"].find(
+            {ID: {"$regex": f"^{re.escape(prefix)}"}, "dropped": {"$ne": True}},
+            {ID: 1, "key": 1}))
+    except PyMongoError as exc:
+        log.warning("shard keys unreadable: declare them in [storage.options] shard_keys",
+                    error=type(exc).__name__)
+        return {}
+    return {r[ID][len(prefix):]: tuple("id" if k == ID else k for k in dict(r.get("key") or {}))
+            for r in found}
 
 
 def schema_digest(spec: CollectionSpec, validator: Mapping[str, Any] | None, level: str) -> str:
