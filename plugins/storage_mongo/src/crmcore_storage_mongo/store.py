@@ -872,7 +872,7 @@ class MongoStore(Store):
             connection.release(self.client)
             if self.mock_server is not None:
                 mock.release_server(self.mock_server)
-            else:
+            elif getattr(self.client, "crm_server", None) is None:  # a real client
                 log.info("mongo.metrics", **monitoring.METRICS.snapshot())
 
     def describe(self) -> str:
