@@ -183,3 +183,18 @@ def test_the_ordinary_cli_runs_on_mongomock(tmp_path):
     assert b"138" not in _crm(tmp_path, "--json", "check").stderr.encode()
     bad = _crm(tmp_path, "customer", "show", "cus_nope")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_the_python_api_runs_on_mongomock_and_reopens(make_crm, tmp_path, clock):
+    storage = {"backend": "mongodb", "location": f"mongomock://{tmp_path}/api.bson"}
+    crm = make_crm(["storage_mongo", "followup"], storage=storage)
+    ann = crm.customers.add(actor="rep", name="Ann", phone="138 0000 0001")
+    crm.interactions.log(actor="rep", customer_id=ann.id, kind="purchase", amount=9)
+    task = crm.tasks.create(actor="rep", kind="callback", title="call", due_at=clock.now())
+    assert crm.tasks.claim(worker="w1", lease=timedelta(minutes=5)).id == task.id
+    crm.close()
+    again = make_crm(["storage_mongo", "followup"], storage=storage)
+    assert [c.name for c in again.customers.find()] == ["Ann"]
+    assert again.interactions.count() == 1
+    assert again.tasks.get(task.id).lease_owner == "w1"
+    assert "mongomock" in again.store.describe()

@@ -758,14 +758,17 @@ class MongoStore(Store):
         if behind:
             return  # not recorded: the next 'crm db upgrade' applies the validator
         revision = int((record or {}).get("revision") or 0) + 1
-        with errors.mapped(SCHEMA_COLLECTION, "recording the schema"):
-            self.db[SCHEMA_COLLECTION].replace_one(
-                {ID: spec.name},
-                {"sha256": digest, "revision": revision,
-                 "indexes": [i.name for i in spec.indexes],
-                 "validator": None if validator is None else self.options.schema_validation,
-                 "by": self.options.app_name},
-                upsert=True)
+        try:
+            with errors.mapped(SCHEMA_COLLECTION, "recording the schema"):
+                self.db[SCHEMA_COLLECTION].replace_one(
+                    {ID: spec.name},
+                    {"sha256": digest, "revision": revision,
+                     "indexes": [i.name for i in spec.indexes],
+                     "validator": None if validator is None else self.options.schema_validation,
+                     "by": self.options.app_name},
+                    upsert=True)
+        except DuplicateKeyError:
+            pass  # two processes set up a new collection at once: the other one recorded it
         self._records[spec.name] = {"sha256": digest, "revision": revision}
 
     def _schema_records(self) -> dict[str, dict[str, Any]]:
