@@ -330,8 +330,8 @@ class Customers:
                 fills[name] = getattr(dup, name)
         fills["tags"] = tuple(sorted(set(keep.tags) | set(dup.tags)))
         fills["ext"] = {**dup.ext, **keep.ext}
-        self._move_history(duplicate_id, keep_id, actor)
         now = self._crm.now()
+        self._move_history(duplicate_id, keep_id, actor)
         with self._crm.transaction(actor):
             self._crm.tasks.cancel_deduped_for(duplicate_id, actor=actor,
                                                reason=f"merged into {keep_id}")
