@@ -282,10 +282,14 @@ def test_migrate_copies_everything_and_verifies(cli):
     assert code == 0, err
     result = json.loads(out)
     assert result["ok"] and result["collections"]["customers"] == {
-        "source": 1, "target": 1, "checksum": result["collections"]["customers"]["checksum"]}
+        "source": 1, "target": 1, "copied": 1,
+        "checksum": result["collections"]["customers"]["checksum"]}
     assert result["collections"]["interactions"]["target"] == 1
+    assert result["resumed"] is False
     code, _, err = cli("migrate", "--to", "memory", "--to-location", target)
     assert code == 6 and "is not empty" in one_line_error(err)
+    code, _, err = cli("migrate", "--to", "memory", "--to-location", target, "--resume")
+    assert code == 6 and "nothing to resume" in one_line_error(err)
     code, _, err = cli("migrate", "--to", "nosql", "--to-location", "x")
     assert code == 2 and "no backend named 'nosql'" in one_line_error(err)
 

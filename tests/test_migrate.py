@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from crmcore.errors import DuplicateKeyError, StorageError, ValidationError
-from crmcore.migrate import canonical, checksum, migrate, plan
+from crmcore.migrate import MANIFEST, canonical, checksum, manifest, migrate, plan
 from crmcore.storage import Collection, IndexSpec
 from crmcore.storage.memory import MemoryCollection, MemoryStore
 
@@ -33,7 +33,9 @@ def source(make_crm, clock):
 
 
 def _everything(store) -> dict[str, list[dict]]:
-    return {name: list(store.collection(name).iter()) for name in store.collection_names()}
+    """Every data collection (the target's ``_migration`` manifest left out)."""
+    return {name: list(store.collection(name).iter()) for name in store.collection_names()
+            if name != MANIFEST}
 
 
 def test_a_memory_to_memory_move_is_lossless_and_verified(source):
@@ -146,3 +148,92 @@ def test_checksums_ignore_key_order_and_see_every_value():
     assert checksum([a])[1] != checksum([{**a, "version": 4}])[1]
     assert checksum([a])[1] != checksum([{**a, "x": [1, {"b": 2.5, "a": None}]}])[1]
     assert checksum([a, b])[0] == 2
+
+
+class BreakingCollection(MemoryCollection):
+    def import_raw(self, docs):
+        docs = list(docs)
+        if self._store.limit < len(docs):
+            raise StorageError("connection lost")
+        self._store.limit -= len(docs)
+        return super().import_raw(docs)
+
+
+class BreaksAfter(MemoryStore):
+    """A target whose imports fail for good after ``limit`` documents (a dropped connection)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def collection(self, name):
+        with self._lock:
+            if name not in self._collections:
+                self._collections[name] = BreakingCollection(self, name)
+            return self._collections[name]
+
+
+def test_the_manifest_says_verified_only_after_a_verified_copy(source):
+    target = MemoryStore()
+    assert migrate(source, target).ok
+    (held,) = target.collection(MANIFEST).find()
+    assert held["state"] == "verified"
+    assert {r["name"]: r["count"] for r in held["collections"]} == plan(source)
+    assert {r["name"]: r["sha256"] for r in held["collections"]} == \
+        {n: m["sha256"] for n, m in manifest(source).items()}
+
+
+def test_a_broken_run_is_refused_as_a_source_and_as_a_target_until_resumed(source):
+    """The incident: a forward run failed halfway, and migrating the partial copy back
+    reported success. Now the partial copy says what it is."""
+    total = sum(plan(source).values())
+    broken = BreaksAfter(limit=total // 2)
+    with pytest.raises(StorageError, match="connection lost"):
+        migrate(source, broken, batch_size=3)
+    partial = sum(broken.collection(n).count() for n in broken.collection_names()
+                  if n != MANIFEST)
+    assert 0 < partial < total
+    with pytest.raises(StorageError, match="is an incomplete copy"):
+        migrate(broken, MemoryStore())  # migrating it on would copy a partial store
+    with pytest.raises(StorageError, match=r"not empty: .*pass --resume"):
+        migrate(source, broken)
+    broken.limit = total  # the connection is back
+    calls: list[tuple[str, int]] = []
+    report = migrate(source, broken, resume=True, batch_size=3,
+                     progress=lambda name, n: calls.append((name, n)))
+    assert report.ok, report.problems()
+    assert report.resumed and "resumed" in report.summary()
+    assert sum(c.copied for c in report.collections) == total - partial
+    assert sum(n for _, n in calls) == total - partial
+    assert _everything(broken) == _everything(source.inner)
+    back = MemoryStore()
+    assert migrate(broken, back).ok  # now complete: it may be migrated on
+    assert _everything(back) == _everything(source.inner)
+
+
+def test_resume_refuses_a_source_that_changed_since_the_broken_run(source):
+    broken = BreaksAfter(limit=2)
+    with pytest.raises(StorageError):
+        migrate(source, broken)
+    source.inner.collection("notes.things").insert({"id": "late", "code": "zz"})
+    broken.limit = 10_000
+    with pytest.raises(StorageError, match=r"source changed .*notes\.things"):
+        migrate(source, broken, resume=True)
+
+
+def test_resume_with_nothing_to_resume_is_refused(source):
+    target = MemoryStore()
+    with pytest.raises(StorageError, match=r"nothing to resume: .*no interrupted migration"):
+        migrate(source, target, resume=True)
+    assert migrate(source, target).ok
+    with pytest.raises(StorageError, match="already finished and verified"):
+        migrate(source, target, resume=True)
+
+
+def test_a_target_with_data_but_no_manifest_is_refused_even_with_resume(source):
+    target = MemoryStore()
+    target.collection("customers").insert({"id": "x"})
+    with pytest.raises(StorageError, match="nothing to resume"):
+        migrate(source, target, resume=True)
+    with pytest.raises(StorageError, match="not empty: customers"):
+        migrate(source, target)

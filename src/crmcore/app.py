@@ -384,14 +384,15 @@ def _entity(name: str) -> type:
 def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
              clock: Clock | None = None, plugins: list[str] | None = None,
              extra_plugins: list[tuple[str, object]] | None = None,
-             load_entry_points: bool = True) -> CRM:
+             load_entry_points: bool = True, schema_upgrade: bool = False) -> CRM:
     """Open a CRM.
 
     ``config`` is a ``Config``, a mapping shaped like crm.toml, or a path to a TOML file (None:
     ``$CRM_CONFIG`` or ``./crm.toml`` if present, else defaults). ``plugins`` names the
     installed plugins to load (None: ``$CRMCORE_PLUGINS``, else ``[plugins] enabled``, else
     all); ``extra_plugins`` registers plugin objects directly; ``clock`` defaults to the system
-    clock.
+    clock. ``schema_upgrade`` lets the backend build indexes and change validators on
+    collections that hold data (``crm db upgrade``; see ``StorageOptions.schema_upgrade``).
     """
     if isinstance(config, Config):
         cfg = config
@@ -411,7 +412,7 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
         if missing:
             raise ConfigError(f"plugins.enabled: not installed: {', '.join(missing)}")
     the_clock = clock or SystemClock()
-    store: Store = open_store(pm, cfg, the_clock)
+    store: Store = open_store(pm, cfg, the_clock, schema_upgrade=schema_upgrade)
     if cfg.core.encrypt_personal:
         from crmcore.encryption import EncryptedStore, FieldCipher, load_key, load_previous_keys
 
@@ -436,7 +437,8 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
         raise
 
 
-def open_store(pm: PluginManager, cfg: Config, clock: Clock) -> Store:
+def open_store(pm: PluginManager, cfg: Config, clock: Clock, *,
+               schema_upgrade: bool = False) -> Store:
     """Open the backend named in ``[storage]`` through the ``crm_storage_backends`` hook."""
     backends: dict[str, tuple[str, Any]] = {}
     for plugin, backend in pm.contributions("crm_storage_backends"):
@@ -450,7 +452,8 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock) -> Store:
         raise ConfigError(f"storage.backend: no backend named {name!r} is installed "
                           f"(available: {available})")
     plugin, backend = backends[name]
-    options = StorageOptions(cfg.storage.location, dict(cfg.storage.options), clock)
+    options = StorageOptions(cfg.storage.location, dict(cfg.storage.options), clock,
+                             schema_upgrade)
     try:
         return backend.factory(options)
     except (ConfigError, StorageError, ValidationError, ConflictError):

@@ -21,6 +21,9 @@ from crmcore.security import Resource, check_actor_name
 from crmcore.storage import SortSpec
 from crmcore.text import check_name
 
+#: Records of a merged customer's history moved per transaction.
+MERGE_BATCH = 500
+
 if TYPE_CHECKING:
     from crmcore.app import CRM
 
@@ -399,6 +402,18 @@ class Customers:
         return sorted((sorted(g, key=lambda c: c.id) for g in groups.values()),
                       key=lambda g: g[0].id)
 
+    def _move_history(self, duplicate_id: str, keep_id: str, actor: str) -> None:
+        """Re-point the duplicate's history in bounded transactions (see ``merge``)."""
+        for spec in self._crm.collection_specs():
+            if spec.customer_key is None or spec.name in (builtin.CUSTOMERS, builtin.TASKS):
+                continue
+            coll = self._crm.store.collection(spec.name)
+            while batch := coll.find({spec.customer_key: duplicate_id}, limit=MERGE_BATCH):
+                with self._crm.transaction(actor):
+                    for doc in batch:
+                        coll.update(doc["id"], {spec.customer_key: keep_id},
+                                    expected_version=doc["version"])
+
     @retried
     def merge(self, keep_id: str, duplicate_id: str, *, actor: str) -> Customer:
         """Fold ``duplicate_id`` into ``keep_id``.
@@ -407,6 +422,13 @@ class Customers:
         fields of the kept one are filled from the duplicate; tags and ext namespaces are
         joined; open de-duplicated tasks of the duplicate are cancelled (plugins recreate them
         for the kept customer); the duplicate becomes a tombstone without personal data.
+
+        History (every such collection but tasks) moves first, in transactions of at most
+        ``MERGE_BATCH`` records, so no transaction grows with a customer's history (MongoDB
+        ends a transaction after 60 s). A merge that stops there leaves the duplicate active
+        with part of its history moved, and running it again finishes it; the last step
+        (tasks, the records written meanwhile, the kept customer and the tombstone) is one
+        transaction.
         """
         actor = require_actor(actor)
         if keep_id == duplicate_id:
@@ -423,6 +445,7 @@ class Customers:
         fills["ext"] = {**dup.ext, **keep.ext}
         fills["external_ids"] = {**dup.external_ids, **keep.external_ids}
         now = self._crm.now()
+        self._move_history(duplicate_id, keep_id, actor)
         with self._crm.transaction(actor):
             self._crm.tasks.cancel_deduped_for(duplicate_id, actor=actor,
                                                reason=f"merged into {keep_id}")

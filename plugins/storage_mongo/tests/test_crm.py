@@ -101,6 +101,10 @@ def test_enabling_a_unique_key_later_over_customers_without_one_works(make_crm, 
     plain = make_crm(["storage_mongo"], storage=STORAGE)
     for name in ("Ann", "Bob", "Cy"):
         plain.customers.add(actor="rep", name=name)  # no e-mails: all "missing"
+    with pytest.raises(StorageError, match=r"u_email is not built .*crm db upgrade"):
+        make_crm(["storage_mongo"], storage=STORAGE, core={"unique_email": True})
+    make_crm(["storage_mongo"], storage=STORAGE, core={"unique_email": True},
+             schema_upgrade=True)  # what 'crm db upgrade' does
     strict = make_crm(["storage_mongo"], storage=STORAGE, core={"unique_email": True})
     assert IndexSpec([("email", 1)], unique=True, sparse=True) in \
         backend(strict).collection("customers").indexes()

@@ -283,8 +283,19 @@ class FakeDatabase:
      [("create", "tasks", "moderate"), ("collMod", "tasks", "moderate")]),
 ])
 def test_validators_are_created_or_brought_up_to_date(open_mock, existing, expected):
+    """What ``crm db upgrade`` does (``modify``): create, or collMod when different."""
     store = open_mock()
     store.db = FakeDatabase(existing)
-    store._apply_validator("tasks", Task)
+    store._apply_validator("tasks", mongo_validator(Task), modify=True)
     assert store.db.calls == expected
+
+
+@pytest.mark.parametrize("existing", [{}, {"validator": {"$jsonSchema": {}},
+                                           "validationLevel": "moderate"}])
+def test_opening_never_changes_an_existing_validator(open_mock, existing):
+    """A worker opening (old or new code during a rolling deploy) never runs collMod."""
+    store = open_mock()
+    store.db = FakeDatabase(existing)
+    assert store._apply_validator("tasks", mongo_validator(Task), modify=False) == "behind"
+    assert [c[0] for c in store.db.calls] == ["create"]
 

@@ -254,11 +254,14 @@ def _options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
 @click.option("--to-location", required=True, metavar="PATH|URI")
 @click.option("--to-option", multiple=True, metavar="KEY=VALUE",
               help="A target backend option, e.g. database=crm (repeatable).")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted migration into this target (copies what is missing).")
 @click.pass_context
 def migrate_command(ctx: click.Context, source_backend: str | None, from_location: str | None,
                     from_option: tuple[str, ...], target_backend: str, to_location: str,
-                    to_option: tuple[str, ...]) -> None:
-    """Copy every record to another (empty) store and verify counts and checksums."""
+                    to_option: tuple[str, ...], resume: bool) -> None:
+    """Copy every record to another (empty) store and verify it against the source's
+    manifest (counts and checksums); --resume finishes a run that stopped halfway."""
     from crmcore.app import open_store
     from crmcore.clock import SystemClock
     from crmcore.config import Config, find_config
@@ -288,16 +291,18 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
         try:
             total = sum(plan(source).values())
             with progress_bar(ctx, total=total, description="migrating") as advance:
-                report = migrate(source, target, progress=lambda _name, n: advance(n))
+                report = migrate(source, target, progress=lambda _name, n: advance(n),
+                                 resume=resume)
         finally:
             target.close()
     finally:
         source.close()
     if as_json(ctx):
         print_json(ctx, {"ok": report.ok, "documents": report.documents,
-                         "problems": report.problems(),
+                         "resumed": report.resumed, "problems": report.problems(),
                          "collections": {c.name: {"source": c.source_count,
                                                   "target": c.target_count,
+                                                  "copied": c.copied,
                                                   "checksum": c.target_checksum}
                                          for c in report.collections}})
     else:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import click
 
-from crmcore.cli import admin, audit, customers, encryption, tasks
+from crmcore.cli import admin, audit, customers, db, encryption, tasks
 from crmcore.cli.context import CliState
 from crmcore.config import find_config
 from crmcore.errors import CrmError
@@ -55,7 +55,7 @@ def make_cli() -> click.Group:
         plugins = ctx.obj.plugins if isinstance(ctx.obj, CliState) else None
         ctx.obj = CliState(config_path, as_json, actor, plugins)
 
-    for module in (admin, audit, customers, encryption, tasks):
+    for module in (admin, audit, customers, db, encryption, tasks):
         module.register(cli)
     return cli
 

@@ -114,6 +114,10 @@ class StorageOptions:
     location: str | None
     options: Mapping[str, Any]
     clock: Clock
+    # True when opened by ``crm db upgrade``: a backend whose schema changes (index builds on
+    # a server, validators) are an explicit, recorded step applies them in
+    # ``ensure_collection``; otherwise such a backend only checks them at open.
+    schema_upgrade: bool = False
 
 
 @attrs.frozen
@@ -306,6 +310,12 @@ class Store(abc.ABC):
             raise NotImplementedError(f"{self.describe()} has no repair; restore a backup")
         return {name: self.collection(name).count() for name in self.collection_names()}
 
+    def schema_changes(self) -> list[str]:
+        """What opening this store changed in the database's schema (``crm db upgrade``
+        reports it), one line each. This default: nothing, for backends that keep their
+        indexes in step every time they open (embedded stores)."""
+        return []
+
     def compact(self) -> None:
         """Rewrite storage to reclaim space (``crm compact``). Optional."""
         raise NotImplementedError(f"{self.describe()} has nothing to compact")
@@ -365,6 +375,9 @@ class StoreLayer(Store):
         """A document of collection ``name`` as the inner store holds it, as this layer's
         readers get it (for ``check``'s ``validate``). Raises ``StorageError`` if it cannot."""
         return doc
+
+    def schema_changes(self) -> list[str]:
+        return self.inner.schema_changes()
 
     def compact(self) -> None:
         self.inner.compact()

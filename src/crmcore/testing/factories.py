@@ -18,13 +18,14 @@ def make_test_crm(plugins: Sequence[str | tuple[str, object]] = (), *,
                   settings: Mapping[str, Mapping[str, Any]] | None = None,
                   core: Mapping[str, Any] | None = None,
                   storage: Mapping[str, Any] | None = None,
-                  clock: Clock | None = None) -> CRM:
+                  clock: Clock | None = None, schema_upgrade: bool = False) -> CRM:
     """A CRM for tests.
 
     ``plugins`` lists installed plugins by entry-point name (``"grading"``) and/or
     ``(name, plugin_object)`` pairs; nothing else loads, whatever the environment holds.
     ``settings`` maps plugin sections to their tables (as in crm.toml). Storage is in memory
     unless ``storage`` says otherwise (``{"backend": "tinydb", "location": str(tmp_path)}``).
+    ``schema_upgrade`` opens it as ``crm db upgrade`` does.
     """
     by_name = [p for p in plugins if isinstance(p, str)]
     objects = [p for p in plugins if not isinstance(p, str)]
@@ -36,4 +37,5 @@ def make_test_crm(plugins: Sequence[str | tuple[str, object]] = (), *,
     }
     config = Config.from_dict(data, environ={})
     return open_crm(config, clock=clock or ManualClock(START), plugins=by_name,
-                    extra_plugins=objects, load_entry_points=bool(by_name))
+                    extra_plugins=objects, load_entry_points=bool(by_name),
+                    schema_upgrade=schema_upgrade)

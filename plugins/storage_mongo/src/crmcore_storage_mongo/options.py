@@ -18,6 +18,7 @@ from crmcore.errors import ConfigError, ValidationError
 
 DEFAULT_DATABASE = "crm"
 SCHEMES = ("mongodb://", "mongodb+srv://")
+MOCK_SCHEME = "mongomock://"  # the in-process imitation (optional extra ``[mock]``)
 
 # Tenant names join the database name after "__"; no "_" inside them keeps the join unambiguous.
 _TENANT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -60,6 +61,15 @@ def _database_name(inst: MongoOptions, attribute: attrs.Attribute, value: str | 
                               field=attribute.name)
 
 
+def _shard_keys(_inst: object, attribute: attrs.Attribute,
+                value: dict[str, list[str]]) -> None:
+    for name, fields in value.items():
+        if not fields or len(set(fields)) != len(fields) or any(
+                not f or f.startswith("$") or f in ("_id", "id", "version") for f in fields):
+            raise ValidationError(f"{name}: expected a list of distinct field names (not id or "
+                                  f"version), got {fields!r}", field=attribute.name)
+
+
 @attrs.frozen
 class MongoOptions:
     """``[storage.options]`` of ``backend = "mongodb"``; every field has a safe default."""
@@ -86,6 +96,17 @@ class MongoOptions:
     schema_validation: str = attrs.field(default="moderate",
                                          validator=_one_of("moderate", "strict", "off"))
     app_name: str = "crmcore"
+    # Whose clock leases run on: "server" ($$NOW: skewed worker clocks cannot steal a live
+    # lease), "caller" (the time the core passes), "auto": server time when the CRM runs on
+    # the system clock, the caller's when it runs on an injected clock (a simulation or test:
+    # one clock, no skew, and the server's time would not follow the simulated one).
+    lease_clock: str = attrs.field(default="auto", validator=_one_of("auto", "server", "caller"))
+    # Shard keys of sharded collections, e.g. {interactions = ["customer_id", "occurred_at"]}:
+    # every single-document write names the document's full shard key (MongoDB before 7.1
+    # requires it). On a sharded cluster the keys are also read from config.collections.
+    shard_keys: dict[str, list[str]] = attrs.field(factory=dict, validator=_shard_keys)
+    # Commands slower than this are logged as warnings ("slow operation"); 0 logs every one.
+    slow_operation_ms: int = attrs.field(default=500, validator=_between(0, 3_600_000))
 
     def database_name(self, uri: str) -> str:
         """The database holding this store's collections (tenant included)."""
@@ -111,22 +132,26 @@ class MongoOptions:
 
 def check_uri(location: str | None) -> str:
     """The MongoDB URI from ``[storage] location``, or a ``ConfigError`` saying what to write."""
-    if not location or not location.startswith(SCHEMES):
+    if not location or not location.startswith((*SCHEMES, MOCK_SCHEME)):
         shown = "nothing" if not location else repr(redact(location))
         raise ConfigError("storage.location: the mongodb backend needs a MongoDB URI such as "
-                          f"'mongodb://localhost:27017' (set [storage] location or "
-                          f"CRM_STORAGE_LOCATION), got {shown}")
+                          f"'mongodb://localhost:27017', or 'mongomock://' to try it without a "
+                          f"server (set [storage] location or CRM_STORAGE_LOCATION), got {shown}")
     return location
 
 
 def uri_options(uri: str) -> dict[str, str]:
     """Query-string options of a MongoDB URI, keys lower-cased (as MongoDB treats them)."""
+    if uri.startswith(MOCK_SCHEME):
+        return {}
     query = uri.split("?", 1)[1] if "?" in uri else ""
     return {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
 
 
 def uri_database(uri: str) -> str | None:
     """The database named in the URI's path (``mongodb://host/<db>``), if any."""
+    if uri.startswith(MOCK_SCHEME):
+        return None  # its path names a file
     rest = uri.split("://", 1)[1] if "://" in uri else uri
     rest = rest.split("?", 1)[0]
     if "/" not in rest:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -28,7 +30,7 @@ from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure, 
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from crmcore.clock import Clock
+from crmcore.clock import Clock, SystemClock
 from crmcore.converter import iso
 from crmcore.errors import (
     ConflictError,
@@ -39,6 +41,7 @@ from crmcore.errors import (
     TransientConflict,
     ValidationError,
 )
+from crmcore.jsontext import json_canonical
 from crmcore.logs import get_logger
 from crmcore.storage.base import (
     BulkError,
@@ -55,7 +58,7 @@ from crmcore.storage.base import (
     batches,
 )
 from crmcore.storage.query import MISSING, check_new_doc, compile_filter, resolve, sort_docs
-from crmcore_storage_mongo import connection, errors, indexes
+from crmcore_storage_mongo import connection, errors, indexes, mock, monitoring
 from crmcore_storage_mongo.connection import ClientFactory, ServerInfo
 from crmcore_storage_mongo.options import MongoOptions, check_uri, parse_options, redact
 from crmcore_storage_mongo.schema import mongo_validator, scalar_fields
@@ -78,6 +81,8 @@ UPSERT_ATTEMPTS = 5
 COMMIT_ATTEMPTS = 3
 ALWAYS_SCALAR = frozenset({ID, "version"})
 NAMESPACE_EXISTS = 48
+SCHEMA_COLLECTION = "_crm_schema"  # what ``crm db upgrade`` applied, per collection
+_BEHIND = "behind"
 
 
 @attrs.define
@@ -132,6 +137,7 @@ class MongoCollection(Collection):
         self._scalars: frozenset[str] = ALWAYS_SCALAR
         self._on_server: list[IndexSpec] | None = None  # our indexes, read once from the server
         self.declared: tuple[IndexSpec, ...] = ()  # what ensure_collection was asked for
+        self.shard_key: tuple[str, ...] = store.shard_keys.get(name, ())
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -175,6 +181,28 @@ class MongoCollection(Collection):
         if not partial:
             return tr
         return attrs.evolve(tr, query=with_index_hints(tr.query, tr.normal, partial))
+
+    def _by_id(self, id: str, session: Any, **more: Any) -> dict[str, Any] | None:
+        """The filter naming one document: ``{_id}`` plus, on a sharded collection, its full
+        shard key (read first), so the write goes to one shard on any MongoDB from 5.0. None
+        when the document does not exist."""
+        query: dict[str, Any] = {ID: id, **more}
+        if not self.shard_key:
+            return query
+        held = self._raw.find_one({ID: id}, dict.fromkeys(self.shard_key, 1), session=session)
+        if held is None:
+            return None
+        for field in self.shard_key:
+            value = resolve(from_mongo(dict(held)), field)
+            query[mongo_path(field)] = None if value is MISSING else value
+        return query
+
+    def _shard_filter(self, query: dict[str, Any], doc: Doc | None) -> dict[str, Any]:
+        """``query`` plus the shard key values of ``doc`` as read (sharded collections)."""
+        for field in self.shard_key:
+            value = MISSING if doc is None else resolve(doc, field)
+            query[mongo_path(field)] = None if value is MISSING else value
+        return query
 
     def set_record_type(self, record_type: type | None) -> None:
         """Fields this record type declares as scalars sort natively, without a probe."""
@@ -349,8 +377,11 @@ class MongoCollection(Collection):
             retry: list[tuple[int, Doc]] = []
             ids = [doc["id"] for _, doc in this_round]
             with self._op("upsert"):
-                current = {r[ID]: r.get("version") for r in self._raw.find(
-                    {ID: {"$in": ids}}, {ID: 1, "version": 1})}
+                found = list(self._raw.find({ID: {"$in": ids}},
+                                            {ID: 1, "version": 1, **dict.fromkeys(
+                                                map(mongo_path, self.shard_key), 1)}))
+            current = {r[ID]: r.get("version") for r in found}
+            shards = {r[ID]: from_mongo(dict(r)) for r in found}
             ops = []
             stored: list[dict[str, Any]] = []
             replacing: list[bool] = []
@@ -358,8 +389,9 @@ class MongoCollection(Collection):
                 held = current.get(doc["id"])
                 is_replace = isinstance(held, int) and not isinstance(held, bool)
                 new = to_mongo({**doc, "version": held + 1 if is_replace else 1})
-                ops.append(ReplaceOne({ID: doc["id"], "version": held}, new) if is_replace
-                           else InsertOne(new))
+                ops.append(ReplaceOne(self._shard_filter({ID: doc["id"], "version": held},
+                                                         shards.get(doc["id"])), new)
+                           if is_replace else InsertOne(new))
                 stored.append(new)
                 replacing.append(is_replace)
             write_failed = self._write(ops)
@@ -410,7 +442,8 @@ class MongoCollection(Collection):
                 new["version"] = int(held.get("version") or 0) + 1
                 self._check_unique_keys(new, new["id"], session)
                 stored = to_mongo(new)
-                self._raw.replace_one({ID: new["id"]}, stored, session=session)
+                self._raw.replace_one(self._by_id(new["id"], session) or {ID: new["id"]},
+                                      stored, session=session)
         return new
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
@@ -429,9 +462,9 @@ class MongoCollection(Collection):
                 if current is not None and current.get("version") == expected_version:
                     merged = {**from_mongo(current), **changes}
                     self._check_unique_keys(merged, id, session)
-            raw = self._raw.find_one_and_update({ID: id, "version": expected_version}, update,
-                                                return_document=ReturnDocument.AFTER,
-                                                session=session)
+            query = self._by_id(id, session, version=expected_version)
+            raw = None if query is None else self._raw.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER, session=session)
             if raw is None:
                 self._stale(id, expected_version, session)
         return from_mongo(raw)
@@ -446,11 +479,10 @@ class MongoCollection(Collection):
                             "reload and retry")
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
-        query: dict[str, Any] = {ID: id}
-        if expected_version is not None:
-            query["version"] = expected_version
+        more = {} if expected_version is None else {"version": expected_version}
         with self._op("delete") as session:
-            if self._raw.delete_one(query, session=session).deleted_count == 0:
+            query = self._by_id(id, session, **more)
+            if query is None or self._raw.delete_one(query, session=session).deleted_count == 0:
                 self._stale(id, expected_version, session)
 
     # -- reads -------------------------------------------------------------------------------
@@ -551,29 +583,46 @@ class MongoCollection(Collection):
 
     def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
               sort: SortSpec | None = None) -> Doc | None:
+        """Lease one matching document (see the contract).
+
+        On the server's clock (``lease_clock``), "free" and the new ``lease_until`` are
+        computed by MongoDB from ``$$NOW`` in the filter and in an update pipeline: the lease
+        lasts ``until - now`` from the server's time, and a worker whose own clock runs ahead
+        cannot see a live lease as ended. On the caller's clock, ``now`` and ``until`` are used
+        as given.
+        """
         tr = self._translate(filter)
-        free = translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
-                                  {"lease_until": None}, {"lease_until": {"$lte": iso(now)}}]})
         plan = plan_sort(sort, self._scalars)
-        update = {"$set": {"lease_owner": owner, "lease_until": iso(until)},
-                  "$inc": {"version": 1}}
-        query = and_of([q for q in (tr.query, free.query) if q])
+        if self._store.server_leases:
+            free, update = server_lease(owner, until - now)
+        else:
+            free = translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
+                                      {"lease_until": None},
+                                      {"lease_until": {"$lte": iso(now)}}]}).query
+            update = {"$set": {"lease_owner": owner, "lease_until": iso(until)},
+                      "$inc": {"version": 1}}
+        query = and_of([q for q in (tr.query, free) if q])
         with self._op("claim") as session:
-            if tr.exact:
+            if tr.exact and not self.shard_key:
                 raw = self._raw.find_one_and_update(query, update, sort=plan.keys,
                                                     return_document=ReturnDocument.AFTER,
                                                     session=session)
                 return None if raw is None else from_mongo(raw)
-            # The filter needs the reference evaluator: take the candidates in its order and
-            # lease the first one still unchanged since it was read.
+            # The filter needs the reference evaluator, or the collection is sharded (a
+            # findAndModify without the shard key needs MongoDB 7.1): take the candidates in
+            # order and lease the first one still unchanged since it was read.
             match = compile_filter(tr.normal)
             found = [d for d in map(from_mongo, self._raw.find(query, sort=plan.keys,
                                                                 session=session)) if match(d)]
             if plan.unknown and sorts_differently(found, plan.unknown):
                 sort_docs(found, plan.core)
             for doc in found:
+                mine = {ID: doc["id"], "version": doc["version"]}
+                for field in self.shard_key:  # sharded: name the candidate's shard key
+                    value = resolve(doc, field)
+                    mine[mongo_path(field)] = None if value is MISSING else value
                 raw = self._raw.find_one_and_update(
-                    {"$and": [{ID: doc["id"], "version": doc["version"]}, free.query]}, update,
+                    {"$and": [mine, free]}, update,
                     return_document=ReturnDocument.AFTER, session=session)
                 if raw is not None:
                     return from_mongo(raw)
@@ -581,21 +630,24 @@ class MongoCollection(Collection):
 
     def release(self, id: str, *, owner: str) -> None:
         with self._op("release") as session:
-            result = self._raw.update_one(
-                {ID: id, "lease_owner": {"$eq": owner, "$not": {"$type": "array"}}},
+            query = self._by_id(id, session)
+            if query is None:
+                raise NotFoundError(f"{self.name}: no record with id {id!r}")
+            query["lease_owner"] = {"$eq": owner, "$not": {"$type": "array"}}
+            self._raw.update_one(
+                query,
                 {"$set": {"lease_owner": None, "lease_until": None}, "$inc": {"version": 1}},
                 session=session)
-            if result.matched_count == 0 and self._raw.find_one(
-                    {ID: id}, {ID: 1}, session=session) is None:
-                raise NotFoundError(f"{self.name}: no record with id {id!r}")
 
 
 class MongoStore(Store):
     """An open MongoDB database (one tenant's) holding the CRM's collections."""
 
     def __init__(self, *, client: Any, uri: str, options: MongoOptions, server: ServerInfo,
-                 clock: Clock) -> None:
+                 clock: Clock, mock_server: mock.MockServer | None = None,
+                 schema_upgrade: bool = False) -> None:
         self.client = client
+        self.mock_server = mock_server
         self.uri = uri
         self.options = options
         self.server = server
@@ -609,6 +661,18 @@ class MongoStore(Store):
             change_streams=False,  # the contract offers no change-stream API yet
             schema_validation=server.schema_validation and options.schema_validation != "off",
         )
+        lease_clock = options.lease_clock
+        if lease_clock == "auto":
+            lease_clock = "server" if isinstance(clock, SystemClock) else "caller"
+        # $$NOW in update pipelines: MongoDB 4.2+ (every server the backend accepts); on
+        # mongomock the adapter evaluates it on the imitation server's clock.
+        emulated = getattr(client, "crm_server", None) is not None  # the plugin's mongomock
+        self.server_leases = lease_clock == "server" and (server.answered or emulated)
+        self.schema_upgrade = schema_upgrade
+        self.shard_keys = {**_sharded_collections(client, self.database_name, server),
+                           **{k: tuple(v) for k, v in options.shard_keys.items()}}
+        self._records: dict[str, dict[str, Any]] | None = None  # _crm_schema, read once
+        self._changes: list[str] = []
         self._collections: dict[str, MongoCollection] = {}
         self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
             f"crm_mongo_txn_{id(self)}", default=None)
@@ -635,24 +699,107 @@ class MongoStore(Store):
         return found
 
     def ensure_collection(self, spec: CollectionSpec) -> Collection:
+        """Open a declared collection; its schema is a recorded, explicit step.
+
+        The wanted schema (index specs, validator) has a SHA-256 digest, recorded in
+        ``_crm_schema`` by ``crm db upgrade``. Opening compares digests and does nothing more
+        when they match. Otherwise, without ``schema_upgrade``: a collection that does not
+        exist yet, or holds no document, is set up now (instant, and within the ``readWrite``
+        role); on one that holds data nothing is built or changed: a declared index that is
+        not there refuses to open (``StorageError`` naming ``crm db upgrade``), a validator
+        that differs is logged. So workers never start an index build that outlives their
+        socket timeout, and old and new code never flip a validator back and forth.
+        """
         coll = self.collection(spec.name)
         coll.set_record_type(spec.record_type)
         coll.declared = tuple(spec.indexes)
-        if spec.record_type is not None and self.capabilities.schema_validation:
-            self._apply_validator(spec.name, spec.record_type)
-        for index in spec.indexes:
-            coll.ensure_index(index)
+        validator = (mongo_validator(spec.record_type) if spec.record_type is not None
+                     and self.capabilities.schema_validation else None)
+        digest = schema_digest(spec, validator, self.options.schema_validation)
+        record = self._schema_records().get(spec.name)
+        if record is not None and record.get("sha256") == digest:
+            return coll  # this code's schema is the recorded one
+        if self.schema_upgrade:
+            self._upgrade(coll, spec, validator, digest, record, modify=True)
+            return coll
+        exists = spec.name in self._existing_names()
+        if not exists or self._is_empty(coll):
+            self._upgrade(coll, spec, validator, digest, record, modify=False)
+            return coll
+        built = {s.name for s in coll._server_indexes()}
+        missing = [i.name for i in spec.indexes if i.name not in built]
+        if missing:
+            raise StorageError(
+                f"{spec.name}: declared index {', '.join(missing)} is not built in "
+                f"{self.database_name}; run 'crm db upgrade' once (a user with dbAdmin and "
+                "readWrite) before starting this version")
+        if validator is not None:
+            log.warning("schema.behind", collection=spec.name,
+                        recorded=None if record is None else record.get("revision"),
+                        hint="the validator differs from this version's; run 'crm db upgrade' "
+                             "when every process runs this version")
         return coll
 
-    def _apply_validator(self, name: str, record_type: type) -> None:
-        """Create the collection with its ``$jsonSchema`` validator, or bring it up to date."""
-        validator = mongo_validator(record_type)
+    def _upgrade(self, coll: MongoCollection, spec: CollectionSpec,
+                 validator: dict[str, Any] | None, digest: str,
+                 record: Mapping[str, Any] | None, *, modify: bool) -> None:
+        """Build the missing indexes, apply the validator, record the result."""
+        before = {s.name for s in coll.indexes()} if spec.indexes else set()
+        behind = False
+        if validator is not None:
+            changed = self._apply_validator(spec.name, validator, modify=modify)
+            behind = changed == _BEHIND
+            if changed and not behind:
+                self._changes.append(f"{spec.name}: validator {changed}")
+        for index in spec.indexes:
+            coll.ensure_index(index)
+            if index.name not in before:
+                self._changes.append(f"{spec.name}: built index {index.name}")
+        if behind:
+            return  # not recorded: the next 'crm db upgrade' applies the validator
+        revision = int((record or {}).get("revision") or 0) + 1
+        try:
+            with errors.mapped(SCHEMA_COLLECTION, "recording the schema"):
+                self.db[SCHEMA_COLLECTION].replace_one(
+                    {ID: spec.name},
+                    {"sha256": digest, "revision": revision,
+                     "indexes": [i.name for i in spec.indexes],
+                     "validator": None if validator is None else self.options.schema_validation,
+                     "by": self.options.app_name},
+                    upsert=True)
+        except DuplicateKeyError:
+            pass  # two processes set up a new collection at once: the other one recorded it
+        self._records[spec.name] = {"sha256": digest, "revision": revision}
+
+    def _schema_records(self) -> dict[str, dict[str, Any]]:
+        if self._records is None:
+            with errors.mapped(SCHEMA_COLLECTION, "reading the schema record"):
+                self._records = {r[ID]: r for r in self.db[SCHEMA_COLLECTION].find()}
+        return self._records
+
+    def _existing_names(self) -> set[str]:
+        with errors.mapped(self.database_name, "listing collections"):
+            return set(self.db.list_collection_names())
+
+    @staticmethod
+    def _is_empty(coll: MongoCollection) -> bool:
+        with errors.mapped(coll.name, "opening"):
+            return coll._raw.find_one({}, {ID: 1}) is None
+
+    def schema_changes(self) -> list[str]:
+        """What opening changed: index builds and validators, one line each."""
+        return list(self._changes)
+
+    def _apply_validator(self, name: str, validator: dict[str, Any], *, modify: bool
+                         ) -> str | None:
+        """Create the collection with its ``$jsonSchema`` validator, or (``modify``) bring
+        an existing one's up to date with ``collMod``. What was done, or None."""
         level = self.options.schema_validation
         with errors.mapped(name, "applying the schema validator"):
             try:
                 self.db.create_collection(name, validator=validator, validationLevel=level,
                                           validationAction="error")
-                return
+                return "applied (new collection)"
             except CollectionInvalid:
                 pass  # it exists: compare and update below
             except OperationFailure as exc:
@@ -660,15 +807,21 @@ class MongoStore(Store):
                     raise
             current = next(iter(self.db.list_collections(filter={"name": name})), {})
             opts = current.get("options", {})
-            if opts.get("validator") != validator or opts.get("validationLevel") != level:
-                self.db.command("collMod", name, validator=validator, validationLevel=level,
-                                validationAction="error")
+            if opts.get("validator") == validator and opts.get("validationLevel") == level:
+                return None
+            if not modify:
+                log.warning("schema.behind", collection=name,
+                            hint="the validator differs; run 'crm db upgrade'")
+                return _BEHIND
+            self.db.command("collMod", name, validator=validator, validationLevel=level,
+                            validationAction="error")
+            return "updated (collMod)"
 
     def collection_names(self) -> list[str]:
         self.check_open()
         with errors.mapped(self.database_name, "listing collections"):
             names = self.db.list_collection_names()
-        return sorted(n for n in names if not n.startswith("system."))
+        return sorted(n for n in names if not n.startswith("system.") and n != SCHEMA_COLLECTION)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -720,10 +873,19 @@ class MongoStore(Store):
         if not self._closed:
             self._closed = True
             connection.release(self.client)
+            if self.mock_server is not None:
+                mock.release_server(self.mock_server)
+            elif getattr(self.client, "crm_server", None) is None:  # a real client
+                log.info("mongo.metrics", **monitoring.METRICS.snapshot())
 
     def describe(self) -> str:
         caps = "transactions" if self.capabilities.transactions else \
             "no multi-document transactions"
+        if self.mock_server is not None:
+            kept = ("in this process only" if not self.mock_server.persistent
+                    else f"kept in {self.mock_server.path}")
+            return (f"mongodb on mongomock (an in-process imitation for trying the backend, not "
+                    f"a database; {kept}) database {self.database_name} ({caps})")
         return (f"mongodb {redact(self.uri)} database {self.database_name} "
                 f"({self.server.describe()}; {caps})")
 
@@ -743,7 +905,12 @@ class MongoStore(Store):
         if missing:
             raise StorageError(f"declared indexes are missing: {', '.join(missing)}; reopening "
                                "the CRM creates them again")
-        return {name: self.collection(name).count() for name in self.collection_names()}
+        # The collection's metadata count, not a scan: at 10^7 documents an exact count reads
+        # the whole _id index. It can be off after an unclean shutdown until the next
+        # validate; exact counts are ``collection.count()``.
+        with errors.mapped(self.database_name, "check"):
+            return {name: self.db[name].estimated_document_count()
+                    for name in self.collection_names()}
 
     def compact(self) -> None:
         raise NotImplementedError("MongoDB reclaims space itself; run its 'compact' command "
@@ -756,18 +923,40 @@ class MongoStore(Store):
 
 def open_store(options: StorageOptions, *, client_factory: ClientFactory | None = None
                ) -> MongoStore:
-    """The backend factory: validate the configuration, connect (bounded by timeouts), probe."""
+    """The backend factory: validate the configuration, connect (bounded by timeouts), probe.
+
+    A ``mongomock://`` location opens the in-process imitation (``crmcore_storage_mongo.mock``).
+    """
     uri = check_uri(options.location)
     opts = parse_options(options.options)
-    client = connection.acquire(uri, opts.client_kwargs(uri), client_factory)
+    kwargs = opts.client_kwargs(uri)
+    mock_server = None
+    if mock.is_mock(uri):
+        mock_server = mock.acquire_server(uri)
+        client_factory = mock.client_factory(mock_server)
+    else:
+        kwargs["event_listeners"] = monitoring.listeners(opts.slow_operation_ms)
+    try:
+        client = connection.acquire(uri, kwargs, client_factory)
+    except BaseException:
+        if mock_server is not None:
+            mock.release_server(mock_server)
+        raise
     try:
         server = connection.probe(client, uri, opts.server_selection_timeout_ms)
         store = MongoStore(client=client, uri=uri, options=opts, server=server,
-                           clock=options.clock)
+                           clock=options.clock, mock_server=mock_server,
+                           schema_upgrade=options.schema_upgrade)
     except BaseException:
         connection.release(client)
+        if mock_server is not None:
+            mock.release_server(mock_server)
         raise
-    if not store.capabilities.transactions:
+    if mock_server is not None:
+        log.warning("mongomock: an in-process imitation of MongoDB for trying the backend; "
+                    "one process at a time, no transactions, and its speed says nothing "
+                    "about MongoDB's", where=store.describe())
+    elif not store.capabilities.transactions:
         log.warning("no multi-document transactions: each write is atomic on its own",
                     where=store.describe())
     else:
@@ -776,6 +965,58 @@ def open_store(options: StorageOptions, *, client_factory: ClientFactory | None 
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+#: ``lease_until``'s stored form (``2026-01-05T09:00:00.000000Z``) from a server date: MongoDB
+#: formats milliseconds (``%L``), the three zeros after them keep the width (and the order).
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%L"
+
+
+def _sharded_collections(client: Any, database: str, server: ServerInfo
+                         ) -> dict[str, tuple[str, ...]]:
+    """Shard keys from ``config.collections`` on a sharded cluster (empty elsewhere, or when
+    the user may not read it: then ``[storage.options] shard_keys`` declares them)."""
+    if not server.sharded:
+        return {}
+    prefix = f"{database}."
+    try:
+        found = list(client["config"]["collections"].find(
+            {ID: {"$regex": f"^{re.escape(prefix)}"}, "dropped": {"$ne": True}},
+            {ID: 1, "key": 1}))
+    except PyMongoError as exc:
+        log.warning("shard keys unreadable: declare them in [storage.options] shard_keys",
+                    error=type(exc).__name__)
+        return {}
+    return {r[ID][len(prefix):]: tuple("id" if k == ID else k for k in dict(r.get("key") or {}))
+            for r in found}
+
+
+def schema_digest(spec: CollectionSpec, validator: Mapping[str, Any] | None, level: str) -> str:
+    """SHA-256 of what a collection's schema should be: its index specs and validator."""
+    wanted = {"indexes": sorted([[list(f) for f in i.fields], i.unique, i.sparse]
+                                for i in spec.indexes),
+              "validator": validator, "level": level if validator is not None else None}
+    return hashlib.sha256(json_canonical(wanted).encode()).hexdigest()
+
+
+def server_iso(offset_ms: int = 0) -> dict[str, Any]:
+    """An aggregation expression: the server's time (``$$NOW``) plus ``offset_ms``, stored form."""
+    date: Any = "$$NOW" if not offset_ms else {"$add": ["$$NOW", offset_ms]}
+    return {"$concat": [{"$dateToString": {"date": date, "format": _ISO_FORMAT}}, "000Z"]}
+
+
+def server_lease(owner: str, length: timedelta) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The "free for ``owner``" filter and the update pipeline of a lease on the server's clock."""
+    ms = max(0, int(length / timedelta(milliseconds=1)))
+    free = {"$or": [
+        translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
+                           {"lease_until": None}]}).query,
+        {"$and": [{"lease_until": {"$type": "string"}},
+                  {"$expr": {"$lte": ["$lease_until", server_iso()]}}]},
+    ]}
+    update = [{"$set": {"lease_owner": {"$literal": owner}, "lease_until": server_iso(ms),
+                        "version": {"$add": ["$version", 1]}}}]
+    return free, update
+
 
 
 def _copy(value: Any) -> Any:
