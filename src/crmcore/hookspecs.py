@@ -189,6 +189,12 @@ class CrmHookSpecs:
         """
 
     @hookspec
+    def crm_config_warnings(self, crm: CRM) -> list[str]:
+        """Settings that load but leave a rule unable to act (an empty rota the escalation
+        ladder needs …): one line each, saying what to fill in. ``crm check`` prints them on
+        stderr. Every plugin."""
+
+    @hookspec
     def crm_customer_records(self, crm: CRM, customer: Customer) -> dict[str, Any]:
         """Extra data held about a customer outside declared collections, for export.
 

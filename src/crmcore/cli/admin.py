@@ -130,8 +130,12 @@ def _store_call(ctx: click.Context, method: str, *args: Any, **kwargs: Any) -> A
 @click.option("--repair", is_flag=True, help="Salvage what can be read from damaged files.")
 @click.pass_context
 def check(ctx: click.Context, repair: bool) -> None:
-    """Verify the store's integrity and count its records."""
+    """Verify the store's integrity and count its records; warn about settings that leave a
+    rule unable to act (printed on stderr)."""
     counts = _store_call(ctx, "check", repair=repair)
+    crm = open_crm_from(ctx)
+    for warning in crm.plugins.flat("crm_config_warnings", crm=crm):
+        click.echo(f"warning: {warning}", err=True)
     out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
               [("collection", "collection"), ("records", "records")], title="store is sound")
 

@@ -42,7 +42,7 @@ from crmcore_complaints.model import (
     Trace,
     Validity,
 )
-from crmcore_complaints.roles import department_of, resolve_role
+from crmcore_complaints.roles import department_of, escalation_target, resolve_role
 from crmcore_complaints.settings import ComplaintsSettings
 from crmcore_complaints.sla import Scheduler, hours, match_policy, tier_of
 
@@ -704,8 +704,11 @@ class Complaints:
     def _escalate(self, ticket: Ticket, level: int, at: datetime, actor: str) -> None:
         step = self.settings.escalation[level - 1]
         now = self.crm.now()
-        who = resolve_role(self.settings, self.zone, ticket, step.target, now)
+        who = escalation_target(self.settings, self.zone, ticket, level, now)
         role = step.target.replace("_", " ")
+        if who.person is None:
+            self.log.warning("complaint escalation has no one to go to", ticket=ticket.id,
+                             level=level, role=step.target)
         task = self.crm.tasks.create(
             actor=actor, kind="complaint", due_at=now, customer_id=ticket.customer_id,
             title=f"Complaint {ticket.id} escalated to you (level {level}, {role}): decide and "

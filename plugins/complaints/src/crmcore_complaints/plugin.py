@@ -20,6 +20,7 @@ from crmcore_complaints.model import (
     Ticket,
     Trace,
 )
+from crmcore_complaints.roles import staffing_warnings
 from crmcore_complaints.settings import ComplaintsSettings
 
 if TYPE_CHECKING:
@@ -33,6 +34,12 @@ if TYPE_CHECKING:
 def crm_addhooks(pluginmanager: PluginManager) -> None:
     """Declare ``crm_complaint_*`` for other plugins to implement."""
     ensure_hookspecs(pluginmanager)
+
+
+@hookimpl
+def crm_config_warnings(crm: CRM) -> list[str]:
+    """An escalation ladder with no one to escalate to."""
+    return staffing_warnings(crm.settings(SECTION))
 
 
 @hookimpl

@@ -118,6 +118,10 @@ def _ladder(_inst: object, attribute: attrs.Attribute, value: list[EscalationLev
 
 
 def _target(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if value == "owner":
+        raise ValidationError("an escalation raises a ticket above its owner, so 'owner' is "
+                              "no target; use shift_lead, department_manager, dispatcher, "
+                              "handler or 'person:<id>'", field=attribute.name)
     if value in ROLES or (value.startswith("person:") and value[7:].strip()):
         return
     raise ValidationError(f"unknown target {value!r} (a role: {', '.join(ROLES)}; or "
