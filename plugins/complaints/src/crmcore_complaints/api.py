@@ -379,23 +379,28 @@ class Complaints:
         return updated
 
     def propose(self, ticket: Ticket | str, *, actor: str, solution: str,
-                compensation: float | None = None) -> Ticket:
-        """Propose a solution (with any goodwill amount); with ``require_approval`` the
-        department manager gets a task to approve it."""
+                compensation: float | None = None, refund: float | None = None,
+                purchase_id: str | None = None) -> Ticket:
+        """Propose a solution (with any goodwill amount, and any refund of ``purchase_id``);
+        with ``require_approval`` the department manager gets a task to approve it."""
         actor = require_actor(actor)
         current = self._require(ticket, "propose")
+        if refund is not None or purchase_id is not None:
+            refund, purchase_id = self._check_refund(current, refund, purchase_id)
         pending = current.pending_proposal
         if pending is not None:
             raise ValidationError(f"ticket {current.id}: proposal {pending.number} still waits "
                                   "for a decision; approve or reject it first")
         now = self.crm.now()
         proposal = Proposal(number=len(current.proposals) + 1, solution=(solution or "").strip(),
-                            proposed_by=actor, proposed_at=now, compensation=compensation)
+                            proposed_by=actor, proposed_at=now, compensation=compensation,
+                            refund=refund, purchase_id=purchase_id)
         changes: dict[str, Any] = {"proposals": (*current.proposals, proposal),
                                    "status": Status.IN_PROGRESS}
         with self.crm.transaction(actor):
             updated = self._change(current, actor, "proposed", changes, {
-                "proposal": proposal.number, "compensation": compensation}, note=solution)
+                "proposal": proposal.number, "compensation": compensation, "refund": refund,
+                "purchase_id": purchase_id}, note=solution)
             if self.settings.require_approval:
                 who = resolve_role(self.settings, self.zone, updated, "department_manager", now)
                 self.crm.tasks.create(
@@ -408,7 +413,9 @@ class Complaints:
                 self._notify(updated, "approval", who.person, "department_manager",
                              f"Solution {proposal.number} for complaint {updated.id} awaits "
                              "your approval",
-                             f"compensation: {compensation if compensation is not None else 0}")
+                             f"compensation: {compensation if compensation is not None else 0}"
+                             + (f"; refund: {refund:g} of purchase {purchase_id}"
+                                if refund else ""))
         return updated
 
     def approve(self, ticket: Ticket | str, *, actor: str, number: int | None = None,
@@ -451,11 +458,15 @@ class Complaints:
         return updated
 
     def resolve(self, ticket: Ticket | str, *, actor: str, resolution: str | None = None,
-                compensation: float | None = None, cause: str | None = None) -> Ticket:
+                compensation: float | None = None, cause: str | None = None,
+                refund: float | None = None, purchase_id: str | None = None) -> Ticket:
         """Feed the solution back to the customer; the ticket awaits their answer.
 
         With ``require_approval`` the latest approved proposal is the solution, and
-        ``compensation`` (default: the approved amount) may not exceed what was approved.
+        ``compensation`` and ``refund`` (default: the approved amounts) may not exceed what
+        was approved. A refund is money returned for ``purchase_id`` (default: the approved
+        one): it is logged as a ``refund`` interaction of that amount referring to the
+        purchase, so spend, value tiers and points follow; compensation stays goodwill.
         ``cause`` records the root cause for analysis. Fires ``crm_complaint_resolved``.
         """
         actor = require_actor(actor)
@@ -471,6 +482,21 @@ class Complaints:
             elif compensation > allowed:
                 raise ValidationError(f"{compensation:g} exceeds the approved {allowed:g}",
                                       field="compensation")
+            allowed_refund = approved.refund or 0.0
+            if refund is None:
+                refund = approved.refund
+            elif refund > allowed_refund:
+                raise ValidationError(f"a refund of {refund:g} exceeds the approved "
+                                      f"{allowed_refund:g}", field="refund")
+            if purchase_id is None:
+                purchase_id = approved.purchase_id
+            elif approved.purchase_id and purchase_id != approved.purchase_id:
+                raise ValidationError(f"the approved refund is for purchase "
+                                      f"{approved.purchase_id}, not {purchase_id}",
+                                      field="purchase_id")
+        logged_refund = self._refund_logged(current, approved.number if approved else None)
+        if refund and logged_refund is None:
+            refund, purchase_id = self._check_refund(current, refund, purchase_id)
         text = (resolution or "").strip() or (approved.solution if approved else "")
         if not text:
             raise ValidationError("say how the complaint was resolved", field="resolution")
@@ -485,11 +511,58 @@ class Complaints:
         if current.first_response_at is None:
             changes["first_response_at"] = now
         with self.crm.transaction(actor):
+            if refund and logged_refund is None:
+                logged = self.crm.interactions.log(
+                    actor=actor, customer_id=current.customer_id, kind="refund",
+                    occurred_at=now, amount=float(refund), ref=purchase_id, rep=actor,
+                    summary=f"refund of {refund:g} for complaint {current.id}",
+                    ext={SECTION: {"ticket_id": current.id,
+                                   "proposal": approved.number if approved else None}})
+                changes.update(refund=float(refund), refund_interaction_id=logged.id)
+            elif logged_refund is not None:  # resolved again: the money went back already
+                changes.update(refund=logged_refund.amount,
+                               refund_interaction_id=logged_refund.id)
             updated = self._change(current, actor, "resolved", changes, {
                 "compensation": compensation, "cause": changes["cause"],
+                "refund": changes.get("refund"), "purchase_id": purchase_id,
                 "proposal": approved.number if approved else None})
             self.crm.emit("crm_complaint_resolved", actor=actor, ticket=updated)
         return updated
+
+    def _refund_logged(self, ticket: Ticket, proposal: int | None) -> Interaction | None:
+        """The refund already logged for ``ticket``'s ``proposal`` (a resolution after a
+        reopen with the same approved solution refunds nothing twice)."""
+        for logged in self.crm.interactions.for_customer(ticket.customer_id, kinds=["refund"]):
+            mine = logged.ext.get(SECTION, {})
+            if mine.get("ticket_id") == ticket.id and mine.get("proposal") == proposal:
+                return logged
+        return None
+
+    def _check_refund(self, ticket: Ticket, refund: float | None,
+                      purchase_id: str | None) -> tuple[float, str]:
+        """A refund must be positive and return part of a purchase of the ticket's customer
+        that has not been refunded already."""
+        if refund is None or isinstance(refund, bool) or refund <= 0:
+            raise ValidationError(f"a refund needs an amount above zero, got {refund!r}",
+                                  field="refund")
+        if not purchase_id:
+            raise ValidationError("name the purchase the refund returns (its interaction id)",
+                                  field="purchase_id")
+        try:
+            purchase = self.crm.interactions.get(purchase_id)
+        except NotFoundError:
+            raise ValidationError(f"no purchase {purchase_id!r}", field="purchase_id") from None
+        if purchase.kind != "purchase" or purchase.customer_id != ticket.customer_id:
+            raise ValidationError(f"{purchase_id} is not a purchase of customer "
+                                  f"{ticket.customer_id}", field="purchase_id")
+        refunded = sum(r.amount or 0.0 for r in self.crm.interactions.for_customer(
+            ticket.customer_id, kinds=["refund"]) if r.ref == purchase_id)
+        left = max(0.0, (purchase.amount or 0.0) - refunded)
+        if refund > left + 1e-9:
+            raise ValidationError(f"a refund of {refund:g} exceeds what is left of purchase "
+                                  f"{purchase_id} ({left:g} of {purchase.amount or 0:g})",
+                                  field="refund")
+        return float(refund), purchase_id
 
     def close(self, ticket: Ticket | str, *, actor: str, note: str = "") -> Ticket:
         """Close and archive a resolved ticket; the post-close callback follows (followup's, or
