@@ -19,6 +19,7 @@ from crmcore import (
     Effects,
     ExtPatch,
     Interaction,
+    Kinds,
     NotFoundError,
     ReportSection,
     SettingsSpec,
@@ -29,7 +30,7 @@ from crmcore import (
 )
 from crmcore.converter import iso
 from crmcore.security import Actor, Role, directory_actor
-from crmcore_followup import records, report, simulate, sweep
+from crmcore_followup import records, recovery, report, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
 from crmcore_followup.grades import PIPELINE, pipeline_grade
 from crmcore_followup.reps import LoadBook, Roster
@@ -183,10 +184,15 @@ def crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects 
 def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
                            actor: str) -> Effects | None:
     """A follow-up contact restarts the cadence (from the current grade); business handled
-    or a purchase calls for a callback within ``callback_within_days``."""
+    or a purchase calls for a callback within ``callback_within_days``; an unsatisfied
+    callback answer leads to recovery (``recovery``)."""
     engine = Engine(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
         engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
+    if interaction.kind == "callback":
+        recovery_task = recovery.on_callback(engine, interaction, customer, actor=actor)
+        if recovery_task is not None:
+            return Effects(tasks=[recovery_task])
     if interaction.kind in engine.settings.callback_kinds:
         fresh = crm.customers.get(customer.id)
         draft = engine.callback_draft(
@@ -195,6 +201,12 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
         if draft is not None:
             return Effects(tasks=[draft])
     return None
+
+
+@hookimpl
+def crm_kinds() -> Kinds:
+    """The task kind ``recovery``: what an unsatisfied callback answer leads to."""
+    return Kinds(tasks=(recovery.KIND,))
 
 
 @hookimpl

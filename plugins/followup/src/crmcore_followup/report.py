@@ -8,9 +8,9 @@ from datetime import datetime
 from statistics import mean
 from typing import TYPE_CHECKING
 
-from crmcore import Customer, ReportSection, SummaryLine, TaskStatus
+from crmcore import Customer, NotFoundError, ReportSection, SummaryLine, TaskStatus
 from crmcore.converter import parse_iso
-from crmcore_followup import quiet
+from crmcore_followup import quiet, recovery
 from crmcore_followup.api import overdue_by_grade
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, first_contact_key, follow_up_key
 from crmcore_followup.records import FIRST_CONTACT_PENDING
@@ -80,6 +80,48 @@ def callback_sections(crm: CRM, now: datetime) -> list[ReportSection]:
     return [coverage, satisfaction]
 
 
+def unsatisfied_by_department(crm: CRM) -> ReportSection:
+    """Callback answers and the recovery they led to, per department and team of the rep
+    responsible (DOMAIN §9: analysed by department and fed back)."""
+    settings = crm.settings("followup")
+    teams = {rep.name: rep.team for rep in Roster(crm).all()}
+    owners: dict[str, str | None] = {}
+    answered: Counter[tuple[str, str]] = Counter()
+    unhappy: Counter[tuple[str, str]] = Counter()
+    for interaction in crm.interactions.iter({"kind": "callback"}):
+        said = interaction.ext.get(NAMESPACE, {}).get("satisfied")
+        if said is None and interaction.satisfaction is None:
+            continue  # no answer recorded
+        if interaction.customer_id not in owners:
+            try:
+                owners[interaction.customer_id] = crm.customers.get_any(
+                    interaction.customer_id).owner
+            except NotFoundError:
+                owners[interaction.customer_id] = None
+        rep = owners[interaction.customer_id] or interaction.rep
+        team = teams.get(rep or "")
+        group = (recovery.department_of(settings, team) or "(none)", team or "(none)")
+        answered[group] += 1
+        unhappy[group] += recovery.is_unsatisfied(interaction, settings)
+    open_tasks: Counter[tuple[str, str]] = Counter()
+    done_tasks: Counter[tuple[str, str]] = Counter()
+    for task in crm.tasks.iter({"kind": recovery.KIND}):
+        meta = task.ext.get(NAMESPACE, {})
+        group = (meta.get("department") or "(none)", meta.get("team") or "(none)")
+        open_tasks[group] += task.is_open
+        done_tasks[group] += task.status is TaskStatus.DONE
+    groups = sorted(set(answered) | set(open_tasks) | set(done_tasks))
+    return ReportSection(
+        "Unsatisfied callbacks by department",
+        ("department", "team", "answered", "unsatisfied", "unsatisfied share",
+         "recovery open", "recovery done"),
+        [(d, t, answered[(d, t)], unhappy[(d, t)], _pct(unhappy[(d, t)], answered[(d, t)]),
+          open_tasks[(d, t)], done_tasks[(d, t)]) for d, t in groups],
+        chart={f"{d}/{t}": unhappy[(d, t)] for d, t in groups},
+        note=f"unsatisfied answers lead to: {settings.unsatisfied_action} (DOMAIN §9); "
+             "department and team of the customer's rep ([followup.teams])", order=42)
+
+
 def roster_section(crm: CRM) -> ReportSection | None:
     reps = Roster(crm).all()
     if not reps:
@@ -97,7 +139,8 @@ def roster_section(crm: CRM) -> ReportSection | None:
 
 
 def sections(crm: CRM, now: datetime) -> list[ReportSection]:
-    out = [follow_up_section(crm, now), *callback_sections(crm, now)]
+    out = [follow_up_section(crm, now), *callback_sections(crm, now),
+           unsatisfied_by_department(crm)]
     roster = roster_section(crm)
     if roster is not None:
         out.append(roster)

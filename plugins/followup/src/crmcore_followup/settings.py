@@ -162,6 +162,38 @@ def _key_customers(_inst: object, attribute: attrs.Attribute,
 
 
 @attrs.frozen
+class Team:
+    """``[followup.teams.<name>]``: who leads a team of reps (by roster ``team``) and which
+    department it belongs to (for reports by department)."""
+
+    lead: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.instance_of(str)))
+    department: str | None = None
+
+
+RECOVERY_ACTIONS = ("task", "ticket", "none")
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+        if value not in allowed:
+            raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}",
+                                  field=attribute.name)
+    return check
+
+
+def _positive_hours(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+    if value <= 0:
+        raise ValidationError(f"must be a positive number of hours, got {value}",
+                              field=attribute.name)
+
+
+def _score(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= 4:
+        raise ValidationError(f"expected a score from 1 to 4, got {value}", field=attribute.name)
+
+
+@attrs.frozen
 class FollowupSettings:
     """The ``[followup]`` table of crm.toml."""
 
@@ -188,6 +220,14 @@ class FollowupSettings:
     key_customers: dict[str, list[str]] = attrs.field(
         factory=lambda: {"pipeline": ["A"], "hospital": ["big"]}, validator=_key_customers)
     key_tags: list[str] = attrs.field(factory=lambda: ["vip"], validator=_names)
+    # an unsatisfied callback answer (DOMAIN §9): a recovery task for the owner's team lead
+    # ("task"), a complaint ticket through the "complaint" interaction contract ("ticket"),
+    # or nothing ("none"); a score at or below this counts as unsatisfied when not said
+    unsatisfied_action: str = attrs.field(default="task", validator=_one_of(*RECOVERY_ACTIONS))
+    unsatisfied_at_or_below: int = attrs.field(default=2, validator=_score)
+    recovery_due_hours: int = attrs.field(default=24, validator=_positive_hours)
+    recovery_category: str = "service"  # the ticket's category with unsatisfied_action "ticket"
+    teams: dict[str, Team] = attrs.field(factory=dict)
     # care: birthday and holiday greetings, created this many days ahead
     birthday_days_ahead: int = attrs.field(default=7, validator=_non_negative)
     holiday_days_ahead: int = attrs.field(default=3, validator=_non_negative)
