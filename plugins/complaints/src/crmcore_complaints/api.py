@@ -26,6 +26,7 @@ from crmcore_complaints.hookspecs import ComplaintHookSpecs
 from crmcore_complaints.model import (
     ACTIONS,
     ALLOWED_FROM,
+    OPEN,
     OUTBOX,
     TICKETS,
     TRACES,
@@ -603,6 +604,32 @@ class Complaints:
                 self.crm.tasks.cancel(task.id, actor=actor, reason="complaint reopened")
             self.crm.emit("crm_complaint_reopened", actor=actor, ticket=updated)
         return updated
+
+    def hand_over(self, rep: str, *, successor: str, actor: str) -> int:
+        """``rep`` left: each open ticket they own or handle goes to the customer's current
+        owner (already the new one), else to ``successor``; a trace records each move.
+        Returns how many tickets moved."""
+        actor = require_actor(actor)
+        moved = 0
+        query = {"status": {"$in": [s.value for s in OPEN]},
+                 "$or": [{"owner": rep}, {"handler": rep}]}
+        with self.crm.transaction(actor):
+            for ticket in self.tickets.find(query, sort=[("opened_at", 1)]):
+                try:
+                    owner = self.crm.customers.get_any(ticket.customer_id).owner
+                except NotFoundError:
+                    owner = None
+                new = owner if owner and owner != rep else successor
+                if not new:
+                    self.log.warning("no one to take over a ticket", ticket=ticket.id)
+                    continue
+                changes = {field: new for field in ("owner", "handler")
+                           if getattr(ticket, field) == rep}
+                self._change(ticket, actor, "handed_over", changes,
+                             {"from": rep, "to": new, "fields": sorted(changes)},
+                             note=f"{rep} left")
+                moved += 1
+        return moved
 
     def wait_on_customer(self, ticket: Ticket | str, *, actor: str, reason: str = "") -> Ticket:
         """Stop the SLA clocks while waiting on the customer (documents, a visit …)."""

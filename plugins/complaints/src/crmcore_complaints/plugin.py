@@ -36,6 +36,13 @@ def crm_addhooks(pluginmanager: PluginManager) -> None:
     ensure_hookspecs(pluginmanager)
 
 
+# optionalhook: followup's crm_rep_left (a rep left; their open tickets move)
+@hookimpl(optionalhook=True)
+def crm_rep_left(crm: CRM, rep: str, successor: str, actor: str) -> int:
+    """A rep left: their open tickets go to each customer's new owner (else ``successor``)."""
+    return Complaints(crm).hand_over(rep, successor=successor, actor=actor)
+
+
 @hookimpl
 def crm_config_warnings(crm: CRM) -> list[str]:
     """An escalation ladder with no one to escalate to."""

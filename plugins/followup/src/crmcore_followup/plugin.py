@@ -33,11 +33,13 @@ from crmcore.security import Actor, Role, directory_actor
 from crmcore_followup import records, recovery, report, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
 from crmcore_followup.grades import PIPELINE, pipeline_grade
+from crmcore_followup.hookspecs import ensure_hookspecs
 from crmcore_followup.reps import LoadBook, Roster
 from crmcore_followup.settings import FollowupSettings
 
 if TYPE_CHECKING:
     from crmcore import CRM
+    from crmcore.plugins import PluginManager
     from crmcore.storage import CollectionSpec
 
 CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
@@ -48,6 +50,12 @@ def _active(customer: Customer) -> bool:
 
 
 # -- registration ------------------------------------------------------------------------------
+
+@hookimpl
+def crm_addhooks(pluginmanager: PluginManager) -> None:
+    """Declare ``crm_rep_left`` for other plugins to implement (they move their open work)."""
+    ensure_hookspecs(pluginmanager)
+
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
