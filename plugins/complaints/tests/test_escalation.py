@@ -13,7 +13,7 @@ from crmcore_complaints.model import Notification, Ticket
 from crmcore_complaints.roles import UNSTAFFED, on_shift
 from crmcore_complaints.settings import Shift
 
-from crmcore import ConfigError, ConflictError
+from crmcore import ConfigError, ConflictError, hookimpl, hookspec
 from crmcore.testing import START  # Monday 2026-01-05 09:00 UTC
 
 ROTA = {
@@ -434,3 +434,46 @@ def test_a_pluggable_notifier_takes_over_from_the_outbox(make_crm, customer_id, 
     assert [(n.kind, n.recipient, n.ticket_id) for n in notifier.sent] == [
         ("escalation", "wu", ticket.id)]
     assert api.outbox.count() == 0
+
+
+class Perks:
+    """Stands in for loyalty's ``crm_customer_perks``."""
+
+    @hookimpl
+    def crm_addhooks(self, pluginmanager):
+        class Specs:
+            @hookspec
+            def crm_customer_perks(self, crm, customer):
+                """perks"""
+
+        pluginmanager.add_hookspecs(Specs)
+
+    @hookimpl
+    def crm_customer_perks(self, crm, customer):
+        return ["priority_handling"] if customer.name == "Gold" else []
+
+
+def test_priority_handling_raises_priority_and_picks_the_perk_policy(make_crm, customer_id):
+    crm = make_crm(["complaints", ("perks", Perks())], settings={"complaints": {"sla": [
+        {"name": "vip", "perks": ["priority_handling"], "first_response_hours": 0.5,
+         "resolution_hours": 8},
+        {"name": "standard"}]}})
+    api = Complaints(crm)
+    gold = api.open(actor="ann", customer_id=customer_id(crm, "Gold"), content="x",
+                    category="service")
+    plain = api.open(actor="ann", customer_id=customer_id(crm, "Plain"), content="x",
+                     category="service")
+    assert (gold.sla_policy, gold.priority.name, gold.perks) == (
+        "vip", "HIGH", ("priority_handling",))
+    assert (plain.sla_policy, plain.priority.name, plain.perks) == ("standard", "NORMAL", ())
+    assert gold.resolution_due_at == START + timedelta(hours=8)
+
+
+def test_tier_path_tries_several_places(setup, customer_id):
+    crm, api = setup({"tier_path": "grading.grades.hospital, grading.grades.pyramid",
+                      "sla": [{"name": "vip", "tiers": ["big", "vip"],
+                               "resolution_hours": 8}, {"name": "standard"}]})
+    big = customer_id(crm, "Big")
+    crm.customers.update(big, actor="x", ext={"grading": {"grades": {"hospital": "big"}}})
+    ticket = api.open(actor="ann", customer_id=big, content="x", category="service")
+    assert (ticket.tier, ticket.sla_policy) == ("big", "vip")

@@ -25,6 +25,7 @@ HOOKS_TESTED = {
     "crm_customers_merged": "test_referrals.py::test_merging_keeps_referrals_and_ledgers",
     "crm_tick": "test_expiry.py, test_asks.py, test_earning_and_tiers.py",
     "crm_customer_perks": "test_earning_and_tiers.py::test_perks_hook_answers_…",
+    "crm_grade_changed": "test_earning_and_tiers.py::test_a_grading_tier_grants_a_…",
     "crm_complaint_resolved": "test_compensation.py",
     "crm_complaint_reopened": "test_compensation.py",
     "crm_cli_commands": "test_cli.py",

@@ -76,6 +76,15 @@ def improvement_key(action_id: str) -> str:
     return f"improvement:{action_id}"
 
 
+def perks_of(crm: CRM, customer: Any) -> tuple[str, ...]:
+    """The customer's perks from ``crm_customer_perks`` (loyalty's documented hook), called
+    only when some plugin implements it; sorted, without repeats."""
+    hook = getattr(crm.plugins.hook, "crm_customer_perks", None)
+    if hook is None or not hook.get_hookimpls():
+        return ()
+    return tuple(sorted({p for part in hook(crm=crm, customer=customer) if part for p in part}))
+
+
 def as_priority(value: Priority | int | str | None, default: str) -> Priority:
     """A ``Priority`` from a member, its number or its name (``"high"``)."""
     if value is None:
@@ -220,16 +229,20 @@ class Complaints:
         if customer.status is not CustomerStatus.ACTIVE:
             raise ValidationError(f"customer {customer_id} is {customer.status.value}")
         prio = as_priority(priority, self.settings.default_priority)
+        perks = perks_of(self.crm, customer)
+        if self.settings.priority_perk in perks and prio < Priority.HIGH:
+            prio = Priority.HIGH  # priority handling: ahead in every queue
         tier = tier_of(customer.ext, self.settings.tier_path)
         policy = match_policy(self.settings, category=category, priority=prio.name.lower(),
-                              tier=tier, channel=enum_converter(Channel, "channel")(channel).value)
+                              tier=tier, channel=enum_converter(Channel, "channel")(channel).value,
+                              perks=perks)
         now = self.crm.now()
         opened = min(received_at, now) if received_at is not None else now
         ticket = Ticket(
             id=self.crm.new_id("tkt_"), customer_id=customer_id, category=category,
             content=content.strip(), registered_by=actor, owner=(owner or actor).strip() or actor,
             opened_at=opened, channel=channel, complainant=complainant, contact=contact,
-            claim=claim, emotions=emotions, priority=prio, tier=tier,
+            claim=claim, emotions=emotions, priority=prio, tier=tier, perks=perks,
             interaction_id=interaction_id, sla_policy=policy.name, sla_clock=policy.clock,
             cycle_started_at=opened)
         return self.scheduler.schedule(ticket)
@@ -274,7 +287,7 @@ class Complaints:
         if category is not None and category != current.category:
             policy = match_policy(self.settings, category=category,
                                   priority=current.priority.name.lower(), tier=current.tier,
-                                  channel=current.channel.value)
+                                  channel=current.channel.value, perks=current.perks)
             changes.update(category=category, sla_policy=policy.name, sla_clock=policy.clock)
         if valid:
             changes["status"] = Status.VALID
@@ -322,7 +335,7 @@ class Complaints:
         if prio != current.priority:
             policy = match_policy(self.settings, category=current.category,
                                   priority=prio.name.lower(), tier=current.tier,
-                                  channel=current.channel.value)
+                                  channel=current.channel.value, perks=current.perks)
             changes.update(priority=prio, sla_policy=policy.name, sla_clock=policy.clock)
         details = {"department": chosen, "handler": handler, "load": load,
                    "capacity": capacity, "over_capacity": bool(capacity and load >= capacity),

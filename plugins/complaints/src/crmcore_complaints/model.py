@@ -135,6 +135,7 @@ class Ticket:
                                converter=enum_converter(Priority, "priority"))
     status: Status = field(default=Status.REGISTERED, converter=enum_converter(Status, "status"))
     tier: str | None = None  # the customer's tier when registered (SLA policy matching)
+    perks: tuple[str, ...] = field(default=(), converter=tuple)  # their perks then (loyalty)
     interaction_id: str | None = None  # the "complaint" interaction it came from / logged
     # judging
     validity: Validity | None = field(

@@ -156,6 +156,7 @@ class SlaPolicy:
     categories: list[str] = attrs.field(factory=list)
     priorities: list[str] = attrs.field(factory=list, validator=_each_of(*PRIORITY_NAMES))
     tiers: list[str] = attrs.field(factory=list)
+    perks: list[str] = attrs.field(factory=list)  # any of the customer's perks (loyalty)
     channels: list[str] = attrs.field(factory=list, validator=_each_of(*CHANNELS))
 
     @property
@@ -220,6 +221,8 @@ class ComplaintsSettings:
     unsatisfied_at_or_below: int = attrs.field(default=2, validator=_between(1, 4))
     auto_close_after_days: float = attrs.field(default=7.0, validator=_non_negative)
     tier_path: str = "grading.grades.pyramid"  # where the customer's tier is, inside ext
+    # a customer holding this perk (loyalty's crm_customer_perks) gets at least ``high``
+    priority_perk: str = "priority_handling"
     report_days: int = attrs.field(default=30, validator=_positive)
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
     sla: list[SlaPolicy] = attrs.field(factory=_default_sla)

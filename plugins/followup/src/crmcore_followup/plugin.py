@@ -30,7 +30,7 @@ from crmcore import (
 )
 from crmcore.converter import iso
 from crmcore.security import Actor, Role, directory_actor
-from crmcore_followup import records, recovery, report, simulate, sweep
+from crmcore_followup import records, recovery, report, routing, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
 from crmcore_followup.grades import PIPELINE, pipeline_grade
 from crmcore_followup.hookspecs import ensure_hookspecs
@@ -55,6 +55,16 @@ def _active(customer: Customer) -> bool:
 def crm_addhooks(pluginmanager: PluginManager) -> None:
     """Declare ``crm_rep_left`` for other plugins to implement (they move their open work)."""
     ensure_hookspecs(pluginmanager)
+
+
+@hookimpl
+def crm_config_warnings(crm: CRM) -> list[str]:
+    """A ``vip_team`` with no available rep (big customers then keep their owner)."""
+    team = crm.settings(NAMESPACE).vip_team
+    if team and LoadBook.read(crm, team=team).empty:
+        return [f"followup: vip_team {team!r} has no available rep, so big customers keep "
+                f"their owner; add one with 'crm reps add NAME --team {team}'"]
+    return []
 
 
 @hookimpl
@@ -103,7 +113,10 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
     effects = None
     now = crm.now()
     if engine.settings.assign_owners and customer.owner is None:
-        book = LoadBook.read(crm)
+        vip = routing.wants_vip(crm, engine, customer)
+        book = LoadBook.read(crm, team=engine.settings.vip_team if vip else None)
+        if vip and book.empty:
+            book = LoadBook.read(crm)
         owner = None if book.empty else book.pick_owner(crm)
         if owner is not None:
             customer = crm.customers.update(customer.id, actor=actor, owner=owner)
@@ -282,7 +295,11 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
     """Create what has come due: follow-ups for customers lacking one, birthday and holiday
     greetings; only schedules whose ``check_at`` has come are touched, each leased to one
-    worker with the storage claim primitive."""
+    worker with the storage claim primitive. Customers flagged as big hand over to the VIP
+    team first."""
+    engine = Engine(crm)
+    if engine.settings.vip_team:
+        routing.route_flagged(crm, engine, actor=worker, limit=engine.settings.sweep_batch)
     return sweep.sweep(crm, now, worker)
 
 
@@ -291,11 +308,27 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
 @hookimpl(optionalhook=True)
 def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
                       reason: str, actor: str) -> Effects | None:
-    """grading re-graded a customer: on the pipeline scheme, the new grade's cadence applies
-    from the last follow-up on (the open follow-up moves)."""
-    if scheme != PIPELINE or not _active(customer):
+    """grading re-graded a customer: on the pipeline scheme, or a scheme with a tier plan
+    (``tier_cadence_days``), the cadence then due applies from the last follow-up on (the open
+    follow-up moves); a customer who became a key customer is routed to ``vip_team``."""
+    if not _active(customer):
         return None
-    Engine(crm).grade_changed(customer.id, new, actor=actor)
+    engine = Engine(crm)
+    if scheme == PIPELINE or scheme in engine.settings.tier_cadence_days:
+        engine.grade_changed(customer.id, new, actor=actor, scheme=scheme)
+    if routing.wants_vip(crm, engine, customer, {scheme: new}):
+        routing.flag(engine, customer)
+    return None
+
+
+@hookimpl(optionalhook=True)
+def crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | None,
+                     actor: str) -> Effects | None:
+    """loyalty changed a customer's tier: one whose perks now include ``dedicated_rep`` is
+    routed to ``vip_team`` on the next tick."""
+    engine = Engine(crm)
+    if _active(customer) and routing.wants_vip(crm, engine, customer):
+        routing.flag(engine, customer)
     return None
 
 

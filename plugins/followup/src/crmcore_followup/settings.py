@@ -161,6 +161,18 @@ def _key_customers(_inst: object, attribute: attrs.Attribute,
                                   "empty", field=attribute.name)
 
 
+def _tier_days(_inst: object, attribute: attrs.Attribute,
+               value: dict[str, dict[str, int]]) -> None:
+    for scheme, tiers in value.items():
+        if not scheme.strip() or not isinstance(tiers, dict):
+            raise ValidationError(f"{scheme!r}: expected {{tier = days}} per scheme",
+                                  field=attribute.name)
+        for tier, days in tiers.items():
+            if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+                raise ValidationError(f"{scheme}.{tier}: must be a positive number of days, "
+                                      f"got {days!r}", field=attribute.name)
+
+
 @attrs.frozen
 class Team:
     """``[followup.teams.<name>]``: who leads a team of reps (by roster ``team``) and which
@@ -220,6 +232,15 @@ class FollowupSettings:
     key_customers: dict[str, list[str]] = attrs.field(
         factory=lambda: {"pipeline": ["A"], "hospital": ["big"]}, validator=_key_customers)
     key_tags: list[str] = attrs.field(factory=lambda: ["vip"], validator=_names)
+    # plans per tier of any grading scheme ({hospital = {big = 7}}): the follow-up cadence
+    # and the callback deadline are the shortest of the grade's and every matching tier's
+    tier_cadence_days: dict[str, dict[str, int]] = attrs.field(factory=dict,
+                                                               validator=_tier_days)
+    tier_callback_within_days: dict[str, dict[str, int]] = attrs.field(factory=dict,
+                                                                       validator=_tier_days)
+    # big customers routed to a dedicated rep of this team (None: any rep); key customers,
+    # and customers with the dedicated_rep perk, are given an owner from it
+    vip_team: str | None = None
     # an unsatisfied callback answer (DOMAIN §9): a recovery task for the owner's team lead
     # ("task"), a complaint ticket through the "complaint" interaction contract ("ticket"),
     # or nothing ("none"); a score at or below this counts as unsatisfied when not said
@@ -267,6 +288,19 @@ class FollowupSettings:
     @functools.cached_property
     def care_time_of_day(self) -> time:
         return parse_hhmm(self.care_time)
+
+    def tier_days(self, table: dict[str, dict[str, int]],
+                  grades: dict[str, Any]) -> int | None:
+        """The shortest days of ``table`` for the customer's grades per scheme (None: none)."""
+        found = [tiers[grades[scheme]] for scheme, tiers in table.items()
+                 if grades.get(scheme) in tiers]
+        return min(found) if found else None
+
+    def cadence_of(self, grade: str | None, grades: dict[str, Any]) -> int:
+        """The follow-up cadence: the pipeline grade's, shortened by any tier's plan."""
+        by_tier = self.tier_days(self.tier_cadence_days, grades)
+        base = self.cadence_for(grade)
+        return base if by_tier is None else min(base, by_tier)
 
     def cadence_for(self, grade: str | None) -> int:
         """Days between follow-ups for a pipeline grade (None or unknown: the default)."""

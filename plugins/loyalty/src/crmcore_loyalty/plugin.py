@@ -103,6 +103,15 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     return Effects(tasks=drafts) if drafts else None
 
 
+# optionalhook: grading's event (the stack may run without grading)
+@hookimpl(optionalhook=True)
+def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
+                      reason: str, actor: str) -> None:
+    """grading changed a tier that ``[loyalty.tiers] from_grades`` maps: re-tier now."""
+    if scheme in crm.settings("loyalty").tiers.from_grades:
+        Loyalty(crm).tiers.evaluate(customer.id, actor=actor, grades={scheme: new})
+
+
 @hookimpl(optionalhook=True)
 def crm_customer_perks(crm: CRM, customer: Customer) -> list[str]:
     """The perks of the customer's tier (``[loyalty.tiers.levels] perks``)."""

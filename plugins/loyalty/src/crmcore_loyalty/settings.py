@@ -139,6 +139,18 @@ class TierSettings:
     window_days: int = attrs.field(default=365, validator=at_least(1))
     review_days: int = attrs.field(default=365, validator=at_least(1))
     levels: list[TierLevel] = attrs.field(factory=_default_levels, validator=_levels)
+    # a grading tier grants at least a level ({hospital = {big = "platinum"}}): the two tier
+    # systems are mapped instead of living side by side (grading's ext.grading.grades)
+    from_grades: dict[str, dict[str, str]] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        names = {level.name for level in self.levels}
+        for scheme, table in self.from_grades.items():
+            for grade, level in table.items():
+                if level not in names:
+                    raise ValidationError(f"{scheme}.{grade}: {level!r} is not a tier level "
+                                          f"(levels: {', '.join(sorted(names))})",
+                                          field="from_grades")
 
 
 @attrs.frozen
