@@ -45,8 +45,8 @@ def crm_rep_left(crm: CRM, rep: str, successor: str, actor: str) -> int:
 
 @hookimpl
 def crm_config_warnings(crm: CRM) -> list[str]:
-    """An escalation ladder with no one to escalate to."""
-    return staffing_warnings(crm.settings(SECTION))
+    """An escalation ladder with no one to escalate to; a holiday calendar out of date."""
+    return staffing_warnings(crm.settings(SECTION), crm.now().date())
 
 
 @hookimpl

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmcore.calendars import calendar_named
 from crmcore_complaints.business_time import DAYS, parse_hhmm
 from crmcore_complaints.model import Ticket
 from crmcore_complaints.settings import ComplaintsSettings, Shift
@@ -117,10 +118,17 @@ def escalation_target(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Tick
     return Resolved(step.target, None, UNSTAFFED)
 
 
-def staffing_warnings(settings: ComplaintsSettings) -> list[str]:
-    """What the escalation ladder needs and the settings do not name (for ``crm check``)."""
+def staffing_warnings(settings: ComplaintsSettings, today: date | None = None) -> list[str]:
+    """What the escalation ladder needs and the settings do not name, and a holiday calendar
+    without data for ``today``'s year (for ``crm check``)."""
     targets = {step.target for step in settings.escalation}
     out = []
+    name = settings.calendar.holiday_calendar
+    if name and today is not None and not calendar_named(name).covers(today):
+        out.append(f"complaints: the {name!r} holiday calendar has no data for {today.year}; "
+                   "business hours count weekdays only until chinesecalendar is upgraded "
+                   "(pip install -U chinesecalendar) or the dates are listed in "
+                   "[complaints.calendar] holidays")
     if "shift_lead" in targets and not settings.shifts:
         out.append("complaints: the escalation ladder raises tickets to the shift lead but the "
                    "rota is empty; name the leads in [[complaints.shifts]] (lead, days, start, "

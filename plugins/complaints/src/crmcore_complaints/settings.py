@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from crmcore.calendars import calendar_named
 from crmcore.config import time_zone
 from crmcore.entities import Channel, Priority
 from crmcore.errors import ValidationError
@@ -108,6 +109,14 @@ def _dates(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
                                   field=attribute.name) from None
 
 
+def _calendar(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None:
+        try:
+            calendar_named(value)
+        except ValidationError as exc:
+            raise ValidationError(str(exc), field=attribute.name) from None
+
+
 def _ladder(_inst: object, attribute: attrs.Attribute, value: list[EscalationLevel]) -> None:
     for i in range(1, len(value)):
         if value[i].after_hours <= value[i - 1].after_hours:
@@ -140,6 +149,9 @@ class CalendarSettings:
     timezone: str | None = attrs.field(default=None, validator=_optional_zone)  # [core] timezone
     hours: dict[str, str] = attrs.field(factory=lambda: dict(_WEEKDAYS), validator=_hours)
     holidays: list[str] = attrs.field(factory=list, validator=_dates)
+    # a maintained public-holiday calendar ("cn": statutory days off and make-up working
+    # days, 调休); the dates above are added to it
+    holiday_calendar: str | None = attrs.field(default=None, validator=_calendar)
 
 
 @attrs.frozen
@@ -288,7 +300,7 @@ class ComplaintsSettings:
 
     def business_clock(self, core_timezone: str) -> BusinessClock:
         return BusinessClock.from_text(self.timezone(core_timezone), self.calendar.hours,
-                                       self.calendar.holidays)
+                                       self.calendar.holidays, self.calendar.holiday_calendar)
 
 
 def _bad(where: str, message: str, known: set[str]) -> ValidationError:

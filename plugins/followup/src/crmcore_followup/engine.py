@@ -219,7 +219,7 @@ class Engine:
             if upcoming is not None:
                 candidates.append(self.local_midnight(
                     customer, care.creation_day(upcoming, self.settings.birthday_days_ahead)))
-        holidays = care.upcoming_holidays(self.settings.holiday_list, today,
+        holidays = care.upcoming_holidays(self.settings.holidays_from(today), today,
                                           after=schedule.holiday_through)
         if holidays:
             candidates.append(self.local_midnight(
@@ -405,7 +405,7 @@ class Engine:
                     ext={NAMESPACE: {"care": "birthday", "year": upcoming.year,
                                      "date": upcoming.isoformat()}}))
                 after = attrs.evolve(after, birthday_year=upcoming.year)
-        for holiday in care.upcoming_holidays(self.settings.holiday_list, today,
+        for holiday in care.upcoming_holidays(self.settings.holidays_from(today), today,
                                               after=schedule.holiday_through):
             if today < care.creation_day(holiday.day, self.settings.holiday_days_ahead):
                 break

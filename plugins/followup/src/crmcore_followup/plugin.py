@@ -28,6 +28,7 @@ from crmcore import (
     TaskUpdate,
     hookimpl,
 )
+from crmcore.calendars import calendar_named
 from crmcore.converter import iso
 from crmcore.security import Actor, Role, directory_actor
 from crmcore_followup import records, recovery, report, routing, simulate, sweep
@@ -59,12 +60,20 @@ def crm_addhooks(pluginmanager: PluginManager) -> None:
 
 @hookimpl
 def crm_config_warnings(crm: CRM) -> list[str]:
-    """A ``vip_team`` with no available rep (big customers then keep their owner)."""
-    team = crm.settings(NAMESPACE).vip_team
+    """A ``vip_team`` with no available rep (big customers then keep their owner); a
+    holiday calendar without data for this year."""
+    settings = crm.settings(NAMESPACE)
+    out = []
+    team = settings.vip_team
     if team and LoadBook.read(crm, team=team).empty:
-        return [f"followup: vip_team {team!r} has no available rep, so big customers keep "
-                f"their owner; add one with 'crm reps add NAME --team {team}'"]
-    return []
+        out.append(f"followup: vip_team {team!r} has no available rep, so big customers keep "
+                   f"their owner; add one with 'crm reps add NAME --team {team}'")
+    today = crm.now().date()
+    if settings.holiday_calendar and not calendar_named(settings.holiday_calendar).covers(today):
+        out.append(f"followup: the {settings.holiday_calendar!r} holiday calendar has no data "
+                   f"for {today.year}; no festival greetings until chinesecalendar is upgraded "
+                   "(pip install -U chinesecalendar) or the dates are listed in holidays")
+    return out
 
 
 @hookimpl

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 import attrs
 
 from crmcore import ValidationError
+from crmcore.calendars import calendar_named
 
 DEFAULT_CADENCE = {"A": 1, "B": 7, "C": 15, "D": 30, "E": 365}
 DEFAULT_QUIET_HOURS = ["21:00-08:00", "12:00-14:00"]
@@ -142,6 +143,14 @@ def _holidays(_inst: object, attribute: attrs.Attribute, value: list[Any]) -> No
             raise ValidationError(f"item {i + 1}: {exc}", field=attribute.name) from None
 
 
+def _calendar(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None:
+        try:
+            calendar_named(value)
+        except ValidationError as exc:
+            raise ValidationError(str(exc), field=attribute.name) from None
+
+
 def _ratio(_inst: object, attribute: attrs.Attribute, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValidationError(f"must be between 0 and 1, got {value}", field=attribute.name)
@@ -253,6 +262,9 @@ class FollowupSettings:
     birthday_days_ahead: int = attrs.field(default=7, validator=_non_negative)
     holiday_days_ahead: int = attrs.field(default=3, validator=_non_negative)
     holidays: list[Any] = attrs.field(factory=list, validator=_holidays)
+    # a maintained calendar ("cn"): a greeting before the first day of each festival, on top
+    # of the dates listed above
+    holiday_calendar: str | None = attrs.field(default=None, validator=_calendar)
     care_time: str = attrs.field(default="10:00", validator=_time_of_day)
     # assignment to the rep roster
     assign_owners: bool = True
@@ -284,6 +296,17 @@ class FollowupSettings:
     @functools.cached_property
     def holiday_list(self) -> tuple[Holiday, ...]:
         return tuple(sorted((Holiday.parse(h) for h in self.holidays), key=lambda h: h.day))
+
+    def holidays_from(self, today: date, days: int = 400) -> list[Holiday]:
+        """Greeting occasions from ``today`` on: the listed dates and, with a
+        ``holiday_calendar``, the first day of each festival in the covered years; in date
+        order, one per day (a listed date's name wins)."""
+        found = {h.day: h for h in self.holiday_list if h.day >= today}
+        if self.holiday_calendar:
+            calendar = calendar_named(self.holiday_calendar)
+            for festival in calendar.festivals(today, today + timedelta(days=days)):
+                found.setdefault(festival.first, Holiday(festival.first, festival.name))
+        return [found[d] for d in sorted(found)]
 
     @functools.cached_property
     def care_time_of_day(self) -> time:
