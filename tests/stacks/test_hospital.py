@@ -73,3 +73,36 @@ def test_check_warns_while_the_vip_team_is_empty(init_profile):
     result = crm_run(path.parent, "check")
     assert result.returncode == 0, result.stderr
     assert "vip_team 'vip' has no available rep" in result.stderr
+
+
+def test_churn_watch_and_referral_rewards(init_profile, open_profile):
+    """Rules: big-customer churn watch with a retention response; referral rewards
+    ("old brings new"), generous and paid once."""
+    path = init_profile("hospital")
+    crm, clock = open_profile(path)
+    ids = populated(crm, clock)
+    top = crm.customers.get(ids[0])
+    assert grading.current(crm, top.id).churn_level == "none"
+    # the top patient stops coming: after twice their usual interval (at least 7 days) the
+    # watch rises and their dedicated rep gets a retention call
+    for _day in range(16):
+        clock.advance(timedelta(days=1))
+        crm.tick("w1")
+    grading.grade_all(crm, actor="nightly")
+    assert grading.current(crm, top.id).churn_level != "none"
+    [retention] = crm.tasks.find({"kind": "retention", "customer_id": top.id,
+                                  "status": "open"})
+    assert retention.assignee == "vic"
+
+    loyalty = Loyalty(crm)
+    referrer = ids[3]
+    code = loyalty.referral_code(referrer, actor="admin")
+    friend, _ = loyalty.add_referred_customer(code, actor="admin", name="Friend")
+    before = loyalty.balance(referrer)
+    for _visit in range(3):
+        crm.interactions.log(actor="ann", customer_id=friend.id, kind="treatment", amount=200.0)
+        clock.advance(timedelta(days=1))
+    settings = crm.settings("loyalty").referral
+    assert settings.referrer_points == 1000  # generous, as the profile says
+    assert loyalty.balance(referrer) - before == settings.referrer_points
+    assert loyalty.referral_stats(referrer).rewarded == 1

@@ -224,3 +224,30 @@ def test_from_grades_must_name_levels(make_crm):
     with pytest.raises(ConfigError, match="'diamond' is not a tier level"):
         make_crm(["loyalty"], settings={"loyalty": {"tiers": {
             "from_grades": {"hospital": {"big": "diamond"}}}}})
+
+
+def test_purchase_kinds_make_treatments_paid(make_crm):
+    """A clinic's treatments are its purchases: they earn, qualify the referral once and can
+    be refunded."""
+    crm = make_crm(["loyalty"], settings={"loyalty": {"earn": {
+        "purchase_kinds": ["purchase", "treatment"]}}})
+    loyalty = Loyalty(crm)
+    referrer = crm.customers.add(actor="t", name="Old").id
+    code = loyalty.referral_code(referrer, actor="t")
+    friend, _ = loyalty.add_referred_customer(code, actor="t", name="New")
+    first = crm.interactions.log(actor="t", customer_id=friend.id, kind="treatment",
+                                 amount=300.0)
+    crm.interactions.log(actor="t", customer_id=friend.id, kind="treatment", amount=300.0)
+    reward = crm.settings("loyalty").referral
+    assert loyalty.balance(referrer) == reward.referrer_points  # once
+    assert loyalty.balance(friend.id) == reward.referred_points + 600
+    crm.interactions.log(actor="t", customer_id=friend.id, kind="refund", amount=300.0,
+                         ref=first.id)
+    # the qualifying treatment is refunded: its points and both rewards are taken back
+    assert (loyalty.balance(friend.id), loyalty.balance(referrer)) == (300, 0)
+
+
+@pytest.mark.parametrize("bad", [[], ["refund"], ["Bad Kind"]])
+def test_purchase_kinds_are_checked(make_crm, bad):
+    with pytest.raises(ConfigError, match="purchase_kinds"):
+        make_crm(["loyalty"], settings={"loyalty": {"earn": {"purchase_kinds": bad}}})

@@ -566,7 +566,8 @@ class Complaints:
             purchase = self.crm.interactions.get(purchase_id)
         except NotFoundError:
             raise ValidationError(f"no purchase {purchase_id!r}", field="purchase_id") from None
-        if purchase.kind != "purchase" or purchase.customer_id != ticket.customer_id:
+        if purchase.kind not in self.settings.purchase_kinds or \
+                purchase.customer_id != ticket.customer_id:
             raise ValidationError(f"{purchase_id} is not a purchase of customer "
                                   f"{ticket.customer_id}", field="purchase_id")
         refunded = sum(r.amount or 0.0 for r in self.crm.interactions.for_customer(

@@ -233,6 +233,9 @@ class ComplaintsSettings:
     unsatisfied_at_or_below: int = attrs.field(default=2, validator=_between(1, 4))
     auto_close_after_days: float = attrs.field(default=7.0, validator=_non_negative)
     tier_path: str = "grading.grades.pyramid"  # where the customer's tier is, inside ext
+    # paid interaction kinds a refund may return (grading's spend kinds by default)
+    purchase_kinds: list[str] = attrs.field(factory=lambda: ["purchase", "treatment"],
+                                            validator=_names)
     # a customer holding this perk (loyalty's crm_customer_perks) gets at least ``high``
     priority_perk: str = "priority_handling"
     report_days: int = attrs.field(default=30, validator=_positive)

@@ -82,11 +82,12 @@ class Tiers:
 
     def _spend(self, customer_id: str, since: datetime, now: datetime) -> float:
         spend = 0.0
-        for i in self._crm.interactions.for_customer(customer_id, kinds=["purchase", "refund"],
+        paid = self.settings.earn.purchase_kinds
+        for i in self._crm.interactions.for_customer(customer_id, kinds=[*paid, "refund"],
                                                      since=since):
             if i.occurred_at <= since or i.occurred_at > now:
                 continue
-            if i.kind == "purchase":
+            if i.kind in paid:
                 spend += i.amount or 0.0
             else:
                 spend -= refund_amount(self._crm, i.amount, i.ref)
@@ -200,6 +201,6 @@ def refund_amount(crm: CRM, amount: float | None, purchase_id: str | None) -> fl
         purchase = crm.interactions.get(purchase_id)
     except NotFoundError:  # a missing purchase refunds nothing measurable
         return 0.0
-    if purchase.kind != "purchase":
+    if purchase.kind not in crm.settings("loyalty").earn.purchase_kinds:
         return 0.0
     return purchase.amount or 0.0
