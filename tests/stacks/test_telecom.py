@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from crmcore_complaints.api import Complaints
+from crmcore_followup.api import record_callback
+from crmcore_followup.reps import Roster
 
+from crmcore import PermissionDenied
+from crmcore.converter import parse_iso
 from crmcore.testing.cli import one_line_error
 from tests.stacks.conftest import crm_run, fill_in, uncomment_block
 
@@ -107,3 +112,65 @@ def test_china_numbers_are_one_person(init_profile, open_profile):
                      "--phone", "138 0013 8000")
     assert result.returncode != 0
     assert "phone" in one_line_error(result.stderr)
+
+
+def test_thirty_days_of_satisfaction_callbacks_and_confidentiality(init_profile, open_profile):
+    """Rules: satisfaction callbacks within 3 days after business is handled; an unsatisfied
+    answer reaches the team lead; billing disputes on their own 24-hour policy; strict
+    confidentiality (an agent sees only their own customers)."""
+    path = init_profile("telecom")
+    staffed(path)
+    uncomment_block(path, "# [followup.teams.front_desk]", 3)
+    assert '[followup.teams.front_desk]\nlead = "wu"' in path.read_text("utf-8")
+    fill_in(path, {'[security.actors.ann]\nrole = "agent"\n':
+                   '[security.actors.ann]\nrole = "agent"\nteam = "front_desk"\n'})
+    path.write_text(path.read_text("utf-8") + '\n[security.actors.bo]\nrole = "agent"\n'
+                    'team = "front_desk"\n', "utf-8")
+    crm, clock = open_profile(path)
+    roster = Roster(crm)
+    for name in ("ann", "bo"):
+        roster.add(name, actor="admin", team="front_desk")
+    start = clock.now()
+    subscribers = [crm.customers.add(actor="admin", name=f"Subscriber {i}", owner="ann",
+                                     phone=f"138 0000 {i:04d}").id for i in range(4)]
+    answers = iter([True, False, True, True, False, True, True, True] * 4)
+    unsatisfied = []
+    for day in range(30):
+        clock.set(start + timedelta(days=day))
+        if day % 4 == 0:
+            cid = subscribers[day // 4 % 4]
+            crm.interactions.log(actor="ann", customer_id=cid, kind="business",
+                                 summary="plan upgraded")
+        crm.tick("w1")
+        for task in crm.tasks.find({"kind": "callback", "status": "open",
+                                    "due_at": {"$lte": clock.now()}}):
+            satisfied = next(answers)
+            interaction, _ = record_callback(crm, task.id, satisfied=satisfied,
+                                             score=5 if satisfied else 2, actor="ann")
+            if not satisfied:
+                unsatisfied.append(interaction.id)
+    callbacks = crm.tasks.find({"kind": "callback"})
+    assert len(callbacks) >= 7
+    for task in callbacks:
+        deadline = parse_iso(task.ext["followup"]["deadline"])
+        assert deadline - parse_iso(task.ext["followup"]["event_at"]) == timedelta(days=3)
+        if deadline <= clock.now():
+            assert task.completed_at is not None and task.completed_at <= deadline
+    recoveries = crm.tasks.find({"kind": "recovery"})
+    assert unsatisfied and sorted(t.ref for t in recoveries) == sorted(unsatisfied)
+    assert {t.assignee for t in recoveries} == {"wu"}
+
+    api = Complaints(crm)
+    dispute = api.open(actor="ann", customer_id=subscribers[0], content="charged twice",
+                       category="billing_dispute")
+    assert (dispute.sla_policy, dispute.resolution_due_at - dispute.opened_at) == (
+        "billing", timedelta(hours=24))
+
+    # strict confidentiality: bo may not read ann's subscriber; the refusal is audited
+    with pytest.raises(PermissionDenied):
+        crm.customers.get(subscribers[0], actor="bo")
+    assert crm.customers.get(subscribers[0], actor="ann").id == subscribers[0]
+    denied = crm.audit.inner.collection("audit").find({"op": "denied"})
+    assert [e["actor"] for e in denied][-1:] == ["bo"]
+    result = crm_run(path.parent, "--as", "bo", "customer", "show", subscribers[1])
+    assert result.returncode == 5 and "Traceback" not in result.stderr
