@@ -70,7 +70,7 @@ def test_top_20_percent_are_big_and_it_changes_what_happens(init_profile, open_p
 
 def test_check_warns_while_the_vip_team_is_empty(init_profile):
     path = init_profile("hospital")
-    result = crm_run(path.parent, "check")
+    result = crm_run(path.parent, "--as", "admin", "check")
     assert result.returncode == 0, result.stderr
     assert "vip_team 'vip' has no available rep" in result.stderr
 

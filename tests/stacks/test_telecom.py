@@ -46,13 +46,13 @@ def staffed(path):
 
 def test_check_warns_while_the_rota_is_empty(init_profile):
     path = init_profile("telecom")
-    result = crm_run(path.parent, "check")
+    result = crm_run(path.parent, "--as", "admin", "check")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert any("rota is empty" in w and "[[complaints.shifts]]" in w for w in warnings)
     assert any("billing, network, customer_service" in w for w in warnings)
     staffed(path)
-    result = crm_run(path.parent, "--json", "check")
+    result = crm_run(path.parent, "--as", "admin", "--json", "check")
     assert result.returncode == 0, result.stderr
     assert "warning:" not in result.stderr
     assert result.stdout.lstrip().startswith("[")  # pure JSON on stdout
