@@ -157,3 +157,23 @@ def test_the_real_stack_reopens_complaints_and_adds_recovery(make_crm, clock):
     record_callback(crm, task.id, satisfied=False, actor="ann")
     assert api.get(ticket.id).status == "in_progress"
     assert [t.assignee for t in recoveries(crm)] == ["wu"]
+
+
+def test_report_window_narrows_to_a_team_and_a_period(fu, clock):
+    from crmcore_followup.report import callback_sections
+
+    from crmcore import ReportWindow
+
+    crm = staffed(fu)
+    for owner, satisfied in (("ann", False), ("bo", False)):
+        _customer, task = a_callback(crm, owner=owner)
+        record_callback(crm, task.id, satisfied=satisfied, actor=owner)
+    clock.advance(timedelta(days=10))
+    _customer, task = a_callback(crm, owner="bo")
+    record_callback(crm, task.id, satisfied=True, actor="bo")
+    south = unsatisfied_by_department(crm, ReportWindow(team="south"))
+    assert list(south.rows) == [("care", "south", 2, 1, "50.0%", 1, 0)]
+    recent = unsatisfied_by_department(crm, ReportWindow(since=clock.now() - timedelta(days=1)))
+    assert list(recent.rows) == [("care", "south", 1, 0, "0.0%", 0, 0)]
+    satisfaction = dict(callback_sections(crm, clock.now(), ReportWindow(rep="ann"))[1].rows)
+    assert (satisfaction["callbacks recorded"], satisfaction["unsatisfied"]) == (1, 1)

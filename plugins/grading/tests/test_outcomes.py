@@ -105,3 +105,23 @@ def test_report_shows_the_last_90_days(grading_crm, clock):
     rows = dict(section.rows)
     assert (rows["active at the start"], rows["lost"], rows["lost: negligent"],
             rows["churn rate"]) == (1, 1, 1, "100.0%")
+
+
+def test_report_window_sets_the_churn_period(grading_crm, clock):
+    from crmcore import ReportWindow
+    from crmcore.report import build_report
+
+    crm = grading_crm()
+    cid = add_customer(crm)
+    clock.advance(10 * DAY)
+    mark_lost(crm, cid, actor="ann", churn_type="natural", reason="moved away")
+    clock.advance(10 * DAY)
+    window = ReportWindow(since=START + 5 * DAY, until=START + 15 * DAY)
+    [section] = [s for s in build_report(crm, window=window)
+                 if s.title.startswith("Churn outcomes")]
+    assert section.title == "Churn outcomes (2026-01-10 to 2026-01-20)"
+    assert dict(section.rows)["lost"] == 1
+    window = ReportWindow(since=START + 12 * DAY)
+    [section] = [s for s in build_report(crm, window=window)
+                 if s.title.startswith("Churn outcomes")]
+    assert dict(section.rows)["lost"] == 0

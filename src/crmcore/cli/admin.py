@@ -19,9 +19,11 @@ from crmcore.cli.context import (
     out_table,
     print_json,
     progress_bar,
+    resolve_when,
     say,
     state,
 )
+from crmcore.cli.params import WHEN
 from crmcore.config import DEFAULT_FILE
 from crmcore.errors import StorageError, ValidationError
 from crmcore.report import build_report
@@ -234,13 +236,29 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
 @click.command("report")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML page.")
+@click.option("--since", type=WHEN, help="Start of the period (default: the beginning).")
+@click.option("--until", type=WHEN, help="End of the period (default: now).")
+@click.option("--period", type=click.Choice(["day", "week", "month"]),
+              help="The current day, week or month (business time zone), up to now.")
+@click.option("--team", help="Only this team's reps.")
+@click.option("--rep", help="Only this rep.")
 @click.pass_context
-def report(ctx: click.Context, html_path: str | None) -> None:
-    """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty."""
+def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
+           period: str | None, team: str | None, rep: str | None) -> None:
+    """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty;
+    over a period and for a team or a rep when asked."""
+    from crmcore.registry import ReportWindow
     from crmcore.render import render_html, render_terminal
+    from crmcore.report import period_window
 
     crm = open_crm_from(ctx)
-    sections = build_report(crm)
+    if period and (since or until):
+        raise ValidationError("give --period or --since/--until, not both")
+    start, end = resolve_when(crm, since), resolve_when(crm, until)
+    if period:
+        start, end = period_window(crm.now(), period, crm.config.core.timezone)
+    sections = build_report(crm, window=ReportWindow(since=start, until=end, team=team,
+                                                     rep=rep))
     if as_json(ctx):
         print_json(ctx, [attrs.asdict(s) for s in sections])
     else:

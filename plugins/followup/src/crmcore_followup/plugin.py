@@ -22,6 +22,7 @@ from crmcore import (
     Kinds,
     NotFoundError,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
     Task,
@@ -360,10 +361,12 @@ def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
 # -- faces ---------------------------------------------------------------------------------------
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
     """Follow-ups due and overdue by grade; callback coverage of key customers and
-    satisfaction; the roster's load."""
-    return report.sections(crm, now)
+    satisfaction, and unsatisfied callbacks by department, over the report's window; the
+    roster's load."""
+    return report.sections(crm, now, window)
 
 
 @hookimpl

@@ -20,6 +20,7 @@ from crmcore import (
     Effects,
     Interaction,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
     Task,
@@ -182,10 +183,11 @@ def crm_cli_commands(cli: click.Group) -> None:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
     from crmcore_grading.report import sections
 
-    return sections(crm, now)
+    return sections(crm, now, window)
 
 
 @hookimpl

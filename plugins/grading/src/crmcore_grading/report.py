@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import ReportSection, SummaryLine
+from crmcore import ReportSection, ReportWindow, SummaryLine
 from crmcore_grading.churn import watched
 from crmcore_grading.engine import NAMESPACE, engine_for
 from crmcore_grading.outcomes import CHURN_TYPES, measures
@@ -31,7 +31,8 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.1%}" if whole else "-"
 
 
-def sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def sections(crm: CRM, now: datetime,
+             window: ReportWindow | None = None) -> list[ReportSection]:
     """Grade and tier distributions and the churn watch, from one pass over customers."""
     engine = engine_for(crm)
     names = [s.name for s in engine.schemes]
@@ -93,19 +94,26 @@ def sections(crm: CRM, now: datetime) -> list[ReportSection]:
         chart={level: levels[level] for level in ("high", "medium", "low")},
         note=f"population tiers computed {when[:16].replace('T', ' ') if when else 'never'}",
         order=order))
-    out.append(outcomes_section(crm, now, order))
+    out.append(outcomes_section(crm, now, order, window))
     return out
 
 
-def outcomes_section(crm: CRM, now: datetime, order: int) -> ReportSection:
-    """Churn counted over the last 90 days (DOMAIN §9): churn, win-back, repeat purchase."""
-    m = measures(crm, now - timedelta(days=OUTCOME_DAYS), now)
+def outcomes_section(crm: CRM, now: datetime, order: int,
+                     window: ReportWindow | None = None) -> ReportSection:
+    """Churn counted over the report's period, else the last 90 days (DOMAIN §9): churn,
+    win-back, repeat purchase."""
+    since = window.since if window is not None and window.since is not None else \
+        now - timedelta(days=OUTCOME_DAYS)
+    until = window.until if window is not None and window.until is not None else now
+    m = measures(crm, since, until)
+    title = ("Churn outcomes (last 90 days)" if window is None or window.since is None
+             else f"Churn outcomes ({since.isoformat()[:10]} to {until.isoformat()[:10]})")
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.1%}"
 
     return ReportSection(
-        "Churn outcomes (last 90 days)", ("measure", "value"), [
+        title, ("measure", "value"), [
             ("active at the start", m.active_at_start),
             ("lost", m.lost),
             *((f"lost: {t}", m.by_type.get(t, 0)) for t in CHURN_TYPES),
