@@ -63,7 +63,7 @@ def test_conversion_per_rep_and_team_over_a_period(make_crm, clock):
 ])
 def test_periods_are_calendar_periods_up_to_now(period, start):
     now = datetime(2026, 1, 14, 15, tzinfo=UTC)  # a Wednesday
-    assert period_window(now, period, "UTC") == (start, now)
+    assert period_window(now, period, "UTC") == (start, now + timedelta(microseconds=1))
 
 
 def test_period_in_the_business_time_zone():

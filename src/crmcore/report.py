@@ -117,8 +117,8 @@ def build_report(crm: CRM, now: datetime | None = None,
     (default: everything up to now)."""
     when = now or crm.now()
     window = window or ReportWindow()
-    if window.until is None:
-        window = attrs.evolve(window, until=when)
+    if window.until is None:  # up to now, now included
+        window = attrs.evolve(window, until=when + timedelta(microseconds=1))
     if window.since is not None and window.since >= window.until:
         raise ValidationError("the report period must end after it starts")
     sections = core_sections(crm, when, window)
@@ -128,7 +128,7 @@ def build_report(crm: CRM, now: datetime | None = None,
 
 def period_window(now: datetime, period: str, zone: str) -> tuple[datetime, datetime]:
     """The current ``day``, ``week`` (from Monday) or ``month`` in the business time zone,
-    up to ``now``."""
+    up to ``now`` included."""
     local = now.astimezone(ZoneInfo(zone))
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "week":
@@ -137,4 +137,4 @@ def period_window(now: datetime, period: str, zone: str) -> tuple[datetime, date
         start = start.replace(day=1)
     elif period != "day":
         raise ValidationError(f"unknown period {period!r} (day, week or month)")
-    return start.astimezone(UTC), now
+    return start.astimezone(UTC), now + timedelta(microseconds=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import random
+from datetime import timedelta
 
 import pytest
 from crmcore_loyalty import plugin
@@ -96,6 +97,24 @@ def test_report_sections(busy, clock):
     clock.advance(days=31)
     later = {s.title: dict(s.rows) for s in build_report(kit.crm) if s.order == 60}
     assert later["Loyalty points"]["redeemed, last 30 days"] == 0
+
+
+def test_report_window_narrows_points_to_a_period_and_a_rep(busy, clock):
+    from crmcore import ReportWindow
+
+    kit, _ann, _bob = busy
+
+    def points(window):
+        [section] = [s for s in build_report(kit.crm, window=window)
+                     if s.title == "Loyalty points"]
+        return dict(section.rows)
+
+    # ann's owner is bo; bob has no owner
+    assert points(ReportWindow(rep="bo"))["points outstanding"] == 2500 - 300 + 500
+    assert points(ReportWindow(rep="bo"))["redeemed, last 30 days"] == 300
+    clock.advance(days=31)
+    old = points(ReportWindow(since=clock.now() - timedelta(days=40)))
+    assert (old["redeemed, in the period"], old["points outstanding"]) == (300, 3000)
 
 
 def test_customer_summary(busy):

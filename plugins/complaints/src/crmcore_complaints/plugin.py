@@ -6,7 +6,16 @@ import random
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crmcore import Effects, Kinds, RecordWrite, ReportSection, SettingsSpec, SummaryLine, hookimpl
+from crmcore import (
+    Effects,
+    Kinds,
+    RecordWrite,
+    ReportSection,
+    ReportWindow,
+    SettingsSpec,
+    SummaryLine,
+    hookimpl,
+)
 from crmcore.converter import to_doc
 from crmcore.storage import CollectionSpec, IndexSpec
 from crmcore_complaints.api import SECTION, TASK_SOURCE, Complaints, ensure_hookspecs
@@ -136,10 +145,11 @@ def crm_cli_commands(cli: click.Group) -> None:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
     from crmcore_complaints.analysis import domain_sections
 
-    return domain_sections(Complaints(crm), now)
+    return domain_sections(Complaints(crm), now, window)
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from crmcore import (
     Kinds,
     RecordWrite,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
     hookimpl,
@@ -141,8 +142,10 @@ def crm_cli_commands(cli: click.Group) -> None:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
-    return reporting.sections(Loyalty(crm), now)
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
+    """Points, tiers and referrals over the report's window."""
+    return reporting.sections(Loyalty(crm), now, window)
 
 
 @hookimpl
