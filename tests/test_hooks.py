@@ -535,6 +535,24 @@ def test_hook_crm_customer_records(make_crm):
     assert held["collections"]["p.notes"][0]["text"] == "likes tea"
 
 
+def test_hook_crm_config_warnings(make_crm, crm_cli):
+    class Plugin:
+        @hookimpl
+        def crm_config_warnings(self, crm):
+            return [f"p: the rota is empty in {crm.config.core.timezone}"]
+
+    crm = make_crm([("p", Plugin())])
+    assert crm.plugins.flat("crm_config_warnings", crm=crm) == ["p: the rota is empty in UTC"]
+    # crm check prints every plugin's warnings on stderr, one line each, and still exits 0
+    # (with complaints' default ladder and no rota, it has two; see tests/stacks for more)
+    cli = crm_cli("complaints")
+    code, out, err = cli("--json", "check")
+    assert code == 0, err
+    assert out.lstrip().startswith("[")
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: complaints: ") for w in warnings)
+
+
 # -- guards ------------------------------------------------------------------------------
 
 

@@ -149,3 +149,14 @@ def test_bad_security_configuration_names_the_key(make_crm):
 
     with pytest.raises(ConfigError, match=r"security\.actors\.ann\.role: unknown role 'boss'"):
         make_crm(settings={"security": {"enforce": True, "actors": {"ann": {"role": "boss"}}}})
+
+
+def test_writes_inside_reacting_are_part_of_an_action_already_authorised(crm, anns):
+    customer, _ = anns
+    with pytest.raises(PermissionDenied):
+        crm.interactions.log(actor="abe", customer_id=customer.id, kind="visit")
+    with crm.reacting():  # e.g. a complaint's resolution, allowed, logging its refund
+        logged = crm.interactions.log(actor="abe", customer_id=customer.id, kind="visit")
+    assert logged.created_by == "abe"
+    with pytest.raises(PermissionDenied):  # the standing ends with the block
+        crm.interactions.log(actor="abe", customer_id=customer.id, kind="visit")

@@ -37,6 +37,7 @@ from crmcore.registry import (
     ApiRoute,
     Kinds,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
 )
@@ -49,7 +50,8 @@ __all__ = [
     "ConflictError", "CrmError", "Customer",
     "CustomerStatus", "DuplicateKeyError", "Effects", "ExtPatch", "Gender", "Interaction",
     "Kinds", "ManualClock", "NotFoundError", "PermissionDenied", "PluginError", "Priority",
-    "RecordWrite", "ReportSection", "SettingsSpec", "StorageError", "SummaryLine", "SystemClock",
+    "RecordWrite", "ReportSection", "ReportWindow", "SettingsSpec", "StorageError",
+    "SummaryLine", "SystemClock",
     "Task", "TaskDraft", "TaskStatus", "TaskUpdate", "TickReport", "TransientConflict",
     "ValidationError", "__version__", "hookimpl", "hookspec", "open_crm", "retrying",
 ]

@@ -290,6 +290,18 @@ class CRM:
 
     # -- events and effects ----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def reacting(self) -> Iterator[None]:
+        """Writes inside are part of an action the caller was already authorised for (a
+        complaint's resolution logging the refund it approved), so they are not checked again:
+        the same standing as plugins reacting to an event. Use it only after ``authorize``."""
+        local = self._local
+        local.reacting = getattr(local, "reacting", 0) + 1
+        try:
+            yield
+        finally:
+            local.reacting -= 1
+
     def emit(self, hook_name: str, *, actor: str, _depth: int = 0, **kwargs: Any) -> Effects:
         """Call an event hook and apply the ``Effects`` every plugin returned.
 

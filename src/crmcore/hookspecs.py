@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from crmcore.effects import Effects
     from crmcore.entities import Customer, Interaction, Task
     from crmcore.plugins import PluginManager
-    from crmcore.registry import ApiRoute, Kinds, ReportSection, SettingsSpec, SummaryLine
+    from crmcore.registry import (
+        ApiRoute,
+        Kinds,
+        ReportSection,
+        ReportWindow,
+        SettingsSpec,
+        SummaryLine,
+    )
     from crmcore.security import Actor, Resource
     from crmcore.storage import CollectionSpec, StorageBackend
 
@@ -164,8 +171,11 @@ class CrmHookSpecs:
         """
 
     @hookspec
-    def crm_report_sections(self, crm: CRM, now: datetime) -> list[ReportSection]:
-        """Contribute sections to ``crm report`` (title, rows, optional chart). Every plugin."""
+    def crm_report_sections(self, crm: CRM, now: datetime,
+                            window: ReportWindow) -> list[ReportSection]:
+        """Contribute sections to ``crm report`` (title, rows, optional chart). Every plugin.
+        ``window`` is the period and the team or rep asked for (``crm report --since/--until
+        /--period --team/--rep``); take it as an argument to honour it."""
 
     @hookspec
     def crm_customer_summary(self, crm: CRM, customer: Customer) -> list[SummaryLine]:
@@ -187,6 +197,12 @@ class CrmHookSpecs:
         document. Called once when the app is built; every plugin contributes. Two routes with
         the same method and path are an error naming both plugins.
         """
+
+    @hookspec
+    def crm_config_warnings(self, crm: CRM) -> list[str]:
+        """Settings that load but leave a rule unable to act (an empty rota the escalation
+        ladder needs …): one line each, saying what to fill in. ``crm check`` prints them on
+        stderr. Every plugin."""
 
     @hookspec
     def crm_customer_records(self, crm: CRM, customer: Customer) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -49,6 +50,39 @@ class ReportSection:
     chart: dict[str, float] | None = None
     note: str = ""
     order: int = 100  # lower comes first
+
+
+@attrs.frozen
+class ReportWindow:
+    """What ``crm report`` looks at: a period [``since``, ``until``) (None: from the start /
+    up to now) and a team or a rep (None: everyone). Sections count what happened in the
+    period; a rep's team is what ``crm.actor(rep).team`` says."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    team: str | None = None
+    rep: str | None = None
+
+    def contains(self, when: datetime) -> bool:
+        """Whether ``when`` falls in the period."""
+        return (self.since is None or when >= self.since) and (
+            self.until is None or when < self.until)
+
+    @property
+    def everyone(self) -> bool:
+        return self.team is None and self.rep is None
+
+    def label(self) -> str:
+        """One line saying what the window is, for notes."""
+        parts = []
+        if self.since or self.until:
+            parts.append(f"{self.since.isoformat()[:16] if self.since else 'start'} to "
+                         f"{self.until.isoformat()[:16] if self.until else 'now'}")
+        if self.team:
+            parts.append(f"team {self.team}")
+        if self.rep:
+            parts.append(f"rep {self.rep}")
+        return ", ".join(parts) or "everything"
 
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})

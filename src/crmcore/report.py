@@ -3,32 +3,63 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import attrs
 
 from crmcore.entities import TaskStatus
-from crmcore.registry import ReportSection
+from crmcore.errors import ValidationError
+from crmcore.registry import ReportSection, ReportWindow
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
 
 
-def core_sections(crm: CRM, now: datetime) -> list[ReportSection]:
-    """Sections built from core data alone: customers, contacts, tasks, conversion per rep."""
+def team_of(crm: CRM, rep: str, cache: dict[str, str | None]) -> str | None:
+    """A rep's team (``crm.actor``: the roster or ``[security.actors]``), cached per report."""
+    if rep not in cache:
+        actor = crm.actor(rep)
+        cache[rep] = actor.team if actor is not None else None
+    return cache[rep]
+
+
+def core_sections(crm: CRM, now: datetime,
+                  window: ReportWindow | None = None) -> list[ReportSection]:
+    """Sections built from core data alone: customers, contacts, tasks, conversion per rep and
+    per team, over ``window`` (contacts in its period, of its team or rep)."""
+    window = window or ReportWindow()
+    teams: dict[str, str | None] = {}
+
+    def in_scope(rep: str | None) -> bool:
+        if window.rep is not None and rep != window.rep:
+            return False
+        return window.team is None or (rep is not None and
+                                       team_of(crm, rep, teams) == window.team)
+
     interactions_by_kind: Counter[str] = Counter()
     served: dict[str, set[str]] = defaultdict(set)
     bought: dict[str, set[str]] = defaultdict(set)
     owners = {c.id: c.owner for c in crm.customers.iter()}
-    for interaction in crm.interactions.iter():
-        interactions_by_kind[interaction.kind] += 1
+    period: dict[str, Any] = {}
+    if window.since is not None:
+        period["$gte"] = window.since
+    if window.until is not None:
+        period["$lt"] = window.until
+    for interaction in crm.interactions.iter({"occurred_at": period} if period else None):
         # the rep named on the contact, else the customer's own rep (never a system actor)
         rep = interaction.rep or owners.get(interaction.customer_id)
+        if not window.everyone and not in_scope(rep):
+            continue
+        interactions_by_kind[interaction.kind] += 1
         if rep is None:
             continue
         served[rep].add(interaction.customer_id)
         if interaction.kind == "purchase":
             bought[rep].add(interaction.customer_id)
-    open_tasks = crm.tasks.find({"status": TaskStatus.OPEN.value})
+    open_tasks = [t for t in crm.tasks.find({"status": TaskStatus.OPEN.value})
+                  if window.everyone or in_scope(t.assignee)]
     due_by_kind: Counter[str] = Counter()
     overdue_by_kind: Counter[str] = Counter()
     for task in open_tasks:
@@ -36,17 +67,19 @@ def core_sections(crm: CRM, now: datetime) -> list[ReportSection]:
             due_by_kind[task.kind] += 1
         if task.due_at < now - timedelta(days=1):
             overdue_by_kind[task.kind] += 1
+    scope = window.label()
     sections = [
         ReportSection("Customers and contacts", ("measure", "value"), [
-            ("active customers", crm.customers.count()),
+            ("active customers", crm.customers.count() if window.everyone else
+             sum(1 for o in owners.values() if o is not None and in_scope(o))),
             ("interactions logged", sum(interactions_by_kind.values())),
             ("open tasks", len(open_tasks)),
             ("tasks due now", sum(due_by_kind.values())),
             ("tasks overdue by more than a day", sum(overdue_by_kind.values())),
-        ], order=0),
+        ], note=scope, order=0),
         ReportSection("Interactions by kind", ("kind", "count"),
                       sorted(interactions_by_kind.items(), key=lambda kv: -kv[1]),
-                      chart=dict(interactions_by_kind.most_common(10)), order=1),
+                      chart=dict(interactions_by_kind.most_common(10)), note=scope, order=1),
         ReportSection("Tasks due by kind", ("kind", "due now", "overdue > 1 day"),
                       [(k, due_by_kind[k], overdue_by_kind[k]) for k in sorted(due_by_kind)],
                       order=2),
@@ -60,13 +93,48 @@ def core_sections(crm: CRM, now: datetime) -> list[ReportSection]:
                                     "conversion"), rows,
         chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
         note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
-             "rep named on it, else for the customer's own rep", order=3))
+             f"rep named on it, else for the customer's own rep; {scope}", order=3))
+    team_served: dict[str, set[str]] = defaultdict(set)
+    team_bought: dict[str, set[str]] = defaultdict(set)
+    for rep in served:
+        team = team_of(crm, rep, teams) or "(no team)"
+        team_served[team] |= served[rep]
+        team_bought[team] |= bought[rep]
+    team_rows = [(team, len(team_served[team]), len(team_bought[team]),
+                  f"{len(team_bought[team]) / len(team_served[team]):.1%}")
+                 for team in sorted(team_served)]
+    sections.append(ReportSection(
+        "Conversion rate per team", ("team", "customers served", "customers who bought",
+                                     "conversion"), team_rows,
+        chart={r[0]: round(r[2] / r[1] * 100, 1) for r in team_rows},
+        note=f"a rep's team from the roster or [security.actors]; {scope}", order=4))
     return sections
 
 
-def build_report(crm: CRM, now: datetime | None = None) -> list[ReportSection]:
-    """Every section, the core's first, then plugins' by their ``order``."""
+def build_report(crm: CRM, now: datetime | None = None,
+                 window: ReportWindow | None = None) -> list[ReportSection]:
+    """Every section, the core's first, then plugins' by their ``order``, over ``window``
+    (default: everything up to now)."""
     when = now or crm.now()
-    sections = core_sections(crm, when)
-    sections += crm.plugins.flat("crm_report_sections", crm=crm, now=when)
+    window = window or ReportWindow()
+    if window.until is None:  # up to now, now included
+        window = attrs.evolve(window, until=when + timedelta(microseconds=1))
+    if window.since is not None and window.since >= window.until:
+        raise ValidationError("the report period must end after it starts")
+    sections = core_sections(crm, when, window)
+    sections += crm.plugins.flat("crm_report_sections", crm=crm, now=when, window=window)
     return sorted(sections, key=lambda s: s.order)
+
+
+def period_window(now: datetime, period: str, zone: str) -> tuple[datetime, datetime]:
+    """The current ``day``, ``week`` (from Monday) or ``month`` in the business time zone,
+    up to ``now`` included."""
+    local = now.astimezone(ZoneInfo(zone))
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "week":
+        start -= timedelta(days=start.weekday())
+    elif period == "month":
+        start = start.replace(day=1)
+    elif period != "day":
+        raise ValidationError(f"unknown period {period!r} (day, week or month)")
+    return start.astimezone(UTC), now + timedelta(microseconds=1)

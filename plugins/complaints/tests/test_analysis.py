@@ -131,3 +131,23 @@ def test_empty_analysis_says_not_applicable(setup, clock):
     assert a.tickets == 0 and a.complaint_rate is None and a.reopen_rate is None
     overview = dict(report_sections(a)[0].rows)
     assert overview["reopen rate"] == "n/a (0 of 0 resolved)"
+
+
+def test_the_report_window_narrows_the_complaint_measures(scenario, clock):
+    from crmcore import ReportWindow
+
+    crm, _api, _ids = scenario
+
+    def ours(window):
+        [section] = [s for s in build_report(crm, clock.now(), window=window)
+                     if s.title.startswith("Complaints (")]
+        return section.title, dict(section.rows)
+
+    title, rows = ours(ReportWindow(rep="bo"))
+    assert title == "Complaints (last 30 days), rep bo"
+    assert rows["tickets opened"] == 1  # bo took the slow one
+    assert rows["escalations: level 1 (shift_lead)"] == 1
+    _title, rows = ours(ReportWindow(rep="ann"))
+    assert rows["tickets opened"] == 2 and "escalations: level 1 (shift_lead)" not in rows
+    title, rows = ours(ReportWindow(since=clock.now() - timedelta(hours=1)))
+    assert title.startswith("Complaints (2026-01-07 to") and rows["tickets opened"] == 0

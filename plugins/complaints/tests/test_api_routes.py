@@ -390,3 +390,24 @@ def test_routes_of_the_telecom_profile_as_crm_init_writes_it(crm_cli, tmp_path):
         assert client.call("GET", f"/loyalty/accounts/{cid}", actor="ann").json["balance"] == 0
     finally:
         crm.close()
+
+
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/propose")
+@pytest.mark.api_covers("POST", "/complaints/{ticket_id}/resolve")
+def test_a_refund_goes_through_the_api_and_is_logged_as_a_refund(desk):
+    client, cid = desk
+    purchase = client.crm.interactions.log(actor="ann", customer_id=cid, kind="purchase",
+                                           amount=399.0)
+    tid = opened(client, cid)["ticket"]["id"]
+    path = f"/complaints/{tid}"
+    client.call("POST", f"{path}/judge", actor="ann", body={"valid": True})
+    client.call("POST", f"{path}/dispatch", actor="dana", body={"handler": "hu"})
+    view = client.call("POST", f"{path}/propose", actor="hu",
+                       body={"solution": "take it back", "refund": 399,
+                             "purchase_id": purchase.id}).json
+    assert view["ticket"]["proposals"][0]["refund"] == 399.0
+    client.call("POST", f"{path}/approve", actor="mei", body={})
+    view = client.call("POST", f"{path}/resolve", actor="hu", body={}).json
+    [refund] = client.crm.interactions.for_customer(cid, kinds=["refund"])
+    assert (refund.amount, refund.ref) == (399.0, purchase.id)
+    assert view["ticket"]["refund_interaction_id"] == refund.id

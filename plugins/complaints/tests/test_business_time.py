@@ -14,6 +14,8 @@ from crmcore_complaints.business_time import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crmcore import ConfigError
+
 H = timedelta(hours=1)
 WEEKDAYS_9_18 = {d: "09:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")}
 
@@ -205,3 +207,41 @@ def test_calendar_clock_round_trips(start, amount, pauses):
     assert clock.elapsed(start, due, pauses) == amount
     if not pauses:
         assert due == start + amount
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(("opened", "due"), [
+    # Golden Week: 1-7 October 2026 off, all seven days
+    (datetime(2026, 9, 30, 17, tzinfo=SHANGHAI), datetime(2026, 10, 8, 10, tzinfo=SHANGHAI)),
+    # Saturday 10 October is worked in exchange (调休): its hours count
+    (datetime(2026, 10, 9, 17, tzinfo=SHANGHAI), datetime(2026, 10, 10, 10, tzinfo=SHANGHAI)),
+    # an ordinary Saturday stays closed
+    (datetime(2026, 10, 16, 17, tzinfo=SHANGHAI), datetime(2026, 10, 19, 10, tzinfo=SHANGHAI)),
+    # Spring Festival 15-23 February 2026; Saturday 28 February is a make-up day
+    (datetime(2026, 2, 13, 17, tzinfo=SHANGHAI), datetime(2026, 2, 14, 10, tzinfo=SHANGHAI)),
+    (datetime(2026, 2, 14, 17, tzinfo=SHANGHAI), datetime(2026, 2, 24, 10, tzinfo=SHANGHAI)),
+])
+def test_the_cn_calendar_skips_festivals_and_works_makeup_days(opened, due):
+    clock = BusinessClock.from_text("Asia/Shanghai", {d: "09:00-18:00" for d in
+                                                      ("mon", "tue", "wed", "thu", "fri")},
+                                    calendar="cn")
+    assert clock.add(opened, timedelta(hours=2)) == due
+    assert clock.elapsed(opened, due) == timedelta(hours=2)
+
+
+def test_listed_dates_add_to_the_calendar_and_uncovered_years_use_the_weekdays():
+    hours = {d: "09:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")}
+    clock = BusinessClock.from_text("Asia/Shanghai", hours, ["2026-10-08"], calendar="cn")
+    opened = datetime(2026, 9, 30, 17, tzinfo=SHANGHAI)
+    assert clock.add(opened, timedelta(hours=2)) == datetime(2026, 10, 9, 10, tzinfo=SHANGHAI)
+    # 1 October 2099: no data; a Thursday like any other
+    far = datetime(2099, 9, 30, 17, tzinfo=SHANGHAI)
+    assert clock.add(far, timedelta(hours=2)) == datetime(2099, 10, 1, 10, tzinfo=SHANGHAI)
+
+
+def test_an_unknown_calendar_is_refused(make_crm):
+    with pytest.raises(ConfigError, match="unknown holiday calendar 'xx'"):
+        make_crm(["complaints"], settings={"complaints": {"calendar": {
+            "holiday_calendar": "xx"}}})

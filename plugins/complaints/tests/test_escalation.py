@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from crmcore_complaints.api import Complaints, callback_key
 from crmcore_complaints.model import Notification, Ticket
-from crmcore_complaints.roles import on_shift
+from crmcore_complaints.roles import UNSTAFFED, on_shift
 from crmcore_complaints.settings import Shift
 
-from crmcore import ConflictError
+from crmcore import ConfigError, ConflictError, hookimpl, hookspec
 from crmcore.testing import START  # Monday 2026-01-05 09:00 UTC
 
 ROTA = {
@@ -240,10 +240,15 @@ def test_escalation_task_done_leaves_a_trace(setup, customer_id, clock):
 
 
 @pytest.mark.parametrize(("settings", "assignee", "how"), [
-    ({}, "ann", "no shift lead on duty and no department manager set; the owner (first "
-     "contact) instead"),
-    ({"escalation": [{"after_hours": 24, "target": "department_manager"}]}, "ann",
-     "department customer_service has no manager set; the owner (first contact) instead"),
+    ({}, None, UNSTAFFED),
+    ({"escalation": [{"after_hours": 24, "target": "department_manager"}]}, None, UNSTAFFED),
+    # the owner is the lead on duty: the next rung (the department manager) gets it
+    ({"shifts": [{"lead": "ann"}], "departments": {"customer_service": {"manager": "mei"}}},
+     "mei", "shift_lead is the owner or unset; next rung: manager of customer_service"),
+    # the owner is the lead and the manager: no one above them, left for the team
+    ({"shifts": [{"lead": "ann"}], "departments": {"customer_service": {"manager": "ann"}}},
+     None, UNSTAFFED),
+    ({"escalation": [{"after_hours": 24, "target": "person:ann"}]}, None, UNSTAFFED),
     ({"departments": {"customer_service": {"manager": "mei"}}}, "mei",
      "no shift lead on duty; manager of customer_service"),
     ({"shifts": [{"lead": "wu", "days": ["mon"]}],  # Tuesday: not on the rota
@@ -258,8 +263,6 @@ def test_escalation_task_done_leaves_a_trace(setup, customer_id, clock):
      "named in the escalation ladder"),
     ({"escalation": [{"after_hours": 24, "target": "dispatcher"}]}, "dana",
      "dispatched the ticket"),
-    ({"escalation": [{"after_hours": 24, "target": "owner"}]}, "ann",
-     "owns the ticket (first contact)"),
 ])
 def test_escalation_targets_are_resolved_at_that_moment(setup, customer_id, clock, settings,
                                                          assignee, how):
@@ -269,6 +272,24 @@ def test_escalation_targets_are_resolved_at_that_moment(setup, customer_id, cloc
     [first] = escalations(api, ticket.id)
     assert (first["assignee"], first["how"]) == (assignee, how)
     assert crm.tasks.get(first["task_id"]).assignee == assignee
+    assert assignee != api.get(ticket.id).owner
+
+
+def test_escalation_never_goes_to_the_owner_on_the_second_rung(setup, customer_id, clock):
+    crm, api = setup({"shifts": [{"lead": "wu"}],
+                      "departments": {"customer_service": {"manager": "ann"}}})
+    ticket = dispatched(api, customer_id(crm))  # ann owns it and manages the department
+    tick_at(crm, clock, START + timedelta(hours=24))
+    tick_at(crm, clock, START + timedelta(hours=48))
+    first, second = escalations(api, ticket.id)
+    assert first["assignee"] == "wu"
+    assert (second["assignee"], second["how"]) == (None, UNSTAFFED)
+    assert crm.tasks.get(second["task_id"]).assignee is None
+
+
+def test_owner_is_no_escalation_target(setup):
+    with pytest.raises(ConfigError, match="above its owner"):
+        setup({"escalation": [{"after_hours": 24, "target": "owner"}]})
 
 
 @pytest.mark.parametrize(("start", "end", "days", "local", "expected"), [
@@ -413,3 +434,46 @@ def test_a_pluggable_notifier_takes_over_from_the_outbox(make_crm, customer_id, 
     assert [(n.kind, n.recipient, n.ticket_id) for n in notifier.sent] == [
         ("escalation", "wu", ticket.id)]
     assert api.outbox.count() == 0
+
+
+class Perks:
+    """Stands in for loyalty's ``crm_customer_perks``."""
+
+    @hookimpl
+    def crm_addhooks(self, pluginmanager):
+        class Specs:
+            @hookspec
+            def crm_customer_perks(self, crm, customer):
+                """perks"""
+
+        pluginmanager.add_hookspecs(Specs)
+
+    @hookimpl
+    def crm_customer_perks(self, crm, customer):
+        return ["priority_handling"] if customer.name == "Gold" else []
+
+
+def test_priority_handling_raises_priority_and_picks_the_perk_policy(make_crm, customer_id):
+    crm = make_crm(["complaints", ("perks", Perks())], settings={"complaints": {"sla": [
+        {"name": "vip", "perks": ["priority_handling"], "first_response_hours": 0.5,
+         "resolution_hours": 8},
+        {"name": "standard"}]}})
+    api = Complaints(crm)
+    gold = api.open(actor="ann", customer_id=customer_id(crm, "Gold"), content="x",
+                    category="service")
+    plain = api.open(actor="ann", customer_id=customer_id(crm, "Plain"), content="x",
+                     category="service")
+    assert (gold.sla_policy, gold.priority.name, gold.perks) == (
+        "vip", "HIGH", ("priority_handling",))
+    assert (plain.sla_policy, plain.priority.name, plain.perks) == ("standard", "NORMAL", ())
+    assert gold.resolution_due_at == START + timedelta(hours=8)
+
+
+def test_tier_path_tries_several_places(setup, customer_id):
+    crm, api = setup({"tier_path": "grading.grades.hospital, grading.grades.pyramid",
+                      "sla": [{"name": "vip", "tiers": ["big", "vip"],
+                               "resolution_hours": 8}, {"name": "standard"}]})
+    big = customer_id(crm, "Big")
+    crm.customers.update(big, actor="x", ext={"grading": {"grades": {"hospital": "big"}}})
+    ticket = api.open(actor="ann", customer_id=big, content="x", category="service")
+    assert (ticket.tier, ticket.sla_policy) == ("big", "vip")

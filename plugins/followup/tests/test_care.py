@@ -10,6 +10,9 @@ from crmcore_followup.care import birthday_in, next_birthday
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crmcore import ConfigError
+from crmcore.testing import START
+
 
 def _care(crm, customer_id=None, status=None):
     query = {"kind": "care"}
@@ -131,3 +134,29 @@ def test_the_next_birthday_is_the_first_one_not_yet_passed(birth, today):
     assert got == birthday_in(got.year, birth)
     earlier = birthday_in(got.year - 1, birth)
     assert earlier < today
+
+
+def test_holiday_greetings_from_the_cn_calendar(fu, clock):
+    """The maintained calendar gives each festival's first day (Golden Week from 1 October
+    2026, Spring Festival from 15 February); a listed date keeps its own name."""
+    crm = fu(holiday_calendar="cn", holiday_days_ahead=3,
+             holidays=["2026-02-15 Chunjie greeting"], core={"timezone": "Asia/Shanghai"})
+    customer = crm.customers.add(actor="t", name="Li", timezone="Asia/Shanghai")
+    titles = []
+    day = START
+    while day < START + timedelta(days=320):
+        clock.set(day)
+        crm.tick("w1")
+        day += timedelta(days=1)
+    for task in crm.tasks.find({"kind": "care", "customer_id": customer.id},
+                               sort=[("due_at", 1)]):
+        titles.append(task.title)
+    assert titles == [f"Holiday greeting: {label}" for label in (
+        "Chunjie greeting (2026-02-15)", "Tomb-sweeping Day (2026-04-04)",
+        "Labour Day (2026-05-01)", "Dragon Boat Festival (2026-06-19)",
+        "Mid-autumn Festival (2026-09-25)", "National Day (2026-10-01)")]
+
+
+def test_an_unknown_care_calendar_is_refused(fu):
+    with pytest.raises(ConfigError, match="unknown holiday calendar"):
+        fu(holiday_calendar="atlantis")

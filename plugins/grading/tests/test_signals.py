@@ -84,6 +84,15 @@ def test_counts_for_the_hospital_signals():
     assert s.last_purchase == NOW - timedelta(days=20)
 
 
+def test_callback_answers_are_feedback_and_an_unsatisfied_one_lowers_it():
+    s = fold(doc("callback", 5, satisfaction=5),
+             doc("callback", 4, ext={"followup": {"satisfied": False}}),  # no score said
+             doc("callback", 3, satisfaction=5, ext={"followup": {"satisfied": False}}),
+             doc("callback", 2, satisfaction=1, ext={"followup": {"satisfied": True}}),
+             doc("callback", 1, ext={"followup": {"satisfied": None}}))
+    assert (s.feedback_pos, s.feedback_neg) == (2, 2)
+
+
 def test_day_buckets_keep_only_what_the_windows_read():
     s = fold(doc("purchase", 200, 1000.0), doc("purchase", 150, 40.0),
              doc("purchase", 100, 60.0), doc("purchase", 10, 25.0),

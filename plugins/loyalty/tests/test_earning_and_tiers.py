@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from crmcore_loyalty import Loyalty
 from crmcore_loyalty.earning import points_for
 from crmcore_loyalty.records import EARN
 
-from crmcore import Effects, TaskDraft, ValidationError, hookimpl
+from crmcore import ConfigError, Effects, TaskDraft, ValidationError, hookimpl
 
 TIERS = {"basis": "spend", "window_days": 90, "review_days": 30, "levels": [
     {"name": "silver", "threshold": 100, "multiplier": 1.5, "perks": ["exclusive_offers"]},
@@ -198,3 +199,55 @@ def test_evaluating_an_unknown_tier_name_moves_to_the_qualified_level(kit_for, c
                             tier_review_at=clock.now() + timedelta(days=300))
     change = kit.loyalty.evaluate_tier(ann.id, actor="t")
     assert (change.old, change.new) == ("bronze", "silver")
+
+
+def test_a_grading_tier_grants_a_loyalty_level_by_configuration(make_crm):
+    """``[loyalty.tiers] from_grades``: the hospital's big customers hold platinum (and its
+    perks) whatever they spent; the higher of the two levels applies."""
+    crm = make_crm(["grading", "loyalty"], settings={
+        "grading": {"schemes": ["hospital"]},
+        "loyalty": {"tiers": {"from_grades": {"hospital": {"big": "platinum",
+                                                           "major": "silver"}}}}})
+    loyalty = Loyalty(crm)
+    big = crm.customers.add(actor="t", name="Big").id
+    rich_major = crm.customers.add(actor="t", name="Rich").id
+    crm.interactions.log(actor="t", customer_id=rich_major, kind="purchase", amount=2500.0)
+    for customer, tier in ((big, "big"), (rich_major, "major")):
+        crm.emit("crm_grade_changed", actor="grading", customer=crm.customers.get(customer),
+                 scheme="hospital", old=None, new=tier, reason="test")
+    ext = {c: crm.customers.get(c).ext["loyalty"]["tier"] for c in (big, rich_major)}
+    assert ext == {big: "platinum", rich_major: "gold"}  # gold by spend beats silver
+    assert "dedicated_rep" in loyalty.perks(big)
+
+
+def test_from_grades_must_name_levels(make_crm):
+    with pytest.raises(ConfigError, match="'diamond' is not a tier level"):
+        make_crm(["loyalty"], settings={"loyalty": {"tiers": {
+            "from_grades": {"hospital": {"big": "diamond"}}}}})
+
+
+def test_purchase_kinds_make_treatments_paid(make_crm):
+    """A clinic's treatments are its purchases: they earn, qualify the referral once and can
+    be refunded."""
+    crm = make_crm(["loyalty"], settings={"loyalty": {"earn": {
+        "purchase_kinds": ["purchase", "treatment"]}}})
+    loyalty = Loyalty(crm)
+    referrer = crm.customers.add(actor="t", name="Old").id
+    code = loyalty.referral_code(referrer, actor="t")
+    friend, _ = loyalty.add_referred_customer(code, actor="t", name="New")
+    first = crm.interactions.log(actor="t", customer_id=friend.id, kind="treatment",
+                                 amount=300.0)
+    crm.interactions.log(actor="t", customer_id=friend.id, kind="treatment", amount=300.0)
+    reward = crm.settings("loyalty").referral
+    assert loyalty.balance(referrer) == reward.referrer_points  # once
+    assert loyalty.balance(friend.id) == reward.referred_points + 600
+    crm.interactions.log(actor="t", customer_id=friend.id, kind="refund", amount=300.0,
+                         ref=first.id)
+    # the qualifying treatment is refunded: its points and both rewards are taken back
+    assert (loyalty.balance(friend.id), loyalty.balance(referrer)) == (300, 0)
+
+
+@pytest.mark.parametrize("bad", [[], ["refund"], ["Bad Kind"]])
+def test_purchase_kinds_are_checked(make_crm, bad):
+    with pytest.raises(ConfigError, match="purchase_kinds"):
+        make_crm(["loyalty"], settings={"loyalty": {"earn": {"purchase_kinds": bad}}})

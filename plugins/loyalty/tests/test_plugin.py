@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import random
+from datetime import timedelta
 
 import pytest
 from crmcore_loyalty import plugin
@@ -25,6 +26,7 @@ HOOKS_TESTED = {
     "crm_customers_merged": "test_referrals.py::test_merging_keeps_referrals_and_ledgers",
     "crm_tick": "test_expiry.py, test_asks.py, test_earning_and_tiers.py",
     "crm_customer_perks": "test_earning_and_tiers.py::test_perks_hook_answers_…",
+    "crm_grade_changed": "test_earning_and_tiers.py::test_a_grading_tier_grants_a_…",
     "crm_complaint_resolved": "test_compensation.py",
     "crm_complaint_reopened": "test_compensation.py",
     "crm_cli_commands": "test_cli.py",
@@ -96,6 +98,24 @@ def test_report_sections(busy, clock):
     clock.advance(days=31)
     later = {s.title: dict(s.rows) for s in build_report(kit.crm) if s.order == 60}
     assert later["Loyalty points"]["redeemed, last 30 days"] == 0
+
+
+def test_report_window_narrows_points_to_a_period_and_a_rep(busy, clock):
+    from crmcore import ReportWindow
+
+    kit, _ann, _bob = busy
+
+    def points(window):
+        [section] = [s for s in build_report(kit.crm, window=window)
+                     if s.title == "Loyalty points"]
+        return dict(section.rows)
+
+    # ann's owner is bo; bob has no owner
+    assert points(ReportWindow(rep="bo"))["points outstanding"] == 2500 - 300 + 500
+    assert points(ReportWindow(rep="bo"))["redeemed, last 30 days"] == 300
+    clock.advance(days=31)
+    old = points(ReportWindow(since=clock.now() - timedelta(days=40)))
+    assert (old["redeemed, in the period"], old["points outstanding"]) == (300, 3000)
 
 
 def test_customer_summary(busy):

@@ -19,9 +19,11 @@ from crmcore.cli.context import (
     out_table,
     print_json,
     progress_bar,
+    resolve_when,
     say,
     state,
 )
+from crmcore.cli.params import WHEN
 from crmcore.cli.policy import require
 from crmcore.config import DEFAULT_FILE
 from crmcore.errors import StorageError, ValidationError
@@ -162,7 +164,8 @@ def _store_call(ctx: click.Context, method: str, *args: Any, **kwargs: Any) -> A
 @click.option("--repair", is_flag=True, help="Salvage what can be read from damaged files.")
 @click.pass_context
 def check(ctx: click.Context, repair: bool) -> None:
-    """Verify the store's integrity and count its records.
+    """Verify the store's integrity and count its records; warn about settings that leave a
+    rule unable to act (printed on stderr).
 
     Every stored record of a declared type must also load as that type; with --repair, the
     records that do not are set aside (and said so) instead of kept."""
@@ -170,6 +173,8 @@ def check(ctx: click.Context, repair: bool) -> None:
     counts = _store_call(ctx, "check", repair=repair, validate=schema_validator(crm))
     for note in _notes(crm.store):
         click.echo(f"note: {note}", err=True)
+    for warning in crm.plugins.flat("crm_config_warnings", crm=crm):
+        click.echo(f"warning: {warning}", err=True)
     out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
               [("collection", "collection"), ("records", "records")],
               title="store repaired" if repair else "store is sound")
@@ -318,16 +323,32 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
 @click.command("report")
 @click.option("--html", "html_path", metavar="FILE",
               help="Also write a self-contained HTML page.")
+@click.option("--since", type=WHEN, help="Start of the period (default: the beginning).")
+@click.option("--until", type=WHEN, help="End of the period (default: now).")
+@click.option("--period", type=click.Choice(["day", "week", "month"]),
+              help="The current day, week or month (business time zone), up to now.")
+@click.option("--team", help="Only this team's reps.")
+@click.option("--rep", help="Only this rep.")
 @click.pass_context
-def report(ctx: click.Context, html_path: str | None) -> None:
-    """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty."""
+def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
+           period: str | None, team: str | None, rep: str | None) -> None:
+    """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty;
+    over a period and for a team or a rep when asked."""
+    from crmcore.registry import ReportWindow
     from crmcore.render import render_html, render_terminal
+    from crmcore.report import period_window
 
     crm = open_crm_from(ctx)
     protected = protected_paths(crm.config)
     if html_path:
         check_target(html_path, protected=protected, what="--html")  # before any output
-    sections = build_report(crm)
+    if period and (since or until):
+        raise ValidationError("give --period or --since/--until, not both")
+    start, end = resolve_when(crm, since), resolve_when(crm, until)
+    if period:
+        start, end = period_window(crm.now(), period, crm.config.core.timezone)
+    sections = build_report(crm, window=ReportWindow(since=start, until=end, team=team,
+                                                     rep=rep))
     if as_json(ctx):
         print_json(ctx, [attrs.asdict(s) for s in sections])
     else:

@@ -5,12 +5,13 @@ complaint rate per customers served, week-over-week trend, and improvement actio
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
 import attrs
 
-from crmcore import ReportSection, SummaryLine
+from crmcore import ReportSection, ReportWindow, SummaryLine
 from crmcore_complaints.api import Complaints
 from crmcore_complaints.model import ActionStatus, Status, Ticket, Validity
 
@@ -85,11 +86,16 @@ def week_start(api: Complaints, when: datetime) -> datetime:
 
 
 def analyse(api: Complaints, since: datetime, until: datetime, *, weeks: int = 8,
-            now: datetime | None = None) -> Analysis:
-    """Measure tickets opened in ``[since, until)`` (and the trend over ``weeks`` weeks)."""
+            now: datetime | None = None,
+            owners: Callable[[str | None], bool] | None = None) -> Analysis:
+    """Measure tickets opened in ``[since, until)`` (and the trend over ``weeks`` weeks);
+    with ``owners``, only the tickets whose owner it accepts (a team, a rep) and the
+    contacts of the reps it accepts."""
     when = now or api.crm.now()
-    tickets: list[Ticket] = list(api.tickets.iter({"opened_at": {"$gte": since,
-                                                                 "$lt": until}}))
+    tickets: list[Ticket] = [t for t in api.tickets.iter({"opened_at": {"$gte": since,
+                                                                        "$lt": until}})
+                             if owners is None or owners(t.owner)]
+    mine = {t.id for t in tickets}
     category: Counter[str] = Counter()
     cause: Counter[str] = Counter()
     department: Counter[str] = Counter()
@@ -129,14 +135,17 @@ def analyse(api: Complaints, since: datetime, until: datetime, *, weeks: int = 8
         compensation += t.compensation or 0.0
     levels: Counter[str] = Counter()
     for trace in api.traces.iter({"action": "escalated", "at": {"$gte": since, "$lt": until}}):
+        if owners is not None and trace.ticket_id not in mine:
+            continue
         levels[f"level {trace.details.get('level')} ({trace.details.get('target')})"] += 1
     served = {i.customer_id for i in api.crm.interactions.iter(
-        {"occurred_at": {"$gte": since, "$lt": until}})}
-    open_long = api.tickets.count({"status": {"$in": [s.value for s in Status
-                                                      if s in (Status.REGISTERED, Status.VALID,
-                                                               Status.DISPATCHED,
-                                                               Status.IN_PROGRESS)]},
-                                   "opened_at": {"$lt": when - timedelta(hours=24)}})
+        {"occurred_at": {"$gte": since, "$lt": until}}) if owners is None or owners(i.rep)}
+    open_long = sum(1 for t in api.tickets.iter(
+        {"status": {"$in": [s.value for s in Status
+                            if s in (Status.REGISTERED, Status.VALID, Status.DISPATCHED,
+                                     Status.IN_PROGRESS)]},
+         "opened_at": {"$lt": when - timedelta(hours=24)}})
+        if owners is None or owners(t.owner))
     return Analysis(
         since=since, until=until, tickets=len(tickets), by_category=dict(category.most_common()),
         by_cause=dict(cause.most_common()), by_department=dict(department.most_common()),
@@ -238,10 +247,29 @@ def report_sections(analysis: Analysis) -> list[ReportSection]:
     return sections
 
 
-def domain_sections(api: Complaints, now: datetime) -> list[ReportSection]:
-    """The DOMAIN §7 complaint measures for ``crm report`` (the last ``report_days`` days)."""
-    since = now - timedelta(days=api.settings.report_days)
-    a = analyse(api, since, now + timedelta(microseconds=1), weeks=4, now=now)
+def domain_sections(api: Complaints, now: datetime,
+                    window: ReportWindow | None = None) -> list[ReportSection]:
+    """The DOMAIN §7 complaint measures for ``crm report``: over the report's period (else
+    the last ``report_days`` days), for the tickets its team or rep owns."""
+    window = window or ReportWindow()
+    since = window.since or now - timedelta(days=api.settings.report_days)
+    until = window.until or now + timedelta(microseconds=1)
+    teams: dict[str, str | None] = {}
+
+    def owners(rep: str | None) -> bool:
+        if window.rep is not None and rep != window.rep:
+            return False
+        if window.team is None:
+            return True
+        if rep is None:
+            return False
+        if rep not in teams:
+            actor = api.crm.actor(rep)
+            teams[rep] = actor.team if actor is not None else None
+        return teams[rep] == window.team
+
+    a = analyse(api, since, until, weeks=4, now=now,
+                owners=None if window.everyone else owners)
     rows = [
         ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
         ("tickets opened", a.tickets),
@@ -252,7 +280,11 @@ def domain_sections(api: Complaints, now: datetime) -> list[ReportSection]:
         ("satisfied at callback", _pct(a.satisfied_rate)),
         *((f"escalations: {label}", n) for label, n in a.escalations_by_level.items()),
     ]
-    return [ReportSection(f"Complaints (last {api.settings.report_days} days)",
+    title = (f"Complaints (last {api.settings.report_days} days)" if window.since is None
+             else f"Complaints ({since.date().isoformat()} to {until.date().isoformat()})")
+    if not window.everyone:
+        title += f", {window.label().split(', ', 1)[-1]}"
+    return [ReportSection(title,
                           ("measure", "value"), rows, chart=dict(a.by_category) or None,
                           note="chart: tickets by category; details: crm complaints report",
                           order=60)]

@@ -38,6 +38,7 @@ from crmcore_complaints.hookspecs import ComplaintHookSpecs
 from crmcore_complaints.model import (
     ACTIONS,
     ALLOWED_FROM,
+    OPEN,
     OUTBOX,
     TICKETS,
     TRACES,
@@ -54,7 +55,7 @@ from crmcore_complaints.model import (
     Trace,
     Validity,
 )
-from crmcore_complaints.roles import department_of, resolve_role
+from crmcore_complaints.roles import department_of, escalation_target, resolve_role
 from crmcore_complaints.settings import ComplaintsSettings
 from crmcore_complaints.sla import Scheduler, hours, match_policy, tier_of
 from crmcore_complaints.state import LadderState, LadderStep, SlaState, SlaTarget, TicketState
@@ -86,6 +87,15 @@ def approval_key(ticket_id: str, number: int) -> str:
 
 def improvement_key(action_id: str) -> str:
     return f"improvement:{action_id}"
+
+
+def perks_of(crm: CRM, customer: Any) -> tuple[str, ...]:
+    """The customer's perks from ``crm_customer_perks`` (loyalty's documented hook), called
+    only when some plugin implements it; sorted, without repeats."""
+    hook = getattr(crm.plugins.hook, "crm_customer_perks", None)
+    if hook is None or not hook.get_hookimpls():
+        return ()
+    return tuple(sorted({p for part in hook(crm=crm, customer=customer) if part for p in part}))
 
 
 def as_priority(value: Priority | int | str | None, default: str) -> Priority:
@@ -324,16 +334,20 @@ class Complaints:
         if customer.status is not CustomerStatus.ACTIVE:
             raise ValidationError(f"customer {customer_id} is {customer.status.value}")
         prio = as_priority(priority, self.settings.default_priority)
+        perks = perks_of(self.crm, customer)
+        if self.settings.priority_perk in perks and prio < Priority.HIGH:
+            prio = Priority.HIGH  # priority handling: ahead in every queue
         tier = tier_of(customer.ext, self.settings.tier_path)
         policy = match_policy(self.settings, category=category, priority=prio.name.lower(),
-                              tier=tier, channel=enum_converter(Channel, "channel")(channel).value)
+                              tier=tier, channel=enum_converter(Channel, "channel")(channel).value,
+                              perks=perks)
         now = self.crm.now()
         opened = min(received_at, now) if received_at is not None else now
         ticket = Ticket(
             id=self.crm.new_id("tkt_"), customer_id=customer_id, category=category,
             content=content.strip(), registered_by=actor, owner=(owner or actor).strip() or actor,
             opened_at=opened, channel=channel, complainant=complainant, contact=contact,
-            claim=claim, emotions=emotions, priority=prio, tier=tier,
+            claim=claim, emotions=emotions, priority=prio, tier=tier, perks=perks,
             interaction_id=interaction_id, sla_policy=policy.name, sla_clock=policy.clock,
             cycle_started_at=opened)
         return self.scheduler.schedule(ticket)
@@ -378,7 +392,7 @@ class Complaints:
         if category is not None and category != current.category:
             policy = match_policy(self.settings, category=category,
                                   priority=current.priority.name.lower(), tier=current.tier,
-                                  channel=current.channel.value)
+                                  channel=current.channel.value, perks=current.perks)
             changes.update(category=category, sla_policy=policy.name, sla_clock=policy.clock)
         if valid:
             changes["status"] = Status.VALID
@@ -426,7 +440,7 @@ class Complaints:
         if prio != current.priority:
             policy = match_policy(self.settings, category=current.category,
                                   priority=prio.name.lower(), tier=current.tier,
-                                  channel=current.channel.value)
+                                  channel=current.channel.value, perks=current.perks)
             changes.update(priority=prio, sla_policy=policy.name, sla_clock=policy.clock)
         details = {"department": chosen, "handler": handler, "load": load,
                    "capacity": capacity, "over_capacity": bool(capacity and load >= capacity),
@@ -484,23 +498,28 @@ class Complaints:
         return updated
 
     def propose(self, ticket: Ticket | str, *, actor: str, solution: str,
-                compensation: float | None = None) -> Ticket:
-        """Propose a solution (with any goodwill amount); with ``require_approval`` the
-        department manager gets a task to approve it."""
+                compensation: float | None = None, refund: float | None = None,
+                purchase_id: str | None = None) -> Ticket:
+        """Propose a solution (with any goodwill amount, and any refund of ``purchase_id``);
+        with ``require_approval`` the department manager gets a task to approve it."""
         actor = require_actor(actor)
         current = self._require(ticket, "propose", actor)
+        if refund is not None or purchase_id is not None:
+            refund, purchase_id = self._check_refund(current, refund, purchase_id)
         pending = current.pending_proposal
         if pending is not None:
             raise ValidationError(f"ticket {current.id}: proposal {pending.number} still waits "
                                   "for a decision; approve or reject it first")
         now = self.crm.now()
         proposal = Proposal(number=len(current.proposals) + 1, solution=(solution or "").strip(),
-                            proposed_by=actor, proposed_at=now, compensation=compensation)
+                            proposed_by=actor, proposed_at=now, compensation=compensation,
+                            refund=refund, purchase_id=purchase_id)
         changes: dict[str, Any] = {"proposals": (*current.proposals, proposal),
                                    "status": Status.IN_PROGRESS}
         with self.crm.transaction(actor):
             updated = self._change(current, actor, "proposed", changes, {
-                "proposal": proposal.number, "compensation": compensation}, note=solution)
+                "proposal": proposal.number, "compensation": compensation, "refund": refund,
+                "purchase_id": purchase_id}, note=solution)
             if self.settings.require_approval:
                 who = resolve_role(self.settings, self.zone, updated, "department_manager", now)
                 self._flow_task(
@@ -513,7 +532,9 @@ class Complaints:
                 self._notify(updated, "approval", who.person, "department_manager",
                              f"Solution {proposal.number} for complaint {updated.id} awaits "
                              "your approval",
-                             f"compensation: {compensation if compensation is not None else 0}")
+                             f"compensation: {compensation if compensation is not None else 0}"
+                             + (f"; refund: {refund:g} of purchase {purchase_id}"
+                                if refund else ""))
         return updated
 
     def approve(self, ticket: Ticket | str, *, actor: str, number: int | None = None,
@@ -556,11 +577,15 @@ class Complaints:
         return updated
 
     def resolve(self, ticket: Ticket | str, *, actor: str, resolution: str | None = None,
-                compensation: float | None = None, cause: str | None = None) -> Ticket:
+                compensation: float | None = None, cause: str | None = None,
+                refund: float | None = None, purchase_id: str | None = None) -> Ticket:
         """Feed the solution back to the customer; the ticket awaits their answer.
 
         With ``require_approval`` the latest approved proposal is the solution, and
-        ``compensation`` (default: the approved amount) may not exceed what was approved.
+        ``compensation`` and ``refund`` (default: the approved amounts) may not exceed what
+        was approved. A refund is money returned for ``purchase_id`` (default: the approved
+        one): it is logged as a ``refund`` interaction of that amount referring to the
+        purchase, so spend, value tiers and points follow; compensation stays goodwill.
         ``cause`` records the root cause for analysis. Fires ``crm_complaint_resolved``.
         """
         actor = require_actor(actor)
@@ -576,6 +601,21 @@ class Complaints:
             elif compensation > allowed:
                 raise ValidationError(f"{compensation:g} exceeds the approved {allowed:g}",
                                       field="compensation")
+            allowed_refund = approved.refund or 0.0
+            if refund is None:
+                refund = approved.refund
+            elif refund > allowed_refund:
+                raise ValidationError(f"a refund of {refund:g} exceeds the approved "
+                                      f"{allowed_refund:g}", field="refund")
+            if purchase_id is None:
+                purchase_id = approved.purchase_id
+            elif approved.purchase_id and purchase_id != approved.purchase_id:
+                raise ValidationError(f"the approved refund is for purchase "
+                                      f"{approved.purchase_id}, not {purchase_id}",
+                                      field="purchase_id")
+        logged_refund = self._refund_logged(current, approved.number if approved else None)
+        if refund and logged_refund is None:
+            refund, purchase_id = self._check_refund(current, refund, purchase_id)
         text = (resolution or "").strip() or (approved.solution if approved else "")
         if not text:
             raise ValidationError("say how the complaint was resolved", field="resolution")
@@ -590,11 +630,60 @@ class Complaints:
         if current.first_response_at is None:
             changes["first_response_at"] = now
         with self.crm.transaction(actor):
+            if refund and logged_refund is None:
+                with self.crm.reacting():  # part of the resolution ``_require`` allowed
+                    logged = self.crm.interactions.log(
+                        actor=actor, customer_id=current.customer_id, kind="refund",
+                        occurred_at=now, amount=float(refund), ref=purchase_id, rep=actor,
+                        summary=f"refund of {refund:g} for complaint {current.id}",
+                        ext={SECTION: {"ticket_id": current.id,
+                                       "proposal": approved.number if approved else None}})
+                changes.update(refund=float(refund), refund_interaction_id=logged.id)
+            elif logged_refund is not None:  # resolved again: the money went back already
+                changes.update(refund=logged_refund.amount,
+                               refund_interaction_id=logged_refund.id)
             updated = self._change(current, actor, "resolved", changes, {
                 "compensation": compensation, "cause": changes["cause"],
+                "refund": changes.get("refund"), "purchase_id": purchase_id,
                 "proposal": approved.number if approved else None})
             self.crm.emit("crm_complaint_resolved", actor=actor, ticket=updated)
         return updated
+
+    def _refund_logged(self, ticket: Ticket, proposal: int | None) -> Interaction | None:
+        """The refund already logged for ``ticket``'s ``proposal`` (a resolution after a
+        reopen with the same approved solution refunds nothing twice)."""
+        for logged in self.crm.interactions.for_customer(ticket.customer_id, kinds=["refund"]):
+            mine = logged.ext.get(SECTION, {})
+            if mine.get("ticket_id") == ticket.id and mine.get("proposal") == proposal:
+                return logged
+        return None
+
+    def _check_refund(self, ticket: Ticket, refund: float | None,
+                      purchase_id: str | None) -> tuple[float, str]:
+        """A refund must be positive and return part of a purchase of the ticket's customer
+        that has not been refunded already."""
+        if refund is None or isinstance(refund, bool) or refund <= 0:
+            raise ValidationError(f"a refund needs an amount above zero, got {refund!r}",
+                                  field="refund")
+        if not purchase_id:
+            raise ValidationError("name the purchase the refund returns (its interaction id)",
+                                  field="purchase_id")
+        try:
+            purchase = self.crm.interactions.get(purchase_id)
+        except NotFoundError:
+            raise ValidationError(f"no purchase {purchase_id!r}", field="purchase_id") from None
+        if purchase.kind not in self.settings.purchase_kinds or \
+                purchase.customer_id != ticket.customer_id:
+            raise ValidationError(f"{purchase_id} is not a purchase of customer "
+                                  f"{ticket.customer_id}", field="purchase_id")
+        refunded = sum(r.amount or 0.0 for r in self.crm.interactions.for_customer(
+            ticket.customer_id, kinds=["refund"]) if r.ref == purchase_id)
+        left = max(0.0, (purchase.amount or 0.0) - refunded)
+        if refund > left + 1e-9:
+            raise ValidationError(f"a refund of {refund:g} exceeds what is left of purchase "
+                                  f"{purchase_id} ({left:g} of {purchase.amount or 0:g})",
+                                  field="refund")
+        return float(refund), purchase_id
 
     def close(self, ticket: Ticket | str, *, actor: str, note: str = "") -> Ticket:
         """Close and archive a resolved ticket; the post-close callback follows (followup's, or
@@ -636,6 +725,32 @@ class Complaints:
                     task_id=task.id, cancel=True, reason="complaint reopened")]), actor=actor)
             self.crm.emit("crm_complaint_reopened", actor=actor, ticket=updated)
         return updated
+
+    def hand_over(self, rep: str, *, successor: str, actor: str) -> int:
+        """``rep`` left: each open ticket they own or handle goes to the customer's current
+        owner (already the new one), else to ``successor``; a trace records each move.
+        Returns how many tickets moved."""
+        actor = require_actor(actor)
+        moved = 0
+        query = {"status": {"$in": [s.value for s in OPEN]},
+                 "$or": [{"owner": rep}, {"handler": rep}]}
+        with self.crm.transaction(actor):
+            for ticket in self.tickets.find(query, sort=[("opened_at", 1)]):
+                try:
+                    owner = self.crm.customers.get_any(ticket.customer_id).owner
+                except NotFoundError:
+                    owner = None
+                new = owner if owner and owner != rep else successor
+                if not new:
+                    self.log.warning("no one to take over a ticket", ticket=ticket.id)
+                    continue
+                changes = {field: new for field in ("owner", "handler")
+                           if getattr(ticket, field) == rep}
+                self._change(ticket, actor, "handed_over", changes,
+                             {"from": rep, "to": new, "fields": sorted(changes)},
+                             note=f"{rep} left")
+                moved += 1
+        return moved
 
     def wait_on_customer(self, ticket: Ticket | str, *, actor: str, reason: str = "") -> Ticket:
         """Stop the SLA clocks while waiting on the customer (documents, a visit …)."""
@@ -812,8 +927,11 @@ class Complaints:
     def _escalate(self, ticket: Ticket, level: int, at: datetime, actor: str) -> None:
         step = self.settings.escalation[level - 1]
         now = self.crm.now()
-        who = resolve_role(self.settings, self.zone, ticket, step.target, now)
+        who = escalation_target(self.settings, self.zone, ticket, level, now)
         role = step.target.replace("_", " ")
+        if who.person is None:
+            self.log.warning("complaint escalation has no one to go to", ticket=ticket.id,
+                             level=level, role=step.target)
         task = self._flow_task(
             actor, kind="complaint", due_at=now, customer_id=ticket.customer_id,
             title=f"Complaint {ticket.id} escalated to you (level {level}, {role}): decide and "

@@ -85,8 +85,13 @@ class NoteBody:
 
 @attrs.frozen
 class ProposeBody:
+    """A solution, with any goodwill ``compensation`` and any ``refund`` of the purchase
+    ``purchase_id`` (a return or refund: logged as a refund when the ticket is resolved)."""
+
     solution: str
     compensation: float | None = None
+    refund: float | None = None
+    purchase_id: str | None = None
 
 
 @attrs.frozen
@@ -107,6 +112,8 @@ class ResolveBody:
     resolution: str | None = None
     compensation: float | None = None
     cause: str | None = None
+    refund: float | None = None
+    purchase_id: str | None = None
 
 
 @attrs.frozen
@@ -195,7 +202,8 @@ def _chase(api: Complaints, t: Ticket, b: NoteBody, actor: str) -> Ticket:
 
 
 def _propose(api: Complaints, t: Ticket, b: ProposeBody, actor: str) -> Ticket:
-    return api.propose(t, actor=actor, solution=b.solution, compensation=b.compensation)
+    return api.propose(t, actor=actor, solution=b.solution, compensation=b.compensation,
+                       refund=b.refund, purchase_id=b.purchase_id)
 
 
 def _approve(api: Complaints, t: Ticket, b: ApproveBody, actor: str) -> Ticket:
@@ -204,7 +212,7 @@ def _approve(api: Complaints, t: Ticket, b: ApproveBody, actor: str) -> Ticket:
 
 def _resolve(api: Complaints, t: Ticket, b: ResolveBody, actor: str) -> Ticket:
     return api.resolve(t, actor=actor, resolution=b.resolution, compensation=b.compensation,
-                       cause=b.cause)
+                       cause=b.cause, refund=b.refund, purchase_id=b.purchase_id)
 
 
 def _close(api: Complaints, t: Ticket, b: NoteBody, actor: str) -> Ticket:

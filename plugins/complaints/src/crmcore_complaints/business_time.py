@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from crmcore.calendars import HolidayCalendar, calendar_named
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _FAR = datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
@@ -160,7 +162,8 @@ class BusinessClock(_Counting):
     """
 
     def __init__(self, zone: str | ZoneInfo, hours: Mapping[str, Sequence[tuple[int, int]]],
-                 holidays: Iterable[date] = ()) -> None:
+                 holidays: Iterable[date] = (), calendar: HolidayCalendar | None = None
+                 ) -> None:
         self.zone = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
         unknown = sorted(set(hours) - set(DAYS))
         if unknown:
@@ -169,14 +172,31 @@ class BusinessClock(_Counting):
         if not any(self.hours):
             raise ValueError("a business calendar needs working hours on at least one weekday")
         self.holidays = frozenset(holidays)
+        self.calendar = calendar
+        # a make-up working day (调休) works the first weekday's hours that has any
+        self.makeup_hours = next(spans for spans in self.hours if spans)
 
     @classmethod
     def from_text(cls, zone: str, hours: Mapping[str, str],
-                  holidays: Iterable[str | date] = ()) -> BusinessClock:
-        """Build from configuration text (``{"mon": "09:00-18:00"}``, ``["2026-10-01"]``)."""
+                  holidays: Iterable[str | date] = (),
+                  calendar: str | None = None) -> BusinessClock:
+        """Build from configuration text (``{"mon": "09:00-18:00"}``, ``["2026-10-01"]``,
+        a calendar name such as ``"cn"``)."""
         days = {day: parse_spans(text) for day, text in hours.items()}
         dates = [d if isinstance(d, date) else date.fromisoformat(d) for d in holidays]
-        return cls(zone, days, dates)
+        return cls(zone, days, dates, calendar_named(calendar) if calendar else None)
+
+    def spans(self, day: date) -> Sequence[tuple[int, int]]:
+        """The working spans of local ``day``: none on a listed holiday or a statutory day off
+        of the calendar, the weekday's hours on a make-up working day, else the weekday's."""
+        if day in self.holidays:
+            return ()
+        if self.calendar is not None and self.calendar.covers(day):
+            if self.calendar.day_off(day) is not None:
+                return ()
+            if self.calendar.makeup_workday(day) is not None and not self.hours[day.weekday()]:
+                return self.makeup_hours
+        return self.hours[day.weekday()]
 
     def _local(self, day: date, minutes: int) -> datetime:
         if minutes == 24 * 60:
@@ -187,7 +207,7 @@ class BusinessClock(_Counting):
         day = start.astimezone(self.zone).date() - timedelta(days=1)
         idle = 0
         while True:
-            spans = () if day in self.holidays else self.hours[day.weekday()]
+            spans = self.spans(day)
             found = False
             for lo, hi in spans:
                 a = self._local(day, lo).astimezone(UTC)
@@ -209,4 +229,5 @@ class BusinessClock(_Counting):
         return False  # pragma: no cover - segments never ends
 
     def __repr__(self) -> str:
-        return f"BusinessClock({self.zone.key!r}, {len(self.holidays)} holidays)"
+        calendar = f", calendar {self.calendar.name!r}" if self.calendar else ""
+        return f"BusinessClock({self.zone.key!r}, {len(self.holidays)} holidays{calendar})"

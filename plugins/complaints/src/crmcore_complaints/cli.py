@@ -126,6 +126,7 @@ def show(ctx: click.Context, ticket_id: str) -> None:
     record = _row(ticket)
     record["proposals"] = [f"#{p.number} {p.state}: {p.solution}"
                            + (f" (compensation {p.compensation:g})" if p.compensation else "")
+                           + (f" (refund {p.refund:g} of {p.purchase_id})" if p.refund else "")
                            for p in ticket.proposals]
     record["pauses"] = [f"{p.start.isoformat()} - {p.end.isoformat()}" for p in ticket.pauses]
     out_record(ctx, record, title=f"complaint {ticket.id}", skip=("version",))
@@ -216,14 +217,19 @@ def chase(ctx: click.Context, ticket_id: str, note: str) -> None:
 @click.argument("ticket_id")
 @click.option("--solution", required=True)
 @click.option("--compensation", type=click.FloatRange(min=0), help="Goodwill amount.")
+@click.option("--refund", type=click.FloatRange(min=0, min_open=True),
+              help="Money returned for --purchase (logged as a refund when resolved).")
+@click.option("--purchase", "purchase_id", metavar="INTERACTION_ID",
+              help="The purchase the refund returns.")
 @_versioned
 @click.pass_context
 def propose(ctx: click.Context, ticket_id: str, solution: str, compensation: float | None,
-            if_version: int | None) -> None:
+            refund: float | None, purchase_id: str | None, if_version: int | None) -> None:
     """Propose a solution for the department manager to approve."""
     api = _api(ctx)
     ticket = api.propose(_ticket(api, ticket_id, if_version), actor=actor(ctx),
-                         solution=solution, compensation=compensation)
+                         solution=solution, compensation=compensation, refund=refund,
+                         purchase_id=purchase_id)
     _done(ctx, ticket, f"has proposal {len(ticket.proposals)}")
 
 
@@ -249,14 +255,20 @@ def approve(ctx: click.Context, ticket_id: str, number: int | None, reject: bool
 @click.option("--compensation", type=click.FloatRange(min=0),
               help="Default: the approved amount (never more).")
 @click.option("--cause", help="Root cause, for analysis (e.g. late_delivery).")
+@click.option("--refund", type=click.FloatRange(min=0, min_open=True),
+              help="Default: the approved refund (never more); logged as a refund.")
+@click.option("--purchase", "purchase_id", metavar="INTERACTION_ID",
+              help="Default: the approved refund's purchase.")
 @_versioned
 @click.pass_context
 def resolve(ctx: click.Context, ticket_id: str, resolution: str | None,
-            compensation: float | None, cause: str | None, if_version: int | None) -> None:
+            compensation: float | None, cause: str | None, refund: float | None,
+            purchase_id: str | None, if_version: int | None) -> None:
     """Feed the solution back to the customer; the ticket then awaits their answer."""
     api = _api(ctx)
     ticket = api.resolve(_ticket(api, ticket_id, if_version), actor=actor(ctx),
-                         resolution=resolution, compensation=compensation, cause=cause)
+                         resolution=resolution, compensation=compensation, cause=cause,
+                         refund=refund, purchase_id=purchase_id)
     _done(ctx, ticket, "resolved")
 
 

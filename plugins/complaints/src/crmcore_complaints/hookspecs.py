@@ -37,7 +37,9 @@ class ComplaintHookSpecs:
     @hookspec
     def crm_complaint_resolved(self, crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
         """A ticket was resolved and fed back to the customer; ``ticket.compensation`` holds
-        the goodwill amount granted (None: none). Every plugin is called."""
+        the goodwill amount granted (None: none), ``ticket.refund`` the money returned, which
+        is logged as a ``refund`` interaction already (``ticket.refund_interaction_id``; do
+        not treat it as goodwill). Every plugin is called."""
 
     @hookspec
     def crm_complaint_reopened(self, crm: CRM, ticket: Ticket, actor: str) -> Effects | None:

@@ -111,6 +111,8 @@ class Proposal:
     proposed_by: str = field(validator=name_text)
     proposed_at: datetime = field(converter=utc_converter("proposed_at"))
     compensation: float | None = field(default=None, validator=_amount)
+    refund: float | None = field(default=None, validator=_amount)  # money back, not goodwill
+    purchase_id: str | None = None  # the purchase interaction the refund returns
     state: ProposalState = field(default=ProposalState.PENDING,
                                  converter=enum_converter(ProposalState, "state"))
     decided_by: str | None = None
@@ -140,6 +142,7 @@ class Ticket:
                                converter=enum_converter(Priority, "priority"))
     status: Status = field(default=Status.REGISTERED, converter=enum_converter(Status, "status"))
     tier: str | None = None  # the customer's tier when registered (SLA policy matching)
+    perks: tuple[str, ...] = field(default=(), converter=tuple)  # their perks then (loyalty)
     interaction_id: str | None = None  # the "complaint" interaction it came from / logged
     # judging
     validity: Validity | None = field(
@@ -162,6 +165,8 @@ class Ticket:
     resolution: str | None = field(personal=True, default=None, validator=optional_text)
     cause: str | None = None
     compensation: float | None = field(default=None, validator=_amount)
+    refund: float | None = field(default=None, validator=_amount)  # refunded at resolution
+    refund_interaction_id: str | None = None  # the "refund" interaction logged for it
     resolved_by: str | None = None
     resolved_at: datetime | None = field(default=None,
                                          converter=utc_converter("resolved_at", optional=True))

@@ -12,6 +12,7 @@ from crmcore import (
     Kinds,
     RecordWrite,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
     hookimpl,
@@ -29,6 +30,7 @@ from crmcore_complaints.model import (
     Ticket,
     Trace,
 )
+from crmcore_complaints.roles import staffing_warnings
 from crmcore_complaints.settings import ComplaintsSettings
 
 if TYPE_CHECKING:
@@ -42,6 +44,19 @@ if TYPE_CHECKING:
 def crm_addhooks(pluginmanager: PluginManager) -> None:
     """Declare ``crm_complaint_*`` for other plugins to implement."""
     ensure_hookspecs(pluginmanager)
+
+
+# optionalhook: followup's crm_rep_left (a rep left; their open tickets move)
+@hookimpl(optionalhook=True)
+def crm_rep_left(crm: CRM, rep: str, successor: str, actor: str) -> int:
+    """A rep left: their open tickets go to each customer's new owner (else ``successor``)."""
+    return Complaints(crm).hand_over(rep, successor=successor, actor=actor)
+
+
+@hookimpl
+def crm_config_warnings(crm: CRM) -> list[str]:
+    """An escalation ladder with no one to escalate to; a holiday calendar out of date."""
+    return staffing_warnings(crm.settings(SECTION), crm.now().date())
 
 
 @hookimpl
@@ -139,10 +154,11 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
     from crmcore_complaints.analysis import domain_sections
 
-    return domain_sections(Complaints(crm), now)
+    return domain_sections(Complaints(crm), now, window)
 
 
 @hookimpl

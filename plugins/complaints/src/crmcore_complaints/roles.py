@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmcore.calendars import calendar_named
 from crmcore_complaints.business_time import DAYS, parse_hhmm
 from crmcore_complaints.model import Ticket
 from crmcore_complaints.settings import ComplaintsSettings, Shift
@@ -90,3 +91,52 @@ def resolve_role(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, r
             return Resolved(role, ticket.handler, "handles the ticket")
         return Resolved(role, ticket.owner, "no handler yet; the owner instead")
     return Resolved(role, ticket.owner, "owns the ticket (first contact)")
+
+
+UNSTAFFED = ("no one but the owner holds a rung of the ladder; left unassigned for the team: "
+             "fill in [[complaints.shifts]] and the departments' managers")
+
+
+def escalation_target(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket,
+                      level: int, when: datetime) -> Resolved:
+    """Who ladder ``level`` (1-based) of ``ticket`` goes to at ``when``: never the owner.
+
+    An escalation raises a ticket above whoever owns it, so when the rung's role resolves to
+    no one or to the owner (an empty rota, the owner is the lead on duty), the next rungs are
+    tried in order; with none left the task stays unassigned (``person`` None) and ``how``
+    says what to fill in.
+    """
+    ladder = settings.escalation
+    step = ladder[level - 1]
+    for later in ladder[level - 1:]:
+        who = resolve_role(settings, zone, ticket, later.target, when)
+        if who.person and who.person != ticket.owner:
+            if later is step:
+                return who
+            return Resolved(step.target, who.person,
+                            f"{step.target} is the owner or unset; next rung: {who.how}")
+    return Resolved(step.target, None, UNSTAFFED)
+
+
+def staffing_warnings(settings: ComplaintsSettings, today: date | None = None) -> list[str]:
+    """What the escalation ladder needs and the settings do not name, and a holiday calendar
+    without data for ``today``'s year (for ``crm check``)."""
+    targets = {step.target for step in settings.escalation}
+    out = []
+    name = settings.calendar.holiday_calendar
+    if name and today is not None and not calendar_named(name).covers(today):
+        out.append(f"complaints: the {name!r} holiday calendar has no data for {today.year}; "
+                   "business hours count weekdays only until chinesecalendar is upgraded "
+                   "(pip install -U chinesecalendar) or the dates are listed in "
+                   "[complaints.calendar] holidays")
+    if "shift_lead" in targets and not settings.shifts:
+        out.append("complaints: the escalation ladder raises tickets to the shift lead but the "
+                   "rota is empty; name the leads in [[complaints.shifts]] (lead, days, start, "
+                   "end)")
+    if targets & {"shift_lead", "department_manager"}:
+        unmanaged = [name for name, dept in settings.departments.items() if not dept.manager]
+        if unmanaged:
+            out.append("complaints: the escalation ladder raises tickets to the department "
+                       "manager but these departments have none: " + ", ".join(unmanaged)
+                       + "; set manager = \"<actor>\" under [complaints.departments.<name>]")
+    return out

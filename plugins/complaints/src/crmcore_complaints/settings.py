@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from crmcore.calendars import calendar_named
 from crmcore.config import time_zone
 from crmcore.entities import Channel, Priority
 from crmcore.errors import ValidationError
@@ -108,6 +109,14 @@ def _dates(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
                                   field=attribute.name) from None
 
 
+def _calendar(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None:
+        try:
+            calendar_named(value)
+        except ValidationError as exc:
+            raise ValidationError(str(exc), field=attribute.name) from None
+
+
 def _ladder(_inst: object, attribute: attrs.Attribute, value: list[EscalationLevel]) -> None:
     for i in range(1, len(value)):
         if value[i].after_hours <= value[i - 1].after_hours:
@@ -118,6 +127,10 @@ def _ladder(_inst: object, attribute: attrs.Attribute, value: list[EscalationLev
 
 
 def _target(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if value == "owner":
+        raise ValidationError("an escalation raises a ticket above its owner, so 'owner' is "
+                              "no target; use shift_lead, department_manager, dispatcher, "
+                              "handler or 'person:<id>'", field=attribute.name)
     if value in ROLES or (value.startswith("person:") and value[7:].strip()):
         return
     raise ValidationError(f"unknown target {value!r} (a role: {', '.join(ROLES)}; or "
@@ -136,6 +149,9 @@ class CalendarSettings:
     timezone: str | None = attrs.field(default=None, validator=_optional_zone)  # [core] timezone
     hours: dict[str, str] = attrs.field(factory=lambda: dict(_WEEKDAYS), validator=_hours)
     holidays: list[str] = attrs.field(factory=list, validator=_dates)
+    # a maintained public-holiday calendar ("cn": statutory days off and make-up working
+    # days, 调休); the dates above are added to it
+    holiday_calendar: str | None = attrs.field(default=None, validator=_calendar)
 
 
 @attrs.frozen
@@ -152,6 +168,7 @@ class SlaPolicy:
     categories: list[str] = attrs.field(factory=list)
     priorities: list[str] = attrs.field(factory=list, validator=_each_of(*PRIORITY_NAMES))
     tiers: list[str] = attrs.field(factory=list)
+    perks: list[str] = attrs.field(factory=list)  # any of the customer's perks (loyalty)
     channels: list[str] = attrs.field(factory=list, validator=_each_of(*CHANNELS))
 
     @property
@@ -216,6 +233,11 @@ class ComplaintsSettings:
     unsatisfied_at_or_below: int = attrs.field(default=2, validator=_between(1, 4))
     auto_close_after_days: float = attrs.field(default=7.0, validator=_non_negative)
     tier_path: str = "grading.grades.pyramid"  # where the customer's tier is, inside ext
+    # paid interaction kinds a refund may return (grading's spend kinds by default)
+    purchase_kinds: list[str] = attrs.field(factory=lambda: ["purchase", "treatment"],
+                                            validator=_names)
+    # a customer holding this perk (loyalty's crm_customer_perks) gets at least ``high``
+    priority_perk: str = "priority_handling"
     report_days: int = attrs.field(default=30, validator=_positive)
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
     sla: list[SlaPolicy] = attrs.field(factory=_default_sla)
@@ -281,7 +303,7 @@ class ComplaintsSettings:
 
     def business_clock(self, core_timezone: str) -> BusinessClock:
         return BusinessClock.from_text(self.timezone(core_timezone), self.calendar.hours,
-                                       self.calendar.holidays)
+                                       self.calendar.holidays, self.calendar.holiday_calendar)
 
 
 def _bad(where: str, message: str, known: set[str]) -> ValidationError:

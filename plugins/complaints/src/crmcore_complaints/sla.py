@@ -3,7 +3,7 @@ escalation happens, and when the worker should next look at the ticket (``wake_a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,9 +21,13 @@ def hours(value: float) -> timedelta:
 
 
 def match_policy(settings: ComplaintsSettings, *, category: str, priority: str,
-                 tier: str | None, channel: str) -> SlaPolicy:
-    """The first policy whose non-empty criteria all hold (the last one matches all)."""
+                 tier: str | None, channel: str, perks: Iterable[str] = ()) -> SlaPolicy:
+    """The first policy whose non-empty criteria all hold (the last one matches all); a
+    policy's ``perks`` hold when the customer has any of them."""
+    held = set(perks)
     for policy in settings.sla:
+        if policy.perks and not held & set(policy.perks):
+            continue
         if policy.channels and channel not in policy.channels:
             continue
         if policy.categories and category not in policy.categories:
@@ -42,7 +46,15 @@ def policy_named(settings: ComplaintsSettings, name: str) -> SlaPolicy:
 
 
 def tier_of(ext: Mapping[str, Any], path: str) -> str | None:
-    """The customer's tier at ``path`` (dotted, inside ``customer.ext``), if any."""
+    """The customer's tier at ``path`` (dotted, inside ``customer.ext``), if any; several
+    paths separated by commas are tried in order (``grading.grades.hospital,
+    grading.grades.pyramid``)."""
+    if "," in path:
+        for one in path.split(","):
+            found = tier_of(ext, one.strip())
+            if found is not None:
+                return found
+        return None
     value: Any = ext
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:

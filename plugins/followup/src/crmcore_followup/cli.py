@@ -12,9 +12,11 @@ import click
 from crmcore.cli.context import (
     WHEN_HELP,
     actor,
+    as_json,
     open_crm_from,
     out_record,
     out_table,
+    print_json,
     resolve_when,
     say,
 )
@@ -24,6 +26,7 @@ from crmcore.converter import to_doc
 from crmcore.entities import Channel, TaskStatus
 from crmcore_followup import api
 from crmcore_followup.engine import SOURCE
+from crmcore_followup.leave import leave
 from crmcore_followup.records import Rep, schedule_id
 from crmcore_followup.reps import Roster
 
@@ -128,6 +131,29 @@ def reps_remove(ctx: click.Context, name: str) -> None:
     moved = Roster(open_crm_from(ctx)).remove(name, actor=actor(ctx))
     say(ctx, f"rep {name} removed; {moved} open task(s) reassigned", name=name,
         reassigned=moved)
+
+
+@reps_group.command("leave")
+@click.argument("name")
+@click.option("--to", "to", metavar="REP", help="Hand everything to this rep.")
+@click.option("--rebalance", is_flag=True,
+              help="Share the customers and tasks among the available reps by ability.")
+@click.pass_context
+def reps_leave(ctx: click.Context, name: str, to: str | None, rebalance: bool) -> None:
+    """NAME leaves: their customers, open tasks and open tickets move (--to REP or
+    --rebalance), and NAME comes off the roster."""
+    done = leave(open_crm_from(ctx), name, actor=actor(ctx), to=to, rebalance=rebalance)
+    if as_json(ctx):
+        print_json(ctx, {"rep": done.rep, "customers": done.customers,
+                         "customers_moved": done.customers_moved, "tasks_moved": done.tasks,
+                         "other_moved": done.other})
+        return
+    say(ctx, f"rep {name} left: {done.customers_moved} customer(s), {done.tasks} open "
+        f"task(s) and {done.other} other open record(s) moved")
+    out_table(ctx, [{"rep": r or "(no one)", "customers": n}
+                    for r, n in sorted(done.customers.items())],
+              [("rep", "new owner"), ("customers", "customers")], title="customers moved",
+              empty="none")
 
 
 # -- crm callbacks -------------------------------------------------------------------------------

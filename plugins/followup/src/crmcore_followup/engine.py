@@ -34,7 +34,7 @@ from crmcore import (
 from crmcore.converter import iso
 from crmcore.logs import get_logger
 from crmcore_followup import care, quiet
-from crmcore_followup.grades import is_key_customer, pipeline_grade
+from crmcore_followup.grades import grades_of, is_key_customer, pipeline_grade
 from crmcore_followup.records import (
     FIRST_CONTACT_DONE,
     FIRST_CONTACT_NONE,
@@ -44,6 +44,7 @@ from crmcore_followup.records import (
     schedule_id,
 )
 from crmcore_followup.reps import LoadBook
+from crmcore_followup.routing import PRIORITY_PERK, perks_of
 from crmcore_followup.settings import FollowupSettings
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ _RETRIES = 8
 OVERDUE_RECHECK_DAYS = 7
 _SCHEDULE_FIELDS = ("check_at", "active", "grade", "cadence_days", "last_follow_up_at",
                     "next_due_at", "first_contact", "assigned_at", "birthday_year",
-                    "holiday_through")
+                    "holiday_through", "route_vip")
 
 log = get_logger("followup")
 
@@ -130,8 +131,13 @@ class Engine:
 
     def callback_due(self, customer: Customer, event_at: datetime) -> tuple[datetime, datetime]:
         """(due, deadline) of a callback for an event at ``event_at``."""
-        deadline = event_at + timedelta(days=self.settings.callback_within_days)
-        raw = event_at + timedelta(hours=self.settings.callback_delay_hours)
+        days = self.settings.callback_within_days
+        by_tier = self.settings.tier_days(self.settings.tier_callback_within_days,
+                                          grades_of(customer))
+        if by_tier is not None:
+            days = min(days, by_tier)
+        deadline = event_at + timedelta(days=days)
+        raw = min(event_at + timedelta(hours=self.settings.callback_delay_hours), deadline)
         return self.place(customer, raw, deadline=deadline), deadline
 
     def care_due(self, customer: Customer, occasion: date) -> datetime:
@@ -156,7 +162,8 @@ class Engine:
                      last_follow_up_at: datetime | None = None) -> Schedule:
         grade = pipeline_grade(customer)
         return Schedule(id=schedule_id(customer.id), customer_id=customer.id, since=since,
-                        grade=grade, cadence_days=self.settings.cadence_for(grade),
+                        grade=grade,
+                        cadence_days=self.settings.cadence_of(grade, grades_of(customer)),
                         first_contact=first_contact, last_follow_up_at=last_follow_up_at,
                         holiday_through=self.local_today(customer) - timedelta(days=1))
 
@@ -212,7 +219,7 @@ class Engine:
             if upcoming is not None:
                 candidates.append(self.local_midnight(
                     customer, care.creation_day(upcoming, self.settings.birthday_days_ahead)))
-        holidays = care.upcoming_holidays(self.settings.holiday_list, today,
+        holidays = care.upcoming_holidays(self.settings.holidays_from(today), today,
                                           after=schedule.holiday_through)
         if holidays:
             candidates.append(self.local_midnight(
@@ -235,9 +242,13 @@ class Engine:
                                   skill=self.settings.skills_by_kind.get(kind))
 
     def priority_for(self, kind: str, customer: Customer) -> Priority:
+        """Care is low; a key customer's follow-ups and callbacks, and every contact task of
+        a customer with the ``priority_handling`` perk, are high (queues order by it)."""
         if kind == "care":
             return Priority.LOW
         if kind in ("follow_up", "callback") and is_key_customer(customer, self.settings):
+            return Priority.HIGH
+        if PRIORITY_PERK in perks_of(self.crm, customer):
             return Priority.HIGH
         return Priority.NORMAL
 
@@ -311,12 +322,15 @@ class Engine:
                     reason="first contact made by another follow-up"), actor=actor)
         self.ensure_follow_up(customer, schedule, actor=actor)
 
-    def grade_changed(self, customer_id: str, new: str | None, *, actor: str) -> None:
-        """The pipeline grade changed: the new grade's cadence applies from the last
-        follow-up on (the open follow-up is moved accordingly)."""
+    def grade_changed(self, customer_id: str, new: str | None, *, actor: str,
+                      scheme: str = "pipeline") -> None:
+        """A grade changed (the pipeline grade, or a tier with a plan): the cadence it gives
+        applies from the last follow-up on (the open follow-up is moved accordingly)."""
         customer = self.crm.customers.get(customer_id)
+        grades = {**grades_of(customer), scheme: new}
+        pipeline = grades.get("pipeline") if isinstance(grades.get("pipeline"), str) else None
         schedule = self.mutate(customer, lambda s: attrs.evolve(
-            s, grade=new, cadence_days=self.settings.cadence_for(new)))
+            s, grade=pipeline, cadence_days=self.settings.cadence_of(pipeline, grades)))
         self.ensure_follow_up(customer, schedule, actor=actor)
 
     def ensure_first_contact(self, customer: Customer, *, assigned_at: datetime,
@@ -391,7 +405,7 @@ class Engine:
                     ext={NAMESPACE: {"care": "birthday", "year": upcoming.year,
                                      "date": upcoming.isoformat()}}))
                 after = attrs.evolve(after, birthday_year=upcoming.year)
-        for holiday in care.upcoming_holidays(self.settings.holiday_list, today,
+        for holiday in care.upcoming_holidays(self.settings.holidays_from(today), today,
                                               after=schedule.holiday_through):
             if today < care.creation_day(holiday.day, self.settings.holiday_days_ahead):
                 break
@@ -445,7 +459,7 @@ class Engine:
         grade = pipeline_grade(customer)
         if grade is None:
             grade = schedule.grade
-        cadence = self.settings.cadence_for(grade)
+        cadence = self.settings.cadence_of(grade, grades_of(customer))
         if grade != schedule.grade or cadence != schedule.cadence_days:
             # settled data wins at sweep time (an event may have been missed, or the
             # configured cadence changed)

@@ -20,24 +20,29 @@ from crmcore import (
     Effects,
     ExtPatch,
     Interaction,
+    Kinds,
     NotFoundError,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
     Task,
     TaskUpdate,
     hookimpl,
 )
+from crmcore.calendars import calendar_named
 from crmcore.converter import iso
 from crmcore.security import Actor, Role, directory_actor
-from crmcore_followup import records, report, simulate, sweep
+from crmcore_followup import records, recovery, report, routing, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
 from crmcore_followup.grades import PIPELINE, pipeline_grade
+from crmcore_followup.hookspecs import ensure_hookspecs
 from crmcore_followup.reps import LoadBook, Roster
 from crmcore_followup.settings import FollowupSettings
 
 if TYPE_CHECKING:
     from crmcore import CRM
+    from crmcore.plugins import PluginManager
     from crmcore.storage import CollectionSpec
 
 CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
@@ -48,6 +53,30 @@ def _active(customer: Customer) -> bool:
 
 
 # -- registration ------------------------------------------------------------------------------
+
+@hookimpl
+def crm_addhooks(pluginmanager: PluginManager) -> None:
+    """Declare ``crm_rep_left`` for other plugins to implement (they move their open work)."""
+    ensure_hookspecs(pluginmanager)
+
+
+@hookimpl
+def crm_config_warnings(crm: CRM) -> list[str]:
+    """A ``vip_team`` with no available rep (big customers then keep their owner); a
+    holiday calendar without data for this year."""
+    settings = crm.settings(NAMESPACE)
+    out = []
+    team = settings.vip_team
+    if team and LoadBook.read(crm, team=team).empty:
+        out.append(f"followup: vip_team {team!r} has no available rep, so big customers keep "
+                   f"their owner; add one with 'crm reps add NAME --team {team}'")
+    today = crm.now().date()
+    if settings.holiday_calendar and not calendar_named(settings.holiday_calendar).covers(today):
+        out.append(f"followup: the {settings.holiday_calendar!r} holiday calendar has no data "
+                   f"for {today.year}; no festival greetings until chinesecalendar is upgraded "
+                   "(pip install -U chinesecalendar) or the dates are listed in holidays")
+    return out
+
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
@@ -104,7 +133,10 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
     effects = None
     now = crm.now()
     if engine.settings.assign_owners and customer.owner is None:
-        book = LoadBook.read(crm)
+        vip = routing.wants_vip(crm, engine, customer)
+        book = LoadBook.read(crm, team=engine.settings.vip_team if vip else None)
+        if vip and book.empty:
+            book = LoadBook.read(crm)
         owner = None if book.empty else book.pick_owner(crm)
         if owner is not None:
             customer = crm.customers.update(customer.id, actor=actor, owner=owner)
@@ -193,10 +225,15 @@ def crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects 
 def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
                            actor: str) -> Effects | None:
     """A follow-up contact restarts the cadence (from the current grade); business handled
-    or a purchase calls for a callback within ``callback_within_days``."""
+    or a purchase calls for a callback within ``callback_within_days``; an unsatisfied
+    callback answer leads to recovery (``recovery``)."""
     engine = Engine(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
         engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
+    if interaction.kind == "callback":
+        recovery_task = recovery.on_callback(engine, interaction, customer, actor=actor)
+        if recovery_task is not None:
+            return Effects(tasks=[recovery_task])
     if interaction.kind in engine.settings.callback_kinds:
         fresh = crm.customers.get(customer.id)
         draft = engine.callback_draft(
@@ -205,6 +242,12 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
         if draft is not None:
             return Effects(tasks=[draft])
     return None
+
+
+@hookimpl
+def crm_kinds() -> Kinds:
+    """The task kind ``recovery``: what an unsatisfied callback answer leads to."""
+    return Kinds(tasks=(recovery.KIND,))
 
 
 @hookimpl
@@ -272,7 +315,11 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
     """Create what has come due: follow-ups for customers lacking one, birthday and holiday
     greetings; only schedules whose ``check_at`` has come are touched, each leased to one
-    worker with the storage claim primitive."""
+    worker with the storage claim primitive. Customers flagged as big hand over to the VIP
+    team first."""
+    engine = Engine(crm)
+    if engine.settings.vip_team:
+        routing.route_flagged(crm, engine, actor=worker, limit=engine.settings.sweep_batch)
     return sweep.sweep(crm, now, worker)
 
 
@@ -281,11 +328,27 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
 @hookimpl(optionalhook=True)
 def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
                       reason: str, actor: str) -> Effects | None:
-    """grading re-graded a customer: on the pipeline scheme, the new grade's cadence applies
-    from the last follow-up on (the open follow-up moves)."""
-    if scheme != PIPELINE or not _active(customer):
+    """grading re-graded a customer: on the pipeline scheme, or a scheme with a tier plan
+    (``tier_cadence_days``), the cadence then due applies from the last follow-up on (the open
+    follow-up moves); a customer who became a key customer is routed to ``vip_team``."""
+    if not _active(customer):
         return None
-    Engine(crm).grade_changed(customer.id, new, actor=actor)
+    engine = Engine(crm)
+    if scheme == PIPELINE or scheme in engine.settings.tier_cadence_days:
+        engine.grade_changed(customer.id, new, actor=actor, scheme=scheme)
+    if routing.wants_vip(crm, engine, customer, {scheme: new}):
+        routing.flag(engine, customer)
+    return None
+
+
+@hookimpl(optionalhook=True)
+def crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | None,
+                     actor: str) -> Effects | None:
+    """loyalty changed a customer's tier: one whose perks now include ``dedicated_rep`` is
+    routed to ``vip_team`` on the next tick."""
+    engine = Engine(crm)
+    if _active(customer) and routing.wants_vip(crm, engine, customer):
+        routing.flag(engine, customer)
     return None
 
 
@@ -308,10 +371,12 @@ def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
 # -- faces ---------------------------------------------------------------------------------------
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
     """Follow-ups due and overdue by grade; callback coverage of key customers and
-    satisfaction; the roster's load."""
-    return report.sections(crm, now)
+    satisfaction, and unsatisfied callbacks by department, over the report's window; the
+    roster's load."""
+    return report.sections(crm, now, window)
 
 
 @hookimpl

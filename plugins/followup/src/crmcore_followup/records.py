@@ -62,6 +62,7 @@ class Schedule:
                                                converter=_optional_utc("assigned_at"))
     birthday_year: int | None = None  # the latest year a birthday task was created for
     holiday_through: date | None = None  # holidays up to this date are handled
+    route_vip: bool = False  # became a big customer: the next tick gives them a VIP rep
     lease_owner: str | None = None
     lease_until: datetime | None = attrs.field(default=None,
                                                converter=_optional_utc("lease_until"))
@@ -140,6 +141,7 @@ def collections() -> list[CollectionSpec]:
         CollectionSpec(SCHEDULE, (
             IndexSpec([("check_at", 1)]),
             IndexSpec([("customer_id", 1)]),
+            IndexSpec([("route_vip", 1)]),
         ), customer_key="customer_id", record_type=Schedule),
         CollectionSpec(REPS, (
             IndexSpec([("name", 1)], unique=True),

@@ -8,9 +8,16 @@ from datetime import datetime
 from statistics import mean
 from typing import TYPE_CHECKING
 
-from crmcore import Customer, ReportSection, SummaryLine, TaskStatus
+from crmcore import (
+    Customer,
+    NotFoundError,
+    ReportSection,
+    ReportWindow,
+    SummaryLine,
+    TaskStatus,
+)
 from crmcore.converter import parse_iso
-from crmcore_followup import quiet
+from crmcore_followup import quiet, recovery
 from crmcore_followup.api import overdue_by_grade
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, first_contact_key, follow_up_key
 from crmcore_followup.records import FIRST_CONTACT_PENDING
@@ -36,7 +43,36 @@ def follow_up_section(crm: CRM, now: datetime) -> ReportSection:
         note="DOMAIN §3 cadence; §7 follow-ups overdue by grade (chart: overdue)", order=40)
 
 
-def callback_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+class Scope:
+    """The report window's period and team or rep, with reps' teams looked up once."""
+
+    def __init__(self, crm: CRM, window: ReportWindow | None) -> None:
+        self.crm = crm
+        self.window = window or ReportWindow()
+        self.teams: dict[str, str | None] = {}
+
+    def rep(self, name: str | None) -> bool:
+        w = self.window
+        if w.rep is not None and name != w.rep:
+            return False
+        if w.team is None:
+            return True
+        if name is None:
+            return False
+        if name not in self.teams:
+            actor = self.crm.actor(name)
+            self.teams[name] = actor.team if actor is not None else None
+        return self.teams[name] == w.team
+
+    def when(self, at: datetime) -> bool:
+        return self.window.contains(at)
+
+
+def callback_sections(crm: CRM, now: datetime,
+                      window: ReportWindow | None = None) -> list[ReportSection]:
+    """Coverage of the callbacks whose window ended in the period, and the answers recorded
+    in it, for the team or rep asked for."""
+    scope = Scope(crm, window)
     due: Counter[str] = Counter()
     in_time: Counter[str] = Counter()
     still_open: Counter[str] = Counter()
@@ -50,6 +86,9 @@ def callback_sections(crm: CRM, now: datetime) -> list[ReportSection]:
                         and task.completed_at <= deadline)
         if deadline > now and not done_in_time:
             continue  # its window is still running
+        if not scope.when(min(deadline, task.completed_at or deadline)) or \
+                not scope.rep(task.assignee):
+            continue
         for segment in segments:
             due[segment] += 1
             in_time[segment] += done_in_time
@@ -62,7 +101,8 @@ def callback_sections(crm: CRM, now: datetime) -> list[ReportSection]:
         chart={s: round(in_time[s] / due[s] * 100, 1) for s in due if due[s]},
         note=f"callbacks whose {crm.settings('followup').callback_within_days}-day window has "
              "ended; key customers should reach 100% (DOMAIN §3, §7)", order=41)
-    outcomes = [i for i in crm.interactions.iter({"kind": "callback"})]
+    outcomes = [i for i in crm.interactions.iter({"kind": "callback"})
+                if scope.when(i.occurred_at) and scope.rep(i.rep)]
     satisfied = sum(1 for i in outcomes if i.ext.get(NAMESPACE, {}).get("satisfied") is True)
     unsatisfied = sum(1 for i in outcomes
                       if i.ext.get(NAMESPACE, {}).get("satisfied") is False)
@@ -78,6 +118,53 @@ def callback_sections(crm: CRM, now: datetime) -> list[ReportSection]:
         ], chart={"satisfied": satisfied, "unsatisfied": unsatisfied},
         note="satisfaction after each callback (DOMAIN §7)", order=42)
     return [coverage, satisfaction]
+
+
+def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> ReportSection:
+    """Callback answers in the period and the recovery they led to, per department and team
+    of the rep responsible (DOMAIN §9: analysed by department and fed back)."""
+    scope = Scope(crm, window)
+    settings = crm.settings("followup")
+    teams = {rep.name: rep.team for rep in Roster(crm).all()}
+    owners: dict[str, str | None] = {}
+    answered: Counter[tuple[str, str]] = Counter()
+    unhappy: Counter[tuple[str, str]] = Counter()
+    for interaction in crm.interactions.iter({"kind": "callback"}):
+        said = interaction.ext.get(NAMESPACE, {}).get("satisfied")
+        if said is None and interaction.satisfaction is None:
+            continue  # no answer recorded
+        if interaction.customer_id not in owners:
+            try:
+                owners[interaction.customer_id] = crm.customers.get_any(
+                    interaction.customer_id).owner
+            except NotFoundError:
+                owners[interaction.customer_id] = None
+        rep = owners[interaction.customer_id] or interaction.rep
+        if not scope.when(interaction.occurred_at) or not scope.rep(rep):
+            continue
+        team = teams.get(rep or "")
+        group = (recovery.department_of(settings, team) or "(none)", team or "(none)")
+        answered[group] += 1
+        unhappy[group] += recovery.is_unsatisfied(interaction, settings)
+    open_tasks: Counter[tuple[str, str]] = Counter()
+    done_tasks: Counter[tuple[str, str]] = Counter()
+    for task in crm.tasks.iter({"kind": recovery.KIND}):
+        meta = task.ext.get(NAMESPACE, {})
+        if not scope.when(task.created_at) or not scope.rep(meta.get("rep")):
+            continue
+        group = (meta.get("department") or "(none)", meta.get("team") or "(none)")
+        open_tasks[group] += task.is_open
+        done_tasks[group] += task.status is TaskStatus.DONE
+    groups = sorted(set(answered) | set(open_tasks) | set(done_tasks))
+    return ReportSection(
+        "Unsatisfied callbacks by department",
+        ("department", "team", "answered", "unsatisfied", "unsatisfied share",
+         "recovery open", "recovery done"),
+        [(d, t, answered[(d, t)], unhappy[(d, t)], _pct(unhappy[(d, t)], answered[(d, t)]),
+          open_tasks[(d, t)], done_tasks[(d, t)]) for d, t in groups],
+        chart={f"{d}/{t}": unhappy[(d, t)] for d, t in groups},
+        note=f"unsatisfied answers lead to: {settings.unsatisfied_action} (DOMAIN §9); "
+             "department and team of the customer's rep ([followup.teams])", order=42)
 
 
 def roster_section(crm: CRM) -> ReportSection | None:
@@ -96,8 +183,10 @@ def roster_section(crm: CRM) -> ReportSection | None:
         note="customers and tasks are shared balancing open load against ability", order=43)
 
 
-def sections(crm: CRM, now: datetime) -> list[ReportSection]:
-    out = [follow_up_section(crm, now), *callback_sections(crm, now)]
+def sections(crm: CRM, now: datetime,
+             window: ReportWindow | None = None) -> list[ReportSection]:
+    out = [follow_up_section(crm, now), *callback_sections(crm, now, window),
+           unsatisfied_by_department(crm, window)]
     roster = roster_section(crm)
     if roster is not None:
         out.append(roster)

@@ -96,9 +96,12 @@ class LoadBook:
     customers: dict[str, int] | None = None
 
     @classmethod
-    def read(cls, crm: CRM, *, exclude: Iterable[str] = ()) -> LoadBook:
+    def read(cls, crm: CRM, *, exclude: Iterable[str] = (), team: str | None = None
+             ) -> LoadBook:
+        """Available reps (of ``team`` when given), without ``exclude``."""
         skip = set(exclude)
-        reps = {r.name: r for r in Roster(crm).all() if r.available and r.name not in skip}
+        reps = {r.name: r for r in Roster(crm).all() if r.available and r.name not in skip
+                and (team is None or r.team == team)}
 
         def count(name: str) -> int:
             return crm.tasks.count({"assignee": name, "status": TaskStatus.OPEN.value})

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 import attrs
 
 from crmcore import ValidationError
+from crmcore.calendars import calendar_named
 
 DEFAULT_CADENCE = {"A": 1, "B": 7, "C": 15, "D": 30, "E": 365}
 DEFAULT_QUIET_HOURS = ["21:00-08:00", "12:00-14:00"]
@@ -142,6 +143,14 @@ def _holidays(_inst: object, attribute: attrs.Attribute, value: list[Any]) -> No
             raise ValidationError(f"item {i + 1}: {exc}", field=attribute.name) from None
 
 
+def _calendar(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None:
+        try:
+            calendar_named(value)
+        except ValidationError as exc:
+            raise ValidationError(str(exc), field=attribute.name) from None
+
+
 def _ratio(_inst: object, attribute: attrs.Attribute, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValidationError(f"must be between 0 and 1, got {value}", field=attribute.name)
@@ -159,6 +168,50 @@ def _key_customers(_inst: object, attribute: attrs.Attribute,
         if not scheme.strip() or not all(g.strip() for g in grades):
             raise ValidationError(f"scheme {scheme!r}: scheme and grade names must not be "
                                   "empty", field=attribute.name)
+
+
+def _tier_days(_inst: object, attribute: attrs.Attribute,
+               value: dict[str, dict[str, int]]) -> None:
+    for scheme, tiers in value.items():
+        if not scheme.strip() or not isinstance(tiers, dict):
+            raise ValidationError(f"{scheme!r}: expected {{tier = days}} per scheme",
+                                  field=attribute.name)
+        for tier, days in tiers.items():
+            if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+                raise ValidationError(f"{scheme}.{tier}: must be a positive number of days, "
+                                      f"got {days!r}", field=attribute.name)
+
+
+@attrs.frozen
+class Team:
+    """``[followup.teams.<name>]``: who leads a team of reps (by roster ``team``) and which
+    department it belongs to (for reports by department)."""
+
+    lead: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.instance_of(str)))
+    department: str | None = None
+
+
+RECOVERY_ACTIONS = ("task", "ticket", "none")
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+        if value not in allowed:
+            raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}",
+                                  field=attribute.name)
+    return check
+
+
+def _positive_hours(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+    if value <= 0:
+        raise ValidationError(f"must be a positive number of hours, got {value}",
+                              field=attribute.name)
+
+
+def _score(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= 4:
+        raise ValidationError(f"expected a score from 1 to 4, got {value}", field=attribute.name)
 
 
 @attrs.frozen
@@ -188,10 +241,30 @@ class FollowupSettings:
     key_customers: dict[str, list[str]] = attrs.field(
         factory=lambda: {"pipeline": ["A"], "hospital": ["big"]}, validator=_key_customers)
     key_tags: list[str] = attrs.field(factory=lambda: ["vip"], validator=_names)
+    # plans per tier of any grading scheme ({hospital = {big = 7}}): the follow-up cadence
+    # and the callback deadline are the shortest of the grade's and every matching tier's
+    tier_cadence_days: dict[str, dict[str, int]] = attrs.field(factory=dict,
+                                                               validator=_tier_days)
+    tier_callback_within_days: dict[str, dict[str, int]] = attrs.field(factory=dict,
+                                                                       validator=_tier_days)
+    # big customers routed to a dedicated rep of this team (None: any rep); key customers,
+    # and customers with the dedicated_rep perk, are given an owner from it
+    vip_team: str | None = None
+    # an unsatisfied callback answer (DOMAIN §9): a recovery task for the owner's team lead
+    # ("task"), a complaint ticket through the "complaint" interaction contract ("ticket"),
+    # or nothing ("none"); a score at or below this counts as unsatisfied when not said
+    unsatisfied_action: str = attrs.field(default="task", validator=_one_of(*RECOVERY_ACTIONS))
+    unsatisfied_at_or_below: int = attrs.field(default=2, validator=_score)
+    recovery_due_hours: int = attrs.field(default=24, validator=_positive_hours)
+    recovery_category: str = "service"  # the ticket's category with unsatisfied_action "ticket"
+    teams: dict[str, Team] = attrs.field(factory=dict)
     # care: birthday and holiday greetings, created this many days ahead
     birthday_days_ahead: int = attrs.field(default=7, validator=_non_negative)
     holiday_days_ahead: int = attrs.field(default=3, validator=_non_negative)
     holidays: list[Any] = attrs.field(factory=list, validator=_holidays)
+    # a maintained calendar ("cn"): a greeting before the first day of each festival, on top
+    # of the dates listed above
+    holiday_calendar: str | None = attrs.field(default=None, validator=_calendar)
     care_time: str = attrs.field(default="10:00", validator=_time_of_day)
     # assignment to the rep roster
     assign_owners: bool = True
@@ -224,9 +297,33 @@ class FollowupSettings:
     def holiday_list(self) -> tuple[Holiday, ...]:
         return tuple(sorted((Holiday.parse(h) for h in self.holidays), key=lambda h: h.day))
 
+    def holidays_from(self, today: date, days: int = 400) -> list[Holiday]:
+        """Greeting occasions from ``today`` on: the listed dates and, with a
+        ``holiday_calendar``, the first day of each festival in the covered years; in date
+        order, one per day (a listed date's name wins)."""
+        found = {h.day: h for h in self.holiday_list if h.day >= today}
+        if self.holiday_calendar:
+            calendar = calendar_named(self.holiday_calendar)
+            for festival in calendar.festivals(today, today + timedelta(days=days)):
+                found.setdefault(festival.first, Holiday(festival.first, festival.name))
+        return [found[d] for d in sorted(found)]
+
     @functools.cached_property
     def care_time_of_day(self) -> time:
         return parse_hhmm(self.care_time)
+
+    def tier_days(self, table: dict[str, dict[str, int]],
+                  grades: dict[str, Any]) -> int | None:
+        """The shortest days of ``table`` for the customer's grades per scheme (None: none)."""
+        found = [tiers[grades[scheme]] for scheme, tiers in table.items()
+                 if grades.get(scheme) in tiers]
+        return min(found) if found else None
+
+    def cadence_of(self, grade: str | None, grades: dict[str, Any]) -> int:
+        """The follow-up cadence: the pipeline grade's, shortened by any tier's plan."""
+        by_tier = self.tier_days(self.tier_cadence_days, grades)
+        base = self.cadence_for(grade)
+        return base if by_tier is None else min(base, by_tier)
 
     def cadence_for(self, grade: str | None) -> int:
         """Days between follow-ups for a pipeline grade (None or unknown: the default)."""

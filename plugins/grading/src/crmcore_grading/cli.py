@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -15,12 +16,15 @@ from crmcore.cli.context import (
     out_table,
     print_json,
     progress,
+    resolve_when,
     say,
     state,
 )
+from crmcore.cli.params import WHEN
 from crmcore.converter import to_doc
 from crmcore_grading import api
 from crmcore_grading.inputs import DEAL_STATUSES, DEMANDS, IMPORTANCE
+from crmcore_grading.outcomes import CHURN_TYPES, mark_lost, measures
 
 HISTORY_COLUMNS = [("at", "when"), ("scheme", "scheme"), ("old", "from"), ("new", "to"),
                    ("reason", "why"), ("actor", "by")]
@@ -171,3 +175,42 @@ def schemes(ctx: click.Context) -> None:
                      "description": s.description} for s in api.schemes(crm)],
               [("name", "scheme"), ("running", "runs"), ("population", "population-relative"),
                ("plugin", "plugin"), ("description", "description")])
+
+
+@grade_group.command("lost")
+@click.argument("customer_id")
+@click.option("--type", "churn_type", required=True, type=click.Choice(CHURN_TYPES),
+              help="Why they left, as DOMAIN §4 counts it.")
+@click.option("--reason", required=True, help="What happened (price, a competitor, …).")
+@click.pass_context
+def lost(ctx: click.Context, customer_id: str, churn_type: str, reason: str) -> None:
+    """Mark CUSTOMER_ID lost; their next purchase wins them back."""
+    crm = open_crm_from(ctx)
+    stored = mark_lost(crm, customer_id, actor=actor(ctx), churn_type=churn_type,
+                       reason=reason)
+    say(ctx, f"customer {customer_id} marked lost ({churn_type})", customer_id=customer_id,
+        **stored)
+
+
+@grade_group.command("churn")
+@click.option("--since", type=WHEN, help="Start of the period (default: 90 days ago).")
+@click.option("--until", type=WHEN, help="End of the period (default: now).")
+@click.pass_context
+def churn(ctx: click.Context, since: Any, until: Any) -> None:
+    """Churn, win-back and repeat-purchase rates over a period, with losses by type."""
+    crm = open_crm_from(ctx)
+    end = resolve_when(crm, until) or crm.now()
+    start = resolve_when(crm, since) or end - timedelta(days=90)
+    m = measures(crm, start, end)
+    record = {"since": m.since, "until": m.until, "active_at_start": m.active_at_start,
+              "lost": m.lost, "churn_rate": m.churn_rate, "losses_open": m.losses_open,
+              "won_back": m.won_back, "win_back_rate": m.win_back_rate, "buyers": m.buyers,
+              "repeat_buyers": m.repeat_buyers,
+              "repeat_purchase_rate": m.repeat_purchase_rate,
+              **{f"lost_{t}": m.by_type.get(t, 0) for t in CHURN_TYPES}}
+    if as_json(ctx):
+        print_json(ctx, record)
+        return
+    shown = {k: (f"{v:.1%}" if k.endswith("_rate") and v is not None else
+                 "-" if v is None else v) for k, v in record.items()}
+    out_record(ctx, shown, title="churn outcomes")

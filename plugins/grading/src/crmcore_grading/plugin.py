@@ -21,6 +21,7 @@ from crmcore import (
     Effects,
     Interaction,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
     Task,
@@ -31,6 +32,7 @@ from crmcore.storage import CollectionSpec
 from crmcore_grading import records
 from crmcore_grading.engine import NAMESPACE, engine_for, ensure_hookspecs
 from crmcore_grading.inputs import clean_inputs
+from crmcore_grading.outcomes import win_back
 from crmcore_grading.scheme import GradingScheme
 from crmcore_grading.schemes import BUILTIN
 from crmcore_grading.settings import GradingSettings
@@ -88,8 +90,13 @@ def interaction_doc(interaction: Interaction) -> dict[str, Any]:
 def crm_interaction_logged(crm: CRM, interaction: Interaction, actor: str) -> Effects | None:
     # trylast: other plugins' reactions (a complaint ticket registered from this interaction)
     # are stored first, so one re-grade sees them.
-    engine_for(crm).regrade(interaction.customer_id, actor=actor,
-                            fold=interaction_doc(interaction))
+    engine = engine_for(crm)
+    doc = interaction_doc(interaction)
+    edit = None
+    if interaction.kind in engine.settings.signals.spend_kinds:
+        def edit(grading: dict[str, Any]) -> None:  # a lost customer buys again: won back
+            win_back(grading, doc["occurred_at"])
+    engine.regrade(interaction.customer_id, actor=actor, fold=doc, edit=edit)
     return None
 
 
@@ -186,10 +193,11 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
     from crmcore_grading.report import sections
 
-    return sections(crm, now)
+    return sections(crm, now, window)
 
 
 @hookimpl

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import ReportSection, SummaryLine
+from crmcore import ReportSection, ReportWindow, SummaryLine
 from crmcore_grading.churn import watched
 from crmcore_grading.engine import NAMESPACE, engine_for
+from crmcore_grading.outcomes import CHURN_TYPES, measures
 from crmcore_grading.signals import Signals
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ MEANINGS = {
     "D": "potential need, or closing later",
     "E": "no need or no chance (dead)",
 }
+OUTCOME_DAYS = 90
 LABELS = {"pipeline": "grade", "rfm": "RFM segment", "pyramid": "pyramid tier",
           "hospital": "hospital tier"}
 
@@ -29,7 +31,8 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.1%}" if whole else "-"
 
 
-def sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def sections(crm: CRM, now: datetime,
+             window: ReportWindow | None = None) -> list[ReportSection]:
     """Grade and tier distributions and the churn watch, from one pass over customers."""
     engine = engine_for(crm)
     names = [s.name for s in engine.schemes]
@@ -91,7 +94,36 @@ def sections(crm: CRM, now: datetime) -> list[ReportSection]:
         chart={level: levels[level] for level in ("high", "medium", "low")},
         note=f"population tiers computed {when[:16].replace('T', ' ') if when else 'never'}",
         order=order))
+    out.append(outcomes_section(crm, now, order, window))
     return out
+
+
+def outcomes_section(crm: CRM, now: datetime, order: int,
+                     window: ReportWindow | None = None) -> ReportSection:
+    """Churn counted over the report's period, else the last 90 days (DOMAIN §9): churn,
+    win-back, repeat purchase."""
+    since = window.since if window is not None and window.since is not None else \
+        now - timedelta(days=OUTCOME_DAYS)
+    until = window.until if window is not None and window.until is not None else now
+    m = measures(crm, since, until)
+    title = ("Churn outcomes (last 90 days)" if window is None or window.since is None
+             else f"Churn outcomes ({since.isoformat()[:10]} to {until.isoformat()[:10]})")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    return ReportSection(
+        title, ("measure", "value"), [
+            ("active at the start", m.active_at_start),
+            ("lost", m.lost),
+            *((f"lost: {t}", m.by_type.get(t, 0)) for t in CHURN_TYPES),
+            ("churn rate", pct(m.churn_rate)),
+            ("won back / losses open", f"{m.won_back} / {m.losses_open}"),
+            ("win-back rate", pct(m.win_back_rate)),
+            ("repeat-purchase rate", pct(m.repeat_purchase_rate)),
+        ], chart={t: m.by_type.get(t, 0) for t in CHURN_TYPES},
+        note="customers marked lost with 'crm grade lost'; a purchase wins them back",
+        order=order)
 
 
 def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:

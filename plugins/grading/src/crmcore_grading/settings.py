@@ -122,7 +122,7 @@ class SignalSettings:
     referral_kinds: list[str] = attrs.field(factory=lambda: ["referral"], validator=_names)
     event_kinds: list[str] = attrs.field(factory=lambda: ["event"], validator=_names)
     complaint_kinds: list[str] = attrs.field(factory=lambda: ["complaint"], validator=_names)
-    feedback_kinds: list[str] = attrs.field(factory=lambda: ["feedback", "survey"],
+    feedback_kinds: list[str] = attrs.field(factory=lambda: ["feedback", "survey", "callback"],
                                             validator=_names)
     default_margin: float = attrs.field(default=1.0, validator=_fraction)
 

@@ -41,6 +41,13 @@ def kind_flags(settings: SignalSettings) -> dict[str, int]:
     return flags
 
 
+def _said_satisfied(ext: Mapping[str, Any] | None) -> bool | None:
+    """A callback's recorded answer: ``ext.followup.satisfied`` (the followup plugin's
+    documented callback-outcome contract), True, False or None when not said."""
+    said = ((ext or {}).get("followup") or {}).get("satisfied")
+    return said if isinstance(said, bool) else None
+
+
 class Window:
     """How far back the day buckets reach at the instant ``now`` (UTC days)."""
 
@@ -159,7 +166,13 @@ class Acc:
                 self.complaint_days[day] = self.complaint_days.get(day, 0) + 1
         if flags & FEEDBACK:
             score = doc.get("satisfaction")
-            if score is not None:
+            said = _said_satisfied(doc.get("ext"))
+            if said is not None:  # an answer recorded in words outranks the score
+                if said:
+                    self.feedback_pos += 1
+                else:
+                    self.feedback_neg += 1
+            elif score is not None:
                 if score >= 4:
                     self.feedback_pos += 1
                 elif score <= 2:

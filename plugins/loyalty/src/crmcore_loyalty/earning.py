@@ -42,7 +42,8 @@ def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Custome
     kind = interaction.kind
     moved = False
     drafts: list[TaskDraft | None] = []
-    if kind == "purchase":
+    paid = settings.earn.purchase_kinds
+    if kind in paid:
         if interaction.amount:
             points = points_for(interaction.amount, settings.earn.points_per_currency,
                                 loyalty.tiers.multiplier(customer.id))
@@ -68,7 +69,7 @@ def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Custome
         drafts.append(loyalty.asks.draft(customer, "praise", ref=interaction.id, now=when,
                                          code=loyalty.referrals.code_of(customer.id),
                                          event_at=interaction.occurred_at))
-    if moved or kind in ("purchase", "refund"):
+    if moved or kind in paid or kind == "refund":
         loyalty.tiers.evaluate(customer.id, actor=actor, now=when)
     return Effects(tasks=[d for d in drafts if d is not None])
 
@@ -81,7 +82,8 @@ def on_refund(loyalty: Loyalty, refund: Interaction, *, actor: str, now: datetim
     except NotFoundError:
         logger().warning("refund names no known purchase", interaction_id=refund.id, ref=refund.ref)
         return False
-    if purchase.kind != "purchase" or purchase.customer_id != refund.customer_id:
+    if purchase.kind not in loyalty.settings.earn.purchase_kinds or \
+            purchase.customer_id != refund.customer_id:
         logger().warning("refund ref is not a purchase of the same customer",
                     interaction_id=refund.id, ref=refund.ref)
         return False

@@ -15,6 +15,7 @@ from crmcore import (
     Kinds,
     RecordWrite,
     ReportSection,
+    ReportWindow,
     SettingsSpec,
     SummaryLine,
     hookimpl,
@@ -104,6 +105,15 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     return Effects(tasks=drafts) if drafts else None
 
 
+# optionalhook: grading's event (the stack may run without grading)
+@hookimpl(optionalhook=True)
+def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
+                      reason: str, actor: str) -> None:
+    """grading changed a tier that ``[loyalty.tiers] from_grades`` maps: re-tier now."""
+    if scheme in crm.settings("loyalty").tiers.from_grades:
+        Loyalty(crm).tiers.evaluate(customer.id, actor=actor, grades={scheme: new})
+
+
 @hookimpl(optionalhook=True)
 def crm_customer_perks(crm: CRM, customer: Customer) -> list[str]:
     """The perks of the customer's tier (``[loyalty.tiers.levels] perks``)."""
@@ -141,8 +151,10 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
-    return reporting.sections(Loyalty(crm), now)
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
+    """Points, tiers and referrals over the report's window."""
+    return reporting.sections(Loyalty(crm), now, window)
 
 
 @hookimpl

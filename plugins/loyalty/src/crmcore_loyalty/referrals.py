@@ -217,7 +217,8 @@ class Referrals:
             raise ValidationError(f"customer {referred.id} joined on "
                                   f"{referred.created_at.date().isoformat()}; only customers "
                                   f"who joined within {window} days can be linked to a referrer")
-        if self._crm.interactions.count({"customer_id": referred.id, "kind": "purchase"}):
+        if self._crm.interactions.count({"customer_id": referred.id, "kind": {
+                "$in": self.settings.earn.purchase_kinds}}):
             raise ValidationError(f"customer {referred.id} has bought already; a referral links "
                                   "a new customer before their first purchase")
         existing = self.referral_of(referred.id)

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import Customer, ReportSection, SummaryLine
+from crmcore import Customer, ReportSection, ReportWindow, SummaryLine
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.records import (
     ACCOUNTS,
@@ -26,20 +26,29 @@ if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
 
 
-def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
-    """Points, tiers and referrals (DOMAIN §6; the loyalty side of §7's measures)."""
+def sections(loyalty: Loyalty, now: datetime,
+             window: ReportWindow | None = None) -> list[ReportSection]:
+    """Points, tiers and referrals (DOMAIN §6; the loyalty side of §7's measures). The
+    points moved are counted over the report's period (else the last ``report_period_days``)
+    and, for a team or a rep, for the customers they own."""
     settings = loyalty.settings
     days = settings.report_period_days
-    since = now - timedelta(days=days)
+    window = window or ReportWindow()
+    since = window.since or now - timedelta(days=days)
+    upper = window.until or now + timedelta(microseconds=1)
+    days_label = "in the period" if window.since is not None else f"last {days} days"
+    owned = None if window.everyone else _owned(loyalty, window)
     outstanding = 0
     holders: Counter[str] = Counter()
     period: Counter[str] = Counter()
     shortfall = 0
     goodwill = 0
     for entry in loyalty.ledger.iter():
+        if owned is not None and entry.customer_id not in owned:
+            continue
         outstanding += entry.points
         holders[entry.customer_id] += entry.points
-        if since < entry.at <= now:
+        if since <= entry.at < upper:
             period[entry.kind] += entry.points
             if entry.kind == CLAWBACK:
                 shortfall += entry.shortfall
@@ -50,13 +59,13 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
         ("points outstanding", outstanding),
         ("value outstanding", round(outstanding * settings.point_value, 2)),
         ("customers holding points", members),
-        (f"earned, last {days} days", period[EARN]),
-        (f"of which goodwill for complaints, last {days} days", goodwill),
-        (f"redeemed, last {days} days", -period[REDEEM]),
-        (f"expired, last {days} days", -period[EXPIRE]),
-        (f"clawed back, last {days} days", -period[CLAWBACK]),
-        (f"clawbacks not recoverable (already spent), last {days} days", shortfall),
-        (f"adjusted (net), last {days} days", period[ADJUST]),
+        (f"earned, {days_label}", period[EARN]),
+        (f"of which goodwill for complaints, {days_label}", goodwill),
+        (f"redeemed, {days_label}", -period[REDEEM]),
+        (f"expired, {days_label}", -period[EXPIRE]),
+        (f"clawed back, {days_label}", -period[CLAWBACK]),
+        (f"clawbacks not recoverable (already spent), {days_label}", shortfall),
+        (f"adjusted (net), {days_label}", period[ADJUST]),
     ]
     out = [ReportSection(
         "Loyalty points", ("measure", "value"), points_rows,
@@ -82,8 +91,9 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
              "once, downgrades at the review date", order=61))
 
     referrals = loyalty.referrals.all()
-    recent = [r for r in referrals if since < r.linked_at <= now]
-    asks = loyalty.crm.tasks.find({"kind": ASK_KIND, "created_at": {"$gt": since}})
+    recent = [r for r in referrals if since <= r.linked_at < upper]
+    asks = loyalty.crm.tasks.find({"kind": ASK_KIND,
+                                   "created_at": {"$gte": since, "$lt": upper}})
     paid: Counter[str] = Counter()        # rewards credited
     points_paid: Counter[str] = Counter()  # net of what refunds took back
     for entry in loyalty.ledger.find({"reason": {"$in": [REFERRER, REFERRED]}}):
@@ -94,7 +104,7 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
             points_paid[entry.reason] -= -entry.points + entry.shortfall
     ref_rows = [
         ("customers brought by referral", len(referrals)),
-        (f"linked, last {days} days", len(recent)),
+        (f"linked, {days_label}", len(recent)),
         ("rewarded (qualified)", sum(1 for r in referrals if r.status == REWARDED)),
         ("waiting for the qualifying purchase", sum(1 for r in referrals
                                                     if r.status == LINKED)),
@@ -103,7 +113,7 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
                                                             if r.referrer_capped)),
         ("points paid to referrers (net of clawbacks)", points_paid[REFERRER]),
         ("points paid to new customers (net of clawbacks)", points_paid[REFERRED]),
-        (f"'ask for a referral' tasks, last {days} days", len(asks)),
+        (f"'ask for a referral' tasks, {days_label}", len(asks)),
         ("of which done", sum(1 for t in asks if t.status.value == "done")),
     ]
     note = (f"{paid[REFERRER]} referrer and {paid[REFERRED]} new-customer rewards credited "
@@ -116,6 +126,24 @@ def sections(loyalty: Loyalty, now: datetime) -> list[ReportSection]:
             "Top referrers", ("customer", "brought", "rewarded", "points"),
             [(row["referrer"], row["links"], row["rewarded"], row["points"]) for row in top],
             chart={row["referrer"][-6:]: row["links"] for row in top}, order=63))
+    return out
+
+
+def _owned(loyalty: Loyalty, window: ReportWindow) -> set[str]:
+    """Ids of the customers owned by the window's rep, or by a rep of its team."""
+    teams: dict[str, str | None] = {}
+    out = set()
+    for customer in loyalty.crm.customers.iter():
+        rep = customer.owner
+        if rep is None or (window.rep is not None and rep != window.rep):
+            continue
+        if window.team is not None:
+            if rep not in teams:
+                actor = loyalty.crm.actor(rep)
+                teams[rep] = actor.team if actor is not None else None
+            if teams[rep] != window.team:
+                continue
+        out.add(customer.id)
     return out
 
 

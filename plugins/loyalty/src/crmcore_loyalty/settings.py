@@ -100,7 +100,18 @@ class EarnSettings:
     """``[loyalty.earn]``: points for purchases and for other interaction kinds."""
 
     points_per_currency: float = attrs.field(default=1.0, validator=non_negative)
+    # the paid interaction kinds: they earn per currency, qualify referrals, count as spend
+    # for tiers and can be refunded (a hospital adds "treatment")
+    purchase_kinds: list[str] = attrs.field(factory=lambda: ["purchase"])
     kind_points: dict[str, int] = attrs.field(factory=lambda: {"event": 50, "survey": 20})
+
+    @purchase_kinds.validator
+    def _check_purchase_kinds(self, attribute: attrs.Attribute, value: list[str]) -> None:
+        if not value:
+            raise ValidationError("needs at least one kind", field=attribute.name)
+        for kind in value:
+            if not NAME.match(kind) or kind in ("refund", "referral"):
+                raise ValidationError(f"{kind!r} cannot be a purchase kind", field=attribute.name)
 
     @kind_points.validator
     def _check_kinds(self, attribute: attrs.Attribute, value: dict[str, int]) -> None:
@@ -108,7 +119,7 @@ class EarnSettings:
             if not NAME.match(kind):
                 raise ValidationError(f"{kind!r} is not an interaction kind name",
                                       field=attribute.name)
-            if kind in RESERVED_KINDS:
+            if kind in RESERVED_KINDS or kind in self.purchase_kinds:
                 raise ValidationError(f"{kind!r} earns through its own rule ([loyalty.earn] "
                                       "points_per_currency or [loyalty.referral]); remove it",
                                       field=attribute.name)
@@ -139,6 +150,18 @@ class TierSettings:
     window_days: int = attrs.field(default=365, validator=at_least(1))
     review_days: int = attrs.field(default=365, validator=at_least(1))
     levels: list[TierLevel] = attrs.field(factory=_default_levels, validator=_levels)
+    # a grading tier grants at least a level ({hospital = {big = "platinum"}}): the two tier
+    # systems are mapped instead of living side by side (grading's ext.grading.grades)
+    from_grades: dict[str, dict[str, str]] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        names = {level.name for level in self.levels}
+        for scheme, table in self.from_grades.items():
+            for grade, level in table.items():
+                if level not in names:
+                    raise ValidationError(f"{scheme}.{grade}: {level!r} is not a tier level "
+                                          f"(levels: {', '.join(sorted(names))})",
+                                          field="from_grades")
 
 
 @attrs.frozen

@@ -133,7 +133,8 @@ class Sweeps:
         drafts: list[TaskDraft] = []
         asked: set[str] = set()
         for purchase in self._crm.interactions.find(
-                {"kind": "purchase", "occurred_at": {"$gt": lower, "$lte": upper}},
+                {"kind": {"$in": self._loyalty.settings.earn.purchase_kinds},
+                 "occurred_at": {"$gt": lower, "$lte": upper}},
                 sort=[("occurred_at", 1)]):
             if purchase.customer_id in asked:
                 continue

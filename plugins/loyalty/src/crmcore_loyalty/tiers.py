@@ -82,11 +82,12 @@ class Tiers:
 
     def _spend(self, customer_id: str, since: datetime, now: datetime) -> float:
         spend = 0.0
-        for i in self._crm.interactions.for_customer(customer_id, kinds=["purchase", "refund"],
+        paid = self.settings.earn.purchase_kinds
+        for i in self._crm.interactions.for_customer(customer_id, kinds=[*paid, "refund"],
                                                      since=since):
             if i.occurred_at <= since or i.occurred_at > now:
                 continue
-            if i.kind == "purchase":
+            if i.kind in paid:
                 spend += i.amount or 0.0
             else:
                 spend -= refund_amount(self._crm, i.amount, i.ref)
@@ -100,9 +101,28 @@ class Tiers:
                 reached = level
         return reached
 
-    def evaluate(self, customer_id: str, *, actor: str,
-                 now: datetime | None = None) -> TierChange | None:
-        """Re-tier one customer by the rules above; announce a change with ``crm_tier_changed``."""
+    def mapped(self, customer_id: str, grades: dict[str, Any] | None = None
+               ) -> TierLevel | None:
+        """The highest level the customer's grading tiers grant (``[loyalty.tiers]
+        from_grades``); ``grades`` overrides what ``ext.grading.grades`` holds."""
+        table = self.settings.tiers.from_grades
+        if not table:
+            return None
+        try:
+            stored = self._crm.customers.get_any(customer_id).ext.get("grading", {})
+        except NotFoundError:
+            return None
+        current = {**stored.get("grades", {}), **(grades or {})}
+        granted = [self.settings.level(levels[current[scheme]])
+                   for scheme, levels in table.items() if current.get(scheme) in levels]
+        return max((g for g in granted if g), key=lambda g: self.settings.rank(g.name),
+                   default=None)
+
+    def evaluate(self, customer_id: str, *, actor: str, now: datetime | None = None,
+                 grades: dict[str, Any] | None = None) -> TierChange | None:
+        """Re-tier one customer by the rules above; announce a change with ``crm_tier_changed``.
+        The target is the higher of the qualifying value's level and the level mapped from
+        the customer's grading tiers (``grades`` overriding the stored ones)."""
         when = now or self._crm.now()
         review = timedelta(days=self.settings.tiers.review_days)
         for _attempt in range(MAX_ATTEMPTS):
@@ -112,6 +132,10 @@ class Tiers:
                 account = Account(id=f"lac_{customer_id}", customer_id=customer_id)
             value = self.qualifying(customer_id, when)
             level = self.target(value)
+            granted = self.mapped(customer_id, grades)
+            if granted is not None and self.settings.rank(granted.name) > self.settings.rank(
+                    level.name if level else None):
+                level = granted
             new = level.name if level else None
             current_rank = self.settings.rank(account.tier)
             known = account.tier is None or current_rank > 0
@@ -177,6 +201,6 @@ def refund_amount(crm: CRM, amount: float | None, purchase_id: str | None) -> fl
         purchase = crm.interactions.get(purchase_id)
     except NotFoundError:  # a missing purchase refunds nothing measurable
         return 0.0
-    if purchase.kind != "purchase":
+    if purchase.kind not in crm.settings("loyalty").earn.purchase_kinds:
         return 0.0
     return purchase.amount or 0.0

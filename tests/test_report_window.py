@@ -1,0 +1,89 @@
+"""``crm report`` over a period and for a team or a rep (values asserted, not only titles)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crmcore import ReportWindow, ValidationError
+from crmcore.report import build_report, period_window
+from crmcore.testing import START
+
+SECURITY = {"actors": {"ann": {"role": "agent", "team": "north"},
+                       "bo": {"role": "agent", "team": "north"},
+                       "cy": {"role": "agent", "team": "south"}}}
+
+
+def seeded(make_crm, clock):
+    """Week 1: ann serves 2 (1 buys), cy serves 1 (buys). Week 2: bo serves 2 (2 buy)."""
+    crm = make_crm(settings={"security": SECURITY})
+    c = {name: crm.customers.add(actor="admin", name=name).id for name in "abcde"}
+    crm.interactions.log(actor="ann", customer_id=c["a"], kind="inquiry", rep="ann")
+    crm.interactions.log(actor="ann", customer_id=c["b"], kind="purchase", rep="ann",
+                         amount=5.0)
+    crm.interactions.log(actor="cy", customer_id=c["c"], kind="purchase", rep="cy", amount=5.0)
+    clock.advance(timedelta(days=7))
+    for key in "de":
+        crm.interactions.log(actor="bo", customer_id=c[key], kind="purchase", rep="bo",
+                             amount=5.0)
+    clock.advance(timedelta(hours=1))
+    return crm
+
+
+def rows(sections, title):
+    return [tuple(r) for s in sections if s.title == title for r in s.rows]
+
+
+def test_conversion_per_rep_and_team_over_a_period(make_crm, clock):
+    crm = seeded(make_crm, clock)
+    everything = build_report(crm)
+    assert rows(everything, "Conversion rate per rep") == [
+        ("ann", 2, 1, "50.0%"), ("bo", 2, 2, "100.0%"), ("cy", 1, 1, "100.0%")]
+    assert rows(everything, "Conversion rate per team") == [
+        ("north", 4, 3, "75.0%"), ("south", 1, 1, "100.0%")]
+    week1 = build_report(crm, window=ReportWindow(since=START, until=START + timedelta(days=7)))
+    assert rows(week1, "Conversion rate per team") == [
+        ("north", 2, 1, "50.0%"), ("south", 1, 1, "100.0%")]
+    north = build_report(crm, window=ReportWindow(team="north"))
+    assert rows(north, "Conversion rate per rep") == [("ann", 2, 1, "50.0%"),
+                                                       ("bo", 2, 2, "100.0%")]
+    assert dict(rows(north, "Interactions by kind")) == {"purchase": 3, "inquiry": 1}
+    bo = build_report(crm, window=ReportWindow(rep="bo", since=START + timedelta(days=7)))
+    assert rows(bo, "Conversion rate per rep") == [("bo", 2, 2, "100.0%")]
+    with pytest.raises(ValidationError, match="must end after it starts"):
+        build_report(crm, window=ReportWindow(since=START + timedelta(days=30)))
+
+
+@pytest.mark.parametrize(("period", "start"), [
+    ("day", datetime(2026, 1, 14, 0, tzinfo=UTC)),
+    ("week", datetime(2026, 1, 12, 0, tzinfo=UTC)),     # Monday
+    ("month", datetime(2026, 1, 1, 0, tzinfo=UTC)),
+])
+def test_periods_are_calendar_periods_up_to_now(period, start):
+    now = datetime(2026, 1, 14, 15, tzinfo=UTC)  # a Wednesday
+    assert period_window(now, period, "UTC") == (start, now + timedelta(microseconds=1))
+
+
+def test_period_in_the_business_time_zone():
+    now = datetime(2026, 1, 14, 20, tzinfo=UTC)  # already Thursday 04:00 in Shanghai
+    assert period_window(now, "day", "Asia/Shanghai")[0] == datetime(2026, 1, 14, 16,
+                                                                        tzinfo=UTC)
+
+
+def test_cli_report_window(crm_cli):
+    cli = crm_cli()
+    crm = cli.open()
+    a = crm.customers.add(actor="admin", name="A").id
+    crm.interactions.log(actor="ann", customer_id=a, kind="purchase", rep="ann", amount=5.0)
+    crm.close()
+    code, out, err = cli("--json", "report", "--rep", "ann", "--since", "-1d")
+    assert code == 0, err
+    sections = {s["title"]: s for s in json.loads(out)}
+    assert sections["Conversion rate per rep"]["rows"] == [["ann", 1, 1, "100.0%"]]
+    code, out, err = cli("--json", "report", "--rep", "bo", "--period", "month")
+    assert code == 0, err
+    assert {s["title"]: s for s in json.loads(out)}["Conversion rate per rep"]["rows"] == []
+    code, _out, err = cli("report", "--period", "week", "--since", "-1d")
+    assert code == 2 and err.strip() == "error: give --period or --since/--until, not both"
