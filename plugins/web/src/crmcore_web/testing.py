@@ -32,7 +32,7 @@ def client_class() -> type:
         from starlette.routing import Match
 
         with warnings.catch_warnings():  # Starlette suggests httpx2; httpx works the same
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore")
             from starlette.testclient import TestClient
 
         class ApiClient(TestClient):
