@@ -4,9 +4,14 @@ and the failing field named (``ValidationError(field=…)``, answered 422)."""
 from __future__ import annotations
 
 import enum
+import re
+import types
+import typing
+from collections import abc
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError
 
@@ -15,6 +20,7 @@ from crmcore.converter import parse_iso
 from crmcore.errors import ValidationError
 
 T = TypeVar("T")
+_ATTRS_MESSAGE = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)' must ")
 
 
 def _text(value: Any, _type: type) -> str:
@@ -105,11 +111,40 @@ def parse_body(cls: type[T], doc: Any) -> T:
     ``ValidationError`` naming the first failing field (``items[2].amount``)."""
     if not isinstance(doc, dict):
         raise ValidationError(f"the body must be a JSON object, not {_json_type(doc)}")
+    _check_arrays(cls, doc, "")
     try:
         return body_converter.structure(doc, cls)
     except Exception as exc:  # cattrs raises groups of several exception types
         field, message = _first_error(exc, "")
         raise ValidationError(message, field=field or None) from None
+
+
+_SEQUENCES = (list, tuple, set, frozenset, abc.Sequence, abc.Set, abc.MutableSequence)
+
+
+def _check_arrays(tp: Any, value: Any, path: str) -> None:
+    """Where the type is a list, the JSON must hold an array (cattrs would take the letters of
+    a string as items); recursing into attrs classes, arrays and optional types."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is not None:
+            for arm in typing.get_args(tp):
+                if arm is not type(None):
+                    _check_arrays(arm, value, path)
+        return
+    if origin in _SEQUENCES:
+        if not isinstance(value, list):
+            raise ValidationError(f"expected a list, got {_json_type(value)}", field=path)
+        args = typing.get_args(tp)
+        if args:
+            for i, item in enumerate(value):
+                _check_arrays(args[0], item, f"{path}[{i}]")
+        return
+    if isinstance(tp, type) and attrs.has(tp) and isinstance(value, dict):
+        hints = typing.get_type_hints(tp)
+        for field in attrs.fields(tp):
+            if field.name in value:
+                _check_arrays(hints.get(field.name), value[field.name], _join(path, field.name))
 
 
 def _first_error(exc: BaseException, path: str) -> tuple[str, str]:
@@ -133,10 +168,18 @@ def _first_error(exc: BaseException, path: str) -> tuple[str, str]:
         message = str(exc)
         if exc.field and message.startswith(f"{exc.field}: "):
             message = message[len(exc.field) + 2:]
-        return path or (exc.field or ""), message
+        return (_join(path, exc.field) if exc.field and not path.endswith(exc.field)
+                else path), message
     if isinstance(exc, KeyError):
         return path, "required field missing"
     if isinstance(exc, TypeError | ValueError):
+        # attrs' own validators: TypeError(msg, attribute, …) or "'quantity' must be >= 1: 0"
+        attribute = exc.args[1] if len(exc.args) > 1 else None
+        if isinstance(attribute, attrs.Attribute):
+            return _join(path, attribute.name), str(exc.args[0])
+        named = _ATTRS_MESSAGE.match(str(exc))
+        if named:
+            return _join(path, named.group(1)), str(exc)
         return path, str(exc) or "invalid value"
     return path, f"invalid value ({type(exc).__name__})"
 
