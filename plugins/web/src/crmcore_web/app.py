@@ -221,17 +221,9 @@ class Api:
             raise HttpError(429, "too_many_failures",
                             "too many failed authentications from your address; wait and "
                             "retry with a valid key", headers={"Retry-After": str(int(wait) + 1)})
-        key = await run_in_threadpool(self.authenticate, request.headers.get("authorization"))
-        if key is None:
-            self.brake.failed(client)
-            raise HttpError(401, "unauthorized", "send a valid API key as 'Authorization: "
-                            "Bearer <key>' (crm apikey create ACTOR)",
-                            headers={"WWW-Authenticate": 'Bearer realm="crmcore"'})
-        if_match = parse_if_match(request.headers.get("if-match"))
-        body = await self.read_body(route, request) if route.body is not None else None
-        call = Call(self.crm, key.actor, dict(request.path_params),
-                    dict(request.query_params), body, if_match)
-        status, payload = await run_in_threadpool(self.run, route, call, key)
+        raw = await self.read_body(request) if route.body is not None else None
+        # one trip to the thread pool for the key, the body and the handler (each trip costs)
+        status, payload = await run_in_threadpool(self.serve, route, request, raw, client)
         headers = {}
         version = getattr(payload, "version", None)
         if attrs.has(type(payload)) and isinstance(version, int):
@@ -239,6 +231,23 @@ class Api:
         if payload is None and route.status == 204:
             return Response(status_code=204)
         return json_response(plain(payload), status, headers)
+
+    def serve(self, route: ApiRoute, request: Request, raw: bytes | None,
+              client: str) -> tuple[int, Any]:
+        """Authenticate, structure the body, run the handler (in a worker thread)."""
+        key = self.authenticate(request.headers.get("authorization"))
+        if key is None:
+            self.brake.failed(client)
+            raise HttpError(401, "unauthorized", "send a valid API key as 'Authorization: "
+                            "Bearer <key>' (crm apikey create ACTOR)",
+                            headers={"WWW-Authenticate": 'Bearer realm="crmcore"'})
+        if_match = parse_if_match(request.headers.get("if-match"))
+        body = None
+        if route.body is not None:
+            body = self.parse(route, raw or b"", request.headers.get("content-type", ""))
+        call = Call(self.crm, key.actor, dict(request.path_params),
+                    dict(request.query_params), body, if_match)
+        return self.run(route, call, key)
 
     def authenticate(self, header: str | None) -> ApiKey | None:
         if not header:
@@ -248,7 +257,8 @@ class Api:
             return None
         return self.keys.verify(token.strip())
 
-    async def read_body(self, route: ApiRoute, request: Request) -> Any:
+    async def read_body(self, request: Request) -> bytes:
+        """The raw body, refused (413) once it exceeds the limit, before it is read whole."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -259,11 +269,14 @@ class Api:
             if size > limit:
                 raise HttpError(413, "too_large", f"the body is larger than {limit} bytes")
             chunks.append(chunk)
-        raw = b"".join(chunks)
+        return b"".join(chunks)
+
+    def parse(self, route: ApiRoute, raw: bytes, content_type: str) -> Any:
+        """The body as an instance of the route's attrs class (415, 400 or 422 otherwise)."""
         if not raw.strip():
             doc: Any = {}
         else:
-            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            media = content_type.split(";")[0].strip().lower()
             if media != "application/json" and not media.endswith("+json"):
                 raise HttpError(415, "unsupported_media_type",
                                 "send the body as JSON with 'Content-Type: application/json'",
