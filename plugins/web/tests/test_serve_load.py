@@ -23,8 +23,11 @@ import pytest
 from crmcore import open_crm
 
 CLIENTS = 32
-SECONDS = 3.0  # each load phase stops after this long …
+SECONDS = 3.0  # the plain load stops after this long …
 MAX_REQUESTS = 1500  # … or after this many requests, whichever comes first
+# The load with a kill is bounded by count (the worker dies at the first count, the load goes
+# on to the second), with a time cap that only a dead service would reach.
+KILL_AT, KILL_MAX_REQUESTS, KILL_CAP_SECONDS = 150, 600, 60.0
 PLUGINS = "storage_tinydb,web"
 
 
@@ -119,7 +122,8 @@ def server(tmp_path):
 class Load:
     """What the clients did: acknowledged writes, writes in doubt, statuses."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_REQUESTS) -> None:
+        self.limit = limit
         self.lock = threading.Lock()
         self.customers: dict[str, str] = {}  # name -> id, acknowledged
         self.interactions: set[str] = set()  # ref, acknowledged
@@ -130,7 +134,7 @@ class Load:
 
     def take(self) -> bool:
         with self.lock:
-            if self.requests >= MAX_REQUESTS:
+            if self.requests >= self.limit:
                 return False
             self.requests += 1
             return True
@@ -174,9 +178,9 @@ def _client(server: Server, load: Load, seed: int, until: float, seeds: list[str
                         load.in_doubt.add(token)
 
 
-def _run_load(server: Server, load: Load, seeds: list[str], *,
+def _run_load(server: Server, load: Load, seeds: list[str], *, seconds: float = SECONDS,
               during: Any = None) -> None:
-    until = time.monotonic() + SECONDS
+    until = time.monotonic() + seconds
     threads = [threading.Thread(target=_client, args=(server, load, i, until, seeds))
                for i in range(CLIENTS)]
     for thread in threads:
@@ -184,7 +188,7 @@ def _run_load(server: Server, load: Load, seeds: list[str], *,
     if during is not None:
         during()
     for thread in threads:
-        thread.join(timeout=SECONDS + 60)
+        thread.join(timeout=seconds + 60)
     assert not any(t.is_alive() for t in threads)
 
 
@@ -223,20 +227,20 @@ def test_32_clients_two_workers_no_errors_and_exact_counts(server):
 
 def test_killing_a_worker_mid_load_loses_no_acknowledged_write(server):
     seeds = _seed(server)
-    load = Load()
+    load = Load(KILL_MAX_REQUESTS)
     killed: list[int] = []
     at: list[int] = []  # how many requests had been made when the worker died
 
     def kill_one() -> None:
-        deadline = time.monotonic() + SECONDS
-        while load.requests < MAX_REQUESTS // 3 and time.monotonic() < deadline:
+        deadline = time.monotonic() + KILL_CAP_SECONDS
+        while load.requests < KILL_AT and time.monotonic() < deadline:
             time.sleep(0.005)
         at.append(load.requests)
         victim = _workers(server.proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
         killed.append(victim)
 
-    _run_load(server, load, seeds, during=kill_one)
+    _run_load(server, load, seeds, seconds=KILL_CAP_SECONDS, during=kill_one)
     assert at[0] < load.requests  # the load went on after the kill
     # the supervisor replaces the dead worker, and the service goes on answering
     deadline = time.monotonic() + 30
