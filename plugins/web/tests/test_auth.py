@@ -8,7 +8,7 @@ import logging
 import pytest
 from crmcore_web.apikeys import KEYS, Brake, Keyring
 
-from crmcore import open_crm
+from crmcore import PermissionDenied, open_crm
 from crmcore.cli.main import run
 from crmcore.logs import configure_logging
 from crmcore.testing.cli import one_line_error
@@ -161,3 +161,29 @@ def test_cli_help_lists_serve_and_apikey(capsys, monkeypatch):
     assert run(["--help"]) == 0
     out = capsys.readouterr().out
     assert "serve" in out and "apikey" in out
+
+
+def test_an_agent_lists_only_their_own_keys(make_crm):
+    crm = make_crm(plugins=["web"], settings={"security": {"enforce": True, "actors": {
+        "ann": {"role": "agent"}, "bo": {"role": "agent"}, "boss": {"role": "admin"}}}})
+    keys = Keyring(crm)
+    keys.create("ann", actor="boss")
+    keys.create("bo", actor="boss")
+    assert [k.actor for k in keys.list(actor="ann")] == ["ann"]
+    assert [k.actor for k in keys.list(actor="boss")] == ["ann", "bo"]
+    with pytest.raises(PermissionDenied):
+        keys.create("bo", actor="ann")  # an agent makes keys for themselves only
+
+
+def test_serve_refuses_workers_on_a_store_that_cannot_be_shared(crm_cli):
+    cli = crm_cli("web")
+    code, _out, err = cli("serve", "--workers", "2")
+    assert code == 2 and "cannot be shared by several processes" in one_line_error(err)
+
+
+def test_serve_reports_a_bad_configuration_in_one_line(crm_cli, tmp_path):
+    cli = crm_cli("web")
+    bad = tmp_path / "crm.toml"
+    bad.write_text("[web]\nmax_body_bytes = -1\n", encoding="utf-8")
+    code, _out, err = cli("--config", str(bad), "serve")
+    assert code == 2 and "max_body_bytes" in one_line_error(err)

@@ -129,9 +129,11 @@ class Keyring:
         return stored, f"{PREFIX}.{stored.id}.{secret}"
 
     def list(self, *, actor: str, include_revoked: bool = False) -> list[KeyInfo]:
-        """Keys (active ones unless ``include_revoked``), oldest first, without secrets."""
-        self._crm.authorize(actor, "apikey.read", Resource("apikey"))
-        query = {} if include_revoked else {"revoked_at": None}
+        """Keys (active ones unless ``include_revoked``), oldest first, without secrets; under
+        enforced permissions, those of the actors ``actor`` may see (an agent: their own)."""
+        self._crm.authorize(actor, "apikey.read", Resource("apikey", owner=actor))
+        query = self._crm.readable_filter(actor, {} if include_revoked else {"revoked_at": None},
+                                          owner_field="actor")
         return [KeyInfo(k.id, k.actor, k.role, k.label, k.created_at, k.created_by,
                         k.last_used_at, k.revoked_at)
                 for k in self._records.find(query, sort=[("id", 1)])]
