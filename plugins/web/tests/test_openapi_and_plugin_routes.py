@@ -49,6 +49,10 @@ def place_order(request):
     return Receipt(body.customer_id, sum(line.quantity for line in body.lines), request.actor)
 
 
+def broken(request):
+    raise RuntimeError("secret internals /srv/crm")
+
+
 def shop_stats(request):
     return {"orders": request.crm.interactions.count({"kind": "purchase"}),
             "top": request.query.get("top")}
@@ -61,7 +65,8 @@ class ShopPlugin:
         return [ApiRoute("POST", "/shop/orders", place_order, "Place an order", body=Order,
                          response=Receipt, status=201),
                 ApiRoute("GET", "/shop/stats", shop_stats, "Order statistics", response=dict,
-                         query=(ApiParam("top", "How many"),))]
+                         query=(ApiParam("top", "How many"),)),
+                ApiRoute("GET", "/shop/broken", broken, "Always fails", response=dict)]
 
 
 class CopyCat:
@@ -124,6 +129,28 @@ def test_a_handler_that_fails_after_writing_leaves_nothing_written(shop):
 def test_a_plugin_get_route_reads_its_query(shop):
     answer = shop.client.get("/api/v1/shop/stats?top=3&top=5", headers=shop.as_["ann"])
     assert answer.status_code == 200 and answer.json() == {"orders": 0, "top": "5"}
+
+
+@pytest.mark.api_covers("GET", "/shop/broken")
+def test_a_bug_in_a_handler_is_a_500_with_an_incident_and_no_details(shop):
+    answer = shop.client.get("/api/v1/shop/broken", headers=shop.as_["ann"])
+    assert answer.status_code == 500
+    error = answer.json()["error"]
+    assert error["type"] == "internal" and "incident" in error["message"]
+    assert "secret" not in answer.text and "Traceback" not in answer.text
+
+
+def test_head_answers_like_get_without_a_body(shop):
+    answer = shop.client.head("/api/v1/shop/stats", headers=shop.as_["ann"])
+    assert answer.status_code == 200 and answer.content == b""
+
+
+def test_an_app_over_a_crm_without_the_web_plugin_is_refused(make_crm):
+    from crmcore import ConfigError
+
+    crm = make_crm(plugins=[("shop", ShopPlugin)], settings={"security": {"enforce": True}})
+    with pytest.raises(ConfigError, match="must load the 'web' plugin"):
+        create_app(crm)
 
 
 def test_two_plugins_with_one_route_is_an_error_naming_both(make_crm):

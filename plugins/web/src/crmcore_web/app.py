@@ -9,6 +9,7 @@ store transaction, so an error leaves nothing written.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import date, datetime, timedelta
@@ -107,8 +108,6 @@ def collect_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
 
 def _shape(path: str) -> str:
     """A path with its placeholders' names blanked: ``/a/{x}`` and ``/a/{y}`` collide."""
-    import re
-
     return re.sub(r"\{[^}]*\}", "{}", path)
 
 
@@ -123,6 +122,9 @@ def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | No
     """
     if isinstance(config_or_crm, CRM):
         crm, owned = config_or_crm, False
+        if not crm.has_plugin("web"):
+            raise ConfigError("plugins.enabled: the CRM given to create_app must load the "
+                              "'web' plugin (its API keys and settings live there)")
         if not crm.config.security.enforce:
             raise ConfigError("security.enforce: the HTTP API acts under the role policy; "
                               "open the CRM with [security] enforce = true")
@@ -206,7 +208,7 @@ class Api:
 
     def endpoint(self, methods: dict[str, ApiRoute]) -> Any:
         async def handle(request: Request) -> Response:
-            route = methods[request.method]
+            route = methods["GET" if request.method == "HEAD" else request.method]
             try:
                 return await self.handle(route, request)
             except HttpError as exc:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from crmcore.app import CRM
+from crmcore.converter import parse_iso
 from crmcore.entities import Channel, Customer, Gender, Interaction, Task, TaskStatus
 from crmcore.errors import ConflictError, ValidationError
 from crmcore.registry import ApiParam, ApiRequest, ApiRoute, ReportSection
@@ -189,8 +190,6 @@ def _time_param(request: ApiRequest, name: str) -> datetime | None:
     if not text:
         return None
     try:
-        from crmcore.converter import parse_iso
-
         return parse_iso(text)
     except ValueError:
         raise ValidationError(f"expected an ISO 8601 date and time with an offset, got "
