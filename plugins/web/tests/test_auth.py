@@ -131,6 +131,8 @@ def test_keys_never_reach_the_logs(web, capsys):
         web.client.get("/api/v1/tasks/queue", headers={"Authorization": f"Bearer {key}x"})
         captured = capsys.readouterr()
         text = captured.out + captured.err
+        assert '"route": "/customers"' in text and '"status": 201' in text  # it did log
+        assert '"status": 401' in text
         assert key.split(".")[2] not in text
     finally:
         configure_logging("warning", "console")

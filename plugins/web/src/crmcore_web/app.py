@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import date, datetime, timedelta
@@ -209,10 +210,17 @@ class Api:
     def endpoint(self, methods: dict[str, ApiRoute]) -> Any:
         async def handle(request: Request) -> Response:
             route = methods["GET" if request.method == "HEAD" else request.method]
+            started = time.perf_counter()
             try:
-                return await self.handle(route, request)
+                response = await self.handle(route, request)
             except HttpError as exc:
-                return error_response(exc.status, exc.type, str(exc), exc.field, exc.headers)
+                response = error_response(exc.status, exc.type, str(exc), exc.field,
+                                          exc.headers)
+            # the route's template, never the query or a header: no key, no personal data
+            log.info("request", method=request.method, route=route.path,
+                     status=response.status_code,
+                     ms=round((time.perf_counter() - started) * 1000, 2))
+            return response
 
         return handle
 
