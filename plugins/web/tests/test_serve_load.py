@@ -71,12 +71,15 @@ class Server:
         out = self._run("--config", str(self.config), "--json", "apikey", "create", "loader",
                         "--role", "admin")
         self.headers = {"Authorization": f"Bearer {json.loads(out)['key']}"}
+        # files, not pipes: a pipe nobody reads fills up and blocks the server's writes
+        self._out = open(folder / "serve.out", "w+b")  # noqa: SIM115
+        self._err = open(folder / "serve.err", "w+b")  # noqa: SIM115
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            _crm_cmd("--config", str(self.config), "serve", "--port", str(self.port),
-                     "--workers", "2"),
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            _crm_cmd("--config", str(self.config), "--log-level", "info", "--log-format",
+                     "json", "serve", "--port", str(self.port), "--workers", "2"),
+            env=self.env, stdout=self._out, stderr=self._err, start_new_session=True)
         self._wait_ready()
 
     def _run(self, *args: str) -> str:
@@ -89,7 +92,7 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"crm serve exited: {self.proc.stderr.read().decode()}")
+                raise AssertionError(f"crm serve exited: {self.output()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200 and \
                         len(_workers(self.proc.pid)) >= 2:
@@ -99,6 +102,10 @@ class Server:
             time.sleep(0.2)
         raise AssertionError("crm serve did not answer /health within 60 s")
 
+    def output(self) -> str:
+        self._err.seek(0)
+        return self._err.read().decode("utf-8", "replace")
+
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -107,7 +114,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        return self.proc.stderr.read().decode()
+        return self.output()
+
+    def stdout(self) -> str:
+        self._out.seek(0)
+        return self._out.read().decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self._out.close()
+        self._err.close()
 
 
 @pytest.fixture
@@ -117,6 +132,7 @@ def server(tmp_path):
         yield srv
     finally:
         srv.stop()
+        srv.close()
 
 
 class Load:
@@ -215,7 +231,12 @@ def test_32_clients_two_workers_no_errors_and_exact_counts(server):
     seeds = _seed(server)
     load = Load()
     _run_load(server, load, seeds)
-    server.stop()
+    logs = server.stop()
+    # the workers log each request, JSON on stderr as the CLI was told; stdout stays empty
+    assert server.stdout() == ""
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert sum(1 for entry in lines if entry.get("event") == "request") >= load.requests
+    assert "Traceback" not in logs
     assert load.requests > CLIENTS  # the load ran
     assert not [s for s in load.statuses if s >= 500], load.statuses
     assert set(load.statuses) <= {200, 201}, load.statuses

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import orjson
+import structlog
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -39,7 +40,7 @@ from crmcore.errors import (
     PluginError,
     ValidationError,
 )
-from crmcore.logs import get_logger
+from crmcore.logs import configure_logging, get_logger
 from crmcore.registry import ApiRoute
 from crmcore.retry import retrying
 from crmcore_web import context
@@ -121,6 +122,8 @@ def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | No
     crm.toml, a path, or None for ``$CRM_CONFIG``/``./crm.toml``), it opens its own CRM with
     the role policy enforced (``open_kwargs`` go to ``open_crm``) and closes it on shutdown.
     """
+    if not structlog.is_configured():  # never log unmasked: crmcore's processors mask
+        configure_logging()
     if isinstance(config_or_crm, CRM):
         crm, owned = config_or_crm, False
         if not crm.has_plugin("web"):

@@ -84,4 +84,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
                                "cannot be shared by several processes; use --workers 1")
     crm.close()
     st.crm = None
-    run(config_path, host=host, port=port, workers=workers)
+    root = ctx.find_root().params
+    run(config_path, host=host, port=port, workers=workers,
+        log_level=root.get("log_level") or "warning",
+        log_format=root.get("log_format") or "console")
