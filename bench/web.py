@@ -77,6 +77,7 @@ def _prepare(folder: Path, n: int) -> tuple[Path, list[str], list[str]]:
     from crmcore_web.app import open_for_api
 
     plugins, settings = retail_stack()
+    plugins = [p for p in plugins if p != "web"]  # added below either way
     config = _config(folder, plugins, settings)
     with open_for_api(config) as crm:
         ids = _fill(crm, n, 0, seed=7)
