@@ -121,6 +121,7 @@ def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | No
     leaves closing it to you. Given a configuration (a ``Config``, a mapping shaped like
     crm.toml, a path, or None for ``$CRM_CONFIG``/``./crm.toml``), it opens its own CRM with
     the role policy enforced (``open_kwargs`` go to ``open_crm``) and closes it on shutdown.
+    If the process has configured no logging, crmcore's (stderr, personal data masked) is set.
     """
     if not structlog.is_configured():  # never log unmasked: crmcore's processors mask
         configure_logging()
