@@ -33,12 +33,13 @@ SIZES = {
              "W3_queries": 400, "W4_customers": 20_000, "W4_interactions": 100_000,
              "W5_customers": 100_000, "W5_interactions": 1_000_000, "W6_customers": 100_000,
              "W6_interactions": 1_000_000, "W6_tasks": 200_000, "overhead": 20_000,
-             "W12_customers": 25_000, "W12_purchases": 70_000, "W12_per_row": 70_000},
+             "W12_customers": 25_000, "W12_purchases": 70_000, "W12_per_row": 70_000,
+             "W13_customers": [1_000, 10_000], "W13_calls": 300},
     "quick": {"W1": 300, "W2": 500, "W3_customers": 500, "W3_tasks": 1_000, "W3_queries": 50,
               "W4_customers": 50, "W4_interactions": 200, "W5_customers": 200,
               "W5_interactions": 2_000, "W6_customers": 300, "W6_interactions": 3_000,
               "W6_tasks": 600, "overhead": 500, "W12_customers": 60, "W12_purchases": 300,
-              "W12_per_row": 300},
+              "W12_per_row": 300, "W13_customers": [200], "W13_calls": 20},
 }
 
 
@@ -508,6 +509,15 @@ ALL: dict[str, Callable[[dict[str, int], Path], list[Result]]] = {
     "W1": w1_single_adds, "W2": w2_import, "W3": w3_due_queue, "W4": w4_hot_path,
     "W5": w5_regrade_all, "W6": w6_size, "W12": w12_history, "overhead": overhead,
 }
+
+
+def _w13(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.web import w13_http  # it imports this module
+
+    return w13_http(size, tmp)
+
+
+ALL["W13"] = _w13
 
 
 def run_all(names: list[str], quick: bool) -> list[Result]:

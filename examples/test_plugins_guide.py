@@ -43,7 +43,7 @@ def test_the_guide_shows_the_real_code(path):
 
 def test_the_guide_links_the_hook_reference_and_the_examples():
     text = GUIDE.read_text(encoding="utf-8")
-    for target in ("hooks.md", "../examples/plugin_example", "../examples/host_app"):
+    for target in ("hooks.md", "../examples/plugin_example", "../examples/web_mount"):
         assert f"]({target}" in text
     for hook in re.findall(r"^### `(crm_\w+)\(", (ROOT / "docs" / "hooks.md").read_text(
             encoding="utf-8"), re.MULTILINE):

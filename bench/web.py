@@ -1,0 +1,213 @@
+"""W13: the HTTP API against the same calls made in-process.
+
+A retail store (the retail profile's plugins plus ``web``) on the embedded store with N
+customers; a ``crm serve`` subprocess (one worker) on 127.0.0.1; one client calling in
+sequence over a kept-alive connection. Each call is timed end to end (the client's view:
+HTTP, JSON, authentication, the thread hop, the handler), then the same handler is timed
+in-process on the same store. Reported: p50 and p95 of each, and HTTP / in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPS, Result, percentile
+from bench.workloads import _fill, retail_stack
+from crmcore.app import CRM
+
+CALLS = ("GET customer", "GET my queue", "POST purchase")
+WARM_UP = 10  # rounds of the three calls made before the timed ones, on both sides
+
+
+def _available() -> bool:
+    try:
+        import crmcore_web  # noqa: F401
+        import httpx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _config(folder: Path, plugins: list[str], settings: dict[str, Any]) -> Path:
+    """A crm.toml for the store in ``folder``, the role policy on, a bench admin."""
+    lines = ['[storage]', 'backend = "tinydb"', f'location = "{folder / "store"}"', '',
+             '[plugins]', f'enabled = {json.dumps(["storage_tinydb", "web", *plugins])}', '',
+             '[security]', 'enforce = true', '', '[security.actors.bench]', 'role = "admin"']
+    for section, table in settings.items():
+        if section in ("security", "core"):
+            continue
+        lines += ["", *_toml_table(section, table)]
+    path = folder / "crm.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
+    plain = {k: v for k, v in table.items() if not isinstance(v, dict | list)
+             or (isinstance(v, list) and not any(isinstance(i, dict) for i in v))}
+    out = [f"[{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in plain.items()]
+    for key, value in table.items():
+        if isinstance(value, dict):
+            if all(not isinstance(v, dict) for v in value.values()):
+                out += [f"{key} = {{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}"
+                                                    for k, v in value.items()) + " }"]
+            else:
+                for sub, inner in value.items():
+                    out += ["", *_toml_table(f"{name}.{key}.{sub}", inner)]
+        elif isinstance(value, list) and any(isinstance(i, dict) for i in value):
+            for item in value:
+                out += ["", f"[[{name}.{key}]]"] + [f"{k} = {json.dumps(v)}"
+                                                    for k, v in item.items()]
+    return out
+
+
+def _prepare(folder: Path, n: int) -> tuple[Path, list[str], list[str]]:
+    """The store with ``n`` customers and some of rep00's tasks; the config path, customer
+    ids and the enabled plugins."""
+    from crmcore_web.app import open_for_api
+
+    plugins, settings = retail_stack()
+    plugins = [p for p in plugins if p != "web"]  # added below either way
+    config = _config(folder, plugins, settings)
+    with open_for_api(config) as crm:
+        ids = _fill(crm, n, 0, seed=7)
+        rng = random.Random(8)
+        for i in range(60):
+            crm.tasks.create(actor="bench", kind="follow_up", title=f"call {i}",
+                             due_at=crm.now() + timedelta(hours=rng.randint(-48, 240)),
+                             customer_id=rng.choice(ids), assignee=REPS[0])
+    return config, ids, plugins
+
+
+def _inprocess(config: Path, ids: list[str], calls: int) -> dict[str, list[float]]:
+    from crmcore_web.app import Call, open_for_api
+    from crmcore_web.body import parse_body
+    from crmcore_web.core_routes import InteractionNew, get_customer, log_interaction, task_queue
+
+    rng = random.Random(9)
+    samples: dict[str, list[float]] = {c: [] for c in CALLS}
+    with open_for_api(config) as crm:
+        for i in range(calls + WARM_UP):
+            if i == WARM_UP:  # first calls load collections and build loaders: not timed
+                samples = {c: [] for c in CALLS}
+            cid = rng.choice(ids)
+            _time(samples["GET customer"], get_customer,
+                  Call(crm, "bench", {"customer_id": cid}, {}, None, None))
+            _time(samples["GET my queue"], task_queue,
+                  Call(crm, "bench", {}, {"assignee": REPS[0]}, None, None))
+            body = parse_body(InteractionNew, {"kind": "purchase", "amount": 88.0})
+            call = Call(crm, "bench", {"customer_id": cid}, {}, body, None)
+            _time(samples["POST purchase"], _write, crm, log_interaction, call)
+    return samples
+
+
+def _write(crm: CRM, handler: Any, call: Any) -> Any:
+    with crm.transaction(call.actor):  # as the API runs a write
+        return handler(call)
+
+
+def _time(into: list[float], fn: Any, *args: Any) -> None:
+    t = time.perf_counter()
+    fn(*args)
+    into.append((time.perf_counter() - t) * 1000)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _over_http(config: Path, ids: list[str], calls: int, plugins: list[str]
+               ) -> dict[str, list[float]]:
+    import httpx
+
+    env = {**os.environ, "CRMCORE_PLUGINS": ",".join(["storage_tinydb", "web", *plugins])}
+    crm_cmd = [sys.executable, "-m", "crmcore.cli.main", "--config", str(config)]
+    made = subprocess.run([*crm_cmd, "--json", "apikey", "create", "bench"], env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    headers = {"Authorization": f"Bearer {json.loads(made.stdout)['key']}"}
+    port = _free_port()
+    server = subprocess.Popen([*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    rng = random.Random(9)
+    samples: dict[str, list[float]] = {c: [] for c in CALLS}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers,
+                          timeout=60) as http:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("crm serve did not start")
+                time.sleep(0.1)
+            http.get("/api/v1/tasks/queue")  # the key's scrypt check, once, off the clock
+            for i in range(calls + WARM_UP):
+                if i == WARM_UP:
+                    samples = {c: [] for c in CALLS}
+                cid = rng.choice(ids)
+                _time_http(samples["GET customer"], http.get, f"/api/v1/customers/{cid}")
+                _time_http(samples["GET my queue"], http.get, "/api/v1/tasks/queue",
+                           params={"assignee": REPS[0]})
+                _time_http(samples["POST purchase"], http.post,
+                           f"/api/v1/customers/{cid}/interactions",
+                           json={"kind": "purchase", "amount": 88.0})
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+    return samples
+
+
+def _time_http(into: list[float], fn: Any, *args: Any, **kwargs: Any) -> None:
+    t = time.perf_counter()
+    answer = fn(*args, **kwargs)
+    into.append((time.perf_counter() - t) * 1000)
+    if answer.status_code >= 300:
+        raise RuntimeError(f"{args[0]}: {answer.status_code} {answer.text[:200]}")
+
+
+def w13_http(size: dict[str, int], tmp: Path) -> list[Result]:
+    calls = size["W13_calls"]
+    results = []
+    for n in size["W13_customers"]:
+        if not _available():
+            results.append(Result("W13", "HTTP API against in-process calls (p95 ms)",
+                                  {"customers": n}, "ms", False,
+                                  note="crmcore-web or httpx is not installed"))
+            continue
+        folder = tmp / f"w7-{n}"
+        folder.mkdir()
+        config, ids, plugins = _prepare(folder, n)
+        local = _inprocess(config, ids, calls)
+        remote = _over_http(config, ids, calls, plugins)
+        for call in CALLS:
+            l50, l95 = percentile(local[call], 50), percentile(local[call], 95)
+            h50, h95 = percentile(remote[call], 50), percentile(remote[call], 95)
+            results.append(Result(
+                "W13", f"{call} over HTTP (p95 ms)", {"customers": n, "calls": calls}, "ms",
+                False, crmcore=h95, baselines={"in_process_p95": l95},
+                extra={"http_p50_ms": round(h50, 2), "in_process_p50_ms": round(l50, 2),
+                       "p50_http_over_in_process": round(h50 / l50, 2),
+                       "p95_http_over_in_process": round(h95 / l95, 2)},
+                note="retail stack + web, crm serve with 1 worker on 127.0.0.1, one "
+                     "sequential client; ratio <1: HTTP slower"))
+    return results

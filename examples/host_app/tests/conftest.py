@@ -1,6 +1,0 @@
-"""Make ``crm_http`` (a plain module next to this folder, not a package) importable."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

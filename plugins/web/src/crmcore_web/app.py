@@ -1,0 +1,407 @@
+"""``create_app``: the ASGI application (Starlette) serving the JSON API under ``/api/v1``.
+
+Every ``/api/v1`` request carries ``Authorization: Bearer <API key>`` and acts as the key's
+actor with the key's role under the core's role policy; nothing in the request chooses the
+actor. Handlers run in a thread pool (the core's API is synchronous) and every write runs in one
+store transaction, so an error leaves nothing written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from datetime import date, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import structlog
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crmcore.app import CRM, open_crm
+from crmcore.config import Config, find_config
+from crmcore.converter import iso, to_doc
+from crmcore.errors import (
+    ConfigError,
+    ConflictError,
+    CrmError,
+    NotFoundError,
+    PermissionDenied,
+    PluginError,
+    ValidationError,
+)
+from crmcore.logs import configure_logging, get_logger
+from crmcore.registry import ApiRoute
+from crmcore.retry import retrying
+from crmcore_web import context
+from crmcore_web.apikeys import ApiKey, Brake, Keyring
+from crmcore_web.body import parse_body
+from crmcore_web.core_routes import core_routes
+from crmcore_web.errors import HttpError
+from crmcore_web.openapi import build_document
+from crmcore_web.settings import WebSettings
+
+API_PREFIX = "/api/v1"
+log = get_logger("web")
+
+
+@attrs.frozen
+class Call:
+    """The ``ApiRequest`` handlers receive."""
+
+    crm: CRM
+    actor: str
+    path: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Any
+    if_match: int | None
+
+
+def enforcing(config: Config) -> Config:
+    """``config`` with the role policy switched on (the API always enforces it)."""
+    return attrs.evolve(config, security=attrs.evolve(config.security, enforce=True))
+
+
+def open_for_api(config: Config | Mapping[str, Any] | str | Path | None, **kwargs: Any) -> CRM:
+    """Open a CRM as the API serves it: ``config`` as ``open_crm`` takes it, the role policy
+    enforced."""
+    if isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, Mapping):
+        cfg = Config.from_dict(config)
+    else:
+        path = find_config(config)
+        cfg = Config.load(path) if path is not None else Config.from_dict({})
+    return open_crm(enforcing(cfg), **kwargs)
+
+
+def collect_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
+    """The core's routes and every plugin's (``crm_api_routes``), checked: each an
+    ``ApiRoute``, no method and path twice (the error names both plugins)."""
+    routes = [("core", r) for r in core_routes()]
+    for plugin, route in crm.plugins.contributions("crm_api_routes", crm=crm):
+        if not isinstance(route, ApiRoute):
+            raise PluginError(plugin, f"crm_api_routes returned {type(route).__name__}, "
+                              "not ApiRoute")
+        if route.body is not None and not attrs.has(route.body):
+            raise PluginError(plugin, f"route {route.method} {route.path}: body must be an "
+                              f"attrs class, not {route.body!r}")
+        routes.append((plugin, route))
+    seen: dict[tuple[str, str], str] = {}
+    for plugin, route in routes:
+        key = (route.method, _shape(route.path))
+        if key in seen:
+            first, second = sorted((seen[key], plugin))
+            raise PluginError(second, f"route {route.method} {route.path} is provided by both "
+                              f"plugin {first!r} and plugin {second!r}; disable one of them")
+        seen[key] = plugin
+    return routes
+
+
+def _shape(path: str) -> str:
+    """A path with its placeholders' names blanked: ``/a/{x}`` and ``/a/{y}`` collide."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | None = None,
+               **open_kwargs: Any) -> Starlette:
+    """The API as an ASGI application.
+
+    Given an open ``CRM`` (whose ``[security] enforce`` must be true), the app uses it and
+    leaves closing it to you. Given a configuration (a ``Config``, a mapping shaped like
+    crm.toml, a path, or None for ``$CRM_CONFIG``/``./crm.toml``), it opens its own CRM with
+    the role policy enforced (``open_kwargs`` go to ``open_crm``) and closes it on shutdown.
+    If the process has configured no logging, crmcore's (stderr, personal data masked) is set.
+    """
+    if not structlog.is_configured():  # never log unmasked: crmcore's processors mask
+        configure_logging()
+    if isinstance(config_or_crm, CRM):
+        crm, owned = config_or_crm, False
+        if not crm.has_plugin("web"):
+            raise ConfigError("plugins.enabled: the CRM given to create_app must load the "
+                              "'web' plugin (its API keys and settings live there)")
+        if not crm.config.security.enforce:
+            raise ConfigError("security.enforce: the HTTP API acts under the role policy; "
+                              "open the CRM with [security] enforce = true")
+    else:
+        crm, owned = open_for_api(config_or_crm, **open_kwargs), True
+    try:
+        return _build(crm, owned)
+    except BaseException:
+        if owned:
+            crm.close()
+        raise
+
+
+def _build(crm: CRM, owned: bool) -> Starlette:
+    settings: WebSettings = crm.settings("web")
+    api = Api(crm, settings)
+    routes = collect_routes(crm)
+    public = [("GET", "/health", "Liveness: 200 while the store answers (no key needed)"),
+              ("GET", "/api/openapi.json", "This OpenAPI 3.1 document (no key needed)")]
+    document = build_document(routes, title="crmcore API", version=_version(), public=public)
+    openapi_body = orjson.dumps(document)
+
+    async def openapi(_request: Request) -> Response:
+        return Response(openapi_body, media_type="application/json")
+
+    async def health(_request: Request) -> Response:
+        ok = await run_in_threadpool(api.healthy)
+        return json_response({"status": "ok" if ok else "unavailable"}, 200 if ok else 503)
+
+    table = [Route("/health", health, methods=["GET"]),
+             Route("/api/openapi.json", openapi, methods=["GET"])]
+    by_path: dict[str, dict[str, ApiRoute]] = {}
+    for _plugin, route in routes:
+        by_path.setdefault(API_PREFIX + route.path, {})[route.method] = route
+    for path, methods in by_path.items():
+        table.append(Route(path, api.endpoint(methods), methods=sorted(methods)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                crm.close()
+
+    app = Starlette(routes=table, lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_exception,
+                                        Exception: _unexpected})
+    app.state.crm = crm
+    app.state.api = api
+    app.state.openapi = document
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crmcore-web")
+    except PackageNotFoundError:  # pragma: no cover: running from a source tree
+        return "0"
+
+
+class Api:
+    """Authentication, body parsing, dispatch and error mapping for the ``/api/v1`` routes."""
+
+    def __init__(self, crm: CRM, settings: WebSettings) -> None:
+        self.crm = crm
+        self.settings = settings
+        self.keys = Keyring(crm)
+        self.brake = Brake(settings.max_failures, settings.failure_window_seconds,
+                           settings.block_seconds)
+        self._touch_every = timedelta(seconds=settings.last_used_every_seconds)
+
+    def healthy(self) -> bool:
+        try:
+            self.crm.customers.count({"id": "cus_health"})
+        except CrmError:
+            return False
+        return True
+
+    def endpoint(self, methods: dict[str, ApiRoute]) -> Any:
+        async def handle(request: Request) -> Response:
+            route = methods["GET" if request.method == "HEAD" else request.method]
+            started = time.perf_counter()
+            try:
+                response = await self.handle(route, request)
+            except HttpError as exc:
+                response = error_response(exc.status, exc.type, str(exc), exc.field,
+                                          exc.headers)
+            # the route's template, never the query or a header: no key, no personal data
+            log.info("request", method=request.method, route=route.path,
+                     status=response.status_code,
+                     ms=round((time.perf_counter() - started) * 1000, 2))
+            return response
+
+        return handle
+
+    async def handle(self, route: ApiRoute, request: Request) -> Response:
+        client = request.client.host if request.client else "unknown"
+        wait = self.brake.retry_after(client)
+        if wait:
+            raise HttpError(429, "too_many_failures",
+                            "too many failed authentications from your address; wait and "
+                            "retry with a valid key", headers={"Retry-After": str(int(wait) + 1)})
+        raw = await self.read_body(request) if route.body is not None else None
+        # one trip to the thread pool for the key, the body and the handler (each trip costs)
+        status, payload = await run_in_threadpool(self.serve, route, request, raw, client)
+        headers = {}
+        version = getattr(payload, "version", None)
+        if attrs.has(type(payload)) and isinstance(version, int):
+            headers["ETag"] = f'"{version}"'
+        if payload is None and route.status == 204:
+            return Response(status_code=204)
+        return json_response(plain(payload), status, headers)
+
+    def serve(self, route: ApiRoute, request: Request, raw: bytes | None,
+              client: str) -> tuple[int, Any]:
+        """Authenticate, structure the body, run the handler (in a worker thread)."""
+        key = self.authenticate(request.headers.get("authorization"))
+        if key is None:
+            self.brake.failed(client)
+            raise HttpError(401, "unauthorized", "send a valid API key as 'Authorization: "
+                            "Bearer <key>' (crm apikey create ACTOR)",
+                            headers={"WWW-Authenticate": 'Bearer realm="crmcore"'})
+        if_match = parse_if_match(request.headers.get("if-match"))
+        body = None
+        if route.body is not None:
+            body = self.parse(route, raw or b"", request.headers.get("content-type", ""))
+        call = Call(self.crm, key.actor, dict(request.path_params),
+                    dict(request.query_params), body, if_match)
+        return self.run(route, call, key)
+
+    def authenticate(self, header: str | None) -> ApiKey | None:
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.keys.verify(token.strip())
+
+    async def read_body(self, request: Request) -> bytes:
+        """The raw body, refused (413) once it exceeds the limit, before it is read whole."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HttpError(413, "too_large", f"the body is larger than {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, "too_large", f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def parse(self, route: ApiRoute, raw: bytes, content_type: str) -> Any:
+        """The body as an instance of the route's attrs class (415, 400 or 422 otherwise)."""
+        if not raw.strip():
+            doc: Any = {}
+        else:
+            media = content_type.split(";")[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                raise HttpError(415, "unsupported_media_type",
+                                "send the body as JSON with 'Content-Type: application/json'",
+                                field="Content-Type")
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise HttpError(400, "malformed_json", f"the body is not valid JSON: {exc}") \
+                    from None
+        try:
+            return parse_body(route.body, doc)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise HttpError(422, "validation", _message(exc), field=exc.field) from None
+
+    def run(self, route: ApiRoute, call: Call, key: ApiKey) -> tuple[int, Any]:
+        token = context.CURRENT.set(context.KeyActor(key.actor, key.role))
+        try:
+            self.keys.touch(key, self._touch_every)
+            if route.method == "GET":
+                return route.status, route.handler(call)
+
+            def write() -> Any:
+                with self.crm.transaction(call.actor):
+                    return route.handler(call)
+
+            return route.status, retrying(self.crm, write)
+        except ValidationError as exc:
+            raise HttpError(422, "validation", _message(exc), field=exc.field) from None
+        except PermissionDenied as exc:
+            raise HttpError(403, "forbidden", str(exc)) from None
+        except NotFoundError as exc:
+            raise HttpError(404, "not_found", str(exc)) from None
+        except ConflictError as exc:
+            raise HttpError(409, "conflict", str(exc)) from None
+        except HttpError:
+            raise
+        except Exception as exc:
+            incident = uuid.uuid4().hex[:12]
+            log.error("request failed", incident=incident, route=f"{route.method} "
+                      f"{route.path}", error=type(exc).__name__, exc_info=exc)
+            raise HttpError(500, "internal", f"internal error (incident {incident}); the "
+                            "server's log has the details") from None
+        finally:
+            context.CURRENT.reset(token)
+
+
+def _message(exc: ValidationError) -> str:
+    message = str(exc)
+    if exc.field and message.startswith(f"{exc.field}: "):
+        return message[len(exc.field) + 2:]
+    return message
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``If-Match: "3"`` (or ``W/"3"``, or ``3``) -> 3; ``*`` or absent -> None."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise HttpError(400, "bad_if_match", f"If-Match must be a record version as the ETag "
+                        f"gave it (\"3\"), got {value!r}", field="If-Match")
+    return int(text)
+
+
+def plain(value: Any) -> Any:
+    """What a handler returned, as JSON-ready data."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if attrs.has(type(value)):
+        return to_doc(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
+def json_response(data: Any, status: int = 200,
+                  headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, headers=dict(headers or {}),
+                    media_type="application/json")
+
+
+def error_response(status: int, type: str, message: str, field: str | None = None,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    return json_response({"error": {"status": status, "type": type, "message": message,
+                                    "field": field}}, status, headers)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    types = {404: "not_found", 405: "method_not_allowed"}
+    message = {404: f"no such endpoint: {request.url.path} (see /api/openapi.json)",
+               405: f"{request.method} is not allowed here"}.get(exc.status_code, exc.detail)
+    return error_response(exc.status_code, types.get(exc.status_code, "http"), message,
+                          headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    incident = uuid.uuid4().hex[:12]
+    log.error("request failed", incident=incident, error=type(exc).__name__, exc_info=exc)
+    return error_response(500, "internal", f"internal error (incident {incident}); the "
+                          "server's log has the details")

@@ -1,0 +1,105 @@
+"""pytest plugin shipped with crmcore-web (entry point ``pytest11``): test the JSON API in
+process, and prove every endpoint has a test.
+
+- ``api_client``: ``client = api_client(crm)`` is a Starlette test client over
+  ``create_app(crm)`` (the CRM must load the ``web`` plugin and enforce the role policy);
+  ``client.key(actor, role)`` creates an API key and returns the headers that carry it.
+  Every request it makes is recorded by route (``("POST", "/customers/{customer_id}/merge")``).
+- ``@pytest.mark.api_covers("POST", "/customers/{customer_id}/merge")`` on a test says which
+  endpoint (path relative to ``/api/v1``) it exercises; the test fails if it never called it.
+  The web plugin's guard test requires such a mark for every operation in the OpenAPI
+  document, plugins' routes included: put the marks on your plugin's API tests.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from crmcore.app import CRM
+from crmcore_web.apikeys import Keyring
+from crmcore_web.app import API_PREFIX, create_app
+
+
+def client_class() -> type:
+    """``ApiClient``, built on first use (the test extras, httpx among them, are imported
+    only by tests that use it)."""
+    global _client_cls
+    if _client_cls is None:
+        from starlette.routing import Match
+
+        with warnings.catch_warnings():  # Starlette suggests httpx2; httpx works the same
+            warnings.simplefilter("ignore")
+            from starlette.testclient import TestClient
+
+        class ApiClient(TestClient):
+            """A test client that remembers which API routes it called."""
+
+            def __init__(self, crm: CRM, **kwargs: Any) -> None:
+                self.crm = crm
+                self.app_ = create_app(crm)
+                super().__init__(self.app_, **kwargs)
+                self.called: set[tuple[str, str]] = set()
+
+            def key(self, actor: str, role: str | None = None) -> dict[str, str]:
+                """Headers carrying a fresh API key for ``actor`` (created by the system actor)."""
+                _record, key = Keyring(self.crm).create(actor, actor="system", role=role)
+                return {"Authorization": f"Bearer {key}"}
+
+            def request(self, method: str, url: Any, *args: Any,  # type: ignore[override]
+                        **kwargs: Any) -> Any:
+                path = str(url).split("?", 1)[0]
+                scope = {"type": "http", "path": path, "method": method.upper()}
+                for route in self.app_.routes:
+                    match, _child = route.matches(scope)
+                    if match is Match.FULL and getattr(route, "path", "").startswith(API_PREFIX):
+                        self.called.add((method.upper(), route.path[len(API_PREFIX):]))
+                        break
+                return super().request(method, url, *args, **kwargs)
+
+        _client_cls = ApiClient
+    return _client_cls
+
+
+_client_cls: type | None = None
+_clients: list[Any] = []
+
+
+@pytest.fixture
+def api_client() -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def factory(crm: CRM, **kwargs: Any) -> Any:
+        client = client_class()(crm, **kwargs)
+        made.append(client)
+        _clients.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        client.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "api_covers(method, path): the JSON API endpoint "
+                            "(relative to /api/v1) this test exercises")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _clients.clear()  # before the test's fixtures make clients
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    marks = [m.args for m in item.iter_markers("api_covers")]
+    if marks:
+        called = set().union(*(c.called for c in _clients)) if _clients else set()
+        missing = [f"{m} {p}" for m, p in marks if (m.upper(), p) not in called]
+        if missing:
+            pytest.fail(f"marked api_covers but never called: {', '.join(missing)}")
+    return result

@@ -1,0 +1,109 @@
+"""Tasks over HTTP: my queue, one task, claim, complete, reschedule, assign."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crmcore.converter import iso
+
+
+def _task(web, title, due_in, assignee="ann", **fields):
+    return web.crm.tasks.create(actor="system", kind="follow_up", title=title,
+                                due_at=web.crm.now() + due_in, assignee=assignee, **fields)
+
+
+@pytest.mark.api_covers("GET", "/tasks/queue")
+def test_my_queue_splits_overdue_due_today_and_upcoming(web):
+    late = _task(web, "late", -timedelta(hours=1))
+    today = _task(web, "today", timedelta(hours=3))
+    soon = _task(web, "soon", timedelta(days=2))
+    _task(web, "far", timedelta(days=10))
+    _task(web, "bo's", -timedelta(hours=1), assignee="bo")
+    answer = web.client.get("/api/v1/tasks/queue", headers=web.as_["ann"])
+    assert answer.status_code == 200
+    queue = {k: [t["id"] for t in v] for k, v in answer.json().items()}
+    assert queue == {"overdue": [late.id], "due_today": [today.id], "upcoming": [soon.id]}
+    wider = web.client.get("/api/v1/tasks/queue", params={"days": 30},
+                           headers=web.as_["ann"]).json()
+    assert [t["title"] for t in wider["upcoming"]] == ["soon", "far"]
+
+
+@pytest.mark.api_covers("GET", "/tasks/queue")
+def test_another_reps_queue_is_visible_to_their_lead_not_to_a_colleague(web):
+    _task(web, "bo's", -timedelta(hours=1), assignee="bo")
+    url = "/api/v1/tasks/queue"
+    by_ann = web.client.get(url, params={"assignee": "bo"}, headers=web.as_["ann"]).json()
+    by_lee = web.client.get(url, params={"assignee": "bo"}, headers=web.as_["lee"]).json()
+    assert by_ann["overdue"] == [] and [t["title"] for t in by_lee["overdue"]] == ["bo's"]
+
+
+@pytest.mark.api_covers("GET", "/tasks/{task_id}")
+def test_get_a_task_with_policy_and_404(web):
+    mine = _task(web, "mine", timedelta(hours=1))
+    theirs = _task(web, "theirs", timedelta(hours=1), assignee="bo")
+    got = web.client.get(f"/api/v1/tasks/{mine.id}", headers=web.as_["ann"])
+    assert got.status_code == 200 and got.json()["title"] == "mine"
+    assert got.headers["etag"] == f'"{mine.version}"'
+    assert web.client.get(f"/api/v1/tasks/{theirs.id}",
+                          headers=web.as_["ann"]).status_code == 403
+    assert web.client.get("/api/v1/tasks/tsk_nope", headers=web.as_["ann"]).status_code == 404
+
+
+@pytest.mark.api_covers("POST", "/tasks/{task_id}/claim")
+def test_claim_takes_an_unassigned_task_and_never_steals_one(web):
+    free = _task(web, "free", timedelta(hours=1), assignee=None)
+    taken = _task(web, "taken", timedelta(hours=1), assignee="bo")
+    answer = web.client.post(f"/api/v1/tasks/{free.id}/claim", headers=web.as_["ann"])
+    assert answer.status_code == 200 and answer.json()["assignee"] == "ann"
+    hidden = web.client.post(f"/api/v1/tasks/{free.id}/claim", headers=web.as_["bo"])
+    assert hidden.status_code == 403  # an agent may not even read a colleague's task
+    again = web.client.post(f"/api/v1/tasks/{free.id}/claim", headers=web.as_["lee"])
+    assert again.status_code == 409 and "assigned to ann" in again.json()["error"]["message"]
+    assert web.client.post(f"/api/v1/tasks/{taken.id}/claim",
+                           headers=web.as_["lee"]).status_code == 409
+    assert web.crm.tasks.get(taken.id).assignee == "bo"
+
+
+@pytest.mark.api_covers("POST", "/tasks/{task_id}/complete")
+def test_complete_with_outcome_and_if_match(web):
+    task = _task(web, "call back", timedelta(hours=1))
+    url = f"/api/v1/tasks/{task.id}/complete"
+    stale = web.client.post(url, headers={**web.as_["ann"], "If-Match": '"7"'},
+                            json={"outcome": "reached"})
+    assert stale.status_code == 409 and web.crm.tasks.get(task.id).is_open
+    refused = web.client.post(url, headers=web.as_["bo"], json={"outcome": "reached"})
+    assert refused.status_code == 403
+    done = web.client.post(url, headers={**web.as_["ann"], "If-Match": f'"{task.version}"'},
+                           json={"outcome": "reached"})
+    assert done.status_code == 200
+    assert done.json()["status"] == "done" and done.json()["outcome"] == "reached"
+    twice = web.client.post(url, headers=web.as_["ann"])  # no body: no outcome
+    assert twice.status_code == 422 and "only open tasks" in twice.json()["error"]["message"]
+
+
+@pytest.mark.api_covers("POST", "/tasks/{task_id}/reschedule")
+def test_reschedule_needs_a_time_with_an_offset(web):
+    task = _task(web, "call", timedelta(hours=1))
+    url = f"/api/v1/tasks/{task.id}/reschedule"
+    naive = web.client.post(url, headers=web.as_["ann"], json={"due_at": "2026-01-09T10:00"})
+    assert naive.status_code == 422 and naive.json()["error"]["field"] == "due_at"
+    missing = web.client.post(url, headers=web.as_["ann"], json={})
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "due_at"
+    moved = web.client.post(url, headers=web.as_["ann"],
+                            json={"due_at": "2026-01-09T10:00:00+08:00"})
+    assert moved.status_code == 200 and moved.json()["due_at"] == "2026-01-09T02:00:00.000000Z"
+    assert iso(web.crm.tasks.get(task.id).due_at) == "2026-01-09T02:00:00.000000Z"
+
+
+@pytest.mark.api_covers("POST", "/tasks/{task_id}/assign")
+def test_assign_follows_the_policy(web):
+    task = _task(web, "call", timedelta(hours=1), assignee="bo")
+    url = f"/api/v1/tasks/{task.id}/assign"
+    assert web.client.post(url, headers=web.as_["ann"],
+                           json={"assignee": "ann"}).status_code == 403
+    moved = web.client.post(url, headers=web.as_["lee"], json={"assignee": "ann"})
+    assert moved.status_code == 200 and moved.json()["assignee"] == "ann"
+    cleared = web.client.post(url, headers=web.as_["lee"], json={"assignee": None})
+    assert cleared.status_code == 200 and cleared.json()["assignee"] is None
