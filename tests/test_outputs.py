@@ -178,3 +178,12 @@ def test_a_binary_output_is_written_whole_too(tmp_path):
         handle.write(b"PK\x03\x04 not really a workbook")
     assert target.read_bytes().startswith(b"PK\x03\x04")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_init_writes_the_configuration_that_config_names_before_it_exists(tmp_path):
+    """``crm --config crm.toml init --path crm.toml`` in an empty folder: the file to write is
+    not (yet) a store to protect."""
+    done = crm(tmp_path, "--config", "crm.toml", "init", "--profile", "retail",
+               "--path", "crm.toml")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "crm.toml").is_file()

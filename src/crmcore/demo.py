@@ -144,7 +144,7 @@ def configured_paths(explicit: str | None) -> list[Path]:
     from crmcore.config import find_config
 
     path = find_config(explicit)
-    if path is None:
+    if path is None or not Path(path).exists():  # ``--config`` naming the file init writes
         return []
     try:
         return protected_paths(Config.load(path))

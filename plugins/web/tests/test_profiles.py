@@ -27,7 +27,7 @@ def test_a_profile_as_crm_init_writes_it_serves_the_api(tmp_path, profile):
         return done.stdout
 
     crm("init", "--profile", profile, "--path", str(config))
-    key = json.loads(crm("--as", "system", "--json", "apikey", "create", "ann", "--role",
+    key = json.loads(crm("--as", "admin", "--json", "apikey", "create", "ann", "--role",
                          "admin"))["key"]
     with warnings.catch_warnings():  # Starlette suggests httpx2; httpx works the same
         warnings.simplefilter("ignore")
