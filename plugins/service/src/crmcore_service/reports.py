@@ -1,0 +1,88 @@
+"""``crm report`` sections: open orders by type and step, step SLA breaches, cycle time per
+step, cancellations by reason and money settled, over the last ``report_days`` days."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+
+from crmcore import ReportSection
+from crmcore_service.api import Service
+
+
+def sections(api: Service, now: datetime) -> list[ReportSection]:
+    """Every section of the plugin for the period ending at ``now``."""
+    days = api.settings.report_days
+    since = now - timedelta(days=days)
+    return [open_orders(api), breaches(api, since, now, days), cycle_times(api, since, now, days),
+            cancellations(api, since, now, days), charges(api, since, now, days)]
+
+
+def open_orders(api: Service) -> ReportSection:
+    counts: Counter[tuple[str, str]] = Counter()
+    breached: Counter[tuple[str, str]] = Counter()
+    for order in api.orders.iter({"closed_at": None}):
+        counts[(order.type, order.state)] += 1
+        breached[(order.type, order.state)] += order.step_breached
+    rows = [(t, s, n, breached[(t, s)]) for (t, s), n in sorted(counts.items())]
+    chart = {f"{t}/{s}": float(n) for (t, s), n in sorted(counts.items())}
+    return ReportSection("Service orders open, by type and step",
+                         ("type", "step", "open", "past SLA"), rows, chart=chart or None,
+                         order=60)
+
+
+def breaches(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+    window = {"at": {"$gte": since, "$lt": now}}
+    counts: Counter[tuple[str, str]] = Counter()
+    escalations: Counter[tuple[str, str]] = Counter()
+    for line in api.transitions.iter({**window, "action": "breached"}):
+        counts[(line.order_type, str(line.details.get("step")))] += 1
+    for line in api.transitions.iter({**window, "action": "escalated"}):
+        escalations[(line.order_type, str(line.details.get("step")))] += 1
+    keys = sorted(set(counts) | set(escalations))
+    rows = [(t, s, counts[(t, s)], escalations[(t, s)]) for t, s in keys]
+    return ReportSection(f"Service SLA breaches, last {days} days",
+                         ("type", "step", "breaches", "escalations"), rows, order=61)
+
+
+def cycle_times(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+    spent: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for line in api.transitions.iter({"at": {"$gte": since, "$lt": now},
+                                      "action": "advanced"}):
+        if line.from_state and line.hours_in_step is not None:
+            spent[(line.order_type, line.from_state)].append(line.hours_in_step)
+    rows = [(t, s, len(v), round(sum(v) / len(v), 1), round(max(v), 1))
+            for (t, s), v in sorted(spent.items())]
+    return ReportSection(f"Service cycle time per step (hours), last {days} days",
+                         ("type", "step", "left", "mean", "longest"), rows, order=62)
+
+
+def cancellations(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+    kinds = [n for n, t in api.types.items() if t.category == "cancellation"]
+    counts: Counter[tuple[str, str]] = Counter()
+    for order in api.orders.iter({"type": {"$in": kinds},
+                                  "opened_at": {"$gte": since, "$lt": now}}):
+        outcome = order.outcome or "open"
+        if order.outcome == "done":
+            outcome = "cancelled"
+        elif order.outcome == "cancelled":
+            outcome = "retained"
+        counts[(str(order.fields.get("reason", "unknown")), outcome)] += 1
+    rows = [(r, o, n) for (r, o), n in sorted(counts.items())]
+    chart: Counter[str] = Counter()
+    for (reason, _o), n in counts.items():
+        chart[reason] += n
+    return ReportSection(f"Cancellation requests by reason, last {days} days",
+                         ("reason", "result", "orders"), rows,
+                         chart={k: float(v) for k, v in sorted(chart.items())} or None,
+                         note="result: cancelled (closed), retained (withdrawn), open",
+                         order=63)
+
+
+def charges(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+    totals: dict[str, list[float]] = defaultdict(list)
+    for charge in api.charges.iter({"at": {"$gte": since, "$lt": now}}):
+        totals[charge.kind].append(charge.amount)
+    rows = [(k, len(v), round(sum(v), 2)) for k, v in sorted(totals.items())]
+    return ReportSection(f"Fee settlements and charge adjustments, last {days} days",
+                         ("kind", "records", "total"), rows, order=64)

@@ -1,0 +1,205 @@
+"""``[service]`` settings: order types as small state machines, departments and the escalation
+ladder. Every field has a default (the shipped types of ``types.py``); bad values name their key.
+
+An order type lists its steps (states). Each step names the steps it may move to (``next``),
+who acts there (``department``, ``role``, optionally a fixed ``assignee``), the fields that must
+be known on entering it (``requires``), its SLA (``sla_hours`` in ``calendar`` or ``business``
+hours), an optional record written on entering it (``record``), and an optional wait after which
+the worker moves it on by itself (``wait_days`` then ``then``: a notice period). A step with no
+way out is terminal; its ``outcome`` (done, cancelled, rejected) says how the order ended.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import attrs
+
+from crmcore.errors import ValidationError
+
+CLOCKS = ("calendar", "business")
+ROLES = ("agent", "shift_lead", "manager")
+OUTCOMES = ("done", "cancelled", "rejected")
+RECORDS = ("", "charge_adjustment", "fee_settlement")
+TARGETS = ("shift_lead", "department_manager", "owner", "assignee")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _name(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValidationError(f"{value!r} is not a name (lower-case letters, digits, '_')",
+                              field=attribute.name)
+
+
+def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
+    for item in value:
+        _name(_inst, attribute, item)
+    if len(set(value)) != len(value):
+        raise ValidationError("a name is listed twice", field=attribute.name)
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+        if value not in allowed:
+            shown = ", ".join(repr(a) for a in allowed)
+            raise ValidationError(f"unknown value {value!r} (allowed: {shown})",
+                                  field=attribute.name)
+    return check
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute, value: float) -> None:
+    if value < 0:
+        raise ValidationError(f"must not be negative, got {value}", field=attribute.name)
+
+
+def _target(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if value in TARGETS or (value.startswith("person:") and value[7:].strip()):
+        return
+    raise ValidationError(f"unknown target {value!r} (one of {', '.join(TARGETS)}; or "
+                          "'person:<id>')", field=attribute.name)
+
+
+@attrs.frozen
+class StepSpec:
+    """One step (state) of an order type."""
+
+    name: str = attrs.field(validator=_name)
+    title: str = ""
+    next: list[str] = attrs.field(factory=list, validator=_names)
+    department: str | None = None
+    role: str = attrs.field(default="agent", validator=_one_of(*ROLES))
+    assignee: str | None = None  # a fixed person; else the department's lead, else the owner
+    requires: list[str] = attrs.field(factory=list, validator=_names)
+    sla_hours: float = attrs.field(default=0.0, validator=_non_negative)  # 0: no SLA
+    clock: str = attrs.field(default="calendar", validator=_one_of(*CLOCKS))
+    record: str = attrs.field(default="", validator=_one_of(*RECORDS))
+    wait_days: float = attrs.field(default=0.0, validator=_non_negative)
+    then: str | None = None  # where the worker moves the order once wait_days have passed
+    outcome: str = attrs.field(default="done", validator=_one_of(*OUTCOMES))
+
+    @property
+    def terminal(self) -> bool:
+        return not self.next and self.then is None
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.replace("_", " ")
+
+
+@attrs.frozen
+class OrderType:
+    """An order type: its steps (the first is where an order starts) and how it ends."""
+
+    title: str
+    steps: list[StepSpec]
+    category: str = "request"  # for reports: business, change, cancellation, billing, fault …
+    end_interaction: str | None = None  # interaction kind logged when it ends "done"
+    callback_days: float = attrs.field(default=0.0, validator=_non_negative)
+    choices: dict[str, list[str]] = attrs.field(factory=dict)  # allowed values of a field
+
+    def step(self, name: str) -> StepSpec:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    @property
+    def first(self) -> StepSpec:
+        return self.steps[0]
+
+    def allowed_from(self, name: str) -> list[str]:
+        step = self.step(name)
+        return list(step.next) + ([step.then] if step.then and step.then not in step.next else [])
+
+    def check(self, type_name: str) -> None:
+        """Refuse a machine that cannot work (unknown targets, no end, a dead first step)."""
+        where = f"types.{type_name}"
+        if not self.steps:
+            raise ValidationError("an order type needs at least one step", field=where)
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValidationError("two steps share a name", field=f"{where}.steps")
+        for step in self.steps:
+            for target in [*step.next, *([step.then] if step.then else [])]:
+                if target not in names:
+                    raise ValidationError(
+                        f"step {step.name!r} leads to unknown step {target!r} (steps: "
+                        f"{', '.join(names)})", field=f"{where}.steps")
+            if (step.wait_days > 0) != (step.then is not None):
+                raise ValidationError(f"step {step.name!r}: wait_days and then go together",
+                                      field=f"{where}.steps")
+        if self.first.terminal:
+            raise ValidationError(f"the first step {self.first.name!r} leads nowhere",
+                                  field=f"{where}.steps")
+        if not any(s.terminal for s in self.steps):
+            raise ValidationError("no step ends the order (a step with no next)",
+                                  field=f"{where}.steps")
+        for key, values in self.choices.items():
+            if not values:
+                raise ValidationError(f"no allowed values for {key!r}", field=f"{where}.choices")
+
+
+@attrs.frozen
+class DepartmentSpec:
+    """``[service.departments.<name>]``: who leads the queue and who manages it."""
+
+    lead: str | None = None
+    manager: str | None = None
+    members: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class EscalationLevel:
+    """One rung: ``after_hours`` past a step's SLA breach, raise it to ``target``."""
+
+    after_hours: float = attrs.field(validator=_non_negative)
+    target: str = attrs.field(validator=_target)
+
+
+def _ladder(_inst: object, attribute: attrs.Attribute, value: list[EscalationLevel]) -> None:
+    for i in range(1, len(value)):
+        if value[i].after_hours <= value[i - 1].after_hours:
+            raise ValidationError(f"levels must come in increasing order of after_hours (level "
+                                  f"{i + 1} is not after level {i})", field=attribute.name)
+
+
+def _default_ladder() -> list[EscalationLevel]:
+    return [EscalationLevel(0.0, "shift_lead"), EscalationLevel(24.0, "department_manager")]
+
+
+@attrs.frozen
+class ServiceSettings:
+    """``[service]``."""
+
+    types: dict[str, OrderType] = attrs.field(factory=dict)  # added to / replacing shipped ones
+    disabled_types: list[str] = attrs.field(factory=list)
+    departments: dict[str, DepartmentSpec] = attrs.field(factory=dict)
+    escalation: list[EscalationLevel] = attrs.field(factory=_default_ladder, validator=_ladder)
+    report_days: int = attrs.field(default=30)
+    simulate_orders_per_day: float = attrs.field(default=2.0, validator=_non_negative)
+
+    def __attrs_post_init__(self) -> None:
+        for name in self.types:
+            _name(None, attrs.fields(ServiceSettings).types, name)
+        for name, order_type in self.all_types.items():
+            order_type.check(name)
+        unknown = [n for n in self.disabled_types if n not in self.shipped_and_configured]
+        if unknown:
+            raise ValidationError(f"unknown order type(s) {', '.join(unknown)} (known: "
+                                  f"{', '.join(self.shipped_and_configured)})",
+                                  field="disabled_types")
+        if self.report_days <= 0:
+            raise ValidationError("must be more than 0", field="report_days")
+
+    @property
+    def shipped_and_configured(self) -> dict[str, OrderType]:
+        from crmcore_service.types import SHIPPED
+
+        return {**SHIPPED, **self.types}
+
+    @property
+    def all_types(self) -> dict[str, OrderType]:
+        """The order types in force: shipped ones, overridden or added to, minus disabled."""
+        return {k: v for k, v in self.shipped_and_configured.items()
+                if k not in self.disabled_types}
