@@ -301,11 +301,12 @@ class Service:
         return Resource("service_order", order.id, order.owner, order.customer_id)
 
     def _may_act(self, order: Order, step: StepSpec, actor: str) -> None:
-        """Under ``[security] enforce``: the step's department and role decide who moves it on
-        (its assignee always may); admins and system actors may do anything."""
+        """Under ``[security] enforce``: the step's role (or a higher one) and department decide
+        who moves it on (the person assigned to the step may, whatever their department);
+        admins and system actors may do anything."""
         self.crm.authorize(actor, "service.advance",
                            Resource("service_order", order.id, None, order.customer_id))
-        if not self.crm.config.security.enforce or actor == order.assignee:
+        if not self.crm.config.security.enforce:
             return
         who = self.crm.actor(actor)
         if who is None or who.role in (Role.ADMIN, Role.SYSTEM):
@@ -317,7 +318,7 @@ class Service:
             raise PermissionDenied(f"{actor} ({who.role.value}) may not advance order "
                                    f"{order.id} at step {step.name}: it takes a "
                                    f"{step.role.replace('_', ' ')} or above")
-        if step.department and who.department != step.department:
+        if step.department and who.department != step.department and actor != order.assignee:
             raise PermissionDenied(f"{actor} may not advance order {order.id} at step "
                                    f"{step.name}: it is for department {step.department}, not "
                                    f"{who.department or 'none'}")

@@ -32,7 +32,7 @@ def open_orders(api: Service) -> ReportSection:
 
 
 def breaches(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
-    window = {"at": {"$gte": since, "$lt": now}}
+    window = {"at": {"$gte": since, "$lte": now}}
     counts: Counter[tuple[str, str]] = Counter()
     escalations: Counter[tuple[str, str]] = Counter()
     for line in api.transitions.iter({**window, "action": "breached"}):
@@ -47,7 +47,7 @@ def breaches(api: Service, since: datetime, now: datetime, days: int) -> ReportS
 
 def cycle_times(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
     spent: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for line in api.transitions.iter({"at": {"$gte": since, "$lt": now},
+    for line in api.transitions.iter({"at": {"$gte": since, "$lte": now},
                                       "action": "advanced"}):
         if line.from_state and line.hours_in_step is not None:
             spent[(line.order_type, line.from_state)].append(line.hours_in_step)
@@ -61,7 +61,7 @@ def cancellations(api: Service, since: datetime, now: datetime, days: int) -> Re
     kinds = [n for n, t in api.types.items() if t.category == "cancellation"]
     counts: Counter[tuple[str, str]] = Counter()
     for order in api.orders.iter({"type": {"$in": kinds},
-                                  "opened_at": {"$gte": since, "$lt": now}}):
+                                  "opened_at": {"$gte": since, "$lte": now}}):
         outcome = order.outcome or "open"
         if order.outcome == "done":
             outcome = "cancelled"
@@ -81,7 +81,7 @@ def cancellations(api: Service, since: datetime, now: datetime, days: int) -> Re
 
 def charges(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
     totals: dict[str, list[float]] = defaultdict(list)
-    for charge in api.charges.iter({"at": {"$gte": since, "$lt": now}}):
+    for charge in api.charges.iter({"at": {"$gte": since, "$lte": now}}):
         totals[charge.kind].append(charge.amount)
     rows = [(k, len(v), round(sum(v), 2)) for k, v in sorted(totals.items())]
     return ReportSection(f"Fee settlements and charge adjustments, last {days} days",
