@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -19,6 +20,8 @@ from crmcore.converter import to_doc
 from crmcore.errors import ValidationError
 from crmcore_service.api import Service, step_key
 from crmcore_service.model import Order
+from crmcore_service.response import ResponseTimes
+from crmcore_service.surveys import Surveys
 
 LIST_COLUMNS = [("id", "id"), ("type", "type"), ("state", "step"), ("assignee", "acts"),
                 ("due", "step due"), ("escalation_level", "esc."), ("outcome", "outcome")]
@@ -157,3 +160,83 @@ def list_(ctx: click.Context, order_type: str | None, state: str | None,
                       assignee=assignee, open_only=only_open, limit=limit,
                       actor=actor(ctx))
     out_table(ctx, [_row(o) for o in orders], LIST_COLUMNS, empty="no service orders")
+
+
+def _window(api: Service, days: int) -> tuple[Any, Any]:
+    now = api.crm.now()
+    return now - timedelta(days=days), now
+
+
+@service_group.group("survey")
+def survey_group() -> None:
+    """Satisfaction surveys defined under [service.surveys.<name>]."""
+
+
+@survey_group.command("run")
+@click.argument("name")
+@click.pass_context
+def survey_run(ctx: click.Context, name: str) -> None:
+    """Ask every customer of the survey's audience not yet asked this period."""
+    result = Surveys(_api(ctx)).run(name, actor=actor(ctx))
+    say(ctx, f"survey {name}: {result.asked} customers asked, {result.already} already asked "
+        f"this period", survey=name, period=result.period, asked=result.asked,
+        already=result.already)
+
+
+@survey_group.command("answer")
+@click.argument("name")
+@click.option("--customer", "customer_id", required=True, metavar="ID")
+@click.option("--score", "scores", multiple=True, metavar="QUESTION=N", required=True,
+              help="A score per question (repeatable).")
+@click.option("--comment", default="", help="What the customer said.")
+@click.option("--channel", default="phone", show_default=True)
+@click.pass_context
+def survey_answer(ctx: click.Context, name: str, customer_id: str, scores: tuple[str, ...],
+                  comment: str, channel: str) -> None:
+    """Record a customer's answers (stored as a "survey" interaction with the scores)."""
+    parsed = parse_sets(scores)
+    logged = Surveys(_api(ctx)).answer(name, actor=actor(ctx), customer_id=customer_id,
+                                       scores=parsed, comment=comment, channel=channel)
+    say(ctx, f"answers stored as interaction {logged.id} (satisfaction "
+        f"{logged.satisfaction}/5)", id=logged.id, satisfaction=logged.satisfaction)
+
+
+@survey_group.command("results")
+@click.argument("name")
+@click.option("--by", type=click.Choice(["department", "category", "rep"]),
+              default="department", show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
+@click.pass_context
+def survey_results(ctx: click.Context, name: str, by: str, days: int) -> None:
+    """Mean scores of a survey's answers over the last DAYS, by department, category or rep."""
+    api = _api(ctx)
+    since, until = _window(api, days)
+    rows = [to_doc(r) for r in Surveys(api).results(name, by, since=since, until=until)]
+    out_table(ctx, rows, [("group", by), ("answers", "answers"), ("mean", "mean score")],
+              empty="no answers")
+
+
+@service_group.command("reply")
+@click.argument("enquiry_id")
+@click.option("--summary", default="", help="What the customer was told.")
+@click.option("--channel", help="Default: the enquiry's channel.")
+@click.pass_context
+def reply(ctx: click.Context, enquiry_id: str, summary: str, channel: str | None) -> None:
+    """Log the answer to an enquiry (its first answer sets the first-response time)."""
+    logged = ResponseTimes(_api(ctx)).reply(enquiry_id, actor=actor(ctx), summary=summary,
+                                            channel=channel)
+    say(ctx, f"reply logged as interaction {logged.id}", id=logged.id)
+
+
+@service_group.command("response")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
+@click.pass_context
+def response(ctx: click.Context, days: int) -> None:
+    """First-response time of every enquiry per channel and rep, with breaches counted."""
+    api = _api(ctx)
+    since, until = _window(api, days)
+    rows = [to_doc(r) for r in ResponseTimes(api).by_channel_and_rep(since, until)]
+    out_table(ctx, rows, [("channel", "channel"), ("rep", "rep"), ("enquiries", "enquiries"),
+                          ("answered", "answered"), ("mean_seconds", "mean s"),
+                          ("worst_seconds", "worst s"), ("breaches", "breaches")],
+              empty="no enquiries")

@@ -55,7 +55,7 @@ def crm_collections() -> list[CollectionSpec]:
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(tasks=("service",))
+    return Kinds(tasks=("service", "survey"))
 
 
 @hookimpl(optionalhook=True)

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from crmcore import ReportSection
 from crmcore_service.api import Service
+from crmcore_service.response import ResponseTimes
+from crmcore_service.surveys import Surveys
 
 
 def sections(api: Service, now: datetime) -> list[ReportSection]:
@@ -15,7 +17,8 @@ def sections(api: Service, now: datetime) -> list[ReportSection]:
     days = api.settings.report_days
     since = now - timedelta(days=days)
     return [open_orders(api), breaches(api, since, now, days), cycle_times(api, since, now, days),
-            cancellations(api, since, now, days), charges(api, since, now, days)]
+            cancellations(api, since, now, days), charges(api, since, now, days),
+            *surveys(api, since, now, days), response_times(api, since, now, days)]
 
 
 def open_orders(api: Service) -> ReportSection:
@@ -86,3 +89,35 @@ def charges(api: Service, since: datetime, now: datetime, days: int) -> ReportSe
     rows = [(k, len(v), round(sum(v), 2)) for k, v in sorted(totals.items())]
     return ReportSection(f"Fee settlements and charge adjustments, last {days} days",
                          ("kind", "records", "total"), rows, order=64)
+
+
+def surveys(api: Service, since: datetime, now: datetime, days: int) -> list[ReportSection]:
+    """One section per configured survey: mean scores by department and question category."""
+    out = []
+    answers = Surveys(api)
+    for name, survey in api.settings.surveys.items():
+        rows = [("department", r.group, r.answers, r.mean)
+                for r in answers.results(name, "department", since=since, until=now)]
+        rows += [("category", r.group, r.answers, r.mean)
+                 for r in answers.results(name, "category", since=since, until=now)]
+        rows += [("rep", r.group, r.answers, r.mean)
+                 for r in answers.results(name, "rep", since=since, until=now)]
+        out.append(ReportSection(f"Survey '{survey.title}', last {days} days",
+                                 ("by", "group", "scores", f"mean (1-{survey.scale})"), rows,
+                                 order=65))
+    return out
+
+
+def response_times(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+    rows = [(r.channel, r.rep, r.enquiries, r.answered,
+             "" if r.mean_seconds is None else r.mean_seconds, r.breaches)
+            for r in ResponseTimes(api).by_channel_and_rep(since, now)]
+    breaches: Counter[str] = Counter()
+    for channel, _rep, _n, _a, _m, b in rows:
+        breaches[channel] += b
+    return ReportSection(f"First response to enquiries, last {days} days",
+                         ("channel", "rep", "enquiries", "answered", "mean seconds",
+                          "breaches"), rows,
+                         chart={k: float(v) for k, v in sorted(breaches.items())} or None,
+                         note="targets per channel: [service.response] targets (seconds)",
+                         order=66)

@@ -169,6 +169,77 @@ def _default_ladder() -> list[EscalationLevel]:
 
 
 @attrs.frozen
+class Question:
+    """One survey question; ``category`` groups results (service, network, billing …)."""
+
+    key: str = attrs.field(validator=_name)
+    text: str = ""
+    category: str = "general"
+
+
+@attrs.frozen
+class Audience:
+    """Who a survey or campaign reaches: every listed criterion must hold (within one, any of
+    its values). ``grades`` and ``tiers`` name a grading scheme's values
+    (``customer.ext["grading"]["grades"][scheme]``); ``loyalty_tiers`` the loyalty tier;
+    ``fields`` core customer fields (region, occupation, source, owner, gender …)."""
+
+    tags: list[str] = attrs.field(factory=list)
+    grades: dict[str, list[str]] = attrs.field(factory=dict)
+    loyalty_tiers: list[str] = attrs.field(factory=list)
+    fields: dict[str, list[str]] = attrs.field(factory=dict)
+
+
+def _scale(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+    if not 2 <= value <= 10:
+        raise ValidationError(f"expected 2 to 10 points, got {value}", field=attribute.name)
+
+
+def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:
+    if value <= 0:
+        raise ValidationError(f"must be more than 0, got {value}", field=attribute.name)
+
+
+@attrs.frozen
+class Survey:
+    """``[service.surveys.<name>]``: a satisfaction survey run every ``period_days``."""
+
+    title: str
+    questions: list[Question] = attrs.field()
+    scale: int = attrs.field(default=5, validator=_scale)  # answers 1..scale
+    period_days: float = attrs.field(default=182.0, validator=_positive)  # every half year
+    audience: Audience = attrs.field(factory=Audience)
+    department: str | None = None  # whose service it measures (else the rep's department)
+    due_days: float = attrs.field(default=14.0, validator=_positive)
+
+    @questions.validator
+    def _questions(self, attribute: attrs.Attribute, value: list[Question]) -> None:
+        if not value:
+            raise ValidationError("a survey needs at least one question", field=attribute.name)
+        keys = [q.key for q in value]
+        if len(set(keys)) != len(keys):
+            raise ValidationError("two questions share a key", field=attribute.name)
+
+
+def _default_targets() -> dict[str, float]:
+    return {"chat": 60.0, "app": 60.0, "web": 60.0, "phone": 60.0, "sms": 3600.0,
+            "email": 86400.0}
+
+
+@attrs.frozen
+class ResponseSettings:
+    """``[service.response]``: first-response time of every enquiry (DOMAIN §7, §9)."""
+
+    enquiry_kinds: list[str] = attrs.field(factory=lambda: ["inquiry", "consultation"],
+                                           validator=_names)
+    targets: dict[str, float] = attrs.field(factory=_default_targets)  # seconds per channel
+    default_target: float = attrs.field(default=3600.0, validator=_positive)
+
+    def target(self, channel: str) -> float:
+        return self.targets.get(channel, self.default_target)
+
+
+@attrs.frozen
 class ServiceSettings:
     """``[service]``."""
 
@@ -178,6 +249,8 @@ class ServiceSettings:
     escalation: list[EscalationLevel] = attrs.field(factory=_default_ladder, validator=_ladder)
     report_days: int = attrs.field(default=30)
     simulate_orders_per_day: float = attrs.field(default=2.0, validator=_non_negative)
+    surveys: dict[str, Survey] = attrs.field(factory=dict)
+    response: ResponseSettings = attrs.field(factory=ResponseSettings)
 
     def __attrs_post_init__(self) -> None:
         for name in self.types:
@@ -189,6 +262,8 @@ class ServiceSettings:
             raise ValidationError(f"unknown order type(s) {', '.join(unknown)} (known: "
                                   f"{', '.join(self.shipped_and_configured)})",
                                   field="disabled_types")
+        for name in self.surveys:
+            _name(None, attrs.fields(ServiceSettings).surveys, name)
         if self.report_days <= 0:
             raise ValidationError("must be more than 0", field="report_days")
 
