@@ -19,6 +19,7 @@ from crmcore.cli.context import (
 from crmcore.converter import to_doc
 from crmcore.errors import ValidationError
 from crmcore_service.api import Service, step_key
+from crmcore_service.campaigns import Campaigns
 from crmcore_service.model import Order
 from crmcore_service.response import ResponseTimes
 from crmcore_service.surveys import Surveys
@@ -240,3 +241,47 @@ def response(ctx: click.Context, days: int) -> None:
                           ("answered", "answered"), ("mean_seconds", "mean s"),
                           ("worst_seconds", "worst s"), ("breaches", "breaches")],
               empty="no enquiries")
+
+
+@service_group.group("campaign")
+def campaign_group() -> None:
+    """Care campaigns defined under [service.campaigns.<name>]."""
+
+
+@campaign_group.command("run")
+@click.argument("name")
+@click.option("--customer", "customers", multiple=True, metavar="ID",
+              help="Also reach this customer (repeatable): a list of those affected.")
+@click.pass_context
+def campaign_run(ctx: click.Context, name: str, customers: tuple[str, ...]) -> None:
+    """Give every customer the campaign reaches a care task with its offer."""
+    result = Campaigns(_api(ctx)).run(name, actor=actor(ctx), customers=list(customers))
+    say(ctx, f"campaign {name}: {result.targeted} customers targeted, {result.already} "
+        "reached before", campaign=name, targeted=result.targeted, already=result.already)
+
+
+@campaign_group.command("contact")
+@click.argument("name")
+@click.option("--customer", "customer_id", required=True, metavar="ID")
+@click.option("--satisfaction", required=True, type=click.IntRange(1, 5))
+@click.option("--accepted", is_flag=True, help="The customer took the offer.")
+@click.option("--summary", default="", help="What was said.")
+@click.pass_context
+def campaign_contact(ctx: click.Context, name: str, customer_id: str, satisfaction: int,
+                     accepted: bool, summary: str) -> None:
+    """Record the care contact with a targeted customer."""
+    target = Campaigns(_api(ctx)).contact(name, actor=actor(ctx), customer_id=customer_id,
+                                          satisfaction=satisfaction, accepted=accepted,
+                                          summary=summary)
+    say(ctx, f"care contact recorded for {customer_id}"
+        + (" (offer points granted)" if target.points_entry else ""),
+        id=target.id, points_entry=target.points_entry)
+
+
+@campaign_group.command("effect")
+@click.argument("name")
+@click.pass_context
+def campaign_effect(ctx: click.Context, name: str) -> None:
+    """Reach, satisfaction of the care contacts, offers taken and churn-risk change."""
+    effect = Campaigns(_api(ctx)).effect(name)
+    out_record(ctx, to_doc(effect), title=f"campaign {name}")

@@ -91,3 +91,25 @@ class Charge:
     reference: str | None = None  # the contract number or the disputed bill
     decided_by: str = field(default="", validator=optional_text)
     version: int = 0
+
+CARE = "service.care"
+
+
+@attrs.frozen
+class CareTarget:
+    """A customer a care campaign reached: when, their churn risk then, and the effect."""
+
+    id: str
+    campaign: str = field(validator=non_empty)
+    customer_id: str = field(validator=non_empty)
+    created_at: datetime = field(converter=utc_converter("created_at"))
+    created_by: str = field(validator=non_empty)
+    churn_before: str | None = None  # the grading plugin's churn level when targeted
+    contacted_at: datetime | None = field(
+        default=None, converter=utc_converter("contacted_at", optional=True))
+    contacted_by: str | None = None
+    satisfaction: int | None = None  # of the care contact, 1-5
+    offer_accepted: bool = False
+    points_entry: str | None = None  # the loyalty ledger entry of the offer's points
+    interaction_id: str | None = None
+    version: int = 0

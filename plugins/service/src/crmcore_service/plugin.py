@@ -10,7 +10,16 @@ from crmcore import Effects, Kinds, ReportSection, SettingsSpec, TaskDraft, hook
 from crmcore.entities import Priority
 from crmcore.storage import CollectionSpec, IndexSpec
 from crmcore_service.api import SECTION, TASK_SOURCE, Service, ensure_hookspecs, step_key
-from crmcore_service.model import CHARGES, ORDERS, TRANSITIONS, Charge, Order, Transition
+from crmcore_service.model import (
+    CARE,
+    CHARGES,
+    ORDERS,
+    TRANSITIONS,
+    CareTarget,
+    Charge,
+    Order,
+    Transition,
+)
 from crmcore_service.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -50,6 +59,9 @@ def crm_collections() -> list[CollectionSpec]:
             IndexSpec([("order_id", 1)]),
             IndexSpec([("kind", 1), ("at", 1)]),
         ), customer_key="customer_id", record_type=Charge),
+        CollectionSpec(CARE, (
+            IndexSpec([("campaign", 1), ("customer_id", 1)], unique=True),
+        ), customer_key="customer_id", record_type=CareTarget),
     ]
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from crmcore import ReportSection
 from crmcore_service.api import Service
+from crmcore_service.campaigns import Campaigns
 from crmcore_service.response import ResponseTimes
 from crmcore_service.surveys import Surveys
 
@@ -18,7 +19,8 @@ def sections(api: Service, now: datetime) -> list[ReportSection]:
     since = now - timedelta(days=days)
     return [open_orders(api), breaches(api, since, now, days), cycle_times(api, since, now, days),
             cancellations(api, since, now, days), charges(api, since, now, days),
-            *surveys(api, since, now, days), response_times(api, since, now, days)]
+            *surveys(api, since, now, days), response_times(api, since, now, days),
+            campaigns(api)]
 
 
 def open_orders(api: Service) -> ReportSection:
@@ -121,3 +123,17 @@ def response_times(api: Service, since: datetime, now: datetime, days: int) -> R
                          chart={k: float(v) for k, v in sorted(breaches.items())} or None,
                          note="targets per channel: [service.response] targets (seconds)",
                          order=66)
+
+
+def campaigns(api: Service) -> ReportSection:
+    rows = []
+    care = Campaigns(api)
+    for name in api.settings.campaigns:
+        e = care.effect(name)
+        rows.append((name, e.targeted, e.contacted,
+                     "" if e.mean_satisfaction is None else e.mean_satisfaction,
+                     e.offers_accepted, e.points_granted,
+                     f"{e.churn_improved}/{e.churn_unchanged}/{e.churn_worse}"))
+    return ReportSection("Care campaigns", ("campaign", "targeted", "contacted",
+                                            "satisfaction (1-5)", "offers taken", "points",
+                                            "churn risk better/same/worse"), rows, order=67)

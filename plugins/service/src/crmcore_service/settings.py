@@ -221,6 +221,49 @@ class Survey:
             raise ValidationError("two questions share a key", field=attribute.name)
 
 
+def _optional_instant(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is None:
+        return
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{value!r} is not a date or date-time (2026-11-23T14:00)",
+                              field=attribute.name) from None
+
+
+@attrs.frozen
+class Incident:
+    """The customers hit by a known problem: those tagged ``tag``, and/or those with an
+    interaction of ``interaction_kind`` (optionally in ``[since, until]``, ISO dates, UTC),
+    and/or the ``customers`` listed."""
+
+    tag: str | None = None
+    interaction_kind: str | None = None
+    since: str | None = attrs.field(default=None, validator=_optional_instant)
+    until: str | None = attrs.field(default=None, validator=_optional_instant)
+    customers: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Campaign:
+    """``[service.campaigns.<name>]``: care for a segment (``audience``) or for the customers
+    hit by an incident (``incident``): a care task with the ``offer`` for each."""
+
+    title: str
+    offer: str = ""
+    points: int = attrs.field(default=0, validator=_non_negative)  # through loyalty, if loaded
+    due_days: float = attrs.field(default=3.0, validator=_positive)
+    audience: Audience | None = None
+    incident: Incident | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.audience is None) == (self.incident is None):
+            raise ValidationError("give exactly one of audience and incident",
+                                  field="audience")
+
+
 def _default_targets() -> dict[str, float]:
     return {"chat": 60.0, "app": 60.0, "web": 60.0, "phone": 60.0, "sms": 3600.0,
             "email": 86400.0}
@@ -251,6 +294,7 @@ class ServiceSettings:
     simulate_orders_per_day: float = attrs.field(default=2.0, validator=_non_negative)
     surveys: dict[str, Survey] = attrs.field(factory=dict)
     response: ResponseSettings = attrs.field(factory=ResponseSettings)
+    campaigns: dict[str, Campaign] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         for name in self.types:
