@@ -21,6 +21,7 @@ from crmcore.errors import ValidationError
 from crmcore_service.api import Service, step_key
 from crmcore_service.campaigns import Campaigns
 from crmcore_service.model import Order
+from crmcore_service.qa import QualityAssurance, month_of
 from crmcore_service.response import ResponseTimes
 from crmcore_service.surveys import Surveys
 
@@ -285,3 +286,73 @@ def campaign_effect(ctx: click.Context, name: str) -> None:
     """Reach, satisfaction of the care contacts, offers taken and churn-risk change."""
     effect = Campaigns(_api(ctx)).effect(name)
     out_record(ctx, to_doc(effect), title=f"campaign {name}")
+
+
+@service_group.group("qa")
+def qa_group() -> None:
+    """Quality assurance: sample contacts, score them, the monthly quality report."""
+
+
+def _month(qa: QualityAssurance, month: str | None) -> str:
+    return month or month_of(qa.crm.now(), qa.zone)
+
+
+@qa_group.command("sample")
+@click.option("--month", metavar="YYYY-MM", help="Default: this month.")
+@click.pass_context
+def qa_sample(ctx: click.Context, month: str | None) -> None:
+    """Draw each rep's contacts of the month into the review queue ([service.qa])."""
+    qa = QualityAssurance(_api(ctx))
+    month = _month(qa, month)
+    added = qa.sample(month, actor=actor(ctx))
+    say(ctx, f"{added} contacts of {month} added to the QA queue", month=month, added=added)
+
+
+@qa_group.command("queue")
+@click.option("--month", metavar="YYYY-MM")
+@click.pass_context
+def qa_queue(ctx: click.Context, month: str | None) -> None:
+    """Sampled contacts waiting for their scorecard."""
+    qa = QualityAssurance(_api(ctx))
+    rows = [to_doc(r) for r in qa.queue(month=month)]
+    out_table(ctx, rows, [("id", "review"), ("month", "month"), ("rep", "rep"),
+                          ("interaction_id", "contact")], empty="nothing to review")
+
+
+@qa_group.command("review")
+@click.argument("review_id")
+@click.option("--score", "scores", multiple=True, metavar="CRITERION=N", required=True,
+              help="A score per scorecard criterion (repeatable).")
+@click.option("--comment", default="")
+@click.pass_context
+def qa_review(ctx: click.Context, review_id: str, scores: tuple[str, ...], comment: str) -> None:
+    """Score a sampled contact on the scorecard."""
+    done = QualityAssurance(_api(ctx)).review(review_id, actor=actor(ctx),
+                                              scores=parse_sets(scores), comment=comment)
+    say(ctx, f"QA review {done.id} scored {done.score}", id=done.id, score=done.score)
+
+
+@qa_group.command("complaint")
+@click.argument("interaction_id")
+@click.option("--staff", required=True, help="Who the complaint is about.")
+@click.pass_context
+def qa_complaint(ctx: click.Context, interaction_id: str, staff: str) -> None:
+    """Record that a complaint names the staff member it is about."""
+    record = QualityAssurance(_api(ctx)).name_staff(interaction_id, staff, actor=actor(ctx))
+    say(ctx, f"complaint {interaction_id} names {record.staff}", id=record.id)
+
+
+@qa_group.command("report")
+@click.option("--month", metavar="YYYY-MM", help="Default: this month.")
+@click.pass_context
+def qa_report(ctx: click.Context, month: str | None) -> None:
+    """The monthly service-quality report: QA scores, complaints, satisfaction per rep."""
+    qa = QualityAssurance(_api(ctx))
+    month = _month(qa, month)
+    rows = [to_doc(r) for r in qa.monthly(month)]
+    for row in rows:
+        row["criteria"] = ", ".join(f"{k} {v}" for k, v in row["criteria"].items())
+    out_table(ctx, rows, [("rep", "rep"), ("contacts", "contacts"), ("reviewed", "reviewed"),
+                          ("qa_score", "QA score"), ("criteria", "scorecard"),
+                          ("complaints", "complaints"), ("survey_mean", "satisfaction")],
+              title=f"service quality {month}", empty="no contacts")

@@ -113,3 +113,38 @@ class CareTarget:
     points_entry: str | None = None  # the loyalty ledger entry of the offer's points
     interaction_id: str | None = None
     version: int = 0
+
+QA_REVIEWS = "service.qa_reviews"
+STAFF_COMPLAINTS = "service.staff_complaints"
+
+
+@attrs.frozen
+class QaReview:
+    """One contact of a rep sampled for quality review, and its scorecard once reviewed."""
+
+    id: str
+    month: str = field(validator=non_empty)  # "2026-01" in the business time zone
+    rep: str = field(validator=non_empty)
+    interaction_id: str = field(validator=non_empty)
+    customer_id: str = field(validator=non_empty)
+    sampled_at: datetime = field(converter=utc_converter("sampled_at"))
+    reviewer: str | None = None
+    reviewed_at: datetime | None = field(
+        default=None, converter=utc_converter("reviewed_at", optional=True))
+    scores: dict[str, int] = attrs.field(factory=dict)
+    score: float | None = None  # the mean of the scorecard
+    comment: str = field(personal=True, default="", validator=optional_text)
+    version: int = 0
+
+
+@attrs.frozen
+class StaffComplaint:
+    """A complaint naming the staff member it is about."""
+
+    id: str
+    staff: str = field(validator=non_empty)
+    interaction_id: str = field(validator=non_empty)
+    customer_id: str = field(validator=non_empty)
+    at: datetime = field(converter=utc_converter("at"))  # when the complaint was made
+    named_by: str = field(validator=non_empty)
+    version: int = 0

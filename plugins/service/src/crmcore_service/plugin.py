@@ -14,10 +14,14 @@ from crmcore_service.model import (
     CARE,
     CHARGES,
     ORDERS,
+    QA_REVIEWS,
+    STAFF_COMPLAINTS,
     TRANSITIONS,
     CareTarget,
     Charge,
     Order,
+    QaReview,
+    StaffComplaint,
     Transition,
 )
 from crmcore_service.settings import ServiceSettings
@@ -62,12 +66,20 @@ def crm_collections() -> list[CollectionSpec]:
         CollectionSpec(CARE, (
             IndexSpec([("campaign", 1), ("customer_id", 1)], unique=True),
         ), customer_key="customer_id", record_type=CareTarget),
+        CollectionSpec(QA_REVIEWS, (
+            IndexSpec([("month", 1), ("rep", 1)]),
+            IndexSpec([("reviewed_at", 1), ("sampled_at", 1)]),
+        ), customer_key="customer_id", record_type=QaReview),
+        CollectionSpec(STAFF_COMPLAINTS, (
+            IndexSpec([("staff", 1), ("at", 1)]),
+            IndexSpec([("interaction_id", 1)]),
+        ), customer_key="customer_id", record_type=StaffComplaint),
     ]
 
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(tasks=("service", "survey"))
+    return Kinds(tasks=("service", "survey", "qa_review"))
 
 
 @hookimpl(optionalhook=True)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from crmcore import ReportSection
 from crmcore_service.api import Service
 from crmcore_service.campaigns import Campaigns
+from crmcore_service.qa import QualityAssurance, month_of
 from crmcore_service.response import ResponseTimes
 from crmcore_service.surveys import Surveys
 
@@ -20,7 +21,7 @@ def sections(api: Service, now: datetime) -> list[ReportSection]:
     return [open_orders(api), breaches(api, since, now, days), cycle_times(api, since, now, days),
             cancellations(api, since, now, days), charges(api, since, now, days),
             *surveys(api, since, now, days), response_times(api, since, now, days),
-            campaigns(api)]
+            campaigns(api), quality(api, now)]
 
 
 def open_orders(api: Service) -> ReportSection:
@@ -137,3 +138,15 @@ def campaigns(api: Service) -> ReportSection:
     return ReportSection("Care campaigns", ("campaign", "targeted", "contacted",
                                             "satisfaction (1-5)", "offers taken", "points",
                                             "churn risk better/same/worse"), rows, order=67)
+
+
+def quality(api: Service, now: datetime) -> ReportSection:
+    """The monthly service-quality report of the month ``now`` falls in."""
+    qa = QualityAssurance(api)
+    month = month_of(now, qa.zone)
+    rows = [(r.rep, r.contacts, r.reviewed, "" if r.qa_score is None else r.qa_score,
+             r.complaints, "" if r.survey_mean is None else r.survey_mean)
+            for r in qa.monthly(month)]
+    return ReportSection(f"Service quality, {month}",
+                         ("rep", "contacts", "QA reviewed", f"QA score (1-{api.settings.qa.scale})",
+                          "complaints about them", "satisfaction (1-5)"), rows, order=68)

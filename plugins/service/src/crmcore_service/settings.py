@@ -282,6 +282,30 @@ class ResponseSettings:
         return self.targets.get(channel, self.default_target)
 
 
+def _default_scorecard() -> list[str]:
+    return ["wording", "attitude", "tone", "summarising_needs", "adaptability"]
+
+
+def _default_qa_kinds() -> list[str]:
+    return ["consultation", "inquiry", "complaint", "callback", "care", "business", "billing"]
+
+
+@attrs.frozen
+class QaSettings:
+    """``[service.qa]``: how many of each rep's contacts QA reviews a month, and how."""
+
+    per_rep_per_month: int = attrs.field(default=3, validator=_non_negative)  # handbook: 1-5
+    kinds: list[str] = attrs.field(factory=_default_qa_kinds, validator=_names)
+    scorecard: list[str] = attrs.field(factory=_default_scorecard, validator=_names)
+    scale: int = attrs.field(default=5, validator=_scale)
+    reviewer: str | None = None  # who gets the review tasks (else unassigned)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.scorecard:
+            raise ValidationError("the scorecard needs at least one criterion",
+                                  field="scorecard")
+
+
 @attrs.frozen
 class ServiceSettings:
     """``[service]``."""
@@ -295,6 +319,7 @@ class ServiceSettings:
     surveys: dict[str, Survey] = attrs.field(factory=dict)
     response: ResponseSettings = attrs.field(factory=ResponseSettings)
     campaigns: dict[str, Campaign] = attrs.field(factory=dict)
+    qa: QaSettings = attrs.field(factory=QaSettings)
 
     def __attrs_post_init__(self) -> None:
         for name in self.types:
