@@ -98,3 +98,44 @@ def test_business_acceptance_in_the_telecom_profile_in_a_subprocess(tmp_path: Pa
     assert len(callbacks) == 1  # followup and service agree on one 3-day callback
     assert callbacks[0]["ref"].startswith("int_")
     assert crm("tasks", "due", "--customer", cid, "--kind", "service", "--within", "30d") == []
+
+
+CONFIG = """
+[service.surveys.half_year]
+title = "Half-year satisfaction"
+questions = [{ key = "overall" }, { key = "network", category = "network" }]
+
+[service.campaigns.outage]
+title = "Outage"
+offer = "free data"
+incident = { tag = "outage" }
+"""
+
+
+def test_surveys_campaigns_response_and_qa_from_the_command_line(crm_cli, tmp_path):
+    cli = crm_cli("service")
+    (tmp_path / "crm.toml").write_text(CONFIG, encoding="utf-8")
+    conf = ("--config", str(tmp_path / "crm.toml"))
+    cid = ok(cli, *conf, "customer", "add", "--name", "Li", "--phone", "+86 138 0013 8000",
+             "--tag", "outage", "--owner", "ann")["id"]
+    enquiry = ok(cli, *conf, "log", cid, "--kind", "inquiry", "--channel", "chat",
+                 "--rep", "ann")["id"]
+    assert ok(cli, *conf, "service", "survey", "run", "half_year")["asked"] == 1
+    answered = ok(cli, *conf, "--as", "ann", "service", "survey", "answer", "half_year",
+                  "--customer", cid, "--score", "overall=5", "--score", "network=3")
+    assert answered["satisfaction"] == 4
+    by_cat = ok(cli, *conf, "service", "survey", "results", "half_year", "--by", "category")
+    assert {r["group"]: r["mean"] for r in by_cat} == {"general": 5.0, "network": 3.0}
+    assert ok(cli, *conf, "service", "campaign", "run", "outage")["targeted"] == 1
+    ok(cli, *conf, "--as", "ann", "service", "campaign", "contact", "outage", "--customer", cid,
+       "--satisfaction", "4")
+    assert ok(cli, *conf, "service", "campaign", "effect", "outage")["contacted"] == 1
+    ok(cli, *conf, "--as", "ann", "service", "reply", enquiry, "--summary", "answered")
+    [row] = ok(cli, *conf, "service", "response", "--days", "1")
+    assert (row["channel"], row["rep"], row["answered"]) == ("chat", "ann", 1)
+    assert ok(cli, *conf, "service", "qa", "sample", "--month", "2026-12")["added"] >= 0
+    code, _out, err = cli(*conf, "service", "survey", "answer", "half_year", "--customer", cid,
+                          "--score", "overall=9", "--score", "network=3")
+    assert code != 0 and "outside 1-5" in one_line_error(err)
+    code, _out, err = cli(*conf, "service", "qa", "report", "--month", "Jan")
+    assert code != 0 and "YYYY-MM" in one_line_error(err)
