@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import pytest
 from crmcore_service.plugin import crm_api_routes, crm_report_sections, crm_simulate
+from crmcore_service.qa import QualityAssurance
 from crmcore_service.routes import AdvanceOrder, OpenOrder
 
 from crmcore import CRM, ApiRoute, ValidationError
@@ -81,18 +82,27 @@ def test_report_sections_count_open_orders_breaches_cycle_times_and_cancellation
 
 def test_simulated_days_open_and_move_orders_repeatably(setup, clock):
     def run(seed: int) -> list[tuple[str, str]]:
-        crm, api = setup()
-        for n in range(5):
-            crm.customers.add(actor="demo", name=f"C{n}", phone=f"+86 138 0013 80{n:02d}")
+        crm, api = setup({"surveys": {"s": {"title": "S", "questions": [{"key": "a"}]}}})
+        ids = [crm.customers.add(actor="demo", name=f"C{n}", phone=f"+86 138 0013 80{n:02d}",
+                                 owner="ann").id for n in range(5)]
         rng = random.Random(seed)
-        for _day in range(6):
+        for day in range(6):
+            crm.interactions.log(actor="bot", customer_id=ids[day % 5], kind="inquiry",
+                                 channel="chat", rep="ann")
             crm_simulate(crm, crm.now(), rng, "demo-staff")
             crm.tick("demo")
             clock.advance(timedelta(days=1))
-        return [(o.type, o.state) for o in api.find()]
+        replies = crm.interactions.count({"kind": "inquiry", "ref": {"$ne": None}})
+        surveyed = crm.interactions.count({"kind": "survey"})
+        reviewed = len([r for r in QualityAssurance(api).reviews.find() if r.score])
+        return [(o.type, o.state) for o in api.find()] + [("replies", str(replies)),
+                                                           ("surveys", str(surveyed)),
+                                                           ("qa", str(reviewed))]
 
     start = clock.now()
     first = run(7)
     clock.set(start)
     assert first == run(7)
-    assert len(first) >= 6 and any(state != "submitted" for _t, state in first)
+    assert len(first) >= 9 and any(state != "submitted" for _t, state in first)
+    counts = dict(first[-3:])
+    assert int(counts["replies"]) >= 3 and int(counts["qa"]) >= 1

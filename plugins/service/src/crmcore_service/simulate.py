@@ -58,3 +58,49 @@ def simulate_day(api: Service, now: datetime, rng: random.Random, actor: str) ->
             api.advance(order, actor=actor, to=to, fields=fields)
         except CrmError:
             continue
+    simulate_service_quality(api, now, rng, actor)
+
+
+def simulate_service_quality(api: Service, now: datetime, rng: random.Random,
+                             actor: str) -> None:
+    """Staff answer the day's enquiries (mostly fast, some late), run the configured surveys
+    and record some answers, and QA samples and scores contacts."""
+    from datetime import timedelta
+
+    from crmcore_service.qa import QualityAssurance, month_of
+    from crmcore_service.response import ResponseTimes
+    from crmcore_service.surveys import Surveys
+
+    crm = api.crm
+    times = ResponseTimes(api)
+    for enquiry in times.enquiries(now - timedelta(days=1), now):
+        if enquiry.answered_at is not None or rng.random() < 0.1:
+            continue
+        delay = timedelta(seconds=min(rng.expovariate(1 / 45), 3600))
+        crm.interactions.log(actor=actor, customer_id=crm.interactions.get(enquiry.id)
+                             .customer_id, kind=crm.interactions.get(enquiry.id).kind,
+                             channel=enquiry.channel, ref=enquiry.id,
+                             rep=None if enquiry.rep == "(unassigned)" else enquiry.rep,
+                             occurred_at=min(enquiry.asked_at + delay, now),
+                             ext={"service": {"reply_to": enquiry.id}})
+    surveys = Surveys(api)
+    for name, survey in api.settings.surveys.items():
+        surveys.run(name, actor=actor)
+        for task in crm.tasks.find({"kind": "survey", "status": "open"}, limit=50):
+            if task.ext.get("service", {}).get("survey") != name or rng.random() > 0.2:
+                continue
+            scores = {q.key: rng.randint(max(1, survey.scale - 3), survey.scale)
+                      for q in survey.questions}
+            try:
+                surveys.answer(name, actor=actor, customer_id=task.customer_id or "",
+                               scores=scores)
+            except CrmError:
+                continue
+    qa = QualityAssurance(api)
+    month = month_of(now, qa.zone)
+    qa.sample(month, actor=actor)
+    for review in qa.queue(month=month)[:2]:
+        if review.rep == actor:
+            continue
+        scores = {key: rng.randint(3, qa.settings.scale) for key in qa.settings.scorecard}
+        qa.review(review.id, actor=actor, scores=scores)
