@@ -205,3 +205,18 @@ def test_service_api_reads_settings_of_a_plain_crm(setup):
     assert isinstance(api, Service) and set(api.types) == {
         "business", "change", "cancellation", "billing_query", "billing_dispute", "fault",
         "work_order"}
+
+
+def test_the_worker_leaves_orders_of_a_type_no_longer_configured_alone(make_crm, customer_id,
+                                                                       clock):
+    settings = {"types": {"porting": {"title": "P", "steps": [
+        {"name": "a", "next": ["b"], "sla_hours": 1}, {"name": "b"}]}}}
+    crm = make_crm(["service"], settings={"service": settings}, storage={
+        "backend": "memory", "location": "service-removed-type"})
+    order = Service(crm).open(actor="ann", type="porting", customer_id=customer_id(crm))
+    crm.close()
+    later = make_crm(["service"], storage={"backend": "memory",
+                                           "location": "service-removed-type"})
+    clock.advance(timedelta(hours=5))
+    later.tick("w1")  # no crash
+    assert Service(later).get(order.id).breaches == 0

@@ -228,6 +228,11 @@ class Service:
         handled = 0
         for order in self.orders.find({"wake_at": {"$lte": now}}, sort=[("wake_at", 1)],
                                       limit=WAKE_BATCH):
+            if order.type not in self.types or order.state not in [
+                    s.name for s in self.types[order.type].steps]:
+                self.log.warning("service order of a type or step no longer configured; left "
+                                 "alone", order=order.id, type=order.type, step=order.state)
+                continue
             try:
                 if self.wake(order, now, worker):
                     handled += 1

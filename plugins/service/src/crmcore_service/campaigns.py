@@ -5,6 +5,7 @@ contract when loaded), and measure the effect (satisfaction, churn risk then and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +81,7 @@ class Campaigns:
             raise ValidationError(f"unknown campaign {name!r} (known: {known})",
                                   field="campaign") from None
 
-    def audience(self, name: str, extra: list[str] = ()) -> list[Customer]:  # type: ignore[assignment]
+    def audience(self, name: str, extra: Sequence[str] = ()) -> list[Customer]:
         """The customers a campaign reaches now (plus ``extra`` ids)."""
         campaign = self.campaign(name)
         chosen: dict[str, Customer] = {}
@@ -110,7 +111,7 @@ class Campaigns:
         return [c for _id, c in sorted(chosen.items())
                 if c.status.value == "active" and not c.do_not_contact]
 
-    def run(self, name: str, *, actor: str, customers: list[str] = ()) -> CampaignRun:  # type: ignore[assignment]
+    def run(self, name: str, *, actor: str, customers: Sequence[str] = ()) -> CampaignRun:
         """Create a care task with the offer for each customer reached and not yet targeted."""
         actor = require_actor(actor)
         campaign = self.campaign(name)
