@@ -27,6 +27,7 @@ HOOKS_TESTED = {
     "crm_customer_perks": "test_earning_and_tiers.py::test_perks_hook_answers_…",
     "crm_complaint_resolved": "test_compensation.py",
     "crm_complaint_reopened": "test_compensation.py",
+    "crm_award_points": "test_award_points_contract.py",
     "crm_cli_commands": "test_cli.py",
     "crm_report_sections": "test_plugin.py::test_report_sections",
     "crm_customer_summary": "test_plugin.py::test_customer_summary",
