@@ -29,6 +29,7 @@ HOOKS_TESTED = {
     "crm_grade_changed": "test_earning_and_tiers.py::test_a_grading_tier_grants_a_…",
     "crm_complaint_resolved": "test_compensation.py",
     "crm_complaint_reopened": "test_compensation.py",
+    "crm_award_points": "test_award_points_contract.py",
     "crm_cli_commands": "test_cli.py",
     "crm_api_routes": "test_api_routes.py",
     "crm_report_sections": "test_plugin.py::test_report_sections",

@@ -16,6 +16,7 @@ from crmcore import hookspec
 
 if TYPE_CHECKING:
     from crmcore import CRM, Effects
+    from crmcore_complaints.business_time import SlaClock
     from crmcore_complaints.model import Notification, Ticket
 
 
@@ -65,4 +66,15 @@ class ComplaintHookSpecs:
 
         Stops at the first implementation that returns True. The plugin's own notifier runs
         last (``trylast``): it stores the message in ``complaints.outbox`` and logs it.
+        """
+
+    @hookspec(firstresult=True)
+    def crm_business_clock(self, crm: CRM) -> SlaClock | None:
+        """The business-time calculator of this stack (``[complaints.calendar]``: working hours
+        per weekday in the business time zone, holidays skipped), for other plugins' SLAs.
+
+        The answer has ``add(start, amount, pauses=()) -> datetime`` (the instant ``amount``, a
+        ``timedelta`` of working time, after ``start``) and ``elapsed(start, end, pauses=())
+        -> timedelta`` (working time between two instants). Callers fall back to calendar time
+        when no plugin answers. Stops at the first non-None result; complaints answers.
         """

@@ -138,6 +138,12 @@ def crm_complaint_notify(crm: CRM, notification: Notification) -> bool | None:
     return Complaints(crm).deliver_to_outbox(notification)
 
 
+@hookimpl(optionalhook=True)
+def crm_business_clock(crm: CRM) -> object:
+    """Offer the ``[complaints.calendar]`` business clock to other plugins (a contract)."""
+    return Complaints(crm).scheduler.business
+
+
 @hookimpl
 def crm_cli_commands(cli: click.Group) -> None:
     from crmcore_complaints.cli import complaints_group

@@ -39,6 +39,15 @@ class LoyaltyHookSpecs:
         ``exclusive_offers`` …). Every plugin is called and the lists are joined; the loyalty
         plugin answers with the perks of the customer's tier (``[loyalty.tiers]``)."""
 
+    @hookspec(firstresult=True)
+    def crm_award_points(self, crm: CRM, customer_id: str, points: int, source: str,
+                         reason: str, actor: str) -> str | None:
+        """Credit ``points`` (> 0) to a customer for an event another plugin names: ``source``
+        is unique per event (a second call with it credits nothing), ``reason`` a name such as
+        ``care_offer``. Returns the ledger entry id, or "" when that source was already
+        credited; None means no plugin awards points (the loyalty plugin answers). Checks
+        ``loyalty.award`` for ``actor``. Stops at the first non-None result."""
+
 
 def add_hookspecs(pluginmanager: PluginManager) -> None:
     """Declare the specs unless they are declared already (idempotent)."""

@@ -134,6 +134,14 @@ def crm_complaint_reopened(crm: CRM, ticket: Any, actor: str) -> Effects | None:
     return None
 
 
+@hookimpl(optionalhook=True)
+def crm_award_points(crm: CRM, customer_id: str, points: int, source: str, reason: str,
+                     actor: str) -> str | None:
+    """The points contract: other plugins (service's care offers) credit points here."""
+    entry = Loyalty(crm).award(customer_id, points, source=source, reason=reason, actor=actor)
+    return "" if entry is None else entry.id
+
+
 @hookimpl
 def crm_cli_commands(cli: click.Group) -> None:
     from crmcore_loyalty.cli import loyalty_group, referral_group

@@ -1,0 +1,167 @@
+"""The service plugin's hook implementations (registered as the ``service`` plugin)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from crmcore import Effects, Kinds, ReportSection, SettingsSpec, TaskDraft, hookimpl
+from crmcore.entities import Priority
+from crmcore.storage import CollectionSpec, IndexSpec
+from crmcore_service.api import SECTION, TASK_SOURCE, Service, ensure_hookspecs, step_key
+from crmcore_service.model import (
+    CARE,
+    CHARGES,
+    ORDERS,
+    QA_REVIEWS,
+    STAFF_COMPLAINTS,
+    TRANSITIONS,
+    CareTarget,
+    Charge,
+    Order,
+    QaReview,
+    StaffComplaint,
+    Transition,
+)
+from crmcore_service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import click
+
+    from crmcore import CRM
+    from crmcore.plugins import PluginManager
+    from crmcore.registry import ApiRoute
+
+
+@hookimpl
+def crm_addhooks(pluginmanager: PluginManager) -> None:
+    """Declare ``crm_service_*`` for other plugins to implement."""
+    ensure_hookspecs(pluginmanager)
+
+
+@hookimpl
+def crm_settings() -> SettingsSpec:
+    return SettingsSpec(section=SECTION, type=ServiceSettings)
+
+
+@hookimpl
+def crm_collections() -> list[CollectionSpec]:
+    return [
+        CollectionSpec(ORDERS, (
+            IndexSpec([("wake_at", 1)], sparse=True),
+            IndexSpec([("type", 1), ("state", 1)]),
+            IndexSpec([("customer_id", 1), ("opened_at", 1)]),
+            IndexSpec([("opened_at", 1)]),
+            IndexSpec([("assignee", 1), ("closed_at", 1)]),
+        ), customer_key="customer_id", record_type=Order),
+        CollectionSpec(TRANSITIONS, (
+            IndexSpec([("order_id", 1), ("at", 1)]),
+            IndexSpec([("action", 1), ("at", 1)]),
+        ), customer_key="customer_id", record_type=Transition),
+        CollectionSpec(CHARGES, (
+            IndexSpec([("order_id", 1)]),
+            IndexSpec([("kind", 1), ("at", 1)]),
+        ), customer_key="customer_id", record_type=Charge),
+        CollectionSpec(CARE, (
+            IndexSpec([("campaign", 1), ("customer_id", 1)], unique=True),
+        ), customer_key="customer_id", record_type=CareTarget),
+        CollectionSpec(QA_REVIEWS, (
+            IndexSpec([("month", 1), ("rep", 1)]),
+            IndexSpec([("reviewed_at", 1), ("sampled_at", 1)]),
+        ), customer_key="customer_id", record_type=QaReview),
+        CollectionSpec(STAFF_COMPLAINTS, (
+            IndexSpec([("staff", 1), ("at", 1)]),
+            IndexSpec([("interaction_id", 1)]),
+        ), customer_key="customer_id", record_type=StaffComplaint),
+    ]
+
+
+@hookimpl
+def crm_kinds() -> Kinds:
+    return Kinds(tasks=("service", "survey", "qa_review"))
+
+
+@hookimpl(optionalhook=True)
+def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
+                             actor: str) -> Effects | None:
+    """Whoever acted at the step left has done their task; whoever acts next gets one."""
+    if from_state is not None:
+        previous = crm.tasks.open_by_key(step_key(order.id, order.visit - 1))
+        if previous is not None:
+            crm.tasks.complete(previous.id, actor=actor, outcome=f"moved to {order.state}")
+    if not order.is_open:
+        return None
+    api = Service(crm)
+    order_type = api.order_type(order.type)
+    step = order_type.step(order.state)
+    due = order.step_due_at or order.advance_at or order.step_entered_at + timedelta(days=1)
+    where = f" ({step.department})" if step.department else ""
+    return Effects(tasks=[TaskDraft(
+        kind="service", title=f"{order_type.title}: {step.label}{where}, order {order.id}"[:200],
+        due_at=due, customer_id=order.customer_id, assignee=order.assignee,
+        priority=Priority.NORMAL, dedupe_key=step_key(order.id, order.visit),
+        source=TASK_SOURCE, ref=order.id,
+        ext={SECTION: {"purpose": "step", "order_type": order.type, "step": step.name,
+                       "department": step.department, "role": step.role}})])
+
+
+@hookimpl(optionalhook=True)
+def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
+    """The ending event: a finished order logs its interaction (``end_interaction``) and gets
+    its satisfaction callback (``callback_days``; shared with followup's callback key)."""
+    if order.outcome != "done":
+        return None
+    order_type = Service(crm).order_type(order.type)
+    ref = order.id
+    if order_type.end_interaction:
+        logged = crm.interactions.log(
+            actor=actor, customer_id=order.customer_id, kind=order_type.end_interaction,
+            occurred_at=order.closed_at, rep=order.owner, ref=order.id,
+            summary=f"{order_type.title}: {order_type.step(order.state).label}"[:500],
+            ext={SECTION: {"order_id": order.id, "order_type": order.type}})
+        ref = logged.id
+    if order_type.callback_days <= 0:
+        return None
+    ended = order.closed_at or crm.now()
+    return Effects(tasks=[TaskDraft(
+        kind="callback", title=f"Satisfaction callback: {order_type.title} done "
+                               f"(order {order.id})"[:200],
+        due_at=ended + timedelta(days=order_type.callback_days), customer_id=order.customer_id,
+        assignee=order.owner, dedupe_key=f"callback:{ref}", source=TASK_SOURCE, ref=ref,
+        ext={SECTION: {"purpose": "callback", "order_id": order.id}})])
+
+
+@hookimpl
+def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
+    """Record step SLA breaches, escalate stalled steps, end notice periods."""
+    Service(crm).sweep(now, worker)
+    return None
+
+
+@hookimpl
+def crm_cli_commands(cli: click.Group) -> None:
+    from crmcore_service.cli import service_group
+
+    cli.add_command(service_group)
+
+
+@hookimpl
+def crm_api_routes(crm: CRM) -> list[ApiRoute]:
+    from crmcore_service.routes import routes
+
+    return routes()
+
+
+@hookimpl
+def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+    from crmcore_service.reports import sections
+
+    return sections(Service(crm), now)
+
+
+@hookimpl
+def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    from crmcore_service.simulate import simulate_day
+
+    simulate_day(Service(crm), now, rng, actor)
