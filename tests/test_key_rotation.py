@@ -340,11 +340,18 @@ def test_cli_new_key_writes_a_private_key_and_never_overwrites(cli, tmp_path, mo
     assert code == 2 and "site.key exists; a key file is never overwritten" in one_line_error(err)
     assert key_file.read_text() == text
     code, _, err = cli("encryption", "new-key", "nowhere/site.key")
-    assert code == 2 and "cannot create nowhere/site.key" in one_line_error(err)
+    assert code == 2 and "folder" in one_line_error(err) and "does not exist" in err
+    code, _, err = cli("encryption", "new-key", "bad\x00name.key")
+    assert code == 2 and "NUL" in one_line_error(err)
     code, out, _ = cli("--json", "encryption", "new-key", "other.key")
     assert json.loads(out)["path"] == "other.key"
     assert key_file.read_text() != Path(tmp_path / "other.key").read_text()
     # the file is a working key
     (tmp_path / "crm.toml").write_text('[core]\nencrypt_personal = true\n'
-                                       'encryption_key_file = "site.key"\n')
+                                       'encryption_key_file = "site.key"\n'
+                                       '[storage]\nlocation = "crm-data"\n')
     assert cli("--as", "ann", "customer", "add", "--name", "Li")[0] == 0
+    # never with the data it seals, nor over the configuration
+    for inside in ("crm.toml",):  # the store folder: test_outputs.py, on a real store
+        code, _, err = cli("encryption", "new-key", inside)
+        assert code == 2 and "write somewhere else" in one_line_error(err), err

@@ -63,6 +63,7 @@ BAD_OUTPUTS = [
     (("demo", "--dir", "/proc/self/x", "--customers", "1", "--days", "1"), "cannot create"),
     (("demo", "--dir", "crm-data/demo", "--customers", "1", "--days", "1"), "store's folder"),
     (("init", "--path", "crm-data/customers.json", "--force"), "inside the store's folder"),
+    (("encryption", "new-key", "crm-data/site.key"), "inside the store's folder"),
 ]
 
 

@@ -164,13 +164,19 @@ def seal(ctx: click.Context, batch_size: int) -> None:
 
 
 @encryption_group.command("new-key")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")
 @click.pass_context
 def new_key(ctx: click.Context, file: str) -> None:
     """Write a fresh random 32-byte key (base64) to FILE, readable by its owner only.
 
-    FILE must not exist. Keep a copy somewhere safe: losing the key loses the data it seals.
+    FILE must not exist, and must not be the configuration or inside the store's folder (a
+    key kept with the data it seals protects nothing: every backup would carry it). Keep a
+    copy somewhere safe: losing the key loses the data it seals.
     """
+    from crmcore.demo import configured_paths
+    from crmcore.outputs import check_target
+
+    check_target(file, protected=configured_paths(state(ctx).config_path), what="FILE")
     path = write_key_file(file)
     say(ctx, f"wrote a new encryption key to {path} (mode 600); keep a copy somewhere safe: "
         "losing it loses the data it seals", path=str(path))
