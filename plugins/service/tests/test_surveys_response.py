@@ -116,3 +116,21 @@ def test_first_response_time_per_channel_and_rep_with_breaches(setup, customer_i
     section = next(s for s in crm_report_sections(crm, clock.now())
                    if s.title.startswith("First response"))
     assert section.chart == {"chat": 2.0, "email": 0.0}
+
+
+def test_survey_answers_feed_the_grading_signals(setup):
+    """An answer is an interaction with a satisfaction score, which the grading plugin reads
+    as feedback (its ``feedback_kinds`` include ``survey``): a low score counts against."""
+    crm, api = setup({"surveys": {"q": {"title": "Q", "scale": 5, "questions": [
+        {"key": "overall", "category": "service"}]}}}, plugins=("grading",))
+    unhappy = crm.customers.add(actor="ann", name="Li", phone="+86 138 0013 8000",
+                                owner="ann").id
+    happy = crm.customers.add(actor="ann", name="Wu", phone="+86 138 0013 8001",
+                              owner="ann").id
+    surveys = Surveys(api)
+    assert surveys.run("q", actor="lead").asked == 2
+    surveys.answer("q", actor="ann", customer_id=unhappy, scores={"overall": 1})
+    surveys.answer("q", actor="ann", customer_id=happy, scores={"overall": 5})
+    signals = {cid: crm.customers.get(cid).ext["grading"]["signals"] for cid in (unhappy, happy)}
+    assert signals[unhappy].get("feedback_neg") == 1 and "feedback_pos" not in signals[unhappy]
+    assert signals[happy].get("feedback_pos") == 1 and "feedback_neg" not in signals[happy]
