@@ -19,7 +19,7 @@ import enum
 import re
 import typing
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -27,13 +27,13 @@ import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from crmcore.converter import converter, storable
+from crmcore.converter import converter, iso
 from crmcore.errors import (
-    ConfigError,
     ConflictError,
     CrmError,
     NotFoundError,
     PermissionDenied,
+    PluginError,
     ValidationError,
 )
 from crmcore.registry import ApiRoute
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ATTRS_MESSAGE = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)' must ")
 
 
 @attrs.frozen
@@ -67,18 +68,23 @@ def route_key(route: ApiRoute) -> tuple[str, str]:
 
 
 def api_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
-    """Every plugin's routes as ``(plugin name, route)``; a second route with the method and
-    path of another is a ``ConfigError`` naming both plugins."""
+    """Every plugin's routes as ``(plugin name, route)``, checked: each an ``ApiRoute`` whose
+    ``body`` (if any) is an attrs class, and no method and path twice. A failed check is a
+    ``PluginError`` naming the plugin (for a duplicate, both plugins)."""
     seen: dict[tuple[str, str], str] = {}
     out: list[tuple[str, ApiRoute]] = []
     for plugin, route in crm.plugins.contributions("crm_api_routes", crm=crm):
         if not isinstance(route, ApiRoute):
-            raise ConfigError(f"plugin {plugin!r}: crm_api_routes returned "
-                              f"{type(route).__name__}, not ApiRoute")
+            raise PluginError(plugin, f"crm_api_routes returned {type(route).__name__}, "
+                              "not ApiRoute")
+        if route.body is not None and not attrs.has(route.body):
+            raise PluginError(plugin, f"route {route.method} {route.path}: body must be an "
+                              f"attrs class, not {route.body!r}")
         key = route_key(route)
         if key in seen:
-            raise ConfigError(f"route {route.method} {route.path} is declared by plugin "
-                              f"{seen[key]!r} and by plugin {plugin!r}")
+            first, second = sorted((seen[key], plugin))
+            raise PluginError(second, f"route {route.method} {route.path} is declared by both "
+                              f"plugin {first!r} and plugin {second!r}; disable one of them")
         seen[key] = plugin
         out.append((plugin, route))
     return out
@@ -129,7 +135,7 @@ def _datetime(value: Any, _type: type) -> datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date and time") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone (add Z or an offset such as +08:00)")
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def _date(value: Any, _type: type) -> date:
@@ -258,6 +264,14 @@ def _first_problem(exc: BaseException, cls: Any, path: str) -> tuple[str, str]:
         return path, "is required"
     if isinstance(exc, cattrs.BaseValidationError) and exc.exceptions:
         return _first_problem(exc.exceptions[0], cls, path)
+    if isinstance(exc, TypeError | ValueError):
+        # attrs' own validators: TypeError(msg, attribute, …) or "'quantity' must be >= 1: 0"
+        attribute = exc.args[1] if len(exc.args) > 1 else None
+        if isinstance(attribute, attrs.Attribute):
+            return _join(path, attribute.name), str(exc.args[0])
+        named = _ATTRS_MESSAGE.match(str(exc))
+        if named:
+            return _join(path, named.group(1)), str(exc)
     return path, str(exc) or type(exc).__name__
 
 
@@ -320,12 +334,36 @@ def query_datetime(query: Mapping[str, str], name: str) -> datetime | None:
 # -- answers ----------------------------------------------------------------------------------
 
 def to_json(value: Any) -> Any:
-    """What a handler returned as plain JSON values: attrs instances become objects, tuples
-    lists, datetimes fixed-width UTC ISO 8601 text (``2026-01-05T09:00:00.000000Z``), dates
-    ``YYYY-MM-DD``, enums their value. The one conversion every server of the API uses."""
+    """What a handler returned as plain JSON values: attrs instances become objects (as the
+    store writes them), tuples and sets lists, datetimes fixed-width UTC ISO 8601 text
+    (``2026-01-05T09:00:00.000000Z``), dates ``YYYY-MM-DD``, enums their value, durations
+    seconds, mapping keys text; anything else its text. The one conversion every server of the
+    API uses."""
     if value is None or type(value) in (str, int, float, bool):
         return value
-    return storable(converter.unstructure(value))
+    if attrs.has(type(value)):
+        return to_json(converter.unstructure(value))
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return {str(to_json(k)): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, set | frozenset):
+        items = [to_json(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(value, str | int | float | bool):  # subclasses of the JSON scalars
+        return value
+    return str(value)
 
 
 _STATUSES: tuple[tuple[type[CrmError], int], ...] = (
