@@ -8,11 +8,11 @@ from pathlib import Path
 
 import attrs
 import pytest
-from crmcore.api import api_routes
 from crmcore_web.app import create_app
 from openapi_spec_validator import validate
 
 from crmcore import ApiParam, ApiRoute, PermissionDenied, PluginError, hookimpl
+from crmcore.api import api_routes
 from crmcore.testing import make_test_crm
 
 REPO = Path(__file__).resolve().parents[3]

@@ -61,14 +61,23 @@ class Transport(Protocol):
 
 #: Makes a transport for a CRM, or None when it cannot serve that CRM (see register_transport).
 _transports: list[Callable[[CRM], Transport | None]] = []
+_servers: list[str] = []
 
 
-def register_transport(factory: Callable[[CRM], Transport | None]) -> None:
+def register_transport(factory: Callable[[CRM], Transport | None], *, plugin: str) -> None:
     """Have :class:`ApiClient` serve its calls over HTTP: ``factory(crm)`` returns a
-    transport, or None when it cannot serve that CRM (the client then serves in process).
-    A server plugin calls this from its pytest plugin; the core names no server."""
+    transport, or None when it cannot serve that CRM (the client then serves in process);
+    ``plugin`` is the crmcore plugin the CRM must load for that. A server plugin calls this
+    from its pytest plugin; the core names no server."""
     if factory not in _transports:
         _transports.append(factory)
+        _servers.append(plugin)
+
+
+def with_server(plugins: list[Any]) -> list[Any]:
+    """``plugins`` plus the plugin of each registered HTTP server, for a test CRM whose
+    routes :class:`ApiClient` should call as served (``make_crm(with_server(["loyalty"]))``)."""
+    return [*plugins, *(name for name in _servers if name not in plugins)]
 
 
 @attrs.frozen
