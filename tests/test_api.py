@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 import attrs
@@ -102,6 +103,28 @@ def test_parse_body_refuses_naming_the_field(doc, field, words):
     assert words in message
 
 
+@attrs.frozen
+class Counted:
+    qty: int = attrs.field(validator=attrs.validators.ge(1))
+    sku: str = attrs.field(default="x", validator=attrs.validators.instance_of(str))
+
+
+@attrs.frozen
+class Basket:
+    items: list[Counted]
+
+
+def test_parse_body_names_the_field_an_attrs_validator_refused():
+    with pytest.raises(ValidationError) as caught:
+        parse_body(Basket, {"items": [{"qty": 1}, {"qty": 0}]})
+    assert caught.value.field == "items[1].qty" and ">= 1" in str(caught.value)
+
+
+def test_parse_body_gives_datetimes_in_utc():
+    body = parse_body(Body, {"name": "a", "when": "2026-01-05T17:00:00+08:00"})
+    assert body.when.tzinfo is UTC and body.when.hour == 9
+
+
 def test_parse_body_needs_an_object():
     field, message = problem(["name"])
     assert field is None and "JSON object" in message
@@ -116,6 +139,9 @@ def test_to_json_makes_plain_json():
          "lines": [{"sku": "a", "qty": 1}]},
         {"at": "2026-01-02", "t": [1, 2]}]
     assert to_json("x") == "x" and to_json(None) is None
+    assert to_json({1: timedelta(minutes=2), "s": {3, 1, 2}, "f": frozenset()}) == {
+        "1": 120.0, "s": [1, 2, 3], "f": []}
+    assert to_json({"n": Decimal("1.50")}) == {"n": "1.50"}
 
 
 def test_match_path():
@@ -212,6 +238,24 @@ def test_client_calls_routes_as_the_server_would(make_crm):
         client.call("GET", "/p/nothing", actor="bob")
     assert client.called == {("GET", "/p/hello/{name}"), ("POST", "/p/shout")}
     assert CALLS[-1] == ("POST", "/p/shout")  # a refused call never reached a route
+
+
+class Loose:
+    @hookimpl
+    def crm_api_routes(self, crm):
+        return [ApiRoute("POST", "/loose", hello, "Loose", body=dict)]
+
+
+def test_a_route_whose_body_is_not_an_attrs_class_is_refused_naming_the_plugin(make_crm):
+    with pytest.raises(PluginError, match=r"'loose'.*body must be an attrs class"):
+        api_routes(make_crm([("loose", Loose())]))
+
+
+def test_head_runs_the_get_route_and_answers_no_body(make_crm):
+    client = ApiClient(make_crm([("p", Plugin())]), http=False)
+    answer = client.call("HEAD", "/p/hello/ann", actor="bob")
+    assert (answer.status, answer.json) == (200, None)
+    assert ("GET", "/p/hello/{name}") in client.called
 
 
 def test_two_plugins_declaring_one_route_are_named(make_crm):

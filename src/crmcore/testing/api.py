@@ -118,7 +118,8 @@ class ApiClient:
             params = match_path(route.path, path)
             if params is None:
                 continue
-            if route.method == method.upper():
+            if route.method == method.upper() or (method.upper(), route.method) == (
+                    "HEAD", "GET"):
                 return route, params
             methods.append(route.method)
         if methods:
@@ -129,12 +130,14 @@ class ApiClient:
     def call(self, method: str, path: str, *, actor: str, body: Any = None,
              query: Mapping[str, Any] | None = None, if_match: int | None = None) -> ApiAnswer:
         """One request, acting as ``actor``; raises crmcore's typed errors as the handler does.
+        ``HEAD`` runs a ``GET`` route and answers without a body, as the server does.
 
         ``body`` is the decoded JSON body (None sends none: an empty object for routes that
         take one); ``query`` maps parameter names to values (sent as text, as a query string
         would).
         """
         route, params = self.route(method, path)
+        head = method.upper() == "HEAD"  # answered like GET, without a body
         if route.body is None and body is not None:
             raise ValidationError(f"{route.method} {route.path} takes no request body")
         self.called.add((route.method, route.path))
@@ -144,7 +147,8 @@ class ApiClient:
             self.served.add((route.method, route.path))
             HTTP_CALLS.append((route.method, route.path))
             status, answer = self.transport.send(
-                route.method, path.split("?", 1)[0], actor=actor, body=body,
+                method.upper() if head else route.method, path.split("?", 1)[0],
+                actor=actor, body=body,
                 query=text_query, if_match=if_match)
             if status >= 400:
                 raise _typed_error(status, answer)
@@ -157,7 +161,7 @@ class ApiClient:
                           body=structured, if_match=if_match)
         result = route.handler(request)
         encoded = None if result is None else orjson.loads(orjson.dumps(to_json(result)))
-        return ApiAnswer(route.status, encoded, route)
+        return ApiAnswer(route.status, None if head else encoded, route)
 
 
 _ERRORS: dict[int, type[CrmError]] = {
