@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -120,6 +121,24 @@ def test_parse_body_names_the_field_an_attrs_validator_refused():
     assert caught.value.field == "items[1].qty" and ">= 1" in str(caught.value)
 
 
+@attrs.frozen
+class Collections:
+    tags: frozenset[str] = frozenset()
+    seen: set[int] = attrs.field(factory=set)
+    order: Sequence[int] = ()
+
+
+def test_parse_body_takes_sets_and_sequences_only_from_json_arrays():
+    body = parse_body(Collections, {"tags": ["b", "a", "b"], "seen": [1], "order": [3, 1]})
+    assert body == Collections(frozenset({"a", "b"}), {1}, [3, 1])
+    for doc, field in (({"tags": "ab"}, "tags"), ({"seen": {"1": 1}}, "seen"),
+                       ({"order": "31"}, "order"), ({"seen": [1, "2"]}, "seen[1]"),
+                       ({"order": [1, True]}, "order[1]")):
+        with pytest.raises(ValidationError) as caught:
+            parse_body(Collections, doc)
+        assert caught.value.field == field, doc
+
+
 def test_parse_body_gives_datetimes_in_utc():
     body = parse_body(Body, {"name": "a", "when": "2026-01-05T17:00:00+08:00"})
     assert body.when.tzinfo is UTC and body.when.hour == 9
@@ -224,6 +243,8 @@ def test_client_calls_routes_as_the_server_would(make_crm):
     answer = client.call("POST", "/p/shout", actor="bob", body={"words": "hi"},
                          query={"times": 2})
     assert (answer.status, answer.json) == (201, {"said": "HI", "times": 2})
+    answer = client.call("POST", "/p/shout?times=3", actor="bob", body={"words": "hi"})
+    assert answer.json == {"said": "HI", "times": 3}
     with pytest.raises(ValidationError) as caught:
         client.call("POST", "/p/shout", actor="bob", body={"words": "hi", "loud": True})
     assert caught.value.field == "loud"

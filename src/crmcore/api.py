@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import re
 import typing
+from collections import abc
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -184,19 +185,36 @@ def _literal(value: Any, type_: Any) -> Any:
     raise ValueError(f"unknown value {value!r} (allowed: {choices})")
 
 
+_LISTS = (list, abc.Sequence, abc.MutableSequence)
+_SETS = (set, frozenset, abc.Set, abc.MutableSet)
+
+
 def _is_array(type_: Any) -> bool:
-    """``list[X]`` and ``tuple[X, ...]`` (JSON arrays), not fixed-length tuples."""
-    if typing.get_origin(type_) is list or type_ is list:
+    """``list[X]``, ``tuple[X, ...]``, sequences and sets (JSON arrays), not fixed-length
+    tuples."""
+    origin = typing.get_origin(type_) or type_
+    if origin in _LISTS or origin in _SETS:
         return True
     args = typing.get_args(type_)
-    return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
 def _array_hook(type_: Any, conv: cattrs.Converter) -> Any:
-    """cattrs' own list or tuple hook, after checking that the value is a JSON array (a
-    string is iterable, and would otherwise become a list of its characters)."""
-    inner = (list_structure_factory(type_, conv) if typing.get_origin(type_) is not tuple
-             else homogenous_tuple_structure_factory(type_, conv))
+    """cattrs' own hook for the list, tuple or set, after checking that the value is a JSON
+    array (a string is iterable, and would otherwise become a list of its characters)."""
+    origin = typing.get_origin(type_) or type_
+    if origin is tuple:
+        inner = homogenous_tuple_structure_factory(type_, conv)
+    elif origin in _SETS:
+        item = (typing.get_args(type_) or (Any,))[0]
+        made = frozenset if origin is frozenset else set
+        as_list = list_structure_factory(list[item], conv)
+
+        def inner(value: Any, _type: Any) -> Any:
+            return made(as_list(value, list[item]))
+    else:
+        item = (typing.get_args(type_) or (Any,))[0]
+        inner = list_structure_factory(list[item], conv)
 
     def structure(value: Any, _type: Any) -> Any:
         if not isinstance(value, list):

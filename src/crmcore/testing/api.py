@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl
 
 import attrs
 import orjson
@@ -134,20 +135,22 @@ class ApiClient:
 
         ``body`` is the decoded JSON body (None sends none: an empty object for routes that
         take one); ``query`` maps parameter names to values (sent as text, as a query string
-        would).
+        would), on top of any ``?name=value`` in ``path``.
         """
+        path, _, raw_query = path.partition("?")
         route, params = self.route(method, path)
         head = method.upper() == "HEAD"  # answered like GET, without a body
         if route.body is None and body is not None:
             raise ValidationError(f"{route.method} {route.path} takes no request body")
         self.called.add((route.method, route.path))
         CALLS.append((route.method, route.path))
-        text_query = {k: _as_text(v) for k, v in (query or {}).items() if v is not None}
+        text_query = {**dict(parse_qsl(raw_query, keep_blank_values=True)),
+                      **{k: _as_text(v) for k, v in (query or {}).items() if v is not None}}
         if self.transport is not None:
             self.served.add((route.method, route.path))
             HTTP_CALLS.append((route.method, route.path))
             status, answer = self.transport.send(
-                method.upper() if head else route.method, path.split("?", 1)[0],
+                method.upper() if head else route.method, path,
                 actor=actor, body=body,
                 query=text_query, if_match=if_match)
             if status >= 400:
