@@ -90,9 +90,11 @@ def _prepare(folder: Path, n: int) -> tuple[Path, list[str], list[str]]:
 
 
 def _inprocess(config: Path, ids: list[str], calls: int) -> dict[str, list[float]]:
-    from crmcore_web.app import Call, open_for_api
-    from crmcore_web.body import parse_body
+    from crmcore_web.app import open_for_api
     from crmcore_web.core_routes import InteractionNew, get_customer, log_interaction, task_queue
+
+    from crmcore.api import ApiCall as Call
+    from crmcore.api import parse_body
 
     rng = random.Random(9)
     samples: dict[str, list[float]] = {c: [] for c in CALLS}

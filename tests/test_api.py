@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 import attrs
@@ -22,11 +24,11 @@ from crmcore.api import (
     to_json,
 )
 from crmcore.errors import (
-    ConfigError,
     ConflictError,
     CrmError,
     NotFoundError,
     PermissionDenied,
+    PluginError,
     ValidationError,
 )
 from crmcore.schema import non_empty
@@ -102,6 +104,46 @@ def test_parse_body_refuses_naming_the_field(doc, field, words):
     assert words in message
 
 
+@attrs.frozen
+class Counted:
+    qty: int = attrs.field(validator=attrs.validators.ge(1))
+    sku: str = attrs.field(default="x", validator=attrs.validators.instance_of(str))
+
+
+@attrs.frozen
+class Basket:
+    items: list[Counted]
+
+
+def test_parse_body_names_the_field_an_attrs_validator_refused():
+    with pytest.raises(ValidationError) as caught:
+        parse_body(Basket, {"items": [{"qty": 1}, {"qty": 0}]})
+    assert caught.value.field == "items[1].qty" and ">= 1" in str(caught.value)
+
+
+@attrs.frozen
+class Collections:
+    tags: frozenset[str] = frozenset()
+    seen: set[int] = attrs.field(factory=set)
+    order: Sequence[int] = ()
+
+
+def test_parse_body_takes_sets_and_sequences_only_from_json_arrays():
+    body = parse_body(Collections, {"tags": ["b", "a", "b"], "seen": [1], "order": [3, 1]})
+    assert body == Collections(frozenset({"a", "b"}), {1}, [3, 1])
+    for doc, field in (({"tags": "ab"}, "tags"), ({"seen": {"1": 1}}, "seen"),
+                       ({"order": "31"}, "order"), ({"seen": [1, "2"]}, "seen[1]"),
+                       ({"order": [1, True]}, "order[1]")):
+        with pytest.raises(ValidationError) as caught:
+            parse_body(Collections, doc)
+        assert caught.value.field == field, doc
+
+
+def test_parse_body_gives_datetimes_in_utc():
+    body = parse_body(Body, {"name": "a", "when": "2026-01-05T17:00:00+08:00"})
+    assert body.when.tzinfo is UTC and body.when.hour == 9
+
+
 def test_parse_body_needs_an_object():
     field, message = problem(["name"])
     assert field is None and "JSON object" in message
@@ -116,6 +158,9 @@ def test_to_json_makes_plain_json():
          "lines": [{"sku": "a", "qty": 1}]},
         {"at": "2026-01-02", "t": [1, 2]}]
     assert to_json("x") == "x" and to_json(None) is None
+    assert to_json({1: timedelta(minutes=2), "s": {3, 1, 2}, "f": frozenset()}) == {
+        "1": 120.0, "s": [1, 2, 3], "f": []}
+    assert to_json({"n": Decimal("1.50")}) == {"n": "1.50"}
 
 
 def test_match_path():
@@ -198,11 +243,14 @@ def test_client_calls_routes_as_the_server_would(make_crm):
     answer = client.call("POST", "/p/shout", actor="bob", body={"words": "hi"},
                          query={"times": 2})
     assert (answer.status, answer.json) == (201, {"said": "HI", "times": 2})
+    answer = client.call("POST", "/p/shout?times=3", actor="bob", body={"words": "hi"})
+    assert answer.json == {"said": "HI", "times": 3}
     with pytest.raises(ValidationError) as caught:
         client.call("POST", "/p/shout", actor="bob", body={"words": "hi", "loud": True})
     assert caught.value.field == "loud"
-    with pytest.raises(ValidationError, match="needs a JSON body"):
+    with pytest.raises(ValidationError) as caught:  # no body is an empty object, as served
         client.call("POST", "/p/shout", actor="bob")
+    assert caught.value.field == "words"
     with pytest.raises(ValidationError, match="takes no request body"):
         client.call("GET", "/p/hello/x", actor="bob", body={})
     with pytest.raises(ValidationError, match="not allowed"):
@@ -210,11 +258,29 @@ def test_client_calls_routes_as_the_server_would(make_crm):
     with pytest.raises(NotFoundError):
         client.call("GET", "/p/nothing", actor="bob")
     assert client.called == {("GET", "/p/hello/{name}"), ("POST", "/p/shout")}
-    assert CALLS[-1] == ("GET", "/p/hello/{name}")
+    assert CALLS[-1] == ("POST", "/p/shout")  # a refused call never reached a route
+
+
+class Loose:
+    @hookimpl
+    def crm_api_routes(self, crm):
+        return [ApiRoute("POST", "/loose", hello, "Loose", body=dict)]
+
+
+def test_a_route_whose_body_is_not_an_attrs_class_is_refused_naming_the_plugin(make_crm):
+    with pytest.raises(PluginError, match=r"'loose'.*body must be an attrs class"):
+        api_routes(make_crm([("loose", Loose())]))
+
+
+def test_head_runs_the_get_route_and_answers_no_body(make_crm):
+    client = ApiClient(make_crm([("p", Plugin())]), http=False)
+    answer = client.call("HEAD", "/p/hello/ann", actor="bob")
+    assert (answer.status, answer.json) == (200, None)
+    assert ("GET", "/p/hello/{name}") in client.called
 
 
 def test_two_plugins_declaring_one_route_are_named(make_crm):
     crm = make_crm([("p", Plugin()), ("twin", Twin())])
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(PluginError, match="both plugin 'p' and plugin 'twin'") as caught:
         api_routes(crm)
     assert "'p'" in str(caught.value) and "'twin'" in str(caught.value)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import enum
 import re
 import typing
+from collections import abc
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -27,13 +28,13 @@ import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from crmcore.converter import converter, storable
+from crmcore.converter import converter, iso
 from crmcore.errors import (
-    ConfigError,
     ConflictError,
     CrmError,
     NotFoundError,
     PermissionDenied,
+    PluginError,
     ValidationError,
 )
 from crmcore.registry import ApiRoute
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ATTRS_MESSAGE = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)' must ")
 
 
 @attrs.frozen
@@ -67,18 +69,23 @@ def route_key(route: ApiRoute) -> tuple[str, str]:
 
 
 def api_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
-    """Every plugin's routes as ``(plugin name, route)``; a second route with the method and
-    path of another is a ``ConfigError`` naming both plugins."""
+    """Every plugin's routes as ``(plugin name, route)``, checked: each an ``ApiRoute`` whose
+    ``body`` (if any) is an attrs class, and no method and path twice. A failed check is a
+    ``PluginError`` naming the plugin (for a duplicate, both plugins)."""
     seen: dict[tuple[str, str], str] = {}
     out: list[tuple[str, ApiRoute]] = []
     for plugin, route in crm.plugins.contributions("crm_api_routes", crm=crm):
         if not isinstance(route, ApiRoute):
-            raise ConfigError(f"plugin {plugin!r}: crm_api_routes returned "
-                              f"{type(route).__name__}, not ApiRoute")
+            raise PluginError(plugin, f"crm_api_routes returned {type(route).__name__}, "
+                              "not ApiRoute")
+        if route.body is not None and not attrs.has(route.body):
+            raise PluginError(plugin, f"route {route.method} {route.path}: body must be an "
+                              f"attrs class, not {route.body!r}")
         key = route_key(route)
         if key in seen:
-            raise ConfigError(f"route {route.method} {route.path} is declared by plugin "
-                              f"{seen[key]!r} and by plugin {plugin!r}")
+            first, second = sorted((seen[key], plugin))
+            raise PluginError(second, f"route {route.method} {route.path} is declared by both "
+                              f"plugin {first!r} and plugin {second!r}; disable one of them")
         seen[key] = plugin
         out.append((plugin, route))
     return out
@@ -129,7 +136,7 @@ def _datetime(value: Any, _type: type) -> datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date and time") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone (add Z or an offset such as +08:00)")
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def _date(value: Any, _type: type) -> date:
@@ -178,19 +185,36 @@ def _literal(value: Any, type_: Any) -> Any:
     raise ValueError(f"unknown value {value!r} (allowed: {choices})")
 
 
+_LISTS = (list, abc.Sequence, abc.MutableSequence)
+_SETS = (set, frozenset, abc.Set, abc.MutableSet)
+
+
 def _is_array(type_: Any) -> bool:
-    """``list[X]`` and ``tuple[X, ...]`` (JSON arrays), not fixed-length tuples."""
-    if typing.get_origin(type_) is list or type_ is list:
+    """``list[X]``, ``tuple[X, ...]``, sequences and sets (JSON arrays), not fixed-length
+    tuples."""
+    origin = typing.get_origin(type_) or type_
+    if origin in _LISTS or origin in _SETS:
         return True
     args = typing.get_args(type_)
-    return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
 def _array_hook(type_: Any, conv: cattrs.Converter) -> Any:
-    """cattrs' own list or tuple hook, after checking that the value is a JSON array (a
-    string is iterable, and would otherwise become a list of its characters)."""
-    inner = (list_structure_factory(type_, conv) if typing.get_origin(type_) is not tuple
-             else homogenous_tuple_structure_factory(type_, conv))
+    """cattrs' own hook for the list, tuple or set, after checking that the value is a JSON
+    array (a string is iterable, and would otherwise become a list of its characters)."""
+    origin = typing.get_origin(type_) or type_
+    if origin is tuple:
+        inner = homogenous_tuple_structure_factory(type_, conv)
+    elif origin in _SETS:
+        item = (typing.get_args(type_) or (Any,))[0]
+        made = frozenset if origin is frozenset else set
+        as_list = list_structure_factory(list[item], conv)
+
+        def inner(value: Any, _type: Any) -> Any:
+            return made(as_list(value, list[item]))
+    else:
+        item = (typing.get_args(type_) or (Any,))[0]
+        inner = list_structure_factory(list[item], conv)
 
     def structure(value: Any, _type: Any) -> Any:
         if not isinstance(value, list):
@@ -258,6 +282,14 @@ def _first_problem(exc: BaseException, cls: Any, path: str) -> tuple[str, str]:
         return path, "is required"
     if isinstance(exc, cattrs.BaseValidationError) and exc.exceptions:
         return _first_problem(exc.exceptions[0], cls, path)
+    if isinstance(exc, TypeError | ValueError):
+        # attrs' own validators: TypeError(msg, attribute, …) or "'quantity' must be >= 1: 0"
+        attribute = exc.args[1] if len(exc.args) > 1 else None
+        if isinstance(attribute, attrs.Attribute):
+            return _join(path, attribute.name), str(exc.args[0])
+        named = _ATTRS_MESSAGE.match(str(exc))
+        if named:
+            return _join(path, named.group(1)), str(exc)
     return path, str(exc) or type(exc).__name__
 
 
@@ -320,12 +352,36 @@ def query_datetime(query: Mapping[str, str], name: str) -> datetime | None:
 # -- answers ----------------------------------------------------------------------------------
 
 def to_json(value: Any) -> Any:
-    """What a handler returned as plain JSON values: attrs instances become objects, tuples
-    lists, datetimes fixed-width UTC ISO 8601 text (``2026-01-05T09:00:00.000000Z``), dates
-    ``YYYY-MM-DD``, enums their value. The one conversion every server of the API uses."""
+    """What a handler returned as plain JSON values: attrs instances become objects (as the
+    store writes them), tuples and sets lists, datetimes fixed-width UTC ISO 8601 text
+    (``2026-01-05T09:00:00.000000Z``), dates ``YYYY-MM-DD``, enums their value, durations
+    seconds, mapping keys text; anything else its text. The one conversion every server of the
+    API uses."""
     if value is None or type(value) in (str, int, float, bool):
         return value
-    return storable(converter.unstructure(value))
+    if attrs.has(type(value)):
+        return to_json(converter.unstructure(value))
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return {str(to_json(k)): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, set | frozenset):
+        items = [to_json(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(value, str | int | float | bool):  # subclasses of the JSON scalars
+        return value
+    return str(value)
 
 
 _STATUSES: tuple[tuple[type[CrmError], int], ...] = (

@@ -7,7 +7,7 @@ import pytest
 from crmcore_followup.api_routes import routes
 
 from crmcore import NotFoundError, PermissionDenied, ValidationError
-from crmcore.testing.api import ApiClient
+from crmcore.testing.api import ApiClient, with_server
 
 SECURITY = {"enforce": True, "actors": {
     "ann": {"role": "agent"}, "bob": {"role": "agent"}, "boss": {"role": "admin"}}}
@@ -17,7 +17,7 @@ SECURITY = {"enforce": True, "actors": {
 def desk(make_crm):
     """Followup with permissions enforced: Ann's customer bought something, so Ann has a
     callback due tomorrow 09:00 and a first contact due in 7 days."""
-    crm = make_crm(["followup"], settings={"security": SECURITY})
+    crm = make_crm(with_server(["followup"]), settings={"security": SECURITY})
     customer = crm.customers.add(actor="ann", name="Li Wei", owner="ann",
                                  phone="+86 138 0000 0001")
     crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase", amount=10)

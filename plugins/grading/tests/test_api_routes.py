@@ -8,7 +8,7 @@ from crmcore_grading.api_routes import routes
 from grading_helpers import ALL_SCHEMES
 
 from crmcore import NotFoundError, PermissionDenied, ValidationError
-from crmcore.testing.api import ApiClient
+from crmcore.testing.api import ApiClient, with_server
 
 SECURITY = {"enforce": True, "actors": {
     "ann": {"role": "agent"}, "bob": {"role": "agent"}, "boss": {"role": "admin"}}}
@@ -17,7 +17,7 @@ SECURITY = {"enforce": True, "actors": {
 @pytest.fixture
 def desk(make_crm):
     """Grading with permissions enforced; Ann and Bob own one customer each."""
-    crm = make_crm(["grading"], settings={"grading": {"schemes": list(ALL_SCHEMES)},
+    crm = make_crm(with_server(["grading"]), settings={"grading": {"schemes": list(ALL_SCHEMES)},
                                           "security": SECURITY})
     anns = crm.customers.add(actor="ann", name="Li Wei", owner="ann").id
     bobs = crm.customers.add(actor="bob", name="Zhang Min", owner="bob").id

@@ -7,7 +7,7 @@ import pytest
 from crmcore_loyalty.api_routes import routes
 
 from crmcore import NotFoundError, PermissionDenied, ValidationError
-from crmcore.testing.api import ApiClient
+from crmcore.testing.api import ApiClient, with_server
 
 SECURITY = {"enforce": True, "actors": {
     "ann": {"role": "agent"}, "bob": {"role": "agent"}, "boss": {"role": "admin"}}}
@@ -16,7 +16,7 @@ SECURITY = {"enforce": True, "actors": {
 @pytest.fixture
 def shop(make_crm):
     """A loyalty stack with permissions enforced: Ann owns a customer who bought for 300."""
-    crm = make_crm(["loyalty"], settings={"loyalty": {"asks": {"enabled": False}},
+    crm = make_crm(with_server(["loyalty"]), settings={"loyalty": {"asks": {"enabled": False}},
                                           "security": SECURITY})
     customer = crm.customers.add(actor="ann", name="Li Wei", phone="+86 138 0000 0001",
                                  owner="ann")

@@ -1,62 +1,12 @@
-"""The JSON API routes (called as the web plugin calls them), the report sections and the
-demo's simulated days."""
+"""The report sections and the demo's simulated days (the JSON API routes: test_api_routes)."""
 
 from __future__ import annotations
 
 import random
 from datetime import timedelta
-from typing import Any
 
-import attrs
-import pytest
-from crmcore_service.plugin import crm_api_routes, crm_report_sections, crm_simulate
+from crmcore_service.plugin import crm_report_sections, crm_simulate
 from crmcore_service.qa import QualityAssurance
-from crmcore_service.routes import AdvanceOrder, OpenOrder
-
-from crmcore import CRM, ApiRoute, ValidationError
-
-
-@attrs.frozen
-class Request:
-    crm: CRM
-    actor: str
-    path: dict[str, str] = attrs.field(factory=dict)
-    query: dict[str, str] = attrs.field(factory=dict)
-    body: Any = None
-    if_match: int | None = None
-
-
-def route(crm: CRM, method: str, path: str) -> ApiRoute:
-    [found] = [r for r in crm_api_routes(crm) if (r.method, r.path) == (method, path)]
-    return found
-
-
-def test_routes_open_advance_show_and_list(setup, customer_id):
-    crm, _api = setup()
-    cid = customer_id(crm)
-    paths = {(r.method, r.path) for r in crm_api_routes(crm)}
-    assert all(p.startswith("/service/") for _m, p in paths)
-    opened = route(crm, "POST", "/service/orders").handler(Request(
-        crm, "ann", body=OpenOrder(type="work_order", customer_id=cid,
-                                   fields={"kind": "suggestion"})))
-    assert opened["state"] == "submitted" and opened["next"] == ["handling", "declined"]
-    oid = opened["id"]
-    moved = route(crm, "POST", "/service/orders/{order_id}/advance").handler(Request(
-        crm, "bob", path={"order_id": oid}, body=AdvanceOrder(to="handling"), if_match=1))
-    assert moved["state"] == "handling" and len(moved["history"]) == 2
-    with pytest.raises(ValidationError, match=r"allowed: feedback"):
-        route(crm, "POST", "/service/orders/{order_id}/advance").handler(Request(
-            crm, "bob", path={"order_id": oid}, body=AdvanceOrder(to="closed")))
-    shown = route(crm, "GET", "/service/orders/{order_id}").handler(Request(
-        crm, "bob", path={"order_id": oid}))
-    assert shown["version"] == 2
-    listed = route(crm, "GET", "/service/orders").handler(Request(
-        crm, "bob", query={"type": "work_order", "open": "true"}))
-    assert [o.id for o in listed] == [oid]
-    with pytest.raises(ValidationError, match="limit"):
-        route(crm, "GET", "/service/orders").handler(Request(crm, "bob", query={"limit": "x"}))
-    types = route(crm, "GET", "/service/types").handler(Request(crm, "bob"))
-    assert types["business"]["steps"][0]["name"] == "application"
 
 
 def test_report_sections_count_open_orders_breaches_cycle_times_and_cancellations(

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import attrs
 import pytest
-from crmcore_web.app import collect_routes, create_app
+from crmcore_web.app import create_app
 from openapi_spec_validator import validate
 
 from crmcore import ApiParam, ApiRoute, PermissionDenied, PluginError, hookimpl
+from crmcore.api import api_routes
 from crmcore.testing import make_test_crm
 
 REPO = Path(__file__).resolve().parents[3]
@@ -157,7 +158,7 @@ def test_two_plugins_with_one_route_is_an_error_naming_both(make_crm):
     crm = make_crm(plugins=["web", ("shop", ShopPlugin), ("copycat", CopyCat)],
                    settings={"security": {"enforce": True}})
     with pytest.raises(PluginError, match="both plugin 'copycat' and plugin 'shop'"):
-        collect_routes(crm)
+        api_routes(crm)
 
 
 def test_a_route_that_is_not_an_api_route_is_an_error_naming_the_plugin(make_crm):
@@ -201,7 +202,7 @@ def test_every_operation_in_the_openapi_document_has_a_test():
     names = sorted({ep.name for ep in entry_points(group="crmcore")})
     crm = make_test_crm(names, settings={"security": {"enforce": True}})
     try:
-        routes = collect_routes(crm)
+        routes = api_routes(crm)
     finally:
         crm.close()
     operations = {(route.method, route.path) for _plugin, route in routes}

@@ -8,7 +8,8 @@ from typing import Any
 
 import attrs
 
-from crmcore import ApiParam, ApiRequest, ApiRoute, ValidationError
+from crmcore import ApiParam, ApiRequest, ApiRoute
+from crmcore.api import query_bool, query_int, query_text
 from crmcore.converter import to_doc
 from crmcore_service.api import Service
 from crmcore_service.model import Order
@@ -45,14 +46,11 @@ def _detail(api: Service, order: Order) -> dict[str, Any]:
 def list_orders(request: ApiRequest) -> list[Order]:
     api = Service(request.crm)
     query = request.query
-    limit = query.get("limit", "100")
-    if not limit.isdigit() or int(limit) < 1:
-        raise ValidationError(f"limit must be a whole number above 0, not {limit!r}",
-                              field="limit")
-    return api.find(type=query.get("type"), state=query.get("step"),
-                    customer_id=query.get("customer"), assignee=query.get("assignee"),
-                    open_only=query.get("open", "").lower() in ("1", "true", "yes"),
-                    limit=int(limit), actor=request.actor)
+    return api.find(type=query_text(query, "type"), state=query_text(query, "step"),
+                    customer_id=query_text(query, "customer"),
+                    assignee=query_text(query, "assignee"),
+                    open_only=bool(query_bool(query, "open", False)),
+                    limit=query_int(query, "limit", 100, minimum=1), actor=request.actor)
 
 
 def open_order(request: ApiRequest) -> dict[str, Any]:

@@ -9,12 +9,10 @@ store transaction, so an error leaves nothing written.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import date, datetime, timedelta
-from enum import Enum
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,43 +26,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crmcore.api import ApiCall, api_routes, error_status, parse_body, to_json
 from crmcore.app import CRM, open_crm
 from crmcore.config import Config, find_config
-from crmcore.converter import iso, to_doc
-from crmcore.errors import (
-    ConfigError,
-    ConflictError,
-    CrmError,
-    NotFoundError,
-    PermissionDenied,
-    PluginError,
-    ValidationError,
-)
+from crmcore.errors import ConfigError, CrmError, ValidationError
 from crmcore.logs import configure_logging, get_logger
 from crmcore.registry import ApiRoute
 from crmcore.retry import retrying
 from crmcore_web import context
 from crmcore_web.apikeys import ApiKey, Brake, Keyring
-from crmcore_web.body import parse_body
-from crmcore_web.core_routes import core_routes
 from crmcore_web.errors import HttpError
 from crmcore_web.openapi import build_document
 from crmcore_web.settings import WebSettings
 
 API_PREFIX = "/api/v1"
 log = get_logger("web")
-
-
-@attrs.frozen
-class Call:
-    """The ``ApiRequest`` handlers receive."""
-
-    crm: CRM
-    actor: str
-    path: Mapping[str, str]
-    query: Mapping[str, str]
-    body: Any
-    if_match: int | None
 
 
 def enforcing(config: Config) -> Config:
@@ -83,34 +59,6 @@ def open_for_api(config: Config | Mapping[str, Any] | str | Path | None, **kwarg
         path = find_config(config)
         cfg = Config.load(path) if path is not None else Config.from_dict({})
     return open_crm(enforcing(cfg), **kwargs)
-
-
-def collect_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
-    """The core's routes and every plugin's (``crm_api_routes``), checked: each an
-    ``ApiRoute``, no method and path twice (the error names both plugins)."""
-    routes = [("core", r) for r in core_routes()]
-    for plugin, route in crm.plugins.contributions("crm_api_routes", crm=crm):
-        if not isinstance(route, ApiRoute):
-            raise PluginError(plugin, f"crm_api_routes returned {type(route).__name__}, "
-                              "not ApiRoute")
-        if route.body is not None and not attrs.has(route.body):
-            raise PluginError(plugin, f"route {route.method} {route.path}: body must be an "
-                              f"attrs class, not {route.body!r}")
-        routes.append((plugin, route))
-    seen: dict[tuple[str, str], str] = {}
-    for plugin, route in routes:
-        key = (route.method, _shape(route.path))
-        if key in seen:
-            first, second = sorted((seen[key], plugin))
-            raise PluginError(second, f"route {route.method} {route.path} is provided by both "
-                              f"plugin {first!r} and plugin {second!r}; disable one of them")
-        seen[key] = plugin
-    return routes
-
-
-def _shape(path: str) -> str:
-    """A path with its placeholders' names blanked: ``/a/{x}`` and ``/a/{y}`` collide."""
-    return re.sub(r"\{[^}]*\}", "{}", path)
 
 
 def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | None = None,
@@ -146,7 +94,7 @@ def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | No
 def _build(crm: CRM, owned: bool) -> Starlette:
     settings: WebSettings = crm.settings("web")
     api = Api(crm, settings)
-    routes = collect_routes(crm)
+    routes = api_routes(crm)  # the core's endpoints come through this plugin's hook
     public = [("GET", "/health", "Liveness: 200 while the store answers (no key needed)"),
               ("GET", "/api/openapi.json", "This OpenAPI 3.1 document (no key needed)")]
     document = build_document(routes, title="crmcore API", version=_version(), public=public)
@@ -244,7 +192,7 @@ class Api:
             headers["ETag"] = f'"{version}"'
         if payload is None and route.status == 204:
             return Response(status_code=204)
-        return json_response(plain(payload), status, headers)
+        return json_response(to_json(payload), status, headers)
 
     def serve(self, route: ApiRoute, request: Request, raw: bytes | None,
               client: str) -> tuple[int, Any]:
@@ -259,8 +207,8 @@ class Api:
         body = None
         if route.body is not None:
             body = self.parse(route, raw or b"", request.headers.get("content-type", ""))
-        call = Call(self.crm, key.actor, dict(request.path_params),
-                    dict(request.query_params), body, if_match)
+        call = ApiCall(self.crm, key.actor, dict(request.path_params),
+                       dict(request.query_params), body, if_match)
         return self.run(route, call, key)
 
     def authenticate(self, header: str | None) -> ApiKey | None:
@@ -305,7 +253,7 @@ class Api:
         except ValidationError as exc:
             raise HttpError(422, "validation", _message(exc), field=exc.field) from None
 
-    def run(self, route: ApiRoute, call: Call, key: ApiKey) -> tuple[int, Any]:
+    def run(self, route: ApiRoute, call: ApiCall, key: ApiKey) -> tuple[int, Any]:
         token = context.CURRENT.set(context.KeyActor(key.actor, key.role))
         try:
             self.keys.touch(key, self._touch_every)
@@ -317,24 +265,32 @@ class Api:
                     return route.handler(call)
 
             return route.status, retrying(self.crm, write)
-        except ValidationError as exc:
-            raise HttpError(422, "validation", _message(exc), field=exc.field) from None
-        except PermissionDenied as exc:
-            raise HttpError(403, "forbidden", str(exc)) from None
-        except NotFoundError as exc:
-            raise HttpError(404, "not_found", str(exc)) from None
-        except ConflictError as exc:
-            raise HttpError(409, "conflict", str(exc)) from None
         except HttpError:
             raise
+        except CrmError as exc:
+            status = error_status(exc)
+            if status == 500:
+                raise self.internal(route, exc) from None
+            raise HttpError(status, _ERROR_TYPES[status],
+                            _message(exc) if isinstance(exc, ValidationError) else str(exc),
+                            field=getattr(exc, "field", None)) from None
         except Exception as exc:
-            incident = uuid.uuid4().hex[:12]
-            log.error("request failed", incident=incident, route=f"{route.method} "
-                      f"{route.path}", error=type(exc).__name__, exc_info=exc)
-            raise HttpError(500, "internal", f"internal error (incident {incident}); the "
-                            "server's log has the details") from None
+            raise self.internal(route, exc) from None
         finally:
             context.CURRENT.reset(token)
+
+    @staticmethod
+    def internal(route: ApiRoute, exc: Exception) -> HttpError:
+        """A 500 naming an incident the log holds (the answer tells nothing more)."""
+        incident = uuid.uuid4().hex[:12]
+        log.error("request failed", incident=incident, route=f"{route.method} "
+                  f"{route.path}", error=type(exc).__name__, exc_info=exc)
+        return HttpError(500, "internal", f"internal error (incident {incident}); the "
+                         "server's log has the details")
+
+
+#: The ``type`` of the error answer for each status ``crmcore.api.error_status`` gives.
+_ERROR_TYPES = {422: "validation", 403: "forbidden", 404: "not_found", 409: "conflict"}
 
 
 def _message(exc: ValidationError) -> str:
@@ -356,27 +312,6 @@ def parse_if_match(value: str | None) -> int | None:
         raise HttpError(400, "bad_if_match", f"If-Match must be a record version as the ETag "
                         f"gave it (\"3\"), got {value!r}", field="If-Match")
     return int(text)
-
-
-def plain(value: Any) -> Any:
-    """What a handler returned, as JSON-ready data."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if attrs.has(type(value)):
-        return to_doc(value)
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return str(value)
 
 
 def json_response(data: Any, status: int = 200,

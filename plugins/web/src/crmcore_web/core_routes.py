@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmcore.api import query_datetime, query_int
 from crmcore.app import CRM
-from crmcore.converter import parse_iso
 from crmcore.entities import Channel, Customer, Gender, Interaction, Task, TaskStatus
 from crmcore.errors import ConflictError, ValidationError
 from crmcore.registry import ApiParam, ApiRequest, ApiRoute, ReportSection
@@ -165,35 +165,8 @@ class Report:
 _EXT_FILTER = re.compile(r"^([a-z][a-z0-9_]*(?:\.[A-Za-z0-9_]+)+):(.*)$")
 
 
-def int_param(request: ApiRequest, name: str, default: int, *, low: int = 0,
-              high: int | None = None) -> int:
-    """An integer query parameter within bounds, or a 422 naming it."""
-    text = request.query.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValidationError(f"expected an integer, got {text!r}", field=name) from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValidationError(f"must be {bound}, got {value}", field=name)
-    return value
-
-
 def _max_page(crm: CRM) -> int:
     return crm.settings("web").max_page
-
-
-def _time_param(request: ApiRequest, name: str) -> datetime | None:
-    text = request.query.get(name)
-    if not text:
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise ValidationError(f"expected an ISO 8601 date and time with an offset, got "
-                              f"{text!r}", field=name) from None
 
 
 def ext_filters(text: str | None) -> dict[str, Any]:
@@ -224,8 +197,8 @@ def _matches(customer: Customer, needle: str, digits: str) -> bool:
 
 def list_customers(request: ApiRequest) -> list[Customer]:
     crm = request.crm
-    limit = int_param(request, "limit", 50, low=1, high=_max_page(crm))
-    offset = int_param(request, "offset", 0)
+    limit = query_int(request.query, "limit", 50, minimum=1, maximum=_max_page(crm))
+    offset = query_int(request.query, "offset", 0, minimum=0)
     query: dict[str, Any] = {"status": "active"}
     if request.query.get("owner"):
         query["owner"] = request.query["owner"]
@@ -291,8 +264,9 @@ def list_interactions(request: ApiRequest) -> list[Interaction]:
     crm.customers.get(customer_id)  # 404 (or "merged into …") for an unknown customer
     kinds = [k for k in (request.query.get("kind") or "").split(",") if k]
     return crm.interactions.for_customer(
-        customer_id, kinds=kinds or None, since=_time_param(request, "since"),
-        limit=int_param(request, "limit", 50, low=1, high=_max_page(crm)), actor=request.actor)
+        customer_id, kinds=kinds or None, since=query_datetime(request.query, "since"),
+        limit=query_int(request.query, "limit", 50, minimum=1, maximum=_max_page(crm)),
+        actor=request.actor)
 
 
 def log_interaction(request: ApiRequest) -> Interaction:
@@ -307,8 +281,8 @@ def log_interaction(request: ApiRequest) -> Interaction:
 def task_queue(request: ApiRequest) -> TaskQueue:
     crm = request.crm
     who = request.query.get("assignee") or request.actor
-    days = int_param(request, "days", 7, low=0, high=366)
-    limit = int_param(request, "limit", 100, low=1, high=_max_page(crm))
+    days = query_int(request.query, "days", 7, minimum=0, maximum=366)
+    limit = query_int(request.query, "limit", 100, minimum=1, maximum=_max_page(crm))
     now = crm.now()
     zone = ZoneInfo(crm.config.core.timezone)
     tomorrow = now.astimezone(zone).date() + timedelta(days=1)
@@ -362,7 +336,7 @@ def assign_task(request: ApiRequest) -> Task:
 def report(request: ApiRequest) -> Report:
     crm = request.crm
     crm.authorize(request.actor, "report.read", Resource("report"))
-    at = _time_param(request, "at") or crm.now()
+    at = query_datetime(request.query, "at") or crm.now()
     return Report(at=at, sections=build_report(crm, at))
 
 

@@ -48,3 +48,12 @@ def crm_cli_commands(cli: click.Group) -> None:
 
     cli.add_command(apikey_group)
     cli.add_command(serve)
+
+
+@hookimpl
+def crm_api_routes(crm: CRM) -> list:
+    """The core's endpoints (customers, interactions, tasks, reports), served and documented
+    like every plugin's."""
+    from crmcore_web.core_routes import core_routes
+
+    return core_routes()

@@ -5,21 +5,30 @@ process, and prove every endpoint has a test.
   ``create_app(crm)`` (the CRM must load the ``web`` plugin and enforce the role policy);
   ``client.key(actor, role)`` creates an API key and returns the headers that carry it.
   Every request it makes is recorded by route (``("POST", "/customers/{customer_id}/merge")``).
+- ``crmcore.testing.api.ApiClient(crm)`` serves its calls over this app (through
+  :class:`HttpTransport`, registered when pytest loads this plugin) whenever the CRM loads the
+  ``web`` plugin with the role policy enforced: a key per actor, the body sent as JSON, the
+  answer decoded and error answers raised as crmcore's typed errors. A plugin's route tests
+  written with that client are thereby tests of the routes as served.
 - ``@pytest.mark.api_covers("POST", "/customers/{customer_id}/merge")`` on a test says which
-  endpoint (path relative to ``/api/v1``) it exercises; the test fails if it never called it.
-  The web plugin's guard test requires such a mark for every operation in the OpenAPI
-  document, plugins' routes included: put the marks on your plugin's API tests.
+  endpoint (path relative to ``/api/v1``) it exercises; the test fails unless it called it
+  over HTTP (either client). The web plugin's guard test requires such a mark for every
+  operation in the OpenAPI document, plugins' routes included: put the marks on your
+  plugin's API tests.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import orjson
 import pytest
 
 from crmcore.app import CRM
+from crmcore.errors import ValidationError
+from crmcore.testing.api import register_transport
 from crmcore_web.apikeys import Keyring
 from crmcore_web.app import API_PREFIX, create_app
 
@@ -65,7 +74,56 @@ def client_class() -> type:
 
 
 _client_cls: type | None = None
-_clients: list[Any] = []
+_clients: list[Any] = []  # the clients of the running test (their calls count for its marks)
+_transports: list[HttpTransport] = []  # made during the running test, closed after it
+
+
+class HttpTransport:
+    """``crmcore.testing.api.ApiClient``'s way to the real app: each call is an HTTP request
+    to ``create_app(crm)`` with an API key for its actor (made on first use)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.client = client_class()(crm)
+        self.headers: dict[str, dict[str, str]] = {}
+        _clients.append(self.client)
+        _transports.append(self)
+
+    def send(self, method: str, path: str, *, actor: str, body: Any,
+             query: Mapping[str, str], if_match: int | None) -> tuple[int, Any]:
+        headers = dict(self._key(actor))
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
+        content = None
+        if body is not None:
+            content = orjson.dumps(body)
+            headers["Content-Type"] = "application/json"
+        answer = self.client.request(method, API_PREFIX + path, params=dict(query),
+                                     headers=headers, content=content)
+        return answer.status_code, (orjson.loads(answer.content) if answer.content else None)
+
+    def _key(self, actor: str) -> dict[str, str]:
+        """Headers with a key for ``actor``; none for an actor who can have no key (unknown
+        or a system actor), whose request is then answered 401 as the server would."""
+        if actor not in self.headers:
+            try:
+                self.headers[actor] = self.client.key(actor)
+            except ValidationError:
+                self.headers[actor] = {}
+        return self.headers[actor]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def http_transport(crm: CRM) -> HttpTransport | None:
+    """A transport for a CRM the app can serve (it loads ``web`` and enforces the role
+    policy); None otherwise, and the core's client serves in process."""
+    if not crm.has_plugin("web") or not crm.config.security.enforce:
+        return None
+    return HttpTransport(crm)
+
+
+register_transport(http_transport, plugin="web")
 
 
 @pytest.fixture
@@ -101,5 +159,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         called = set().union(*(c.called for c in _clients)) if _clients else set()
         missing = [f"{m} {p}" for m, p in marks if (m.upper(), p) not in called]
         if missing:
-            pytest.fail(f"marked api_covers but never called: {', '.join(missing)}")
+            pytest.fail(f"marked api_covers but never called over HTTP: {', '.join(missing)} "
+                        "(call it with the api_client fixture, or with crmcore.testing.api."
+                        "ApiClient on a CRM that loads 'web' with [security] enforce = true)")
     return result
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    while _transports:
+        _transports.pop().close()
