@@ -167,6 +167,7 @@ def test_sorted_list_keeps_order_through_many_changes():
 
 def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
     from crmcore_storage_tinydb import table as table_module
+    from crmcore_storage_tinydb import topk as topk_module
 
     store = TinyStore(tmp_path / "db")
     try:
@@ -180,6 +181,8 @@ def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
         decoded = []
         real = table_module.decode_doc
         monkeypatch.setattr(table_module, "decode_doc",
+                            lambda text: decoded.append(1) or real(text))
+        monkeypatch.setattr(topk_module, "decode_doc",
                             lambda text: decoded.append(1) or real(text))
         found = tasks.find({"assignee": "rep7", "status": "open", "due": {"$lt": 1000}})
         assert len(found) == len(decoded) == 13  # the matches, and nothing else

@@ -91,6 +91,42 @@ class SortedList:
             yield from chunk[j:]
             i += 1
 
+    def ceiling(self, item: Any) -> Any | None:
+        """The first item ``>= item``, or None."""
+        maxes = self._maxes
+        i = bisect_left(maxes, item)
+        if i == len(maxes):
+            return None
+        chunk = self._chunks[i]
+        return chunk[bisect_left(chunk, item)]
+
+    def lower(self, item: Any) -> Any | None:
+        """The last item ``< item``, or None."""
+        maxes = self._maxes
+        i = bisect_left(maxes, item)
+        if i < len(maxes):
+            chunk = self._chunks[i]
+            j = bisect_left(chunk, item)
+            if j:
+                return chunk[j - 1]
+        return self._chunks[i - 1][-1] if i else None
+
+    def irange_reversed(self, lo: Any | None = None, hi: Any | None = None) -> Iterator[Any]:
+        """Items ``x`` with ``lo <= x < hi`` from the largest down (None: unbounded)."""
+        maxes = self._maxes
+        i = len(maxes) - 1 if hi is None else min(bisect_left(maxes, hi), len(maxes) - 1)
+        first = True
+        while i >= 0:
+            chunk = self._chunks[i]
+            j = bisect_left(chunk, hi) if first and hi is not None else len(chunk)
+            first = False
+            if lo is not None and chunk[0] < lo:
+                k = bisect_left(chunk, lo)
+                yield from reversed(chunk[k:j])
+                return
+            yield from reversed(chunk[:j])
+            i -= 1
+
     def after(self, item: Any | None, count: int) -> list[Any]:
         """Up to ``count`` items strictly greater than ``item`` (None: from the start)."""
         out: list[Any] = []
