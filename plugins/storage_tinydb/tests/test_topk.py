@@ -37,8 +37,8 @@ SORTS = [[("priority", -1), ("due", 1)], [("priority", 1), ("due", -1)],
 @st.composite
 def tasks(draw):
     docs = []
-    for i in draw(st.lists(st.integers(0, 60), unique=True, max_size=30)):
-        doc = {"id": f"t{i:02d}"}
+    for id in draw(st.lists(IDS, unique=True, max_size=30)):
+        doc = {"id": id}
         for field, values in (("status", STATUS), ("priority", PRIORITY), ("due", DUE),
                               ("who", st.sampled_from(["ann", "bob", None]))):
             if draw(st.integers(0, 5)):
@@ -67,6 +67,10 @@ def queries(draw):
     return out
 
 
+# ids whose index bytes sort unlike their text (a NUL, a prefix, 64 characters and more)
+IDS = st.one_of(st.integers(0, 60).map(lambda i: f"t{i:02d}"),
+                st.sampled_from(["t1", "t1\x00", "t1\x00\x01", "t1\x01", "t", "é", "t" * 80,
+                                 "t" * 80 + "\x00", "t" * 81, "\U0001F600", "\ue000"]))
 _counter = itertools.count()
 
 
@@ -82,6 +86,11 @@ def shared_store(tmp_path_factory):
 @example(docs=[{"id": "t01", "status": "open", "priority": 2 ** 60 + 1, "due": "2026-01"},
                {"id": "t00", "status": "open", "priority": 2 ** 60, "due": "2026-01"}],
          query={"status": "open"}, sort=[("priority", -1), ("due", 1)], limit=1, skip=0)
+@example(docs=[{"id": "t1\x00", "status": "open", "due": "a"},
+               {"id": "t1", "status": "open", "due": "a"}],
+         query={"status": "open"}, sort=[("due", 1)], limit=1, skip=0)
+@example(docs=[{"id": "t00", "lease_owner": "w2", "lease_until": "2026-03-02T09:05:00+00:00"}],
+         query={"who": None}, sort=[("id", 1)], limit=1, skip=0)  # an exact plan: still leased
 @example(docs=[{"id": "t01", "status": "open", "priority": 1},
                {"id": "t00", "status": ["open"], "priority": 1}],
          query={"status": "open"}, sort=[("priority", -1)], limit=1, skip=0)

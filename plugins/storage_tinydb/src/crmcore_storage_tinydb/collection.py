@@ -200,9 +200,8 @@ class TinyCollection(Collection):
     def _top(table: Table, sequence: str) -> Doc | None:
         """The loaded log's last document (through an index on ``sequence`` if declared)."""
         order = [(sequence, -1)]
-        found = top(table, {}, _everything, order, 1)
-        if found is None:
-            found = table.select({}, _everything)
+        best = top(table, {}, _everything, order, 1)
+        found = table.select({}, _everything) if best is None else best[0]
         sort_found(found, order)
         return found[0] if found else None
 
@@ -314,9 +313,13 @@ class TinyCollection(Collection):
         end = None if limit is None else skip + limit
         with self._store._reading():
             table = self._tbl()
-            found = top(table, normal, match, order, end) if order and end else None
-            if found is None:
+            best = top(table, normal, match, order, end) if order and end else None
+            if best is None:
                 found = table.select(normal, match, None if order else end)
+            else:
+                found, in_order = best
+                if in_order:
+                    return found[skip:end]
         sort_found(found, order)
         return found[skip:end]
 
@@ -410,9 +413,11 @@ class TinyCollection(Collection):
 
             # the first free match in order, walking an index (or the ids) where one gives the
             # order: a claim decodes what it passes over, not every candidate
-            found = top(table, normal, free, order or [("id", 1)], 1)
-            if found is None:
+            best = top(table, normal, free, order or [("id", 1)], 1)
+            if best is None:
                 found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
+            else:
+                found = best[0]
             if not found:
                 return None
             doc = first_found(found, order)

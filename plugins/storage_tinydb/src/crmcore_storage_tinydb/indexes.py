@@ -231,6 +231,13 @@ class Plan:
         self.check = check
         self.score = score
 
+    def size(self) -> int:
+        """How many ids ``ids()`` yields (plus the ids to check), counted without reading them."""
+        if isinstance(self.source, Index):
+            entries = self.source.entries
+            return sum(entries.count(lo, hi) for lo, hi in self.ranges) + len(self.check)
+        return len(self.source)
+
     def ids(self) -> Iterator[str]:
         if isinstance(self.source, Index):
             for lo, hi in self.ranges:
@@ -341,10 +348,12 @@ def plan(normal: Mapping[str, Any], indexes: Iterable[Index],
         if points is not None and all(isinstance(v, str) for v in points):
             return Plan(sorted(set(points)), [], only_id, set(), 1000, {"id"})
     indexes = list(indexes)
-    for index in indexes:
-        candidate = plan_index(index, conds)
-        if candidate is not None and (best is None or candidate.score > best.score):
-            best = candidate
+    candidates = [c for c in (plan_index(index, conds) for index in indexes) if c is not None]
+    if len(candidates) > 1:
+        # the fewest candidates wins (counted by bisection), then the better score
+        best = min(candidates, key=lambda c: (c.size(), -c.score))
+    elif candidates:
+        best = candidates[0]
     if best is None and ident is not MISSING and ids is not None:
         # Only when no declared index narrows the filter: a range of ids may be most of them,
         # so the list is built only for a plan that will be used.

@@ -76,6 +76,17 @@ class SortedList:
         j = bisect_left(chunk, item)
         return j < len(chunk) and chunk[j] == item
 
+    def count(self, lo: Any, hi: Any) -> int:
+        """How many items ``x`` have ``lo <= x < hi`` (O(log n) plus one step per chunk)."""
+        return max(0, self._below(hi) - self._below(lo))
+
+    def _below(self, item: Any) -> int:
+        """How many items are ``< item``."""
+        i = bisect_left(self._maxes, item)
+        if i == len(self._maxes):
+            return self._len
+        return sum(map(len, self._chunks[:i])) + bisect_left(self._chunks[i], item)
+
     def irange(self, lo: Any | None = None, hi: Any | None = None) -> Iterator[Any]:
         """Items ``x`` with ``lo <= x < hi`` in order (None: unbounded on that side)."""
         maxes = self._maxes

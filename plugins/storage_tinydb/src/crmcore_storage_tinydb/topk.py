@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from crmcore.storage.base import Doc
-from crmcore.storage.query import MISSING
+from crmcore.storage.query import MISSING, resolve
 from crmcore_storage_tinydb.files import decode_doc
 from crmcore_storage_tinydb.indexes import (
     TOP,
@@ -46,22 +46,23 @@ Match = Callable[[Doc], bool]
 
 
 def top(table: Table, normal: Mapping[str, Any], match: Match, order: list[tuple[str, int]],
-        want: int) -> list[Doc] | None:
-    """At least the first ``want`` documents matching in ``order`` (ties by id), fewer only if
-    fewer match, unsorted; or None when neither way applies (the caller selects and sorts).
-    The caller sorts the result (``sort_found``) and cuts it to ``want``."""
+        want: int) -> tuple[list[Doc], bool] | None:
+    """``(docs, in_order)``: at least the first ``want`` documents matching in ``order`` (ties
+    by id), fewer only if fewer match, and whether they are in that order already (else the
+    caller sorts them with ``sort_found``) before cutting them to ``want``; or None when
+    neither way applies (the caller selects and sorts)."""
     if want <= 0 or not order:
         return None
     chosen = plan(normal, table.indexes.values(), table.ids)
     if order[0][0] == "id":  # ids are unique: later fields never matter
-        return _by_id(table, normal, match, order[0][1] == -1, want, chosen)
+        return _by_id(table, normal, match, order[0][1] == -1, want, chosen), True
     for index in table.indexes.values():
         walk = _Walk.over(index, normal, order)
         if walk is None:
             continue
         if chosen is not None and (chosen.covered is None or not chosen.covered <= walk.covered):
             continue  # the planner's index narrows more: select and sort its candidates
-        return walk.run(table, match, want)
+        return walk.run(table, match, want), False
     return None
 
 
@@ -71,21 +72,18 @@ def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bo
 
     docs = table.docs
     needles = _needles(normal)
-    exact: bool = False
-    check: set[str] = set()
     ids: Iterator[str]
     if chosen is None:
         ids = reversed(table.ids) if descending else iter(table.ids)
-    else:
-        exact, check = chosen.exact, chosen.check
-        ids = iter(sorted(set(chosen.ids()) | check, reverse=descending))
+    else:  # ``match`` may ask more than the filter (a claim: a free lease), so it is asked
+        ids = iter(sorted(set(chosen.ids()) | chosen.check, reverse=descending))
     out: list[Doc] = []
     for id in ids:
         text = docs.get(id)
         if text is None or (needles and not _has_needles(text, needles)):
             continue
         doc = decode_doc(text)
-        if (exact and id not in check) or match(doc):
+        if match(doc):
             out.append(doc)
             if len(out) >= want:
                 break
@@ -95,11 +93,12 @@ def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bo
 class _Walk:
     """How to walk one index for a filter and a sort (see the module's docstring)."""
 
-    __slots__ = ("covered", "descending", "high", "index", "low", "prefix", "start")
+    __slots__ = ("covered", "descending", "fields", "high", "index", "low", "prefix", "start")
 
     def __init__(self, index: Index, prefix: bytes, start: int, descending: list[bool],
                  low: bytes, high: bytes, covered: set[str]) -> None:
         self.index = index
+        self.fields = index.paths[start:start + len(descending)]  # the sort fields
         self.prefix = prefix  # the encoded values of the fixed leading fields
         self.start = start  # how many leading fields are fixed
         self.descending = descending  # per sort field
@@ -168,6 +167,9 @@ class _Walk:
         docs = table.docs
         multi = self.index.multi
         width = self.start + len(self.descending)
+        # Ties come in id order when the sort fields end the index and the last one ascends
+        # (entries end with the id), for ids whose bytes sort as the text does (see _plain).
+        id_order = width == len(self.index.paths) and not self.descending[-1]
         out: list[Doc] = []
         boundary: bytes | None = None
         for entry in self.entries():
@@ -179,10 +181,20 @@ class _Walk:
             doc = decode_doc(docs[id])
             if match(doc):
                 out.append(doc)
+                id_order = id_order and _plain(id)
                 if boundary is None and len(out) >= want:
+                    if id_order and not any(is_inexact(resolve(doc, f)) for f in self.fields):
+                        break  # no tie left can come before these (equal bytes: equal values)
                     boundary = entry[:prefix_end(entry, width)]  # finish these ties
         for id in multi:
             doc = decode_doc(docs[id])
             if match(doc):
                 out.append(doc)
         return out
+
+
+def _plain(id: str) -> bool:
+    """Whether index entries order ``id`` among other ids as the text does: an entry ends with
+    the id's UTF-8 bytes and their length in two bytes, which sorts a prefix first (as the
+    text does) unless the id holds a NUL or runs to 256 bytes."""
+    return len(id) < 64 and "\x00" not in id
