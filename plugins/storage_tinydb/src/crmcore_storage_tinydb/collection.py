@@ -407,13 +407,10 @@ class TinyCollection(Collection):
         lease = {"lease_owner": owner, "lease_until": iso(until)}
         with self._store._writing():
             table = self._tbl()
-
-            def free(doc: Doc) -> bool:
-                return match(doc) and lease_is_free(doc, owner, now)
-
             # the first free match in order, walking an index (or the ids) where one gives the
             # order: a claim decodes what it passes over, not every candidate
-            best = top(table, normal, free, order or [("id", 1)], 1)
+            best = top(table, normal, match, order or [("id", 1)], 1,
+                       also=lambda doc: lease_is_free(doc, owner, now))
             if best is None:
                 found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
             else:

@@ -46,23 +46,29 @@ Match = Callable[[Doc], bool]
 
 
 def top(table: Table, normal: Mapping[str, Any], match: Match, order: list[tuple[str, int]],
-        want: int) -> tuple[list[Doc], bool] | None:
+        want: int, also: Match | None = None) -> tuple[list[Doc], bool] | None:
     """``(docs, in_order)``: at least the first ``want`` documents matching in ``order`` (ties
     by id), fewer only if fewer match, and whether they are in that order already (else the
     caller sorts them with ``sort_found``) before cutting them to ``want``; or None when
-    neither way applies (the caller selects and sorts)."""
+    neither way applies (the caller selects and sorts). ``match`` is the filter's predicate;
+    ``also``, if given, must hold too (a claim: the lease is free)."""
+    if also is not None:
+        check, only = (lambda d: match(d) and also(d)), also
+    else:
+        check, only = match, None
     if want <= 0 or not order:
         return None
     chosen = plan(normal, table.indexes.values(), table.ids)
     if order[0][0] == "id":  # ids are unique: later fields never matter
-        return _by_id(table, normal, match, order[0][1] == -1, want, chosen), True
+        return _by_id(table, normal, check, order[0][1] == -1, want, chosen), True
     for index in table.indexes.values():
         walk = _Walk.over(index, normal, order)
         if walk is None:
             continue
         if chosen is not None and (chosen.covered is None or not chosen.covered <= walk.covered):
             continue  # the planner's index narrows more: select and sort its candidates
-        return walk.run(table, match, want), False
+        # a walk whose keys decide the whole filter asks only ``also``
+        return walk.run(table, check, only, want)
     return None
 
 
@@ -93,10 +99,11 @@ def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bo
 class _Walk:
     """How to walk one index for a filter and a sort (see the module's docstring)."""
 
-    __slots__ = ("covered", "descending", "fields", "high", "index", "low", "prefix", "start")
+    __slots__ = ("covered", "descending", "exact", "fields", "high", "index", "low", "prefix",
+                 "start")
 
     def __init__(self, index: Index, prefix: bytes, start: int, descending: list[bool],
-                 low: bytes, high: bytes, covered: set[str]) -> None:
+                 low: bytes, high: bytes, covered: set[str], exact: bool) -> None:
         self.index = index
         self.fields = index.paths[start:start + len(descending)]  # the sort fields
         self.prefix = prefix  # the encoded values of the fixed leading fields
@@ -104,6 +111,9 @@ class _Walk:
         self.descending = descending  # per sort field
         self.low, self.high = low, high  # bounds of the last sort field's encoding
         self.covered = covered  # the filter's fields the walk narrows by
+        # every document walked matches the filter (but those with a list in a field, which
+        # are not walked): the filter is those fields, exactly placed by their encodings
+        self.exact = exact
 
     @classmethod
     def over(cls, index: Index, normal: Mapping[str, Any],
@@ -129,12 +139,15 @@ class _Walk:
         low, high = b"", TOP
         last = fields[-1]
         rng = _range(normal[last]) if last in normal else None
+        exact = True
         if rng is not None:
-            lo, lo_inc, hi, hi_inc, rank, _exact = rng
+            lo, lo_inc, hi, hi_inc, rank, exact = rng
             low = rank if lo is None else lo if lo_inc else lo + TOP
             high = bytes([rank[0] + 1]) if hi is None else hi + TOP if hi_inc else hi
             covered.add(last)
-        return cls(index, prefix, start, [d == -1 for _f, d in order], low, high, covered)
+        exact = exact and covered == set(normal)
+        return cls(index, prefix, start, [d == -1 for _f, d in order], low, high, covered,
+                   exact)
 
     def entries(self) -> Iterator[bytes]:
         """The index's entries under ``prefix`` in the order asked, within the range."""
@@ -161,17 +174,24 @@ class _Walk:
                 yield from self._level(entries, group, level + 1)
                 cursor = group + TOP
 
-    def run(self, table: Table, match: Match, want: int) -> list[Doc]:
+    def run(self, table: Table, check: Match, only: Match | None,
+            want: int) -> tuple[list[Doc], bool]:
         """The first ``want`` matches in order, with the last one's ties (unsorted among them),
-        plus every match among documents the index cannot place (a list in an indexed field)."""
+        plus every match among documents the index cannot place (a list in an indexed field);
+        and whether they are in order (no ties read, nothing added from those documents).
+        ``check`` tells the matches; for the documents walked, when the walk is exact, ``only``
+        does (None: each one matches)."""
+        match = only if self.exact else check
         docs = table.docs
         multi = self.index.multi
         width = self.start + len(self.descending)
         # Ties come in id order when the sort fields end the index and the last one ascends
         # (entries end with the id), for ids whose bytes sort as the text does (see _plain).
         id_order = width == len(self.index.paths) and not self.descending[-1]
+        fields = self.fields
         out: list[Doc] = []
         boundary: bytes | None = None
+        in_order = False
         for entry in self.entries():
             if boundary is not None and not entry.startswith(boundary):
                 break
@@ -179,18 +199,22 @@ class _Walk:
             if id in multi:
                 continue
             doc = decode_doc(docs[id])
-            if match(doc):
+            if match is None or match(doc):
                 out.append(doc)
-                id_order = id_order and _plain(id)
+                # equal encodings are equal values unless a number is too large to place
+                id_order = id_order and _plain(id) and not any(
+                    is_inexact(resolve(doc, f)) for f in fields)
                 if boundary is None and len(out) >= want:
-                    if id_order and not any(is_inexact(resolve(doc, f)) for f in self.fields):
-                        break  # no tie left can come before these (equal bytes: equal values)
+                    if id_order:
+                        in_order = True
+                        break  # no tie left can come before these
                     boundary = entry[:prefix_end(entry, width)]  # finish these ties
         for id in multi:
             doc = decode_doc(docs[id])
-            if match(doc):
+            if check(doc):
                 out.append(doc)
-        return out
+                in_order = False
+        return out, in_order
 
 
 def _plain(id: str) -> bool:
