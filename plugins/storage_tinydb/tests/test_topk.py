@@ -174,3 +174,27 @@ def test_a_sorted_list_walks_down_and_finds_neighbours():
     assert list(items.irange_reversed(1995, 2004)) == [2002, 2000, 1998, 1996]
     assert list(items.irange_reversed(None, 3)) == [2, 0]
     assert list(items.irange_reversed()) == list(range(4998, -1, -2))
+
+
+def test_claims_over_one_due_time_read_no_tie_group(tmp_path, counted):
+    """The follow-up sweep's case: every schedule due at the same moment. Each claim takes the
+    first free one by id without reading the others that share its time."""
+    store = TinyStore(tmp_path / "db")
+    try:
+        schedules = store.collection("schedules")
+        schedules.ensure_index(IndexSpec([("check_at", 1)]))
+        schedules.insert_many({"id": f"s{i:05d}", "check_at": "2026-03-01"}
+                              for i in range(3000))
+        schedules.count()
+        taken = []
+        for _ in range(200):
+            doc = schedules.claim({"check_at": {"$lte": "2026-03-02"}}, owner="w",
+                                  until=T0 + timedelta(minutes=5), now=T0,
+                                  sort=[("check_at", 1)])
+            taken.append(doc["id"])
+            schedules.update(doc["id"], {"check_at": "2026-04-01", "lease_owner": None,
+                                         "lease_until": None}, expected_version=doc["version"])
+        assert taken == [f"s{i:05d}" for i in range(200)]
+        assert len(counted) == 200  # one document read per claim
+    finally:
+        store.close()
