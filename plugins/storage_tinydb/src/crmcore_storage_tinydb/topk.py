@@ -29,6 +29,7 @@ from crmcore_storage_tinydb.files import decode_doc
 from crmcore_storage_tinydb.indexes import (
     TOP,
     Index,
+    Plan,
     _point_values,
     _range,
     encode,
@@ -38,6 +39,7 @@ from crmcore_storage_tinydb.indexes import (
     prefix_end,
 )
 from crmcore_storage_tinydb.sortedlist import SortedList
+from crmcore_storage_tinydb.table import _has_needles, _needles
 
 if TYPE_CHECKING:
     from crmcore_storage_tinydb.table import Table
@@ -73,9 +75,7 @@ def top(table: Table, normal: Mapping[str, Any], match: Match, order: list[tuple
 
 
 def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bool,
-           want: int, chosen: Any) -> list[Doc]:
-    from crmcore_storage_tinydb.table import _has_needles, _needles
-
+           want: int, chosen: Plan | None) -> list[Doc]:
     docs = table.docs
     needles = _needles(normal)
     ids: Iterator[str]
