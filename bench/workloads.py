@@ -17,6 +17,7 @@ from typing import Any
 from bench import baselines
 from bench.common import REPS, T0, Result, dir_bytes, median, percentile, person, when
 from bench.history import w12_history
+from bench.queries import w10_queries, w11_tick
 from crmcore import ManualClock, open_crm
 from crmcore.app import CRM
 from crmcore.audit import AUDIT, GENESIS, entry_hash, masked, new_entry
@@ -507,7 +508,8 @@ def overhead(size: dict[str, int], tmp: Path) -> list[Result]:
 
 ALL: dict[str, Callable[[dict[str, int], Path], list[Result]]] = {
     "W1": w1_single_adds, "W2": w2_import, "W3": w3_due_queue, "W4": w4_hot_path,
-    "W5": w5_regrade_all, "W6": w6_size, "W12": w12_history, "overhead": overhead,
+    "W5": w5_regrade_all, "W6": w6_size, "W10": w10_queries, "W11": w11_tick,
+    "W12": w12_history, "overhead": overhead,
 }
 
 

@@ -167,6 +167,7 @@ def test_sorted_list_keeps_order_through_many_changes():
 
 def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
     from crmcore_storage_tinydb import table as table_module
+    from crmcore_storage_tinydb import topk as topk_module
 
     store = TinyStore(tmp_path / "db")
     try:
@@ -180,6 +181,8 @@ def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
         decoded = []
         real = table_module.decode_doc
         monkeypatch.setattr(table_module, "decode_doc",
+                            lambda text: decoded.append(1) or real(text))
+        monkeypatch.setattr(topk_module, "decode_doc",
                             lambda text: decoded.append(1) or real(text))
         found = tasks.find({"assignee": "rep7", "status": "open", "due": {"$lt": 1000}})
         assert len(found) == len(decoded) == 13  # the matches, and nothing else
@@ -263,3 +266,37 @@ def test_the_index_cache_file_is_used_and_a_bad_one_is_ignored(tmp_path, monkeyp
     data[len(data) // 2] ^= 0xFF
     cache.write_bytes(bytes(data))
     assert count_decodes() == 300  # a damaged cache is ignored: rebuilt from the documents
+
+
+def test_the_plan_with_fewest_candidates_is_chosen(tmp_path, monkeypatch):
+    """Two indexes narrow a filter: the one leaving fewer candidates is used, counted by
+    bisection (the loyalty sweep's expiry query: most entries are earnings, few expire)."""
+    from crmcore_storage_tinydb import table as table_module
+
+    store = TinyStore(tmp_path / "db")
+    try:
+        ledger = store.collection("ledger")
+        ledger.ensure_index(IndexSpec([("kind", 1), ("at", 1)]))
+        ledger.ensure_index(IndexSpec([("expires_at", 1)], sparse=True))
+        ledger.insert_many({"id": f"e{i:05d}", "kind": "earn", "at": i,
+                            "expires_at": 10_000 + i} for i in range(5000))
+        ledger.count()
+        decoded = []
+        real = table_module.decode_doc
+        monkeypatch.setattr(table_module, "decode_doc",
+                            lambda text: decoded.append(1) or real(text))
+        query = {"kind": {"$in": ["earn", "adjust"]}, "expires_at": {"$lte": 10_009}}
+        assert [d["at"] for d in ledger.find(query)] == list(range(10))
+        assert len(decoded) == 10
+        decoded.clear()
+        # the other way round: the kind index is the narrower one
+        assert len(ledger.find({"kind": "refund", "expires_at": {"$gte": 0}})) == 0
+        assert decoded == []
+    finally:
+        store.close()
+
+
+def test_a_sorted_list_counts_a_range_by_bisection():
+    items = SortedList(range(0, 10_000, 2))
+    assert items.count(10, 20) == 5 and items.count(-5, 10 ** 6) == 5000
+    assert items.count(30, 10) == 0 and items.count(9999, 10 ** 6) == 0

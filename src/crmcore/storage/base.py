@@ -192,7 +192,11 @@ class Collection(abc.ABC):
     @abc.abstractmethod
     def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
              limit: int | None = None, skip: int = 0) -> list[Doc]:
-        """Documents matching ``filter``, ordered by ``sort`` (ties by id), paged."""
+        """Documents matching ``filter``, ordered by ``sort`` (ties by id), paged.
+
+        With ``limit``, the answer is exactly the full sort's ``[skip:skip + limit]``; a backend
+        should reach it without reading every match where an index (or the id order) gives
+        the sort: the contract suite checks the answers, ``bench`` W10 the cost."""
 
     @abc.abstractmethod
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
@@ -218,6 +222,10 @@ class Collection(abc.ABC):
         A document is free when it has no lease, its lease ended at or before ``now``, or
         ``owner`` already holds it. Two callers never get the same document while a lease
         runs, in this process or any other. Returns the leased document, or None.
+
+        The document taken is the first free match in ``sort`` order (ties by id; no sort: the
+        lowest id). Workers claim in loops, so a backend should find it without reading every
+        candidate (an index giving the order, walked past the leased ones).
         """
 
     @abc.abstractmethod

@@ -328,6 +328,31 @@ class StorageContract:
         got = filled.find({}, sort=[("group", 1), ("n", -1)], skip=1, limit=2)
         assert self._ns(got) == [16, 14]
 
+    def test_limited_sorts_equal_the_full_sort_with_ties_by_id(self, coll):
+        # an index giving the order after a fixed field, as the tasks' urgency index does
+        coll.ensure_index(IndexSpec((("status", 1), ("p", -1), ("due", 1))))
+        docs = [{"id": f"k{(i * 7) % 30:02d}", "status": "open" if i % 5 else "done",
+                 "p": i % 3, "due": f"2026-0{1 + i % 4}"} for i in range(30)]
+        assert coll.insert_many(docs).ok
+        urgency = [("p", -1), ("due", 1)]
+        query = {"status": "open", "due": {"$lte": "2026-03"}}
+        expected = sorted((d for d in docs if d["status"] == "open" and d["due"] <= "2026-03"),
+                          key=lambda d: (-d["p"], d["due"], d["id"]))
+        full = coll.find(query, sort=urgency)
+        assert [d["id"] for d in full] == [d["id"] for d in expected]
+        for limit in (1, 2, 3, 7, len(full) + 3):
+            for skip in (0, 1, 4):
+                assert coll.find(query, sort=urgency, limit=limit, skip=skip) == \
+                    full[skip:skip + limit]
+        flipped = coll.find(query, sort=[("p", 1), ("due", -1)], limit=4)
+        assert [d["id"] for d in flipped] == [d["id"] for d in sorted(
+            expected, key=lambda d: (d["p"], [-ord(c) for c in d["due"]], d["id"]))][:4]
+        ids = sorted(d["id"] for d in docs)
+        assert [d["id"] for d in coll.find({}, sort=[("id", -1)], limit=3)] == ids[::-1][:3]
+        opened = sorted(d["id"] for d in docs if d["status"] == "open")
+        assert [d["id"] for d in coll.find({"status": "open"}, sort=[("id", 1)], limit=5,
+                                           skip=2)] == opened[2:7]
+
     def test_sort_puts_nulls_first(self, filled):
         got = filled.find({"n": {"$lt": 6}}, sort=[("opt", 1)])
         assert self._ns(got)[-2:] == [0, 5]
@@ -430,6 +455,23 @@ class StorageContract:
         assert c is None  # w1 holds it
         again = coll.claim({"n": 0}, owner="w1", until=until, now=T0)
         assert again["id"] == "d00000"  # an owner may renew its own lease
+
+    def test_claims_follow_the_sort_and_pass_over_leased_documents(self, coll):
+        coll.ensure_index(IndexSpec((("status", 1), ("p", -1), ("due", 1))))
+        coll.insert_many({"id": f"c{i}", "status": "open", "p": p, "due": due}
+                         for i, (p, due) in enumerate([(1, "b"), (2, "c"), (2, "a"), (2, "a"),
+                                                       (0, "a")]))
+        until = T0 + timedelta(minutes=5)
+        query = {"status": "open", "due": {"$lte": "b"}}
+        urgency = [("p", -1), ("due", 1)]
+        got = [coll.claim(query, owner=f"w{n}", until=until, now=T0, sort=urgency)["id"]
+               for n in range(4)]
+        assert got == ["c2", "c3", "c0", "c4"]  # ties by id; c1 is not due
+        assert coll.claim(query, owner="w9", until=until, now=T0, sort=urgency) is None
+        assert coll.claim(query, owner="w1", until=until, now=T0, sort=urgency)["id"] == "c3"
+        later = until  # every lease has ended
+        assert coll.claim(query, owner="w9", until=later + timedelta(minutes=1), now=later,
+                          sort=urgency)["id"] == "c2"
 
     def test_an_expired_lease_can_be_claimed_and_release_frees(self, coll):
         coll.insert(_doc(0))

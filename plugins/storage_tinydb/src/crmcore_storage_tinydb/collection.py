@@ -39,6 +39,7 @@ from crmcore_storage_tinydb.files import SnapshotMeta, decode_doc, encode_json
 from crmcore_storage_tinydb.indexes import Index, plan
 from crmcore_storage_tinydb.logtail import LogTail, read_tail
 from crmcore_storage_tinydb.table import Table, first_found, sort_found
+from crmcore_storage_tinydb.topk import top
 
 if TYPE_CHECKING:
     from crmcore_storage_tinydb.store import TinyStore
@@ -199,9 +200,8 @@ class TinyCollection(Collection):
     def _top(table: Table, sequence: str) -> Doc | None:
         """The loaded log's last document (through an index on ``sequence`` if declared)."""
         order = [(sequence, -1)]
-        found = table.ordered({}, _everything, order, 1)
-        if found is None:
-            found = table.select({}, _everything)
+        best = top(table, {}, _everything, order, 1)
+        found = table.select({}, _everything) if best is None else best[0]
         sort_found(found, order)
         return found[0] if found else None
 
@@ -313,9 +313,13 @@ class TinyCollection(Collection):
         end = None if limit is None else skip + limit
         with self._store._reading():
             table = self._tbl()
-            found = table.ordered(normal, match, order, end) if order and end else None
-            if found is None:
+            best = top(table, normal, match, order, end) if order and end else None
+            if best is None:
                 found = table.select(normal, match, None if order else end)
+            else:
+                found, in_order = best
+                if in_order:
+                    return found[skip:end]
         sort_found(found, order)
         return found[skip:end]
 
@@ -403,7 +407,14 @@ class TinyCollection(Collection):
         lease = {"lease_owner": owner, "lease_until": iso(until)}
         with self._store._writing():
             table = self._tbl()
-            found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
+            # the first free match in order, walking an index (or the ids) where one gives the
+            # order: a claim decodes what it passes over, not every candidate
+            best = top(table, normal, match, order or [("id", 1)], 1,
+                       also=lambda doc: lease_is_free(doc, owner, now))
+            if best is None:
+                found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
+            else:
+                found = best[0]
             if not found:
                 return None
             doc = first_found(found, order)

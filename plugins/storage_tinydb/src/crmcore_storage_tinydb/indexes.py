@@ -207,15 +207,6 @@ class Index:
         for entry in self.entries.irange(key, key + TOP):
             yield entry_id(entry)
 
-    def ordered(self, fields: list[str], descending: bool) -> Iterator[tuple[bytes, str]]:
-        """(sort key, id) of every document in the order of ``fields`` (a prefix of this
-        index's fields), or nothing if this index cannot give that order."""
-        if self.spec.sparse or list(self.paths[:len(fields)]) != fields:
-            return
-        width = len(fields)
-        for entry in (reversed(self.entries) if descending else self.entries):
-            yield entry[:prefix_end(entry, width)], entry_id(entry)
-
     def scan(self, lo: bytes, hi: bytes) -> Iterator[str]:
         for entry in self.entries.irange(lo, hi):
             yield entry_id(entry)
@@ -226,17 +217,26 @@ class Index:
 
 class Plan:
     """Candidate ids for a filter. ``exact``: every candidate matches, no check needed;
-    ``check``: ids that must still be checked with the filter even when ``exact``."""
+    ``check``: ids that must still be checked with the filter even when ``exact``;
+    ``covered``: the top-level fields the candidates are narrowed by (None: not known)."""
 
-    __slots__ = ("check", "exact", "ranges", "score", "source")
+    __slots__ = ("check", "covered", "exact", "ranges", "score", "source")
 
     def __init__(self, source: Any, ranges: list[tuple[bytes, bytes]], exact: bool,
-                 check: set[str], score: int) -> None:
+                 check: set[str], score: int, covered: set[str] | None = None) -> None:
+        self.covered = covered
         self.source = source
         self.ranges = ranges
         self.exact = exact
         self.check = check
         self.score = score
+
+    def size(self) -> int:
+        """How many ids ``ids()`` yields (plus the ids to check), counted without reading them."""
+        if isinstance(self.source, Index):
+            entries = self.source.entries
+            return sum(entries.count(lo, hi) for lo, hi in self.ranges) + len(self.check)
+        return len(self.source)
 
     def ids(self) -> Iterator[str]:
         if isinstance(self.source, Index):
@@ -331,7 +331,7 @@ def plan_index(index: Index, conds: Mapping[str, Any]) -> Plan | None:
         ranges = [(p, p + TOP) for p in prefixes]
     exact = exact and covered == set(conds)
     score = used * 4 + (2 if index.spec.unique else 0)
-    return Plan(index, ranges, exact, set(index.multi), score)
+    return Plan(index, ranges, exact, set(index.multi), score, covered)
 
 
 def plan(normal: Mapping[str, Any], indexes: Iterable[Index],
@@ -346,18 +346,20 @@ def plan(normal: Mapping[str, Any], indexes: Iterable[Index],
     if ident is not MISSING:
         points = _point_values(ident)
         if points is not None and all(isinstance(v, str) for v in points):
-            return Plan(sorted(set(points)), [], only_id, set(), 1000)
+            return Plan(sorted(set(points)), [], only_id, set(), 1000, {"id"})
     indexes = list(indexes)
-    for index in indexes:
-        candidate = plan_index(index, conds)
-        if candidate is not None and (best is None or candidate.score > best.score):
-            best = candidate
+    candidates = [c for c in (plan_index(index, conds) for index in indexes) if c is not None]
+    if len(candidates) > 1:
+        # the fewest candidates wins (counted by bisection), then the better score
+        best = min(candidates, key=lambda c: (c.size(), -c.score))
+    elif candidates:
+        best = candidates[0]
     if best is None and ident is not MISSING and ids is not None:
         # Only when no declared index narrows the filter: a range of ids may be most of them,
         # so the list is built only for a plan that will be used.
         bounds = _id_range(ident)
         if bounds is not None:
-            best = Plan(list(ids.irange(*bounds)), [], only_id, set(), 3)
+            best = Plan(list(ids.irange(*bounds)), [], only_id, set(), 3, {"id"})
     if best is not None and len(normal) != len(conds):
         best.exact = False  # $or / $and alongside: the matcher has the last word
     if best is None:
@@ -367,6 +369,7 @@ def plan(normal: Mapping[str, Any], indexes: Iterable[Index],
                 best = candidate
         if best is not None:
             best.exact = False
+            best.covered = None
     if best is None and "$or" in normal:
         branches = [plan(sub, indexes, ids) for sub in normal["$or"]]
         if all(b is not None for b in branches):

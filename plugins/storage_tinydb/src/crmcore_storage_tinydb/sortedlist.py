@@ -76,6 +76,17 @@ class SortedList:
         j = bisect_left(chunk, item)
         return j < len(chunk) and chunk[j] == item
 
+    def count(self, lo: Any, hi: Any) -> int:
+        """How many items ``x`` have ``lo <= x < hi`` (O(log n) plus one step per chunk)."""
+        return max(0, self._below(hi) - self._below(lo))
+
+    def _below(self, item: Any) -> int:
+        """How many items are ``< item``."""
+        i = bisect_left(self._maxes, item)
+        if i == len(self._maxes):
+            return self._len
+        return sum(map(len, self._chunks[:i])) + bisect_left(self._chunks[i], item)
+
     def irange(self, lo: Any | None = None, hi: Any | None = None) -> Iterator[Any]:
         """Items ``x`` with ``lo <= x < hi`` in order (None: unbounded on that side)."""
         maxes = self._maxes
@@ -90,6 +101,42 @@ class SortedList:
                 return
             yield from chunk[j:]
             i += 1
+
+    def ceiling(self, item: Any) -> Any | None:
+        """The first item ``>= item``, or None."""
+        maxes = self._maxes
+        i = bisect_left(maxes, item)
+        if i == len(maxes):
+            return None
+        chunk = self._chunks[i]
+        return chunk[bisect_left(chunk, item)]
+
+    def lower(self, item: Any) -> Any | None:
+        """The last item ``< item``, or None."""
+        maxes = self._maxes
+        i = bisect_left(maxes, item)
+        if i < len(maxes):
+            chunk = self._chunks[i]
+            j = bisect_left(chunk, item)
+            if j:
+                return chunk[j - 1]
+        return self._chunks[i - 1][-1] if i else None
+
+    def irange_reversed(self, lo: Any | None = None, hi: Any | None = None) -> Iterator[Any]:
+        """Items ``x`` with ``lo <= x < hi`` from the largest down (None: unbounded)."""
+        maxes = self._maxes
+        i = len(maxes) - 1 if hi is None else min(bisect_left(maxes, hi), len(maxes) - 1)
+        first = True
+        while i >= 0:
+            chunk = self._chunks[i]
+            j = bisect_left(chunk, hi) if first and hi is not None else len(chunk)
+            first = False
+            if lo is not None and chunk[0] < lo:
+                k = bisect_left(chunk, lo)
+                yield from reversed(chunk[k:j])
+                return
+            yield from reversed(chunk[:j])
+            i -= 1
 
     def after(self, item: Any | None, count: int) -> list[Any]:
         """Up to ``count`` items strictly greater than ``item`` (None: from the start)."""

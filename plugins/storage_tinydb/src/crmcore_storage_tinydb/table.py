@@ -245,31 +245,6 @@ class Table:
                     out.append(doc)
         return out
 
-    def ordered(self, normal: dict[str, Any], match: Callable[[Doc], bool],
-                order: list[tuple[str, int]], want: int) -> list[Doc] | None:
-        """The first ``want`` matches in ``order`` (plus ties) by walking an index in that
-        order, when no index narrows the filter and one index gives the order; else None."""
-        directions = {d for _f, d in order}
-        if want <= 0 or len(directions) != 1 or \
-                plan(normal, self.indexes.values(), self.ids) is not None:
-            return None
-        fields = [f for f, _d in order]
-        for index in self.indexes.values():
-            if index.spec.sparse or list(index.paths[:len(fields)]) != fields:
-                continue
-            out: list[Doc] = []
-            boundary: bytes | None = None
-            for key, id in index.ordered(fields, directions == {-1}):
-                if boundary is not None and key != boundary:
-                    break
-                doc = decode_doc(self.docs[id])
-                if match(doc):
-                    out.append(doc)
-                    if len(out) >= want:
-                        boundary = key  # finish this key's ties, then stop
-            return out
-        return None
-
     def count(self, normal: dict[str, Any], match: Callable[[Doc], bool]) -> int:
         if not normal:
             return len(self.docs)

@@ -1,0 +1,224 @@
+"""The first documents of a sorted answer, decoding only those (and the ties at the edge).
+
+``top`` answers ``find(filter, sort=..., limit=k)`` and ``claim`` without decoding and sorting
+every match. Two ways, tried in this order:
+
+- sorted by ``id``: walk the ids in order (the filter's plan's candidates when an index narrows
+  it, sorted as ids, else every id), decoding until ``k`` match;
+- sorted by fields an index holds right after fields the filter fixes to one value each (task
+  urgency, ``status = open`` then ``priority``, ``due_at``): walk that index in the order asked,
+  one group of equal leading values at a time, each direction on its own (the index stores
+  every field ascending; a descending field walks its groups from the top). A range on the last
+  sort field is a slice of each group, found by bisection, so a group costs O(log n) plus what
+  it returns. The walk stops once ``k`` documents match and the last one's ties are in.
+
+Every document taken is checked with the filter, so answers are exactly those of a full sort
+(``sort_found``): the index only chooses the order in which documents are looked at. An index
+is walked only when it narrows the filter at least as much as the planner's choice would, so a
+walk never looks at more documents than ``select`` would have decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from crmcore.storage.base import Doc
+from crmcore.storage.query import MISSING, resolve
+from crmcore_storage_tinydb.files import decode_doc
+from crmcore_storage_tinydb.indexes import (
+    TOP,
+    Index,
+    Plan,
+    _point_values,
+    _range,
+    encode,
+    entry_id,
+    is_inexact,
+    plan,
+    prefix_end,
+)
+from crmcore_storage_tinydb.sortedlist import SortedList
+from crmcore_storage_tinydb.table import _has_needles, _needles
+
+if TYPE_CHECKING:
+    from crmcore_storage_tinydb.table import Table
+
+Match = Callable[[Doc], bool]
+
+
+def top(table: Table, normal: Mapping[str, Any], match: Match, order: list[tuple[str, int]],
+        want: int, also: Match | None = None) -> tuple[list[Doc], bool] | None:
+    """``(docs, in_order)``: at least the first ``want`` documents matching in ``order`` (ties
+    by id), fewer only if fewer match, and whether they are in that order already (else the
+    caller sorts them with ``sort_found``) before cutting them to ``want``; or None when
+    neither way applies (the caller selects and sorts). ``match`` is the filter's predicate;
+    ``also``, if given, must hold too (a claim: the lease is free)."""
+    if also is not None:
+        check, only = (lambda d: match(d) and also(d)), also
+    else:
+        check, only = match, None
+    if want <= 0 or not order:
+        return None
+    chosen = plan(normal, table.indexes.values(), table.ids)
+    if order[0][0] == "id":  # ids are unique: later fields never matter
+        return _by_id(table, normal, check, order[0][1] == -1, want, chosen), True
+    for index in table.indexes.values():
+        walk = _Walk.over(index, normal, order)
+        if walk is None:
+            continue
+        if chosen is not None and (chosen.covered is None or not chosen.covered <= walk.covered):
+            continue  # the planner's index narrows more: select and sort its candidates
+        # a walk whose keys decide the whole filter asks only ``also``
+        return walk.run(table, check, only, want)
+    return None
+
+
+def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bool,
+           want: int, chosen: Plan | None) -> list[Doc]:
+    docs = table.docs
+    needles = _needles(normal)
+    ids: Iterator[str]
+    if chosen is None:
+        ids = reversed(table.ids) if descending else iter(table.ids)
+    else:  # ``match`` may ask more than the filter (a claim: a free lease), so it is asked
+        ids = iter(sorted(set(chosen.ids()) | chosen.check, reverse=descending))
+    out: list[Doc] = []
+    for id in ids:
+        text = docs.get(id)
+        if text is None or (needles and not _has_needles(text, needles)):
+            continue
+        doc = decode_doc(text)
+        if match(doc):
+            out.append(doc)
+            if len(out) >= want:
+                break
+    return out
+
+
+class _Walk:
+    """How to walk one index for a filter and a sort (see the module's docstring)."""
+
+    __slots__ = ("covered", "descending", "exact", "fields", "high", "index", "low", "prefix",
+                 "start")
+
+    def __init__(self, index: Index, prefix: bytes, start: int, descending: list[bool],
+                 low: bytes, high: bytes, covered: set[str], exact: bool) -> None:
+        self.index = index
+        self.fields = index.paths[start:start + len(descending)]  # the sort fields
+        self.prefix = prefix  # the encoded values of the fixed leading fields
+        self.start = start  # how many leading fields are fixed
+        self.descending = descending  # per sort field
+        self.low, self.high = low, high  # bounds of the last sort field's encoding
+        self.covered = covered  # the filter's fields the walk narrows by
+        # every document walked matches the filter (but those with a list in a field, which
+        # are not walked): the filter is those fields, exactly placed by their encodings
+        self.exact = exact
+
+    @classmethod
+    def over(cls, index: Index, normal: Mapping[str, Any],
+             order: list[tuple[str, int]]) -> _Walk | None:
+        """The walk of ``index`` for this filter and order, or None if it cannot give it."""
+        if index.spec.sparse:
+            return None  # documents without a value are not in it, yet they sort first
+        fields = [f for f, _d in order]
+        paths = index.paths
+        prefix = b""
+        start = 0
+        covered: set[str] = set()
+        while start < len(paths) and paths[start] not in fields:
+            points = _point_values(normal.get(paths[start], MISSING)) \
+                if paths[start] in normal else None
+            if points is None or len(points) != 1 or is_inexact(points[0]):
+                return None
+            prefix += encode(points[0])
+            covered.add(paths[start])
+            start += 1
+        if list(paths[start:start + len(fields)]) != fields:
+            return None
+        low, high = b"", TOP
+        last = fields[-1]
+        rng = _range(normal[last]) if last in normal else None
+        exact = True
+        if rng is not None:
+            lo, lo_inc, hi, hi_inc, rank, exact = rng
+            low = rank if lo is None else lo if lo_inc else lo + TOP
+            high = bytes([rank[0] + 1]) if hi is None else hi + TOP if hi_inc else hi
+            covered.add(last)
+        exact = exact and covered == set(normal)
+        return cls(index, prefix, start, [d == -1 for _f, d in order], low, high, covered,
+                   exact)
+
+    def entries(self) -> Iterator[bytes]:
+        """The index's entries under ``prefix`` in the order asked, within the range."""
+        return self._level(self.index.entries, self.prefix, 0)
+
+    def _level(self, entries: SortedList, prefix: bytes, level: int) -> Iterator[bytes]:
+        descending = self.descending[level]
+        if level == len(self.descending) - 1:
+            lo, hi = prefix + self.low, prefix + self.high
+            yield from (entries.irange_reversed(lo, hi) if descending
+                        else entries.irange(lo, hi))
+            return
+        width = self.start + level + 1
+        if descending:
+            cursor = prefix + TOP
+            while (entry := entries.lower(cursor)) is not None and entry.startswith(prefix):
+                group = entry[:prefix_end(entry, width)]
+                yield from self._level(entries, group, level + 1)
+                cursor = group
+        else:
+            cursor = prefix
+            while (entry := entries.ceiling(cursor)) is not None and entry.startswith(prefix):
+                group = entry[:prefix_end(entry, width)]
+                yield from self._level(entries, group, level + 1)
+                cursor = group + TOP
+
+    def run(self, table: Table, check: Match, only: Match | None,
+            want: int) -> tuple[list[Doc], bool]:
+        """The first ``want`` matches in order, with the last one's ties (unsorted among them),
+        plus every match among documents the index cannot place (a list in an indexed field);
+        and whether they are in order (no ties read, nothing added from those documents).
+        ``check`` tells the matches; for the documents walked, when the walk is exact, ``only``
+        does (None: each one matches)."""
+        match = only if self.exact else check
+        docs = table.docs
+        multi = self.index.multi
+        width = self.start + len(self.descending)
+        # Ties come in id order when the sort fields end the index and the last one ascends
+        # (entries end with the id), for ids whose bytes sort as the text does (see _plain).
+        id_order = width == len(self.index.paths) and not self.descending[-1]
+        fields = self.fields
+        out: list[Doc] = []
+        boundary: bytes | None = None
+        in_order = False
+        for entry in self.entries():
+            if boundary is not None and not entry.startswith(boundary):
+                break
+            id = entry_id(entry)
+            if id in multi:
+                continue
+            doc = decode_doc(docs[id])
+            if match is None or match(doc):
+                out.append(doc)
+                # equal encodings are equal values unless a number is too large to place
+                id_order = id_order and _plain(id) and not any(
+                    is_inexact(resolve(doc, f)) for f in fields)
+                if boundary is None and len(out) >= want:
+                    if id_order:
+                        in_order = True
+                        break  # no tie left can come before these
+                    boundary = entry[:prefix_end(entry, width)]  # finish these ties
+        for id in multi:
+            doc = decode_doc(docs[id])
+            if check(doc):
+                out.append(doc)
+                in_order = False
+        return out, in_order
+
+
+def _plain(id: str) -> bool:
+    """Whether index entries order ``id`` among other ids as the text does: an entry ends with
+    the id's UTF-8 bytes and their length in two bytes, which sorts a prefix first (as the
+    text does) unless the id holds a NUL or runs to 256 bytes."""
+    return len(id) < 64 and "\x00" not in id
