@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from crmcore import ReportSection, ReportWindow
+from crmcore import NotFoundError, ReportSection, ReportWindow
 from crmcore_service.api import Service
 from crmcore_service.campaigns import Campaigns
 from crmcore_service.model import Order
@@ -37,7 +37,7 @@ class Scope:
         self.until = window.until or now + _TICK
         self.now = now
         self._teams: dict[str, str | None] = {}
-        self._owners: dict[str, str] = {}
+        self._owners: dict[str, str | None] = {}
 
     @property
     def who(self) -> Who | None:
@@ -66,8 +66,12 @@ class Scope:
         if self.window.everyone:
             return True
         if order_id not in self._owners:
-            self._owners[order_id] = self.api.orders.get(order_id).owner
-        return self.counts(self._owners[order_id])
+            try:
+                self._owners[order_id] = self.api.orders.get(order_id).owner
+            except NotFoundError:  # gone with its customer: nobody's
+                self._owners[order_id] = None
+        owner = self._owners[order_id]
+        return owner is not None and self.counts(owner)
 
     @property
     def span(self) -> dict[str, datetime]:
