@@ -10,7 +10,7 @@ from crmcore_complaints.api import Complaints
 from crmcore_followup.api import record_callback
 from crmcore_followup.reps import Roster
 
-from crmcore import PermissionDenied
+from crmcore import PermissionDenied, ValidationError
 from crmcore.converter import parse_iso
 from crmcore.testing.cli import one_line_error
 from tests.stacks.conftest import crm_run, fill_in, uncomment_block
@@ -174,3 +174,142 @@ def test_thirty_days_of_satisfaction_callbacks_and_confidentiality(init_profile,
     assert [e["actor"] for e in denied][-1:] == ["bo"]
     result = crm_run(path.parent, "--as", "bo", "customer", "show", subscribers[1])
     assert result.returncode == 5 and "Traceback" not in result.stderr
+
+
+SERVICE_STAFF = """
+[security.actors.kai]
+role = "agent"
+department = "network"
+
+[security.actors.hu]
+role = "manager"
+department = "network"
+"""
+
+
+def test_business_acceptance_end_to_end_by_the_people_the_profile_names(init_profile,
+                                                                        open_profile):
+    """Rules (DOMAIN §9): 业务受理 goes application → document review → contract → provisioning
+    → completion, each step a task for the department queue that acts there, every transition
+    audited, each step on its SLA (a stalled one escalates to the department's lead, then its
+    manager), and a satisfaction callback within 3 days of completion whose unsatisfied answer
+    gives the rep's team lead a recovery task."""
+    from crmcore_service.api import Service
+
+    path = init_profile("telecom")
+    staffed(path)
+    uncomment_block(path, "# [followup.teams.front_desk]", 3)
+    uncomment_block(path, "# [service.departments.customer_service]", 3)
+    uncomment_block(path, "# [service.departments.network]       # provisioning, applying "
+                          "changes, repairs", 3)
+    fill_in(path, {'lead = "lead"\nmanager = "manager"': 'lead = "wu"\nmanager = "sun"',
+                   'lead = "network-lead"\nmanager = "network-head"':
+                       'lead = "kai"\nmanager = "hu"',
+                   '[security.actors.ann]\nrole = "agent"\n':
+                       '[security.actors.ann]\nrole = "agent"\nteam = "front_desk"\n'
+                       'department = "customer_service"\n',
+                   '[security.actors.wu]\nrole = "shift_lead"\n':
+                       '[security.actors.wu]\nrole = "shift_lead"\n'
+                       'department = "customer_service"\n'})
+    path.write_text(path.read_text("utf-8") + SERVICE_STAFF, "utf-8")
+    crm, clock = open_profile(path)
+    Roster(crm).add("ann", actor="admin", team="front_desk")
+    api = Service(crm)
+    start = clock.now()  # Monday 09:00 in Shanghai
+
+    def at(hours: float) -> None:
+        clock.set(start + timedelta(hours=hours))
+        crm.tick("w1")
+
+    def step_task(order):
+        [task] = crm.tasks.find({"kind": "service", "ref": order.id, "status": "open",
+                                 "ext.service.purpose": "step"})
+        return task
+
+    customer = crm.customers.add(actor="ann", name="Zhao Lei", phone="138 0013 8000")
+    order = api.open(actor="ann", type="business", customer_id=customer.id,
+                     fields={"product": "fibre 500M"}, summary="new broadband line")
+    # the application waits in the customer service queue (its lead), 4 calendar hours
+    assert (order.state, order.owner, order.assignee) == ("application", "ann", "wu")
+    assert order.step_due_at == start + timedelta(hours=4)
+    task = step_task(order)
+    assert (task.assignee, task.due_at) == ("wu", order.step_due_at)
+    assert "application received (customer_service)" in task.title
+
+    at(1)
+    order = api.advance(order, actor="wu", to="document_review")
+    # 8 business hours from Monday 10:00 (09:00-18:00 in Shanghai): Monday 18:00
+    assert order.step_due_at == start + timedelta(hours=9)
+    assert crm.tasks.get(task.id).completed_at == clock.now()
+    assert step_task(order).assignee == "wu"
+    with pytest.raises(ValidationError, match=r"step contract of a .* needs documents_checked"):
+        api.advance(order, actor="wu", to="contract")
+    at(6)
+    order = api.advance(order, actor="wu", to="contract", fields={"documents_checked": True})
+    # 24 business hours from Monday 15:00: 3 + 9 + 9 + 3 hours, Thursday 12:00
+    assert order.step_due_at == start + timedelta(days=3, hours=3)
+    at(25)  # Tuesday 10:00
+    order = api.advance(order, actor="ann", to="provisioning",
+                        fields={"contract_no": "HT-2026-0001"})
+    # provisioning is the network department's: its lead's queue, 24 calendar hours
+    assert (order.department, order.assignee) == ("network", "kai")
+    assert order.step_due_at == clock.now() + timedelta(hours=24)
+    provisioning = step_task(order)
+    assert provisioning.assignee == "kai"
+    with pytest.raises(PermissionDenied, match="department network"):
+        api.advance(order, actor="ann", to="completed", fields={"service_number": "x"})
+    with pytest.raises(ValidationError, match=r"cannot move to 'withdrawn' \(allowed: "
+                                              r"completed\)"):
+        api.advance(order, actor="kai", to="withdrawn", fields={"reason": "late"})
+
+    # provisioning stalls: past its SLA the lead is told at once, the manager 24 hours on
+    at(50)  # Wednesday 11:00
+    at(74)  # Thursday 11:00
+    order = api.get(order.id)
+    assert (order.step_breached, order.escalation_level) == (True, 2)
+    escalations = crm.tasks.find({"kind": "service", "ref": order.id,
+                                  "ext.service.purpose": "escalation"}, sort=[("due_at", 1)])
+    assert [t.assignee for t in escalations] == ["kai", "hu"]
+    at(75)
+    order = api.advance(order, actor="kai", to="completed",
+                        fields={"service_number": "+86 139 0000 0001"})
+    completed_at = clock.now()
+    assert (order.is_open, order.outcome, order.closed_at) == (False, "done", completed_at)
+    assert crm.tasks.get(provisioning.id).completed_at == completed_at
+    assert crm.tasks.count({"kind": "service", "ref": order.id, "status": "open",
+                            "ext.service.purpose": "step"}) == 0
+
+    # the audit trail: each move, by whom, from where to where, and the breach
+    trail = [(t.action, t.actor, t.from_state, t.to_state) for t in api.history(order.id)]
+    assert [line for line in trail if line[0] in ("opened", "advanced")] == [
+        ("opened", "ann", None, "application"),
+        ("advanced", "wu", "application", "document_review"),
+        ("advanced", "wu", "document_review", "contract"),
+        ("advanced", "ann", "contract", "provisioning"),
+        ("advanced", "kai", "provisioning", "completed")]
+    hours_in = [t.hours_in_step for t in api.history(order.id) if t.action == "advanced"]
+    assert hours_in == [1.0, 5.0, 19.0, 50.0]
+    breaches = [t for t in api.history(order.id) if t.action == "breached"]
+    assert [(b.actor, b.details["step"]) for b in breaches] == [("worker:w1", "provisioning")]
+    audited = crm.audit.inner.collection("audit").find({"collection": "service.orders",
+                                                        "record_id": order.id})
+    assert [e["actor"] for e in audited if e["op"] != "insert"][:4] == ["wu", "wu", "ann",
+                                                                        "worker:w1"]
+    assert "kai" in {e["actor"] for e in audited}
+
+    # completion is the business interaction, and one 3-day satisfaction callback follows
+    [business] = crm.interactions.find({"customer_id": customer.id, "kind": "business"})
+    assert (business.ref, business.rep, business.occurred_at) == (order.id, "ann",
+                                                                  completed_at)
+    # (followup's callback after business and the order's own share one key: one call)
+    [callback] = crm.tasks.find({"kind": "callback", "customer_id": customer.id})
+    assert callback.assignee == "ann" and callback.ref == business.id
+    deadline = parse_iso(callback.ext["followup"]["deadline"])
+    assert deadline == completed_at + timedelta(days=3)
+    assert completed_at < callback.due_at <= deadline
+    at(75 + 48)
+    interaction, done = record_callback(crm, callback.id, satisfied=False, score=2,
+                                        actor="ann", notes="the engineer came late")
+    assert done.completed_at <= deadline
+    [recovery] = crm.tasks.find({"kind": "recovery", "customer_id": customer.id})
+    assert (recovery.ref, recovery.assignee) == (interaction.id, "wu")

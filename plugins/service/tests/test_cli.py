@@ -99,6 +99,15 @@ def test_business_acceptance_in_the_telecom_profile_in_a_subprocess(tmp_path: Pa
     assert callbacks[0]["ref"].startswith("int_")
     assert crm("tasks", "due", "--customer", cid, "--kind", "service", "--within", "30d") == []
 
+    def flow(*window: str) -> list:
+        sections = {s["title"].split(",")[0]: s for s in crm("report", *window)}
+        return sections["Service orders opened and closed"]["rows"]
+
+    assert flow("--since=-1h", "--until=+1h") == [["business", 1, 1, 1, 0, 0]]
+    assert flow("--since=-1h", "--until=+1h", "--rep", "admin") == [["business", 1, 1, 1, 0, 0]]
+    assert flow("--since=-1h", "--until=+1h", "--rep", "someone_else") == []
+    assert flow("--since=-3d", "--until=-2d") == []
+
 
 CONFIG = """
 [service.surveys.half_year]

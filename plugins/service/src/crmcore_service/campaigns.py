@@ -5,7 +5,7 @@ contract when loaded), and measure the effect (satisfaction, churn risk then and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -186,10 +186,23 @@ class Campaigns:
             answer = next((a for a in answer if a is not None), None)
         return answer or None
 
-    def effect(self, name: str) -> CampaignEffect:
-        """The campaign's effect so far."""
+    def effect(self, name: str, *, since: datetime | None = None, until: datetime | None = None,
+               who: Callable[[str | None], bool] | None = None) -> CampaignEffect:
+        """The campaign's effect so far: of the customers targeted in ``[since, until)`` (None:
+        unbounded) and, when ``who`` is given, only the care contacts made by the reps it
+        accepts."""
         campaign = self.campaign(name)
-        targets = self.targets.find({"campaign": name})
+        query: dict[str, Any] = {"campaign": name}
+        span: dict[str, Any] = {}
+        if since is not None:
+            span["$gte"] = since
+        if until is not None:
+            span["$lt"] = until
+        if span:
+            query["created_at"] = span
+        targets = self.targets.find(query)
+        if who is not None:
+            targets = [t for t in targets if t.contacted_at is not None and who(t.contacted_by)]
         contacted = [t for t in targets if t.contacted_at is not None]
         scores = [t.satisfaction for t in contacted if t.satisfaction is not None]
         improved = unchanged = worse = 0

@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import Effects, Kinds, ReportSection, SettingsSpec, TaskDraft, hookimpl
+from crmcore import Effects, Kinds, ReportSection, ReportWindow, SettingsSpec, TaskDraft, hookimpl
 from crmcore.entities import Priority
 from crmcore.storage import CollectionSpec, IndexSpec
 from crmcore_service.api import SECTION, TASK_SOURCE, Service, ensure_hookspecs, step_key
@@ -154,10 +154,11 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime) -> list[ReportSection]:
+def crm_report_sections(crm: CRM, now: datetime,
+                        window: ReportWindow | None = None) -> list[ReportSection]:
     from crmcore_service.reports import sections
 
-    return sections(Service(crm), now)
+    return sections(Service(crm), now, window)
 
 
 @hookimpl

@@ -1,73 +1,209 @@
-"""``crm report`` sections: open orders by type and step, step SLA breaches, cycle time per
-step, cancellations by reason and money settled, over the last ``report_days`` days."""
+"""``crm report`` sections: open orders by type and step, orders opened and closed, step SLA
+breaches, cycle time per step, cancellations by reason, money settled, surveys, first response,
+care campaigns and QA, over the report's window (its period, else the last ``report_days``
+days; its team or rep, else everyone).
+
+Who an order belongs to is its owner (the first contact, who tracks it to the end); survey
+answers belong to the customer's rep, first responses to whoever answered, care contacts to
+whoever made them and QA lines to the rep reviewed."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from crmcore import ReportSection
+from crmcore import NotFoundError, ReportSection, ReportWindow
 from crmcore_service.api import Service
 from crmcore_service.campaigns import Campaigns
-from crmcore_service.qa import QualityAssurance, month_of
+from crmcore_service.model import Order
+from crmcore_service.qa import QualityAssurance, month_bounds, month_of
 from crmcore_service.response import ResponseTimes
 from crmcore_service.surveys import Surveys
 
-
-def sections(api: Service, now: datetime) -> list[ReportSection]:
-    """Every section of the plugin for the period ending at ``now``."""
-    days = api.settings.report_days
-    since = now - timedelta(days=days)
-    return [open_orders(api), breaches(api, since, now, days), cycle_times(api, since, now, days),
-            cancellations(api, since, now, days), charges(api, since, now, days),
-            *surveys(api, since, now, days), response_times(api, since, now, days),
-            campaigns(api), quality(api, now)]
+Who = Callable[[str | None], bool]
+_TICK = timedelta(microseconds=1)
+MAX_QA_MONTHS = 12  # the service-quality lines of at most this many months, the latest
 
 
-def open_orders(api: Service) -> ReportSection:
+class Scope:
+    """The report window made concrete: ``[since, until)`` and who counts."""
+
+    def __init__(self, api: Service, now: datetime, window: ReportWindow | None) -> None:
+        self.api = api
+        self.window = window = window or ReportWindow()
+        self.since = window.since or now - timedelta(days=api.settings.report_days)
+        self.until = window.until or now + _TICK
+        self.now = now
+        self._teams: dict[str, str | None] = {}
+        self._owners: dict[str, str | None] = {}
+
+    @property
+    def who(self) -> Who | None:
+        """A test of a rep's name, None when everyone counts."""
+        return None if self.window.everyone else self.counts
+
+    def counts(self, rep: str | None) -> bool:
+        """Whether ``rep`` is the window's rep or in its team."""
+        window = self.window
+        if window.rep is not None and rep != window.rep:
+            return False
+        if window.team is None:
+            return True
+        if rep is None:
+            return False
+        if rep not in self._teams:
+            actor = self.api.crm.actor(rep)
+            self._teams[rep] = actor.team if actor is not None else None
+        return self._teams[rep] == window.team
+
+    def order(self, order: Order) -> bool:
+        return self.window.everyone or self.counts(order.owner)
+
+    def order_id(self, order_id: str) -> bool:
+        """Whether the order ``order_id`` counts (by its owner)."""
+        if self.window.everyone:
+            return True
+        if order_id not in self._owners:
+            try:
+                self._owners[order_id] = self.api.orders.get(order_id).owner
+            except NotFoundError:  # gone with its customer: nobody's
+                self._owners[order_id] = None
+        owner = self._owners[order_id]
+        return owner is not None and self.counts(owner)
+
+    @property
+    def span(self) -> dict[str, datetime]:
+        return {"$gte": self.since, "$lt": self.until}
+
+    def label(self, title: str) -> str:
+        """``title`` with the period and, when asked, the team or rep."""
+        if self.window.since is None and self.window.until is None:
+            text = f"{title}, last {self.api.settings.report_days} days"
+        else:
+            last = (self.until - _TICK).date().isoformat()
+            text = f"{title}, {self.since.date().isoformat()} to {last}"
+        return text + self.suffix()
+
+    def suffix(self) -> str:
+        parts = []
+        if self.window.team:
+            parts.append(f"team {self.window.team}")
+        if self.window.rep:
+            parts.append(f"rep {self.window.rep}")
+        return "".join(f", {p}" for p in parts)
+
+
+def sections(api: Service, now: datetime,
+             window: ReportWindow | None = None) -> list[ReportSection]:
+    """Every section of the plugin for ``window`` (None: everyone, the last ``report_days``
+    days up to ``now``)."""
+    scope = Scope(api, now, window)
+    return [open_orders(scope), opened_closed(scope), breaches(scope), cycle_times(scope),
+            cancellations(scope), charges(scope), *surveys(scope), response_times(scope),
+            campaigns(scope), *quality(scope)]
+
+
+def open_orders(scope: Scope) -> ReportSection:
+    """Orders open at the end of the window, by type and the step they were at then; past SLA:
+    that step was due before then (whether or not a worker tick has noticed yet)."""
+    api = scope.api
     counts: Counter[tuple[str, str]] = Counter()
     breached: Counter[tuple[str, str]] = Counter()
-    for order in api.orders.iter({"closed_at": None}):
-        counts[(order.type, order.state)] += 1
-        breached[(order.type, order.state)] += order.step_breached
+    current = scope.until > scope.now
+    query = ({"closed_at": None} if current else
+             {"opened_at": {"$lt": scope.until},
+              "$or": [{"closed_at": None}, {"closed_at": {"$gte": scope.until}}]})
+    for order in api.orders.iter(query):
+        if not scope.order(order):
+            continue
+        if current:
+            key, due = (order.type, order.state), order.step_due_at
+            late = order.step_breached or (due is not None and due < scope.now)
+        else:
+            state, due = _step_at(api, order, scope.until)
+            key, late = (order.type, state), due is not None and due < scope.until
+        counts[key] += 1
+        breached[key] += late
     rows = [(t, s, n, breached[(t, s)]) for (t, s), n in sorted(counts.items())]
     chart = {f"{t}/{s}": float(n) for (t, s), n in sorted(counts.items())}
-    return ReportSection("Service orders open, by type and step",
-                         ("type", "step", "open", "past SLA"), rows, chart=chart or None,
-                         order=60)
+    title = "Service orders open, by type and step"
+    if not current:
+        title += f", at {scope.until.isoformat()[:16]}"
+    return ReportSection(title + scope.suffix(), ("type", "step", "open", "past SLA"), rows,
+                         chart=chart or None, order=60)
 
 
-def breaches(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
-    window = {"at": {"$gte": since, "$lte": now}}
+def _step_at(api: Service, order: Order, until: datetime) -> tuple[str, datetime | None]:
+    """The step the order was at just before ``until`` and when that step was due."""
+    entry = api.transitions.find_one({"order_id": order.id, "to_state": {"$ne": None},
+                                      "at": {"$lt": until}}, sort=[("at", -1)])
+    if entry is None:
+        return order.state, order.step_due_at
+    due = entry.details.get("due")
+    if isinstance(due, str):
+        due = datetime.fromisoformat(due)
+    return str(entry.to_state), due if isinstance(due, datetime) else None
+
+
+def opened_closed(scope: Scope) -> ReportSection:
+    """Orders opened and closed in the window, by type and how they closed."""
+    api = scope.api
+    opened: Counter[str] = Counter()
+    closed: Counter[tuple[str, str]] = Counter()
+    for order in api.orders.iter({"opened_at": scope.span}):
+        if scope.order(order):
+            opened[order.type] += 1
+    for order in api.orders.iter({"closed_at": scope.span}):
+        if scope.order(order):
+            closed[(order.type, order.outcome or "closed")] += 1
+    rows = [(t, opened[t], sum(n for (k, _o), n in closed.items() if k == t),
+             closed[(t, "done")], closed[(t, "cancelled")], closed[(t, "rejected")])
+            for t in sorted(set(opened) | {k for k, _o in closed})]
+    return ReportSection(scope.label("Service orders opened and closed"),
+                         ("type", "opened", "closed", "done", "withdrawn", "rejected"), rows,
+                         chart={t: float(n) for t, n in sorted(opened.items())} or None,
+                         note="chart: orders opened", order=60)
+
+
+def breaches(scope: Scope) -> ReportSection:
+    api = scope.api
     counts: Counter[tuple[str, str]] = Counter()
     escalations: Counter[tuple[str, str]] = Counter()
-    for line in api.transitions.iter({**window, "action": "breached"}):
-        counts[(line.order_type, str(line.details.get("step")))] += 1
-    for line in api.transitions.iter({**window, "action": "escalated"}):
-        escalations[(line.order_type, str(line.details.get("step")))] += 1
+    for line in api.transitions.iter({"at": scope.span, "action": "breached"}):
+        if scope.order_id(line.order_id):
+            counts[(line.order_type, str(line.details.get("step")))] += 1
+    for line in api.transitions.iter({"at": scope.span, "action": "escalated"}):
+        if scope.order_id(line.order_id):
+            escalations[(line.order_type, str(line.details.get("step")))] += 1
     keys = sorted(set(counts) | set(escalations))
     rows = [(t, s, counts[(t, s)], escalations[(t, s)]) for t, s in keys]
-    return ReportSection(f"Service SLA breaches, last {days} days",
+    return ReportSection(scope.label("Service SLA breaches"),
                          ("type", "step", "breaches", "escalations"), rows, order=61)
 
 
-def cycle_times(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+def cycle_times(scope: Scope) -> ReportSection:
+    """How long orders spent in each step they left in the window."""
+    api = scope.api
     spent: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for line in api.transitions.iter({"at": {"$gte": since, "$lte": now},
-                                      "action": "advanced"}):
-        if line.from_state and line.hours_in_step is not None:
+    for line in api.transitions.iter({"at": scope.span, "action": "advanced"}):
+        if line.from_state and line.hours_in_step is not None and scope.order_id(line.order_id):
             spent[(line.order_type, line.from_state)].append(line.hours_in_step)
     rows = [(t, s, len(v), round(sum(v) / len(v), 1), round(max(v), 1))
             for (t, s), v in sorted(spent.items())]
-    return ReportSection(f"Service cycle time per step (hours), last {days} days",
+    return ReportSection(scope.label("Service cycle time per step (hours)"),
                          ("type", "step", "left", "mean", "longest"), rows, order=62)
 
 
-def cancellations(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+def cancellations(scope: Scope) -> ReportSection:
+    """Cancellation requests made in the window, by reason and where they ended."""
+    api = scope.api
     kinds = [n for n, t in api.types.items() if t.category == "cancellation"]
     counts: Counter[tuple[str, str]] = Counter()
-    for order in api.orders.iter({"type": {"$in": kinds},
-                                  "opened_at": {"$gte": since, "$lte": now}}):
+    for order in api.orders.iter({"type": {"$in": kinds}, "opened_at": scope.span}):
+        if not scope.order(order):
+            continue
         outcome = order.outcome or "open"
         if order.outcome == "done":
             outcome = "cancelled"
@@ -78,47 +214,51 @@ def cancellations(api: Service, since: datetime, now: datetime, days: int) -> Re
     chart: Counter[str] = Counter()
     for (reason, _o), n in counts.items():
         chart[reason] += n
-    return ReportSection(f"Cancellation requests by reason, last {days} days",
+    return ReportSection(scope.label("Cancellation requests by reason"),
                          ("reason", "result", "orders"), rows,
                          chart={k: float(v) for k, v in sorted(chart.items())} or None,
                          note="result: cancelled (closed), retained (withdrawn), open",
                          order=63)
 
 
-def charges(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+def charges(scope: Scope) -> ReportSection:
+    api = scope.api
     totals: dict[str, list[float]] = defaultdict(list)
-    for charge in api.charges.iter({"at": {"$gte": since, "$lte": now}}):
-        totals[charge.kind].append(charge.amount)
+    for charge in api.charges.iter({"at": scope.span}):
+        if scope.order_id(charge.order_id):
+            totals[charge.kind].append(charge.amount)
     rows = [(k, len(v), round(sum(v), 2)) for k, v in sorted(totals.items())]
-    return ReportSection(f"Fee settlements and charge adjustments, last {days} days",
+    return ReportSection(scope.label("Fee settlements and charge adjustments"),
                          ("kind", "records", "total"), rows, order=64)
 
 
-def surveys(api: Service, since: datetime, now: datetime, days: int) -> list[ReportSection]:
-    """One section per configured survey: mean scores by department and question category."""
+def surveys(scope: Scope) -> list[ReportSection]:
+    """One section per configured survey: mean scores by department, category and rep."""
+    api = scope.api
     out = []
     answers = Surveys(api)
+    last = scope.until - _TICK
     for name, survey in api.settings.surveys.items():
-        rows = [("department", r.group, r.answers, r.mean)
-                for r in answers.results(name, "department", since=since, until=now)]
-        rows += [("category", r.group, r.answers, r.mean)
-                 for r in answers.results(name, "category", since=since, until=now)]
-        rows += [("rep", r.group, r.answers, r.mean)
-                 for r in answers.results(name, "rep", since=since, until=now)]
-        out.append(ReportSection(f"Survey '{survey.title}', last {days} days",
+        rows = []
+        for by in ("department", "category", "rep"):
+            rows += [(by, r.group, r.answers, r.mean) for r in answers.results(
+                name, by, since=scope.since, until=last, who=scope.who)]
+        out.append(ReportSection(scope.label(f"Survey '{survey.title}'"),
                                  ("by", "group", "scores", f"mean (1-{survey.scale})"), rows,
                                  order=65))
     return out
 
 
-def response_times(api: Service, since: datetime, now: datetime, days: int) -> ReportSection:
+def response_times(scope: Scope) -> ReportSection:
     rows = [(r.channel, r.rep, r.enquiries, r.answered,
              "" if r.mean_seconds is None else r.mean_seconds, r.breaches)
-            for r in ResponseTimes(api).by_channel_and_rep(since, now)]
+            for r in ResponseTimes(scope.api).by_channel_and_rep(scope.since,
+                                                                 scope.until - _TICK)
+            if scope.who is None or scope.counts(r.rep)]
     breaches: Counter[str] = Counter()
     for channel, _rep, _n, _a, _m, b in rows:
         breaches[channel] += b
-    return ReportSection(f"First response to enquiries, last {days} days",
+    return ReportSection(scope.label("First response to enquiries"),
                          ("channel", "rep", "enquiries", "answered", "mean seconds",
                           "breaches"), rows,
                          chart={k: float(v) for k, v in sorted(breaches.items())} or None,
@@ -126,27 +266,48 @@ def response_times(api: Service, since: datetime, now: datetime, days: int) -> R
                          order=66)
 
 
-def campaigns(api: Service) -> ReportSection:
+def campaigns(scope: Scope) -> ReportSection:
+    """Each care campaign's effect on the customers it targeted in the window."""
+    api = scope.api
     rows = []
     care = Campaigns(api)
     for name in api.settings.campaigns:
-        e = care.effect(name)
+        e = care.effect(name, since=scope.since, until=scope.until, who=scope.who)
         rows.append((name, e.targeted, e.contacted,
                      "" if e.mean_satisfaction is None else e.mean_satisfaction,
                      e.offers_accepted, e.points_granted,
                      f"{e.churn_improved}/{e.churn_unchanged}/{e.churn_worse}"))
-    return ReportSection("Care campaigns", ("campaign", "targeted", "contacted",
-                                            "satisfaction (1-5)", "offers taken", "points",
-                                            "churn risk better/same/worse"), rows, order=67)
+    return ReportSection(scope.label("Care campaigns"),
+                         ("campaign", "targeted", "contacted", "satisfaction (1-5)",
+                          "offers taken", "points", "churn risk better/same/worse"), rows,
+                         note="customers targeted in the period; for a team or rep, the care "
+                              "contacts they made", order=67)
 
 
-def quality(api: Service, now: datetime) -> ReportSection:
-    """The monthly service-quality report of the month ``now`` falls in."""
+def months(scope: Scope, zone: ZoneInfo) -> list[str]:
+    """The months the window touches (the month of its end when it has no start), the
+    latest ``MAX_QA_MONTHS``."""
+    last = month_of(scope.until - _TICK, zone)
+    if scope.window.since is None:
+        return [last]
+    out = [month_of(scope.since, zone)]
+    while out[-1] < last:
+        out.append(month_of(month_bounds(out[-1], zone)[1], zone))
+    return out[-MAX_QA_MONTHS:]
+
+
+def quality(scope: Scope) -> list[ReportSection]:
+    """The monthly service-quality report of each month of the window."""
+    api = scope.api
     qa = QualityAssurance(api)
-    month = month_of(now, qa.zone)
-    rows = [(r.rep, r.contacts, r.reviewed, "" if r.qa_score is None else r.qa_score,
-             r.complaints, "" if r.survey_mean is None else r.survey_mean)
-            for r in qa.monthly(month)]
-    return ReportSection(f"Service quality, {month}",
-                         ("rep", "contacts", "QA reviewed", f"QA score (1-{api.settings.qa.scale})",
-                          "complaints about them", "satisfaction (1-5)"), rows, order=68)
+    out = []
+    for month in months(scope, qa.zone):
+        rows = [(r.rep, r.contacts, r.reviewed, "" if r.qa_score is None else r.qa_score,
+                 r.complaints, "" if r.survey_mean is None else r.survey_mean)
+                for r in qa.monthly(month) if scope.who is None or scope.counts(r.rep)]
+        out.append(ReportSection(f"Service quality, {month}{scope.suffix()}",
+                                 ("rep", "contacts", "QA reviewed",
+                                  f"QA score (1-{api.settings.qa.scale})",
+                                  "complaints about them", "satisfaction (1-5)"), rows,
+                                 order=68))
+    return out

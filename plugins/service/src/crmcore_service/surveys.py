@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -142,7 +142,9 @@ class Surveys:
         return logged
 
     def answers(self, name: str | None = None, *, since: datetime | None = None,
-                until: datetime | None = None) -> list[Interaction]:
+                until: datetime | None = None,
+                who: Callable[[str | None], bool] | None = None) -> list[Interaction]:
+        """Answers in ``[since, until]``, of the reps ``who`` accepts (None: everyone)."""
         window: dict[str, Any] = {}
         if since is not None:
             window["$gte"] = since
@@ -153,10 +155,12 @@ class Surveys:
             query["occurred_at"] = window
         found = self.crm.interactions.find(query, sort=[("occurred_at", 1)])
         return [i for i in found if SECTION in i.ext
-                and (name is None or i.ext[SECTION].get("survey") == name)]
+                and (name is None or i.ext[SECTION].get("survey") == name)
+                and (who is None or who(i.rep))]
 
     def results(self, name: str, by: str, *, since: datetime | None = None,
-                until: datetime | None = None) -> list[ResultRow]:
+                until: datetime | None = None,
+                who: Callable[[str | None], bool] | None = None) -> list[ResultRow]:
         """Mean scores grouped ``by`` "rep", "department" or "category" (of the question)."""
         if by not in ("rep", "department", "category"):
             raise ValidationError(f"group by rep, department or category, not {by!r}",
@@ -164,7 +168,7 @@ class Surveys:
         survey = self.survey(name)
         categories = {q.key: q.category for q in survey.questions}
         groups: dict[str, list[int]] = defaultdict(list)
-        for item in self.answers(name, since=since, until=until):
+        for item in self.answers(name, since=since, until=until, who=who):
             data = item.ext[SECTION]
             for key, score in data.get("scores", {}).items():
                 if by == "category":
