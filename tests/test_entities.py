@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmcore.converter import from_doc, iso, parse_iso, to_doc
@@ -208,3 +208,29 @@ def test_str_and_int_enums_in_plugin_records_are_stored_as_plain_values():
     assert doc == {"id": "t1", "status": "open", "level": 3}
     assert type(doc["status"]) is str and type(doc["level"]) is int
     assert from_doc(Ticket, doc) == Ticket("t1", Status.OPEN, Level.HIGH)
+
+
+@given(cc=st.sampled_from([1, 7, 44, 49, 81, 86, 852, 886, 800, 870, 882, 979]),
+       nsn=st.integers(min_value=1000, max_value=10**12 - 1))
+@settings(max_examples=300, derandomize=True)
+def test_a_phone_is_accepted_exactly_when_phonenumbers_calls_it_valid(cc, nsn):
+    """parse_phone asks for the number's type once instead of is_valid_number and then the type:
+    the answers must agree with the library's own validity for every country code."""
+    import phonenumbers
+
+    from crmcore.normalize import parse_phone
+
+    text = f"+{cc}{nsn}"
+    try:
+        number = phonenumbers.parse(text, "ZZ")
+    except phonenumbers.NumberParseException:
+        return
+    possible = phonenumbers.is_possible_number_with_reason(number) in (
+        phonenumbers.ValidationResult.IS_POSSIBLE,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY)
+    try:
+        parse_phone(text)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == (possible and phonenumbers.is_valid_number(number))

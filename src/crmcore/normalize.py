@@ -100,12 +100,15 @@ def _parse(text: str, country_code: str | None) -> Phone:
     if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
         raise ValidationError(f"malformed phone number {text!r}: "
                               f"{_REASONS.get(possible, 'not possible')}", field="phone")
-    if not phonenumbers.is_valid_number(number):
+    # ``is_valid_number`` is ``number_type`` != UNKNOWN for the number's own region (the
+    # region is found from its country code, so the two always agree): ask once.
+    number_type = phonenumbers.number_type(number)
+    if number_type == PhoneNumberType.UNKNOWN:
         where = phonenumbers.region_code_for_number(number) or f"+{number.country_code}"
         raise ValidationError(f"invalid phone number {text!r}: no such number in {where} "
                               "(check the digits and the area or mobile prefix)",
                               field="phone")
-    kind = PHONE_TYPES.get(phonenumbers.number_type(number))
+    kind = PHONE_TYPES.get(number_type)
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind)
 
 
