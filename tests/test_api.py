@@ -284,3 +284,9 @@ def test_two_plugins_declaring_one_route_are_named(make_crm):
     with pytest.raises(PluginError, match="both plugin 'p' and plugin 'twin'") as caught:
         api_routes(crm)
     assert "'p'" in str(caught.value) and "'twin'" in str(caught.value)
+
+
+def test_to_json_walks_plain_containers_and_turns_keys_into_text():
+    nested = {Mood.HAPPY: [Line("a", 1), {"d": date(2026, 1, 2)}], 2: {"x": [None, 1.5]}}
+    assert to_json(nested) == {"happy": [{"sku": "a", "qty": 1}, {"d": "2026-01-02"}],
+                               "2": {"x": [None, 1.5]}}

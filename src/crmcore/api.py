@@ -351,15 +351,23 @@ def query_datetime(query: Mapping[str, str], name: str) -> datetime | None:
 
 # -- answers ----------------------------------------------------------------------------------
 
+_SCALARS = frozenset((str, int, float, bool))
+
+
 def to_json(value: Any) -> Any:
     """What a handler returned as plain JSON values: attrs instances become objects (as the
     store writes them), tuples and sets lists, datetimes fixed-width UTC ISO 8601 text
     (``2026-01-05T09:00:00.000000Z``), dates ``YYYY-MM-DD``, enums their value, durations
     seconds, mapping keys text; anything else its text. The one conversion every server of the
     API uses."""
-    if value is None or type(value) in (str, int, float, bool):
+    kind = type(value)
+    if value is None or kind in _SCALARS:
         return value
-    if attrs.has(type(value)):
+    if kind is dict:  # the common containers first: most of a large answer is made of them
+        return {k if type(k) is str else str(to_json(k)): to_json(v) for k, v in value.items()}
+    if kind is list:
+        return [to_json(v) for v in value]
+    if attrs.has(kind):
         return to_json(converter.unstructure(value))
     if isinstance(value, datetime):
         return iso(value)

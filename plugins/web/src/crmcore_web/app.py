@@ -9,6 +9,7 @@ store transaction, so an error leaves nothing written.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -20,7 +21,6 @@ import attrs
 import orjson
 import structlog
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,6 +38,7 @@ from crmcore_web.apikeys import ApiKey, Brake, Keyring
 from crmcore_web.errors import HttpError
 from crmcore_web.openapi import build_document
 from crmcore_web.settings import WebSettings
+from crmcore_web.threads import HandlerThreads
 
 API_PREFIX = "/api/v1"
 log = get_logger("web")
@@ -104,7 +105,7 @@ def _build(crm: CRM, owned: bool) -> Starlette:
         return Response(openapi_body, media_type="application/json")
 
     async def health(_request: Request) -> Response:
-        ok = await run_in_threadpool(api.healthy)
+        ok = await api.threads.run(api.healthy)
         return json_response({"status": "ok" if ok else "unavailable"}, 200 if ok else 503)
 
     table = [Route("/health", health, methods=["GET"]),
@@ -120,6 +121,7 @@ def _build(crm: CRM, owned: bool) -> Starlette:
         try:
             yield
         finally:
+            api.threads.close()  # requests in flight finish first
             if owned:
                 crm.close()
 
@@ -130,6 +132,14 @@ def _build(crm: CRM, owned: bool) -> Starlette:
     app.state.api = api
     app.state.openapi = document
     return app
+
+
+def _logs_requests() -> bool:
+    """Whether a request's line would be written (checked per request: the level may change).
+    Skipping the call when it would not saves building and masking the line (a few µs)."""
+    if not hasattr(structlog.get_config()["wrapper_class"], "is_enabled_for"):
+        return True  # a host's own set-up that does not filter by level here
+    return bool(structlog.get_logger("crmcore").bind().is_enabled_for(logging.INFO))
 
 
 def _version() -> str:
@@ -151,6 +161,7 @@ class Api:
         self.brake = Brake(settings.max_failures, settings.failure_window_seconds,
                            settings.block_seconds)
         self._touch_every = timedelta(seconds=settings.last_used_every_seconds)
+        self.threads = HandlerThreads()
 
     def healthy(self) -> bool:
         try:
@@ -169,9 +180,10 @@ class Api:
                 response = error_response(exc.status, exc.type, str(exc), exc.field,
                                           exc.headers)
             # the route's template, never the query or a header: no key, no personal data
-            log.info("request", method=request.method, route=route.path,
-                     status=response.status_code,
-                     ms=round((time.perf_counter() - started) * 1000, 2))
+            if _logs_requests():
+                log.info("request", method=request.method, route=route.path,
+                         status=response.status_code,
+                         ms=round((time.perf_counter() - started) * 1000, 2))
             return response
 
         return handle
@@ -185,7 +197,7 @@ class Api:
                             "retry with a valid key", headers={"Retry-After": str(int(wait) + 1)})
         raw = await self.read_body(request) if route.body is not None else None
         # one trip to the thread pool for the key, the body and the handler (each trip costs)
-        status, payload = await run_in_threadpool(self.serve, route, request, raw, client)
+        status, payload = await self.threads.run(self.serve, route, request, raw, client)
         headers = {}
         version = getattr(payload, "version", None)
         if attrs.has(type(payload)) and isinstance(version, int):
