@@ -34,8 +34,12 @@ def test_w9_reports_both_commands_against_python(tmp_path: Path) -> None:
             r.crmcore / r.baselines["python -c pass"], 1)
 
 
-def test_the_environment_points_at_nothing_but_the_store(monkeypatch) -> None:
+def test_the_environment_points_at_nothing_but_the_store(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("CRM_CONFIG", "/elsewhere/crm.toml")
     monkeypatch.setenv("CRMCORE_PLUGINS", "web")
-    env = _environment()
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = _environment(tmp_path / "pyc")
     assert "CRM_CONFIG" not in env and "CRMCORE_PLUGINS" not in env
+    assert "PYTHONDONTWRITEBYTECODE" not in env  # timed runs use cached bytecode
+    _time([*CRM, "--help"], tmp_path, env)
+    assert list((tmp_path / "pyc").rglob("main*.pyc"))
