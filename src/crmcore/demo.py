@@ -19,8 +19,7 @@ from crmcore.app import CRM, open_crm
 from crmcore.clock import ManualClock
 from crmcore.config import Config
 from crmcore.entities import Channel, Gender
-from crmcore.errors import CrmError
-from crmcore.outputs import private_folder, protected_paths, write_output
+from crmcore.outputs import configured_paths, private_folder, write_output
 from crmcore.render import render_terminal
 from crmcore.report import build_report
 from crmcore.security import ActorSettings
@@ -137,19 +136,6 @@ def _with_demo_staff(config: Config) -> Config:
     system = [*config.security.system_actors, "demo-*"]  # the simulation's own staff
     return attrs.evolve(config, security=attrs.evolve(config.security, actors=actors,
                                                       system_actors=system))
-
-
-def configured_paths(explicit: str | None) -> list[Path]:
-    """The configuration (and its store folder) a demo folder must not land in."""
-    from crmcore.config import find_config
-
-    path = find_config(explicit)
-    if path is None or not Path(path).exists():  # ``--config`` naming the file init writes
-        return []
-    try:
-        return protected_paths(Config.load(path))
-    except CrmError:
-        return [Path(path)]
 
 
 def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,

@@ -42,6 +42,23 @@ def protected_paths(config: Any) -> list[Path]:
     return out
 
 
+def configured_paths(explicit: str | None) -> list[Path]:
+    """``protected_paths`` of the configuration in use (``--config``, ``$CRM_CONFIG`` or
+    ./crm.toml), for commands that write before or without opening a store: ``demo --dir``,
+    ``init --path``, ``encryption new-key``. A configuration that does not load protects
+    itself; one that does not exist yet protects nothing."""
+    from crmcore.config import Config, find_config
+    from crmcore.errors import CrmError
+
+    path = find_config(explicit)
+    if path is None or not Path(path).exists():  # ``--config`` naming the file init writes
+        return []
+    try:
+        return protected_paths(Config.load(path))
+    except CrmError:
+        return [Path(path)]
+
+
 def _real(path: PathLike) -> Path:
     return Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
 

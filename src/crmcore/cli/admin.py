@@ -27,7 +27,7 @@ from crmcore.cli.params import WHEN
 from crmcore.cli.policy import require
 from crmcore.config import DEFAULT_FILE
 from crmcore.errors import StorageError, ValidationError
-from crmcore.outputs import check_target, protected_paths, write_output
+from crmcore.outputs import check_target, configured_paths, protected_paths, write_output
 from crmcore.report import build_report
 
 
@@ -56,7 +56,6 @@ def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise ValidationError(f"{target} exists; pass --force to overwrite it")
-    from crmcore.demo import configured_paths
 
     # Never into the store of the configuration in use (overwriting that file is --force's job).
     stores = [p for p in configured_paths(state(ctx).config_path) if not p.is_file()]

@@ -173,8 +173,7 @@ def new_key(ctx: click.Context, file: str) -> None:
     key kept with the data it seals protects nothing: every backup would carry it). Keep a
     copy somewhere safe: losing the key loses the data it seals.
     """
-    from crmcore.demo import configured_paths
-    from crmcore.outputs import check_target
+    from crmcore.outputs import check_target, configured_paths
 
     check_target(file, protected=configured_paths(state(ctx).config_path), what="FILE")
     path = write_key_file(file)
