@@ -87,3 +87,14 @@ def test_cli_report_window(crm_cli):
     assert {s["title"]: s for s in json.loads(out)}["Conversion rate per rep"]["rows"] == []
     code, _out, err = cli("report", "--period", "week", "--since", "-1d")
     assert code == 2 and err.strip() == "error: give --period or --since/--until, not both"
+
+
+def test_a_windows_rep_filter_is_the_one_rule_every_section_uses(make_crm):
+    crm = make_crm(settings={"security": SECURITY})
+    everyone = ReportWindow().rep_filter(crm)
+    assert everyone("ann") and everyone(None) and everyone("stranger")
+    north = ReportWindow(team="north").rep_filter(crm)
+    assert north("ann") and not north(None) and not north("stranger")
+    ann = ReportWindow(rep="ann").rep_filter(crm)
+    assert ann("ann") and not ann(None) and not ann("bo")
+    assert not ReportWindow(team="south", rep="ann").rep_filter(crm)("ann")

@@ -72,6 +72,27 @@ class ReportWindow:
     def everyone(self) -> bool:
         return self.team is None and self.rep is None
 
+    def rep_filter(self, crm: CRM) -> Callable[[str | None], bool]:
+        """``counts(rep)``: whether work done by (or owned by) ``rep`` belongs to the window:
+        the window's rep, or a rep of its team (``crm.actor(rep).team``, looked up once per
+        rep); everyone's when the window names neither. Unowned work (None) belongs only to
+        everyone."""
+        teams: dict[str, str | None] = {}
+
+        def counts(rep: str | None) -> bool:
+            if self.rep is not None and rep != self.rep:
+                return False
+            if self.team is None:
+                return True
+            if rep is None:
+                return False
+            if rep not in teams:
+                actor = crm.actor(rep)
+                teams[rep] = actor.team if actor is not None else None
+            return teams[rep] == self.team
+
+        return counts
+
     def label(self) -> str:
         """One line saying what the window is, for notes."""
         parts = []

@@ -31,12 +31,7 @@ def core_sections(crm: CRM, now: datetime,
     per team, over ``window`` (contacts in its period, of its team or rep)."""
     window = window or ReportWindow()
     teams: dict[str, str | None] = {}
-
-    def in_scope(rep: str | None) -> bool:
-        if window.rep is not None and rep != window.rep:
-            return False
-        return window.team is None or (rep is not None and
-                                       team_of(crm, rep, teams) == window.team)
+    in_scope = window.rep_filter(crm)
 
     interactions_by_kind: Counter[str] = Counter()
     served: dict[str, set[str]] = defaultdict(set)

@@ -254,22 +254,8 @@ def domain_sections(api: Complaints, now: datetime,
     window = window or ReportWindow()
     since = window.since or now - timedelta(days=api.settings.report_days)
     until = window.until or now + timedelta(microseconds=1)
-    teams: dict[str, str | None] = {}
-
-    def owners(rep: str | None) -> bool:
-        if window.rep is not None and rep != window.rep:
-            return False
-        if window.team is None:
-            return True
-        if rep is None:
-            return False
-        if rep not in teams:
-            actor = api.crm.actor(rep)
-            teams[rep] = actor.team if actor is not None else None
-        return teams[rep] == window.team
-
     a = analyse(api, since, until, weeks=4, now=now,
-                owners=None if window.everyone else owners)
+                owners=None if window.everyone else window.rep_filter(api.crm))
     rows = [
         ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
         ("tickets opened", a.tickets),

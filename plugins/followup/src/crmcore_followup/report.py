@@ -49,20 +49,7 @@ class Scope:
     def __init__(self, crm: CRM, window: ReportWindow | None) -> None:
         self.crm = crm
         self.window = window or ReportWindow()
-        self.teams: dict[str, str | None] = {}
-
-    def rep(self, name: str | None) -> bool:
-        w = self.window
-        if w.rep is not None and name != w.rep:
-            return False
-        if w.team is None:
-            return True
-        if name is None:
-            return False
-        if name not in self.teams:
-            actor = self.crm.actor(name)
-            self.teams[name] = actor.team if actor is not None else None
-        return self.teams[name] == w.team
+        self.rep = self.window.rep_filter(crm)  # rep(name): whether name's work counts
 
     def when(self, at: datetime) -> bool:
         return self.window.contains(at)

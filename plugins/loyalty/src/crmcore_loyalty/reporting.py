@@ -131,20 +131,9 @@ def sections(loyalty: Loyalty, now: datetime,
 
 def _owned(loyalty: Loyalty, window: ReportWindow) -> set[str]:
     """Ids of the customers owned by the window's rep, or by a rep of its team."""
-    teams: dict[str, str | None] = {}
-    out = set()
-    for customer in loyalty.crm.customers.iter():
-        rep = customer.owner
-        if rep is None or (window.rep is not None and rep != window.rep):
-            continue
-        if window.team is not None:
-            if rep not in teams:
-                actor = loyalty.crm.actor(rep)
-                teams[rep] = actor.team if actor is not None else None
-            if teams[rep] != window.team:
-                continue
-        out.add(customer.id)
-    return out
+    counts = window.rep_filter(loyalty.crm)
+    return {c.id for c in loyalty.crm.customers.iter()
+            if c.owner is not None and counts(c.owner)}
 
 
 def summary(loyalty: Loyalty, customer: Customer) -> list[SummaryLine]:

@@ -36,27 +36,13 @@ class Scope:
         self.since = window.since or now - timedelta(days=api.settings.report_days)
         self.until = window.until or now + _TICK
         self.now = now
-        self._teams: dict[str, str | None] = {}
+        self.counts = window.rep_filter(api.crm)  # counts(rep): whether rep's work counts
         self._owners: dict[str, str | None] = {}
 
     @property
     def who(self) -> Who | None:
         """A test of a rep's name, None when everyone counts."""
         return None if self.window.everyone else self.counts
-
-    def counts(self, rep: str | None) -> bool:
-        """Whether ``rep`` is the window's rep or in its team."""
-        window = self.window
-        if window.rep is not None and rep != window.rep:
-            return False
-        if window.team is None:
-            return True
-        if rep is None:
-            return False
-        if rep not in self._teams:
-            actor = self.api.crm.actor(rep)
-            self._teams[rep] = actor.team if actor is not None else None
-        return self._teams[rep] == window.team
 
     def order(self, order: Order) -> bool:
         return self.window.everyone or self.counts(order.owner)
