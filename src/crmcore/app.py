@@ -21,7 +21,7 @@ import attrs
 from crmcore import builtin
 from crmcore.audit import AuditedStore, acting_as, load_audit_keys, reset_actor, set_actor
 from crmcore.clock import Clock, SystemClock, ensure_aware
-from crmcore.config import Config, find_config, structure_section
+from crmcore.config import Config, resolve_config, structure_section
 from crmcore.converter import iso
 from crmcore.customers import Customers
 from crmcore.effects import NOTHING, Effects
@@ -406,13 +406,7 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
     clock. ``schema_upgrade`` lets the backend build indexes and change validators on
     collections that hold data (``crm db upgrade``; see ``StorageOptions.schema_upgrade``).
     """
-    if isinstance(config, Config):
-        cfg = config
-    elif isinstance(config, Mapping):
-        cfg = Config.from_dict(config)
-    else:
-        path = find_config(config)
-        cfg = Config.load(path) if path is not None else Config.from_dict({})
+    cfg = resolve_config(config)
     allowed = plugins
     if allowed is None:
         env = allowed_from_env()

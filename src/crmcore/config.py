@@ -183,6 +183,17 @@ def find_config(explicit: str | Path | None = None,
     return default if default.exists() else None
 
 
+def resolve_config(config: Config | Mapping[str, Any] | str | Path | None = None) -> Config:
+    """The configuration ``open_crm`` takes: a ``Config`` as it is, a mapping shaped like
+    crm.toml, or a path (None: ``$CRM_CONFIG`` or ``./crm.toml`` if present, else defaults)."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, Mapping):
+        return Config.from_dict(config)
+    path = find_config(config)
+    return Config.load(path) if path is not None else Config.from_dict({})
+
+
 def _beside(config_file: Path, name: str | None) -> Any:
     """``name`` (a path from the file at ``config_file``) made absolute; None stays None."""
     if not name:

@@ -268,12 +268,11 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
     manifest (counts and checksums); --resume finishes a run that stopped halfway."""
     from crmcore.app import open_store
     from crmcore.clock import SystemClock
-    from crmcore.config import Config, find_config
+    from crmcore.config import resolve_config
     from crmcore.migrate import migrate, plan
 
     st = state(ctx)
-    path = find_config(st.config_path)
-    base = Config.load(path) if path else Config.from_dict({})
+    base = resolve_config(st.config_path)
     if base.security.enforce:  # asked of the configured store, closed before copying
         require(ctx, "store.migrate", "store")
         assert st.crm is not None

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from crmcore.api import ApiCall, api_routes, error_status, parse_body, to_json
 from crmcore.app import CRM, open_crm
-from crmcore.config import Config, find_config
+from crmcore.config import Config, resolve_config
 from crmcore.errors import ConfigError, CrmError, ValidationError
 from crmcore.logs import configure_logging, get_logger
 from crmcore.registry import ApiRoute
@@ -52,14 +52,7 @@ def enforcing(config: Config) -> Config:
 def open_for_api(config: Config | Mapping[str, Any] | str | Path | None, **kwargs: Any) -> CRM:
     """Open a CRM as the API serves it: ``config`` as ``open_crm`` takes it, the role policy
     enforced."""
-    if isinstance(config, Config):
-        cfg = config
-    elif isinstance(config, Mapping):
-        cfg = Config.from_dict(config)
-    else:
-        path = find_config(config)
-        cfg = Config.load(path) if path is not None else Config.from_dict({})
-    return open_crm(enforcing(cfg), **kwargs)
+    return open_crm(enforcing(resolve_config(config)), **kwargs)
 
 
 def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | None = None,
