@@ -64,6 +64,8 @@ BAD_OUTPUTS = [
     (("demo", "--dir", "crm-data/demo", "--customers", "1", "--days", "1"), "store's folder"),
     (("init", "--path", "crm-data/customers.json", "--force"), "inside the store's folder"),
     (("encryption", "new-key", "crm-data/site.key"), "inside the store's folder"),
+    (("audit", "anchor", "-o", "crm-data/anchor.json"), "inside the store's folder"),
+    (("audit", "anchor", "-o", "crm.toml"), "is the configuration file"),
 ]
 
 

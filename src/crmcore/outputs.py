@@ -163,6 +163,42 @@ def write_output(path: PathLike, content: str | bytes, *,
     return _real(path)
 
 
+def check_new(path: PathLike, *, protected: Iterable[PathLike] = (),
+              what: str = "output") -> Path:
+    """``check_target`` for a file that must not exist yet (an anchor, a key: never replaced)."""
+    target = check_target(path, protected=protected, what=what)
+    if os.path.lexists(target):
+        raise ValidationError(f"{os.fspath(path)} exists and is never overwritten: choose a new "
+                              "file name")
+    return target
+
+
+def write_new(path: PathLike, content: str, *, protected: Iterable[PathLike] = (),
+              what: str = "output") -> Path:
+    """Write ``content`` to the new file ``path`` (0600): to a private temporary file beside
+    it, fsynced, then linked into place, so it is whole or absent and nothing that exists is
+    replaced, even by a file created meanwhile."""
+    target = check_new(path, protected=protected, what=what)
+    text = os.fspath(path)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, target)
+    except FileExistsError:
+        raise ValidationError(f"{text} exists and is never overwritten: choose a new file "
+                              "name") from None
+    except OSError as exc:
+        raise _cannot(what, text, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return target
+
+
 def private_folder(path: PathLike, *, protected: Iterable[PathLike] = (),
                    empty: bool = True, what: str = "folder") -> Path:
     """Create the folder ``path`` (0700 whatever the umask, parents as needed), refusing what

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +10,7 @@ import click
 from crmcore.audit import Anchor
 from crmcore.cli.context import actor, as_json, fresh_group, open_crm_from, out_table, say
 from crmcore.errors import ConfigError, StorageError, ValidationError
+from crmcore.outputs import check_new, protected_paths, write_new
 from crmcore.security import Resource
 
 
@@ -96,14 +94,14 @@ def anchor(ctx: click.Context, output: str | None) -> None:
     if crm.audit is None:
         raise ConfigError("the audit trail is off ([core] audit = false)")
     crm.authorize(actor(ctx), "audit.anchor", Resource("audit"))
-    if output is not None:
-        _refuse_existing(output)
+    if output is not None:  # refused before anchoring, which records the head
+        check_new(output, protected=protected_paths(crm.config), what="-o")
     found = crm.audit.anchor()
     text = json.dumps(found.to_json(), indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
         return
-    write_new_file(output, text)
+    write_new(output, text, protected=protected_paths(crm.config), what="-o")
     say(ctx, f"anchored entry #{found.seq}: wrote {output} (keep it outside this machine)",
         path=output, seq=found.seq, hash=found.hash)
 
@@ -119,38 +117,6 @@ def read_anchor(path: str) -> Anchor:
         raise ValidationError(f"--anchor {path}: not an audit anchor (not JSON written by "
                               "'crm audit anchor')") from None
     return Anchor.from_json(data, f"--anchor {path}")
-
-
-def _refuse_existing(path: str) -> None:
-    if os.path.lexists(path):
-        raise ValidationError(f"{path} exists; anchors are never overwritten: choose a new "
-                              "file name")
-
-
-def write_new_file(path: str, text: str) -> None:
-    """Write ``text`` to the new file ``path`` (mode 600): to a temporary file beside it,
-    then linked into place, so it is whole or absent and nothing existing is replaced."""
-    target = Path(path)
-    _refuse_existing(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValidationError(f"{path}: folder {folder} does not exist")
-    tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, target)
-    except FileExistsError:
-        raise ValidationError(f"{path} exists; anchors are never overwritten: choose a new "
-                              "file name") from None
-    except OSError as exc:
-        raise ValidationError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def register(cli: click.Group) -> None:
