@@ -390,7 +390,7 @@ def test_a_format_1_journal_gets_plain_puts_and_is_replaced_at_close(store_dir, 
     store = TinyStore(store_dir, TinyStoreOptions(compact_on_close_mb=0 if format == 2
                                                   else 64))
     try:
-        assert store._journal_format == format
+        assert store.journal.format == format
         log = open_log(store)
         append(log, entry(101))  # before any read: the append itself decides how to write
         append(log, entry(102))

@@ -214,7 +214,7 @@ def test_a_load_reads_one_snapshot_while_another_process_rewrites_it(store_dir, 
             meta = real(path, handle)
             if path.name.startswith("c.") and handle is not None and not folded:
                 folded.append("running")
-                with two._writing():
+                with two.transaction():
                     # "c" fits the budget, "other" does not: "c" alone is rewritten in
                     # place and the journal stays (as at a clean close with a budget).
                     assert two._compact_locked(limit=5_000) is False

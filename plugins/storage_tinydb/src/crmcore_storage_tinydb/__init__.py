@@ -4,8 +4,9 @@ Open it through configuration (``[storage] backend = "tinydb"``) or directly wit
 ``open_tinydb_store(path)``. See ``docs/storage.md`` for the design and its guarantees.
 """
 
+from crmcore_storage_tinydb.collection import TinyCollection
 from crmcore_storage_tinydb.options import TinyStoreOptions
-from crmcore_storage_tinydb.store import TinyCollection, TinyStore, open_tinydb_store
+from crmcore_storage_tinydb.store import TinyStore, open_tinydb_store
 from crmcore_storage_tinydb.tinyquery import to_tinydb_query
 
 __all__ = ["TinyCollection", "TinyStore", "TinyStoreOptions", "open_tinydb_store",

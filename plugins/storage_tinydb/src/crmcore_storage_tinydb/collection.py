@@ -1,10 +1,15 @@
-"""A collection of the embedded store: the contract's operations over a loaded ``Table``."""
+"""A collection of the embedded store: the contract's operations over a loaded ``Table``.
+
+A collection reaches its store only through ``StoreSide`` (what ``store.TinyStore`` offers its
+collections): reads and write groups, loading its table, the journal it follows.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from crmcore.converter import iso
 from crmcore.errors import (
@@ -36,16 +41,49 @@ from crmcore.storage.query import (
 )
 from crmcore_storage_tinydb import files
 from crmcore_storage_tinydb.files import SnapshotMeta, decode_doc, encode_json
-from crmcore_storage_tinydb.indexes import Index, plan
-from crmcore_storage_tinydb.logtail import LogTail, read_tail
+from crmcore_storage_tinydb.indexes import plan
+from crmcore_storage_tinydb.journal import Journal, WriteGroup
+from crmcore_storage_tinydb.logtail import LogTail, follow, read_tail
 from crmcore_storage_tinydb.table import Table, first_found, sort_found
 from crmcore_storage_tinydb.topk import top
 
-if TYPE_CHECKING:
-    from crmcore_storage_tinydb.store import TinyStore
-
 log = get_logger("storage_tinydb")
 BULK_CHUNK = 1000  # documents per journal line in bulk writes outside a transaction
+T = TypeVar("T")
+
+
+class StoreSide(Protocol):
+    """What a collection uses of its store (``store.TinyStore``)."""
+
+    @property
+    def journal(self) -> Journal:
+        """The journal the store follows."""
+
+    @property
+    def group(self) -> WriteGroup | None:
+        """The write group open now, if any."""
+
+    @property
+    def damage(self) -> StorageError | None:
+        """Why the store cannot be used until a repair, if it cannot."""
+
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the store for a read, up to date with every committed write."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the store for a write group (joining this thread's open one)."""
+
+    def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` inside a write group."""
+
+    def holding(self, *, allow_damage: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Hold the store without catching up with the journal."""
+
+    def load_table(self, name: str) -> Table:
+        """Read a collection from the files."""
+
+    def snapshot_meta(self, name: str) -> SnapshotMeta | StorageError | None:
+        """The record of a collection's file (or why it cannot be read)."""
 
 
 def _everything(_doc: Doc) -> bool:
@@ -64,10 +102,19 @@ def _first_version(text: str) -> str:
     return text[:-1] + ',"version":1}'
 
 
+def last_entry(table: Table, sequence: str) -> Doc | None:
+    """A loaded log's last document (through an index on ``sequence`` if declared)."""
+    order = [(sequence, -1)]
+    best = top(table, {}, _everything, order, 1)
+    found = table.select({}, _everything) if best is None else best[0]
+    sort_found(found, order)
+    return found[0] if found else None
+
+
 class TinyCollection(Collection):
     """A collection of the embedded store. Loaded into memory on first use."""
 
-    def __init__(self, store: TinyStore, name: str) -> None:
+    def __init__(self, store: StoreSide, name: str) -> None:
         self.name = name
         self._store = store
         self._json_name = encode_json(name)
@@ -75,20 +122,91 @@ class TinyCollection(Collection):
         self._damage: StorageError | None = None
         self._deferred: list[IndexSpec] = []  # indexes declared while the data was unreadable
         self._tail: LogTail | None = None  # a log's end while it is not loaded (see append)
-        self._log_field: str | None = None  # the sequence field ``append``/``last`` were given
+        #: The sequence field ``append``/``last`` were given (or the spec declared): a log.
+        self.log_field: str | None = None
         # Keep the table loaded: it was loaded for a read, or the log's tail cannot be followed
         # (else a log loaded for a write is let go at its next append).
         self._keep_table = False
 
-    # -- plumbing ----------------------------------------------------------------------------
+    # -- the store's side ----------------------------------------------------------------------
 
-    def _tbl(self) -> Table:
+    def table(self) -> Table:
+        """The loaded collection, loading it first if needed (the store held)."""
         if self._damage is not None:
             raise self._damage
         if self._table is None:
-            self._store._load(self)
+            try:
+                table = self._store.load_table(self.name)
+            except files.DamageError as exc:
+                if exc is not self._store.damage:
+                    self._damage = exc  # until a repair; other collections go on working
+                raise
+            self._install(table)
         assert self._table is not None
         return self._table
+
+    def _install(self, table: Table) -> None:
+        tail, self._tail = self._tail, None
+        if tail is not None and self._store.group is not None:
+            # Appends of the open write group are not in the journal yet: they end the list.
+            for text in reversed(tail.texts):
+                doc = files.decode_doc(text)
+                if doc["id"] in table.docs:
+                    break
+                table.put(doc["id"], doc, text)
+        self._table = table
+        self._keep_table = self._store.group is None
+        for spec in self._deferred:
+            if spec.name not in table.indexes:
+                table.add_index(spec, self.name)
+        self._deferred = []
+
+    @property
+    def loaded(self) -> Table | None:
+        """The collection if it is loaded, else None."""
+        return self._table
+
+    @property
+    def following(self) -> bool:
+        """Whether journal records on this collection must be replayed here (it is loaded,
+        or a log's tail is kept)."""
+        return self._table is not None or self._tail is not None
+
+    def replay(self, ops: list[list[Any]]) -> None:
+        """Apply a journal record's operations on this collection (another process's write)."""
+        if self._table is not None:
+            for op in ops:
+                if op[1] == self.name:
+                    self._table.replay(op)
+        elif self._tail is not None and not follow(self._tail, self.name, ops):
+            self._tail = None
+
+    def forget(self) -> None:
+        """Drop what is in memory: it loads again from the files on its next use."""
+        self._table = None
+        self._tail = None
+
+    def forget_tail(self) -> None:
+        """Drop a log's tail (it is read again when needed)."""
+        self._tail = None
+
+    def reset(self) -> None:
+        """After a repair: forget everything, damage and deferred indexes included."""
+        self.forget()
+        self._damage = None
+        self._deferred = []
+
+    @property
+    def deferred_indexes(self) -> list[IndexSpec]:
+        """Indexes declared while the collection could not be read (created once it loads)."""
+        return list(self._deferred)
+
+    def _writes(self) -> WriteGroup:
+        group = self._store.group
+        assert group is not None, "writes happen inside a transaction"
+        return group
+
+    # -- plumbing ----------------------------------------------------------------------------
 
     def _put(self, table: Table, id: str, doc: Doc | None, text: str | None,
              old: Doc | None, old_text: str | None, kind: str = "p") -> None:
@@ -104,7 +222,7 @@ class TinyCollection(Collection):
             table.put(id, None if old_text is None else decode_doc(old_text), old_text,
                       None if text is None else decode_doc(text))
 
-        self._store._record(self.name, op, undo)
+        self._writes().record(self.name, op, undo)
 
     def _existing(self, table: Table, id: str) -> str:
         text = table.docs.get(id) if isinstance(id, str) else None
@@ -116,10 +234,10 @@ class TinyCollection(Collection):
 
     def insert(self, doc: Doc) -> Doc:
         check_new_doc(doc)
-        return self._store._write(self._insert_here, doc)
+        return self._store.run_in_transaction(self._insert_here, doc)
 
     def _insert_here(self, doc: Doc, text: str | None = None) -> Doc:
-        return self._insert(self._tbl(), doc, text)
+        return self._insert(self.table(), doc, text)
 
     def _insert(self, table: Table, doc: Doc, text: str | None = None, kind: str = "p") -> Doc:
         """Store a new document; returns it as stored: a new dict (nested values shared with
@@ -145,7 +263,7 @@ class TinyCollection(Collection):
         if not _keeps_text(doc, text):
             self.insert(doc)
             return
-        self._store._write(self._insert_here, doc, text)
+        self._store.run_in_transaction(self._insert_here, doc, text)
 
     # -- logs --------------------------------------------------------------------------------
 
@@ -160,25 +278,26 @@ class TinyCollection(Collection):
         if not _keeps_text(doc, text):
             check_new_doc(doc)
             text = encode_json({k: v for k, v in doc.items() if k != "version"})
-        self._store._write(self._append_here, doc, text, sequence, number)
+        self._store.run_in_transaction(self._append_here, doc, text, sequence, number)
 
     def _append_here(self, doc: Doc, text: str, sequence: str, number: int) -> None:
-        self._log_field = sequence
+        self.log_field = sequence
         if self._table is not None and not self._keep_table and \
-                self.name not in self._store._group.names:  # type: ignore[union-attr]
+                self.name not in self._writes().names:
             # Loaded for a write (an index declared, say), not for reading: let it go rather
             # than keep every entry in memory, if the tail can be followed.
-            tail = read_tail(self._store, self.name, sequence)
+            tail = read_tail(self._store.journal, self._store.snapshot_meta(self.name),
+                             self.name, sequence)
             if tail is None:
                 self._keep_table = True  # do not read the journal again at every append
             else:
                 self._table, self._tail = None, tail
-        tail = self._log_tail(sequence) if self._table is None else None
+        tail = self.log_tail(sequence) if self._table is None else None
         if tail is None:  # loaded, or not a log the tail can follow: the table decides
-            table = self._tbl()
-            top = self._top(table, sequence)
-            self._check_next(number, None if top is None else top.get(sequence), sequence)
-            self._insert(table, doc, text, kind=self._store._append_op)
+            table = self.table()
+            end = last_entry(table, sequence)
+            self._check_next(number, None if end is None else end.get(sequence), sequence)
+            self._insert(table, doc, text, kind=self._store.journal.append_op)
             return
         self._check_next(number, tail.number, sequence)
         id = doc["id"]
@@ -194,16 +313,7 @@ class TinyCollection(Collection):
             if self._tail is tail:
                 tail.undo_to(*before)
 
-        self._store._record(self.name, f'["a",{self._json_name},{stored}]', undo)
-
-    @staticmethod
-    def _top(table: Table, sequence: str) -> Doc | None:
-        """The loaded log's last document (through an index on ``sequence`` if declared)."""
-        order = [(sequence, -1)]
-        best = top(table, {}, _everything, order, 1)
-        found = table.select({}, _everything) if best is None else best[0]
-        sort_found(found, order)
-        return found[0] if found else None
+        self._writes().record(self.name, f'["a",{self._json_name},{stored}]', undo)
 
     def _check_next(self, number: int, last: object, sequence: str) -> None:
         expected = last + 1 if type(last) is int else 1
@@ -216,20 +326,21 @@ class TinyCollection(Collection):
 
     def last(self, sequence: str) -> Doc | None:
         """The log's last document; from its tail while it is not loaded."""
-        with self._store._reading():
-            self._log_field = sequence
+        with self._store.reading():
+            self.log_field = sequence
             if self._table is None:
-                tail = self._log_tail(sequence)
+                tail = self.log_tail(sequence)
                 if tail is not None:
                     return None if tail.last is None else decode_doc(tail.last)
         return self.find_one({}, sort=[(sequence, -1)])
 
-    def _log_tail(self, field: str) -> LogTail | None:
+    def log_tail(self, field: str) -> LogTail | None:
         """This log's tail (read once, then kept up to date), or None."""
         if self._tail is None or self._tail.field != field:
             self._tail = None
-            if self._damage is None and self._store._append_op == "a":
-                self._tail = read_tail(self._store, self.name, field)
+            if self._damage is None and self._store.journal.append_op == "a":
+                self._tail = read_tail(self._store.journal, self._store.snapshot_meta(self.name),
+                                       self.name, field)
         return self._tail
 
     def _upsert(self, table: Table, doc: Doc) -> str:
@@ -258,8 +369,8 @@ class TinyCollection(Collection):
         ids: list[str] = []
         errors: list[BulkError] = []
         for chunk in batches(enumerate(docs), BULK_CHUNK):
-            with self._store._writing():
-                table = self._tbl()
+            with self._store.transaction():
+                table = self.table()
                 for i, doc in chunk:
                     try:
                         one(table, doc)
@@ -270,17 +381,17 @@ class TinyCollection(Collection):
         return BulkResult(tuple(ids), tuple(errors))
 
     def get(self, id: str) -> Doc:
-        with self._store._reading():
-            return decode_doc(self._existing(self._tbl(), id))
+        with self._store.reading():
+            return decode_doc(self._existing(self.table(), id))
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
         if "id" in changes or "version" in changes:
             raise StorageError("update() may not change 'id' or 'version'")
         check_new_doc({**changes, "id": id if isinstance(id, str) and id else "?"})
-        return self._store._write(self._update_here, id, changes, expected_version)
+        return self._store.run_in_transaction(self._update_here, id, changes, expected_version)
 
     def _update_here(self, id: str, changes: Mapping[str, Any], expected_version: int) -> Doc:
-        return self._update(self._tbl(), id, changes, expected_version)
+        return self._update(self.table(), id, changes, expected_version)
 
     def _update(self, table: Table, id: str, changes: Mapping[str, Any],
                 expected_version: int) -> Doc:
@@ -297,8 +408,8 @@ class TinyCollection(Collection):
         return decode_doc(text)
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
-        with self._store._writing():
-            table = self._tbl()
+        with self._store.transaction():
+            table = self.table()
             old_text = self._existing(table, id)
             old = decode_doc(old_text)
             if expected_version is not None and old["version"] != expected_version:
@@ -311,8 +422,8 @@ class TinyCollection(Collection):
         match = compile_filter(normal)
         order = validate_sort(sort)
         end = None if limit is None else skip + limit
-        with self._store._reading():
-            table = self._tbl()
+        with self._store.reading():
+            table = self.table()
             best = top(table, normal, match, order, end) if order and end else None
             if best is None:
                 found = table.select(normal, match, None if order else end)
@@ -328,16 +439,16 @@ class TinyCollection(Collection):
         match = compile_filter(normal)
         size = max(1, int(batch_size))
         candidates: list[str] | None = None
-        with self._store._reading():
-            table = self._tbl()
+        with self._store.reading():
+            table = self.table()
             chosen = plan(normal, table.indexes.values(), table.ids)
             if chosen is not None:
                 candidates = sorted(set(chosen.ids()) | chosen.check)
         last: str | None = None
         position = 0
         while True:
-            with self._store._reading():
-                table = self._tbl()
+            with self._store.reading():
+                table = self.table()
                 if candidates is None:
                     ids = table.ids.after(last, size)
                 else:
@@ -358,24 +469,23 @@ class TinyCollection(Collection):
     def count(self, filter: Filter | None = None) -> int:
         normal = normalize_filter(filter)
         match = compile_filter(normal)
-        with self._store._reading():
-            return self._tbl().count(normal, match)
+        with self._store.reading():
+            return self.table().count(normal, match)
 
     def ensure_index(self, spec: IndexSpec) -> None:
         store = self._store
-        with store._mutex:
-            store._usable(allow_damage=True)
+        with store.holding(allow_damage=True):
             if self._table is None:
-                meta = store._meta.get(self.name)
+                meta = store.snapshot_meta(self.name)
                 if isinstance(meta, SnapshotMeta) and spec.name in {s.name for s in meta.indexes}:
                     return
-                if store._damage is not None or self._damage is not None or isinstance(
+                if store.damage is not None or self._damage is not None or isinstance(
                         meta, StorageError):
                     self._defer(spec)
                     return
                 try:
-                    with store._writing():
-                        self._tbl()
+                    with store.transaction():
+                        self.table()
                 except StorageError as exc:
                     if self._damage is None:
                         raise
@@ -383,21 +493,22 @@ class TinyCollection(Collection):
                                 error=str(exc))
                     self._defer(spec)
                     return
-            with store._writing():
-                table = self._tbl()
+            with store.transaction():
+                table = self.table()
                 if spec.name in table.indexes:
                     return
                 table.add_index(spec, self.name)
                 op = f'["x",{self._json_name},{encode_json(files.spec_to_json(spec))}]'
-                store._record(self.name, op, lambda: table.indexes.pop(spec.name, None))
+                self._writes().record(self.name, op,
+                                      lambda: table.indexes.pop(spec.name, None))
 
     def _defer(self, spec: IndexSpec) -> None:
         if spec.name not in {s.name for s in self._deferred}:
             self._deferred.append(spec)
 
     def indexes(self) -> list[IndexSpec]:
-        with self._store._reading():
-            return [index.spec for index in self._tbl().indexes.values()]
+        with self._store.reading():
+            return [index.spec for index in self.table().indexes.values()]
 
     def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
               sort: SortSpec | None = None) -> Doc | None:
@@ -405,8 +516,8 @@ class TinyCollection(Collection):
         match = compile_filter(normal)
         order = validate_sort(sort)
         lease = {"lease_owner": owner, "lease_until": iso(until)}
-        with self._store._writing():
-            table = self._tbl()
+        with self._store.transaction():
+            table = self.table()
             # the first free match in order, walking an index (or the ids) where one gives the
             # order: a claim decodes what it passes over, not every candidate
             best = top(table, normal, match, order or [("id", 1)], 1,
@@ -421,25 +532,9 @@ class TinyCollection(Collection):
             return self._update(table, doc["id"], lease, doc["version"])
 
     def release(self, id: str, *, owner: str) -> None:
-        with self._store._writing():
-            table = self._tbl()
+        with self._store.transaction():
+            table = self.table()
             doc = decode_doc(self._existing(table, id))
             if doc.get("lease_owner") == owner:
                 self._update(table, id, {"lease_owner": None, "lease_until": None},
                              doc["version"])
-
-    # -- replaying journal operations ----------------------------------------------------------
-
-    def _replay(self, table: Table, op: list[Any]) -> None:
-        kind = op[0]
-        if kind == "p" or kind == "a":
-            doc = op[2]
-            table.put(doc["id"], doc, encode_json(doc))
-        elif kind == "d":
-            table.put(op[2], None, None)
-        elif kind == "x":
-            spec = files.spec_from_json(op[2])
-            if spec.name not in table.indexes:
-                index = Index(spec)
-                index.build((id, decode_doc(t)) for id, t in table.docs.items())
-                table.indexes[spec.name] = index

@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import secrets
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -255,7 +256,7 @@ class Header:
 def read_header(fd: int, path: Path) -> Header:
     head = os.pread(fd, 4096, 0)
     newline = head.find(b"\n")
-    payload = _check(head[:newline]) if newline > 0 else None
+    payload = check_line(head[:newline]) if newline > 0 else None
     try:
         data = decode_json(payload) if payload is not None else None
     except ValueError:
@@ -272,7 +273,7 @@ def read_header(fd: int, path: Path) -> Header:
                   bool(data.get("manifest")))
 
 
-def _check(line: bytes) -> str | None:
+def check_line(line: bytes) -> str | None:
     """The payload of a journal line if its checksum holds, else None."""
     if len(line) < 10 or line[8:9] != b" ":
         return None
@@ -320,7 +321,7 @@ def scan(data: bytes, base: int) -> Scan:
         newline = data.find(b"\n", pos)
         if newline < 0:
             break  # an unfinished line: being written now, or torn by a crash
-        payload = _check(data[pos:newline])
+        payload = check_line(data[pos:newline])
         record = None
         if payload is not None:
             tab = payload.find("\t")
@@ -644,7 +645,7 @@ def read_manifest(folder: Path) -> dict[str, dict[str, Any]] | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    payload = _check(data[:-1]) if data.endswith(b"\n") and data.count(b"\n") == 1 else None
+    payload = check_line(data[:-1]) if data.endswith(b"\n") and data.count(b"\n") == 1 else None
     try:
         parsed = decode_json(payload) if payload is not None else None
         entries = parsed["collections"] if isinstance(parsed, dict) else None
@@ -683,7 +684,7 @@ def read_mark(fd: int) -> Mark | str | None:
     if not data:
         return None
     newline = data.find(b"\n")
-    payload = _check(data[:newline]) if newline > 0 else None
+    payload = check_line(data[:newline]) if newline > 0 else None
     if payload is None:
         return "its commit record fails its checksum (changed or truncated)"
     try:
@@ -691,3 +692,8 @@ def read_mark(fd: int) -> Mark | str | None:
     except ValueError:
         return "its commit record does not read"
     return Mark(generation, end, count)
+
+
+def now_stamp() -> str:
+    """A file-name-safe local time stamp for folders of set-aside files."""
+    return time.strftime("%Y%m%dT%H%M%S")

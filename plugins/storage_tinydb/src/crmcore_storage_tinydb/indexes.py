@@ -33,7 +33,8 @@ CACHE_LIMIT = 20_000  # string encodings remembered while loading
 MAX_POINTS = 256  # beyond this many $in combinations, stop extending a plan
 
 
-def _text(value: str) -> bytes:
+def encode_text(value: str) -> bytes:
+    """A string as an index key's bytes (after its rank byte)."""
     # Escape NUL so that the terminator \x00\x00 sorts below every continuation.
     try:
         raw = value.encode()
@@ -61,16 +62,16 @@ def encode(value: Any) -> bytes:
     """The order-preserving, self-delimiting encoding of one field value."""
     kind = type(value)
     if kind is str:
-        return R_STR + _text(value)
+        return R_STR + encode_text(value)
     if value is None or value is MISSING:
         return R_NULL
     if kind is bool:
         return R_BOOL + (b"\x01" if value else b"\x00")
     if isinstance(value, str):
-        return R_STR + _text(value)
+        return R_STR + encode_text(value)
     if isinstance(value, int | float):
         return R_NUM + _number(value)
-    return R_OTHER + _text(json.dumps(value, sort_keys=True, default=str))
+    return R_OTHER + encode_text(json.dumps(value, sort_keys=True, default=str))
 
 
 def prefix_end(entry: bytes, components: int) -> int:
@@ -146,11 +147,11 @@ class Index:
             value = resolve(doc, path) if dotted else doc.get(path)
             if type(value) is str:
                 if cache is None:
-                    parts.append(R_STR + _text(value))
+                    parts.append(R_STR + encode_text(value))
                 else:
                     encoded = cache.get(value)
                     if encoded is None:
-                        encoded = R_STR + _text(value)
+                        encoded = R_STR + encode_text(value)
                         if len(cache) < CACHE_LIMIT:
                             cache[value] = encoded
                     parts.append(encoded)

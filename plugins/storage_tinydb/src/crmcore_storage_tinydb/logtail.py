@@ -15,14 +15,13 @@ other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
+from crmcore.errors import StorageError
 from crmcore.storage.base import IndexSpec
 from crmcore_storage_tinydb import files
 from crmcore_storage_tinydb.files import SnapshotMeta, encode_json
-
-if TYPE_CHECKING:
-    from crmcore_storage_tinydb.store import TinyStore
+from crmcore_storage_tinydb.journal import Journal
 
 
 class LogTail:
@@ -60,15 +59,16 @@ class LogTail:
         self.number, self.last = number, last
 
 
-def read_tail(store: TinyStore, name: str, field: str) -> LogTail | None:
-    """The tail of log ``name`` numbered by ``field``, from its snapshot record and the journal
-    (the store caught up, its mutex held), or None if it is not a log this can follow."""
-    meta = store._meta.get(name)
-    start = store._start
+def read_tail(journal: Journal, meta: SnapshotMeta | StorageError | None, name: str,
+              field: str) -> LogTail | None:
+    """The tail of log ``name`` numbered by ``field``, from its snapshot record ``meta`` and
+    the journal (the store caught up, its mutex held), or None if it is not a log this can
+    follow."""
+    start = journal.start
     if meta is None:
         tail = LogTail(field, None, 0)  # no snapshot yet: the whole log is in the journal
     elif not isinstance(meta, SnapshotMeta) or meta.sequence not in (field, None) or \
-            meta.generation > store._gen:
+            meta.generation > journal.generation:
         return None
     else:
         number = None
@@ -77,18 +77,18 @@ def read_tail(store: TinyStore, name: str, field: str) -> LogTail | None:
             if type(number) is not int:
                 return None
         tail = LogTail(field, meta.last, number)
-        if meta.generation == store._gen:
+        if meta.generation == journal.generation:
             start = max(start, meta.journal_offset)
-    first = store._first_op.get(name)
-    start = store._off if first is None else max(start, first)
-    if start < store._off:
-        for record in files.JournalReader(store._fd, start, store._off):
+    first = journal.first_op.get(name)
+    start = journal.end if first is None else max(start, first)
+    if start < journal.end:
+        for record in journal.records(start, journal.end):
             if name in record.collections and not follow(tail, name, record.ops()):
                 return None
     return tail if tail.number is not None else None
 
 
-def follow(tail: LogTail, name: str, ops: list) -> bool:
+def follow(tail: LogTail, name: str, ops: list[list[Any]]) -> bool:
     """Apply a journal record's operations on ``name`` to ``tail``; False if one is not the
     next append."""
     for op in ops:

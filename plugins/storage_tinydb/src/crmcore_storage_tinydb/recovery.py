@@ -11,39 +11,37 @@ written out afresh: new collection files and an empty journal of a new generatio
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import attrs
 
 from crmcore.errors import StorageError
 from crmcore.logs import get_logger
+from crmcore.storage.base import IndexSpec
 from crmcore_storage_tinydb import files, indexfile
-from crmcore_storage_tinydb.files import JOURNAL, RECOVERED, decode_json, encode_json
+from crmcore_storage_tinydb.files import JOURNAL, RECOVERED, decode_json, encode_json, now_stamp
 from crmcore_storage_tinydb.indexes import Index
-
-if TYPE_CHECKING:
-    from crmcore_storage_tinydb.store import TinyStore
 
 log = get_logger("storage_tinydb")
 
 
 Validator = Callable[[str, dict[str, Any]], "str | None"]
+Manifest = dict[str, dict[str, Any]]
 
 
-def repair(store: TinyStore, validate: Validator | None = None) -> dict[str, int]:
-    """Rebuild ``store`` from what can be read; returns the document count per collection.
-    ``validate(collection, doc)`` says why a salvaged document would not load (the entity
-    schema): those are set aside in ``<collection>.unloadable.jsonl`` too."""
-    with store._mutex:
-        store._usable(allow_damage=True)
-        if store._group is not None:
-            raise StorageError("cannot repair inside a transaction")
-        store._lock.acquire(exclusive=True)
-        try:
-            with files.os_errors(f"could not repair the store at {store.path}"):
-                return _repair_locked(store, validate)
-        finally:
-            store._lock.release()
+@attrs.define
+class Rebuilt:
+    """What ``rebuild`` wrote: new collection files of ``generation``, and what the store
+    writes next (a journal of that generation and the manifest)."""
+
+    folder: Path
+    aside: Path  # recovered/repair-<time>-<pid>/: the files as they were, and the report
+    report: list[str]  # the first line names the store; then one line per problem
+    generation: int
+    manifest: Manifest
+    counts: dict[str, int]  # documents per collection now
 
 
 def _journal_records(data: bytes) -> tuple[int, list[files.Record], int, int]:
@@ -57,7 +55,7 @@ def _journal_records(data: bytes) -> tuple[int, list[files.Record], int, int]:
     for number, line in enumerate(lines[:-1]):
         start = pos
         pos += len(line) + 1
-        payload = files._check(line)
+        payload = files.check_line(line)
         if number == 0 and payload is not None and payload.startswith("{"):
             try:
                 generation = int(decode_json(payload)["generation"])
@@ -78,10 +76,16 @@ def _journal_records(data: bytes) -> tuple[int, list[files.Record], int, int]:
     return generation, records, bad, torn
 
 
-def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, int]:
-    from crmcore_storage_tinydb.store import now_stamp
-
-    base = store.path
+def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest | None,
+            deferred: Mapping[str, Sequence[IndexSpec]],
+            validate: Validator | None = None) -> Rebuilt:
+    """Under the exclusive lock: set the files aside and write every collection afresh from
+    what can be read (see the module docstring). ``mark`` is the lock file's commit record,
+    ``recorded`` the manifest the store read, ``deferred`` the indexes its collections were
+    asked for while unreadable; ``validate(collection, doc)`` says why a salvaged document
+    would not load (the entity schema): those are set aside in
+    ``<collection>.unloadable.jsonl``."""
+    base = folder
     files.make_private_dir(base / RECOVERED)
     aside = base / RECOVERED / f"repair-{now_stamp()}-{os.getpid()}"
     files.make_private_dir(aside)
@@ -103,7 +107,6 @@ def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, in
     if bad_lines:
         report.append(f"{journal}: {bad_lines} damaged line(s) skipped (each one write or "
                       "transaction is lost)")
-    mark = store._lock.mark()
     acknowledged = mark.count if isinstance(mark, files.Mark) and \
         mark.generation == generation else None
     if acknowledged is not None and acknowledged > len(records) + bad_lines:
@@ -124,7 +127,7 @@ def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, in
                           f"{entry.get('count', 0)} document(s) in it (those not rewritten "
                           "since, in the journal, are lost)")
 
-    names = set(snapshot_paths) | set(store._handles) | set(manifest)
+    names = set(snapshot_paths) | set(deferred) | set(manifest)
     for record in records:
         names.update(record.collections)
 
@@ -148,8 +151,9 @@ def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, in
                     exc, StorageError) else f"{path} is damaged: a document does not read"
                 salvaged, unreadable = files.salvage_documents(path)
                 texts = {decode_json(t)["id"]: t for t in salvaged}
-                recorded = _recorded_count(path, store)
-                lost = f"{recorded - len(texts)} document(s) lost" if recorded is not None \
+                recorded_count = _recorded_count(path, recorded)
+                lost = f"{recorded_count - len(texts)} document(s) lost" \
+                    if recorded_count is not None \
                     else f"{unreadable} document line(s) unreadable"
                 report.append(f"{problem}; salvaged {len(texts)} document(s), {lost}")
             if meta is not None:
@@ -168,9 +172,7 @@ def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, in
                 elif op[0] == "x":
                     spec = files.spec_from_json(op[2])
                     specs[spec.name] = spec
-        handle = store._handles.get(name)
-        if handle is not None:
-            specs.update({s.name: s for s in handle._deferred})
+        specs.update({s.name: s for s in deferred.get(name, ())})
         if validate is not None:
             _reject_unloadable(name, texts, validate, aside, report)
         _reject_duplicates(name, texts, list(specs.values()), aside, report)
@@ -185,36 +187,32 @@ def _repair_locked(store: TinyStore, validate: Validator | None) -> dict[str, in
         written = files.write_snapshot(snapshot, meta, (texts[i] for i in sorted(texts)))
         entries[name] = files.manifest_entry(written)
         indexfile.index_file(snapshot).unlink(missing_ok=True)  # rebuilt on the next load
-    store._write_journal(new_generation, -1, 0)
-    store._write_manifest(entries)
-
-    store._damage = None
-    for handle in store._handles.values():
-        handle._table = None
-        handle._damage = None
-        handle._deferred = []
-    store._names = set(rebuilt)
-    store._adopt_journal()
-    store._read_metas()
     counts = {name: len(texts) for name, (texts, _specs) in rebuilt.items()}
+    return Rebuilt(base, aside, report, new_generation, entries, counts)
+
+
+def finish(rebuilt: Rebuilt) -> list[str]:
+    """Once the store follows its new files: write the report beside the files set aside;
+    returns the notes for ``check_notes``."""
+    report = list(rebuilt.report)
     problems = len(report) - 1
     if not problems:
         report.append("nothing was damaged; the files were rewritten")
-    report.append("documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    files.write_private(aside / "report.txt", "\n".join(report) + "\n")
-    store.check_notes = [*report[1:-1], f"the files as they were and this report are kept in "
-                         f"{aside}"]
-    log.warning("store repaired", location=str(base), kept=str(aside),
+    report.append("documents now: " + ", ".join(f"{k}={v}"
+                                                for k, v in sorted(rebuilt.counts.items())))
+    files.write_private(rebuilt.aside / "report.txt", "\n".join(report) + "\n")
+    log.warning("store repaired", location=str(rebuilt.folder), kept=str(rebuilt.aside),
                 problems=problems)
-    return counts
+    return [*report[1:-1], f"the files as they were and this report are kept in "
+            f"{rebuilt.aside}"]
 
 
-def _recorded_count(path: Path, store: TinyStore) -> int | None:
+def _recorded_count(path: Path, recorded: Manifest | None) -> int | None:
     """How many documents the file should hold: its own record, else the manifest's."""
     try:
         return files.read_meta(path).count
     except (StorageError, OSError):
-        entry = (store._manifest or {}).get(files.collection_of(path.name) or "")
+        entry = (recorded or {}).get(files.collection_of(path.name) or "")
         return entry.get("count") if entry else None
 
 

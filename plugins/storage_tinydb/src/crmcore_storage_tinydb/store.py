@@ -7,6 +7,12 @@ text, plus sorted indexes) and, before every operation, looks at the journal: if
 reads only the new lines; if it was replaced (another process compacted) it follows. Compaction
 folds the journal into the per-collection files, which stock ``TinyDB(path)`` opens.
 
+The parts: ``journal.Journal`` (the journal file and our position in it) and
+``journal.WriteGroup`` (the writes of one transaction), ``collection.TinyCollection`` (a
+collection's operations over its loaded ``table.Table``), ``recovery`` (``crm check
+--repair``). This module holds the store: the lock, the collection files and their manifest,
+following the journal, loading, committing, compaction, check and backup.
+
 See ``docs/storage.md`` for the design, its guarantees and its limits.
 """
 
@@ -18,9 +24,8 @@ import os
 import re
 import shutil
 import threading
-import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,8 +40,8 @@ from crmcore.storage.base import (
     CollectionSpec,
     Store,
 )
-from crmcore_storage_tinydb import files, indexfile
-from crmcore_storage_tinydb.collection import TinyCollection
+from crmcore_storage_tinydb import files, indexfile, recovery
+from crmcore_storage_tinydb.collection import TinyCollection, last_entry
 from crmcore_storage_tinydb.files import (
     JOURNAL,
     LOCK,
@@ -45,9 +50,10 @@ from crmcore_storage_tinydb.files import (
     damaged,
     decode_doc,
     encode_json,
+    now_stamp,
 )
+from crmcore_storage_tinydb.journal import Journal, WriteGroup
 from crmcore_storage_tinydb.locking import StoreLock
-from crmcore_storage_tinydb.logtail import follow
 from crmcore_storage_tinydb.options import TinyStoreOptions
 from crmcore_storage_tinydb.table import Table
 
@@ -60,29 +66,17 @@ MB = 1024 * 1024
 
 T = TypeVar("T")
 _open_stores: weakref.WeakSet[TinyStore] = weakref.WeakSet()
-_NAME_LISTS: dict[frozenset[str], str] = {}  # collection names -> a journal line's JSON list
 
 
 def _after_fork() -> None:
     for store in list(_open_stores):
-        store._forked = True
+        store.forked()
 
 
 os.register_at_fork(after_in_child=_after_fork)
 
 
-class _Group:
-    """The writes of one transaction (or one lone write): journal ops and how to undo them."""
-
-    __slots__ = ("names", "ops", "undo")
-
-    def __init__(self) -> None:
-        self.ops: list[str] = []
-        self.undo: list[Callable[[], None]] = []
-        self.names: set[str] = set()
-
-
-class _Reading:
+class Reading:
     """The context manager of a read (a class: this is on every read's path)."""
 
     __slots__ = ("store",)
@@ -91,21 +85,13 @@ class _Reading:
         self.store = store
 
     def __enter__(self) -> None:
-        store = self.store
-        store._mutex.acquire()
-        try:
-            store._usable()
-            if store._group is None:
-                store._catch_up()
-        except BaseException:
-            store._mutex.release()
-            raise
+        self.store.begin_read()
 
     def __exit__(self, *_exc: object) -> None:
-        self.store._mutex.release()
+        self.store.end_read()
 
 
-class _Writing:
+class Writing:
     """The context manager of a write group (a class: this is on every write's path)."""
 
     __slots__ = ("joined", "store")
@@ -115,24 +101,10 @@ class _Writing:
         self.joined = False
 
     def __enter__(self) -> None:
-        store = self.store
-        store._mutex.acquire()
-        try:
-            store._usable()
-            if store._group is not None:
-                self.joined = True  # inside this thread's transaction: just add to it
-            else:
-                store._open_group()
-        except BaseException:
-            store._mutex.release()
-            raise
+        self.joined = self.store.begin_write()
 
     def __exit__(self, kind: type[BaseException] | None, *_rest: object) -> None:
-        try:
-            if not self.joined:
-                self.store._close_group(failed=kind is not None)
-        finally:
-            self.store._mutex.release()
+        self.store.end_write(joined=self.joined, failed=kind is not None)
 
 
 class TinyStore(Store):
@@ -144,48 +116,34 @@ class TinyStore(Store):
                  options: TinyStoreOptions | None = None) -> None:
         self.path = Path(location).expanduser()
         self.options = options or TinyStoreOptions()
-        self._journal_path = self.path / JOURNAL
         self._mutex = threading.RLock()
         self._handles: dict[str, TinyCollection] = {}
         self._names: set[str] = set()  # collections on disk (files and journal)
         self._created: set[str] = set()  # opened here, journalled with the next write
         self._meta: dict[str, SnapshotMeta | StorageError] = {}
-        self._last_op: dict[str, int] = {}  # collection -> offset of its last journal record
-        self._first_op: dict[str, int] = {}  # ... and of its first
-        self._group: _Group | None = None
-        self._owner = 0  # thread holding the open write group
+        self._group: WriteGroup | None = None
         self._damage: StorageError | None = None
         self._closed = False
         self._forked = False
-        self._fd = -1
-        self._ino = 0
-        self._gen = 0
-        self._start = 0
-        self._off = 0
-        self._tail_size = 0  # the journal's size at our last look
-        self._count = 0  # good lines in the journal up to _off (see files.Mark)
-        self._has_manifest = False  # the journal's header says a manifest is kept
         self._manifest: dict[str, dict[str, Any]] | None = None
         self._manifest_damage: StorageError | None = None
-        self._specs: dict[str, CollectionSpec] = {}
         self.check_notes: list[str] = []  # what the last check() found worth saying
-        self._journal_format = files.JOURNAL_FORMAT  # of the journal we follow
-        self._append_op = "a"  # how it journals appends to logs (format 1: plain puts)
         self._refuse_network_filesystem()
         if self.path.exists() and not self.path.is_dir():
             raise StorageError(f"{self.path} is not a folder; storage.location must name the "
                                "folder that holds the store")
         with files.os_errors(f"cannot open the store at {self.path}"):
             created = files.make_private_dir(self.path)
-            if not created and (self._journal_path.exists() or not any(self.path.iterdir())):
+            if not created and ((self.path / JOURNAL).exists() or not any(self.path.iterdir())):
                 os.chmod(self.path, 0o700)
             self._lock = StoreLock(self.path / LOCK, self.options.lock_timeout)
+            #: The journal this store follows (read by its collections and tests).
+            self.journal = Journal(self.path, self._lock, self.options.durability)
             try:
                 self._open_journal()
             except BaseException:
                 self._lock.close()
-                if self._fd >= 0:
-                    os.close(self._fd)
+                self.journal.close()
                 raise
         _open_stores.add(self)
         self._clean_partial_backups()
@@ -206,10 +164,11 @@ class TinyStore(Store):
 
     def _open_journal(self) -> None:
         """Follow the journal (no lock: opening never waits for another process's write)."""
-        if not self._journal_path.exists():
+        journal = self.journal
+        if not journal.path.exists():
             self._lock.acquire(exclusive=True)
             try:
-                if not self._journal_path.exists():
+                if not journal.path.exists():
                     self._read_metas()
                     mark = self._lock.mark()
                     written = mark.count if isinstance(mark, files.Mark) else 0
@@ -217,12 +176,12 @@ class TinyStore(Store):
                             self._manifest_damage is not None:
                         lost = f"; {written} acknowledged write(s) in it are lost" if \
                             written else ""
-                        self._damage = damaged(self._journal_path, "it is missing while the "
+                        self._damage = damaged(journal.path, "it is missing while the "
                                                f"store holds collection files{lost}",
                                                location=self.path)
                         return
                     self._write_manifest({})  # first: see _open_journal's test above
-                    self._write_journal(1, 0, 0)
+                    journal.create(1, 0, 0)
             finally:
                 self._lock.release()
         self._read_metas()
@@ -237,73 +196,34 @@ class TinyStore(Store):
     def _check_mark(self) -> None:
         """Raise ``DamageError`` if the journal lacks writes the lock file's commit record says
         were acknowledged (a cut, or damaged last lines). Call after reading the journal."""
+        journal = self.journal
         mark = self._lock.mark()
         if not isinstance(mark, files.Mark):
             return
-        if mark.generation != self._gen:
-            if mark.generation > self._gen and not self._journal_moved(self._ino):
-                raise damaged(self._journal_path, f"it is generation {self._gen}, older than "
-                              f"the last write recorded in {LOCK} (generation "
+        if mark.generation != journal.generation:
+            if mark.generation > journal.generation and not journal.moved(journal.ino):
+                raise damaged(journal.path, f"it is generation {journal.generation}, older "
+                              f"than the last write recorded in {LOCK} (generation "
                               f"{mark.generation}): it was replaced by an old copy, and "
                               f"{mark.count} acknowledged write(s) are missing",
                               location=self.path)
             return  # a compaction since we looked: the newer journal is checked when followed
-        self._read_tail_quietly()
-        if mark.count > self._count:
-            lost = mark.count - self._count
-            raise damaged(self._journal_path, f"{lost} acknowledged write(s) after byte "
-                          f"{self._off} are lost (the journal was cut or its last lines are "
-                          f"damaged; {mark.count} were committed, {self._count} read)",
+        for record in journal.read_new(strict=False):  # stopping quietly at a bad line
+            self._apply(record)
+        if mark.count > journal.count:
+            lost = mark.count - journal.count
+            raise damaged(journal.path, f"{lost} acknowledged write(s) after byte "
+                          f"{journal.end} are lost (the journal was cut or its last lines are "
+                          f"damaged; {mark.count} were committed, {journal.count} read)",
                           location=self.path)
-
-    def _read_tail_quietly(self) -> None:
-        """Read what other processes appended since, stopping at a bad line."""
-        size = os.fstat(self._fd).st_size
-        if size > self._off:
-            for record in files.JournalReader(self._fd, self._off, size):
-                self._apply((record,))
-                self._off = record.end
-                self._count += 1
-
-    def _write_journal(self, generation: int, prev_generation: int, prev_end: int) -> None:
-        """Start a new journal file (atomically replacing any current one)."""
-        tmp = self.path / f".tmp-{os.getpid()}-{JOURNAL}"
-        fd = files.open_private(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            files.write_all(fd, files.header_line(generation, prev_generation, prev_end))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._journal_path)
-        files.fsync_dir(self.path)
-        self._lock.write_mark(generation, len(files.header_line(generation, prev_generation,
-                                                                 prev_end)), 0)
 
     def _adopt_journal(self, fd: int | None = None,
                        header: files.Header | None = None) -> None:
         """Follow the journal open on ``fd`` (default: open the current file) and read all of
         it (loaded tables follow it)."""
-        if fd is None or header is None:
-            fd = files.open_private(self._journal_path, os.O_RDWR | os.O_APPEND)
-            try:
-                header = files.read_header(fd, self._journal_path)
-            except BaseException:
-                os.close(fd)
-                raise
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd = fd
-        self._ino = os.fstat(fd).st_ino
-        self._gen = header.generation
-        self._journal_format = header.format
-        self._append_op = "a" if header.format >= 2 else "p"
-        self._has_manifest = header.manifest
-        self._start = self._off = header.end
-        self._count = 0
-        self._last_op = {}
-        self._first_op = {}
+        self.journal.adopt(fd, header)
         for handle in self._handles.values():
-            handle._tail = None  # log tails count appends since the snapshot: read them again
+            handle.forget_tail()  # log tails count appends since the snapshot: read them again
         self._read_tail()
 
     def _read_metas(self) -> None:
@@ -351,7 +271,7 @@ class TinyStore(Store):
         """Record every collection file (after compaction or repair wrote some). A damaged
         manifest is left for 'crm check' to report and '--repair' to rebuild."""
         if entries is None:
-            if self._manifest_damage is not None or (self._has_manifest and
+            if self._manifest_damage is not None or (self.journal.has_manifest and
                                                      self._manifest is None):
                 return
             entries = dict(self._manifest or {})
@@ -365,38 +285,34 @@ class TinyStore(Store):
 
     def _catch_up(self) -> None:
         """Apply what other processes committed since we last looked."""
-        if self._fd >= 0:
+        journal = self.journal
+        if journal.fd >= 0:
             # Through our own descriptor (a third of the cost of a stat by name): a file
             # still linked is still the journal, since compactions and repairs elsewhere
             # replace it (``os.replace``, which unlinks this one); the same size means nobody
             # appended. Network file systems, where an unlinked open file may keep a link,
             # are refused for sharing (docs/storage.md §4).
-            st = os.fstat(self._fd)
-            if st.st_nlink and st.st_size == self._off:
-                self._tail_size = st.st_size
+            st = os.fstat(journal.fd)
+            if st.st_nlink and st.st_size == journal.end:
+                journal.seen_size = st.st_size
                 return
         try:
-            st = os.stat(self._journal_path)
+            st = os.stat(journal.path)
         except FileNotFoundError:
-            self._damage = damaged(self._journal_path, "it has disappeared", location=self.path)
+            self._damage = damaged(journal.path, "it has disappeared", location=self.path)
             raise self._damage from None
-        self._tail_size = st.st_size
-        if st.st_ino == self._ino:
-            if st.st_size == self._off:
+        journal.seen_size = st.st_size
+        if st.st_ino == journal.ino:
+            if st.st_size == journal.end:
                 return
-            if st.st_size < self._off:
+            if st.st_size < journal.end:
                 self._reload()
             else:
                 self._read_tail()
             return
         self._read_tail()  # the rest of the old journal, through our open fd
-        fd = files.open_private(self._journal_path, os.O_RDWR | os.O_APPEND)
-        try:
-            header = files.read_header(fd, self._journal_path)
-        except BaseException:
-            os.close(fd)
-            raise
-        if header.prev_generation == self._gen and header.prev_end == self._off:
+        fd, header = journal.open_current()
+        if header.prev_generation == journal.generation and header.prev_end == journal.end:
             # A compaction folded exactly what we hold: follow this very file (not whatever
             # the name points to by now, which may be a later generation).
             self._adopt_journal(fd, header)
@@ -408,88 +324,46 @@ class TinyStore(Store):
     def _read_tail(self) -> None:
         """Apply the good lines after our position. An unfinished or bad last line is left
         alone: it is being written, or a crash tore it (then the next writer sets it aside)."""
-        size = os.fstat(self._fd).st_size
-        if size <= self._off:
-            return
-        reader = files.JournalReader(self._fd, self._off, size)
-        for record in reader:
-            self._apply((record,))
-            self._off = record.end
-            self._count += 1
-        if reader.bad_in_middle:
-            self._damage = damaged(self._journal_path, f"the line at byte {reader.bad} fails "
-                                   "its checksum and later lines are intact",
-                                   location=self.path)
-            raise self._damage
+        try:
+            for record in self.journal.read_new():
+                self._apply(record)
+        except files.DamageError as exc:  # a bad line with good ones after it
+            self._damage = exc
+            raise
 
-    def _apply(self, records: Iterable[files.Record]) -> None:
-        handles = self._handles
-        for record in records:
-            loaded = []
-            tails = []
-            for name in record.collections:
-                self._last_op[name] = record.start
-                self._first_op.setdefault(name, record.start)
-                self._names.add(name)
-                handle = handles.get(name)
-                if handle is not None and handle._table is not None:
-                    loaded.append(name)
-                elif handle is not None and handle._tail is not None:
-                    tails.append(handle)
-            if loaded or tails:
-                ops = record.ops()
-                for op in ops:
-                    if op[1] in loaded:
-                        handle = handles[op[1]]
-                        handle._replay(handle._table, op)  # type: ignore[arg-type]
-                for handle in tails:
-                    if not follow(handle._tail, handle.name, ops):  # type: ignore[arg-type]
-                        handle._tail = None
+    def _apply(self, record: files.Record) -> None:
+        """Note what a journal record wrote, and replay it on the collections that follow the
+        journal (loaded ones, and logs' tails)."""
+        self.journal.noted(record.collections, record.start)
+        self._names.update(record.collections)
+        following = [handle for name in record.collections
+                     if (handle := self._handles.get(name)) is not None and handle.following]
+        if following:
+            ops = record.ops()
+            for handle in following:
+                handle.replay(ops)
 
     def _reload(self) -> None:
         """Start over from the files (after a repair, or more than one compaction since we
         last looked): forget the loaded collections, which load again on their next use."""
         log.info("store changed under us; reloading", location=str(self.path))
         for handle in self._handles.values():
-            handle._table = None
-            handle._tail = None
+            handle.forget()
         self._adopt_journal()
         self._read_metas()
 
     def _cut_torn_tail(self) -> None:
-        """Under the exclusive lock: set aside bytes after the last good line (a write that a
-        crash interrupted, never acknowledged) so that new lines follow good ones."""
-        if self._tail_size <= self._off:
-            return  # the usual case: what _catch_up just saw ends with a good line
-        size = os.fstat(self._fd).st_size
-        if size <= self._off:
-            return
-        mark = self._lock.mark()
-        if isinstance(mark, files.Mark) and mark.generation == self._gen and \
-                mark.count > self._count:
-            # Not a torn write: these lines were acknowledged, and are damaged.
-            self._damage = damaged(self._journal_path, f"{mark.count - self._count} "
-                                   f"acknowledged write(s) after byte {self._off} fail their "
-                                   "checksum", location=self.path)
-            raise self._damage
-        torn = os.pread(self._fd, size - self._off, self._off)
-        aside = self.path / RECOVERED
-        files.make_private_dir(aside)
-        keep = aside / f"journal-{self._gen}-tail-at-{self._off}.bin"
-        fd = files.open_private(keep, os.O_WRONLY | os.O_TRUNC)
         try:
-            files.write_all(fd, torn)
-        finally:
-            os.close(fd)
-        os.ftruncate(self._fd, self._off)
-        if self.options.durability == "fsync":
-            os.fsync(self._fd)
-        log.warning("set aside an interrupted journal write", bytes=len(torn), kept=str(keep))
+            self.journal.cut_torn_tail()
+        except files.DamageError as exc:  # acknowledged lines that fail their checksum
+            self._damage = exc
+            raise
 
     # -- loading a collection ------------------------------------------------------------------
 
-    def _load(self, handle: TinyCollection) -> None:
-        """Load a collection: its snapshot, then its writes in the journal.
+    def load_table(self, name: str) -> Table:
+        """Collection ``name`` read from the files: its snapshot, then its writes in the
+        journal. Call with the store held (``reading``, ``transaction`` or ``holding``).
 
         Without a lock, so that readers never wait for a writer's transaction: a compaction
         that replaces the journal meanwhile is noticed (its inode changes) and the load is
@@ -497,90 +371,82 @@ class TinyStore(Store):
         journal writes it already holds changes nothing (writes carry whole documents).
         """
         if self._group is not None or self._lock.mode:
-            self._load_locked(handle)
-            return
+            return self._load_locked(name)
+        journal = self.journal
         for _attempt in range(3):
             self._catch_up()
-            ino = self._ino
+            ino = journal.ino
             try:
-                self._load_locked(handle)
+                table = self._load_locked(name)
             except files.DamageError:
-                if self._journal_moved(ino):
-                    handle._damage = None
+                if journal.moved(ino):
                     continue
                 raise
-            if not self._journal_moved(ino):
-                return
-            handle._table = None
+            if not journal.moved(ino):
+                return table
         self._lock.acquire(exclusive=False)  # compacted under our feet again and again
         try:
             self._catch_up()
-            if handle._table is None:
-                self._load_locked(handle)
+            return self._load_locked(name)
         finally:
             self._lock.release()
 
-    def _journal_moved(self, ino: int) -> bool:
-        try:
-            return os.stat(self._journal_path).st_ino != ino
-        except FileNotFoundError:
-            return True
-
-    def _load_locked(self, handle: TinyCollection) -> None:
-        """Load ``handle``'s collection at our journal position (see ``_load``)."""
-        name = handle.name
+    def _load_locked(self, name: str) -> Table:
+        """Load collection ``name`` at our journal position (see ``load_table``)."""
+        journal = self.journal
         path = self.path / files.snapshot_file(name)
         table = Table()
-        start = self._start
+        start = journal.start
         missing = self._meta.get(name)
         if isinstance(missing, files.DamageError) and not path.exists():
-            handle._damage = missing  # the manifest records a file that is gone
-            raise missing
-        try:
-            with files.os_errors(f"cannot read {path}"):
-                if path.exists():
-                    # One open file for the record and the documents: a compaction in another
-                    # process may put a new snapshot in its place while we read.
-                    with open(path, "rb") as snapshot:
-                        meta = files.read_meta(path, snapshot)
-                        self._meta[name] = meta
-                        if meta.collection != name:
-                            raise damaged(path, f"it holds collection {meta.collection!r}, "
-                                          f"not {name!r}", location=self.path)
-                        if meta.generation > self._gen:
-                            raise damaged(path, f"it is newer (generation {meta.generation}) "
-                                          f"than the journal (generation {self._gen})",
-                                          location=self.path)
-                        if meta.generation == self._gen:
-                            start = max(start, meta.journal_offset)
-                        table.fill(path, meta, snapshot)
-        except files.DamageError as exc:
-            handle._damage = exc  # until a repair; other collections go on working
-            raise
-        first = self._first_op.get(name)
-        start = self._off if first is None else max(start, first)
-        if start < self._off:
-            for record in files.JournalReader(self._fd, start, self._off):
+            raise missing  # the manifest records a file that is gone
+        with files.os_errors(f"cannot read {path}"):
+            if path.exists():
+                # One open file for the record and the documents: a compaction in another
+                # process may put a new snapshot in its place while we read.
+                with open(path, "rb") as snapshot:
+                    meta = files.read_meta(path, snapshot)
+                    self._meta[name] = meta
+                    if meta.collection != name:
+                        raise damaged(path, f"it holds collection {meta.collection!r}, "
+                                      f"not {name!r}", location=self.path)
+                    if meta.generation > journal.generation:
+                        raise damaged(path, f"it is newer (generation {meta.generation}) "
+                                      f"than the journal (generation {journal.generation})",
+                                      location=self.path)
+                    if meta.generation == journal.generation:
+                        start = max(start, meta.journal_offset)
+                    table.fill(path, meta, snapshot)
+        first = journal.first_op.get(name)
+        start = journal.end if first is None else max(start, first)
+        if start < journal.end:
+            for record in journal.records(start, journal.end):
                 if name in record.collections:
                     for op in record.ops():
                         if op[1] == name:
-                            handle._replay(table, op)
-        tail, handle._tail = handle._tail, None
-        if tail is not None and self._group is not None:
-            # Appends of the open write group are not in the journal yet: they end the list.
-            for text in reversed(tail.texts):
-                doc = files.decode_doc(text)
-                if doc["id"] in table.docs:
-                    break
-                table.put(doc["id"], doc, text)
-        handle._table = table
-        handle._keep_table = self._group is None
-        for spec in handle._deferred:
-            if spec.name not in table.indexes:
-                table.add_index(spec, name)
-        handle._deferred = []
+                            table.replay(op)
+        return table
+
+    def snapshot_meta(self, name: str) -> SnapshotMeta | StorageError | None:
+        """What the collection file of ``name`` says of itself (or why it cannot be read);
+        None if there is no file."""
+        return self._meta.get(name)
 
     # -- reading and writing -------------------------------------------------------------------
+
+    @property
+    def damage(self) -> StorageError | None:
+        """Why the store cannot be used until a repair, if it cannot."""
+        return self._damage
+
+    @property
+    def group(self) -> WriteGroup | None:
+        """The write group open now (a transaction, or a lone write), if any."""
+        return self._group
+
+    def forked(self) -> None:
+        """Called in a child process after ``fork``: the store refuses every use there."""
+        self._forked = True
 
     def _usable(self, *, allow_damage: bool = False) -> None:
         if self._closed:
@@ -591,14 +457,54 @@ class TinyStore(Store):
         if self._damage is not None and not allow_damage:
             raise self._damage
 
-    def _reading(self) -> _Reading:
-        """Hold the store for a read: up to date with every committed write, no lock."""
-        return _Reading(self)
+    @contextlib.contextmanager
+    def holding(self, *, allow_damage: bool = False) -> Iterator[None]:
+        """Hold the store (its threads' mutex), checking that it may be used, without
+        catching up with the journal."""
+        with self._mutex:
+            self._usable(allow_damage=allow_damage)
+            yield
 
-    def _writing(self) -> _Writing:
-        """Hold the store for a write group: join the current one, or open, commit and close
-        one under the exclusive lock (a transaction is exactly this)."""
-        return _Writing(self)
+    def reading(self) -> Reading:
+        """Hold the store for a read: up to date with every committed write, no lock."""
+        return Reading(self)
+
+    def begin_read(self) -> None:
+        """Enter a read (see ``reading``); pair with ``end_read``."""
+        self._mutex.acquire()
+        try:
+            self._usable()
+            if self._group is None:
+                self._catch_up()
+        except BaseException:
+            self._mutex.release()
+            raise
+
+    def end_read(self) -> None:
+        self._mutex.release()
+
+    def begin_write(self) -> bool:
+        """Enter a write group (see ``transaction``): join the one this thread holds (True),
+        or open one under the exclusive lock (False). Pair with ``end_write``."""
+        self._mutex.acquire()
+        try:
+            self._usable()
+            if self._group is not None:
+                return True  # inside this thread's transaction: just add to it
+            self._open_group()
+        except BaseException:
+            self._mutex.release()
+            raise
+        return False
+
+    def end_write(self, *, joined: bool, failed: bool) -> None:
+        """Leave a write group: a group opened by ``begin_write`` is committed, or rolled
+        back if ``failed``."""
+        try:
+            if not joined:
+                self._close_group(failed=failed)
+        finally:
+            self._mutex.release()
 
     def _open_group(self) -> None:
         self._lock.acquire(exclusive=True)
@@ -608,8 +514,7 @@ class TinyStore(Store):
         except BaseException:
             self._lock.release()
             raise
-        self._owner = threading.get_ident()  # before _group: see _write
-        self._group = _Group()
+        self._group = WriteGroup()
 
     def _close_group(self, failed: bool) -> None:
         group = self._group
@@ -617,34 +522,16 @@ class TinyStore(Store):
         self._group = None
         try:
             if failed:
-                self._rollback(group)
+                group.rollback()
                 return
             self._commit(group)
-            if self._off - self._start > AUTO_COMPACT_MIN and self._journal_is_large():
+            journal = self.journal
+            if journal.end - journal.start > AUTO_COMPACT_MIN and self._journal_is_large():
                 self._compact_quietly()
         finally:
             self._lock.release()
 
-    def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn`` inside a write group: the current one if this thread holds it."""
-        if self._group is not None and self._owner == threading.get_ident():
-            return fn(*args)
-        with self._writing():
-            return fn(*args)
-
-    def _record(self, name: str, op: str, undo: Callable[[], None]) -> None:
-        group = self._group
-        assert group is not None, "writes happen inside _writing()"
-        group.ops.append(op)
-        group.undo.append(undo)
-        group.names.add(name)
-
-    @staticmethod
-    def _rollback(group: _Group) -> None:
-        for undo in reversed(group.undo):
-            undo()
-
-    def _commit(self, group: _Group) -> None:
+    def _commit(self, group: WriteGroup) -> None:
         """Append the group as one journal line: the moment it is committed."""
         created = sorted(self._created - self._names) if self._created else ()
         if not group.ops and not created:
@@ -652,55 +539,38 @@ class TinyStore(Store):
         for name in created:
             group.ops.append(f'["c",{encode_json(name)}]')
             group.names.add(name)
-        names = frozenset(group.names)
-        listed = _NAME_LISTS.get(names)
-        if listed is None:  # a store writes the same few sets of collections over and over
-            listed = encode_json(sorted(names))
-            if len(_NAME_LISTS) < 1024:
-                _NAME_LISTS[names] = listed
-        payload = listed + "\t[" + ",".join(group.ops) + "]"
-        line = files.journal_line(payload)
-        start = self._off
+        line = files.journal_line(group.payload())
         try:
-            files.write_all(self._fd, line)
-            if self.options.durability == "fsync":
-                os.fdatasync(self._fd)
+            start = self.journal.append(line)
         except OSError as exc:
-            self._rollback(group)
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, start)
-            raise StorageError(f"could not write {self._journal_path}: {exc.strerror}; "
+            group.rollback()
+            raise StorageError(f"could not write {self.journal.path}: {exc.strerror}; "
                                "nothing of this write was kept") from None
-        self._off = start + len(line)
-        self._count += 1
-        self._lock.write_mark(self._gen, self._off, self._count)
         self._created.clear()
-        for name in group.names:
-            self._last_op[name] = start
-            self._first_op.setdefault(name, start)
-            self._names.add(name)
+        self.journal.noted(group.names, start)
+        self._names.update(group.names)
 
     def _journal_is_large(self) -> bool:
         """Worth compacting: the journal outgrew half of what compaction would rewrite."""
         rewrite = sum(self._estimate(name) for name in self._pending())
-        return self._off - self._start > AUTO_COMPACT_RATIO * rewrite
+        return self.journal.end - self.journal.start > AUTO_COMPACT_RATIO * rewrite
 
     # -- compaction ----------------------------------------------------------------------------
 
     def _pending(self) -> list[str]:
         """Collections with journal writes their snapshot does not hold yet."""
         out = []
-        for name, start in self._last_op.items():
+        for name, start in self.journal.last_op.items():
             meta = self._meta.get(name)
-            if not isinstance(meta, SnapshotMeta) or meta.generation != self._gen or \
+            if not isinstance(meta, SnapshotMeta) or meta.generation != self.journal.generation or \
                     start >= meta.journal_offset:
                 out.append(name)
         return sorted(out)
 
     def _estimate(self, name: str) -> int:
         handle = self._handles.get(name)
-        if handle is not None and handle._table is not None:
-            return handle._table.size
+        if handle is not None and handle.loaded is not None:
+            return handle.loaded.size
         meta = self._meta.get(name)
         return meta.size if isinstance(meta, SnapshotMeta) else 0
 
@@ -723,15 +593,16 @@ class TinyStore(Store):
         for name in chosen:
             handle = self._handles.get(name) or self._handle(name)
             path = self.path / files.snapshot_file(name)
-            field = handle._log_field or self._log_field_of(name)  # a log's sequence field
-            if handle._table is None and field is not None and \
+            field = handle.log_field or self._log_field_of(name)  # a log's sequence field
+            if handle.loaded is None and field is not None and \
                     self._fold_log(handle, path, field):
                 continue
-            table = handle._tbl()
-            meta = {"collection": name, "generation": self._gen, "journal_offset": self._off,
+            table = handle.table()
+            meta = {"collection": name, "generation": self.journal.generation,
+                    "journal_offset": self.journal.end,
                     "indexes": [files.spec_to_json(i.spec) for i in table.indexes.values()]}
             if field is not None:
-                top = handle._top(table, field)
+                top = last_entry(table, field)
                 meta["sequence"] = field
                 meta["last"] = None if top is None else table.docs[top["id"]]
             docs = table.docs
@@ -744,11 +615,11 @@ class TinyStore(Store):
         if len(chosen) < len(pending) or any(isinstance(m, StorageError)
                                              for m in self._meta.values()):
             return False
-        if self._off == self._start:
+        if self.journal.end == self.journal.start:
             return True
-        self._write_journal(self._gen + 1, self._gen, self._off)
+        self.journal.create(self.journal.generation + 1, self.journal.generation, self.journal.end)
         self._adopt_journal()
-        log.debug("compacted", location=str(self.path), generation=self._gen,
+        log.debug("compacted", location=str(self.path), generation=self.journal.generation,
                   collections=len(chosen))
         return True
 
@@ -760,7 +631,7 @@ class TinyStore(Store):
         """Compact a log (numbered in ``field``) that is not loaded by streaming: its
         snapshot's documents, then its appends from the journal, into a new snapshot (no index
         file: a load builds them). False if its tail cannot be followed."""
-        tail = handle._log_tail(field)
+        tail = handle.log_tail(field)
         if tail is None:
             return False
         old = self._meta.get(handle.name)
@@ -769,13 +640,14 @@ class TinyStore(Store):
         if isinstance(old, SnapshotMeta):
             indexes = {spec.name: spec for spec in old.indexes} | indexes
             docs = itertools.chain(files.read_documents(path, old), tail.texts)
-        meta = {"collection": handle.name, "generation": self._gen, "journal_offset": self._off,
+        meta = {"collection": handle.name, "generation": self.journal.generation,
+                "journal_offset": self.journal.end,
                 "indexes": [files.spec_to_json(spec) for spec in indexes.values()],
                 "sequence": field, "last": tail.last}
         self._meta[handle.name] = files.write_snapshot(path, meta, docs)
         with contextlib.suppress(FileNotFoundError):
             indexfile.index_file(path).unlink()
-        handle._tail = None  # what it counted since the snapshot is in the snapshot now
+        handle.forget_tail()  # what it counted since the snapshot is in the snapshot now
         return True
 
     def _compact_quietly(self) -> None:
@@ -829,20 +701,24 @@ class TinyStore(Store):
         one from now on, so that compaction records its end even if nothing appends here."""
         coll = super().ensure_collection(spec)
         if spec.sequence is not None:
-            self._handle(spec.name)._log_field = spec.sequence
+            self._handle(spec.name).log_field = spec.sequence
         return coll
 
     def collection_names(self) -> list[str]:
-        with self._reading():
+        with self.reading():
             return sorted(self._names | self._created)
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Atomic across collections and processes: the writes are one journal line."""
-        return _Writing(self)
+        return Writing(self)
 
     def run_in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in this thread's open write group, or in a new one."""
-        return self._write(fn, *args)
+        group = self._group
+        if group is not None and group.thread == threading.get_ident():
+            return fn(*args)
+        with Writing(self):
+            return fn(*args)
 
     def close(self) -> None:
         """Fold the journal into the collection files where cheap, then release everything."""
@@ -856,12 +732,12 @@ class TinyStore(Store):
                 self._closed = True
                 _open_stores.discard(self)
                 for handle in self._handles.values():
-                    handle._table = None
+                    handle.forget()
                 if not self._forked:
                     self._lock.close()
-                    if self._fd >= 0:
-                        os.close(self._fd)
-                self._fd = -1
+                    self.journal.close()
+                else:
+                    self.journal.fd = -1  # the parent's: neither closed nor used here
 
     def _compact_on_close(self) -> None:
         try:
@@ -874,13 +750,14 @@ class TinyStore(Store):
         try:
             self._catch_up()
             self._cut_torn_tail()
-            self._commit(_Group())  # collections opened here but never written
-            if self._off > self._start and self.options.compact_on_close_mb > 0:  # 0: never
+            self._commit(WriteGroup())  # collections opened here but never written
+            journal = self.journal
+            if journal.end > journal.start and self.options.compact_on_close_mb > 0:  # 0: never
                 rewrite = sum(self._estimate(name) for name in self._pending())
-                big_journal = self._off - self._start >= CLOSE_RATIO * rewrite
+                big_journal = journal.end - journal.start >= CLOSE_RATIO * rewrite
                 # A journal of an older format is replaced by a new one as soon as possible:
                 # only a new one takes appends to logs without loading them.
-                old_format = self._journal_format < files.JOURNAL_FORMAT
+                old_format = self.journal.format < files.JOURNAL_FORMAT
                 self._compact_locked(limit=None if big_journal or old_format
                                      else self.options.compact_on_close_mb * MB)
         except (StorageError, OSError) as exc:
@@ -907,9 +784,7 @@ class TinyStore(Store):
         ``docs/storage.md``); ``validate`` then sets aside documents that would not load.
         """
         if repair:
-            from crmcore_storage_tinydb.recovery import repair as run_repair
-
-            return run_repair(self, validate)
+            return self._repair(validate)
         with self._mutex:
             self._usable()
             held = self._group is not None
@@ -921,28 +796,57 @@ class TinyStore(Store):
                 if not held:
                     self._lock.release()
 
+    def _repair(self, validate: recovery.Validator | None) -> dict[str, int]:
+        """Rebuild the store from what can be read (``recovery``); returns the document count
+        per collection. ``validate(collection, doc)`` says why a salvaged document would not
+        load (the entity schema): those are set aside too."""
+        with self._mutex:
+            self._usable(allow_damage=True)
+            if self._group is not None:
+                raise StorageError("cannot repair inside a transaction")
+            self._lock.acquire(exclusive=True)
+            try:
+                with files.os_errors(f"could not repair the store at {self.path}"):
+                    rebuilt = recovery.rebuild(
+                        self.path, self._lock.mark(), recorded=self._manifest,
+                        deferred={name: handle.deferred_indexes
+                                  for name, handle in self._handles.items()},
+                        validate=validate)
+                    self.journal.create(rebuilt.generation, -1, 0)
+                    self._write_manifest(rebuilt.manifest)
+                    self._damage = None
+                    for handle in self._handles.values():
+                        handle.reset()
+                    self._names = set(rebuilt.counts)
+                    self._adopt_journal()
+                    self._read_metas()
+                    self.check_notes = recovery.finish(rebuilt)
+                    return rebuilt.counts
+            finally:
+                self._lock.release()
+
     def _check_locked(self, validate: Callable[[str, dict[str, Any]], str | None] | None,
                       ) -> dict[str, int]:
         notes: list[str] = []
         self.check_notes = notes
         self._catch_up()
-        size = os.fstat(self._fd).st_size
-        reader = files.JournalReader(self._fd, self._start, size)
+        size = self.journal.size()
+        reader = self.journal.records(self.journal.start, size)
         good = sum(1 for _record in reader)
         if reader.bad is not None:
-            complete = self._complete_lines_after(reader.end, size)
+            complete = self.journal.complete_lines_after(reader.end, size)
             if reader.bad_in_middle:
-                raise damaged(self._journal_path, f"the line at byte {reader.bad} fails its "
+                raise damaged(self.journal.path, f"the line at byte {reader.bad} fails its "
                               "checksum and later lines are intact", location=self.path)
             if complete:
-                raise damaged(self._journal_path, f"its last {complete} line(s), from byte "
+                raise damaged(self.journal.path, f"its last {complete} line(s), from byte "
                               f"{reader.bad}, fail their checksum: {complete} acknowledged "
                               "write(s) are lost", location=self.path)
         self._check_mark_against(good, reader.end)
         self._read_metas()
         if self._manifest_damage is not None:
             raise self._manifest_damage
-        if self._manifest is None and self._has_manifest:
+        if self._manifest is None and self.journal.has_manifest:
             raise damaged(self.path / files.MANIFEST, "it is missing, so the store cannot tell "
                           "whether a collection file is missing", location=self.path)
         broken = [m for _n, m in sorted(self._meta.items()) if isinstance(m, StorageError)]
@@ -965,7 +869,7 @@ class TinyStore(Store):
                 notes.extend(self._index_note(path, meta))
         counts = {}
         for name in sorted(self._names):
-            table = self._handle(name)._tbl()
+            table = self._handle(name).table()
             for index in table.indexes.values():
                 clash = index.duplicate() if index.spec.unique else None
                 if clash is not None:
@@ -983,19 +887,6 @@ class TinyStore(Store):
             counts[name] = len(table.docs)
         return counts
 
-    def _complete_lines_after(self, offset: int, size: int) -> int:
-        """How many newline-terminated lines the journal holds after ``offset``: a torn write
-        (never acknowledged) has no newline, so each of these is a lost acknowledged write."""
-        count = 0
-        pos = offset
-        while pos < size:
-            data = os.pread(self._fd, min(files.READ_CHUNK, size - pos), pos)
-            if not data:
-                break
-            count += data.count(b"\n")
-            pos += len(data)
-        return count
-
     def _check_mark_against(self, good: int, end: int) -> None:
         """Compare the journal (``good`` lines up to ``end``) with the commit record."""
         mark = self._lock.mark()
@@ -1009,12 +900,13 @@ class TinyStore(Store):
                     "written by an older version): the journal's last writes cannot be "
                     "vouched for until the next write")
             return
-        if mark.generation > self._gen:
-            raise damaged(self._journal_path, f"it is generation {self._gen}, older than the "
-                          f"last write recorded in {LOCK} (generation {mark.generation}): "
-                          f"{mark.count} acknowledged write(s) are missing", location=self.path)
-        if mark.generation == self._gen and mark.count > good:
-            raise damaged(self._journal_path, f"{mark.count - good} acknowledged "
+        if mark.generation > self.journal.generation:
+            raise damaged(self.journal.path, f"it is generation {self.journal.generation}, "
+                          f"older than the last write recorded in {LOCK} (generation "
+                          f"{mark.generation}): {mark.count} acknowledged write(s) are missing",
+                          location=self.path)
+        if mark.generation == self.journal.generation and mark.count > good:
+            raise damaged(self.journal.path, f"{mark.count - good} acknowledged "
                           f"write(s) are lost: {mark.count} were committed, {good} read (the "
                           f"journal ends at byte {end}, the last write at {mark.end})",
                           location=self.path)
@@ -1142,11 +1034,7 @@ class TinyStore(Store):
                         files.copy_private(Path(entry.path), target / entry.name)
                 fd = files.open_private(target / JOURNAL, os.O_WRONLY | os.O_TRUNC)
                 try:
-                    pos = 0
-                    while pos < self._off:
-                        chunk = os.pread(self._fd, min(files.READ_CHUNK, self._off - pos), pos)
-                        files.write_all(fd, chunk)
-                        pos += len(chunk)
+                    self.journal.copy_to(fd)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -1183,7 +1071,3 @@ def _alive(pid: int) -> bool:
         return True
     return True
 
-
-def now_stamp() -> str:
-    """A file-name-safe local time stamp for folders of set-aside files."""
-    return time.strftime("%Y%m%dT%H%M%S")

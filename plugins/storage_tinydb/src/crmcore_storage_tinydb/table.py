@@ -27,8 +27,8 @@ from crmcore_storage_tinydb.indexes import (
     R_NULL,
     R_STR,
     Index,
-    _text,
     encode,
+    encode_text,
     id_suffix,
     is_inexact,
     plan,
@@ -69,6 +69,22 @@ class Table:
             suffix = id_suffix(id)  # every index's entries end with it
             for index in self.indexes.values():
                 index.add(id, doc, suffix)
+
+    def replay(self, op: list[Any]) -> None:
+        """Apply one journal operation on this collection (a put, an append, a delete, an
+        index declared)."""
+        kind = op[0]
+        if kind == "p" or kind == "a":
+            doc = op[2]
+            self.put(doc["id"], doc, encode_json(doc))
+        elif kind == "d":
+            self.put(op[2], None, None)
+        elif kind == "x":
+            spec = files.spec_from_json(op[2])
+            if spec.name not in self.indexes:
+                index = Index(spec)
+                index.build((id, decode_doc(t)) for id, t in self.docs.items())
+                self.indexes[spec.name] = index
 
     def fill(self, path: Path, meta: SnapshotMeta, handle: BinaryIO | None = None) -> None:
         """Load a snapshot into this (empty) table, building every declared index (from
@@ -113,7 +129,7 @@ class Table:
                 if type(value) is str:
                     code = cache.get(value)
                     if code is None:
-                        code = R_STR + _text(value)
+                        code = R_STR + encode_text(value)
                         if len(cache) < CACHE_LIMIT:
                             cache[value] = code
                     encoded.append(code)
@@ -208,11 +224,11 @@ class Table:
         docs = self.docs
         out: list[Doc] = []
         if chosen is None:
-            needles = _needles(normal)
+            needles = needles_of(normal)
             if stop is not None:
                 for id in self.ids:
                     text = docs[id]
-                    if needles and not _has_needles(text, needles):
+                    if needles and not has_needles(text, needles):
                         continue
                     doc = decode_doc(text)
                     if match(doc):
@@ -221,7 +237,7 @@ class Table:
                             break
                 return out
             for text in docs.values():
-                if needles and not _has_needles(text, needles):
+                if needles and not has_needles(text, needles):
                     continue
                 doc = decode_doc(text)
                 if match(doc):
@@ -261,7 +277,7 @@ def _key_values(doc: Doc, index: Index) -> list[Any]:
     return [resolve(doc, p) for p in index.paths]
 
 
-def _needles(normal: Mapping[str, Any]) -> list[list[str]]:
+def needles_of(normal: Mapping[str, Any]) -> list[list[str]]:
     """For each top-level equality on strings, the JSON texts one of which a match contains."""
     groups = []
     for key, cond in normal.items():
@@ -280,7 +296,9 @@ def _needles(normal: Mapping[str, Any]) -> list[list[str]]:
     return groups
 
 
-def _has_needles(text: str, needles: list[list[str]]) -> bool:
+def has_needles(text: str, needles: list[list[str]]) -> bool:
+    """Whether a document's ``text`` contains one JSON text of each group (see
+    ``needles_of``): a cheap test before decoding it."""
     return all(any(n in text for n in group) for group in needles)
 
 

@@ -39,7 +39,7 @@ from crmcore_storage_tinydb.indexes import (
     prefix_end,
 )
 from crmcore_storage_tinydb.sortedlist import SortedList
-from crmcore_storage_tinydb.table import _has_needles, _needles
+from crmcore_storage_tinydb.table import has_needles, needles_of
 
 if TYPE_CHECKING:
     from crmcore_storage_tinydb.table import Table
@@ -77,7 +77,7 @@ def top(table: Table, normal: Mapping[str, Any], match: Match, order: list[tuple
 def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bool,
            want: int, chosen: Plan | None) -> list[Doc]:
     docs = table.docs
-    needles = _needles(normal)
+    needles = needles_of(normal)
     ids: Iterator[str]
     if chosen is None:
         ids = reversed(table.ids) if descending else iter(table.ids)
@@ -86,7 +86,7 @@ def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bo
     out: list[Doc] = []
     for id in ids:
         text = docs.get(id)
-        if text is None or (needles and not _has_needles(text, needles)):
+        if text is None or (needles and not has_needles(text, needles)):
             continue
         doc = decode_doc(text)
         if match(doc):
