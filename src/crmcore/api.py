@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import enum
 import re
+import types
 import typing
 from collections import abc
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 import cattrs
@@ -172,8 +173,7 @@ def _body_converter() -> cattrs.Converter:
     for base in (enum.Enum, enum.StrEnum, enum.IntEnum, enum.IntFlag):
         conv.register_structure_hook(base, _member)
     conv.register_structure_hook_factory(_is_array, _array_hook)
-    conv.register_structure_hook_func(lambda t: typing.get_origin(t) is typing.Literal,
-                                      _literal)
+    conv.register_structure_hook_func(_is_literal, _literal)
     return conv
 
 
@@ -199,6 +199,11 @@ def _is_array(type_: Any) -> bool:
     return origin is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
+def _is_literal(type_: Any) -> bool:
+    origin: Any = typing.get_origin(type_)
+    return origin is typing.Literal
+
+
 def _array_hook(type_: Any, conv: cattrs.Converter) -> Any:
     """cattrs' own hook for the list, tuple or set, after checking that the value is a JSON
     array (a string is iterable, and would otherwise become a list of its characters)."""
@@ -208,13 +213,15 @@ def _array_hook(type_: Any, conv: cattrs.Converter) -> Any:
     elif origin in _SETS:
         item = (typing.get_args(type_) or (Any,))[0]
         made = frozenset if origin is frozenset else set
-        as_list = list_structure_factory(list[item], conv)
+        list_of: Any = types.GenericAlias(list, (item,))  # list[item], item known at run time
+        as_list = list_structure_factory(list_of, conv)
 
         def inner(value: Any, _type: Any) -> Any:
-            return made(as_list(value, list[item]))
+            return made(as_list(value, list_of))
     else:
         item = (typing.get_args(type_) or (Any,))[0]
-        inner = list_structure_factory(list[item], conv)
+        list_of = types.GenericAlias(list, (item,))
+        inner = list_structure_factory(list_of, conv)
 
     def structure(value: Any, _type: Any) -> Any:
         if not isinstance(value, list):
@@ -268,8 +275,8 @@ def _first_problem(exc: BaseException, cls: Any, path: str) -> tuple[str, str]:
             return _first_problem(without[0], exc.cl, path)
     if isinstance(exc, IterableValidationError):
         with_index, rest = exc.group_exceptions()
-        for sub, note in with_index:
-            return _first_problem(sub, note.type, _join(path, note.index))
+        for sub, at in with_index:
+            return _first_problem(sub, at.type, _join(path, at.index))
         if rest:
             return _first_problem(rest[0], cls, path)
     if isinstance(exc, ValidationError):
@@ -307,6 +314,12 @@ def query_text(query: Mapping[str, str], name: str, *, choices: tuple[str, ...] 
     return value
 
 
+@overload
+def query_int(query: Mapping[str, str], name: str, default: int, *,
+              minimum: int | None = None, maximum: int | None = None) -> int: ...
+@overload
+def query_int(query: Mapping[str, str], name: str, default: None = None, *,
+              minimum: int | None = None, maximum: int | None = None) -> int | None: ...
 def query_int(query: Mapping[str, str], name: str, default: int | None = None, *,
               minimum: int | None = None, maximum: int | None = None) -> int | None:
     """A whole-number query parameter (``?limit=20``), ``default`` when absent."""

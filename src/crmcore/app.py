@@ -38,7 +38,7 @@ from crmcore.ids import new_id
 from crmcore.interactions import Interactions
 from crmcore.logs import get_logger, register_personal_keys
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
-from crmcore.records import Records
+from crmcore.records import Record, Records
 from crmcore.registry import Kinds, SettingsSpec
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
@@ -47,7 +47,7 @@ from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOption
 from crmcore.storage.base import StoreLayer
 from crmcore.tasks import Tasks
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Record)
 
 MAX_EFFECT_DEPTH = 8
 
@@ -231,7 +231,7 @@ class CRM:
     def authorize(self, actor: str, action: str, resource: Resource) -> None:
         """Raise ``PermissionDenied`` (and audit the refusal) unless ``actor`` may do
         ``action`` on ``resource``. Does nothing while ``[security] enforce`` is false."""
-        if not self.config.security.enforce or getattr(self._local, "reacting", 0):
+        if not self.config.security.enforce or getattr(self._local, "reacting", 0) > 0:
             return  # plugins reacting to an event act under the authorised action's permission
         who = self.actor(actor)
         if who is None:

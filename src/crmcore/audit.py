@@ -277,6 +277,7 @@ class AuditedStore(StoreLayer):
         """Append the entry for one write: ``insert`` (``after``), ``update`` (both) or
         ``delete`` (``before``), the diff masked."""
         personal = self._personal.get(collection, _NO_FIELDS)
+        diff: dict[str, Any]
         if op == "insert":
             assert after is not None
             source, diff = after, {"after": masked(after, personal)}

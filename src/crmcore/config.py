@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -206,6 +206,14 @@ def _looks_like_uri(location: str) -> bool:
     return "://" in location
 
 
+def _origin_is(kind: type) -> Callable[[Any], bool]:
+    """A predicate: the type's origin is ``kind`` (``list[int]`` → ``list``)."""
+    def test(type_: Any) -> bool:
+        origin: Any = get_origin(type_)
+        return origin is kind
+    return test
+
+
 def _make_strict() -> cattrs.Converter:
     """A converter that never coerces: a string is not a number, a string is not a list."""
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
@@ -236,9 +244,9 @@ def _make_strict() -> cattrs.Converter:
         return make
 
     conv.register_structure_hook_factory(
-        lambda t: get_origin(t) is list, checked(cattrs.cols.list_structure_factory, list))
+        _origin_is(list), checked(cattrs.cols.list_structure_factory, list))
     conv.register_structure_hook_factory(
-        lambda t: get_origin(t) is dict, checked(cattrs.cols.mapping_structure_factory, Mapping))
+        _origin_is(dict), checked(cattrs.cols.mapping_structure_factory, Mapping))
     return conv
 
 

@@ -282,7 +282,7 @@ def stored_loader(cls: type) -> Callable[[Any], Any] | None:
         return None
 
 
-def _build_loader(cls: type) -> Callable[[Any], Any] | None:
+def _build_loader(cls: type[Any]) -> Callable[[Any], Any] | None:
     attrs.resolve_types(cls)
     hook = converter.get_structure_hook(cls)
     init = getattr(cls.__init__, "__code__", None)
@@ -339,4 +339,4 @@ def _build_loader(cls: type) -> Callable[[Any], Any] | None:
                          *("    " + ln for ln in every[1:]), "        return s",
                          "    except KeyError:", "        return _with_defaults(o)"])
     exec(compile(source, f"<crmcore stored loader {cls.__qualname__}>", "exec"), ns)
-    return ns["load"]  # type: ignore[no-any-return]
+    return ns["load"]

@@ -387,9 +387,10 @@ class Customers:
         by_id: dict[str, Customer] = {}
         for customer in self.iter():
             parent.setdefault(customer.id, customer.id)
-            for key in (("phone", customer.phone), ("email", customer.email)):
-                if key[1] is None:
+            for kind, value in (("phone", customer.phone), ("email", customer.email)):
+                if value is None:
                     continue
+                key = (kind, value)
                 if key in seen:
                     parent[root(customer.id)] = root(seen[key])
                     by_id[customer.id] = customer
@@ -460,7 +461,7 @@ class Customers:
             doc = to_doc(merged)
             self._coll.update(keep_id, {k: doc[k] for k in (*fills, "updated_at", "updated_by")},
                               expected_version=keep.version)
-            blank = {name: None for name in personal_fields(Customer)}
+            blank: dict[str, Any] = {name: None for name in personal_fields(Customer)}
             blank.update(name="(merged)", chat_handles={}, external_ids={}, notes="")
             tomb = attrs.evolve(dup, **blank, status=CustomerStatus.MERGED,
                                 merged_into=keep_id, updated_at=now, updated_by=actor)

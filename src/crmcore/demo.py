@@ -10,7 +10,7 @@ import random
 import tempfile
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -71,7 +71,7 @@ class DemoResult:
     tasks_done: int
 
 
-def _person(rng: random.Random, n: int) -> dict[str, object]:
+def _person(rng: random.Random, n: int) -> dict[str, Any]:
     family, given = rng.choice(FAMILY), rng.choice(GIVEN)
     birth = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
     return {

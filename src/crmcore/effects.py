@@ -9,7 +9,26 @@ from typing import Any
 import attrs
 
 from crmcore.entities import Priority
-from crmcore.schema import enum_converter, utc_converter
+from crmcore.schema import enum_converter, to_utc, to_utc_or_none
+
+_priority = enum_converter(Priority, "priority")
+_priority_or_none = enum_converter(Priority, "priority", optional=True)
+
+
+def _due_at(value: datetime) -> datetime:
+    return to_utc(value, "due_at")
+
+
+def _optional_due_at(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "due_at")
+
+
+def _as_priority(value: Priority | int) -> Priority:
+    return _priority(value)
+
+
+def _optional_priority(value: Priority | int | None) -> Priority | None:
+    return _priority_or_none(value)
 
 
 @attrs.frozen
@@ -19,11 +38,10 @@ class TaskDraft:
 
     kind: str
     title: str
-    due_at: datetime = attrs.field(converter=utc_converter("due_at"))
+    due_at: datetime = attrs.field(converter=_due_at)
     customer_id: str | None = None
     assignee: str | None = None
-    priority: Priority = attrs.field(default=Priority.NORMAL,
-                                     converter=enum_converter(Priority, "priority"))
+    priority: Priority = attrs.field(default=Priority.NORMAL, converter=_as_priority)
     dedupe_key: str | None = None
     source: str | None = None
     ref: str | None = None
@@ -38,11 +56,9 @@ class TaskUpdate:
 
     task_id: str | None = None
     dedupe_key: str | None = None
-    due_at: datetime | None = attrs.field(
-        default=None, converter=utc_converter("due_at", optional=True))
+    due_at: datetime | None = attrs.field(default=None, converter=_optional_due_at)
     assignee: str | None = None
-    priority: Priority | None = attrs.field(
-        default=None, converter=enum_converter(Priority, "priority", optional=True))
+    priority: Priority | None = attrs.field(default=None, converter=_optional_priority)
     cancel: bool = False
     reason: str = ""
 
@@ -70,14 +86,31 @@ class RecordWrite:
     expected_version: int | None = None
 
 
+# Typed converters (``converter=tuple`` would leave mypy without the element type).
+def _drafts(value: Iterable[TaskDraft]) -> tuple[TaskDraft, ...]:
+    return tuple(value)
+
+
+def _updates(value: Iterable[TaskUpdate]) -> tuple[TaskUpdate, ...]:
+    return tuple(value)
+
+
+def _patches(value: Iterable[ExtPatch]) -> tuple[ExtPatch, ...]:
+    return tuple(value)
+
+
+def _writes(value: Iterable[RecordWrite]) -> tuple[RecordWrite, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Effects:
     """Everything one hook call wants done. Combine several with ``Effects.combine``."""
 
-    tasks: tuple[TaskDraft, ...] = attrs.field(default=(), converter=tuple)
-    task_updates: tuple[TaskUpdate, ...] = attrs.field(default=(), converter=tuple)
-    ext: tuple[ExtPatch, ...] = attrs.field(default=(), converter=tuple)
-    records: tuple[RecordWrite, ...] = attrs.field(default=(), converter=tuple)
+    tasks: tuple[TaskDraft, ...] = attrs.field(default=(), converter=_drafts)
+    task_updates: tuple[TaskUpdate, ...] = attrs.field(default=(), converter=_updates)
+    ext: tuple[ExtPatch, ...] = attrs.field(default=(), converter=_patches)
+    records: tuple[RecordWrite, ...] = attrs.field(default=(), converter=_writes)
 
     def __bool__(self) -> bool:
         return self is not NOTHING and bool(self.tasks or self.task_updates or self.ext

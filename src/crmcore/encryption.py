@@ -29,7 +29,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 
@@ -48,7 +48,7 @@ ENV_PREVIOUS_KEYS = "CRM_ENCRYPTION_PREVIOUS_KEYS"
 PREFIX = "enc:v1:"
 KEY_BYTES = 32
 CURRENT = 0  # the key index of the current key (``FieldCipher.key_of``)
-UNSEALED = (None, "", [], {})  # values stored as they are, never sealed
+UNSEALED: tuple[object, ...] = (None, "", [], {})  # values stored as they are, never sealed
 NEW_KEY_HINT = "generate one with 'crm encryption new-key FILE'"
 WRONG_KEY = ("an encrypted field does not open with this key (wrong CRM_ENCRYPTION_KEY, or "
              "damaged data)")
@@ -261,7 +261,7 @@ def _text(tag: str, sealed: bytes) -> str:
     return f"{PREFIX}{tag}:{base64.urlsafe_b64encode(sealed).decode()}"
 
 
-def is_sealed(value: Any) -> bool:
+def is_sealed(value: Any) -> TypeGuard[str]:
     """Whether a stored value is a seal (``enc:v1:…``) rather than a value in the clear."""
     return isinstance(value, str) and value.startswith(PREFIX)
 

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 try:
-    from json.encoder import c_make_encoder
+    # the C accelerator json itself uses; typeshed does not declare it
+    from json.encoder import c_make_encoder  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - CPython always has the C accelerator
     c_make_encoder = None
 

@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 import structlog
 
@@ -92,6 +92,14 @@ def mask_personal(_logger: Any, _method: str, event: MutableMapping[str, Any]
     return event
 
 
+class TextSink(Protocol):
+    """Where log lines go: anything with ``write`` and ``flush`` (a text stream will do)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class _Stderr:
     """Writes to whatever ``sys.stderr`` is at the moment (test runners swap it)."""
 
@@ -103,7 +111,7 @@ class _Stderr:
 
 
 def configure_logging(level: str = "warning", fmt: str = "console",
-                      stream: TextIO | None = None) -> None:
+                      stream: TextSink | None = None) -> None:
     """Configure structlog (idempotent). ``fmt`` is ``console`` or ``json``; logs go to stderr."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -122,6 +130,7 @@ def configure_logging(level: str = "warning", fmt: str = "console",
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        # structlog annotates TextIO; it only calls write and flush
         logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )

@@ -133,9 +133,9 @@ def atomic_output(path: PathLike, *, protected: Iterable[PathLike] = (), binary:
     done = False
     try:
         os.fchmod(fd, 0o600)
-        mode = "wb" if binary else "w"
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding,
-                                                      "newline": newline})) as handle:
+        opened: IO[Any] = (os.fdopen(fd, "wb") if binary else
+                           os.fdopen(fd, "w", encoding=encoding, newline=newline))
+        with opened as handle:
             try:
                 yield handle
                 handle.flush()

@@ -63,7 +63,7 @@ class PluginManager:
         """``pm.hook``: call hooks directly as ``hook.crm_x(...)`` (no error wrapping)."""
         return self._pm.hook
 
-    def add_hookspecs(self, specs: object) -> None:
+    def add_hookspecs(self, specs: type | types.ModuleType) -> None:
         """Add a plugin's own hook specifications (call from ``crm_addhooks``)."""
         self._pm.add_hookspecs(specs)
         self._implemented.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -11,7 +11,18 @@ from crmcore.converter import from_doc, to_doc
 from crmcore.storage import Collection, SortSpec
 from crmcore.text import check_encodable
 
-T = TypeVar("T")
+
+class Record(Protocol):
+    """What ``Records`` needs of a record: its id and the version it was read at."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+T = TypeVar("T", bound=Record)
 
 
 class Records(Generic[T]):

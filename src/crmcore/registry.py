@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+
+from crmcore.schema import str_tuple
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -24,8 +26,8 @@ class SettingsSpec:
 class Kinds:
     """Interaction and task kinds a plugin adds to the core's."""
 
-    interactions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    tasks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    interactions: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    tasks: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
 
 @attrs.frozen
@@ -45,7 +47,7 @@ class ReportSection:
     """
 
     title: str
-    columns: tuple[str, ...] = attrs.field(converter=tuple)
+    columns: tuple[str, ...] = attrs.field(converter=str_tuple)
     rows: tuple[tuple[Any, ...], ...] = attrs.field(converter=lambda rs: tuple(map(tuple, rs)))
     chart: dict[str, float] | None = None
     note: str = ""
@@ -113,12 +115,29 @@ class ApiRequest(Protocol):
     """What an :class:`ApiRoute` handler receives: the open CRM, the authenticated actor and the
     request's parameters, already parsed. Handlers never see the HTTP toolkit underneath."""
 
-    crm: CRM
-    actor: str  # the name of the actor the API key or session belongs to; no header chooses it
-    path: Mapping[str, str]  # the ``{name}`` placeholders of the route's path
-    query: Mapping[str, str]  # query-string parameters (the last value of a repeated name)
-    body: Any  # an instance of ``ApiRoute.body``, or None for a route without a body
-    if_match: int | None  # the record version named by an ``If-Match`` header, if any
+    # Read-only members: a frozen attrs class (``crmcore.api.ApiCall``) provides them.
+    @property
+    def crm(self) -> CRM: ...
+
+    @property
+    def actor(self) -> str:
+        """The actor the API key or session belongs to; no header chooses it."""
+
+    @property
+    def path(self) -> Mapping[str, str]:
+        """The ``{name}`` placeholders of the route's path."""
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """Query-string parameters (the last value of a repeated name)."""
+
+    @property
+    def body(self) -> Any:
+        """An instance of ``ApiRoute.body``, or None for a route without a body."""
+
+    @property
+    def if_match(self) -> int | None:
+        """The record version named by an ``If-Match`` header, if any."""
 
 
 @attrs.frozen
@@ -131,6 +150,10 @@ class ApiParam:
                             validator=attrs.validators.in_(("string", "integer", "number",
                                                             "boolean")))
     required: bool = False
+
+
+def _api_params(value: Iterable[ApiParam]) -> tuple[ApiParam, ...]:
+    return tuple(value)  # typed: ``converter=tuple`` leaves mypy without the element type
 
 
 def _http_method(value: str) -> str:
@@ -169,5 +192,5 @@ class ApiRoute:
     body: type | None = None
     response: Any = None
     status: int = 200
-    query: tuple[ApiParam, ...] = attrs.field(default=(), converter=tuple)
+    query: tuple[ApiParam, ...] = attrs.field(default=(), converter=_api_params)
     tag: str = ""

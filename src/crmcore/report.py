@@ -114,7 +114,7 @@ def build_report(crm: CRM, now: datetime | None = None,
     window = window or ReportWindow()
     if window.until is None:  # up to now, now included
         window = attrs.evolve(window, until=when + timedelta(microseconds=1))
-    if window.since is not None and window.since >= window.until:
+    if window.since is not None and window.until is not None and window.since >= window.until:
         raise ValidationError("the report period must end after it starts")
     sections = core_sections(crm, when, window)
     sections += crm.plugins.flat("crm_report_sections", crm=crm, now=when, window=window)

@@ -18,7 +18,7 @@ import functools
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from crmcore.errors import TransientConflict
 from crmcore.logs import get_logger
@@ -84,7 +84,7 @@ def retried(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except TransientConflict as exc:
             first = exc
-        owner = args[0]
+        owner: Any = args[0]  # a CRM, or a service holding one as ``_crm``
         return _retry_after(getattr(owner, "_crm", owner), method, first, *args, **kwargs)
 
     return wrapper

@@ -71,12 +71,19 @@ MAX_ACTOR_LENGTH = 200
 WORK_ON_ASSIGNED = frozenset({"customer.read", "interaction.read", "interaction.create"})
 
 
+_ROLE = enum_converter(Role, "role")
+
+
+def _role(value: Role | str) -> Role:
+    return _ROLE(value)  # a named converter: mypy checks its type
+
+
 @attrs.frozen
 class Actor:
     """Who is acting, with what role, in which team and department."""
 
     name: str
-    role: Role = attrs.field(converter=enum_converter(Role, "role"))
+    role: Role = attrs.field(converter=_role)
     team: str | None = None
     department: str | None = None
 

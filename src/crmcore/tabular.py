@@ -128,15 +128,15 @@ def match_columns(names: Iterable[str], allowed: Iterable[str],
     seen: dict[str, str] = {}
     for name in names:
         key = header_key(name)
-        field = given.get(key) or table.get(key)
-        if field is not None and field not in allowed and field not in ignored:
-            field = None  # an alias of a field this import does not take
-        if field is not None and field not in ignored:
-            if field in seen:
-                raise ValidationError(f"columns {seen[field]!r} and {name!r} both give "
-                                      f"{field}: drop one, or --map one elsewhere")
-            seen[field] = name
-        fields.append(field)
+        taken: str | None = given.get(key) or table.get(key)
+        if taken is not None and taken not in allowed and taken not in ignored:
+            taken = None  # an alias of a field this import does not take
+        if taken is not None and taken not in ignored:
+            if taken in seen:
+                raise ValidationError(f"columns {seen[taken]!r} and {name!r} both give "
+                                      f"{taken}: drop one, or --map one elsewhere")
+            seen[taken] = name
+        fields.append(taken)
     return Columns(names, tuple(fields))
 
 

@@ -213,6 +213,7 @@ class Tasks:
     def apply_update(self, update: TaskUpdate, *, actor: str) -> Task | None:
         """Apply a ``TaskUpdate`` from ``Effects``; None when no open task matched. (The
         caller, ``CRM.apply``, fires ``crm_task_cancelled`` for a cancellation.)"""
+        task: Task | None
         if update.task_id is not None:
             task = self.get(update.task_id)
             if not task.is_open:

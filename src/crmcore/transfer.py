@@ -385,12 +385,12 @@ def import_customers(crm: CRM, table: TableFile, *, actor: str,
                 if found is not None:
                     return found
         elif fields.get("phone"):
-            found = crm.customers.find_by_contact(phone=fields["phone"])
-            if len(found) > 1:
-                raise ValidationError(f"{len(found)} customers have this phone "
-                                      f"({', '.join(c.id for c in found)}): merge them first",
+            matches = crm.customers.find_by_contact(phone=fields["phone"])
+            if len(matches) > 1:
+                raise ValidationError(f"{len(matches)} customers have this phone "
+                                      f"({', '.join(c.id for c in matches)}): merge them first",
                                       field="phone")
-            return found[0] if found else None
+            return matches[0] if matches else None
         return None
 
     ids: list[str] = []

@@ -6,10 +6,10 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -105,6 +105,10 @@ def as_json(ctx: click.Context) -> bool:
     return state(ctx).as_json
 
 
+@overload
+def resolve_when(crm: CRM, when: tuple[str, Any]) -> datetime: ...
+@overload
+def resolve_when(crm: CRM, when: None) -> None: ...
 def resolve_when(crm: CRM, when: tuple[str, Any] | None) -> datetime | None:
     """Turn a ``When`` parameter into an aware UTC datetime (naive → business time zone)."""
     if when is None:
@@ -195,9 +199,15 @@ def say(ctx: click.Context, message: str, **data: Any) -> None:
         state(ctx).console.print(message)
 
 
+class Advance(Protocol):
+    """Move a progress bar on by ``n`` (default one)."""
+
+    def __call__(self, n: int = 1) -> None: ...
+
+
 @contextlib.contextmanager
 def progress_bar(ctx: click.Context, *, total: int | None,
-                 description: str) -> Iterator[Callable[[int], None]]:
+                 description: str) -> Iterator[Advance]:
     """A progress bar on stderr (hidden with ``--json`` or off a terminal); yields
     ``advance(n)``."""
     st = state(ctx)
@@ -206,7 +216,11 @@ def progress_bar(ctx: click.Context, *, total: int | None,
                TimeRemainingColumn())
     with Progress(*columns, console=st.err_console, disable=hidden, transient=False) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
 
 
 def progress(ctx: click.Context, items: Iterable[T], *, total: int | None,

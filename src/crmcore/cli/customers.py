@@ -218,8 +218,9 @@ def _import_command(kind: str) -> click.Command:
         crm = open_crm_from(ctx)
         table = open_table(path, detect_format(path, fmt), encoding=encoding,
                            delimiter=delimiter)
-        common = {"actor": actor(ctx), "mapping": parse_mapping(mapping), "dry_run": dry_run,
-                  "atomic": atomic, "skip_unknown": skip_unknown}
+        common: dict[str, Any] = {"actor": actor(ctx), "mapping": parse_mapping(mapping),
+                                  "dry_run": dry_run, "atomic": atomic,
+                                  "skip_unknown": skip_unknown}
         with progress_bar(ctx, total=None, description=f"checking {kind}") as advance:
             if kind == "customers":
                 report = import_customers(crm, table, on_row=advance, **common, **options)

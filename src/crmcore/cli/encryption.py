@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import click
 
@@ -73,9 +75,9 @@ def _row(usage: KeyUsage) -> dict[str, object]:
     return row
 
 
-def _status_notes(totals: dict[str, object], previous: int) -> list[str]:
+def _status_notes(totals: dict[str, Any], previous: int) -> list[str]:
     notes = []
-    under_previous = sum(totals["previous"])  # type: ignore[arg-type]
+    under_previous = sum(totals["previous"])
     if totals["unreadable"]:
         notes.append(f"warning: {totals['unreadable']} sealed values open with no configured "
                      "key: the data is damaged, or the key they were sealed with is missing "

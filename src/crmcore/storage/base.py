@@ -48,6 +48,10 @@ class IndexSpec:
         return ("u_" if self.unique else "i_") + parts
 
 
+def _index_specs(value: Iterable[IndexSpec]) -> tuple[IndexSpec, ...]:
+    return tuple(value)  # typed: ``converter=tuple`` leaves mypy without the element type
+
+
 @attrs.frozen
 class CollectionSpec:
     """A collection a plugin (or the core) declares, with its indexes.
@@ -61,7 +65,7 @@ class CollectionSpec:
     """
 
     name: str
-    indexes: tuple[IndexSpec, ...] = attrs.field(default=(), converter=tuple)
+    indexes: tuple[IndexSpec, ...] = attrs.field(default=(), converter=_index_specs)
     customer_key: str | None = None
     record_type: type | None = None
     sequence: str | None = None

@@ -199,8 +199,8 @@ class MemoryCollection(Collection):
             ids = sorted(self._docs)
         for start in range(0, len(ids), batch_size):
             with self._store._lock:
-                batch = [self._docs.get(i) for i in ids[start:start + batch_size]]
-                batch = [copy_doc(d) for d in batch if d is not None and match(d)]
+                found = [self._docs.get(i) for i in ids[start:start + batch_size]]
+                batch = [copy_doc(d) for d in found if d is not None and match(d)]
             yield from batch
 
     def count(self, filter: Filter | None = None) -> int:

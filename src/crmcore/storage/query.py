@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from crmcore.converter import iso, storable
 from crmcore.errors import ValidationError
@@ -116,17 +116,30 @@ def compile_filter(filter: Mapping[str, Any] | None) -> Predicate:
     checks: list[Predicate] = []
     for key, value in normal.items():
         if key == "$or":
-            subs = [compile_filter(f) for f in value]
-            checks.append(lambda d, subs=subs: any(s(d) for s in subs))
+            checks.append(_any_of([compile_filter(f) for f in value]))
         elif key == "$and":
-            subs = [compile_filter(f) for f in value]
-            checks.append(lambda d, subs=subs: all(s(d) for s in subs))
+            checks.append(_all_of([compile_filter(f) for f in value]))
         elif _is_operator_map(value):
-            ops = [_op(op, operand) for op, operand in value.items()]
-            checks.append(lambda d, k=key, ops=ops: all(o(resolve(d, k)) for o in ops))
+            checks.append(_field_passes(key, [_op(op, operand) for op, operand in value.items()]))
         else:
-            checks.append(lambda d, k=key, lit=value: _equals(resolve(d, k), lit))
-    return lambda d: all(c(d) for c in checks)
+            checks.append(_field_equals(key, value))
+    return _all_of(checks)
+
+
+def _any_of(checks: list[Predicate]) -> Predicate:
+    return lambda doc: any(check(doc) for check in checks)
+
+
+def _all_of(checks: list[Predicate]) -> Predicate:
+    return lambda doc: all(check(doc) for check in checks)
+
+
+def _field_passes(key: str, tests: list[Callable[[Any], bool]]) -> Predicate:
+    return lambda doc: all(test(resolve(doc, key)) for test in tests)
+
+
+def _field_equals(key: str, literal: Any) -> Predicate:
+    return lambda doc: _equals(resolve(doc, key), literal)
 
 
 def _rank(value: Any) -> tuple[int, Any]:
@@ -154,11 +167,18 @@ def validate_sort(sort: Iterable[tuple[str, int]] | None) -> list[tuple[str, int
     return out
 
 
-def sort_docs(docs: list[Mapping[str, Any]], sort: Iterable[tuple[str, int]] | None) -> None:
+D = TypeVar("D", bound=Mapping[str, Any])
+
+
+def sort_docs(docs: list[D], sort: Iterable[tuple[str, int]] | None) -> None:
     """Sort in place by ``sort`` with ties broken by id (stable multi-pass sort)."""
     docs.sort(key=lambda d: d["id"])
     for field, direction in reversed(validate_sort(sort)):
-        docs.sort(key=lambda d, f=field: _rank(resolve(d, f)), reverse=direction == -1)
+        docs.sort(key=_rank_at(field), reverse=direction == -1)
+
+
+def _rank_at(field: str) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
+    return lambda doc: _rank(resolve(doc, field))
 
 
 def index_key(doc: Mapping[str, Any], fields: Iterable[tuple[str, int]],

@@ -156,7 +156,7 @@ class ApiClient:
             if status >= 400:
                 raise _typed_error(status, answer)
             return ApiAnswer(status, answer, route, http=True)
-        structured = None
+        structured: Any = None
         if route.body is not None:
             structured = parse_body(route.body, orjson.loads(orjson.dumps(
                 {} if body is None else body)))

@@ -19,6 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -182,7 +183,8 @@ class StorageContract:
     def test_insert_encoded_stores_the_document_as_insert_would(self, open_store, sort_keys):
         import json
 
-        docs = [{"id": "e1", "n": 1.5, "s": "plain", "nested": {"z": [1, None], "a": True}},
+        docs: list[dict[str, Any]] = [
+                {"id": "e1", "n": 1.5, "s": "plain", "nested": {"z": [1, None], "a": True}},
                 {"id": "e2", "s": "caf\u00e9 \u540d", "q": '"\\\n'},
                 {"id": "e3", "s": "ascii, unescaped by ensure_ascii=False: \x7f"}]
         store = open_store()
@@ -217,7 +219,7 @@ class StorageContract:
             coll.get("nope")
 
     def test_returned_documents_are_copies(self, coll):
-        doc = {"id": "a", "tags": ["x"]}
+        doc: dict[str, Any] = {"id": "a", "tags": ["x"]}
         coll.insert(doc)
         doc["tags"].append("mutated-input")
         got = coll.get("a")
@@ -331,8 +333,9 @@ class StorageContract:
     def test_limited_sorts_equal_the_full_sort_with_ties_by_id(self, coll):
         # an index giving the order after a fixed field, as the tasks' urgency index does
         coll.ensure_index(IndexSpec((("status", 1), ("p", -1), ("due", 1))))
-        docs = [{"id": f"k{(i * 7) % 30:02d}", "status": "open" if i % 5 else "done",
-                 "p": i % 3, "due": f"2026-0{1 + i % 4}"} for i in range(30)]
+        docs: list[dict[str, Any]] = [
+            {"id": f"k{(i * 7) % 30:02d}", "status": "open" if i % 5 else "done",
+             "p": i % 3, "due": f"2026-0{1 + i % 4}"} for i in range(30)]
         assert coll.insert_many(docs).ok
         urgency = [("p", -1), ("due", 1)]
         query = {"status": "open", "due": {"$lte": "2026-03"}}
@@ -669,7 +672,7 @@ class StorageContract:
 
     def test_random_operations_match_a_dictionary_model(self, store):
         run_state_machine_as_test(
-            lambda: StoreMachine(store),
+            lambda: StoreMachine(store),  # type: ignore[arg-type]  # any factory works; typed as a class
             settings=settings(max_examples=25, stateful_step_count=25, deadline=None,
                               suppress_health_check=list(HealthCheck)))
 

@@ -4,6 +4,7 @@ actions; and the ticket status machine."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from crmcore.schema import (
     name_text,
     non_empty,
     optional_text,
+    to_utc,
     utc_converter,
 )
 
@@ -72,11 +74,24 @@ class ProposalState(enum.StrEnum):
     REJECTED = "rejected"
 
 
-def _emotions(value: Any) -> tuple[Emotion, ...]:
-    if isinstance(value, str):
-        value = [value]
+def _emotions(value: Iterable[str] | str) -> tuple[Emotion, ...]:
+    values = [value] if isinstance(value, str) else value
     convert = enum_converter(Emotion, "emotions")
-    return tuple(sorted({convert(v) for v in value}, key=lambda e: e.value))
+    return tuple(sorted({convert(v) for v in values}, key=lambda e: e.value))
+
+
+# Named converters given to ``attrs.field``: mypy then types the constructor's arguments as
+# what they accept (a name or a member), not as the field's type.
+_CHANNEL = enum_converter(Channel, "channel")
+_CLAIM = enum_converter(Claim, "claim", optional=True)
+
+
+def _channel(value: Channel | str) -> Channel:
+    return _CHANNEL(value)
+
+
+def _claim(value: Claim | str | None) -> Claim | None:
+    return _CLAIM(value)
 
 
 def _amount(_inst: object, attribute: attrs.Attribute, value: object) -> None:
@@ -93,12 +108,20 @@ def _plain_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _start(value: datetime) -> datetime:
+    return to_utc(value, "start")  # named converters: mypy checks their types
+
+
+def _end(value: datetime) -> datetime:
+    return to_utc(value, "end")
+
+
 @attrs.frozen
 class Pause:
     """A stretch spent waiting on the customer; SLA clocks stop during it."""
 
-    start: datetime = attrs.field(converter=utc_converter("start"))
-    end: datetime = attrs.field(converter=utc_converter("end"))
+    start: datetime = attrs.field(converter=_start)
+    end: datetime = attrs.field(converter=_end)
     reason: str = ""
 
 
@@ -132,12 +155,11 @@ class Ticket:
     registered_by: str = field(validator=name_text)
     owner: str = field(validator=name_text)  # first-contact responsibility: owns it to the end
     opened_at: datetime = field(converter=utc_converter("opened_at"))
-    channel: Channel = field(default=Channel.OTHER, converter=enum_converter(Channel, "channel"))
+    channel: Channel = attrs.field(default=Channel.OTHER, converter=_channel)
     complainant: str | None = field(personal=True, default=None, validator=optional_text)
     contact: str | None = field(personal=True, default=None, validator=optional_text)
-    claim: Claim | None = field(default=None,
-                                converter=enum_converter(Claim, "claim", optional=True))
-    emotions: tuple[Emotion, ...] = field(default=(), converter=_emotions)
+    claim: Claim | None = attrs.field(default=None, converter=_claim)
+    emotions: tuple[Emotion, ...] = attrs.field(default=(), converter=_emotions)
     priority: Priority = field(default=Priority.NORMAL,
                                converter=enum_converter(Priority, "priority"))
     status: Status = field(default=Status.REGISTERED, converter=enum_converter(Status, "status"))
@@ -247,9 +269,10 @@ class Notification:
     ticket_id: str
     customer_id: str
     created_at: datetime = field(converter=utc_converter("created_at"))
-    recipient: str | None  # a person, or None when no one could be resolved for the role
-    role: str  # why they get it: owner, handler, shift_lead, department_manager …
-    subject: str
+    # (``field`` from crmcore.schema, which mypy takes for a default: so are the next three)
+    recipient: str | None = field()  # a person, or None when no one holds the role
+    role: str = field()  # why they get it: owner, handler, shift_lead, department_manager …
+    subject: str = field()
     body: str = ""
     delivered_by: str = "outbox"
     version: int = 0

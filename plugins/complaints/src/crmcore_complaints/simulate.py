@@ -38,13 +38,15 @@ def simulate_day(api: Complaints, now: datetime, rng: random.Random, actor: str)
                                    Status.IN_PROGRESS, Status.RESOLVED]):
         pace = rng.random()
         steps = 8 if pace < 0.6 else (1 if pace < 0.85 else 0)
+        current: Ticket | None = ticket
         for _ in range(steps):
-            try:
-                ticket = _step(api, ticket, rng, actor)
-            except CrmError as exc:  # a full department, a rule: staff try again tomorrow
-                api.log.debug("simulated step refused", ticket=ticket.id, reason=str(exc))
+            if current is None:  # it waits for something else today
                 break
-            if ticket is None:
+            before = current
+            try:
+                current = _step(api, before, rng, actor)
+            except CrmError as exc:  # a full department, a rule: staff try again tomorrow
+                api.log.debug("simulated step refused", ticket=before.id, reason=str(exc))
                 break
     if not api.crm.has_plugin("followup"):
         _answer_callbacks(api, now, rng, actor)

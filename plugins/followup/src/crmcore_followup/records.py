@@ -9,7 +9,7 @@ from datetime import date, datetime
 import attrs
 
 from crmcore import ValidationError
-from crmcore.schema import name_text, optional_name, utc_converter
+from crmcore.schema import name_text, optional_name, to_utc, to_utc_or_none
 from crmcore.storage import CollectionSpec, IndexSpec
 
 SCHEDULE = "followup.schedule"
@@ -28,8 +28,29 @@ def schedule_id(customer_id: str) -> str:
     return f"fus_{customer_id}"
 
 
-def _optional_utc(name: str):
-    return utc_converter(name, optional=True)
+# Typed converters, one per field (its name goes into the error message).
+def _since(value: datetime) -> datetime:
+    return to_utc(value, "since")
+
+
+def _check_at(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "check_at")
+
+
+def _last_follow_up_at(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "last_follow_up_at")
+
+
+def _next_due_at(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "next_due_at")
+
+
+def _assigned_at(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "assigned_at")
+
+
+def _lease_until(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "lease_until")
 
 
 def _one_of(*allowed: str):
@@ -47,25 +68,21 @@ class Schedule:
 
     id: str
     customer_id: str = attrs.field(validator=name_text)
-    since: datetime = attrs.field(converter=utc_converter("since"))
-    check_at: datetime | None = attrs.field(default=None, converter=_optional_utc("check_at"))
+    since: datetime = attrs.field(converter=_since)
+    check_at: datetime | None = attrs.field(default=None, converter=_check_at)
     active: bool = True
     grade: str | None = attrs.field(default=None, validator=optional_name)
     cadence_days: int = 30
-    last_follow_up_at: datetime | None = attrs.field(
-        default=None, converter=_optional_utc("last_follow_up_at"))
-    next_due_at: datetime | None = attrs.field(default=None,
-                                               converter=_optional_utc("next_due_at"))
+    last_follow_up_at: datetime | None = attrs.field(default=None, converter=_last_follow_up_at)
+    next_due_at: datetime | None = attrs.field(default=None, converter=_next_due_at)
     first_contact: str = attrs.field(default=FIRST_CONTACT_NONE,
                                      validator=_one_of(*FIRST_CONTACT_STATES))
-    assigned_at: datetime | None = attrs.field(default=None,
-                                               converter=_optional_utc("assigned_at"))
+    assigned_at: datetime | None = attrs.field(default=None, converter=_assigned_at)
     birthday_year: int | None = None  # the latest year a birthday task was created for
     holiday_through: date | None = None  # holidays up to this date are handled
     route_vip: bool = False  # became a big customer: the next tick gives them a VIP rep
     lease_owner: str | None = None
-    lease_until: datetime | None = attrs.field(default=None,
-                                               converter=_optional_utc("lease_until"))
+    lease_until: datetime | None = attrs.field(default=None, converter=_lease_until)
     version: int = 0
 
     @property
@@ -128,8 +145,7 @@ class SweepState:
     done: bool = False
     touch_existing: bool = False  # a resync: existing schedules are looked at again too
     lease_owner: str | None = None
-    lease_until: datetime | None = attrs.field(default=None,
-                                               converter=_optional_utc("lease_until"))
+    lease_until: datetime | None = attrs.field(default=None, converter=_lease_until)
     version: int = 0
 
 

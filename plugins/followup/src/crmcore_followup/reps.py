@@ -159,11 +159,12 @@ class LoadBook:
         per unit of ability, ties by name. None when the roster has nobody."""
         if self.customers is None:
             self.customers = {name: crm.customers.count({"owner": name}) for name in self.reps}
+        counted = self.customers
         candidates = [name for name in self.reps if self._has_room(name)] or list(self.reps)
         if not candidates:
             return None
-        best = min(candidates, key=lambda n: (self.customers[n] / self.reps[n].ability, n))
-        self.customers[best] += 1
+        best = min(candidates, key=lambda n: (counted[n] / self.reps[n].ability, n))
+        counted[best] += 1
         return best
 
 

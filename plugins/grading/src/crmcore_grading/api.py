@@ -205,7 +205,7 @@ def by_grade(crm: CRM, *, scheme: str = "pipeline", grades: Iterable[str] = (),
         grade = (g.get("grades") or {}).get(scheme)
         inputs = g.get("inputs") or {}
         close = stored_close(inputs)
-        keyed.append(((-rank.get(grade, -1), inputs.get("importance") != "important",
+        keyed.append(((-rank.get(grade or "", -1), inputs.get("importance") != "important",
                        close.isoformat() if close else "9999", customer.id),
                       GradedCustomer(customer.id, customer.name, grade,
                                      (g.get("reasons") or {}).get(scheme),

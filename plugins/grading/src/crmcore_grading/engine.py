@@ -282,7 +282,7 @@ class Watermark:
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Watermark | None:
         """The watermark in a stored record, or None if it is not a complete one."""
-        values = {}
+        values: dict[str, Any] = {}
         for field in attrs.fields(cls):
             value = doc.get(field.name)
             want = int if field.type in ("int", int) else str

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 
-from crmcore.schema import non_empty, utc_converter
+from crmcore.schema import non_empty, to_utc
 from crmcore.storage import CollectionSpec, IndexSpec
 
 HISTORY = "grading.history"
@@ -14,6 +14,10 @@ STATE = "grading.state"
 POPULATION = "population"  # state record: cut-offs of the last population run, worker lease
 SINCE = "since"  # state record: when grading first ran on this store
 WATERMARK = "watermark"  # state record: what the last grade_all's signals reflect
+
+
+def _at(value: datetime) -> datetime:
+    return to_utc(value, "at")  # a named converter: mypy checks its type
 
 
 @attrs.frozen
@@ -26,7 +30,7 @@ class HistoryRecord:
     scheme: str = attrs.field(validator=non_empty)
     old: str | None
     new: str | None
-    at: datetime = attrs.field(converter=utc_converter("at"))
+    at: datetime = attrs.field(converter=_at)
     reason: str = ""
     actor: str = attrs.field(default="system", validator=non_empty)
     version: int = 0

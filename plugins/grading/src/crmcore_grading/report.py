@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmcore import ReportSection, ReportWindow, SummaryLine
 from crmcore_grading.churn import watched
@@ -60,7 +60,8 @@ def sections(crm: CRM, now: datetime,
         name = scheme.name
         graded = sum(counts[name].values())
         if name == "pipeline":
-            rows = [(g, MEANINGS[g], counts[name][g], _share(counts[name][g], total))
+            rows: list[tuple[Any, ...]] = [
+                (g, MEANINGS[g], counts[name][g], _share(counts[name][g], total))
                     for g in "ABCDE"]
             rows.append(("-", "not graded (no demand recorded)", total - graded,
                          _share(total - graded, total)))

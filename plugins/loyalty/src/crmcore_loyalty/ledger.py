@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -274,7 +274,7 @@ class Ledger:
         with contextlib.suppress(DuplicateKeyError):
             self._entries.collection.insert(doc)
 
-    def update_account(self, account: Account, stored: bool, **changes: object) -> Account:
+    def update_account(self, account: Account, stored: bool, **changes: Any) -> Account:
         """Write account fields with the version read (``ConflictError`` when stale). With no
         changes it only claims the account (bumps its version): a per-customer lock."""
         try:

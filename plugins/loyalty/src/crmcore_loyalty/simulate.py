@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmcore import Channel, ConflictError, NotFoundError, ValidationError
 from crmcore_loyalty.log import logger
@@ -46,7 +46,7 @@ def _bring_friends(loyalty: Loyalty, now: datetime, rng: random.Random, actor: s
         referrer = crm.customers.get(rng.choice(buyers))
         code = loyalty.referral_code(referrer.id, actor=actor, rng=rng)
         serial = f"{now:%m%d}{rng.randrange(10**6):06d}"
-        friend = {
+        friend: dict[str, Any] = {
             "name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
             "phone": f"+86 139 {rng.randrange(10**8):08d}",
             "email": f"friend{serial}@example.org",

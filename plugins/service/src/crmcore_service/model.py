@@ -85,7 +85,7 @@ class Charge:
     kind: str = field(validator=non_empty)
     order_id: str = field(validator=non_empty)
     customer_id: str = field(validator=non_empty)
-    amount: float
+    amount: float = field()  # (a plain field after schema ``field``s: mypy wants one too)
     at: datetime = field(converter=utc_converter("at"))
     reason: str = field(personal=True, default="", validator=optional_text)
     reference: str | None = None  # the contract number or the disputed bill

@@ -181,10 +181,11 @@ class QualityAssurance:
         for item in self.staff_complaints.iter({"at": {"$gte": start, "$lt": end}}):
             complaints[item.staff] += 1
         satisfaction: dict[str, list[int]] = defaultdict(list)
-        for item in self.crm.interactions.iter({"kind": {"$in": ["survey", "care", "callback"]},
-                                                "occurred_at": {"$gte": start, "$lt": end}}):
-            if item.rep and item.satisfaction is not None:
-                satisfaction[item.rep].append(item.satisfaction)
+        for contact in self.crm.interactions.iter({
+                "kind": {"$in": ["survey", "care", "callback"]},
+                "occurred_at": {"$gte": start, "$lt": end}}):
+            if contact.rep and contact.satisfaction is not None:
+                satisfaction[contact.rep].append(contact.satisfaction)
         rows = []
         for rep in sorted(set(contacts) | set(reviews) | set(complaints)):
             done = [r for r in reviews[rep] if r.score is not None]

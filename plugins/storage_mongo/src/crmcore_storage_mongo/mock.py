@@ -245,7 +245,7 @@ def client_factory(server: MockServer) -> Callable[..., Any]:
 def _client_class() -> type:
     mongomock = _mongomock()
 
-    class MockClient(mongomock.MongoClient):  # type: ignore[misc, name-defined]
+    class MockClient(mongomock.MongoClient):  # type: ignore[name-defined]
         """A mongomock client that knows its ``MockServer`` (for ``$$NOW``)."""
 
         def __init__(self, server: MockServer, **kwargs: Any) -> None:
@@ -273,16 +273,18 @@ def install_fixes() -> None:
         for name in ("_insert", "_update", "_delete", "bulk_write", "count_documents",
                      "list_indexes", "drop_index", "estimated_document_count"):
             setattr(coll, name, _locked(getattr(coll, name)))
-        coll._find_and_modify = _locked(_with_now(coll._find_and_modify))
-        coll.find = _with_now(coll.find)
-        coll.update_one = _with_now(coll.update_one)
-        coll.update_many = _with_now(coll.update_many)
-        coll.create_index = _locked(_partial_unique(coll.create_index))
+        # Patching mongomock's classes in place is the point (see the module docstring):
+        # mypy refuses assignments to methods, hence the ignores.
+        coll._find_and_modify = _locked(_with_now(coll._find_and_modify))  # type: ignore[method-assign]
+        coll.find = _with_now(coll.find)  # type: ignore[method-assign]
+        coll.update_one = _with_now(coll.update_one)  # type: ignore[method-assign]
+        coll.update_many = _with_now(coll.update_many)  # type: ignore[method-assign]
+        coll.create_index = _locked(_partial_unique(coll.create_index))  # type: ignore[method-assign]
         cursor = mm_collection.Cursor
-        cursor._compute_results = _locked(cursor._compute_results)
+        cursor._compute_results = _locked(cursor._compute_results)  # type: ignore[method-assign]
         builder = mm_collection.BulkOperationBuilder
-        builder.add_update = _drop_sort(builder.add_update)
-        builder.add_replace = _drop_sort(builder.add_replace)
+        builder.add_update = _drop_sort(builder.add_update)  # type: ignore[method-assign]
+        builder.add_replace = _drop_sort(builder.add_replace)  # type: ignore[method-assign]
         operators = mm_filtering._filterer_inst._operator_map
         operators["$type"] = _type_list(operators["$type"])
         _installed = True

@@ -21,7 +21,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import bson
@@ -388,7 +388,8 @@ class MongoCollection(Collection):
             for _i, doc in this_round:
                 held = current.get(doc["id"])
                 is_replace = isinstance(held, int) and not isinstance(held, bool)
-                new = to_mongo({**doc, "version": held + 1 if is_replace else 1})
+                new = to_mongo({**doc, "version": held + 1 if isinstance(held, int) and is_replace
+                                else 1})
                 ops.append(ReplaceOne(self._shard_filter({ID: doc["id"], "version": held},
                                                          shards.get(doc["id"])), new)
                            if is_replace else InsertOne(new))
@@ -469,7 +470,7 @@ class MongoCollection(Collection):
                 self._stale(id, expected_version, session)
         return from_mongo(raw)
 
-    def _stale(self, id: str, expected_version: int | None, session: Any) -> None:
+    def _stale(self, id: str, expected_version: int | None, session: Any) -> NoReturn:
         """Raise ``NotFoundError`` or ``ConflictError`` for a write that matched nothing."""
         held = self._raw.find_one({ID: id}, {"version": 1}, session=session)
         if held is None:
@@ -593,6 +594,7 @@ class MongoCollection(Collection):
         """
         tr = self._translate(filter)
         plan = plan_sort(sort, self._scalars)
+        update: dict[str, Any] | list[dict[str, Any]]  # an update, or a pipeline
         if self._store.server_leases:
             free, update = server_lease(owner, until - now)
         else:
@@ -769,7 +771,7 @@ class MongoStore(Store):
                     upsert=True)
         except DuplicateKeyError:
             pass  # two processes set up a new collection at once: the other one recorded it
-        self._records[spec.name] = {"sha256": digest, "revision": revision}
+        self._schema_records()[spec.name] = {"sha256": digest, "revision": revision}
 
     def _schema_records(self) -> dict[str, dict[str, Any]]:
         if self._records is None:
@@ -805,7 +807,8 @@ class MongoStore(Store):
             except OperationFailure as exc:
                 if exc.code != NAMESPACE_EXISTS:
                     raise
-            current = next(iter(self.db.list_collections(filter={"name": name})), {})
+            current: dict[str, Any] = next(
+                iter(self.db.list_collections(filter={"name": name})), {})
             opts = current.get("options", {})
             if opts.get("validator") == validator and opts.get("validationLevel") == level:
                 return None

@@ -253,9 +253,9 @@ def sorts_differently(docs: Iterable[Mapping[str, Any]], paths: Iterable[str]) -
     MongoDB orders such values differently from the reference (a list by its smallest or
     largest element, a sub-document field by field, and it walks into lists on a dotted path).
     """
-    paths = [p.split(".") for p in paths]
+    split = [p.split(".") for p in paths]
     for doc in docs:
-        for parts in paths:
+        for parts in split:
             value: Any = doc
             for part in parts:
                 if isinstance(value, list):

@@ -499,8 +499,11 @@ class TinyCollection(Collection):
                     return
                 table.add_index(spec, self.name)
                 op = f'["x",{self._json_name},{encode_json(files.spec_to_json(spec))}]'
-                self._writes().record(self.name, op,
-                                      lambda: table.indexes.pop(spec.name, None))
+
+                def undo() -> None:
+                    table.indexes.pop(spec.name, None)
+
+                self._writes().record(self.name, op, undo)
 
     def _defer(self, spec: IndexSpec) -> None:
         if spec.name not in {s.name for s in self._deferred}:

@@ -67,7 +67,8 @@ _META_SUFFIX = "}}\n"
 
 encode_json = compact_encoder()  # ASCII: what stock TinyDB writes, byte for byte
 decode_json = json.JSONDecoder().decode
-_scan_once = json.JSONDecoder().scan_once
+# set by JSONDecoder.__init__ (the C scanner); typeshed does not declare it
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def decode_doc(text: str) -> Any:
@@ -494,14 +495,14 @@ def read_meta(path: Path, handle: BinaryIO | None = None) -> SnapshotMeta:
             raise StorageError(f"{path} was written by a different version of "
                                f"crmcore-storage-tinydb (format {data.get('format')}); "
                                "refusing to touch it")
-        sequence, last = data.get("sequence"), data.get("last")
-        if not isinstance(sequence, str) or not (last is None or isinstance(last, dict)):
-            sequence = last = None  # not a log, or not one this version can follow
+        sequence, end = data.get("sequence"), data.get("last")
+        if not isinstance(sequence, str) or not (end is None or isinstance(end, dict)):
+            sequence = end = None  # not a log, or not one this version can follow
         return SnapshotMeta(str(data["collection"]), int(data["generation"]),
                             int(data["journal_offset"]), int(data["count"]), int(data["crc32"]),
                             tuple(spec_from_json(s) for s in data["indexes"]), size,
                             str(data.get("token", "")), sequence,
-                            None if last is None else encode_json(last))
+                            None if end is None else encode_json(end))
     except StorageError:
         raise
     except (ValueError, KeyError, TypeError) as exc:

@@ -121,11 +121,11 @@ def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest |
     except files.DamageError as exc:
         manifest = {}
         report.append(str(exc).split("; run 'crm check")[0] + "; rebuilt from the files")
-    for name, entry in sorted(manifest.items()):
+    for name, recorded_entry in sorted(manifest.items()):
         if name not in snapshot_paths:
             report.append(f"{base / files.snapshot_file(name)}: missing; the manifest recorded "
-                          f"{entry.get('count', 0)} document(s) in it (those not rewritten "
-                          "since, in the journal, are lost)")
+                          f"{recorded_entry.get('count', 0)} document(s) in it (those not "
+                          "rewritten since, in the journal, are lost)")
 
     names = set(snapshot_paths) | set(deferred) | set(manifest)
     for record in records:
@@ -180,11 +180,12 @@ def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest |
 
     new_generation = newest + 1
     entries = {}
-    for name, (texts, specs) in rebuilt.items():
-        meta = {"collection": name, "generation": new_generation, "journal_offset": 0,
-                "indexes": [files.spec_to_json(s) for s in specs]}
+    for name, (kept, indexes) in rebuilt.items():
+        header: dict[str, Any] = {"collection": name, "generation": new_generation,
+                                  "journal_offset": 0,
+                                  "indexes": [files.spec_to_json(s) for s in indexes]}
         snapshot = base / files.snapshot_file(name)
-        written = files.write_snapshot(snapshot, meta, (texts[i] for i in sorted(texts)))
+        written = files.write_snapshot(snapshot, header, (kept[i] for i in sorted(kept)))
         entries[name] = files.manifest_entry(written)
         indexfile.index_file(snapshot).unlink(missing_ok=True)  # rebuilt on the next load
     counts = {name: len(texts) for name, (texts, _specs) in rebuilt.items()}

@@ -242,9 +242,9 @@ class TinyStore(Store):
             self._manifest_damage = None
         except files.DamageError as exc:
             self._manifest, self._manifest_damage = None, exc
-        for name, entry in (self._manifest or {}).items():
+        for name, recorded in (self._manifest or {}).items():
             self._names.add(name)
-            problem = self._against_manifest(metas.get(name), entry)
+            problem = self._against_manifest(metas.get(name), recorded)
             if problem is not None:
                 metas[name] = damaged(self.path / files.snapshot_file(name), problem,
                                       location=self.path)

@@ -101,8 +101,9 @@ class Table:
             return
         fields = sorted({p for index in indexes for p in index.paths})
         steps = [(f, "." in f) for f in fields]
-        plans = [([fields.index(p) for p in index.paths], index.spec.sparse, [], index.multi)
-                 for index in indexes]
+        plans: list[tuple[list[int], bool, list[bytes], set[str]]] = [
+            ([fields.index(p) for p in index.paths], index.spec.sparse, [], index.multi)
+            for index in indexes]
         cache: dict[str, bytes] = {}
         docs = self.docs
         ids: list[str] = []
@@ -247,16 +248,16 @@ class Table:
         for id in chosen.ids():
             if id in check:
                 continue
-            text = docs.get(id)
-            if text is None:
+            found = docs.get(id)
+            if found is None:
                 continue
-            doc = decode_doc(text)
+            doc = decode_doc(found)
             if chosen.exact or match(doc):
                 out.append(doc)
         for id in check:
-            text = docs.get(id)
-            if text is not None:
-                doc = decode_doc(text)
+            found = docs.get(id)
+            if found is not None:
+                doc = decode_doc(found)
                 if match(doc):
                     out.append(doc)
         return out

@@ -39,6 +39,14 @@ def _field(field: str, test: Callable[[Any], bool]) -> QueryInstance:
     return found
 
 
+def _passes(tests: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda value: all(test(value) for test in tests)
+
+
+def _equal_to(literal: Any) -> Callable[[Any], bool]:
+    return lambda value: _equals(value, literal)
+
+
 def to_tinydb_query(filter: Mapping[str, Any] | None) -> QueryInstance:
     """A ``tinydb`` query matching exactly the documents ``filter`` matches in the store."""
     normal = normalize_filter(filter)
@@ -51,10 +59,9 @@ def to_tinydb_query(filter: Mapping[str, Any] | None) -> QueryInstance:
                 combined = (combined | sub) if key == "$or" else (combined & sub)
             parts.append(combined)
         elif _is_operator_map(value):
-            tests = [_op(op, operand) for op, operand in value.items()]
-            parts.append(_field(key, lambda v, tests=tests: all(t(v) for t in tests)))
+            parts.append(_field(key, _passes([_op(op, operand) for op, operand in value.items()])))
         else:
-            parts.append(_field(key, lambda v, lit=value: _equals(v, lit)))
+            parts.append(_field(key, _equal_to(value)))
     if not parts:
         return Query().noop()
     query = parts[0]

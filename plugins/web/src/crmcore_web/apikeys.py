@@ -20,7 +20,7 @@ import attrs
 
 from crmcore.app import CRM
 from crmcore.errors import ConflictError, NotFoundError, ValidationError
-from crmcore.schema import utc_converter
+from crmcore.schema import to_utc, to_utc_or_none
 from crmcore.security import Resource, Role
 from crmcore.storage import CollectionSpec, IndexSpec
 
@@ -32,6 +32,19 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
 KEY_ROLES = tuple(r.value for r in Role if r is not Role.SYSTEM)
 
 
+# Named converters (mypy checks their types), one per field: its name is in the error.
+def _created_at(value: datetime) -> datetime:
+    return to_utc(value, "created_at")
+
+
+def _last_used_at(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "last_used_at")
+
+
+def _revoked_at(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "revoked_at")
+
+
 @attrs.frozen
 class ApiKey:
     """A stored API key (never the key itself: its salted scrypt hash)."""
@@ -41,13 +54,11 @@ class ApiKey:
     role: str
     salt: str
     hash: str
-    created_at: datetime = attrs.field(converter=utc_converter("created_at"))
+    created_at: datetime = attrs.field(converter=_created_at)
     created_by: str
     label: str = ""
-    last_used_at: datetime | None = attrs.field(
-        default=None, converter=utc_converter("last_used_at", optional=True))
-    revoked_at: datetime | None = attrs.field(
-        default=None, converter=utc_converter("revoked_at", optional=True))
+    last_used_at: datetime | None = attrs.field(default=None, converter=_last_used_at)
+    revoked_at: datetime | None = attrs.field(default=None, converter=_revoked_at)
     revoked_by: str | None = None
     version: int = 0
 

@@ -58,14 +58,15 @@ def client_class() -> type:
                 _record, key = Keyring(self.crm).create(actor, actor="system", role=role)
                 return {"Authorization": f"Bearer {key}"}
 
-            def request(self, method: str, url: Any, *args: Any,  # type: ignore[override]
+            def request(self, method: str, url: Any, *args: Any,
                         **kwargs: Any) -> Any:
                 path = str(url).split("?", 1)[0]
                 scope = {"type": "http", "path": path, "method": method.upper()}
                 for route in self.app_.routes:
                     match, _child = route.matches(scope)
-                    if match is Match.FULL and getattr(route, "path", "").startswith(API_PREFIX):
-                        self.called.add((method.upper(), route.path[len(API_PREFIX):]))
+                    route_path = getattr(route, "path", "")  # Route and Mount have one
+                    if match is Match.FULL and route_path.startswith(API_PREFIX):
+                        self.called.add((method.upper(), route_path[len(API_PREFIX):]))
                         break
                 return super().request(method, url, *args, **kwargs)
 
