@@ -92,7 +92,8 @@ def test_points_add_up_to_high():
 
 
 def test_levels_and_multiple_are_configurable():
-    settings = ChurnSettings(rule="interval", multiple=4.0, levels=ChurnLevels(low=2, medium=3, high=4))
+    settings = ChurnSettings(rule="interval", multiple=4.0,
+                             levels=ChurnLevels(low=2, medium=3, high=4))
     facts = active(5, 60, 30)  # idle 30 of usual 10: overdue at x2, not at x4
     assert risk(facts).level == "low"
     assert risk(facts, settings=settings).level == "none"
@@ -144,9 +145,9 @@ def test_pace_levels(days_ago, level):
 
 def test_pace_reasons_say_why_in_words():
     [reason] = risk(buying([80, 120, 150]), settings=PACE).reasons
-    assert reason == ("no purchase or visit for 80 days (2.3× their usual interval of 35 days): "
-                      "about 0.95 purchases or visits expected in the next 90 days, against 1.8 "
-                      "at their usual pace")
+    assert reason == ("no purchase or visit for 80 days (2.3 times their usual interval of 35 "
+                      "days): about 0.95 purchases or visits expected in the next 90 days, "
+                      "against 1.8 at their usual pace")
     [reason] = risk(buying([250]), settings=PACE).reasons
     assert reason.startswith("no purchase or visit for 250 days (their only one so far): about "
                              "0.09 purchases or visits expected")

@@ -116,7 +116,7 @@ def _pace_sign(facts: Facts, settings: ChurnSettings, window: Window) -> tuple[i
         since = f"no purchase or visit for {idle} days (their only one so far)"
     else:
         usual = max(settings.min_interval_days, p.interval_days)
-        since = (f"no purchase or visit for {idle} days ({p.idle_days / usual:.1f}× their "
+        since = (f"no purchase or visit for {idle} days ({p.idle_days / usual:.1f} times their "
                  f"usual interval of {usual:.0f} days)")
     horizon = f"{settings.horizon_days:g}"
     return points, (f"{since}: about {p.expected:.2f} purchases or visits expected in the "
