@@ -145,15 +145,23 @@ def test_pace_levels(days_ago, level):
 
 def test_pace_reasons_say_why_in_words():
     [reason] = risk(buying([80, 120, 150]), settings=PACE).reasons
-    assert reason == ("no purchase or visit for 80 days (2.3 times their usual interval of 35 "
-                      "days): about 0.95 purchases or visits expected in the next 90 days, "
-                      "against 1.8 at their usual pace")
+    assert reason == ("no purchase or visit since 2025-10-17 (usually every 35 days, more "
+                      "than 2 times that); purchases and visits expected in the next 90 days: "
+                      "under 1 at their pace, 1.8 at their usual pace")
     [reason] = risk(buying([250]), settings=PACE).reasons
-    assert reason.startswith("no purchase or visit for 250 days (their only one so far): about "
-                             "0.09 purchases or visits expected")
-    # whole UTC days: the same reasons all day
-    late = attrs.evolve(buying([80, 120, 150]), now=NOW + timedelta(hours=14))
-    assert risk(late, settings=PACE) == risk(buying([80, 120, 150]), settings=PACE)
+    assert reason == ("no purchase or visit since 2025-04-30 (their only one so far); purchases "
+                      "and visits expected in the next 90 days: under 0.25 at their pace, 0.4 at "
+                      "their usual pace")
+    # a frequent customer who stops is overdue long before their pace runs out
+    [reason] = risk(buying(list(range(16, 46))), settings=PACE).reasons
+    assert reason == ("no purchase or visit since 2025-12-20 (usually every 7 days, more than "
+                      "2 times that)")
+    assert risk(buying(list(range(16, 46))), settings=PACE).level == "low"
+    # the words read the same from one day to the next (nothing to rewrite every night)
+    later = Window(NOW + 3 * DAY, C.spend_window_days, C.complaint_open_days)
+    facts = buying([80, 120, 150])
+    assert assess(attrs.evolve(facts, now=NOW + 3 * DAY), VALUABLE, PACE, later) == risk(
+        facts, settings=PACE)
 
 
 def test_pace_thresholds_are_configurable_and_checked():
@@ -178,12 +186,14 @@ def test_default_rule_in_a_crm_rises_with_the_lapse_and_creates_the_task(grading
         levels.append(grading_of(crm, vip).get("churn", {}).get("level", "none"))
     assert levels == sorted(levels, key=lambda lv: ("none", "low", "medium", "high").index(lv))
     assert levels[0] == "none" and levels[-1] == "high"
-    assert levels.index("low") == 9  # idle 80 days: under one purchase expected in 90
+    # a week on (idle 17 days): more than twice their usual 10 days; the spend of the last 90
+    # days falls below half the 90 before: medium; under 0.5 expected at their pace: high
+    assert (levels.index("low"), levels.index("medium"), levels.index("high")) == (1, 9, 21)
     assert [c[1:3] for c in recorder.churn] == [("none", "low"), ("low", "medium"),
                                                  ("medium", "high")]
     [task] = crm.tasks.open_for(vip)
     assert (task.kind, task.priority) == ("retention", Priority.URGENT)
-    assert "purchases or visits expected in the next 90 days" in task.notes
+    assert "usually every 10 days, more than 2 times that" in task.notes
     assert crm.tasks.open_for(small) == []
 
 

@@ -6,13 +6,15 @@ into none / low / medium / high. Unwatched customers are at "none".
 
 The lapse sign depends on ``rule``:
 
-- ``pace`` (the default): the purchases and visits the customer is expected to make in the
-  next ``horizon_days`` at their pace. The pace is mostly recent: each day with a purchase
-  counts ``exp(-age / recent_days)`` (the last purchase or visit at least once), and
-  ``history_weight`` of it is the lifetime pace (activities over the days since the first).
-  Fewer than ``pace_low`` / ``pace_medium`` / ``pace_high`` expected: 1 / 2 / 3 points. This
-  ranks customers about as well as a BG/NBD model fitted to the same history (the README's
-  "How well the churn watch ranks") and says why in words;
+- ``pace`` (the default), the larger of two signs. A slow pace: the purchases and visits
+  the customer is expected to make in the next ``horizon_days`` at their pace, which is
+  mostly recent (each day with a purchase counts ``exp(-age / recent_days)``, the last
+  purchase or visit at least once) and ``history_weight`` of it the lifetime pace (activities
+  over the days since the first); fewer than ``pace_low`` / ``pace_medium`` / ``pace_high``
+  expected: 1 / 2 / 3 points. Overdue: no purchase or visit for more than ``multiple`` x the
+  usual interval (as below): 1 point, so that a frequent customer who stops is caught before
+  their pace runs out. This ranks customers about as well as a BG/NBD model fitted to the
+  same history (the README's "How well the churn watch ranks") and says why in words;
 - ``interval``: no purchase or visit for more than ``multiple`` x their usual interval (the
   mean gap between their purchases and visits, at least ``min_interval_days``;
   ``default_interval_days`` with fewer than two) — 1 point, 2 when it is more than twice that.
@@ -22,8 +24,9 @@ plugin's hooks; without that plugin, complaint interactions of the last
 ``complaint_open_days``); falling spend — net spend in the last ``spend_window_days`` below
 ``1 - spend_drop`` of the window before — 1 point.
 
-Ages are counted in whole UTC days (from the grading day), so a customer's reasons read the
-same all day and a second run on the same day writes nothing.
+Ages are counted in whole UTC days (from the grading day), and the pace rule's reasons name
+dates and threshold bands, not counts of days, so they read the same from one day to the next
+and a nightly run rewrites a customer only when the picture changes.
 """
 
 from __future__ import annotations
@@ -104,23 +107,31 @@ def pace(signals: Signals, today: str, settings: ChurnSettings) -> Pace | None:
 
 
 def _pace_sign(facts: Facts, settings: ChurnSettings, window: Window) -> tuple[int, str]:
+    """Points for a slow pace (1 to 3) or for being overdue against the usual interval (1),
+    whichever is more, and the reason in words that read the same from one day to the next
+    (the stored reasons change only when the picture does)."""
     p = pace(facts.signals, window.today, settings)
-    if p is None:
+    last = facts.signals.last_activity
+    if p is None or last is None:
         return 0, ""
-    points = (3 if p.expected < settings.pace_high else 2 if p.expected < settings.pace_medium
-              else 1 if p.expected < settings.pace_low else 0)
-    if not points:
+    bound, slow = next(((b, n) for b, n in ((settings.pace_high, 3), (settings.pace_medium, 2),
+                                            (settings.pace_low, 1)) if p.expected < b),
+                       (0.0, 0))
+    usual = (settings.default_interval_days if p.interval_days is None
+             else max(settings.min_interval_days, p.interval_days))
+    overdue = p.idle_days > settings.multiple * usual
+    if not (slow or overdue):
         return 0, ""
-    idle = int(p.idle_days)
+    since = last.astimezone(UTC).date().isoformat()
     if p.interval_days is None:
-        since = f"no purchase or visit for {idle} days (their only one so far)"
+        reason = f"no purchase or visit since {since} (their only one so far)"
     else:
-        usual = max(settings.min_interval_days, p.interval_days)
-        since = (f"no purchase or visit for {idle} days ({p.idle_days / usual:.1f} times their "
-                 f"usual interval of {usual:.0f} days)")
-    horizon = f"{settings.horizon_days:g}"
-    return points, (f"{since}: about {p.expected:.2f} purchases or visits expected in the "
-                    f"next {horizon} days, against {p.usual:.1f} at their usual pace")
+        reason = (f"no purchase or visit since {since} (usually every {usual:.0f} days"
+                  f"{f', more than {settings.multiple:g} times that' if overdue else ''})")
+    if slow:
+        reason += (f"; purchases and visits expected in the next {settings.horizon_days:g} "
+                   f"days: under {bound:g} at their pace, {p.usual:.1f} at their usual pace")
+    return max(slow, int(overdue)), reason
 
 
 def _interval_sign(facts: Facts, settings: ChurnSettings) -> tuple[int, str]:

@@ -389,7 +389,7 @@ class ChurnSettings:
     pace_low: float = attrs.field(default=1.0, validator=_positive)
     pace_medium: float = attrs.field(default=0.5, validator=_positive)
     pace_high: float = attrs.field(default=0.25, validator=_positive)
-    # rule "interval" (and the wording of both): overdue against the customer's usual interval
+    # both rules: overdue against the customer's usual interval (pace: 1 point at most)
     multiple: float = attrs.field(default=2.0, validator=_positive)
     min_interval_days: float = attrs.field(default=7.0, validator=_positive)
     default_interval_days: float = attrs.field(default=60.0, validator=_positive)
