@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import random
 import tempfile
+import tomllib
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +141,42 @@ def _with_demo_staff(config: Config) -> Config:
                                                       system_actors=system))
 
 
+def demo_overlay(profile: str) -> dict[str, Any]:
+    """What the demo adds to a profile's plugin sections so that its rules have people to act
+    on (``profiles/demo/<profile>.toml``: the rota, department managers, team leads, filled
+    with the demo's staff); {} for a profile without one."""
+    path = resources.files("crmcore") / "profiles" / "demo" / f"{profile}.toml"
+    if not path.is_file():
+        return {}
+    return tomllib.loads(path.read_text("utf-8"))
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it: tables merged key by key, anything else
+    (values, arrays) replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def demo_config(config_path: Path, profile: str) -> Config:
+    """The configuration the demo runs with: the profile as written to ``config_path``, on
+    the embedded store beside it, with the demo's staff in the directory (where permissions
+    are enforced) and its overlay (``demo_overlay``) over the plugin sections."""
+    config = Config.load(config_path, environ={})
+    if config.storage.backend != "tinydb":
+        config = attrs.evolve(config, storage=attrs.evolve(config.storage, backend="tinydb"))
+    config = attrs.evolve(config, storage=attrs.evolve(
+        config.storage, location=str(config_path.parent / "crm-data")))
+    if config.security.enforce:
+        config = _with_demo_staff(config)
+    return attrs.evolve(config, sections=merged(config.sections, demo_overlay(profile)))
+
+
 def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
              directory: str | None, seed: int) -> DemoResult:
     """Create the store, simulate, report, and say where the data is."""
@@ -153,13 +192,7 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
         folder = Path(tempfile.mkdtemp(prefix="crm-demo-"))
     config_path = folder / "crm.toml"
     write_output(config_path, text, what="--dir")
-    config = Config.load(config_path, environ={})
-    if config.storage.backend != "tinydb":
-        config = attrs.evolve(config, storage=attrs.evolve(config.storage, backend="tinydb"))
-    config = attrs.evolve(config, storage=attrs.evolve(config.storage,
-                                                       location=str(folder / "crm-data")))
-    if config.security.enforce:
-        config = _with_demo_staff(config)
+    config = demo_config(config_path, profile)
     rng = random.Random(seed)
     today = datetime.now(UTC).date()
     start = datetime.combine(today - timedelta(days=days), time(0, 0), tzinfo=UTC)

@@ -12,17 +12,25 @@ purchases it expects in the holdout).
     .venv/bin/pip install lifetimes      # only for this measurement
     .venv/bin/python plugins/grading/scripts/churn_holdout.py
 
+Each split is also measured on the customers with even and with odd ids apart: the rule's
+form and thresholds were chosen on the even ids of the 39-week split, so the odd ids and the
+26 + 26-week split are data they were not tuned on. ``--weeks 26`` measures one split only;
+``--set key=value`` overrides a ``[grading.churn]`` setting (``--set pace_low=1.5``).
+
 Nothing is fetched from the network: the data set is a file inside the package.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 from crmcore_grading import api as grading
+from crmcore_grading.churn import pace, rank
+from crmcore_grading.signals import Signals
 
 from crmcore.clock import ManualClock
 from crmcore.converter import to_doc
@@ -30,7 +38,7 @@ from crmcore.testing import make_test_crm
 
 START = date(1997, 1, 1)
 WEEKS = 39
-LEVEL = {"none": 0, "low": 1, "medium": 2, "high": 3}
+SPLITS = (39, 26)  # weeks of calibration, and as many of holdout
 
 
 def load() -> list[tuple[str, date, float]]:
@@ -62,11 +70,16 @@ def auc(scores: list[float], labels: list[bool]) -> float:
     return (pos_ranks - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
-def grade(rows: list[tuple[str, date, float]], cut: date) -> dict[str, tuple[str, bool, tuple]]:
-    """customer → (churn level, watched, reasons) as grading stores them at ``cut``."""
+def grade(rows: list[tuple[str, date, float]], cut: date,
+          churn: dict[str, object] | None = None) -> dict[str, tuple[str, bool, tuple, float]]:
+    """customer → (churn level, watched, reasons, score) as grading stores them at ``cut``;
+    the score ranks as the churn watch does: by level, then fewest purchases expected at the
+    customer's pace (``churn.pace``)."""
     clock = ManualClock(datetime.combine(cut, datetime.min.time(), tzinfo=UTC))
-    crm = make_test_crm(["grading"], settings={"grading": {"schemes": ["pyramid"]}},
-                        clock=clock)
+    settings: dict[str, object] = {"schemes": ["pyramid"]}
+    if churn:
+        settings["churn"] = churn
+    crm = make_test_crm(["grading"], settings={"grading": settings}, clock=clock)
     ids: dict[str, str] = {}
     for key in sorted({r[0] for r in rows}):
         ids[key] = crm.customers.add(actor="import", name=f"CDNOW {key}").id
@@ -80,17 +93,23 @@ def grade(rows: list[tuple[str, date, float]], cut: date) -> dict[str, tuple[str
         docs.append(to_doc(interaction))
     crm.collection("interactions").insert_many(docs)
     grading.grade_all(crm, actor="measure", rebuild=True)
+    c = crm.settings("grading").churn
     out = {}
     for key, cid in ids.items():
         stored = grading.current(crm, cid)
         tier = stored.grades.get("pyramid")
-        watched = tier in crm.settings("grading").churn.valuable.get("pyramid", [])
-        out[key] = (stored.churn_level, watched, stored.churn_reasons)
+        watched = tier in c.valuable.get("pyramid", [])
+        signals = crm.customers.get(cid).ext["grading"].get("signals") or {}
+        p = pace(Signals(signals), cut.isoformat(), c)
+        expected = p.expected if p is not None else 0.0
+        score = rank(stored.churn_level) * 1e6 - expected
+        out[key] = (stored.churn_level, watched, stored.churn_reasons, score)
     crm.close()
     return out
 
 
-def bgnbd(rows: list[tuple[str, date, float]], cut: date) -> dict[str, float]:
+def bgnbd(rows: list[tuple[str, date, float]], cut: date,
+          weeks: int = WEEKS) -> dict[str, float]:
     """customer → risk from a BG/NBD model fitted on calibration: minus the purchases it
     expects in the holdout (P(alive) alone ranks one-time buyers as surely alive)."""
     import pandas as pd
@@ -103,28 +122,60 @@ def bgnbd(rows: list[tuple[str, date, float]], cut: date) -> dict[str, float]:
     model = BetaGeoFitter(penalizer_coef=0.0)
     model.fit(summary["frequency"], summary["recency"], summary["T"])
     expected = model.conditional_expected_number_of_purchases_up_to_time(
-        WEEKS * 7, summary["frequency"], summary["recency"], summary["T"])
+        weeks * 7, summary["frequency"], summary["recency"], summary["T"])
     return {str(k): -float(e) for k, e in zip(summary.index, expected, strict=True)}
 
 
-def main() -> None:
-    warnings.simplefilter("ignore")
-    rows = load()
-    cut = START + timedelta(weeks=WEEKS)
-    end = cut + timedelta(weeks=WEEKS)
-    bought_later = defaultdict(bool)
+def measure(rows: list[tuple[str, date, float]], weeks: int,
+            churn: dict[str, object] | None = None) -> list[dict[str, object]]:
+    """AUCs of one split: per group (watched, all buyers) and ids (even, odd, all)."""
+    cut = START + timedelta(weeks=weeks)
+    end = cut + timedelta(weeks=weeks)
+    bought_later: defaultdict[str, bool] = defaultdict(bool)
     for key, day, _amount in rows:
         if cut <= day < end:
             bought_later[key] = True
     buyers = sorted({k for k, d, _a in rows if d < cut})
-    ours = grade(rows, cut)
-    theirs = bgnbd(rows, cut)
-    for label, group in (("watched", [k for k in buyers if ours[k][1]]), ("all", buyers)):
-        churned = [not bought_later[k] for k in group]
-        rule = auc([LEVEL[ours[k][0]] for k in group], churned)
-        model = auc([theirs[k] for k in group], churned)
-        print(f"{label:8} customers {len(group):5}  no purchase in holdout "
-              f"{sum(churned) / len(group):.1%}  AUC rule {rule:.3f}  BG/NBD {model:.3f}")
+    ours = grade(rows, cut, churn)
+    theirs = bgnbd(rows, cut, weeks)
+    out: list[dict[str, object]] = []
+    for group, members in (("watched", [k for k in buyers if ours[k][1]]), ("all", buyers)):
+        for ids in ("even", "odd", "all"):
+            keys = [k for k in members if ids == "all" or (int(k) % 2 == 0) == (ids == "even")]
+            churned = [not bought_later[k] for k in keys]
+            out.append({
+                "weeks": weeks, "group": group, "ids": ids, "customers": len(keys),
+                "churned": sum(churned) / len(keys),
+                "level": auc([float(rank(ours[k][0])) for k in keys], churned),
+                "rule": auc([ours[k][3] for k in keys], churned),
+                "bgnbd": auc([theirs[k] for k in keys], churned)})
+    return out
+
+
+def _value(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weeks", type=int, action="append", help="39 and 26 if not given")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [grading.churn] setting")
+    args = parser.parse_args(argv)
+    churn = {k: _value(v) for k, _, v in (item.partition("=") for item in args.set)}
+    warnings.simplefilter("ignore")
+    rows = load()
+    print("weeks group   ids  customers churned  AUC level  level+pace  BG/NBD")
+    for weeks in args.weeks or SPLITS:
+        for r in measure(rows, weeks, churn):
+            print(f"{r['weeks']:5} {r['group']:7} {r['ids']:4} {r['customers']:9} "
+                  f"{r['churned']:7.1%} {r['level']:10.3f} {r['rule']:11.3f} "
+                  f"{r['bgnbd']:7.3f}")
 
 
 if __name__ == "__main__":

@@ -3,24 +3,27 @@ the escalating retention task."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import attrs
 import pytest
 from crmcore_grading import api
-from crmcore_grading.churn import assess
+from crmcore_grading.churn import assess, pace
 from crmcore_grading.settings import ChurnLevels, ChurnSettings
 from crmcore_grading.signals import Signals, Window
 from grading_helpers import Recorder, add_customer, grading_of, log, make_facts
 from grading_helpers import signals_dict as sig
 
-from crmcore import Effects, Priority, hookimpl, hookspec
+from crmcore import Effects, Priority, ValidationError, hookimpl, hookspec
+from crmcore.converter import iso
 from crmcore.testing import START
 
 NOW = START
 DAY = timedelta(days=1)
 VALUABLE = {"pyramid": "vip"}
-C = ChurnSettings()
+C = ChurnSettings(rule="interval")  # the former default: overdue against the usual interval
+PACE = ChurnSettings()  # the default rule
 W = Window(NOW, C.spend_window_days, C.complaint_open_days)
 
 
@@ -89,13 +92,109 @@ def test_points_add_up_to_high():
 
 
 def test_levels_and_multiple_are_configurable():
-    settings = ChurnSettings(multiple=4.0, levels=ChurnLevels(low=2, medium=3, high=4))
+    settings = ChurnSettings(rule="interval", multiple=4.0,
+                             levels=ChurnLevels(low=2, medium=3, high=4))
     facts = active(5, 60, 30)  # idle 30 of usual 10: overdue at x2, not at x4
     assert risk(facts).level == "low"
     assert risk(facts, settings=settings).level == "none"
     # usual 10 days: more than 4 x that idle is 1 point, more than 8 x is 2
     assert risk(active(5, 81, 41, open_complaints=1), settings=settings).level == "low"
     assert risk(active(5, 121, 81, open_complaints=1), settings=settings).level == "medium"
+
+
+# -- the default rule: purchases expected at the customer's pace ------------------------------
+
+
+def buying(days_ago: list[int], activities: int | None = None, cents: int = 10_000, **more):
+    """Facts of a customer who bought on these days (one purchase a day, ``cents`` each)."""
+    days = {(NOW - d * DAY).date().isoformat(): cents for d in days_ago}
+    facts = make_facts(first_activity=NOW - max(days_ago) * DAY,
+                       last_activity=NOW - min(days_ago) * DAY,
+                       activities=activities or len(days_ago), **more)
+    return attrs.evolve(facts, signals=Signals({**facts.signals.data, "spend_days": days}))
+
+
+def test_pace_weights_recent_purchase_days_and_the_lifetime_pace():
+    p = pace(buying([10, 40, 70, 100]).signals, W.today, PACE)
+    recent = sum(math.exp(-(d + 0.5) / 90) for d in (10, 40, 70, 100)) / 90
+    lifetime = 4 / 100.5
+    assert p.expected == pytest.approx(90 * (0.9 * recent + 0.1 * lifetime))
+    assert p.usual == pytest.approx(90 * lifetime)
+    assert (p.idle_days, p.interval_days) == (10.5, pytest.approx(30))
+    # a refund-only day is no purchase; a visit (not in the spend days) counts once
+    refund = buying([10, 40, 70, 100])
+    days = {**refund.signals.data["spend_days"], (NOW - 5 * DAY).date().isoformat(): -500}
+    visit = Signals({**refund.signals.data, "spend_days": days,
+                     "last_activity": refund.signals.data["last_activity"]})
+    assert pace(visit, W.today, PACE).expected == pytest.approx(p.expected)
+    later = Signals({**visit.data, "last_activity": iso(NOW - 2 * DAY), "activities": 5})
+    assert pace(later, W.today, PACE).expected == pytest.approx(
+        90 * (0.9 * (recent + math.exp(-2.5 / 90) / 90) + 0.1 * 5 / 100.5))
+    assert pace(Signals({}), W.today, PACE) is None
+
+
+@pytest.mark.parametrize(("days_ago", "level"), [
+    ([3, 20, 40, 60, 80], "none"),  # a regular buyer: about 4 expected in 90 days
+    ([80, 120, 150], "low"),  # 0.5 to 1 expected
+    ([200, 230], "high"),  # 0.25 or fewer
+    ([250], "high"),
+])
+def test_pace_levels(days_ago, level):
+    assert risk(buying(days_ago), settings=PACE).level == level
+
+
+def test_pace_reasons_say_why_in_words():
+    [reason] = risk(buying([80, 120, 150]), settings=PACE).reasons
+    assert reason == ("no purchase or visit since 2025-10-17 (usually every 35 days, more "
+                      "than 2 times that); purchases and visits expected in the next 90 days: "
+                      "under 1 at their pace, 1.8 at their usual pace")
+    [reason] = risk(buying([250]), settings=PACE).reasons
+    assert reason == ("no purchase or visit since 2025-04-30 (their only one so far); purchases "
+                      "and visits expected in the next 90 days: under 0.25 at their pace, 0.4 at "
+                      "their usual pace")
+    # a frequent customer who stops is overdue long before their pace runs out
+    [reason] = risk(buying(list(range(16, 46))), settings=PACE).reasons
+    assert reason == ("no purchase or visit since 2025-12-20 (usually every 7 days, more than "
+                      "2 times that)")
+    assert risk(buying(list(range(16, 46))), settings=PACE).level == "low"
+    # the words read the same from one day to the next (nothing to rewrite every night)
+    later = Window(NOW + 3 * DAY, C.spend_window_days, C.complaint_open_days)
+    facts = buying([80, 120, 150])
+    assert assess(attrs.evolve(facts, now=NOW + 3 * DAY), VALUABLE, PACE, later) == risk(
+        facts, settings=PACE)
+
+
+def test_pace_thresholds_are_configurable_and_checked():
+    strict = ChurnSettings(pace_low=5.0, pace_medium=2.0, pace_high=1.0)
+    assert risk(buying([3, 20, 40, 60, 80]), settings=strict).level == "low"
+    with pytest.raises(ValidationError, match="pace thresholds must descend"):
+        ChurnSettings(pace_low=0.5, pace_medium=0.5)
+    with pytest.raises(ValidationError, match="unknown value 'magic'"):
+        ChurnSettings(rule="magic")
+
+
+def test_default_rule_in_a_crm_rises_with_the_lapse_and_creates_the_task(grading_crm, clock):
+    recorder = Recorder()
+    crm = grading_crm({**SETTINGS, "churn": {"valuable": {"pyramid": ["vip"]}}},
+                      plugins=[("recorder", recorder)])
+    vip, small = vip_and_small(crm, clock)  # four purchases 10 days apart, the last 10 ago
+    assert grading_of(crm, vip).get("churn", {}).get("level", "none") == "none"
+    levels = []
+    for _week in range(23):  # idle 17 to 171 days (past 180 the spend-drop sign lapses)
+        clock.advance(days=7)
+        api.grade_customer(crm, vip, actor="ann")
+        levels.append(grading_of(crm, vip).get("churn", {}).get("level", "none"))
+    assert levels == sorted(levels, key=lambda lv: ("none", "low", "medium", "high").index(lv))
+    assert levels[0] == "none" and levels[-1] == "high"
+    # a week on (idle 17 days): more than twice their usual 10 days; the spend of the last 90
+    # days falls below half the 90 before: medium; under 0.5 expected at their pace: high
+    assert (levels.index("low"), levels.index("medium"), levels.index("high")) == (1, 9, 21)
+    assert [c[1:3] for c in recorder.churn] == [("none", "low"), ("low", "medium"),
+                                                 ("medium", "high")]
+    [task] = crm.tasks.open_for(vip)
+    assert (task.kind, task.priority) == ("retention", Priority.URGENT)
+    assert "usually every 10 days, more than 2 times that" in task.notes
+    assert crm.tasks.open_for(small) == []
 
 
 @pytest.mark.parametrize("grades", [{}, {"pyramid": "small"}, {"rfm": "lost"},
@@ -108,7 +207,7 @@ def test_only_valuable_customers_are_watched(grades):
 
 SETTINGS = {"schemes": ["pipeline", "pyramid"],
             "pyramid": {"tiers": [{"name": "vip", "top": 0.5}], "rest": "small"},
-            "churn": {"valuable": {"pyramid": ["vip"]}}}
+            "churn": {"valuable": {"pyramid": ["vip"]}, "rule": "interval"}}
 
 
 def vip_and_small(crm, clock):

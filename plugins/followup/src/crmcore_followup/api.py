@@ -6,7 +6,7 @@ Everything takes an open CRM; writes name an ``actor``. Reps are managed with ``
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -155,23 +155,50 @@ class GradeCounts:
     overdue_tasks: int  # open tasks of any kind past due for customers of this grade
 
 
-def _grade_map(crm: CRM) -> tuple[dict[str, str], Counter[str]]:
+def _grade_map(crm: CRM, at: datetime | None = None,
+               owners: Callable[[str | None], bool] | None = None
+               ) -> tuple[dict[str, str], Counter[str]]:
     grade_of: dict[str, str] = {}
     customers: Counter[str] = Counter()
     for customer in crm.customers.iter():
+        if at is not None and customer.created_at > at:
+            continue  # not a customer yet
         grade = pipeline_grade(customer) or UNGRADED
         grade_of[customer.id] = grade
-        customers[grade] += 1
+        if owners is None or owners(customer.owner):
+            customers[grade] += 1
     return grade_of, customers
 
 
-def overdue_by_grade(crm: CRM, now: datetime | None = None) -> list[GradeCounts]:
-    """Per pipeline grade: customers, open follow-ups, how many are due and overdue."""
-    when = now or crm.now()
+def open_at(task: Task, at: datetime) -> bool:
+    """Whether ``task`` was open at ``at``: created by then and not yet done (its
+    ``completed_at``) or cancelled (its last change, ``updated_at``)."""
+    if task.created_at > at:
+        return False
+    if task.status is TaskStatus.OPEN:
+        return True
+    ended = task.completed_at if task.status is TaskStatus.DONE else task.updated_at
+    return ended is not None and ended > at
+
+
+def overdue_by_grade(crm: CRM, now: datetime | None = None, *,
+                     reps: Callable[[str | None], bool] | None = None) -> list[GradeCounts]:
+    """Per pipeline grade: customers, open follow-ups, how many are due and overdue, at
+    ``now`` (default: the clock; an earlier instant counts the tasks open then). ``reps``:
+    only tasks assigned to, and customers owned by, the reps it accepts."""
+    clock = crm.now()
+    when = now or clock
+    past = when < clock
     settings = crm.settings("followup")
-    grade_of, customers = _grade_map(crm)
+    grade_of, customers = _grade_map(crm, when if past else None, reps)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for task in crm.tasks.iter({"status": TaskStatus.OPEN.value}):
+    tasks = (crm.tasks.iter({"created_at": {"$lte": when}}) if past
+             else crm.tasks.iter({"status": TaskStatus.OPEN.value}))
+    for task in tasks:
+        if past and not open_at(task, when):
+            continue
+        if reps is not None and not reps(task.assignee):
+            continue
         grade = grade_of.get(task.customer_id or "")
         if grade is None:
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from statistics import mean
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmcore import (
     Customer,
@@ -18,7 +18,7 @@ from crmcore import (
 )
 from crmcore.converter import parse_iso
 from crmcore_followup import quiet, recovery
-from crmcore_followup.api import overdue_by_grade
+from crmcore_followup.api import open_at, overdue_by_grade
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, first_contact_key, follow_up_key
 from crmcore_followup.records import FIRST_CONTACT_PENDING
 from crmcore_followup.reps import Roster
@@ -31,8 +31,13 @@ def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "n/a"
 
 
-def follow_up_section(crm: CRM, now: datetime) -> ReportSection:
-    rows = overdue_by_grade(crm, now)
+def follow_up_section(crm: CRM, now: datetime,
+                      window: ReportWindow | None = None) -> ReportSection:
+    """Follow-ups open, due and overdue by grade as of the window's end (now without one
+    before now), for its team or rep (tasks by assignee, customers by owner)."""
+    scope = Scope(crm, window)
+    at = scope.end(now)
+    rows = overdue_by_grade(crm, at, reps=None if scope.window.everyone else scope.rep)
     return ReportSection(
         "Follow-ups by grade",
         ("grade", "every (days)", "customers", "open follow-ups", "due now", "overdue",
@@ -40,7 +45,8 @@ def follow_up_section(crm: CRM, now: datetime) -> ReportSection:
         [(r.grade, r.cadence_days, r.customers, r.open_follow_ups, r.due_now, r.overdue,
           r.overdue_over_a_day) for r in rows],
         chart={r.grade: r.overdue for r in rows},
-        note="DOMAIN §3 cadence; §7 follow-ups overdue by grade (chart: overdue)", order=40)
+        note="DOMAIN §3 cadence; §7 follow-ups overdue by grade (chart: overdue); "
+             f"{scope.label(now)}; grades as they are now", order=40)
 
 
 class Scope:
@@ -53,6 +59,23 @@ class Scope:
 
     def when(self, at: datetime) -> bool:
         return self.window.contains(at)
+
+    def end(self, now: datetime) -> datetime:
+        """The instant state sections show: the window's end, or now if that is later."""
+        until = self.window.until
+        return until if until is not None and until < now else now
+
+    def has_period(self, now: datetime) -> bool:
+        """Whether the window is a period other than "everything up to now"."""
+        return self.window.since is not None or self.end(now) < now
+
+    def label(self, now: datetime) -> str:
+        """Whose and as of when, for a state section's note."""
+        w = self.window
+        who = f"rep {w.rep}" if w.rep else f"team {w.team}" if w.team else ""
+        at = self.end(now)
+        when = f"as of {at.isoformat()[:16].replace('T', ' ')}" if at < now else "now"
+        return f"{who + ', ' if who else ''}{when}"
 
 
 def callback_sections(crm: CRM, now: datetime,
@@ -154,27 +177,48 @@ def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> R
              "department and team of the customer's rep ([followup.teams])", order=42)
 
 
-def roster_section(crm: CRM) -> ReportSection | None:
-    reps = Roster(crm).all()
+def roster_section(crm: CRM, now: datetime | None = None,
+                   window: ReportWindow | None = None) -> ReportSection | None:
+    """Each rep of the window's team (or the window's rep): open tasks as of its end, and
+    with a period the tasks they completed in it; ability, availability, capacity and
+    customers owned as they are now."""
+    scope = Scope(crm, window)
+    when = now or crm.now()
+    at = scope.end(when)
+    reps = [rep for rep in Roster(crm).all() if scope.rep(rep.name)]
     if not reps:
         return None
-    rows = []
+    period = scope.has_period(when)
+    names = {rep.name for rep in reps}
+    open_at_end: Counter[str] = Counter()
+    done: Counter[str] = Counter()
+    if at < when or period:
+        for task in crm.tasks.iter({"assignee": {"$in": sorted(names)}}):
+            assignee = task.assignee or ""
+            open_at_end[assignee] += at < when and open_at(task, at)
+            done[assignee] += (task.status is TaskStatus.DONE and task.completed_at is not None
+                               and scope.when(task.completed_at))
+    rows: list[tuple[Any, ...]] = []
     for rep in reps:
-        open_tasks = crm.tasks.count({"assignee": rep.name, "status": TaskStatus.OPEN.value})
-        rows.append((rep.name, rep.team or "", rep.ability, "yes" if rep.available else "no",
-                     open_tasks, rep.capacity, crm.customers.count({"owner": rep.name})))
+        open_tasks = (open_at_end[rep.name] if at < when else
+                      crm.tasks.count({"assignee": rep.name, "status": TaskStatus.OPEN.value}))
+        row: tuple[Any, ...] = (rep.name, rep.team or "", rep.ability,
+                                "yes" if rep.available else "no", open_tasks, rep.capacity,
+                                crm.customers.count({"owner": rep.name}))
+        rows.append((*row, done[rep.name]) if period else row)
+    columns = ("rep", "team", "ability", "available", "open tasks", "capacity", "customers")
     return ReportSection(
-        "Rep load", ("rep", "team", "ability", "available", "open tasks", "capacity",
-                     "customers"), rows,
+        "Rep load", (*columns, "done in the period") if period else columns, rows,
         chart={r[0]: r[4] for r in rows},
-        note="customers and tasks are shared balancing open load against ability", order=43)
+        note="customers and tasks are shared balancing open load against ability; open "
+             f"tasks {scope.label(when)}; the rest as it is now", order=43)
 
 
 def sections(crm: CRM, now: datetime,
              window: ReportWindow | None = None) -> list[ReportSection]:
-    out = [follow_up_section(crm, now), *callback_sections(crm, now, window),
+    out = [follow_up_section(crm, now, window), *callback_sections(crm, now, window),
            unsatisfied_by_department(crm, window)]
-    roster = roster_section(crm)
+    roster = roster_section(crm, now, window)
     if roster is not None:
         out.append(roster)
     return out

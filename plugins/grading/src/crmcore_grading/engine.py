@@ -72,7 +72,7 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -244,6 +244,28 @@ def _normal(key: str, value: Any) -> Any:
     return value
 
 
+def _patch(stored: Mapping[str, Any], grading: Mapping[str, Any], new: Mapping[str, Any],
+           window: Window) -> dict[str, Any]:
+    """The top-level keys of ``new`` (ext["grading"] after an assessment) that differ from
+    ``stored``; ``grading`` is ``stored`` with this operation's input changes applied."""
+    patch: dict[str, Any] = {}
+    signals = new["signals"]
+    before = stored.get("signals")
+    if before is not signals and before != signals and canonical(before, window) != signals:
+        patch["signals"] = signals
+    if new["grades"] != (stored.get("grades") or {}):
+        patch["grades"] = new["grades"]
+    if new["reasons"] != (stored.get("reasons") or {}):
+        patch["reasons"] = new["reasons"]
+    if _normal("churn", stored.get("churn")) != new["churn"]:
+        patch["churn"] = new["churn"]
+    if grading is not stored:  # this operation changed inputs or open complaints
+        for key, value in grading.items():
+            if key not in patch and _normal(key, stored.get(key)) != _normal(key, value):
+                patch[key] = value
+    return patch
+
+
 @attrs.frozen
 class GradeAllReport:
     """What one ``grade_all`` run did."""
@@ -306,6 +328,93 @@ class _Census:
     newer: int = 0  # customer ids above the stored watermark's
     merges: list[str] = attrs.field(factory=list)  # ids of tombstones changed recently
     into: dict[str, str] = attrs.field(factory=dict)  # every tombstone id -> merged_into
+
+    def count(self, doc: Mapping[str, Any], above: str, recent: str | None) -> bool:
+        """Count one customer record (any status); True if its id is above ``above`` (the
+        watermark's). Tombstones changed since ``recent`` are recent merges (None: no
+        watermark, none tracked)."""
+        cid = doc["id"]
+        self.customers += 1
+        if cid > self.top:
+            self.top = cid
+        if doc.get("merged_into"):
+            self.merged += 1
+            self.into[cid] = doc["merged_into"]
+            if recent is not None and str(doc.get("updated_at") or "") >= recent:
+                self.merges.append(cid)
+        if cid > above:
+            self.newer += 1
+            return True
+        return False
+
+
+@attrs.define(slots=True)
+class Row:
+    """One active customer through a population run (``Engine.grade_all``)."""
+
+    id: str
+    version: int
+    timezone: str | None
+    owner: str | None
+    ext: dict[str, Any]
+    grading: dict[str, Any]  # ext["grading"] as read
+    signals: dict[str, Any] = attrs.field(factory=dict)  # brought up to date (phase 4)
+    facts: Facts | None = None  # phase 4
+    outcome: Outcome | None = None  # phase 6
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> Row:
+        ext = doc.get("ext") or {}
+        return cls(doc["id"], doc["version"], doc.get("timezone"), doc.get("owner"), ext,
+                   ext.get(NAMESPACE) or {})
+
+    @property
+    def assessed_facts(self) -> Facts:
+        assert self.facts is not None, "facts are filled in before they are read"
+        return self.facts
+
+    @property
+    def assessed_outcome(self) -> Outcome:
+        assert self.outcome is not None, "rows are assessed before they are written"
+        return self.outcome
+
+
+@attrs.define
+class _Run:
+    """What one population run was asked to do."""
+
+    actor: str
+    when: datetime
+    window: Window
+    show: Wrap
+    counted: bool  # progress is shown: count the collections first
+    explicit: bool  # grading as of a given instant, not the clock's
+
+
+@attrs.define
+class _Plan:
+    """Whose signals a population run rebuilds, and what it read of the interactions."""
+
+    reason: str  # why everyone's are rebuilt ("" when incremental)
+    rebuilt: set[str] | None  # None: everyone's (a full rebuild)
+    top: str = ""  # the highest interaction id the signals reflect
+    interactions: int = 0  # interactions in the store
+    read: int = 0  # interaction documents read
+
+
+@attrs.define
+class _Tally:
+    """What the writing phase did."""
+
+    written: int = 0
+    changes: int = 0
+    rises: int = 0
+    retried: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.written += 1
+        self.changes += len(outcome.changes)
+        self.rises += outcome.churn_rose
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -503,6 +612,21 @@ class Engine:
         this operation applied. Population schemes without valid cut-offs keep their stored
         grade when ``keep_unfitted`` (between population runs) and are skipped otherwise.
         """
+        grades, reasons = self._grade_schemes(facts, stored, cutoffs, keep_unfitted)
+        risk = churn_rules.assess(facts, grades, self.settings.churn, window)
+        churn = risk.stored()
+        new = {**grading, "signals": signals, "grades": grades, "reasons": reasons,
+               "churn": churn}
+        patch = _patch(stored, grading, new, window)
+        old_churn = stored.get("churn")
+        old_level = "none" if old_churn is None else old_churn.get("level", "none")
+        return Outcome(facts.customer_id, facts, new, patch,
+                       self._changes(stored, grades, reasons), old_level, risk)
+
+    def _grade_schemes(self, facts: Facts, stored: Mapping[str, Any],
+                       cutoffs: Mapping[str, Any], keep_unfitted: bool
+                       ) -> tuple[dict[str, str], dict[str, str]]:
+        """Every running scheme's grade and reason (see ``assess``)."""
         old_grades: Mapping[str, str] = stored.get("grades") or {}
         old_reasons: Mapping[str, str] = stored.get("reasons") or {}
         grades: dict[str, str] = {}
@@ -523,36 +647,21 @@ class Engine:
                                   f"{result!r}, not a Grade(value, reason) or None")
             grades[name] = result.value
             reasons[name] = result.reason
-        risk = churn_rules.assess(facts, grades, self.settings.churn, window)
-        churn = risk.stored()
-        new = {**grading, "signals": signals, "grades": grades, "reasons": reasons,
-               "churn": churn}
-        patch: dict[str, Any] = {}
-        before = stored.get("signals")
-        if before is not signals and before != signals and canonical(before, window) != signals:
-            patch["signals"] = signals
-        regraded = grades != old_grades
-        if regraded:
-            patch["grades"] = grades
-        if reasons != old_reasons:
-            patch["reasons"] = reasons
-        old_churn = stored.get("churn")
-        old_level = "none" if old_churn is None else old_churn.get("level", "none")
-        if old_level != churn["level"] or churn["reasons"] != (
-                [] if old_churn is None else list(old_churn.get("reasons", []))):
-            patch["churn"] = churn  # (what _normal("churn", old_churn) != churn says)
-        if grading is not stored:  # this operation changed inputs or open complaints
-            for key, value in grading.items():
-                if key not in patch and _normal(key, stored.get(key)) != _normal(key, value):
-                    patch[key] = value
+        return grades, reasons
+
+    def _changes(self, stored: Mapping[str, Any], grades: Mapping[str, str],
+                 reasons: Mapping[str, str]) -> tuple[Change, ...]:
+        """The grade changes from ``stored``, in scheme order, then schemes that stopped."""
+        old_grades: Mapping[str, str] = stored.get("grades") or {}
+        if grades == old_grades:
+            return ()
         changes = []
-        if regraded:
-            for name in [*grades, *(n for n in old_grades if n not in grades)]:
-                if old_grades.get(name) != grades.get(name):
-                    why = reasons.get(name) or (f"scheme {name!r} no longer runs"
-                                                if name not in self.by_name else "no grade")
-                    changes.append(Change(name, old_grades.get(name), grades.get(name), why))
-        return Outcome(facts.customer_id, facts, new, patch, tuple(changes), old_level, risk)
+        for name in [*grades, *(n for n in old_grades if n not in grades)]:
+            if old_grades.get(name) != grades.get(name):
+                why = reasons.get(name) or (f"scheme {name!r} no longer runs"
+                                            if name not in self.by_name else "no grade")
+                changes.append(Change(name, old_grades.get(name), grades.get(name), why))
+        return tuple(changes)
 
     # -- turning outcomes into writes ------------------------------------------------------
 
@@ -761,150 +870,184 @@ class Engine:
             read += n
         return accs, read
 
-    # -- everyone ----------------------------------------------------------------------------
+    # -- everyone, in phases over a typed row -------------------------------------------------
 
     def _grade_all(self, *, actor: str, now: datetime | None, wrap: Wrap | None,
                    rebuild: bool) -> GradeAllReport:
-        crm = self.crm
         started = time.perf_counter()
-        when = now or crm.now()
-        window = self.window(when)
-        show = wrap or _plain
+        when = now or self.crm.now()
+        run = _Run(actor, when, self.window(when), wrap or _plain, wrap is not None,
+                   now is not None)
         mark = None if rebuild else self.watermark()
-        customers = crm.collection(CUSTOMERS)
-        snapshot: dict[str, tuple[int, str | None, str | None, dict[str, Any]]] = {}
-        # every customer record (any status) is counted for the watermark; active ones kept
+        rows, census, newer = self._read_customers(run, mark)
+        plan = self._plan(run, mark, census, rows, newer, rebuild)
+        accs = self._gather_signals(run, plan, rows)
+        self._fill_rows(run, rows, accs, plan.rebuilt)
+        del accs
+        customers = len(rows)
+        cutoffs = self._fit(run, rows.values())
+        pending = self._assess_rows(run, rows.values(), cutoffs)
+        rows.clear()  # only the customers to write are kept from here on
+        tally = self._write_rows(run, pending, cutoffs)
+        del pending
+        self._finish(run, mark, census, plan)
+        report = GradeAllReport(customers, plan.interactions, tally.written, tally.changes,
+                                tally.rises, tally.retried, time.perf_counter() - started,
+                                run.when, full_rebuild=plan.rebuilt is None,
+                                rebuild_reason=plan.reason,
+                                signals_rebuilt=customers if plan.rebuilt is None
+                                else len(plan.rebuilt), interactions_read=plan.read)
+        log.info("graded everyone", customers=report.customers, written=tally.written,
+                 full_rebuild=report.full_rebuild, signals_rebuilt=report.signals_rebuilt,
+                 seconds=round(report.seconds, 3))
+        return report
+
+    def _read_customers(self, run: _Run, mark: Watermark | None
+                        ) -> tuple[dict[str, Row], _Census, list[str]]:
+        """Phase 1: every customer record (any status) counted for the watermark; a row for
+        each active one; the active ones added since the watermark."""
+        customers = self.crm.collection(CUSTOMERS)
+        census = _Census()
         above = mark.customer if mark is not None else "\uffff"  # no watermark: none newer
-        newer: list[str] = []  # active customers added since the watermark
-        n_docs = n_merged = n_newer = 0
-        top_customer = ""
-        into: dict[str, str] = {}
-        merges: list[str] = []
-        recent = "" if mark is None else iso(parse_iso(mark.at)
-                                              - timedelta(days=MERGE_LOOKBACK_DAYS))
-        total = customers.count() if wrap else None
-        for doc in show(customers.iter(), total, "reading customers"):
-            cid = doc["id"]
-            n_docs += 1
-            if cid > top_customer:
-                top_customer = cid
-            if doc.get("merged_into"):
-                n_merged += 1
-                into[cid] = doc["merged_into"]
-                if mark is not None and str(doc.get("updated_at") or "") >= recent:
-                    merges.append(cid)
-            if cid > above:
-                n_newer += 1
-                if doc.get("status", "active") == "active":
-                    newer.append(cid)
+        recent = None if mark is None else iso(parse_iso(mark.at)
+                                                - timedelta(days=MERGE_LOOKBACK_DAYS))
+        rows: dict[str, Row] = {}
+        newer: list[str] = []
+        total = customers.count() if run.counted else None
+        for doc in run.show(customers.iter(), total, "reading customers"):
+            is_newer = census.count(doc, above, recent)
             if doc.get("status", "active") != "active":
                 continue
-            snapshot[cid] = (doc["version"], doc.get("timezone"), doc.get("owner"),
-                             doc.get("ext") or {})
-        census = _Census(n_docs, top_customer, n_merged, n_newer, merges, into)
-        reason = "asked for" if rebuild else self._stale(mark, census, window, now is not None)
-        touched: set[str] | None = None
-        probed = 0
-        if not reason and mark is not None:
-            touched, top, n_interactions, probed = self._new_interactions(mark, show)
-            if touched is None:
-                reason = "interactions were removed, or added with ids older than the last run's"
-        rebuilt: set[str] | None = None  # None: everyone's signals rebuilt
-        if touched is not None:
-            # customers added since the last run: nothing vouches for their stored signals;
-            # customers merged into: they hold the duplicates' interactions now
-            kept = {_merged_into(census.into, cid) for cid in census.merges}
-            rebuilt = {cid for cid in touched.union(kept) if cid in snapshot}.union(newer)
-            if len(rebuilt) > REBUILD_MOST and 2 * len(rebuilt) > len(snapshot):
-                reason = "more than half of the customers' signals need rebuilding"
-                rebuilt = None  # one streaming pass is cheaper than a query per customer
-        if rebuilt is None:
-            interactions = crm.collection(INTERACTIONS)
-            total = interactions.count() if wrap else None
-            last: list[str] = []
-            accs, n_read = aggregate(show(interactions.iter(), total, "reading interactions"),
-                                     self.folder, window, snapshot, last=last)
-            n_interactions = n_read
-            n_read += probed
-            top = last[0] if last else ""
-            log.info("grading: full rebuild", reason=reason)
-        else:
-            accs, n_read = self._rebuild(sorted(rebuilt), window, show)
-            n_read += probed
-        rows = []
-        for cid, (version, tz, owner, ext) in snapshot.items():
-            grading = ext.get(NAMESPACE) or {}
+            row = Row.of(doc)
+            rows[row.id] = row
+            if is_newer:
+                newer.append(row.id)
+        return rows, census, newer
+
+    def _plan(self, run: _Run, mark: Watermark | None, census: _Census,
+              rows: Mapping[str, Row], newer: list[str], rebuild: bool) -> _Plan:
+        """Phase 2: whose signals to rebuild (None: everyone's, a full rebuild) and why."""
+        reason = "asked for" if rebuild else self._stale(mark, census, run.window,
+                                                         run.explicit)
+        if reason or mark is None:  # (no watermark is a reason: _stale says so)
+            return _Plan(reason, None)
+        touched, top, interactions, probed = self._new_interactions(mark, run.show)
+        if touched is None:
+            return _Plan("interactions were removed, or added with ids older than the last "
+                         "run's", None, read=probed)
+        # customers added since the last run: nothing vouches for their stored signals;
+        # customers merged into: they hold the duplicates' interactions now
+        kept = {_merged_into(census.into, cid) for cid in census.merges}
+        rebuilt = {cid for cid in touched.union(kept) if cid in rows}.union(newer)
+        if len(rebuilt) > REBUILD_MOST and 2 * len(rebuilt) > len(rows):
+            # one streaming pass is cheaper than a query per customer
+            return _Plan("more than half of the customers' signals need rebuilding", None,
+                         read=probed)
+        return _Plan("", rebuilt, top, interactions, probed)
+
+    def _gather_signals(self, run: _Run, plan: _Plan, rows: Mapping[str, Row]
+                        ) -> dict[str, Acc]:
+        """Phase 3: fold the interactions of the customers ``plan`` rebuilds (all of them in
+        one streaming pass for a full rebuild); counts what was read into ``plan``."""
+        if plan.rebuilt is not None:
+            accs, read = self._rebuild(sorted(plan.rebuilt), run.window, run.show)
+            plan.read += read
+            return accs
+        interactions = self.crm.collection(INTERACTIONS)
+        total = interactions.count() if run.counted else None
+        last: list[str] = []
+        accs, read = aggregate(run.show(interactions.iter(), total, "reading interactions"),
+                               self.folder, run.window, rows, last=last)
+        plan.interactions = read
+        plan.read += read
+        plan.top = last[0] if last else ""
+        log.info("grading: full rebuild", reason=plan.reason)
+        return accs
+
+    def _fill_rows(self, run: _Run, rows: Mapping[str, Row], accs: Mapping[str, Acc],
+                   rebuilt: set[str] | None) -> None:
+        """Phase 4: each row's signals (rebuilt, or the stored ones re-windowed) and facts."""
+        for cid, row in rows.items():
             if rebuilt is None or cid in rebuilt:
                 acc = accs.get(cid)
-                signals = acc.stored(window) if acc is not None else {}
+                row.signals = acc.stored(run.window) if acc is not None else {}
             else:
-                signals = rewindow(grading.get("signals"), window)
-            rows.append((cid, version, ext, grading, signals,
-                         self.facts(cid, tz, owner, ext, grading, signals, when, window)))
-        del accs
-        population = [row[5] for row in rows]
+                row.signals = rewindow(row.grading.get("signals"), run.window)
+            row.facts = self.facts(cid, row.timezone, row.owner, row.ext, row.grading,
+                                   row.signals, run.when, run.window)
+
+    def _fit(self, run: _Run, rows: Iterable[Row]) -> dict[str, Any]:
+        """Phase 5: the population schemes' cut-offs, stored with the next run's date."""
+        population = [row.assessed_facts for row in rows]
         cutoffs = {s.name: s.fit(population) for s in self.schemes if s.population}
         del population
-        with crm.transaction(actor):
-            self.store_population(cutoffs, when)
-        pending: list[tuple[tuple[Any, ...], Outcome]] = []
-        for row in show(rows, len(rows), "grading"):
-            outcome = self.assess(row[5], row[3], row[3], row[4], cutoffs, window,
-                                  keep_unfitted=False)
-            if outcome.patch:
-                pending.append((row, outcome))
-        del rows
-        written = changes = rises = retried = 0
-        customers_coll = crm.collection(CUSTOMERS)
+        with self.crm.transaction(run.actor):
+            self.store_population(cutoffs, run.when)
+        return cutoffs
+
+    def _assess_rows(self, run: _Run, rows: Collection[Row],
+                     cutoffs: Mapping[str, Any]) -> list[Row]:
+        """Phase 6: assess every row; the rows whose stored grading changes."""
+        pending = []
+        for row in run.show(rows, len(rows), "grading"):
+            row.outcome = self.assess(row.assessed_facts, row.grading, row.grading,
+                                      row.signals, cutoffs, run.window, keep_unfitted=False)
+            if row.outcome.patch:
+                pending.append(row)
+        return pending
+
+    def _write_rows(self, run: _Run, pending: list[Row], cutoffs: Mapping[str, Any]) -> _Tally:
+        """Phase 7: write the changed rows a batch per transaction, with their history,
+        retention tasks and events."""
+        tally = _Tally()
         for chunk in batches(pending, self.settings.write_batch):
-            with crm.transaction(actor):
-                history: list[dict[str, Any]] = []
-                done: list[Outcome] = []
-                for (cid, version, ext, grading, _signals, _facts), outcome in chunk:
-                    new_ext = {**ext, NAMESPACE: {**grading, **outcome.patch}}
-                    try:
-                        customers_coll.update(cid, {"ext": new_ext}, expected_version=version)
-                    except ConflictError:  # changed since we read it: do this one carefully
-                        retried += 1
-                        again = self.regrade(cid, actor=actor, now=when, rebuild=True,
-                                             cutoffs=cutoffs)
-                        if again is not None and again.patch:
-                            written += 1
-                            changes += len(again.changes)
-                            rises += again.churn_rose
-                        continue
-                    except NotFoundError:
-                        continue
-                    written += 1
-                    changes += len(outcome.changes)
-                    rises += outcome.churn_rose
-                    history += self.history_docs(outcome, actor, when)
-                    done.append(outcome)
+            with self.crm.transaction(run.actor):
+                done = [outcome for row in chunk
+                        if (outcome := self._write_row(run, row, cutoffs, tally)) is not None]
+                history = [d for outcome in done
+                           for d in self.history_docs(outcome, run.actor, run.when)]
                 if history:
                     result = self.history.insert_many(history)
                     if not result.ok:
                         raise StorageError(f"{HISTORY}: {result.errors[0].message}")
                 for outcome in done:
-                    extra = self.retention(outcome, when)
+                    extra = self.retention(outcome, run.when)
                     if extra:
-                        crm.apply(extra, actor=actor)
-                    self.announce(outcome, actor)
-        at = iso(when)
-        if mark is not None and not reason and mark.at > at:
+                        self.crm.apply(extra, actor=run.actor)
+                    self.announce(outcome, run.actor)
+        return tally
+
+    def _write_row(self, run: _Run, row: Row, cutoffs: Mapping[str, Any],
+                   tally: _Tally) -> Outcome | None:
+        """One changed row, if its version still holds (its outcome, whose history, task and
+        events follow); else it is re-graded on its own (None)."""
+        outcome = row.assessed_outcome
+        new_ext = {**row.ext, NAMESPACE: {**row.grading, **outcome.patch}}
+        try:
+            self.crm.collection(CUSTOMERS).update(row.id, {"ext": new_ext},
+                                                  expected_version=row.version)
+        except ConflictError:  # changed since we read it: do this one carefully
+            tally.retried += 1
+            again = self.regrade(row.id, actor=run.actor, now=run.when, rebuild=True,
+                                 cutoffs=cutoffs)
+            if again is not None and again.patch:
+                tally.add(again)
+            return None
+        except NotFoundError:
+            return None
+        tally.add(outcome)
+        return outcome
+
+    def _finish(self, run: _Run, mark: Watermark | None, census: _Census,
+                plan: _Plan) -> None:
+        """Phase 8: store the watermark of what the signals now reflect."""
+        at = iso(run.when)
+        if mark is not None and not plan.reason and mark.at > at:
             at = mark.at  # the same day (checked): keep the later instant
-        with crm.transaction(actor):
-            self._store_watermark(Watermark(top, n_interactions, census.top, census.customers,
-                                            census.merged, self.signals_print, at))
-        seconds = time.perf_counter() - started
-        report = GradeAllReport(len(snapshot), n_interactions, written, changes, rises, retried,
-                                seconds, when, full_rebuild=rebuilt is None,
-                                rebuild_reason=reason,
-                                signals_rebuilt=len(snapshot) if rebuilt is None
-                                else len(rebuilt), interactions_read=n_read)
-        log.info("graded everyone", customers=report.customers, written=written,
-                 full_rebuild=report.full_rebuild, signals_rebuilt=report.signals_rebuilt,
-                 seconds=round(seconds, 3))
-        return report
+        with self.crm.transaction(run.actor):
+            self._store_watermark(Watermark(plan.top, plan.interactions, census.top,
+                                            census.customers, census.merged,
+                                            self.signals_print, at))
 
     # -- the worker ----------------------------------------------------------------------------
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from crmcore import ReportSection, ReportWindow, SummaryLine
-from crmcore_grading.churn import watched
-from crmcore_grading.engine import NAMESPACE, engine_for
+from crmcore import NotFoundError, ReportSection, ReportWindow, SummaryLine, Task, TaskStatus
+from crmcore.converter import iso, parse_iso
+from crmcore_grading.churn import rank, watched
+from crmcore_grading.engine import NAMESPACE, Engine, engine_for
 from crmcore_grading.outcomes import CHURN_TYPES, measures
-from crmcore_grading.signals import Signals
+from crmcore_grading.records import HISTORY
+from crmcore_grading.signals import Signals, aggregate
 
 if TYPE_CHECKING:
     from crmcore import CRM, Customer
@@ -31,29 +34,104 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.1%}" if whole else "-"
 
 
+class Scope:
+    """What the report's window asks of the state sections: the customers of its team or rep
+    (by owner), the state as of its end (``at``; now without an end), and what happened in
+    its period."""
+
+    def __init__(self, crm: CRM, now: datetime, window: ReportWindow | None) -> None:
+        self.window = window or ReportWindow()
+        self.owns = self.window.rep_filter(crm)
+        until = self.window.until
+        self.at = until if until is not None and until < now else now
+        self.past = self.at < now  # the state is rebuilt from the grade history
+        # a period that is not simply "everything up to now"
+        self.period = self.window.since is not None or self.past
+        self._earlier: dict[tuple[str, str], str | None] = {}
+        if self.past:
+            # the first change of each customer's grade after ``at`` says what it was then
+            after = {"at": {"$gt": iso(self.at)}}
+            for doc in sorted(crm.collection(HISTORY).iter(after), key=lambda d: d["at"]):
+                self._earlier.setdefault((doc["customer_id"], doc["scheme"]), doc.get("old"))
+
+    def grade(self, cid: str, scheme: str, now: str | None) -> str | None:
+        """The grade (or churn level, scheme "churn") a customer held at ``at``."""
+        return self._earlier.get((cid, scheme), now) if self.past else now
+
+    def grades(self, cid: str, names: list[str], now: Mapping[str, str]) -> dict[str, str]:
+        out = {}
+        for name in names:
+            grade = self.grade(cid, name, now.get(name))
+            if grade is not None:
+                out[name] = grade
+        return out
+
+    def open_at(self, task: Task) -> bool:
+        """Whether ``task`` was open at ``at`` (done: until completed; cancelled: until its
+        last change)."""
+        if task.created_at > self.at:
+            return False
+        if task.status is TaskStatus.OPEN:
+            return True
+        ended = task.completed_at if task.status is TaskStatus.DONE else task.updated_at
+        return ended is not None and ended > self.at
+
+    def label(self) -> str:
+        """Whose and when, for a note."""
+        who = (f"rep {self.window.rep}" if self.window.rep else
+               f"team {self.window.team}" if self.window.team else "")
+        when = f"as of {self.at.isoformat()[:16].replace('T', ' ')}" if self.past else "now"
+        return f"{who + ' customers, ' if who else ''}{when}"
+
+
+def _period_spend(crm: CRM, engine: Engine, window: ReportWindow, now: datetime,
+                  ids: Mapping[str, Any]) -> dict[str, float]:
+    """Net spend per customer from interactions that occurred in the window's period."""
+    query: dict[str, Any] = {"occurred_at": {"$lt": iso(window.until or now)}}
+    if window.since is not None:
+        query["occurred_at"]["$gte"] = iso(window.since)
+    accs, _n = aggregate(crm.collection("interactions").iter(query), engine.folder,
+                         engine.window(now), ids)
+    return {cid: acc.spend / 100 for cid, acc in accs.items()}
+
+
 def sections(crm: CRM, now: datetime,
              window: ReportWindow | None = None) -> list[ReportSection]:
-    """Grade and tier distributions and the churn watch, from one pass over customers."""
+    """Grade and tier distributions and the churn watch, from one pass over customers: the
+    window's team or rep's customers (by owner), as of the window's end (from the grade
+    history); revenue and churn rises are counted over its period."""
     engine = engine_for(crm)
+    scope = Scope(crm, now, window)
     names = [s.name for s in engine.schemes]
     counts: dict[str, Counter[str]] = {n: Counter() for n in names}
     revenue: dict[str, defaultdict[str, float]] = {n: defaultdict(float) for n in names}
     levels: Counter[str] = Counter()
     watch = 0
     total = 0
+    held: dict[str, dict[str, str]] = {}
+    lifetime: dict[str, float] = {}
     for doc in crm.collection("customers").iter({"status": "active"}):
+        if not scope.owns(doc.get("owner")):
+            continue
+        if scope.past and str(doc.get("created_at") or "") > iso(scope.at):
+            continue  # not a customer yet
+        cid = doc["id"]
         total += 1
         grading = (doc.get("ext") or {}).get(NAMESPACE) or {}
-        grades = grading.get("grades") or {}
-        spend = Signals(grading.get("signals") or {}).spend
-        for name in names:
-            grade = grades.get(name)
-            if grade is not None:
-                counts[name][grade] += 1
-                revenue[name][grade] += spend
+        grades = held[cid] = scope.grades(cid, names, grading.get("grades") or {})
+        lifetime[cid] = Signals(grading.get("signals") or {}).spend
         if watched(grades, engine.settings.churn):
             watch += 1
-            levels[(grading.get("churn") or {}).get("level", "none")] += 1
+            now_level = (grading.get("churn") or {}).get("level", "none")
+            levels[scope.grade(cid, "churn", now_level) or "none"] += 1
+    spend = (_period_spend(crm, engine, scope.window, now, held) if scope.period
+             else lifetime)
+    for cid, grades in held.items():
+        for name, grade in grades.items():
+            if name in counts:
+                counts[name][grade] += 1
+                revenue[name][grade] += spend.get(cid, 0.0)
+    spent = "revenue: net spend in the period" if scope.period else "revenue: net spend to date"
     out: list[ReportSection] = []
     order = 20
     for scheme in engine.schemes:
@@ -68,7 +146,8 @@ def sections(crm: CRM, now: datetime,
             out.append(ReportSection(
                 "Pipeline grades (A-E)", ("grade", "meaning", "customers", "share"), rows,
                 chart={g: counts[name][g] for g in "ABCDE"},
-                note="DOMAIN §2; follow-up cadence follows the grade", order=order))
+                note=f"DOMAIN §2; follow-up cadence follows the grade; {scope.label()}",
+                order=order))
         else:
             tiers = list(reversed(scheme.tiers)) if scheme.ordered else \
                 [t for t, _ in counts[name].most_common()]
@@ -81,22 +160,52 @@ def sections(crm: CRM, now: datetime,
             out.append(ReportSection(
                 title, ("tier", "customers", "share", "revenue", "revenue share"), rows,
                 chart={t: counts[name][t] for t in tiers if counts[name][t]},
-                note=f"{graded} of {total} customers graded", order=order))
+                note=f"{graded} of {total} customers graded; {scope.label()}; {spent}",
+                order=order))
         order += 1
-    open_retention = crm.tasks.count({"kind": "retention", "status": "open",
-                                      "source": "grading"})
-    population = engine.population(now)
-    when = population.get("computed_at") if population.get("cutoffs") is not None else None
-    out.append(ReportSection(
-        "Churn watch (valuable customers)", ("measure", "customers"),
-        [("watched (hold a valuable tier)", watch),
-         *((f"risk {level}", levels[level]) for level in ("high", "medium", "low", "none")),
-         ("open retention tasks", open_retention)],
-        chart={level: levels[level] for level in ("high", "medium", "low")},
-        note=f"population tiers computed {when[:16].replace('T', ' ') if when else 'never'}",
-        order=order))
+    out.append(_churn_section(crm, engine, scope, now, watch, levels, order))
     out.append(outcomes_section(crm, now, order, window))
     return out
+
+
+def _churn_section(crm: CRM, engine: Engine, scope: Scope, now: datetime, watch: int,
+                   levels: Counter[str], order: int) -> ReportSection:
+    """Watched customers by churn level and open retention tasks as of the window's end;
+    with a period, the rises and retention tasks in it."""
+    open_retention = created = 0
+    for task in crm.tasks.iter({"kind": "retention", "source": "grading"}):
+        if not scope.owns(task.assignee):
+            continue
+        open_retention += scope.open_at(task)
+        created += scope.window.contains(task.created_at) and task.created_at <= now
+    rows: list[tuple[str, int]] = [
+        ("watched (hold a valuable tier)", watch),
+        *((f"risk {level}", levels[level]) for level in ("high", "medium", "low", "none")),
+        ("open retention tasks", open_retention)]
+    if scope.period:
+        rises = 0
+        owners: dict[str, bool] = {}
+        for doc in crm.collection(HISTORY).iter({"scheme": "churn"}):
+            at = parse_iso(doc["at"])
+            if not scope.window.contains(at) or rank(doc.get("new")) <= rank(doc.get("old")):
+                continue
+            cid = doc["customer_id"]
+            if cid not in owners:
+                try:
+                    owners[cid] = scope.owns(crm.customers.get_any(cid).owner)
+                except NotFoundError:
+                    owners[cid] = False
+            rises += owners[cid]
+        rows += [("risk rose in the period", rises),
+                 ("retention tasks created in the period", created)]
+    population = engine.population(now)
+    when = population.get("computed_at") if population.get("cutoffs") is not None else None
+    return ReportSection(
+        "Churn watch (valuable customers)", ("measure", "customers"), rows,
+        chart={level: levels[level] for level in ("high", "medium", "low")},
+        note=f"{scope.label()}; population tiers computed "
+             f"{when[:16].replace('T', ' ') if when else 'never'}",
+        order=order)
 
 
 def outcomes_section(crm: CRM, now: datetime, order: int,

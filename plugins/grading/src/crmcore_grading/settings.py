@@ -379,6 +379,17 @@ class ChurnSettings:
     """The churn-risk watch on valuable customers."""
 
     valuable: dict[str, list[str]] = attrs.field(factory=default_valuable)
+    rule: str = attrs.field(default="pace", validator=_one_of("pace", "interval"))
+    # rule "pace": purchases and visits expected in the next horizon_days at the customer's
+    # pace (recent days weighted by exp(-age / recent_days), history_weight of the lifetime
+    # pace); fewer than pace_low / pace_medium / pace_high expected: 1 / 2 / 3 points
+    horizon_days: float = attrs.field(default=90.0, validator=_positive)
+    recent_days: float = attrs.field(default=90.0, validator=_positive)
+    history_weight: float = attrs.field(default=0.1, validator=_fraction)
+    pace_low: float = attrs.field(default=1.0, validator=_positive)
+    pace_medium: float = attrs.field(default=0.5, validator=_positive)
+    pace_high: float = attrs.field(default=0.25, validator=_positive)
+    # both rules: overdue against the customer's usual interval (pace: 1 point at most)
     multiple: float = attrs.field(default=2.0, validator=_positive)
     min_interval_days: float = attrs.field(default=7.0, validator=_positive)
     default_interval_days: float = attrs.field(default=60.0, validator=_positive)
@@ -391,6 +402,10 @@ class ChurnSettings:
     retention_due_days: float = attrs.field(default=2.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
+        if not self.pace_low > self.pace_medium > self.pace_high:
+            raise ValidationError(f"pace thresholds must descend: pace_low ({self.pace_low}) > "
+                                  f"pace_medium ({self.pace_medium}) > pace_high "
+                                  f"({self.pace_high})", field="pace_medium")
         for scheme in self.valuable:
             if not NAME.match(scheme):
                 raise ValidationError(f"{scheme!r} is not a scheme name", field="valuable")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmcore import Customer, ReportSection, ReportWindow, SummaryLine
 from crmcore_loyalty.asks import ASK_KIND
@@ -74,21 +74,7 @@ def sections(loyalty: Loyalty, now: datetime,
         note=f"one point is worth {settings.point_value:g} in currency; the balance is always "
              "the ledger's sum", order=60)]
 
-    tiers: Counter[str] = Counter()
-    for account in loyalty.crm.records(ACCOUNTS, Account).iter({"tier": {"$ne": None}}):
-        if account.id == account_id(account.customer_id):  # not one merged into another
-            tiers[account.tier or ""] += 1
-    active = loyalty.crm.customers.count()
-    tier_rows = [(level.name, tiers[level.name],
-                  f"{tiers[level.name] / active:.1%}" if active else "0.0%")
-                 for level in reversed(settings.tiers.levels)]
-    untiered = max(0, active - sum(tiers.values()))
-    tier_rows.append(("(no tier)", untiered, f"{untiered / active:.1%}" if active else "0.0%"))
-    out.append(ReportSection(
-        "Loyalty tiers", ("tier", "customers", "share"), tier_rows,
-        chart={row[0]: row[1] for row in tier_rows[:-1]},
-        note=f"by {settings.tiers.basis} over {settings.tiers.window_days} days; upgrades at "
-             "once, downgrades at the review date", order=61))
+    out.append(tier_section(loyalty, now, window))
 
     referrals = loyalty.referrals.all()
     recent = [r for r in referrals if since <= r.linked_at < upper]
@@ -127,6 +113,63 @@ def sections(loyalty: Loyalty, now: datetime,
             [(row["referrer"], row["links"], row["rewarded"], row["points"]) for row in top],
             chart={row["referrer"][-6:]: row["links"] for row in top}, order=63))
     return out
+
+
+def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> ReportSection:
+    """Customers per loyalty tier as of the window's end (now without an end before now),
+    of the window's team or rep (by owner); with a period, the tiers reached in it. A tier
+    is known back to ``tier_since``: a customer whose tier changed after the window's end is
+    counted apart (the tier before is not kept)."""
+    settings = loyalty.settings
+    until = window.until
+    at = until if until is not None and until < now else now
+    past = at < now
+    period = window.since is not None or past
+    counts = window.rep_filter(loyalty.crm)
+    scope: set[str] | None = None  # None: every customer, as now
+    if past or not window.everyone:
+        scope = {c.id for c in loyalty.crm.customers.iter()
+                 if (window.everyone or (c.owner is not None and counts(c.owner)))
+                 and (not past or c.created_at <= at)}
+    tiers: Counter[str] = Counter()
+    reached: Counter[str] = Counter()
+    changed = 0
+    for account in loyalty.crm.records(ACCOUNTS, Account).iter({"tier": {"$ne": None}}):
+        if account.id != account_id(account.customer_id) or (
+                scope is not None and account.customer_id not in scope):
+            continue  # merged into another, or not the window's customer
+        since = account.tier_since
+        if past and (since is None or since > at):
+            changed += 1
+            continue
+        tiers[account.tier or ""] += 1
+        reached[account.tier or ""] += since is not None and window.contains(since)
+    active = loyalty.crm.customers.count() if scope is None else len(scope)
+
+    def share(n: int) -> str:
+        return f"{n / active:.1%}" if active else "0.0%"
+
+    rows: list[tuple[Any, ...]] = [(level.name, tiers[level.name], share(tiers[level.name]))
+                                   for level in reversed(settings.tiers.levels)]
+    if changed:
+        rows.append(("(tier changed after the window's end)", changed, share(changed)))
+    untiered = max(0, active - sum(tiers.values()) - changed)
+    rows.append(("(no tier)", untiered, share(untiered)))
+    if period:
+        rows = [(*row, reached[row[0]] if not row[0].startswith("(") else "")
+                for row in rows]
+    who = (f"rep {window.rep}" if window.rep else f"team {window.team}" if window.team
+           else "")
+    when = f"as of {at.isoformat()[:16].replace('T', ' ')}" if past else "now"
+    columns = ["tier", "customers", "share"]
+    if period:
+        columns.append("reached in the period")
+    return ReportSection(
+        "Loyalty tiers", columns, rows,
+        chart={row[0]: row[1] for row in rows if not row[0].startswith("(")},
+        note=f"by {settings.tiers.basis} over {settings.tiers.window_days} days; upgrades at "
+             f"once, downgrades at the review date; {who + ', ' if who else ''}{when}",
+        order=61)
 
 
 def _owned(loyalty: Loyalty, window: ReportWindow) -> set[str]:
