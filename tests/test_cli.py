@@ -66,11 +66,11 @@ def test_a_worker_runs_a_rolled_back_sweep_again_and_never_stops_for_one(cli, mo
 
     real_apply, calls = CRM.apply, []
 
-    def apply(self, effects, *, actor, _depth=0):  # where a sweep writes
+    def apply(self, effects, *, actor):  # where a sweep writes
         calls.append(actor)
         if len(calls) <= 2 or 4 <= len(calls) <= 3 + retry.ATTEMPTS:
             raise TransientConflict("simulated: a concurrent transaction won")
-        return real_apply(self, effects, actor=actor, _depth=_depth)
+        return real_apply(self, effects, actor=actor)
 
     monkeypatch.setattr(CRM, "apply", apply)
     monkeypatch.setattr(retry.time, "sleep", lambda _s: None)

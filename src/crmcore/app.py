@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from crmcore import builtin
+from crmcore import names
 from crmcore.audit import AuditedStore, load_audit_keys
 from crmcore.clock import Clock, SystemClock
 from crmcore.config import Config, resolve_config, structure_section
@@ -138,8 +138,8 @@ class CRM:
                 raise _conflict(f"collection {spec.name!r}", owners[spec.name], plugin)
             specs[spec.name] = spec
             owners[spec.name] = plugin
-        core_types = {builtin.CUSTOMERS: _entity("Customer"),
-                      builtin.INTERACTIONS: _entity("Interaction"), builtin.TASKS: _entity("Task")}
+        core_types = {names.CUSTOMERS: _entity("Customer"),
+                      names.INTERACTIONS: _entity("Interaction"), names.TASKS: _entity("Task")}
         for name, cls in core_types.items():
             specs[name] = attrs.evolve(specs[name], record_type=cls)
         extra = []
@@ -148,8 +148,8 @@ class CRM:
         if self.config.core.unique_email:
             extra.append(IndexSpec([("email", 1)], unique=True, sparse=True))
         if extra:
-            customers = specs[builtin.CUSTOMERS]
-            specs[builtin.CUSTOMERS] = attrs.evolve(customers,
+            customers = specs[names.CUSTOMERS]
+            specs[names.CUSTOMERS] = attrs.evolve(customers,
                                                     indexes=(*customers.indexes, *extra))
         for spec in specs.values():
             self.store.ensure_collection(spec)

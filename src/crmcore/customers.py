@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from crmcore import builtin
+from crmcore import names
 from crmcore.converter import from_doc, to_doc
 from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus, Task
@@ -108,7 +108,7 @@ class Customers:
     def __init__(self, kernel: Kernel, tasks: OpenTasks) -> None:
         self._kernel = kernel
         self._tasks = tasks
-        self._coll = kernel.store.collection(builtin.CUSTOMERS)
+        self._coll = kernel.store.collection(names.CUSTOMERS)
 
     def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         if not EDITABLE.issuperset(fields):
@@ -189,7 +189,7 @@ class Customers:
     def _claim_keys(self, id: str, new: Mapping[str, str], old: Mapping[str, str]) -> None:
         """Record this customer's external ids in ``customer_keys`` (the key is the document
         id, so a second customer with the same source and id is refused on every backend)."""
-        keys = self._kernel.store.collection(builtin.CUSTOMER_KEYS)
+        keys = self._kernel.store.collection(names.CUSTOMER_KEYS)
         for source, ident in old.items():
             if new.get(source) != ident:
                 with contextlib.suppress(NotFoundError):
@@ -209,7 +209,7 @@ class Customers:
         """The customer known in system ``source`` as ``ident`` (merged ones resolved to the
         customer they were merged into), or None."""
         try:
-            doc = self._kernel.store.collection(builtin.CUSTOMER_KEYS).get(
+            doc = self._kernel.store.collection(names.CUSTOMER_KEYS).get(
                 external_key(source.strip().lower(), ident.strip()))
         except NotFoundError:
             return None
@@ -313,7 +313,7 @@ class Customers:
                                                         reason="customer data erased"),
                                              actor=actor)
             for spec in self._kernel.specs.values():
-                if (spec.customer_key is None or spec.name == builtin.CUSTOMERS
+                if (spec.customer_key is None or spec.name == names.CUSTOMERS
                         or spec.record_type is None):
                     continue
                 fields = personal_fields(spec.record_type)
@@ -323,7 +323,7 @@ class Customers:
                              if doc.get(f) not in (None, "", [], {}, "(erased)")}
                     if blank:
                         coll.update(doc["id"], blank, expected_version=doc["version"])
-            keys = self._kernel.store.collection(builtin.CUSTOMER_KEYS)
+            keys = self._kernel.store.collection(names.CUSTOMER_KEYS)
             for key in list(keys.iter({"customer_id": id})):  # merged-in ones too
                 keys.delete(key["id"])
             blank = erased_fields()
@@ -422,7 +422,7 @@ class Customers:
     def _move_history(self, duplicate_id: str, keep_id: str, actor: str) -> None:
         """Re-point the duplicate's history in bounded transactions (see ``merge``)."""
         for spec in self._kernel.specs.values():
-            if spec.customer_key is None or spec.name in (builtin.CUSTOMERS, builtin.TASKS):
+            if spec.customer_key is None or spec.name in (names.CUSTOMERS, names.TASKS):
                 continue
             coll = self._kernel.store.collection(spec.name)
             while batch := coll.find({spec.customer_key: duplicate_id}, limit=MERGE_BATCH):
@@ -467,7 +467,7 @@ class Customers:
             self._tasks.cancel_deduped_for(duplicate_id, actor=actor,
                                                reason=f"merged into {keep_id}")
             for spec in self._kernel.specs.values():
-                if spec.customer_key is None or spec.name == builtin.CUSTOMERS:
+                if spec.customer_key is None or spec.name == names.CUSTOMERS:
                     continue
                 coll = self._kernel.store.collection(spec.name)
                 for doc in list(coll.iter({spec.customer_key: duplicate_id})):

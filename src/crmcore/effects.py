@@ -85,6 +85,14 @@ class RecordWrite:
     expected_version: int | None = None
 
 
+_OCCURRED_AT = utc_converter("occurred_at", optional=True)
+
+
+def _occurred_at(value: Any) -> datetime | None:
+    when: datetime | None = _OCCURRED_AT(value)
+    return when
+
+
 @attrs.frozen
 class InteractionDraft:
     """An interaction to log, as ``crm.interactions.log`` would (it fires
@@ -92,8 +100,7 @@ class InteractionDraft:
 
     customer_id: str
     kind: str
-    occurred_at: datetime | None = attrs.field(
-        default=None, converter=utc_converter("occurred_at", optional=True))
+    occurred_at: datetime | None = attrs.field(default=None, converter=_occurred_at)
     fields: Mapping[str, Any] = attrs.field(factory=dict)  # summary, rep, ref, ext …
 
 
@@ -112,16 +119,20 @@ class Action:
         return self.label or getattr(self.run, "__qualname__", repr(self.run))
 
 
+def _as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class Effects:
     """Everything one hook call wants done. Combine several with ``Effects.combine``."""
 
-    tasks: tuple[TaskDraft, ...] = attrs.field(default=(), converter=tuple)
-    task_updates: tuple[TaskUpdate, ...] = attrs.field(default=(), converter=tuple)
-    ext: tuple[ExtPatch, ...] = attrs.field(default=(), converter=tuple)
-    records: tuple[RecordWrite, ...] = attrs.field(default=(), converter=tuple)
-    interactions: tuple[InteractionDraft, ...] = attrs.field(default=(), converter=tuple)
-    actions: tuple[Action, ...] = attrs.field(default=(), converter=tuple)
+    tasks: tuple[TaskDraft, ...] = attrs.field(default=(), converter=_as_tuple)
+    task_updates: tuple[TaskUpdate, ...] = attrs.field(default=(), converter=_as_tuple)
+    ext: tuple[ExtPatch, ...] = attrs.field(default=(), converter=_as_tuple)
+    records: tuple[RecordWrite, ...] = attrs.field(default=(), converter=_as_tuple)
+    interactions: tuple[InteractionDraft, ...] = attrs.field(default=(), converter=_as_tuple)
+    actions: tuple[Action, ...] = attrs.field(default=(), converter=_as_tuple)
 
     def __bool__(self) -> bool:
         return self is not NOTHING and bool(self.tasks or self.task_updates or self.ext

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from crmcore import builtin
+from crmcore import names
 from crmcore.converter import from_doc, to_doc
 from crmcore.customers import load, require_actor
 from crmcore.entities import Customer, CustomerStatus, Interaction
@@ -28,8 +28,8 @@ class Interactions:
     def __init__(self, kernel: Kernel, kinds: frozenset[str]) -> None:
         self._kernel = kernel
         self._kinds = kinds
-        self._coll = kernel.store.collection(builtin.INTERACTIONS)
-        self._customers = kernel.store.collection(builtin.CUSTOMERS)
+        self._coll = kernel.store.collection(names.INTERACTIONS)
+        self._customers = kernel.store.collection(names.CUSTOMERS)
 
     def _build(self, actor: str, customer_id: str, kind: str, occurred_at: datetime | None,
                fields: Mapping[str, Any]) -> tuple[Interaction, Customer]:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from crmcore.audit import AuditedStore, acting_as, reset_actor, set_actor
 from crmcore.clock import Clock, ensure_aware
@@ -27,13 +27,23 @@ from crmcore.config import Config
 from crmcore.effects import NOTHING, Effects, Target, apply
 from crmcore.errors import PermissionDenied, PluginError, ValidationError
 from crmcore.ids import new_id
-from crmcore.plugins import PluginManager
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
 from crmcore.storage import CollectionSpec, Store
 
 #: Emits nested on one thread before the kernel calls it a loop (a reaction that triggers
 #: itself); every emit counts, whether reached through Effects or an Action.
 MAX_EFFECT_DEPTH = 8
+
+
+class Hooks(Protocol):
+    """What the kernel calls on the plugin manager (``crmcore.plugins.PluginManager``)."""
+
+    @property
+    def hook(self) -> Any: ...
+
+    def implemented(self, hook_name: str) -> bool: ...
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[Any]: ...
 
 
 class DirectWriteError(RuntimeError):
@@ -44,7 +54,7 @@ class DirectWriteError(RuntimeError):
 class Kernel:
     """Store, clock, configuration, transactions, permissions and events of one open CRM."""
 
-    def __init__(self, *, store: Store, config: Config, plugins: PluginManager,
+    def __init__(self, *, store: Store, config: Config, plugins: Hooks,
                  clock: Clock) -> None:
         self.store = store
         self.config = config
@@ -168,7 +178,8 @@ class Kernel:
 
     def authorize(self, actor: str, action: str, resource: Resource) -> None:
         """Raise ``PermissionDenied`` (audited) unless ``actor`` may do ``action``."""
-        if not self.config.security.enforce or getattr(self.local, "reacting", 0):
+        reacting: int = getattr(self.local, "reacting", 0)
+        if not self.config.security.enforce or reacting:
             return  # plugins reacting to an event act under the authorised action's permission
         who = self.actor(actor)
         if who is None:

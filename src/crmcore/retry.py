@@ -18,7 +18,7 @@ import functools
 import random
 import time
 from collections.abc import Callable
-from typing import ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, Protocol, TypeVar, cast
 
 from crmcore.errors import TransientConflict
 from crmcore.logs import get_logger
@@ -91,6 +91,6 @@ def retried(method: Callable[P, R]) -> Callable[P, R]:
             first = exc
         owner = args[0]
         holder = getattr(owner, "_kernel", None) or getattr(owner, "_crm", owner)
-        return _retry_after(holder, method, first, *args, **kwargs)
+        return _retry_after(cast(Transactional, holder), method, first, *args, **kwargs)
 
     return wrapper

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from crmcore import builtin
+from crmcore import names
 from crmcore.converter import from_doc, to_doc
 from crmcore.customers import load, require_actor
 from crmcore.effects import TaskDraft, TaskUpdate
@@ -44,8 +44,8 @@ class Tasks:
     def __init__(self, kernel: Kernel, kinds: frozenset[str]) -> None:
         self._kernel = kernel
         self._kinds = kinds
-        self._coll = kernel.store.collection(builtin.TASKS)
-        self._customers = kernel.store.collection(builtin.CUSTOMERS)
+        self._coll = kernel.store.collection(names.TASKS)
+        self._customers = kernel.store.collection(names.CUSTOMERS)
 
     # -- creating --------------------------------------------------------------------------
 
