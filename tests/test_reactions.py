@@ -15,11 +15,16 @@ from crmcore import (
     TaskDraft,
     hookimpl,
 )
+from crmcore.storage import CollectionSpec
 
 
 def _writes(crm, customer):
     """Ways a plugin could write directly while it is being called."""
+    notes = crm.collection("writer.notes")
     return {
+        "raw": lambda: notes.insert({"id": "n1", "customer_id": customer.id}),
+        "records": lambda: crm.records("writer.notes", dict).collection.update(
+            "n0", {"text": "x"}, expected_version=1),
         "api": lambda: crm.customers.update(customer.id, actor="p", notes="direct"),
         "log": lambda: crm.interactions.log(actor="p", customer_id=customer.id, kind="note"),
         "task": lambda: crm.tasks.create(actor="p", kind="other", title="t", due_at=crm.now()),
@@ -31,15 +36,21 @@ def _writes(crm, customer):
     }
 
 
-@pytest.mark.parametrize("how", ["api", "log", "task", "transaction", "apply", "emit"])
+@pytest.mark.parametrize("how", ["api", "log", "task", "transaction", "apply", "emit", "raw",
+                                 "records"])
 def test_an_event_hook_that_writes_directly_is_refused_and_nothing_is_kept(make_crm, how):
     class Writer:
+        @hookimpl
+        def crm_collections(self):
+            return [CollectionSpec("writer.notes", customer_key="customer_id")]
+
         @hookimpl
         def crm_interaction_logged(self, crm, interaction, customer):
             _writes(crm, customer)[how]()
 
     crm = make_crm([("writer", Writer())])
     customer = crm.customers.add(actor="ann", name="Li Lei")
+    crm.collection("writer.notes").insert({"id": "n0", "customer_id": customer.id})  # outside: fine
     with pytest.raises(PluginError) as raised:
         crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase", amount=5)
     assert raised.value.plugin == "writer"
@@ -48,6 +59,8 @@ def test_an_event_hook_that_writes_directly_is_refused_and_nothing_is_kept(make_
     assert crm.interactions.count() == 0  # the triggering write rolled back with it
     assert crm.tasks.count() == 0
     assert crm.customers.get(customer.id).notes == ""
+    assert [d["id"] for d in crm.collection("writer.notes").find()] == ["n0"]
+    assert "text" not in crm.collection("writer.notes").get("n0")
 
 
 def test_crm_tick_is_held_to_the_rule_too(make_crm):

@@ -32,7 +32,7 @@ from crmcore.errors import (
     ValidationError,
 )
 from crmcore.interactions import Interactions
-from crmcore.kernel import MAX_EFFECT_DEPTH, Kernel, ReplayClock
+from crmcore.kernel import MAX_EFFECT_DEPTH, GatedCollection, Kernel, ReplayClock
 from crmcore.logs import get_logger, register_personal_keys
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.records import Records
@@ -210,7 +210,7 @@ class CRM:
         if name not in self._specs:
             raise NotFoundError(f"no collection {name!r} is declared (declare it with "
                                 "crm_collections)")
-        return self.store.collection(name)
+        return GatedCollection(self.store.collection(name), self.kernel)
 
     def records(self, name: str, cls: type[T]) -> Records[T]:
         """Typed access to a declared collection holding attrs records of ``cls``."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -28,7 +28,8 @@ from crmcore.effects import NOTHING, Effects, Target, apply
 from crmcore.errors import PermissionDenied, PluginError, ValidationError
 from crmcore.ids import new_id
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
-from crmcore.storage import CollectionSpec, Store
+from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, SortSpec, Store
+from crmcore.storage.base import Doc, Filter
 
 #: Emits nested on one thread before the kernel calls it a loop (a reaction that triggers
 #: itself); every emit counts, whether reached through Effects or an Action.
@@ -297,3 +298,90 @@ class _Transaction:
                 self._kernel.audit_denial(exc)
         finally:
             local.depth -= 1
+
+
+class GatedCollection(Collection):
+    """A collection as ``crm.collection()`` hands it to plugins: every call goes to the store's
+    collection, and writes are refused while an event hook is being called on this thread
+    (``Kernel.check_write``), so a raw write from a hook fails like an API write does."""
+
+    __slots__ = ("_check", "_inner")
+
+    def __init__(self, inner: Collection, kernel: Kernel) -> None:
+        self._inner = inner
+        self._check = kernel.check_write
+
+    def __getattr__(self, name: str) -> Any:  # what a backend adds beyond the contract
+        return getattr(self._inner, name)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def insert(self, doc: Doc) -> Doc:
+        self._check()
+        return self._inner.insert(doc)
+
+    def insert_encoded(self, doc: Doc, text: str) -> None:
+        self._check()
+        self._inner.insert_encoded(doc, text)
+
+    def append(self, doc: Doc, text: str, *, sequence: str) -> None:
+        self._check()
+        self._inner.append(doc, text, sequence=sequence)
+
+    def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        self._check()
+        return self._inner.insert_many(docs)
+
+    def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        self._check()
+        return self._inner.upsert_many(docs)
+
+    def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
+        self._check()
+        return self._inner.update(id, changes, expected_version=expected_version)
+
+    def delete(self, id: str, *, expected_version: int | None = None) -> None:
+        self._check()
+        self._inner.delete(id, expected_version=expected_version)
+
+    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
+              sort: SortSpec | None = None) -> Doc | None:
+        self._check()
+        return self._inner.claim(filter, owner=owner, until=until, now=now, sort=sort)
+
+    def release(self, id: str, *, owner: str) -> None:
+        self._check()
+        self._inner.release(id, owner=owner)
+
+    def import_raw(self, docs: Iterable[Doc]) -> BulkResult:
+        self._check()
+        return self._inner.import_raw(docs)
+
+    def ensure_index(self, spec: IndexSpec) -> None:
+        self._check()
+        self._inner.ensure_index(spec)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, id: str) -> Doc:
+        return self._inner.get(id)
+
+    def last(self, sequence: str) -> Doc | None:
+        return self._inner.last(sequence)
+
+    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Doc]:
+        return self._inner.find(filter, sort=sort, limit=limit, skip=skip)
+
+    def find_one(self, filter: Filter | None = None, *,
+                 sort: SortSpec | None = None) -> Doc | None:
+        return self._inner.find_one(filter, sort=sort)
+
+    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
+        return self._inner.iter(filter, batch_size=batch_size)
+
+    def count(self, filter: Filter | None = None) -> int:
+        return self._inner.count(filter)
+
+    def indexes(self) -> list[IndexSpec]:
+        return self._inner.indexes()
