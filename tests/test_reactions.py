@@ -12,7 +12,9 @@ from crmcore import (
     Effects,
     InteractionDraft,
     PluginError,
+    RecordWrite,
     TaskDraft,
+    TaskUpdate,
     hookimpl,
 )
 from crmcore.storage import CollectionSpec
@@ -200,3 +202,25 @@ def test_depth_is_counted_per_thread_and_released_after_an_error(make_crm):
     assert getattr(crm.kernel.local, "hook", None) is None
     crm.tasks.create(actor="ann", kind="callback", title="fine", due_at=crm.now())
     assert crm.tasks.count() == 1
+
+
+def test_a_sweep_reports_what_its_actions_returned(make_crm):
+    class Sweeper:
+        @hookimpl
+        def crm_collections(self):
+            return [CollectionSpec("sweeper.log")]
+
+        @hookimpl
+        def crm_tick(self, crm, now, worker):
+            def sweep():
+                return Effects(
+                    tasks=[TaskDraft(kind="other", title="due", due_at=now, dedupe_key="d")],
+                    task_updates=[TaskUpdate(dedupe_key="d", priority=3)],
+                    records=[RecordWrite("sweeper.log", {"id": crm.new_id("log_")})])
+            return Effects(actions=[Action(sweep)],
+                           records=[RecordWrite("sweeper.log", {"id": crm.new_id("log_")})])
+
+    crm = make_crm([("sweeper", Sweeper())])
+    report = crm.tick("w1")
+    assert (report.tasks_created, report.tasks_updated, report.records_written) == (1, 1, 2)
+    assert crm.collection("sweeper.log").count() == 2

@@ -8,7 +8,6 @@ store transaction where the backend supports it.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -92,10 +91,6 @@ class CRM:
     @clock.setter
     def clock(self, clock: Clock) -> None:
         self.kernel.clock = clock
-
-    @property
-    def _local(self) -> threading.local:
-        return self.kernel.local
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -281,10 +276,12 @@ class CRM:
         again whole if a concurrent transaction rolled it back, as the API's writes are)."""
         when = now or self.clock.now()
         effects = self.kernel.call_event("crm_tick", now=when, worker=worker)
-        created = self.apply(effects, actor=f"worker:{worker}")
+        applied: list[Effects] = []
+        created = self.kernel.apply(effects, actor=f"worker:{worker}", applied=applied)
         self.log.debug("tick", worker=worker, now=iso(when), tasks=len(created))
-        return TickReport(worker, when, len(created), len(effects.task_updates),
-                          len(effects.records))
+        return TickReport(worker, when, len(created),
+                          sum(len(e.task_updates) for e in applied),
+                          sum(len(e.records) for e in applied))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -210,11 +210,15 @@ class Target(Protocol):
     def emit(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects: ...
 
 
-def apply(effects: Effects, *, actor: str, to: Target) -> list[Task]:
+def apply(effects: Effects, *, actor: str, to: Target,
+          applied: list[Effects] | None = None) -> list[Task]:
     """Apply ``effects`` to the CRM ``to`` in the order the module describes; the tasks that
-    were created (a dedupe key already open creates none)."""
+    were created (a dedupe key already open creates none). ``applied`` collects ``effects``
+    and every ``Effects`` an action returned (what a worker sweep reports)."""
     if not effects:
         return []
+    if applied is not None:
+        applied.append(effects)
     created: list[Task] = []
     for draft in effects.interactions:
         to.interactions.log(actor=actor, customer_id=draft.customer_id, kind=draft.kind,
@@ -222,7 +226,7 @@ def apply(effects: Effects, *, actor: str, to: Target) -> list[Task]:
     for action in effects.actions:
         more = action.run()
         if isinstance(more, Effects):  # anything else an API call returns is its own business
-            created += apply(more, actor=actor, to=to)
+            created += apply(more, actor=actor, to=to, applied=applied)
     if not (effects.ext or effects.records or effects.task_updates or effects.tasks):
         return created
     cancelled = []

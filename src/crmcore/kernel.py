@@ -155,10 +155,11 @@ class Kernel:
             local.emits = depth
         return effects
 
-    def apply(self, effects: Effects, *, actor: str) -> list[Any]:
+    def apply(self, effects: Effects, *, actor: str,
+              applied: list[Effects] | None = None) -> list[Any]:
         """Apply ``effects`` to the CRM (``effects.apply``); the tasks created."""
         target: Target = self.host
-        return apply(effects, actor=actor, to=target)
+        return apply(effects, actor=actor, to=target, applied=applied)
 
     @contextlib.contextmanager
     def reacting(self) -> Iterator[None]:
