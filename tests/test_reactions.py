@@ -224,3 +224,15 @@ def test_a_sweep_reports_what_its_actions_returned(make_crm):
     report = crm.tick("w1")
     assert (report.tasks_created, report.tasks_updated, report.records_written) == (1, 1, 2)
     assert crm.collection("sweeper.log").count() == 2
+
+
+def test_an_action_that_fails_is_reported_naming_its_plugin_and_nothing_is_kept(make_crm):
+    class Broken:
+        @hookimpl
+        def crm_customer_created(self, crm, customer, actor):
+            return Effects.run(lambda: {}["missing"], "broken: look something up")
+
+    crm = make_crm([("broken", Broken())])
+    with pytest.raises(PluginError, match="plugin 'broken': a reaction failed: KeyError"):
+        crm.customers.add(actor="ann", name="Li Lei")
+    assert crm.customers.count() == 0

@@ -25,7 +25,7 @@ from crmcore.audit import AuditedStore, acting_as, reset_actor, set_actor
 from crmcore.clock import Clock, ensure_aware
 from crmcore.config import Config
 from crmcore.effects import NOTHING, Effects, Target, apply
-from crmcore.errors import PermissionDenied, PluginError, ValidationError
+from crmcore.errors import CrmError, PermissionDenied, PluginError, ValidationError
 from crmcore.ids import new_id
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, SortSpec, Store
@@ -45,6 +45,8 @@ class Hooks(Protocol):
     def implemented(self, hook_name: str) -> bool: ...
 
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]: ...
+
+    def culprit(self, exc: BaseException) -> str: ...
 
 
 class DirectWriteError(RuntimeError):
@@ -159,7 +161,16 @@ class Kernel:
               applied: list[Effects] | None = None) -> list[Any]:
         """Apply ``effects`` to the CRM (``effects.apply``); the tasks created."""
         target: Target = self.host
-        return apply(effects, actor=actor, to=target, applied=applied)
+        try:
+            return apply(effects, actor=actor, to=target, applied=applied)
+        except CrmError:
+            raise
+        except Exception as exc:  # an action's code failed: name its plugin, as hooks are
+            culprit = self.plugins.culprit(exc)
+            if culprit == "unknown":
+                raise
+            raise PluginError(culprit, f"a reaction failed: {type(exc).__name__}: {exc}"
+                              ) from exc
 
     @contextlib.contextmanager
     def reacting(self) -> Iterator[None]:
