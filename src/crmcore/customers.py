@@ -178,12 +178,12 @@ class Customers:
         customer = self._build(require_actor(actor), {"name": name, **fields}, version=1,
                                restore=restore)
         self._kernel.authorize(customer.created_by, "customer.create",
-                            Resource("customer", owner=customer.owner))
+                               Resource("customer", owner=customer.owner))
         with self._kernel.transaction(customer.created_by):
             self._coll.insert(to_doc(customer))
             self._claim_keys(customer.id, customer.external_ids, {})
             effects = self._kernel.emit("crm_customer_created", actor=customer.created_by,
-                                     customer=customer)
+                                        customer=customer)
         return self.get(customer.id) if effects else customer  # effects may have patched ext
 
     def _claim_keys(self, id: str, new: Mapping[str, str], old: Mapping[str, str]) -> None:
@@ -265,7 +265,7 @@ class Customers:
             if "external_ids" in clean:
                 self._claim_keys(id, stored.external_ids, before.external_ids)
             effects = self._kernel.emit("crm_customer_updated", actor=actor, before=before,
-                                     after=stored)
+                                        after=stored)
         return self.get(id) if effects else stored
 
     @retried
@@ -487,5 +487,5 @@ class Customers:
                                                                    "updated_by")},
                               expected_version=dup.version)
             self._kernel.emit("crm_customers_merged", actor=actor, kept=self.get(keep_id),
-                           merged=self.get_any(duplicate_id))
+                              merged=self.get_any(duplicate_id))
         return self.get(keep_id)

@@ -61,12 +61,12 @@ class Interactions:
         actor = require_actor(actor)
         interaction, customer = self._build(actor, customer_id, kind, occurred_at, fields)
         self._kernel.authorize(actor, "interaction.create",
-                            Resource("interaction", None, customer.owner, customer.id))
+                               Resource("interaction", None, customer.owner, customer.id))
         with self._kernel.transaction(actor):
             inserted = self._coll.insert(to_doc(interaction))
             stored = attrs.evolve(interaction, version=inserted["version"])
             self._kernel.emit("crm_interaction_logged", actor=actor, interaction=stored,
-                           customer=customer)
+                              customer=customer)
         return stored
 
     def get(self, id: str) -> Interaction:
@@ -79,7 +79,7 @@ class Interactions:
         if actor is not None:
             owner = from_doc(Customer, self._customers.get(customer_id)).owner
             self._kernel.authorize(actor, "interaction.read",
-                                Resource("interaction", None, owner, customer_id))
+                                   Resource("interaction", None, owner, customer_id))
         query: dict[str, Any] = {"customer_id": customer_id}
         if kinds:
             query["kind"] = {"$in": list(kinds)}
