@@ -61,18 +61,18 @@ def test_worker_once(cli):
 
 def test_a_worker_runs_a_rolled_back_sweep_again_and_never_stops_for_one(cli, monkeypatch):
     from crmcore import retry
-    from crmcore.app import CRM
     from crmcore.errors import TransientConflict
+    from crmcore.kernel import Kernel
 
-    real_apply, calls = CRM.apply, []
+    real_apply, calls = Kernel.apply, []
 
-    def apply(self, effects, *, actor, _depth=0):  # where a sweep writes
+    def apply(self, effects, *, actor, applied=None):  # where a sweep writes
         calls.append(actor)
         if len(calls) <= 2 or 4 <= len(calls) <= 3 + retry.ATTEMPTS:
             raise TransientConflict("simulated: a concurrent transaction won")
-        return real_apply(self, effects, actor=actor, _depth=_depth)
+        return real_apply(self, effects, actor=actor, applied=applied)
 
-    monkeypatch.setattr(CRM, "apply", apply)
+    monkeypatch.setattr(Kernel, "apply", apply)
     monkeypatch.setattr(retry.time, "sleep", lambda _s: None)
     monkeypatch.setattr("crmcore.cli.tasks.time.sleep", lambda _s: None)
     code, out, err = cli("worker", "--iterations", "2", "--name", "w1")

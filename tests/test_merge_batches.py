@@ -22,13 +22,13 @@ def test_history_moves_in_transactions_of_at_most_merge_batch(pair, monkeypatch)
     crm, keep, dup = pair
     monkeypatch.setattr(customers_module, "MERGE_BATCH", 3)
     sizes: list[int] = []
-    original = crm.transaction
+    original = crm.kernel.transaction  # where the services open their transactions
 
     def counting(*args, **kwargs):
         sizes.append(crm.interactions.count({"customer_id": dup.id}))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(crm, "transaction", counting)
+    monkeypatch.setattr(crm.kernel, "transaction", counting)
     crm.customers.merge(keep.id, dup.id, actor="rep")
     assert crm.interactions.count({"customer_id": keep.id}) == 7
     # before each transaction, the duplicate still held 7, 4, 1, then 0 (the final step)

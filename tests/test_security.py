@@ -82,12 +82,12 @@ def test_an_agent_holding_a_task_may_work_on_another_reps_customer(crm, anns):
 
 
 def test_plugins_reacting_to_an_authorised_action_are_not_checked_again(make_crm):
-    from crmcore import hookimpl
+    from crmcore import Effects, InteractionDraft, hookimpl
 
     class LogsOnCompletion:
         @hookimpl
         def crm_task_completed(self, crm, task, actor):
-            crm.interactions.log(actor=actor, customer_id=task.customer_id, kind="follow_up")
+            return Effects(interactions=[InteractionDraft(task.customer_id, "follow_up")])
 
     crm = make_crm([("p", LogsOnCompletion())],
                    settings={"security": {"enforce": True, "actors": ACTORS}})

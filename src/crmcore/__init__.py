@@ -7,7 +7,15 @@ Host applications start with ``open_crm``; plugin authors with ``hookimpl`` and 
 from crmcore.app import CRM, TickReport, open_crm
 from crmcore.clock import Clock, ManualClock, SystemClock
 from crmcore.config import Config
-from crmcore.effects import Effects, ExtPatch, RecordWrite, TaskDraft, TaskUpdate
+from crmcore.effects import (
+    Action,
+    Effects,
+    ExtPatch,
+    InteractionDraft,
+    RecordWrite,
+    TaskDraft,
+    TaskUpdate,
+)
 from crmcore.entities import (
     Channel,
     Customer,
@@ -46,9 +54,10 @@ from crmcore.retry import retrying
 __version__ = "0.1.0"
 
 __all__ = [
-    "CRM", "ApiParam", "ApiRequest", "ApiRoute", "Channel", "Clock", "Config", "ConfigError",
-    "ConflictError", "CrmError", "Customer",
+    "CRM", "Action", "ApiParam", "ApiRequest", "ApiRoute", "Channel", "Clock", "Config",
+    "ConfigError", "ConflictError", "CrmError", "Customer",
     "CustomerStatus", "DuplicateKeyError", "Effects", "ExtPatch", "Gender", "Interaction",
+    "InteractionDraft",
     "Kinds", "ManualClock", "NotFoundError", "PermissionDenied", "PluginError", "Priority",
     "RecordWrite", "ReportSection", "ReportWindow", "SettingsSpec", "StorageError",
     "SummaryLine", "SystemClock",

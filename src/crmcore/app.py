@@ -8,48 +8,44 @@ store transaction where the backend supports it.
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import attrs
 
-from crmcore import builtin
-from crmcore.audit import AuditedStore, acting_as, load_audit_keys, reset_actor, set_actor
-from crmcore.clock import Clock, SystemClock, ensure_aware
+from crmcore import names
+from crmcore.audit import AuditedStore, load_audit_keys
+from crmcore.clock import Clock, SystemClock
 from crmcore.config import Config, resolve_config, structure_section
 from crmcore.converter import iso
 from crmcore.customers import Customers
-from crmcore.effects import NOTHING, Effects
+from crmcore.effects import Effects
 from crmcore.errors import (
     ConfigError,
     ConflictError,
     NotFoundError,
-    PermissionDenied,
     PluginError,
     StorageError,
     ValidationError,
 )
-from crmcore.ids import new_id
 from crmcore.interactions import Interactions
+from crmcore.kernel import MAX_EFFECT_DEPTH, GatedCollection, Kernel, ReplayClock
 from crmcore.logs import get_logger, register_personal_keys
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.records import Record, Records
 from crmcore.registry import Kinds, SettingsSpec
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
-from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
+from crmcore.security import Actor, Resource
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
 from crmcore.storage.base import StoreLayer
 from crmcore.tasks import Tasks
 
 T = TypeVar("T", bound=Record)
 
-MAX_EFFECT_DEPTH = 8
+__all__ = ["CRM", "MAX_EFFECT_DEPTH", "ReplayClock", "TickReport", "open_crm", "open_store"]
 
 
 @attrs.frozen
@@ -64,25 +60,37 @@ class TickReport:
 
 
 class CRM:
-    """An open CRM: entities, plugins, storage, clock and configuration together."""
+    """An open CRM: entities, plugins, storage, clock and configuration together.
+
+    It composes a ``Kernel`` (store, clock, transactions, permissions, events) and the
+    services built on it (``customers``, ``interactions``, ``tasks``), and is what hooks
+    receive as ``crm``."""
 
     def __init__(self, *, store: Store, plugins: PluginManager, config: Config,
                  clock: Clock) -> None:
         self.store = store
         self.plugins = plugins
         self.config = config
-        self.clock = clock
+        self.kernel = Kernel(store=store, config=config, plugins=plugins, clock=clock)
+        self.kernel.host = self
         self.log = get_logger("core")
         self._settings = self._load_settings()
         self.interaction_kinds, self.task_kinds = self._load_kinds()
-        self._specs = self._open_collections()
-        self.customers = Customers(self)
-        self.interactions = Interactions(self)
-        self.tasks = Tasks(self)
+        self._specs = self.kernel.specs = self._open_collections()
+        self.tasks = Tasks(self.kernel, self.task_kinds)
+        self.interactions = Interactions(self.kernel, self.interaction_kinds)
+        self.customers = Customers(self.kernel, self.tasks)
         self._closed = False
-        self._local = threading.local()
-        self._replay: ReplayClock | None = None
         self.plugins.call("crm_configure", crm=self)
+
+    @property
+    def clock(self) -> Clock:
+        """The injected clock (a ``ReplayClock`` while history is replayed)."""
+        return self.kernel.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self.kernel.clock = clock
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -125,8 +133,8 @@ class CRM:
                 raise _conflict(f"collection {spec.name!r}", owners[spec.name], plugin)
             specs[spec.name] = spec
             owners[spec.name] = plugin
-        core_types = {builtin.CUSTOMERS: _entity("Customer"),
-                      builtin.INTERACTIONS: _entity("Interaction"), builtin.TASKS: _entity("Task")}
+        core_types = {names.CUSTOMERS: _entity("Customer"),
+                      names.INTERACTIONS: _entity("Interaction"), names.TASKS: _entity("Task")}
         for name, cls in core_types.items():
             specs[name] = attrs.evolve(specs[name], record_type=cls)
         extra = []
@@ -135,8 +143,8 @@ class CRM:
         if self.config.core.unique_email:
             extra.append(IndexSpec([("email", 1)], unique=True, sparse=True))
         if extra:
-            customers = specs[builtin.CUSTOMERS]
-            specs[builtin.CUSTOMERS] = attrs.evolve(customers,
+            customers = specs[names.CUSTOMERS]
+            specs[names.CUSTOMERS] = attrs.evolve(customers,
                                                     indexes=(*customers.indexes, *extra))
         for spec in specs.values():
             self.store.ensure_collection(spec)
@@ -153,37 +161,29 @@ class CRM:
     def now(self) -> datetime:
         """The injected clock's current time (UTC). While history is replayed (``replaying``),
         the time of the event being replayed."""
-        return self.clock.now()
+        return self.kernel.now()
 
     def wall_now(self) -> datetime:
         """The present, even while history is replayed (then ``now()`` is the event's time).
         Reactions that create work for people compare its window with this: a callback or a
         referral ask whose moment has passed is not created for an old event."""
-        return self._replay.wall.now() if self._replay is not None else self.clock.now()
+        return self.kernel.wall_now()
 
     @property
     def replaying(self) -> bool:
         """True while a history import replays past events through the plugins' reactions:
         ``now()`` is the event's time (so grades, tiers and ledgers come out as if logged
         live) and ``wall_now()`` the present."""
-        return self._replay is not None
+        return self.kernel.replaying
 
-    @contextlib.contextmanager
-    def replay_clock(self) -> Iterator[ReplayClock]:
+    def replay_clock(self) -> contextlib.AbstractContextManager[ReplayClock]:
         """Replay history: within the block ``crm.clock`` is a ``ReplayClock`` whose ``set``
         moves ``now()`` to each event's time (one replay at a time per CRM)."""
-        if self._replay is not None:
-            raise ValidationError("a history replay is already running on this CRM")
-        clock = ReplayClock(self.clock)
-        previous, self.clock, self._replay = self.clock, clock, clock
-        try:
-            yield clock
-        finally:
-            self.clock, self._replay = previous, None
+        return self.kernel.replay_clock()
 
     def new_id(self, prefix: str) -> str:
         """A fresh time-ordered id such as ``cus_01JD…`` (prefix it with your record type)."""
-        return new_id(prefix, self.clock.now())
+        return self.kernel.new_id(prefix)
 
     def settings(self, section: str) -> Any:
         """The validated settings object of a plugin's ``[section]``."""
@@ -205,7 +205,7 @@ class CRM:
         if name not in self._specs:
             raise NotFoundError(f"no collection {name!r} is declared (declare it with "
                                 "crm_collections)")
-        return self.store.collection(name)
+        return GatedCollection(self.store.collection(name), self.kernel)
 
     def records(self, name: str, cls: type[T]) -> Records[T]:
         """Typed access to a declared collection holding attrs records of ``cls``."""
@@ -214,7 +214,11 @@ class CRM:
     def transaction(self, actor: str | None = None) -> contextlib.AbstractContextManager[None]:
         """Group writes (atomic where ``store.capabilities.transactions``), attributing them
         to ``actor`` in the audit trail when given."""
-        return _Transaction(self, actor)
+        return self.kernel.transaction(actor)
+
+    def in_transaction(self) -> bool:
+        """Whether a ``transaction()`` is open on this thread."""
+        return self.kernel.in_transaction()
 
     @property
     def audit(self) -> AuditedStore | None:
@@ -225,146 +229,59 @@ class CRM:
 
     def actor(self, name: str) -> Actor | None:
         """The actor called ``name``: from a plugin's ``crm_actor``, else the configuration."""
-        found = self.plugins.hook.crm_actor(crm=self, name=name)
-        return found if found is not None else directory_actor(self.config.security, name)
+        return self.kernel.actor(name)
 
     def authorize(self, actor: str, action: str, resource: Resource) -> None:
         """Raise ``PermissionDenied`` (and audit the refusal) unless ``actor`` may do
-        ``action`` on ``resource``. Does nothing while ``[security] enforce`` is false."""
-        if not self.config.security.enforce or getattr(self._local, "reacting", 0) > 0:
-            return  # plugins reacting to an event act under the authorised action's permission
-        who = self.actor(actor)
-        if who is None:
-            allowed, why = False, f"unknown actor {actor!r} (add it under [security.actors])"
-        else:
-            decided = self.plugins.call("crm_authorize", crm=self, actor=who, action=action,
-                                        resource=resource)[0]
-            if decided is None:
-                allowed, why = default_policy(self, who, action, resource)
-            else:
-                allowed, why = bool(decided), "refused by a plugin's policy"
-        if allowed:
-            return
-        role = f" ({who.role.value})" if who else ""
-        article = "an" if resource.kind[:1] in "aeiou" else "a"
-        target = f"{resource.kind} {resource.id}" if resource.id else f"{article} {resource.kind}"
-        message = f"{actor}{role} may not {action.rsplit('.', 1)[-1]} {target}: {why}"
-        denied = PermissionDenied(message)
-        denied.audit = (actor, action, resource)  # type: ignore[attr-defined]
-        if getattr(self._local, "depth", 0) == 0:
-            self._audit_denial(denied)
-        raise denied
-
-    def _audit_denial(self, exc: PermissionDenied) -> None:
-        pending = getattr(exc, "audit", None)
-        if pending is None or self.audit is None:
-            return
-        exc.audit = None  # type: ignore[attr-defined]  # record it once
-        actor, action, resource = pending
-        with acting_as(actor):
-            self.audit.record_denial(action, resource, str(exc))
+        ``action`` on ``resource``. Does nothing while ``[security] enforce`` is false, nor
+        for writes that react to an already authorised action (``reacting``)."""
+        self.kernel.authorize(actor, action, resource)
 
     def readable_filter(self, actor: str, query: Mapping[str, Any], *,
                         owner_field: str = "owner") -> dict[str, Any]:
         """Narrow a query to the records ``actor`` may read under enforced permissions:
         an agent's own and unowned ones; a shift lead's team's; a manager's department's
         (teams and departments as configured under ``[security.actors]``)."""
-        if not self.config.security.enforce:
-            return dict(query)
-        who = self.actor(actor)
-        if who is None:
-            self.authorize(actor, "record.read", Resource("record"))  # refuses, audited
-            return dict(query)
-        directory = self.config.security.actors
-        if who.role is Role.AGENT:
-            names = {actor}
-        elif who.role is Role.SHIFT_LEAD:
-            names = {n for n, a in directory.items() if who.team and a.team == who.team}
-        elif who.role is Role.MANAGER:
-            names = {n for n, a in directory.items()
-                     if who.department and a.department == who.department}
-        else:
-            return dict(query)  # admin, auditor, system: everything
-        scope = {"$or": [{owner_field: {"$in": sorted(names | {actor})}}, {owner_field: None}]}
-        return {"$and": [dict(query), scope]} if query else scope
+        return self.kernel.readable_filter(actor, query, owner_field=owner_field)
 
     # -- events and effects ----------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def reacting(self) -> Iterator[None]:
+    def reacting(self) -> contextlib.AbstractContextManager[None]:
         """Writes inside are part of an action the caller was already authorised for (a
         complaint's resolution logging the refund it approved), so they are not checked again:
-        the same standing as plugins reacting to an event. Use it only after ``authorize``."""
-        local = self._local
-        local.reacting = getattr(local, "reacting", 0) + 1
-        try:
-            yield
-        finally:
-            local.reacting -= 1
+        the standing of a reaction applied by the core. Use it only after ``authorize``. It
+        grants permission, not the right to write from inside an event hook (docs/hooks.md)."""
+        return self.kernel.reacting()
 
-    def emit(self, hook_name: str, *, actor: str, _depth: int = 0, **kwargs: Any) -> Effects:
+    def emit(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects:
         """Call an event hook and apply the ``Effects`` every plugin returned.
 
         Plugins that offer hooks of their own call this for them too, so their implementers'
-        effects are applied in the same place. Returns what was applied.
+        effects are applied in the same place. Returns what was applied. Refused from inside
+        an event hook (return Effects instead); nested emits count toward ``MAX_EFFECT_DEPTH``
+        on their thread however they were reached.
         """
-        if _depth > MAX_EFFECT_DEPTH:
-            raise PluginError("core", f"effects kept triggering {hook_name} more than "
-                              f"{MAX_EFFECT_DEPTH} levels deep; a plugin loops")
-        if not self.plugins.implemented(hook_name):
-            return NOTHING  # every write emits an event: most have no listener
-        local = self._local
-        local.reacting = getattr(local, "reacting", 0) + 1
-        try:
-            effects = Effects.combine(self.plugins.call(hook_name, crm=self, actor=actor,
-                                                        **kwargs))
-            self.apply(effects, actor=actor, _depth=_depth)
-        finally:
-            local.reacting -= 1
-        return effects
+        return self.kernel.emit(hook_name, actor=actor, **kwargs)
 
-    def apply(self, effects: Effects, *, actor: str, _depth: int = 0) -> list[Any]:
-        """Apply ``effects``: ext patches, plugin records, task updates, then new tasks."""
-        if not effects:
-            return []
-        created = []
-        with self.transaction(actor):
-            for patch in effects.ext:
-                self.customers.patch_ext(patch.customer_id, patch.namespace, patch.values,
-                                         actor=actor)
-            for write in effects.records:
-                coll = self.collection(write.collection)
-                if write.expected_version is None:
-                    coll.insert(write.doc)
-                else:
-                    fields = {k: v for k, v in write.doc.items() if k not in ("id", "version")}
-                    coll.update(write.doc["id"], fields, expected_version=write.expected_version)
-            cancelled = []
-            for update in effects.task_updates:
-                changed = self.tasks.apply_update(update, actor=actor)
-                if update.cancel and changed is not None:
-                    cancelled.append(changed)
-            for draft in effects.tasks:
-                task, is_new = self.tasks.create_from(draft, actor=actor)
-                if is_new:
-                    created.append(task)
-            for task in cancelled:
-                self.emit("crm_task_cancelled", actor=actor, task=task, _depth=_depth + 1)
-            for task in created:
-                self.emit("crm_task_created", actor=actor, task=task, _depth=_depth + 1)
-        return created
+    def apply(self, effects: Effects, *, actor: str) -> list[Any]:
+        """Apply ``effects`` (``crmcore.effects.apply``): actions, then interactions, ext
+        patches, plugin records, task updates and new tasks in one transaction. Returns the
+        tasks created."""
+        self.kernel.check_write()
+        return self.kernel.apply(effects, actor=actor)
 
     @retried
     def tick(self, worker: str, now: datetime | None = None) -> TickReport:
         """One worker sweep: call ``crm_tick`` on every plugin and apply their effects (run
         again whole if a concurrent transaction rolled it back, as the API's writes are)."""
         when = now or self.clock.now()
-        effects = Effects.combine(self.plugins.call("crm_tick", crm=self, now=when,
-                                                    worker=worker))
-        created = self.apply(effects, actor=f"worker:{worker}")
+        effects = self.kernel.call_event("crm_tick", now=when, worker=worker)
+        applied: list[Effects] = []
+        created = self.kernel.apply(effects, actor=f"worker:{worker}", applied=applied)
         self.log.debug("tick", worker=worker, now=iso(when), tasks=len(created))
-        return TickReport(worker, when, len(created), len(effects.task_updates),
-                          len(effects.records))
+        return TickReport(worker, when, len(created),
+                          sum(len(e.task_updates) for e in applied),
+                          sum(len(e.records) for e in applied))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -467,64 +384,3 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock, *,
     except Exception as exc:
         raise PluginError(plugin, f"opening storage {name!r} failed: "
                           f"{type(exc).__name__}: {exc}") from exc
-
-
-class ReplayClock:
-    """The clock during a history replay: ``now()`` is the event being replayed (``set``),
-    ``wall`` the real clock."""
-
-    def __init__(self, wall: Clock) -> None:
-        self.wall = wall
-        self._at = wall.now()
-
-    def now(self) -> datetime:
-        return self._at
-
-    def set(self, when: datetime) -> None:
-        self._at = ensure_aware(when)
-
-
-class _Transaction:
-    """``CRM.transaction()`` (a class, not a generator: every write goes through it)."""
-
-    __slots__ = ("_actor", "_crm", "_inner", "_token")
-
-    def __init__(self, crm: CRM, actor: str | None) -> None:
-        self._crm = crm
-        self._actor = actor
-        self._token: contextvars.Token[str | None] | None = None
-        self._inner: contextlib.AbstractContextManager[None] | None = None
-
-    def __enter__(self) -> None:
-        local = self._crm._local
-        local.depth = getattr(local, "depth", 0) + 1
-        try:
-            inner = self._crm.store.transaction()
-            inner.__enter__()
-        except BaseException:
-            local.depth -= 1
-            raise
-        self._inner = inner
-        if self._actor is not None:
-            self._token = set_actor(self._actor)
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        local = self._crm._local
-        try:
-            try:
-                if self._token is not None:
-                    reset_actor(self._token)
-            finally:
-                assert self._inner is not None
-                self._inner.__exit__(kind, exc, tb)
-        except PermissionDenied as raised:
-            # The refused transaction rolled back; its audit entry must not roll back with it.
-            if local.depth == 1:
-                self._crm._audit_denial(raised)
-            raise
-        else:
-            if isinstance(exc, PermissionDenied) and local.depth == 1:
-                self._crm._audit_denial(exc)
-        finally:
-            local.depth -= 1

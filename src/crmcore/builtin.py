@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from crmcore.hookspecs import hookimpl
+from crmcore.names import CUSTOMER_KEYS, CUSTOMERS, INTERACTIONS, TASKS
 from crmcore.registry import Kinds
 from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend, StorageOptions, Store
 from crmcore.storage.memory import MemoryStore
-
-CUSTOMERS = "customers"
-INTERACTIONS = "interactions"
-TASKS = "tasks"
-# external ids (``source:id`` as the document id) → customer id; see Customers.by_external_id
-CUSTOMER_KEYS = "customer_keys"
 
 INTERACTION_KINDS = (
     "purchase", "refund", "consultation", "inquiry", "complaint", "callback", "follow_up",

@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -295,3 +296,17 @@ def _tidy(message: str) -> str:
     if sep and re.fullmatch(r"[A-Za-z_]\w*(\[\d+\]|\.[A-Za-z_]\w*)*", field):
         return f"{where}.{field}: {rest}"
     return f"{where}: {text}"
+
+
+def profile_names() -> list[str]:
+    """The industry stacks ``crm init --profile`` knows (``crmcore/profiles/*.toml``)."""
+    files = resources.files("crmcore") / "profiles"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def profile_text(name: str) -> str:
+    """The crm.toml of profile ``name``, as ``crm init`` writes it."""
+    if name not in profile_names():
+        raise ValidationError(f"unknown profile {name!r} (available: "
+                              f"{', '.join(profile_names())})")
+    return (resources.files("crmcore") / "profiles" / f"{name}.toml").read_text("utf-8")

@@ -4,28 +4,46 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
-from crmcore import builtin
+from crmcore import names
 from crmcore.converter import from_doc, to_doc
 from crmcore.effects import TaskUpdate
-from crmcore.entities import Customer, CustomerStatus
+from crmcore.entities import Customer, CustomerStatus, Task
 from crmcore.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from crmcore.ids import new_id
+from crmcore.kernel import Kernel
 from crmcore.normalize import normalize_email, parse_phone
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
 from crmcore.security import Resource, check_actor_name
-from crmcore.storage import SortSpec
+from crmcore.storage import Collection, SortSpec
 from crmcore.text import check_name
 
 #: Records of a merged customer's history moved per transaction.
 MERGE_BATCH = 500
 
-if TYPE_CHECKING:
-    from crmcore.app import CRM
+
+class OpenTasks(Protocol):
+    """What a merge and an erasure do to a customer's open tasks (``crm.tasks``)."""
+
+    def open_for(self, customer_id: str, *, kind: str | None = None) -> list[Task]: ...
+
+    def apply_update(self, update: TaskUpdate, *, actor: str) -> Task | None: ...
+
+    def cancel_deduped_for(self, customer_id: str, *, actor: str, reason: str) -> int: ...
+
+
+def load(coll: Collection, id: str) -> Customer:
+    """The customer ``id`` from the customers collection; a merged one says where it went
+    (``NotFoundError``). No permission check: ``Customers.get`` with ``actor`` does that."""
+    customer = from_doc(Customer, coll.get(id))
+    if customer.status is CustomerStatus.MERGED:
+        raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
+    return customer
+
 
 def resource(customer: Customer) -> Resource:
     """A customer as a permission resource."""
@@ -87,9 +105,10 @@ def require_actor(actor: object) -> str:
 class Customers:
     """The customer file (DOMAIN §1)."""
 
-    def __init__(self, crm: CRM) -> None:
-        self._crm = crm
-        self._coll = crm.store.collection(builtin.CUSTOMERS)
+    def __init__(self, kernel: Kernel, tasks: OpenTasks) -> None:
+        self._kernel = kernel
+        self._tasks = tasks
+        self._coll = kernel.store.collection(names.CUSTOMERS)
 
     def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         if not EDITABLE.issuperset(fields):
@@ -98,7 +117,7 @@ class Customers:
         out = dict(fields)
         if out.get("phone") is not None:
             phone = parse_phone(out["phone"],
-                                default_country_code=self._crm.config.core.default_country_code)
+                                default_country_code=self._kernel.config.core.default_country_code)
             out["phone"], out["phone_type"] = phone.e164, phone.type
         elif "phone" in out:
             out["phone_type"] = None
@@ -128,8 +147,8 @@ class Customers:
     def _build(self, actor: str, fields: Mapping[str, Any], version: int = 0,
                restore: Mapping[str, Any] | None = None) -> Customer:
         clean = self._clean(fields)
-        clean.setdefault("timezone", self._crm.config.core.timezone)
-        now = self._crm.now()
+        clean.setdefault("timezone", self._kernel.config.core.timezone)
+        now = self._kernel.now()
         stamps: dict[str, Any] = {"id": new_id("cus_", now), "created_at": now,
                                   "updated_at": now}
         if restore:
@@ -158,19 +177,19 @@ class Customers:
         # Built as stored: an insert is always version 1 (the storage contract).
         customer = self._build(require_actor(actor), {"name": name, **fields}, version=1,
                                restore=restore)
-        self._crm.authorize(customer.created_by, "customer.create",
-                            Resource("customer", owner=customer.owner))
-        with self._crm.transaction(customer.created_by):
+        self._kernel.authorize(customer.created_by, "customer.create",
+                               Resource("customer", owner=customer.owner))
+        with self._kernel.transaction(customer.created_by):
             self._coll.insert(to_doc(customer))
             self._claim_keys(customer.id, customer.external_ids, {})
-            effects = self._crm.emit("crm_customer_created", actor=customer.created_by,
-                                     customer=customer)
+            effects = self._kernel.emit("crm_customer_created", actor=customer.created_by,
+                                        customer=customer)
         return self.get(customer.id) if effects else customer  # effects may have patched ext
 
     def _claim_keys(self, id: str, new: Mapping[str, str], old: Mapping[str, str]) -> None:
         """Record this customer's external ids in ``customer_keys`` (the key is the document
         id, so a second customer with the same source and id is refused on every backend)."""
-        keys = self._crm.store.collection(builtin.CUSTOMER_KEYS)
+        keys = self._kernel.store.collection(names.CUSTOMER_KEYS)
         for source, ident in old.items():
             if new.get(source) != ident:
                 with contextlib.suppress(NotFoundError):
@@ -190,7 +209,7 @@ class Customers:
         """The customer known in system ``source`` as ``ident`` (merged ones resolved to the
         customer they were merged into), or None."""
         try:
-            doc = self._crm.store.collection(builtin.CUSTOMER_KEYS).get(
+            doc = self._kernel.store.collection(names.CUSTOMER_KEYS).get(
                 external_key(source.strip().lower(), ident.strip()))
         except NotFoundError:
             return None
@@ -208,11 +227,9 @@ class Customers:
     def get(self, id: str, *, actor: str | None = None) -> Customer:
         """The customer with this id; a merged one says where it went. With ``actor``, the
         read is checked against the permission policy."""
-        customer = from_doc(Customer, self._coll.get(id))
-        if customer.status is CustomerStatus.MERGED:
-            raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
+        customer = load(self._coll, id)
         if actor is not None:
-            self._crm.authorize(actor, "customer.read", resource(customer))
+            self._kernel.authorize(actor, "customer.read", resource(customer))
         return customer
 
     def get_any(self, id: str) -> Customer:
@@ -227,7 +244,7 @@ class Customers:
         actor = require_actor(actor)
         clean = self._clean(changes)
         before = self.get(id)
-        self._crm.authorize(actor, "customer.update", resource(before))
+        self._kernel.authorize(actor, "customer.update", resource(before))
         if expected_version is not None and before.version != expected_version:
             raise ConflictError(f"customer {id} changed since you read it (version "
                                 f"{before.version}, you read {expected_version}); reload")
@@ -237,18 +254,18 @@ class Customers:
             clean["ext"] = {**before.ext, **clean["ext"]}
         if "external_ids" in clean:
             clean["external_ids"] = {**before.external_ids, **clean["external_ids"]}
-        after = attrs.evolve(before, **clean, updated_at=self._crm.now(), updated_by=actor)
+        after = attrs.evolve(before, **clean, updated_at=self._kernel.now(), updated_by=actor)
         if after == attrs.evolve(before, updated_at=after.updated_at, updated_by=actor):
             return before  # nothing changed: write nothing
         doc = to_doc(after)
         changed = {k: doc[k] for k in (*clean, "updated_at", "updated_by")}
-        with self._crm.transaction(actor):
+        with self._kernel.transaction(actor):
             stored = from_doc(Customer, self._coll.update(id, changed,
                                                           expected_version=before.version))
             if "external_ids" in clean:
                 self._claim_keys(id, stored.external_ids, before.external_ids)
-            effects = self._crm.emit("crm_customer_updated", actor=actor, before=before,
-                                     after=stored)
+            effects = self._kernel.emit("crm_customer_updated", actor=actor, before=before,
+                                        after=stored)
         return self.get(id) if effects else stored
 
     @retried
@@ -266,7 +283,7 @@ class Customers:
             ext = {**current.ext, namespace: merged}
             attrs.evolve(current, ext=ext)  # validate
             try:
-                with self._crm.transaction(actor):
+                with self._kernel.transaction(actor):
                     doc = self._coll.update(id, {"ext": ext}, expected_version=current.version)
                 return from_doc(Customer, doc)
             except ConflictError:
@@ -285,28 +302,28 @@ class Customers:
         """
         actor = require_actor(actor)
         customer = self.get_any(id)
-        self._crm.authorize(actor, "customer.forget", resource(customer))
+        self._kernel.authorize(actor, "customer.forget", resource(customer))
         if customer.status is CustomerStatus.ERASED:
             self._finish_erasure(id)  # a first call may have stopped before the compaction
             return customer
-        now = self._crm.now()
-        with self._crm.transaction(actor):
-            for task in self._crm.tasks.open_for(id):
-                self._crm.tasks.apply_update(TaskUpdate(task_id=task.id, cancel=True,
+        now = self._kernel.now()
+        with self._kernel.transaction(actor):
+            for task in self._tasks.open_for(id):
+                self._tasks.apply_update(TaskUpdate(task_id=task.id, cancel=True,
                                                         reason="customer data erased"),
                                              actor=actor)
-            for spec in self._crm.collection_specs():
-                if (spec.customer_key is None or spec.name == builtin.CUSTOMERS
+            for spec in self._kernel.specs.values():
+                if (spec.customer_key is None or spec.name == names.CUSTOMERS
                         or spec.record_type is None):
                     continue
                 fields = personal_fields(spec.record_type)
-                coll = self._crm.store.collection(spec.name)
+                coll = self._kernel.store.collection(spec.name)
                 for doc in list(coll.iter({spec.customer_key: id})):
                     blank = {f: _blank(doc[f]) for f in fields
                              if doc.get(f) not in (None, "", [], {}, "(erased)")}
                     if blank:
                         coll.update(doc["id"], blank, expected_version=doc["version"])
-            keys = self._crm.store.collection(builtin.CUSTOMER_KEYS)
+            keys = self._kernel.store.collection(names.CUSTOMER_KEYS)
             for key in list(keys.iter({"customer_id": id})):  # merged-in ones too
                 keys.delete(key["id"])
             blank = erased_fields()
@@ -316,7 +333,7 @@ class Customers:
             self._coll.update(id, {k: doc[k] for k in (*blank, "status", "updated_at",
                                                         "updated_by")},
                               expected_version=customer.version)
-            self._crm.emit("crm_customer_forgotten", actor=actor, customer=erased)
+            self._kernel.emit("crm_customer_forgotten", actor=actor, customer=erased)
         self._finish_erasure(id)
         return self.get_any(id)
 
@@ -325,7 +342,7 @@ class Customers:
         full disk), say that the erasure is committed but unfinished, and how to finish it:
         calling ``forget`` again compacts again."""
         try:
-            self._crm.store.compact()
+            self._kernel.store.compact()
         except NotImplementedError:  # e.g. nothing on disk to rewrite
             return
         except StorageError as exc:
@@ -343,7 +360,7 @@ class Customers:
         read (their own and unowned ones)."""
         query = self._active(filter, include_inactive)
         if actor is not None:
-            query = self._crm.readable_filter(actor, query)
+            query = self._kernel.readable_filter(actor, query)
         return [from_doc(Customer, d) for d in self._coll.find(query, sort=sort, limit=limit,
                                                                 skip=skip)]
 
@@ -405,12 +422,12 @@ class Customers:
 
     def _move_history(self, duplicate_id: str, keep_id: str, actor: str) -> None:
         """Re-point the duplicate's history in bounded transactions (see ``merge``)."""
-        for spec in self._crm.collection_specs():
-            if spec.customer_key is None or spec.name in (builtin.CUSTOMERS, builtin.TASKS):
+        for spec in self._kernel.specs.values():
+            if spec.customer_key is None or spec.name in (names.CUSTOMERS, names.TASKS):
                 continue
-            coll = self._crm.store.collection(spec.name)
+            coll = self._kernel.store.collection(spec.name)
             while batch := coll.find({spec.customer_key: duplicate_id}, limit=MERGE_BATCH):
-                with self._crm.transaction(actor):
+                with self._kernel.transaction(actor):
                     for doc in batch:
                         coll.update(doc["id"], {spec.customer_key: keep_id},
                                     expected_version=doc["version"])
@@ -437,7 +454,7 @@ class Customers:
         keep = self.get(keep_id)
         dup = self.get(duplicate_id)
         for target in (keep, dup):
-            self._crm.authorize(actor, "customer.merge", resource(target))
+            self._kernel.authorize(actor, "customer.merge", resource(target))
         fills: dict[str, Any] = {}
         for name in EDITABLE - {"tags", "ext", "name"}:
             if getattr(keep, name) in (None, "", {}) and getattr(dup, name) not in (None, "", {}):
@@ -445,15 +462,15 @@ class Customers:
         fills["tags"] = tuple(sorted(set(keep.tags) | set(dup.tags)))
         fills["ext"] = {**dup.ext, **keep.ext}
         fills["external_ids"] = {**dup.external_ids, **keep.external_ids}
-        now = self._crm.now()
+        now = self._kernel.now()
         self._move_history(duplicate_id, keep_id, actor)
-        with self._crm.transaction(actor):
-            self._crm.tasks.cancel_deduped_for(duplicate_id, actor=actor,
+        with self._kernel.transaction(actor):
+            self._tasks.cancel_deduped_for(duplicate_id, actor=actor,
                                                reason=f"merged into {keep_id}")
-            for spec in self._crm.collection_specs():
-                if spec.customer_key is None or spec.name == builtin.CUSTOMERS:
+            for spec in self._kernel.specs.values():
+                if spec.customer_key is None or spec.name == names.CUSTOMERS:
                     continue
-                coll = self._crm.store.collection(spec.name)
+                coll = self._kernel.store.collection(spec.name)
                 for doc in list(coll.iter({spec.customer_key: duplicate_id})):
                     coll.update(doc["id"], {spec.customer_key: keep_id},
                                 expected_version=doc["version"])
@@ -470,6 +487,6 @@ class Customers:
                                                                    "merged_into", "updated_at",
                                                                    "updated_by")},
                               expected_version=dup.version)
-            self._crm.emit("crm_customers_merged", actor=actor, kept=self.get(keep_id),
-                           merged=self.get_any(duplicate_id))
+            self._kernel.emit("crm_customers_merged", actor=actor, kept=self.get(keep_id),
+                              merged=self.get_any(duplicate_id))
         return self.get(keep_id)

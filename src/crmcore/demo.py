@@ -20,7 +20,7 @@ import click
 
 from crmcore.app import CRM, open_crm
 from crmcore.clock import ManualClock
-from crmcore.config import Config
+from crmcore.config import Config, profile_text
 from crmcore.entities import Channel, Gender
 from crmcore.outputs import configured_paths, private_folder, write_output
 from crmcore.render import render_terminal
@@ -180,7 +180,6 @@ def demo_config(config_path: Path, profile: str) -> Config:
 def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
              directory: str | None, seed: int) -> DemoResult:
     """Create the store, simulate, report, and say where the data is."""
-    from crmcore.cli.admin import profile_text
     from crmcore.cli.context import progress, state
 
     st: CliState = state(ctx)

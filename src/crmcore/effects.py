@@ -1,15 +1,30 @@
-"""What event hooks return: the changes a plugin wants, applied by the core in one place."""
+"""What event hooks return: the changes a plugin wants, and ``apply``, which makes them.
+
+An event hook never writes while it is called (the kernel refuses it): it returns ``Effects``
+and the core applies them in one place (docs/hooks.md), in this order:
+
+1. ``interactions``: logged as ``crm.interactions.log`` does (each fires
+   ``crm_interaction_logged``);
+2. ``actions``: writes through a plugin's own API, in the order the hooks returned them;
+   Effects an action returns are applied at once.
+   Both run inside whatever transaction the event was emitted in (none for ``crm_tick``: a
+   sweep batches its own);
+3. in one transaction: ``ext`` patches, plugin ``records``, ``task_updates``, new ``tasks``;
+   then ``crm_task_cancelled`` and ``crm_task_created`` for what changed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
-from crmcore.entities import Priority
-from crmcore.schema import enum_converter, to_utc, to_utc_or_none
+from crmcore.entities import Interaction, Priority, Task
+from crmcore.schema import enum_converter, to_utc, to_utc_or_none, utc_converter
+from crmcore.storage import Collection
 
 _priority = enum_converter(Priority, "priority")
 _priority_or_none = enum_converter(Priority, "priority", optional=True)
@@ -86,35 +101,64 @@ class RecordWrite:
     expected_version: int | None = None
 
 
-# Typed converters (``converter=tuple`` would leave mypy without the element type).
-def _drafts(value: Iterable[TaskDraft]) -> tuple[TaskDraft, ...]:
-    return tuple(value)
+_OCCURRED_AT = utc_converter("occurred_at", optional=True)
 
 
-def _updates(value: Iterable[TaskUpdate]) -> tuple[TaskUpdate, ...]:
-    return tuple(value)
+def _occurred_at(value: Any) -> datetime | None:
+    when: datetime | None = _OCCURRED_AT(value)
+    return when
 
 
-def _patches(value: Iterable[ExtPatch]) -> tuple[ExtPatch, ...]:
-    return tuple(value)
+@attrs.frozen
+class InteractionDraft:
+    """An interaction to log, as ``crm.interactions.log`` would (it fires
+    ``crm_interaction_logged`` in turn): a completed follow-up becomes a contact."""
+
+    customer_id: str
+    kind: str
+    occurred_at: datetime | None = attrs.field(default=None, converter=_occurred_at)
+    fields: Mapping[str, Any] = attrs.field(factory=dict)  # summary, rep, ref, ext …
 
 
-def _writes(value: Iterable[RecordWrite]) -> tuple[RecordWrite, ...]:
-    return tuple(value)
+@attrs.frozen
+class Action:
+    """A write through the plugin's own API (a re-grade, a ledger posting, a ticket
+    registered), run by the core after every implementation of the hook has returned: in the
+    triggering write's transaction, its own emits counted one reaction deeper. ``run`` takes
+    no argument (close over what it needs); if it returns ``Effects`` they are applied next,
+    any other result is ignored."""
+
+    run: Callable[[], object]
+    label: str = ""
+
+    def describe(self) -> str:
+        return self.label or getattr(self.run, "__qualname__", repr(self.run))
+
+
+def _as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(items)
 
 
 @attrs.frozen
 class Effects:
     """Everything one hook call wants done. Combine several with ``Effects.combine``."""
 
-    tasks: tuple[TaskDraft, ...] = attrs.field(default=(), converter=_drafts)
-    task_updates: tuple[TaskUpdate, ...] = attrs.field(default=(), converter=_updates)
-    ext: tuple[ExtPatch, ...] = attrs.field(default=(), converter=_patches)
-    records: tuple[RecordWrite, ...] = attrs.field(default=(), converter=_writes)
+    tasks: tuple[TaskDraft, ...] = attrs.field(default=(), converter=_as_tuple)
+    task_updates: tuple[TaskUpdate, ...] = attrs.field(default=(), converter=_as_tuple)
+    ext: tuple[ExtPatch, ...] = attrs.field(default=(), converter=_as_tuple)
+    records: tuple[RecordWrite, ...] = attrs.field(default=(), converter=_as_tuple)
+    interactions: tuple[InteractionDraft, ...] = attrs.field(default=(), converter=_as_tuple)
+    actions: tuple[Action, ...] = attrs.field(default=(), converter=_as_tuple)
 
     def __bool__(self) -> bool:
         return self is not NOTHING and bool(self.tasks or self.task_updates or self.ext
-                                            or self.records)
+                                            or self.records or self.interactions
+                                            or self.actions)
+
+    @classmethod
+    def run(cls, fn: Callable[[], object], label: str = "") -> Effects:
+        """Effects holding one ``Action``: ``return Effects.run(lambda: api.regrade(id))``."""
+        return cls(actions=(Action(fn, label),))
 
     @classmethod
     def combine(cls, parts: Iterable[Effects | None]) -> Effects:
@@ -126,6 +170,8 @@ class Effects:
         updates: list[TaskUpdate] = []
         ext: list[ExtPatch] = []
         records: list[RecordWrite] = []
+        interactions: list[InteractionDraft] = []
+        actions: list[Action] = []
         for part in parts:
             if not isinstance(part, Effects):
                 raise TypeError(f"an event hook returned {type(part).__name__}, not Effects")
@@ -133,7 +179,95 @@ class Effects:
             updates += part.task_updates
             ext += part.ext
             records += part.records
-        return cls(tasks, updates, ext, records)
+            interactions += part.interactions
+            actions += part.actions
+        return cls(tasks, updates, ext, records, interactions, actions)
 
 
 NOTHING = Effects()  # frozen, so one shared instance serves every empty answer
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+
+class _ExtPatcher(Protocol):
+    def patch_ext(self, id: str, namespace: str, values: Mapping[str, Any], *,
+                  actor: str) -> Any: ...
+
+
+class _TaskWriter(Protocol):
+    def apply_update(self, update: TaskUpdate, *, actor: str) -> Task | None: ...
+
+    def create_from(self, draft: TaskDraft, *, actor: str) -> tuple[Task, bool]: ...
+
+
+class _InteractionLogger(Protocol):
+    def log(self, *, actor: str, customer_id: str, kind: str,
+            occurred_at: datetime | None = None, **fields: Any) -> Interaction: ...
+
+
+class Target(Protocol):
+    """What ``apply`` writes through: the CRM, as far as Effects reach it."""
+
+    @property
+    def customers(self) -> _ExtPatcher: ...
+
+    @property
+    def tasks(self) -> _TaskWriter: ...
+
+    @property
+    def interactions(self) -> _InteractionLogger: ...
+
+    def collection(self, name: str) -> Collection: ...
+
+    def transaction(self, actor: str | None = None) -> contextlib.AbstractContextManager[None]:
+        ...
+
+    def emit(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects: ...
+
+
+def apply(effects: Effects, *, actor: str, to: Target,
+          applied: list[Effects] | None = None) -> list[Task]:
+    """Apply ``effects`` to the CRM ``to`` in the order the module describes; the tasks that
+    were created (a dedupe key already open creates none). ``applied`` collects ``effects``
+    and every ``Effects`` an action returned (what a worker sweep reports)."""
+    if not effects:
+        return []
+    if applied is not None:
+        applied.append(effects)
+    created: list[Task] = []
+    for draft in effects.interactions:
+        to.interactions.log(actor=actor, customer_id=draft.customer_id, kind=draft.kind,
+                            occurred_at=draft.occurred_at, **draft.fields)
+    for action in effects.actions:
+        more = action.run()
+        if isinstance(more, Effects):  # anything else an API call returns is its own business
+            created += apply(more, actor=actor, to=to, applied=applied)
+    if not (effects.ext or effects.records or effects.task_updates or effects.tasks):
+        return created
+    cancelled = []
+    with to.transaction(actor):
+        for patch in effects.ext:
+            to.customers.patch_ext(patch.customer_id, patch.namespace, patch.values,
+                                   actor=actor)
+        for write in effects.records:
+            coll = to.collection(write.collection)
+            if write.expected_version is None:
+                coll.insert(write.doc)
+            else:
+                fields = {k: v for k, v in write.doc.items() if k not in ("id", "version")}
+                coll.update(write.doc["id"], fields, expected_version=write.expected_version)
+        for update in effects.task_updates:
+            changed = to.tasks.apply_update(update, actor=actor)
+            if update.cancel and changed is not None:
+                cancelled.append(changed)
+        new: list[Task] = []
+        for task_draft in effects.tasks:
+            task, is_new = to.tasks.create_from(task_draft, actor=actor)
+            if is_new:
+                new.append(task)
+        for task in cancelled:
+            to.emit("crm_task_cancelled", actor=actor, task=task)
+        for task in new:
+            to.emit("crm_task_created", actor=actor, task=task)
+    return created + new

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from crmcore import builtin
+from crmcore import names
 from crmcore.converter import from_doc, to_doc
-from crmcore.customers import require_actor
+from crmcore.customers import load, require_actor
 from crmcore.entities import Customer, CustomerStatus, Interaction
 from crmcore.errors import ValidationError
+from crmcore.kernel import Kernel
 from crmcore.retry import retried
 from crmcore.security import Resource
 from crmcore.storage import SortSpec
-
-if TYPE_CHECKING:
-    from crmcore.app import CRM
 
 EDITABLE = frozenset({"channel", "summary", "amount", "satisfaction", "place", "rep", "ref",
                       "ext"})
@@ -27,24 +25,26 @@ EDITABLE = frozenset({"channel", "summary", "amount", "satisfaction", "place", "
 class Interactions:
     """Communication records (DOMAIN §1): when, where, how, what was said."""
 
-    def __init__(self, crm: CRM) -> None:
-        self._crm = crm
-        self._coll = crm.store.collection(builtin.INTERACTIONS)
+    def __init__(self, kernel: Kernel, kinds: frozenset[str]) -> None:
+        self._kernel = kernel
+        self._kinds = kinds
+        self._coll = kernel.store.collection(names.INTERACTIONS)
+        self._customers = kernel.store.collection(names.CUSTOMERS)
 
     def _build(self, actor: str, customer_id: str, kind: str, occurred_at: datetime | None,
                fields: Mapping[str, Any]) -> tuple[Interaction, Customer]:
         unknown = sorted(set(fields) - EDITABLE)
         if unknown:
             raise ValidationError(f"unknown interaction field(s): {', '.join(unknown)}")
-        if kind not in self._crm.interaction_kinds:
-            allowed = ", ".join(sorted(self._crm.interaction_kinds))
+        if kind not in self._kinds:
+            allowed = ", ".join(sorted(self._kinds))
             raise ValidationError(f"unknown interaction kind {kind!r} (allowed: {allowed})",
                                   field="kind")
-        customer = self._crm.customers.get(customer_id)
+        customer = load(self._customers, customer_id)
         if customer.status is not CustomerStatus.ACTIVE:
             raise ValidationError(f"customer {customer_id} is {customer.status.value}")
-        now = self._crm.now()
-        interaction = Interaction(id=self._crm.new_id("int_"), customer_id=customer_id,
+        now = self._kernel.now()
+        interaction = Interaction(id=self._kernel.new_id("int_"), customer_id=customer_id,
                                   kind=kind, occurred_at=occurred_at or now, created_at=now,
                                   created_by=actor, **fields)
         return interaction, customer
@@ -60,13 +60,13 @@ class Interactions:
         """Record a contact; fires ``crm_interaction_logged`` (re-grading, follow-ups …)."""
         actor = require_actor(actor)
         interaction, customer = self._build(actor, customer_id, kind, occurred_at, fields)
-        self._crm.authorize(actor, "interaction.create",
-                            Resource("interaction", None, customer.owner, customer.id))
-        with self._crm.transaction(actor):
+        self._kernel.authorize(actor, "interaction.create",
+                               Resource("interaction", None, customer.owner, customer.id))
+        with self._kernel.transaction(actor):
             inserted = self._coll.insert(to_doc(interaction))
             stored = attrs.evolve(interaction, version=inserted["version"])
-            self._crm.emit("crm_interaction_logged", actor=actor, interaction=stored,
-                           customer=customer)
+            self._kernel.emit("crm_interaction_logged", actor=actor, interaction=stored,
+                              customer=customer)
         return stored
 
     def get(self, id: str) -> Interaction:
@@ -77,9 +77,9 @@ class Interactions:
                      newest_first: bool = True, actor: str | None = None) -> list[Interaction]:
         """A customer's history, newest first by default (checked for ``actor`` if given)."""
         if actor is not None:
-            owner = self._crm.customers.get_any(customer_id).owner
-            self._crm.authorize(actor, "interaction.read",
-                                Resource("interaction", None, owner, customer_id))
+            owner = from_doc(Customer, self._customers.get(customer_id)).owner
+            self._kernel.authorize(actor, "interaction.read",
+                                   Resource("interaction", None, owner, customer_id))
         query: dict[str, Any] = {"customer_id": customer_id}
         if kinds:
             query["kind"] = {"$in": list(kinds)}

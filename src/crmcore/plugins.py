@@ -218,6 +218,11 @@ class PluginManager:
             out.extend((impl.plugin_name, item) for item in items if item is not None)
         return out
 
+    def culprit(self, exc: BaseException) -> str:
+        """The plugin whose code raised ``exc`` ("unknown" when no plugin's code is in its
+        traceback); the kernel names it when a reaction's action fails."""
+        return self._culprit(exc)
+
     def _culprit(self, exc: BaseException) -> str:
         """The plugin whose code raised: the deepest traceback frame inside a plugin's module."""
         culprit = "unknown"

@@ -18,13 +18,10 @@ import functools
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar, cast
 
 from crmcore.errors import TransientConflict
 from crmcore.logs import get_logger
-
-if TYPE_CHECKING:
-    from crmcore.app import CRM
 
 ATTEMPTS = 5  # tries in all
 FIRST_PAUSE = 0.005  # seconds before the second try; doubled for each further one (±50%)
@@ -34,7 +31,15 @@ R = TypeVar("R")
 log = get_logger("retry")
 
 
-def retrying(crm: CRM, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+class Transactional(Protocol):
+    """What retrying asks of its owner (the CRM, or a service's kernel)."""
+
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this thread."""
+        ...
+
+
+def retrying(crm: Transactional, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """``fn(*args, **kwargs)``, run again when it raises ``TransientConflict`` and no
     transaction is open around it in this thread. Use it for a block of several writes::
 
@@ -53,7 +58,7 @@ def retrying(crm: CRM, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) ->
     return _retry_after(crm, fn, first, *args, **kwargs)
 
 
-def _retry_after(crm: CRM, fn: Callable[P, R], first: TransientConflict, *args: P.args,
+def _retry_after(crm: Transactional, fn: Callable[P, R], first: TransientConflict, *args: P.args,
                  **kwargs: P.kwargs) -> R:
     """``retrying`` once the first attempt has failed with ``first``."""
     _pause_or_raise(crm, fn, 1, first)
@@ -65,9 +70,9 @@ def _retry_after(crm: CRM, fn: Callable[P, R], first: TransientConflict, *args: 
     raise AssertionError("unreachable")  # pragma: no cover: the last attempt re-raises
 
 
-def _pause_or_raise(crm: CRM, fn: Callable[..., object], attempt: int,
+def _pause_or_raise(crm: Transactional, fn: Callable[..., object], attempt: int,
                     exc: TransientConflict) -> None:
-    if attempt >= ATTEMPTS or getattr(crm._local, "depth", 0) > 0:
+    if attempt >= ATTEMPTS or crm.in_transaction():
         raise exc  # out of tries, or inside a transaction: its opener runs it again
     log.info("transaction rolled back by a concurrent one; running it again",
              operation=getattr(fn, "__qualname__", repr(fn)), attempt=attempt, error=str(exc))
@@ -76,7 +81,7 @@ def _pause_or_raise(crm: CRM, fn: Callable[..., object], attempt: int,
 
 def retried(method: Callable[P, R]) -> Callable[P, R]:
     """Make an API method run as ``retrying`` does: a method of the CRM, or of a class
-    holding it as ``self._crm``."""
+    holding a ``Kernel`` as ``self._kernel`` (or the CRM as ``self._crm``)."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -84,7 +89,8 @@ def retried(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except TransientConflict as exc:
             first = exc
-        owner: Any = args[0]  # a CRM, or a service holding one as ``_crm``
-        return _retry_after(getattr(owner, "_crm", owner), method, first, *args, **kwargs)
+        owner = args[0]
+        holder = getattr(owner, "_kernel", None) or getattr(owner, "_crm", owner)
+        return _retry_after(cast(Transactional, holder), method, first, *args, **kwargs)
 
     return wrapper

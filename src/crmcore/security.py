@@ -30,15 +30,12 @@ from __future__ import annotations
 import enum
 import fnmatch
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import attrs
 
 from crmcore.errors import ValidationError
 from crmcore.schema import enum_converter
-
-if TYPE_CHECKING:
-    from crmcore.app import CRM
 
 
 class Role(enum.Enum):
@@ -170,13 +167,27 @@ def reserved_actor(settings: SecuritySettings, name: str, source: str) -> str | 
             "with --as NAME (an admin under [security.actors] for maintenance)")
 
 
-def _assigned(crm: CRM, name: str, customer_id: str | None) -> bool:
+class _OpenTasks(Protocol):
+    def open_for(self, customer_id: str, *, kind: str | None = None) -> list[Any]: ...
+
+
+class PolicyContext(Protocol):
+    """What the default policy reads: actors by name, and a customer's open tasks (the CRM)."""
+
+    def actor(self, name: str) -> Actor | None: ...
+
+    @property
+    def tasks(self) -> _OpenTasks: ...
+
+
+def _assigned(crm: PolicyContext, name: str, customer_id: str | None) -> bool:
     if customer_id is None:
         return False
     return any(t.assignee == name for t in crm.tasks.open_for(customer_id))
 
 
-def default_policy(crm: CRM, actor: Actor, action: str, resource: Resource) -> tuple[bool, str]:
+def default_policy(crm: PolicyContext, actor: Actor, action: str,
+                   resource: Resource) -> tuple[bool, str]:
     """The built-in decision and, when refusing, why."""
     verb = action.rsplit(".", 1)[-1]
     if actor.role in (Role.ADMIN, Role.SYSTEM):

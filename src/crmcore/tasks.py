@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from crmcore import builtin
+from crmcore import names
 from crmcore.converter import from_doc, to_doc
-from crmcore.customers import require_actor
+from crmcore.customers import load, require_actor
 from crmcore.effects import TaskDraft, TaskUpdate
 from crmcore.entities import Priority, Task, TaskStatus
 from crmcore.errors import ConflictError, DuplicateKeyError, ValidationError
+from crmcore.kernel import Kernel
 from crmcore.retry import retried
 from crmcore.security import Resource
 from crmcore.storage import SortSpec
-
-if TYPE_CHECKING:
-    from crmcore.app import CRM
 
 URGENCY: SortSpec = [("priority", -1), ("due_at", 1)]
 # The changes that cancel a task, with an ``outcome`` saying why (a cancelled task is nobody's).
@@ -43,9 +41,11 @@ def task_doc(task: Task) -> dict[str, Any]:
 class Tasks:
     """Things someone must do by a time."""
 
-    def __init__(self, crm: CRM) -> None:
-        self._crm = crm
-        self._coll = crm.store.collection(builtin.TASKS)
+    def __init__(self, kernel: Kernel, kinds: frozenset[str]) -> None:
+        self._kernel = kernel
+        self._kinds = kinds
+        self._coll = kernel.store.collection(names.TASKS)
+        self._customers = kernel.store.collection(names.CUSTOMERS)
 
     # -- creating --------------------------------------------------------------------------
 
@@ -56,25 +56,25 @@ class Tasks:
         already holds, returns that task instead and creates nothing."""
         actor = require_actor(actor)
         draft = TaskDraft(kind=kind, title=title, due_at=due_at, **fields)
-        self._crm.authorize(actor, "task.create", Resource("task", None, draft.assignee,
+        self._kernel.authorize(actor, "task.create", Resource("task", None, draft.assignee,
                                                            draft.customer_id))
-        with self._crm.transaction(actor):
+        with self._kernel.transaction(actor):
             task, is_new = self.create_from(draft, actor=actor)
-            if is_new and self._crm.emit("crm_task_created", actor=actor, task=task):
+            if is_new and self._kernel.emit("crm_task_created", actor=actor, task=task):
                 task = self.get(task.id)  # effects (an assignment, say) may have changed it
         return task
 
     @retried
     def create_from(self, draft: TaskDraft, *, actor: str) -> tuple[Task, bool]:
         """Store a draft without firing events; ``(task, False)`` if its dedupe key is taken."""
-        if draft.kind not in self._crm.task_kinds:
-            allowed = ", ".join(sorted(self._crm.task_kinds))
+        if draft.kind not in self._kinds:
+            allowed = ", ".join(sorted(self._kinds))
             raise ValidationError(f"unknown task kind {draft.kind!r} (allowed: {allowed})",
                                   field="kind")
         if draft.customer_id is not None:
-            self._crm.customers.get(draft.customer_id)
-        now = self._crm.now()
-        task = Task(id=self._crm.new_id("tsk_"), created_at=now, created_by=actor,
+            load(self._customers, draft.customer_id)
+        now = self._kernel.now()
+        task = Task(id=self._kernel.new_id("tsk_"), created_at=now, created_by=actor,
                     updated_at=now, updated_by=actor, **attrs.asdict(draft, recurse=False))
         if draft.dedupe_key is not None:
             existing = self.open_by_key(draft.dedupe_key)
@@ -99,7 +99,7 @@ class Tasks:
         """The task with this id (the read checked for ``actor`` if given)."""
         task = from_doc(Task, self._coll.get(id))
         if actor is not None:
-            self._crm.authorize(actor, "task.read", resource(task))
+            self._kernel.authorize(actor, "task.read", resource(task))
         return task
 
     def due(self, *, now: datetime | None = None, within: timedelta | None = None,
@@ -113,7 +113,7 @@ class Tasks:
         for name, value in (("assignee", assignee), ("customer_id", customer_id)):
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ValidationError("must not be empty (pass None for any)", field=name)
-        when = now or self._crm.now()
+        when = now or self._kernel.now()
         horizon = when if overdue or within is None else when + within
         query: dict[str, Any] = {"status": TaskStatus.OPEN.value,
                                  "due_at": {"$lt" if overdue else "$lte": horizon}}
@@ -124,7 +124,7 @@ class Tasks:
         if customer_id is not None:
             query["customer_id"] = customer_id
         if actor is not None:
-            query = self._crm.readable_filter(actor, query, owner_field="assignee")
+            query = self._kernel.readable_filter(actor, query, owner_field="assignee")
         return self.find(query, sort=URGENCY, limit=limit)
 
     def open_for(self, customer_id: str, *, kind: str | None = None) -> list[Task]:
@@ -152,16 +152,16 @@ class Tasks:
                 action: str | None = None, **changes: Any) -> tuple[Task, Task]:
         before = self.get(id)
         if action is not None:
-            self._crm.authorize(actor, action, resource(before))
+            self._kernel.authorize(actor, action, resource(before))
         if expected_version is not None and before.version != expected_version:
             raise ConflictError(f"task {id} changed since you read it (version "
                                 f"{before.version}, you read {expected_version}); reload")
         if not before.is_open:
             raise ValidationError(f"task {id} is {before.status.value}; only open tasks change")
-        after = attrs.evolve(before, **changes, updated_at=self._crm.now(), updated_by=actor)
+        after = attrs.evolve(before, **changes, updated_at=self._kernel.now(), updated_by=actor)
         doc = task_doc(after)
         fields = {k: doc[k] for k in (*changes, "updated_at", "updated_by", "open_key")}
-        with self._crm.transaction(actor):
+        with self._kernel.transaction(actor):
             stored = from_doc(Task, self._coll.update(id, fields,
                                                       expected_version=before.version))
         return before, stored
@@ -171,13 +171,13 @@ class Tasks:
                  expected_version: int | None = None) -> Task:
         """Mark a task done; fires ``crm_task_completed``."""
         actor = require_actor(actor)
-        with self._crm.transaction(actor):
+        with self._kernel.transaction(actor):
             _before, done = self._change(id, actor, expected_version, "task.complete",
                                          status=TaskStatus.DONE,
-                                         outcome=outcome, completed_at=self._crm.now(),
+                                         outcome=outcome, completed_at=self._kernel.now(),
                                          completed_by=actor, lease_owner=None,
                                          lease_until=None)
-            self._crm.emit("crm_task_completed", actor=actor, task=done)
+            self._kernel.emit("crm_task_completed", actor=actor, task=done)
         return done
 
     @retried
@@ -204,10 +204,10 @@ class Tasks:
                expected_version: int | None = None) -> Task:
         """Cancel an open task, noting why; fires ``crm_task_cancelled``."""
         actor = require_actor(actor)
-        with self._crm.transaction(actor):
+        with self._kernel.transaction(actor):
             _before, cancelled = self._change(id, actor, expected_version, "task.update",
                                               outcome=reason or "cancelled", **_CANCELLED)
-            self._crm.emit("crm_task_cancelled", actor=actor, task=cancelled)
+            self._kernel.emit("crm_task_cancelled", actor=actor, task=cancelled)
         return cancelled
 
     def apply_update(self, update: TaskUpdate, *, actor: str) -> Task | None:
@@ -240,7 +240,7 @@ class Tasks:
             if task.dedupe_key is not None:
                 cancelled = self._change(task.id, actor, None, outcome=reason,
                                          **_CANCELLED)[1]
-                self._crm.emit("crm_task_cancelled", actor=actor, task=cancelled)
+                self._kernel.emit("crm_task_cancelled", actor=actor, task=cancelled)
                 count += 1
         return count
 
@@ -252,7 +252,7 @@ class Tasks:
 
         Atomic on every backend: two workers never hold the same task at once.
         """
-        when = now or self._crm.now()
+        when = now or self._kernel.now()
         query = {**dict(filter or {}), "status": TaskStatus.OPEN.value,
                  "due_at": {"$lte": when}}
         doc = self._coll.claim(query, owner=worker, until=when + lease, now=when, sort=URGENCY)

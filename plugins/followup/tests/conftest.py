@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from crmcore import CRM, Customer, Effects, ExtPatch, Interaction, hookimpl, hookspec
+from crmcore import CRM, Action, Customer, Effects, ExtPatch, Interaction, hookimpl, hookspec
 from crmcore.clock import ManualClock
 
 INSTALLED = {ep.name for ep in metadata.entry_points(group="crmcore")}
@@ -79,13 +79,15 @@ class FakeGradingBase:
         self.fired += 1
         patch = ExtPatch(customer.id, "grading", {"grades": {"pipeline": self.to}})
         if self.mode == "patch-then-emit":
-            set_grade(crm, customer.id, self.to)
-            crm.emit("crm_grade_changed", actor="grading", customer=crm.customers.get(
-                customer.id), scheme="pipeline", old=old, new=self.to, reason="test",)
-            return None
-        crm.emit("crm_grade_changed", actor="grading", customer=customer, scheme="pipeline",
-                 old=old, new=self.to, reason="test")
-        return Effects(ext=[patch])
+            def patch_then_emit() -> None:
+                set_grade(crm, customer.id, self.to)
+                crm.emit("crm_grade_changed", actor="grading", customer=crm.customers.get(
+                    customer.id), scheme="pipeline", old=old, new=self.to, reason="test",)
+            return Effects.run(patch_then_emit)
+        # actions run before the ext patch is applied: the event sees the old grade stored
+        return Effects(ext=[patch], actions=[Action(lambda: crm.emit(
+            "crm_grade_changed", actor="grading", customer=customer, scheme="pipeline",
+            old=old, new=self.to, reason="test"))])
 
 
 class FakeGradingFirst(FakeGradingBase):

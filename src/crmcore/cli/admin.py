@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +24,10 @@ from crmcore.cli.context import (
 )
 from crmcore.cli.params import WHEN
 from crmcore.cli.policy import require
-from crmcore.config import DEFAULT_FILE
+from crmcore.config import DEFAULT_FILE, profile_text
 from crmcore.errors import StorageError, ValidationError
 from crmcore.outputs import check_target, configured_paths, protected_paths, write_output
 from crmcore.report import build_report
-
-
-def profile_names() -> list[str]:
-    files = resources.files("crmcore") / "profiles"
-    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
-
-
-def profile_text(name: str) -> str:
-    if name not in profile_names():
-        raise ValidationError(f"unknown profile {name!r} (available: "
-                              f"{', '.join(profile_names())})")
-    return (resources.files("crmcore") / "profiles" / f"{name}.toml").read_text("utf-8")
 
 
 @click.command("init")

@@ -99,6 +99,12 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
                            actor: str) -> Effects | None:
     """A "complaint" interaction logged by someone else registers a ticket; a "callback"
     interaction about a ticket stores the satisfaction answer (and reopens when unhappy)."""
+    return Effects.run(lambda: _crm_interaction_logged(crm, interaction, customer, actor),
+                       "complaints: interaction logged")
+
+
+def _crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
+                           actor: str) -> Effects | None:
     ref = interaction.ref or ""
     if interaction.kind == "complaint" and not ref.startswith("tkt_"):
         api = Complaints(crm)
@@ -128,6 +134,11 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Record SLA breaches, escalate along the ladder and auto-close what is due."""
+    return Effects.run(lambda: _crm_tick(crm, now, worker),
+                       "complaints: tick")
+
+
+def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     Complaints(crm).sweep(now, worker)
     return None
 

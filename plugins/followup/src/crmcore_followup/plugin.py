@@ -14,12 +14,14 @@ import attrs
 import click
 
 from crmcore import (
+    Action,
     ApiRoute,
     Customer,
     CustomerStatus,
     Effects,
     ExtPatch,
     Interaction,
+    InteractionDraft,
     Kinds,
     NotFoundError,
     ReportSection,
@@ -126,6 +128,11 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
     """A new customer: a schedule, an owner from the roster when none was given (balancing
     customers per unit of ability), and a first-contact task due within
     ``first_contact_days``."""
+    return Effects.run(lambda: _crm_customer_created(crm, customer, actor),
+                       "followup: customer created")
+
+
+def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     if not _active(customer):
         return None
     engine = Engine(crm)
@@ -155,6 +162,12 @@ def crm_customer_updated(crm: CRM, before: Customer, after: Customer,
     cleared: the sweep looks again at once. A new owner: a first contact by that rep, who
     also takes over the customer's open contact tasks. A pipeline grade edited by hand:
     the new cadence. A new time zone: due times placed again out of quiet hours."""
+    return Effects.run(lambda: _crm_customer_updated(crm, before, after, actor),
+                       "followup: customer updated")
+
+
+def _crm_customer_updated(crm: CRM, before: Customer, after: Customer,
+                         actor: str) -> Effects | None:
     if not _active(after):
         return None
     engine = Engine(crm)
@@ -196,6 +209,12 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
                          actor: str) -> Effects | None:
     """The duplicate's schedule (re-pointed to ``kept`` by the core) is retired; the kept
     customer is looked at on the next sweep (the core cancelled the duplicate's tasks)."""
+    return Effects.run(lambda: _crm_customers_merged(crm, kept, merged, actor),
+                       "followup: customers merged")
+
+
+def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
+                         actor: str) -> Effects | None:
     engine = Engine(crm)
     try:
         retired = engine.schedules.get(records.schedule_id(merged.id))
@@ -213,6 +232,11 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
 def crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     """An erased customer is never contacted again: the schedule is retired (the core has
     cancelled the open tasks; the schedule holds no personal data)."""
+    return Effects.run(lambda: _crm_customer_forgotten(crm, customer, actor),
+                       "followup: customer forgotten")
+
+
+def _crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     engine = Engine(crm)
     schedule = engine.schedule_of(customer.id)
     if schedule is not None and schedule.active:
@@ -227,6 +251,12 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
     """A follow-up contact restarts the cadence (from the current grade); business handled
     or a purchase calls for a callback within ``callback_within_days``; an unsatisfied
     callback answer leads to recovery (``recovery``)."""
+    return Effects.run(lambda: _crm_interaction_logged(crm, interaction, customer, actor),
+                       "followup: interaction logged")
+
+
+def _crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
+                           actor: str) -> Effects | None:
     engine = Engine(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
         engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
@@ -254,6 +284,11 @@ def crm_kinds() -> Kinds:
 def crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     """Bookkeeping for our own tasks; other plugins' unassigned contact tasks (and tasks
     given to a rep who is unavailable) are assigned from the roster."""
+    return Effects.run(lambda: _crm_task_created(crm, task, actor),
+                       "followup: task created")
+
+
+def _crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     engine = Engine(crm)
     engine.task_created(task)
     if task.source == SOURCE or task.kind not in engine.settings.assign_kinds or \
@@ -292,22 +327,26 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     at = task.completed_at or crm.now()
     rep = task.assignee or actor
     meta = {NAMESPACE: {"task_id": task.id, "task_kind": task.kind}}
+    said = {"summary": task.outcome or "", "rep": rep}
     if task.kind in ("follow_up", "first_contact"):
-        crm.interactions.log(actor=actor, customer_id=customer.id, kind="follow_up",
-                             occurred_at=at, summary=task.outcome or "", rep=rep, ext=meta)
-        if "follow_up" not in engine.settings.follow_up_kinds:
-            engine.follow_up_happened(customer.id, at, actor=actor)
-    elif task.kind == "callback":
+        logged = InteractionDraft(customer.id, "follow_up", at, {**said, "ext": meta})
+        if "follow_up" in engine.settings.follow_up_kinds:
+            return Effects(interactions=[logged])
+        happened = Action(lambda: engine.follow_up_happened(customer.id, at, actor=actor),
+                          "followup: a follow-up happened")
+        return Effects(interactions=[logged], actions=[happened])
+    if task.kind == "callback":
         recorded = crm.interactions.find({"customer_id": customer.id, "kind": "callback",
                                           f"ext.{NAMESPACE}.task_id": task.id}, limit=1)
-        if not recorded:
-            crm.interactions.log(actor=actor, customer_id=customer.id, kind="callback",
-                                 occurred_at=at, summary=task.outcome or "", rep=rep,
-                                 ref=task.ref,
-                                 ext={NAMESPACE: {"satisfied": None, "task_id": task.id}})
-    elif task.kind == "care":
-        crm.interactions.log(actor=actor, customer_id=customer.id, kind="care",
-                             occurred_at=at, summary=task.outcome or "", rep=rep, ext=meta)
+        if recorded:
+            return None
+        return Effects(interactions=[InteractionDraft(
+            customer.id, "callback", at,
+            {**said, "ref": task.ref, "ext": {NAMESPACE: {"satisfied": None,
+                                                          "task_id": task.id}}})])
+    if task.kind == "care":
+        return Effects(interactions=[InteractionDraft(customer.id, "care", at,
+                                                      {**said, "ext": meta})])
     return None
 
 
@@ -317,6 +356,11 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
     greetings; only schedules whose ``check_at`` has come are touched, each leased to one
     worker with the storage claim primitive. Customers flagged as big hand over to the VIP
     team first."""
+    return Effects.run(lambda: _crm_tick(crm, now, worker),
+                       "followup: tick")
+
+
+def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
     engine = Engine(crm)
     if engine.settings.vip_team:
         routing.route_flagged(crm, engine, actor=worker, limit=engine.settings.sweep_batch)
@@ -331,6 +375,12 @@ def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None
     """grading re-graded a customer: on the pipeline scheme, or a scheme with a tier plan
     (``tier_cadence_days``), the cadence then due applies from the last follow-up on (the open
     follow-up moves); a customer who became a key customer is routed to ``vip_team``."""
+    return Effects.run(lambda: _crm_grade_changed(crm, customer, scheme, old, new, reason, actor),
+                       "followup: grade changed")
+
+
+def _crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
+                      reason: str, actor: str) -> Effects | None:
     if not _active(customer):
         return None
     engine = Engine(crm)
@@ -346,6 +396,12 @@ def crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | N
                      actor: str) -> Effects | None:
     """loyalty changed a customer's tier: one whose perks now include ``dedicated_rep`` is
     routed to ``vip_team`` on the next tick."""
+    return Effects.run(lambda: _crm_tier_changed(crm, customer, old, new, actor),
+                       "followup: tier changed")
+
+
+def _crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | None,
+                     actor: str) -> Effects | None:
     engine = Engine(crm)
     if _active(customer) and routing.wants_vip(crm, engine, customer):
         routing.flag(engine, customer)

@@ -70,12 +70,15 @@ def crm_grading_schemes() -> list[GradingScheme]:
 
 @hookimpl
 def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
-    engine = engine_for(crm)  # also notes when grading started on this store
     given = (customer.ext.get(NAMESPACE) or {}).get("inputs")
-    if given:
-        inputs = clean_inputs(given)
-        engine.regrade(customer.id, actor=actor, changes={"inputs": inputs})
-    return None
+    inputs = clean_inputs(given) if given else None
+
+    def grade() -> None:
+        engine = engine_for(crm)  # also notes when grading started on this store
+        if inputs:
+            engine.regrade(customer.id, actor=actor, changes={"inputs": inputs})
+
+    return Effects.run(grade, "grading: inputs given at creation")
 
 
 def interaction_doc(interaction: Interaction) -> dict[str, Any]:
@@ -90,22 +93,27 @@ def interaction_doc(interaction: Interaction) -> dict[str, Any]:
 def crm_interaction_logged(crm: CRM, interaction: Interaction, actor: str) -> Effects | None:
     # trylast: other plugins' reactions (a complaint ticket registered from this interaction)
     # are stored first, so one re-grade sees them.
-    engine = engine_for(crm)
     doc = interaction_doc(interaction)
-    edit = None
-    if interaction.kind in engine.settings.signals.spend_kinds:
-        def edit(grading: dict[str, Any]) -> None:  # a lost customer buys again: won back
-            win_back(grading, doc["occurred_at"])
-    engine.regrade(interaction.customer_id, actor=actor, fold=doc, edit=edit)
-    return None
+
+    def regrade() -> None:
+        engine = engine_for(crm)
+        edit = None
+        if interaction.kind in engine.settings.signals.spend_kinds:
+            def edit(grading: dict[str, Any]) -> None:  # a lost customer buys again: won back
+                win_back(grading, doc["occurred_at"])
+        engine.regrade(interaction.customer_id, actor=actor, fold=doc, edit=edit)
+
+    return Effects.run(regrade, "grading: re-grade on an interaction")
 
 
 @hookimpl
 def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     # DOMAIN §3: after every follow-up the customer is re-graded.
-    if task.customer_id:
-        engine_for(crm).regrade(task.customer_id, actor=actor)
-    return None
+    customer_id = task.customer_id
+    if not customer_id:
+        return None
+    return Effects.run(lambda: engine_for(crm).regrade(customer_id, actor=actor),
+                       "grading: re-grade after a completed task")
 
 
 @hookimpl
@@ -120,15 +128,16 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
         if not grading.get("inputs") and theirs.get("inputs"):
             grading["inputs"] = theirs["inputs"]
 
-    engine_for(crm).regrade(kept.id, actor=actor, rebuild=True, edit=combine)
-    return None
+    return Effects.run(lambda: engine_for(crm).regrade(kept.id, actor=actor, rebuild=True,
+                                                       edit=combine),
+                       "grading: re-grade the kept customer of a merge")
 
 
-def _ticket(crm: CRM, ticket: Any, actor: str, *, is_open: bool) -> None:
+def _ticket(crm: CRM, ticket: Any, actor: str, *, is_open: bool) -> Effects | None:
     customer_id = getattr(ticket, "customer_id", None)
     ticket_id = getattr(ticket, "id", None)
     if not customer_id or not ticket_id:
-        return
+        return None
 
     def mark(grading: dict[str, Any]) -> None:
         tickets = set(grading.get("open_complaints") or ())
@@ -138,39 +147,36 @@ def _ticket(crm: CRM, ticket: Any, actor: str, *, is_open: bool) -> None:
             tickets.discard(ticket_id)
         grading["open_complaints"] = sorted(tickets)
 
-    engine_for(crm).regrade(customer_id, actor=actor, edit=mark)
+    return Effects.run(lambda: engine_for(crm).regrade(customer_id, actor=actor, edit=mark),
+                       "grading: a complaint opened or closed")
 
 
 @hookimpl(optionalhook=True)
 def crm_complaint_registered(crm: CRM, ticket: Any, actor: str) -> Effects | None:
-    _ticket(crm, ticket, actor, is_open=True)
-    return None
+    return _ticket(crm, ticket, actor, is_open=True)
 
 
 @hookimpl(optionalhook=True)
 def crm_complaint_reopened(crm: CRM, ticket: Any, actor: str) -> Effects | None:
-    _ticket(crm, ticket, actor, is_open=True)
-    return None
+    return _ticket(crm, ticket, actor, is_open=True)
 
 
 @hookimpl(optionalhook=True)
 def crm_complaint_resolved(crm: CRM, ticket: Any, actor: str) -> Effects | None:
-    _ticket(crm, ticket, actor, is_open=False)
-    return None
+    return _ticket(crm, ticket, actor, is_open=False)
 
 
 @hookimpl(optionalhook=True)
 def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
-    _ticket(crm, ticket, actor, is_open=False)
-    return None
+    return _ticket(crm, ticket, actor, is_open=False)
 
 
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     # The population run writes through its own batched API (it may touch every customer);
-    # a lease on a singleton record keeps concurrent workers from running it twice.
-    engine_for(crm).tick(now, worker)
-    return None
+    # a lease on a singleton record keeps concurrent workers from running it twice. As an
+    # Action it runs after the sweep's hooks return, outside any transaction, as before.
+    return Effects.run(lambda: engine_for(crm).tick(now, worker), "grading: population run")
 
 
 # -- faces ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import (
     CRM,
+    Action,
     ApiRoute,
     Customer,
     Effects,
@@ -71,11 +72,13 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
                            actor: str) -> Effects | None:
     """Earn, claw back on refunds, reward referrals, re-tier, and ask for referrals.
 
-    Ledger postings are written here directly rather than returned as ``Effects``: they need
-    insert-if-absent under a per-customer lock, which ``RecordWrite`` cannot express. They run
-    inside the core's transaction for this event, so they commit or roll back with it.
+    Ledger postings need insert-if-absent under a per-customer lock, which ``RecordWrite``
+    cannot express: they are an ``Action`` through the ledger's API, run by the core inside
+    the transaction of this event (so they commit or roll back with it); the ask tasks it
+    returns are applied after it.
     """
-    return on_interaction(Loyalty(crm), interaction, customer, actor=actor) or None
+    return Effects.run(lambda: on_interaction(Loyalty(crm), interaction, customer, actor=actor),
+                       "loyalty: earn, claw back, reward, re-tier, ask")
 
 
 @hookimpl
@@ -93,25 +96,32 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
         writes.append(RecordWrite(ACCOUNTS, {**to_doc(old), "tier": None, "tier_since": None,
                                              "tier_review_at": None},
                                   expected_version=old.version))
-    loyalty.tiers.evaluate(kept.id, actor=actor)
-    return Effects(records=writes) if writes else None
+    retier = Action(lambda: loyalty.tiers.evaluate(kept.id, actor=actor),
+                    "loyalty: re-tier the kept customer of a merge")
+    return Effects(records=writes, actions=[retier])
 
 
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Expire due points, remind before expiry, ask where purchases proved themselves, and
     review tiers whose review date has come."""
-    drafts = Sweeps(Loyalty(crm)).run(now, actor=f"worker:{worker}")
-    return Effects(tasks=drafts) if drafts else None
+    def sweep() -> Effects | None:
+        drafts = Sweeps(Loyalty(crm)).run(now, actor=f"worker:{worker}")
+        return Effects(tasks=drafts) if drafts else None
+
+    return Effects.run(sweep, "loyalty: expiry, reminders, asks, tier reviews")
 
 
 # optionalhook: grading's event (the stack may run without grading)
 @hookimpl(optionalhook=True)
 def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
-                      reason: str, actor: str) -> None:
+                      reason: str, actor: str) -> Effects | None:
     """grading changed a tier that ``[loyalty.tiers] from_grades`` maps: re-tier now."""
-    if scheme in crm.settings("loyalty").tiers.from_grades:
-        Loyalty(crm).tiers.evaluate(customer.id, actor=actor, grades={scheme: new})
+    if scheme not in crm.settings("loyalty").tiers.from_grades:
+        return None
+    return Effects.run(lambda: Loyalty(crm).tiers.evaluate(customer.id, actor=actor,
+                                                           grades={scheme: new}),
+                       "loyalty: re-tier on a grade change")
 
 
 @hookimpl(optionalhook=True)
@@ -123,15 +133,15 @@ def crm_customer_perks(crm: CRM, customer: Customer) -> list[str]:
 @hookimpl(optionalhook=True)
 def crm_complaint_resolved(crm: CRM, ticket: Any, actor: str) -> Effects | None:
     """Goodwill points for a complaint resolved with compensation (capped per customer)."""
-    Loyalty(crm).compensation.on_resolved(ticket, actor=actor)
-    return None
+    return Effects.run(lambda: Loyalty(crm).compensation.on_resolved(ticket, actor=actor),
+                       "loyalty: goodwill points")
 
 
 @hookimpl(optionalhook=True)
 def crm_complaint_reopened(crm: CRM, ticket: Any, actor: str) -> Effects | None:
     """Claw back the goodwill points of a complaint that was reopened."""
-    Loyalty(crm).compensation.on_reopened(ticket, actor=actor)
-    return None
+    return Effects.run(lambda: Loyalty(crm).compensation.on_reopened(ticket, actor=actor),
+                       "loyalty: claw back goodwill points")
 
 
 @hookimpl(optionalhook=True)

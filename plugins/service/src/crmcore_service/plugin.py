@@ -6,7 +6,16 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import Effects, Kinds, ReportSection, ReportWindow, SettingsSpec, TaskDraft, hookimpl
+from crmcore import (
+    Action,
+    Effects,
+    Kinds,
+    ReportSection,
+    ReportWindow,
+    SettingsSpec,
+    TaskDraft,
+    hookimpl,
+)
 from crmcore.entities import Priority
 from crmcore.storage import CollectionSpec, IndexSpec
 from crmcore_service.api import SECTION, TASK_SOURCE, Service, ensure_hookspecs, step_key
@@ -86,18 +95,21 @@ def crm_kinds() -> Kinds:
 def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
                              actor: str) -> Effects | None:
     """Whoever acted at the step left has done their task; whoever acts next gets one."""
+    done: list[Action] = []
     if from_state is not None:
         previous = crm.tasks.open_by_key(step_key(order.id, order.visit - 1))
         if previous is not None:
-            crm.tasks.complete(previous.id, actor=actor, outcome=f"moved to {order.state}")
+            done.append(Action(lambda: crm.tasks.complete(
+                previous.id, actor=actor, outcome=f"moved to {order.state}"),
+                "service: the step left is done"))
     if not order.is_open:
-        return None
+        return Effects(actions=done)
     api = Service(crm)
     order_type = api.order_type(order.type)
     step = order_type.step(order.state)
     due = order.step_due_at or order.advance_at or order.step_entered_at + timedelta(days=1)
     where = f" ({step.department})" if step.department else ""
-    return Effects(tasks=[TaskDraft(
+    return Effects(actions=done, tasks=[TaskDraft(
         kind="service", title=f"{order_type.title}: {step.label}{where}, order {order.id}"[:200],
         due_at=due, customer_id=order.customer_id, assignee=order.assignee,
         priority=Priority.NORMAL, dedupe_key=step_key(order.id, order.visit),
@@ -110,6 +122,11 @@ def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
 def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
     """The ending event: a finished order logs its interaction (``end_interaction``) and gets
     its satisfaction callback (``callback_days``; shared with followup's callback key)."""
+    return Effects.run(lambda: _crm_service_order_ended(crm, order, actor),
+                       "service: service order ended")
+
+
+def _crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
     if order.outcome != "done":
         return None
     order_type = Service(crm).order_type(order.type)
@@ -135,6 +152,11 @@ def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | Non
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Record step SLA breaches, escalate stalled steps, end notice periods."""
+    return Effects.run(lambda: _crm_tick(crm, now, worker),
+                       "service: tick")
+
+
+def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     Service(crm).sweep(now, worker)
     return None
 
