@@ -43,6 +43,7 @@ from crmcore.registry import Kinds, SettingsSpec
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
+from crmcore.stash import Stash
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
 from crmcore.storage.base import StoreLayer
 from crmcore.tasks import Tasks
@@ -73,6 +74,7 @@ class CRM:
         self.config = config
         self.clock = clock
         self.log = get_logger("core")
+        self.stash = Stash()  # plugins' per-CRM state (``crmcore.stash``)
         self._settings = self._load_settings()
         self.interaction_kinds, self.task_kinds = self._load_kinds()
         self._specs = self._open_collections()
@@ -82,13 +84,13 @@ class CRM:
         self._closed = False
         self._local = threading.local()
         self._replay: ReplayClock | None = None
-        self.plugins.call("crm_configure", crm=self)
+        self.plugins.crm_configure(crm=self)
 
     # -- set-up ----------------------------------------------------------------------------
 
     def _load_settings(self) -> dict[str, Any]:
         specs: dict[str, tuple[str, SettingsSpec]] = {}
-        for plugin, spec in self.plugins.contributions("crm_settings"):
+        for plugin, spec in self.plugins.crm_settings():
             if not isinstance(spec, SettingsSpec):
                 raise PluginError(plugin, f"crm_settings returned {type(spec).__name__}, "
                                   "not SettingsSpec")
@@ -108,7 +110,7 @@ class CRM:
     def _load_kinds(self) -> tuple[frozenset[str], frozenset[str]]:
         interactions: set[str] = set()
         tasks: set[str] = set()
-        for _plugin, kinds in self.plugins.contributions("crm_kinds"):
+        for _plugin, kinds in self.plugins.crm_kinds():
             if isinstance(kinds, Kinds):
                 interactions.update(kinds.interactions)
                 tasks.update(kinds.tasks)
@@ -117,7 +119,7 @@ class CRM:
     def _open_collections(self) -> dict[str, CollectionSpec]:
         specs: dict[str, CollectionSpec] = {}
         owners: dict[str, str] = {}
-        for plugin, spec in self.plugins.contributions("crm_collections"):
+        for plugin, spec in self.plugins.crm_collections():
             if plugin != "core" and not spec.name.startswith(f"{plugin}."):
                 raise PluginError(plugin, f"collection {spec.name!r} must be named "
                                   f"'{plugin}.<name>'")
@@ -225,7 +227,7 @@ class CRM:
 
     def actor(self, name: str) -> Actor | None:
         """The actor called ``name``: from a plugin's ``crm_actor``, else the configuration."""
-        found = self.plugins.hook.crm_actor(crm=self, name=name)
+        found = self.plugins.crm_actor(crm=self, name=name)
         return found if found is not None else directory_actor(self.config.security, name)
 
     def authorize(self, actor: str, action: str, resource: Resource) -> None:
@@ -237,8 +239,8 @@ class CRM:
         if who is None:
             allowed, why = False, f"unknown actor {actor!r} (add it under [security.actors])"
         else:
-            decided = self.plugins.call("crm_authorize", crm=self, actor=who, action=action,
-                                        resource=resource)[0]
+            decided = self.plugins.crm_authorize(crm=self, actor=who, action=action,
+                                                 resource=resource)
             if decided is None:
                 allowed, why = default_policy(self, who, action, resource)
             else:
@@ -359,8 +361,7 @@ class CRM:
         """One worker sweep: call ``crm_tick`` on every plugin and apply their effects (run
         again whole if a concurrent transaction rolled it back, as the API's writes are)."""
         when = now or self.clock.now()
-        effects = Effects.combine(self.plugins.call("crm_tick", crm=self, now=when,
-                                                    worker=worker))
+        effects = Effects.combine(self.plugins.crm_tick(crm=self, now=when, worker=worker))
         created = self.apply(effects, actor=f"worker:{worker}")
         self.log.debug("tick", worker=worker, now=iso(when), tasks=len(created))
         return TickReport(worker, when, len(created), len(effects.task_updates),
@@ -447,7 +448,7 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock, *,
                schema_upgrade: bool = False) -> Store:
     """Open the backend named in ``[storage]`` through the ``crm_storage_backends`` hook."""
     backends: dict[str, tuple[str, Any]] = {}
-    for plugin, backend in pm.contributions("crm_storage_backends"):
+    for plugin, backend in pm.crm_storage_backends():
         if backend.name in backends:
             raise _conflict(f"storage backend {backend.name!r}", backends[backend.name][0],
                             plugin)

@@ -28,13 +28,13 @@ from crmcore import (
     TaskUpdate,
     ValidationError,
 )
+from crmcore.contracts import callback_key
 from crmcore.customers import require_actor
 from crmcore.entities import Channel, CustomerStatus, Interaction
 from crmcore.logs import get_logger
-from crmcore.plugins import PluginManager
 from crmcore.schema import enum_converter
 from crmcore.security import Resource
-from crmcore_complaints.hookspecs import ComplaintHookSpecs
+from crmcore.stash import StashKey
 from crmcore_complaints.model import (
     ACTIONS,
     ALLOWED_FROM,
@@ -65,16 +65,7 @@ TASK_SOURCE = "complaints"
 WAKE_BATCH = 500
 
 
-def ensure_hookspecs(plugins: PluginManager) -> None:
-    """Declare the ``crm_complaint_*`` hooks unless ``crm_addhooks`` already did."""
-    caller = getattr(plugins.hook, "crm_complaint_registered", None)
-    if caller is None or not caller.has_spec():
-        plugins.add_hookspecs(ComplaintHookSpecs)
-
-
-def callback_key(ticket_id: str) -> str:
-    """The dedupe key of a ticket's post-close callback task (shared with followup)."""
-    return f"callback:{ticket_id}"
+_API: StashKey[Complaints] = StashKey()  # one per CRM: see Complaints.of
 
 
 def escalation_key(ticket: Ticket, level: int) -> str:
@@ -90,12 +81,9 @@ def improvement_key(action_id: str) -> str:
 
 
 def perks_of(crm: CRM, customer: Any) -> tuple[str, ...]:
-    """The customer's perks from ``crm_customer_perks`` (loyalty's documented hook), called
-    only when some plugin implements it; sorted, without repeats."""
-    hook = getattr(crm.plugins.hook, "crm_customer_perks", None)
-    if hook is None or not hook.get_hookimpls():
-        return ()
-    return tuple(sorted({p for part in hook(crm=crm, customer=customer) if part for p in part}))
+    """The customer's perks from ``crm_customer_perks`` (loyalty's contract); sorted, without
+    repeats."""
+    return tuple(sorted(set(crm.plugins.crm_customer_perks(crm=crm, customer=customer))))
 
 
 def as_priority(value: Priority | int | str | None, default: str) -> Priority:
@@ -116,7 +104,6 @@ class Complaints:
     """Complaint tickets from registration to archive (DOMAIN §5)."""
 
     def __init__(self, crm: CRM) -> None:
-        ensure_hookspecs(crm.plugins)
         self.crm = crm
         self.settings: ComplaintsSettings = crm.settings(SECTION)
         self.tickets = crm.records(TICKETS, Ticket)
@@ -126,6 +113,11 @@ class Complaints:
         self.zone = ZoneInfo(self.settings.timezone(crm.config.core.timezone))
         self.scheduler = Scheduler(self.settings, crm.config.core.timezone)
         self.log = get_logger(SECTION)
+
+    @classmethod
+    def of(cls, crm: CRM) -> Complaints:
+        """The API of ``crm``, built once per CRM (kept in ``crm.stash``): hooks use this."""
+        return crm.stash.get_or_build(_API, lambda: cls(crm))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -1102,7 +1094,7 @@ class Complaints:
             id=self.crm.new_id("ntf_"), kind=kind, ticket_id=ticket.id,
             customer_id=ticket.customer_id, created_at=self.crm.now(), recipient=recipient,
             role=role, subject=subject, body=body)
-        self.crm.plugins.call("crm_complaint_notify", crm=self.crm, notification=notification)
+        self.crm.plugins.crm_complaint_notify(crm=self.crm, notification=notification)
 
     def deliver_to_outbox(self, notification: Notification) -> bool:
         """The default notifier: keep the message in ``complaints.outbox`` and log it."""

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from crmcore import Effects, Kinds, ReportSection, ReportWindow, SettingsSpec, TaskDraft, hookimpl
+from crmcore.contracts import callback_key
 from crmcore.entities import Priority
 from crmcore.storage import CollectionSpec, IndexSpec
-from crmcore_service.api import SECTION, TASK_SOURCE, Service, ensure_hookspecs, step_key
+from crmcore_service.api import SECTION, TASK_SOURCE, Service, step_key
 from crmcore_service.model import (
     CARE,
     CHARGES,
@@ -30,14 +31,7 @@ if TYPE_CHECKING:
     import click
 
     from crmcore import CRM
-    from crmcore.plugins import PluginManager
     from crmcore.registry import ApiRoute
-
-
-@hookimpl
-def crm_addhooks(pluginmanager: PluginManager) -> None:
-    """Declare ``crm_service_*`` for other plugins to implement."""
-    ensure_hookspecs(pluginmanager)
 
 
 @hookimpl
@@ -82,7 +76,7 @@ def crm_kinds() -> Kinds:
     return Kinds(tasks=("service", "survey", "qa_review"))
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
                              actor: str) -> Effects | None:
     """Whoever acted at the step left has done their task; whoever acts next gets one."""
@@ -106,7 +100,7 @@ def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
                        "department": step.department, "role": step.role}})])
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
     """The ending event: a finished order logs its interaction (``end_interaction``) and gets
     its satisfaction callback (``callback_days``; shared with followup's callback key)."""
@@ -128,7 +122,7 @@ def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | Non
         kind="callback", title=f"Satisfaction callback: {order_type.title} done "
                                f"(order {order.id})"[:200],
         due_at=ended + timedelta(days=order_type.callback_days), customer_id=order.customer_id,
-        assignee=order.owner, dedupe_key=f"callback:{ref}", source=TASK_SOURCE, ref=ref,
+        assignee=order.owner, dedupe_key=callback_key(ref), source=TASK_SOURCE, ref=ref,
         ext={SECTION: {"purpose": "callback", "order_id": order.id}})])
 
 
