@@ -69,7 +69,7 @@ class PluginManager(HookCalls):
 
     @property
     def hook(self) -> pluggy.HookRelay:
-        """pluggy's relay (``hook.crm_x(...)``): no error wrapping; prefer the typed methods."""
+        """pluggy's relay (``pm.hook.<name>(...)``): no error wrapping; use the typed methods."""
         return self._pm.hook
 
     def add_hookspecs(self, specs: object) -> None:
