@@ -72,7 +72,7 @@ class PluginManager(HookCalls):
         """pluggy's relay (``pm.hook.<name>(...)``): no error wrapping; use the typed methods."""
         return self._pm.hook
 
-    def add_hookspecs(self, specs: object) -> None:
+    def add_hookspecs(self, specs: types.ModuleType | type) -> None:
         """Add a plugin's own hook specifications (call from ``crm_addhooks``)."""
         self._pm.add_hookspecs(specs)
         self._implemented.clear()

@@ -31,7 +31,7 @@ class GradingContract:
     """``crm_grading_schemes``, ``crm_grade_changed`` and ``crm_churn_risk_changed``."""
 
     @hookspec
-    def crm_grading_schemes(self) -> list[SchemeRegistration]:
+    def crm_grading_schemes(self) -> list[SchemeRegistration]:  # type: ignore[empty-body]
         """Register grading schemes: return ``GradingScheme(name, factory, description)``
         objects. Called when grading first runs in a CRM; every plugin contributes. Two plugins
         registering one name is an error naming both. ``[grading] schemes`` picks which run."""

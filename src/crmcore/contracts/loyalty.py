@@ -27,7 +27,7 @@ class LoyaltyContract:
         """
 
     @hookspec
-    def crm_customer_perks(self, crm: CRM, customer: Customer) -> list[str]:
+    def crm_customer_perks(self, crm: CRM, customer: Customer) -> list[str]:  # type: ignore[empty-body]
         """The perks ``customer`` is entitled to (``dedicated_rep``, ``priority_handling``,
         ``exclusive_offers`` …). Every plugin is called and the lists are joined; the loyalty
         plugin answers with the perks of the customer's tier (``[loyalty.tiers]``)."""
