@@ -123,3 +123,20 @@ def test_crm_trace_hooks_prints_every_hook_call_masked_on_stderr(tmp_path):
     quiet = subprocess.run([str(CRM), "--json", "customer", "list"], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0 and "hook crm_" not in quiet.stderr
+
+
+def test_contributions_keep_every_wrapper_around_each_plugin():
+    seen: list[str] = []
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def crm_collections(self):
+            result = yield
+            seen.append(f"wrapped {len(result)}")
+            return result
+
+    pm = make_plugin_manager(load_entry_points=False,
+                             extra=[("extra", Collections()), ("wrap", Wrapper())])
+    owners = {plugin for plugin, _spec in pm.crm_collections()}
+    assert owners == {"core", "extra"}  # the wrapper contributes nothing of its own
+    assert len(seen) == 2  # it wrapped each plugin's call

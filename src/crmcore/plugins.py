@@ -214,10 +214,10 @@ class PluginManager(HookCalls):
 
     def each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
         """``(plugin name, call)`` for every implementation, in pluggy's call order: ``call()``
-        runs that one plugin's implementation through pluggy (wrappers, monitoring) and
+        runs that one plugin's implementation through pluggy (every wrapper, monitoring) and
         returns its answer (None when it returned None)."""
         caller = self._caller(hook_name)
-        impls = caller.get_hookimpls()
+        impls = [i for i in caller.get_hookimpls() if not (i.hookwrapper or i.wrapper)]
         plugins = [impl.plugin for impl in impls]
         for impl in reversed(impls):
             others = [p for p in plugins if p is not impl.plugin]
