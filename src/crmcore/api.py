@@ -75,7 +75,7 @@ def api_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
     ``PluginError`` naming the plugin (for a duplicate, both plugins)."""
     seen: dict[tuple[str, str], str] = {}
     out: list[tuple[str, ApiRoute]] = []
-    for plugin, route in crm.plugins.contributions("crm_api_routes", crm=crm):
+    for plugin, route in crm.plugins.crm_api_routes(crm=crm):
         if not isinstance(route, ApiRoute):
             raise PluginError(plugin, f"crm_api_routes returned {type(route).__name__}, "
                               "not ApiRoute")

@@ -39,6 +39,7 @@ from crmcore.registry import Kinds, SettingsSpec
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
 from crmcore.security import Actor, Resource
+from crmcore.stash import Stash
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
 from crmcore.storage.base import StoreLayer
 from crmcore.tasks import Tasks
@@ -74,6 +75,7 @@ class CRM:
         self.kernel = Kernel(store=store, config=config, plugins=plugins, clock=clock)
         self.kernel.host = self
         self.log = get_logger("core")
+        self.stash = Stash()  # plugins' per-CRM state (``crmcore.stash``)
         self._settings = self._load_settings()
         self.interaction_kinds, self.task_kinds = self._load_kinds()
         self._specs = self.kernel.specs = self._open_collections()
@@ -81,7 +83,7 @@ class CRM:
         self.interactions = Interactions(self.kernel, self.interaction_kinds)
         self.customers = Customers(self.kernel, self.tasks)
         self._closed = False
-        self.plugins.call("crm_configure", crm=self)
+        self.plugins.crm_configure(crm=self)
 
     @property
     def clock(self) -> Clock:
@@ -96,7 +98,7 @@ class CRM:
 
     def _load_settings(self) -> dict[str, Any]:
         specs: dict[str, tuple[str, SettingsSpec]] = {}
-        for plugin, spec in self.plugins.contributions("crm_settings"):
+        for plugin, spec in self.plugins.crm_settings():
             if not isinstance(spec, SettingsSpec):
                 raise PluginError(plugin, f"crm_settings returned {type(spec).__name__}, "
                                   "not SettingsSpec")
@@ -116,7 +118,7 @@ class CRM:
     def _load_kinds(self) -> tuple[frozenset[str], frozenset[str]]:
         interactions: set[str] = set()
         tasks: set[str] = set()
-        for _plugin, kinds in self.plugins.contributions("crm_kinds"):
+        for _plugin, kinds in self.plugins.crm_kinds():
             if isinstance(kinds, Kinds):
                 interactions.update(kinds.interactions)
                 tasks.update(kinds.tasks)
@@ -125,7 +127,7 @@ class CRM:
     def _open_collections(self) -> dict[str, CollectionSpec]:
         specs: dict[str, CollectionSpec] = {}
         owners: dict[str, str] = {}
-        for plugin, spec in self.plugins.contributions("crm_collections"):
+        for plugin, spec in self.plugins.crm_collections():
             if plugin != "core" and not spec.name.startswith(f"{plugin}."):
                 raise PluginError(plugin, f"collection {spec.name!r} must be named "
                                   f"'{plugin}.<name>'")
@@ -364,7 +366,7 @@ def open_store(pm: PluginManager, cfg: Config, clock: Clock, *,
                schema_upgrade: bool = False) -> Store:
     """Open the backend named in ``[storage]`` through the ``crm_storage_backends`` hook."""
     backends: dict[str, tuple[str, Any]] = {}
-    for plugin, backend in pm.contributions("crm_storage_backends"):
+    for plugin, backend in pm.crm_storage_backends():
         if backend.name in backends:
             raise _conflict(f"storage backend {backend.name!r}", backends[backend.name][0],
                             plugin)

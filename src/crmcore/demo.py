@@ -208,8 +208,7 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
             interactions += _day_activity(crm, rng, day_start, ids, engagement, profile)
             clock.set(day_start + timedelta(hours=10))
             tasks_done += _work_due_tasks(crm, rng, clock.now())
-            crm.plugins.call("crm_simulate", crm=crm, now=clock.now(), rng=rng,
-                             actor="demo-staff")
+            crm.plugins.crm_simulate(crm=crm, now=clock.now(), rng=rng, actor="demo-staff")
             crm.tick(worker="demo")
         if not st.as_json:
             render_terminal(st.console, build_report(crm))

@@ -47,8 +47,9 @@ class CrmHookSpecs:
         """Add hook specifications of this plugin's own, for other plugins to implement.
 
         Called once when the plugin is registered (historic: late registrations are called
-        too). Call ``pluginmanager.add_hookspecs(MySpecs)``. Implementers of hooks that only
-        some stacks provide must mark them ``@hookimpl(optionalhook=True)``.
+        too). Call ``pluginmanager.add_hookspecs(MySpecs)``. Implementers of such a hook mark
+        it ``@hookimpl(optionalhook=True)`` so a stack without its provider loads; the hooks
+        the bundled plugins offer each other are declared always (``crmcore.contracts``).
         """
 
     @hookspec

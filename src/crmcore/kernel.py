@@ -48,6 +48,11 @@ class Hooks(Protocol):
 
     def culprit(self, exc: BaseException) -> str: ...
 
+    def crm_actor(self, *, crm: Any, name: str) -> Actor | None: ...
+
+    def crm_authorize(self, *, crm: Any, actor: Actor, action: str,
+                      resource: Resource) -> bool | None: ...
+
 
 class DirectWriteError(RuntimeError):
     """A write from inside an event-hook call. Not a ``CrmError`` on purpose: the plugin
@@ -186,7 +191,7 @@ class Kernel:
 
     def actor(self, name: str) -> Actor | None:
         """The actor called ``name``: from a plugin's ``crm_actor``, else the configuration."""
-        found = self.plugins.hook.crm_actor(crm=self.host, name=name)
+        found = self.plugins.crm_actor(crm=self.host, name=name)
         return found if found is not None else directory_actor(self.config.security, name)
 
     def authorize(self, actor: str, action: str, resource: Resource) -> None:
@@ -198,8 +203,8 @@ class Kernel:
         if who is None:
             allowed, why = False, f"unknown actor {actor!r} (add it under [security.actors])"
         else:
-            decided = self.plugins.call("crm_authorize", crm=self.host, actor=who,
-                                        action=action, resource=resource)[0]
+            decided = self.plugins.crm_authorize(crm=self.host, actor=who, action=action,
+                                                 resource=resource)
             if decided is None:
                 allowed, why = default_policy(self.host, who, action, resource)
             else:

@@ -1,22 +1,27 @@
 """The plugin manager: loads plugins from the ``crmcore`` entry-point group and calls hooks.
 
-Modelled on pytest, tox and conda: a typed facade over pluggy; ``check_pending`` so a misspelt
-hook is an error; each plugin's load failure or hook failure is reported with its name and never
-takes the others (or the CLI) down.
+Modelled on pytest, tox and conda: a typed facade over pluggy (``hookcalls.HookCalls``, one
+method per hook); the core's hookspecs and the contracts between plugins are always declared, so
+``check_pending`` makes a misspelt hook an error; each plugin's load failure or hook failure is
+reported with its name and never takes the others (or the CLI) down. ``CRM_TRACE_HOOKS=1``
+prints every hook call on stderr (``hooktrace``).
 """
 
 from __future__ import annotations
 
 import os
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from typing import Any
 
 import attrs
 import pluggy
 
+from crmcore import hooktrace
+from crmcore.contracts import CONTRACT_SPECS
 from crmcore.errors import CrmError, PluginError
+from crmcore.hookcalls import HookCalls
 from crmcore.hookspecs import PROJECT, CrmHookSpecs
 from crmcore.logs import get_logger
 
@@ -46,27 +51,36 @@ def allowed_from_env(environ: dict[str, str] | None = None) -> set[str] | None:
     return {p.strip() for p in env[ENV_PLUGINS].split(",") if p.strip()}
 
 
-class PluginManager:
+class PluginManager(HookCalls):
     """Typed facade over ``pluggy.PluginManager`` for the ``crm_*`` hooks."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trace: bool | None = None) -> None:
         self._pm = pluggy.PluginManager(PROJECT)
         self._pm.add_hookspecs(CrmHookSpecs)
-        # Historic: every plugin registered from now on gets the call as it registers.
-        self._pm.hook.crm_addhooks.call_historic(kwargs={"pluginmanager": self})
+        for contract in CONTRACT_SPECS:  # always: a drifted implementation fails at load
+            self._pm.add_hookspecs(contract)
+        if hooktrace.enabled() if trace is None else trace:
+            hooktrace.install(self._pm)
         self._infos: dict[str, PluginInfo] = {}
         self._packages: dict[str, str] = {}  # module-name prefix -> plugin name
         self._implemented: dict[str, bool] = {}  # hook name -> any implementation (see below)
+        # Historic: every plugin registered from now on gets the call as it registers.
+        self.crm_addhooks()
 
     @property
-    def hook(self) -> Any:
-        """``pm.hook``: call hooks directly as ``hook.crm_x(...)`` (no error wrapping)."""
+    def hook(self) -> pluggy.HookRelay:
+        """pluggy's relay (``pm.hook.<name>(...)``): no error wrapping; use the typed methods."""
         return self._pm.hook
 
-    def add_hookspecs(self, specs: type | types.ModuleType) -> None:
+    def add_hookspecs(self, specs: types.ModuleType | type) -> None:
         """Add a plugin's own hook specifications (call from ``crm_addhooks``)."""
         self._pm.add_hookspecs(specs)
         self._implemented.clear()
+
+    def declares(self, hook_name: str) -> bool:
+        """Whether some loaded plugin (or the core) declares ``hook_name``."""
+        caller = getattr(self._pm.hook, hook_name, None)
+        return caller is not None and caller.has_spec()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -198,6 +212,18 @@ class PluginManager:
                 out.append(part)
         return out
 
+    def each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
+        """``(plugin name, call)`` for every implementation, in pluggy's call order: ``call()``
+        runs that one plugin's implementation through pluggy (every wrapper, monitoring) and
+        returns its answer (None when it returned None)."""
+        caller = self._caller(hook_name)
+        impls = [i for i in caller.get_hookimpls() if not (i.hookwrapper or i.wrapper)]
+        plugins = [impl.plugin for impl in impls]
+        for impl in reversed(impls):
+            others = [p for p in plugins if p is not impl.plugin]
+            one = self._pm.subset_hook_caller(hook_name, remove_plugins=others)
+            yield impl.plugin_name, _single(one, kwargs)
+
     def contributions(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a registration hook plugin by plugin: ``(plugin name, item)`` pairs, flattened.
 
@@ -205,17 +231,16 @@ class PluginManager:
         raises here is reported by name.
         """
         out: list[tuple[str, Any]] = []
-        caller = getattr(self._pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
+        for plugin, call in self.each(hook_name, **kwargs):
             try:
-                result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+                result = call()
             except CrmError:
                 raise
             except Exception as exc:
-                raise PluginError(impl.plugin_name, f"{hook_name} failed: "
+                raise PluginError(plugin, f"{hook_name} failed: "
                                   f"{type(exc).__name__}: {exc}") from exc
             items = result if isinstance(result, list | tuple) else [result]
-            out.extend((impl.plugin_name, item) for item in items if item is not None)
+            out.extend((plugin, item) for item in items if item is not None)
         return out
 
     def culprit(self, exc: BaseException) -> str:
@@ -234,6 +259,18 @@ class PluginManager:
                     culprit = name
             tb = tb.tb_next
         return culprit
+
+
+def _single(caller: pluggy.HookCaller, kwargs: dict[str, Any]) -> Callable[[], Any]:
+    """Call a hook caller that holds one implementation; its answer (not a list of it)."""
+
+    def call() -> Any:
+        result = caller(**kwargs)
+        if caller.spec is not None and caller.spec.opts.get("firstresult"):
+            return result
+        return result[0] if result else None
+
+    return call
 
 
 def builtin_plugins() -> Iterable[tuple[str, object]]:

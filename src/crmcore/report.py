@@ -117,7 +117,7 @@ def build_report(crm: CRM, now: datetime | None = None,
     if window.since is not None and window.until is not None and window.since >= window.until:
         raise ValidationError("the report period must end after it starts")
     sections = core_sections(crm, when, window)
-    sections += crm.plugins.flat("crm_report_sections", crm=crm, now=when, window=window)
+    sections += crm.plugins.crm_report_sections(crm=crm, now=when, window=window)
     return sorted(sections, key=lambda s: s.order)
 
 

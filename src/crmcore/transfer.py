@@ -608,9 +608,8 @@ def export_customer_file(crm: CRM, customer_id: str, *,
         if docs:
             held["collections"][spec.name] = docs
     extra: dict[str, Any] = {}
-    for part in crm.plugins.call("crm_customer_records", crm=crm, customer=customer):
-        if part:
-            extra.update(part)
+    for part in crm.plugins.crm_customer_records(crm=crm, customer=customer):
+        extra.update(part)
     if extra:
         held["plugins"] = extra
     return held

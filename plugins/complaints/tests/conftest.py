@@ -20,34 +20,34 @@ class Recorder:
     def named(self, hook: str) -> list[dict[str, Any]]:
         return [kw for name, kw in self.events if name == hook]
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_complaint_registered(self, crm: CRM, ticket: Any, actor: str) -> Effects | None:
         self.events.append(("registered", {"ticket": ticket, "actor": actor}))
         return None
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_complaint_escalated(self, crm: CRM, ticket: Any, level: int, target: str,
                                 actor: str) -> Effects | None:
         self.events.append(("escalated", {"ticket": ticket, "level": level, "target": target,
                                           "at": crm.now()}))
         return None
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_complaint_resolved(self, crm: CRM, ticket: Any, actor: str) -> Effects | None:
         self.events.append(("resolved", {"ticket": ticket, "actor": actor}))
         return None
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_complaint_reopened(self, crm: CRM, ticket: Any, actor: str) -> Effects | None:
         self.events.append(("reopened", {"ticket": ticket, "actor": actor}))
         return None
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_complaint_closed(self, crm: CRM, ticket: Any, actor: str) -> Effects | None:
         self.events.append(("closed", {"ticket": ticket, "actor": actor}))
         return None
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_complaint_sla_breached(self, crm: CRM, ticket: Any, target: str, due_at: Any,
                                    actor: str) -> Effects | None:
         self.events.append(("breached", {"ticket": ticket, "target": target,

@@ -13,7 +13,7 @@ from crmcore_complaints.model import Notification, Ticket
 from crmcore_complaints.roles import UNSTAFFED, on_shift
 from crmcore_complaints.settings import Shift
 
-from crmcore import ConfigError, ConflictError, hookimpl, hookspec
+from crmcore import ConfigError, ConflictError, hookimpl
 from crmcore.testing import START  # Monday 2026-01-05 09:00 UTC
 
 ROTA = {
@@ -419,7 +419,7 @@ class LoudNotifier:
 
     from crmcore import hookimpl as _hookimpl
 
-    @_hookimpl(optionalhook=True)
+    @_hookimpl
     def crm_complaint_notify(self, crm, notification):
         self.sent.append(notification)
         return True
@@ -438,15 +438,6 @@ def test_a_pluggable_notifier_takes_over_from_the_outbox(make_crm, customer_id, 
 
 class Perks:
     """Stands in for loyalty's ``crm_customer_perks``."""
-
-    @hookimpl
-    def crm_addhooks(self, pluginmanager):
-        class Specs:
-            @hookspec
-            def crm_customer_perks(self, crm, customer):
-                """perks"""
-
-        pluginmanager.add_hookspecs(Specs)
 
     @hookimpl
     def crm_customer_perks(self, crm, customer):

@@ -271,7 +271,7 @@ def test_callback_for_unknown_ticket_is_ignored(setup, customer_id):
 class FakeFollowup:
     """Stands in for the followup plugin: it answers crm_complaint_closed with the callback."""
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_complaint_closed(self, crm, ticket, actor):
         return Effects(tasks=[TaskDraft(kind="callback", title="callback (followup)",
                                         due_at=crm.now() + timedelta(days=2),
@@ -455,18 +455,17 @@ def test_judging_can_correct_the_category(setup, customer_id):
     assert api.history(ticket.id)[-1].details["category"] == "product_quality"
 
 
-def test_hookspecs_are_declared_once_whoever_asks_first():
-    """``crm_addhooks`` declares the specs; the API declares them too when the core has not
-    called it; either way a second declaration is a no-op."""
+def test_the_complaint_hooks_are_the_contracts_declared_always():
+    """The specs live in ``crmcore.contracts`` and every plugin manager declares them, with or
+    without this plugin; the plugin declares nothing of its own."""
     from crmcore_complaints import plugin
-    from crmcore_complaints.api import ensure_hookspecs
 
+    from crmcore.contracts import ComplaintsContract
     from crmcore.plugins import PluginManager
 
     pm = PluginManager()
-    plugin.crm_addhooks(pluginmanager=pm)
-    ensure_hookspecs(pm)
+    assert not hasattr(plugin, "crm_addhooks")
     caller = pm.hook.crm_complaint_notify
-    assert caller.has_spec() and caller.spec.opts["firstresult"] is True
+    assert caller.spec.namespace is ComplaintsContract and caller.spec.opts["firstresult"]
     for name in ("registered", "escalated", "resolved", "reopened", "closed", "sla_breached"):
-        assert getattr(pm.hook, f"crm_complaint_{name}").has_spec()
+        assert getattr(pm.hook, f"crm_complaint_{name}").spec.namespace is ComplaintsContract

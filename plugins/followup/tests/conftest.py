@@ -1,6 +1,6 @@
 """Fixtures for the followup plugin's tests: CRMs with the plugin, and small stand-ins for the
-grading and complaints plugins' hooks (same hookspec signatures as contracts.md), so every
-rule is tested with and without those plugins installed."""
+grading and complaints plugins (their hooks are the contracts in ``crmcore.contracts``,
+declared always), so every rule is tested with and without those plugins installed."""
 
 from __future__ import annotations
 
@@ -11,27 +11,10 @@ from typing import Any
 import attrs
 import pytest
 
-from crmcore import CRM, Action, Customer, Effects, ExtPatch, Interaction, hookimpl, hookspec
+from crmcore import CRM, Action, Customer, Effects, ExtPatch, Interaction, hookimpl
 from crmcore.clock import ManualClock
 
 INSTALLED = {ep.name for ep in metadata.entry_points(group="crmcore")}
-
-
-class GradingSpecs:
-    """The grading plugin's event hook, as fixed in contracts.md."""
-
-    @hookspec
-    def crm_grade_changed(self, crm: CRM, customer: Customer, scheme: str, old: str | None,
-                          new: str, reason: str, actor: str) -> Effects | None:
-        """Fired whenever a stored grade changes; every plugin."""
-
-
-class ComplaintSpecs:
-    """The complaints plugin's close event, as fixed in contracts.md."""
-
-    @hookspec
-    def crm_complaint_closed(self, crm: CRM, ticket: Any, actor: str) -> Effects | None:
-        """A ticket was closed; every plugin."""
 
 
 @attrs.frozen
@@ -63,10 +46,6 @@ class FakeGradingBase:
     def __init__(self, after: int, to: str, mode: str) -> None:
         self.after, self.to, self.mode = after, to, mode
         self.fired = 0
-
-    @hookimpl
-    def crm_addhooks(self, pluginmanager: Any) -> None:
-        pluginmanager.add_hookspecs(GradingSpecs)
 
     def _react(self, crm: CRM, interaction: Interaction, customer: Customer,
                actor: str) -> Effects | None:
@@ -105,17 +84,11 @@ class FakeGradingLast(FakeGradingBase):
 
 
 class GradingHooksOnly:
-    """Declares the grading hookspec only (tests fire the event themselves)."""
-
-    @hookimpl
-    def crm_addhooks(self, pluginmanager: Any) -> None:
-        pluginmanager.add_hookspecs(GradingSpecs)
+    """Stands in for the grading plugin by name (tests fire its contract's events)."""
 
 
 class ComplaintHooksOnly:
-    @hookimpl
-    def crm_addhooks(self, pluginmanager: Any) -> None:
-        pluginmanager.add_hookspecs(ComplaintSpecs)
+    """Stands in for the complaints plugin by name (tests fire its contract's events)."""
 
 
 @pytest.fixture

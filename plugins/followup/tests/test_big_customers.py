@@ -108,17 +108,6 @@ class Perks:
         self.perks = perks
 
     @hookimpl
-    def crm_addhooks(self, pluginmanager):
-        class Specs:
-            from crmcore import hookspec
-
-            @hookspec
-            def crm_customer_perks(self, crm, customer):
-                """perks"""
-
-        pluginmanager.add_hookspecs(Specs)
-
-    @hookimpl
     def crm_customer_perks(self, crm, customer):
         return self.perks.get(customer.name, [])
 

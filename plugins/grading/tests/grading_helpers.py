@@ -38,7 +38,7 @@ class Recorder:
         self.seen_stored: list[str | None] = []
         self.answer = answer
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_grade_changed(self, crm: CRM, customer: Customer, scheme: str, old: str | None,
                           new: str | None, reason: str, actor: str) -> Effects | None:
         self.grades.append((customer.id, scheme, old, new, reason))
@@ -46,7 +46,7 @@ class Recorder:
         return self.answer(crm=crm, customer=customer, scheme=scheme, new=new) \
             if self.answer else None
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_churn_risk_changed(self, crm: CRM, customer: Customer, old: str | None, new: str,
                                reasons: list[str], actor: str) -> Effects | None:
         self.churn.append((customer.id, old, new, list(reasons)))

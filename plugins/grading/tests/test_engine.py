@@ -15,7 +15,7 @@ from crmcore_grading.engine import engine_for
 from crmcore_grading.records import HISTORY, POPULATION, STATE
 from grading_helpers import ALL_SCHEMES, Recorder, add_customer, grades_of, grading_of, log
 
-from crmcore import ConfigError, Effects, PluginError, TaskDraft, hookimpl, hookspec
+from crmcore import ConfigError, Effects, PluginError, TaskDraft, hookimpl
 from crmcore.storage.memory import MemoryStore
 
 
@@ -186,7 +186,7 @@ class AboveMedian(Scheme):
 class ThirdParty:
     """Registers schemes the way any plugin would."""
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_grading_schemes(self) -> list[GradingScheme]:
         return [GradingScheme("visits", VisitScheme, "regulars by visit count"),
                 GradingScheme("median", lambda _context: AboveMedian(), "above the median")]
@@ -222,7 +222,7 @@ def test_a_registered_scheme_runs_only_when_configured(grading_crm):
 
 
 class Clash:
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_grading_schemes(self) -> list[GradingScheme]:
         return [GradingScheme("rfm", VisitScheme)]
 
@@ -231,7 +231,7 @@ class Broken:
     def __init__(self, what: str) -> None:
         self.what = what
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_grading_schemes(self) -> list[Any]:
         if self.what == "type":
             return ["not a registration"]
@@ -315,16 +315,8 @@ def test_the_hookspecs_are_declared_for_implementers(grading_crm):
 # -- merging and concurrent changes -----------------------------------------------------------
 
 
-class FakeComplaintSpecs:
-    @hookspec
-    def crm_complaint_registered(self, crm, ticket, actor) -> Effects | None:
-        """A ticket was registered."""
-
-
 class FakeComplaints:
-    @hookimpl
-    def crm_addhooks(self, pluginmanager):
-        pluginmanager.add_hookspecs(FakeComplaintSpecs)
+    """Stands in for the complaints plugin by name; its hooks are contracts (declared always)."""
 
 
 @attrs.frozen
@@ -366,7 +358,7 @@ class Meddler(Scheme):
 
 
 class MeddlerPlugin:
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_grading_schemes(self) -> list[GradingScheme]:
         return [GradingScheme("meddler", Meddler)]
 

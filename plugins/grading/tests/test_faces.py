@@ -9,9 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from crmcore_grading import api
-from crmcore_grading.hookspecs import GradingHookSpecs
 from grading_helpers import add_customer, grades_of, log
 
+from crmcore.contracts import GradingContract
 from crmcore.report import build_report
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -82,8 +82,8 @@ def test_simulated_days_grade_customers_and_move_the_pipeline(grading_crm, clock
 
 def test_every_offered_hook_is_documented_with_its_signature():
     text = README.read_text(encoding="utf-8")
-    for name in sorted(n for n in dir(GradingHookSpecs) if n.startswith("crm_")):
-        params = [p for p in inspect.signature(getattr(GradingHookSpecs, name)).parameters
+    for name in sorted(n for n in dir(GradingContract) if n.startswith("crm_")):
+        params = [p for p in inspect.signature(getattr(GradingContract, name)).parameters
                   if p != "self"]
         assert re.search(rf"`{name}\({', '.join(params)}\)", text), name
 

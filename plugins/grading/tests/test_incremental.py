@@ -498,7 +498,7 @@ class DaysSeen(Scheme):
 
 
 class DaysSeenPlugin:
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_grading_schemes(self) -> list[GradingScheme]:
         return [GradingScheme("days_seen", lambda context: DaysSeen())]
 

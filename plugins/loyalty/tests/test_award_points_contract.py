@@ -12,7 +12,7 @@ def test_loyalty_answers_the_award_points_contract():
     crm = make_test_crm(["loyalty"])
     try:
         cid = crm.customers.add(actor="ann", name="Li", phone="+86 138 0013 8000").id
-        hook = crm.plugins.hook.crm_award_points
+        hook = crm.plugins.crm_award_points
         entry = hook(crm=crm, customer_id=cid, points=30, source="care:x:1",
                      reason="care_offer", actor="ann")
         assert entry and Loyalty(crm).balance(cid) == 30

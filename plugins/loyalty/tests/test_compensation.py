@@ -1,7 +1,7 @@
 """Goodwill points after a complaint (DOMAIN §6), through the complaints plugin's hooks.
 
-The complaints plugin is built separately, so a tiny fake plugin here declares its two hook
-specs with the exact signatures from the contract and fires them through ``crm.emit``.
+The complaints plugin is built separately, so the tests fire its contract's events
+(``crmcore.contracts``, declared always) through ``crm.emit`` with a stand-in ticket.
 """
 
 from __future__ import annotations
@@ -9,30 +9,6 @@ from __future__ import annotations
 import attrs
 import pytest
 from crmcore_loyalty.records import CLAWBACK, EARN
-
-from crmcore import hookimpl, hookspec
-
-
-class ComplaintHookSpecs:
-    @hookspec
-    def crm_complaint_resolved(self, crm, ticket, actor):
-        """A ticket was resolved."""
-
-    @hookspec
-    def crm_complaint_reopened(self, crm, ticket, actor):
-        """A ticket was reopened."""
-
-
-class FakeComplaints:
-    @hookimpl
-    def crm_addhooks(self, pluginmanager):
-        _declare(pluginmanager)
-
-
-def _declare(pluginmanager) -> None:
-    hook = getattr(pluginmanager.hook, "crm_complaint_resolved", None)
-    if hook is None or hook.spec is None:
-        pluginmanager.add_hookspecs(ComplaintHookSpecs)
 
 
 @attrs.frozen
@@ -52,9 +28,7 @@ class FakeTicket:
 def comp(kit_for):
     kit = kit_for({"asks": {"enabled": False},
                    "compensation": {"points_per_currency": 100, "cap_points": 5000,
-                                    "cap_days": 30}},
-                  extra=[("fake_complaints", FakeComplaints())])
-    _declare(kit.crm.plugins)  # until the core calls crm_addhooks itself
+                                    "cap_days": 30}})
     return kit
 
 
@@ -138,9 +112,7 @@ def test_reopening_after_the_goodwill_was_spent_never_goes_negative(comp):
 
 
 def test_goodwill_does_not_count_towards_tiers(kit_for, clock):
-    kit = kit_for({"tiers": {"basis": "points", "levels": [{"name": "gold", "threshold": 10}]}},
-                  extra=[("fake_complaints", FakeComplaints())])
-    _declare(kit.crm.plugins)
+    kit = kit_for({"tiers": {"basis": "points", "levels": [{"name": "gold", "threshold": 10}]}})
     ann = kit.customer()
     resolve(kit, FakeTicket("tkt_1", ann.id, 50.0))
     assert kit.loyalty.tiers.qualifying(ann.id, clock.now()) == 0

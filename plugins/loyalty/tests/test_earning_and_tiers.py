@@ -141,7 +141,7 @@ class TierListener:
     def __init__(self) -> None:
         self.calls: list[tuple[str | None, str | None]] = []
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crm_tier_changed(self, crm, customer, old, new, actor):
         self.calls.append((old, new))
         return Effects(tasks=[TaskDraft(kind="care", title=f"welcome to {new}",

@@ -159,7 +159,7 @@ def check(ctx: click.Context, repair: bool) -> None:
     counts = _store_call(ctx, "check", repair=repair, validate=schema_validator(crm))
     for note in _notes(crm.store):
         click.echo(f"note: {note}", err=True)
-    for warning in crm.plugins.flat("crm_config_warnings", crm=crm):
+    for warning in crm.plugins.crm_config_warnings(crm=crm):
         click.echo(f"warning: {warning}", err=True)
     out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
               [("collection", "collection"), ("records", "records")],

@@ -125,7 +125,7 @@ def show(ctx: click.Context, customer_id: str, history: int) -> None:
     """A customer's file: fields, plugin summaries, recent interactions, open tasks."""
     crm = open_crm_from(ctx)
     customer = crm.customers.get(customer_id, actor=actor(ctx))
-    summary = crm.plugins.flat("crm_customer_summary", crm=crm, customer=customer)
+    summary = crm.plugins.crm_customer_summary(crm=crm, customer=customer)
     recent = crm.interactions.for_customer(customer_id, limit=history)
     open_tasks = crm.tasks.open_for(customer_id)
     if as_json(ctx):

@@ -90,11 +90,7 @@ def _enabled_plugins(argv: Sequence[str]) -> set[str] | None:
 
 def load_plugin_commands(group: click.Group, pm: PluginManager) -> None:
     """Let each plugin add commands; a plugin that fails here is marked failed, not fatal."""
-    for impl in reversed(pm.hook.crm_cli_commands.get_hookimpls()):
-        try:
-            impl.function(cli=group)
-        except Exception as exc:
-            pm.mark_failed(impl.plugin_name, exc)
+    pm.crm_cli_commands(cli=group)
 
 
 def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

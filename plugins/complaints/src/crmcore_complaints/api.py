@@ -16,9 +16,8 @@ store transaction with the hooks it fires.
 from __future__ import annotations
 
 from crmcore import CRM
-from crmcore.plugins import PluginManager
+from crmcore.stash import StashKey
 from crmcore_complaints.escalation import WAKE_BATCH, Escalation
-from crmcore_complaints.hookspecs import ComplaintHookSpecs
 from crmcore_complaints.improvement import ImprovementActions
 from crmcore_complaints.intake import Intake, perks_of
 from crmcore_complaints.lifecycle import Lifecycle
@@ -35,16 +34,12 @@ from crmcore_complaints.tickets import UNRESOLVED_STATUSES, TicketBook, as_prior
 
 __all__ = [
     "SECTION", "TASK_SOURCE", "UNRESOLVED_STATUSES", "WAKE_BATCH", "Complaints", "approval_key",
-    "as_priority", "callback_key", "ensure_hookspecs", "escalation_key", "improvement_key",
+    "as_priority", "callback_key", "escalation_key", "improvement_key",
     "perks_of",
 ]
 
 
-def ensure_hookspecs(plugins: PluginManager) -> None:
-    """Declare the ``crm_complaint_*`` hooks unless ``crm_addhooks`` already did."""
-    caller = getattr(plugins.hook, "crm_complaint_registered", None)
-    if caller is None or not caller.has_spec():
-        plugins.add_hookspecs(ComplaintHookSpecs)
+_API: StashKey[Complaints] = StashKey()  # one per CRM: see Complaints.of
 
 
 class Complaints:
@@ -57,7 +52,6 @@ class Complaints:
     """
 
     def __init__(self, crm: CRM) -> None:
-        ensure_hookspecs(crm.plugins)
         self.crm = crm
         self.notifier = Notifier(crm)
         self.book = TicketBook(crm, self.notifier)
@@ -114,3 +108,8 @@ class Complaints:
         self.weekly_rate = self.improvement.weekly_rate
         # the default notifier
         self.deliver_to_outbox = self.notifier.deliver
+
+    @classmethod
+    def of(cls, crm: CRM) -> Complaints:
+        """The API of ``crm``, built once per CRM (kept in ``crm.stash``): hooks use this."""
+        return crm.stash.get_or_build(_API, lambda: cls(crm))

@@ -20,12 +20,9 @@ from crmcore_complaints.tickets import TicketBook, as_priority
 
 
 def perks_of(crm: CRM, customer: Any) -> tuple[str, ...]:
-    """The customer's perks from ``crm_customer_perks`` (loyalty's documented hook), called
-    only when some plugin implements it; sorted, without repeats."""
-    hook = getattr(crm.plugins.hook, "crm_customer_perks", None)
-    if hook is None or not hook.get_hookimpls():
-        return ()
-    return tuple(sorted({p for part in hook(crm=crm, customer=customer) if part for p in part}))
+    """The customer's perks from ``crm_customer_perks`` (loyalty's contract); sorted, without
+    repeats."""
+    return tuple(sorted(set(crm.plugins.crm_customer_perks(crm=crm, customer=customer))))
 
 
 class Intake:

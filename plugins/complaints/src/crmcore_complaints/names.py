@@ -3,15 +3,14 @@ dedupe keys, and the label a root cause is filed under."""
 
 from __future__ import annotations
 
+from crmcore.contracts import callback_key
 from crmcore_complaints.model import Ticket
+
+__all__ = ["SECTION", "TASK_SOURCE", "approval_key", "callback_key", "escalation_key",
+           "improvement_key"]
 
 SECTION = "complaints"
 TASK_SOURCE = "complaints"
-
-
-def callback_key(ticket_id: str) -> str:
-    """The dedupe key of a ticket's post-close callback task (shared with followup)."""
-    return f"callback:{ticket_id}"
 
 
 def escalation_key(ticket: Ticket, level: int) -> str:

@@ -25,7 +25,7 @@ class Notifier:
             id=self.crm.new_id("ntf_"), kind=kind, ticket_id=ticket.id,
             customer_id=ticket.customer_id, created_at=self.crm.now(), recipient=recipient,
             role=role, subject=subject, body=body)
-        self.crm.plugins.call("crm_complaint_notify", crm=self.crm, notification=notification)
+        self.crm.plugins.crm_complaint_notify(crm=self.crm, notification=notification)
 
     def deliver(self, notification: Notification) -> bool:
         """The default notifier: keep the message in ``complaints.outbox`` and log it."""

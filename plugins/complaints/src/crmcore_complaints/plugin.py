@@ -17,9 +17,10 @@ from crmcore import (
     SummaryLine,
     hookimpl,
 )
+from crmcore.contracts import BusinessClock
 from crmcore.converter import to_doc
 from crmcore.storage import CollectionSpec, IndexSpec
-from crmcore_complaints.api import SECTION, TASK_SOURCE, Complaints, ensure_hookspecs
+from crmcore_complaints.api import SECTION, TASK_SOURCE, Complaints
 from crmcore_complaints.model import (
     ACTIONS,
     OUTBOX,
@@ -37,20 +38,13 @@ if TYPE_CHECKING:
     import click
 
     from crmcore import CRM, Customer, Interaction, Task
-    from crmcore.plugins import PluginManager
 
 
+# followup's contract (crmcore.contracts): a rep left, their open tickets move
 @hookimpl
-def crm_addhooks(pluginmanager: PluginManager) -> None:
-    """Declare ``crm_complaint_*`` for other plugins to implement."""
-    ensure_hookspecs(pluginmanager)
-
-
-# optionalhook: followup's crm_rep_left (a rep left; their open tickets move)
-@hookimpl(optionalhook=True)
 def crm_rep_left(crm: CRM, rep: str, successor: str, actor: str) -> int:
     """A rep left: their open tickets go to each customer's new owner (else ``successor``)."""
-    return Complaints(crm).hand_over(rep, successor=successor, actor=actor)
+    return Complaints.of(crm).hand_over(rep, successor=successor, actor=actor)
 
 
 @hookimpl
@@ -107,11 +101,11 @@ def _crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custom
                            actor: str) -> Effects | None:
     ref = interaction.ref or ""
     if interaction.kind == "complaint" and not ref.startswith("tkt_"):
-        api = Complaints(crm)
+        api = Complaints.of(crm)
         if api.settings.register_from_interactions:
             api.register_from_interaction(interaction, actor)
     elif interaction.kind == "callback" and ref.startswith("tkt_"):
-        Complaints(crm).apply_callback(interaction, actor)
+        Complaints.of(crm).apply_callback(interaction, actor)
     return None
 
 
@@ -139,20 +133,20 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
-    Complaints(crm).sweep(now, worker)
+    Complaints.of(crm).sweep(now, worker)
     return None
 
 
-@hookimpl(trylast=True, optionalhook=True)
+@hookimpl(trylast=True)
 def crm_complaint_notify(crm: CRM, notification: Notification) -> bool | None:
     """The default notifier: the outbox collection and the log."""
-    return Complaints(crm).deliver_to_outbox(notification)
+    return Complaints.of(crm).deliver_to_outbox(notification)
 
 
-@hookimpl(optionalhook=True)
-def crm_business_clock(crm: CRM) -> object:
+@hookimpl
+def crm_business_clock(crm: CRM) -> BusinessClock:
     """Offer the ``[complaints.calendar]`` business clock to other plugins (a contract)."""
-    return Complaints(crm).scheduler.business
+    return Complaints.of(crm).scheduler.business
 
 
 @hookimpl
@@ -175,18 +169,18 @@ def crm_report_sections(crm: CRM, now: datetime,
                         window: ReportWindow | None = None) -> list[ReportSection]:
     from crmcore_complaints.analysis import domain_sections
 
-    return domain_sections(Complaints(crm), now, window)
+    return domain_sections(Complaints.of(crm), now, window)
 
 
 @hookimpl
 def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
     from crmcore_complaints.analysis import customer_summary
 
-    return customer_summary(Complaints(crm), customer.id)
+    return customer_summary(Complaints.of(crm), customer.id)
 
 
 @hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     from crmcore_complaints.simulate import simulate_day
 
-    simulate_day(Complaints(crm), now, rng, actor)
+    simulate_day(Complaints.of(crm), now, rng, actor)

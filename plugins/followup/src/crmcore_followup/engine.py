@@ -31,8 +31,10 @@ from crmcore import (
     TaskDraft,
     TaskUpdate,
 )
+from crmcore.contracts import callback_key
 from crmcore.converter import iso
 from crmcore.logs import get_logger
+from crmcore.stash import StashKey
 from crmcore_followup import care, quiet
 from crmcore_followup.grades import grades_of, is_key_customer, pipeline_grade
 from crmcore_followup.records import (
@@ -71,10 +73,6 @@ def first_contact_key(customer_id: str) -> str:
     return f"first_contact:{customer_id}"
 
 
-def callback_key(ref: str) -> str:
-    return f"callback:{ref}"
-
-
 def birthday_key(customer_id: str, year: int) -> str:
     return f"care:birthday:{customer_id}:{year}"
 
@@ -98,6 +96,9 @@ def sampled(ref: str, ratio: float) -> bool:
     return bucket < ratio
 
 
+_ENGINE: StashKey[Engine] = StashKey()
+
+
 class Engine:
     """The plugin's operations on one open CRM."""
 
@@ -105,6 +106,11 @@ class Engine:
         self.crm = crm
         self.settings: FollowupSettings = crm.settings("followup")
         self.schedules = crm.records(SCHEDULE, Schedule)
+
+    @classmethod
+    def of(cls, crm: CRM) -> Engine:
+        """The engine of ``crm``, built once per CRM (kept in ``crm.stash``)."""
+        return crm.stash.get_or_build(_ENGINE, lambda: cls(crm))
 
     # -- time ------------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def leave(crm: CRM, rep_name: str, *, actor: str, to: str | None = None,
             reassign_open_tasks(crm, rep_name, actor=actor)
         fallback = to if to is not None else LoadBook.read(
             crm, exclude=[rep_name]).pick_for_task()
-        other = sum(n or 0 for n in crm.plugins.call(
-            "crm_rep_left", crm=crm, rep=rep_name, successor=fallback or "", actor=actor))
+        other = crm.plugins.crm_rep_left(crm=crm, rep=rep_name, successor=fallback or "",
+                                         actor=actor)
         records.delete(leaving)
     return Departure(rep=rep_name, customers=dict(moved), tasks=tasks, other=other)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import click
@@ -33,18 +33,17 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.calendars import calendar_named
+from crmcore.contracts import Ticket
 from crmcore.converter import iso
 from crmcore.security import Actor, Role, directory_actor
 from crmcore_followup import records, recovery, report, routing, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
 from crmcore_followup.grades import PIPELINE, pipeline_grade
-from crmcore_followup.hookspecs import ensure_hookspecs
 from crmcore_followup.reps import LoadBook, Roster
 from crmcore_followup.settings import FollowupSettings
 
 if TYPE_CHECKING:
     from crmcore import CRM
-    from crmcore.plugins import PluginManager
     from crmcore.storage import CollectionSpec
 
 CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
@@ -55,12 +54,6 @@ def _active(customer: Customer) -> bool:
 
 
 # -- registration ------------------------------------------------------------------------------
-
-@hookimpl
-def crm_addhooks(pluginmanager: PluginManager) -> None:
-    """Declare ``crm_rep_left`` for other plugins to implement (they move their open work)."""
-    ensure_hookspecs(pluginmanager)
-
 
 @hookimpl
 def crm_config_warnings(crm: CRM) -> list[str]:
@@ -135,7 +128,7 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
 def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     if not _active(customer):
         return None
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     engine.mutate(customer, lambda s: s)
     effects = None
     now = crm.now()
@@ -170,7 +163,7 @@ def _crm_customer_updated(crm: CRM, before: Customer, after: Customer,
                          actor: str) -> Effects | None:
     if not _active(after):
         return None
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     now = crm.now()
     updates: list[TaskUpdate] = []
     if after.do_not_contact and not before.do_not_contact:
@@ -215,7 +208,7 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
 
 def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
                          actor: str) -> Effects | None:
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     try:
         retired = engine.schedules.get(records.schedule_id(merged.id))
     except NotFoundError:
@@ -237,7 +230,7 @@ def crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects 
 
 
 def _crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     schedule = engine.schedule_of(customer.id)
     if schedule is not None and schedule.active:
         engine.mutate(customer, lambda s: attrs.evolve(s, active=False, check_at=None),
@@ -257,7 +250,7 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
 
 def _crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
                            actor: str) -> Effects | None:
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
         engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
     if interaction.kind == "callback":
@@ -289,7 +282,7 @@ def crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
 
 
 def _crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     engine.task_created(task)
     if task.source == SOURCE or task.kind not in engine.settings.assign_kinds or \
             task.customer_id is None:
@@ -323,7 +316,7 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
         return None
     if not _active(customer):
         return None
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     at = task.completed_at or crm.now()
     rep = task.assignee or actor
     meta = {NAMESPACE: {"task_id": task.id, "task_kind": task.kind}}
@@ -361,15 +354,15 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     if engine.settings.vip_team:
         routing.route_flagged(crm, engine, actor=worker, limit=engine.settings.sweep_batch)
     return sweep.sweep(crm, now, worker)
 
 
-# -- other plugins' hooks (optional: the plugin works without them) ----------------------------
+# -- other plugins' contracts (crmcore.contracts; without those plugins, never called) --------
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
                       reason: str, actor: str) -> Effects | None:
     """grading re-graded a customer: on the pipeline scheme, or a scheme with a tier plan
@@ -383,7 +376,7 @@ def _crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | Non
                       reason: str, actor: str) -> Effects | None:
     if not _active(customer):
         return None
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     if scheme == PIPELINE or scheme in engine.settings.tier_cadence_days:
         engine.grade_changed(customer.id, new, actor=actor, scheme=scheme)
     if routing.wants_vip(crm, engine, customer, {scheme: new}):
@@ -391,7 +384,7 @@ def _crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | Non
     return None
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | None,
                      actor: str) -> Effects | None:
     """loyalty changed a customer's tier: one whose perks now include ``dedicated_rep`` is
@@ -402,24 +395,23 @@ def crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | N
 
 def _crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | None,
                      actor: str) -> Effects | None:
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     if _active(customer) and routing.wants_vip(crm, engine, customer):
         routing.flag(engine, customer)
     return None
 
 
-@hookimpl(optionalhook=True)
-def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+@hookimpl
+def crm_complaint_closed(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """complaints closed a ticket: a callback within ``callback_within_days`` (every closed
     complaint, key customer or not), ``ref`` = the ticket id."""
-    customer_id = getattr(ticket, "customer_id", None)
-    if not customer_id:
+    if not ticket.customer_id:
         return None
     try:
-        customer = crm.customers.get(customer_id)
+        customer = crm.customers.get(ticket.customer_id)
     except NotFoundError:
         return None
-    draft = Engine(crm).callback_draft(customer, ref=ticket.id, event_at=crm.now(),
+    draft = Engine.of(crm).callback_draft(customer, ref=ticket.id, event_at=crm.now(),
                                        reason="complaint closed", trigger="complaint")
     return Effects(tasks=[draft]) if draft is not None else None
 

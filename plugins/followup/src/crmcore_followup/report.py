@@ -231,7 +231,7 @@ def _local(customer: Customer, when: datetime) -> str:
 def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
     if customer.do_not_contact:
         return [SummaryLine("Follow-up", "do not contact: no follow-ups, callbacks or care")]
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     schedule = engine.schedule_of(customer.id)
     lines = []
     fc = crm.tasks.open_by_key(first_contact_key(customer.id))

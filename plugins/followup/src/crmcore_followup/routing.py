@@ -29,10 +29,7 @@ PRIORITY_PERK = "priority_handling"
 
 def perks_of(crm: CRM, customer: Customer) -> set[str]:
     """The customer's perks from whoever implements ``crm_customer_perks`` (loyalty)."""
-    hook = getattr(crm.plugins.hook, "crm_customer_perks", None)
-    if hook is None or not hook.get_hookimpls():
-        return set()
-    return {p for part in hook(crm=crm, customer=customer) if part for p in part}
+    return set(crm.plugins.crm_customer_perks(crm=crm, customer=customer))
 
 
 def wants_vip(crm: CRM, engine: Engine, customer: Customer,

@@ -28,7 +28,7 @@ LEASE = timedelta(minutes=5)
 def sweep(crm: CRM, now: datetime, worker: str) -> Effects:
     """One sweep for ``worker`` at ``now``: backfill a batch of pre-existing customers, then
     plan every schedule whose ``check_at`` has come (up to ``sweep_batch``)."""
-    engine = Engine(crm)
+    engine = Engine.of(crm)
     backfill(engine, now, worker)
     coll = crm.collection(SCHEDULE)
     book = LoadBook.read(crm)

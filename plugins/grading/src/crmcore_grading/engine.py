@@ -95,10 +95,10 @@ from crmcore import (
 )
 from crmcore.converter import iso, parse_iso
 from crmcore.logs import get_logger
+from crmcore.stash import StashKey
 from crmcore.storage import batches
 from crmcore_grading import churn as churn_rules
 from crmcore_grading.dates import local_day
-from crmcore_grading.hookspecs import GradingHookSpecs
 from crmcore_grading.records import HISTORY, POPULATION, SINCE, STATE, WATERMARK
 from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
 from crmcore_grading.settings import GradingSettings, default_valuable
@@ -114,7 +114,6 @@ from crmcore_grading.signals import (
 
 if TYPE_CHECKING:
     from crmcore import CRM
-    from crmcore.plugins import PluginManager
 
 T = TypeVar("T")
 Wrap = Callable[[Iterable[Any], int | None, str], Iterable[Any]]
@@ -130,7 +129,7 @@ MERGE_LOOKBACK_DAYS = 2  # tombstones changed since the last run less this are r
 REBUILD_CHUNK = 8  # customers whose signals are rebuilt per query (customer_id $in)
 REBUILD_MOST = 1000  # above this many, and half the customers, a full rebuild is cheaper
 SIGNALS_FORMAT = 1  # bump when the stored form of signals changes: forces one full rebuild
-_ENGINE_ATTR = "_crmcore_grading_engine"
+_ENGINE: StashKey[Engine] = StashKey()  # one engine per CRM
 
 log = get_logger("grading")
 
@@ -138,33 +137,15 @@ log = get_logger("grading")
 # -- plumbing --------------------------------------------------------------------------------
 
 
-def ensure_hookspecs(pm: PluginManager) -> None:
-    """Declare the grading hooks unless ``crm_addhooks`` already did (idempotent)."""
-    caller = getattr(pm.hook, "crm_grade_changed", None)
-    if caller is None or getattr(caller, "spec", None) is None:
-        with contextlib.suppress(ValueError):  # declared meanwhile
-            pm.add_hookspecs(GradingHookSpecs)
-
-
-def has_listeners(crm: CRM, hook: str) -> bool:
-    caller = getattr(crm.plugins.hook, hook, None)
-    return bool(caller is not None and caller.get_hookimpls())
-
-
 def engine_for(crm: CRM) -> Engine:
     """The engine of this CRM (built, and the configuration checked, on first use)."""
-    engine = crm.__dict__.get(_ENGINE_ATTR)
-    if engine is None:
-        engine = Engine(crm)
-        setattr(crm, _ENGINE_ATTR, engine)
-    return engine
+    return crm.stash.get_or_build(_ENGINE, lambda: Engine(crm))
 
 
 def registry(crm: CRM) -> dict[str, tuple[str, GradingScheme]]:
     """Every registered scheme: name → (providing plugin, registration)."""
-    ensure_hookspecs(crm.plugins)
     found: dict[str, tuple[str, GradingScheme]] = {}
-    for plugin, item in crm.plugins.contributions("crm_grading_schemes"):
+    for plugin, item in crm.plugins.crm_grading_schemes():
         if not isinstance(item, GradingScheme):
             raise PluginError(plugin, f"crm_grading_schemes returned {type(item).__name__}, "
                               "not GradingScheme")
@@ -703,8 +684,8 @@ class Engine:
     def announce(self, outcome: Outcome, actor: str, customer: Customer | None = None) -> None:
         """Fire ``crm_grade_changed`` per change and ``crm_churn_risk_changed`` on a rise."""
         crm = self.crm
-        want_grades = bool(outcome.changes) and has_listeners(crm, "crm_grade_changed")
-        want_churn = outcome.churn_rose and has_listeners(crm, "crm_churn_risk_changed")
+        want_grades = bool(outcome.changes) and crm.plugins.implemented("crm_grade_changed")
+        want_churn = outcome.churn_rose and crm.plugins.implemented("crm_churn_risk_changed")
         if not (want_grades or want_churn):
             return
         customer = customer or crm.customers.get_any(outcome.customer_id)

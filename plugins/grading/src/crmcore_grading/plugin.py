@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -27,26 +27,18 @@ from crmcore import (
     Task,
     hookimpl,
 )
+from crmcore.contracts import Ticket
 from crmcore.converter import iso
 from crmcore.storage import CollectionSpec
 from crmcore_grading import records
-from crmcore_grading.engine import NAMESPACE, engine_for, ensure_hookspecs
+from crmcore_grading.engine import NAMESPACE, engine_for
 from crmcore_grading.inputs import clean_inputs
 from crmcore_grading.outcomes import win_back
 from crmcore_grading.scheme import GradingScheme
 from crmcore_grading.schemes import BUILTIN
 from crmcore_grading.settings import GradingSettings
 
-if TYPE_CHECKING:
-    from crmcore.plugins import PluginManager
-
-
 # -- start-up ---------------------------------------------------------------------------------
-
-
-@hookimpl
-def crm_addhooks(pluginmanager: PluginManager) -> None:
-    ensure_hookspecs(pluginmanager)
 
 
 @hookimpl
@@ -59,8 +51,7 @@ def crm_collections() -> list[CollectionSpec]:
     return records.collections()
 
 
-# optionalhook: the spec is this plugin's own, declared by crm_addhooks (or on first use)
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_grading_schemes() -> list[GradingScheme]:
     return list(BUILTIN)
 
@@ -133,9 +124,9 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
                        "grading: re-grade the kept customer of a merge")
 
 
-def _ticket(crm: CRM, ticket: Any, actor: str, *, is_open: bool) -> Effects | None:
-    customer_id = getattr(ticket, "customer_id", None)
-    ticket_id = getattr(ticket, "id", None)
+def _ticket(crm: CRM, ticket: Ticket, actor: str, *, is_open: bool) -> Effects | None:
+    customer_id = ticket.customer_id
+    ticket_id = ticket.id
     if not customer_id or not ticket_id:
         return None
 
@@ -151,23 +142,23 @@ def _ticket(crm: CRM, ticket: Any, actor: str, *, is_open: bool) -> Effects | No
                        "grading: a complaint opened or closed")
 
 
-@hookimpl(optionalhook=True)
-def crm_complaint_registered(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+@hookimpl
+def crm_complaint_registered(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     return _ticket(crm, ticket, actor, is_open=True)
 
 
-@hookimpl(optionalhook=True)
-def crm_complaint_reopened(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+@hookimpl
+def crm_complaint_reopened(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     return _ticket(crm, ticket, actor, is_open=True)
 
 
-@hookimpl(optionalhook=True)
-def crm_complaint_resolved(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+@hookimpl
+def crm_complaint_resolved(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     return _ticket(crm, ticket, actor, is_open=False)
 
 
-@hookimpl(optionalhook=True)
-def crm_complaint_closed(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+@hookimpl
+def crm_complaint_closed(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     return _ticket(crm, ticket, actor, is_open=False)
 
 

@@ -14,6 +14,7 @@ import attrs
 from crmcore import Customer, ValidationError
 from crmcore.customers import require_actor
 from crmcore.security import Resource
+from crmcore.stash import StashKey
 from crmcore_loyalty.asks import Asks
 from crmcore_loyalty.compensation import Compensation
 from crmcore_loyalty.ledger import Ledger, LedgerEntry
@@ -47,6 +48,9 @@ class AccountView:
     expiring_by: datetime | None
 
 
+_API: StashKey[Loyalty] = StashKey()  # one per CRM: see Loyalty.of
+
+
 class Loyalty:
     """Points, tiers, referrals and compensation for one open CRM."""
 
@@ -57,6 +61,11 @@ class Loyalty:
         self.referrals = Referrals(crm, self.ledger)
         self.asks = Asks(crm)
         self.compensation = Compensation(crm, self.ledger)
+
+    @classmethod
+    def of(cls, crm: CRM) -> Loyalty:
+        """The API of ``crm``, built once per CRM (kept in ``crm.stash``): hooks use this."""
+        return crm.stash.get_or_build(_API, lambda: cls(crm))
 
     @property
     def settings(self) -> LoyaltySettings:

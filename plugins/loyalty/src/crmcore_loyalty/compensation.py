@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from crmcore_loyalty.ledger import Ledger, LedgerState
 from crmcore_loyalty.records import EARN, LedgerEntry, entry_key
@@ -20,6 +20,7 @@ from crmcore_loyalty.settings import LoyaltySettings
 
 if TYPE_CHECKING:
     from crmcore import CRM
+    from crmcore.contracts import Ticket
 
 REASON = "compensation"
 
@@ -47,12 +48,12 @@ class Compensation:
                        if e.kind == EARN and e.reason == REASON and e.at > since)
         return max(0, credited - self._ledger.requested_clawback(state, [REASON], since))
 
-    def on_resolved(self, ticket: Any, *, actor: str,
+    def on_resolved(self, ticket: Ticket, *, actor: str,
                     now: datetime | None = None) -> LedgerEntry | None:
         """Credit goodwill for a resolved ``ticket`` (None: no compensation, capped, or done)."""
-        amount = getattr(ticket, "compensation", None)
-        customer_id = getattr(ticket, "customer_id", None)
-        ticket_id = getattr(ticket, "id", None)
+        amount = ticket.compensation
+        customer_id = ticket.customer_id
+        ticket_id = ticket.id
         if not amount or amount <= 0 or not customer_id or not ticket_id:
             return None
         when = now or self._crm.now()
@@ -78,11 +79,11 @@ class Compensation:
         written = self._ledger.post(customer_id, plan)
         return written[0] if written else None
 
-    def on_reopened(self, ticket: Any, *, actor: str,
+    def on_reopened(self, ticket: Ticket, *, actor: str,
                     now: datetime | None = None) -> list[LedgerEntry]:
         """Claw back the goodwill credited for ``ticket``'s last resolution."""
-        customer_id = getattr(ticket, "customer_id", None)
-        ticket_id = getattr(ticket, "id", None)
+        customer_id = ticket.customer_id
+        ticket_id = ticket.id
         if not customer_id or not ticket_id:
             return []
         state = self._ledger.state(customer_id)

@@ -21,12 +21,12 @@ from crmcore import (
     SummaryLine,
     hookimpl,
 )
+from crmcore.contracts import Ticket
 from crmcore.converter import to_doc
 from crmcore_loyalty import reporting, simulate
 from crmcore_loyalty.api import Loyalty
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.earning import on_interaction
-from crmcore_loyalty.hookspecs import add_hookspecs
 from crmcore_loyalty.records import ACCOUNTS, REFERRALS, Referral, collections
 from crmcore_loyalty.settings import LoyaltySettings
 from crmcore_loyalty.sweeps import REMINDER_KIND, Sweeps
@@ -34,14 +34,7 @@ from crmcore_loyalty.sweeps import REMINDER_KIND, Sweeps
 if TYPE_CHECKING:
     import click
 
-    from crmcore.plugins import PluginManager
     from crmcore.storage import CollectionSpec
-
-
-@hookimpl
-def crm_addhooks(pluginmanager: PluginManager) -> None:
-    """Declare ``crm_tier_changed`` and ``crm_customer_perks`` for other plugins."""
-    add_hookspecs(pluginmanager)
 
 
 @hookimpl
@@ -64,7 +57,7 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
     """Give every new customer a referral code (``[loyalty.referral] code_on_create``)."""
     if not crm.settings("loyalty").referral.code_on_create:
         return None
-    return Loyalty(crm).referrals.code_effects(customer)
+    return Loyalty.of(crm).referrals.code_effects(customer)
 
 
 @hookimpl
@@ -77,7 +70,7 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
     the transaction of this event (so they commit or roll back with it); the ask tasks it
     returns are applied after it.
     """
-    return Effects.run(lambda: on_interaction(Loyalty(crm), interaction, customer, actor=actor),
+    return Effects.run(lambda: on_interaction(Loyalty.of(crm), interaction, customer, actor=actor),
                        "loyalty: earn, claw back, reward, re-tier, ask")
 
 
@@ -87,7 +80,7 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
     """Referrals made by the merged customer now count for the kept one; the merged
     customer's account (moved to the kept one by the core) stops holding a tier of its own;
     the kept customer is re-tiered on the joined history."""
-    loyalty = Loyalty(crm)
+    loyalty = Loyalty.of(crm)
     writes = [RecordWrite(REFERRALS, {**to_doc(r), "referrer_id": kept.id},
                           expected_version=r.version)
               for r in crm.records(REFERRALS, Referral).find({"referrer_id": merged.id})]
@@ -106,49 +99,49 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Expire due points, remind before expiry, ask where purchases proved themselves, and
     review tiers whose review date has come."""
     def sweep() -> Effects | None:
-        drafts = Sweeps(Loyalty(crm)).run(now, actor=f"worker:{worker}")
+        drafts = Sweeps(Loyalty.of(crm)).run(now, actor=f"worker:{worker}")
         return Effects(tasks=drafts) if drafts else None
 
     return Effects.run(sweep, "loyalty: expiry, reminders, asks, tier reviews")
 
 
-# optionalhook: grading's event (the stack may run without grading)
-@hookimpl(optionalhook=True)
+# grading's contract (crmcore.contracts; without grading, never called)
+@hookimpl
 def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
                       reason: str, actor: str) -> Effects | None:
     """grading changed a tier that ``[loyalty.tiers] from_grades`` maps: re-tier now."""
     if scheme not in crm.settings("loyalty").tiers.from_grades:
         return None
-    return Effects.run(lambda: Loyalty(crm).tiers.evaluate(customer.id, actor=actor,
+    return Effects.run(lambda: Loyalty.of(crm).tiers.evaluate(customer.id, actor=actor,
                                                            grades={scheme: new}),
                        "loyalty: re-tier on a grade change")
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_customer_perks(crm: CRM, customer: Customer) -> list[str]:
     """The perks of the customer's tier (``[loyalty.tiers.levels] perks``)."""
-    return Loyalty(crm).tiers.perks(customer)
+    return Loyalty.of(crm).tiers.perks(customer)
 
 
-@hookimpl(optionalhook=True)
-def crm_complaint_resolved(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+@hookimpl
+def crm_complaint_resolved(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """Goodwill points for a complaint resolved with compensation (capped per customer)."""
-    return Effects.run(lambda: Loyalty(crm).compensation.on_resolved(ticket, actor=actor),
+    return Effects.run(lambda: Loyalty.of(crm).compensation.on_resolved(ticket, actor=actor),
                        "loyalty: goodwill points")
 
 
-@hookimpl(optionalhook=True)
-def crm_complaint_reopened(crm: CRM, ticket: Any, actor: str) -> Effects | None:
+@hookimpl
+def crm_complaint_reopened(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """Claw back the goodwill points of a complaint that was reopened."""
-    return Effects.run(lambda: Loyalty(crm).compensation.on_reopened(ticket, actor=actor),
+    return Effects.run(lambda: Loyalty.of(crm).compensation.on_reopened(ticket, actor=actor),
                        "loyalty: claw back goodwill points")
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_award_points(crm: CRM, customer_id: str, points: int, source: str, reason: str,
                      actor: str) -> str | None:
     """The points contract: other plugins (service's care offers) credit points here."""
-    entry = Loyalty(crm).award(customer_id, points, source=source, reason=reason, actor=actor)
+    entry = Loyalty.of(crm).award(customer_id, points, source=source, reason=reason, actor=actor)
     return "" if entry is None else entry.id
 
 
@@ -172,12 +165,12 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 def crm_report_sections(crm: CRM, now: datetime,
                         window: ReportWindow | None = None) -> list[ReportSection]:
     """Points, tiers and referrals over the report's window."""
-    return reporting.sections(Loyalty(crm), now, window)
+    return reporting.sections(Loyalty.of(crm), now, window)
 
 
 @hookimpl
 def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
-    return reporting.summary(Loyalty(crm), customer)
+    return reporting.summary(Loyalty.of(crm), customer)
 
 
 @hookimpl
@@ -190,4 +183,4 @@ def crm_customer_records(crm: CRM, customer: Customer) -> dict[str, Any]:
 
 @hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
-    simulate.simulate_day(Loyalty(crm), now, rng, actor)
+    simulate.simulate_day(Loyalty.of(crm), now, rng, actor)

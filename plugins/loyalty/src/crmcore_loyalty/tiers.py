@@ -25,7 +25,6 @@ import attrs
 
 from crmcore import ConflictError, NotFoundError
 from crmcore.converter import iso
-from crmcore_loyalty.hookspecs import add_hookspecs
 from crmcore_loyalty.ledger import MAX_ATTEMPTS, Ledger
 from crmcore_loyalty.log import logger
 from crmcore_loyalty.records import CLAWBACK, EARN, Account
@@ -159,7 +158,6 @@ class Tiers:
                 continue
             if updated.tier == account.tier:
                 return None
-            add_hookspecs(self._crm.plugins)
             customer = self._crm.customers.get(customer_id)
             self._crm.emit("crm_tier_changed", actor=actor, customer=customer,
                            old=account.tier, new=updated.tier)

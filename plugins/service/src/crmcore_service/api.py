@@ -18,9 +18,7 @@ from crmcore import CRM, ConflictError, NotFoundError, PermissionDenied, Validat
 from crmcore.customers import require_actor
 from crmcore.entities import CustomerStatus, Priority
 from crmcore.logs import get_logger
-from crmcore.plugins import PluginManager
 from crmcore.security import Resource, Role
-from crmcore_service.hookspecs import ServiceHookSpecs
 from crmcore_service.model import CHARGES, ORDERS, TRANSITIONS, Charge, Order, Transition
 from crmcore_service.settings import OrderType, ServiceSettings, StepSpec
 from crmcore_service.timing import clock_for
@@ -31,13 +29,6 @@ WAKE_BATCH = 500
 ROLE_RANK = {"agent": 0, "shift_lead": 1, "manager": 2}
 _FIELD = re.compile(r"^[a-z][a-z0-9_]*$")
 FieldValue = str | int | float | bool
-
-
-def ensure_hookspecs(plugins: PluginManager) -> None:
-    """Declare the ``crm_service_*`` hooks unless ``crm_addhooks`` already did."""
-    caller = getattr(plugins.hook, "crm_service_step_entered", None)
-    if caller is None or not caller.has_spec():
-        plugins.add_hookspecs(ServiceHookSpecs)
 
 
 def step_key(order_id: str, visit: int) -> str:
@@ -57,7 +48,6 @@ class Service:
     """Service orders from opening to their ending event (DOMAIN §9)."""
 
     def __init__(self, crm: CRM) -> None:
-        ensure_hookspecs(crm.plugins)
         self.crm = crm
         self.settings: ServiceSettings = crm.settings(SECTION)
         self.types: dict[str, OrderType] = self.settings.all_types

@@ -175,15 +175,12 @@ class Campaigns:
         return updated
 
     def _award(self, campaign: Campaign, name: str, customer_id: str, actor: str) -> str | None:
-        caller = getattr(self.crm.plugins.hook, "crm_award_points", None)
-        if caller is None or not caller.get_hookimpls():
+        answer = self.crm.plugins.crm_award_points(
+            crm=self.crm, customer_id=customer_id, points=campaign.points,
+            source=f"care:{name}:{customer_id}", reason="care_offer", actor=actor)
+        if answer is None:
             self.api.log.info("care offer points not granted: no plugin awards points",
                               campaign=name)
-            return None
-        answer = caller(crm=self.crm, customer_id=customer_id, points=campaign.points,
-                        source=f"care:{name}:{customer_id}", reason="care_offer", actor=actor)
-        if isinstance(answer, list):
-            answer = next((a for a in answer if a is not None), None)
         return answer or None
 
     def effect(self, name: str, *, since: datetime | None = None, until: datetime | None = None,

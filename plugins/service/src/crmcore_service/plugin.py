@@ -16,9 +16,10 @@ from crmcore import (
     TaskDraft,
     hookimpl,
 )
+from crmcore.contracts import callback_key
 from crmcore.entities import Priority
 from crmcore.storage import CollectionSpec, IndexSpec
-from crmcore_service.api import SECTION, TASK_SOURCE, Service, ensure_hookspecs, step_key
+from crmcore_service.api import SECTION, TASK_SOURCE, Service, step_key
 from crmcore_service.model import (
     CARE,
     CHARGES,
@@ -39,14 +40,7 @@ if TYPE_CHECKING:
     import click
 
     from crmcore import CRM
-    from crmcore.plugins import PluginManager
     from crmcore.registry import ApiRoute
-
-
-@hookimpl
-def crm_addhooks(pluginmanager: PluginManager) -> None:
-    """Declare ``crm_service_*`` for other plugins to implement."""
-    ensure_hookspecs(pluginmanager)
 
 
 @hookimpl
@@ -91,7 +85,7 @@ def crm_kinds() -> Kinds:
     return Kinds(tasks=("service", "survey", "qa_review"))
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
                              actor: str) -> Effects | None:
     """Whoever acted at the step left has done their task; whoever acts next gets one."""
@@ -118,7 +112,7 @@ def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
                        "department": step.department, "role": step.role}})])
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
     """The ending event: a finished order logs its interaction (``end_interaction``) and gets
     its satisfaction callback (``callback_days``; shared with followup's callback key)."""
@@ -145,7 +139,7 @@ def _crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | No
         kind="callback", title=f"Satisfaction callback: {order_type.title} done "
                                f"(order {order.id})"[:200],
         due_at=ended + timedelta(days=order_type.callback_days), customer_id=order.customer_id,
-        assignee=order.owner, dedupe_key=f"callback:{ref}", source=TASK_SOURCE, ref=ref,
+        assignee=order.owner, dedupe_key=callback_key(ref), source=TASK_SOURCE, ref=ref,
         ext={SECTION: {"purpose": "callback", "order_id": order.id}})])
 
 

@@ -1,31 +1,24 @@
 """Counting a step's SLA time: calendar hours, or business hours through a contract.
 
 Business time belongs to the complaints plugin (``[complaints.calendar]``). This plugin never
-imports it: it calls the ``crm_business_clock`` hook that complaints declares and answers
-(docs/plugins.md, "Contracts"). In a stack without it, business hours count as calendar hours
-and the order's history says so.
+imports it: it calls the ``crm_business_clock`` contract (``crmcore.contracts``,
+docs/contracts.md) that complaints answers. In a stack without it, business hours count as
+calendar hours and the order's history says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from crmcore.contracts import BusinessClock
 
 if TYPE_CHECKING:
     from crmcore import CRM
 
 Interval = tuple[datetime, datetime]
-
-
-class SlaClock(Protocol):
-    """What ``crm_business_clock`` returns (and what calendar time offers too)."""
-
-    def add(self, start: datetime, amount: timedelta,
-            pauses: Iterable[Interval] = ()) -> datetime: ...
-
-    def elapsed(self, start: datetime, end: datetime,
-                pauses: Iterable[Interval] = ()) -> timedelta: ...
+SlaClock = BusinessClock  # what ``crm_business_clock`` returns (and calendar time offers too)
 
 
 class Calendar:
@@ -45,13 +38,7 @@ CALENDAR = Calendar()
 
 def business_clock(crm: CRM) -> SlaClock | None:
     """The stack's business clock, or None when no plugin offers one."""
-    caller = getattr(crm.plugins.hook, "crm_business_clock", None)
-    if caller is None or not caller.get_hookimpls():
-        return None
-    answer = caller(crm=crm)
-    if isinstance(answer, list):  # no spec declared (the provider is absent): first non-None
-        answer = next((a for a in answer if a is not None), None)
-    return answer
+    return crm.plugins.crm_business_clock(crm=crm)
 
 
 def clock_for(crm: CRM, name: str) -> tuple[SlaClock, str]:

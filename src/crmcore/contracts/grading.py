@@ -1,28 +1,37 @@
-"""Hooks the grading plugin offers to other plugins.
-
-Implement the event hooks with ``@crmcore.hookimpl(optionalhook=True)`` so a stack without
-grading still loads. They are fired through ``crm.emit`` after the change is stored, so the
-``customer`` argument already carries the new grades in ``customer.ext["grading"]``; return
-``crmcore.Effects`` (tasks, task updates, ext patches, records) and the core applies them in the
-same transaction.
-"""
+"""Grading's contract: scheme registration and the grade and churn-risk events."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from crmcore import hookspec
+from crmcore.hookspecs import hookspec
 
 if TYPE_CHECKING:
-    from crmcore import CRM, Customer, Effects
-    from crmcore_grading.scheme import GradingScheme
+    from crmcore.app import CRM
+    from crmcore.effects import Effects
+    from crmcore.entities import Customer
 
 
-class GradingHookSpecs:
+class SchemeRegistration(Protocol):
+    """What ``crm_grading_schemes`` returns: a scheme's name, the factory that builds it from
+    the scheme's context, and a one-line description (``crmcore_grading.GradingScheme``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def factory(self) -> Callable[[Any], Any]: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+class GradingContract:
     """``crm_grading_schemes``, ``crm_grade_changed`` and ``crm_churn_risk_changed``."""
 
     @hookspec
-    def crm_grading_schemes(self) -> list[GradingScheme]:
+    def crm_grading_schemes(self) -> list[SchemeRegistration]:  # type: ignore[empty-body]
         """Register grading schemes: return ``GradingScheme(name, factory, description)``
         objects. Called when grading first runs in a CRM; every plugin contributes. Two plugins
         registering one name is an error naming both. ``[grading] schemes`` picks which run."""
@@ -31,9 +40,10 @@ class GradingHookSpecs:
     def crm_grade_changed(self, crm: CRM, customer: Customer, scheme: str, old: str | None,
                           new: str | None, reason: str, actor: str) -> Effects | None:
         """A customer's stored grade in ``scheme`` changed from ``old`` to ``new`` (None: no
-        grade), for ``reason``. Fired once per scheme that changed, on events, on ``crm grade``
-        commands and on population runs; never when nothing changed. Every plugin is called
-        (the followup plugin changes the follow-up cadence on the "pipeline" scheme)."""
+        grade), for ``reason``. Fired through ``crm.emit`` after the change is stored, so
+        ``customer.ext["grading"]`` already holds the new grades; once per scheme that changed,
+        on events, on ``crm grade`` commands and on population runs; never when nothing
+        changed. Every plugin is called."""
 
     @hookspec
     def crm_churn_risk_changed(self, crm: CRM, customer: Customer, old: str | None, new: str,

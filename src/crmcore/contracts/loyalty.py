@@ -1,26 +1,19 @@
-"""Hooks the loyalty plugin offers to other plugins.
-
-Implement them with ``@crmcore.hookimpl(optionalhook=True)`` so that a stack without loyalty
-still loads. Call the perks hook defensively::
-
-    perks_hook = getattr(crm.plugins.hook, "crm_customer_perks", None)
-    perks = [p for part in perks_hook(crm=crm, customer=customer) for p in part] if perks_hook \
-        else []
-"""
+"""Loyalty's contract: tier changes, perks and awarding points."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crmcore import hookspec
+from crmcore.hookspecs import hookspec
 
 if TYPE_CHECKING:
-    from crmcore import CRM, Customer, Effects
-    from crmcore.plugins import PluginManager
+    from crmcore.app import CRM
+    from crmcore.effects import Effects
+    from crmcore.entities import Customer
 
 
-class LoyaltyHookSpecs:
-    """The loyalty plugin's hooks."""
+class LoyaltyContract:
+    """``crm_tier_changed``, ``crm_customer_perks`` and ``crm_award_points``."""
 
     @hookspec
     def crm_tier_changed(self, crm: CRM, customer: Customer, old: str | None, new: str | None,
@@ -34,7 +27,7 @@ class LoyaltyHookSpecs:
         """
 
     @hookspec
-    def crm_customer_perks(self, crm: CRM, customer: Customer) -> list[str]:
+    def crm_customer_perks(self, crm: CRM, customer: Customer) -> list[str]:  # type: ignore[empty-body]
         """The perks ``customer`` is entitled to (``dedicated_rep``, ``priority_handling``,
         ``exclusive_offers`` …). Every plugin is called and the lists are joined; the loyalty
         plugin answers with the perks of the customer's tier (``[loyalty.tiers]``)."""
@@ -47,10 +40,3 @@ class LoyaltyHookSpecs:
         ``care_offer``. Returns the ledger entry id, or "" when that source was already
         credited; None means no plugin awards points (the loyalty plugin answers). Checks
         ``loyalty.award`` for ``actor``. Stops at the first non-None result."""
-
-
-def add_hookspecs(pluginmanager: PluginManager) -> None:
-    """Declare the specs unless they are declared already (idempotent)."""
-    hook = getattr(pluginmanager.hook, "crm_tier_changed", None)
-    if hook is None or hook.spec is None:
-        pluginmanager.add_hookspecs(LoyaltyHookSpecs)

@@ -1,0 +1,175 @@
+"""The typed hook facade: one method per hook the core calls (tox's and conda's pattern).
+
+``PluginManager`` inherits these methods; code everywhere else calls ``crm.plugins.crm_tick(
+crm=…, now=…, worker=…)`` and never names a hook in a string (a test checks that ``src`` and
+``plugins/*/src`` do not). Every method goes through pluggy, so hook-call monitoring
+(``CRM_TRACE_HOOKS=1``) sees every call.
+
+Adding a hook: declare it in ``hookspecs.py`` (or ``contracts/``) and add its method here, in
+the section of its kind; ``tests/test_facade.py`` fails until both exist. Event hooks (those
+returning ``Effects``) are the one exception: they are fired by name through ``CRM.emit``,
+which applies what they return.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from crmcore.app import CRM
+    from crmcore.contracts import BusinessClock, Notification, SchemeRegistration
+    from crmcore.effects import Effects
+    from crmcore.entities import Customer
+    from crmcore.registry import (
+        ApiRoute,
+        Kinds,
+        ReportSection,
+        ReportWindow,
+        SettingsSpec,
+        SummaryLine,
+    )
+    from crmcore.security import Actor, Resource
+    from crmcore.storage import CollectionSpec, StorageBackend
+
+
+class HookCalls:
+    """One typed method per ``crm_*`` hook (keyword arguments, as pluggy takes them)."""
+
+    _pm: pluggy.PluginManager
+
+    # -- provided by PluginManager ---------------------------------------------------------
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def flat(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def contributions(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        raise NotImplementedError
+
+    def each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
+        raise NotImplementedError
+
+    def mark_failed(self, name: str, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def _first(self, hook_name: str, **kwargs: Any) -> Any:
+        """The result of a ``firstresult`` hook (None when no plugin answers)."""
+        return self.call(hook_name, **kwargs)[0]
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def crm_addhooks(self) -> None:
+        """Offer ``crm_addhooks`` to every plugin, now and as each registers (historic)."""
+        self._pm.hook.crm_addhooks.call_historic(kwargs={"pluginmanager": self})
+
+    def crm_storage_backends(self) -> list[tuple[str, StorageBackend]]:
+        """Every backend, with the plugin that provides it."""
+        return self.contributions("crm_storage_backends")
+
+    def crm_collections(self) -> list[tuple[str, CollectionSpec]]:
+        """Every declared collection, with the plugin that declares it."""
+        return self.contributions("crm_collections")
+
+    def crm_settings(self) -> list[tuple[str, SettingsSpec]]:
+        """Every settings section, with the plugin that declares it."""
+        return self.contributions("crm_settings")
+
+    def crm_kinds(self) -> list[tuple[str, Kinds]]:
+        """Every plugin's added interaction and task kinds."""
+        return self.contributions("crm_kinds")
+
+    def crm_configure(self, *, crm: CRM) -> None:
+        self.call("crm_configure", crm=crm)
+
+    # -- events without Effects of their own -----------------------------------------------
+
+    def crm_tick(self, *, crm: CRM, now: datetime, worker: str) -> list[Effects | None]:
+        """What every plugin's sweep returned (``CRM.tick`` applies it)."""
+        return self.call("crm_tick", crm=crm, now=now, worker=worker)
+
+    # -- who may do what -------------------------------------------------------------------
+
+    def crm_actor(self, *, crm: CRM, name: str) -> Actor | None:
+        found: Actor | None = self._first("crm_actor", crm=crm, name=name)
+        return found
+
+    def crm_authorize(self, *, crm: CRM, actor: Actor, action: str,
+                      resource: Resource) -> bool | None:
+        decided: bool | None = self._first("crm_authorize", crm=crm, actor=actor,
+                                           action=action, resource=resource)
+        return decided
+
+    # -- faces -----------------------------------------------------------------------------
+
+    def crm_cli_commands(self, *, cli: click.Group) -> None:
+        """Let each plugin add commands; a plugin that fails is marked failed, not fatal."""
+        for plugin, call in self.each("crm_cli_commands", cli=cli):
+            try:
+                call()
+            except Exception as exc:
+                self.mark_failed(plugin, exc)
+
+    def crm_report_sections(self, *, crm: CRM, now: datetime,
+                            window: ReportWindow) -> list[ReportSection]:
+        return self.flat("crm_report_sections", crm=crm, now=now, window=window)
+
+    def crm_customer_summary(self, *, crm: CRM, customer: Customer) -> list[SummaryLine]:
+        return self.flat("crm_customer_summary", crm=crm, customer=customer)
+
+    def crm_simulate(self, *, crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+        self.call("crm_simulate", crm=crm, now=now, rng=rng, actor=actor)
+
+    def crm_api_routes(self, *, crm: CRM) -> list[tuple[str, ApiRoute]]:
+        """Every JSON API route, with the plugin that adds it."""
+        return self.contributions("crm_api_routes", crm=crm)
+
+    def crm_config_warnings(self, *, crm: CRM) -> list[str]:
+        return self.flat("crm_config_warnings", crm=crm)
+
+    def crm_customer_records(self, *, crm: CRM, customer: Customer) -> list[dict[str, Any]]:
+        """Each plugin's extra export data (None answers left out)."""
+        return [part for part in self.call("crm_customer_records", crm=crm, customer=customer)
+                if part]
+
+    # -- contracts between plugins (crmcore.contracts) -------------------------------------
+
+    def crm_grading_schemes(self) -> list[tuple[str, SchemeRegistration]]:
+        """Every registered grading scheme, with the plugin that registers it."""
+        return self.contributions("crm_grading_schemes")
+
+    def crm_complaint_notify(self, *, crm: CRM, notification: Notification) -> bool | None:
+        delivered: bool | None = self._first("crm_complaint_notify", crm=crm,
+                                             notification=notification)
+        return delivered
+
+    def crm_business_clock(self, *, crm: CRM) -> BusinessClock | None:
+        clock: BusinessClock | None = self._first("crm_business_clock", crm=crm)
+        return clock
+
+    def crm_customer_perks(self, *, crm: CRM, customer: Customer) -> list[str]:
+        """Every plugin's perks for ``customer``, joined."""
+        return self.flat("crm_customer_perks", crm=crm, customer=customer)
+
+    def crm_award_points(self, *, crm: CRM, customer_id: str, points: int, source: str,
+                         reason: str, actor: str) -> str | None:
+        entry: str | None = self._first("crm_award_points", crm=crm, customer_id=customer_id,
+                                        points=points, source=source, reason=reason,
+                                        actor=actor)
+        return entry
+
+    def crm_rep_left(self, *, crm: CRM, rep: str, successor: str, actor: str) -> int:
+        """How many records other plugins moved from ``rep`` (summed)."""
+        moved = self.call("crm_rep_left", crm=crm, rep=rep, successor=successor, actor=actor)
+        return sum(n or 0 for n in moved)
+
+
+__all__ = ["HookCalls"]
