@@ -16,11 +16,15 @@ import crmcore
 
 SRC = Path(crmcore.__file__).parent
 
-#: The annotation-only imports allowed: the hook specifications name the CRM and the plugin
-#: manager (``crm_addhooks``) that call them, and the API request the CRM it carries.
+#: The annotation-only imports allowed: the hook specifications (the core's and the
+#: contracts plugins offer each other) and the typed facade that calls them name the CRM and
+#: the plugin manager (``crm_addhooks``) that call them, and the API request the CRM it carries.
 TYPES_OF_THE_HOST = frozenset({("crmcore.hookspecs", "crmcore.app"),
                                ("crmcore.hookspecs", "crmcore.plugins"),
-                               ("crmcore.registry", "crmcore.app")})
+                               ("crmcore.registry", "crmcore.app"),
+                               ("crmcore.hookcalls", "crmcore.app"),
+                               *{(f"crmcore.contracts.{name}", "crmcore.app") for name in
+                                 ("complaints", "followup", "grading", "loyalty", "service")}})
 
 
 def _is_type_checking(test: ast.expr) -> bool:
