@@ -43,6 +43,13 @@ from crmcore_followup.settings import FollowupSettings
 if TYPE_CHECKING:
     from crmcore import CRM
     from crmcore.plugins import PluginManager
+    from crmcore.registry import (
+        CustomerPanel,
+        NavEntry,
+        TemplateFolder,
+        TranslationCatalog,
+        WebPage,
+    )
     from crmcore.storage import CollectionSpec
 
 CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
@@ -107,6 +114,48 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
     from crmcore_followup.api_routes import routes
 
     return routes()
+
+
+# -- the workspace (served by the web plugin; these use only crmcore.registry types) -----------
+
+@hookimpl
+def crm_web_pages(crm: CRM) -> list[WebPage]:
+    """Callbacks with their script, and the shift handover."""
+    from crmcore_followup import web_pages
+
+    return web_pages.pages()
+
+
+@hookimpl
+def crm_nav_entries(crm: CRM) -> list[NavEntry]:
+    """"Callbacks" and "Shift handover" in the workspace's navigation."""
+    from crmcore_followup import web_pages
+
+    return web_pages.nav_entries()
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
+    """The customer's open tasks, next follow-up and last callbacks on the customer page."""
+    from crmcore_followup import web_pages
+
+    return web_pages.panels()
+
+
+@hookimpl
+def crm_web_templates() -> list[TemplateFolder]:
+    """``followup/*.html``."""
+    from crmcore_followup import web_pages
+
+    return web_pages.templates()
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    """Pages' and scripts' strings (``locale/<locale>/LC_MESSAGES/crmcore_followup.po``)."""
+    from crmcore_followup import web_pages
+
+    return web_pages.translations()
 
 
 @hookimpl

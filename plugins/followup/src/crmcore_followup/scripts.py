@@ -6,8 +6,8 @@ the kind of interaction that called for it (purchase, treatment, business …; a
 gets the general script). ``outcome_of(crm, interaction)`` says what recording an answer did:
 the recovery task created, the complaint logged, the ticket complaints reopens, or nothing.
 
-Texts are English message ids marked with ``N_`` for the plugin's gettext catalog; pages
-translate them when they show them.
+Texts are lazy strings (``crmcore.i18n.lazy``) from the plugin's gettext catalog: shown in
+the page's language.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from typing import TYPE_CHECKING
 import attrs
 
 from crmcore import Interaction, NotFoundError, Task
+from crmcore.i18n import LazyText, lazy
 from crmcore_followup.recovery import NAMESPACE, is_unsatisfied, recovery_key
 
 if TYPE_CHECKING:
     from crmcore import CRM
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalog without translating it here."""
-    return message
 
 
 @attrs.frozen
@@ -33,56 +29,56 @@ class CallbackScript:
     """What the rep says and asks on a callback, and how each answer branch ends."""
 
     occasion: str  # complaint, purchase, treatment, business, general
-    opening: str
-    questions: tuple[str, ...]
-    if_satisfied: str
-    if_unsatisfied: str
+    opening: LazyText
+    questions: tuple[LazyText, ...]
+    if_satisfied: LazyText
+    if_unsatisfied: LazyText
 
 
-_CLOSE_OK = N_("Thank the customer, say they can call us any time, and end the call.")
-_CLOSE_BAD = N_("Ask what was wrong, apologise, promise improvement and say who will get back "
+_CLOSE_OK = lazy("Thank the customer, say they can call us any time, and end the call.")
+_CLOSE_BAD = lazy("Ask what was wrong, apologise, promise improvement and say who will get back "
                 "to them.")
 
 SCRIPTS: dict[str, CallbackScript] = {s.occasion: s for s in (
     CallbackScript(
         "complaint",
-        N_("Introduce yourself and say you are calling about the complaint we resolved."),
-        (N_("Is the problem fully solved?"),
-         N_("How satisfied are you with how we handled your complaint, from 1 to 5?"),
-         N_("Is there anything else we can do for you?")),
-        N_("Thank the customer for their patience and close the call."),
-        N_("Ask what is still wrong and apologise: the complaint is reopened and its owner "
+        lazy("Introduce yourself and say you are calling about the complaint we resolved."),
+        (lazy("Is the problem fully solved?"),
+         lazy("How satisfied are you with how we handled your complaint, from 1 to 5?"),
+         lazy("Is there anything else we can do for you?")),
+        lazy("Thank the customer for their patience and close the call."),
+        lazy("Ask what is still wrong and apologise: the complaint is reopened and its owner "
            "will act on it.")),
     CallbackScript(
         "purchase",
-        N_("Introduce yourself and say you are calling about their recent purchase."),
-        (N_("Has everything arrived, and does it work as expected?"),
-         N_("Was anything about the purchase or the delivery not right?"),
-         N_("How satisfied are you with the purchase, from 1 to 5?")),
+        lazy("Introduce yourself and say you are calling about their recent purchase."),
+        (lazy("Has everything arrived, and does it work as expected?"),
+         lazy("Was anything about the purchase or the delivery not right?"),
+         lazy("How satisfied are you with the purchase, from 1 to 5?")),
         _CLOSE_OK, _CLOSE_BAD),
     CallbackScript(
         "treatment",
-        N_("Introduce yourself and say you are calling to ask how they are after their "
+        lazy("Introduce yourself and say you are calling to ask how they are after their "
            "treatment."),
-        (N_("How are you feeling since the treatment?"),
-         N_("Have you noticed any discomfort or anything unexpected?"),
-         N_("How satisfied are you with the treatment and our staff, from 1 to 5?")),
-        N_("Remind them of any aftercare advice and their next visit, thank them and end the "
+        (lazy("How are you feeling since the treatment?"),
+         lazy("Have you noticed any discomfort or anything unexpected?"),
+         lazy("How satisfied are you with the treatment and our staff, from 1 to 5?")),
+        lazy("Remind them of any aftercare advice and their next visit, thank them and end the "
            "call."),
         _CLOSE_BAD),
     CallbackScript(
         "business",
-        N_("Introduce yourself and say you are calling about the service we completed for "
+        lazy("Introduce yourself and say you are calling about the service we completed for "
            "them."),
-        (N_("Was everything done as agreed?"),
-         N_("Did anything take longer than promised or go wrong?"),
-         N_("How satisfied are you with the service, from 1 to 5?")),
+        (lazy("Was everything done as agreed?"),
+         lazy("Did anything take longer than promised or go wrong?"),
+         lazy("How satisfied are you with the service, from 1 to 5?")),
         _CLOSE_OK, _CLOSE_BAD),
     CallbackScript(
         "general",
-        N_("Introduce yourself and say why you are calling."),
-        (N_("How did it go?"),
-         N_("How satisfied are you with us, from 1 to 5?")),
+        lazy("Introduce yourself and say why you are calling."),
+        (lazy("How did it go?"),
+         lazy("How satisfied are you with us, from 1 to 5?")),
         _CLOSE_OK, _CLOSE_BAD),
 )}
 
