@@ -262,3 +262,31 @@ def test_chinese_desk(crm):
 def test_the_catalog_is_complete():
     source = Path(__import__("crmcore_complaints").__file__).parent
     assert problems(source, source / "locale/zh_CN/LC_MESSAGES/crmcore_complaints.po") == []
+
+
+def unlabelled(html: str) -> list[str]:
+    """Form fields (not hidden) without a ``<label for=…>`` naming their id."""
+    labelled = set(re.findall(r'<label for="([^"]+)"', html))
+    out = []
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+        if 'type="hidden"' in tag:
+            continue
+        found = re.search(r'\bid="([^"]+)"', tag)
+        if found is None or found.group(1) not in labelled:
+            out.append(tag)
+    return out
+
+
+def test_every_field_of_the_desk_pages_has_a_label(crm, clock):
+    cid = customer(crm)
+    api = Complaints(crm)
+    fresh = api.open(actor="ann", customer_id=cid, content="one")
+    moving = api.dispatch(api.judge(api.open(actor="ann", customer_id=cid, content="two"),
+                                    actor="ann", valid=True), actor="wu", handler="ann")
+    moving = api.propose(moving, actor="ann", solution="swap")
+    desk = Desk(crm, "ann")
+    for path in ("/complaints", f"/complaints/new?customer_id={cid}&find=Li+Wei",
+                 f"/complaints/{fresh.id}", f"/complaints/{moving.id}"):
+        page = desk.get(path)
+        assert page.status_code == 200, path
+        assert unlabelled(page.text) == [], path

@@ -167,3 +167,26 @@ def test_callbacks_in_chinese(crm):
 def test_the_catalog_is_complete():
     source = Path(__import__("crmcore_followup").__file__).parent
     assert problems(source, source / "locale/zh_CN/LC_MESSAGES/crmcore_followup.po") == []
+
+
+def unlabelled(html: str) -> list[str]:
+    """Form fields (not hidden) without a ``<label for=…>`` naming their id."""
+    labelled = set(re.findall(r'<label for="([^"]+)"', html))
+    out = []
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+        if 'type="hidden"' in tag:
+            continue
+        found = re.search(r'\bid="([^"]+)"', tag)
+        if found is None or found.group(1) not in labelled:
+            out.append(tag)
+    return out
+
+
+def test_every_field_of_the_followup_pages_has_a_label(crm):
+    _customer, task = a_callback(crm)
+    wu = Workspace(crm, "wu")
+    for path in ("/followup/callbacks", "/followup/callbacks?scope=all",
+                 f"/followup/callbacks/{task.id}", "/followup/handover"):
+        page = wu.get(path)
+        assert page.status_code == 200, path
+        assert unlabelled(page.text) == [], path
