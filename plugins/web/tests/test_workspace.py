@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-
 from crmcore_web.users import Users
 
 with warnings.catch_warnings():
@@ -312,7 +311,7 @@ def test_my_day_orders_overdue_then_today_then_week_and_shows_only_mine(site):
     assert "Bo's work" not in page and "Next month" not in page
     sections = dict(re.findall(r'<h2 id="h-(\w+)">.*?</h2>(.*?)</section>', page, re.S))
     assert "Long overdue" in sections["overdue"] and "Later this week" in sections["week"]
-    assert 'href="/customers/%s"' % a.id in page
+    assert f'href="/customers/{a.id}"' in page
 
 
 def test_my_day_masks_phones_the_viewer_does_not_own(site):

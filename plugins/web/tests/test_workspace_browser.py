@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from selenium.webdriver.common.by import By
-
 from crmcore_web.browser import sign_in, wait_for
+from selenium.webdriver.common.by import By
 
 PASSWORD = "correct horse battery"
 
@@ -28,7 +27,7 @@ def _seed(server):
 def test_sign_in_see_my_day_and_complete_a_task_with_one_click(workspace_server, browser):
     server = workspace_server
     server.add_user("ann", "agent", PASSWORD, "--team", "north")
-    customer, task = _seed(server)
+    _customer, task = _seed(server)
     server.start()
     sign_in(browser, server, "ann", PASSWORD)
     assert browser.current_url.rstrip("/") == server.url

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import crmcore_web
+
 from crmcore.i18n_catalogs import problems
 
 PACKAGE = Path(crmcore_web.__file__).parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from crmcore.entities import Channel, Customer, Gender
+from crmcore.entities import Channel, Customer
 from crmcore.errors import ConflictError, ValidationError
 from crmcore.i18n import lazy
 from crmcore.registry import PageRequest, Redirect, Render, SummaryLine, WebPage
