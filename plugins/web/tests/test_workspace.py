@@ -557,3 +557,35 @@ def test_every_form_field_has_a_label_and_every_post_form_a_token(site):
                 f"{path}: a field without a label: {field}"
         for form in parsed.forms:
             assert form["method"] == "get" or form["csrf"], f"{path}: a POST form without csrf"
+
+
+# -- the bundled plugins' panels and badges ------------------------------------------------------
+
+
+def test_the_customer_page_carries_grading_and_loyalty_panels_with_names(site):
+    from crmcore_grading import api as grading
+    from crmcore_loyalty.api import Loyalty
+
+    referrer = site.customer("Old Friend", owner="ann")
+    customer = site.customer("Wang Wei", owner="ann")
+    grading.set_inputs(site.crm, customer.id, actor="admin", demand="target",
+                       expected_close=(site.crm.now() + timedelta(days=20)).date())
+    loyalty = Loyalty(site.crm)
+    code = loyalty.referral_code(referrer.id, actor="admin")
+    loyalty.link(customer.id, code, actor="admin")
+    client = site.signed_in("ann")
+    page = client.get(f"/customers/{customer.id}").text
+    grades = re.search(r'data-panel="grading".*?</section>', page, re.S).group(0)
+    assert "Grades and churn risk" in grades and ">A<" in grades
+    assert "within 1 month" in grades or "1 month" in grades  # the grade's reason
+    assert "Churn risk" in grades
+    loyal = re.search(r'data-panel="loyalty".*?</section>', page, re.S).group(0)
+    assert f'<a href="/customers/{referrer.id}">Old Friend</a>' in loyal  # a name, not an id
+    their = client.get(f"/customers/{referrer.id}").text
+    assert f'<a href="/customers/{customer.id}">Wang Wei</a>' in their
+    # the pipeline grade beside the name in My day, A first
+    site.task(customer, "ann", title="graded task")
+    assert re.search(r'Wang Wei</a>\s*<span class="grade" title="Grade \(A–E\)[^"]*">A</span>',
+                     client.get("/").text)
+    chinese = site.signed_in("ann", lang="zh-CN").get(f"/customers/{customer.id}").text
+    assert "客户分级与流失风险" in chinese and "会员积分与推荐" in chinese
