@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import crmcore_grading
-from crmcore.i18n_catalogs import problems
 from crmcore_grading import web
 from crmcore_grading.plugin import crm_customer_panels
+
+from crmcore.i18n_catalogs import problems
 
 
 def test_badges_rank_the_pipeline_grade_a_first(make_crm):

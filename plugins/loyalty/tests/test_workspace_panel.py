@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import crmcore_loyalty
-from crmcore.i18n_catalogs import problems
 from crmcore_loyalty import web
 from crmcore_loyalty.api import Loyalty
+
+from crmcore.i18n_catalogs import problems
 
 
 def test_the_panel_names_both_sides_of_a_referral(make_crm):

@@ -20,7 +20,7 @@ from crmcore.registry import (
 from crmcore_grading.engine import NAMESPACE
 
 HERE = Path(__file__).parent
-SCHEMES = {"pipeline": lazy("Grade (A–E)"), "rfm": lazy("RFM segment"),
+SCHEMES = {"pipeline": lazy("Grade"), "rfm": lazy("RFM segment"),
            "pyramid": lazy("Value tier"), "hospital": lazy("Big-customer tier")}
 CHURN = {"none": lazy("none"), "low": lazy("low"), "medium": lazy("medium"),
          "high": lazy("high")}

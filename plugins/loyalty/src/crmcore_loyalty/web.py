@@ -43,7 +43,9 @@ def panel(request: PageRequest, customer: Customer) -> Render:
     return Render("loyalty/panel.html", {
         "view": view,
         "referrals": [{"id": r.referred_id, "name": names.get(r.referred_id, "—"),
-                       "linked_at": r.linked_at, "status": str(CAPPED if r.referrer_capped else STATUS.get(r.status, r.status)),
+                       "linked_at": r.linked_at,
+                       "status": str(CAPPED if r.referrer_capped
+                                     else STATUS.get(r.status, r.status)),
                        "points": r.referrer_points} for r in made],
         "referred_by": ({"id": brought_by.referrer_id,
                          "name": names.get(brought_by.referrer_id, "—")}
