@@ -38,7 +38,7 @@ def test_the_nps_panel_shows_on_the_customer_page(make_crm):
         assert 'data-panel="nps"' not in client.get(f"/customers/{quiet.id}").text
         chinese = client.get(f"/customers/{customer.id}",
                              headers={"Accept-Language": "zh-CN"}).text
-        assert "客户会推荐我们吗？" in chinese and "贬损者" in chinese
+        assert "客户会推荐我们吗" in chinese and "贬损者" in chinese
 
 
 def test_the_nps_catalog_is_complete():

@@ -29,8 +29,8 @@ from crmcore_nps.hookspecs import NpsHookSpecs
 from crmcore_nps.model import ANSWERS_SPEC, SURVEY_TASK
 from crmcore_nps.settings import NpsSettings
 from crmcore_nps.simulate import simulate_day
-from crmcore_nps.web import catalogs, customer_panels, template_folders
 from crmcore_nps.surveys import expired_surveys, report_section, summary_lines, survey_draft
+from crmcore_nps.web import catalogs, customer_panels, template_folders
 
 
 @hookimpl
