@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from crmcore_web.browser import WorkspaceServer, browser_missing, sign_in, wait_for
 
 PASSWORD = "correct horse battery"
