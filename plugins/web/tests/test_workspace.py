@@ -24,7 +24,8 @@ ACTORS = {
     "admin": {"role": "admin"},
     "ann": {"role": "agent", "team": "north", "department": "sales"},
     "bo": {"role": "agent", "team": "north", "department": "sales"},
-    "cy": {"role": "agent", "team": "south", "department": "sales"},
+    "cy": {"role": "agent", "team": "south", "department": "support"},
+    "mia": {"role": "manager", "department": "sales"},
     "lee": {"role": "shift_lead", "team": "north", "department": "sales"},
     "aud": {"role": "auditor"},
 }
@@ -340,6 +341,15 @@ def test_a_shift_lead_sees_the_team_queue_and_filters_by_rep(site):
     assert "for bo" in only_bo and "for ann" not in only_bo
     assert lead.get("/?rep=cy").status_code == 422  # not in the lead's team
     assert 'id="rep-filter"' not in site.signed_in("ann").get("/").text
+
+
+def test_a_manager_sees_the_departments_queue_and_an_admin_everyones(site):
+    for rep in ("ann", "bo", "cy"):
+        site.task(site.customer(f"{rep}'s customer", owner=rep), rep, title=f"for {rep}")
+    manager = site.signed_in("mia").get("/").text
+    assert "for ann" in manager and "for bo" in manager and "for cy" not in manager
+    admin = site.signed_in("admin").get("/").text
+    assert all(f"for {rep}" in admin for rep in ("ann", "bo", "cy"))
 
 
 def test_quiet_hours_take_the_call_action_away_and_say_until_when(site):
