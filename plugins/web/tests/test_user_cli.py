@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from crmcore_web.users import Users
 
 from crmcore import open_crm
 from crmcore.testing.cli import one_line_error
-from crmcore_web.users import Users
 
 PASSWORD = "correct horse battery"
 
