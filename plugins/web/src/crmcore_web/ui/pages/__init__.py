@@ -7,9 +7,9 @@ from crmcore.registry import NavEntry, WebPage
 
 
 def pages() -> list[WebPage]:
-    from crmcore_web.ui.pages import my_day
+    from crmcore_web.ui.pages import customer, my_day, search
 
-    return [*my_day.pages()]
+    return [*my_day.pages(), *customer.pages(), *search.pages()]
 
 
 def nav_entries() -> list[NavEntry]:
