@@ -194,7 +194,7 @@ def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
 
 @hookimpl
 def crm_web_templates() -> list[TemplateFolder]:
-    """``complaints/*.html``."""
+    """The templates of the desk, intake, ticket and panel (``complaints/*.html``)."""
     from crmcore_complaints import web_pages
 
     return web_pages.templates()

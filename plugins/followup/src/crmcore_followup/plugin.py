@@ -120,7 +120,7 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 @hookimpl
 def crm_web_pages(crm: CRM) -> list[WebPage]:
-    """Callbacks with their script, and the shift handover."""
+    """The callbacks with their scripts, and the shift handover, as workspace pages."""
     from crmcore_followup import web_pages
 
     return web_pages.pages()
@@ -144,7 +144,7 @@ def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
 
 @hookimpl
 def crm_web_templates() -> list[TemplateFolder]:
-    """``followup/*.html``."""
+    """The templates of the callback, handover and panel pages (``followup/*.html``)."""
     from crmcore_followup import web_pages
 
     return web_pages.templates()
@@ -152,7 +152,8 @@ def crm_web_templates() -> list[TemplateFolder]:
 
 @hookimpl
 def crm_translations() -> list[TranslationCatalog]:
-    """Pages' and scripts' strings (``locale/<locale>/LC_MESSAGES/crmcore_followup.po``)."""
+    """The strings of the pages and the callback scripts, in the plugin's own catalog
+    (``locale/<locale>/LC_MESSAGES/crmcore_followup.po``)."""
     from crmcore_followup import web_pages
 
     return web_pages.translations()

@@ -163,7 +163,7 @@ def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
 
 @hookimpl
 def crm_web_templates() -> list[TemplateFolder]:
-    """``service/panel.html``."""
+    """The template of the customer page's orders panel (``service/panel.html``)."""
     from crmcore_service import web_panel
 
     return web_panel.templates()
