@@ -599,3 +599,13 @@ def test_the_customer_page_carries_grading_and_loyalty_panels_with_names(site):
                      client.get("/").text)
     chinese = site.signed_in("ann", lang="zh-CN").get(f"/customers/{customer.id}").text
     assert "客户分级与流失风险" in chinese and "会员积分与推荐" in chinese
+
+
+def test_sessions_expire_and_expired_ones_are_cleared_at_the_next_sign_in(site):
+    client = site.signed_in("ann")
+    assert client.get("/").status_code == 200
+    site.crm.clock.advance(hours=13)  # [web] session_hours = 12
+    assert client.get("/", follow_redirects=False).status_code == 303
+    assert site.crm.collection("web.sessions").count({"user": "ann"}) == 1
+    site.signed_in("ann")
+    assert site.crm.collection("web.sessions").count({"user": "ann"}) == 1  # the new one only
