@@ -36,3 +36,16 @@ def test_the_loyalty_catalog_is_complete():
     package = Path(crmcore_loyalty.__file__).parent
     assert problems(package, package / "locale" / "zh_CN" / "LC_MESSAGES"
                     / "crmcore_loyalty.po") == []
+
+
+def test_the_workspace_hooks_answer(make_crm):
+    from crmcore import i18n
+
+    crm = make_crm(plugins=["loyalty"])
+    customer = crm.customers.add(actor="system", name="Li")
+    [panel] = crm.plugins.flat("crm_customer_panels", crm=crm)
+    assert panel.name == "loyalty" and panel.render(_Request(crm), customer) is not None
+    assert crm.plugins.flat("crm_customer_badges", crm=crm, customer=customer) == []
+    [folder] = crm.plugins.flat("crm_web_templates")
+    assert (Path(folder.path) / "loyalty" / "panel.html").is_file()
+    assert i18n.gettext("zh_CN", crm.plugins)("Loyalty and referrals") == "会员积分与推荐"

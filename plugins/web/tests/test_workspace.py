@@ -599,3 +599,36 @@ def test_the_customer_page_carries_grading_and_loyalty_panels_with_names(site):
                      client.get("/").text)
     chinese = site.signed_in("ann", lang="zh-CN").get(f"/customers/{customer.id}").text
     assert "客户分级与流失风险" in chinese and "会员积分与推荐" in chinese
+
+
+def test_sessions_expire_and_expired_ones_are_cleared_at_the_next_sign_in(site):
+    client = site.signed_in("ann")
+    assert client.get("/").status_code == 200
+    site.crm.clock.advance(hours=13)  # [web] session_hours = 12
+    assert client.get("/", follow_redirects=False).status_code == 303
+    assert site.crm.collection("web.sessions").count({"user": "ann"}) == 1
+    site.signed_in("ann")
+    assert site.crm.collection("web.sessions").count({"user": "ann"}) == 1  # the new one only
+
+
+def test_a_broken_panel_is_named_and_the_page_still_shows(make_crm):
+    from crmcore import hookimpl
+    from crmcore.registry import CustomerPanel
+
+    def explode(request, customer):
+        raise RuntimeError("bug in a third-party panel")
+
+    class Broken:
+        @hookimpl
+        def crm_customer_panels(self, crm):
+            return [CustomerPanel("broken", "Broken", explode)]
+
+    crm = make_crm(plugins=["web", ("broken", Broken())],
+                   settings={"security": {"enforce": True, "actors": ACTORS}})
+    site = Site(crm)
+    customer = site.customer("Wang Wei", owner="ann")
+    page = site.signed_in("ann").get(f"/customers/{customer.id}")
+    assert page.status_code == 200 and "Wang Wei" in page.text
+    assert "This panel could not be shown (plugin broken)" in page.text
+    for client in site.clients:
+        client.close()

@@ -9,8 +9,11 @@ from typing import Any
 from crmcore.entities import Channel, Customer
 from crmcore.errors import ConflictError, ValidationError
 from crmcore.i18n import lazy
+from crmcore.logs import get_logger
 from crmcore.registry import PageRequest, Redirect, Render, SummaryLine, WebPage
 from crmcore_web.ui.pages import people
+
+log = get_logger("web")
 
 #: The fields the edit form shows, with their labels, in order.
 EDIT_FIELDS: tuple[tuple[str, Any], ...] = (
@@ -85,11 +88,19 @@ def page_context(request: PageRequest, customer: Customer) -> dict[str, Any]:
     panels = []
     panel_plugins = set()
     for plugin, panel in request.workspace.contributions.panels:  # type: ignore[attr-defined]
-        result = panel.render(request, customer)
         panel_plugins.add(plugin)
+        try:
+            result = panel.render(request, customer)
+            html = request.fragment(result)  # type: ignore[attr-defined]
+        except Exception as exc:  # one broken panel must not take the page down
+            log.error("panel failed", panel=panel.name, failing_plugin=plugin,
+                      error=type(exc).__name__, exc_info=exc)
+            panels.append({"name": panel.name, "title": str(panel.title), "html": None,
+                           "plugin": plugin})
+            continue
         if result is not None:
-            panels.append({"name": panel.name, "title": str(panel.title),
-                           "html": request.fragment(result)})  # type: ignore[attr-defined]
+            panels.append({"name": panel.name, "title": str(panel.title), "html": html,
+                           "plugin": plugin})
     summary: list[SummaryLine] = []
     for impl in crm.plugins.hook.crm_customer_summary.get_hookimpls():
         if impl.plugin_name in panel_plugins:
