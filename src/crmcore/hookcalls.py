@@ -29,11 +29,18 @@ if TYPE_CHECKING:
     from crmcore.entities import Customer
     from crmcore.registry import (
         ApiRoute,
+        Badge,
+        CustomerPanel,
+        DashboardCard,
         Kinds,
+        NavEntry,
         ReportSection,
         ReportWindow,
         SettingsSpec,
         SummaryLine,
+        TemplateFolder,
+        TranslationCatalog,
+        WebPage,
     )
     from crmcore.security import Actor, Resource
     from crmcore.storage import CollectionSpec, StorageBackend
@@ -139,6 +146,45 @@ class HookCalls:
         """Each plugin's extra export data (None answers left out)."""
         return [part for part in self.call("crm_customer_records", crm=crm, customer=customer)
                 if part]
+
+    def crm_customer_summary_by_plugin(self, *, crm: CRM,
+                                       customer: Customer) -> list[tuple[str, SummaryLine]]:
+        """``crm_customer_summary`` with the plugin that wrote each line (the workspace
+        leaves out the lines of plugins that show a panel instead)."""
+        return self.contributions("crm_customer_summary", crm=crm, customer=customer)
+
+    def crm_demo_ready(self, *, crm: CRM, config_path: str) -> list[str]:
+        return self.flat("crm_demo_ready", crm=crm, config_path=config_path)
+
+    # -- the workspace (served by the web plugin) ------------------------------------------
+
+    def crm_translations(self) -> list[tuple[str, TranslationCatalog]]:
+        """Every plugin's gettext catalogs, with the plugin that ships them."""
+        return self.contributions("crm_translations")
+
+    def crm_web_templates(self) -> list[tuple[str, TemplateFolder]]:
+        return self.contributions("crm_web_templates")
+
+    def crm_web_pages(self, *, crm: CRM) -> list[tuple[str, WebPage]]:
+        return self.contributions("crm_web_pages", crm=crm)
+
+    def crm_customer_panels(self, *, crm: CRM) -> list[tuple[str, CustomerPanel]]:
+        return self.contributions("crm_customer_panels", crm=crm)
+
+    def crm_dashboard_cards(self, *, crm: CRM) -> list[tuple[str, DashboardCard]]:
+        return self.contributions("crm_dashboard_cards", crm=crm)
+
+    def crm_nav_entries(self, *, crm: CRM) -> list[tuple[str, NavEntry]]:
+        return self.contributions("crm_nav_entries", crm=crm)
+
+    def crm_customer_badges(self, *, crm: CRM, customer: Customer) -> list[Badge]:
+        return self.flat("crm_customer_badges", crm=crm, customer=customer)
+
+    def crm_quiet_until(self, *, crm: CRM, customer: Customer,
+                        now: datetime) -> datetime | None:
+        until: datetime | None = self._first("crm_quiet_until", crm=crm, customer=customer,
+                                             now=now)
+        return until
 
     # -- contracts between plugins (crmcore.contracts) -------------------------------------
 

@@ -109,7 +109,8 @@ def test_the_whole_flow_through_the_api(desk, clock):
     assert view["ticket"]["chases"] == 1
     [chase] = [t for t in view["traces"] if t["action"] == "chased"]
     assert (chase["actor"], chase["note"], chase["details"]) == (
-        "dana", "any news?", {"chase": 1, "by_dispatcher": True})
+        "dana", "any news?", {"chase": 1, "by_dispatcher": True, "asked": "hu",
+                               "role": "handler"})
     view = client.call("POST", f"{path}/respond", actor="hu",
                        body={"message": "we will replace it"}).json
     assert view["ticket"]["status"] == "in_progress"

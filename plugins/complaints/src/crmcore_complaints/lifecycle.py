@@ -188,11 +188,12 @@ class Lifecycle:
         actor = require_actor(actor)
         current = self.book.require(ticket, "chase", actor)
         number = current.chases + 1
+        role = "handler" if current.handler else "department_manager"
+        who = resolve_role(self.settings, self.zone, current, role, self.crm.now())
         with self.crm.transaction(actor):
             updated = self.book.change(current, actor, "chased", {"chases": number}, {
-                "chase": number, "by_dispatcher": actor == current.dispatched_by}, note=note)
-            role = "handler" if updated.handler else "department_manager"
-            who = resolve_role(self.settings, self.zone, updated, role, self.crm.now())
+                "chase": number, "by_dispatcher": actor == current.dispatched_by,
+                "asked": who.person, "role": role}, note=note)
             self.notifier.send(updated, "chase", who.person, role,
                          f"Complaint {updated.id} chased (chase {number}) by {actor}",
                          f"status {updated.status}; open since {updated.opened_at.isoformat()}")

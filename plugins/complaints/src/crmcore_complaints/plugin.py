@@ -38,6 +38,13 @@ if TYPE_CHECKING:
     import click
 
     from crmcore import CRM, Customer, Interaction, Task
+    from crmcore.registry import (
+        CustomerPanel,
+        NavEntry,
+        TemplateFolder,
+        TranslationCatalog,
+        WebPage,
+    )
 
 
 # followup's contract (crmcore.contracts): a rep left, their open tickets move
@@ -162,6 +169,48 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
     from crmcore_complaints.api_routes import routes
 
     return routes()
+
+
+# -- the workspace (served by the web plugin; these use only crmcore.registry types) -----------
+
+@hookimpl
+def crm_web_pages(crm: CRM) -> list[WebPage]:
+    """The complaint desk, the intake form and the ticket page with every action."""
+    from crmcore_complaints import web_pages
+
+    return web_pages.pages()
+
+
+@hookimpl
+def crm_nav_entries(crm: CRM) -> list[NavEntry]:
+    """"Complaint desk" in the workspace's navigation."""
+    from crmcore_complaints import web_pages
+
+    return web_pages.nav_entries()
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
+    """The customer's open and latest closed tickets on the customer page."""
+    from crmcore_complaints import web_pages
+
+    return web_pages.panels()
+
+
+@hookimpl
+def crm_web_templates() -> list[TemplateFolder]:
+    """The templates of the desk, intake, ticket and panel (``complaints/*.html``)."""
+    from crmcore_complaints import web_pages
+
+    return web_pages.templates()
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    """The desk's strings (``locale/<locale>/LC_MESSAGES/crmcore_complaints.po``)."""
+    from crmcore_complaints import web_pages
+
+    return web_pages.translations()
 
 
 @hookimpl

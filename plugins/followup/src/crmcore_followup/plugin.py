@@ -44,6 +44,13 @@ from crmcore_followup.settings import FollowupSettings
 
 if TYPE_CHECKING:
     from crmcore import CRM
+    from crmcore.registry import (
+        CustomerPanel,
+        NavEntry,
+        TemplateFolder,
+        TranslationCatalog,
+        WebPage,
+    )
     from crmcore.storage import CollectionSpec
 
 CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
@@ -102,6 +109,49 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
     from crmcore_followup.api_routes import routes
 
     return routes()
+
+
+# -- the workspace (served by the web plugin; these use only crmcore.registry types) -----------
+
+@hookimpl
+def crm_web_pages(crm: CRM) -> list[WebPage]:
+    """The callbacks with their scripts, and the shift handover, as workspace pages."""
+    from crmcore_followup import web_pages
+
+    return web_pages.pages()
+
+
+@hookimpl
+def crm_nav_entries(crm: CRM) -> list[NavEntry]:
+    """"Callbacks" and "Shift handover" in the workspace's navigation."""
+    from crmcore_followup import web_pages
+
+    return web_pages.nav_entries()
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
+    """The customer's open tasks, next follow-up and last callbacks on the customer page."""
+    from crmcore_followup import web_pages
+
+    return web_pages.panels()
+
+
+@hookimpl
+def crm_web_templates() -> list[TemplateFolder]:
+    """The templates of the callback, handover and panel pages (``followup/*.html``)."""
+    from crmcore_followup import web_pages
+
+    return web_pages.templates()
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    """The strings of the pages and the callback scripts, in the plugin's own catalog
+    (``locale/<locale>/LC_MESSAGES/crmcore_followup.po``)."""
+    from crmcore_followup import web_pages
+
+    return web_pages.translations()
 
 
 @hookimpl
@@ -438,3 +488,13 @@ def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
     """A demo day: reps record callback outcomes (some unsatisfied); a rep is off sick now
     and then (their tasks move to the others) and back the next day."""
     simulate.simulate_day(crm, now, rng, actor)
+
+
+@hookimpl
+def crm_quiet_until(crm: CRM, customer: Customer, now: datetime) -> datetime | None:
+    """The end of ``customer``'s quiet hours (``[followup] quiet_hours``, in their own time
+    zone) when ``now`` is inside them: the workspace offers no call until then."""
+    from crmcore_followup.quiet import quiet_until
+
+    settings: FollowupSettings = crm.settings("followup")
+    return quiet_until(now, customer.timezone, settings.windows)

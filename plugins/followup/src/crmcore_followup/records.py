@@ -11,6 +11,7 @@ import attrs
 from crmcore import ValidationError
 from crmcore.schema import name_text, optional_name, to_utc, to_utc_or_none
 from crmcore.storage import CollectionSpec, IndexSpec
+from crmcore_followup import handovers
 
 SCHEDULE = "followup.schedule"
 REPS = "followup.reps"
@@ -164,4 +165,5 @@ def collections() -> list[CollectionSpec]:
             IndexSpec([("team", 1)]),
         ), record_type=Rep),
         CollectionSpec(STATE, (), record_type=SweepState),
+        handovers.collection(),
     ]

@@ -209,3 +209,35 @@ def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
     from crmcore_grading.simulate import simulate_day
 
     simulate_day(crm, now, rng, actor)
+
+
+# -- the workspace -------------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_customer_badges(crm: CRM, customer: Customer) -> list:
+    """The pipeline grade and the value tier beside the customer's name in queues."""
+    from crmcore_grading.web import badges
+
+    return badges(customer)
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list:
+    from crmcore_grading.web import customer_panels
+
+    return customer_panels(crm)
+
+
+@hookimpl
+def crm_web_templates() -> list:
+    from crmcore_grading.web import template_folders
+
+    return template_folders()
+
+
+@hookimpl
+def crm_translations() -> list:
+    from crmcore_grading.web import catalogs
+
+    return catalogs()

@@ -184,3 +184,35 @@ def crm_customer_records(crm: CRM, customer: Customer) -> dict[str, Any]:
 @hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     simulate.simulate_day(Loyalty.of(crm), now, rng, actor)
+
+
+# -- the workspace -------------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_customer_badges(crm: CRM, customer: Customer) -> list:
+    """The loyalty tier beside the customer's name in queues."""
+    from crmcore_loyalty.web import badges
+
+    return badges(crm, customer)
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list:
+    from crmcore_loyalty.web import customer_panels
+
+    return customer_panels(crm)
+
+
+@hookimpl
+def crm_web_templates() -> list:
+    from crmcore_loyalty.web import template_folders
+
+    return template_folders()
+
+
+@hookimpl
+def crm_translations() -> list:
+    from crmcore_loyalty.web import catalogs
+
+    return catalogs()

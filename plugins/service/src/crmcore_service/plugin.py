@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import click
 
     from crmcore import CRM
-    from crmcore.registry import ApiRoute
+    from crmcore.registry import ApiRoute, CustomerPanel, TemplateFolder, TranslationCatalog
 
 
 @hookimpl
@@ -167,6 +167,30 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
     from crmcore_service.routes import routes
 
     return routes()
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
+    """The customer's open service orders on the workspace's customer page."""
+    from crmcore_service import web_panel
+
+    return web_panel.panels()
+
+
+@hookimpl
+def crm_web_templates() -> list[TemplateFolder]:
+    """The template of the customer page's orders panel (``service/panel.html``)."""
+    from crmcore_service import web_panel
+
+    return web_panel.templates()
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    """The panel's strings (``locale/<locale>/LC_MESSAGES/crmcore_service.po``)."""
+    from crmcore_service import web_panel
+
+    return web_panel.translations()
 
 
 @hookimpl
