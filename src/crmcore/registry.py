@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from crmcore.charts import Chart
+
 if TYPE_CHECKING:
     from crmcore.app import CRM
 
@@ -38,10 +40,12 @@ class SummaryLine:
 
 @attrs.frozen
 class ReportSection:
-    """A section of ``crm report``: a title, a table, and optionally a bar chart.
+    """A section of ``crm report``: a title, a table, and optionally charts.
 
-    ``rows`` are tuples matching ``columns``; ``chart`` maps labels to numbers and is drawn as
-    bars in the terminal and as an inline SVG in the HTML report.
+    ``rows`` are tuples matching ``columns``. ``charts`` (:class:`crmcore.charts.Chart`) are
+    drawn in the HTML report and on the dashboard, with axes and units, and as bars in the
+    terminal: give one where a trend or a comparison says more than the table. ``chart``, the
+    older form (``{label: number}``), is drawn in the terminal only.
     """
 
     title: str
@@ -50,6 +54,7 @@ class ReportSection:
     chart: dict[str, float] | None = None
     note: str = ""
     order: int = 100  # lower comes first
+    charts: tuple[Chart, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
 from crmcore.entities import TaskStatus
 from crmcore.errors import ValidationError
 from crmcore.registry import ReportSection, ReportWindow
@@ -36,6 +37,10 @@ def core_sections(crm: CRM, now: datetime,
     interactions_by_kind: Counter[str] = Counter()
     served: dict[str, set[str]] = defaultdict(set)
     bought: dict[str, set[str]] = defaultdict(set)
+    periods = buckets(*trend_period(window.since, window.until or now), crm.config.core.timezone)
+    at = bucket_index(periods)
+    contacts_per = [0.0] * len(periods)
+    purchases_per = [0.0] * len(periods)
     owners = {c.id: c.owner for c in crm.customers.iter()}
     period: dict[str, Any] = {}
     if window.since is not None:
@@ -48,6 +53,10 @@ def core_sections(crm: CRM, now: datetime,
         if not window.everyone and not in_scope(rep):
             continue
         interactions_by_kind[interaction.kind] += 1
+        slot = at(interaction.occurred_at)
+        if slot is not None:
+            contacts_per[slot] += 1
+            purchases_per[slot] += interaction.kind == "purchase"
         if rep is None:
             continue
         served[rep].add(interaction.customer_id)
@@ -71,7 +80,11 @@ def core_sections(crm: CRM, now: datetime,
             ("open tasks", len(open_tasks)),
             ("tasks due now", sum(due_by_kind.values())),
             ("tasks overdue by more than a day", sum(overdue_by_kind.values())),
-        ], note=scope, order=0),
+        ], note=scope, order=0, charts=[Chart(
+            "Contacts and purchases", [b.label for b in periods],
+            [Series("all contacts", contacts_per), Series("purchases", purchases_per)],
+            kind="line", unit="interactions", y_label="Interactions logged",
+            x_label=axis_name(periods), key="contacts_trend")]),
         ReportSection("Interactions by kind", ("kind", "count"),
                       sorted(interactions_by_kind.items(), key=lambda kv: -kv[1]),
                       chart=dict(interactions_by_kind.most_common(10)), note=scope, order=1),
@@ -88,7 +101,9 @@ def core_sections(crm: CRM, now: datetime,
                                     "conversion"), rows,
         chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
         note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
-             f"rep named on it, else for the customer's own rep; {scope}", order=3))
+             f"rep named on it, else for the customer's own rep; {scope}", order=3,
+        charts=[conversion_chart("Conversion per rep", "Rep", "conversion_rep",
+                                 {rep: (len(served[rep]), len(bought[rep])) for rep in served})]))
     team_served: dict[str, set[str]] = defaultdict(set)
     team_bought: dict[str, set[str]] = defaultdict(set)
     for rep in served:
@@ -102,8 +117,21 @@ def core_sections(crm: CRM, now: datetime,
         "Conversion rate per team", ("team", "customers served", "customers who bought",
                                      "conversion"), team_rows,
         chart={r[0]: round(r[2] / r[1] * 100, 1) for r in team_rows},
-        note=f"a rep's team from the roster or [security.actors]; {scope}", order=4))
+        note=f"a rep's team from the roster or [security.actors]; {scope}", order=4,
+        charts=[conversion_chart("Conversion per team", "Team", "conversion_team",
+                                 {team: (len(team_served[team]), len(team_bought[team]))
+                                  for team in team_served})]))
     return sections
+
+
+def conversion_chart(title: str, x_label: str, key: str,
+                     counts: dict[str, tuple[int, int]]) -> Chart:
+    """Conversion (customers who bought / customers served, %) per rep or team: ``counts``
+    maps each name to (served, bought)."""
+    names = sorted(counts)
+    return Chart(title, names, [Series("conversion", [percent(counts[n][1], counts[n][0])
+                                                      for n in names])],
+                 unit="%", y_label="Customers who bought", x_label=x_label, key=key)
 
 
 def build_report(crm: CRM, now: datetime | None = None,

@@ -345,15 +345,15 @@ def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
     start, end = resolve_when(crm, since), resolve_when(crm, until)
     if period:
         start, end = period_window(crm.now(), period, crm.config.core.timezone)
-    sections = build_report(crm, window=ReportWindow(since=start, until=end, team=team,
-                                                     rep=rep))
+    window = ReportWindow(since=start, until=end, team=team, rep=rep)
+    sections = build_report(crm, window=window)
     if as_json(ctx):
         print_json(ctx, [attrs.asdict(s) for s in sections])
     else:
         render_terminal(state(ctx).console, sections)
     if html_path:
         render_html(sections, html_path, title="crmcore report", generated=crm.now(),
-                    protected=protected)
+                    protected=protected, window=window, zone=crm.config.core.timezone)
         click.echo(f"wrote {html_path}", err=True)
 
 
