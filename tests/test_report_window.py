@@ -43,7 +43,17 @@ def test_conversion_per_rep_and_team_over_a_period(make_crm, clock):
         ("ann", 2, 1, "50.0%"), ("bo", 2, 2, "100.0%"), ("cy", 1, 1, "100.0%")]
     assert rows(everything, "Conversion rate per team") == [
         ("north", 4, 3, "75.0%"), ("south", 1, 1, "100.0%")]
+    [per_rep] = [c for s in everything for c in s.charts if c.key == "conversion_rep"]
+    assert per_rep.x == ("ann", "bo", "cy") and per_rep.unit == "%"
+    assert per_rep.series[0].values == (50.0, 100.0, 100.0)
+    [per_team] = [c for s in everything for c in s.charts if c.key == "conversion_team"]
+    assert dict(zip(per_team.x, per_team.series[0].values, strict=True)) == {
+        "north": 75.0, "south": 100.0}
     week1 = build_report(crm, window=ReportWindow(since=START, until=START + timedelta(days=7)))
+    [contacts] = [c for s in week1 for c in s.charts if c.key == "contacts_trend"]
+    assert contacts.x_label == "Day" and contacts.x[0] == START.date().isoformat()
+    assert contacts.series[0].values[0] == 3 and sum(contacts.series[0].values) == 3
+    assert contacts.series[1].values[0] == 2  # two of week one's contacts were purchases
     assert rows(week1, "Conversion rate per team") == [
         ("north", 2, 1, "50.0%"), ("south", 1, 1, "100.0%")]
     north = build_report(crm, window=ReportWindow(team="north"))

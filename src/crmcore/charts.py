@@ -18,6 +18,14 @@ KINDS = ("bar", "stacked", "line")
 GRAINS = ("day", "week", "month")
 
 
+def _labels(labels: Iterable[str]) -> tuple[str, ...]:
+    return tuple(labels)
+
+
+def _series(series: Iterable[Series]) -> tuple[Series, ...]:
+    return tuple(series)
+
+
 def _values(values: Iterable[float | None]) -> tuple[float | None, ...]:
     return tuple(None if v is None else float(v) for v in values)
 
@@ -50,8 +58,8 @@ class Chart:
     """
 
     title: str
-    x: tuple[str, ...] = attrs.field(converter=tuple)
-    series: tuple[Series, ...] = attrs.field(converter=tuple)
+    x: tuple[str, ...] = attrs.field(converter=_labels)
+    series: tuple[Series, ...] = attrs.field(converter=_series)
     kind: str = "bar"
     unit: str = ""
     y_label: str = ""
@@ -184,3 +192,8 @@ def trend_period(since: datetime | None, until: datetime, *,
 def percent(part: float, whole: float) -> float | None:
     """``part / whole`` as a percentage rounded to 0.1, None when ``whole`` is 0."""
     return None if not whole else round(part / whole * 100, 1)
+
+
+def chart_tuple(charts: Iterable[Chart]) -> tuple[Chart, ...]:
+    """``charts`` as a tuple (an attrs converter)."""
+    return tuple(charts)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from crmcore.charts import Chart
+from crmcore.charts import Chart, chart_tuple
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -38,6 +38,10 @@ class SummaryLine:
     text: str
 
 
+def _columns(columns: Iterable[str]) -> tuple[str, ...]:
+    return tuple(columns)
+
+
 @attrs.frozen
 class ReportSection:
     """A section of ``crm report``: a title, a table, and optionally charts.
@@ -49,12 +53,12 @@ class ReportSection:
     """
 
     title: str
-    columns: tuple[str, ...] = attrs.field(converter=tuple)
+    columns: tuple[str, ...] = attrs.field(converter=_columns)
     rows: tuple[tuple[Any, ...], ...] = attrs.field(converter=lambda rs: tuple(map(tuple, rs)))
     chart: dict[str, float] | None = None
     note: str = ""
     order: int = 100  # lower comes first
-    charts: tuple[Chart, ...] = attrs.field(default=(), converter=tuple)
+    charts: tuple[Chart, ...] = attrs.field(default=(), converter=chart_tuple)
 
 
 @attrs.frozen

@@ -100,6 +100,15 @@ _HANDBOOK = re.compile(r"\s*\((?:see )?DOMAIN §[^)]*\)|;?\s*DOMAIN §[\d.]+(?:,
                        r"(?:\s+cadence)?;?")
 
 
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+
+
+def human_label(text: str) -> str:
+    """A code name in a table cell ("follow_up", "return_refund") as words ("follow up");
+    anything else as it is."""
+    return text.replace("_", " ") if _CODE.fullmatch(text) else text
+
+
 def human_note(note: str) -> str:
     """A section's note without references to the internal handbook ("DOMAIN §7")."""
     text = _HANDBOOK.sub("", note)
@@ -154,13 +163,14 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
         for row in section.rows:
             cells = "".join(
                 f'<td class="num">{html.escape(_fmt(v))}</td>' if isinstance(v, int | float)
-                else f"<td>{html.escape(_fmt(v))}</td>" for v in row)
+                else f"<td>{html.escape(human_label(_fmt(v)))}</td>" for v in row)
             body.append(f"<tr>{cells}</tr>")
         if not section.rows:
             body.append(f'<tr><td colspan="{len(section.columns)}">{html.escape(_("(none yet)"))}'
                         "</td></tr>")
         body.append("</tbody></table>")
-        note = human_note(section.note)
+        note = human_note(section.note.replace(window.label(), "") if window.label() !=
+                          "everything" else section.note)
         if note:
             body.append(f'<p class="note">{html.escape(note)}</p>')
         for c, chart in enumerate(section.charts):

@@ -134,16 +134,23 @@ def conversion_chart(title: str, x_label: str, key: str,
                  unit="%", y_label="Customers who bought", x_label=x_label, key=key)
 
 
+def effective_window(window: ReportWindow | None, now: datetime) -> ReportWindow:
+    """The window a report covers: ``window`` with its end at ``now`` (included) when open;
+    refused when it ends before it starts."""
+    window = window or ReportWindow()
+    if window.until is None:  # up to now, now included
+        window = attrs.evolve(window, until=now + timedelta(microseconds=1))
+    if window.since is not None and window.until is not None and window.since >= window.until:
+        raise ValidationError("the report period must end after it starts")
+    return window
+
+
 def build_report(crm: CRM, now: datetime | None = None,
                  window: ReportWindow | None = None) -> list[ReportSection]:
     """Every section, the core's first, then plugins' by their ``order``, over ``window``
     (default: everything up to now)."""
     when = now or crm.now()
-    window = window or ReportWindow()
-    if window.until is None:  # up to now, now included
-        window = attrs.evolve(window, until=when + timedelta(microseconds=1))
-    if window.since is not None and window.since >= window.until:
-        raise ValidationError("the report period must end after it starts")
+    window = effective_window(window, when)
     sections = core_sections(crm, when, window)
     sections += crm.plugins.flat("crm_report_sections", crm=crm, now=when, window=window)
     return sorted(sections, key=lambda s: s.order)

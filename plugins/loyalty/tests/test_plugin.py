@@ -95,7 +95,9 @@ def test_report_sections(busy, clock):
     assert referrals["rewarded (qualified)"] == 1
     assert referrals["points paid to referrers (net of clawbacks)"] == 500
     assert referrals["'ask for a referral' tasks, last 30 days"] == 2
-    assert sections["Top referrers"].rows[0][:2] == (ann.id, 1)
+    assert sections["Top referrers"].rows[0][:2] == (ann.name, 1)  # by name, not id
+    [top] = sections["Top referrers"].charts
+    assert top.x == (ann.name,) and top.series[0].values == (1,)
     clock.advance(days=31)
     later = {s.title: dict(s.rows) for s in build_report(kit.crm) if s.order == 60}
     assert later["Loyalty points"]["redeemed, last 30 days"] == 0

@@ -334,7 +334,7 @@ def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
     over a period and for a team or a rep when asked."""
     from crmcore.registry import ReportWindow
     from crmcore.render import render_html, render_terminal
-    from crmcore.report import period_window
+    from crmcore.report import effective_window, period_window
 
     crm = open_crm_from(ctx)
     protected = protected_paths(crm.config)
@@ -345,14 +345,15 @@ def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
     start, end = resolve_when(crm, since), resolve_when(crm, until)
     if period:
         start, end = period_window(crm.now(), period, crm.config.core.timezone)
-    window = ReportWindow(since=start, until=end, team=team, rep=rep)
-    sections = build_report(crm, window=window)
+    now = crm.now()
+    window = effective_window(ReportWindow(since=start, until=end, team=team, rep=rep), now)
+    sections = build_report(crm, now, window=window)
     if as_json(ctx):
         print_json(ctx, [attrs.asdict(s) for s in sections])
     else:
         render_terminal(state(ctx).console, sections)
     if html_path:
-        render_html(sections, html_path, title="crmcore report", generated=crm.now(),
+        render_html(sections, html_path, title="crmcore report", generated=now,
                     protected=protected, window=window, zone=crm.config.core.timezone)
         click.echo(f"wrote {html_path}", err=True)
 

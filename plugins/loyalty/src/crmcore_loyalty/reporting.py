@@ -6,7 +6,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import Customer, ReportSection, ReportWindow, SummaryLine
+from crmcore import Customer, NotFoundError, ReportSection, ReportWindow, SummaryLine
+from crmcore.charts import Chart, Series
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.records import (
     ACCOUNTS,
@@ -122,11 +123,32 @@ def sections(loyalty: Loyalty, now: datetime,
                              note=note, order=62))
     top = loyalty.referrals.leaderboard(limit=10)
     if top:
+        names = referrer_names(loyalty, [row["referrer"] for row in top])
         out.append(ReportSection(
             "Top referrers", ("customer", "brought", "rewarded", "points"),
-            [(row["referrer"], row["links"], row["rewarded"], row["points"]) for row in top],
-            chart={row["referrer"][-6:]: row["links"] for row in top}, order=63))
+            [(names[row["referrer"]], row["links"], row["rewarded"], row["points"])
+             for row in top],
+            chart={names[row["referrer"]]: row["links"] for row in top}, order=63,
+            charts=[Chart("Customers brought by referral", [names[r["referrer"]] for r in top],
+                          [Series("brought", [r["links"] for r in top]),
+                           Series("rewarded", [r["rewarded"] for r in top])],
+                          unit="customers", y_label="Customers brought", x_label="Referrer",
+                          key="top_referrers")]))
     return out
+
+
+def referrer_names(loyalty: Loyalty, ids: list[str]) -> dict[str, str]:
+    """Each referrer's name, made unique where two share one (the end of the id added);
+    a customer deleted since shows as such."""
+    names: dict[str, str] = {}
+    for cid in ids:
+        try:
+            names[cid] = loyalty.crm.customers.get_any(cid).name
+        except NotFoundError:
+            names[cid] = f"(deleted customer {cid[-6:]})"
+    seen = Counter(names.values())
+    return {cid: f"{name} ({cid[-6:]})" if seen[name] > 1 else name
+            for cid, name in names.items()}
 
 
 def _owned(loyalty: Loyalty, window: ReportWindow) -> set[str]:
