@@ -108,3 +108,40 @@ def test_a_windows_rep_filter_is_the_one_rule_every_section_uses(make_crm):
     ann = ReportWindow(rep="ann").rep_filter(crm)
     assert ann("ann") and not ann(None) and not ann("bo")
     assert not ReportWindow(team="south", rep="ann").rep_filter(crm)("ann")
+
+
+def test_the_dashboards_window_by_period_or_custom_dates():
+    from crmcore.report import chosen_window
+
+    now = datetime(2026, 1, 14, 20, tzinfo=UTC)  # Thursday 04:00 in Shanghai
+    week = chosen_window(now, "Asia/Shanghai", "week", team="north")
+    assert week.since == datetime(2026, 1, 11, 16, tzinfo=UTC) and week.team == "north"
+    custom = chosen_window(now, "Asia/Shanghai", "custom", "2026-01-01", "2026-01-02", rep="ann")
+    assert (custom.since, custom.until) == (datetime(2025, 12, 31, 16, tzinfo=UTC),
+                                            datetime(2026, 1, 2, 16, tzinfo=UTC))
+    assert custom.rep == "ann" and custom.team is None
+    assert chosen_window(now, "UTC", "custom", "2026-01-10").until == datetime(
+        2026, 1, 15, tzinfo=UTC)  # up to today, included
+    for args, field in ((("custom", "2026-02-30"), "since"), (("custom", ""), "since"),
+                        (("custom", "2026-01-05", "2026-01-01"), "until"),
+                        (("fortnight",), "period")):
+        with pytest.raises(ValidationError) as caught:
+            chosen_window(now, "UTC", *args)
+        assert caught.value.field == field
+
+
+def test_the_report_by_source_puts_the_core_first_and_names_each_plugin(make_crm, clock):
+    from crmcore import hookimpl
+    from crmcore.registry import ReportSection
+    from crmcore.report import report_by_source
+
+    class Extra:
+        @hookimpl
+        def crm_report_sections(self, crm, now):
+            return [ReportSection("Extra", ("a",), [(1,)], order=5)]
+
+    crm = seeded(make_crm, clock)
+    crm.plugins.register(Extra(), "extra")
+    groups = report_by_source(crm)
+    assert groups[0][0] == "core" and groups[0][1][0].title == "Customers and contacts"
+    assert ("extra", "Extra") in [(name, s.title) for name, sections in groups for s in sections]

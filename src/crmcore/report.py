@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -168,3 +168,58 @@ def period_window(now: datetime, period: str, zone: str) -> tuple[datetime, date
     elif period != "day":
         raise ValidationError(f"unknown period {period!r} (day, week or month)")
     return start.astimezone(UTC), now + timedelta(microseconds=1)
+
+
+def report_by_source(crm: CRM, now: datetime | None = None,
+                     window: ReportWindow | None = None
+                     ) -> list[tuple[str, list[ReportSection]]]:
+    """The report's sections grouped by where they come from: ``("core", [...])`` first, then
+    each plugin that has sections, by its first section's ``order`` (for the dashboard's
+    cards)."""
+    when = now or crm.now()
+    window = effective_window(window, when)
+    groups: dict[str, list[ReportSection]] = {"core": core_sections(crm, when, window)}
+    for plugin, section in crm.plugins.contributions("crm_report_sections", crm=crm,
+                                                     now=when, window=window):
+        groups.setdefault(plugin, []).append(section)
+    ordered = sorted(((name, sorted(sections, key=lambda s: s.order))
+                      for name, sections in groups.items() if sections),
+                     key=lambda pair: (pair[0] != "core", pair[1][0].order, pair[0]))
+    return ordered
+
+
+PERIODS = ("day", "week", "month", "custom")
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"{field} must be a date like 2026-01-31, not {text!r}",
+                              field=field) from None
+
+
+def chosen_window(now: datetime, zone: str, period: str = "week", since: str = "",
+                  until: str = "", team: str | None = None,
+                  rep: str | None = None) -> ReportWindow:
+    """The window a dashboard's form asks for: the current ``day``, ``week`` or ``month`` in
+    the business time zone, or ``custom`` dates ``since`` to ``until`` (both days included,
+    ``YYYY-MM-DD``); for ``team`` or ``rep`` (None or empty: everyone)."""
+    if period not in PERIODS:
+        raise ValidationError(f"period must be one of {', '.join(PERIODS)}, not {period!r}",
+                              field="period")
+    if period != "custom":
+        start, end = period_window(now, period, zone)
+    else:
+        if not since:
+            raise ValidationError("a custom period needs its first day", field="since")
+        tz = ZoneInfo(zone)
+        first = _day(since, "since")
+        last = _day(until, "until") if until else now.astimezone(tz).date()
+        if last < first:
+            raise ValidationError("the period must end after it starts", field="until")
+        if (last - first).days > 3 * 366:
+            raise ValidationError("choose a period of at most three years", field="since")
+        start = datetime.combine(first, time(0), tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return ReportWindow(since=start, until=end, team=team or None, rep=rep or None)
