@@ -8,7 +8,7 @@ A :class:`Chart` names its axes and unit in words people read; the x axis holds 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -89,6 +89,17 @@ class Chart:
             return max((sum(s.values[i] or 0 for s in self.series) for i in range(len(self.x))),
                        default=0.0)
         return max((v for s in self.series for v in s.values if v is not None), default=0.0)
+
+
+def translated(chart: Chart, translate: Callable[[str], str]) -> Chart:
+    """``chart`` with its title, axis names, unit, series names and category labels passed
+    through ``translate`` (a gettext function); labels it has no translation for stay."""
+    return attrs.evolve(
+        chart, title=translate(chart.title), x=tuple(translate(x) for x in chart.x),
+        series=tuple(attrs.evolve(s, name=translate(s.name)) for s in chart.series),
+        unit=translate(chart.unit) if chart.unit else "",
+        y_label=translate(chart.y_label) if chart.y_label else "",
+        x_label=translate(chart.x_label) if chart.x_label else "")
 
 
 @attrs.frozen

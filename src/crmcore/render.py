@@ -116,6 +116,14 @@ def human_note(note: str) -> str:
     return text[:1].upper() + text[1:] if text else ""
 
 
+def section_note(section: ReportSection, window: ReportWindow) -> str:
+    """A section's note for a page whose header already says the window: without the
+    window's own words and the handbook's references."""
+    label = window.label()
+    return human_note(section.note.replace(label, "") if label != "everything"
+                      else section.note)
+
+
 def period_text(window: ReportWindow | None, zone: str, translate: Translate = _same) -> str:
     """The report's period in the business time zone, for the page's header."""
     tz = ZoneInfo(zone)
@@ -169,8 +177,7 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
             body.append(f'<tr><td colspan="{len(section.columns)}">{html.escape(_("(none yet)"))}'
                         "</td></tr>")
         body.append("</tbody></table>")
-        note = human_note(section.note.replace(window.label(), "") if window.label() !=
-                          "everything" else section.note)
+        note = _(section_note(section, window))
         if note:
             body.append(f'<p class="note">{html.escape(note)}</p>')
         for c, chart in enumerate(section.charts):
