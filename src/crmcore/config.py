@@ -47,11 +47,19 @@ def _country(_inst: object, attribute: attrs.Attribute, value: str | None) -> No
                               field=attribute.name)
 
 
+def _locale(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and value not in ("en", "zh_CN"):
+        raise ValidationError(f"expected 'en' or 'zh_CN', got {value!r}", field=attribute.name)
+
+
 @attrs.frozen
 class CoreSettings:
     """``[core]``: business-wide defaults."""
 
     timezone: str = attrs.field(default="UTC", validator=time_zone)
+    # the language of pages and HTML reports when the reader chose none ("en", "zh_CN");
+    # unset: Chinese for a store in China's time zone, else English (crmcore.i18n)
+    locale: str | None = attrs.field(default=None, validator=_locale)
     default_country_code: str | None = attrs.field(default=None, validator=_country)
     unique_phone: bool = False
     unique_email: bool = False

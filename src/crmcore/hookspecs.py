@@ -23,11 +23,18 @@ if TYPE_CHECKING:
     from crmcore.plugins import PluginManager
     from crmcore.registry import (
         ApiRoute,
+        Badge,
+        CustomerPanel,
+        DashboardCard,
         Kinds,
+        NavEntry,
         ReportSection,
         ReportWindow,
         SettingsSpec,
         SummaryLine,
+        TemplateFolder,
+        TranslationCatalog,
+        WebPage,
     )
     from crmcore.security import Actor, Resource
     from crmcore.storage import CollectionSpec, StorageBackend
@@ -160,6 +167,14 @@ class CrmHookSpecs:
         Called only when ``[security] enforce = true``. Stops at the first non-None result.
         """
 
+    @hookspec(firstresult=True)
+    def crm_quiet_until(self, crm: CRM, customer: Customer, now: datetime) -> datetime | None:
+        """If ``now`` is inside ``customer``'s quiet hours (when they rest and must not be
+        called), the moment they end; None when the customer may be contacted now.
+
+        Stops at the first non-None result; without one, nobody is ever quiet.
+        """
+
     # -- faces: CLI, reports, the customer page --------------------------------------------
 
     @hookspec
@@ -205,8 +220,51 @@ class CrmHookSpecs:
         stderr. Every plugin."""
 
     @hookspec
+    def crm_customer_badges(self, crm: CRM, customer: Customer) -> list[Badge]:
+        """Short marks for ``customer`` shown in the workspace's queues and search results
+        (``Badge(label, value, reason, rank)``: a grade, a tier). Every plugin; keep it cheap
+        (it runs for every row of a queue)."""
+
+    @hookspec
     def crm_customer_records(self, crm: CRM, customer: Customer) -> dict[str, Any]:
         """Extra data held about a customer outside declared collections, for export.
 
         Declared collections with a ``customer_key`` are exported by the core already.
         """
+
+    # -- the web workspace and translations --------------------------------------------------
+
+    @hookspec
+    def crm_translations(self) -> list[TranslationCatalog]:
+        """Return this plugin's gettext catalogs (``TranslationCatalog(folder, domain)``).
+
+        ``crmcore.i18n`` merges them with the core's into one set of translations per locale,
+        used by the workspace's pages and ``crm report --html``. Every plugin contributes.
+        """
+
+    @hookspec
+    def crm_web_templates(self) -> list[TemplateFolder]:
+        """Return the folders of Jinja2 templates this plugin ships (``TemplateFolder(path)``),
+        searched after the web plugin's own. Every plugin contributes."""
+
+    @hookspec
+    def crm_web_pages(self, crm: CRM) -> list[WebPage]:
+        """Return the workspace pages this plugin adds (``WebPage(path, handler, methods)``),
+        served by the ``web`` plugin to signed-in people. Called once when the app is built;
+        every plugin contributes. Two pages with one method and path are an error naming both
+        plugins."""
+
+    @hookspec
+    def crm_customer_panels(self, crm: CRM) -> list[CustomerPanel]:
+        """Return the panels this plugin adds to the workspace's customer page
+        (``CustomerPanel(name, title, render)``). Called once when the app is built."""
+
+    @hookspec
+    def crm_dashboard_cards(self, crm: CRM) -> list[DashboardCard]:
+        """Return the cards this plugin adds to the workspace's manager dashboard
+        (``DashboardCard(name, title, render)``). Called once when the app is built."""
+
+    @hookspec
+    def crm_nav_entries(self, crm: CRM) -> list[NavEntry]:
+        """Return the navigation entries this plugin adds to every workspace page
+        (``NavEntry(path, label, order, roles)``). Called once when the app is built."""

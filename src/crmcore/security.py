@@ -65,6 +65,8 @@ ADMIN_ACTIONS: dict[str, bool] = {
     "encryption.read": True,  # crm encryption status
     "encryption.rotate": False,  # crm encryption rotate
     "encryption.seal": False,  # crm encryption seal
+    "user.read": True,  # crm user list (the workspace's sign-in accounts)
+    "user.write": False,  # crm user add / disable / password
 }
 MAX_ACTOR_LENGTH = 200
 # What an agent may do for another rep's customer while holding an open task for them.

@@ -1,4 +1,5 @@
-"""``create_app``: the ASGI application (Starlette) serving the JSON API under ``/api/v1``.
+"""``create_app``: the ASGI application (Starlette) serving the JSON API under ``/api/v1``
+and the workspace's pages (``crmcore_web.ui``) everywhere else.
 
 Every ``/api/v1`` request carries ``Authorization: Bearer <API key>`` and acts as the key's
 actor with the key's role under the core's role policy; nothing in the request chooses the
@@ -24,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from crmcore.api import ApiCall, api_routes, error_status, parse_body, to_json
 from crmcore.app import CRM, open_crm
@@ -39,6 +40,7 @@ from crmcore_web.errors import HttpError
 from crmcore_web.openapi import build_document
 from crmcore_web.settings import WebSettings
 from crmcore_web.threads import HandlerThreads
+from crmcore_web.ui.workspace import Workspace
 
 API_PREFIX = "/api/v1"
 log = get_logger("web")
@@ -101,13 +103,15 @@ def _build(crm: CRM, owned: bool) -> Starlette:
         ok = await api.threads.run(api.healthy)
         return json_response({"status": "ok" if ok else "unavailable"}, 200 if ok else 503)
 
-    table = [Route("/health", health, methods=["GET"]),
-             Route("/api/openapi.json", openapi, methods=["GET"])]
+    table: list[BaseRoute] = [Route("/health", health, methods=["GET"]),
+                              Route("/api/openapi.json", openapi, methods=["GET"])]
     by_path: dict[str, dict[str, ApiRoute]] = {}
     for _plugin, route in routes:
         by_path.setdefault(API_PREFIX + route.path, {})[route.method] = route
     for path, methods in by_path.items():
         table.append(Route(path, api.endpoint(methods), methods=sorted(methods)))
+    workspace = Workspace(crm, settings, api.threads)  # the pages share the handler threads
+    table.extend(workspace.routes())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -124,6 +128,7 @@ def _build(crm: CRM, owned: bool) -> Starlette:
     app.state.crm = crm
     app.state.api = api
     app.state.openapi = document
+    app.state.workspace = workspace
     return app
 
 
@@ -333,6 +338,9 @@ def error_response(status: int, type: str, message: str, field: str | None = Non
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    workspace = getattr(request.app.state, "workspace", None)
+    if workspace is not None and not request.url.path.startswith("/api/"):
+        return await workspace.missing(request, exc.status_code)
     types = {404: "not_found", 405: "method_not_allowed"}
     message = {404: f"no such endpoint: {request.url.path} (see /api/openapi.json)",
                405: f"{request.method} is not allowed here"}.get(exc.status_code, exc.detail)

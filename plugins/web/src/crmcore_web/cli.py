@@ -13,7 +13,9 @@ from crmcore.cli.context import (
     say,
     state,
 )
+from crmcore.errors import ValidationError
 from crmcore_web.apikeys import KEY_ROLES, Keyring
+from crmcore_web.users import USER_ROLES, Users
 
 
 @click.group("apikey")
@@ -73,7 +75,8 @@ def revoke(ctx: click.Context, key_id: str) -> None:
               help="Processes serving requests (they share the store).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API (/api/v1, /api/openapi.json, /health) with uvicorn."""
+    """Serve the workspace (sign in at /login) and the HTTP API (/api/v1,
+    /api/openapi.json, /health) with uvicorn."""
     from crmcore_web.serve import run
 
     st = state(ctx)
@@ -88,3 +91,76 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     run(config_path, host=host, port=port, workers=workers,
         log_level=root.get("log_level") or "warning",
         log_format=root.get("log_format") or "console")
+
+
+@click.group("user")
+def user_group() -> None:
+    """Workspace users: people who sign in to the pages `crm serve` serves."""
+
+
+def _password_from_stdin() -> str:
+    import sys
+
+    text = sys.stdin.readline()
+    if not text:
+        raise ValidationError("--password-stdin: nothing on standard input; pipe the password "
+                              "in (printf '%s' \"$PASSWORD\" | crm user add …)", field="password")
+    return text.rstrip("\r\n")
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(USER_ROLES),
+              help="The role the user acts under (default: NAME's role in [security.actors] "
+                   "or a plugin's roster).")
+@click.option("--team", default=None, help="Their team (default: the directory's).")
+@click.option("--department", default=None, help="Their department (default: the directory's).")
+@click.option("--password-stdin", "password_stdin", is_flag=True, required=True,
+              help="Read the password from the first line of standard input (never an "
+                   "argument: arguments are visible to other users of the machine).")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, role: str | None, team: str | None,
+             department: str | None, password_stdin: bool) -> None:
+    """Add a user NAME who signs in with a password and acts as the actor NAME."""
+    password = _password_from_stdin()
+    user = Users(open_crm_from(ctx)).add(name, password, actor=actor(ctx), role=role,
+                                         team=team, department=department)
+    say(ctx, f"added user {user.name} (role {user.role}"
+        f"{', team ' + user.team if user.team else ''})", name=user.name, role=user.role,
+        team=user.team)
+
+
+@user_group.command("list")
+@click.option("--all", "include_disabled", is_flag=True, help="Disabled users too.")
+@click.pass_context
+def user_list(ctx: click.Context, include_disabled: bool) -> None:
+    """Users with their role, team and whether they may sign in (never their password)."""
+    found = Users(open_crm_from(ctx)).list(actor=actor(ctx), include_disabled=include_disabled)
+    rows = [{"name": u.name, "role": u.role, "team": u.team, "department": u.department,
+             "created_at": u.created_at, "created_by": u.created_by,
+             "status": "active" if u.active else "disabled"} for u in found]
+    out_table(ctx, rows, [("name", "name"), ("role", "role"), ("team", "team"),
+                          ("department", "department"), ("status", "status"),
+                          ("created_at", "created"), ("created_by", "by")],
+              empty="no users")
+
+
+@user_group.command("disable")
+@click.argument("name")
+@click.pass_context
+def user_disable(ctx: click.Context, name: str) -> None:
+    """Stop NAME signing in; their open sessions end at once."""
+    user = Users(open_crm_from(ctx)).disable(name, actor=actor(ctx))
+    say(ctx, f"disabled user {user.name}", name=user.name)
+
+
+@user_group.command("password")
+@click.argument("name")
+@click.option("--password-stdin", "password_stdin", is_flag=True, required=True,
+              help="Read the new password from the first line of standard input.")
+@click.pass_context
+def user_password(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set NAME's password; their open sessions end."""
+    password = _password_from_stdin()
+    user = Users(open_crm_from(ctx)).set_password(name, password, actor=actor(ctx))
+    say(ctx, f"changed the password of {user.name}", name=user.name)

@@ -1,4 +1,5 @@
-"""The API key of the request being handled, for the ``crm_actor`` hook (its role applies)."""
+"""The API key or signed-in user of the request being handled, for the ``crm_actor`` hook
+(their role applies)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import attrs
 
 @attrs.frozen
 class KeyActor:
-    """Who the current request acts as, and with which role (from the API key)."""
+    """Who the current request acts as, and with which role (from the API key or the
+    workspace user)."""
 
     actor: str
     role: str
+    team: str | None = None  # a signed-in user's, used when the directory does not know them
+    department: str | None = None
 
 
 CURRENT: contextvars.ContextVar[KeyActor | None] = contextvars.ContextVar(

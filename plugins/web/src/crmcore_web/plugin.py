@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmcore import CRM, SettingsSpec, hookimpl
+from crmcore.registry import NavEntry, TranslationCatalog, WebPage
 from crmcore.security import Actor, Role
-from crmcore_web import apikeys, context
+from crmcore_web import apikeys, context, sessions, users
 from crmcore_web.settings import WebSettings
 
 if TYPE_CHECKING:
@@ -17,8 +19,9 @@ if TYPE_CHECKING:
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
-    """``web.apikeys``: API keys, hashed."""
-    return [apikeys.collection()]
+    """``web.apikeys``: API keys, hashed; ``web.users``: workspace users (argon2 hashes);
+    ``web.sessions``: signed-in browsers (hashes of their tokens)."""
+    return [apikeys.collection(), users.collection(), sessions.collection()]
 
 
 @hookimpl
@@ -38,16 +41,18 @@ def crm_actor(crm: CRM, name: str) -> Actor | None:
         known = crm.actor(name)
     finally:
         context.CURRENT.reset(token)
-    return Actor(name, Role(current.role), known.team if known else None,
-                 known.department if known else None)
+    return Actor(name, Role(current.role),
+                 known.team if known and known.team else current.team,
+                 known.department if known and known.department else current.department)
 
 
 @hookimpl
 def crm_cli_commands(cli: click.Group) -> None:
-    from crmcore_web.cli import apikey_group, serve
+    from crmcore_web.cli import apikey_group, serve, user_group
 
     cli.add_command(apikey_group)
     cli.add_command(serve)
+    cli.add_command(user_group)
 
 
 @hookimpl
@@ -57,3 +62,25 @@ def crm_api_routes(crm: CRM) -> list:
     from crmcore_web.core_routes import core_routes
 
     return core_routes()
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    """The workspace's strings (``crmcore_web/locale/<locale>/LC_MESSAGES/crmcore_web.po``)."""
+    return [TranslationCatalog(Path(__file__).parent / "locale", "crmcore_web")]
+
+
+@hookimpl
+def crm_web_pages(crm: CRM) -> list[WebPage]:
+    """My day (``/``), the customer page and search: the workspace's own pages, contributed
+    through the same hook as every plugin's."""
+    from crmcore_web.ui.pages import pages
+
+    return pages()
+
+
+@hookimpl
+def crm_nav_entries(crm: CRM) -> list[NavEntry]:
+    from crmcore_web.ui.pages import nav_entries
+
+    return nav_entries()

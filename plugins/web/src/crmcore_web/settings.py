@@ -1,4 +1,5 @@
-"""``[web]`` settings: body limit, the brake on failed authentications, key bookkeeping."""
+"""``[web]`` settings: body limit, the brake on failed authentications, key bookkeeping,
+workspace sessions."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ class WebSettings:
     - ``last_used_every_seconds``: how often a key's ``last_used_at`` is written at most (a
       write per request would make every read a write).
     - ``max_page``: the largest ``limit`` a list endpoint accepts.
+    - ``signin_failures_per_user``: failed sign-ins for one user name within
+      ``failure_window_seconds`` that hold that name back for ``block_seconds`` (a failed
+      sign-in also counts against the address, as a failed key does).
+    - ``session_hours``: how long a workspace session lasts after signing in.
     """
 
     max_body_bytes: int = attrs.field(default=1 << 20, validator=_positive)
@@ -30,3 +35,5 @@ class WebSettings:
     block_seconds: float = attrs.field(default=60.0, validator=_positive)
     last_used_every_seconds: float = attrs.field(default=60.0, validator=_positive)
     max_page: int = attrs.field(default=500, validator=_positive)
+    signin_failures_per_user: int = attrs.field(default=5, validator=_positive)
+    session_hours: float = attrs.field(default=12.0, validator=_positive)

@@ -15,6 +15,9 @@ process, and prove every endpoint has a test.
   over HTTP (either client). The web plugin's guard test requires such a mark for every
   operation in the OpenAPI document, plugins' routes included: put the marks on your
   plugin's API tests.
+- ``workspace_server`` and ``browser`` (``crmcore_web.browser``): a real ``crm serve`` over a
+  retail store and a headless chromium, for browser tests of workspace pages (skipped, saying
+  why, without chromium); a failing test's screenshot is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from crmcore.errors import ValidationError
 from crmcore.testing.api import register_transport
 from crmcore_web.apikeys import Keyring
 from crmcore_web.app import API_PREFIX, create_app
+from crmcore_web.browser import browser, workspace_server
+
+__all__ = ["api_client", "browser", "workspace_server"]
 
 
 def client_class() -> type:
@@ -163,6 +169,14 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
                         "(call it with the api_client fixture, or with crmcore.testing.api."
                         "ApiClient on a CRM that loads 'web' with [security] enforce = true)")
     return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.crm_call_report = report  # type: ignore[attr-defined]  # for the browser fixture
+    return report
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:

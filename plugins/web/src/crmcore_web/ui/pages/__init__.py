@@ -1,0 +1,16 @@
+"""The web plugin's own workspace pages: My day, the customer page, search, task outcomes."""
+
+from __future__ import annotations
+
+from crmcore.i18n import lazy
+from crmcore.registry import NavEntry, WebPage
+
+
+def pages() -> list[WebPage]:
+    from crmcore_web.ui.pages import my_day
+
+    return [*my_day.pages()]
+
+
+def nav_entries() -> list[NavEntry]:
+    return [NavEntry("/", lazy("My day"), order=0)]

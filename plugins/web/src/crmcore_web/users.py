@@ -1,0 +1,192 @@
+"""Workspace users: a name (the actor they act as), a role, and an argon2 password hash.
+
+Users live in ``web.users``. Signing in as a user acts as the actor of that name with the
+user's role (team and department from the directory or the user record), through the same
+``crm_actor`` hook API keys use, so permissions and the audit trail name the person.
+Managing users is an administrative action (``user.write``, ``user.read``).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import attrs
+
+from crmcore.app import CRM
+from crmcore.errors import NotFoundError, ValidationError
+from crmcore.schema import utc_converter
+from crmcore.security import Resource, Role, check_actor_name, is_system_actor
+from crmcore.storage import CollectionSpec, IndexSpec
+
+USERS = "web.users"
+USER_ROLES = tuple(r.value for r in Role if r is not Role.SYSTEM)
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+
+
+@attrs.frozen
+class User:
+    """A person who signs in to the workspace (never the password: its argon2 hash)."""
+
+    id: str
+    name: str
+    role: str
+    password_hash: str
+    created_at: datetime = attrs.field(converter=utc_converter("created_at"))
+    created_by: str
+    team: str | None = None
+    department: str | None = None
+    locale: str | None = None  # the language they chose (None: their browser's)
+    disabled_at: datetime | None = attrs.field(
+        default=None, converter=utc_converter("disabled_at", optional=True))
+    disabled_by: str | None = None
+    version: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+def collection() -> CollectionSpec:
+    return CollectionSpec(USERS, indexes=(IndexSpec([("name", 1)], unique=True),),
+                          record_type=User)
+
+
+_hasher_lock = threading.Lock()
+_hasher = None
+
+
+def hasher():  # type: ignore[no-untyped-def]
+    """argon2id with the library's (RFC 9106 low-memory) parameters."""
+    global _hasher
+    with _hasher_lock:
+        if _hasher is None:
+            from argon2 import PasswordHasher
+
+            _hasher = PasswordHasher()
+        return _hasher
+
+
+def check_password(password: str) -> str:
+    """``password`` if it is acceptable, else a ``ValidationError`` saying what to fix."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError(f"the password must be at least {MIN_PASSWORD} characters",
+                              field="password")
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError(f"the password must be at most {MAX_PASSWORD} characters",
+                              field="password")
+    if password != password.strip():
+        raise ValidationError("the password must not start or end with spaces",
+                              field="password")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("the password is not valid text", field="password") from None
+    return password
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hasher().hash("not a password of anyone"))
+    return _DUMMY_HASH[0]
+
+
+class Users:
+    """Add, list, disable and check the workspace's users of one CRM."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._records = crm.records(USERS, User)
+
+    def add(self, name: str, password: str, *, actor: str, role: str | None = None,
+            team: str | None = None, department: str | None = None) -> User:
+        """A new user acting as ``name``; ``role`` defaults to the directory's for ``name``."""
+        name = check_actor_name(name, "the user name")
+        if is_system_actor(self._crm.config.security, name):
+            raise ValidationError(f"{name!r} is a system actor ([security] system_actors); "
+                                  "users are people", field="name")
+        known = self._crm.actor(name)
+        if role is None:
+            if known is None:
+                raise ValidationError(f"{name!r} is not a known actor; pass --role "
+                                      f"({', '.join(USER_ROLES)})", field="role")
+            role = known.role.value
+        if role not in USER_ROLES:
+            raise ValidationError(f"unknown role {role!r} (allowed: {', '.join(USER_ROLES)})",
+                                  field="role")
+        check_password(password)
+        self._crm.authorize(actor, "user.write", Resource("user", owner=name))
+        if self.find(name) is not None:
+            raise ValidationError(f"a user named {name!r} exists already", field="name")
+        record = User(id=self._crm.new_id("usr_"), name=name, role=role,
+                      password_hash=hasher().hash(password), created_at=self._crm.now(),
+                      created_by=actor,
+                      team=team or (known.team if known else None),
+                      department=department or (known.department if known else None))
+        with self._crm.transaction(actor):
+            return self._records.insert(record)
+
+    def find(self, name: str) -> User | None:
+        """The user called ``name`` (active or not), or None."""
+        return self._records.find_one({"name": name})
+
+    def get(self, name: str) -> User:
+        user = self.find(name)
+        if user is None:
+            raise NotFoundError(f"no user named {name!r} (crm user list)")
+        return user
+
+    def list(self, *, actor: str, include_disabled: bool = False) -> list[User]:
+        """Users by name (active ones unless ``include_disabled``)."""
+        self._crm.authorize(actor, "user.read", Resource("user"))
+        query = {} if include_disabled else {"disabled_at": None}
+        return self._records.find(query, sort=[("name", 1)])
+
+    def disable(self, name: str, *, actor: str) -> User:
+        """Disable ``name`` at once: their sessions end, signing in is refused."""
+        user = self.get(name)
+        self._crm.authorize(actor, "user.write", Resource("user", owner=name))
+        from crmcore_web.sessions import Sessions
+
+        with self._crm.transaction(actor):
+            Sessions(self._crm).end_all(name)
+            if not user.active:
+                return user
+            return self._records.update(user, disabled_at=self._crm.now(), disabled_by=actor)
+
+    def set_password(self, name: str, password: str, *, actor: str) -> User:
+        """A new password for ``name`` (their sessions end)."""
+        user = self.get(name)
+        check_password(password)
+        self._crm.authorize(actor, "user.write", Resource("user", owner=name))
+        from crmcore_web.sessions import Sessions
+
+        with self._crm.transaction(actor):
+            Sessions(self._crm).end_all(name)
+            return self._records.update(user, password_hash=hasher().hash(password))
+
+    def set_locale(self, user: User, locale: str | None) -> User:
+        """Remember the language ``user`` chose (their own setting: no permission asked)."""
+        if user.locale == locale:
+            return user
+        with self._crm.transaction(user.name):
+            return self._records.update(user, locale=locale)
+
+    def verify(self, name: str, password: str) -> User | None:
+        """The active user ``name`` if ``password`` is theirs, else None. Takes the same
+        time whether the user exists or not."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        user = self.find(name) if name and len(name) <= 200 else None
+        target = user.password_hash if user is not None else _dummy_hash()
+        try:
+            hasher().verify(target, password[:MAX_PASSWORD])
+        except (VerificationError, InvalidHashError):
+            return None
+        if user is None or not user.active:
+            return None
+        return user
