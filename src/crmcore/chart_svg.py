@@ -9,6 +9,7 @@ from collections.abc import Callable
 from html import escape
 
 from crmcore.charts import Chart
+from crmcore.i18n import N_
 
 # Okabe-Ito: told apart with the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999")
@@ -133,9 +134,10 @@ def render_svg(chart: Chart, *, ident: str = "chart", width: int = WIDTH,
                    f"{escape(chart.x_label)}</text>")
     out.extend(_marks(chart, x0, band, y_of))
     if chart.empty:
+        nothing = translate(N_("No data in this period"))
         out.append(f'<text class="empty" x="{(x0 + x1) / 2:.1f}" y="{(y0 + y1) / 2:.1f}" '
                    f'text-anchor="middle" fill="#5b6876">'
-                   f"{escape(translate('No data in this period'))}</text>")
+                   f"{escape(nothing)}</text>")
     if many:
         out.extend(_legend(chart, x0, float(height - 10)))
     out.append("</svg>")
@@ -220,8 +222,9 @@ def render_figure(chart: Chart, *, ident: str = "chart",
                   translate: Translate = _same) -> str:
     """A ``<figure>``: the chart's title as caption, the SVG, and its data table folded
     under it (for screen readers, copying, and printing without colour)."""
+    data_table = translate(N_("Data table"))
     return (f'<figure class="chart" data-chart="{_a(chart.key)}">'
             f"<figcaption>{escape(chart.title)}</figcaption>"
             f"{render_svg(chart, ident=ident, translate=translate)}"
-            f"<details><summary>{escape(translate('Data table'))}</summary>"
+            f"<details><summary>{escape(data_table)}</summary>"
             f"{render_table(chart)}</details></figure>")

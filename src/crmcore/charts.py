@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmcore.i18n import N_
+
 KINDS = ("bar", "stacked", "line")
 GRAINS = ("day", "week", "month")
 
@@ -174,7 +176,7 @@ def buckets(since: datetime, until: datetime, zone: str | ZoneInfo,
 def axis_name(points: Sequence[Bucket]) -> str:
     """What the x axis of a trend over ``points`` shows: "Day", "Week from" or "Month"."""
     grain = points[0].grain if points else "day"
-    return {"day": "Day", "week": "Week from", "month": "Month"}[grain]
+    return {"day": N_("Day"), "week": N_("Week from"), "month": N_("Month")}[grain]
 
 
 def bucket_index(points: Sequence[Bucket]) -> _Index:

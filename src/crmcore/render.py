@@ -15,6 +15,7 @@ from rich.table import Table
 
 from crmcore.chart_svg import axis_title, format_value, render_figure
 from crmcore.charts import Chart
+from crmcore.i18n import N_
 from crmcore.outputs import write_output
 from crmcore.registry import ReportSection, ReportWindow
 
@@ -132,8 +133,8 @@ def period_text(window: ReportWindow | None, zone: str, translate: Translate = _
     def day(when: datetime) -> str:
         return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
-    start = day(window.since) if window.since else translate("the beginning")
-    end = day(window.until) if window.until else translate("now")
+    start = day(window.since) if window.since else translate(N_("the beginning"))
+    end = day(window.until) if window.until else translate(N_("now"))
     return f"{start} to {end} ({zone})"
 
 
@@ -151,16 +152,19 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
     window = window or ReportWindow()
     scope = []
     if window.team:
-        scope.append(f"{_('Team')}: {window.team}")
+        scope.append(_("Team") + f": {window.team}")
     if window.rep:
-        scope.append(f"{_('Rep')}: {window.rep}")
+        scope.append(_("Rep") + f": {window.rep}")
+    labels = {"period": _("Period"), "covers": _("Covers"), "generated": _("Generated")}
+    covers = ", ".join(scope) or _("Everyone")
+    none_yet = _("(none yet)")
     generated_at = generated.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
     body = [f"<header><h1>{html.escape(title)}</h1><dl class=\"meta\">"
-            f"<dt>{html.escape(_('Period'))}</dt>"
+            f"<dt>{html.escape(labels['period'])}</dt>"
             f"<dd class=\"period\">{html.escape(period_text(window, zone, _))}</dd>"
-            f"<dt>{html.escape(_('Covers'))}</dt><dd class=\"scope\">"
-            f"{html.escape(', '.join(scope) or _('Everyone'))}</dd>"
-            f"<dt>{html.escape(_('Generated'))}</dt><dd>{html.escape(generated_at)}</dd>"
+            f"<dt>{html.escape(labels['covers'])}</dt><dd class=\"scope\">"
+            f"{html.escape(covers)}</dd>"
+            f"<dt>{html.escape(labels['generated'])}</dt><dd>{html.escape(generated_at)}</dd>"
             "</dl></header><main>"]
     for n, section in enumerate(sections):
         body.append(f"<section><h2>{html.escape(section.title)}</h2>")
@@ -174,7 +178,7 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
                 else f"<td>{html.escape(human_label(_fmt(v)))}</td>" for v in row)
             body.append(f"<tr>{cells}</tr>")
         if not section.rows:
-            body.append(f'<tr><td colspan="{len(section.columns)}">{html.escape(_("(none yet)"))}'
+            body.append(f'<tr><td colspan="{len(section.columns)}">{html.escape(none_yet)}'
                         "</td></tr>")
         body.append("</tbody></table>")
         note = _(section_note(section, window))

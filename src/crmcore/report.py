@@ -12,6 +12,7 @@ import attrs
 from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
 from crmcore.entities import TaskStatus
 from crmcore.errors import ValidationError
+from crmcore.i18n import N_
 from crmcore.registry import ReportSection, ReportWindow
 
 if TYPE_CHECKING:
@@ -73,22 +74,22 @@ def core_sections(crm: CRM, now: datetime,
             overdue_by_kind[task.kind] += 1
     scope = window.label()
     sections = [
-        ReportSection("Customers and contacts", ("measure", "value"), [
-            ("active customers", crm.customers.count() if window.everyone else
+        ReportSection(N_("Customers and contacts"), (N_("measure"), N_("value")), [
+            (N_("active customers"), crm.customers.count() if window.everyone else
              sum(1 for o in owners.values() if o is not None and in_scope(o))),
-            ("interactions logged", sum(interactions_by_kind.values())),
-            ("open tasks", len(open_tasks)),
-            ("tasks due now", sum(due_by_kind.values())),
-            ("tasks overdue by more than a day", sum(overdue_by_kind.values())),
+            (N_("interactions logged"), sum(interactions_by_kind.values())),
+            (N_("open tasks"), len(open_tasks)),
+            (N_("tasks due now"), sum(due_by_kind.values())),
+            (N_("tasks overdue by more than a day"), sum(overdue_by_kind.values())),
         ], note=scope, order=0, charts=[Chart(
-            "Contacts and purchases", [b.label for b in periods],
-            [Series("all contacts", contacts_per), Series("purchases", purchases_per)],
-            kind="line", unit="interactions", y_label="Interactions logged",
+            N_("Contacts and purchases"), [b.label for b in periods],
+            [Series(N_("all contacts"), contacts_per), Series(N_("purchases"), purchases_per)],
+            kind="line", unit=N_("interactions"), y_label=N_("Interactions logged"),
             x_label=axis_name(periods), key="contacts_trend")]),
-        ReportSection("Interactions by kind", ("kind", "count"),
+        ReportSection(N_("Interactions by kind"), (N_("kind"), N_("count")),
                       sorted(interactions_by_kind.items(), key=lambda kv: -kv[1]),
                       chart=dict(interactions_by_kind.most_common(10)), note=scope, order=1),
-        ReportSection("Tasks due by kind", ("kind", "due now", "overdue > 1 day"),
+        ReportSection(N_("Tasks due by kind"), (N_("kind"), N_("due now"), N_("overdue > 1 day")),
                       [(k, due_by_kind[k], overdue_by_kind[k]) for k in sorted(due_by_kind)],
                       order=2),
     ]
@@ -97,12 +98,12 @@ def core_sections(crm: CRM, now: datetime,
         n_served, n_bought = len(served[rep]), len(bought[rep])
         rows.append((rep, n_served, n_bought, f"{n_bought / n_served:.1%}"))
     sections.append(ReportSection(
-        "Conversion rate per rep", ("rep", "customers served", "customers who bought",
-                                    "conversion"), rows,
+        N_("Conversion rate per rep"),
+        (N_("rep"), N_("customers served"), N_("customers who bought"), N_("conversion")), rows,
         chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
         note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
              f"rep named on it, else for the customer's own rep; {scope}", order=3,
-        charts=[conversion_chart("Conversion per rep", "Rep", "conversion_rep",
+        charts=[conversion_chart(N_("Conversion per rep"), N_("Rep"), "conversion_rep",
                                  {rep: (len(served[rep]), len(bought[rep])) for rep in served})]))
     team_served: dict[str, set[str]] = defaultdict(set)
     team_bought: dict[str, set[str]] = defaultdict(set)
@@ -114,11 +115,12 @@ def core_sections(crm: CRM, now: datetime,
                   f"{len(team_bought[team]) / len(team_served[team]):.1%}")
                  for team in sorted(team_served)]
     sections.append(ReportSection(
-        "Conversion rate per team", ("team", "customers served", "customers who bought",
-                                     "conversion"), team_rows,
+        N_("Conversion rate per team"),
+        (N_("team"), N_("customers served"), N_("customers who bought"), N_("conversion")),
+        team_rows,
         chart={r[0]: round(r[2] / r[1] * 100, 1) for r in team_rows},
         note=f"a rep's team from the roster or [security.actors]; {scope}", order=4,
-        charts=[conversion_chart("Conversion per team", "Team", "conversion_team",
+        charts=[conversion_chart(N_("Conversion per team"), N_("Team"), "conversion_team",
                                  {team: (len(team_served[team]), len(team_bought[team]))
                                   for team in team_served})]))
     return sections
@@ -129,9 +131,9 @@ def conversion_chart(title: str, x_label: str, key: str,
     """Conversion (customers who bought / customers served, %) per rep or team: ``counts``
     maps each name to (served, bought)."""
     names = sorted(counts)
-    return Chart(title, names, [Series("conversion", [percent(counts[n][1], counts[n][0])
+    return Chart(title, names, [Series(N_("conversion"), [percent(counts[n][1], counts[n][0])
                                                       for n in names])],
-                 unit="%", y_label="Customers who bought", x_label=x_label, key=key)
+                 unit="%", y_label=N_("Customers who bought"), x_label=x_label, key=key)
 
 
 def effective_window(window: ReportWindow | None, now: datetime) -> ReportWindow:

@@ -7,18 +7,21 @@ import attrs
 
 from crmcore import ReportSection
 from crmcore.charts import Chart, Series
+from crmcore.i18n import N_
 
 CHURN_WATCH = "Churn watch (valuable customers)"
 LEVELS = ("high", "medium", "low")
+LEVEL_LABELS = {"high": N_("high risk"), "medium": N_("medium risk"), "low": N_("low risk")}
 
 
 def churn_chart(section: ReportSection) -> Chart:
     """Valuable customers at each churn-risk level, from the churn watch's rows
     (``risk high``, ``risk medium``, ``risk low``)."""
     rows = {str(row[0]): row[1] for row in section.rows}
-    return Chart("Valuable customers at risk of churning", [f"{level} risk" for level in LEVELS],
-                 [Series("customers", [rows.get(f"risk {level}", 0) for level in LEVELS])],
-                 unit="customers", y_label="Customers", x_label="Churn risk",
+    return Chart(N_("Valuable customers at risk of churning"),
+                 [LEVEL_LABELS[level] for level in LEVELS],
+                 [Series(N_("customers"), [rows.get(f"risk {level}", 0) for level in LEVELS])],
+                 unit=N_("customers"), y_label=N_("Customers"), x_label=N_("Churn risk"),
                  key="churn_risk")
 
 

@@ -28,6 +28,7 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.converter import iso
+from crmcore.registry import TranslationCatalog
 from crmcore.storage import CollectionSpec
 from crmcore_grading import records
 from crmcore_grading.engine import NAMESPACE, engine_for, ensure_hookspecs
@@ -213,3 +214,11 @@ def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
     from crmcore_grading.simulate import simulate_day
 
     simulate_day(crm, now, rng, actor)
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    """This plugin's report and chart labels (``locale/<locale>/LC_MESSAGES/*.po``)."""
+    from pathlib import Path
+
+    return [TranslationCatalog(Path(__file__).parent / "locale", "crmcore_grading")]

@@ -21,6 +21,7 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.converter import to_doc
+from crmcore.registry import TranslationCatalog
 from crmcore_loyalty import reporting, simulate
 from crmcore_loyalty.api import Loyalty
 from crmcore_loyalty.asks import ASK_KIND
@@ -181,3 +182,11 @@ def crm_customer_records(crm: CRM, customer: Customer) -> dict[str, Any]:
 @hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     simulate.simulate_day(Loyalty(crm), now, rng, actor)
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    """This plugin's report and chart labels (``locale/<locale>/LC_MESSAGES/*.po``)."""
+    from pathlib import Path
+
+    return [TranslationCatalog(Path(__file__).parent / "locale", "crmcore_loyalty")]

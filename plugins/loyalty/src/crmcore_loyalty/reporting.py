@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from crmcore import Customer, NotFoundError, ReportSection, ReportWindow, SummaryLine
 from crmcore.charts import Chart, Series
+from crmcore.i18n import N_
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.records import (
     ACCOUNTS,
@@ -129,10 +130,12 @@ def sections(loyalty: Loyalty, now: datetime,
             [(names[row["referrer"]], row["links"], row["rewarded"], row["points"])
              for row in top],
             chart={names[row["referrer"]]: row["links"] for row in top}, order=63,
-            charts=[Chart("Customers brought by referral", [names[r["referrer"]] for r in top],
-                          [Series("brought", [r["links"] for r in top]),
-                           Series("rewarded", [r["rewarded"] for r in top])],
-                          unit="customers", y_label="Customers brought", x_label="Referrer",
+            charts=[Chart(N_("Customers brought by referral"),
+                          [names[r["referrer"]] for r in top],
+                          [Series(N_("brought"), [r["links"] for r in top]),
+                           Series(N_("rewarded"), [r["rewarded"] for r in top])],
+                          unit=N_("customers"), y_label=N_("Customers brought"),
+                          x_label=N_("Referrer"),
                           key="top_referrers")]))
     return out
 

@@ -7,10 +7,12 @@ from crmcore.registry import NavEntry, WebPage
 
 
 def pages() -> list[WebPage]:
-    from crmcore_web.ui.pages import my_day
+    from crmcore_web.ui.pages import dashboard, my_day
 
-    return [*my_day.pages()]
+    return [*my_day.pages(), *dashboard.pages()]
 
 
 def nav_entries() -> list[NavEntry]:
-    return [NavEntry("/", lazy("My day"), order=0)]
+    from crmcore_web.ui.pages import dashboard
+
+    return [NavEntry("/", lazy("My day"), order=0), *dashboard.nav_entries()]

@@ -102,7 +102,8 @@ def scope(request: PageRequest) -> tuple[str | None, str | None, list[str], list
     if request.role not in ROLES:
         raise PermissionDenied(request.gettext(
             "The dashboard is for shift leads and managers."))
-    staff = [p for p in people.staff(request.crm) if p.role in ("agent", "shift_lead")]
+    staff = [attrs.evolve(p, team=p.team or _team_of(request, p.name))
+             for p in people.staff(request.crm) if p.role in ("agent", "shift_lead")]
     team = request.query.get("team") or None
     rep = request.query.get("rep") or None
     if request.role == "shift_lead":
@@ -122,6 +123,11 @@ def scope(request: PageRequest) -> tuple[str | None, str | None, list[str], list
         raise ValidationError(request.gettext("Choose one of the team's reps."), field="rep")
     request.crm.authorize(request.actor, "report.read", Resource("report", owner=rep))
     return team, rep, teams, reps
+
+
+def _team_of(request: PageRequest, name: str) -> str | None:
+    actor = request.crm.actor(name)  # the roster or [security.actors], as the report asks
+    return actor.team if actor is not None else None
 
 
 def dashboard(request: PageRequest) -> Render:
@@ -153,11 +159,12 @@ def dashboard(request: PageRequest) -> Render:
 
 def card(source: str, sections: Sequence[ReportSection], window: ReportWindow,
          gettext: Callable[[str], str], ident: str) -> Card:
-    """A source's card: titled by its first section, its key figures (the first two-column
-    table's first rows) and every chart of its sections, translated."""
-    first = sections[0]
+    """A source's card: its key figures (the first rows of its first two-column table, whose
+    title the card takes, else its first section's) and every chart of its sections,
+    translated."""
     figures: tuple[tuple[str, str], ...] = ()
     table = next((s for s in sections if len(s.columns) == 2 and s.rows), None)
+    first = table or sections[0]
     if table is not None:
         figures = tuple((gettext(human_label(str(row[0]))), _value(row[1]))
                         for row in table.rows[:KEY_FIGURES])
