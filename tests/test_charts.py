@@ -172,3 +172,13 @@ def test_grain_follows_the_length_of_the_period():
     assert axis_name(months) == "Month"
     with pytest.raises(ValueError, match="end after"):
         buckets(start, start, "UTC")
+
+
+def test_the_core_catalog_translates_every_report_and_chart_string():
+    from pathlib import Path
+
+    import crmcore
+    from crmcore.i18n_catalogs import problems
+
+    src = Path(crmcore.__file__).parent
+    assert problems(src, src / "locale" / "zh_CN" / "LC_MESSAGES" / "crmcore.po") == []

@@ -117,7 +117,7 @@ def test_cli_html_report_shows_its_period_team_and_charts(demo_store, tmp_path):
     zone = config["core"]["timezone"]
     out = tmp_path / "team.html"
     done = crm("--config", str(demo_store), "report", "--html", str(out), "--period", "month",
-               "--team", "north", cwd=tmp_path)
+               "--team", "north", "--lang", "en", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     page = out.read_text(encoding="utf-8")
     period = re.search(r'<dd class="period">(.*?)</dd>', page).group(1)
@@ -149,7 +149,8 @@ def test_cli_html_report_shows_its_period_team_and_charts(demo_store, tmp_path):
 
 def test_cli_html_report_for_everyone_says_so(demo_store, tmp_path):
     out = tmp_path / "all.html"
-    done = crm("--config", str(demo_store), "report", "--html", str(out), cwd=tmp_path)
+    done = crm("--config", str(demo_store), "report", "--html", str(out), "--lang", "en",
+               cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     page = out.read_text(encoding="utf-8")
     assert '<dd class="scope">Everyone</dd>' in page
@@ -159,3 +160,22 @@ def test_cli_html_report_for_everyone_says_so(demo_store, tmp_path):
         names = [t.text for t in referrers.iter(f"{SVG}text")
                  if "x-tick" in (t.get("class") or "")]
         assert names and not [n for n in names if re.fullmatch(r"[0-9a-f]{20,}", n or "")]
+
+
+def test_cli_html_report_in_chinese(demo_store, tmp_path):
+    out = tmp_path / "zh.html"
+    done = crm("--config", str(demo_store), "report", "--html", str(out), "--lang", "zh_CN",
+               "--rep", "ann", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    page = out.read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in page and "<title>crmcore 报表</title>" in page
+    assert "<dt>期间</dt>" in page and re.search(r'<dd class="scope">\w*代表: ann</dd>', page)
+    assert re.search(r'<dd class="period">开始 至 ', page)
+    assert "<h2>客户与联系</h2>" in page and "<td>活跃客户</td>" in page
+    conversion = charts_in(page)["conversion_rep"]
+    assert conversion.find(f"{SVG}title").text == "各代表转化率"
+    assert [t.text for t in conversion.iter(f"{SVG}text")
+            if "y-label" in (t.get("class") or "")] == ["购买客户占比 (%)"]
+    done = crm("--config", str(demo_store), "report", "--html", str(tmp_path / "x.html"),
+               "--lang", "fr", cwd=tmp_path)
+    assert done.returncode == 2 and "fr" in done.stderr and not (tmp_path / "x.html").exists()

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crmcore.chart_svg import axis_title, format_value, render_figure
-from crmcore.charts import Chart
+from crmcore.charts import Chart, translated
 from crmcore.i18n import N_
 from crmcore.outputs import write_output
 from crmcore.registry import ReportSection, ReportWindow
@@ -135,7 +135,8 @@ def period_text(window: ReportWindow | None, zone: str, translate: Translate = _
 
     start = day(window.since) if window.since else translate(N_("the beginning"))
     end = day(window.until) if window.until else translate(N_("now"))
-    return f"{start} to {end} ({zone})"
+    span = translate(N_("%(start)s to %(end)s")) % {"start": start, "end": end}
+    return f"{span} ({zone})"
 
 
 def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: str,
@@ -167,7 +168,7 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
             f"<dt>{html.escape(labels['generated'])}</dt><dd>{html.escape(generated_at)}</dd>"
             "</dl></header><main>"]
     for n, section in enumerate(sections):
-        body.append(f"<section><h2>{html.escape(section.title)}</h2>")
+        body.append(f"<section><h2>{html.escape(_(section.title))}</h2>")
         body.append("<table><thead><tr>"
                     + "".join(f"<th>{html.escape(_(c).capitalize())}</th>"
                               for c in section.columns)
@@ -175,7 +176,7 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
         for row in section.rows:
             cells = "".join(
                 f'<td class="num">{html.escape(_fmt(v))}</td>' if isinstance(v, int | float)
-                else f"<td>{html.escape(human_label(_fmt(v)))}</td>" for v in row)
+                else f"<td>{html.escape(_(human_label(_fmt(v))))}</td>" for v in row)
             body.append(f"<tr>{cells}</tr>")
         if not section.rows:
             body.append(f'<tr><td colspan="{len(section.columns)}">{html.escape(none_yet)}'
@@ -185,7 +186,8 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
         if note:
             body.append(f'<p class="note">{html.escape(note)}</p>')
         for c, chart in enumerate(section.charts):
-            body.append(render_figure(chart, ident=f"chart-{n}-{c}", translate=_))
+            body.append(render_figure(translated(chart, _), ident=f"chart-{n}-{c}",
+                                      translate=_))
         body.append("</section>")
     body.append("</main>")
     page = (f"<!DOCTYPE html><html lang=\"{html.escape(lang.replace('_', '-'))}\"><head>"

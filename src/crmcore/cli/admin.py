@@ -327,9 +327,12 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
               help="The current day, week or month (business time zone), up to now.")
 @click.option("--team", help="Only this team's reps.")
 @click.option("--rep", help="Only this rep.")
+@click.option("--lang", type=click.Choice(["en", "zh_CN"]),
+              help="Language of the --html page (default: the store's: [core] locale, else "
+                   "Chinese for a store in China's time zone, else English).")
 @click.pass_context
 def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
-           period: str | None, team: str | None, rep: str | None) -> None:
+           period: str | None, team: str | None, rep: str | None, lang: str | None) -> None:
     """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty;
     over a period and for a team or a rep when asked."""
     from crmcore.registry import ReportWindow
@@ -353,8 +356,13 @@ def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
     else:
         render_terminal(state(ctx).console, sections)
     if html_path:
-        render_html(sections, html_path, title="crmcore report", generated=now,
-                    protected=protected, window=window, zone=crm.config.core.timezone)
+        from crmcore import i18n
+
+        locale = lang or i18n.default_locale(crm.config)
+        translate = i18n.gettext(locale, crm.plugins)
+        render_html(sections, html_path, title=translate(i18n.N_("crmcore report")),
+                    generated=now, protected=protected, window=window,
+                    zone=crm.config.core.timezone, translate=translate, lang=locale)
         click.echo(f"wrote {html_path}", err=True)
 
 
