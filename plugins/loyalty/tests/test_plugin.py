@@ -36,6 +36,7 @@ HOOKS_TESTED = {
     "crm_customer_summary": "test_plugin.py::test_customer_summary",
     "crm_customer_records": "test_plugin.py::test_export_includes_referrals_made",
     "crm_simulate": "test_plugin.py::test_simulated_days_do_visible_work",
+    "crm_translations": "test_catalog.py",
 }
 
 
