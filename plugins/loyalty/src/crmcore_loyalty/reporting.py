@@ -140,13 +140,25 @@ def sections(loyalty: Loyalty, now: datetime,
     return out
 
 
+def short_name(name: str) -> str:
+    """A name as a report shows it: the first word whole, the others by their initial
+    ("Fang Li" -> "Fang L."); a name written without spaces keeps its first character
+    ("王小明" -> "王**"). Enough to know whom a figure is about, not a full identity."""
+    words = name.split()
+    if len(words) > 1:
+        return " ".join([words[0], *(f"{w[0]}." for w in words[1:])])
+    if len(name) > 1 and not name.isascii():
+        return name[0] + "*" * (len(name) - 1)
+    return name
+
+
 def referrer_names(loyalty: Loyalty, ids: list[str]) -> dict[str, str]:
-    """Each referrer's name, made unique where two share one (the end of the id added);
-    a customer deleted since shows as such."""
+    """Each referrer by :func:`short_name`, made unique where two share one (the end of the
+    id added); a customer deleted since shows as such."""
     names: dict[str, str] = {}
     for cid in ids:
         try:
-            names[cid] = loyalty.crm.customers.get_any(cid).name
+            names[cid] = short_name(loyalty.crm.customers.get_any(cid).name)
         except NotFoundError:
             names[cid] = f"(deleted customer {cid[-6:]})"
     seen = Counter(names.values())
