@@ -81,8 +81,14 @@ class Browser:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if content_type:
             headers["Content-Type"] = content_type
-        self.conn.request(method, path, body=body, headers=headers)
-        answer = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            answer = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # the server closed an idle kept-alive connection: open another, ask again
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=headers)
+            answer = self.conn.getresponse()
         data = answer.read()
         for header, value in answer.getheaders():
             if header.lower() == "set-cookie":
