@@ -42,7 +42,8 @@ def pages() -> list[WebPage]:
 
 
 def nav_entries() -> list[NavEntry]:
-    return [NavEntry("/dashboard", lazy("Dashboard"), order=50, roles=ROLES)]
+    return [NavEntry("/dashboard", lazy("Dashboard"), order=50,
+                     roles=ROLES)]  # type: ignore[arg-type]  # (converter=tuple)
 
 
 @attrs.frozen
