@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 from markupsafe import Markup
@@ -139,9 +140,10 @@ def dashboard(request: PageRequest) -> Render:
     since, until = request.query.get("since", ""), request.query.get("until", "")
     window = chosen_window(request.now, zone, period, since, until, team, rep)
     key = (id(request.crm), period, since, until, team, rep,
-           request.now.astimezone().date() if period != "custom" else None,
+           request.now.astimezone(ZoneInfo(zone)).date() if period != "custom" else None,
            _store_version(request))
-    groups = CACHE.get(key, lambda: report_by_source(request.crm, request.now, window))
+    computed_at, groups = CACHE.get(
+        key, lambda: (request.now, report_by_source(request.crm, request.now, window)))
     _ = request.gettext
     cards = [card(source, sections, window, _, f"c{i}")
              for i, (source, sections) in enumerate(groups)]
@@ -154,7 +156,7 @@ def dashboard(request: PageRequest) -> Render:
         "fixed_team": request.role == "shift_lead",
         "period_text": period_text(window, zone, _), "cards": cards,
         "contributed": [c for c in contributed if c[2]],
-        "computed_at": request.now,
+        "computed_at": computed_at,
     })
 
 
