@@ -94,8 +94,8 @@ def test_a_manager_switches_period_and_team_and_the_charts_follow(workspace_serv
     # in Chinese (the language switch lands on the page without its query: ask again)
     chosen = browser.current_url
     browser.find_element(By.CSS_SELECTOR, "form.lang button[value='zh_CN']").click()
-    wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang")
-             == "zh-CN")
+    wait_for(browser, lambda d: d.execute_script("return document.documentElement.lang")
+             == "zh-CN")  # read in the page: an element of the old page goes stale
     browser.get(chosen)
     assert browser.find_element(By.TAG_NAME, "h1").text == "管理看板"
     assert browser.find_element(By.CSS_SELECTOR, ".dashboard-scope .scope").text == "团队: south"
