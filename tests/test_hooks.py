@@ -32,10 +32,23 @@ from crmcore import (
     TaskUpdate,
     hookimpl,
     hookspec,
+    i18n,
 )
 from crmcore.cli.main import load_plugin_commands, make_cli
 from crmcore.errors import ValidationError
 from crmcore.hookspecs import CrmHookSpecs
+from crmcore.i18n import lazy
+from crmcore.registry import (
+    Badge,
+    CustomerPanel,
+    DashboardCard,
+    NavEntry,
+    Redirect,
+    Render,
+    TemplateFolder,
+    TranslationCatalog,
+    WebPage,
+)
 from crmcore.report import build_report
 from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend
 from crmcore.storage.memory import MemoryStore
@@ -554,6 +567,129 @@ def test_hook_crm_config_warnings(make_crm, crm_cli):
 
 
 # -- guards ------------------------------------------------------------------------------
+
+
+def test_hook_crm_demo_ready(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_demo_ready(self, crm, config_path):
+            return [f"try: crm --config {config_path} p hello"]
+
+    crm = make_crm([("p", Plugin())])
+    assert crm.plugins.flat("crm_demo_ready", crm=crm, config_path="/d/crm.toml") == [
+        "try: crm --config /d/crm.toml p hello"]
+
+
+def test_hook_crm_quiet_until(make_crm):
+    class Night:
+        @hookimpl
+        def crm_quiet_until(self, crm, customer, now):
+            return now.replace(hour=8, minute=0) if now.hour < 8 else None
+
+    nobody = make_crm()
+    customer = nobody.customers.add(actor="ann", name="Li")
+    assert nobody.plugins.call("crm_quiet_until", crm=nobody, customer=customer,
+                               now=nobody.now()) == [None]
+    crm = make_crm([("night", Night())])
+    early = crm.now().replace(hour=3)
+    assert crm.plugins.call("crm_quiet_until", crm=crm, customer=customer,
+                            now=early) == [early.replace(hour=8, minute=0)]
+
+
+def _page(request):
+    return Render("p/page.html", {"who": request.actor})
+
+
+def test_hook_crm_web_pages(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_web_pages(self, crm):
+            return [WebPage("/p/things/{thing_id}", _page, methods=["get", "post"])]
+
+    crm = make_crm([("p", Plugin())])
+    [(plugin, page)] = crm.plugins.contributions("crm_web_pages", crm=crm)
+    assert (plugin, page.methods, page.path) == ("p", ("GET", "POST"), "/p/things/{thing_id}")
+    with pytest.raises(ValueError, match="path"):
+        WebPage("p/no-slash", _page)
+    with pytest.raises(ValueError, match="redirect"):
+        Redirect("https://elsewhere.example/")
+    assert Redirect("/p/things/1", notice="done").location == "/p/things/1"
+
+
+def test_hook_crm_customer_panels(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_customer_panels(self, crm):
+            return [CustomerPanel("p", lazy("Things"),
+                                  lambda request, customer: Render("p/panel.html",
+                                                                   {"id": customer.id}))]
+
+    crm = make_crm([("p", Plugin())])
+    [panel] = crm.plugins.flat("crm_customer_panels", crm=crm)
+    customer = crm.customers.add(actor="ann", name="Li")
+    assert panel.render(None, customer).context == {"id": customer.id}
+    assert str(panel.title) == "Things"
+
+
+def test_hook_crm_dashboard_cards(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_dashboard_cards(self, crm):
+            return [DashboardCard("p", "Things", lambda request: None, order=5)]
+
+    crm = make_crm([("p", Plugin())])
+    [card] = crm.plugins.flat("crm_dashboard_cards", crm=crm)
+    assert (card.name, card.order, card.render(None)) == ("p", 5, None)
+
+
+def test_hook_crm_nav_entries(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_nav_entries(self, crm):
+            return [NavEntry("/p", lazy("Things"), roles=["shift_lead"])]
+
+    crm = make_crm([("p", Plugin())])
+    [entry] = crm.plugins.flat("crm_nav_entries", crm=crm)
+    assert (entry.path, entry.roles) == ("/p", ("shift_lead",))
+
+
+def test_hook_crm_customer_badges(make_crm):
+    class Plugin:
+        @hookimpl
+        def crm_customer_badges(self, crm, customer):
+            return [Badge("Grade", customer.ext.get("p", {}).get("grade", "C"), rank=3)]
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li", ext={"p": {"grade": "A"}})
+    assert crm.plugins.flat("crm_customer_badges", crm=crm, customer=customer) == [
+        Badge("Grade", "A", rank=3)]
+
+
+def test_hook_crm_web_templates(make_crm, tmp_path):
+    class Plugin:
+        @hookimpl
+        def crm_web_templates(self):
+            return [TemplateFolder(tmp_path)]
+
+    crm = make_crm([("p", Plugin())])
+    assert crm.plugins.contributions("crm_web_templates") == [("p", TemplateFolder(tmp_path))]
+
+
+def test_hook_crm_translations(make_crm, tmp_path):
+    po = tmp_path / "zh_CN" / "LC_MESSAGES" / "p.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  'msgid "Things"\nmsgstr "东西"\n', "utf-8")
+
+    class Plugin:
+        @hookimpl
+        def crm_translations(self):
+            return [TranslationCatalog(tmp_path, "p")]
+
+    crm = make_crm([("p", Plugin())])
+    assert i18n.gettext("zh_CN", crm.plugins)("Things") == "东西"
+    with i18n.activate(i18n.translations("zh_CN", crm.plugins)):
+        assert str(lazy("Things")) == "东西"
 
 
 def test_every_hook_has_a_test():

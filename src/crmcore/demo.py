@@ -182,6 +182,9 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
         if not st.as_json:
             render_terminal(st.console, build_report(crm))
         store = crm.store.describe()
+        clock.set(datetime.now(UTC))
+        next_steps = [str(line) for line in crm.plugins.flat(
+            "crm_demo_ready", crm=crm, config_path=str(config_path))]
     result = DemoResult(folder, config_path, customers, interactions, tasks_done)
     message = (f"demo finished: {customers} customers, {interactions} interactions, "
                f"{tasks_done} tasks done over {days} days ({profile} profile).\n"
@@ -189,12 +192,15 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
                f"  crm --config {config_path} customer list\n"
                f"  crm --config {config_path} tasks due\n"
                f"  crm --config {config_path} report --html report.html")
+    if next_steps:
+        message += "\n" + "\n".join(next_steps)
     if st.as_json:
         from crmcore.cli.context import print_json
 
         print_json(ctx, {"directory": str(folder), "config": str(config_path),
                          "customers": customers, "interactions": interactions,
-                         "tasks_done": tasks_done, "profile": profile})
+                         "tasks_done": tasks_done, "profile": profile,
+                         "next_steps": next_steps})
     else:
         st.console.print(message)
     return result

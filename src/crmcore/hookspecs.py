@@ -206,6 +206,13 @@ class CrmHookSpecs:
         """
 
     @hookspec
+    def crm_demo_ready(self, crm: CRM, config_path: str) -> list[str]:
+        """``crm demo`` has made its store (configuration at ``config_path``): return lines
+        telling the user how to go on with what this plugin offers (the web plugin makes a
+        demo user and says how to open the workspace). You may write to the store. Every
+        plugin; the lines end the demo's summary (``next_steps`` with ``--json``)."""
+
+    @hookspec
     def crm_api_routes(self, crm: CRM) -> list[ApiRoute]:
         """Return the JSON API endpoints this plugin adds (``ApiRoute(method, path, handler,
         summary, …)``), served by the ``web`` plugin under ``/api/v1`` and listed in its OpenAPI

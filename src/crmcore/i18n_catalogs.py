@@ -58,7 +58,9 @@ def update(source: Path, po_path: Path, locale: str = "zh_CN") -> tuple[int, int
     from babel.messages.pofile import read_po, write_po
 
     used = extract(source)
+    header = None
     if po_path.is_file():
+        header = _header(po_path.read_text("utf-8"))
         with po_path.open("rb") as handle:
             catalog = read_po(handle, locale=locale)
     else:
@@ -72,7 +74,17 @@ def update(source: Path, po_path: Path, locale: str = "zh_CN") -> tuple[int, int
     with po_path.open("wb") as handle:
         write_po(handle, catalog, omit_header=False, sort_output=True, width=100,
                  include_lineno=False, no_location=True)
+    if header is not None:  # keep the file's own header: no churn of dates and placeholders
+        text = po_path.read_text("utf-8")
+        po_path.write_text(header + text[len(_header(text)):], "utf-8")
     return len(set(used) - old), len(old - set(used))
+
+
+def _header(text: str) -> str:
+    """The comments and the metadata entry at the top of a ``.po`` file."""
+    start = text.find('msgid ""\n')
+    end = text.find("\n\n", start)
+    return text if start < 0 or end < 0 else text[:end + 2]
 
 
 def main(argv: list[str]) -> int:

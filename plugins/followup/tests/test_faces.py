@@ -121,3 +121,19 @@ def test_every_hook_implementation_is_documented():
     assert len(hooks) >= 15
     for hook in hooks:
         assert hook.__doc__ and len(hook.__doc__.split()) > 5, hook.__name__
+
+
+def test_quiet_until_answers_with_the_end_of_the_customers_quiet_hours(make_crm):
+    from datetime import UTC, datetime
+
+    crm = make_crm(plugins=["followup"])
+    customer = crm.customers.add(actor="system", name="Night Owl", timezone="Asia/Shanghai")
+    night = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai: 21:00-08:00 quiet
+    assert crm.plugins.call("crm_quiet_until", crm=crm, customer=customer, now=night) == [
+        datetime(2026, 3, 3, 0, 0, tzinfo=UTC)]  # 08:00 the next morning there
+    lunch = datetime(2026, 3, 2, 4, 30, tzinfo=UTC)  # 12:30: the 12:00-14:00 window
+    assert crm.plugins.call("crm_quiet_until", crm=crm, customer=customer, now=lunch) == [
+        datetime(2026, 3, 2, 6, 0, tzinfo=UTC)]
+    morning = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00: may be called
+    assert crm.plugins.call("crm_quiet_until", crm=crm, customer=customer,
+                            now=morning) == [None]

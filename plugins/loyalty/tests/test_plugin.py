@@ -37,7 +37,11 @@ HOOKS_TESTED = {
     "crm_customer_summary": "test_plugin.py::test_customer_summary",
     "crm_customer_records": "test_plugin.py::test_export_includes_referrals_made",
     "crm_simulate": "test_plugin.py::test_simulated_days_do_visible_work",
-    "crm_translations": "test_catalog.py",
+    "crm_customer_badges": "test_workspace_panel.py::test_the_workspace_hooks_answer",
+    "crm_customer_panels": "test_workspace_panel.py::test_the_workspace_hooks_answer",
+    "crm_web_templates": "test_workspace_panel.py::test_the_workspace_hooks_answer",
+    "crm_translations": "test_workspace_panel.py::test_the_workspace_hooks_answer, "
+                        "test_catalog.py",
 }
 
 

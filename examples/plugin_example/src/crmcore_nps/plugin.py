@@ -21,6 +21,7 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.plugins import PluginManager
+from crmcore.registry import CustomerPanel, TemplateFolder, TranslationCatalog
 from crmcore.storage import CollectionSpec
 
 from crmcore_nps.cli import nps_group
@@ -29,6 +30,7 @@ from crmcore_nps.model import ANSWERS_SPEC, SURVEY_TASK
 from crmcore_nps.settings import NpsSettings
 from crmcore_nps.simulate import simulate_day
 from crmcore_nps.surveys import expired_surveys, report_section, summary_lines, survey_draft
+from crmcore_nps.web import catalogs, customer_panels, template_folders
 
 
 @hookimpl
@@ -92,3 +94,19 @@ def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     """``crm demo``: customers answer some of their surveys."""
     simulate_day(crm, now, rng, actor)
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list[CustomerPanel]:
+    """The customer's survey answers on the workspace's customer page."""
+    return customer_panels(crm)
+
+
+@hookimpl
+def crm_web_templates() -> list[TemplateFolder]:
+    return template_folders()
+
+
+@hookimpl
+def crm_translations() -> list[TranslationCatalog]:
+    return catalogs()

@@ -390,3 +390,13 @@ def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
     """A demo day: reps record callback outcomes (some unsatisfied); a rep is off sick now
     and then (their tasks move to the others) and back the next day."""
     simulate.simulate_day(crm, now, rng, actor)
+
+
+@hookimpl
+def crm_quiet_until(crm: CRM, customer: Customer, now: datetime) -> datetime | None:
+    """The end of ``customer``'s quiet hours (``[followup] quiet_hours``, in their own time
+    zone) when ``now`` is inside them: the workspace offers no call until then."""
+    from crmcore_followup.quiet import quiet_until
+
+    settings: FollowupSettings = crm.settings("followup")
+    return quiet_until(now, customer.timezone, settings.windows)

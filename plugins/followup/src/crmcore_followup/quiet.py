@@ -89,3 +89,11 @@ def place(due: datetime, tz: str, windows: Sequence[QuietWindow], *,
     if deadline is None or later <= deadline:
         return later
     return _walk(due, tz, windows, forward=False)
+
+
+def quiet_until(when: datetime, tz: str, windows: Sequence[QuietWindow]) -> datetime | None:
+    """If ``when`` is inside quiet hours (chained windows followed), the first moment after
+    them; None when the customer may be contacted at ``when``."""
+    if quiet_window_at(when, tz, windows) is None:
+        return None
+    return _walk(when, tz, windows, forward=True)

@@ -28,7 +28,6 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.converter import iso
-from crmcore.registry import TranslationCatalog
 from crmcore.storage import CollectionSpec
 from crmcore_grading import records
 from crmcore_grading.engine import NAMESPACE, engine_for, ensure_hookspecs
@@ -216,9 +215,33 @@ def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
     simulate_day(crm, now, rng, actor)
 
 
-@hookimpl
-def crm_translations() -> list[TranslationCatalog]:
-    """This plugin's report and chart labels (``locale/<locale>/LC_MESSAGES/*.po``)."""
-    from pathlib import Path
+# -- the workspace -------------------------------------------------------------------------------
 
-    return [TranslationCatalog(Path(__file__).parent / "locale", "crmcore_grading")]
+
+@hookimpl
+def crm_customer_badges(crm: CRM, customer: Customer) -> list:
+    """The pipeline grade and the value tier beside the customer's name in queues."""
+    from crmcore_grading.web import badges
+
+    return badges(customer)
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list:
+    from crmcore_grading.web import customer_panels
+
+    return customer_panels(crm)
+
+
+@hookimpl
+def crm_web_templates() -> list:
+    from crmcore_grading.web import template_folders
+
+    return template_folders()
+
+
+@hookimpl
+def crm_translations() -> list:
+    from crmcore_grading.web import catalogs
+
+    return catalogs()

@@ -21,7 +21,6 @@ from crmcore import (
     hookimpl,
 )
 from crmcore.converter import to_doc
-from crmcore.registry import TranslationCatalog
 from crmcore_loyalty import reporting, simulate
 from crmcore_loyalty.api import Loyalty
 from crmcore_loyalty.asks import ASK_KIND
@@ -184,9 +183,33 @@ def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
     simulate.simulate_day(Loyalty(crm), now, rng, actor)
 
 
-@hookimpl
-def crm_translations() -> list[TranslationCatalog]:
-    """This plugin's report and chart labels (``locale/<locale>/LC_MESSAGES/*.po``)."""
-    from pathlib import Path
+# -- the workspace -------------------------------------------------------------------------------
 
-    return [TranslationCatalog(Path(__file__).parent / "locale", "crmcore_loyalty")]
+
+@hookimpl
+def crm_customer_badges(crm: CRM, customer: Customer) -> list:
+    """The loyalty tier beside the customer's name in queues."""
+    from crmcore_loyalty.web import badges
+
+    return badges(crm, customer)
+
+
+@hookimpl
+def crm_customer_panels(crm: CRM) -> list:
+    from crmcore_loyalty.web import customer_panels
+
+    return customer_panels(crm)
+
+
+@hookimpl
+def crm_web_templates() -> list:
+    from crmcore_loyalty.web import template_folders
+
+    return template_folders()
+
+
+@hookimpl
+def crm_translations() -> list:
+    from crmcore_loyalty.web import catalogs
+
+    return catalogs()

@@ -339,7 +339,11 @@ def error_response(status: int, type: str, message: str, field: str | None = Non
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     workspace = getattr(request.app.state, "workspace", None)
-    if workspace is not None and not request.url.path.startswith("/api/"):
+    root = request.scope.get("root_path") or ""
+    path = request.url.path
+    if root and path.startswith(root):
+        path = path[len(root):]  # mounted under a prefix by a host application
+    if workspace is not None and not path.startswith("/api/"):
         return await workspace.missing(request, exc.status_code)
     types = {404: "not_found", 405: "method_not_allowed"}
     message = {404: f"no such endpoint: {request.url.path} (see /api/openapi.json)",

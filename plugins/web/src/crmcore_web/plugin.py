@@ -84,3 +84,14 @@ def crm_nav_entries(crm: CRM) -> list[NavEntry]:
     from crmcore_web.ui.pages import nav_entries
 
     return nav_entries()
+
+
+@hookimpl
+def crm_demo_ready(crm: CRM, config_path: str) -> list[str]:
+    """A demo user (a rep with a queue) and how to open the workspace on the demo store."""
+    from crmcore_web.users import demo_user
+
+    name, password = demo_user(crm)
+    return [f"Open the workspace: crm --config {config_path} serve, then "
+            f"http://127.0.0.1:8400/ and sign in as {name} with the password {password} "
+            f"(a demo user; crm user add makes real ones)."]

@@ -69,10 +69,14 @@ class Sessions:
         self._records = crm.records(SESSIONS, Session)
 
     def start(self, user: str, lifetime: timedelta) -> str:
-        """A new session for ``user``; returns the token for the cookie."""
+        """A new session for ``user`` (their expired ones are deleted meanwhile); returns the
+        token for the cookie."""
         token = new_token()
         now = self._crm.now()
         with self._crm.transaction(user):
+            for old in self._records.find({"user": user}):
+                if old.expires_at <= now:
+                    self._records.delete(old)
             self._records.insert(Session(session_id(token), user, now, now + lifetime))
         return token
 
@@ -106,13 +110,3 @@ class Sessions:
             self._records.delete(record)
             ended += 1
         return ended
-
-    def sweep(self) -> int:
-        """Delete expired sessions; how many."""
-        now = self._crm.now()
-        old = [r for r in self._records.iter() if r.expires_at <= now]
-        if old:
-            with self._crm.transaction("system"):
-                for record in old:
-                    self._records.delete(record)
-        return len(old)

@@ -190,3 +190,23 @@ class Users:
         if user is None or not user.active:
             return None
         return user
+
+
+DEMO_USER = "ann"
+
+
+def demo_user(crm: CRM) -> tuple[str, str]:
+    """For ``crm demo``: the user ``ann`` (a rep of team north, as the demo's staff are) with a
+    fresh random password; ``(name, password)``."""
+    import secrets
+
+    password = secrets.token_urlsafe(9)
+    users = Users(crm)
+    known = crm.actor(DEMO_USER)
+    if users.find(DEMO_USER) is None:
+        users.add(DEMO_USER, password, actor="system",
+                  role=None if known is not None else "agent",
+                  team=None if known is not None else "north")
+    else:
+        users.set_password(DEMO_USER, password, actor="system")
+    return DEMO_USER, password

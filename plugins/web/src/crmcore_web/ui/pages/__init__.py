@@ -7,9 +7,9 @@ from crmcore.registry import NavEntry, WebPage
 
 
 def pages() -> list[WebPage]:
-    from crmcore_web.ui.pages import dashboard, my_day
+    from crmcore_web.ui.pages import customer, dashboard, my_day, search
 
-    return [*my_day.pages(), *dashboard.pages()]
+    return [*my_day.pages(), *customer.pages(), *search.pages(), *dashboard.pages()]
 
 
 def nav_entries() -> list[NavEntry]:

@@ -52,11 +52,17 @@ def queue_owners(request: PageRequest) -> tuple[list[str], list[str], str | None
     if request.role == "shift_lead":
         reps = people.team_members(crm, team) or [actor]
     else:
+        department = me.department if me is not None else None
+
+        def in_scope(name: str) -> bool:
+            if request.role == "admin":
+                return True
+            other = crm.actor(name)
+            return department is not None and other is not None and \
+                other.department == department
+
         reps = [p.name for p in people.staff(crm)
-                if p.role in ("agent", "shift_lead") and
-                (request.role == "admin" or (me is not None and me.department is not None
-                                             and crm.actor(p.name) is not None
-                                             and crm.actor(p.name).department == me.department))]
+                if p.role in ("agent", "shift_lead") and in_scope(p.name)]
         reps = reps or [actor]
     if actor not in reps:
         reps.append(actor)

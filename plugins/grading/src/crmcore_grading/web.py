@@ -1,0 +1,74 @@
+"""What grading shows in the workspace: a panel of grades with their reasons and the churn
+risk on the customer page, and the pipeline grade and value tier beside names in queues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crmcore.app import CRM
+from crmcore.entities import Customer
+from crmcore.i18n import lazy
+from crmcore.registry import (
+    Badge,
+    CustomerPanel,
+    PageRequest,
+    Render,
+    TemplateFolder,
+    TranslationCatalog,
+)
+from crmcore_grading.engine import NAMESPACE
+
+HERE = Path(__file__).parent
+SCHEMES = {"pipeline": lazy("Grade"), "rfm": lazy("RFM segment"),
+           "pyramid": lazy("Value tier"), "hospital": lazy("Big-customer tier")}
+CHURN = {"none": lazy("none"), "low": lazy("low"), "medium": lazy("medium"),
+         "high": lazy("high")}
+PIPELINE_RANK = {"A": 10, "B": 20, "C": 30, "D": 40, "E": 50}
+TIER_SCHEMES = ("hospital", "pyramid")
+
+
+def _stored(customer: Customer) -> dict[str, Any]:
+    return customer.ext.get(NAMESPACE) or {}
+
+
+def badges(customer: Customer) -> list[Badge]:
+    """The pipeline grade (ranked A first) and the value tier, when graded."""
+    stored = _stored(customer)
+    grades, reasons = stored.get("grades") or {}, stored.get("reasons") or {}
+    out = []
+    grade = grades.get("pipeline")
+    if grade:
+        out.append(Badge(SCHEMES["pipeline"], grade, reasons.get("pipeline", ""),
+                         PIPELINE_RANK.get(grade, 60)))
+    tier = next((s for s in TIER_SCHEMES if grades.get(s)), None)
+    if tier is not None:
+        out.append(Badge(SCHEMES[tier], grades[tier], reasons.get(tier, ""), 100))
+    return out
+
+
+def panel(request: PageRequest, customer: Customer) -> Render | None:
+    stored = _stored(customer)
+    grades, reasons = stored.get("grades") or {}, stored.get("reasons") or {}
+    churn = stored.get("churn") or {}
+    if not grades and not churn:
+        return None
+    order = [s for s in SCHEMES if s in grades] + sorted(s for s in grades if s not in SCHEMES)
+    rows = [{"scheme": str(SCHEMES.get(s, s)), "grade": grades[s],
+             "reason": reasons.get(s, "")} for s in order]
+    level = churn.get("level", "none")
+    return Render("grading/panel.html", {
+        "grades": rows, "churn_level": level, "churn_label": str(CHURN.get(level, level)),
+        "churn_reasons": list(churn.get("reasons") or [])})
+
+
+def customer_panels(crm: CRM) -> list[CustomerPanel]:
+    return [CustomerPanel("grading", lazy("Grades and churn risk"), panel, order=10)]
+
+
+def template_folders() -> list[TemplateFolder]:
+    return [TemplateFolder(HERE / "templates")]
+
+
+def catalogs() -> list[TranslationCatalog]:
+    return [TranslationCatalog(HERE / "locale", "crmcore_grading")]

@@ -1,0 +1,70 @@
+"""What loyalty shows in the workspace: a customer-page panel with the points, the tier and
+what it takes to reach the next, perks, and referrals both ways, by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crmcore.app import CRM
+from crmcore.entities import Customer
+from crmcore.i18n import lazy
+from crmcore.registry import (
+    Badge,
+    CustomerPanel,
+    PageRequest,
+    Render,
+    TemplateFolder,
+    TranslationCatalog,
+)
+from crmcore_loyalty.api import Loyalty
+from crmcore_loyalty.records import REFERRALS, Referral
+
+HERE = Path(__file__).parent
+STATUS = {"linked": lazy("waiting for a first purchase"), "rewarded": lazy("rewarded")}
+CAPPED = lazy("rewarded (referrer's yearly cap reached)")
+
+
+def _names(crm: CRM, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    found = crm.customers.find({"id": {"$in": sorted(ids)}}, include_inactive=True)
+    return {c.id: c.name if c.status.value == "active" else "—" for c in found}
+
+
+def panel(request: PageRequest, customer: Customer) -> Render:
+    crm = request.crm
+    loyalty = Loyalty(crm)
+    view = loyalty.account(customer.id)
+    records = crm.records(REFERRALS, Referral)
+    made = records.find({"referrer_id": customer.id}, sort=[("linked_at", -1)], limit=50)
+    brought_by = records.find_one({"referred_id": customer.id})
+    names = _names(crm, {r.referred_id for r in made} |
+                   ({brought_by.referrer_id} if brought_by else set()))
+    return Render("loyalty/panel.html", {
+        "view": view,
+        "referrals": [{"id": r.referred_id, "name": names.get(r.referred_id, "—"),
+                       "linked_at": r.linked_at,
+                       "status": str(CAPPED if r.referrer_capped
+                                     else STATUS.get(r.status, r.status)),
+                       "points": r.referrer_points} for r in made],
+        "referred_by": ({"id": brought_by.referrer_id,
+                         "name": names.get(brought_by.referrer_id, "—")}
+                        if brought_by else None)})
+
+
+def badges(crm: CRM, customer: Customer) -> list[Badge]:
+    """The loyalty tier, when the customer has one."""
+    tier = Loyalty(crm).account(customer.id).tier
+    return [Badge(lazy("Loyalty tier"), tier, rank=200)] if tier else []
+
+
+def customer_panels(crm: CRM) -> list[CustomerPanel]:
+    return [CustomerPanel("loyalty", lazy("Loyalty and referrals"), panel, order=30)]
+
+
+def template_folders() -> list[TemplateFolder]:
+    return [TemplateFolder(HERE / "templates")]
+
+
+def catalogs() -> list[TranslationCatalog]:
+    return [TranslationCatalog(HERE / "locale", "crmcore_loyalty")]
