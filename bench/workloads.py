@@ -36,12 +36,14 @@ SIZES = {
              "W5_customers": 100_000, "W5_interactions": 1_000_000, "W6_customers": 100_000,
              "W6_interactions": 1_000_000, "W6_tasks": 200_000, "overhead": 20_000,
              "W12_customers": 25_000, "W12_purchases": 70_000, "W12_per_row": 70_000,
-             "W13_customers": [1_000, 10_000], "W13_calls": 300, "W9_runs": 11},
+             "W13_customers": [1_000, 10_000], "W13_calls": 300, "W9_runs": 11,
+             "W14_customers": [1_000, 10_000], "W14_calls": 60},
     "quick": {"W1": 300, "W2": 500, "W3_customers": 500, "W3_tasks": 1_000, "W3_queries": 50,
               "W4_customers": 50, "W4_interactions": 200, "W5_customers": 200,
               "W5_interactions": 2_000, "W6_customers": 300, "W6_interactions": 3_000,
               "W6_tasks": 600, "overhead": 500, "W12_customers": 60, "W12_purchases": 300,
-              "W12_per_row": 300, "W13_customers": [200], "W13_calls": 20, "W9_runs": 3},
+              "W12_per_row": 300, "W13_customers": [200], "W13_calls": 20, "W9_runs": 3,
+              "W14_customers": [100], "W14_calls": 6},
 }
 
 
@@ -521,6 +523,15 @@ def _w13(size: dict[str, Any], tmp: Path) -> list[Result]:
 
 
 ALL["W13"] = _w13
+
+
+def _w14(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.pages import w14_pages  # it imports this module
+
+    return w14_pages(size, tmp)
+
+
+ALL["W14"] = _w14
 
 
 def run_all(names: list[str], quick: bool) -> list[Result]:

@@ -43,7 +43,17 @@ def test_conversion_per_rep_and_team_over_a_period(make_crm, clock):
         ("ann", 2, 1, "50.0%"), ("bo", 2, 2, "100.0%"), ("cy", 1, 1, "100.0%")]
     assert rows(everything, "Conversion rate per team") == [
         ("north", 4, 3, "75.0%"), ("south", 1, 1, "100.0%")]
+    [per_rep] = [c for s in everything for c in s.charts if c.key == "conversion_rep"]
+    assert per_rep.x == ("ann", "bo", "cy") and per_rep.unit == "%"
+    assert per_rep.series[0].values == (50.0, 100.0, 100.0)
+    [per_team] = [c for s in everything for c in s.charts if c.key == "conversion_team"]
+    assert dict(zip(per_team.x, per_team.series[0].values, strict=True)) == {
+        "north": 75.0, "south": 100.0}
     week1 = build_report(crm, window=ReportWindow(since=START, until=START + timedelta(days=7)))
+    [contacts] = [c for s in week1 for c in s.charts if c.key == "contacts_trend"]
+    assert contacts.x_label == "Day" and contacts.x[0] == START.date().isoformat()
+    assert contacts.series[0].values[0] == 3 and sum(contacts.series[0].values) == 3
+    assert contacts.series[1].values[0] == 2  # two of week one's contacts were purchases
     assert rows(week1, "Conversion rate per team") == [
         ("north", 2, 1, "50.0%"), ("south", 1, 1, "100.0%")]
     north = build_report(crm, window=ReportWindow(team="north"))
@@ -98,3 +108,40 @@ def test_a_windows_rep_filter_is_the_one_rule_every_section_uses(make_crm):
     ann = ReportWindow(rep="ann").rep_filter(crm)
     assert ann("ann") and not ann(None) and not ann("bo")
     assert not ReportWindow(team="south", rep="ann").rep_filter(crm)("ann")
+
+
+def test_the_dashboards_window_by_period_or_custom_dates():
+    from crmcore.report import chosen_window
+
+    now = datetime(2026, 1, 14, 20, tzinfo=UTC)  # Thursday 04:00 in Shanghai
+    week = chosen_window(now, "Asia/Shanghai", "week", team="north")
+    assert week.since == datetime(2026, 1, 11, 16, tzinfo=UTC) and week.team == "north"
+    custom = chosen_window(now, "Asia/Shanghai", "custom", "2026-01-01", "2026-01-02", rep="ann")
+    assert (custom.since, custom.until) == (datetime(2025, 12, 31, 16, tzinfo=UTC),
+                                            datetime(2026, 1, 2, 16, tzinfo=UTC))
+    assert custom.rep == "ann" and custom.team is None
+    assert chosen_window(now, "UTC", "custom", "2026-01-10").until == datetime(
+        2026, 1, 15, tzinfo=UTC)  # up to today, included
+    for args, field in ((("custom", "2026-02-30"), "since"), (("custom", ""), "since"),
+                        (("custom", "2026-01-05", "2026-01-01"), "until"),
+                        (("fortnight",), "period")):
+        with pytest.raises(ValidationError) as caught:
+            chosen_window(now, "UTC", *args)
+        assert caught.value.field == field
+
+
+def test_the_report_by_source_puts_the_core_first_and_names_each_plugin(make_crm, clock):
+    from crmcore import hookimpl
+    from crmcore.registry import ReportSection
+    from crmcore.report import report_by_source
+
+    class Extra:
+        @hookimpl
+        def crm_report_sections(self, crm, now):
+            return [ReportSection("Extra", ("a",), [(1,)], order=5)]
+
+    crm = seeded(make_crm, clock)
+    crm.plugins.register(Extra(), "extra")
+    groups = report_by_source(crm)
+    assert groups[0][0] == "core" and groups[0][1][0].title == "Customers and contacts"
+    assert ("extra", "Extra") in [(name, s.title) for name, sections in groups for s in sections]

@@ -41,6 +41,9 @@ ACTIONS = {
     "export customer": lambda crm, c, t, who: __import__(
         "crmcore.transfer", fromlist=["x"]).export_customer_file(crm, c.id, actor=who),
     "forget customer": lambda crm, c, t, who: crm.customers.forget(c.id, actor=who),
+    "read ann's figures": lambda crm, c, t, who: crm.authorize(
+        who, "report.read", __import__("crmcore.security", fromlist=["x"]).Resource(
+            "report", owner="ann")),
 }
 
 # who may do each action on ann's customer (owner ann, team north, department service)
@@ -52,6 +55,7 @@ ALLOWED = {
     "complete task": {"ann", "lee", "max", "root"},
     "export customer": {"ann", "lee", "max", "aud", "root"},
     "forget customer": {"root"},
+    "read ann's figures": {"lee", "max", "aud", "root"},  # agents: not even their own
 }
 
 

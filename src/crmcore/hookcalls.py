@@ -129,6 +129,12 @@ class HookCalls:
                             window: ReportWindow) -> list[ReportSection]:
         return self.flat("crm_report_sections", crm=crm, now=now, window=window)
 
+    def crm_report_sections_by_plugin(self, *, crm: CRM, now: datetime, window: ReportWindow
+                                      ) -> list[tuple[str, ReportSection]]:
+        """``crm_report_sections`` with the plugin that wrote each section (the dashboard
+        shows one card per plugin)."""
+        return self.contributions("crm_report_sections", crm=crm, now=now, window=window)
+
     def crm_customer_summary(self, *, crm: CRM, customer: Customer) -> list[SummaryLine]:
         return self.flat("crm_customer_summary", crm=crm, customer=customer)
 

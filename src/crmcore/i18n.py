@@ -206,6 +206,12 @@ class LazyText:
         return gettext(self.message)
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog without translating it here: report titles, chart
+    labels and the like are plain strings, translated where they are shown."""
+    return message
+
+
 def lazy(message: str) -> LazyText:
     """A label translated where it is shown: ``TITLE = lazy("Open tasks")``."""
     return LazyText(message)

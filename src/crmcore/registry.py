@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from crmcore.charts import Chart, chart_tuple
 from crmcore.schema import str_tuple
 
 if TYPE_CHECKING:
@@ -38,20 +39,27 @@ class SummaryLine:
     text: str
 
 
+def _columns(columns: Iterable[str]) -> tuple[str, ...]:
+    return tuple(columns)
+
+
 @attrs.frozen
 class ReportSection:
-    """A section of ``crm report``: a title, a table, and optionally a bar chart.
+    """A section of ``crm report``: a title, a table, and optionally charts.
 
-    ``rows`` are tuples matching ``columns``; ``chart`` maps labels to numbers and is drawn as
-    bars in the terminal and as an inline SVG in the HTML report.
+    ``rows`` are tuples matching ``columns``. ``charts`` (:class:`crmcore.charts.Chart`) are
+    drawn in the HTML report and on the dashboard, with axes and units, and as bars in the
+    terminal: give one where a trend or a comparison says more than the table. ``chart``, the
+    older form (``{label: number}``), is drawn in the terminal only.
     """
 
     title: str
-    columns: tuple[str, ...] = attrs.field(converter=str_tuple)
+    columns: tuple[str, ...] = attrs.field(converter=_columns)
     rows: tuple[tuple[Any, ...], ...] = attrs.field(converter=lambda rs: tuple(map(tuple, rs)))
     chart: dict[str, float] | None = None
     note: str = ""
     order: int = 100  # lower comes first
+    charts: tuple[Chart, ...] = attrs.field(default=(), converter=chart_tuple)
 
 
 @attrs.frozen

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
 from crmcore.entities import TaskStatus
 from crmcore.errors import ValidationError
+from crmcore.i18n import N_
 from crmcore.registry import ReportSection, ReportWindow
 
 if TYPE_CHECKING:
@@ -36,6 +38,10 @@ def core_sections(crm: CRM, now: datetime,
     interactions_by_kind: Counter[str] = Counter()
     served: dict[str, set[str]] = defaultdict(set)
     bought: dict[str, set[str]] = defaultdict(set)
+    periods = buckets(*trend_period(window.since, window.until or now), crm.config.core.timezone)
+    at = bucket_index(periods)
+    contacts_per = [0.0] * len(periods)
+    purchases_per = [0.0] * len(periods)
     owners = {c.id: c.owner for c in crm.customers.iter()}
     period: dict[str, Any] = {}
     if window.since is not None:
@@ -48,6 +54,10 @@ def core_sections(crm: CRM, now: datetime,
         if not window.everyone and not in_scope(rep):
             continue
         interactions_by_kind[interaction.kind] += 1
+        slot = at(interaction.occurred_at)
+        if slot is not None:
+            contacts_per[slot] += 1
+            purchases_per[slot] += interaction.kind == "purchase"
         if rep is None:
             continue
         served[rep].add(interaction.customer_id)
@@ -64,18 +74,22 @@ def core_sections(crm: CRM, now: datetime,
             overdue_by_kind[task.kind] += 1
     scope = window.label()
     sections = [
-        ReportSection("Customers and contacts", ("measure", "value"), [
-            ("active customers", crm.customers.count() if window.everyone else
+        ReportSection(N_("Customers and contacts"), (N_("measure"), N_("value")), [
+            (N_("active customers"), crm.customers.count() if window.everyone else
              sum(1 for o in owners.values() if o is not None and in_scope(o))),
-            ("interactions logged", sum(interactions_by_kind.values())),
-            ("open tasks", len(open_tasks)),
-            ("tasks due now", sum(due_by_kind.values())),
-            ("tasks overdue by more than a day", sum(overdue_by_kind.values())),
-        ], note=scope, order=0),
-        ReportSection("Interactions by kind", ("kind", "count"),
+            (N_("interactions logged"), sum(interactions_by_kind.values())),
+            (N_("open tasks"), len(open_tasks)),
+            (N_("tasks due now"), sum(due_by_kind.values())),
+            (N_("tasks overdue by more than a day"), sum(overdue_by_kind.values())),
+        ], note=scope, order=0, charts=[Chart(
+            N_("Contacts and purchases"), [b.label for b in periods],
+            [Series(N_("all contacts"), contacts_per), Series(N_("purchases"), purchases_per)],
+            kind="line", unit=N_("interactions"), y_label=N_("Interactions logged"),
+            x_label=axis_name(periods), key="contacts_trend")]),
+        ReportSection(N_("Interactions by kind"), (N_("kind"), N_("count")),
                       sorted(interactions_by_kind.items(), key=lambda kv: -kv[1]),
                       chart=dict(interactions_by_kind.most_common(10)), note=scope, order=1),
-        ReportSection("Tasks due by kind", ("kind", "due now", "overdue > 1 day"),
+        ReportSection(N_("Tasks due by kind"), (N_("kind"), N_("due now"), N_("overdue > 1 day")),
                       [(k, due_by_kind[k], overdue_by_kind[k]) for k in sorted(due_by_kind)],
                       order=2),
     ]
@@ -84,11 +98,13 @@ def core_sections(crm: CRM, now: datetime,
         n_served, n_bought = len(served[rep]), len(bought[rep])
         rows.append((rep, n_served, n_bought, f"{n_bought / n_served:.1%}"))
     sections.append(ReportSection(
-        "Conversion rate per rep", ("rep", "customers served", "customers who bought",
-                                    "conversion"), rows,
+        N_("Conversion rate per rep"),
+        (N_("rep"), N_("customers served"), N_("customers who bought"), N_("conversion")), rows,
         chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
         note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
-             f"rep named on it, else for the customer's own rep; {scope}", order=3))
+             f"rep named on it, else for the customer's own rep; {scope}", order=3,
+        charts=[conversion_chart(N_("Conversion per rep"), N_("Rep"), "conversion_rep",
+                                 {rep: (len(served[rep]), len(bought[rep])) for rep in served})]))
     team_served: dict[str, set[str]] = defaultdict(set)
     team_bought: dict[str, set[str]] = defaultdict(set)
     for rep in served:
@@ -99,11 +115,36 @@ def core_sections(crm: CRM, now: datetime,
                   f"{len(team_bought[team]) / len(team_served[team]):.1%}")
                  for team in sorted(team_served)]
     sections.append(ReportSection(
-        "Conversion rate per team", ("team", "customers served", "customers who bought",
-                                     "conversion"), team_rows,
+        N_("Conversion rate per team"),
+        (N_("team"), N_("customers served"), N_("customers who bought"), N_("conversion")),
+        team_rows,
         chart={r[0]: round(r[2] / r[1] * 100, 1) for r in team_rows},
-        note=f"a rep's team from the roster or [security.actors]; {scope}", order=4))
+        note=f"a rep's team from the roster or [security.actors]; {scope}", order=4,
+        charts=[conversion_chart(N_("Conversion per team"), N_("Team"), "conversion_team",
+                                 {team: (len(team_served[team]), len(team_bought[team]))
+                                  for team in team_served})]))
     return sections
+
+
+def conversion_chart(title: str, x_label: str, key: str,
+                     counts: dict[str, tuple[int, int]]) -> Chart:
+    """Conversion (customers who bought / customers served, %) per rep or team: ``counts``
+    maps each name to (served, bought)."""
+    names = sorted(counts)
+    return Chart(title, names, [Series(N_("conversion"), [percent(counts[n][1], counts[n][0])
+                                                      for n in names])],
+                 unit="%", y_label=N_("Customers who bought"), x_label=x_label, key=key)
+
+
+def effective_window(window: ReportWindow | None, now: datetime) -> ReportWindow:
+    """The window a report covers: ``window`` with its end at ``now`` (included) when open;
+    refused when it ends before it starts."""
+    window = window or ReportWindow()
+    if window.until is None:  # up to now, now included
+        window = attrs.evolve(window, until=now + timedelta(microseconds=1))
+    if window.since is not None and window.until is not None and window.since >= window.until:
+        raise ValidationError("the report period must end after it starts")
+    return window
 
 
 def build_report(crm: CRM, now: datetime | None = None,
@@ -111,11 +152,7 @@ def build_report(crm: CRM, now: datetime | None = None,
     """Every section, the core's first, then plugins' by their ``order``, over ``window``
     (default: everything up to now)."""
     when = now or crm.now()
-    window = window or ReportWindow()
-    if window.until is None:  # up to now, now included
-        window = attrs.evolve(window, until=when + timedelta(microseconds=1))
-    if window.since is not None and window.until is not None and window.since >= window.until:
-        raise ValidationError("the report period must end after it starts")
+    window = effective_window(window, when)
     sections = core_sections(crm, when, window)
     sections += crm.plugins.crm_report_sections(crm=crm, now=when, window=window)
     return sorted(sections, key=lambda s: s.order)
@@ -133,3 +170,58 @@ def period_window(now: datetime, period: str, zone: str) -> tuple[datetime, date
     elif period != "day":
         raise ValidationError(f"unknown period {period!r} (day, week or month)")
     return start.astimezone(UTC), now + timedelta(microseconds=1)
+
+
+def report_by_source(crm: CRM, now: datetime | None = None,
+                     window: ReportWindow | None = None
+                     ) -> list[tuple[str, list[ReportSection]]]:
+    """The report's sections grouped by where they come from: ``("core", [...])`` first, then
+    each plugin that has sections, by its first section's ``order`` (for the dashboard's
+    cards)."""
+    when = now or crm.now()
+    window = effective_window(window, when)
+    groups: dict[str, list[ReportSection]] = {"core": core_sections(crm, when, window)}
+    for plugin, section in crm.plugins.crm_report_sections_by_plugin(crm=crm, now=when,
+                                                                     window=window):
+        groups.setdefault(plugin, []).append(section)
+    ordered = sorted(((name, sorted(sections, key=lambda s: s.order))
+                      for name, sections in groups.items() if sections),
+                     key=lambda pair: (pair[0] != "core", pair[1][0].order, pair[0]))
+    return ordered
+
+
+PERIODS = ("day", "week", "month", "custom")
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"{field} must be a date like 2026-01-31, not {text!r}",
+                              field=field) from None
+
+
+def chosen_window(now: datetime, zone: str, period: str = "week", since: str = "",
+                  until: str = "", team: str | None = None,
+                  rep: str | None = None) -> ReportWindow:
+    """The window a dashboard's form asks for: the current ``day``, ``week`` or ``month`` in
+    the business time zone, or ``custom`` dates ``since`` to ``until`` (both days included,
+    ``YYYY-MM-DD``); for ``team`` or ``rep`` (None or empty: everyone)."""
+    if period not in PERIODS:
+        raise ValidationError(f"period must be one of {', '.join(PERIODS)}, not {period!r}",
+                              field="period")
+    if period != "custom":
+        start, end = period_window(now, period, zone)
+    else:
+        if not since:
+            raise ValidationError("a custom period needs its first day", field="since")
+        tz = ZoneInfo(zone)
+        first = _day(since, "since")
+        last = _day(until, "until") if until else now.astimezone(tz).date()
+        if last < first:
+            raise ValidationError("the period must end after it starts", field="until")
+        if (last - first).days > 3 * 366:
+            raise ValidationError("choose a period of at most three years", field="since")
+        start = datetime.combine(first, time(0), tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return ReportWindow(since=start, until=end, team=team or None, rep=rep or None)

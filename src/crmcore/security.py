@@ -198,6 +198,8 @@ def default_policy(crm: PolicyContext, actor: Actor, action: str,
         return actor.role is Role.AUDITOR, "only auditors and admins read the audit trail"
     if action == "customer.forget":
         return False, "only admins erase customer data"
+    if action == "report.read" and actor.role is Role.AGENT:
+        return False, "the team's figures are for shift leads, managers and auditors"
     if action in ADMIN_ACTIONS:
         if ADMIN_ACTIONS[action]:
             return actor.role is Role.AUDITOR, "it is for admins and auditors"

@@ -151,3 +151,31 @@ def test_the_report_window_narrows_the_complaint_measures(scenario, clock):
     assert rows["tickets opened"] == 2 and "escalations: level 1 (shift_lead)" not in rows
     title, rows = ours(ReportWindow(since=clock.now() - timedelta(hours=1)))
     assert title.startswith("Complaints (2026-01-07 to") and rows["tickets opened"] == 0
+
+
+def test_the_report_charts_complaints_and_sla_breaches_over_the_period(scenario, clock):
+    from crmcore import ReportWindow
+
+    crm, _api, _ids = scenario
+
+    def charts(window):
+        [section] = [s for s in build_report(crm, clock.now(), window=window)
+                     if s.title.startswith("Complaints (")]
+        return {c.key: c for c in section.charts}
+
+    # the last 30 days: by week; all three tickets opened in the week of 2026-01-05
+    everyone = charts(ReportWindow())
+    opened = everyone["complaints_trend"]
+    assert opened.x_label == "Week from" and opened.x[-1] == "2026-01-05"
+    assert opened.series[0].values[-1] == 3 and sum(opened.series[0].values) == 3
+    breaches = everyone["sla_breaches_trend"]
+    assert [s.name for s in breaches.series] == ["first response late", "resolution late"]
+    assert [s.values[-1] for s in breaches.series] == [1, 1]  # the slow one, both late
+    # bo's window holds only the slow ticket; ann's neither breach
+    assert charts(ReportWindow(rep="bo"))["complaints_trend"].series[0].values[-1] == 1
+    ann = charts(ReportWindow(rep="ann"))
+    assert ann["complaints_trend"].series[0].values[-1] == 2
+    assert sum(ann["sla_breaches_trend"].series[0].values) == 0
+    # a one-week period is drawn by day
+    week = charts(ReportWindow(since=START - timedelta(days=2)))["complaints_trend"]
+    assert week.x_label == "Day" and week.x[0] == (START - timedelta(days=2)).date().isoformat()

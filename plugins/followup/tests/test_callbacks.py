@@ -219,3 +219,25 @@ def test_report_shows_coverage_of_key_customers(crm, clock):
 def test_callback_defaults_follow_the_domain_brief():
     settings = FollowupSettings()
     assert (settings.callback_within_days, settings.callback_ratio) == (3, 1.0)
+
+
+def test_report_charts_callback_coverage_over_the_period(crm, clock):
+    from crmcore import ReportWindow
+
+    start = clock.now()
+    key = [crm.customers.add(actor="t", name=f"K{i}", tags=["vip"]) for i in range(2)]
+    for customer in key:
+        crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
+                             amount=1.0)
+    tasks = {t.customer_id: t for t in _callbacks(crm)}
+    clock.advance(days=1)
+    record_callback(crm, tasks[key[0].id].id, satisfied=True, score=5, actor="ann")
+    clock.advance(days=5)  # key[1]'s window ends unanswered
+    window = ReportWindow(since=start - timedelta(days=1), until=clock.now())
+    [chart] = callback_sections(crm, clock.now(), window)[0].charts
+    assert chart.key == "callback_coverage_trend" and chart.unit == "%"
+    assert chart.x_label == "Day" and len(chart.x) == 8  # a week, partial days at both ends
+    by_name = {s.name: s.values for s in chart.series}
+    # 100% on the day key[0] was called back, 0% on the day key[1]'s window closed
+    assert [v for v in by_name["key customers"] if v is not None] == [100.0, 0.0]
+    assert by_name["key customers"].index(100.0) < by_name["key customers"].index(0.0)

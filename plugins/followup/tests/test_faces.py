@@ -28,6 +28,10 @@ def test_report_sections_cover_follow_ups_by_grade_callbacks_and_load(crm, clock
     grades = sections["Follow-ups by grade"]
     assert grades.rows[0] == ("A", 1, 1, 1, 1, 1, 1)
     assert grades.chart == {"A": 1}
+    [overdue] = grades.charts
+    assert overdue.kind == "stacked" and overdue.x[0] == "A"
+    assert {s.name: s.values[0] for s in overdue.series} == {
+        "overdue up to a day": 0, "overdue more than a day": 1}
     coverage = dict((r[0], r) for r in sections["Callback coverage"].rows)
     assert coverage["key customers"][1:4] == (1, 0, "0.0%")
     assert "Callback satisfaction" in sections

@@ -40,6 +40,9 @@ def test_report_sections_show_the_grade_pyramid_tiers_and_churn_watch(grading_cr
     churn = dict(sections["Churn watch (valuable customers)"].rows)
     assert churn["watched (hold a valuable tier)"] == 2
     assert churn["risk high"] == 2 and churn["open retention tasks"] == 2
+    [risk] = sections["Churn watch (valuable customers)"].charts
+    assert risk.x == ("high risk", "medium risk", "low risk")
+    assert risk.series[0].values == (2, 0, 0)
 
 
 def test_summary_lines_for_customer_show(grading_crm):

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from crmcore_loyalty import plugin
 from crmcore_loyalty.records import EARN, LINKED, REFERRALS, REWARDED, Referral
+from crmcore_loyalty.reporting import short_name
 
 from crmcore import PermissionDenied, ReportSection, SummaryLine
 from crmcore.contracts import LoyaltyContract
@@ -38,7 +39,8 @@ HOOKS_TESTED = {
     "crm_customer_badges": "test_workspace_panel.py::test_the_workspace_hooks_answer",
     "crm_customer_panels": "test_workspace_panel.py::test_the_workspace_hooks_answer",
     "crm_web_templates": "test_workspace_panel.py::test_the_workspace_hooks_answer",
-    "crm_translations": "test_workspace_panel.py::test_the_workspace_hooks_answer",
+    "crm_translations": "test_workspace_panel.py::test_the_workspace_hooks_answer, "
+                        "test_catalog.py",
 }
 
 
@@ -96,7 +98,12 @@ def test_report_sections(busy, clock):
     assert referrals["rewarded (qualified)"] == 1
     assert referrals["points paid to referrers (net of clawbacks)"] == 500
     assert referrals["'ask for a referral' tasks, last 30 days"] == 2
-    assert sections["Top referrers"].rows[0][:2] == (ann.id, 1)
+    # by name (shortened), not by id
+    assert sections["Top referrers"].rows[0][:2] == (short_name(ann.name), 1)
+    [top] = sections["Top referrers"].charts
+    assert top.x == (short_name(ann.name),) and top.series[0].values == (1,)
+    assert short_name("Fang Li") == "Fang L." and short_name("王小明") == "王**"
+    assert short_name("Ann") == "Ann"
     clock.advance(days=31)
     later = {s.title: dict(s.rows) for s in build_report(kit.crm) if s.order == 60}
     assert later["Loyalty points"]["redeemed, last 30 days"] == 0

@@ -314,14 +314,17 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
               help="The current day, week or month (business time zone), up to now.")
 @click.option("--team", help="Only this team's reps.")
 @click.option("--rep", help="Only this rep.")
+@click.option("--lang", type=click.Choice(["en", "zh_CN"]),
+              help="Language of the --html page (default: the store's: [core] locale, else "
+                   "Chinese for a store in China's time zone, else English).")
 @click.pass_context
 def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
-           period: str | None, team: str | None, rep: str | None) -> None:
+           period: str | None, team: str | None, rep: str | None, lang: str | None) -> None:
     """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty;
     over a period and for a team or a rep when asked."""
     from crmcore.registry import ReportWindow
     from crmcore.render import render_html, render_terminal
-    from crmcore.report import period_window
+    from crmcore.report import effective_window, period_window
 
     crm = open_crm_from(ctx)
     protected = protected_paths(crm.config)
@@ -332,15 +335,21 @@ def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
     start, end = resolve_when(crm, since), resolve_when(crm, until)
     if period:
         start, end = period_window(crm.now(), period, crm.config.core.timezone)
-    sections = build_report(crm, window=ReportWindow(since=start, until=end, team=team,
-                                                     rep=rep))
+    now = crm.now()
+    window = effective_window(ReportWindow(since=start, until=end, team=team, rep=rep), now)
+    sections = build_report(crm, now, window=window)
     if as_json(ctx):
         print_json(ctx, [attrs.asdict(s) for s in sections])
     else:
         render_terminal(state(ctx).console, sections)
     if html_path:
-        render_html(sections, html_path, title="crmcore report", generated=crm.now(),
-                    protected=protected)
+        from crmcore import i18n
+
+        locale = lang or i18n.default_locale(crm.config)
+        translate = i18n.gettext(locale, crm.plugins)
+        render_html(sections, html_path, title=translate(i18n.N_("crmcore report")),
+                    generated=now, protected=protected, window=window,
+                    zone=crm.config.core.timezone, translate=translate, lang=locale)
         click.echo(f"wrote {html_path}", err=True)
 
 

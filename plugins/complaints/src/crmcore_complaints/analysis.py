@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from crmcore import ReportSection, ReportWindow, SummaryLine
+from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets
 from crmcore_complaints.api import Complaints
 from crmcore_complaints.model import ActionStatus, Status, Ticket, Validity
 
@@ -272,8 +273,38 @@ def domain_sections(api: Complaints, now: datetime,
         title += f", {window.label().split(', ', 1)[-1]}"
     return [ReportSection(title,
                           ("measure", "value"), rows, chart=dict(a.by_category) or None,
-                          note="chart: tickets by category; details: crm complaints report",
-                          order=60)]
+                          note="details: crm complaints report", order=60,
+                          charts=trend_charts(api, since, until, window))]
+
+
+def trend_charts(api: Complaints, since: datetime, until: datetime,
+                 window: ReportWindow | None = None) -> list[Chart]:
+    """Tickets opened, and SLA breaches of those tickets, per day, week or month of
+    [``since``, ``until``) (by the length of the period), for the window's team or rep."""
+    window = window or ReportWindow()
+    owners = None if window.everyone else window.rep_filter(api.crm)
+    periods = buckets(since, until, api.zone)
+    at = bucket_index(periods)
+    opened = [0.0] * len(periods)
+    first = [0.0] * len(periods)
+    resolution = [0.0] * len(periods)
+    for t in api.tickets.iter({"opened_at": {"$gte": since, "$lt": until}}):
+        slot = at(t.opened_at)
+        if slot is None or (owners is not None and not owners(t.owner)):
+            continue
+        opened[slot] += 1
+        first[slot] += t.first_response_breached
+        resolution[slot] += bool(t.resolution_breaches)
+    labels = [b.label for b in periods]
+    axis = axis_name(periods)
+    return [
+        Chart("Complaints opened", labels, [Series("complaints", opened)], unit="tickets",
+              y_label="Complaints", x_label=axis, key="complaints_trend"),
+        Chart("SLA breaches", labels, [Series("first response late", first),
+                                       Series("resolution late", resolution)],
+              unit="tickets", y_label="Complaints breaching", x_label=f"{axis} (opened)",
+              key="sla_breaches_trend"),
+    ]
 
 
 def customer_summary(api: Complaints, customer_id: str) -> list[SummaryLine]:

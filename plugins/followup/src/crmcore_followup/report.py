@@ -8,6 +8,8 @@ from datetime import datetime
 from statistics import mean
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from crmcore import (
     Customer,
     NotFoundError,
@@ -16,6 +18,7 @@ from crmcore import (
     SummaryLine,
     TaskStatus,
 )
+from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
 from crmcore.converter import parse_iso
 from crmcore_followup import quiet, recovery
 from crmcore_followup.api import open_at, overdue_by_grade
@@ -78,6 +81,37 @@ class Scope:
         return f"{who + ', ' if who else ''}{when}"
 
 
+class CoverageTrend:
+    """Callback coverage per day, week or month of the report's period (the last eight weeks
+    when it has no start): callbacks done within their window over those due, by when the
+    window ended (or the callback was made)."""
+
+    SEGMENTS = ("key customers", "all customers")
+
+    def __init__(self, crm: CRM, window: ReportWindow, now: datetime) -> None:
+        self.periods = buckets(*trend_period(window.since, window.until or now),
+                               crm.config.core.timezone)
+        self.at = bucket_index(self.periods)
+        self.due = {s: [0] * len(self.periods) for s in self.SEGMENTS}
+        self.done = {s: [0] * len(self.periods) for s in self.SEGMENTS}
+
+    def add(self, ended: datetime, segments: list[str], done_in_time: bool) -> None:
+        slot = self.at(ended)
+        if slot is None:
+            return
+        for segment in segments:
+            self.due[segment][slot] += 1
+            self.done[segment][slot] += done_in_time
+
+    def chart(self) -> Chart:
+        return Chart("Callback coverage", [b.label for b in self.periods],
+                     [Series(s, [percent(d, n) for d, n in zip(self.done[s], self.due[s],
+                                                                 strict=True)])
+                      for s in self.SEGMENTS],
+                     kind="line", unit="%", y_label="Callbacks done in time",
+                     x_label=axis_name(self.periods), key="callback_coverage_trend")
+
+
 def callback_sections(crm: CRM, now: datetime,
                       window: ReportWindow | None = None) -> list[ReportSection]:
     """Coverage of the callbacks whose window ended in the period, and the answers recorded
@@ -86,6 +120,7 @@ def callback_sections(crm: CRM, now: datetime,
     due: Counter[str] = Counter()
     in_time: Counter[str] = Counter()
     still_open: Counter[str] = Counter()
+    trend = CoverageTrend(crm, scope.window, now)
     for task in crm.tasks.iter({"kind": "callback", "source": SOURCE}):
         if task.status is TaskStatus.CANCELLED:
             continue
@@ -96,13 +131,14 @@ def callback_sections(crm: CRM, now: datetime,
                         and task.completed_at <= deadline)
         if deadline > now and not done_in_time:
             continue  # its window is still running
-        if not scope.when(min(deadline, task.completed_at or deadline)) or \
-                not scope.rep(task.assignee):
+        ended = min(deadline, task.completed_at or deadline)
+        if not scope.when(ended) or not scope.rep(task.assignee):
             continue
         for segment in segments:
             due[segment] += 1
             in_time[segment] += done_in_time
             still_open[segment] += task.is_open
+        trend.add(ended, segments, done_in_time)
     coverage = ReportSection(
         "Callback coverage",
         ("customers", "callbacks due", "done within the window", "coverage", "still open"),
@@ -110,7 +146,8 @@ def callback_sections(crm: CRM, now: datetime,
          for s in ("key customers", "all customers")],
         chart={s: round(in_time[s] / due[s] * 100, 1) for s in due if due[s]},
         note=f"callbacks whose {crm.settings('followup').callback_within_days}-day window has "
-             "ended; key customers should reach 100% (DOMAIN §3, §7)", order=41)
+             "ended; key customers should reach 100% (DOMAIN §3, §7)", order=41,
+        charts=[trend.chart()])
     outcomes = [i for i in crm.interactions.iter({"kind": "callback"})
                 if scope.when(i.occurred_at) and scope.rep(i.rep)]
     satisfied = sum(1 for i in outcomes if i.ext.get(NAMESPACE, {}).get("satisfied") is True)
@@ -214,9 +251,28 @@ def roster_section(crm: CRM, now: datetime | None = None,
              f"tasks {scope.label(when)}; the rest as it is now", order=43)
 
 
+def overdue_chart(section: ReportSection) -> Chart:
+    """Overdue follow-ups per grade, stacked by how late, from the "Follow-ups by grade"
+    table (its columns named as that section names them)."""
+    column = {name: i for i, name in enumerate(section.columns)}
+    grades = [str(row[column["grade"]]) for row in section.rows]
+    late = [float(row[column["overdue > 1 day"]]) for row in section.rows]
+    recent = [float(row[column["overdue"]]) - d for row, d in zip(section.rows, late, strict=True)]
+    return Chart("Overdue follow-ups by grade", grades,
+                 [Series("overdue up to a day", recent), Series("overdue more than a day", late)],
+                 kind="stacked", unit="follow-ups", y_label="Overdue follow-ups",
+                 x_label="Grade", key="overdue_by_grade")
+
+
+def with_overdue_chart(section: ReportSection) -> ReportSection:
+    """``section`` with its overdue chart added beside its table."""
+    return attrs.evolve(section, charts=(*section.charts, overdue_chart(section)))
+
+
 def sections(crm: CRM, now: datetime,
              window: ReportWindow | None = None) -> list[ReportSection]:
-    out = [follow_up_section(crm, now, window), *callback_sections(crm, now, window),
+    out = [with_overdue_chart(follow_up_section(crm, now, window)),
+           *callback_sections(crm, now, window),
            unsatisfied_by_department(crm, window)]
     roster = roster_section(crm, now, window)
     if roster is not None:

@@ -192,9 +192,10 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 @hookimpl
 def crm_report_sections(crm: CRM, now: datetime,
                         window: ReportWindow | None = None) -> list[ReportSection]:
+    from crmcore_grading.charts import with_charts
     from crmcore_grading.report import sections
 
-    return sections(crm, now, window)
+    return with_charts(sections(crm, now, window))
 
 
 @hookimpl

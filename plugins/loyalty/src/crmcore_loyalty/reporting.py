@@ -6,7 +6,9 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from crmcore import Customer, ReportSection, ReportWindow, SummaryLine
+from crmcore import Customer, NotFoundError, ReportSection, ReportWindow, SummaryLine
+from crmcore.charts import Chart, Series
+from crmcore.i18n import N_
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.records import (
     ACCOUNTS,
@@ -108,10 +110,19 @@ def sections(loyalty: Loyalty, now: datetime,
                              note=note, order=62))
     top = loyalty.referrals.leaderboard(limit=10)
     if top:
+        names = referrer_names(loyalty, [row["referrer"] for row in top])
         out.append(ReportSection(
             "Top referrers", ("customer", "brought", "rewarded", "points"),
-            [(row["referrer"], row["links"], row["rewarded"], row["points"]) for row in top],
-            chart={row["referrer"][-6:]: row["links"] for row in top}, order=63))
+            [(names[row["referrer"]], row["links"], row["rewarded"], row["points"])
+             for row in top],
+            chart={names[row["referrer"]]: row["links"] for row in top}, order=63,
+            charts=[Chart(N_("Customers brought by referral"),
+                          [names[r["referrer"]] for r in top],
+                          [Series(N_("brought"), [r["links"] for r in top]),
+                           Series(N_("rewarded"), [r["rewarded"] for r in top])],
+                          unit=N_("customers"), y_label=N_("Customers brought"),
+                          x_label=N_("Referrer"),
+                          key="top_referrers")]))
     return out
 
 
@@ -170,6 +181,32 @@ def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> Repor
         note=f"by {settings.tiers.basis} over {settings.tiers.window_days} days; upgrades at "
              f"once, downgrades at the review date; {who + ', ' if who else ''}{when}",
         order=61)
+
+
+def short_name(name: str) -> str:
+    """A name as a report shows it: the first word whole, the others by their initial
+    ("Fang Li" -> "Fang L."); a name written without spaces keeps its first character
+    ("王小明" -> "王**"). Enough to know whom a figure is about, not a full identity."""
+    words = name.split()
+    if len(words) > 1:
+        return " ".join([words[0], *(f"{w[0]}." for w in words[1:])])
+    if len(name) > 1 and not name.isascii():
+        return name[0] + "*" * (len(name) - 1)
+    return name
+
+
+def referrer_names(loyalty: Loyalty, ids: list[str]) -> dict[str, str]:
+    """Each referrer by :func:`short_name`, made unique where two share one (the end of the
+    id added); a customer deleted since shows as such."""
+    names: dict[str, str] = {}
+    for cid in ids:
+        try:
+            names[cid] = short_name(loyalty.crm.customers.get_any(cid).name)
+        except NotFoundError:
+            names[cid] = f"(deleted customer {cid[-6:]})"
+    seen = Counter(names.values())
+    return {cid: f"{name} ({cid[-6:]})" if seen[name] > 1 else name
+            for cid, name in names.items()}
 
 
 def _owned(loyalty: Loyalty, window: ReportWindow) -> set[str]:

@@ -7,10 +7,12 @@ from crmcore.registry import NavEntry, WebPage
 
 
 def pages() -> list[WebPage]:
-    from crmcore_web.ui.pages import customer, my_day, search
+    from crmcore_web.ui.pages import customer, dashboard, my_day, search
 
-    return [*my_day.pages(), *customer.pages(), *search.pages()]
+    return [*my_day.pages(), *customer.pages(), *search.pages(), *dashboard.pages()]
 
 
 def nav_entries() -> list[NavEntry]:
-    return [NavEntry("/", lazy("My day"), order=0)]
+    from crmcore_web.ui.pages import dashboard
+
+    return [NavEntry("/", lazy("My day"), order=0), *dashboard.nav_entries()]
