@@ -129,7 +129,6 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
     if not _active(customer):
         return None
     engine = Engine(crm)
-    engine.mutate(customer, lambda s: s)
     effects = None
     now = crm.now()
     if engine.settings.assign_owners and customer.owner is None:
@@ -144,7 +143,10 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
             effects = Effects(ext=[ExtPatch(customer.id, NAMESPACE,
                                             {"owner_assigned": owner,
                                              "assigned_at": iso(now)})])
-    engine.ensure_first_contact(customer, assigned_at=now, actor=actor)
+    # ensure_first_contact writes the schedule (creating it) in the same write as the
+    # pending first contact; a do-not-contact customer gets no task, the schedule all the same
+    if engine.ensure_first_contact(customer, assigned_at=now, actor=actor) is None:
+        engine.mutate(customer, lambda s: s)
     return effects
 
 
