@@ -18,6 +18,7 @@ from bench import baselines
 from bench.common import REPS, T0, Result, dir_bytes, median, percentile, person, when
 from bench.history import w12_history
 from bench.queries import w10_queries, w11_tick
+from bench.stack import w7_stack
 from bench.startup import w9_startup
 from crmcore import ManualClock, open_crm
 from crmcore.app import CRM
@@ -37,13 +38,15 @@ SIZES = {
              "W6_interactions": 1_000_000, "W6_tasks": 200_000, "overhead": 20_000,
              "W12_customers": 25_000, "W12_purchases": 70_000, "W12_per_row": 70_000,
              "W13_customers": [1_000, 10_000], "W13_calls": 300, "W9_runs": 11,
-             "W14_customers": [1_000, 10_000], "W14_calls": 60},
+             "W14_customers": [1_000, 10_000], "W14_calls": 60,
+             "W7_customers": [1_000, 5_000], "W7_ops": 500},
     "quick": {"W1": 300, "W2": 500, "W3_customers": 500, "W3_tasks": 1_000, "W3_queries": 50,
               "W4_customers": 50, "W4_interactions": 200, "W5_customers": 200,
               "W5_interactions": 2_000, "W6_customers": 300, "W6_interactions": 3_000,
               "W6_tasks": 600, "overhead": 500, "W12_customers": 60, "W12_purchases": 300,
               "W12_per_row": 300, "W13_customers": [200], "W13_calls": 20, "W9_runs": 3,
-              "W14_customers": [100], "W14_calls": 6},
+              "W14_customers": [100], "W14_calls": 6,
+              "W7_customers": [100], "W7_ops": 50},
 }
 
 
@@ -511,8 +514,8 @@ def overhead(size: dict[str, int], tmp: Path) -> list[Result]:
 
 ALL: dict[str, Callable[[dict[str, int], Path], list[Result]]] = {
     "W1": w1_single_adds, "W2": w2_import, "W3": w3_due_queue, "W4": w4_hot_path,
-    "W5": w5_regrade_all, "W6": w6_size, "W9": w9_startup, "W10": w10_queries, "W11": w11_tick,
-    "W12": w12_history, "overhead": overhead,
+    "W5": w5_regrade_all, "W6": w6_size, "W7": w7_stack, "W9": w9_startup,
+    "W10": w10_queries, "W11": w11_tick, "W12": w12_history, "overhead": overhead,
 }
 
 

@@ -194,6 +194,20 @@ def test_ext_patches_merge_per_namespace(crm):
     assert crm.customers.get(c.id).ext == {"a": {"x": 1, "y": 2}, "b": {"z": 3}}
 
 
+def test_an_ext_patch_is_checked_and_a_bad_one_writes_nothing(crm):
+    from crmcore import ValidationError
+
+    c = crm.customers.add(actor="ann", name="Li", ext={"a": {"x": 1}})
+    with pytest.raises(ValidationError, match="ext"):
+        crm.customers.patch_ext(c.id, "b", {"when": object()}, actor="sys")
+    with pytest.raises(ValidationError, match="ext"):
+        crm.customers.patch_ext(c.id, "b", {"n": float("nan")}, actor="sys")
+    stored = crm.customers.get(c.id)
+    assert (stored.ext, stored.version) == ({"a": {"x": 1}}, c.version)
+    same = crm.customers.patch_ext(c.id, "a", {"x": 1}, actor="sys")
+    assert same == stored  # nothing to change: nothing written
+
+
 def test_unique_contacts_when_configured(make_crm):
     from crmcore import DuplicateKeyError
 

@@ -45,6 +45,9 @@ def load(coll: Collection, id: str) -> Customer:
     return customer
 
 
+_EXT = attrs.fields(Customer).ext
+
+
 def resource(customer: Customer) -> Resource:
     """A customer as a permission resource."""
     return Resource("customer", customer.id, customer.owner, customer.id)
@@ -276,15 +279,18 @@ class Customers:
         Retries on a version conflict, since a namespace patch does not depend on other fields.
         """
         for _attempt in range(5):
-            current = self.get_any(id)
-            merged = {**current.ext.get(namespace, {}), **values}
-            if current.ext.get(namespace) == merged:
-                return current
-            ext = {**current.ext, namespace: merged}
-            attrs.evolve(current, ext=ext)  # validate
+            current = self._coll.get(id)  # the stored document: no record built to patch it
+            stored = current.get("ext") or {}
+            merged = {**stored.get(namespace, {}), **values}
+            if stored.get(namespace) == merged:
+                return from_doc(Customer, current)
+            # the other namespaces were checked when they were written
+            _EXT.validator(None, _EXT, {namespace: merged})  # type: ignore[misc]
+            ext = {**stored, namespace: merged}
             try:
                 with self._kernel.transaction(actor):
-                    doc = self._coll.update(id, {"ext": ext}, expected_version=current.version)
+                    doc = self._coll.update(id, {"ext": ext},
+                                            expected_version=current["version"])
                 return from_doc(Customer, doc)
             except ConflictError:
                 continue

@@ -80,3 +80,19 @@ def test_repeated_events_never_make_two_first_contacts(crm, clock):
         crm.tick("w1")
     assert len(_first(crm, customer.id)) == 1
     assert crm.tasks.count({"customer_id": customer.id, "kind": "first_contact"}) == 1
+
+
+def test_a_new_customer_s_schedule_is_written_once(crm):
+    """The schedule is created together with the pending first contact (one write, not an
+    empty schedule and then an update), and a do-not-contact customer still gets one."""
+    from crmcore_followup.engine import Engine
+
+    engine = Engine(crm)
+    customer = crm.customers.add(actor="t", name="New")
+    schedule = engine.schedule_of(customer.id)
+    assert schedule is not None and schedule.version == 1
+    assert schedule.first_contact == "pending" and schedule.assigned_at == crm.now()
+    quiet = crm.customers.add(actor="t", name="Quiet", do_not_contact=True)
+    schedule = engine.schedule_of(quiet.id)
+    assert schedule is not None and schedule.first_contact != "pending"
+    assert _first(crm, quiet.id) == []

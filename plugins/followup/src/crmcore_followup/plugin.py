@@ -179,7 +179,6 @@ def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects |
     if not _active(customer):
         return None
     engine = Engine.of(crm)
-    engine.mutate(customer, lambda s: s)
     effects = None
     now = crm.now()
     if engine.settings.assign_owners and customer.owner is None:
@@ -194,7 +193,10 @@ def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects |
             effects = Effects(ext=[ExtPatch(customer.id, NAMESPACE,
                                             {"owner_assigned": owner,
                                              "assigned_at": iso(now)})])
-    engine.ensure_first_contact(customer, assigned_at=now, actor=actor)
+    # ensure_first_contact writes the schedule (creating it) in the same write as the
+    # pending first contact; a do-not-contact customer gets no task, the schedule all the same
+    if engine.ensure_first_contact(customer, assigned_at=now, actor=actor) is None:
+        engine.mutate(customer, lambda s: s)
     return effects
 
 

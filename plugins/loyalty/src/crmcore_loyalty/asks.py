@@ -18,6 +18,7 @@ that history are still posted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -50,9 +51,11 @@ class Asks:
         return self._crm.settings("loyalty")
 
     def draft(self, customer: Customer, moment: str, *, ref: str | None, now: datetime,
-              code: str | None = None, event_at: datetime | None = None) -> TaskDraft | None:
+              code: str | Callable[[], str | None] | None = None,
+              event_at: datetime | None = None) -> TaskDraft | None:
         """The ask task for ``moment``, or None when the rules say not to ask now (also when
-        the event at ``event_at`` is older than the ask's window at the present)."""
+        the event at ``event_at`` is older than the ask's window at the present). ``code``
+        may be a function: called only when an ask is drafted."""
         asks = self.settings.asks
         if moment not in MOMENTS:
             raise ValueError(f"unknown ask moment {moment!r}")
@@ -73,6 +76,8 @@ class Asks:
             return None
         due = now + timedelta(hours=asks.after_purchase_due_hours) if moment == "purchase" \
             else now
+        if callable(code):
+            code = code()
         notes = f"Their referral code: {code}." if code else ""
         return TaskDraft(kind=ASK_KIND, title=MOMENTS[moment], due_at=due,
                          customer_id=customer.id, assignee=customer.owner,

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crmcore import Customer, Effects, Interaction, NotFoundError, TaskDraft
-from crmcore_loyalty.ledger import Lot
+from crmcore_loyalty.ledger import LedgerState, Lot
 from crmcore_loyalty.log import logger
 from crmcore_loyalty.tiers import refund_amount
 
@@ -45,21 +45,27 @@ def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Custome
     paid = settings.earn.purchase_kinds
     if kind in paid:
         if interaction.amount:
-            points = points_for(interaction.amount, settings.earn.points_per_currency,
-                                loyalty.tiers.multiplier(customer.id))
+            amount, rate = interaction.amount, settings.earn.points_per_currency
+
+            def earned(state: LedgerState) -> int:  # at the tier the ledger's account holds
+                return points_for(amount, rate, loyalty.tiers.multiplier_of(state.account))
+
             moved |= loyalty.ledger.earn(
-                customer.id, source=f"purchase:{interaction.id}", points=points,
+                customer.id, source=f"purchase:{interaction.id}", points=earned,
                 reason="purchase", actor=actor, ref=interaction.id, now=when,
                 note=f"purchase of {interaction.amount:.2f}") is not None
         moved |= loyalty.referrals.on_purchase(interaction, actor=actor, now=when) is not None
         drafts.append(loyalty.asks.draft(customer, "purchase", ref=interaction.id, now=when,
-                                         code=loyalty.referrals.code_of(customer.id),
+                                         code=lambda: loyalty.referrals.code_of(customer.id),
                                          event_at=interaction.occurred_at))
     elif kind in settings.earn.kind_points:
-        points = points_for(settings.earn.kind_points[kind], 1.0,
-                            loyalty.tiers.multiplier(customer.id))
+        flat = settings.earn.kind_points[kind]
+
+        def earned_flat(state: LedgerState) -> int:
+            return points_for(flat, 1.0, loyalty.tiers.multiplier_of(state.account))
+
         moved |= loyalty.ledger.earn(customer.id, source=f"{kind}:{interaction.id}",
-                                     points=points, reason=kind, actor=actor,
+                                     points=earned_flat, reason=kind, actor=actor,
                                      ref=interaction.id, now=when) is not None
     elif kind == "refund" and interaction.ref:
         moved |= on_refund(loyalty, interaction, actor=actor, now=when)
@@ -67,7 +73,7 @@ def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Custome
     if interaction.satisfaction is not None and interaction.satisfaction >= threshold \
             and not any(drafts):
         drafts.append(loyalty.asks.draft(customer, "praise", ref=interaction.id, now=when,
-                                         code=loyalty.referrals.code_of(customer.id),
+                                         code=lambda: loyalty.referrals.code_of(customer.id),
                                          event_at=interaction.occurred_at))
     if moved or kind in paid or kind == "refund":
         loyalty.tiers.evaluate(customer.id, actor=actor, now=when)

@@ -308,11 +308,14 @@ class Ledger:
                             now=now, lot=lot.id, note="points past their expiry date")
                 for lot in state.overdue(now)]
 
-    def earn(self, customer_id: str, *, source: str, points: int, reason: str, actor: str,
+    def earn(self, customer_id: str, *, source: str,
+             points: int | Callable[[LedgerState], int], reason: str, actor: str,
              ref: str | None = None, note: str = "", now: datetime | None = None,
              guard: Callable[[LedgerState], bool] | None = None) -> LedgerEntry | None:
         """Credit ``points`` for ``source`` once; None if it already earned (or points <= 0).
 
+        ``points`` may be a function of the state the entry is posted on (points that depend
+        on the account's tier: read once, under the same lock as the write).
         ``guard`` (optional) sees the state the entry would be posted on and may veto it (a cap:
         checked under the same lock as the write, so concurrent writers cannot both pass).
         """
@@ -320,11 +323,14 @@ class Ledger:
         key = entry_key(EARN, source)
 
         def plan(state: LedgerState) -> list[LedgerEntry]:
-            if points <= 0 or key in state.keys:
+            if key in state.keys:
+                return []
+            credit = points(state) if callable(points) else points
+            if credit <= 0:
                 return []
             if guard is not None and not guard(state):
                 return []
-            return [self.entry(state, kind=EARN, points=points, source=source, reason=reason,
+            return [self.entry(state, kind=EARN, points=credit, source=source, reason=reason,
                                 actor=actor, now=when, expires_at=self.lifetime(when),
                                 ref=ref, note=note)]
 

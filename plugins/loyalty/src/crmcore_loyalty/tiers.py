@@ -184,7 +184,10 @@ class Tiers:
 
     def multiplier(self, customer_id: str) -> float:
         """The earning multiplier of the customer's current tier (1 without one)."""
-        account = self._ledger.account(customer_id)
+        return self.multiplier_of(self._ledger.account(customer_id))
+
+    def multiplier_of(self, account: Account | None) -> float:
+        """The earning multiplier of the tier ``account`` holds (1 without one)."""
         level = self.settings.level(account.tier if account else None)
         return level.multiplier if level else 1.0
 
