@@ -20,20 +20,22 @@ import click
 
 from crmcore.cli import admin, audit, customers, db, encryption, tasks
 from crmcore.cli.context import CliState
+from crmcore.cli.lazy import CrmGroup
 from crmcore.config import find_config
 from crmcore.errors import CrmError
 from crmcore.logs import configure_logging
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
+from crmcore.registry import LazyCommand
 from crmcore.security import check_actor_name
 from crmcore.text import for_terminal
 
 EXIT_INTERNAL = 70
 
 
-def make_cli() -> click.Group:
+def make_cli() -> CrmGroup:
     """A fresh ``crm`` group with the core's commands (plugins add theirs in ``build``)."""
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"],
+    @click.group(cls=CrmGroup, context_settings={"help_option_names": ["-h", "--help"],
                                    "max_content_width": 100})
     @click.option("--config", "config_path", metavar="PATH", envvar="CRM_CONFIG",
                   help="Configuration file (default: $CRM_CONFIG, else ./crm.toml).")
@@ -57,6 +59,7 @@ def make_cli() -> click.Group:
 
     for module in (admin, audit, customers, db, encryption, tasks):
         module.register(cli)
+    assert isinstance(cli, CrmGroup)
     return cli
 
 
@@ -88,11 +91,19 @@ def _enabled_plugins(argv: Sequence[str]) -> set[str] | None:
     return set(enabled)
 
 
-def load_plugin_commands(group: click.Group, pm: PluginManager) -> None:
-    """Let each plugin add commands; a plugin that fails here is marked failed, not fatal."""
+def load_plugin_commands(group: CrmGroup, pm: PluginManager) -> None:
+    """Let each plugin add commands, or return ``LazyCommand``s that are imported when they
+    run; a plugin that fails here (or returns something else) is marked failed, not fatal."""
     for impl in reversed(pm.hook.crm_cli_commands.get_hookimpls()):
         try:
-            impl.function(cli=group)
+            returned = impl.function(cli=group)
+            specs = [] if returned is None else list(returned)
+            for spec in specs:
+                if not isinstance(spec, LazyCommand):
+                    raise TypeError(f"crm_cli_commands returned {type(spec).__name__}, "
+                                    "not LazyCommand")
+            for spec in specs:
+                group.add_lazy(impl.plugin_name, spec)
         except Exception as exc:
             pm.mark_failed(impl.plugin_name, exc)
 
@@ -111,17 +122,22 @@ def add_json_option(group: click.Group) -> None:
     """Give every command and group under ``group`` its own ``--json`` flag (the root's
     ``--json`` works before the command name; this one after it)."""
     for command in group.commands.values():
-        if not any("--json" in getattr(p, "opts", ()) for p in command.params):
-            command.params.append(_json_option())
-        if isinstance(command, click.Group):
-            add_json_option(command)
+        _add_json(command)
 
 
-def build(argv: Sequence[str]) -> tuple[click.Group, PluginManager]:
+def _add_json(command: click.Command) -> None:
+    if not any("--json" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(_json_option())
+    if isinstance(command, click.Group):
+        add_json_option(command)
+
+
+def build(argv: Sequence[str]) -> tuple[CrmGroup, PluginManager]:
     pm = make_plugin_manager(allowed=_enabled_plugins(argv))
     group = make_cli()
     load_plugin_commands(group, pm)
     add_json_option(group)
+    group.on_load = _add_json  # lazy commands get theirs when they are imported
     return group, pm
 
 

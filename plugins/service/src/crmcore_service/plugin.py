@@ -6,7 +6,16 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import Effects, Kinds, ReportSection, ReportWindow, SettingsSpec, TaskDraft, hookimpl
+from crmcore import (
+    Effects,
+    Kinds,
+    LazyCommand,
+    ReportSection,
+    ReportWindow,
+    SettingsSpec,
+    TaskDraft,
+    hookimpl,
+)
 from crmcore.entities import Priority
 from crmcore.storage import CollectionSpec, IndexSpec
 from crmcore_service.api import SECTION, TASK_SOURCE, Service, ensure_hookspecs, step_key
@@ -140,10 +149,11 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
-    from crmcore_service.cli import service_group
-
-    cli.add_command(service_group)
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
+    """``crm service``, imported when it runs."""
+    return [LazyCommand("service", "crmcore_service.cli:service_group",
+                        "Service orders: business acceptance, changes, cancellations, billing, "
+                        "faults, 工单.")]
 
 
 @hookimpl
