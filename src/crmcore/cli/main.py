@@ -23,7 +23,7 @@ from crmcore.cli.context import CliState
 from crmcore.cli.lazy import CrmGroup
 from crmcore.config import find_config
 from crmcore.errors import CrmError
-from crmcore.logs import configure_logging
+from crmcore.logs import defer_logging
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.registry import LazyCommand
 from crmcore.security import check_actor_name
@@ -51,7 +51,7 @@ def make_cli() -> CrmGroup:
     def cli(ctx: click.Context, config_path: str | None, as_json: bool, actor: str | None,
             log_level: str, log_format: str) -> None:
         """crmcore: customers, interactions and tasks, with plugins for everything else."""
-        configure_logging(log_level, log_format)
+        defer_logging(log_level, log_format)
         if actor is not None:  # refused for every command, even one that acts as itself
             actor = check_actor_name(actor, "--as")
         plugins = ctx.obj.plugins if isinstance(ctx.obj, CliState) else None
@@ -181,7 +181,7 @@ def _check_arguments(args: Sequence[str]) -> None:
 def run(args: list[str]) -> int:
     try:
         _check_arguments(args)
-        configure_logging(*_preparse_logging(args))
+        defer_logging(*_preparse_logging(args))
         group, pm = build(args)
         result = group.main(args=args, prog_name="crm", standalone_mode=False,
                             obj=CliState(None, False, None, pm))
