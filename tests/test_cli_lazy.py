@@ -47,14 +47,14 @@ def test_a_lazy_command_is_imported_for_its_own_help(tmp_path) -> None:
     assert "crmcore_loyalty.cli" in imported and "crmcore_grading.cli" not in imported
 
 
-HEAVY = ("structlog", "pymongo", "starlette", "uvicorn", "asyncio")
+HEAVY = ("structlog", "pymongo", "starlette", "uvicorn", "asyncio", "phonenumbers")
 HEAVY_PROBE = ("import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
                f"print(sorted(set(m.split('.')[0] for m in sys.modules) & set({HEAVY!r})), "
                "file=sys.stderr); sys.exit(code)")
 
 
 @pytest.mark.parametrize("args", [("--help",), ("customer", "list")])
-def test_core_commands_import_no_logging_mongo_or_web_server(tmp_path, args) -> None:
+def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, args) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
     subprocess.run([sys.executable, "-m", "crmcore.cli.main", "init"], cwd=tmp_path, env=env,
                    capture_output=True, check=True, timeout=120)
