@@ -6,7 +6,7 @@ import json
 import pytest
 import structlog
 
-from crmcore.logs import configure_logging, get_logger, mask_text
+from crmcore.logs import configure_logging, defer_logging, get_logger, mask_text
 
 
 @pytest.fixture
@@ -55,9 +55,28 @@ def test_level_filtering(output):
     assert "routine" not in output.getvalue() and "unusual" in output.getvalue()
 
 
+def test_deferred_logging_is_set_up_by_the_first_event_at_its_level(output, capsys):
+    early = get_logger("early")
+    defer_logging("warning", "json")
+    early.info("routine", email="li@example.com")  # below the level: nothing set up
+    assert capsys.readouterr().err == ""
+    early.warning("unusual", email="li@example.com")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["email"] == "***" and json.loads(line)["event"] == "unusual"
+
+
+def test_configure_logging_without_a_level_takes_the_deferred_one(output, capsys):
+    defer_logging("info", "json")
+    configure_logging()  # what a host (the web app) does when structlog is not configured
+    structlog.get_logger().info("routine")
+    assert json.loads(capsys.readouterr().err)["event"] == "routine"
+
+
 def test_unknown_level_is_refused():
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("chatty")
+    with pytest.raises(ValueError, match="unknown log level"):
+        defer_logging("chatty")
 
 
 # -- phone and e-mail shapes (hypothesis) -------------------------------------------------

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         CustomerPanel,
         DashboardCard,
         Kinds,
+        LazyCommand,
         NavEntry,
         ReportSection,
         ReportWindow,
@@ -117,13 +118,27 @@ class HookCalls:
 
     # -- faces -----------------------------------------------------------------------------
 
-    def crm_cli_commands(self, *, cli: click.Group) -> None:
-        """Let each plugin add commands; a plugin that fails is marked failed, not fatal."""
+    def crm_cli_commands(self, *, cli: click.Group) -> list[tuple[str, list[LazyCommand]]]:
+        """Let each plugin add commands (``cli.add_command``) or return ``LazyCommand``s: the
+        lazy ones, with the plugin that returns them. A plugin that fails here, or returns
+        anything but ``LazyCommand``s, is marked failed, not fatal, and none of its lazy
+        commands is listed."""
+        from crmcore.registry import LazyCommand
+
+        found: list[tuple[str, list[LazyCommand]]] = []
         for plugin, call in self.each("crm_cli_commands", cli=cli):
             try:
-                call()
+                returned = call()
+                specs = [] if returned is None else list(returned)
+                for spec in specs:
+                    if not isinstance(spec, LazyCommand):
+                        raise TypeError(f"crm_cli_commands returned {type(spec).__name__}, "
+                                        "not LazyCommand")
             except Exception as exc:
                 self.mark_failed(plugin, exc)
+                continue
+            found.append((plugin, specs))
+        return found
 
     def crm_report_sections(self, *, crm: CRM, now: datetime,
                             window: ReportWindow) -> list[ReportSection]:

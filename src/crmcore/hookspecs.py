@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         CustomerPanel,
         DashboardCard,
         Kinds,
+        LazyCommand,
         NavEntry,
         ReportSection,
         ReportWindow,
@@ -179,8 +180,10 @@ class CrmHookSpecs:
     # -- faces: CLI, reports, the customer page --------------------------------------------
 
     @hookspec
-    def crm_cli_commands(self, cli: click.Group) -> None:
-        """Add commands or groups to the ``crm`` command line (``cli.add_command(...)``).
+    def crm_cli_commands(self, cli: click.Group) -> list[LazyCommand] | None:
+        """Commands for the ``crm`` command line: return ``LazyCommand``s (name,
+        ``"module:attribute"``, help line), imported only when they run; or add commands
+        yourself (``cli.add_command(...)``) and return nothing.
 
         Called once when the CLI starts. Commands get the CRM through
         ``crmcore.cli.context.open_crm_from(ctx)``.

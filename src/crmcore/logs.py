@@ -1,8 +1,10 @@
 """structlog set up once, with a processor that masks personal data before anything renders.
 
 crmcore is a library first: its loggers print nothing until logging is configured, by
-``configure_logging`` (the ``crm`` command does it, writing to stderr) or by a host application
-that configures structlog itself.
+``configure_logging`` or by a host application that configures structlog itself. The ``crm``
+command calls ``defer_logging``: the same set-up, made when the first event at or above the
+level is logged, so a command that logs nothing never imports structlog (nor the rich and
+asyncio it pulls in).
 
 Values under personal keys (the fields declared ``personal=True`` in core and plugin schemas)
 are replaced whole; e-mail addresses and phone numbers are also masked wherever they appear in
@@ -17,13 +19,15 @@ import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Protocol
 
-import structlog
-
 from crmcore.entities import Customer, Interaction, Task
 from crmcore.schema import personal_fields
 
 MASK = "***"
 _configured = False  # by configure_logging; until then crmcore's loggers are silent
+# (level, format) that ``defer_logging`` asked for and the first event will set up
+_deferred: tuple[str, str] | None = None
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "exception": 40,
+           "critical": 50, "fatal": 50}
 logging.getLogger("crmcore").addHandler(logging.NullHandler())  # the library convention
 # Every field the core's entities declare personal (the one list: ``crmcore.schema.field``),
 # so an event logged before a CRM is opened is masked too; plus two plugin field names that
@@ -110,15 +114,35 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def configure_logging(level: str = "warning", fmt: str = "console",
-                      stream: TextSink | None = None) -> None:
-    """Configure structlog (idempotent). ``fmt`` is ``console`` or ``json``; logs go to stderr."""
+def _level(level: str) -> int:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
+    return numeric
+
+
+def defer_logging(level: str = "warning", fmt: str = "console") -> None:
+    """``configure_logging(level, fmt)``, made when a crmcore logger first logs an event at or
+    above ``level`` (or when ``configure_logging()`` is called without a level)."""
+    _level(level)
+    global _configured, _deferred
+    _configured, _deferred = True, (level, fmt)
+
+
+def configure_logging(level: str | None = None, fmt: str | None = None,
+                      stream: TextSink | None = None) -> None:
+    """Configure structlog (idempotent). ``fmt`` is ``console`` or ``json``; logs go to stderr.
+    A level or format not given is the one ``defer_logging`` asked for, else warning and
+    console."""
+    import structlog
+
+    global _configured, _deferred
+    level = level or (_deferred[0] if _deferred else "warning")
+    fmt = fmt or (_deferred[1] if _deferred else "console")
+    numeric = _level(level)
+    _deferred = None
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
-    global _configured
     _configured = True
     structlog.configure(
         processors=[
@@ -139,7 +163,8 @@ def configure_logging(level: str = "warning", fmt: str = "console",
 def is_configured() -> bool:
     """Whether crmcore's loggers write anywhere: ``configure_logging`` was called (the CLI
     does), or the host application configured structlog itself."""
-    return _configured or structlog.is_configured()
+    structlog = sys.modules.get("structlog")  # a host that configured it has imported it
+    return _configured or (structlog is not None and structlog.is_configured())
 
 
 def _drop(*_args: Any, **_kwargs: Any) -> None:
@@ -165,6 +190,12 @@ class LibraryLogger:
             raise AttributeError(method)
         if not is_configured():
             return _drop
+        if _deferred is not None:
+            if _LEVELS.get(method, 100) < _level(_deferred[0]):
+                return _drop  # filtered out: not worth importing structlog for
+            configure_logging()
+        import structlog
+
         target = getattr(structlog.get_logger("crmcore"), method)
 
         def log(event: Any = None, *args: Any, **values: Any) -> Any:

@@ -13,34 +13,39 @@ import unicodedata
 from functools import lru_cache
 
 import attrs
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
 from crmcore.errors import ValidationError
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SEPARATORS = re.compile(r"[\s\-().\u3000\uff08\uff09\uff0d]")
 
-PHONE_TYPES = {
-    PhoneNumberType.MOBILE: "mobile",
-    PhoneNumberType.FIXED_LINE: "fixed_line",
-    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
-    PhoneNumberType.TOLL_FREE: "toll_free",
-    PhoneNumberType.PREMIUM_RATE: "premium_rate",
-    PhoneNumberType.SHARED_COST: "shared_cost",
-    PhoneNumberType.VOIP: "voip",
-    PhoneNumberType.PERSONAL_NUMBER: "personal",
-    PhoneNumberType.PAGER: "pager",
-    PhoneNumberType.UAN: "uan",
-    PhoneNumberType.VOICEMAIL: "voicemail",
-}
 
-_REASONS = {
-    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
-    ValidationResult.TOO_SHORT: "too short",
-    ValidationResult.TOO_LONG: "too long",
-    ValidationResult.INVALID_LENGTH: "wrong number of digits for its country",
-}
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[int, str], dict[int, str]]:
+    """(phone type -> name, possibility -> reason), built when the first phone is parsed:
+    ``phonenumbers`` is imported then, not by every process that imports crmcore."""
+    from phonenumbers import PhoneNumberType, ValidationResult
+
+    types = {
+        PhoneNumberType.MOBILE: "mobile",
+        PhoneNumberType.FIXED_LINE: "fixed_line",
+        PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+        PhoneNumberType.TOLL_FREE: "toll_free",
+        PhoneNumberType.PREMIUM_RATE: "premium_rate",
+        PhoneNumberType.SHARED_COST: "shared_cost",
+        PhoneNumberType.VOIP: "voip",
+        PhoneNumberType.PERSONAL_NUMBER: "personal",
+        PhoneNumberType.PAGER: "pager",
+        PhoneNumberType.UAN: "uan",
+        PhoneNumberType.VOICEMAIL: "voicemail",
+    }
+    reasons = {
+        ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+        ValidationResult.TOO_SHORT: "too short",
+        ValidationResult.TOO_LONG: "too long",
+        ValidationResult.INVALID_LENGTH: "wrong number of digits for its country",
+    }
+    return types, reasons
 
 
 @attrs.frozen
@@ -56,6 +61,8 @@ def region_for(country_code: str | None) -> str | None:
     """``"86"`` → ``"CN"``: the region ``phonenumbers`` reads national numbers in."""
     if not country_code:
         return None
+    import phonenumbers
+
     region = phonenumbers.region_code_for_country_code(int(country_code))
     return None if region == phonenumbers.UNKNOWN_REGION else region
 
@@ -85,6 +92,10 @@ def _parse(text: str, country_code: str | None) -> Phone:
         return Phone(compact, None)
     if region is None and compact.startswith("00"):
         text = "+" + compact[2:]
+    import phonenumbers
+    from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
+
+    phone_types, reasons = _tables()
     try:
         number = phonenumbers.parse(text, region or "ZZ")
     except NumberParseException as exc:
@@ -99,7 +110,7 @@ def _parse(text: str, country_code: str | None) -> Phone:
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
         raise ValidationError(f"malformed phone number {text!r}: "
-                              f"{_REASONS.get(possible, 'not possible')}", field="phone")
+                              f"{reasons.get(possible, 'not possible')}", field="phone")
     # ``is_valid_number`` is ``number_type`` != UNKNOWN for the number's own region (the
     # region is found from its country code, so the two always agree): ask once.
     number_type = phonenumbers.number_type(number)
@@ -108,7 +119,7 @@ def _parse(text: str, country_code: str | None) -> Phone:
         raise ValidationError(f"invalid phone number {text!r}: no such number in {where} "
                               "(check the digits and the area or mobile prefix)",
                               field="phone")
-    kind = PHONE_TYPES.get(number_type)
+    kind = phone_types.get(number_type)
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind)
 
 

@@ -32,6 +32,28 @@ class Kinds:
 
 
 @attrs.frozen
+class LazyCommand:
+    """A ``crm`` command that is imported only when it runs (or its own ``--help`` is asked).
+
+    ``crm_cli_commands`` may return a list of these instead of adding commands itself:
+    ``LazyCommand("loyalty", "crmcore_loyalty.cli:loyalty_group", "Points and tiers.")``.
+    ``target`` names the click command or group as ``"module:attribute"``; ``help`` is the
+    line ``crm --help`` shows, so the module is not imported to list it.
+    """
+
+    name: str
+    target: str = attrs.field()
+    help: str = ""
+
+    @target.validator
+    def _check_target(self, _attribute: attrs.Attribute[str], value: str) -> None:
+        module, colon, attr = value.partition(":")
+        if not (module and colon and attr):
+            raise ValueError(f"LazyCommand {self.name!r}: target {value!r} is not "
+                             "'module:attribute'")
+
+
+@attrs.frozen
 class SummaryLine:
     """One labelled line on ``crm customer show``."""
 

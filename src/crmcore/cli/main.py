@@ -20,9 +20,10 @@ import click
 
 from crmcore.cli import admin, audit, customers, db, encryption, tasks
 from crmcore.cli.context import CliState
+from crmcore.cli.lazy import CrmGroup
 from crmcore.config import find_config
 from crmcore.errors import CrmError
-from crmcore.logs import configure_logging
+from crmcore.logs import defer_logging
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.security import check_actor_name
 from crmcore.text import for_terminal
@@ -30,10 +31,10 @@ from crmcore.text import for_terminal
 EXIT_INTERNAL = 70
 
 
-def make_cli() -> click.Group:
+def make_cli() -> CrmGroup:
     """A fresh ``crm`` group with the core's commands (plugins add theirs in ``build``)."""
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"],
+    @click.group(cls=CrmGroup, context_settings={"help_option_names": ["-h", "--help"],
                                    "max_content_width": 100})
     @click.option("--config", "config_path", metavar="PATH", envvar="CRM_CONFIG",
                   help="Configuration file (default: $CRM_CONFIG, else ./crm.toml).")
@@ -49,7 +50,7 @@ def make_cli() -> click.Group:
     def cli(ctx: click.Context, config_path: str | None, as_json: bool, actor: str | None,
             log_level: str, log_format: str) -> None:
         """crmcore: customers, interactions and tasks, with plugins for everything else."""
-        configure_logging(log_level, log_format)
+        defer_logging(log_level, log_format)
         if actor is not None:  # refused for every command, even one that acts as itself
             actor = check_actor_name(actor, "--as")
         plugins = ctx.obj.plugins if isinstance(ctx.obj, CliState) else None
@@ -57,6 +58,7 @@ def make_cli() -> click.Group:
 
     for module in (admin, audit, customers, db, encryption, tasks):
         module.register(cli)
+    assert isinstance(cli, CrmGroup)
     return cli
 
 
@@ -88,9 +90,12 @@ def _enabled_plugins(argv: Sequence[str]) -> set[str] | None:
     return set(enabled)
 
 
-def load_plugin_commands(group: click.Group, pm: PluginManager) -> None:
-    """Let each plugin add commands; a plugin that fails here is marked failed, not fatal."""
-    pm.crm_cli_commands(cli=group)
+def load_plugin_commands(group: CrmGroup, pm: PluginManager) -> None:
+    """Let each plugin add commands, or return ``LazyCommand``s that are imported when they
+    run; a plugin that fails here (or returns something else) is marked failed, not fatal."""
+    for plugin, specs in pm.crm_cli_commands(cli=group):
+        for spec in specs:
+            group.add_lazy(plugin, spec)
 
 
 def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -107,17 +112,22 @@ def add_json_option(group: click.Group) -> None:
     """Give every command and group under ``group`` its own ``--json`` flag (the root's
     ``--json`` works before the command name; this one after it)."""
     for command in group.commands.values():
-        if not any("--json" in getattr(p, "opts", ()) for p in command.params):
-            command.params.append(_json_option())
-        if isinstance(command, click.Group):
-            add_json_option(command)
+        _add_json(command)
 
 
-def build(argv: Sequence[str]) -> tuple[click.Group, PluginManager]:
+def _add_json(command: click.Command) -> None:
+    if not any("--json" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(_json_option())
+    if isinstance(command, click.Group):
+        add_json_option(command)
+
+
+def build(argv: Sequence[str]) -> tuple[CrmGroup, PluginManager]:
     pm = make_plugin_manager(allowed=_enabled_plugins(argv))
     group = make_cli()
     load_plugin_commands(group, pm)
     add_json_option(group)
+    group.on_load = _add_json  # lazy commands get theirs when they are imported
     return group, pm
 
 
@@ -161,7 +171,7 @@ def _check_arguments(args: Sequence[str]) -> None:
 def run(args: list[str]) -> int:
     try:
         _check_arguments(args)
-        configure_logging(*_preparse_logging(args))
+        defer_logging(*_preparse_logging(args))
         group, pm = build(args)
         result = group.main(args=args, prog_name="crm", standalone_mode=False,
                             obj=CliState(None, False, None, pm))

@@ -10,6 +10,7 @@ from crmcore import (
     ApiRoute,
     Effects,
     Kinds,
+    LazyCommand,
     RecordWrite,
     ReportSection,
     ReportWindow,
@@ -157,10 +158,11 @@ def crm_business_clock(crm: CRM) -> BusinessClock:
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
-    from crmcore_complaints.cli import complaints_group
-
-    cli.add_command(complaints_group)
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
+    """``crm complaints``, imported when it runs."""
+    return [LazyCommand("complaints", "crmcore_complaints.cli:complaints_group",
+                        "Complaint tickets: register, judge, dispatch, resolve, close, reopen "
+                        "and analyse.")]
 
 
 @hookimpl

@@ -20,6 +20,7 @@ from crmcore import (
     Customer,
     Effects,
     Interaction,
+    LazyCommand,
     ReportSection,
     ReportWindow,
     SettingsSpec,
@@ -174,10 +175,10 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
-    from crmcore_grading.cli import grade_group
-
-    cli.add_command(grade_group)
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
+    """``crm grade``, imported when it runs."""
+    return [LazyCommand("grade", "crmcore_grading.cli:grade_group",
+                        "Customer grades: the A-E pipeline grade, value tiers and churn risk.")]
 
 
 @hookimpl

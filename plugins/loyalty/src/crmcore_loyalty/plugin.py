@@ -14,6 +14,7 @@ from crmcore import (
     Effects,
     Interaction,
     Kinds,
+    LazyCommand,
     RecordWrite,
     ReportSection,
     ReportWindow,
@@ -146,11 +147,12 @@ def crm_award_points(crm: CRM, customer_id: str, points: int, source: str, reaso
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
-    from crmcore_loyalty.cli import loyalty_group, referral_group
-
-    cli.add_command(loyalty_group)
-    cli.add_command(referral_group)
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
+    """``crm loyalty`` and ``crm referral``, imported when they run."""
+    return [LazyCommand("loyalty", "crmcore_loyalty.cli:loyalty_group",
+                        "Loyalty points: balance, history, redeem, adjust."),
+            LazyCommand("referral", "crmcore_loyalty.cli:referral_group",
+                        'Referral ("old brings new"): codes, links, statistics.')]
 
 
 @hookimpl

@@ -10,6 +10,7 @@ from crmcore import (
     Action,
     Effects,
     Kinds,
+    LazyCommand,
     ReportSection,
     ReportWindow,
     SettingsSpec,
@@ -156,10 +157,11 @@ def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
-    from crmcore_service.cli import service_group
-
-    cli.add_command(service_group)
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
+    """``crm service``, imported when it runs."""
+    return [LazyCommand("service", "crmcore_service.cli:service_group",
+                        "Service orders: business acceptance, changes, cancellations, billing, "
+                        "faults, 工单.")]
 
 
 @hookimpl

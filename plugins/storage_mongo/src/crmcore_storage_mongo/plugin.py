@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from crmcore import hookimpl
 from crmcore.storage import StorageBackend, StorageOptions, Store
-from crmcore_storage_mongo.store import open_store
 
 
 def _open(options: StorageOptions) -> Store:
+    # pymongo (and its asyncio client) is imported only when a MongoDB store is opened, not
+    # on every start of a process that loads this plugin for a TinyDB store
+    from crmcore_storage_mongo.store import open_store
+
     return open_store(options)
 
 

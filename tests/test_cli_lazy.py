@@ -1,0 +1,128 @@
+"""Plugins' ``LazyCommand``s: listed without importing their module, imported when they run."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+
+import click
+import pytest
+
+from crmcore import LazyCommand, hookimpl
+from crmcore.cli import main as cli_main
+from crmcore.cli.main import build, make_cli
+from crmcore.plugins import make_plugin_manager
+from crmcore.testing.cli import one_line_error
+
+# The installed ``crm``, as its console script starts it, reporting which CLI modules it
+# imported (on stderr, after the command's own output).
+PROBE = ("import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
+         "print(sorted(m for m in sys.modules if m.endswith('.cli') and m.startswith("
+         "'crmcore_')), file=sys.stderr); sys.exit(code)")
+
+
+def _crm(*args: str, tmp_path) -> tuple[int, str, list[str]]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CRM_", "CRMCORE_"))}
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    return done.returncode, done.stdout, ast.literal_eval(done.stderr.strip().splitlines()[-1])
+
+
+def test_help_lists_lazy_commands_without_importing_them(tmp_path) -> None:
+    code, out, imported = _crm("--help", tmp_path=tmp_path)
+    assert code == 0
+    assert "loyalty   " in out and "Loyalty points: balance, history, redeem" in out
+    assert "complaints" in out and "grade" in out and "service" in out
+    for lazy in ("crmcore_loyalty.cli", "crmcore_grading.cli", "crmcore_complaints.cli",
+                 "crmcore_service.cli"):
+        assert lazy not in imported
+
+
+def test_a_lazy_command_is_imported_for_its_own_help(tmp_path) -> None:
+    code, out, imported = _crm("loyalty", "--help", tmp_path=tmp_path)
+    assert code == 0 and "balance" in out and "--json" in out
+    assert "crmcore_loyalty.cli" in imported and "crmcore_grading.cli" not in imported
+
+
+HEAVY = ("structlog", "pymongo", "starlette", "uvicorn", "asyncio", "phonenumbers")
+HEAVY_PROBE = ("import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
+               f"print(sorted(set(m.split('.')[0] for m in sys.modules) & set({HEAVY!r})), "
+               "file=sys.stderr); sys.exit(code)")
+
+
+@pytest.mark.parametrize("args", [("--help",), ("customer", "list")])
+def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, args) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
+    subprocess.run([sys.executable, "-m", "crmcore.cli.main", "init"], cwd=tmp_path, env=env,
+                   capture_output=True, check=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", HEAVY_PROBE, *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert ast.literal_eval(done.stderr.strip().splitlines()[-1]) == []
+
+
+class _Broken:
+    @hookimpl
+    def crm_cli_commands(self, cli):
+        return [LazyCommand("broken", "crmcore_no_such_module.cli:group", "Never loads."),
+                LazyCommand("notacommand", "crmcore.registry:LazyCommand", "Not click.")]
+
+
+@pytest.fixture
+def broken_cli(monkeypatch):
+    def with_broken(**kwargs):
+        return make_plugin_manager(extra=[("brokenplugin", _Broken())], **kwargs)
+
+    monkeypatch.setattr(cli_main, "make_plugin_manager", with_broken)
+    monkeypatch.setenv("CRMCORE_PLUGINS", "storage_tinydb")
+    monkeypatch.delenv("CRM_CONFIG", raising=False)
+
+
+def test_a_lazy_command_whose_module_fails_is_one_line_and_exit_7(broken_cli, capsys) -> None:
+    assert cli_main.run(["--help"]) == 0  # still listed; the rest of the CLI works
+    assert "broken" in capsys.readouterr().out
+    assert cli_main.run(["broken", "--help"]) == 7
+    line = one_line_error(capsys.readouterr().err)
+    assert "plugin 'brokenplugin'" in line and "'broken' could not be loaded" in line
+    assert "ModuleNotFoundError" in line
+    assert cli_main.run(["notacommand"]) == 7
+    assert "is not a click command" in one_line_error(capsys.readouterr().err)
+
+
+def test_a_plugin_returning_something_else_is_marked_failed() -> None:
+    class Wrong:
+        @hookimpl
+        def crm_cli_commands(self, cli):
+            return ["loyalty"]
+
+    pm = make_plugin_manager(load_entry_points=False, extra=[("wrong", Wrong())])
+    group = make_cli()
+    cli_main.load_plugin_commands(group, pm)
+    assert {i.name: i.status for i in pm.infos()}["wrong"] == "failed"
+    assert "loyalty" not in group.list_commands(click.Context(group))
+
+
+def test_lazy_and_eager_registrations_of_one_name_the_later_wins() -> None:
+    group = make_cli()
+    group.add_lazy("a", LazyCommand("customer", "x.y:z", "replaced"))
+    assert "customer" not in group.commands and "customer" in group.lazy
+    group.add_command(click.Command("customer"))
+    assert "customer" in group.commands and "customer" not in group.lazy
+
+
+def test_every_bundled_command_is_reachable(monkeypatch) -> None:
+    monkeypatch.delenv("CRMCORE_PLUGINS", raising=False)
+    group, _pm = build([])
+    names = group.list_commands(click.Context(group))
+    assert {"loyalty", "referral", "grade", "complaints", "service"} <= set(group.lazy)
+    for name in names:  # every lazy target imports and is a click command
+        assert isinstance(group.get_command(click.Context(group), name), click.Command)
+    assert group.lazy == {}
+
+
+def test_lazy_command_target_must_name_module_and_attribute() -> None:
+    with pytest.raises(ValueError, match="module:attribute"):
+        LazyCommand("x", "just_a_module", "help")
