@@ -7,6 +7,5 @@ does not fail a property for generating data slowly (``too_slow``). Performance 
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("crmcore", deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("crmcore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("crmcore")

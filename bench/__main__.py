@@ -31,16 +31,25 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in ALL]
     if unknown:
-        print(f"error: unknown workload(s) {', '.join(unknown)} (known: {', '.join(ALL)})",
-              file=sys.stderr)
+        print(
+            f"error: unknown workload(s) {', '.join(unknown)} (known: {', '.join(ALL)})",
+            file=sys.stderr,
+        )
         return 2
     configure_logging("warning")
     started = time.perf_counter()
     results = run_all(names, args.quick)
-    table = Table(title="crmcore benchmarks" + (" (quick sizes)" if args.quick else ""),
-                  header_style="bold")
-    for column in ("workload", "sizes", "crmcore", "baselines", "ratios (>1: crmcore better)",
-                   "note"):
+    table = Table(
+        title="crmcore benchmarks" + (" (quick sizes)" if args.quick else ""), header_style="bold"
+    )
+    for column in (
+        "workload",
+        "sizes",
+        "crmcore",
+        "baselines",
+        "ratios (>1: crmcore better)",
+        "note",
+    ):
         table.add_column(column, overflow="fold")
     for r in results:
         table.add_row(
@@ -49,12 +58,16 @@ def main(argv: list[str] | None = None) -> int:
             "-" if r.crmcore is None else f"{r.crmcore:,.2f} {r.unit}",
             "\n".join(f"{k}: {v:,.2f}" for k, v in r.baselines.items()),
             "\n".join(f"{k}: {v:.2f}x" for k, v in r.ratios.items()),
-            "; ".join(filter(None, [r.note, *(f"{k}={_short(v)}" for k, v in r.extra.items())])))
+            "; ".join(filter(None, [r.note, *(f"{k}={_short(v)}" for k, v in r.extra.items())])),
+        )
     Console(width=160).print(table)
     payload = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": cpu_note()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": cpu_note(),
+        },
         "quick": args.quick,
         "seconds": round(time.perf_counter() - started, 1),
         "results": [r.as_dict() for r in results],

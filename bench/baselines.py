@@ -62,20 +62,29 @@ def sqlite_tasks(path: Path, tasks: Iterable[dict[str, Any]]) -> sqlite3.Connect
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE tasks (id TEXT PRIMARY KEY, assignee TEXT, status TEXT, "
-                 "due_at TEXT, priority INTEGER, doc TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, assignee TEXT, status TEXT, "
+        "due_at TEXT, priority INTEGER, doc TEXT NOT NULL)"
+    )
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
-                     ((t["id"], t["assignee"], t["status"], t["due_at"], t["priority"],
-                       json.dumps(t)) for t in tasks))
+    conn.executemany(
+        "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (t["id"], t["assignee"], t["status"], t["due_at"], t["priority"], json.dumps(t))
+            for t in tasks
+        ),
+    )
     conn.execute("COMMIT")
     conn.execute("CREATE INDEX tasks_due ON tasks (assignee, status, due_at)")
     return conn
 
 
 def sqlite_due(conn: sqlite3.Connection, assignee: str, now_iso: str) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT doc FROM tasks WHERE assignee = ? AND status = 'open' AND "
-                        "due_at <= ? ORDER BY priority DESC, due_at", (assignee, now_iso))
+    rows = conn.execute(
+        "SELECT doc FROM tasks WHERE assignee = ? AND status = 'open' AND "
+        "due_at <= ? ORDER BY priority DESC, due_at",
+        (assignee, now_iso),
+    )
     return [json.loads(r[0]) for r in rows]
 
 

@@ -39,16 +39,22 @@ class Result:
         out = {}
         for name, value in self.baselines.items():
             if self.crmcore and value:
-                out[name] = (self.crmcore / value if self.higher_is_better
-                             else value / self.crmcore)
+                out[name] = self.crmcore / value if self.higher_is_better else value / self.crmcore
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"workload": self.workload, "title": self.title, "sizes": self.sizes,
-                "unit": self.unit, "higher_is_better": self.higher_is_better,
-                "crmcore": self.crmcore, "baselines": self.baselines,
-                "ratios": {k: round(v, 3) for k, v in self.ratios.items()},
-                "extra": self.extra, "note": self.note}
+        return {
+            "workload": self.workload,
+            "title": self.title,
+            "sizes": self.sizes,
+            "unit": self.unit,
+            "higher_is_better": self.higher_is_better,
+            "crmcore": self.crmcore,
+            "baselines": self.baselines,
+            "ratios": {k: round(v, 3) for k, v in self.ratios.items()},
+            "extra": self.extra,
+            "note": self.note,
+        }
 
 
 @contextmanager

@@ -56,13 +56,23 @@ def build_store(folder: Path, n: int) -> tuple[Path, list[str], list[str]]:
             fields = person(rng, i)
             customer = crm.customers.add(actor="bench", **fields)
             ids.append(customer.id)
-            crm.interactions.log(actor="bench", customer_id=customer.id, kind="purchase",
-                                 amount=round(rng.uniform(20, 800), 2), rep=fields["owner"],
-                                 occurred_at=crm.now() - timedelta(days=rng.randrange(60)))
+            crm.interactions.log(
+                actor="bench",
+                customer_id=customer.id,
+                kind="purchase",
+                amount=round(rng.uniform(20, 800), 2),
+                rep=fields["owner"],
+                occurred_at=crm.now() - timedelta(days=rng.randrange(60)),
+            )
         for i in range(60):
-            crm.tasks.create(actor="bench", kind="follow_up", title=f"call {i}",
-                             due_at=crm.now() + timedelta(hours=rng.randint(-48, 240)),
-                             customer_id=rng.choice(ids), assignee=REPS[0])
+            crm.tasks.create(
+                actor="bench",
+                kind="follow_up",
+                title=f"call {i}",
+                due_at=crm.now() + timedelta(hours=rng.randint(-48, 240)),
+                customer_id=rng.choice(ids),
+                assignee=REPS[0],
+            )
     return config, ids, plugins
 
 
@@ -74,8 +84,9 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.headers = headers or {}
 
-    def call(self, method: str, path: str, body: bytes | None = None,
-             content_type: str | None = None) -> tuple[int, bytes]:
+    def call(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> tuple[int, bytes]:
         headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -107,8 +118,9 @@ class Browser:
         token = re.search(rb'name="csrf_token" value="([^"]+)"', page)
         if token is None:
             raise RuntimeError("the sign-in page has no csrf_token")
-        form = urlencode({"username": name, "password": password,
-                          "csrf_token": token.group(1).decode()}).encode()
+        form = urlencode(
+            {"username": name, "password": password, "csrf_token": token.group(1).decode()}
+        ).encode()
         status, data = self.call("POST", "/login", form, "application/x-www-form-urlencoded")
         if status != 303:
             raise RuntimeError(f"sign-in as {name} failed: {status} {data[:200]!r}")
@@ -123,25 +135,55 @@ def _time(into: list[float], fn: Any, *args: Any) -> None:
     into.append((time.perf_counter() - t) * 1000)
 
 
-def measure(config: Path, ids: list[str], plugins: list[str], calls: int
-            ) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
+def measure(
+    config: Path, ids: list[str], plugins: list[str], calls: int
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """{page: {"page": ms, "api": ms}} and the pages skipped with why."""
     env = {**os.environ, "CRMCORE_PLUGINS": ",".join(["storage_tinydb", "web", *plugins])}
     crm_cmd = [sys.executable, "-m", "crmcore.cli.main", "--config", str(config)]
 
     def crm(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run([*crm_cmd, *args], env=env, input=stdin, capture_output=True,
-                              text=True, timeout=300, check=True).stdout
+        return subprocess.run(
+            [*crm_cmd, *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        ).stdout
 
-    crm("--as", "bench", "user", "add", MANAGER, "--role", "manager", "--password-stdin",
-        stdin=PASSWORD + "\n")
-    crm("--as", "bench", "user", "add", REPS[0], "--role", "agent", "--password-stdin",
-        stdin=PASSWORD + "\n")
+    crm(
+        "--as",
+        "bench",
+        "user",
+        "add",
+        MANAGER,
+        "--role",
+        "manager",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    crm(
+        "--as",
+        "bench",
+        "user",
+        "add",
+        REPS[0],
+        "--role",
+        "agent",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     key = json.loads(crm("--as", "bench", "--json", "apikey", "create", "bench"))["key"]
     port = _free_port()
-    server = subprocess.Popen([*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     rng = random.Random(15)
     samples: dict[str, dict[str, list[float]]] = {}
     skipped: dict[str, str] = {}
@@ -158,10 +200,18 @@ def measure(config: Path, ids: list[str], plugins: list[str], calls: int
             name = "Customer 000"  # matches a thousand customers at 10k: a real search
             plan = [
                 ("My day", rep, lambda: "/", lambda: f"/api/v1/tasks/queue?assignee={REPS[0]}"),
-                ("customer page", boss, lambda: f"/customers/{cid}",
-                 lambda: f"/api/v1/customers/{cid}"),
-                ("search", boss, lambda: "/search?" + urlencode({"q": name}),
-                 lambda: "/api/v1/customers?" + urlencode({"q": name})),
+                (
+                    "customer page",
+                    boss,
+                    lambda: f"/customers/{cid}",
+                    lambda: f"/api/v1/customers/{cid}",
+                ),
+                (
+                    "search",
+                    boss,
+                    lambda: "/search?" + urlencode({"q": name}),
+                    lambda: "/api/v1/customers?" + urlencode({"q": name}),
+                ),
                 ("complaint desk", boss, lambda: "/complaints", lambda: "/api/v1/complaints"),
             ]
             for page, who, path, baseline in plan:
@@ -207,8 +257,16 @@ def w14_pages(size: dict[str, Any], tmp: Path) -> list[Result]:
     results = []
     for n in size["W14_customers"]:
         if not _available():
-            results.append(Result("W14", "workspace pages (p95 ms)", {"customers": n}, "ms",
-                                  False, note="crmcore-web is not installed"))
+            results.append(
+                Result(
+                    "W14",
+                    "workspace pages (p95 ms)",
+                    {"customers": n},
+                    "ms",
+                    False,
+                    note="crmcore-web is not installed",
+                )
+            )
             continue
         folder = tmp / f"w14-{n}"
         folder.mkdir()
@@ -219,16 +277,29 @@ def w14_pages(size: dict[str, Any], tmp: Path) -> list[Result]:
         for page, times in samples.items():
             p50, p95 = percentile(times["page"], 50), percentile(times["page"], 95)
             a50, a95 = percentile(times["api"], 50), percentile(times["api"], 95)
-            results.append(Result(
-                "W14", f"{page} page (p95 ms)", {"customers": n, "calls": len(times["page"])},
-                "ms", False, crmcore=p95, baselines={"api_p95": a95},
-                extra={"page_p50_ms": round(p50, 2), "api_p50_ms": round(a50, 2),
-                       "goal_p95_ms": 150, "meets_goal": p95 <= 150,
-                       "store_built_s": round(built, 1)},
-                note="retail stack + web, built through the API; crm serve, 1 worker, "
-                     "127.0.0.1, one sequential client; baseline: the JSON API's call for "
-                     "the same data"))
+            results.append(
+                Result(
+                    "W14",
+                    f"{page} page (p95 ms)",
+                    {"customers": n, "calls": len(times["page"])},
+                    "ms",
+                    False,
+                    crmcore=p95,
+                    baselines={"api_p95": a95},
+                    extra={
+                        "page_p50_ms": round(p50, 2),
+                        "api_p50_ms": round(a50, 2),
+                        "goal_p95_ms": 150,
+                        "meets_goal": p95 <= 150,
+                        "store_built_s": round(built, 1),
+                    },
+                    note="retail stack + web, built through the API; crm serve, 1 worker, "
+                    "127.0.0.1, one sequential client; baseline: the JSON API's call for "
+                    "the same data",
+                )
+            )
         for page, why in skipped.items():
-            results.append(Result("W14", f"{page} page (p95 ms)", {"customers": n}, "ms",
-                                  False, note=why))
+            results.append(
+                Result("W14", f"{page} page (p95 ms)", {"customers": n}, "ms", False, note=why)
+            )
     return results

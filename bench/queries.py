@@ -48,24 +48,40 @@ def _cpu_ms(fn: Callable[..., object], *args: Any, **kwargs: Any) -> float:
     return (time.process_time() - t) * 1000
 
 
-def sqlite_store(path: Path, customers: list[dict[str, Any]],
-                 tasks: list[dict[str, Any]]) -> sqlite3.Connection:
+def sqlite_store(
+    path: Path, customers: list[dict[str, Any]], tasks: list[dict[str, Any]]
+) -> sqlite3.Connection:
     """sqlite3 holding the same documents as orjson text, with the embedded store's indexes
     on the fields the two queries use."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE customers (id TEXT PRIMARY KEY, owner TEXT, status TEXT, "
-                 "doc TEXT NOT NULL)")
-    conn.execute("CREATE TABLE tasks (id TEXT PRIMARY KEY, assignee TEXT, status TEXT, "
-                 "due_at TEXT, priority INTEGER, doc TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE customers (id TEXT PRIMARY KEY, owner TEXT, status TEXT, doc TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, assignee TEXT, status TEXT, "
+        "due_at TEXT, priority INTEGER, doc TEXT NOT NULL)"
+    )
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)",
-                     ((c["id"], c.get("owner"), c["status"], orjson.dumps(c).decode())
-                      for c in customers))
-    conn.executemany("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
-                     ((t["id"], t["assignee"], t["status"], t["due_at"], t["priority"],
-                       orjson.dumps(t).decode()) for t in tasks))
+    conn.executemany(
+        "INSERT INTO customers VALUES (?, ?, ?, ?)",
+        ((c["id"], c.get("owner"), c["status"], orjson.dumps(c).decode()) for c in customers),
+    )
+    conn.executemany(
+        "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (
+                t["id"],
+                t["assignee"],
+                t["status"],
+                t["due_at"],
+                t["priority"],
+                orjson.dumps(t).decode(),
+            )
+            for t in tasks
+        ),
+    )
     conn.execute("COMMIT")
     # builtin.py's indexes: customers (owner, status); tasks (status, due_at),
     # (status, priority desc, due_at), (assignee, status, due_at)
@@ -78,14 +94,18 @@ def sqlite_store(path: Path, customers: list[dict[str, Any]],
 
 
 def sqlite_list(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT doc FROM customers WHERE status = 'active' ORDER BY id "
-                        "LIMIT ?", (LIST_LIMIT,))
+    rows = conn.execute(
+        "SELECT doc FROM customers WHERE status = 'active' ORDER BY id LIMIT ?", (LIST_LIMIT,)
+    )
     return [orjson.loads(r[0]) for r in rows]
 
 
 def sqlite_due(conn: sqlite3.Connection, now_iso: str) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT doc FROM tasks WHERE status = 'open' AND due_at <= ? "
-                        "ORDER BY priority DESC, due_at, id LIMIT ?", (now_iso, DUE_LIMIT))
+    rows = conn.execute(
+        "SELECT doc FROM tasks WHERE status = 'open' AND due_at <= ? "
+        "ORDER BY priority DESC, due_at, id LIMIT ?",
+        (now_iso, DUE_LIMIT),
+    )
     return [orjson.loads(r[0]) for r in rows]
 
 
@@ -98,10 +118,20 @@ def w10_queries(size: dict[str, int], tmp: Path) -> list[Result]:
         customers = customer_docs(n, seed=10)
         tasks = task_docs(2 * n, [c["id"] for c in customers], seed=11)
         sizes = {"customers": n, "tasks": 2 * n}
-        listing = Result("W10-list", "`customer list`: active customers by id, limit 50 "
-                         "(ms of CPU)", sizes, "ms", False)
-        due = Result("W10-due", "due queue: open tasks due now, most urgent first, limit 20 "
-                     "(ms of CPU)", dict(sizes), "ms", False)
+        listing = Result(
+            "W10-list",
+            "`customer list`: active customers by id, limit 50 (ms of CPU)",
+            sizes,
+            "ms",
+            False,
+        )
+        due = Result(
+            "W10-due",
+            "due queue: open tasks due now, most urgent first, limit 20 (ms of CPU)",
+            dict(sizes),
+            "ms",
+            False,
+        )
         conn = sqlite_store(tmp / f"w10-{n}.sqlite", customers, tasks)
         now_iso = iso(T0)
         if not embedded_available():
@@ -119,36 +149,53 @@ def w10_queries(size: dict[str, int], tmp: Path) -> list[Result]:
             got_due = [t.id for t in crm.tasks.due(now=T0, limit=DUE_LIMIT)]
             if got_list != expected_list or got_due != expected_due:
                 raise RuntimeError("W10: crmcore and sqlite3 answer differently")
-            samples: dict[str, list[float]] = {k: [] for k in (
-                "sql_list", "api_list", "store_list", "sql_due", "api_due", "store_due")}
+            samples: dict[str, list[float]] = {
+                k: []
+                for k in ("sql_list", "api_list", "store_list", "sql_due", "api_due", "store_due")
+            }
             for _ in range(W10_QUERIES["quick" if quick else "full"]):
                 samples["sql_list"].append(_cpu_ms(sqlite_list, conn))
-                samples["api_list"].append(_cpu_ms(crm.customers.find, sort=[("id", 1)],
-                                                   limit=LIST_LIMIT))
-                samples["store_list"].append(_cpu_ms(coll_c.find, {"status": "active"},
-                                                     sort=[("id", 1)], limit=LIST_LIMIT))
+                samples["api_list"].append(
+                    _cpu_ms(crm.customers.find, sort=[("id", 1)], limit=LIST_LIMIT)
+                )
+                samples["store_list"].append(
+                    _cpu_ms(coll_c.find, {"status": "active"}, sort=[("id", 1)], limit=LIST_LIMIT)
+                )
                 samples["sql_due"].append(_cpu_ms(sqlite_due, conn, now_iso))
                 samples["api_due"].append(_cpu_ms(crm.tasks.due, now=T0, limit=DUE_LIMIT))
-                samples["store_due"].append(_cpu_ms(
-                    coll_t.find, {"status": "open", "due_at": {"$lte": now_iso}},
-                    sort=[("priority", -1), ("due_at", 1)], limit=DUE_LIMIT))
+                samples["store_due"].append(
+                    _cpu_ms(
+                        coll_t.find,
+                        {"status": "open", "due_at": {"$lte": now_iso}},
+                        sort=[("priority", -1), ("due_at", 1)],
+                        limit=DUE_LIMIT,
+                    )
+                )
             # what the limit saves: the same question answered by sorting every match
-            full_due = _cpu_ms(coll_t.find, {"status": "open", "due_at": {"$lte": now_iso}},
-                               sort=[("priority", -1), ("due_at", 1)])
+            full_due = _cpu_ms(
+                coll_t.find,
+                {"status": "open", "due_at": {"$lte": now_iso}},
+                sort=[("priority", -1), ("due_at", 1)],
+            )
             full_list = _cpu_ms(coll_c.find, {"status": "active"}, sort=[("id", 1)])
         conn.close()
         listing.crmcore = median(samples["api_list"])
         listing.baselines["sqlite3_orjson"] = median(samples["sql_list"])
-        listing.extra.update(store_ms=round(median(samples["store_list"]), 3),
-                             every_match_sorted_ms=round(full_list, 1))
+        listing.extra.update(
+            store_ms=round(median(samples["store_list"]), 3),
+            every_match_sorted_ms=round(full_list, 1),
+        )
         due.crmcore = median(samples["api_due"])
         due.baselines["sqlite3_orjson"] = median(samples["sql_due"])
-        due.extra.update(store_ms=round(median(samples["store_due"]), 3),
-                         every_match_sorted_ms=round(full_due, 1), matches=len(
-                             [t for t in tasks if t["status"] == "open"
-                              and t["due_at"] <= now_iso]))
-        listing.note = due.note = ("medians of alternating queries, CPU time; the API turns "
-                                   "documents into records, store_ms does not")
+        due.extra.update(
+            store_ms=round(median(samples["store_due"]), 3),
+            every_match_sorted_ms=round(full_due, 1),
+            matches=len([t for t in tasks if t["status"] == "open" and t["due_at"] <= now_iso]),
+        )
+        listing.note = due.note = (
+            "medians of alternating queries, CPU time; the API turns "
+            "documents into records, store_ms does not"
+        )
         results += [listing, due]
     return results
 
@@ -168,9 +215,14 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
     plugins, settings = retail_stack()
     results = []
     for nc in W11_SIZES["quick" if quick else "full"]:
-        result = Result("W11", "one `crm.tick` on the retail stack (s of CPU)",
-                        {"customers": nc, "purchases": 6 * nc, "open_tasks": 3 * nc}, "s",
-                        False, extra={"plugins": plugins})
+        result = Result(
+            "W11",
+            "one `crm.tick` on the retail stack (s of CPU)",
+            {"customers": nc, "purchases": 6 * nc, "open_tasks": 3 * nc},
+            "s",
+            False,
+            extra={"plugins": plugins},
+        )
         if not embedded_available():
             result.note = "storage_tinydb is not installed: crmcore not measured"
             results.append(result)
@@ -181,21 +233,30 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
         config = {"storage": {"backend": "tinydb", "location": str(folder)}, **settings}
         with open_crm(config, clock=clock, plugins=["storage_tinydb", *plugins]) as crm:
             for i in range(nc):
-                crm.customers.add(actor="bench", name=f"Customer {i:06d}",
-                                  phone=f"+86139{i:08d}", external_ids={"shop": str(i)})
+                crm.customers.add(
+                    actor="bench",
+                    name=f"Customer {i:06d}",
+                    phone=f"+86139{i:08d}",
+                    external_ids={"shop": str(i)},
+                )
             span = int((HISTORY_END - HISTORY_START).total_seconds())
-            rows = sorted((HISTORY_START + timedelta(seconds=rng.randrange(span)),
-                           rng.randrange(nc), round(rng.uniform(5, 800), 2))
-                          for _ in range(6 * nc))
+            rows = sorted(
+                (
+                    HISTORY_START + timedelta(seconds=rng.randrange(span)),
+                    rng.randrange(nc),
+                    round(rng.uniform(5, 800), 2),
+                )
+                for _ in range(6 * nc)
+            )
             csv_path = tmp / f"w11-{nc}.csv"
             with csv_path.open("w", encoding="utf-8") as handle:
                 handle.write("external_id,occurred_at,kind,amount\n")
                 for at, customer, amount in rows:
-                    handle.write(f"shop:{customer},{at:%Y-%m-%dT%H:%M:%S%z},purchase,"
-                                 f"{amount}\n")
+                    handle.write(f"shop:{customer},{at:%Y-%m-%dT%H:%M:%S%z},purchase,{amount}\n")
             clock.set(HISTORY_END)
-            report = import_interactions(crm, open_table(csv_path, "csv"), actor="bench",
-                                         customer_key="external_id")
+            report = import_interactions(
+                crm, open_table(csv_path, "csv"), actor="bench", customer_key="external_id"
+            )
             if report.errors:
                 raise RuntimeError(f"W11: import failed: {report.errors[:1]}")
             crm.tick("bench", HISTORY_END)  # settle what the history left due
@@ -217,10 +278,17 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
         handled = planned + tick.tasks_created + tick.tasks_updated
         result.sizes["open_tasks"] = open_tasks
         result.crmcore = cpu
-        result.extra.update(wall_s=round(wall, 2), schedules_due=due, schedules_planned=planned,
-                            tasks_created=tick.tasks_created, tasks_updated=tick.tasks_updated,
-                            ms_per_item_handled=round(1000 * cpu / max(1, handled), 2))
-        result.note = ("CPU time of one tick a day after nine months of imported purchases; "
-                       "no baseline: the figure to watch is ms per item handled across sizes")
+        result.extra.update(
+            wall_s=round(wall, 2),
+            schedules_due=due,
+            schedules_planned=planned,
+            tasks_created=tick.tasks_created,
+            tasks_updated=tick.tasks_updated,
+            ms_per_item_handled=round(1000 * cpu / max(1, handled), 2),
+        )
+        result.note = (
+            "CPU time of one tick a day after nine months of imported purchases; "
+            "no baseline: the figure to watch is ms per item handled across sizes"
+        )
         results.append(result)
     return results

@@ -40,8 +40,15 @@ def init_retail(folder: Path) -> Path:
     folder.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
     crm_bin = str(Path(sys.executable).parent / "crm")
-    done = subprocess.run([crm_bin, "init", "--profile", "retail"], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [crm_bin, "init", "--profile", "retail"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"crm init --profile retail failed: {done.stderr.strip()}")
     return folder / "crm.toml"
@@ -62,28 +69,42 @@ class Side:
         """``n`` customers and ``n`` purchases through the API (a minute apart)."""
         for i in range(n):
             self.clock.advance(timedelta(minutes=1))
-            self.customers.append(self.crm.customers.add(
-                actor="ann", name=f"Customer {i:06d}", phone=f"+86139{i:08d}").id)
+            self.customers.append(
+                self.crm.customers.add(
+                    actor="ann", name=f"Customer {i:06d}", phone=f"+86139{i:08d}"
+                ).id
+            )
         for _ in range(n):
             self.clock.advance(timedelta(minutes=1))
-            self.crm.interactions.log(actor="ann", customer_id=rng.choice(self.customers),
-                                      kind="purchase", amount=round(rng.uniform(5, 800), 2))
+            self.crm.interactions.log(
+                actor="ann",
+                customer_id=rng.choice(self.customers),
+                kind="purchase",
+                amount=round(rng.uniform(5, 800), 2),
+            )
 
     def prepare_follow_ups(self, count: int) -> None:
         """The open follow-ups to complete: the stack's own, or made here for the core."""
-        open_ones = [t.id for t in self.crm.tasks.iter({"kind": "first_contact",
-                                                          "status": "open"})]
+        open_ones = [t.id for t in self.crm.tasks.iter({"kind": "first_contact", "status": "open"})]
         if not open_ones:
             for cid in self.customers[:count]:
-                open_ones.append(self.crm.tasks.create(
-                    actor="ann", kind="first_contact", title="first contact",
-                    due_at=self.clock.now() + timedelta(days=1), customer_id=cid).id)
+                open_ones.append(
+                    self.crm.tasks.create(
+                        actor="ann",
+                        kind="first_contact",
+                        title="first contact",
+                        due_at=self.clock.now() + timedelta(days=1),
+                        customer_id=cid,
+                    ).id
+                )
         self.follow_ups = open_ones[:count]
 
     def run(self, op: str, count: int, rng: random.Random) -> None:
         calls: Callable[[int], Any] = {
-            "add_customer": self._add, "log_purchase": lambda _i: self._buy(rng),
-            "complete_follow_up": self._complete}[op]
+            "add_customer": self._add,
+            "log_purchase": lambda _i: self._buy(rng),
+            "complete_follow_up": self._complete,
+        }[op]
         entries = self._audit_count()
         cpu = time.process_time()
         for i in range(count):
@@ -101,12 +122,17 @@ class Side:
 
     def _add(self, _i: int) -> None:
         self.added += 1
-        self.crm.customers.add(actor="ann", name=f"New customer {self.added:06d}",
-                               phone=f"+86138{self.added:08d}")
+        self.crm.customers.add(
+            actor="ann", name=f"New customer {self.added:06d}", phone=f"+86138{self.added:08d}"
+        )
 
     def _buy(self, rng: random.Random) -> None:
-        self.crm.interactions.log(actor="ann", customer_id=rng.choice(self.customers),
-                                  kind="purchase", amount=round(rng.uniform(5, 800), 2))
+        self.crm.interactions.log(
+            actor="ann",
+            customer_id=rng.choice(self.customers),
+            kind="purchase",
+            amount=round(rng.uniform(5, 800), 2),
+        )
 
     def _complete(self, _i: int) -> None:
         self.crm.tasks.complete(self.follow_ups.pop(), actor="ann", outcome="reached")
@@ -125,8 +151,11 @@ def w7_stack(size: dict[str, Any], tmp: Path) -> list[Result]:
             return [result]
         sides = []
         core_clock, stack_clock = ManualClock(START), ManualClock(START)
-        core = open_crm({"storage": {"backend": "tinydb", "location": str(tmp / f"core-{n}")}},
-                        clock=core_clock, plugins=["storage_tinydb"])
+        core = open_crm(
+            {"storage": {"backend": "tinydb", "location": str(tmp / f"core-{n}")}},
+            clock=core_clock,
+            plugins=["storage_tinydb"],
+        )
         stack = open_crm(init_retail(tmp / f"retail-{n}"), clock=stack_clock)
         try:
             sides = [Side("core", core, core_clock), Side("stack", stack, stack_clock)]
@@ -134,8 +163,10 @@ def w7_stack(size: dict[str, Any], tmp: Path) -> list[Result]:
                 side.fill(n, random.Random(n))
                 side.prepare_follow_ups(ops)
             if len(sides[1].follow_ups) < ops:
-                raise RuntimeError(f"the retail stack made {len(sides[1].follow_ups)} "
-                                   f"first-contact tasks, {ops} needed")
+                raise RuntimeError(
+                    f"the retail stack made {len(sides[1].follow_ups)} "
+                    f"first-contact tasks, {ops} needed"
+                )
             rngs = {s.name: random.Random(7) for s in sides}
             for op in OPS:
                 for start in range(0, ops, BLOCK):
@@ -146,16 +177,24 @@ def w7_stack(size: dict[str, Any], tmp: Path) -> list[Result]:
             stack.close()
         for op in OPS:
             core_ms, stack_ms = (1000 * s.cpu[op] / ops for s in sides)
-            result = Result("W7", f"{op.replace('_', ' ')}: full retail stack vs core + store",
-                            {**sizes}, "ms/call", False)
+            result = Result(
+                "W7",
+                f"{op.replace('_', ' ')}: full retail stack vs core + store",
+                {**sizes},
+                "ms/call",
+                False,
+            )
             result.crmcore = stack_ms
             result.baselines["core_and_store"] = core_ms
-            result.extra = {"op": op, "stack_over_core": round(stack_ms / core_ms, 2),
-                            "audit_entries_per_call_stack": round(
-                                sides[1].audit_entries[op] / ops, 2),
-                            "audit_entries_per_call_core": round(
-                                sides[0].audit_entries[op] / ops, 2)}
-            result.note = ("CPU ms per call; ratio < 1: the stack costs more (stack_over_core "
-                           "is how many times)")
+            result.extra = {
+                "op": op,
+                "stack_over_core": round(stack_ms / core_ms, 2),
+                "audit_entries_per_call_stack": round(sides[1].audit_entries[op] / ops, 2),
+                "audit_entries_per_call_core": round(sides[0].audit_entries[op] / ops, 2),
+            }
+            result.note = (
+                "CPU ms per call; ratio < 1: the stack costs more (stack_over_core "
+                "is how many times)"
+            )
             results.append(result)
     return results

@@ -41,9 +41,20 @@ def _available() -> bool:
 
 def _config(folder: Path, plugins: list[str], settings: dict[str, Any]) -> Path:
     """A crm.toml for the store in ``folder``, the role policy on, a bench admin."""
-    lines = ['[storage]', 'backend = "tinydb"', f'location = "{folder / "store"}"', '',
-             '[plugins]', f'enabled = {json.dumps(["storage_tinydb", "web", *plugins])}', '',
-             '[security]', 'enforce = true', '', '[security.actors.bench]', 'role = "admin"']
+    lines = [
+        "[storage]",
+        'backend = "tinydb"',
+        f'location = "{folder / "store"}"',
+        "",
+        "[plugins]",
+        f"enabled = {json.dumps(['storage_tinydb', 'web', *plugins])}",
+        "",
+        "[security]",
+        "enforce = true",
+        "",
+        "[security.actors.bench]",
+        'role = "admin"',
+    ]
     for section, table in settings.items():
         if section in ("security", "core"):
             continue
@@ -54,21 +65,29 @@ def _config(folder: Path, plugins: list[str], settings: dict[str, Any]) -> Path:
 
 
 def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
-    plain = {k: v for k, v in table.items() if not isinstance(v, dict | list)
-             or (isinstance(v, list) and not any(isinstance(i, dict) for i in v))}
+    plain = {
+        k: v
+        for k, v in table.items()
+        if not isinstance(v, dict | list)
+        or (isinstance(v, list) and not any(isinstance(i, dict) for i in v))
+    }
     out = [f"[{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in plain.items()]
     for key, value in table.items():
         if isinstance(value, dict):
             if all(not isinstance(v, dict) for v in value.values()):
-                out += [f"{key} = {{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}"
-                                                    for k, v in value.items()) + " }"]
+                out += [
+                    f"{key} = {{ "
+                    + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+                    + " }"
+                ]
             else:
                 for sub, inner in value.items():
                     out += ["", *_toml_table(f"{name}.{key}.{sub}", inner)]
         elif isinstance(value, list) and any(isinstance(i, dict) for i in value):
             for item in value:
-                out += ["", f"[[{name}.{key}]]"] + [f"{k} = {json.dumps(v)}"
-                                                    for k, v in item.items()]
+                out += ["", f"[[{name}.{key}]]"] + [
+                    f"{k} = {json.dumps(v)}" for k, v in item.items()
+                ]
     return out
 
 
@@ -84,9 +103,14 @@ def _prepare(folder: Path, n: int) -> tuple[Path, list[str], list[str]]:
         ids = _fill(crm, n, 0, seed=7)
         rng = random.Random(8)
         for i in range(60):
-            crm.tasks.create(actor="bench", kind="follow_up", title=f"call {i}",
-                             due_at=crm.now() + timedelta(hours=rng.randint(-48, 240)),
-                             customer_id=rng.choice(ids), assignee=REPS[0])
+            crm.tasks.create(
+                actor="bench",
+                kind="follow_up",
+                title=f"call {i}",
+                due_at=crm.now() + timedelta(hours=rng.randint(-48, 240)),
+                customer_id=rng.choice(ids),
+                assignee=REPS[0],
+            )
     return config, ids, plugins
 
 
@@ -104,10 +128,16 @@ def _inprocess(config: Path, ids: list[str], calls: int) -> dict[str, list[float
             if i == WARM_UP:  # first calls load collections and build loaders: not timed
                 samples = {c: [] for c in CALLS}
             cid = rng.choice(ids)
-            _time(samples["GET customer"], get_customer,
-                  Call(crm, "bench", {"customer_id": cid}, {}, None, None))
-            _time(samples["GET my queue"], task_queue,
-                  Call(crm, "bench", {}, {"assignee": REPS[0]}, None, None))
+            _time(
+                samples["GET customer"],
+                get_customer,
+                Call(crm, "bench", {"customer_id": cid}, {}, None, None),
+            )
+            _time(
+                samples["GET my queue"],
+                task_queue,
+                Call(crm, "bench", {}, {"assignee": REPS[0]}, None, None),
+            )
             body = parse_body(InteractionNew, {"kind": "purchase", "amount": 88.0})
             call = Call(crm, "bench", {"customer_id": cid}, {}, body, None)
             _time(samples["POST purchase"], _write, crm, log_interaction, call)
@@ -131,17 +161,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _over_http(config: Path, ids: list[str], calls: int, plugins: list[str]
-               ) -> dict[str, list[float]]:
+def _over_http(
+    config: Path, ids: list[str], calls: int, plugins: list[str]
+) -> dict[str, list[float]]:
     env = {**os.environ, "CRMCORE_PLUGINS": ",".join(["storage_tinydb", "web", *plugins])}
     crm_cmd = [sys.executable, "-m", "crmcore.cli.main", "--config", str(config)]
-    made = subprocess.run([*crm_cmd, "--as", "bench", "--json", "apikey", "create", "bench"],
-                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    made = subprocess.run(
+        [*crm_cmd, "--as", "bench", "--json", "apikey", "create", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     headers = {"Authorization": f"Bearer {json.loads(made.stdout)['key']}"}
     port = _free_port()
-    server = subprocess.Popen([*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     rng = random.Random(9)
     samples: dict[str, list[float]] = {c: [] for c in CALLS}
     try:
@@ -157,8 +198,13 @@ def _over_http(config: Path, ids: list[str], calls: int, plugins: list[str]
                 cid = rng.choice(ids)
                 _time(samples["GET customer"], client.call, "GET", f"/api/v1/customers/{cid}")
                 _time(samples["GET my queue"], client.call, "GET", queue)
-                _time(samples["POST purchase"], client.call, "POST",
-                      f"/api/v1/customers/{cid}/interactions", purchase)
+                _time(
+                    samples["POST purchase"],
+                    client.call,
+                    "POST",
+                    f"/api/v1/customers/{cid}/interactions",
+                    purchase,
+                )
         finally:
             client.close()
     finally:
@@ -183,8 +229,9 @@ class Client:
 
     def call(self, method: str, path: str, body: bytes | None = None) -> bytes:
         """The answer's body; an error answer stops the benchmark."""
-        self._conn.request(method, path, body=body,
-                           headers=self._headers if body is None else self._json)
+        self._conn.request(
+            method, path, body=body, headers=self._headers if body is None else self._json
+        )
         answer = self._conn.getresponse()
         data = answer.read()
         if answer.status >= 300:
@@ -215,9 +262,16 @@ def w13_http(size: dict[str, int], tmp: Path) -> list[Result]:
     results = []
     for n in size["W13_customers"]:
         if not _available():
-            results.append(Result("W13", "HTTP API against in-process calls (p95 ms)",
-                                  {"customers": n}, "ms", False,
-                                  note="crmcore-web is not installed"))
+            results.append(
+                Result(
+                    "W13",
+                    "HTTP API against in-process calls (p95 ms)",
+                    {"customers": n},
+                    "ms",
+                    False,
+                    note="crmcore-web is not installed",
+                )
+            )
             continue
         folder = tmp / f"w7-{n}"
         folder.mkdir()
@@ -227,12 +281,23 @@ def w13_http(size: dict[str, int], tmp: Path) -> list[Result]:
         for call in CALLS:
             l50, l95 = percentile(local[call], 50), percentile(local[call], 95)
             h50, h95 = percentile(remote[call], 50), percentile(remote[call], 95)
-            results.append(Result(
-                "W13", f"{call} over HTTP (p95 ms)", {"customers": n, "calls": calls}, "ms",
-                False, crmcore=h95, baselines={"in_process_p95": l95},
-                extra={"http_p50_ms": round(h50, 2), "in_process_p50_ms": round(l50, 2),
-                       "p50_http_over_in_process": round(h50 / l50, 2),
-                       "p95_http_over_in_process": round(h95 / l95, 2)},
-                note="retail stack + web, crm serve with 1 worker on 127.0.0.1, one "
-                     "sequential client; ratio <1: HTTP slower"))
+            results.append(
+                Result(
+                    "W13",
+                    f"{call} over HTTP (p95 ms)",
+                    {"customers": n, "calls": calls},
+                    "ms",
+                    False,
+                    crmcore=h95,
+                    baselines={"in_process_p95": l95},
+                    extra={
+                        "http_p50_ms": round(h50, 2),
+                        "in_process_p50_ms": round(l50, 2),
+                        "p50_http_over_in_process": round(h50 / l50, 2),
+                        "p95_http_over_in_process": round(h95 / l95, 2),
+                    },
+                    note="retail stack + web, crm serve with 1 worker on 127.0.0.1, one "
+                    "sequential client; ratio <1: HTTP slower",
+                )
+            )
     return results

@@ -25,8 +25,11 @@ def open_with_keys(make_crm, monkeypatch) -> Callable[..., Callable[..., Any]]:
                 monkeypatch.setenv("CRM_ENCRYPTION_PREVIOUS_KEYS", ",".join(previous))
             else:
                 monkeypatch.delenv("CRM_ENCRYPTION_PREVIOUS_KEYS", raising=False)
-            opened.append(make_crm(list(plugins), storage=dict(storage),
-                                   core={"encrypt_personal": True, **core}))
+            opened.append(
+                make_crm(
+                    list(plugins), storage=dict(storage), core={"encrypt_personal": True, **core}
+                )
+            )
             return opened[-1]
 
         return open_

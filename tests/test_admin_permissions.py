@@ -16,10 +16,13 @@ from crmcore.cli.main import run
 from crmcore.security import ADMIN_ACTIONS, Resource
 from crmcore.testing.cli import one_line_error
 
-ACTORS = {"ann": {"role": "agent", "team": "north"}, "lee": {"role": "shift_lead",
-                                                             "team": "north"},
-          "max": {"role": "manager", "department": "service"}, "aud": {"role": "auditor"},
-          "root": {"role": "admin"}}
+ACTORS = {
+    "ann": {"role": "agent", "team": "north"},
+    "lee": {"role": "shift_lead", "team": "north"},
+    "max": {"role": "manager", "department": "service"},
+    "aud": {"role": "auditor"},
+    "root": {"role": "admin"},
+}
 READ_ONLY = {a for a, read in ADMIN_ACTIONS.items() if read}
 
 
@@ -64,8 +67,14 @@ def cli(tmp_path, monkeypatch, capsys):
     ``crm init`` writes it, plus a ``[security]`` table."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRMCORE_PLUGINS", "storage_tinydb")
-    for name in ("CRM_CONFIG", "CRM_ACTOR", "CRM_STORAGE_BACKEND", "CRM_STORAGE_LOCATION",
-                 "CRM_ENCRYPTION_KEY", "CRM_AUDIT_KEY"):
+    for name in (
+        "CRM_CONFIG",
+        "CRM_ACTOR",
+        "CRM_STORAGE_BACKEND",
+        "CRM_STORAGE_LOCATION",
+        "CRM_ENCRYPTION_KEY",
+        "CRM_AUDIT_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     def call(*args: str, enforce: bool = True) -> tuple[int, str, str]:
@@ -91,8 +100,7 @@ COMMANDS = {
 
 
 @pytest.mark.parametrize("action", sorted(COMMANDS))
-def test_every_admin_command_is_refused_to_an_agent_and_allowed_to_an_admin(cli, tmp_path,
-                                                                             action):
+def test_every_admin_command_is_refused_to_an_agent_and_allowed_to_an_admin(cli, tmp_path, action):
     args = COMMANDS[action]
     code, _, err = cli("--as", "ann", *args)
     assert code == 5, err
@@ -138,12 +146,15 @@ def test_an_empty_actor_is_refused_not_replaced_by_system(cli, enforce):
     assert code == 2 and "--as needs a name" in one_line_error(err)
 
 
-@pytest.mark.parametrize(("name", "fragment"), [
-    ("ann\x1b[31m", "control or formatting character U+001B"),
-    ("\u202eann", "control or formatting character U+202E"),
-    ("an\x00n", "control or formatting character U+0000"),
-    ("a" * 201, "longer than 200 characters"),
-])
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("ann\x1b[31m", "control or formatting character U+001B"),
+        ("\u202eann", "control or formatting character U+202E"),
+        ("an\x00n", "control or formatting character U+0000"),
+        ("a" * 201, "longer than 200 characters"),
+    ],
+)
 def test_actor_names_that_are_not_plain_text_are_refused(cli, name, fragment):
     code, _, err = cli("--as", name, "customer", "add", "--name", "Li", enforce=False)
     assert code == 2 and fragment in one_line_error(err)
@@ -176,9 +187,23 @@ def test_an_actor_that_is_not_valid_text_is_one_line_in_a_real_process(tmp_path)
     """``--as $'\\ud800'`` in bash: bytes that are not UTF-8 reach Python as lone surrogates."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM")}
     env["CRMCORE_PLUGINS"] = "storage_tinydb"
-    done = subprocess.run([sys.executable, "-m", "crmcore.cli.main", "--as", b"\xed\xa0\x80",
-                           "customer", "add", "--name", "Li"], cwd=tmp_path, env=env,
-                          capture_output=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crmcore.cli.main",
+            "--as",
+            b"\xed\xa0\x80",
+            "customer",
+            "add",
+            "--name",
+            "Li",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     err = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 2, err
     assert "--as is not valid text" in one_line_error(err)

@@ -66,38 +66,68 @@ def problem(doc):
 
 
 def test_parse_body_structures_every_json_type():
-    body = parse_body(Body, {"name": "Ann", "points": 3, "amount": 2, "urgent": True,
-                             "mood": "sad", "verdict": "invalid",
-                             "when": "2026-01-05T17:00:00+08:00", "day": "2026-02-01",
-                             "lines": [{"sku": "a", "qty": 2}]})
-    assert body == Body("Ann", 3, 2.0, True, Mood.SAD, "invalid",
-                        datetime(2026, 1, 5, 9, 0, tzinfo=UTC), date(2026, 2, 1),
-                        (Line("a", 2),))
+    body = parse_body(
+        Body,
+        {
+            "name": "Ann",
+            "points": 3,
+            "amount": 2,
+            "urgent": True,
+            "mood": "sad",
+            "verdict": "invalid",
+            "when": "2026-01-05T17:00:00+08:00",
+            "day": "2026-02-01",
+            "lines": [{"sku": "a", "qty": 2}],
+        },
+    )
+    assert body == Body(
+        "Ann",
+        3,
+        2.0,
+        True,
+        Mood.SAD,
+        "invalid",
+        datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        date(2026, 2, 1),
+        (Line("a", 2),),
+    )
 
 
-@pytest.mark.parametrize(("doc", "field", "words"), [
-    ({"name": "a", "extra": 1}, "extra", "unknown field extra"),
-    ({"name": "a", "lines": [{"sku": "x", "qty": 1, "colour": "red"}]}, "lines[0].colour",
-     "unknown field colour"),
-    ({"name": "a", "points": "5"}, "points", "expected a whole number"),
-    ({"name": "a", "points": True}, "points", "expected a whole number"),
-    ({"name": "a", "points": 1.5}, "points", "expected a whole number"),
-    ({"name": 7}, "name", "expected text"),
-    ({"name": "a", "urgent": 1}, "urgent", "expected true or false"),
-    ({"name": "a", "amount": "2"}, "amount", "expected a number"),
-    ({"name": "a", "mood": "angry"}, "mood", "unknown value 'angry' (allowed: happy, sad)"),
-    ({"name": "a", "verdict": "maybe"}, "verdict",
-     "unknown value 'maybe' (allowed: valid, invalid)"),
-    ({"name": "a", "verdict": True}, "verdict", "unknown value True"),
-    ({"name": "a", "when": "2026-01-05T09:00:00"}, "when", "no time zone"),
-    ({"name": "a", "day": "5 Jan"}, "day", "not a date"),
-    ({"name": "a", "lines": [{"sku": "x", "qty": 1}, {"sku": "y", "qty": "2"}]},
-     "lines[1].qty", "expected a whole number"),
-    ({"name": "a", "lines": "ab"}, "lines", "expected a list"),
-    ({"name": "a", "lines": {"sku": "x", "qty": 1}}, "lines", "expected a list"),
-    ({}, "name", "required"),
-    ({"name": ""}, "name", "empty"),
-])
+@pytest.mark.parametrize(
+    ("doc", "field", "words"),
+    [
+        ({"name": "a", "extra": 1}, "extra", "unknown field extra"),
+        (
+            {"name": "a", "lines": [{"sku": "x", "qty": 1, "colour": "red"}]},
+            "lines[0].colour",
+            "unknown field colour",
+        ),
+        ({"name": "a", "points": "5"}, "points", "expected a whole number"),
+        ({"name": "a", "points": True}, "points", "expected a whole number"),
+        ({"name": "a", "points": 1.5}, "points", "expected a whole number"),
+        ({"name": 7}, "name", "expected text"),
+        ({"name": "a", "urgent": 1}, "urgent", "expected true or false"),
+        ({"name": "a", "amount": "2"}, "amount", "expected a number"),
+        ({"name": "a", "mood": "angry"}, "mood", "unknown value 'angry' (allowed: happy, sad)"),
+        (
+            {"name": "a", "verdict": "maybe"},
+            "verdict",
+            "unknown value 'maybe' (allowed: valid, invalid)",
+        ),
+        ({"name": "a", "verdict": True}, "verdict", "unknown value True"),
+        ({"name": "a", "when": "2026-01-05T09:00:00"}, "when", "no time zone"),
+        ({"name": "a", "day": "5 Jan"}, "day", "not a date"),
+        (
+            {"name": "a", "lines": [{"sku": "x", "qty": 1}, {"sku": "y", "qty": "2"}]},
+            "lines[1].qty",
+            "expected a whole number",
+        ),
+        ({"name": "a", "lines": "ab"}, "lines", "expected a list"),
+        ({"name": "a", "lines": {"sku": "x", "qty": 1}}, "lines", "expected a list"),
+        ({}, "name", "required"),
+        ({"name": ""}, "name", "empty"),
+    ],
+)
 def test_parse_body_refuses_naming_the_field(doc, field, words):
     got_field, message = problem(doc)
     assert got_field == field
@@ -131,9 +161,13 @@ class Collections:
 def test_parse_body_takes_sets_and_sequences_only_from_json_arrays():
     body = parse_body(Collections, {"tags": ["b", "a", "b"], "seen": [1], "order": [3, 1]})
     assert body == Collections(frozenset({"a", "b"}), {1}, [3, 1])
-    for doc, field in (({"tags": "ab"}, "tags"), ({"seen": {"1": 1}}, "seen"),
-                       ({"order": "31"}, "order"), ({"seen": [1, "2"]}, "seen[1]"),
-                       ({"order": [1, True]}, "order[1]")):
+    for doc, field in (
+        ({"tags": "ab"}, "tags"),
+        ({"seen": {"1": 1}}, "seen"),
+        ({"order": "31"}, "order"),
+        ({"seen": [1, "2"]}, "seen[1]"),
+        ({"order": [1, True]}, "order[1]"),
+    ):
         with pytest.raises(ValidationError) as caught:
             parse_body(Collections, doc)
         assert caught.value.field == field, doc
@@ -150,16 +184,35 @@ def test_parse_body_needs_an_object():
 
 
 def test_to_json_makes_plain_json():
-    value = [Body("Ann", when=datetime(2026, 1, 5, 9, 0, tzinfo=UTC), mood=Mood.HAPPY,
-                  lines=(Line("a", 1),)), {"at": date(2026, 1, 2), "t": (1, 2)}]
+    value = [
+        Body(
+            "Ann",
+            when=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+            mood=Mood.HAPPY,
+            lines=(Line("a", 1),),
+        ),
+        {"at": date(2026, 1, 2), "t": (1, 2)},
+    ]
     assert to_json(value) == [
-        {"name": "Ann", "points": 0, "amount": None, "urgent": False, "mood": "happy",
-         "verdict": "valid", "when": "2026-01-05T09:00:00.000000Z", "day": None,
-         "lines": [{"sku": "a", "qty": 1}]},
-        {"at": "2026-01-02", "t": [1, 2]}]
+        {
+            "name": "Ann",
+            "points": 0,
+            "amount": None,
+            "urgent": False,
+            "mood": "happy",
+            "verdict": "valid",
+            "when": "2026-01-05T09:00:00.000000Z",
+            "day": None,
+            "lines": [{"sku": "a", "qty": 1}],
+        },
+        {"at": "2026-01-02", "t": [1, 2]},
+    ]
     assert to_json("x") == "x" and to_json(None) is None
     assert to_json({1: timedelta(minutes=2), "s": {3, 1, 2}, "f": frozenset()}) == {
-        "1": 120.0, "s": [1, 2, 3], "f": []}
+        "1": 120.0,
+        "s": [1, 2, 3],
+        "f": [],
+    }
     assert to_json({"n": Decimal("1.50")}) == {"n": "1.50"}
 
 
@@ -197,9 +250,16 @@ def test_query_helpers():
 
 
 def test_error_status():
-    assert [error_status(e) for e in (ValidationError("x"), NotFoundError("x"),
-                                      ConflictError("x"), PermissionDenied("x"),
-                                      CrmError("x"))] == [422, 404, 409, 403, 500]
+    assert [
+        error_status(e)
+        for e in (
+            ValidationError("x"),
+            NotFoundError("x"),
+            ConflictError("x"),
+            PermissionDenied("x"),
+            CrmError("x"),
+        )
+    ] == [422, 404, 409, 403, 500]
 
 
 @attrs.frozen
@@ -224,9 +284,18 @@ def shout(request):
 class Plugin:
     @hookimpl
     def crm_api_routes(self, crm):
-        return [ApiRoute("GET", "/p/hello/{name}", hello, "Say hello", response=Greeting),
-                ApiRoute("POST", "/p/shout", shout, "Shout", body=Shout, status=201,
-                         query=[ApiParam("times", "how often", type="integer")])]
+        return [
+            ApiRoute("GET", "/p/hello/{name}", hello, "Say hello", response=Greeting),
+            ApiRoute(
+                "POST",
+                "/p/shout",
+                shout,
+                "Shout",
+                body=Shout,
+                status=201,
+                query=[ApiParam("times", "how often", type="integer")],
+            ),
+        ]
 
 
 class Twin:
@@ -240,8 +309,7 @@ def test_client_calls_routes_as_the_server_would(make_crm):
     answer = client.call("GET", "/p/hello/ann", actor="bob")
     assert answer.status == 200
     assert answer.json == {"text": "hello ann from bob", "at": "2026-01-05T09:00:00.000000Z"}
-    answer = client.call("POST", "/p/shout", actor="bob", body={"words": "hi"},
-                         query={"times": 2})
+    answer = client.call("POST", "/p/shout", actor="bob", body={"words": "hi"}, query={"times": 2})
     assert (answer.status, answer.json) == (201, {"said": "HI", "times": 2})
     answer = client.call("POST", "/p/shout?times=3", actor="bob", body={"words": "hi"})
     assert answer.json == {"said": "HI", "times": 3}
@@ -288,5 +356,7 @@ def test_two_plugins_declaring_one_route_are_named(make_crm):
 
 def test_to_json_walks_plain_containers_and_turns_keys_into_text():
     nested = {Mood.HAPPY: [Line("a", 1), {"d": date(2026, 1, 2)}], 2: {"x": [None, 1.5]}}
-    assert to_json(nested) == {"happy": [{"sku": "a", "qty": 1}, {"d": "2026-01-02"}],
-                               "2": {"x": [None, 1.5]}}
+    assert to_json(nested) == {
+        "happy": [{"sku": "a", "qty": 1}, {"d": "2026-01-02"}],
+        "2": {"x": [None, 1.5]},
+    }

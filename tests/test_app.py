@@ -17,8 +17,7 @@ def crm(make_crm):
 
 
 def test_open_crm_is_a_context_manager_that_closes_the_store():
-    with crmcore.open_crm({"storage": {"backend": "memory", "location": None}},
-                          plugins=[]) as crm:
+    with crmcore.open_crm({"storage": {"backend": "memory", "location": None}}, plugins=[]) as crm:
         crm.customers.add(actor="ann", name="Li")
     from crmcore.errors import StorageError
 
@@ -27,23 +26,27 @@ def test_open_crm_is_a_context_manager_that_closes_the_store():
 
 
 def test_add_normalises_contacts_and_records_the_actor(crm):
-    c = crm.customers.add(actor="ann", name="  Li   Lei ", phone="138-0013-8000",
-                          email=" Li.Lei@Example.com")
+    c = crm.customers.add(
+        actor="ann", name="  Li   Lei ", phone="138-0013-8000", email=" Li.Lei@Example.com"
+    )
     assert (c.name, c.phone, c.email) == ("Li Lei", "+8613800138000", "li.lei@example.com")
     assert (c.created_by, c.updated_by, c.created_at, c.version) == ("ann", "ann", START, 1)
     assert c.timezone == "Asia/Shanghai"  # the business default
     assert crm.customers.get(c.id) == c
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"name": ""}, "name: must not be empty"),
-    ({"name": "Li", "phone": "12"}, "phone: malformed phone number"),
-    ({"name": "Li", "email": "li@"}, "email: malformed e-mail"),
-    ({"name": "Li", "colour": "red"}, "unknown or read-only customer field(s): colour"),
-    ({"name": "Li", "version": 5}, "unknown or read-only customer field(s): version"),
-    ({"name": "Li", "timezone": "Moon/Base"}, "timezone: unknown time zone"),
-    ({"name": "Li", "gender": "x"}, "gender: unknown value 'x'"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": ""}, "name: must not be empty"),
+        ({"name": "Li", "phone": "12"}, "phone: malformed phone number"),
+        ({"name": "Li", "email": "li@"}, "email: malformed e-mail"),
+        ({"name": "Li", "colour": "red"}, "unknown or read-only customer field(s): colour"),
+        ({"name": "Li", "version": 5}, "unknown or read-only customer field(s): version"),
+        ({"name": "Li", "timezone": "Moon/Base"}, "timezone: unknown time zone"),
+        ({"name": "Li", "gender": "x"}, "gender: unknown value 'x'"),
+    ],
+)
 def test_bad_customer_input_is_refused_and_writes_nothing(crm, fields, message):
     with pytest.raises(ValidationError, match=re.escape(message)):
         crm.customers.add(actor="ann", **fields)
@@ -85,11 +88,18 @@ def test_find_by_contact_and_duplicates(crm):
 
 def test_merge_moves_history_fills_gaps_and_leaves_a_tombstone_without_personal_data(crm):
     keep = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000", tags=["vip"])
-    dup = crm.customers.add(actor="ann", name="Lei Li", phone="13800138000",
-                            email="li@example.com", region="North", tags=["new"])
+    dup = crm.customers.add(
+        actor="ann",
+        name="Lei Li",
+        phone="13800138000",
+        email="li@example.com",
+        region="North",
+        tags=["new"],
+    )
     crm.interactions.log(actor="ann", customer_id=dup.id, kind="purchase", amount=10.0)
-    task = crm.tasks.create(actor="ann", kind="callback", title="call", due_at=START,
-                            customer_id=dup.id)
+    task = crm.tasks.create(
+        actor="ann", kind="callback", title="call", due_at=START, customer_id=dup.id
+    )
     merged = crm.customers.merge(keep.id, dup.id, actor="bo")
     assert merged.name == "Li Lei" and merged.email == "li@example.com"
     assert merged.region == "North" and merged.tags == ("new", "vip")
@@ -108,12 +118,20 @@ def test_merge_moves_history_fills_gaps_and_leaves_a_tombstone_without_personal_
 def test_interactions_history_newest_first(crm, clock):
     c = crm.customers.add(actor="ann", name="Li")
     for days, kind in ((0, "consultation"), (1, "purchase"), (2, "visit")):
-        crm.interactions.log(actor="ann", customer_id=c.id, kind=kind,
-                             occurred_at=START + timedelta(days=days))
+        crm.interactions.log(
+            actor="ann", customer_id=c.id, kind=kind, occurred_at=START + timedelta(days=days)
+        )
     assert [i.kind for i in crm.interactions.for_customer(c.id)] == [
-        "visit", "purchase", "consultation"]
-    assert [i.kind for i in crm.interactions.for_customer(
-        c.id, since=START + timedelta(days=1), newest_first=False)] == ["purchase", "visit"]
+        "visit",
+        "purchase",
+        "consultation",
+    ]
+    assert [
+        i.kind
+        for i in crm.interactions.for_customer(
+            c.id, since=START + timedelta(days=1), newest_first=False
+        )
+    ] == ["purchase", "visit"]
     with pytest.raises(ValidationError, match="unknown interaction kind 'gossip'"):
         crm.interactions.log(actor="ann", customer_id=c.id, kind="gossip")
 
@@ -121,12 +139,26 @@ def test_interactions_history_newest_first(crm, clock):
 def test_due_queue_is_sorted_by_urgency_and_filters(crm, clock):
     c = crm.customers.add(actor="ann", name="Li")
     mk = crm.tasks.create
-    low = mk(actor="ann", kind="other", title="low", due_at=START - timedelta(days=2),
-             priority=Priority.LOW, assignee="ann")
-    urgent = mk(actor="ann", kind="callback", title="urgent", due_at=START,
-                priority=Priority.URGENT, assignee="bo", customer_id=c.id)
-    normal = mk(actor="ann", kind="other", title="normal", due_at=START - timedelta(hours=1),
-                assignee="ann")
+    low = mk(
+        actor="ann",
+        kind="other",
+        title="low",
+        due_at=START - timedelta(days=2),
+        priority=Priority.LOW,
+        assignee="ann",
+    )
+    urgent = mk(
+        actor="ann",
+        kind="callback",
+        title="urgent",
+        due_at=START,
+        priority=Priority.URGENT,
+        assignee="bo",
+        customer_id=c.id,
+    )
+    normal = mk(
+        actor="ann", kind="other", title="normal", due_at=START - timedelta(hours=1), assignee="ann"
+    )
     mk(actor="ann", kind="other", title="later", due_at=START + timedelta(days=1))
     assert [t.id for t in crm.tasks.due()] == [urgent.id, normal.id, low.id]
     assert [t.id for t in crm.tasks.due(assignee="ann")] == [normal.id, low.id]
@@ -142,7 +174,10 @@ def test_task_lifecycle_and_refusals(crm, clock):
     clock.advance(hours=4)
     done = crm.tasks.complete(t.id, actor="bo", outcome="reached")
     assert (done.status, done.completed_by, done.completed_at) == (
-        TaskStatus.DONE, "bo", clock.now())
+        TaskStatus.DONE,
+        "bo",
+        clock.now(),
+    )
     with pytest.raises(ValidationError, match="is done; only open tasks change"):
         crm.tasks.complete(t.id, actor="bo")
     with pytest.raises(ValidationError, match="unknown task kind 'chore'"):
@@ -152,14 +187,11 @@ def test_task_lifecycle_and_refusals(crm, clock):
 
 
 def test_dedupe_key_allows_one_open_task_and_frees_after_completion(crm):
-    first = crm.tasks.create(actor="ann", kind="other", title="a", due_at=START,
-                             dedupe_key="k")
-    again = crm.tasks.create(actor="ann", kind="other", title="b", due_at=START,
-                             dedupe_key="k")
+    first = crm.tasks.create(actor="ann", kind="other", title="a", due_at=START, dedupe_key="k")
+    again = crm.tasks.create(actor="ann", kind="other", title="b", due_at=START, dedupe_key="k")
     assert again.id == first.id and crm.tasks.count() == 1
     crm.tasks.complete(first.id, actor="ann")
-    third = crm.tasks.create(actor="ann", kind="other", title="c", due_at=START,
-                             dedupe_key="k")
+    third = crm.tasks.create(actor="ann", kind="other", title="c", due_at=START, dedupe_key="k")
     assert third.id != first.id and crm.tasks.count() == 2
 
 

@@ -34,13 +34,17 @@ def test_every_write_is_audited_with_actor_and_masked_personal_fields(make_crm):
     crm = make_crm()
     c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000", region="North")
     crm.customers.update(c.id, actor="bo", phone="13900139000", region="South")
-    task = crm.tasks.create(actor="cy", kind="callback", title="call", due_at=crm.now(),
-                            customer_id=c.id)
+    task = crm.tasks.create(
+        actor="cy", kind="callback", title="call", due_at=crm.now(), customer_id=c.id
+    )
     crm.tasks.complete(task.id, actor="cy")
     entries = audit_entries(crm)
     assert [(e["op"], e["collection"], e["actor"]) for e in entries] == [
-        ("insert", "customers", "ann"), ("update", "customers", "bo"),
-        ("insert", "tasks", "cy"), ("update", "tasks", "cy")]
+        ("insert", "customers", "ann"),
+        ("update", "customers", "bo"),
+        ("insert", "tasks", "cy"),
+        ("update", "tasks", "cy"),
+    ]
     created, updated = entries[0], entries[1]
     assert created["diff"]["after"]["name"] == "***"
     assert created["diff"]["after"]["phone"] == "***"
@@ -56,10 +60,22 @@ def test_plugin_record_writes_are_audited_too(make_crm):
 
     crm = make_crm([("notes", Notes())])
     c = crm.customers.add(actor="ann", name="Li")
-    crm.apply(Effects(records=[RecordWrite("notes.items", {"id": "n1", "customer_id": c.id,
-                                                           "text": "allergic to nuts",
-                                                           "topic": "health"})]),
-              actor="nurse")
+    crm.apply(
+        Effects(
+            records=[
+                RecordWrite(
+                    "notes.items",
+                    {
+                        "id": "n1",
+                        "customer_id": c.id,
+                        "text": "allergic to nuts",
+                        "topic": "health",
+                    },
+                )
+            ]
+        ),
+        actor="nurse",
+    )
     (entry,) = audit_entries(crm, collection="notes.items")
     assert entry["actor"] == "nurse" and entry["diff"]["after"]["text"] == "***"
     assert entry["diff"]["after"]["topic"] == "health"
@@ -89,18 +105,37 @@ def test_audit_can_be_switched_off(make_crm):
 
 def test_forget_erases_personal_data_everywhere_and_keeps_statistics(make_crm):
     crm = make_crm([("notes", Notes())])
-    c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000",
-                          email="li.lei@example.com", address="1 Long Road", region="North")
-    crm.interactions.log(actor="ann", customer_id=c.id, kind="purchase", amount=99.0,
-                         summary="Li Lei bought a kettle, call 13800138000")
-    crm.tasks.create(actor="ann", kind="callback", title="call back", due_at=crm.now(),
-                     customer_id=c.id, notes="ask Li Lei about the kettle")
-    crm.collection("notes.items").insert({"id": "n1", "customer_id": c.id,
-                                          "text": "Li Lei prefers e-mail"})
+    c = crm.customers.add(
+        actor="ann",
+        name="Li Lei",
+        phone="13800138000",
+        email="li.lei@example.com",
+        address="1 Long Road",
+        region="North",
+    )
+    crm.interactions.log(
+        actor="ann",
+        customer_id=c.id,
+        kind="purchase",
+        amount=99.0,
+        summary="Li Lei bought a kettle, call 13800138000",
+    )
+    crm.tasks.create(
+        actor="ann",
+        kind="callback",
+        title="call back",
+        due_at=crm.now(),
+        customer_id=c.id,
+        notes="ask Li Lei about the kettle",
+    )
+    crm.collection("notes.items").insert(
+        {"id": "n1", "customer_id": c.id, "text": "Li Lei prefers e-mail"}
+    )
     other = crm.customers.add(actor="ann", name="Wang Fang", phone="13900139000")
     crm.customers.forget(c.id, actor="dpo")
-    everything = json.dumps({name: crm.store.inner.collection(name).find()
-                             for name in crm.store.collection_names()})
+    everything = json.dumps(
+        {name: crm.store.inner.collection(name).find() for name in crm.store.collection_names()}
+    )
     for value in ("Li Lei", "13800138000", "li.lei@example.com", "1 Long Road", "kettle"):
         assert value not in everything, value
     assert "Wang Fang" in everything  # nobody else was touched
@@ -129,7 +164,7 @@ def test_writes_inside_and_outside_transactions_do_not_deadlock(make_crm):
 
     crm = make_crm()
     scratch = crm.store.collection("scratch")  # an audited collection, written outside any
-    done = []                                  # transaction, while customers.add uses one
+    done = []  # transaction, while customers.add uses one
 
     def inside():
         for i in range(400):
@@ -150,12 +185,28 @@ def test_writes_inside_and_outside_transactions_do_not_deadlock(make_crm):
     assert crm.audit.verify().entries == 800
 
 
-
 def test_masking_hides_personal_values_and_drops_the_version():
-    doc = {"id": "c", "name": "Ann", "phone": "", "email": None, "tags": [], "chat": {},
-           "note": 0, "region": "North", "version": 3}
+    doc = {
+        "id": "c",
+        "name": "Ann",
+        "phone": "",
+        "email": None,
+        "tags": [],
+        "chat": {},
+        "note": 0,
+        "region": "North",
+        "version": 3,
+    }
     shown = masked(doc, frozenset({"name", "phone", "email", "tags", "chat", "note", "gone"}))
-    assert shown == {"id": "c", "name": "***", "phone": "", "email": None, "tags": [],
-                     "chat": {}, "note": "***", "region": "North"}
+    assert shown == {
+        "id": "c",
+        "name": "***",
+        "phone": "",
+        "email": None,
+        "tags": [],
+        "chat": {},
+        "note": "***",
+        "region": "North",
+    }
     assert list(shown) == ["id", "name", "phone", "email", "tags", "chat", "note", "region"]
     assert doc["version"] == 3 and doc["name"] == "Ann"

@@ -30,8 +30,10 @@ def open_crm_on(request, make_crm, tmp_path, monkeypatch):
     if request.param == "memory":
         storage, plugins = {"backend": "memory", "location": f"anchor-{tmp_path.name}"}, []
     else:
-        storage, plugins = {"backend": "tinydb", "location": str(tmp_path / "data")}, [
-            "storage_tinydb"]
+        storage, plugins = (
+            {"backend": "tinydb", "location": str(tmp_path / "data")},
+            ["storage_tinydb"],
+        )
     opened = []
 
     def open_(key: str | None = None, previous: tuple[str, ...] = ()):
@@ -63,8 +65,10 @@ def test_tail_truncation_is_caught_by_the_head_outside_the_trail(open_crm_on):
     cut_tail(crm, 2)
     report = crm.audit.verify()
     assert not report.ok
-    assert report.problem == ("the trail ends at entry #3 but the head recorded outside the "
-                              "trail records entry #5: entries #4-#5 were removed")
+    assert report.problem == (
+        "the trail ends at entry #3 but the head recorded outside the "
+        "trail records entry #5: entries #4-#5 were removed"
+    )
 
 
 def test_an_emptied_trail_is_caught(open_crm_on):
@@ -81,8 +85,10 @@ def test_a_rechained_edit_is_caught_by_the_head_outside_the_trail(open_crm_on):
     rechain_after_edit(crm, 2, {"actor": "mallory"})
     report = crm.audit.verify()
     assert not report.ok
-    assert report.problem.startswith("entry #5 is not the one the head recorded outside the "
-                                     "trail records: the trail was rewritten")
+    assert report.problem.startswith(
+        "entry #5 is not the one the head recorded outside the "
+        "trail records: the trail was rewritten"
+    )
 
 
 def test_without_a_key_an_exported_anchor_catches_a_rewrite_of_trail_and_head(open_crm_on):
@@ -102,8 +108,7 @@ def test_without_a_key_an_exported_anchor_catches_a_rewrite_of_trail_and_head(op
     assert not report.ok and "entries #4-#5 were removed" in report.problem
 
 
-def test_with_the_audit_key_a_rechained_edit_is_caught_even_with_the_head_rewritten(
-        open_crm_on):
+def test_with_the_audit_key_a_rechained_edit_is_caught_even_with_the_head_rewritten(open_crm_on):
     crm = open_crm_on(KEY)
     five_writes(crm)
     assert all(e["mac"] for e in entries(crm)) and raw_head(crm).get("head")["mac"]
@@ -132,12 +137,14 @@ def test_with_the_audit_key_a_forged_head_is_caught(open_crm_on):
     third = entries(crm)[-1]
     set_head(crm, 3, third["hash"], third["mac"])  # an entry's MAC is no head's MAC
     report = crm.audit.verify()
-    assert not report.ok and report.problem.startswith("the head recorded outside the trail "
-                                                       "has no valid MAC")
+    assert not report.ok and report.problem.startswith(
+        "the head recorded outside the trail has no valid MAC"
+    )
     drop_head(crm)
     report = crm.audit.verify()
-    assert not report.ok and report.problem.startswith("the head recorded outside the trail "
-                                                       "is missing")
+    assert not report.ok and report.problem.startswith(
+        "the head recorded outside the trail is missing"
+    )
 
 
 def test_a_wrong_key_is_reported(open_crm_on):
@@ -166,8 +173,7 @@ def test_an_old_trail_is_upgraded_by_anchoring_it(open_crm_on):
     crm.close()
 
 
-def test_a_trail_with_an_unkeyed_head_is_sealed_by_anchoring_once_a_key_is_configured(
-        open_crm_on):
+def test_a_trail_with_an_unkeyed_head_is_sealed_by_anchoring_once_a_key_is_configured(open_crm_on):
     crm = open_crm_on()
     five_writes(crm)  # the head recorded without a MAC
     crm = open_crm_on(KEY)
@@ -183,8 +189,7 @@ def test_a_trail_with_an_unkeyed_head_is_sealed_by_anchoring_once_a_key_is_confi
     assert not report.ok
 
 
-def test_a_trail_written_before_the_key_keeps_verifying_once_new_entries_carry_macs(
-        open_crm_on):
+def test_a_trail_written_before_the_key_keeps_verifying_once_new_entries_carry_macs(open_crm_on):
     crm = open_crm_on()
     five_writes(crm)
     crm = open_crm_on(KEY)
@@ -243,12 +248,15 @@ def test_a_rolled_back_write_leaves_the_head_where_it_was(open_crm_on):
     assert crm.audit.verify().ok
 
 
-@pytest.mark.parametrize(("data", "fragment"), [
-    ([], "is not an audit anchor"),
-    ({"format": "other"}, "is not an audit anchor"),
-    ({"format": "crmcore-audit-anchor/1", "seq": "5", "hash": "0" * 64}, "needs a 'seq'"),
-    ({"format": "crmcore-audit-anchor/1", "seq": 5, "hash": "abc"}, "needs a 'seq'"),
-])
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ([], "is not an audit anchor"),
+        ({"format": "other"}, "is not an audit anchor"),
+        ({"format": "crmcore-audit-anchor/1", "seq": "5", "hash": "0" * 64}, "needs a 'seq'"),
+        ({"format": "crmcore-audit-anchor/1", "seq": 5, "hash": "abc"}, "needs a 'seq'"),
+    ],
+)
 def test_malformed_anchors_are_refused(data, fragment):
     with pytest.raises(ValidationError, match=fragment):
         Anchor.from_json(data, "anchor.json")

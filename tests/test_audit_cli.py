@@ -18,14 +18,22 @@ from crmcore.testing.audit import cut_tail, entries, rechain_after_edit, set_hea
 from crmcore.testing.cli import one_line_error
 
 
-def crm(folder: Path, *args: str, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith("CRM_") and k != "CRMCORE_PLUGINS"}
+def crm(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("CRM_") and k != "CRMCORE_PLUGINS"
+    }
     environ["CRMCORE_PLUGINS"] = "storage_tinydb"  # the core's writes only: simple counts
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "crmcore.cli.main", *args], cwd=folder,
-                          capture_output=True, text=True, env=environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "crmcore.cli.main", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -85,7 +93,7 @@ def test_with_a_key_file_the_trail_is_sealed_and_verified(tmp_path):
     assert crm(tmp_path, "init").returncode == 0
     assert crm(tmp_path, "encryption", "new-key", "audit.key").returncode == 0
     text = (tmp_path / "crm.toml").read_text()
-    text = text.replace('[core]\n', '[core]\naudit_key_file = "audit.key"\n', 1)
+    text = text.replace("[core]\n", '[core]\naudit_key_file = "audit.key"\n', 1)
     (tmp_path / "crm.toml").write_text(text)
     for i in range(3):
         assert crm(tmp_path, "customer", "add", "--name", f"C{i}").returncode == 0
@@ -120,11 +128,14 @@ def test_an_old_trail_gets_a_note_then_is_anchored(store):
     assert done.returncode == 0 and done.stderr == ""
 
 
-@pytest.mark.parametrize(("content", "fragment"), [
-    (None, "--anchor missing.json: cannot read it"),
-    ("not json", "not an audit anchor"),
-    ('{"format": "crmcore-audit-anchor/1", "seq": -1, "hash": "x"}', "needs a 'seq'"),
-])
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "--anchor missing.json: cannot read it"),
+        ("not json", "not an audit anchor"),
+        ('{"format": "crmcore-audit-anchor/1", "seq": -1, "hash": "x"}', "needs a 'seq'"),
+    ],
+)
 def test_bad_anchor_files_are_one_line_errors(store, content, fragment):
     name = "missing.json" if content is None else "bad.json"
     if content is not None:

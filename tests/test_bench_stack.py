@@ -14,8 +14,7 @@ from crmcore import ManualClock, open_crm
 def test_the_stack_is_the_profile_crm_init_writes(tmp_path: Path) -> None:
     config = init_retail(tmp_path / "retail")
     written = tomllib.loads(config.read_text("utf-8"))
-    assert {"grading", "followup", "complaints", "loyalty"} <= set(
-        written["plugins"]["enabled"])
+    assert {"grading", "followup", "complaints", "loyalty"} <= set(written["plugins"]["enabled"])
     clock = ManualClock(START)
     with open_crm(config, clock=clock) as crm:
         assert crm.audit is not None  # the trail is on, as shipped
@@ -27,8 +26,10 @@ def test_the_stack_is_the_profile_crm_init_writes(tmp_path: Path) -> None:
         assert len(tasks) == 5 and {t.kind for t in tasks} == {"first_contact"}
         assert {t.source for t in tasks} == {"followup"}
         side.run("complete_follow_up", 2, random.Random(2))
-        assert [t.status.value for t in crm.tasks.find({"id": {"$in": [
-            t.id for t in tasks]}}, sort=[("id", 1)])].count("done") == 2
+        assert [
+            t.status.value
+            for t in crm.tasks.find({"id": {"$in": [t.id for t in tasks]}}, sort=[("id", 1)])
+        ].count("done") == 2
         assert side.audit_entries["complete_follow_up"] >= 2
 
 

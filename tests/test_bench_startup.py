@@ -15,8 +15,14 @@ def test_the_store_is_made_by_crm_init_and_listed_by_the_timed_command(tmp_path:
     env = _environment()
     config = make_store(tmp_path / "store", env)
     assert "[storage]" in config.read_text("utf-8")  # crm init's own file
-    done = subprocess.run([*CRM, "customer", "list", "--json"], cwd=config.parent, env=env,
-                          capture_output=True, check=True, timeout=60)
+    done = subprocess.run(
+        [*CRM, "customer", "list", "--json"],
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     assert len(json.loads(done.stdout)) == CUSTOMERS
 
 
@@ -31,7 +37,8 @@ def test_w9_reports_both_commands_against_python(tmp_path: Path) -> None:
     for r in results:
         assert r.crmcore > 0 and r.baselines["python -c pass"] > 0
         assert r.extra["ratio to python -c pass (CPU)"] == round(
-            r.crmcore / r.baselines["python -c pass"], 1)
+            r.crmcore / r.baselines["python -c pass"], 1
+        )
 
 
 def test_the_environment_points_at_nothing_but_the_store(monkeypatch, tmp_path) -> None:

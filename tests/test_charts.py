@@ -20,13 +20,20 @@ def bars(root: ElementTree.Element) -> list[ElementTree.Element]:
 
 
 def texts(root: ElementTree.Element, cls: str) -> list[str]:
-    return [t.text or "" for t in root.findall(".//s:text", NS)
-            if cls in t.get("class", "").split()]
+    return [
+        t.text or "" for t in root.findall(".//s:text", NS) if cls in t.get("class", "").split()
+    ]
 
 
-WEEKLY = Chart("Complaints per week", ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"],
-               [Series("tickets opened", [3, 7, 12, 0])], unit="tickets",
-               y_label="Tickets", x_label="Week from", key="complaints_week")
+WEEKLY = Chart(
+    "Complaints per week",
+    ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"],
+    [Series("tickets opened", [3, 7, 12, 0])],
+    unit="tickets",
+    y_label="Tickets",
+    x_label="Week from",
+    key="complaints_week",
+)
 
 
 def test_one_bar_per_value_with_heights_proportional_to_the_data():
@@ -72,8 +79,14 @@ def test_axes_labels_title_and_accessible_names():
 
 
 def test_percent_unit_on_ticks_and_in_the_axis_title():
-    chart = Chart("Conversion per rep", ["ann", "bo"], [Series("conversion", [50.0, 12.5])],
-                  unit="%", y_label="Customers who bought", x_label="Rep")
+    chart = Chart(
+        "Conversion per rep",
+        ["ann", "bo"],
+        [Series("conversion", [50.0, 12.5])],
+        unit="%",
+        y_label="Customers who bought",
+        x_label="Rep",
+    )
     root = parse(chart)
     assert all(t.endswith("%") for t in texts(root, "y-tick"))
     assert texts(root, "y-label") == ["Customers who bought (%)"]
@@ -81,8 +94,11 @@ def test_percent_unit_on_ticks_and_in_the_axis_title():
 
 
 def test_grouped_bars_and_legend_for_several_series():
-    chart = Chart("SLA breaches", ["w1", "w2"], [Series("first response", [2, 4]),
-                                                Series("resolution", [1, 0])])
+    chart = Chart(
+        "SLA breaches",
+        ["w1", "w2"],
+        [Series("first response", [2, 4]), Series("resolution", [1, 0])],
+    )
     root = parse(chart)
     drawn = bars(root)
     assert len(drawn) == 4
@@ -93,20 +109,30 @@ def test_grouped_bars_and_legend_for_several_series():
 
 
 def test_stacked_bars_sit_on_each_other():
-    chart = Chart("Overdue by grade", ["A", "B"], [Series("overdue", [2, 1]),
-                                                  Series("due now", [3, 0])], kind="stacked")
+    chart = Chart(
+        "Overdue by grade",
+        ["A", "B"],
+        [Series("overdue", [2, 1]), Series("due now", [3, 0])],
+        kind="stacked",
+    )
     root = parse(chart)
     a = [b for b in bars(root) if b.get("data-x") == "A"]
     lower, upper = a
     assert float(upper.get("y")) + float(upper.get("height")) == pytest.approx(
-        float(lower.get("y")), abs=0.02)
+        float(lower.get("y")), abs=0.02
+    )
     assert float(upper.get("height")) / float(lower.get("height")) == pytest.approx(1.5)
     assert chart.peak() == 5
 
 
 def test_line_chart_points_and_gaps():
-    chart = Chart("Coverage", ["d1", "d2", "d3"], [Series("key customers", [100, None, 50])],
-                  kind="line", unit="%")
+    chart = Chart(
+        "Coverage",
+        ["d1", "d2", "d3"],
+        [Series("key customers", [100, None, 50])],
+        kind="line",
+        unit="%",
+    )
     root = parse(chart)
     points = root.findall(".//s:circle", NS)
     assert [p.get("data-x") for p in points] == ["d1", "d3"]

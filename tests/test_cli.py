@@ -40,10 +40,29 @@ def test_customer_round_trip(cli):
 
 def test_log_then_tasks_due_and_done(cli):
     cid = add(cli, "--name", "Li")
-    assert cli("--as", "bo", "log", cid, "--kind", "purchase", "--amount", "12.5",
-               "--channel", "chat")[0] == 0
-    code, out, _ = cli("--json", "--as", "bo", "tasks", "add", "--kind", "callback", "--title",
-                       "call Li", "--due", "-1h", "--customer", cid, "--rep", "bo")
+    assert (
+        cli(
+            "--as", "bo", "log", cid, "--kind", "purchase", "--amount", "12.5", "--channel", "chat"
+        )[0]
+        == 0
+    )
+    code, out, _ = cli(
+        "--json",
+        "--as",
+        "bo",
+        "tasks",
+        "add",
+        "--kind",
+        "callback",
+        "--title",
+        "call Li",
+        "--due",
+        "-1h",
+        "--customer",
+        cid,
+        "--rep",
+        "bo",
+    )
     task_id = json.loads(out)["id"]
     code, out, _ = cli("--json", "tasks", "due", "--rep", "bo")
     assert [t["id"] for t in json.loads(out)] == [task_id]
@@ -90,24 +109,33 @@ def test_plugins_lists_the_core(cli):
     assert core["status"] == "ok" and "crm_storage_backends" in core["hooks"]
 
 
-@pytest.mark.parametrize(("args", "code", "fragment"), [
-    (["frobnicate"], 2, "No such command 'frobnicate'"),
-    (["customer", "add", "--nme", "Li"], 2, "No such option '--nme'"),
-    (["customer", "add"], 2, "Missing option '--name'"),
-    (["customer", "add", "--name", "Li", "--phone", "12"], 2, "phone: malformed phone number"),
-    (["customer", "add", "--name", "Li", "--email", "li@"], 2, "email: malformed e-mail"),
-    (["customer", "add", "--name", "Li", "--gender", "x"], 2, "Invalid value for '--gender'"),
-    (["customer", "add", "--name", "Li", "--birth-date", "1/2/90"], 2,
-     "birth_date: expected a date"),
-    (["customer", "show", "cus_missing"], 3, "no record with id 'cus_missing'"),
-    (["tasks", "done", "tsk_missing"], 3, "no record with id 'tsk_missing'"),
-    (["log", "cus_missing", "--kind", "visit"], 3, "no record with id 'cus_missing'"),
-    (["tasks", "add", "--kind", "other", "--title", "x", "--due", "tomorrow"], 2,
-     "is not a date"),
-    (["tasks", "due", "--within", "soon"], 2, "is not a duration"),
-    (["customer", "import", "nowhere.csv"], 2, "nowhere.csv: no such file"),
-    (["compact"], 6, "memory"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["frobnicate"], 2, "No such command 'frobnicate'"),
+        (["customer", "add", "--nme", "Li"], 2, "No such option '--nme'"),
+        (["customer", "add"], 2, "Missing option '--name'"),
+        (["customer", "add", "--name", "Li", "--phone", "12"], 2, "phone: malformed phone number"),
+        (["customer", "add", "--name", "Li", "--email", "li@"], 2, "email: malformed e-mail"),
+        (["customer", "add", "--name", "Li", "--gender", "x"], 2, "Invalid value for '--gender'"),
+        (
+            ["customer", "add", "--name", "Li", "--birth-date", "1/2/90"],
+            2,
+            "birth_date: expected a date",
+        ),
+        (["customer", "show", "cus_missing"], 3, "no record with id 'cus_missing'"),
+        (["tasks", "done", "tsk_missing"], 3, "no record with id 'tsk_missing'"),
+        (["log", "cus_missing", "--kind", "visit"], 3, "no record with id 'cus_missing'"),
+        (
+            ["tasks", "add", "--kind", "other", "--title", "x", "--due", "tomorrow"],
+            2,
+            "is not a date",
+        ),
+        (["tasks", "due", "--within", "soon"], 2, "is not a duration"),
+        (["customer", "import", "nowhere.csv"], 2, "nowhere.csv: no such file"),
+        (["compact"], 6, "memory"),
+    ],
+)
 def test_bad_input_is_one_line_and_a_non_zero_exit(cli, args, code, fragment):
     got, _out, err = cli(*args)
     assert got == code
@@ -167,11 +195,13 @@ def test_import_reports_bad_rows_with_line_numbers_and_keeps_good_ones(cli, tmp_
 
 def test_atomic_and_dry_run_imports_write_nothing(cli, tmp_path):
     (tmp_path / "clients.csv").write_text(CSV)
-    code, out, _ = cli("customer", "import", "clients.csv", "--map", "Phone Number=phone",
-                       "--atomic")
+    code, out, _ = cli(
+        "customer", "import", "clients.csv", "--map", "Phone Number=phone", "--atomic"
+    )
     assert code == 2 and count_customers(cli) == 0
-    code, out, _ = cli("customer", "import", "clients.csv", "--map", "Phone Number=phone",
-                       "--dry-run")
+    code, out, _ = cli(
+        "customer", "import", "clients.csv", "--map", "Phone Number=phone", "--dry-run"
+    )
     assert code == 2 and "would import 2 of 5" in out and count_customers(cli) == 0
 
 
@@ -182,7 +212,8 @@ def test_unmapped_columns_are_reported_once_not_guessed(cli, tmp_path):
     assert code == 2
     assert one_line_error(err) == (
         "error: clients.csv:1: unknown column(s) Shoe Size (map them with --map COLUMN=FIELD, "
-        "or pass --skip-unknown to leave them out)")
+        "or pass --skip-unknown to leave them out)"
+    )
     assert count_customers(cli) == 0
     code, out, err = cli("customer", "import", "clients.csv", "--skip-unknown")
     assert code == 0, err
@@ -193,9 +224,10 @@ def test_jsonl_import_reports_malformed_lines(cli, tmp_path):
     (tmp_path / "c.jsonl").write_text('{"name": "Li"}\n{not json\n[1, 2]\n{"name": "Wang"}\n')
     code, _out, err = cli("customer", "import", "c.jsonl")
     assert code == 2
-    assert err.strip().splitlines() == ["c.jsonl:2: not valid JSON (Expecting property name "
-                                        "enclosed in double quotes)",
-                                        "c.jsonl:3: each line must be a JSON object"]
+    assert err.strip().splitlines() == [
+        "c.jsonl:2: not valid JSON (Expecting property name enclosed in double quotes)",
+        "c.jsonl:3: each line must be a JSON object",
+    ]
     assert count_customers(cli) == 2
 
 
@@ -246,8 +278,10 @@ def test_audit_lists_and_verifies(cli):
     cli("--as", "bo", "customer", "update", cid, "--region", "North")
     code, out, _ = cli("--json", "audit", "--customer", cid)
     entries = json.loads(out)
-    assert code == 0 and [(e["op"], e["actor"]) for e in entries] == [("update", "bo"),
-                                                                       ("insert", "ann")]
+    assert code == 0 and [(e["op"], e["actor"]) for e in entries] == [
+        ("update", "bo"),
+        ("insert", "ann"),
+    ]
     assert "13800138000" not in out
     assert entries[0]["details"] == "changed: region, updated_at, updated_by"
     code, out, _ = cli("audit", "verify")
@@ -258,11 +292,19 @@ def test_audit_details_say_what_an_entry_is_about():
     from crmcore.cli.audit import details
 
     assert details({"op": "insert", "diff": {"after": {"name": "***"}}}) == ""
-    assert details({"op": "denied", "diff": {"action": "customer.update",
-                                             "reason": "bo may not update customer c1"}}) \
+    assert (
+        details(
+            {
+                "op": "denied",
+                "diff": {"action": "customer.update", "reason": "bo may not update customer c1"},
+            }
+        )
         == "customer.update: bo may not update customer c1"
-    assert details({"op": "rekey", "diff": {"resealed": 12, "complete": True}}) \
+    )
+    assert (
+        details({"op": "rekey", "diff": {"resealed": 12, "complete": True}})
         == "complete=True, resealed=12"
+    )
 
 
 def test_forget_needs_confirmation_then_erases(cli):
@@ -282,8 +324,11 @@ def test_migrate_copies_everything_and_verifies(cli):
     assert code == 0, err
     result = json.loads(out)
     assert result["ok"] and result["collections"]["customers"] == {
-        "source": 1, "target": 1, "copied": 1,
-        "checksum": result["collections"]["customers"]["checksum"]}
+        "source": 1,
+        "target": 1,
+        "copied": 1,
+        "checksum": result["collections"]["customers"]["checksum"],
+    }
     assert result["collections"]["interactions"]["target"] == 1
     assert result["resumed"] is False
     code, _, err = cli("migrate", "--to", "memory", "--to-location", target)
@@ -301,10 +346,21 @@ def test_interaction_import_with_mapping_and_per_row_errors(cli, tmp_path):
         f"{cid},purchase,2026-01-04T10:00,99.5\n"
         f"{cid},gossip,2026-01-04T11:00,\n"
         f"cus_nobody,visit,2026-01-04T12:00,\n"
-        f"{cid},purchase,yesterday,5\n")
-    code, out, err = cli("interaction", "import", "visits.csv", "--map", "client=customer_id",
-                         "--map", "type=kind", "--map", "when=occurred_at", "--map",
-                         "value=amount")
+        f"{cid},purchase,yesterday,5\n"
+    )
+    code, out, err = cli(
+        "interaction",
+        "import",
+        "visits.csv",
+        "--map",
+        "client=customer_id",
+        "--map",
+        "type=kind",
+        "--map",
+        "when=occurred_at",
+        "--map",
+        "value=amount",
+    )
     assert code == 2
     lines = err.strip().splitlines()
     assert lines[0].startswith("visits.csv:3: kind: unknown interaction kind 'gossip'")
@@ -322,8 +378,9 @@ def test_interactions_export_and_reimport_round_trip(cli, tmp_path):
     cli("log", cid, "--kind", "purchase", "--amount", "12.5", "--summary", "kettle; blue")
     cli("log", cid, "--kind", "visit", "--channel", "in_person")
     for fmt in ("csv", "jsonl"):
-        code, _, err = cli("interaction", "export", "--customer", cid, "--format", fmt,
-                           "-o", f"i.{fmt}")
+        code, _, err = cli(
+            "interaction", "export", "--customer", cid, "--format", fmt, "-o", f"i.{fmt}"
+        )
         assert code == 0, err
         assert stat.S_IMODE(os.stat(tmp_path / f"i.{fmt}").st_mode) == 0o600
     rows = [json.loads(line) for line in (tmp_path / "i.jsonl").read_text().splitlines()]
@@ -333,9 +390,13 @@ def test_interactions_export_and_reimport_round_trip(cli, tmp_path):
     other = add(cli, "--name", "Wang Fang")
     # re-import the CSV for another customer: the columns read back as they were written
     lines = text.splitlines()
-    (tmp_path / "again.csv").write_text("\n".join(
-        ["customer_id,kind,occurred_at,channel,summary,amount"]
-        + [",".join([other, *line.split(",")[2:7]]) for line in lines[1:]]) + "\n")
+    (tmp_path / "again.csv").write_text(
+        "\n".join(
+            ["customer_id,kind,occurred_at,channel,summary,amount"]
+            + [",".join([other, *line.split(",")[2:7]]) for line in lines[1:]]
+        )
+        + "\n"
+    )
     code, out, err = cli("interaction", "import", "again.csv")
     assert code == 0, err
     _, out, _ = cli("--json", "interaction", "list", other)

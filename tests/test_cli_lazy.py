@@ -18,16 +18,24 @@ from crmcore.testing.cli import one_line_error
 
 # The installed ``crm``, as its console script starts it, reporting which CLI modules it
 # imported (on stderr, after the command's own output).
-PROBE = ("import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
-         "print(sorted(m for m in sys.modules if m.endswith('.cli') and m.startswith("
-         "'crmcore_')), file=sys.stderr); sys.exit(code)")
+PROBE = (
+    "import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
+    "print(sorted(m for m in sys.modules if m.endswith('.cli') and m.startswith("
+    "'crmcore_')), file=sys.stderr); sys.exit(code)"
+)
 
 
 def _crm(*args: str, tmp_path) -> tuple[int, str, list[str]]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CRM_", "CRMCORE_"))}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     return done.returncode, done.stdout, ast.literal_eval(done.stderr.strip().splitlines()[-1])
 
 
@@ -36,8 +44,12 @@ def test_help_lists_lazy_commands_without_importing_them(tmp_path) -> None:
     assert code == 0
     assert "loyalty   " in out and "Loyalty points: balance, history, redeem" in out
     assert "complaints" in out and "grade" in out and "service" in out
-    for lazy in ("crmcore_loyalty.cli", "crmcore_grading.cli", "crmcore_complaints.cli",
-                 "crmcore_service.cli"):
+    for lazy in (
+        "crmcore_loyalty.cli",
+        "crmcore_grading.cli",
+        "crmcore_complaints.cli",
+        "crmcore_service.cli",
+    ):
         assert lazy not in imported
 
 
@@ -48,18 +60,33 @@ def test_a_lazy_command_is_imported_for_its_own_help(tmp_path) -> None:
 
 
 HEAVY = ("structlog", "pymongo", "starlette", "uvicorn", "asyncio", "phonenumbers")
-HEAVY_PROBE = ("import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
-               f"print(sorted(set(m.split('.')[0] for m in sys.modules) & set({HEAVY!r})), "
-               "file=sys.stderr); sys.exit(code)")
+HEAVY_PROBE = (
+    "import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
+    f"print(sorted(set(m.split('.')[0] for m in sys.modules) & set({HEAVY!r})), "
+    "file=sys.stderr); sys.exit(code)"
+)
 
 
 @pytest.mark.parametrize("args", [("--help",), ("customer", "list")])
 def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, args) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
-    subprocess.run([sys.executable, "-m", "crmcore.cli.main", "init"], cwd=tmp_path, env=env,
-                   capture_output=True, check=True, timeout=120)
-    done = subprocess.run([sys.executable, "-c", HEAVY_PROBE, *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "crmcore.cli.main", "init"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", HEAVY_PROBE, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert ast.literal_eval(done.stderr.strip().splitlines()[-1]) == []
 
@@ -67,8 +94,10 @@ def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, ar
 class _Broken:
     @hookimpl
     def crm_cli_commands(self, cli):
-        return [LazyCommand("broken", "crmcore_no_such_module.cli:group", "Never loads."),
-                LazyCommand("notacommand", "crmcore.registry:LazyCommand", "Not click.")]
+        return [
+            LazyCommand("broken", "crmcore_no_such_module.cli:group", "Never loads."),
+            LazyCommand("notacommand", "crmcore.registry:LazyCommand", "Not click."),
+        ]
 
 
 @pytest.fixture

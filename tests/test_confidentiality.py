@@ -14,8 +14,12 @@ from crmcore.cli.main import run
 from crmcore.demo import _person
 from crmcore.normalize import normalize_phone
 
-SECRETS = {"name": "Li Lei", "phone": "13800138000", "email": "li.lei@example.com",
-           "address": "88 Long Road"}
+SECRETS = {
+    "name": "Li Lei",
+    "phone": "13800138000",
+    "email": "li.lei@example.com",
+    "address": "88 Long Road",
+}
 
 
 def raw_bytes(folder: Path) -> bytes:
@@ -25,18 +29,32 @@ def raw_bytes(folder: Path) -> bytes:
 @pytest.fixture
 def tiny(make_crm, tmp_path):
     def open_(**core):
-        return make_crm(["storage_tinydb"], core=core,
-                        storage={"backend": "tinydb", "location": str(tmp_path / "db")})
+        return make_crm(
+            ["storage_tinydb"],
+            core=core,
+            storage={"backend": "tinydb", "location": str(tmp_path / "db")},
+        )
+
     return open_
 
 
 def test_forget_leaves_no_personal_value_in_the_store_files(tiny, tmp_path):
     crm = tiny()
     c = crm.customers.add(actor="ann", **SECRETS)
-    crm.interactions.log(actor="ann", customer_id=c.id, kind="visit",
-                         summary=f"{SECRETS['name']} called from {SECRETS['phone']}")
-    crm.tasks.create(actor="ann", kind="callback", title="call", due_at=crm.now(),
-                     customer_id=c.id, notes=f"ask {SECRETS['name']} about the order")
+    crm.interactions.log(
+        actor="ann",
+        customer_id=c.id,
+        kind="visit",
+        summary=f"{SECRETS['name']} called from {SECRETS['phone']}",
+    )
+    crm.tasks.create(
+        actor="ann",
+        kind="callback",
+        title="call",
+        due_at=crm.now(),
+        customer_id=c.id,
+        notes=f"ask {SECRETS['name']} about the order",
+    )
     crm.customers.add(actor="ann", name="Wang Fang", phone="13900139000")
     assert SECRETS["phone"].encode() in raw_bytes(tmp_path / "db")
     crm.customers.forget(c.id, actor="dpo")
@@ -51,8 +69,9 @@ def test_encrypted_personal_fields_never_reach_the_files(tiny, tmp_path, monkeyp
     monkeypatch.setenv("CRM_ENCRYPTION_KEY", base64.b64encode(b"k" * 32).decode())
     crm = tiny(encrypt_personal=True)
     c = crm.customers.add(actor="ann", **SECRETS)
-    crm.interactions.log(actor="ann", customer_id=c.id, kind="visit",
-                         summary=f"call {SECRETS['phone']}")
+    crm.interactions.log(
+        actor="ann", customer_id=c.id, kind="visit", summary=f"call {SECRETS['phone']}"
+    )
     assert crm.customers.find_by_contact(phone=SECRETS["phone"])[0].id == c.id
     crm.close()
     data = raw_bytes(tmp_path / "db")
@@ -63,11 +82,52 @@ def test_encrypted_personal_fields_never_reach_the_files(tiny, tmp_path, monkeyp
 # -- fuzzing: never a traceback, always a clear one-line error, nothing written ----------
 
 # "worker" is left out: without --once it runs until interrupted, as a daemon should.
-WORDS = ["customer", "add", "show", "list", "update", "import", "export", "log", "tasks", "due",
-         "done", "plugins", "config", "audit", "verify", "migrate", "--name", "--phone",
-         "--email", "--json", "--as", "--kind", "--due", "--within", "--limit", "--at", "-o",
-         "--format", "--map", "--atomic", "--dry-run", "cus_x", "tsk_x", "0", "-1", "+2d",
-         "2026-13-45", "", "∞", "--", "x=y", "a" * 300, "\x00", "🙂"]
+WORDS = [
+    "customer",
+    "add",
+    "show",
+    "list",
+    "update",
+    "import",
+    "export",
+    "log",
+    "tasks",
+    "due",
+    "done",
+    "plugins",
+    "config",
+    "audit",
+    "verify",
+    "migrate",
+    "--name",
+    "--phone",
+    "--email",
+    "--json",
+    "--as",
+    "--kind",
+    "--due",
+    "--within",
+    "--limit",
+    "--at",
+    "-o",
+    "--format",
+    "--map",
+    "--atomic",
+    "--dry-run",
+    "cus_x",
+    "tsk_x",
+    "0",
+    "-1",
+    "+2d",
+    "2026-13-45",
+    "",
+    "∞",
+    "--",
+    "x=y",
+    "a" * 300,
+    "\x00",
+    "🙂",
+]
 
 
 @pytest.fixture
@@ -98,14 +158,37 @@ def test_fuzzed_command_lines_fail_cleanly(isolated, argv):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-@given(content=st.one_of(
-    st.binary(max_size=300).map(lambda b: b.decode("utf-8", "replace")),
-    st.lists(st.lists(st.sampled_from(["name", "phone", "Li", "12", "138 0013 8000", "", '"',
-                                       ",", "x@y", "\n", "ü", "="]), max_size=5),
-             max_size=6).map(lambda rows: "\n".join(",".join(r) for r in rows))),
-    fmt=st.sampled_from(["csv", "jsonl"]))
-def test_fuzzed_import_files_fail_cleanly_and_atomic_writes_nothing(isolated, tmp_path,
-                                                                    content, fmt):
+@given(
+    content=st.one_of(
+        st.binary(max_size=300).map(lambda b: b.decode("utf-8", "replace")),
+        st.lists(
+            st.lists(
+                st.sampled_from(
+                    [
+                        "name",
+                        "phone",
+                        "Li",
+                        "12",
+                        "138 0013 8000",
+                        "",
+                        '"',
+                        ",",
+                        "x@y",
+                        "\n",
+                        "ü",
+                        "=",
+                    ]
+                ),
+                max_size=5,
+            ),
+            max_size=6,
+        ).map(lambda rows: "\n".join(",".join(r) for r in rows)),
+    ),
+    fmt=st.sampled_from(["csv", "jsonl"]),
+)
+def test_fuzzed_import_files_fail_cleanly_and_atomic_writes_nothing(
+    isolated, tmp_path, content, fmt
+):
     path = tmp_path / f"in-{uuid.uuid4().hex}.{fmt}"
     path.write_text(content, encoding="utf-8")
     before = _count(isolated)
@@ -118,10 +201,24 @@ def test_fuzzed_import_files_fail_cleanly_and_atomic_writes_nothing(isolated, tm
 
 # -- a whole demo at debug level leaks nothing ------------------------------------------
 
+
 def test_a_debug_level_demo_logs_no_personal_data(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CRMCORE_PLUGINS", raising=False)
-    code = run(["--log-level", "debug", "demo", "--customers", "40", "--days", "6",
-                "--dir", str(tmp_path / "demo"), "--seed", "11"])
+    code = run(
+        [
+            "--log-level",
+            "debug",
+            "demo",
+            "--customers",
+            "40",
+            "--days",
+            "6",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--seed",
+            "11",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     output = captured.out + captured.err

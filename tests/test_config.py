@@ -9,18 +9,21 @@ from crmcore.errors import ConfigError, ValidationError
 from crmcore.registry import SettingsSpec
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"core": {"timezone": "Mars/Olympus"}}, "core.timezone: unknown time zone"),
-    ({"core": {"tz": "UTC"}}, "core: unknown key(s): tz"),
-    ({"core": {"default_country_code": "+86"}}, "core.default_country_code: expected 1 to 3"),
-    ({"core": {"unique_phone": "yes"}}, "core.unique_phone: expected bool, got str"),
-    ({"storage": {"backend": 3}}, "storage.backend: expected str, got int"),
-    ({"storage": {"options": "fast"}}, "storage.options: expected a table"),
-    ({"plugins": {"enabled": "grading"}}, "plugins.enabled: expected a list"),
-    ({"plugins": {"enabled": ["grading", 2]}}, "plugins.enabled[1]: expected str, got int"),
-    ({"grading": 3}, "grading: expected a table"),
-    ({"storage": "tinydb"}, "storage: expected a table"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"core": {"timezone": "Mars/Olympus"}}, "core.timezone: unknown time zone"),
+        ({"core": {"tz": "UTC"}}, "core: unknown key(s): tz"),
+        ({"core": {"default_country_code": "+86"}}, "core.default_country_code: expected 1 to 3"),
+        ({"core": {"unique_phone": "yes"}}, "core.unique_phone: expected bool, got str"),
+        ({"storage": {"backend": 3}}, "storage.backend: expected str, got int"),
+        ({"storage": {"options": "fast"}}, "storage.options: expected a table"),
+        ({"plugins": {"enabled": "grading"}}, "plugins.enabled: expected a list"),
+        ({"plugins": {"enabled": ["grading", 2]}}, "plugins.enabled[1]: expected str, got int"),
+        ({"grading": 3}, "grading: expected a table"),
+        ({"storage": "tinydb"}, "storage: expected a table"),
+    ],
+)
 def test_bad_values_name_the_full_key(data, message):
     with pytest.raises(ConfigError) as info:
         Config.from_dict(data, environ={})
@@ -50,22 +53,34 @@ def test_key_files_are_relative_to_the_file(tmp_path, monkeypatch):
     (tmp_path / "crm.toml").write_text(
         '[core]\nencrypt_personal = true\nencryption_key_file = "keys/now.key"\n'
         'encryption_previous_key_files = ["keys/old.key", "/abs/older.key"]\n'
-        '[storage]\nbackend = "memory"\n')
+        '[storage]\nbackend = "memory"\n'
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     cfg = Config.load(tmp_path / "crm.toml", environ={})
     assert cfg.core.encryption_key_file == str(tmp_path / "keys" / "now.key")
-    assert cfg.core.encryption_previous_key_files == [str(tmp_path / "keys" / "old.key"),
-                                                      "/abs/older.key"]
-    assert Config.from_dict({"core": {"encryption_key_file": "k.key"}}, environ={}
-                            ).core.encryption_key_file == "k.key"  # no file: left as given
+    assert cfg.core.encryption_previous_key_files == [
+        str(tmp_path / "keys" / "old.key"),
+        "/abs/older.key",
+    ]
+    assert (
+        Config.from_dict(
+            {"core": {"encryption_key_file": "k.key"}}, environ={}
+        ).core.encryption_key_file
+        == "k.key"
+    )  # no file: left as given
 
 
 def test_environment_overrides_backend_and_location(tmp_path):
     (tmp_path / "crm.toml").write_text('[storage]\nbackend = "tinydb"\nlocation = "data"\n')
-    cfg = Config.load(tmp_path / "crm.toml", environ={
-        "CRM_STORAGE_BACKEND": "mongodb", "CRM_STORAGE_LOCATION": "mongodb://db.local/crm"})
+    cfg = Config.load(
+        tmp_path / "crm.toml",
+        environ={
+            "CRM_STORAGE_BACKEND": "mongodb",
+            "CRM_STORAGE_LOCATION": "mongodb://db.local/crm",
+        },
+    )
     assert (cfg.storage.backend, cfg.storage.location) == ("mongodb", "mongodb://db.local/crm")
 
 
@@ -98,12 +113,15 @@ def test_plugin_sections_are_structured_with_defaults(make_crm):
     assert make_crm([("toy", Toy())]).settings("toy") == ToySettings()
 
 
-@pytest.mark.parametrize(("section", "message"), [
-    ({"cadence": {"a": 0}}, "toy.cadence.a: must be positive, got 0"),
-    ({"cadence": {"a": "daily"}}, "toy.cadence.a: expected int, got str"),
-    ({"cadence": {"c": 1}}, "toy.cadence: unknown key(s): c"),
-    ({"holidays": ["2026-01-01", 5]}, "toy.holidays[1]: expected str, got int"),
-])
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"cadence": {"a": 0}}, "toy.cadence.a: must be positive, got 0"),
+        ({"cadence": {"a": "daily"}}, "toy.cadence.a: expected int, got str"),
+        ({"cadence": {"c": 1}}, "toy.cadence: unknown key(s): c"),
+        ({"holidays": ["2026-01-01", 5]}, "toy.holidays[1]: expected str, got int"),
+    ],
+)
 def test_plugin_section_errors_name_the_key(make_crm, section, message):
     with pytest.raises(ConfigError) as info:
         make_crm([("toy", Toy())], settings={"toy": section})
@@ -118,8 +136,11 @@ def test_a_section_no_plugin_declares_is_refused(make_crm):
 def test_two_plugins_declaring_one_section_name_both(make_crm):
     from crmcore.errors import PluginError
 
-    with pytest.raises(PluginError, match=r"section \[toy\] is provided by both plugin 'toy' "
-                                          r"and plugin 'toy2'"):
+    with pytest.raises(
+        PluginError,
+        match=r"section \[toy\] is provided by both plugin 'toy' "
+        r"and plugin 'toy2'",
+    ):
         make_crm([("toy", Toy()), ("toy2", Toy())])
 
 
@@ -127,5 +148,6 @@ def test_a_validator_naming_a_nested_path_is_folded_into_the_key():
     from crmcore.config import _tidy
 
     assert _tidy("sla[0].categories: unknown category 'x' @ $") == (
-        "$.sla[0].categories: unknown category 'x'")
+        "$.sla[0].categories: unknown category 'x'"
+    )
     assert _tidy("must be positive @ complaints.sla[1]") == "complaints.sla[1]: must be positive"

@@ -17,8 +17,10 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "contracts.md"
 
 
 def contract_hooks() -> list[tuple[type, str]]:
-    return sorted(((spec, n) for spec in CONTRACT_SPECS for n in dir(spec)
-                   if n.startswith("crm_")), key=lambda item: item[1])
+    return sorted(
+        ((spec, n) for spec in CONTRACT_SPECS for n in dir(spec) if n.startswith("crm_")),
+        key=lambda item: item[1],
+    )
 
 
 def signature_text(spec: type, name: str) -> str:
@@ -53,8 +55,9 @@ class Correct:
 
 
 def test_a_misspelt_contract_implementation_fails_at_load_naming_the_plugin():
-    pm = make_plugin_manager(load_entry_points=False,
-                             extra=[("typo", Misspelt()), ("fine", Correct())])
+    pm = make_plugin_manager(
+        load_entry_points=False, extra=[("typo", Misspelt()), ("fine", Correct())]
+    )
     assert pm.status("typo") == "failed"
     [info] = [i for i in pm.infos() if i.name == "typo"]
     assert "crm_complaint_closd" in (info.error or "")
@@ -93,8 +96,9 @@ def test_no_bundled_plugin_declares_or_optionally_implements_a_contract():
             assert f"def {name}(self" not in text, (path, name)
 
 
-@pytest.mark.parametrize(("spec", "name"), contract_hooks(),
-                         ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize(
+    ("spec", "name"), contract_hooks(), ids=lambda v: getattr(v, "__name__", v)
+)
 def test_every_contract_is_documented_with_its_exact_signature(spec, name):
     text = DOCS.read_text(encoding="utf-8")
     assert f"### `{signature_text(spec, name)}`" in text

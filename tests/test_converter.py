@@ -56,54 +56,110 @@ def stored(record: Any) -> dict[str, Any]:
 
 # What the entities accept (crmcore.text): names are one line without control or bidi
 # characters; free text keeps tabs and line breaks.
-name_chars = st.characters(exclude_categories=("Cc", "Cs"),
-                           exclude_characters="\u061c\u200e\u200f\u202a\u202b\u202c\u202d"
-                                              "\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+name_chars = st.characters(
+    exclude_categories=("Cc", "Cs"),
+    exclude_characters="\u061c\u200e\u200f\u202a\u202b\u202c\u202d"
+    "\u202e\u2066\u2067\u2068\u2069\u2028\u2029",
+)
 free_text = st.text(st.characters(exclude_categories=("Cc", "Cs"), include_characters="\t\n\r"))
 text = st.text(name_chars, min_size=1).filter(str.strip)
 maybe_text = st.none() | st.text(name_chars)
 maybe_free = st.none() | free_text
 # Speed-independent: no deadline, and a slow machine is no reason to fail the property.
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-zones = st.sampled_from([UTC, timezone(timedelta(hours=8)),
-                         timezone(-timedelta(hours=5, minutes=30))])
-moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1),
-                       timezones=zones)
-json_scalars = st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text() | st.floats(
-    allow_nan=False, allow_infinity=False)
+zones = st.sampled_from(
+    [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))]
+)
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=zones
+)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
 keys = st.text(string.ascii_letters + string.digits + "_ ", min_size=1, max_size=8)
 ext = st.dictionaries(keys, st.dictionaries(keys, json_scalars, max_size=3), max_size=3)
 kinds = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
 
 customers = st.builds(
-    Customer, id=text, name=text, created_at=moments, created_by=text, updated_at=moments,
-    updated_by=text, phone=maybe_text, email=maybe_text, address=maybe_free,
+    Customer,
+    id=text,
+    name=text,
+    created_at=moments,
+    created_by=text,
+    updated_at=moments,
+    updated_by=text,
+    phone=maybe_text,
+    email=maybe_text,
+    address=maybe_free,
     birth_date=st.none() | st.dates(),
     chat_handles=st.dictionaries(st.text(name_chars), st.text(name_chars)),
-    gender=st.none() | st.sampled_from(Gender), region=maybe_text, occupation=maybe_text,
-    organisation=maybe_text, timezone=text, do_not_contact=st.booleans(), owner=maybe_text,
-    tags=st.lists(st.text(name_chars)), source=maybe_text, status=st.sampled_from(CustomerStatus),
-    merged_into=maybe_text, ext=ext, version=st.integers(0, 2**40))
+    gender=st.none() | st.sampled_from(Gender),
+    region=maybe_text,
+    occupation=maybe_text,
+    organisation=maybe_text,
+    timezone=text,
+    do_not_contact=st.booleans(),
+    owner=maybe_text,
+    tags=st.lists(st.text(name_chars)),
+    source=maybe_text,
+    status=st.sampled_from(CustomerStatus),
+    merged_into=maybe_text,
+    ext=ext,
+    version=st.integers(0, 2**40),
+)
 interactions = st.builds(
-    Interaction, id=text, customer_id=text, kind=kinds, occurred_at=moments,
-    created_at=moments, created_by=text, channel=st.sampled_from(Channel), summary=free_text,
+    Interaction,
+    id=text,
+    customer_id=text,
+    kind=kinds,
+    occurred_at=moments,
+    created_at=moments,
+    created_by=text,
+    channel=st.sampled_from(Channel),
+    summary=free_text,
     amount=st.none() | st.integers(0, 10**9) | st.floats(0, 1e12, allow_nan=False),
-    satisfaction=st.none() | st.integers(1, 5), place=maybe_text, rep=maybe_text,
-    ref=maybe_text, ext=ext, version=st.integers(0, 2**40))
+    satisfaction=st.none() | st.integers(1, 5),
+    place=maybe_text,
+    rep=maybe_text,
+    ref=maybe_text,
+    ext=ext,
+    version=st.integers(0, 2**40),
+)
 tasks = st.builds(
-    Task, id=text, kind=kinds, title=text, due_at=moments, created_at=moments, created_by=text,
-    updated_at=moments, updated_by=text, customer_id=maybe_text, assignee=maybe_text,
-    status=st.sampled_from(TaskStatus), priority=st.sampled_from(Priority),
-    dedupe_key=maybe_text, source=maybe_text, ref=maybe_text, notes=free_text,
-    outcome=maybe_free, completed_at=st.none() | moments, completed_by=maybe_text,
-    lease_owner=maybe_text, lease_until=st.none() | moments, ext=ext,
-    version=st.integers(0, 2**40))
+    Task,
+    id=text,
+    kind=kinds,
+    title=text,
+    due_at=moments,
+    created_at=moments,
+    created_by=text,
+    updated_at=moments,
+    updated_by=text,
+    customer_id=maybe_text,
+    assignee=maybe_text,
+    status=st.sampled_from(TaskStatus),
+    priority=st.sampled_from(Priority),
+    dedupe_key=maybe_text,
+    source=maybe_text,
+    ref=maybe_text,
+    notes=free_text,
+    outcome=maybe_free,
+    completed_at=st.none() | moments,
+    completed_by=maybe_text,
+    lease_owner=maybe_text,
+    lease_until=st.none() | moments,
+    ext=ext,
+    version=st.integers(0, 2**40),
+)
 
 
 @SETTINGS
 @given(st.one_of(customers, interactions, tasks), st.data())
-def test_core_entities_load_from_the_store_exactly_as_the_validating_path_loads_them(record,
-                                                                                     data):
+def test_core_entities_load_from_the_store_exactly_as_the_validating_path_loads_them(record, data):
     cls, doc = type(record), stored(record)
     load = stored_loader(cls)
     assert load is not None
@@ -170,15 +226,26 @@ class Sample:
 
 
 samples = st.builds(
-    Sample, id=text, owner=text, at=moments, count=st.integers(-2**60, 2**60),
-    share=st.floats(allow_nan=False, allow_infinity=False) | st.integers(-10**6, 10**6),
-    flag=st.booleans(), day=st.none() | st.dates(), until=st.none() | moments,
-    plain_at=st.none() | moments.map(lambda m: m.astimezone(UTC)), level=st.sampled_from(Level),
-    stage=st.sampled_from(Stage), colour=st.none() | st.sampled_from(Colour),
-    labels=st.lists(st.text()), items=st.lists(st.dictionaries(keys, json_scalars)),
+    Sample,
+    id=text,
+    owner=text,
+    at=moments,
+    count=st.integers(-(2**60), 2**60),
+    share=st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6),
+    flag=st.booleans(),
+    day=st.none() | st.dates(),
+    until=st.none() | moments,
+    plain_at=st.none() | moments.map(lambda m: m.astimezone(UTC)),
+    level=st.sampled_from(Level),
+    stage=st.sampled_from(Stage),
+    colour=st.none() | st.sampled_from(Colour),
+    labels=st.lists(st.text()),
+    items=st.lists(st.dictionaries(keys, json_scalars)),
     part=st.none() | st.builds(Part, name=st.text(), weight=st.floats(0, 10)),
     parts=st.lists(st.builds(Part, name=st.text())).map(tuple),
-    anything=json_scalars, note=st.text())
+    anything=json_scalars,
+    note=st.text(),
+)
 
 
 @SETTINGS
@@ -198,21 +265,32 @@ def test_plugin_records_read_through_records_are_what_the_validating_path_builds
 
 
 def a_task(**changes: Any) -> dict[str, Any]:
-    task = Task(id="tsk_1", kind="follow_up", title="call back", due_at=T0, created_at=T0,
-                created_by="ann", updated_at=T0, updated_by="ann")
+    task = Task(
+        id="tsk_1",
+        kind="follow_up",
+        title="call back",
+        due_at=T0,
+        created_at=T0,
+        created_by="ann",
+        updated_at=T0,
+        updated_by="ann",
+    )
     return {**stored(task), **changes}
 
 
-@pytest.mark.parametrize(("changes", "named"), [
-    ({"status": "bogus"}, "status"),
-    ({"priority": 9}, "priority"),
-    ({"due_at": "yesterday"}, "due_at"),
-    ({"due_at": "2026-01-05T09:00:00"}, "due_at"),  # no time zone
-    ({"due_at": None}, "due_at"),
-    ({"completed_at": 12}, "completed_at"),
-    ({"ext": {"grading": 5}}, "ext"),
-    ({"version": "three"}, "version"),
-])
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"status": "bogus"}, "status"),
+        ({"priority": 9}, "priority"),
+        ({"due_at": "yesterday"}, "due_at"),
+        ({"due_at": "2026-01-05T09:00:00"}, "due_at"),  # no time zone
+        ({"due_at": None}, "due_at"),
+        ({"completed_at": 12}, "completed_at"),
+        ({"ext": {"grading": 5}}, "ext"),
+        ({"version": "three"}, "version"),
+    ],
+)
 def test_a_damaged_stored_document_is_a_storage_error_naming_the_field(changes, named):
     with pytest.raises(StorageError, match=rf"stored Task 'tsk_1' does not load: .*\$\.{named}"):
         from_doc(Task, a_task(**changes))
@@ -241,8 +319,19 @@ def test_older_or_unusual_stored_forms_still_load_as_before():
     assert task.due_at == T0 and task.due_at.tzinfo is UTC
     assert task.priority is Priority.HIGH and task.status is TaskStatus.OPEN
     assert task.notes == "7" and task.ext == {} and task.version == 0
-    doc = {**stored(Customer(id="c1", name="Ann", created_at=T0, created_by="a",
-                             updated_at=T0, updated_by="a", tags=["b", "a"]))}
+    doc = {
+        **stored(
+            Customer(
+                id="c1",
+                name="Ann",
+                created_at=T0,
+                created_by="a",
+                updated_at=T0,
+                updated_by="a",
+                tags=["b", "a"],
+            )
+        )
+    }
     doc["tags"] = ["z", " a ", "z"]  # written before tags were normalised: the converter runs
     assert same(from_doc(Customer, doc), from_doc(Customer, doc, validate=True))
     assert from_doc(Customer, doc).tags == ("a", "z")
@@ -281,9 +370,15 @@ def test_a_structure_hook_registered_for_a_field_type_is_still_used():
 
 
 @SETTINGS
-@given(when=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
-                         timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11)),
-                                                    timezone(timedelta(hours=5, minutes=45))])))
+@given(
+    when=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-11)), timezone(timedelta(hours=5, minutes=45))]
+        ),
+    )
+)
 def test_iso_is_fixed_width_utc_sortable_and_parses_back(when):
     text = iso(when)
     assert len(text) == 27 and text.endswith("Z") and text[10] == "T"
@@ -295,7 +390,9 @@ def test_iso_answers_for_the_datetime_it_is_given_when_called_again():
     a = datetime(2026, 1, 5, 9, tzinfo=UTC)
     b = a + timedelta(microseconds=1)
     assert [iso(a), iso(a), iso(b), iso(a)] == ["2026-01-05T09:00:00.000000Z"] * 2 + [
-        "2026-01-05T09:00:00.000001Z", "2026-01-05T09:00:00.000000Z"]
+        "2026-01-05T09:00:00.000001Z",
+        "2026-01-05T09:00:00.000000Z",
+    ]
     shifted = a.astimezone(timezone(timedelta(hours=2)))
     assert iso(shifted) == iso(a)
 

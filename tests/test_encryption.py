@@ -29,12 +29,25 @@ def crm(make_crm, monkeypatch):
 
 
 def test_personal_fields_are_sealed_at_rest_and_open_through_the_api(crm):
-    c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000",
-                          email="li.lei@example.com", address="1 Long Road", region="North")
-    crm.interactions.log(actor="ann", customer_id=c.id, kind="visit",
-                         summary="Li Lei asked about 13800138000")
-    crm.tasks.create(actor="ann", kind="callback", title="call", due_at=crm.now(),
-                     customer_id=c.id, notes="Li Lei prefers evenings")
+    c = crm.customers.add(
+        actor="ann",
+        name="Li Lei",
+        phone="13800138000",
+        email="li.lei@example.com",
+        address="1 Long Road",
+        region="North",
+    )
+    crm.interactions.log(
+        actor="ann", customer_id=c.id, kind="visit", summary="Li Lei asked about 13800138000"
+    )
+    crm.tasks.create(
+        actor="ann",
+        kind="callback",
+        title="call",
+        due_at=crm.now(),
+        customer_id=c.id,
+        notes="Li Lei prefers evenings",
+    )
     text = raw_text(crm)
     for secret in ("Li Lei", "13800138000", "li.lei@example.com", "1 Long Road", "evenings"):
         assert secret not in text
@@ -73,8 +86,9 @@ def test_a_wrong_key_is_a_clear_storage_error(make_crm, monkeypatch):
 
     store = {"backend": "memory", "location": f"enc-{uuid.uuid4()}"}
     monkeypatch.setenv("CRM_ENCRYPTION_KEY", KEY)
-    c = make_crm(core={"encrypt_personal": True}, storage=store).customers.add(actor="ann",
-                                                                               name="Li")
+    c = make_crm(core={"encrypt_personal": True}, storage=store).customers.add(
+        actor="ann", name="Li"
+    )
     monkeypatch.setenv("CRM_ENCRYPTION_KEY", base64.b64encode(b"x" * 32).decode())
     other = make_crm(core={"encrypt_personal": True}, storage=store)
     with pytest.raises(StorageError, match="does not open with this key"):
@@ -121,8 +135,11 @@ def test_the_cipher_seals_with_the_current_key_and_opens_with_any_configured_key
     fresh = rotating.seal("13800138000", deterministic=True)
     assert fresh == cipher(NEW).seal("13800138000", deterministic=True) != det
     assert rotating.key_of(fresh) == 0 and old.key_of(fresh) is None
-    assert rotating.seal_each("13800138000") == [fresh, cipher(OTHER).seal(
-        "13800138000", deterministic=True), det]
+    assert rotating.seal_each("13800138000") == [
+        fresh,
+        cipher(OTHER).seal("13800138000", deterministic=True),
+        det,
+    ]
     assert rotating.seal_each("13800138000", [2]) == [det]
     for bad in (det, rnd):  # a value no configured key opens keeps today's error
         assert cipher(NEW, OTHER).key_of(bad) is None
@@ -141,8 +158,10 @@ def test_previous_keys_come_from_the_environment_or_files_and_are_checked(tmp_pa
     raw = {k: base64.b64decode(k) for k in (OLD, NEW, OTHER)}
     env = {"CRM_ENCRYPTION_PREVIOUS_KEYS": f" {OLD},{OTHER}\n"}
     assert load_previous_keys([], raw[NEW], env) == (raw[OLD], raw[OTHER])
-    assert load_previous_keys([], raw[NEW], {"CRM_ENCRYPTION_PREVIOUS_KEYS": f"{OTHER} {OLD}"}
-                              ) == (raw[OTHER], raw[OLD])
+    assert load_previous_keys([], raw[NEW], {"CRM_ENCRYPTION_PREVIOUS_KEYS": f"{OTHER} {OLD}"}) == (
+        raw[OTHER],
+        raw[OLD],
+    )
     assert load_previous_keys([], raw[NEW], {}) == ()
     first, second = tmp_path / "first.key", tmp_path / "second.key"
     for path, key in ((first, OLD), (second, OTHER)):
@@ -152,30 +171,52 @@ def test_previous_keys_come_from_the_environment_or_files_and_are_checked(tmp_pa
     assert load_previous_keys(files, raw[NEW], {}) == (raw[OLD], raw[OTHER])
     # the variable, when set, is used instead of the files
     assert load_previous_keys(files, raw[NEW], {"CRM_ENCRYPTION_PREVIOUS_KEYS": OTHER}) == (
-        raw[OTHER],)
+        raw[OTHER],
+    )
     refusals = [
-        ({"CRM_ENCRYPTION_PREVIOUS_KEYS": f"{OLD},not-base64!"}, [],
-         r"\$CRM_ENCRYPTION_PREVIOUS_KEYS\[1\]: the encryption key is not valid base64"),
-        ({"CRM_ENCRYPTION_PREVIOUS_KEYS": base64.b64encode(b"short").decode()}, [],
-         r"PREVIOUS_KEYS\[0\]: the encryption key must be at least 32 bytes"),
-        ({"CRM_ENCRYPTION_PREVIOUS_KEYS": NEW}, [],
-         r"PREVIOUS_KEYS\[0\]: this previous key is the current encryption key"),
-        ({"CRM_ENCRYPTION_PREVIOUS_KEYS": f"{OLD} {OLD}"}, [],
-         r"PREVIOUS_KEYS\[1\]: this previous key is listed twice"),
-        ({}, [str(first), str(tmp_path / "missing.key")],
-         r"core.encryption_previous_key_files\[1\]: cannot read .*missing.key"),
+        (
+            {"CRM_ENCRYPTION_PREVIOUS_KEYS": f"{OLD},not-base64!"},
+            [],
+            r"\$CRM_ENCRYPTION_PREVIOUS_KEYS\[1\]: the encryption key is not valid base64",
+        ),
+        (
+            {"CRM_ENCRYPTION_PREVIOUS_KEYS": base64.b64encode(b"short").decode()},
+            [],
+            r"PREVIOUS_KEYS\[0\]: the encryption key must be at least 32 bytes",
+        ),
+        (
+            {"CRM_ENCRYPTION_PREVIOUS_KEYS": NEW},
+            [],
+            r"PREVIOUS_KEYS\[0\]: this previous key is the current encryption key",
+        ),
+        (
+            {"CRM_ENCRYPTION_PREVIOUS_KEYS": f"{OLD} {OLD}"},
+            [],
+            r"PREVIOUS_KEYS\[1\]: this previous key is listed twice",
+        ),
+        (
+            {},
+            [str(first), str(tmp_path / "missing.key")],
+            r"core.encryption_previous_key_files\[1\]: cannot read .*missing.key",
+        ),
     ]
     for env, given, message in refusals:
         with pytest.raises(ConfigError, match=message):
             load_previous_keys(given, raw[NEW], env)
     second.chmod(0o640)
-    with pytest.raises(ConfigError, match=r"encryption_previous_key_files\[1\]: .*second.key is "
-                                          r"readable by others \(mode 640\); chmod 600 it"):
+    with pytest.raises(
+        ConfigError,
+        match=r"encryption_previous_key_files\[1\]: .*second.key is "
+        r"readable by others \(mode 640\); chmod 600 it",
+    ):
         load_previous_keys(files, raw[NEW], {})
     second.chmod(0o600)
     first.write_text(NEW)
-    with pytest.raises(ConfigError, match=r"files\[0\] \(.*first.key\): this previous key is "
-                                          "the current encryption key"):
+    with pytest.raises(
+        ConfigError,
+        match=r"files\[0\] \(.*first.key\): this previous key is "
+        "the current encryption key",
+    ):
         load_previous_keys(files, raw[NEW], {})
 
 
@@ -185,8 +226,9 @@ def test_the_setting_reaches_the_cipher_and_is_refused_clearly(make_crm, monkeyp
     old_file = tmp_path / "old.key"
     old_file.write_text(OLD)
     old_file.chmod(0o600)
-    crm = make_crm(core={"encrypt_personal": True,
-                         "encryption_previous_key_files": [str(old_file)]})
+    crm = make_crm(
+        core={"encrypt_personal": True, "encryption_previous_key_files": [str(old_file)]}
+    )
     from crmcore.encryption import encrypted_layer
 
     assert encrypted_layer(crm.store).cipher.previous_keys == 1
@@ -209,8 +251,9 @@ def reopen(request, open_with_keys, tmp_path):
         location = f"rotation-{uuid.uuid4()}"
         request.addfinalizer(lambda: MemoryStore.drop_shared(location))
         return open_with_keys([], {"backend": "memory", "location": location})
-    return open_with_keys(["storage_tinydb"], {"backend": "tinydb",
-                                               "location": str(tmp_path / "db")})
+    return open_with_keys(
+        ["storage_tinydb"], {"backend": "tinydb", "location": str(tmp_path / "db")}
+    )
 
 
 def test_equality_queries_match_values_sealed_under_any_key(reopen):
@@ -232,12 +275,14 @@ def test_equality_queries_match_values_sealed_under_any_key(reopen):
     assert ids({"phone": {"$ne": "13800138000"}}) == sorted([b.id, c.id])
     assert ids({"phone": {"$nin": ["13800138000", "13900139000"]}}) == [c.id]
     assert ids({"phone": {"$eq": "13800138000", "$in": ["13800138000", "1"]}}) == sorted(
-        [a.id, d.id])
+        [a.id, d.id]
+    )
     assert ids({"phone": {"$eq": "13800138000", "$in": ["13900139000"]}}) == []
     assert ids({"email": None}) == sorted([b.id, d.id])
     assert ids({"email": {"$exists": True, "$ne": None, "$nin": ["c@example.com"]}}) == [a.id]
     assert ids({"$or": [{"phone": "13900139000"}, {"email": "c@example.com"}]}) == sorted(
-        [b.id, c.id])
+        [b.id, c.id]
+    )
     assert crm.customers.count({"phone": "13800138000"}) == 2
     assert [[x.id for x in g] for g in crm.customers.find_duplicates()] == [[a.id, d.id]]
     assert crm.customers.get(a.id).phone == "13800138000"  # opened with the previous key
@@ -251,24 +296,39 @@ def test_without_previous_keys_the_filters_are_unchanged_and_with_them_cover_eve
     from crmcore.encryption import EncryptedCollection
     from crmcore.storage.memory import MemoryStore
 
-    query = {"region": "North", "phone": "p1",
-             "$or": [{"phone": {"$in": ["p2", None]}}, {"phone": {"$ne": "p3", "$exists": True}},
-                     {"phone": None}]}
+    query = {
+        "region": "North",
+        "phone": "p1",
+        "$or": [
+            {"phone": {"$in": ["p2", None]}},
+            {"phone": {"$ne": "p3", "$exists": True}},
+            {"phone": None},
+        ],
+    }
     inner = MemoryStore().collection("c")
     seal = cipher(NEW).seal
     today = EncryptedCollection(inner, cipher(NEW), {"phone": True})._filter(query)
-    assert today == {"region": "North", "phone": seal("p1", deterministic=True),
-                     "$or": [{"phone": {"$in": [seal("p2", deterministic=True), None]}},
-                             {"phone": {"$ne": seal("p3", deterministic=True),
-                                        "$exists": True}},
-                             {"phone": None}]}
+    assert today == {
+        "region": "North",
+        "phone": seal("p1", deterministic=True),
+        "$or": [
+            {"phone": {"$in": [seal("p2", deterministic=True), None]}},
+            {"phone": {"$ne": seal("p3", deterministic=True), "$exists": True}},
+            {"phone": None},
+        ],
+    }
     rotating = cipher(NEW, OLD)
     both = EncryptedCollection(inner, rotating, {"phone": True})._filter(query)
     each = rotating.seal_each
-    assert both == {"region": "North", "phone": {"$in": each("p1")},
-                    "$or": [{"phone": {"$in": [*each("p2"), None]}},
-                            {"phone": {"$nin": each("p3"), "$exists": True}},
-                            {"phone": None}]}
+    assert both == {
+        "region": "North",
+        "phone": {"$in": each("p1")},
+        "$or": [
+            {"phone": {"$in": [*each("p2"), None]}},
+            {"phone": {"$nin": each("p3"), "$exists": True}},
+            {"phone": None},
+        ],
+    }
 
 
 def test_a_unique_value_held_under_a_previous_key_is_refused_and_nothing_is_written(reopen):
@@ -305,8 +365,9 @@ def test_the_unique_check_costs_a_query_only_during_a_rotation(monkeypatch):
 
     finds = []
     real_find = MemoryCollection.find
-    monkeypatch.setattr(MemoryCollection, "find",
-                        lambda self, *a, **k: finds.append(a) or real_find(self, *a, **k))
+    monkeypatch.setattr(
+        MemoryCollection, "find", lambda self, *a, **k: finds.append(a) or real_find(self, *a, **k)
+    )
     spec = CollectionSpec("people", (IndexSpec([("phone", 1)], unique=True, sparse=True),))
     backend = MemoryStore()
 
@@ -324,9 +385,13 @@ def test_the_unique_check_costs_a_query_only_during_a_rotation(monkeypatch):
     coll = layer(NEW, OLD)
     coll.insert({"id": "p3", "name": "C"})  # no phone: nothing to check
     assert finds == []
-    result = coll.insert_many([{"id": "p4", "phone": "4", "name": "D"},
-                               {"id": "p5", "phone": "1", "name": "E"},
-                               {"id": "p6", "phone": "6", "name": "F"}])
+    result = coll.insert_many(
+        [
+            {"id": "p4", "phone": "4", "name": "D"},
+            {"id": "p5", "phone": "1", "name": "E"},
+            {"id": "p6", "phone": "6", "name": "F"},
+        ]
+    )
     assert result.ids == ("p4", "p6")
     assert [(e.index, e.id) for e in result.errors] == [(1, "p5")]
     assert "sealed under a previous encryption key" in result.errors[0].message

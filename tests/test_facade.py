@@ -24,8 +24,12 @@ CRM = Path(sys.executable).with_name("crm")
 
 
 def all_specs() -> list[tuple[type, str]]:
-    return [(spec, n) for spec in (CrmHookSpecs, *CONTRACT_SPECS) for n in dir(spec)
-            if n.startswith("crm_")]
+    return [
+        (spec, n)
+        for spec in (CrmHookSpecs, *CONTRACT_SPECS)
+        for n in dir(spec)
+        if n.startswith("crm_")
+    ]
 
 
 def is_event(spec: type, name: str) -> bool:
@@ -34,15 +38,20 @@ def is_event(spec: type, name: str) -> bool:
 
 
 def test_every_hook_that_is_not_an_event_has_a_facade_method():
-    missing = [name for spec, name in all_specs()
-               if not is_event(spec, name) and not callable(getattr(HookCalls, name, None))]
+    missing = [
+        name
+        for spec, name in all_specs()
+        if not is_event(spec, name) and not callable(getattr(HookCalls, name, None))
+    ]
     assert missing == []
     assert callable(HookCalls.crm_tick)  # the sweep is called, not emitted
 
 
 def test_no_hook_is_called_by_name_outside_the_facade():
-    pattern = re.compile(r"""(call|flat|contributions|each|_first)\(\s*["']crm_"""
-                         r"""|hook\.crm_|getattr\([^,]*hook, *["']crm_""")
+    pattern = re.compile(
+        r"""(call|flat|contributions|each|_first)\(\s*["']crm_"""
+        r"""|hook\.crm_|getattr\([^,]*hook, *["']crm_"""
+    )
     offenders = []
     for path in [*ROOT.glob("src/**/*.py"), *ROOT.glob("plugins/*/src/**/*.py")]:
         if path == FACADE:
@@ -101,14 +110,38 @@ def test_tracing_is_off_unless_asked():
 
 
 def test_crm_trace_hooks_prints_every_hook_call_masked_on_stderr(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CRM_", "CRMCORE_")) and k != "PYTHONPATH"}
-    env.update({"CRM_STORAGE_BACKEND": "tinydb", "CRM_STORAGE_LOCATION": str(tmp_path / "d"),
-                "CRMCORE_PLUGINS": "storage_tinydb,followup", "CRM_TRACE_HOOKS": "1"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CRM_", "CRMCORE_")) and k != "PYTHONPATH"
+    }
+    env.update(
+        {
+            "CRM_STORAGE_BACKEND": "tinydb",
+            "CRM_STORAGE_LOCATION": str(tmp_path / "d"),
+            "CRMCORE_PLUGINS": "storage_tinydb,followup",
+            "CRM_TRACE_HOOKS": "1",
+        }
+    )
     done = subprocess.run(
-        [str(CRM), "--json", "--as", "ann", "customer", "add", "--name", "Zhang Wei",
-         "--phone", "+86 138 0013 8000"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        [
+            str(CRM),
+            "--json",
+            "--as",
+            "ann",
+            "customer",
+            "add",
+            "--name",
+            "Zhang Wei",
+            "--phone",
+            "+86 138 0013 8000",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     import json
 
@@ -120,8 +153,14 @@ def test_crm_trace_hooks_prints_every_hook_call_masked_on_stderr(tmp_path):
     assert any(line.startswith("hook crm_collections [") for line in lines)
     assert "Zhang" not in done.stderr and "0013" not in done.stderr
     env.pop("CRM_TRACE_HOOKS")
-    quiet = subprocess.run([str(CRM), "--json", "customer", "list"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    quiet = subprocess.run(
+        [str(CRM), "--json", "customer", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert quiet.returncode == 0 and "hook crm_" not in quiet.stderr
 
 
@@ -135,8 +174,9 @@ def test_contributions_keep_every_wrapper_around_each_plugin():
             seen.append(f"wrapped {len(result)}")
             return result
 
-    pm = make_plugin_manager(load_entry_points=False,
-                             extra=[("extra", Collections()), ("wrap", Wrapper())])
+    pm = make_plugin_manager(
+        load_entry_points=False, extra=[("extra", Collections()), ("wrap", Wrapper())]
+    )
     owners = {plugin for plugin, _spec in pm.crm_collections()}
     assert owners == {"core", "extra"}  # the wrapper contributes nothing of its own
     assert len(seen) == 2  # it wrapped each plugin's call

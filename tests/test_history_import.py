@@ -28,8 +28,9 @@ START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def retail(clock):
-    profile = tomllib.loads((resources.files("crmcore") / "profiles" / "retail.toml")
-                            .read_text("utf-8"))
+    profile = tomllib.loads(
+        (resources.files("crmcore") / "profiles" / "retail.toml").read_text("utf-8")
+    )
     settings = {k: v for k, v in profile.items() if k not in ("core", "storage", "plugins")}
     return make_test_crm(RETAIL_PLUGINS, settings=settings, core=profile["core"], clock=clock)
 
@@ -40,10 +41,27 @@ def history(customer_ids):
     for n, cid in enumerate(customer_ids):
         for k in range(6):
             at = START + timedelta(days=40 * k + n, hours=3)
-            rows.append((cid, {"kind": "purchase", "occurred_at": at, "amount": 150.0 + 90 * k,
-                               "channel": "chat"}))
-        rows.append((cid, {"kind": "visit", "occurred_at": START + timedelta(days=100 + n),
-                           "satisfaction": 5}))
+            rows.append(
+                (
+                    cid,
+                    {
+                        "kind": "purchase",
+                        "occurred_at": at,
+                        "amount": 150.0 + 90 * k,
+                        "channel": "chat",
+                    },
+                )
+            )
+        rows.append(
+            (
+                cid,
+                {
+                    "kind": "visit",
+                    "occurred_at": START + timedelta(days=100 + n),
+                    "satisfaction": 5,
+                },
+            )
+        )
     rows.reverse()
     return rows
 
@@ -52,15 +70,29 @@ def state(crm):
     """What history must leave behind, whoever logged it: grades, tiers, ledgers."""
     out = {}
     for c in crm.customers.iter():
-        ext = {ns: {k: v for k, v in vals.items() if k != "referral_code"}  # random
-               for ns, vals in c.ext.items() if ns in ("grading", "loyalty")}
+        ext = {
+            ns: {k: v for k, v in vals.items() if k != "referral_code"}  # random
+            for ns, vals in c.ext.items()
+            if ns in ("grading", "loyalty")
+        }
         out[c.name] = ext
-    ledger = sorted((crm.customers.get(d["customer_id"]).name, d["points"], d["reason"],
-                     d.get("at") or d.get("created_at"))
-                    for d in crm.collection("loyalty.ledger").find())
-    grades = sorted((crm.customers.get(d["customer_id"]).name, d.get("scheme"), d.get("grade"))
-                    for d in crm.collection("grading.history").find()) \
-        if "grading.history" in {s.name for s in crm.collection_specs()} else []
+    ledger = sorted(
+        (
+            crm.customers.get(d["customer_id"]).name,
+            d["points"],
+            d["reason"],
+            d.get("at") or d.get("created_at"),
+        )
+        for d in crm.collection("loyalty.ledger").find()
+    )
+    grades = (
+        sorted(
+            (crm.customers.get(d["customer_id"]).name, d.get("scheme"), d.get("grade"))
+            for d in crm.collection("grading.history").find()
+        )
+        if "grading.history" in {s.name for s in crm.collection_specs()}
+        else []
+    )
     return out, ledger, grades
 
 
@@ -75,8 +107,7 @@ def test_replayed_history_equals_live_logging_without_work_for_people():
         live.interactions.log(actor="import", customer_id=cid, **fields)
     live_clock.set(NOW)
     bulk_clock.set(NOW)
-    rows = [HistoryRow(i + 2, cid, fields) for i, (cid, fields) in
-            enumerate(history(bulk_ids))]
+    rows = [HistoryRow(i + 2, cid, fields) for i, (cid, fields) in enumerate(history(bulk_ids))]
     result = replay(bulk, rows, actor="import", batch_size=7)
     assert (len(result.ids), result.skipped, result.errors) == (len(rows), 0, ())
     assert not bulk.replaying and bulk.now() == NOW  # the clock is given back
@@ -101,11 +132,21 @@ def test_a_purchase_logged_late_gets_no_referral_ask_but_a_recent_one_does():
     clock = ManualClock(NOW)
     crm = retail(clock)
     li = crm.customers.add(actor="ann", name="Li", owner="ann")
-    crm.interactions.log(actor="ann", customer_id=li.id, kind="purchase", amount=99.0,
-                         occurred_at=datetime(2020, 3, 1, tzinfo=UTC))
+    crm.interactions.log(
+        actor="ann",
+        customer_id=li.id,
+        kind="purchase",
+        amount=99.0,
+        occurred_at=datetime(2020, 3, 1, tzinfo=UTC),
+    )
     assert crm.tasks.count({"kind": "referral_ask"}) == 0
-    crm.interactions.log(actor="ann", customer_id=li.id, kind="purchase", amount=99.0,
-                         occurred_at=NOW - timedelta(hours=2))
+    crm.interactions.log(
+        actor="ann",
+        customer_id=li.id,
+        kind="purchase",
+        amount=99.0,
+        occurred_at=NOW - timedelta(hours=2),
+    )
     assert crm.tasks.count({"kind": "referral_ask"}) == 1
 
 
@@ -113,9 +154,11 @@ def test_identical_rows_are_distinct_events_and_a_bad_row_is_reported_once(make_
     crm = make_crm()
     li = crm.customers.add(actor="ann", name="Li")
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [HistoryRow(2, li.id, {"kind": "purchase", "occurred_at": at, "amount": 5.0}),
-            HistoryRow(3, li.id, {"kind": "purchase", "occurred_at": at, "amount": 5.0}),
-            HistoryRow(4, "cus_nobody", {"kind": "visit", "occurred_at": at})]
+    rows = [
+        HistoryRow(2, li.id, {"kind": "purchase", "occurred_at": at, "amount": 5.0}),
+        HistoryRow(3, li.id, {"kind": "purchase", "occurred_at": at, "amount": 5.0}),
+        HistoryRow(4, "cus_nobody", {"kind": "visit", "occurred_at": at}),
+    ]
     result = replay(crm, rows, actor="import", batch_size=10)
     assert len(result.ids) == 2 and len(set(result.ids)) == 2
     assert [line for line, _ in result.errors] == [4]
@@ -128,8 +171,15 @@ def test_identical_rows_are_distinct_events_and_a_bad_row_is_reported_once(make_
 
 def crm_cmd(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM")}
-    proc = subprocess.run([sys.executable, "-m", "crmcore.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crmcore.cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -150,7 +200,8 @@ def write_history(path: Path, customers: int, per_customer: int) -> int:
 def retail_dir(tmp_path):
     crm_cmd(tmp_path, "init", "--profile", "retail")
     people = "name,phone,external_id\n" + "".join(
-        f"Customer {c},+86 139{c:08d},shop:{c}\n" for c in range(40))
+        f"Customer {c},+86 139{c:08d},shop:{c}\n" for c in range(40)
+    )
     (tmp_path / "people.csv").write_text(people)
     proc = crm_cmd(tmp_path, "customer", "import", "people.csv")
     assert "imported 40 of 40 customers" in proc.stdout
@@ -165,8 +216,9 @@ def counts(directory: Path) -> tuple[int, int, int]:
 
 def test_cli_history_import_rerun_adds_nothing(retail_dir):
     total = write_history(retail_dir / "history.csv", 40, 5)
-    proc = crm_cmd(retail_dir, "--json", "interaction", "import", "history.csv",
-                   "--batch-size", "50")
+    proc = crm_cmd(
+        retail_dir, "--json", "interaction", "import", "history.csv", "--batch-size", "50"
+    )
     report = json.loads(proc.stdout)
     assert (report["rows"], report["written"], report["errors"]) == (total, total, [])
     assert "times without a zone read as Asia/Shanghai" in report["notes"]
@@ -180,10 +232,23 @@ def test_cli_history_import_rerun_adds_nothing(retail_dir):
 def test_cli_history_import_resumes_after_kill(retail_dir):
     total = write_history(retail_dir / "history.csv", 40, 40)  # 1,600 rows
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM")}
-    proc = subprocess.Popen([sys.executable, "-m", "crmcore.cli.main", "--json", "interaction",
-                             "import", "history.csv", "--batch-size", "20"],
-                            cwd=retail_dir, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmcore.cli.main",
+            "--json",
+            "interaction",
+            "import",
+            "history.csv",
+            "--batch-size",
+            "20",
+        ],
+        cwd=retail_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     journal = retail_dir / "crm-data"
     deadline = time.monotonic() + 240
     try:
@@ -201,10 +266,14 @@ def test_cli_history_import_resumes_after_kill(retail_dir):
     written, _ledger, _asks = counts(retail_dir)
     assert 0 < written < total
     assert written % 20 == 0, "a killed batch is rolled back whole"
-    resumed = json.loads(crm_cmd(retail_dir, "--json", "interaction", "import",
-                                 "history.csv").stdout)
+    resumed = json.loads(
+        crm_cmd(retail_dir, "--json", "interaction", "import", "history.csv").stdout
+    )
     assert (resumed["written"], resumed["skipped"], resumed["errors"]) == (
-        total - written, written, [])
+        total - written,
+        written,
+        [],
+    )
     final = counts(retail_dir)
     assert final[0] == total and final[2] == 0
 
@@ -237,17 +306,23 @@ def test_a_row_failing_in_a_reaction_rolls_back_its_batch_only_and_is_reported_o
     crm = make_crm([("picky", Picky())])
     li = crm.customers.add(actor="ann", name="Li")
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [HistoryRow(n + 2, li.id, {"kind": "purchase", "amount": float(n + 10),
-                                      "occurred_at": at + timedelta(hours=n)})
-            for n in range(8)]  # amount 13.0 is row 5 (line 5), in the first batch of 4
+    rows = [
+        HistoryRow(
+            n + 2,
+            li.id,
+            {"kind": "purchase", "amount": float(n + 10), "occurred_at": at + timedelta(hours=n)},
+        )
+        for n in range(8)
+    ]  # amount 13.0 is row 5 (line 5), in the first batch of 4
     result = replay(crm, rows, actor="import", batch_size=4)
     assert result.errors == ((5, "amount: unlucky amount"),)
     assert len(result.ids) == 7 and crm.interactions.count() == 7
     from crmcore.errors import ValidationError
 
     good = HistoryRow(2, li.id, {"kind": "visit", "occurred_at": at - timedelta(days=2)})
-    bad = HistoryRow(3, li.id, {"kind": "purchase", "amount": 13.0,
-                                "occurred_at": at - timedelta(days=1)})
+    bad = HistoryRow(
+        3, li.id, {"kind": "purchase", "amount": 13.0, "occurred_at": at - timedelta(days=1)}
+    )
     with pytest.raises(ValidationError, match="unlucky"):
         replay(crm, [good, bad], actor="import", atomic=True)
     assert crm.interactions.count() == 7  # --atomic: the good row rolled back too

@@ -68,9 +68,14 @@ def signature_text(name: str) -> str:
 
 
 def follow_up_for(customer_id: str, crm, days: int = 1) -> TaskDraft:
-    return TaskDraft(kind="follow_up", title="follow up", customer_id=customer_id,
-                     due_at=crm.now() + timedelta(days=days), dedupe_key=f"fu:{customer_id}",
-                     source="probe")
+    return TaskDraft(
+        kind="follow_up",
+        title="follow up",
+        customer_id=customer_id,
+        due_at=crm.now() + timedelta(days=days),
+        dedupe_key=f"fu:{customer_id}",
+        source="probe",
+    )
 
 
 class Probe:
@@ -126,8 +131,10 @@ def test_hook_crm_configure(make_crm):
         @hookimpl
         def crm_configure(self, crm):
             if "tasting" not in crm.interaction_kinds:
-                raise ConfigError("needy.kinds[0]: interaction kind 'tasting' is not declared "
-                                  "by any loaded plugin")
+                raise ConfigError(
+                    "needy.kinds[0]: interaction kind 'tasting' is not declared "
+                    "by any loaded plugin"
+                )
 
     class Kinded:
         @hookimpl
@@ -148,10 +155,13 @@ def test_hook_crm_storage_backends(make_crm):
             def factory(options):
                 opened.append(options)
                 return MemoryStore()
+
             return [StorageBackend("probe-store", factory, "for tests")]
 
-    crm = make_crm([("backend", Backend())],
-                   storage={"backend": "probe-store", "location": "here", "options": {"x": 1}})
+    crm = make_crm(
+        [("backend", Backend())],
+        storage={"backend": "probe-store", "location": "here", "options": {"x": 1}},
+    )
     assert opened[0].location == "here" and opened[0].options == {"x": 1}
     assert crm.customers.add(actor="ann", name="Li").id.startswith("cus_")
 
@@ -160,9 +170,13 @@ def test_hook_crm_collections(make_crm):
     class Declares:
         @hookimpl
         def crm_collections(self):
-            return [CollectionSpec("declares.notes",
-                                   (IndexSpec([("key", 1)], unique=True, sparse=True),),
-                                   customer_key="customer_id")]
+            return [
+                CollectionSpec(
+                    "declares.notes",
+                    (IndexSpec([("key", 1)], unique=True, sparse=True),),
+                    customer_key="customer_id",
+                )
+            ]
 
     crm = make_crm([("declares", Declares())])
     notes = crm.collection("declares.notes")
@@ -185,8 +199,12 @@ def test_hook_crm_settings(make_crm):
         def crm_settings(self):
             return SettingsSpec("configured", ProbeSettings)
 
-    assert make_crm([("configured", Configured())],
-                    settings={"configured": {"days": 5}}).settings("configured").days == 5
+    assert (
+        make_crm([("configured", Configured())], settings={"configured": {"days": 5}})
+        .settings("configured")
+        .days
+        == 5
+    )
 
 
 def test_hook_crm_kinds(make_crm):
@@ -214,10 +232,17 @@ def test_hook_crm_customer_created(make_crm):
         @hookimpl
         def crm_customer_created(self, crm, customer, actor):
             probe.record("created", customer=customer, actor=actor)
-            return Effects(tasks=[TaskDraft(kind="first_contact", title="say hello",
-                                            customer_id=customer.id, due_at=crm.now()
-                                            + timedelta(days=7))],
-                           ext=[ExtPatch(customer.id, "probe", {"seen": True})])
+            return Effects(
+                tasks=[
+                    TaskDraft(
+                        kind="first_contact",
+                        title="say hello",
+                        customer_id=customer.id,
+                        due_at=crm.now() + timedelta(days=7),
+                    )
+                ],
+                ext=[ExtPatch(customer.id, "probe", {"seen": True})],
+            )
 
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li")
@@ -269,16 +294,19 @@ def test_hook_crm_customer_forgotten(make_crm):
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li Lei")
     crm.customers.forget(customer.id, actor="dpo")
-    assert probe.calls == [("forgotten", {"id": customer.id, "erased_name": "(erased)",
-                                          "actor": "dpo"})]
+    assert probe.calls == [
+        ("forgotten", {"id": customer.id, "erased_name": "(erased)", "actor": "dpo"})
+    ]
 
 
 def test_hook_crm_interaction_logged(make_crm):
     class Plugin:
         @hookimpl
         def crm_interaction_logged(self, crm, interaction, customer, actor):
-            return Effects(tasks=[follow_up_for(customer.id, crm)],
-                           ext=[ExtPatch(customer.id, "probe", {"last": interaction.kind})])
+            return Effects(
+                tasks=[follow_up_for(customer.id, crm)],
+                ext=[ExtPatch(customer.id, "probe", {"last": interaction.kind})],
+            )
 
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li")
@@ -296,8 +324,9 @@ def test_hook_crm_task_created(make_crm):
         def crm_task_created(self, crm, task, actor):
             probe.record("task", kind=task.kind)
             if task.kind == "callback":  # a cascade: one task leads to another
-                return Effects(tasks=[TaskDraft(kind="other", title="prepare the call",
-                                                due_at=task.due_at)])
+                return Effects(
+                    tasks=[TaskDraft(kind="other", title="prepare the call", due_at=task.due_at)]
+                )
             return None
 
     crm = make_crm([("p", Plugin())])
@@ -325,16 +354,30 @@ def test_hook_crm_task_completed(make_crm):
         @hookimpl
         def crm_task_completed(self, crm, task, actor):
             if task.kind == "follow_up":
-                return Effects(tasks=[TaskDraft(kind="follow_up", title="next", due_at=crm.now()
-                                                + timedelta(days=7), customer_id=task.customer_id,
-                                                dedupe_key=task.dedupe_key)])
+                return Effects(
+                    tasks=[
+                        TaskDraft(
+                            kind="follow_up",
+                            title="next",
+                            due_at=crm.now() + timedelta(days=7),
+                            customer_id=task.customer_id,
+                            dedupe_key=task.dedupe_key,
+                        )
+                    ]
+                )
             return None
 
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li")
-    first = crm.tasks.create(actor="ann", dedupe_key=f"fu:{customer.id}",
-                             **attrs.asdict(follow_up_for(customer.id, crm), recurse=False,
-                                            filter=lambda a, _v: a.name not in ("dedupe_key",)))
+    first = crm.tasks.create(
+        actor="ann",
+        dedupe_key=f"fu:{customer.id}",
+        **attrs.asdict(
+            follow_up_for(customer.id, crm),
+            recurse=False,
+            filter=lambda a, _v: a.name not in ("dedupe_key",),
+        ),
+    )
     crm.tasks.complete(first.id, actor="ann", outcome="reached")
     (nxt,) = crm.tasks.open_for(customer.id)
     assert nxt.id != first.id and nxt.due_at == crm.now() + timedelta(days=7)
@@ -348,25 +391,35 @@ def test_hook_crm_task_cancelled(make_crm):
         def crm_task_cancelled(self, crm, task, actor):
             seen.append((task.kind, task.outcome, actor))
             if task.kind == "callback":  # hand a cancelled callback to someone else's queue
-                return Effects(tasks=[TaskDraft(kind="other", title="call instead",
-                                                due_at=task.due_at,
-                                                customer_id=task.customer_id)])
+                return Effects(
+                    tasks=[
+                        TaskDraft(
+                            kind="other",
+                            title="call instead",
+                            due_at=task.due_at,
+                            customer_id=task.customer_id,
+                        )
+                    ]
+                )
             if task.kind == "other":  # effects cancelling a task fire the hook as well
-                return Effects(task_updates=[TaskUpdate(dedupe_key="chain", cancel=True,
-                                                        reason="superseded")])
+                return Effects(
+                    task_updates=[TaskUpdate(dedupe_key="chain", cancel=True, reason="superseded")]
+                )
             return None
 
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li")
-    call = crm.tasks.create(actor="ann", kind="callback", title="call", due_at=crm.now(),
-                            customer_id=customer.id)
+    call = crm.tasks.create(
+        actor="ann", kind="callback", title="call", due_at=crm.now(), customer_id=customer.id
+    )
     crm.tasks.cancel(call.id, actor="bo", reason="customer asked")
     assert seen == [("callback", "customer asked", "bo")]
     (instead,) = crm.tasks.open_for(customer.id)
     assert instead.kind == "other"
 
-    chained = crm.tasks.create(actor="ann", kind="follow_up", title="x", due_at=crm.now(),
-                               dedupe_key="chain")
+    chained = crm.tasks.create(
+        actor="ann", kind="follow_up", title="x", due_at=crm.now(), dedupe_key="chain"
+    )
     crm.tasks.cancel(instead.id, actor="ann")
     assert seen[1:] == [("other", "cancelled", "ann"), ("follow_up", "superseded", "ann")]
     assert crm.tasks.get(chained.id).status.value == "cancelled"
@@ -376,8 +429,14 @@ def test_hook_crm_task_cancelled(make_crm):
     assert len(seen) == 3
 
     other = crm.customers.add(actor="ann", name="Li")
-    crm.tasks.create(actor="ann", kind="follow_up", title="y", due_at=crm.now(),
-                     customer_id=other.id, dedupe_key=f"fu:{other.id}")
+    crm.tasks.create(
+        actor="ann",
+        kind="follow_up",
+        title="y",
+        due_at=crm.now(),
+        customer_id=other.id,
+        dedupe_key=f"fu:{other.id}",
+    )
     crm.customers.merge(customer.id, other.id, actor="ann")
     assert seen[3][0] == "follow_up" and seen[3][2] == "ann"
 
@@ -386,25 +445,38 @@ def test_hook_crm_tick(make_crm, clock):
     class Plugin:
         @hookimpl
         def crm_tick(self, crm, now, worker):
-            return Effects(tasks=[TaskDraft(kind="other", title=f"daily {now:%Y-%m-%d}",
-                                            due_at=now, dedupe_key=f"daily:{now:%Y-%m-%d}")],
-                           task_updates=[TaskUpdate(dedupe_key="old", cancel=True,
-                                                    reason="swept")])
+            return Effects(
+                tasks=[
+                    TaskDraft(
+                        kind="other",
+                        title=f"daily {now:%Y-%m-%d}",
+                        due_at=now,
+                        dedupe_key=f"daily:{now:%Y-%m-%d}",
+                    )
+                ],
+                task_updates=[TaskUpdate(dedupe_key="old", cancel=True, reason="swept")],
+            )
 
     crm = make_crm([("p", Plugin())])
-    crm.tasks.create(actor="ann", kind="other", title="old", due_at=clock.now(),
-                     dedupe_key="old")
+    crm.tasks.create(actor="ann", kind="other", title="old", due_at=clock.now(), dedupe_key="old")
     reports = [crm.tick("w1"), crm.tick("w2")]
     assert [r.tasks_created for r in reports] == [1, 0]
     clock.advance(days=1)
     crm.tick("w1")
     assert sorted(t.title for t in crm.tasks.find({"status": "open"})) == [
-        "daily 2026-01-05", "daily 2026-01-06"]
+        "daily 2026-01-05",
+        "daily 2026-01-06",
+    ]
     assert crm.tasks.find({"title": "old"})[0].outcome == "swept"
 
 
-SECURE = {"enforce": True, "actors": {"ann": {"role": "agent", "team": "north"},
-                                      "lee": {"role": "shift_lead", "team": "north"}}}
+SECURE = {
+    "enforce": True,
+    "actors": {
+        "ann": {"role": "agent", "team": "north"},
+        "lee": {"role": "shift_lead", "team": "north"},
+    },
+}
 
 
 def test_hook_crm_actor(make_crm):
@@ -517,8 +589,15 @@ def test_hook_crm_api_routes(make_crm):
     class Plugin:
         @hookimpl
         def crm_api_routes(self, crm):
-            return [ApiRoute("get", "/p/hello/{name}", hello, "Say hello",
-                             query=[ApiParam("loud", "shout", type="boolean")])]
+            return [
+                ApiRoute(
+                    "get",
+                    "/p/hello/{name}",
+                    hello,
+                    "Say hello",
+                    query=[ApiParam("loud", "shout", type="boolean")],
+                )
+            ]
 
     crm = make_crm([("p", Plugin())])
     [route] = crm.plugins.flat("crm_api_routes", crm=crm)
@@ -541,8 +620,16 @@ def test_hook_crm_customer_records(make_crm):
 
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li")
-    crm.apply(Effects(records=[RecordWrite("p.notes", {"id": "n1", "customer_id": customer.id,
-                                                       "text": "likes tea"})]), actor="ann")
+    crm.apply(
+        Effects(
+            records=[
+                RecordWrite(
+                    "p.notes", {"id": "n1", "customer_id": customer.id, "text": "likes tea"}
+                )
+            ]
+        ),
+        actor="ann",
+    )
     held = export_customer_file(crm, customer.id)
     assert held["plugins"] == {"p": {"external_id": "ext-Li"}}
     assert held["collections"]["p.notes"][0]["text"] == "likes tea"
@@ -577,7 +664,8 @@ def test_hook_crm_demo_ready(make_crm):
 
     crm = make_crm([("p", Plugin())])
     assert crm.plugins.flat("crm_demo_ready", crm=crm, config_path="/d/crm.toml") == [
-        "try: crm --config /d/crm.toml p hello"]
+        "try: crm --config /d/crm.toml p hello"
+    ]
 
 
 def test_hook_crm_quiet_until(make_crm):
@@ -588,12 +676,14 @@ def test_hook_crm_quiet_until(make_crm):
 
     nobody = make_crm()
     customer = nobody.customers.add(actor="ann", name="Li")
-    assert nobody.plugins.call("crm_quiet_until", crm=nobody, customer=customer,
-                               now=nobody.now()) == [None]
+    assert nobody.plugins.call(
+        "crm_quiet_until", crm=nobody, customer=customer, now=nobody.now()
+    ) == [None]
     crm = make_crm([("night", Night())])
     early = crm.now().replace(hour=3)
-    assert crm.plugins.call("crm_quiet_until", crm=crm, customer=customer,
-                            now=early) == [early.replace(hour=8, minute=0)]
+    assert crm.plugins.call("crm_quiet_until", crm=crm, customer=customer, now=early) == [
+        early.replace(hour=8, minute=0)
+    ]
 
 
 def _page(request):
@@ -620,9 +710,13 @@ def test_hook_crm_customer_panels(make_crm):
     class Plugin:
         @hookimpl
         def crm_customer_panels(self, crm):
-            return [CustomerPanel("p", lazy("Things"),
-                                  lambda request, customer: Render("p/panel.html",
-                                                                   {"id": customer.id}))]
+            return [
+                CustomerPanel(
+                    "p",
+                    lazy("Things"),
+                    lambda request, customer: Render("p/panel.html", {"id": customer.id}),
+                )
+            ]
 
     crm = make_crm([("p", Plugin())])
     [panel] = crm.plugins.flat("crm_customer_panels", crm=crm)
@@ -662,7 +756,8 @@ def test_hook_crm_customer_badges(make_crm):
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li", ext={"p": {"grade": "A"}})
     assert crm.plugins.flat("crm_customer_badges", crm=crm, customer=customer) == [
-        Badge("Grade", "A", rank=3)]
+        Badge("Grade", "A", rank=3)
+    ]
 
 
 def test_hook_crm_web_templates(make_crm, tmp_path):
@@ -678,8 +773,11 @@ def test_hook_crm_web_templates(make_crm, tmp_path):
 def test_hook_crm_translations(make_crm, tmp_path):
     po = tmp_path / "zh_CN" / "LC_MESSAGES" / "p.po"
     po.parent.mkdir(parents=True)
-    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
-                  'msgid "Things"\nmsgstr "东西"\n', "utf-8")
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        'msgid "Things"\nmsgstr "东西"\n',
+        "utf-8",
+    )
 
     class Plugin:
         @hookimpl

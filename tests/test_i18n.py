@@ -17,16 +17,22 @@ from crmcore.registry import TranslationCatalog
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"),
-    ("en-GB,en;q=0.9", "en"),
-    ("fr-FR, de;q=0.9, zh;q=0.5", "zh_CN"),
-    ("fr, en;q=0.1, zh-CN;q=0.2", "zh_CN"),  # by quality, not by position
-    ("zh-TW", None),  # traditional Chinese is not shipped: not the simplified catalog
-    ("zh-Hans-CN", "zh_CN"),
-    ("en;q=0, zh", "zh_CN"),  # q=0 means "not this"
-    ("", None), (None, None), ("*", None), ("garbage;;q=x", None),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"),
+        ("en-GB,en;q=0.9", "en"),
+        ("fr-FR, de;q=0.9, zh;q=0.5", "zh_CN"),
+        ("fr, en;q=0.1, zh-CN;q=0.2", "zh_CN"),  # by quality, not by position
+        ("zh-TW", None),  # traditional Chinese is not shipped: not the simplified catalog
+        ("zh-Hans-CN", "zh_CN"),
+        ("en;q=0, zh", "zh_CN"),  # q=0 means "not this"
+        ("", None),
+        (None, None),
+        ("*", None),
+        ("garbage;;q=x", None),
+    ],
+)
 def test_negotiate(header, expected):
     assert i18n.negotiate(header) == expected
 
@@ -50,8 +56,9 @@ def _catalog(folder: Path, domain: str, entries: dict[str, str]) -> TranslationC
     target = folder / "zh_CN" / "LC_MESSAGES" / f"{domain}.po"
     target.parent.mkdir(parents=True, exist_ok=True)
     body = "".join(f'\nmsgid "{k}"\nmsgstr "{v}"\n' for k, v in entries.items())
-    target.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n'
-                      + body, "utf-8")
+    target.write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n' + body, "utf-8"
+    )
     return TranslationCatalog(folder, domain)
 
 
@@ -69,8 +76,7 @@ def test_plugins_catalogs_merge_with_the_cores(tmp_path):
         def crm_translations(self):
             return [two]
 
-    pm = make_plugin_manager(load_entry_points=False, extra=[("alpha", Alpha()),
-                                                             ("beta", Beta())])
+    pm = make_plugin_manager(load_entry_points=False, extra=[("alpha", Alpha()), ("beta", Beta())])
     _ = i18n.gettext("zh_CN", pm)
     assert _("Open tasks") == "未完成任务" and _("Tickets") == "工单"
     assert _("Shared") == "乙"  # plugins merge by name: the later one wins
@@ -97,20 +103,25 @@ def test_lazy_text_is_translated_where_it_is_shown(tmp_path):
 
 def test_babel_is_not_imported_when_the_cli_starts():
     code = "import sys, crmcore.cli.main, crmcore.i18n; print('babel' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 
 
 def test_the_catalog_tool_adds_new_strings_and_drops_gone_ones(tmp_path):
     source = tmp_path / "pkg"
     source.mkdir()
-    (source / "mod.py").write_text("from crmcore.i18n import lazy\nA = lazy('Kept')\n"
-                                   "B = lazy('New one')\n", "utf-8")
-    (source / "page.html").write_text("<h1>{{ _('From a template') }}</h1>"
-                                      "{% trans %}Block text{% endtrans %}", "utf-8")
-    po = _catalog(tmp_path / "loc", "d", {"Kept": "保留", "Gone": "没了"}).folder / \
-        "zh_CN" / "LC_MESSAGES" / "d.po"
+    (source / "mod.py").write_text(
+        "from crmcore.i18n import lazy\nA = lazy('Kept')\nB = lazy('New one')\n", "utf-8"
+    )
+    (source / "page.html").write_text(
+        "<h1>{{ _('From a template') }}</h1>{% trans %}Block text{% endtrans %}", "utf-8"
+    )
+    po = (
+        _catalog(tmp_path / "loc", "d", {"Kept": "保留", "Gone": "没了"}).folder
+        / "zh_CN"
+        / "LC_MESSAGES"
+        / "d.po"
+    )
     found = problems(source, po)
     assert any("'New one'" in p and p.startswith("missing") for p in found)
     assert any("'Gone'" in p and p.startswith("no longer used") for p in found)
@@ -118,13 +129,18 @@ def test_the_catalog_tool_adds_new_strings_and_drops_gone_ones(tmp_path):
     text = po.read_text("utf-8")
     assert 'msgstr "保留"' in text and "Gone" not in text and "Block text" in text
     assert problems(source, po) == [
-        f"not translated in {po}: {m!r}" for m in ("Block text", "From a template", "New one")]
+        f"not translated in {po}: {m!r}" for m in ("Block text", "From a template", "New one")
+    ]
 
 
 def test_the_cores_catalog_is_complete():
-    assert problems(ROOT / "src" / "crmcore",
-                    ROOT / "src" / "crmcore" / "locale" / "zh_CN" / "LC_MESSAGES"
-                    / "crmcore.po") == []
+    assert (
+        problems(
+            ROOT / "src" / "crmcore",
+            ROOT / "src" / "crmcore" / "locale" / "zh_CN" / "LC_MESSAGES" / "crmcore.po",
+        )
+        == []
+    )
 
 
 def test_catalogs_ship_as_po_only():

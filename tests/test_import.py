@@ -25,13 +25,16 @@ def names(cli) -> list[str]:
     return sorted(c["name"] for c in customers(cli))
 
 
-CHINESE = ("姓名;手机号;邮箱;性别;地区;职业;单位;生日;备注\n"
-           "李雷;138 0013 8000;li@example.com;男;北京;工程师;某公司;1990/05/01;老客户\n"
-           "韩梅梅;\uff11\uff13\uff19\uff10\uff10\uff11\uff13\uff19\uff10\uff10\uff10;;女;上海;;;;\n")
+CHINESE = (
+    "姓名;手机号;邮箱;性别;地区;职业;单位;生日;备注\n"
+    "李雷;138 0013 8000;li@example.com;男;北京;工程师;某公司;1990/05/01;老客户\n"
+    "韩梅梅;\uff11\uff13\uff19\uff10\uff10\uff11\uff13\uff19\uff10\uff10\uff10;;女;上海;;;;\n"
+)
 
 
-@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8", "utf-8-sig", "utf-16",
-                                      "utf-16-le"])
+@pytest.mark.parametrize(
+    "encoding", ["gbk", "gb18030", "utf-8", "utf-8-sig", "utf-16", "utf-16-le"]
+)
 def test_chinese_file_in_any_common_encoding_and_semicolons(cli, tmp_path, encoding):
     (tmp_path / "c.csv").write_bytes(CHINESE.encode(encoding))
     code, out, err = cli("customer", "import", "c.csv")
@@ -39,9 +42,15 @@ def test_chinese_file_in_any_common_encoding_and_semicolons(cli, tmp_path, encod
     assert "imported 2 of 2 customers; 0 bad row(s)" in out and "delimiter ';'" in out
     by_name = {c["name"]: c for c in customers(cli)}
     li = by_name["李雷"]
-    assert (li["phone"], li["gender"], li["region"], li["occupation"], li["organisation"],
-            li["birth_date"], li["notes"]) == ("13800138000", "male", "北京", "工程师",
-                                               "某公司", "1990-05-01", "老客户")
+    assert (
+        li["phone"],
+        li["gender"],
+        li["region"],
+        li["occupation"],
+        li["organisation"],
+        li["birth_date"],
+        li["notes"],
+    ) == ("13800138000", "male", "北京", "工程师", "某公司", "1990-05-01", "老客户")
     assert by_name["韩梅梅"]["phone"] == "13900139000"  # full-width digits read as digits
 
 
@@ -57,12 +66,15 @@ def test_encoding_can_be_given_and_a_wrong_one_is_one_line(cli, tmp_path):
 
 def test_headers_match_ignoring_case_spaces_and_punctuation(cli, tmp_path):
     # the README's own example: --map "Phone Number=phone" with a file that says "Name"
-    (tmp_path / "clients.csv").write_text("Name,Phone Number,E-Mail,Birth Date\n"
-                                          "Li Lei,138 0013 8000,LI@example.com,1990-05-01\n"
-                                          "Wang Fang,13900139000,,\n"
-                                          "Zhao Min,13700137000,,\n")
-    code, out, err = cli("customer", "import", "clients.csv", "--map", "Phone Number=phone",
-                         "--dry-run")
+    (tmp_path / "clients.csv").write_text(
+        "Name,Phone Number,E-Mail,Birth Date\n"
+        "Li Lei,138 0013 8000,LI@example.com,1990-05-01\n"
+        "Wang Fang,13900139000,,\n"
+        "Zhao Min,13700137000,,\n"
+    )
+    code, out, err = cli(
+        "customer", "import", "clients.csv", "--map", "Phone Number=phone", "--dry-run"
+    )
     assert code == 0 and "would import 3 of 3 customers" in out, err
     code, out, err = cli("customer", "import", "clients.csv", "--map", "phone number=phone")
     assert code == 0 and "imported 3 of 3 customers" in out, err
@@ -90,8 +102,11 @@ def test_tab_and_pipe_delimiters_are_sniffed(cli, tmp_path):
 
 
 def test_latin1_file_is_read(cli, tmp_path):
-    (tmp_path / "c.csv").write_bytes("name,city\nJosé Müller,Zürich\nFrançois,Genève\n"
-                                     .replace("city", "region").encode("latin-1"))
+    (tmp_path / "c.csv").write_bytes(
+        "name,city\nJosé Müller,Zürich\nFrançois,Genève\n".replace("city", "region").encode(
+            "latin-1"
+        )
+    )
     code, _out, err = cli("customer", "import", "c.csv")
     assert code == 0, err
     assert names(cli) == ["François", "José Müller"]
@@ -113,8 +128,9 @@ def test_invalid_utf8_names_its_line(cli, tmp_path):
 
 
 def test_field_over_the_csv_limit_is_a_bad_row(cli, tmp_path):
-    (tmp_path / "c.csv").write_text("name,address\nLi,short\nWang," + "x" * 200_000
-                                    + "\nZhao,short\n")
+    (tmp_path / "c.csv").write_text(
+        "name,address\nLi,short\nWang," + "x" * 200_000 + "\nZhao,short\n"
+    )
     code, out, err = cli("customer", "import", "c.csv")
     assert code == 2
     assert err.strip().splitlines() == ["c.csv:3: a field is longer than 131,072 characters"]
@@ -123,9 +139,16 @@ def test_field_over_the_csv_limit_is_a_bad_row(cli, tmp_path):
 
 def test_deeply_nested_jsonl_is_a_bad_row(cli, tmp_path):
     deep = "[" * 100_000 + "]" * 100_000
-    (tmp_path / "c.jsonl").write_text('{"name": "Li"}\n' + deep + "\n"
-                                      + '{"name": "Wang", "ext": ' + "{\"a\":" * 5000 + "1"
-                                      + "}" * 5001 + "\n")
+    (tmp_path / "c.jsonl").write_text(
+        '{"name": "Li"}\n'
+        + deep
+        + "\n"
+        + '{"name": "Wang", "ext": '
+        + '{"a":' * 5000
+        + "1"
+        + "}" * 5001
+        + "\n"
+    )
     code, _out, err = cli("customer", "import", "c.jsonl")
     assert code == 2, err
     lines = err.strip().splitlines()
@@ -134,13 +157,15 @@ def test_deeply_nested_jsonl_is_a_bad_row(cli, tmp_path):
 
 
 def test_unterminated_quote_is_a_bad_row_naming_its_line(cli, tmp_path):
-    (tmp_path / "c.csv").write_text('name,phone\nLi,13800138000\n"Wang, 13900139000\n'
-                                    "Zhang,13700137000\nZhao,13600136000\n")
+    (tmp_path / "c.csv").write_text(
+        'name,phone\nLi,13800138000\n"Wang, 13900139000\nZhang,13700137000\nZhao,13600136000\n'
+    )
     code, out, err = cli("customer", "import", "c.csv")
     assert code == 2
     assert err.strip().splitlines() == [
         "c.csv:3: unterminated quote: the quoted field opened on this line never closes (it "
-        "would swallow the rest of the file)"]
+        "would swallow the rest of the file)"
+    ]
     assert "imported 3 of 4" in out
     assert names(cli) == ["Li", "Zhang", "Zhao"]
 
@@ -157,16 +182,25 @@ def test_a_row_with_more_values_than_columns_is_bad(cli, tmp_path):
 
 @pytest.fixture
 def cn_cli(cli, tmp_path):
-    (tmp_path / "crm.toml").write_text('[core]\ndefault_country_code = "86"\n'
-                                       'timezone = "Asia/Shanghai"\n')
+    (tmp_path / "crm.toml").write_text(
+        '[core]\ndefault_country_code = "86"\ntimezone = "Asia/Shanghai"\n'
+    )
     return cli
 
 
 FULL_WIDTH = "\uff11\uff13\uff18\uff10\uff10\uff11\uff13\uff18\uff10\uff10\uff10"  # 13800138000
 
 
-@pytest.mark.parametrize("written", ["8613800138000", FULL_WIDTH, "\uff0b86 138 0013 8000",
-                                     "0086-138-0013-8000", "(+86) 138.0013.8000"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "8613800138000",
+        FULL_WIDTH,
+        "\uff0b86 138 0013 8000",
+        "0086-138-0013-8000",
+        "(+86) 138.0013.8000",
+    ],
+)
 def test_every_way_of_writing_a_number_gives_one_form(cn_cli, written):
     code, _out, err = cn_cli("--json", "customer", "add", "--name", "Li", "--phone", written)
     assert code == 0, err
@@ -174,9 +208,15 @@ def test_every_way_of_writing_a_number_gives_one_form(cn_cli, written):
     assert (li["phone"], li["phone_type"]) == ("+8613800138000", "mobile")
 
 
-@pytest.mark.parametrize(("written", "reason"), [
-    ("12345", "phone: "), ("138 0013 800", "no such number in CN"),
-    ("+44 20 7946 09581234", "phone: "), ("phone me", "not a phone number")])
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("12345", "phone: "),
+        ("138 0013 800", "no such number in CN"),
+        ("+44 20 7946 09581234", "phone: "),
+        ("phone me", "not a phone number"),
+    ],
+)
 def test_invalid_numbers_are_refused_with_the_reason(cn_cli, written, reason):
     code, _, err = cn_cli("customer", "add", "--name", "Li", "--phone", written)
     assert code == 2 and reason in one_line_error(err)
@@ -184,28 +224,33 @@ def test_invalid_numbers_are_refused_with_the_reason(cn_cli, written, reason):
 
 
 def test_trunk_zero_and_number_types(cn_cli):
-    for name, phone in (("uk", "+44 (0)20 7946 0958"), ("land", "010-8888 6666"),
-                        ("free", "400 810 8888")):
+    for name, phone in (
+        ("uk", "+44 (0)20 7946 0958"),
+        ("land", "010-8888 6666"),
+        ("free", "400 810 8888"),
+    ):
         assert cn_cli("customer", "add", "--name", name, "--phone", phone)[0] == 0
     by_name = {c["name"]: (c["phone"], c["phone_type"]) for c in customers(cn_cli)}
-    assert by_name == {"uk": ("+442079460958", "fixed_line"),
-                       "land": ("+861088886666", "fixed_line"),
-                       "free": ("+864008108888", "shared_cost")}
+    assert by_name == {
+        "uk": ("+442079460958", "fixed_line"),
+        "land": ("+861088886666", "fixed_line"),
+        "free": ("+864008108888", "shared_cost"),
+    }
 
 
 def test_a_duplicate_phone_is_reported_on_add_and_refused_when_unique(cn_cli, tmp_path):
     code, out, _ = cn_cli("--json", "customer", "add", "--name", "Li", "--phone", "13800138000")
     first = json.loads(out)["id"]
-    code, out, err = cn_cli("--json", "customer", "add", "--name", "Li Lei",
-                            "--phone", "+86 138-0013-8000")
+    code, out, err = cn_cli(
+        "--json", "customer", "add", "--name", "Li Lei", "--phone", "+86 138-0013-8000"
+    )
     assert code == 0
     assert json.loads(out)["same_phone"] == [first]
     assert f"note: the same phone belongs to customer(s) {first}" in err
 
 
 def test_a_duplicate_phone_is_refused_when_contacts_are_unique(cli, tmp_path):
-    (tmp_path / "crm.toml").write_text('[core]\ndefault_country_code = "86"\n'
-                                       "unique_phone = true\n")
+    (tmp_path / "crm.toml").write_text('[core]\ndefault_country_code = "86"\nunique_phone = true\n')
     code, _, err = cli("customer", "add", "--name", "Li 3", "--phone", "\uff18\uff1613900139000")
     assert code == 0, err
     code, _, err = cli("customer", "add", "--name", "Li 4", "--phone", "139 0013 9000")
@@ -217,12 +262,22 @@ def test_a_duplicate_phone_is_refused_when_contacts_are_unique(cli, tmp_path):
 
 
 def test_external_ids_are_unique_per_source(cli):
-    code, out, _ = cli("--json", "customer", "add", "--name", "Li", "--external-id",
-                       "shop:C-1", "--external-id", "wechat:abc")
+    code, out, _ = cli(
+        "--json",
+        "customer",
+        "add",
+        "--name",
+        "Li",
+        "--external-id",
+        "shop:C-1",
+        "--external-id",
+        "wechat:abc",
+    )
     li = json.loads(out)["id"]
     code, _, err = cli("customer", "add", "--name", "Other", "--external-id", "shop:C-1")
-    assert code == 2 and f"external id shop:C-1 already belongs to customer {li}" in \
-        one_line_error(err)
+    assert code == 2 and f"external id shop:C-1 already belongs to customer {li}" in one_line_error(
+        err
+    )
     assert cli("customer", "add", "--name", "Other", "--external-id", "crm2:C-1")[0] == 0
     code, out, _ = cli("--json", "customer", "list", "--external-id", "SHOP:C-1")
     assert [c["id"] for c in json.loads(out)] == [li]
@@ -240,13 +295,15 @@ def test_changing_an_external_id_frees_the_old_one(cli):
 
 
 def test_upsert_by_external_id_updates_instead_of_duplicating(cli, tmp_path):
-    (tmp_path / "c.csv").write_text("name,external_id,region\nLi,shop:1,Beijing\n"
-                                    "Wang,shop:2,Shanghai\n")
+    (tmp_path / "c.csv").write_text(
+        "name,external_id,region\nLi,shop:1,Beijing\nWang,shop:2,Shanghai\n"
+    )
     assert cli("customer", "import", "c.csv")[0] == 0
     code, _, err = cli("customer", "import", "c.csv")  # without --upsert: refused per row
     assert code == 2 and "c.csv:2: external_ids: external id shop:1 already belongs" in err
-    (tmp_path / "c.csv").write_text("name,external_id,region\nLi Lei,shop:1,Beijing\n"
-                                    "Wang,shop:2,Shanghai\nZhao,shop:3,\n")
+    (tmp_path / "c.csv").write_text(
+        "name,external_id,region\nLi Lei,shop:1,Beijing\nWang,shop:2,Shanghai\nZhao,shop:3,\n"
+    )
     code, out, err = cli("customer", "import", "c.csv", "--upsert")
     assert code == 0, err
     assert "imported 1 of 3 customers, 1 updated" in out
@@ -266,19 +323,22 @@ def test_bare_external_ids_take_the_id_source(cli, tmp_path):
 
 def test_upsert_by_phone(cn_cli, tmp_path):
     cn_cli("customer", "add", "--name", "Li", "--phone", "13800138000")
-    (tmp_path / "c.csv").write_text("name,phone,occupation\nLi Lei,+86 138 0013 8000,teacher\n"
-                                    "Wang,13900139000,\n")
+    (tmp_path / "c.csv").write_text(
+        "name,phone,occupation\nLi Lei,+86 138 0013 8000,teacher\nWang,13900139000,\n"
+    )
     code, _out, err = cn_cli("customer", "import", "c.csv", "--upsert", "--match", "phone")
     assert code == 0, err
-    assert {c["name"]: c["occupation"] for c in customers(cn_cli)} == {"Li Lei": "teacher",
-                                                                       "Wang": None}
+    assert {c["name"]: c["occupation"] for c in customers(cn_cli)} == {
+        "Li Lei": "teacher",
+        "Wang": None,
+    }
 
 
 def test_interactions_attach_by_external_id_or_phone(cn_cli, tmp_path):
-    cn_cli("customer", "add", "--name", "Li", "--phone", "13800138000", "--external-id",
-           "shop:1")
-    (tmp_path / "h.csv").write_text("会员号,日期,类型,金额\nshop:1,2025-03-01 10:00,purchase,"
-                                    "99\nshop:9,2025-03-02,purchase,5\n")
+    cn_cli("customer", "add", "--name", "Li", "--phone", "13800138000", "--external-id", "shop:1")
+    (tmp_path / "h.csv").write_text(
+        "会员号,日期,类型,金额\nshop:1,2025-03-01 10:00,purchase,99\nshop:9,2025-03-02,purchase,5\n"
+    )
     code, out, err = cn_cli("interaction", "import", "h.csv")
     assert code == 2 and err.strip() == "h.csv:3: external_id: no customer has external id shop:9"
     assert "times without a zone read as Asia/Shanghai" in out
@@ -289,8 +349,10 @@ def test_interactions_attach_by_external_id_or_phone(cn_cli, tmp_path):
     code, out, _ = cn_cli("--json", "interaction", "list", li)
     got = sorted((i["kind"], i["occurred_at"]) for i in json.loads(out))
     # naive times are in the store's zone (Asia/Shanghai, UTC+8)
-    assert got == [("purchase", "2025-03-01T02:00:00.000000Z"),
-                   ("visit", "2025-03-31T16:00:00.000000Z")]
+    assert got == [
+        ("purchase", "2025-03-01T02:00:00.000000Z"),
+        ("visit", "2025-03-31T16:00:00.000000Z"),
+    ]
 
 
 def test_future_dated_interactions_need_allow_future(cli, tmp_path):
@@ -298,8 +360,7 @@ def test_future_dated_interactions_need_allow_future(cli, tmp_path):
     li = json.loads(out)["id"]
     (tmp_path / "h.csv").write_text(f"customer_id,kind,occurred_at\n{li},visit,2099-01-01\n")
     code, _, err = cli("interaction", "import", "h.csv")
-    assert code == 2 and "h.csv:2: occurred_at: 2099-01-01T00:00:00+00:00 is in the future" \
-        in err
+    assert code == 2 and "h.csv:2: occurred_at: 2099-01-01T00:00:00+00:00 is in the future" in err
     code, out, err = cli("interaction", "import", "h.csv", "--allow-future")
     assert code == 0 and "imported 1 of 1" in out, err
 
@@ -308,14 +369,45 @@ def test_future_dated_interactions_need_allow_future(cli, tmp_path):
 
 
 def _seed(cli) -> str:
-    _code, out, _ = cli("--json", "customer", "add", "--name", "李雷", "--phone", "13800138000",
-                       "--email", "li@example.com", "--gender", "male", "--birth-date",
-                       "1990-05-01", "--tag", "vip", "--tag", "new", "--external-id", "shop:1",
-                       "--owner", "ann", "--region", "=SUM(A1)")
+    _code, out, _ = cli(
+        "--json",
+        "customer",
+        "add",
+        "--name",
+        "李雷",
+        "--phone",
+        "13800138000",
+        "--email",
+        "li@example.com",
+        "--gender",
+        "male",
+        "--birth-date",
+        "1990-05-01",
+        "--tag",
+        "vip",
+        "--tag",
+        "new",
+        "--external-id",
+        "shop:1",
+        "--owner",
+        "ann",
+        "--region",
+        "=SUM(A1)",
+    )
     li = json.loads(out)["id"]
-    cli("customer", "add", "--name", "Wang, \"Fang\"", "--do-not-contact")
-    cli("log", li, "--kind", "purchase", "--amount", "12.5", "--summary", "kettle; blue",
-        "--at", "2026-01-04T10:00")
+    cli("customer", "add", "--name", 'Wang, "Fang"', "--do-not-contact")
+    cli(
+        "log",
+        li,
+        "--kind",
+        "purchase",
+        "--amount",
+        "12.5",
+        "--summary",
+        "kettle; blue",
+        "--at",
+        "2026-01-04T10:00",
+    )
     cli("log", li, "--kind", "visit", "--channel", "in_person", "--at", "2026-01-05")
     return li
 
@@ -341,10 +433,12 @@ def test_exports_round_trip_through_import_unchanged(crm_cli, fmt):
         assert code == 0, err
 
     for kind in ("customer", "interaction"):
-        first = [json.loads(x) for x in pathlib.Path(f"first-{kind}.jsonl").read_text()
-                 .splitlines()]
-        again = [json.loads(x) for x in pathlib.Path(f"again-{kind}.jsonl").read_text()
-                 .splitlines()]
+        first = [
+            json.loads(x) for x in pathlib.Path(f"first-{kind}.jsonl").read_text().splitlines()
+        ]
+        again = [
+            json.loads(x) for x in pathlib.Path(f"again-{kind}.jsonl").read_text().splitlines()
+        ]
         for doc in (*first, *again):  # who wrote it and which version: the importing run's
             for key in ("created_by", "updated_by", "version"):
                 doc.pop(key, None)
@@ -409,9 +503,15 @@ def test_issue_18_import_files_in_a_real_process(tmp_path):
     env.update(CRM_STORAGE_BACKEND="memory", CRMCORE_PLUGINS="")
     for name, (data, expected) in files.items():
         (tmp_path / name).write_bytes(data)
-        proc = subprocess.run([sys.executable, "-m", "crmcore.cli.main", "customer", "import",
-                               name], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "crmcore.cli.main", "customer", "import", name],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == expected, (name, proc.stderr)
         assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
         if expected:
@@ -434,8 +534,7 @@ def test_docs_list_every_built_in_alias():
 def test_forget_and_merge_clear_notes_and_free_external_ids(cli):
     _, out, _ = cli("--json", "customer", "add", "--name", "Li", "--external-id", "shop:1")
     li = json.loads(out)["id"]
-    _, out, _ = cli("--json", "customer", "add", "--name", "Li 2", "--external-id",
-                       "shop:2")
+    _, out, _ = cli("--json", "customer", "add", "--name", "Li 2", "--external-id", "shop:2")
     dup = json.loads(out)["id"]
     assert cli("customer", "merge", li, dup)[0] == 0
     _, out, _ = cli("--json", "customer", "list", "--external-id", "shop:2")
@@ -451,14 +550,18 @@ def test_customers_stored_before_the_new_fields_still_load(crm):
     from crmcore.converter import to_doc
 
     li = crm.customers.add(actor="ann", name="Li", phone="+8613800138000")
-    doc = {k: v for k, v in to_doc(li).items()
-           if k not in ("external_ids", "phone_type", "notes", "version")}
+    doc = {
+        k: v
+        for k, v in to_doc(li).items()
+        if k not in ("external_ids", "phone_type", "notes", "version")
+    }
     doc["id"] = li.id[:-1] + ("A" if li.id[-1] != "A" else "B")
     raw = crm.store
     while hasattr(raw, "inner"):
         raw = raw.inner
     raw.collection("customers").insert(doc)  # as an older crmcore stored it
     assert not {"external_ids", "phone_type", "notes"} & set(
-        raw.collection("customers").get(doc["id"]))
+        raw.collection("customers").get(doc["id"])
+    )
     old = crm.customers.get(doc["id"])
     assert (old.name, old.external_ids, old.phone_type, old.notes) == ("Li", {}, None, "")

@@ -23,15 +23,21 @@ from hypothesis import strategies as st
 from crmcore.cli.main import run
 from crmcore.storage.memory import MemoryStore
 
-FUZZ = settings(derandomize=True, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
-FUZZ_CASES = {"customers_csv": 120, "customers_jsonl": 60, "interactions_csv": 50,
-              "whole_file": 30}
+FUZZ = settings(
+    derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
+FUZZ_CASES = {"customers_csv": 120, "customers_jsonl": 60, "interactions_csv": 50, "whole_file": 30}
 
 FULL_WIDTH = "\uff11\uff13\uff18\uff10\uff10\uff11\uff13\uff18\uff10\uff10\uff10"
 GOOD = {
-    "phone": ["13800138000", "+86 139 0013 9000", "0086 137-0013-7000", FULL_WIDTH,
-              "8613600136000", "(010) 8888 6666"],
+    "phone": [
+        "13800138000",
+        "+86 139 0013 9000",
+        "0086 137-0013-7000",
+        FULL_WIDTH,
+        "8613600136000",
+        "(010) 8888 6666",
+    ],
     "email": ["li@example.com", "WANG@Example.CN", None],
     "birth_date": ["1990-05-01", "1985/12/31", "2001年2月3日", None],
     "gender": ["male", "女", "F", None],
@@ -44,8 +50,9 @@ BAD = {  # field -> values refused with that field named
     "gender": ["unknown", "2"],
     "do_not_contact": ["maybe"],
 }
-NAME_TEXT = st.text(st.characters(categories=("L", "N", "Zs"), exclude_characters="\x85"),
-                    max_size=12)
+NAME_TEXT = st.text(
+    st.characters(categories=("L", "N", "Zs"), exclude_characters="\x85"), max_size=12
+)
 
 
 class Runner:
@@ -71,8 +78,7 @@ class Runner:
         if kind == "customer":
             code, out, _ = self("--json", "customer", "list", "--limit", "100000")
         else:
-            code, out, _ = self("--json", "interaction", "list", self.customer, "--limit",
-                                "100000")
+            code, out, _ = self("--json", "interaction", "list", self.customer, "--limit", "100000")
         assert code == 0
         return len(json.loads(out))
 
@@ -89,8 +95,9 @@ def runner(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_STORAGE_LOCATION", "unset")
     monkeypatch.delenv("CRM_CONFIG", raising=False)
     monkeypatch.delenv("CRM_TRACEBACK", raising=False)
-    (tmp_path / "crm.toml").write_text('[core]\ndefault_country_code = "86"\n'
-                                       'timezone = "Asia/Shanghai"\n')
+    (tmp_path / "crm.toml").write_text(
+        '[core]\ndefault_country_code = "86"\ntimezone = "Asia/Shanghai"\n'
+    )
     made = Runner(tmp_path)
     yield made
     if made.location:
@@ -152,29 +159,38 @@ def _row(draw, i: int, allow_bad: bool, latin: bool) -> tuple[dict, str | None]:
         values[field] = draw(st.sampled_from(BAD[field]))
         bad = f"{field}: "
     if latin:
-        values = {k: v for k, v in values.items()
-                  if k == "name" or all(ord(ch) < 256 for ch in v)}
+        values = {k: v for k, v in values.items() if k == "name" or all(ord(ch) < 256 for ch in v)}
     return values, bad
 
 
-COLUMNS = {"name": ["name", "Name", "姓名", "客户名称"],
-           "phone": ["phone", "手机号", "Phone Number"],
-           "email": ["email", "E-mail", "邮箱"], "birth_date": ["birth_date", "生日", "DOB"],
-           "gender": ["gender", "性别"], "region": ["region", "地区"],
-           "do_not_contact": ["do_not_contact", "免打扰"]}
+COLUMNS = {
+    "name": ["name", "Name", "姓名", "客户名称"],
+    "phone": ["phone", "手机号", "Phone Number"],
+    "email": ["email", "E-mail", "邮箱"],
+    "birth_date": ["birth_date", "生日", "DOB"],
+    "gender": ["gender", "性别"],
+    "region": ["region", "地区"],
+    "do_not_contact": ["do_not_contact", "免打扰"],
+}
 
 
 @st.composite
 def customer_csv(draw):
-    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16", "utf-16-le",
-                                     "latin-1"]))
+    encoding = draw(
+        st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16", "utf-16-le", "latin-1"])
+    )
     latin = encoding == "latin-1"
     delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
-    damage = draw(st.sampled_from(["none", "none", "unterminated", "huge", "extra_values",
-                                   "blank_lines", "crlf"]))
+    damage = draw(
+        st.sampled_from(
+            ["none", "none", "unterminated", "huge", "extra_values", "blank_lines", "crlf"]
+        )
+    )
     n = draw(st.integers(1, 8))
-    header = {f: draw(st.sampled_from([c for c in cols if not latin or c.isascii()]))
-              for f, cols in COLUMNS.items()}
+    header = {
+        f: draw(st.sampled_from([c for c in cols if not latin or c.isascii()]))
+        for f, cols in COLUMNS.items()
+    }
     rows, records = [], []
     for i in range(n):
         values, bad = _row(draw, i, allow_bad=True, latin=latin)
@@ -237,8 +253,11 @@ def customer_jsonl(draw):
     lines, rows = [], []
     for i in range(n):
         values, bad = _row(draw, i, allow_bad=True, latin=False)
-        damage = draw(st.sampled_from(["none", "none", "none", "not_json", "not_object",
-                                       "nested", "wrong_type", "nan"]))
+        damage = draw(
+            st.sampled_from(
+                ["none", "none", "none", "not_json", "not_object", "nested", "wrong_type", "nan"]
+            )
+        )
         text = json.dumps(values, ensure_ascii=draw(st.booleans()))
         if damage == "not_json":
             text, bad = text[:-1], "not valid JSON"
@@ -269,22 +288,49 @@ def test_fuzzed_customer_jsonl(runner, case):
 def history_csv(draw):
     n = draw(st.integers(1, 8))
     delimiter = draw(st.sampled_from([",", ";", "\t"]))
-    lines = [delimiter.join(["客户编号" if draw(st.booleans()) else "external_id", "时间",
-                             "类型", "金额", "满意度"])]
+    lines = [
+        delimiter.join(
+            ["客户编号" if draw(st.booleans()) else "external_id", "时间", "类型", "金额", "满意度"]
+        )
+    ]
     rows = []
     for i in range(n):
-        when = draw(st.sampled_from(["2025-03-01 10:00", "2024-12-31", "2025/01/02 08:30",
-                                     "2025-06-01T10:00:00+08:00", "2025-06-01T02:00:00Z"]))
+        when = draw(
+            st.sampled_from(
+                [
+                    "2025-03-01 10:00",
+                    "2024-12-31",
+                    "2025/01/02 08:30",
+                    "2025-06-01T10:00:00+08:00",
+                    "2025-06-01T02:00:00Z",
+                ]
+            )
+        )
         amount = draw(st.sampled_from(["99.5", "1,200", "\uffe530", "", "0"]))
         kind = draw(st.sampled_from(["purchase", "visit", "consultation"]))
         sat = draw(st.sampled_from(["", "5", "1"]))
         who = "shop:1"
         bad = None
-        fault = draw(st.sampled_from(["none", "none", "date", "future", "amount", "negative",
-                                      "kind", "customer", "satisfaction"]))
+        fault = draw(
+            st.sampled_from(
+                [
+                    "none",
+                    "none",
+                    "date",
+                    "future",
+                    "amount",
+                    "negative",
+                    "kind",
+                    "customer",
+                    "satisfaction",
+                ]
+            )
+        )
         if fault == "date":
-            when, bad = draw(st.sampled_from(["yesterday", "2025-02-30", "0000-01-01"])), \
-                "occurred_at: "
+            when, bad = (
+                draw(st.sampled_from(["yesterday", "2025-02-30", "0000-01-01"])),
+                "occurred_at: ",
+            )
         elif fault == "future":
             when, bad = "2099-01-01", "in the future"
         elif fault == "amount":
@@ -297,8 +343,11 @@ def history_csv(draw):
             who, bad = "shop:404", "no customer has external id"
         elif fault == "satisfaction":
             sat, bad = draw(st.sampled_from(["9", "4.5", "good"])), "satisfaction"
-        lines.append(delimiter.join(f'"{v}"' if delimiter in v else v
-                                    for v in (who, when, kind, amount, sat)))
+        lines.append(
+            delimiter.join(
+                f'"{v}"' if delimiter in v else v for v in (who, when, kind, amount, sat)
+            )
+        )
         rows.append({"bad": bad, "line": i + 2})
     return ("\n".join(lines) + "\n").encode(draw(st.sampled_from(["utf-8", "gb18030"]))), rows
 
@@ -311,11 +360,11 @@ def test_fuzzed_history_csv(runner, case):
     bad_lines = {r["line"]: r["bad"] for r in rows if r["bad"]}
     for atomic in (True, False):
         runner.fresh()
-        code, out, err = runner("--json", "customer", "add", "--name", "Li", "--external-id",
-                                "shop:1")
+        code, out, err = runner(
+            "--json", "customer", "add", "--name", "Li", "--external-id", "shop:1"
+        )
         runner.customer = json.loads(out)["id"]
-        code, out, err = runner("interaction", "import", "h.csv",
-                                *(["--atomic"] if atomic else []))
+        code, out, err = runner("interaction", "import", "h.csv", *(["--atomic"] if atomic else []))
         sane(code, err)
         written = runner.count("interaction")
         if atomic:
@@ -328,8 +377,21 @@ def test_fuzzed_history_csv(runner, case):
         assert written == len(rows) - len(bad_lines), (out, err)
 
 
-@given(st.sampled_from(["binary", "random", "broken_utf8", "nul", "empty", "header_only",
-                        "xlsx_garbage", "utf16_odd"]), st.binary(min_size=0, max_size=400))
+@given(
+    st.sampled_from(
+        [
+            "binary",
+            "random",
+            "broken_utf8",
+            "nul",
+            "empty",
+            "header_only",
+            "xlsx_garbage",
+            "utf16_odd",
+        ]
+    ),
+    st.binary(min_size=0, max_size=400),
+)
 @settings(FUZZ, max_examples=FUZZ_CASES["whole_file"])
 def test_fuzzed_whole_files_are_one_line_or_read(runner, kind, blob):
     suffix = ".xlsx" if kind == "xlsx_garbage" else ".csv"

@@ -19,17 +19,24 @@ SRC = Path(crmcore.__file__).parent
 #: The annotation-only imports allowed: the hook specifications (the core's and the
 #: contracts plugins offer each other) and the typed facade that calls them name the CRM and
 #: the plugin manager (``crm_addhooks``) that call them, and the API request the CRM it carries.
-TYPES_OF_THE_HOST = frozenset({("crmcore.hookspecs", "crmcore.app"),
-                               ("crmcore.hookspecs", "crmcore.plugins"),
-                               ("crmcore.registry", "crmcore.app"),
-                               ("crmcore.hookcalls", "crmcore.app"),
-                               *{(f"crmcore.contracts.{name}", "crmcore.app") for name in
-                                 ("complaints", "followup", "grading", "loyalty", "service")}})
+TYPES_OF_THE_HOST = frozenset(
+    {
+        ("crmcore.hookspecs", "crmcore.app"),
+        ("crmcore.hookspecs", "crmcore.plugins"),
+        ("crmcore.registry", "crmcore.app"),
+        ("crmcore.hookcalls", "crmcore.app"),
+        *{
+            (f"crmcore.contracts.{name}", "crmcore.app")
+            for name in ("complaints", "followup", "grading", "loyalty", "service")
+        },
+    }
+)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
@@ -56,8 +63,7 @@ def _imports(tree: ast.AST) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
 Graph = dict[str, dict[str, set[str]]]
 
 
-def import_graph(root: Path, package: str, *,
-                 typing_only: bool = True) -> Graph:
+def import_graph(root: Path, package: str, *, typing_only: bool = True) -> Graph:
     """``{module: {imported module: names taken}}`` for every module under ``root`` (the
     folder of ``package``), only edges between modules of that package; with
     ``typing_only=False``, imports under ``if TYPE_CHECKING:`` are left out."""
@@ -77,10 +83,15 @@ def import_graph(root: Path, package: str, *,
             else:
                 base = node.module or ""
                 if node.level:
-                    anchor = here.split(".")[:len(here.split(".")) - node.level + 1]
+                    anchor = here.split(".")[: len(here.split(".")) - node.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
-                pairs = [(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules
-                          else base, alias.name) for alias in node.names]
+                pairs = [
+                    (
+                        f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base,
+                        alias.name,
+                    )
+                    for alias in node.names
+                ]
             for target, taken in pairs:
                 while target not in modules and "." in target:
                     target = target.rpartition(".")[0]  # import a.b.c of a package a.b
@@ -160,8 +171,9 @@ def test_the_check_finds_a_loop_through_annotations_and_functions(tmp_path):
     (pkg / "b.py").write_text("def f():\n    from .sub.c import g\n")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "c.py").write_text("import pkg.a\n")
-    (pkg / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                              "    from pkg.e import x\n")
+    (pkg / "d.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.e import x\n"
+    )
     (pkg / "e.py").write_text("from pkg.d import y\n")
     graph = import_graph(pkg, "pkg")
     assert graph["pkg.b"] == {"pkg.sub.c": {"g"}}

@@ -22,8 +22,9 @@ json_values = st.recursive(
 @pytest.mark.parametrize("ensure_ascii", [False, True])
 @given(value=json_values)
 def test_same_text_as_the_standard_encoder(value, sort_keys, ensure_ascii):
-    standard = json.JSONEncoder(separators=(",", ":"), sort_keys=sort_keys,
-                                ensure_ascii=ensure_ascii, check_circular=False)
+    standard = json.JSONEncoder(
+        separators=(",", ":"), sort_keys=sort_keys, ensure_ascii=ensure_ascii, check_circular=False
+    )
     encode = compact_encoder(sort_keys=sort_keys, ensure_ascii=ensure_ascii)
     assert encode(value) == standard.encode(value)
 
@@ -43,15 +44,21 @@ def test_on_cpython_the_prebuilt_c_encoder_is_the_one_used(sort_keys):
 # -- canonical (the audit trail's hash input) and ascii_json ---------------------------------
 
 finite_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(st.characters(exclude_categories=["Cs"]))
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(st.characters(exclude_categories=["Cs"]))
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.sampled_from([1e-05, -2.5e-07, 0.00001, 1e-4, 1e16, 1.5e300, 2**63, 2**64, -2**70]),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), inner, max_size=4),
+    | st.sampled_from([1e-05, -2.5e-07, 0.00001, 1e-4, 1e16, 1.5e300, 2**63, 2**64, -(2**70)]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), inner, max_size=4)
+    ),
     max_leaves=20,
 )
-_standard_canonical = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False,
-                                       check_circular=False).encode
+_standard_canonical = json.JSONEncoder(
+    separators=(",", ":"), sort_keys=True, ensure_ascii=False, check_circular=False
+).encode
 
 
 @given(value=finite_json)
@@ -90,5 +97,7 @@ def test_ascii_document_is_the_same_document_in_ascii(value):
 def test_ascii_document_refuses_what_json_cannot_hold_as_json_does():
     with pytest.raises(TypeError, match="datetime"):
         ascii_document({"id": "x", "at": datetime(2026, 1, 5, tzinfo=UTC)})
-    assert ascii_document({"id": "x", "n": 2**70, "t": "é"}) == \
-        '{"id":"x","n":1180591620717411303424,"t":"\\u00e9"}'
+    assert (
+        ascii_document({"id": "x", "n": 2**70, "t": "é"})
+        == '{"id":"x","n":1180591620717411303424,"t":"\\u00e9"}'
+    )

@@ -37,28 +37,42 @@ def raw_seals(crm) -> list[str]:
 
 
 def files_text(folder: Path) -> str:
-    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*"))
-                    if p.is_file()).decode("utf-8", "replace")
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()).decode(
+        "utf-8", "replace"
+    )
 
 
 @pytest.fixture
 def tiny(open_with_keys, tmp_path):
     """``tiny(key, *previous)``: close the last CRM and open the embedded store in
     ``tmp_path / "db"`` with these keys."""
-    return open_with_keys(["storage_tinydb"], {"backend": "tinydb",
-                                               "location": str(tmp_path / "db")})
+    return open_with_keys(
+        ["storage_tinydb"], {"backend": "tinydb", "location": str(tmp_path / "db")}
+    )
 
 
 def seed(crm, n):
     """``n`` customers with personal fields everywhere, an interaction and a task each."""
     made = []
     for i in range(n):
-        c = crm.customers.add(actor="ann", name=f"Customer {i}", phone=f"1380013{i:04d}",
-                              email=f"c{i}@example.com", address=f"{i} Long Road")
-        crm.interactions.log(actor="ann", customer_id=c.id, kind="visit",
-                             summary=f"visit {i} from {c.phone}")
-        crm.tasks.create(actor="ann", kind="callback", title="call", due_at=crm.now(),
-                         customer_id=c.id, notes=f"notes about customer {i}")
+        c = crm.customers.add(
+            actor="ann",
+            name=f"Customer {i}",
+            phone=f"1380013{i:04d}",
+            email=f"c{i}@example.com",
+            address=f"{i} Long Road",
+        )
+        crm.interactions.log(
+            actor="ann", customer_id=c.id, kind="visit", summary=f"visit {i} from {c.phone}"
+        )
+        crm.tasks.create(
+            actor="ann",
+            kind="callback",
+            title="call",
+            due_at=crm.now(),
+            customer_id=c.id,
+            notes=f"notes about customer {i}",
+        )
         made.append(c)
     return made
 
@@ -73,19 +87,27 @@ def test_rotate_end_to_end_on_the_embedded_store(tiny, tmp_path):
     crm = tiny(NEW, OLD)
     assert previous_counts(crm) == {"customers": (48,), "interactions": (12,), "tasks": (12,)}
     seen = []
-    report = rotate_keys(crm, actor="ops", batch_size=5,
-                         progress=lambda name, n: seen.append((name, n)))
+    report = rotate_keys(
+        crm, actor="ops", batch_size=5, progress=lambda name, n: seen.append((name, n))
+    )
     assert {c.collection: (c.documents, c.resealed) for c in report.collections} == {
-        "customers": (12, 12), "interactions": (12, 12), "tasks": (12, 12)}
+        "customers": (12, 12),
+        "interactions": (12, 12),
+        "tasks": (12, 12),
+    }
     assert report.problems == [] and report.unreadable == 0 and report.compact_error is None
     assert [n for name, n in seen if name == "customers"] == [5, 5, 2]
     usage = key_status(crm)
     assert [(u.current, u.previous, u.unreadable) for u in usage] == [
-        (48, (0,), 0), (12, (0,), 0), (12, (0,), 0)]
+        (48, (0,), 0),
+        (12, (0,), 0),
+        (12, (0,), 0),
+    ]
     rekeys = crm.audit.inner.collection("audit").find({"op": "rekey"}, sort=[("seq", 1)])
     assert [(e["collection"], e["actor"], e["diff"]) for e in rekeys] == [
         (name, "ops", {"resealed": 12, "complete": True})
-        for name in ("customers", "interactions", "tasks")]
+        for name in ("customers", "interactions", "tasks")
+    ]
     assert crm.audit.verify().ok
     # the rotation compacted the open store: no old seal lingers in its journal or files
     on_disk = SEALED.findall(files_text(tmp_path / "db"))
@@ -94,8 +116,12 @@ def test_rotate_end_to_end_on_the_embedded_store(tiny, tmp_path):
     crm = tiny(NEW)  # the old key is gone
     for c in customers:
         got = crm.customers.get(c.id)
-        assert (got.name, got.phone, got.email, got.address) == (c.name, c.phone, c.email,
-                                                                  c.address)
+        assert (got.name, got.phone, got.email, got.address) == (
+            c.name,
+            c.phone,
+            c.email,
+            c.address,
+        )
         assert crm.customers.find_by_contact(phone=c.phone) == [got]
         (visit,) = crm.interactions.for_customer(c.id)
         assert visit.summary == f"visit {c.name.split()[1]} from {c.phone}"
@@ -128,11 +154,15 @@ def test_an_interrupted_rotation_finishes_when_run_again(tiny, monkeypatch):
     assert previous_counts(crm) == {"customers": (28,), "interactions": (10,), "tasks": (10,)}
     partial = crm.audit.inner.collection("audit").find({"op": "rekey"})
     assert [(e["collection"], e["diff"]) for e in partial] == [
-        ("customers", {"resealed": 3, "complete": False})]
+        ("customers", {"resealed": 3, "complete": False})
+    ]
 
     report = rotate_keys(crm, actor="ops", batch_size=3)
     assert [(c.collection, c.resealed) for c in report.collections] == [
-        ("customers", 7), ("interactions", 10), ("tasks", 10)]
+        ("customers", 7),
+        ("interactions", 10),
+        ("tasks", 10),
+    ]
     assert previous_counts(crm) == {"customers": (0,), "interactions": (0,), "tasks": (0,)}
     assert rotate_keys(crm, actor="ops").resealed == 0  # and again: nothing left to do
     assert crm.audit.verify().ok
@@ -221,9 +251,14 @@ def test_record_event_appends_one_chained_entry(make_crm):
     entries = crm.audit.inner.collection("audit").find(sort=[("seq", 1)])
     assert [e["op"] for e in entries] == ["insert", "rekey", "insert"]
     event = entries[1]
-    assert (event["seq"], event["actor"], event["collection"], event["record_id"],
-            event["customer_id"], event["diff"]) == (2, "ops", "customers", None, None,
-                                                     {"resealed": 1, "complete": True})
+    assert (
+        event["seq"],
+        event["actor"],
+        event["collection"],
+        event["record_id"],
+        event["customer_id"],
+        event["diff"],
+    ) == (2, "ops", "customers", None, None, {"resealed": 1, "complete": True})
     assert event["prev"] == entries[0]["hash"] and entries[2]["prev"] == event["hash"]
     assert crm.audit.verify().ok
 
@@ -255,7 +290,8 @@ def test_cli_status_and_rotate(cli, tmp_path, monkeypatch):
     assert code == 2
     assert one_line_error(err) == (
         "error: nothing to rotate from: no previous key is configured (list the old key in "
-        "core.encryption_previous_key_files or $CRM_ENCRYPTION_PREVIOUS_KEYS)")
+        "core.encryption_previous_key_files or $CRM_ENCRYPTION_PREVIOUS_KEYS)"
+    )
 
     encrypted(tmp_path, monkeypatch, NEW, OLD)
     code, out, err = cli("--json", "encryption", "status")
@@ -263,9 +299,14 @@ def test_cli_status_and_rotate(cli, tmp_path, monkeypatch):
     status = json.loads(out)
     assert status["previous_keys"] == 1
     assert status["totals"] == {"current": 0, "previous": [4], "unreadable": 0, "plaintext": 0}
-    assert status["collections"][0] == {"collection": "customers", "documents": 2,
-                                        "current": 0, "previous": [4], "unreadable": 0,
-                                        "plaintext": 0}
+    assert status["collections"][0] == {
+        "collection": "customers",
+        "documents": 2,
+        "current": 0,
+        "previous": [4],
+        "unreadable": 0,
+        "plaintext": 0,
+    }
     code, out, _ = cli("encryption", "status")
     assert code == 0 and "previous key 1" in out
     assert "4 values are still sealed under a previous key" in out
@@ -304,16 +345,24 @@ def test_cli_rotate_reports_what_it_could_not_re_seal_with_exit_4(cli, tmp_path,
     assert "another record already has this value of (phone)" in line
 
 
-@pytest.mark.parametrize(("setup", "args", "fragment"), [
-    ("off", ["encryption", "status"], "encryption at rest is off"),
-    ("off", ["encryption", "rotate"], "encryption at rest is off"),
-    ("bad", ["encryption", "rotate"],
-     "$CRM_ENCRYPTION_PREVIOUS_KEYS[0]: the encryption key is not valid base64"),
-    ("same", ["encryption", "status"],
-     "$CRM_ENCRYPTION_PREVIOUS_KEYS[0]: this previous key is the current encryption key"),
-])
-def test_cli_refusals_are_one_line_and_exit_2(cli, tmp_path, monkeypatch, setup, args,
-                                              fragment):
+@pytest.mark.parametrize(
+    ("setup", "args", "fragment"),
+    [
+        ("off", ["encryption", "status"], "encryption at rest is off"),
+        ("off", ["encryption", "rotate"], "encryption at rest is off"),
+        (
+            "bad",
+            ["encryption", "rotate"],
+            "$CRM_ENCRYPTION_PREVIOUS_KEYS[0]: the encryption key is not valid base64",
+        ),
+        (
+            "same",
+            ["encryption", "status"],
+            "$CRM_ENCRYPTION_PREVIOUS_KEYS[0]: this previous key is the current encryption key",
+        ),
+    ],
+)
+def test_cli_refusals_are_one_line_and_exit_2(cli, tmp_path, monkeypatch, setup, args, fragment):
     if setup == "bad":
         encrypted(tmp_path, monkeypatch, NEW, "not base64!")
     elif setup == "same":
@@ -347,9 +396,11 @@ def test_cli_new_key_writes_a_private_key_and_never_overwrites(cli, tmp_path, mo
     assert json.loads(out)["path"] == "other.key"
     assert key_file.read_text() != Path(tmp_path / "other.key").read_text()
     # the file is a working key
-    (tmp_path / "crm.toml").write_text('[core]\nencrypt_personal = true\n'
-                                       'encryption_key_file = "site.key"\n'
-                                       '[storage]\nlocation = "crm-data"\n')
+    (tmp_path / "crm.toml").write_text(
+        "[core]\nencrypt_personal = true\n"
+        'encryption_key_file = "site.key"\n'
+        '[storage]\nlocation = "crm-data"\n'
+    )
     assert cli("--as", "ann", "customer", "add", "--name", "Li")[0] == 0
     # never with the data it seals, nor over the configuration
     for inside in ("crm.toml",):  # the store folder: test_outputs.py, on a real store

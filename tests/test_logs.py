@@ -20,12 +20,21 @@ def output():
 def test_personal_keys_and_contact_details_are_masked(output, fmt):
     configure_logging("debug", fmt, stream=output)
     get_logger("grading", operation="regrade").debug(
-        "regraded Li.Lei@example.com, call +86 138 0013 8000", name="Li Lei",
-        phone="13800138000", customer={"email": "li@example.com", "region": "North"},
-        notes=["ask about the kettle"], grade="B")
+        "regraded Li.Lei@example.com, call +86 138 0013 8000",
+        name="Li Lei",
+        phone="13800138000",
+        customer={"email": "li@example.com", "region": "North"},
+        notes=["ask about the kettle"],
+        grade="B",
+    )
     text = output.getvalue()
-    for secret in ("Li Lei", "13800138000", "138 0013 8000", "li@example.com",
-                   "Li.Lei@example.com"):
+    for secret in (
+        "Li Lei",
+        "13800138000",
+        "138 0013 8000",
+        "li@example.com",
+        "Li.Lei@example.com",
+    ):
         assert secret not in text
     assert "grade" in text and "North" in text and "plugin" in text
     if fmt == "json":
@@ -95,8 +104,11 @@ def phones(draw):
     kind = draw(st.sampled_from(["mobile", "landline", "international"]))
     sep = draw(st.sampled_from(SEPARATORS))
     if kind == "mobile":
-        digits = "1" + draw(st.sampled_from("3456789")) + draw(st.text("0123456789",
-                                                                        min_size=9, max_size=9))
+        digits = (
+            "1"
+            + draw(st.sampled_from("3456789"))
+            + draw(st.text("0123456789", min_size=9, max_size=9))
+        )
         text = sep.join([digits[:3], digits[3:7], digits[7:]])
     elif kind == "landline":
         area = draw(st.sampled_from(["010", "021", "0755"]))
@@ -112,9 +124,12 @@ def phones(draw):
 
 
 @settings(max_examples=300, deadline=None)
-@given(phone=phones(), label=st.sampled_from(LABELS),
-       before=st.sampled_from(["", "customer ", "回电 ", "note: "]),
-       after=st.sampled_from(["", " today", "。", ", thanks", ")"]))
+@given(
+    phone=phones(),
+    label=st.sampled_from(LABELS),
+    before=st.sampled_from(["", "customer ", "回电 ", "note: "]),
+    after=st.sampled_from(["", " today", "。", ", thanks", ")"]),
+)
 def test_phone_numbers_are_masked_in_every_shape(phone, label, before, after):
     text, digits = phone
     out = mask_text(f"{before}{label}{text}{after}")
@@ -135,18 +150,31 @@ def test_email_addresses_are_masked_in_every_shape(email, label):
 
 
 @settings(max_examples=200, deadline=None)
-@given(when=st.datetimes(), amount=st.decimals(min_value=0, max_value=10**9, places=2,
-                                                 allow_nan=False, allow_infinity=False),
-       ip=st.ip_addresses(v=4), seq=st.integers(0, 999_999))
+@given(
+    when=st.datetimes(),
+    amount=st.decimals(
+        min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False
+    ),
+    ip=st.ip_addresses(v=4),
+    seq=st.integers(0, 999_999),
+)
 def test_dates_times_amounts_addresses_and_ids_survive(when, amount, ip, seq):
-    text = (f"at {when.isoformat()} on {when.date()} paid {amount} from {ip} "
-            f"entry #{seq} id cus_01JD{seq:010d}ABCD")
+    text = (
+        f"at {when.isoformat()} on {when.date()} paid {amount} from {ip} "
+        f"entry #{seq} id cus_01JD{seq:010d}ABCD"
+    )
     assert mask_text(text) == text
 
 
 def test_the_shapes_that_leaked_before():
-    for text in ("phone:13800138000", "138.0013.8000", "手机13800138000", "tel=138-0013-8000",
-                 "138 - 0013 - 8000", "电话\uff1a138\u00a00013\u00a08000"):
+    for text in (
+        "phone:13800138000",
+        "138.0013.8000",
+        "手机13800138000",
+        "tel=138-0013-8000",
+        "138 - 0013 - 8000",
+        "电话\uff1a138\u00a00013\u00a08000",
+    ):
         assert "***" in mask_text(text) and "8000" not in mask_text(text), text
 
 

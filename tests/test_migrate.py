@@ -21,28 +21,39 @@ def source(make_crm, clock):
         crm.customers.update(ann.id, actor="rep", region=region)
     bob = crm.customers.add(actor="rep", name="Bob")
     crm.interactions.log(actor="rep", customer_id=bob.id, kind="purchase", amount=12.5)
-    task = crm.tasks.create(actor="rep", kind="callback", title="call", due_at=clock.now(),
-                            dedupe_key="cb:bob")
+    task = crm.tasks.create(
+        actor="rep", kind="callback", title="call", due_at=clock.now(), dedupe_key="cb:bob"
+    )
     crm.tasks.claim(worker="w", lease=timedelta(minutes=5))
     crm.tasks.complete(task.id, actor="rep")
     extra = crm.store.inner.collection("notes.things")
     extra.ensure_index(IndexSpec([("code", 1)], unique=True, sparse=True))
-    extra.insert_many([{"id": f"n{i}", "code": None if i % 2 else f"c{i}",
-                        "nested": {"list": [i, None, {"x": True}]}} for i in range(25)])
+    extra.insert_many(
+        [
+            {
+                "id": f"n{i}",
+                "code": None if i % 2 else f"c{i}",
+                "nested": {"list": [i, None, {"x": True}]},
+            }
+            for i in range(25)
+        ]
+    )
     return crm.store
 
 
 def _everything(store) -> dict[str, list[dict]]:
     """Every data collection (the target's ``_migration`` manifest left out)."""
-    return {name: list(store.collection(name).iter()) for name in store.collection_names()
-            if name != MANIFEST}
+    return {
+        name: list(store.collection(name).iter())
+        for name in store.collection_names()
+        if name != MANIFEST
+    }
 
 
 def test_a_memory_to_memory_move_is_lossless_and_verified(source):
     target = MemoryStore()
     calls: list[tuple[str, int]] = []
-    report = migrate(source, target, progress=lambda name, n: calls.append((name, n)),
-                     batch_size=7)
+    report = migrate(source, target, progress=lambda name, n: calls.append((name, n)), batch_size=7)
     assert report.ok, report.problems()
     assert _everything(target) == _everything(source.inner)
     customers = {d["name"]: d for d in target.collection("customers").iter()}
@@ -60,8 +71,10 @@ def test_a_memory_to_memory_move_is_lossless_and_verified(source):
 def test_indexes_are_copied_and_enforced_in_the_target(source):
     target = MemoryStore()
     migrate(source, target)
-    assert IndexSpec([("email", 1)], unique=True, sparse=True) in \
-        target.collection("customers").indexes()
+    assert (
+        IndexSpec([("email", 1)], unique=True, sparse=True)
+        in target.collection("customers").indexes()
+    )
     with pytest.raises(DuplicateKeyError):
         target.collection("notes.things").insert({"id": "dup", "code": "c0"})
 
@@ -179,8 +192,9 @@ def test_the_manifest_says_verified_only_after_a_verified_copy(source):
     (held,) = target.collection(MANIFEST).find()
     assert held["state"] == "verified"
     assert {r["name"]: r["count"] for r in held["collections"]} == plan(source)
-    assert {r["name"]: r["sha256"] for r in held["collections"]} == \
-        {n: m["sha256"] for n, m in manifest(source).items()}
+    assert {r["name"]: r["sha256"] for r in held["collections"]} == {
+        n: m["sha256"] for n, m in manifest(source).items()
+    }
 
 
 def test_a_broken_run_is_refused_as_a_source_and_as_a_target_until_resumed(source):
@@ -190,8 +204,7 @@ def test_a_broken_run_is_refused_as_a_source_and_as_a_target_until_resumed(sourc
     broken = BreaksAfter(limit=total // 2)
     with pytest.raises(StorageError, match="connection lost"):
         migrate(source, broken, batch_size=3)
-    partial = sum(broken.collection(n).count() for n in broken.collection_names()
-                  if n != MANIFEST)
+    partial = sum(broken.collection(n).count() for n in broken.collection_names() if n != MANIFEST)
     assert 0 < partial < total
     with pytest.raises(StorageError, match="is an incomplete copy"):
         migrate(broken, MemoryStore())  # migrating it on would copy a partial store
@@ -199,8 +212,9 @@ def test_a_broken_run_is_refused_as_a_source_and_as_a_target_until_resumed(sourc
         migrate(source, broken)
     broken.limit = total  # the connection is back
     calls: list[tuple[str, int]] = []
-    report = migrate(source, broken, resume=True, batch_size=3,
-                     progress=lambda name, n: calls.append((name, n)))
+    report = migrate(
+        source, broken, resume=True, batch_size=3, progress=lambda name, n: calls.append((name, n))
+    )
     assert report.ok, report.problems()
     assert report.resumed and "resumed" in report.summary()
     assert sum(c.copied for c in report.collections) == total - partial

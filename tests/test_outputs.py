@@ -24,8 +24,14 @@ CUSTOMERS = 60
 def crm(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``crm ARGS`` in a real subprocess, in ``folder`` (where ``crm init`` wrote crm.toml)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
-    return subprocess.run([sys.executable, "-m", "crmcore.cli.main", *args], cwd=folder,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "crmcore.cli.main", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +41,15 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert crm(folder, "init").returncode == 0
     with open_crm(folder / "crm.toml") as app:
         for n in range(CUSTOMERS):
-            app.customers.add(actor="rep1", name=f"Customer {n}",
-                              phone=f"+86 138 0013 {n:04d}")
+            app.customers.add(actor="rep1", name=f"Customer {n}", phone=f"+86 138 0013 {n:04d}")
         app.store.compact()
     return folder
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 BAD_OUTPUTS = [
@@ -90,9 +96,11 @@ def test_a_good_export_backup_and_report_are_private_whatever_the_umask(shop, tm
     out.mkdir()
     old = os.umask(0)
     try:
-        for args in (("customer", "export", "-o", str(out / "c.jsonl")),
-                     ("report", "--html", str(out / "r.html")),
-                     ("backup", str(out / "bk"))):
+        for args in (
+            ("customer", "export", "-o", str(out / "c.jsonl")),
+            ("report", "--html", str(out / "r.html")),
+            ("backup", str(out / "bk")),
+        ):
             done = crm(shop, *args)
             assert done.returncode == 0, (args, done.stderr)
     finally:
@@ -108,8 +116,12 @@ def test_a_good_export_backup_and_report_are_private_whatever_the_umask(shop, tm
 
 def test_a_nul_in_a_path_is_one_line_not_an_internal_error(shop, capsys, monkeypatch):
     monkeypatch.chdir(shop)
-    for args in (("backup", "bk\0x"), ("customer", "export", "-o", "c\0x"),
-                 ("report", "--html", "r\0x"), ("demo", "--dir", "d\0x")):
+    for args in (
+        ("backup", "bk\0x"),
+        ("customer", "export", "-o", "c\0x"),
+        ("report", "--html", "r\0x"),
+        ("demo", "--dir", "d\0x"),
+    ):
         code = run(["--config", str(shop / "crm.toml"), *args])
         err = capsys.readouterr().err
         assert code not in (0, 70), (args, err)
@@ -128,8 +140,10 @@ def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary_file(tmp_path
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(ValidationError, match="No space left on device; nothing was written"), \
-            atomic_output(target) as handle:
+    with (
+        pytest.raises(ValidationError, match="No space left on device; nothing was written"),
+        atomic_output(target) as handle,
+    ):
         handle.write("x" * 10_000)
     assert target.read_text() == "the old export\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.jsonl"]
@@ -152,14 +166,21 @@ def test_protected_paths_are_compared_as_real_paths(tmp_path):
     config.write_text("")
     (tmp_path / "alias").symlink_to(store)
     (tmp_path / "conf-link").symlink_to(config)
-    for path in (store / "x.json", tmp_path / "alias" / "x.json", tmp_path / "conf-link",
-                 tmp_path / "alias" / ".." / "crm.toml", store):
+    for path in (
+        store / "x.json",
+        tmp_path / "alias" / "x.json",
+        tmp_path / "conf-link",
+        tmp_path / "alias" / ".." / "crm.toml",
+        store,
+    ):
         with pytest.raises(ValidationError):
             write_output(path, "x", protected=[config, store])
     assert config.read_text() == ""
     assert not list(store.iterdir())
-    assert check_target(tmp_path / "fine.json", protected=[config, store]) == \
-        Path(os.path.realpath(tmp_path)) / "fine.json"
+    assert (
+        check_target(tmp_path / "fine.json", protected=[config, store])
+        == Path(os.path.realpath(tmp_path)) / "fine.json"
+    )
 
 
 def test_a_private_folder_is_0700_whatever_the_umask_and_must_be_empty(tmp_path):
@@ -186,7 +207,8 @@ def test_a_binary_output_is_written_whole_too(tmp_path):
 def test_init_writes_the_configuration_that_config_names_before_it_exists(tmp_path):
     """``crm --config crm.toml init --path crm.toml`` in an empty folder: the file to write is
     not (yet) a store to protect."""
-    done = crm(tmp_path, "--config", "crm.toml", "init", "--profile", "retail",
-               "--path", "crm.toml")
+    done = crm(
+        tmp_path, "--config", "crm.toml", "init", "--profile", "retail", "--path", "crm.toml"
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "crm.toml").is_file()

@@ -37,15 +37,28 @@ def test_erasure_audit_encryption_and_logs_share_one_list(make_crm, monkeypatch)
 
 def test_forget_blanks_exactly_the_personal_fields(make_crm):
     crm = make_crm()
-    c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000",
-                          email="li@example.com", address="1 Long Road", birth_date="1980-02-03",
-                          chat_handles={"wechat": "lilei80"}, organisation="Li Lei Dental",
-                          region="North", occupation="dentist", tags=["vip"],
-                          external_ids={"shop": "C-1042"}, notes="prefers mornings")
+    c = crm.customers.add(
+        actor="ann",
+        name="Li Lei",
+        phone="13800138000",
+        email="li@example.com",
+        address="1 Long Road",
+        birth_date="1980-02-03",
+        chat_handles={"wechat": "lilei80"},
+        organisation="Li Lei Dental",
+        region="North",
+        occupation="dentist",
+        tags=["vip"],
+        external_ids={"shop": "C-1042"},
+        notes="prefers mornings",
+    )
     before = crm.customers.get(c.id)
     after = crm.customers.forget(c.id, actor="dpo")
-    changed = {f for f in Customer.__attrs_attrs__  # type: ignore[attr-defined]
-               if getattr(before, f.name) != getattr(after, f.name)}
+    changed = {
+        f
+        for f in Customer.__attrs_attrs__  # type: ignore[attr-defined]
+        if getattr(before, f.name) != getattr(after, f.name)
+    }
     changed_names = {f.name for f in changed} - {"status", "updated_at", "updated_by", "version"}
     assert changed_names == set(personal_fields(Customer))
     assert (after.region, after.occupation, after.tags) == ("North", "dentist", ("vip",))
@@ -60,8 +73,9 @@ def test_organisation_is_masked_in_the_audit_trail_and_gone_after_forget(make_cr
     entries = crm.audit.inner.collection("audit").find({"op": "update"})
     assert entries[0]["diff"]["organisation"] == ["***", "***"]
     crm.customers.forget(c.id, actor="dpo")
-    everything = json.dumps({name: crm.store.inner.collection(name).find()
-                             for name in crm.store.collection_names()})
+    everything = json.dumps(
+        {name: crm.store.inner.collection(name).find() for name in crm.store.collection_names()}
+    )
     assert "Dental" not in everything
     assert crm.customers.get_any(c.id).organisation is None
 
@@ -74,8 +88,9 @@ def test_organisation_is_sealed_at_rest(make_crm, monkeypatch):
     assert crm.customers.get(c.id).organisation == "Li Lei Dental"
 
 
-def test_values_written_in_the_clear_are_sealed_by_seal_plaintext(open_with_keys, tmp_path,
-                                                                   monkeypatch):
+def test_values_written_in_the_clear_are_sealed_by_seal_plaintext(
+    open_with_keys, tmp_path, monkeypatch
+):
     """A store written before ``organisation`` was personal (or before encryption was on):
     ``crm encryption seal`` seals what is in the clear, and compaction drops the old text."""
     from crmcore.keyrotation import key_status, seal_plaintext
@@ -85,8 +100,9 @@ def test_values_written_in_the_clear_are_sealed_by_seal_plaintext(open_with_keys
     from crmcore.testing.factories import make_test_crm
 
     plain = make_test_crm(["storage_tinydb"], storage=storage)
-    c = plain.customers.add(actor="ann", name="Li Lei", organisation="Li Lei Dental",
-                            phone="13800138000")
+    c = plain.customers.add(
+        actor="ann", name="Li Lei", organisation="Li Lei Dental", phone="13800138000"
+    )
     plain.close()
     crm = open_with_keys(["storage_tinydb"], storage)(KEY)
     assert sum(u.plaintext for u in key_status(crm)) == 3  # name, organisation, phone
@@ -110,8 +126,14 @@ def test_crm_encryption_seal_on_the_command_line(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRMCORE_PLUGINS", "storage_tinydb")
-    for name in ("CRM_CONFIG", "CRM_ACTOR", "CRM_STORAGE_BACKEND", "CRM_STORAGE_LOCATION",
-                 "CRM_ENCRYPTION_PREVIOUS_KEYS", "CRM_AUDIT_KEY"):
+    for name in (
+        "CRM_CONFIG",
+        "CRM_ACTOR",
+        "CRM_STORAGE_BACKEND",
+        "CRM_STORAGE_LOCATION",
+        "CRM_ENCRYPTION_PREVIOUS_KEYS",
+        "CRM_AUDIT_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("CRM_ENCRYPTION_KEY", raising=False)
     assert run(["init"]) == 0

@@ -77,8 +77,11 @@ def test_allowlist_loads_only_named_plugins(fake_entry_points):
     fake_entry_points("good", GOOD)
     fake_entry_points("broken", BROKEN_IMPORT)
     pm = make_plugin_manager(allowed={"good"})
-    assert {i.name: i.status for i in pm.infos()} == {"core": "ok", "good": "ok",
-                                                      "broken": "disabled"}
+    assert {i.name: i.status for i in pm.infos()} == {
+        "core": "ok",
+        "good": "ok",
+        "broken": "disabled",
+    }
     none = make_plugin_manager(allowed=set())
     assert none.names() == ["core"]
 
@@ -86,15 +89,17 @@ def test_allowlist_loads_only_named_plugins(fake_entry_points):
 def test_allowlist_from_environment():
     assert allowed_from_env({}) is None
     assert allowed_from_env({"CRMCORE_PLUGINS": ""}) == set()
-    assert allowed_from_env({"CRMCORE_PLUGINS": " grading, followup ,"}) == {"grading",
-                                                                              "followup"}
+    assert allowed_from_env({"CRMCORE_PLUGINS": " grading, followup ,"}) == {"grading", "followup"}
 
 
 def test_a_plugin_raising_in_a_hook_is_named(fake_entry_points, make_crm):
     fake_entry_points("raiser", RAISES)
     crm = make_crm(["raiser"])
-    with pytest.raises(PluginError, match=r"plugin 'raiser': crm_customer_created failed: "
-                                          r"KeyError"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'raiser': crm_customer_created failed: "
+        r"KeyError",
+    ):
         crm.customers.add(actor="ann", name="Li Lei")
     # the store is transactional: the failed add wrote nothing
     assert crm.customers.count() == 0
@@ -112,8 +117,11 @@ class TwoMemories:
 
 
 def test_backend_name_conflicts_name_both_plugins(make_crm):
-    with pytest.raises(PluginError, match=r"storage backend 'memory' is provided by both plugin "
-                                          r"'core' and plugin 'dup'"):
+    with pytest.raises(
+        PluginError,
+        match=r"storage backend 'memory' is provided by both plugin "
+        r"'core' and plugin 'dup'",
+    ):
         make_crm([("dup", TwoMemories())])
 
 

@@ -26,20 +26,24 @@ def _writes(crm, customer):
     return {
         "raw": lambda: notes.insert({"id": "n1", "customer_id": customer.id}),
         "records": lambda: crm.records("writer.notes", dict).collection.update(
-            "n0", {"text": "x"}, expected_version=1),
+            "n0", {"text": "x"}, expected_version=1
+        ),
         "api": lambda: crm.customers.update(customer.id, actor="p", notes="direct"),
         "log": lambda: crm.interactions.log(actor="p", customer_id=customer.id, kind="note"),
         "task": lambda: crm.tasks.create(actor="p", kind="other", title="t", due_at=crm.now()),
         "transaction": lambda: crm.transaction("p").__enter__(),
-        "apply": lambda: crm.apply(Effects(tasks=[TaskDraft(kind="other", title="t",
-                                                            due_at=crm.now())]), actor="p"),
-        "emit": lambda: crm.emit("crm_customer_updated", actor="p", before=customer,
-                                 after=customer),
+        "apply": lambda: crm.apply(
+            Effects(tasks=[TaskDraft(kind="other", title="t", due_at=crm.now())]), actor="p"
+        ),
+        "emit": lambda: crm.emit(
+            "crm_customer_updated", actor="p", before=customer, after=customer
+        ),
     }
 
 
-@pytest.mark.parametrize("how", ["api", "log", "task", "transaction", "apply", "emit", "raw",
-                                 "records"])
+@pytest.mark.parametrize(
+    "how", ["api", "log", "task", "transaction", "apply", "emit", "raw", "records"]
+)
 def test_an_event_hook_that_writes_directly_is_refused_and_nothing_is_kept(make_crm, how):
     class Writer:
         @hookimpl
@@ -96,8 +100,10 @@ def test_an_action_writes_through_the_api_after_every_hook_has_returned(make_crm
     class Tagger:
         @hookimpl
         def crm_customer_created(self, crm, customer, actor):
-            return Effects.run(lambda: crm.customers.update(customer.id, actor=actor,
-                                                            tags=["new"]), "tag new customers")
+            return Effects.run(
+                lambda: crm.customers.update(customer.id, actor=actor, tags=["new"]),
+                "tag new customers",
+            )
 
     class Reader:
         @hookimpl(trylast=True)
@@ -126,8 +132,17 @@ def test_an_action_may_return_effects_and_runs_inside_the_events_transaction(mak
         def crm_customer_created(self, crm, customer, actor):
             def act():
                 inside.append(crm.in_transaction())
-                return Effects(tasks=[TaskDraft(kind="first_contact", title="call",
-                                                due_at=crm.now(), customer_id=customer.id)])
+                return Effects(
+                    tasks=[
+                        TaskDraft(
+                            kind="first_contact",
+                            title="call",
+                            due_at=crm.now(),
+                            customer_id=customer.id,
+                        )
+                    ]
+                )
+
             return Effects(actions=[Action(act)])
 
         @hookimpl
@@ -148,9 +163,16 @@ def test_an_interaction_draft_is_logged_and_fires_its_event(make_crm):
     class Plugin:
         @hookimpl
         def crm_task_completed(self, crm, task):
-            return Effects(interactions=[InteractionDraft(
-                task.customer_id, "follow_up", task.completed_at,
-                {"summary": task.outcome, "rep": "ann", "ext": {"p": {"task": task.id}}})])
+            return Effects(
+                interactions=[
+                    InteractionDraft(
+                        task.customer_id,
+                        "follow_up",
+                        task.completed_at,
+                        {"summary": task.outcome, "rep": "ann", "ext": {"p": {"task": task.id}}},
+                    )
+                ]
+            )
 
         @hookimpl
         def crm_interaction_logged(self, crm, interaction):
@@ -158,13 +180,17 @@ def test_an_interaction_draft_is_logged_and_fires_its_event(make_crm):
 
     crm = make_crm([("p", Plugin())])
     customer = crm.customers.add(actor="ann", name="Li Lei")
-    task = crm.tasks.create(actor="ann", kind="follow_up", title="call", due_at=crm.now(),
-                            customer_id=customer.id)
+    task = crm.tasks.create(
+        actor="ann", kind="follow_up", title="call", due_at=crm.now(), customer_id=customer.id
+    )
     crm.clock.advance(timedelta(hours=1))
     crm.tasks.complete(task.id, actor="ann", outcome="reached")
     [interaction] = crm.interactions.for_customer(customer.id)
     assert (interaction.kind, interaction.summary, interaction.rep) == (
-        "follow_up", "reached", "ann")
+        "follow_up",
+        "reached",
+        "ann",
+    )
     assert interaction.occurred_at == crm.now()
     assert interaction.ext == {"p": {"task": task.id}}
     assert logged == ["follow_up"]
@@ -177,8 +203,11 @@ def test_every_emit_counts_toward_the_depth_guard_however_it_was_reached(make_cr
     class Looper:
         @hookimpl
         def crm_task_created(self, crm, task, actor):
-            return Effects.run(lambda: crm.tasks.create(
-                actor=actor, kind="other", title="again", due_at=task.due_at))
+            return Effects.run(
+                lambda: crm.tasks.create(
+                    actor=actor, kind="other", title="again", due_at=task.due_at
+                )
+            )
 
     crm = make_crm([("looper", Looper())])
     with pytest.raises(PluginError, match="more than 8 levels deep"):
@@ -191,8 +220,11 @@ def test_depth_is_counted_per_thread_and_released_after_an_error(make_crm):
         @hookimpl
         def crm_task_created(self, crm, task, actor):
             if task.kind == "other":
-                return Effects.run(lambda: crm.tasks.create(
-                    actor=actor, kind="other", title="again", due_at=task.due_at))
+                return Effects.run(
+                    lambda: crm.tasks.create(
+                        actor=actor, kind="other", title="again", due_at=task.due_at
+                    )
+                )
             return None
 
     crm = make_crm([("once", Once())])
@@ -216,9 +248,13 @@ def test_a_sweep_reports_what_its_actions_returned(make_crm):
                 return Effects(
                     tasks=[TaskDraft(kind="other", title="due", due_at=now, dedupe_key="d")],
                     task_updates=[TaskUpdate(dedupe_key="d", priority=3)],
-                    records=[RecordWrite("sweeper.log", {"id": crm.new_id("log_")})])
-            return Effects(actions=[Action(sweep)],
-                           records=[RecordWrite("sweeper.log", {"id": crm.new_id("log_")})])
+                    records=[RecordWrite("sweeper.log", {"id": crm.new_id("log_")})],
+                )
+
+            return Effects(
+                actions=[Action(sweep)],
+                records=[RecordWrite("sweeper.log", {"id": crm.new_id("log_")})],
+            )
 
     crm = make_crm([("sweeper", Sweeper())])
     report = crm.tick("w1")

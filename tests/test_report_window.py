@@ -11,9 +11,13 @@ from crmcore import ReportWindow, ValidationError
 from crmcore.report import build_report, period_window
 from crmcore.testing import START
 
-SECURITY = {"actors": {"ann": {"role": "agent", "team": "north"},
-                       "bo": {"role": "agent", "team": "north"},
-                       "cy": {"role": "agent", "team": "south"}}}
+SECURITY = {
+    "actors": {
+        "ann": {"role": "agent", "team": "north"},
+        "bo": {"role": "agent", "team": "north"},
+        "cy": {"role": "agent", "team": "south"},
+    }
+}
 
 
 def seeded(make_crm, clock):
@@ -21,13 +25,11 @@ def seeded(make_crm, clock):
     crm = make_crm(settings={"security": SECURITY})
     c = {name: crm.customers.add(actor="admin", name=name).id for name in "abcde"}
     crm.interactions.log(actor="ann", customer_id=c["a"], kind="inquiry", rep="ann")
-    crm.interactions.log(actor="ann", customer_id=c["b"], kind="purchase", rep="ann",
-                         amount=5.0)
+    crm.interactions.log(actor="ann", customer_id=c["b"], kind="purchase", rep="ann", amount=5.0)
     crm.interactions.log(actor="cy", customer_id=c["c"], kind="purchase", rep="cy", amount=5.0)
     clock.advance(timedelta(days=7))
     for key in "de":
-        crm.interactions.log(actor="bo", customer_id=c[key], kind="purchase", rep="bo",
-                             amount=5.0)
+        crm.interactions.log(actor="bo", customer_id=c[key], kind="purchase", rep="bo", amount=5.0)
     clock.advance(timedelta(hours=1))
     return crm
 
@@ -40,25 +42,36 @@ def test_conversion_per_rep_and_team_over_a_period(make_crm, clock):
     crm = seeded(make_crm, clock)
     everything = build_report(crm)
     assert rows(everything, "Conversion rate per rep") == [
-        ("ann", 2, 1, "50.0%"), ("bo", 2, 2, "100.0%"), ("cy", 1, 1, "100.0%")]
+        ("ann", 2, 1, "50.0%"),
+        ("bo", 2, 2, "100.0%"),
+        ("cy", 1, 1, "100.0%"),
+    ]
     assert rows(everything, "Conversion rate per team") == [
-        ("north", 4, 3, "75.0%"), ("south", 1, 1, "100.0%")]
+        ("north", 4, 3, "75.0%"),
+        ("south", 1, 1, "100.0%"),
+    ]
     [per_rep] = [c for s in everything for c in s.charts if c.key == "conversion_rep"]
     assert per_rep.x == ("ann", "bo", "cy") and per_rep.unit == "%"
     assert per_rep.series[0].values == (50.0, 100.0, 100.0)
     [per_team] = [c for s in everything for c in s.charts if c.key == "conversion_team"]
     assert dict(zip(per_team.x, per_team.series[0].values, strict=True)) == {
-        "north": 75.0, "south": 100.0}
+        "north": 75.0,
+        "south": 100.0,
+    }
     week1 = build_report(crm, window=ReportWindow(since=START, until=START + timedelta(days=7)))
     [contacts] = [c for s in week1 for c in s.charts if c.key == "contacts_trend"]
     assert contacts.x_label == "Day" and contacts.x[0] == START.date().isoformat()
     assert contacts.series[0].values[0] == 3 and sum(contacts.series[0].values) == 3
     assert contacts.series[1].values[0] == 2  # two of week one's contacts were purchases
     assert rows(week1, "Conversion rate per team") == [
-        ("north", 2, 1, "50.0%"), ("south", 1, 1, "100.0%")]
+        ("north", 2, 1, "50.0%"),
+        ("south", 1, 1, "100.0%"),
+    ]
     north = build_report(crm, window=ReportWindow(team="north"))
-    assert rows(north, "Conversion rate per rep") == [("ann", 2, 1, "50.0%"),
-                                                       ("bo", 2, 2, "100.0%")]
+    assert rows(north, "Conversion rate per rep") == [
+        ("ann", 2, 1, "50.0%"),
+        ("bo", 2, 2, "100.0%"),
+    ]
     assert dict(rows(north, "Interactions by kind")) == {"purchase": 3, "inquiry": 1}
     bo = build_report(crm, window=ReportWindow(rep="bo", since=START + timedelta(days=7)))
     assert rows(bo, "Conversion rate per rep") == [("bo", 2, 2, "100.0%")]
@@ -66,11 +79,14 @@ def test_conversion_per_rep_and_team_over_a_period(make_crm, clock):
         build_report(crm, window=ReportWindow(since=START + timedelta(days=30)))
 
 
-@pytest.mark.parametrize(("period", "start"), [
-    ("day", datetime(2026, 1, 14, 0, tzinfo=UTC)),
-    ("week", datetime(2026, 1, 12, 0, tzinfo=UTC)),     # Monday
-    ("month", datetime(2026, 1, 1, 0, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("period", "start"),
+    [
+        ("day", datetime(2026, 1, 14, 0, tzinfo=UTC)),
+        ("week", datetime(2026, 1, 12, 0, tzinfo=UTC)),  # Monday
+        ("month", datetime(2026, 1, 1, 0, tzinfo=UTC)),
+    ],
+)
 def test_periods_are_calendar_periods_up_to_now(period, start):
     now = datetime(2026, 1, 14, 15, tzinfo=UTC)  # a Wednesday
     assert period_window(now, period, "UTC") == (start, now + timedelta(microseconds=1))
@@ -78,8 +94,7 @@ def test_periods_are_calendar_periods_up_to_now(period, start):
 
 def test_period_in_the_business_time_zone():
     now = datetime(2026, 1, 14, 20, tzinfo=UTC)  # already Thursday 04:00 in Shanghai
-    assert period_window(now, "day", "Asia/Shanghai")[0] == datetime(2026, 1, 14, 16,
-                                                                        tzinfo=UTC)
+    assert period_window(now, "day", "Asia/Shanghai")[0] == datetime(2026, 1, 14, 16, tzinfo=UTC)
 
 
 def test_cli_report_window(crm_cli):
@@ -117,14 +132,20 @@ def test_the_dashboards_window_by_period_or_custom_dates():
     week = chosen_window(now, "Asia/Shanghai", "week", team="north")
     assert week.since == datetime(2026, 1, 11, 16, tzinfo=UTC) and week.team == "north"
     custom = chosen_window(now, "Asia/Shanghai", "custom", "2026-01-01", "2026-01-02", rep="ann")
-    assert (custom.since, custom.until) == (datetime(2025, 12, 31, 16, tzinfo=UTC),
-                                            datetime(2026, 1, 2, 16, tzinfo=UTC))
+    assert (custom.since, custom.until) == (
+        datetime(2025, 12, 31, 16, tzinfo=UTC),
+        datetime(2026, 1, 2, 16, tzinfo=UTC),
+    )
     assert custom.rep == "ann" and custom.team is None
     assert chosen_window(now, "UTC", "custom", "2026-01-10").until == datetime(
-        2026, 1, 15, tzinfo=UTC)  # up to today, included
-    for args, field in ((("custom", "2026-02-30"), "since"), (("custom", ""), "since"),
-                        (("custom", "2026-01-05", "2026-01-01"), "until"),
-                        (("fortnight",), "period")):
+        2026, 1, 15, tzinfo=UTC
+    )  # up to today, included
+    for args, field in (
+        (("custom", "2026-02-30"), "since"),
+        (("custom", ""), "since"),
+        (("custom", "2026-01-05", "2026-01-01"), "until"),
+        (("fortnight",), "period"),
+    ):
         with pytest.raises(ValidationError) as caught:
             chosen_window(now, "UTC", *args)
         assert caught.value.field == field

@@ -74,8 +74,9 @@ def colliding(make_crm, monkeypatch):
     return crm, store, pauses
 
 
-def test_an_api_write_rolled_back_by_a_collision_runs_again_and_is_kept_once(colliding,
-                                                                              monkeypatch):
+def test_an_api_write_rolled_back_by_a_collision_runs_again_and_is_kept_once(
+    colliding, monkeypatch
+):
     crm, store, pauses = colliding
     monkeypatch.setattr(retry.random, "uniform", lambda low, high: (low + high) / 2)
     store.collisions = 2
@@ -92,10 +93,12 @@ def test_each_core_write_method_retries(colliding):
     for call in (
         lambda: crm.customers.update(customer.id, actor="ann", region="North"),
         lambda: crm.customers.patch_ext(customer.id, "probe", {"x": 1}, actor="ann"),
-        lambda: crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase",
-                                     amount=5.0),
-        lambda: crm.tasks.create(actor="ann", kind="callback", title="call",
-                                 due_at=crm.now(), customer_id=customer.id),
+        lambda: crm.interactions.log(
+            actor="ann", customer_id=customer.id, kind="purchase", amount=5.0
+        ),
+        lambda: crm.tasks.create(
+            actor="ann", kind="callback", title="call", due_at=crm.now(), customer_id=customer.id
+        ),
     ):
         store.collisions = 1
         call()

@@ -25,25 +25,36 @@ def crm(make_crm):
 def anns(crm):
     """A customer owned by ann (agent, team north, department service) with a task."""
     customer = crm.customers.add(actor="root", name="Li Lei", owner="ann")
-    task = crm.tasks.create(actor="root", kind="callback", title="call", due_at=crm.now(),
-                            customer_id=customer.id, assignee="ann")
+    task = crm.tasks.create(
+        actor="root",
+        kind="callback",
+        title="call",
+        due_at=crm.now(),
+        customer_id=customer.id,
+        assignee="ann",
+    )
     return customer, task
 
 
 ACTIONS = {
     "read customer": lambda crm, c, t, who: crm.customers.get(c.id, actor=who),
-    "update customer": lambda crm, c, t, who: crm.customers.update(c.id, actor=who,
-                                                                   region=f"by {who}"),
-    "log interaction": lambda crm, c, t, who: crm.interactions.log(actor=who, customer_id=c.id,
-                                                                   kind="visit"),
+    "update customer": lambda crm, c, t, who: crm.customers.update(
+        c.id, actor=who, region=f"by {who}"
+    ),
+    "log interaction": lambda crm, c, t, who: crm.interactions.log(
+        actor=who, customer_id=c.id, kind="visit"
+    ),
     "read history": lambda crm, c, t, who: crm.interactions.for_customer(c.id, actor=who),
     "complete task": lambda crm, c, t, who: crm.tasks.complete(t.id, actor=who),
     "export customer": lambda crm, c, t, who: __import__(
-        "crmcore.transfer", fromlist=["x"]).export_customer_file(crm, c.id, actor=who),
+        "crmcore.transfer", fromlist=["x"]
+    ).export_customer_file(crm, c.id, actor=who),
     "forget customer": lambda crm, c, t, who: crm.customers.forget(c.id, actor=who),
     "read ann's figures": lambda crm, c, t, who: crm.authorize(
-        who, "report.read", __import__("crmcore.security", fromlist=["x"]).Resource(
-            "report", owner="ann")),
+        who,
+        "report.read",
+        __import__("crmcore.security", fromlist=["x"]).Resource("report", owner="ann"),
+    ),
 }
 
 # who may do each action on ann's customer (owner ann, team north, department service)
@@ -77,8 +88,14 @@ def test_an_agent_holding_a_task_may_work_on_another_reps_customer(crm, anns):
     customer, _task = anns
     with pytest.raises(PermissionDenied):
         crm.interactions.log(actor="abe", customer_id=customer.id, kind="callback")
-    crm.tasks.create(actor="root", kind="callback", title="cover for ann", due_at=crm.now(),
-                     customer_id=customer.id, assignee="abe")
+    crm.tasks.create(
+        actor="root",
+        kind="callback",
+        title="cover for ann",
+        due_at=crm.now(),
+        customer_id=customer.id,
+        assignee="abe",
+    )
     crm.interactions.log(actor="abe", customer_id=customer.id, kind="callback")
     crm.customers.get(customer.id, actor="abe")
     with pytest.raises(PermissionDenied):  # reading and logging only, not changing the file
@@ -93,11 +110,18 @@ def test_plugins_reacting_to_an_authorised_action_are_not_checked_again(make_crm
         def crm_task_completed(self, crm, task, actor):
             return Effects(interactions=[InteractionDraft(task.customer_id, "follow_up")])
 
-    crm = make_crm([("p", LogsOnCompletion())],
-                   settings={"security": {"enforce": True, "actors": ACTORS}})
+    crm = make_crm(
+        [("p", LogsOnCompletion())], settings={"security": {"enforce": True, "actors": ACTORS}}
+    )
     customer = crm.customers.add(actor="root", name="Li", owner="ann")
-    task = crm.tasks.create(actor="root", kind="follow_up", title="call", due_at=crm.now(),
-                            customer_id=customer.id, assignee="abe")
+    task = crm.tasks.create(
+        actor="root",
+        kind="follow_up",
+        title="call",
+        due_at=crm.now(),
+        customer_id=customer.id,
+        assignee="abe",
+    )
     crm.tasks.complete(task.id, actor="abe")  # abe may complete his task; the plugin logs
     assert [i.created_by for i in crm.interactions.for_customer(customer.id)] == ["abe"]
     with pytest.raises(PermissionDenied):  # but abe asking directly is still checked

@@ -17,16 +17,38 @@ from crmcore.testing.cli import one_line_error
 from crmcore.text import encodable_text, for_terminal, json_text
 
 SURROGATE = "\ud800"
-NAME_REFUSED = ["\x00", "\x1b", "\x7f", "\x85", "\t", "\n", "\r", "\u2028", "\u202e", "\u2066",
-                "\u200f", SURROGATE, "\udced"]
+NAME_REFUSED = [
+    "\x00",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\t",
+    "\n",
+    "\r",
+    "\u2028",
+    "\u202e",
+    "\u2066",
+    "\u200f",
+    SURROGATE,
+    "\udced",
+]
 FREE_REFUSED = ["\x00", "\x1b", "\x07", "\x7f", "\x9b", SURROGATE]
 FREE_KEPT = ["\n", "\t", "\r\n", "\u202e", "\u200f"]
 
 
 # -- customers, interactions and tasks through the API ---------------------------------------
 
-CUSTOMER_TEXT = ["name", "phone", "email", "address", "region", "occupation", "organisation",
-                 "owner", "source"]
+CUSTOMER_TEXT = [
+    "name",
+    "phone",
+    "email",
+    "address",
+    "region",
+    "occupation",
+    "organisation",
+    "owner",
+    "source",
+]
 
 
 @pytest.mark.parametrize("field", CUSTOMER_TEXT)
@@ -40,11 +62,16 @@ def test_every_customer_text_field_refuses_a_lone_surrogate_naming_the_field(crm
     assert crm.customers.count() == 0
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("tags", ["ok", f"bad{SURROGATE}"]), ("chat_handles", {"wechat": f"li{SURROGATE}"}),
-    ("chat_handles", {f"we{SURROGATE}": "li"}), ("ext", {"nps": {"note": f"x{SURROGATE}"}}),
-    ("ext", {"nps": {"deep": [{"k": SURROGATE}]}}),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tags", ["ok", f"bad{SURROGATE}"]),
+        ("chat_handles", {"wechat": f"li{SURROGATE}"}),
+        ("chat_handles", {f"we{SURROGATE}": "li"}),
+        ("ext", {"nps": {"note": f"x{SURROGATE}"}}),
+        ("ext", {"nps": {"deep": [{"k": SURROGATE}]}}),
+    ],
+)
 def test_lists_mappings_and_ext_refuse_a_lone_surrogate_at_any_depth(crm, field, value):
     with pytest.raises(ValidationError, match=rf"^{field}[.:]"):
         crm.customers.add(actor="ann", name="Ann", **{field: value})
@@ -67,8 +94,15 @@ def test_a_name_refuses_control_bidi_and_line_break_characters(crm, char):
 
 
 def test_names_keep_what_real_names_need(crm):
-    for name in ("李雷", "José Ñúñez", "O'Brien-Smith", "محمد", "👩\u200d👩\u200d👧",
-                 "Zoë\u200cX", "[/b] :smile:"):
+    for name in (
+        "李雷",
+        "José Ñúñez",
+        "O'Brien-Smith",
+        "محمد",
+        "👩\u200d👩\u200d👧",
+        "Zoë\u200cX",
+        "[/b] :smile:",
+    ):
         assert crm.customers.add(actor="ann", name=name).name == name
 
 
@@ -76,29 +110,42 @@ def test_names_keep_what_real_names_need(crm):
 def test_free_text_refuses_control_characters_and_surrogates(crm, char):
     ann = crm.customers.add(actor="ann", name="Ann")
     with pytest.raises(ValidationError, match=r"^summary: contains "):
-        crm.interactions.log(actor="ann", customer_id=ann.id, kind="visit",
-                             summary=f"said {char} this")
+        crm.interactions.log(
+            actor="ann", customer_id=ann.id, kind="visit", summary=f"said {char} this"
+        )
     with pytest.raises(ValidationError, match=r"^notes: contains "):
-        crm.tasks.create(actor="ann", kind="callback", title="Call", due_at=crm.now(),
-                         notes=f"x{char}")
+        crm.tasks.create(
+            actor="ann", kind="callback", title="Call", due_at=crm.now(), notes=f"x{char}"
+        )
     assert crm.interactions.count() == 0
 
 
 @pytest.mark.parametrize("kept", FREE_KEPT)
 def test_free_text_keeps_line_breaks_tabs_and_bidi_marks(crm, kept):
     ann = crm.customers.add(actor="ann", name="Ann")
-    logged = crm.interactions.log(actor="ann", customer_id=ann.id, kind="visit",
-                                  summary=f"first{kept}second")
+    logged = crm.interactions.log(
+        actor="ann", customer_id=ann.id, kind="visit", summary=f"first{kept}second"
+    )
     assert crm.interactions.get(logged.id).summary == f"first{kept}second"
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("title", "Call\nnow"), ("title", SURROGATE), ("assignee", "ann\x1b"), ("kind", "callback\x00"),
-    ("assignee", "ann\u202e"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "Call\nnow"),
+        ("title", SURROGATE),
+        ("assignee", "ann\x1b"),
+        ("kind", "callback\x00"),
+        ("assignee", "ann\u202e"),
+    ],
+)
 def test_task_names_refuse_control_characters(crm, field, value):
-    fields = {"kind": "callback", "title": "Call", "due_at": crm.now() + timedelta(hours=1),
-              field: value}
+    fields = {
+        "kind": "callback",
+        "title": "Call",
+        "due_at": crm.now() + timedelta(hours=1),
+        field: value,
+    }
     with pytest.raises(ValidationError, match=rf"^{field}: "):
         crm.tasks.create(actor="ann", **fields)
 
@@ -124,8 +171,11 @@ class Note:
 
 def test_plugin_records_refuse_a_lone_surrogate_in_any_field_validated_or_not():
     notes = Records(MemoryStore().collection("nps.notes"), Note)
-    for bad in ({"labels": ("a", SURROGATE)}, {"data": {"k": [SURROGATE]}},
-                {"data": {SURROGATE: 1}}):
+    for bad in (
+        {"labels": ("a", SURROGATE)},
+        {"data": {"k": [SURROGATE]}},
+        {"data": {SURROGATE: 1}},
+    ):
         with pytest.raises(ValidationError, match=r"^Note"):
             notes.insert(Note(id="n1", title="ok", **bad))
     kept = notes.insert(Note(id="n1", title="ok", body="line\nline"))
@@ -150,8 +200,9 @@ def count(cli) -> int:
     return len(json.loads(out))
 
 
-@pytest.mark.parametrize("name", ["\udced\udca0\udc80", "a\x1b[31mred", "a\u202eb", "a\x00b",
-                                  "two\nlines"])
+@pytest.mark.parametrize(
+    "name", ["\udced\udca0\udc80", "a\x1b[31mred", "a\u202eb", "a\x00b", "two\nlines"]
+)
 def test_the_cli_refuses_bad_text_in_one_line_naming_the_field(cli, name):
     code, out, err = cli("customer", "add", "--name", name)
     line = one_line_error(err)
@@ -162,8 +213,10 @@ def test_the_cli_refuses_bad_text_in_one_line_naming_the_field(cli, name):
 
 def test_a_jsonl_row_with_a_lone_surrogate_is_a_bad_row_naming_line_and_field(cli, tmp_path):
     rows = tmp_path / "rows.jsonl"
-    rows.write_text('{"name": "Ann"}\n{"name": "B\\ud800b"}\n{"name": "Cy", "tags": ["\\udfff"]}\n',
-                    encoding="utf-8")
+    rows.write_text(
+        '{"name": "Ann"}\n{"name": "B\\ud800b"}\n{"name": "Cy", "tags": ["\\udfff"]}\n',
+        encoding="utf-8",
+    )
     code, out, err = cli("customer", "import", str(rows))
     assert code == 2 and "imported 1 of 3" in out
     assert f"{rows}:2: name: contains text that is not valid Unicode" in err
@@ -194,8 +247,7 @@ def test_a_listing_shows_stored_control_characters_escaped(stored_badly):
     assert code == 0, err
     for raw in ("\x1b", "\u202e", "\x00", "\x7f"):
         assert raw not in out
-    for shown in ("\\ud800", "a\\x1b[2Jb", "x\\u202ey", "[/b]", ":smile:", "nul\\x00",
-                  "del\\x7f"):
+    for shown in ("\\ud800", "a\\x1b[2Jb", "x\\u202ey", "[/b]", ":smile:", "nul\\x00", "del\\x7f"):
         assert shown in out
 
 

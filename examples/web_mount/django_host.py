@@ -27,8 +27,13 @@ def hello(_request: Any) -> JsonResponse:
 urlpatterns = [path("hello", hello)]
 
 if not settings.configured:
-    settings.configure(DEBUG=False, ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"],
-                       SECRET_KEY="example-only-not-secret", MIDDLEWARE=[])
+    settings.configure(
+        DEBUG=False,
+        ROOT_URLCONF=__name__,
+        ALLOWED_HOSTS=["*"],
+        SECRET_KEY="example-only-not-secret",
+        MIDDLEWARE=[],
+    )
     django.setup()
 
 

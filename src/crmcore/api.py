@@ -63,6 +63,7 @@ class ApiCall:
 
 # -- routes -----------------------------------------------------------------------------------
 
+
 def route_key(route: ApiRoute) -> tuple[str, str]:
     """``(method, path with every placeholder blanked)``: two routes with the same key would
     answer the same requests."""
@@ -77,16 +78,23 @@ def api_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
     out: list[tuple[str, ApiRoute]] = []
     for plugin, route in crm.plugins.crm_api_routes(crm=crm):
         if not isinstance(route, ApiRoute):
-            raise PluginError(plugin, f"crm_api_routes returned {type(route).__name__}, "
-                              "not ApiRoute")
+            raise PluginError(
+                plugin, f"crm_api_routes returned {type(route).__name__}, not ApiRoute"
+            )
         if route.body is not None and not attrs.has(route.body):
-            raise PluginError(plugin, f"route {route.method} {route.path}: body must be an "
-                              f"attrs class, not {route.body!r}")
+            raise PluginError(
+                plugin,
+                f"route {route.method} {route.path}: body must be an "
+                f"attrs class, not {route.body!r}",
+            )
         key = route_key(route)
         if key in seen:
             first, second = sorted((seen[key], plugin))
-            raise PluginError(second, f"route {route.method} {route.path} is declared by both "
-                              f"plugin {first!r} and plugin {second!r}; disable one of them")
+            raise PluginError(
+                second,
+                f"route {route.method} {route.path} is declared by both "
+                f"plugin {first!r} and plugin {second!r}; disable one of them",
+            )
         seen[key] = plugin
         out.append((plugin, route))
     return out
@@ -95,14 +103,20 @@ def api_routes(crm: CRM) -> list[tuple[str, ApiRoute]]:
 def match_path(template: str, path: str) -> dict[str, str] | None:
     """The placeholder values if ``path`` matches ``template`` (``/a/{id}`` and ``/a/7`` give
     ``{"id": "7"}``), else None. A placeholder matches one non-empty segment."""
-    pattern = "^" + "".join(
-        f"(?P<{part[1:-1]}>[^/]+)" if _PLACEHOLDER.fullmatch(part) else re.escape(part)
-        for part in re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template)) + "$"
+    pattern = (
+        "^"
+        + "".join(
+            f"(?P<{part[1:-1]}>[^/]+)" if _PLACEHOLDER.fullmatch(part) else re.escape(part)
+            for part in re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template)
+        )
+        + "$"
+    )
     found = re.match(pattern, path)
     return None if found is None else dict(found.groupdict())
 
 
 # -- request bodies ---------------------------------------------------------------------------
+
 
 def _text(value: Any, _type: type) -> str:
     if not isinstance(value, str):
@@ -158,16 +172,32 @@ def _member(value: Any, type_: type[enum.Enum]) -> enum.Enum:
 
 
 def _shown(value: Any) -> str:
-    kind = {bool: "a boolean", int: "a number", float: "a number", str: "text",
-            list: "a list", dict: "an object", type(None): "null"}.get(type(value))
-    return f"{kind} ({value!r})" if kind and not isinstance(value, list | dict) else (
-        kind or type(value).__name__)
+    kind = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value))
+    return (
+        f"{kind} ({value!r})"
+        if kind and not isinstance(value, list | dict)
+        else (kind or type(value).__name__)
+    )
 
 
 def _body_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-    for tp, hook in ((str, _text), (int, _whole), (float, _number), (bool, _flag),
-                     (datetime, _datetime), (date, _date)):
+    for tp, hook in (
+        (str, _text),
+        (int, _whole),
+        (float, _number),
+        (bool, _flag),
+        (datetime, _datetime),
+        (date, _date),
+    ):
         conv.register_structure_hook(tp, hook)
     # by name, so that they win over the str / int hooks earlier in their MRO
     for base in (enum.Enum, enum.StrEnum, enum.IntEnum, enum.IntFlag):
@@ -261,9 +291,11 @@ def _first_problem(exc: BaseException, cls: Any, path: str) -> tuple[str, str]:
     if isinstance(exc, ForbiddenExtraKeysError):
         extra = sorted(exc.extra_fields)
         allowed = ", ".join(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
-        return (_join(path, extra[0]),
-                f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
-                + (f" (allowed: {allowed})" if allowed else ""))
+        return (
+            _join(path, extra[0]),
+            f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
+            + (f" (allowed: {allowed})" if allowed else ""),
+        )
     if isinstance(exc, ClassValidationError):
         with_notes, without = exc.group_exceptions()
         for sub in without:
@@ -283,7 +315,7 @@ def _first_problem(exc: BaseException, cls: Any, path: str) -> tuple[str, str]:
         field = _join(path, exc.field) if exc.field and path else (exc.field or path)
         message = str(exc)
         if exc.field and message.startswith(f"{exc.field}: "):
-            message = message[len(exc.field) + 2:]
+            message = message[len(exc.field) + 2 :]
         return field, message
     if isinstance(exc, KeyError):
         return path, "is required"
@@ -302,26 +334,45 @@ def _first_problem(exc: BaseException, cls: Any, path: str) -> tuple[str, str]:
 
 # -- query parameters -------------------------------------------------------------------------
 
-def query_text(query: Mapping[str, str], name: str, *, choices: tuple[str, ...] = ()
-               ) -> str | None:
+
+def query_text(query: Mapping[str, str], name: str, *, choices: tuple[str, ...] = ()) -> str | None:
     """A query parameter's text, None when absent or empty; with ``choices``, one of them."""
     value = query.get(name)
     if value is None or value == "":
         return None
     if choices and value not in choices:
-        raise ValidationError(f"unknown value {value!r} (allowed: {', '.join(choices)})",
-                              field=name)
+        raise ValidationError(
+            f"unknown value {value!r} (allowed: {', '.join(choices)})", field=name
+        )
     return value
 
 
 @overload
-def query_int(query: Mapping[str, str], name: str, default: int, *,
-              minimum: int | None = None, maximum: int | None = None) -> int: ...
+def query_int(
+    query: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int: ...
 @overload
-def query_int(query: Mapping[str, str], name: str, default: None = None, *,
-              minimum: int | None = None, maximum: int | None = None) -> int | None: ...
-def query_int(query: Mapping[str, str], name: str, default: int | None = None, *,
-              minimum: int | None = None, maximum: int | None = None) -> int | None:
+def query_int(
+    query: Mapping[str, str],
+    name: str,
+    default: None = None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None: ...
+def query_int(
+    query: Mapping[str, str],
+    name: str,
+    default: int | None = None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
     """A whole-number query parameter (``?limit=20``), ``default`` when absent."""
     value = query.get(name)
     if value is None or value == "":
@@ -337,8 +388,7 @@ def query_int(query: Mapping[str, str], name: str, default: int | None = None, *
     return number
 
 
-def query_bool(query: Mapping[str, str], name: str, default: bool | None = None
-               ) -> bool | None:
+def query_bool(query: Mapping[str, str], name: str, default: bool | None = None) -> bool | None:
     """A boolean query parameter: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``)."""
     value = query.get(name)
     if value is None or value == "":
@@ -406,7 +456,11 @@ def to_json(value: Any) -> Any:
 
 
 _STATUSES: tuple[tuple[type[CrmError], int], ...] = (
-    (ValidationError, 422), (NotFoundError, 404), (ConflictError, 409), (PermissionDenied, 403))
+    (ValidationError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (PermissionDenied, 403),
+)
 
 
 def error_status(exc: CrmError) -> int:

@@ -67,8 +67,9 @@ class CRM:
     services built on it (``customers``, ``interactions``, ``tasks``), and is what hooks
     receive as ``crm``."""
 
-    def __init__(self, *, store: Store, plugins: PluginManager, config: Config,
-                 clock: Clock) -> None:
+    def __init__(
+        self, *, store: Store, plugins: PluginManager, config: Config, clock: Clock
+    ) -> None:
         self.store = store
         self.plugins = plugins
         self.config = config
@@ -100,20 +101,25 @@ class CRM:
         specs: dict[str, tuple[str, SettingsSpec]] = {}
         for plugin, spec in self.plugins.crm_settings():
             if not isinstance(spec, SettingsSpec):
-                raise PluginError(plugin, f"crm_settings returned {type(spec).__name__}, "
-                                  "not SettingsSpec")
+                raise PluginError(
+                    plugin, f"crm_settings returned {type(spec).__name__}, not SettingsSpec"
+                )
             if spec.section in specs:
-                raise _conflict(f"settings section [{spec.section}]", specs[spec.section][0],
-                                plugin)
+                raise _conflict(
+                    f"settings section [{spec.section}]", specs[spec.section][0], plugin
+                )
             specs[spec.section] = (plugin, spec)
         known_elsewhere = {i.name for i in self.plugins.infos() if i.status != "ok"}
         for section in self.config.sections:
             if section not in specs and section not in known_elsewhere:
                 loaded = ", ".join(sorted(specs)) or "none"
-                raise ConfigError(f"[{section}]: no loaded plugin has a section of that name "
-                                  f"(sections: {loaded})")
-        return {name: structure_section(self.config.sections.get(name, {}), spec.type, name)
-                for name, (_plugin, spec) in specs.items()}
+                raise ConfigError(
+                    f"[{section}]: no loaded plugin has a section of that name (sections: {loaded})"
+                )
+        return {
+            name: structure_section(self.config.sections.get(name, {}), spec.type, name)
+            for name, (_plugin, spec) in specs.items()
+        }
 
     def _load_kinds(self) -> tuple[frozenset[str], frozenset[str]]:
         interactions: set[str] = set()
@@ -129,14 +135,18 @@ class CRM:
         owners: dict[str, str] = {}
         for plugin, spec in self.plugins.crm_collections():
             if plugin != "core" and not spec.name.startswith(f"{plugin}."):
-                raise PluginError(plugin, f"collection {spec.name!r} must be named "
-                                  f"'{plugin}.<name>'")
+                raise PluginError(
+                    plugin, f"collection {spec.name!r} must be named '{plugin}.<name>'"
+                )
             if spec.name in specs:
                 raise _conflict(f"collection {spec.name!r}", owners[spec.name], plugin)
             specs[spec.name] = spec
             owners[spec.name] = plugin
-        core_types = {names.CUSTOMERS: _entity("Customer"),
-                      names.INTERACTIONS: _entity("Interaction"), names.TASKS: _entity("Task")}
+        core_types = {
+            names.CUSTOMERS: _entity("Customer"),
+            names.INTERACTIONS: _entity("Interaction"),
+            names.TASKS: _entity("Task"),
+        }
         for name, cls in core_types.items():
             specs[name] = attrs.evolve(specs[name], record_type=cls)
         extra = []
@@ -146,8 +156,7 @@ class CRM:
             extra.append(IndexSpec([("email", 1)], unique=True, sparse=True))
         if extra:
             customers = specs[names.CUSTOMERS]
-            specs[names.CUSTOMERS] = attrs.evolve(customers,
-                                                    indexes=(*customers.indexes, *extra))
+            specs[names.CUSTOMERS] = attrs.evolve(customers, indexes=(*customers.indexes, *extra))
         for spec in specs.values():
             self.store.ensure_collection(spec)
             personal = personal_fields(spec.record_type) if spec.record_type else ()
@@ -205,8 +214,9 @@ class CRM:
     def collection(self, name: str) -> Collection:
         """The raw collection ``name`` (it must have been declared)."""
         if name not in self._specs:
-            raise NotFoundError(f"no collection {name!r} is declared (declare it with "
-                                "crm_collections)")
+            raise NotFoundError(
+                f"no collection {name!r} is declared (declare it with crm_collections)"
+            )
         return GatedCollection(self.store.collection(name), self.kernel)
 
     def records(self, name: str, cls: type[T]) -> Records[T]:
@@ -239,8 +249,9 @@ class CRM:
         for writes that react to an already authorised action (``reacting``)."""
         self.kernel.authorize(actor, action, resource)
 
-    def readable_filter(self, actor: str, query: Mapping[str, Any], *,
-                        owner_field: str = "owner") -> dict[str, Any]:
+    def readable_filter(
+        self, actor: str, query: Mapping[str, Any], *, owner_field: str = "owner"
+    ) -> dict[str, Any]:
         """Narrow a query to the records ``actor`` may read under enforced permissions:
         an agent's own and unowned ones; a shift lead's team's; a manager's department's
         (teams and departments as configured under ``[security.actors]``)."""
@@ -281,9 +292,13 @@ class CRM:
         applied: list[Effects] = []
         created = self.kernel.apply(effects, actor=f"worker:{worker}", applied=applied)
         self.log.debug("tick", worker=worker, now=iso(when), tasks=len(created))
-        return TickReport(worker, when, len(created),
-                          sum(len(e.task_updates) for e in applied),
-                          sum(len(e.records) for e in applied))
+        return TickReport(
+            worker,
+            when,
+            len(created),
+            sum(len(e.task_updates) for e in applied),
+            sum(len(e.records) for e in applied),
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -302,8 +317,10 @@ class CRM:
 
 def _conflict(what: str, one: str, other: str) -> PluginError:
     first, second = sorted((one, other))
-    return PluginError(second, f"{what} is provided by both plugin {first!r} and plugin "
-                       f"{second!r}; disable one of them")
+    return PluginError(
+        second,
+        f"{what} is provided by both plugin {first!r} and plugin {second!r}; disable one of them",
+    )
 
 
 def _entity(name: str) -> type:
@@ -312,10 +329,15 @@ def _entity(name: str) -> type:
     return getattr(entities, name)
 
 
-def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
-             clock: Clock | None = None, plugins: list[str] | None = None,
-             extra_plugins: list[tuple[str, object]] | None = None,
-             load_entry_points: bool = True, schema_upgrade: bool = False) -> CRM:
+def open_crm(
+    config: Config | Mapping[str, Any] | str | Path | None = None,
+    *,
+    clock: Clock | None = None,
+    plugins: list[str] | None = None,
+    extra_plugins: list[tuple[str, object]] | None = None,
+    load_entry_points: bool = True,
+    schema_upgrade: bool = False,
+) -> CRM:
     """Open a CRM.
 
     ``config`` is a ``Config``, a mapping shaped like crm.toml, or a path to a TOML file (None:
@@ -330,8 +352,11 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
     if allowed is None:
         env = allowed_from_env()
         allowed = sorted(env) if env is not None else cfg.plugins.enabled
-    pm = make_plugin_manager(allowed=None if allowed is None else set(allowed),
-                             load_entry_points=load_entry_points, extra=extra_plugins or ())
+    pm = make_plugin_manager(
+        allowed=None if allowed is None else set(allowed),
+        load_entry_points=load_entry_points,
+        extra=extra_plugins or (),
+    )
     if allowed is not None:
         missing = sorted(set(allowed) - {i.name for i in pm.infos()})
         if missing:
@@ -362,27 +387,28 @@ def open_crm(config: Config | Mapping[str, Any] | str | Path | None = None, *,
         raise
 
 
-def open_store(pm: PluginManager, cfg: Config, clock: Clock, *,
-               schema_upgrade: bool = False) -> Store:
+def open_store(
+    pm: PluginManager, cfg: Config, clock: Clock, *, schema_upgrade: bool = False
+) -> Store:
     """Open the backend named in ``[storage]`` through the ``crm_storage_backends`` hook."""
     backends: dict[str, tuple[str, Any]] = {}
     for plugin, backend in pm.crm_storage_backends():
         if backend.name in backends:
-            raise _conflict(f"storage backend {backend.name!r}", backends[backend.name][0],
-                            plugin)
+            raise _conflict(f"storage backend {backend.name!r}", backends[backend.name][0], plugin)
         backends[backend.name] = (plugin, backend)
     name = cfg.storage.backend
     if name not in backends:
         available = ", ".join(sorted(backends)) or "none"
-        raise ConfigError(f"storage.backend: no backend named {name!r} is installed "
-                          f"(available: {available})")
+        raise ConfigError(
+            f"storage.backend: no backend named {name!r} is installed (available: {available})"
+        )
     plugin, backend = backends[name]
-    options = StorageOptions(cfg.storage.location, dict(cfg.storage.options), clock,
-                             schema_upgrade)
+    options = StorageOptions(cfg.storage.location, dict(cfg.storage.options), clock, schema_upgrade)
     try:
         return backend.factory(options)
     except (ConfigError, StorageError, ValidationError, ConflictError):
         raise
     except Exception as exc:
-        raise PluginError(plugin, f"opening storage {name!r} failed: "
-                          f"{type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            plugin, f"opening storage {name!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc

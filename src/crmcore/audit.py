@@ -51,9 +51,15 @@ from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, S
 from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
 
 AUDIT = "audit"
-AUDIT_SPEC = CollectionSpec(AUDIT, (IndexSpec([("seq", 1)], unique=True),
-                                    IndexSpec([("customer_id", 1), ("seq", 1)]),
-                                    IndexSpec([("record_id", 1)])), sequence="seq")
+AUDIT_SPEC = CollectionSpec(
+    AUDIT,
+    (
+        IndexSpec([("seq", 1)], unique=True),
+        IndexSpec([("customer_id", 1), ("seq", 1)]),
+        IndexSpec([("record_id", 1)]),
+    ),
+    sequence="seq",
+)
 ENV_AUDIT_KEY = "CRM_AUDIT_KEY"
 ENV_AUDIT_PREVIOUS_KEYS = "CRM_AUDIT_PREVIOUS_KEYS"
 HEAD = "audit_head"
@@ -110,12 +116,31 @@ def masked(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
     return out
 
 
-def new_entry(id: str, at: str, actor: str, op: str, collection: str, record_id: str | None,
-              customer_id: Any, diff: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
+def new_entry(
+    id: str,
+    at: str,
+    actor: str,
+    op: str,
+    collection: str,
+    record_id: str | None,
+    customer_id: Any,
+    diff: dict[str, Any],
+    seq: int,
+    prev: str,
+) -> dict[str, Any]:
     """An entry of the chain as written, before its ``hash`` (``entry_hash`` of this)."""
-    return {"id": id, "at": at, "actor": actor, "op": op, "collection": collection,
-            "record_id": record_id, "customer_id": customer_id, "diff": diff, "seq": seq,
-            "prev": prev}
+    return {
+        "id": id,
+        "at": at,
+        "actor": actor,
+        "op": op,
+        "collection": collection,
+        "record_id": record_id,
+        "customer_id": customer_id,
+        "diff": diff,
+        "seq": seq,
+        "prev": prev,
+    }
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
@@ -132,25 +157,33 @@ def entry_mac(key: bytes, digest: str, role: str = "entry") -> str:
 
 
 def _mac_fits(keys: tuple[bytes, ...], digest: str, mac: Any, role: str = "entry") -> bool:
-    return isinstance(mac, str) and any(hmac.compare_digest(entry_mac(k, digest, role), mac)
-                                        for k in keys)
+    return isinstance(mac, str) and any(
+        hmac.compare_digest(entry_mac(k, digest, role), mac) for k in keys
+    )
 
 
-def load_audit_keys(core: Any, environ: Mapping[str, str] | None = None
-                    ) -> tuple[bytes, ...]:
+def load_audit_keys(core: Any, environ: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
     """The audit key (``$CRM_AUDIT_KEY`` or ``core.audit_key_file``) followed by its previous
     ones (``$CRM_AUDIT_PREVIOUS_KEYS`` or ``core.audit_previous_key_files``), checked as
     encryption keys are; nothing when no key is configured. ``core``: ``[core]`` settings."""
     from crmcore.encryption import load_previous_secrets, load_secret
 
-    key = load_secret(ENV_AUDIT_KEY, core.audit_key_file, "core.audit_key_file", "audit key",
-                      environ)
-    previous = load_previous_secrets(ENV_AUDIT_PREVIOUS_KEYS, core.audit_previous_key_files,
-                                     "core.audit_previous_key_files", "audit key", key,
-                                     environ)
+    key = load_secret(
+        ENV_AUDIT_KEY, core.audit_key_file, "core.audit_key_file", "audit key", environ
+    )
+    previous = load_previous_secrets(
+        ENV_AUDIT_PREVIOUS_KEYS,
+        core.audit_previous_key_files,
+        "core.audit_previous_key_files",
+        "audit key",
+        key,
+        environ,
+    )
     if key is None and previous:
-        raise ConfigError("previous audit keys are configured but no current one: set "
-                          f"${ENV_AUDIT_KEY} or core.audit_key_file")
+        raise ConfigError(
+            "previous audit keys are configured but no current one: set "
+            f"${ENV_AUDIT_KEY} or core.audit_key_file"
+        )
     return (key, *previous) if key is not None else ()
 
 
@@ -172,15 +205,24 @@ class Anchor:
     def from_json(cls, data: Any, source: str) -> Anchor:
         """An anchor as ``to_json`` wrote it; anything else is refused, naming ``source``."""
         if not isinstance(data, Mapping) or data.get("format") != ANCHOR_FORMAT:
-            raise ValidationError(f"{source} is not an audit anchor (written by "
-                                  "'crm audit anchor')")
+            raise ValidationError(
+                f"{source} is not an audit anchor (written by 'crm audit anchor')"
+            )
         seq, digest = data.get("seq"), data.get("hash")
-        if (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0
-                or not isinstance(digest, str) or len(digest) != 64):
-            raise ValidationError(f"{source}: an anchor needs a 'seq' (a whole number) and a "
-                                  "'hash' (64 hex digits)")
-        text = {k: data.get(k) if isinstance(data.get(k), str) else None
-                for k in ("at", "exported_at", "store", "mac")}
+        if (
+            not isinstance(seq, int)
+            or isinstance(seq, bool)
+            or seq < 0
+            or not isinstance(digest, str)
+            or len(digest) != 64
+        ):
+            raise ValidationError(
+                f"{source}: an anchor needs a 'seq' (a whole number) and a 'hash' (64 hex digits)"
+            )
+        text = {
+            k: data.get(k) if isinstance(data.get(k), str) else None
+            for k in ("at", "exported_at", "store", "mac")
+        }
         return cls(seq, digest, **text)
 
     def describe(self) -> str:
@@ -287,8 +329,11 @@ class AuditedStore(StoreLayer):
         else:
             assert before is not None and after is not None
             b, a = masked(before, personal), masked(after, personal)
-            diff = {k: [b.get(k), a.get(k)] for k in sorted(b.keys() | a.keys())
-                    if before.get(k) != after.get(k)}
+            diff = {
+                k: [b.get(k), a.get(k)]
+                for k in sorted(b.keys() | a.keys())
+                if before.get(k) != after.get(k)
+            }
             source = after
         spec = self._specs.get(collection)
         key = spec.customer_key if spec is not None else None
@@ -296,8 +341,14 @@ class AuditedStore(StoreLayer):
 
     def record_denial(self, action: str, resource: Any, message: str) -> None:
         """Audit a refused action (``op`` is ``denied``)."""
-        self.run_in_transaction(self._append, "denied", resource.kind, resource.id,
-                                resource.customer_id, {"action": action, "reason": message})
+        self.run_in_transaction(
+            self._append,
+            "denied",
+            resource.kind,
+            resource.id,
+            resource.customer_id,
+            {"action": action, "reason": message},
+        )
 
     def record_event(self, op: str, collection: str, diff: Mapping[str, Any]) -> None:
         """Append one entry about a whole collection rather than one record's write (for
@@ -306,16 +357,23 @@ class AuditedStore(StoreLayer):
         so it must hold no personal values."""
         self.run_in_transaction(self._append, op, collection, None, None, dict(diff))
 
-    def _append(self, op: str, collection: str, record_id: str | None,
-                customer_id: str | None, diff: dict[str, Any]) -> None:
+    def _append(
+        self,
+        op: str,
+        collection: str,
+        record_id: str | None,
+        customer_id: str | None,
+        diff: dict[str, Any],
+    ) -> None:
         """Append the next entry of the chain, by the current actor, now."""
         now = self.clock.now()
         id, at, actor = new_id("aud_", now), iso(now), current_actor()
         with self._lock:
             for _attempt in range(50):
                 seq, prev = self._head if self._head is not None else self._read_head()
-                full = new_entry(id, at, actor, op, collection, record_id, customer_id, diff,
-                                 seq + 1, prev)
+                full = new_entry(
+                    id, at, actor, op, collection, record_id, customer_id, diff, seq + 1, prev
+                )
                 # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and
                 # the encoding it hashes, in ASCII, is the one the store may keep.
                 body = canonical(full)
@@ -332,8 +390,11 @@ class AuditedStore(StoreLayer):
                     self._head = None  # another process appended: read the head again
                     continue
                 self._head = (seq + 1, digest)
-                head = (seq + 1, digest,
-                        entry_mac(self.keys[0], digest, "head") if self.keys else None)
+                head = (
+                    seq + 1,
+                    digest,
+                    entry_mac(self.keys[0], digest, "head") if self.keys else None,
+                )
                 if getattr(self._local, "depth", 0):
                     self._local.pending = head  # recorded when the transaction ends
                 else:
@@ -370,13 +431,11 @@ class AuditedStore(StoreLayer):
                         continue
                     self._head_version = stored["version"]
                     return
-                if current["seq"] > seq or (current["seq"] == seq
-                                            and current.get("mac") == mac):
+                if current["seq"] > seq or (current["seq"] == seq and current.get("mac") == mac):
                     return
                 self._head_version = current["version"]
             try:
-                stored = self._heads.update(HEAD_ID, fields,
-                                            expected_version=self._head_version)
+                stored = self._heads.update(HEAD_ID, fields, expected_version=self._head_version)
             except (ConflictError, NotFoundError):
                 self._head_version = None  # another process moved it: read it again
                 continue
@@ -407,20 +466,31 @@ class AuditedStore(StoreLayer):
             if seq != expected:
                 return VerifyReport(count, False, f"entry #{expected} is missing", bool(keys))
             if entry["prev"] != prev:
-                return VerifyReport(count, False, f"entry #{seq} does not follow the one "
-                                    "before it", bool(keys))
+                return VerifyReport(
+                    count, False, f"entry #{seq} does not follow the one before it", bool(keys)
+                )
             if entry_hash(entry) != entry["hash"]:
                 return VerifyReport(count, False, f"entry #{seq} was altered", bool(keys))
             mac = entry.get("mac")
             if keys and mac is None and keyed_from is not None:
-                return VerifyReport(count, False, f"entry #{seq} has no MAC although the "
-                                    f"entries from #{keyed_from} on have one: it was written "
-                                    "without the audit key", True)
+                return VerifyReport(
+                    count,
+                    False,
+                    f"entry #{seq} has no MAC although the "
+                    f"entries from #{keyed_from} on have one: it was written "
+                    "without the audit key",
+                    True,
+                )
             if keys and mac is not None:
                 if not _mac_fits(keys, entry["hash"], mac):
-                    return VerifyReport(count, False, f"entry #{seq} does not carry a valid "
-                                        "MAC: it was altered and re-hashed by someone without "
-                                        "the audit key (or the audit key is wrong)", True)
+                    return VerifyReport(
+                        count,
+                        False,
+                        f"entry #{seq} does not carry a valid "
+                        "MAC: it was altered and re-hashed by someone without "
+                        "the audit key (or the audit key is wrong)",
+                        True,
+                    )
                 keyed_from = seq if keyed_from is None else keyed_from
             unchecked = unchecked or (mac is not None and not keys)
             if seq in wanted:
@@ -434,38 +504,55 @@ class AuditedStore(StoreLayer):
         notes: list[str] = []
         if head is not None:
             never_keyed = head.get("mac") is None and keyed_from is None
-            if keys and not never_keyed and not _mac_fits(keys, head["hash"], head.get("mac"),
-                                                          "head"):
-                return broken("the head recorded outside the trail has no valid MAC: it was "
-                              "written without the audit key")
-            problem = _differs(head["seq"], head["hash"], seen, last,
-                               "the head recorded outside the trail")
+            if (
+                keys
+                and not never_keyed
+                and not _mac_fits(keys, head["hash"], head.get("mac"), "head")
+            ):
+                return broken(
+                    "the head recorded outside the trail has no valid MAC: it was "
+                    "written without the audit key"
+                )
+            problem = _differs(
+                head["seq"], head["hash"], seen, last, "the head recorded outside the trail"
+            )
             if problem:
                 return broken(problem)
             if keys and not never_keyed and keyed_from is None:
                 keyed_from = head["seq"]  # the head's MAC vouches for the whole trail
         elif count and keys and keyed_from is not None:
-            return broken("the head recorded outside the trail is missing (deleted?), so "
-                          "removed entries at the end could not be noticed")
+            return broken(
+                "the head recorded outside the trail is missing (deleted?), so "
+                "removed entries at the end could not be noticed"
+            )
         elif count:
-            notes.append("no head is recorded outside the trail yet (a trail written before "
-                         "crmcore recorded one): the next write, or 'crm audit anchor', "
-                         "records it")
+            notes.append(
+                "no head is recorded outside the trail yet (a trail written before "
+                "crmcore recorded one): the next write, or 'crm audit anchor', "
+                "records it"
+            )
         for anchor in anchors:
-            if keys and anchor.mac is not None and not _mac_fits(keys, anchor.hash,
-                                                                 anchor.mac, "anchor"):
+            if (
+                keys
+                and anchor.mac is not None
+                and not _mac_fits(keys, anchor.hash, anchor.mac, "anchor")
+            ):
                 return broken(f"{anchor.describe()} has no valid MAC for this audit key")
             problem = _differs(anchor.seq, anchor.hash, seen, last, anchor.describe())
             if problem:
                 return broken(problem)
         if sealed and keys and count and keyed_from is None:
-            return broken("no entry is authenticated by the audit key: if the trail was "
-                          "written before the key was configured, run 'crm audit anchor' "
-                          "once to seal it (if it was sealed before, its MACs were stripped: "
-                          "check it against an exported anchor first)")
+            return broken(
+                "no entry is authenticated by the audit key: if the trail was "
+                "written before the key was configured, run 'crm audit anchor' "
+                "once to seal it (if it was sealed before, its MACs were stripped: "
+                "check it against an exported anchor first)"
+            )
         if unchecked:
-            notes.append("entries carry MACs but no audit key is configured, so they were "
-                         "not checked: set $CRM_AUDIT_KEY or [core] audit_key_file")
+            notes.append(
+                "entries carry MACs but no audit key is configured, so they were "
+                "not checked: set $CRM_AUDIT_KEY or [core] audit_key_file"
+            )
         return VerifyReport(count, True, None, bool(keys), tuple(notes))
 
     def anchor(self) -> Anchor:
@@ -474,8 +561,10 @@ class AuditedStore(StoreLayer):
         ``Anchor`` to keep elsewhere. A broken trail is refused (``StorageError``)."""
         report = self._verify([], sealed=False)
         if not report.ok:
-            raise StorageError(f"audit trail broken after {report.entries} entries: "
-                               f"{report.problem}; not anchoring it")
+            raise StorageError(
+                f"audit trail broken after {report.entries} entries: "
+                f"{report.problem}; not anchoring it"
+            )
         return self.inner.run_in_transaction(self._anchor)
 
     def _anchor(self) -> Anchor:
@@ -487,22 +576,30 @@ class AuditedStore(StoreLayer):
             if seq:
                 self._record_head(seq, digest, entry_mac(key, digest, "head") if key else None)
             self._head = (seq, digest)
-        return Anchor(seq, digest, last["at"] if last else None, iso(self.clock.now()),
-                      self.inner.describe(), entry_mac(key, digest, "anchor") if key else None)
+        return Anchor(
+            seq,
+            digest,
+            last["at"] if last else None,
+            iso(self.clock.now()),
+            self.inner.describe(),
+            entry_mac(key, digest, "anchor") if key else None,
+        )
 
 
-def _differs(seq: int, digest: str, seen: Mapping[int, str], last: int,
-             what: str) -> str | None:
+def _differs(seq: int, digest: str, seen: Mapping[int, str], last: int, what: str) -> str | None:
     """Why the trail does not hold entry ``seq`` with hash ``digest``, or None if it does."""
     if seq == 0:
         return None if digest == GENESIS else f"{what} names no entry"
     if seq > last:
         gone = f"entry #{seq}" if seq == last + 1 else f"entries #{last + 1}-#{seq}"
-        return (f"the trail ends at entry #{last} but {what} records entry #{seq}: "
-                f"{gone} were removed")
+        return (
+            f"the trail ends at entry #{last} but {what} records entry #{seq}: {gone} were removed"
+        )
     if seen.get(seq) != digest:
-        return (f"entry #{seq} is not the one {what} records: the trail was rewritten "
-                "(edited and re-hashed)")
+        return (
+            f"entry #{seq} is not the one {what} records: the trail was rewritten "
+            "(edited and re-hashed)"
+        )
     return None
 
 
@@ -548,8 +645,7 @@ class AuditedCollection(Collection):
             for doc in docs:
                 if isinstance(doc, Mapping) and doc.get("id") in ok:
                     before = befores.get(doc["id"])
-                    self._store.record("update" if before else "insert", self.name, before,
-                                       doc)
+                    self._store.record("update" if before else "insert", self.name, before, doc)
         return result
 
     def import_raw(self, docs: Iterable[Doc]) -> BulkResult:
@@ -582,8 +678,14 @@ class AuditedCollection(Collection):
         self._inner.delete(id, expected_version=expected_version)
         self._store.record("delete", self.name, before, None)
 
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         return self._inner.find(filter, sort=sort, limit=limit, skip=skip)
 
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
@@ -598,8 +700,15 @@ class AuditedCollection(Collection):
     def indexes(self) -> list[IndexSpec]:
         return self._inner.indexes()
 
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
         return self._inner.claim(filter, owner=owner, until=until, now=now, sort=sort)
 
     def release(self, id: str, *, owner: str) -> None:
@@ -621,8 +730,9 @@ class _AuditedTransaction:
         self._inner.__enter__()
         self._store._enter()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         store = self._store
         try:
             store._leave(record=kind is None)

@@ -9,9 +9,24 @@ from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend, StorageOp
 from crmcore.storage.memory import MemoryStore
 
 INTERACTION_KINDS = (
-    "purchase", "refund", "consultation", "inquiry", "complaint", "callback", "follow_up",
-    "care", "visit", "treatment", "business", "billing", "feedback", "event", "survey",
-    "referral", "note", "other",
+    "purchase",
+    "refund",
+    "consultation",
+    "inquiry",
+    "complaint",
+    "callback",
+    "follow_up",
+    "care",
+    "visit",
+    "treatment",
+    "business",
+    "billing",
+    "feedback",
+    "event",
+    "survey",
+    "referral",
+    "note",
+    "other",
 )
 TASK_KINDS = ("follow_up", "first_contact", "callback", "care", "complaint", "retention", "other")
 
@@ -29,26 +44,39 @@ def crm_storage_backends() -> list[StorageBackend]:
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
     return [
-        CollectionSpec(CUSTOMERS, (
-            IndexSpec([("phone", 1)], sparse=True),
-            IndexSpec([("email", 1)], sparse=True),
-            IndexSpec([("owner", 1), ("status", 1)]),
-        ), customer_key="id"),
-        CollectionSpec(CUSTOMER_KEYS, (IndexSpec([("customer_id", 1)]),),
-                       customer_key="customer_id"),
-        CollectionSpec(INTERACTIONS, (
-            IndexSpec([("customer_id", 1), ("occurred_at", 1)]),
-            IndexSpec([("kind", 1), ("occurred_at", 1)]),
-        ), customer_key="customer_id"),
-        CollectionSpec(TASKS, (
-            # one open task per dedupe key, enforced by the store across processes
-            IndexSpec([("open_key", 1)], unique=True, sparse=True),
-            IndexSpec([("assignee", 1), ("status", 1), ("due_at", 1)]),
-            IndexSpec([("status", 1), ("due_at", 1)]),
-            # claims and due queues: open tasks, most urgent first
-            IndexSpec([("status", 1), ("priority", -1), ("due_at", 1)]),
-            IndexSpec([("customer_id", 1), ("status", 1)]),
-        ), customer_key="customer_id"),
+        CollectionSpec(
+            CUSTOMERS,
+            (
+                IndexSpec([("phone", 1)], sparse=True),
+                IndexSpec([("email", 1)], sparse=True),
+                IndexSpec([("owner", 1), ("status", 1)]),
+            ),
+            customer_key="id",
+        ),
+        CollectionSpec(
+            CUSTOMER_KEYS, (IndexSpec([("customer_id", 1)]),), customer_key="customer_id"
+        ),
+        CollectionSpec(
+            INTERACTIONS,
+            (
+                IndexSpec([("customer_id", 1), ("occurred_at", 1)]),
+                IndexSpec([("kind", 1), ("occurred_at", 1)]),
+            ),
+            customer_key="customer_id",
+        ),
+        CollectionSpec(
+            TASKS,
+            (
+                # one open task per dedupe key, enforced by the store across processes
+                IndexSpec([("open_key", 1)], unique=True, sparse=True),
+                IndexSpec([("assignee", 1), ("status", 1), ("due_at", 1)]),
+                IndexSpec([("status", 1), ("due_at", 1)]),
+                # claims and due queues: open tasks, most urgent first
+                IndexSpec([("status", 1), ("priority", -1), ("due_at", 1)]),
+                IndexSpec([("customer_id", 1), ("status", 1)]),
+            ),
+            customer_key="customer_id",
+        ),
     ]
 
 

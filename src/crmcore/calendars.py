@@ -100,8 +100,9 @@ _cache: dict[str, HolidayCalendar] = {}
 def calendar_named(name: str) -> HolidayCalendar:
     """The calendar called ``name``; ValidationError naming the known ones otherwise."""
     if name not in CALENDARS:
-        raise ValidationError(f"unknown holiday calendar {name!r} (known: "
-                              f"{', '.join(sorted(CALENDARS))})")
+        raise ValidationError(
+            f"unknown holiday calendar {name!r} (known: {', '.join(sorted(CALENDARS))})"
+        )
     if name not in _cache:
         _cache[name] = CALENDARS[name]()
     return _cache[name]

@@ -45,8 +45,10 @@ def _check_chart(chart: Chart) -> None:
         raise ValueError(f"chart kind must be one of {KINDS}, not {chart.kind!r}")
     for series in chart.series:
         if len(series.values) != len(chart.x):
-            raise ValueError(f"series {series.name!r} has {len(series.values)} values for "
-                             f"{len(chart.x)} x labels")
+            raise ValueError(
+                f"series {series.name!r} has {len(series.values)} values for "
+                f"{len(chart.x)} x labels"
+            )
 
 
 @attrs.frozen
@@ -72,11 +74,13 @@ class Chart:
         _check_chart(self)
 
     @classmethod
-    def from_mapping(cls, title: str, data: dict[str, float], *, series: str = "",
-                     **options: str) -> Chart:
+    def from_mapping(
+        cls, title: str, data: dict[str, float], *, series: str = "", **options: str
+    ) -> Chart:
         """A one-series chart from ``{label: value}``."""
-        return cls(title, tuple(map(str, data)), (Series(series or title, data.values()),),
-                   **options)
+        return cls(
+            title, tuple(map(str, data)), (Series(series or title, data.values()),), **options
+        )
 
     @property
     def empty(self) -> bool:
@@ -88,8 +92,10 @@ class Chart:
         if not self.series:
             return 0.0
         if self.kind == "stacked":
-            return max((sum(s.values[i] or 0 for s in self.series) for i in range(len(self.x))),
-                       default=0.0)
+            return max(
+                (sum(s.values[i] or 0 for s in self.series) for i in range(len(self.x))),
+                default=0.0,
+            )
         return max((v for s in self.series for v in s.values if v is not None), default=0.0)
 
 
@@ -97,11 +103,14 @@ def translated(chart: Chart, translate: Callable[[str], str]) -> Chart:
     """``chart`` with its title, axis names, unit, series names and category labels passed
     through ``translate`` (a gettext function); labels it has no translation for stay."""
     return attrs.evolve(
-        chart, title=translate(chart.title), x=tuple(translate(x) for x in chart.x),
+        chart,
+        title=translate(chart.title),
+        x=tuple(translate(x) for x in chart.x),
         series=tuple(attrs.evolve(s, name=translate(s.name)) for s in chart.series),
         unit=translate(chart.unit) if chart.unit else "",
         y_label=translate(chart.y_label) if chart.y_label else "",
-        x_label=translate(chart.x_label) if chart.x_label else "")
+        x_label=translate(chart.x_label) if chart.x_label else "",
+    )
 
 
 @attrs.frozen
@@ -147,8 +156,14 @@ def _label(day: date, grain: str) -> str:
     return day.isoformat()
 
 
-def buckets(since: datetime, until: datetime, zone: str | ZoneInfo,
-            grain: str | None = None, *, limit: int = 400) -> list[Bucket]:
+def buckets(
+    since: datetime,
+    until: datetime,
+    zone: str | ZoneInfo,
+    grain: str | None = None,
+    *,
+    limit: int = 400,
+) -> list[Bucket]:
     """Calendar days, weeks (from Monday) or months in the business time zone covering
     [``since``, ``until``), oldest first; the first and last may be partial (clipped to the
     period). ``grain`` None picks one by the period's length (:func:`grain_for`)."""
@@ -195,8 +210,9 @@ class _Index:
         return bisect_right(self.starts, when) - 1
 
 
-def trend_period(since: datetime | None, until: datetime, *,
-                 default_days: int = 56) -> tuple[datetime, datetime]:
+def trend_period(
+    since: datetime | None, until: datetime, *, default_days: int = 56
+) -> tuple[datetime, datetime]:
     """The period a trend covers: the report's own, or the last ``default_days`` days when it
     starts at the beginning of time."""
     return (since if since is not None else until - timedelta(days=default_days)), until

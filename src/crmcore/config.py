@@ -38,14 +38,17 @@ def time_zone(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"unknown time zone {value!r} (use an IANA name such as "
-                              "'Asia/Shanghai')", field=attribute.name) from None
+        raise ValidationError(
+            f"unknown time zone {value!r} (use an IANA name such as 'Asia/Shanghai')",
+            field=attribute.name,
+        ) from None
 
 
 def _country(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and not (value.isdigit() and 1 <= len(value) <= 3):
-        raise ValidationError(f"expected 1 to 3 digits such as '86', got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"expected 1 to 3 digits such as '86', got {value!r}", field=attribute.name
+        )
 
 
 def _locale(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
@@ -105,20 +108,27 @@ class Config:
     path: Path | None = None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None,
-                  environ: Mapping[str, str] | None = None) -> Config:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        path: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Config:
         """Validate a configuration mapping (as parsed from TOML)."""
         env = os.environ if environ is None else environ
         data = dict(data)
         core = structure_section(data.pop("core", {}), CoreSettings, "core")
         if path is not None:  # key files, like the store's folder, are relative to the file
             core = attrs.evolve(
-                core, encryption_key_file=_beside(path, core.encryption_key_file),
+                core,
+                encryption_key_file=_beside(path, core.encryption_key_file),
                 encryption_previous_key_files=[
-                    _beside(path, f) for f in core.encryption_previous_key_files],
+                    _beside(path, f) for f in core.encryption_previous_key_files
+                ],
                 audit_key_file=_beside(path, core.audit_key_file),
-                audit_previous_key_files=[
-                    _beside(path, f) for f in core.audit_previous_key_files])
+                audit_previous_key_files=[_beside(path, f) for f in core.audit_previous_key_files],
+            )
         storage_raw = data.pop("storage", {}) or {}
         if not isinstance(storage_raw, Mapping):
             raise ConfigError(f"storage: expected a table, got {type(storage_raw).__name__}")
@@ -137,10 +147,10 @@ class Config:
         security = structure_section(data.pop("security", {}), SecuritySettings, "security")
         for name, section in data.items():
             if not isinstance(section, Mapping):
-                raise ConfigError(f"{name}: expected a table ([{name}]), got "
-                                  f"{type(section).__name__}")
-        return cls(core, storage, plugins, security, {k: dict(v) for k, v in data.items()},
-                   path)
+                raise ConfigError(
+                    f"{name}: expected a table ([{name}]), got {type(section).__name__}"
+                )
+        return cls(core, storage, plugins, security, {k: dict(v) for k, v in data.items()}, path)
 
     @classmethod
     def load(cls, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
@@ -149,11 +159,13 @@ class Config:
         try:
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise ConfigError(f"{file}: not UTF-8 text ({_guess_encoding(file)}); save it as "
-                              "UTF-8") from None
+            raise ConfigError(
+                f"{file}: not UTF-8 text ({_guess_encoding(file)}); save it as UTF-8"
+            ) from None
         except FileNotFoundError:
-            raise ConfigError(f"{file}: no such configuration file (create one with "
-                              "'crm init')") from None
+            raise ConfigError(
+                f"{file}: no such configuration file (create one with 'crm init')"
+            ) from None
         except OSError as exc:
             raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
         try:
@@ -161,8 +173,9 @@ class Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
         except RecursionError:
-            raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deeply"
-                              ) from None
+            raise ConfigError(
+                f"{file}: not valid TOML: arrays or tables nested too deeply"
+            ) from None
         try:
             return cls.from_dict(data, path=file.resolve(), environ=environ)
         except ConfigError as exc:
@@ -180,8 +193,9 @@ def _guess_encoding(file: Path) -> str:
     return "it may be Latin-1 or binary"
 
 
-def find_config(explicit: str | Path | None = None,
-                environ: Mapping[str, str] | None = None) -> Path | None:
+def find_config(
+    explicit: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
     """The config file to use: ``explicit``, else ``$CRM_CONFIG``, else ``./crm.toml`` if any."""
     env = os.environ if environ is None else environ
     if explicit:
@@ -217,9 +231,11 @@ def _looks_like_uri(location: str) -> bool:
 
 def _origin_is(kind: type) -> Callable[[Any], bool]:
     """A predicate: the type's origin is ``kind`` (``list[int]`` → ``list``)."""
+
     def test(type_: Any) -> bool:
         origin: Any = get_origin(type_)
         return origin is kind
+
     return test
 
 
@@ -234,6 +250,7 @@ def _make_strict() -> cattrs.Converter:
             if not isinstance(value, kinds):
                 raise TypeError(f"expected {type_.__name__}, got {type(value).__name__}")
             return type_(value)
+
         return hook
 
     conv.register_structure_hook(str, exact(str))
@@ -249,13 +266,17 @@ def _make_strict() -> cattrs.Converter:
                 if not isinstance(value, kind):
                     raise TypeError(f"expected a {'list' if kind is list else 'table'}")
                 return inner(value, t)
+
             return hook
+
         return make
 
     conv.register_structure_hook_factory(
-        _origin_is(list), checked(cattrs.cols.list_structure_factory, list))
+        _origin_is(list), checked(cattrs.cols.list_structure_factory, list)
+    )
     conv.register_structure_hook_factory(
-        _origin_is(dict), checked(cattrs.cols.mapping_structure_factory, Mapping))
+        _origin_is(dict), checked(cattrs.cols.mapping_structure_factory, Mapping)
+    )
     return conv
 
 
@@ -287,8 +308,9 @@ def structure_section(data: Any, cls: type[T], path: str) -> T:
         return _strict.structure(dict(data), cls)
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc, path=path, format_exception=_format)
-        raise ConfigError(_tidy(messages[0]) if len(messages) == 1 else
-                          "; ".join(_tidy(m) for m in messages)) from None
+        raise ConfigError(
+            _tidy(messages[0]) if len(messages) == 1 else "; ".join(_tidy(m) for m in messages)
+        ) from None
     except CrmError as exc:  # a validator outside cattrs' wrapping
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -315,6 +337,5 @@ def profile_names() -> list[str]:
 def profile_text(name: str) -> str:
     """The crm.toml of profile ``name``, as ``crm init`` writes it."""
     if name not in profile_names():
-        raise ValidationError(f"unknown profile {name!r} (available: "
-                              f"{', '.join(profile_names())})")
+        raise ValidationError(f"unknown profile {name!r} (available: {', '.join(profile_names())})")
     return (resources.files("crmcore") / "profiles" / f"{name}.toml").read_text("utf-8")

@@ -94,7 +94,8 @@ def _make() -> cattrs.Converter:
     for base in (enum.Enum, enum.StrEnum, enum.IntEnum, enum.IntFlag):
         conv.register_unstructure_hook(base, lambda v: v.value)
     conv.register_unstructure_hook_func(
-        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value)
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value
+    )
     conv.register_structure_hook(date, _structure_date)
     # ``str | None`` and the like are stored as they are: an identity hook lets the generated
     # unstructure functions copy such fields inline instead of calling a hook per field.
@@ -150,8 +151,9 @@ def from_doc(cls: type[T], doc: dict[str, Any], *, validate: bool = False) -> T:
     try:
         return converter.structure(doc, cls)
     except Exception as exc:  # cattrs raises several exception types
-        raise StorageError(f"stored {cls.__name__} {doc.get('id')!r} does not load: "
-                           f"{_describe(exc)}") from exc
+        raise StorageError(
+            f"stored {cls.__name__} {doc.get('id')!r} does not load: {_describe(exc)}"
+        ) from exc
 
 
 def _describe(exc: BaseException) -> str:
@@ -187,8 +189,7 @@ class _Unfit(Exception):
 
 def _closure(fn: Any) -> dict[str, Any]:
     code = fn.__code__
-    return {n: c.cell_contents for n, c in zip(code.co_freevars, fn.__closure__ or (),
-                                                strict=True)}
+    return {n: c.cell_contents for n, c in zip(code.co_freevars, fn.__closure__ or (), strict=True)}
 
 
 def _optional_inner(tp: Any) -> Any:
@@ -214,17 +215,26 @@ def _value_lines(tp: Any, ns: dict[str, Any], key: str) -> tuple[str, list[str]]
     if tp in (str, int, bool) and _is_call_hook(hook):
         return tp.__name__, [f"if type(v) is not {tp.__name__}: raise _Unfit"]
     if tp is float and _is_call_hook(hook):
-        return "float", ["if type(v) is int: v = float(v)",
-                         "elif type(v) is not float: raise _Unfit"]
+        return "float", [
+            "if type(v) is int: v = float(v)",
+            "elif type(v) is not float: raise _Unfit",
+        ]
     if tp is datetime and hook is _structure_datetime:
-        return "datetime", ["w = _fromiso(v)",  # TypeError unless a str; ValueError if bad
-                            "if w.tzinfo is not _UTC: w = _structure_datetime(v, None)",
-                            "v = w"]
+        return "datetime", [
+            "w = _fromiso(v)",  # TypeError unless a str; ValueError if bad
+            "if w.tzinfo is not _UTC: w = _structure_datetime(v, None)",
+            "v = w",
+        ]
     if tp is date and hook is _structure_date:
         return "date", ["v = _date_fromiso(v)"]
-    if (isinstance(tp, type) and issubclass(tp, enum.Enum)
-            and (_is_call_hook(hook)
-                 or getattr(hook, "__qualname__", "").startswith("enum_structure_factory."))):
+    if (
+        isinstance(tp, type)
+        and issubclass(tp, enum.Enum)
+        and (
+            _is_call_hook(hook)
+            or getattr(hook, "__qualname__", "").startswith("enum_structure_factory.")
+        )
+    ):
         ns[f"_members_{key}"] = {m.value: m for m in tp.__members__.values()}
         return "enum", [f"v = _members_{key}[v]"]  # KeyError, TypeError: the full path says
     inner = _optional_inner(tp)
@@ -234,8 +244,10 @@ def _value_lines(tp: Any, ns: dict[str, Any], key: str) -> tuple[str, list[str]]
     ns[f"_hook_{key}"], ns[f"_type_{key}"] = hook, tp
     if typing.get_origin(tp) is dict and getattr(hook, "__name__", "") == "structure_mapping":
         # cattrs' own mapping hook; most ``ext`` and the like are empty, and it makes {} of {}
-        return "mapping", ["if type(v) is dict and not v: v = {}",
-                           f"else: v = _hook_{key}(v, _type_{key})"]
+        return "mapping", [
+            "if type(v) is dict and not v: v = {}",
+            f"else: v = _hook_{key}(v, _type_{key})",
+        ]
     return "hook", [f"v = _hook_{key}(v, _type_{key})"]
 
 
@@ -287,25 +299,42 @@ def _build_loader(cls: type[Any]) -> Callable[[Any], Any] | None:
     hook = converter.get_structure_hook(cls)
     init = getattr(cls.__init__, "__code__", None)
     hook_code = getattr(hook, "__code__", None)
-    if (init is None or not init.co_filename.startswith("<attrs generated")
-            or "_attrs_cached_hash" in init.co_consts
-            or hook_code is None or not hook_code.co_filename.startswith("<cattrs generated")
-            or hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__")):
+    if (
+        init is None
+        or not init.co_filename.startswith("<attrs generated")
+        or "_attrs_cached_hash" in init.co_consts
+        or hook_code is None
+        or not hook_code.co_filename.startswith("<cattrs generated")
+        or hasattr(cls, "__attrs_pre_init__")
+        or hasattr(cls, "__attrs_post_init__")
+    ):
         return None
     ns: dict[str, Any] = {
-        "_cls": cls, "_new": object.__new__, "_set": object.__setattr__, "_Unfit": _Unfit,
-        "_MISSING": _MISSING, "_fromiso": datetime.fromisoformat, "_UTC": UTC,
-        "_structure_datetime": _structure_datetime, "_date_fromiso": date.fromisoformat,
+        "_cls": cls,
+        "_new": object.__new__,
+        "_set": object.__setattr__,
+        "_Unfit": _Unfit,
+        "_MISSING": _MISSING,
+        "_fromiso": datetime.fromisoformat,
+        "_UTC": UTC,
+        "_structure_datetime": _structure_datetime,
+        "_date_fromiso": date.fromisoformat,
     }
     # Two variants of one body: ``load`` for documents with every field (what ``to_doc``
     # writes), ``_with_defaults`` for older ones that lack some (defaults fill them in).
     every = ["def load(o):", "    s = _new(_cls)"]
     some = ["def _with_defaults(o):", "    s = _new(_cls)"]
     for i, a in enumerate(attrs.fields(cls)):
-        if (not a.init or a.alias != a.name or not a.name.isidentifier()
-                or isinstance(a.converter, attrs.Converter)
-                or (isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
-                    and a.default.takes_self)):
+        if (
+            not a.init
+            or a.alias != a.name
+            or not a.name.isidentifier()
+            or isinstance(a.converter, attrs.Converter)
+            or (
+                isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
+                and a.default.takes_self
+            )
+        ):
             return None
         key = str(i)
         kind, lines = _value_lines(a.type, ns, key)
@@ -332,11 +361,25 @@ def _build_loader(cls: type[Any]) -> Callable[[Any], Any] | None:
         if a.converter is not None:
             ns[f"_conv_{key}"] = a.converter
             default = f"_conv_{key}({default})"
-        some += [f"    v = o.get({a.name!r}, _MISSING)",
-                 "    if v is _MISSING:", f"        v = {default}",
-                 "    else:", *("        " + ln for ln in lines), store]
-    source = "\n".join([*some, "    return s", *every[:1], "    try:",
-                         *("    " + ln for ln in every[1:]), "        return s",
-                         "    except KeyError:", "        return _with_defaults(o)"])
+        some += [
+            f"    v = o.get({a.name!r}, _MISSING)",
+            "    if v is _MISSING:",
+            f"        v = {default}",
+            "    else:",
+            *("        " + ln for ln in lines),
+            store,
+        ]
+    source = "\n".join(
+        [
+            *some,
+            "    return s",
+            *every[:1],
+            "    try:",
+            *("    " + ln for ln in every[1:]),
+            "        return s",
+            "    except KeyError:",
+            "        return _with_defaults(o)",
+        ]
+    )
     exec(compile(source, f"<crmcore stored loader {cls.__qualname__}>", "exec"), ns)
     return ns["load"]

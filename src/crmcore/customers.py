@@ -72,11 +72,28 @@ def erased_fields() -> dict[str, Any]:
 
 
 # Fields a caller may set; the rest (id, version, timestamps, status …) belong to the core.
-EDITABLE = frozenset({
-    "name", "phone", "email", "address", "birth_date", "chat_handles", "gender", "region",
-    "occupation", "organisation", "timezone", "do_not_contact", "owner", "tags", "source", "ext",
-    "external_ids", "notes",
-})
+EDITABLE = frozenset(
+    {
+        "name",
+        "phone",
+        "email",
+        "address",
+        "birth_date",
+        "chat_handles",
+        "gender",
+        "region",
+        "occupation",
+        "organisation",
+        "timezone",
+        "do_not_contact",
+        "owner",
+        "tags",
+        "source",
+        "ext",
+        "external_ids",
+        "notes",
+    }
+)
 
 # Fields an import may carry over from an exported record (``restore`` of ``add``).
 RESTORABLE = frozenset({"id", "created_at", "updated_at"})
@@ -91,8 +108,9 @@ def parse_external_id(text: str) -> tuple[str, str]:
     """``"shop:C-1042"`` → ``("shop", "C-1042")``; a ``ValidationError`` otherwise."""
     source, sep, ident = str(text).strip().partition(":")
     if not sep or not source or not ident.strip():
-        raise ValidationError(f"expected SOURCE:ID such as shop:C-1042, got {text!r}",
-                              field="external_id")
+        raise ValidationError(
+            f"expected SOURCE:ID such as shop:C-1042, got {text!r}", field="external_id"
+        )
     return source.strip().lower(), ident.strip()
 
 
@@ -100,8 +118,9 @@ def require_actor(actor: object) -> str:
     """Every write names who did it, in plain text (``security.check_actor_name``: no
     control or bidi characters to disguise it in the audit trail)."""
     if not isinstance(actor, str) or not actor.strip():
-        raise ValidationError("every write needs an actor: pass actor='<user or system id>'",
-                              field="actor")
+        raise ValidationError(
+            "every write needs an actor: pass actor='<user or system id>'", field="actor"
+        )
     return check_actor_name(actor, "actor")
 
 
@@ -119,8 +138,9 @@ class Customers:
             raise ValidationError(f"unknown or read-only customer field(s): {', '.join(unknown)}")
         out = dict(fields)
         if out.get("phone") is not None:
-            phone = parse_phone(out["phone"],
-                                default_country_code=self._kernel.config.core.default_country_code)
+            phone = parse_phone(
+                out["phone"], default_country_code=self._kernel.config.core.default_country_code
+            )
             out["phone"], out["phone_type"] = phone.e164, phone.type
         elif "phone" in out:
             out["phone_type"] = None
@@ -128,8 +148,10 @@ class Customers:
             ids = out["external_ids"]
             if not isinstance(ids, Mapping):
                 raise ValidationError("expected a mapping of source to id", field="external_ids")
-            out["external_ids"] = {str(k).strip().lower(): v.strip() if isinstance(v, str) else v
-                                   for k, v in ids.items()}
+            out["external_ids"] = {
+                str(k).strip().lower(): v.strip() if isinstance(v, str) else v
+                for k, v in ids.items()
+            }
         if out.get("email") is not None:
             if not isinstance(out["email"], str):
                 raise ValidationError("expected text", field="email")
@@ -140,29 +162,37 @@ class Customers:
             try:
                 ZoneInfo(str(out["timezone"]))
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValidationError(f"unknown time zone {out['timezone']!r}",
-                                      field="timezone") from None
+                raise ValidationError(
+                    f"unknown time zone {out['timezone']!r}", field="timezone"
+                ) from None
         if "name" in out and isinstance(out["name"], str):
             check_name(out["name"], "name")  # before spaces are tidied: a newline is refused
             out["name"] = " ".join(out["name"].split())
         return out
 
-    def _build(self, actor: str, fields: Mapping[str, Any], version: int = 0,
-               restore: Mapping[str, Any] | None = None) -> Customer:
+    def _build(
+        self,
+        actor: str,
+        fields: Mapping[str, Any],
+        version: int = 0,
+        restore: Mapping[str, Any] | None = None,
+    ) -> Customer:
         clean = self._clean(fields)
         clean.setdefault("timezone", self._kernel.config.core.timezone)
         now = self._kernel.now()
-        stamps: dict[str, Any] = {"id": new_id("cus_", now), "created_at": now,
-                                  "updated_at": now}
+        stamps: dict[str, Any] = {"id": new_id("cus_", now), "created_at": now, "updated_at": now}
         if restore:
             unknown = sorted(set(restore) - RESTORABLE)
             if unknown:
                 raise ValidationError(f"cannot restore customer field(s): {', '.join(unknown)}")
-            if "id" in restore and not (isinstance(restore["id"], str)
-                                        and restore["id"].startswith("cus_")
-                                        and restore["id"][4:].isalnum()):
-                raise ValidationError(f"expected a customer id (cus_…), got {restore['id']!r}",
-                                      field="id")
+            if "id" in restore and not (
+                isinstance(restore["id"], str)
+                and restore["id"].startswith("cus_")
+                and restore["id"][4:].isalnum()
+            ):
+                raise ValidationError(
+                    f"expected a customer id (cus_…), got {restore['id']!r}", field="id"
+                )
             stamps.update(restore)
         return Customer(created_by=actor, updated_by=actor, version=version, **stamps, **clean)
 
@@ -171,22 +201,26 @@ class Customers:
         return self._build("validation", fields, restore=restore)
 
     @retried
-    def add(self, *, actor: str, name: str, restore: Mapping[str, Any] | None = None,
-            **fields: Any) -> Customer:
+    def add(
+        self, *, actor: str, name: str, restore: Mapping[str, Any] | None = None, **fields: Any
+    ) -> Customer:
         """Add a customer; fires ``crm_customer_created``. Phones and e-mails are normalised.
 
         ``restore`` (imports of exported files) keeps the record's ``id``, ``created_at`` and
         ``updated_at``; an id already in use is a ``ConflictError``."""
         # Built as stored: an insert is always version 1 (the storage contract).
-        customer = self._build(require_actor(actor), {"name": name, **fields}, version=1,
-                               restore=restore)
-        self._kernel.authorize(customer.created_by, "customer.create",
-                               Resource("customer", owner=customer.owner))
+        customer = self._build(
+            require_actor(actor), {"name": name, **fields}, version=1, restore=restore
+        )
+        self._kernel.authorize(
+            customer.created_by, "customer.create", Resource("customer", owner=customer.owner)
+        )
         with self._kernel.transaction(customer.created_by):
             self._coll.insert(to_doc(customer))
             self._claim_keys(customer.id, customer.external_ids, {})
-            effects = self._kernel.emit("crm_customer_created", actor=customer.created_by,
-                                        customer=customer)
+            effects = self._kernel.emit(
+                "crm_customer_created", actor=customer.created_by, customer=customer
+            )
         return self.get(customer.id) if effects else customer  # effects may have patched ext
 
     def _claim_keys(self, id: str, new: Mapping[str, str], old: Mapping[str, str]) -> None:
@@ -205,15 +239,17 @@ class Customers:
                 keys.insert({"id": key, "customer_id": id, "source": source})
             except ConflictError:
                 other = keys.get(key)["customer_id"]
-                raise ValidationError(f"external id {key} already belongs to customer {other}",
-                                      field="external_ids") from None
+                raise ValidationError(
+                    f"external id {key} already belongs to customer {other}", field="external_ids"
+                ) from None
 
     def by_external_id(self, source: str, ident: str) -> Customer | None:
         """The customer known in system ``source`` as ``ident`` (merged ones resolved to the
         customer they were merged into), or None."""
         try:
             doc = self._kernel.store.collection(names.CUSTOMER_KEYS).get(
-                external_key(source.strip().lower(), ident.strip()))
+                external_key(source.strip().lower(), ident.strip())
+            )
         except NotFoundError:
             return None
         customer = self.get_any(doc["customer_id"])
@@ -240,8 +276,9 @@ class Customers:
         return from_doc(Customer, self._coll.get(id))
 
     @retried
-    def update(self, id: str, *, actor: str, expected_version: int | None = None,
-               **changes: Any) -> Customer:
+    def update(
+        self, id: str, *, actor: str, expected_version: int | None = None, **changes: Any
+    ) -> Customer:
         """Change core fields; fires ``crm_customer_updated``. Pass the ``expected_version`` you
         read to be told (``ConflictError``) if someone else changed the customer meanwhile."""
         actor = require_actor(actor)
@@ -249,8 +286,10 @@ class Customers:
         before = self.get(id)
         self._kernel.authorize(actor, "customer.update", resource(before))
         if expected_version is not None and before.version != expected_version:
-            raise ConflictError(f"customer {id} changed since you read it (version "
-                                f"{before.version}, you read {expected_version}); reload")
+            raise ConflictError(
+                f"customer {id} changed since you read it (version "
+                f"{before.version}, you read {expected_version}); reload"
+            )
         if before.status is not CustomerStatus.ACTIVE:
             raise ValidationError(f"customer {id} is {before.status.value}; it cannot change")
         if "ext" in clean:
@@ -263,17 +302,20 @@ class Customers:
         doc = to_doc(after)
         changed = {k: doc[k] for k in (*clean, "updated_at", "updated_by")}
         with self._kernel.transaction(actor):
-            stored = from_doc(Customer, self._coll.update(id, changed,
-                                                          expected_version=before.version))
+            stored = from_doc(
+                Customer, self._coll.update(id, changed, expected_version=before.version)
+            )
             if "external_ids" in clean:
                 self._claim_keys(id, stored.external_ids, before.external_ids)
-            effects = self._kernel.emit("crm_customer_updated", actor=actor, before=before,
-                                        after=stored)
+            effects = self._kernel.emit(
+                "crm_customer_updated", actor=actor, before=before, after=stored
+            )
         return self.get(id) if effects else stored
 
     @retried
-    def patch_ext(self, id: str, namespace: str, values: Mapping[str, Any], *,
-                  actor: str) -> Customer:
+    def patch_ext(
+        self, id: str, namespace: str, values: Mapping[str, Any], *, actor: str
+    ) -> Customer:
         """Merge ``values`` into ``ext[namespace]`` without firing events (used by Effects).
 
         Retries on a version conflict, since a namespace patch does not depend on other fields.
@@ -289,13 +331,14 @@ class Customers:
             ext = {**stored, namespace: merged}
             try:
                 with self._kernel.transaction(actor):
-                    doc = self._coll.update(id, {"ext": ext},
-                                            expected_version=current["version"])
+                    doc = self._coll.update(id, {"ext": ext}, expected_version=current["version"])
                 return from_doc(Customer, doc)
             except ConflictError:
                 continue
-        raise ConflictError(f"customer {id}: ext[{namespace!r}] kept changing underneath; "
-                            "giving up after 5 attempts")
+        raise ConflictError(
+            f"customer {id}: ext[{namespace!r}] kept changing underneath; "
+            "giving up after 5 attempts"
+        )
 
     @retried
     def forget(self, id: str, *, actor: str) -> Customer:
@@ -315,30 +358,40 @@ class Customers:
         now = self._kernel.now()
         with self._kernel.transaction(actor):
             for task in self._tasks.open_for(id):
-                self._tasks.apply_update(TaskUpdate(task_id=task.id, cancel=True,
-                                                        reason="customer data erased"),
-                                             actor=actor)
+                self._tasks.apply_update(
+                    TaskUpdate(task_id=task.id, cancel=True, reason="customer data erased"),
+                    actor=actor,
+                )
             for spec in self._kernel.specs.values():
-                if (spec.customer_key is None or spec.name == names.CUSTOMERS
-                        or spec.record_type is None):
+                if (
+                    spec.customer_key is None
+                    or spec.name == names.CUSTOMERS
+                    or spec.record_type is None
+                ):
                     continue
                 fields = personal_fields(spec.record_type)
                 coll = self._kernel.store.collection(spec.name)
                 for doc in list(coll.iter({spec.customer_key: id})):
-                    blank = {f: _blank(doc[f]) for f in fields
-                             if doc.get(f) not in (None, "", [], {}, "(erased)")}
+                    blank = {
+                        f: _blank(doc[f])
+                        for f in fields
+                        if doc.get(f) not in (None, "", [], {}, "(erased)")
+                    }
                     if blank:
                         coll.update(doc["id"], blank, expected_version=doc["version"])
             keys = self._kernel.store.collection(names.CUSTOMER_KEYS)
             for key in list(keys.iter({"customer_id": id})):  # merged-in ones too
                 keys.delete(key["id"])
             blank = erased_fields()
-            erased = attrs.evolve(customer, **blank, status=CustomerStatus.ERASED,
-                                  updated_at=now, updated_by=actor)
+            erased = attrs.evolve(
+                customer, **blank, status=CustomerStatus.ERASED, updated_at=now, updated_by=actor
+            )
             doc = to_doc(erased)
-            self._coll.update(id, {k: doc[k] for k in (*blank, "status", "updated_at",
-                                                        "updated_by")},
-                              expected_version=customer.version)
+            self._coll.update(
+                id,
+                {k: doc[k] for k in (*blank, "status", "updated_at", "updated_by")},
+                expected_version=customer.version,
+            )
             self._kernel.emit("crm_customer_forgotten", actor=actor, customer=erased)
         self._finish_erasure(id)
         return self.get_any(id)
@@ -355,11 +408,19 @@ class Customers:
             raise StorageError(
                 f"customer {id} is erased, but the old values are still in the store's files "
                 f"because compacting failed ({exc}); free some space and run 'crm customer "
-                f"forget {id} --yes' again to finish") from None
+                f"forget {id} --yes' again to finish"
+            ) from None
 
-    def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0, include_inactive: bool = False,
-             actor: str | None = None) -> list[Customer]:
+    def find(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        include_inactive: bool = False,
+        actor: str | None = None,
+    ) -> list[Customer]:
         """Customers matching a storage filter (active ones unless ``include_inactive``).
 
         With ``actor`` under enforced permissions, an agent sees only the customers they may
@@ -367,17 +428,20 @@ class Customers:
         query = self._active(filter, include_inactive)
         if actor is not None:
             query = self._kernel.readable_filter(actor, query)
-        return [from_doc(Customer, d) for d in self._coll.find(query, sort=sort, limit=limit,
-                                                                skip=skip)]
+        return [
+            from_doc(Customer, d) for d in self._coll.find(query, sort=sort, limit=limit, skip=skip)
+        ]
 
-    def iter(self, filter: Mapping[str, Any] | None = None, *,
-             include_inactive: bool = False) -> Iterator[Customer]:
+    def iter(
+        self, filter: Mapping[str, Any] | None = None, *, include_inactive: bool = False
+    ) -> Iterator[Customer]:
         """Stream customers in id order."""
         for doc in self._coll.iter(self._active(filter, include_inactive)):
             yield from_doc(Customer, doc)
 
-    def count(self, filter: Mapping[str, Any] | None = None, *,
-              include_inactive: bool = False) -> int:
+    def count(
+        self, filter: Mapping[str, Any] | None = None, *, include_inactive: bool = False
+    ) -> int:
         return self._coll.count(self._active(filter, include_inactive))
 
     @staticmethod
@@ -387,8 +451,9 @@ class Customers:
             query["status"] = CustomerStatus.ACTIVE.value
         return query
 
-    def find_by_contact(self, *, phone: str | None = None, email: str | None = None,
-                        actor: str | None = None) -> list[Customer]:
+    def find_by_contact(
+        self, *, phone: str | None = None, email: str | None = None, actor: str | None = None
+    ) -> list[Customer]:
         """Active customers with this phone or e-mail (normalised before matching)."""
         given = {k: v for k, v in (("phone", phone), ("email", email)) if v}
         clean = {k: v for k, v in self._clean(given).items() if k in given}
@@ -423,8 +488,9 @@ class Customers:
         groups: dict[str, list[Customer]] = {}
         for id, customer in by_id.items():
             groups.setdefault(root(id), []).append(customer)
-        return sorted((sorted(g, key=lambda c: c.id) for g in groups.values()),
-                      key=lambda g: g[0].id)
+        return sorted(
+            (sorted(g, key=lambda c: c.id) for g in groups.values()), key=lambda g: g[0].id
+        )
 
     def _move_history(self, duplicate_id: str, keep_id: str, actor: str) -> None:
         """Re-point the duplicate's history in bounded transactions (see ``merge``)."""
@@ -435,8 +501,9 @@ class Customers:
             while batch := coll.find({spec.customer_key: duplicate_id}, limit=MERGE_BATCH):
                 with self._kernel.transaction(actor):
                     for doc in batch:
-                        coll.update(doc["id"], {spec.customer_key: keep_id},
-                                    expected_version=doc["version"])
+                        coll.update(
+                            doc["id"], {spec.customer_key: keep_id}, expected_version=doc["version"]
+                        )
 
     @retried
     def merge(self, keep_id: str, duplicate_id: str, *, actor: str) -> Customer:
@@ -471,28 +538,44 @@ class Customers:
         now = self._kernel.now()
         self._move_history(duplicate_id, keep_id, actor)
         with self._kernel.transaction(actor):
-            self._tasks.cancel_deduped_for(duplicate_id, actor=actor,
-                                               reason=f"merged into {keep_id}")
+            self._tasks.cancel_deduped_for(
+                duplicate_id, actor=actor, reason=f"merged into {keep_id}"
+            )
             for spec in self._kernel.specs.values():
                 if spec.customer_key is None or spec.name == names.CUSTOMERS:
                     continue
                 coll = self._kernel.store.collection(spec.name)
                 for doc in list(coll.iter({spec.customer_key: duplicate_id})):
-                    coll.update(doc["id"], {spec.customer_key: keep_id},
-                                expected_version=doc["version"])
+                    coll.update(
+                        doc["id"], {spec.customer_key: keep_id}, expected_version=doc["version"]
+                    )
             merged = attrs.evolve(keep, **fills, updated_at=now, updated_by=actor)
             doc = to_doc(merged)
-            self._coll.update(keep_id, {k: doc[k] for k in (*fills, "updated_at", "updated_by")},
-                              expected_version=keep.version)
+            self._coll.update(
+                keep_id,
+                {k: doc[k] for k in (*fills, "updated_at", "updated_by")},
+                expected_version=keep.version,
+            )
             blank: dict[str, Any] = {name: None for name in personal_fields(Customer)}
             blank.update(name="(merged)", chat_handles={}, external_ids={}, notes="")
-            tomb = attrs.evolve(dup, **blank, status=CustomerStatus.MERGED,
-                                merged_into=keep_id, updated_at=now, updated_by=actor)
+            tomb = attrs.evolve(
+                dup,
+                **blank,
+                status=CustomerStatus.MERGED,
+                merged_into=keep_id,
+                updated_at=now,
+                updated_by=actor,
+            )
             tdoc = to_doc(tomb)
-            self._coll.update(duplicate_id, {k: tdoc[k] for k in (*blank, "status",
-                                                                   "merged_into", "updated_at",
-                                                                   "updated_by")},
-                              expected_version=dup.version)
-            self._kernel.emit("crm_customers_merged", actor=actor, kept=self.get(keep_id),
-                              merged=self.get_any(duplicate_id))
+            self._coll.update(
+                duplicate_id,
+                {k: tdoc[k] for k in (*blank, "status", "merged_into", "updated_at", "updated_by")},
+                expected_version=dup.version,
+            )
+            self._kernel.emit(
+                "crm_customers_merged",
+                actor=actor,
+                kept=self.get(keep_id),
+                merged=self.get_any(duplicate_id),
+            )
         return self.get(keep_id)

@@ -30,15 +30,83 @@ from crmcore.security import ActorSettings
 if TYPE_CHECKING:
     from crmcore.cli.context import CliState
 
-FAMILY = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu",
-          "Sun", "Ma", "Zhu", "Hu", "Guo", "He", "Lin", "Luo", "Gao", "Smith", "Garcia", "Khan",
-          "Müller", "Rossi", "Silva", "Kim", "Nguyen", "Ivanova", "Okafor"]
-GIVEN = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hui", "Ling", "Tao", "Xin", "Bo",
-         "Mei", "Qiang", "Na", "Anna", "James", "Maria", "Omar", "Sofia", "Lucas", "Aiko",
-         "Priya", "Noah", "Elena", "Chidi", "Hana", "Mateo", "Yuki", "Leila"]
+FAMILY = [
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Huang",
+    "Zhao",
+    "Wu",
+    "Zhou",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+    "Guo",
+    "He",
+    "Lin",
+    "Luo",
+    "Gao",
+    "Smith",
+    "Garcia",
+    "Khan",
+    "Müller",
+    "Rossi",
+    "Silva",
+    "Kim",
+    "Nguyen",
+    "Ivanova",
+    "Okafor",
+]
+GIVEN = [
+    "Wei",
+    "Fang",
+    "Min",
+    "Jing",
+    "Lei",
+    "Yan",
+    "Jun",
+    "Hui",
+    "Ling",
+    "Tao",
+    "Xin",
+    "Bo",
+    "Mei",
+    "Qiang",
+    "Na",
+    "Anna",
+    "James",
+    "Maria",
+    "Omar",
+    "Sofia",
+    "Lucas",
+    "Aiko",
+    "Priya",
+    "Noah",
+    "Elena",
+    "Chidi",
+    "Hana",
+    "Mateo",
+    "Yuki",
+    "Leila",
+]
 REGIONS = ["North", "South", "East", "West", "Central"]
-OCCUPATIONS = ["teacher", "engineer", "nurse", "shop owner", "student", "retired", "driver",
-               "designer", "accountant", "chef"]
+OCCUPATIONS = [
+    "teacher",
+    "engineer",
+    "nurse",
+    "shop owner",
+    "student",
+    "retired",
+    "driver",
+    "designer",
+    "accountant",
+    "chef",
+]
 SUMMARIES = {
     "consultation": "asked about plans and prices",
     "purchase": "bought",
@@ -53,15 +121,41 @@ SUMMARIES = {
 }
 # How often each kind of contact happens, per industry (DOMAIN §8).
 ACTIVITY = {
-    "retail": {"consultation": 4, "purchase": 3, "visit": 1, "inquiry": 2, "feedback": 1,
-               "complaint": 0.6},
-    "telecom": {"consultation": 3, "business": 2, "billing": 2, "inquiry": 2, "purchase": 1,
-                "feedback": 1, "complaint": 0.8},
-    "hospital": {"consultation": 3, "treatment": 2, "visit": 2, "purchase": 1, "event": 0.5,
-                 "feedback": 1, "complaint": 0.4},
+    "retail": {
+        "consultation": 4,
+        "purchase": 3,
+        "visit": 1,
+        "inquiry": 2,
+        "feedback": 1,
+        "complaint": 0.6,
+    },
+    "telecom": {
+        "consultation": 3,
+        "business": 2,
+        "billing": 2,
+        "inquiry": 2,
+        "purchase": 1,
+        "feedback": 1,
+        "complaint": 0.8,
+    },
+    "hospital": {
+        "consultation": 3,
+        "treatment": 2,
+        "visit": 2,
+        "purchase": 1,
+        "event": 0.5,
+        "feedback": 1,
+        "complaint": 0.4,
+    },
 }
-STAFF = {"ann": "north", "bo": "north", "chen": "south", "dana": "south", "eli": "east",
-         "fei": "east"}
+STAFF = {
+    "ann": "north",
+    "bo": "north",
+    "chen": "south",
+    "dana": "south",
+    "eli": "east",
+    "fei": "east",
+}
 REPS = list(STAFF)
 
 
@@ -90,8 +184,14 @@ def _person(rng: random.Random, n: int) -> dict[str, Any]:
     }
 
 
-def _day_activity(crm: CRM, rng: random.Random, day_start: datetime, ids: list[str],
-                  engagement: dict[str, float], profile: str) -> int:
+def _day_activity(
+    crm: CRM,
+    rng: random.Random,
+    day_start: datetime,
+    ids: list[str],
+    engagement: dict[str, float],
+    profile: str,
+) -> int:
     logged = 0
     weights = ACTIVITY.get(profile, ACTIVITY["retail"])
     kinds = [k for k in weights if k in crm.interaction_kinds]
@@ -102,15 +202,18 @@ def _day_activity(crm: CRM, rng: random.Random, day_start: datetime, ids: list[s
         at = day_start + timedelta(hours=rng.uniform(1, 9))
         # the customer's own rep handles the contact (as permissions would require)
         rep = crm.customers.get(customer_id).owner or rng.choice(REPS)
-        fields: dict[str, object] = {"summary": SUMMARIES[kind],
-                                     "channel": rng.choice(list(Channel)[:4]), "rep": rep}
+        fields: dict[str, object] = {
+            "summary": SUMMARIES[kind],
+            "channel": rng.choice(list(Channel)[:4]),
+            "rep": rep,
+        }
         if kind in ("purchase", "treatment"):
-            fields["amount"] = round(rng.lognormvariate(5 if kind == "purchase" else 7, 0.8),
-                                     2)
+            fields["amount"] = round(rng.lognormvariate(5 if kind == "purchase" else 7, 0.8), 2)
         if kind == "feedback":
             fields["satisfaction"] = rng.choice([4, 5, 5])
-        crm.interactions.log(actor=str(fields["rep"]), customer_id=customer_id, kind=kind,
-                             occurred_at=at, **fields)
+        crm.interactions.log(
+            actor=str(fields["rep"]), customer_id=customer_id, kind=kind, occurred_at=at, **fields
+        )
         logged += 1
     return logged
 
@@ -123,8 +226,9 @@ def _work_due_tasks(crm: CRM, rng: random.Random, now: datetime) -> int:
             who = task.assignee or owner or rng.choice(REPS)
             if crm.config.security.enforce and crm.actor(who) is None:
                 who = "demo-staff"  # someone outside the directory: the simulation stands in
-            crm.tasks.complete(task.id, actor=who,
-                               outcome=rng.choice(["reached", "reached", "left message"]))
+            crm.tasks.complete(
+                task.id, actor=who, outcome=rng.choice(["reached", "reached", "left message"])
+            )
             done += 1
     return done
 
@@ -137,8 +241,9 @@ def _with_demo_staff(config: Config) -> Config:
     actors["lead"] = ActorSettings(role="shift_lead", team="north", department="service")
     actors["manager"] = ActorSettings(role="manager", department="service")
     system = [*config.security.system_actors, "demo-*"]  # the simulation's own staff
-    return attrs.evolve(config, security=attrs.evolve(config.security, actors=actors,
-                                                      system_actors=system))
+    return attrs.evolve(
+        config, security=attrs.evolve(config.security, actors=actors, system_actors=system)
+    )
 
 
 def demo_overlay(profile: str) -> dict[str, Any]:
@@ -170,15 +275,17 @@ def demo_config(config_path: Path, profile: str) -> Config:
     config = Config.load(config_path, environ={})
     if config.storage.backend != "tinydb":
         config = attrs.evolve(config, storage=attrs.evolve(config.storage, backend="tinydb"))
-    config = attrs.evolve(config, storage=attrs.evolve(
-        config.storage, location=str(config_path.parent / "crm-data")))
+    config = attrs.evolve(
+        config, storage=attrs.evolve(config.storage, location=str(config_path.parent / "crm-data"))
+    )
     if config.security.enforce:
         config = _with_demo_staff(config)
     return attrs.evolve(config, sections=merged(config.sections, demo_overlay(profile)))
 
 
-def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
-             directory: str | None, seed: int) -> DemoResult:
+def run_demo(
+    ctx: click.Context, *, profile: str, customers: int, days: int, directory: str | None, seed: int
+) -> DemoResult:
     """Create the store, simulate, report, and say where the data is."""
     from crmcore.cli.context import progress, state
 
@@ -214,24 +321,35 @@ def run_demo(ctx: click.Context, *, profile: str, customers: int, days: int,
             render_terminal(st.console, build_report(crm))
         store = crm.store.describe()
         clock.set(datetime.now(UTC))
-        next_steps = [str(line) for line in crm.plugins.crm_demo_ready(
-            crm=crm, config_path=str(config_path))]
+        next_steps = [
+            str(line) for line in crm.plugins.crm_demo_ready(crm=crm, config_path=str(config_path))
+        ]
     result = DemoResult(folder, config_path, customers, interactions, tasks_done)
-    message = (f"demo finished: {customers} customers, {interactions} interactions, "
-               f"{tasks_done} tasks done over {days} days ({profile} profile).\n"
-               f"The data is in {folder} ({store}). Keep exploring:\n"
-               f"  crm --config {config_path} customer list\n"
-               f"  crm --config {config_path} tasks due\n"
-               f"  crm --config {config_path} report --html report.html")
+    message = (
+        f"demo finished: {customers} customers, {interactions} interactions, "
+        f"{tasks_done} tasks done over {days} days ({profile} profile).\n"
+        f"The data is in {folder} ({store}). Keep exploring:\n"
+        f"  crm --config {config_path} customer list\n"
+        f"  crm --config {config_path} tasks due\n"
+        f"  crm --config {config_path} report --html report.html"
+    )
     if next_steps:
         message += "\n" + "\n".join(next_steps)
     if st.as_json:
         from crmcore.cli.context import print_json
 
-        print_json(ctx, {"directory": str(folder), "config": str(config_path),
-                         "customers": customers, "interactions": interactions,
-                         "tasks_done": tasks_done, "profile": profile,
-                         "next_steps": next_steps})
+        print_json(
+            ctx,
+            {
+                "directory": str(folder),
+                "config": str(config_path),
+                "customers": customers,
+                "interactions": interactions,
+                "tasks_done": tasks_done,
+                "profile": profile,
+                "next_steps": next_steps,
+            },
+        )
     else:
         st.console.print(message)
     return result

@@ -151,9 +151,14 @@ class Effects:
     actions: tuple[Action, ...] = attrs.field(default=(), converter=_as_tuple)
 
     def __bool__(self) -> bool:
-        return self is not NOTHING and bool(self.tasks or self.task_updates or self.ext
-                                            or self.records or self.interactions
-                                            or self.actions)
+        return self is not NOTHING and bool(
+            self.tasks
+            or self.task_updates
+            or self.ext
+            or self.records
+            or self.interactions
+            or self.actions
+        )
 
     @classmethod
     def run(cls, fn: Callable[[], object], label: str = "") -> Effects:
@@ -191,8 +196,9 @@ NOTHING = Effects()  # frozen, so one shared instance serves every empty answer
 
 
 class _ExtPatcher(Protocol):
-    def patch_ext(self, id: str, namespace: str, values: Mapping[str, Any], *,
-                  actor: str) -> Any: ...
+    def patch_ext(
+        self, id: str, namespace: str, values: Mapping[str, Any], *, actor: str
+    ) -> Any: ...
 
 
 class _TaskWriter(Protocol):
@@ -202,8 +208,15 @@ class _TaskWriter(Protocol):
 
 
 class _InteractionLogger(Protocol):
-    def log(self, *, actor: str, customer_id: str, kind: str,
-            occurred_at: datetime | None = None, **fields: Any) -> Interaction: ...
+    def log(
+        self,
+        *,
+        actor: str,
+        customer_id: str,
+        kind: str,
+        occurred_at: datetime | None = None,
+        **fields: Any,
+    ) -> Interaction: ...
 
 
 class Target(Protocol):
@@ -220,14 +233,14 @@ class Target(Protocol):
 
     def collection(self, name: str) -> Collection: ...
 
-    def transaction(self, actor: str | None = None) -> contextlib.AbstractContextManager[None]:
-        ...
+    def transaction(self, actor: str | None = None) -> contextlib.AbstractContextManager[None]: ...
 
     def emit(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects: ...
 
 
-def apply(effects: Effects, *, actor: str, to: Target,
-          applied: list[Effects] | None = None) -> list[Task]:
+def apply(
+    effects: Effects, *, actor: str, to: Target, applied: list[Effects] | None = None
+) -> list[Task]:
     """Apply ``effects`` to the CRM ``to`` in the order the module describes; the tasks that
     were created (a dedupe key already open creates none). ``applied`` collects ``effects``
     and every ``Effects`` an action returned (what a worker sweep reports)."""
@@ -237,8 +250,13 @@ def apply(effects: Effects, *, actor: str, to: Target,
         applied.append(effects)
     created: list[Task] = []
     for draft in effects.interactions:
-        to.interactions.log(actor=actor, customer_id=draft.customer_id, kind=draft.kind,
-                            occurred_at=draft.occurred_at, **draft.fields)
+        to.interactions.log(
+            actor=actor,
+            customer_id=draft.customer_id,
+            kind=draft.kind,
+            occurred_at=draft.occurred_at,
+            **draft.fields,
+        )
     for action in effects.actions:
         more = action.run()
         if isinstance(more, Effects):  # anything else an API call returns is its own business
@@ -248,8 +266,7 @@ def apply(effects: Effects, *, actor: str, to: Target,
     cancelled = []
     with to.transaction(actor):
         for patch in effects.ext:
-            to.customers.patch_ext(patch.customer_id, patch.namespace, patch.values,
-                                   actor=actor)
+            to.customers.patch_ext(patch.customer_id, patch.namespace, patch.values, actor=actor)
         for write in effects.records:
             coll = to.collection(write.collection)
             if write.expected_version is None:

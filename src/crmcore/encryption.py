@@ -50,33 +50,46 @@ KEY_BYTES = 32
 CURRENT = 0  # the key index of the current key (``FieldCipher.key_of``)
 UNSEALED: tuple[object, ...] = (None, "", [], {})  # values stored as they are, never sealed
 NEW_KEY_HINT = "generate one with 'crm encryption new-key FILE'"
-WRONG_KEY = ("an encrypted field does not open with this key (wrong CRM_ENCRYPTION_KEY, or "
-             "damaged data)")
+WRONG_KEY = (
+    "an encrypted field does not open with this key (wrong CRM_ENCRYPTION_KEY, or damaged data)"
+)
 
 
 def load_key(key_file: str | None, environ: Mapping[str, str] | None = None) -> bytes:
     """The master key from the environment or the key file; refuse weak or exposed keys."""
-    key = load_secret(ENV_KEY, key_file, "core.encryption_key_file", "encryption key",
-                      environ)
+    key = load_secret(ENV_KEY, key_file, "core.encryption_key_file", "encryption key", environ)
     if key is None:
-        raise ConfigError(f"core.encrypt_personal is on but no key is given: set ${ENV_KEY} "
-                          f"or core.encryption_key_file ({NEW_KEY_HINT})")
+        raise ConfigError(
+            f"core.encrypt_personal is on but no key is given: set ${ENV_KEY} "
+            f"or core.encryption_key_file ({NEW_KEY_HINT})"
+        )
     return key
 
 
-def load_previous_keys(key_files: Sequence[str], current: bytes,
-                       environ: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
+def load_previous_keys(
+    key_files: Sequence[str], current: bytes, environ: Mapping[str, str] | None = None
+) -> tuple[bytes, ...]:
     """The keys data may still be sealed with: ``$CRM_ENCRYPTION_PREVIOUS_KEYS`` (base64 keys
     separated by commas or whitespace) if set, else the files of
     ``[core] encryption_previous_key_files``, in that order. Checked like the current key;
     a previous key equal to the current one, or listed twice, is refused."""
-    return load_previous_secrets(ENV_PREVIOUS_KEYS, key_files,
-                                 "core.encryption_previous_key_files", "encryption key",
-                                 current, environ)
+    return load_previous_secrets(
+        ENV_PREVIOUS_KEYS,
+        key_files,
+        "core.encryption_previous_key_files",
+        "encryption key",
+        current,
+        environ,
+    )
 
 
-def load_secret(env_name: str, key_file: str | None, setting: str, what: str,
-                environ: Mapping[str, str] | None = None) -> bytes | None:
+def load_secret(
+    env_name: str,
+    key_file: str | None,
+    setting: str,
+    what: str,
+    environ: Mapping[str, str] | None = None,
+) -> bytes | None:
     """A key (base64, at least 32 bytes) from ``$env_name``, else from ``key_file`` (which
     must be readable by its owner only), else None. ``setting`` and ``what`` name it in
     errors. The encryption key and the audit trail's key are both held this way."""
@@ -89,9 +102,14 @@ def load_secret(env_name: str, key_file: str | None, setting: str, what: str,
     return None
 
 
-def load_previous_secrets(env_name: str, key_files: Sequence[str], setting: str, what: str,
-                          current: bytes | None,
-                          environ: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
+def load_previous_secrets(
+    env_name: str,
+    key_files: Sequence[str],
+    setting: str,
+    what: str,
+    current: bytes | None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[bytes, ...]:
     """Previous keys (see ``load_previous_keys``), from ``$env_name`` or ``key_files``."""
     env = os.environ if environ is None else environ
     named: list[tuple[str, str]] = []  # (base64 text, where it came from)
@@ -106,8 +124,10 @@ def load_previous_secrets(env_name: str, key_files: Sequence[str], setting: str,
     for text, where in named:
         key = _decode_key(text, where, what)
         if key == current:
-            raise ConfigError(f"{where}: this previous key is the current {what}; "
-                              "list only keys the data was sealed with before")
+            raise ConfigError(
+                f"{where}: this previous key is the current {what}; "
+                "list only keys the data was sealed with before"
+            )
         if key in keys:
             raise ConfigError(f"{where}: this previous key is listed twice")
         keys.append(key)
@@ -124,8 +144,7 @@ def _read_key_file(key_file: str, setting: str) -> tuple[str, str]:
     except UnicodeDecodeError:
         raise ConfigError(f"{setting}: {path} is not a key file (base64 text)") from None
     if mode & 0o077:
-        raise ConfigError(f"{setting}: {path} is readable by others (mode {mode:o}); "
-                          "chmod 600 it")
+        raise ConfigError(f"{setting}: {path} is readable by others (mode {mode:o}); chmod 600 it")
     return text, str(path)
 
 
@@ -151,8 +170,10 @@ def write_key_file(path: str | Path) -> Path:
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise ValidationError(f"{target} exists; a key file is never overwritten (the data "
-                              "sealed with it would be lost): choose a new name") from None
+        raise ValidationError(
+            f"{target} exists; a key file is never overwritten (the data "
+            "sealed with it would be lost): choose a new name"
+        ) from None
     except OSError as exc:
         raise ValidationError(f"cannot create {target}: {exc.strerror}") from None
     try:
@@ -236,7 +257,7 @@ class FieldCipher:
         from cryptography.exceptions import InvalidTag
 
         try:
-            tag, body = text[len(PREFIX):].split(":", 1)
+            tag, body = text[len(PREFIX) :].split(":", 1)
             raw = base64.urlsafe_b64decode(body)
         except ValueError:
             return None
@@ -244,8 +265,11 @@ class FieldCipher:
             return None
         for index, key in enumerate(self._keys):
             try:
-                plain = (key.siv.decrypt(raw, [b"crmcore"]) if tag == "d"
-                         else key.gcm.decrypt(raw[:12], raw[12:], b"crmcore"))
+                plain = (
+                    key.siv.decrypt(raw, [b"crmcore"])
+                    if tag == "d"
+                    else key.gcm.decrypt(raw[:12], raw[12:], b"crmcore")
+                )
             except (InvalidTag, ValueError):
                 continue
             return index, plain
@@ -282,8 +306,10 @@ class EncryptedStore(StoreLayer):
         # Unique indexes over a sealed field: during a rotation the backend sees only the
         # seals under the current key, so the collection checks the previous keys' seals.
         self._unique[spec.name] = tuple(
-            index for index in spec.indexes
-            if index.unique and any(fields.get(f) for f, _ in index.fields))
+            index
+            for index in spec.indexes
+            if index.unique and any(fields.get(f) for f, _ in index.fields)
+        )
 
     def sealed_collections(self) -> dict[str, dict[str, bool]]:
         """Declared collections with personal fields: field -> sealed deterministically."""
@@ -302,13 +328,17 @@ class EncryptedStore(StoreLayer):
 
     def as_read(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
         collection = self.collection(name)
-        return collection._open(dict(doc)) if isinstance(collection, EncryptedCollection) \
-            else doc  # type: ignore[return-value]
+        return collection._open(dict(doc)) if isinstance(collection, EncryptedCollection) else doc  # type: ignore[return-value]
 
 
 class EncryptedCollection(Collection):
-    def __init__(self, inner: Collection, cipher: FieldCipher, fields: dict[str, bool],
-                 unique: tuple[IndexSpec, ...] = ()) -> None:
+    def __init__(
+        self,
+        inner: Collection,
+        cipher: FieldCipher,
+        fields: dict[str, bool],
+        unique: tuple[IndexSpec, ...] = (),
+    ) -> None:
         self.name = inner.name
         self._inner = inner
         self._cipher = cipher
@@ -342,8 +372,9 @@ class EncryptedCollection(Collection):
             elif key not in self._fields:
                 out[key] = value
             elif not self._fields[key]:
-                raise ValidationError(f"{self.name}.{key} is encrypted with a random nonce and "
-                                      "cannot be searched")
+                raise ValidationError(
+                    f"{self.name}.{key} is encrypted with a random nonce and cannot be searched"
+                )
             elif self._cipher.previous_keys:
                 out[key] = self._any_key_condition(key, value)
             else:
@@ -364,17 +395,19 @@ class EncryptedCollection(Collection):
                 elif op == "$exists":
                     sealed[op] = operand
                 else:
-                    raise ValidationError(f"{self.name}.{key} is encrypted: only equality and "
-                                          "membership queries work on it")
+                    raise ValidationError(
+                        f"{self.name}.{key} is encrypted: only equality and "
+                        "membership queries work on it"
+                    )
             return sealed
         return seal(value)
 
     def _any_key_condition(self, key: str, value: Any) -> Any:
         """``_seal_condition`` during a rotation: a stored value may be sealed under any
         configured key, so equality becomes membership in the seals under every key."""
+
         def seals(values: Iterable[Any]) -> list[Any]:
-            out = (s for v in values
-                   for s in ([None] if v is None else self._cipher.seal_each(v)))
+            out = (s for v in values for s in ([None] if v is None else self._cipher.seal_each(v)))
             return list(dict.fromkeys(out))
 
         if not _is_operators(value):
@@ -393,8 +426,10 @@ class EncryptedCollection(Collection):
             elif op == "$exists":
                 out[op] = operand
             else:
-                raise ValidationError(f"{self.name}.{key} is encrypted: only equality and "
-                                      "membership queries work on it")
+                raise ValidationError(
+                    f"{self.name}.{key} is encrypted: only equality and "
+                    "membership queries work on it"
+                )
         if inside is not None:
             out["$in"] = inside
         if outside:
@@ -406,8 +441,9 @@ class EncryptedCollection(Collection):
             if field in self._fields:
                 raise ValidationError(f"{self.name}.{field} is encrypted and cannot be sorted on")
 
-    def _refuse_duplicates(self, id: Any, values: Mapping[str, Any], *,
-                           update: bool = False) -> None:
+    def _refuse_duplicates(
+        self, id: Any, values: Mapping[str, Any], *, update: bool = False
+    ) -> None:
         """During a rotation, refuse a unique value that another record holds sealed under a
         previous key: the backend's unique index only compares seals under the current key.
         ``values`` is the new document, or with ``update`` the changes to record ``id``."""
@@ -423,9 +459,11 @@ class EncryptedCollection(Collection):
             query = self._duplicate_query(index, doc)
             if query is not None and self._inner.find({**query, "id": {"$ne": id}}, limit=1):
                 fields = ", ".join(path for path, _ in index.fields)
-                raise DuplicateKeyError(f"{self.name}: another record already has this value "
-                                        f"of ({fields}), sealed under a previous encryption "
-                                        "key")
+                raise DuplicateKeyError(
+                    f"{self.name}: another record already has this value "
+                    f"of ({fields}), sealed under a previous encryption "
+                    "key"
+                )
 
     def _duplicate_query(self, index: IndexSpec, doc: Mapping[str, Any]) -> dict[str, Any] | None:
         """The filter for records holding ``doc``'s key in ``index`` with a seal the backend
@@ -447,8 +485,9 @@ class EncryptedCollection(Collection):
                 query[path] = value
         return query if sealed else None
 
-    def _bulk(self, docs: Iterable[Doc], write: Callable[[Iterable[Doc]], BulkResult]
-              ) -> BulkResult:
+    def _bulk(
+        self, docs: Iterable[Doc], write: Callable[[Iterable[Doc]], BulkResult]
+    ) -> BulkResult:
         if not self._unique:
             return write(self._seal(d) if isinstance(d, Mapping) else d for d in docs)
         refused: list[BulkError] = []
@@ -482,17 +521,32 @@ class EncryptedCollection(Collection):
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
         if self._unique:
             self._refuse_duplicates(id, changes, update=True)
-        return self._open(self._inner.update(id, self._seal(changes),  # type: ignore[return-value]
-                                             expected_version=expected_version))
+        return self._open(
+            self._inner.update(
+                id,
+                self._seal(changes),  # type: ignore[return-value]
+                expected_version=expected_version,
+            )
+        )
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
         self._inner.delete(id, expected_version=expected_version)
 
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         self._check_sort(sort)
-        return [self._open(d) for d in self._inner.find(  # type: ignore[misc]
-            self._filter(filter), sort=sort, limit=limit, skip=skip)]
+        return [
+            self._open(d)
+            for d in self._inner.find(  # type: ignore[misc]
+                self._filter(filter), sort=sort, limit=limit, skip=skip
+            )
+        ]
 
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
         for doc in self._inner.iter(self._filter(filter), batch_size=batch_size):
@@ -507,19 +561,28 @@ class EncryptedCollection(Collection):
     def indexes(self) -> list[IndexSpec]:
         return self._inner.indexes()
 
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
         self._check_sort(sort)
-        return self._open(self._inner.claim(self._filter(filter) or {}, owner=owner,
-                                            until=until, now=now, sort=sort))
+        return self._open(
+            self._inner.claim(
+                self._filter(filter) or {}, owner=owner, until=until, now=now, sort=sort
+            )
+        )
 
     def release(self, id: str, *, owner: str) -> None:
         self._inner.release(id, owner=owner)
 
 
 def _is_operators(value: Any) -> bool:
-    return isinstance(value, Mapping) and bool(value) and all(str(k).startswith("$")
-                                                              for k in value)
+    return isinstance(value, Mapping) and bool(value) and all(str(k).startswith("$") for k in value)
 
 
 # -- the layer in a CRM's stack --------------------------------------------------------------

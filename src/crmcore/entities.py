@@ -74,16 +74,18 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def _kind(_inst: object, attribute: attrs.Attribute, value: object) -> None:
     if not isinstance(value, str) or not _KIND.match(value):
-        raise ValidationError(f"{value!r} is not a kind name (lower-case letters, digits, '_')",
-                              field=attribute.name)
+        raise ValidationError(
+            f"{value!r} is not a kind name (lower-case letters, digits, '_')", field=attribute.name
+        )
 
 
 def _ext(_inst: object, attribute: attrs.Attribute, value: object) -> None:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, dict) for k, v in value.items()
     ):
-        raise ValidationError("expected a mapping of plugin name to a mapping",
-                              field=attribute.name)
+        raise ValidationError(
+            "expected a mapping of plugin name to a mapping", field=attribute.name
+        )
     check_encodable(value, attribute.name)
 
 
@@ -116,12 +118,21 @@ def _external_ids(_inst: object, attribute: attrs.Attribute, value: object) -> N
         raise ValidationError("expected a mapping of source to id", field=attribute.name)
     for source, ident in value.items():
         if not isinstance(source, str) or not _SOURCE.match(source):
-            raise ValidationError(f"source {source!r} must be lower-case letters, digits, '_', "
-                                  "'.' or '-' (at most 40)", field=attribute.name)
-        if not isinstance(ident, str) or not ident.strip() or len(ident) > 200 \
-                or ident != ident.strip():
-            raise ValidationError(f"the {source} id must be 1 to 200 characters of text without "
-                                  "surrounding spaces", field=attribute.name)
+            raise ValidationError(
+                f"source {source!r} must be lower-case letters, digits, '_', "
+                "'.' or '-' (at most 40)",
+                field=attribute.name,
+            )
+        if (
+            not isinstance(ident, str)
+            or not ident.strip()
+            or len(ident) > 200
+            or ident != ident.strip()
+        ):
+            raise ValidationError(
+                f"the {source} id must be 1 to 200 characters of text without surrounding spaces",
+                field=attribute.name,
+            )
 
 
 def _optional_date(value: Any) -> date | None:
@@ -152,8 +163,9 @@ class Customer:
     address: str | None = field(personal=True, default=None, validator=optional_text)
     birth_date: date | None = field(personal=True, default=None, converter=_optional_date)
     chat_handles: dict[str, str] = field(personal=True, factory=dict, validator=_handles)
-    gender: Gender | None = field(default=None,
-                                  converter=enum_converter(Gender, "gender", optional=True))
+    gender: Gender | None = field(
+        default=None, converter=enum_converter(Gender, "gender", optional=True)
+    )
     region: str | None = field(default=None, validator=optional_name)
     occupation: str | None = field(default=None, validator=optional_name)
     # personal: a one-person business or a small clinic names the person (erasure blanks it)
@@ -164,8 +176,9 @@ class Customer:
     tags: tuple[str, ...] = field(default=(), converter=_tags, validator=_tag_names)
     source: str | None = field(default=None, validator=optional_name)
     notes: str = field(personal=True, default="", validator=free_text)  # free remarks (备注)
-    status: CustomerStatus = field(default=CustomerStatus.ACTIVE,
-                                   converter=enum_converter(CustomerStatus, "status"))
+    status: CustomerStatus = field(
+        default=CustomerStatus.ACTIVE, converter=enum_converter(CustomerStatus, "status")
+    )
     merged_into: str | None = field(default=None, validator=optional_name)
     # ids this customer has in other systems: {"shop": "C-1042"}; one customer per source and id;
     # personal (they point at the person in another system): erasure blanks them
@@ -209,21 +222,25 @@ class Task:
     updated_by: str = field(validator=name_text)
     customer_id: str | None = field(default=None, validator=optional_name)
     assignee: str | None = field(default=None, validator=optional_name)
-    status: TaskStatus = field(default=TaskStatus.OPEN,
-                               converter=enum_converter(TaskStatus, "status"))
-    priority: Priority = field(default=Priority.NORMAL,
-                               converter=enum_converter(Priority, "priority"))
+    status: TaskStatus = field(
+        default=TaskStatus.OPEN, converter=enum_converter(TaskStatus, "status")
+    )
+    priority: Priority = field(
+        default=Priority.NORMAL, converter=enum_converter(Priority, "priority")
+    )
     dedupe_key: str | None = field(default=None, validator=optional_name)
     source: str | None = field(default=None, validator=optional_name)
     ref: str | None = field(default=None, validator=optional_name)
     notes: str = field(personal=True, default="", validator=free_text)
     outcome: str | None = field(default=None, validator=optional_text)
     completed_at: datetime | None = field(
-        default=None, converter=utc_converter("completed_at", optional=True))
+        default=None, converter=utc_converter("completed_at", optional=True)
+    )
     completed_by: str | None = field(default=None, validator=optional_name)
     lease_owner: str | None = field(default=None, validator=optional_name)
     lease_until: datetime | None = field(
-        default=None, converter=utc_converter("lease_until", optional=True))
+        default=None, converter=utc_converter("lease_until", optional=True)
+    )
     ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)
     version: int = 0
 

@@ -74,20 +74,26 @@ def row_ids(rows: Sequence[HistoryRow]) -> list[str]:
         if row.key:
             content = "key\0" + row.key
         else:
-            content = json.dumps([row.customer_id, _plain(row.fields)], sort_keys=True,
-                                 ensure_ascii=False)
+            content = json.dumps(
+                [row.customer_id, _plain(row.fields)], sort_keys=True, ensure_ascii=False
+            )
             seen[content] = seen.get(content, 0) + 1
             content += f"\0{seen[content]}"  # the n-th identical row is another event
-        digest = int.from_bytes(hashlib.blake2b(content.encode(), digest_size=10).digest(),
-                                "big")
+        digest = int.from_bytes(hashlib.blake2b(content.encode(), digest_size=10).digest(), "big")
         ms = max(0, int(when.timestamp() * 1000))
         out.append(ID_PREFIX + _encode(ms, 10) + _encode(digest, 16))
     return out
 
 
-def replay(crm: CRM, rows: Sequence[HistoryRow], *, actor: str, atomic: bool = False,
-           batch_size: int = 500,
-           on_written: Callable[[int], None] | None = None) -> ReplayResult:
+def replay(
+    crm: CRM,
+    rows: Sequence[HistoryRow],
+    *,
+    actor: str,
+    atomic: bool = False,
+    batch_size: int = 500,
+    on_written: Callable[[int], None] | None = None,
+) -> ReplayResult:
     """Log ``rows`` as history (see the module docstring). A batch that fails is rolled back
     and replayed row by row, so each bad row is reported once (``(line, message)``) and the
     others are written; with ``atomic``, the first failure rolls everything back and raises."""
@@ -104,13 +110,20 @@ def replay(crm: CRM, rows: Sequence[HistoryRow], *, actor: str, atomic: bool = F
         row = rows[i]
         customer = crm.customers.get(row.customer_id)
         if customer.id not in allowed:
-            crm.authorize(actor, "interaction.create",
-                          Resource("interaction", None, customer.owner, customer.id))
+            crm.authorize(
+                actor,
+                "interaction.create",
+                Resource("interaction", None, customer.owner, customer.id),
+            )
             allowed.add(customer.id)
         clock.set(row.fields["occurred_at"])
-        interaction = Interaction(id=ids[i], customer_id=row.customer_id,
-                                  created_at=row.created_at or clock.wall.now(),
-                                  created_by=actor, **row.fields)
+        interaction = Interaction(
+            id=ids[i],
+            customer_id=row.customer_id,
+            created_at=row.created_at or clock.wall.now(),
+            created_by=actor,
+            **row.fields,
+        )
         inserted = coll.insert(to_doc(interaction))
         stored = attrs.evolve(interaction, version=inserted["version"])
         crm.emit("crm_interaction_logged", actor=actor, interaction=stored, customer=customer)
@@ -120,7 +133,7 @@ def replay(crm: CRM, rows: Sequence[HistoryRow], *, actor: str, atomic: bool = F
     with crm.replay_clock() as clock, whole:
         done: set[str] = set()
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             wanted = sorted({ids[i] for i in batch} - done)
             present = {d["id"] for d in coll.find({"id": {"$in": wanted}})} if wanted else set()
             todo = []

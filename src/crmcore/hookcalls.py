@@ -110,10 +110,12 @@ class HookCalls:
         found: Actor | None = self._first("crm_actor", crm=crm, name=name)
         return found
 
-    def crm_authorize(self, *, crm: CRM, actor: Actor, action: str,
-                      resource: Resource) -> bool | None:
-        decided: bool | None = self._first("crm_authorize", crm=crm, actor=actor,
-                                           action=action, resource=resource)
+    def crm_authorize(
+        self, *, crm: CRM, actor: Actor, action: str, resource: Resource
+    ) -> bool | None:
+        decided: bool | None = self._first(
+            "crm_authorize", crm=crm, actor=actor, action=action, resource=resource
+        )
         return decided
 
     # -- faces -----------------------------------------------------------------------------
@@ -132,20 +134,23 @@ class HookCalls:
                 specs = [] if returned is None else list(returned)
                 for spec in specs:
                     if not isinstance(spec, LazyCommand):
-                        raise TypeError(f"crm_cli_commands returned {type(spec).__name__}, "
-                                        "not LazyCommand")
+                        raise TypeError(
+                            f"crm_cli_commands returned {type(spec).__name__}, not LazyCommand"
+                        )
             except Exception as exc:
                 self.mark_failed(plugin, exc)
                 continue
             found.append((plugin, specs))
         return found
 
-    def crm_report_sections(self, *, crm: CRM, now: datetime,
-                            window: ReportWindow) -> list[ReportSection]:
+    def crm_report_sections(
+        self, *, crm: CRM, now: datetime, window: ReportWindow
+    ) -> list[ReportSection]:
         return self.flat("crm_report_sections", crm=crm, now=now, window=window)
 
-    def crm_report_sections_by_plugin(self, *, crm: CRM, now: datetime, window: ReportWindow
-                                      ) -> list[tuple[str, ReportSection]]:
+    def crm_report_sections_by_plugin(
+        self, *, crm: CRM, now: datetime, window: ReportWindow
+    ) -> list[tuple[str, ReportSection]]:
         """``crm_report_sections`` with the plugin that wrote each section (the dashboard
         shows one card per plugin)."""
         return self.contributions("crm_report_sections", crm=crm, now=now, window=window)
@@ -165,11 +170,13 @@ class HookCalls:
 
     def crm_customer_records(self, *, crm: CRM, customer: Customer) -> list[dict[str, Any]]:
         """Each plugin's extra export data (None answers left out)."""
-        return [part for part in self.call("crm_customer_records", crm=crm, customer=customer)
-                if part]
+        return [
+            part for part in self.call("crm_customer_records", crm=crm, customer=customer) if part
+        ]
 
-    def crm_customer_summary_by_plugin(self, *, crm: CRM,
-                                       customer: Customer) -> list[tuple[str, SummaryLine]]:
+    def crm_customer_summary_by_plugin(
+        self, *, crm: CRM, customer: Customer
+    ) -> list[tuple[str, SummaryLine]]:
         """``crm_customer_summary`` with the plugin that wrote each line (the workspace
         leaves out the lines of plugins that show a panel instead)."""
         return self.contributions("crm_customer_summary", crm=crm, customer=customer)
@@ -201,10 +208,8 @@ class HookCalls:
     def crm_customer_badges(self, *, crm: CRM, customer: Customer) -> list[Badge]:
         return self.flat("crm_customer_badges", crm=crm, customer=customer)
 
-    def crm_quiet_until(self, *, crm: CRM, customer: Customer,
-                        now: datetime) -> datetime | None:
-        until: datetime | None = self._first("crm_quiet_until", crm=crm, customer=customer,
-                                             now=now)
+    def crm_quiet_until(self, *, crm: CRM, customer: Customer, now: datetime) -> datetime | None:
+        until: datetime | None = self._first("crm_quiet_until", crm=crm, customer=customer, now=now)
         return until
 
     # -- contracts between plugins (crmcore.contracts) -------------------------------------
@@ -214,8 +219,9 @@ class HookCalls:
         return self.contributions("crm_grading_schemes")
 
     def crm_complaint_notify(self, *, crm: CRM, notification: Notification) -> bool | None:
-        delivered: bool | None = self._first("crm_complaint_notify", crm=crm,
-                                             notification=notification)
+        delivered: bool | None = self._first(
+            "crm_complaint_notify", crm=crm, notification=notification
+        )
         return delivered
 
     def crm_business_clock(self, *, crm: CRM) -> BusinessClock | None:
@@ -226,11 +232,18 @@ class HookCalls:
         """Every plugin's perks for ``customer``, joined."""
         return self.flat("crm_customer_perks", crm=crm, customer=customer)
 
-    def crm_award_points(self, *, crm: CRM, customer_id: str, points: int, source: str,
-                         reason: str, actor: str) -> str | None:
-        entry: str | None = self._first("crm_award_points", crm=crm, customer_id=customer_id,
-                                        points=points, source=source, reason=reason,
-                                        actor=actor)
+    def crm_award_points(
+        self, *, crm: CRM, customer_id: str, points: int, source: str, reason: str, actor: str
+    ) -> str | None:
+        entry: str | None = self._first(
+            "crm_award_points",
+            crm=crm,
+            customer_id=customer_id,
+            points=points,
+            source=source,
+            reason=reason,
+            actor=actor,
+        )
         return entry
 
     def crm_rep_left(self, *, crm: CRM, rep: str, successor: str, actor: str) -> int:

@@ -106,14 +106,16 @@ class CrmHookSpecs:
         """A customer was added. Every plugin is called; return ``Effects`` or None."""
 
     @hookspec
-    def crm_customer_updated(self, crm: CRM, before: Customer, after: Customer,
-                             actor: str) -> Effects | None:
+    def crm_customer_updated(
+        self, crm: CRM, before: Customer, after: Customer, actor: str
+    ) -> Effects | None:
         """A customer's core fields changed through the API (not through ``Effects.ext``
         patches, which never fire this hook). Every plugin is called."""
 
     @hookspec
-    def crm_customers_merged(self, crm: CRM, kept: Customer, merged: Customer,
-                             actor: str) -> Effects | None:
+    def crm_customers_merged(
+        self, crm: CRM, kept: Customer, merged: Customer, actor: str
+    ) -> Effects | None:
         """``merged`` was folded into ``kept``. Records of collections that declare a
         ``customer_key`` were already re-pointed; react for anything else. Every plugin."""
 
@@ -126,8 +128,9 @@ class CrmHookSpecs:
         """
 
     @hookspec
-    def crm_interaction_logged(self, crm: CRM, interaction: Interaction, customer: Customer,
-                               actor: str) -> Effects | None:
+    def crm_interaction_logged(
+        self, crm: CRM, interaction: Interaction, customer: Customer, actor: str
+    ) -> Effects | None:
         """An interaction was logged for ``customer``. Every plugin is called."""
 
     @hookspec
@@ -161,8 +164,7 @@ class CrmHookSpecs:
         """
 
     @hookspec(firstresult=True)
-    def crm_authorize(self, crm: CRM, actor: Actor, action: str,
-                      resource: Resource) -> bool | None:
+    def crm_authorize(self, crm: CRM, actor: Actor, action: str, resource: Resource) -> bool | None:
         """Allow (True) or refuse (False) ``actor`` doing ``action`` (``"customer.update"``) on
         ``resource``; None leaves the decision to the next plugin, then to the default policy.
 
@@ -190,8 +192,9 @@ class CrmHookSpecs:
         """
 
     @hookspec
-    def crm_report_sections(self, crm: CRM, now: datetime,
-                            window: ReportWindow) -> list[ReportSection]:
+    def crm_report_sections(
+        self, crm: CRM, now: datetime, window: ReportWindow
+    ) -> list[ReportSection]:
         """Contribute sections to ``crm report`` (title, rows, optional chart). Every plugin.
         ``window`` is the period and the team or rep asked for (``crm report --since/--until
         /--period --team/--rep``); take it as an argument to honour it."""

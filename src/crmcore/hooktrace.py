@@ -57,15 +57,18 @@ def describe(value: Any) -> str:
 def install(pm: pluggy.PluginManager, stream: IO[str] | None = None) -> None:
     """Print every call of ``pm``'s hooks on ``stream`` (stderr when None)."""
 
-    def before(hook_name: str, impls: Sequence[pluggy.HookImpl],
-               kwargs: Mapping[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         stack = getattr(_local, "starts", None)
         if stack is None:
             stack = _local.starts = []
         stack.append(time.perf_counter())
 
-    def after(outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl],
-              kwargs: Mapping[str, Any]) -> None:
+    def after(
+        outcome: pluggy.Result[Any],
+        hook_name: str,
+        impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, Any],
+    ) -> None:
         took = (time.perf_counter() - _local.starts.pop()) * 1000
         plugins = ", ".join(impl.plugin_name for impl in reversed(impls))
         args = " ".join(f"{k}={describe(v)}" for k, v in kwargs.items())

@@ -34,13 +34,23 @@ LOCALES = ("en", "zh_CN")
 FALLBACK = "en"
 LOCALE_FOLDER = Path(__file__).parent / "locale"
 #: Time zones whose stores default to Chinese.
-CHINESE_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin",
-                           "Asia/Urumqi", "Asia/Kashgar", "PRC"})
+CHINESE_ZONES = frozenset(
+    {
+        "Asia/Shanghai",
+        "Asia/Chongqing",
+        "Asia/Chungking",
+        "Asia/Harbin",
+        "Asia/Urumqi",
+        "Asia/Kashgar",
+        "PRC",
+    }
+)
 
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], NullTranslations] = {}
 _lock = threading.Lock()
 _current: contextvars.ContextVar[NullTranslations | None] = contextvars.ContextVar(
-    "crmcore_i18n_current", default=None)
+    "crmcore_i18n_current", default=None
+)
 
 
 def core_catalog() -> TranslationCatalog:

@@ -23,11 +23,17 @@ def extract(source: Path) -> dict[str, list[str]]:
     from babel.messages.extract import extract_from_dir
 
     found: dict[str, list[str]] = {}
-    options = {"**.html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true",
-                           "trim_blocks": "true", "lstrip_blocks": "true"}}
+    options = {
+        "**.html": {
+            "extensions": "jinja2.ext.i18n",
+            "newstyle_gettext": "true",
+            "trim_blocks": "true",
+            "lstrip_blocks": "true",
+        }
+    }
     for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(source), method_map=METHODS, options_map=options, keywords=KEYWORDS,
-            comment_tags=()):
+        str(source), method_map=METHODS, options_map=options, keywords=KEYWORDS, comment_tags=()
+    ):
         ids = message if isinstance(message, tuple) else (message,)
         for msgid in ids:
             if msgid:
@@ -42,12 +48,19 @@ def problems(source: Path, po_path: Path) -> list[str]:
 
     used = extract(source)
     catalog = po_messages(po_path) if po_path.is_file() else {}
-    out = [f"missing from {po_path.name}: {m!r} (used at {used[m][0]})"
-           for m in sorted(set(used) - set(catalog))]
-    out += [f"no longer used, remove from {po_path.name}: {m!r}"
-            for m in sorted(set(catalog) - set(used))]
-    out += [f"not translated in {po_path}: {m!r}" for m in sorted(set(used) & set(catalog))
-            if not catalog[m].strip()]
+    out = [
+        f"missing from {po_path.name}: {m!r} (used at {used[m][0]})"
+        for m in sorted(set(used) - set(catalog))
+    ]
+    out += [
+        f"no longer used, remove from {po_path.name}: {m!r}"
+        for m in sorted(set(catalog) - set(used))
+    ]
+    out += [
+        f"not translated in {po_path}: {m!r}"
+        for m in sorted(set(used) & set(catalog))
+        if not catalog[m].strip()
+    ]
     return out
 
 
@@ -72,11 +85,18 @@ def update(source: Path, po_path: Path, locale: str = "zh_CN") -> tuple[int, int
         catalog.delete(msgid)
     po_path.parent.mkdir(parents=True, exist_ok=True)
     with po_path.open("wb") as handle:
-        write_po(handle, catalog, omit_header=False, sort_output=True, width=100,
-                 include_lineno=False, no_location=True)
+        write_po(
+            handle,
+            catalog,
+            omit_header=False,
+            sort_output=True,
+            width=100,
+            include_lineno=False,
+            no_location=True,
+        )
     if header is not None:  # keep the file's own header: no churn of dates and placeholders
         text = po_path.read_text("utf-8")
-        po_path.write_text(header + text[len(_header(text)):], "utf-8")
+        po_path.write_text(header + text[len(_header(text)) :], "utf-8")
     return len(set(used) - old), len(old - set(used))
 
 
@@ -84,7 +104,7 @@ def _header(text: str) -> str:
     """The comments and the metadata entry at the top of a ``.po`` file."""
     start = text.find('msgid ""\n')
     end = text.find("\n\n", start)
-    return text if start < 0 or end < 0 else text[:end + 2]
+    return text if start < 0 or end < 0 else text[: end + 2]
 
 
 def main(argv: list[str]) -> int:

@@ -23,8 +23,7 @@ _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two charact
 def _encode(value: int, length: int) -> str:
     """``value`` as ``length`` (even) base32 characters, most significant first."""
     pairs = _PAIRS
-    return "".join([pairs[(value >> shift) & 1023]
-                    for shift in range(5 * (length - 2), -1, -10)])
+    return "".join([pairs[(value >> shift) & 1023] for shift in range(5 * (length - 2), -1, -10)])
 
 
 def new_id(prefix: str, when: datetime) -> str:

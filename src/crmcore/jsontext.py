@@ -17,22 +17,24 @@ except ImportError:  # pragma: no cover - CPython always has the C accelerator
     c_make_encoder = None
 
 
-def compact_encoder(*, sort_keys: bool = False, ensure_ascii: bool = True
-                    ) -> Callable[[Any], str]:
+def compact_encoder(*, sort_keys: bool = False, ensure_ascii: bool = True) -> Callable[[Any], str]:
     """``json.JSONEncoder(separators=(",", ":"), check_circular=False, ...).encode``, with
     the C encoder built once instead of on every call (a sixth of the time of encoding a
     small document). Falls back to the plain method if the C encoder is unavailable or
     does not answer as the pure one does."""
-    encoder = json.JSONEncoder(separators=(",", ":"), sort_keys=sort_keys,
-                               ensure_ascii=ensure_ascii, check_circular=False)
+    encoder = json.JSONEncoder(
+        separators=(",", ":"), sort_keys=sort_keys, ensure_ascii=ensure_ascii, check_circular=False
+    )
     plain = encoder.encode
     if c_make_encoder is None:  # pragma: no cover
         return plain
-    strings = json.encoder.encode_basestring_ascii if ensure_ascii else \
-        json.encoder.encode_basestring
+    strings = (
+        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    )
     try:
-        chunks = c_make_encoder(None, encoder.default, strings, None, ":", ",", sort_keys,
-                                False, True)
+        chunks = c_make_encoder(
+            None, encoder.default, strings, None, ":", ",", sort_keys, False, True
+        )
         sample = {"b": [1, 2.5, None, True, "é\n"], "a": {"c": -1}}
         if "".join(chunks(sample, 0)) != plain(sample):
             return plain  # pragma: no cover
@@ -50,8 +52,11 @@ def compact_encoder(*, sort_keys: bool = False, ensure_ascii: bool = True
 json_canonical = compact_encoder(sort_keys=True, ensure_ascii=False)
 # orjson hands subclasses, datetimes and dataclasses to ``default`` (which refuses them) rather
 # than writing them as json would not.
-_ORJSON_PLAIN = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
-                 | orjson.OPT_PASSTHROUGH_DATACLASS)
+_ORJSON_PLAIN = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 _ORJSON_CANONICAL = orjson.OPT_SORT_KEYS | _ORJSON_PLAIN
 
 
@@ -96,7 +101,7 @@ def _escape_json(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeEncodeError):
         raise error
     escaped = []
-    for char in error.object[error.start:error.end]:
+    for char in error.object[error.start : error.end]:
         code = ord(char)
         if code > 0xFFFF:  # a surrogate pair, as JSON spells characters beyond the BMP
             code -= 0x10000

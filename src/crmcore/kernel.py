@@ -50,8 +50,9 @@ class Hooks(Protocol):
 
     def crm_actor(self, *, crm: Any, name: str) -> Actor | None: ...
 
-    def crm_authorize(self, *, crm: Any, actor: Actor, action: str,
-                      resource: Resource) -> bool | None: ...
+    def crm_authorize(
+        self, *, crm: Any, actor: Actor, action: str, resource: Resource
+    ) -> bool | None: ...
 
 
 class DirectWriteError(RuntimeError):
@@ -62,8 +63,7 @@ class DirectWriteError(RuntimeError):
 class Kernel:
     """Store, clock, configuration, transactions, permissions and events of one open CRM."""
 
-    def __init__(self, *, store: Store, config: Config, plugins: Hooks,
-                 clock: Clock) -> None:
+    def __init__(self, *, store: Store, config: Config, plugins: Hooks, clock: Clock) -> None:
         self.store = store
         self.config = config
         self.plugins = plugins
@@ -129,7 +129,8 @@ class Kernel:
             raise DirectWriteError(
                 f"a plugin wrote directly from inside the event hook {hook}; an event hook "
                 "returns Effects (an Action for a write through a plugin's own API) and the "
-                "core applies them")
+                "core applies them"
+            )
 
     def call_event(self, hook_name: str, **kwargs: Any) -> Effects:
         """Call an event hook with writes refused for the duration; its combined Effects."""
@@ -150,8 +151,11 @@ class Kernel:
         local = self.local
         depth = getattr(local, "emits", 0)
         if depth > MAX_EFFECT_DEPTH:
-            raise PluginError("core", f"effects kept triggering {hook_name} more than "
-                              f"{MAX_EFFECT_DEPTH} levels deep; a plugin loops")
+            raise PluginError(
+                "core",
+                f"effects kept triggering {hook_name} more than "
+                f"{MAX_EFFECT_DEPTH} levels deep; a plugin loops",
+            )
         local.emits = depth + 1
         local.reacting = getattr(local, "reacting", 0) + 1
         try:
@@ -162,8 +166,9 @@ class Kernel:
             local.emits = depth
         return effects
 
-    def apply(self, effects: Effects, *, actor: str,
-              applied: list[Effects] | None = None) -> list[Any]:
+    def apply(
+        self, effects: Effects, *, actor: str, applied: list[Effects] | None = None
+    ) -> list[Any]:
         """Apply ``effects`` to the CRM (``effects.apply``); the tasks created."""
         target: Target = self.host
         try:
@@ -174,8 +179,7 @@ class Kernel:
             culprit = self.plugins.culprit(exc)
             if culprit == "unknown":
                 raise
-            raise PluginError(culprit, f"a reaction failed: {type(exc).__name__}: {exc}"
-                              ) from exc
+            raise PluginError(culprit, f"a reaction failed: {type(exc).__name__}: {exc}") from exc
 
     @contextlib.contextmanager
     def reacting(self) -> Iterator[None]:
@@ -203,8 +207,9 @@ class Kernel:
         if who is None:
             allowed, why = False, f"unknown actor {actor!r} (add it under [security.actors])"
         else:
-            decided = self.plugins.crm_authorize(crm=self.host, actor=who, action=action,
-                                                 resource=resource)
+            decided = self.plugins.crm_authorize(
+                crm=self.host, actor=who, action=action, resource=resource
+            )
             if decided is None:
                 allowed, why = default_policy(self.host, who, action, resource)
             else:
@@ -231,8 +236,9 @@ class Kernel:
         with acting_as(actor):
             self.store.record_denial(action, resource, str(exc))
 
-    def readable_filter(self, actor: str, query: Mapping[str, Any], *,
-                        owner_field: str = "owner") -> dict[str, Any]:
+    def readable_filter(
+        self, actor: str, query: Mapping[str, Any], *, owner_field: str = "owner"
+    ) -> dict[str, Any]:
         """Narrow ``query`` to the records ``actor`` may read under enforced permissions."""
         if not self.config.security.enforce:
             return dict(query)
@@ -246,8 +252,9 @@ class Kernel:
         elif who.role is Role.SHIFT_LEAD:
             names = {n for n, a in directory.items() if who.team and a.team == who.team}
         elif who.role is Role.MANAGER:
-            names = {n for n, a in directory.items()
-                     if who.department and a.department == who.department}
+            names = {
+                n for n, a in directory.items() if who.department and a.department == who.department
+            }
         else:
             return dict(query)  # admin, auditor, system: everything
         scope = {"$or": [{owner_field: {"$in": sorted(names | {actor})}}, {owner_field: None}]}
@@ -295,8 +302,9 @@ class _Transaction:
         if self._actor is not None:
             self._token = set_actor(self._actor)
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         local = self._kernel.local
         try:
             try:
@@ -361,8 +369,15 @@ class GatedCollection(Collection):
         self._check()
         self._inner.delete(id, expected_version=expected_version)
 
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
         self._check()
         return self._inner.claim(filter, owner=owner, until=until, now=now, sort=sort)
 
@@ -386,12 +401,17 @@ class GatedCollection(Collection):
     def last(self, sequence: str) -> Doc | None:
         return self._inner.last(sequence)
 
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         return self._inner.find(filter, sort=sort, limit=limit, skip=skip)
 
-    def find_one(self, filter: Filter | None = None, *,
-                 sort: SortSpec | None = None) -> Doc | None:
+    def find_one(self, filter: Filter | None = None, *, sort: SortSpec | None = None) -> Doc | None:
         return self._inner.find_one(filter, sort=sort)
 
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:

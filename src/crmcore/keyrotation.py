@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int], None]
 BATCH = 500
 ATTEMPTS = 5  # re-reads of a document that keeps changing while it is re-sealed
-NO_PREVIOUS_KEY = (f"nothing to rotate from: no previous key is configured (list the old key "
-                   f"in core.encryption_previous_key_files or ${ENV_PREVIOUS_KEYS})")
+NO_PREVIOUS_KEY = (
+    f"nothing to rotate from: no previous key is configured (list the old key "
+    f"in core.encryption_previous_key_files or ${ENV_PREVIOUS_KEYS})"
+)
 
 
 @attrs.frozen
@@ -93,8 +95,9 @@ def sealed_documents(crm: CRM) -> dict[str, int]:
     return {name: layer.inner.collection(name).count() for name in layer.sealed_collections()}
 
 
-def key_status(crm: CRM, *, progress: Progress | None = None,
-               batch_size: int = BATCH) -> list[KeyUsage]:
+def key_status(
+    crm: CRM, *, progress: Progress | None = None, batch_size: int = BATCH
+) -> list[KeyUsage]:
     """Which key opens each sealed personal value, per collection with personal fields.
     ``progress(collection, n)`` is called after each batch of ``n`` documents."""
     layer = encrypted_layer(crm.store)
@@ -103,8 +106,7 @@ def key_status(crm: CRM, *, progress: Progress | None = None,
     for name, fields in layer.sealed_collections().items():
         documents = plaintext = 0
         counts = [0] * (cipher.previous_keys + 2)  # current, each previous, none (last)
-        for batch in batches(layer.inner.collection(name).iter(batch_size=batch_size),
-                              batch_size):
+        for batch in batches(layer.inner.collection(name).iter(batch_size=batch_size), batch_size):
             for doc in batch:
                 for field in fields:
                     value = doc.get(field)
@@ -116,13 +118,15 @@ def key_status(crm: CRM, *, progress: Progress | None = None,
             documents += len(batch)
             if progress is not None:
                 progress(name, len(batch))
-        usage.append(KeyUsage(name, documents, counts[CURRENT], tuple(counts[1:-1]),
-                              counts[-1], plaintext))
+        usage.append(
+            KeyUsage(name, documents, counts[CURRENT], tuple(counts[1:-1]), counts[-1], plaintext)
+        )
     return usage
 
 
-def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
-                batch_size: int = BATCH) -> RotationReport:
+def rotate_keys(
+    crm: CRM, *, actor: str, progress: Progress | None = None, batch_size: int = BATCH
+) -> RotationReport:
     """Re-seal with the current key every personal value still sealed under a previous key.
 
     Works beneath the audit layer, one version-checked update per document, read in batches:
@@ -140,8 +144,9 @@ def rotate_keys(crm: CRM, *, actor: str, progress: Progress | None = None,
     return _reseal_all(crm, layer, actor, "encryption.rotate", "rekey", progress, batch_size)
 
 
-def seal_plaintext(crm: CRM, *, actor: str, progress: Progress | None = None,
-                   batch_size: int = BATCH) -> RotationReport:
+def seal_plaintext(
+    crm: CRM, *, actor: str, progress: Progress | None = None, batch_size: int = BATCH
+) -> RotationReport:
     """Seal under the current key every personal value stored in the clear: written before
     encryption was turned on, or before its field was declared personal (``organisation``
     before crmcore declared it). Works as ``rotate_keys`` does (batches, version-checked
@@ -153,8 +158,15 @@ def seal_plaintext(crm: CRM, *, actor: str, progress: Progress | None = None,
     return _reseal_all(crm, layer, actor, "encryption.seal", "seal", progress, batch_size)
 
 
-def _reseal_all(crm: CRM, layer: EncryptedStore, actor: str, action: str, event: str,
-                progress: Progress | None, batch_size: int) -> RotationReport:
+def _reseal_all(
+    crm: CRM,
+    layer: EncryptedStore,
+    actor: str,
+    action: str,
+    event: str,
+    progress: Progress | None,
+    batch_size: int,
+) -> RotationReport:
     from crmcore.customers import require_actor
 
     actor = require_actor(actor)
@@ -164,8 +176,9 @@ def _reseal_all(crm: CRM, layer: EncryptedStore, actor: str, action: str, event:
     reports = []
     with acting_as(actor):
         for name, fields in layer.sealed_collections().items():
-            reports.append(_rotate_collection(crm, layer, name, fields, progress, batch_size,
-                                              event))
+            reports.append(
+                _rotate_collection(crm, layer, name, fields, progress, batch_size, event)
+            )
     compact_error = None
     try:
         crm.store.compact()
@@ -176,9 +189,15 @@ def _reseal_all(crm: CRM, layer: EncryptedStore, actor: str, action: str, event:
     return RotationReport(tuple(reports), compact_error)
 
 
-def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[str, bool],
-                       progress: Progress | None, batch_size: int,
-                       event: str = "rekey") -> CollectionRotation:
+def _rotate_collection(
+    crm: CRM,
+    layer: EncryptedStore,
+    name: str,
+    fields: dict[str, bool],
+    progress: Progress | None,
+    batch_size: int,
+    event: str = "rekey",
+) -> CollectionRotation:
     """Re-seal (``rekey``: what a previous key sealed) or seal (``seal``: what is in the
     clear) one collection's personal values."""
     coll = layer.inner.collection(name)
@@ -188,8 +207,9 @@ def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[
     try:
         for batch in batches(coll.iter(batch_size=batch_size), batch_size):
             for doc in batch:
-                done, bad = _reseal(coll, doc, fields, layer.cipher, problems,
-                                    plaintext=event == "seal")
+                done, bad = _reseal(
+                    coll, doc, fields, layer.cipher, problems, plaintext=event == "seal"
+                )
                 resealed += done
                 unreadable += bad
             documents += len(batch)
@@ -200,8 +220,13 @@ def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[
         if resealed and crm.audit is not None:
             try:
                 counted = "resealed" if event == "rekey" else "sealed"
-                retrying(crm, crm.audit.record_event, event, name,
-                         {counted: resealed, "complete": finished})
+                retrying(
+                    crm,
+                    crm.audit.record_event,
+                    event,
+                    name,
+                    {counted: resealed, "complete": finished},
+                )
             except CrmError:
                 if finished:
                     raise
@@ -209,8 +234,15 @@ def _rotate_collection(crm: CRM, layer: EncryptedStore, name: str, fields: dict[
     return CollectionRotation(name, documents, resealed, unreadable, tuple(problems))
 
 
-def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCipher,
-            problems: list[str], *, plaintext: bool = False) -> tuple[int, int]:
+def _reseal(
+    coll: Collection,
+    doc: Doc,
+    fields: dict[str, bool],
+    cipher: FieldCipher,
+    problems: list[str],
+    *,
+    plaintext: bool = False,
+) -> tuple[int, int]:
     """Re-seal one document's stale values (``plaintext``: seal its values in the clear):
     (1 if it was changed else 0, unreadable)."""
     for _attempt in range(ATTEMPTS):
@@ -234,8 +266,10 @@ def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCi
         try:
             coll.update(doc["id"], changes, expected_version=doc["version"])
         except DuplicateKeyError as exc:
-            problems.append(f"{coll.name} {doc['id']} was not re-sealed: {exc} (resolve the "
-                            "duplicate, then rotate again)")
+            problems.append(
+                f"{coll.name} {doc['id']} was not re-sealed: {exc} (resolve the "
+                "duplicate, then rotate again)"
+            )
             return 0, unreadable
         except ConflictError:  # changed since it was read: read it again
             try:
@@ -244,5 +278,6 @@ def _reseal(coll: Collection, doc: Doc, fields: dict[str, bool], cipher: FieldCi
                 return 0, 0  # deleted meanwhile: nothing left to re-seal
             continue
         return 1, unreadable
-    raise ConflictError(f"{coll.name} {doc['id']} kept changing while being re-sealed; run "
-                        "the rotation again")
+    raise ConflictError(
+        f"{coll.name} {doc['id']} kept changing while being re-sealed; run the rotation again"
+    )

@@ -26,14 +26,27 @@ MASK = "***"
 _configured = False  # by configure_logging; until then crmcore's loggers are silent
 # (level, format) that ``defer_logging`` asked for and the first event will set up
 _deferred: tuple[str, str] | None = None
-_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "exception": 40,
-           "critical": 50, "fatal": 50}
+_LEVELS = {
+    "debug": 10,
+    "info": 20,
+    "warning": 30,
+    "warn": 30,
+    "error": 40,
+    "exception": 40,
+    "critical": 50,
+    "fatal": 50,
+}
 logging.getLogger("crmcore").addHandler(logging.NullHandler())  # the library convention
 # Every field the core's entities declare personal (the one list: ``crmcore.schema.field``),
 # so an event logged before a CRM is opened is masked too; plus two plugin field names that
 # hold a person's contact. Opening a CRM adds every declared field of every collection.
-_personal_keys: set[str] = {*personal_fields(Customer), *personal_fields(Interaction),
-                            *personal_fields(Task), "contact", "complainant"}
+_personal_keys: set[str] = {
+    *personal_fields(Customer),
+    *personal_fields(Interaction),
+    *personal_fields(Task),
+    "contact",
+    "complainant",
+}
 # The local part takes every character RFC 5322 allows unquoted.
 _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 # Separators people and systems put inside a phone number: spaces of every width, dots,
@@ -76,15 +89,18 @@ def _mask(value: Any) -> Any:
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
-        return {k: MASK if k in _personal_keys and v not in (None, "") else _mask(v)
-                for k, v in value.items()}
+        return {
+            k: MASK if k in _personal_keys and v not in (None, "") else _mask(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_mask(v) for v in value]
     return value
 
 
-def mask_personal(_logger: Any, _method: str, event: MutableMapping[str, Any]
-                  ) -> MutableMapping[str, Any]:
+def mask_personal(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: mask personal keys and contact details anywhere in the event."""
     for key, value in list(event.items()):
         if key in _personal_keys and value not in (None, ""):
@@ -129,8 +145,9 @@ def defer_logging(level: str = "warning", fmt: str = "console") -> None:
     _configured, _deferred = True, (level, fmt)
 
 
-def configure_logging(level: str | None = None, fmt: str | None = None,
-                      stream: TextSink | None = None) -> None:
+def configure_logging(
+    level: str | None = None, fmt: str | None = None, stream: TextSink | None = None
+) -> None:
     """Configure structlog (idempotent). ``fmt`` is ``console`` or ``json``; logs go to stderr.
     A level or format not given is the one ``defer_logging`` asked for, else warning and
     console."""
@@ -141,8 +158,11 @@ def configure_logging(level: str | None = None, fmt: str | None = None,
     fmt = fmt or (_deferred[1] if _deferred else "console")
     numeric = _level(level)
     _deferred = None
-    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     _configured = True
     structlog.configure(
         processors=[
@@ -200,8 +220,7 @@ class LibraryLogger:
 
         def log(event: Any = None, *args: Any, **values: Any) -> Any:
             masked = mask_personal(None, method, {**self._bound, **values})
-            return target(mask_text(event) if isinstance(event, str) else event, *args,
-                          **masked)
+            return target(mask_text(event) if isinstance(event, str) else event, *args, **masked)
 
         return log
 

@@ -58,19 +58,28 @@ class CollectionReport:
 
     @property
     def ok(self) -> bool:
-        return (not self.errors and not self.source_changed
-                and self.source_count == self.target_count
-                and self.source_checksum == self.target_checksum)
+        return (
+            not self.errors
+            and not self.source_changed
+            and self.source_count == self.target_count
+            and self.source_checksum == self.target_checksum
+        )
 
     def problems(self) -> list[str]:
-        out = [f"{self.name}: document {e.index} ({e.id}) was not copied: {e.message}"
-               for e in self.errors]
+        out = [
+            f"{self.name}: document {e.index} ({e.id}) was not copied: {e.message}"
+            for e in self.errors
+        ]
         if self.source_changed:
-            out.append(f"{self.name}: the source changed while it was copied (stop workers "
-                       "and writers, then migrate again into an empty target)")
+            out.append(
+                f"{self.name}: the source changed while it was copied (stop workers "
+                "and writers, then migrate again into an empty target)"
+            )
         if self.source_count != self.target_count:
-            out.append(f"{self.name}: {self.source_count} documents in the source, "
-                       f"{self.target_count} in the target")
+            out.append(
+                f"{self.name}: {self.source_count} documents in the source, "
+                f"{self.target_count} in the target"
+            )
         elif self.source_checksum != self.target_checksum:
             out.append(f"{self.name}: the same number of documents, different contents")
         return out
@@ -99,9 +108,11 @@ class MigrationReport:
     def summary(self) -> str:
         verdict = "verified" if self.ok else "NOT verified"
         how = "resumed, " if self.resumed else ""
-        return (f"{self.documents} documents in {len(self.collections)} collections from "
-                f"{self.source} to {self.target}: {how}{verdict} against the source's manifest "
-                "(counts and SHA-256 checksums)")
+        return (
+            f"{self.documents} documents in {len(self.collections)} collections from "
+            f"{self.source} to {self.target}: {how}{verdict} against the source's manifest "
+            "(counts and SHA-256 checksums)"
+        )
 
 
 def canonical(doc: Doc) -> bytes:
@@ -136,8 +147,14 @@ def manifest(source: Store, batch_size: int = BATCH) -> dict[str, dict[str, Any]
     return out
 
 
-def migrate(source: Store, target: Store, *, progress: Progress | None = None,
-            batch_size: int = BATCH, resume: bool = False) -> MigrationReport:
+def migrate(
+    source: Store,
+    target: Store,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = BATCH,
+    resume: bool = False,
+) -> MigrationReport:
     """Copy every collection of ``source`` into the empty ``target`` and verify the copy.
 
     Before copying, the source's manifest (each collection's count and checksum) is written
@@ -160,48 +177,78 @@ def migrate(source: Store, target: Store, *, progress: Progress | None = None,
     held = _manifest_of(dst)
     if resume:
         if held is None or held.get("state") != COPYING:
-            state = "no interrupted migration" if held is None else \
-                "a migration that already finished and verified"
-            raise StorageError(f"nothing to resume: the target {dst.describe()} holds {state}; "
-                               "migrate into an empty store without --resume")
+            state = (
+                "no interrupted migration"
+                if held is None
+                else "a migration that already finished and verified"
+            )
+            raise StorageError(
+                f"nothing to resume: the target {dst.describe()} holds {state}; "
+                "migrate into an empty store without --resume"
+            )
         expected = _from_rows(held.get("collections"))
         current = manifest(src, batch_size)
         if current != expected:
-            changed = sorted(n for n in set(current) | set(expected)
-                             if current.get(n) != expected.get(n))
-            raise StorageError("the source changed since the interrupted run (collections: "
-                               f"{', '.join(changed)}); start again into an empty target")
+            changed = sorted(
+                n for n in set(current) | set(expected) if current.get(n) != expected.get(n)
+            )
+            raise StorageError(
+                "the source changed since the interrupted run (collections: "
+                f"{', '.join(changed)}); start again into an empty target"
+            )
     else:
-        occupied = {name: n for name in dst.collection_names()
-                    if (n := dst.collection(name).count())}
+        occupied = {
+            name: n for name in dst.collection_names() if (n := dst.collection(name).count())
+        }
         if occupied:
             listed = ", ".join(f"{name} ({n})" for name, n in sorted(occupied.items()))
-            hint = " (an interrupted migration: pass --resume to finish it)" if \
-                held is not None and held.get("state") == COPYING else ""
-            raise StorageError(f"the target {dst.describe()} is not empty: {listed}; migrate "
-                               f"into an empty store{hint}")
+            hint = (
+                " (an interrupted migration: pass --resume to finish it)"
+                if held is not None and held.get("state") == COPYING
+                else ""
+            )
+            raise StorageError(
+                f"the target {dst.describe()} is not empty: {listed}; migrate "
+                f"into an empty store{hint}"
+            )
         expected = manifest(src, batch_size)
-        dst.collection(MANIFEST).insert({"id": MANIFEST_ID, "state": COPYING,
-                                          "source": src.describe(),
-                                          "collections": _as_rows(expected)})
+        dst.collection(MANIFEST).insert(
+            {
+                "id": MANIFEST_ID,
+                "state": COPYING,
+                "source": src.describe(),
+                "collections": _as_rows(expected),
+            }
+        )
     reports = []
     for name in sorted(expected):
-        reports.append(_copy_collection(src.collection(name), dst.collection(name), name,
-                                        expected[name], progress, batch_size))
+        reports.append(
+            _copy_collection(
+                src.collection(name),
+                dst.collection(name),
+                name,
+                expected[name],
+                progress,
+                batch_size,
+            )
+        )
     report = MigrationReport(src.describe(), dst.describe(), tuple(reports), resume)
     if report.ok:
         record = dst.collection(MANIFEST).get(MANIFEST_ID)
-        dst.collection(MANIFEST).update(MANIFEST_ID, {"state": VERIFIED},
-                                        expected_version=record["version"])
+        dst.collection(MANIFEST).update(
+            MANIFEST_ID, {"state": VERIFIED}, expected_version=record["version"]
+        )
     return report
 
 
 def _refuse_partial_source(src: Store) -> None:
     held = _manifest_of(src)
     if held is not None and held.get("state") != VERIFIED:
-        raise StorageError(f"the source {src.describe()} is an incomplete copy: the migration "
-                           f"from {held.get('source')} into it did not finish; finish it first "
-                           "(crm migrate --resume into this store)")
+        raise StorageError(
+            f"the source {src.describe()} is an incomplete copy: the migration "
+            f"from {held.get('source')} into it did not finish; finish it first "
+            "(crm migrate --resume into this store)"
+        )
 
 
 def _manifest_of(store: Store) -> dict[str, Any] | None:
@@ -224,8 +271,14 @@ def _data_collections(store: Store) -> list[str]:
     return sorted(n for n in store.collection_names() if n != MANIFEST)
 
 
-def _copy_collection(src: Collection, dst: Collection, name: str, expected: dict[str, Any],
-                     progress: Progress | None, batch_size: int) -> CollectionReport:
+def _copy_collection(
+    src: Collection,
+    dst: Collection,
+    name: str,
+    expected: dict[str, Any],
+    progress: Progress | None,
+    batch_size: int,
+) -> CollectionReport:
     specs = tuple(src.indexes())
     for spec in specs:
         dst.ensure_index(spec)
@@ -262,10 +315,18 @@ def _copy_collection(src: Collection, dst: Collection, name: str, expected: dict
     flush()
     target_count, target_sum = checksum(dst.iter(batch_size=batch_size))
     exact = type(dst).import_raw is not Collection.import_raw  # a direct write, not the default
-    return CollectionReport(name, expected["count"], target_count, expected["sha256"],
-                            target_sum, specs, exact, tuple(errors), copied=copied,
-                            source_changed=(read, digest.hexdigest()) != (
-                                expected["count"], expected["sha256"]))
+    return CollectionReport(
+        name,
+        expected["count"],
+        target_count,
+        expected["sha256"],
+        target_sum,
+        specs,
+        exact,
+        tuple(errors),
+        copied=copied,
+        source_changed=(read, digest.hexdigest()) != (expected["count"], expected["sha256"]),
+    )
 
 
 def _ids(docs: Iterable[Doc]) -> Iterator[str]:

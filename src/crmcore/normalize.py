@@ -87,8 +87,9 @@ def _parse(text: str, country_code: str | None) -> Phone:
     if region is None and digits_only and not compact.startswith("00"):
         # No country to read a national number in: keep the digits, as typed.
         if not 6 <= len(compact) <= 15:
-            raise ValidationError(f"malformed phone number {text!r}: expected 6 to 15 digits",
-                                  field="phone")
+            raise ValidationError(
+                f"malformed phone number {text!r}: expected 6 to 15 digits", field="phone"
+            )
         return Phone(compact, None)
     if region is None and compact.startswith("00"):
         text = "+" + compact[2:]
@@ -99,26 +100,34 @@ def _parse(text: str, country_code: str | None) -> Phone:
     try:
         number = phonenumbers.parse(text, region or "ZZ")
     except NumberParseException as exc:
-        why = {NumberParseException.INVALID_COUNTRY_CODE:
-               "no country code (write it as +<country> …, or set [core] "
-               "default_country_code)" if region is None else "unknown country code",
-               NumberParseException.NOT_A_NUMBER: "not a phone number",
-               NumberParseException.TOO_SHORT_NSN: "too short",
-               NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
-               NumberParseException.TOO_LONG: "too long"}.get(exc.error_type, str(exc))
+        why = {
+            NumberParseException.INVALID_COUNTRY_CODE: (
+                "no country code (write it as +<country> …, or set [core] default_country_code)"
+            )
+            if region is None
+            else "unknown country code",
+            NumberParseException.NOT_A_NUMBER: "not a phone number",
+            NumberParseException.TOO_SHORT_NSN: "too short",
+            NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+            NumberParseException.TOO_LONG: "too long",
+        }.get(exc.error_type, str(exc))
         raise ValidationError(f"malformed phone number {text!r}: {why}", field="phone") from None
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        raise ValidationError(f"malformed phone number {text!r}: "
-                              f"{reasons.get(possible, 'not possible')}", field="phone")
+        raise ValidationError(
+            f"malformed phone number {text!r}: {reasons.get(possible, 'not possible')}",
+            field="phone",
+        )
     # ``is_valid_number`` is ``number_type`` != UNKNOWN for the number's own region (the
     # region is found from its country code, so the two always agree): ask once.
     number_type = phonenumbers.number_type(number)
     if number_type == PhoneNumberType.UNKNOWN:
         where = phonenumbers.region_code_for_number(number) or f"+{number.country_code}"
-        raise ValidationError(f"invalid phone number {text!r}: no such number in {where} "
-                              "(check the digits and the area or mobile prefix)",
-                              field="phone")
+        raise ValidationError(
+            f"invalid phone number {text!r}: no such number in {where} "
+            "(check the digits and the area or mobile prefix)",
+            field="phone",
+        )
     kind = phone_types.get(number_type)
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind)
 

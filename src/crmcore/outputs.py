@@ -68,13 +68,20 @@ def _check_name(path: PathLike, what: str) -> str:
     if not text or not text.strip():
         raise ValidationError(f"{what}: an empty path; name a file to write")
     if "\x00" in text:
-        raise ValidationError(f"{what}: {text.split(chr(0))[0]!r}... contains a NUL character; "
-                              "name a file without one")
+        raise ValidationError(
+            f"{what}: {text.split(chr(0))[0]!r}... contains a NUL character; "
+            "name a file without one"
+        )
     return text
 
 
-def check_target(path: PathLike, *, protected: Iterable[PathLike] = (),
-                 folder: bool = False, what: str = "output") -> Path:
+def check_target(
+    path: PathLike,
+    *,
+    protected: Iterable[PathLike] = (),
+    folder: bool = False,
+    what: str = "output",
+) -> Path:
     """The real path to write ``path`` at, after refusing what must not be written there.
 
     ``protected`` lists files and folders the output must not be, nor be inside of (the
@@ -86,8 +93,10 @@ def check_target(path: PathLike, *, protected: Iterable[PathLike] = (),
         guard = _real(item)
         if target == guard or guard in target.parents:
             kind = "the configuration file" if guard.is_file() else "the store's folder"
-            raise ValidationError(f"{what}: {text} is {'inside ' if target != guard else ''}"
-                                  f"{kind} ({guard}); write somewhere else")
+            raise ValidationError(
+                f"{what}: {text} is {'inside ' if target != guard else ''}"
+                f"{kind} ({guard}); write somewhere else"
+            )
     try:
         info = os.stat(target)
     except FileNotFoundError:
@@ -100,23 +109,30 @@ def check_target(path: PathLike, *, protected: Iterable[PathLike] = (),
         if not folder and stat.S_ISDIR(info.st_mode):
             raise ValidationError(f"{what}: {text} is a folder; name a file inside it")
         if not folder and not stat.S_ISREG(info.st_mode):
-            raise ValidationError(f"{what}: {text} is not a regular file (a device, pipe or "
-                                  "socket); name a file")
+            raise ValidationError(
+                f"{what}: {text} is not a regular file (a device, pipe or socket); name a file"
+            )
     if not folder and not target.parent.is_dir():
-        raise ValidationError(f"{what}: the folder {target.parent} does not exist; create it "
-                              "first")
+        raise ValidationError(f"{what}: the folder {target.parent} does not exist; create it first")
     return target
 
 
 def _cannot(what: str, text: str, exc: OSError) -> ValidationError:
-    return ValidationError(f"{what}: cannot write {text}: {exc.strerror or exc}; nothing was "
-                           "written")
+    return ValidationError(
+        f"{what}: cannot write {text}: {exc.strerror or exc}; nothing was written"
+    )
 
 
 @contextlib.contextmanager
-def atomic_output(path: PathLike, *, protected: Iterable[PathLike] = (), binary: bool = False,
-                  encoding: str = "utf-8", newline: str | None = "",
-                  what: str = "output") -> Iterator[IO[Any]]:
+def atomic_output(
+    path: PathLike,
+    *,
+    protected: Iterable[PathLike] = (),
+    binary: bool = False,
+    encoding: str = "utf-8",
+    newline: str | None = "",
+    what: str = "output",
+) -> Iterator[IO[Any]]:
     """Open ``path`` for writing whole or not at all (see the module docstring).
 
     The handle writes a private temporary file beside the target; leaving the block without an
@@ -126,15 +142,17 @@ def atomic_output(path: PathLike, *, protected: Iterable[PathLike] = (), binary:
     text = os.fspath(path)
     target = check_target(path, protected=protected, what=what)
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                   suffix=".partial")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     except OSError as exc:
         raise _cannot(what, text, exc) from None
     done = False
     try:
         os.fchmod(fd, 0o600)
-        opened: IO[Any] = (os.fdopen(fd, "wb") if binary else
-                           os.fdopen(fd, "w", encoding=encoding, newline=newline))
+        opened: IO[Any] = (
+            os.fdopen(fd, "wb")
+            if binary
+            else os.fdopen(fd, "w", encoding=encoding, newline=newline)
+        )
         with opened as handle:
             try:
                 yield handle
@@ -154,8 +172,13 @@ def atomic_output(path: PathLike, *, protected: Iterable[PathLike] = (), binary:
                 os.unlink(tmp)
 
 
-def write_output(path: PathLike, content: str | bytes, *,
-                 protected: Iterable[PathLike] = (), what: str = "output") -> Path:
+def write_output(
+    path: PathLike,
+    content: str | bytes,
+    *,
+    protected: Iterable[PathLike] = (),
+    what: str = "output",
+) -> Path:
     """Write ``content`` to ``path`` whole or not at all; returns the real path written."""
     binary = isinstance(content, bytes)
     with atomic_output(path, protected=protected, binary=binary, what=what) as handle:
@@ -163,18 +186,19 @@ def write_output(path: PathLike, content: str | bytes, *,
     return _real(path)
 
 
-def check_new(path: PathLike, *, protected: Iterable[PathLike] = (),
-              what: str = "output") -> Path:
+def check_new(path: PathLike, *, protected: Iterable[PathLike] = (), what: str = "output") -> Path:
     """``check_target`` for a file that must not exist yet (an anchor, a key: never replaced)."""
     target = check_target(path, protected=protected, what=what)
     if os.path.lexists(target):
-        raise ValidationError(f"{os.fspath(path)} exists and is never overwritten: choose a new "
-                              "file name")
+        raise ValidationError(
+            f"{os.fspath(path)} exists and is never overwritten: choose a new file name"
+        )
     return target
 
 
-def write_new(path: PathLike, content: str, *, protected: Iterable[PathLike] = (),
-              what: str = "output") -> Path:
+def write_new(
+    path: PathLike, content: str, *, protected: Iterable[PathLike] = (), what: str = "output"
+) -> Path:
     """Write ``content`` to the new file ``path`` (0600): to a private temporary file beside
     it, fsynced, then linked into place, so it is whole or absent and nothing that exists is
     replaced, even by a file created meanwhile."""
@@ -189,8 +213,9 @@ def write_new(path: PathLike, content: str, *, protected: Iterable[PathLike] = (
             os.fsync(handle.fileno())
         os.link(tmp, target)
     except FileExistsError:
-        raise ValidationError(f"{text} exists and is never overwritten: choose a new file "
-                              "name") from None
+        raise ValidationError(
+            f"{text} exists and is never overwritten: choose a new file name"
+        ) from None
     except OSError as exc:
         raise _cannot(what, text, exc) from None
     finally:
@@ -199,8 +224,9 @@ def write_new(path: PathLike, content: str, *, protected: Iterable[PathLike] = (
     return target
 
 
-def private_folder(path: PathLike, *, protected: Iterable[PathLike] = (),
-                   empty: bool = True, what: str = "folder") -> Path:
+def private_folder(
+    path: PathLike, *, protected: Iterable[PathLike] = (), empty: bool = True, what: str = "folder"
+) -> Path:
     """Create the folder ``path`` (0700 whatever the umask, parents as needed), refusing what
     ``check_target`` refuses and, with ``empty``, an existing folder that is not empty."""
     text = os.fspath(path)
@@ -228,13 +254,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def output_to(crm: Any, path: PathLike | None, *, binary: bool = False,
-              what: str = "--output") -> Iterator[IO[Any]]:
+def output_to(
+    crm: Any, path: PathLike | None, *, binary: bool = False, what: str = "--output"
+) -> Iterator[IO[Any]]:
     """Standard output when ``path`` is None, else ``atomic_output`` guarding ``crm``'s
     configuration file and store folder (``binary``: a bytes handle, for xlsx say)."""
     if path is None:
         yield sys.stdout.buffer if binary else sys.stdout
         return
-    with atomic_output(path, protected=protected_paths(crm.config), binary=binary,
-                       what=what) as handle:
+    with atomic_output(
+        path, protected=protected_paths(crm.config), binary=binary, what=what
+    ) as handle:
         yield handle

@@ -84,20 +84,30 @@ class PluginManager(HookCalls):
 
     # -- loading ---------------------------------------------------------------------------
 
-    def register(self, plugin: object, name: str, *, distribution: str | None = None,
-                 version: str | None = None) -> bool:
+    def register(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> bool:
         """Register a plugin object (a module or an instance). Returns False if it failed."""
         if name in self._infos and self._infos[name].status == "ok":
-            raise PluginError(name, f"a plugin named {name!r} is already registered "
-                              f"(from {self._infos[name].distribution or 'code'})")
+            raise PluginError(
+                name,
+                f"a plugin named {name!r} is already registered "
+                f"(from {self._infos[name].distribution or 'code'})",
+            )
         self._implemented.clear()
         try:
             self._pm.register(plugin, name=name)
         except Exception as exc:
             self._fail(name, exc, distribution, version)
             return False
-        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else \
-            type(plugin).__module__
+        module = (
+            plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
+        )
         top = module.split(".")[0]
         self._packages[module if top == "crmcore" else top] = name
         self._infos[name] = PluginInfo(name, "ok", distribution, version, self._hooks_of(name))
@@ -106,11 +116,15 @@ class PluginManager(HookCalls):
     def mark_failed(self, name: str, exc: BaseException) -> None:
         """Record that a loaded plugin failed later (e.g. adding CLI commands)."""
         info = self._infos.get(name)
-        self._fail(name, exc, info.distribution if info else None,
-                   info.version if info else None)
+        self._fail(name, exc, info.distribution if info else None, info.version if info else None)
 
-    def _fail(self, name: str, exc: BaseException, distribution: str | None = None,
-              version: str | None = None) -> None:
+    def _fail(
+        self,
+        name: str,
+        exc: BaseException,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> None:
         message = f"{type(exc).__name__}: {exc}"
         self._infos[name] = PluginInfo(name, "failed", distribution, version, (), message)
         log.warning("plugin failed to load", plugin=name, error=message)
@@ -148,8 +162,12 @@ class PluginManager(HookCalls):
                 self._pm.unregister(exc.plugin)
                 self._implemented.clear()
                 info = self._infos.get(name)
-                self._fail(name, CrmError(f"implements an unknown hook ({exc})"),
-                           info.distribution if info else None, info.version if info else None)
+                self._fail(
+                    name,
+                    CrmError(f"implements an unknown hook ({exc})"),
+                    info.distribution if info else None,
+                    info.version if info else None,
+                )
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -170,8 +188,10 @@ class PluginManager(HookCalls):
     def _caller(self, hook_name: str) -> pluggy.HookCaller:
         caller = getattr(self._pm.hook, hook_name, None)
         if caller is None:
-            raise PluginError("core", f"no hook named {hook_name!r} is declared (is the plugin "
-                              "that offers it loaded?)")
+            raise PluginError(
+                "core",
+                f"no hook named {hook_name!r} is declared (is the plugin that offers it loaded?)",
+            )
         return caller
 
     def implemented(self, hook_name: str) -> bool:
@@ -196,8 +216,7 @@ class PluginManager(HookCalls):
             raise
         except Exception as exc:
             culprit = self._culprit(exc)
-            raise PluginError(culprit, f"{hook_name} failed: {type(exc).__name__}: {exc}"
-                              ) from exc
+            raise PluginError(culprit, f"{hook_name} failed: {type(exc).__name__}: {exc}") from exc
         return list(result) if isinstance(result, list) else [result]
 
     def flat(self, hook_name: str, **kwargs: Any) -> list[Any]:
@@ -237,8 +256,9 @@ class PluginManager(HookCalls):
             except CrmError:
                 raise
             except Exception as exc:
-                raise PluginError(plugin, f"{hook_name} failed: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+                raise PluginError(
+                    plugin, f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                ) from exc
             items = result if isinstance(result, list | tuple) else [result]
             out.extend((plugin, item) for item in items if item is not None)
         return out
@@ -280,8 +300,12 @@ def builtin_plugins() -> Iterable[tuple[str, object]]:
     return [("core", builtin)]
 
 
-def make_plugin_manager(*, allowed: set[str] | None = None, load_entry_points: bool = True,
-                        extra: Iterable[tuple[str, object]] = ()) -> PluginManager:
+def make_plugin_manager(
+    *,
+    allowed: set[str] | None = None,
+    load_entry_points: bool = True,
+    extra: Iterable[tuple[str, object]] = (),
+) -> PluginManager:
     """A plugin manager with the core's builtins, entry-point plugins and ``extra`` ones.
 
     ``allowed`` restricts entry-point plugins by name (None: all). ``extra`` registers plugin
@@ -306,5 +330,11 @@ def _version(dist: str) -> str | None:
         return None
 
 
-__all__ = ["ENTRY_POINT_GROUP", "ENV_PLUGINS", "PluginInfo", "PluginManager",
-           "allowed_from_env", "make_plugin_manager"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ENV_PLUGINS",
+    "PluginInfo",
+    "PluginManager",
+    "allowed_from_env",
+    "make_plugin_manager",
+]

@@ -51,20 +51,28 @@ class Records(Generic[T]):
         doc = to_doc(new)
         fields = {k: doc[k] for k in changes}
         check_encodable(fields, self.cls.__name__)
-        stored = self.collection.update(record.id, fields,
-                                        expected_version=record.version)
+        stored = self.collection.update(record.id, fields, expected_version=record.version)
         return from_doc(self.cls, stored)
 
     def delete(self, record: T) -> None:
         self.collection.delete(record.id, expected_version=record.version)
 
-    def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[T]:
-        return [from_doc(self.cls, d)
-                for d in self.collection.find(filter, sort=sort, limit=limit, skip=skip)]
+    def find(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[T]:
+        return [
+            from_doc(self.cls, d)
+            for d in self.collection.find(filter, sort=sort, limit=limit, skip=skip)
+        ]
 
-    def find_one(self, filter: Mapping[str, Any] | None = None, *,
-                 sort: SortSpec | None = None) -> T | None:
+    def find_one(
+        self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None
+    ) -> T | None:
         doc = self.collection.find_one(filter, sort=sort)
         return None if doc is None else from_doc(self.cls, doc)
 

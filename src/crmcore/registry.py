@@ -49,8 +49,9 @@ class LazyCommand:
     def _check_target(self, _attribute: attrs.Attribute[str], value: str) -> None:
         module, colon, attr = value.partition(":")
         if not (module and colon and attr):
-            raise ValueError(f"LazyCommand {self.name!r}: target {value!r} is not "
-                             "'module:attribute'")
+            raise ValueError(
+                f"LazyCommand {self.name!r}: target {value!r} is not 'module:attribute'"
+            )
 
 
 @attrs.frozen
@@ -98,7 +99,8 @@ class ReportWindow:
     def contains(self, when: datetime) -> bool:
         """Whether ``when`` falls in the period."""
         return (self.since is None or when >= self.since) and (
-            self.until is None or when < self.until)
+            self.until is None or when < self.until
+        )
 
     @property
     def everyone(self) -> bool:
@@ -129,8 +131,10 @@ class ReportWindow:
         """One line saying what the window is, for notes."""
         parts = []
         if self.since or self.until:
-            parts.append(f"{self.since.isoformat()[:16] if self.since else 'start'} to "
-                         f"{self.until.isoformat()[:16] if self.until else 'now'}")
+            parts.append(
+                f"{self.since.isoformat()[:16] if self.since else 'start'} to "
+                f"{self.until.isoformat()[:16] if self.until else 'now'}"
+            )
         if self.team:
             parts.append(f"team {self.team}")
         if self.rep:
@@ -176,9 +180,9 @@ class ApiParam:
 
     name: str
     description: str
-    type: str = attrs.field(default="string",
-                            validator=attrs.validators.in_(("string", "integer", "number",
-                                                            "boolean")))
+    type: str = attrs.field(
+        default="string", validator=attrs.validators.in_(("string", "integer", "number", "boolean"))
+    )
     required: bool = False
 
 
@@ -296,9 +300,9 @@ class WebPage:
 
     path: str = attrs.field(validator=_api_path)
     handler: PageHandler
-    methods: tuple[str, ...] = attrs.field(default=("GET",),
-                                           converter=lambda ms: tuple(_http_method(m)
-                                                                      for m in ms))
+    methods: tuple[str, ...] = attrs.field(
+        default=("GET",), converter=lambda ms: tuple(_http_method(m) for m in ms)
+    )
     name: str = ""  # for links (``url_for(name, **params)`` in templates); unique if given
 
 

@@ -50,15 +50,23 @@ def _terminal_chart(console: Console, chart: Chart) -> None:
                 continue
             bar = "█" * max(0, round(BAR_WIDTH * value / peak))
             name = f" {series.name}" if many else ""
-            console.print(f"  {x:<{label_width}}{name} {bar} {format_value(value, chart.unit)}",
-                          markup=False, highlight=False)
+            console.print(
+                f"  {x:<{label_width}}{name} {bar} {format_value(value, chart.unit)}",
+                markup=False,
+                highlight=False,
+            )
 
 
 def render_terminal(console: Console, sections: Sequence[ReportSection]) -> None:
     """Each section as a table, followed by its chart as horizontal bars."""
     for section in sections:
-        table = Table(title=section.title, title_justify="left", header_style="bold",
-                      caption=section.note or None, caption_justify="left")
+        table = Table(
+            title=section.title,
+            title_justify="left",
+            header_style="bold",
+            caption=section.note or None,
+            caption_justify="left",
+        )
         for column in section.columns:
             table.add_column(column, overflow="fold")
         for row in section.rows:
@@ -97,8 +105,10 @@ summary{cursor:pointer;color:#3b5f8a}
 """
 
 
-_HANDBOOK = re.compile(r"\s*\((?:see )?DOMAIN §[^)]*\)|;?\s*DOMAIN §[\d.]+(?:,\s*§[\d.]+)*"
-                       r"(?:\s+cadence)?;?")
+_HANDBOOK = re.compile(
+    r"\s*\((?:see )?DOMAIN §[^)]*\)|;?\s*DOMAIN §[\d.]+(?:,\s*§[\d.]+)*"
+    r"(?:\s+cadence)?;?"
+)
 
 
 _CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
@@ -121,8 +131,7 @@ def section_note(section: ReportSection, window: ReportWindow) -> str:
     """A section's note for a page whose header already says the window: without the
     window's own words and the handbook's references."""
     label = window.label()
-    return human_note(section.note.replace(label, "") if label != "everything"
-                      else section.note)
+    return human_note(section.note.replace(label, "") if label != "everything" else section.note)
 
 
 def period_text(window: ReportWindow | None, zone: str, translate: Translate = _same) -> str:
@@ -139,10 +148,18 @@ def period_text(window: ReportWindow | None, zone: str, translate: Translate = _
     return f"{span} ({zone})"
 
 
-def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: str,
-                generated: datetime, protected: Iterable[str | Path] = (),
-                window: ReportWindow | None = None, zone: str = "UTC",
-                translate: Translate = _same, lang: str = "en") -> None:
+def render_html(
+    sections: Sequence[ReportSection],
+    path: str | Path,
+    *,
+    title: str,
+    generated: datetime,
+    protected: Iterable[str | Path] = (),
+    window: ReportWindow | None = None,
+    zone: str = "UTC",
+    translate: Translate = _same,
+    lang: str = "en",
+) -> None:
     """Write one page with inline CSS and SVG: no external assets, opens anywhere (whole or
     not at all, mode 0600, never onto a ``protected`` path: see ``crmcore.outputs``).
 
@@ -160,38 +177,46 @@ def render_html(sections: Sequence[ReportSection], path: str | Path, *, title: s
     covers = ", ".join(scope) or _("Everyone")
     none_yet = _("(none yet)")
     generated_at = generated.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-    body = [f"<header><h1>{html.escape(title)}</h1><dl class=\"meta\">"
-            f"<dt>{html.escape(labels['period'])}</dt>"
-            f"<dd class=\"period\">{html.escape(period_text(window, zone, _))}</dd>"
-            f"<dt>{html.escape(labels['covers'])}</dt><dd class=\"scope\">"
-            f"{html.escape(covers)}</dd>"
-            f"<dt>{html.escape(labels['generated'])}</dt><dd>{html.escape(generated_at)}</dd>"
-            "</dl></header><main>"]
+    body = [
+        f'<header><h1>{html.escape(title)}</h1><dl class="meta">'
+        f"<dt>{html.escape(labels['period'])}</dt>"
+        f'<dd class="period">{html.escape(period_text(window, zone, _))}</dd>'
+        f'<dt>{html.escape(labels["covers"])}</dt><dd class="scope">'
+        f"{html.escape(covers)}</dd>"
+        f"<dt>{html.escape(labels['generated'])}</dt><dd>{html.escape(generated_at)}</dd>"
+        "</dl></header><main>"
+    ]
     for n, section in enumerate(sections):
         body.append(f"<section><h2>{html.escape(_(section.title))}</h2>")
-        body.append("<table><thead><tr>"
-                    + "".join(f"<th>{html.escape(_(c).capitalize())}</th>"
-                              for c in section.columns)
-                    + "</tr></thead><tbody>")
+        body.append(
+            "<table><thead><tr>"
+            + "".join(f"<th>{html.escape(_(c).capitalize())}</th>" for c in section.columns)
+            + "</tr></thead><tbody>"
+        )
         for row in section.rows:
             cells = "".join(
-                f'<td class="num">{html.escape(_fmt(v))}</td>' if isinstance(v, int | float)
-                else f"<td>{html.escape(_(human_label(_fmt(v))))}</td>" for v in row)
+                f'<td class="num">{html.escape(_fmt(v))}</td>'
+                if isinstance(v, int | float)
+                else f"<td>{html.escape(_(human_label(_fmt(v))))}</td>"
+                for v in row
+            )
             body.append(f"<tr>{cells}</tr>")
         if not section.rows:
-            body.append(f'<tr><td colspan="{len(section.columns)}">{html.escape(none_yet)}'
-                        "</td></tr>")
+            body.append(
+                f'<tr><td colspan="{len(section.columns)}">{html.escape(none_yet)}</td></tr>'
+            )
         body.append("</tbody></table>")
         note = _(section_note(section, window))
         if note:
             body.append(f'<p class="note">{html.escape(note)}</p>')
         for c, chart in enumerate(section.charts):
-            body.append(render_figure(translated(chart, _), ident=f"chart-{n}-{c}",
-                                      translate=_))
+            body.append(render_figure(translated(chart, _), ident=f"chart-{n}-{c}", translate=_))
         body.append("</section>")
     body.append("</main>")
-    page = (f"<!DOCTYPE html><html lang=\"{html.escape(lang.replace('_', '-'))}\"><head>"
-            "<meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
-            f"<body>{''.join(body)}</body></html>")
+    page = (
+        f'<!DOCTYPE html><html lang="{html.escape(lang.replace("_", "-"))}"><head>'
+        '<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body>{''.join(body)}</body></html>"
+    )
     write_output(path, page, protected=protected, what="--html")

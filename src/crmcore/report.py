@@ -27,8 +27,9 @@ def team_of(crm: CRM, rep: str, cache: dict[str, str | None]) -> str | None:
     return cache[rep]
 
 
-def core_sections(crm: CRM, now: datetime,
-                  window: ReportWindow | None = None) -> list[ReportSection]:
+def core_sections(
+    crm: CRM, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """Sections built from core data alone: customers, contacts, tasks, conversion per rep and
     per team, over ``window`` (contacts in its period, of its team or rep)."""
     window = window or ReportWindow()
@@ -63,8 +64,11 @@ def core_sections(crm: CRM, now: datetime,
         served[rep].add(interaction.customer_id)
         if interaction.kind == "purchase":
             bought[rep].add(interaction.customer_id)
-    open_tasks = [t for t in crm.tasks.find({"status": TaskStatus.OPEN.value})
-                  if window.everyone or in_scope(t.assignee)]
+    open_tasks = [
+        t
+        for t in crm.tasks.find({"status": TaskStatus.OPEN.value})
+        if window.everyone or in_scope(t.assignee)
+    ]
     due_by_kind: Counter[str] = Counter()
     overdue_by_kind: Counter[str] = Counter()
     for task in open_tasks:
@@ -74,66 +78,131 @@ def core_sections(crm: CRM, now: datetime,
             overdue_by_kind[task.kind] += 1
     scope = window.label()
     sections = [
-        ReportSection(N_("Customers and contacts"), (N_("measure"), N_("value")), [
-            (N_("active customers"), crm.customers.count() if window.everyone else
-             sum(1 for o in owners.values() if o is not None and in_scope(o))),
-            (N_("interactions logged"), sum(interactions_by_kind.values())),
-            (N_("open tasks"), len(open_tasks)),
-            (N_("tasks due now"), sum(due_by_kind.values())),
-            (N_("tasks overdue by more than a day"), sum(overdue_by_kind.values())),
-        ], note=scope, order=0, charts=[Chart(
-            N_("Contacts and purchases"), [b.label for b in periods],
-            [Series(N_("all contacts"), contacts_per), Series(N_("purchases"), purchases_per)],
-            kind="line", unit=N_("interactions"), y_label=N_("Interactions logged"),
-            x_label=axis_name(periods), key="contacts_trend")]),
-        ReportSection(N_("Interactions by kind"), (N_("kind"), N_("count")),
-                      sorted(interactions_by_kind.items(), key=lambda kv: -kv[1]),
-                      chart=dict(interactions_by_kind.most_common(10)), note=scope, order=1),
-        ReportSection(N_("Tasks due by kind"), (N_("kind"), N_("due now"), N_("overdue > 1 day")),
-                      [(k, due_by_kind[k], overdue_by_kind[k]) for k in sorted(due_by_kind)],
-                      order=2),
+        ReportSection(
+            N_("Customers and contacts"),
+            (N_("measure"), N_("value")),
+            [
+                (
+                    N_("active customers"),
+                    crm.customers.count()
+                    if window.everyone
+                    else sum(1 for o in owners.values() if o is not None and in_scope(o)),
+                ),
+                (N_("interactions logged"), sum(interactions_by_kind.values())),
+                (N_("open tasks"), len(open_tasks)),
+                (N_("tasks due now"), sum(due_by_kind.values())),
+                (N_("tasks overdue by more than a day"), sum(overdue_by_kind.values())),
+            ],
+            note=scope,
+            order=0,
+            charts=[
+                Chart(
+                    N_("Contacts and purchases"),
+                    [b.label for b in periods],
+                    [
+                        Series(N_("all contacts"), contacts_per),
+                        Series(N_("purchases"), purchases_per),
+                    ],
+                    kind="line",
+                    unit=N_("interactions"),
+                    y_label=N_("Interactions logged"),
+                    x_label=axis_name(periods),
+                    key="contacts_trend",
+                )
+            ],
+        ),
+        ReportSection(
+            N_("Interactions by kind"),
+            (N_("kind"), N_("count")),
+            sorted(interactions_by_kind.items(), key=lambda kv: -kv[1]),
+            chart=dict(interactions_by_kind.most_common(10)),
+            note=scope,
+            order=1,
+        ),
+        ReportSection(
+            N_("Tasks due by kind"),
+            (N_("kind"), N_("due now"), N_("overdue > 1 day")),
+            [(k, due_by_kind[k], overdue_by_kind[k]) for k in sorted(due_by_kind)],
+            order=2,
+        ),
     ]
     rows = []
     for rep in sorted(served):
         n_served, n_bought = len(served[rep]), len(bought[rep])
         rows.append((rep, n_served, n_bought, f"{n_bought / n_served:.1%}"))
-    sections.append(ReportSection(
-        N_("Conversion rate per rep"),
-        (N_("rep"), N_("customers served"), N_("customers who bought"), N_("conversion")), rows,
-        chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
-        note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
-             f"rep named on it, else for the customer's own rep; {scope}", order=3,
-        charts=[conversion_chart(N_("Conversion per rep"), N_("Rep"), "conversion_rep",
-                                 {rep: (len(served[rep]), len(bought[rep])) for rep in served})]))
+    sections.append(
+        ReportSection(
+            N_("Conversion rate per rep"),
+            (N_("rep"), N_("customers served"), N_("customers who bought"), N_("conversion")),
+            rows,
+            chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
+            note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
+            f"rep named on it, else for the customer's own rep; {scope}",
+            order=3,
+            charts=[
+                conversion_chart(
+                    N_("Conversion per rep"),
+                    N_("Rep"),
+                    "conversion_rep",
+                    {rep: (len(served[rep]), len(bought[rep])) for rep in served},
+                )
+            ],
+        )
+    )
     team_served: dict[str, set[str]] = defaultdict(set)
     team_bought: dict[str, set[str]] = defaultdict(set)
     for rep in served:
         team = team_of(crm, rep, teams) or "(no team)"
         team_served[team] |= served[rep]
         team_bought[team] |= bought[rep]
-    team_rows = [(team, len(team_served[team]), len(team_bought[team]),
-                  f"{len(team_bought[team]) / len(team_served[team]):.1%}")
-                 for team in sorted(team_served)]
-    sections.append(ReportSection(
-        N_("Conversion rate per team"),
-        (N_("team"), N_("customers served"), N_("customers who bought"), N_("conversion")),
-        team_rows,
-        chart={r[0]: round(r[2] / r[1] * 100, 1) for r in team_rows},
-        note=f"a rep's team from the roster or [security.actors]; {scope}", order=4,
-        charts=[conversion_chart(N_("Conversion per team"), N_("Team"), "conversion_team",
-                                 {team: (len(team_served[team]), len(team_bought[team]))
-                                  for team in team_served})]))
+    team_rows = [
+        (
+            team,
+            len(team_served[team]),
+            len(team_bought[team]),
+            f"{len(team_bought[team]) / len(team_served[team]):.1%}",
+        )
+        for team in sorted(team_served)
+    ]
+    sections.append(
+        ReportSection(
+            N_("Conversion rate per team"),
+            (N_("team"), N_("customers served"), N_("customers who bought"), N_("conversion")),
+            team_rows,
+            chart={r[0]: round(r[2] / r[1] * 100, 1) for r in team_rows},
+            note=f"a rep's team from the roster or [security.actors]; {scope}",
+            order=4,
+            charts=[
+                conversion_chart(
+                    N_("Conversion per team"),
+                    N_("Team"),
+                    "conversion_team",
+                    {
+                        team: (len(team_served[team]), len(team_bought[team]))
+                        for team in team_served
+                    },
+                )
+            ],
+        )
+    )
     return sections
 
 
-def conversion_chart(title: str, x_label: str, key: str,
-                     counts: dict[str, tuple[int, int]]) -> Chart:
+def conversion_chart(
+    title: str, x_label: str, key: str, counts: dict[str, tuple[int, int]]
+) -> Chart:
     """Conversion (customers who bought / customers served, %) per rep or team: ``counts``
     maps each name to (served, bought)."""
     names = sorted(counts)
-    return Chart(title, names, [Series(N_("conversion"), [percent(counts[n][1], counts[n][0])
-                                                      for n in names])],
-                 unit="%", y_label=N_("Customers who bought"), x_label=x_label, key=key)
+    return Chart(
+        title,
+        names,
+        [Series(N_("conversion"), [percent(counts[n][1], counts[n][0]) for n in names])],
+        unit="%",
+        y_label=N_("Customers who bought"),
+        x_label=x_label,
+        key=key,
+    )
 
 
 def effective_window(window: ReportWindow | None, now: datetime) -> ReportWindow:
@@ -147,8 +216,9 @@ def effective_window(window: ReportWindow | None, now: datetime) -> ReportWindow
     return window
 
 
-def build_report(crm: CRM, now: datetime | None = None,
-                 window: ReportWindow | None = None) -> list[ReportSection]:
+def build_report(
+    crm: CRM, now: datetime | None = None, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """Every section, the core's first, then plugins' by their ``order``, over ``window``
     (default: everything up to now)."""
     when = now or crm.now()
@@ -172,21 +242,27 @@ def period_window(now: datetime, period: str, zone: str) -> tuple[datetime, date
     return start.astimezone(UTC), now + timedelta(microseconds=1)
 
 
-def report_by_source(crm: CRM, now: datetime | None = None,
-                     window: ReportWindow | None = None
-                     ) -> list[tuple[str, list[ReportSection]]]:
+def report_by_source(
+    crm: CRM, now: datetime | None = None, window: ReportWindow | None = None
+) -> list[tuple[str, list[ReportSection]]]:
     """The report's sections grouped by where they come from: ``("core", [...])`` first, then
     each plugin that has sections, by its first section's ``order`` (for the dashboard's
     cards)."""
     when = now or crm.now()
     window = effective_window(window, when)
     groups: dict[str, list[ReportSection]] = {"core": core_sections(crm, when, window)}
-    for plugin, section in crm.plugins.crm_report_sections_by_plugin(crm=crm, now=when,
-                                                                     window=window):
+    for plugin, section in crm.plugins.crm_report_sections_by_plugin(
+        crm=crm, now=when, window=window
+    ):
         groups.setdefault(plugin, []).append(section)
-    ordered = sorted(((name, sorted(sections, key=lambda s: s.order))
-                      for name, sections in groups.items() if sections),
-                     key=lambda pair: (pair[0] != "core", pair[1][0].order, pair[0]))
+    ordered = sorted(
+        (
+            (name, sorted(sections, key=lambda s: s.order))
+            for name, sections in groups.items()
+            if sections
+        ),
+        key=lambda pair: (pair[0] != "core", pair[1][0].order, pair[0]),
+    )
     return ordered
 
 
@@ -197,19 +273,27 @@ def _day(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise ValidationError(f"{field} must be a date like 2026-01-31, not {text!r}",
-                              field=field) from None
+        raise ValidationError(
+            f"{field} must be a date like 2026-01-31, not {text!r}", field=field
+        ) from None
 
 
-def chosen_window(now: datetime, zone: str, period: str = "week", since: str = "",
-                  until: str = "", team: str | None = None,
-                  rep: str | None = None) -> ReportWindow:
+def chosen_window(
+    now: datetime,
+    zone: str,
+    period: str = "week",
+    since: str = "",
+    until: str = "",
+    team: str | None = None,
+    rep: str | None = None,
+) -> ReportWindow:
     """The window a dashboard's form asks for: the current ``day``, ``week`` or ``month`` in
     the business time zone, or ``custom`` dates ``since`` to ``until`` (both days included,
     ``YYYY-MM-DD``); for ``team`` or ``rep`` (None or empty: everyone)."""
     if period not in PERIODS:
-        raise ValidationError(f"period must be one of {', '.join(PERIODS)}, not {period!r}",
-                              field="period")
+        raise ValidationError(
+            f"period must be one of {', '.join(PERIODS)}, not {period!r}", field="period"
+        )
     if period != "custom":
         start, end = period_window(now, period, zone)
     else:

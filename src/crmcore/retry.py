@@ -58,8 +58,13 @@ def retrying(crm: Transactional, fn: Callable[P, R], *args: P.args, **kwargs: P.
     return _retry_after(crm, fn, first, *args, **kwargs)
 
 
-def _retry_after(crm: Transactional, fn: Callable[P, R], first: TransientConflict, *args: P.args,
-                 **kwargs: P.kwargs) -> R:
+def _retry_after(
+    crm: Transactional,
+    fn: Callable[P, R],
+    first: TransientConflict,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
     """``retrying`` once the first attempt has failed with ``first``."""
     _pause_or_raise(crm, fn, 1, first)
     for attempt in range(2, ATTEMPTS + 1):
@@ -70,12 +75,17 @@ def _retry_after(crm: Transactional, fn: Callable[P, R], first: TransientConflic
     raise AssertionError("unreachable")  # pragma: no cover: the last attempt re-raises
 
 
-def _pause_or_raise(crm: Transactional, fn: Callable[..., object], attempt: int,
-                    exc: TransientConflict) -> None:
+def _pause_or_raise(
+    crm: Transactional, fn: Callable[..., object], attempt: int, exc: TransientConflict
+) -> None:
     if attempt >= ATTEMPTS or crm.in_transaction():
         raise exc  # out of tries, or inside a transaction: its opener runs it again
-    log.info("transaction rolled back by a concurrent one; running it again",
-             operation=getattr(fn, "__qualname__", repr(fn)), attempt=attempt, error=str(exc))
+    log.info(
+        "transaction rolled back by a concurrent one; running it again",
+        operation=getattr(fn, "__qualname__", repr(fn)),
+        attempt=attempt,
+        error=str(exc),
+    )
     time.sleep(FIRST_PAUSE * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
 
 

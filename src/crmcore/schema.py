@@ -104,8 +104,10 @@ def in_range(low: int, high: int) -> Callable[[object, attrs.Attribute, object],
         if value is None:
             return
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValidationError(f"expected a whole number from {low} to {high}, got {value!r}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"expected a whole number from {low} to {high}, got {value!r}", field=attribute.name
+            )
+
     return check
 
 
@@ -113,6 +115,7 @@ def enum_converter(
     enum_type: type[enum.Enum], name: str, *, optional: bool = False
 ) -> Callable[[Any], Any]:
     """Attrs converter: accept a member of ``enum_type`` or its value; else name allowed ones."""
+
     def convert(value: Any) -> Any:
         if value is None and optional:
             return None
@@ -122,8 +125,10 @@ def enum_converter(
             return enum_type(value)
         except ValueError:
             allowed = ", ".join(str(m.value) for m in enum_type)
-            raise ValidationError(f"unknown value {value!r} (allowed: {allowed})",
-                                  field=name) from None
+            raise ValidationError(
+                f"unknown value {value!r} (allowed: {allowed})", field=name
+            ) from None
+
     return convert
 
 
@@ -146,6 +151,8 @@ def to_utc_or_none(value: Any, name: str) -> datetime | None:
 
 def utc_converter(name: str, *, optional: bool = False) -> Callable[[Any], Any]:
     """Attrs converter: require an aware datetime and store it in UTC."""
+
     def convert(value: Any) -> datetime | None:
         return to_utc_or_none(value, name) if optional else to_utc(value, name)
+
     return convert

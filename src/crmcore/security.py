@@ -109,8 +109,7 @@ class ActorSettings:
 def _check_role(attribute: attrs.Attribute, value: str) -> None:
     if value not in {r.value for r in Role if r is not Role.SYSTEM}:
         allowed = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
-        raise ValidationError(f"unknown role {value!r} (allowed: {allowed})",
-                              field=attribute.name)
+        raise ValidationError(f"unknown role {value!r} (allowed: {allowed})", field=attribute.name)
 
 
 @attrs.frozen
@@ -146,16 +145,22 @@ def check_actor_name(name: str, source: str) -> str:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValidationError(f"{source} is not valid text (it cannot be encoded as UTF-8); "
-                              "name the actor in plain text", field="actor") from None
-    bad = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn")),
-               None)
+        raise ValidationError(
+            f"{source} is not valid text (it cannot be encoded as UTF-8); "
+            "name the actor in plain text",
+            field="actor",
+        ) from None
+    bad = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn")), None)
     if bad is not None:
-        raise ValidationError(f"{source} holds the control or formatting character "
-                              f"U+{ord(bad):04X}; name the actor in plain text", field="actor")
+        raise ValidationError(
+            f"{source} holds the control or formatting character "
+            f"U+{ord(bad):04X}; name the actor in plain text",
+            field="actor",
+        )
     if len(name) > MAX_ACTOR_LENGTH:
-        raise ValidationError(f"{source} is longer than {MAX_ACTOR_LENGTH} characters",
-                              field="actor")
+        raise ValidationError(
+            f"{source} is longer than {MAX_ACTOR_LENGTH} characters", field="actor"
+        )
     return name.strip()
 
 
@@ -164,9 +169,11 @@ def reserved_actor(settings: SecuritySettings, name: str, source: str) -> str | 
     reserved for crmcore's own processes."""
     if not is_system_actor(settings, name):
         return None
-    return (f"{source} {name!r} is reserved for crmcore's own processes (it matches "
-            f"[security] system_actors {settings.system_actors}); act under your own name "
-            "with --as NAME (an admin under [security.actors] for maintenance)")
+    return (
+        f"{source} {name!r} is reserved for crmcore's own processes (it matches "
+        f"[security] system_actors {settings.system_actors}); act under your own name "
+        "with --as NAME (an admin under [security.actors] for maintenance)"
+    )
 
 
 class _OpenTasks(Protocol):
@@ -188,8 +195,9 @@ def _assigned(crm: PolicyContext, name: str, customer_id: str | None) -> bool:
     return any(t.assignee == name for t in crm.tasks.open_for(customer_id))
 
 
-def default_policy(crm: PolicyContext, actor: Actor, action: str,
-                   resource: Resource) -> tuple[bool, str]:
+def default_policy(
+    crm: PolicyContext, actor: Actor, action: str, resource: Resource
+) -> tuple[bool, str]:
     """The built-in decision and, when refusing, why."""
     verb = action.rsplit(".", 1)[-1]
     if actor.role in (Role.ADMIN, Role.SYSTEM):
@@ -218,7 +226,10 @@ def default_policy(crm: PolicyContext, actor: Actor, action: str,
         same = other is not None and actor.team is not None and other.team == actor.team
         return same, f"its owner {owner} is not in team {actor.team}"
     if actor.role is Role.MANAGER:
-        same = (other is not None and actor.department is not None
-                and other.department == actor.department)
+        same = (
+            other is not None
+            and actor.department is not None
+            and other.department == actor.department
+        )
         return same, f"its owner {owner} is not in department {actor.department}"
     return False, f"role {actor.role.value} has no permissions"

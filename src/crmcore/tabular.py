@@ -48,19 +48,52 @@ def header_key(name: str) -> str:
 # Built-in names of columns, by field (matched through ``header_key``). Documented in
 # docs/import.md; keep the two in step.
 CUSTOMER_ALIASES: dict[str, tuple[str, ...]] = {
-    "name": ("姓名", "名字", "客户姓名", "客户名称", "客户名", "联系人", "full name",
-             "customer name", "contact name", "client name"),
-    "phone": ("手机", "手机号", "手机号码", "电话", "电话号码", "联系电话", "移动电话",
-              "mobile", "mobile phone", "cell", "cell phone", "tel", "telephone",
-              "phone number", "phone no"),
+    "name": (
+        "姓名",
+        "名字",
+        "客户姓名",
+        "客户名称",
+        "客户名",
+        "联系人",
+        "full name",
+        "customer name",
+        "contact name",
+        "client name",
+    ),
+    "phone": (
+        "手机",
+        "手机号",
+        "手机号码",
+        "电话",
+        "电话号码",
+        "联系电话",
+        "移动电话",
+        "mobile",
+        "mobile phone",
+        "cell",
+        "cell phone",
+        "tel",
+        "telephone",
+        "phone number",
+        "phone no",
+    ),
     "email": ("邮箱", "电子邮箱", "电子邮件", "邮件", "e-mail", "email address", "mail"),
     "address": ("地址", "住址", "联系地址", "通讯地址", "家庭住址", "street address"),
     "gender": ("性别", "sex"),
     "birth_date": ("生日", "出生日期", "出生年月日", "birthday", "date of birth", "dob"),
     "region": ("地区", "区域", "所在地区", "省份", "城市", "地域", "area", "city", "province"),
     "occupation": ("职业", "工作", "job", "job title", "profession"),
-    "organisation": ("单位", "工作单位", "公司", "公司名称", "机构", "company", "organization",
-                     "employer", "org"),
+    "organisation": (
+        "单位",
+        "工作单位",
+        "公司",
+        "公司名称",
+        "机构",
+        "company",
+        "organization",
+        "employer",
+        "org",
+    ),
     "notes": ("备注", "说明", "note", "remarks", "comment", "comments"),
     "tags": ("标签", "tag", "labels"),
     "owner": ("负责人", "客户经理", "归属人", "销售", "rep", "account manager", "sales rep"),
@@ -75,17 +108,37 @@ INTERACTION_ALIASES: dict[str, tuple[str, ...]] = {
     "external_id": ("外部编号", "外部id", "客户编号", "会员号", "会员编号", "会员卡号"),
     "phone": CUSTOMER_ALIASES["phone"],
     "kind": ("类型", "类别", "业务类型", "type", "event", "event type"),
-    "occurred_at": ("时间", "日期", "发生时间", "交易时间", "购买时间", "下单时间", "date",
-                    "time", "datetime", "date time", "when", "timestamp"),
+    "occurred_at": (
+        "时间",
+        "日期",
+        "发生时间",
+        "交易时间",
+        "购买时间",
+        "下单时间",
+        "date",
+        "time",
+        "datetime",
+        "date time",
+        "when",
+        "timestamp",
+    ),
     "channel": ("渠道", "方式", "联系方式", "medium"),
     "summary": ("内容", "摘要", "备注", "说明", "描述", "description", "notes", "note"),
-    "amount": ("金额", "消费金额", "实付金额", "订单金额", "价格", "total", "price", "value",
-               "sum"),
+    "amount": (
+        "金额",
+        "消费金额",
+        "实付金额",
+        "订单金额",
+        "价格",
+        "total",
+        "price",
+        "value",
+        "sum",
+    ),
     "satisfaction": ("满意度", "评分", "rating", "score"),
     "place": ("地点", "门店", "店铺", "store", "shop", "location"),
     "rep": ("经办人", "客服", "员工", "店员", "staff", "agent", "employee"),
-    "ref": ("订单号", "单号", "订单编号", "流水号", "order", "order id", "order no",
-            "reference"),
+    "ref": ("订单号", "单号", "订单编号", "流水号", "order", "order id", "order no", "reference"),
 }
 
 
@@ -101,10 +154,13 @@ class Columns:
         return tuple(n for n, f in zip(self.names, self.fields, strict=True) if f is None)
 
 
-def match_columns(names: Iterable[str], allowed: Iterable[str],
-                  aliases: Mapping[str, Iterable[str]],
-                  mapping: Mapping[str, str] | None = None,
-                  ignored: Iterable[str] = ()) -> Columns:
+def match_columns(
+    names: Iterable[str],
+    allowed: Iterable[str],
+    aliases: Mapping[str, Iterable[str]],
+    mapping: Mapping[str, str] | None = None,
+    ignored: Iterable[str] = (),
+) -> Columns:
     """Map header ``names`` to ``allowed`` fields: ``mapping`` first (its keys matched like
     headers), then the field names themselves, then ``aliases``. ``ignored`` fields are
     accepted and dropped (an export's read-only columns). Two columns naming one field are
@@ -120,8 +176,7 @@ def match_columns(names: Iterable[str], allowed: Iterable[str],
     for source, target in (mapping or {}).items():
         if target not in allowed and target not in ignored:
             known = ", ".join(sorted(allowed))
-            raise ValidationError(f"--map {source}={target}: no field {target!r} (fields: "
-                                  f"{known})")
+            raise ValidationError(f"--map {source}={target}: no field {target!r} (fields: {known})")
         given[header_key(source)] = target
     names = tuple(str(n) if n is not None else "" for n in names)
     fields: list[str | None] = []
@@ -133,8 +188,10 @@ def match_columns(names: Iterable[str], allowed: Iterable[str],
             taken = None  # an alias of a field this import does not take
         if taken is not None and taken not in ignored:
             if taken in seen:
-                raise ValidationError(f"columns {seen[taken]!r} and {name!r} both give "
-                                      f"{taken}: drop one, or --map one elsewhere")
+                raise ValidationError(
+                    f"columns {seen[taken]!r} and {name!r} both give "
+                    f"{taken}: drop one, or --map one elsewhere"
+                )
             seen[taken] = name
         fields.append(taken)
     return Columns(names, tuple(fields))
@@ -142,9 +199,13 @@ def match_columns(names: Iterable[str], allowed: Iterable[str],
 
 # -- reading text ----------------------------------------------------------------------------
 
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
-         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -171,21 +232,25 @@ def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, st
         try:
             codec = codecs.lookup(encoding).name
         except LookupError:
-            raise ValidationError(f"--encoding {encoding}: unknown encoding (try utf-8, gb18030, "
-                                  "utf-16, latin-1)") from None
+            raise ValidationError(
+                f"--encoding {encoding}: unknown encoding (try utf-8, gb18030, utf-16, latin-1)"
+            ) from None
         try:
             return data.decode(codec), codec
         except UnicodeDecodeError as exc:
-            raise ValidationError(f"{path}:{_line_of(data, exc.start)}: not valid {codec} "
-                                  f"(byte {exc.start}); check --encoding") from None
+            raise ValidationError(
+                f"{path}:{_line_of(data, exc.start)}: not valid {codec} "
+                f"(byte {exc.start}); check --encoding"
+            ) from None
     for bom, codec in _BOMS:
         if data.startswith(bom):
             try:
                 return data.decode(codec), codec
             except UnicodeDecodeError as exc:
-                raise ValidationError(f"{path}:{_line_of(data, exc.start)}: starts with a "
-                                      f"{codec} byte-order mark but is not valid {codec}") \
-                    from None
+                raise ValidationError(
+                    f"{path}:{_line_of(data, exc.start)}: starts with a "
+                    f"{codec} byte-order mark but is not valid {codec}"
+                ) from None
     wide = _utf16_without_bom(data)
     if wide:
         try:
@@ -197,16 +262,19 @@ def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, st
     except UnicodeDecodeError as exc:
         broken = exc
     if b"\0" in data[:DETECT_BYTES]:
-        raise ValidationError(f"{path}: is a binary file, not text (save it as CSV, JSONL or "
-                              ".xlsx)")
+        raise ValidationError(
+            f"{path}: is a binary file, not text (save it as CSV, JSONL or .xlsx)"
+        )
     # Mostly UTF-8 (multi-byte sequences decode) with some broken bytes: a damaged UTF-8 file,
     # not another encoding. Say where, rather than guess.
     head = data[:DETECT_BYTES]
     replaced = head.decode("utf-8", errors="replace")
     valid_multibyte = sum(1 for ch in replaced if ord(ch) > 0x7F and ch != "\ufffd")
     if valid_multibyte >= max(3, replaced.count("\ufffd")):
-        raise ValidationError(f"{path}:{_line_of(data, broken.start)}: not valid UTF-8 (byte "
-                              f"{broken.start}); repair the file or pass --encoding")
+        raise ValidationError(
+            f"{path}:{_line_of(data, broken.start)}: not valid UTF-8 (byte "
+            f"{broken.start}); repair the file or pass --encoding"
+        )
     from charset_normalizer import from_bytes
 
     # Only the encodings clients' files come in: left free, the detector reads short GBK text
@@ -220,15 +288,18 @@ def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, st
                 return data.decode(candidate), candidate
             except UnicodeDecodeError:
                 continue
-        raise ValidationError(f"{path}: cannot tell its text encoding (is it a binary file?); "
-                              "pass --encoding")
+        raise ValidationError(
+            f"{path}: cannot tell its text encoding (is it a binary file?); pass --encoding"
+        )
     if codec in ("gbk", "gb2312", "hz"):
         codec = "gb18030"  # the superset: every GBK file reads the same, and more
     try:
         return data.decode(codec), codec
     except UnicodeDecodeError as exc:
-        raise ValidationError(f"{path}:{_line_of(data, exc.start)}: looks like {codec} but is "
-                              "not valid there; pass --encoding") from None
+        raise ValidationError(
+            f"{path}:{_line_of(data, exc.start)}: looks like {codec} but is "
+            "not valid there; pass --encoding"
+        ) from None
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -242,7 +313,6 @@ def sniff_delimiter(header_line: str) -> str:
             counts[ch] += 1
     best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
     return best if counts[best] else ","
-
 
 
 def csv_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str] | str]]:
@@ -264,8 +334,13 @@ def csv_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str] | st
                     yield first, f"a field is longer than {MAX_FIELD:,} characters"
                     continue
                 if "unexpected end of data" in message:
-                    yield first, ("unterminated quote: the quoted field opened on this line "
-                                  "never closes (it would swallow the rest of the file)")
+                    yield (
+                        first,
+                        (
+                            "unterminated quote: the quoted field opened on this line "
+                            "never closes (it would swallow the rest of the file)"
+                        ),
+                    )
                     start = first  # go on from the next line
                     break
                 if "line contains NUL" in message or "NUL" in message:
@@ -364,8 +439,9 @@ def detect_format(path: str | Path, explicit: str | None) -> str:
         return "jsonl"
     if suffix in ("txt", "tsv"):
         return "csv"
-    raise ValidationError(f"cannot tell the format of {path}: name it .csv, .jsonl or .xlsx, "
-                          "or pass --format")
+    raise ValidationError(
+        f"cannot tell the format of {path}: name it .csv, .jsonl or .xlsx, or pass --format"
+    )
 
 
 def _read_bytes(path: str) -> bytes:
@@ -380,8 +456,9 @@ def _read_bytes(path: str) -> bytes:
         raise ValidationError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def open_table(path: str | Path, fmt: str, *, encoding: str | None = None,
-               delimiter: str | None = None) -> TableFile:
+def open_table(
+    path: str | Path, fmt: str, *, encoding: str | None = None, delimiter: str | None = None
+) -> TableFile:
     """Open an import file; ``ValidationError`` (one line, naming the file) when it cannot be
     read at all. Rows that cannot be read are reported by ``TableFile.rows``."""
     path = str(path)
@@ -392,8 +469,10 @@ def open_table(path: str | Path, fmt: str, *, encoding: str | None = None,
         return _open_xlsx(path, data)
     text, used = decode(data, path, encoding)
     if "\0" in text:
-        raise ValidationError(f"{path}: contains NUL characters: a binary file, or text in "
-                              "another encoding (pass --encoding)")
+        raise ValidationError(
+            f"{path}: contains NUL characters: a binary file, or text in "
+            "another encoding (pass --encoding)"
+        )
     if fmt == "jsonl":
         return TableFile(path, fmt, used, jsonl=text.split("\n"))
     if text.startswith("\ufeff"):
@@ -420,8 +499,9 @@ def _open_xlsx(path: str, data: bytes) -> TableFile:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError):
-        raise ValidationError(f"{path}: not an .xlsx workbook (save it from Excel as .xlsx, "
-                              "or export CSV)") from None
+        raise ValidationError(
+            f"{path}: not an .xlsx workbook (save it from Excel as .xlsx, or export CSV)"
+        ) from None
     sheet = book.worksheets[0] if book.worksheets else None
     if sheet is None:
         raise ValidationError(f"{path}: the workbook has no sheet")
@@ -442,6 +522,18 @@ def _open_xlsx(path: str, data: bytes) -> TableFile:
     return TableFile(path, "xlsx", None, None, header, records=iterator)
 
 
-__all__ = ["CUSTOMER_ALIASES", "ERROR", "FORMATS", "INTERACTION_ALIASES", "Columns",
-           "TableFile", "csv_records", "decode", "detect_format", "header_key", "match_columns",
-           "open_table", "sniff_delimiter"]
+__all__ = [
+    "CUSTOMER_ALIASES",
+    "ERROR",
+    "FORMATS",
+    "INTERACTION_ALIASES",
+    "Columns",
+    "TableFile",
+    "csv_records",
+    "decode",
+    "detect_format",
+    "header_key",
+    "match_columns",
+    "open_table",
+    "sniff_delimiter",
+]

@@ -21,8 +21,11 @@ from crmcore.storage import SortSpec
 
 URGENCY: SortSpec = [("priority", -1), ("due_at", 1)]
 # The changes that cancel a task, with an ``outcome`` saying why (a cancelled task is nobody's).
-_CANCELLED: dict[str, Any] = {"status": TaskStatus.CANCELLED, "lease_owner": None,
-                              "lease_until": None}
+_CANCELLED: dict[str, Any] = {
+    "status": TaskStatus.CANCELLED,
+    "lease_owner": None,
+    "lease_until": None,
+}
 
 
 def resource(task: Task) -> Resource:
@@ -50,14 +53,14 @@ class Tasks:
     # -- creating --------------------------------------------------------------------------
 
     @retried
-    def create(self, *, actor: str, kind: str, title: str, due_at: datetime,
-               **fields: Any) -> Task:
+    def create(self, *, actor: str, kind: str, title: str, due_at: datetime, **fields: Any) -> Task:
         """Create a task; fires ``crm_task_created``. With a ``dedupe_key`` that an open task
         already holds, returns that task instead and creates nothing."""
         actor = require_actor(actor)
         draft = TaskDraft(kind=kind, title=title, due_at=due_at, **fields)
-        self._kernel.authorize(actor, "task.create", Resource("task", None, draft.assignee,
-                                                           draft.customer_id))
+        self._kernel.authorize(
+            actor, "task.create", Resource("task", None, draft.assignee, draft.customer_id)
+        )
         with self._kernel.transaction(actor):
             task, is_new = self.create_from(draft, actor=actor)
             if is_new and self._kernel.emit("crm_task_created", actor=actor, task=task):
@@ -69,13 +72,20 @@ class Tasks:
         """Store a draft without firing events; ``(task, False)`` if its dedupe key is taken."""
         if draft.kind not in self._kinds:
             allowed = ", ".join(sorted(self._kinds))
-            raise ValidationError(f"unknown task kind {draft.kind!r} (allowed: {allowed})",
-                                  field="kind")
+            raise ValidationError(
+                f"unknown task kind {draft.kind!r} (allowed: {allowed})", field="kind"
+            )
         if draft.customer_id is not None:
             load(self._customers, draft.customer_id)
         now = self._kernel.now()
-        task = Task(id=self._kernel.new_id("tsk_"), created_at=now, created_by=actor,
-                    updated_at=now, updated_by=actor, **attrs.asdict(draft, recurse=False))
+        task = Task(
+            id=self._kernel.new_id("tsk_"),
+            created_at=now,
+            created_by=actor,
+            updated_at=now,
+            updated_by=actor,
+            **attrs.asdict(draft, recurse=False),
+        )
         if draft.dedupe_key is not None:
             existing = self.open_by_key(draft.dedupe_key)
             if existing is not None:
@@ -102,10 +112,18 @@ class Tasks:
             self._kernel.authorize(actor, "task.read", resource(task))
         return task
 
-    def due(self, *, now: datetime | None = None, within: timedelta | None = None,
-            assignee: str | None = None, kinds: list[str] | None = None,
-            customer_id: str | None = None, overdue: bool = False,
-            limit: int | None = None, actor: str | None = None) -> list[Task]:
+    def due(
+        self,
+        *,
+        now: datetime | None = None,
+        within: timedelta | None = None,
+        assignee: str | None = None,
+        kinds: list[str] | None = None,
+        customer_id: str | None = None,
+        overdue: bool = False,
+        limit: int | None = None,
+        actor: str | None = None,
+    ) -> list[Task]:
         """Open tasks due by ``now`` (plus ``within``), most urgent first.
 
         ``overdue`` keeps only those whose due time has passed.
@@ -115,8 +133,10 @@ class Tasks:
                 raise ValidationError("must not be empty (pass None for any)", field=name)
         when = now or self._kernel.now()
         horizon = when if overdue or within is None else when + within
-        query: dict[str, Any] = {"status": TaskStatus.OPEN.value,
-                                 "due_at": {"$lt" if overdue else "$lte": horizon}}
+        query: dict[str, Any] = {
+            "status": TaskStatus.OPEN.value,
+            "due_at": {"$lt" if overdue else "$lte": horizon},
+        }
         if assignee is not None:
             query["assignee"] = assignee
         if kinds:
@@ -134,10 +154,17 @@ class Tasks:
             query["kind"] = kind
         return self.find(query, sort=[("due_at", 1)])
 
-    def find(self, filter: Mapping[str, Any] | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Task]:
-        return [from_doc(Task, d) for d in self._coll.find(filter, sort=sort, limit=limit,
-                                                            skip=skip)]
+    def find(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Task]:
+        return [
+            from_doc(Task, d) for d in self._coll.find(filter, sort=sort, limit=limit, skip=skip)
+        ]
 
     def iter(self, filter: Mapping[str, Any] | None = None) -> Iterator[Task]:
         for doc in self._coll.iter(filter):
@@ -148,65 +175,95 @@ class Tasks:
 
     # -- changing --------------------------------------------------------------------------
 
-    def _change(self, id: str, actor: str, expected_version: int | None,
-                action: str | None = None, **changes: Any) -> tuple[Task, Task]:
+    def _change(
+        self,
+        id: str,
+        actor: str,
+        expected_version: int | None,
+        action: str | None = None,
+        **changes: Any,
+    ) -> tuple[Task, Task]:
         before = self.get(id)
         if action is not None:
             self._kernel.authorize(actor, action, resource(before))
         if expected_version is not None and before.version != expected_version:
-            raise ConflictError(f"task {id} changed since you read it (version "
-                                f"{before.version}, you read {expected_version}); reload")
+            raise ConflictError(
+                f"task {id} changed since you read it (version "
+                f"{before.version}, you read {expected_version}); reload"
+            )
         if not before.is_open:
             raise ValidationError(f"task {id} is {before.status.value}; only open tasks change")
         after = attrs.evolve(before, **changes, updated_at=self._kernel.now(), updated_by=actor)
         doc = task_doc(after)
         fields = {k: doc[k] for k in (*changes, "updated_at", "updated_by", "open_key")}
         with self._kernel.transaction(actor):
-            stored = from_doc(Task, self._coll.update(id, fields,
-                                                      expected_version=before.version))
+            stored = from_doc(Task, self._coll.update(id, fields, expected_version=before.version))
         return before, stored
 
     @retried
-    def complete(self, id: str, *, actor: str, outcome: str | None = None,
-                 expected_version: int | None = None) -> Task:
+    def complete(
+        self,
+        id: str,
+        *,
+        actor: str,
+        outcome: str | None = None,
+        expected_version: int | None = None,
+    ) -> Task:
         """Mark a task done; fires ``crm_task_completed``."""
         actor = require_actor(actor)
         with self._kernel.transaction(actor):
-            _before, done = self._change(id, actor, expected_version, "task.complete",
-                                         status=TaskStatus.DONE,
-                                         outcome=outcome, completed_at=self._kernel.now(),
-                                         completed_by=actor, lease_owner=None,
-                                         lease_until=None)
+            _before, done = self._change(
+                id,
+                actor,
+                expected_version,
+                "task.complete",
+                status=TaskStatus.DONE,
+                outcome=outcome,
+                completed_at=self._kernel.now(),
+                completed_by=actor,
+                lease_owner=None,
+                lease_until=None,
+            )
             self._kernel.emit("crm_task_completed", actor=actor, task=done)
         return done
 
     @retried
-    def assign(self, id: str, assignee: str | None, *, actor: str,
-               expected_version: int | None = None) -> Task:
+    def assign(
+        self, id: str, assignee: str | None, *, actor: str, expected_version: int | None = None
+    ) -> Task:
         """Give a task to ``assignee`` (None: unassign)."""
-        return self._change(id, require_actor(actor), expected_version, "task.update",
-                            assignee=assignee)[1]
+        return self._change(
+            id, require_actor(actor), expected_version, "task.update", assignee=assignee
+        )[1]
 
     @retried
-    def reschedule(self, id: str, due_at: datetime, *, actor: str,
-                   expected_version: int | None = None) -> Task:
+    def reschedule(
+        self, id: str, due_at: datetime, *, actor: str, expected_version: int | None = None
+    ) -> Task:
         """Move a task's due time."""
-        return self._change(id, require_actor(actor), expected_version, "task.update",
-                            due_at=due_at)[1]
+        return self._change(
+            id, require_actor(actor), expected_version, "task.update", due_at=due_at
+        )[1]
 
     @retried
     def set_priority(self, id: str, priority: Priority | int, *, actor: str) -> Task:
-        return self._change(id, require_actor(actor), None, "task.update",
-                            priority=priority)[1]
+        return self._change(id, require_actor(actor), None, "task.update", priority=priority)[1]
 
     @retried
-    def cancel(self, id: str, *, actor: str, reason: str = "",
-               expected_version: int | None = None) -> Task:
+    def cancel(
+        self, id: str, *, actor: str, reason: str = "", expected_version: int | None = None
+    ) -> Task:
         """Cancel an open task, noting why; fires ``crm_task_cancelled``."""
         actor = require_actor(actor)
         with self._kernel.transaction(actor):
-            _before, cancelled = self._change(id, actor, expected_version, "task.update",
-                                              outcome=reason or "cancelled", **_CANCELLED)
+            _before, cancelled = self._change(
+                id,
+                actor,
+                expected_version,
+                "task.update",
+                outcome=reason or "cancelled",
+                **_CANCELLED,
+            )
             self._kernel.emit("crm_task_cancelled", actor=actor, task=cancelled)
         return cancelled
 
@@ -224,10 +281,14 @@ class Tasks:
                 return None
         # Effects run on behalf of the triggering write, which was authorised already.
         if update.cancel:
-            return self._change(task.id, actor, None, outcome=update.reason or "cancelled",
-                                **_CANCELLED)[1]
-        changes = {k: getattr(update, k) for k in ("due_at", "assignee", "priority")
-                   if getattr(update, k) is not None}
+            return self._change(
+                task.id, actor, None, outcome=update.reason or "cancelled", **_CANCELLED
+            )[1]
+        changes = {
+            k: getattr(update, k)
+            for k in ("due_at", "assignee", "priority")
+            if getattr(update, k) is not None
+        }
         if not changes:
             return task
         return self._change(task.id, actor, None, **changes)[1]
@@ -238,23 +299,27 @@ class Tasks:
         count = 0
         for task in self.open_for(customer_id):
             if task.dedupe_key is not None:
-                cancelled = self._change(task.id, actor, None, outcome=reason,
-                                         **_CANCELLED)[1]
+                cancelled = self._change(task.id, actor, None, outcome=reason, **_CANCELLED)[1]
                 self._kernel.emit("crm_task_cancelled", actor=actor, task=cancelled)
                 count += 1
         return count
 
     # -- leasing ---------------------------------------------------------------------------
 
-    def claim(self, *, worker: str, lease: timedelta, filter: Mapping[str, Any] | None = None,
-              now: datetime | None = None) -> Task | None:
+    def claim(
+        self,
+        *,
+        worker: str,
+        lease: timedelta,
+        filter: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Task | None:
         """Lease the most urgent open, due task matching ``filter`` to ``worker``; None if none.
 
         Atomic on every backend: two workers never hold the same task at once.
         """
         when = now or self._kernel.now()
-        query = {**dict(filter or {}), "status": TaskStatus.OPEN.value,
-                 "due_at": {"$lte": when}}
+        query = {**dict(filter or {}), "status": TaskStatus.OPEN.value, "due_at": {"$lte": when}}
         doc = self._coll.claim(query, owner=worker, until=when + lease, now=when, sort=URGENCY)
         return None if doc is None else from_doc(Task, doc)
 

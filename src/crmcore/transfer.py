@@ -48,8 +48,7 @@ INTERACTION_CUSTOMER_KEYS = ("id", "external_id", "phone")  # --customer-key
 
 # Columns of an export that an import accepts: kept (restored) or dropped (the core's own).
 CUSTOMER_RESTORED = ("id", "created_at", "updated_at")
-CUSTOMER_DROPPED = ("phone_type", "status", "merged_into", "created_by", "updated_by",
-                    "version")
+CUSTOMER_DROPPED = ("phone_type", "status", "merged_into", "created_by", "updated_by", "version")
 INTERACTION_RESTORED = ("id", "created_at")
 INTERACTION_DROPPED = ("created_by", "version")
 
@@ -95,17 +94,23 @@ class _Renamer:
     """Renames a row's keys to fields (CSV/xlsx: by the header; JSONL: per key set), and
     collects the columns no field takes, to report once for the whole file."""
 
-    def __init__(self, table: TableFile, allowed: frozenset[str],
-                 aliases: Mapping[str, Iterable[str]], mapping: Mapping[str, str] | None,
-                 ignored: Iterable[str]) -> None:
+    def __init__(
+        self,
+        table: TableFile,
+        allowed: frozenset[str],
+        aliases: Mapping[str, Iterable[str]],
+        mapping: Mapping[str, str] | None,
+        ignored: Iterable[str],
+    ) -> None:
         self.allowed, self.aliases, self.mapping = allowed, aliases, mapping or {}
         self.ignored = tuple(ignored)
         self.unknown: dict[str, int] = {}  # column → first line it was seen on
         self.columns: Columns | None = None
         self._by_key: dict[str, str | None] = {}
         if table.format != "jsonl":
-            self.columns = match_columns(table.header or (), allowed, aliases, self.mapping,
-                                         self.ignored)
+            self.columns = match_columns(
+                table.header or (), allowed, aliases, self.mapping, self.ignored
+            )
             for name in self.columns.unknown:
                 self.unknown.setdefault(name or "(blank header)", 1)
         else:
@@ -121,8 +126,9 @@ class _Renamer:
                 out[key] = value
                 continue
             if key not in self._by_key:
-                found = match_columns((key,), self.allowed, self.aliases, self.mapping,
-                                      self.ignored).fields[0]
+                found = match_columns(
+                    (key,), self.allowed, self.aliases, self.mapping, self.ignored
+                ).fields[0]
                 self._by_key[key] = found
             field = self._by_key[key]
             if field is None:
@@ -136,8 +142,10 @@ class _Renamer:
             return None
         names = ", ".join(self.unknown)
         line = min(self.unknown.values())
-        return (f"{path}:{line}: unknown column(s) {names} (map them with --map COLUMN=FIELD, "
-                "or pass --skip-unknown to leave them out)")
+        return (
+            f"{path}:{line}: unknown column(s) {names} (map them with --map COLUMN=FIELD, "
+            "or pass --skip-unknown to leave them out)"
+        )
 
 
 def _text(value: Any, field: str) -> str:
@@ -164,8 +172,7 @@ def _external_ids(row: dict[str, Any], id_source: str | None) -> dict[str, str]:
     if "external_ids" in row:
         given = _json_object(row.pop("external_ids"), "external_ids")
         if not isinstance(given, dict):
-            raise ValidationError("expected a JSON object of source to id",
-                                  field="external_ids")
+            raise ValidationError("expected a JSON object of source to id", field="external_ids")
         ids.update({str(k): v for k, v in given.items()})
     if "external_id" in row:
         text = _text(row.pop("external_id"), "external_id").strip()
@@ -177,15 +184,17 @@ def _external_ids(row: dict[str, Any], id_source: str | None) -> dict[str, str]:
     return ids
 
 
-def _customer_fields(row: dict[str, Any], tz: str, id_source: str | None
-                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _customer_fields(
+    row: dict[str, Any], tz: str, id_source: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(fields for add/update, restored stamps)`` from a renamed row."""
     fields = dict(row)
     restore: dict[str, Any] = {}
     status = fields.pop("status", None)
     if status not in (None, "active"):
-        raise ValidationError(f"only active customers are imported, this one is {status!r}",
-                              field="status")
+        raise ValidationError(
+            f"only active customers are imported, this one is {status!r}", field="status"
+        )
     for key in CUSTOMER_DROPPED:
         fields.pop(key, None)
     for key in CUSTOMER_RESTORED:
@@ -202,8 +211,19 @@ def _customer_fields(row: dict[str, Any], tz: str, id_source: str | None
             fields[key] = _json_object(fields[key], key)
             if not isinstance(fields[key], dict):
                 raise ValidationError("expected a JSON object", field=key)
-    for key in ("phone", "email", "name", "notes", "region", "occupation", "organisation",
-                "address", "owner", "source", "timezone"):
+    for key in (
+        "phone",
+        "email",
+        "name",
+        "notes",
+        "region",
+        "occupation",
+        "organisation",
+        "address",
+        "owner",
+        "source",
+        "timezone",
+    ):
         if key in fields:
             fields[key] = _text(fields[key], key)
     if "gender" in fields:
@@ -216,23 +236,34 @@ def _customer_fields(row: dict[str, Any], tz: str, id_source: str | None
             raise ValidationError(f"expected true or false, got {text!r}", field="do_not_contact")
         fields["do_not_contact"] = text in ("true", "yes", "1", "是")
     if "do_not_contact" in fields and not isinstance(fields["do_not_contact"], bool):
-        raise ValidationError(f"expected true or false, got {fields['do_not_contact']!r}",
-                              field="do_not_contact")
+        raise ValidationError(
+            f"expected true or false, got {fields['do_not_contact']!r}", field="do_not_contact"
+        )
     if not fields.get("name"):
         raise ValidationError("is required", field="name")
     return fields, restore
 
 
-_GENDERS = {"female": "female", "f": "female", "女": "female", "woman": "female",
-            "male": "male", "m": "male", "男": "male", "man": "male", "other": "other",
-            "其他": "other"}
+_GENDERS = {
+    "female": "female",
+    "f": "female",
+    "女": "female",
+    "woman": "female",
+    "male": "male",
+    "m": "male",
+    "男": "male",
+    "man": "male",
+    "other": "other",
+    "其他": "other",
+}
 
 
 def _gender(value: Any) -> str:
     key = str(value).strip().lower()
     if key not in _GENDERS:
-        raise ValidationError(f"expected female, male or other (or 女/男), got {value!r}",
-                              field="gender")
+        raise ValidationError(
+            f"expected female, male or other (or 女/男), got {value!r}", field="gender"
+        )
     return _GENDERS[key]
 
 
@@ -260,8 +291,9 @@ def _parse_time(value: Any, tz: str, field: str = "occurred_at") -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ValidationError(f"expected an ISO date and time, got {value!r}",
-                                  field=field) from None
+            raise ValidationError(
+                f"expected an ISO date and time, got {value!r}", field=field
+            ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz))
     try:
@@ -287,17 +319,16 @@ def _interaction_fields(row: dict[str, Any], tz: str) -> dict[str, Any]:
             try:
                 value = cast(text)
             except ValueError:
-                raise ValidationError(f"expected a number, got {fields[key]!r}",
-                                      field=key) from None
+                raise ValidationError(
+                    f"expected a number, got {fields[key]!r}", field=key
+                ) from None
         if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
             raise ValidationError(f"expected a number, got {fields[key]!r}", field=key)
-        if isinstance(value, float) and (value != value or value in (float("inf"),
-                                                                    float("-inf"))):
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
             raise ValidationError(f"expected a number, got {fields[key]!r}", field=key)
         if key == "satisfaction" and isinstance(value, float):
             if not value.is_integer():
-                raise ValidationError(f"expected a whole number 1 to 5, got {value!r}",
-                                      field=key)
+                raise ValidationError(f"expected a whole number 1 to 5, got {value!r}", field=key)
             value = int(value)
         if value is not None:
             fields[key] = value
@@ -309,9 +340,14 @@ def _interaction_fields(row: dict[str, Any], tz: str) -> dict[str, Any]:
     return fields
 
 
-def _read(crm: CRM, table: TableFile, renamer: _Renamer, skip_unknown: bool,
-          prepare: Callable[[int, dict[str, Any]], Any],
-          on_row: Callable[[], None] | None) -> tuple[list[tuple[int, Any]], list[RowError]]:
+def _read(
+    crm: CRM,
+    table: TableFile,
+    renamer: _Renamer,
+    skip_unknown: bool,
+    prepare: Callable[[int, dict[str, Any]], Any],
+    on_row: Callable[[], None] | None,
+) -> tuple[list[tuple[int, Any]], list[RowError]]:
     """Check every row; ``(good rows prepared, bad rows)``. Unknown columns are one error."""
     prepared, errors = [], []
     for line, raw in table.rows(renamer.columns):
@@ -347,12 +383,20 @@ def _notes(crm: CRM, table: TableFile, renamer: _Renamer, times: bool) -> tuple[
     return tuple(notes)
 
 
-def import_customers(crm: CRM, table: TableFile, *, actor: str,
-                     mapping: Mapping[str, str] | None = None, dry_run: bool = False,
-                     atomic: bool = False, upsert: bool = False,
-                     match: str = "external_id", id_source: str | None = None,
-                     skip_unknown: bool = False,
-                     on_row: Callable[[], None] | None = None) -> ImportReport:
+def import_customers(
+    crm: CRM,
+    table: TableFile,
+    *,
+    actor: str,
+    mapping: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    atomic: bool = False,
+    upsert: bool = False,
+    match: str = "external_id",
+    id_source: str | None = None,
+    skip_unknown: bool = False,
+    on_row: Callable[[], None] | None = None,
+) -> ImportReport:
     """Validate then add customers. With ``upsert``, a row whose customer already exists
     (same ``id`` when the file has one, else same external id, or same normalised phone with
     ``match="phone"``) updates that customer instead. See the module docstring."""
@@ -387,9 +431,11 @@ def import_customers(crm: CRM, table: TableFile, *, actor: str,
         elif fields.get("phone"):
             matches = crm.customers.find_by_contact(phone=fields["phone"])
             if len(matches) > 1:
-                raise ValidationError(f"{len(matches)} customers have this phone "
-                                      f"({', '.join(c.id for c in matches)}): merge them first",
-                                      field="phone")
+                raise ValidationError(
+                    f"{len(matches)} customers have this phone "
+                    f"({', '.join(c.id for c in matches)}): merge them first",
+                    field="phone",
+                )
             return matches[0] if matches else None
         return None
 
@@ -409,25 +455,41 @@ def import_customers(crm: CRM, table: TableFile, *, actor: str,
                 if "id" in restore:
                     with contextlib.suppress(NotFoundError):
                         crm.customers.get_any(restore["id"])
-                        raise ConflictError(f"customer {restore['id']} exists (pass --upsert "
-                                            "to update it)")
-                ids.append(crm.customers.add(actor=actor, restore=restore or None,
-                                             **fields).id)
+                        raise ConflictError(
+                            f"customer {restore['id']} exists (pass --upsert to update it)"
+                        )
+                ids.append(crm.customers.add(actor=actor, restore=restore or None, **fields).id)
             except CrmError as exc:
                 if atomic:
                     raise
                 errors.append(RowError(line, str(exc)))
-    return ImportReport(total, len(ids), tuple(sorted(errors, key=lambda e: e.line)), False,
-                        tuple(ids), updated=updated, unchanged=unchanged, notes=notes)
+    return ImportReport(
+        total,
+        len(ids),
+        tuple(sorted(errors, key=lambda e: e.line)),
+        False,
+        tuple(ids),
+        updated=updated,
+        unchanged=unchanged,
+        notes=notes,
+    )
 
 
-def import_interactions(crm: CRM, table: TableFile, *, actor: str,
-                        mapping: Mapping[str, str] | None = None, dry_run: bool = False,
-                        atomic: bool = False, customer_key: str | None = None,
-                        allow_future: bool = False, skip_unknown: bool = False,
-                        batch_size: int = 500,
-                        on_row: Callable[[], None] | None = None,
-                        on_written: Callable[[int], None] | None = None) -> ImportReport:
+def import_interactions(
+    crm: CRM,
+    table: TableFile,
+    *,
+    actor: str,
+    mapping: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    atomic: bool = False,
+    customer_key: str | None = None,
+    allow_future: bool = False,
+    skip_unknown: bool = False,
+    batch_size: int = 500,
+    on_row: Callable[[], None] | None = None,
+    on_written: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Validate then replay interactions as history (``crmcore.history``): each row's
     customer found by ``customer_key`` (``id``, ``external_id`` or ``phone``; by default the
     first of those columns the file has), every plugin reacting in time order, a re-run adding
@@ -435,20 +497,37 @@ def import_interactions(crm: CRM, table: TableFile, *, actor: str,
     from crmcore.history import HistoryRow, replay
 
     if customer_key is not None and customer_key not in INTERACTION_CUSTOMER_KEYS:
-        raise ValidationError(f"--customer-key takes {', '.join(INTERACTION_CUSTOMER_KEYS)}, "
-                              f"got {customer_key!r}")
+        raise ValidationError(
+            f"--customer-key takes {', '.join(INTERACTION_CUSTOMER_KEYS)}, got {customer_key!r}"
+        )
     tz = crm.config.core.timezone
     now = crm.now()
-    allowed = INTERACTION_FIELDS | {"customer_id", "kind", "occurred_at", "external_id",
-                                    "phone", *INTERACTION_RESTORED}
+    allowed = INTERACTION_FIELDS | {
+        "customer_id",
+        "kind",
+        "occurred_at",
+        "external_id",
+        "phone",
+        *INTERACTION_RESTORED,
+    }
     renamer = _Renamer(table, allowed, INTERACTION_ALIASES, mapping, INTERACTION_DROPPED)
     cache: dict[tuple[str, str], str] = {}
 
     def customer_of(row: dict[str, Any]) -> str:
         key = customer_key
         if key is None:
-            key = next((k for k, col in (("id", "customer_id"), ("external_id", "external_id"),
-                                          ("phone", "phone")) if col in row), "id")
+            key = next(
+                (
+                    k
+                    for k, col in (
+                        ("id", "customer_id"),
+                        ("external_id", "external_id"),
+                        ("phone", "phone"),
+                    )
+                    if col in row
+                ),
+                "id",
+            )
         column = {"id": "customer_id"}.get(key, key)
         for other in ("customer_id", "external_id", "phone"):
             if other != column:
@@ -471,8 +550,9 @@ def import_interactions(crm: CRM, table: TableFile, *, actor: str,
             if not matches:
                 raise ValidationError(f"no customer has phone {value}", field=column)
             if len(matches) > 1:
-                raise ValidationError(f"{len(matches)} customers have phone {value}: merge "
-                                      "them first", field=column)
+                raise ValidationError(
+                    f"{len(matches)} customers have phone {value}: merge them first", field=column
+                )
             found = matches[0].id
         cache[(key, value)] = found
         return found
@@ -484,8 +564,11 @@ def import_interactions(crm: CRM, table: TableFile, *, actor: str,
         created = fields.pop("created_at", None)
         when = fields.get("occurred_at") or now
         if when > now and not allow_future:
-            raise ValidationError(f"{when.isoformat()} is in the future (pass --allow-future "
-                                  "to import planned interactions)", field="occurred_at")
+            raise ValidationError(
+                f"{when.isoformat()} is in the future (pass --allow-future "
+                "to import planned interactions)",
+                field="occurred_at",
+            )
         fields["occurred_at"] = when
         crm.interactions.validate(customer_id=customer_id, **fields)
         return HistoryRow(line, customer_id, fields, key, created)
@@ -495,17 +578,50 @@ def import_interactions(crm: CRM, table: TableFile, *, actor: str,
     notes = _notes(crm, table, renamer, times=True)
     if dry_run or (atomic and errors):
         return ImportReport(total, 0, tuple(errors), dry_run, notes=notes)
-    result = replay(crm, [row for _line, row in prepared], actor=actor, atomic=atomic,
-                    batch_size=batch_size, on_written=on_written)
+    result = replay(
+        crm,
+        [row for _line, row in prepared],
+        actor=actor,
+        atomic=atomic,
+        batch_size=batch_size,
+        on_written=on_written,
+    )
     errors.extend(RowError(line, message) for line, message in result.errors)
-    return ImportReport(total, len(result.ids), tuple(sorted(errors, key=lambda e: e.line)),
-                        False, tuple(result.ids), skipped=result.skipped, notes=notes)
+    return ImportReport(
+        total,
+        len(result.ids),
+        tuple(sorted(errors, key=lambda e: e.line)),
+        False,
+        tuple(result.ids),
+        skipped=result.skipped,
+        notes=notes,
+    )
 
 
-CSV_COLUMNS = ("id", "name", "phone", "email", "gender", "birth_date", "region", "occupation",
-               "organisation", "address", "timezone", "owner", "tags", "source",
-               "do_not_contact", "notes", "external_ids", "status", "created_at", "updated_at",
-               "chat_handles", "ext")
+CSV_COLUMNS = (
+    "id",
+    "name",
+    "phone",
+    "email",
+    "gender",
+    "birth_date",
+    "region",
+    "occupation",
+    "organisation",
+    "address",
+    "timezone",
+    "owner",
+    "tags",
+    "source",
+    "do_not_contact",
+    "notes",
+    "external_ids",
+    "status",
+    "created_at",
+    "updated_at",
+    "chat_handles",
+    "ext",
+)
 
 
 def _flat(value: Any) -> Any:
@@ -520,9 +636,13 @@ def _flat(value: Any) -> Any:
     return value
 
 
-def _write_rows(handle: IO[Any], fmt: str, columns: tuple[str, ...],
-                docs: Iterable[dict[str, Any]],
-                on_row: Callable[[], None] | None) -> int:
+def _write_rows(
+    handle: IO[Any],
+    fmt: str,
+    columns: tuple[str, ...],
+    docs: Iterable[dict[str, Any]],
+    on_row: Callable[[], None] | None,
+) -> int:
     """Write documents as CSV, .xlsx (binary ``handle``) or JSONL; the count."""
     if fmt == "xlsx":
         return _write_xlsx(handle, columns, docs, on_row)
@@ -541,8 +661,12 @@ def _write_rows(handle: IO[Any], fmt: str, columns: tuple[str, ...],
     return count
 
 
-def _write_xlsx(handle: IO[bytes], columns: tuple[str, ...], docs: Iterable[dict[str, Any]],
-                on_row: Callable[[], None] | None) -> int:
+def _write_xlsx(
+    handle: IO[bytes],
+    columns: tuple[str, ...],
+    docs: Iterable[dict[str, Any]],
+    on_row: Callable[[], None] | None,
+) -> int:
     """One sheet, a header row, every cell of text stored as text (never a formula)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -567,33 +691,56 @@ def _write_xlsx(handle: IO[bytes], columns: tuple[str, ...], docs: Iterable[dict
     return count
 
 
-def export_customers(crm: CRM, handle: IO[str], fmt: str,
-                     on_row: Callable[[], None] | None = None,
-                     actor: str | None = None) -> int:
+def export_customers(
+    crm: CRM,
+    handle: IO[str],
+    fmt: str,
+    on_row: Callable[[], None] | None = None,
+    actor: str | None = None,
+) -> int:
     """Write every active customer (that ``actor`` may read) as CSV, JSONL or .xlsx (then
     ``handle`` is binary); the count. The columns are what ``import_customers`` reads back."""
     query = crm.readable_filter(actor, {}) if actor is not None else None
-    return _write_rows(handle, fmt, CSV_COLUMNS,
-                       (to_doc(c) for c in crm.customers.iter(query)), on_row)
+    return _write_rows(
+        handle, fmt, CSV_COLUMNS, (to_doc(c) for c in crm.customers.iter(query)), on_row
+    )
 
 
-INTERACTION_COLUMNS = ("id", "customer_id", "kind", "occurred_at", "channel", "summary",
-                       "amount", "satisfaction", "place", "rep", "ref", "created_at",
-                       "created_by", "ext")
+INTERACTION_COLUMNS = (
+    "id",
+    "customer_id",
+    "kind",
+    "occurred_at",
+    "channel",
+    "summary",
+    "amount",
+    "satisfaction",
+    "place",
+    "rep",
+    "ref",
+    "created_at",
+    "created_by",
+    "ext",
+)
 
 
-def export_interactions(crm: CRM, handle: IO[str], fmt: str, *,
-                        customer_id: str | None = None,
-                        on_row: Callable[[], None] | None = None) -> int:
+def export_interactions(
+    crm: CRM,
+    handle: IO[str],
+    fmt: str,
+    *,
+    customer_id: str | None = None,
+    on_row: Callable[[], None] | None = None,
+) -> int:
     """Write interactions (all, or one customer's) as CSV or JSONL, in id order; the count.
     The columns match what ``import_interactions`` reads back."""
     query = {"customer_id": customer_id} if customer_id else None
-    return _write_rows(handle, fmt, INTERACTION_COLUMNS,
-                       (to_doc(i) for i in crm.interactions.iter(query)), on_row)
+    return _write_rows(
+        handle, fmt, INTERACTION_COLUMNS, (to_doc(i) for i in crm.interactions.iter(query)), on_row
+    )
 
 
-def export_customer_file(crm: CRM, customer_id: str, *,
-                         actor: str | None = None) -> dict[str, Any]:
+def export_customer_file(crm: CRM, customer_id: str, *, actor: str | None = None) -> dict[str, Any]:
     """Everything held about one customer: the record and every record of every declared
     collection that points at them, plus what plugins add through ``crm_customer_records``."""
     customer = crm.customers.get_any(customer_id)
@@ -603,8 +750,9 @@ def export_customer_file(crm: CRM, customer_id: str, *,
     for spec in crm.collection_specs():
         if spec.customer_key is None or spec.customer_key == "id":
             continue
-        docs = crm.store.collection(spec.name).find({spec.customer_key: customer_id},
-                                                    sort=[("id", 1)])
+        docs = crm.store.collection(spec.name).find(
+            {spec.customer_key: customer_id}, sort=[("id", 1)]
+        )
         if docs:
             held["collections"][spec.name] = docs
     extra: dict[str, Any] = {}
@@ -615,6 +763,17 @@ def export_customer_file(crm: CRM, customer_id: str, *,
     return held
 
 
-__all__ = ["FORMATS", "ImportReport", "RowError", "detect_format", "export_customer_file",
-           "export_customers", "export_interactions", "import_customers",
-           "import_interactions", "open_table", "parse_iso", "parse_mapping"]
+__all__ = [
+    "FORMATS",
+    "ImportReport",
+    "RowError",
+    "detect_format",
+    "export_customer_file",
+    "export_customers",
+    "export_interactions",
+    "import_customers",
+    "import_interactions",
+    "open_table",
+    "parse_iso",
+    "parse_mapping",
+]

@@ -28,10 +28,16 @@ CRM_BIN = str(Path(sys.executable).parent / "crm")
 
 def crm_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``crm ARGS`` in ``folder`` with the environment cleared of crmcore overrides."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CRM_", "CRMCORE_"))}
-    return subprocess.run([CRM_BIN, *args], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
+    return subprocess.run(
+        [CRM_BIN, *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -27,8 +27,12 @@ def populated(crm, clock):
         clock.advance(timedelta(days=1))
         for i, cid in enumerate(ids):
             if day % (i + 1) == 0:
-                crm.interactions.log(actor="ann", customer_id=cid, kind="treatment",
-                                     amount=3000.0 if i == 0 else 100.0)
+                crm.interactions.log(
+                    actor="ann",
+                    customer_id=cid,
+                    kind="treatment",
+                    amount=3000.0 if i == 0 else 100.0,
+                )
         crm.tick("w1")
         for task in crm.tasks.find({"kind": "callback", "status": "open"}):
             record_callback(crm, task.id, satisfied=True, score=5, actor=task.assignee or "ann")
@@ -51,15 +55,14 @@ def test_top_20_percent_are_big_and_it_changes_what_happens(init_profile, open_p
     assert top.ext["loyalty"]["tier"] == "platinum"
     assert "dedicated_rep" in Loyalty(crm).perks(top.id)
     # the VIP complaint lane
-    ticket = Complaints(crm).open(actor="vic", customer_id=top.id, content="scar",
-                                  category="treatment_outcome")
+    ticket = Complaints(crm).open(
+        actor="vic", customer_id=top.id, content="scar", category="treatment_outcome"
+    )
     assert (ticket.tier, ticket.sla_policy, ticket.priority.name) == ("big", "vip", "HIGH")
     # callbacks after treatment within a day, for every big customer
-    event = crm.interactions.log(actor="vic", customer_id=top.id, kind="treatment",
-                                 amount=50.0)
+    event = crm.interactions.log(actor="vic", customer_id=top.id, kind="treatment", amount=50.0)
     [callback] = crm.tasks.find({"kind": "callback", "ref": event.id})
-    assert parse_iso(callback.ext["followup"]["deadline"]) == event.occurred_at + timedelta(
-        days=1)
+    assert parse_iso(callback.ext["followup"]["deadline"]) == event.occurred_at + timedelta(days=1)
     assert callback.due_at <= event.occurred_at + timedelta(days=1)
     # a weekly follow-up cadence instead of the default 30 days
     plans = {"big": 7, "potential_big": 15, "major": 15}
@@ -90,8 +93,7 @@ def test_churn_watch_and_referral_rewards(init_profile, open_profile):
         crm.tick("w1")
     grading.grade_all(crm, actor="nightly")
     assert grading.current(crm, top.id).churn_level != "none"
-    [retention] = crm.tasks.find({"kind": "retention", "customer_id": top.id,
-                                  "status": "open"})
+    [retention] = crm.tasks.find({"kind": "retention", "customer_id": top.id, "status": "open"})
     assert retention.assignee == "vic"
 
     loyalty = Loyalty(crm)

@@ -25,18 +25,27 @@ def test_refunds_are_refunds(init_profile, open_profile):
     complaints, loyalty = Complaints(crm), Loyalty(crm)
     buyer = crm.customers.add(actor="ann", name="Chen Jing", phone="139 1234 5678").id
     other = crm.customers.add(actor="ann", name="Liu Yang", phone="139 8765 4321").id
-    purchase = crm.interactions.log(actor="ann", customer_id=buyer, kind="purchase",
-                                    amount=399.0)
+    purchase = crm.interactions.log(actor="ann", customer_id=buyer, kind="purchase", amount=399.0)
     crm.interactions.log(actor="ann", customer_id=other, kind="purchase", amount=100.0)
     assert loyalty.balance(buyer) == 399
     clock.advance(timedelta(days=1))
-    ticket = complaints.open(actor="ann", customer_id=buyer, content="wrong size",
-                             category="return_refund", channel="chat")
-    ticket = complaints.dispatch(complaints.judge(ticket, actor="ann", valid=True),
-                                 actor="ann")
+    ticket = complaints.open(
+        actor="ann",
+        customer_id=buyer,
+        content="wrong size",
+        category="return_refund",
+        channel="chat",
+    )
+    ticket = complaints.dispatch(complaints.judge(ticket, actor="ann", valid=True), actor="ann")
     assert ticket.department == "after_sales"
-    ticket = complaints.propose(ticket, actor="hu", solution="take it back, refund in full",
-                                refund=399, purchase_id=purchase.id, compensation=5)
+    ticket = complaints.propose(
+        ticket,
+        actor="hu",
+        solution="take it back, refund in full",
+        refund=399,
+        purchase_id=purchase.id,
+        compensation=5,
+    )
     ticket = complaints.approve(ticket, actor="ann")
     ticket = complaints.resolve(ticket, actor="hu")
     [refund] = crm.interactions.for_customer(buyer, kinds=["refund"])
@@ -54,12 +63,13 @@ def test_compensation_is_capped(init_profile, open_profile):
     crm, _clock = open_profile(path)
     complaints, loyalty = Complaints(crm), Loyalty(crm)
     buyer = crm.customers.add(actor="ann", name="Chen Jing").id
-    ticket = complaints.open(actor="ann", customer_id=buyer, content="late delivery",
-                             category="service")
-    ticket = complaints.dispatch(complaints.judge(ticket, actor="ann", valid=True),
-                                 actor="ann")
-    ticket = complaints.approve(complaints.propose(ticket, actor="hu", solution="sorry",
-                                                   compensation=399), actor="ann")
+    ticket = complaints.open(
+        actor="ann", customer_id=buyer, content="late delivery", category="service"
+    )
+    ticket = complaints.dispatch(complaints.judge(ticket, actor="ann", valid=True), actor="ann")
+    ticket = complaints.approve(
+        complaints.propose(ticket, actor="hu", solution="sorry", compensation=399), actor="ann"
+    )
     complaints.resolve(ticket, actor="hu")
     assert crm.interactions.for_customer(buyer, kinds=["refund"]) == []
     assert loyalty.balance(buyer) == loyalty.settings.compensation.cap_points
@@ -86,8 +96,10 @@ def test_thirty_days_of_retail(init_profile, open_profile):
         roster.add(name, actor="admin", ability=ability)
     loyalty, complaints = Loyalty(crm), Complaints(crm)
     start = clock.now()
-    ids = [crm.customers.add(actor="admin", name=f"Shopper {i}",
-                             phone=f"139 0000 {i:04d}").id for i in range(6)]
+    ids = [
+        crm.customers.add(actor="admin", name=f"Shopper {i}", phone=f"139 0000 {i:04d}").id
+        for i in range(6)
+    ]
 
     # first contact within 7 days, by the rep the customer was given to
     for cid in ids:
@@ -102,45 +114,60 @@ def test_thirty_days_of_retail(init_profile, open_profile):
         if grade == "E":
             grading.set_inputs(crm, cid, actor="admin", demand="dead")
         else:
-            grading.set_inputs(crm, cid, actor="admin", demand="target",
-                               expected_close=(start + timedelta(days=closes[grade])).date())
+            grading.set_inputs(
+                crm,
+                cid,
+                actor="admin",
+                demand="target",
+                expected_close=(start + timedelta(days=closes[grade])).date(),
+            )
         assert grading.current(crm, cid).grades["pipeline"] == grade
 
     # referral: Shopper 5 brings a friend; the reward comes with the first purchase, once
     code = loyalty.referral_code(ids[5], actor="admin")
-    friend, _ = loyalty.add_referred_customer(code, actor="admin", name="Friend",
-                                              phone="139 0000 9999")
+    friend, _ = loyalty.add_referred_customer(
+        code, actor="admin", name="Friend", phone="139 0000 9999"
+    )
     before = loyalty.balance(ids[5])
 
     purchases = []
     for day in range(31):
         clock.set(start + timedelta(days=day, hours=2))  # 11:00 in Shanghai
-        for task in crm.tasks.find({"status": "open", "due_at": {"$lte": clock.now()},
-                                    "kind": {"$in": ["first_contact", "follow_up"]}}):
+        for task in crm.tasks.find(
+            {
+                "status": "open",
+                "due_at": {"$lte": clock.now()},
+                "kind": {"$in": ["first_contact", "follow_up"]},
+            }
+        ):
             crm.tasks.complete(task.id, actor=task.assignee or "ann", outcome="called")
         if day % 5 == 0:
             buyer = ids[day // 5 % 6]
-            purchases.append(crm.interactions.log(actor="ann", customer_id=buyer,
-                                                  kind="purchase", amount=120.0))
+            purchases.append(
+                crm.interactions.log(actor="ann", customer_id=buyer, kind="purchase", amount=120.0)
+            )
         if day in (3, 4):
-            crm.interactions.log(actor="ann", customer_id=friend.id, kind="purchase",
-                                 amount=80.0)
+            crm.interactions.log(actor="ann", customer_id=friend.id, kind="purchase", amount=80.0)
         crm.tick("w1")
-        for task in crm.tasks.find({"kind": "callback", "status": "open",
-                                    "due_at": {"$lte": clock.now()}}):
-            record_callback(crm, task.id, satisfied=True, score=5,
-                            actor=task.assignee or "ann")
+        for task in crm.tasks.find(
+            {"kind": "callback", "status": "open", "due_at": {"$lte": clock.now()}}
+        ):
+            record_callback(crm, task.id, satisfied=True, score=5, actor=task.assignee or "ann")
     referrer_points = crm.settings("loyalty").referral.referrer_points
     assert loyalty.balance(ids[5]) - before == referrer_points + 120 * sum(
-        1 for p in purchases if p.customer_id == ids[5])
+        1 for p in purchases if p.customer_id == ids[5]
+    )
 
     # callbacks within 3 days of every purchase (one open callback covers later ones)
     for purchase in purchases:
-        covering = [t for t in crm.tasks.find({"kind": "callback",
-                                               "customer_id": purchase.customer_id})
-                    if parse_iso(t.ext["followup"]["event_at"]) <= purchase.occurred_at
-                    <= parse_iso(t.ext["followup"]["deadline"])
-                    or t.ref == purchase.id]
+        covering = [
+            t
+            for t in crm.tasks.find({"kind": "callback", "customer_id": purchase.customer_id})
+            if parse_iso(t.ext["followup"]["event_at"])
+            <= purchase.occurred_at
+            <= parse_iso(t.ext["followup"]["deadline"])
+            or t.ref == purchase.id
+        ]
         assert covering, purchase
     for task in crm.tasks.find({"kind": "callback"}):
         deadline = parse_iso(task.ext["followup"]["deadline"])
@@ -157,17 +184,24 @@ def test_thirty_days_of_retail(init_profile, open_profile):
     for cid, grade in zip(ids, "ABCDE", strict=False):
         schedule = Engine(crm).schedule_of(cid)
         assert schedule.cadence_days == CADENCE[grade]
-        [follow_up] = crm.tasks.find({"kind": "follow_up", "customer_id": cid,
-                                      "status": "open"})
+        [follow_up] = crm.tasks.find({"kind": "follow_up", "customer_id": cid, "status": "open"})
         assert follow_up.due_at <= schedule.last_follow_up_at + timedelta(days=CADENCE[grade])
 
     # quiet hours: nothing is due while customers rest
-    assert not [t for t in crm.tasks.find({"status": "open"}) if in_quiet_hours(t.due_at)
-                and t.kind in ("follow_up", "first_contact", "callback", "care")]
+    assert not [
+        t
+        for t in crm.tasks.find({"status": "open"})
+        if in_quiet_hours(t.due_at) and t.kind in ("follow_up", "first_contact", "callback", "care")
+    ]
 
     # the 60-second chat rule
-    ticket = complaints.open(actor="ann", customer_id=ids[0], content="where is my parcel",
-                             channel="chat", category="service")
+    ticket = complaints.open(
+        actor="ann",
+        customer_id=ids[0],
+        content="where is my parcel",
+        channel="chat",
+        category="service",
+    )
     assert ticket.sla_policy == "chat"
     assert ticket.first_response_due_at - ticket.opened_at <= timedelta(seconds=61)
 
@@ -183,9 +217,12 @@ def test_holiday_care_and_business_hours_follow_the_calendar(init_profile, open_
         clock.set(datetime(2026, 9, 20, 1, tzinfo=UTC) + timedelta(days=day))
         crm.tick("w1")
     titles = [t.title for t in crm.tasks.find({"kind": "care", "customer_id": customer.id})]
-    assert sorted(titles) == ["Holiday greeting: Mid-autumn Festival (2026-09-25)",
-                              "Holiday greeting: National Day (2026-10-01)"]
+    assert sorted(titles) == [
+        "Holiday greeting: Mid-autumn Festival (2026-09-25)",
+        "Holiday greeting: National Day (2026-10-01)",
+    ]
     business = crm.settings("complaints").business_clock("Asia/Shanghai")
     eve = datetime(2026, 9, 30, 17, tzinfo=ZoneInfo("Asia/Shanghai"))
     assert business.add(eve, timedelta(hours=2)) == datetime(
-        2026, 10, 8, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+        2026, 10, 8, 10, tzinfo=ZoneInfo("Asia/Shanghai")
+    )

@@ -27,8 +27,9 @@ def surveyed(cli):
 
 
 def open_surveys(cli, cid):
-    return ok_json(cli, "tasks", "due", "--customer", cid, "--kind", "nps_survey",
-                   "--within", "30d")
+    return ok_json(
+        cli, "tasks", "due", "--customer", cid, "--kind", "nps_survey", "--within", "30d"
+    )
 
 
 def test_the_plugin_is_listed(cli):
@@ -41,12 +42,17 @@ def test_answer_then_report(cli, surveyed):
     [task] = open_surveys(cli, surveyed)
     assert task["assignee"] == "bo"
     said = ok_json(cli, "nps", "answer", surveyed, "9", "--comment", "great", "--channel", "sms")
-    assert (said["score"], said["category"], said["survey_task_id"]) == (9, "promoter",
-                                                                          task["id"])
+    assert (said["score"], said["category"], said["survey_task_id"]) == (9, "promoter", task["id"])
     assert open_surveys(cli, surveyed) == []
     report = ok_json(cli, "nps", "report", "--days", "30")
-    assert report["windows"][0] == {"window": "last 30 days", "answers": 1, "promoters": 1,
-                                    "passives": 0, "detractors": 0, "nps": 100.0}
+    assert report["windows"][0] == {
+        "window": "last 30 days",
+        "answers": 1,
+        "promoters": 1,
+        "passives": 0,
+        "detractors": 0,
+        "nps": 100.0,
+    }
     assert (report["surveys_sent"], report["surveys_answered"]) == (1, 1)
     [line] = ok_json(cli, "customer", "show", surveyed)["summary"]
     assert line["label"] == "NPS" and line["text"].startswith("9 (promoter) on ")
@@ -61,16 +67,18 @@ def test_report_as_a_table_and_in_crm_report(cli, surveyed):
     assert code == 0 and "Net Promoter Score" in out
 
 
-@pytest.mark.parametrize(("args", "code", "fragment"), [
-    (["11"], 2, "score: expected a whole number from 0 to 10, got 11"),
-    (["ten"], 2, "score: expected a whole number from 0 to 10, got 'ten'"),
-    (["9.5"], 2, "score: expected a whole number"),
-    (["--", "-1"], 2, "score: expected a whole number from 0 to 10, got '-1'"),
-    (["9", "--channel", "pigeon"], 2, "Invalid value for '--channel'"),
-    ([], 2, "Missing argument 'SCORE'"),
-])
-def test_a_bad_answer_is_one_line_exit_2_and_writes_nothing(cli, surveyed, args, code,
-                                                            fragment):
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["11"], 2, "score: expected a whole number from 0 to 10, got 11"),
+        (["ten"], 2, "score: expected a whole number from 0 to 10, got 'ten'"),
+        (["9.5"], 2, "score: expected a whole number"),
+        (["--", "-1"], 2, "score: expected a whole number from 0 to 10, got '-1'"),
+        (["9", "--channel", "pigeon"], 2, "Invalid value for '--channel'"),
+        ([], 2, "Missing argument 'SCORE'"),
+    ],
+)
+def test_a_bad_answer_is_one_line_exit_2_and_writes_nothing(cli, surveyed, args, code, fragment):
     got, out, err = cli("--as", "ann", "nps", "answer", surveyed, *args)
     assert got == code and out == ""
     assert "Traceback" not in err

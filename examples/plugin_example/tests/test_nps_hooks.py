@@ -20,10 +20,18 @@ class RetentionDesk:
         self.seen.append((answer.score, category, actor))
         if category != "detractor":
             return None
-        return Effects(tasks=[TaskDraft(
-            kind="retention", title=f"detractor ({answer.score}): call back",
-            due_at=crm.now() + timedelta(days=1), customer_id=answer.customer_id,
-            dedupe_key=f"retention:{answer.customer_id}", source="retention_desk")])
+        return Effects(
+            tasks=[
+                TaskDraft(
+                    kind="retention",
+                    title=f"detractor ({answer.score}): call back",
+                    due_at=crm.now() + timedelta(days=1),
+                    customer_id=answer.customer_id,
+                    dedupe_key=f"retention:{answer.customer_id}",
+                    source="retention_desk",
+                )
+            ]
+        )
 
 
 class Refuser:

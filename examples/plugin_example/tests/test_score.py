@@ -8,33 +8,54 @@ from hypothesis import strategies as st
 from crmcore_nps.score import category, check_score, compute_nps, parse_score, satisfaction
 
 
-@pytest.mark.parametrize(("score", "expected"), [
-    (0, "detractor"), (6, "detractor"),  # 6 is the highest detractor
-    (7, "passive"), (8, "passive"),  # 7 and 8 are passives
-    (9, "promoter"), (10, "promoter"),  # 9 is the lowest promoter
-])
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        (0, "detractor"),
+        (6, "detractor"),  # 6 is the highest detractor
+        (7, "passive"),
+        (8, "passive"),  # 7 and 8 are passives
+        (9, "promoter"),
+        (10, "promoter"),  # 9 is the lowest promoter
+    ],
+)
 def test_category_boundaries(score, expected):
     assert category(score) == expected
 
 
-@pytest.mark.parametrize(("score", "expected"), [
-    (0, 1), (2, 1), (3, 2), (4, 2), (5, 3), (6, 3), (7, 4), (8, 4), (9, 5), (10, 5),
-])
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        (0, 1),
+        (2, 1),
+        (3, 2),
+        (4, 2),
+        (5, 3),
+        (6, 3),
+        (7, 4),
+        (8, 4),
+        (9, 5),
+        (10, 5),
+    ],
+)
 def test_satisfaction_on_the_core_scale(score, expected):
     assert satisfaction(score) == expected
 
 
-@pytest.mark.parametrize(("scores", "nps", "counts"), [
-    ([], None, (0, 0, 0)),
-    ([9], 100.0, (1, 0, 0)),
-    ([6], -100.0, (0, 0, 1)),
-    ([7, 8], 0.0, (0, 2, 0)),
-    ([6, 7], -50.0, (0, 1, 1)),  # 6 counts against, 7 counts for nothing
-    ([8, 9], 50.0, (1, 1, 0)),  # 8 counts for nothing, 9 counts for
-    ([9, 10, 6, 7], 25.0, (2, 1, 1)),
-    ([0, 6, 7, 8, 9, 10], 0.0, (2, 2, 2)),
-    ([10, 10, 10, 5], 50.0, (3, 0, 1)),
-])
+@pytest.mark.parametrize(
+    ("scores", "nps", "counts"),
+    [
+        ([], None, (0, 0, 0)),
+        ([9], 100.0, (1, 0, 0)),
+        ([6], -100.0, (0, 0, 1)),
+        ([7, 8], 0.0, (0, 2, 0)),
+        ([6, 7], -50.0, (0, 1, 1)),  # 6 counts against, 7 counts for nothing
+        ([8, 9], 50.0, (1, 1, 0)),  # 8 counts for nothing, 9 counts for
+        ([9, 10, 6, 7], 25.0, (2, 1, 1)),
+        ([0, 6, 7, 8, 9, 10], 0.0, (2, 2, 2)),
+        ([10, 10, 10, 5], 50.0, (3, 0, 1)),
+    ],
+)
 def test_nps_is_percent_promoters_minus_percent_detractors(scores, nps, counts):
     result = compute_nps(scores)
     assert result.nps == nps

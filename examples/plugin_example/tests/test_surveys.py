@@ -65,9 +65,15 @@ def test_other_interactions_create_no_survey(crm, kind):
     assert surveys(crm) == []
 
 
-@pytest.mark.parametrize(("assign_to", "rep", "expected"), [
-    ("rep", "cy", "cy"), ("rep", None, "bo"), ("owner", "cy", "bo"), ("none", "cy", None),
-])
+@pytest.mark.parametrize(
+    ("assign_to", "rep", "expected"),
+    [
+        ("rep", "cy", "cy"),
+        ("rep", None, "bo"),
+        ("owner", "cy", "bo"),
+        ("none", "cy", None),
+    ],
+)
 def test_assignee(make_crm, assign_to, rep, expected):
     crm = make_crm(["nps"], settings={"nps": {"assign_to": assign_to}})
     c = customer(crm)
@@ -137,8 +143,12 @@ def test_an_answer_completes_the_survey_and_logs_a_survey_interaction(crm, clock
     done = crm.tasks.get(task.id)
     assert done.status.value == "done" and done.outcome == "answered 6 (detractor)"
     logged = crm.interactions.get(answer.interaction_id)
-    assert (logged.kind, logged.satisfaction, logged.ref, logged.channel.value) == \
-        ("survey", 3, task.id, "sms")
+    assert (logged.kind, logged.satisfaction, logged.ref, logged.channel.value) == (
+        "survey",
+        3,
+        task.id,
+        "sms",
+    )
     assert logged.ext["nps"] == {"answer_id": answer.id, "score": 6, "category": "detractor"}
     assert stored_answers(crm) == [answer]
 
@@ -174,16 +184,19 @@ def test_answering_a_named_survey(crm):
     assert len(stored_answers(crm)) == 1
 
 
-@pytest.mark.parametrize(("args", "error", "match"), [
-    ({"score": 11}, ValidationError, "score: expected a whole number from 0 to 10"),
-    ({"score": -1}, ValidationError, "score:"),
-    ({"score": "9"}, ValidationError, "score:"),
-    ({"actor": " "}, ValidationError, "actor:"),
-    ({"comment": "x" * 2001}, ValidationError, "comment: at most 2000"),
-    ({"channel": "pigeon"}, ValidationError, "channel: unknown value 'pigeon'"),
-    ({"customer_id": "cus_missing"}, NotFoundError, "cus_missing"),
-    ({"survey_task_id": "tsk_missing"}, NotFoundError, "tsk_missing"),
-])
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ({"score": 11}, ValidationError, "score: expected a whole number from 0 to 10"),
+        ({"score": -1}, ValidationError, "score:"),
+        ({"score": "9"}, ValidationError, "score:"),
+        ({"actor": " "}, ValidationError, "actor:"),
+        ({"comment": "x" * 2001}, ValidationError, "comment: at most 2000"),
+        ({"channel": "pigeon"}, ValidationError, "channel: unknown value 'pigeon'"),
+        ({"customer_id": "cus_missing"}, NotFoundError, "cus_missing"),
+        ({"survey_task_id": "tsk_missing"}, NotFoundError, "tsk_missing"),
+    ],
+)
 def test_bad_answers_write_nothing(crm, args, error, match):
     c = customer(crm)
     callback(crm, c)
@@ -223,8 +236,15 @@ def test_the_audit_trail_names_the_actor_and_masks_the_comment(crm):
 
 
 def test_permissions_are_checked_before_anything_is_written(make_crm):
-    crm = make_crm(["nps"], settings={"security": {"enforce": True, "actors": {
-        "bo": {"role": "agent"}, "cy": {"role": "agent"}}}})
+    crm = make_crm(
+        ["nps"],
+        settings={
+            "security": {
+                "enforce": True,
+                "actors": {"bo": {"role": "agent"}, "cy": {"role": "agent"}},
+            }
+        },
+    )
     c = crm.customers.add(actor="bo", name="Li Lei", owner="bo")
     with pytest.raises(PermissionDenied, match="cy"):
         record_answer(crm, c.id, 9, actor="cy")
@@ -261,8 +281,9 @@ def test_the_worker_cancels_surveys_overdue_by_expire_days(crm, clock):
     assert crm.tick("w1").tasks_updated == 1
     assert crm.tick("w2").tasks_updated == 0  # a second worker finds nothing left to do
     cancelled = crm.tasks.get(task.id)
-    assert cancelled.status.value == "cancelled" and cancelled.outcome == \
-        "survey expired unanswered"
+    assert (
+        cancelled.status.value == "cancelled" and cancelled.outcome == "survey expired unanswered"
+    )
 
 
 def test_report_windows_and_counts(make_crm, clock):
@@ -307,8 +328,7 @@ def test_customer_summary(crm, clock):
     clock.advance(days=1)
     record_answer(crm, c.id, 6, actor="ann")
     [line] = summary_lines(crm, c)
-    assert (line.label, line.text) == ("NPS", "6 (detractor) on 2026-01-06; 2 answers, "
-                                              "average 7.5")
+    assert (line.label, line.text) == ("NPS", "6 (detractor) on 2026-01-06; 2 answers, average 7.5")
 
 
 def test_simulate_answers_some_surveys_and_repeats_with_the_seed(make_crm, clock):
@@ -328,5 +348,6 @@ def test_simulate_answers_some_surveys_and_repeats_with_the_seed(make_crm, clock
     assert 10 <= len(first) <= 30  # 5% a day over 14 days: about half answer
     assert all(a.survey_task_id for a in stored_answers(crm))
     assert len({a.survey_task_id for a in stored_answers(crm)}) == len(first)
-    assert len(run(3)[0]) == len(first) and [s for _c, s, _m in run(3)[0]] == \
-        [s for _c, s, _m in first]
+    assert len(run(3)[0]) == len(first) and [s for _c, s, _m in run(3)[0]] == [
+        s for _c, s, _m in first
+    ]

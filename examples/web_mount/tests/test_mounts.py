@@ -7,8 +7,10 @@ import pytest
 
 @pytest.fixture
 def crm(make_crm):
-    return make_crm(plugins=["web"], settings={"security": {
-        "enforce": True, "actors": {"ann": {"role": "agent"}}}})
+    return make_crm(
+        plugins=["web"],
+        settings={"security": {"enforce": True, "actors": {"ann": {"role": "agent"}}}},
+    )
 
 
 def _key(crm):
@@ -53,9 +55,12 @@ def test_mounted_in_django(crm):
 def config_env(tmp_path, monkeypatch):
     """A crm.toml on a fresh embedded store with the web plugin, named by $CRM_CONFIG."""
     path = tmp_path / "crm.toml"
-    path.write_text('[storage]\nbackend = "tinydb"\nlocation = "data"\n\n'
-                    '[plugins]\nenabled = ["storage_tinydb", "web"]\n\n'
-                    '[security.actors.ann]\nrole = "agent"\n', encoding="utf-8")
+    path.write_text(
+        '[storage]\nbackend = "tinydb"\nlocation = "data"\n\n'
+        '[plugins]\nenabled = ["storage_tinydb", "web"]\n\n'
+        '[security.actors.ann]\nrole = "agent"\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("CRM_CONFIG", str(path))
     monkeypatch.delenv("CRMCORE_PLUGINS", raising=False)
     return path

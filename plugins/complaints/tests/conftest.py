@@ -26,10 +26,12 @@ class Recorder:
         return None
 
     @hookimpl
-    def crm_complaint_escalated(self, crm: CRM, ticket: Any, level: int, target: str,
-                                actor: str) -> Effects | None:
-        self.events.append(("escalated", {"ticket": ticket, "level": level, "target": target,
-                                          "at": crm.now()}))
+    def crm_complaint_escalated(
+        self, crm: CRM, ticket: Any, level: int, target: str, actor: str
+    ) -> Effects | None:
+        self.events.append(
+            ("escalated", {"ticket": ticket, "level": level, "target": target, "at": crm.now()})
+        )
         return None
 
     @hookimpl
@@ -48,10 +50,12 @@ class Recorder:
         return None
 
     @hookimpl
-    def crm_complaint_sla_breached(self, crm: CRM, ticket: Any, target: str, due_at: Any,
-                                   actor: str) -> Effects | None:
-        self.events.append(("breached", {"ticket": ticket, "target": target,
-                                         "due_at": due_at, "at": crm.now()}))
+    def crm_complaint_sla_breached(
+        self, crm: CRM, ticket: Any, target: str, due_at: Any, actor: str
+    ) -> Effects | None:
+        self.events.append(
+            ("breached", {"ticket": ticket, "target": target, "due_at": due_at, "at": crm.now()})
+        )
         return None
 
 
@@ -61,13 +65,17 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
-def setup(make_crm: Callable[..., CRM], recorder: Recorder
-          ) -> Callable[..., tuple[CRM, Complaints]]:
+def setup(
+    make_crm: Callable[..., CRM], recorder: Recorder
+) -> Callable[..., tuple[CRM, Complaints]]:
     """``setup(settings={...}, core={...})`` → (crm, api) with complaints and the recorder."""
 
     def build(settings: dict[str, Any] | None = None, **kwargs: Any) -> tuple[CRM, Complaints]:
-        crm = make_crm(["complaints", ("recorder", recorder)],
-                       settings={"complaints": settings or {}}, **kwargs)
+        crm = make_crm(
+            ["complaints", ("recorder", recorder)],
+            settings={"complaints": settings or {}},
+            **kwargs,
+        )
         return crm, Complaints(crm)
 
     return build

@@ -10,8 +10,10 @@ from crmcore_complaints.analysis import analyse, customer_summary, report_sectio
 from crmcore.report import build_report
 from crmcore.testing import START
 
-ROTA = {"shifts": [{"lead": "wu", "start": "00:00", "end": "24:00"}],
-        "departments": {"customer_service": {"manager": "mei"}}}
+ROTA = {
+    "shifts": [{"lead": "wu", "start": "00:00", "end": "24:00"}],
+    "departments": {"customer_service": {"manager": "mei"}},
+}
 
 
 @pytest.fixture
@@ -21,12 +23,13 @@ def scenario(setup, clock):
     ids = [crm.customers.add(actor="x", name=f"C{i}").id for i in range(5)]
     for cid in ids:
         crm.interactions.log(actor="rep", customer_id=cid, kind="consultation")
-    smooth = api.open(actor="ann", customer_id=ids[0], content="leaks",
-                      category="product_quality")
-    smooth = api.respond(api.dispatch(api.judge(smooth, actor="ann", valid=True),
-                                      actor="d"), actor="hu", message="m")
-    smooth = api.approve(api.propose(smooth, actor="hu", solution="replace", compensation=30),
-                         actor="mei")
+    smooth = api.open(actor="ann", customer_id=ids[0], content="leaks", category="product_quality")
+    smooth = api.respond(
+        api.dispatch(api.judge(smooth, actor="ann", valid=True), actor="d"), actor="hu", message="m"
+    )
+    smooth = api.approve(
+        api.propose(smooth, actor="hu", solution="replace", compensation=30), actor="mei"
+    )
     smooth = api.close(api.resolve(smooth, actor="hu", cause="defective batch"), actor="ann")
     api.record_callback(smooth, actor="ann", score=5)
     invalid = api.open(actor="ann", customer_id=ids[1], content="rude", category="service")
@@ -34,10 +37,14 @@ def scenario(setup, clock):
     slow = api.open(actor="bo", customer_id=ids[2], content="overcharged", category="price")
     clock.advance(hours=50)
     crm.tick("w")  # first response breached, two escalations, resolution breached
-    slow = api.respond(api.dispatch(api.judge(api.get(slow.id), actor="bo", valid=True),
-                                    actor="d"), actor="hu", message="m")
-    slow = api.approve(api.propose(slow, actor="hu", solution="refund", compensation=12.5),
-                       actor="mei")
+    slow = api.respond(
+        api.dispatch(api.judge(api.get(slow.id), actor="bo", valid=True), actor="d"),
+        actor="hu",
+        message="m",
+    )
+    slow = api.approve(
+        api.propose(slow, actor="hu", solution="refund", compensation=12.5), actor="mei"
+    )
     slow = api.close(api.resolve(slow, actor="hu", cause="unclear fees"), actor="bo")
     api.record_callback(slow, actor="bo", score=1)  # not satisfied: reopened
     return crm, api, ids
@@ -53,15 +60,17 @@ def test_measures(scenario, clock):
     assert a.invalid == 1
     assert (a.first_response_met, a.first_response_missed) == (2, 1)
     assert (a.resolution_met, a.resolution_missed) == (1, 1)
-    assert a.escalations_by_level == {"level 1 (shift_lead)": 1,
-                                      "level 2 (department_manager)": 1}
+    assert a.escalations_by_level == {"level 1 (shift_lead)": 1, "level 2 (department_manager)": 1}
     assert (a.resolved, a.reopened, a.reopen_rate) == (2, 1, 0.5)
     assert (a.satisfaction_answers, a.satisfied, a.satisfaction_average) == (2, 1, 3.0)
     assert a.customers_served == 5 and a.complaint_rate == pytest.approx(3 / 5)
     assert a.compensation_total == pytest.approx(42.5)
     assert a.open_beyond_24h == 1  # the reopened one, open since day 1
     assert [(w["week"], w["tickets"]) for w in a.weekly] == [
-        ("2025-12-22", 0), ("2025-12-29", 0), ("2026-01-05", 3)]
+        ("2025-12-22", 0),
+        ("2025-12-29", 0),
+        ("2026-01-05", 3),
+    ]
 
 
 def test_weekly_trend_week_over_week(setup, customer_id, clock):
@@ -73,7 +82,11 @@ def test_weekly_trend_week_over_week(setup, customer_id, clock):
             api.open(actor="ann", customer_id=cid, content="x")
     rows = weekly_trend(api, START + timedelta(weeks=2, days=6), weeks=4)
     assert [(r["week"], r["tickets"]) for r in rows] == [
-        ("2025-12-29", 0), ("2026-01-05", 2), ("2026-01-12", 4), ("2026-01-19", 1)]
+        ("2025-12-29", 0),
+        ("2026-01-05", 2),
+        ("2026-01-12", 4),
+        ("2026-01-19", 1),
+    ]
     assert [r["change"] for r in rows] == [None, None, 1.0, -0.75]
 
 
@@ -83,8 +96,13 @@ def test_improvement_actions_are_tracked_to_closure(setup, customer_id, clock):
     for _ in range(4):
         api.open(actor="ann", customer_id=cid, content="x", category="price")
     clock.advance(days=1)
-    action = api.add_action(actor="boss", what="Publish fee table", owner="qa",
-                            due_at=clock.now() + timedelta(days=7), category="price")
+    action = api.add_action(
+        actor="boss",
+        what="Publish fee table",
+        owner="qa",
+        due_at=clock.now() + timedelta(days=7),
+        category="price",
+    )
     assert action.baseline_per_week == 1.0  # 4 price complaints in the 4 weeks before
     task = crm.tasks.open_by_key(f"improvement:{action.id}")
     assert (task.kind, task.assignee) == ("improvement", "qa")
@@ -102,8 +120,7 @@ def test_improvement_actions_are_tracked_to_closure(setup, customer_id, clock):
     with pytest.raises(Exception, match="already done"):
         api.close_action(action.id, actor="qa", effect="again")
     with pytest.raises(Exception, match="unknown category"):
-        api.add_action(actor="boss", what="x", owner="qa", due_at=clock.now(),
-                       category="weather")
+        api.add_action(actor="boss", what="x", owner="qa", due_at=clock.now(), category="weather")
 
 
 def test_report_sections_and_crm_report(scenario, clock):
@@ -139,8 +156,11 @@ def test_the_report_window_narrows_the_complaint_measures(scenario, clock):
     crm, _api, _ids = scenario
 
     def ours(window):
-        [section] = [s for s in build_report(crm, clock.now(), window=window)
-                     if s.title.startswith("Complaints (")]
+        [section] = [
+            s
+            for s in build_report(crm, clock.now(), window=window)
+            if s.title.startswith("Complaints (")
+        ]
         return section.title, dict(section.rows)
 
     title, rows = ours(ReportWindow(rep="bo"))
@@ -159,8 +179,11 @@ def test_the_report_charts_complaints_and_sla_breaches_over_the_period(scenario,
     crm, _api, _ids = scenario
 
     def charts(window):
-        [section] = [s for s in build_report(crm, clock.now(), window=window)
-                     if s.title.startswith("Complaints (")]
+        [section] = [
+            s
+            for s in build_report(crm, clock.now(), window=window)
+            if s.title.startswith("Complaints (")
+        ]
         return {c.key: c for c in section.charts}
 
     # the last 30 days: by week; all three tickets opened in the week of 2026-01-05

@@ -12,26 +12,39 @@ from crmcore_complaints.model import Ticket
 from crmcore import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from crmcore.testing.api import ApiClient, HttpAnswerError, with_server
 
-SECURITY = {"enforce": True, "actors": {
-    "ann": {"role": "agent", "team": "front", "department": "customer_service"},
-    "dana": {"role": "shift_lead", "team": "front"},
-    "hu": {"role": "agent", "department": "customer_service"},
-    "mei": {"role": "manager", "department": "customer_service"},
-    "bob": {"role": "agent", "team": "back"},
-    "boss": {"role": "admin"}}}
-FORM = {"content": "the kettle leaks", "category": "product_quality", "channel": "phone",
-        "claim": "compensation", "emotions": ["angry"], "priority": 3}
+SECURITY = {
+    "enforce": True,
+    "actors": {
+        "ann": {"role": "agent", "team": "front", "department": "customer_service"},
+        "dana": {"role": "shift_lead", "team": "front"},
+        "hu": {"role": "agent", "department": "customer_service"},
+        "mei": {"role": "manager", "department": "customer_service"},
+        "bob": {"role": "agent", "team": "back"},
+        "boss": {"role": "admin"},
+    },
+}
+FORM = {
+    "content": "the kettle leaks",
+    "category": "product_quality",
+    "channel": "phone",
+    "claim": "compensation",
+    "emotions": ["angry"],
+    "priority": 3,
+}
 
 
 @pytest.fixture
 def desk(make_crm):
     """Complaints with permissions enforced: Ann (agent) owns a customer; Dana leads Ann's
     team; Hu handles tickets in customer service, which Mei manages; Bob is another agent."""
-    crm = make_crm(with_server(["complaints"]), settings={
-        "security": SECURITY,
-        "complaints": {"departments": {"customer_service": {"manager": "mei"}}}})
-    customer = crm.customers.add(actor="ann", name="Li Wei", owner="ann",
-                                 phone="+86 138 0013 8000")
+    crm = make_crm(
+        with_server(["complaints"]),
+        settings={
+            "security": SECURITY,
+            "complaints": {"departments": {"customer_service": {"manager": "mei"}}},
+        },
+    )
+    customer = crm.customers.add(actor="ann", name="Li Wei", owner="ann", phone="+86 138 0013 8000")
     return ApiClient(crm), customer.id
 
 
@@ -40,8 +53,9 @@ def tickets(client: ApiClient) -> int:
 
 
 def opened(client: ApiClient, customer_id: str) -> dict:
-    return client.call("POST", "/complaints", actor="ann",
-                       body={"customer_id": customer_id, **FORM}).json
+    return client.call(
+        "POST", "/complaints", actor="ann", body={"customer_id": customer_id, **FORM}
+    ).json
 
 
 def test_every_route_is_served_by_the_plugin(desk):
@@ -50,7 +64,15 @@ def test_every_route_is_served_by_the_plugin(desk):
     assert mine == {(r.method, r.path) for r in routes()}
     assert all(path.startswith("/complaints") for _m, path in mine)
     assert {p.rsplit("/", 1)[-1] for _m, p in mine if p.startswith("/complaints/{")} >= {
-        "judge", "dispatch", "chase", "propose", "approve", "resolve", "feedback", "reopen"}
+        "judge",
+        "dispatch",
+        "chase",
+        "propose",
+        "approve",
+        "resolve",
+        "feedback",
+        "reopen",
+    }
 
 
 @pytest.mark.api_covers("POST", "/complaints")
@@ -59,23 +81,39 @@ def test_open_answers_201_with_the_sla_and_ladder(desk):
     answer = client.call("POST", "/complaints", actor="ann", body={"customer_id": cid, **FORM})
     assert answer.status == 201
     ticket, state = answer.json["ticket"], answer.json["state"]
-    assert (ticket["status"], ticket["owner"], ticket["priority"], ticket["category"],
-            ticket["emotions"], ticket["claim"]) == (
-        "registered", "ann", 3, "product_quality", ["angry"], "compensation")
+    assert (
+        ticket["status"],
+        ticket["owner"],
+        ticket["priority"],
+        ticket["category"],
+        ticket["emotions"],
+        ticket["claim"],
+    ) == ("registered", "ann", 3, "product_quality", ["angry"], "compensation")
     assert ticket["opened_at"] == "2026-01-05T09:00:00.000000Z"
     sla = state["sla"]
     assert (sla["policy"], sla["clock"], sla["cycle"], sla["elapsed_hours"]) == (
-        "standard", "calendar", 0, 0.0)
-    assert sla["first_response"] == {"target": "first_response",
-                                     "due_at": "2026-01-05T21:00:00.000000Z", "met_at": None,
-                                     "breached": False, "overdue": False}
+        "standard",
+        "calendar",
+        0,
+        0.0,
+    )
+    assert sla["first_response"] == {
+        "target": "first_response",
+        "due_at": "2026-01-05T21:00:00.000000Z",
+        "met_at": None,
+        "breached": False,
+        "overdue": False,
+    }
     assert sla["resolution"]["due_at"] == "2026-01-07T09:00:00.000000Z"
     ladder = state["escalation"]
     assert (ladder["level"], ladder["next_escalation_at"]) == (0, "2026-01-06T09:00:00.000000Z")
-    assert [(s["level"], s["target"], s["after_hours"], s["reached"], s["due_at"])
-            for s in ladder["steps"]] == [
+    assert [
+        (s["level"], s["target"], s["after_hours"], s["reached"], s["due_at"])
+        for s in ladder["steps"]
+    ] == [
         (1, "shift_lead", 24.0, False, "2026-01-06T09:00:00.000000Z"),
-        (2, "department_manager", 48.0, False, None)]
+        (2, "department_manager", 48.0, False, None),
+    ]
     assert [t["action"] for t in answer.json["traces"]] == ["registered"]
     logged = client.crm.interactions.for_customer(cid, kinds=["complaint"])
     assert [i.ref for i in logged] == [ticket["id"]]
@@ -102,22 +140,33 @@ def test_the_whole_flow_through_the_api(desk, clock):
     assert view["ticket"]["status"] == "valid"
     assert view["state"]["sla"]["first_response"]["met_at"] == "2026-01-05T09:30:00.000000Z"
     view = client.call("POST", f"{path}/dispatch", actor="dana", body={"handler": "hu"}).json
-    assert (view["ticket"]["status"], view["ticket"]["department"],
-            view["ticket"]["dispatched_by"], view["ticket"]["handler"]) == (
-        "dispatched", "customer_service", "dana", "hu")
+    assert (
+        view["ticket"]["status"],
+        view["ticket"]["department"],
+        view["ticket"]["dispatched_by"],
+        view["ticket"]["handler"],
+    ) == ("dispatched", "customer_service", "dana", "hu")
     view = client.call("POST", f"{path}/chase", actor="dana", body={"note": "any news?"}).json
     assert view["ticket"]["chases"] == 1
     [chase] = [t for t in view["traces"] if t["action"] == "chased"]
     assert (chase["actor"], chase["note"], chase["details"]) == (
-        "dana", "any news?", {"chase": 1, "by_dispatcher": True, "asked": "hu",
-                               "role": "handler"})
-    view = client.call("POST", f"{path}/respond", actor="hu",
-                       body={"message": "we will replace it"}).json
+        "dana",
+        "any news?",
+        {"chase": 1, "by_dispatcher": True, "asked": "hu", "role": "handler"},
+    )
+    view = client.call(
+        "POST", f"{path}/respond", actor="hu", body={"message": "we will replace it"}
+    ).json
     assert view["ticket"]["status"] == "in_progress"
-    view = client.call("POST", f"{path}/propose", actor="hu",
-                       body={"solution": "replace the kettle", "compensation": 30}).json
-    assert [(p["number"], p["state"], p["compensation"]) for p in view["ticket"]["proposals"]
-            ] == [(1, "pending", 30.0)]
+    view = client.call(
+        "POST",
+        f"{path}/propose",
+        actor="hu",
+        body={"solution": "replace the kettle", "compensation": 30},
+    ).json
+    assert [(p["number"], p["state"], p["compensation"]) for p in view["ticket"]["proposals"]] == [
+        (1, "pending", 30.0)
+    ]
     approval = client.crm.tasks.open_by_key(f"complaint-approval:{tid}:1")
     assert approval is not None and approval.assignee == "mei"
     with pytest.raises(PermissionDenied, match="only mei"):
@@ -125,32 +174,57 @@ def test_the_whole_flow_through_the_api(desk, clock):
     view = client.call("POST", f"{path}/approve", actor="mei", body={"reason": "fair"}).json
     assert view["ticket"]["proposals"][0]["state"] == "approved"
     assert view["ticket"]["proposals"][0]["decided_by"] == "mei"
-    view = client.call("POST", f"{path}/resolve", actor="hu",
-                       body={"cause": "Defective batch"}).json
-    assert (view["ticket"]["status"], view["ticket"]["compensation"], view["ticket"]["cause"],
-            view["ticket"]["resolution"]) == ("resolved", 30.0, "defective_batch",
-                                              "replace the kettle")
+    view = client.call(
+        "POST", f"{path}/resolve", actor="hu", body={"cause": "Defective batch"}
+    ).json
+    assert (
+        view["ticket"]["status"],
+        view["ticket"]["compensation"],
+        view["ticket"]["cause"],
+        view["ticket"]["resolution"],
+    ) == ("resolved", 30.0, "defective_batch", "replace the kettle")
     assert view["state"]["sla"]["resolution"]["met_at"] == "2026-01-05T09:30:00.000000Z"
     view = client.call("POST", f"{path}/close", actor="ann", body={}).json
     assert view["ticket"]["status"] == "closed"
     # the customer is not satisfied: the ticket goes back to its department, a new cycle
-    view = client.call("POST", f"{path}/feedback", actor="ann",
-                       body={"score": 2, "note": "it still leaks"}).json
+    view = client.call(
+        "POST", f"{path}/feedback", actor="ann", body={"score": 2, "note": "it still leaks"}
+    ).json
     ticket = view["ticket"]
-    assert (ticket["status"], ticket["satisfaction"], ticket["satisfied"],
-            ticket["reopen_count"], ticket["cycle"]) == ("in_progress", 2, False, 1, 1)
+    assert (
+        ticket["status"],
+        ticket["satisfaction"],
+        ticket["satisfied"],
+        ticket["reopen_count"],
+        ticket["cycle"],
+    ) == ("in_progress", 2, False, 1, 1)
     assert view["state"]["sla"]["cycle"] == 1
     assert view["state"]["sla"]["resolution"]["due_at"] == "2026-01-07T09:30:00.000000Z"
     client.call("POST", f"{path}/propose", actor="hu", body={"solution": "refund"})
     client.call("POST", f"{path}/approve", actor="mei", body={})
     client.call("POST", f"{path}/resolve", actor="hu", body={})
-    view = client.call("POST", f"{path}/reopen", actor="ann",
-                       body={"reason": "refund never arrived"}).json
+    view = client.call(
+        "POST", f"{path}/reopen", actor="ann", body={"reason": "refund never arrived"}
+    ).json
     assert (view["ticket"]["status"], view["ticket"]["cycle"]) == ("in_progress", 2)
     actions = [t["action"] for t in client.call("GET", path, actor="ann").json["traces"]]
-    assert actions == ["registered", "judged", "dispatched", "chased", "responded", "proposed",
-                       "approved", "resolved", "closed", "callback", "reopened", "proposed",
-                       "approved", "resolved", "reopened"]
+    assert actions == [
+        "registered",
+        "judged",
+        "dispatched",
+        "chased",
+        "responded",
+        "proposed",
+        "approved",
+        "resolved",
+        "closed",
+        "callback",
+        "reopened",
+        "proposed",
+        "approved",
+        "resolved",
+        "reopened",
+    ]
 
 
 @pytest.mark.api_covers("POST", "/complaints")
@@ -161,10 +235,17 @@ def test_invalid_complaint_is_closed_with_the_explanation(desk):
     with pytest.raises(ValidationError) as caught:
         client.call("POST", f"/complaints/{tid}/judge", actor="ann", body={"valid": False})
     assert caught.value.field == "explanation"
-    view = client.call("POST", f"/complaints/{tid}/judge", actor="ann", body={
-        "valid": False, "explanation": "the warranty ended in 2024"}).json
-    assert (view["ticket"]["status"], view["ticket"]["validity"],
-            view["ticket"]["explanation"]) == ("closed", "invalid", "the warranty ended in 2024")
+    view = client.call(
+        "POST",
+        f"/complaints/{tid}/judge",
+        actor="ann",
+        body={"valid": False, "explanation": "the warranty ended in 2024"},
+    ).json
+    assert (
+        view["ticket"]["status"],
+        view["ticket"]["validity"],
+        view["ticket"]["explanation"],
+    ) == ("closed", "invalid", "the warranty ended in 2024")
 
 
 @pytest.mark.api_covers("POST", "/complaints")
@@ -174,19 +255,24 @@ def test_invalid_complaint_is_closed_with_the_explanation(desk):
 def test_waiting_on_the_customer_and_notes(desk, clock):
     client, cid = desk
     tid = opened(client, cid)["ticket"]["id"]
-    view = client.call("POST", f"/complaints/{tid}/wait", actor="ann",
-                       body={"reason": "photos"}).json
+    view = client.call(
+        "POST", f"/complaints/{tid}/wait", actor="ann", body={"reason": "photos"}
+    ).json
     assert view["state"]["sla"]["waiting_since"] == "2026-01-05T09:00:00.000000Z"
     assert view["state"]["sla"]["first_response"]["due_at"] is None
     clock.advance(hours=2)
     view = client.call("POST", f"/complaints/{tid}/resume", actor="ann", body={}).json
     assert view["state"]["sla"]["waiting_since"] is None
     assert view["state"]["sla"]["first_response"]["due_at"] == "2026-01-05T23:00:00.000000Z"
-    note = client.call("POST", f"/complaints/{tid}/notes", actor="ann",
-                       body={"note": "called back twice"})
+    note = client.call(
+        "POST", f"/complaints/{tid}/notes", actor="ann", body={"note": "called back twice"}
+    )
     assert note.status == 201
     assert (note.json["action"], note.json["note"], note.json["ticket_id"]) == (
-        "note", "called back twice", tid)
+        "note",
+        "called back twice",
+        tid,
+    )
     with pytest.raises(ValidationError) as caught:
         client.call("POST", f"/complaints/{tid}/notes", actor="ann", body={"note": " "})
     assert caught.value.field == "note"
@@ -210,17 +296,32 @@ def test_escalation_state_overdue_and_the_list(desk, clock):
     one, two = ladder["steps"]
     # no shift lead is on duty (no rota): the department manager gets level 1
     assert (one["reached"], one["assignee"], one["escalated_at"]) == (
-        True, "mei", "2026-01-06T10:00:00.000000Z")
+        True,
+        "mei",
+        "2026-01-06T10:00:00.000000Z",
+    )
     assert (two["reached"], two["due_at"]) == (False, "2026-01-07T09:00:00.000000Z")
     listed = client.call("GET", "/complaints", actor="ann", query={"overdue": True}).json
     assert [t["id"] for t in listed] == [late]
     every = client.call("GET", "/complaints", actor="ann").json
     assert [t["id"] for t in every] == [late, fresh]
-    assert client.call("GET", "/complaints", actor="ann",
-                       query={"status": "valid,closed"}).json == []
-    assert [t["id"] for t in client.call("GET", "/complaints", actor="ann", query={
-        "status": "registered", "category": "product_quality", "owner": "ann",
-        "limit": 1}).json] == [late]
+    assert (
+        client.call("GET", "/complaints", actor="ann", query={"status": "valid,closed"}).json == []
+    )
+    assert [
+        t["id"]
+        for t in client.call(
+            "GET",
+            "/complaints",
+            actor="ann",
+            query={
+                "status": "registered",
+                "category": "product_quality",
+                "owner": "ann",
+                "limit": 1,
+            },
+        ).json
+    ] == [late]
     with pytest.raises(ValidationError) as caught:
         client.call("GET", "/complaints", actor="ann", query={"status": "open"})
     assert caught.value.field == "status"
@@ -259,24 +360,26 @@ def test_only_people_on_the_ticket_or_the_policy_see_and_change_it(desk):
 
 
 @pytest.mark.api_covers("POST", "/complaints")
-@pytest.mark.parametrize(("change", "field"), [
-    ({"mood": "angry"}, "mood"),
-    ({"emotions": ["furious"]}, "emotions[0]"),
-    ({"emotions": "angry"}, "emotions"),
-    ({"priority": 9}, "priority"),
-    ({"priority": "high"}, "priority"),
-    ({"channel": "pigeon"}, "channel"),
-    ({"received_at": "2026-01-05T08:00:00"}, "received_at"),
-    ({"content": ""}, "content"),
-    ({"content": 42}, "content"),
-    ({"category": "weather"}, "category"),
-    ({"customer_id": None}, "customer_id"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"mood": "angry"}, "mood"),
+        ({"emotions": ["furious"]}, "emotions[0]"),
+        ({"emotions": "angry"}, "emotions"),
+        ({"priority": 9}, "priority"),
+        ({"priority": "high"}, "priority"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"received_at": "2026-01-05T08:00:00"}, "received_at"),
+        ({"content": ""}, "content"),
+        ({"content": 42}, "content"),
+        ({"category": "weather"}, "category"),
+        ({"customer_id": None}, "customer_id"),
+    ],
+)
 def test_bad_forms_name_the_field_and_write_nothing(desk, change, field):
     client, cid = desk
     with pytest.raises(ValidationError) as caught:
-        client.call("POST", "/complaints", actor="ann",
-                    body={"customer_id": cid, **FORM, **change})
+        client.call("POST", "/complaints", actor="ann", body={"customer_id": cid, **FORM, **change})
     assert caught.value.field == field
     assert tickets(client) == 0
     assert client.crm.interactions.for_customer(cid, kinds=["complaint"]) == []
@@ -292,12 +395,13 @@ def test_bad_forms_name_the_field_and_write_nothing(desk, change, field):
 def test_bad_action_bodies_and_illegal_moves(desk):
     client, cid = desk
     tid = opened(client, cid)["ticket"]["id"]
-    for route, body, field in (("judge", {"valid": "yes"}, "valid"),
-                               ("judge", {}, "valid"),
-                               ("propose", {"solution": "x", "compensation": "5"},
-                                "compensation"),
-                               ("feedback", {"score": 5, "happy": True}, "happy"),
-                               ("reopen", {}, "reason")):
+    for route, body, field in (
+        ("judge", {"valid": "yes"}, "valid"),
+        ("judge", {}, "valid"),
+        ("propose", {"solution": "x", "compensation": "5"}, "compensation"),
+        ("feedback", {"score": 5, "happy": True}, "happy"),
+        ("reopen", {}, "reason"),
+    ):
         with pytest.raises(ValidationError) as caught:
             client.call("POST", f"/complaints/{tid}/{route}", actor="ann", body=body)
         assert caught.value.field == field, route
@@ -314,10 +418,20 @@ def test_if_match_refuses_a_stale_change(desk):
     ticket = opened(client, cid)["ticket"]
     client.call("POST", f"/complaints/{ticket['id']}/notes", actor="ann", body={"note": "x"})
     with pytest.raises(ConflictError, match="not 0"):
-        client.call("POST", f"/complaints/{ticket['id']}/judge", actor="ann",
-                    body={"valid": True}, if_match=ticket["version"] - 1)
-    view = client.call("POST", f"/complaints/{ticket['id']}/judge", actor="ann",
-                       body={"valid": True}, if_match=ticket["version"]).json
+        client.call(
+            "POST",
+            f"/complaints/{ticket['id']}/judge",
+            actor="ann",
+            body={"valid": True},
+            if_match=ticket["version"] - 1,
+        )
+    view = client.call(
+        "POST",
+        f"/complaints/{ticket['id']}/judge",
+        actor="ann",
+        body={"valid": True},
+        if_match=ticket["version"],
+    ).json
     assert view["ticket"]["version"] == ticket["version"] + 1
 
 
@@ -331,8 +445,7 @@ def test_unknown_ticket_is_not_found(desk):
     with pytest.raises(NotFoundError):
         client.call("POST", "/complaints/tkt_nothing/judge", actor="boss", body={"valid": True})
     with pytest.raises(NotFoundError):
-        client.call("POST", "/complaints", actor="ann",
-                    body={**FORM, "customer_id": "cus_nobody"})
+        client.call("POST", "/complaints", actor="ann", body={**FORM, "customer_id": "cus_nobody"})
 
 
 def test_a_handler_agent_may_propose_under_enforced_permissions(desk):
@@ -375,14 +488,24 @@ def test_routes_of_the_telecom_profile_as_crm_init_writes_it(crm_cli, tmp_path):
         assert plugins == {"complaints", "followup", "grading", "loyalty", *with_server([])}
         for name, team in (("ann", "front"), ("hu", "billing")):
             Roster(crm).add(name, actor="admin", team=team)
-        cid = crm.customers.add(actor="ann", name="Li Wei", owner="ann",
-                                phone="+86 138 0013 8000").id
-        ticket = client.call("POST", "/complaints", actor="ann", body={
-            "customer_id": cid, "content": "charged twice", "category": "billing_dispute",
-            "channel": "phone"}).json["ticket"]
+        cid = crm.customers.add(
+            actor="ann", name="Li Wei", owner="ann", phone="+86 138 0013 8000"
+        ).id
+        ticket = client.call(
+            "POST",
+            "/complaints",
+            actor="ann",
+            body={
+                "customer_id": cid,
+                "content": "charged twice",
+                "category": "billing_dispute",
+                "channel": "phone",
+            },
+        ).json["ticket"]
         assert (ticket["sla_policy"], ticket["owner"]) == ("billing", "ann")
-        view = client.call("POST", f"/complaints/{ticket['id']}/judge", actor="ann",
-                           body={"valid": True}).json
+        view = client.call(
+            "POST", f"/complaints/{ticket['id']}/judge", actor="ann", body={"valid": True}
+        ).json
         assert view["ticket"]["status"] == "valid"
         if client.transport is not None:  # served: an unknown actor can hold no API key
             with pytest.raises(HttpAnswerError) as refused:
@@ -402,15 +525,19 @@ def test_routes_of_the_telecom_profile_as_crm_init_writes_it(crm_cli, tmp_path):
 @pytest.mark.api_covers("POST", "/complaints/{ticket_id}/resolve")
 def test_a_refund_goes_through_the_api_and_is_logged_as_a_refund(desk):
     client, cid = desk
-    purchase = client.crm.interactions.log(actor="ann", customer_id=cid, kind="purchase",
-                                           amount=399.0)
+    purchase = client.crm.interactions.log(
+        actor="ann", customer_id=cid, kind="purchase", amount=399.0
+    )
     tid = opened(client, cid)["ticket"]["id"]
     path = f"/complaints/{tid}"
     client.call("POST", f"{path}/judge", actor="ann", body={"valid": True})
     client.call("POST", f"{path}/dispatch", actor="dana", body={"handler": "hu"})
-    view = client.call("POST", f"{path}/propose", actor="hu",
-                       body={"solution": "take it back", "refund": 399,
-                             "purchase_id": purchase.id}).json
+    view = client.call(
+        "POST",
+        f"{path}/propose",
+        actor="hu",
+        body={"solution": "take it back", "refund": 399, "purchase_id": purchase.id},
+    ).json
     assert view["ticket"]["proposals"][0]["refund"] == 399.0
     client.call("POST", f"{path}/approve", actor="mei", body={})
     view = client.call("POST", f"{path}/resolve", actor="hu", body={}).json

@@ -30,31 +30,37 @@ def office() -> BusinessClock:
 
 
 # 2026-01-09 is a Friday; 2026-01-12 a Monday.
-@pytest.mark.parametrize(("start", "hours", "expected"), [
-    (utc(2026, 1, 9, 17), 24, utc(2026, 1, 14, 14)),   # Fri 17-18 1h, Mon 9h, Tue 9h, Wed +5h
-    (utc(2026, 1, 9, 17), 1, utc(2026, 1, 9, 18)),     # runs out exactly at closing time
-    (utc(2026, 1, 9, 17), 2, utc(2026, 1, 12, 10)),    # the weekend does not count
-    (utc(2026, 1, 9, 18), 1, utc(2026, 1, 12, 10)),    # starting at closing time
-    (utc(2026, 1, 10, 12), 1, utc(2026, 1, 12, 10)),   # starting on Saturday
-    (utc(2026, 1, 12, 7), 9, utc(2026, 1, 12, 18)),    # starting before opening
-    (utc(2026, 1, 12, 9), 9, utc(2026, 1, 12, 18)),
-    (utc(2026, 1, 12, 9), 9.5, utc(2026, 1, 13, 9, 30)),
-    (utc(2026, 1, 9, 17), 48, utc(2026, 1, 19, 11)),   # 1 + 5 x 9 = 46 by Fri 18:00, Mon +2h
-    (utc(2026, 1, 12, 10), 0, utc(2026, 1, 12, 10)),
-    (utc(2026, 1, 10, 12), 0, utc(2026, 1, 10, 12)),   # zero is the start, even off hours
-])
+@pytest.mark.parametrize(
+    ("start", "hours", "expected"),
+    [
+        (utc(2026, 1, 9, 17), 24, utc(2026, 1, 14, 14)),  # Fri 17-18 1h, Mon 9h, Tue 9h, Wed +5h
+        (utc(2026, 1, 9, 17), 1, utc(2026, 1, 9, 18)),  # runs out exactly at closing time
+        (utc(2026, 1, 9, 17), 2, utc(2026, 1, 12, 10)),  # the weekend does not count
+        (utc(2026, 1, 9, 18), 1, utc(2026, 1, 12, 10)),  # starting at closing time
+        (utc(2026, 1, 10, 12), 1, utc(2026, 1, 12, 10)),  # starting on Saturday
+        (utc(2026, 1, 12, 7), 9, utc(2026, 1, 12, 18)),  # starting before opening
+        (utc(2026, 1, 12, 9), 9, utc(2026, 1, 12, 18)),
+        (utc(2026, 1, 12, 9), 9.5, utc(2026, 1, 13, 9, 30)),
+        (utc(2026, 1, 9, 17), 48, utc(2026, 1, 19, 11)),  # 1 + 5 x 9 = 46 by Fri 18:00, Mon +2h
+        (utc(2026, 1, 12, 10), 0, utc(2026, 1, 12, 10)),
+        (utc(2026, 1, 10, 12), 0, utc(2026, 1, 10, 12)),  # zero is the start, even off hours
+    ],
+)
 def test_add_business_hours(office, start, hours, expected):
     assert office.add(start, timedelta(hours=hours)) == expected
 
 
-@pytest.mark.parametrize(("start", "end", "hours"), [
-    (utc(2026, 1, 9, 17), utc(2026, 1, 14, 14), 24),
-    (utc(2026, 1, 9, 17), utc(2026, 1, 12, 9), 1),
-    (utc(2026, 1, 10, 0), utc(2026, 1, 12, 0), 0),      # a whole weekend
-    (utc(2026, 1, 12, 12), utc(2026, 1, 12, 12), 0),
-    (utc(2026, 1, 12, 12), utc(2026, 1, 12, 11), 0),    # end before start
-    (utc(2026, 1, 12, 8), utc(2026, 1, 12, 20), 9),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        (utc(2026, 1, 9, 17), utc(2026, 1, 14, 14), 24),
+        (utc(2026, 1, 9, 17), utc(2026, 1, 12, 9), 1),
+        (utc(2026, 1, 10, 0), utc(2026, 1, 12, 0), 0),  # a whole weekend
+        (utc(2026, 1, 12, 12), utc(2026, 1, 12, 12), 0),
+        (utc(2026, 1, 12, 12), utc(2026, 1, 12, 11), 0),  # end before start
+        (utc(2026, 1, 12, 8), utc(2026, 1, 12, 20), 9),
+    ],
+)
 def test_elapsed_business_hours(office, start, end, hours):
     assert office.elapsed(start, end) == timedelta(hours=hours)
 
@@ -67,8 +73,9 @@ def test_holidays_are_skipped():
 
 
 def test_split_days_and_per_weekday_hours():
-    clock = BusinessClock.from_text("UTC", {"mon": "09:00-12:00, 13:00-18:00",
-                                            "sat": "10:00-14:00"})
+    clock = BusinessClock.from_text(
+        "UTC", {"mon": "09:00-12:00, 13:00-18:00", "sat": "10:00-14:00"}
+    )
     assert clock.add(utc(2026, 1, 12, 11), 2 * H) == utc(2026, 1, 12, 14)  # lunch skipped
     assert clock.add(utc(2026, 1, 12, 17), 2 * H) == utc(2026, 1, 17, 11)  # next Sat
     assert clock.elapsed(utc(2026, 1, 12), utc(2026, 1, 13)) == 8 * H
@@ -98,13 +105,21 @@ def test_end_of_day_span_runs_to_midnight():
     assert clock.add(utc(2026, 1, 12, 23), 2 * H) == utc(2026, 1, 13, 1)
 
 
-@pytest.mark.parametrize("pauses,expected", [
-    ([], utc(2026, 1, 14, 14)),
-    ([(utc(2026, 1, 12, 9), utc(2026, 1, 12, 18))], utc(2026, 1, 15, 14)),  # a whole day
-    ([(utc(2026, 1, 10), utc(2026, 1, 11))], utc(2026, 1, 14, 14)),  # off hours: no effect
-    ([(utc(2026, 1, 12, 12), utc(2026, 1, 12, 13)),
-      (utc(2026, 1, 12, 12, 30), utc(2026, 1, 12, 14))], utc(2026, 1, 14, 16)),  # overlapping
-])
+@pytest.mark.parametrize(
+    "pauses,expected",
+    [
+        ([], utc(2026, 1, 14, 14)),
+        ([(utc(2026, 1, 12, 9), utc(2026, 1, 12, 18))], utc(2026, 1, 15, 14)),  # a whole day
+        ([(utc(2026, 1, 10), utc(2026, 1, 11))], utc(2026, 1, 14, 14)),  # off hours: no effect
+        (
+            [
+                (utc(2026, 1, 12, 12), utc(2026, 1, 12, 13)),
+                (utc(2026, 1, 12, 12, 30), utc(2026, 1, 12, 14)),
+            ],
+            utc(2026, 1, 14, 16),
+        ),  # overlapping
+    ],
+)
 def test_pauses_do_not_count(office, pauses, expected):
     start = utc(2026, 1, 9, 17)
     assert office.add(start, 24 * H, pauses) == expected
@@ -133,10 +148,15 @@ def test_parse_hhmm_refuses(text):
         parse_hhmm(text)
 
 
-@pytest.mark.parametrize("text,error", [
-    ("09:00", "span"), ("18:00-09:00", "ends before"), ("09:00-12:00,11:00-13:00", "overlaps"),
-    ("09:00-25:00", "HH:MM"),
-])
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("09:00", "span"),
+        ("18:00-09:00", "ends before"),
+        ("09:00-12:00,11:00-13:00", "overlaps"),
+        ("09:00-25:00", "HH:MM"),
+    ],
+)
 def test_parse_spans_refuses(text, error):
     with pytest.raises(ValueError, match=error):
         parse_spans(text)
@@ -158,20 +178,24 @@ def test_merge_intervals():
 
 ANCHOR = utc(2026, 1, 1)
 instants = st.integers(min_value=0, max_value=60 * 24 * 120).map(
-    lambda m: ANCHOR + timedelta(minutes=m))
+    lambda m: ANCHOR + timedelta(minutes=m)
+)
 amounts = st.integers(min_value=0, max_value=60 * 200).map(lambda m: timedelta(minutes=m))
-spans = st.sampled_from(["09:00-18:00", "08:30-12:00, 13:00-17:30", "", "00:00-24:00",
-                         "22:00-24:00"])
+spans = st.sampled_from(
+    ["09:00-18:00", "08:30-12:00, 13:00-17:30", "", "00:00-24:00", "22:00-24:00"]
+)
 calendars = st.builds(
     lambda week, holidays, zone: BusinessClock.from_text(
-        zone, {d: s for d, s in zip(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), week,
-                                    strict=True)} | {"wed": "09:00-18:00"},
-        [date(2026, 1, 1) + timedelta(days=h) for h in holidays]),
+        zone,
+        {d: s for d, s in zip(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), week, strict=True)}
+        | {"wed": "09:00-18:00"},
+        [date(2026, 1, 1) + timedelta(days=h) for h in holidays],
+    ),
     st.lists(spans, min_size=7, max_size=7),
     st.lists(st.integers(0, 120), max_size=10),
-    st.sampled_from(["UTC", "Asia/Shanghai", "America/New_York"]))
-pause_lists = st.lists(st.tuples(instants, amounts).map(lambda p: (p[0], p[0] + p[1])),
-                       max_size=4)
+    st.sampled_from(["UTC", "Asia/Shanghai", "America/New_York"]),
+)
+pause_lists = st.lists(st.tuples(instants, amounts).map(lambda p: (p[0], p[0] + p[1])), max_size=4)
 
 
 @settings(max_examples=150, deadline=None)
@@ -212,21 +236,26 @@ def test_calendar_clock_round_trips(start, amount, pauses):
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.mark.parametrize(("opened", "due"), [
-    # Golden Week: 1-7 October 2026 off, all seven days
-    (datetime(2026, 9, 30, 17, tzinfo=SHANGHAI), datetime(2026, 10, 8, 10, tzinfo=SHANGHAI)),
-    # Saturday 10 October is worked in exchange (调休): its hours count
-    (datetime(2026, 10, 9, 17, tzinfo=SHANGHAI), datetime(2026, 10, 10, 10, tzinfo=SHANGHAI)),
-    # an ordinary Saturday stays closed
-    (datetime(2026, 10, 16, 17, tzinfo=SHANGHAI), datetime(2026, 10, 19, 10, tzinfo=SHANGHAI)),
-    # Spring Festival 15-23 February 2026; Saturday 28 February is a make-up day
-    (datetime(2026, 2, 13, 17, tzinfo=SHANGHAI), datetime(2026, 2, 14, 10, tzinfo=SHANGHAI)),
-    (datetime(2026, 2, 14, 17, tzinfo=SHANGHAI), datetime(2026, 2, 24, 10, tzinfo=SHANGHAI)),
-])
+@pytest.mark.parametrize(
+    ("opened", "due"),
+    [
+        # Golden Week: 1-7 October 2026 off, all seven days
+        (datetime(2026, 9, 30, 17, tzinfo=SHANGHAI), datetime(2026, 10, 8, 10, tzinfo=SHANGHAI)),
+        # Saturday 10 October is worked in exchange (调休): its hours count
+        (datetime(2026, 10, 9, 17, tzinfo=SHANGHAI), datetime(2026, 10, 10, 10, tzinfo=SHANGHAI)),
+        # an ordinary Saturday stays closed
+        (datetime(2026, 10, 16, 17, tzinfo=SHANGHAI), datetime(2026, 10, 19, 10, tzinfo=SHANGHAI)),
+        # Spring Festival 15-23 February 2026; Saturday 28 February is a make-up day
+        (datetime(2026, 2, 13, 17, tzinfo=SHANGHAI), datetime(2026, 2, 14, 10, tzinfo=SHANGHAI)),
+        (datetime(2026, 2, 14, 17, tzinfo=SHANGHAI), datetime(2026, 2, 24, 10, tzinfo=SHANGHAI)),
+    ],
+)
 def test_the_cn_calendar_skips_festivals_and_works_makeup_days(opened, due):
-    clock = BusinessClock.from_text("Asia/Shanghai", {d: "09:00-18:00" for d in
-                                                      ("mon", "tue", "wed", "thu", "fri")},
-                                    calendar="cn")
+    clock = BusinessClock.from_text(
+        "Asia/Shanghai",
+        {d: "09:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+        calendar="cn",
+    )
     assert clock.add(opened, timedelta(hours=2)) == due
     assert clock.elapsed(opened, due) == timedelta(hours=2)
 
@@ -243,5 +272,4 @@ def test_listed_dates_add_to_the_calendar_and_uncovered_years_use_the_weekdays()
 
 def test_an_unknown_calendar_is_refused(make_crm):
     with pytest.raises(ConfigError, match="unknown holiday calendar 'xx'"):
-        make_crm(["complaints"], settings={"complaints": {"calendar": {
-            "holiday_calendar": "xx"}}})
+        make_crm(["complaints"], settings={"complaints": {"calendar": {"holiday_calendar": "xx"}}})

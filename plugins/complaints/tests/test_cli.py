@@ -49,9 +49,27 @@ def ok(cli, *args: str) -> dict:
 
 def test_the_whole_flow_from_the_command_line(cli):
     cid = ok(cli, "--as", "ann", "customer", "add", "--name", "Li Wei")["id"]
-    opened = ok(cli, "--as", "ann", "complaints", "open", "--customer", cid, "--content",
-                "charged twice for May", "--category", "billing_dispute", "--channel", "phone",
-                "--claim", "compensation", "--emotion", "angry", "--emotion", "loud")
+    opened = ok(
+        cli,
+        "--as",
+        "ann",
+        "complaints",
+        "open",
+        "--customer",
+        cid,
+        "--content",
+        "charged twice for May",
+        "--category",
+        "billing_dispute",
+        "--channel",
+        "phone",
+        "--claim",
+        "compensation",
+        "--emotion",
+        "angry",
+        "--emotion",
+        "loud",
+    )
     tid = opened["id"]
     assert opened["status"] == "registered"
     assert ok(cli, "--as", "ann", "complaints", "judge", tid, "valid")["status"] == "valid"
@@ -59,8 +77,18 @@ def test_the_whole_flow_from_the_command_line(cli):
     assert dispatched["status"] == "dispatched"
     ok(cli, "--as", "dana", "complaints", "chase", tid, "--note", "news?")
     ok(cli, "--as", "hu", "complaints", "respond", tid, "--message", "checking the bill")
-    ok(cli, "--as", "hu", "complaints", "propose", tid, "--solution", "refund May",
-       "--compensation", "25")
+    ok(
+        cli,
+        "--as",
+        "hu",
+        "complaints",
+        "propose",
+        tid,
+        "--solution",
+        "refund May",
+        "--compensation",
+        "25",
+    )
     code, _out, err = cli("--as", "hu", "complaints", "approve", tid)
     assert code == 5 and "only mei" in one_line_error(err)
     ok(cli, "--as", "mei", "complaints", "approve", tid)
@@ -71,12 +99,21 @@ def test_the_whole_flow_from_the_command_line(cli):
     assert reopened["status"] == "in_progress"
 
     shown = ok(cli, "complaints", "show", tid)
-    assert (shown["department"], shown["owner"], shown["compensation"]) == ("billing", "ann",
-                                                                            25.0)
+    assert (shown["department"], shown["owner"], shown["compensation"]) == ("billing", "ann", 25.0)
     assert shown["emotions"] == ["angry", "loud"] and shown["satisfaction"] == 2
     assert [t["action"] for t in shown["traces"]] == [
-        "registered", "judged", "dispatched", "chased", "responded", "proposed", "approved",
-        "resolved", "closed", "callback", "reopened"]
+        "registered",
+        "judged",
+        "dispatched",
+        "chased",
+        "responded",
+        "proposed",
+        "approved",
+        "resolved",
+        "closed",
+        "callback",
+        "reopened",
+    ]
     listed = ok(cli, "complaints", "list", "--open")
     assert [t["id"] for t in listed] == [tid]
     assert ok(cli, "complaints", "list", "--status", "closed") == []
@@ -93,9 +130,22 @@ def test_the_whole_flow_from_the_command_line(cli):
     assert ok(cli, "complaints", "escalations") == []
     assert ok(cli, "complaints", "outbox", "--ticket", tid)[0]["kind"] == "approval"
 
-    action = ok(cli, "--as", "boss", "complaints", "actions", "add", "--what",
-                "Fix the billing run", "--owner", "ops", "--due", "+14d", "--category",
-                "billing_dispute")["id"]
+    action = ok(
+        cli,
+        "--as",
+        "boss",
+        "complaints",
+        "actions",
+        "add",
+        "--what",
+        "Fix the billing run",
+        "--owner",
+        "ops",
+        "--due",
+        "+14d",
+        "--category",
+        "billing_dispute",
+    )["id"]
     assert ok(cli, "complaints", "actions", "list")[0]["status"] == "open"
     ok(cli, "--as", "ops", "complaints", "actions", "done", action, "--effect", "no repeats")
     assert ok(cli, "complaints", "actions", "list")[0]["effect"] == "no repeats"
@@ -103,8 +153,19 @@ def test_the_whole_flow_from_the_command_line(cli):
 
 def test_user_mistakes_are_one_line_errors(cli):
     cid = ok(cli, "--as", "ann", "customer", "add", "--name", "Li Wei")["id"]
-    tid = ok(cli, "--as", "ann", "complaints", "open", "--customer", cid, "--content",
-             "rude staff", "--category", "service")["id"]
+    tid = ok(
+        cli,
+        "--as",
+        "ann",
+        "complaints",
+        "open",
+        "--customer",
+        cid,
+        "--content",
+        "rude staff",
+        "--category",
+        "service",
+    )["id"]
     code, _, err = cli("complaints", "resolve", tid)
     assert code == 2 and f"ticket {tid} is registered: cannot resolve" in one_line_error(err)
     code, _, err = cli("complaints", "judge", tid, "invalid")
@@ -113,8 +174,9 @@ def test_user_mistakes_are_one_line_errors(cli):
     assert code == 4 and tid in one_line_error(err)
     code, _, err = cli("complaints", "show", "tkt_missing")
     assert code == 3 and "no complaint ticket" in one_line_error(err)
-    code, _, err = cli("complaints", "open", "--customer", cid, "--content", "x",
-                       "--category", "weather")
+    code, _, err = cli(
+        "complaints", "open", "--customer", cid, "--content", "x", "--category", "weather"
+    )
     assert code == 2 and "unknown category 'weather'" in one_line_error(err)
     code, _, err = cli("complaints", "report", "--since", "+1d")
     assert code == 2 and "--since" in one_line_error(err)
@@ -122,7 +184,9 @@ def test_user_mistakes_are_one_line_errors(cli):
 
 
 def test_bad_settings_in_the_file_name_the_key(cli, tmp_path):
-    (tmp_path / "crm.toml").write_text('[complaints]\n[[complaints.escalation]]\n'
-                                       'after_hours = 24\ntarget = "ceo"\n', encoding="utf-8")
+    (tmp_path / "crm.toml").write_text(
+        '[complaints]\n[[complaints.escalation]]\nafter_hours = 24\ntarget = "ceo"\n',
+        encoding="utf-8",
+    )
     code, _, err = cli("complaints", "list")
     assert code == 2 and "complaints.escalation[0].target" in one_line_error(err)

@@ -14,9 +14,15 @@ ROTA = {
     "shifts": [{"lead": "wu", "start": "00:00", "end": "24:00"}],
     "departments": {"customer_service": {"manager": "mei"}},
 }
-TEAMS = {"enforce": False, "actors": {
-    "ann": {"role": "agent", "team": "north"}, "bo": {"role": "agent", "team": "north"},
-    "cy": {"role": "agent", "team": "south"}, "wu": {"role": "shift_lead", "team": "north"}}}
+TEAMS = {
+    "enforce": False,
+    "actors": {
+        "ann": {"role": "agent", "team": "north"},
+        "bo": {"role": "agent", "team": "north"},
+        "cy": {"role": "agent", "team": "south"},
+        "wu": {"role": "shift_lead", "team": "north"},
+    },
+}
 
 
 def test_countdown_runs_first_response_then_resolution(setup, customer_id, clock):
@@ -74,8 +80,7 @@ def test_desk_scopes_mine_team_and_all_most_urgent_first(make_crm, customer_id, 
     assert [r.ticket.id for r in desk(api, "ann", now=now)] == [a_old.id]
     # team north: ann and bo; the urgent one (1 h first response) is due first
     assert [r.ticket.id for r in desk(api, "ann", scope="team", now=now)] == [b.id, a_old.id]
-    assert [r.ticket.id for r in desk(api, "ann", scope="all", now=now)] == [
-        b.id, a_old.id, c.id]
+    assert [r.ticket.id for r in desk(api, "ann", scope="all", now=now)] == [b.id, a_old.id, c.id]
     # mei manages customer_service: tickets dispatched there are her team's work
     clock.set(now)
     api.dispatch(api.judge(c, actor="cy", valid=True), actor="cy")
@@ -87,11 +92,13 @@ def test_desk_scopes_mine_team_and_all_most_urgent_first(make_crm, customer_id, 
 
 def test_desk_lists_what_was_escalated_to_me_and_filters(setup, customer_id, clock):
     crm, api = setup(ROTA)
-    ticket = api.open(actor="ann", customer_id=customer_id(crm), content="no refund yet",
-                      category="price")
+    ticket = api.open(
+        actor="ann", customer_id=customer_id(crm), content="no refund yet", category="price"
+    )
     clock.set(START + timedelta(hours=10))
-    api.open(actor="ann", customer_id=customer_id(crm, "Wang Fang"), content="slow",
-             category="service")
+    api.open(
+        actor="ann", customer_id=customer_id(crm, "Wang Fang"), content="slow", category="service"
+    )
     assert desk(api, "wu") == []
     clock.set(START + timedelta(hours=24))
     crm.tick("w1")
@@ -99,7 +106,9 @@ def test_desk_lists_what_was_escalated_to_me_and_filters(setup, customer_id, clo
     assert (row.ticket.id, row.escalated_to) == (ticket.id, "wu")
     assert [r.ticket.category for r in desk(api, "ann", category="service")] == ["service"]
     assert [r.ticket.status for r in desk(api, "ann", status="registered")] == [
-        "registered", "registered"]
+        "registered",
+        "registered",
+    ]
     assert len(desk(api, "ann", overdue=True)) == 2  # both missed the 12 h first response
 
 
@@ -119,6 +128,7 @@ def test_chase_trail_names_who_was_asked_and_when(setup, customer_id, clock):
     assert [(c.kind, c.at, c.by, c.asked, c.role) for c in trail] == [
         ("chase", START + timedelta(hours=3), "dana", "mei", "department_manager"),
         ("chase", START + timedelta(hours=5), "dana", "hu", "handler"),
-        ("escalation", START + timedelta(hours=24), "worker:w1", "wu", "shift_lead")]
+        ("escalation", START + timedelta(hours=24), "worker:w1", "wu", "shift_lead"),
+    ]
     assert (trail[0].number, trail[0].note) == (1, "any news?")
     assert trail[2].level == 1

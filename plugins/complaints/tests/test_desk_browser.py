@@ -33,8 +33,9 @@ def test_open_a_complaint_at_intake_escalate_it_and_read_the_ladder(workspace_se
     server.add_user("wu", "shift_lead", PASSWORD, "--team", "north")
     crm = server.open()
     try:
-        customer = crm.customers.add(actor="system", name="Wang Wei", phone="13812345678",
-                                     owner="ann")
+        customer = crm.customers.add(
+            actor="system", name="Wang Wei", phone="13812345678", owner="ann"
+        )
     finally:
         crm.close()
     server.start()
@@ -57,9 +58,13 @@ def test_open_a_complaint_at_intake_escalate_it_and_read_the_ladder(workspace_se
     with open_crm(str(server.config)) as crm:
         ticket = Complaints(crm).get(ticket_id)
     assert (ticket.customer_id, ticket.owner, ticket.category) == (
-        customer.id, "ann", "product_quality")
-    with open_crm(str(server.config),
-                  clock=ManualClock(ticket.opened_at + timedelta(hours=25))) as worker:
+        customer.id,
+        "ann",
+        "product_quality",
+    )
+    with open_crm(
+        str(server.config), clock=ManualClock(ticket.opened_at + timedelta(hours=25))
+    ) as worker:
         worker.tick("w1")
     browser.get(f"{server.url}/complaints/{ticket_id}")
     step = browser.find_element(By.CSS_SELECTOR, 'tr.step.reached[data-level="1"]')

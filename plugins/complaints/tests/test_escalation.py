@@ -17,14 +17,17 @@ from crmcore import ConfigError, ConflictError, hookimpl
 from crmcore.testing import START  # Monday 2026-01-05 09:00 UTC
 
 ROTA = {
-    "shifts": [{"lead": "wu", "start": "08:00", "end": "20:00"},
-               {"lead": "lin", "start": "20:00", "end": "08:00"}],
+    "shifts": [
+        {"lead": "wu", "start": "08:00", "end": "20:00"},
+        {"lead": "lin", "start": "20:00", "end": "08:00"},
+    ],
     "departments": {"customer_service": {"manager": "mei"}},
 }
 BUSINESS = {
     **ROTA,
-    "sla": [{"name": "office", "clock": "business", "first_response_hours": 2,
-             "resolution_hours": 40}],
+    "sla": [
+        {"name": "office", "clock": "business", "first_response_hours": 2, "resolution_hours": 40}
+    ],
 }
 FRIDAY_17 = datetime(2026, 1, 9, 17, tzinfo=UTC)
 
@@ -39,8 +42,9 @@ def tick_at(crm, clock, when: datetime, worker: str = "w1") -> None:
 
 
 def dispatched(api: Complaints, customer_id: str) -> Ticket:
-    ticket = api.open(actor="ann", customer_id=customer_id, content="no signal at home",
-                      category="service")
+    ticket = api.open(
+        actor="ann", customer_id=customer_id, content="no signal at home", category="service"
+    )
     ticket = api.judge(ticket, actor="ann", valid=True)
     return api.dispatch(ticket, actor="dana", handler="hu")
 
@@ -58,11 +62,14 @@ def test_calendar_ladder_fires_at_the_exact_instants(setup, customer_id, clock, 
     assert first["how"] == "shift lead on duty"
     task = crm.tasks.get(first["task_id"])
     assert (task.kind, task.assignee, task.ref, task.due_at) == (
-        "complaint", "wu", ticket.id, START + timedelta(hours=24))
+        "complaint",
+        "wu",
+        ticket.id,
+        START + timedelta(hours=24),
+    )
     assert task.dedupe_key == f"complaint-escalation:{ticket.id}:0:1"
     event = recorder.named("escalated")[0]
-    assert (event["level"], event["target"], event["at"]) == (1, "wu",
-                                                              START + timedelta(hours=24))
+    assert (event["level"], event["target"], event["at"]) == (1, "wu", START + timedelta(hours=24))
     outbox = api.outbox.find({"ticket_id": ticket.id, "kind": "escalation"})
     assert [(n.recipient, n.role) for n in outbox] == [("wu", "shift_lead")]
 
@@ -89,9 +96,11 @@ def test_business_hours_ladder_from_friday_17(setup, customer_id, clock, recorde
     level_2 = datetime(2026, 1, 19, 11, tzinfo=UTC)
     assert ticket.next_escalation_at == level_1
     assert ticket.resolution_due_at == datetime(2026, 1, 16, 12, tzinfo=UTC)  # 40 biz hours
-    for when in (datetime(2026, 1, 10, 17, tzinfo=UTC),   # 24 calendar hours: not yet
-                 datetime(2026, 1, 12, 18, tzinfo=UTC),
-                 level_1 - timedelta(seconds=1)):
+    for when in (
+        datetime(2026, 1, 10, 17, tzinfo=UTC),  # 24 calendar hours: not yet
+        datetime(2026, 1, 12, 18, tzinfo=UTC),
+        level_1 - timedelta(seconds=1),
+    ):
         tick_at(crm, clock, when)
         assert escalations(api, ticket.id) == []
     tick_at(crm, clock, level_1)
@@ -102,7 +111,9 @@ def test_business_hours_ladder_from_friday_17(setup, customer_id, clock, recorde
     assert len(escalations(api, ticket.id)) == 1
     tick_at(crm, clock, level_2)
     assert [(e["level"], e["assignee"]) for e in escalations(api, ticket.id)] == [
-        (1, "wu"), (2, "mei")]
+        (1, "wu"),
+        (2, "mei"),
+    ]
 
 
 def test_business_hours_in_the_business_time_zone(setup, customer_id, clock):
@@ -148,15 +159,15 @@ def test_pause_in_business_hours(setup, customer_id, clock):
 
 def test_sla_breaches_are_events_once_each(setup, customer_id, clock, recorder):
     crm, api = setup(ROTA)
-    ticket = api.open(actor="ann", customer_id=customer_id(crm), content="wrong bill",
-                      category="price")
+    ticket = api.open(
+        actor="ann", customer_id=customer_id(crm), content="wrong bill", category="price"
+    )
     assert ticket.first_response_due_at == START + timedelta(hours=12)
     tick_at(crm, clock, START + timedelta(hours=12) - timedelta(seconds=1))
     assert recorder.named("breached") == []
     tick_at(crm, clock, START + timedelta(hours=12))
     [breach] = recorder.named("breached")
-    assert (breach["target"], breach["due_at"]) == ("first_response",
-                                                   START + timedelta(hours=12))
+    assert (breach["target"], breach["due_at"]) == ("first_response", START + timedelta(hours=12))
     notes = api.outbox.find({"kind": "sla_breach"})
     assert [(n.recipient, n.role) for n in notes] == [("ann", "owner")]
     assert api.get(ticket.id).first_response_breached
@@ -182,8 +193,7 @@ def test_late_actions_record_breaches_without_a_worker(setup, customer_id, clock
     clock.advance(hours=50)
     ticket = api.resolve(ticket, actor="hu", resolution="refunded")
     assert ticket.resolution_breaches == 1
-    assert [b["target"] for b in recorder.named("breached")] == ["first_response",
-                                                                 "resolution"]
+    assert [b["target"] for b in recorder.named("breached")] == ["first_response", "resolution"]
 
 
 def test_a_missed_sweep_escalates_every_passed_level_once(setup, customer_id, clock, recorder):
@@ -192,7 +202,8 @@ def test_a_missed_sweep_escalates_every_passed_level_once(setup, customer_id, cl
     tick_at(crm, clock, START + timedelta(hours=60))
     assert [(e["level"], e["scheduled_at"]) for e in escalations(api, ticket.id)] == [
         (1, (START + timedelta(hours=24)).isoformat()),
-        (2, (START + timedelta(hours=48)).isoformat())]
+        (2, (START + timedelta(hours=48)).isoformat()),
+    ]
     assert [e["level"] for e in recorder.named("escalated")] == [1, 2]
     # 60h is in the night shift, so level 1 went to the night lead
     assert escalations(api, ticket.id)[0]["assignee"] == "lin"
@@ -221,11 +232,15 @@ def test_reopen_restarts_the_ladder_with_new_dedupe_keys(setup, customer_id, clo
     ticket = api.reopen(ticket, actor="ann", reason="still broken")
     assert ticket.next_escalation_at == START + timedelta(hours=54)
     tick_at(crm, clock, START + timedelta(hours=54))
-    keys = sorted(t.dedupe_key for t in crm.tasks.find({"kind": "complaint",
-                                                        "ref": ticket.id})
-                  if "escalation" in (t.dedupe_key or ""))
-    assert keys == [f"complaint-escalation:{ticket.id}:0:1",
-                    f"complaint-escalation:{ticket.id}:1:1"]
+    keys = sorted(
+        t.dedupe_key
+        for t in crm.tasks.find({"kind": "complaint", "ref": ticket.id})
+        if "escalation" in (t.dedupe_key or "")
+    )
+    assert keys == [
+        f"complaint-escalation:{ticket.id}:0:1",
+        f"complaint-escalation:{ticket.id}:1:1",
+    ]
     assert api.get(ticket.id).escalations == 2
 
 
@@ -239,33 +254,64 @@ def test_escalation_task_done_leaves_a_trace(setup, customer_id, clock):
     assert [(t.actor, t.details["level"]) for t in handled] == [("wu", 1)]
 
 
-@pytest.mark.parametrize(("settings", "assignee", "how"), [
-    ({}, None, UNSTAFFED),
-    ({"escalation": [{"after_hours": 24, "target": "department_manager"}]}, None, UNSTAFFED),
-    # the owner is the lead on duty: the next rung (the department manager) gets it
-    ({"shifts": [{"lead": "ann"}], "departments": {"customer_service": {"manager": "mei"}}},
-     "mei", "shift_lead is the owner or unset; next rung: manager of customer_service"),
-    # the owner is the lead and the manager: no one above them, left for the team
-    ({"shifts": [{"lead": "ann"}], "departments": {"customer_service": {"manager": "ann"}}},
-     None, UNSTAFFED),
-    ({"escalation": [{"after_hours": 24, "target": "person:ann"}]}, None, UNSTAFFED),
-    ({"departments": {"customer_service": {"manager": "mei"}}}, "mei",
-     "no shift lead on duty; manager of customer_service"),
-    ({"shifts": [{"lead": "wu", "days": ["mon"]}],  # Tuesday: not on the rota
-      "departments": {"customer_service": {"manager": "mei"}}}, "mei",
-     "no shift lead on duty; manager of customer_service"),
-    ({"shifts": [{"lead": "wu", "days": ["tue"]}]}, "wu", "shift lead on duty"),
-    ({"shifts": [{"lead": "cs-lead", "departments": ["quality"]},
-                 {"lead": "any-lead"}],
-      "departments": {"quality": {"categories": ["product_quality"]},
-                      "customer_service": {}}}, "any-lead", "shift lead on duty"),
-    ({"escalation": [{"after_hours": 24, "target": "person:boss"}]}, "boss",
-     "named in the escalation ladder"),
-    ({"escalation": [{"after_hours": 24, "target": "dispatcher"}]}, "dana",
-     "dispatched the ticket"),
-])
-def test_escalation_targets_are_resolved_at_that_moment(setup, customer_id, clock, settings,
-                                                         assignee, how):
+@pytest.mark.parametrize(
+    ("settings", "assignee", "how"),
+    [
+        ({}, None, UNSTAFFED),
+        ({"escalation": [{"after_hours": 24, "target": "department_manager"}]}, None, UNSTAFFED),
+        # the owner is the lead on duty: the next rung (the department manager) gets it
+        (
+            {"shifts": [{"lead": "ann"}], "departments": {"customer_service": {"manager": "mei"}}},
+            "mei",
+            "shift_lead is the owner or unset; next rung: manager of customer_service",
+        ),
+        # the owner is the lead and the manager: no one above them, left for the team
+        (
+            {"shifts": [{"lead": "ann"}], "departments": {"customer_service": {"manager": "ann"}}},
+            None,
+            UNSTAFFED,
+        ),
+        ({"escalation": [{"after_hours": 24, "target": "person:ann"}]}, None, UNSTAFFED),
+        (
+            {"departments": {"customer_service": {"manager": "mei"}}},
+            "mei",
+            "no shift lead on duty; manager of customer_service",
+        ),
+        (
+            {
+                "shifts": [{"lead": "wu", "days": ["mon"]}],  # Tuesday: not on the rota
+                "departments": {"customer_service": {"manager": "mei"}},
+            },
+            "mei",
+            "no shift lead on duty; manager of customer_service",
+        ),
+        ({"shifts": [{"lead": "wu", "days": ["tue"]}]}, "wu", "shift lead on duty"),
+        (
+            {
+                "shifts": [{"lead": "cs-lead", "departments": ["quality"]}, {"lead": "any-lead"}],
+                "departments": {
+                    "quality": {"categories": ["product_quality"]},
+                    "customer_service": {},
+                },
+            },
+            "any-lead",
+            "shift lead on duty",
+        ),
+        (
+            {"escalation": [{"after_hours": 24, "target": "person:boss"}]},
+            "boss",
+            "named in the escalation ladder",
+        ),
+        (
+            {"escalation": [{"after_hours": 24, "target": "dispatcher"}]},
+            "dana",
+            "dispatched the ticket",
+        ),
+    ],
+)
+def test_escalation_targets_are_resolved_at_that_moment(
+    setup, customer_id, clock, settings, assignee, how
+):
     crm, api = setup(settings)
     ticket = dispatched(api, customer_id(crm))
     tick_at(crm, clock, START + timedelta(hours=24))
@@ -276,8 +322,9 @@ def test_escalation_targets_are_resolved_at_that_moment(setup, customer_id, cloc
 
 
 def test_escalation_never_goes_to_the_owner_on_the_second_rung(setup, customer_id, clock):
-    crm, api = setup({"shifts": [{"lead": "wu"}],
-                      "departments": {"customer_service": {"manager": "ann"}}})
+    crm, api = setup(
+        {"shifts": [{"lead": "wu"}], "departments": {"customer_service": {"manager": "ann"}}}
+    )
     ticket = dispatched(api, customer_id(crm))  # ann owns it and manages the department
     tick_at(crm, clock, START + timedelta(hours=24))
     tick_at(crm, clock, START + timedelta(hours=48))
@@ -292,25 +339,38 @@ def test_owner_is_no_escalation_target(setup):
         setup({"escalation": [{"after_hours": 24, "target": "owner"}]})
 
 
-@pytest.mark.parametrize(("start", "end", "days", "local", "expected"), [
-    ("08:00", "20:00", ["mon"], datetime(2026, 1, 5, 8, 0), True),
-    ("08:00", "20:00", ["mon"], datetime(2026, 1, 5, 19, 59, 59), True),
-    ("08:00", "20:00", ["mon"], datetime(2026, 1, 5, 20, 0), False),
-    ("08:00", "20:00", ["mon"], datetime(2026, 1, 6, 9, 0), False),
-    ("20:00", "08:00", ["mon"], datetime(2026, 1, 5, 23, 0), True),
-    ("20:00", "08:00", ["mon"], datetime(2026, 1, 6, 7, 59), True),   # Monday's night shift
-    ("20:00", "08:00", ["mon"], datetime(2026, 1, 6, 8, 0), False),
-    ("20:00", "08:00", ["mon"], datetime(2026, 1, 5, 7, 0), False),   # Sunday's, not on rota
-    ("00:00", "24:00", ["sun"], datetime(2026, 1, 11, 23, 59), True),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "days", "local", "expected"),
+    [
+        ("08:00", "20:00", ["mon"], datetime(2026, 1, 5, 8, 0), True),
+        ("08:00", "20:00", ["mon"], datetime(2026, 1, 5, 19, 59, 59), True),
+        ("08:00", "20:00", ["mon"], datetime(2026, 1, 5, 20, 0), False),
+        ("08:00", "20:00", ["mon"], datetime(2026, 1, 6, 9, 0), False),
+        ("20:00", "08:00", ["mon"], datetime(2026, 1, 5, 23, 0), True),
+        ("20:00", "08:00", ["mon"], datetime(2026, 1, 6, 7, 59), True),  # Monday's night shift
+        ("20:00", "08:00", ["mon"], datetime(2026, 1, 6, 8, 0), False),
+        ("20:00", "08:00", ["mon"], datetime(2026, 1, 5, 7, 0), False),  # Sunday's, not on rota
+        ("00:00", "24:00", ["sun"], datetime(2026, 1, 11, 23, 59), True),
+    ],
+)
 def test_on_shift_boundaries(start, end, days, local, expected):
     assert on_shift(Shift(lead="x", days=days, start=start, end=end), local) is expected
 
 
 def test_tier_matched_policy(setup, customer_id):
-    crm, api = setup({"sla": [{"name": "vip", "tiers": ["vip"], "first_response_hours": 0.25,
-                               "resolution_hours": 8},
-                              {"name": "standard"}]})
+    crm, api = setup(
+        {
+            "sla": [
+                {
+                    "name": "vip",
+                    "tiers": ["vip"],
+                    "first_response_hours": 0.25,
+                    "resolution_hours": 8,
+                },
+                {"name": "standard"},
+            ]
+        }
+    )
     vip = customer_id(crm, "Big Spender")
     crm.customers.update(vip, actor="x", ext={"grading": {"grades": {"pyramid": "vip"}}})
     t_vip = api.open(actor="ann", customer_id=vip, content="x", category="service")
@@ -322,9 +382,19 @@ def test_tier_matched_policy(setup, customer_id):
 
 def test_chat_policy_matches_by_channel(setup, customer_id, clock, recorder):
     """DOMAIN §7: chat gets a reply within 60 seconds."""
-    crm, api = setup({"sla": [{"name": "chat", "channels": ["chat"],
-                               "first_response_hours": 1 / 60, "resolution_hours": 24},
-                              {"name": "standard"}]})
+    crm, api = setup(
+        {
+            "sla": [
+                {
+                    "name": "chat",
+                    "channels": ["chat"],
+                    "first_response_hours": 1 / 60,
+                    "resolution_hours": 24,
+                },
+                {"name": "standard"},
+            ]
+        }
+    )
     cid = customer_id(crm)
     chat = api.open(actor="ann", customer_id=cid, content="x", channel="chat")
     phone = api.open(actor="ann", customer_id=cid, content="x", channel="phone")
@@ -337,8 +407,9 @@ def test_chat_policy_matches_by_channel(setup, customer_id, clock, recorder):
 def test_auto_close_after_silence(setup, customer_id, clock, recorder):
     crm, api = setup({"require_approval": False, "auto_close_after_days": 7})
     ticket = dispatched(api, customer_id(crm))
-    ticket = api.resolve(api.respond(ticket, actor="hu", message="m"), actor="hu",
-                         resolution="refunded")
+    ticket = api.resolve(
+        api.respond(ticket, actor="hu", message="m"), actor="hu", resolution="refunded"
+    )
     assert ticket.auto_close_at == START + timedelta(days=7)
     tick_at(crm, clock, START + timedelta(days=7) - timedelta(seconds=1))
     assert api.get(ticket.id).status == "resolved"
@@ -352,8 +423,9 @@ def test_auto_close_after_silence(setup, customer_id, clock, recorder):
 def test_auto_close_can_be_off(setup, customer_id, clock):
     crm, api = setup({"require_approval": False, "auto_close_after_days": 0})
     ticket = dispatched(api, customer_id(crm))
-    ticket = api.resolve(api.respond(ticket, actor="hu", message="m"), actor="hu",
-                         resolution="refunded")
+    ticket = api.resolve(
+        api.respond(ticket, actor="hu", message="m"), actor="hu", resolution="refunded"
+    )
     assert ticket.wake_at is None
     tick_at(crm, clock, START + timedelta(days=70))
     assert api.get(ticket.id).status == "resolved"
@@ -364,8 +436,12 @@ def two_workers(make_crm, recorder):
     """Two CRMs (two worker processes) on one shared store."""
     location = f"complaints-{uuid.uuid4()}"
     storage = {"backend": "memory", "location": location}
-    crms = [make_crm(["complaints", ("recorder", recorder)], storage=storage,
-                     settings={"complaints": ROTA}) for _ in range(2)]
+    crms = [
+        make_crm(
+            ["complaints", ("recorder", recorder)], storage=storage, settings={"complaints": ROTA}
+        )
+        for _ in range(2)
+    ]
     yield crms
     from crmcore.storage.memory import MemoryStore
 
@@ -387,8 +463,7 @@ def test_two_workers_escalate_exactly_once(two_workers, customer_id, clock, reco
     assert crm_b.tasks.count({"kind": "complaint", "ref": ticket.id}) == 1
 
 
-def test_many_concurrent_workers_escalate_exactly_once(two_workers, customer_id, clock,
-                                                       recorder):
+def test_many_concurrent_workers_escalate_exactly_once(two_workers, customer_id, clock, recorder):
     crm_a, crm_b = two_workers
     api = Complaints(crm_a)
     tickets = [dispatched(api, customer_id(crm_a, f"C{i}")) for i in range(5)]
@@ -405,7 +480,8 @@ def test_many_concurrent_workers_escalate_exactly_once(two_workers, customer_id,
     for t in threads:
         t.join()
     assert sorted((e["ticket"].id, e["level"]) for e in recorder.named("escalated")) == sorted(
-        (t.id, level) for t in tickets for level in (1, 2))
+        (t.id, level) for t in tickets for level in (1, 2)
+    )
     assert crm_a.tasks.count({"kind": "complaint"}) == 10
     assert api.traces.count({"action": "escalated"}) == 10
     assert api.outbox.count({"kind": "escalation"}) == 10
@@ -432,7 +508,8 @@ def test_a_pluggable_notifier_takes_over_from_the_outbox(make_crm, customer_id, 
     ticket = dispatched(api, customer_id(crm))
     tick_at(crm, clock, START + timedelta(hours=24))
     assert [(n.kind, n.recipient, n.ticket_id) for n in notifier.sent] == [
-        ("escalation", "wu", ticket.id)]
+        ("escalation", "wu", ticket.id)
+    ]
     assert api.outbox.count() == 0
 
 
@@ -445,25 +522,48 @@ class Perks:
 
 
 def test_priority_handling_raises_priority_and_picks_the_perk_policy(make_crm, customer_id):
-    crm = make_crm(["complaints", ("perks", Perks())], settings={"complaints": {"sla": [
-        {"name": "vip", "perks": ["priority_handling"], "first_response_hours": 0.5,
-         "resolution_hours": 8},
-        {"name": "standard"}]}})
+    crm = make_crm(
+        ["complaints", ("perks", Perks())],
+        settings={
+            "complaints": {
+                "sla": [
+                    {
+                        "name": "vip",
+                        "perks": ["priority_handling"],
+                        "first_response_hours": 0.5,
+                        "resolution_hours": 8,
+                    },
+                    {"name": "standard"},
+                ]
+            }
+        },
+    )
     api = Complaints(crm)
-    gold = api.open(actor="ann", customer_id=customer_id(crm, "Gold"), content="x",
-                    category="service")
-    plain = api.open(actor="ann", customer_id=customer_id(crm, "Plain"), content="x",
-                     category="service")
+    gold = api.open(
+        actor="ann", customer_id=customer_id(crm, "Gold"), content="x", category="service"
+    )
+    plain = api.open(
+        actor="ann", customer_id=customer_id(crm, "Plain"), content="x", category="service"
+    )
     assert (gold.sla_policy, gold.priority.name, gold.perks) == (
-        "vip", "HIGH", ("priority_handling",))
+        "vip",
+        "HIGH",
+        ("priority_handling",),
+    )
     assert (plain.sla_policy, plain.priority.name, plain.perks) == ("standard", "NORMAL", ())
     assert gold.resolution_due_at == START + timedelta(hours=8)
 
 
 def test_tier_path_tries_several_places(setup, customer_id):
-    crm, api = setup({"tier_path": "grading.grades.hospital, grading.grades.pyramid",
-                      "sla": [{"name": "vip", "tiers": ["big", "vip"],
-                               "resolution_hours": 8}, {"name": "standard"}]})
+    crm, api = setup(
+        {
+            "tier_path": "grading.grades.hospital, grading.grades.pyramid",
+            "sla": [
+                {"name": "vip", "tiers": ["big", "vip"], "resolution_hours": 8},
+                {"name": "standard"},
+            ],
+        }
+    )
     big = customer_id(crm, "Big")
     crm.customers.update(big, actor="x", ext={"grading": {"grades": {"hospital": "big"}}})
     ticket = api.open(actor="ann", customer_id=big, content="x", category="service")

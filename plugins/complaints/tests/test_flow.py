@@ -25,19 +25,28 @@ PATH = ["registered", "valid", "dispatched", "in_progress", "resolved", "closed"
 
 def walk(api: Complaints, customer_id: str, to: str, **open_kwargs) -> Ticket:
     """A ticket taken along the happy path up to status ``to``."""
-    fields = {"content": "the kettle leaks", "category": "product_quality",
-              "claim": "compensation", "channel": "phone", **open_kwargs}
+    fields = {
+        "content": "the kettle leaks",
+        "category": "product_quality",
+        "claim": "compensation",
+        "channel": "phone",
+        **open_kwargs,
+    }
     ticket = api.open(actor="ann", customer_id=customer_id, **fields)
     steps = {
         "valid": lambda t: api.judge(t, actor="ann", valid=True),
         "dispatched": lambda t: api.dispatch(t, actor="dana", handler="hu"),
         "in_progress": lambda t: api.respond(t, actor="hu", message="we are on it"),
         "resolved": lambda t: api.resolve(
-            api.approve(api.propose(t, actor="hu", solution="replace it", compensation=30),
-                        actor="mgr"), actor="hu", cause="Defective batch"),
+            api.approve(
+                api.propose(t, actor="hu", solution="replace it", compensation=30), actor="mgr"
+            ),
+            actor="hu",
+            cause="Defective batch",
+        ),
         "closed": lambda t: api.close(t, actor="ann"),
     }
-    for status in PATH[1:PATH.index(to) + 1]:
+    for status in PATH[1 : PATH.index(to) + 1]:
         ticket = steps[status](ticket)
     assert ticket.status == to
     return ticket
@@ -46,9 +55,17 @@ def walk(api: Complaints, customer_id: str, to: str, **open_kwargs) -> Ticket:
 def test_happy_path_end_to_end(setup, customer_id, recorder, clock):
     crm, api = setup()
     cid = customer_id(crm)
-    ticket = api.open(actor="ann", customer_id=cid, content="the kettle leaks",
-                      category="product_quality", claim="compensation", emotions=["angry"],
-                      channel="phone", complainant="Li Wei", contact="+86 138 0013 8000")
+    ticket = api.open(
+        actor="ann",
+        customer_id=cid,
+        content="the kettle leaks",
+        category="product_quality",
+        claim="compensation",
+        emotions=["angry"],
+        channel="phone",
+        complainant="Li Wei",
+        contact="+86 138 0013 8000",
+    )
     assert (ticket.status, ticket.owner, ticket.registered_by) == ("registered", "ann", "ann")
     logged = crm.interactions.for_customer(cid, kinds=["complaint"])
     assert [(i.ref, i.id) for i in logged] == [(ticket.id, ticket.interaction_id)]
@@ -59,7 +76,10 @@ def test_happy_path_end_to_end(setup, customer_id, recorder, clock):
     assert ticket.first_response_at == clock.now()
     ticket = api.dispatch(ticket, actor="dana", handler="hu")
     assert (ticket.status, ticket.dispatched_by, ticket.department) == (
-        "dispatched", "dana", "customer_service")
+        "dispatched",
+        "dana",
+        "customer_service",
+    )
     ticket = api.chase(ticket, actor="dana", note="any news?")
     ticket = api.respond(ticket, actor="hu", message="we will replace it")
     assert ticket.status == "in_progress"
@@ -69,8 +89,7 @@ def test_happy_path_end_to_end(setup, customer_id, recorder, clock):
     ticket = api.approve(ticket, actor="mgr")
     assert crm.tasks.get(approval.id).status.value == "done"
     ticket = api.resolve(ticket, actor="hu", cause="Defective Batch")
-    assert (ticket.status, ticket.compensation, ticket.cause) == ("resolved", 30,
-                                                                  "defective_batch")
+    assert (ticket.status, ticket.compensation, ticket.cause) == ("resolved", 30, "defective_batch")
     assert ticket.resolution == "replace the kettle"
     clock.advance(hours=2)
     ticket = api.close(ticket, actor="ann")
@@ -86,31 +105,60 @@ def test_happy_path_end_to_end(setup, customer_id, recorder, clock):
     assert crm.tasks.get(callback.id).status.value == "done"
 
     actions = [t.action for t in api.history(ticket.id)]
-    assert actions == ["registered", "judged", "dispatched", "chased", "responded",
-                       "proposed", "approved", "resolved", "closed", "callback"]
+    assert actions == [
+        "registered",
+        "judged",
+        "dispatched",
+        "chased",
+        "responded",
+        "proposed",
+        "approved",
+        "resolved",
+        "closed",
+        "callback",
+    ]
     changes = [(t.from_status, t.to_status) for t in api.history(ticket.id) if t.to_status]
-    assert changes == [(None, "registered"), ("registered", "valid"), ("valid", "dispatched"),
-                       ("dispatched", "in_progress"), ("in_progress", "resolved"),
-                       ("resolved", "closed")]
+    assert changes == [
+        (None, "registered"),
+        ("registered", "valid"),
+        ("valid", "dispatched"),
+        ("dispatched", "in_progress"),
+        ("in_progress", "resolved"),
+        ("resolved", "closed"),
+    ]
     hooks = [name for name, _kw in recorder.events]
     assert hooks == ["registered", "resolved", "closed"]
     resolved = recorder.named("resolved")[0]["ticket"]
     # the contract's minimum ticket surface for other plugins
-    for name in ("id", "customer_id", "category", "status", "owner", "claim", "priority",
-                 "compensation", "satisfaction"):
+    for name in (
+        "id",
+        "customer_id",
+        "category",
+        "status",
+        "owner",
+        "claim",
+        "priority",
+        "compensation",
+        "satisfaction",
+    ):
         assert hasattr(resolved, name)
     assert resolved.status == "resolved" and resolved.claim == "compensation"
 
 
 def test_invalid_complaint_is_closed_with_the_explanation(setup, customer_id, recorder):
     crm, api = setup()
-    ticket = api.open(actor="ann", customer_id=customer_id(crm), content="price too high",
-                      category="price")
+    ticket = api.open(
+        actor="ann", customer_id=customer_id(crm), content="price too high", category="price"
+    )
     with pytest.raises(ValidationError, match="explanation"):
         api.judge(ticket, actor="ann", valid=False)
     assert api.get(ticket.id).version == ticket.version  # nothing written
-    closed = api.judge(ticket, actor="ann", valid=False,
-                       explanation="The price is the published list price; we explained it.")
+    closed = api.judge(
+        ticket,
+        actor="ann",
+        valid=False,
+        explanation="The price is the published list price; we explained it.",
+    )
     assert (closed.status, closed.validity) == ("closed", "invalid")
     assert closed.explanation.startswith("The price is")
     assert closed.first_response_at is not None and closed.closed_by == "ann"
@@ -145,8 +193,7 @@ ALLOWED = {
 
 @pytest.mark.parametrize("status", PATH)
 @pytest.mark.parametrize("action", sorted(ALL_ACTIONS))
-def test_illegal_transitions_are_refused_naming_the_status(setup, customer_id, status,
-                                                           action):
+def test_illegal_transitions_are_refused_naming_the_status(setup, customer_id, status, action):
     crm, api = setup({"require_approval": False})
     ticket = walk(api, customer_id(crm), status)
     if action in ALLOWED[status]:
@@ -209,10 +256,19 @@ def test_a_stale_change_of_any_kind_conflicts(setup, customer_id):
         api.respond(ticket, actor="hu", message="stale copy")
 
 
-@pytest.mark.parametrize(("score", "flag", "reopens"), [
-    (1, None, True), (2, None, True), (3, None, False), (5, None, False),
-    (None, False, True), (4, False, True), (None, True, False), (2, True, True),
-])
+@pytest.mark.parametrize(
+    ("score", "flag", "reopens"),
+    [
+        (1, None, True),
+        (2, None, True),
+        (3, None, False),
+        (5, None, False),
+        (None, False, True),
+        (4, False, True),
+        (None, True, False),
+        (2, True, True),
+    ],
+)
 def test_callback_answer_boundaries(setup, customer_id, recorder, score, flag, reopens):
     crm, api = setup()
     ticket = walk(api, customer_id(crm), "closed")
@@ -230,9 +286,14 @@ def test_followup_callback_interaction_reopens(setup, customer_id, recorder, clo
     crm, api = setup()
     ticket = walk(api, customer_id(crm), "closed")
     clock.advance(days=1)
-    crm.interactions.log(actor="rep-fu", customer_id=ticket.customer_id, kind="callback",
-                         ref=ticket.id, satisfaction=3,
-                         ext={"followup": {"satisfied": False, "task_id": "tsk_x"}})
+    crm.interactions.log(
+        actor="rep-fu",
+        customer_id=ticket.customer_id,
+        kind="callback",
+        ref=ticket.id,
+        satisfaction=3,
+        ext={"followup": {"satisfied": False, "task_id": "tsk_x"}},
+    )
     reopened = api.get(ticket.id)
     assert (reopened.status, reopened.cycle, reopened.reopen_count) == ("in_progress", 1, 1)
     assert reopened.cycle_started_at == clock.now() and reopened.escalation_level == 0
@@ -240,8 +301,9 @@ def test_followup_callback_interaction_reopens(setup, customer_id, recorder, clo
     assert recorder.named("reopened")[0]["actor"] == "rep-fu"
     assert reopened.resolution_due_at == clock.now() + timedelta(hours=48)
     # handled again, then resolved again
-    again = api.resolve(api.approve(api.propose(reopened, actor="hu", solution="refund"),
-                                    actor="mgr"), actor="hu")
+    again = api.resolve(
+        api.approve(api.propose(reopened, actor="hu", solution="refund"), actor="mgr"), actor="hu"
+    )
     assert again.status == "resolved" and len(recorder.named("resolved")) == 2
 
 
@@ -252,9 +314,14 @@ def test_a_callback_recorded_followup_style_can_still_complete_its_task(setup, c
     ticket = walk(api, customer_id(crm), "closed")
     task = crm.tasks.open_by_key(callback_key(ticket.id))
     with crm.transaction():
-        crm.interactions.log(actor="rep", customer_id=ticket.customer_id, kind="callback",
-                             ref=ticket.id, satisfaction=1,
-                             ext={"followup": {"satisfied": False, "task_id": task.id}})
+        crm.interactions.log(
+            actor="rep",
+            customer_id=ticket.customer_id,
+            kind="callback",
+            ref=ticket.id,
+            satisfaction=1,
+            ext={"followup": {"satisfied": False, "task_id": task.id}},
+        )
         crm.tasks.complete(task.id, actor="rep", outcome="unsatisfied")
     assert api.get(ticket.id).status == "in_progress"
     assert crm.tasks.get(task.id).outcome == "unsatisfied"
@@ -263,8 +330,9 @@ def test_a_callback_recorded_followup_style_can_still_complete_its_task(setup, c
 def test_callback_for_unknown_ticket_is_ignored(setup, customer_id):
     crm, api = setup()
     cid = customer_id(crm)
-    crm.interactions.log(actor="x", customer_id=cid, kind="callback", ref="tkt_nothing",
-                         satisfaction=1)
+    crm.interactions.log(
+        actor="x", customer_id=cid, kind="callback", ref="tkt_nothing", satisfaction=1
+    )
     assert api.find() == []
 
 
@@ -273,10 +341,19 @@ class FakeFollowup:
 
     @hookimpl
     def crm_complaint_closed(self, crm, ticket, actor):
-        return Effects(tasks=[TaskDraft(kind="callback", title="callback (followup)",
-                                        due_at=crm.now() + timedelta(days=2),
-                                        customer_id=ticket.customer_id, ref=ticket.id,
-                                        dedupe_key=f"callback:{ticket.id}", source="followup")])
+        return Effects(
+            tasks=[
+                TaskDraft(
+                    kind="callback",
+                    title="callback (followup)",
+                    due_at=crm.now() + timedelta(days=2),
+                    customer_id=ticket.customer_id,
+                    ref=ticket.id,
+                    dedupe_key=f"callback:{ticket.id}",
+                    source="followup",
+                )
+            ]
+        )
 
 
 def test_with_followup_loaded_its_callback_is_the_only_one(make_crm, customer_id):
@@ -313,19 +390,22 @@ def test_approval_rules(setup, customer_id):
 
 def test_without_a_manager_the_proposer_cannot_approve(setup, customer_id):
     crm, api = setup()
-    ticket = api.propose(walk(api, customer_id(crm), "in_progress"), actor="hu",
-                         solution="fix")
+    ticket = api.propose(walk(api, customer_id(crm), "in_progress"), actor="hu", solution="fix")
     with pytest.raises(PermissionDenied, match="someone else"):
         api.approve(ticket, actor="hu")
     assert api.approve(ticket, actor="lead").approved_proposal.decided_by == "lead"
 
 
 def test_dispatch_by_category_and_capacity(setup, customer_id):
-    crm, api = setup({
-        "departments": {
-            "quality": {"manager": "q", "capacity": 1, "categories": ["product_quality"]},
-            "quality_b": {"manager": "qb", "capacity": 2, "categories": ["product_quality"]},
-            "customer_service": {"manager": "cs"}}})
+    crm, api = setup(
+        {
+            "departments": {
+                "quality": {"manager": "q", "capacity": 1, "categories": ["product_quality"]},
+                "quality_b": {"manager": "qb", "capacity": 2, "categories": ["product_quality"]},
+                "customer_service": {"manager": "cs"},
+            }
+        }
+    )
     cid = customer_id(crm)
 
     def valid(**kw) -> Ticket:
@@ -336,8 +416,9 @@ def test_dispatch_by_category_and_capacity(setup, customer_id):
     assert api.dispatch(valid(), actor="d").department == "quality"
     assert api.dispatch(valid(), actor="d").department == "quality_b"
     waiting = valid()
-    with pytest.raises(ValidationError, match="every department that handles "
-                                              "'product_quality' is at capacity"):
+    with pytest.raises(
+        ValidationError, match="every department that handles 'product_quality' is at capacity"
+    ):
         api.dispatch(waiting, actor="d")
     with pytest.raises(ValidationError, match="quality is at capacity"):
         api.dispatch(waiting, actor="d", department="quality")
@@ -352,14 +433,17 @@ def test_dispatch_by_category_and_capacity(setup, customer_id):
         api.dispatch(valid(), actor="d", department="nope")
 
 
-@pytest.mark.parametrize(("fields", "error"), [
-    ({"category": "weather"}, "unknown category 'weather'"),
-    ({"content": "  "}, "content"),
-    ({"channel": "pigeon"}, "channel"),
-    ({"claim": "a pony"}, "claim"),
-    ({"emotions": ["furious"]}, "emotions"),
-    ({"priority": "asap"}, "priority"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"category": "weather"}, "unknown category 'weather'"),
+        ({"content": "  "}, "content"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"claim": "a pony"}, "claim"),
+        ({"emotions": ["furious"]}, "emotions"),
+        ({"priority": "asap"}, "priority"),
+    ],
+)
 def test_open_refuses_bad_input_and_writes_nothing(setup, customer_id, fields, error):
     crm, api = setup()
     cid = customer_id(crm)
@@ -377,18 +461,24 @@ def test_open_for_unknown_customer(setup):
         api.get("tkt_nope")
 
 
-def test_complaint_interactions_logged_elsewhere_register_tickets(setup, customer_id,
-                                                                  recorder, clock):
+def test_complaint_interactions_logged_elsewhere_register_tickets(
+    setup, customer_id, recorder, clock
+):
     crm, api = setup()
     cid = customer_id(crm)
     received = clock.now() - timedelta(hours=3)
     interaction = crm.interactions.log(
-        actor="front-desk", customer_id=cid, kind="complaint", channel="chat", rep="bo",
-        summary="waited an hour", occurred_at=received,
-        ext={"complaints": {"category": "service", "emotions": ["anxious"]}})
+        actor="front-desk",
+        customer_id=cid,
+        kind="complaint",
+        channel="chat",
+        rep="bo",
+        summary="waited an hour",
+        occurred_at=received,
+        ext={"complaints": {"category": "service", "emotions": ["anxious"]}},
+    )
     [ticket] = api.find()
-    assert (ticket.owner, ticket.registered_by, ticket.category) == ("bo", "front-desk",
-                                                                     "service")
+    assert (ticket.owner, ticket.registered_by, ticket.category) == ("bo", "front-desk", "service")
     assert ticket.interaction_id == interaction.id and ticket.opened_at == received
     assert ticket.emotions == ("anxious",) and ticket.channel.value == "chat"
     assert len(recorder.named("registered")) == 1
@@ -397,8 +487,7 @@ def test_complaint_interactions_logged_elsewhere_register_tickets(setup, custome
 
 def test_auto_registration_can_be_switched_off(setup, customer_id):
     crm, api = setup({"register_from_interactions": False})
-    crm.interactions.log(actor="x", customer_id=customer_id(crm), kind="complaint",
-                         summary="rude")
+    crm.interactions.log(actor="x", customer_id=customer_id(crm), kind="complaint", summary="rude")
     assert api.find() == []
 
 
@@ -443,8 +532,14 @@ def test_notes_and_the_actor_is_required(setup, customer_id):
 
 
 def test_judging_can_correct_the_category(setup, customer_id):
-    crm, api = setup({"sla": [{"name": "quality", "categories": ["product_quality"],
-                               "resolution_hours": 24}, {"name": "standard"}]})
+    crm, api = setup(
+        {
+            "sla": [
+                {"name": "quality", "categories": ["product_quality"], "resolution_hours": 24},
+                {"name": "standard"},
+            ]
+        }
+    )
     ticket = api.open(actor="ann", customer_id=customer_id(crm), content="x")
     assert (ticket.category, ticket.sla_policy) == ("other", "standard")
     with pytest.raises(ValidationError, match="unknown category 'weather'"):

@@ -22,8 +22,13 @@ def run_days(make_crm, clock, seed: int, days: int = 24) -> dict:
         clock.set(morning)
         for cid in ids:
             if rng.random() < 0.05:
-                crm.interactions.log(actor="rep", customer_id=cid, kind="complaint",
-                                     rep=rng.choice(["ann", "bo"]), summary="unhappy")
+                crm.interactions.log(
+                    actor="rep",
+                    customer_id=cid,
+                    kind="complaint",
+                    rep=rng.choice(["ann", "bo"]),
+                    summary="unhappy",
+                )
             elif rng.random() < 0.1:
                 crm.interactions.log(actor="rep", customer_id=cid, kind="consultation")
         clock.set(morning + timedelta(hours=10))
@@ -53,5 +58,6 @@ def test_a_simulated_month_does_visible_work(make_crm, clock):
 
 
 def test_the_same_seed_repeats(make_crm, clock):
-    assert run_days(make_crm, clock, seed=11, days=12) == run_days(make_crm, clock, seed=11,
-                                                                     days=12)
+    assert run_days(make_crm, clock, seed=11, days=12) == run_days(
+        make_crm, clock, seed=11, days=12
+    )

@@ -20,13 +20,17 @@ from crmcore.i18n_catalogs import problems
 from crmcore.testing import START
 
 PASSWORD = "correct horse battery"
-ACTORS = {"admin": {"role": "admin"},
-          "ann": {"role": "agent", "team": "north"},
-          "dana": {"role": "agent", "team": "north"},
-          "wu": {"role": "shift_lead", "team": "north"},
-          "mei": {"role": "manager"}}
-SETTINGS = {"shifts": [{"lead": "wu", "start": "00:00", "end": "24:00"}],
-            "departments": {"customer_service": {"manager": "mei"}}}
+ACTORS = {
+    "admin": {"role": "admin"},
+    "ann": {"role": "agent", "team": "north"},
+    "dana": {"role": "agent", "team": "north"},
+    "wu": {"role": "shift_lead", "team": "north"},
+    "mei": {"role": "manager"},
+}
+SETTINGS = {
+    "shifts": [{"lead": "wu", "start": "00:00", "end": "24:00"}],
+    "departments": {"customer_service": {"manager": "mei"}},
+}
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -43,8 +47,10 @@ class Desk:
             Users(crm).add(name, PASSWORD, actor="admin")
         self.client = TestClient(create_app(crm), follow_redirects=False)
         page = self.client.get("/login")
-        answer = self.client.post("/login", data={"username": name, "password": PASSWORD,
-                                                  "csrf_token": self.token(page.text)})
+        answer = self.client.post(
+            "/login",
+            data={"username": name, "password": PASSWORD, "csrf_token": self.token(page.text)},
+        )
         assert answer.status_code == 303, answer.text
         self.csrf = self.token(self.client.get("/complaints").text)
 
@@ -58,19 +64,19 @@ class Desk:
         return self.client.get(path, **kwargs)
 
     def post(self, path: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
-        return self.client.post(path, data={**data, **({"csrf_token": self.csrf}
-                                                       if csrf else {})})
+        return self.client.post(path, data={**data, **({"csrf_token": self.csrf} if csrf else {})})
 
 
 @pytest.fixture
 def crm(make_crm) -> CRM:
-    return make_crm(["web", "complaints"], settings={
-        "complaints": SETTINGS, "security": {"enforce": True, "actors": ACTORS}})
+    return make_crm(
+        ["web", "complaints"],
+        settings={"complaints": SETTINGS, "security": {"enforce": True, "actors": ACTORS}},
+    )
 
 
 def customer(crm: CRM, name: str = "Li Wei") -> str:
-    return crm.customers.add(actor="admin", name=name, phone="+86 138 0013 8000",
-                             owner="ann").id
+    return crm.customers.add(actor="admin", name=name, phone="+86 138 0013 8000", owner="ann").id
 
 
 def tickets(crm: CRM) -> int:
@@ -78,16 +84,18 @@ def tickets(crm: CRM) -> int:
 
 
 def test_the_desk_shows_my_tickets_with_their_countdown_in_the_stores_zone(make_crm, clock):
-    crm = make_crm(["web", "complaints"], core={"timezone": "Asia/Shanghai"}, settings={
-        "complaints": SETTINGS, "security": {"enforce": True, "actors": ACTORS}})
+    crm = make_crm(
+        ["web", "complaints"],
+        core={"timezone": "Asia/Shanghai"},
+        settings={"complaints": SETTINGS, "security": {"enforce": True, "actors": ACTORS}},
+    )
     cid = customer(crm)
     ticket = Complaints(crm).open(actor="ann", customer_id=cid, content="broken kettle")
     desk = Desk(crm, "ann")
     clock.set(START + timedelta(hours=2))
     page = desk.get("/complaints")
     assert page.status_code == 200
-    row = re.search(rf'<tr class="ticket" data-ticket="{ticket.id}">(.*?)</tr>', page.text,
-                    re.S)
+    row = re.search(rf'<tr class="ticket" data-ticket="{ticket.id}">(.*?)</tr>', page.text, re.S)
     assert row and "Li Wei" in row.group(1)
     # first response due at START + 12 h = 2026-01-05 21:00 UTC = 2026-01-06 05:00 Shanghai;
     # a store in Shanghai speaks Chinese unless the browser asks otherwise
@@ -108,30 +116,53 @@ def test_intake_registers_a_complaint_and_lands_on_the_ticket(crm):
     desk = Desk(crm, "ann")
     form = desk.get(f"/complaints/new?customer_id={cid}")
     assert form.status_code == 200 and "Li Wei" in form.text
-    answer = desk.post("/complaints/new", {
-        "customer_id": cid, "channel": "phone", "category": "service",
-        "claim": "repair_replace_redo", "emotions": ["angry", "anxious"], "priority": "high",
-        "content": "the technician never came", "register": "1"})
+    answer = desk.post(
+        "/complaints/new",
+        {
+            "customer_id": cid,
+            "channel": "phone",
+            "category": "service",
+            "claim": "repair_replace_redo",
+            "emotions": ["angry", "anxious"],
+            "priority": "high",
+            "content": "the technician never came",
+            "register": "1",
+        },
+    )
     assert answer.status_code == 303
     [ticket] = Complaints(crm).find()
     assert answer.headers["location"] == f"/complaints/{ticket.id}"
-    assert (ticket.customer_id, ticket.channel.value, ticket.category, ticket.claim.value,
-            [e.value for e in ticket.emotions], ticket.priority.name, ticket.owner) == (
-        cid, "phone", "service", "repair_replace_redo", ["angry", "anxious"], "HIGH", "ann")
+    assert (
+        ticket.customer_id,
+        ticket.channel.value,
+        ticket.category,
+        ticket.claim.value,
+        [e.value for e in ticket.emotions],
+        ticket.priority.name,
+        ticket.owner,
+    ) == (cid, "phone", "service", "repair_replace_redo", ["angry", "anxious"], "HIGH", "ann")
     page = desk.get(answer.headers["location"])
     assert "the technician never came" in page.text and "Escalation ladder" in page.text
 
 
-@pytest.mark.parametrize(("form", "field", "message"), [
-    ({"content": "x"}, "customer", "Choose the customer who complains."),
-    ({"customer_id": "CID", "content": "  "}, "content",
-     "Say what the customer complains about."),
-    ({"customer_id": "CID", "content": "x", "category": "weather"}, "category",
-     "unknown category"),
-    ({"customer_id": "CID", "content": "x", "emotions": ["furious"]}, "emotions",
-     "furious"),
-    ({"customer_id": "cus_missing", "content": "x"}, "customer", "No such customer"),
-])
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"content": "x"}, "customer", "Choose the customer who complains."),
+        (
+            {"customer_id": "CID", "content": "  "},
+            "content",
+            "Say what the customer complains about.",
+        ),
+        (
+            {"customer_id": "CID", "content": "x", "category": "weather"},
+            "category",
+            "unknown category",
+        ),
+        ({"customer_id": "CID", "content": "x", "emotions": ["furious"]}, "emotions", "furious"),
+        ({"customer_id": "cus_missing", "content": "x"}, "customer", "No such customer"),
+    ],
+)
 def test_a_wrong_intake_is_shown_in_the_form_and_writes_nothing(crm, form, field, message):
     cid = customer(crm)
     desk = Desk(crm, "ann")
@@ -155,12 +186,19 @@ def test_posts_without_the_csrf_token_are_refused_and_write_nothing(crm):
     cid = customer(crm)
     ticket = Complaints(crm).open(actor="ann", customer_id=cid, content="late parcel")
     desk = Desk(crm, "ann")
-    assert desk.post("/complaints/new", {"customer_id": cid, "content": "x"},
-                     csrf=False).status_code == 403
-    assert desk.post(f"/complaints/{ticket.id}/note", {"note": "hello"},
-                     csrf=False).status_code == 403
-    assert desk.post(f"/complaints/{ticket.id}/judge", {"valid": "1", "csrf_token": "forged"},
-                     csrf=False).status_code == 403
+    assert (
+        desk.post("/complaints/new", {"customer_id": cid, "content": "x"}, csrf=False).status_code
+        == 403
+    )
+    assert (
+        desk.post(f"/complaints/{ticket.id}/note", {"note": "hello"}, csrf=False).status_code == 403
+    )
+    assert (
+        desk.post(
+            f"/complaints/{ticket.id}/judge", {"valid": "1", "csrf_token": "forged"}, csrf=False
+        ).status_code
+        == 403
+    )
     assert tickets(crm) == 1 and len(Complaints(crm).history(ticket.id)) == 1
 
 
@@ -172,8 +210,9 @@ def test_the_whole_flow_from_the_ticket_page(crm, clock):
 
     def act(desk: Desk, action: str, **fields: Any) -> Any:
         current = api.get(ticket.id)
-        answer = desk.post(f"/complaints/{ticket.id}/{action}",
-                           {"version": current.version, **fields})
+        answer = desk.post(
+            f"/complaints/{ticket.id}/{action}", {"version": current.version, **fields}
+        )
         assert answer.status_code == 303, answer.text
         return api.get(ticket.id)
 
@@ -186,8 +225,7 @@ def test_the_whole_flow_from_the_ticket_page(crm, clock):
     assert act(ann, "resolve", resolution="swapped", cause="Wrong Label").status == "resolved"
     assert act(ann, "close", note="").status == "closed"
     reopened = act(ann, "feedback", satisfied="0", score="1", note="still wrong")
-    assert (reopened.status, reopened.reopen_count, reopened.satisfied) == (
-        "in_progress", 1, False)
+    assert (reopened.status, reopened.reopen_count, reopened.satisfied) == ("in_progress", 1, False)
     page = ann.get(f"/complaints/{ticket.id}").text
     # the chase trace names who chased and who was asked (the handler)
     assert re.search(r'data-kind="chase">.*?any news\?.*?wu.*?ann \(Handler\)', page, re.S)
@@ -200,15 +238,18 @@ def test_a_wrong_action_shows_the_error_in_its_form_and_writes_nothing(crm):
     ticket = api.open(actor="ann", customer_id=cid, content="rude staff")
     desk = Desk(crm, "ann")
     before = api.get(ticket.id)
-    answer = desk.post(f"/complaints/{ticket.id}/judge",
-                       {"version": before.version, "valid": "0", "explanation": ""})
+    answer = desk.post(
+        f"/complaints/{ticket.id}/judge",
+        {"version": before.version, "valid": "0", "explanation": ""},
+    )
     assert answer.status_code == 422
     assert re.search(r'id="err-judge">[^<]*polite explanation', answer.text)
     after = api.get(ticket.id)
     assert (after.version, after.status) == (before.version, "registered")
-    answer = desk.post(f"/complaints/{ticket.id}/propose",
-                       {"version": api.get(ticket.id).version, "solution": "x",
-                        "compensation": "lots"})
+    answer = desk.post(
+        f"/complaints/{ticket.id}/propose",
+        {"version": api.get(ticket.id).version, "solution": "x", "compensation": "lots"},
+    )
     assert answer.status_code == 422 and "expected a number" in answer.text
 
 
@@ -218,8 +259,10 @@ def test_a_stale_form_is_a_conflict_shown_on_the_ticket(crm):
     ticket = api.open(actor="ann", customer_id=cid, content="rude staff")
     desk = Desk(crm, "ann")
     api.judge(ticket, actor="ann", valid=True)  # someone else, meanwhile
-    answer = desk.post(f"/complaints/{ticket.id}/judge",
-                       {"version": ticket.version, "valid": "0", "explanation": "sorry"})
+    answer = desk.post(
+        f"/complaints/{ticket.id}/judge",
+        {"version": ticket.version, "valid": "0", "explanation": "sorry"},
+    )
     assert answer.status_code == 409
     assert "Someone changed this ticket" in answer.text
     assert api.get(ticket.id).status == "valid"
@@ -243,13 +286,14 @@ def test_the_customer_page_panel_lists_open_and_closed_tickets(crm):
     api = Complaints(crm)
     ticket = api.open(actor="ann", customer_id=cid, content="no signal")
     desk = Desk(crm, "ann")
-    if not any(getattr(r, "path", "") == "/customers/{customer_id}"
-               for r in desk.client.app.routes):
+    if not any(
+        getattr(r, "path", "") == "/customers/{customer_id}" for r in desk.client.app.routes
+    ):
         pytest.skip("the web plugin of this branch has no customer page yet")
     page = desk.get(f"/customers/{cid}")
     assert page.status_code == 200
     assert f'href="/complaints/{ticket.id}"' in page.text
-    assert f'/complaints/new?customer_id={cid}' in page.text
+    assert f"/complaints/new?customer_id={cid}" in page.text
 
 
 def test_chinese_desk(crm):
@@ -281,12 +325,19 @@ def test_every_field_of_the_desk_pages_has_a_label(crm, clock):
     cid = customer(crm)
     api = Complaints(crm)
     fresh = api.open(actor="ann", customer_id=cid, content="one")
-    moving = api.dispatch(api.judge(api.open(actor="ann", customer_id=cid, content="two"),
-                                    actor="ann", valid=True), actor="wu", handler="ann")
+    moving = api.dispatch(
+        api.judge(api.open(actor="ann", customer_id=cid, content="two"), actor="ann", valid=True),
+        actor="wu",
+        handler="ann",
+    )
     moving = api.propose(moving, actor="ann", solution="swap")
     desk = Desk(crm, "ann")
-    for path in ("/complaints", f"/complaints/new?customer_id={cid}&find=Li+Wei",
-                 f"/complaints/{fresh.id}", f"/complaints/{moving.id}"):
+    for path in (
+        "/complaints",
+        f"/complaints/new?customer_id={cid}&find=Li+Wei",
+        f"/complaints/{fresh.id}",
+        f"/complaints/{moving.id}",
+    ):
         page = desk.get(path)
         assert page.status_code == 200, path
         assert unlabelled(page.text) == [], path

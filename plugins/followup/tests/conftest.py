@@ -31,8 +31,9 @@ class Ticket:
 
 
 def set_grade(crm: CRM, customer_id: str, grade: str) -> None:
-    crm.customers.patch_ext(customer_id, "grading", {"grades": {"pipeline": grade}},
-                            actor="grading")
+    crm.customers.patch_ext(
+        customer_id, "grading", {"grades": {"pipeline": grade}}, actor="grading"
+    )
 
 
 class FakeGradingBase:
@@ -47,8 +48,9 @@ class FakeGradingBase:
         self.after, self.to, self.mode = after, to, mode
         self.fired = 0
 
-    def _react(self, crm: CRM, interaction: Interaction, customer: Customer,
-               actor: str) -> Effects | None:
+    def _react(
+        self, crm: CRM, interaction: Interaction, customer: Customer, actor: str
+    ) -> Effects | None:
         if interaction.kind != "follow_up":
             return None
         n = crm.interactions.count({"customer_id": customer.id, "kind": "follow_up"})
@@ -58,28 +60,52 @@ class FakeGradingBase:
         self.fired += 1
         patch = ExtPatch(customer.id, "grading", {"grades": {"pipeline": self.to}})
         if self.mode == "patch-then-emit":
+
             def patch_then_emit() -> None:
                 set_grade(crm, customer.id, self.to)
-                crm.emit("crm_grade_changed", actor="grading", customer=crm.customers.get(
-                    customer.id), scheme="pipeline", old=old, new=self.to, reason="test",)
+                crm.emit(
+                    "crm_grade_changed",
+                    actor="grading",
+                    customer=crm.customers.get(customer.id),
+                    scheme="pipeline",
+                    old=old,
+                    new=self.to,
+                    reason="test",
+                )
+
             return Effects.run(patch_then_emit)
         # actions run before the ext patch is applied: the event sees the old grade stored
-        return Effects(ext=[patch], actions=[Action(lambda: crm.emit(
-            "crm_grade_changed", actor="grading", customer=customer, scheme="pipeline",
-            old=old, new=self.to, reason="test"))])
+        return Effects(
+            ext=[patch],
+            actions=[
+                Action(
+                    lambda: crm.emit(
+                        "crm_grade_changed",
+                        actor="grading",
+                        customer=customer,
+                        scheme="pipeline",
+                        old=old,
+                        new=self.to,
+                        reason="test",
+                    )
+                )
+            ],
+        )
 
 
 class FakeGradingFirst(FakeGradingBase):
     @hookimpl(tryfirst=True)
-    def crm_interaction_logged(self, crm: CRM, interaction: Interaction, customer: Customer,
-                               actor: str) -> Effects | None:
+    def crm_interaction_logged(
+        self, crm: CRM, interaction: Interaction, customer: Customer, actor: str
+    ) -> Effects | None:
         return self._react(crm, interaction, customer, actor)
 
 
 class FakeGradingLast(FakeGradingBase):
     @hookimpl(trylast=True)
-    def crm_interaction_logged(self, crm: CRM, interaction: Interaction, customer: Customer,
-                               actor: str) -> Effects | None:
+    def crm_interaction_logged(
+        self, crm: CRM, interaction: Interaction, customer: Customer, actor: str
+    ) -> Effects | None:
         return self._react(crm, interaction, customer, actor)
 
 
@@ -95,10 +121,11 @@ class ComplaintHooksOnly:
 def fu(make_crm: Callable[..., CRM]) -> Callable[..., CRM]:
     """``fu(extra_plugins..., **followup_settings)``: a CRM with the followup plugin."""
 
-    def factory(*extra: tuple[str, object], core: dict[str, Any] | None = None,
-                **settings: Any) -> CRM:
-        return make_crm(["followup", *extra], settings={"followup": settings},
-                        core=core or {})
+    def factory(
+        *extra: tuple[str, object], core: dict[str, Any] | None = None, **settings: Any
+    ) -> CRM:
+        return make_crm(["followup", *extra], settings={"followup": settings}, core=core or {})
+
     return factory
 
 
@@ -113,6 +140,7 @@ def add_customer(crm: CRM) -> Callable[..., Customer]:
         if grade is not None:
             fields.setdefault("ext", {})["grading"] = {"grades": {"pipeline": grade}}
         return crm.customers.add(actor="test", name=fields.pop("name", "Ann Lee"), **fields)
+
     return add
 
 
@@ -133,6 +161,7 @@ def tick_and_work(crm: CRM, clock: ManualClock) -> Iterator[Callable[[int], list
             crm.tick("w1")
             done += complete_due(crm)
         return done
+
     yield run
 
 
@@ -143,6 +172,12 @@ def fakes() -> Any:
     import types
 
     return types.SimpleNamespace(
-        GradingFirst=FakeGradingFirst, GradingLast=FakeGradingLast,
-        GradingHooksOnly=GradingHooksOnly, ComplaintHooksOnly=ComplaintHooksOnly,
-        Ticket=Ticket, set_grade=set_grade, complete_due=complete_due, installed=INSTALLED)
+        GradingFirst=FakeGradingFirst,
+        GradingLast=FakeGradingLast,
+        GradingHooksOnly=GradingHooksOnly,
+        ComplaintHooksOnly=ComplaintHooksOnly,
+        Ticket=Ticket,
+        set_grade=set_grade,
+        complete_due=complete_due,
+        installed=INSTALLED,
+    )

@@ -35,8 +35,7 @@ def test_default_cadence_is_the_domain_tracking_log_table():
 
 
 @pytest.mark.parametrize(("grade", "days"), sorted(DOMAIN_TABLE.items()))
-def test_next_follow_up_is_due_the_grade_cadence_after_the_last(crm, add_customer, grade,
-                                                                 days):
+def test_next_follow_up_is_due_the_grade_cadence_after_the_last(crm, add_customer, grade, days):
     customer = add_customer(grade)
     _start_cadence(crm, customer)
     [task] = _open_follow_ups(crm, customer.id)
@@ -50,14 +49,14 @@ def test_ungraded_customers_use_the_configured_default(fu, clock):
     customer = crm.customers.add(actor="t", name="No Grade")
     _start_cadence(crm, customer)
     assert _open_follow_ups(crm, customer.id)[0].due_at == START + timedelta(days=10)
-    graded = crm.customers.add(actor="t", name="Graded",
-                               ext={"grading": {"grades": {"pipeline": "A"}}})
+    graded = crm.customers.add(
+        actor="t", name="Graded", ext={"grading": {"grades": {"pipeline": "A"}}}
+    )
     _start_cadence(crm, graded)
     assert _open_follow_ups(crm, graded.id)[0].due_at == START + timedelta(days=2)
 
 
-def test_a_year_of_an_A_customer_yields_one_follow_up_a_day(crm, add_customer,
-                                                           tick_and_work):
+def test_a_year_of_an_A_customer_yields_one_follow_up_a_day(crm, add_customer, tick_and_work):
     customer = add_customer("A")
     _start_cadence(crm, customer)
     done = []
@@ -80,13 +79,15 @@ def _follow_up_days(done):
 @pytest.mark.parametrize("mode", ["emit-then-patch", "patch-then-emit"])
 @pytest.mark.parametrize("order", ["GradingFirst", "GradingLast"])
 def test_regrade_from_A_to_C_switches_to_15_day_spacing_from_that_follow_up(
-        fu, fakes, clock, order, mode):
+    fu, fakes, clock, order, mode
+):
     # the 5th follow-up interaction (first contact + 4 daily follow-ups) re-grades A -> C,
     # whichever order the two plugins' hooks run in and however grading writes the grade
     grading = getattr(fakes, order)(after=5, to="C", mode=mode)
     crm = fu(("fakegrading", grading))
-    customer = crm.customers.add(actor="t", name="Ann",
-                                 ext={"grading": {"grades": {"pipeline": "A"}}})
+    customer = crm.customers.add(
+        actor="t", name="Ann", ext={"grading": {"grades": {"pipeline": "A"}}}
+    )
     _start_cadence(crm, customer)
     done = []
     for _ in range(50):
@@ -102,19 +103,34 @@ def test_regrade_from_A_to_C_switches_to_15_day_spacing_from_that_follow_up(
 
 def test_regrade_event_moves_the_open_follow_up_from_the_last_follow_up(fu, fakes, clock):
     crm = fu(("gradinghooks", fakes.GradingHooksOnly()))
-    customer = crm.customers.add(actor="t", name="Bo",
-                                 ext={"grading": {"grades": {"pipeline": "D"}}})
+    customer = crm.customers.add(
+        actor="t", name="Bo", ext={"grading": {"grades": {"pipeline": "D"}}}
+    )
     _start_cadence(crm, customer)  # last follow-up at START; D: due in 30 days
     assert _open_follow_ups(crm, customer.id)[0].due_at == START + timedelta(days=30)
     clock.advance(days=3)
     fakes.set_grade(crm, customer.id, "B")
-    crm.emit("crm_grade_changed", actor="grading", customer=crm.customers.get(customer.id),
-             scheme="pipeline", old="D", new="B", reason="clear need")
+    crm.emit(
+        "crm_grade_changed",
+        actor="grading",
+        customer=crm.customers.get(customer.id),
+        scheme="pipeline",
+        old="D",
+        new="B",
+        reason="clear need",
+    )
     [task] = _open_follow_ups(crm, customer.id)
     assert task.due_at == START + timedelta(days=7)  # from the last follow-up, not from now
     # another scheme's change leaves the cadence alone
-    crm.emit("crm_grade_changed", actor="grading", customer=crm.customers.get(customer.id),
-             scheme="rfm", old=None, new="gold", reason="spend")
+    crm.emit(
+        "crm_grade_changed",
+        actor="grading",
+        customer=crm.customers.get(customer.id),
+        scheme="rfm",
+        old=None,
+        new="gold",
+        reason="spend",
+    )
     assert _open_follow_ups(crm, customer.id)[0].due_at == START + timedelta(days=7)
 
 
@@ -122,12 +138,15 @@ def test_regrade_without_grading_installed_by_editing_the_grade(crm, add_custome
     customer = add_customer("A")
     _start_cadence(crm, customer)
     clock.advance(hours=2)
-    crm.customers.update(customer.id, actor="manager",
-                         ext={"grading": {"grades": {"pipeline": "C"}}})
+    crm.customers.update(
+        customer.id, actor="manager", ext={"grading": {"grades": {"pipeline": "C"}}}
+    )
     [task] = _open_follow_ups(crm, customer.id)
     assert task.due_at == START + timedelta(days=15)
-    assert crm.records("followup.schedule", object).collection.get(
-        f"fus_{customer.id}")["grade"] == "C"
+    assert (
+        crm.records("followup.schedule", object).collection.get(f"fus_{customer.id}")["grade"]
+        == "C"
+    )
 
 
 def test_the_sweep_adopts_a_grade_written_without_an_event(crm, add_customer, clock, fakes):
@@ -140,13 +159,17 @@ def test_the_sweep_adopts_a_grade_written_without_an_event(crm, add_customer, cl
     assert task.due_at == START + timedelta(days=365)
 
 
-@pytest.mark.skipif("grading" not in importlib.metadata.entry_points(group="crmcore").names,
-                    reason="the grading plugin is not installed in this environment")
-def test_with_the_real_grading_plugin_a_regrade_from_A_to_C_switches_spacing(make_crm,
-                                                                             clock):
+@pytest.mark.skipif(
+    "grading" not in importlib.metadata.entry_points(group="crmcore").names,
+    reason="the grading plugin is not installed in this environment",
+)
+def test_with_the_real_grading_plugin_a_regrade_from_A_to_C_switches_spacing(make_crm, clock):
     crm = make_crm(["followup", "grading"])
-    customer = crm.customers.add(actor="t", name="Real Grading", ext={"grading": {"inputs": {
-        "demand": "target", "expected_close": "2026-01-25"}}})  # closes within a month
+    customer = crm.customers.add(
+        actor="t",
+        name="Real Grading",
+        ext={"grading": {"inputs": {"demand": "target", "expected_close": "2026-01-25"}}},
+    )  # closes within a month
     assert crm.customers.get(customer.id).ext["grading"]["grades"]["pipeline"] == "A"
     _start_cadence(crm, customer)
     done = []
@@ -156,8 +179,12 @@ def test_with_the_real_grading_plugin_a_regrade_from_A_to_C_switches_spacing(mak
         if day == 3:
             # the rep learns on this call that the deal moved to the summer: the grade's
             # inputs change, and grading re-grades when the follow-up is completed
-            crm.customers.patch_ext(customer.id, "grading", {"inputs": {
-                "demand": "target", "expected_close": "2026-06-30"}}, actor="rep")
+            crm.customers.patch_ext(
+                customer.id,
+                "grading",
+                {"inputs": {"demand": "target", "expected_close": "2026-06-30"}},
+                actor="rep",
+            )
         done += complete_due_follow_ups(crm)
         assert len(_open_follow_ups(crm, customer.id)) == 1
     assert crm.customers.get(customer.id).ext["grading"]["grades"]["pipeline"] == "C"
@@ -172,13 +199,16 @@ def test_a_logged_follow_up_contact_restarts_the_cadence(crm, add_customer, cloc
     customer = add_customer("B")
     _start_cadence(crm, customer)
     clock.advance(days=2)
-    crm.interactions.log(actor="rep", customer_id=customer.id, kind="follow_up",
-                         summary="called")
+    crm.interactions.log(actor="rep", customer_id=customer.id, kind="follow_up", summary="called")
     [task] = _open_follow_ups(crm, customer.id)
     assert task.due_at == START + timedelta(days=9)
     # a contact logged late (backdated) never moves the cadence backwards
-    crm.interactions.log(actor="rep", customer_id=customer.id, kind="follow_up",
-                         occurred_at=START + timedelta(days=1))
+    crm.interactions.log(
+        actor="rep",
+        customer_id=customer.id,
+        kind="follow_up",
+        occurred_at=START + timedelta(days=1),
+    )
     assert _open_follow_ups(crm, customer.id)[0].due_at == START + timedelta(days=9)
 
 
@@ -188,8 +218,9 @@ def test_completion_logs_the_follow_up_interaction_with_the_task(crm, add_custom
     clock.advance(days=1)
     [task] = _open_follow_ups(crm, customer.id)
     crm.tasks.complete(task.id, actor="ann", outcome="reached; wants a quote")
-    [logged] = crm.interactions.find({"customer_id": customer.id, "kind": "follow_up",
-                                      "ext.followup.task_id": task.id})
+    [logged] = crm.interactions.find(
+        {"customer_id": customer.id, "kind": "follow_up", "ext.followup.task_id": task.id}
+    )
     assert logged.occurred_at == clock.now()
     assert logged.summary == "reached; wants a quote"
 
@@ -201,10 +232,8 @@ def test_never_two_open_follow_ups_however_often_events_repeat(crm, add_customer
         crm.interactions.log(actor="rep", customer_id=customer.id, kind="follow_up")
         crm.tick("w1")
         crm.tick("w2")
-        crm.customers.update(customer.id, actor="m",
-                             ext={"grading": {"grades": {"pipeline": "B"}}})
-        crm.customers.update(customer.id, actor="m",
-                             ext={"grading": {"grades": {"pipeline": "A"}}})
+        crm.customers.update(customer.id, actor="m", ext={"grading": {"grades": {"pipeline": "B"}}})
+        crm.customers.update(customer.id, actor="m", ext={"grading": {"grades": {"pipeline": "A"}}})
         clock.advance(hours=5)
     assert len(_open_follow_ups(crm, customer.id)) == 1
     assert crm.tasks.count({"customer_id": customer.id, "kind": "follow_up"}) == 1

@@ -21,10 +21,12 @@ def _callbacks(crm, customer_id=None):
     return crm.tasks.find(query, sort=[("due_at", 1)])
 
 
-@pytest.mark.parametrize(("kind", "reason"), [("purchase", "purchase"),
-                                              ("business", "business handled")])
+@pytest.mark.parametrize(
+    ("kind", "reason"), [("purchase", "purchase"), ("business", "business handled")]
+)
 def test_business_handled_or_a_purchase_calls_for_a_callback_within_3_days(
-        crm, add_customer, kind, reason):
+    crm, add_customer, kind, reason
+):
     customer = add_customer()
     event = crm.interactions.log(actor="rep", customer_id=customer.id, kind=kind, amount=10.0)
     [task] = _callbacks(crm, customer.id)
@@ -42,15 +44,21 @@ def test_other_interactions_make_no_callback(crm, add_customer):
     assert _callbacks(crm) == []
 
 
-@pytest.mark.parametrize(("event_at", "zone", "due"), [
-    # 21:30 UTC + 24h is night: the next morning, still within the 3 days
-    (datetime(2026, 1, 5, 21, 30, tzinfo=UTC), "UTC", datetime(2026, 1, 7, 8, 0, tzinfo=UTC)),
-    # 05:00 UTC is 13:00 in Shanghai (lunch rest there): 14:00 Shanghai = 06:00 UTC
-    (datetime(2026, 1, 5, 5, 0, tzinfo=UTC), "Asia/Shanghai",
-     datetime(2026, 1, 6, 6, 0, tzinfo=UTC)),
-    # the same instant is fine for a UTC customer
-    (datetime(2026, 1, 5, 5, 0, tzinfo=UTC), "UTC", datetime(2026, 1, 6, 8, 0, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("event_at", "zone", "due"),
+    [
+        # 21:30 UTC + 24h is night: the next morning, still within the 3 days
+        (datetime(2026, 1, 5, 21, 30, tzinfo=UTC), "UTC", datetime(2026, 1, 7, 8, 0, tzinfo=UTC)),
+        # 05:00 UTC is 13:00 in Shanghai (lunch rest there): 14:00 Shanghai = 06:00 UTC
+        (
+            datetime(2026, 1, 5, 5, 0, tzinfo=UTC),
+            "Asia/Shanghai",
+            datetime(2026, 1, 6, 6, 0, tzinfo=UTC),
+        ),
+        # the same instant is fine for a UTC customer
+        (datetime(2026, 1, 5, 5, 0, tzinfo=UTC), "UTC", datetime(2026, 1, 6, 8, 0, tzinfo=UTC)),
+    ],
+)
 def test_callbacks_avoid_the_customers_quiet_hours(crm, clock, event_at, zone, due):
     clock.set(event_at)
     customer = crm.customers.add(actor="t", name="Tz", timezone=zone)
@@ -60,13 +68,16 @@ def test_callbacks_avoid_the_customers_quiet_hours(crm, clock, event_at, zone, d
     assert task.due_at <= event_at + timedelta(days=3)
 
 
-@pytest.mark.parametrize(("fields", "key"), [
-    ({"ext": {"grading": {"grades": {"pipeline": "A"}}}}, True),
-    ({"ext": {"grading": {"grades": {"hospital": "big"}}}}, True),
-    ({"tags": ["vip"]}, True),
-    ({"ext": {"grading": {"grades": {"pipeline": "B", "hospital": "major"}}}}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    ("fields", "key"),
+    [
+        ({"ext": {"grading": {"grades": {"pipeline": "A"}}}}, True),
+        ({"ext": {"grading": {"grades": {"hospital": "big"}}}}, True),
+        ({"tags": ["vip"]}, True),
+        ({"ext": {"grading": {"grades": {"pipeline": "B", "hospital": "major"}}}}, False),
+        ({}, False),
+    ],
+)
 def test_key_customers_always_get_a_callback_others_by_the_ratio(fu, fields, key):
     crm = fu(callback_ratio=0.0)
     customer = crm.customers.add(actor="t", name="K", **fields)
@@ -81,8 +92,9 @@ def test_key_customers_always_get_a_callback_others_by_the_ratio(fu, fields, key
 def test_key_customers_are_configurable(fu):
     crm = fu(callback_ratio=0.0, key_customers={"rfm": ["champion"]}, key_tags=[])
     a = crm.customers.add(actor="t", name="A", ext={"grading": {"grades": {"pipeline": "A"}}})
-    champion = crm.customers.add(actor="t", name="Champ",
-                                 ext={"grading": {"grades": {"rfm": "champion"}}})
+    champion = crm.customers.add(
+        actor="t", name="Champ", ext={"grading": {"grades": {"rfm": "champion"}}}
+    )
     for customer in (a, champion):
         crm.interactions.log(actor="rep", customer_id=customer.id, kind="business")
     assert [t.customer_id for t in _callbacks(crm)] == [champion.id]
@@ -90,36 +102,51 @@ def test_key_customers_are_configurable(fu):
 
 def test_sampling_of_other_customers_is_deterministic(fu):
     crm = fu(callback_ratio=0.5)
-    events = [crm.interactions.log(actor="rep", kind="purchase", amount=1.0,
-                                   customer_id=crm.customers.add(actor="t", name="S").id)
-              for _ in range(200)]
+    events = [
+        crm.interactions.log(
+            actor="rep",
+            kind="purchase",
+            amount=1.0,
+            customer_id=crm.customers.add(actor="t", name="S").id,
+        )
+        for _ in range(200)
+    ]
     got = {t.ref for t in _callbacks(crm)}
     assert 60 <= len(got) <= 140
     from crmcore_followup.engine import sampled
+
     assert got == {e.id for e in events if sampled(e.id, 0.5)}
 
 
 def test_one_open_callback_covers_a_customers_later_events(crm, add_customer, clock, fakes):
     customer = add_customer()
-    first = crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
-                                 amount=1.0)
+    first = crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     clock.advance(hours=3)
     crm.interactions.log(actor="rep", customer_id=customer.id, kind="business")
     [task] = _callbacks(crm, customer.id)
     assert task.ref == first.id
     record_callback(crm, task.id, satisfied=True, actor="ann")
-    later = crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
-                                 amount=1.0)
+    later = crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     assert [t.ref for t in _callbacks(crm, customer.id)] == [later.id]
 
 
 def test_an_event_logged_after_its_callback_window_makes_none(crm, add_customer):
     customer = add_customer()
-    crm.interactions.log(actor="import", customer_id=customer.id, kind="purchase",
-                         occurred_at=START - timedelta(days=3), amount=1.0)
+    crm.interactions.log(
+        actor="import",
+        customer_id=customer.id,
+        kind="purchase",
+        occurred_at=START - timedelta(days=3),
+        amount=1.0,
+    )
     assert _callbacks(crm, customer.id) == []
-    crm.interactions.log(actor="import", customer_id=customer.id, kind="purchase",
-                         occurred_at=START - timedelta(days=2), amount=1.0)
+    crm.interactions.log(
+        actor="import",
+        customer_id=customer.id,
+        kind="purchase",
+        occurred_at=START - timedelta(days=2),
+        amount=1.0,
+    )
     [task] = _callbacks(crm, customer.id)
     assert task.due_at == START - timedelta(days=1)  # still inside its window: overdue
 
@@ -149,8 +176,9 @@ def test_recording_the_outcome_logs_the_callback_per_the_contract(crm, add_custo
     crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=9.0)
     [task] = _callbacks(crm, customer.id)
     clock.advance(hours=20)
-    interaction, done = record_callback(crm, task.id, satisfied=False, score=2,
-                                        notes="parcel arrived damaged", actor="ann")
+    interaction, done = record_callback(
+        crm, task.id, satisfied=False, score=2, notes="parcel arrived damaged", actor="ann"
+    )
     assert interaction.kind == "callback" and interaction.ref == task.ref
     assert interaction.satisfaction == 2
     assert interaction.ext["followup"] == {"satisfied": False, "task_id": task.id}
@@ -162,12 +190,15 @@ def test_recording_the_outcome_logs_the_callback_per_the_contract(crm, add_custo
         record_callback(crm, task.id, satisfied=True, actor="ann")
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"satisfied": True, "score": 6}, "score"),
-    ({"satisfied": True, "score": 0}, "score"),
-    ({"satisfied": "yes"}, "satisfied"),
-    ({"satisfied": True, "channel": "pigeon"}, "channel"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"satisfied": True, "score": 6}, "score"),
+        ({"satisfied": True, "score": 0}, "score"),
+        ({"satisfied": "yes"}, "satisfied"),
+        ({"satisfied": True, "channel": "pigeon"}, "channel"),
+    ],
+)
 def test_bad_outcomes_are_refused_and_nothing_is_written(crm, add_customer, kwargs, field):
     customer = add_customer()
     crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
@@ -199,8 +230,7 @@ def test_report_shows_coverage_of_key_customers(crm, clock):
     key = [crm.customers.add(actor="t", name=f"K{i}", tags=["vip"]) for i in range(3)]
     other = crm.customers.add(actor="t", name="O")
     for customer in (*key, other):
-        crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
-                             amount=1.0)
+        crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     tasks = {t.customer_id: t for t in _callbacks(crm)}
     clock.advance(days=1)
     record_callback(crm, tasks[key[0].id].id, satisfied=True, score=5, actor="ann")
@@ -227,8 +257,7 @@ def test_report_charts_callback_coverage_over_the_period(crm, clock):
     start = clock.now()
     key = [crm.customers.add(actor="t", name=f"K{i}", tags=["vip"]) for i in range(2)]
     for customer in key:
-        crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
-                             amount=1.0)
+        crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     tasks = {t.customer_id: t for t in _callbacks(crm)}
     clock.advance(days=1)
     record_callback(crm, tasks[key[0].id].id, satisfied=True, score=5, actor="ann")

@@ -29,10 +29,10 @@ def test_an_unsatisfied_callback_creates_the_recovery_task(workspace_server, bro
     server.cli("reps", "add", "ann", "--team", "north")
     server.cli("reps", "add", "wu", "--team", "north")
     with open_crm(str(server.config)) as crm:
-        customer = crm.customers.add(actor="system", name="Wang Wei", phone="13812345678",
-                                     owner="ann")
-        crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase",
-                             amount=299.0)
+        customer = crm.customers.add(
+            actor="system", name="Wang Wei", phone="13812345678", owner="ann"
+        )
+        crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase", amount=299.0)
         [callback] = crm.tasks.find({"kind": "callback", "customer_id": customer.id})
     assert callback.assignee == "ann"
     server.start()

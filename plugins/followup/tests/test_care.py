@@ -41,7 +41,7 @@ def test_birthdays_across_the_year_end(crm, clock):
     created_on = _days(crm, clock, datetime(2026, 12, 10, 9, 0, tzinfo=UTC), 40)
     assert created_on == {
         f"care:birthday:{dec30.id}:2026": date(2026, 12, 23),  # 7 days ahead, this year
-        f"care:birthday:{jan2.id}:2027": date(2026, 12, 26),   # 7 days ahead, next year
+        f"care:birthday:{jan2.id}:2027": date(2026, 12, 26),  # 7 days ahead, next year
     }
     by_customer = {t.customer_id: t for t in _care(crm)}
     assert by_customer[dec30.id].due_at == datetime(2026, 12, 30, 10, 0, tzinfo=UTC)
@@ -73,8 +73,9 @@ def test_a_leap_day_birthday_is_greeted_on_28_february(crm, clock):
 def test_the_day_is_the_customers_own(crm, clock):
     # 2026-12-22 11:30 UTC is already 23 December in Auckland (UTC+13)
     clock.set(datetime(2026, 12, 1, tzinfo=UTC))
-    far = crm.customers.add(actor="t", name="Far", birth_date=date(1980, 12, 30),
-                            timezone="Pacific/Auckland")
+    far = crm.customers.add(
+        actor="t", name="Far", birth_date=date(1980, 12, 30), timezone="Pacific/Auckland"
+    )
     near = crm.customers.add(actor="t", name="Near", birth_date=date(1980, 12, 30))
     clock.set(datetime(2026, 12, 22, 11, 30, tzinfo=UTC))
     crm.tick("w1")
@@ -112,22 +113,27 @@ def test_customers_added_after_a_holiday_are_not_greeted_for_it(fu, clock):
     assert _care(crm, customer.id) == []
 
 
-@pytest.mark.parametrize(("birth", "today", "after", "expected"), [
-    (date(1980, 12, 30), date(2026, 12, 15), None, date(2026, 12, 30)),
-    (date(1980, 1, 2), date(2026, 12, 15), None, date(2027, 1, 2)),
-    (date(1980, 12, 30), date(2026, 12, 15), 2026, date(2027, 12, 30)),
-    (date(1980, 12, 30), date(2026, 12, 30), None, date(2026, 12, 30)),  # today counts
-    (date(1980, 12, 30), date(2026, 12, 31), None, date(2027, 12, 30)),
-    (date(2000, 2, 29), date(2027, 1, 1), None, date(2027, 2, 28)),
-    (date(2000, 2, 29), date(2028, 1, 1), None, date(2028, 2, 29)),
-    (date(2030, 5, 1), date(2026, 1, 1), None, None),  # not born yet
-])
+@pytest.mark.parametrize(
+    ("birth", "today", "after", "expected"),
+    [
+        (date(1980, 12, 30), date(2026, 12, 15), None, date(2026, 12, 30)),
+        (date(1980, 1, 2), date(2026, 12, 15), None, date(2027, 1, 2)),
+        (date(1980, 12, 30), date(2026, 12, 15), 2026, date(2027, 12, 30)),
+        (date(1980, 12, 30), date(2026, 12, 30), None, date(2026, 12, 30)),  # today counts
+        (date(1980, 12, 30), date(2026, 12, 31), None, date(2027, 12, 30)),
+        (date(2000, 2, 29), date(2027, 1, 1), None, date(2027, 2, 28)),
+        (date(2000, 2, 29), date(2028, 1, 1), None, date(2028, 2, 29)),
+        (date(2030, 5, 1), date(2026, 1, 1), None, None),  # not born yet
+    ],
+)
 def test_next_birthday(birth, today, after, expected):
     assert next_birthday(birth, today, after_year=after) == expected
 
 
-@given(birth=st.dates(min_value=date(1900, 1, 1), max_value=date(2025, 12, 31)),
-       today=st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 12, 31)))
+@given(
+    birth=st.dates(min_value=date(1900, 1, 1), max_value=date(2025, 12, 31)),
+    today=st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 12, 31)),
+)
 def test_the_next_birthday_is_the_first_one_not_yet_passed(birth, today):
     got = next_birthday(birth, today, after_year=None)
     assert got is not None and today <= got < today + timedelta(days=367)
@@ -139,8 +145,12 @@ def test_the_next_birthday_is_the_first_one_not_yet_passed(birth, today):
 def test_holiday_greetings_from_the_cn_calendar(fu, clock):
     """The maintained calendar gives each festival's first day (Golden Week from 1 October
     2026, Spring Festival from 15 February); a listed date keeps its own name."""
-    crm = fu(holiday_calendar="cn", holiday_days_ahead=3,
-             holidays=["2026-02-15 Chunjie greeting"], core={"timezone": "Asia/Shanghai"})
+    crm = fu(
+        holiday_calendar="cn",
+        holiday_days_ahead=3,
+        holidays=["2026-02-15 Chunjie greeting"],
+        core={"timezone": "Asia/Shanghai"},
+    )
     customer = crm.customers.add(actor="t", name="Li", timezone="Asia/Shanghai")
     titles = []
     day = START
@@ -148,13 +158,19 @@ def test_holiday_greetings_from_the_cn_calendar(fu, clock):
         clock.set(day)
         crm.tick("w1")
         day += timedelta(days=1)
-    for task in crm.tasks.find({"kind": "care", "customer_id": customer.id},
-                               sort=[("due_at", 1)]):
+    for task in crm.tasks.find({"kind": "care", "customer_id": customer.id}, sort=[("due_at", 1)]):
         titles.append(task.title)
-    assert titles == [f"Holiday greeting: {label}" for label in (
-        "Chunjie greeting (2026-02-15)", "Tomb-sweeping Day (2026-04-04)",
-        "Labour Day (2026-05-01)", "Dragon Boat Festival (2026-06-19)",
-        "Mid-autumn Festival (2026-09-25)", "National Day (2026-10-01)")]
+    assert titles == [
+        f"Holiday greeting: {label}"
+        for label in (
+            "Chunjie greeting (2026-02-15)",
+            "Tomb-sweeping Day (2026-04-04)",
+            "Labour Day (2026-05-01)",
+            "Dragon Boat Festival (2026-06-19)",
+            "Mid-autumn Festival (2026-09-25)",
+            "National Day (2026-10-01)",
+        )
+    ]
 
 
 def test_an_unknown_care_calendar_is_refused(fu):

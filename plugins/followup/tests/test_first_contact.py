@@ -14,18 +14,25 @@ def _first(crm, customer_id):
     return crm.tasks.open_for(customer_id, kind="first_contact")
 
 
-@pytest.mark.parametrize(("created", "due", "zone"), [
-    (START, START + timedelta(days=7), "UTC"),                       # Monday 09:00
-    (datetime(2026, 1, 5, 21, 30, tzinfo=UTC),                       # in the night window:
-     datetime(2026, 1, 12, 21, 0, tzinfo=UTC), "UTC"),               # back, keeps 7 days
-    (datetime(2026, 1, 5, 12, 30, tzinfo=UTC),
-     datetime(2026, 1, 12, 12, 0, tzinfo=UTC), "UTC"),
-    # 14:00 UTC is 22:00 in Shanghai: due 21:00 there on the seventh day (13:00 UTC)
-    (datetime(2026, 1, 5, 14, 0, tzinfo=UTC),
-     datetime(2026, 1, 12, 13, 0, tzinfo=UTC), "Asia/Shanghai"),
-])
-def test_first_contact_is_due_within_seven_days_outside_quiet_hours(crm, clock, created,
-                                                                    due, zone):
+@pytest.mark.parametrize(
+    ("created", "due", "zone"),
+    [
+        (START, START + timedelta(days=7), "UTC"),  # Monday 09:00
+        (
+            datetime(2026, 1, 5, 21, 30, tzinfo=UTC),  # in the night window:
+            datetime(2026, 1, 12, 21, 0, tzinfo=UTC),
+            "UTC",
+        ),  # back, keeps 7 days
+        (datetime(2026, 1, 5, 12, 30, tzinfo=UTC), datetime(2026, 1, 12, 12, 0, tzinfo=UTC), "UTC"),
+        # 14:00 UTC is 22:00 in Shanghai: due 21:00 there on the seventh day (13:00 UTC)
+        (
+            datetime(2026, 1, 5, 14, 0, tzinfo=UTC),
+            datetime(2026, 1, 12, 13, 0, tzinfo=UTC),
+            "Asia/Shanghai",
+        ),
+    ],
+)
+def test_first_contact_is_due_within_seven_days_outside_quiet_hours(crm, clock, created, due, zone):
     clock.set(created)
     customer = crm.customers.add(actor="t", name="New", timezone=zone)
     [task] = _first(crm, customer.id)
@@ -42,8 +49,9 @@ def test_the_first_contact_window_is_configurable(fu):
 
 
 def test_completing_the_first_contact_starts_the_cadence(crm, clock):
-    customer = crm.customers.add(actor="t", name="New",
-                                 ext={"grading": {"grades": {"pipeline": "B"}}})
+    customer = crm.customers.add(
+        actor="t", name="New", ext={"grading": {"grades": {"pipeline": "B"}}}
+    )
     assert crm.tasks.open_for(customer.id, kind="follow_up") == []
     clock.advance(days=3)
     crm.tasks.complete(_first(crm, customer.id)[0].id, actor="rep", outcome="met")

@@ -25,8 +25,14 @@ def customers_of(crm, owner: str) -> list[str]:
 def test_rebalance_shares_customers_by_ability_and_moves_every_open_task(crm):
     roster(crm, ("ann", 3), ("bo", 1), ("cy", 3))
     mine = [crm.customers.add(actor="admin", name=f"C{i}", owner="ann").id for i in range(8)]
-    other = crm.tasks.create(actor="admin", kind="other", title="send the contract",
-                             due_at=crm.now(), assignee="ann", customer_id=mine[0])
+    other = crm.tasks.create(
+        actor="admin",
+        kind="other",
+        title="send the contract",
+        due_at=crm.now(),
+        assignee="ann",
+        customer_id=mine[0],
+    )
     done = leave(crm, "ann", actor="mgr", rebalance=True)
     owners = Counter(crm.customers.get(c).owner for c in mine)
     assert owners == Counter({"cy": 6, "bo": 2})  # 3:1 ability, fewest per unit first
@@ -38,36 +44,39 @@ def test_rebalance_shares_customers_by_ability_and_moves_every_open_task(crm):
         Roster(crm).get("ann")
     # the new owners' first contact within the week (a handed-over customer is new to them)
     for customer in mine:
-        [first] = crm.tasks.find({"kind": "first_contact", "customer_id": customer,
-                                  "status": "open"})
+        [first] = crm.tasks.find(
+            {"kind": "first_contact", "customer_id": customer, "status": "open"}
+        )
         assert first.assignee == crm.customers.get(customer).owner
 
 
 def test_to_hands_everything_to_one_rep_audited(crm):
     roster(crm, ("ann", 3), ("bo", 3))
     mine = [crm.customers.add(actor="admin", name=f"C{i}", owner="ann").id for i in range(3)]
-    loose = crm.tasks.create(actor="admin", kind="other", title="chase the invoice",
-                             due_at=crm.now(), assignee="ann")
+    loose = crm.tasks.create(
+        actor="admin", kind="other", title="chase the invoice", due_at=crm.now(), assignee="ann"
+    )
     done = leave(crm, "ann", actor="mgr", to="bo")
     assert set(customers_of(crm, "bo")) == set(mine)
     assert crm.tasks.get(loose.id).assignee == "bo"
     assert (done.customers, done.tasks) == ({"bo": 3}, 4)
-    trail = crm.audit.inner.collection("audit").find({"collection": "customers",
-                                                      "op": "update"})
+    trail = crm.audit.inner.collection("audit").find({"collection": "customers", "op": "update"})
     handed = [e for e in trail if e["actor"] == "mgr"]
     assert len(handed) == 3
     assert all(e["diff"]["owner"] == ["ann", "bo"] for e in handed), handed[0]["diff"]
-    reps = crm.audit.inner.collection("audit").find({"collection": "followup.reps",
-                                                     "op": "delete"})
+    reps = crm.audit.inner.collection("audit").find({"collection": "followup.reps", "op": "delete"})
     assert [e["actor"] for e in reps] == ["mgr"]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({}, "--to REP or --rebalance"),
-    ({"to": "bo", "rebalance": True}, "--to REP or --rebalance"),
-    ({"to": "ann"}, "cannot hand over to themselves"),
-    ({"to": "off"}, "off is unavailable"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "--to REP or --rebalance"),
+        ({"to": "bo", "rebalance": True}, "--to REP or --rebalance"),
+        ({"to": "ann"}, "cannot hand over to themselves"),
+        ({"to": "off"}, "off is unavailable"),
+    ],
+)
 def test_wrong_requests_write_nothing(crm, kwargs, message):
     roster(crm, ("ann", 3), ("bo", 3))
     Roster(crm).add("off", actor="admin", available=False)
@@ -95,8 +104,9 @@ def test_open_tickets_follow_the_customer(make_crm):
     mine = crm.customers.add(actor="admin", name="Mine", owner="ann")
     theirs = crm.customers.add(actor="admin", name="Theirs", owner="cy")
     open_mine = api.open(actor="ann", customer_id=mine.id, content="late", category="service")
-    open_theirs = api.open(actor="ann", customer_id=theirs.id, content="rude",
-                           category="service")  # ann took cy's customer's complaint
+    open_theirs = api.open(
+        actor="ann", customer_id=theirs.id, content="rude", category="service"
+    )  # ann took cy's customer's complaint
     closed = api.open(actor="ann", customer_id=mine.id, content="x", category="service")
     closed = api.judge(closed, actor="ann", valid=False, explanation="not ours")
     done = leave(crm, "ann", actor="mgr", to="bo")
@@ -105,8 +115,7 @@ def test_open_tickets_follow_the_customer(make_crm):
     assert api.get(closed.id).owner == "ann"  # closed history stays as it was
     assert done.other == 2
     [moved] = [t for t in api.history(open_theirs.id) if t.action == "handed_over"]
-    assert (moved.actor, moved.details) == ("mgr", {"from": "ann", "to": "cy",
-                                                    "fields": ["owner"]})
+    assert (moved.actor, moved.details) == ("mgr", {"from": "ann", "to": "cy", "fields": ["owner"]})
 
 
 def test_cli_leave(crm_cli):
@@ -124,5 +133,4 @@ def test_cli_leave(crm_cli):
     crm.close()
     code, _out, err = cli("--as", "mgr", "reps", "leave", "bo")
     assert code != 0
-    assert err.strip().splitlines() == ["error: say where the work goes: --to REP or "
-                                        "--rebalance"]
+    assert err.strip().splitlines() == ["error: say where the work goes: --to REP or --rebalance"]

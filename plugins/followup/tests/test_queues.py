@@ -19,8 +19,12 @@ def book(crm, clock):
     roster.add("ann", actor="manager", team="north")
     roster.add("bo", actor="manager", team="south")
     out = {}
-    for name, grade, owner in (("a1", "A", "ann"), ("a2", "A", "bo"), ("c1", "C", "ann"),
-                               ("u1", None, "bo")):
+    for name, grade, owner in (
+        ("a1", "A", "ann"),
+        ("a2", "A", "bo"),
+        ("c1", "C", "ann"),
+        ("u1", None, "bo"),
+    ):
         ext = {"grading": {"grades": {"pipeline": grade}}} if grade else {}
         customer = crm.customers.add(actor="t", name=name, owner=owner, ext=ext)
         [first] = crm.tasks.open_for(customer.id, kind="first_contact")
@@ -33,16 +37,16 @@ def test_due_queue_filters_by_grade_and_rep_sorted_by_urgency(crm, clock, book):
     clock.advance(days=20)  # A (1 day) and C (15 days) follow-ups are overdue; ungraded not
     all_due = due_tasks(crm)
     assert {t.customer_id for t in all_due} == {book[n].id for n in ("a1", "a2", "c1")}
-    assert [t.priority for t in all_due] == sorted((t.priority for t in all_due),
-                                                   reverse=True)  # A customers are key
-    assert {t.customer_id for t in due_tasks(crm, grades=["A"])} == {book["a1"].id,
-                                                                     book["a2"].id}
+    assert [t.priority for t in all_due] == sorted(
+        (t.priority for t in all_due), reverse=True
+    )  # A customers are key
+    assert {t.customer_id for t in due_tasks(crm, grades=["A"])} == {book["a1"].id, book["a2"].id}
     assert [t.customer_id for t in due_tasks(crm, grades=["C"])] == [book["c1"].id]
-    assert [t.customer_id for t in due_tasks(crm, grades=["A"], assignee="bo")] == [
-        book["a2"].id]
+    assert [t.customer_id for t in due_tasks(crm, grades=["A"], assignee="bo")] == [book["a2"].id]
     assert due_tasks(crm, grades=["ungraded"]) == []
-    assert [t.customer_id for t in due_tasks(crm, grades=["ungraded"],
-                                             within=timedelta(days=11))] == [book["u1"].id]
+    assert [
+        t.customer_id for t in due_tasks(crm, grades=["ungraded"], within=timedelta(days=11))
+    ] == [book["u1"].id]
     assert due_tasks(crm, grades=["B"]) == []
     # overdue: only what is past due now
     assert len(due_tasks(crm, overdue=True)) == 3
@@ -54,21 +58,42 @@ def test_overdue_counts_by_grade(crm, clock, book):
     rows = {r.grade: r for r in overdue_by_grade(crm)}
     assert list(rows) == ["A", "C", "ungraded"]
     a = rows["A"]
-    assert (a.customers, a.open_follow_ups, a.due_now, a.overdue, a.overdue_over_a_day,
-            a.cadence_days) == (2, 2, 2, 2, 2, 1)
+    assert (
+        a.customers,
+        a.open_follow_ups,
+        a.due_now,
+        a.overdue,
+        a.overdue_over_a_day,
+        a.cadence_days,
+    ) == (2, 2, 2, 2, 2, 1)
     assert (rows["C"].overdue, rows["C"].cadence_days) == (0, 15)
     assert (rows["ungraded"].customers, rows["ungraded"].cadence_days) == (1, 30)
 
 
 def test_handover_lists_urgent_items_and_prospects_for_the_next_shift(crm, clock, book):
     clock.advance(days=1, hours=-1)  # A follow-ups due in an hour; nothing overdue yet
-    late = crm.tasks.create(actor="t", kind="other", title="send the contract",
-                            due_at=clock.now() - timedelta(hours=2), assignee="bo")
-    urgent_soon = crm.tasks.create(actor="t", kind="other", title="call the bank",
-                                   due_at=clock.now() + timedelta(hours=3), assignee="ann",
-                                   priority=Priority.URGENT)
-    later = crm.tasks.create(actor="t", kind="other", title="next week",
-                             due_at=clock.now() + timedelta(days=7), priority=Priority.URGENT)
+    late = crm.tasks.create(
+        actor="t",
+        kind="other",
+        title="send the contract",
+        due_at=clock.now() - timedelta(hours=2),
+        assignee="bo",
+    )
+    urgent_soon = crm.tasks.create(
+        actor="t",
+        kind="other",
+        title="call the bank",
+        due_at=clock.now() + timedelta(hours=3),
+        assignee="ann",
+        priority=Priority.URGENT,
+    )
+    later = crm.tasks.create(
+        actor="t",
+        kind="other",
+        title="next week",
+        due_at=clock.now() + timedelta(days=7),
+        priority=Priority.URGENT,
+    )
     new = crm.customers.add(actor="t", name="prospect", owner="ann")
     result = handover(crm, until=clock.now() + timedelta(days=8))
     urgent_ids = [t.id for t in result.urgent]

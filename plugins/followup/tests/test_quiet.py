@@ -19,32 +19,38 @@ def at(hhmm: str, days: int = 0) -> datetime:
     return DAY + timedelta(days=days, hours=h, minutes=m)
 
 
-@pytest.mark.parametrize(("due", "placed"), [
-    (at("20:59"), at("20:59")),
-    (at("21:00"), at("21:00")),        # the boundary itself is a contact time
-    (at("21:01"), at("08:00", 1)),     # night: to the end of the window, next morning
-    (at("23:59"), at("08:00", 1)),
-    (at("00:00"), at("08:00")),
-    (at("07:59"), at("08:00")),
-    (at("08:00"), at("08:00")),
-    (at("11:59"), at("11:59")),
-    (at("12:00"), at("12:00")),
-    (at("12:01"), at("14:00")),        # lunch rest
-    (at("13:59"), at("14:00")),
-    (at("14:00"), at("14:00")),
-])
+@pytest.mark.parametrize(
+    ("due", "placed"),
+    [
+        (at("20:59"), at("20:59")),
+        (at("21:00"), at("21:00")),  # the boundary itself is a contact time
+        (at("21:01"), at("08:00", 1)),  # night: to the end of the window, next morning
+        (at("23:59"), at("08:00", 1)),
+        (at("00:00"), at("08:00")),
+        (at("07:59"), at("08:00")),
+        (at("08:00"), at("08:00")),
+        (at("11:59"), at("11:59")),
+        (at("12:00"), at("12:00")),
+        (at("12:01"), at("14:00")),  # lunch rest
+        (at("13:59"), at("14:00")),
+        (at("14:00"), at("14:00")),
+    ],
+)
 def test_a_due_time_inside_a_window_moves_to_its_end(due, placed):
     assert place(due, "UTC", DEFAULT) == placed
 
 
-@pytest.mark.parametrize(("due", "deadline", "placed"), [
-    (at("21:30"), at("21:30"), at("21:00")),          # would pass the deadline: back
-    (at("07:00"), at("07:00"), at("21:00", -1)),
-    (at("12:30"), at("12:30"), at("12:00")),
-    (at("12:30"), at("14:00"), at("14:00")),          # the end is within the deadline
-    (at("23:00"), at("08:00", 1), at("08:00", 1)),
-    (at("23:00"), at("07:59", 1), at("21:00")),
-])
+@pytest.mark.parametrize(
+    ("due", "deadline", "placed"),
+    [
+        (at("21:30"), at("21:30"), at("21:00")),  # would pass the deadline: back
+        (at("07:00"), at("07:00"), at("21:00", -1)),
+        (at("12:30"), at("12:30"), at("12:00")),
+        (at("12:30"), at("14:00"), at("14:00")),  # the end is within the deadline
+        (at("23:00"), at("08:00", 1), at("08:00", 1)),
+        (at("23:00"), at("07:59", 1), at("21:00")),
+    ],
+)
 def test_a_deadline_moves_the_due_time_back_to_the_window_start(due, deadline, placed):
     assert place(due, "UTC", DEFAULT, deadline=deadline) == placed
 
@@ -66,8 +72,16 @@ def test_daylight_saving_days_keep_the_wall_clock_windows():
     assert place(due, "America/New_York", DEFAULT) == datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
 
 
-ZONES = ["UTC", "Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Sydney",
-         "Asia/Kolkata", "Pacific/Chatham", "America/St_Johns"]
+ZONES = [
+    "UTC",
+    "Asia/Shanghai",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "America/St_Johns",
+]
 
 
 @st.composite
@@ -86,9 +100,14 @@ def windows(draw: st.DrawFn) -> tuple[QuietWindow, ...]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(due=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31),
-                        timezones=st.just(UTC)),
-       zone=st.sampled_from(ZONES), wins=windows(), with_deadline=st.booleans())
+@given(
+    due=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(ZONES),
+    wins=windows(),
+    with_deadline=st.booleans(),
+)
 def test_placed_times_are_never_quiet_and_keep_the_deadline(due, zone, wins, with_deadline):
     deadline = due if with_deadline else None
     placed = place(due, zone, wins, deadline=deadline)

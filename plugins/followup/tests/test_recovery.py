@@ -11,8 +11,10 @@ from crmcore_followup.report import unsatisfied_by_department
 
 from crmcore import ConfigError, Priority, hookimpl
 
-TEAMS = {"north": {"lead": "wu", "department": "sales"},
-         "south": {"lead": "lin", "department": "care"}}
+TEAMS = {
+    "north": {"lead": "wu", "department": "sales"},
+    "south": {"lead": "lin", "department": "care"},
+}
 
 
 def a_callback(crm, owner: str = "ann", kind: str = "purchase"):
@@ -38,25 +40,37 @@ def test_unsatisfied_answer_gives_the_owners_lead_a_recovery_task(fu, clock):
     crm = staffed(fu)
     customer, task = a_callback(crm)
     clock.advance(timedelta(hours=30))  # 15:00 UTC: outside the default quiet hours
-    interaction, _done = record_callback(crm, task.id, satisfied=False, score=2, actor="ann",
-                                         notes="the parcel came late")
+    interaction, _done = record_callback(
+        crm, task.id, satisfied=False, score=2, actor="ann", notes="the parcel came late"
+    )
     [recovery] = recoveries(crm)
     assert (recovery.assignee, recovery.customer_id, recovery.ref) == (
-        "wu", customer.id, interaction.id)
+        "wu",
+        customer.id,
+        interaction.id,
+    )
     assert recovery.priority is Priority.HIGH
     assert recovery.due_at == clock.now() + timedelta(hours=24)
     assert recovery.dedupe_key == f"recovery:{interaction.id}"
-    assert recovery.ext["followup"] == {"callback": interaction.id, "rep": "ann",
-                                        "team": "north", "department": "sales", "score": 2,
-                                        "ref": task.ref}
+    assert recovery.ext["followup"] == {
+        "callback": interaction.id,
+        "rep": "ann",
+        "team": "north",
+        "department": "sales",
+        "score": 2,
+        "ref": task.ref,
+    }
 
 
-@pytest.mark.parametrize(("satisfied", "score", "expected"), [
-    (True, 1, 0),     # said satisfied: the answer outranks the score
-    (True, None, 0),
-    (False, 5, 1),
-    (False, None, 1),
-])
+@pytest.mark.parametrize(
+    ("satisfied", "score", "expected"),
+    [
+        (True, 1, 0),  # said satisfied: the answer outranks the score
+        (True, None, 0),
+        (False, 5, 1),
+        (False, None, 1),
+    ],
+)
 def test_what_counts_as_unsatisfied(fu, satisfied, score, expected):
     crm = staffed(fu)
     _customer, task = a_callback(crm)
@@ -68,8 +82,7 @@ def test_what_counts_as_unsatisfied(fu, satisfied, score, expected):
 def test_a_plain_completion_counts_by_its_score(fu, score, expected):
     crm = staffed(fu)
     customer, _task = a_callback(crm)
-    crm.interactions.log(actor="ann", customer_id=customer.id, kind="callback",
-                         satisfaction=score)
+    crm.interactions.log(actor="ann", customer_id=customer.id, kind="callback", satisfaction=score)
     assert len(recoveries(crm)) == expected
 
 
@@ -116,11 +129,16 @@ class ComplaintInteractions:
 
 def test_ticket_mode_logs_a_complaint_for_the_complaints_plugin(fu):
     complaints = ComplaintInteractions()
-    crm = fu(("complaints-contract", complaints), unsatisfied_action="ticket",
-             recovery_category="service", teams=TEAMS)
+    crm = fu(
+        ("complaints-contract", complaints),
+        unsatisfied_action="ticket",
+        recovery_category="service",
+        teams=TEAMS,
+    )
     _customer, task = a_callback(crm)
-    interaction, _ = record_callback(crm, task.id, satisfied=False, actor="ann",
-                                     notes="rude on the phone")
+    interaction, _ = record_callback(
+        crm, task.id, satisfied=False, actor="ann", notes="rude on the phone"
+    )
     [complaint] = complaints.seen
     assert complaint.ext["complaints"] == {"category": "service"}
     assert complaint.rep == "ann"
@@ -135,15 +153,19 @@ def test_report_counts_by_department_and_team(fu):
         record_callback(crm, task.id, satisfied=satisfied, actor=owner)
     crm.tasks.complete(recoveries(crm)[0].id, actor="wu", outcome="apologised, voucher")
     section = unsatisfied_by_department(crm)
-    assert list(section.rows) == [("care", "south", 2, 2, "100.0%", 2, 0),
-                            ("sales", "north", 2, 1, "50.0%", 0, 1)]
+    assert list(section.rows) == [
+        ("care", "south", 2, 2, "100.0%", 2, 0),
+        ("sales", "north", 2, 1, "50.0%", 0, 1),
+    ]
 
 
 def test_the_real_stack_reopens_complaints_and_adds_recovery(make_crm, clock):
     """With complaints installed, a complaint's callback answered unsatisfied reopens the
     ticket (complaints) and gives the lead a recovery task (followup)."""
-    crm = make_crm(["followup", "complaints"], settings={
-        "followup": {"teams": TEAMS}, "complaints": {"require_approval": False}})
+    crm = make_crm(
+        ["followup", "complaints"],
+        settings={"followup": {"teams": TEAMS}, "complaints": {"require_approval": False}},
+    )
     Roster(crm).add("ann", actor="admin", team="north")
     from crmcore_complaints.api import Complaints
 

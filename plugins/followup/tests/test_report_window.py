@@ -26,11 +26,11 @@ def seeded(crm, clock):
     Roster(crm).add("cy", actor="manager", team="south", ability=2)
     ids = {}
     for key, owner in (("a", "ann"), ("b", "cy")):
-        customer = crm.customers.add(actor="t", name=key.upper(), owner=owner,
-                                     ext={"grading": {"grades": {"pipeline": "A"}}})
+        customer = crm.customers.add(
+            actor="t", name=key.upper(), owner=owner, ext={"grading": {"grades": {"pipeline": "A"}}}
+        )
         ids[key] = customer.id
-        crm.tasks.complete(crm.tasks.open_for(customer.id, kind="first_contact")[0].id,
-                           actor=owner)
+        crm.tasks.complete(crm.tasks.open_for(customer.id, kind="first_contact")[0].id, actor=owner)
     clock.advance(days=3)
     [follow_up] = crm.tasks.open_for(ids["a"], kind="follow_up")
     crm.tasks.complete(follow_up.id, actor="ann")
@@ -60,8 +60,10 @@ def test_rep_load_counts_open_tasks_at_the_end_and_work_done_in_the_period(crm, 
     seeded(crm, clock)
     now = section(crm, "Rep load", ReportWindow())
     assert now.columns[-1] == "customers"  # no period: the load now
-    assert [r[:5] for r in now.rows] == [("ann", "north", 4, "yes", 1),
-                                         ("cy", "south", 2, "yes", 1)]
+    assert [r[:5] for r in now.rows] == [
+        ("ann", "north", 4, "yes", 1),
+        ("cy", "south", 2, "yes", 1),
+    ]
     first_days = section(crm, "Rep load", ReportWindow(since=START, until=START + 2 * DAY))
     assert first_days.columns[-1] == "done in the period"
     # day 0 to 2: ann and cy each did a first contact; each had one follow-up open at the end

@@ -19,16 +19,31 @@ def roster(crm):
 
 def _task(crm, kind="callback", customer=None, assignee=None, source="other-plugin"):
     # a do-not-contact customer gets no first contact, so only these tasks count as load
-    customer = customer or crm.customers.add(actor="t", name="C", owner="nobody",
-                                             do_not_contact=True)
-    task = crm.tasks.create(actor="t", kind=kind, title="x", due_at=crm.now(),
-                            customer_id=customer.id, assignee=assignee, source=source)
+    customer = customer or crm.customers.add(
+        actor="t", name="C", owner="nobody", do_not_contact=True
+    )
+    task = crm.tasks.create(
+        actor="t",
+        kind=kind,
+        title="x",
+        due_at=crm.now(),
+        customer_id=customer.id,
+        assignee=assignee,
+        source=source,
+    )
     return crm.tasks.get(task.id)  # as stored, after the plugin assigned it
 
 
 def test_roster_add_list_update_remove(crm, roster):
-    roster.add("ann", actor="manager", team="north", skills=["Callback", "vip", "callback"],
-               ability=5, capacity=20, shift="day")
+    roster.add(
+        "ann",
+        actor="manager",
+        team="north",
+        skills=["Callback", "vip", "callback"],
+        ability=5,
+        capacity=20,
+        shift="day",
+    )
     roster.add("bo", actor="manager", team="south")
     assert [r.name for r in roster.all()] == ["ann", "bo"]
     ann = roster.get("ann")
@@ -40,16 +55,19 @@ def test_roster_add_list_update_remove(crm, roster):
         roster.get("bo")
 
 
-@pytest.mark.parametrize(("fields", "field"), [
-    ({"name": "ann smith"}, "name"),
-    ({"name": ""}, "name"),
-    ({"name": "ok", "ability": 0}, "ability"),
-    ({"name": "ok", "ability": 6}, "ability"),
-    ({"name": "ok", "ability": "5"}, "ability"),
-    ({"name": "ok", "ability": True}, "ability"),
-    ({"name": "ok", "capacity": 0}, "capacity"),
-    ({"name": "ok", "skills": 3}, "skills"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": "ann smith"}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "ok", "ability": 0}, "ability"),
+        ({"name": "ok", "ability": 6}, "ability"),
+        ({"name": "ok", "ability": "5"}, "ability"),
+        ({"name": "ok", "ability": True}, "ability"),
+        ({"name": "ok", "capacity": 0}, "capacity"),
+        ({"name": "ok", "skills": 3}, "skills"),
+    ],
+)
 def test_bad_rep_fields_are_refused_and_nothing_is_written(crm, roster, fields, field):
     with pytest.raises(ValidationError) as err:
         roster.add(**fields, actor="manager")
@@ -171,8 +189,9 @@ def test_owner_assignment_can_be_switched_off(fu):
 def test_a_new_owner_takes_over_and_gets_a_first_contact(crm, roster, clock):
     roster.add("ann", actor="manager")
     roster.add("bo", actor="manager")
-    customer = crm.customers.add(actor="t", name="X", owner="ann",
-                                 ext={"grading": {"grades": {"pipeline": "B"}}})
+    customer = crm.customers.add(
+        actor="t", name="X", owner="ann", ext={"grading": {"grades": {"pipeline": "B"}}}
+    )
     [first] = crm.tasks.open_for(customer.id, kind="first_contact")
     crm.tasks.complete(first.id, actor="ann")
     [follow_up] = crm.tasks.open_for(customer.id, kind="follow_up")

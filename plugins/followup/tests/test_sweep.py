@@ -30,6 +30,7 @@ def shared(make_crm):
 
     def open_(plugins, core=None, **settings):
         return make_crm(plugins, storage=storage, settings=settings, core=core)
+
     yield open_
     MemoryStore.drop_shared(name)
 
@@ -39,9 +40,14 @@ def _populate(crm, n):
     for i in range(n):
         fields = {"birth_date": date(1980, 1, 1 + i % 28)} if i % 2 == 0 else {}
         grade = "ABCDE"[i % 5]
-        ids.append(crm.customers.add(actor="import", name=f"C{i}",
-                                     ext={"grading": {"grades": {"pipeline": grade}}},
-                                     **fields).id)
+        ids.append(
+            crm.customers.add(
+                actor="import",
+                name=f"C{i}",
+                ext={"grading": {"grades": {"pipeline": grade}}},
+                **fields,
+            ).id
+        )
     return ids
 
 
@@ -56,13 +62,14 @@ def _check_no_duplicates(crm, ids):
     assert all(n == 1 for n in once.values())
 
 
-def test_customers_from_before_the_plugin_get_follow_ups_from_their_last_contact(
-        shared, clock):
+def test_customers_from_before_the_plugin_get_follow_ups_from_their_last_contact(shared, clock):
     before = shared([])
-    old = before.customers.add(actor="import", name="Old",
-                               ext={"grading": {"grades": {"pipeline": "B"}}})
-    before.interactions.log(actor="rep", customer_id=old.id, kind="follow_up",
-                            occurred_at=START - timedelta(days=2))
+    old = before.customers.add(
+        actor="import", name="Old", ext={"grading": {"grades": {"pipeline": "B"}}}
+    )
+    before.interactions.log(
+        actor="rep", customer_id=old.id, kind="follow_up", occurred_at=START - timedelta(days=2)
+    )
     never = before.customers.add(actor="import", name="Never")
     crm = shared(["followup"])
     report = crm.tick("w1")
@@ -133,8 +140,7 @@ def test_a_grade_set_without_an_event_is_adopted_at_the_next_look(crm, clock):
     customer = crm.customers.add(actor="t", name="X")
     [first] = crm.tasks.open_for(customer.id, kind="first_contact")
     crm.tasks.complete(first.id, actor="rep")
-    crm.customers.patch_ext(customer.id, "grading", {"grades": {"pipeline": "A"}},
-                            actor="import")
+    crm.customers.patch_ext(customer.id, "grading", {"grades": {"pipeline": "A"}}, actor="import")
     clock.advance(days=31)
     crm.tick("w1")
     [task] = crm.tasks.open_for(customer.id, kind="follow_up")
@@ -142,8 +148,12 @@ def test_a_grade_set_without_an_event_is_adopted_at_the_next_look(crm, clock):
 
 
 def test_do_not_contact_cancels_contact_tasks_and_stops_the_sweep(crm, clock):
-    customer = crm.customers.add(actor="t", name="X", birth_date=date(1990, 1, 9),
-                                 ext={"grading": {"grades": {"pipeline": "A"}}})
+    customer = crm.customers.add(
+        actor="t",
+        name="X",
+        birth_date=date(1990, 1, 9),
+        ext={"grading": {"grades": {"pipeline": "A"}}},
+    )
     crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     crm.tick("w1")
     kinds = sorted(t.kind for t in crm.tasks.open_for(customer.id))
@@ -153,8 +163,7 @@ def test_do_not_contact_cancels_contact_tasks_and_stops_the_sweep(crm, clock):
     for _ in range(40):
         clock.advance(days=1)
         crm.tick("w1")
-        crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase",
-                             amount=1.0)
+        crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     assert crm.tasks.open_for(customer.id) == []
     assert crm.records(SCHEDULE, Schedule).get(f"fus_{customer.id}").check_at is None
     crm.customers.update(customer.id, actor="rep", do_not_contact=False)
@@ -192,8 +201,10 @@ CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif("storage_tinydb" not in importlib.metadata.entry_points(
-    group="crmcore").names, reason="the tinydb storage plugin is not installed")
+@pytest.mark.skipif(
+    "storage_tinydb" not in importlib.metadata.entry_points(group="crmcore").names,
+    reason="the tinydb storage plugin is not installed",
+)
 def test_two_worker_processes_on_one_tinydb_store_create_no_duplicates(make_crm, tmp_path):
     location = str(tmp_path / "data")
     storage = {"backend": "tinydb", "location": location}
@@ -203,16 +214,24 @@ def test_two_worker_processes_on_one_tinydb_store_create_no_duplicates(make_crm,
     when = START.isoformat()
     script = tmp_path / "worker.py"
     script.write_text(CHILD)
-    procs = [subprocess.Popen([sys.executable, str(script), location, f"p{i}", when],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for i in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), location, f"p{i}", when],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in (1, 2)
+    ]
     for proc in procs:
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()[-2000:]
     crm = make_crm(["followup", "storage_tinydb"], storage=storage)
     _check_no_duplicates(crm, ids)
-    assert crm.tasks.count({"kind": "care"}) == len(
-        {t.dedupe_key for t in crm.tasks.find({"kind": "care"})}) > 0
+    assert (
+        crm.tasks.count({"kind": "care"})
+        == len({t.dedupe_key for t in crm.tasks.find({"kind": "care"})})
+        > 0
+    )
 
 
 def test_the_tick_report_counts_what_the_sweep_created(crm, clock):

@@ -20,10 +20,12 @@ from crmcore import CRM
 from crmcore.i18n_catalogs import problems
 
 PASSWORD = "correct horse battery"
-ACTORS = {"admin": {"role": "admin"},
-          "ann": {"role": "agent", "team": "north"},
-          "bo": {"role": "agent", "team": "north"},
-          "wu": {"role": "shift_lead", "team": "north"}}
+ACTORS = {
+    "admin": {"role": "admin"},
+    "ann": {"role": "agent", "team": "north"},
+    "bo": {"role": "agent", "team": "north"},
+    "wu": {"role": "shift_lead", "team": "north"},
+}
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -39,8 +41,10 @@ class Workspace:
             Users(crm).add(name, PASSWORD, actor="admin")
         self.client = TestClient(create_app(crm), follow_redirects=False)
         page = self.client.get("/login")
-        answer = self.client.post("/login", data={"username": name, "password": PASSWORD,
-                                                  "csrf_token": self.token(page.text)})
+        answer = self.client.post(
+            "/login",
+            data={"username": name, "password": PASSWORD, "csrf_token": self.token(page.text)},
+        )
         assert answer.status_code == 303, answer.text
         self.csrf = self.token(self.client.get("/followup/callbacks").text)
 
@@ -54,15 +58,18 @@ class Workspace:
         return self.client.get(path, **kwargs)
 
     def post(self, path: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
-        return self.client.post(path, data={**data, **({"csrf_token": self.csrf}
-                                                       if csrf else {})})
+        return self.client.post(path, data={**data, **({"csrf_token": self.csrf} if csrf else {})})
 
 
 @pytest.fixture
 def crm(make_crm) -> CRM:
-    crm = make_crm(["web", "followup"], settings={
-        "followup": {"teams": {"north": {"lead": "wu"}}},
-        "security": {"enforce": True, "actors": ACTORS}})
+    crm = make_crm(
+        ["web", "followup"],
+        settings={
+            "followup": {"teams": {"north": {"lead": "wu"}}},
+            "security": {"enforce": True, "actors": ACTORS},
+        },
+    )
     roster = Roster(crm)
     for name in ("ann", "bo", "wu"):
         roster.add(name, actor="admin", team="north")
@@ -92,9 +99,10 @@ def test_an_unsatisfied_answer_creates_the_recovery_task_and_the_page_says_so(cr
     customer, task = a_callback(crm)
     clock.advance(timedelta(hours=30))
     ann = Workspace(crm, "ann")
-    answer = ann.post(f"/followup/callbacks/{task.id}",
-                      {"satisfied": "0", "score": "2", "channel": "phone",
-                       "notes": "the parcel came late"})
+    answer = ann.post(
+        f"/followup/callbacks/{task.id}",
+        {"satisfied": "0", "score": "2", "channel": "phone", "notes": "the parcel came late"},
+    )
     assert answer.status_code == 303
     [recovery] = crm.tasks.find({"kind": "recovery"})
     assert (recovery.assignee, recovery.customer_id) == ("wu", customer.id)
@@ -106,11 +114,14 @@ def test_an_unsatisfied_answer_creates_the_recovery_task_and_the_page_says_so(cr
     assert re.search(r'class="result">[^<]*A recovery task was created for wu\.', again)
 
 
-@pytest.mark.parametrize(("form", "message"), [
-    ({"score": "3"}, "Say whether the customer is satisfied."),
-    ({"satisfied": "1", "score": "9"}, "A score is 1 to 5."),
-    ({"satisfied": "1", "channel": "pigeon"}, "Choose how you reached the customer."),
-])
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"score": "3"}, "Say whether the customer is satisfied."),
+        ({"satisfied": "1", "score": "9"}, "A score is 1 to 5."),
+        ({"satisfied": "1", "channel": "pigeon"}, "Choose how you reached the customer."),
+    ],
+)
 def test_a_wrong_answer_is_shown_in_the_form_and_writes_nothing(crm, form, message):
     _customer, task = a_callback(crm)
     ann = Workspace(crm, "ann")
@@ -127,16 +138,23 @@ def test_recording_without_the_csrf_token_is_refused(crm):
     answer = ann.post(f"/followup/callbacks/{task.id}", {"satisfied": "1"}, csrf=False)
     assert answer.status_code == 403
     assert crm.tasks.get(task.id).is_open
-    assert ann.post("/followup/handover", {"to_rep": "bo", "note": "x"},
-                    csrf=False).status_code == 403
+    assert (
+        ann.post("/followup/handover", {"to_rep": "bo", "note": "x"}, csrf=False).status_code == 403
+    )
     assert handovers.written_by(crm, "ann") == []
 
 
 def test_the_outgoing_rep_hands_over_and_the_incoming_rep_accepts(crm, clock):
     customer = crm.customers.add(actor="admin", name="Zhao Lei", owner="ann")
-    urgent = crm.tasks.create(actor="ann", kind="follow_up", title="quote to send",
-                              due_at=crm.now() + timedelta(hours=1), customer_id=customer.id,
-                              assignee="ann", priority=3)
+    urgent = crm.tasks.create(
+        actor="ann",
+        kind="follow_up",
+        title="quote to send",
+        due_at=crm.now() + timedelta(hours=1),
+        customer_id=customer.id,
+        assignee="ann",
+        priority=3,
+    )
     ann, bo = Workspace(crm, "ann"), Workspace(crm, "bo")
     page = ann.get("/followup/handover").text
     assert "quote to send" in page and "Zhao Lei" in page
@@ -185,8 +203,12 @@ def unlabelled(html: str) -> list[str]:
 def test_every_field_of_the_followup_pages_has_a_label(crm):
     _customer, task = a_callback(crm)
     wu = Workspace(crm, "wu")
-    for path in ("/followup/callbacks", "/followup/callbacks?scope=all",
-                 f"/followup/callbacks/{task.id}", "/followup/handover"):
+    for path in (
+        "/followup/callbacks",
+        "/followup/callbacks?scope=all",
+        f"/followup/callbacks/{task.id}",
+        "/followup/handover",
+    ):
         page = wu.get(path)
         assert page.status_code == 200, path
         assert unlabelled(page.text) == [], path

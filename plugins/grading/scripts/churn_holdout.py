@@ -46,8 +46,10 @@ def load() -> list[tuple[str, date, float]]:
     from lifetimes.datasets import load_dataset
 
     frame = load_dataset("CDNOW_sample.txt", header=None, sep=r"\s+")
-    return [(str(row[0]), datetime.strptime(str(row[2]), "%Y%m%d").date(), float(row[4]))
-            for row in frame.itertuples(index=False)]
+    return [
+        (str(row[0]), datetime.strptime(str(row[2]), "%Y%m%d").date(), float(row[4]))
+        for row in frame.itertuples(index=False)
+    ]
 
 
 def auc(scores: list[float], labels: list[bool]) -> float:
@@ -70,8 +72,9 @@ def auc(scores: list[float], labels: list[bool]) -> float:
     return (pos_ranks - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
-def grade(rows: list[tuple[str, date, float]], cut: date,
-          churn: dict[str, object] | None = None) -> dict[str, tuple[str, bool, tuple, float]]:
+def grade(
+    rows: list[tuple[str, date, float]], cut: date, churn: dict[str, object] | None = None
+) -> dict[str, tuple[str, bool, tuple, float]]:
     """customer → (churn level, watched, reasons, score) as grading stores them at ``cut``;
     the score ranks as the churn watch does: by level, then fewest purchases expected at the
     customer's pace (``churn.pace``)."""
@@ -88,8 +91,9 @@ def grade(rows: list[tuple[str, date, float]], cut: date,
         if day >= cut:
             continue
         at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
-        interaction = crm.interactions.validate(customer_id=ids[key], kind="purchase",
-                                                occurred_at=at, amount=amount)
+        interaction = crm.interactions.validate(
+            customer_id=ids[key], kind="purchase", occurred_at=at, amount=amount
+        )
         docs.append(to_doc(interaction))
     crm.collection("interactions").insert_many(docs)
     grading.grade_all(crm, actor="measure", rebuild=True)
@@ -108,8 +112,7 @@ def grade(rows: list[tuple[str, date, float]], cut: date,
     return out
 
 
-def bgnbd(rows: list[tuple[str, date, float]], cut: date,
-          weeks: int = WEEKS) -> dict[str, float]:
+def bgnbd(rows: list[tuple[str, date, float]], cut: date, weeks: int = WEEKS) -> dict[str, float]:
     """customer → risk from a BG/NBD model fitted on calibration: minus the purchases it
     expects in the holdout (P(alive) alone ranks one-time buyers as surely alive)."""
     import pandas as pd
@@ -117,17 +120,20 @@ def bgnbd(rows: list[tuple[str, date, float]], cut: date,
     from lifetimes.utils import summary_data_from_transaction_data
 
     frame = pd.DataFrame([(k, d) for k, d, _a in rows if d < cut], columns=["id", "date"])
-    summary = summary_data_from_transaction_data(frame, "id", "date", freq="D",
-                                                 observation_period_end=cut - timedelta(days=1))
+    summary = summary_data_from_transaction_data(
+        frame, "id", "date", freq="D", observation_period_end=cut - timedelta(days=1)
+    )
     model = BetaGeoFitter(penalizer_coef=0.0)
     model.fit(summary["frequency"], summary["recency"], summary["T"])
     expected = model.conditional_expected_number_of_purchases_up_to_time(
-        weeks * 7, summary["frequency"], summary["recency"], summary["T"])
+        weeks * 7, summary["frequency"], summary["recency"], summary["T"]
+    )
     return {str(k): -float(e) for k, e in zip(summary.index, expected, strict=True)}
 
 
-def measure(rows: list[tuple[str, date, float]], weeks: int,
-            churn: dict[str, object] | None = None) -> list[dict[str, object]]:
+def measure(
+    rows: list[tuple[str, date, float]], weeks: int, churn: dict[str, object] | None = None
+) -> list[dict[str, object]]:
     """AUCs of one split: per group (watched, all buyers) and ids (even, odd, all)."""
     cut = START + timedelta(weeks=weeks)
     end = cut + timedelta(weeks=weeks)
@@ -143,12 +149,18 @@ def measure(rows: list[tuple[str, date, float]], weeks: int,
         for ids in ("even", "odd", "all"):
             keys = [k for k in members if ids == "all" or (int(k) % 2 == 0) == (ids == "even")]
             churned = [not bought_later[k] for k in keys]
-            out.append({
-                "weeks": weeks, "group": group, "ids": ids, "customers": len(keys),
-                "churned": sum(churned) / len(keys),
-                "level": auc([float(rank(ours[k][0])) for k in keys], churned),
-                "rule": auc([ours[k][3] for k in keys], churned),
-                "bgnbd": auc([theirs[k] for k in keys], churned)})
+            out.append(
+                {
+                    "weeks": weeks,
+                    "group": group,
+                    "ids": ids,
+                    "customers": len(keys),
+                    "churned": sum(churned) / len(keys),
+                    "level": auc([float(rank(ours[k][0])) for k in keys], churned),
+                    "rule": auc([ours[k][3] for k in keys], churned),
+                    "bgnbd": auc([theirs[k] for k in keys], churned),
+                }
+            )
     return out
 
 
@@ -164,8 +176,9 @@ def _value(text: str) -> object:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, action="append", help="39 and 26 if not given")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a [grading.churn] setting")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a [grading.churn] setting"
+    )
     args = parser.parse_args(argv)
     churn = {k: _value(v) for k, _, v in (item.partition("=") for item in args.set)}
     warnings.simplefilter("ignore")
@@ -173,9 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     print("weeks group   ids  customers churned  AUC level  level+pace  BG/NBD")
     for weeks in args.weeks or SPLITS:
         for r in measure(rows, weeks, churn):
-            print(f"{r['weeks']:5} {r['group']:7} {r['ids']:4} {r['customers']:9} "
-                  f"{r['churned']:7.1%} {r['level']:10.3f} {r['rule']:11.3f} "
-                  f"{r['bgnbd']:7.3f}")
+            print(
+                f"{r['weeks']:5} {r['group']:7} {r['ids']:4} {r['customers']:9} "
+                f"{r['churned']:7.1%} {r['level']:10.3f} {r['rule']:11.3f} "
+                f"{r['bgnbd']:7.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def grading_crm(make_crm: Callable[..., CRM]) -> Callable[..., CRM]:
     """``grading_crm(settings={...}, plugins=[...])``: a CRM with grading (all four built-in
     schemes unless ``settings`` says otherwise) and any extra plugin objects."""
 
-    def factory(settings: dict[str, Any] | None = None, plugins: list[Any] | None = None,
-                **kwargs: Any) -> CRM:
+    def factory(
+        settings: dict[str, Any] | None = None, plugins: list[Any] | None = None, **kwargs: Any
+    ) -> CRM:
         grading = {"schemes": list(ALL_SCHEMES), **(settings or {})}
         return make_crm(["grading", *(plugins or [])], settings={"grading": grading}, **kwargs)
 

@@ -15,10 +15,8 @@ def add_customer(crm: CRM, name: str = "Li Lei", **fields: Any) -> str:
     return crm.customers.add(actor="ann", name=name, **fields).id
 
 
-def log(crm: CRM, customer_id: str, kind: str, at: datetime | None = None,
-        **fields: Any) -> None:
-    crm.interactions.log(actor="ann", customer_id=customer_id, kind=kind, occurred_at=at,
-                         **fields)
+def log(crm: CRM, customer_id: str, kind: str, at: datetime | None = None, **fields: Any) -> None:
+    crm.interactions.log(actor="ann", customer_id=customer_id, kind=kind, occurred_at=at, **fields)
 
 
 def grading_of(crm: CRM, customer_id: str) -> dict[str, Any]:
@@ -39,16 +37,32 @@ class Recorder:
         self.answer = answer
 
     @hookimpl
-    def crm_grade_changed(self, crm: CRM, customer: Customer, scheme: str, old: str | None,
-                          new: str | None, reason: str, actor: str) -> Effects | None:
+    def crm_grade_changed(
+        self,
+        crm: CRM,
+        customer: Customer,
+        scheme: str,
+        old: str | None,
+        new: str | None,
+        reason: str,
+        actor: str,
+    ) -> Effects | None:
         self.grades.append((customer.id, scheme, old, new, reason))
         self.seen_stored.append(customer.ext.get("grading", {}).get("grades", {}).get(scheme))
-        return self.answer(crm=crm, customer=customer, scheme=scheme, new=new) \
-            if self.answer else None
+        return (
+            self.answer(crm=crm, customer=customer, scheme=scheme, new=new) if self.answer else None
+        )
 
     @hookimpl
-    def crm_churn_risk_changed(self, crm: CRM, customer: Customer, old: str | None, new: str,
-                               reasons: list[str], actor: str) -> Effects | None:
+    def crm_churn_risk_changed(
+        self,
+        crm: CRM,
+        customer: Customer,
+        old: str | None,
+        new: str,
+        reasons: list[str],
+        actor: str,
+    ) -> Effects | None:
         self.churn.append((customer.id, old, new, list(reasons)))
         return None
 
@@ -72,14 +86,24 @@ def signals_dict(**fields: Any) -> dict[str, Any]:
     return out
 
 
-def make_facts(customer_id: str = "cus_1", now: datetime | None = None,
-               inputs: dict[str, Any] | None = None, open_complaints: int = 0,
-               **signals: Any) -> Any:
+def make_facts(
+    customer_id: str = "cus_1",
+    now: datetime | None = None,
+    inputs: dict[str, Any] | None = None,
+    open_complaints: int = 0,
+    **signals: Any,
+) -> Any:
     from crmcore_grading.scheme import Facts
     from crmcore_grading.signals import Signals
 
     from crmcore.testing import START
 
     when = now or START
-    return Facts(customer_id, when, when.date(), inputs or {}, Signals(signals_dict(**signals)),
-                 open_complaints)
+    return Facts(
+        customer_id,
+        when,
+        when.date(),
+        inputs or {},
+        Signals(signals_dict(**signals)),
+        open_complaints,
+    )

@@ -18,12 +18,15 @@ def script():
     return module
 
 
-@pytest.mark.parametrize(("scores", "labels", "expected"), [
-    ([3, 2, 1, 0], [True, True, False, False], 1.0),     # every churner ranked above
-    ([0, 1, 2, 3], [True, True, False, False], 0.0),
-    ([1, 1, 1, 1], [True, False, True, False], 0.5),     # ties count a half
-    ([2, 1, 1, 0], [True, True, False, False], 0.875),
-])
+@pytest.mark.parametrize(
+    ("scores", "labels", "expected"),
+    [
+        ([3, 2, 1, 0], [True, True, False, False], 1.0),  # every churner ranked above
+        ([0, 1, 2, 3], [True, True, False, False], 0.0),
+        ([1, 1, 1, 1], [True, False, True, False], 0.5),  # ties count a half
+        ([2, 1, 1, 0], [True, True, False, False], 0.875),
+    ],
+)
 def test_auc(script, scores, labels, expected):
     assert script.auc(scores, labels) == pytest.approx(expected)
 

@@ -35,14 +35,29 @@ def error(result, code: int) -> str:
 
 @pytest.fixture
 def customer(cli) -> str:
-    return json.loads(ok(cli("--json", "customer", "add", "--name", "Li Lei", "--owner",
-                             "ann")))["id"]
+    return json.loads(ok(cli("--json", "customer", "add", "--name", "Li Lei", "--owner", "ann")))[
+        "id"
+    ]
 
 
 def test_set_then_show_then_history(cli, customer):
-    out = ok(cli("--as", "ann", "grade", "set", customer, "--demand", "target",
-                 "--expected-close", "2100-01-20", "--deal-status", "negotiating",
-                 "--importance", "important"))
+    out = ok(
+        cli(
+            "--as",
+            "ann",
+            "grade",
+            "set",
+            customer,
+            "--demand",
+            "target",
+            "--expected-close",
+            "2100-01-20",
+            "--deal-status",
+            "negotiating",
+            "--importance",
+            "important",
+        )
+    )
     assert "pipeline: D: clear need, expected to close 2100-01-20, not within 6 months" in out
     shown = json.loads(ok(cli("--json", "grade", "show", customer)))
     assert shown["grades"][0]["grade"] == "D"
@@ -60,13 +75,16 @@ def test_customer_show_prints_the_grade_with_its_reason(cli, customer):
     out = ok(cli("customer", "show", customer))
     assert "A: clear need, expected to close 1999-12-31, date passed" in out
     data = json.loads(ok(cli("--json", "customer", "show", customer)))
-    assert {"label": "grade",
-            "text": "A: clear need, expected to close 1999-12-31, date passed"} in data["summary"]
+    assert {
+        "label": "grade",
+        "text": "A: clear need, expected to close 1999-12-31, date passed",
+    } in data["summary"]
 
 
 def test_grade_all_reports_what_it_did(cli, customer, location):
-    with open_crm({"storage": {"backend": "memory", "location": location}},
-                  plugins=["grading"]) as crm:
+    with open_crm(
+        {"storage": {"backend": "memory", "location": location}}, plugins=["grading"]
+    ) as crm:
         crm.interactions.log(actor="ann", customer_id=customer, kind="purchase", amount=99.0)
     data = json.loads(ok(cli("--json", "grade", "all")))
     assert (data["customers"], data["interactions"], data["written"]) == (1, 1, 1)
@@ -79,12 +97,25 @@ def test_grade_all_reports_what_it_did(cli, customer, location):
 
 def test_list_orders_by_grade_then_importance(cli):
     ids = {}
-    for name, close, importance in (("Ann", "1999-01-01", "not_important"),
-                                    ("Bo", "1999-06-01", "important"),
-                                    ("Chen", "2100-01-01", "important")):
+    for name, close, importance in (
+        ("Ann", "1999-01-01", "not_important"),
+        ("Bo", "1999-06-01", "important"),
+        ("Chen", "2100-01-01", "important"),
+    ):
         ids[name] = json.loads(ok(cli("--json", "customer", "add", "--name", name)))["id"]
-        ok(cli("grade", "set", ids[name], "--demand", "target", "--expected-close", close,
-               "--importance", importance))
+        ok(
+            cli(
+                "grade",
+                "set",
+                ids[name],
+                "--demand",
+                "target",
+                "--expected-close",
+                close,
+                "--importance",
+                importance,
+            )
+        )
     rows = json.loads(ok(cli("--json", "grade", "list")))
     assert [r["name"] for r in rows] == ["Bo", "Ann", "Chen"]
     rows = json.loads(ok(cli("--json", "grade", "list", "--grade", "D")))
@@ -98,16 +129,22 @@ def test_schemes_lists_registered_and_running(cli):
     assert rows["rfm"]["population"] == "yes"
 
 
-@pytest.mark.parametrize(("args", "code", "says"), [
-    (["grade", "set", "{id}"], 2, "nothing to set"),
-    (["grade", "set", "{id}", "--demand", "urgent"], 2, "'urgent' is not one of"),
-    (["grade", "set", "{id}", "--demand", "target", "--expected-close", "next week"], 2,
-     "expected_close: expected a date as YYYY-MM-DD"),
-    (["grade", "set", "{id}", "--expected-close", "2027-01-20"], 2, "demand: set the demand"),
-    (["grade", "set", "cus_nope", "--demand", "dead"], 3, "cus_nope"),
-    (["grade", "show", "cus_nope"], 3, "cus_nope"),
-    (["grade", "history", "cus_nope"], 3, "cus_nope"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["grade", "set", "{id}"], 2, "nothing to set"),
+        (["grade", "set", "{id}", "--demand", "urgent"], 2, "'urgent' is not one of"),
+        (
+            ["grade", "set", "{id}", "--demand", "target", "--expected-close", "next week"],
+            2,
+            "expected_close: expected a date as YYYY-MM-DD",
+        ),
+        (["grade", "set", "{id}", "--expected-close", "2027-01-20"], 2, "demand: set the demand"),
+        (["grade", "set", "cus_nope", "--demand", "dead"], 3, "cus_nope"),
+        (["grade", "show", "cus_nope"], 3, "cus_nope"),
+        (["grade", "history", "cus_nope"], 3, "cus_nope"),
+    ],
+)
 def test_mistakes_are_one_line_and_write_nothing(cli, customer, args, code, says):
     before = json.loads(ok(cli("--json", "grade", "show", customer)))
     err = error(cli(*[a.replace("{id}", customer) for a in args]), code)

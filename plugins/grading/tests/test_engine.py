@@ -94,15 +94,19 @@ def test_cut_offs_made_under_another_configuration_are_not_used(make_crm):
     location = f"grading-config-{uuid.uuid4()}"
     storage = {"backend": "memory", "location": location}
     try:
-        five = make_crm(["grading"], storage=storage, settings={"grading": {
-            "schemes": ["rfm"]}})
+        five = make_crm(["grading"], storage=storage, settings={"grading": {"schemes": ["rfm"]}})
         cid = add_customer(five)
         log(five, cid, "purchase", amount=10.0)
         api.grade_all(five, actor="nightly")
         assert engine_for(five).cutoffs(five.now()).keys() == {"rfm"}
         assert grades_of(five, cid)["rfm"] == "loyal"  # R3 F3 M3: a population of one
-        four = make_crm(["grading"], storage=storage, settings={"grading": {
-            "schemes": ["rfm"], "rfm": {"bins": 4, "segments": [{"name": "any"}]}}})
+        four = make_crm(
+            ["grading"],
+            storage=storage,
+            settings={
+                "grading": {"schemes": ["rfm"], "rfm": {"bins": 4, "segments": [{"name": "any"}]}}
+            },
+        )
         assert engine_for(four).cutoffs(four.now()) == {}
         log(four, cid, "purchase", amount=10.0)
         assert grades_of(four, cid)["rfm"] == "loyal"  # kept until the next run
@@ -135,7 +139,8 @@ def test_the_worker_runs_the_population_once_per_interval(grading_crm, clock):
 
 
 def test_two_workers_never_both_run_it_and_a_crashed_one_does_not_block_for_ever(
-        grading_crm, clock):
+    grading_crm, clock
+):
     crm = grading_crm({"population_interval_hours": 6, "population_lease_minutes": 30})
     add_customer(crm)
     engine = engine_for(crm)
@@ -188,15 +193,21 @@ class ThirdParty:
 
     @hookimpl
     def crm_grading_schemes(self) -> list[GradingScheme]:
-        return [GradingScheme("visits", VisitScheme, "regulars by visit count"),
-                GradingScheme("median", lambda _context: AboveMedian(), "above the median")]
+        return [
+            GradingScheme("visits", VisitScheme, "regulars by visit count"),
+            GradingScheme("median", lambda _context: AboveMedian(), "above the median"),
+        ]
 
 
 def test_a_third_party_scheme_is_chosen_by_configuration_and_runs(grading_crm):
-    crm = grading_crm({"schemes": ["pipeline", "visits", "median"],
-                       "options": {"visits": {"regular_at": 3}},
-                       "churn": {"valuable": {"visits": ["regular"]}}},
-                      plugins=[("thirdparty", ThirdParty())])
+    crm = grading_crm(
+        {
+            "schemes": ["pipeline", "visits", "median"],
+            "options": {"visits": {"regular_at": 3}},
+            "churn": {"valuable": {"visits": ["regular"]}},
+        },
+        plugins=[("thirdparty", ThirdParty())],
+    )
     cid, other = add_customer(crm), add_customer(crm, name="Wang Fang")
     log(crm, cid, "visit")
     assert grades_of(crm, cid) == {"visits": "rare"}
@@ -248,19 +259,24 @@ class Broken:
 
 def test_two_plugins_registering_one_name_is_an_error_naming_both(grading_crm):
     crm = grading_crm(plugins=[("clash", Clash())])
-    with pytest.raises(PluginError, match="'rfm' is provided by both plugin 'clash' and "
-                                          "plugin 'grading'"):
+    with pytest.raises(
+        PluginError, match="'rfm' is provided by both plugin 'clash' and plugin 'grading'"
+    ):
         api.grade_all(crm, actor="nightly")
 
 
-@pytest.mark.parametrize(("what", "message"), [
-    ("type", "crm_grading_schemes returned str, not GradingScheme"),
-    ("factory", "could not be built: RuntimeError: no database"),
-    ("grade", "returned 'A', not a Grade"),
-])
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("type", "crm_grading_schemes returned str, not GradingScheme"),
+        ("factory", "could not be built: RuntimeError: no database"),
+        ("grade", "returned 'A', not a Grade"),
+    ],
+)
 def test_a_broken_scheme_is_reported_with_its_plugin(grading_crm, what, message):
-    crm = grading_crm({"schemes": ["broken"]} if what != "type" else {},
-                      plugins=[("broken", Broken(what))])
+    crm = grading_crm(
+        {"schemes": ["broken"]} if what != "type" else {}, plugins=[("broken", Broken(what))]
+    )
     with pytest.raises(PluginError, match=message) as info:
         cid = add_customer(crm)
         log(crm, cid, "visit")
@@ -280,9 +296,17 @@ def test_a_scheme_name_must_be_usable():
 def test_grade_changed_implementers_effects_are_applied(grading_crm, clock):
     def answer(crm, customer, scheme, new):
         if scheme == "pipeline" and new == "A":
-            return Effects(tasks=[TaskDraft(kind="follow_up", title="daily log",
-                                            due_at=clock.now() + timedelta(days=1),
-                                            customer_id=customer.id, dedupe_key="fu:a")])
+            return Effects(
+                tasks=[
+                    TaskDraft(
+                        kind="follow_up",
+                        title="daily log",
+                        due_at=clock.now() + timedelta(days=1),
+                        customer_id=customer.id,
+                        dedupe_key="fu:a",
+                    )
+                ]
+            )
         return None
 
     recorder = Recorder(answer)
@@ -291,8 +315,9 @@ def test_grade_changed_implementers_effects_are_applied(grading_crm, clock):
     api.set_inputs(crm, cid, actor="ann", demand="target", expected_close="2026-01-20")
     [task] = crm.tasks.open_for(cid)
     assert task.title == "daily log"
-    assert recorder.grades == [(cid, "pipeline", None, "A",
-                                "clear need, expected to close 2026-01-20, within 1 month")]
+    assert recorder.grades == [
+        (cid, "pipeline", None, "A", "clear need, expected to close 2026-01-20, within 1 month")
+    ]
 
 
 def test_grade_changed_fires_once_per_changed_scheme_in_grade_all(grading_crm):
@@ -364,8 +389,9 @@ class MeddlerPlugin:
 
 
 def test_a_customer_changed_during_grade_all_is_re_graded_carefully(grading_crm):
-    crm = grading_crm({"schemes": [*ALL_SCHEMES, "meddler"]},
-                      plugins=[("meddler", MeddlerPlugin())])
+    crm = grading_crm(
+        {"schemes": [*ALL_SCHEMES, "meddler"]}, plugins=[("meddler", MeddlerPlugin())]
+    )
     ids = [add_customer(crm, name=f"Customer {i}") for i in range(3)]
     for cid in ids:
         log(crm, cid, "purchase", amount=12.0)
@@ -387,8 +413,11 @@ def test_inactive_customers_are_left_alone(grading_crm):
 
 def test_an_unknown_scheme_is_refused_naming_the_key_before_anything_is_written(grading_crm):
     crm = grading_crm({"schemes": ["pipeline", "rfmm"]})
-    with pytest.raises(ConfigError, match=r"grading\.schemes\[1\]: unknown grading scheme "
-                                          "'rfmm'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"grading\.schemes\[1\]: unknown grading scheme "
+        "'rfmm'",
+    ):
         crm.customers.add(actor="ann", name="Li Lei")
     assert crm.customers.count() == 0
 

@@ -32,10 +32,18 @@ def test_report_sections_show_the_grade_pyramid_tiers_and_churn_watch(grading_cr
     assert pipeline.rows[0][:3] == ("A", "clear need, closing within 1 month", 1)
     assert pipeline.rows[4][2] == 1 and pipeline.rows[5][2] == 8
     pyramid = sections["Value tiers: pyramid tier"]
-    assert [r[:2] for r in pyramid.rows] == [("vip", 1), ("major", 1), ("ordinary", 3),
-                                             ("small", 5)]
-    assert pyramid.rows[0][3] == 1000.0 and pyramid.chart == {"vip": 1, "major": 1,
-                                                              "ordinary": 3, "small": 5}
+    assert [r[:2] for r in pyramid.rows] == [
+        ("vip", 1),
+        ("major", 1),
+        ("ordinary", 3),
+        ("small", 5),
+    ]
+    assert pyramid.rows[0][3] == 1000.0 and pyramid.chart == {
+        "vip": 1,
+        "major": 1,
+        "ordinary": 3,
+        "small": 5,
+    }
     assert "Value tiers: RFM segment" in sections and "Value tiers: hospital tier" in sections
     churn = dict(sections["Churn watch (valuable customers)"].rows)
     assert churn["watched (hold a valuable tier)"] == 2
@@ -48,16 +56,19 @@ def test_report_sections_show_the_grade_pyramid_tiers_and_churn_watch(grading_cr
 def test_summary_lines_for_customer_show(grading_crm):
     crm = grading_crm()
     cid = add_customer(crm)
-    assert crm.plugins.flat("crm_customer_summary", crm=crm,
-                            customer=crm.customers.get(cid)) == []
+    assert crm.plugins.flat("crm_customer_summary", crm=crm, customer=crm.customers.get(cid)) == []
     api.set_inputs(crm, cid, actor="ann", demand="target", expected_close="2027-01-20")
     log(crm, cid, "purchase", amount=10.0)
     api.grade_all(crm, actor="nightly")
     lines = crm.plugins.flat("crm_customer_summary", crm=crm, customer=crm.customers.get(cid))
     assert lines[0].label == "grade"
     assert lines[0].text == "D: clear need, expected to close 2027-01-20, not within 6 months"
-    assert [line.label for line in lines] == ["grade", "RFM segment", "pyramid tier",
-                                              "hospital tier"]
+    assert [line.label for line in lines] == [
+        "grade",
+        "RFM segment",
+        "pyramid tier",
+        "hospital tier",
+    ]
 
 
 def test_simulated_days_grade_customers_and_move_the_pipeline(grading_crm, clock):
@@ -68,8 +79,12 @@ def test_simulated_days_grade_customers_and_move_the_pipeline(grading_crm, clock
         for cid in ids:
             if rng.random() < 0.3:
                 kind = rng.choice(["consultation", "purchase", "visit"])
-                log(crm, cid, kind, amount=round(rng.uniform(5, 300), 2)
-                    if kind == "purchase" else None)
+                log(
+                    crm,
+                    cid,
+                    kind,
+                    amount=round(rng.uniform(5, 300), 2) if kind == "purchase" else None,
+                )
         crm.plugins.call("crm_simulate", crm=crm, now=clock.now(), rng=rng, actor="demo")
         crm.tick("demo")
         clock.advance(days=1)
@@ -86,8 +101,9 @@ def test_simulated_days_grade_customers_and_move_the_pipeline(grading_crm, clock
 def test_every_offered_hook_is_documented_with_its_signature():
     text = README.read_text(encoding="utf-8")
     for name in sorted(n for n in dir(GradingContract) if n.startswith("crm_")):
-        params = [p for p in inspect.signature(getattr(GradingContract, name)).parameters
-                  if p != "self"]
+        params = [
+            p for p in inspect.signature(getattr(GradingContract, name)).parameters if p != "self"
+        ]
         assert re.search(rf"`{name}\({', '.join(params)}\)", text), name
 
 

@@ -65,22 +65,43 @@ def old_id(prefix: str) -> str:
 
 def old_interaction(customer_id: str) -> dict[str, Any]:
     when = START - timedelta(days=30)
-    return to_doc(Interaction(id=old_id("int_"), customer_id=customer_id, kind="purchase",
-                              occurred_at=when, created_at=when, created_by="import",
-                              amount=40.0))
+    return to_doc(
+        Interaction(
+            id=old_id("int_"),
+            customer_id=customer_id,
+            kind="purchase",
+            occurred_at=when,
+            created_at=when,
+            created_by="import",
+            amount=40.0,
+        )
+    )
 
 
 # -- random histories ------------------------------------------------------------------------
 
-KINDS = ["purchase", "refund", "visit", "treatment", "referral", "event", "complaint",
-         "feedback", "consultation"]
+KINDS = [
+    "purchase",
+    "refund",
+    "visit",
+    "treatment",
+    "referral",
+    "event",
+    "complaint",
+    "feedback",
+    "consultation",
+]
 
 step = st.one_of(
-    st.tuples(st.just("log"), st.integers(0, 5), st.sampled_from(KINDS),
-              st.floats(1, 500).map(lambda a: round(a, 2)),
-              # how long before now it occurred: mostly now, sometimes back-dated past the
-              # look-back (found by the id scan) or out of the day windows altogether
-              st.one_of(st.just(0), st.integers(0, 24 * 400))),
+    st.tuples(
+        st.just("log"),
+        st.integers(0, 5),
+        st.sampled_from(KINDS),
+        st.floats(1, 500).map(lambda a: round(a, 2)),
+        # how long before now it occurred: mostly now, sometimes back-dated past the
+        # look-back (found by the id scan) or out of the day windows altogether
+        st.one_of(st.just(0), st.integers(0, 24 * 400)),
+    ),
     st.tuples(st.just("advance"), st.integers(1, 24 * 120)),
     st.tuples(st.just("customer")),
     st.tuples(st.just("grade")),
@@ -90,16 +111,18 @@ step = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.lists(step, min_size=1, max_size=30))
 # a merge by a process without grading between two runs (the last run is always added)
 @example([("log", 1, "purchase", 30.0, 0), ("grade",), ("merge", 0, 1, False)])
 def test_incremental_runs_give_what_a_full_rebuild_gives(steps):
     clock = ManualClock(START)
     storage = {"backend": "memory", "location": f"grading-history-{uuid.uuid4()}"}
-    crm = make_test_crm(["grading"], settings={"grading": GRADING}, clock=clock,
-                        storage=storage)
+    crm = make_test_crm(["grading"], settings={"grading": GRADING}, clock=clock, storage=storage)
     bare = make_test_crm([], clock=clock, storage=storage)
     try:
         ids = [add_customer(crm, name=f"Customer {i}") for i in range(3)]
@@ -107,14 +130,14 @@ def test_incremental_runs_give_what_a_full_rebuild_gives(steps):
         for op in [*steps, ("grade",)]:
             if op[0] == "log":
                 _, who, kind, amount, back = op
-                fields: dict[str, Any] = {"amount": amount} if kind in (
-                    "purchase", "refund", "treatment") else {}
+                fields: dict[str, Any] = (
+                    {"amount": amount} if kind in ("purchase", "refund", "treatment") else {}
+                )
                 if kind == "feedback":
                     fields["satisfaction"] = 1 + int(amount) % 5
                 if kind == "referral":
                     fields["ref"] = ids[int(amount) % len(ids)]
-                log(crm, ids[who % len(ids)], kind, clock.now() - timedelta(hours=back),
-                    **fields)
+                log(crm, ids[who % len(ids)], kind, clock.now() - timedelta(hours=back), **fields)
             elif op[0] == "advance":
                 clock.advance(hours=op[1])
             elif op[0] == "customer":
@@ -173,8 +196,7 @@ def test_the_window_moving_months_forward_gives_what_a_rebuild_gives(grading_crm
             log(crm, ids[day % 3], "complaint")
         clock.advance(days=1)
     api.grade_all(crm, actor="nightly")
-    days_before = {cid: dict(grading_of(crm, cid)["signals"].get("spend_days", {}))
-                   for cid in ids}
+    days_before = {cid: dict(grading_of(crm, cid)["signals"].get("spend_days", {})) for cid in ids}
     clock.advance(days=150)  # most day buckets fall out of the windows
     report = api.grade_all(crm, actor="nightly")
     assert not report.full_rebuild and report.signals_rebuilt == 0
@@ -223,8 +245,12 @@ def test_progress_wraps_each_incremental_pass(grading_crm, clock):
         return items
 
     api.grade_all(crm, actor="nightly", progress=bar)
-    assert seen == [("reading customers", 1), ("reading new interactions", None),
-                    ("rebuilding signals", 1), ("grading", 1)]
+    assert seen == [
+        ("reading customers", 1),
+        ("reading new interactions", None),
+        ("rebuilding signals", 1),
+        ("grading", 1),
+    ]
 
 
 def test_the_worker_continues_from_the_watermark(grading_crm, clock):
@@ -240,11 +266,13 @@ def test_the_worker_continues_from_the_watermark(grading_crm, clock):
     assert Signals(grading_of(crm, cid)["signals"]).spend == 25.0
 
 
-def test_the_embedded_store_finds_new_interactions_through_its_indexes(make_crm, clock,
-                                                                      tmp_path):
+def test_the_embedded_store_finds_new_interactions_through_its_indexes(make_crm, clock, tmp_path):
     pytest.importorskip("crmcore_storage_tinydb")
-    crm = make_crm(["storage_tinydb", "grading"], settings={"grading": GRADING},
-                   storage={"backend": "tinydb", "location": str(tmp_path / "crm")})
+    crm = make_crm(
+        ["storage_tinydb", "grading"],
+        settings={"grading": GRADING},
+        storage={"backend": "tinydb", "location": str(tmp_path / "crm")},
+    )
     ids = [add_customer(crm, name=f"Customer {i}") for i in range(5)]
     for i, cid in enumerate(ids):
         log(crm, cid, "purchase", clock.now() - timedelta(days=40 * i), amount=10.0 * (i + 1))
@@ -286,8 +314,9 @@ def test_a_deleted_interaction_makes_the_next_run_a_full_rebuild(grading_crm):
     log(crm, b, "visit")  # one new interaction: the count alone would still look right
     report = api.grade_all(crm, actor="nightly")
     assert report.full_rebuild
-    assert report.rebuild_reason == ("interactions were removed, or added with ids older than "
-                                     "the last run's")
+    assert report.rebuild_reason == (
+        "interactions were removed, or added with ids older than the last run's"
+    )
     assert Signals(grading_of(crm, a)["signals"]).spend == 10.0
     assert not api.grade_all(crm, actor="nightly").full_rebuild  # a new watermark
     assert_same_as_rebuild(crm)
@@ -313,12 +342,16 @@ def test_a_customer_imported_with_an_old_id_makes_a_full_rebuild(grading_crm, cl
     log(crm, a, "purchase", amount=10.0)
     api.grade_all(crm, actor="nightly")
     old = to_doc(crm.customers.validate(name="Restored"))
-    old.update(id=old_id("cus_"), version=1,
-               ext={"grading": {"signals": {"n": 5, "purchases": 5, "spend": 50000}}})
+    old.update(
+        id=old_id("cus_"),
+        version=1,
+        ext={"grading": {"signals": {"n": 5, "purchases": 5, "spend": 50000}}},
+    )
     assert crm.collection("customers").import_raw([old]).ok
     report = api.grade_all(crm, actor="nightly")
-    assert report.full_rebuild and report.rebuild_reason == ("customer records were removed, "
-                                                             "or added with old ids")
+    assert report.full_rebuild and report.rebuild_reason == (
+        "customer records were removed, or added with old ids"
+    )
     assert grading_of(crm, old["id"]).get("signals", {}) == {}
     assert_same_as_rebuild(crm)
 
@@ -370,7 +403,8 @@ def test_a_chain_of_merges_rebuilds_the_customer_at_its_end(make_crm, shared, cl
 
 
 def test_merges_the_recent_tombstones_do_not_account_for_make_a_full_rebuild(
-        make_crm, shared, clock):
+    make_crm, shared, clock
+):
     crm = make_crm(["grading"], storage=shared, settings={"grading": GRADING})
     keep, dup = add_customer(crm), add_customer(crm, name="Li (2)")
     log(crm, dup, "purchase", amount=30.0)
@@ -379,16 +413,20 @@ def test_merges_the_recent_tombstones_do_not_account_for_make_a_full_rebuild(
     bare.customers.merge(keep, dup, actor="ann")  # a process whose clock is a month behind
     report = api.grade_all(crm, actor="nightly")
     assert report.full_rebuild and report.rebuild_reason == (
-        "customers were merged and the merges since the last run cannot be told apart")
+        "customers were merged and the merges since the last run cannot be told apart"
+    )
     assert Signals(grading_of(crm, keep)["signals"]).spend == 30.0
     assert_same_as_rebuild(crm)
 
 
-@pytest.mark.parametrize("changed", [
-    {"signals": {"default_margin": 0.5}},
-    {"signals": {"spend_kinds": ["purchase"]}},
-    {"churn": {"spend_window_days": 120}},
-])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"signals": {"default_margin": 0.5}},
+        {"signals": {"spend_kinds": ["purchase"]}},
+        {"churn": {"spend_window_days": 120}},
+    ],
+)
 def test_changed_signal_settings_make_a_full_rebuild(make_crm, shared, clock, changed):
     crm = make_crm(["grading"], storage=shared, settings={"grading": GRADING})
     cid = add_customer(crm)
@@ -412,8 +450,17 @@ def test_other_settings_do_not_force_a_rebuild(make_crm, shared, clock):
     crm = make_crm(["grading"], storage=shared, settings={"grading": GRADING})
     log(crm, add_customer(crm), "purchase", amount=10.0)
     api.grade_all(crm, actor="nightly")
-    other = make_crm(["grading"], storage=shared, settings={"grading": {
-        "schemes": ["pipeline", "rfm"], "rfm": {"measure": "profit"}, "write_batch": 7}})
+    other = make_crm(
+        ["grading"],
+        storage=shared,
+        settings={
+            "grading": {
+                "schemes": ["pipeline", "rfm"],
+                "rfm": {"measure": "profit"},
+                "write_batch": 7,
+            }
+        },
+    )
     assert not api.grade_all(other, actor="nightly").full_rebuild
 
 
@@ -493,8 +540,9 @@ class DaysSeen(Scheme):
 
     def grade(self, facts: Facts, cutoffs: Any) -> Grade:
         data = facts.signals.data
-        return Grade("seen", f"{sorted(data.get('spend_days', {}))} "
-                             f"{sorted(data.get('complaint_days', {}))}")
+        return Grade(
+            "seen", f"{sorted(data.get('spend_days', {}))} {sorted(data.get('complaint_days', {}))}"
+        )
 
 
 class DaysSeenPlugin:
@@ -504,8 +552,7 @@ class DaysSeenPlugin:
 
 
 def test_schemes_see_the_day_buckets_of_now_not_of_the_last_run(grading_crm, clock):
-    crm = grading_crm({"schemes": ["rfm", "days_seen"]},
-                      plugins=[("days_seen", DaysSeenPlugin())])
+    crm = grading_crm({"schemes": ["rfm", "days_seen"]}, plugins=[("days_seen", DaysSeenPlugin())])
     cid = add_customer(crm)
     for day in range(30):
         log(crm, cid, "purchase" if day % 3 else "complaint", amount=5.0)
@@ -530,8 +577,7 @@ def test_forgetting_a_customer_needs_no_rebuild(grading_crm, clock):
     assert_same_as_rebuild(crm)
 
 
-def test_when_most_customers_need_rebuilding_one_pass_does_it(grading_crm, clock,
-                                                              monkeypatch):
+def test_when_most_customers_need_rebuilding_one_pass_does_it(grading_crm, clock, monkeypatch):
     from crmcore_grading import engine
 
     monkeypatch.setattr(engine, "REBUILD_MOST", 2)

@@ -22,8 +22,13 @@ def test_a_lost_customer_is_won_back_by_their_next_purchase(grading_crm, clock):
     cid = add_customer(crm)
     log(crm, cid, "purchase", amount=50.0)
     clock.advance(10 * DAY)
-    lost = mark_lost(crm, cid, actor="ann", churn_type="competitive",
-                     reason="moved to a rival with cheaper plans")
+    lost = mark_lost(
+        crm,
+        cid,
+        actor="ann",
+        churn_type="competitive",
+        reason="moved to a rival with cheaper plans",
+    )
     stored = grading_of(crm, cid)
     assert stored["lost"] == lost and lost["type"] == "competitive" and lost["by"] == "ann"
     assert [o["type"] for o in stored["outcomes"]] == ["competitive"]
@@ -40,10 +45,13 @@ def test_a_lost_customer_is_won_back_by_their_next_purchase(grading_crm, clock):
     assert grading_of(crm, cid)["outcomes"][0]["won_back_at"]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"churn_type": "bored", "reason": "x"}, "unknown churn type 'bored'"),
-    ({"churn_type": "natural", "reason": "  "}, "say why the customer left"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"churn_type": "bored", "reason": "x"}, "unknown churn type 'bored'"),
+        ({"churn_type": "natural", "reason": "  "}, "say why the customer left"),
+    ],
+)
 def test_bad_outcomes_are_refused(grading_crm, kwargs, message):
     crm = grading_crm()
     cid = add_customer(crm)
@@ -81,8 +89,18 @@ def test_cli_lost_and_churn(crm_cli):
     crm = cli.open()
     cid = crm.customers.add(actor="ann", name="Li").id
     crm.close()
-    code, out, err = cli("--as", "ann", "--json", "grade", "lost", cid, "--type", "malicious",
-                         "--reason", "spread false reviews")
+    code, out, err = cli(
+        "--as",
+        "ann",
+        "--json",
+        "grade",
+        "lost",
+        cid,
+        "--type",
+        "malicious",
+        "--reason",
+        "spread false reviews",
+    )
     assert code == 0, err
     assert json.loads(out)["type"] == "malicious"
     code, out, err = cli("--json", "grade", "churn", "--since", "-1d", "--until", "+1d")
@@ -103,8 +121,12 @@ def test_report_shows_the_last_90_days(grading_crm, clock):
     clock.advance(DAY)
     [section] = [s for s in build_report(crm) if s.title == "Churn outcomes (last 90 days)"]
     rows = dict(section.rows)
-    assert (rows["active at the start"], rows["lost"], rows["lost: negligent"],
-            rows["churn rate"]) == (1, 1, 1, "100.0%")
+    assert (
+        rows["active at the start"],
+        rows["lost"],
+        rows["lost: negligent"],
+        rows["churn rate"],
+    ) == (1, 1, 1, "100.0%")
 
 
 def test_report_window_sets_the_churn_period(grading_crm, clock):
@@ -117,11 +139,13 @@ def test_report_window_sets_the_churn_period(grading_crm, clock):
     mark_lost(crm, cid, actor="ann", churn_type="natural", reason="moved away")
     clock.advance(10 * DAY)
     window = ReportWindow(since=START + 5 * DAY, until=START + 15 * DAY)
-    [section] = [s for s in build_report(crm, window=window)
-                 if s.title.startswith("Churn outcomes")]
+    [section] = [
+        s for s in build_report(crm, window=window) if s.title.startswith("Churn outcomes")
+    ]
     assert section.title == "Churn outcomes (2026-01-10 to 2026-01-20)"
     assert dict(section.rows)["lost"] == 1
     window = ReportWindow(since=START + 12 * DAY)
-    [section] = [s for s in build_report(crm, window=window)
-                 if s.title.startswith("Churn outcomes")]
+    [section] = [
+        s for s in build_report(crm, window=window) if s.title.startswith("Churn outcomes")
+    ]
     assert dict(section.rows)["lost"] == 0

@@ -13,11 +13,14 @@ from crmcore import ReportWindow
 from crmcore.report import build_report
 from crmcore.testing import START
 
-SECURITY = {"actors": {"ann": {"role": "agent", "team": "north"},
-                       "cy": {"role": "agent", "team": "south"}}}
-SETTINGS = {"schemes": ["pipeline", "pyramid"],
-            "pyramid": {"tiers": [{"name": "vip", "top": 0.5}], "rest": "small"},
-            "churn": {"valuable": {"pyramid": ["vip"]}}}
+SECURITY = {
+    "actors": {"ann": {"role": "agent", "team": "north"}, "cy": {"role": "agent", "team": "south"}}
+}
+SETTINGS = {
+    "schemes": ["pipeline", "pyramid"],
+    "pyramid": {"tiers": [{"name": "vip", "top": 0.5}], "rest": "small"},
+    "churn": {"valuable": {"pyramid": ["vip"]}},
+}
 DAY = timedelta(days=1)
 
 
@@ -31,8 +34,12 @@ def make(make_crm, clock):
     5,000: vips s1, v1. Day 150: v1 and s1 have bought nothing for months."""
     crm = make_crm(["grading"], settings={"grading": SETTINGS, "security": SECURITY})
     c = {}
-    for key, owner, amount in (("v1", "ann", 600.0), ("v2", "cy", 500.0), ("s1", "ann", 5.0),
-                               ("s2", "cy", 5.0)):
+    for key, owner, amount in (
+        ("v1", "ann", 600.0),
+        ("v2", "cy", 500.0),
+        ("s1", "ann", 5.0),
+        ("s2", "cy", 5.0),
+    ):
         c[key] = add_customer(crm, name=f"Customer {key}", owner=owner)
         log(crm, c[key], "purchase", amount=amount)
     clock.advance(hours=1)
@@ -62,11 +69,14 @@ def test_value_tiers_and_churn_watch_follow_the_window(make_crm, clock):
     assert tiers(late)[0] == [("vip", 2, 5000.0), ("small", 2, 0.0)]
     assert tiers(ReportWindow(team="north"))[0] == [("vip", 2, 5605.0), ("small", 0, 0.0)]
     assert tiers(ReportWindow(rep="cy", since=START, until=START + 5 * DAY))[0] == [
-        ("vip", 1, 500.0), ("small", 1, 5.0)]
+        ("vip", 1, 500.0),
+        ("small", 1, 5.0),
+    ]
 
     def churn(window):
-        return dict(section_of(build_report(crm, window=window),
-                         "Churn watch (valuable customers)").rows)
+        return dict(
+            section_of(build_report(crm, window=window), "Churn watch (valuable customers)").rows
+        )
 
     before = churn(early)
     assert before["watched (hold a valuable tier)"] == 2 and before["risk none"] == 2

@@ -19,18 +19,31 @@ FOLDER = Folder(SignalSettings())
 NOW = START + timedelta(days=400)
 WINDOW = Window(NOW, 90, 30)
 
-KINDS = ["purchase", "refund", "visit", "treatment", "referral", "event", "complaint",
-         "feedback", "survey", "consultation", "note"]
+KINDS = [
+    "purchase",
+    "refund",
+    "visit",
+    "treatment",
+    "referral",
+    "event",
+    "complaint",
+    "feedback",
+    "survey",
+    "consultation",
+    "note",
+]
 
-interaction = st.fixed_dictionaries({
-    "customer_id": st.sampled_from(["cus_a", "cus_b", "cus_c"]),
-    "kind": st.sampled_from(KINDS),
-    "occurred_at": st.integers(0, 400 * 24).map(lambda h: iso(START + timedelta(hours=h))),
-    "amount": st.one_of(st.none(), st.floats(0, 10_000).map(lambda a: round(a, 2))),
-    "satisfaction": st.one_of(st.none(), st.integers(1, 5)),
-    "ref": st.one_of(st.none(), st.sampled_from(["cus_x", "cus_y", "cus_z"])),
-    "ext": st.one_of(st.just({}), st.floats(0, 1).map(lambda m: {"grading": {"margin": m}})),
-})
+interaction = st.fixed_dictionaries(
+    {
+        "customer_id": st.sampled_from(["cus_a", "cus_b", "cus_c"]),
+        "kind": st.sampled_from(KINDS),
+        "occurred_at": st.integers(0, 400 * 24).map(lambda h: iso(START + timedelta(hours=h))),
+        "amount": st.one_of(st.none(), st.floats(0, 10_000).map(lambda a: round(a, 2))),
+        "satisfaction": st.one_of(st.none(), st.integers(1, 5)),
+        "ref": st.one_of(st.none(), st.sampled_from(["cus_x", "cus_y", "cus_z"])),
+        "ext": st.one_of(st.just({}), st.floats(0, 1).map(lambda m: {"grading": {"margin": m}})),
+    }
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -45,13 +58,20 @@ def test_folding_in_any_order_gives_the_same_signals(docs, rnd):
         acc = Acc.from_stored(one_by_one.get(doc["customer_id"]))
         acc.fold(doc, FOLDER, WINDOW)
         one_by_one[doc["customer_id"]] = acc.stored(WINDOW)
-    assert {c: a.stored(WINDOW) for c, a in batch.items()} == \
-        {c: s for c, s in one_by_one.items() if s}
+    assert {c: a.stored(WINDOW) for c, a in batch.items()} == {
+        c: s for c, s in one_by_one.items() if s
+    }
 
 
 def doc(kind: str, days_ago: float, amount: float | None = None, **more) -> dict:
-    return {"customer_id": "cus_a", "kind": kind, "amount": amount,
-            "occurred_at": iso(NOW - timedelta(days=days_ago)), "ext": {}, **more}
+    return {
+        "customer_id": "cus_a",
+        "kind": kind,
+        "amount": amount,
+        "occurred_at": iso(NOW - timedelta(days=days_ago)),
+        "ext": {},
+        **more,
+    }
 
 
 def fold(*docs: dict) -> Signals:
@@ -62,8 +82,11 @@ def fold(*docs: dict) -> Signals:
 
 
 def test_spend_is_net_of_refunds_and_profit_uses_margins():
-    s = fold(doc("purchase", 10, 100.0, ext={"grading": {"margin": 0.25}}),
-             doc("purchase", 5, 50.0), doc("refund", 1, 30.0))
+    s = fold(
+        doc("purchase", 10, 100.0, ext={"grading": {"margin": 0.25}}),
+        doc("purchase", 5, 50.0),
+        doc("refund", 1, 30.0),
+    )
     assert s.spend == 120.0
     assert s.profit == 25.0 + 50.0 - 30.0
     assert s.purchases == 2
@@ -71,11 +94,20 @@ def test_spend_is_net_of_refunds_and_profit_uses_margins():
 
 
 def test_counts_for_the_hospital_signals():
-    s = fold(doc("visit", 40), doc("treatment", 30, 200.0), doc("purchase", 20, 10.0),
-             doc("referral", 10, ref="cus_x"), doc("referral", 9, ref="cus_x"),
-             doc("referral", 8, ref="cus_y"), doc("event", 7), doc("complaint", 6),
-             doc("feedback", 5, satisfaction=5), doc("survey", 4, satisfaction=1),
-             doc("feedback", 3, satisfaction=3), doc("consultation", 2))
+    s = fold(
+        doc("visit", 40),
+        doc("treatment", 30, 200.0),
+        doc("purchase", 20, 10.0),
+        doc("referral", 10, ref="cus_x"),
+        doc("referral", 9, ref="cus_x"),
+        doc("referral", 8, ref="cus_y"),
+        doc("event", 7),
+        doc("complaint", 6),
+        doc("feedback", 5, satisfaction=5),
+        doc("survey", 4, satisfaction=1),
+        doc("feedback", 3, satisfaction=3),
+        doc("consultation", 2),
+    )
     assert (s.visits, s.items, s.purchases, s.activities) == (2, 2, 2, 3)
     assert (s.referrals, s.people_referred, s.events, s.complaints) == (3, 2, 1, 1)
     assert (s.feedback_pos, s.feedback_neg) == (1, 1)
@@ -85,29 +117,38 @@ def test_counts_for_the_hospital_signals():
 
 
 def test_callback_answers_are_feedback_and_an_unsatisfied_one_lowers_it():
-    s = fold(doc("callback", 5, satisfaction=5),
-             doc("callback", 4, ext={"followup": {"satisfied": False}}),  # no score said
-             doc("callback", 3, satisfaction=5, ext={"followup": {"satisfied": False}}),
-             doc("callback", 2, satisfaction=1, ext={"followup": {"satisfied": True}}),
-             doc("callback", 1, ext={"followup": {"satisfied": None}}))
+    s = fold(
+        doc("callback", 5, satisfaction=5),
+        doc("callback", 4, ext={"followup": {"satisfied": False}}),  # no score said
+        doc("callback", 3, satisfaction=5, ext={"followup": {"satisfied": False}}),
+        doc("callback", 2, satisfaction=1, ext={"followup": {"satisfied": True}}),
+        doc("callback", 1, ext={"followup": {"satisfied": None}}),
+    )
     assert (s.feedback_pos, s.feedback_neg) == (2, 2)
 
 
 def test_day_buckets_keep_only_what_the_windows_read():
-    s = fold(doc("purchase", 200, 1000.0), doc("purchase", 150, 40.0),
-             doc("purchase", 100, 60.0), doc("purchase", 10, 25.0),
-             doc("complaint", 45), doc("complaint", 29))
+    s = fold(
+        doc("purchase", 200, 1000.0),
+        doc("purchase", 150, 40.0),
+        doc("purchase", 100, 60.0),
+        doc("purchase", 10, 25.0),
+        doc("complaint", 45),
+        doc("complaint", 29),
+    )
     assert s.spend == 1125.0
-    assert list(s.data["spend_days"]) == [(NOW - timedelta(days=d)).date().isoformat()
-                                          for d in (150, 100, 10)]
+    assert list(s.data["spend_days"]) == [
+        (NOW - timedelta(days=d)).date().isoformat() for d in (150, 100, 10)
+    ]
     assert s.spend_between(WINDOW.recent_after, "9999-12-31") == 25.0
     assert s.spend_between(WINDOW.spend_cut, WINDOW.recent_after) == 100.0
     assert s.complaints == 2 and s.complaints_since(WINDOW.complaint_cut) == 1
 
 
 def test_kinds_are_configurable():
-    folder = Folder(SignalSettings(spend_kinds=["business"], visit_kinds=["visit"],
-                                   item_kinds=["business"]))
+    folder = Folder(
+        SignalSettings(spend_kinds=["business"], visit_kinds=["visit"], item_kinds=["business"])
+    )
     acc = Acc()
     acc.fold(doc("business", 3, 80.0), folder, WINDOW)
     assert not acc.fold(doc("purchase", 2, 99.0), folder, WINDOW)
@@ -134,8 +175,7 @@ def test_events_and_the_full_pass_agree_so_the_second_writes_nothing(grading_crm
     assert [crm.customers.get(c).version for c in (a, b)] == versions
 
 
-def test_customers_from_before_grading_started_are_rebuilt_on_their_first_event(make_crm,
-                                                                              clock):
+def test_customers_from_before_grading_started_are_rebuilt_on_their_first_event(make_crm, clock):
     settings = {"grading": {"schemes": ["pipeline", "rfm", "pyramid", "hospital"]}}
     storage = {"backend": "memory", "location": f"grading-signals-{id(clock)}"}
     try:

@@ -13,10 +13,17 @@ from crmcore.i18n_catalogs import problems
 
 def test_badges_rank_the_pipeline_grade_a_first(make_crm):
     crm = make_crm(plugins=["grading"])
-    a = crm.customers.add(actor="system", name="A", ext={"grading": {
-        "grades": {"pipeline": "A", "pyramid": "vip"}, "reasons": {"pipeline": "soon"}}})
-    d = crm.customers.add(actor="system", name="D", ext={"grading": {
-        "grades": {"pipeline": "D"}}})
+    a = crm.customers.add(
+        actor="system",
+        name="A",
+        ext={
+            "grading": {
+                "grades": {"pipeline": "A", "pyramid": "vip"},
+                "reasons": {"pipeline": "soon"},
+            }
+        },
+    )
+    d = crm.customers.add(actor="system", name="D", ext={"grading": {"grades": {"pipeline": "D"}}})
     first, tier = web.badges(a)
     assert (first.value, first.reason, tier.value) == ("A", "soon", "vip")
     assert first.rank < web.badges(d)[0].rank
@@ -25,9 +32,17 @@ def test_badges_rank_the_pipeline_grade_a_first(make_crm):
 
 def test_the_panel_shows_grades_with_reasons_and_the_churn_risk(make_crm):
     crm = make_crm(plugins=["grading"])
-    customer = crm.customers.add(actor="system", name="X", ext={"grading": {
-        "grades": {"rfm": "loyal", "pipeline": "B"}, "reasons": {"pipeline": "clear need"},
-        "churn": {"level": "high", "reasons": ["no purchase in 90 days"]}}})
+    customer = crm.customers.add(
+        actor="system",
+        name="X",
+        ext={
+            "grading": {
+                "grades": {"rfm": "loyal", "pipeline": "B"},
+                "reasons": {"pipeline": "clear need"},
+                "churn": {"level": "high", "reasons": ["no purchase in 90 days"]},
+            }
+        },
+    )
     result = web.panel(None, customer)  # type: ignore[arg-type]
     assert result is not None and result.template == "grading/panel.html"
     assert [r["grade"] for r in result.context["grades"]] == ["B", "loyal"]  # pipeline first
@@ -38,5 +53,6 @@ def test_the_panel_shows_grades_with_reasons_and_the_churn_risk(make_crm):
 
 def test_the_grading_catalog_is_complete():
     package = Path(crmcore_grading.__file__).parent
-    assert problems(package, package / "locale" / "zh_CN" / "LC_MESSAGES"
-                    / "crmcore_grading.po") == []
+    assert (
+        problems(package, package / "locale" / "zh_CN" / "LC_MESSAGES" / "crmcore_grading.po") == []
+    )

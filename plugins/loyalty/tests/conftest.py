@@ -39,15 +39,19 @@ class Kit:
         return self.loyalty.balance(customer if isinstance(customer, str) else customer.id)
 
     def entries(self, customer: Customer | str | None = None) -> list[LedgerEntry]:
-        query = {} if customer is None else {
-            "customer_id": customer if isinstance(customer, str) else customer.id}
+        query = (
+            {}
+            if customer is None
+            else {"customer_id": customer if isinstance(customer, str) else customer.id}
+        )
         return self.crm.records(LEDGER, LedgerEntry).find(query)
 
     def replay(self, interaction: Interaction) -> None:
         """Fire ``crm_interaction_logged`` again for a stored interaction (a replayed event)."""
         customer = self.crm.customers.get(interaction.customer_id)
-        self.crm.emit("crm_interaction_logged", actor="replayer", interaction=interaction,
-                      customer=customer)
+        self.crm.emit(
+            "crm_interaction_logged", actor="replayer", interaction=interaction, customer=customer
+        )
 
     def tasks(self, kind: str, customer: Customer | None = None) -> list:
         query: dict[str, Any] = {"kind": kind}
@@ -60,8 +64,9 @@ class Kit:
 def kit_for(make_crm: Callable[..., CRM]) -> Callable[..., Kit]:
     """``kit_for(settings={...}, extra=[(name, plugin)])``: a Kit with those loyalty settings."""
 
-    def build(settings: dict[str, Any] | None = None, extra: list[Any] | None = None,
-              **kwargs: Any) -> Kit:
+    def build(
+        settings: dict[str, Any] | None = None, extra: list[Any] | None = None, **kwargs: Any
+    ) -> Kit:
         plugins: list[Any] = ["loyalty", *(extra or [])]
         return Kit(make_crm(plugins, settings={"loyalty": settings or {}}, **kwargs))
 

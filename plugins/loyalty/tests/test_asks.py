@@ -1,4 +1,4 @@
-""""Ask for a referral" at the three moments of DOMAIN §6, at most once per cooldown."""
+""" "Ask for a referral" at the three moments of DOMAIN §6, at most once per cooldown."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from crmcore_loyalty.asks import ASK_KIND
 
 from crmcore import TaskStatus
 
-ASKS = {"after_purchase_due_hours": 24, "satisfaction_threshold": 5, "proven_after_days": 30,
-        "cooldown_days": 60, "quiet_after_complaint_days": 30}
+ASKS = {
+    "after_purchase_due_hours": 24,
+    "satisfaction_threshold": 5,
+    "proven_after_days": 30,
+    "cooldown_days": 60,
+    "quiet_after_complaint_days": 30,
+}
 
 
 @pytest.fixture
@@ -32,8 +37,9 @@ def test_right_after_a_purchase(asks, clock):
     assert code in task.notes
 
 
-@pytest.mark.parametrize(("satisfaction", "asked"), [(None, False), (3, False), (4, False),
-                                                     (5, True)])
+@pytest.mark.parametrize(
+    ("satisfaction", "asked"), [(None, False), (3, False), (4, False), (5, True)]
+)
 def test_after_praise_at_the_satisfaction_threshold(asks, satisfaction, asked):
     ann = asks.customer()
     asks.log(ann, "feedback", satisfaction=satisfaction)
@@ -52,7 +58,8 @@ def test_threshold_is_configurable(kit_for):
 
 @pytest.mark.parametrize(("days_later", "asked_again"), [(59, False), (60, True)])
 def test_at_most_once_per_cooldown_even_after_the_first_ask_is_done(
-        asks, clock, days_later, asked_again):
+    asks, clock, days_later, asked_again
+):
     ann = asks.customer()
     asks.buy(ann, 10)
     [first] = ask_tasks(asks, ann)

@@ -13,11 +13,13 @@ def test_loyalty_answers_the_award_points_contract():
     try:
         cid = crm.customers.add(actor="ann", name="Li", phone="+86 138 0013 8000").id
         hook = crm.plugins.crm_award_points
-        entry = hook(crm=crm, customer_id=cid, points=30, source="care:x:1",
-                     reason="care_offer", actor="ann")
+        entry = hook(
+            crm=crm, customer_id=cid, points=30, source="care:x:1", reason="care_offer", actor="ann"
+        )
         assert entry and Loyalty(crm).balance(cid) == 30
-        again = hook(crm=crm, customer_id=cid, points=30, source="care:x:1",
-                     reason="care_offer", actor="ann")
+        again = hook(
+            crm=crm, customer_id=cid, points=30, source="care:x:1", reason="care_offer", actor="ann"
+        )
         assert again == "" and Loyalty(crm).balance(cid) == 30
     finally:
         crm.close()

@@ -12,13 +12,21 @@ from crmcore.storage.memory import MemoryStore
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch, capsys):
-    for name in ("CRMCORE_PLUGINS", "CRM_CONFIG", "CRM_ACTOR", "CRM_STORAGE_BACKEND",
-                 "CRM_STORAGE_LOCATION"):
+    for name in (
+        "CRMCORE_PLUGINS",
+        "CRM_CONFIG",
+        "CRM_ACTOR",
+        "CRM_STORAGE_BACKEND",
+        "CRM_STORAGE_LOCATION",
+    ):
         monkeypatch.delenv(name, raising=False)
     config = tmp_path / "crm.toml"
-    config.write_text('[storage]\nbackend = "memory"\nlocation = "cli-store"\n'
-                      '[plugins]\nenabled = ["loyalty"]\n'
-                      '[loyalty.asks]\nenabled = false\n', encoding="utf-8")
+    config.write_text(
+        '[storage]\nbackend = "memory"\nlocation = "cli-store"\n'
+        '[plugins]\nenabled = ["loyalty"]\n'
+        "[loyalty.asks]\nenabled = false\n",
+        encoding="utf-8",
+    )
 
     def invoke(*args: str, json_out: bool = True) -> tuple[int, object, str]:
         argv = ["--config", str(config), "--as", "clerk"]
@@ -62,8 +70,11 @@ def test_points_commands(cli):
     assert code == 2 and "cannot remove 500 points" in err
 
     code, rows, _ = cli("loyalty", "history", ann, "--limit", "3")
-    assert [(r["kind"], r["points"]) for r in rows] == \
-        [("adjust", 25), ("adjust", -50), ("redeem", -100)]
+    assert [(r["kind"], r["points"]) for r in rows] == [
+        ("adjust", 25),
+        ("adjust", -50),
+        ("redeem", -100),
+    ]
     code, out, _ = cli("loyalty", "history", ann, json_out=False)
     assert code == 0 and "purchase" in out and "birthday" in out
 

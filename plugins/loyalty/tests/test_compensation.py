@@ -26,9 +26,12 @@ class FakeTicket:
 
 @pytest.fixture
 def comp(kit_for):
-    kit = kit_for({"asks": {"enabled": False},
-                   "compensation": {"points_per_currency": 100, "cap_points": 5000,
-                                    "cap_days": 30}})
+    kit = kit_for(
+        {
+            "asks": {"enabled": False},
+            "compensation": {"points_per_currency": 100, "cap_points": 5000, "cap_days": 30},
+        }
+    )
     return kit
 
 
@@ -44,8 +47,9 @@ def goodwill(kit, customer):
     return [e for e in kit.entries(customer) if e.reason == "compensation"]
 
 
-@pytest.mark.parametrize(("compensation", "points"), [(None, 0), (0.0, 0), (0.004, 0),
-                                                      (0.01, 1), (12.5, 1250)])
+@pytest.mark.parametrize(
+    ("compensation", "points"), [(None, 0), (0.0, 0), (0.004, 0), (0.01, 1), (12.5, 1250)]
+)
 def test_resolution_with_compensation_credits_goodwill_points(comp, compensation, points):
     ann = comp.customer()
     resolve(comp, FakeTicket("tkt_1", ann.id, compensation))
@@ -65,10 +69,10 @@ def test_replayed_resolution_credits_once(comp):
 
 def test_goodwill_is_capped_per_customer_per_period(comp, clock):
     ann, bob = comp.customer(), comp.customer("Bob")
-    resolve(comp, FakeTicket("tkt_1", ann.id, 30.0))      # 3000
-    resolve(comp, FakeTicket("tkt_2", ann.id, 30.0))      # capped to 2000
-    resolve(comp, FakeTicket("tkt_3", ann.id, 1.0))       # nothing left under the cap
-    resolve(comp, FakeTicket("tkt_4", bob.id, 30.0))      # another customer: own cap
+    resolve(comp, FakeTicket("tkt_1", ann.id, 30.0))  # 3000
+    resolve(comp, FakeTicket("tkt_2", ann.id, 30.0))  # capped to 2000
+    resolve(comp, FakeTicket("tkt_3", ann.id, 1.0))  # nothing left under the cap
+    resolve(comp, FakeTicket("tkt_4", bob.id, 30.0))  # another customer: own cap
     assert [e.points for e in goodwill(comp, ann)] == [3000, 2000]
     assert "capped" in goodwill(comp, ann)[1].note
     assert comp.balance(bob) == 3000
@@ -88,14 +92,16 @@ def test_reopening_claws_back_and_a_new_resolution_credits_again(comp):
     resolve(comp, attrs.evolve(ticket, compensation=5.0))
     resolve(comp, attrs.evolve(ticket, compensation=5.0))
     assert comp.balance(ann) == 500
-    assert sorted(e.source for e in goodwill(comp, ann) if e.kind == EARN) == \
-        ["compensation:tkt_1:1", "compensation:tkt_1:2"]
+    assert sorted(e.source for e in goodwill(comp, ann) if e.kind == EARN) == [
+        "compensation:tkt_1:1",
+        "compensation:tkt_1:2",
+    ]
 
 
 def test_clawed_back_goodwill_frees_the_cap(comp):
     ann = comp.customer()
     first = FakeTicket("tkt_1", ann.id, 50.0)
-    resolve(comp, first)   # 5000: the whole cap
+    resolve(comp, first)  # 5000: the whole cap
     reopen(comp, first)
     resolve(comp, FakeTicket("tkt_2", ann.id, 40.0))
     assert comp.balance(ann) == 4000

@@ -36,12 +36,12 @@ def test_points_expire_exactly_at_their_date(exp, clock):
 
 def test_expiry_takes_only_what_is_left_of_each_lot_soonest_first(exp, clock):
     ann = exp.customer()
-    exp.buy(ann, 100)                 # lot A, expires day 100
+    exp.buy(ann, 100)  # lot A, expires day 100
     clock.advance(days=10)
-    exp.buy(ann, 50)                  # lot B, expires day 110
+    exp.buy(ann, 50)  # lot B, expires day 110
     exp.loyalty.redeem(ann.id, 120, actor="t")  # A gives 100, B gives 20
     clock.advance(days=90)
-    exp.crm.tick("w")                 # A expires with nothing left: no entry
+    exp.crm.tick("w")  # A expires with nothing left: no entry
     assert expired(exp, ann) == []
     assert exp.balance(ann) == 30
     clock.advance(days=10)
@@ -55,12 +55,12 @@ def test_expired_points_cannot_be_spent_before_the_sweep(exp, clock):
     exp.buy(ann, 100)
     clock.advance(days=50)
     exp.buy(ann, 40)
-    clock.advance(days=50)           # the first lot is past its date, no sweep yet
+    clock.advance(days=50)  # the first lot is past its date, no sweep yet
     view = exp.loyalty.account(ann.id)
     assert (view.balance, view.available) == (140, 40)
     with pytest.raises(ValidationError, match="has 40 available"):
         exp.loyalty.redeem(ann.id, 41, actor="t")
-    assert expired(exp, ann) == []   # the refused redemption wrote nothing
+    assert expired(exp, ann) == []  # the refused redemption wrote nothing
     exp.loyalty.redeem(ann.id, 40, actor="t")  # expires the old lot first, then spends
     assert [e.points for e in expired(exp, ann)] == [-100]
     assert exp.balance(ann) == 0
@@ -72,13 +72,12 @@ def test_a_reminder_task_before_expiry_once_per_lot(exp, clock):
     clock.advance(days=89, hours=23)
     exp.crm.tick("w")
     assert exp.tasks(REMINDER_KIND) == []
-    clock.advance(hours=1)            # exactly 10 days before the date
+    clock.advance(hours=1)  # exactly 10 days before the date
     exp.crm.tick("w")
     exp.crm.tick("w2")
     [task] = exp.tasks(REMINDER_KIND)
     assert task.title == "Remind the customer: 100 points expire from 2026-04-15"
-    assert (task.assignee, task.customer_id, task.ext["loyalty"]["points"]) == \
-        ("bo", ann.id, 100)
+    assert (task.assignee, task.customer_id, task.ext["loyalty"]["points"]) == ("bo", ann.id, 100)
     exp.crm.tasks.complete(task.id, actor="bo")
     clock.advance(days=1)
     exp.crm.tick("w")
@@ -116,7 +115,7 @@ def test_a_late_worker_catches_up_on_every_lot(exp, clock):
     exp.buy(ann, 10)
     clock.advance(days=30)
     exp.buy(bob, 20)
-    clock.advance(days=400)           # no sweep for over a year
+    clock.advance(days=400)  # no sweep for over a year
     exp.crm.tick("late")
     assert (exp.balance(ann), exp.balance(bob)) == (0, 0)
     assert len(expired(exp, ann)) == len(expired(exp, bob)) == 1

@@ -57,14 +57,24 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def open(self) -> None:
         self.clock = ManualClock(START)
-        self.crm = make_test_crm(["loyalty"], clock=self.clock, settings={"loyalty": {
-            "expiry": {"days": 20, "reminder_days": 5},
-            "asks": {"enabled": False},
-            "compensation": {"cap_points": 3000, "cap_days": 30},
-            "tiers": {"review_days": 10, "levels": [
-                {"name": "silver", "threshold": 300, "multiplier": 1.5},
-                {"name": "gold", "threshold": 900, "multiplier": 2.0}]},
-        }})
+        self.crm = make_test_crm(
+            ["loyalty"],
+            clock=self.clock,
+            settings={
+                "loyalty": {
+                    "expiry": {"days": 20, "reminder_days": 5},
+                    "asks": {"enabled": False},
+                    "compensation": {"cap_points": 3000, "cap_days": 30},
+                    "tiers": {
+                        "review_days": 10,
+                        "levels": [
+                            {"name": "silver", "threshold": 300, "multiplier": 1.5},
+                            {"name": "gold", "threshold": 900, "multiplier": 2.0},
+                        ],
+                    },
+                }
+            },
+        )
         self.loyalty = Loyalty(self.crm)
         self.customer = self.crm.customers.add(actor="t", name="Prop Erty")
         self.purchases: list = []
@@ -75,16 +85,23 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(amount=st.floats(min_value=0, max_value=500, allow_nan=False).map(lambda a: round(a, 2)))
     def purchase(self, amount: float) -> None:
-        self.purchases.append(self.crm.interactions.log(
-            actor="t", customer_id=self.customer.id, kind="purchase", amount=amount))
+        self.purchases.append(
+            self.crm.interactions.log(
+                actor="t", customer_id=self.customer.id, kind="purchase", amount=amount
+            )
+        )
 
     @precondition(lambda self: self.purchases)
     @rule(data=st.data())
     def replay_purchase(self, data: st.DataObject) -> None:
         before = self.loyalty.ledger.find({"customer_id": self.customer.id})
         purchase = data.draw(st.sampled_from(self.purchases))
-        self.crm.emit("crm_interaction_logged", actor="replay", interaction=purchase,
-                      customer=self.crm.customers.get(self.customer.id))
+        self.crm.emit(
+            "crm_interaction_logged",
+            actor="replay",
+            interaction=purchase,
+            customer=self.crm.customers.get(self.customer.id),
+        )
         after = self.loyalty.ledger.find({"customer_id": self.customer.id})
         source = f"purchase:{purchase.id}"
         if any(e.source == source for e in before):
@@ -129,11 +146,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def refund(self, data: st.DataObject, share: float | None) -> None:
         purchase = data.draw(st.sampled_from(self.purchases))
         amount = None if share is None else round((purchase.amount or 0) * share, 2)
-        self.crm.interactions.log(actor="t", customer_id=self.customer.id, kind="refund",
-                                  ref=purchase.id, amount=amount)
+        self.crm.interactions.log(
+            actor="t", customer_id=self.customer.id, kind="refund", ref=purchase.id, amount=amount
+        )
 
-    @rule(amount=st.floats(min_value=0, max_value=20).map(lambda a: round(a, 2)),
-          reopen=st.booleans())
+    @rule(
+        amount=st.floats(min_value=0, max_value=20).map(lambda a: round(a, 2)), reopen=st.booleans()
+    )
     def goodwill(self, amount: float, reopen: bool) -> None:
         self.tickets += 1
         ticket = _Ticket(f"tkt_{self.tickets}", self.customer.id, amount)
@@ -165,8 +184,11 @@ class _Ticket:
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=120, stateful_step_count=30, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+    max_examples=120,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TestLedgerMachine = LedgerMachine.TestCase
 
 
@@ -240,9 +262,18 @@ def test_a_committed_batch_whose_entries_were_not_inserted_is_rolled_forward(kit
     kit.buy(ann, 100)
     accounts = kit.crm.records(ACCOUNTS, Account)
     account = accounts.get(account_id(ann.id))
-    lost = LedgerEntry(id="lpe_lost", customer_id=ann.id, kind="redeem", points=-30,
-                       source="redeem:lost", key="redeem|redeem:lost", reason="redeem",
-                       at=kit.crm.now(), actor="crashed-worker", seq=account.seq + 1)
+    lost = LedgerEntry(
+        id="lpe_lost",
+        customer_id=ann.id,
+        kind="redeem",
+        points=-30,
+        source="redeem:lost",
+        key="redeem|redeem:lost",
+        reason="redeem",
+        at=kit.crm.now(),
+        actor="crashed-worker",
+        seq=account.seq + 1,
+    )
     # The account write (the commit point) happened, then the process died before the insert.
     accounts.update(account, seq=account.seq + 1, pending=[to_doc(lost)])
     assert kit.balance(ann) == 70, "readers count the committed batch"
@@ -263,43 +294,64 @@ def test_replay_of_expiry_and_clawback_sources_posts_nothing_new(kit, clock):
     refund = kit.crm.interactions.find({"kind": "refund"})[0]
     kit.replay(refund)
     assert len(kit.entries(ann)) == before
-    assert [e.kind for e in sorted(kit.entries(ann), key=lambda e: e.seq)] == \
-        ["earn", "clawback", "expire"]
+    assert [e.kind for e in sorted(kit.entries(ann), key=lambda e: e.seq)] == [
+        "earn",
+        "clawback",
+        "expire",
+    ]
     assert check_invariants(kit.loyalty, ann.id).balance == 0
 
 
-@pytest.mark.parametrize(("redeem", "clawback", "taken", "shortfall"), [
-    (0, 100, 100, 0),     # nothing spent: the lot pays back in full
-    (60, 100, 100, 0),    # 40 left in the lot + 60 from the other lot (the spent part)
-    (150, 100, 50, 50),   # only 50 left anywhere: the rest is recorded as shortfall
-])
+@pytest.mark.parametrize(
+    ("redeem", "clawback", "taken", "shortfall"),
+    [
+        (0, 100, 100, 0),  # nothing spent: the lot pays back in full
+        (60, 100, 100, 0),  # 40 left in the lot + 60 from the other lot (the spent part)
+        (150, 100, 50, 50),  # only 50 left anywhere: the rest is recorded as shortfall
+    ],
+)
 def test_clawback_takes_what_is_left_then_what_was_spent_never_below_zero(
-        kit, redeem, clawback, taken, shortfall):
+    kit, redeem, clawback, taken, shortfall
+):
     ann = kit.customer()
     first = kit.buy(ann, 100)
     kit.buy(ann, 100)
     if redeem:
         kit.loyalty.redeem(ann.id, redeem, actor="t")
-    entry = kit.loyalty.ledger.clawback(ann.id, f"purchase:{first.id}", cause="test",
-                                        actor="t")
+    entry = kit.loyalty.ledger.clawback(ann.id, f"purchase:{first.id}", cause="test", actor="t")
     assert (-entry.points, entry.shortfall) == (taken, shortfall)
     assert check_invariants(kit.loyalty, ann.id).balance == 200 - redeem - taken
 
 
 def test_replay_orders_by_sequence_and_computes_lots():
     at = START
+
     def entry(seq, kind, points, lot=None, expires=None):
-        return LedgerEntry(id=f"e{seq}", customer_id="c", kind=kind, points=points,
-                           source=f"s{seq}", key=f"{kind}|s{seq}", reason="purchase", at=at,
-                           actor="t", seq=seq, lot=lot, expires_at=expires)
+        return LedgerEntry(
+            id=f"e{seq}",
+            customer_id="c",
+            kind=kind,
+            points=points,
+            source=f"s{seq}",
+            key=f"{kind}|s{seq}",
+            reason="purchase",
+            at=at,
+            actor="t",
+            seq=seq,
+            lot=lot,
+            expires_at=expires,
+        )
+
     later = at + timedelta(days=30)
     sooner = at + timedelta(days=10)
-    ordered, balance, lots = replay([
-        entry(3, "redeem", -70),
-        entry(1, "earn", 50, expires=later),
-        entry(2, "earn", 50, expires=sooner),
-        entry(4, "expire", -30, lot="e1"),
-    ])
+    ordered, balance, lots = replay(
+        [
+            entry(3, "redeem", -70),
+            entry(1, "earn", 50, expires=later),
+            entry(2, "earn", 50, expires=sooner),
+            entry(4, "expire", -30, lot="e1"),
+        ]
+    )
     assert [e.seq for e in ordered] == [1, 2, 3, 4]
     assert balance == 0
     # soonest to expire first: e2 gives 50, then e1 gives 20; e1's last 30 expire

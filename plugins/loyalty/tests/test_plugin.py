@@ -39,14 +39,16 @@ HOOKS_TESTED = {
     "crm_customer_badges": "test_workspace_panel.py::test_the_workspace_hooks_answer",
     "crm_customer_panels": "test_workspace_panel.py::test_the_workspace_hooks_answer",
     "crm_web_templates": "test_workspace_panel.py::test_the_workspace_hooks_answer",
-    "crm_translations": "test_workspace_panel.py::test_the_workspace_hooks_answer, "
-                        "test_catalog.py",
+    "crm_translations": "test_workspace_panel.py::test_the_workspace_hooks_answer, test_catalog.py",
 }
 
 
 def test_every_implemented_hook_is_listed_as_tested():
-    implemented = {name for name, fn in inspect.getmembers(plugin, inspect.isfunction)
-                   if name.startswith("crm_")}
+    implemented = {
+        name
+        for name, fn in inspect.getmembers(plugin, inspect.isfunction)
+        if name.startswith("crm_")
+    }
     assert implemented == set(HOOKS_TESTED)
 
 
@@ -64,8 +66,13 @@ def test_offered_hooks_are_the_contracts_declared_documented(make_crm):
 def test_collections_and_kinds(make_crm):
     crm = make_crm(["loyalty"])
     names = {spec.name for spec in crm.collection_specs()}
-    assert {"loyalty.ledger", "loyalty.accounts", "loyalty.codes", "loyalty.referrals",
-            "loyalty.cursors"} <= names
+    assert {
+        "loyalty.ledger",
+        "loyalty.accounts",
+        "loyalty.codes",
+        "loyalty.referrals",
+        "loyalty.cursors",
+    } <= names
     ledger = next(s for s in crm.collection_specs() if s.name == "loyalty.ledger")
     assert any(ix.unique and ix.fields == (("key", 1),) for ix in ledger.indexes)
     assert {"referral_ask", "points_expiry"} <= crm.task_kinds
@@ -86,8 +93,9 @@ def busy(kit_for, clock):
 
 def test_report_sections(busy, clock):
     kit, ann, _bob = busy
-    sections = {s.title: s for s in build_report(kit.crm)
-                if isinstance(s, ReportSection) and s.order >= 60}
+    sections = {
+        s.title: s for s in build_report(kit.crm) if isinstance(s, ReportSection) and s.order >= 60
+    }
     points = dict(sections["Loyalty points"].rows)
     assert points["points outstanding"] == 2500 - 300 + 500 + 100 + 200
     assert points["value outstanding"] == 30.0
@@ -115,8 +123,7 @@ def test_report_window_narrows_points_to_a_period_and_a_rep(busy, clock):
     kit, _ann, _bob = busy
 
     def points(window):
-        [section] = [s for s in build_report(kit.crm, window=window)
-                     if s.title == "Loyalty points"]
+        [section] = [s for s in build_report(kit.crm, window=window) if s.title == "Loyalty points"]
         return dict(section.rows)
 
     # ann's owner is bo; bob has no owner
@@ -129,31 +136,49 @@ def test_report_window_narrows_points_to_a_period_and_a_rep(busy, clock):
 
 def test_customer_summary(busy):
     kit, ann, bob = busy
-    lines = kit.crm.plugins.flat("crm_customer_summary", crm=kit.crm,
-                                 customer=kit.crm.customers.get(ann.id))
+    lines = kit.crm.plugins.flat(
+        "crm_customer_summary", crm=kit.crm, customer=kit.crm.customers.get(ann.id)
+    )
     assert all(isinstance(line, SummaryLine) for line in lines)
     text = {line.label: line.text for line in lines}
-    assert text["Loyalty"] == ("2,700 points; gold since 2026-01-05, review 2027-01-05; "
-                               "2,500 to platinum")
+    assert text["Loyalty"] == (
+        "2,700 points; gold since 2026-01-05, review 2027-01-05; 2,500 to platinum"
+    )
     assert text["Perks"] == "exclusive_offers, priority_handling"
     assert text["Referral"].endswith("brought 1 (1 rewarded)")
-    bob_text = {line.label: line.text for line in kit.crm.plugins.flat(
-        "crm_customer_summary", crm=kit.crm, customer=kit.crm.customers.get(bob.id))}
+    bob_text = {
+        line.label: line.text
+        for line in kit.crm.plugins.flat(
+            "crm_customer_summary", crm=kit.crm, customer=kit.crm.customers.get(bob.id)
+        )
+    }
     assert bob_text["Referral"].endswith(f"referred by {ann.id}")
     assert "Perks" not in bob_text
 
 
 def test_export_includes_referrals_made(busy):
     kit, ann, bob = busy
-    records = kit.crm.plugins.flat("crm_customer_records", crm=kit.crm,
-                                   customer=kit.crm.customers.get(ann.id))
+    records = kit.crm.plugins.flat(
+        "crm_customer_records", crm=kit.crm, customer=kit.crm.customers.get(ann.id)
+    )
     [exported] = [r for r in records if "loyalty" in r]
     assert [r["referred_id"] for r in exported["loyalty"]["referrals_made"]] == [bob.id]
 
 
 def test_actions_are_checked_against_the_permission_policy(make_crm):
-    crm = make_crm(["loyalty"], settings={"security": {"enforce": True, "actors": {
-        "bo": {"role": "agent"}, "cy": {"role": "agent"}, "audi": {"role": "auditor"}}}})
+    crm = make_crm(
+        ["loyalty"],
+        settings={
+            "security": {
+                "enforce": True,
+                "actors": {
+                    "bo": {"role": "agent"},
+                    "cy": {"role": "agent"},
+                    "audi": {"role": "auditor"},
+                },
+            }
+        },
+    )
     from crmcore_loyalty import Loyalty
 
     loyalty = Loyalty(crm)

@@ -21,21 +21,27 @@ SETTINGS = {"loyalty": {"asks": {"enabled": False}}}
 
 
 def _open(location: str):
-    return make_test_crm(["loyalty", "storage_tinydb"], settings=SETTINGS,
-                         storage={"backend": "tinydb", "location": location},
-                         clock=ManualClock(START))
+    return make_test_crm(
+        ["loyalty", "storage_tinydb"],
+        settings=SETTINGS,
+        storage={"backend": "tinydb", "location": location},
+        clock=ManualClock(START),
+    )
 
 
-def _worker(location: str, customer_id: str, purchase_id: str, n: int, queue,
-            barrier) -> None:
+def _worker(location: str, customer_id: str, purchase_id: str, n: int, queue, barrier) -> None:
     refused = 0
     with _open(location) as crm:
         loyalty = Loyalty(crm)
         purchase = crm.interactions.get(purchase_id)
         barrier.wait(timeout=60)  # start together, so the writes really interleave
         for i in range(15):
-            crm.emit("crm_interaction_logged", actor=f"w{n}", interaction=purchase,
-                     customer=crm.customers.get(customer_id))
+            crm.emit(
+                "crm_interaction_logged",
+                actor=f"w{n}",
+                interaction=purchase,
+                customer=crm.customers.get(customer_id),
+            )
             try:
                 loyalty.redeem(customer_id, 45, actor=f"w{n}", reference=f"{n}-{i}")
             except ValidationError:
@@ -47,14 +53,14 @@ def test_workers_in_three_processes_award_once_and_never_overspend(tmp_path):
     location = str(tmp_path / "store")
     with _open(location) as crm:
         ann = crm.customers.add(actor="t", name="Ann")
-        purchase = crm.interactions.log(actor="t", customer_id=ann.id, kind="purchase",
-                                        amount=1000)
+        purchase = crm.interactions.log(actor="t", customer_id=ann.id, kind="purchase", amount=1000)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     barrier = context.Barrier(4)
-    workers = [context.Process(target=_worker,
-                               args=(location, ann.id, purchase.id, n, queue, barrier))
-               for n in range(4)]
+    workers = [
+        context.Process(target=_worker, args=(location, ann.id, purchase.id, n, queue, barrier))
+        for n in range(4)
+    ]
     for w in workers:
         w.start()
     for w in workers:

@@ -14,9 +14,12 @@ from crmcore import ConflictError, NotFoundError, ValidationError
 
 @pytest.fixture
 def ref_kit(kit_for):
-    return kit_for({"asks": {"enabled": False},
-                    "referral": {"referrer_points": 500, "referred_points": 200,
-                                 "min_purchase_amount": 50}})
+    return kit_for(
+        {
+            "asks": {"enabled": False},
+            "referral": {"referrer_points": 500, "referred_points": 200, "min_purchase_amount": 50},
+        }
+    )
 
 
 def code_of(kit, customer) -> str:
@@ -55,8 +58,9 @@ def test_code_draws_that_collide_are_redrawn(kit_for):
     assert first != second  # the same first draw was taken, so Bob's code is the next draw
 
 
-@pytest.mark.parametrize(("raw", "code"), [("abc234", "ABC234"), (" ABC-234 ", "ABC234"),
-                                           ("abc 234", "ABC234")])
+@pytest.mark.parametrize(
+    ("raw", "code"), [("abc234", "ABC234"), (" ABC-234 ", "ABC234"), ("abc 234", "ABC234")]
+)
 def test_codes_are_read_case_and_separator_insensitively(raw, code):
     assert normalize_code(raw) == code
 
@@ -80,23 +84,29 @@ def test_link_records_the_referral_and_logs_it_on_the_referrer(ref_kit):
     ann = ref_kit.customer()
     bob = ref_kit.customer("Bob")
     referral = ref_kit.loyalty.link(bob.id, code_of(ref_kit, ann).lower(), actor="rep")
-    assert (referral.referrer_id, referral.referred_id, referral.status) == \
-        (ann.id, bob.id, LINKED)
+    assert (referral.referrer_id, referral.referred_id, referral.status) == (ann.id, bob.id, LINKED)
     logged = ref_kit.crm.interactions.for_customer(ann.id, kinds=["referral"])
     assert [(i.kind, i.ref) for i in logged] == [("referral", bob.id)]
     assert ref_kit.balance(ann) == 0 and ref_kit.balance(bob) == 0  # rewarded at purchase
 
 
-@pytest.mark.parametrize(("referrer", "referred", "matched"), [
-    ({"phone": "+86 138 1234 5678"}, {"phone": "+86-138-1234-5678"}, "phone"),
-    ({"phone": "0086 13812345678"}, {"phone": "+8613812345678"}, "phone"),
-    ({"email": "Ann@Example.com"}, {"email": " ann@example.COM"}, "e-mail"),
-    ({"address": "12 High St., Apt 3"}, {"address": "12  high st apt 3"}, "address"),
-    ({"phone": "+86 138 1234 5678", "email": "a@x.com"},
-     {"phone": "+86 138 1234 5678", "email": "a@x.com"}, "phone and e-mail"),
-])
+@pytest.mark.parametrize(
+    ("referrer", "referred", "matched"),
+    [
+        ({"phone": "+86 138 1234 5678"}, {"phone": "+86-138-1234-5678"}, "phone"),
+        ({"phone": "0086 13812345678"}, {"phone": "+8613812345678"}, "phone"),
+        ({"email": "Ann@Example.com"}, {"email": " ann@example.COM"}, "e-mail"),
+        ({"address": "12 High St., Apt 3"}, {"address": "12  high st apt 3"}, "address"),
+        (
+            {"phone": "+86 138 1234 5678", "email": "a@x.com"},
+            {"phone": "+86 138 1234 5678", "email": "a@x.com"},
+            "phone and e-mail",
+        ),
+    ],
+)
 def test_self_referral_by_normalised_contact_is_refused_and_writes_nothing(
-        ref_kit, referrer, referred, matched):
+    ref_kit, referrer, referred, matched
+):
     ann = ref_kit.customer("Ann", **{"phone": None, "email": None, **referrer})
     twin = ref_kit.customer("Ann Again", **{"phone": None, "email": None, **referred})
     before = (len(referrals(ref_kit)), ref_kit.crm.interactions.count())
@@ -121,11 +131,13 @@ def test_self_referral_at_creation_adds_no_customer(ref_kit):
     ann = ref_kit.customer("Ann", phone="+86 138 1234 5678")
     count = ref_kit.crm.customers.count()
     with pytest.raises(ValidationError, match="self-referral"):
-        ref_kit.loyalty.add_referred_customer(code_of(ref_kit, ann), actor="t", name="Ann 2",
-                                              phone="+86 13812345678")
+        ref_kit.loyalty.add_referred_customer(
+            code_of(ref_kit, ann), actor="t", name="Ann 2", phone="+86 13812345678"
+        )
     assert ref_kit.crm.customers.count() == count
     bob, referral = ref_kit.loyalty.add_referred_customer(
-        code_of(ref_kit, ann), actor="t", name="Bob", phone="+86 139 0000 0000")
+        code_of(ref_kit, ann), actor="t", name="Bob", phone="+86 139 0000 0000"
+    )
     assert referral.referred_id == bob.id and referral.referrer_id == ann.id
 
 
@@ -194,8 +206,9 @@ def test_both_are_rewarded_at_the_first_qualifying_purchase(ref_kit, amount, rew
 
 
 def test_reward_at_link_stage_pays_at_once(kit_for):
-    kit = kit_for({"referral": {"reward_stage": "link", "referrer_points": 300,
-                                "referred_points": 100}})
+    kit = kit_for(
+        {"referral": {"reward_stage": "link", "referrer_points": 300, "referred_points": 100}}
+    )
     ann, bob = kit.customer(), kit.customer("Bob")
     kit.loyalty.link(bob.id, code_of(kit, ann), actor="t")
     assert (kit.balance(ann), kit.balance(bob)) == (300, 100)
@@ -203,8 +216,12 @@ def test_reward_at_link_stage_pays_at_once(kit_for):
 
 
 def test_referral_rewards_are_not_multiplied_by_tier(kit_for):
-    kit = kit_for({"asks": {"enabled": False}, "tiers": {"levels": [
-        {"name": "gold", "threshold": 10, "multiplier": 3.0}]}})
+    kit = kit_for(
+        {
+            "asks": {"enabled": False},
+            "tiers": {"levels": [{"name": "gold", "threshold": 10, "multiplier": 3.0}]},
+        }
+    )
     ann, bob = kit.customer(), kit.customer("Bob")
     kit.buy(ann, 10)  # gold
     kit.loyalty.link(bob.id, code_of(kit, ann), actor="t")
@@ -214,17 +231,28 @@ def test_referral_rewards_are_not_multiplied_by_tier(kit_for):
 
 
 def test_referrer_rewards_are_capped_per_period_but_links_are_kept(kit_for, clock):
-    kit = kit_for({"asks": {"enabled": False},
-                   "referral": {"max_rewards_per_period": 2, "period_days": 30,
-                                "max_links_per_hour": 10, "max_links_per_day": 10}})
+    kit = kit_for(
+        {
+            "asks": {"enabled": False},
+            "referral": {
+                "max_rewards_per_period": 2,
+                "period_days": 30,
+                "max_links_per_hour": 10,
+                "max_links_per_day": 10,
+            },
+        }
+    )
     ann = kit.customer()
     friends = [kit.customer(f"F {i}") for i in range(3)]
     for friend in friends:
         kit.loyalty.link(friend.id, code_of(kit, ann), actor="t")
         kit.buy(friend, 100)
     assert kit.balance(ann) == 1000  # two rewards of 500, the third withheld
-    assert [r.referrer_capped for r in sorted(referrals(kit), key=lambda r: r.referred_id)] \
-        == [False, False, True]
+    assert [r.referrer_capped for r in sorted(referrals(kit), key=lambda r: r.referred_id)] == [
+        False,
+        False,
+        True,
+    ]
     assert all(kit.balance(f) == 300 for f in friends)  # the new customers still get theirs
     clock.advance(days=30)
     late = kit.customer("Late")
@@ -233,14 +261,16 @@ def test_referrer_rewards_are_capped_per_period_but_links_are_kept(kit_for, cloc
     assert kit.balance(ann) == 1500  # the period has moved on
 
 
-@pytest.mark.parametrize(("refunds", "clawed"), [
-    ([40.0], False),         # 60 left >= 50: still qualifies
-    ([50.01], True),         # 49.99 left: no longer qualifies
-    ([None], True),          # a refund without amount: the whole purchase
-    ([30.0, 30.0], True),    # two partial refunds adding up
-])
-def test_refund_of_the_qualifying_purchase_claws_back_both_rewards(
-        ref_kit, refunds, clawed):
+@pytest.mark.parametrize(
+    ("refunds", "clawed"),
+    [
+        ([40.0], False),  # 60 left >= 50: still qualifies
+        ([50.01], True),  # 49.99 left: no longer qualifies
+        ([None], True),  # a refund without amount: the whole purchase
+        ([30.0, 30.0], True),  # two partial refunds adding up
+    ],
+)
+def test_refund_of_the_qualifying_purchase_claws_back_both_rewards(ref_kit, refunds, clawed):
     ann, bob = ref_kit.customer(), ref_kit.customer("Bob")
     ref_kit.loyalty.link(bob.id, code_of(ref_kit, ann), actor="t")
     purchase = ref_kit.buy(bob, 100)
@@ -262,8 +292,11 @@ def test_after_a_clawback_the_next_qualifying_purchase_rewards_again(ref_kit):
     ref_kit.replay(refund)
     second = ref_kit.buy(bob, 70)
     referral = referrals(ref_kit)[0]
-    assert (referral.status, referral.qualifying_purchase_id, referral.rewards) == \
-        (REWARDED, second.id, 2)
+    assert (referral.status, referral.qualifying_purchase_id, referral.rewards) == (
+        REWARDED,
+        second.id,
+        2,
+    )
     assert ref_kit.balance(ann) == 500
     assert ref_kit.balance(bob) == 70 + 200
 
@@ -294,8 +327,9 @@ def test_concurrent_rewards_for_one_referral_pay_once(ref_kit, monkeypatch):
     stale = referrals(ref_kit)[0]
     ref_kit.buy(bob, 100)  # rewards
     # A second worker that read the referral before the reward tries to reward it again.
-    monkeypatch.setattr(type(ref_kit.loyalty.referrals), "referral_of",
-                        lambda self, referred_id: stale)
+    monkeypatch.setattr(
+        type(ref_kit.loyalty.referrals), "referral_of", lambda self, referred_id: stale
+    )
     purchase = ref_kit.buy(bob, 90)
     monkeypatch.undo()
     assert ref_kit.balance(ann) == 500
@@ -313,8 +347,10 @@ def test_stats_and_leaderboard(ref_kit, clock):
     assert (stats.links, stats.rewarded, stats.waiting, stats.points_earned) == (2, 1, 1, 500)
     assert ref_kit.loyalty.referral_stats(friends[0].id).referred_by == ann.id
     board = ref_kit.loyalty.referrals.leaderboard()
-    assert [(r["referrer"], r["links"], r["points"]) for r in board] == \
-        [(ann.id, 2, 500), (cat.id, 1, 0)]
+    assert [(r["referrer"], r["links"], r["points"]) for r in board] == [
+        (ann.id, 2, 500),
+        (cat.id, 1, 0),
+    ]
     assert ref_kit.loyalty.referrals.leaderboard(since=clock.now() + timedelta(seconds=1)) == []
 
 
@@ -367,8 +403,11 @@ def test_conflicts_are_reported_not_swallowed_when_retries_run_out(kit, monkeypa
     kit.buy(ann, 100)
     from crmcore_loyalty import ledger as ledger_module
 
-    monkeypatch.setattr(ledger_module.Ledger, "_commit",
-                        lambda self, *a: (_ for _ in ()).throw(ledger_module._Stale()))
+    monkeypatch.setattr(
+        ledger_module.Ledger,
+        "_commit",
+        lambda self, *a: (_ for _ in ()).throw(ledger_module._Stale()),
+    )
     with pytest.raises(ConflictError, match="kept changing"):
         kit.loyalty.redeem(ann.id, 10, actor="t")
 
@@ -382,8 +421,11 @@ def test_merging_two_tiered_customers_leaves_one_tier(kit_for, clock):
     assert kit.crm.customers.get(ann.id).ext["loyalty"]["tier"] == "gold"  # 2100 spend
     from crmcore.report import build_report
 
-    tiers = next(dict((r[0], r[1]) for r in s.rows) for s in build_report(kit.crm)
-                 if s.title == "Loyalty tiers")
+    tiers = next(
+        dict((r[0], r[1]) for r in s.rows)
+        for s in build_report(kit.crm)
+        if s.title == "Loyalty tiers"
+    )
     assert (tiers["gold"], tiers["silver"]) == (1, 0)
     clock.advance(days=366)
     kit.crm.tick("w")  # the merged account has no review of its own left to run

@@ -10,8 +10,9 @@ from crmcore import ReportWindow
 from crmcore.report import build_report
 from crmcore.testing import START
 
-SECURITY = {"actors": {"ann": {"role": "agent", "team": "north"},
-                       "cy": {"role": "agent", "team": "south"}}}
+SECURITY = {
+    "actors": {"ann": {"role": "agent", "team": "north"}, "cy": {"role": "agent", "team": "south"}}
+}
 DAY = timedelta(days=1)
 
 
@@ -21,8 +22,9 @@ def tiers(crm, window):
 
 
 def test_loyalty_tiers_follow_the_window(make_crm, clock):
-    crm = make_crm(["loyalty"], settings={"loyalty": {"asks": {"enabled": False}},
-                                          "security": SECURITY})
+    crm = make_crm(
+        ["loyalty"], settings={"loyalty": {"asks": {"enabled": False}}, "security": SECURITY}
+    )
 
     def customer(name, owner):
         return crm.customers.add(actor="t", name=name, owner=owner).id
@@ -41,16 +43,25 @@ def test_loyalty_tiers_follow_the_window(make_crm, clock):
     # as of day 5: Ann's client gold (reached in the period); Cy's client's silver began on
     # day 10, after the window's end, and the tier before it is not kept: counted apart
     assert (early["gold"], early["silver"], early["(no tier)"]) == (
-        (1, "50.0%", 1), (0, "0.0%", 0), (0, "0.0%", ""))
+        (1, "50.0%", 1),
+        (0, "0.0%", 0),
+        (0, "0.0%", ""),
+    )
     assert early["(tier changed after the window's end)"] == (1, "50.0%", "")
     assert section.columns[-1] == "reached in the period"
     assert "as of 2026-01-10 09:00" in section.note
     later, _ = tiers(crm, ReportWindow(since=START + 5 * DAY))
     assert (later["gold"], later["silver"], later["(no tier)"]) == (
-        (1, "33.3%", 0), (1, "33.3%", 1), (1, "33.3%", ""))
+        (1, "33.3%", 0),
+        (1, "33.3%", 1),
+        (1, "33.3%", ""),
+    )
     south, section = tiers(crm, ReportWindow(team="south"))
     assert (south["gold"], south["silver"], south["(no tier)"]) == (
-        (0, "0.0%"), (1, "50.0%"), (1, "50.0%"))
+        (0, "0.0%"),
+        (1, "50.0%"),
+        (1, "50.0%"),
+    )
     assert section.columns == ("tier", "customers", "share")  # no period: the state now
     assert "team south, now" in section.note
     assert late_client

@@ -19,8 +19,7 @@ def test_the_panel_names_both_sides_of_a_referral(make_crm):
     loyalty = Loyalty(crm)
     loyalty.link(new.id, loyalty.referral_code(old.id, actor="system"), actor="system")
     theirs = web.panel(_Request(crm), old)
-    assert [(r["id"], r["name"]) for r in theirs.context["referrals"]] == [(new.id,
-                                                                            "New Friend")]
+    assert [(r["id"], r["name"]) for r in theirs.context["referrals"]] == [(new.id, "New Friend")]
     assert theirs.context["referred_by"] is None
     mine = web.panel(_Request(crm), new)
     assert mine.context["referred_by"] == {"id": old.id, "name": "Old Friend"}
@@ -34,8 +33,9 @@ class _Request:
 
 def test_the_loyalty_catalog_is_complete():
     package = Path(crmcore_loyalty.__file__).parent
-    assert problems(package, package / "locale" / "zh_CN" / "LC_MESSAGES"
-                    / "crmcore_loyalty.po") == []
+    assert (
+        problems(package, package / "locale" / "zh_CN" / "LC_MESSAGES" / "crmcore_loyalty.po") == []
+    )
 
 
 def test_the_workspace_hooks_answer(make_crm):

@@ -15,8 +15,9 @@ from crmcore import CRM
 def setup(make_crm: Callable[..., CRM]) -> Callable[..., tuple[CRM, Service]]:
     """``setup(settings={...}, plugins=[...], **make_crm kwargs)`` → (crm, api)."""
 
-    def build(settings: dict[str, Any] | None = None, plugins: tuple[Any, ...] = (),
-              **kwargs: Any) -> tuple[CRM, Service]:
+    def build(
+        settings: dict[str, Any] | None = None, plugins: tuple[Any, ...] = (), **kwargs: Any
+    ) -> tuple[CRM, Service]:
         all_settings = {"service": settings or {}, **kwargs.pop("other_settings", {})}
         crm = make_crm(["service", *plugins], settings=all_settings, **kwargs)
         return crm, Service(crm)

@@ -10,23 +10,31 @@ from crmcore_service.routes import routes
 from crmcore import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from crmcore.testing.api import ApiClient, with_server
 
-SECURITY = {"enforce": True, "actors": {
-    "ann": {"role": "agent", "team": "front"}, "bob": {"role": "agent", "team": "front"},
-    "boss": {"role": "admin"}}}
+SECURITY = {
+    "enforce": True,
+    "actors": {
+        "ann": {"role": "agent", "team": "front"},
+        "bob": {"role": "agent", "team": "front"},
+        "boss": {"role": "admin"},
+    },
+}
 
 
 @pytest.fixture
 def desk(make_crm):
     """Service orders with permissions enforced; Ann owns a customer."""
     crm = make_crm(with_server(["service"]), settings={"security": SECURITY})
-    cid = crm.customers.add(actor="ann", name="Li Wei", phone="+86 138 0013 8000",
-                            owner="ann").id
+    cid = crm.customers.add(actor="ann", name="Li Wei", phone="+86 138 0013 8000", owner="ann").id
     return ApiClient(crm), cid
 
 
 def open_order(client, cid, actor="ann"):
-    answer = client.call("POST", "/service/orders", actor=actor, body={
-        "type": "work_order", "customer_id": cid, "fields": {"kind": "suggestion"}})
+    answer = client.call(
+        "POST",
+        "/service/orders",
+        actor=actor,
+        body={"type": "work_order", "customer_id": cid, "fields": {"kind": "suggestion"}},
+    )
     assert answer.status == 201
     assert answer.http == bool(with_server([]))  # served by the real app when one is installed
     return answer.json
@@ -56,8 +64,9 @@ def test_open_advance_and_show_an_order(desk):
     assert opened["state"] == "submitted" and opened["next"] == ["handling", "declined"]
     assert opened["customer_id"] == cid and opened["version"] == 1
     path = f"/service/orders/{opened['id']}"
-    moved = client.call("POST", f"{path}/advance", actor="ann", body={"to": "handling"},
-                        if_match=1).json
+    moved = client.call(
+        "POST", f"{path}/advance", actor="ann", body={"to": "handling"}, if_match=1
+    ).json
     assert moved["state"] == "handling" and len(moved["history"]) == 2
     shown = client.call("GET", path, actor="ann").json
     assert (shown["version"], shown["state"]) == (2, "handling")
@@ -75,12 +84,12 @@ def test_refused_moves_name_the_problem_and_change_nothing(desk):
         client.call("POST", f"{path}/advance", actor="ann", body={"to": 5})
     assert caught.value.field == "to"
     with pytest.raises(ValidationError) as caught:
-        client.call("POST", f"{path}/advance", actor="ann",
-                    body={"to": "handling", "colour": "red"})
+        client.call(
+            "POST", f"{path}/advance", actor="ann", body={"to": "handling", "colour": "red"}
+        )
     assert caught.value.field == "colour"
     with pytest.raises(ConflictError):
-        client.call("POST", f"{path}/advance", actor="ann", body={"to": "handling"},
-                    if_match=7)
+        client.call("POST", f"{path}/advance", actor="ann", body={"to": "handling"}, if_match=7)
     assert client.call("GET", path, actor="ann").json["version"] == 1
 
 
@@ -88,15 +97,21 @@ def test_refused_moves_name_the_problem_and_change_nothing(desk):
 def test_an_order_needs_a_known_type_and_customer(desk):
     client, cid = desk
     with pytest.raises(ValidationError) as caught:
-        client.call("POST", "/service/orders", actor="ann",
-                    body={"type": "work_order", "customer_id": 5})
+        client.call(
+            "POST", "/service/orders", actor="ann", body={"type": "work_order", "customer_id": 5}
+        )
     assert caught.value.field == "customer_id"
     with pytest.raises(ValidationError, match="nonsense"):
-        client.call("POST", "/service/orders", actor="ann",
-                    body={"type": "nonsense", "customer_id": cid})
+        client.call(
+            "POST", "/service/orders", actor="ann", body={"type": "nonsense", "customer_id": cid}
+        )
     with pytest.raises(NotFoundError):
-        client.call("POST", "/service/orders", actor="ann",
-                    body={"type": "work_order", "customer_id": "cus_nobody"})
+        client.call(
+            "POST",
+            "/service/orders",
+            actor="ann",
+            body={"type": "work_order", "customer_id": "cus_nobody"},
+        )
     assert client.call("GET", "/service/orders", actor="boss").json == []
 
 
@@ -105,10 +120,15 @@ def test_list_filters_and_reads_its_query_strictly(desk):
     client, cid = desk
     first = open_order(client, cid)
     second = open_order(client, cid)
-    client.call("POST", f"/service/orders/{second['id']}/advance", actor="ann",
-                body={"to": "declined", "fields": {"reason": "duplicate"}})
-    listed = client.call("GET", "/service/orders", actor="ann",
-                         query={"type": "work_order", "open": True}).json
+    client.call(
+        "POST",
+        f"/service/orders/{second['id']}/advance",
+        actor="ann",
+        body={"to": "declined", "fields": {"reason": "duplicate"}},
+    )
+    listed = client.call(
+        "GET", "/service/orders", actor="ann", query={"type": "work_order", "open": True}
+    ).json
     assert [o["id"] for o in listed] == [first["id"]]
     every = client.call("GET", "/service/orders", actor="ann", query={"limit": 1}).json
     assert [o["id"] for o in every] == [first["id"]]

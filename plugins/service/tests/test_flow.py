@@ -14,35 +14,59 @@ from crmcore.testing.audit import entries
 
 # (type, opening fields, [(step, fields needed to enter it), ...]) - the happy path
 HAPPY = {
-    "business": ({"product": "5G plan 129"}, [
-        ("document_review", {}), ("contract", {"documents_checked": "id card"}),
-        ("provisioning", {"contract_no": "C-1"}), ("completed", {"service_number": "138"})]),
-    "change": ({"change": "upgrade", "target_plan": "5G 199"}, [
-        ("review", {}), ("apply", {"effective_date": "2026-02-01"}), ("completed", {})]),
-    "cancellation": ({"reason": "price"}, [
-        ("fee_settlement", {}), ("notice", {"amount": "120.50", "contract_no": "C-9"})]),
+    "business": (
+        {"product": "5G plan 129"},
+        [
+            ("document_review", {}),
+            ("contract", {"documents_checked": "id card"}),
+            ("provisioning", {"contract_no": "C-1"}),
+            ("completed", {"service_number": "138"}),
+        ],
+    ),
+    "change": (
+        {"change": "upgrade", "target_plan": "5G 199"},
+        [("review", {}), ("apply", {"effective_date": "2026-02-01"}), ("completed", {})],
+    ),
+    "cancellation": (
+        {"reason": "price"},
+        [("fee_settlement", {}), ("notice", {"amount": "120.50", "contract_no": "C-9"})],
+    ),
     "billing_query": ({}, [("answered", {"answer": "itemised bill explained"})]),
-    "billing_dispute": ({"disputed_amount": "58"}, [
-        ("investigate", {}), ("mediate", {"findings": "roaming charged twice"}),
-        ("decision", {}),
-        ("adjustment", {"decision": "upheld", "amount": "-58", "reason": "double roaming"}),
-        ("lessons", {}), ("closed", {"lessons": "fix the roaming rating rule"})]),
-    "fault": ({"symptom": "no signal"}, [
-        ("diagnosis", {}), ("repair", {"diagnosis": "faulty modem"}),
-        ("verification", {"fix": "modem replaced"}), ("closed", {})]),
-    "work_order": ({"kind": "suggestion"}, [
-        ("handling", {}), ("feedback", {"result": "forwarded"}), ("closed", {})]),
+    "billing_dispute": (
+        {"disputed_amount": "58"},
+        [
+            ("investigate", {}),
+            ("mediate", {"findings": "roaming charged twice"}),
+            ("decision", {}),
+            ("adjustment", {"decision": "upheld", "amount": "-58", "reason": "double roaming"}),
+            ("lessons", {}),
+            ("closed", {"lessons": "fix the roaming rating rule"}),
+        ],
+    ),
+    "fault": (
+        {"symptom": "no signal"},
+        [
+            ("diagnosis", {}),
+            ("repair", {"diagnosis": "faulty modem"}),
+            ("verification", {"fix": "modem replaced"}),
+            ("closed", {}),
+        ],
+    ),
+    "work_order": (
+        {"kind": "suggestion"},
+        [("handling", {}), ("feedback", {"result": "forwarded"}), ("closed", {})],
+    ),
 }
 
 
 def step_tasks(crm, order: Order) -> list:
-    return crm.tasks.find({"ref": order.id, "kind": "service"}, sort=[("created_at", 1),
-                                                                        ("id", 1)])
+    return crm.tasks.find({"ref": order.id, "kind": "service"}, sort=[("created_at", 1), ("id", 1)])
 
 
 @pytest.mark.parametrize("type_name", sorted(HAPPY))
-def test_happy_path_creates_a_task_per_step_and_a_transition_per_move(setup, customer_id,
-                                                                       clock, type_name):
+def test_happy_path_creates_a_task_per_step_and_a_transition_per_move(
+    setup, customer_id, clock, type_name
+):
     crm, api = setup()
     cid = customer_id(crm)
     opening, path = HAPPY[type_name]
@@ -67,8 +91,9 @@ def test_happy_path_creates_a_task_per_step_and_a_transition_per_move(setup, cus
 
 
 @pytest.mark.parametrize("type_name", sorted(HAPPY))
-def test_each_step_refuses_a_step_it_does_not_lead_to_and_missing_fields(setup, customer_id,
-                                                                         type_name):
+def test_each_step_refuses_a_step_it_does_not_lead_to_and_missing_fields(
+    setup, customer_id, type_name
+):
     crm, api = setup()
     cid = customer_id(crm)
     opening, path = HAPPY[type_name]
@@ -79,8 +104,10 @@ def test_each_step_refuses_a_step_it_does_not_lead_to_and_missing_fields(setup, 
     order = api.open(actor="ann", type=type_name, customer_id=cid, fields=opening)
     for step, fields in path:
         allowed = order_type.allowed_from(order.state)
-        wrong = next((s.name for s in order_type.steps
-                      if s.name not in allowed and s.name != order.state), order.state)
+        wrong = next(
+            (s.name for s in order_type.steps if s.name not in allowed and s.name != order.state),
+            order.state,
+        )
         with pytest.raises(ValidationError) as refused:
             api.advance(order, actor="ann", to=wrong)
         assert f"cannot move to '{wrong}'" in str(refused.value)
@@ -108,13 +135,24 @@ def test_an_ended_order_moves_no_more(setup, customer_id):
 def test_choices_and_field_names_are_checked(setup, customer_id):
     crm, api = setup()
     cid = customer_id(crm)
-    with pytest.raises(ValidationError, match=r"unknown change 'sideways' \(allowed: upgrade, "
-                                              "downgrade, adjust"):
-        api.open(actor="ann", type="change", customer_id=cid,
-                 fields={"change": "sideways", "target_plan": "x"})
+    with pytest.raises(
+        ValidationError,
+        match=r"unknown change 'sideways' \(allowed: upgrade, "
+        "downgrade, adjust",
+    ):
+        api.open(
+            actor="ann",
+            type="change",
+            customer_id=cid,
+            fields={"change": "sideways", "target_plan": "x"},
+        )
     with pytest.raises(ValidationError, match="not a field name"):
-        api.open(actor="ann", type="work_order", customer_id=cid,
-                 fields={"kind": "request", "Bad Name": "x"})
+        api.open(
+            actor="ann",
+            type="work_order",
+            customer_id=cid,
+            fields={"kind": "request", "Bad Name": "x"},
+        )
     with pytest.raises(ValidationError, match="field kind is empty"):
         api.open(actor="ann", type="work_order", customer_id=cid, fields={"kind": "  "})
     with pytest.raises(ValidationError, match="unknown order type 'nope'"):
@@ -124,22 +162,25 @@ def test_choices_and_field_names_are_checked(setup, customer_id):
 
 def test_stale_version_is_refused(setup, customer_id):
     crm, api = setup()
-    order = api.open(actor="ann", type="fault", customer_id=customer_id(crm),
-                     fields={"symptom": "slow"})
+    order = api.open(
+        actor="ann", type="fault", customer_id=customer_id(crm), fields={"symptom": "slow"}
+    )
     api.advance(order.id, actor="bob", to="diagnosis")
     from crmcore import ConflictError
 
     with pytest.raises(ConflictError):
         api.advance(order, actor="ann", to="diagnosis")
     with pytest.raises(ConflictError, match="not 1"):
-        api.advance(order.id, actor="ann", to="repair", fields={"diagnosis": "x"},
-                    expected_version=1)
+        api.advance(
+            order.id, actor="ann", to="repair", fields={"diagnosis": "x"}, expected_version=1
+        )
 
 
 def test_fault_repair_can_loop_back_from_verification(setup, customer_id):
     crm, api = setup()
-    order = api.open(actor="ann", type="fault", customer_id=customer_id(crm),
-                     fields={"symptom": "no signal"})
+    order = api.open(
+        actor="ann", type="fault", customer_id=customer_id(crm), fields={"symptom": "no signal"}
+    )
     order = api.advance(order, actor="ann", to="diagnosis")
     order = api.advance(order, actor="ann", to="repair", fields={"diagnosis": "cable"})
     order = api.advance(order, actor="ann", to="verification", fields={"fix": "cable swapped"})
@@ -150,8 +191,7 @@ def test_fault_repair_can_loop_back_from_verification(setup, customer_id):
     assert api.history(order.id)[-1].note == "still no signal"
 
 
-def test_every_transition_goes_through_the_audited_writes_with_fields_masked(setup,
-                                                                             customer_id):
+def test_every_transition_goes_through_the_audited_writes_with_fields_masked(setup, customer_id):
     crm, api = setup()
     order = api.open(actor="ann", type="billing_query", customer_id=customer_id(crm))
     api.advance(order, actor="bob", to="answered", fields={"answer": "paid on 13800138000"})

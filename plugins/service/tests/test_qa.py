@@ -69,11 +69,18 @@ def test_review_scorecard_complaints_and_the_monthly_report(setup, customer_id, 
         qa.name_staff(done.interaction_id, "ann", actor="lead")
     crm.interactions.log(actor="x", customer_id=cid, kind="callback", rep="ann", satisfaction=2)
     [row] = qa.monthly("2026-01")
-    assert (row.rep, row.contacts, row.reviewed, row.qa_score, row.complaints,
-            row.survey_mean) == ("ann", 3, 1, 4.0, 1, 2.0)  # the callback is a contact too
+    assert (row.rep, row.contacts, row.reviewed, row.qa_score, row.complaints, row.survey_mean) == (
+        "ann",
+        3,
+        1,
+        4.0,
+        1,
+        2.0,
+    )  # the callback is a contact too
     assert row.criteria["summarising_needs"] == 3.0
-    [section] = [s for s in crm_report_sections(crm, crm.now())
-                 if s.title == "Service quality, 2026-01"]
+    [section] = [
+        s for s in crm_report_sections(crm, crm.now()) if s.title == "Service quality, 2026-01"
+    ]
     assert section.rows == (("ann", 3, 1, 4.0, 1, 2.0),)
     with pytest.raises(ValidationError, match="YYYY-MM"):
         qa.monthly("January")

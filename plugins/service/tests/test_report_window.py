@@ -13,12 +13,17 @@ from crmcore_service.surveys import Surveys
 from crmcore import ReportWindow
 
 SETTINGS = {
-    "surveys": {"s": {"title": "S", "scale": 5,
-                      "questions": [{"key": "overall", "category": "service"}]}},
+    "surveys": {
+        "s": {"title": "S", "scale": 5, "questions": [{"key": "overall", "category": "service"}]}
+    },
     "campaigns": {"vip": {"title": "VIP care", "audience": {"tags": ["vip"]}}},
 }
-SECURITY = {"actors": {"ann": {"role": "agent", "team": "front", "department": "cs"},
-                       "bo": {"role": "agent", "team": "back", "department": "cs"}}}
+SECURITY = {
+    "actors": {
+        "ann": {"role": "agent", "team": "front", "department": "cs"},
+        "bo": {"role": "agent", "team": "back", "department": "cs"},
+    }
+}
 
 
 def by_title(crm, now: datetime, window: ReportWindow | None = None) -> dict:
@@ -37,15 +42,14 @@ def scenario(setup, clock):
     bo_c = add(actor="x", name="B", phone="+86 138 0000 0002", owner="bo").id
     Surveys(api).run("s", actor="lead")
     Campaigns(api).run("vip", actor="lead")
-    first = api.open(actor="ann", type="cancellation", customer_id=ann_c,
-                     fields={"reason": "price"})
-    kept = api.open(actor="bo", type="cancellation", customer_id=bo_c,
-                    fields={"reason": "moving"})
+    first = api.open(
+        actor="ann", type="cancellation", customer_id=ann_c, fields={"reason": "price"}
+    )
+    kept = api.open(actor="bo", type="cancellation", customer_id=bo_c, fields={"reason": "moving"})
     api.advance(kept, actor="bo", to="retained", fields={"offer": "discount"})
     Surveys(api).answer("s", actor="ann", customer_id=ann_c, scores={"overall": 4})
     times = ResponseTimes(api)
-    asked = crm.interactions.log(actor="bot", customer_id=ann_c, kind="inquiry",
-                                 channel="chat")
+    asked = crm.interactions.log(actor="bot", customer_id=ann_c, kind="inquiry", channel="chat")
     clock.advance(timedelta(seconds=90))
     times.reply(asked.id, actor="ann")
     Campaigns(api).contact("vip", actor="ann", customer_id=ann_c, satisfaction=4)
@@ -73,8 +77,10 @@ def test_a_period_that_holds_the_events_counts_them(setup, clock):
     assert s["Service orders opened and closed"].rows == (("cancellation", 2, 1, 0, 1, 0),)
     assert s["Service SLA breaches"].rows == (("cancellation", "request", 1, 1),)
     assert ("cancellation", "request", 2, 2.5, 5.0) in s["Service cycle time per step (hours)"].rows
-    assert set(s["Cancellation requests by reason"].rows) == {("price", "open", 1),
-                                                               ("moving", "retained", 1)}
+    assert set(s["Cancellation requests by reason"].rows) == {
+        ("price", "open", 1),
+        ("moving", "retained", 1),
+    }
     # open at the end of the period, at the step it was at then
     assert s["Service orders open"].rows == (("cancellation", "fee_settlement", 1, 0),)
     assert s["Service orders open"].title.endswith("at 2026-01-06T09:00")
@@ -88,10 +94,15 @@ def test_a_period_without_events_counts_nothing(setup, clock):
     crm, _api, start = scenario(setup, clock)
     quiet = ReportWindow(since=start + timedelta(days=3), until=start + timedelta(days=4))
     s = by_title(crm, clock.now(), quiet)
-    for title in ("Service orders opened and closed", "Service SLA breaches",
-                  "Service cycle time per step (hours)", "Cancellation requests by reason",
-                  "Fee settlements and charge adjustments", "Survey 'S'",
-                  "First response to enquiries"):
+    for title in (
+        "Service orders opened and closed",
+        "Service SLA breaches",
+        "Service cycle time per step (hours)",
+        "Cancellation requests by reason",
+        "Fee settlements and charge adjustments",
+        "Survey 'S'",
+        "First response to enquiries",
+    ):
         assert s[title].rows == (), title
     assert s["Care campaigns"].rows == (("vip", 0, 0, "", 0, 0, "0/0/0"),)
     # ann's order still waits at fee settlement, whose 24 business hours ran out by then
@@ -106,13 +117,14 @@ def test_the_later_period_and_the_default_window(setup, clock):
     assert s["Cancellation requests by reason"].rows == (("price", "open", 1),)
     assert s["First response to enquiries"].rows == (("chat", "bo", 1, 1, 30.0, 0),)
     assert s["Care campaigns"].rows == (("vip", 1, 1, 2.0, 0, 0, "0/0/0"),)
-    assert set(s["Service orders open"].rows) == {("cancellation", "fee_settlement", 1, 1),
-                                                  ("cancellation", "request", 1, 0)}
+    assert set(s["Service orders open"].rows) == {
+        ("cancellation", "fee_settlement", 1, 1),
+        ("cancellation", "request", 1, 0),
+    }
     # without a window: the last report_days (30) days hold both weeks
     everything = by_title(crm, clock.now())
     assert everything["Service orders opened and closed"].title.endswith("last 30 days")
-    assert everything["Service orders opened and closed"].rows == (
-        ("cancellation", 3, 1, 0, 1, 0),)
+    assert everything["Service orders opened and closed"].rows == (("cancellation", 3, 1, 0, 1, 0),)
     assert everything["Care campaigns"].rows == (("vip", 2, 2, 3.0, 0, 0, "0/0/0"),)
     # a report ending 40 days on holds neither week
     gone = by_title(crm, clock.now() + timedelta(days=40))
@@ -125,8 +137,10 @@ def test_a_team_or_rep_sees_its_own_orders_answers_and_contacts(setup, clock):
     assert back["Service orders opened and closed"].title.endswith("last 30 days, team back")
     assert back["Service orders opened and closed"].rows == (("cancellation", 2, 1, 0, 1, 0),)
     assert back["Service SLA breaches"].rows == ()  # the breach was on ann's order
-    assert set(back["Cancellation requests by reason"].rows) == {("price", "open", 1),
-                                                                 ("moving", "retained", 1)}
+    assert set(back["Cancellation requests by reason"].rows) == {
+        ("price", "open", 1),
+        ("moving", "retained", 1),
+    }
     assert back["Service orders open"].rows == (("cancellation", "request", 1, 0),)
     assert {row[1] for row in back["Survey 'S'"].rows if row[0] == "rep"} == {"bo"}
     assert back["First response to enquiries"].rows == (("chat", "bo", 1, 1, 30.0, 0),)
@@ -142,15 +156,24 @@ def test_a_team_or_rep_sees_its_own_orders_answers_and_contacts(setup, clock):
 
 def test_quality_has_a_section_per_month_of_the_period_and_keeps_to_the_rep(setup, clock):
     crm, _api, start = scenario(setup, clock)
-    two_months = ReportWindow(since=datetime(2026, 1, 1, tzinfo=start.tzinfo),
-                              until=datetime(2026, 3, 1, tzinfo=start.tzinfo), rep="ann")
-    quality = [s for s in crm_report_sections(crm, clock.now(), two_months)
-               if s.title.startswith("Service quality")]
-    assert [s.title for s in quality] == ["Service quality, 2026-01, rep ann",
-                                          "Service quality, 2026-02, rep ann"]
+    two_months = ReportWindow(
+        since=datetime(2026, 1, 1, tzinfo=start.tzinfo),
+        until=datetime(2026, 3, 1, tzinfo=start.tzinfo),
+        rep="ann",
+    )
+    quality = [
+        s
+        for s in crm_report_sections(crm, clock.now(), two_months)
+        if s.title.startswith("Service quality")
+    ]
+    assert [s.title for s in quality] == [
+        "Service quality, 2026-01, rep ann",
+        "Service quality, 2026-02, rep ann",
+    ]
     assert [row[0] for row in quality[0].rows] == ["ann"]
     assert quality[1].rows == ()
-    everyone = [s for s in crm_report_sections(crm, clock.now())
-                if s.title.startswith("Service quality")]
+    everyone = [
+        s for s in crm_report_sections(crm, clock.now()) if s.title.startswith("Service quality")
+    ]
     assert [s.title for s in everyone] == ["Service quality, 2026-01"]
     assert {row[0] for row in everyone[0].rows} == {"ann", "bo"}

@@ -7,51 +7,110 @@ import pytest
 
 from crmcore import ConfigError, PermissionDenied, ValidationError
 
-ACTORS = {"enforce": True, "actors": {
-    "ann": {"role": "agent", "department": "customer_service"},
-    "bo": {"role": "agent", "department": "billing"},
-    "lead": {"role": "shift_lead", "department": "billing"},
-    "boss": {"role": "manager", "department": "billing"},
-    "audrey": {"role": "auditor"},
-    "root": {"role": "admin"}}}
+ACTORS = {
+    "enforce": True,
+    "actors": {
+        "ann": {"role": "agent", "department": "customer_service"},
+        "bo": {"role": "agent", "department": "billing"},
+        "lead": {"role": "shift_lead", "department": "billing"},
+        "boss": {"role": "manager", "department": "billing"},
+        "audrey": {"role": "auditor"},
+        "root": {"role": "admin"},
+    },
+}
 
 
 def test_a_configured_type_is_added_and_a_shipped_one_disabled(setup, customer_id):
-    crm, api = setup({
-        "disabled_types": ["work_order"],
-        "types": {"number_porting": {
-            "title": "Number porting", "category": "change",
-            "steps": [
-                {"name": "request", "next": ["done"], "requires": ["number"], "sla_hours": 2},
-                {"name": "done"}]}}})
+    crm, api = setup(
+        {
+            "disabled_types": ["work_order"],
+            "types": {
+                "number_porting": {
+                    "title": "Number porting",
+                    "category": "change",
+                    "steps": [
+                        {
+                            "name": "request",
+                            "next": ["done"],
+                            "requires": ["number"],
+                            "sla_hours": 2,
+                        },
+                        {"name": "done"},
+                    ],
+                }
+            },
+        }
+    )
     assert "work_order" not in api.types and "number_porting" in api.types
-    order = api.open(actor="ann", type="number_porting", customer_id=customer_id(crm),
-                     fields={"number": "138"})
+    order = api.open(
+        actor="ann", type="number_porting", customer_id=customer_id(crm), fields={"number": "138"}
+    )
     assert api.advance(order, actor="ann", to="done").outcome == "done"
     with pytest.raises(ValidationError, match="unknown order type 'work_order'"):
-        api.open(actor="ann", type="work_order",
-                 customer_id=customer_id(crm, phone="+86 139 0013 8000"))
+        api.open(
+            actor="ann", type="work_order", customer_id=customer_id(crm, phone="+86 139 0013 8000")
+        )
 
 
-@pytest.mark.parametrize(("section", "message"), [
-    ({"types": {"x": {"title": "X", "steps": [{"name": "a", "next": ["b"]}]}}},
-     "leads to unknown step 'b'"),
-    ({"types": {"x": {"title": "X", "steps": [{"name": "a"}]}}}, "leads nowhere"),
-    ({"types": {"x": {"title": "X", "steps": [{"name": "a", "next": ["a"]}]}}},
-     "no step ends the order"),
-    ({"types": {"x": {"title": "X", "steps": [
-        {"name": "a", "next": ["b"], "wait_days": 3}, {"name": "b"}]}}},
-     "wait_days and then go together"),
-    ({"types": {"x": {"title": "X", "steps": [
-        {"name": "a", "next": ["b"], "clock": "lunar"}, {"name": "b"}]}}}, "lunar"),
-    ({"types": {"x": {"title": "X", "steps": [
-        {"name": "a", "next": ["b"], "role": "boss"}, {"name": "b"}]}}}, "boss"),
-    ({"disabled_types": ["nope"]}, "unknown order type"),
-    ({"escalation": [{"after_hours": 5, "target": "shift_lead"},
-                     {"after_hours": 1, "target": "owner"}]}, "increasing order"),
-    ({"escalation": [{"after_hours": 5, "target": "the_ceo"}]}, "unknown target"),
-    ({"typo": 1}, "typo"),
-])
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"types": {"x": {"title": "X", "steps": [{"name": "a", "next": ["b"]}]}}},
+            "leads to unknown step 'b'",
+        ),
+        ({"types": {"x": {"title": "X", "steps": [{"name": "a"}]}}}, "leads nowhere"),
+        (
+            {"types": {"x": {"title": "X", "steps": [{"name": "a", "next": ["a"]}]}}},
+            "no step ends the order",
+        ),
+        (
+            {
+                "types": {
+                    "x": {
+                        "title": "X",
+                        "steps": [{"name": "a", "next": ["b"], "wait_days": 3}, {"name": "b"}],
+                    }
+                }
+            },
+            "wait_days and then go together",
+        ),
+        (
+            {
+                "types": {
+                    "x": {
+                        "title": "X",
+                        "steps": [{"name": "a", "next": ["b"], "clock": "lunar"}, {"name": "b"}],
+                    }
+                }
+            },
+            "lunar",
+        ),
+        (
+            {
+                "types": {
+                    "x": {
+                        "title": "X",
+                        "steps": [{"name": "a", "next": ["b"], "role": "boss"}, {"name": "b"}],
+                    }
+                }
+            },
+            "boss",
+        ),
+        ({"disabled_types": ["nope"]}, "unknown order type"),
+        (
+            {
+                "escalation": [
+                    {"after_hours": 5, "target": "shift_lead"},
+                    {"after_hours": 1, "target": "owner"},
+                ]
+            },
+            "increasing order",
+        ),
+        ({"escalation": [{"after_hours": 5, "target": "the_ceo"}]}, "unknown target"),
+        ({"typo": 1}, "typo"),
+    ],
+)
 def test_a_bad_section_is_refused_naming_what_to_fix(setup, section, message):
     with pytest.raises((ConfigError, ValidationError), match=message):
         setup(section)
@@ -60,8 +119,9 @@ def test_a_bad_section_is_refused_naming_what_to_fix(setup, section, message):
 def test_the_acting_department_and_role_decide_who_moves_an_order(setup, customer_id):
     crm, api = setup(other_settings={"security": ACTORS})
     cid = crm.customers.add(actor="root", name="Li", phone="+86 138 0013 8000").id
-    order = api.open(actor="bo", type="billing_dispute", customer_id=cid,
-                     fields={"disputed_amount": "58"})
+    order = api.open(
+        actor="bo", type="billing_dispute", customer_id=cid, fields={"disputed_amount": "58"}
+    )
     with pytest.raises(PermissionDenied, match="for department billing, not customer_service"):
         api.advance(order, actor="ann", to="investigate")
     order = api.advance(order, actor="bo", to="investigate")

@@ -25,8 +25,10 @@ from crmcore.testing import START
 
 MOCK_URI = "mongodb://127.0.0.1:27017"
 REAL_URI = os.environ.get("CRM_TEST_MONGODB_URI")
-NEEDS_SERVER = "set CRM_TEST_MONGODB_URI (e.g. mongodb://localhost:27017/?replicaSet=rs0) to " \
-               "run this against a real MongoDB server"
+NEEDS_SERVER = (
+    "set CRM_TEST_MONGODB_URI (e.g. mongodb://localhost:27017/?replicaSet=rs0) to "
+    "run this against a real MongoDB server"
+)
 
 
 @pytest.fixture
@@ -48,8 +50,9 @@ def mock_factory(mock_server: mock.MockServer) -> connection.ClientFactory:
 
 
 @pytest.fixture
-def use_mongomock(monkeypatch: pytest.MonkeyPatch,
-                  mock_factory: connection.ClientFactory) -> connection.ClientFactory:
+def use_mongomock(
+    monkeypatch: pytest.MonkeyPatch, mock_factory: connection.ClientFactory
+) -> connection.ClientFactory:
     """Make every store opened through the plugin (``make_crm`` …) use mongomock."""
     monkeypatch.setattr(connection, "client_factory", mock_factory)
     return mock_factory
@@ -60,10 +63,11 @@ def open_mock(mock_factory: connection.ClientFactory) -> Iterator[Callable[..., 
     """``open_mock(**options)``: a store on the imitation server; closed after the test."""
     opened: list[MongoStore] = []
 
-    def open_(uri: str = MOCK_URI, *, schema_upgrade: bool = False,
-              **options: Any) -> MongoStore:
-        store = open_store(StorageOptions(uri, options, ManualClock(START), schema_upgrade),
-                           client_factory=mock_factory)
+    def open_(uri: str = MOCK_URI, *, schema_upgrade: bool = False, **options: Any) -> MongoStore:
+        store = open_store(
+            StorageOptions(uri, options, ManualClock(START), schema_upgrade),
+            client_factory=mock_factory,
+        )
         opened.append(store)
         return store
 
@@ -81,8 +85,11 @@ def open_real() -> Iterator[Callable[..., MongoStore]]:
     opened: list[MongoStore] = []
 
     def open_(*, schema_upgrade: bool = False, **options: Any) -> MongoStore:
-        store = open_store(StorageOptions(REAL_URI, {"database": database, **options},
-                                          ManualClock(START), schema_upgrade))
+        store = open_store(
+            StorageOptions(
+                REAL_URI, {"database": database, **options}, ManualClock(START), schema_upgrade
+            )
+        )
         opened.append(store)
         return store
 

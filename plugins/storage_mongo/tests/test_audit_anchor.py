@@ -8,12 +8,14 @@ import os
 
 from crmcore.testing.audit import cut_tail, entries, raw_head, rechain_after_edit, set_head
 
-STORAGE = {"backend": "mongodb", "location": "mongodb://127.0.0.1:27017",
-           "options": {"database": "audited"}}
+STORAGE = {
+    "backend": "mongodb",
+    "location": "mongodb://127.0.0.1:27017",
+    "options": {"database": "audited"},
+}
 
 
-def test_cut_tail_and_rechained_edit_are_caught_on_mongodb(make_crm, use_mongomock,
-                                                           monkeypatch):
+def test_cut_tail_and_rechained_edit_are_caught_on_mongodb(make_crm, use_mongomock, monkeypatch):
     monkeypatch.delenv("CRM_AUDIT_KEY", raising=False)
     crm = make_crm(["storage_mongo"], storage=STORAGE)
     for i in range(5):
@@ -27,8 +29,7 @@ def test_cut_tail_and_rechained_edit_are_caught_on_mongodb(make_crm, use_mongomo
     assert "entries #4-#5 were removed" in crm.audit.verify([anchor]).problem
 
 
-def test_the_audit_key_catches_a_rechained_edit_on_mongodb(make_crm, use_mongomock,
-                                                          monkeypatch):
+def test_the_audit_key_catches_a_rechained_edit_on_mongodb(make_crm, use_mongomock, monkeypatch):
     monkeypatch.setenv("CRM_AUDIT_KEY", base64.b64encode(os.urandom(32)).decode())
     crm = make_crm(["storage_mongo"], storage=STORAGE)
     for i in range(5):

@@ -38,8 +38,17 @@ def test_every_failed_row_is_reported_by_position_and_the_rest_are_kept(coll, mo
     result = coll.insert_many(iter(rows))
     assert result.ids == ("p0", "p7", "p8")
     assert [e.index for e in result.errors] == [1, 2, 3, 4, 5, 6, 9, 10, 11]
-    assert [e.id for e in result.errors] == ["p-existing", None, "p3", "p4", "p5", "p6", "p9",
-                                             None, "p11"]
+    assert [e.id for e in result.errors] == [
+        "p-existing",
+        None,
+        "p3",
+        "p4",
+        "p5",
+        "p6",
+        "p9",
+        None,
+        "p11",
+    ]
     messages = {e.index: e.message for e in result.errors}
     assert "already" in messages[1] and "already" in messages[3]
     assert "_id" in messages[4] and "a.b" in messages[5]
@@ -60,9 +69,16 @@ def test_an_import_over_many_chunks_reports_each_duplicate(coll, monkeypatch):
 
 def test_upsert_many_inserts_replaces_and_counts_versions_in_order(coll):
     coll.insert({"id": "a", "x": 1, "gone": True})
-    result = coll.upsert_many([{"id": "a", "x": 2}, {"id": "b", "x": 1}, {"id": "b", "x": 2},
-                               {"id": "a", "x": 3}, {"id": "c", "email": "taken"},
-                               {"id": "d", "email": "taken"}])
+    result = coll.upsert_many(
+        [
+            {"id": "a", "x": 2},
+            {"id": "b", "x": 1},
+            {"id": "b", "x": 2},
+            {"id": "a", "x": 3},
+            {"id": "c", "email": "taken"},
+            {"id": "d", "email": "taken"},
+        ]
+    )
     assert result.ids == ("a", "b", "b", "a", "c")
     assert [e.index for e in result.errors] == [5]
     assert coll.get("a") == {"id": "a", "x": 3, "version": 3}  # two replacements, in order
@@ -87,8 +103,7 @@ def test_upserts_racing_updates_never_lose_a_version(coll):
     try:
         for _ in range(5):
             result = coll.upsert_many([{"id": f"k{i}", "n": -1} for i in range(20)])
-            assert result.ok or all("changed by other writers" in e.message
-                                    for e in result.errors)
+            assert result.ok or all("changed by other writers" in e.message for e in result.errors)
     finally:
         stop.set()
         thread.join()
@@ -122,9 +137,16 @@ def test_an_upsert_that_loses_a_race_goes_round_again(coll, monkeypatch):
 
 
 def test_import_raw_keeps_versions_exactly(coll):
-    result = coll.import_raw([{"id": "a", "x": 1, "version": 7}, {"id": "b", "version": 1},
-                              {"id": "c", "version": 0}, {"id": "d"}, {"id": "e", "version": True},
-                              {"id": "a", "version": 2}])
+    result = coll.import_raw(
+        [
+            {"id": "a", "x": 1, "version": 7},
+            {"id": "b", "version": 1},
+            {"id": "c", "version": 0},
+            {"id": "d"},
+            {"id": "e", "version": True},
+            {"id": "a", "version": 2},
+        ]
+    )
     assert result.ids == ("a", "b")
     assert [e.index for e in result.errors] == [2, 3, 4, 5]
     assert coll.get("a") == {"id": "a", "x": 1, "version": 7}

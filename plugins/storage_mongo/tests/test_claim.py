@@ -23,11 +23,15 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
 
 
-def _work(coll, name: str, taken: list[str], lock: threading.Lock, filter=None,
-          sort=None) -> None:
+def _work(coll, name: str, taken: list[str], lock: threading.Lock, filter=None, sort=None) -> None:
     while True:
-        doc = coll.claim({"done": {"$ne": True}, **(filter or {})}, owner=name,
-                         until=T0 + LEASE, now=T0, sort=sort)
+        doc = coll.claim(
+            {"done": {"$ne": True}, **(filter or {})},
+            owner=name,
+            until=T0 + LEASE,
+            now=T0,
+            sort=sort,
+        )
         if doc is None:
             return
         with lock:
@@ -38,8 +42,10 @@ def _work(coll, name: str, taken: list[str], lock: threading.Lock, filter=None,
 def _race(coll, workers: int, **kwargs) -> list[str]:
     taken: list[str] = []
     lock = threading.Lock()
-    threads = [threading.Thread(target=_work, args=(coll, f"w{i}", taken, lock),
-                                kwargs=kwargs) for i in range(workers)]
+    threads = [
+        threading.Thread(target=_work, args=(coll, f"w{i}", taken, lock), kwargs=kwargs)
+        for i in range(workers)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -61,8 +67,14 @@ def test_exclusive_on_the_python_checked_path_too(open_mock):
     """A filter on a whole list and a sort over mixed values take the slow, re-checked path;
     it leases through the same version-checked ``find_one_and_update``."""
     coll = open_mock().collection("jobs")
-    coll.insert_many({"id": f"j{i:03d}", "tags": ["a", "b"] if i % 2 else ["b", "a"],
-                      "rank": [i] if i % 3 else i} for i in range(90))
+    coll.insert_many(
+        {
+            "id": f"j{i:03d}",
+            "tags": ["a", "b"] if i % 2 else ["b", "a"],
+            "rank": [i] if i % 3 else i,
+        }
+        for i in range(90)
+    )
     taken = _race(coll, 6, filter={"tags": ["a", "b"]}, sort=[("rank", 1)])
     assert sorted(taken) == [f"j{i:03d}" for i in range(90) if i % 2]
 
@@ -72,8 +84,9 @@ def test_a_crashed_workers_lease_runs_out_and_another_takes_over(open_mock):
     coll.insert({"id": "j1"})
     first = coll.claim({}, owner="crashed", until=T0 + LEASE, now=T0)
     assert first["lease_owner"] == "crashed"
-    assert coll.claim({}, owner="w2", until=T0 + LEASE, now=T0 + LEASE - timedelta(seconds=1)) \
-        is None
+    assert (
+        coll.claim({}, owner="w2", until=T0 + LEASE, now=T0 + LEASE - timedelta(seconds=1)) is None
+    )
     second = coll.claim({}, owner="w2", until=T0 + 2 * LEASE, now=T0 + LEASE)
     assert second["lease_owner"] == "w2" and second["version"] == first["version"] + 1
     coll.release("j1", owner="crashed")  # the old holder comes back: no effect
@@ -81,13 +94,20 @@ def test_a_crashed_workers_lease_runs_out_and_another_takes_over(open_mock):
 
 
 def test_crm_workers_claim_due_tasks_once_each(make_crm, use_mongomock, clock):
-    crm = make_crm(["storage_mongo"], storage={"backend": "mongodb",
-                                               "location": "mongodb://127.0.0.1:27017"})
+    crm = make_crm(
+        ["storage_mongo"], storage={"backend": "mongodb", "location": "mongodb://127.0.0.1:27017"}
+    )
     for i in range(60):
-        crm.tasks.create(actor="system", kind="callback", title=f"call {i}",
-                         due_at=clock.now() - timedelta(minutes=i % 7), priority=1 + i % 4)
-    crm.tasks.create(actor="system", kind="callback", title="later",
-                     due_at=clock.now() + timedelta(days=1))
+        crm.tasks.create(
+            actor="system",
+            kind="callback",
+            title=f"call {i}",
+            due_at=clock.now() - timedelta(minutes=i % 7),
+            priority=1 + i % 4,
+        )
+    crm.tasks.create(
+        actor="system", kind="callback", title="later", due_at=clock.now() + timedelta(days=1)
+    )
     taken: list[str] = []
     lock = threading.Lock()
 
@@ -110,8 +130,9 @@ def _process_worker(uri: str, database: str, name: str, queue) -> None:
     store = open_store(StorageOptions(uri, {"database": database}, ManualClock(T0)))
     coll = store.collection("jobs")
     taken = []
-    while (doc := coll.claim({"done": {"$ne": True}}, owner=name, until=T0 + LEASE,
-                             now=T0)) is not None:
+    while (
+        doc := coll.claim({"done": {"$ne": True}}, owner=name, until=T0 + LEASE, now=T0)
+    ) is not None:
         taken.append(doc["id"])
         coll.update(doc["id"], {"done": True}, expected_version=doc["version"])
     store.close()
@@ -125,8 +146,10 @@ def test_several_processes_never_process_a_task_twice(open_real):
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     uri = os.environ["CRM_TEST_MONGODB_URI"]
-    procs = [ctx.Process(target=_process_worker, args=(uri, store.database_name, f"p{i}", queue))
-             for i in range(4)]
+    procs = [
+        ctx.Process(target=_process_worker, args=(uri, store.database_name, f"p{i}", queue))
+        for i in range(4)
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in procs]

@@ -17,22 +17,25 @@ from crmcore.testing import START
 UNREACHABLE = "mongodb://127.0.0.1:1"  # loopback, a port nothing listens on
 
 
-@pytest.mark.parametrize(("options", "path"), [
-    ({"server_selection_timeout_ms": 0}, "storage.options.server_selection_timeout_ms"),
-    ({"server_selection_timeout_ms": "5s"}, "storage.options.server_selection_timeout_ms"),
-    ({"connect_timeout_ms": 200_000}, "storage.options.connect_timeout_ms"),
-    ({"write_concern": "0"}, "storage.options.write_concern"),
-    ({"write_concern": 1}, "storage.options.write_concern"),
-    ({"tenant": "Acme Corp"}, "storage.options.tenant"),
-    ({"tenant": "a_b"}, "storage.options.tenant"),
-    ({"database": "crm__x"}, "storage.options.database"),
-    ({"database": "my.db"}, "storage.options.database"),
-    ({"transactions": "always"}, "storage.options.transactions"),
-    ({"schema_validation": "yes"}, "storage.options.schema_validation"),
-    ({"max_pool_size": 0}, "storage.options.max_pool_size"),
-    ({"retry_writes": "yes"}, "storage.options.retry_writes"),
-    ({"client_factory": "x"}, "storage.options"),
-])
+@pytest.mark.parametrize(
+    ("options", "path"),
+    [
+        ({"server_selection_timeout_ms": 0}, "storage.options.server_selection_timeout_ms"),
+        ({"server_selection_timeout_ms": "5s"}, "storage.options.server_selection_timeout_ms"),
+        ({"connect_timeout_ms": 200_000}, "storage.options.connect_timeout_ms"),
+        ({"write_concern": "0"}, "storage.options.write_concern"),
+        ({"write_concern": 1}, "storage.options.write_concern"),
+        ({"tenant": "Acme Corp"}, "storage.options.tenant"),
+        ({"tenant": "a_b"}, "storage.options.tenant"),
+        ({"database": "crm__x"}, "storage.options.database"),
+        ({"database": "my.db"}, "storage.options.database"),
+        ({"transactions": "always"}, "storage.options.transactions"),
+        ({"schema_validation": "yes"}, "storage.options.schema_validation"),
+        ({"max_pool_size": 0}, "storage.options.max_pool_size"),
+        ({"retry_writes": "yes"}, "storage.options.retry_writes"),
+        ({"client_factory": "x"}, "storage.options"),
+    ],
+)
 def test_bad_options_name_their_full_key_path(options, path):
     with pytest.raises(ConfigError) as err:
         parse_options(options)
@@ -58,14 +61,17 @@ def test_options_written_in_the_uri_win_over_the_table_and_defaults():
     assert opts.client_kwargs("mongodb://h")["serverSelectionTimeoutMS"] == 900
 
 
-@pytest.mark.parametrize(("uri", "options", "database"), [
-    ("mongodb://h:27017", {}, "crm"),
-    ("mongodb://h:27017/", {}, "crm"),
-    ("mongodb://h:27017/sales?w=1", {}, "sales"),
-    ("mongodb://h:27017/sales", {"database": "other"}, "other"),
-    ("mongodb://h:27017/sales", {"tenant": "acme"}, "sales__acme"),
-    ("mongodb+srv://u:p@cluster.example.net/", {"tenant": "globex-2"}, "crm__globex-2"),
-])
+@pytest.mark.parametrize(
+    ("uri", "options", "database"),
+    [
+        ("mongodb://h:27017", {}, "crm"),
+        ("mongodb://h:27017/", {}, "crm"),
+        ("mongodb://h:27017/sales?w=1", {}, "sales"),
+        ("mongodb://h:27017/sales", {"database": "other"}, "other"),
+        ("mongodb://h:27017/sales", {"tenant": "acme"}, "sales__acme"),
+        ("mongodb+srv://u:p@cluster.example.net/", {"tenant": "globex-2"}, "crm__globex-2"),
+    ],
+)
 def test_database_name_from_uri_option_and_tenant(uri, options, database):
     assert parse_options(options).database_name(uri) == database
 
@@ -85,8 +91,7 @@ def test_a_location_that_is_not_a_mongodb_uri_is_a_config_error(location):
 
 def test_a_malformed_uri_is_a_config_error_without_the_password():
     with pytest.raises(ConfigError, match=r"storage\.location") as err:
-        open_store(StorageOptions("mongodb://user:pw@host:notaport/", {},
-                                  ManualClock(START)))
+        open_store(StorageOptions("mongodb://user:pw@host:notaport/", {}, ManualClock(START)))
     assert "pw@" not in str(err.value)
 
 
@@ -97,9 +102,13 @@ def test_an_unreachable_server_is_a_clear_storage_error_not_a_hang():
 
     def attempt() -> None:
         try:
-            open_store(StorageOptions(UNREACHABLE, {"server_selection_timeout_ms": 300,
-                                                    "connect_timeout_ms": 300},
-                                      ManualClock(START)))
+            open_store(
+                StorageOptions(
+                    UNREACHABLE,
+                    {"server_selection_timeout_ms": 300, "connect_timeout_ms": 300},
+                    ManualClock(START),
+                )
+            )
         except BaseException as exc:  # recorded and checked below
             outcome.append(exc)
 
@@ -115,15 +124,26 @@ def test_an_unreachable_server_is_a_clear_storage_error_not_a_hang():
 
 def test_a_crm_with_an_unreachable_server_fails_to_open_with_the_storage_error(make_crm):
     with pytest.raises(StorageError, match="unreachable"):
-        make_crm(["storage_mongo"], storage={"backend": "mongodb", "location": UNREACHABLE,
-                                             "options": {"server_selection_timeout_ms": 200}})
+        make_crm(
+            ["storage_mongo"],
+            storage={
+                "backend": "mongodb",
+                "location": UNREACHABLE,
+                "options": {"server_selection_timeout_ms": 200},
+            },
+        )
 
 
 def test_bad_storage_options_in_a_crm_config_name_the_key(make_crm):
     with pytest.raises(ConfigError, match=r"storage\.options\.tenant"):
-        make_crm(["storage_mongo"], storage={"backend": "mongodb",
-                                             "location": "mongodb://127.0.0.1:27017",
-                                             "options": {"tenant": "Bad Name"}})
+        make_crm(
+            ["storage_mongo"],
+            storage={
+                "backend": "mongodb",
+                "location": "mongodb://127.0.0.1:27017",
+                "options": {"tenant": "Bad Name"},
+            },
+        )
 
 
 def test_on_mongomock_nothing_is_claimed_that_it_cannot_show(open_mock):
@@ -135,14 +155,23 @@ def test_on_mongomock_nothing_is_claimed_that_it_cannot_show(open_mock):
     assert store.describe().startswith("mongodb mongodb://127.0.0.1:27017 database crm")
 
 
-@pytest.mark.parametrize(("hello", "transactions", "what"), [
-    ({"setName": "rs0", "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30}, True,
-     "replica set rs0"),
-    ({"msg": "isdbgrid", "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30}, True,
-     "sharded cluster"),
-    ({"maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30}, False, "standalone server"),
-    ({"setName": "rs0", "maxWireVersion": 21}, False, "replica set rs0"),  # no sessions
-])
+@pytest.mark.parametrize(
+    ("hello", "transactions", "what"),
+    [
+        (
+            {"setName": "rs0", "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30},
+            True,
+            "replica set rs0",
+        ),
+        (
+            {"msg": "isdbgrid", "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30},
+            True,
+            "sharded cluster",
+        ),
+        ({"maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30}, False, "standalone server"),
+        ({"setName": "rs0", "maxWireVersion": 21}, False, "replica set rs0"),  # no sessions
+    ],
+)
 def test_capabilities_follow_what_the_server_says(hello, transactions, what):
     class Admin:
         def command(self, name):
@@ -160,8 +189,11 @@ def test_capabilities_follow_what_the_server_says(hello, transactions, what):
 def test_servers_older_than_5_0_are_refused():
     class Admin:
         def command(self, name):
-            return {"ok": 1} if name == "ping" else {"setName": "rs0", "maxWireVersion": 9,
-                                                      "logicalSessionTimeoutMinutes": 30}
+            return (
+                {"ok": 1}
+                if name == "ping"
+                else {"setName": "rs0", "maxWireVersion": 9, "logicalSessionTimeoutMinutes": 30}
+            )
 
     class Client:
         admin = Admin()

@@ -15,8 +15,10 @@ class TestMongoOnMongomock(StorageContract):
         return open_mock
 
     def test_equality_is_json_equality_at_any_depth(self, coll):
-        pytest.skip("mongomock compares true equal to 1 (real MongoDB does not); this test runs "
-                    "against a real server in TestMongoOnRealServer")
+        pytest.skip(
+            "mongomock compares true equal to 1 (real MongoDB does not); this test runs "
+            "against a real server in TestMongoOnRealServer"
+        )
 
 
 class TestMongoOnRealServer(StorageContract):

@@ -24,14 +24,16 @@ def backend(crm) -> MongoStore:
 
 @pytest.fixture
 def crm(make_crm, use_mongomock):
-    return make_crm(["storage_mongo"], storage=STORAGE,
-                    core={"unique_phone": True, "unique_email": True})
+    return make_crm(
+        ["storage_mongo"], storage=STORAGE, core={"unique_phone": True, "unique_email": True}
+    )
 
 
 def test_the_crm_runs_on_mongodb(crm, clock):
     assert crm.store.describe().startswith("mongodb mongodb://127.0.0.1:27017 database shop")
-    ann = crm.customers.add(actor="rep", name="Ann", phone="138 0000 0001",
-                            email="Ann@Example.com", tags=["vip"])
+    ann = crm.customers.add(
+        actor="rep", name="Ann", phone="138 0000 0001", email="Ann@Example.com", tags=["vip"]
+    )
     bob = crm.customers.add(actor="rep", name="Bob")  # no phone, no e-mail
     crm.customers.add(actor="rep", name="Cy")  # nor here: missing values never collide
     crm.interactions.log(actor="rep", customer_id=ann.id, kind="purchase", amount=99.5)
@@ -57,42 +59,56 @@ def test_unique_phone_and_email_are_enforced_without_leaking_them(crm):
 
 
 def test_one_open_task_per_dedupe_key_and_a_new_one_after_completion(crm, clock):
-    first = crm.tasks.create(actor="sys", kind="callback", title="a", due_at=clock.now(),
-                             dedupe_key="cb:1")
-    again = crm.tasks.create(actor="sys", kind="callback", title="b", due_at=clock.now(),
-                             dedupe_key="cb:1")
+    first = crm.tasks.create(
+        actor="sys", kind="callback", title="a", due_at=clock.now(), dedupe_key="cb:1"
+    )
+    again = crm.tasks.create(
+        actor="sys", kind="callback", title="b", due_at=clock.now(), dedupe_key="cb:1"
+    )
     assert again.id == first.id and crm.tasks.count() == 1
     crm.tasks.complete(first.id, actor="rep")
-    fresh = crm.tasks.create(actor="sys", kind="callback", title="c", due_at=clock.now(),
-                             dedupe_key="cb:1")
+    fresh = crm.tasks.create(
+        actor="sys", kind="callback", title="c", due_at=clock.now(), dedupe_key="cb:1"
+    )
     assert fresh.id != first.id
     # completed tasks hold open_key None; several of them never collide
     crm.tasks.complete(fresh.id, actor="rep")
-    crm.tasks.create(actor="sys", kind="callback", title="d", due_at=clock.now(),
-                     dedupe_key="cb:1")
+    crm.tasks.create(actor="sys", kind="callback", title="d", due_at=clock.now(), dedupe_key="cb:1")
     assert crm.tasks.count({"open_key": None}) == 2
 
 
 def test_declared_indexes_are_created_at_open_and_reopening_is_idempotent(
-        make_crm, use_mongomock, crm):
+    make_crm, use_mongomock, crm
+):
     def names(c, coll):
         return sorted(i["name"] for i in backend(c).collection(coll)._raw.list_indexes())
 
-    assert names(crm, "tasks") == ["_id_", "i_assignee_status_due_at", "i_customer_id_status",
-                                   "i_status_due_at", "i_status_priority-desc_due_at",
-                                   "u_open_key"]
-    assert names(crm, "interactions") == ["_id_", "i_customer_id_occurred_at",
-                                          "i_kind_occurred_at"]
-    assert names(crm, "customers") == ["_id_", "i_email", "i_owner_status", "i_phone",
-                                       "u_email", "u_phone"]
+    assert names(crm, "tasks") == [
+        "_id_",
+        "i_assignee_status_due_at",
+        "i_customer_id_status",
+        "i_status_due_at",
+        "i_status_priority-desc_due_at",
+        "u_open_key",
+    ]
+    assert names(crm, "interactions") == ["_id_", "i_customer_id_occurred_at", "i_kind_occurred_at"]
+    assert names(crm, "customers") == [
+        "_id_",
+        "i_email",
+        "i_owner_status",
+        "i_phone",
+        "u_email",
+        "u_phone",
+    ]
     raw = {i["name"]: i for i in backend(crm).collection("customers")._raw.list_indexes()}
     assert raw["u_phone"]["unique"] and "partialFilterExpression" in raw["u_phone"]
     assert raw["i_phone"].get("sparse") and "partialFilterExpression" not in raw["i_phone"]
     crm.customers.add(actor="rep", name="Ann")
     crm.customers.add(actor="rep", name="Bob")
     before = {c: names(crm, c) for c in ("tasks", "interactions", "customers")}
-    again = make_crm(["storage_mongo"], storage=STORAGE,
-                     core={"unique_phone": True, "unique_email": True})
+    again = make_crm(
+        ["storage_mongo"], storage=STORAGE, core={"unique_phone": True, "unique_email": True}
+    )
     assert {c: names(again, c) for c in before} == before
     assert again.customers.count() == 2
 
@@ -103,18 +119,22 @@ def test_enabling_a_unique_key_later_over_customers_without_one_works(make_crm, 
         plain.customers.add(actor="rep", name=name)  # no e-mails: all "missing"
     with pytest.raises(StorageError, match=r"u_email is not built .*crm db upgrade"):
         make_crm(["storage_mongo"], storage=STORAGE, core={"unique_email": True})
-    make_crm(["storage_mongo"], storage=STORAGE, core={"unique_email": True},
-             schema_upgrade=True)  # what 'crm db upgrade' does
+    make_crm(
+        ["storage_mongo"], storage=STORAGE, core={"unique_email": True}, schema_upgrade=True
+    )  # what 'crm db upgrade' does
     strict = make_crm(["storage_mongo"], storage=STORAGE, core={"unique_email": True})
-    assert IndexSpec([("email", 1)], unique=True, sparse=True) in \
-        backend(strict).collection("customers").indexes()
+    assert (
+        IndexSpec([("email", 1)], unique=True, sparse=True)
+        in backend(strict).collection("customers").indexes()
+    )
 
 
 def test_queries_pinning_a_unique_key_carry_the_partial_index_filter(crm):
     tasks = backend(crm).collection("tasks")
     query = tasks._translate({"open_key": "cb:1", "status": "open"}).query
-    assert {"open_key": {"$type": list(tasks._partial_indexes()[0][1]["open_key"]["$type"])}} \
-        in query["$and"]
+    assert {
+        "open_key": {"$type": list(tasks._partial_indexes()[0][1]["open_key"]["$type"])}
+    } in query["$and"]
 
 
 def test_sorted_core_queries_need_no_probe(crm):
@@ -136,14 +156,21 @@ def test_workers_tick_on_the_backend(crm, clock):
 
 
 def test_sealed_personal_fields_and_the_audit_trail_work_on_the_backend(
-        make_crm, use_mongomock, monkeypatch):
+    make_crm, use_mongomock, monkeypatch
+):
     import base64
 
     monkeypatch.setenv("CRM_ENCRYPTION_KEY", base64.b64encode(b"k" * 32).decode())
-    crm = make_crm(["storage_mongo"], storage=STORAGE,
-                   core={"encrypt_personal": True, "unique_email": True})
-    ann = crm.customers.add(actor="rep", name="Ann", email="ann@example.com",
-                            birth_date="1990-05-01", chat_handles={"wechat": "ann"})
+    crm = make_crm(
+        ["storage_mongo"], storage=STORAGE, core={"encrypt_personal": True, "unique_email": True}
+    )
+    ann = crm.customers.add(
+        actor="rep",
+        name="Ann",
+        email="ann@example.com",
+        birth_date="1990-05-01",
+        chat_handles={"wechat": "ann"},
+    )
     raw = backend(crm).collection("customers")._raw.find_one({"_id": ann.id})
     assert raw["name"].startswith("enc:") and raw["chat_handles"].startswith("enc:")
     assert "ann@example.com" not in repr(raw)

@@ -27,12 +27,16 @@ def _task(coll, n: int = 0, **extra):
 
 
 def test_auto_uses_the_server_clock_only_on_the_system_clock(mock_factory):
-    on_system = open_store(StorageOptions("mongodb://h", {}, SystemClock()),
-                           client_factory=mock_factory)
-    simulated = open_store(StorageOptions("mongodb://h", {}, ManualClock(START)),
-                           client_factory=mock_factory)
-    forced = open_store(StorageOptions("mongodb://h", {"lease_clock": "caller"},
-                                       SystemClock()), client_factory=mock_factory)
+    on_system = open_store(
+        StorageOptions("mongodb://h", {}, SystemClock()), client_factory=mock_factory
+    )
+    simulated = open_store(
+        StorageOptions("mongodb://h", {}, ManualClock(START)), client_factory=mock_factory
+    )
+    forced = open_store(
+        StorageOptions("mongodb://h", {"lease_clock": "caller"}, SystemClock()),
+        client_factory=mock_factory,
+    )
     try:
         assert on_system.server_leases
         assert not simulated.server_leases  # one injected clock: no skew, simulated time
@@ -47,8 +51,7 @@ class TestOnMongomock:
     def coll(self, open_mock):
         return open_mock(lease_clock="server").collection("tasks")
 
-    def test_a_worker_whose_clock_runs_ahead_cannot_steal_a_live_lease(self, coll,
-                                                                       server_clock):
+    def test_a_worker_whose_clock_runs_ahead_cannot_steal_a_live_lease(self, coll, server_clock):
         _task(coll)
         a = coll.claim({"status": "open"}, owner="A", until=START + LEASE, now=START)
         assert a["lease_owner"] == "A"
@@ -61,8 +64,7 @@ class TestOnMongomock:
         assert b["lease_owner"] == "B"
         assert b["lease_until"] == iso(server_clock.now() + LEASE)
 
-    def test_a_worker_whose_clock_runs_behind_still_takes_an_ended_lease(self, coll,
-                                                                         server_clock):
+    def test_a_worker_whose_clock_runs_behind_still_takes_an_ended_lease(self, coll, server_clock):
         _task(coll)
         coll.claim({}, owner="A", until=START + LEASE, now=START)
         server_clock.advance(LEASE + timedelta(seconds=1))
@@ -80,8 +82,7 @@ class TestOnMongomock:
         coll.release("t000", owner="A")
         assert coll.claim({}, owner="B", until=START + LEASE, now=START)["lease_owner"] == "B"
 
-    def test_filters_checked_in_python_lease_on_the_server_clock_too(self, coll,
-                                                                     server_clock):
+    def test_filters_checked_in_python_lease_on_the_server_clock_too(self, coll, server_clock):
         _task(coll, 0, tags=["a", "b"])
         _task(coll, 1, tags=["a"])
         whole_list = {"tags": ["a", "b"]}  # not exact in MongoDB: re-checked by the reference

@@ -85,13 +85,16 @@ def test_a_second_process_is_told_the_file_is_in_use(tmp_path):
     location = f"mongomock://{tmp_path}/x.bson"
     store = _open(location)
     try:
-        code = ("import sys; from crmcore_storage_mongo import mock, store; "
-                "from crmcore.storage import StorageOptions; from crmcore.clock import "
-                "SystemClock; mock.LOCK_WAIT = 0.2\n"
-                "try:\n    store.open_store(StorageOptions(sys.argv[1], {}, SystemClock()))\n"
-                "except Exception as e:\n    print(type(e).__name__, e)")
-        out = subprocess.run([sys.executable, "-c", code, location], capture_output=True,
-                             text=True, timeout=60).stdout
+        code = (
+            "import sys; from crmcore_storage_mongo import mock, store; "
+            "from crmcore.storage import StorageOptions; from crmcore.clock import "
+            "SystemClock; mock.LOCK_WAIT = 0.2\n"
+            "try:\n    store.open_store(StorageOptions(sys.argv[1], {}, SystemClock()))\n"
+            "except Exception as e:\n    print(type(e).__name__, e)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, location], capture_output=True, text=True, timeout=60
+        ).stdout
     finally:
         store.close()
     assert out.startswith("StorageError")
@@ -131,21 +134,32 @@ def _open_count(location: str) -> int:
 
 def test_now_expressions_are_evaluated_on_the_server_clock():
     now = START
-    expr = {"$concat": [{"$dateToString": {"date": {"$add": ["$$NOW", 1500]},
-                                           "format": "%Y-%m-%dT%H:%M:%S.%L"}}, "000Z"]}
+    expr = {
+        "$concat": [
+            {
+                "$dateToString": {
+                    "date": {"$add": ["$$NOW", 1500]},
+                    "format": "%Y-%m-%dT%H:%M:%S.%L",
+                }
+            },
+            "000Z",
+        ]
+    }
     assert START.microsecond == 0
     assert mock.fold_now(expr, now) == iso(START + timedelta(milliseconds=1500))
-    assert mock.fold_now({"$lte": ["$lease_until", "$$NOW"]}, now) == \
-        {"$lte": ["$lease_until", now]}  # field paths are left to mongomock
+    assert mock.fold_now({"$lte": ["$lease_until", "$$NOW"]}, now) == {
+        "$lte": ["$lease_until", now]
+    }  # field paths are left to mongomock
 
 
-def _crm(tmp_path: Path, *args: str,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("CRM_", "CRMCORE_"))}
+def _crm(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
     full_env.update(env or {})
-    return subprocess.run([CRM, *args], cwd=tmp_path, capture_output=True, text=True,
-                          env=full_env, timeout=300)
+    return subprocess.run(
+        [CRM, *args], cwd=tmp_path, capture_output=True, text=True, env=full_env, timeout=300
+    )
 
 
 def _json(result: subprocess.CompletedProcess):
@@ -166,17 +180,18 @@ def test_the_ordinary_cli_runs_on_mongomock(tmp_path):
     text = text.replace('location = "crm-data"', 'location = "mongomock://"')
     config.write_text(text)
     assert _crm(tmp_path, "--json", "config", "show").returncode == 0
-    added = _json(_crm(tmp_path, "--json", "customer", "add", "--name", "Ann",
-                       "--phone", "138 0000 0001"))
+    added = _json(
+        _crm(tmp_path, "--json", "customer", "add", "--name", "Ann", "--phone", "138 0000 0001")
+    )
     listed = _json(_crm(tmp_path, "--json", "customer", "list"))
     assert [c["id"] for c in listed] == [added["id"]]
-    logged = _json(_crm(tmp_path, "--json", "log", added["id"], "--kind", "purchase",
-                        "--amount", "12"))
+    logged = _json(
+        _crm(tmp_path, "--json", "log", added["id"], "--kind", "purchase", "--amount", "12")
+    )
     assert logged["id"].startswith("int_")
     worker = _json(_crm(tmp_path, "--json", "worker", "--once"))
     assert "tasks_created" in worker
-    counts = {row["collection"]: row["records"]
-              for row in _json(_crm(tmp_path, "--json", "check"))}
+    counts = {row["collection"]: row["records"] for row in _json(_crm(tmp_path, "--json", "check"))}
     assert counts["customers"] == 1 and counts["interactions"] == 1
     data = tmp_path / "crm-mongomock.bson"
     assert stat.S_IMODE(data.stat().st_mode) == 0o600

@@ -62,15 +62,34 @@ def test_a_slow_command_is_logged_by_name_never_with_its_values():
     listener = monitoring.CommandMonitor(slow_ms=500, metrics=metrics)
     with capture_logs() as logs:
         listener.started(_started(1, 1, {"find": "customers", "filter": {"phone": "13800138000"}}))
-        listener.succeeded(events.CommandSucceededEvent(
-            timedelta(milliseconds=800), {"cursor": {"firstBatch": [{"phone": "13800138000"}]}},
-            "find", 1, ADDRESS, 1, database_name="crm__acme"))
+        listener.succeeded(
+            events.CommandSucceededEvent(
+                timedelta(milliseconds=800),
+                {"cursor": {"firstBatch": [{"phone": "13800138000"}]}},
+                "find",
+                1,
+                ADDRESS,
+                1,
+                database_name="crm__acme",
+            )
+        )
         listener.started(_started(2, 2, {"insert": "tasks"}))
-        listener.succeeded(events.CommandSucceededEvent(
-            timedelta(milliseconds=3), {}, "insert", 2, ADDRESS, 2, database_name="crm__acme"))
-    assert logs == [{"event": "mongo.slow_operation", "plugin": "storage_mongo", "command": "find",
-                     "database": "crm__acme", "collection": "customers", "ms": 800,
-                     "log_level": "warning"}]
+        listener.succeeded(
+            events.CommandSucceededEvent(
+                timedelta(milliseconds=3), {}, "insert", 2, ADDRESS, 2, database_name="crm__acme"
+            )
+        )
+    assert logs == [
+        {
+            "event": "mongo.slow_operation",
+            "plugin": "storage_mongo",
+            "command": "find",
+            "database": "crm__acme",
+            "collection": "customers",
+            "ms": 800,
+            "log_level": "warning",
+        }
+    ]
     assert "13800138000" not in repr(logs)
     assert metrics.snapshot()["commands"] == 2 and metrics.snapshot()["slow"] == 1
 
@@ -80,10 +99,21 @@ def test_a_command_the_driver_runs_again_is_logged_as_a_retry():
     listener = monitoring.CommandMonitor(slow_ms=500, metrics=metrics)
     with capture_logs() as logs:
         listener.started(_started(10, 10, {"update": "tasks"}))
-        listener.failed(events.CommandFailedEvent(
-            timedelta(milliseconds=4), {"codeName": "NotWritablePrimary", "code": 10107,
-                                        "errmsg": "not primary: ann@example.com"},
-            "update", 10, ADDRESS, 10, database_name="crm__acme"))
+        listener.failed(
+            events.CommandFailedEvent(
+                timedelta(milliseconds=4),
+                {
+                    "codeName": "NotWritablePrimary",
+                    "code": 10107,
+                    "errmsg": "not primary: ann@example.com",
+                },
+                "update",
+                10,
+                ADDRESS,
+                10,
+                database_name="crm__acme",
+            )
+        )
         listener.started(_started(11, 10, {"update": "tasks"}))  # same operation, again
     # mongo.command_failed is info: present only when the log level lets info through
     retries = [e for e in logs if e["event"] == "mongo.retry"]
@@ -100,9 +130,12 @@ def test_pool_waits_and_failed_checkouts_are_logged():
         listener.connection_checked_out(events.ConnectionCheckedOutEvent(ADDRESS, 1, 0.002))
         listener.connection_checked_out(events.ConnectionCheckedOutEvent(ADDRESS, 2, 0.75))
         listener.connection_check_out_failed(
-            events.ConnectionCheckOutFailedEvent(ADDRESS, "timeout", 5.0))
+            events.ConnectionCheckOutFailedEvent(ADDRESS, "timeout", 5.0)
+        )
     assert [(e["event"], e.get("ms")) for e in logs] == [
-        ("mongo.pool_wait", 750), ("mongo.pool_checkout_failed", 5000)]
+        ("mongo.pool_wait", 750),
+        ("mongo.pool_checkout_failed", 5000),
+    ]
     snap = metrics.snapshot()
     assert snap["pool_checkouts"] == 2 and snap["pool_wait_ms_max"] == 750
     assert snap["pool_checkout_failures"] == 1
@@ -116,10 +149,14 @@ def test_clients_get_the_listeners_and_equal_options_still_share_one(mock_factor
         return mock_factory(uri, **kwargs)
 
     options = {"slow_operation_ms": 250}
-    a = open_store(StorageOptions("mongodb://h", {**options, "tenant": "a"}, ManualClock(START)),
-                   client_factory=factory)
-    b = open_store(StorageOptions("mongodb://h", {**options, "tenant": "b"}, ManualClock(START)),
-                   client_factory=factory)
+    a = open_store(
+        StorageOptions("mongodb://h", {**options, "tenant": "a"}, ManualClock(START)),
+        client_factory=factory,
+    )
+    b = open_store(
+        StorageOptions("mongodb://h", {**options, "tenant": "b"}, ManualClock(START)),
+        client_factory=factory,
+    )
     try:
         assert len(seen) == 1 and a.client is b.client
         kinds = {type(x) for x in seen[0]["event_listeners"]}
@@ -144,8 +181,12 @@ def test_real_server_commands_reach_the_listener(open_real):
     store = open_real(slow_operation_ms=0)  # every command counts as slow: all are logged
     with capture_logs() as logs:
         store.collection("customers").insert({"id": "c1"})
-    assert any(e["event"] == "mongo.slow_operation" and e["command"] == "insert"
-               and e["collection"] == "customers" for e in logs)
+    assert any(
+        e["event"] == "mongo.slow_operation"
+        and e["command"] == "insert"
+        and e["collection"] == "customers"
+        for e in logs
+    )
 
 
 def _with_user(uri: str, user: str, password: str, auth_db: str) -> str:
@@ -165,16 +206,22 @@ def test_tenant_credentials_reach_only_their_own_database(open_real):
     base = admin.database_name.rsplit("__", 1)[0]
     user, password = f"acme_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     try:
-        admin.db.command("createUser", user, pwd=password,
-                         roles=[{"role": "readWrite", "db": admin.database_name}])
+        admin.db.command(
+            "createUser",
+            user,
+            pwd=password,
+            roles=[{"role": "readWrite", "db": admin.database_name}],
+        )
     except Exception as exc:  # no userAdmin privilege on this test server
         pytest.skip(f"cannot create users on this server: {exc}")
     uri = _with_user(REAL_URI, user, password, admin.database_name)
     try:
-        acme = open_store(StorageOptions(uri, {"database": base, "tenant": "acme"},
-                                         ManualClock(START)))
-        beta = open_store(StorageOptions(uri, {"database": base, "tenant": "beta"},
-                                         ManualClock(START)))
+        acme = open_store(
+            StorageOptions(uri, {"database": base, "tenant": "acme"}, ManualClock(START))
+        )
+        beta = open_store(
+            StorageOptions(uri, {"database": base, "tenant": "beta"}, ManualClock(START))
+        )
         try:
             acme.collection("customers").insert({"id": "c1"})
             try:
@@ -190,8 +237,10 @@ def test_tenant_credentials_reach_only_their_own_database(open_real):
         admin.db.command("dropUser", user)
 
 
-@pytest.mark.skipif(not (shutil.which("mongodump") and shutil.which("mongorestore")),
-                    reason="the restore drill needs mongodump and mongorestore on PATH")
+@pytest.mark.skipif(
+    not (shutil.which("mongodump") and shutil.which("mongorestore")),
+    reason="the restore drill needs mongodump and mongorestore on PATH",
+)
 def test_restore_drill_per_tenant_database(open_real, tmp_path):
     """docs/scaling.md's procedure: mongodump one tenant's database, lose it, mongorestore
     it, and find every document, index and the schema record as they were."""
@@ -202,13 +251,22 @@ def test_restore_drill_per_tenant_database(open_real, tmp_path):
     before = {name: checksum(store.collection(name).iter()) for name in store.collection_names()}
     archive = tmp_path / "acme.archive"
     name = store.database_name
-    subprocess.run(["mongodump", f"--uri={REAL_URI}", f"--db={name}", f"--archive={archive}"],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["mongodump", f"--uri={REAL_URI}", f"--db={name}", f"--archive={archive}"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     store.client.drop_database(name)
     assert store.collection_names() == []
-    subprocess.run(["mongorestore", f"--uri={REAL_URI}", f"--archive={archive}"],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["mongorestore", f"--uri={REAL_URI}", f"--archive={archive}"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     restored = open_real(tenant="acme")
-    assert {n: checksum(restored.collection(n).iter())
-            for n in restored.collection_names()} == before
+    assert {
+        n: checksum(restored.collection(n).iter()) for n in restored.collection_names()
+    } == before
     assert "u_phone" in {s.name for s in restored.collection("customers").indexes()}

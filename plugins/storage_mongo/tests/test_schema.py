@@ -52,8 +52,17 @@ def _same(a: Any, b: Any) -> bool:
 
 def violations(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
     out: list[str] = []
-    allowed = {"bsonType", "enum", "pattern", "properties", "required", "additionalProperties",
-               "items", "anyOf", "title"}
+    allowed = {
+        "bsonType",
+        "enum",
+        "pattern",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "anyOf",
+        "title",
+    }
     assert set(schema) <= allowed, f"unexpected keyword at {path}: {set(schema) - allowed}"
     if "bsonType" in schema:
         kinds = schema["bsonType"]
@@ -62,15 +71,15 @@ def violations(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]
             return [f"{path}: {bson_type(value)} is not {kinds}"]
     if "enum" in schema and not any(_same(value, v) for v in schema["enum"]):
         out.append(f"{path}: {value!r} not in enum")
-    if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"],
-                                                                         value):
+    if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"], value):
         out.append(f"{path}: {value!r} does not match")
     if "anyOf" in schema and not any(not violations(s, value, path) for s in schema["anyOf"]):
         out.append(f"{path}: matches no alternative")
     if isinstance(value, dict):
         props = schema.get("properties", {})
-        out += [f"{path}.{name}: required" for name in schema.get("required", [])
-                if name not in value]
+        out += [
+            f"{path}.{name}: required" for name in schema.get("required", []) if name not in value
+        ]
         for key, sub in value.items():
             if key in props:
                 out += violations(props[key], sub, f"{path}.{key}")
@@ -94,23 +103,53 @@ def stored_violations(record_type: type, doc: dict[str, Any]) -> list[str]:
 @pytest.fixture
 def populated(make_crm, clock):
     crm = make_crm(core={"timezone": "Asia/Shanghai"})
-    full = crm.customers.add(actor="rep1", name="Li Lei", phone="+86 138 0013 8000",
-                             email="LI@example.com", address="1 Road", birth_date=date(1990, 5, 1),
-                             chat_handles={"wechat": "lilei"}, gender="male", region="East",
-                             occupation="engineer", organisation="ACME", owner="rep1",
-                             tags=["vip", "b2b"], source="fair", do_not_contact=True,
-                             ext={"grading": {"grade": "A", "score": 9.5, "history": [1, 2]}})
+    full = crm.customers.add(
+        actor="rep1",
+        name="Li Lei",
+        phone="+86 138 0013 8000",
+        email="LI@example.com",
+        address="1 Road",
+        birth_date=date(1990, 5, 1),
+        chat_handles={"wechat": "lilei"},
+        gender="male",
+        region="East",
+        occupation="engineer",
+        organisation="ACME",
+        owner="rep1",
+        tags=["vip", "b2b"],
+        source="fair",
+        do_not_contact=True,
+        ext={"grading": {"grade": "A", "score": 9.5, "history": [1, 2]}},
+    )
     bare = crm.customers.add(actor="rep1", name="Han Meimei")
     dup = crm.customers.add(actor="rep1", name="Li L.", email="li@example.com")
     crm.customers.merge(full.id, dup.id, actor="rep2")
-    crm.interactions.log(actor="rep1", customer_id=full.id, kind="purchase", amount=120,
-                         channel="in_person", place="shop", satisfaction=5, rep="rep1",
-                         summary="bought things", ref="order-1", ext={"x": {"y": None}})
+    crm.interactions.log(
+        actor="rep1",
+        customer_id=full.id,
+        kind="purchase",
+        amount=120,
+        channel="in_person",
+        place="shop",
+        satisfaction=5,
+        rep="rep1",
+        summary="bought things",
+        ref="order-1",
+        ext={"x": {"y": None}},
+    )
     crm.interactions.log(actor="rep1", customer_id=bare.id, kind="complaint", amount=12.5)
     crm.interactions.log(actor="rep1", customer_id=bare.id, kind="note")
-    open_task = crm.tasks.create(actor="rep1", kind="callback", title="Call back",
-                                 due_at=clock.now(), customer_id=full.id, assignee="rep1",
-                                 priority=4, dedupe_key="cb:1", notes="about the order")
+    open_task = crm.tasks.create(
+        actor="rep1",
+        kind="callback",
+        title="Call back",
+        due_at=clock.now(),
+        customer_id=full.id,
+        assignee="rep1",
+        priority=4,
+        dedupe_key="cb:1",
+        notes="about the order",
+    )
     crm.tasks.claim(worker="w1", lease=timedelta(minutes=5))
     done = crm.tasks.create(actor="rep1", kind="care", title="Birthday", due_at=clock.now())
     crm.tasks.complete(done.id, actor="rep2", outcome="sent")
@@ -120,8 +159,10 @@ def populated(make_crm, clock):
     return crm
 
 
-@pytest.mark.parametrize(("collection", "record_type"), [
-    ("customers", Customer), ("interactions", Interaction), ("tasks", Task)])
+@pytest.mark.parametrize(
+    ("collection", "record_type"),
+    [("customers", Customer), ("interactions", Interaction), ("tasks", Task)],
+)
 def test_every_document_the_core_writes_satisfies_its_schema(populated, collection, record_type):
     docs = list(populated.store.collection(collection).iter())
     assert len(docs) >= 3
@@ -132,23 +173,26 @@ def test_every_document_the_core_writes_satisfies_its_schema(populated, collecti
 # -- what it must refuse ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("record_type", "change", "why"), [
-    (Task, {"status": "deleted"}, "not in enum"),
-    (Task, {"priority": 7}, "not in enum"),
-    (Task, {"priority": True}, "not in enum"),
-    (Task, {"due_at": "2026-01-05 09:00"}, "does not match"),
-    (Customer, {"created_at": "2026-01-05"}, "does not match"),
-    (Customer, {"gender": "unknown"}, "not in enum"),
-    (Task, {"due_at": None}, "null is not"),
-    (Task, {"lease_until": "tomorrow"}, "matches no alternative"),
-    (Task, {"version": "1"}, "string is not"),
-    (Task, {"ext": {"plugin": "not a mapping"}}, "string is not"),
-    (Customer, {"tags": ["ok", 3]}, "int is not"),
-    (Customer, {"do_not_contact": "yes"}, "string is not"),
-    (Interaction, {"amount": "12"}, "string is not"),
-    (Interaction, {"satisfaction": 4.5}, "double is not"),
-    (Interaction, {"channel": "pigeon"}, "not in enum"),
-])
+@pytest.mark.parametrize(
+    ("record_type", "change", "why"),
+    [
+        (Task, {"status": "deleted"}, "not in enum"),
+        (Task, {"priority": 7}, "not in enum"),
+        (Task, {"priority": True}, "not in enum"),
+        (Task, {"due_at": "2026-01-05 09:00"}, "does not match"),
+        (Customer, {"created_at": "2026-01-05"}, "does not match"),
+        (Customer, {"gender": "unknown"}, "not in enum"),
+        (Task, {"due_at": None}, "null is not"),
+        (Task, {"lease_until": "tomorrow"}, "matches no alternative"),
+        (Task, {"version": "1"}, "string is not"),
+        (Task, {"ext": {"plugin": "not a mapping"}}, "string is not"),
+        (Customer, {"tags": ["ok", 3]}, "int is not"),
+        (Customer, {"do_not_contact": "yes"}, "string is not"),
+        (Interaction, {"amount": "12"}, "string is not"),
+        (Interaction, {"satisfaction": 4.5}, "double is not"),
+        (Interaction, {"channel": "pigeon"}, "not in enum"),
+    ],
+)
 def test_wrong_values_are_refused(populated, record_type, change, why):
     name = {Task: "tasks", Customer: "customers", Interaction: "interactions"}[record_type]
     doc = copy_doc(next(populated.store.collection(name).iter()))
@@ -157,10 +201,17 @@ def test_wrong_values_are_refused(populated, record_type, change, why):
     assert found and why in " ".join(found)
 
 
-@pytest.mark.parametrize(("record_type", "missing"), [
-    (Task, "due_at"), (Task, "kind"), (Customer, "name"), (Interaction, "customer_id"),
-    (Customer, "created_by"),
-    (Task, "version")])
+@pytest.mark.parametrize(
+    ("record_type", "missing"),
+    [
+        (Task, "due_at"),
+        (Task, "kind"),
+        (Customer, "name"),
+        (Interaction, "customer_id"),
+        (Customer, "created_by"),
+        (Task, "version"),
+    ],
+)
 def test_required_fields_are_required(populated, record_type, missing):
     name = {Task: "tasks", Customer: "customers", Interaction: "interactions"}[record_type]
     doc = copy_doc(next(populated.store.collection(name).iter()))
@@ -214,9 +265,16 @@ def test_personal_fields_are_unconstrained_since_they_may_be_stored_sealed():
     assert json_schema(Task)["properties"]["notes"] == {}
     assert "name" in json_schema(Customer)["required"]
     sealed = {"birth_date": "enc:v1:r:AAAA", "chat_handles": "enc:v1:r:BBBB"}
-    doc = {"id": "c", "name": "enc:v1:r:CCCC", "created_at": "2026-01-05T09:00:00.000000Z",
-           "created_by": "x", "updated_at": "2026-01-05T09:00:00.000000Z", "updated_by": "x",
-           "version": 1, **sealed}
+    doc = {
+        "id": "c",
+        "name": "enc:v1:r:CCCC",
+        "created_at": "2026-01-05T09:00:00.000000Z",
+        "created_by": "x",
+        "updated_at": "2026-01-05T09:00:00.000000Z",
+        "updated_by": "x",
+        "version": 1,
+        **sealed,
+    }
     assert stored_violations(Customer, doc) == []
 
 
@@ -274,14 +332,21 @@ class FakeDatabase:
         self.calls.append(("collMod", args[1], kwargs["validationLevel"]))
 
 
-@pytest.mark.parametrize(("existing", "expected"), [
-    (None, [("create", "tasks", "moderate")]),
-    ({}, [("create", "tasks", "moderate"), ("collMod", "tasks", "moderate")]),
-    ({"validator": mongo_validator(Task), "validationLevel": "moderate"},
-     [("create", "tasks", "moderate")]),  # already up to date: no collMod
-    ({"validator": {"$jsonSchema": {}}, "validationLevel": "moderate"},
-     [("create", "tasks", "moderate"), ("collMod", "tasks", "moderate")]),
-])
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        (None, [("create", "tasks", "moderate")]),
+        ({}, [("create", "tasks", "moderate"), ("collMod", "tasks", "moderate")]),
+        (
+            {"validator": mongo_validator(Task), "validationLevel": "moderate"},
+            [("create", "tasks", "moderate")],
+        ),  # already up to date: no collMod
+        (
+            {"validator": {"$jsonSchema": {}}, "validationLevel": "moderate"},
+            [("create", "tasks", "moderate"), ("collMod", "tasks", "moderate")],
+        ),
+    ],
+)
 def test_validators_are_created_or_brought_up_to_date(open_mock, existing, expected):
     """What ``crm db upgrade`` does (``modify``): create, or collMod when different."""
     store = open_mock()
@@ -290,12 +355,12 @@ def test_validators_are_created_or_brought_up_to_date(open_mock, existing, expec
     assert store.db.calls == expected
 
 
-@pytest.mark.parametrize("existing", [{}, {"validator": {"$jsonSchema": {}},
-                                           "validationLevel": "moderate"}])
+@pytest.mark.parametrize(
+    "existing", [{}, {"validator": {"$jsonSchema": {}}, "validationLevel": "moderate"}]
+)
 def test_opening_never_changes_an_existing_validator(open_mock, existing):
     """A worker opening (old or new code during a rolling deploy) never runs collMod."""
     store = open_mock()
     store.db = FakeDatabase(existing)
     assert store._apply_validator("tasks", mongo_validator(Task), modify=False) == "behind"
     assert [c[0] for c in store.db.calls] == ["create"]
-

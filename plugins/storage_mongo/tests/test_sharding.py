@@ -65,15 +65,16 @@ def test_a_missing_shard_key_field_is_named_as_null(store, sent):
     coll = store.collection("interactions")
     coll.insert({"id": "i1", "customer_id": "c1"})
     coll.update("i1", {"n": 1}, expected_version=1)
-    (_, _, filter), = [c for c in sent if c[0] == "interactions"]
+    ((_, _, filter),) = [c for c in sent if c[0] == "interactions"]
     assert filter["occurred_at"] is None and filter["customer_id"] == "c1"
 
 
 def test_claims_and_releases_on_a_sharded_collection_name_the_shard_key(open_mock, sent):
     store = open_mock(shard_keys={"tasks": ["customer_id"]})
     coll = store.collection("tasks")
-    coll.insert_many({"id": f"t{i}", "customer_id": f"c{i}", "status": "open", "n": i}
-                     for i in range(3))
+    coll.insert_many(
+        {"id": f"t{i}", "customer_id": f"c{i}", "status": "open", "n": i} for i in range(3)
+    )
     until = START + timedelta(minutes=5)
     got = coll.claim({"status": "open"}, owner="w1", until=until, now=START, sort=[("n", 1)])
     assert got["id"] == "t0"

@@ -62,16 +62,19 @@ def test_a_store_without_a_tenant_is_a_third_separate_database(open_mock):
 
 def test_two_tenant_crms_on_one_deployment_are_isolated(make_crm, use_mongomock, clock):
     def crm_for(tenant: str):
-        return make_crm(["storage_mongo"], core={"unique_phone": True},
-                        storage={"backend": "mongodb", "location": MOCK,
-                                 "options": {"tenant": tenant}})
+        return make_crm(
+            ["storage_mongo"],
+            core={"unique_phone": True},
+            storage={"backend": "mongodb", "location": MOCK, "options": {"tenant": tenant}},
+        )
 
     acme, globex = crm_for("acme"), crm_for("globex")
     a = acme.customers.add(actor="rep", name="Ann", phone="+86 138 0000 0001")
     g = globex.customers.add(actor="rep", name="Gus", phone="+86 138 0000 0001")  # same phone
     acme.interactions.log(actor="rep", customer_id=a.id, kind="purchase", amount=10)
-    acme.tasks.create(actor="rep", kind="callback", title="call Ann", due_at=clock.now(),
-                      customer_id=a.id)
+    acme.tasks.create(
+        actor="rep", kind="callback", title="call Ann", due_at=clock.now(), customer_id=a.id
+    )
 
     assert [c.id for c in acme.customers.find_by_contact(phone="+8613800000001")] == [a.id]
     assert [c.id for c in globex.customers.find_by_contact(phone="+8613800000001")] == [g.id]

@@ -75,6 +75,7 @@ def with_fake_sessions(open_mock, monkeypatch):
         def start_session():
             sessions.append(FakeSession(errors))
             return sessions[-1]
+
         monkeypatch.setattr(store.client, "start_session", start_session, raising=False)
 
     return store, sessions, start
@@ -87,8 +88,7 @@ def test_a_clean_block_commits_and_an_exception_aborts(with_fake_sessions):
         pass
     with pytest.raises(KeyError), store.transaction():
         raise KeyError("x")
-    assert [s.calls for s in sessions] == [["start", "commit", "end"],
-                                           ["start", "abort", "end"]]
+    assert [s.calls for s in sessions] == [["start", "commit", "end"], ["start", "abort", "end"]]
 
 
 def test_an_unknown_commit_result_is_retried_and_a_collision_is_a_conflict(with_fake_sessions):
@@ -219,9 +219,14 @@ def test_real_concurrent_writers_through_the_core_api_all_succeed(replica_set):
 
     from crmcore.testing import make_test_crm
 
-    crm = make_test_crm(["storage_mongo"], storage={
-        "backend": "mongodb", "location": replica_set.uri,
-        "options": {"database": replica_set.database_name}})
+    crm = make_test_crm(
+        ["storage_mongo"],
+        storage={
+            "backend": "mongodb",
+            "location": replica_set.uri,
+            "options": {"database": replica_set.database_name},
+        },
+    )
     failures: list[BaseException] = []
 
     def adds(prefix: str) -> None:

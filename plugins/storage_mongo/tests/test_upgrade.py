@@ -50,8 +50,7 @@ def index_builds(monkeypatch):
     return built
 
 
-def test_a_new_database_is_set_up_at_first_open_and_recorded(make_crm, use_mongomock,
-                                                             index_builds):
+def test_a_new_database_is_set_up_at_first_open_and_recorded(make_crm, use_mongomock, index_builds):
     crm = make_crm(["storage_mongo"], storage=STORAGE)
     store = backend(crm)
     records = {r["_id"]: r for r in store.db[SCHEMA_COLLECTION].find()}
@@ -66,8 +65,7 @@ def test_a_new_database_is_set_up_at_first_open_and_recorded(make_crm, use_mongo
     assert backend(again).schema_changes() == []
 
 
-def test_a_new_index_on_a_collection_with_data_waits_for_the_upgrade(open_mock,
-                                                                     index_builds):
+def test_a_new_index_on_a_collection_with_data_waits_for_the_upgrade(open_mock, index_builds):
     spec = CollectionSpec("people", (PHONE,))
     first = open_mock()
     first.ensure_collection(spec).insert({"id": "p1", "region": "North"})
@@ -116,18 +114,21 @@ def test_an_upgrade_with_nothing_to_do_reports_nothing(open_mock):
 
 def _crm(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
-    return subprocess.run([CRM, *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [CRM, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_crm_db_upgrade_through_the_cli(tmp_path):
     """Enabling a unique key on a database with customers: workers refuse with one line
     naming the command; the operator runs it once; everything opens again."""
     config = tmp_path / "crm.toml"
-    config.write_text('[storage]\nbackend = "mongodb"\nlocation = "mongomock://"\n'
-                      '[plugins]\nenabled = ["storage_mongo"]\n')
+    config.write_text(
+        '[storage]\nbackend = "mongodb"\nlocation = "mongomock://"\n'
+        '[plugins]\nenabled = ["storage_mongo"]\n'
+    )
     assert _crm(tmp_path, "customer", "add", "--name", "Ann").returncode == 0
-    config.write_text('[core]\nunique_email = true\n' + config.read_text())
+    config.write_text("[core]\nunique_email = true\n" + config.read_text())
     refused = _crm(tmp_path, "customer", "list")
     assert refused.returncode != 0
     lines = refused.stderr.strip().splitlines()

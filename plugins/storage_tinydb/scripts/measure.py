@@ -44,24 +44,42 @@ REGIONS = ["North", "South", "East", "West", "Centre"]
 
 
 def person(rng: random.Random, i: int) -> dict[str, Any]:
-    return {"name": f"Customer {i} {rng.choice(['Li', 'Wang', 'Zhang', 'Smith', 'Garcia'])}",
-            "phone": f"+86138{i:08d}", "email": f"customer{i}@example.com",
-            "region": rng.choice(REGIONS), "occupation": rng.choice(["teacher", "engineer",
-                                                                     "doctor", None]),
-            "owner": rng.choice(REPS), "tags": rng.sample(["vip", "new", "wholesale"],
-                                                          rng.randint(0, 2))}
+    return {
+        "name": f"Customer {i} {rng.choice(['Li', 'Wang', 'Zhang', 'Smith', 'Garcia'])}",
+        "phone": f"+86138{i:08d}",
+        "email": f"customer{i}@example.com",
+        "region": rng.choice(REGIONS),
+        "occupation": rng.choice(["teacher", "engineer", "doctor", None]),
+        "owner": rng.choice(REPS),
+        "tags": rng.sample(["vip", "new", "wholesale"], rng.randint(0, 2)),
+    }
 
 
 def customer_docs(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**to_doc(Customer(id=new_id("cus_", T0), created_at=T0, created_by="bench",
-                               updated_at=T0, updated_by="bench", **p)), "version": 1}
-            for p in people]
+    return [
+        {
+            **to_doc(
+                Customer(
+                    id=new_id("cus_", T0),
+                    created_at=T0,
+                    created_by="bench",
+                    updated_at=T0,
+                    updated_by="bench",
+                    **p,
+                )
+            ),
+            "version": 1,
+        }
+        for p in people
+    ]
 
 
 def open_embedded(folder: Path, audit: bool = True):
-    return open_crm({"core": {"audit": audit},
-                     "storage": {"backend": "tinydb", "location": str(folder)}},
-                    plugins=["storage_tinydb"], clock=ManualClock(T0))
+    return open_crm(
+        {"core": {"audit": audit}, "storage": {"backend": "tinydb", "location": str(folder)}},
+        plugins=["storage_tinydb"],
+        clock=ManualClock(T0),
+    )
 
 
 def sqlite_connect(path: Path) -> sqlite3.Connection:
@@ -102,9 +120,9 @@ def measure_adds(n: int, tmp: Path) -> dict[str, Any]:
 
     for key in ("crmcore_adds_per_s", "crmcore_adds_per_s_without_audit"):
         out[key.replace("adds_per_s", "vs_tinydb_caching")] = round(
-            out[key] / out["tinydb_caching_adds_per_s"], 2)
-        out[key.replace("adds_per_s", "vs_sqlite")] = round(out[key] / out["sqlite_adds_per_s"],
-                                                            2)
+            out[key] / out["tinydb_caching_adds_per_s"], 2
+        )
+        out[key.replace("adds_per_s", "vs_sqlite")] = round(out[key] / out["sqlite_adds_per_s"], 2)
     return out
 
 
@@ -124,8 +142,9 @@ print(json.dumps({"open_s": opened, "counts": counts, "peak_rss_mb": peak / 1024
 """
 
 
-def measure_large(tmp: Path, nc: int = 100_000, ni: int = 1_000_000, nt: int = 200_000,
-                  queries: int = 200) -> dict[str, Any]:
+def measure_large(
+    tmp: Path, nc: int = 100_000, ni: int = 1_000_000, nt: int = 200_000, queries: int = 200
+) -> dict[str, Any]:
     rng = random.Random(6)
     folder = tmp / "large"
     out: dict[str, Any] = {"customers": nc, "interactions": ni, "tasks": nt}
@@ -134,11 +153,20 @@ def measure_large(tmp: Path, nc: int = 100_000, ni: int = 1_000_000, nt: int = 2
     tasks = []
     for _ in range(nt):
         due = T0 + timedelta(hours=rng.uniform(-24 * 30, 24 * 30))
-        task = Task(id=new_id("tsk_", T0), kind="follow_up", title="follow up", due_at=due,
-                    created_at=T0, created_by="bench", updated_at=T0, updated_by="bench",
-                    customer_id=rng.choice(ids), assignee=rng.choice(REPS),
-                    status="open" if rng.random() < 0.6 else "done",
-                    priority=rng.choice([1, 2, 2, 3, 4]))
+        task = Task(
+            id=new_id("tsk_", T0),
+            kind="follow_up",
+            title="follow up",
+            due_at=due,
+            created_at=T0,
+            created_by="bench",
+            updated_at=T0,
+            updated_by="bench",
+            customer_id=rng.choice(ids),
+            assignee=rng.choice(REPS),
+            status="open" if rng.random() < 0.6 else "done",
+            priority=rng.choice([1, 2, 2, 3, 4]),
+        )
         tasks.append({**task_doc(task), "version": 1})
     t = time.perf_counter()
     with open_embedded(folder) as crm:
@@ -148,11 +176,19 @@ def measure_large(tmp: Path, nc: int = 100_000, ni: int = 1_000_000, nt: int = 2
         batch = []
         for _ in range(ni):
             kind = rng.choice(["purchase", "consultation", "visit", "feedback"])
-            batch.append(to_doc(Interaction(
-                id=new_id("int_", T0), customer_id=rng.choice(ids), kind=kind,
-                occurred_at=T0 - timedelta(minutes=rng.randrange(500_000)), created_at=T0,
-                created_by="bench", amount=round(rng.uniform(5, 500), 2)
-                if kind == "purchase" else None)))
+            batch.append(
+                to_doc(
+                    Interaction(
+                        id=new_id("int_", T0),
+                        customer_id=rng.choice(ids),
+                        kind=kind,
+                        occurred_at=T0 - timedelta(minutes=rng.randrange(500_000)),
+                        created_at=T0,
+                        created_by="bench",
+                        amount=round(rng.uniform(5, 500), 2) if kind == "purchase" else None,
+                    )
+                )
+            )
             if len(batch) == 10_000:
                 coll.insert_many(batch)
                 batch = []
@@ -160,27 +196,37 @@ def measure_large(tmp: Path, nc: int = 100_000, ni: int = 1_000_000, nt: int = 2
         raw.collection("tasks").insert_many(tasks)
     out["build_s"] = time.perf_counter() - t
     out["bytes_on_disk"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder)], capture_output=True, text=True, check=True
+    )
     out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
 
     # "tasks due for a rep by now"
     now = T0
     picks = [rng.choice(REPS) for _ in range(queries)]
     conn = sqlite_connect(tmp / "tasks.sqlite")
-    conn.execute("CREATE TABLE tasks (id TEXT PRIMARY KEY, assignee TEXT, status TEXT, "
-                 "due_at TEXT, priority INTEGER, doc TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, assignee TEXT, status TEXT, "
+        "due_at TEXT, priority INTEGER, doc TEXT NOT NULL)"
+    )
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
-                     ((d["id"], d["assignee"], d["status"], d["due_at"], d["priority"],
-                       json.dumps(d)) for d in tasks))
+    conn.executemany(
+        "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (d["id"], d["assignee"], d["status"], d["due_at"], d["priority"], json.dumps(d))
+            for d in tasks
+        ),
+    )
     conn.execute("COMMIT")
     conn.execute("CREATE INDEX tasks_due ON tasks (assignee, status, due_at)")
     samples = []
     for rep in picks:
         t = time.perf_counter()
-        rows = conn.execute("SELECT doc FROM tasks WHERE assignee = ? AND status = 'open' AND "
-                            "due_at <= ? ORDER BY priority DESC, due_at", (rep, iso(now)))
+        rows = conn.execute(
+            "SELECT doc FROM tasks WHERE assignee = ? AND status = 'open' AND "
+            "due_at <= ? ORDER BY priority DESC, due_at",
+            (rep, iso(now)),
+        )
         [json.loads(r[0]) for r in rows]
         samples.append((time.perf_counter() - t) * 1000)
     conn.close()
@@ -191,8 +237,10 @@ def measure_large(tmp: Path, nc: int = 100_000, ni: int = 1_000_000, nt: int = 2
         samples, core = [], []
         for rep in picks:
             t = time.perf_counter()
-            coll.find({"status": "open", "due_at": {"$lte": now}, "assignee": rep},
-                      sort=[("priority", -1), ("due_at", 1)])
+            coll.find(
+                {"status": "open", "due_at": {"$lte": now}, "assignee": rep},
+                sort=[("priority", -1), ("due_at", 1)],
+            )
             samples.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             found = crm.tasks.due(assignee=rep, now=now)
@@ -201,8 +249,7 @@ def measure_large(tmp: Path, nc: int = 100_000, ni: int = 1_000_000, nt: int = 2
     out["due_store_p50_ms"] = statistics.median(samples)
     out["due_core_api_p50_ms"] = statistics.median(core)
     out["due_store_vs_sqlite"] = round(out["due_sqlite_p50_ms"] / out["due_store_p50_ms"], 2)
-    out["due_core_api_vs_sqlite"] = round(out["due_sqlite_p50_ms"] / out["due_core_api_p50_ms"],
-                                          2)
+    out["due_core_api_vs_sqlite"] = round(out["due_sqlite_p50_ms"] / out["due_core_api_p50_ms"], 2)
     return out
 
 
@@ -214,7 +261,8 @@ def main() -> None:
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python "
-                   f"{platform.python_version()}"}
+        f"{platform.python_version()}",
+    }
     with tempfile.TemporaryDirectory(prefix="tinydb-measure-") as tmp:
         report["adds"] = measure_adds(args.adds, Path(tmp))
         if args.large:

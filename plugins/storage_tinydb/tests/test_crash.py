@@ -43,8 +43,9 @@ def _wait_for_work(notes: Path, proc, writes: int, limit: float = 300.0) -> None
 
 
 @pytest.mark.parametrize(("durability", "kills_wanted"), [("os", 50), ("fsync", 20)])
-def test_sigkill_at_random_moments_loses_no_acknowledged_write(store_dir, tmp_path, forkserver,
-                                                                durability, kills_wanted):
+def test_sigkill_at_random_moments_loses_no_acknowledged_write(
+    store_dir, tmp_path, forkserver, durability, kills_wanted
+):
     rng = random.Random(20260105)
     acknowledged: set[str] = set()
     touched: set[str] = set()
@@ -53,8 +54,9 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(store_dir, tmp_pa
     waited = 0
     while kills < kills_wanted:
         notes = tmp_path / f"notes-{kills}"
-        proc = forkserver.Process(target=children.writer,
-                                  args=(str(store_dir), next_id, str(notes), durability))
+        proc = forkserver.Process(
+            target=children.writer, args=(str(store_dir), next_id, str(notes), durability)
+        )
         proc.start()
         # Kill after a chosen number of acknowledged writes (0: right at start-up), then at a
         # random moment of the next ones: the kills land after real work however fast the

@@ -26,8 +26,11 @@ def _storage(path: Path) -> dict:
 def _holding(folder: Path, text: str) -> list[str]:
     """The store files (not the set-aside ones) whose bytes contain ``text``."""
     needle = text.encode()
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and RECOVERED not in p.parts and needle in p.read_bytes())
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and RECOVERED not in p.parts and needle in p.read_bytes()
+    )
 
 
 RECOVERED = files.RECOVERED
@@ -97,8 +100,7 @@ def _killed_backup(child, store_dir: Path, dest: Path) -> Path:
 
 def _a_store(store_dir: Path) -> None:
     store = TinyStore(store_dir)
-    store.collection("customers").insert_many({"id": f"c{i}", "name": SECRET}
-                                               for i in range(10))
+    store.collection("customers").insert_many({"id": f"c{i}", "name": SECRET} for i in range(10))
     store.close()
 
 
@@ -110,8 +112,7 @@ def test_a_killed_backup_is_cleaned_at_the_next_open(store_dir, tmp_path, child)
     assert not partial.exists()
 
 
-def test_a_killed_backup_is_cleaned_at_the_next_backup_even_unrecorded(store_dir, tmp_path,
-                                                                       child):
+def test_a_killed_backup_is_cleaned_at_the_next_backup_even_unrecorded(store_dir, tmp_path, child):
     _a_store(store_dir)
     partial = _killed_backup(child, store_dir, tmp_path / "backups" / "monday")
     (store_dir / files.BACKUPS).unlink()  # as a backup by an older version left it
@@ -156,8 +157,14 @@ def _cli(folder: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
 
     def crm(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "crmcore.cli.main", *args], cwd=folder,
-                              env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "crmcore.cli.main", *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     assert crm("init").returncode == 0
     from crmcore import open_crm
@@ -208,16 +215,16 @@ def test_repair_sets_aside_a_salvaged_document_that_does_not_load(tmp_path):
     assert done.stdout.count('"id"') == 29
 
 
-def test_check_validates_encrypted_records_as_their_readers_see_them(store_dir, make_crm,
-                                                                     monkeypatch):
+def test_check_validates_encrypted_records_as_their_readers_see_them(
+    store_dir, make_crm, monkeypatch
+):
     import base64
     from datetime import date
 
     from crmcore.cli.admin import schema_validator
 
     monkeypatch.setenv("CRM_ENCRYPTION_KEY", base64.b64encode(b"k" * 32).decode())
-    crm = make_crm(["storage_tinydb"], storage=_storage(store_dir),
-                   core={"encrypt_personal": True})
+    crm = make_crm(["storage_tinydb"], storage=_storage(store_dir), core={"encrypt_personal": True})
     for n in range(5):
         crm.customers.add(actor="rep1", name=f"{SECRET} {n}", birth_date=date(1980, 1, n + 1))
     assert not _holding(store_dir, SECRET)  # sealed on disk: a stored birth date is no date
@@ -230,8 +237,9 @@ def test_check_validates_encrypted_records_as_their_readers_see_them(store_dir, 
     while not isinstance(backend, TinyStore):
         backend = backend.inner
     first = backend.collection("customers").find(limit=1)[0]
-    backend.collection("customers").update(first["id"], {"status": "activf"},
-                                           expected_version=first["version"])
+    backend.collection("customers").update(
+        first["id"], {"status": "activf"}, expected_version=first["version"]
+    )
     with pytest.raises(StorageError, match=r"1 document\(s\) do not load"):
         crm.store.check(validate=validate)
     assert crm.store.check(repair=True, validate=validate)["customers"] == 4

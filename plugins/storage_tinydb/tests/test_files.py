@@ -24,9 +24,17 @@ def _mode(path: Path) -> int:
 def _fill(store: TinyStore, n: int = 30) -> None:
     people = store.collection("people")
     people.ensure_index(IndexSpec([("group", 1), ("n", 1)]))
-    people.insert_many({"id": f"p{i:03d}", "n": i, "group": ["a", "b", "c"][i % 3],
-                        "tags": ["vip"] if i % 4 == 0 else [], "score": i / 4,
-                        "name": f"Person {i} 张"} for i in range(n))
+    people.insert_many(
+        {
+            "id": f"p{i:03d}",
+            "n": i,
+            "group": ["a", "b", "c"][i % 3],
+            "tags": ["vip"] if i % 4 == 0 else [],
+            "score": i / 4,
+            "name": f"Person {i} 张",
+        }
+        for i in range(n)
+    )
     people.update("p001", {"n": 100}, expected_version=1)
     people.delete("p002")
     store.collection("notes").insert({"id": "n1", "about": "p000"})
@@ -55,8 +63,10 @@ def test_files_are_private_whatever_the_umask(tmp_path, umask):
 def test_after_a_clean_close_stock_tinydb_reads_every_collection(store_dir):
     store = TinyStore(store_dir)
     _fill(store)
-    expected = {name: sorted(store.collection(name).find(), key=lambda d: d["id"])
-                for name in ("people", "notes")}
+    expected = {
+        name: sorted(store.collection(name).find(), key=lambda d: d["id"])
+        for name in ("people", "notes")
+    }
     store.close()
     for name, docs in expected.items():
         db = TinyDB(store_dir / snapshot_file(name), access_mode="r")
@@ -67,10 +77,17 @@ def test_after_a_clean_close_stock_tinydb_reads_every_collection(store_dir):
 
 
 FILTERS = [
-    {}, {"group": "a"}, {"n": {"$gte": 10, "$lt": 20}}, {"tags": "vip"},
-    {"group": {"$in": ["a", "c"]}, "n": {"$gt": 5}}, {"missing": None},
-    {"missing": {"$exists": False}}, {"score": {"$ne": 2.5}}, {"name": {"$gt": "Person 2"}},
-    {"$or": [{"n": 1}, {"n": {"$gte": 28}}]}, {"group": {"$nin": ["b"]}, "tags": {"$ne": "vip"}},
+    {},
+    {"group": "a"},
+    {"n": {"$gte": 10, "$lt": 20}},
+    {"tags": "vip"},
+    {"group": {"$in": ["a", "c"]}, "n": {"$gt": 5}},
+    {"missing": None},
+    {"missing": {"$exists": False}},
+    {"score": {"$ne": 2.5}},
+    {"name": {"$gt": "Person 2"}},
+    {"$or": [{"n": 1}, {"n": {"$gte": 28}}]},
+    {"group": {"$nin": ["b"]}, "tags": {"$ne": "vip"}},
 ]
 
 
@@ -108,8 +125,7 @@ def test_compact_folds_the_journal_while_others_keep_working(store_dir):
 def test_a_close_rewrites_a_large_file_only_for_a_large_journal(store_dir):
     options = TinyStoreOptions(compact_on_close_mb=1)  # the file (1.4 MB) is "large"
     store = TinyStore(store_dir, options)
-    store.collection("x").insert_many({"id": f"d{i:05d}", "pad": "p" * 100}
-                                      for i in range(12000))
+    store.collection("x").insert_many({"id": f"d{i:05d}", "pad": "p" * 100} for i in range(12000))
     store.close()  # the journal is the whole collection: worth folding, whatever the budget
     assert (store_dir / "x.json").stat().st_size > 1024 * 1024
     assert len(TinyDB(store_dir / "x.json", access_mode="r").all()) == 12000
@@ -181,8 +197,9 @@ def test_backup_while_another_process_writes_is_consistent(store_dir, tmp_path):
     store = TinyStore(store_dir)
     store.collection("a").insert({"id": "first"})
     store.collection("b").insert({"id": "first"})
-    writer = subprocess.Popen([sys.executable, "-c", BACKUP_WRITER, str(store_dir)],
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", BACKUP_WRITER, str(store_dir)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert writer.stdout.readline().strip() == "ready"
         for n in range(3):

@@ -16,8 +16,13 @@ from hypothesis import strategies as st
 from crmcore.storage import IndexSpec
 from crmcore.storage.query import _rank, compile_filter, sort_docs
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([1.5, -0.0,
-                    2 ** 60, 2 ** 60 + 1]), st.sampled_from(["", "a", "b", "a\x00", "é", "Z"]))
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([1.5, -0.0, 2**60, 2**60 + 1]),
+    st.sampled_from(["", "a", "b", "a\x00", "é", "Z"]),
+)
 VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=2))
 FIELDS = ["f", "g", "h.k"]
 
@@ -46,8 +51,11 @@ def conditions(draw):
     if kind in ("eq", "ne"):
         return {field: {f"${kind}": value}}
     if kind == "range":
-        ops = draw(st.lists(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1,
-                            max_size=2, unique=True))
+        ops = draw(
+            st.lists(
+                st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1, max_size=2, unique=True
+            )
+        )
         return {field: {op: draw(SCALARS) for op in ops}}
     if kind in ("in", "nin"):
         return {field: {f"${kind}": draw(st.lists(SCALARS, max_size=3))}}
@@ -61,8 +69,11 @@ def filters(draw):
     for part in parts:
         out.update(part)
     if draw(st.integers(0, 3)) == 0:  # a range on the primary key: answered from the id list
-        ops = draw(st.lists(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1,
-                            max_size=2, unique=True))
+        ops = draw(
+            st.lists(
+                st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1, max_size=2, unique=True
+            )
+        )
         out["id"] = {op: draw(IDS) for op in ops}
     if draw(st.integers(0, 4)) == 0:
         out["$or"] = draw(st.lists(conditions(), min_size=1, max_size=3))
@@ -72,9 +83,13 @@ def filters(draw):
 IDS = st.sampled_from(["", "d", "d03", "d1", "d10", "d10\x00", "d99", "e", 3, None])
 
 
-INDEXES = [IndexSpec([("f", 1)]), IndexSpec([("f", 1), ("g", 1)]),
-           IndexSpec([("g", 1)], sparse=True), IndexSpec([("h.k", 1), ("f", -1)]),
-           IndexSpec([("g", 1), ("h.k", 1)], sparse=True)]
+INDEXES = [
+    IndexSpec([("f", 1)]),
+    IndexSpec([("f", 1), ("g", 1)]),
+    IndexSpec([("g", 1)], sparse=True),
+    IndexSpec([("h.k", 1), ("f", -1)]),
+    IndexSpec([("g", 1), ("h.k", 1)], sparse=True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -87,21 +102,46 @@ def shared_store(tmp_path_factory):
 _counter = itertools.count()
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@example(docs=[{"id": "d0", "g": 2 ** 60 + 1}], filter={"g": {"$gte": 0, "$gt": 2 ** 60}},
-         sort=None, limit=None, reload=None)
-@example(docs=[{"id": "d0", "f": 2 ** 53 + 1}], filter={"f": {"$gt": 2 ** 53}},
-         sort=None, limit=None, reload=None)
-@example(docs=[{"id": "d03"}, {"id": "d10"}], filter={"id": {"$gt": "d03", "$lte": "d10"}},
-         sort=None, limit=None, reload=None)
-@given(docs=documents(), filter=filters(),
-       sort=st.one_of(st.none(), st.lists(st.tuples(st.sampled_from(FIELDS),
-                                                    st.sampled_from([1, -1])),
-                                          min_size=1, max_size=2, unique_by=lambda t: t[0])),
-       limit=st.sampled_from([None, 1, 3]), reload=st.sampled_from([None, "journal", "snapshot"]))
-def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, sort, limit,
-                                                  reload):
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@example(
+    docs=[{"id": "d0", "g": 2**60 + 1}],
+    filter={"g": {"$gte": 0, "$gt": 2**60}},
+    sort=None,
+    limit=None,
+    reload=None,
+)
+@example(
+    docs=[{"id": "d0", "f": 2**53 + 1}],
+    filter={"f": {"$gt": 2**53}},
+    sort=None,
+    limit=None,
+    reload=None,
+)
+@example(
+    docs=[{"id": "d03"}, {"id": "d10"}],
+    filter={"id": {"$gt": "d03", "$lte": "d10"}},
+    sort=None,
+    limit=None,
+    reload=None,
+)
+@given(
+    docs=documents(),
+    filter=filters(),
+    sort=st.one_of(
+        st.none(),
+        st.lists(
+            st.tuples(st.sampled_from(FIELDS), st.sampled_from([1, -1])),
+            min_size=1,
+            max_size=2,
+            unique_by=lambda t: t[0],
+        ),
+    ),
+    limit=st.sampled_from([None, 1, 3]),
+    reload=st.sampled_from([None, "journal", "snapshot"]),
+)
+def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, sort, limit, reload):
     coll = shared_store.collection(f"c{next(_counter)}")
     for spec in INDEXES:
         coll.ensure_index(spec)
@@ -116,8 +156,7 @@ def test_indexed_results_equal_the_shared_matcher(shared_store, docs, filter, so
     sort_docs(expected, sort)
     assert coll.find(filter, sort=sort, limit=limit) == expected[:limit]
     assert coll.count(filter) == len(expected)
-    assert [d["id"] for d in coll.iter(filter, batch_size=4)] == sorted(
-        d["id"] for d in expected)
+    assert [d["id"] for d in coll.iter(filter, batch_size=4)] == sorted(d["id"] for d in expected)
 
 
 def test_a_plan_is_used_for_equalities_and_ranges():
@@ -133,8 +172,28 @@ def test_a_plan_is_used_for_equalities_and_ranges():
 
 
 def test_encoded_values_sort_as_the_shared_sort_does():
-    values = [None, False, True, -2, -0.5, 0, 0.0, 1, 2 ** 40, 1.5e300, "", "a", "a\x00",
-              "a\x00b", "ab", "b", "é", "\U0001F600", [1], {"x": 1}]
+    values = [
+        None,
+        False,
+        True,
+        -2,
+        -0.5,
+        0,
+        0.0,
+        1,
+        2**40,
+        1.5e300,
+        "",
+        "a",
+        "a\x00",
+        "a\x00b",
+        "ab",
+        "b",
+        "é",
+        "\U0001f600",
+        [1],
+        {"x": 1},
+    ]
     rng = random.Random(7)
     for _ in range(50):
         a, b = rng.sample(values, 2)
@@ -174,16 +233,23 @@ def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
         tasks = store.collection("tasks")
         tasks.ensure_index(IndexSpec([("assignee", 1), ("status", 1), ("due", 1)]))
         tasks.ensure_index(IndexSpec([("email", 1)], unique=True, sparse=True))
-        tasks.insert_many({"id": f"t{i:05d}", "assignee": f"rep{i % 50}", "due": i,
-                           "status": "open" if i % 3 else "done", "email": f"e{i}@x.org"}
-                          for i in range(10_000))
+        tasks.insert_many(
+            {
+                "id": f"t{i:05d}",
+                "assignee": f"rep{i % 50}",
+                "due": i,
+                "status": "open" if i % 3 else "done",
+                "email": f"e{i}@x.org",
+            }
+            for i in range(10_000)
+        )
         tasks.count()
         decoded = []
         real = table_module.decode_doc
-        monkeypatch.setattr(table_module, "decode_doc",
-                            lambda text: decoded.append(1) or real(text))
-        monkeypatch.setattr(topk_module, "decode_doc",
-                            lambda text: decoded.append(1) or real(text))
+        monkeypatch.setattr(
+            table_module, "decode_doc", lambda text: decoded.append(1) or real(text)
+        )
+        monkeypatch.setattr(topk_module, "decode_doc", lambda text: decoded.append(1) or real(text))
         found = tasks.find({"assignee": "rep7", "status": "open", "due": {"$lt": 1000}})
         assert len(found) == len(decoded) == 13  # the matches, and nothing else
         decoded.clear()
@@ -200,9 +266,15 @@ def test_indexed_lookups_read_only_the_matches(tmp_path, monkeypatch):
 
 
 @settings(max_examples=200, deadline=None)
-@given(docs=documents().filter(bool),
-       sort=st.lists(st.tuples(st.sampled_from(FIELDS), st.sampled_from([1, -1])), min_size=1,
-                     max_size=3, unique_by=lambda t: t[0]))
+@given(
+    docs=documents().filter(bool),
+    sort=st.lists(
+        st.tuples(st.sampled_from(FIELDS), st.sampled_from([1, -1])),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda t: t[0],
+    ),
+)
 def test_sorting_and_picking_the_first_follow_the_shared_sort(docs, sort):
     from crmcore_storage_tinydb.table import first_found, sort_found
 
@@ -215,7 +287,7 @@ def test_sorting_and_picking_the_first_follow_the_shared_sort(docs, sort):
 
 
 def test_ids_of_any_text_survive_indexes_and_files(tmp_path):
-    ids = ["plain", "é-ü", "张三", "emoji-\U0001F600", "lone-\ud800", "nul-\x00-id"]
+    ids = ["plain", "é-ü", "张三", "emoji-\U0001f600", "lone-\ud800", "nul-\x00-id"]
     store = TinyStore(tmp_path / "db")
     things = store.collection("things")
     things.ensure_index(IndexSpec([("g", 1)]))
@@ -238,8 +310,9 @@ def test_the_index_cache_file_is_used_and_a_bad_one_is_ignored(tmp_path, monkeyp
     things = store.collection("things")
     things.ensure_index(IndexSpec([("g", 1), ("n", 1)]))
     things.ensure_index(IndexSpec([("tags", 1)]))
-    things.insert_many({"id": f"t{i:03d}", "g": i % 3, "n": i, "tags": ["x"] if i % 2 else "y"}
-                       for i in range(300))
+    things.insert_many(
+        {"id": f"t{i:03d}", "g": i % 3, "n": i, "tags": ["x"] if i % 2 else "y"} for i in range(300)
+    )
     store.close()  # folds: the snapshot and its index cache file
     cache = folder / "things.idx"
     assert cache.exists()
@@ -278,13 +351,16 @@ def test_the_plan_with_fewest_candidates_is_chosen(tmp_path, monkeypatch):
         ledger = store.collection("ledger")
         ledger.ensure_index(IndexSpec([("kind", 1), ("at", 1)]))
         ledger.ensure_index(IndexSpec([("expires_at", 1)], sparse=True))
-        ledger.insert_many({"id": f"e{i:05d}", "kind": "earn", "at": i,
-                            "expires_at": 10_000 + i} for i in range(5000))
+        ledger.insert_many(
+            {"id": f"e{i:05d}", "kind": "earn", "at": i, "expires_at": 10_000 + i}
+            for i in range(5000)
+        )
         ledger.count()
         decoded = []
         real = table_module.decode_doc
-        monkeypatch.setattr(table_module, "decode_doc",
-                            lambda text: decoded.append(1) or real(text))
+        monkeypatch.setattr(
+            table_module, "decode_doc", lambda text: decoded.append(1) or real(text)
+        )
         query = {"kind": {"$in": ["earn", "adjust"]}, "expires_at": {"$lte": 10_009}}
         assert [d["at"] for d in ledger.find(query)] == list(range(10))
         assert len(decoded) == 10
@@ -298,5 +374,5 @@ def test_the_plan_with_fewest_candidates_is_chosen(tmp_path, monkeypatch):
 
 def test_a_sorted_list_counts_a_range_by_bisection():
     items = SortedList(range(0, 10_000, 2))
-    assert items.count(10, 20) == 5 and items.count(-5, 10 ** 6) == 5000
-    assert items.count(30, 10) == 0 and items.count(9999, 10 ** 6) == 0
+    assert items.count(10, 20) == 5 and items.count(-5, 10**6) == 5000
+    assert items.count(30, 10) == 0 and items.count(9999, 10**6) == 0

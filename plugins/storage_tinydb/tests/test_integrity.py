@@ -32,18 +32,18 @@ def build(folder: Path) -> dict[str, int]:
     """A store whose files hold BEFORE customers and audit entries and whose journal holds
     AFTER more of each (acknowledged writes); returns the expected counts."""
     store = TinyStore(folder, KEEP)
-    customers = store.ensure_collection(CollectionSpec(
-        "customers", indexes=[IndexSpec([("email", 1)], unique=True, sparse=True)]))
-    audit = store.ensure_collection(CollectionSpec(
-        "audit", indexes=[IndexSpec([("seq", 1)], unique=True)], sequence="seq"))
+    customers = store.ensure_collection(
+        CollectionSpec("customers", indexes=[IndexSpec([("email", 1)], unique=True, sparse=True)])
+    )
+    audit = store.ensure_collection(
+        CollectionSpec("audit", indexes=[IndexSpec([("seq", 1)], unique=True)], sequence="seq")
+    )
     for i in range(BEFORE):
-        customers.insert({"id": f"c{i:03d}", "name": f"Customer {i}",
-                          "email": f"c{i}@example.com"})
+        customers.insert({"id": f"c{i:03d}", "name": f"Customer {i}", "email": f"c{i}@example.com"})
         _append(audit, i + 1)
     store.compact()
     for i in range(BEFORE, BEFORE + AFTER):
-        customers.insert({"id": f"c{i:03d}", "name": f"Customer {i}",
-                          "email": f"c{i}@example.com"})
+        customers.insert({"id": f"c{i:03d}", "name": f"Customer {i}", "email": f"c{i}@example.com"})
         _append(audit, i + 1)
     store.close()
     return {"customers": BEFORE + AFTER, "audit": BEFORE + AFTER}
@@ -199,9 +199,16 @@ def test_a_store_from_before_the_manifest_opens_and_gets_one(tmp_path):
     from crmcore_storage_tinydb import files
 
     header = files.read_header(os.open(journal, os.O_RDONLY), journal)
-    old = files.journal_line(files.encode_json({
-        files.HEADER_KEY: 2, "generation": header.generation,
-        "prev_generation": header.prev_generation, "prev_end": header.prev_end}))
+    old = files.journal_line(
+        files.encode_json(
+            {
+                files.HEADER_KEY: 2,
+                "generation": header.generation,
+                "prev_generation": header.prev_generation,
+                "prev_end": header.prev_end,
+            }
+        )
+    )
     journal.write_bytes(old + lines[1])
     (folder / LOCK).unlink()
     counts, error, _notes = _check(folder)
@@ -260,8 +267,10 @@ def test_check_reports_the_journal_s_lost_writes_through_the_cli(tmp_path, monke
     folder = tmp_path / "db"
     build(folder)
     truncate(folder / JOURNAL, "last line")
-    (tmp_path / "crm.toml").write_text(f'[storage]\nbackend = "tinydb"\nlocation = "{folder}"\n'
-                                       '[storage.options]\ncompact_on_close_mb = 0\n')
+    (tmp_path / "crm.toml").write_text(
+        f'[storage]\nbackend = "tinydb"\nlocation = "{folder}"\n'
+        "[storage.options]\ncompact_on_close_mb = 0\n"
+    )
     monkeypatch.setenv("CRMCORE_PLUGINS", "storage_tinydb")
     monkeypatch.chdir(tmp_path)
     assert run(["check"]) == 6

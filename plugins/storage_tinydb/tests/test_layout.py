@@ -32,8 +32,11 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    return {f"{PACKAGE}.{p.stem}": imported_modules(p)
-            for p in sorted(ROOT.glob("*.py")) if p.stem != "__init__"}
+    return {
+        f"{PACKAGE}.{p.stem}": imported_modules(p)
+        for p in sorted(ROOT.glob("*.py"))
+        if p.stem != "__init__"
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -42,7 +45,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(node: str, path: list[str]) -> list[str] | None:
         if node in path:
-            return [*path[path.index(node):], node]
+            return [*path[path.index(node) :], node]
         if node in done:
             return None
         for target in sorted(graph.get(node, ())):
@@ -70,9 +73,11 @@ def test_the_graph_counts_type_checking_and_function_level_imports(tmp_path):
     assert f"{PACKAGE}.collection" in graph[f"{PACKAGE}.store"]
     assert f"{PACKAGE}.table" in graph[f"{PACKAGE}.topk"]
     probe = tmp_path / "probe.py"
-    probe.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                     f"    from {PACKAGE}.store import TinyStore\n"
-                     f"def f():\n    from {PACKAGE} import recovery\n")
+    probe.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        f"    from {PACKAGE}.store import TinyStore\n"
+        f"def f():\n    from {PACKAGE} import recovery\n"
+    )
     assert imported_modules(probe) == {f"{PACKAGE}.store", f"{PACKAGE}.recovery"}
 
 

@@ -366,17 +366,28 @@ def journal_ops(path: Path) -> list[tuple[str, str]]:
         records = list(files.JournalReader(fd, header.end, os.fstat(fd).st_size))
     finally:
         os.close(fd)
-    return [(op[0], op[2]["id"]) for record in records for op in record.ops()
-            if op[1] == "log" and op[0] in ("p", "a")]
+    return [
+        (op[0], op[2]["id"])
+        for record in records
+        for op in record.ops()
+        if op[1] == "log" and op[0] in ("p", "a")
+    ]
 
 
 def set_journal_format(path: Path, format: int) -> files.Header:
     """Rewrite the header of the (empty, folded at close) journal as format ``format``."""
     header = journal_header(path)
     assert (path / files.JOURNAL).stat().st_size == header.end  # nothing after the header
-    line = files.journal_line(files.encode_json({
-        files.HEADER_KEY: format, "generation": header.generation,
-        "prev_generation": header.prev_generation, "prev_end": header.prev_end}))
+    line = files.journal_line(
+        files.encode_json(
+            {
+                files.HEADER_KEY: format,
+                "generation": header.generation,
+                "prev_generation": header.prev_generation,
+                "prev_end": header.prev_end,
+            }
+        )
+    )
     (path / files.JOURNAL).write_bytes(line)
     return header
 
@@ -387,8 +398,7 @@ def test_a_format_1_journal_gets_plain_puts_and_is_replaced_at_close(store_dir, 
     before = set_journal_format(store_dir, format)
     # A budget of 0 folds nothing at close, whatever the format; a format 1 journal is
     # replaced at the first close that may compact.
-    store = TinyStore(store_dir, TinyStoreOptions(compact_on_close_mb=0 if format == 2
-                                                  else 64))
+    store = TinyStore(store_dir, TinyStoreOptions(compact_on_close_mb=0 if format == 2 else 64))
     try:
         assert store.journal.format == format
         log = open_log(store)
@@ -512,8 +522,9 @@ def fold_by_a_stranger(path: Path) -> None:
 
 
 @pytest.mark.parametrize("written_by", ["inserts", "stranger"])
-def test_a_snapshot_without_the_record_and_no_append_since_falls_back_to_loading(store_dir,
-                                                                                 written_by):
+def test_a_snapshot_without_the_record_and_no_append_since_falls_back_to_loading(
+    store_dir, written_by
+):
     if written_by == "inserts":
         make_plain_log(store_dir, 4)
     else:
@@ -572,8 +583,11 @@ def test_a_last_document_too_long_for_the_record_falls_back_to_loading(store_dir
         assert log.last("seq") == stored(5)
     finally:
         store.close()
-    assert whole_log(store_dir) == [*(stored(n) for n in range(1, 4)), {**long, "version": 1},
-                                    stored(5)]
+    assert whole_log(store_dir) == [
+        *(stored(n) for n in range(1, 4)),
+        {**long, "version": 1},
+        stored(5),
+    ]
 
 
 # -- a loaded log: kept for a reader, let go by a writer -------------------------------------
@@ -620,8 +634,7 @@ def test_a_log_loaded_to_declare_an_index_is_let_go_at_the_next_append(store_dir
         store.close()
 
 
-def test_a_log_declared_with_its_sequence_is_recorded_by_a_compaction_that_never_appended(
-        tmp_path):
+def test_a_log_declared_with_its_sequence_is_recorded_by_a_compaction_that_never_appended(tmp_path):
     from crmcore.storage import CollectionSpec
 
     spec = CollectionSpec("log", (SEQ,), sequence="seq")
@@ -645,8 +658,9 @@ def test_a_log_declared_with_its_sequence_is_recorded_by_a_compaction_that_never
     assert len(whole_log(path)) == 4
 
 
-def test_a_log_whose_tail_cannot_be_followed_is_not_read_again_at_every_append(store_dir,
-                                                                               monkeypatch):
+def test_a_log_whose_tail_cannot_be_followed_is_not_read_again_at_every_append(
+    store_dir, monkeypatch
+):
     from crmcore_storage_tinydb import collection
 
     make_log(store_dir, 100)  # large enough that closing keeps the update in the journal

@@ -22,8 +22,9 @@ OPS = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=st.lists(OPS, max_size=40))
 def test_two_stores_agree_with_a_dictionary(tmp_path_factory, ops):
     folder = tmp_path_factory.mktemp("model") / "db"

@@ -15,8 +15,7 @@ from crmcore.plugins import make_plugin_manager
 
 
 def _storage(path, **options):
-    return {"backend": "tinydb", "location": str(path), **({"options": options} if options
-                                                          else {})}
+    return {"backend": "tinydb", "location": str(path), **({"options": options} if options else {})}
 
 
 def test_the_plugin_provides_the_tinydb_backend():
@@ -30,12 +29,22 @@ def test_a_crm_on_the_store_keeps_customers_interactions_and_tasks(store_dir, ma
     crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
     assert crm.store.capabilities.persistent and crm.store.capabilities.multi_process
     assert crm.store.capabilities.transactions
-    ann = crm.customers.add(actor="rep1", name="Ann Example", phone="+86 138 0013 8000",
-                            email="ann@example.com", tags=["vip"])
+    ann = crm.customers.add(
+        actor="rep1",
+        name="Ann Example",
+        phone="+86 138 0013 8000",
+        email="ann@example.com",
+        tags=["vip"],
+    )
     crm.interactions.log(actor="rep1", customer_id=ann.id, kind="purchase", amount=120.5)
-    task = crm.tasks.create(actor="rep1", kind="follow_up", title="call back",
-                            due_at=clock.now() + timedelta(hours=1), customer_id=ann.id,
-                            assignee="rep1")
+    task = crm.tasks.create(
+        actor="rep1",
+        kind="follow_up",
+        title="call back",
+        due_at=clock.now() + timedelta(hours=1),
+        customer_id=ann.id,
+        assignee="rep1",
+    )
     crm.close()
 
     crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
@@ -57,31 +66,39 @@ def test_a_crm_on_the_store_keeps_customers_interactions_and_tasks(store_dir, ma
 
 
 def test_the_location_is_relative_to_crm_toml(tmp_path, monkeypatch):
-    (tmp_path / "crm.toml").write_text('[storage]\nbackend = "tinydb"\nlocation = "data"\n'
-                                       '[plugins]\nenabled = ["storage_tinydb"]\n')
+    (tmp_path / "crm.toml").write_text(
+        '[storage]\nbackend = "tinydb"\nlocation = "data"\n'
+        '[plugins]\nenabled = ["storage_tinydb"]\n'
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    with open_crm(Config.load(tmp_path / "crm.toml", environ={}),
-                  plugins=["storage_tinydb"]) as crm:
+    with open_crm(
+        Config.load(tmp_path / "crm.toml", environ={}), plugins=["storage_tinydb"]
+    ) as crm:
         crm.customers.add(actor="t", name="Ann Example")
         assert "tinydb" in crm.store.describe()
     assert (tmp_path / "data" / "customers.json").exists()
     assert not (elsewhere / "data").exists()
 
 
-@pytest.mark.parametrize(("options", "path", "words"), [
-    ({"durability": "sometimes"}, "storage.options.durability", "os, fsync"),
-    ({"durability": 1}, "storage.options.durability", "expected str"),
-    ({"lock_timeout": 0}, "storage.options.lock_timeout", "greater than 0"),
-    ({"lock_timeout": "soon"}, "storage.options.lock_timeout", "expected"),
-    ({"compact_on_close_mb": -1}, "storage.options.compact_on_close_mb", "negative"),
-    ({"allow_network_filesystem": "yes"}, "storage.options.allow_network_filesystem",
-     "expected bool"),
-    ({"durabilty": "os"}, "storage.options", "durabilty"),
-])
-def test_bad_options_are_refused_with_their_key_path(store_dir, make_crm, options, path,
-                                                     words):
+@pytest.mark.parametrize(
+    ("options", "path", "words"),
+    [
+        ({"durability": "sometimes"}, "storage.options.durability", "os, fsync"),
+        ({"durability": 1}, "storage.options.durability", "expected str"),
+        ({"lock_timeout": 0}, "storage.options.lock_timeout", "greater than 0"),
+        ({"lock_timeout": "soon"}, "storage.options.lock_timeout", "expected"),
+        ({"compact_on_close_mb": -1}, "storage.options.compact_on_close_mb", "negative"),
+        (
+            {"allow_network_filesystem": "yes"},
+            "storage.options.allow_network_filesystem",
+            "expected bool",
+        ),
+        ({"durabilty": "os"}, "storage.options", "durabilty"),
+    ],
+)
+def test_bad_options_are_refused_with_their_key_path(store_dir, make_crm, options, path, words):
     with pytest.raises(ConfigError) as caught:
         make_crm(["storage_tinydb"], storage=_storage(store_dir, **options))
     assert path in str(caught.value) and words in str(caught.value)
@@ -89,12 +106,14 @@ def test_bad_options_are_refused_with_their_key_path(store_dir, make_crm, option
 
 
 def test_good_options_are_used(store_dir, make_crm):
-    crm = make_crm(["storage_tinydb"], storage=_storage(store_dir, durability="fsync",
-                                                        lock_timeout=2.5,
-                                                        compact_on_close_mb=1))
+    crm = make_crm(
+        ["storage_tinydb"],
+        storage=_storage(store_dir, durability="fsync", lock_timeout=2.5, compact_on_close_mb=1),
+    )
     inner = getattr(crm.store, "inner", crm.store)
-    assert inner.options == TinyStoreOptions(durability="fsync", lock_timeout=2.5,
-                                             compact_on_close_mb=1)
+    assert inner.options == TinyStoreOptions(
+        durability="fsync", lock_timeout=2.5, compact_on_close_mb=1
+    )
     assert "durability=fsync" in crm.store.describe()
 
 
@@ -134,15 +153,17 @@ def test_a_location_that_is_a_file_is_refused(tmp_path):
 
 
 def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reopening(
-        store_dir, make_crm):
+    store_dir, make_crm
+):
     # The audit trail hands the store each entry with the text it hashed, non-ASCII escaped,
     # and the store keeps it as it is: it must read back as what was hashed, whichever
     # encoder wrote it (orjson, or json for small floats and huge integers).
     from crmcore.audit import entry_hash
 
     crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
-    plain = crm.customers.add(actor="rep1", name="Ann", region="North",
-                              ext={"note": {"text": "a\x7f"}})
+    plain = crm.customers.add(
+        actor="rep1", name="Ann", region="North", ext={"note": {"text": "a\x7f"}}
+    )
     accented = crm.customers.add(actor="r\u00e9p", name="Zo\u00e9", region="\u534e\u5317\U0001f600")
     crm.customers.update(plain.id, actor="rep1", region="S\u00fcd")
     crm.audit.record_event("rekey", "customers", {"share": 1e-05, "big": 2**70, "n": 2.5})
@@ -154,7 +175,9 @@ def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reope
     entries = again.audit.inner.collection("audit").find(sort=[("seq", 1)])
     assert [e["record_id"] for e in entries] == [plain.id, accented.id, plain.id, None]
     assert entries[1]["actor"] == "r\u00e9p" and entries[2]["diff"]["region"] == [
-        "North", "S\u00fcd"]
+        "North",
+        "S\u00fcd",
+    ]
     assert entries[1]["diff"]["after"]["region"] == "\u534e\u5317\U0001f600"
     assert entries[3]["diff"] == {"share": 1e-05, "big": 2**70, "n": 2.5}
     assert all(entry_hash(e) == e["hash"] and e["version"] == 1 for e in entries)
@@ -165,7 +188,8 @@ def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reope
 
 
 def test_a_write_whose_journal_line_fails_leaves_the_audit_chain_able_to_go_on(
-        store_dir, make_crm, monkeypatch):
+    store_dir, make_crm, monkeypatch
+):
     # The failed write rolls back with its audit entry; the next entry must follow the last
     # one kept, not the one rolled back, inside a transaction or alone.
     crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))

@@ -18,8 +18,7 @@ def _make(store_dir: Path, n: int = 20, *, compact: bool = True) -> None:
     store = TinyStore(store_dir)
     things = store.collection("things")
     things.ensure_index(IndexSpec([("email", 1)], unique=True, sparse=True))
-    things.insert_many({"id": f"t{i:02d}", "n": i, "email": f"p{i}@example.com"}
-                       for i in range(n))
+    things.insert_many({"id": f"t{i:02d}", "n": i, "email": f"p{i}@example.com"} for i in range(n))
     store.collection("other").insert({"id": "o1"})
     if compact:
         store.compact()
@@ -79,7 +78,7 @@ def test_a_truncated_snapshot_keeps_its_head_and_the_journals_writes(store_dir):
     store._lock.close()
     snapshot = store_dir / "things.json"
     data = snapshot.read_bytes()
-    snapshot.write_bytes(data[:len(data) // 2])
+    snapshot.write_bytes(data[: len(data) // 2])
     store = TinyStore(store_dir)
     try:
         with pytest.raises(StorageError) as caught:
@@ -150,14 +149,12 @@ def test_a_missing_journal_is_damage_not_an_empty_store(store_dir):
 
 
 def test_a_damaged_store_still_opens_a_crm_so_that_repair_can_run(store_dir, make_crm):
-    crm = make_crm(["storage_tinydb"], storage={"backend": "tinydb",
-                                               "location": str(store_dir)})
+    crm = make_crm(["storage_tinydb"], storage={"backend": "tinydb", "location": str(store_dir)})
     crm.customers.add(actor="t", name="Ann Example")
     crm.close()
     snapshot = store_dir / "customers.json"
     _edit_line(snapshot, 1, lambda line: line[:-5])
-    crm = make_crm(["storage_tinydb"], storage={"backend": "tinydb",
-                                               "location": str(store_dir)})
+    crm = make_crm(["storage_tinydb"], storage={"backend": "tinydb", "location": str(store_dir)})
     with pytest.raises(StorageError) as caught:
         crm.customers.count()
     _assert_names_file_and_repair(caught.value, snapshot)

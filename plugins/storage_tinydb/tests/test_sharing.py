@@ -50,11 +50,13 @@ def test_four_processes_writing_250_each_leave_exactly_1000_records(store_dir, f
 
 
 def test_four_processes_adding_customers_through_the_core_api(store_dir, forkserver, clock):
-    make_test_crm(["storage_tinydb"], clock=clock,
-                  storage={"backend": "tinydb", "location": str(store_dir)}).close()
+    make_test_crm(
+        ["storage_tinydb"], clock=clock, storage={"backend": "tinydb", "location": str(store_dir)}
+    ).close()
     _run_all(forkserver, children.crm_adder, [(str(store_dir), w, 60) for w in range(4)])
-    crm = make_test_crm(["storage_tinydb"], clock=clock,
-                        storage={"backend": "tinydb", "location": str(store_dir)})
+    crm = make_test_crm(
+        ["storage_tinydb"], clock=clock, storage={"backend": "tinydb", "location": str(store_dir)}
+    )
     try:
         assert crm.customers.count() == 240
         assert len({c.id for c in crm.customers.iter()}) == 240
@@ -66,20 +68,19 @@ def test_four_processes_adding_customers_through_the_core_api(store_dir, forkser
         crm.close()
 
 
-def test_claims_from_several_processes_hand_out_each_document_once(store_dir, tmp_path,
-                                                                    forkserver):
+def test_claims_from_several_processes_hand_out_each_document_once(store_dir, tmp_path, forkserver):
     store = TinyStore(store_dir)
     store.collection("jobs").insert_many({"id": f"j{i:03d}", "n": i} for i in range(120))
     store.close()
     notes = [tmp_path / f"claims-{w}" for w in range(4)]
-    _run_all(forkserver, children.claimer, [(str(store_dir), w, str(notes[w]))
-                                            for w in range(4)])
+    _run_all(forkserver, children.claimer, [(str(store_dir), w, str(notes[w])) for w in range(4)])
     claimed = [line for n in notes if n.exists() for line in n.read_text().split()]
     assert sorted(claimed) == [f"j{i:03d}" for i in range(120)]
 
 
 def test_a_process_sees_anothers_committed_writes_on_its_next_operation(store_dir, child):
-    reader = child("""
+    reader = child(
+        """
 store = TinyStore(sys.argv[1])
 coll = store.collection("things")
 say("ready", coll.count())
@@ -89,7 +90,10 @@ for line in sys.stdin:
         say("got", coll.get(key)["v"], coll.count())
     except Exception as exc:
         say("error", type(exc).__name__)
-""", str(store_dir), stdin=-1)
+""",
+        str(store_dir),
+        stdin=-1,
+    )
     writer = TinyStore(store_dir)
     try:
         assert reader.stdout.readline().split() == ["ready", "0"]
@@ -127,7 +131,8 @@ def test_two_stores_in_one_process_see_each_other(store_dir):
 
 
 def test_a_held_store_is_refused_naming_the_holding_process(store_dir, child):
-    holder = child("""
+    holder = child(
+        """
 store = TinyStore(sys.argv[1])
 with store.transaction():
     store.collection("things").insert({"id": "held"})
@@ -135,7 +140,10 @@ with store.transaction():
     sys.stdin.readline()
 say("released")
 store.close()
-""", str(store_dir), stdin=-1)
+""",
+        str(store_dir),
+        stdin=-1,
+    )
     words = holder.stdout.readline().split()
     assert words[0] == "holding", holder.stderr.read()
     store = TinyStore(store_dir, TinyStoreOptions(lock_timeout=0.3))

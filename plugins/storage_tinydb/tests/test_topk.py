@@ -17,21 +17,37 @@ from crmcore.storage import IndexSpec
 from crmcore.storage.query import compile_filter, lease_is_free, sort_docs
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-STATUS = st.one_of(st.sampled_from(["open", "open", "done", "x"]), st.none(),
-                   st.lists(st.sampled_from(["open", "done"]), max_size=2))
-PRIORITY = st.one_of(st.integers(0, 3), st.none(), st.booleans(),
-                     st.sampled_from([1.5, 2 ** 60, 2 ** 60 + 1, "2"]))
-DUE = st.one_of(st.sampled_from(["2026-01", "2026-02", "2026-03", "2026-04", "a\x00", ""]),
-                st.none(), st.integers(0, 2))
+STATUS = st.one_of(
+    st.sampled_from(["open", "open", "done", "x"]),
+    st.none(),
+    st.lists(st.sampled_from(["open", "done"]), max_size=2),
+)
+PRIORITY = st.one_of(
+    st.integers(0, 3), st.none(), st.booleans(), st.sampled_from([1.5, 2**60, 2**60 + 1, "2"])
+)
+DUE = st.one_of(
+    st.sampled_from(["2026-01", "2026-02", "2026-03", "2026-04", "a\x00", ""]),
+    st.none(),
+    st.integers(0, 2),
+)
 # the tasks collection's indexes, and one over a prefix the walk must not take for the order
-INDEXES = [IndexSpec([("status", 1), ("priority", -1), ("due", 1)]),
-           IndexSpec([("status", 1), ("due", 1)]),
-           IndexSpec([("who", 1), ("status", 1), ("due", 1)]),
-           IndexSpec([("due", 1)], sparse=True)]
-SORTS = [[("priority", -1), ("due", 1)], [("priority", 1), ("due", -1)],
-         [("priority", -1), ("due", -1)], [("priority", 1)], [("id", 1)], [("id", -1)],
-         [("status", 1), ("priority", -1)], [("due", 1)], [("priority", -1), ("due", 1),
-                                                           ("id", -1)]]
+INDEXES = [
+    IndexSpec([("status", 1), ("priority", -1), ("due", 1)]),
+    IndexSpec([("status", 1), ("due", 1)]),
+    IndexSpec([("who", 1), ("status", 1), ("due", 1)]),
+    IndexSpec([("due", 1)], sparse=True),
+]
+SORTS = [
+    [("priority", -1), ("due", 1)],
+    [("priority", 1), ("due", -1)],
+    [("priority", -1), ("due", -1)],
+    [("priority", 1)],
+    [("id", 1)],
+    [("id", -1)],
+    [("status", 1), ("priority", -1)],
+    [("due", 1)],
+    [("priority", -1), ("due", 1), ("id", -1)],
+]
 
 
 @st.composite
@@ -39,14 +55,19 @@ def tasks(draw):
     docs = []
     for id in draw(st.lists(IDS, unique=True, max_size=30)):
         doc = {"id": id}
-        for field, values in (("status", STATUS), ("priority", PRIORITY), ("due", DUE),
-                              ("who", st.sampled_from(["ann", "bob", None]))):
+        for field, values in (
+            ("status", STATUS),
+            ("priority", PRIORITY),
+            ("due", DUE),
+            ("who", st.sampled_from(["ann", "bob", None])),
+        ):
             if draw(st.integers(0, 5)):
                 doc[field] = draw(values)
         if draw(st.integers(0, 3)) == 0:  # leased: by w1 or someone else, ended or not
             doc["lease_owner"] = draw(st.sampled_from(["w1", "w2"]))
-            doc["lease_until"] = (T0 + timedelta(minutes=draw(st.sampled_from([-1, 0, 5])))
-                                  ).isoformat()
+            doc["lease_until"] = (
+                T0 + timedelta(minutes=draw(st.sampled_from([-1, 0, 5])))
+            ).isoformat()
         docs.append(doc)
     return docs
 
@@ -57,8 +78,11 @@ def queries(draw):
     if draw(st.integers(0, 4)):
         out["status"] = draw(st.sampled_from(["open", "done", {"$in": ["open", "x"]}, None]))
     if draw(st.booleans()):
-        ops = draw(st.lists(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1,
-                            max_size=2, unique=True))
+        ops = draw(
+            st.lists(
+                st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), min_size=1, max_size=2, unique=True
+            )
+        )
         out["due"] = {op: draw(DUE.filter(lambda v: v is not None)) for op in ops}
     if draw(st.integers(0, 3)) == 0:
         out["who"] = draw(st.sampled_from(["ann", None]))
@@ -68,9 +92,24 @@ def queries(draw):
 
 
 # ids whose index bytes sort unlike their text (a NUL, a prefix, 64 characters and more)
-IDS = st.one_of(st.integers(0, 60).map(lambda i: f"t{i:02d}"),
-                st.sampled_from(["t1", "t1\x00", "t1\x00\x01", "t1\x01", "t", "é", "t" * 80,
-                                 "t" * 80 + "\x00", "t" * 81, "\U0001F600", "\ue000"]))
+IDS = st.one_of(
+    st.integers(0, 60).map(lambda i: f"t{i:02d}"),
+    st.sampled_from(
+        [
+            "t1",
+            "t1\x00",
+            "t1\x00\x01",
+            "t1\x01",
+            "t",
+            "é",
+            "t" * 80,
+            "t" * 80 + "\x00",
+            "t" * 81,
+            "\U0001f600",
+            "\ue000",
+        ]
+    ),
+)
 _counter = itertools.count()
 
 
@@ -81,23 +120,56 @@ def shared_store(tmp_path_factory):
     store.close()
 
 
-@settings(max_examples=400, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@example(docs=[{"id": "t01", "status": "open", "priority": 2 ** 60 + 1, "due": "2026-01"},
-               {"id": "t00", "status": "open", "priority": 2 ** 60, "due": "2026-01"}],
-         query={"status": "open"}, sort=[("priority", -1), ("due", 1)], limit=1, skip=0)
-@example(docs=[{"id": "t1\x00", "status": "open", "due": "a"},
-               {"id": "t1", "status": "open", "due": "a"}],
-         query={"status": "open"}, sort=[("due", 1)], limit=1, skip=0)
-@example(docs=[{"id": "t00", "lease_owner": "w2", "lease_until": "2026-03-02T09:05:00+00:00"}],
-         query={"who": None}, sort=[("id", 1)], limit=1, skip=0)  # an exact plan: still leased
-@example(docs=[{"id": "t01", "status": "open", "priority": 1},
-               {"id": "t00", "status": ["open"], "priority": 1}],
-         query={"status": "open"}, sort=[("priority", -1)], limit=1, skip=0)
-@given(docs=tasks(), query=queries(), sort=st.sampled_from(SORTS),
-       limit=st.integers(1, 6), skip=st.integers(0, 2))
-def test_limited_sorted_answers_and_claims_equal_the_full_sort(shared_store, docs, query, sort,
-                                                               limit, skip):
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@example(
+    docs=[
+        {"id": "t01", "status": "open", "priority": 2**60 + 1, "due": "2026-01"},
+        {"id": "t00", "status": "open", "priority": 2**60, "due": "2026-01"},
+    ],
+    query={"status": "open"},
+    sort=[("priority", -1), ("due", 1)],
+    limit=1,
+    skip=0,
+)
+@example(
+    docs=[
+        {"id": "t1\x00", "status": "open", "due": "a"},
+        {"id": "t1", "status": "open", "due": "a"},
+    ],
+    query={"status": "open"},
+    sort=[("due", 1)],
+    limit=1,
+    skip=0,
+)
+@example(
+    docs=[{"id": "t00", "lease_owner": "w2", "lease_until": "2026-03-02T09:05:00+00:00"}],
+    query={"who": None},
+    sort=[("id", 1)],
+    limit=1,
+    skip=0,
+)  # an exact plan: still leased
+@example(
+    docs=[
+        {"id": "t01", "status": "open", "priority": 1},
+        {"id": "t00", "status": ["open"], "priority": 1},
+    ],
+    query={"status": "open"},
+    sort=[("priority", -1)],
+    limit=1,
+    skip=0,
+)
+@given(
+    docs=tasks(),
+    query=queries(),
+    sort=st.sampled_from(SORTS),
+    limit=st.integers(1, 6),
+    skip=st.integers(0, 2),
+)
+def test_limited_sorted_answers_and_claims_equal_the_full_sort(
+    shared_store, docs, query, sort, limit, skip
+):
     coll = shared_store.collection(f"c{next(_counter)}")
     for spec in INDEXES:
         coll.ensure_index(spec)
@@ -106,7 +178,7 @@ def test_limited_sorted_answers_and_claims_equal_the_full_sort(shared_store, doc
     match = compile_filter(query)
     expected = [d for d in stored if match(d)]
     sort_docs(expected, sort)
-    assert coll.find(query, sort=sort, limit=limit, skip=skip) == expected[skip:skip + limit]
+    assert coll.find(query, sort=sort, limit=limit, skip=skip) == expected[skip : skip + limit]
     free = [d for d in expected if lease_is_free(d, "w1", T0)]
     until = T0 + timedelta(minutes=9)
     got = coll.claim(query, owner="w1", until=until, now=T0, sort=sort)
@@ -130,9 +202,16 @@ def _fill(store, n):
     tasks = store.collection("tasks")
     for spec in INDEXES:
         tasks.ensure_index(spec)
-    tasks.insert_many({"id": f"t{i:05d}", "status": "open" if i % 4 else "done",
-                       "priority": i % 3, "due": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i:05d}",
-                       "who": "ann" if i % 2 else "bob"} for i in range(n))
+    tasks.insert_many(
+        {
+            "id": f"t{i:05d}",
+            "status": "open" if i % 4 else "done",
+            "priority": i % 3,
+            "due": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i:05d}",
+            "who": "ann" if i % 2 else "bob",
+        }
+        for i in range(n)
+    )
     tasks.count()  # loaded
     return tasks
 
@@ -147,16 +226,20 @@ def test_the_due_queue_decodes_only_what_it_returns(tmp_path, counted):
         assert len(got) == 20 and len(counted) == 20
         assert got == tasks.find(due, sort=urgency)[:20]  # no limit: every match sorted
         counted.clear()
-        assert len(tasks.find({"status": "open"}, sort=[("priority", 1), ("due", -1)],
-                              limit=5)) == len(counted) == 5
+        assert (
+            len(tasks.find({"status": "open"}, sort=[("priority", 1), ("due", -1)], limit=5))
+            == len(counted)
+            == 5
+        )
         counted.clear()
         ids = [d["id"] for d in tasks.find({}, sort=[("id", -1)], limit=50)]
         assert ids == [f"t{i:05d}" for i in range(5999, 5949, -1)] and len(counted) == 50
         counted.clear()
         # claims walk the same way: each decodes what it passes over, not every candidate
         for n in range(30):
-            claimed = tasks.claim(due, owner=f"w{n}", until=T0 + timedelta(hours=1), now=T0,
-                                  sort=urgency)
+            claimed = tasks.claim(
+                due, owner=f"w{n}", until=T0 + timedelta(hours=1), now=T0, sort=urgency
+            )
             assert claimed["id"] == got[n]["id"] if n < 20 else claimed["priority"] == 2
         assert len(counted) < 30 * 30
         # a filter narrowed better by another index is answered from that index's candidates
@@ -170,7 +253,7 @@ def test_the_due_queue_decodes_only_what_it_returns(tmp_path, counted):
 def test_a_sorted_list_walks_down_and_finds_neighbours():
     items = SortedList(range(0, 5000, 2))
     assert items.ceiling(7) == 8 and items.ceiling(8) == 8 and items.ceiling(4999) is None
-    assert items.lower(8) == 6 and items.lower(0) is None and items.lower(10 ** 6) == 4998
+    assert items.lower(8) == 6 and items.lower(0) is None and items.lower(10**6) == 4998
     assert list(items.irange_reversed(1995, 2004)) == [2002, 2000, 1998, 1996]
     assert list(items.irange_reversed(None, 3)) == [2, 0]
     assert list(items.irange_reversed()) == list(range(4998, -1, -2))
@@ -183,17 +266,23 @@ def test_claims_over_one_due_time_read_no_tie_group(tmp_path, counted):
     try:
         schedules = store.collection("schedules")
         schedules.ensure_index(IndexSpec([("check_at", 1)]))
-        schedules.insert_many({"id": f"s{i:05d}", "check_at": "2026-03-01"}
-                              for i in range(3000))
+        schedules.insert_many({"id": f"s{i:05d}", "check_at": "2026-03-01"} for i in range(3000))
         schedules.count()
         taken = []
         for _ in range(200):
-            doc = schedules.claim({"check_at": {"$lte": "2026-03-02"}}, owner="w",
-                                  until=T0 + timedelta(minutes=5), now=T0,
-                                  sort=[("check_at", 1)])
+            doc = schedules.claim(
+                {"check_at": {"$lte": "2026-03-02"}},
+                owner="w",
+                until=T0 + timedelta(minutes=5),
+                now=T0,
+                sort=[("check_at", 1)],
+            )
             taken.append(doc["id"])
-            schedules.update(doc["id"], {"check_at": "2026-04-01", "lease_owner": None,
-                                         "lease_until": None}, expected_version=doc["version"])
+            schedules.update(
+                doc["id"],
+                {"check_at": "2026-04-01", "lease_owner": None, "lease_until": None},
+                expected_version=doc["version"],
+            )
         assert taken == [f"s{i:05d}" for i in range(200)]
         assert len(counted) == 200  # one document read per claim
     finally:

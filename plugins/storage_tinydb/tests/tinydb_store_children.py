@@ -55,8 +55,9 @@ def crm_adder(path: str, worker: int, count: int) -> None:
     from crmcore import SystemClock
     from crmcore.testing.factories import make_test_crm
 
-    crm = make_test_crm(["storage_tinydb"], clock=SystemClock(),
-                        storage={"backend": "tinydb", "location": path})
+    crm = make_test_crm(
+        ["storage_tinydb"], clock=SystemClock(), storage={"backend": "tinydb", "location": path}
+    )
     for i in range(count):
         crm.customers.add(actor=f"worker{worker}", name=f"Person {worker}-{i}")
     crm.close()
@@ -68,8 +69,13 @@ def claimer(path: str, worker: int, notes: str) -> None:
     store = TinyStore(path)
     jobs = store.collection("jobs")
     while True:
-        doc = jobs.claim({"done": {"$ne": True}}, owner=f"w{worker}",
-                         until=T0 + timedelta(hours=1), now=T0, sort=[("n", 1)])
+        doc = jobs.claim(
+            {"done": {"$ne": True}},
+            owner=f"w{worker}",
+            until=T0 + timedelta(hours=1),
+            now=T0,
+            sort=[("n", 1)],
+        )
         if doc is None:
             break
         _note(fd, doc["id"])

@@ -36,12 +36,15 @@ def test_apikey_create_prints_the_key_once_as_the_last_word(crm_cli):
     assert code == 0 and "ann" in out and "shop" in out and key not in out
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (("apikey", "create", "worker:7", "--role", "admin"), "system actor"),
-    (("apikey", "create", "stranger"), "not a known actor; pass --role"),
-    (("apikey", "create", "ann", "--role", "system"), "Invalid value for '--role'"),
-    (("apikey", "revoke", "key_nope"), "key_nope"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("apikey", "create", "worker:7", "--role", "admin"), "system actor"),
+        (("apikey", "create", "stranger"), "not a known actor; pass --role"),
+        (("apikey", "create", "ann", "--role", "system"), "Invalid value for '--role'"),
+        (("apikey", "revoke", "key_nope"), "key_nope"),
+    ],
+)
 def test_apikey_mistakes_are_one_line_and_write_nothing(crm_cli, args, words):
     cli = crm_cli("web")
     code, _out, err = cli(*args)
@@ -54,8 +57,10 @@ def test_revoke_and_last_use_through_the_cli(crm_cli, api_client):
     cli = crm_cli("web")
     _, out, _ = cli("--json", "apikey", "create", "ann", "--role", "agent")
     created = json.loads(out)
-    config = {"storage": {"backend": "memory", "location": cli.location},
-              "security": {"enforce": True}}
+    config = {
+        "storage": {"backend": "memory", "location": cli.location},
+        "security": {"enforce": True},
+    }
     with open_crm(config, plugins=cli.plugins) as crm:
         client = api_client(crm)
         headers = {"Authorization": f"Bearer {created['key']}"}
@@ -72,8 +77,9 @@ def test_revoke_and_last_use_through_the_cli(crm_cli, api_client):
 
 
 @pytest.mark.api_covers("GET", "/tasks/queue")
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nonsense", "Basic YW5uOnB3",
-                                    "Bearer crm.key_nope.secret"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer nonsense", "Basic YW5uOnB3", "Bearer crm.key_nope.secret"]
+)
 def test_no_or_a_bad_key_is_401(web, header):
     headers = {} if header is None else {"Authorization": header}
     answer = web.client.get("/api/v1/tasks/queue", headers=headers)
@@ -114,9 +120,11 @@ def test_the_keys_role_applies_not_the_directorys(web):
     auditor_key = web.client.key("ann", "auditor")  # ann is an agent in the directory
     read = web.client.get(f"/api/v1/customers/{made['id']}", headers=auditor_key)
     assert read.status_code == 200  # an auditor reads everything
-    write = web.client.patch(f"/api/v1/customers/{made['id']}",
-                             headers={**auditor_key, "If-Match": f'"{made["version"]}"'},
-                             json={"region": "x"})
+    write = web.client.patch(
+        f"/api/v1/customers/{made['id']}",
+        headers={**auditor_key, "If-Match": f'"{made["version"]}"'},
+        json={"region": "x"},
+    )
     assert write.status_code == 403 and "auditors are read-only" in write.text
     # outside API requests ann is still the directory's agent
     assert web.crm.actor("ann").role.value == "agent"
@@ -149,9 +157,11 @@ def test_an_app_over_a_crm_without_enforcement_is_refused(make_crm):
 
 
 def test_health_needs_no_key_and_reveals_no_path(tmp_path, api_client, make_crm):
-    crm = make_crm(plugins=["web", "storage_tinydb"],
-                   settings={"security": {"enforce": True}},
-                   storage={"backend": "tinydb", "location": str(tmp_path / "store")})
+    crm = make_crm(
+        plugins=["web", "storage_tinydb"],
+        settings={"security": {"enforce": True}},
+        storage={"backend": "tinydb", "location": str(tmp_path / "store")},
+    )
     client = api_client(crm)
     answer = client.get("/health")
     assert answer.status_code == 200 and answer.json() == {"status": "ok"}
@@ -166,8 +176,19 @@ def test_cli_help_lists_serve_and_apikey(capsys, monkeypatch):
 
 
 def test_an_agent_lists_only_their_own_keys(make_crm):
-    crm = make_crm(plugins=["web"], settings={"security": {"enforce": True, "actors": {
-        "ann": {"role": "agent"}, "bo": {"role": "agent"}, "boss": {"role": "admin"}}}})
+    crm = make_crm(
+        plugins=["web"],
+        settings={
+            "security": {
+                "enforce": True,
+                "actors": {
+                    "ann": {"role": "agent"},
+                    "bo": {"role": "agent"},
+                    "boss": {"role": "admin"},
+                },
+            }
+        },
+    )
     keys = Keyring(crm)
     keys.create("ann", actor="boss")
     keys.create("bo", actor="boss")

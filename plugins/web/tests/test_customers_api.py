@@ -11,9 +11,16 @@ BASE = "/api/v1/customers"
 
 @pytest.mark.api_covers("POST", "/customers")
 def test_create_answers_201_with_the_stored_customer_and_its_version(web):
-    answer = web.client.post(BASE, headers=web.as_["ann"],
-                             json={"name": "王芳", "phone": "138 0013 8000",
-                                   "tags": ["vip"], "birth_date": "1990-02-01"})
+    answer = web.client.post(
+        BASE,
+        headers=web.as_["ann"],
+        json={
+            "name": "王芳",
+            "phone": "138 0013 8000",
+            "tags": ["vip"],
+            "birth_date": "1990-02-01",
+        },
+    )
     assert answer.status_code == 201
     body = answer.json()
     stored = web.crm.customers.get(body["id"])
@@ -26,22 +33,26 @@ def test_create_answers_201_with_the_stored_customer_and_its_version(web):
 
 @pytest.mark.api_covers("POST", "/customers")
 def test_no_header_chooses_the_actor(web):
-    answer = web.client.post(BASE, headers={**web.as_["ann"], "X-Actor": "system"},
-                             json={"name": "Li"})
+    answer = web.client.post(
+        BASE, headers={**web.as_["ann"], "X-Actor": "system"}, json={"name": "Li"}
+    )
     assert web.crm.customers.get(answer.json()["id"]).created_by == "ann"
 
 
 @pytest.mark.api_covers("POST", "/customers")
-@pytest.mark.parametrize(("body", "field", "words"), [
-    ({"phone": "123"}, "name", "required"),
-    ({"name": 5}, "name", "expected text"),
-    ({"name": "Li", "nickname": "x"}, "nickname", "unknown field"),
-    ({"name": "Li", "gender": "robot"}, "gender", "unknown value 'robot' (allowed: female"),
-    ({"name": "Li", "birth_date": "yesterday"}, "birth_date", "YYYY-MM-DD"),
-    ({"name": "Li", "tags": ["a", 3]}, "tags[1]", "expected text"),
-    ({"name": "Li", "phone": "not a phone"}, "phone", ""),
-    ({"name": "   "}, "name", ""),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"phone": "123"}, "name", "required"),
+        ({"name": 5}, "name", "expected text"),
+        ({"name": "Li", "nickname": "x"}, "nickname", "unknown field"),
+        ({"name": "Li", "gender": "robot"}, "gender", "unknown value 'robot' (allowed: female"),
+        ({"name": "Li", "birth_date": "yesterday"}, "birth_date", "YYYY-MM-DD"),
+        ({"name": "Li", "tags": ["a", 3]}, "tags[1]", "expected text"),
+        ({"name": "Li", "phone": "not a phone"}, "phone", ""),
+        ({"name": "   "}, "name", ""),
+    ],
+)
 def test_invalid_input_is_a_422_naming_the_field_and_writes_nothing(web, body, field, words):
     before = web.counts()
     answer = web.client.post(BASE, headers=web.as_["ann"], json=body)
@@ -60,12 +71,13 @@ def test_body_limits_and_media_type(web_for):
     assert big.status_code == 413 and big.json()["error"]["type"] == "too_large"
     form = web.client.post(BASE, headers=web.as_["ann"], content=b"name=Li")
     assert form.status_code == 415 and form.json()["error"]["field"] == "Content-Type"
-    text = web.client.post(BASE, headers={**web.as_["ann"], "Content-Type": "text/plain"},
-                           content=b'{"name": "Li"}')
+    text = web.client.post(
+        BASE, headers={**web.as_["ann"], "Content-Type": "text/plain"}, content=b'{"name": "Li"}'
+    )
     assert text.status_code == 415
-    broken = web.client.post(BASE, headers={**web.as_["ann"],
-                                            "Content-Type": "application/json"},
-                             content=b'{"name": ')
+    broken = web.client.post(
+        BASE, headers={**web.as_["ann"], "Content-Type": "application/json"}, content=b'{"name": '
+    )
     assert broken.status_code == 400 and broken.json()["error"]["type"] == "malformed_json"
     listed = web.client.post(BASE, headers=web.as_["ann"], json=["Li"])
     assert listed.status_code == 422
@@ -97,16 +109,19 @@ def test_update_needs_if_match_and_refuses_a_stale_version(web):
     url = f"{BASE}/{made['id']}"
     missing = web.client.patch(url, headers=web.as_["ann"], json={"region": "North"})
     assert missing.status_code == 428 and missing.json()["error"]["field"] == "If-Match"
-    bad = web.client.patch(url, headers={**web.as_["ann"], "If-Match": "soon"},
-                           json={"region": "North"})
+    bad = web.client.patch(
+        url, headers={**web.as_["ann"], "If-Match": "soon"}, json={"region": "North"}
+    )
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "If-Match"
     etag = web.client.get(url, headers=web.as_["ann"]).headers["etag"]
-    done = web.client.patch(url, headers={**web.as_["ann"], "If-Match": etag},
-                            json={"region": "North", "email": None})
+    done = web.client.patch(
+        url, headers={**web.as_["ann"], "If-Match": etag}, json={"region": "North", "email": None}
+    )
     assert done.status_code == 200 and done.json()["region"] == "North"
     assert done.headers["etag"] != etag
-    stale = web.client.patch(url, headers={**web.as_["ann"], "If-Match": etag},
-                             json={"region": "South"})
+    stale = web.client.patch(
+        url, headers={**web.as_["ann"], "If-Match": etag}, json={"region": "South"}
+    )
     assert stale.status_code == 409 and "changed since you read it" in stale.text
     assert web.crm.customers.get(made["id"]).region == "North"
 
@@ -160,8 +175,9 @@ def test_merge_folds_the_duplicate_and_checks_if_match(web):
     keep = web.customer("Li Lei", phone="13800138000")
     dup = web.customer("Li Lei (dup)", email="lilei@example.com")
     url = f"{BASE}/{keep['id']}/merge"
-    stale = web.client.post(url, headers={**web.as_["admin"], "If-Match": '"99"'},
-                            json={"duplicate_id": dup["id"]})
+    stale = web.client.post(
+        url, headers={**web.as_["admin"], "If-Match": '"99"'}, json={"duplicate_id": dup["id"]}
+    )
     assert stale.status_code == 409
     answer = web.client.post(url, headers=web.as_["admin"], json={"duplicate_id": dup["id"]})
     assert answer.status_code == 200 and answer.json()["email"] == "lilei@example.com"

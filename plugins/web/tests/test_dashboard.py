@@ -9,8 +9,12 @@ from crmcore_web.ui.pages import dashboard
 
 from crmcore import PermissionDenied, ValidationError
 
-ACTORS = {"ann": {"role": "agent", "team": "north"}, "bo": {"role": "agent", "team": "south"},
-          "lee": {"role": "shift_lead", "team": "north"}, "mia": {"role": "manager"}}
+ACTORS = {
+    "ann": {"role": "agent", "team": "north"},
+    "bo": {"role": "agent", "team": "south"},
+    "lee": {"role": "shift_lead", "team": "north"},
+    "mia": {"role": "manager"},
+}
 
 
 @pytest.fixture
@@ -19,8 +23,15 @@ def crm(make_crm):
 
 
 def request(crm, actor, role, **query):
-    return SimpleNamespace(crm=crm, actor=actor, role=role, team=ACTORS[actor].get("team"),
-                           query=query, now=crm.now(), gettext=lambda m: m)
+    return SimpleNamespace(
+        crm=crm,
+        actor=actor,
+        role=role,
+        team=ACTORS[actor].get("team"),
+        query=query,
+        now=crm.now(),
+        gettext=lambda m: m,
+    )
 
 
 def test_agents_are_refused_and_shift_leads_see_their_team_only(crm):

@@ -18,14 +18,25 @@ def _seed(server):
     crm = server.open()
     try:
         now = crm.now()
-        for i, (rep, kind, days_ago) in enumerate([
-                ("ann", "purchase", 0), ("ann", "consultation", 0),
-                ("bo", "purchase", 35), ("bo", "purchase", 35), ("bo", "purchase", 36),
-                ("bo", "consultation", 0)]):
+        for i, (rep, kind, days_ago) in enumerate(
+            [
+                ("ann", "purchase", 0),
+                ("ann", "consultation", 0),
+                ("bo", "purchase", 35),
+                ("bo", "purchase", 35),
+                ("bo", "purchase", 36),
+                ("bo", "consultation", 0),
+            ]
+        ):
             customer = crm.customers.add(actor="system", name=f"Customer {i}", owner=rep)
-            crm.interactions.log(actor="system", customer_id=customer.id, kind=kind, rep=rep,
-                                 amount=50.0 if kind == "purchase" else None,
-                                 occurred_at=now - timedelta(days=days_ago, minutes=5))
+            crm.interactions.log(
+                actor="system",
+                customer_id=customer.id,
+                kind=kind,
+                rep=rep,
+                amount=50.0 if kind == "purchase" else None,
+                occurred_at=now - timedelta(days=days_ago, minutes=5),
+            )
         return now
     finally:
         crm.close()
@@ -33,14 +44,19 @@ def _seed(server):
 
 def bars(browser, chart: str) -> dict[str, float]:
     """The bars the chart ``chart`` draws: {x label: value}."""
-    return {rect.get_attribute("data-x"): float(rect.get_attribute("data-value"))
-            for rect in browser.find_elements(
-                By.CSS_SELECTOR, f'svg[data-chart="{chart}"] rect.bar')}
+    return {
+        rect.get_attribute("data-x"): float(rect.get_attribute("data-value"))
+        for rect in browser.find_elements(By.CSS_SELECTOR, f'svg[data-chart="{chart}"] rect.bar')
+    }
 
 
 def points(browser, chart: str, series: str) -> list[float]:
-    return [float(c.get_attribute("data-value")) for c in browser.find_elements(
-        By.CSS_SELECTOR, f'svg[data-chart="{chart}"] circle[data-series="{series}"]')]
+    return [
+        float(c.get_attribute("data-value"))
+        for c in browser.find_elements(
+            By.CSS_SELECTOR, f'svg[data-chart="{chart}"] circle[data-series="{series}"]'
+        )
+    ]
 
 
 def show(browser, **fields: str) -> None:
@@ -77,36 +93,42 @@ def test_a_manager_switches_period_and_team_and_the_charts_follow(workspace_serv
     show(browser, period="custom", since=since, until=now.date().isoformat())
     assert bars(browser, "conversion_rep") == {"ann": 50.0, "bo": 75.0}
     assert sum(points(browser, "contacts_trend", "all contacts")) == 6
-    labels = [t.text for t in browser.find_elements(
-        By.CSS_SELECTOR, 'svg[data-chart="contacts_trend"] text.x-label')]
+    labels = [
+        t.text
+        for t in browser.find_elements(
+            By.CSS_SELECTOR, 'svg[data-chart="contacts_trend"] text.x-label'
+        )
+    ]
     assert labels == ["Week from"]
     assert since in browser.find_element(By.CSS_SELECTOR, ".dashboard-scope .period").text
     # team south only
     show(browser, team="south")
     assert bars(browser, "conversion_rep") == {"bo": 75.0}
     assert bars(browser, "conversion_team") == {"south": 75.0}
-    assert browser.find_element(By.CSS_SELECTOR, ".dashboard-scope .scope").text == \
-        "Team: south"
+    assert browser.find_element(By.CSS_SELECTOR, ".dashboard-scope .scope").text == "Team: south"
     # every bundled plugin that reports has its card
-    sources = {s.get_attribute("data-source") for s in browser.find_elements(
-        By.CSS_SELECTOR, "section.dashboard-card[data-source]")}
+    sources = {
+        s.get_attribute("data-source")
+        for s in browser.find_elements(By.CSS_SELECTOR, "section.dashboard-card[data-source]")
+    }
     assert {"core", "complaints", "followup", "grading", "loyalty"} <= sources
     # in Chinese (the language switch lands on the page without its query: ask again)
     chosen = browser.current_url
     browser.find_element(By.CSS_SELECTOR, "form.lang button[value='zh_CN']").click()
-    wait_for(browser, lambda d: d.execute_script("return document.documentElement.lang")
-             == "zh-CN")  # read in the page: an element of the old page goes stale
+    wait_for(
+        browser, lambda d: d.execute_script("return document.documentElement.lang") == "zh-CN"
+    )  # read in the page: an element of the old page goes stale
     browser.get(chosen)
     assert browser.find_element(By.TAG_NAME, "h1").text == "管理看板"
     assert browser.find_element(By.CSS_SELECTOR, ".dashboard-scope .scope").text == "团队: south"
     assert bars(browser, "conversion_rep") == {"bo": 75.0}  # same data, other words
     caption = browser.find_element(
-        By.CSS_SELECTOR, 'figure[data-chart="conversion_rep"] figcaption').text
+        By.CSS_SELECTOR, 'figure[data-chart="conversion_rep"] figcaption'
+    ).text
     assert caption == "各代表转化率"
 
 
-def test_a_rep_is_refused_the_dashboard_and_does_not_see_it_in_the_menu(workspace_server,
-                                                                        browser):
+def test_a_rep_is_refused_the_dashboard_and_does_not_see_it_in_the_menu(workspace_server, browser):
     server = workspace_server
     server.add_user("ann", "agent", PASSWORD, "--team", "north")
     server.start()

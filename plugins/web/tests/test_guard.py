@@ -7,7 +7,7 @@ import textwrap
 
 pytest_plugins = ["pytester"]
 
-MODULE = '''
+MODULE = """
 import attrs
 import pytest
 
@@ -50,17 +50,25 @@ def test_in_process_only():
 @pytest.mark.api_covers("POST", "/pinger/ping")
 def test_never_called():
     client(with_server([]))
-'''
+"""
 
 
 def test_a_marked_test_passes_only_if_it_called_its_route_over_http(pytester):
     pytester.makepyfile(test_marked=textwrap.dedent(MODULE))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["FAILED test_marked.py::test_in_process_only*",
-                                 "FAILED test_marked.py::test_never_called*"])
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED test_marked.py::test_in_process_only*",
+            "FAILED test_marked.py::test_never_called*",
+        ]
+    )
     # counted in the failures' own lines: with CI set, pytest repeats the whole message in its
     # short summary too
-    said = [line for line in result.stdout.lines if line.startswith("E ")
-            and "Failed: marked api_covers but never called over HTTP: POST /pinger/ping" in line]
+    said = [
+        line
+        for line in result.stdout.lines
+        if line.startswith("E ")
+        and "Failed: marked api_covers but never called over HTTP: POST /pinger/ping" in line
+    ]
     assert len(said) == 2

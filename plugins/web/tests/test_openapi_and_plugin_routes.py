@@ -43,8 +43,12 @@ class Receipt:
 def place_order(request):
     crm = request.crm
     body: Order = request.body
-    crm.interactions.log(actor=request.actor, customer_id=body.customer_id, kind="purchase",
-                         summary=f"{len(body.lines)} lines")
+    crm.interactions.log(
+        actor=request.actor,
+        customer_id=body.customer_id,
+        kind="purchase",
+        summary=f"{len(body.lines)} lines",
+    )
     if body.note == "explode":
         raise PermissionDenied("the shop refuses exploding orders")
     return Receipt(body.customer_id, sum(line.quantity for line in body.lines), request.actor)
@@ -55,19 +59,36 @@ def broken(request):
 
 
 def shop_stats(request):
-    return {"orders": request.crm.interactions.count({"kind": "purchase"}),
-            "top": request.query.get("top")}
+    return {
+        "orders": request.crm.interactions.count({"kind": "purchase"}),
+        "top": request.query.get("top"),
+    }
 
 
 class ShopPlugin:
     @staticmethod
     @hookimpl
     def crm_api_routes(crm):
-        return [ApiRoute("POST", "/shop/orders", place_order, "Place an order", body=Order,
-                         response=Receipt, status=201),
-                ApiRoute("GET", "/shop/stats", shop_stats, "Order statistics", response=dict,
-                         query=(ApiParam("top", "How many"),)),
-                ApiRoute("GET", "/shop/broken", broken, "Always fails", response=dict)]
+        return [
+            ApiRoute(
+                "POST",
+                "/shop/orders",
+                place_order,
+                "Place an order",
+                body=Order,
+                response=Receipt,
+                status=201,
+            ),
+            ApiRoute(
+                "GET",
+                "/shop/stats",
+                shop_stats,
+                "Order statistics",
+                response=dict,
+                query=(ApiParam("top", "How many"),),
+            ),
+            ApiRoute("GET", "/shop/broken", broken, "Always fails", response=dict),
+        ]
 
 
 class CopyCat:
@@ -92,25 +113,36 @@ def shop(web_for):
 @pytest.mark.api_covers("POST", "/shop/orders")
 def test_a_plugin_route_gets_its_body_structured_and_its_answer_serialised(shop):
     made = shop.customer("Li Lei", owner="ann")
-    answer = shop.client.post("/api/v1/shop/orders", headers=shop.as_["ann"], json={
-        "customer_id": made["id"], "lines": [{"sku": "tea", "quantity": 2},
-                                             {"sku": "cup", "quantity": 1}]})
+    answer = shop.client.post(
+        "/api/v1/shop/orders",
+        headers=shop.as_["ann"],
+        json={
+            "customer_id": made["id"],
+            "lines": [{"sku": "tea", "quantity": 2}, {"sku": "cup", "quantity": 1}],
+        },
+    )
     assert answer.status_code == 201, answer.text
     assert answer.json() == {"customer_id": made["id"], "items": 3, "by": "ann"}
 
 
 @pytest.mark.api_covers("POST", "/shop/orders")
-@pytest.mark.parametrize(("lines", "field"), [
-    ([{"sku": "tea", "quantity": 0}], "lines[0].quantity"),
-    ([{"sku": "tea", "quantity": 1}, {"sku": "cup", "quantity": "1"}], "lines[1].quantity"),
-    ([{"sku": "tea", "quantity": 1, "colour": "red"}], "lines[0].colour"),
-    ("tea", "lines"),
-])
+@pytest.mark.parametrize(
+    ("lines", "field"),
+    [
+        ([{"sku": "tea", "quantity": 0}], "lines[0].quantity"),
+        ([{"sku": "tea", "quantity": 1}, {"sku": "cup", "quantity": "1"}], "lines[1].quantity"),
+        ([{"sku": "tea", "quantity": 1, "colour": "red"}], "lines[0].colour"),
+        ("tea", "lines"),
+    ],
+)
 def test_a_plugin_routes_bad_body_names_the_nested_field(shop, lines, field):
     made = shop.customer("Li Lei", owner="ann")
     before = shop.counts()
-    answer = shop.client.post("/api/v1/shop/orders", headers=shop.as_["ann"],
-                              json={"customer_id": made["id"], "lines": lines})
+    answer = shop.client.post(
+        "/api/v1/shop/orders",
+        headers=shop.as_["ann"],
+        json={"customer_id": made["id"], "lines": lines},
+    )
     assert answer.status_code == 422 and answer.json()["error"]["field"] == field
     assert shop.counts() == before
 
@@ -119,9 +151,15 @@ def test_a_plugin_routes_bad_body_names_the_nested_field(shop, lines, field):
 def test_a_handler_that_fails_after_writing_leaves_nothing_written(shop):
     made = shop.customer("Li Lei", owner="ann")
     before = shop.counts()
-    answer = shop.client.post("/api/v1/shop/orders", headers=shop.as_["ann"], json={
-        "customer_id": made["id"], "lines": [{"sku": "tea", "quantity": 1}],
-        "note": "explode"})
+    answer = shop.client.post(
+        "/api/v1/shop/orders",
+        headers=shop.as_["ann"],
+        json={
+            "customer_id": made["id"],
+            "lines": [{"sku": "tea", "quantity": 1}],
+            "note": "explode",
+        },
+    )
     assert answer.status_code == 403 and "exploding" in answer.json()["error"]["message"]
     assert shop.counts() == before
 
@@ -155,8 +193,10 @@ def test_an_app_over_a_crm_without_the_web_plugin_is_refused(make_crm):
 
 
 def test_two_plugins_with_one_route_is_an_error_naming_both(make_crm):
-    crm = make_crm(plugins=["web", ("shop", ShopPlugin), ("copycat", CopyCat)],
-                   settings={"security": {"enforce": True}})
+    crm = make_crm(
+        plugins=["web", ("shop", ShopPlugin), ("copycat", CopyCat)],
+        settings={"security": {"enforce": True}},
+    )
     with pytest.raises(PluginError, match="both plugin 'copycat' and plugin 'shop'"):
         api_routes(crm)
 
@@ -176,8 +216,10 @@ def test_the_document_is_valid_openapi_3_1_and_public(shop):
     order = document["components"]["schemas"]["Order"]
     assert order["required"] == ["customer_id", "lines"]
     assert order["additionalProperties"] is False
-    assert order["properties"]["lines"] == {"type": "array",
-                                            "items": {"$ref": "#/components/schemas/Line"}}
+    assert order["properties"]["lines"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Line"},
+    }
     post = document["paths"]["/api/v1/shop/orders"]["post"]
     assert set(post["responses"]) >= {"201", "401", "403", "413", "415", "422"}
     assert post["tags"] == ["shop"]
@@ -207,5 +249,6 @@ def test_every_operation_in_the_openapi_document_has_a_test():
         crm.close()
     operations = {(route.method, route.path) for _plugin, route in routes}
     untested = sorted(f"{m} {p}" for m, p in operations - _marked_operations())
-    assert not untested, ("these endpoints have no test marked "
-                          f"@pytest.mark.api_covers(METHOD, PATH): {untested}")
+    assert not untested, (
+        f"these endpoints have no test marked @pytest.mark.api_covers(METHOD, PATH): {untested}"
+    )

@@ -68,8 +68,9 @@ class Server:
             self.env.pop(name, None)
         self.config = folder / "crm.toml"
         self._run("init", "--path", str(self.config))
-        out = self._run("--config", str(self.config), "--json", "apikey", "create", "loader",
-                        "--role", "admin")
+        out = self._run(
+            "--config", str(self.config), "--json", "apikey", "create", "loader", "--role", "admin"
+        )
         self.headers = {"Authorization": f"Bearer {json.loads(out)['key']}"}
         # files, not pipes: a pipe nobody reads fills up and blocks the server's writes
         self._out = open(folder / "serve.out", "w+b")  # noqa: SIM115
@@ -77,14 +78,30 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            _crm_cmd("--config", str(self.config), "--log-level", "info", "--log-format",
-                     "json", "serve", "--port", str(self.port), "--workers", "2"),
-            env=self.env, stdout=self._out, stderr=self._err, start_new_session=True)
+            _crm_cmd(
+                "--config",
+                str(self.config),
+                "--log-level",
+                "info",
+                "--log-format",
+                "json",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                "2",
+            ),
+            env=self.env,
+            stdout=self._out,
+            stderr=self._err,
+            start_new_session=True,
+        )
         self._wait_ready()
 
     def _run(self, *args: str) -> str:
-        done = subprocess.run(_crm_cmd(*args), env=self.env, capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run(
+            _crm_cmd(*args), env=self.env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -94,8 +111,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError(f"crm serve exited: {self.output()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200 and \
-                        len(_workers(self.proc.pid)) >= 2:
+                if (
+                    httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+                    and len(_workers(self.proc.pid)) >= 2
+                ):
                     return
             except httpx.TransportError:
                 pass
@@ -177,8 +196,10 @@ def _client(server: Server, load: Load, seed: int, until: float, seeds: list[str
                         with load.lock:
                             load.customers[token] = answer.json()["id"]
                 elif choice < 0.55:
-                    answer = http.post(f"/api/v1/customers/{rng.choice(known)}/interactions",
-                                       json={"kind": "purchase", "amount": 10, "ref": token})
+                    answer = http.post(
+                        f"/api/v1/customers/{rng.choice(known)}/interactions",
+                        json={"kind": "purchase", "amount": 10, "ref": token},
+                    )
                     if answer.status_code == 201:
                         with load.lock:
                             load.interactions.add(token)
@@ -194,11 +215,14 @@ def _client(server: Server, load: Load, seed: int, until: float, seeds: list[str
                         load.in_doubt.add(token)
 
 
-def _run_load(server: Server, load: Load, seeds: list[str], *, seconds: float = SECONDS,
-              during: Any = None) -> None:
+def _run_load(
+    server: Server, load: Load, seeds: list[str], *, seconds: float = SECONDS, during: Any = None
+) -> None:
     until = time.monotonic() + seconds
-    threads = [threading.Thread(target=_client, args=(server, load, i, until, seeds))
-               for i in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=_client, args=(server, load, i, until, seeds))
+        for i in range(CLIENTS)
+    ]
     for thread in threads:
         thread.start()
     if during is not None:
@@ -211,8 +235,12 @@ def _run_load(server: Server, load: Load, seeds: list[str], *, seconds: float = 
 def _seed(server: Server, count: int = 5) -> list[str]:
     ids = []
     for i in range(count):
-        answer = httpx.post(f"{server.url}/api/v1/customers", headers=server.headers,
-                            json={"name": f"seed-{i}"}, timeout=30)
+        answer = httpx.post(
+            f"{server.url}/api/v1/customers",
+            headers=server.headers,
+            json={"name": f"seed-{i}"},
+            timeout=30,
+        )
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["id"])
     return ids
@@ -271,8 +299,9 @@ def test_killing_a_worker_mid_load_loses_no_acknowledged_write(server):
             break
         time.sleep(0.2)
     assert killed[0] not in _workers(server.proc.pid) and len(_workers(server.proc.pid)) >= 2
-    after = httpx.get(f"{server.url}/api/v1/customers/{seeds[0]}", headers=server.headers,
-                      timeout=30)
+    after = httpx.get(
+        f"{server.url}/api/v1/customers/{seeds[0]}", headers=server.headers, timeout=30
+    )
     assert after.status_code == 200
     server.stop()
     assert not [s for s in load.statuses if s >= 500], load.statuses

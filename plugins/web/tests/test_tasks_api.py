@@ -10,8 +10,14 @@ from crmcore.converter import iso
 
 
 def _task(web, title, due_in, assignee="ann", **fields):
-    return web.crm.tasks.create(actor="system", kind="follow_up", title=title,
-                                due_at=web.crm.now() + due_in, assignee=assignee, **fields)
+    return web.crm.tasks.create(
+        actor="system",
+        kind="follow_up",
+        title=title,
+        due_at=web.crm.now() + due_in,
+        assignee=assignee,
+        **fields,
+    )
 
 
 @pytest.mark.api_covers("GET", "/tasks/queue")
@@ -25,8 +31,9 @@ def test_my_queue_splits_overdue_due_today_and_upcoming(web):
     assert answer.status_code == 200
     queue = {k: [t["id"] for t in v] for k, v in answer.json().items()}
     assert queue == {"overdue": [late.id], "due_today": [today.id], "upcoming": [soon.id]}
-    wider = web.client.get("/api/v1/tasks/queue", params={"days": 30},
-                           headers=web.as_["ann"]).json()
+    wider = web.client.get(
+        "/api/v1/tasks/queue", params={"days": 30}, headers=web.as_["ann"]
+    ).json()
     assert [t["title"] for t in wider["upcoming"]] == ["soon", "far"]
 
 
@@ -46,8 +53,7 @@ def test_get_a_task_with_policy_and_404(web):
     got = web.client.get(f"/api/v1/tasks/{mine.id}", headers=web.as_["ann"])
     assert got.status_code == 200 and got.json()["title"] == "mine"
     assert got.headers["etag"] == f'"{mine.version}"'
-    assert web.client.get(f"/api/v1/tasks/{theirs.id}",
-                          headers=web.as_["ann"]).status_code == 403
+    assert web.client.get(f"/api/v1/tasks/{theirs.id}", headers=web.as_["ann"]).status_code == 403
     assert web.client.get("/api/v1/tasks/tsk_nope", headers=web.as_["ann"]).status_code == 404
 
 
@@ -61,8 +67,10 @@ def test_claim_takes_an_unassigned_task_and_never_steals_one(web):
     assert hidden.status_code == 403  # an agent may not even read a colleague's task
     again = web.client.post(f"/api/v1/tasks/{free.id}/claim", headers=web.as_["lee"])
     assert again.status_code == 409 and "assigned to ann" in again.json()["error"]["message"]
-    assert web.client.post(f"/api/v1/tasks/{taken.id}/claim",
-                           headers=web.as_["lee"]).status_code == 409
+    assert (
+        web.client.post(f"/api/v1/tasks/{taken.id}/claim", headers=web.as_["lee"]).status_code
+        == 409
+    )
     assert web.crm.tasks.get(taken.id).assignee == "bo"
 
 
@@ -70,13 +78,17 @@ def test_claim_takes_an_unassigned_task_and_never_steals_one(web):
 def test_complete_with_outcome_and_if_match(web):
     task = _task(web, "call back", timedelta(hours=1))
     url = f"/api/v1/tasks/{task.id}/complete"
-    stale = web.client.post(url, headers={**web.as_["ann"], "If-Match": '"7"'},
-                            json={"outcome": "reached"})
+    stale = web.client.post(
+        url, headers={**web.as_["ann"], "If-Match": '"7"'}, json={"outcome": "reached"}
+    )
     assert stale.status_code == 409 and web.crm.tasks.get(task.id).is_open
     refused = web.client.post(url, headers=web.as_["bo"], json={"outcome": "reached"})
     assert refused.status_code == 403
-    done = web.client.post(url, headers={**web.as_["ann"], "If-Match": f'"{task.version}"'},
-                           json={"outcome": "reached"})
+    done = web.client.post(
+        url,
+        headers={**web.as_["ann"], "If-Match": f'"{task.version}"'},
+        json={"outcome": "reached"},
+    )
     assert done.status_code == 200
     assert done.json()["status"] == "done" and done.json()["outcome"] == "reached"
     twice = web.client.post(url, headers=web.as_["ann"])  # no body: no outcome
@@ -91,8 +103,9 @@ def test_reschedule_needs_a_time_with_an_offset(web):
     assert naive.status_code == 422 and naive.json()["error"]["field"] == "due_at"
     missing = web.client.post(url, headers=web.as_["ann"], json={})
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "due_at"
-    moved = web.client.post(url, headers=web.as_["ann"],
-                            json={"due_at": "2026-01-09T10:00:00+08:00"})
+    moved = web.client.post(
+        url, headers=web.as_["ann"], json={"due_at": "2026-01-09T10:00:00+08:00"}
+    )
     assert moved.status_code == 200 and moved.json()["due_at"] == "2026-01-09T02:00:00.000000Z"
     assert iso(web.crm.tasks.get(task.id).due_at) == "2026-01-09T02:00:00.000000Z"
 
@@ -101,8 +114,7 @@ def test_reschedule_needs_a_time_with_an_offset(web):
 def test_assign_follows_the_policy(web):
     task = _task(web, "call", timedelta(hours=1), assignee="bo")
     url = f"/api/v1/tasks/{task.id}/assign"
-    assert web.client.post(url, headers=web.as_["ann"],
-                           json={"assignee": "ann"}).status_code == 403
+    assert web.client.post(url, headers=web.as_["ann"], json={"assignee": "ann"}).status_code == 403
     moved = web.client.post(url, headers=web.as_["lee"], json={"assignee": "ann"})
     assert moved.status_code == 200 and moved.json()["assignee"] == "ann"
     cleared = web.client.post(url, headers=web.as_["lee"], json={"assignee": None})

@@ -57,8 +57,9 @@ class Site:
         self.user(name)
         client = self.client(lang)
         page = client.get("/login")
-        answer = client.post("/login", data={"username": name, "password": PASSWORD,
-                                             "csrf_token": csrf(page.text)})
+        answer = client.post(
+            "/login", data={"username": name, "password": PASSWORD, "csrf_token": csrf(page.text)}
+        )
         assert answer.status_code == 200 and answer.url.path == "/", answer.text
         return client
 
@@ -66,10 +67,15 @@ class Site:
         return self.crm.customers.add(actor="admin", name=name, **fields)
 
     def task(self, customer: Any, assignee: str, hours: float = -1, **fields: Any) -> Any:
-        return self.crm.tasks.create(actor="admin", kind="follow_up",
-                                     title=fields.pop("title", "Ask how it went"),
-                                     due_at=self.crm.now() + timedelta(hours=hours),
-                                     customer_id=customer.id, assignee=assignee, **fields)
+        return self.crm.tasks.create(
+            actor="admin",
+            kind="follow_up",
+            title=fields.pop("title", "Ask how it went"),
+            due_at=self.crm.now() + timedelta(hours=hours),
+            customer_id=customer.id,
+            assignee=assignee,
+            **fields,
+        )
 
 
 def csrf(html: str) -> str:
@@ -80,9 +86,13 @@ def csrf(html: str) -> str:
 
 @pytest.fixture
 def site(make_crm: Any) -> Any:
-    crm = make_crm(plugins=STACK, settings={
-        "core": {"timezone": "Asia/Shanghai", "default_country_code": "86"},
-        "security": {"enforce": True, "actors": ACTORS}})
+    crm = make_crm(
+        plugins=STACK,
+        settings={
+            "core": {"timezone": "Asia/Shanghai", "default_country_code": "86"},
+            "security": {"enforce": True, "actors": ACTORS},
+        },
+    )
     made = Site(crm)
     yield made
     for client in made.clients:
@@ -101,9 +111,11 @@ def test_pages_need_sign_in_and_sign_in_lands_on_my_day(site):
     page = client.get("/login")
     cookie = page.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
-    answer = client.post("/login", data={"username": "ann", "password": PASSWORD,
-                                         "csrf_token": csrf(page.text)},
-                         follow_redirects=False)
+    answer = client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/"
     session = [c for c in answer.headers.get_list("set-cookie") if c.startswith("crm_session")]
     assert session and "HttpOnly" in session[0] and "SameSite=lax" in session[0]
@@ -116,27 +128,42 @@ def test_sign_in_follows_next_but_never_off_site(site):
     site.user("ann")
     client = site.client()
     page = client.get("/login?next=/search")
-    answer = client.post("/login", data={"username": "ann", "password": PASSWORD, "next":
-                                         "/search", "csrf_token": csrf(page.text)},
-                         follow_redirects=False)
+    answer = client.post(
+        "/login",
+        data={
+            "username": "ann",
+            "password": PASSWORD,
+            "next": "/search",
+            "csrf_token": csrf(page.text),
+        },
+        follow_redirects=False,
+    )
     assert answer.headers["location"] == "/search"
     other = site.client()
     page = other.get("/login")
-    answer = other.post("/login", data={"username": "ann", "password": PASSWORD, "next":
-                                        "//evil.example/x", "csrf_token": csrf(page.text)},
-                        follow_redirects=False)
+    answer = other.post(
+        "/login",
+        data={
+            "username": "ann",
+            "password": PASSWORD,
+            "next": "//evil.example/x",
+            "csrf_token": csrf(page.text),
+        },
+        follow_redirects=False,
+    )
     assert answer.headers["location"] == "/"
 
 
 def test_session_cookie_is_secure_over_tls(site):
     site.user("ann")
-    client = TestClient(site.app, base_url="https://testserver",
-                        headers={"Accept-Language": "en"})
+    client = TestClient(site.app, base_url="https://testserver", headers={"Accept-Language": "en"})
     site.clients.append(client)
     page = client.get("/login")
-    answer = client.post("/login", data={"username": "ann", "password": PASSWORD,
-                                         "csrf_token": csrf(page.text)},
-                         follow_redirects=False)
+    answer = client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
     session = [c for c in answer.headers.get_list("set-cookie") if c.startswith("crm_session")]
     assert "Secure" in session[0]
 
@@ -146,12 +173,12 @@ def test_failed_sign_in_says_one_generic_thing_for_every_cause(site):
     site.user("bo")
     Users(site.crm).disable("bo", actor="admin")
     answers = []
-    for name, password in (("ann", "wrong password!"), ("nobody", PASSWORD),
-                           ("bo", PASSWORD)):
+    for name, password in (("ann", "wrong password!"), ("nobody", PASSWORD), ("bo", PASSWORD)):
         client = site.client()
         page = client.get("/login")
-        answer = client.post("/login", data={"username": name, "password": password,
-                                             "csrf_token": csrf(page.text)})
+        answer = client.post(
+            "/login", data={"username": name, "password": password, "csrf_token": csrf(page.text)}
+        )
         assert answer.status_code == 401
         answers.append(re.search(r'role="alert">([^<]+)<', answer.text).group(1))
         assert "crm_session" not in client.cookies
@@ -163,12 +190,15 @@ def test_repeated_failures_hold_the_name_back_even_with_the_right_password(site)
     client = site.client()
     for _ in range(5):  # signin_failures_per_user
         page = client.get("/login")
-        client.post("/login", data={"username": "ann", "password": "not it at all",
-                                    "csrf_token": csrf(page.text)})
+        client.post(
+            "/login",
+            data={"username": "ann", "password": "not it at all", "csrf_token": csrf(page.text)},
+        )
     fresh = site.client()
     page = fresh.get("/login")
-    answer = fresh.post("/login", data={"username": "ann", "password": PASSWORD,
-                                        "csrf_token": csrf(page.text)})
+    answer = fresh.post(
+        "/login", data={"username": "ann", "password": PASSWORD, "csrf_token": csrf(page.text)}
+    )
     assert answer.status_code == 401 and "crm_session" not in fresh.cookies
     other = site.signed_in("bo")  # another name is not held back
     assert other.get("/").status_code == 200
@@ -181,8 +211,9 @@ def test_sign_in_without_the_form_token_is_refused(site):
     answer = client.post("/login", data={"username": "ann", "password": PASSWORD})
     assert answer.status_code == 403
     assert "crm_session" not in client.cookies
-    forged = client.post("/login", data={"username": "ann", "password": PASSWORD,
-                                         "csrf_token": "x" * 43})
+    forged = client.post(
+        "/login", data={"username": "ann", "password": PASSWORD, "csrf_token": "x" * 43}
+    )
     assert forged.status_code == 403
 
 
@@ -193,23 +224,29 @@ def test_a_post_without_csrf_is_403_and_writes_nothing(site):
     answer = client.post(f"/tasks/{task.id}/complete", data={"outcome": "reached"})
     assert answer.status_code == 403
     assert "This form has expired" in answer.text
-    wrong = client.post(f"/tasks/{task.id}/complete", data={"outcome": "reached",
-                                                            "csrf_token": "0" * 43})
+    wrong = client.post(
+        f"/tasks/{task.id}/complete", data={"outcome": "reached", "csrf_token": "0" * 43}
+    )
     assert wrong.status_code == 403
     assert site.crm.tasks.get(task.id).is_open
     # another session's token does not work either
     other = site.signed_in("ann")
     stolen = csrf(other.get("/").text)
-    assert client.post(f"/tasks/{task.id}/complete",
-                       data={"outcome": "reached", "csrf_token": stolen}).status_code == 403
+    assert (
+        client.post(
+            f"/tasks/{task.id}/complete", data={"outcome": "reached", "csrf_token": stolen}
+        ).status_code
+        == 403
+    )
     assert site.crm.tasks.get(task.id).is_open
 
 
 def test_sign_out_ends_the_session_on_the_server(site):
     client = site.signed_in("ann")
     token = client.cookies["crm_session"]
-    answer = client.post("/logout", data={"csrf_token": csrf(client.get("/").text)},
-                         follow_redirects=False)
+    answer = client.post(
+        "/logout", data={"csrf_token": csrf(client.get("/").text)}, follow_redirects=False
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
     replay = site.client()
     replay.cookies.set("crm_session", token)
@@ -226,12 +263,12 @@ def test_disabling_a_user_ends_their_sessions_at_once(site):
 def test_the_store_holds_no_session_token_nor_password(site):
     client = site.signed_in("ann")
     token = client.cookies["crm_session"]
-    stored = [*site.crm.collection("web.sessions").iter(), *site.crm.collection("web.users")
-              .iter()]
+    stored = [*site.crm.collection("web.sessions").iter(), *site.crm.collection("web.users").iter()]
     text = repr(stored)
     assert token not in text and PASSWORD not in text
-    assert all(u["password_hash"].startswith("$argon2id$") for u in
-               site.crm.collection("web.users").iter())
+    assert all(
+        u["password_hash"].startswith("$argon2id$") for u in site.crm.collection("web.users").iter()
+    )
 
 
 def test_the_api_keeps_working_with_keys_and_ignores_session_cookies(site, api_client):
@@ -276,8 +313,10 @@ def test_a_rep_cannot_complete_someone_elses_task(site):
     customer = site.customer(owner="bo")
     task = site.task(customer, "bo")
     client = site.signed_in("ann")
-    answer = client.post(f"/tasks/{task.id}/complete",
-                         data={"outcome": "reached", "csrf_token": csrf(client.get("/").text)})
+    answer = client.post(
+        f"/tasks/{task.id}/complete",
+        data={"outcome": "reached", "csrf_token": csrf(client.get("/").text)},
+    )
     assert answer.status_code == 403
     assert site.crm.tasks.get(task.id).is_open
 
@@ -286,10 +325,15 @@ def test_the_audit_trail_names_the_signed_in_person(site):
     customer = site.customer(owner="ann")
     task = site.task(customer, "ann")
     client = site.signed_in("ann")
-    client.post(f"/tasks/{task.id}/complete",
-                data={"outcome": "reached", "csrf_token": csrf(client.get("/").text)})
-    entries = [e for e in site.crm.audit.entries() if e.record_id == task.id] \
-        if hasattr(site.crm.audit, "entries") else None
+    client.post(
+        f"/tasks/{task.id}/complete",
+        data={"outcome": "reached", "csrf_token": csrf(client.get("/").text)},
+    )
+    entries = (
+        [e for e in site.crm.audit.entries() if e.record_id == task.id]
+        if hasattr(site.crm.audit, "entries")
+        else None
+    )
     done = site.crm.tasks.get(task.id)
     assert done.completed_by == "ann" and done.updated_by == "ann"
     if entries is not None:
@@ -356,8 +400,9 @@ def test_quiet_hours_take_the_call_action_away_and_say_until_when(site):
     # the followup plugin's default quiet hours cover the night in the customer's zone
     site.crm.clock.set(site.crm.now().replace(hour=16, minute=0))  # 00:00 in Shanghai
     # quiet from 21:00 to 08:00 by default: the call may be made from 08:00
-    customer = site.customer("Night Owl", owner="ann", phone="13812345678",
-                             timezone="Asia/Shanghai")
+    customer = site.customer(
+        "Night Owl", owner="ann", phone="13812345678", timezone="Asia/Shanghai"
+    )
     site.task(customer, "ann")
     page = site.signed_in("ann").get("/").text
     assert 'href="tel:' not in page
@@ -369,11 +414,11 @@ def test_completing_from_my_day_needs_an_outcome_and_then_says_so(site):
     task = site.task(customer, "ann", title="Ring back")
     client = site.signed_in("ann")
     token = csrf(client.get("/").text)
-    empty = client.post(f"/tasks/{task.id}/complete", data={"outcome": "",
-                                                            "csrf_token": token})
+    empty = client.post(f"/tasks/{task.id}/complete", data={"outcome": "", "csrf_token": token})
     assert empty.status_code == 422 and site.crm.tasks.get(task.id).is_open
-    done = client.post(f"/tasks/{task.id}/complete", data={"outcome": "no_answer",
-                                                           "csrf_token": token})
+    done = client.post(
+        f"/tasks/{task.id}/complete", data={"outcome": "no_answer", "csrf_token": token}
+    )
     assert done.status_code == 200 and "Task completed: Ring back" in done.text
     assert site.crm.tasks.get(task.id).outcome == "no_answer"
     assert "Task completed" not in client.get("/").text  # the notice shows once
@@ -384,16 +429,21 @@ def test_rescheduling_reads_the_time_in_the_stores_zone(site):
     task = site.task(customer, "ann")
     client = site.signed_in("ann")
     token = csrf(client.get("/").text)
-    later = (site.crm.now() + timedelta(days=2)).astimezone(
-        __import__("zoneinfo").ZoneInfo("Asia/Shanghai")).replace(hour=10, minute=30)
-    answer = client.post(f"/tasks/{task.id}/reschedule",
-                         data={"due_at": later.strftime("%Y-%m-%dT%H:%M"),
-                               "csrf_token": token})
+    later = (
+        (site.crm.now() + timedelta(days=2))
+        .astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+        .replace(hour=10, minute=30)
+    )
+    answer = client.post(
+        f"/tasks/{task.id}/reschedule",
+        data={"due_at": later.strftime("%Y-%m-%dT%H:%M"), "csrf_token": token},
+    )
     assert answer.status_code == 200
     moved = site.crm.tasks.get(task.id)
     assert moved.due_at == later.replace(second=0, microsecond=0)
-    past = client.post(f"/tasks/{task.id}/reschedule",
-                       data={"due_at": "2001-01-01T10:00", "csrf_token": token})
+    past = client.post(
+        f"/tasks/{task.id}/reschedule", data={"due_at": "2001-01-01T10:00", "csrf_token": token}
+    )
     assert past.status_code == 422
 
 
@@ -401,10 +451,14 @@ def test_rescheduling_reads_the_time_in_the_stores_zone(site):
 
 
 def test_the_customer_page_shows_the_file_history_tasks_and_times_in_the_stores_zone(site):
-    customer = site.customer("Wang Wei", owner="ann", phone="13812345678",
-                             email="wang@example.com")
-    site.crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase",
-                              summary="bought a kettle", amount=129.5)
+    customer = site.customer("Wang Wei", owner="ann", phone="13812345678", email="wang@example.com")
+    site.crm.interactions.log(
+        actor="ann",
+        customer_id=customer.id,
+        kind="purchase",
+        summary="bought a kettle",
+        amount=129.5,
+    )
     site.task(customer, "ann", title="Check the kettle works")
     page = site.signed_in("ann").get(f"/customers/{customer.id}").text
     assert "Wang Wei" in page and "+8613812345678" in page and "wang@example.com" in page
@@ -418,16 +472,29 @@ def test_logging_a_purchase_from_the_customer_page(site):
     customer = site.customer(owner="ann")
     client = site.signed_in("ann")
     page = client.get(f"/customers/{customer.id}")
-    answer = client.post(f"/customers/{customer.id}/interactions", data={
-        "kind": "purchase", "channel": "in_person", "summary": "two chairs", "amount": "1,299.00",
-        "csrf_token": csrf(page.text)})
+    answer = client.post(
+        f"/customers/{customer.id}/interactions",
+        data={
+            "kind": "purchase",
+            "channel": "in_person",
+            "summary": "two chairs",
+            "amount": "1,299.00",
+            "csrf_token": csrf(page.text),
+        },
+    )
     assert answer.status_code == 200 and "Recorded: Purchase" in answer.text
     logged = site.crm.interactions.for_customer(customer.id)
     assert logged[0].amount == 1299.0 and logged[0].created_by == "ann"
     assert logged[0].channel.value == "in_person"
-    bad = client.post(f"/customers/{customer.id}/interactions", data={
-        "kind": "purchase", "channel": "phone", "amount": "lots", "csrf_token":
-        csrf(page.text)})
+    bad = client.post(
+        f"/customers/{customer.id}/interactions",
+        data={
+            "kind": "purchase",
+            "channel": "phone",
+            "amount": "lots",
+            "csrf_token": csrf(page.text),
+        },
+    )
     assert bad.status_code == 422 and "give the amount as a number" in bad.text
     assert len(site.crm.interactions.for_customer(customer.id)) == 1
 
@@ -436,10 +503,23 @@ def test_editing_a_customer_and_a_version_conflict_shows_both_values(site):
     customer = site.customer("Li Na", owner="ann", region="North")
     client = site.signed_in("ann")
     form = client.get(f"/customers/{customer.id}/edit").text
-    fields = {"csrf_token": csrf(form), "version": str(customer.version), "name": "Li Na",
-              "region": "East", "phone": "", "email": "", "address": "", "birth_date": "",
-              "gender": "", "occupation": "", "organisation": "", "owner": "ann", "tags": "",
-              "timezone": "UTC", "notes": ""}
+    fields = {
+        "csrf_token": csrf(form),
+        "version": str(customer.version),
+        "name": "Li Na",
+        "region": "East",
+        "phone": "",
+        "email": "",
+        "address": "",
+        "birth_date": "",
+        "gender": "",
+        "occupation": "",
+        "organisation": "",
+        "owner": "ann",
+        "tags": "",
+        "timezone": "UTC",
+        "notes": "",
+    }
     # someone else saves first
     site.crm.customers.update(customer.id, actor="admin", region="West")
     answer = client.post(f"/customers/{customer.id}/edit", data=fields)
@@ -449,8 +529,7 @@ def test_editing_a_customer_and_a_version_conflict_shows_both_values(site):
     assert "West" in row and "East" in row
     assert site.crm.customers.get(customer.id).region == "West"
     # the form now carries the new version: saving again applies the rep's choice
-    redo = dict(fields, version=re.search(r'name="version" value="(\d+)"',
-                                          answer.text).group(1))
+    redo = dict(fields, version=re.search(r'name="version" value="(\d+)"', answer.text).group(1))
     saved = client.post(f"/customers/{customer.id}/edit", data=redo)
     assert saved.status_code == 200 and "Saved" in saved.text
     assert site.crm.customers.get(customer.id).region == "East"
@@ -460,9 +539,16 @@ def test_an_invalid_edit_names_the_field_and_writes_nothing(site):
     customer = site.customer("Li Na", owner="ann")
     client = site.signed_in("ann")
     form = client.get(f"/customers/{customer.id}/edit").text
-    answer = client.post(f"/customers/{customer.id}/edit", data={
-        "csrf_token": csrf(form), "version": str(customer.version), "name": "Li Na",
-        "email": "not an address", "timezone": "UTC"})
+    answer = client.post(
+        f"/customers/{customer.id}/edit",
+        data={
+            "csrf_token": csrf(form),
+            "version": str(customer.version),
+            "name": "Li Na",
+            "email": "not an address",
+            "timezone": "UTC",
+        },
+    )
     assert answer.status_code == 422 and "malformed e-mail" in answer.text
     assert site.crm.customers.get(customer.id).email is None
 
@@ -470,8 +556,9 @@ def test_an_invalid_edit_names_the_field_and_writes_nothing(site):
 # -- search ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("written", ["138 1234 5678", "+86 138-1234-5678", "0086 13812345678",
-                                     "5678"])
+@pytest.mark.parametrize(
+    "written", ["138 1234 5678", "+86 138-1234-5678", "0086 13812345678", "5678"]
+)
 def test_search_finds_a_phone_written_any_way_and_masks_it(site, written):
     customer = site.customer("Wang Wei", owner="ann", phone="13812345678")
     site.customer("Other", owner="ann", phone="13900000000")
@@ -502,10 +589,12 @@ def test_language_from_accept_language_then_the_switch_then_the_users_setting(ma
     site = Site(crm)  # a UTC store: English unless asked
     client = site.signed_in("ann", lang=None)
     assert "<h1>My day</h1>" in client.get("/").text
-    assert "<h1>我的一天</h1>" in client.get("/", headers={"Accept-Language":
-                                                         "zh-CN,zh;q=0.9"}).text
-    client.post("/locale", data={"locale": "zh_CN", "next": "/",
-                                 "csrf_token": csrf(client.get("/").text)})
+    assert (
+        "<h1>我的一天</h1>" in client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).text
+    )
+    client.post(
+        "/locale", data={"locale": "zh_CN", "next": "/", "csrf_token": csrf(client.get("/").text)}
+    )
     assert Users(crm).get("ann").locale == "zh_CN"
     other = site.signed_in("ann", lang="en")  # another browser, same user: their setting
     assert "<h1>我的一天</h1>" in other.get("/").text
@@ -545,11 +634,15 @@ class Forms(HTMLParser):
 def all_pages(site: Any) -> dict[str, str]:
     customer = site.customer("Wang Wei", owner="ann", phone="13812345678")
     site.task(customer, "ann")
-    site.crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase",
-                              amount=10.0)
+    site.crm.interactions.log(actor="ann", customer_id=customer.id, kind="purchase", amount=10.0)
     client = site.signed_in("ann")
-    paths = ["/", f"/customers/{customer.id}", f"/customers/{customer.id}/edit",
-             "/search?q=wang", "/no/such/page"]
+    paths = [
+        "/",
+        f"/customers/{customer.id}",
+        f"/customers/{customer.id}/edit",
+        "/search?q=wang",
+        "/no/such/page",
+    ]
     for _plugin, page in site.app.state.workspace.contributions.pages:
         if "GET" in page.methods and "{" not in page.path:
             paths.append(page.path)
@@ -563,8 +656,9 @@ def test_every_form_field_has_a_label_and_every_post_form_a_token(site):
         parsed = Forms()
         parsed.feed(html)
         for field in parsed.fields:
-            assert field.get("id") in parsed.labels or field.get("aria-label"), \
+            assert field.get("id") in parsed.labels or field.get("aria-label"), (
                 f"{path}: a field without a label: {field}"
+            )
         for form in parsed.forms:
             assert form["method"] == "get" or form["csrf"], f"{path}: a POST form without csrf"
 
@@ -578,8 +672,13 @@ def test_the_customer_page_carries_grading_and_loyalty_panels_with_names(site):
 
     referrer = site.customer("Old Friend", owner="ann")
     customer = site.customer("Wang Wei", owner="ann")
-    grading.set_inputs(site.crm, customer.id, actor="admin", demand="target",
-                       expected_close=(site.crm.now() + timedelta(days=20)).date())
+    grading.set_inputs(
+        site.crm,
+        customer.id,
+        actor="admin",
+        demand="target",
+        expected_close=(site.crm.now() + timedelta(days=20)).date(),
+    )
     loyalty = Loyalty(site.crm)
     code = loyalty.referral_code(referrer.id, actor="admin")
     loyalty.link(customer.id, code, actor="admin")
@@ -595,8 +694,9 @@ def test_the_customer_page_carries_grading_and_loyalty_panels_with_names(site):
     assert f'<a href="/customers/{customer.id}">Wang Wei</a>' in their
     # the pipeline grade beside the name in My day, A first
     site.task(customer, "ann", title="graded task")
-    assert re.search(r'Wang Wei</a>\s*<span class="grade" title="Grade[^"]*">A</span>',
-                     client.get("/").text)
+    assert re.search(
+        r'Wang Wei</a>\s*<span class="grade" title="Grade[^"]*">A</span>', client.get("/").text
+    )
     chinese = site.signed_in("ann", lang="zh-CN").get(f"/customers/{customer.id}").text
     assert "客户分级与流失风险" in chinese and "会员积分与推荐" in chinese
 
@@ -623,8 +723,10 @@ def test_a_broken_panel_is_named_and_the_page_still_shows(make_crm):
         def crm_customer_panels(self, crm):
             return [CustomerPanel("broken", "Broken", explode)]
 
-    crm = make_crm(plugins=["web", ("broken", Broken())],
-                   settings={"security": {"enforce": True, "actors": ACTORS}})
+    crm = make_crm(
+        plugins=["web", ("broken", Broken())],
+        settings={"security": {"enforce": True, "actors": ACTORS}},
+    )
     site = Site(crm)
     customer = site.customer("Wang Wei", owner="ann")
     page = site.signed_in("ann").get(f"/customers/{customer.id}")

@@ -33,17 +33,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer
         made.stop()
 
 
-def seed(server: WorkspaceServer, name: str, phone: str, *, task: str | None = None
-         ) -> tuple[Any, Any]:
+def seed(
+    server: WorkspaceServer, name: str, phone: str, *, task: str | None = None
+) -> tuple[Any, Any]:
     crm = server.open()
     try:
-        customer = crm.customers.add(actor="system", name=name, phone=phone, owner="ann",
-                                     timezone="UTC")
+        customer = crm.customers.add(
+            actor="system", name=name, phone=phone, owner="ann", timezone="UTC"
+        )
         made = None
         if task:
-            made = crm.tasks.create(actor="system", kind="follow_up", title=task,
-                                    due_at=crm.now() - timedelta(hours=1),
-                                    customer_id=customer.id, assignee="ann")
+            made = crm.tasks.create(
+                actor="system",
+                kind="follow_up",
+                title=task,
+                due_at=crm.now() - timedelta(hours=1),
+                customer_id=customer.id,
+                assignee="ann",
+            )
     finally:
         crm.close()
     return customer, made
@@ -61,8 +68,7 @@ def test_sign_in_see_my_day_and_complete_a_task_with_one_click(server, browser):
     row = css(browser, f'tr[data-task="{task.id}"]')
     assert "Wang Wei" in row.text
     row.find_element(By.CSS_SELECTOR, "form[action$='/complete'] button").click()
-    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR,
-                                                     f'tr[data-task="{task.id}"]'))
+    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-task="{task.id}"]'))
     assert "Task completed: Ask about the order" in css(browser, ".notice").text
     crm = server.open()
     try:
@@ -83,8 +89,7 @@ def test_open_a_customer_and_log_a_purchase(server, browser):
     browser.find_element(By.ID, "contact-amount").send_keys("399" + Keys.ENTER)
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
     assert "Recorded: Purchase" in css(browser, ".notice").text
-    assert "a rice cooker" in css(browser, "#h-history").find_element(
-        By.XPATH, "..").text
+    assert "a rice cooker" in css(browser, "#h-history").find_element(By.XPATH, "..").text
     crm = server.open()
     try:
         logged = crm.interactions.for_customer(customer.id)
@@ -155,8 +160,12 @@ def test_every_field_has_a_label_and_the_keyboard_reaches_the_search(server, bro
         .map(e => e.name || e.id);"""
     unlabelled += browser.execute_script(script)
     sign_in(browser, server, "ann", PASSWORD)
-    pages += [f"{server.url}/", f"{server.url}/customers/{customer.id}",
-              f"{server.url}/customers/{customer.id}/edit", f"{server.url}/search?q=wu"]
+    pages += [
+        f"{server.url}/",
+        f"{server.url}/customers/{customer.id}",
+        f"{server.url}/customers/{customer.id}/edit",
+        f"{server.url}/search?q=wu",
+    ]
     for url in pages[1:]:
         browser.get(url)
         unlabelled += [f"{url}: {name}" for name in browser.execute_script(script)]

@@ -31,10 +31,20 @@ from crmcore.report import build_report
 
 
 @click.command("init")
-@click.option("--profile", default="default", show_default=True,
-              help="An industry stack: default, telecom, hospital, retail.")
-@click.option("--path", "path", default=DEFAULT_FILE, show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the configuration.")
+@click.option(
+    "--profile",
+    default="default",
+    show_default=True,
+    help="An industry stack: default, telecom, hospital, retail.",
+)
+@click.option(
+    "--path",
+    "path",
+    default=DEFAULT_FILE,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the configuration.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.pass_context
 def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
@@ -53,13 +63,18 @@ def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ValidationError(f"--path: cannot create {target.parent}: "
-                                  f"{exc.strerror or exc}") from None
+            raise ValidationError(
+                f"--path: cannot create {target.parent}: {exc.strerror or exc}"
+            ) from None
     write_output(target, text, protected=stores, what="--path")  # 0600: it may hold a URI
     state(ctx).config_path = str(target)
     crm = open_crm_from(ctx)
-    say(ctx, f"wrote {target} (profile {profile}); store: {crm.store.describe()}",
-        path=str(target), profile=profile)
+    say(
+        ctx,
+        f"wrote {target} (profile {profile}); store: {crm.store.describe()}",
+        path=str(target),
+        profile=profile,
+    )
 
 
 def _may_overwrite(ctx: click.Context, target: Path) -> None:
@@ -161,9 +176,12 @@ def check(ctx: click.Context, repair: bool) -> None:
         click.echo(f"note: {note}", err=True)
     for warning in crm.plugins.crm_config_warnings(crm=crm):
         click.echo(f"warning: {warning}", err=True)
-    out_table(ctx, [{"collection": k, "records": v} for k, v in sorted(counts.items())],
-              [("collection", "collection"), ("records", "records")],
-              title="store repaired" if repair else "store is sound")
+    out_table(
+        ctx,
+        [{"collection": k, "records": v} for k, v in sorted(counts.items())],
+        [("collection", "collection"), ("records", "records")],
+        title="store repaired" if repair else "store is sound",
+    )
 
 
 def schema_validator(crm: Any) -> Any:
@@ -171,8 +189,11 @@ def schema_validator(crm: Any) -> Any:
     record type would not load as that type (None if it loads)."""
     from crmcore.converter import from_doc
 
-    types = {spec.name: spec.record_type for spec in crm.collection_specs()
-             if spec.record_type is not None}
+    types = {
+        spec.name: spec.record_type
+        for spec in crm.collection_specs()
+        if spec.record_type is not None
+    }
 
     def validate(name: str, doc: dict[str, Any]) -> str | None:
         record_type = types.get(name)
@@ -216,8 +237,9 @@ def compact(ctx: click.Context) -> None:
 def backup(ctx: click.Context, destination: str) -> None:
     """Write a consistent copy of the store to DESTINATION while it stays in use."""
     crm = require(ctx, "store.backup", "store")
-    target = check_target(destination, protected=protected_paths(crm.config), folder=True,
-                          what="backup")
+    target = check_target(
+        destination, protected=protected_paths(crm.config), folder=True, what="backup"
+    )
     _store_call(ctx, "backup", str(target))
     say(ctx, f"backed up to {destination}", destination=destination)
 
@@ -236,21 +258,44 @@ def _options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
 
 
 @click.command("migrate")
-@click.option("--from", "source_backend", metavar="BACKEND",
-              help="Source backend (default: the configured one).")
+@click.option(
+    "--from",
+    "source_backend",
+    metavar="BACKEND",
+    help="Source backend (default: the configured one).",
+)
 @click.option("--from-location", metavar="PATH|URI", help="Default: the configured location.")
 @click.option("--from-option", multiple=True, metavar="KEY=VALUE")
-@click.option("--to", "target_backend", required=True, metavar="BACKEND",
-              help="Target backend, e.g. mongodb or tinydb.")
+@click.option(
+    "--to",
+    "target_backend",
+    required=True,
+    metavar="BACKEND",
+    help="Target backend, e.g. mongodb or tinydb.",
+)
 @click.option("--to-location", required=True, metavar="PATH|URI")
-@click.option("--to-option", multiple=True, metavar="KEY=VALUE",
-              help="A target backend option, e.g. database=crm (repeatable).")
-@click.option("--resume", is_flag=True,
-              help="Finish an interrupted migration into this target (copies what is missing).")
+@click.option(
+    "--to-option",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A target backend option, e.g. database=crm (repeatable).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Finish an interrupted migration into this target (copies what is missing).",
+)
 @click.pass_context
-def migrate_command(ctx: click.Context, source_backend: str | None, from_location: str | None,
-                    from_option: tuple[str, ...], target_backend: str, to_location: str,
-                    to_option: tuple[str, ...], resume: bool) -> None:
+def migrate_command(
+    ctx: click.Context,
+    source_backend: str | None,
+    from_location: str | None,
+    from_option: tuple[str, ...],
+    target_backend: str,
+    to_location: str,
+    to_option: tuple[str, ...],
+    resume: bool,
+) -> None:
     """Copy every record to another (empty) store and verify it against the source's
     manifest (counts and checksums); --resume finishes a run that stopped halfway."""
     from crmcore.app import open_store
@@ -265,14 +310,24 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
         assert st.crm is not None
         st.crm.close()
         st.crm = None
-    source_cfg = attrs.evolve(base, storage=attrs.evolve(
-        base.storage, backend=source_backend or base.storage.backend,
-        location=from_location or base.storage.location,
-        options=_options(from_option, "--from-option") if from_option else
-        base.storage.options))
-    target_cfg = attrs.evolve(base, storage=attrs.evolve(
-        base.storage, backend=target_backend, location=to_location,
-        options=_options(to_option, "--to-option")))
+    source_cfg = attrs.evolve(
+        base,
+        storage=attrs.evolve(
+            base.storage,
+            backend=source_backend or base.storage.backend,
+            location=from_location or base.storage.location,
+            options=_options(from_option, "--from-option") if from_option else base.storage.options,
+        ),
+    )
+    target_cfg = attrs.evolve(
+        base,
+        storage=attrs.evolve(
+            base.storage,
+            backend=target_backend,
+            location=to_location,
+            options=_options(to_option, "--to-option"),
+        ),
+    )
     pm = st.plugins
     assert pm is not None
     source = open_store(pm, source_cfg, SystemClock())
@@ -281,45 +336,86 @@ def migrate_command(ctx: click.Context, source_backend: str | None, from_locatio
         try:
             total = sum(plan(source).values())
             with progress_bar(ctx, total=total, description="migrating") as advance:
-                report = migrate(source, target, progress=lambda _name, n: advance(n),
-                                 resume=resume)
+                report = migrate(
+                    source, target, progress=lambda _name, n: advance(n), resume=resume
+                )
         finally:
             target.close()
     finally:
         source.close()
     if as_json(ctx):
-        print_json(ctx, {"ok": report.ok, "documents": report.documents,
-                         "resumed": report.resumed, "problems": report.problems(),
-                         "collections": {c.name: {"source": c.source_count,
-                                                  "target": c.target_count,
-                                                  "copied": c.copied,
-                                                  "checksum": c.target_checksum}
-                                         for c in report.collections}})
+        print_json(
+            ctx,
+            {
+                "ok": report.ok,
+                "documents": report.documents,
+                "resumed": report.resumed,
+                "problems": report.problems(),
+                "collections": {
+                    c.name: {
+                        "source": c.source_count,
+                        "target": c.target_count,
+                        "copied": c.copied,
+                        "checksum": c.target_checksum,
+                    }
+                    for c in report.collections
+                },
+            },
+        )
     else:
-        out_table(ctx, [{"collection": c.name, "source": c.source_count,
-                         "target": c.target_count, "sha256": c.target_checksum[:16],
-                         "ok": "yes" if c.ok else "NO"} for c in report.collections],
-                  [("collection", "collection"), ("source", "source"), ("target", "target"),
-                   ("sha256", "sha-256"), ("ok", "verified")], title=report.summary())
+        out_table(
+            ctx,
+            [
+                {
+                    "collection": c.name,
+                    "source": c.source_count,
+                    "target": c.target_count,
+                    "sha256": c.target_checksum[:16],
+                    "ok": "yes" if c.ok else "NO",
+                }
+                for c in report.collections
+            ],
+            [
+                ("collection", "collection"),
+                ("source", "source"),
+                ("target", "target"),
+                ("sha256", "sha-256"),
+                ("ok", "verified"),
+            ],
+            title=report.summary(),
+        )
     if not report.ok:
         raise StorageError("migration did not verify: " + "; ".join(report.problems()))
 
 
 @click.command("report")
-@click.option("--html", "html_path", metavar="FILE",
-              help="Also write a self-contained HTML page.")
+@click.option("--html", "html_path", metavar="FILE", help="Also write a self-contained HTML page.")
 @click.option("--since", type=WHEN, help="Start of the period (default: the beginning).")
 @click.option("--until", type=WHEN, help="End of the period (default: now).")
-@click.option("--period", type=click.Choice(["day", "week", "month"]),
-              help="The current day, week or month (business time zone), up to now.")
+@click.option(
+    "--period",
+    type=click.Choice(["day", "week", "month"]),
+    help="The current day, week or month (business time zone), up to now.",
+)
 @click.option("--team", help="Only this team's reps.")
 @click.option("--rep", help="Only this rep.")
-@click.option("--lang", type=click.Choice(["en", "zh_CN"]),
-              help="Language of the --html page (default: the store's: [core] locale, else "
-                   "Chinese for a store in China's time zone, else English).")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh_CN"]),
+    help="Language of the --html page (default: the store's: [core] locale, else "
+    "Chinese for a store in China's time zone, else English).",
+)
 @click.pass_context
-def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
-           period: str | None, team: str | None, rep: str | None, lang: str | None) -> None:
+def report(
+    ctx: click.Context,
+    html_path: str | None,
+    since: Any,
+    until: Any,
+    period: str | None,
+    team: str | None,
+    rep: str | None,
+    lang: str | None,
+) -> None:
     """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty;
     over a period and for a team or a rep when asked."""
     from crmcore.registry import ReportWindow
@@ -347,9 +443,17 @@ def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
 
         locale = lang or i18n.default_locale(crm.config)
         translate = i18n.gettext(locale, crm.plugins)
-        render_html(sections, html_path, title=translate(i18n.N_("crmcore report")),
-                    generated=now, protected=protected, window=window,
-                    zone=crm.config.core.timezone, translate=translate, lang=locale)
+        render_html(
+            sections,
+            html_path,
+            title=translate(i18n.N_("crmcore report")),
+            generated=now,
+            protected=protected,
+            window=window,
+            zone=crm.config.core.timezone,
+            translate=translate,
+            lang=locale,
+        )
         click.echo(f"wrote {html_path}", err=True)
 
 
@@ -357,20 +461,33 @@ def report(ctx: click.Context, html_path: str | None, since: Any, until: Any,
 @click.option("--profile", default="retail", show_default=True)
 @click.option("--customers", default=300, show_default=True, type=click.IntRange(min=1))
 @click.option("--days", default=60, show_default=True, type=click.IntRange(1, 36_525))
-@click.option("--dir", "directory", metavar="FOLDER",
-              help="Keep the store here (default: a new temporary folder).")
+@click.option(
+    "--dir",
+    "directory",
+    metavar="FOLDER",
+    help="Keep the store here (default: a new temporary folder).",
+)
 @click.option("--seed", default=7, show_default=True, help="Random seed; same seed, same run.")
 @click.pass_context
-def demo(ctx: click.Context, profile: str, customers: int, days: int, directory: str | None,
-         seed: int) -> None:
+def demo(
+    ctx: click.Context, profile: str, customers: int, days: int, directory: str | None, seed: int
+) -> None:
     """Simulate an industry stack on the embedded store, then report on it."""
     from crmcore.demo import run_demo
 
-    run_demo(ctx, profile=profile, customers=customers, days=days, directory=directory,
-             seed=seed)
+    run_demo(ctx, profile=profile, customers=customers, days=days, directory=directory, seed=seed)
 
 
 def register(cli: click.Group) -> None:
-    for command in (init, plugins, fresh_group(config_group), check, compact, backup,
-                    migrate_command, report, demo):
+    for command in (
+        init,
+        plugins,
+        fresh_group(config_group),
+        check,
+        compact,
+        backup,
+        migrate_command,
+        report,
+        demo,
+    ):
         cli.add_command(command)

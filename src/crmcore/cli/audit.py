@@ -30,9 +30,20 @@ def audit_group(ctx: click.Context, customer_id: str | None, limit: int) -> None
     entries = crm.audit.inner.collection("audit").find(query, sort=[("seq", -1)], limit=limit)
     for entry in entries:
         entry["details"] = details(entry)
-    out_table(ctx, entries, [("seq", "#"), ("at", "when"), ("actor", "actor"), ("op", "op"),
-                             ("collection", "collection"), ("record_id", "record"),
-                             ("details", "details")], empty="no audit entries")
+    out_table(
+        ctx,
+        entries,
+        [
+            ("seq", "#"),
+            ("at", "when"),
+            ("actor", "actor"),
+            ("op", "op"),
+            ("collection", "collection"),
+            ("record_id", "record"),
+            ("details", "details"),
+        ],
+        empty="no audit entries",
+    )
 
 
 def details(entry: dict[str, Any]) -> str:
@@ -51,10 +62,15 @@ def details(entry: dict[str, Any]) -> str:
 
 
 @audit_group.command("verify")
-@click.option("--anchor", "anchor_files", multiple=True, metavar="FILE",
-              type=click.Path(dir_okay=False),
-              help="An anchor written by 'crm audit anchor': the trail must still hold the "
-                   "entry it records (repeatable).")
+@click.option(
+    "--anchor",
+    "anchor_files",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="An anchor written by 'crm audit anchor': the trail must still hold the "
+    "entry it records (repeatable).",
+)
 @click.pass_context
 def verify(ctx: click.Context, anchor_files: tuple[str, ...]) -> None:
     """Check the hash chain, its MACs (with the audit key) and its head recorded outside the
@@ -67,21 +83,31 @@ def verify(ctx: click.Context, anchor_files: tuple[str, ...]) -> None:
     crm.authorize(actor(ctx), "audit.read", Resource("audit"))
     report = crm.audit.verify(anchors)
     if not report.ok:
-        raise StorageError(f"audit trail broken after {report.entries} entries: "
-                           f"{report.problem}")
+        raise StorageError(f"audit trail broken after {report.entries} entries: {report.problem}")
     keyed = ", MACs checked with the audit key" if report.keyed else ""
     against = f", matches {len(anchors)} anchor(s)" if anchors else ""
     if not as_json(ctx):
         for note in report.notes:
             click.echo(f"note: {note}", err=True)
-    say(ctx, f"audit trail intact: {report.entries} entries{keyed}{against}",
-        entries=report.entries, keyed=report.keyed, anchors=len(anchors),
-        notes=list(report.notes))
+    say(
+        ctx,
+        f"audit trail intact: {report.entries} entries{keyed}{against}",
+        entries=report.entries,
+        keyed=report.keyed,
+        anchors=len(anchors),
+        notes=list(report.notes),
+    )
 
 
 @audit_group.command("anchor")
-@click.option("-o", "--output", "output", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Write the anchor to FILE (a new file, mode 600) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Write the anchor to FILE (a new file, mode 600) instead of stdout.",
+)
 @click.pass_context
 def anchor(ctx: click.Context, output: str | None) -> None:
     """Verify the trail, record its head and print it as an anchor to keep elsewhere.
@@ -102,8 +128,13 @@ def anchor(ctx: click.Context, output: str | None) -> None:
         click.echo(text, nl=False)
         return
     write_new(output, text, protected=protected_paths(crm.config), what="-o")
-    say(ctx, f"anchored entry #{found.seq}: wrote {output} (keep it outside this machine)",
-        path=output, seq=found.seq, hash=found.hash)
+    say(
+        ctx,
+        f"anchored entry #{found.seq}: wrote {output} (keep it outside this machine)",
+        path=output,
+        seq=found.seq,
+        hash=found.hash,
+    )
 
 
 def read_anchor(path: str) -> Anchor:
@@ -114,8 +145,9 @@ def read_anchor(path: str) -> Anchor:
     except OSError as exc:
         raise ValidationError(f"--anchor {path}: cannot read it: {exc.strerror}") from None
     except ValueError:
-        raise ValidationError(f"--anchor {path}: not an audit anchor (not JSON written by "
-                              "'crm audit anchor')") from None
+        raise ValidationError(
+            f"--anchor {path}: not an audit anchor (not JSON written by 'crm audit anchor')"
+        ) from None
     return Anchor.from_json(data, f"--anchor {path}")
 
 

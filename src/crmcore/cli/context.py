@@ -60,8 +60,9 @@ def _columns() -> int:
 
 def _console(stream: Any) -> Console:
     width = None if stream.isatty() else _columns()
-    return SafeConsole(file=stream, width=width, highlight=False, soft_wrap=False, markup=False,
-                       emoji=False)
+    return SafeConsole(
+        file=stream, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False
+    )
 
 
 def state(ctx: click.Context) -> CliState:
@@ -156,9 +157,14 @@ def print_json(ctx: click.Context, data: Any) -> None:
     click.echo(json_text(plain(data), indent=2, sort_keys=False))
 
 
-def out_table(ctx: click.Context, rows: Sequence[dict[str, Any]],
-              columns: Sequence[tuple[str, str]], *, title: str | None = None,
-              empty: str = "nothing to show") -> None:
+def out_table(
+    ctx: click.Context,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    title: str | None = None,
+    empty: str = "nothing to show",
+) -> None:
     """Rows as JSON (``--json``: every key) or as a table of ``columns`` (key, header)."""
     if as_json(ctx):
         print_json(ctx, list(rows))
@@ -175,8 +181,13 @@ def out_table(ctx: click.Context, rows: Sequence[dict[str, Any]],
     console.print(table)
 
 
-def out_record(ctx: click.Context, record: dict[str, Any], *, title: str | None = None,
-               skip: Iterable[str] = ()) -> None:
+def out_record(
+    ctx: click.Context,
+    record: dict[str, Any],
+    *,
+    title: str | None = None,
+    skip: Iterable[str] = (),
+) -> None:
     """One record as JSON or as a two-column field/value table."""
     if as_json(ctx):
         print_json(ctx, record)
@@ -206,14 +217,17 @@ class Advance(Protocol):
 
 
 @contextlib.contextmanager
-def progress_bar(ctx: click.Context, *, total: int | None,
-                 description: str) -> Iterator[Advance]:
+def progress_bar(ctx: click.Context, *, total: int | None, description: str) -> Iterator[Advance]:
     """A progress bar on stderr (hidden with ``--json`` or off a terminal); yields
     ``advance(n)``."""
     st = state(ctx)
     hidden = st.as_json or not st.err_console.is_terminal
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=st.err_console, disable=hidden, transient=False) as bar:
         task = bar.add_task(description, total=total)
 
@@ -223,8 +237,9 @@ def progress_bar(ctx: click.Context, *, total: int | None,
         yield advance
 
 
-def progress(ctx: click.Context, items: Iterable[T], *, total: int | None,
-             description: str) -> Iterator[T]:
+def progress(
+    ctx: click.Context, items: Iterable[T], *, total: int | None, description: str
+) -> Iterator[T]:
     """Iterate with a progress bar (see ``progress_bar``)."""
     with progress_bar(ctx, total=total, description=description) as advance:
         for item in items:
@@ -232,16 +247,22 @@ def progress(ctx: click.Context, items: Iterable[T], *, total: int | None,
             advance(1)
 
 
-WHEN_HELP = ("A date (2026-11-23), a date and time (2026-11-23T14:30, read in the business "
-             "time zone unless it has an offset), or relative to now (+2d, -3h).")
+WHEN_HELP = (
+    "A date (2026-11-23), a date and time (2026-11-23T14:30, read in the business "
+    "time zone unless it has an offset), or relative to now (+2d, -3h)."
+)
 
 
 def fresh_group(group: click.Group) -> click.Group:
     """A copy of a module-level group with its own command table, so that one CLI's plugins
     adding or replacing subcommands never change another CLI built in the same process."""
-    copy = click.Group(group.name, commands=dict(group.commands), help=group.help,
-                       invoke_without_command=group.invoke_without_command,
-                       no_args_is_help=group.no_args_is_help)
+    copy = click.Group(
+        group.name,
+        commands=dict(group.commands),
+        help=group.help,
+        invoke_without_command=group.invoke_without_command,
+        no_args_is_help=group.no_args_is_help,
+    )
     copy.params = list(group.params)
     copy.callback = group.callback
     return copy

@@ -40,8 +40,12 @@ def upgrade(ctx: click.Context) -> None:
         return
     for line in changes:
         state(ctx).console.print(line)
-    say(ctx, f"schema up to date: {len(changes)} change(s) on {where}" if changes else
-        f"schema already up to date on {where}")
+    say(
+        ctx,
+        f"schema up to date: {len(changes)} change(s) on {where}"
+        if changes
+        else f"schema already up to date on {where}",
+    )
 
 
 def register(cli: click.Group) -> None:

@@ -30,8 +30,10 @@ from crmcore.keyrotation import (
     sealed_documents,
 )
 
-CHECK_STATUS = ("check 'crm encryption status' before removing a previous key: it must show 0 "
-                "values under that key and 0 that no key opens")
+CHECK_STATUS = (
+    "check 'crm encryption status' before removing a previous key: it must show 0 "
+    "values under that key and 0 that no key opens"
+)
 
 
 @click.group("encryption")
@@ -48,22 +50,34 @@ def status(ctx: click.Context) -> None:
     total = sum(sealed_documents(crm).values())
     with progress_bar(ctx, total=total, description="checking") as advance:
         usage = key_status(crm, progress=lambda _name, n: advance(n))
-    totals = {"current": sum(u.current for u in usage),
-              "previous": [sum(u.previous[i] for u in usage) for i in range(previous)],
-              "unreadable": sum(u.unreadable for u in usage),
-              "plaintext": sum(u.plaintext for u in usage)}
+    totals = {
+        "current": sum(u.current for u in usage),
+        "previous": [sum(u.previous[i] for u in usage) for i in range(previous)],
+        "unreadable": sum(u.unreadable for u in usage),
+        "plaintext": sum(u.plaintext for u in usage),
+    }
     notes = _status_notes(totals, previous)
     if as_json(ctx):
-        print_json(ctx, {"previous_keys": previous, "collections": [attrs.asdict(u)
-                                                                    for u in usage],
-                         "totals": totals, "notes": notes})
+        print_json(
+            ctx,
+            {
+                "previous_keys": previous,
+                "collections": [attrs.asdict(u) for u in usage],
+                "totals": totals,
+                "notes": notes,
+            },
+        )
         return
-    columns = [("collection", "collection"), ("documents", "documents"),
-               ("current", "current key")]
+    columns = [("collection", "collection"), ("documents", "documents"), ("current", "current key")]
     columns += [(f"previous_{i + 1}", f"previous key {i + 1}") for i in range(previous)]
     columns += [("unreadable", "no key opens"), ("plaintext", "in the clear")]
-    out_table(ctx, [_row(u) for u in usage], columns, title="sealed personal values by key",
-              empty="no collection has personal fields")
+    out_table(
+        ctx,
+        [_row(u) for u in usage],
+        columns,
+        title="sealed personal values by key",
+        empty="no collection has personal fields",
+    )
     for note in notes:
         state(ctx).console.print(note)
 
@@ -79,24 +93,37 @@ def _status_notes(totals: dict[str, Any], previous: int) -> list[str]:
     notes = []
     under_previous = sum(totals["previous"])
     if totals["unreadable"]:
-        notes.append(f"warning: {totals['unreadable']} sealed values open with no configured "
-                     "key: the data is damaged, or the key they were sealed with is missing "
-                     "from the configuration; remove no key, and restore the missing one")
+        notes.append(
+            f"warning: {totals['unreadable']} sealed values open with no configured "
+            "key: the data is damaged, or the key they were sealed with is missing "
+            "from the configuration; remove no key, and restore the missing one"
+        )
     if under_previous:
-        notes.append(f"{under_previous} values are still sealed under a previous key: run "
-                     "'crm encryption rotate', and keep every previous key until this shows 0")
+        notes.append(
+            f"{under_previous} values are still sealed under a previous key: run "
+            "'crm encryption rotate', and keep every previous key until this shows 0"
+        )
     elif previous and not totals["unreadable"]:
-        notes.append("every sealed value opens with the current key: the previous keys may "
-                     "be removed from the configuration")
+        notes.append(
+            "every sealed value opens with the current key: the previous keys may "
+            "be removed from the configuration"
+        )
     if totals["plaintext"]:
-        notes.append(f"{totals['plaintext']} personal values are stored in the clear (written "
-                     "before encryption was turned on)")
+        notes.append(
+            f"{totals['plaintext']} personal values are stored in the clear (written "
+            "before encryption was turned on)"
+        )
     return notes
 
 
 @encryption_group.command("rotate")
-@click.option("--batch-size", default=BATCH, show_default=True, type=click.IntRange(min=1),
-              help="Documents read at a time.")
+@click.option(
+    "--batch-size",
+    default=BATCH,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Documents read at a time.",
+)
 @click.pass_context
 def rotate(ctx: click.Context, batch_size: int) -> None:
     """Re-seal with the current key every value still sealed under a previous key.
@@ -107,33 +134,62 @@ def rotate(ctx: click.Context, batch_size: int) -> None:
     who = actor(ctx)
     total = sum(sealed_documents(crm).values())
     with progress_bar(ctx, total=total, description="re-sealing") as advance:
-        report = rotate_keys(crm, actor=who, batch_size=batch_size,
-                             progress=lambda _name, n: advance(n))
+        report = rotate_keys(
+            crm, actor=who, batch_size=batch_size, progress=lambda _name, n: advance(n)
+        )
     summary = f"re-sealed {report.resealed} documents under the current key"
     rows = [attrs.asdict(c) for c in report.collections]
     if as_json(ctx):
-        print_json(ctx, {"message": f"{summary}; {CHECK_STATUS}", "resealed": report.resealed,
-                         "collections": rows, "unreadable": report.unreadable,
-                         "problems": report.problems, "compact_error": report.compact_error})
+        print_json(
+            ctx,
+            {
+                "message": f"{summary}; {CHECK_STATUS}",
+                "resealed": report.resealed,
+                "collections": rows,
+                "unreadable": report.unreadable,
+                "problems": report.problems,
+                "compact_error": report.compact_error,
+            },
+        )
     else:
-        out_table(ctx, rows, [("collection", "collection"), ("documents", "documents"),
-                              ("resealed", "re-sealed"), ("unreadable", "no key opens")],
-                  title=summary, empty="no collection has personal fields")
+        out_table(
+            ctx,
+            rows,
+            [
+                ("collection", "collection"),
+                ("documents", "documents"),
+                ("resealed", "re-sealed"),
+                ("unreadable", "no key opens"),
+            ],
+            title=summary,
+            empty="no collection has personal fields",
+        )
         if report.unreadable:
-            state(ctx).console.print(f"warning: {report.unreadable} sealed values open with no "
-                                     "configured key and were left as they are")
+            state(ctx).console.print(
+                f"warning: {report.unreadable} sealed values open with no "
+                "configured key and were left as they are"
+            )
         say(ctx, CHECK_STATUS)
     if report.problems:
-        raise ConflictError(f"{len(report.problems)} document(s) left under a previous key: "
-                            + "; ".join(report.problems[:3]))
+        raise ConflictError(
+            f"{len(report.problems)} document(s) left under a previous key: "
+            + "; ".join(report.problems[:3])
+        )
     if report.compact_error:
-        raise StorageError(f"re-sealed, but the store could not be compacted, so old seals "
-                           f"remain in its files: {report.compact_error}; run 'crm compact'")
+        raise StorageError(
+            f"re-sealed, but the store could not be compacted, so old seals "
+            f"remain in its files: {report.compact_error}; run 'crm compact'"
+        )
 
 
 @encryption_group.command("seal")
-@click.option("--batch-size", default=BATCH, show_default=True, type=click.IntRange(min=1),
-              help="Documents read at a time.")
+@click.option(
+    "--batch-size",
+    default=BATCH,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Documents read at a time.",
+)
 @click.pass_context
 def seal(ctx: click.Context, batch_size: int) -> None:
     """Seal under the current key every personal value stored in the clear.
@@ -144,25 +200,44 @@ def seal(ctx: click.Context, batch_size: int) -> None:
     crm = require(ctx, "encryption.seal", "encryption key")
     total = sum(sealed_documents(crm).values())
     with progress_bar(ctx, total=total, description="sealing") as advance:
-        report = seal_plaintext(crm, actor=actor(ctx), batch_size=batch_size,
-                                progress=lambda _name, n: advance(n))
+        report = seal_plaintext(
+            crm, actor=actor(ctx), batch_size=batch_size, progress=lambda _name, n: advance(n)
+        )
     summary = f"sealed the values in the clear of {report.resealed} documents"
-    rows = [{"collection": c.collection, "documents": c.documents, "sealed": c.resealed}
-            for c in report.collections]
+    rows = [
+        {"collection": c.collection, "documents": c.documents, "sealed": c.resealed}
+        for c in report.collections
+    ]
     if as_json(ctx):
-        print_json(ctx, {"message": summary, "sealed": report.resealed, "collections": rows,
-                         "problems": report.problems, "compact_error": report.compact_error})
+        print_json(
+            ctx,
+            {
+                "message": summary,
+                "sealed": report.resealed,
+                "collections": rows,
+                "problems": report.problems,
+                "compact_error": report.compact_error,
+            },
+        )
     else:
-        out_table(ctx, rows, [("collection", "collection"), ("documents", "documents"),
-                              ("sealed", "sealed")], title=summary,
-                  empty="no collection has personal fields")
+        out_table(
+            ctx,
+            rows,
+            [("collection", "collection"), ("documents", "documents"), ("sealed", "sealed")],
+            title=summary,
+            empty="no collection has personal fields",
+        )
     if report.problems:
-        raise ConflictError(f"{len(report.problems)} document(s) left in the clear: "
-                            + "; ".join(report.problems[:3]))
+        raise ConflictError(
+            f"{len(report.problems)} document(s) left in the clear: "
+            + "; ".join(report.problems[:3])
+        )
     if report.compact_error:
-        raise StorageError(f"sealed, but the store could not be compacted, so the clear "
-                           f"values remain in its files: {report.compact_error}; run "
-                           "'crm compact'")
+        raise StorageError(
+            f"sealed, but the store could not be compacted, so the clear "
+            f"values remain in its files: {report.compact_error}; run "
+            "'crm compact'"
+        )
 
 
 @encryption_group.command("new-key")
@@ -179,8 +254,12 @@ def new_key(ctx: click.Context, file: str) -> None:
 
     check_target(file, protected=configured_paths(state(ctx).config_path), what="FILE")
     path = write_key_file(file)
-    say(ctx, f"wrote a new encryption key to {path} (mode 600); keep a copy somewhere safe: "
-        "losing it loses the data it seals", path=str(path))
+    say(
+        ctx,
+        f"wrote a new encryption key to {path} (mode 600); keep a copy somewhere safe: "
+        "losing it loses the data it seals",
+        path=str(path),
+    )
 
 
 def register(cli: click.Group) -> None:

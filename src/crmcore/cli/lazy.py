@@ -51,11 +51,15 @@ class CrmGroup(click.Group):
             command = getattr(importlib.import_module(module_name), attribute)
         except Exception as exc:  # ImportError, or anything the module raises while loading
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-            raise PluginError(plugin, f"command {name!r} could not be loaded from "
-                                      f"{spec.target} ({reason})") from exc
+            raise PluginError(
+                plugin, f"command {name!r} could not be loaded from {spec.target} ({reason})"
+            ) from exc
         if not isinstance(command, click.Command):
-            raise PluginError(plugin, f"command {name!r}: {spec.target} is not a click "
-                                      f"command but {type(command).__name__}")
+            raise PluginError(
+                plugin,
+                f"command {name!r}: {spec.target} is not a click "
+                f"command but {type(command).__name__}",
+            )
         if self.on_load is not None:
             self.on_load(command)
         self.add_command(command, name)

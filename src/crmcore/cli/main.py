@@ -34,21 +34,43 @@ EXIT_INTERNAL = 70
 def make_cli() -> CrmGroup:
     """A fresh ``crm`` group with the core's commands (plugins add theirs in ``build``)."""
 
-    @click.group(cls=CrmGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                   "max_content_width": 100})
-    @click.option("--config", "config_path", metavar="PATH", envvar="CRM_CONFIG",
-                  help="Configuration file (default: $CRM_CONFIG, else ./crm.toml).")
+    @click.group(
+        cls=CrmGroup,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
+    @click.option(
+        "--config",
+        "config_path",
+        metavar="PATH",
+        envvar="CRM_CONFIG",
+        help="Configuration file (default: $CRM_CONFIG, else ./crm.toml).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
-    @click.option("--as", "actor", metavar="ACTOR",
-                  help="Who is acting (default: $CRM_ACTOR, else [core] default_actor).")
-    @click.option("--log-level", default="warning", show_default=True,
-                  type=click.Choice(["debug", "info", "warning", "error"]))
-    @click.option("--log-format", default="console", show_default=True,
-                  type=click.Choice(["console", "json"]))
+    @click.option(
+        "--as",
+        "actor",
+        metavar="ACTOR",
+        help="Who is acting (default: $CRM_ACTOR, else [core] default_actor).",
+    )
+    @click.option(
+        "--log-level",
+        default="warning",
+        show_default=True,
+        type=click.Choice(["debug", "info", "warning", "error"]),
+    )
+    @click.option(
+        "--log-format", default="console", show_default=True, type=click.Choice(["console", "json"])
+    )
     @click.version_option(package_name="crmcore", prog_name="crm")
     @click.pass_context
-    def cli(ctx: click.Context, config_path: str | None, as_json: bool, actor: str | None,
-            log_level: str, log_format: str) -> None:
+    def cli(
+        ctx: click.Context,
+        config_path: str | None,
+        as_json: bool,
+        actor: str | None,
+        log_level: str,
+        log_format: str,
+    ) -> None:
         """crmcore: customers, interactions and tasks, with plugins for everything else."""
         defer_logging(log_level, log_format)
         if actor is not None:  # refused for every command, even one that acts as itself
@@ -104,8 +126,13 @@ def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None
 
 
 def _json_option() -> click.Option:
-    return click.Option(["--json"], is_flag=True, expose_value=False, callback=_json_flag,
-                        help="Machine-readable JSON output (as 'crm --json …').")
+    return click.Option(
+        ["--json"],
+        is_flag=True,
+        expose_value=False,
+        callback=_json_flag,
+        help="Machine-readable JSON output (as 'crm --json …').",
+    )
 
 
 def add_json_option(group: click.Group) -> None:
@@ -135,8 +162,10 @@ def _preparse_logging(argv: Sequence[str]) -> tuple[str, str]:
     """``--log-level``/``--log-format`` as given, so that what is logged while plugins load
     (before click parses anything) already goes to stderr in the chosen form."""
     found = {"--log-level": "warning", "--log-format": "console"}
-    allowed = {"--log-level": ("debug", "info", "warning", "error"),
-               "--log-format": ("console", "json")}
+    allowed = {
+        "--log-level": ("debug", "info", "warning", "error"),
+        "--log-format": ("console", "json"),
+    }
     for i, arg in enumerate(argv):
         if arg == "--":
             break
@@ -163,9 +192,10 @@ def _check_arguments(args: Sequence[str]) -> None:
         try:
             arg.encode(encoding, "surrogateescape")
         except UnicodeEncodeError as exc:
-            raise click.UsageError(f"argument {number} is not valid text (U+"
-                                   f"{ord(arg[exc.start]):04X} at position {exc.start})"
-                                   ) from None
+            raise click.UsageError(
+                f"argument {number} is not valid text (U+"
+                f"{ord(arg[exc.start]):04X} at position {exc.start})"
+            ) from None
 
 
 def run(args: list[str]) -> int:
@@ -173,8 +203,9 @@ def run(args: list[str]) -> int:
         _check_arguments(args)
         defer_logging(*_preparse_logging(args))
         group, pm = build(args)
-        result = group.main(args=args, prog_name="crm", standalone_mode=False,
-                            obj=CliState(None, False, None, pm))
+        result = group.main(
+            args=args, prog_name="crm", standalone_mode=False, obj=CliState(None, False, None, pm)
+        )
         # without standalone mode, click returns ctx.exit(code)'s code instead of exiting
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
@@ -196,8 +227,11 @@ def run(args: list[str]) -> int:
     except Exception as exc:
         if os.environ.get("CRM_TRACEBACK"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (this is a "
-                   "bug; rerun with CRM_TRACEBACK=1 and report it)", err=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (this is a "
+            "bug; rerun with CRM_TRACEBACK=1 and report it)",
+            err=True,
+        )
         return EXIT_INTERNAL
 
 

@@ -69,11 +69,19 @@ class When(click.ParamType):
             else:
                 when = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            self.fail(f"{text!r} is not a date (2026-11-23), a date and time "
-                      "(2026-11-23T14:30) or a relative time (+2d, -3h)", param, ctx)
+            self.fail(
+                f"{text!r} is not a date (2026-11-23), a date and time "
+                "(2026-11-23T14:30) or a relative time (+2d, -3h)",
+                param,
+                ctx,
+            )
         if not EARLIEST <= when.date() <= LATEST:
-            self.fail(f"{text!r} is outside the dates crmcore accepts ({EARLIEST.isoformat()} "
-                      f"to {LATEST.isoformat()})", param, ctx)
+            self.fail(
+                f"{text!r} is outside the dates crmcore accepts ({EARLIEST.isoformat()} "
+                f"to {LATEST.isoformat()})",
+                param,
+                ctx,
+            )
         return ("absolute", when)
 
 

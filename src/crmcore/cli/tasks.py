@@ -27,13 +27,25 @@ from crmcore.converter import to_doc
 from crmcore.entities import Priority, Task
 from crmcore.errors import TransientConflict, ValidationError
 
-TASK_COLUMNS = [("id", "id"), ("due_at", "due"), ("priority", "priority"), ("kind", "kind"),
-                ("title", "title"), ("customer_id", "customer"), ("assignee", "assignee")]
+TASK_COLUMNS = [
+    ("id", "id"),
+    ("due_at", "due"),
+    ("priority", "priority"),
+    ("kind", "kind"),
+    ("title", "title"),
+    ("customer_id", "customer"),
+    ("assignee", "assignee"),
+]
 PRIORITIES = [p.name.lower() for p in Priority]
 
 
-def render_tasks(ctx: click.Context, tasks: Sequence[Task], *, title: str | None = None,
-                 empty: str = "nothing is due") -> None:
+def render_tasks(
+    ctx: click.Context,
+    tasks: Sequence[Task],
+    *,
+    title: str | None = None,
+    empty: str = "nothing is due",
+) -> None:
     """The standard task table (plugins that extend ``crm tasks`` reuse it)."""
     rows = []
     for task in tasks:
@@ -50,19 +62,32 @@ def tasks_group() -> None:
 
 @tasks_group.command("due")
 @click.option("--rep", "assignee", metavar="REP", type=NAME, help="Only tasks assigned to REP.")
-@click.option("--kind", "kinds", multiple=True, type=NAME,
-              help="Only these kinds (repeatable).")
+@click.option("--kind", "kinds", multiple=True, type=NAME, help="Only these kinds (repeatable).")
 @click.option("--customer", "customer_id", metavar="ID", type=NAME)
 @click.option("--overdue", is_flag=True, help="Only tasks whose due time has passed.")
 @click.option("--within", type=DURATION, help="Also tasks due within this long (e.g. 1d).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.pass_context
-def due(ctx: click.Context, assignee: str | None, kinds: tuple[str, ...],
-        customer_id: str | None, overdue: bool, within: timedelta | None, limit: int) -> None:
+def due(
+    ctx: click.Context,
+    assignee: str | None,
+    kinds: tuple[str, ...],
+    customer_id: str | None,
+    overdue: bool,
+    within: timedelta | None,
+    limit: int,
+) -> None:
     """Open tasks due now, most urgent first."""
     crm = open_crm_from(ctx)
-    found = crm.tasks.due(assignee=assignee, kinds=list(kinds) or None, customer_id=customer_id,
-                          overdue=overdue, within=within, limit=limit, actor=actor(ctx))
+    found = crm.tasks.due(
+        assignee=assignee,
+        kinds=list(kinds) or None,
+        customer_id=customer_id,
+        overdue=overdue,
+        within=within,
+        limit=limit,
+        actor=actor(ctx),
+    )
     render_tasks(ctx, found)
 
 
@@ -84,13 +109,28 @@ def show(ctx: click.Context, task_id: str) -> None:
 @click.option("--priority", type=click.Choice(PRIORITIES), default="normal", show_default=True)
 @click.option("--notes", default="")
 @click.pass_context
-def add(ctx: click.Context, kind: str, title: str, due_at: Any, customer_id: str | None,
-        assignee: str | None, priority: str, notes: str) -> None:
+def add(
+    ctx: click.Context,
+    kind: str,
+    title: str,
+    due_at: Any,
+    customer_id: str | None,
+    assignee: str | None,
+    priority: str,
+    notes: str,
+) -> None:
     """Create a task."""
     crm = open_crm_from(ctx)
-    task = crm.tasks.create(actor=actor(ctx), kind=kind, title=title,
-                            due_at=resolve_when(crm, due_at), customer_id=customer_id,
-                            assignee=assignee, priority=Priority[priority.upper()], notes=notes)
+    task = crm.tasks.create(
+        actor=actor(ctx),
+        kind=kind,
+        title=title,
+        due_at=resolve_when(crm, due_at),
+        customer_id=customer_id,
+        assignee=assignee,
+        priority=Priority[priority.upper()],
+        notes=notes,
+    )
     say(ctx, f"created task {task.id}", id=task.id)
 
 
@@ -137,14 +177,19 @@ def cancel(ctx: click.Context, task_id: str, reason: str) -> None:
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="One sweep, then exit.")
-@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds between sweeps.")
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between sweeps.",
+)
 @click.option("--iterations", type=click.IntRange(min=1), help="Stop after this many sweeps.")
-@click.option("--name", type=NAME,
-              help="Worker name (default: host-pid); several may run at once.")
+@click.option("--name", type=NAME, help="Worker name (default: host-pid); several may run at once.")
 @click.pass_context
-def worker(ctx: click.Context, once: bool, interval: float, iterations: int | None,
-           name: str | None) -> None:
+def worker(
+    ctx: click.Context, once: bool, interval: float, iterations: int | None, name: str | None
+) -> None:
     """Run the plugins' periodic sweeps (due follow-ups, SLA timers, expiry …)."""
     crm = open_crm_from(ctx)
     worker_name = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -159,12 +204,20 @@ def worker(ctx: click.Context, once: bool, interval: float, iterations: int | No
         except TransientConflict:
             # Concurrent writers kept winning (MongoDB replica sets): nothing of this sweep
             # was kept, and the next one does its work. A worker does not stop for that.
-            say(ctx, f"sweep {count}: rolled back by concurrent writes {retry.ATTEMPTS} times; "
-                     "the next sweep does its work", rolled_back=True)
+            say(
+                ctx,
+                f"sweep {count}: rolled back by concurrent writes {retry.ATTEMPTS} times; "
+                "the next sweep does its work",
+                rolled_back=True,
+            )
         else:
-            say(ctx, f"{report.now.isoformat()} sweep {count}: {report.tasks_created} task(s) "
-                     f"created, {report.tasks_updated} updated",
-                tasks_created=report.tasks_created, tasks_updated=report.tasks_updated)
+            say(
+                ctx,
+                f"{report.now.isoformat()} sweep {count}: {report.tasks_created} task(s) "
+                f"created, {report.tasks_updated} updated",
+                tasks_created=report.tasks_created,
+                tasks_updated=report.tasks_updated,
+            )
         if limit is not None and count >= limit:
             return
         time.sleep(interval)

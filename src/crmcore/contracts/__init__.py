@@ -23,9 +23,25 @@ from crmcore.contracts.loyalty import LoyaltyContract
 from crmcore.contracts.service import ServiceContract, ServiceOrder
 
 CONTRACT_SPECS: tuple[type, ...] = (
-    GradingContract, ComplaintsContract, FollowupContract, LoyaltyContract, ServiceContract)
+    GradingContract,
+    ComplaintsContract,
+    FollowupContract,
+    LoyaltyContract,
+    ServiceContract,
+)
 """Every contract's hookspec class, in the order they are declared."""
 
-__all__ = ["CONTRACT_SPECS", "BusinessClock", "ComplaintsContract", "FollowupContract",
-           "GradingContract", "LoyaltyContract", "Notification", "SchemeRegistration",
-           "ServiceContract", "ServiceOrder", "Ticket", "callback_key"]
+__all__ = [
+    "CONTRACT_SPECS",
+    "BusinessClock",
+    "ComplaintsContract",
+    "FollowupContract",
+    "GradingContract",
+    "LoyaltyContract",
+    "Notification",
+    "SchemeRegistration",
+    "ServiceContract",
+    "ServiceOrder",
+    "Ticket",
+    "callback_key",
+]

@@ -105,13 +105,15 @@ class BusinessClock(Protocol):
     """Working-time arithmetic (``[complaints.calendar]``); ``pauses`` are ``(start, end)``
     intervals that do not count."""
 
-    def add(self, start: datetime, amount: timedelta,
-            pauses: Iterable[tuple[datetime, datetime]] = ()) -> datetime:
+    def add(
+        self, start: datetime, amount: timedelta, pauses: Iterable[tuple[datetime, datetime]] = ()
+    ) -> datetime:
         """The instant ``amount`` of working time after ``start``."""
         ...
 
-    def elapsed(self, start: datetime, end: datetime,
-                pauses: Iterable[tuple[datetime, datetime]] = ()) -> timedelta:
+    def elapsed(
+        self, start: datetime, end: datetime, pauses: Iterable[tuple[datetime, datetime]] = ()
+    ) -> timedelta:
         """The working time between two instants."""
         ...
 
@@ -125,8 +127,9 @@ class ComplaintsContract:
         is called; return ``Effects`` or None."""
 
     @hookspec
-    def crm_complaint_escalated(self, crm: CRM, ticket: Ticket, level: int, target: str,
-                                actor: str) -> Effects | None:
+    def crm_complaint_escalated(
+        self, crm: CRM, ticket: Ticket, level: int, target: str, actor: str
+    ) -> Effects | None:
         """The worker raised an unresolved ticket to ladder ``level`` (1-based); ``target`` is
         the person it went to (or the role name when no one could be resolved). Called once per
         ticket, cycle and level, whatever the number of workers. Every plugin is called."""
@@ -151,8 +154,9 @@ class ComplaintsContract:
         plugin is called."""
 
     @hookspec
-    def crm_complaint_sla_breached(self, crm: CRM, ticket: Ticket, target: str,
-                                   due_at: datetime, actor: str) -> Effects | None:
+    def crm_complaint_sla_breached(
+        self, crm: CRM, ticket: Ticket, target: str, due_at: datetime, actor: str
+    ) -> Effects | None:
         """An SLA target passed unmet: ``target`` is "first_response" or "resolution". Called
         once per ticket and target (resolution: once per cycle). Every plugin is called."""
 

@@ -37,8 +37,16 @@ class GradingContract:
         registering one name is an error naming both. ``[grading] schemes`` picks which run."""
 
     @hookspec
-    def crm_grade_changed(self, crm: CRM, customer: Customer, scheme: str, old: str | None,
-                          new: str | None, reason: str, actor: str) -> Effects | None:
+    def crm_grade_changed(
+        self,
+        crm: CRM,
+        customer: Customer,
+        scheme: str,
+        old: str | None,
+        new: str | None,
+        reason: str,
+        actor: str,
+    ) -> Effects | None:
         """A customer's stored grade in ``scheme`` changed from ``old`` to ``new`` (None: no
         grade), for ``reason``. Fired through ``crm.emit`` after the change is stored, so
         ``customer.ext["grading"]`` already holds the new grades; once per scheme that changed,
@@ -46,8 +54,15 @@ class GradingContract:
         changed. Every plugin is called."""
 
     @hookspec
-    def crm_churn_risk_changed(self, crm: CRM, customer: Customer, old: str | None, new: str,
-                               reasons: list[str], actor: str) -> Effects | None:
+    def crm_churn_risk_changed(
+        self,
+        crm: CRM,
+        customer: Customer,
+        old: str | None,
+        new: str,
+        reasons: list[str],
+        actor: str,
+    ) -> Effects | None:
         """A valuable customer's churn risk ROSE from ``old`` to ``new`` (levels none < low <
         medium < high), with the warning signs in ``reasons``. Not fired when the risk falls.
         Every plugin is called (e.g. for a manager alert or a retention offer)."""

@@ -16,8 +16,9 @@ class LoyaltyContract:
     """``crm_tier_changed``, ``crm_customer_perks`` and ``crm_award_points``."""
 
     @hookspec
-    def crm_tier_changed(self, crm: CRM, customer: Customer, old: str | None, new: str | None,
-                         actor: str) -> Effects | None:
+    def crm_tier_changed(
+        self, crm: CRM, customer: Customer, old: str | None, new: str | None, actor: str
+    ) -> Effects | None:
         """A customer's loyalty tier changed from ``old`` to ``new`` (None: no tier).
 
         Fired through ``crm.emit`` (so the ``Effects`` every implementer returns are applied)
@@ -33,8 +34,9 @@ class LoyaltyContract:
         plugin answers with the perks of the customer's tier (``[loyalty.tiers]``)."""
 
     @hookspec(firstresult=True)
-    def crm_award_points(self, crm: CRM, customer_id: str, points: int, source: str,
-                         reason: str, actor: str) -> str | None:
+    def crm_award_points(
+        self, crm: CRM, customer_id: str, points: int, source: str, reason: str, actor: str
+    ) -> str | None:
         """Credit ``points`` (> 0) to a customer for an event another plugin names: ``source``
         is unique per event (a second call with it credits nothing), ``reason`` a name such as
         ``care_offer``. Returns the ledger entry id, or "" when that source was already

@@ -55,20 +55,21 @@ class ServiceContract:
     """``crm_service_*``."""
 
     @hookspec
-    def crm_service_step_entered(self, crm: CRM, order: ServiceOrder, from_state: str | None,
-                                 actor: str) -> Effects | None:
+    def crm_service_step_entered(
+        self, crm: CRM, order: ServiceOrder, from_state: str | None, actor: str
+    ) -> Effects | None:
         """An order was opened (``from_state`` None) or moved to ``order.state``. The service
         plugin answers with the task for whoever acts at the new step. Every plugin."""
 
     @hookspec
-    def crm_service_order_ended(self, crm: CRM, order: ServiceOrder,
-                                actor: str) -> Effects | None:
+    def crm_service_order_ended(self, crm: CRM, order: ServiceOrder, actor: str) -> Effects | None:
         """An order reached a step that ends it; ``order.outcome`` is done, cancelled or
         rejected. Every plugin is called."""
 
     @hookspec
-    def crm_service_order_escalated(self, crm: CRM, order: ServiceOrder, level: int,
-                                    target: str, actor: str) -> Effects | None:
+    def crm_service_order_escalated(
+        self, crm: CRM, order: ServiceOrder, level: int, target: str, actor: str
+    ) -> Effects | None:
         """The worker raised a stalled step to ladder ``level`` (1-based); ``target`` is the
         person it went to (or the role when no one holds it). Once per order, step visit and
         level. Every plugin is called."""

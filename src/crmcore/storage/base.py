@@ -43,8 +43,9 @@ class IndexSpec:
 
     @property
     def name(self) -> str:
-        parts = "_".join(f"{f.replace('.', '-')}{'' if d == 1 else '-desc'}"
-                         for f, d in self.fields)
+        parts = "_".join(
+            f"{f.replace('.', '-')}{'' if d == 1 else '-desc'}" for f, d in self.fields
+        )
         return ("u_" if self.unique else "i_") + parts
 
 
@@ -194,8 +195,14 @@ class Collection(abc.ABC):
         """Remove a document for good (``NotFoundError`` / ``ConflictError`` as for update)."""
 
     @abc.abstractmethod
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         """Documents matching ``filter``, ordered by ``sort`` (ties by id), paged.
 
         With ``limit``, the answer is exactly the full sort's ``[skip:skip + limit]``; a backend
@@ -219,8 +226,15 @@ class Collection(abc.ABC):
         """The declared indexes."""
 
     @abc.abstractmethod
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
         """Atomically lease one matching document to ``owner`` until ``until``.
 
         A document is free when it has no lease, its lease ended at or before ``now``, or
@@ -256,14 +270,14 @@ class Collection(abc.ABC):
                 for step in range(1, version):
                     self.update(doc["id"], {}, expected_version=step)
             except CrmError as exc:
-                errors.append(BulkError(i, doc.get("id") if isinstance(doc, Mapping) else None,
-                                        str(exc)))
+                errors.append(
+                    BulkError(i, doc.get("id") if isinstance(doc, Mapping) else None, str(exc))
+                )
                 continue
             ids.append(doc["id"])
         return BulkResult(tuple(ids), tuple(errors))
 
-    def find_one(self, filter: Filter | None = None, *,
-                 sort: SortSpec | None = None) -> Doc | None:
+    def find_one(self, filter: Filter | None = None, *, sort: SortSpec | None = None) -> Doc | None:
         """The first matching document, or None."""
         found = self.find(filter, sort=sort, limit=1)
         return found[0] if found else None
@@ -310,8 +324,7 @@ class Store(abc.ABC):
         """One line for humans: backend and location (never credentials)."""
         return type(self).__name__
 
-    def check(self, *, repair: bool = False,
-              validate: Validator | None = None) -> dict[str, int]:
+    def check(self, *, repair: bool = False, validate: Validator | None = None) -> dict[str, int]:
         """Verify integrity as far as the backend can; returns document counts per collection.
         Raises ``StorageError`` naming what is damaged and how to recover; with ``repair``,
         salvages what can be read (backends that cannot repair raise NotImplementedError).
@@ -334,8 +347,9 @@ class Store(abc.ABC):
 
     def backup(self, destination: str) -> None:
         """Write a consistent copy while the store stays open (``crm backup DEST``). Optional."""
-        raise NotImplementedError(f"{self.describe()} cannot back itself up; use the "
-                                  "database's own tools")
+        raise NotImplementedError(
+            f"{self.describe()} cannot back itself up; use the database's own tools"
+        )
 
 
 class StoreLayer(Store):
@@ -368,8 +382,7 @@ class StoreLayer(Store):
     def describe(self) -> str:
         return self.inner.describe()
 
-    def check(self, *, repair: bool = False,
-              validate: Validator | None = None) -> dict[str, int]:
+    def check(self, *, repair: bool = False, validate: Validator | None = None) -> dict[str, int]:
         if validate is None:
             return self.inner.check(repair=repair)
         check = validate  # the inner store passes documents as it stores them

@@ -61,8 +61,9 @@ class MemoryCollection(Collection):
             holder = self._unique[name].get(key) if key is not None else None
             if holder is not None and holder != replacing:
                 fields = ", ".join(f for f, _ in spec.fields)
-                raise DuplicateKeyError(f"{self.name}: another record already has this "
-                                        f"value of ({fields})")
+                raise DuplicateKeyError(
+                    f"{self.name}: another record already has this value of ({fields})"
+                )
 
     def _put(self, id: str, doc: Doc | None) -> None:
         old = self._docs.get(id)
@@ -141,8 +142,9 @@ class MemoryCollection(Collection):
             try:
                 ids.append(one(doc)["id"])
             except CrmError as exc:
-                errors.append(BulkError(i, doc.get("id") if isinstance(doc, Mapping) else None,
-                                        str(exc)))
+                errors.append(
+                    BulkError(i, doc.get("id") if isinstance(doc, Mapping) else None, str(exc))
+                )
         return BulkResult(tuple(ids), tuple(errors))
 
     def get(self, id: str) -> Doc:
@@ -155,9 +157,11 @@ class MemoryCollection(Collection):
         with self._store._lock:
             old = self._existing(id)
             if old["version"] != expected_version:
-                raise ConflictError(f"{self.name} {id}: changed by someone else (version "
-                                    f"{old['version']}, you read {expected_version}); "
-                                    "reload and retry")
+                raise ConflictError(
+                    f"{self.name} {id}: changed by someone else (version "
+                    f"{old['version']}, you read {expected_version}); "
+                    "reload and retry"
+                )
             new = {**old, **copy_doc(dict(changes)), "version": old["version"] + 1}
             check_new_doc(new)
             self._check_unique(new, id)
@@ -183,8 +187,14 @@ class MemoryCollection(Collection):
                         return [self._docs[holder]] if holder is not None else []
         return self._docs.values()
 
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         match = compile_filter(filter)
         validate_sort(sort)
         with self._store._lock:
@@ -199,7 +209,7 @@ class MemoryCollection(Collection):
             ids = sorted(self._docs)
         for start in range(0, len(ids), batch_size):
             with self._store._lock:
-                found = [self._docs.get(i) for i in ids[start:start + batch_size]]
+                found = [self._docs.get(i) for i in ids[start : start + batch_size]]
                 batch = [copy_doc(d) for d in found if d is not None and match(d)]
             yield from batch
 
@@ -219,8 +229,10 @@ class MemoryCollection(Collection):
                     if key is None:
                         continue
                     if key in seen:
-                        raise DuplicateKeyError(f"{self.name}: cannot create unique index "
-                                                f"{spec.name}: {seen[key]} and {id} collide")
+                        raise DuplicateKeyError(
+                            f"{self.name}: cannot create unique index "
+                            f"{spec.name}: {seen[key]} and {id} collide"
+                        )
                     seen[key] = id
                 self._unique[spec.name] = seen
             self._indexes[spec.name] = spec
@@ -229,8 +241,15 @@ class MemoryCollection(Collection):
         with self._store._lock:
             return list(self._indexes.values())
 
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
         match = compile_filter(filter)
         with self._store._lock:
             found = [d for d in self._docs.values() if match(d) and lease_is_free(d, owner, now)]
@@ -238,15 +257,19 @@ class MemoryCollection(Collection):
                 return None
             sort_docs(found, sort)
             doc = found[0]
-            return self.update(doc["id"], {"lease_owner": owner, "lease_until": iso(until)},
-                               expected_version=doc["version"])
+            return self.update(
+                doc["id"],
+                {"lease_owner": owner, "lease_until": iso(until)},
+                expected_version=doc["version"],
+            )
 
     def release(self, id: str, *, owner: str) -> None:
         with self._store._lock:
             doc = self._existing(id)
             if doc.get("lease_owner") == owner:
-                self.update(id, {"lease_owner": None, "lease_until": None},
-                            expected_version=doc["version"])
+                self.update(
+                    id, {"lease_owner": None, "lease_until": None}, expected_version=doc["version"]
+                )
 
 
 class MemoryStore(Store):

@@ -63,8 +63,11 @@ def normalize_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _is_operator_map(value: Any) -> bool:
-    return isinstance(value, Mapping) and bool(value) and all(
-        isinstance(k, str) and k.startswith("$") for k in value)
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and k.startswith("$") for k in value)
+    )
 
 
 def _equals(value: Any, literal: Any) -> bool:
@@ -91,7 +94,8 @@ def _comparable(a: Any, b: Any) -> bool:
         return isinstance(a, bool) and isinstance(b, bool)
     numeric = (int, float)
     return (isinstance(a, numeric) and isinstance(b, numeric)) or (
-        isinstance(a, str) and isinstance(b, str))
+        isinstance(a, str) and isinstance(b, str)
+    )
 
 
 def _op(op: str, operand: Any) -> Callable[[Any], bool]:
@@ -105,8 +109,12 @@ def _op(op: str, operand: Any) -> Callable[[Any], bool]:
         return lambda v: not any(_equals(v, x) for x in operand)
     if op == "$exists":
         return lambda v: (v is not MISSING) == operand
-    compare = {"$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b,
-               "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b}[op]
+    compare = {
+        "$gt": lambda a, b: a > b,
+        "$gte": lambda a, b: a >= b,
+        "$lt": lambda a, b: a < b,
+        "$lte": lambda a, b: a <= b,
+    }[op]
     return lambda v: _comparable(v, operand) and compare(v, operand)
 
 
@@ -160,8 +168,12 @@ def validate_sort(sort: Iterable[tuple[str, int]] | None) -> list[tuple[str, int
         return []
     out = []
     for item in sort:
-        if (not isinstance(item, tuple | list) or len(item) != 2 or not isinstance(item[0], str)
-                or item[1] not in (1, -1)):
+        if (
+            not isinstance(item, tuple | list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or item[1] not in (1, -1)
+        ):
             raise ValidationError(f"sort takes (field, 1 or -1) pairs, got {item!r}")
         out.append((item[0], int(item[1])))
     return out
@@ -181,8 +193,9 @@ def _rank_at(field: str) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
     return lambda doc: _rank(resolve(doc, field))
 
 
-def index_key(doc: Mapping[str, Any], fields: Iterable[tuple[str, int]],
-              *, sparse: bool) -> tuple[Any, ...] | None:
+def index_key(
+    doc: Mapping[str, Any], fields: Iterable[tuple[str, int]], *, sparse: bool
+) -> tuple[Any, ...] | None:
     """The hashable key a document has in an index, or None if a sparse index skips it."""
     values = []
     for path, _direction in fields:
@@ -220,8 +233,10 @@ def check_new_doc(doc: Mapping[str, Any]) -> None:
         raise ValidationError("'_id' is reserved for backends; the core's key is 'id'")
     for key in doc:
         if not isinstance(key, str) or not key or "." in key:
-            raise ValidationError(f"top-level field names must be non-empty and contain no '.' "
-                                  f"(filters read a '.' as a path): {key!r}")
+            raise ValidationError(
+                f"top-level field names must be non-empty and contain no '.' "
+                f"(filters read a '.' as a path): {key!r}"
+            )
     _check_json(doc, "")  # names the path of what is not storable
 
 
@@ -278,8 +293,10 @@ def _plain(value: Any) -> bool:
 def _check_json(value: Any, path: str) -> None:
     if type(value) in _SCALARS:
         if type(value) is float and not math.isfinite(value):
-            raise ValidationError(f"{path.rstrip('.') or 'document'}: {value} is not a number "
-                                  "JSON can hold; store a finite number or None")
+            raise ValidationError(
+                f"{path.rstrip('.') or 'document'}: {value} is not a number "
+                "JSON can hold; store a finite number or None"
+            )
         return
     if isinstance(value, list):
         for i, v in enumerate(value):
@@ -294,8 +311,10 @@ def _check_json(value: Any, path: str) -> None:
             if type(v) not in _EXACT:
                 _check_json(v, f"{path}{k}.")
         return
-    raise ValidationError(f"{path.rstrip('.') or 'document'}: {type(value).__name__} is not "
-                          "storable; convert it with crmcore.converter first")
+    raise ValidationError(
+        f"{path.rstrip('.') or 'document'}: {type(value).__name__} is not "
+        "storable; convert it with crmcore.converter first"
+    )
 
 
 def copy_doc(value: Any) -> Any:

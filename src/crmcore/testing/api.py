@@ -56,8 +56,16 @@ HTTP_CALLS: list[tuple[str, str]] = []
 class Transport(Protocol):
     """Sends one request to a real server of the API and returns ``(status, JSON or None)``."""
 
-    def send(self, method: str, path: str, *, actor: str, body: Any,
-             query: Mapping[str, str], if_match: int | None) -> tuple[int, Any]: ...
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        actor: str,
+        body: Any,
+        query: Mapping[str, str],
+        if_match: int | None,
+    ) -> tuple[int, Any]: ...
 
 
 #: Makes a transport for a CRM, or None when it cannot serve that CRM (see register_transport).
@@ -108,8 +116,10 @@ class ApiClient:
                 if self.transport is not None:
                     break
         if http and self.transport is None:
-            raise RuntimeError("no HTTP server of the API can serve this CRM (install and "
-                               "load a server plugin such as crmcore-web)")
+            raise RuntimeError(
+                "no HTTP server of the API can serve this CRM (install and "
+                "load a server plugin such as crmcore-web)"
+            )
 
     def route(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]]:
         """The route answering ``method path`` and its placeholder values; ``NotFoundError``
@@ -119,17 +129,25 @@ class ApiClient:
             params = match_path(route.path, path)
             if params is None:
                 continue
-            if route.method == method.upper() or (method.upper(), route.method) == (
-                    "HEAD", "GET"):
+            if route.method == method.upper() or (method.upper(), route.method) == ("HEAD", "GET"):
                 return route, params
             methods.append(route.method)
         if methods:
-            raise ValidationError(f"{method.upper()} is not allowed on {path} (allowed: "
-                                  f"{', '.join(sorted(methods))})")
+            raise ValidationError(
+                f"{method.upper()} is not allowed on {path} (allowed: {', '.join(sorted(methods))})"
+            )
         raise NotFoundError(f"no API route {path}")
 
-    def call(self, method: str, path: str, *, actor: str, body: Any = None,
-             query: Mapping[str, Any] | None = None, if_match: int | None = None) -> ApiAnswer:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        actor: str,
+        body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        if_match: int | None = None,
+    ) -> ApiAnswer:
         """One request, acting as ``actor``; raises crmcore's typed errors as the handler does.
         ``HEAD`` runs a ``GET`` route and answers without a body, as the server does.
 
@@ -144,31 +162,43 @@ class ApiClient:
             raise ValidationError(f"{route.method} {route.path} takes no request body")
         self.called.add((route.method, route.path))
         CALLS.append((route.method, route.path))
-        text_query = {**dict(parse_qsl(raw_query, keep_blank_values=True)),
-                      **{k: _as_text(v) for k, v in (query or {}).items() if v is not None}}
+        text_query = {
+            **dict(parse_qsl(raw_query, keep_blank_values=True)),
+            **{k: _as_text(v) for k, v in (query or {}).items() if v is not None},
+        }
         if self.transport is not None:
             self.served.add((route.method, route.path))
             HTTP_CALLS.append((route.method, route.path))
             status, answer = self.transport.send(
-                method.upper() if head else route.method, path,
-                actor=actor, body=body,
-                query=text_query, if_match=if_match)
+                method.upper() if head else route.method,
+                path,
+                actor=actor,
+                body=body,
+                query=text_query,
+                if_match=if_match,
+            )
             if status >= 400:
                 raise _typed_error(status, answer)
             return ApiAnswer(status, answer, route, http=True)
         structured: Any = None
         if route.body is not None:
-            structured = parse_body(route.body, orjson.loads(orjson.dumps(
-                {} if body is None else body)))
-        request = ApiCall(crm=self.crm, actor=actor, path=params, query=text_query,
-                          body=structured, if_match=if_match)
+            structured = parse_body(
+                route.body, orjson.loads(orjson.dumps({} if body is None else body))
+            )
+        request = ApiCall(
+            crm=self.crm,
+            actor=actor,
+            path=params,
+            query=text_query,
+            body=structured,
+            if_match=if_match,
+        )
         result = route.handler(request)
         encoded = None if result is None else orjson.loads(orjson.dumps(to_json(result)))
         return ApiAnswer(route.status, None if head else encoded, route)
 
 
-_ERRORS: dict[int, type[CrmError]] = {
-    404: NotFoundError, 409: ConflictError, 403: PermissionDenied}
+_ERRORS: dict[int, type[CrmError]] = {404: NotFoundError, 409: ConflictError, 403: PermissionDenied}
 
 
 def _typed_error(status: int, answer: Any) -> CrmError:

@@ -34,8 +34,9 @@ def cut_tail(crm: CRM, count: int) -> None:
         trail.delete(entry["id"])
 
 
-def rechain_after_edit(crm: CRM, seq: int, changes: dict[str, Any], *,
-                       keep_macs: bool = True) -> str:
+def rechain_after_edit(
+    crm: CRM, seq: int, changes: dict[str, Any], *, keep_macs: bool = True
+) -> str:
     """Edit entry ``seq`` and re-hash it and every entry after it, as someone who knows the
     hash rule but not the audit key would (MACs are left as they were, or removed); returns
     the new hash of the last entry."""
@@ -65,8 +66,9 @@ def set_head(crm: CRM, seq: int, digest: str, mac: str | None = None) -> None:
     """Overwrite the head recorded outside the trail."""
     heads = raw_head(crm)
     current = heads.get(HEAD_ID)
-    heads.update(HEAD_ID, {"seq": seq, "hash": digest, "mac": mac},
-                 expected_version=current["version"])
+    heads.update(
+        HEAD_ID, {"seq": seq, "hash": digest, "mac": mac}, expected_version=current["version"]
+    )
 
 
 def drop_head(crm: CRM) -> None:

@@ -20,8 +20,9 @@ class InProcessCli:
     with the next. ``open()`` opens a CRM on that same store to inspect or seed it.
     """
 
-    def __init__(self, plugins: Sequence[str], location: str,
-                 capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(
+        self, plugins: Sequence[str], location: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         self.plugins = list(plugins)
         self.location = location
         self._capsys = capsys
@@ -32,12 +33,19 @@ class InProcessCli:
         return code, captured.out, captured.err
 
     def open(self, **kwargs: Any) -> CRM:
-        return open_crm({"storage": {"backend": "memory", "location": self.location}},
-                        plugins=self.plugins, **kwargs)
+        return open_crm(
+            {"storage": {"backend": "memory", "location": self.location}},
+            plugins=self.plugins,
+            **kwargs,
+        )
 
 
-def make_cli(plugins: Sequence[str], monkeypatch: pytest.MonkeyPatch,
-             capsys: pytest.CaptureFixture[str], cwd: Any) -> InProcessCli:
+def make_cli(
+    plugins: Sequence[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cwd: Any,
+) -> InProcessCli:
     """Point the environment at a fresh named store and the given plugins only."""
     location = f"cli-{uuid.uuid4()}"
     monkeypatch.chdir(cwd)

@@ -104,8 +104,10 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(low=values, high=values)
     def range_query(self, low: int, high: int) -> None:
-        expected = sorted((d for d in self.model.values() if low <= d["n"] < high),
-                          key=lambda d: (-d["n"], d["id"]))
+        expected = sorted(
+            (d for d in self.model.values() if low <= d["n"] < high),
+            key=lambda d: (-d["n"], d["id"]),
+        )
         got = self.coll.find({"n": {"$gte": low, "$lt": high}}, sort=[("n", -1)])
         assert got == expected
 
@@ -154,8 +156,11 @@ class StorageContract:
 
     def test_numbers_json_cannot_hold_are_refused_at_any_depth_and_on_update(self, coll):
         for bad in (float("nan"), float("inf"), -float("inf")):
-            for doc in ({"id": "x", "amount": bad}, {"id": "x", "n": {"deep": [1.5, bad]}},
-                        {"id": "x", "rows": [{"v": bad}]}):
+            for doc in (
+                {"id": "x", "amount": bad},
+                {"id": "x", "n": {"deep": [1.5, bad]}},
+                {"id": "x", "rows": [{"v": bad}]},
+            ):
                 with pytest.raises(ValidationError, match="finite number"):
                     coll.insert(doc)
         assert coll.count() == 0
@@ -165,8 +170,12 @@ class StorageContract:
         assert coll.get("ok")["amount"] == 2.5 and coll.get("ok")["tiny"] == 1e-05
 
     def test_keys_filters_cannot_address_are_refused(self, coll):
-        for bad in ({"id": "x", "_id": 1}, {"id": "x", "a.b": 1}, {"id": "x", "": 1},
-                    {"id": "x", "n": {"$set": 1}}):
+        for bad in (
+            {"id": "x", "_id": 1},
+            {"id": "x", "a.b": 1},
+            {"id": "x", "": 1},
+            {"id": "x", "n": {"$set": 1}},
+        ):
             with pytest.raises(ValidationError):
                 coll.insert(bad)
         assert coll.count() == 0
@@ -184,14 +193,14 @@ class StorageContract:
         import json
 
         docs: list[dict[str, Any]] = [
-                {"id": "e1", "n": 1.5, "s": "plain", "nested": {"z": [1, None], "a": True}},
-                {"id": "e2", "s": "caf\u00e9 \u540d", "q": '"\\\n'},
-                {"id": "e3", "s": "ascii, unescaped by ensure_ascii=False: \x7f"}]
+            {"id": "e1", "n": 1.5, "s": "plain", "nested": {"z": [1, None], "a": True}},
+            {"id": "e2", "s": "caf\u00e9 \u540d", "q": '"\\\n'},
+            {"id": "e3", "s": "ascii, unescaped by ensure_ascii=False: \x7f"},
+        ]
         store = open_store()
         coll = store.collection("things")
         for doc in docs:
-            text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False,
-                              sort_keys=sort_keys)
+            text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
             assert coll.insert_encoded(dict(doc), text) is None
         for doc in docs:
             assert coll.get(doc["id"]) == {**doc, "version": 1}
@@ -272,10 +281,17 @@ class StorageContract:
     @pytest.fixture
     def filled(self, coll):
         result = coll.insert_many(
-            [_doc(i, when=(T0 + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                  tags=["t3"] if i % 3 == 0 else [], opt=i if i % 5 == 0 else None,
-                  sub={"k": i % 4})
-             for i in range(20)])
+            [
+                _doc(
+                    i,
+                    when=(T0 + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    tags=["t3"] if i % 3 == 0 else [],
+                    opt=i if i % 5 == 0 else None,
+                    sub={"k": i % 4},
+                )
+                for i in range(20)
+            ]
+        )
         assert result.ok and len(result.ids) == 20
         return coll
 
@@ -334,27 +350,40 @@ class StorageContract:
         # an index giving the order after a fixed field, as the tasks' urgency index does
         coll.ensure_index(IndexSpec((("status", 1), ("p", -1), ("due", 1))))
         docs: list[dict[str, Any]] = [
-            {"id": f"k{(i * 7) % 30:02d}", "status": "open" if i % 5 else "done",
-             "p": i % 3, "due": f"2026-0{1 + i % 4}"} for i in range(30)]
+            {
+                "id": f"k{(i * 7) % 30:02d}",
+                "status": "open" if i % 5 else "done",
+                "p": i % 3,
+                "due": f"2026-0{1 + i % 4}",
+            }
+            for i in range(30)
+        ]
         assert coll.insert_many(docs).ok
         urgency = [("p", -1), ("due", 1)]
         query = {"status": "open", "due": {"$lte": "2026-03"}}
-        expected = sorted((d for d in docs if d["status"] == "open" and d["due"] <= "2026-03"),
-                          key=lambda d: (-d["p"], d["due"], d["id"]))
+        expected = sorted(
+            (d for d in docs if d["status"] == "open" and d["due"] <= "2026-03"),
+            key=lambda d: (-d["p"], d["due"], d["id"]),
+        )
         full = coll.find(query, sort=urgency)
         assert [d["id"] for d in full] == [d["id"] for d in expected]
         for limit in (1, 2, 3, 7, len(full) + 3):
             for skip in (0, 1, 4):
-                assert coll.find(query, sort=urgency, limit=limit, skip=skip) == \
-                    full[skip:skip + limit]
+                assert (
+                    coll.find(query, sort=urgency, limit=limit, skip=skip)
+                    == full[skip : skip + limit]
+                )
         flipped = coll.find(query, sort=[("p", 1), ("due", -1)], limit=4)
-        assert [d["id"] for d in flipped] == [d["id"] for d in sorted(
-            expected, key=lambda d: (d["p"], [-ord(c) for c in d["due"]], d["id"]))][:4]
+        assert [d["id"] for d in flipped] == [
+            d["id"]
+            for d in sorted(expected, key=lambda d: (d["p"], [-ord(c) for c in d["due"]], d["id"]))
+        ][:4]
         ids = sorted(d["id"] for d in docs)
         assert [d["id"] for d in coll.find({}, sort=[("id", -1)], limit=3)] == ids[::-1][:3]
         opened = sorted(d["id"] for d in docs if d["status"] == "open")
-        assert [d["id"] for d in coll.find({"status": "open"}, sort=[("id", 1)], limit=5,
-                                           skip=2)] == opened[2:7]
+        assert [
+            d["id"] for d in coll.find({"status": "open"}, sort=[("id", 1)], limit=5, skip=2)
+        ] == opened[2:7]
 
     def test_sort_puts_nulls_first(self, filled):
         got = filled.find({"n": {"$lt": 6}}, sort=[("opt", 1)])
@@ -392,8 +421,14 @@ class StorageContract:
 
     def test_import_raw_keeps_versions_and_reports_clashes(self, coll):
         coll.insert({"id": "taken"})
-        result = coll.import_raw([{"id": "a", "x": 1, "version": 7}, {"id": "taken", "version": 2},
-                                  {"id": "b", "version": 0}, {"id": "c", "version": 1}])
+        result = coll.import_raw(
+            [
+                {"id": "a", "x": 1, "version": 7},
+                {"id": "taken", "version": 2},
+                {"id": "b", "version": 0},
+                {"id": "c", "version": 1},
+            ]
+        )
         assert result.ids == ("a", "c") and [e.index for e in result.errors] == [1, 2]
         assert coll.get("a") == {"id": "a", "x": 1, "version": 7}
         coll.update("a", {"x": 2}, expected_version=7)
@@ -461,20 +496,27 @@ class StorageContract:
 
     def test_claims_follow_the_sort_and_pass_over_leased_documents(self, coll):
         coll.ensure_index(IndexSpec((("status", 1), ("p", -1), ("due", 1))))
-        coll.insert_many({"id": f"c{i}", "status": "open", "p": p, "due": due}
-                         for i, (p, due) in enumerate([(1, "b"), (2, "c"), (2, "a"), (2, "a"),
-                                                       (0, "a")]))
+        coll.insert_many(
+            {"id": f"c{i}", "status": "open", "p": p, "due": due}
+            for i, (p, due) in enumerate([(1, "b"), (2, "c"), (2, "a"), (2, "a"), (0, "a")])
+        )
         until = T0 + timedelta(minutes=5)
         query = {"status": "open", "due": {"$lte": "b"}}
         urgency = [("p", -1), ("due", 1)]
-        got = [coll.claim(query, owner=f"w{n}", until=until, now=T0, sort=urgency)["id"]
-               for n in range(4)]
+        got = [
+            coll.claim(query, owner=f"w{n}", until=until, now=T0, sort=urgency)["id"]
+            for n in range(4)
+        ]
         assert got == ["c2", "c3", "c0", "c4"]  # ties by id; c1 is not due
         assert coll.claim(query, owner="w9", until=until, now=T0, sort=urgency) is None
         assert coll.claim(query, owner="w1", until=until, now=T0, sort=urgency)["id"] == "c3"
         later = until  # every lease has ended
-        assert coll.claim(query, owner="w9", until=later + timedelta(minutes=1), now=later,
-                          sort=urgency)["id"] == "c2"
+        assert (
+            coll.claim(
+                query, owner="w9", until=later + timedelta(minutes=1), now=later, sort=urgency
+            )["id"]
+            == "c2"
+        )
 
     def test_an_expired_lease_can_be_claimed_and_release_frees(self, coll):
         coll.insert(_doc(0))
@@ -494,8 +536,9 @@ class StorageContract:
 
         def worker(name: str) -> None:
             while True:
-                doc = coll.claim({"done": {"$ne": True}}, owner=name,
-                                 until=T0 + timedelta(hours=1), now=T0)
+                doc = coll.claim(
+                    {"done": {"$ne": True}}, owner=name, until=T0 + timedelta(hours=1), now=T0
+                )
                 if doc is None:
                     return
                 with lock:
@@ -673,8 +716,13 @@ class StorageContract:
     def test_random_operations_match_a_dictionary_model(self, store):
         run_state_machine_as_test(
             lambda: StoreMachine(store),  # type: ignore[arg-type]  # any factory works; typed as a class
-            settings=settings(max_examples=25, stateful_step_count=25, deadline=None,
-                              suppress_health_check=list(HealthCheck)))
+            settings=settings(
+                max_examples=25,
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -698,8 +746,11 @@ class StorageContract:
         try:
             again = second.collection("things")
             assert again.count() == 99
-            assert again.get("d00007") == {**_doc(7, email="p7@example.com"), "n": 700,
-                                           "version": 2}
+            assert again.get("d00007") == {
+                **_doc(7, email="p7@example.com"),
+                "n": 700,
+                "version": 2,
+            }
             with pytest.raises(DuplicateKeyError):
                 again.insert({"id": "new", "email": "p1@example.com"})
         finally:

@@ -14,11 +14,15 @@ from crmcore.config import Config
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def make_test_crm(plugins: Sequence[str | tuple[str, object]] = (), *,
-                  settings: Mapping[str, Mapping[str, Any]] | None = None,
-                  core: Mapping[str, Any] | None = None,
-                  storage: Mapping[str, Any] | None = None,
-                  clock: Clock | None = None, schema_upgrade: bool = False) -> CRM:
+def make_test_crm(
+    plugins: Sequence[str | tuple[str, object]] = (),
+    *,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    core: Mapping[str, Any] | None = None,
+    storage: Mapping[str, Any] | None = None,
+    clock: Clock | None = None,
+    schema_upgrade: bool = False,
+) -> CRM:
     """A CRM for tests.
 
     ``plugins`` lists installed plugins by entry-point name (``"grading"``) and/or
@@ -36,6 +40,11 @@ def make_test_crm(plugins: Sequence[str | tuple[str, object]] = (), *,
         **{k: dict(v) for k, v in (settings or {}).items()},
     }
     config = Config.from_dict(data, environ={})
-    return open_crm(config, clock=clock or ManualClock(START), plugins=by_name,
-                    extra_plugins=objects, load_entry_points=bool(by_name),
-                    schema_upgrade=schema_upgrade)
+    return open_crm(
+        config,
+        clock=clock or ManualClock(START),
+        plugins=by_name,
+        extra_plugins=objects,
+        load_entry_points=bool(by_name),
+        schema_upgrade=schema_upgrade,
+    )

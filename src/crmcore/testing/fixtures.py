@@ -24,8 +24,10 @@ from crmcore.testing.factories import START, make_test_crm
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "api_covers(method, path): the JSON API route (path "
-                            "relative to /api/v1) this test calls")
+    config.addinivalue_line(
+        "markers",
+        "api_covers(method, path): the JSON API route (path relative to /api/v1) this test calls",
+    )
 
 
 @pytest.fixture
@@ -54,8 +56,9 @@ def crm(make_crm: Callable[..., CRM]) -> CRM:
 
 
 @pytest.fixture
-def crm_cli(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., InProcessCli]]:
+def crm_cli(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[..., InProcessCli]]:
     made: list[InProcessCli] = []
 
     def factory(*plugins: str) -> InProcessCli:

@@ -18,8 +18,7 @@ if TYPE_CHECKING:
 
 class NpsHookSpecs:
     @hookspec
-    def crm_nps_answered(self, crm: CRM, answer: Any, category: str,
-                         actor: str) -> Effects | None:
+    def crm_nps_answered(self, crm: CRM, answer: Any, category: str, actor: str) -> Effects | None:
         """A customer answered an NPS survey; ``category`` is ``promoter``, ``passive`` or
         ``detractor``.
 

@@ -58,8 +58,9 @@ def crm_collections() -> list[CollectionSpec]:
 
 
 @hookimpl
-def crm_interaction_logged(crm: CRM, interaction: Interaction,
-                           customer: Customer) -> Effects | None:
+def crm_interaction_logged(
+    crm: CRM, interaction: Interaction, customer: Customer
+) -> Effects | None:
     """A callback was logged: ask for a survey (the core applies and deduplicates it)."""
     draft = survey_draft(crm, interaction, customer)
     return Effects(tasks=[draft]) if draft else None

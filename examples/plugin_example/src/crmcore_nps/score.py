@@ -17,16 +17,14 @@ SATISFACTION = (1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5)
 def check_score(value: object) -> int:
     """``value`` if it is a whole number from 0 to 10; else a ``ValidationError``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
-        raise ValidationError(f"expected a whole number from 0 to 10, got {value!r}",
-                              field="score")
+        raise ValidationError(f"expected a whole number from 0 to 10, got {value!r}", field="score")
     return value
 
 
 def parse_score(text: str) -> int:
     """A score typed by a person (``"9"``); anything but 0-10 is a ``ValidationError``."""
     if not re.fullmatch(r"\s*\d{1,2}\s*", text):
-        raise ValidationError(f"expected a whole number from 0 to 10, got {text!r}",
-                              field="score")
+        raise ValidationError(f"expected a whole number from 0 to 10, got {text!r}", field="score")
     return check_score(int(text))
 
 

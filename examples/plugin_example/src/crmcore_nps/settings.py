@@ -14,21 +14,24 @@ ASSIGN_TO = ("rep", "owner", "none")
 
 def _hours(_inst: object, attribute: attrs.Attribute, value: float) -> None:
     if not (math.isfinite(value) and 0 < value <= 24 * 365):
-        raise ValidationError(f"expected more than 0 and at most 8760 hours, got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"expected more than 0 and at most 8760 hours, got {value!r}", field=attribute.name
+        )
 
 
 def _at_least(low: int) -> Callable[[object, attrs.Attribute, Any], None]:
     def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
         if value < low:
             raise ValidationError(f"expected {low} or more, got {value!r}", field=attribute.name)
+
     return check
 
 
 def _one_of(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     if value not in ASSIGN_TO:
-        raise ValidationError(f"expected one of {', '.join(ASSIGN_TO)}, got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"expected one of {', '.join(ASSIGN_TO)}, got {value!r}", field=attribute.name
+        )
 
 
 @attrs.frozen

@@ -11,8 +11,14 @@ from crmcore_nps.surveys import awaiting_answer, record_answer
 
 ANSWER_CHANCE = 0.05  # per survey and day: about half are answered within 14 days
 WEIGHTS = (2, 1, 1, 2, 2, 4, 5, 9, 13, 16, 14)  # scores 0..10 when the callback went unrated
-COMMENTS = (None, None, None, "quick and friendly", "took a while, but solved",
-            "would like a call back sooner")
+COMMENTS = (
+    None,
+    None,
+    None,
+    "quick and friendly",
+    "took a while, but solved",
+    "would like a call back sooner",
+)
 CHANNELS = ("sms", "email", "phone", "web")
 
 
@@ -25,8 +31,15 @@ def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> int
         if crm.customers.get_any(survey.customer_id).status is not CustomerStatus.ACTIVE:
             continue
         score = draw_score(rng, _callback_satisfaction(crm, survey.ref))
-        record_answer(crm, survey.customer_id, score, actor=actor, comment=rng.choice(COMMENTS),
-                      channel=rng.choice(CHANNELS), survey_task_id=survey.id)
+        record_answer(
+            crm,
+            survey.customer_id,
+            score,
+            actor=actor,
+            comment=rng.choice(COMMENTS),
+            channel=rng.choice(CHANNELS),
+            survey_task_id=survey.id,
+        )
         answered += 1
     return answered
 

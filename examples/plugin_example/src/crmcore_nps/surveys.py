@@ -54,8 +54,9 @@ def survey_draft(crm: CRM, interaction: Interaction, customer: Customer) -> Task
         return None
     if surveyed_within(crm, customer.id, conf.period_days):
         return None
-    assignee = {"rep": interaction.rep or customer.owner, "owner": customer.owner,
-                "none": None}[conf.assign_to]
+    assignee = {"rep": interaction.rep or customer.owner, "owner": customer.owner, "none": None}[
+        conf.assign_to
+    ]
     return TaskDraft(
         kind=SURVEY_TASK,
         title="NPS survey: how likely is the customer to recommend us (0-10)?",
@@ -75,10 +76,18 @@ def surveyed_within(crm: CRM, customer_id: str, days: int) -> bool:
     if days == 0:
         return False
     since = crm.now() - timedelta(days=days)
-    asked = crm.tasks.count({"customer_id": customer_id, "kind": SURVEY_TASK,
-                             "status": {"$in": ["open", "done"]}, "created_at": {"$gt": since}})
-    return asked > 0 or answers(crm).count({"customer_id": customer_id,
-                                            "answered_at": {"$gt": since}}) > 0
+    asked = crm.tasks.count(
+        {
+            "customer_id": customer_id,
+            "kind": SURVEY_TASK,
+            "status": {"$in": ["open", "done"]},
+            "created_at": {"$gt": since},
+        }
+    )
+    return (
+        asked > 0
+        or answers(crm).count({"customer_id": customer_id, "answered_at": {"$gt": since}}) > 0
+    )
 
 
 def expired_surveys(crm: CRM, now: datetime) -> list[TaskUpdate]:
@@ -86,26 +95,38 @@ def expired_surveys(crm: CRM, now: datetime) -> list[TaskUpdate]:
     cancelled task is skipped by the core)."""
     cutoff = now - timedelta(days=settings(crm).expire_days)
     stale = crm.tasks.find({"kind": SURVEY_TASK, "status": "open", "due_at": {"$lt": cutoff}})
-    return [TaskUpdate(task_id=t.id, cancel=True, reason="survey expired unanswered")
-            for t in stale]
+    return [
+        TaskUpdate(task_id=t.id, cancel=True, reason="survey expired unanswered") for t in stale
+    ]
 
 
 def awaiting_answer(crm: CRM, now: datetime) -> list[Task]:
     """Surveys an answer would still count for: open ones, and ones completed (sent) within
     ``expire_days`` that nobody has answered yet. Oldest first."""
     since = now - timedelta(days=settings(crm).expire_days)
-    found = crm.tasks.find({"kind": SURVEY_TASK, "$or": [
-        {"status": "open"}, {"status": "done", "completed_at": {"$gte": since}}]},
-        sort=[("created_at", 1)])
+    found = crm.tasks.find(
+        {
+            "kind": SURVEY_TASK,
+            "$or": [{"status": "open"}, {"status": "done", "completed_at": {"$gte": since}}],
+        },
+        sort=[("created_at", 1)],
+    )
     return [t for t in found if answers(crm).count({"survey_task_id": t.id}) == 0]
 
 
 # -- answers -----------------------------------------------------------------------------------
 
 
-def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
-                  comment: str | None = None, channel: str = "other",
-                  survey_task_id: str | None = None) -> Answer:
+def record_answer(
+    crm: CRM,
+    customer_id: str,
+    score: int,
+    *,
+    actor: str,
+    comment: str | None = None,
+    channel: str = "other",
+    survey_task_id: str | None = None,
+) -> Answer:
     """Record a customer's answer and act on it, all in one transaction.
 
     Stores an ``Answer`` in ``nps.answers``, logs an interaction of kind ``survey`` whose
@@ -126,17 +147,28 @@ def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
     crm.authorize(actor, "nps.answer", Resource("nps_answer", None, customer.owner, customer.id))
     survey = _survey_for(crm, customer.id, survey_task_id)
     now = crm.now()
-    answer = Answer(id=crm.new_id("nps_"), customer_id=customer.id, score=score,
-                    answered_at=now, recorded_by=actor, comment=comment,
-                    survey_task_id=survey.id if survey else None)
+    answer = Answer(
+        id=crm.new_id("nps_"),
+        customer_id=customer.id,
+        score=score,
+        answered_at=now,
+        recorded_by=actor,
+        comment=comment,
+        survey_task_id=survey.id if survey else None,
+    )
     kind = category(score)
-    fields = {"channel": channel, "summary": f"NPS {score} ({kind})",
-              "satisfaction": satisfaction(score), "ref": answer.survey_task_id,
-              "ext": {"nps": {"answer_id": answer.id, "score": score, "category": kind}}}
+    fields = {
+        "channel": channel,
+        "summary": f"NPS {score} ({kind})",
+        "satisfaction": satisfaction(score),
+        "ref": answer.survey_task_id,
+        "ext": {"nps": {"answer_id": answer.id, "score": score, "category": kind}},
+    }
     crm.interactions.validate(customer_id=customer.id, kind="survey", **fields)
     with crm.transaction(actor):  # one unit, attributed to the actor in the audit trail
-        logged = crm.interactions.log(actor=actor, customer_id=customer.id, kind="survey",
-                                      occurred_at=now, **fields)
+        logged = crm.interactions.log(
+            actor=actor, customer_id=customer.id, kind="survey", occurred_at=now, **fields
+        )
         stored = answers(crm).insert(attrs.evolve(answer, interaction_id=logged.id))
         if survey is not None and survey.is_open:
             crm.tasks.complete(survey.id, actor=actor, outcome=f"answered {score} ({kind})")
@@ -145,8 +177,13 @@ def record_answer(crm: CRM, customer_id: str, score: int, *, actor: str,
         if hasattr(crm.plugins.hook, "crm_nps_answered"):
             crm.emit("crm_nps_answered", actor=actor, answer=stored, category=kind)
     # get the logger where it is used: one made at import time would miss the CLI's set-up
-    get_logger("nps").info("answer recorded", customer_id=customer.id, score=score,
-                           category=kind, survey_task_id=stored.survey_task_id)
+    get_logger("nps").info(
+        "answer recorded",
+        customer_id=customer.id,
+        score=score,
+        category=kind,
+        survey_task_id=stored.survey_task_id,
+    )
     return stored
 
 
@@ -154,8 +191,9 @@ def _survey_for(crm: CRM, customer_id: str, task_id: str | None) -> Task | None:
     if task_id is not None:
         task = crm.tasks.get(task_id)
         if task.kind != SURVEY_TASK or task.customer_id != customer_id:
-            raise ValidationError(f"task {task_id} is not a survey of customer {customer_id}",
-                                  field="survey_task_id")
+            raise ValidationError(
+                f"task {task_id} is not a survey of customer {customer_id}", field="survey_task_id"
+            )
         if answers(crm).count({"survey_task_id": task_id}):
             raise ConflictError(f"survey {task_id} is already answered")
         return task
@@ -163,9 +201,15 @@ def _survey_for(crm: CRM, customer_id: str, task_id: str | None) -> Task | None:
     if open_survey is not None:
         return open_survey
     since = crm.now() - timedelta(days=settings(crm).expire_days)
-    for sent in crm.tasks.find({"customer_id": customer_id, "kind": SURVEY_TASK,
-                                "status": "done", "completed_at": {"$gte": since}},
-                               sort=[("completed_at", -1)]):
+    for sent in crm.tasks.find(
+        {
+            "customer_id": customer_id,
+            "kind": SURVEY_TASK,
+            "status": "done",
+            "completed_at": {"$gte": since},
+        },
+        sort=[("completed_at", -1)],
+    ):
         if not answers(crm).count({"survey_task_id": sent.id}):
             return sent
     return None
@@ -207,27 +251,37 @@ def build_report(crm: CRM, now: datetime, days: int | None = None) -> NpsReport:
     sent = crm.tasks.find({"kind": SURVEY_TASK, "created_at": {"$gte": start, "$lte": now}})
     answered = sum(1 for t in sent if answers(crm).count({"survey_task_id": t.id}))
     counts = Counter(recent)
-    return NpsReport(days, (
-        (f"last {days} days", compute_nps(recent)),
-        (f"the {days} days before", compute_nps(earlier)),
-        ("all time", compute_nps(every)),
-    ), {score: counts[score] for score in range(11)}, len(sent), answered)
+    return NpsReport(
+        days,
+        (
+            (f"last {days} days", compute_nps(recent)),
+            (f"the {days} days before", compute_nps(earlier)),
+            ("all time", compute_nps(every)),
+        ),
+        {score: counts[score] for score in range(11)},
+        len(sent),
+        answered,
+    )
 
 
 def report_section(crm: CRM, now: datetime) -> ReportSection:
     """The ``crm report`` section: NPS with its counts, and the last window's distribution."""
     report = build_report(crm, now)
     rate = report.response_rate
-    rows = [(label, r.answers, r.promoters, r.passives, r.detractors, r.text())
-            for label, r in report.windows]
+    rows = [
+        (label, r.answers, r.promoters, r.passives, r.detractors, r.text())
+        for label, r in report.windows
+    ]
     return ReportSection(
         "Net Promoter Score",
         ("window", "answers", "promoters (9-10)", "passives (7-8)", "detractors (0-6)", "NPS"),
         rows,
         chart={f"score {s}": n for s, n in report.distribution.items()},
-        note=(f"NPS = % promoters - % detractors. Surveys sent in the last {report.days} days: "
-              f"{report.surveys_sent}, answered: {report.surveys_answered}"
-              + ("" if rate is None else f" ({rate:.0%})")),
+        note=(
+            f"NPS = % promoters - % detractors. Surveys sent in the last {report.days} days: "
+            f"{report.surveys_sent}, answered: {report.surveys_answered}"
+            + ("" if rate is None else f" ({rate:.0%})")
+        ),
         order=60,
     )
 
@@ -238,8 +292,7 @@ def summary_lines(crm: CRM, customer: Customer) -> list[SummaryLine]:
     given = answers(crm).find({"customer_id": customer.id}, sort=[("answered_at", -1)])
     if given:
         latest = given[0]
-        parts.append(f"{latest.score} ({category(latest.score)}) on "
-                     f"{latest.answered_at:%Y-%m-%d}")
+        parts.append(f"{latest.score} ({category(latest.score)}) on {latest.answered_at:%Y-%m-%d}")
         if len(given) > 1:
             mean = sum(a.score for a in given) / len(given)
             parts.append(f"{len(given)} answers, average {mean:.1f}")

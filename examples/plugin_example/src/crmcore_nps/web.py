@@ -22,19 +22,34 @@ from crmcore_nps.score import category
 from crmcore_nps.surveys import answers
 
 HERE = Path(__file__).parent
-CATEGORIES = {"promoter": lazy("promoter"), "passive": lazy("passive"),
-              "detractor": lazy("detractor")}
+CATEGORIES = {
+    "promoter": lazy("promoter"),
+    "passive": lazy("passive"),
+    "detractor": lazy("detractor"),
+}
 
 
 def panel(request: PageRequest, customer: Customer) -> Render | None:
     """The last five answers, newest first; nothing when the customer never answered."""
-    found = answers(request.crm).find({"customer_id": customer.id},
-                                      sort=[("answered_at", -1)], limit=5)
+    found = answers(request.crm).find(
+        {"customer_id": customer.id}, sort=[("answered_at", -1)], limit=5
+    )
     if not found:
         return None
-    return Render("nps/panel.html", {"answers": [
-        {"score": a.score, "category": str(CATEGORIES[category(a.score)]),
-         "answered_at": a.answered_at, "comment": a.comment or ""} for a in found]})
+    return Render(
+        "nps/panel.html",
+        {
+            "answers": [
+                {
+                    "score": a.score,
+                    "category": str(CATEGORIES[category(a.score)]),
+                    "answered_at": a.answered_at,
+                    "comment": a.comment or "",
+                }
+                for a in found
+            ]
+        },
+    )
 
 
 def customer_panels(crm: CRM) -> list[CustomerPanel]:

@@ -48,8 +48,7 @@ class Analysis:
 
     @property
     def first_response_compliance(self) -> float | None:
-        return _ratio(self.first_response_met, self.first_response_met
-                      + self.first_response_missed)
+        return _ratio(self.first_response_met, self.first_response_met + self.first_response_missed)
 
     @property
     def resolution_compliance(self) -> float | None:
@@ -65,9 +64,12 @@ class Analysis:
 
     def as_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self)
-        data.update(first_response_compliance=self.first_response_compliance,
-                    resolution_compliance=self.resolution_compliance,
-                    reopen_rate=self.reopen_rate, satisfied_rate=self.satisfied_rate)
+        data.update(
+            first_response_compliance=self.first_response_compliance,
+            resolution_compliance=self.resolution_compliance,
+            reopen_rate=self.reopen_rate,
+            satisfied_rate=self.satisfied_rate,
+        )
         return data
 
 
@@ -86,16 +88,24 @@ def week_start(api: Complaints, when: datetime) -> datetime:
     return datetime.combine(monday, time(0), tzinfo=api.zone)
 
 
-def analyse(api: Complaints, since: datetime, until: datetime, *, weeks: int = 8,
-            now: datetime | None = None,
-            owners: Callable[[str | None], bool] | None = None) -> Analysis:
+def analyse(
+    api: Complaints,
+    since: datetime,
+    until: datetime,
+    *,
+    weeks: int = 8,
+    now: datetime | None = None,
+    owners: Callable[[str | None], bool] | None = None,
+) -> Analysis:
     """Measure tickets opened in ``[since, until)`` (and the trend over ``weeks`` weeks);
     with ``owners``, only the tickets whose owner it accepts (a team, a rep) and the
     contacts of the reps it accepts."""
     when = now or api.crm.now()
-    tickets: list[Ticket] = [t for t in api.tickets.iter({"opened_at": {"$gte": since,
-                                                                        "$lt": until}})
-                             if owners is None or owners(t.owner)]
+    tickets: list[Ticket] = [
+        t
+        for t in api.tickets.iter({"opened_at": {"$gte": since, "$lt": until}})
+        if owners is None or owners(t.owner)
+    ]
     mine = {t.id for t in tickets}
     category: Counter[str] = Counter()
     cause: Counter[str] = Counter()
@@ -118,8 +128,11 @@ def analyse(api: Complaints, since: datetime, until: datetime, *, weeks: int = 8
             fr_missed += 1
         elif t.first_response_at is not None:
             fr_met += 1
-        ever_resolved = t.resolved_at is not None or t.reopen_count > 0 or (
-            t.status is Status.CLOSED and t.validity is not Validity.INVALID)
+        ever_resolved = (
+            t.resolved_at is not None
+            or t.reopen_count > 0
+            or (t.status is Status.CLOSED and t.validity is not Validity.INVALID)
+        )
         if t.resolution_breaches:
             res_missed += 1
         elif ever_resolved:
@@ -139,26 +152,54 @@ def analyse(api: Complaints, since: datetime, until: datetime, *, weeks: int = 8
         if owners is not None and trace.ticket_id not in mine:
             continue
         levels[f"level {trace.details.get('level')} ({trace.details.get('target')})"] += 1
-    served = {i.customer_id for i in api.crm.interactions.iter(
-        {"occurred_at": {"$gte": since, "$lt": until}}) if owners is None or owners(i.rep)}
-    open_long = sum(1 for t in api.tickets.iter(
-        {"status": {"$in": [s.value for s in Status
-                            if s in (Status.REGISTERED, Status.VALID, Status.DISPATCHED,
-                                     Status.IN_PROGRESS)]},
-         "opened_at": {"$lt": when - timedelta(hours=24)}})
-        if owners is None or owners(t.owner))
+    served = {
+        i.customer_id
+        for i in api.crm.interactions.iter({"occurred_at": {"$gte": since, "$lt": until}})
+        if owners is None or owners(i.rep)
+    }
+    open_long = sum(
+        1
+        for t in api.tickets.iter(
+            {
+                "status": {
+                    "$in": [
+                        s.value
+                        for s in Status
+                        if s
+                        in (Status.REGISTERED, Status.VALID, Status.DISPATCHED, Status.IN_PROGRESS)
+                    ]
+                },
+                "opened_at": {"$lt": when - timedelta(hours=24)},
+            }
+        )
+        if owners is None or owners(t.owner)
+    )
     return Analysis(
-        since=since, until=until, tickets=len(tickets), by_category=dict(category.most_common()),
-        by_cause=dict(cause.most_common()), by_department=dict(department.most_common()),
-        by_status=dict(status.most_common()), invalid=invalid, first_response_met=fr_met,
-        first_response_missed=fr_missed, resolution_met=res_met, resolution_missed=res_missed,
-        escalations_by_level=dict(sorted(levels.items())), resolved=resolved,
-        reopened=reopened, satisfaction_answers=answers, satisfied=satisfied,
+        since=since,
+        until=until,
+        tickets=len(tickets),
+        by_category=dict(category.most_common()),
+        by_cause=dict(cause.most_common()),
+        by_department=dict(department.most_common()),
+        by_status=dict(status.most_common()),
+        invalid=invalid,
+        first_response_met=fr_met,
+        first_response_missed=fr_missed,
+        resolution_met=res_met,
+        resolution_missed=res_missed,
+        escalations_by_level=dict(sorted(levels.items())),
+        resolved=resolved,
+        reopened=reopened,
+        satisfaction_answers=answers,
+        satisfied=satisfied,
         satisfaction_average=round(sum(scores) / len(scores), 2) if scores else None,
         customers_served=len(served),
-        complaint_rate=_ratio(len(tickets), len(served)), compensation_total=compensation,
-        open_beyond_24h=open_long, weekly=weekly_trend(api, until, weeks),
-        actions=action_rows(api, when))
+        complaint_rate=_ratio(len(tickets), len(served)),
+        compensation_total=compensation,
+        open_beyond_24h=open_long,
+        weekly=weekly_trend(api, until, weeks),
+        actions=action_rows(api, when),
+    )
 
 
 def weekly_trend(api: Complaints, until: datetime, weeks: int) -> list[dict[str, Any]]:
@@ -168,8 +209,10 @@ def weekly_trend(api: Complaints, until: datetime, weeks: int) -> list[dict[str,
     rows: list[dict[str, Any]] = []
     previous: int | None = None
     first = last - timedelta(weeks=weeks - 1)
-    counts = Counter(week_start(api, t.opened_at) for t in api.tickets.iter(
-        {"opened_at": {"$gte": first - timedelta(weeks=1), "$lt": until}}))
+    counts = Counter(
+        week_start(api, t.opened_at)
+        for t in api.tickets.iter({"opened_at": {"$gte": first - timedelta(weeks=1), "$lt": until}})
+    )
     previous = counts.get(first - timedelta(weeks=1), 0)
     for i in range(weeks):
         start = first + timedelta(weeks=i)
@@ -189,13 +232,20 @@ def action_rows(api: Complaints, now: datetime) -> list[dict[str, Any]]:
         if action.closed_at is not None and now > action.closed_at:
             end = min(now, action.closed_at + timedelta(weeks=4))
             after = api.weekly_rate(action, action.closed_at, end)
-        rows.append({
-            "id": action.id, "what": action.what, "owner": action.owner,
-            "due": action.due_at.date().isoformat(), "status": str(action.status),
-            "overdue": action.status is ActionStatus.OPEN and action.due_at < now,
-            "addresses": action.category or action.cause or "all complaints",
-            "before_per_week": action.baseline_per_week, "after_per_week": after,
-            "effect": action.effect})
+        rows.append(
+            {
+                "id": action.id,
+                "what": action.what,
+                "owner": action.owner,
+                "due": action.due_at.date().isoformat(),
+                "status": str(action.status),
+                "overdue": action.status is ActionStatus.OPEN and action.due_at < now,
+                "addresses": action.category or action.cause or "all complaints",
+                "before_per_week": action.baseline_per_week,
+                "after_per_week": after,
+                "effect": action.effect,
+            }
+        )
     return rows
 
 
@@ -204,59 +254,129 @@ def report_sections(analysis: Analysis) -> list[ReportSection]:
     a = analysis
     period = f"tickets opened {a.since.date().isoformat()} to {a.until.date().isoformat()}"
     sections = [
-        ReportSection("Complaints: overview", ("measure", "value"), [
-            ("tickets opened", a.tickets),
-            ("customers served (any interaction)", a.customers_served),
-            ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
-            ("judged invalid", a.invalid),
-            ("first-response SLA met", f"{_pct(a.first_response_compliance)} "
-                                       f"({a.first_response_met} of "
-                                       f"{a.first_response_met + a.first_response_missed})"),
-            ("resolution SLA met", f"{_pct(a.resolution_compliance)} ({a.resolution_met} of "
-                                   f"{a.resolution_met + a.resolution_missed})"),
-            ("reopen rate", f"{_pct(a.reopen_rate)} ({a.reopened} of {a.resolved} resolved)"),
-            ("satisfied at callback", f"{_pct(a.satisfied_rate)} ({a.satisfied} of "
-                                      f"{a.satisfaction_answers} answers)"),
-            ("average satisfaction score", "n/a" if a.satisfaction_average is None
-             else f"{a.satisfaction_average:.2f} / 5"),
-            ("compensation granted", round(a.compensation_total, 2)),
-            ("unresolved now and open more than 24 hours", a.open_beyond_24h),
-        ], note=period, order=60),
-        ReportSection("Complaints by category", ("category", "tickets"),
-                      list(a.by_category.items()), chart=dict(a.by_category), order=61),
-        ReportSection("Complaints by cause", ("cause", "tickets"), list(a.by_cause.items()),
-                      chart=dict(a.by_cause), note="root cause recorded at resolution",
-                      order=62),
-        ReportSection("Complaints by department", ("department", "tickets"),
-                      list(a.by_department.items()), chart=dict(a.by_department), order=63),
-        ReportSection("Complaint escalations by level", ("level", "escalations"),
-                      list(a.escalations_by_level.items()),
-                      chart=dict(a.escalations_by_level) or None, order=64),
-        ReportSection("Complaints week over week", ("week from", "tickets", "change"),
-                      [(w["week"], w["tickets"], _pct(w["change"]) if w["change"] is not None
-                        else "") for w in a.weekly],
-                      chart={w["week"]: w["tickets"] for w in a.weekly}, order=65),
-        ReportSection("Improvement actions", ("what", "owner", "due", "status", "addresses",
-                                              "per week before", "per week after", "effect"),
-                      [(r["what"], r["owner"], r["due"],
-                        f"{r['status']}{' (overdue)' if r['overdue'] else ''}", r["addresses"],
-                        r["before_per_week"], r["after_per_week"], r["effect"])
-                       for r in a.actions],
-                      note="plan-do-check-act: tracked to closure with their measured effect",
-                      order=66),
+        ReportSection(
+            "Complaints: overview",
+            ("measure", "value"),
+            [
+                ("tickets opened", a.tickets),
+                ("customers served (any interaction)", a.customers_served),
+                ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
+                ("judged invalid", a.invalid),
+                (
+                    "first-response SLA met",
+                    f"{_pct(a.first_response_compliance)} "
+                    f"({a.first_response_met} of "
+                    f"{a.first_response_met + a.first_response_missed})",
+                ),
+                (
+                    "resolution SLA met",
+                    f"{_pct(a.resolution_compliance)} ({a.resolution_met} of "
+                    f"{a.resolution_met + a.resolution_missed})",
+                ),
+                ("reopen rate", f"{_pct(a.reopen_rate)} ({a.reopened} of {a.resolved} resolved)"),
+                (
+                    "satisfied at callback",
+                    f"{_pct(a.satisfied_rate)} ({a.satisfied} of {a.satisfaction_answers} answers)",
+                ),
+                (
+                    "average satisfaction score",
+                    "n/a"
+                    if a.satisfaction_average is None
+                    else f"{a.satisfaction_average:.2f} / 5",
+                ),
+                ("compensation granted", round(a.compensation_total, 2)),
+                ("unresolved now and open more than 24 hours", a.open_beyond_24h),
+            ],
+            note=period,
+            order=60,
+        ),
+        ReportSection(
+            "Complaints by category",
+            ("category", "tickets"),
+            list(a.by_category.items()),
+            chart=dict(a.by_category),
+            order=61,
+        ),
+        ReportSection(
+            "Complaints by cause",
+            ("cause", "tickets"),
+            list(a.by_cause.items()),
+            chart=dict(a.by_cause),
+            note="root cause recorded at resolution",
+            order=62,
+        ),
+        ReportSection(
+            "Complaints by department",
+            ("department", "tickets"),
+            list(a.by_department.items()),
+            chart=dict(a.by_department),
+            order=63,
+        ),
+        ReportSection(
+            "Complaint escalations by level",
+            ("level", "escalations"),
+            list(a.escalations_by_level.items()),
+            chart=dict(a.escalations_by_level) or None,
+            order=64,
+        ),
+        ReportSection(
+            "Complaints week over week",
+            ("week from", "tickets", "change"),
+            [
+                (w["week"], w["tickets"], _pct(w["change"]) if w["change"] is not None else "")
+                for w in a.weekly
+            ],
+            chart={w["week"]: w["tickets"] for w in a.weekly},
+            order=65,
+        ),
+        ReportSection(
+            "Improvement actions",
+            (
+                "what",
+                "owner",
+                "due",
+                "status",
+                "addresses",
+                "per week before",
+                "per week after",
+                "effect",
+            ),
+            [
+                (
+                    r["what"],
+                    r["owner"],
+                    r["due"],
+                    f"{r['status']}{' (overdue)' if r['overdue'] else ''}",
+                    r["addresses"],
+                    r["before_per_week"],
+                    r["after_per_week"],
+                    r["effect"],
+                )
+                for r in a.actions
+            ],
+            note="plan-do-check-act: tracked to closure with their measured effect",
+            order=66,
+        ),
     ]
     return sections
 
 
-def domain_sections(api: Complaints, now: datetime,
-                    window: ReportWindow | None = None) -> list[ReportSection]:
+def domain_sections(
+    api: Complaints, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """The DOMAIN §7 complaint measures for ``crm report``: over the report's period (else
     the last ``report_days`` days), for the tickets its team or rep owns."""
     window = window or ReportWindow()
     since = window.since or now - timedelta(days=api.settings.report_days)
     until = window.until or now + timedelta(microseconds=1)
-    a = analyse(api, since, until, weeks=4, now=now,
-                owners=None if window.everyone else window.rep_filter(api.crm))
+    a = analyse(
+        api,
+        since,
+        until,
+        weeks=4,
+        now=now,
+        owners=None if window.everyone else window.rep_filter(api.crm),
+    )
     rows = [
         ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
         ("tickets opened", a.tickets),
@@ -267,18 +387,29 @@ def domain_sections(api: Complaints, now: datetime,
         ("satisfied at callback", _pct(a.satisfied_rate)),
         *((f"escalations: {label}", n) for label, n in a.escalations_by_level.items()),
     ]
-    title = (f"Complaints (last {api.settings.report_days} days)" if window.since is None
-             else f"Complaints ({since.date().isoformat()} to {until.date().isoformat()})")
+    title = (
+        f"Complaints (last {api.settings.report_days} days)"
+        if window.since is None
+        else f"Complaints ({since.date().isoformat()} to {until.date().isoformat()})"
+    )
     if not window.everyone:
         title += f", {window.label().split(', ', 1)[-1]}"
-    return [ReportSection(title,
-                          ("measure", "value"), rows, chart=dict(a.by_category) or None,
-                          note="details: crm complaints report", order=60,
-                          charts=trend_charts(api, since, until, window))]
+    return [
+        ReportSection(
+            title,
+            ("measure", "value"),
+            rows,
+            chart=dict(a.by_category) or None,
+            note="details: crm complaints report",
+            order=60,
+            charts=trend_charts(api, since, until, window),
+        )
+    ]
 
 
-def trend_charts(api: Complaints, since: datetime, until: datetime,
-                 window: ReportWindow | None = None) -> list[Chart]:
+def trend_charts(
+    api: Complaints, since: datetime, until: datetime, window: ReportWindow | None = None
+) -> list[Chart]:
     """Tickets opened, and SLA breaches of those tickets, per day, week or month of
     [``since``, ``until``) (by the length of the period), for the window's team or rep."""
     window = window or ReportWindow()
@@ -298,12 +429,24 @@ def trend_charts(api: Complaints, since: datetime, until: datetime,
     labels = [b.label for b in periods]
     axis = axis_name(periods)
     return [
-        Chart("Complaints opened", labels, [Series("complaints", opened)], unit="tickets",
-              y_label="Complaints", x_label=axis, key="complaints_trend"),
-        Chart("SLA breaches", labels, [Series("first response late", first),
-                                       Series("resolution late", resolution)],
-              unit="tickets", y_label="Complaints breaching", x_label=f"{axis} (opened)",
-              key="sla_breaches_trend"),
+        Chart(
+            "Complaints opened",
+            labels,
+            [Series("complaints", opened)],
+            unit="tickets",
+            y_label="Complaints",
+            x_label=axis,
+            key="complaints_trend",
+        ),
+        Chart(
+            "SLA breaches",
+            labels,
+            [Series("first response late", first), Series("resolution late", resolution)],
+            unit="tickets",
+            y_label="Complaints breaching",
+            x_label=f"{axis} (opened)",
+            key="sla_breaches_trend",
+        ),
     ]
 
 

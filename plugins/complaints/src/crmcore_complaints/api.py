@@ -33,8 +33,16 @@ from crmcore_complaints.outbox import Notifier
 from crmcore_complaints.tickets import UNRESOLVED_STATUSES, TicketBook, as_priority
 
 __all__ = [
-    "SECTION", "TASK_SOURCE", "UNRESOLVED_STATUSES", "WAKE_BATCH", "Complaints", "approval_key",
-    "as_priority", "callback_key", "escalation_key", "improvement_key",
+    "SECTION",
+    "TASK_SOURCE",
+    "UNRESOLVED_STATUSES",
+    "WAKE_BATCH",
+    "Complaints",
+    "approval_key",
+    "as_priority",
+    "callback_key",
+    "escalation_key",
+    "improvement_key",
     "perks_of",
 ]
 

@@ -143,11 +143,20 @@ def view(api: Complaints, ticket: Ticket) -> TicketView:
 def open_ticket(request: ApiRequest) -> TicketView:
     body: OpenBody = request.body
     api = Complaints(request.crm)
-    ticket = api.open(actor=request.actor, customer_id=body.customer_id, content=body.content,
-                      category=body.category, channel=body.channel, claim=body.claim,
-                      emotions=body.emotions, priority=body.priority, owner=body.owner,
-                      complainant=body.complainant, contact=body.contact,
-                      received_at=body.received_at)
+    ticket = api.open(
+        actor=request.actor,
+        customer_id=body.customer_id,
+        content=body.content,
+        category=body.category,
+        channel=body.channel,
+        claim=body.claim,
+        emotions=body.emotions,
+        priority=body.priority,
+        owner=body.owner,
+        complainant=body.complainant,
+        contact=body.contact,
+        received_at=body.received_at,
+    )
     return view(api, ticket)
 
 
@@ -157,10 +166,15 @@ def list_tickets(request: ApiRequest) -> list[Ticket]:
     for status in statuses:
         query_text({"status": status}, "status", choices=STATUSES)
     return Complaints(request.crm).find(
-        status=statuses or None, category=query_text(q, "category"),
-        owner=query_text(q, "owner"), department=query_text(q, "department"),
-        customer_id=query_text(q, "customer_id"), overdue=bool(query_bool(q, "overdue")),
-        limit=query_int(q, "limit", 100, minimum=1, maximum=1000), actor=request.actor)
+        status=statuses or None,
+        category=query_text(q, "category"),
+        owner=query_text(q, "owner"),
+        department=query_text(q, "department"),
+        customer_id=query_text(q, "customer_id"),
+        overdue=bool(query_bool(q, "overdue")),
+        limit=query_int(q, "limit", 100, minimum=1, maximum=1000),
+        actor=request.actor,
+    )
 
 
 def show(request: ApiRequest) -> TicketView:
@@ -168,15 +182,15 @@ def show(request: ApiRequest) -> TicketView:
     return view(api, api.get(request.path["ticket_id"], actor=request.actor))
 
 
-def _change(act: Callable[[Complaints, Ticket, Any, str], Ticket]
-            ) -> Callable[[ApiRequest], TicketView]:
+def _change(
+    act: Callable[[Complaints, Ticket, Any, str], Ticket],
+) -> Callable[[ApiRequest], TicketView]:
     """A handler that reads the ticket as the caller (checked against ``If-Match``), lets
     ``act`` change it through the API, and answers the ticket's view."""
 
     def handler(request: ApiRequest) -> TicketView:
         api = Complaints(request.crm)
-        ticket = api.get(request.path["ticket_id"], actor=request.actor,
-                         version=request.if_match)
+        ticket = api.get(request.path["ticket_id"], actor=request.actor, version=request.if_match)
         return view(api, act(api, ticket, request.body, request.actor))
 
     handler.__doc__ = act.__doc__
@@ -184,13 +198,25 @@ def _change(act: Callable[[Complaints, Ticket, Any, str], Ticket]
 
 
 def _judge(api: Complaints, t: Ticket, b: JudgeBody, actor: str) -> Ticket:
-    return api.judge(t, actor=actor, valid=b.valid, explanation=b.explanation,
-                     department=b.department, category=b.category)
+    return api.judge(
+        t,
+        actor=actor,
+        valid=b.valid,
+        explanation=b.explanation,
+        department=b.department,
+        category=b.category,
+    )
 
 
 def _dispatch(api: Complaints, t: Ticket, b: DispatchBody, actor: str) -> Ticket:
-    return api.dispatch(t, actor=actor, department=b.department, handler=b.handler,
-                        priority=b.priority, force=b.force)
+    return api.dispatch(
+        t,
+        actor=actor,
+        department=b.department,
+        handler=b.handler,
+        priority=b.priority,
+        force=b.force,
+    )
 
 
 def _respond(api: Complaints, t: Ticket, b: RespondBody, actor: str) -> Ticket:
@@ -202,8 +228,14 @@ def _chase(api: Complaints, t: Ticket, b: NoteBody, actor: str) -> Ticket:
 
 
 def _propose(api: Complaints, t: Ticket, b: ProposeBody, actor: str) -> Ticket:
-    return api.propose(t, actor=actor, solution=b.solution, compensation=b.compensation,
-                       refund=b.refund, purchase_id=b.purchase_id)
+    return api.propose(
+        t,
+        actor=actor,
+        solution=b.solution,
+        compensation=b.compensation,
+        refund=b.refund,
+        purchase_id=b.purchase_id,
+    )
 
 
 def _approve(api: Complaints, t: Ticket, b: ApproveBody, actor: str) -> Ticket:
@@ -211,8 +243,15 @@ def _approve(api: Complaints, t: Ticket, b: ApproveBody, actor: str) -> Ticket:
 
 
 def _resolve(api: Complaints, t: Ticket, b: ResolveBody, actor: str) -> Ticket:
-    return api.resolve(t, actor=actor, resolution=b.resolution, compensation=b.compensation,
-                       cause=b.cause, refund=b.refund, purchase_id=b.purchase_id)
+    return api.resolve(
+        t,
+        actor=actor,
+        resolution=b.resolution,
+        compensation=b.compensation,
+        cause=b.cause,
+        refund=b.refund,
+        purchase_id=b.purchase_id,
+    )
 
 
 def _close(api: Complaints, t: Ticket, b: NoteBody, actor: str) -> Ticket:
@@ -220,8 +259,7 @@ def _close(api: Complaints, t: Ticket, b: NoteBody, actor: str) -> Ticket:
 
 
 def _feedback(api: Complaints, t: Ticket, b: FeedbackBody, actor: str) -> Ticket:
-    return api.record_callback(t, actor=actor, score=b.score, satisfied=b.satisfied,
-                               note=b.note)
+    return api.record_callback(t, actor=actor, score=b.score, satisfied=b.satisfied, note=b.note)
 
 
 def _reopen(api: Complaints, t: Ticket, b: ReopenBody, actor: str) -> Ticket:
@@ -238,33 +276,80 @@ def _resume(api: Complaints, t: Ticket, b: NoteBody, actor: str) -> Ticket:
 
 def add_note(request: ApiRequest) -> Trace:
     body: NoteBody = request.body
-    return Complaints(request.crm).note(request.path["ticket_id"], actor=request.actor,
-                                        note=body.note)
+    return Complaints(request.crm).note(
+        request.path["ticket_id"], actor=request.actor, note=body.note
+    )
 
 
 #: (path segment, body, what it does, the change)
 ACTIONS: tuple[tuple[str, type, str, Callable[..., Ticket]], ...] = (
-    ("judge", JudgeBody, "Judge validity: valid (optionally naming the department), or "
-     "invalid with the polite explanation given to the customer (closes it)", _judge),
-    ("dispatch", DispatchBody, "Send a valid ticket to a department (by category and free "
-     "capacity unless named), optionally to a handler; the caller becomes the dispatcher",
-     _dispatch),
-    ("respond", RespondBody, "Record a reply to the customer (the first one meets the "
-     "first-response target); a dispatched ticket moves to in progress", _respond),
-    ("chase", NoteBody, "Chase the department (every chase is a trace and notifies the "
-     "handler, else the department manager)", _chase),
-    ("propose", ProposeBody, "Propose a solution with any goodwill amount; the department "
-     "manager gets a task to approve it", _propose),
-    ("approve", ApproveBody, "Approve or reject the waiting proposal (only the department's "
-     "manager; without one, anyone but the proposer)", _approve),
-    ("resolve", ResolveBody, "Feed the approved solution back to the customer; the ticket "
-     "awaits their answer", _resolve),
-    ("close", NoteBody, "Close and archive a resolved ticket; the satisfaction callback "
-     "follows", _close),
-    ("feedback", FeedbackBody, "Record the customer's satisfaction (score 1-5 and/or "
-     "satisfied); not satisfied reopens the ticket", _feedback),
-    ("reopen", ReopenBody, "Reopen a resolved or closed ticket with fresh SLA targets and "
-     "escalation ladder", _reopen),
+    (
+        "judge",
+        JudgeBody,
+        "Judge validity: valid (optionally naming the department), or "
+        "invalid with the polite explanation given to the customer (closes it)",
+        _judge,
+    ),
+    (
+        "dispatch",
+        DispatchBody,
+        "Send a valid ticket to a department (by category and free "
+        "capacity unless named), optionally to a handler; the caller becomes the dispatcher",
+        _dispatch,
+    ),
+    (
+        "respond",
+        RespondBody,
+        "Record a reply to the customer (the first one meets the "
+        "first-response target); a dispatched ticket moves to in progress",
+        _respond,
+    ),
+    (
+        "chase",
+        NoteBody,
+        "Chase the department (every chase is a trace and notifies the "
+        "handler, else the department manager)",
+        _chase,
+    ),
+    (
+        "propose",
+        ProposeBody,
+        "Propose a solution with any goodwill amount; the department "
+        "manager gets a task to approve it",
+        _propose,
+    ),
+    (
+        "approve",
+        ApproveBody,
+        "Approve or reject the waiting proposal (only the department's "
+        "manager; without one, anyone but the proposer)",
+        _approve,
+    ),
+    (
+        "resolve",
+        ResolveBody,
+        "Feed the approved solution back to the customer; the ticket awaits their answer",
+        _resolve,
+    ),
+    (
+        "close",
+        NoteBody,
+        "Close and archive a resolved ticket; the satisfaction callback follows",
+        _close,
+    ),
+    (
+        "feedback",
+        FeedbackBody,
+        "Record the customer's satisfaction (score 1-5 and/or "
+        "satisfied); not satisfied reopens the ticket",
+        _feedback,
+    ),
+    (
+        "reopen",
+        ReopenBody,
+        "Reopen a resolved or closed ticket with fresh SLA targets and escalation ladder",
+        _reopen,
+    ),
     ("wait", WaitBody, "Stop the SLA clocks while waiting on the customer", _wait),
     ("resume", NoteBody, "Restart the SLA clocks (the pause is not counted)", _resume),
 )
@@ -273,26 +358,66 @@ ACTIONS: tuple[tuple[str, type, str, Callable[..., Ticket]], ...] = (
 def routes() -> list[ApiRoute]:
     """Every complaints route."""
     out = [
-        ApiRoute("POST", "/complaints", open_ticket, "Register a complaint (the complaint "
-                 "form); logs a 'complaint' interaction", body=OpenBody, response=TicketView,
-                 status=201, tag=TAG),
-        ApiRoute("GET", "/complaints", list_tickets, "Tickets, oldest first, within what the "
-                 "caller may read", response=list[Ticket], tag=TAG, query=[
-                     ApiParam("status", f"only these statuses, comma-separated "
-                              f"({', '.join(STATUSES)})"),
-                     ApiParam("category", "only this category"),
-                     ApiParam("owner", "only tickets this rep owns"),
-                     ApiParam("department", "only tickets this department has"),
-                     ApiParam("customer_id", "only this customer's tickets"),
-                     ApiParam("overdue", "only unresolved tickets past an SLA target they "
-                              "have not met", type="boolean"),
-                     ApiParam("limit", "at most this many (default 100)", type="integer")]),
-        ApiRoute("GET", TICKET, show, "A ticket with its SLA state, escalation ladder and "
-                 "trail (chases, escalations …)", response=TicketView, tag=TAG),
-        ApiRoute("POST", f"{TICKET}/notes", add_note, "Add a note to the ticket's trail",
-                 body=NoteBody, response=Trace, status=201, tag=TAG),
+        ApiRoute(
+            "POST",
+            "/complaints",
+            open_ticket,
+            "Register a complaint (the complaint form); logs a 'complaint' interaction",
+            body=OpenBody,
+            response=TicketView,
+            status=201,
+            tag=TAG,
+        ),
+        ApiRoute(
+            "GET",
+            "/complaints",
+            list_tickets,
+            "Tickets, oldest first, within what the caller may read",
+            response=list[Ticket],
+            tag=TAG,
+            query=[
+                ApiParam("status", f"only these statuses, comma-separated ({', '.join(STATUSES)})"),
+                ApiParam("category", "only this category"),
+                ApiParam("owner", "only tickets this rep owns"),
+                ApiParam("department", "only tickets this department has"),
+                ApiParam("customer_id", "only this customer's tickets"),
+                ApiParam(
+                    "overdue",
+                    "only unresolved tickets past an SLA target they have not met",
+                    type="boolean",
+                ),
+                ApiParam("limit", "at most this many (default 100)", type="integer"),
+            ],
+        ),
+        ApiRoute(
+            "GET",
+            TICKET,
+            show,
+            "A ticket with its SLA state, escalation ladder and trail (chases, escalations …)",
+            response=TicketView,
+            tag=TAG,
+        ),
+        ApiRoute(
+            "POST",
+            f"{TICKET}/notes",
+            add_note,
+            "Add a note to the ticket's trail",
+            body=NoteBody,
+            response=Trace,
+            status=201,
+            tag=TAG,
+        ),
     ]
     for name, body, summary, act in ACTIONS:
-        out.append(ApiRoute("POST", f"{TICKET}/{name}", _change(act), summary, body=body,
-                            response=TicketView, tag=TAG))
+        out.append(
+            ApiRoute(
+                "POST",
+                f"{TICKET}/{name}",
+                _change(act),
+                summary,
+                body=body,
+                response=TicketView,
+                tag=TAG,
+            )
+        )
     return out

@@ -94,11 +94,13 @@ def _minus(segment: Interval, pauses: Sequence[Interval]) -> Iterator[Interval]:
 class SlaClock(Protocol):
     """What the SLA logic needs from a way of counting time."""
 
-    def add(self, start: datetime, amount: timedelta,
-            pauses: Iterable[Interval] = ()) -> datetime: ...
+    def add(
+        self, start: datetime, amount: timedelta, pauses: Iterable[Interval] = ()
+    ) -> datetime: ...
 
-    def elapsed(self, start: datetime, end: datetime,
-                pauses: Iterable[Interval] = ()) -> timedelta: ...
+    def elapsed(
+        self, start: datetime, end: datetime, pauses: Iterable[Interval] = ()
+    ) -> timedelta: ...
 
 
 class _Counting:
@@ -107,8 +109,7 @@ class _Counting:
     def segments(self, start: datetime) -> Iterator[Interval]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def add(self, start: datetime, amount: timedelta,
-            pauses: Iterable[Interval] = ()) -> datetime:
+    def add(self, start: datetime, amount: timedelta, pauses: Iterable[Interval] = ()) -> datetime:
         """The instant at which ``amount`` of counted time has passed since ``start``.
 
         A zero amount is ``start`` itself; the result of a positive amount is the moment the
@@ -128,8 +129,7 @@ class _Counting:
                 remaining -= b - a
         raise ValueError("the amount runs past the end of the calendar")  # pragma: no cover
 
-    def elapsed(self, start: datetime, end: datetime,
-                pauses: Iterable[Interval] = ()) -> timedelta:
+    def elapsed(self, start: datetime, end: datetime, pauses: Iterable[Interval] = ()) -> timedelta:
         """Counted time in ``[start, end)``, pauses excluded (zero if ``end <= start``)."""
         total = timedelta(0)
         if end <= start:
@@ -161,9 +161,13 @@ class BusinessClock(_Counting):
     saving change shortens or lengthens that day's span as the wall clock does.
     """
 
-    def __init__(self, zone: str | ZoneInfo, hours: Mapping[str, Sequence[tuple[int, int]]],
-                 holidays: Iterable[date] = (), calendar: HolidayCalendar | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        zone: str | ZoneInfo,
+        hours: Mapping[str, Sequence[tuple[int, int]]],
+        holidays: Iterable[date] = (),
+        calendar: HolidayCalendar | None = None,
+    ) -> None:
         self.zone = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
         unknown = sorted(set(hours) - set(DAYS))
         if unknown:
@@ -177,9 +181,13 @@ class BusinessClock(_Counting):
         self.makeup_hours = next(spans for spans in self.hours if spans)
 
     @classmethod
-    def from_text(cls, zone: str, hours: Mapping[str, str],
-                  holidays: Iterable[str | date] = (),
-                  calendar: str | None = None) -> BusinessClock:
+    def from_text(
+        cls,
+        zone: str,
+        hours: Mapping[str, str],
+        holidays: Iterable[str | date] = (),
+        calendar: str | None = None,
+    ) -> BusinessClock:
         """Build from configuration text (``{"mon": "09:00-18:00"}``, ``["2026-10-01"]``,
         a calendar name such as ``"cn"``)."""
         days = {day: parse_spans(text) for day, text in hours.items()}
@@ -218,8 +226,10 @@ class BusinessClock(_Counting):
                 yield max(a, start), b
             idle = 0 if found else idle + 1
             if idle > MAX_IDLE_DAYS:
-                raise ValueError(f"no working hours within {MAX_IDLE_DAYS} days of "
-                                 f"{start.isoformat()}: check the holiday list")
+                raise ValueError(
+                    f"no working hours within {MAX_IDLE_DAYS} days of "
+                    f"{start.isoformat()}: check the holiday list"
+                )
             day += timedelta(days=1)
 
     def is_working(self, when: datetime) -> bool:

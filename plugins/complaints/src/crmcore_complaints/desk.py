@@ -62,8 +62,12 @@ class DeskRow:
 
 def _urgency(row: DeskRow) -> tuple[Any, ...]:
     left = row.countdown.seconds_left
-    return (left is None, left if left is not None else 0.0,
-            -int(row.ticket.priority), row.ticket.opened_at)
+    return (
+        left is None,
+        left if left is not None else 0.0,
+        -int(row.ticket.priority),
+        row.ticket.opened_at,
+    )
 
 
 class TeamOf:
@@ -83,9 +87,17 @@ class TeamOf:
         return self.known[person]
 
 
-def desk(api: Complaints, actor: str, *, scope: str = "mine", status: str | None = None,
-         category: str | None = None, overdue: bool = False, now: datetime | None = None,
-         limit: int = 200) -> list[DeskRow]:
+def desk(
+    api: Complaints,
+    actor: str,
+    *,
+    scope: str = "mine",
+    status: str | None = None,
+    category: str | None = None,
+    overdue: bool = False,
+    now: datetime | None = None,
+    limit: int = 200,
+) -> list[DeskRow]:
     """Open tickets for the desk, most urgent first (least time left; breached first).
 
     ``scope``: ``mine`` (I own, handle or dispatched it, or it was escalated to me),
@@ -96,23 +108,28 @@ def desk(api: Complaints, actor: str, *, scope: str = "mine", status: str | None
         raise ValueError(f"unknown scope {scope!r} (allowed: {', '.join(SCOPES)})")
     when = now or api.crm.now()
     statuses = [status] if status else [s.value for s in Status if s is not Status.CLOSED]
-    tickets = api.find(status=statuses, category=category, overdue=overdue, now=when,
-                       actor=actor)
+    tickets = api.find(status=statuses, category=category, overdue=overdue, now=when, actor=actor)
     raised = {t.id: _latest_escalation(api, t) for t in tickets if t.escalation_level}
     if scope != "all":
         team_of = TeamOf(api)
         team = team_of(actor) if scope == "team" else None
-        managed = ({n for n, d in api.settings.departments.items() if d.manager == actor}
-                   if scope == "team" else set())
+        managed = (
+            {n for n, d in api.settings.departments.items() if d.manager == actor}
+            if scope == "team"
+            else set()
+        )
 
         def ours(person: str | None) -> bool:
-            return bool(person) and (person == actor
-                                     or (team is not None and team_of(person) == team))
+            return bool(person) and (
+                person == actor or (team is not None and team_of(person) == team)
+            )
 
-        tickets = [t for t in tickets
-                   if any(ours(p) for p in (t.owner, t.handler, t.dispatched_by,
-                                            raised.get(t.id)))
-                   or t.department in managed]
+        tickets = [
+            t
+            for t in tickets
+            if any(ours(p) for p in (t.owner, t.handler, t.dispatched_by, raised.get(t.id)))
+            or t.department in managed
+        ]
     rows = [DeskRow(t, countdown(t, when), raised.get(t.id)) for t in tickets]
     rows.sort(key=_urgency)
     return rows[:limit]
@@ -150,11 +167,27 @@ def chase_trail(api: Complaints, ticket: Ticket) -> list[Chase]:
     for trace in api.history(ticket.id):
         details = trace.details
         if trace.action == "chased":
-            out.append(Chase(trace.at, "chase", trace.actor, details.get("asked"),
-                             details.get("role"), number=details.get("chase"),
-                             note=trace.note))
+            out.append(
+                Chase(
+                    trace.at,
+                    "chase",
+                    trace.actor,
+                    details.get("asked"),
+                    details.get("role"),
+                    number=details.get("chase"),
+                    note=trace.note,
+                )
+            )
         elif trace.action == "escalated":
-            out.append(Chase(trace.at, "escalation", trace.actor, details.get("assignee"),
-                             details.get("target"), level=details.get("level"),
-                             cycle=int(details.get("cycle", 0))))
+            out.append(
+                Chase(
+                    trace.at,
+                    "escalation",
+                    trace.actor,
+                    details.get("assignee"),
+                    details.get("target"),
+                    level=details.get("level"),
+                    cycle=int(details.get("cycle", 0)),
+                )
+            )
     return out

@@ -38,40 +38,70 @@ class Escalation:
         when = now or self.crm.now()
         unresolved = ticket.is_unresolved
 
-        def target(name: str, due: datetime | None, met: datetime | None,
-                   breached: bool) -> SlaTarget:
+        def target(
+            name: str, due: datetime | None, met: datetime | None, breached: bool
+        ) -> SlaTarget:
             late = unresolved and met is None and due is not None and due < when
             return SlaTarget(name, due, met, breached, late)
 
         sla = SlaState(
-            policy=ticket.sla_policy, clock=ticket.sla_clock, cycle=ticket.cycle,
-            cycle_started_at=ticket.cycle_started_at, waiting_since=ticket.waiting_since,
+            policy=ticket.sla_policy,
+            clock=ticket.sla_clock,
+            cycle=ticket.cycle,
+            cycle_started_at=ticket.cycle_started_at,
+            waiting_since=ticket.waiting_since,
             elapsed_hours=round(self.sla_elapsed(ticket, when).total_seconds() / 3600, 4),
-            first_response=target("first_response", ticket.first_response_due_at,
-                                  ticket.first_response_at, ticket.first_response_breached),
-            resolution=target("resolution", ticket.resolution_due_at,
-                              None if unresolved else ticket.resolved_at,
-                              ticket.resolution_breached),
-            resolution_breaches=ticket.resolution_breaches)
-        reached = {t.details.get("level"): t for t in self.escalation_traces(ticket_id=ticket.id)
-                   if t.details.get("cycle", 0) == ticket.cycle}
+            first_response=target(
+                "first_response",
+                ticket.first_response_due_at,
+                ticket.first_response_at,
+                ticket.first_response_breached,
+            ),
+            resolution=target(
+                "resolution",
+                ticket.resolution_due_at,
+                None if unresolved else ticket.resolved_at,
+                ticket.resolution_breached,
+            ),
+            resolution_breaches=ticket.resolution_breaches,
+        )
+        reached = {
+            t.details.get("level"): t
+            for t in self.escalation_traces(ticket_id=ticket.id)
+            if t.details.get("cycle", 0) == ticket.cycle
+        }
         steps = []
         for number, step in enumerate(self.settings.escalation, start=1):
             trace = reached.get(number)
             done = number <= ticket.escalation_level
-            steps.append(LadderStep(
-                level=number, after_hours=step.after_hours, target=step.target, reached=done,
-                escalated_at=trace.at if done and trace else None,
-                assignee=trace.details.get("assignee") if done and trace else None,
-                due_at=ticket.next_escalation_at if number == ticket.escalation_level + 1
-                else None))
-        ladder = LadderState(level=ticket.escalation_level,
-                             next_escalation_at=ticket.next_escalation_at,
-                             escalations=ticket.escalations, steps=tuple(steps))
+            steps.append(
+                LadderStep(
+                    level=number,
+                    after_hours=step.after_hours,
+                    target=step.target,
+                    reached=done,
+                    escalated_at=trace.at if done and trace else None,
+                    assignee=trace.details.get("assignee") if done and trace else None,
+                    due_at=ticket.next_escalation_at
+                    if number == ticket.escalation_level + 1
+                    else None,
+                )
+            )
+        ladder = LadderState(
+            level=ticket.escalation_level,
+            next_escalation_at=ticket.next_escalation_at,
+            escalations=ticket.escalations,
+            steps=tuple(steps),
+        )
         return TicketState(when, sla, ladder)
 
-    def escalation_traces(self, *, ticket_id: str | None = None, since: datetime | None = None,
-                          limit: int | None = None) -> list[Trace]:
+    def escalation_traces(
+        self,
+        *,
+        ticket_id: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Trace]:
         """Escalations that happened, newest first."""
         query: dict[str, Any] = {"action": "escalated"}
         if ticket_id is not None:
@@ -89,8 +119,9 @@ class Escalation:
 
     def due_for_wake(self, now: datetime, limit: int = WAKE_BATCH) -> list[Ticket]:
         """Tickets whose schedule needs the worker at ``now`` (indexed on ``wake_at``)."""
-        return self.book.tickets.find({"wake_at": {"$lte": now}}, sort=[("wake_at", 1)],
-                                 limit=limit)
+        return self.book.tickets.find(
+            {"wake_at": {"$lte": now}}, sort=[("wake_at", 1)], limit=limit
+        )
 
     def sweep(self, now: datetime, worker: str) -> int:
         """Record breaches, escalate and auto-close what has come due; returns how many
@@ -102,8 +133,7 @@ class Escalation:
                 if self.wake(ticket, now, worker):
                     handled += 1
             except ConflictError:
-                self.log.debug("ticket taken by another worker", ticket=ticket.id,
-                               worker=worker)
+                self.log.debug("ticket taken by another worker", ticket=ticket.id, worker=worker)
         return handled
 
     def wake(self, ticket: Ticket, now: datetime, worker: str) -> bool:
@@ -111,28 +141,45 @@ class Escalation:
         actor = f"worker:{worker}"
         changes: dict[str, Any] = {}
         breaches: list[tuple[str, datetime]] = []
-        if (ticket.is_unresolved and ticket.first_response_at is None
-                and not ticket.first_response_breached and ticket.first_response_due_at
-                and ticket.first_response_due_at <= now):
+        if (
+            ticket.is_unresolved
+            and ticket.first_response_at is None
+            and not ticket.first_response_breached
+            and ticket.first_response_due_at
+            and ticket.first_response_due_at <= now
+        ):
             changes["first_response_breached"] = True
             breaches.append(("first_response", ticket.first_response_due_at))
-        if (ticket.is_unresolved and not ticket.resolution_breached and ticket.resolution_due_at
-                and ticket.resolution_due_at <= now):
-            changes.update(resolution_breached=True,
-                           resolution_breaches=ticket.resolution_breaches + 1)
+        if (
+            ticket.is_unresolved
+            and not ticket.resolution_breached
+            and ticket.resolution_due_at
+            and ticket.resolution_due_at <= now
+        ):
+            changes.update(
+                resolution_breached=True, resolution_breaches=ticket.resolution_breaches + 1
+            )
             breaches.append(("resolution", ticket.resolution_due_at))
         levels: list[tuple[int, datetime]] = []
         probe = ticket
-        while (probe.is_unresolved and probe.next_escalation_at is not None
-               and probe.next_escalation_at <= now):
+        while (
+            probe.is_unresolved
+            and probe.next_escalation_at is not None
+            and probe.next_escalation_at <= now
+        ):
             levels.append((probe.escalation_level + 1, probe.next_escalation_at))
-            probe = self.scheduler.schedule(attrs.evolve(
-                probe, escalation_level=probe.escalation_level + 1))
+            probe = self.scheduler.schedule(
+                attrs.evolve(probe, escalation_level=probe.escalation_level + 1)
+            )
         if levels:
-            changes.update(escalation_level=levels[-1][0],
-                           escalations=ticket.escalations + len(levels))
-        auto_close = (ticket.status is Status.RESOLVED and ticket.auto_close_at is not None
-                      and ticket.auto_close_at <= now)
+            changes.update(
+                escalation_level=levels[-1][0], escalations=ticket.escalations + len(levels)
+            )
+        auto_close = (
+            ticket.status is Status.RESOLVED
+            and ticket.auto_close_at is not None
+            and ticket.auto_close_at <= now
+        )
         if not changes and not auto_close:
             # nothing due (e.g. the schedule moved): just refresh wake_at
             refreshed = self.scheduler.schedule(ticket)
@@ -147,8 +194,11 @@ class Escalation:
                 self.escalate(updated, level, at, actor)
             if auto_close:
                 days = self.settings.auto_close_after_days
-                self.lifecycle.close(updated, actor=actor, note=f"no answer from the customer "
-                                     f"within {days:g} days of the resolution")
+                self.lifecycle.close(
+                    updated,
+                    actor=actor,
+                    note=f"no answer from the customer within {days:g} days of the resolution",
+                )
         return True
 
     def escalate(self, ticket: Ticket, level: int, at: datetime, actor: str) -> None:
@@ -159,26 +209,66 @@ class Escalation:
         who = escalation_target(self.settings, self.zone, ticket, level, now)
         role = step.target.replace("_", " ")
         if who.person is None:
-            self.log.warning("complaint escalation has no one to go to", ticket=ticket.id,
-                             level=level, role=step.target)
+            self.log.warning(
+                "complaint escalation has no one to go to",
+                ticket=ticket.id,
+                level=level,
+                role=step.target,
+            )
         task = self.book.flow_task(
-            actor, kind="complaint", due_at=now, customer_id=ticket.customer_id,
+            actor,
+            kind="complaint",
+            due_at=now,
+            customer_id=ticket.customer_id,
             title=f"Complaint {ticket.id} escalated to you (level {level}, {role}): decide and "
-                  "act now", assignee=who.person, priority=as_priority(step.priority, "high"),
-            dedupe_key=escalation_key(ticket, level), source=TASK_SOURCE, ref=ticket.id,
-            ext={SECTION: {"purpose": "escalation", "level": level, "role": step.target}})
-        self.book.trace(ticket, actor, "escalated", None, None, {
-            "level": level, "target": step.target, "assignee": who.person, "how": who.how,
-            "scheduled_at": at.isoformat(), "task_id": task.id, "cycle": ticket.cycle})
-        self.crm.emit("crm_complaint_escalated", actor=actor, ticket=ticket, level=level,
-                      target=who.person or step.target)
-        opened_for = self.scheduler.elapsed(ticket, ticket.cycle_started_at or ticket.opened_at,
-                                            now)
-        self.notifier.send(ticket, "escalation", who.person, step.target,
-                     f"Complaint {ticket.id} escalated to level {level} ({role})",
-                     f"unresolved for {opened_for.total_seconds() / 3600:.1f} {ticket.sla_clock} "
-                     f"hours; category {ticket.category}; priority "
-                     f"{ticket.priority.name.lower()}; {who.how}")
-        self.log.info("complaint escalated", ticket=ticket.id, level=level, role=step.target,
-                      assignee=who.person)
-
+            "act now",
+            assignee=who.person,
+            priority=as_priority(step.priority, "high"),
+            dedupe_key=escalation_key(ticket, level),
+            source=TASK_SOURCE,
+            ref=ticket.id,
+            ext={SECTION: {"purpose": "escalation", "level": level, "role": step.target}},
+        )
+        self.book.trace(
+            ticket,
+            actor,
+            "escalated",
+            None,
+            None,
+            {
+                "level": level,
+                "target": step.target,
+                "assignee": who.person,
+                "how": who.how,
+                "scheduled_at": at.isoformat(),
+                "task_id": task.id,
+                "cycle": ticket.cycle,
+            },
+        )
+        self.crm.emit(
+            "crm_complaint_escalated",
+            actor=actor,
+            ticket=ticket,
+            level=level,
+            target=who.person or step.target,
+        )
+        opened_for = self.scheduler.elapsed(
+            ticket, ticket.cycle_started_at or ticket.opened_at, now
+        )
+        self.notifier.send(
+            ticket,
+            "escalation",
+            who.person,
+            step.target,
+            f"Complaint {ticket.id} escalated to level {level} ({role})",
+            f"unresolved for {opened_for.total_seconds() / 3600:.1f} {ticket.sla_clock} "
+            f"hours; category {ticket.category}; priority "
+            f"{ticket.priority.name.lower()}; {who.how}",
+        )
+        self.log.info(
+            "complaint escalated",
+            ticket=ticket.id,
+            level=level,
+            role=step.target,
+            assignee=who.person,
+        )

@@ -23,8 +23,16 @@ class ImprovementActions:
         self.book = book
         self.records = crm.records(ACTIONS, ImprovementAction)
 
-    def add(self, *, actor: str, what: str, owner: str, due_at: datetime,
-            category: str | None = None, cause: str | None = None) -> ImprovementAction:
+    def add(
+        self,
+        *,
+        actor: str,
+        what: str,
+        owner: str,
+        due_at: datetime,
+        category: str | None = None,
+        cause: str | None = None,
+    ) -> ImprovementAction:
         """Plan an improvement measure; its owner gets a task due at ``due_at``. The baseline
         (complaints per week it addresses, over the four weeks before) is kept to measure it."""
         actor = require_actor(actor)
@@ -32,17 +40,30 @@ class ImprovementActions:
             self.book.known_category(category)
         now = self.crm.now()
         action = ImprovementAction(
-            id=self.crm.new_id("act_"), what=(what or "").strip(), owner=(owner or "").strip(),
-            due_at=due_at, created_at=now, created_by=actor, category=category,
-            cause=cause_label(cause) if cause else None)
-        action = attrs.evolve(action, baseline_per_week=self.weekly_rate(
-            action, now - timedelta(weeks=4), now))
+            id=self.crm.new_id("act_"),
+            what=(what or "").strip(),
+            owner=(owner or "").strip(),
+            due_at=due_at,
+            created_at=now,
+            created_by=actor,
+            category=category,
+            cause=cause_label(cause) if cause else None,
+        )
+        action = attrs.evolve(
+            action, baseline_per_week=self.weekly_rate(action, now - timedelta(weeks=4), now)
+        )
         with self.crm.transaction(actor):
             stored = self.records.insert(action)
-            self.crm.tasks.create(actor=actor, kind="improvement", due_at=due_at,
-                                  title=f"Improvement action: {stored.what}"[:200],
-                                  assignee=stored.owner, dedupe_key=improvement_key(stored.id),
-                                  source=TASK_SOURCE, ref=stored.id)
+            self.crm.tasks.create(
+                actor=actor,
+                kind="improvement",
+                due_at=due_at,
+                title=f"Improvement action: {stored.what}"[:200],
+                assignee=stored.owner,
+                dedupe_key=improvement_key(stored.id),
+                source=TASK_SOURCE,
+                ref=stored.id,
+            )
         return stored
 
     def close(self, action_id: str, *, actor: str, effect: str) -> ImprovementAction:
@@ -57,9 +78,13 @@ class ImprovementActions:
         if action.status is ActionStatus.DONE:
             raise ValidationError(f"improvement action {action_id} is already done")
         with self.crm.transaction(actor):
-            done = self.records.update(action, status=ActionStatus.DONE,
-                                       closed_at=self.crm.now(), closed_by=actor,
-                                       effect=effect.strip())
+            done = self.records.update(
+                action,
+                status=ActionStatus.DONE,
+                closed_at=self.crm.now(),
+                closed_by=actor,
+                effect=effect.strip(),
+            )
             task = self.crm.tasks.open_by_key(improvement_key(action_id))
             if task is not None:
                 self.crm.tasks.complete(task.id, actor=actor, outcome="done")

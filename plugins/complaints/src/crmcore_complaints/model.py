@@ -31,12 +31,12 @@ ACTIONS = "complaints.actions"
 class Status(enum.StrEnum):
     """Where a ticket is. A ``StrEnum``: ``ticket.status == "closed"`` holds."""
 
-    REGISTERED = "registered"    # received and written down; validity not yet judged
-    VALID = "valid"              # judged valid; waits to be dispatched
-    DISPATCHED = "dispatched"    # a department has it
+    REGISTERED = "registered"  # received and written down; validity not yet judged
+    VALID = "valid"  # judged valid; waits to be dispatched
+    DISPATCHED = "dispatched"  # a department has it
     IN_PROGRESS = "in_progress"  # the department is working on it
-    RESOLVED = "resolved"        # fed back to the customer; awaiting their answer
-    CLOSED = "closed"            # archived (an invalid complaint is closed when judged)
+    RESOLVED = "resolved"  # fed back to the customer; awaiting their answer
+    CLOSED = "closed"  # archived (an invalid complaint is closed when judged)
 
 
 #: Still being handled: SLA timers and the escalation ladder run.
@@ -100,8 +100,9 @@ def _amount(_inst: object, attribute: attrs.Attribute, value: object) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValidationError(f"expected an amount of zero or more, got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"expected an amount of zero or more, got {value!r}", field=attribute.name
+        )
 
 
 def _plain_text(value: Any) -> str | None:
@@ -136,11 +137,13 @@ class Proposal:
     compensation: float | None = field(default=None, validator=_amount)
     refund: float | None = field(default=None, validator=_amount)  # money back, not goodwill
     purchase_id: str | None = None  # the purchase interaction the refund returns
-    state: ProposalState = field(default=ProposalState.PENDING,
-                                 converter=enum_converter(ProposalState, "state"))
+    state: ProposalState = field(
+        default=ProposalState.PENDING, converter=enum_converter(ProposalState, "state")
+    )
     decided_by: str | None = None
     decided_at: datetime | None = field(
-        default=None, converter=utc_converter("decided_at", optional=True))
+        default=None, converter=utc_converter("decided_at", optional=True)
+    )
     reason: str = ""
 
 
@@ -160,27 +163,32 @@ class Ticket:
     contact: str | None = field(personal=True, default=None, validator=optional_text)
     claim: Claim | None = attrs.field(default=None, converter=_claim)
     emotions: tuple[Emotion, ...] = attrs.field(default=(), converter=_emotions)
-    priority: Priority = field(default=Priority.NORMAL,
-                               converter=enum_converter(Priority, "priority"))
+    priority: Priority = field(
+        default=Priority.NORMAL, converter=enum_converter(Priority, "priority")
+    )
     status: Status = field(default=Status.REGISTERED, converter=enum_converter(Status, "status"))
     tier: str | None = None  # the customer's tier when registered (SLA policy matching)
     perks: tuple[str, ...] = field(default=(), converter=tuple)  # their perks then (loyalty)
     interaction_id: str | None = None  # the "complaint" interaction it came from / logged
     # judging
     validity: Validity | None = field(
-        default=None, converter=enum_converter(Validity, "validity", optional=True))
+        default=None, converter=enum_converter(Validity, "validity", optional=True)
+    )
     judged_by: str | None = None
-    judged_at: datetime | None = field(default=None,
-                                       converter=utc_converter("judged_at", optional=True))
+    judged_at: datetime | None = field(
+        default=None, converter=utc_converter("judged_at", optional=True)
+    )
     explanation: str | None = field(personal=True, default=None, validator=optional_text)
     # dispatching and handling
     department: str | None = None
     handler: str | None = None
     dispatched_by: str | None = None
     dispatched_at: datetime | None = field(
-        default=None, converter=utc_converter("dispatched_at", optional=True))
+        default=None, converter=utc_converter("dispatched_at", optional=True)
+    )
     first_response_at: datetime | None = field(
-        default=None, converter=utc_converter("first_response_at", optional=True))
+        default=None, converter=utc_converter("first_response_at", optional=True)
+    )
     chases: int = 0
     proposals: tuple[Proposal, ...] = field(default=(), converter=tuple)
     # outcome
@@ -190,11 +198,13 @@ class Ticket:
     refund: float | None = field(default=None, validator=_amount)  # refunded at resolution
     refund_interaction_id: str | None = None  # the "refund" interaction logged for it
     resolved_by: str | None = None
-    resolved_at: datetime | None = field(default=None,
-                                         converter=utc_converter("resolved_at", optional=True))
+    resolved_at: datetime | None = field(
+        default=None, converter=utc_converter("resolved_at", optional=True)
+    )
     closed_by: str | None = None
-    closed_at: datetime | None = field(default=None,
-                                       converter=utc_converter("closed_at", optional=True))
+    closed_at: datetime | None = field(
+        default=None, converter=utc_converter("closed_at", optional=True)
+    )
     satisfaction: int | None = None
     satisfied: bool | None = None
     reopen_count: int = 0
@@ -203,25 +213,32 @@ class Ticket:
     sla_clock: str = "calendar"
     cycle: int = 0  # 0 at first; +1 at every reopen
     cycle_started_at: datetime | None = field(
-        default=None, converter=utc_converter("cycle_started_at", optional=True))
+        default=None, converter=utc_converter("cycle_started_at", optional=True)
+    )
     waiting_since: datetime | None = field(
-        default=None, converter=utc_converter("waiting_since", optional=True))
+        default=None, converter=utc_converter("waiting_since", optional=True)
+    )
     pauses: tuple[Pause, ...] = field(default=(), converter=tuple)
     first_response_due_at: datetime | None = field(
-        default=None, converter=utc_converter("first_response_due_at", optional=True))
+        default=None, converter=utc_converter("first_response_due_at", optional=True)
+    )
     resolution_due_at: datetime | None = field(
-        default=None, converter=utc_converter("resolution_due_at", optional=True))
+        default=None, converter=utc_converter("resolution_due_at", optional=True)
+    )
     first_response_breached: bool = False
     resolution_breached: bool = False  # in the current cycle
     resolution_breaches: int = 0  # over all cycles
     escalation_level: int = 0  # levels reached in the current cycle
     escalations: int = 0  # over all cycles
     next_escalation_at: datetime | None = field(
-        default=None, converter=utc_converter("next_escalation_at", optional=True))
+        default=None, converter=utc_converter("next_escalation_at", optional=True)
+    )
     auto_close_at: datetime | None = field(
-        default=None, converter=utc_converter("auto_close_at", optional=True))
-    wake_at: datetime | None = field(default=None,
-                                     converter=utc_converter("wake_at", optional=True))
+        default=None, converter=utc_converter("auto_close_at", optional=True)
+    )
+    wake_at: datetime | None = field(
+        default=None, converter=utc_converter("wake_at", optional=True)
+    )
     version: int = 0
 
     @property
@@ -234,13 +251,13 @@ class Ticket:
 
     @property
     def pending_proposal(self) -> Proposal | None:
-        return next((p for p in reversed(self.proposals)
-                     if p.state is ProposalState.PENDING), None)
+        return next((p for p in reversed(self.proposals) if p.state is ProposalState.PENDING), None)
 
     @property
     def approved_proposal(self) -> Proposal | None:
-        return next((p for p in reversed(self.proposals)
-                     if p.state is ProposalState.APPROVED), None)
+        return next(
+            (p for p in reversed(self.proposals) if p.state is ProposalState.APPROVED), None
+        )
 
 
 @attrs.frozen
@@ -295,10 +312,12 @@ class ImprovementAction:
     created_by: str = field(validator=name_text)
     category: str | None = None  # the complaint category it addresses, if one
     cause: str | None = None  # the root cause it addresses, if one
-    status: ActionStatus = field(default=ActionStatus.OPEN,
-                                 converter=enum_converter(ActionStatus, "status"))
-    closed_at: datetime | None = field(default=None,
-                                       converter=utc_converter("closed_at", optional=True))
+    status: ActionStatus = field(
+        default=ActionStatus.OPEN, converter=enum_converter(ActionStatus, "status")
+    )
+    closed_at: datetime | None = field(
+        default=None, converter=utc_converter("closed_at", optional=True)
+    )
     closed_by: str | None = None
     effect: str = ""  # the measured effect, as the owner states it at closure
     baseline_per_week: float | None = None  # complaints/week addressed, before the action
@@ -314,8 +333,7 @@ for _enum in (Status, Claim, Emotion, Validity, ProposalState, ActionStatus):
 ALLOWED_FROM: dict[str, frozenset[Status]] = {
     "judge": frozenset({Status.REGISTERED}),
     "dispatch": frozenset({Status.VALID, Status.DISPATCHED, Status.IN_PROGRESS}),
-    "respond": frozenset({Status.REGISTERED, Status.VALID, Status.DISPATCHED,
-                          Status.IN_PROGRESS}),
+    "respond": frozenset({Status.REGISTERED, Status.VALID, Status.DISPATCHED, Status.IN_PROGRESS}),
     "chase": frozenset({Status.DISPATCHED, Status.IN_PROGRESS}),
     "propose": frozenset({Status.DISPATCHED, Status.IN_PROGRESS}),
     "approve": frozenset({Status.DISPATCHED, Status.IN_PROGRESS}),

@@ -6,8 +6,14 @@ from __future__ import annotations
 from crmcore.contracts import callback_key
 from crmcore_complaints.model import Ticket
 
-__all__ = ["SECTION", "TASK_SOURCE", "approval_key", "callback_key", "escalation_key",
-           "improvement_key"]
+__all__ = [
+    "SECTION",
+    "TASK_SOURCE",
+    "approval_key",
+    "callback_key",
+    "escalation_key",
+    "improvement_key",
+]
 
 SECTION = "complaints"
 TASK_SOURCE = "complaints"

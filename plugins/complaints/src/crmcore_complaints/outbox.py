@@ -18,19 +18,32 @@ class Notifier:
         self.records = crm.records(OUTBOX, Notification)
         self.log = get_logger(SECTION)
 
-    def send(self, ticket: Ticket, kind: str, recipient: str | None, role: str,
-             subject: str, body: str) -> None:
+    def send(
+        self, ticket: Ticket, kind: str, recipient: str | None, role: str, subject: str, body: str
+    ) -> None:
         """Tell ``recipient`` (who holds ``role``; None when no one does) about ``ticket``."""
         notification = Notification(
-            id=self.crm.new_id("ntf_"), kind=kind, ticket_id=ticket.id,
-            customer_id=ticket.customer_id, created_at=self.crm.now(), recipient=recipient,
-            role=role, subject=subject, body=body)
+            id=self.crm.new_id("ntf_"),
+            kind=kind,
+            ticket_id=ticket.id,
+            customer_id=ticket.customer_id,
+            created_at=self.crm.now(),
+            recipient=recipient,
+            role=role,
+            subject=subject,
+            body=body,
+        )
         self.crm.plugins.crm_complaint_notify(crm=self.crm, notification=notification)
 
     def deliver(self, notification: Notification) -> bool:
         """The default notifier: keep the message in ``complaints.outbox`` and log it."""
         self.records.insert(notification)
-        self.log.info("complaint notification", kind=notification.kind,
-                      ticket=notification.ticket_id, recipient=notification.recipient,
-                      role=notification.role, subject=notification.subject)
+        self.log.info(
+            "complaint notification",
+            kind=notification.kind,
+            ticket=notification.ticket_id,
+            recipient=notification.recipient,
+            role=notification.role,
+            subject=notification.subject,
+        )
         return True

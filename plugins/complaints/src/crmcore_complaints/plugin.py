@@ -69,25 +69,40 @@ def crm_settings() -> SettingsSpec:
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
     return [
-        CollectionSpec(TICKETS, (
-            IndexSpec([("wake_at", 1)], sparse=True),  # the worker's sweep
-            IndexSpec([("status", 1), ("opened_at", 1)]),
-            IndexSpec([("customer_id", 1), ("opened_at", 1)]),
-            IndexSpec([("department", 1), ("status", 1)]),
-            IndexSpec([("owner", 1), ("status", 1)]),
-            IndexSpec([("opened_at", 1)]),
-        ), customer_key="customer_id", record_type=Ticket),
-        CollectionSpec(TRACES, (
-            IndexSpec([("ticket_id", 1), ("at", 1)]),
-            IndexSpec([("action", 1), ("at", 1)]),
-        ), customer_key="customer_id", record_type=Trace),
-        CollectionSpec(OUTBOX, (
-            IndexSpec([("ticket_id", 1)]),
-            IndexSpec([("created_at", 1)]),
-        ), customer_key="customer_id", record_type=Notification),
-        CollectionSpec(ACTIONS, (
-            IndexSpec([("status", 1), ("due_at", 1)]),
-        ), record_type=ImprovementAction),
+        CollectionSpec(
+            TICKETS,
+            (
+                IndexSpec([("wake_at", 1)], sparse=True),  # the worker's sweep
+                IndexSpec([("status", 1), ("opened_at", 1)]),
+                IndexSpec([("customer_id", 1), ("opened_at", 1)]),
+                IndexSpec([("department", 1), ("status", 1)]),
+                IndexSpec([("owner", 1), ("status", 1)]),
+                IndexSpec([("opened_at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=Ticket,
+        ),
+        CollectionSpec(
+            TRACES,
+            (
+                IndexSpec([("ticket_id", 1), ("at", 1)]),
+                IndexSpec([("action", 1), ("at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=Trace,
+        ),
+        CollectionSpec(
+            OUTBOX,
+            (
+                IndexSpec([("ticket_id", 1)]),
+                IndexSpec([("created_at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=Notification,
+        ),
+        CollectionSpec(
+            ACTIONS, (IndexSpec([("status", 1), ("due_at", 1)]),), record_type=ImprovementAction
+        ),
     ]
 
 
@@ -97,16 +112,20 @@ def crm_kinds() -> Kinds:
 
 
 @hookimpl
-def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
-                           actor: str) -> Effects | None:
+def crm_interaction_logged(
+    crm: CRM, interaction: Interaction, customer: Customer, actor: str
+) -> Effects | None:
     """A "complaint" interaction logged by someone else registers a ticket; a "callback"
     interaction about a ticket stores the satisfaction answer (and reopens when unhappy)."""
-    return Effects.run(lambda: _crm_interaction_logged(crm, interaction, customer, actor),
-                       "complaints: interaction logged")
+    return Effects.run(
+        lambda: _crm_interaction_logged(crm, interaction, customer, actor),
+        "complaints: interaction logged",
+    )
 
 
-def _crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
-                           actor: str) -> Effects | None:
+def _crm_interaction_logged(
+    crm: CRM, interaction: Interaction, customer: Customer, actor: str
+) -> Effects | None:
     ref = interaction.ref or ""
     if interaction.kind == "complaint" and not ref.startswith("tkt_"):
         api = Complaints.of(crm)
@@ -126,18 +145,26 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     ticket = crm.records(TICKETS, Ticket).find_one({"id": task.ref})
     if ticket is None:
         return None
-    trace = Trace(id=crm.new_id("trc_"), ticket_id=ticket.id, customer_id=ticket.customer_id,
-                  at=crm.now(), actor=actor, action="escalation_handled",
-                  details={"level": task.ext[SECTION].get("level"), "task_id": task.id,
-                           "outcome": task.outcome})
+    trace = Trace(
+        id=crm.new_id("trc_"),
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        at=crm.now(),
+        actor=actor,
+        action="escalation_handled",
+        details={
+            "level": task.ext[SECTION].get("level"),
+            "task_id": task.id,
+            "outcome": task.outcome,
+        },
+    )
     return Effects(records=[RecordWrite(TRACES, to_doc(trace))])
 
 
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Record SLA breaches, escalate along the ladder and auto-close what is due."""
-    return Effects.run(lambda: _crm_tick(crm, now, worker),
-                       "complaints: tick")
+    return Effects.run(lambda: _crm_tick(crm, now, worker), "complaints: tick")
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
@@ -160,9 +187,13 @@ def crm_business_clock(crm: CRM) -> BusinessClock:
 @hookimpl
 def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
     """``crm complaints``, imported when it runs."""
-    return [LazyCommand("complaints", "crmcore_complaints.cli:complaints_group",
-                        "Complaint tickets: register, judge, dispatch, resolve, close, reopen "
-                        "and analyse.")]
+    return [
+        LazyCommand(
+            "complaints",
+            "crmcore_complaints.cli:complaints_group",
+            "Complaint tickets: register, judge, dispatch, resolve, close, reopen and analyse.",
+        )
+    ]
 
 
 @hookimpl
@@ -175,6 +206,7 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 # -- the workspace (served by the web plugin; these use only crmcore.registry types) -----------
 
+
 @hookimpl
 def crm_web_pages(crm: CRM) -> list[WebPage]:
     """The complaint desk, the intake form and the ticket page with every action."""
@@ -185,7 +217,7 @@ def crm_web_pages(crm: CRM) -> list[WebPage]:
 
 @hookimpl
 def crm_nav_entries(crm: CRM) -> list[NavEntry]:
-    """"Complaint desk" in the workspace's navigation."""
+    """ "Complaint desk" in the workspace's navigation."""
     from crmcore_complaints import web_pages
 
     return web_pages.nav_entries()
@@ -216,8 +248,9 @@ def crm_translations() -> list[TranslationCatalog]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime,
-                        window: ReportWindow | None = None) -> list[ReportSection]:
+def crm_report_sections(
+    crm: CRM, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     from crmcore_complaints.analysis import domain_sections
 
     return domain_sections(Complaints.of(crm), now, window)

@@ -20,29 +20,41 @@ def refund_logged(crm: CRM, ticket: Ticket, proposal: int | None) -> Interaction
     return None
 
 
-def check_refund(crm: CRM, settings: ComplaintsSettings, ticket: Ticket, refund: float | None,
-                 purchase_id: str | None) -> tuple[float, str]:
+def check_refund(
+    crm: CRM,
+    settings: ComplaintsSettings,
+    ticket: Ticket,
+    refund: float | None,
+    purchase_id: str | None,
+) -> tuple[float, str]:
     """A refund must be positive and return part of a purchase of the ticket's customer that
     has not been refunded already; returns the amount and the purchase."""
     if refund is None or isinstance(refund, bool) or refund <= 0:
-        raise ValidationError(f"a refund needs an amount above zero, got {refund!r}",
-                              field="refund")
+        raise ValidationError(
+            f"a refund needs an amount above zero, got {refund!r}", field="refund"
+        )
     if not purchase_id:
-        raise ValidationError("name the purchase the refund returns (its interaction id)",
-                              field="purchase_id")
+        raise ValidationError(
+            "name the purchase the refund returns (its interaction id)", field="purchase_id"
+        )
     try:
         purchase = crm.interactions.get(purchase_id)
     except NotFoundError:
         raise ValidationError(f"no purchase {purchase_id!r}", field="purchase_id") from None
-    if purchase.kind not in settings.purchase_kinds or \
-            purchase.customer_id != ticket.customer_id:
-        raise ValidationError(f"{purchase_id} is not a purchase of customer "
-                              f"{ticket.customer_id}", field="purchase_id")
-    refunded = sum(r.amount or 0.0 for r in crm.interactions.for_customer(
-        ticket.customer_id, kinds=["refund"]) if r.ref == purchase_id)
+    if purchase.kind not in settings.purchase_kinds or purchase.customer_id != ticket.customer_id:
+        raise ValidationError(
+            f"{purchase_id} is not a purchase of customer {ticket.customer_id}", field="purchase_id"
+        )
+    refunded = sum(
+        r.amount or 0.0
+        for r in crm.interactions.for_customer(ticket.customer_id, kinds=["refund"])
+        if r.ref == purchase_id
+    )
     left = max(0.0, (purchase.amount or 0.0) - refunded)
     if refund > left + 1e-9:
-        raise ValidationError(f"a refund of {refund:g} exceeds what is left of purchase "
-                              f"{purchase_id} ({left:g} of {purchase.amount or 0:g})",
-                              field="refund")
+        raise ValidationError(
+            f"a refund of {refund:g} exceeds what is left of purchase "
+            f"{purchase_id} ({left:g} of {purchase.amount or 0:g})",
+            field="refund",
+        )
     return float(refund), purchase_id

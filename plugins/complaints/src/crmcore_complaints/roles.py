@@ -32,12 +32,12 @@ def on_shift(shift: Shift, local: datetime) -> bool:
     yesterday = DAYS[(local - timedelta(days=1)).weekday()]
     if start < end:
         return today in shift.days and start <= minute < end
-    return (today in shift.days and minute >= start) or (yesterday in shift.days
-                                                          and minute < end)
+    return (today in shift.days and minute >= start) or (yesterday in shift.days and minute < end)
 
 
-def shift_lead(settings: ComplaintsSettings, zone: ZoneInfo, when: datetime,
-               department: str | None) -> str | None:
+def shift_lead(
+    settings: ComplaintsSettings, zone: ZoneInfo, when: datetime, department: str | None
+) -> str | None:
     """The lead of the first configured shift on duty at ``when`` for ``department``."""
     local = when.astimezone(zone)
     for shift in settings.shifts:
@@ -56,8 +56,9 @@ def department_of(settings: ComplaintsSettings, ticket: Ticket) -> str | None:
     return handling[0] if handling else None
 
 
-def resolve_role(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, role: str,
-                 when: datetime) -> Resolved:
+def resolve_role(
+    settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, role: str, when: datetime
+) -> Resolved:
     """The person holding ``role`` for ``ticket`` at ``when``.
 
     A shift lead comes from the rota; with no shift on duty the ticket goes to the department
@@ -73,15 +74,21 @@ def resolve_role(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, r
         if lead is not None:
             return Resolved(role, lead, "shift lead on duty")
         if dept is not None and dept.manager:
-            return Resolved(role, dept.manager,
-                            f"no shift lead on duty; manager of {department}")
-        return Resolved(role, ticket.owner, "no shift lead on duty and no department manager "
-                        "set; the owner (first contact) instead")
+            return Resolved(role, dept.manager, f"no shift lead on duty; manager of {department}")
+        return Resolved(
+            role,
+            ticket.owner,
+            "no shift lead on duty and no department manager "
+            "set; the owner (first contact) instead",
+        )
     if role == "department_manager":
         if dept is not None and dept.manager:
             return Resolved(role, dept.manager, f"manager of {department}")
-        return Resolved(role, ticket.owner, f"department {department} has no manager set; "
-                        "the owner (first contact) instead")
+        return Resolved(
+            role,
+            ticket.owner,
+            f"department {department} has no manager set; the owner (first contact) instead",
+        )
     if role == "dispatcher":
         if ticket.dispatched_by:
             return Resolved(role, ticket.dispatched_by, "dispatched the ticket")
@@ -93,12 +100,15 @@ def resolve_role(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, r
     return Resolved(role, ticket.owner, "owns the ticket (first contact)")
 
 
-UNSTAFFED = ("no one but the owner holds a rung of the ladder; left unassigned for the team: "
-             "fill in [[complaints.shifts]] and the departments' managers")
+UNSTAFFED = (
+    "no one but the owner holds a rung of the ladder; left unassigned for the team: "
+    "fill in [[complaints.shifts]] and the departments' managers"
+)
 
 
-def escalation_target(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket,
-                      level: int, when: datetime) -> Resolved:
+def escalation_target(
+    settings: ComplaintsSettings, zone: ZoneInfo, ticket: Ticket, level: int, when: datetime
+) -> Resolved:
     """Who ladder ``level`` (1-based) of ``ticket`` goes to at ``when``: never the owner.
 
     An escalation raises a ticket above whoever owns it, so when the rung's role resolves to
@@ -108,13 +118,16 @@ def escalation_target(settings: ComplaintsSettings, zone: ZoneInfo, ticket: Tick
     """
     ladder = settings.escalation
     step = ladder[level - 1]
-    for later in ladder[level - 1:]:
+    for later in ladder[level - 1 :]:
         who = resolve_role(settings, zone, ticket, later.target, when)
         if who.person and who.person != ticket.owner:
             if later is step:
                 return who
-            return Resolved(step.target, who.person,
-                            f"{step.target} is the owner or unset; next rung: {who.how}")
+            return Resolved(
+                step.target,
+                who.person,
+                f"{step.target} is the owner or unset; next rung: {who.how}",
+            )
     return Resolved(step.target, None, UNSTAFFED)
 
 
@@ -125,18 +138,25 @@ def staffing_warnings(settings: ComplaintsSettings, today: date | None = None) -
     out = []
     name = settings.calendar.holiday_calendar
     if name and today is not None and not calendar_named(name).covers(today):
-        out.append(f"complaints: the {name!r} holiday calendar has no data for {today.year}; "
-                   "business hours count weekdays only until chinesecalendar is upgraded "
-                   "(pip install -U chinesecalendar) or the dates are listed in "
-                   "[complaints.calendar] holidays")
+        out.append(
+            f"complaints: the {name!r} holiday calendar has no data for {today.year}; "
+            "business hours count weekdays only until chinesecalendar is upgraded "
+            "(pip install -U chinesecalendar) or the dates are listed in "
+            "[complaints.calendar] holidays"
+        )
     if "shift_lead" in targets and not settings.shifts:
-        out.append("complaints: the escalation ladder raises tickets to the shift lead but the "
-                   "rota is empty; name the leads in [[complaints.shifts]] (lead, days, start, "
-                   "end)")
+        out.append(
+            "complaints: the escalation ladder raises tickets to the shift lead but the "
+            "rota is empty; name the leads in [[complaints.shifts]] (lead, days, start, "
+            "end)"
+        )
     if targets & {"shift_lead", "department_manager"}:
         unmanaged = [name for name, dept in settings.departments.items() if not dept.manager]
         if unmanaged:
-            out.append("complaints: the escalation ladder raises tickets to the department "
-                       "manager but these departments have none: " + ", ".join(unmanaged)
-                       + "; set manager = \"<actor>\" under [complaints.departments.<name>]")
+            out.append(
+                "complaints: the escalation ladder raises tickets to the department "
+                "manager but these departments have none: "
+                + ", ".join(unmanaged)
+                + '; set manager = "<actor>" under [complaints.departments.<name>]'
+            )
     return out

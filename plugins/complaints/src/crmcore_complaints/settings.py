@@ -27,8 +27,9 @@ def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
     seen: set[str] = set()
     for name in value:
         if not _NAME.match(name):
-            raise ValidationError(f"{name!r} is not a name (lower-case letters, digits, '_')",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"{name!r} is not a name (lower-case letters, digits, '_')", field=attribute.name
+            )
         if name in seen:
             raise ValidationError(f"{name!r} is listed twice", field=attribute.name)
         seen.add(name)
@@ -53,14 +54,17 @@ def _between(low: int, high: int) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
         if not low <= value <= high:
             raise ValidationError(f"expected {low} to {high}, got {value}", field=attribute.name)
+
     return check
 
 
 def _one_of(*allowed: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
         if value not in allowed:
-            raise ValidationError(f"unknown value {value!r} (allowed: {', '.join(allowed)})",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"unknown value {value!r} (allowed: {', '.join(allowed)})", field=attribute.name
+            )
+
     return check
 
 
@@ -68,8 +72,10 @@ def _each_of(*allowed: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
         for item in value:
             if item not in allowed:
-                raise ValidationError(f"unknown value {item!r} (allowed: {', '.join(allowed)})",
-                                      field=attribute.name)
+                raise ValidationError(
+                    f"unknown value {item!r} (allowed: {', '.join(allowed)})", field=attribute.name
+                )
+
     return check
 
 
@@ -79,6 +85,7 @@ def _hhmm(end: bool) -> Any:
             parse_hhmm(value, allow_end_of_day=end)
         except ValueError as exc:
             raise ValidationError(str(exc), field=attribute.name) from None
+
     return check
 
 
@@ -90,8 +97,9 @@ def _optional_zone(inst: object, attribute: attrs.Attribute, value: str | None) 
 def _hours(_inst: object, attribute: attrs.Attribute, value: dict[str, str]) -> None:
     for day, text in value.items():
         if day not in DAYS:
-            raise ValidationError(f"unknown weekday {day!r} (use {', '.join(DAYS)})",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"unknown weekday {day!r} (use {', '.join(DAYS)})", field=attribute.name
+            )
         try:
             parse_spans(text)
         except ValueError as exc:
@@ -105,8 +113,9 @@ def _dates(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
         try:
             date.fromisoformat(text)
         except (TypeError, ValueError):
-            raise ValidationError(f"{text!r} is not a date as YYYY-MM-DD",
-                                  field=attribute.name) from None
+            raise ValidationError(
+                f"{text!r} is not a date as YYYY-MM-DD", field=attribute.name
+            ) from None
 
 
 def _calendar(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
@@ -123,22 +132,33 @@ def _ladder(_inst: object, attribute: attrs.Attribute, value: list[EscalationLev
             raise ValidationError(
                 f"levels must come in increasing order of after_hours: level {i + 1} "
                 f"({value[i].after_hours}h) is not after level {i} ({value[i - 1].after_hours}h)",
-                field=attribute.name)
+                field=attribute.name,
+            )
 
 
 def _target(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     if value == "owner":
-        raise ValidationError("an escalation raises a ticket above its owner, so 'owner' is "
-                              "no target; use shift_lead, department_manager, dispatcher, "
-                              "handler or 'person:<id>'", field=attribute.name)
+        raise ValidationError(
+            "an escalation raises a ticket above its owner, so 'owner' is "
+            "no target; use shift_lead, department_manager, dispatcher, "
+            "handler or 'person:<id>'",
+            field=attribute.name,
+        )
     if value in ROLES or (value.startswith("person:") and value[7:].strip()):
         return
-    raise ValidationError(f"unknown target {value!r} (a role: {', '.join(ROLES)}; or "
-                          "'person:<id>')", field=attribute.name)
+    raise ValidationError(
+        f"unknown target {value!r} (a role: {', '.join(ROLES)}; or 'person:<id>')",
+        field=attribute.name,
+    )
 
 
-_WEEKDAYS = {"mon": "09:00-18:00", "tue": "09:00-18:00", "wed": "09:00-18:00",
-             "thu": "09:00-18:00", "fri": "09:00-18:00"}
+_WEEKDAYS = {
+    "mon": "09:00-18:00",
+    "tue": "09:00-18:00",
+    "wed": "09:00-18:00",
+    "thu": "09:00-18:00",
+    "fri": "09:00-18:00",
+}
 
 
 @attrs.frozen
@@ -209,9 +229,12 @@ class Department:
 
 
 def _default_sla() -> list[SlaPolicy]:
-    return [SlaPolicy(name="urgent", priorities=["urgent"], first_response_hours=1.0,
-                      resolution_hours=24.0),
-            SlaPolicy(name="standard")]
+    return [
+        SlaPolicy(
+            name="urgent", priorities=["urgent"], first_response_hours=1.0, resolution_hours=24.0
+        ),
+        SlaPolicy(name="standard"),
+    ]
 
 
 def _default_ladder() -> list[EscalationLevel]:
@@ -222,8 +245,7 @@ def _default_ladder() -> list[EscalationLevel]:
 class ComplaintsSettings:
     """``[complaints]``."""
 
-    categories: list[str] = attrs.field(factory=lambda: list(DEFAULT_CATEGORIES),
-                                        validator=_names)
+    categories: list[str] = attrs.field(factory=lambda: list(DEFAULT_CATEGORIES), validator=_names)
     extra_categories: list[str] = attrs.field(factory=list, validator=_names)
     default_category: str = "other"
     default_priority: str = attrs.field(default="normal", validator=_one_of(*PRIORITY_NAMES))
@@ -234,8 +256,9 @@ class ComplaintsSettings:
     auto_close_after_days: float = attrs.field(default=7.0, validator=_non_negative)
     tier_path: str = "grading.grades.pyramid"  # where the customer's tier is, inside ext
     # paid interaction kinds a refund may return (grading's spend kinds by default)
-    purchase_kinds: list[str] = attrs.field(factory=lambda: ["purchase", "treatment"],
-                                            validator=_names)
+    purchase_kinds: list[str] = attrs.field(
+        factory=lambda: ["purchase", "treatment"], validator=_names
+    )
     # a customer holding this perk (loyalty's crm_customer_perks) gets at least ``high``
     priority_perk: str = "priority_handling"
     report_days: int = attrs.field(default=30, validator=_positive)
@@ -244,17 +267,18 @@ class ComplaintsSettings:
     escalation: list[EscalationLevel] = attrs.field(factory=_default_ladder, validator=_ladder)
     shifts: list[Shift] = attrs.field(factory=list)
     departments: dict[str, Department] = attrs.field(
-        factory=lambda: {"customer_service": Department()})
+        factory=lambda: {"customer_service": Department()}
+    )
 
     def __attrs_post_init__(self) -> None:
         known = set(self.all_categories)
         twice = sorted(set(self.categories) & set(self.extra_categories))
         if twice:
-            raise ValidationError(f"{twice[0]!r} is already in categories",
-                                  field="extra_categories")
+            raise ValidationError(
+                f"{twice[0]!r} is already in categories", field="extra_categories"
+            )
         if self.default_category not in known:
-            raise _bad("default_category", f"unknown category {self.default_category!r}",
-                       known)
+            raise _bad("default_category", f"unknown category {self.default_category!r}", known)
         if not self.sla:
             raise ValidationError("at least one policy is needed", field="sla")
         names: set[str] = set()
@@ -266,28 +290,37 @@ class ComplaintsSettings:
                 raise ValidationError(f"sla[{i}].name: {policy.name!r} is used twice")
             names.add(policy.name)
         if not self.sla[-1].catch_all:
-            raise ValidationError(f"sla[{len(self.sla) - 1}]: the last policy must match every "
-                                  "ticket (no categories, priorities, tiers or channels)")
+            raise ValidationError(
+                f"sla[{len(self.sla) - 1}]: the last policy must match every "
+                "ticket (no categories, priorities, tiers or channels)"
+            )
         if not self.departments:
             raise ValidationError("at least one department is needed", field="departments")
         for name, dept in self.departments.items():
             if not _NAME.match(name):
-                raise ValidationError(f"departments.{name}: not a name (lower-case letters, "
-                                      "digits, '_')")
+                raise ValidationError(
+                    f"departments.{name}: not a name (lower-case letters, digits, '_')"
+                )
             for category in dept.categories:
                 if category not in known:
-                    raise _bad(f"departments.{name}.categories",
-                               f"unknown category {category!r}", known)
+                    raise _bad(
+                        f"departments.{name}.categories", f"unknown category {category!r}", known
+                    )
         uncovered = [c for c in self.all_categories if not self.departments_for(c)]
         if uncovered:
-            raise ValidationError(f"departments: no department handles {uncovered[0]!r} (list "
-                                  "it in one department's categories, or leave one "
-                                  "department's categories empty to take the rest)")
+            raise ValidationError(
+                f"departments: no department handles {uncovered[0]!r} (list "
+                "it in one department's categories, or leave one "
+                "department's categories empty to take the rest)"
+            )
         for i, shift in enumerate(self.shifts):
             for dept_name in shift.departments:
                 if dept_name not in self.departments:
-                    raise _bad(f"shifts[{i}].departments", f"unknown department {dept_name!r}",
-                               set(self.departments))
+                    raise _bad(
+                        f"shifts[{i}].departments",
+                        f"unknown department {dept_name!r}",
+                        set(self.departments),
+                    )
 
     @property
     def all_categories(self) -> tuple[str, ...]:
@@ -302,8 +335,12 @@ class ComplaintsSettings:
         return self.calendar.timezone or core_timezone
 
     def business_clock(self, core_timezone: str) -> BusinessClock:
-        return BusinessClock.from_text(self.timezone(core_timezone), self.calendar.hours,
-                                       self.calendar.holidays, self.calendar.holiday_calendar)
+        return BusinessClock.from_text(
+            self.timezone(core_timezone),
+            self.calendar.hours,
+            self.calendar.holidays,
+            self.calendar.holiday_calendar,
+        )
 
 
 def _bad(where: str, message: str, known: set[str]) -> ValidationError:

@@ -24,8 +24,14 @@ CAUSES = {
     "billing_dispute": ["double_charge", "wrong_plan_billed"],
     "other": ["miscommunication"],
 }
-CATEGORY_WEIGHTS = {"product_quality": 5, "service": 4, "price": 2, "false_advertising": 1,
-                    "other": 1, "billing_dispute": 3}
+CATEGORY_WEIGHTS = {
+    "product_quality": 5,
+    "service": 4,
+    "price": 2,
+    "false_advertising": 1,
+    "other": 1,
+    "billing_dispute": 3,
+}
 INVALID_REASONS = [
     "The warranty period ended before the fault appeared; we explained the paid repair option.",
     "The price shown was correct for the plan chosen; we walked the customer through it.",
@@ -34,8 +40,15 @@ INVALID_REASONS = [
 
 def simulate_day(api: Complaints, now: datetime, rng: random.Random, actor: str) -> None:
     """Act out one day of complaint handling at ``now`` (only ``rng`` draws chances)."""
-    for ticket in api.find(status=[Status.REGISTERED, Status.VALID, Status.DISPATCHED,
-                                   Status.IN_PROGRESS, Status.RESOLVED]):
+    for ticket in api.find(
+        status=[
+            Status.REGISTERED,
+            Status.VALID,
+            Status.DISPATCHED,
+            Status.IN_PROGRESS,
+            Status.RESOLVED,
+        ]
+    ):
         pace = rng.random()
         steps = 8 if pace < 0.6 else (1 if pace < 0.85 else 0)
         current: Ticket | None = ticket
@@ -63,16 +76,25 @@ def _step(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ti
             category = rng.choices(known, [CATEGORY_WEIGHTS.get(c, 1) for c in known])[0]
         if rng.random() < 0.9:
             return api.judge(ticket, actor=ticket.owner, valid=True, category=category)
-        api.judge(ticket, actor=ticket.owner, valid=False, category=category,
-                  explanation=rng.choice(INVALID_REASONS))
+        api.judge(
+            ticket,
+            actor=ticket.owner,
+            valid=False,
+            category=category,
+            explanation=rng.choice(INVALID_REASONS),
+        )
         return None
     if status is Status.VALID:
         urgent = rng.random() < 0.1
-        return api.dispatch(ticket, actor=ticket.owner, handler=actor,
-                            priority=Priority.HIGH if urgent else None)
+        return api.dispatch(
+            ticket, actor=ticket.owner, handler=actor, priority=Priority.HIGH if urgent else None
+        )
     if status is Status.DISPATCHED:
-        return api.respond(ticket, actor=actor, message="We are looking into it and will "
-                           "come back to you within two days.")
+        return api.respond(
+            ticket,
+            actor=actor,
+            message="We are looking into it and will come back to you within two days.",
+        )
     if status is Status.IN_PROGRESS:
         return _work(api, ticket, rng, actor)
     if status is Status.RESOLVED:
@@ -96,15 +118,25 @@ def _work(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ti
     if pending is not None:
         department = ticket.department or ""
         dept = api.settings.departments.get(department)
-        manager = (dept.manager if dept and dept.manager else "duty-manager")
-        return api.approve(ticket, actor=manager, approve=rng.random() < 0.93,
-                           reason="" if rng.random() < 0.9 else "too costly")
+        manager = dept.manager if dept and dept.manager else "duty-manager"
+        return api.approve(
+            ticket,
+            actor=manager,
+            approve=rng.random() < 0.93,
+            reason="" if rng.random() < 0.9 else "too costly",
+        )
     approved = ticket.approved_proposal
     if approved is None or not api.settings.require_approval:
         wants_money = ticket.claim in (Claim.COMPENSATION, Claim.NON_MATERIAL_COMPENSATION)
         amount = round(rng.uniform(10, 200), 2) if wants_money or rng.random() < 0.2 else None
-        solution = rng.choice(["replace the item", "refund the fee", "apologise and redo the "
-                               "service", "repair free of charge"])
+        solution = rng.choice(
+            [
+                "replace the item",
+                "refund the fee",
+                "apologise and redo the service",
+                "repair free of charge",
+            ]
+        )
         ticket = api.propose(ticket, actor=actor, solution=solution, compensation=amount)
         if not api.settings.require_approval:
             return api.resolve(ticket, actor=actor, cause=_cause(ticket, rng))
@@ -118,13 +150,19 @@ def _cause(ticket: Ticket, rng: random.Random) -> str:
 
 def _answer_callbacks(api: Complaints, now: datetime, rng: random.Random, actor: str) -> None:
     """Without followup, staff make the post-close callbacks themselves."""
-    for ticket in api.tickets.find({"status": Status.CLOSED, "satisfied": None,
-                                    "closed_at": {"$lte": now - timedelta(hours=20)}}):
+    for ticket in api.tickets.find(
+        {
+            "status": Status.CLOSED,
+            "satisfied": None,
+            "closed_at": {"$lte": now - timedelta(hours=20)},
+        }
+    ):
         if rng.random() > 0.85:
             continue
         score = rng.choices([5, 4, 3, 2, 1], [40, 30, 14, 10, 6])[0]
-        api.record_callback(ticket, actor=ticket.owner, score=score,
-                            note="callback after the complaint")
+        api.record_callback(
+            ticket, actor=ticket.owner, score=score, note="callback after the complaint"
+        )
 
 
 def _improve(api: Complaints, now: datetime, rng: random.Random, actor: str) -> None:
@@ -132,8 +170,9 @@ def _improve(api: Complaints, now: datetime, rng: random.Random, actor: str) -> 
     close the actions that fall due."""
     for action in api.actions.find({"status": ActionStatus.OPEN, "due_at": {"$lte": now}}):
         if rng.random() < 0.5:
-            api.close_action(action.id, actor=action.owner,
-                             effect="done; see complaints per week after closure")
+            api.close_action(
+                action.id, actor=action.owner, effect="done; see complaints per week after closure"
+            )
     if rng.random() < 0.06:
         recent = api.tickets.find({"opened_at": {"$gte": now - timedelta(weeks=2)}})
         if recent:
@@ -141,6 +180,10 @@ def _improve(api: Complaints, now: datetime, rng: random.Random, actor: str) -> 
             for t in recent:
                 counts[t.category] = counts.get(t.category, 0) + 1
             top = max(sorted(counts), key=lambda c: counts[c])
-            api.add_action(actor=actor, what=f"Root-cause review of {top.replace('_', ' ')} "
-                           "complaints", owner="quality-lead", due_at=now + timedelta(days=14),
-                           category=top)
+            api.add_action(
+                actor=actor,
+                what=f"Root-cause review of {top.replace('_', ' ')} complaints",
+                owner="quality-lead",
+                due_at=now + timedelta(days=14),
+                category=top,
+            )

@@ -20,8 +20,15 @@ def hours(value: float) -> timedelta:
     return timedelta(hours=value)
 
 
-def match_policy(settings: ComplaintsSettings, *, category: str, priority: str,
-                 tier: str | None, channel: str, perks: Iterable[str] = ()) -> SlaPolicy:
+def match_policy(
+    settings: ComplaintsSettings,
+    *,
+    category: str,
+    priority: str,
+    tier: str | None,
+    channel: str,
+    perks: Iterable[str] = (),
+) -> SlaPolicy:
     """The first policy whose non-empty criteria all hold (the last one matches all); a
     policy's ``perks`` hold when the customer has any of them."""
     held = set(perks)
@@ -107,13 +114,27 @@ class Scheduler:
             if ticket.escalation_level < len(ladder):
                 level = ladder[ticket.escalation_level]
                 next_escalation = clock.add(cycle_start, hours(level.after_hours), pauses)
-        if (ticket.status is Status.RESOLVED and ticket.resolved_at is not None
-                and self.settings.auto_close_after_days > 0):
+        if (
+            ticket.status is Status.RESOLVED
+            and ticket.resolved_at is not None
+            and self.settings.auto_close_after_days > 0
+        ):
             auto_close = ticket.resolved_at + timedelta(days=self.settings.auto_close_after_days)
-        wakes = [t for t in (
-            None if responded or ticket.first_response_breached else first_due,
-            None if not ticket.is_unresolved or ticket.resolution_breached else resolution_due,
-            next_escalation, auto_close) if t is not None]
-        return attrs.evolve(ticket, first_response_due_at=first_due,
-                            resolution_due_at=resolution_due, next_escalation_at=next_escalation,
-                            auto_close_at=auto_close, wake_at=min(wakes) if wakes else None)
+        wakes = [
+            t
+            for t in (
+                None if responded or ticket.first_response_breached else first_due,
+                None if not ticket.is_unresolved or ticket.resolution_breached else resolution_due,
+                next_escalation,
+                auto_close,
+            )
+            if t is not None
+        ]
+        return attrs.evolve(
+            ticket,
+            first_response_due_at=first_due,
+            resolution_due_at=resolution_due,
+            next_escalation_at=next_escalation,
+            auto_close_at=auto_close,
+            wake_at=min(wakes) if wakes else None,
+        )

@@ -55,8 +55,9 @@ def as_priority(value: Priority | int | str | None, default: str) -> Priority:
             return Priority[value.upper()]
         except KeyError:
             allowed = ", ".join(p.name.lower() for p in Priority)
-            raise ValidationError(f"unknown priority {value!r} (allowed: {allowed})",
-                                  field="priority") from None
+            raise ValidationError(
+                f"unknown priority {value!r} (allowed: {allowed})", field="priority"
+            ) from None
     return enum_converter(Priority, "priority")(int(value))
 
 
@@ -76,8 +77,9 @@ class TicketBook:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, ticket_id: str, *, actor: str | None = None,
-            version: int | None = None) -> Ticket:
+    def get(
+        self, ticket_id: str, *, actor: str | None = None, version: int | None = None
+    ) -> Ticket:
         """The ticket with this id, or ``NotFoundError``. With ``actor``, the read is checked
         (``complaint.read``, see ``authorize``); with ``version``, a ticket changed since that
         version is a ``ConflictError`` (pass the result to a change to have it checked again
@@ -89,9 +91,11 @@ class TicketBook:
         if actor is not None:
             self.authorize(ticket, actor, "read")
         if version is not None and ticket.version != version:
-            raise ConflictError(f"ticket {ticket_id} is at version {ticket.version} "
-                                f"({ticket.status}), not {version}: someone changed it; "
-                                "reload it")
+            raise ConflictError(
+                f"ticket {ticket_id} is at version {ticket.version} "
+                f"({ticket.status}), not {version}: someone changed it; "
+                "reload it"
+            )
         return ticket
 
     def involved(self, ticket: Ticket) -> set[str]:
@@ -111,14 +115,25 @@ class TicketBook:
         department may, another agent may not). ``PermissionDenied`` otherwise."""
         if not self.crm.config.security.enforce or actor in self.involved(ticket):
             return
-        self.crm.authorize(actor, f"complaint.{action}",
-                           Resource("complaint", ticket.id, ticket.owner, ticket.customer_id))
+        self.crm.authorize(
+            actor,
+            f"complaint.{action}",
+            Resource("complaint", ticket.id, ticket.owner, ticket.customer_id),
+        )
 
-    def find(self, *, status: Iterable[str] | str | None = None, department: str | None = None,
-             owner: str | None = None, category: str | None = None,
-             customer_id: str | None = None, overdue: bool = False,
-             now: datetime | None = None, limit: int | None = None,
-             actor: str | None = None) -> list[Ticket]:
+    def find(
+        self,
+        *,
+        status: Iterable[str] | str | None = None,
+        department: str | None = None,
+        owner: str | None = None,
+        category: str | None = None,
+        customer_id: str | None = None,
+        overdue: bool = False,
+        now: datetime | None = None,
+        limit: int | None = None,
+        actor: str | None = None,
+    ) -> list[Ticket]:
         """Tickets matching every given criterion, oldest first.
 
         ``overdue``: unresolved tickets past an SLA target they have not met (the first
@@ -132,21 +147,35 @@ class TicketBook:
             for s in statuses:
                 enum_converter(Status, "status")(s)
             query["status"] = {"$in": [str(s) for s in statuses]}
-        for key, value in (("department", department), ("owner", owner),
-                           ("category", category), ("customer_id", customer_id)):
+        for key, value in (
+            ("department", department),
+            ("owner", owner),
+            ("category", category),
+            ("customer_id", customer_id),
+        ):
             if value is not None:
                 query[key] = value
         parts = [query] if query else []
         if overdue:
             when = now or self.crm.now()
-            parts.append({"status": {"$in": list(UNRESOLVED_STATUSES)}, "$or": [
-                {"resolution_due_at": {"$lt": when}},
-                {"first_response_at": None, "first_response_due_at": {"$lt": when}}]})
+            parts.append(
+                {
+                    "status": {"$in": list(UNRESOLVED_STATUSES)},
+                    "$or": [
+                        {"resolution_due_at": {"$lt": when}},
+                        {"first_response_at": None, "first_response_due_at": {"$lt": when}},
+                    ],
+                }
+            )
         if actor is not None and self.crm.config.security.enforce:
             scope = self.crm.readable_filter(actor, {})
             if scope:  # empty for those who read everything
-                on_it: list[dict[str, Any]] = [scope, {"registered_by": actor},
-                                               {"handler": actor}, {"dispatched_by": actor}]
+                on_it: list[dict[str, Any]] = [
+                    scope,
+                    {"registered_by": actor},
+                    {"handler": actor},
+                    {"dispatched_by": actor},
+                ]
                 managed = [n for n, d in self.settings.departments.items() if d.manager == actor]
                 if managed:
                     on_it.append({"department": {"$in": managed}})
@@ -160,8 +189,10 @@ class TicketBook:
 
     def department_load(self, department: str, *, excluding: str | None = None) -> int:
         """Tickets a department holds now (dispatched or in progress)."""
-        query: dict[str, Any] = {"department": department,
-                                 "status": {"$in": [Status.DISPATCHED, Status.IN_PROGRESS]}}
+        query: dict[str, Any] = {
+            "department": department,
+            "status": {"$in": [Status.DISPATCHED, Status.IN_PROGRESS]},
+        }
         if excluding is not None:
             query["id"] = {"$ne": excluding}
         return self.tickets.count(query)
@@ -183,88 +214,152 @@ class TicketBook:
         allowed = ALLOWED_FROM[action]
         if current.status not in allowed:
             states = ", ".join(s.value for s in Status if s in allowed)
-            raise ValidationError(f"ticket {current.id} is {current.status}: cannot {action} it "
-                                  f"(only when {states})")
+            raise ValidationError(
+                f"ticket {current.id} is {current.status}: cannot {action} it (only when {states})"
+            )
         return current
 
     def known_category(self, category: str) -> None:
         """``ValidationError`` unless ``category`` is configured."""
         if category not in self.settings.all_categories:
-            raise ValidationError(f"unknown category {category!r} (allowed: "
-                                  f"{', '.join(self.settings.all_categories)})", field="category")
+            raise ValidationError(
+                f"unknown category {category!r} (allowed: "
+                f"{', '.join(self.settings.all_categories)})",
+                field="category",
+            )
 
     def known_department(self, department: str) -> None:
         """``ValidationError`` unless ``department`` is configured."""
         if department not in self.settings.departments:
-            raise ValidationError(f"unknown department {department!r} (known: "
-                                  f"{', '.join(self.settings.departments)})", field="department")
+            raise ValidationError(
+                f"unknown department {department!r} (known: "
+                f"{', '.join(self.settings.departments)})",
+                field="department",
+            )
 
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, current: Ticket, changes: Mapping[str, Any]) -> Ticket:
         """Store ``changes`` and the recomputed schedule, checking the version read."""
         new = self.scheduler.schedule(attrs.evolve(current, **changes))
-        diff = {a.name: getattr(new, a.name) for a in attrs.fields(Ticket)
-                if a.name not in ("id", "version")
-                and getattr(new, a.name) != getattr(current, a.name)}
+        diff = {
+            a.name: getattr(new, a.name)
+            for a in attrs.fields(Ticket)
+            if a.name not in ("id", "version") and getattr(new, a.name) != getattr(current, a.name)
+        }
         try:
             return self.tickets.update(current, **diff)
         except ConflictError:
             fresh = self.tickets.find_one({"id": current.id})
             now = f"version {fresh.version}, {fresh.status}" if fresh else "gone"
-            raise ConflictError(f"ticket {current.id} was changed by someone else since you read "
-                                f"it (you read version {current.version}; it is now {now}); "
-                                "reload it and try again") from None
+            raise ConflictError(
+                f"ticket {current.id} was changed by someone else since you read "
+                f"it (you read version {current.version}; it is now {now}); "
+                "reload it and try again"
+            ) from None
         except NotFoundError:
             raise NotFoundError(f"no complaint ticket {current.id!r}") from None
 
-    def change(self, current: Ticket, actor: str, action: str, changes: Mapping[str, Any],
-               details: Mapping[str, Any], note: str = "") -> Ticket:
+    def change(
+        self,
+        current: Ticket,
+        actor: str,
+        action: str,
+        changes: Mapping[str, Any],
+        details: Mapping[str, Any],
+        note: str = "",
+    ) -> Ticket:
         """Write a change with its trace; SLA targets missed by now are recorded as breaches
         the moment a late response or resolution settles them (with or without a worker)."""
         now = self.crm.now()
         changes = dict(changes)
         late: list[tuple[str, datetime]] = []
         due = current.first_response_due_at
-        if (changes.get("first_response_at") and current.first_response_at is None
-                and not current.first_response_breached and due is not None and due < now):
+        if (
+            changes.get("first_response_at")
+            and current.first_response_at is None
+            and not current.first_response_breached
+            and due is not None
+            and due < now
+        ):
             changes["first_response_breached"] = True
             late.append(("first_response", due))
         due = current.resolution_due_at
-        if (changes.get("status") is Status.RESOLVED and not current.resolution_breached
-                and due is not None and due < now):
-            changes.update(resolution_breached=True,
-                           resolution_breaches=current.resolution_breaches + 1)
+        if (
+            changes.get("status") is Status.RESOLVED
+            and not current.resolution_breached
+            and due is not None
+            and due < now
+        ):
+            changes.update(
+                resolution_breached=True, resolution_breaches=current.resolution_breaches + 1
+            )
             late.append(("resolution", due))
         updated = self.write(current, changes)
         before = current.status if updated.status != current.status else None
-        self.trace(updated, actor, action, before and str(before),
-                   str(updated.status) if before else None,
-                   {k: v for k, v in details.items() if v is not None}, note)
+        self.trace(
+            updated,
+            actor,
+            action,
+            before and str(before),
+            str(updated.status) if before else None,
+            {k: v for k, v in details.items() if v is not None},
+            note,
+        )
         for target, due_at in late:
             self.record_breach(updated, target, due_at, actor)
         return updated
 
-    def trace(self, ticket: Ticket, actor: str, action: str, from_status: str | None,
-              to_status: str | None, details: Mapping[str, Any], note: str = "") -> Trace:
+    def trace(
+        self,
+        ticket: Ticket,
+        actor: str,
+        action: str,
+        from_status: str | None,
+        to_status: str | None,
+        details: Mapping[str, Any],
+        note: str = "",
+    ) -> Trace:
         """Add a line to the ticket's trail (``complaints.traces``)."""
-        return self.traces.insert(Trace(
-            id=self.crm.new_id("trc_"), ticket_id=ticket.id, customer_id=ticket.customer_id,
-            at=self.crm.now(), actor=actor, action=action, from_status=from_status,
-            to_status=to_status, details=dict(details), note=note or ""))
+        return self.traces.insert(
+            Trace(
+                id=self.crm.new_id("trc_"),
+                ticket_id=ticket.id,
+                customer_id=ticket.customer_id,
+                at=self.crm.now(),
+                actor=actor,
+                action=action,
+                from_status=from_status,
+                to_status=to_status,
+                details=dict(details),
+                note=note or "",
+            )
+        )
 
     def record_breach(self, ticket: Ticket, target: str, due_at: datetime, actor: str) -> None:
         """A missed SLA target (``first_response`` or ``resolution``): a trace, the
         ``crm_complaint_sla_breached`` hook, and a notice to the ticket's owner."""
-        self.trace(ticket, actor, "sla_breached", None, None,
-                   {"target": target, "due_at": due_at.isoformat(), "policy": ticket.sla_policy})
-        self.crm.emit("crm_complaint_sla_breached", actor=actor, ticket=ticket, target=target,
-                      due_at=due_at)
+        self.trace(
+            ticket,
+            actor,
+            "sla_breached",
+            None,
+            None,
+            {"target": target, "due_at": due_at.isoformat(), "policy": ticket.sla_policy},
+        )
+        self.crm.emit(
+            "crm_complaint_sla_breached", actor=actor, ticket=ticket, target=target, due_at=due_at
+        )
         label = "first response" if target == "first_response" else "resolution"
-        self.notifier.send(ticket, "sla_breach", ticket.owner, "owner",
-                           f"Complaint {ticket.id}: {label} target missed",
-                           f"due {due_at.isoformat()} ({ticket.sla_policy} policy, "
-                           f"{ticket.sla_clock} hours); status {ticket.status}")
+        self.notifier.send(
+            ticket,
+            "sla_breach",
+            ticket.owner,
+            "owner",
+            f"Complaint {ticket.id}: {label} target missed",
+            f"due {due_at.isoformat()} ({ticket.sla_policy} policy, "
+            f"{ticket.sla_clock} hours); status {ticket.status}",
+        )
         self.log.info("complaint SLA breached", ticket=ticket.id, target=target)
 
     def flow_task(self, actor: str, **fields: Any) -> Task:

@@ -34,45 +34,87 @@ from crmcore_complaints.model import ALLOWED_FROM, Claim, Emotion, Status, Ticke
 HERE = Path(__file__).parent
 DOMAIN = "crmcore_complaints"
 
-STATUS_LABELS = {"registered": lazy("Registered"), "valid": lazy("Valid, to dispatch"),
-                 "dispatched": lazy("Dispatched"), "in_progress": lazy("In progress"),
-                 "resolved": lazy("Resolved, awaiting the customer"), "closed": lazy("Closed")}
-CATEGORY_LABELS = {"product_quality": lazy("Product quality"), "service": lazy("Service"),
-                   "price": lazy("Price"), "false_advertising": lazy("False advertising"),
-                   "other": lazy("Other"), "billing_dispute": lazy("Billing dispute"),
-                   "return_refund": lazy("Return or refund")}
-CHANNEL_LABELS = {"phone": lazy("Phone"), "email": lazy("E-mail"), "chat": lazy("Online chat"),
-                  "letter": lazy("Letter"), "in_person": lazy("In person"),
-                  "sms": lazy("SMS"), "web": lazy("Website"), "app": lazy("App"),
-                  "other": lazy("Other")}
-CLAIM_LABELS = {"compensation": lazy("Compensation for the damage"),
-                "repair_replace_redo": lazy("Repair, replace or redo"),
-                "non_material_compensation": lazy("Non-material compensation (an apology)")}
-EMOTION_LABELS = {"angry": lazy("Angry"), "anxious": lazy("Anxious"), "sad": lazy("Sad"),
-                  "loud": lazy("Loud"), "calm": lazy("Calm")}
-PRIORITY_LABELS = {"low": lazy("Low"), "normal": lazy("Normal"), "high": lazy("High"),
-                   "urgent": lazy("Urgent")}
+STATUS_LABELS = {
+    "registered": lazy("Registered"),
+    "valid": lazy("Valid, to dispatch"),
+    "dispatched": lazy("Dispatched"),
+    "in_progress": lazy("In progress"),
+    "resolved": lazy("Resolved, awaiting the customer"),
+    "closed": lazy("Closed"),
+}
+CATEGORY_LABELS = {
+    "product_quality": lazy("Product quality"),
+    "service": lazy("Service"),
+    "price": lazy("Price"),
+    "false_advertising": lazy("False advertising"),
+    "other": lazy("Other"),
+    "billing_dispute": lazy("Billing dispute"),
+    "return_refund": lazy("Return or refund"),
+}
+CHANNEL_LABELS = {
+    "phone": lazy("Phone"),
+    "email": lazy("E-mail"),
+    "chat": lazy("Online chat"),
+    "letter": lazy("Letter"),
+    "in_person": lazy("In person"),
+    "sms": lazy("SMS"),
+    "web": lazy("Website"),
+    "app": lazy("App"),
+    "other": lazy("Other"),
+}
+CLAIM_LABELS = {
+    "compensation": lazy("Compensation for the damage"),
+    "repair_replace_redo": lazy("Repair, replace or redo"),
+    "non_material_compensation": lazy("Non-material compensation (an apology)"),
+}
+EMOTION_LABELS = {
+    "angry": lazy("Angry"),
+    "anxious": lazy("Anxious"),
+    "sad": lazy("Sad"),
+    "loud": lazy("Loud"),
+    "calm": lazy("Calm"),
+}
+PRIORITY_LABELS = {
+    "low": lazy("Low"),
+    "normal": lazy("Normal"),
+    "high": lazy("High"),
+    "urgent": lazy("Urgent"),
+}
 TARGET_LABELS = {"first_response": lazy("First response"), "resolution": lazy("Resolution")}
-ROLE_LABELS = {"shift_lead": lazy("Shift lead"), "department_manager": lazy("Department manager"),
-               "handler": lazy("Handler"), "dispatcher": lazy("Dispatcher"),
-               "owner": lazy("Owner")}
+ROLE_LABELS = {
+    "shift_lead": lazy("Shift lead"),
+    "department_manager": lazy("Department manager"),
+    "handler": lazy("Handler"),
+    "dispatcher": lazy("Dispatcher"),
+    "owner": lazy("Owner"),
+}
 SCOPE_LABELS = {"mine": lazy("Mine"), "team": lazy("My team"), "all": lazy("All I may see")}
 ACTION_LABELS = {
-    "registered": lazy("Registered"), "judged": lazy("Judged"), "dispatched": lazy("Dispatched"),
-    "responded": lazy("Answered the customer"), "chased": lazy("Chased"),
-    "proposed": lazy("Proposed a solution"), "approved": lazy("Decided on a solution"),
-    "resolved": lazy("Resolved"), "closed": lazy("Closed"), "reopened": lazy("Reopened"),
-    "waiting": lazy("Waiting on the customer"), "resumed": lazy("Resumed"),
-    "note": lazy("Note"), "callback": lazy("Customer's answer"),
-    "escalated": lazy("Escalated"), "sla_breached": lazy("SLA target missed"),
-    "handed_over": lazy("Handed over")}
+    "registered": lazy("Registered"),
+    "judged": lazy("Judged"),
+    "dispatched": lazy("Dispatched"),
+    "responded": lazy("Answered the customer"),
+    "chased": lazy("Chased"),
+    "proposed": lazy("Proposed a solution"),
+    "approved": lazy("Decided on a solution"),
+    "resolved": lazy("Resolved"),
+    "closed": lazy("Closed"),
+    "reopened": lazy("Reopened"),
+    "waiting": lazy("Waiting on the customer"),
+    "resumed": lazy("Resumed"),
+    "note": lazy("Note"),
+    "callback": lazy("Customer's answer"),
+    "escalated": lazy("Escalated"),
+    "sla_breached": lazy("SLA target missed"),
+    "handed_over": lazy("Handed over"),
+}
 
 
 def message_of(exc: ValidationError) -> str:
     """The error's message without the ``field: `` prefix (the form shows it by the field)."""
     text = str(exc)
     prefix = f"{exc.field}: " if exc.field else ""
-    return text[len(prefix):] if prefix and text.startswith(prefix) else text
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
 
 
 def label(labels: Mapping[str, Any], value: Any) -> str:
@@ -85,13 +127,17 @@ def label(labels: Mapping[str, Any], value: Any) -> str:
 
 # -- contributions ---------------------------------------------------------------------------
 
+
 def pages() -> list[WebPage]:
-    out = [WebPage("/complaints", desk_page, name="complaints_desk"),
-           WebPage("/complaints/new", intake_page, methods=("GET", "POST"),
-                   name="complaints_new"),
-           WebPage("/complaints/{ticket_id}", ticket_page, name="complaints_ticket")]
-    out += [WebPage(f"/complaints/{{ticket_id}}/{name}", _action_page(name, act),
-                    methods=("POST",)) for name, act in ACTIONS.items()]
+    out = [
+        WebPage("/complaints", desk_page, name="complaints_desk"),
+        WebPage("/complaints/new", intake_page, methods=("GET", "POST"), name="complaints_new"),
+        WebPage("/complaints/{ticket_id}", ticket_page, name="complaints_ticket"),
+    ]
+    out += [
+        WebPage(f"/complaints/{{ticket_id}}/{name}", _action_page(name, act), methods=("POST",))
+        for name, act in ACTIONS.items()
+    ]
     return out
 
 
@@ -113,13 +159,15 @@ def translations() -> list[TranslationCatalog]:
 
 # -- the desk ---------------------------------------------------------------------------------
 
+
 def desk_page(request: PageRequest) -> Render:
     api = Complaints(request.crm)
     q = request.query
     scope = q.get("scope") or "mine"
     if scope not in SCOPES:
-        raise ValidationError(f"unknown view {scope!r} (allowed: {', '.join(SCOPES)})",
-                              field="scope")
+        raise ValidationError(
+            f"unknown view {scope!r} (allowed: {', '.join(SCOPES)})", field="scope"
+        )
     status = q.get("status") or None
     if status is not None and status not in STATUS_LABELS:
         raise ValidationError(f"unknown status {status!r}", field="status")
@@ -127,12 +175,28 @@ def desk_page(request: PageRequest) -> Render:
     if category is not None and category not in api.settings.all_categories:
         raise ValidationError(f"unknown category {category!r}", field="category")
     overdue = q.get("overdue") == "1"
-    rows = desk(api, request.actor, scope=scope, status=status, category=category,
-                overdue=overdue, now=request.now)
+    rows = desk(
+        api,
+        request.actor,
+        scope=scope,
+        status=status,
+        category=category,
+        overdue=overdue,
+        now=request.now,
+    )
     names = _names(request, (r.ticket.customer_id for r in rows))
-    return Render("complaints/desk.html", {
-        "rows": rows, "names": names, "scope": scope, "status": status, "category": category,
-        "overdue": overdue, **_choices(api)})
+    return Render(
+        "complaints/desk.html",
+        {
+            "rows": rows,
+            "names": names,
+            "scope": scope,
+            "status": status,
+            "category": category,
+            "overdue": overdue,
+            **_choices(api),
+        },
+    )
 
 
 def _choices(api: Complaints) -> dict[str, Any]:
@@ -143,13 +207,17 @@ def _choices(api: Complaints) -> dict[str, Any]:
         "channels": [(c.value, label(CHANNEL_LABELS, c)) for c in Channel],
         "claims": [(c.value, label(CLAIM_LABELS, c)) for c in Claim],
         "emotions": [(e.value, label(EMOTION_LABELS, e)) for e in Emotion],
-        "priorities": [(p.name.lower(), label(PRIORITY_LABELS, p.name.lower()))
-                       for p in Priority],
+        "priorities": [(p.name.lower(), label(PRIORITY_LABELS, p.name.lower())) for p in Priority],
         "departments": list(api.settings.departments),
-        "label": label, "status_labels": STATUS_LABELS, "category_labels": CATEGORY_LABELS,
-        "target_labels": TARGET_LABELS, "role_labels": ROLE_LABELS,
-        "priority_labels": PRIORITY_LABELS, "action_labels": ACTION_LABELS,
-        "channel_labels": CHANNEL_LABELS, "claim_labels": CLAIM_LABELS,
+        "label": label,
+        "status_labels": STATUS_LABELS,
+        "category_labels": CATEGORY_LABELS,
+        "target_labels": TARGET_LABELS,
+        "role_labels": ROLE_LABELS,
+        "priority_labels": PRIORITY_LABELS,
+        "action_labels": ACTION_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+        "claim_labels": CLAIM_LABELS,
         "emotion_labels": EMOTION_LABELS,
     }
 
@@ -164,12 +232,16 @@ def _names(request: PageRequest, ids: Any) -> dict[str, str]:
 
 # -- intake -----------------------------------------------------------------------------------
 
+
 def intake_page(request: PageRequest) -> Render | Redirect:
     api = Complaints(request.crm)
     if request.method == "GET":
-        values = {"customer_id": request.query.get("customer_id", ""), "channel": "phone",
-                  "category": api.settings.default_category,
-                  "priority": api.settings.default_priority}
+        values = {
+            "customer_id": request.query.get("customer_id", ""),
+            "channel": "phone",
+            "category": api.settings.default_category,
+            "priority": api.settings.default_priority,
+        }
         return _intake(request, api, values, {}, request.query.get("find", ""))
     form = request.form
     values = dict(form)
@@ -187,35 +259,57 @@ def intake_page(request: PageRequest) -> Render | Redirect:
         return _intake(request, api, values, errors, form.get("find", ""), status=422)
     try:
         ticket = api.open(
-            actor=request.actor, customer_id=customer_id, content=form.get("content", ""),
-            category=form.get("category") or None, channel=form.get("channel") or "other",
-            claim=form.get("claim") or None, emotions=emotions,
+            actor=request.actor,
+            customer_id=customer_id,
+            content=form.get("content", ""),
+            category=form.get("category") or None,
+            channel=form.get("channel") or "other",
+            claim=form.get("claim") or None,
+            emotions=emotions,
             priority=form.get("priority") or None,
             complainant=(form.get("complainant") or "").strip() or None,
-            contact=(form.get("contact") or "").strip() or None)
+            contact=(form.get("contact") or "").strip() or None,
+        )
     except NotFoundError:
         errors["customer_id"] = request.gettext("No such customer: choose one from the list.")
         return _intake(request, api, values, errors, form.get("find", ""), status=422)
     except ValidationError as exc:
         errors[exc.field or "form"] = message_of(exc)
         return _intake(request, api, values, errors, form.get("find", ""), status=422)
-    return Redirect(f"/complaints/{ticket.id}",
-                    notice=request.gettext("Complaint registered: %(id)s") % {"id": ticket.id})
+    return Redirect(
+        f"/complaints/{ticket.id}",
+        notice=request.gettext("Complaint registered: %(id)s") % {"id": ticket.id},
+    )
 
 
-def _intake(request: PageRequest, api: Complaints, values: Mapping[str, Any],
-            errors: Mapping[str, str], find: str, status: int = 200) -> Render:
+def _intake(
+    request: PageRequest,
+    api: Complaints,
+    values: Mapping[str, Any],
+    errors: Mapping[str, str],
+    find: str,
+    status: int = 200,
+) -> Render:
     customer = None
     if values.get("customer_id"):
         try:
-            customer = request.crm.customers.get(str(values["customer_id"]),
-                                                 actor=request.actor)
+            customer = request.crm.customers.get(str(values["customer_id"]), actor=request.actor)
         except NotFoundError:
             customer = None
     matches = find_customers(request, find) if find.strip() else []
-    return Render("complaints/new.html", {
-        "values": values, "errors": errors, "customer": customer, "find": find,
-        "matches": matches, "searched": bool(find.strip()), **_choices(api)}, status=status)
+    return Render(
+        "complaints/new.html",
+        {
+            "values": values,
+            "errors": errors,
+            "customer": customer,
+            "find": find,
+            "matches": matches,
+            "searched": bool(find.strip()),
+            **_choices(api),
+        },
+        status=status,
+    )
 
 
 def find_customers(request: PageRequest, text: str, limit: int = 20) -> list[Customer]:
@@ -237,17 +331,25 @@ def find_customers(request: PageRequest, text: str, limit: int = 20) -> list[Cus
 
 # -- the ticket page --------------------------------------------------------------------------
 
+
 def ticket_page(request: PageRequest) -> Render:
     api = Complaints(request.crm)
     ticket = api.get(request.path["ticket_id"], actor=request.actor)
     return _ticket(request, api, ticket, {}, {})
 
 
-def _ticket(request: PageRequest, api: Complaints, ticket: Ticket, errors: Mapping[str, str],
-            values: Mapping[str, str], status: int = 200) -> Render:
+def _ticket(
+    request: PageRequest,
+    api: Complaints,
+    ticket: Ticket,
+    errors: Mapping[str, str],
+    values: Mapping[str, str],
+    status: int = 200,
+) -> Render:
     customer = request.crm.customers.get_any(ticket.customer_id)
     purchases = request.crm.interactions.for_customer(
-        ticket.customer_id, kinds=list(api.settings.purchase_kinds), limit=20)
+        ticket.customer_id, kinds=list(api.settings.purchase_kinds), limit=20
+    )
     allowed = {action for action, statuses in ALLOWED_FROM.items() if ticket.status in statuses}
     if ticket.pending_proposal is None:
         allowed.discard("approve")
@@ -257,12 +359,24 @@ def _ticket(request: PageRequest, api: Complaints, ticket: Ticket, errors: Mappi
         allowed.discard("wait")
     if ticket.status in (Status.RESOLVED, Status.CLOSED):
         allowed.add("feedback")
-    return Render("complaints/ticket.html", {
-        "ticket": ticket, "customer": customer, "state": api.state(ticket, request.now),
-        "countdown": countdown(ticket, request.now), "chases": chase_trail(api, ticket),
-        "traces": api.history(ticket.id), "allowed": allowed, "errors": errors,
-        "values": values, "purchases": purchases,
-        "require_approval": api.settings.require_approval, **_choices(api)}, status=status)
+    return Render(
+        "complaints/ticket.html",
+        {
+            "ticket": ticket,
+            "customer": customer,
+            "state": api.state(ticket, request.now),
+            "countdown": countdown(ticket, request.now),
+            "chases": chase_trail(api, ticket),
+            "traces": api.history(ticket.id),
+            "allowed": allowed,
+            "errors": errors,
+            "values": values,
+            "purchases": purchases,
+            "require_approval": api.settings.require_approval,
+            **_choices(api),
+        },
+        status=status,
+    )
 
 
 def _number(form: Mapping[str, str], name: str, *, whole: bool = False) -> Any:
@@ -289,44 +403,66 @@ def _judge(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Tick
     valid = _flag(f, "valid")
     if valid is None:
         raise ValidationError("say whether the complaint is valid", field="valid")
-    return api.judge(t, actor=actor, valid=valid, explanation=f.get("explanation") or None,
-                     department=f.get("department") or None,
-                     category=f.get("category") or None)
+    return api.judge(
+        t,
+        actor=actor,
+        valid=valid,
+        explanation=f.get("explanation") or None,
+        department=f.get("department") or None,
+        category=f.get("category") or None,
+    )
 
 
 def _dispatch(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
-    return api.dispatch(t, actor=actor, department=f.get("department") or None,
-                        handler=(f.get("handler") or "").strip() or None,
-                        priority=f.get("priority") or None, force=bool(_flag(f, "force")))
+    return api.dispatch(
+        t,
+        actor=actor,
+        department=f.get("department") or None,
+        handler=(f.get("handler") or "").strip() or None,
+        priority=f.get("priority") or None,
+        force=bool(_flag(f, "force")),
+    )
 
 
 def _propose(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
     refund = _number(f, "refund")
-    return api.propose(t, actor=actor, solution=f.get("solution", ""),
-                       compensation=_number(f, "compensation"), refund=refund,
-                       purchase_id=(f.get("purchase_id") or None) if refund else None)
+    return api.propose(
+        t,
+        actor=actor,
+        solution=f.get("solution", ""),
+        compensation=_number(f, "compensation"),
+        refund=refund,
+        purchase_id=(f.get("purchase_id") or None) if refund else None,
+    )
 
 
 def _approve(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
-    return api.approve(t, actor=actor, approve=f.get("decision", "approve") != "reject",
-                       reason=f.get("reason", ""))
+    return api.approve(
+        t, actor=actor, approve=f.get("decision", "approve") != "reject", reason=f.get("reason", "")
+    )
 
 
 def _resolve(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
     approved = t.approved_proposal
     refund = approved.refund if approved is not None and approved.refund else None
-    return api.resolve(t, actor=actor, resolution=f.get("resolution") or None,
-                       compensation=_number(f, "compensation"),
-                       cause=(f.get("cause") or "").strip() or None, refund=refund,
-                       purchase_id=approved.purchase_id if refund and approved else None)
+    return api.resolve(
+        t,
+        actor=actor,
+        resolution=f.get("resolution") or None,
+        compensation=_number(f, "compensation"),
+        cause=(f.get("cause") or "").strip() or None,
+        refund=refund,
+        purchase_id=approved.purchase_id if refund and approved else None,
+    )
 
 
 def _feedback(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
     score = _number(f, "score", whole=True)
     if score is not None and not 1 <= score <= 5:
         raise ValidationError(f"a score is 1 to 5, got {score}", field="score")
-    return api.record_callback(t, actor=actor, score=score, satisfied=_flag(f, "satisfied"),
-                               note=f.get("note", ""))
+    return api.record_callback(
+        t, actor=actor, score=score, satisfied=_flag(f, "satisfied"), note=f.get("note", "")
+    )
 
 
 def _note(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
@@ -350,13 +486,21 @@ ACTIONS: dict[str, Act] = {
     "note": _note,
 }
 
-DONE = {"judge": lazy("Judged."), "dispatch": lazy("Dispatched."),
-        "respond": lazy("Answer recorded."), "chase": lazy("Chased."),
-        "propose": lazy("Solution proposed."), "approve": lazy("Decision recorded."),
-        "resolve": lazy("Resolved."), "close": lazy("Closed."),
-        "feedback": lazy("The customer's answer is recorded."), "reopen": lazy("Reopened."),
-        "wait": lazy("The SLA clocks are stopped."), "resume": lazy("The SLA clocks run again."),
-        "note": lazy("Note added.")}
+DONE = {
+    "judge": lazy("Judged."),
+    "dispatch": lazy("Dispatched."),
+    "respond": lazy("Answer recorded."),
+    "chase": lazy("Chased."),
+    "propose": lazy("Solution proposed."),
+    "approve": lazy("Decision recorded."),
+    "resolve": lazy("Resolved."),
+    "close": lazy("Closed."),
+    "feedback": lazy("The customer's answer is recorded."),
+    "reopen": lazy("Reopened."),
+    "wait": lazy("The SLA clocks are stopped."),
+    "resume": lazy("The SLA clocks run again."),
+    "note": lazy("Note added."),
+}
 
 
 def _action_page(name: str, act: Act) -> Callable[[PageRequest], Render | Redirect]:
@@ -371,11 +515,14 @@ def _action_page(name: str, act: Act) -> Callable[[PageRequest], Render | Redire
             current = api.get(ticket_id, actor=request.actor)
             message = message_of(exc) if isinstance(exc, ValidationError) else str(exc)
             if isinstance(exc, ConflictError):
-                message = request.gettext("Someone changed this ticket while you were working "
-                                          "on it; check it below and try again.")
+                message = request.gettext(
+                    "Someone changed this ticket while you were working "
+                    "on it; check it below and try again."
+                )
             status = 409 if isinstance(exc, ConflictError) else 422
-            return _ticket(request, api, current, {name: message}, dict(request.form),
-                           status=status)
+            return _ticket(
+                request, api, current, {name: message}, dict(request.form), status=status
+            )
         return Redirect(f"/complaints/{ticket_id}", notice=str(DONE[name]))
 
     handler.__name__ = f"complaint_{name}"
@@ -384,13 +531,22 @@ def _action_page(name: str, act: Act) -> Callable[[PageRequest], Render | Redire
 
 # -- the customer page's panel ----------------------------------------------------------------
 
+
 def customer_panel(request: PageRequest, customer: Any) -> Render | None:
     api = Complaints(request.crm)
     tickets = api.find(customer_id=customer.id, actor=request.actor)
     open_ = [t for t in tickets if t.is_open]
     closed = [t for t in tickets if not t.is_open][-5:]
-    return Render("complaints/panel.html", {
-        "customer": customer, "open_tickets": open_, "closed_tickets": list(reversed(closed)),
-        "countdowns": {t.id: countdown(t, request.now) for t in open_},
-        "label": label, "status_labels": STATUS_LABELS, "category_labels": CATEGORY_LABELS,
-        "target_labels": TARGET_LABELS})
+    return Render(
+        "complaints/panel.html",
+        {
+            "customer": customer,
+            "open_tickets": open_,
+            "closed_tickets": list(reversed(closed)),
+            "countdowns": {t.id: countdown(t, request.now) for t in open_},
+            "label": label,
+            "status_labels": STATUS_LABELS,
+            "category_labels": CATEGORY_LABELS,
+            "target_labels": TARGET_LABELS,
+        },
+    )

@@ -31,17 +31,35 @@ from crmcore_followup.sweep import resync
 if TYPE_CHECKING:
     from crmcore import CRM
 
-__all__ = ["GradeCounts", "Handover", "Prospect", "Roster", "due_tasks", "handover",
-           "open_callbacks", "overdue_by_grade", "record_callback", "resync"]
+__all__ = [
+    "GradeCounts",
+    "Handover",
+    "Prospect",
+    "Roster",
+    "due_tasks",
+    "handover",
+    "open_callbacks",
+    "overdue_by_grade",
+    "record_callback",
+    "resync",
+]
 
 UNGRADED = "ungraded"
 
 
 # -- callbacks -------------------------------------------------------------------------------
 
-def record_callback(crm: CRM, task_id: str, *, satisfied: bool, actor: str,
-                    score: int | None = None, notes: str = "",
-                    channel: Channel | str = Channel.PHONE) -> tuple[Interaction, Task]:
+
+def record_callback(
+    crm: CRM,
+    task_id: str,
+    *,
+    satisfied: bool,
+    actor: str,
+    score: int | None = None,
+    notes: str = "",
+    channel: Channel | str = Channel.PHONE,
+) -> tuple[Interaction, Task]:
     """Record a callback's outcome (DOMAIN §3: every callback fully recorded, the script
     branching on satisfied / unsatisfied): logs an interaction of kind ``callback`` with
     ``ref`` = the task's ref, ``satisfaction`` = ``score`` and ``ext["followup"] =
@@ -49,18 +67,23 @@ def record_callback(crm: CRM, task_id: str, *, satisfied: bool, actor: str,
     input is wrong."""
     actor = require_actor(actor)
     if not isinstance(satisfied, bool):
-        raise ValidationError("say whether the customer was satisfied (True or False)",
-                              field="satisfied")
+        raise ValidationError(
+            "say whether the customer was satisfied (True or False)", field="satisfied"
+        )
     task = crm.tasks.get(task_id)
     if task.kind != "callback":
         raise ValidationError(f"task {task_id} is a {task.kind} task, not a callback")
     if not task.is_open:
-        raise ValidationError(f"task {task_id} is {task.status.value}; its outcome cannot be "
-                              "recorded again")
+        raise ValidationError(
+            f"task {task_id} is {task.status.value}; its outcome cannot be recorded again"
+        )
     if task.customer_id is None:
         raise ValidationError(f"callback {task_id} names no customer")
     fields: dict[str, Any] = {
-        "channel": channel, "summary": notes, "satisfaction": score, "rep": actor,
+        "channel": channel,
+        "summary": notes,
+        "satisfaction": score,
+        "rep": actor,
         "ref": task.ref,
         "ext": {NAMESPACE: {"satisfied": satisfied, "task_id": task.id}},
     }
@@ -71,16 +94,24 @@ def record_callback(crm: CRM, task_id: str, *, satisfied: bool, actor: str,
             raise ValidationError(str(exc).split(": ", 1)[-1], field="score") from None
         raise
     with crm.transaction():
-        interaction = crm.interactions.log(actor=actor, customer_id=task.customer_id,
-                                           kind="callback", **fields)
-        done = crm.tasks.complete(task.id, actor=actor,
-                                  outcome="satisfied" if satisfied else "unsatisfied")
+        interaction = crm.interactions.log(
+            actor=actor, customer_id=task.customer_id, kind="callback", **fields
+        )
+        done = crm.tasks.complete(
+            task.id, actor=actor, outcome="satisfied" if satisfied else "unsatisfied"
+        )
     return interaction, done
 
 
-def open_callbacks(crm: CRM, *, assignee: str | None = None, key_only: bool = False,
-                   overdue: bool = False, limit: int | None = None,
-                   actor: str | None = None) -> list[Task]:
+def open_callbacks(
+    crm: CRM,
+    *,
+    assignee: str | None = None,
+    key_only: bool = False,
+    overdue: bool = False,
+    limit: int | None = None,
+    actor: str | None = None,
+) -> list[Task]:
     """Open callbacks, most urgent first: ``assignee``'s, key customers' only, past due only.
     With ``actor`` under enforced permissions, only the callbacks that actor may read."""
     query: dict[str, Any] = {"kind": "callback", "status": TaskStatus.OPEN.value}
@@ -97,41 +128,60 @@ def open_callbacks(crm: CRM, *, assignee: str | None = None, key_only: bool = Fa
 
 # -- due queues --------------------------------------------------------------------------------
 
+
 def customers_by_grade(crm: CRM, grades: Sequence[str]) -> list[str]:
     """Ids of active customers whose pipeline grade is one of ``grades`` (``ungraded`` for
     those without one)."""
     wanted = [g for g in grades if g != UNGRADED]
     ids: list[str] = []
     if wanted:
-        ids += [c.id for c in crm.customers.find(
-            {f"ext.grading.grades.{PIPELINE}": {"$in": wanted}})]
+        ids += [
+            c.id for c in crm.customers.find({f"ext.grading.grades.{PIPELINE}": {"$in": wanted}})
+        ]
     if UNGRADED in grades:
         ids += [c.id for c in crm.customers.find({f"ext.grading.grades.{PIPELINE}": None})]
     return ids
 
 
-def due_tasks(crm: CRM, *, now: datetime | None = None, within: timedelta | None = None,
-              assignee: str | None = None, kinds: Sequence[str] | None = None,
-              customer_id: str | None = None, grades: Sequence[str] | None = None,
-              overdue: bool = False, limit: int | None = None,
-              actor: str | None = None) -> list[Task]:
+def due_tasks(
+    crm: CRM,
+    *,
+    now: datetime | None = None,
+    within: timedelta | None = None,
+    assignee: str | None = None,
+    kinds: Sequence[str] | None = None,
+    customer_id: str | None = None,
+    grades: Sequence[str] | None = None,
+    overdue: bool = False,
+    limit: int | None = None,
+    actor: str | None = None,
+) -> list[Task]:
     """Open tasks due by ``now`` (plus ``within``), most urgent first (priority, then due
     time) — ``crm.tasks.due`` with a filter on the customers' pipeline grade. With
     ``actor`` under enforced permissions, only the tasks that actor may read."""
     when = now or crm.now()
     if not grades:
-        return crm.tasks.due(now=when, within=within, assignee=assignee,
-                             kinds=list(kinds) if kinds else None, customer_id=customer_id,
-                             overdue=overdue, limit=limit, actor=actor)
+        return crm.tasks.due(
+            now=when,
+            within=within,
+            assignee=assignee,
+            kinds=list(kinds) if kinds else None,
+            customer_id=customer_id,
+            overdue=overdue,
+            limit=limit,
+            actor=actor,
+        )
     ids = customers_by_grade(crm, grades)
     if customer_id is not None:
         ids = [i for i in ids if i == customer_id]
     if not ids:
         return []
     horizon = when if overdue or within is None else when + within
-    query: dict[str, Any] = {"status": TaskStatus.OPEN.value,
-                             "due_at": {"$lt" if overdue else "$lte": horizon},
-                             "customer_id": {"$in": ids}}
+    query: dict[str, Any] = {
+        "status": TaskStatus.OPEN.value,
+        "due_at": {"$lt" if overdue else "$lte": horizon},
+        "customer_id": {"$in": ids},
+    }
     if assignee is not None:
         query["assignee"] = assignee
     if kinds:
@@ -155,9 +205,9 @@ class GradeCounts:
     overdue_tasks: int  # open tasks of any kind past due for customers of this grade
 
 
-def _grade_map(crm: CRM, at: datetime | None = None,
-               owners: Callable[[str | None], bool] | None = None
-               ) -> tuple[dict[str, str], Counter[str]]:
+def _grade_map(
+    crm: CRM, at: datetime | None = None, owners: Callable[[str | None], bool] | None = None
+) -> tuple[dict[str, str], Counter[str]]:
     grade_of: dict[str, str] = {}
     customers: Counter[str] = Counter()
     for customer in crm.customers.iter():
@@ -181,8 +231,9 @@ def open_at(task: Task, at: datetime) -> bool:
     return ended is not None and ended > at
 
 
-def overdue_by_grade(crm: CRM, now: datetime | None = None, *,
-                     reps: Callable[[str | None], bool] | None = None) -> list[GradeCounts]:
+def overdue_by_grade(
+    crm: CRM, now: datetime | None = None, *, reps: Callable[[str | None], bool] | None = None
+) -> list[GradeCounts]:
     """Per pipeline grade: customers, open follow-ups, how many are due and overdue, at
     ``now`` (default: the clock; an earlier instant counts the tasks open then). ``reps``:
     only tasks assigned to, and customers owned by, the reps it accepts."""
@@ -192,8 +243,11 @@ def overdue_by_grade(crm: CRM, now: datetime | None = None, *,
     settings = crm.settings("followup")
     grade_of, customers = _grade_map(crm, when if past else None, reps)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    tasks = (crm.tasks.iter({"created_at": {"$lte": when}}) if past
-             else crm.tasks.iter({"status": TaskStatus.OPEN.value}))
+    tasks = (
+        crm.tasks.iter({"created_at": {"$lte": when}})
+        if past
+        else crm.tasks.iter({"status": TaskStatus.OPEN.value})
+    )
     for task in tasks:
         if past and not open_at(task, when):
             continue
@@ -215,17 +269,27 @@ def overdue_by_grade(crm: CRM, now: datetime | None = None, *,
         if task.due_at < when - timedelta(days=1):
             row["overdue_day"] += 1
     order = [*settings.cadence_days, UNGRADED]
-    grades = sorted(set(customers) | set(counts),
-                    key=lambda g: (order.index(g) if g in order else len(order), g))
-    return [GradeCounts(
-        grade=g,
-        cadence_days=settings.cadence_for(None if g == UNGRADED else g),
-        customers=customers[g], open_follow_ups=counts[g]["open"], due_now=counts[g]["due"],
-        overdue=counts[g]["overdue"], overdue_over_a_day=counts[g]["overdue_day"],
-        overdue_tasks=counts[g]["overdue_tasks"]) for g in grades]
+    grades = sorted(
+        set(customers) | set(counts),
+        key=lambda g: (order.index(g) if g in order else len(order), g),
+    )
+    return [
+        GradeCounts(
+            grade=g,
+            cadence_days=settings.cadence_for(None if g == UNGRADED else g),
+            customers=customers[g],
+            open_follow_ups=counts[g]["open"],
+            due_now=counts[g]["due"],
+            overdue=counts[g]["overdue"],
+            overdue_over_a_day=counts[g]["overdue_day"],
+            overdue_tasks=counts[g]["overdue_tasks"],
+        )
+        for g in grades
+    ]
 
 
 # -- shift handover ----------------------------------------------------------------------------
+
 
 @attrs.frozen
 class Prospect:
@@ -250,9 +314,15 @@ class Handover:
     prospects: tuple[Prospect, ...]
 
 
-def handover(crm: CRM, *, now: datetime | None = None, until: datetime | None = None,
-             rep: str | None = None, team: str | None = None,
-             actor: str | None = None) -> Handover:
+def handover(
+    crm: CRM,
+    *,
+    now: datetime | None = None,
+    until: datetime | None = None,
+    rep: str | None = None,
+    team: str | None = None,
+    actor: str | None = None,
+) -> Handover:
     """Urgent open items (overdue, or high priority and due before ``until``) and prospects
     to contact (first contacts, and follow-ups of customers in ``prospect_grades``, due
     before ``until``; the default ``until`` is ``shift_hours`` from now). With ``actor``
@@ -261,8 +331,10 @@ def handover(crm: CRM, *, now: datetime | None = None, until: datetime | None = 
     when = now or crm.now()
     end = until or when + timedelta(hours=settings.shift_hours)
     if end <= when:
-        raise ValidationError(f"the shift end {end.isoformat()} is not after now "
-                              f"({when.isoformat()})", field="shift_end")
+        raise ValidationError(
+            f"the shift end {end.isoformat()} is not after now ({when.isoformat()})",
+            field="shift_end",
+        )
     assignees: set[str] | None = None
     if team is not None:
         assignees = {r.name for r in Roster(crm).all() if r.team == team}
@@ -278,8 +350,7 @@ def handover(crm: CRM, *, now: datetime | None = None, until: datetime | None = 
     if actor is not None:
         query = crm.readable_filter(actor, query, owner_field="assignee")
     upcoming = [t for t in crm.tasks.find(query, sort=URGENCY) if mine(t)]
-    urgent = tuple(t for t in upcoming
-                   if t.due_at < when or t.priority >= Priority.HIGH)
+    urgent = tuple(t for t in upcoming if t.due_at < when or t.priority >= Priority.HIGH)
     prospects: list[Prospect] = []
     customers: dict[str, Customer] = {}
     for task in upcoming:
@@ -291,7 +362,16 @@ def handover(crm: CRM, *, now: datetime | None = None, until: datetime | None = 
         grade = pipeline_grade(customer)
         if task.kind == "follow_up" and grade not in settings.prospect_grades:
             continue
-        prospects.append(Prospect(customer.id, customer.name, grade or UNGRADED, task.id,
-                                  task.kind, task.due_at, task.assignee))
+        prospects.append(
+            Prospect(
+                customer.id,
+                customer.name,
+                grade or UNGRADED,
+                task.id,
+                task.kind,
+                task.due_at,
+                task.assignee,
+            )
+        )
     prospects.sort(key=lambda p: (p.due_at, p.customer_id))
     return Handover(when, end, urgent, tuple(prospects))

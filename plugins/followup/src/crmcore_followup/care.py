@@ -32,8 +32,9 @@ def next_birthday(birth: date, today: date, *, after_year: int | None) -> date |
     return None
 
 
-def upcoming_holidays(holidays: Sequence[Holiday], today: date, *,
-                      after: date | None) -> list[Holiday]:
+def upcoming_holidays(
+    holidays: Sequence[Holiday], today: date, *, after: date | None
+) -> list[Holiday]:
     """Configured holidays on or after ``today`` and later than ``after`` (already handled)."""
     return [h for h in holidays if h.day >= today and (after is None or h.day > after)]
 

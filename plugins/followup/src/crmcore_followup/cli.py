@@ -30,12 +30,20 @@ from crmcore_followup.leave import leave
 from crmcore_followup.records import Rep, schedule_id
 from crmcore_followup.reps import Roster
 
-REP_COLUMNS = [("name", "name"), ("team", "team"), ("skills", "skills"),
-               ("ability", "ability"), ("capacity", "capacity"), ("available", "available"),
-               ("shift", "shift"), ("open_tasks", "open tasks")]
+REP_COLUMNS = [
+    ("name", "name"),
+    ("team", "team"),
+    ("skills", "skills"),
+    ("ability", "ability"),
+    ("capacity", "capacity"),
+    ("available", "available"),
+    ("shift", "shift"),
+    ("open_tasks", "open tasks"),
+]
 
 
 # -- crm reps ------------------------------------------------------------------------------------
+
 
 @click.group("reps")
 def reps_group() -> None:
@@ -44,8 +52,7 @@ def reps_group() -> None:
 
 def _rep_row(crm: Any, rep: Rep) -> dict[str, Any]:
     row = to_doc(rep)
-    row["open_tasks"] = crm.tasks.count({"assignee": rep.name,
-                                         "status": TaskStatus.OPEN.value})
+    row["open_tasks"] = crm.tasks.count({"assignee": rep.name, "status": TaskStatus.OPEN.value})
     return row
 
 
@@ -54,17 +61,38 @@ def _rep_row(crm: Any, rep: Rep) -> dict[str, Any]:
 @click.option("--team", help="The rep's team.")
 @click.option("--skill", "skills", multiple=True, help="A skill (repeatable).")
 @click.option("--ability", type=int, default=3, show_default=True, help="1 (junior) to 5.")
-@click.option("--capacity", type=int, default=50, show_default=True,
-              help="Most open tasks the rep should hold.")
+@click.option(
+    "--capacity",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Most open tasks the rep should hold.",
+)
 @click.option("--shift", help="The rep's shift (free text, e.g. 'day' or '08:00-16:00').")
 @click.option("--unavailable", is_flag=True, help="Add as unavailable.")
 @click.pass_context
-def reps_add(ctx: click.Context, name: str, team: str | None, skills: tuple[str, ...],
-             ability: int, capacity: int, shift: str | None, unavailable: bool) -> None:
+def reps_add(
+    ctx: click.Context,
+    name: str,
+    team: str | None,
+    skills: tuple[str, ...],
+    ability: int,
+    capacity: int,
+    shift: str | None,
+    unavailable: bool,
+) -> None:
     """Put NAME on the roster (NAME is what tasks and customers are assigned to)."""
     crm = open_crm_from(ctx)
-    rep = Roster(crm).add(name, actor=actor(ctx), team=team, skills=list(skills), ability=ability,
-                          capacity=capacity, shift=shift, available=not unavailable)
+    rep = Roster(crm).add(
+        name,
+        actor=actor(ctx),
+        team=team,
+        skills=list(skills),
+        ability=ability,
+        capacity=capacity,
+        shift=shift,
+        available=not unavailable,
+    )
     say(ctx, f"rep {rep.name} added", name=rep.name, id=rep.id)
 
 
@@ -75,8 +103,12 @@ def reps_list(ctx: click.Context, team: str | None) -> None:
     """The roster with each rep's open load."""
     crm = open_crm_from(ctx)
     reps = [r for r in Roster(crm).all() if team is None or r.team == team]
-    out_table(ctx, [_rep_row(crm, r) for r in reps], REP_COLUMNS,
-              empty="the roster is empty (add reps with 'crm reps add NAME')")
+    out_table(
+        ctx,
+        [_rep_row(crm, r) for r in reps],
+        REP_COLUMNS,
+        empty="the roster is empty (add reps with 'crm reps add NAME')",
+    )
 
 
 @reps_group.command("update")
@@ -86,22 +118,44 @@ def reps_list(ctx: click.Context, team: str | None) -> None:
 @click.option("--ability", type=int)
 @click.option("--capacity", type=int)
 @click.option("--shift")
-@click.option("--available/--unavailable", default=None,
-              help="Availability; --unavailable reassigns the rep's open tasks.")
+@click.option(
+    "--available/--unavailable",
+    default=None,
+    help="Availability; --unavailable reassigns the rep's open tasks.",
+)
 @click.pass_context
-def reps_update(ctx: click.Context, name: str, team: str | None, skills: tuple[str, ...],
-                ability: int | None, capacity: int | None, shift: str | None,
-                available: bool | None) -> None:
+def reps_update(
+    ctx: click.Context,
+    name: str,
+    team: str | None,
+    skills: tuple[str, ...],
+    ability: int | None,
+    capacity: int | None,
+    shift: str | None,
+    available: bool | None,
+) -> None:
     """Change a rep's team, skills, ability, capacity, shift or availability."""
     crm = open_crm_from(ctx)
-    changes: dict[str, Any] = {k: v for k, v in (
-        ("team", team), ("ability", ability), ("capacity", capacity), ("shift", shift),
-        ("available", available)) if v is not None}
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("team", team),
+            ("ability", ability),
+            ("capacity", capacity),
+            ("shift", shift),
+            ("available", available),
+        )
+        if v is not None
+    }
     if skills:
         changes["skills"] = list(skills)
     rep, moved = Roster(crm).update(name, actor=actor(ctx), **changes)
-    say(ctx, f"rep {rep.name} updated" + (f"; {moved} open task(s) reassigned" if moved
-                                           else ""), name=rep.name, reassigned=moved)
+    say(
+        ctx,
+        f"rep {rep.name} updated" + (f"; {moved} open task(s) reassigned" if moved else ""),
+        name=rep.name,
+        reassigned=moved,
+    )
 
 
 @reps_group.command("unavailable")
@@ -110,8 +164,12 @@ def reps_update(ctx: click.Context, name: str, team: str | None, skills: tuple[s
 def reps_unavailable(ctx: click.Context, name: str) -> None:
     """Mark NAME unavailable (off sick, on leave); their open tasks go to the others."""
     rep, moved = Roster(open_crm_from(ctx)).update(name, actor=actor(ctx), available=False)
-    say(ctx, f"rep {rep.name} is unavailable; {moved} open task(s) reassigned",
-        name=rep.name, reassigned=moved)
+    say(
+        ctx,
+        f"rep {rep.name} is unavailable; {moved} open task(s) reassigned",
+        name=rep.name,
+        reassigned=moved,
+    )
 
 
 @reps_group.command("available")
@@ -129,34 +187,50 @@ def reps_available(ctx: click.Context, name: str) -> None:
 def reps_remove(ctx: click.Context, name: str) -> None:
     """Take NAME off the roster; their open tasks are reassigned."""
     moved = Roster(open_crm_from(ctx)).remove(name, actor=actor(ctx))
-    say(ctx, f"rep {name} removed; {moved} open task(s) reassigned", name=name,
-        reassigned=moved)
+    say(ctx, f"rep {name} removed; {moved} open task(s) reassigned", name=name, reassigned=moved)
 
 
 @reps_group.command("leave")
 @click.argument("name")
 @click.option("--to", "to", metavar="REP", help="Hand everything to this rep.")
-@click.option("--rebalance", is_flag=True,
-              help="Share the customers and tasks among the available reps by ability.")
+@click.option(
+    "--rebalance",
+    is_flag=True,
+    help="Share the customers and tasks among the available reps by ability.",
+)
 @click.pass_context
 def reps_leave(ctx: click.Context, name: str, to: str | None, rebalance: bool) -> None:
     """NAME leaves: their customers, open tasks and open tickets move (--to REP or
     --rebalance), and NAME comes off the roster."""
     done = leave(open_crm_from(ctx), name, actor=actor(ctx), to=to, rebalance=rebalance)
     if as_json(ctx):
-        print_json(ctx, {"rep": done.rep, "customers": done.customers,
-                         "customers_moved": done.customers_moved, "tasks_moved": done.tasks,
-                         "other_moved": done.other})
+        print_json(
+            ctx,
+            {
+                "rep": done.rep,
+                "customers": done.customers,
+                "customers_moved": done.customers_moved,
+                "tasks_moved": done.tasks,
+                "other_moved": done.other,
+            },
+        )
         return
-    say(ctx, f"rep {name} left: {done.customers_moved} customer(s), {done.tasks} open "
-        f"task(s) and {done.other} other open record(s) moved")
-    out_table(ctx, [{"rep": r or "(no one)", "customers": n}
-                    for r, n in sorted(done.customers.items())],
-              [("rep", "new owner"), ("customers", "customers")], title="customers moved",
-              empty="none")
+    say(
+        ctx,
+        f"rep {name} left: {done.customers_moved} customer(s), {done.tasks} open "
+        f"task(s) and {done.other} other open record(s) moved",
+    )
+    out_table(
+        ctx,
+        [{"rep": r or "(no one)", "customers": n} for r, n in sorted(done.customers.items())],
+        [("rep", "new owner"), ("customers", "customers")],
+        title="customers moved",
+        empty="none",
+    )
 
 
 # -- crm callbacks -------------------------------------------------------------------------------
+
 
 @click.group("callbacks")
 def callbacks_group() -> None:
@@ -164,56 +238,79 @@ def callbacks_group() -> None:
 
 
 @callbacks_group.command("list")
-@click.option("--rep", "assignee", metavar="REP", type=NAME,
-              help="Only callbacks assigned to REP.")
+@click.option("--rep", "assignee", metavar="REP", type=NAME, help="Only callbacks assigned to REP.")
 @click.option("--key", "key_only", is_flag=True, help="Only key customers' callbacks.")
 @click.option("--overdue", is_flag=True, help="Only those past due.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.pass_context
-def callbacks_list(ctx: click.Context, assignee: str | None, key_only: bool, overdue: bool,
-                   limit: int) -> None:
+def callbacks_list(
+    ctx: click.Context, assignee: str | None, key_only: bool, overdue: bool, limit: int
+) -> None:
     """Open callbacks, most urgent first."""
     crm = open_crm_from(ctx)
-    found = api.open_callbacks(crm, assignee=assignee, key_only=key_only, overdue=overdue,
-                               limit=limit, actor=actor(ctx))
+    found = api.open_callbacks(
+        crm, assignee=assignee, key_only=key_only, overdue=overdue, limit=limit, actor=actor(ctx)
+    )
     render_tasks(ctx, found, empty="no open callbacks")
 
 
 @callbacks_group.command("done")
 @click.argument("task_id")
-@click.option("--satisfied/--unsatisfied", default=None,
-              help="The customer's answer (required).")
+@click.option("--satisfied/--unsatisfied", default=None, help="The customer's answer (required).")
 @click.option("--score", type=int, help="Satisfaction score, 1 (worst) to 5.")
 @click.option("--notes", default="", help="What was said.")
-@click.option("--channel", type=click.Choice([c.value for c in Channel]), default="phone",
-              show_default=True)
+@click.option(
+    "--channel", type=click.Choice([c.value for c in Channel]), default="phone", show_default=True
+)
 @click.pass_context
-def callbacks_done(ctx: click.Context, task_id: str, satisfied: bool | None,
-                   score: int | None, notes: str, channel: str) -> None:
+def callbacks_done(
+    ctx: click.Context,
+    task_id: str,
+    satisfied: bool | None,
+    score: int | None,
+    notes: str,
+    channel: str,
+) -> None:
     """Record a callback's outcome and complete it (logs a 'callback' interaction)."""
     if satisfied is None:
         raise click.UsageError("say --satisfied or --unsatisfied")
     crm = open_crm_from(ctx)
-    interaction, task = api.record_callback(crm, task_id, satisfied=satisfied, score=score,
-                                            notes=notes, channel=channel, actor=actor(ctx))
-    say(ctx, f"callback {task.id} recorded ({'satisfied' if satisfied else 'unsatisfied'})",
-        id=task.id, interaction_id=interaction.id)
+    interaction, task = api.record_callback(
+        crm,
+        task_id,
+        satisfied=satisfied,
+        score=score,
+        notes=notes,
+        channel=channel,
+        actor=actor(ctx),
+    )
+    say(
+        ctx,
+        f"callback {task.id} recorded ({'satisfied' if satisfied else 'unsatisfied'})",
+        id=task.id,
+        interaction_id=interaction.id,
+    )
 
 
 # -- crm handover --------------------------------------------------------------------------------
 
+
 @click.command("handover")
-@click.option("--shift-end", "shift_end", type=WHEN, help=f"End of the next shift. {WHEN_HELP} "
-              "Default: [followup] shift_hours from now.")
+@click.option(
+    "--shift-end",
+    "shift_end",
+    type=WHEN,
+    help=f"End of the next shift. {WHEN_HELP} Default: [followup] shift_hours from now.",
+)
 @click.option("--rep", metavar="REP", type=NAME, help="Only items assigned to REP.")
 @click.option("--team", help="Only items assigned to reps of this team.")
 @click.pass_context
-def handover_command(ctx: click.Context, shift_end: Any, rep: str | None,
-                     team: str | None) -> None:
+def handover_command(ctx: click.Context, shift_end: Any, rep: str | None, team: str | None) -> None:
     """What this shift hands to the next: urgent open items and prospects to contact."""
     crm = open_crm_from(ctx)
-    result = api.handover(crm, until=resolve_when(crm, shift_end), rep=rep, team=team,
-                          actor=actor(ctx))
+    result = api.handover(
+        crm, until=resolve_when(crm, shift_end), rep=rep, team=team, actor=actor(ctx)
+    )
     urgent = []
     for task in result.urgent:
         row = to_doc(task)
@@ -224,41 +321,85 @@ def handover_command(ctx: click.Context, shift_end: Any, rep: str | None,
     if ctx.find_root().obj.as_json:
         from crmcore.cli.context import print_json
 
-        print_json(ctx, {"now": result.now, "until": result.until, "urgent": urgent,
-                         "prospects": prospects})
+        print_json(
+            ctx,
+            {"now": result.now, "until": result.until, "urgent": urgent, "prospects": prospects},
+        )
         return
-    out_table(ctx, urgent, [("id", "id"), ("due_at", "due"), ("overdue", "overdue"),
-                            ("priority", "priority"), ("kind", "kind"), ("title", "title"),
-                            ("customer_id", "customer"), ("assignee", "assignee")],
-              title=f"Urgent open items (until {result.until.isoformat()})", empty="none")
-    out_table(ctx, prospects, [("customer_id", "customer"), ("name", "name"),
-                               ("grade", "grade"), ("kind", "kind"), ("due_at", "due"),
-                               ("assignee", "assignee"), ("task_id", "task")],
-              title="Prospects to contact", empty="none")
+    out_table(
+        ctx,
+        urgent,
+        [
+            ("id", "id"),
+            ("due_at", "due"),
+            ("overdue", "overdue"),
+            ("priority", "priority"),
+            ("kind", "kind"),
+            ("title", "title"),
+            ("customer_id", "customer"),
+            ("assignee", "assignee"),
+        ],
+        title=f"Urgent open items (until {result.until.isoformat()})",
+        empty="none",
+    )
+    out_table(
+        ctx,
+        prospects,
+        [
+            ("customer_id", "customer"),
+            ("name", "name"),
+            ("grade", "grade"),
+            ("kind", "kind"),
+            ("due_at", "due"),
+            ("assignee", "assignee"),
+            ("task_id", "task"),
+        ],
+        title="Prospects to contact",
+        empty="none",
+    )
 
 
 # -- crm tasks due / overdue-by-grade -----------------------------------------------------------
 
+
 @click.command("due")
 @click.option("--rep", "assignee", metavar="REP", type=NAME, help="Only tasks assigned to REP.")
-@click.option("--kind", "kinds", multiple=True, type=NAME,
-              help="Only these kinds (repeatable).")
+@click.option("--kind", "kinds", multiple=True, type=NAME, help="Only these kinds (repeatable).")
 @click.option("--customer", "customer_id", metavar="ID", type=NAME)
-@click.option("--grade", "grades", multiple=True, metavar="G",
-              help="Only customers whose pipeline grade is G (repeatable; 'ungraded' for "
-                   "none).")
+@click.option(
+    "--grade",
+    "grades",
+    multiple=True,
+    metavar="G",
+    help="Only customers whose pipeline grade is G (repeatable; 'ungraded' for none).",
+)
 @click.option("--overdue", is_flag=True, help="Only tasks whose due time has passed.")
 @click.option("--within", type=DURATION, help="Also tasks due within this long (e.g. 1d).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.pass_context
-def due_command(ctx: click.Context, assignee: str | None, kinds: tuple[str, ...],
-                customer_id: str | None, grades: tuple[str, ...], overdue: bool,
-                within: timedelta | None, limit: int) -> None:
+def due_command(
+    ctx: click.Context,
+    assignee: str | None,
+    kinds: tuple[str, ...],
+    customer_id: str | None,
+    grades: tuple[str, ...],
+    overdue: bool,
+    within: timedelta | None,
+    limit: int,
+) -> None:
     """Open tasks due now, most urgent first."""
     crm = open_crm_from(ctx)
-    found = api.due_tasks(crm, assignee=assignee, kinds=list(kinds) or None,
-                          customer_id=customer_id, grades=list(grades) or None,
-                          overdue=overdue, within=within, limit=limit, actor=actor(ctx))
+    found = api.due_tasks(
+        crm,
+        assignee=assignee,
+        kinds=list(kinds) or None,
+        customer_id=customer_id,
+        grades=list(grades) or None,
+        overdue=overdue,
+        within=within,
+        limit=limit,
+        actor=actor(ctx),
+    )
     render_tasks(ctx, found)
 
 
@@ -267,15 +408,25 @@ def due_command(ctx: click.Context, assignee: str | None, kinds: tuple[str, ...]
 def overdue_by_grade_command(ctx: click.Context) -> None:
     """Follow-ups due and overdue per pipeline grade (DOMAIN §7)."""
     rows = [to_doc(r) for r in api.overdue_by_grade(open_crm_from(ctx))]
-    out_table(ctx, rows, [("grade", "grade"), ("cadence_days", "every (days)"),
-                          ("customers", "customers"), ("open_follow_ups", "open follow-ups"),
-                          ("due_now", "due now"), ("overdue", "overdue"),
-                          ("overdue_over_a_day", "overdue > 1 day"),
-                          ("overdue_tasks", "overdue tasks (all kinds)")],
-              empty="no customers")
+    out_table(
+        ctx,
+        rows,
+        [
+            ("grade", "grade"),
+            ("cadence_days", "every (days)"),
+            ("customers", "customers"),
+            ("open_follow_ups", "open follow-ups"),
+            ("due_now", "due now"),
+            ("overdue", "overdue"),
+            ("overdue_over_a_day", "overdue > 1 day"),
+            ("overdue_tasks", "overdue tasks (all kinds)"),
+        ],
+        empty="no customers",
+    )
 
 
 # -- crm followup --------------------------------------------------------------------------------
+
 
 @click.group("followup")
 def followup_group() -> None:
@@ -290,8 +441,12 @@ def followup_show(ctx: click.Context, customer_id: str) -> None:
     crm = open_crm_from(ctx)
     crm.customers.get_any(customer_id)
     record = crm.collection("followup.schedule").get(schedule_id(customer_id))
-    out_record(ctx, record, title=f"follow-up schedule of {customer_id}",
-               skip=("lease_owner", "lease_until"))
+    out_record(
+        ctx,
+        record,
+        title=f"follow-up schedule of {customer_id}",
+        skip=("lease_owner", "lease_until"),
+    )
 
 
 @followup_group.command("resync")

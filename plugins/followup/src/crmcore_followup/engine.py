@@ -56,14 +56,25 @@ SOURCE = "followup"
 NAMESPACE = "followup"
 _RETRIES = 8
 OVERDUE_RECHECK_DAYS = 7
-_SCHEDULE_FIELDS = ("check_at", "active", "grade", "cadence_days", "last_follow_up_at",
-                    "next_due_at", "first_contact", "assigned_at", "birthday_year",
-                    "holiday_through", "route_vip")
+_SCHEDULE_FIELDS = (
+    "check_at",
+    "active",
+    "grade",
+    "cadence_days",
+    "last_follow_up_at",
+    "next_due_at",
+    "first_contact",
+    "assigned_at",
+    "birthday_year",
+    "holiday_through",
+    "route_vip",
+)
 
 log = get_logger("followup")
 
 
 # -- dedupe keys (one open task per key, enforced by the core across processes) -----------
+
 
 def follow_up_key(customer_id: str) -> str:
     return f"follow_up:{customer_id}"
@@ -120,8 +131,9 @@ class Engine:
     def local_today(self, customer: Customer, now: datetime | None = None) -> date:
         return (now or self.now()).astimezone(quiet.zone(customer.timezone)).date()
 
-    def place(self, customer: Customer, due: datetime, *,
-              deadline: datetime | None = None) -> datetime:
+    def place(
+        self, customer: Customer, due: datetime, *, deadline: datetime | None = None
+    ) -> datetime:
         """``due`` moved out of the customer's quiet hours (their own time zone)."""
         return quiet.place(due, customer.timezone, self.settings.windows, deadline=deadline)
 
@@ -138,8 +150,9 @@ class Engine:
     def callback_due(self, customer: Customer, event_at: datetime) -> tuple[datetime, datetime]:
         """(due, deadline) of a callback for an event at ``event_at``."""
         days = self.settings.callback_within_days
-        by_tier = self.settings.tier_days(self.settings.tier_callback_within_days,
-                                          grades_of(customer))
+        by_tier = self.settings.tier_days(
+            self.settings.tier_callback_within_days, grades_of(customer)
+        )
         if by_tier is not None:
             days = min(days, by_tier)
         deadline = event_at + timedelta(days=days)
@@ -163,18 +176,29 @@ class Engine:
         except NotFoundError:
             return None
 
-    def new_schedule(self, customer: Customer, *, since: datetime,
-                     first_contact: str = FIRST_CONTACT_NONE,
-                     last_follow_up_at: datetime | None = None) -> Schedule:
+    def new_schedule(
+        self,
+        customer: Customer,
+        *,
+        since: datetime,
+        first_contact: str = FIRST_CONTACT_NONE,
+        last_follow_up_at: datetime | None = None,
+    ) -> Schedule:
         grade = pipeline_grade(customer)
-        return Schedule(id=schedule_id(customer.id), customer_id=customer.id, since=since,
-                        grade=grade,
-                        cadence_days=self.settings.cadence_of(grade, grades_of(customer)),
-                        first_contact=first_contact, last_follow_up_at=last_follow_up_at,
-                        holiday_through=self.local_today(customer) - timedelta(days=1))
+        return Schedule(
+            id=schedule_id(customer.id),
+            customer_id=customer.id,
+            since=since,
+            grade=grade,
+            cadence_days=self.settings.cadence_of(grade, grades_of(customer)),
+            first_contact=first_contact,
+            last_follow_up_at=last_follow_up_at,
+            holiday_through=self.local_today(customer) - timedelta(days=1),
+        )
 
-    def mutate(self, customer: Customer,
-               change: Callable[[Schedule], Schedule], *, recompute: bool = True) -> Schedule:
+    def mutate(
+        self, customer: Customer, change: Callable[[Schedule], Schedule], *, recompute: bool = True
+    ) -> Schedule:
         """Read the customer's schedule (created if missing), apply ``change``, write it back
         with the version read; retried when someone else wrote meanwhile. ``check_at`` is
         recomputed from the result unless ``recompute`` is False."""
@@ -188,54 +212,77 @@ class Engine:
                 with self.crm.transaction():
                     if current is None:
                         return self.schedules.insert(new)
-                    changed = {k: getattr(new, k) for k in _SCHEDULE_FIELDS
-                               if getattr(new, k) != getattr(current, k)}
+                    changed = {
+                        k: getattr(new, k)
+                        for k in _SCHEDULE_FIELDS
+                        if getattr(new, k) != getattr(current, k)
+                    }
                     if not changed:
                         return current
                     return self.schedules.update(current, **changed)
             except (ConflictError, DuplicateKeyError):
                 continue
-        raise ConflictError(f"follow-up schedule of {customer.id} kept changing underneath; "
-                            f"gave up after {_RETRIES} attempts")
+        raise ConflictError(
+            f"follow-up schedule of {customer.id} kept changing underneath; "
+            f"gave up after {_RETRIES} attempts"
+        )
 
-    def check_time(self, schedule: Schedule, customer: Customer,
-                   now: datetime | None = None) -> datetime | None:
+    def check_time(
+        self, schedule: Schedule, customer: Customer, now: datetime | None = None
+    ) -> datetime | None:
         """When the sweep must look at this customer next (None: nothing can come due)."""
         now = now or self.now()
-        if not schedule.active or customer.status is not CustomerStatus.ACTIVE or \
-                customer.do_not_contact:
+        if (
+            not schedule.active
+            or customer.status is not CustomerStatus.ACTIVE
+            or customer.do_not_contact
+        ):
             return None
         candidates: list[datetime] = []
         horizon = now + timedelta(days=self.settings.recheck_days)
         if schedule.first_contact == FIRST_CONTACT_PENDING:
             start = schedule.assigned_at or schedule.since
-            candidates.append(max(start + timedelta(days=self.settings.first_contact_days),
-                                  now) + timedelta(days=1))
+            candidates.append(
+                max(start + timedelta(days=self.settings.first_contact_days), now)
+                + timedelta(days=1)
+            )
         else:
             # a day after the follow-up is due (to recreate it if someone cancelled it); once
             # it is overdue, completing it is what moves things on, so look weekly
             due = schedule.next_due_at or self.follow_up_due(schedule, customer)
-            candidates.append(due + timedelta(days=1) if due >= now
-                              else now + timedelta(days=OVERDUE_RECHECK_DAYS))
+            candidates.append(
+                due + timedelta(days=1)
+                if due >= now
+                else now + timedelta(days=OVERDUE_RECHECK_DAYS)
+            )
         candidates.append(horizon)
         today = self.local_today(customer, now)
         if customer.birth_date is not None:
-            upcoming = care.next_birthday(customer.birth_date, today,
-                                          after_year=schedule.birthday_year)
+            upcoming = care.next_birthday(
+                customer.birth_date, today, after_year=schedule.birthday_year
+            )
             if upcoming is not None:
-                candidates.append(self.local_midnight(
-                    customer, care.creation_day(upcoming, self.settings.birthday_days_ahead)))
-        holidays = care.upcoming_holidays(self.settings.holidays_from(today), today,
-                                          after=schedule.holiday_through)
+                candidates.append(
+                    self.local_midnight(
+                        customer, care.creation_day(upcoming, self.settings.birthday_days_ahead)
+                    )
+                )
+        holidays = care.upcoming_holidays(
+            self.settings.holidays_from(today), today, after=schedule.holiday_through
+        )
         if holidays:
-            candidates.append(self.local_midnight(
-                customer, care.creation_day(holidays[0].day, self.settings.holiday_days_ahead)))
+            candidates.append(
+                self.local_midnight(
+                    customer, care.creation_day(holidays[0].day, self.settings.holiday_days_ahead)
+                )
+            )
         return min(candidates)
 
     # -- assignment ------------------------------------------------------------------------
 
-    def assignee_for(self, kind: str, customer: Customer, book: LoadBook | None = None
-                     ) -> str | None:
+    def assignee_for(
+        self, kind: str, customer: Customer, book: LoadBook | None = None
+    ) -> str | None:
         """Who gets a new contact task for ``customer``: their own rep while available with
         room, else the roster's least loaded rep for their ability. Without a roster, the
         customer's owner."""
@@ -244,8 +291,9 @@ class Engine:
         book = book if book is not None else LoadBook.read(self.crm)
         if book.empty:
             return customer.owner
-        return book.pick_for_task(preferred=customer.owner,
-                                  skill=self.settings.skills_by_kind.get(kind))
+        return book.pick_for_task(
+            preferred=customer.owner, skill=self.settings.skills_by_kind.get(kind)
+        )
 
     def priority_for(self, kind: str, customer: Customer) -> Priority:
         """Care is low; a key customer's follow-ups and callbacks, and every contact task of
@@ -260,12 +308,19 @@ class Engine:
 
     # -- the convergent operations ---------------------------------------------------------
 
-    def follow_up_draft(self, schedule: Schedule, customer: Customer, due: datetime,
-                        assignee: str | None) -> TaskDraft:
+    def follow_up_draft(
+        self, schedule: Schedule, customer: Customer, due: datetime, assignee: str | None
+    ) -> TaskDraft:
         return TaskDraft(
-            kind="follow_up", title="Follow up", due_at=due, customer_id=customer.id,
-            assignee=assignee, priority=self.priority_for("follow_up", customer),
-            dedupe_key=follow_up_key(customer.id), source=SOURCE)
+            kind="follow_up",
+            title="Follow up",
+            due_at=due,
+            customer_id=customer.id,
+            assignee=assignee,
+            priority=self.priority_for("follow_up", customer),
+            dedupe_key=follow_up_key(customer.id),
+            source=SOURCE,
+        )
 
     def _create(self, draft: TaskDraft, *, actor: str) -> Task:
         """Create a task on behalf of the write that triggered us (like ``Effects``: no
@@ -284,25 +339,34 @@ class Engine:
         wanted = {k: v for k, v in changes.items() if getattr(task, k) != v}
         if not wanted:
             return task
-        updated = self.crm.tasks.apply_update(TaskUpdate(task_id=task.id, **wanted),
-                                              actor=actor)
+        updated = self.crm.tasks.apply_update(TaskUpdate(task_id=task.id, **wanted), actor=actor)
         return updated or task
 
-    def ensure_follow_up(self, customer: Customer, schedule: Schedule, *,
-                         actor: str) -> Task | None:
+    def ensure_follow_up(
+        self, customer: Customer, schedule: Schedule, *, actor: str
+    ) -> Task | None:
         """Make the customer's one open follow-up due on the current cadence from the last
         follow-up: reschedule it if it exists, create it if not (nothing while the first
         contact is pending, for do-not-contact or inactive customers)."""
-        if (customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE
-                or not schedule.active or schedule.first_contact == FIRST_CONTACT_PENDING):
+        if (
+            customer.do_not_contact
+            or customer.status is not CustomerStatus.ACTIVE
+            or not schedule.active
+            or schedule.first_contact == FIRST_CONTACT_PENDING
+        ):
             return None
         due = self.follow_up_due(schedule, customer)
         task = self.crm.tasks.open_by_key(follow_up_key(customer.id))
         if task is None:
-            task = self._create(self.follow_up_draft(
-                schedule, customer, due, self.assignee_for("follow_up", customer)), actor=actor)
-        task = self._update(task, actor=actor, due_at=due,
-                            priority=self.priority_for("follow_up", customer))
+            task = self._create(
+                self.follow_up_draft(
+                    schedule, customer, due, self.assignee_for("follow_up", customer)
+                ),
+                actor=actor,
+            )
+        task = self._update(
+            task, actor=actor, due_at=due, priority=self.priority_for("follow_up", customer)
+        )
         self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
         return task
 
@@ -323,47 +387,75 @@ class Engine:
         if was_pending:
             pending = self.crm.tasks.open_by_key(first_contact_key(customer.id))
             if pending is not None:
-                self.crm.tasks.apply_update(TaskUpdate(
-                    task_id=pending.id, cancel=True,
-                    reason="first contact made by another follow-up"), actor=actor)
+                self.crm.tasks.apply_update(
+                    TaskUpdate(
+                        task_id=pending.id,
+                        cancel=True,
+                        reason="first contact made by another follow-up",
+                    ),
+                    actor=actor,
+                )
         self.ensure_follow_up(customer, schedule, actor=actor)
 
-    def grade_changed(self, customer_id: str, new: str | None, *, actor: str,
-                      scheme: str = "pipeline") -> None:
+    def grade_changed(
+        self, customer_id: str, new: str | None, *, actor: str, scheme: str = "pipeline"
+    ) -> None:
         """A grade changed (the pipeline grade, or a tier with a plan): the cadence it gives
         applies from the last follow-up on (the open follow-up is moved accordingly)."""
         customer = self.crm.customers.get(customer_id)
         grades = {**grades_of(customer), scheme: new}
         pipeline = grades.get("pipeline") if isinstance(grades.get("pipeline"), str) else None
-        schedule = self.mutate(customer, lambda s: attrs.evolve(
-            s, grade=pipeline, cadence_days=self.settings.cadence_of(pipeline, grades)))
+        schedule = self.mutate(
+            customer,
+            lambda s: attrs.evolve(
+                s, grade=pipeline, cadence_days=self.settings.cadence_of(pipeline, grades)
+            ),
+        )
         self.ensure_follow_up(customer, schedule, actor=actor)
 
-    def ensure_first_contact(self, customer: Customer, *, assigned_at: datetime,
-                             actor: str) -> Task | None:
+    def ensure_first_contact(
+        self, customer: Customer, *, assigned_at: datetime, actor: str
+    ) -> Task | None:
         """A newly assigned customer is contacted by their rep within ``first_contact_days``:
         one open first-contact task, due then, given to the customer's rep."""
         if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
             return None
-        schedule = self.mutate(customer, lambda s: attrs.evolve(
-            s, first_contact=FIRST_CONTACT_PENDING, assigned_at=assigned_at))
+        schedule = self.mutate(
+            customer,
+            lambda s: attrs.evolve(s, first_contact=FIRST_CONTACT_PENDING, assigned_at=assigned_at),
+        )
         due = self.first_contact_due(customer, schedule.assigned_at or assigned_at)
         assignee = self.assignee_for("first_contact", customer)
         task = self.crm.tasks.open_by_key(first_contact_key(customer.id))
         if task is None:
-            return self._create(TaskDraft(
-                kind="first_contact", title="First contact with a new customer", due_at=due,
-                customer_id=customer.id, assignee=assignee,
-                priority=self.priority_for("first_contact", customer),
-                dedupe_key=first_contact_key(customer.id), source=SOURCE), actor=actor)
+            return self._create(
+                TaskDraft(
+                    kind="first_contact",
+                    title="First contact with a new customer",
+                    due_at=due,
+                    customer_id=customer.id,
+                    assignee=assignee,
+                    priority=self.priority_for("first_contact", customer),
+                    dedupe_key=first_contact_key(customer.id),
+                    source=SOURCE,
+                ),
+                actor=actor,
+            )
         changes: dict[str, Any] = {"due_at": due}
         if assignee is not None:
             changes["assignee"] = assignee
         return self._update(task, actor=actor, **changes)
 
-    def callback_draft(self, customer: Customer, *, ref: str, event_at: datetime,
-                       reason: str, trigger: str = "interaction",
-                       book: LoadBook | None = None) -> TaskDraft | None:
+    def callback_draft(
+        self,
+        customer: Customer,
+        *,
+        ref: str,
+        event_at: datetime,
+        reason: str,
+        trigger: str = "interaction",
+        book: LoadBook | None = None,
+    ) -> TaskDraft | None:
         """A callback within ``callback_within_days`` of the event. None for do-not-contact
         customers, when the window has already passed (an old event logged late), for a
         non-key customer's event left out by ``callback_ratio``, and for an interaction when
@@ -378,50 +470,89 @@ class Engine:
         if trigger == "interaction":
             if not key and not sampled(ref, self.settings.callback_ratio):
                 return None
-            if self.crm.tasks.count({"customer_id": customer.id, "kind": "callback",
-                                     "status": "open", f"ext.{NAMESPACE}.trigger": trigger}):
+            if self.crm.tasks.count(
+                {
+                    "customer_id": customer.id,
+                    "kind": "callback",
+                    "status": "open",
+                    f"ext.{NAMESPACE}.trigger": trigger,
+                }
+            ):
                 return None
         return TaskDraft(
-            kind="callback", title=f"Callback after {reason}", due_at=due,
-            customer_id=customer.id, assignee=self.assignee_for("callback", customer, book),
-            priority=self.priority_for("callback", customer), dedupe_key=callback_key(ref),
-            source=SOURCE, ref=ref,
-            ext={NAMESPACE: {"deadline": iso(deadline), "key_customer": key,
-                             "event_at": iso(event_at), "reason": reason,
-                             "trigger": trigger}})
+            kind="callback",
+            title=f"Callback after {reason}",
+            due_at=due,
+            customer_id=customer.id,
+            assignee=self.assignee_for("callback", customer, book),
+            priority=self.priority_for("callback", customer),
+            dedupe_key=callback_key(ref),
+            source=SOURCE,
+            ref=ref,
+            ext={
+                NAMESPACE: {
+                    "deadline": iso(deadline),
+                    "key_customer": key,
+                    "event_at": iso(event_at),
+                    "reason": reason,
+                    "trigger": trigger,
+                }
+            },
+        )
 
-    def care_drafts(self, customer: Customer, schedule: Schedule, now: datetime,
-                    book: LoadBook | None = None) -> tuple[list[TaskDraft], Schedule]:
+    def care_drafts(
+        self, customer: Customer, schedule: Schedule, now: datetime, book: LoadBook | None = None
+    ) -> tuple[list[TaskDraft], Schedule]:
         """Birthday and holiday greetings whose creation day has come, and the schedule as it
         will be once they exist (for the next look)."""
         drafts: list[TaskDraft] = []
         today = self.local_today(customer, now)
         after = schedule
         if customer.birth_date is not None:
-            upcoming = care.next_birthday(customer.birth_date, today,
-                                          after_year=schedule.birthday_year)
+            upcoming = care.next_birthday(
+                customer.birth_date, today, after_year=schedule.birthday_year
+            )
             if upcoming is not None and today >= care.creation_day(
-                    upcoming, self.settings.birthday_days_ahead):
-                drafts.append(TaskDraft(
-                    kind="care", title=f"Birthday greeting ({upcoming.isoformat()})",
-                    due_at=self.care_due(customer, upcoming), customer_id=customer.id,
-                    assignee=self.assignee_for("care", customer, book),
-                    priority=self.priority_for("care", customer),
-                    dedupe_key=birthday_key(customer.id, upcoming.year), source=SOURCE,
-                    ext={NAMESPACE: {"care": "birthday", "year": upcoming.year,
-                                     "date": upcoming.isoformat()}}))
+                upcoming, self.settings.birthday_days_ahead
+            ):
+                drafts.append(
+                    TaskDraft(
+                        kind="care",
+                        title=f"Birthday greeting ({upcoming.isoformat()})",
+                        due_at=self.care_due(customer, upcoming),
+                        customer_id=customer.id,
+                        assignee=self.assignee_for("care", customer, book),
+                        priority=self.priority_for("care", customer),
+                        dedupe_key=birthday_key(customer.id, upcoming.year),
+                        source=SOURCE,
+                        ext={
+                            NAMESPACE: {
+                                "care": "birthday",
+                                "year": upcoming.year,
+                                "date": upcoming.isoformat(),
+                            }
+                        },
+                    )
+                )
                 after = attrs.evolve(after, birthday_year=upcoming.year)
-        for holiday in care.upcoming_holidays(self.settings.holidays_from(today), today,
-                                              after=schedule.holiday_through):
+        for holiday in care.upcoming_holidays(
+            self.settings.holidays_from(today), today, after=schedule.holiday_through
+        ):
             if today < care.creation_day(holiday.day, self.settings.holiday_days_ahead):
                 break
-            drafts.append(TaskDraft(
-                kind="care", title=f"Holiday greeting: {holiday.label}",
-                due_at=self.care_due(customer, holiday.day), customer_id=customer.id,
-                assignee=self.assignee_for("care", customer, book),
-                priority=self.priority_for("care", customer),
-                dedupe_key=holiday_key(customer.id, holiday.day), source=SOURCE,
-                ext={NAMESPACE: {"care": "holiday", "date": holiday.day.isoformat()}}))
+            drafts.append(
+                TaskDraft(
+                    kind="care",
+                    title=f"Holiday greeting: {holiday.label}",
+                    due_at=self.care_due(customer, holiday.day),
+                    customer_id=customer.id,
+                    assignee=self.assignee_for("care", customer, book),
+                    priority=self.priority_for("care", customer),
+                    dedupe_key=holiday_key(customer.id, holiday.day),
+                    source=SOURCE,
+                    ext={NAMESPACE: {"care": "holiday", "date": holiday.day.isoformat()}},
+                )
+            )
             after = attrs.evolve(after, holiday_through=holiday.day)
         return drafts, after
 
@@ -437,27 +568,31 @@ class Engine:
             return
         if task.kind == "care" and meta.get("care") == "birthday":
             year = int(meta["year"])
-            self.mutate(customer, lambda s: attrs.evolve(
-                s, birthday_year=max(year, s.birthday_year or year)))
+            self.mutate(
+                customer,
+                lambda s: attrs.evolve(s, birthday_year=max(year, s.birthday_year or year)),
+            )
         elif task.kind == "care" and meta.get("care") == "holiday":
             day = date.fromisoformat(meta["date"])
-            self.mutate(customer, lambda s: attrs.evolve(
-                s, holiday_through=max(day, s.holiday_through or day)))
+            self.mutate(
+                customer,
+                lambda s: attrs.evolve(s, holiday_through=max(day, s.holiday_through or day)),
+            )
         elif task.kind == "follow_up":
             self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
 
     # -- the sweep -------------------------------------------------------------------------
 
-    def plan(self, schedule: Schedule, now: datetime, book: LoadBook
-             ) -> tuple[dict[str, Any], list[TaskDraft], list[tuple[str, datetime]]]:
+    def plan(
+        self, schedule: Schedule, now: datetime, book: LoadBook
+    ) -> tuple[dict[str, Any], list[TaskDraft], list[tuple[str, datetime]]]:
         """What the sweep does for one claimed schedule: the schedule fields to write, the
         tasks to create, and open follow-ups to move ``(task id, due)``."""
         try:
             customer = self.crm.customers.get_any(schedule.customer_id)
         except NotFoundError:
             return {"active": False, "check_at": None}, [], []
-        if (customer.status is not CustomerStatus.ACTIVE
-                or schedule.id != schedule_id(customer.id)):
+        if customer.status is not CustomerStatus.ACTIVE or schedule.id != schedule_id(customer.id):
             return {"active": False, "check_at": None}, [], []
         if customer.do_not_contact:
             return {"check_at": None}, [], []
@@ -472,24 +607,31 @@ class Engine:
             after = attrs.evolve(after, grade=grade, cadence_days=cadence)
         drafts: list[TaskDraft] = []
         moves: list[tuple[str, datetime]] = []
-        if after.first_contact == FIRST_CONTACT_PENDING and \
-                self.crm.tasks.open_by_key(first_contact_key(customer.id)) is None:
+        if (
+            after.first_contact == FIRST_CONTACT_PENDING
+            and self.crm.tasks.open_by_key(first_contact_key(customer.id)) is None
+        ):
             after = attrs.evolve(after, first_contact=FIRST_CONTACT_NONE)  # cancelled
         if after.first_contact != FIRST_CONTACT_PENDING:
             due = self.follow_up_due(after, customer)
             task = self.crm.tasks.open_by_key(follow_up_key(customer.id))
             if task is None:
-                drafts.append(self.follow_up_draft(
-                    after, customer, due, self.assignee_for("follow_up", customer, book)))
+                drafts.append(
+                    self.follow_up_draft(
+                        after, customer, due, self.assignee_for("follow_up", customer, book)
+                    )
+                )
                 after = attrs.evolve(after, next_due_at=due)
             elif after.cadence_days != schedule.cadence_days and task.due_at != due:
                 moves.append((task.id, due))
                 after = attrs.evolve(after, next_due_at=due)
         care_drafts, after = self.care_drafts(customer, after, now, book)
         drafts += care_drafts
-        fields = {k: getattr(after, k) for k in ("grade", "cadence_days", "first_contact",
-                                                 "next_due_at")
-                  if getattr(after, k) != getattr(schedule, k)}
+        fields = {
+            k: getattr(after, k)
+            for k in ("grade", "cadence_days", "first_contact", "next_due_at")
+            if getattr(after, k) != getattr(schedule, k)
+        }
         fields["check_at"] = self.check_time(after, customer, now)
         return fields, drafts, moves
 
@@ -498,9 +640,14 @@ class Engine:
         their last follow-up contact, else from when they were added."""
         last = self.crm.interactions.find(
             {"customer_id": customer.id, "kind": {"$in": list(self.settings.follow_up_kinds)}},
-            sort=[("occurred_at", -1)], limit=1)
-        schedule = self.new_schedule(customer, since=customer.created_at,
-                                     last_follow_up_at=last[0].occurred_at if last else None)
+            sort=[("occurred_at", -1)],
+            limit=1,
+        )
+        schedule = self.new_schedule(
+            customer,
+            since=customer.created_at,
+            last_follow_up_at=last[0].occurred_at if last else None,
+        )
         return attrs.evolve(schedule, check_at=now)
 
 

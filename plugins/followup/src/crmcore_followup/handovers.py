@@ -45,25 +45,31 @@ class ShiftHandover:
     note: str = field(personal=True, default="")
     task_ids: tuple[str, ...] = attrs.field(default=(), converter=_ids)
     status: str = OPEN
-    accepted_at: datetime | None = field(default=None,
-                                         converter=utc_converter("accepted_at", optional=True))
+    accepted_at: datetime | None = field(
+        default=None, converter=utc_converter("accepted_at", optional=True)
+    )
     moved: int = 0  # items that became the incoming rep's at acceptance
     version: int = 0
 
 
 def collection() -> CollectionSpec:
-    return CollectionSpec(HANDOVERS, (
-        IndexSpec([("to_rep", 1), ("status", 1)]),
-        IndexSpec([("from_rep", 1), ("created_at", -1)]),
-    ), record_type=ShiftHandover)
+    return CollectionSpec(
+        HANDOVERS,
+        (
+            IndexSpec([("to_rep", 1), ("status", 1)]),
+            IndexSpec([("from_rep", 1), ("created_at", -1)]),
+        ),
+        record_type=ShiftHandover,
+    )
 
 
 def _records(crm: CRM) -> Records[ShiftHandover]:
     return crm.records(HANDOVERS, ShiftHandover)
 
 
-def write(crm: CRM, *, actor: str, to_rep: str, note: str = "",
-          until: datetime | None = None) -> ShiftHandover:
+def write(
+    crm: CRM, *, actor: str, to_rep: str, note: str = "", until: datetime | None = None
+) -> ShiftHandover:
     """The outgoing rep ``actor`` hands their open items (``api.handover`` up to ``until``)
     and ``note`` to ``to_rep``. Refused, writing nothing: no incoming rep, oneself, a person
     the CRM does not know, nothing to hand over (no item and no note), or a handover to the
@@ -78,22 +84,33 @@ def write(crm: CRM, *, actor: str, to_rep: str, note: str = "",
     if to_rep == actor:
         raise ValidationError("hand over to someone else, not to yourself", field="to_rep")
     if crm.actor(to_rep) is None:
-        raise ValidationError(f"unknown rep {to_rep!r}: add them to the roster (crm reps add) "
-                              "or to [security.actors]", field="to_rep")
-    pending = _records(crm).find({"from_rep": actor, "to_rep": to_rep, "status": OPEN},
-                                 limit=1)
+        raise ValidationError(
+            f"unknown rep {to_rep!r}: add them to the roster (crm reps add) "
+            "or to [security.actors]",
+            field="to_rep",
+        )
+    pending = _records(crm).find({"from_rep": actor, "to_rep": to_rep, "status": OPEN}, limit=1)
     if pending:
-        raise ValidationError(f"your handover to {to_rep} of "
-                              f"{pending[0].created_at.isoformat()} is not accepted yet",
-                              field="to_rep")
+        raise ValidationError(
+            f"your handover to {to_rep} of {pending[0].created_at.isoformat()} is not accepted yet",
+            field="to_rep",
+        )
     shift = handover(crm, rep=actor, until=until)
-    ids = list(dict.fromkeys([t.id for t in shift.urgent] + [p.task_id
-                                                            for p in shift.prospects]))
+    ids = list(dict.fromkeys([t.id for t in shift.urgent] + [p.task_id for p in shift.prospects]))
     if not ids and not note:
-        raise ValidationError("nothing to hand over: you have no open items due this shift; "
-                              "write a note", field="note")
-    record = ShiftHandover(id=crm.new_id("hnd_"), from_rep=actor, to_rep=to_rep,
-                           created_at=crm.now(), until=shift.until, note=note, task_ids=ids)
+        raise ValidationError(
+            "nothing to hand over: you have no open items due this shift; write a note",
+            field="note",
+        )
+    record = ShiftHandover(
+        id=crm.new_id("hnd_"),
+        from_rep=actor,
+        to_rep=to_rep,
+        created_at=crm.now(),
+        until=shift.until,
+        note=note,
+        task_ids=ids,
+    )
     with crm.transaction(actor):
         return _records(crm).insert(record)
 
@@ -114,19 +131,28 @@ def accept(crm: CRM, handover_id: str, *, actor: str) -> ShiftHandover:
     if current.to_rep != actor:
         raise ValidationError(f"this handover is for {current.to_rep}; only they accept it")
     if current.status != OPEN:
-        raise ValidationError(f"this handover was accepted already "
-                              f"({current.accepted_at.isoformat() if current.accepted_at else ''})")
-    moving = [t for t in (crm.tasks.find({"id": {"$in": list(current.task_ids)}})
-                          if current.task_ids else [])
-              if t.is_open and t.assignee == current.from_rep]
+        raise ValidationError(
+            f"this handover was accepted already "
+            f"({current.accepted_at.isoformat() if current.accepted_at else ''})"
+        )
+    moving = [
+        t
+        for t in (
+            crm.tasks.find({"id": {"$in": list(current.task_ids)}}) if current.task_ids else []
+        )
+        if t.is_open and t.assignee == current.from_rep
+    ]
     with crm.transaction(actor):
         if moving:
             # the outgoing rep gave these when writing the handover: not re-checked as the
             # incoming rep's own reassignment of someone else's task
-            crm.apply(Effects(task_updates=[TaskUpdate(task_id=t.id, assignee=actor)
-                                            for t in moving]), actor=actor)
-        return _records(crm).update(current, status=ACCEPTED, accepted_at=crm.now(),
-                                    moved=len(moving))
+            crm.apply(
+                Effects(task_updates=[TaskUpdate(task_id=t.id, assignee=actor) for t in moving]),
+                actor=actor,
+            )
+        return _records(crm).update(
+            current, status=ACCEPTED, accepted_at=crm.now(), moved=len(moving)
+        )
 
 
 def waiting_for(crm: CRM, rep: str) -> list[ShiftHandover]:

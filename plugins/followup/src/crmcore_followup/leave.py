@@ -33,8 +33,9 @@ class Departure:
         return sum(self.customers.values())
 
 
-def leave(crm: CRM, rep_name: str, *, actor: str, to: str | None = None,
-          rebalance: bool = False) -> Departure:
+def leave(
+    crm: CRM, rep_name: str, *, actor: str, to: str | None = None, rebalance: bool = False
+) -> Departure:
     """Take ``rep_name`` off the roster and hand over everything they hold.
 
     ``to``: every customer and open task goes to that rep. ``rebalance``: each customer goes
@@ -53,11 +54,13 @@ def leave(crm: CRM, rep_name: str, *, actor: str, to: str | None = None,
             raise ValidationError(f"{rep_name} cannot hand over to themselves", field="to")
         successor = roster.get(to)
         if not successor.available:
-            raise ValidationError(f"{to} is unavailable; mark them available or pick another "
-                                  "rep", field="to")
+            raise ValidationError(
+                f"{to} is unavailable; mark them available or pick another rep", field="to"
+            )
     elif not any(r.available and r.name != rep_name for r in roster.all()):
-        raise ValidationError(f"no other available rep to share {rep_name}'s work with; add "
-                              "one ('crm reps add NAME')")
+        raise ValidationError(
+            f"no other available rep to share {rep_name}'s work with; add one ('crm reps add NAME')"
+        )
     crm.authorize(actor, "rep.delete", Resource("rep", leaving.id, leaving.name))
     records = crm.records(REPS, Rep)
     moved: Counter[str] = Counter()
@@ -76,9 +79,9 @@ def leave(crm: CRM, rep_name: str, *, actor: str, to: str | None = None,
                 crm.tasks.assign(task.id, to, actor=actor)
         else:
             reassign_open_tasks(crm, rep_name, actor=actor)
-        fallback = to if to is not None else LoadBook.read(
-            crm, exclude=[rep_name]).pick_for_task()
-        other = crm.plugins.crm_rep_left(crm=crm, rep=rep_name, successor=fallback or "",
-                                         actor=actor)
+        fallback = to if to is not None else LoadBook.read(crm, exclude=[rep_name]).pick_for_task()
+        other = crm.plugins.crm_rep_left(
+            crm=crm, rep=rep_name, successor=fallback or "", actor=actor
+        )
         records.delete(leaving)
     return Departure(rep=rep_name, customers=dict(moved), tasks=tasks, other=other)

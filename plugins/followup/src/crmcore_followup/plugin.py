@@ -62,6 +62,7 @@ def _active(customer: Customer) -> bool:
 
 # -- registration ------------------------------------------------------------------------------
 
+
 @hookimpl
 def crm_config_warnings(crm: CRM) -> list[str]:
     """A ``vip_team`` with no available rep (big customers then keep their owner); a
@@ -70,13 +71,17 @@ def crm_config_warnings(crm: CRM) -> list[str]:
     out = []
     team = settings.vip_team
     if team and LoadBook.read(crm, team=team).empty:
-        out.append(f"followup: vip_team {team!r} has no available rep, so big customers keep "
-                   f"their owner; add one with 'crm reps add NAME --team {team}'")
+        out.append(
+            f"followup: vip_team {team!r} has no available rep, so big customers keep "
+            f"their owner; add one with 'crm reps add NAME --team {team}'"
+        )
     today = crm.now().date()
     if settings.holiday_calendar and not calendar_named(settings.holiday_calendar).covers(today):
-        out.append(f"followup: the {settings.holiday_calendar!r} holiday calendar has no data "
-                   f"for {today.year}; no festival greetings until chinesecalendar is upgraded "
-                   "(pip install -U chinesecalendar) or the dates are listed in holidays")
+        out.append(
+            f"followup: the {settings.holiday_calendar!r} holiday calendar has no data "
+            f"for {today.year}; no festival greetings until chinesecalendar is upgraded "
+            "(pip install -U chinesecalendar) or the dates are listed in holidays"
+        )
     return out
 
 
@@ -113,6 +118,7 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 # -- the workspace (served by the web plugin; these use only crmcore.registry types) -----------
 
+
 @hookimpl
 def crm_web_pages(crm: CRM) -> list[WebPage]:
     """The callbacks with their scripts, and the shift handover, as workspace pages."""
@@ -123,7 +129,7 @@ def crm_web_pages(crm: CRM) -> list[WebPage]:
 
 @hookimpl
 def crm_nav_entries(crm: CRM) -> list[NavEntry]:
-    """"Callbacks" and "Shift handover" in the workspace's navigation."""
+    """ "Callbacks" and "Shift handover" in the workspace's navigation."""
     from crmcore_followup import web_pages
 
     return web_pages.nav_entries()
@@ -166,13 +172,15 @@ def crm_actor(crm: CRM, name: str) -> Actor | None:
 
 # -- events ------------------------------------------------------------------------------------
 
+
 @hookimpl
 def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     """A new customer: a schedule, an owner from the roster when none was given (balancing
     customers per unit of ability), and a first-contact task due within
     ``first_contact_days``."""
-    return Effects.run(lambda: _crm_customer_created(crm, customer, actor),
-                       "followup: customer created")
+    return Effects.run(
+        lambda: _crm_customer_created(crm, customer, actor), "followup: customer created"
+    )
 
 
 def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
@@ -190,9 +198,13 @@ def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects |
         if owner is not None:
             customer = crm.customers.update(customer.id, actor=actor, owner=owner)
             # also tells the core to re-read the customer it returns from ``add``
-            effects = Effects(ext=[ExtPatch(customer.id, NAMESPACE,
-                                            {"owner_assigned": owner,
-                                             "assigned_at": iso(now)})])
+            effects = Effects(
+                ext=[
+                    ExtPatch(
+                        customer.id, NAMESPACE, {"owner_assigned": owner, "assigned_at": iso(now)}
+                    )
+                ]
+            )
     # ensure_first_contact writes the schedule (creating it) in the same write as the
     # pending first contact; a do-not-contact customer gets no task, the schedule all the same
     if engine.ensure_first_contact(customer, assigned_at=now, actor=actor) is None:
@@ -201,18 +213,19 @@ def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects |
 
 
 @hookimpl
-def crm_customer_updated(crm: CRM, before: Customer, after: Customer,
-                         actor: str) -> Effects | None:
+def crm_customer_updated(crm: CRM, before: Customer, after: Customer, actor: str) -> Effects | None:
     """Do-not-contact set: open contact tasks are cancelled and nothing new is scheduled;
     cleared: the sweep looks again at once. A new owner: a first contact by that rep, who
     also takes over the customer's open contact tasks. A pipeline grade edited by hand:
     the new cadence. A new time zone: due times placed again out of quiet hours."""
-    return Effects.run(lambda: _crm_customer_updated(crm, before, after, actor),
-                       "followup: customer updated")
+    return Effects.run(
+        lambda: _crm_customer_updated(crm, before, after, actor), "followup: customer updated"
+    )
 
 
-def _crm_customer_updated(crm: CRM, before: Customer, after: Customer,
-                         actor: str) -> Effects | None:
+def _crm_customer_updated(
+    crm: CRM, before: Customer, after: Customer, actor: str
+) -> Effects | None:
     if not _active(after):
         return None
     engine = Engine.of(crm)
@@ -220,13 +233,15 @@ def _crm_customer_updated(crm: CRM, before: Customer, after: Customer,
     updates: list[TaskUpdate] = []
     if after.do_not_contact and not before.do_not_contact:
         for task in open_contact_tasks(crm, after.id, engine.settings.contact_kinds):
-            updates.append(TaskUpdate(task_id=task.id, cancel=True,
-                                      reason="customer asked not to be contacted"))
+            updates.append(
+                TaskUpdate(
+                    task_id=task.id, cancel=True, reason="customer asked not to be contacted"
+                )
+            )
         engine.mutate(after, lambda s: s)
         return Effects(task_updates=updates)
     if before.do_not_contact and not after.do_not_contact:
-        engine.mutate(after, lambda s: attrs.evolve(s, check_at=now),
-                      recompute=False)
+        engine.mutate(after, lambda s: attrs.evolve(s, check_at=now), recompute=False)
     if after.owner != before.owner and after.owner is not None:
         engine.ensure_first_contact(after, assigned_at=now, actor=actor)
         book = LoadBook.read(crm)
@@ -244,22 +259,22 @@ def _crm_customer_updated(crm: CRM, before: Customer, after: Customer,
         if schedule is not None:
             engine.ensure_follow_up(after, schedule, actor=actor)
             if crm.tasks.open_by_key(f"first_contact:{after.id}") is not None:
-                engine.ensure_first_contact(after, assigned_at=schedule.assigned_at or now,
-                                            actor=actor)
+                engine.ensure_first_contact(
+                    after, assigned_at=schedule.assigned_at or now, actor=actor
+                )
     return Effects(task_updates=updates) if updates else None
 
 
 @hookimpl
-def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
-                         actor: str) -> Effects | None:
+def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
     """The duplicate's schedule (re-pointed to ``kept`` by the core) is retired; the kept
     customer is looked at on the next sweep (the core cancelled the duplicate's tasks)."""
-    return Effects.run(lambda: _crm_customers_merged(crm, kept, merged, actor),
-                       "followup: customers merged")
+    return Effects.run(
+        lambda: _crm_customers_merged(crm, kept, merged, actor), "followup: customers merged"
+    )
 
 
-def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
-                         actor: str) -> Effects | None:
+def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
     engine = Engine.of(crm)
     try:
         retired = engine.schedules.get(records.schedule_id(merged.id))
@@ -268,8 +283,7 @@ def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
     if retired is not None and retired.active:
         engine.schedules.update(retired, active=False, check_at=None)
     now = crm.now()
-    engine.mutate(kept, lambda s: attrs.evolve(s, check_at=now),
-                  recompute=False)
+    engine.mutate(kept, lambda s: attrs.evolve(s, check_at=now), recompute=False)
     return None
 
 
@@ -277,31 +291,37 @@ def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
 def crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     """An erased customer is never contacted again: the schedule is retired (the core has
     cancelled the open tasks; the schedule holds no personal data)."""
-    return Effects.run(lambda: _crm_customer_forgotten(crm, customer, actor),
-                       "followup: customer forgotten")
+    return Effects.run(
+        lambda: _crm_customer_forgotten(crm, customer, actor), "followup: customer forgotten"
+    )
 
 
 def _crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     engine = Engine.of(crm)
     schedule = engine.schedule_of(customer.id)
     if schedule is not None and schedule.active:
-        engine.mutate(customer, lambda s: attrs.evolve(s, active=False, check_at=None),
-                      recompute=False)
+        engine.mutate(
+            customer, lambda s: attrs.evolve(s, active=False, check_at=None), recompute=False
+        )
     return None
 
 
 @hookimpl
-def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
-                           actor: str) -> Effects | None:
+def crm_interaction_logged(
+    crm: CRM, interaction: Interaction, customer: Customer, actor: str
+) -> Effects | None:
     """A follow-up contact restarts the cadence (from the current grade); business handled
     or a purchase calls for a callback within ``callback_within_days``; an unsatisfied
     callback answer leads to recovery (``recovery``)."""
-    return Effects.run(lambda: _crm_interaction_logged(crm, interaction, customer, actor),
-                       "followup: interaction logged")
+    return Effects.run(
+        lambda: _crm_interaction_logged(crm, interaction, customer, actor),
+        "followup: interaction logged",
+    )
 
 
-def _crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
-                           actor: str) -> Effects | None:
+def _crm_interaction_logged(
+    crm: CRM, interaction: Interaction, customer: Customer, actor: str
+) -> Effects | None:
     engine = Engine.of(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
         engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
@@ -312,8 +332,11 @@ def _crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custom
     if interaction.kind in engine.settings.callback_kinds:
         fresh = crm.customers.get(customer.id)
         draft = engine.callback_draft(
-            fresh, ref=interaction.id, event_at=interaction.occurred_at,
-            reason=CALLBACK_REASONS.get(interaction.kind, interaction.kind))
+            fresh,
+            ref=interaction.id,
+            event_at=interaction.occurred_at,
+            reason=CALLBACK_REASONS.get(interaction.kind, interaction.kind),
+        )
         if draft is not None:
             return Effects(tasks=[draft])
     return None
@@ -329,15 +352,17 @@ def crm_kinds() -> Kinds:
 def crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     """Bookkeeping for our own tasks; other plugins' unassigned contact tasks (and tasks
     given to a rep who is unavailable) are assigned from the roster."""
-    return Effects.run(lambda: _crm_task_created(crm, task, actor),
-                       "followup: task created")
+    return Effects.run(lambda: _crm_task_created(crm, task, actor), "followup: task created")
 
 
 def _crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     engine = Engine.of(crm)
     engine.task_created(task)
-    if task.source == SOURCE or task.kind not in engine.settings.assign_kinds or \
-            task.customer_id is None:
+    if (
+        task.source == SOURCE
+        or task.kind not in engine.settings.assign_kinds
+        or task.customer_id is None
+    ):
         return None
     roster = Roster(crm)
     if task.assignee is not None:
@@ -348,8 +373,9 @@ def _crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     if book.empty:
         return None
     customer = crm.customers.get_any(task.customer_id)
-    new = book.pick_for_task(preferred=customer.owner,
-                             skill=engine.settings.skills_by_kind.get(task.kind))
+    new = book.pick_for_task(
+        preferred=customer.owner, skill=engine.settings.skills_by_kind.get(task.kind)
+    )
     if new is None or new == task.assignee:
         return None
     return Effects(task_updates=[TaskUpdate(task_id=task.id, assignee=new)])
@@ -377,21 +403,36 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
         logged = InteractionDraft(customer.id, "follow_up", at, {**said, "ext": meta})
         if "follow_up" in engine.settings.follow_up_kinds:
             return Effects(interactions=[logged])
-        happened = Action(lambda: engine.follow_up_happened(customer.id, at, actor=actor),
-                          "followup: a follow-up happened")
+        happened = Action(
+            lambda: engine.follow_up_happened(customer.id, at, actor=actor),
+            "followup: a follow-up happened",
+        )
         return Effects(interactions=[logged], actions=[happened])
     if task.kind == "callback":
-        recorded = crm.interactions.find({"customer_id": customer.id, "kind": "callback",
-                                          f"ext.{NAMESPACE}.task_id": task.id}, limit=1)
+        recorded = crm.interactions.find(
+            {"customer_id": customer.id, "kind": "callback", f"ext.{NAMESPACE}.task_id": task.id},
+            limit=1,
+        )
         if recorded:
             return None
-        return Effects(interactions=[InteractionDraft(
-            customer.id, "callback", at,
-            {**said, "ref": task.ref, "ext": {NAMESPACE: {"satisfied": None,
-                                                          "task_id": task.id}}})])
+        return Effects(
+            interactions=[
+                InteractionDraft(
+                    customer.id,
+                    "callback",
+                    at,
+                    {
+                        **said,
+                        "ref": task.ref,
+                        "ext": {NAMESPACE: {"satisfied": None, "task_id": task.id}},
+                    },
+                )
+            ]
+        )
     if task.kind == "care":
-        return Effects(interactions=[InteractionDraft(customer.id, "care", at,
-                                                      {**said, "ext": meta})])
+        return Effects(
+            interactions=[InteractionDraft(customer.id, "care", at, {**said, "ext": meta})]
+        )
     return None
 
 
@@ -401,8 +442,7 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
     greetings; only schedules whose ``check_at`` has come are touched, each leased to one
     worker with the storage claim primitive. Customers flagged as big hand over to the VIP
     team first."""
-    return Effects.run(lambda: _crm_tick(crm, now, worker),
-                       "followup: tick")
+    return Effects.run(lambda: _crm_tick(crm, now, worker), "followup: tick")
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
@@ -414,18 +454,23 @@ def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
 
 # -- other plugins' contracts (crmcore.contracts; without those plugins, never called) --------
 
+
 @hookimpl
-def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
-                      reason: str, actor: str) -> Effects | None:
+def crm_grade_changed(
+    crm: CRM, customer: Customer, scheme: str, old: str | None, new: str, reason: str, actor: str
+) -> Effects | None:
     """grading re-graded a customer: on the pipeline scheme, or a scheme with a tier plan
     (``tier_cadence_days``), the cadence then due applies from the last follow-up on (the open
     follow-up moves); a customer who became a key customer is routed to ``vip_team``."""
-    return Effects.run(lambda: _crm_grade_changed(crm, customer, scheme, old, new, reason, actor),
-                       "followup: grade changed")
+    return Effects.run(
+        lambda: _crm_grade_changed(crm, customer, scheme, old, new, reason, actor),
+        "followup: grade changed",
+    )
 
 
-def _crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
-                      reason: str, actor: str) -> Effects | None:
+def _crm_grade_changed(
+    crm: CRM, customer: Customer, scheme: str, old: str | None, new: str, reason: str, actor: str
+) -> Effects | None:
     if not _active(customer):
         return None
     engine = Engine.of(crm)
@@ -437,16 +482,19 @@ def _crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | Non
 
 
 @hookimpl
-def crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | None,
-                     actor: str) -> Effects | None:
+def crm_tier_changed(
+    crm: CRM, customer: Customer, old: str | None, new: str | None, actor: str
+) -> Effects | None:
     """loyalty changed a customer's tier: one whose perks now include ``dedicated_rep`` is
     routed to ``vip_team`` on the next tick."""
-    return Effects.run(lambda: _crm_tier_changed(crm, customer, old, new, actor),
-                       "followup: tier changed")
+    return Effects.run(
+        lambda: _crm_tier_changed(crm, customer, old, new, actor), "followup: tier changed"
+    )
 
 
-def _crm_tier_changed(crm: CRM, customer: Customer, old: str | None, new: str | None,
-                     actor: str) -> Effects | None:
+def _crm_tier_changed(
+    crm: CRM, customer: Customer, old: str | None, new: str | None, actor: str
+) -> Effects | None:
     engine = Engine.of(crm)
     if _active(customer) and routing.wants_vip(crm, engine, customer):
         routing.flag(engine, customer)
@@ -463,16 +511,19 @@ def crm_complaint_closed(crm: CRM, ticket: Ticket, actor: str) -> Effects | None
         customer = crm.customers.get(ticket.customer_id)
     except NotFoundError:
         return None
-    draft = Engine.of(crm).callback_draft(customer, ref=ticket.id, event_at=crm.now(),
-                                       reason="complaint closed", trigger="complaint")
+    draft = Engine.of(crm).callback_draft(
+        customer, ref=ticket.id, event_at=crm.now(), reason="complaint closed", trigger="complaint"
+    )
     return Effects(tasks=[draft]) if draft is not None else None
 
 
 # -- faces ---------------------------------------------------------------------------------------
 
+
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime,
-                        window: ReportWindow | None = None) -> list[ReportSection]:
+def crm_report_sections(
+    crm: CRM, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """Follow-ups due and overdue by grade; callback coverage of key customers and
     satisfaction, and unsatisfied callbacks by department, over the report's window; the
     roster's load."""

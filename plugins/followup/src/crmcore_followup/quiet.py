@@ -39,24 +39,31 @@ def _containing(window: QuietWindow, local: datetime) -> tuple[datetime, datetim
             return (datetime.combine(day, window.start), datetime.combine(day, window.end))
         return None
     if tod > window.start:
-        return (datetime.combine(day, window.start),
-                datetime.combine(day + timedelta(days=1), window.end))
+        return (
+            datetime.combine(day, window.start),
+            datetime.combine(day + timedelta(days=1), window.end),
+        )
     if tod < window.end:
-        return (datetime.combine(day - timedelta(days=1), window.start),
-                datetime.combine(day, window.end))
+        return (
+            datetime.combine(day - timedelta(days=1), window.start),
+            datetime.combine(day, window.end),
+        )
     return None
 
 
-def quiet_window_at(when: datetime, tz: str,
-                    windows: Sequence[QuietWindow]) -> tuple[datetime, datetime] | None:
+def quiet_window_at(
+    when: datetime, tz: str, windows: Sequence[QuietWindow]
+) -> tuple[datetime, datetime] | None:
     """The quiet window occurrence (start, end as UTC instants) containing ``when``, if any."""
     local = when.astimezone(zone(tz))
     for window in windows:
         found = _containing(window, local)
         if found is not None:
             start, end = found
-            return (start.replace(tzinfo=zone(tz)).astimezone(UTC),
-                    end.replace(tzinfo=zone(tz)).astimezone(UTC))
+            return (
+                start.replace(tzinfo=zone(tz)).astimezone(UTC),
+                end.replace(tzinfo=zone(tz)).astimezone(UTC),
+            )
     return None
 
 
@@ -79,8 +86,9 @@ def _walk(when: datetime, tz: str, windows: Sequence[QuietWindow], forward: bool
     raise ValueError("quiet-hour windows chain without end; check [followup] quiet_hours")
 
 
-def place(due: datetime, tz: str, windows: Sequence[QuietWindow], *,
-          deadline: datetime | None = None) -> datetime:
+def place(
+    due: datetime, tz: str, windows: Sequence[QuietWindow], *, deadline: datetime | None = None
+) -> datetime:
     """``due`` moved out of quiet hours: to the end of the window, or, if that passes
     ``deadline``, back to the window's start. Returns ``due`` unchanged when it is not quiet."""
     if not windows or not is_quiet(due, tz, windows):

@@ -57,8 +57,10 @@ def _lease_until(value: datetime | None) -> datetime | None:
 def _one_of(*allowed: str):
     def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
         if value not in allowed:
-            raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"{value!r} is not one of {', '.join(allowed)}", field=attribute.name
+            )
+
     return check
 
 
@@ -76,8 +78,9 @@ class Schedule:
     cadence_days: int = 30
     last_follow_up_at: datetime | None = attrs.field(default=None, converter=_last_follow_up_at)
     next_due_at: datetime | None = attrs.field(default=None, converter=_next_due_at)
-    first_contact: str = attrs.field(default=FIRST_CONTACT_NONE,
-                                     validator=_one_of(*FIRST_CONTACT_STATES))
+    first_contact: str = attrs.field(
+        default=FIRST_CONTACT_NONE, validator=_one_of(*FIRST_CONTACT_STATES)
+    )
     assigned_at: datetime | None = attrs.field(default=None, converter=_assigned_at)
     birthday_year: int | None = None  # the latest year a birthday task was created for
     holiday_through: date | None = None  # holidays up to this date are handled
@@ -97,20 +100,26 @@ _REP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 def _rep_name(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     if not isinstance(value, str) or not _REP_NAME.match(value):
-        raise ValidationError(f"{value!r} is not a rep name (letters, digits and . _ - @, "
-                              "up to 64, as used for task assignees)", field=attribute.name)
+        raise ValidationError(
+            f"{value!r} is not a rep name (letters, digits and . _ - @, "
+            "up to 64, as used for task assignees)",
+            field=attribute.name,
+        )
 
 
 def _ability(_inst: object, attribute: attrs.Attribute, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise ValidationError(f"expected a whole number from 1 to 5, got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"expected a whole number from 1 to 5, got {value!r}", field=attribute.name
+        )
 
 
 def _capacity(_inst: object, attribute: attrs.Attribute, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"expected a whole number of open tasks, at least 1, got "
-                              f"{value!r}", field=attribute.name)
+        raise ValidationError(
+            f"expected a whole number of open tasks, at least 1, got {value!r}",
+            field=attribute.name,
+        )
 
 
 def _skills(value: object) -> tuple[str, ...]:
@@ -155,15 +164,24 @@ BACKFILL = "backfill"
 
 def collections() -> list[CollectionSpec]:
     return [
-        CollectionSpec(SCHEDULE, (
-            IndexSpec([("check_at", 1)]),
-            IndexSpec([("customer_id", 1)]),
-            IndexSpec([("route_vip", 1)]),
-        ), customer_key="customer_id", record_type=Schedule),
-        CollectionSpec(REPS, (
-            IndexSpec([("name", 1)], unique=True),
-            IndexSpec([("team", 1)]),
-        ), record_type=Rep),
+        CollectionSpec(
+            SCHEDULE,
+            (
+                IndexSpec([("check_at", 1)]),
+                IndexSpec([("customer_id", 1)]),
+                IndexSpec([("route_vip", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=Schedule,
+        ),
+        CollectionSpec(
+            REPS,
+            (
+                IndexSpec([("name", 1)], unique=True),
+                IndexSpec([("team", 1)]),
+            ),
+            record_type=Rep,
+        ),
         CollectionSpec(STATE, (), record_type=SweepState),
         handovers.collection(),
     ]

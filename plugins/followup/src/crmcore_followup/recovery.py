@@ -77,8 +77,9 @@ def _callback_trigger(crm: CRM, interaction: Interaction) -> str | None:
         return None
 
 
-def on_callback(engine: Engine, interaction: Interaction, customer: Customer, *,
-                actor: str) -> TaskDraft | None:
+def on_callback(
+    engine: Engine, interaction: Interaction, customer: Customer, *, actor: str
+) -> TaskDraft | None:
     """What an unsatisfied callback leads to: the recovery task to create (``task``), or the
     complaint logged here (``ticket``)."""
     crm, settings = engine.crm, engine.settings
@@ -91,21 +92,41 @@ def on_callback(engine: Engine, interaction: Interaction, customer: Customer, *,
         if _callback_trigger(crm, interaction) == "complaint":
             return None  # the complaint's own callback: complaints reopens that ticket
         crm.interactions.log(
-            actor=actor, customer_id=customer.id, kind="complaint", rep=rep,
-            channel=interaction.channel, ref=None,
+            actor=actor,
+            customer_id=customer.id,
+            kind="complaint",
+            rep=rep,
+            channel=interaction.channel,
+            ref=None,
             summary=f"Unsatisfied callback ({interaction.id}): {what}"[:500],
-            ext={"complaints": {"category": settings.recovery_category},
-                 NAMESPACE: {"recovery_of": interaction.id}})
+            ext={
+                "complaints": {"category": settings.recovery_category},
+                NAMESPACE: {"recovery_of": interaction.id},
+            },
+        )
         return None
     lead = lead_of(settings, team, rep)
     due = engine.place(customer, engine.now() + timedelta(hours=settings.recovery_due_hours))
     title = "Unsatisfied callback: ask what was wrong, promise improvement, route it"
     if lead is None:
         title += f" (no team lead for {rep or 'the customer'}: set [followup.teams] lead)"
-    meta: dict[str, Any] = {"callback": interaction.id, "rep": rep, "team": team,
-                            "department": department_of(settings, team),
-                            "score": interaction.satisfaction, "ref": interaction.ref}
-    return TaskDraft(kind=KIND, title=title[:200], due_at=due, customer_id=customer.id,
-                     assignee=lead, priority=Priority.HIGH,
-                     dedupe_key=recovery_key(interaction.id), source="followup",
-                     ref=interaction.id, ext={NAMESPACE: meta})
+    meta: dict[str, Any] = {
+        "callback": interaction.id,
+        "rep": rep,
+        "team": team,
+        "department": department_of(settings, team),
+        "score": interaction.satisfaction,
+        "ref": interaction.ref,
+    }
+    return TaskDraft(
+        kind=KIND,
+        title=title[:200],
+        due_at=due,
+        customer_id=customer.id,
+        assignee=lead,
+        priority=Priority.HIGH,
+        dedupe_key=recovery_key(interaction.id),
+        source="followup",
+        ref=interaction.id,
+        ext={NAMESPACE: meta},
+    )

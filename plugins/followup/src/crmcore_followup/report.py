@@ -34,8 +34,7 @@ def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "n/a"
 
 
-def follow_up_section(crm: CRM, now: datetime,
-                      window: ReportWindow | None = None) -> ReportSection:
+def follow_up_section(crm: CRM, now: datetime, window: ReportWindow | None = None) -> ReportSection:
     """Follow-ups open, due and overdue by grade as of the window's end (now without one
     before now), for its team or rep (tasks by assignee, customers by owner)."""
     scope = Scope(crm, window)
@@ -43,13 +42,32 @@ def follow_up_section(crm: CRM, now: datetime,
     rows = overdue_by_grade(crm, at, reps=None if scope.window.everyone else scope.rep)
     return ReportSection(
         "Follow-ups by grade",
-        ("grade", "every (days)", "customers", "open follow-ups", "due now", "overdue",
-         "overdue > 1 day"),
-        [(r.grade, r.cadence_days, r.customers, r.open_follow_ups, r.due_now, r.overdue,
-          r.overdue_over_a_day) for r in rows],
+        (
+            "grade",
+            "every (days)",
+            "customers",
+            "open follow-ups",
+            "due now",
+            "overdue",
+            "overdue > 1 day",
+        ),
+        [
+            (
+                r.grade,
+                r.cadence_days,
+                r.customers,
+                r.open_follow_ups,
+                r.due_now,
+                r.overdue,
+                r.overdue_over_a_day,
+            )
+            for r in rows
+        ],
         chart={r.grade: r.overdue for r in rows},
         note="DOMAIN §3 cadence; §7 follow-ups overdue by grade (chart: overdue); "
-             f"{scope.label(now)}; grades as they are now", order=40)
+        f"{scope.label(now)}; grades as they are now",
+        order=40,
+    )
 
 
 class Scope:
@@ -89,8 +107,9 @@ class CoverageTrend:
     SEGMENTS = ("key customers", "all customers")
 
     def __init__(self, crm: CRM, window: ReportWindow, now: datetime) -> None:
-        self.periods = buckets(*trend_period(window.since, window.until or now),
-                               crm.config.core.timezone)
+        self.periods = buckets(
+            *trend_period(window.since, window.until or now), crm.config.core.timezone
+        )
         self.at = bucket_index(self.periods)
         self.due = {s: [0] * len(self.periods) for s in self.SEGMENTS}
         self.done = {s: [0] * len(self.periods) for s in self.SEGMENTS}
@@ -104,16 +123,24 @@ class CoverageTrend:
             self.done[segment][slot] += done_in_time
 
     def chart(self) -> Chart:
-        return Chart("Callback coverage", [b.label for b in self.periods],
-                     [Series(s, [percent(d, n) for d, n in zip(self.done[s], self.due[s],
-                                                                 strict=True)])
-                      for s in self.SEGMENTS],
-                     kind="line", unit="%", y_label="Callbacks done in time",
-                     x_label=axis_name(self.periods), key="callback_coverage_trend")
+        return Chart(
+            "Callback coverage",
+            [b.label for b in self.periods],
+            [
+                Series(s, [percent(d, n) for d, n in zip(self.done[s], self.due[s], strict=True)])
+                for s in self.SEGMENTS
+            ],
+            kind="line",
+            unit="%",
+            y_label="Callbacks done in time",
+            x_label=axis_name(self.periods),
+            key="callback_coverage_trend",
+        )
 
 
-def callback_sections(crm: CRM, now: datetime,
-                      window: ReportWindow | None = None) -> list[ReportSection]:
+def callback_sections(
+    crm: CRM, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """Coverage of the callbacks whose window ended in the period, and the answers recorded
     in it, for the team or rep asked for."""
     scope = Scope(crm, window)
@@ -127,8 +154,11 @@ def callback_sections(crm: CRM, now: datetime,
         meta = task.ext.get(NAMESPACE, {})
         deadline = parse_iso(meta["deadline"]) if "deadline" in meta else task.due_at
         segments = ["all customers"] + (["key customers"] if meta.get("key_customer") else [])
-        done_in_time = (task.status is TaskStatus.DONE and task.completed_at is not None
-                        and task.completed_at <= deadline)
+        done_in_time = (
+            task.status is TaskStatus.DONE
+            and task.completed_at is not None
+            and task.completed_at <= deadline
+        )
         if deadline > now and not done_in_time:
             continue  # its window is still running
         ended = min(deadline, task.completed_at or deadline)
@@ -142,28 +172,39 @@ def callback_sections(crm: CRM, now: datetime,
     coverage = ReportSection(
         "Callback coverage",
         ("customers", "callbacks due", "done within the window", "coverage", "still open"),
-        [(s, due[s], in_time[s], _pct(in_time[s], due[s]), still_open[s])
-         for s in ("key customers", "all customers")],
+        [
+            (s, due[s], in_time[s], _pct(in_time[s], due[s]), still_open[s])
+            for s in ("key customers", "all customers")
+        ],
         chart={s: round(in_time[s] / due[s] * 100, 1) for s in due if due[s]},
         note=f"callbacks whose {crm.settings('followup').callback_within_days}-day window has "
-             "ended; key customers should reach 100% (DOMAIN §3, §7)", order=41,
-        charts=[trend.chart()])
-    outcomes = [i for i in crm.interactions.iter({"kind": "callback"})
-                if scope.when(i.occurred_at) and scope.rep(i.rep)]
+        "ended; key customers should reach 100% (DOMAIN §3, §7)",
+        order=41,
+        charts=[trend.chart()],
+    )
+    outcomes = [
+        i
+        for i in crm.interactions.iter({"kind": "callback"})
+        if scope.when(i.occurred_at) and scope.rep(i.rep)
+    ]
     satisfied = sum(1 for i in outcomes if i.ext.get(NAMESPACE, {}).get("satisfied") is True)
-    unsatisfied = sum(1 for i in outcomes
-                      if i.ext.get(NAMESPACE, {}).get("satisfied") is False)
+    unsatisfied = sum(1 for i in outcomes if i.ext.get(NAMESPACE, {}).get("satisfied") is False)
     scores = [i.satisfaction for i in outcomes if i.satisfaction is not None]
     answered = satisfied + unsatisfied
     satisfaction = ReportSection(
-        "Callback satisfaction", ("measure", "value"), [
+        "Callback satisfaction",
+        ("measure", "value"),
+        [
             ("callbacks recorded", len(outcomes)),
             ("satisfied", satisfied),
             ("unsatisfied", unsatisfied),
             ("satisfied share", _pct(satisfied, answered)),
             ("mean score (1-5)", f"{mean(scores):.2f}" if scores else "n/a"),
-        ], chart={"satisfied": satisfied, "unsatisfied": unsatisfied},
-        note="satisfaction after each callback (DOMAIN §7)", order=42)
+        ],
+        chart={"satisfied": satisfied, "unsatisfied": unsatisfied},
+        note="satisfaction after each callback (DOMAIN §7)",
+        order=42,
+    )
     return [coverage, satisfaction]
 
 
@@ -183,7 +224,8 @@ def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> R
         if interaction.customer_id not in owners:
             try:
                 owners[interaction.customer_id] = crm.customers.get_any(
-                    interaction.customer_id).owner
+                    interaction.customer_id
+                ).owner
             except NotFoundError:
                 owners[interaction.customer_id] = None
         rep = owners[interaction.customer_id] or interaction.rep
@@ -205,17 +247,37 @@ def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> R
     groups = sorted(set(answered) | set(open_tasks) | set(done_tasks))
     return ReportSection(
         "Unsatisfied callbacks by department",
-        ("department", "team", "answered", "unsatisfied", "unsatisfied share",
-         "recovery open", "recovery done"),
-        [(d, t, answered[(d, t)], unhappy[(d, t)], _pct(unhappy[(d, t)], answered[(d, t)]),
-          open_tasks[(d, t)], done_tasks[(d, t)]) for d, t in groups],
+        (
+            "department",
+            "team",
+            "answered",
+            "unsatisfied",
+            "unsatisfied share",
+            "recovery open",
+            "recovery done",
+        ),
+        [
+            (
+                d,
+                t,
+                answered[(d, t)],
+                unhappy[(d, t)],
+                _pct(unhappy[(d, t)], answered[(d, t)]),
+                open_tasks[(d, t)],
+                done_tasks[(d, t)],
+            )
+            for d, t in groups
+        ],
         chart={f"{d}/{t}": unhappy[(d, t)] for d, t in groups},
         note=f"unsatisfied answers lead to: {settings.unsatisfied_action} (DOMAIN §9); "
-             "department and team of the customer's rep ([followup.teams])", order=42)
+        "department and team of the customer's rep ([followup.teams])",
+        order=42,
+    )
 
 
-def roster_section(crm: CRM, now: datetime | None = None,
-                   window: ReportWindow | None = None) -> ReportSection | None:
+def roster_section(
+    crm: CRM, now: datetime | None = None, window: ReportWindow | None = None
+) -> ReportSection | None:
     """Each rep of the window's team (or the window's rep): open tasks as of its end, and
     with a period the tasks they completed in it; ability, availability, capacity and
     customers owned as they are now."""
@@ -233,22 +295,38 @@ def roster_section(crm: CRM, now: datetime | None = None,
         for task in crm.tasks.iter({"assignee": {"$in": sorted(names)}}):
             assignee = task.assignee or ""
             open_at_end[assignee] += at < when and open_at(task, at)
-            done[assignee] += (task.status is TaskStatus.DONE and task.completed_at is not None
-                               and scope.when(task.completed_at))
+            done[assignee] += (
+                task.status is TaskStatus.DONE
+                and task.completed_at is not None
+                and scope.when(task.completed_at)
+            )
     rows: list[tuple[Any, ...]] = []
     for rep in reps:
-        open_tasks = (open_at_end[rep.name] if at < when else
-                      crm.tasks.count({"assignee": rep.name, "status": TaskStatus.OPEN.value}))
-        row: tuple[Any, ...] = (rep.name, rep.team or "", rep.ability,
-                                "yes" if rep.available else "no", open_tasks, rep.capacity,
-                                crm.customers.count({"owner": rep.name}))
+        open_tasks = (
+            open_at_end[rep.name]
+            if at < when
+            else crm.tasks.count({"assignee": rep.name, "status": TaskStatus.OPEN.value})
+        )
+        row: tuple[Any, ...] = (
+            rep.name,
+            rep.team or "",
+            rep.ability,
+            "yes" if rep.available else "no",
+            open_tasks,
+            rep.capacity,
+            crm.customers.count({"owner": rep.name}),
+        )
         rows.append((*row, done[rep.name]) if period else row)
     columns = ("rep", "team", "ability", "available", "open tasks", "capacity", "customers")
     return ReportSection(
-        "Rep load", (*columns, "done in the period") if period else columns, rows,
+        "Rep load",
+        (*columns, "done in the period") if period else columns,
+        rows,
         chart={r[0]: r[4] for r in rows},
         note="customers and tasks are shared balancing open load against ability; open "
-             f"tasks {scope.label(when)}; the rest as it is now", order=43)
+        f"tasks {scope.label(when)}; the rest as it is now",
+        order=43,
+    )
 
 
 def overdue_chart(section: ReportSection) -> Chart:
@@ -258,10 +336,16 @@ def overdue_chart(section: ReportSection) -> Chart:
     grades = [str(row[column["grade"]]) for row in section.rows]
     late = [float(row[column["overdue > 1 day"]]) for row in section.rows]
     recent = [float(row[column["overdue"]]) - d for row, d in zip(section.rows, late, strict=True)]
-    return Chart("Overdue follow-ups by grade", grades,
-                 [Series("overdue up to a day", recent), Series("overdue more than a day", late)],
-                 kind="stacked", unit="follow-ups", y_label="Overdue follow-ups",
-                 x_label="Grade", key="overdue_by_grade")
+    return Chart(
+        "Overdue follow-ups by grade",
+        grades,
+        [Series("overdue up to a day", recent), Series("overdue more than a day", late)],
+        kind="stacked",
+        unit="follow-ups",
+        y_label="Overdue follow-ups",
+        x_label="Grade",
+        key="overdue_by_grade",
+    )
 
 
 def with_overdue_chart(section: ReportSection) -> ReportSection:
@@ -269,11 +353,12 @@ def with_overdue_chart(section: ReportSection) -> ReportSection:
     return attrs.evolve(section, charts=(*section.charts, overdue_chart(section)))
 
 
-def sections(crm: CRM, now: datetime,
-             window: ReportWindow | None = None) -> list[ReportSection]:
-    out = [with_overdue_chart(follow_up_section(crm, now, window)),
-           *callback_sections(crm, now, window),
-           unsatisfied_by_department(crm, window)]
+def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> list[ReportSection]:
+    out = [
+        with_overdue_chart(follow_up_section(crm, now, window)),
+        *callback_sections(crm, now, window),
+        unsatisfied_by_department(crm, window),
+    ]
     roster = roster_section(crm, now, window)
     if roster is not None:
         out.append(roster)
@@ -292,8 +377,13 @@ def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
     lines = []
     fc = crm.tasks.open_by_key(first_contact_key(customer.id))
     if fc is not None:
-        lines.append(SummaryLine("First contact", f"due {_local(customer, fc.due_at)}"
-                                 + (f" by {fc.assignee}" if fc.assignee else "")))
+        lines.append(
+            SummaryLine(
+                "First contact",
+                f"due {_local(customer, fc.due_at)}"
+                + (f" by {fc.assignee}" if fc.assignee else ""),
+            )
+        )
     task = crm.tasks.open_by_key(follow_up_key(customer.id))
     if schedule is not None:
         grade = schedule.grade or "ungraded"
@@ -310,6 +400,10 @@ def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
         lines.append(SummaryLine("Follow-up", text))
     callbacks = crm.tasks.open_for(customer.id, kind="callback")
     if callbacks:
-        lines.append(SummaryLine("Callbacks", f"{len(callbacks)} open, next due "
-                                 f"{_local(customer, callbacks[0].due_at)}"))
+        lines.append(
+            SummaryLine(
+                "Callbacks",
+                f"{len(callbacks)} open, next due {_local(customer, callbacks[0].due_at)}",
+            )
+        )
     return lines

@@ -53,8 +53,9 @@ class Roster:
             with self._crm.transaction(actor):
                 return self._records.insert(rep)
         except DuplicateKeyError:
-            raise ValidationError(f"a rep named {name!r} is already on the roster",
-                                  field="name") from None
+            raise ValidationError(
+                f"a rep named {name!r} is already on the roster", field="name"
+            ) from None
 
     def update(self, name: str, *, actor: str, **changes: Any) -> tuple[Rep, int]:
         """Change a rep's fields. Marking a rep unavailable reassigns their open tasks;
@@ -96,15 +97,18 @@ class LoadBook:
     customers: dict[str, int] | None = None
 
     @classmethod
-    def read(cls, crm: CRM, *, exclude: Iterable[str] = (), team: str | None = None
-             ) -> LoadBook:
+    def read(cls, crm: CRM, *, exclude: Iterable[str] = (), team: str | None = None) -> LoadBook:
         """Available reps (of ``team`` when given), without ``exclude``."""
         skip = set(exclude)
-        reps = {r.name: r for r in Roster(crm).all() if r.available and r.name not in skip
-                and (team is None or r.team == team)}
+        reps = {
+            r.name: r
+            for r in Roster(crm).all()
+            if r.available and r.name not in skip and (team is None or r.team == team)
+        }
 
         def count(name: str) -> int:
             return crm.tasks.count({"assignee": name, "status": TaskStatus.OPEN.value})
+
         return cls(reps, count)
 
     @property
@@ -129,14 +133,17 @@ class LoadBook:
     def _has_room(self, name: str) -> bool:
         return self._load(name) < self.reps[name].capacity
 
-    def pick_for_task(self, *, preferred: str | None = None,
-                      skill: str | None = None) -> str | None:
+    def pick_for_task(
+        self, *, preferred: str | None = None, skill: str | None = None
+    ) -> str | None:
         """The rep for a new task: ``preferred`` (the customer's own rep) when available with
         room, else the available rep with room and the lowest open-tasks / ability, ties by
         name; reps with ``skill`` first. None when nobody has room."""
-        if preferred in self.reps and self._has_room(preferred) and (
-                skill is None or skill in self.reps[preferred].skills
-                or not self._skilled(skill)):
+        if (
+            preferred in self.reps
+            and self._has_room(preferred)
+            and (skill is None or skill in self.reps[preferred].skills or not self._skilled(skill))
+        ):
             return self._take(preferred)
         candidates = [name for name in self.reps if self._has_room(name)]
         if skill is not None:
@@ -176,16 +183,19 @@ def reassign_open_tasks(crm: CRM, rep_name: str, *, actor: str) -> int:
     book = LoadBook.read(crm, exclude=[rep_name])
     moved = 0
     with crm.transaction():
-        for task in crm.tasks.find({"assignee": rep_name, "status": TaskStatus.OPEN.value},
-                                   sort=[("due_at", 1)]):
+        for task in crm.tasks.find(
+            {"assignee": rep_name, "status": TaskStatus.OPEN.value}, sort=[("due_at", 1)]
+        ):
             owner = None
             if task.customer_id is not None:
                 try:
                     owner = crm.customers.get_any(task.customer_id).owner
                 except NotFoundError:
                     owner = None
-            crm.tasks.assign(task.id, book.pick_for_task(preferred=owner,
-                                                         skill=skills.get(task.kind)),
-                             actor=actor)
+            crm.tasks.assign(
+                task.id,
+                book.pick_for_task(preferred=owner, skill=skills.get(task.kind)),
+                actor=actor,
+            )
             moved += 1
     return moved

@@ -32,8 +32,9 @@ def perks_of(crm: CRM, customer: Customer) -> set[str]:
     return set(crm.plugins.crm_customer_perks(crm=crm, customer=customer))
 
 
-def wants_vip(crm: CRM, engine: Engine, customer: Customer,
-              grades: dict[str, Any] | None = None) -> bool:
+def wants_vip(
+    crm: CRM, engine: Engine, customer: Customer, grades: dict[str, Any] | None = None
+) -> bool:
     """Whether ``customer`` should be owned by the VIP team and is not."""
     team = engine.settings.vip_team
     if not team or customer.status is not CustomerStatus.ACTIVE:
@@ -45,8 +46,10 @@ def wants_vip(crm: CRM, engine: Engine, customer: Customer,
     probe = customer
     if grades:
         merged = {**customer.ext.get("grading", {}).get("grades", {}), **grades}
-        probe = attrs.evolve(customer, ext={**customer.ext, "grading": {
-            **customer.ext.get("grading", {}), "grades": merged}})
+        probe = attrs.evolve(
+            customer,
+            ext={**customer.ext, "grading": {**customer.ext.get("grading", {}), "grades": merged}},
+        )
     return is_key_customer(probe, engine.settings) or PERK in perks_of(crm, customer)
 
 
@@ -77,12 +80,12 @@ def route_flagged(crm: CRM, engine: Engine, *, actor: str, limit: int) -> int:
             if owner is None:
                 continue
             try:  # another worker may route them at the same moment: one wins
-                crm.customers.update(customer.id, actor=actor, owner=owner,
-                                     expected_version=customer.version)
+                crm.customers.update(
+                    customer.id, actor=actor, owner=owner, expected_version=customer.version
+                )
             except ConflictError:
                 continue
             moved += 1
         if customer is not None:
-            engine.mutate(customer, lambda s: attrs.evolve(s, route_vip=False),
-                          recompute=False)
+            engine.mutate(customer, lambda s: attrs.evolve(s, route_vip=False), recompute=False)
     return moved

@@ -36,51 +36,78 @@ class CallbackScript:
 
 
 _CLOSE_OK = lazy("Thank the customer, say they can call us any time, and end the call.")
-_CLOSE_BAD = lazy("Ask what was wrong, apologise, promise improvement and say who will get back "
-                "to them.")
+_CLOSE_BAD = lazy(
+    "Ask what was wrong, apologise, promise improvement and say who will get back to them."
+)
 
-SCRIPTS: dict[str, CallbackScript] = {s.occasion: s for s in (
-    CallbackScript(
-        "complaint",
-        lazy("Introduce yourself and say you are calling about the complaint we resolved."),
-        (lazy("Is the problem fully solved?"),
-         lazy("How satisfied are you with how we handled your complaint, from 1 to 5?"),
-         lazy("Is there anything else we can do for you?")),
-        lazy("Thank the customer for their patience and close the call."),
-        lazy("Ask what is still wrong and apologise: the complaint is reopened and its owner "
-           "will act on it.")),
-    CallbackScript(
-        "purchase",
-        lazy("Introduce yourself and say you are calling about their recent purchase."),
-        (lazy("Has everything arrived, and does it work as expected?"),
-         lazy("Was anything about the purchase or the delivery not right?"),
-         lazy("How satisfied are you with the purchase, from 1 to 5?")),
-        _CLOSE_OK, _CLOSE_BAD),
-    CallbackScript(
-        "treatment",
-        lazy("Introduce yourself and say you are calling to ask how they are after their "
-           "treatment."),
-        (lazy("How are you feeling since the treatment?"),
-         lazy("Have you noticed any discomfort or anything unexpected?"),
-         lazy("How satisfied are you with the treatment and our staff, from 1 to 5?")),
-        lazy("Remind them of any aftercare advice and their next visit, thank them and end the "
-           "call."),
-        _CLOSE_BAD),
-    CallbackScript(
-        "business",
-        lazy("Introduce yourself and say you are calling about the service we completed for "
-           "them."),
-        (lazy("Was everything done as agreed?"),
-         lazy("Did anything take longer than promised or go wrong?"),
-         lazy("How satisfied are you with the service, from 1 to 5?")),
-        _CLOSE_OK, _CLOSE_BAD),
-    CallbackScript(
-        "general",
-        lazy("Introduce yourself and say why you are calling."),
-        (lazy("How did it go?"),
-         lazy("How satisfied are you with us, from 1 to 5?")),
-        _CLOSE_OK, _CLOSE_BAD),
-)}
+SCRIPTS: dict[str, CallbackScript] = {
+    s.occasion: s
+    for s in (
+        CallbackScript(
+            "complaint",
+            lazy("Introduce yourself and say you are calling about the complaint we resolved."),
+            (
+                lazy("Is the problem fully solved?"),
+                lazy("How satisfied are you with how we handled your complaint, from 1 to 5?"),
+                lazy("Is there anything else we can do for you?"),
+            ),
+            lazy("Thank the customer for their patience and close the call."),
+            lazy(
+                "Ask what is still wrong and apologise: the complaint is reopened and its owner "
+                "will act on it."
+            ),
+        ),
+        CallbackScript(
+            "purchase",
+            lazy("Introduce yourself and say you are calling about their recent purchase."),
+            (
+                lazy("Has everything arrived, and does it work as expected?"),
+                lazy("Was anything about the purchase or the delivery not right?"),
+                lazy("How satisfied are you with the purchase, from 1 to 5?"),
+            ),
+            _CLOSE_OK,
+            _CLOSE_BAD,
+        ),
+        CallbackScript(
+            "treatment",
+            lazy(
+                "Introduce yourself and say you are calling to ask how they are after their "
+                "treatment."
+            ),
+            (
+                lazy("How are you feeling since the treatment?"),
+                lazy("Have you noticed any discomfort or anything unexpected?"),
+                lazy("How satisfied are you with the treatment and our staff, from 1 to 5?"),
+            ),
+            lazy(
+                "Remind them of any aftercare advice and their next visit, thank them and end the "
+                "call."
+            ),
+            _CLOSE_BAD,
+        ),
+        CallbackScript(
+            "business",
+            lazy(
+                "Introduce yourself and say you are calling about the service we completed for "
+                "them."
+            ),
+            (
+                lazy("Was everything done as agreed?"),
+                lazy("Did anything take longer than promised or go wrong?"),
+                lazy("How satisfied are you with the service, from 1 to 5?"),
+            ),
+            _CLOSE_OK,
+            _CLOSE_BAD,
+        ),
+        CallbackScript(
+            "general",
+            lazy("Introduce yourself and say why you are calling."),
+            (lazy("How did it go?"), lazy("How satisfied are you with us, from 1 to 5?")),
+            _CLOSE_OK,
+            _CLOSE_BAD,
+        ),
+    )
+}
 
 
 def occasion_of(crm: CRM, task: Task) -> str:
@@ -131,14 +158,18 @@ def outcome_of(crm: CRM, interaction: Interaction) -> Outcome:
             occasion = occasion_of(crm, crm.tasks.get(task_id))
         except NotFoundError:
             occasion = None
-    reopens = (interaction.ref if occasion == "complaint" and crm.has_plugin("complaints")
-               else None)
+    reopens = interaction.ref if occasion == "complaint" and crm.has_plugin("complaints") else None
     found = crm.tasks.find({"dedupe_key": recovery_key(interaction.id)}, limit=1)
     if found:
         return Outcome("task", True, task=found[0], reopens=reopens)
-    logged = crm.interactions.find({"customer_id": interaction.customer_id,
-                                    "kind": "complaint",
-                                    f"ext.{NAMESPACE}.recovery_of": interaction.id}, limit=1)
+    logged = crm.interactions.find(
+        {
+            "customer_id": interaction.customer_id,
+            "kind": "complaint",
+            f"ext.{NAMESPACE}.recovery_of": interaction.id,
+        },
+        limit=1,
+    )
     if logged:
         return Outcome("ticket", True, interaction_id=logged[0].id, reopens=reopens)
     return Outcome("none", True, reopens=reopens)

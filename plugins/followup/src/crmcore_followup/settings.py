@@ -83,8 +83,10 @@ class Holiday:
                 return cls(date.fromisoformat(head), name.strip())
             except ValueError:
                 pass
-        raise ValidationError(f"{value!r} is not a date as YYYY-MM-DD (optionally followed by "
-                              "a name: '2026-02-17 Spring Festival')")
+        raise ValidationError(
+            f"{value!r} is not a date as YYYY-MM-DD (optionally followed by "
+            "a name: '2026-02-17 Spring Festival')"
+        )
 
     @property
     def label(self) -> str:
@@ -96,8 +98,9 @@ class Holiday:
 
 def _positive(_inst: object, attribute: attrs.Attribute, value: int) -> None:
     if value <= 0:
-        raise ValidationError(f"must be a positive number of days, got {value}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"must be a positive number of days, got {value}", field=attribute.name
+        )
 
 
 def _non_negative(_inst: object, attribute: attrs.Attribute, value: int) -> None:
@@ -112,8 +115,10 @@ def _cadence(_inst: object, attribute: attrs.Attribute, value: dict[str, int]) -
         if not grade.strip():
             raise ValidationError("a grade name must not be empty", field=attribute.name)
         if days <= 0:
-            raise ValidationError(f"grade {grade!r}: cadence must be a positive number of "
-                                  f"days, got {days}", field=attribute.name)
+            raise ValidationError(
+                f"grade {grade!r}: cadence must be a positive number of days, got {days}",
+                field=attribute.name,
+            )
 
 
 def _quiet_hours(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
@@ -124,8 +129,9 @@ def _quiet_hours(_inst: object, attribute: attrs.Attribute, value: list[str]) ->
         except ValidationError as exc:
             raise ValidationError(f"item {i + 1}: {exc}", field=attribute.name) from None
     if len(covered) > MAX_QUIET_MINUTES:
-        raise ValidationError("the windows leave less than an hour a day to contact anyone",
-                              field=attribute.name)
+        raise ValidationError(
+            "the windows leave less than an hour a day to contact anyone", field=attribute.name
+        )
 
 
 def _time_of_day(_inst: object, attribute: attrs.Attribute, value: str) -> None:
@@ -162,24 +168,26 @@ def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
             raise ValidationError("names must not be empty", field=attribute.name)
 
 
-def _key_customers(_inst: object, attribute: attrs.Attribute,
-                   value: dict[str, list[str]]) -> None:
+def _key_customers(_inst: object, attribute: attrs.Attribute, value: dict[str, list[str]]) -> None:
     for scheme, grades in value.items():
         if not scheme.strip() or not all(g.strip() for g in grades):
-            raise ValidationError(f"scheme {scheme!r}: scheme and grade names must not be "
-                                  "empty", field=attribute.name)
+            raise ValidationError(
+                f"scheme {scheme!r}: scheme and grade names must not be empty", field=attribute.name
+            )
 
 
-def _tier_days(_inst: object, attribute: attrs.Attribute,
-               value: dict[str, dict[str, int]]) -> None:
+def _tier_days(_inst: object, attribute: attrs.Attribute, value: dict[str, dict[str, int]]) -> None:
     for scheme, tiers in value.items():
         if not scheme.strip() or not isinstance(tiers, dict):
-            raise ValidationError(f"{scheme!r}: expected {{tier = days}} per scheme",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"{scheme!r}: expected {{tier = days}} per scheme", field=attribute.name
+            )
         for tier, days in tiers.items():
             if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
-                raise ValidationError(f"{scheme}.{tier}: must be a positive number of days, "
-                                      f"got {days!r}", field=attribute.name)
+                raise ValidationError(
+                    f"{scheme}.{tier}: must be a positive number of days, got {days!r}",
+                    field=attribute.name,
+                )
 
 
 @attrs.frozen
@@ -187,8 +195,9 @@ class Team:
     """``[followup.teams.<name>]``: who leads a team of reps (by roster ``team``) and which
     department it belongs to (for reports by department)."""
 
-    lead: str | None = attrs.field(default=None, validator=attrs.validators.optional(
-        attrs.validators.instance_of(str)))
+    lead: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
     department: str | None = None
 
 
@@ -198,15 +207,18 @@ RECOVERY_ACTIONS = ("task", "ticket", "none")
 def _one_of(*allowed: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
         if value not in allowed:
-            raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"{value!r} is not one of {', '.join(allowed)}", field=attribute.name
+            )
+
     return check
 
 
 def _positive_hours(_inst: object, attribute: attrs.Attribute, value: int) -> None:
     if value <= 0:
-        raise ValidationError(f"must be a positive number of hours, got {value}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"must be a positive number of hours, got {value}", field=attribute.name
+        )
 
 
 def _score(_inst: object, attribute: attrs.Attribute, value: int) -> None:
@@ -220,33 +232,37 @@ class FollowupSettings:
 
     # cadence (DOMAIN §3 tracking-log table), by pipeline grade; ungraded customers use
     # ``default_cadence_days``
-    cadence_days: dict[str, int] = attrs.field(factory=lambda: dict(DEFAULT_CADENCE),
-                                               validator=_cadence)
+    cadence_days: dict[str, int] = attrs.field(
+        factory=lambda: dict(DEFAULT_CADENCE), validator=_cadence
+    )
     default_cadence_days: int = attrs.field(default=30, validator=_positive)
     # interaction kinds that count as a follow-up contact (they restart the cadence)
     follow_up_kinds: list[str] = attrs.field(factory=lambda: ["follow_up"], validator=_names)
     # a newly assigned customer is contacted by their rep within this many days
     first_contact_days: int = attrs.field(default=7, validator=_positive)
     # quiet hours, daily, in the customer's own time zone
-    quiet_hours: list[str] = attrs.field(factory=lambda: list(DEFAULT_QUIET_HOURS),
-                                         validator=_quiet_hours)
+    quiet_hours: list[str] = attrs.field(
+        factory=lambda: list(DEFAULT_QUIET_HOURS), validator=_quiet_hours
+    )
     # callbacks (回访): created by these interaction kinds and by closed complaints
-    callback_kinds: list[str] = attrs.field(factory=lambda: ["business", "purchase"],
-                                            validator=_names)
+    callback_kinds: list[str] = attrs.field(
+        factory=lambda: ["business", "purchase"], validator=_names
+    )
     callback_within_days: int = attrs.field(default=3, validator=_positive)
     callback_delay_hours: int = attrs.field(default=24, validator=_non_negative)
     # share of non-key customers' events that get a callback (key customers: always)
     callback_ratio: float = attrs.field(default=1.0, validator=_ratio)
     # key customers: a grade or tier in any grading scheme, or a customer tag
     key_customers: dict[str, list[str]] = attrs.field(
-        factory=lambda: {"pipeline": ["A"], "hospital": ["big"]}, validator=_key_customers)
+        factory=lambda: {"pipeline": ["A"], "hospital": ["big"]}, validator=_key_customers
+    )
     key_tags: list[str] = attrs.field(factory=lambda: ["vip"], validator=_names)
     # plans per tier of any grading scheme ({hospital = {big = 7}}): the follow-up cadence
     # and the callback deadline are the shortest of the grade's and every matching tier's
-    tier_cadence_days: dict[str, dict[str, int]] = attrs.field(factory=dict,
-                                                               validator=_tier_days)
-    tier_callback_within_days: dict[str, dict[str, int]] = attrs.field(factory=dict,
-                                                                       validator=_tier_days)
+    tier_cadence_days: dict[str, dict[str, int]] = attrs.field(factory=dict, validator=_tier_days)
+    tier_callback_within_days: dict[str, dict[str, int]] = attrs.field(
+        factory=dict, validator=_tier_days
+    )
     # big customers routed to a dedicated rep of this team (None: any rep); key customers,
     # and customers with the dedicated_rep perk, are given an owner from it
     vip_team: str | None = None
@@ -283,9 +299,11 @@ class FollowupSettings:
 
     def __attrs_post_init__(self) -> None:
         if self.callback_delay_hours > self.callback_within_days * 24:
-            raise ValidationError(f"{self.callback_delay_hours} hours is later than the "
-                                  f"{self.callback_within_days}-day callback deadline",
-                                  field="callback_delay_hours")
+            raise ValidationError(
+                f"{self.callback_delay_hours} hours is later than the "
+                f"{self.callback_within_days}-day callback deadline",
+                field="callback_delay_hours",
+            )
 
     # -- parsed views ----------------------------------------------------------------------
 
@@ -312,11 +330,11 @@ class FollowupSettings:
     def care_time_of_day(self) -> time:
         return parse_hhmm(self.care_time)
 
-    def tier_days(self, table: dict[str, dict[str, int]],
-                  grades: dict[str, Any]) -> int | None:
+    def tier_days(self, table: dict[str, dict[str, int]], grades: dict[str, Any]) -> int | None:
         """The shortest days of ``table`` for the customer's grades per scheme (None: none)."""
-        found = [tiers[grades[scheme]] for scheme, tiers in table.items()
-                 if grades.get(scheme) in tiers]
+        found = [
+            tiers[grades[scheme]] for scheme, tiers in table.items() if grades.get(scheme) in tiers
+        ]
         return min(found) if found else None
 
     def cadence_of(self, grade: str | None, grades: dict[str, Any]) -> int:

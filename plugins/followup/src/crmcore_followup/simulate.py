@@ -34,8 +34,14 @@ def seed_roster(crm: CRM, rng: random.Random, actor: str) -> int:
     roster = Roster(crm)
     owners = sorted({c.owner for c in crm.customers.iter() if c.owner})
     for name in owners:
-        roster.add(name, actor=actor, team=rng.choice(TEAMS), skills=rng.sample(SKILLS, 2),
-                   ability=rng.randint(2, 5), capacity=rng.choice([60, 80, 120]))
+        roster.add(
+            name,
+            actor=actor,
+            team=rng.choice(TEAMS),
+            skills=rng.sample(SKILLS, 2),
+            ability=rng.randint(2, 5),
+            capacity=rng.choice([60, 80, 120]),
+        )
     return len(owners)
 
 
@@ -53,13 +59,22 @@ def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
         if len(available) > MIN_AVAILABLE and rng.random() < OFF_SICK:
             roster.update(rep.name, available=False, actor=actor)
             available = [r for r in available if r.name != rep.name]
-    query = {"kind": "callback", "source": SOURCE, "status": TaskStatus.OPEN.value,
-             "due_at": {"$lte": now + timedelta(days=1)}}
+    query = {
+        "kind": "callback",
+        "source": SOURCE,
+        "status": TaskStatus.OPEN.value,
+        "due_at": {"$lte": now + timedelta(days=1)},
+    }
     for task in crm.tasks.find(query, sort=[("due_at", 1)]):
         if rng.random() >= CALLBACK_SHARE:
             continue
         satisfied = rng.random() < SATISFIED_SHARE
         score = rng.choice([4, 5, 5]) if satisfied else rng.choice([1, 2, 3])
-        record_callback(crm, task.id, satisfied=satisfied, score=score,
-                        notes="callback made" if satisfied else "customer unhappy",
-                        actor=task.assignee or actor)
+        record_callback(
+            crm,
+            task.id,
+            satisfied=satisfied,
+            score=score,
+            notes="callback made" if satisfied else "customer unhappy",
+            actor=task.assignee or actor,
+        )

@@ -39,8 +39,13 @@ def sweep(crm: CRM, now: datetime, worker: str) -> Effects:
         # one transaction per customer: the lease, the plan's reads and the schedule write
         # go together, and every lock is taken in the store's order (store, then audit)
         with crm.transaction():
-            doc = coll.claim({"check_at": {"$lte": now}}, owner=worker, until=now + LEASE,
-                             now=now, sort=[("check_at", 1)])
+            doc = coll.claim(
+                {"check_at": {"$lte": now}},
+                owner=worker,
+                until=now + LEASE,
+                now=now,
+                sort=[("check_at", 1)],
+            )
             if doc is None or doc["id"] in seen:
                 break
             seen.add(doc["id"])
@@ -51,8 +56,11 @@ def sweep(crm: CRM, now: datetime, worker: str) -> Effects:
             except (ConflictError, NotFoundError):
                 # written meanwhile (a backend without transactions): our lease stays until
                 # it ends, and the next sweep plans it again
-                log.info("schedule changed during the sweep; left for the next one",
-                         schedule=schedule.id, worker=worker)
+                log.info(
+                    "schedule changed during the sweep; left for the next one",
+                    schedule=schedule.id,
+                    worker=worker,
+                )
                 continue
         drafts += new_drafts
         updates += [TaskUpdate(task_id=task_id, due_at=due) for task_id, due in moves]
@@ -74,8 +82,9 @@ def backfill(engine: Engine, now: datetime, worker: str) -> int:
     if state.done:
         return 0
     with crm.transaction():
-        doc = crm.collection(STATE).claim({"id": BACKFILL, "done": False}, owner=worker,
-                                          until=now + LEASE, now=now)
+        doc = crm.collection(STATE).claim(
+            {"id": BACKFILL, "done": False}, owner=worker, until=now + LEASE, now=now
+        )
         if doc is None:
             return 0  # another worker is on it
         state = from_doc(SweepState, doc)
@@ -87,11 +96,15 @@ def backfill(engine: Engine, now: datetime, worker: str) -> int:
                 with contextlib.suppress(DuplicateKeyError):  # a hook made it meanwhile
                     engine.schedules.insert(engine.backfill_schedule(customer, now))
             elif state.touch_existing:
-                engine.mutate(customer, lambda s: attrs.evolve(s, check_at=now),
-                              recompute=False)
+                engine.mutate(customer, lambda s: attrs.evolve(s, check_at=now), recompute=False)
         with contextlib.suppress(ConflictError):  # reset by a resync meanwhile: starts over
-            states.update(state, cursor=customers[-1].id if customers else state.cursor,
-                          done=len(customers) < budget, lease_owner=None, lease_until=None)
+            states.update(
+                state,
+                cursor=customers[-1].id if customers else state.cursor,
+                done=len(customers) < budget,
+                lease_owner=None,
+                lease_until=None,
+            )
     return len(customers)
 
 
@@ -105,5 +118,6 @@ def resync(crm: CRM) -> None:
         except NotFoundError:
             states.insert(SweepState(id=BACKFILL, touch_existing=True))
             return
-        states.update(state, cursor=None, done=False, touch_existing=True, lease_owner=None,
-                      lease_until=None)
+        states.update(
+            state, cursor=None, done=False, touch_existing=True, lease_owner=None, lease_until=None
+        )

@@ -41,15 +41,28 @@ HERE = Path(__file__).parent
 DOMAIN = "crmcore_followup"
 LEAD_ROLES = ("shift_lead", "manager", "admin")
 
-OCCASION_LABELS = {"complaint": lazy("After a complaint"), "purchase": lazy("After a purchase"),
-                   "treatment": lazy("After a treatment"),
-                   "business": lazy("After a service"), "general": lazy("Callback")}
-CHANNEL_LABELS = {"phone": lazy("Phone"), "sms": lazy("SMS"), "chat": lazy("Online chat"),
-                  "email": lazy("E-mail"), "in_person": lazy("In person")}
-KIND_LABELS = {"follow_up": lazy("Follow-up"), "first_contact": lazy("First contact"),
-               "callback": lazy("Callback"), "care": lazy("Care"),
-               "recovery": lazy("Recovery after an unsatisfied callback"),
-               "complaint": lazy("Complaint")}
+OCCASION_LABELS = {
+    "complaint": lazy("After a complaint"),
+    "purchase": lazy("After a purchase"),
+    "treatment": lazy("After a treatment"),
+    "business": lazy("After a service"),
+    "general": lazy("Callback"),
+}
+CHANNEL_LABELS = {
+    "phone": lazy("Phone"),
+    "sms": lazy("SMS"),
+    "chat": lazy("Online chat"),
+    "email": lazy("E-mail"),
+    "in_person": lazy("In person"),
+}
+KIND_LABELS = {
+    "follow_up": lazy("Follow-up"),
+    "first_contact": lazy("First contact"),
+    "callback": lazy("Callback"),
+    "care": lazy("Care"),
+    "recovery": lazy("Recovery after an unsatisfied callback"),
+    "complaint": lazy("Complaint"),
+}
 
 
 def label(labels: Mapping[str, Any], value: Any) -> str:
@@ -59,23 +72,30 @@ def label(labels: Mapping[str, Any], value: Any) -> str:
 
 
 def pages() -> list[WebPage]:
-    return [WebPage("/followup/callbacks", callbacks_page, name="followup_callbacks"),
-            WebPage("/followup/callbacks/{task_id}", callback_page, methods=("GET", "POST"),
-                    name="followup_callback"),
-            WebPage("/followup/handover", handover_page, methods=("GET", "POST"),
-                    name="followup_handover"),
-            WebPage("/followup/handover/{handover_id}/accept", accept_page,
-                    methods=("POST",))]
+    return [
+        WebPage("/followup/callbacks", callbacks_page, name="followup_callbacks"),
+        WebPage(
+            "/followup/callbacks/{task_id}",
+            callback_page,
+            methods=("GET", "POST"),
+            name="followup_callback",
+        ),
+        WebPage(
+            "/followup/handover", handover_page, methods=("GET", "POST"), name="followup_handover"
+        ),
+        WebPage("/followup/handover/{handover_id}/accept", accept_page, methods=("POST",)),
+    ]
 
 
 def nav_entries() -> list[NavEntry]:
-    return [NavEntry("/followup/callbacks", lazy("Callbacks"), order=40),
-            NavEntry("/followup/handover", lazy("Shift handover"), order=45)]
+    return [
+        NavEntry("/followup/callbacks", lazy("Callbacks"), order=40),
+        NavEntry("/followup/handover", lazy("Shift handover"), order=45),
+    ]
 
 
 def panels() -> list[CustomerPanel]:
-    return [CustomerPanel("followup", lazy("Follow-up and callbacks"), customer_panel,
-                          order=30)]
+    return [CustomerPanel("followup", lazy("Follow-up and callbacks"), customer_panel, order=30)]
 
 
 def templates() -> list[TemplateFolder]:
@@ -90,25 +110,40 @@ def _customers(request: PageRequest, ids: Iterable[str | None]) -> dict[str, Cus
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
-    return {c.id: c for c in request.crm.customers.find({"id": {"$in": wanted}},
-                                                          include_inactive=True)}
+    return {
+        c.id: c for c in request.crm.customers.find({"id": {"$in": wanted}}, include_inactive=True)
+    }
 
 
 # -- callbacks --------------------------------------------------------------------------------
+
 
 def callbacks_page(request: PageRequest) -> Render:
     lead = request.role in LEAD_ROLES
     everyone = lead and request.query.get("scope") == "all"
     overdue = request.query.get("overdue") == "1"
-    tasks = open_callbacks(request.crm, assignee=None if everyone else request.actor,
-                           overdue=overdue, limit=200, actor=request.actor)
+    tasks = open_callbacks(
+        request.crm,
+        assignee=None if everyone else request.actor,
+        overdue=overdue,
+        limit=200,
+        actor=request.actor,
+    )
     customers = _customers(request, (t.customer_id for t in tasks))
-    rows = [{"task": t, "customer": customers.get(t.customer_id or ""),
-             "occasion": label(OCCASION_LABELS, occasion_of(request.crm, t)),
-             "key": bool(t.ext.get(NAMESPACE, {}).get("key_customer")),
-             "overdue": t.due_at < request.now} for t in tasks]
-    return Render("followup/callbacks.html", {"rows": rows, "lead": lead,
-                                              "everyone": everyone, "overdue": overdue})
+    rows = [
+        {
+            "task": t,
+            "customer": customers.get(t.customer_id or ""),
+            "occasion": label(OCCASION_LABELS, occasion_of(request.crm, t)),
+            "key": bool(t.ext.get(NAMESPACE, {}).get("key_customer")),
+            "overdue": t.due_at < request.now,
+        }
+        for t in tasks
+    ]
+    return Render(
+        "followup/callbacks.html",
+        {"rows": rows, "lead": lead, "everyone": everyone, "overdue": overdue},
+    )
 
 
 def callback_page(request: PageRequest) -> Render | Redirect:
@@ -138,14 +173,19 @@ def callback_page(request: PageRequest) -> Render | Redirect:
         return _callback(request, task, errors, form, status=422)
     try:
         interaction, _done = record_callback(
-            crm, task.id, satisfied=answer == "1", score=score, notes=form.get("notes", ""),
-            channel=Channel(channel), actor=request.actor)
+            crm,
+            task.id,
+            satisfied=answer == "1",
+            score=score,
+            notes=form.get("notes", ""),
+            channel=Channel(channel),
+            actor=request.actor,
+        )
     except ValidationError as exc:
         errors[exc.field or "form"] = str(exc)
         return _callback(request, task, errors, form, status=422)
     outcome = outcome_of(crm, interaction)
-    return Redirect(f"/followup/callbacks/{task.id}",
-                    notice=outcome_text(request, outcome))
+    return Redirect(f"/followup/callbacks/{task.id}", notice=outcome_text(request, outcome))
 
 
 def outcome_text(request: PageRequest, outcome: Outcome) -> str:
@@ -156,8 +196,9 @@ def outcome_text(request: PageRequest, outcome: Outcome) -> str:
     parts = [_("Recorded: the customer is not satisfied.")]
     if outcome.task is not None:
         if outcome.task.assignee:
-            parts.append(_("A recovery task was created for %(name)s.")
-                         % {"name": outcome.task.assignee})
+            parts.append(
+                _("A recovery task was created for %(name)s.") % {"name": outcome.task.assignee}
+            )
         else:
             parts.append(_("A recovery task waits in the shared queue: no team lead is set."))
     elif outcome.kind == "ticket":
@@ -169,58 +210,91 @@ def outcome_text(request: PageRequest, outcome: Outcome) -> str:
     return " ".join(parts)
 
 
-def _callback(request: PageRequest, task: Task, errors: Mapping[str, str],
-              values: Mapping[str, str], status: int = 200) -> Render:
+def _callback(
+    request: PageRequest,
+    task: Task,
+    errors: Mapping[str, str],
+    values: Mapping[str, str],
+    status: int = 200,
+) -> Render:
     crm = request.crm
     customer = crm.customers.get_any(task.customer_id) if task.customer_id else None
     recorded = None
     outcome = None
     if not task.is_open and task.customer_id:
-        found = crm.interactions.find({"customer_id": task.customer_id, "kind": "callback",
-                                       f"ext.{NAMESPACE}.task_id": task.id}, limit=1)
+        found = crm.interactions.find(
+            {
+                "customer_id": task.customer_id,
+                "kind": "callback",
+                f"ext.{NAMESPACE}.task_id": task.id,
+            },
+            limit=1,
+        )
         if found:
             recorded = found[0]
             outcome = outcome_of(crm, recorded)
     previous = []
     if customer is not None:
-        previous = [i for i in crm.interactions.for_customer(customer.id, kinds=["callback"],
-                                                             limit=6)
-                    if recorded is None or i.id != recorded.id][:5]
-    return Render("followup/callback.html", {
-        "task": task, "customer": customer, "script": script_for(crm, task),
-        "occasion": label(OCCASION_LABELS, occasion_of(crm, task)), "errors": errors,
-        "values": values, "recorded": recorded, "outcome": outcome,
-        "outcome_text": outcome_text(request, outcome) if outcome else "",
-        "previous": previous,
-        "channels": [(k, str(v)) for k, v in CHANNEL_LABELS.items()],
-        "key": bool(task.ext.get(NAMESPACE, {}).get("key_customer"))}, status=status)
+        previous = [
+            i
+            for i in crm.interactions.for_customer(customer.id, kinds=["callback"], limit=6)
+            if recorded is None or i.id != recorded.id
+        ][:5]
+    return Render(
+        "followup/callback.html",
+        {
+            "task": task,
+            "customer": customer,
+            "script": script_for(crm, task),
+            "occasion": label(OCCASION_LABELS, occasion_of(crm, task)),
+            "errors": errors,
+            "values": values,
+            "recorded": recorded,
+            "outcome": outcome,
+            "outcome_text": outcome_text(request, outcome) if outcome else "",
+            "previous": previous,
+            "channels": [(k, str(v)) for k, v in CHANNEL_LABELS.items()],
+            "key": bool(task.ext.get(NAMESPACE, {}).get("key_customer")),
+        },
+        status=status,
+    )
 
 
 # -- shift handover ---------------------------------------------------------------------------
+
 
 def handover_page(request: PageRequest) -> Render | Redirect:
     if request.method == "GET":
         return _handover(request, {}, {})
     form = request.form
     try:
-        written = handovers.write(request.crm, actor=request.actor,
-                                  to_rep=form.get("to_rep", ""), note=form.get("note", ""))
+        written = handovers.write(
+            request.crm,
+            actor=request.actor,
+            to_rep=form.get("to_rep", ""),
+            note=form.get("note", ""),
+        )
     except ValidationError as exc:
         return _handover(request, {exc.field or "form": str(exc)}, form, status=422)
-    return Redirect("/followup/handover", notice=request.gettext(
-        "Handed over to %(name)s: %(count)s open items.") % {
-            "name": written.to_rep, "count": len(written.task_ids)})
+    return Redirect(
+        "/followup/handover",
+        notice=request.gettext("Handed over to %(name)s: %(count)s open items.")
+        % {"name": written.to_rep, "count": len(written.task_ids)},
+    )
 
 
 def accept_page(request: PageRequest) -> Redirect:
     accepted = handovers.accept(request.crm, request.path["handover_id"], actor=request.actor)
-    return Redirect("/followup/handover", notice=request.gettext(
-        "Handover from %(name)s accepted: %(count)s items are yours now.") % {
-            "name": accepted.from_rep, "count": accepted.moved})
+    return Redirect(
+        "/followup/handover",
+        notice=request.gettext("Handover from %(name)s accepted: %(count)s items are yours now.")
+        % {"name": accepted.from_rep, "count": accepted.moved},
+    )
 
 
-def _handover(request: PageRequest, errors: Mapping[str, str], values: Mapping[str, str],
-              status: int = 200) -> Render:
+def _handover(
+    request: PageRequest, errors: Mapping[str, str], values: Mapping[str, str], status: int = 200
+) -> Render:
     crm = request.crm
     mine = handover(crm, rep=request.actor, actor=request.actor)
     waiting = handovers.waiting_for(crm, request.actor)
@@ -228,25 +302,47 @@ def _handover(request: PageRequest, errors: Mapping[str, str], values: Mapping[s
     ids = {i for h in waiting for i in h.task_ids}
     items = {t.id: t for t in crm.tasks.find({"id": {"$in": sorted(ids)}})} if ids else {}
     tasks: list[Task] = [*mine.urgent, *items.values()]
-    customers = _customers(request, [t.customer_id for t in tasks]
-                           + [p.customer_id for p in mine.prospects])
+    customers = _customers(
+        request, [t.customer_id for t in tasks] + [p.customer_id for p in mine.prospects]
+    )
     reps = sorted(r.name for r in Roster(crm).all() if r.name != request.actor)
-    return Render("followup/handover.html", {
-        "shift": mine, "waiting": waiting, "written": written, "items": items,
-        "customers": customers, "reps": reps, "errors": errors, "values": values,
-        "kind_label": lambda k: label(KIND_LABELS, k)}, status=status)
+    return Render(
+        "followup/handover.html",
+        {
+            "shift": mine,
+            "waiting": waiting,
+            "written": written,
+            "items": items,
+            "customers": customers,
+            "reps": reps,
+            "errors": errors,
+            "values": values,
+            "kind_label": lambda k: label(KIND_LABELS, k),
+        },
+        status=status,
+    )
 
 
 # -- the customer page's panel ----------------------------------------------------------------
 
+
 def customer_panel(request: PageRequest, customer: Any) -> Render | None:
     crm = request.crm
-    query = crm.readable_filter(request.actor, {"customer_id": customer.id,
-                                                "status": TaskStatus.OPEN.value},
-                                owner_field="assignee")
+    query = crm.readable_filter(
+        request.actor,
+        {"customer_id": customer.id, "status": TaskStatus.OPEN.value},
+        owner_field="assignee",
+    )
     open_tasks = crm.tasks.find(query, sort=URGENCY, limit=20)
     callbacks = crm.interactions.for_customer(customer.id, kinds=["callback"], limit=5)
     schedule = crm.records(SCHEDULE, Schedule).find_one({"customer_id": customer.id})
-    return Render("followup/panel.html", {
-        "customer": customer, "open_tasks": open_tasks, "callbacks": callbacks,
-        "schedule": schedule, "kind_label": lambda k: label(KIND_LABELS, k)})
+    return Render(
+        "followup/panel.html",
+        {
+            "customer": customer,
+            "open_tasks": open_tasks,
+            "callbacks": callbacks,
+            "schedule": schedule,
+            "kind_label": lambda k: label(KIND_LABELS, k),
+        },
+    )

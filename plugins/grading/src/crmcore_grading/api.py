@@ -42,9 +42,20 @@ from crmcore_grading.signals import Acc, Signals
 if TYPE_CHECKING:
     from crmcore import CRM
 
-__all__ = ["CustomerGrades", "GradeAllReport", "GradedCustomer", "SchemeInfo", "by_grade",
-           "current", "explain", "grade_all", "grade_customer", "history", "schemes",
-           "set_inputs"]
+__all__ = [
+    "CustomerGrades",
+    "GradeAllReport",
+    "GradedCustomer",
+    "SchemeInfo",
+    "by_grade",
+    "current",
+    "explain",
+    "grade_all",
+    "grade_customer",
+    "history",
+    "schemes",
+    "set_inputs",
+]
 
 _UNSET: Any = object()
 
@@ -108,14 +119,26 @@ def current(crm: CRM, customer_id: str, *, actor: str | None = None) -> Customer
     customer = crm.customers.get(customer_id, actor=actor)
     g = customer.ext.get(NAMESPACE) or {}
     churn = g.get("churn") or {}
-    return CustomerGrades(customer.id, dict(g.get("grades") or {}), dict(g.get("reasons") or {}),
-                          dict(g.get("inputs") or {}), churn.get("level", "none"),
-                          tuple(churn.get("reasons") or ()))
+    return CustomerGrades(
+        customer.id,
+        dict(g.get("grades") or {}),
+        dict(g.get("reasons") or {}),
+        dict(g.get("inputs") or {}),
+        churn.get("level", "none"),
+        tuple(churn.get("reasons") or ()),
+    )
 
 
-def set_inputs(crm: CRM, customer_id: str, *, actor: str, demand: str | None = _UNSET,
-               expected_close: date | str | None = _UNSET, deal_status: str | None = _UNSET,
-               importance: str | None = _UNSET) -> CustomerGrades:
+def set_inputs(
+    crm: CRM,
+    customer_id: str,
+    *,
+    actor: str,
+    demand: str | None = _UNSET,
+    expected_close: date | str | None = _UNSET,
+    deal_status: str | None = _UNSET,
+    importance: str | None = _UNSET,
+) -> CustomerGrades:
     """Set the pipeline grade's inputs (DOMAIN §2), store them and re-grade the customer.
 
     Arguments left out keep their stored value; None removes one. ``demand`` is target,
@@ -123,20 +146,29 @@ def set_inputs(crm: CRM, customer_id: str, *, actor: str, demand: str | None = _
     important or not_important; ``expected_close`` a date or ``YYYY-MM-DD``.
     """
     actor = require_actor(actor)
-    given = {k: v for k, v in (("demand", demand), ("expected_close", expected_close),
-                               ("deal_status", deal_status), ("importance", importance))
-             if v is not _UNSET}
+    given = {
+        k: v
+        for k, v in (
+            ("demand", demand),
+            ("expected_close", expected_close),
+            ("deal_status", deal_status),
+            ("importance", importance),
+        )
+        if v is not _UNSET
+    }
     if not given:
-        raise ValidationError("nothing to set: give demand, expected_close, deal_status or "
-                              "importance")
+        raise ValidationError(
+            "nothing to set: give demand, expected_close, deal_status or importance"
+        )
     customer = _writable(crm, customer_id, actor)
     inputs = clean_inputs(given, (customer.ext.get(NAMESPACE) or {}).get("inputs"))
     engine_for(crm).regrade(customer_id, actor=actor, changes={"inputs": inputs})
     return current(crm, customer_id)
 
 
-def grade_customer(crm: CRM, customer_id: str, *, actor: str, now: datetime | None = None,
-                   rebuild: bool = True) -> Outcome:
+def grade_customer(
+    crm: CRM, customer_id: str, *, actor: str, now: datetime | None = None, rebuild: bool = True
+) -> Outcome:
     """Re-grade one customer now (signals recomputed from their interactions unless
     ``rebuild`` is False), writing only what changed."""
     actor = require_actor(actor)
@@ -147,9 +179,14 @@ def grade_customer(crm: CRM, customer_id: str, *, actor: str, now: datetime | No
     return outcome
 
 
-def grade_all(crm: CRM, *, actor: str, now: datetime | None = None,
-              progress: Callable[[Iterable[Any], int | None, str], Iterable[Any]] | None = None,
-              rebuild: bool = False) -> GradeAllReport:
+def grade_all(
+    crm: CRM,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    progress: Callable[[Iterable[Any], int | None, str], Iterable[Any]] | None = None,
+    rebuild: bool = False,
+) -> GradeAllReport:
     """Re-grade every active customer and recompute the population cut-offs (RFM quantiles,
     pyramid shares, the top-20% rule); writes only customers whose grading changed.
 
@@ -168,8 +205,14 @@ def grade_all(crm: CRM, *, actor: str, now: datetime | None = None,
     return engine_for(crm).grade_all(actor=actor, now=now, wrap=progress, rebuild=rebuild)
 
 
-def history(crm: CRM, customer_id: str, *, scheme: str | None = None,
-            limit: int | None = None, actor: str | None = None) -> list[HistoryRecord]:
+def history(
+    crm: CRM,
+    customer_id: str,
+    *,
+    scheme: str | None = None,
+    limit: int | None = None,
+    actor: str | None = None,
+) -> list[HistoryRecord]:
     """Stored grade changes of a customer, newest first (scheme "churn": churn levels)."""
     customer = crm.customers.get_any(customer_id)
     if actor is not None:
@@ -177,20 +220,29 @@ def history(crm: CRM, customer_id: str, *, scheme: str | None = None,
     query: dict[str, Any] = {"customer_id": customer_id}
     if scheme is not None:
         query["scheme"] = scheme
-    return crm.records(HISTORY, HistoryRecord).find(query, sort=[("at", -1), ("id", -1)],
-                                                   limit=limit)
+    return crm.records(HISTORY, HistoryRecord).find(
+        query, sort=[("at", -1), ("id", -1)], limit=limit
+    )
 
 
-def by_grade(crm: CRM, *, scheme: str = "pipeline", grades: Iterable[str] = (),
-             owner: str | None = None, limit: int | None = None,
-             actor: str | None = None) -> list[GradedCustomer]:
+def by_grade(
+    crm: CRM,
+    *,
+    scheme: str = "pipeline",
+    grades: Iterable[str] = (),
+    owner: str | None = None,
+    limit: int | None = None,
+    actor: str | None = None,
+) -> list[GradedCustomer]:
     """Customers holding a grade of ``scheme`` (one of ``grades``, or any), best grade first;
     within a grade important customers first, then the soonest expected close. With
     ``actor`` under enforced permissions, only the customers that actor may read."""
     known = {s.name for s in schemes(crm) if s.running}
     if scheme not in known:
-        raise ValidationError(f"scheme {scheme!r} does not run here (running: "
-                              f"{', '.join(sorted(known))})", field="scheme")
+        raise ValidationError(
+            f"scheme {scheme!r} does not run here (running: {', '.join(sorted(known))})",
+            field="scheme",
+        )
     wanted = list(grades)
     path = f"ext.{NAMESPACE}.grades.{scheme}"
     query: dict[str, Any] = {path: {"$in": wanted} if wanted else {"$exists": True}}
@@ -205,11 +257,25 @@ def by_grade(crm: CRM, *, scheme: str = "pipeline", grades: Iterable[str] = (),
         grade = (g.get("grades") or {}).get(scheme)
         inputs = g.get("inputs") or {}
         close = stored_close(inputs)
-        keyed.append(((-rank.get(grade or "", -1), inputs.get("importance") != "important",
-                       close.isoformat() if close else "9999", customer.id),
-                      GradedCustomer(customer.id, customer.name, grade,
-                                     (g.get("reasons") or {}).get(scheme),
-                                     inputs.get("importance"), close, customer.owner)))
+        keyed.append(
+            (
+                (
+                    -rank.get(grade or "", -1),
+                    inputs.get("importance") != "important",
+                    close.isoformat() if close else "9999",
+                    customer.id,
+                ),
+                GradedCustomer(
+                    customer.id,
+                    customer.name,
+                    grade,
+                    (g.get("reasons") or {}).get(scheme),
+                    inputs.get("importance"),
+                    close,
+                    customer.owner,
+                ),
+            )
+        )
     keyed.sort(key=lambda pair: pair[0])
     return [row for _key, row in keyed][:limit]
 
@@ -220,8 +286,15 @@ def schemes(crm: CRM) -> list[SchemeInfo]:
     out = []
     for name, (plugin, registration) in sorted(registry(crm).items()):
         built = engine.by_name.get(name)
-        out.append(SchemeInfo(name, plugin, registration.description, built is not None,
-                              bool(built is not None and built.population)))
+        out.append(
+            SchemeInfo(
+                name,
+                plugin,
+                registration.description,
+                built is not None,
+                bool(built is not None and built.population),
+            )
+        )
     return out
 
 
@@ -235,8 +308,9 @@ def explain(crm: CRM, customer_id: str, *, actor: str | None = None) -> dict[str
     window = engine.window(now)
     grading = customer.ext.get(NAMESPACE) or {}
     signals = Acc.from_stored(grading.get("signals")).stored(window)
-    facts = engine.facts(customer.id, customer.timezone, customer.owner, customer.ext, grading,
-                         signals, now, window)
+    facts = engine.facts(
+        customer.id, customer.timezone, customer.owner, customer.ext, grading, signals, now, window
+    )
     cutoffs = engine.cutoffs(now)
     details = {}
     for scheme in engine.schemes:
@@ -249,18 +323,33 @@ def explain(crm: CRM, customer_id: str, *, actor: str | None = None) -> dict[str
     sig = Signals(signals)
     return {
         "customer_id": customer.id,
-        "grades": [{"scheme": s, "grade": g, "reason": stored.reasons.get(s, ""),
-                    "details": details.get(s, {})} for s, g in stored.grades.items()],
-        "inputs": {**stored.inputs, "urgency": urgency(close, facts.today)} if stored.inputs
+        "grades": [
+            {
+                "scheme": s,
+                "grade": g,
+                "reason": stored.reasons.get(s, ""),
+                "details": details.get(s, {}),
+            }
+            for s, g in stored.grades.items()
+        ],
+        "inputs": {**stored.inputs, "urgency": urgency(close, facts.today)}
+        if stored.inputs
         else {},
         "churn": {"level": stored.churn_level, "reasons": list(stored.churn_reasons)},
-        "signals": {"spend": sig.spend, "purchases": sig.purchases, "visits": sig.visits,
-                    "items": sig.items, "referrals": sig.referrals,
-                    "people_referred": sig.people_referred, "events": sig.events,
-                    "complaints": sig.complaints, "open_complaints": facts.open_complaints,
-                    "last_purchase": signals.get("last_purchase"),
-                    "last_activity": signals.get("last_activity")},
-        "population_run": population.get("computed_at") if population.get("cutoffs")
-        is not None else None,
+        "signals": {
+            "spend": sig.spend,
+            "purchases": sig.purchases,
+            "visits": sig.visits,
+            "items": sig.items,
+            "referrals": sig.referrals,
+            "people_referred": sig.people_referred,
+            "events": sig.events,
+            "complaints": sig.complaints,
+            "open_complaints": facts.open_complaints,
+            "last_purchase": signals.get("last_purchase"),
+            "last_activity": signals.get("last_activity"),
+        },
+        "population_run": population.get("computed_at")
+        if population.get("cutoffs") is not None
+        else None,
     }
-

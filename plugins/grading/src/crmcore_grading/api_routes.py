@@ -88,11 +88,14 @@ def _view(request: ApiRequest) -> CustomerGradesView:
     inputs = info["inputs"]
     return CustomerGradesView(
         customer_id=info["customer_id"],
-        grades=[GradeLine(g["scheme"], g["grade"], g["reason"], g["details"])
-                for g in info["grades"]],
+        grades=[
+            GradeLine(g["scheme"], g["grade"], g["reason"], g["details"]) for g in info["grades"]
+        ],
         inputs=PipelineInputs(**{k: inputs.get(k) for k in (*KEYS, "urgency")}),
         churn=ChurnRisk(info["churn"]["level"], list(info["churn"]["reasons"])),
-        signals=info["signals"], population_run=info["population_run"])
+        signals=info["signals"],
+        population_run=info["population_run"],
+    )
 
 
 def show(request: ApiRequest) -> CustomerGradesView:
@@ -100,10 +103,13 @@ def show(request: ApiRequest) -> CustomerGradesView:
 
 
 def history(request: ApiRequest) -> list[HistoryRecord]:
-    return api.history(request.crm, _customer(request),
-                       scheme=query_text(request.query, "scheme"),
-                       limit=query_int(request.query, "limit", 50, minimum=1, maximum=500),
-                       actor=request.actor)
+    return api.history(
+        request.crm,
+        _customer(request),
+        scheme=query_text(request.query, "scheme"),
+        limit=query_int(request.query, "limit", 50, minimum=1, maximum=500),
+        actor=request.actor,
+    )
 
 
 def set_inputs(request: ApiRequest) -> CustomerGradesView:
@@ -119,12 +125,14 @@ def set_inputs(request: ApiRequest) -> CustomerGradesView:
 
 def by_grade(request: ApiRequest) -> list[GradedCustomer]:
     grades = query_text(request.query, "grade")
-    return api.by_grade(request.crm, scheme=query_text(request.query, "scheme") or "pipeline",
-                        grades=[g.strip() for g in grades.split(",") if g.strip()]
-                        if grades else (),
-                        owner=query_text(request.query, "owner"),
-                        limit=query_int(request.query, "limit", 50, minimum=1, maximum=1000),
-                        actor=request.actor)
+    return api.by_grade(
+        request.crm,
+        scheme=query_text(request.query, "scheme") or "pipeline",
+        grades=[g.strip() for g in grades.split(",") if g.strip()] if grades else (),
+        owner=query_text(request.query, "owner"),
+        limit=query_int(request.query, "limit", 50, minimum=1, maximum=1000),
+        actor=request.actor,
+    )
 
 
 def schemes(request: ApiRequest) -> list[SchemeInfo]:
@@ -135,21 +143,55 @@ def routes() -> list[ApiRoute]:
     """Every grading route."""
     limit = ApiParam("limit", "at most this many (default 50)", type="integer")
     return [
-        ApiRoute("GET", "/grading/customers", by_grade, "Customers by grade, best first (within "
-                 "a pipeline grade: important first, then the soonest expected close)",
-                 response=list[GradedCustomer], tag=TAG, query=[
-                     ApiParam("scheme", "the grading scheme (default pipeline)"),
-                     ApiParam("grade", "only these grades or tiers, comma-separated (A,B)"),
-                     ApiParam("owner", "only customers of this rep"), limit]),
-        ApiRoute("GET", CUSTOMER, show, "A customer's grades with their reasons, pipeline "
-                 "inputs and urgency, churn risk and signals", response=CustomerGradesView,
-                 tag=TAG),
-        ApiRoute("GET", f"{CUSTOMER}/history", history, "Stored grade changes, newest first "
-                 "(scheme 'churn' for churn levels)", response=list[HistoryRecord], tag=TAG,
-                 query=[ApiParam("scheme", "only this scheme"), limit]),
-        ApiRoute("PATCH", f"{CUSTOMER}/inputs", set_inputs, "Set the pipeline inputs (demand, "
-                 "expected close, deal status, importance) and re-grade the customer",
-                 body=InputsBody, response=CustomerGradesView, tag=TAG),
-        ApiRoute("GET", "/grading/schemes", schemes, "Registered grading schemes and whether "
-                 "this configuration runs them", response=list[SchemeInfo], tag=TAG),
+        ApiRoute(
+            "GET",
+            "/grading/customers",
+            by_grade,
+            "Customers by grade, best first (within "
+            "a pipeline grade: important first, then the soonest expected close)",
+            response=list[GradedCustomer],
+            tag=TAG,
+            query=[
+                ApiParam("scheme", "the grading scheme (default pipeline)"),
+                ApiParam("grade", "only these grades or tiers, comma-separated (A,B)"),
+                ApiParam("owner", "only customers of this rep"),
+                limit,
+            ],
+        ),
+        ApiRoute(
+            "GET",
+            CUSTOMER,
+            show,
+            "A customer's grades with their reasons, pipeline "
+            "inputs and urgency, churn risk and signals",
+            response=CustomerGradesView,
+            tag=TAG,
+        ),
+        ApiRoute(
+            "GET",
+            f"{CUSTOMER}/history",
+            history,
+            "Stored grade changes, newest first (scheme 'churn' for churn levels)",
+            response=list[HistoryRecord],
+            tag=TAG,
+            query=[ApiParam("scheme", "only this scheme"), limit],
+        ),
+        ApiRoute(
+            "PATCH",
+            f"{CUSTOMER}/inputs",
+            set_inputs,
+            "Set the pipeline inputs (demand, "
+            "expected close, deal status, importance) and re-grade the customer",
+            body=InputsBody,
+            response=CustomerGradesView,
+            tag=TAG,
+        ),
+        ApiRoute(
+            "GET",
+            "/grading/schemes",
+            schemes,
+            "Registered grading schemes and whether this configuration runs them",
+            response=list[SchemeInfo],
+            tag=TAG,
+        ),
     ]

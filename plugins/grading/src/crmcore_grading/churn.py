@@ -73,8 +73,11 @@ def rank(level: str | None) -> int:
 
 def watched(grades: Mapping[str, str], settings: ChurnSettings) -> list[str]:
     """The valuable tiers this customer holds, as "scheme tier"."""
-    return [f"{scheme} {grades[scheme]}" for scheme, tiers in settings.valuable.items()
-            if grades.get(scheme) in tiers]
+    return [
+        f"{scheme} {grades[scheme]}"
+        for scheme, tiers in settings.valuable.items()
+        if grades.get(scheme) in tiers
+    ]
 
 
 def pace(signals: Signals, today: str, settings: ChurnSettings) -> Pace | None:
@@ -97,8 +100,9 @@ def pace(signals: Signals, today: str, settings: ChurnSettings) -> Pace | None:
         counted_last = counted_last or bucket == last_day.isoformat()
     if not counted_last:  # a visit, or a purchase without an amount
         weight += math.exp(-idle / tau)
-    tenure = max(settings.min_interval_days,
-                 max(0, (day - first.astimezone(UTC).date()).days) + 0.5)
+    tenure = max(
+        settings.min_interval_days, max(0, (day - first.astimezone(UTC).date()).days) + 0.5
+    )
     lifetime = signals.activities / tenure
     rate = (1 - settings.history_weight) * weight / tau + settings.history_weight * lifetime
     n = signals.activities
@@ -114,11 +118,19 @@ def _pace_sign(facts: Facts, settings: ChurnSettings, window: Window) -> tuple[i
     last = facts.signals.last_activity
     if p is None or last is None:
         return 0, ""
-    bound, slow = next(((b, n) for b, n in ((settings.pace_high, 3), (settings.pace_medium, 2),
-                                            (settings.pace_low, 1)) if p.expected < b),
-                       (0.0, 0))
-    usual = (settings.default_interval_days if p.interval_days is None
-             else max(settings.min_interval_days, p.interval_days))
+    bound, slow = next(
+        (
+            (b, n)
+            for b, n in ((settings.pace_high, 3), (settings.pace_medium, 2), (settings.pace_low, 1))
+            if p.expected < b
+        ),
+        (0.0, 0),
+    )
+    usual = (
+        settings.default_interval_days
+        if p.interval_days is None
+        else max(settings.min_interval_days, p.interval_days)
+    )
     overdue = p.idle_days > settings.multiple * usual
     if not (slow or overdue):
         return 0, ""
@@ -126,11 +138,15 @@ def _pace_sign(facts: Facts, settings: ChurnSettings, window: Window) -> tuple[i
     if p.interval_days is None:
         reason = f"no purchase or visit since {since} (their only one so far)"
     else:
-        reason = (f"no purchase or visit since {since} (usually every {usual:.0f} days"
-                  f"{f', more than {settings.multiple:g} times that' if overdue else ''})")
+        reason = (
+            f"no purchase or visit since {since} (usually every {usual:.0f} days"
+            f"{f', more than {settings.multiple:g} times that' if overdue else ''})"
+        )
     if slow:
-        reason += (f"; purchases and visits expected in the next {settings.horizon_days:g} "
-                   f"days: under {bound:g} at their pace, {p.usual:.1f} at their usual pace")
+        reason += (
+            f"; purchases and visits expected in the next {settings.horizon_days:g} "
+            f"days: under {bound:g} at their pace, {p.usual:.1f} at their usual pace"
+        )
     return max(slow, int(overdue)), reason
 
 
@@ -150,21 +166,27 @@ def _interval_sign(facts: Facts, settings: ChurnSettings) -> tuple[int, str]:
     if idle <= limit:
         return 0, ""
     severe = idle > 2 * limit
-    return (2 if severe else 1), (f"no purchase or visit since {last.date().isoformat()} "
-                                  f"(usually every {usual:.0f} days)"
-                                  f"{', long overdue' if severe else ''}")
+    return (2 if severe else 1), (
+        f"no purchase or visit since {last.date().isoformat()} "
+        f"(usually every {usual:.0f} days)"
+        f"{', long overdue' if severe else ''}"
+    )
 
 
-def assess(facts: Facts, grades: Mapping[str, str], settings: ChurnSettings,
-           window: Window) -> ChurnRisk:
+def assess(
+    facts: Facts, grades: Mapping[str, str], settings: ChurnSettings, window: Window
+) -> ChurnRisk:
     """The churn risk of one customer with these (new) grades."""
     for scheme, tiers in settings.valuable.items():  # watched(), without building the list
         if grades.get(scheme) in tiers:
             break
     else:
         return NONE
-    points, reason = (_pace_sign(facts, settings, window) if settings.rule == "pace"
-                      else _interval_sign(facts, settings))
+    points, reason = (
+        _pace_sign(facts, settings, window)
+        if settings.rule == "pace"
+        else _interval_sign(facts, settings)
+    )
     reasons: list[str] = [reason] if reason else []
     s = facts.signals
     if facts.open_complaints:
@@ -185,7 +207,9 @@ def assess(facts: Facts, grades: Mapping[str, str], settings: ChurnSettings,
     if previous > 0 and recent < previous * (1 - settings.spend_drop):
         points += 1
         days = settings.spend_window_days
-        reasons.append(f"spend fell to {recent:,.2f} in the last {days} days from "
-                       f"{previous:,.2f} in the {days} before")
+        reasons.append(
+            f"spend fell to {recent:,.2f} in the last {days} days from "
+            f"{previous:,.2f} in the {days} before"
+        )
     level = settings.levels.level(points)
     return ChurnRisk(level, tuple(reasons) if level != "none" else ())

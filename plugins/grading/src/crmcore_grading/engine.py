@@ -147,12 +147,16 @@ def registry(crm: CRM) -> dict[str, tuple[str, GradingScheme]]:
     found: dict[str, tuple[str, GradingScheme]] = {}
     for plugin, item in crm.plugins.crm_grading_schemes():
         if not isinstance(item, GradingScheme):
-            raise PluginError(plugin, f"crm_grading_schemes returned {type(item).__name__}, "
-                              "not GradingScheme")
+            raise PluginError(
+                plugin, f"crm_grading_schemes returned {type(item).__name__}, not GradingScheme"
+            )
         if item.name in found:
             first, second = sorted((found[item.name][0], plugin))
-            raise PluginError(second, f"grading scheme {item.name!r} is provided by both "
-                              f"plugin {first!r} and plugin {second!r}; disable one of them")
+            raise PluginError(
+                second,
+                f"grading scheme {item.name!r} is provided by both "
+                f"plugin {first!r} and plugin {second!r}; disable one of them",
+            )
         found[item.name] = (plugin, item)
     return found
 
@@ -213,8 +217,13 @@ class Outcome:
         return self.churn_new.level != self.churn_old
 
 
-_EMPTY: dict[str, Any] = {"grades": {}, "reasons": {}, "inputs": {}, "open_complaints": [],
-                          "churn": {"level": "none", "reasons": []}}
+_EMPTY: dict[str, Any] = {
+    "grades": {},
+    "reasons": {},
+    "inputs": {},
+    "open_complaints": [],
+    "churn": {"level": "none", "reasons": []},
+}
 
 
 def _normal(key: str, value: Any) -> Any:
@@ -225,8 +234,9 @@ def _normal(key: str, value: Any) -> Any:
     return value
 
 
-def _patch(stored: Mapping[str, Any], grading: Mapping[str, Any], new: Mapping[str, Any],
-           window: Window) -> dict[str, Any]:
+def _patch(
+    stored: Mapping[str, Any], grading: Mapping[str, Any], new: Mapping[str, Any], window: Window
+) -> dict[str, Any]:
     """The top-level keys of ``new`` (ext["grading"] after an assessment) that differ from
     ``stored``; ``grading`` is ``stored`` with this operation's input changes applied."""
     patch: dict[str, Any] = {}
@@ -346,8 +356,14 @@ class Row:
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> Row:
         ext = doc.get("ext") or {}
-        return cls(doc["id"], doc["version"], doc.get("timezone"), doc.get("owner"), ext,
-                   ext.get(NAMESPACE) or {})
+        return cls(
+            doc["id"],
+            doc["version"],
+            doc.get("timezone"),
+            doc.get("owner"),
+            ext,
+            ext.get(NAMESPACE) or {},
+        )
 
     @property
     def assessed_facts(self) -> Facts:
@@ -414,14 +430,19 @@ class Engine:
         self._check_valuable()
         self.fingerprints = {
             s.name: hashlib.sha1(f"{s.name}:{s.fingerprint()}".encode()).hexdigest()[:16]
-            for s in self.schemes}
+            for s in self.schemes
+        }
         self.folder = Folder(self.settings.signals)
         c = self.settings.churn
-        shape = {"format": SIGNALS_FORMAT, "signals": attrs.asdict(self.settings.signals),
-                 "spend_window_days": c.spend_window_days,
-                 "complaint_open_days": c.complaint_open_days}
-        self.signals_print = hashlib.sha1(
-            json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+        shape = {
+            "format": SIGNALS_FORMAT,
+            "signals": attrs.asdict(self.settings.signals),
+            "spend_window_days": c.spend_window_days,
+            "complaint_open_days": c.complaint_open_days,
+        }
+        self.signals_print = hashlib.sha1(json.dumps(shape, sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
         self.tickets = crm.has_plugin("complaints")
         self.default_tz = crm.config.core.timezone
         self.state = crm.collection(STATE)
@@ -438,18 +459,23 @@ class Engine:
         known = ", ".join(sorted(self.registered)) or "none"
         for i, name in enumerate(self.settings.schemes):
             if name not in self.registered:
-                raise ConfigError(f"grading.schemes[{i}]: unknown grading scheme {name!r} "
-                                  f"(registered: {known})")
+                raise ConfigError(
+                    f"grading.schemes[{i}]: unknown grading scheme {name!r} (registered: {known})"
+                )
         for name in self.settings.options:
             if name not in self.registered:
-                raise ConfigError(f"grading.options.{name}: no grading scheme {name!r} is "
-                                  f"registered (registered: {known})")
+                raise ConfigError(
+                    f"grading.options.{name}: no grading scheme {name!r} is "
+                    f"registered (registered: {known})"
+                )
         for setting, kinds in self.settings.signals.all_kinds().items():
             for i, kind in enumerate(kinds):
                 if kind not in self.crm.interaction_kinds:
-                    raise ConfigError(f"grading.signals.{setting}[{i}]: unknown interaction "
-                                      f"kind {kind!r} (declared: "
-                                      f"{', '.join(sorted(self.crm.interaction_kinds))})")
+                    raise ConfigError(
+                        f"grading.signals.{setting}[{i}]: unknown interaction "
+                        f"kind {kind!r} (declared: "
+                        f"{', '.join(sorted(self.crm.interaction_kinds))})"
+                    )
 
     def _check_valuable(self) -> None:
         # The default map names the built-in schemes' default tiers; it is not an error for a
@@ -457,17 +483,21 @@ class Engine:
         explicit = self.settings.churn.valuable != default_valuable()
         for scheme, tiers in self.settings.churn.valuable.items():
             if scheme not in self.registered:
-                raise ConfigError(f"grading.churn.valuable.{scheme}: unknown grading scheme "
-                                  f"{scheme!r} (registered: "
-                                  f"{', '.join(sorted(self.registered))})")
+                raise ConfigError(
+                    f"grading.churn.valuable.{scheme}: unknown grading scheme "
+                    f"{scheme!r} (registered: "
+                    f"{', '.join(sorted(self.registered))})"
+                )
             built = self.by_name.get(scheme)
             if not explicit or built is None or not built.tiers:
                 continue
             for i, tier in enumerate(tiers):
                 if tier not in built.tiers:
-                    raise ConfigError(f"grading.churn.valuable.{scheme}[{i}]: {tier!r} is not "
-                                      f"a tier of scheme {scheme!r} (tiers: "
-                                      f"{', '.join(built.tiers)})")
+                    raise ConfigError(
+                        f"grading.churn.valuable.{scheme}[{i}]: {tier!r} is not "
+                        f"a tier of scheme {scheme!r} (tiers: "
+                        f"{', '.join(built.tiers)})"
+                    )
 
     def _build(self, name: str) -> Scheme:
         plugin, registration = self.registered[name]
@@ -477,11 +507,15 @@ class Engine:
         except (ConfigError, PluginError):
             raise
         except Exception as exc:
-            raise PluginError(plugin, f"grading scheme {name!r} could not be built: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                plugin, f"grading scheme {name!r} could not be built: {type(exc).__name__}: {exc}"
+            ) from exc
         if not callable(getattr(scheme, "grade", None)):
-            raise PluginError(plugin, f"grading scheme {name!r}: the factory returned "
-                              f"{type(scheme).__name__}, which has no grade() method")
+            raise PluginError(
+                plugin,
+                f"grading scheme {name!r}: the factory returned "
+                f"{type(scheme).__name__}, which has no grade() method",
+            )
         scheme.name = name
         return scheme
 
@@ -512,8 +546,13 @@ class Engine:
     def population(self, now: datetime, *, fresh: bool = False) -> dict[str, Any]:
         """The stored population record ({} before the first run), cached for a minute."""
         read_at = self._population_read_at
-        if (fresh or self._population is None or read_at is None or now < read_at
-                or (now - read_at).total_seconds() > CUTOFF_CACHE_SECONDS):
+        if (
+            fresh
+            or self._population is None
+            or read_at is None
+            or now < read_at
+            or (now - read_at).total_seconds() > CUTOFF_CACHE_SECONDS
+        ):
             try:
                 self._population = self.state.get(POPULATION)
             except NotFoundError:
@@ -527,19 +566,28 @@ class Engine:
         record = self.population(now)
         stored = record.get("cutoffs") or {}
         prints = record.get("fingerprints") or {}
-        return {name: stored[name] for name, s in self.by_name.items()
-                if s.population and name in stored and prints.get(name) == self.fingerprints[name]}
+        return {
+            name: stored[name]
+            for name, s in self.by_name.items()
+            if s.population and name in stored and prints.get(name) == self.fingerprints[name]
+        }
 
     def store_population(self, cutoffs: Mapping[str, Any], now: datetime) -> None:
         """Save cut-offs of a population run and schedule the next run."""
         for name, value in cutoffs.items():
             if not _json_safe(value):
-                raise PluginError(self.plugin_of(name), f"grading scheme {name!r}: fit() "
-                                  "returned cut-offs that are not JSON-compatible")
+                raise PluginError(
+                    self.plugin_of(name),
+                    f"grading scheme {name!r}: fit() "
+                    "returned cut-offs that are not JSON-compatible",
+                )
         interval = timedelta(hours=self.settings.population_interval_hours)
-        fields = {"cutoffs": dict(cutoffs),
-                  "fingerprints": {n: self.fingerprints[n] for n in cutoffs},
-                  "computed_at": iso(now), "next_run_at": iso(now + interval)}
+        fields = {
+            "cutoffs": dict(cutoffs),
+            "fingerprints": {n: self.fingerprints[n] for n in cutoffs},
+            "computed_at": iso(now),
+            "next_run_at": iso(now + interval),
+        }
         self._put_state(POPULATION, fields)
         self.population(now, fresh=True)
 
@@ -564,9 +612,17 @@ class Engine:
 
     # -- assessing one customer ---------------------------------------------------------------
 
-    def facts(self, customer_id: str, timezone: str | None, owner: str | None,
-              ext: Mapping[str, Any], grading: Mapping[str, Any], signals: Mapping[str, Any],
-              now: datetime, window: Window) -> Facts:
+    def facts(
+        self,
+        customer_id: str,
+        timezone: str | None,
+        owner: str | None,
+        ext: Mapping[str, Any],
+        grading: Mapping[str, Any],
+        signals: Mapping[str, Any],
+        now: datetime,
+        window: Window,
+    ) -> Facts:
         sig = Signals(signals)
         if self.tickets:
             open_complaints = len(grading.get("open_complaints") or ())
@@ -581,12 +637,21 @@ class Engine:
         today = days.get(timezone)
         if today is None:
             today = days[timezone] = local_day(now, timezone, self.default_tz)
-        return Facts(customer_id, now, today, grading.get("inputs") or {}, sig,
-                     open_complaints, owner, ext)
+        return Facts(
+            customer_id, now, today, grading.get("inputs") or {}, sig, open_complaints, owner, ext
+        )
 
-    def assess(self, facts: Facts, stored: Mapping[str, Any], grading: Mapping[str, Any],
-               signals: dict[str, Any], cutoffs: Mapping[str, Any], window: Window, *,
-               keep_unfitted: bool) -> Outcome:
+    def assess(
+        self,
+        facts: Facts,
+        stored: Mapping[str, Any],
+        grading: Mapping[str, Any],
+        signals: dict[str, Any],
+        cutoffs: Mapping[str, Any],
+        window: Window,
+        *,
+        keep_unfitted: bool,
+    ) -> Outcome:
         """Grade ``facts`` with every running scheme and the churn watch.
 
         ``stored`` is ext["grading"] as stored, ``grading`` the same with any input changes of
@@ -596,17 +661,27 @@ class Engine:
         grades, reasons = self._grade_schemes(facts, stored, cutoffs, keep_unfitted)
         risk = churn_rules.assess(facts, grades, self.settings.churn, window)
         churn = risk.stored()
-        new = {**grading, "signals": signals, "grades": grades, "reasons": reasons,
-               "churn": churn}
+        new = {**grading, "signals": signals, "grades": grades, "reasons": reasons, "churn": churn}
         patch = _patch(stored, grading, new, window)
         old_churn = stored.get("churn")
         old_level = "none" if old_churn is None else old_churn.get("level", "none")
-        return Outcome(facts.customer_id, facts, new, patch,
-                       self._changes(stored, grades, reasons), old_level, risk)
+        return Outcome(
+            facts.customer_id,
+            facts,
+            new,
+            patch,
+            self._changes(stored, grades, reasons),
+            old_level,
+            risk,
+        )
 
-    def _grade_schemes(self, facts: Facts, stored: Mapping[str, Any],
-                       cutoffs: Mapping[str, Any], keep_unfitted: bool
-                       ) -> tuple[dict[str, str], dict[str, str]]:
+    def _grade_schemes(
+        self,
+        facts: Facts,
+        stored: Mapping[str, Any],
+        cutoffs: Mapping[str, Any],
+        keep_unfitted: bool,
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """Every running scheme's grade and reason (see ``assess``)."""
         old_grades: Mapping[str, str] = stored.get("grades") or {}
         old_reasons: Mapping[str, str] = stored.get("reasons") or {}
@@ -622,16 +697,24 @@ class Engine:
             result = scheme.grade(facts, cutoffs.get(name))
             if result is None:
                 continue
-            if not isinstance(result, Grade) or not isinstance(result.value, str) \
-                    or not result.value or not isinstance(result.reason, str):
-                raise PluginError(self.plugin_of(name), f"grading scheme {name!r} returned "
-                                  f"{result!r}, not a Grade(value, reason) or None")
+            if (
+                not isinstance(result, Grade)
+                or not isinstance(result.value, str)
+                or not result.value
+                or not isinstance(result.reason, str)
+            ):
+                raise PluginError(
+                    self.plugin_of(name),
+                    f"grading scheme {name!r} returned "
+                    f"{result!r}, not a Grade(value, reason) or None",
+                )
             grades[name] = result.value
             reasons[name] = result.reason
         return grades, reasons
 
-    def _changes(self, stored: Mapping[str, Any], grades: Mapping[str, str],
-                 reasons: Mapping[str, str]) -> tuple[Change, ...]:
+    def _changes(
+        self, stored: Mapping[str, Any], grades: Mapping[str, str], reasons: Mapping[str, str]
+    ) -> tuple[Change, ...]:
         """The grade changes from ``stored``, in scheme order, then schemes that stopped."""
         old_grades: Mapping[str, str] = stored.get("grades") or {}
         if grades == old_grades:
@@ -639,8 +722,9 @@ class Engine:
         changes = []
         for name in [*grades, *(n for n in old_grades if n not in grades)]:
             if old_grades.get(name) != grades.get(name):
-                why = reasons.get(name) or (f"scheme {name!r} no longer runs"
-                                            if name not in self.by_name else "no grade")
+                why = reasons.get(name) or (
+                    f"scheme {name!r} no longer runs" if name not in self.by_name else "no grade"
+                )
                 changes.append(Change(name, old_grades.get(name), grades.get(name), why))
         return tuple(changes)
 
@@ -650,36 +734,65 @@ class Engine:
         """History records (as stored documents) of an outcome's grade and churn changes."""
         at = iso(now)
         cid = outcome.customer_id
-        docs = [{"id": self.crm.new_id("grh_"), "customer_id": cid, "scheme": c.scheme,
-                 "old": c.old, "new": c.new, "at": at, "reason": c.reason, "actor": actor}
-                for c in outcome.changes]
+        docs = [
+            {
+                "id": self.crm.new_id("grh_"),
+                "customer_id": cid,
+                "scheme": c.scheme,
+                "old": c.old,
+                "new": c.new,
+                "at": at,
+                "reason": c.reason,
+                "actor": actor,
+            }
+            for c in outcome.changes
+        ]
         if outcome.churn_changed:
-            docs.append({"id": self.crm.new_id("grh_"), "customer_id": cid, "scheme": "churn",
-                         "old": outcome.churn_old, "new": outcome.churn_new.level, "at": at,
-                         "reason": "; ".join(outcome.churn_new.reasons) or "no warning signs",
-                         "actor": actor})
+            docs.append(
+                {
+                    "id": self.crm.new_id("grh_"),
+                    "customer_id": cid,
+                    "scheme": "churn",
+                    "old": outcome.churn_old,
+                    "new": outcome.churn_new.level,
+                    "at": at,
+                    "reason": "; ".join(outcome.churn_new.reasons) or "no warning signs",
+                    "actor": actor,
+                }
+            )
         return docs
 
     def retention(self, outcome: Outcome, now: datetime) -> Effects:
         """The retention task for a customer whose churn risk rose past the configured level."""
         c = self.settings.churn
         level = outcome.churn_new.level
-        if (c.retention_task == "off" or not outcome.churn_rose
-                or churn_rules.rank(level) < churn_rules.rank(c.retention_task)):
+        if (
+            c.retention_task == "off"
+            or not outcome.churn_rose
+            or churn_rules.rank(level) < churn_rules.rank(c.retention_task)
+        ):
             return Effects()
         key = f"retention:{outcome.customer_id}"
         priority = Priority.URGENT if level == "high" else Priority.HIGH
         due = now + timedelta(days=c.retention_due_days)
         watched = ", ".join(churn_rules.watched(outcome.grading["grades"], c))
-        draft = TaskDraft(kind="retention", title=f"Retention: churn risk {level} ({watched})",
-                          due_at=due, customer_id=outcome.customer_id,
-                          assignee=outcome.facts.owner, priority=priority, dedupe_key=key,
-                          source="grading", notes="; ".join(outcome.churn_new.reasons))
+        draft = TaskDraft(
+            kind="retention",
+            title=f"Retention: churn risk {level} ({watched})",
+            due_at=due,
+            customer_id=outcome.customer_id,
+            assignee=outcome.facts.owner,
+            priority=priority,
+            dedupe_key=key,
+            source="grading",
+            notes="; ".join(outcome.churn_new.reasons),
+        )
         if churn_rules.rank(outcome.churn_old) < churn_rules.rank(c.retention_task):
             return Effects(tasks=[draft])  # no retention task of ours can be open yet
         # escalate the open retention task, or create one (the draft is skipped if one is open)
-        return Effects(tasks=[draft], task_updates=[TaskUpdate(dedupe_key=key,
-                                                               priority=priority, due_at=due)])
+        return Effects(
+            tasks=[draft], task_updates=[TaskUpdate(dedupe_key=key, priority=priority, due_at=due)]
+        )
 
     def announce(self, outcome: Outcome, actor: str, customer: Customer | None = None) -> None:
         """Fire ``crm_grade_changed`` per change and ``crm_churn_risk_changed`` on a rise."""
@@ -691,13 +804,24 @@ class Engine:
         customer = customer or crm.customers.get_any(outcome.customer_id)
         if want_grades:
             for change in outcome.changes:
-                crm.emit("crm_grade_changed", actor=actor, customer=customer,
-                         scheme=change.scheme, old=change.old, new=change.new,
-                         reason=change.reason)
+                crm.emit(
+                    "crm_grade_changed",
+                    actor=actor,
+                    customer=customer,
+                    scheme=change.scheme,
+                    old=change.old,
+                    new=change.new,
+                    reason=change.reason,
+                )
         if want_churn:
-            crm.emit("crm_churn_risk_changed", actor=actor, customer=customer,
-                     old=outcome.churn_old, new=outcome.churn_new.level,
-                     reasons=list(outcome.churn_new.reasons))
+            crm.emit(
+                "crm_churn_risk_changed",
+                actor=actor,
+                customer=customer,
+                old=outcome.churn_old,
+                new=outcome.churn_new.level,
+                reasons=list(outcome.churn_new.reasons),
+            )
 
     # -- one customer ------------------------------------------------------------------------
 
@@ -708,11 +832,18 @@ class Engine:
             acc.fold(doc, self.folder, window)
         return acc
 
-    def regrade(self, customer_id: str, *, actor: str, now: datetime | None = None,
-                fold: Mapping[str, Any] | None = None, rebuild: bool = False,
-                changes: Mapping[str, Any] | None = None,
-                edit: Callable[[dict[str, Any]], None] | None = None,
-                cutoffs: Mapping[str, Any] | None = None) -> Outcome | None:
+    def regrade(
+        self,
+        customer_id: str,
+        *,
+        actor: str,
+        now: datetime | None = None,
+        fold: Mapping[str, Any] | None = None,
+        rebuild: bool = False,
+        changes: Mapping[str, Any] | None = None,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        cutoffs: Mapping[str, Any] | None = None,
+    ) -> Outcome | None:
         """Re-grade one customer now and apply what changed through ``crm.apply``.
 
         ``fold``: an interaction document to add to the stored signals (an event); ``rebuild``:
@@ -744,18 +875,31 @@ class Engine:
             if fold is not None:
                 acc.fold(fold, self.folder, window)
         signals = acc.stored(window)
-        facts = self.facts(customer_id, doc.get("timezone"), doc.get("owner"), ext, grading,
-                           signals, when, window)
-        outcome = self.assess(facts, stored, grading, signals,
-                              self.cutoffs(when) if cutoffs is None else cutoffs, window,
-                              keep_unfitted=True)
+        facts = self.facts(
+            customer_id, doc.get("timezone"), doc.get("owner"), ext, grading, signals, when, window
+        )
+        outcome = self.assess(
+            facts,
+            stored,
+            grading,
+            signals,
+            self.cutoffs(when) if cutoffs is None else cutoffs,
+            window,
+            keep_unfitted=True,
+        )
         if not outcome.patch:
             return outcome
-        effects = Effects.combine([
-            Effects(ext=[ExtPatch(customer_id, NAMESPACE, outcome.patch)],
-                    records=[RecordWrite(HISTORY, d)
-                             for d in self.history_docs(outcome, actor, when)]),
-            self.retention(outcome, when)])
+        effects = Effects.combine(
+            [
+                Effects(
+                    ext=[ExtPatch(customer_id, NAMESPACE, outcome.patch)],
+                    records=[
+                        RecordWrite(HISTORY, d) for d in self.history_docs(outcome, actor, when)
+                    ],
+                ),
+                self.retention(outcome, when),
+            ]
+        )
         with crm.transaction(actor):
             crm.apply(effects, actor=actor)
             self.announce(outcome, actor)
@@ -763,8 +907,14 @@ class Engine:
 
     # -- everyone ----------------------------------------------------------------------------
 
-    def grade_all(self, *, actor: str, now: datetime | None = None,
-                  wrap: Wrap | None = None, rebuild: bool = False) -> GradeAllReport:
+    def grade_all(
+        self,
+        *,
+        actor: str,
+        now: datetime | None = None,
+        wrap: Wrap | None = None,
+        rebuild: bool = False,
+    ) -> GradeAllReport:
         """Re-grade every active customer: incrementally from the last run's watermark where
         the store allows it, else (or with ``rebuild``) folding every interaction; see the
         module docstring."""
@@ -791,8 +941,9 @@ class Engine:
     def _store_watermark(self, mark: Watermark) -> None:
         self._put_state(WATERMARK, attrs.asdict(mark))
 
-    def _stale(self, mark: Watermark | None, census: _Census, window: Window,
-               explicit: bool) -> str:
+    def _stale(
+        self, mark: Watermark | None, census: _Census, window: Window, explicit: bool
+    ) -> str:
         """Why the stored signals cannot be continued from ``mark`` ("" if they can)."""
         if mark is None:
             return "no earlier run to continue from"
@@ -810,8 +961,9 @@ class Engine:
             return "customers were merged and the merges since the last run cannot be told apart"
         return ""
 
-    def _new_interactions(self, mark: Watermark, show: Wrap
-                          ) -> tuple[set[str] | None, str, int, int]:
+    def _new_interactions(
+        self, mark: Watermark, show: Wrap
+    ) -> tuple[set[str] | None, str, int, int]:
         """Interactions added since ``mark``: (their customers' ids, the highest id,
         interactions in the store, documents read); customers None if the count does not add
         up (something other than additions changed the collection)."""
@@ -822,8 +974,10 @@ class Engine:
         read = total = 0
         # recent ones through the kind, occurred_at index; then, if back-dated ones were
         # missed, every id above the watermark (a scan where ids are not indexed)
-        for query in ({"id": after, "kind": {"$in": kinds}, "occurred_at": {"$gte": since}},
-                      {"id": after}):
+        for query in (
+            {"id": after, "kind": {"$in": kinds}, "occurred_at": {"$gte": since}},
+            {"id": after},
+        ):
             touched: set[str] = set()
             top = mark.interaction
             found = 0
@@ -845,20 +999,21 @@ class Engine:
         read = 0
         chunks = list(batches(ids, REBUILD_CHUNK))
         for chunk in show(chunks, len(chunks), "rebuilding signals"):
-            part, n = aggregate(coll.iter({"customer_id": {"$in": chunk}}), self.folder,
-                                window)
+            part, n = aggregate(coll.iter({"customer_id": {"$in": chunk}}), self.folder, window)
             accs.update(part)
             read += n
         return accs, read
 
     # -- everyone, in phases over a typed row -------------------------------------------------
 
-    def _grade_all(self, *, actor: str, now: datetime | None, wrap: Wrap | None,
-                   rebuild: bool) -> GradeAllReport:
+    def _grade_all(
+        self, *, actor: str, now: datetime | None, wrap: Wrap | None, rebuild: bool
+    ) -> GradeAllReport:
         started = time.perf_counter()
         when = now or self.crm.now()
-        run = _Run(actor, when, self.window(when), wrap or _plain, wrap is not None,
-                   now is not None)
+        run = _Run(
+            actor, when, self.window(when), wrap or _plain, wrap is not None, now is not None
+        )
         mark = None if rebuild else self.watermark()
         rows, census, newer = self._read_customers(run, mark)
         plan = self._plan(run, mark, census, rows, newer, rebuild)
@@ -872,26 +1027,41 @@ class Engine:
         tally = self._write_rows(run, pending, cutoffs)
         del pending
         self._finish(run, mark, census, plan)
-        report = GradeAllReport(customers, plan.interactions, tally.written, tally.changes,
-                                tally.rises, tally.retried, time.perf_counter() - started,
-                                run.when, full_rebuild=plan.rebuilt is None,
-                                rebuild_reason=plan.reason,
-                                signals_rebuilt=customers if plan.rebuilt is None
-                                else len(plan.rebuilt), interactions_read=plan.read)
-        log.info("graded everyone", customers=report.customers, written=tally.written,
-                 full_rebuild=report.full_rebuild, signals_rebuilt=report.signals_rebuilt,
-                 seconds=round(report.seconds, 3))
+        report = GradeAllReport(
+            customers,
+            plan.interactions,
+            tally.written,
+            tally.changes,
+            tally.rises,
+            tally.retried,
+            time.perf_counter() - started,
+            run.when,
+            full_rebuild=plan.rebuilt is None,
+            rebuild_reason=plan.reason,
+            signals_rebuilt=customers if plan.rebuilt is None else len(plan.rebuilt),
+            interactions_read=plan.read,
+        )
+        log.info(
+            "graded everyone",
+            customers=report.customers,
+            written=tally.written,
+            full_rebuild=report.full_rebuild,
+            signals_rebuilt=report.signals_rebuilt,
+            seconds=round(report.seconds, 3),
+        )
         return report
 
-    def _read_customers(self, run: _Run, mark: Watermark | None
-                        ) -> tuple[dict[str, Row], _Census, list[str]]:
+    def _read_customers(
+        self, run: _Run, mark: Watermark | None
+    ) -> tuple[dict[str, Row], _Census, list[str]]:
         """Phase 1: every customer record (any status) counted for the watermark; a row for
         each active one; the active ones added since the watermark."""
         customers = self.crm.collection(CUSTOMERS)
         census = _Census()
         above = mark.customer if mark is not None else "\uffff"  # no watermark: none newer
-        recent = None if mark is None else iso(parse_iso(mark.at)
-                                                - timedelta(days=MERGE_LOOKBACK_DAYS))
+        recent = (
+            None if mark is None else iso(parse_iso(mark.at) - timedelta(days=MERGE_LOOKBACK_DAYS))
+        )
         rows: dict[str, Row] = {}
         newer: list[str] = []
         total = customers.count() if run.counted else None
@@ -905,29 +1075,38 @@ class Engine:
                 newer.append(row.id)
         return rows, census, newer
 
-    def _plan(self, run: _Run, mark: Watermark | None, census: _Census,
-              rows: Mapping[str, Row], newer: list[str], rebuild: bool) -> _Plan:
+    def _plan(
+        self,
+        run: _Run,
+        mark: Watermark | None,
+        census: _Census,
+        rows: Mapping[str, Row],
+        newer: list[str],
+        rebuild: bool,
+    ) -> _Plan:
         """Phase 2: whose signals to rebuild (None: everyone's, a full rebuild) and why."""
-        reason = "asked for" if rebuild else self._stale(mark, census, run.window,
-                                                         run.explicit)
+        reason = "asked for" if rebuild else self._stale(mark, census, run.window, run.explicit)
         if reason or mark is None:  # (no watermark is a reason: _stale says so)
             return _Plan(reason, None)
         touched, top, interactions, probed = self._new_interactions(mark, run.show)
         if touched is None:
-            return _Plan("interactions were removed, or added with ids older than the last "
-                         "run's", None, read=probed)
+            return _Plan(
+                "interactions were removed, or added with ids older than the last run's",
+                None,
+                read=probed,
+            )
         # customers added since the last run: nothing vouches for their stored signals;
         # customers merged into: they hold the duplicates' interactions now
         kept = {_merged_into(census.into, cid) for cid in census.merges}
         rebuilt = {cid for cid in touched.union(kept) if cid in rows}.union(newer)
         if len(rebuilt) > REBUILD_MOST and 2 * len(rebuilt) > len(rows):
             # one streaming pass is cheaper than a query per customer
-            return _Plan("more than half of the customers' signals need rebuilding", None,
-                         read=probed)
+            return _Plan(
+                "more than half of the customers' signals need rebuilding", None, read=probed
+            )
         return _Plan("", rebuilt, top, interactions, probed)
 
-    def _gather_signals(self, run: _Run, plan: _Plan, rows: Mapping[str, Row]
-                        ) -> dict[str, Acc]:
+    def _gather_signals(self, run: _Run, plan: _Plan, rows: Mapping[str, Row]) -> dict[str, Acc]:
         """Phase 3: fold the interactions of the customers ``plan`` rebuilds (all of them in
         one streaming pass for a full rebuild); counts what was read into ``plan``."""
         if plan.rebuilt is not None:
@@ -937,16 +1116,22 @@ class Engine:
         interactions = self.crm.collection(INTERACTIONS)
         total = interactions.count() if run.counted else None
         last: list[str] = []
-        accs, read = aggregate(run.show(interactions.iter(), total, "reading interactions"),
-                               self.folder, run.window, rows, last=last)
+        accs, read = aggregate(
+            run.show(interactions.iter(), total, "reading interactions"),
+            self.folder,
+            run.window,
+            rows,
+            last=last,
+        )
         plan.interactions = read
         plan.read += read
         plan.top = last[0] if last else ""
         log.info("grading: full rebuild", reason=plan.reason)
         return accs
 
-    def _fill_rows(self, run: _Run, rows: Mapping[str, Row], accs: Mapping[str, Acc],
-                   rebuilt: set[str] | None) -> None:
+    def _fill_rows(
+        self, run: _Run, rows: Mapping[str, Row], accs: Mapping[str, Acc], rebuilt: set[str] | None
+    ) -> None:
         """Phase 4: each row's signals (rebuilt, or the stored ones re-windowed) and facts."""
         for cid, row in rows.items():
             if rebuilt is None or cid in rebuilt:
@@ -954,8 +1139,16 @@ class Engine:
                 row.signals = acc.stored(run.window) if acc is not None else {}
             else:
                 row.signals = rewindow(row.grading.get("signals"), run.window)
-            row.facts = self.facts(cid, row.timezone, row.owner, row.ext, row.grading,
-                                   row.signals, run.when, run.window)
+            row.facts = self.facts(
+                cid,
+                row.timezone,
+                row.owner,
+                row.ext,
+                row.grading,
+                row.signals,
+                run.when,
+                run.window,
+            )
 
     def _fit(self, run: _Run, rows: Iterable[Row]) -> dict[str, Any]:
         """Phase 5: the population schemes' cut-offs, stored with the next run's date."""
@@ -966,13 +1159,21 @@ class Engine:
             self.store_population(cutoffs, run.when)
         return cutoffs
 
-    def _assess_rows(self, run: _Run, rows: Collection[Row],
-                     cutoffs: Mapping[str, Any]) -> list[Row]:
+    def _assess_rows(
+        self, run: _Run, rows: Collection[Row], cutoffs: Mapping[str, Any]
+    ) -> list[Row]:
         """Phase 6: assess every row; the rows whose stored grading changes."""
         pending = []
         for row in run.show(rows, len(rows), "grading"):
-            row.outcome = self.assess(row.assessed_facts, row.grading, row.grading,
-                                      row.signals, cutoffs, run.window, keep_unfitted=False)
+            row.outcome = self.assess(
+                row.assessed_facts,
+                row.grading,
+                row.grading,
+                row.signals,
+                cutoffs,
+                run.window,
+                keep_unfitted=False,
+            )
             if row.outcome.patch:
                 pending.append(row)
         return pending
@@ -983,10 +1184,14 @@ class Engine:
         tally = _Tally()
         for chunk in batches(pending, self.settings.write_batch):
             with self.crm.transaction(run.actor):
-                done = [outcome for row in chunk
-                        if (outcome := self._write_row(run, row, cutoffs, tally)) is not None]
-                history = [d for outcome in done
-                           for d in self.history_docs(outcome, run.actor, run.when)]
+                done = [
+                    outcome
+                    for row in chunk
+                    if (outcome := self._write_row(run, row, cutoffs, tally)) is not None
+                ]
+                history = [
+                    d for outcome in done for d in self.history_docs(outcome, run.actor, run.when)
+                ]
                 if history:
                     result = self.history.insert_many(history)
                     if not result.ok:
@@ -998,19 +1203,22 @@ class Engine:
                     self.announce(outcome, run.actor)
         return tally
 
-    def _write_row(self, run: _Run, row: Row, cutoffs: Mapping[str, Any],
-                   tally: _Tally) -> Outcome | None:
+    def _write_row(
+        self, run: _Run, row: Row, cutoffs: Mapping[str, Any], tally: _Tally
+    ) -> Outcome | None:
         """One changed row, if its version still holds (its outcome, whose history, task and
         events follow); else it is re-graded on its own (None)."""
         outcome = row.assessed_outcome
         new_ext = {**row.ext, NAMESPACE: {**row.grading, **outcome.patch}}
         try:
-            self.crm.collection(CUSTOMERS).update(row.id, {"ext": new_ext},
-                                                  expected_version=row.version)
+            self.crm.collection(CUSTOMERS).update(
+                row.id, {"ext": new_ext}, expected_version=row.version
+            )
         except ConflictError:  # changed since we read it: do this one carefully
             tally.retried += 1
-            again = self.regrade(row.id, actor=run.actor, now=run.when, rebuild=True,
-                                 cutoffs=cutoffs)
+            again = self.regrade(
+                row.id, actor=run.actor, now=run.when, rebuild=True, cutoffs=cutoffs
+            )
             if again is not None and again.patch:
                 tally.add(again)
             return None
@@ -1019,16 +1227,23 @@ class Engine:
         tally.add(outcome)
         return outcome
 
-    def _finish(self, run: _Run, mark: Watermark | None, census: _Census,
-                plan: _Plan) -> None:
+    def _finish(self, run: _Run, mark: Watermark | None, census: _Census, plan: _Plan) -> None:
         """Phase 8: store the watermark of what the signals now reflect."""
         at = iso(run.when)
         if mark is not None and not plan.reason and mark.at > at:
             at = mark.at  # the same day (checked): keep the later instant
         with self.crm.transaction(run.actor):
-            self._store_watermark(Watermark(plan.top, plan.interactions, census.top,
-                                            census.customers, census.merged,
-                                            self.signals_print, at))
+            self._store_watermark(
+                Watermark(
+                    plan.top,
+                    plan.interactions,
+                    census.top,
+                    census.customers,
+                    census.merged,
+                    self.signals_print,
+                    at,
+                )
+            )
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -1060,9 +1275,11 @@ class Engine:
                 return False
         interval = timedelta(hours=self.settings.population_interval_hours)
         try:  # claim the run itself, so a lease that lapses mid-run does not start another
-            self.state.update(POPULATION, {"next_run_at": iso(now + interval)},
-                              expected_version=claimed["version"])
+            self.state.update(
+                POPULATION,
+                {"next_run_at": iso(now + interval)},
+                expected_version=claimed["version"],
+            )
         except ConflictError:
             return False
         return True
-

@@ -55,8 +55,13 @@ class Breakdown:
     total: float
 
 
-def breakdown(signals: Signals, now: datetime, settings: HospitalSettings,
-              scale: float = 1.0, months: float | None = None) -> Breakdown:
+def breakdown(
+    signals: Signals,
+    now: datetime,
+    settings: HospitalSettings,
+    scale: float = 1.0,
+    months: float | None = None,
+) -> Breakdown:
     """Score the 8 signals. ``scale`` multiplies cumulative counts and ``months`` replaces the
     history length (used to project a new customer's pace)."""
     full = settings.full_marks
@@ -66,18 +71,24 @@ def breakdown(signals: Signals, now: datetime, settings: HospitalSettings,
     def part(amount: float, at_full: float) -> float:
         return 100.0 * min(amount / at_full, 1.0)
 
-    feedback = (settings.feedback_base
-                + settings.feedback_points * (signals.feedback_pos - signals.feedback_neg)
-                - settings.complaint_points * signals.complaints)
+    feedback = (
+        settings.feedback_base
+        + settings.feedback_points * (signals.feedback_pos - signals.feedback_neg)
+        - settings.complaint_points * signals.complaints
+    )
     parts = {
         "history": part(history, full.history_months),
         "spend": part(signals.spend * scale, full.spend),
         "visits": part(visits, full.visits),
-        "frequency": part(signals.visits / max(history_months(signals, now), 1.0),
-                          full.visits_per_month),
+        "frequency": part(
+            signals.visits / max(history_months(signals, now), 1.0), full.visits_per_month
+        ),
         "items": part(signals.items * scale, full.items),
-        "referrals": (part(signals.referrals * scale, full.referrals)
-                      + part(signals.people_referred * scale, full.people)) / 2,
+        "referrals": (
+            part(signals.referrals * scale, full.referrals)
+            + part(signals.people_referred * scale, full.people)
+        )
+        / 2,
         "events": part(signals.events * scale, full.events),
         "feedback": min(100.0, max(0.0, feedback)),
     }
@@ -103,8 +114,9 @@ class HospitalScheme(Scheme):
         return breakdown(facts.signals, facts.now, self.settings).total
 
     def fit(self, population: Sequence[Facts]) -> dict[str, Any]:
-        scores = sorted((self.score(f) for f in population if f.signals.activities > 0),
-                        reverse=True)
+        scores = sorted(
+            (self.score(f) for f in population if f.signals.activities > 0), reverse=True
+        )
         n = len(scores)
         return {"n": n, "big": scores[top_count(self.settings.big_share, n) - 1] if n else None}
 
@@ -120,8 +132,9 @@ class HospitalScheme(Scheme):
         if facts.signals.activities <= 0 or months >= s.potential_within_months:
             return None
         scale = s.potential_horizon_months / max(months, 1.0)
-        return breakdown(facts.signals, facts.now, s, scale=scale,
-                         months=s.potential_horizon_months).total
+        return breakdown(
+            facts.signals, facts.now, s, scale=scale, months=s.potential_horizon_months
+        ).total
 
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
         sig = facts.signals
@@ -130,8 +143,10 @@ class HospitalScheme(Scheme):
         th = self.settings.thresholds
         total = self.score(facts)
         bar = self.big_bar(cutoffs)
-        detail = (f"spend {sig.spend:,.2f}, {sig.visits} visit{'s' * (sig.visits != 1)}, "
-                  f"{sig.referrals} referral{'s' * (sig.referrals != 1)}")
+        detail = (
+            f"spend {sig.spend:,.2f}, {sig.visits} visit{'s' * (sig.visits != 1)}, "
+            f"{sig.referrals} referral{'s' * (sig.referrals != 1)}"
+        )
         if bar is not None and total >= bar:
             if self.settings.big_rule == "top_share":
                 why = f"top {self.settings.big_share * 100:g}% by value score"
@@ -142,17 +157,22 @@ class HospitalScheme(Scheme):
             return Grade("major", f"value score at least {th.major:g} ({detail})")
         projected = self.projected(facts)
         if projected is not None and projected >= (th.big if bar is None else bar):
-            return Grade("potential_big", f"new customer on course for big over "
-                                          f"{self.settings.potential_horizon_months:g} months "
-                                          f"({detail})")
+            return Grade(
+                "potential_big",
+                f"new customer on course for big over "
+                f"{self.settings.potential_horizon_months:g} months "
+                f"({detail})",
+            )
         if total >= th.ordinary:
             return Grade("ordinary", f"value score at least {th.ordinary:g} ({detail})")
         return Grade("general", f"value score below {th.ordinary:g} ({detail})")
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
         b = breakdown(facts.signals, facts.now, self.settings)
-        out: dict[str, Any] = {"score": round(b.total, 1),
-                               "signals": {k: round(v, 1) for k, v in b.parts.items()}}
+        out: dict[str, Any] = {
+            "score": round(b.total, 1),
+            "signals": {k: round(v, 1) for k, v in b.parts.items()},
+        }
         bar = self.big_bar(cutoffs)
         if bar is not None:
             out["big_bar"] = round(bar, 1)
@@ -164,4 +184,3 @@ class HospitalScheme(Scheme):
 
 def make(context: SchemeContext) -> HospitalScheme:
     return HospitalScheme(context.settings.hospital)
-

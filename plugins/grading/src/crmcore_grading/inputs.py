@@ -27,20 +27,21 @@ def parse_close(value: Any) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ValidationError(f"expected a date as YYYY-MM-DD, got {value!r}",
-                          field="expected_close")
+    raise ValidationError(f"expected a date as YYYY-MM-DD, got {value!r}", field="expected_close")
 
 
-def clean_inputs(changes: Mapping[str, Any], current: Mapping[str, Any] | None = None
-                 ) -> dict[str, Any]:
+def clean_inputs(
+    changes: Mapping[str, Any], current: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Merge ``changes`` into ``current`` inputs and validate; returns the stored form.
 
     A key given as None is removed. ``demand`` is required once anything is set.
     """
     unknown = sorted(set(changes) - set(KEYS))
     if unknown:
-        raise ValidationError(f"unknown grading input(s): {', '.join(unknown)} (known: "
-                              f"{', '.join(KEYS)})")
+        raise ValidationError(
+            f"unknown grading input(s): {', '.join(unknown)} (known: {', '.join(KEYS)})"
+        )
     merged = {k: v for k, v in dict(current or {}).items() if k in KEYS}
     for key, value in changes.items():
         if value is None:
@@ -48,21 +49,27 @@ def clean_inputs(changes: Mapping[str, Any], current: Mapping[str, Any] | None =
         else:
             merged[key] = value
     out: dict[str, Any] = {}
-    for key, allowed in (("demand", DEMANDS), ("deal_status", DEAL_STATUSES),
-                         ("importance", IMPORTANCE)):
+    for key, allowed in (
+        ("demand", DEMANDS),
+        ("deal_status", DEAL_STATUSES),
+        ("importance", IMPORTANCE),
+    ):
         value = merged.get(key)
         if value is None:
             continue
         if value not in allowed:
-            raise ValidationError(f"unknown value {value!r} (allowed: {', '.join(allowed)})",
-                                  field=key)
+            raise ValidationError(
+                f"unknown value {value!r} (allowed: {', '.join(allowed)})", field=key
+            )
         out[key] = value
     close = parse_close(merged.get("expected_close"))
     if close is not None:
         out["expected_close"] = close.isoformat()
     if out and "demand" not in out:
-        raise ValidationError("set the demand (target, potential or dead) first; the other "
-                              "inputs refine it", field="demand")
+        raise ValidationError(
+            "set the demand (target, potential or dead) first; the other inputs refine it",
+            field="demand",
+        )
     return {k: out[k] for k in KEYS if k in out}
 
 

@@ -61,16 +61,25 @@ class ChurnMeasures:
         return self.repeat_buyers / self.buyers if self.buyers else None
 
 
-def mark_lost(crm: CRM, customer_id: str, *, actor: str, churn_type: str, reason: str,
-              at: datetime | None = None) -> dict[str, Any]:
+def mark_lost(
+    crm: CRM,
+    customer_id: str,
+    *,
+    actor: str,
+    churn_type: str,
+    reason: str,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """Record that the customer is lost (type and reason); returns the stored ``lost``."""
     actor = require_actor(actor)
     if churn_type not in CHURN_TYPES:
-        raise ValidationError(f"unknown churn type {churn_type!r} (one of "
-                              f"{', '.join(CHURN_TYPES)})", field="type")
+        raise ValidationError(
+            f"unknown churn type {churn_type!r} (one of {', '.join(CHURN_TYPES)})", field="type"
+        )
     if not (reason or "").strip():
-        raise ValidationError("say why the customer left (price, quality, a competitor …)",
-                              field="reason")
+        raise ValidationError(
+            "say why the customer left (price, quality, a competitor …)", field="reason"
+        )
     customer = crm.customers.get(customer_id, actor=actor)
     crm.authorize(actor, "customer.update", resource(customer))
     if customer.status is not CustomerStatus.ACTIVE:
@@ -110,8 +119,7 @@ def measures(crm: CRM, since: datetime, until: datetime) -> ChurnMeasures:
     for customer in crm.customers.iter({"status": CustomerStatus.ACTIVE.value}):
         outcomes = (customer.ext.get(NAMESPACE) or {}).get("outcomes") or []
         created = iso(customer.created_at)
-        lost_before = any(o["at"] < lo and (o.get("won_back_at") or "~") >= lo
-                          for o in outcomes)
+        lost_before = any(o["at"] < lo and (o.get("won_back_at") or "~") >= lo for o in outcomes)
         if created < lo and not lost_before:
             active += 1
         for o in outcomes:
@@ -124,10 +132,18 @@ def measures(crm: CRM, since: datetime, until: datetime) -> ChurnMeasures:
                     won += 1
     spend_kinds = engine_for(crm).settings.signals.spend_kinds
     counts: Counter[str] = Counter()
-    for interaction in crm.interactions.iter({"kind": {"$in": list(spend_kinds)},
-                                              "occurred_at": {"$gte": since, "$lt": until}}):
+    for interaction in crm.interactions.iter(
+        {"kind": {"$in": list(spend_kinds)}, "occurred_at": {"$gte": since, "$lt": until}}
+    ):
         counts[interaction.customer_id] += 1
-    return ChurnMeasures(since=since, until=until, active_at_start=active, lost=lost,
-                         by_type=dict(by_type), losses_open=losses_open, won_back=won,
-                         buyers=len(counts), repeat_buyers=sum(1 for n in counts.values()
-                                                               if n >= 2))
+    return ChurnMeasures(
+        since=since,
+        until=until,
+        active_at_start=active,
+        lost=lost,
+        by_type=dict(by_type),
+        losses_open=losses_open,
+        won_back=won,
+        buyers=len(counts),
+        repeat_buyers=sum(1 for n in counts.values() if n >= 2),
+    )

@@ -67,12 +67,15 @@ class PipelineScheme(Scheme):
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
         close = stored_close(facts.inputs)
-        return {"urgency": urgency(close, facts.today),
-                "importance": facts.inputs.get("importance")}
+        return {
+            "urgency": urgency(close, facts.today),
+            "importance": facts.inputs.get("importance"),
+        }
 
 
-def grade_pipeline(inputs: Mapping[str, Any], today: date,
-                   settings: PipelineSettings) -> Grade | None:
+def grade_pipeline(
+    inputs: Mapping[str, Any], today: date, settings: PipelineSettings
+) -> Grade | None:
     """The pipeline grade for these inputs on ``today``; None without a (valid) demand."""
     demand = inputs.get("demand")
     if demand not in DEMANDS:
@@ -90,13 +93,19 @@ def grade_pipeline(inputs: Mapping[str, Any], today: date,
         return Grade(settings.no_date_grade, f"{need}, no expected closing date yet")
     if close < today:
         return Grade("A", f"{need}, expected to close {close.isoformat()}, date passed")
-    for letter, months in (("A", settings.a_months), ("B", settings.b_months),
-                           ("C", settings.c_months)):
+    for letter, months in (
+        ("A", settings.a_months),
+        ("B", settings.b_months),
+        ("C", settings.c_months),
+    ):
         if close <= add_months(today, months):
-            return Grade(letter, f"{need}, expected to close {close.isoformat()}, within "
-                                 f"{_months(months)}")
-    return Grade("D", f"{need}, expected to close {close.isoformat()}, not within "
-                      f"{_months(settings.c_months)}")
+            return Grade(
+                letter, f"{need}, expected to close {close.isoformat()}, within {_months(months)}"
+            )
+    return Grade(
+        "D",
+        f"{need}, expected to close {close.isoformat()}, not within {_months(settings.c_months)}",
+    )
 
 
 def make(context: SchemeContext) -> PipelineScheme:

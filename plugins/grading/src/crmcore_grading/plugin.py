@@ -75,10 +75,15 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
 
 def interaction_doc(interaction: Interaction) -> dict[str, Any]:
     """The stored fields the signal fold reads (without a full unstructure)."""
-    return {"customer_id": interaction.customer_id, "kind": interaction.kind,
-            "occurred_at": iso(interaction.occurred_at), "amount": interaction.amount,
-            "satisfaction": interaction.satisfaction, "ref": interaction.ref,
-            "ext": interaction.ext}
+    return {
+        "customer_id": interaction.customer_id,
+        "kind": interaction.kind,
+        "occurred_at": iso(interaction.occurred_at),
+        "amount": interaction.amount,
+        "satisfaction": interaction.satisfaction,
+        "ref": interaction.ref,
+        "ext": interaction.ext,
+    }
 
 
 @hookimpl(trylast=True)
@@ -91,8 +96,10 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, actor: str) -> Ef
         engine = engine_for(crm)
         edit = None
         if interaction.kind in engine.settings.signals.spend_kinds:
+
             def edit(grading: dict[str, Any]) -> None:  # a lost customer buys again: won back
                 win_back(grading, doc["occurred_at"])
+
         engine.regrade(interaction.customer_id, actor=actor, fold=doc, edit=edit)
 
     return Effects.run(regrade, "grading: re-grade on an interaction")
@@ -104,25 +111,28 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     customer_id = task.customer_id
     if not customer_id:
         return None
-    return Effects.run(lambda: engine_for(crm).regrade(customer_id, actor=actor),
-                       "grading: re-grade after a completed task")
+    return Effects.run(
+        lambda: engine_for(crm).regrade(customer_id, actor=actor),
+        "grading: re-grade after a completed task",
+    )
 
 
 @hookimpl
-def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
-                         actor: str) -> Effects | None:
+def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
     theirs = merged.ext.get(NAMESPACE) or {}
 
     def combine(grading: dict[str, Any]) -> None:
         tickets = set(grading.get("open_complaints") or ()) | set(
-            theirs.get("open_complaints") or ())
+            theirs.get("open_complaints") or ()
+        )
         grading["open_complaints"] = sorted(tickets)
         if not grading.get("inputs") and theirs.get("inputs"):
             grading["inputs"] = theirs["inputs"]
 
-    return Effects.run(lambda: engine_for(crm).regrade(kept.id, actor=actor, rebuild=True,
-                                                       edit=combine),
-                       "grading: re-grade the kept customer of a merge")
+    return Effects.run(
+        lambda: engine_for(crm).regrade(kept.id, actor=actor, rebuild=True, edit=combine),
+        "grading: re-grade the kept customer of a merge",
+    )
 
 
 def _ticket(crm: CRM, ticket: Ticket, actor: str, *, is_open: bool) -> Effects | None:
@@ -139,8 +149,10 @@ def _ticket(crm: CRM, ticket: Ticket, actor: str, *, is_open: bool) -> Effects |
             tickets.discard(ticket_id)
         grading["open_complaints"] = sorted(tickets)
 
-    return Effects.run(lambda: engine_for(crm).regrade(customer_id, actor=actor, edit=mark),
-                       "grading: a complaint opened or closed")
+    return Effects.run(
+        lambda: engine_for(crm).regrade(customer_id, actor=actor, edit=mark),
+        "grading: a complaint opened or closed",
+    )
 
 
 @hookimpl
@@ -177,8 +189,13 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 @hookimpl
 def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
     """``crm grade``, imported when it runs."""
-    return [LazyCommand("grade", "crmcore_grading.cli:grade_group",
-                        "Customer grades: the A-E pipeline grade, value tiers and churn risk.")]
+    return [
+        LazyCommand(
+            "grade",
+            "crmcore_grading.cli:grade_group",
+            "Customer grades: the A-E pipeline grade, value tiers and churn risk.",
+        )
+    ]
 
 
 @hookimpl
@@ -191,8 +208,9 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime,
-                        window: ReportWindow | None = None) -> list[ReportSection]:
+def crm_report_sections(
+    crm: CRM, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     from crmcore_grading.charts import with_charts
     from crmcore_grading.report import sections
 

@@ -26,15 +26,15 @@ def top_count(share: float, n: int) -> int:
     return math.ceil(round(share * n, 9))
 
 
-def thresholds_by_customers(values_desc: Sequence[int], shares: Sequence[float]
-                            ) -> list[int | None]:
+def thresholds_by_customers(
+    values_desc: Sequence[int], shares: Sequence[float]
+) -> list[int | None]:
     """For each cumulative share, the value of the last customer in (top ceil(share x n))."""
     n = len(values_desc)
     return [values_desc[top_count(s, n) - 1] if n else None for s in shares]
 
 
-def thresholds_by_value(values_desc: Sequence[int], shares: Sequence[float]
-                        ) -> list[int | None]:
+def thresholds_by_value(values_desc: Sequence[int], shares: Sequence[float]) -> list[int | None]:
     """For each cumulative share, the value of the customer whose value crosses that share of
     the total (customers are taken in descending order while the sum before them is short)."""
     total = sum(values_desc)
@@ -76,19 +76,18 @@ class PyramidScheme(Scheme):
         return facts.signals.cents(self.settings.measure)
 
     def fit(self, population: Sequence[Facts]) -> dict[str, Any]:
-        values = sorted((v for v in (self._value(f) for f in population) if v > 0),
-                        reverse=True)
+        values = sorted((v for v in (self._value(f) for f in population) if v > 0), reverse=True)
         shares = [t.top for t in self.settings.tiers]
-        rule = thresholds_by_value if self.settings.basis == "value" else \
-            thresholds_by_customers
+        rule = thresholds_by_value if self.settings.basis == "value" else thresholds_by_customers
         return {"n": len(values), "thresholds": rule(values, shares)}
 
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
         value = max(0, facts.signals.data.get(self._key, 0))  # _value(), without the calls
         if value > 0 and cutoffs:
             amount = f"{self._label} {value / 100:,.2f}"
-            for (tier, scope), threshold in zip(self._scopes, cutoffs.get("thresholds", ()),
-                                                strict=False):
+            for (tier, scope), threshold in zip(
+                self._scopes, cutoffs.get("thresholds", ()), strict=False
+            ):
                 if threshold is not None and value >= threshold:
                     return Grade(tier, f"{scope} ({amount})")
             return Grade(self.settings.rest, f"{self._below} ({amount})")

@@ -38,9 +38,14 @@ class HistoryRecord:
 
 def collections() -> list[CollectionSpec]:
     return [
-        CollectionSpec(HISTORY, (
-            IndexSpec([("customer_id", 1), ("at", 1)]),
-            IndexSpec([("scheme", 1), ("at", 1)]),
-        ), customer_key="customer_id", record_type=HistoryRecord),
+        CollectionSpec(
+            HISTORY,
+            (
+                IndexSpec([("customer_id", 1), ("at", 1)]),
+                IndexSpec([("scheme", 1), ("at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=HistoryRecord,
+        ),
         CollectionSpec(STATE),
     ]

@@ -26,8 +26,12 @@ MEANINGS = {
     "E": "no need or no chance (dead)",
 }
 OUTCOME_DAYS = 90
-LABELS = {"pipeline": "grade", "rfm": "RFM segment", "pyramid": "pyramid tier",
-          "hospital": "hospital tier"}
+LABELS = {
+    "pipeline": "grade",
+    "rfm": "RFM segment",
+    "pyramid": "pyramid tier",
+    "hospital": "hospital tier",
+}
 
 
 def _share(part: float, whole: float) -> str:
@@ -78,25 +82,31 @@ class Scope:
 
     def label(self) -> str:
         """Whose and when, for a note."""
-        who = (f"rep {self.window.rep}" if self.window.rep else
-               f"team {self.window.team}" if self.window.team else "")
+        who = (
+            f"rep {self.window.rep}"
+            if self.window.rep
+            else f"team {self.window.team}"
+            if self.window.team
+            else ""
+        )
         when = f"as of {self.at.isoformat()[:16].replace('T', ' ')}" if self.past else "now"
         return f"{who + ' customers, ' if who else ''}{when}"
 
 
-def _period_spend(crm: CRM, engine: Engine, window: ReportWindow, now: datetime,
-                  ids: Mapping[str, Any]) -> dict[str, float]:
+def _period_spend(
+    crm: CRM, engine: Engine, window: ReportWindow, now: datetime, ids: Mapping[str, Any]
+) -> dict[str, float]:
     """Net spend per customer from interactions that occurred in the window's period."""
     query: dict[str, Any] = {"occurred_at": {"$lt": iso(window.until or now)}}
     if window.since is not None:
         query["occurred_at"]["$gte"] = iso(window.since)
-    accs, _n = aggregate(crm.collection("interactions").iter(query), engine.folder,
-                         engine.window(now), ids)
+    accs, _n = aggregate(
+        crm.collection("interactions").iter(query), engine.folder, engine.window(now), ids
+    )
     return {cid: acc.spend / 100 for cid, acc in accs.items()}
 
 
-def sections(crm: CRM, now: datetime,
-             window: ReportWindow | None = None) -> list[ReportSection]:
+def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> list[ReportSection]:
     """Grade and tier distributions and the churn watch, from one pass over customers: the
     window's team or rep's customers (by owner), as of the window's end (from the grade
     history); revenue and churn rises are counted over its period."""
@@ -124,8 +134,7 @@ def sections(crm: CRM, now: datetime,
             watch += 1
             now_level = (grading.get("churn") or {}).get("level", "none")
             levels[scope.grade(cid, "churn", now_level) or "none"] += 1
-    spend = (_period_spend(crm, engine, scope.window, now, held) if scope.period
-             else lifetime)
+    spend = _period_spend(crm, engine, scope.window, now, held) if scope.period else lifetime
     for cid, grades in held.items():
         for name, grade in grades.items():
             if name in counts:
@@ -139,37 +148,71 @@ def sections(crm: CRM, now: datetime,
         graded = sum(counts[name].values())
         if name == "pipeline":
             rows: list[tuple[Any, ...]] = [
-                (g, MEANINGS[g], counts[name][g], _share(counts[name][g], total))
-                    for g in "ABCDE"]
-            rows.append(("-", "not graded (no demand recorded)", total - graded,
-                         _share(total - graded, total)))
-            out.append(ReportSection(
-                "Pipeline grades (A-E)", ("grade", "meaning", "customers", "share"), rows,
-                chart={g: counts[name][g] for g in "ABCDE"},
-                note=f"DOMAIN §2; follow-up cadence follows the grade; {scope.label()}",
-                order=order))
+                (g, MEANINGS[g], counts[name][g], _share(counts[name][g], total)) for g in "ABCDE"
+            ]
+            rows.append(
+                (
+                    "-",
+                    "not graded (no demand recorded)",
+                    total - graded,
+                    _share(total - graded, total),
+                )
+            )
+            out.append(
+                ReportSection(
+                    "Pipeline grades (A-E)",
+                    ("grade", "meaning", "customers", "share"),
+                    rows,
+                    chart={g: counts[name][g] for g in "ABCDE"},
+                    note=f"DOMAIN §2; follow-up cadence follows the grade; {scope.label()}",
+                    order=order,
+                )
+            )
         else:
-            tiers = list(reversed(scheme.tiers)) if scheme.ordered else \
-                [t for t, _ in counts[name].most_common()]
+            tiers = (
+                list(reversed(scheme.tiers))
+                if scheme.ordered
+                else [t for t, _ in counts[name].most_common()]
+            )
             tiers += [t for t in counts[name] if t not in tiers]
             all_revenue = sum(revenue[name].values())
-            rows = [(t, counts[name][t], _share(counts[name][t], graded),
-                     round(revenue[name][t], 2), _share(revenue[name][t], all_revenue))
-                    for t in tiers if counts[name][t] or scheme.ordered]
+            rows = [
+                (
+                    t,
+                    counts[name][t],
+                    _share(counts[name][t], graded),
+                    round(revenue[name][t], 2),
+                    _share(revenue[name][t], all_revenue),
+                )
+                for t in tiers
+                if counts[name][t] or scheme.ordered
+            ]
             title = f"Value tiers: {LABELS.get(name, name)}"
-            out.append(ReportSection(
-                title, ("tier", "customers", "share", "revenue", "revenue share"), rows,
-                chart={t: counts[name][t] for t in tiers if counts[name][t]},
-                note=f"{graded} of {total} customers graded; {scope.label()}; {spent}",
-                order=order))
+            out.append(
+                ReportSection(
+                    title,
+                    ("tier", "customers", "share", "revenue", "revenue share"),
+                    rows,
+                    chart={t: counts[name][t] for t in tiers if counts[name][t]},
+                    note=f"{graded} of {total} customers graded; {scope.label()}; {spent}",
+                    order=order,
+                )
+            )
         order += 1
     out.append(_churn_section(crm, engine, scope, now, watch, levels, order))
     out.append(outcomes_section(crm, now, order, window))
     return out
 
 
-def _churn_section(crm: CRM, engine: Engine, scope: Scope, now: datetime, watch: int,
-                   levels: Counter[str], order: int) -> ReportSection:
+def _churn_section(
+    crm: CRM,
+    engine: Engine,
+    scope: Scope,
+    now: datetime,
+    watch: int,
+    levels: Counter[str],
+    order: int,
+) -> ReportSection:
     """Watched customers by churn level and open retention tasks as of the window's end;
     with a period, the rises and retention tasks in it."""
     open_retention = created = 0
@@ -181,7 +224,8 @@ def _churn_section(crm: CRM, engine: Engine, scope: Scope, now: datetime, watch:
     rows: list[tuple[str, int]] = [
         ("watched (hold a valuable tier)", watch),
         *((f"risk {level}", levels[level]) for level in ("high", "medium", "low", "none")),
-        ("open retention tasks", open_retention)]
+        ("open retention tasks", open_retention),
+    ]
     if scope.period:
         rises = 0
         owners: dict[str, bool] = {}
@@ -196,34 +240,48 @@ def _churn_section(crm: CRM, engine: Engine, scope: Scope, now: datetime, watch:
                 except NotFoundError:
                     owners[cid] = False
             rises += owners[cid]
-        rows += [("risk rose in the period", rises),
-                 ("retention tasks created in the period", created)]
+        rows += [
+            ("risk rose in the period", rises),
+            ("retention tasks created in the period", created),
+        ]
     population = engine.population(now)
     when = population.get("computed_at") if population.get("cutoffs") is not None else None
     return ReportSection(
-        "Churn watch (valuable customers)", ("measure", "customers"), rows,
+        "Churn watch (valuable customers)",
+        ("measure", "customers"),
+        rows,
         chart={level: levels[level] for level in ("high", "medium", "low")},
         note=f"{scope.label()}; population tiers computed "
-             f"{when[:16].replace('T', ' ') if when else 'never'}",
-        order=order)
+        f"{when[:16].replace('T', ' ') if when else 'never'}",
+        order=order,
+    )
 
 
-def outcomes_section(crm: CRM, now: datetime, order: int,
-                     window: ReportWindow | None = None) -> ReportSection:
+def outcomes_section(
+    crm: CRM, now: datetime, order: int, window: ReportWindow | None = None
+) -> ReportSection:
     """Churn counted over the report's period, else the last 90 days (DOMAIN §9): churn,
     win-back, repeat purchase."""
-    since = window.since if window is not None and window.since is not None else \
-        now - timedelta(days=OUTCOME_DAYS)
+    since = (
+        window.since
+        if window is not None and window.since is not None
+        else now - timedelta(days=OUTCOME_DAYS)
+    )
     until = window.until if window is not None and window.until is not None else now
     m = measures(crm, since, until)
-    title = ("Churn outcomes (last 90 days)" if window is None or window.since is None
-             else f"Churn outcomes ({since.isoformat()[:10]} to {until.isoformat()[:10]})")
+    title = (
+        "Churn outcomes (last 90 days)"
+        if window is None or window.since is None
+        else f"Churn outcomes ({since.isoformat()[:10]} to {until.isoformat()[:10]})"
+    )
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.1%}"
 
     return ReportSection(
-        title, ("measure", "value"), [
+        title,
+        ("measure", "value"),
+        [
             ("active at the start", m.active_at_start),
             ("lost", m.lost),
             *((f"lost: {t}", m.by_type.get(t, 0)) for t in CHURN_TYPES),
@@ -231,9 +289,11 @@ def outcomes_section(crm: CRM, now: datetime, order: int,
             ("won back / losses open", f"{m.won_back} / {m.losses_open}"),
             ("win-back rate", pct(m.win_back_rate)),
             ("repeat-purchase rate", pct(m.repeat_purchase_rate)),
-        ], chart={t: m.by_type.get(t, 0) for t in CHURN_TYPES},
+        ],
+        chart={t: m.by_type.get(t, 0) for t in CHURN_TYPES},
         note="customers marked lost with 'crm grade lost'; a purchase wins them back",
-        order=order)
+        order=order,
+    )
 
 
 def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
@@ -251,6 +311,7 @@ def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
         lines.append(SummaryLine(LABELS.get(name, f"{name} grade"), text))
     risk = grading.get("churn") or {}
     if risk.get("level", "none") != "none":
-        lines.append(SummaryLine("churn risk", f"{risk['level']}: "
-                                               f"{'; '.join(risk.get('reasons') or [])}"))
+        lines.append(
+            SummaryLine("churn risk", f"{risk['level']}: {'; '.join(risk.get('reasons') or [])}")
+        )
     return lines

@@ -52,9 +52,13 @@ class RfmScheme(Scheme):
         self._label = "profit" if settings.measure == "profit" else "spend"
         scores = range(1, settings.bins + 1)
         self.segment_of = {
-            (r, f, m): next((s.name for s in settings.segments if s.matches(r, f, m)),
-                            settings.default_segment)
-            for r in scores for f in scores for m in scores}
+            (r, f, m): next(
+                (s.name for s in settings.segments if s.matches(r, f, m)), settings.default_segment
+            )
+            for r in scores
+            for f in scores
+            for m in scores
+        }
 
     def fingerprint(self) -> str:
         return repr(attrs.asdict(self.settings))
@@ -68,15 +72,20 @@ class RfmScheme(Scheme):
         buyers = [d for d in (f.signals.data for f in population) if d.get("purchases", 0) > 0]
         bins = self.settings.bins
         key = self._key
-        return {"n": len(buyers),
-                "r": quantile_edges([d.get("last_purchase") for d in buyers], bins),
-                "f": quantile_edges([d["purchases"] for d in buyers], bins),
-                "m": quantile_edges([max(0, d.get(key, 0)) for d in buyers], bins)}
+        return {
+            "n": len(buyers),
+            "r": quantile_edges([d.get("last_purchase") for d in buyers], bins),
+            "f": quantile_edges([d["purchases"] for d in buyers], bins),
+            "m": quantile_edges([max(0, d.get(key, 0)) for d in buyers], bins),
+        }
 
     def scores(self, facts: Facts, cutoffs: Mapping[str, Any]) -> tuple[int, int, int]:
         s = facts.signals
-        return (score(s.last_purchase_iso, cutoffs["r"]), score(s.purchases, cutoffs["f"]),
-                score(self._money(facts), cutoffs["m"]))
+        return (
+            score(s.last_purchase_iso, cutoffs["r"]),
+            score(s.purchases, cutoffs["f"]),
+            score(self._money(facts), cutoffs["m"]),
+        )
 
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
         data = facts.signals.data  # as scores() reads it through Signals, without the calls
@@ -85,12 +94,17 @@ class RfmScheme(Scheme):
         if purchases <= 0 or last is None or not cutoffs or not cutoffs.get("n"):
             return None
         money = max(0, data.get(self._key, 0))
-        r, f, m = (score(last, cutoffs["r"]), score(purchases, cutoffs["f"]),
-                   score(money, cutoffs["m"]))
+        r, f, m = (
+            score(last, cutoffs["r"]),
+            score(purchases, cutoffs["f"]),
+            score(money, cutoffs["m"]),
+        )
         noun = "purchase" if purchases == 1 else "purchases"
-        return Grade(self.segment_of[r, f, m],
-                     f"R{r} F{f} M{m}: last purchase {last[:10]}, {purchases} {noun}, "
-                     f"{self._label} {money / 100:,.2f}")
+        return Grade(
+            self.segment_of[r, f, m],
+            f"R{r} F{f} M{m}: last purchase {last[:10]}, {purchases} {noun}, "
+            f"{self._label} {money / 100:,.2f}",
+        )
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
         if facts.signals.purchases <= 0 or not cutoffs or not cutoffs.get("n"):

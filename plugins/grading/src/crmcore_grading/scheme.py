@@ -107,7 +107,9 @@ class GradingScheme:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME.match(self.name) or self.name == "churn":
-            raise ValueError(f"{self.name!r} is not a usable scheme name (lower-case letters, "
-                             "digits, '_'; 'churn' is reserved)")
+            raise ValueError(
+                f"{self.name!r} is not a usable scheme name (lower-case letters, "
+                "digits, '_'; 'churn' is reserved)"
+            )
         if not callable(self.factory):
             raise ValueError(f"scheme {self.name!r}: factory is not callable")

@@ -36,8 +36,9 @@ def _non_negative(_inst: object, attribute: attrs.Attribute, value: float) -> No
 
 def _share(_inst: object, attribute: attrs.Attribute, value: float) -> None:
     if not 0 < value <= 1:
-        raise ValidationError(f"must be a share above 0 and at most 1, got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"must be a share above 0 and at most 1, got {value!r}", field=attribute.name
+        )
 
 
 def _fraction(_inst: object, attribute: attrs.Attribute, value: float) -> None:
@@ -52,16 +53,19 @@ def _fraction_of_100(_inst: object, attribute: attrs.Attribute, value: float) ->
 
 def _name(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     if not NAME.match(value):
-        raise ValidationError(f"{value!r} is not a name (lower-case letters, digits, '_')",
-                              field=attribute.name)
+        raise ValidationError(
+            f"{value!r} is not a name (lower-case letters, digits, '_')", field=attribute.name
+        )
 
 
 def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
     seen: set[str] = set()
     for i, item in enumerate(value):
         if not NAME.match(item):
-            raise ValidationError(f"[{i}] {item!r} is not a name (lower-case letters, digits, "
-                                  "'_')", field=attribute.name)
+            raise ValidationError(
+                f"[{i}] {item!r} is not a name (lower-case letters, digits, '_')",
+                field=attribute.name,
+            )
         if item in seen:
             raise ValidationError(f"[{i}] {item!r} is listed twice", field=attribute.name)
         seen.add(item)
@@ -70,16 +74,20 @@ def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
 def _one_of(*allowed: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
         if value not in allowed:
-            raise ValidationError(f"unknown value {value!r} (allowed: {', '.join(allowed)})",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"unknown value {value!r} (allowed: {', '.join(allowed)})", field=attribute.name
+            )
+
     return check
 
 
 def _whole(low: int, high: int) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
         if not low <= value <= high:
-            raise ValidationError(f"must be a whole number from {low} to {high}, got {value}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"must be a whole number from {low} to {high}, got {value}", field=attribute.name
+            )
+
     return check
 
 
@@ -98,11 +106,15 @@ class PipelineSettings:
 
     def __attrs_post_init__(self) -> None:
         if not self.b_months > self.a_months:
-            raise ValidationError(f"must be more than a_months ({self.a_months}), got "
-                                  f"{self.b_months}", field="b_months")
+            raise ValidationError(
+                f"must be more than a_months ({self.a_months}), got {self.b_months}",
+                field="b_months",
+            )
         if not self.c_months > self.b_months:
-            raise ValidationError(f"must be more than b_months ({self.b_months}), got "
-                                  f"{self.c_months}", field="c_months")
+            raise ValidationError(
+                f"must be more than b_months ({self.b_months}), got {self.c_months}",
+                field="c_months",
+            )
 
 
 # -- which interactions feed which signal -----------------------------------------------------
@@ -112,30 +124,36 @@ class PipelineSettings:
 class SignalSettings:
     """Which interaction kinds count as spend, visits, items, referrals … (DOMAIN §4)."""
 
-    spend_kinds: list[str] = attrs.field(factory=lambda: ["purchase", "treatment"],
-                                         validator=_names)
+    spend_kinds: list[str] = attrs.field(
+        factory=lambda: ["purchase", "treatment"], validator=_names
+    )
     refund_kinds: list[str] = attrs.field(factory=lambda: ["refund"], validator=_names)
-    visit_kinds: list[str] = attrs.field(factory=lambda: ["visit", "treatment"],
-                                         validator=_names)
-    item_kinds: list[str] = attrs.field(factory=lambda: ["purchase", "treatment"],
-                                        validator=_names)
+    visit_kinds: list[str] = attrs.field(factory=lambda: ["visit", "treatment"], validator=_names)
+    item_kinds: list[str] = attrs.field(factory=lambda: ["purchase", "treatment"], validator=_names)
     referral_kinds: list[str] = attrs.field(factory=lambda: ["referral"], validator=_names)
     event_kinds: list[str] = attrs.field(factory=lambda: ["event"], validator=_names)
     complaint_kinds: list[str] = attrs.field(factory=lambda: ["complaint"], validator=_names)
-    feedback_kinds: list[str] = attrs.field(factory=lambda: ["feedback", "survey", "callback"],
-                                            validator=_names)
+    feedback_kinds: list[str] = attrs.field(
+        factory=lambda: ["feedback", "survey", "callback"], validator=_names
+    )
     default_margin: float = attrs.field(default=1.0, validator=_fraction)
 
     def __attrs_post_init__(self) -> None:
         for i, kind in enumerate(self.refund_kinds):
             if kind in self.spend_kinds:
-                raise ValidationError(f"[{i}] {kind!r} is also in spend_kinds; a kind cannot "
-                                      "both add to spend and refund it", field="refund_kinds")
+                raise ValidationError(
+                    f"[{i}] {kind!r} is also in spend_kinds; a kind cannot "
+                    "both add to spend and refund it",
+                    field="refund_kinds",
+                )
 
     def all_kinds(self) -> dict[str, list[str]]:
         """Setting name → kinds, for checking them against the declared kinds."""
-        return {a.name: getattr(self, a.name) for a in attrs.fields(type(self))
-                if a.name.endswith("_kinds")}
+        return {
+            a.name: getattr(self, a.name)
+            for a in attrs.fields(type(self))
+            if a.name.endswith("_kinds")
+        }
 
 
 # -- RFM (DOMAIN §4) -------------------------------------------------------------------------
@@ -154,8 +172,9 @@ class Segment:
         for key in ("r", "f", "m"):
             value = getattr(self, key)
             if value is not None and (len(value) != 2 or value[0] > value[1]):
-                raise ValidationError(f"expected [low, high] with low <= high, got {value}",
-                                      field=key)
+                raise ValidationError(
+                    f"expected [low, high] with low <= high, got {value}", field=key
+                )
 
     def matches(self, r: int, f: int, m: int) -> bool:
         for rng, score in ((self.r, r), (self.f, f), (self.m, m)):
@@ -164,10 +183,18 @@ class Segment:
         return True
 
 
-def _segments(*rows: tuple[str, tuple[int, int] | None, tuple[int, int] | None,
-                           tuple[int, int] | None]) -> list[Segment]:
-    return [Segment(name, None if r is None else list(r), None if f is None else list(f),
-                    None if m is None else list(m)) for name, r, f, m in rows]
+def _segments(
+    *rows: tuple[str, tuple[int, int] | None, tuple[int, int] | None, tuple[int, int] | None],
+) -> list[Segment]:
+    return [
+        Segment(
+            name,
+            None if r is None else list(r),
+            None if f is None else list(f),
+            None if m is None else list(m),
+        )
+        for name, r, f, m in rows
+    ]
 
 
 def default_segments() -> list[Segment]:
@@ -200,8 +227,9 @@ class RfmSettings:
         names: set[str] = set()
         for i, seg in enumerate(self.segments):
             if seg.name in names or seg.name == self.default_segment:
-                raise ValidationError(f"segments[{i}].name {seg.name!r} is used twice",
-                                      field="segments")
+                raise ValidationError(
+                    f"segments[{i}].name {seg.name!r} is used twice", field="segments"
+                )
             names.add(seg.name)
             for key in ("r", "f", "m"):
                 rng = getattr(seg, key)
@@ -209,7 +237,8 @@ class RfmSettings:
                     raise ValidationError(
                         f"segments[{i}].{key} {rng} is outside the scores 1..{self.bins} "
                         f"(bins = {self.bins}; give segments written for {self.bins} bins)",
-                        field="segments")
+                        field="segments",
+                    )
 
     def tiers(self) -> tuple[str, ...]:
         return (*(s.name for s in self.segments), self.default_segment)
@@ -250,13 +279,13 @@ class PyramidSettings:
         names = [t.name for t in self.tiers]
         for i, tier in enumerate(self.tiers):
             if tier.name in names[:i] or tier.name == self.rest:
-                raise ValidationError(f"tiers[{i}].name {tier.name!r} is used twice",
-                                      field="tiers")
+                raise ValidationError(f"tiers[{i}].name {tier.name!r} is used twice", field="tiers")
             if i and not tier.top > self.tiers[i - 1].top:
                 raise ValidationError(
                     f"top shares must increase from the first tier down: tiers[{i}].top = "
                     f"{tier.top} is not above tiers[{i - 1}].top = {self.tiers[i - 1].top}",
-                    field="tiers")
+                    field="tiers",
+                )
 
     def order(self) -> tuple[str, ...]:
         """Tier names from lowest to highest."""
@@ -311,11 +340,16 @@ class HospitalThresholds:
         if self.big > 100:
             raise ValidationError(f"must be at most 100, got {self.big}", field="big")
         if not self.major < self.big:
-            raise ValidationError(f"thresholds must descend: major ({self.major}) must be "
-                                  f"below big ({self.big})", field="major")
+            raise ValidationError(
+                f"thresholds must descend: major ({self.major}) must be below big ({self.big})",
+                field="major",
+            )
         if not self.ordinary < self.major:
-            raise ValidationError(f"thresholds must descend: ordinary ({self.ordinary}) must "
-                                  f"be below major ({self.major})", field="ordinary")
+            raise ValidationError(
+                f"thresholds must descend: ordinary ({self.ordinary}) must "
+                f"be below major ({self.major})",
+                field="ordinary",
+            )
 
 
 @attrs.frozen
@@ -337,7 +371,8 @@ class HospitalSettings:
         if self.potential_horizon_months < self.potential_within_months:
             raise ValidationError(
                 f"must be at least potential_within_months ({self.potential_within_months})",
-                field="potential_horizon_months")
+                field="potential_horizon_months",
+            )
 
 
 # -- churn risk (DOMAIN §4) ----------------------------------------------------------------
@@ -353,11 +388,15 @@ class ChurnLevels:
 
     def __attrs_post_init__(self) -> None:
         if not self.medium > self.low:
-            raise ValidationError(f"levels must ascend: medium ({self.medium}) must be above "
-                                  f"low ({self.low})", field="medium")
+            raise ValidationError(
+                f"levels must ascend: medium ({self.medium}) must be above low ({self.low})",
+                field="medium",
+            )
         if not self.high > self.medium:
-            raise ValidationError(f"levels must ascend: high ({self.high}) must be above "
-                                  f"medium ({self.medium})", field="high")
+            raise ValidationError(
+                f"levels must ascend: high ({self.high}) must be above medium ({self.medium})",
+                field="high",
+            )
 
     def level(self, points: int) -> str:
         if points >= self.high:
@@ -370,8 +409,11 @@ class ChurnLevels:
 
 
 def default_valuable() -> dict[str, list[str]]:
-    return {"pyramid": ["vip", "major"], "hospital": ["big", "major", "potential_big"],
-            "rfm": ["champions", "loyal", "cant_lose", "at_risk"]}
+    return {
+        "pyramid": ["vip", "major"],
+        "hospital": ["big", "major", "potential_big"],
+        "rfm": ["champions", "loyal", "cant_lose", "at_risk"],
+    }
 
 
 @attrs.frozen
@@ -397,15 +439,19 @@ class ChurnSettings:
     spend_drop: float = attrs.field(default=0.5, validator=_fraction)
     complaint_open_days: int = attrs.field(default=30, validator=_whole(1, 365))
     levels: ChurnLevels = attrs.field(factory=ChurnLevels)
-    retention_task: str = attrs.field(default="medium",
-                                      validator=_one_of("off", "low", "medium", "high"))
+    retention_task: str = attrs.field(
+        default="medium", validator=_one_of("off", "low", "medium", "high")
+    )
     retention_due_days: float = attrs.field(default=2.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if not self.pace_low > self.pace_medium > self.pace_high:
-            raise ValidationError(f"pace thresholds must descend: pace_low ({self.pace_low}) > "
-                                  f"pace_medium ({self.pace_medium}) > pace_high "
-                                  f"({self.pace_high})", field="pace_medium")
+            raise ValidationError(
+                f"pace thresholds must descend: pace_low ({self.pace_low}) > "
+                f"pace_medium ({self.pace_medium}) > pace_high "
+                f"({self.pace_high})",
+                field="pace_medium",
+            )
         for scheme in self.valuable:
             if not NAME.match(scheme):
                 raise ValidationError(f"{scheme!r} is not a scheme name", field="valuable")
@@ -418,8 +464,9 @@ class ChurnSettings:
 class GradingSettings:
     """``[grading]``."""
 
-    schemes: list[str] = attrs.field(factory=lambda: ["pipeline", "rfm", "pyramid"],
-                                     validator=_names)
+    schemes: list[str] = attrs.field(
+        factory=lambda: ["pipeline", "rfm", "pyramid"], validator=_names
+    )
     population_interval_hours: float = attrs.field(default=24.0, validator=_positive)
     population_lease_minutes: float = attrs.field(default=30.0, validator=_positive)
     write_batch: int = attrs.field(default=500, validator=_whole(1, 100_000))
@@ -433,5 +480,6 @@ class GradingSettings:
 
     def __attrs_post_init__(self) -> None:
         if "churn" in self.schemes:
-            raise ValidationError("'churn' is the churn-risk watch, not a grading scheme",
-                                  field="schemes")
+            raise ValidationError(
+                "'churn' is the churn-risk watch, not a grading scheme", field="schemes"
+            )

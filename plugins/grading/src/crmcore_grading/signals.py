@@ -23,19 +23,36 @@ from crmcore.converter import parse_iso
 from crmcore_grading.settings import SignalSettings
 
 SPEND, REFUND, VISIT, ITEM, REFERRAL, EVENT, COMPLAINT, FEEDBACK = (1 << i for i in range(8))
-_COUNTS = ("n", "spend", "profit", "purchases", "activities", "visits", "items", "referrals",
-           "events", "complaints", "feedback_pos", "feedback_neg")
+_COUNTS = (
+    "n",
+    "spend",
+    "profit",
+    "purchases",
+    "activities",
+    "visits",
+    "items",
+    "referrals",
+    "events",
+    "complaints",
+    "feedback_pos",
+    "feedback_neg",
+)
 _TIMES = ("last_purchase", "first_activity", "last_activity")
 
 
 def kind_flags(settings: SignalSettings) -> dict[str, int]:
     """Interaction kind → the signals it feeds (a bit mask)."""
     flags: dict[str, int] = {}
-    for kinds, flag in ((settings.spend_kinds, SPEND), (settings.refund_kinds, REFUND),
-                        (settings.visit_kinds, VISIT), (settings.item_kinds, ITEM),
-                        (settings.referral_kinds, REFERRAL), (settings.event_kinds, EVENT),
-                        (settings.complaint_kinds, COMPLAINT),
-                        (settings.feedback_kinds, FEEDBACK)):
+    for kinds, flag in (
+        (settings.spend_kinds, SPEND),
+        (settings.refund_kinds, REFUND),
+        (settings.visit_kinds, VISIT),
+        (settings.item_kinds, ITEM),
+        (settings.referral_kinds, REFERRAL),
+        (settings.event_kinds, EVENT),
+        (settings.complaint_kinds, COMPLAINT),
+        (settings.feedback_kinds, FEEDBACK),
+    ):
         for kind in kinds:
             flags[kind] = flags.get(kind, 0) | flag
     return flags
@@ -75,10 +92,26 @@ class Folder:
 class Acc:
     """A mutable accumulator of one customer's signals."""
 
-    __slots__ = ("activities", "complaint_days", "complaints", "events", "feedback_neg",
-                 "feedback_pos", "first_activity", "items", "last_activity", "last_purchase",
-                 "n", "profit", "purchases", "referrals", "referred", "spend", "spend_days",
-                 "visits")
+    __slots__ = (
+        "activities",
+        "complaint_days",
+        "complaints",
+        "events",
+        "feedback_neg",
+        "feedback_pos",
+        "first_activity",
+        "items",
+        "last_activity",
+        "last_purchase",
+        "n",
+        "profit",
+        "purchases",
+        "referrals",
+        "referred",
+        "spend",
+        "spend_days",
+        "visits",
+    )
 
     def __init__(self) -> None:
         self.n = self.spend = self.profit = self.purchases = self.activities = 0
@@ -124,8 +157,11 @@ class Acc:
                 own = ext.get("grading")
                 if own:
                     given = own.get("margin")
-                    if isinstance(given, int | float) and not isinstance(given, bool) \
-                            and 0 <= given <= 1:
+                    if (
+                        isinstance(given, int | float)
+                        and not isinstance(given, bool)
+                        and 0 <= given <= 1
+                    ):
                         margin = given
             profit = round(amount * margin * 100)
             if flags & SPEND:
@@ -246,14 +282,20 @@ def rewindow(data: Mapping[str, Any] | None, window: Window) -> dict[str, Any]:
     spend = data.get("spend_days")
     complaints = data.get("complaint_days")
     if (not spend or min(spend) > window.spend_cut) and (
-            not complaints or min(complaints) > window.complaint_cut):
+        not complaints or min(complaints) > window.complaint_cut
+    ):
         return data if type(data) is dict else dict(data)
     return canonical(data, window)
 
 
-def aggregate(docs: Iterable[Mapping[str, Any]], folder: Folder, window: Window,
-              customers: Mapping[str, Any] | None = None, *,
-              last: list[str] | None = None) -> tuple[dict[str, Acc], int]:
+def aggregate(
+    docs: Iterable[Mapping[str, Any]],
+    folder: Folder,
+    window: Window,
+    customers: Mapping[str, Any] | None = None,
+    *,
+    last: list[str] | None = None,
+) -> tuple[dict[str, Acc], int]:
     """Fold interaction documents per customer in one pass: ``({customer id: Acc}, count)``.
 
     With ``customers``, interactions of anyone else are skipped. With ``last``, the id of the

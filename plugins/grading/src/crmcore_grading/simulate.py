@@ -24,17 +24,25 @@ MAX_ASSESSED = 40  # per day
 
 
 def _today(crm: CRM, customer: Customer, now: datetime) -> datetime:
-    return datetime.combine(local_day(now, customer.timezone, crm.config.core.timezone),
-                            datetime.min.time())
+    return datetime.combine(
+        local_day(now, customer.timezone, crm.config.core.timezone), datetime.min.time()
+    )
 
 
 def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     """Assess some ungraded customers and move some graded prospects along."""
-    contacted = {i.customer_id for i in crm.interactions.find(
-        {"occurred_at": {"$gte": now - timedelta(days=1)}})}
-    ungraded = sorted((c for c in crm.customers.find(
-        {"ext.grading.inputs.demand": {"$exists": False}}) if c.id in contacted),
-        key=lambda c: c.id)
+    contacted = {
+        i.customer_id
+        for i in crm.interactions.find({"occurred_at": {"$gte": now - timedelta(days=1)}})
+    }
+    ungraded = sorted(
+        (
+            c
+            for c in crm.customers.find({"ext.grading.inputs.demand": {"$exists": False}})
+            if c.id in contacted
+        ),
+        key=lambda c: c.id,
+    )
     assessed = 0
     for customer in ungraded:
         if assessed >= MAX_ASSESSED or rng.random() >= ASSESS_CHANCE:
@@ -43,11 +51,18 @@ def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
         today = _today(crm, customer, now).date()
         demand = rng.choices(["target", "potential", "dead"], [0.45, 0.4, 0.15])[0]
         close = today + timedelta(days=rng.randint(3, 270)) if demand == "target" else None
-        api.set_inputs(crm, customer.id, actor=actor, demand=demand, expected_close=close,
-                       deal_status=rng.choice(["negotiating", "potential"]),
-                       importance=rng.choices(["important", "not_important"], [0.3, 0.7])[0])
-    graded = sorted(crm.customers.find({"ext.grading.inputs.demand": {"$exists": True}}),
-                    key=lambda c: c.id)
+        api.set_inputs(
+            crm,
+            customer.id,
+            actor=actor,
+            demand=demand,
+            expected_close=close,
+            deal_status=rng.choice(["negotiating", "potential"]),
+            importance=rng.choices(["important", "not_important"], [0.3, 0.7])[0],
+        )
+    graded = sorted(
+        crm.customers.find({"ext.grading.inputs.demand": {"$exists": True}}), key=lambda c: c.id
+    )
     for customer in graded:
         inputs = (customer.ext.get(NAMESPACE) or {}).get("inputs") or {}
         grade = ((customer.ext.get(NAMESPACE) or {}).get("grades") or {}).get("pipeline")
@@ -55,14 +70,29 @@ def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
         roll = rng.random()
         if grade in ("A", "B") and inputs.get("deal_status") != "closed":
             if roll < (0.10 if grade == "A" else 0.03):
-                api.set_inputs(crm, customer.id, actor=actor, deal_status="closed",
-                               demand="potential", expected_close=None)
+                api.set_inputs(
+                    crm,
+                    customer.id,
+                    actor=actor,
+                    deal_status="closed",
+                    demand="potential",
+                    expected_close=None,
+                )
             elif roll < 0.05 + (0.10 if grade == "A" else 0.03):
-                api.set_inputs(crm, customer.id, actor=actor,
-                               expected_close=today + timedelta(days=rng.randint(20, 120)))
+                api.set_inputs(
+                    crm,
+                    customer.id,
+                    actor=actor,
+                    expected_close=today + timedelta(days=rng.randint(20, 120)),
+                )
             elif roll < 0.065 + (0.10 if grade == "A" else 0.03):
                 api.set_inputs(crm, customer.id, actor=actor, demand="dead")
         elif inputs.get("demand") == "potential" and roll < 0.02:
-            api.set_inputs(crm, customer.id, actor=actor, demand="target",
-                           expected_close=today + timedelta(days=rng.randint(10, 150)),
-                           deal_status="negotiating")
+            api.set_inputs(
+                crm,
+                customer.id,
+                actor=actor,
+                demand="target",
+                expected_close=today + timedelta(days=rng.randint(10, 150)),
+                deal_status="negotiating",
+            )

@@ -20,10 +20,13 @@ from crmcore.registry import (
 from crmcore_grading.engine import NAMESPACE
 
 HERE = Path(__file__).parent
-SCHEMES = {"pipeline": lazy("Grade"), "rfm": lazy("RFM segment"),
-           "pyramid": lazy("Value tier"), "hospital": lazy("Big-customer tier")}
-CHURN = {"none": lazy("none"), "low": lazy("low"), "medium": lazy("medium"),
-         "high": lazy("high")}
+SCHEMES = {
+    "pipeline": lazy("Grade"),
+    "rfm": lazy("RFM segment"),
+    "pyramid": lazy("Value tier"),
+    "hospital": lazy("Big-customer tier"),
+}
+CHURN = {"none": lazy("none"), "low": lazy("low"), "medium": lazy("medium"), "high": lazy("high")}
 PIPELINE_RANK = {"A": 10, "B": 20, "C": 30, "D": 40, "E": 50}
 TIER_SCHEMES = ("hospital", "pyramid")
 
@@ -39,8 +42,14 @@ def badges(customer: Customer) -> list[Badge]:
     out = []
     grade = grades.get("pipeline")
     if grade:
-        out.append(Badge(SCHEMES["pipeline"], grade, reasons.get("pipeline", ""),
-                         PIPELINE_RANK.get(grade, 60)))
+        out.append(
+            Badge(
+                SCHEMES["pipeline"],
+                grade,
+                reasons.get("pipeline", ""),
+                PIPELINE_RANK.get(grade, 60),
+            )
+        )
     tier = next((s for s in TIER_SCHEMES if grades.get(s)), None)
     if tier is not None:
         out.append(Badge(SCHEMES[tier], grades[tier], reasons.get(tier, ""), 100))
@@ -54,12 +63,20 @@ def panel(request: PageRequest, customer: Customer) -> Render | None:
     if not grades and not churn:
         return None
     order = [s for s in SCHEMES if s in grades] + sorted(s for s in grades if s not in SCHEMES)
-    rows = [{"scheme": str(SCHEMES.get(s, s)), "grade": grades[s],
-             "reason": reasons.get(s, "")} for s in order]
+    rows = [
+        {"scheme": str(SCHEMES.get(s, s)), "grade": grades[s], "reason": reasons.get(s, "")}
+        for s in order
+    ]
     level = churn.get("level", "none")
-    return Render("grading/panel.html", {
-        "grades": rows, "churn_level": level, "churn_label": str(CHURN.get(level, level)),
-        "churn_reasons": list(churn.get("reasons") or [])})
+    return Render(
+        "grading/panel.html",
+        {
+            "grades": rows,
+            "churn_level": level,
+            "churn_label": str(CHURN.get(level, level)),
+            "churn_reasons": list(churn.get("reasons") or []),
+        },
+    )
 
 
 def customer_panels(crm: CRM) -> list[CustomerPanel]:

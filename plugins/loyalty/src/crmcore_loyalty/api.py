@@ -76,9 +76,11 @@ class Loyalty:
 
     def _allowed(self, actor: str, verb: str, customer: Customer) -> None:
         """Check ``loyalty.<verb>`` on the customer's account (``[security] enforce``)."""
-        self.crm.authorize(actor, f"loyalty.{verb}",
-                           Resource("loyalty_account", customer.id, owner=customer.owner,
-                                    customer_id=customer.id))
+        self.crm.authorize(
+            actor,
+            f"loyalty.{verb}",
+            Resource("loyalty_account", customer.id, owner=customer.owner, customer_id=customer.id),
+        )
 
     # -- points ----------------------------------------------------------------------------
 
@@ -93,8 +95,9 @@ class Loyalty:
         self._readable(customer_id, actor)
         return self.ledger.balance(customer_id)
 
-    def account(self, customer_id: str, *, now: datetime | None = None,
-                actor: str | None = None) -> AccountView:
+    def account(
+        self, customer_id: str, *, now: datetime | None = None, actor: str | None = None
+    ) -> AccountView:
         """Balance, spendable points, tier, progress to the next tier, code and expiring points."""
         customer = self._readable(customer_id, actor)
         when = now or self.crm.now()
@@ -104,27 +107,37 @@ class Loyalty:
         rank = self.settings.rank(account.tier)
         higher = [lv for lv in self.settings.tiers.levels[rank:] if lv.threshold > qualifying]
         horizon = when + timedelta(days=self.settings.expiry.reminder_days or 30)
-        soon = [lot for lot in state.lots.values() if lot.remaining and lot.expires_at
-                and lot.expires_at <= horizon]
+        soon = [
+            lot
+            for lot in state.lots.values()
+            if lot.remaining and lot.expires_at and lot.expires_at <= horizon
+        ]
         return AccountView(
-            customer_id=customer_id, balance=state.balance, available=state.available(when),
-            tier=account.tier, tier_since=account.tier_since,
-            tier_review_at=account.tier_review_at, qualifying=qualifying,
+            customer_id=customer_id,
+            balance=state.balance,
+            available=state.available(when),
+            tier=account.tier,
+            tier_since=account.tier_since,
+            tier_review_at=account.tier_review_at,
+            qualifying=qualifying,
             next_tier=higher[0].name if higher else None,
             to_next_tier=round(higher[0].threshold - qualifying, 2) if higher else None,
             referral_code=self.referrals.code_of(customer_id),
             perks=tuple(self.tiers.perks(customer)),
             expiring_points=sum(lot.remaining for lot in soon),
-            expiring_by=max((lot.expires_at for lot in soon if lot.expires_at), default=None))
+            expiring_by=max((lot.expires_at for lot in soon if lot.expires_at), default=None),
+        )
 
-    def history(self, customer_id: str, *, limit: int | None = None,
-                actor: str | None = None) -> list[LedgerEntry]:
+    def history(
+        self, customer_id: str, *, limit: int | None = None, actor: str | None = None
+    ) -> list[LedgerEntry]:
         """The customer's ledger, newest first."""
         self._readable(customer_id, actor)
         return self.ledger.history(customer_id, limit=limit)
 
-    def award(self, customer_id: str, points: int, *, source: str, reason: str, actor: str,
-              note: str = "") -> LedgerEntry | None:
+    def award(
+        self, customer_id: str, points: int, *, source: str, reason: str, actor: str, note: str = ""
+    ) -> LedgerEntry | None:
         """Credit points for a host-defined event ``source`` (once per source; None if done).
 
         ``reason`` is a name such as ``birthday`` or ``app_install``; it counts towards tiers
@@ -133,34 +146,58 @@ class Loyalty:
         actor = require_actor(actor)
         self._allowed(actor, "award", self._customer(customer_id))
         if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
-            raise ValidationError(f"points must be a whole number > 0, got {points!r}",
-                                  field="points")
-        if not isinstance(reason, str) or not NAME.match(reason) or reason in (
-                "redeem", "adjust", "compensation"):
+            raise ValidationError(
+                f"points must be a whole number > 0, got {points!r}", field="points"
+            )
+        if (
+            not isinstance(reason, str)
+            or not NAME.match(reason)
+            or reason in ("redeem", "adjust", "compensation")
+        ):
             raise ValidationError(f"{reason!r} is not a usable reason name", field="reason")
         if not isinstance(source, str) or not source.strip():
             raise ValidationError("name the event that earns the points", field="source")
-        entry = self.ledger.earn(customer_id, source=f"host:{source.strip()}", points=points,
-                                 reason=reason, actor=actor, note=note)
+        entry = self.ledger.earn(
+            customer_id,
+            source=f"host:{source.strip()}",
+            points=points,
+            reason=reason,
+            actor=actor,
+            note=note,
+        )
         if entry is not None:
             self.tiers.evaluate(customer_id, actor=actor)
         return entry
 
-    def redeem(self, customer_id: str, points: int, *, actor: str,
-               reference: str | None = None, note: str = "") -> LedgerEntry:
+    def redeem(
+        self,
+        customer_id: str,
+        points: int,
+        *,
+        actor: str,
+        reference: str | None = None,
+        note: str = "",
+    ) -> LedgerEntry:
         """Spend points; refused when more than the spendable balance."""
         actor = require_actor(actor)
         self._allowed(actor, "redeem", self._customer(customer_id))
-        return self.ledger.redeem(customer_id, points, actor=actor, reference=reference,
-                                  note=note)
+        return self.ledger.redeem(customer_id, points, actor=actor, reference=reference, note=note)
 
-    def adjust(self, customer_id: str, points: int, *, actor: str, reason: str,
-               reference: str | None = None) -> LedgerEntry:
+    def adjust(
+        self,
+        customer_id: str,
+        points: int,
+        *,
+        actor: str,
+        reason: str,
+        reference: str | None = None,
+    ) -> LedgerEntry:
         """Correct a balance by ± points, saying why; never below zero."""
         actor = require_actor(actor)
         self._allowed(actor, "adjust", self._customer(customer_id))
-        return self.ledger.adjust(customer_id, points, actor=actor, note=reason,
-                                  reference=reference)
+        return self.ledger.adjust(
+            customer_id, points, actor=actor, note=reason, reference=reference
+        )
 
     # -- tiers -----------------------------------------------------------------------------
 
@@ -176,8 +213,9 @@ class Loyalty:
 
     # -- referrals -------------------------------------------------------------------------
 
-    def referral_code(self, customer_id: str, *, actor: str,
-                      rng: random.Random | None = None) -> str:
+    def referral_code(
+        self, customer_id: str, *, actor: str, rng: random.Random | None = None
+    ) -> str:
         """The customer's referral code, made if they have none yet."""
         actor = require_actor(actor)
         self._allowed(actor, "code", self._customer(customer_id))
@@ -189,11 +227,11 @@ class Loyalty:
         self._allowed(actor, "link", self._customer(referred_id))
         return self.referrals.link(referred_id, code, actor=actor)
 
-    def add_referred_customer(self, code: str, *, actor: str, name: str,
-                              **fields: Any) -> tuple[Customer, Referral]:
+    def add_referred_customer(
+        self, code: str, *, actor: str, name: str, **fields: Any
+    ) -> tuple[Customer, Referral]:
         """Add a customer who came with ``code`` and link them (all or nothing)."""
-        return self.referrals.add_customer(code, actor=require_actor(actor), name=name,
-                                           **fields)
+        return self.referrals.add_customer(code, actor=require_actor(actor), name=name, **fields)
 
     def referral_stats(self, customer_id: str, *, actor: str | None = None) -> ReferralStats:
         """What one customer's referrals brought."""

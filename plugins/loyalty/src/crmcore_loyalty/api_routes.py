@@ -70,8 +70,13 @@ def history(request: ApiRequest) -> list[LedgerEntry]:
 def redeem(request: ApiRequest) -> Redeemed:
     body: RedeemBody = request.body
     loyalty = Loyalty(request.crm)
-    entry = loyalty.redeem(_customer(request), body.points, actor=request.actor,
-                           reference=body.reference, note=body.note)
+    entry = loyalty.redeem(
+        _customer(request),
+        body.points,
+        actor=request.actor,
+        reference=body.reference,
+        note=body.note,
+    )
     after = loyalty.account(_customer(request), actor=request.actor)
     return Redeemed(entry, after.balance, after.available)
 
@@ -94,22 +99,62 @@ def routes() -> list[ApiRoute]:
     """Every loyalty route."""
     common: dict[str, Any] = {"tag": TAG}
     return [
-        ApiRoute("GET", ACCOUNT, account, "A customer's points: balance, spendable, tier, "
-                 "progress to the next tier, referral code, perks, points expiring soon",
-                 response=AccountView, **common),
-        ApiRoute("GET", f"{ACCOUNT}/history", history, "The customer's points ledger, newest "
-                 "first", response=list[LedgerEntry],
-                 query=[ApiParam("limit", "at most this many entries (1-500, default 50)",
-                                 type="integer")], **common),
-        ApiRoute("POST", f"{ACCOUNT}/redeem", redeem, "Spend points (refused above the "
-                 "spendable balance; a repeated reference returns the first redemption)",
-                 body=RedeemBody, response=Redeemed, **common),
-        ApiRoute("GET", f"{ACCOUNT}/referrals", referral_stats, "What the customer's "
-                 "referrals brought: links, rewarded, waiting, capped, clawed back, points",
-                 response=ReferralStats, **common),
-        ApiRoute("POST", f"{ACCOUNT}/referral-code", referral_code, "The customer's referral "
-                 "code, made if they have none yet", response=ReferralCode, **common),
-        ApiRoute("POST", "/loyalty/referrals", link, "Link a new customer to the owner of a "
-                 "referral code (self-referral and velocity rules apply)", body=LinkBody,
-                 response=Referral, status=201, **common),
+        ApiRoute(
+            "GET",
+            ACCOUNT,
+            account,
+            "A customer's points: balance, spendable, tier, "
+            "progress to the next tier, referral code, perks, points expiring soon",
+            response=AccountView,
+            **common,
+        ),
+        ApiRoute(
+            "GET",
+            f"{ACCOUNT}/history",
+            history,
+            "The customer's points ledger, newest first",
+            response=list[LedgerEntry],
+            query=[
+                ApiParam("limit", "at most this many entries (1-500, default 50)", type="integer")
+            ],
+            **common,
+        ),
+        ApiRoute(
+            "POST",
+            f"{ACCOUNT}/redeem",
+            redeem,
+            "Spend points (refused above the "
+            "spendable balance; a repeated reference returns the first redemption)",
+            body=RedeemBody,
+            response=Redeemed,
+            **common,
+        ),
+        ApiRoute(
+            "GET",
+            f"{ACCOUNT}/referrals",
+            referral_stats,
+            "What the customer's "
+            "referrals brought: links, rewarded, waiting, capped, clawed back, points",
+            response=ReferralStats,
+            **common,
+        ),
+        ApiRoute(
+            "POST",
+            f"{ACCOUNT}/referral-code",
+            referral_code,
+            "The customer's referral code, made if they have none yet",
+            response=ReferralCode,
+            **common,
+        ),
+        ApiRoute(
+            "POST",
+            "/loyalty/referrals",
+            link,
+            "Link a new customer to the owner of a "
+            "referral code (self-referral and velocity rules apply)",
+            body=LinkBody,
+            response=Referral,
+            status=201,
+            **common,
+        ),
     ]

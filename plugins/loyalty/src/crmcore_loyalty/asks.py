@@ -1,4 +1,4 @@
-""""Ask for a referral" tasks at the three moments of DOMAIN §6.
+""" "Ask for a referral" tasks at the three moments of DOMAIN §6.
 
 1. ``purchase``: right after a purchase (due ``after_purchase_due_hours`` later).
 2. ``praise``: an interaction with satisfaction at or above ``satisfaction_threshold``.
@@ -50,9 +50,16 @@ class Asks:
     def settings(self) -> LoyaltySettings:
         return self._crm.settings("loyalty")
 
-    def draft(self, customer: Customer, moment: str, *, ref: str | None, now: datetime,
-              code: str | Callable[[], str | None] | None = None,
-              event_at: datetime | None = None) -> TaskDraft | None:
+    def draft(
+        self,
+        customer: Customer,
+        moment: str,
+        *,
+        ref: str | None,
+        now: datetime,
+        code: str | Callable[[], str | None] | None = None,
+        event_at: datetime | None = None,
+    ) -> TaskDraft | None:
         """The ask task for ``moment``, or None when the rules say not to ask now (also when
         the event at ``event_at`` is older than the ask's window at the present). ``code``
         may be a function: called only when an ask is drafted."""
@@ -63,24 +70,42 @@ class Asks:
             return None
         if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
             return None
-        if event_at is not None and event_at + timedelta(
-                hours=max(asks.after_purchase_due_hours, 24)) < self._crm.wall_now():
+        if (
+            event_at is not None
+            and event_at + timedelta(hours=max(asks.after_purchase_due_hours, 24))
+            < self._crm.wall_now()
+        ):
             return None  # an old event (logged late, or history imported): the moment passed
-        if self._crm.tasks.count({"kind": ASK_KIND, "customer_id": customer.id,
-                                  "created_at": {"$gt": now - timedelta(
-                                      days=asks.cooldown_days)}}):
+        if self._crm.tasks.count(
+            {
+                "kind": ASK_KIND,
+                "customer_id": customer.id,
+                "created_at": {"$gt": now - timedelta(days=asks.cooldown_days)},
+            }
+        ):
             return None
-        if asks.quiet_after_complaint_days and self._crm.interactions.count({
-                "customer_id": customer.id, "kind": "complaint",
-                "occurred_at": {"$gt": now - timedelta(days=asks.quiet_after_complaint_days)}}):
+        if asks.quiet_after_complaint_days and self._crm.interactions.count(
+            {
+                "customer_id": customer.id,
+                "kind": "complaint",
+                "occurred_at": {"$gt": now - timedelta(days=asks.quiet_after_complaint_days)},
+            }
+        ):
             return None
-        due = now + timedelta(hours=asks.after_purchase_due_hours) if moment == "purchase" \
-            else now
+        due = now + timedelta(hours=asks.after_purchase_due_hours) if moment == "purchase" else now
         if callable(code):
             code = code()
         notes = f"Their referral code: {code}." if code else ""
-        return TaskDraft(kind=ASK_KIND, title=MOMENTS[moment], due_at=due,
-                         customer_id=customer.id, assignee=customer.owner,
-                         priority=Priority.NORMAL, dedupe_key=ask_key(customer.id),
-                         source="loyalty", ref=ref, notes=notes,
-                         ext={"loyalty": {"moment": moment, "referral_code": code}})
+        return TaskDraft(
+            kind=ASK_KIND,
+            title=MOMENTS[moment],
+            due_at=due,
+            customer_id=customer.id,
+            assignee=customer.owner,
+            priority=Priority.NORMAL,
+            dedupe_key=ask_key(customer.id),
+            source="loyalty",
+            ref=ref,
+            notes=notes,
+            ext={"loyalty": {"moment": moment, "referral_code": code}},
+        )

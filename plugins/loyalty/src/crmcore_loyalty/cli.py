@@ -20,9 +20,16 @@ from crmcore.cli.params import WHEN
 from crmcore.converter import to_doc
 from crmcore_loyalty.api import Loyalty
 
-HISTORY_COLUMNS = [("at", "when"), ("kind", "kind"), ("points", "points"),
-                   ("reason", "reason"), ("source", "source"), ("expires_at", "expires"),
-                   ("actor", "by"), ("note", "note")]
+HISTORY_COLUMNS = [
+    ("at", "when"),
+    ("kind", "kind"),
+    ("points", "points"),
+    ("reason", "reason"),
+    ("source", "source"),
+    ("expires_at", "expires"),
+    ("actor", "by"),
+    ("note", "note"),
+]
 
 
 def _loyalty(ctx: click.Context) -> Loyalty:
@@ -50,8 +57,13 @@ def balance(ctx: click.Context, customer_id: str) -> None:
 def history(ctx: click.Context, customer_id: str, limit: int) -> None:
     """A customer's points ledger, newest first."""
     entries = _loyalty(ctx).history(customer_id, limit=limit, actor=actor(ctx))
-    out_table(ctx, [to_doc(e) for e in entries], HISTORY_COLUMNS,
-              title=f"points ledger of {customer_id}", empty="no points yet")
+    out_table(
+        ctx,
+        [to_doc(e) for e in entries],
+        HISTORY_COLUMNS,
+        title=f"points ledger of {customer_id}",
+        empty="no points yet",
+    )
 
 
 @loyalty_group.command("redeem")
@@ -60,15 +72,20 @@ def history(ctx: click.Context, customer_id: str, limit: int) -> None:
 @click.option("--reference", help="Your order or voucher number; repeating it is safe.")
 @click.option("--note", default="", help="What the points paid for.")
 @click.pass_context
-def redeem(ctx: click.Context, customer_id: str, points: int, reference: str | None,
-           note: str) -> None:
+def redeem(
+    ctx: click.Context, customer_id: str, points: int, reference: str | None, note: str
+) -> None:
     """Spend POINTS of a customer's balance (refused if they have fewer)."""
     loyalty = _loyalty(ctx)
-    entry = loyalty.redeem(customer_id, points, actor=actor(ctx), reference=reference,
-                           note=note)
+    entry = loyalty.redeem(customer_id, points, actor=actor(ctx), reference=reference, note=note)
     left = loyalty.balance(customer_id)
-    say(ctx, f"redeemed {-entry.points} points; {left} left", id=entry.id,
-        points=-entry.points, balance=left)
+    say(
+        ctx,
+        f"redeemed {-entry.points} points; {left} left",
+        id=entry.id,
+        points=-entry.points,
+        balance=left,
+    )
 
 
 @loyalty_group.command("adjust", context_settings={"ignore_unknown_options": True})
@@ -77,15 +94,22 @@ def redeem(ctx: click.Context, customer_id: str, points: int, reference: str | N
 @click.option("--reason", required=True, help="Why (kept in the ledger).")
 @click.option("--reference", help="A reference that makes repeating the command safe.")
 @click.pass_context
-def adjust(ctx: click.Context, customer_id: str, points: int, reason: str,
-           reference: str | None) -> None:
+def adjust(
+    ctx: click.Context, customer_id: str, points: int, reason: str, reference: str | None
+) -> None:
     """Correct a balance by POINTS (e.g. 50 or -50), never below zero."""
     loyalty = _loyalty(ctx)
-    entry = loyalty.adjust(customer_id, points, actor=actor(ctx), reason=reason,
-                           reference=reference)
+    entry = loyalty.adjust(
+        customer_id, points, actor=actor(ctx), reason=reason, reference=reference
+    )
     left = loyalty.balance(customer_id)
-    say(ctx, f"adjusted by {entry.points:+d} points; balance {left}", id=entry.id,
-        points=entry.points, balance=left)
+    say(
+        ctx,
+        f"adjusted by {entry.points:+d} points; balance {left}",
+        id=entry.id,
+        points=entry.points,
+        balance=left,
+    )
 
 
 @click.group("referral")
@@ -111,9 +135,15 @@ def link(ctx: click.Context, new_customer_id: str, code: str) -> None:
     referral = _loyalty(ctx).link(new_customer_id, code, actor=actor(ctx))
     stage = open_crm_from(ctx).settings("loyalty").referral.reward_stage
     when = "now" if stage == "link" else "at their first purchase"
-    say(ctx, f"linked {referral.referred_id} to referrer {referral.referrer_id}; both are "
-             f"rewarded {when}", id=referral.id, referrer_id=referral.referrer_id,
-        referred_id=referral.referred_id, status=referral.status)
+    say(
+        ctx,
+        f"linked {referral.referred_id} to referrer {referral.referrer_id}; both are "
+        f"rewarded {when}",
+        id=referral.id,
+        referrer_id=referral.referrer_id,
+        referred_id=referral.referred_id,
+        status=referral.status,
+    )
 
 
 @referral_group.command("stats")
@@ -125,10 +155,22 @@ def stats(ctx: click.Context, customer_id: str | None, since: Any, limit: int) -
     """One customer's referrals, or the top referrers."""
     loyalty = _loyalty(ctx)
     if customer_id:
-        out_record(ctx, attrs.asdict(loyalty.referral_stats(customer_id, actor=actor(ctx))),
-                   title=f"referrals of {customer_id}")
+        out_record(
+            ctx,
+            attrs.asdict(loyalty.referral_stats(customer_id, actor=actor(ctx))),
+            title=f"referrals of {customer_id}",
+        )
         return
     rows = loyalty.referrals.leaderboard(since=resolve_when(loyalty.crm, since), limit=limit)
-    out_table(ctx, rows, [("referrer", "referrer"), ("links", "brought"),
-                          ("rewarded", "rewarded"), ("points", "points")],
-              title="top referrers", empty="no referrals yet")
+    out_table(
+        ctx,
+        rows,
+        [
+            ("referrer", "referrer"),
+            ("links", "brought"),
+            ("rewarded", "rewarded"),
+            ("points", "points"),
+        ],
+        title="top referrers",
+        empty="no referrals yet",
+    )

@@ -26,8 +26,9 @@ REASON = "compensation"
 
 
 def _ticket_lots(state: LedgerState, ticket_id: str) -> list[LedgerEntry]:
-    return [e for e in state.entries
-            if e.kind == EARN and e.reason == REASON and e.ref == ticket_id]
+    return [
+        e for e in state.entries if e.kind == EARN and e.reason == REASON and e.ref == ticket_id
+    ]
 
 
 class Compensation:
@@ -44,12 +45,16 @@ class Compensation:
     def used(self, state: LedgerState, now: datetime) -> int:
         """Goodwill points counted against the cap at ``now``."""
         since = now - timedelta(days=self.settings.compensation.cap_days)
-        credited = sum(e.points for e in state.entries
-                       if e.kind == EARN and e.reason == REASON and e.at > since)
+        credited = sum(
+            e.points
+            for e in state.entries
+            if e.kind == EARN and e.reason == REASON and e.at > since
+        )
         return max(0, credited - self._ledger.requested_clawback(state, [REASON], since))
 
-    def on_resolved(self, ticket: Ticket, *, actor: str,
-                    now: datetime | None = None) -> LedgerEntry | None:
+    def on_resolved(
+        self, ticket: Ticket, *, actor: str, now: datetime | None = None
+    ) -> LedgerEntry | None:
         """Credit goodwill for a resolved ``ticket`` (None: no compensation, capped, or done)."""
         amount = ticket.compensation
         customer_id = ticket.customer_id
@@ -71,16 +76,27 @@ class Compensation:
             note = f"goodwill for complaint {ticket_id}"
             if points < wanted:
                 note += f" (capped: {wanted} asked, {points} left under the cap)"
-            return [self._ledger.entry(state, kind=EARN, points=points, source=source,
-                                       reason=REASON, actor=actor, now=when,
-                                       expires_at=self._ledger.lifetime(when), ref=ticket_id,
-                                       note=note)]
+            return [
+                self._ledger.entry(
+                    state,
+                    kind=EARN,
+                    points=points,
+                    source=source,
+                    reason=REASON,
+                    actor=actor,
+                    now=when,
+                    expires_at=self._ledger.lifetime(when),
+                    ref=ticket_id,
+                    note=note,
+                )
+            ]
 
         written = self._ledger.post(customer_id, plan)
         return written[0] if written else None
 
-    def on_reopened(self, ticket: Ticket, *, actor: str,
-                    now: datetime | None = None) -> list[LedgerEntry]:
+    def on_reopened(
+        self, ticket: Ticket, *, actor: str, now: datetime | None = None
+    ) -> list[LedgerEntry]:
         """Claw back the goodwill credited for ``ticket``'s last resolution."""
         customer_id = ticket.customer_id
         ticket_id = ticket.id
@@ -89,9 +105,14 @@ class Compensation:
         state = self._ledger.state(customer_id)
         taken = []
         for lot in _ticket_lots(state, ticket_id):
-            entry = self._ledger.clawback(customer_id, lot.source, cause="reopened",
-                                          actor=actor, now=now,
-                                          note=f"complaint {ticket_id} was reopened")
+            entry = self._ledger.clawback(
+                customer_id,
+                lot.source,
+                cause="reopened",
+                actor=actor,
+                now=now,
+                note=f"complaint {ticket_id} was reopened",
+            )
             if entry is not None:
                 taken.append(entry)
         return taken

@@ -27,14 +27,19 @@ if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
 
 
-
 def points_for(value: float, rate: float, multiplier: float) -> int:
     """Whole points for ``value`` at ``rate`` * ``multiplier`` (rounded down, float noise off)."""
     return max(0, math.floor(round(value * rate * multiplier, 6)))
 
 
-def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Customer, *,
-                   actor: str, now: datetime | None = None) -> Effects:
+def on_interaction(
+    loyalty: Loyalty,
+    interaction: Interaction,
+    customer: Customer,
+    *,
+    actor: str,
+    now: datetime | None = None,
+) -> Effects:
     """Apply the earning rules to ``interaction``; returns the ask tasks to create."""
     crm = loyalty.crm
     settings = loyalty.settings
@@ -50,31 +55,66 @@ def on_interaction(loyalty: Loyalty, interaction: Interaction, customer: Custome
             def earned(state: LedgerState) -> int:  # at the tier the ledger's account holds
                 return points_for(amount, rate, loyalty.tiers.multiplier_of(state.account))
 
-            moved |= loyalty.ledger.earn(
-                customer.id, source=f"purchase:{interaction.id}", points=earned,
-                reason="purchase", actor=actor, ref=interaction.id, now=when,
-                note=f"purchase of {interaction.amount:.2f}") is not None
+            moved |= (
+                loyalty.ledger.earn(
+                    customer.id,
+                    source=f"purchase:{interaction.id}",
+                    points=earned,
+                    reason="purchase",
+                    actor=actor,
+                    ref=interaction.id,
+                    now=when,
+                    note=f"purchase of {interaction.amount:.2f}",
+                )
+                is not None
+            )
         moved |= loyalty.referrals.on_purchase(interaction, actor=actor, now=when) is not None
-        drafts.append(loyalty.asks.draft(customer, "purchase", ref=interaction.id, now=when,
-                                         code=lambda: loyalty.referrals.code_of(customer.id),
-                                         event_at=interaction.occurred_at))
+        drafts.append(
+            loyalty.asks.draft(
+                customer,
+                "purchase",
+                ref=interaction.id,
+                now=when,
+                code=lambda: loyalty.referrals.code_of(customer.id),
+                event_at=interaction.occurred_at,
+            )
+        )
     elif kind in settings.earn.kind_points:
         flat = settings.earn.kind_points[kind]
 
         def earned_flat(state: LedgerState) -> int:
             return points_for(flat, 1.0, loyalty.tiers.multiplier_of(state.account))
 
-        moved |= loyalty.ledger.earn(customer.id, source=f"{kind}:{interaction.id}",
-                                     points=earned_flat, reason=kind, actor=actor,
-                                     ref=interaction.id, now=when) is not None
+        moved |= (
+            loyalty.ledger.earn(
+                customer.id,
+                source=f"{kind}:{interaction.id}",
+                points=earned_flat,
+                reason=kind,
+                actor=actor,
+                ref=interaction.id,
+                now=when,
+            )
+            is not None
+        )
     elif kind == "refund" and interaction.ref:
         moved |= on_refund(loyalty, interaction, actor=actor, now=when)
     threshold = settings.asks.satisfaction_threshold
-    if interaction.satisfaction is not None and interaction.satisfaction >= threshold \
-            and not any(drafts):
-        drafts.append(loyalty.asks.draft(customer, "praise", ref=interaction.id, now=when,
-                                         code=lambda: loyalty.referrals.code_of(customer.id),
-                                         event_at=interaction.occurred_at))
+    if (
+        interaction.satisfaction is not None
+        and interaction.satisfaction >= threshold
+        and not any(drafts)
+    ):
+        drafts.append(
+            loyalty.asks.draft(
+                customer,
+                "praise",
+                ref=interaction.id,
+                now=when,
+                code=lambda: loyalty.referrals.code_of(customer.id),
+                event_at=interaction.occurred_at,
+            )
+        )
     if moved or kind in paid or kind == "refund":
         loyalty.tiers.evaluate(customer.id, actor=actor, now=when)
     return Effects(tasks=[d for d in drafts if d is not None])
@@ -88,15 +128,22 @@ def on_refund(loyalty: Loyalty, refund: Interaction, *, actor: str, now: datetim
     except NotFoundError:
         logger().warning("refund names no known purchase", interaction_id=refund.id, ref=refund.ref)
         return False
-    if purchase.kind not in loyalty.settings.earn.purchase_kinds or \
-            purchase.customer_id != refund.customer_id:
-        logger().warning("refund ref is not a purchase of the same customer",
-                    interaction_id=refund.id, ref=refund.ref)
+    if (
+        purchase.kind not in loyalty.settings.earn.purchase_kinds
+        or purchase.customer_id != refund.customer_id
+    ):
+        logger().warning(
+            "refund ref is not a purchase of the same customer",
+            interaction_id=refund.id,
+            ref=refund.ref,
+        )
         return False
     amount = purchase.amount or 0.0
-    refunded = sum(refund_amount(crm, r.amount, purchase.id)
-                   for r in crm.interactions.for_customer(purchase.customer_id, kinds=["refund"])
-                   if r.ref == purchase.id)
+    refunded = sum(
+        refund_amount(crm, r.amount, purchase.id)
+        for r in crm.interactions.for_customer(purchase.customer_id, kinds=["refund"])
+        if r.ref == purchase.id
+    )
     remaining = max(0.0, amount - refunded)
 
     def requested(lot: Lot) -> int:
@@ -105,8 +152,14 @@ def on_refund(loyalty: Loyalty, refund: Interaction, *, actor: str, now: datetim
         keep = math.floor(round(lot.entry.points * remaining / amount, 6))
         return lot.entry.points - keep - lot.requested
 
-    taken = loyalty.ledger.clawback(purchase.customer_id, f"purchase:{purchase.id}",
-                                    cause=refund.id, actor=actor, requested=requested, now=now,
-                                    note=f"refund {refund.id} of purchase {purchase.id}")
+    taken = loyalty.ledger.clawback(
+        purchase.customer_id,
+        f"purchase:{purchase.id}",
+        cause=refund.id,
+        actor=actor,
+        requested=requested,
+        now=now,
+        note=f"refund {refund.id} of purchase {purchase.id}",
+    )
     reopened = loyalty.referrals.on_refund(refund, purchase, actor=actor, now=now)
     return taken is not None or reopened is not None

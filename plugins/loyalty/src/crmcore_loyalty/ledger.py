@@ -206,8 +206,7 @@ class Ledger:
                 keys.add(doc["key"])
                 unflushed.append(doc)
         ordered, balance, lots = replay(entries)
-        return LedgerState(customer_id, account, stored, ordered, balance, lots,
-                           tuple(unflushed))
+        return LedgerState(customer_id, account, stored, ordered, balance, lots, tuple(unflushed))
 
     def balance(self, customer_id: str) -> int:
         """The customer's points: the sum of their ledger."""
@@ -253,8 +252,10 @@ class Ledger:
             except _Stale:
                 continue
             return entries
-        raise ConflictError(f"customer {customer_id}: the points ledger kept changing "
-                            f"underneath ({MAX_ATTEMPTS} attempts); try again")
+        raise ConflictError(
+            f"customer {customer_id}: the points ledger kept changing "
+            f"underneath ({MAX_ATTEMPTS} attempts); try again"
+        )
 
     def _roll_forward(self, state: LedgerState) -> None:
         for doc in state.unflushed:
@@ -282,20 +283,44 @@ class Ledger:
                 return self._accounts.update(account, **changes)
             return self._accounts.insert(attrs.evolve(account, **changes))
         except ConflictError as exc:
-            raise ConflictError(f"customer {account.customer_id}: account changed "
-                                "meanwhile") from exc
+            raise ConflictError(
+                f"customer {account.customer_id}: account changed meanwhile"
+            ) from exc
 
     # -- the operations --------------------------------------------------------------------
 
-    def entry(self, state: LedgerState, *, kind: str, points: int, source: str, reason: str,
-               actor: str, now: datetime, expires_at: datetime | None = None,
-               lot: str | None = None, ref: str | None = None, shortfall: int = 0,
-               note: str = "") -> LedgerEntry:
-        return LedgerEntry(id=self._crm.new_id("lpe_"), customer_id=state.customer_id,
-                           kind=kind, points=points, source=source,
-                           key=entry_key(kind, source), reason=reason, at=now, actor=actor,
-                           expires_at=expires_at, lot=lot, ref=ref, shortfall=shortfall,
-                           note=note)
+    def entry(
+        self,
+        state: LedgerState,
+        *,
+        kind: str,
+        points: int,
+        source: str,
+        reason: str,
+        actor: str,
+        now: datetime,
+        expires_at: datetime | None = None,
+        lot: str | None = None,
+        ref: str | None = None,
+        shortfall: int = 0,
+        note: str = "",
+    ) -> LedgerEntry:
+        return LedgerEntry(
+            id=self._crm.new_id("lpe_"),
+            customer_id=state.customer_id,
+            kind=kind,
+            points=points,
+            source=source,
+            key=entry_key(kind, source),
+            reason=reason,
+            at=now,
+            actor=actor,
+            expires_at=expires_at,
+            lot=lot,
+            ref=ref,
+            shortfall=shortfall,
+            note=note,
+        )
 
     def lifetime(self, now: datetime) -> datetime | None:
         """When points credited at ``now`` expire (None: never)."""
@@ -303,15 +328,34 @@ class Ledger:
         return now + timedelta(days=days) if days else None
 
     def _expiries(self, state: LedgerState, *, actor: str, now: datetime) -> list[LedgerEntry]:
-        return [self.entry(state, kind=EXPIRE, points=-lot.remaining,
-                            source=f"expire:{lot.id}", reason=lot.entry.reason, actor=actor,
-                            now=now, lot=lot.id, note="points past their expiry date")
-                for lot in state.overdue(now)]
+        return [
+            self.entry(
+                state,
+                kind=EXPIRE,
+                points=-lot.remaining,
+                source=f"expire:{lot.id}",
+                reason=lot.entry.reason,
+                actor=actor,
+                now=now,
+                lot=lot.id,
+                note="points past their expiry date",
+            )
+            for lot in state.overdue(now)
+        ]
 
-    def earn(self, customer_id: str, *, source: str,
-             points: int | Callable[[LedgerState], int], reason: str, actor: str,
-             ref: str | None = None, note: str = "", now: datetime | None = None,
-             guard: Callable[[LedgerState], bool] | None = None) -> LedgerEntry | None:
+    def earn(
+        self,
+        customer_id: str,
+        *,
+        source: str,
+        points: int | Callable[[LedgerState], int],
+        reason: str,
+        actor: str,
+        ref: str | None = None,
+        note: str = "",
+        now: datetime | None = None,
+        guard: Callable[[LedgerState], bool] | None = None,
+    ) -> LedgerEntry | None:
         """Credit ``points`` for ``source`` once; None if it already earned (or points <= 0).
 
         ``points`` may be a function of the state the entry is posted on (points that depend
@@ -330,27 +374,49 @@ class Ledger:
                 return []
             if guard is not None and not guard(state):
                 return []
-            return [self.entry(state, kind=EARN, points=credit, source=source, reason=reason,
-                                actor=actor, now=when, expires_at=self.lifetime(when),
-                                ref=ref, note=note)]
+            return [
+                self.entry(
+                    state,
+                    kind=EARN,
+                    points=credit,
+                    source=source,
+                    reason=reason,
+                    actor=actor,
+                    now=when,
+                    expires_at=self.lifetime(when),
+                    ref=ref,
+                    note=note,
+                )
+            ]
 
         written = self.post(customer_id, plan)
         return written[0] if written else None
 
-    def redeem(self, customer_id: str, points: int, *, actor: str,
-               reference: str | None = None, note: str = "",
-               now: datetime | None = None) -> LedgerEntry:
+    def redeem(
+        self,
+        customer_id: str,
+        points: int,
+        *,
+        actor: str,
+        reference: str | None = None,
+        note: str = "",
+        now: datetime | None = None,
+    ) -> LedgerEntry:
         """Spend ``points``; refused (nothing written) when more than the spendable balance.
 
         With a ``reference`` (an order number …) the redemption is idempotent: repeating it
         returns the first one instead of spending twice.
         """
         if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
-            raise ValidationError(f"points to redeem must be a whole number > 0, got {points!r}",
-                                  field="points")
+            raise ValidationError(
+                f"points to redeem must be a whole number > 0, got {points!r}", field="points"
+            )
         when = now or self._crm.now()
-        source = (f"redeem:{customer_id}:{reference}" if reference
-                  else f"redeem:{self._crm.new_id('red_')}")
+        source = (
+            f"redeem:{customer_id}:{reference}"
+            if reference
+            else f"redeem:{self._crm.new_id('red_')}"
+        )
         key = entry_key(REDEEM, source)
         found: list[LedgerEntry] = []
 
@@ -358,32 +424,61 @@ class Ledger:
             existing = state.by_key(key)
             if existing is not None:
                 if -existing.points != points:
-                    raise ValidationError(f"reference {reference!r} was already used to redeem "
-                                          f"{-existing.points} points", field="reference")
+                    raise ValidationError(
+                        f"reference {reference!r} was already used to redeem "
+                        f"{-existing.points} points",
+                        field="reference",
+                    )
                 found.append(existing)
                 return []
             available = state.available(when)
             if points > available:
-                raise ValidationError(f"cannot redeem {points} points: customer {customer_id} "
-                                      f"has {available} available", field="points")
-            return [*self._expiries(state, actor=actor, now=when),
-                    self.entry(state, kind=REDEEM, points=-points, source=source,
-                                reason=REDEEM, actor=actor, now=when, ref=reference, note=note)]
+                raise ValidationError(
+                    f"cannot redeem {points} points: customer {customer_id} "
+                    f"has {available} available",
+                    field="points",
+                )
+            return [
+                *self._expiries(state, actor=actor, now=when),
+                self.entry(
+                    state,
+                    kind=REDEEM,
+                    points=-points,
+                    source=source,
+                    reason=REDEEM,
+                    actor=actor,
+                    now=when,
+                    ref=reference,
+                    note=note,
+                ),
+            ]
 
         written = self.post(customer_id, plan)
         return written[-1] if written else found[0]
 
-    def adjust(self, customer_id: str, points: int, *, actor: str, note: str,
-               reference: str | None = None, now: datetime | None = None) -> LedgerEntry:
+    def adjust(
+        self,
+        customer_id: str,
+        points: int,
+        *,
+        actor: str,
+        note: str,
+        reference: str | None = None,
+        now: datetime | None = None,
+    ) -> LedgerEntry:
         """A manual correction (± points) with a stated reason; never below zero."""
         if isinstance(points, bool) or not isinstance(points, int) or points == 0:
-            raise ValidationError(f"an adjustment must be a non-zero whole number, got "
-                                  f"{points!r}", field="points")
+            raise ValidationError(
+                f"an adjustment must be a non-zero whole number, got {points!r}", field="points"
+            )
         if not isinstance(note, str) or not note.strip():
             raise ValidationError("say why: an adjustment needs a reason", field="reason")
         when = now or self._crm.now()
-        source = (f"adjust:{customer_id}:{reference}" if reference
-                  else f"adjust:{self._crm.new_id('adj_')}")
+        source = (
+            f"adjust:{customer_id}:{reference}"
+            if reference
+            else f"adjust:{self._crm.new_id('adj_')}"
+        )
         key = entry_key(ADJUST, source)
         found: list[LedgerEntry] = []
 
@@ -391,29 +486,53 @@ class Ledger:
             existing = state.by_key(key)
             if existing is not None:
                 if existing.points != points:
-                    raise ValidationError(f"reference {reference!r} was already used for an "
-                                          f"adjustment of {existing.points}", field="reference")
+                    raise ValidationError(
+                        f"reference {reference!r} was already used for an "
+                        f"adjustment of {existing.points}",
+                        field="reference",
+                    )
                 found.append(existing)
                 return []
             expiries: list[LedgerEntry] = []
             if points < 0:
                 available = state.available(when)
                 if -points > available:
-                    raise ValidationError(f"cannot remove {-points} points: customer "
-                                          f"{customer_id} has {available} available",
-                                          field="points")
+                    raise ValidationError(
+                        f"cannot remove {-points} points: customer "
+                        f"{customer_id} has {available} available",
+                        field="points",
+                    )
                 expiries = self._expiries(state, actor=actor, now=when)
-            return [*expiries, self.entry(
-                state, kind=ADJUST, points=points, source=source, reason=ADJUST, actor=actor,
-                now=when, expires_at=self.lifetime(when) if points > 0 else None,
-                ref=reference, note=note.strip())]
+            return [
+                *expiries,
+                self.entry(
+                    state,
+                    kind=ADJUST,
+                    points=points,
+                    source=source,
+                    reason=ADJUST,
+                    actor=actor,
+                    now=when,
+                    expires_at=self.lifetime(when) if points > 0 else None,
+                    ref=reference,
+                    note=note.strip(),
+                ),
+            ]
 
         written = self.post(customer_id, plan)
         return written[-1] if written else found[0]
 
-    def clawback(self, customer_id: str, source: str, *, cause: str, actor: str,
-                 requested: int | Callable[[Lot], int] | None = None, note: str = "",
-                 now: datetime | None = None) -> LedgerEntry | None:
+    def clawback(
+        self,
+        customer_id: str,
+        source: str,
+        *,
+        cause: str,
+        actor: str,
+        requested: int | Callable[[Lot], int] | None = None,
+        note: str = "",
+        now: datetime | None = None,
+    ) -> LedgerEntry | None:
         """Take back (up to ``requested`` of) the points that ``source`` earned, once per
         ``cause``. None when ``source`` earned nothing or was already taken back in full.
 
@@ -440,24 +559,39 @@ class Ledger:
             recoverable = max(0, lot.spent - lot.recovered)
             take_other = min(want - take_lot, recoverable, state.balance - lot.remaining)
             shortfall = want - take_lot - take_other
-            return [self.entry(state, kind=CLAWBACK, points=-(take_lot + take_other),
-                                source=clawback_source, reason=earned.reason, actor=actor,
-                                now=when, lot=earned.id, ref=earned.ref, shortfall=shortfall,
-                                note=note)]
+            return [
+                self.entry(
+                    state,
+                    kind=CLAWBACK,
+                    points=-(take_lot + take_other),
+                    source=clawback_source,
+                    reason=earned.reason,
+                    actor=actor,
+                    now=when,
+                    lot=earned.id,
+                    ref=earned.ref,
+                    shortfall=shortfall,
+                    note=note,
+                )
+            ]
 
         written = self.post(customer_id, plan)
         return written[0] if written else None
 
-    def expire_due(self, customer_id: str, *, actor: str,
-                   now: datetime | None = None) -> list[LedgerEntry]:
+    def expire_due(
+        self, customer_id: str, *, actor: str, now: datetime | None = None
+    ) -> list[LedgerEntry]:
         """Expire every lot of the customer past its date (idempotent: one entry per lot)."""
         when = now or self._crm.now()
-        return self.post(customer_id,
-                         lambda state: self._expiries(state, actor=actor, now=when))
+        return self.post(customer_id, lambda state: self._expiries(state, actor=actor, now=when))
 
-    def requested_clawback(self, state: LedgerState, reasons: Iterable[str],
-                           since: datetime) -> int:
+    def requested_clawback(
+        self, state: LedgerState, reasons: Iterable[str], since: datetime
+    ) -> int:
         """Points requested back (taken + shortfall) from lots of ``reasons`` since ``since``."""
         wanted = set(reasons)
-        return sum(-e.points + e.shortfall for e in state.entries
-                   if e.kind == CLAWBACK and e.reason in wanted and e.at >= since)
+        return sum(
+            -e.points + e.shortfall
+            for e in state.entries
+            if e.kind == CLAWBACK and e.reason in wanted and e.at >= since
+        )

@@ -62,8 +62,9 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
 
 
 @hookimpl
-def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Customer,
-                           actor: str) -> Effects | None:
+def crm_interaction_logged(
+    crm: CRM, interaction: Interaction, customer: Customer, actor: str
+) -> Effects | None:
     """Earn, claw back on refunds, reward referrals, re-tier, and ask for referrals.
 
     Ledger postings need insert-if-absent under a per-customer lock, which ``RecordWrite``
@@ -71,27 +72,35 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, customer: Custome
     the transaction of this event (so they commit or roll back with it); the ask tasks it
     returns are applied after it.
     """
-    return Effects.run(lambda: on_interaction(Loyalty.of(crm), interaction, customer, actor=actor),
-                       "loyalty: earn, claw back, reward, re-tier, ask")
+    return Effects.run(
+        lambda: on_interaction(Loyalty.of(crm), interaction, customer, actor=actor),
+        "loyalty: earn, claw back, reward, re-tier, ask",
+    )
 
 
 @hookimpl
-def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
-                         actor: str) -> Effects | None:
+def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
     """Referrals made by the merged customer now count for the kept one; the merged
     customer's account (moved to the kept one by the core) stops holding a tier of its own;
     the kept customer is re-tiered on the joined history."""
     loyalty = Loyalty.of(crm)
-    writes = [RecordWrite(REFERRALS, {**to_doc(r), "referrer_id": kept.id},
-                          expected_version=r.version)
-              for r in crm.records(REFERRALS, Referral).find({"referrer_id": merged.id})]
+    writes = [
+        RecordWrite(REFERRALS, {**to_doc(r), "referrer_id": kept.id}, expected_version=r.version)
+        for r in crm.records(REFERRALS, Referral).find({"referrer_id": merged.id})
+    ]
     old = loyalty.ledger.account(merged.id)
     if old is not None and old.tier_review_at is not None:
-        writes.append(RecordWrite(ACCOUNTS, {**to_doc(old), "tier": None, "tier_since": None,
-                                             "tier_review_at": None},
-                                  expected_version=old.version))
-    retier = Action(lambda: loyalty.tiers.evaluate(kept.id, actor=actor),
-                    "loyalty: re-tier the kept customer of a merge")
+        writes.append(
+            RecordWrite(
+                ACCOUNTS,
+                {**to_doc(old), "tier": None, "tier_since": None, "tier_review_at": None},
+                expected_version=old.version,
+            )
+        )
+    retier = Action(
+        lambda: loyalty.tiers.evaluate(kept.id, actor=actor),
+        "loyalty: re-tier the kept customer of a merge",
+    )
     return Effects(records=writes, actions=[retier])
 
 
@@ -99,6 +108,7 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer,
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Expire due points, remind before expiry, ask where purchases proved themselves, and
     review tiers whose review date has come."""
+
     def sweep() -> Effects | None:
         drafts = Sweeps(Loyalty.of(crm)).run(now, actor=f"worker:{worker}")
         return Effects(tasks=drafts) if drafts else None
@@ -108,14 +118,16 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 
 # grading's contract (crmcore.contracts; without grading, never called)
 @hookimpl
-def crm_grade_changed(crm: CRM, customer: Customer, scheme: str, old: str | None, new: str,
-                      reason: str, actor: str) -> Effects | None:
+def crm_grade_changed(
+    crm: CRM, customer: Customer, scheme: str, old: str | None, new: str, reason: str, actor: str
+) -> Effects | None:
     """grading changed a tier that ``[loyalty.tiers] from_grades`` maps: re-tier now."""
     if scheme not in crm.settings("loyalty").tiers.from_grades:
         return None
-    return Effects.run(lambda: Loyalty.of(crm).tiers.evaluate(customer.id, actor=actor,
-                                                           grades={scheme: new}),
-                       "loyalty: re-tier on a grade change")
+    return Effects.run(
+        lambda: Loyalty.of(crm).tiers.evaluate(customer.id, actor=actor, grades={scheme: new}),
+        "loyalty: re-tier on a grade change",
+    )
 
 
 @hookimpl
@@ -127,20 +139,25 @@ def crm_customer_perks(crm: CRM, customer: Customer) -> list[str]:
 @hookimpl
 def crm_complaint_resolved(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """Goodwill points for a complaint resolved with compensation (capped per customer)."""
-    return Effects.run(lambda: Loyalty.of(crm).compensation.on_resolved(ticket, actor=actor),
-                       "loyalty: goodwill points")
+    return Effects.run(
+        lambda: Loyalty.of(crm).compensation.on_resolved(ticket, actor=actor),
+        "loyalty: goodwill points",
+    )
 
 
 @hookimpl
 def crm_complaint_reopened(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """Claw back the goodwill points of a complaint that was reopened."""
-    return Effects.run(lambda: Loyalty.of(crm).compensation.on_reopened(ticket, actor=actor),
-                       "loyalty: claw back goodwill points")
+    return Effects.run(
+        lambda: Loyalty.of(crm).compensation.on_reopened(ticket, actor=actor),
+        "loyalty: claw back goodwill points",
+    )
 
 
 @hookimpl
-def crm_award_points(crm: CRM, customer_id: str, points: int, source: str, reason: str,
-                     actor: str) -> str | None:
+def crm_award_points(
+    crm: CRM, customer_id: str, points: int, source: str, reason: str, actor: str
+) -> str | None:
     """The points contract: other plugins (service's care offers) credit points here."""
     entry = Loyalty.of(crm).award(customer_id, points, source=source, reason=reason, actor=actor)
     return "" if entry is None else entry.id
@@ -149,10 +166,18 @@ def crm_award_points(crm: CRM, customer_id: str, points: int, source: str, reaso
 @hookimpl
 def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
     """``crm loyalty`` and ``crm referral``, imported when they run."""
-    return [LazyCommand("loyalty", "crmcore_loyalty.cli:loyalty_group",
-                        "Loyalty points: balance, history, redeem, adjust."),
-            LazyCommand("referral", "crmcore_loyalty.cli:referral_group",
-                        'Referral ("old brings new"): codes, links, statistics.')]
+    return [
+        LazyCommand(
+            "loyalty",
+            "crmcore_loyalty.cli:loyalty_group",
+            "Loyalty points: balance, history, redeem, adjust.",
+        ),
+        LazyCommand(
+            "referral",
+            "crmcore_loyalty.cli:referral_group",
+            'Referral ("old brings new"): codes, links, statistics.',
+        ),
+    ]
 
 
 @hookimpl
@@ -164,8 +189,9 @@ def crm_api_routes(crm: CRM) -> list[ApiRoute]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime,
-                        window: ReportWindow | None = None) -> list[ReportSection]:
+def crm_report_sections(
+    crm: CRM, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """Points, tiers and referrals over the report's window."""
     return reporting.sections(Loyalty.of(crm), now, window)
 

@@ -25,14 +25,17 @@ LINKED, REWARDED = "linked", "rewarded"
 
 def _entry_kind(_inst: object, attribute: attrs.Attribute, value: object) -> None:
     if value not in ENTRY_KINDS:
-        raise ValidationError(f"unknown ledger entry kind {value!r} (allowed: "
-                              f"{', '.join(ENTRY_KINDS)})", field=attribute.name)
+        raise ValidationError(
+            f"unknown ledger entry kind {value!r} (allowed: {', '.join(ENTRY_KINDS)})",
+            field=attribute.name,
+        )
 
 
 def _whole(_inst: object, attribute: attrs.Attribute, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"expected a whole number of points, got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"expected a whole number of points, got {value!r}", field=attribute.name
+        )
 
 
 @attrs.frozen
@@ -56,8 +59,9 @@ class LedgerEntry:
     at: datetime = field(converter=utc_converter("at"))
     actor: str = field(validator=name_text)
     seq: int = 0
-    expires_at: datetime | None = field(default=None,
-                                        converter=utc_converter("expires_at", optional=True))
+    expires_at: datetime | None = field(
+        default=None, converter=utc_converter("expires_at", optional=True)
+    )
     lot: str | None = None
     ref: str | None = None
     shortfall: int = field(default=0, validator=_whole)
@@ -86,10 +90,12 @@ class Account:
     seq: int = 0
     pending: list[dict[str, Any]] = attrs.field(factory=list)
     tier: str | None = None
-    tier_since: datetime | None = field(default=None,
-                                        converter=utc_converter("tier_since", optional=True))
+    tier_since: datetime | None = field(
+        default=None, converter=utc_converter("tier_since", optional=True)
+    )
     tier_review_at: datetime | None = field(
-        default=None, converter=utc_converter("tier_review_at", optional=True))
+        default=None, converter=utc_converter("tier_review_at", optional=True)
+    )
     version: int = 0
 
 
@@ -121,8 +127,9 @@ class Referral:
     linked_by: str = field(validator=name_text)
     status: str = LINKED
     qualifying_purchase_id: str | None = None
-    rewarded_at: datetime | None = field(default=None,
-                                         converter=utc_converter("rewarded_at", optional=True))
+    rewarded_at: datetime | None = field(
+        default=None, converter=utc_converter("rewarded_at", optional=True)
+    )
     referrer_points: int = 0
     referred_points: int = 0
     referrer_capped: bool = False
@@ -141,36 +148,57 @@ class Cursor:
     """How far a worker sweep has got (``through``), shared by every worker."""
 
     id: str
-    through: datetime | None = field(default=None,
-                                     converter=utc_converter("through", optional=True))
+    through: datetime | None = field(
+        default=None, converter=utc_converter("through", optional=True)
+    )
     version: int = 0
 
 
 def collections() -> list[CollectionSpec]:
     """The collections ``crm_collections`` declares."""
     return [
-        CollectionSpec(LEDGER, (
-            IndexSpec([("key", 1)], unique=True),
-            IndexSpec([("customer_id", 1), ("seq", 1)]),
-            IndexSpec([("kind", 1), ("at", 1)]),
-            IndexSpec([("expires_at", 1)], sparse=True),
-            IndexSpec([("reason", 1), ("at", 1)]),
-        ), customer_key="customer_id", record_type=LedgerEntry),
-        CollectionSpec(ACCOUNTS, (
-            IndexSpec([("tier_review_at", 1)], sparse=True),
-            IndexSpec([("tier", 1)], sparse=True),
-        ), customer_key="customer_id", record_type=Account),
-        CollectionSpec(CODES, (
-            IndexSpec([("code", 1)], unique=True),
-            IndexSpec([("customer_id", 1)]),
-        ), customer_key="customer_id", record_type=ReferralCode),
-        CollectionSpec(REFERRALS, (
-            # not unique: merging two referred records must stay possible; one link per new
-            # customer is enforced by the referral's id (``referral_id``) instead
-            IndexSpec([("referred_id", 1)]),
-            IndexSpec([("referrer_id", 1), ("linked_at", 1)]),
-            IndexSpec([("qualifying_purchase_id", 1)], sparse=True),
-            IndexSpec([("status", 1)]),
-        ), customer_key="referred_id", record_type=Referral),
+        CollectionSpec(
+            LEDGER,
+            (
+                IndexSpec([("key", 1)], unique=True),
+                IndexSpec([("customer_id", 1), ("seq", 1)]),
+                IndexSpec([("kind", 1), ("at", 1)]),
+                IndexSpec([("expires_at", 1)], sparse=True),
+                IndexSpec([("reason", 1), ("at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=LedgerEntry,
+        ),
+        CollectionSpec(
+            ACCOUNTS,
+            (
+                IndexSpec([("tier_review_at", 1)], sparse=True),
+                IndexSpec([("tier", 1)], sparse=True),
+            ),
+            customer_key="customer_id",
+            record_type=Account,
+        ),
+        CollectionSpec(
+            CODES,
+            (
+                IndexSpec([("code", 1)], unique=True),
+                IndexSpec([("customer_id", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=ReferralCode,
+        ),
+        CollectionSpec(
+            REFERRALS,
+            (
+                # not unique: merging two referred records must stay possible; one link per new
+                # customer is enforced by the referral's id (``referral_id``) instead
+                IndexSpec([("referred_id", 1)]),
+                IndexSpec([("referrer_id", 1), ("linked_at", 1)]),
+                IndexSpec([("qualifying_purchase_id", 1)], sparse=True),
+                IndexSpec([("status", 1)]),
+            ),
+            customer_key="referred_id",
+            record_type=Referral,
+        ),
         CollectionSpec(CURSORS, record_type=Cursor),
     ]

@@ -71,8 +71,9 @@ def normalize_code(raw: str) -> str:
         raise ValidationError("expected a referral code", field="code")
     code = _SEPARATORS.sub("", raw).upper()
     if not 4 <= len(code) <= 12 or any(c not in ALPHABET for c in code):
-        raise ValidationError(f"{raw!r} is not a referral code (4 to 12 of {ALPHABET})",
-                              field="code")
+        raise ValidationError(
+            f"{raw!r} is not a referral code (4 to 12 of {ALPHABET})", field="code"
+        )
     return code
 
 
@@ -130,8 +131,7 @@ class Referrals:
         try:
             return self._codes.get(primary_code_id(customer_id)).code
         except NotFoundError:
-            found = self._codes.find_one({"customer_id": customer_id},
-                                         sort=[("created_at", 1)])
+            found = self._codes.find_one({"customer_id": customer_id}, sort=[("created_at", 1)])
             return found.code if found else None
 
     def code_effects(self, customer: Customer, rng: random.Random | None = None) -> Effects:
@@ -139,38 +139,47 @@ class Referrals:
         for _attempt in range(10):
             code = self._draw(rng)
             if self._codes.find_one({"code": code}) is None:
-                record = ReferralCode(primary_code_id(customer.id), code, customer.id,
-                                      self._crm.now())
-                return Effects(records=[RecordWrite(CODES, to_doc(record))],
-                               ext=[ExtPatch(customer.id, NAMESPACE, {"referral_code": code})])
-        raise ConflictError("could not find a free referral code in 10 draws; raise "
-                            "[loyalty.referral] code_length")
+                record = ReferralCode(
+                    primary_code_id(customer.id), code, customer.id, self._crm.now()
+                )
+                return Effects(
+                    records=[RecordWrite(CODES, to_doc(record))],
+                    ext=[ExtPatch(customer.id, NAMESPACE, {"referral_code": code})],
+                )
+        raise ConflictError(
+            "could not find a free referral code in 10 draws; raise [loyalty.referral] code_length"
+        )
 
-    def ensure_code(self, customer_id: str, *, actor: str,
-                    rng: random.Random | None = None) -> str:
+    def ensure_code(self, customer_id: str, *, actor: str, rng: random.Random | None = None) -> str:
         """The customer's code, made now if they have none (one per customer, race-free)."""
         customer = self._crm.customers.get(customer_id)
         existing = self.code_of(customer_id)
         if existing is not None:
             if customer.ext.get(NAMESPACE, {}).get("referral_code") != existing:
-                self._crm.customers.patch_ext(customer_id, NAMESPACE,
-                                              {"referral_code": existing}, actor=actor)
+                self._crm.customers.patch_ext(
+                    customer_id, NAMESPACE, {"referral_code": existing}, actor=actor
+                )
             return existing
         for _attempt in range(10):
             code = self._draw(rng)
             try:
                 with self._crm.transaction(actor):
-                    self._codes.insert(ReferralCode(primary_code_id(customer_id), code,
-                                                    customer_id, self._crm.now()))
-                    self._crm.customers.patch_ext(customer_id, NAMESPACE,
-                                                  {"referral_code": code}, actor=actor)
+                    self._codes.insert(
+                        ReferralCode(
+                            primary_code_id(customer_id), code, customer_id, self._crm.now()
+                        )
+                    )
+                    self._crm.customers.patch_ext(
+                        customer_id, NAMESPACE, {"referral_code": code}, actor=actor
+                    )
                 return code
             except DuplicateKeyError:
                 made = self.code_of(customer_id)
                 if made is not None:  # made by someone else meanwhile
                     return made
-        raise ConflictError("could not find a free referral code in 10 draws; raise "
-                            "[loyalty.referral] code_length")
+        raise ConflictError(
+            "could not find a free referral code in 10 draws; raise [loyalty.referral] code_length"
+        )
 
     def owner_of(self, code: str) -> str:
         """The id of the customer whose code this is (``NotFoundError`` if none)."""
@@ -188,57 +197,81 @@ class Referrals:
     def check_self_referral(self, referrer: Customer, referred: Customer) -> None:
         """Refuse a referral between one person's records (ids, phones, e-mails, addresses)."""
         if referrer.id == referred.id:
-            raise ValidationError("self-referral: a customer cannot use their own code",
-                                  field="code")
+            raise ValidationError(
+                "self-referral: a customer cannot use their own code", field="code"
+            )
         same = []
-        if referrer.phone and referred.phone and \
-                self._phone(referrer.phone) == self._phone(referred.phone):
+        if (
+            referrer.phone
+            and referred.phone
+            and self._phone(referrer.phone) == self._phone(referred.phone)
+        ):
             same.append("phone")
-        if referrer.email and referred.email and \
-                normalize_email(referrer.email) == normalize_email(referred.email):
+        if (
+            referrer.email
+            and referred.email
+            and normalize_email(referrer.email) == normalize_email(referred.email)
+        ):
             same.append("e-mail")
-        if normalize_address(referrer.address) and \
-                normalize_address(referrer.address) == normalize_address(referred.address):
+        if normalize_address(referrer.address) and normalize_address(
+            referrer.address
+        ) == normalize_address(referred.address):
             same.append("address")
         if same:
-            raise ValidationError(f"self-referral: the new customer has the same "
-                                  f"{' and '.join(same)} as the code's owner", field="code")
+            raise ValidationError(
+                f"self-referral: the new customer has the same "
+                f"{' and '.join(same)} as the code's owner",
+                field="code",
+            )
 
     def _phone(self, phone: str) -> str:
         try:
             return normalize_phone(
-                phone, default_country_code=self._crm.config.core.default_country_code)
+                phone, default_country_code=self._crm.config.core.default_country_code
+            )
         except ValidationError:
             return phone  # stored before a rule change: compare as stored
 
     def _check_new(self, referred: Customer, now: datetime) -> None:
         window = self.settings.referral.link_window_days
         if referred.created_at < now - timedelta(days=window):
-            raise ValidationError(f"customer {referred.id} joined on "
-                                  f"{referred.created_at.date().isoformat()}; only customers "
-                                  f"who joined within {window} days can be linked to a referrer")
-        if self._crm.interactions.count({"customer_id": referred.id, "kind": {
-                "$in": self.settings.earn.purchase_kinds}}):
-            raise ValidationError(f"customer {referred.id} has bought already; a referral links "
-                                  "a new customer before their first purchase")
+            raise ValidationError(
+                f"customer {referred.id} joined on "
+                f"{referred.created_at.date().isoformat()}; only customers "
+                f"who joined within {window} days can be linked to a referrer"
+            )
+        if self._crm.interactions.count(
+            {"customer_id": referred.id, "kind": {"$in": self.settings.earn.purchase_kinds}}
+        ):
+            raise ValidationError(
+                f"customer {referred.id} has bought already; a referral links "
+                "a new customer before their first purchase"
+            )
         existing = self.referral_of(referred.id)
         if existing is not None:
-            raise ValidationError(f"customer {referred.id} is already linked to referrer "
-                                  f"{existing.referrer_id}")
+            raise ValidationError(
+                f"customer {referred.id} is already linked to referrer {existing.referrer_id}"
+            )
 
     def _check_velocity(self, referrer_id: str, now: datetime) -> None:
         settings = self.settings.referral
-        for span, cap, label in ((timedelta(hours=1), settings.max_links_per_hour, "hour"),
-                                 (timedelta(days=1), settings.max_links_per_day, "day")):
-            recent = self._referrals.count({"referrer_id": referrer_id,
-                                            "linked_at": {"$gt": now - span}})
+        for span, cap, label in (
+            (timedelta(hours=1), settings.max_links_per_hour, "hour"),
+            (timedelta(days=1), settings.max_links_per_day, "day"),
+        ):
+            recent = self._referrals.count(
+                {"referrer_id": referrer_id, "linked_at": {"$gt": now - span}}
+            )
             if recent >= cap:
-                raise ValidationError(f"referrer {referrer_id} has linked {recent} customers in "
-                                      f"the last {label} (limit {cap}); try later or ask a "
-                                      "manager to check for abuse")
+                raise ValidationError(
+                    f"referrer {referrer_id} has linked {recent} customers in "
+                    f"the last {label} (limit {cap}); try later or ask a "
+                    "manager to check for abuse"
+                )
 
-    def link(self, referred_id: str, code: str, *, actor: str,
-             now: datetime | None = None) -> Referral:
+    def link(
+        self, referred_id: str, code: str, *, actor: str, now: datetime | None = None
+    ) -> Referral:
         """Link a new customer to the owner of ``code`` (rules in the module docstring)."""
         when = now or self._crm.now()
         referrer_id = self.owner_of(code)
@@ -250,23 +283,30 @@ class Referrals:
             account = self._ledger.account(referrer_id)
             stored = account is not None
             self._check_velocity(referrer_id, when)
-            referral = Referral(id=referral_id(referred_id), referrer_id=referrer_id,
-                                referred_id=referred_id, code=normalize_code(code),
-                                linked_at=when, linked_by=actor)
+            referral = Referral(
+                id=referral_id(referred_id),
+                referrer_id=referrer_id,
+                referred_id=referred_id,
+                code=normalize_code(code),
+                linked_at=when,
+                linked_by=actor,
+            )
             try:
                 with self._crm.transaction(actor):
                     # Claim the referrer's account: concurrent links by one referrer serialise
                     # here, so the velocity caps hold across workers.
-                    self._ledger.update_account(
-                        account or self._blank_account(referrer_id), stored)
+                    self._ledger.update_account(account or self._blank_account(referrer_id), stored)
                     stored_referral = self._referrals.insert(referral)
-                    self._crm.interactions.log(actor=actor, customer_id=referrer_id,
-                                               kind="referral", ref=referred_id,
-                                               occurred_at=when,
-                                               summary="referred a new customer")
+                    self._crm.interactions.log(
+                        actor=actor,
+                        customer_id=referrer_id,
+                        kind="referral",
+                        ref=referred_id,
+                        occurred_at=when,
+                        summary="referred a new customer",
+                    )
                     if self.settings.referral.reward_stage == "link":
-                        stored_referral = self._reward(stored_referral, None, actor=actor,
-                                                       now=when)
+                        stored_referral = self._reward(stored_referral, None, actor=actor, now=when)
             except DuplicateKeyError:
                 continue  # linked by someone else meanwhile: the checks above now say so
             except ConflictError:
@@ -278,8 +318,9 @@ class Referrals:
     def _blank_account(customer_id: str) -> Account:
         return Account(id=account_id(customer_id), customer_id=customer_id)
 
-    def add_customer(self, code: str, *, actor: str, name: str,
-                     **fields: Any) -> tuple[Customer, Referral]:
+    def add_customer(
+        self, code: str, *, actor: str, name: str, **fields: Any
+    ) -> tuple[Customer, Referral]:
         """Add a customer who came with ``code`` and link them, in one transaction.
 
         The self-referral check runs on the new customer's (normalised) contacts before anything
@@ -297,11 +338,15 @@ class Referrals:
 
     def qualifies(self, amount: float | None) -> bool:
         """Whether a purchase of ``amount`` (net of refunds) qualifies a referral."""
-        return amount is not None and amount > 0 and \
-            amount >= self.settings.referral.min_purchase_amount
+        return (
+            amount is not None
+            and amount > 0
+            and amount >= self.settings.referral.min_purchase_amount
+        )
 
-    def on_purchase(self, purchase: Interaction, *, actor: str,
-                    now: datetime | None = None) -> Referral | None:
+    def on_purchase(
+        self, purchase: Interaction, *, actor: str, now: datetime | None = None
+    ) -> Referral | None:
         """Reward the referral of the purchasing customer if this purchase qualifies it."""
         if self.settings.referral.reward_stage != "first_purchase":
             return None
@@ -313,68 +358,103 @@ class Referrals:
         except ConflictError:
             return None  # rewarded by a concurrent purchase or worker
 
-    def _reward(self, referral: Referral, purchase_id: str | None, *, actor: str,
-                now: datetime) -> Referral:
+    def _reward(
+        self, referral: Referral, purchase_id: str | None, *, actor: str, now: datetime
+    ) -> Referral:
         settings = self.settings.referral
         tag = purchase_id or "link"
         since = now - timedelta(days=settings.period_days)
 
         def under_cap(state: LedgerState) -> bool:
-            active = [lot for lot in state.lots.values()
-                      if lot.entry.reason == REFERRER and lot.entry.at > since
-                      and lot.requested < lot.entry.points]
+            active = [
+                lot
+                for lot in state.lots.values()
+                if lot.entry.reason == REFERRER
+                and lot.entry.at > since
+                and lot.requested < lot.entry.points
+            ]
             return len(active) < settings.max_rewards_per_period
 
         with self._crm.transaction(actor):
             # Claim the referral first: of two purchases racing, only one rewards.
-            claimed = self._referrals.update(referral, status=REWARDED,
-                                             qualifying_purchase_id=purchase_id,
-                                             rewarded_at=now)
+            claimed = self._referrals.update(
+                referral, status=REWARDED, qualifying_purchase_id=purchase_id, rewarded_at=now
+            )
             source = f"referral:{referral.referred_id}:referrer:{tag}"
-            got = self._ledger.earn(referral.referrer_id, source=source,
-                                    points=settings.referrer_points, reason=REFERRER,
-                                    actor=actor, ref=referral.referred_id, now=now,
-                                    note="reward for bringing a new customer", guard=under_cap)
-            capped = got is None and settings.referrer_points > 0 and not self._earned(
-                referral.referrer_id, source)
-            mine = self._ledger.earn(referral.referred_id,
-                                     source=f"referral:{referral.referred_id}:referred:{tag}",
-                                     points=settings.referred_points, reason=REFERRED,
-                                     actor=actor, ref=referral.referrer_id, now=now,
-                                     note="welcome reward for coming through a referral")
+            got = self._ledger.earn(
+                referral.referrer_id,
+                source=source,
+                points=settings.referrer_points,
+                reason=REFERRER,
+                actor=actor,
+                ref=referral.referred_id,
+                now=now,
+                note="reward for bringing a new customer",
+                guard=under_cap,
+            )
+            capped = (
+                got is None
+                and settings.referrer_points > 0
+                and not self._earned(referral.referrer_id, source)
+            )
+            mine = self._ledger.earn(
+                referral.referred_id,
+                source=f"referral:{referral.referred_id}:referred:{tag}",
+                points=settings.referred_points,
+                reason=REFERRED,
+                actor=actor,
+                ref=referral.referrer_id,
+                now=now,
+                note="welcome reward for coming through a referral",
+            )
             return self._referrals.update(
-                claimed, referrer_points=got.points if got else 0,
-                referred_points=mine.points if mine else 0, referrer_capped=capped,
-                rewards=claimed.rewards + 1)
+                claimed,
+                referrer_points=got.points if got else 0,
+                referred_points=mine.points if mine else 0,
+                referrer_capped=capped,
+                rewards=claimed.rewards + 1,
+            )
 
     def _earned(self, customer_id: str, source: str) -> bool:
         return self._ledger.state(customer_id).by_key(f"{EARN}|{source}") is not None
 
-    def on_refund(self, refund: Interaction, purchase: Interaction, *, actor: str,
-                  now: datetime | None = None) -> Referral | None:
+    def on_refund(
+        self, refund: Interaction, purchase: Interaction, *, actor: str, now: datetime | None = None
+    ) -> Referral | None:
         """Claw back the rewards a purchase qualified once refunds leave it unqualified."""
-        referral = self._referrals.find_one({"qualifying_purchase_id": purchase.id,
-                                             "status": REWARDED})
+        referral = self._referrals.find_one(
+            {"qualifying_purchase_id": purchase.id, "status": REWARDED}
+        )
         if referral is None:
             return None
-        refunded = sum(r.amount if r.amount is not None else (purchase.amount or 0.0)
-                       for r in self._crm.interactions.for_customer(purchase.customer_id,
-                                                                    kinds=["refund"])
-                       if r.ref == purchase.id)
+        refunded = sum(
+            r.amount if r.amount is not None else (purchase.amount or 0.0)
+            for r in self._crm.interactions.for_customer(purchase.customer_id, kinds=["refund"])
+            if r.ref == purchase.id
+        )
         if self.qualifies(round((purchase.amount or 0.0) - refunded, 2)):
             return None
         when = now or self._crm.now()
         try:
             with self._crm.transaction(actor):
-                reopened = self._referrals.update(referral, status=LINKED,
-                                                  qualifying_purchase_id=None,
-                                                  clawbacks=referral.clawbacks + 1)
-                for customer_id, side in ((referral.referrer_id, "referrer"),
-                                          (referral.referred_id, "referred")):
+                reopened = self._referrals.update(
+                    referral,
+                    status=LINKED,
+                    qualifying_purchase_id=None,
+                    clawbacks=referral.clawbacks + 1,
+                )
+                for customer_id, side in (
+                    (referral.referrer_id, "referrer"),
+                    (referral.referred_id, "referred"),
+                ):
                     self._ledger.clawback(
-                        customer_id, f"referral:{referral.referred_id}:{side}:{purchase.id}",
-                        cause=refund.id, actor=actor, now=when,
-                        note="the purchase that qualified the referral was refunded")
+                        customer_id,
+                        f"referral:{referral.referred_id}:{side}:{purchase.id}",
+                        cause=refund.id,
+                        actor=actor,
+                        now=when,
+                        note="the purchase that qualified the referral was refunded",
+                    )
         except ConflictError:
             return None  # handled by a concurrent worker
         return reopened
@@ -386,19 +466,27 @@ class Referrals:
         self._crm.customers.get(customer_id)
         made = self._referrals.find({"referrer_id": customer_id})
         state = self._ledger.state(customer_id)
-        points = sum(lot.entry.points - lot.requested for lot in state.lots.values()
-                     if lot.entry.reason == REFERRER)
+        points = sum(
+            lot.entry.points - lot.requested
+            for lot in state.lots.values()
+            if lot.entry.reason == REFERRER
+        )
         came = self.referral_of(customer_id)
         return ReferralStats(
-            customer_id=customer_id, code=self.code_of(customer_id),
-            referred_by=came.referrer_id if came else None, links=len(made),
+            customer_id=customer_id,
+            code=self.code_of(customer_id),
+            referred_by=came.referrer_id if came else None,
+            links=len(made),
             rewarded=sum(1 for r in made if r.status == REWARDED),
             waiting=sum(1 for r in made if r.status == LINKED),
             capped=sum(1 for r in made if r.referrer_capped),
-            clawed_back=sum(r.clawbacks for r in made), points_earned=max(0, points))
+            clawed_back=sum(r.clawbacks for r in made),
+            points_earned=max(0, points),
+        )
 
-    def leaderboard(self, *, since: datetime | None = None,
-                    limit: int = 20) -> list[dict[str, Any]]:
+    def leaderboard(
+        self, *, since: datetime | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
         """Referrers by number of customers brought (optionally linked since ``since``)."""
         query: dict[str, Any] = {}
         if since is not None:
@@ -411,8 +499,10 @@ class Referrals:
             if referral.status == REWARDED:
                 rewarded[referral.referrer_id] += 1
                 points[referral.referrer_id] += referral.referrer_points
-        return [{"referrer": rid, "links": n, "rewarded": rewarded[rid],
-                 "points": points[rid]} for rid, n in links.most_common(limit)]
+        return [
+            {"referrer": rid, "links": n, "rewarded": rewarded[rid], "points": points[rid]}
+            for rid, n in links.most_common(limit)
+        ]
 
     def all(self) -> list[Referral]:
         return list(self._referrals.iter())

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
 
 
-def sections(loyalty: Loyalty, now: datetime,
-             window: ReportWindow | None = None) -> list[ReportSection]:
+def sections(
+    loyalty: Loyalty, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """Points, tiers and referrals (DOMAIN §6; the loyalty side of §7's measures). The
     points moved are counted over the report's period (else the last ``report_period_days``)
     and, for a team or a rep, for the customers they own."""
@@ -69,20 +70,29 @@ def sections(loyalty: Loyalty, now: datetime,
         (f"clawbacks not recoverable (already spent), {days_label}", shortfall),
         (f"adjusted (net), {days_label}", period[ADJUST]),
     ]
-    out = [ReportSection(
-        "Loyalty points", ("measure", "value"), points_rows,
-        chart={"earned": period[EARN], "redeemed": -period[REDEEM],
-               "expired": -period[EXPIRE], "clawed back": -period[CLAWBACK]},
-        note=f"one point is worth {settings.point_value:g} in currency; the balance is always "
-             "the ledger's sum", order=60)]
+    out = [
+        ReportSection(
+            "Loyalty points",
+            ("measure", "value"),
+            points_rows,
+            chart={
+                "earned": period[EARN],
+                "redeemed": -period[REDEEM],
+                "expired": -period[EXPIRE],
+                "clawed back": -period[CLAWBACK],
+            },
+            note=f"one point is worth {settings.point_value:g} in currency; the balance is always "
+            "the ledger's sum",
+            order=60,
+        )
+    ]
 
     out.append(tier_section(loyalty, now, window))
 
     referrals = loyalty.referrals.all()
     recent = [r for r in referrals if since <= r.linked_at < upper]
-    asks = loyalty.crm.tasks.find({"kind": ASK_KIND,
-                                   "created_at": {"$gte": since, "$lt": upper}})
-    paid: Counter[str] = Counter()        # rewards credited
+    asks = loyalty.crm.tasks.find({"kind": ASK_KIND, "created_at": {"$gte": since, "$lt": upper}})
+    paid: Counter[str] = Counter()  # rewards credited
     points_paid: Counter[str] = Counter()  # net of what refunds took back
     for entry in loyalty.ledger.find({"reason": {"$in": [REFERRER, REFERRED]}}):
         if entry.kind == EARN:
@@ -94,35 +104,52 @@ def sections(loyalty: Loyalty, now: datetime,
         ("customers brought by referral", len(referrals)),
         (f"linked, {days_label}", len(recent)),
         ("rewarded (qualified)", sum(1 for r in referrals if r.status == REWARDED)),
-        ("waiting for the qualifying purchase", sum(1 for r in referrals
-                                                    if r.status == LINKED)),
+        ("waiting for the qualifying purchase", sum(1 for r in referrals if r.status == LINKED)),
         ("rewards clawed back (refunds)", sum(r.clawbacks for r in referrals)),
-        ("referrer rewards withheld by the period cap", sum(1 for r in referrals
-                                                            if r.referrer_capped)),
+        (
+            "referrer rewards withheld by the period cap",
+            sum(1 for r in referrals if r.referrer_capped),
+        ),
         ("points paid to referrers (net of clawbacks)", points_paid[REFERRER]),
         ("points paid to new customers (net of clawbacks)", points_paid[REFERRED]),
         (f"'ask for a referral' tasks, {days_label}", len(asks)),
         ("of which done", sum(1 for t in asks if t.status.value == "done")),
     ]
-    note = (f"{paid[REFERRER]} referrer and {paid[REFERRED]} new-customer rewards credited "
-            "in all")
-    out.append(ReportSection("Referrals (old brings new)", ("measure", "value"), ref_rows,
-                             note=note, order=62))
+    note = f"{paid[REFERRER]} referrer and {paid[REFERRED]} new-customer rewards credited in all"
+    out.append(
+        ReportSection(
+            "Referrals (old brings new)", ("measure", "value"), ref_rows, note=note, order=62
+        )
+    )
     top = loyalty.referrals.leaderboard(limit=10)
     if top:
         names = referrer_names(loyalty, [row["referrer"] for row in top])
-        out.append(ReportSection(
-            "Top referrers", ("customer", "brought", "rewarded", "points"),
-            [(names[row["referrer"]], row["links"], row["rewarded"], row["points"])
-             for row in top],
-            chart={names[row["referrer"]]: row["links"] for row in top}, order=63,
-            charts=[Chart(N_("Customers brought by referral"),
-                          [names[r["referrer"]] for r in top],
-                          [Series(N_("brought"), [r["links"] for r in top]),
-                           Series(N_("rewarded"), [r["rewarded"] for r in top])],
-                          unit=N_("customers"), y_label=N_("Customers brought"),
-                          x_label=N_("Referrer"),
-                          key="top_referrers")]))
+        out.append(
+            ReportSection(
+                "Top referrers",
+                ("customer", "brought", "rewarded", "points"),
+                [
+                    (names[row["referrer"]], row["links"], row["rewarded"], row["points"])
+                    for row in top
+                ],
+                chart={names[row["referrer"]]: row["links"] for row in top},
+                order=63,
+                charts=[
+                    Chart(
+                        N_("Customers brought by referral"),
+                        [names[r["referrer"]] for r in top],
+                        [
+                            Series(N_("brought"), [r["links"] for r in top]),
+                            Series(N_("rewarded"), [r["rewarded"] for r in top]),
+                        ],
+                        unit=N_("customers"),
+                        y_label=N_("Customers brought"),
+                        x_label=N_("Referrer"),
+                        key="top_referrers",
+                    )
+                ],
+            )
+        )
     return out
 
 
@@ -139,15 +166,19 @@ def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> Repor
     counts = window.rep_filter(loyalty.crm)
     scope: set[str] | None = None  # None: every customer, as now
     if past or not window.everyone:
-        scope = {c.id for c in loyalty.crm.customers.iter()
-                 if (window.everyone or (c.owner is not None and counts(c.owner)))
-                 and (not past or c.created_at <= at)}
+        scope = {
+            c.id
+            for c in loyalty.crm.customers.iter()
+            if (window.everyone or (c.owner is not None and counts(c.owner)))
+            and (not past or c.created_at <= at)
+        }
     tiers: Counter[str] = Counter()
     reached: Counter[str] = Counter()
     changed = 0
     for account in loyalty.crm.records(ACCOUNTS, Account).iter({"tier": {"$ne": None}}):
         if account.id != account_id(account.customer_id) or (
-                scope is not None and account.customer_id not in scope):
+            scope is not None and account.customer_id not in scope
+        ):
             continue  # merged into another, or not the window's customer
         since = account.tier_since
         if past and (since is None or since > at):
@@ -160,27 +191,30 @@ def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> Repor
     def share(n: int) -> str:
         return f"{n / active:.1%}" if active else "0.0%"
 
-    rows: list[tuple[Any, ...]] = [(level.name, tiers[level.name], share(tiers[level.name]))
-                                   for level in reversed(settings.tiers.levels)]
+    rows: list[tuple[Any, ...]] = [
+        (level.name, tiers[level.name], share(tiers[level.name]))
+        for level in reversed(settings.tiers.levels)
+    ]
     if changed:
         rows.append(("(tier changed after the window's end)", changed, share(changed)))
     untiered = max(0, active - sum(tiers.values()) - changed)
     rows.append(("(no tier)", untiered, share(untiered)))
     if period:
-        rows = [(*row, reached[row[0]] if not row[0].startswith("(") else "")
-                for row in rows]
-    who = (f"rep {window.rep}" if window.rep else f"team {window.team}" if window.team
-           else "")
+        rows = [(*row, reached[row[0]] if not row[0].startswith("(") else "") for row in rows]
+    who = f"rep {window.rep}" if window.rep else f"team {window.team}" if window.team else ""
     when = f"as of {at.isoformat()[:16].replace('T', ' ')}" if past else "now"
     columns = ["tier", "customers", "share"]
     if period:
         columns.append("reached in the period")
     return ReportSection(
-        "Loyalty tiers", columns, rows,
+        "Loyalty tiers",
+        columns,
+        rows,
         chart={row[0]: row[1] for row in rows if not row[0].startswith("(")},
         note=f"by {settings.tiers.basis} over {settings.tiers.window_days} days; upgrades at "
-             f"once, downgrades at the review date; {who + ', ' if who else ''}{when}",
-        order=61)
+        f"once, downgrades at the review date; {who + ', ' if who else ''}{when}",
+        order=61,
+    )
 
 
 def short_name(name: str) -> str:
@@ -205,19 +239,17 @@ def referrer_names(loyalty: Loyalty, ids: list[str]) -> dict[str, str]:
         except NotFoundError:
             names[cid] = f"(deleted customer {cid[-6:]})"
     seen = Counter(names.values())
-    return {cid: f"{name} ({cid[-6:]})" if seen[name] > 1 else name
-            for cid, name in names.items()}
+    return {cid: f"{name} ({cid[-6:]})" if seen[name] > 1 else name for cid, name in names.items()}
 
 
 def _owned(loyalty: Loyalty, window: ReportWindow) -> set[str]:
     """Ids of the customers owned by the window's rep, or by a rep of its team."""
     counts = window.rep_filter(loyalty.crm)
-    return {c.id for c in loyalty.crm.customers.iter()
-            if c.owner is not None and counts(c.owner)}
+    return {c.id for c in loyalty.crm.customers.iter() if c.owner is not None and counts(c.owner)}
 
 
 def summary(loyalty: Loyalty, customer: Customer) -> list[SummaryLine]:
-    """"1,250 points (1,250 spendable); gold since 2026-01-05, review 2027-01-05; code …"."""
+    """ "1,250 points (1,250 spendable); gold since 2026-01-05, review 2027-01-05; code …"."""
     view = loyalty.account(customer.id)
     parts = [f"{view.balance:,} points"]
     if view.available != view.balance:

@@ -39,30 +39,37 @@ def positive(_inst: object, attribute: attrs.Attribute, value: Any) -> None:
 def at_least(low: int) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValidationError(f"must be a whole number >= {low}, got {value!r}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"must be a whole number >= {low}, got {value!r}", field=attribute.name
+            )
+
     return check
 
 
 def one_of(*allowed: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: Any) -> None:
         if value not in allowed:
-            raise ValidationError(f"must be one of {', '.join(allowed)}, got {value!r}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"must be one of {', '.join(allowed)}, got {value!r}", field=attribute.name
+            )
+
     return check
 
 
 def _name(_inst: object, attribute: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, str) or not NAME.match(value):
-        raise ValidationError(f"{value!r} is not a name (lower-case letters, digits, '_')",
-                              field=attribute.name)
+        raise ValidationError(
+            f"{value!r} is not a name (lower-case letters, digits, '_')", field=attribute.name
+        )
 
 
 def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
     for item in value:
         if not isinstance(item, str) or not NAME.match(item):
-            raise ValidationError(f"{item!r} is not a perk name (lower-case letters, digits, "
-                                  "'_')", field=attribute.name)
+            raise ValidationError(
+                f"{item!r} is not a perk name (lower-case letters, digits, '_')",
+                field=attribute.name,
+            )
 
 
 @attrs.frozen
@@ -79,20 +86,28 @@ def _default_levels() -> list[TierLevel]:
     return [
         TierLevel("silver", 500, 1.1, ["exclusive_offers"]),
         TierLevel("gold", 2000, 1.25, ["exclusive_offers", "priority_handling"]),
-        TierLevel("platinum", 5000, 1.5, ["exclusive_offers", "priority_handling",
-                                          "dedicated_rep", "member_events"]),
+        TierLevel(
+            "platinum",
+            5000,
+            1.5,
+            ["exclusive_offers", "priority_handling", "dedicated_rep", "member_events"],
+        ),
     ]
 
 
 def _levels(_inst: object, attribute: attrs.Attribute, value: list[TierLevel]) -> None:
     names = [level.name for level in value]
     if len(set(names)) != len(names):
-        raise ValidationError(f"tier names must be unique, got {', '.join(names)}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"tier names must be unique, got {', '.join(names)}", field=attribute.name
+        )
     thresholds = [level.threshold for level in value]
     if any(b <= a for a, b in itertools.pairwise(thresholds)):
-        raise ValidationError("thresholds must be in strictly ascending order, got "
-                              f"{', '.join(f'{t:g}' for t in thresholds)}", field=attribute.name)
+        raise ValidationError(
+            "thresholds must be in strictly ascending order, got "
+            f"{', '.join(f'{t:g}' for t in thresholds)}",
+            field=attribute.name,
+        )
 
 
 @attrs.frozen
@@ -117,15 +132,19 @@ class EarnSettings:
     def _check_kinds(self, attribute: attrs.Attribute, value: dict[str, int]) -> None:
         for kind, points in value.items():
             if not NAME.match(kind):
-                raise ValidationError(f"{kind!r} is not an interaction kind name",
-                                      field=attribute.name)
+                raise ValidationError(
+                    f"{kind!r} is not an interaction kind name", field=attribute.name
+                )
             if kind in RESERVED_KINDS or kind in self.purchase_kinds:
-                raise ValidationError(f"{kind!r} earns through its own rule ([loyalty.earn] "
-                                      "points_per_currency or [loyalty.referral]); remove it",
-                                      field=attribute.name)
+                raise ValidationError(
+                    f"{kind!r} earns through its own rule ([loyalty.earn] "
+                    "points_per_currency or [loyalty.referral]); remove it",
+                    field=attribute.name,
+                )
             if isinstance(points, bool) or not isinstance(points, int) or points < 0:
-                raise ValidationError(f"{kind}: must be a whole number >= 0, got {points!r}",
-                                      field=attribute.name)
+                raise ValidationError(
+                    f"{kind}: must be a whole number >= 0, got {points!r}", field=attribute.name
+                )
 
 
 @attrs.frozen
@@ -138,8 +157,9 @@ class ExpirySettings:
     @reminder_days.validator
     def _before_expiry(self, attribute: attrs.Attribute, value: int) -> None:
         if self.days and value >= self.days:
-            raise ValidationError(f"must be less than days ({self.days}), got {value}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"must be less than days ({self.days}), got {value}", field=attribute.name
+            )
 
 
 @attrs.frozen
@@ -159,9 +179,11 @@ class TierSettings:
         for scheme, table in self.from_grades.items():
             for grade, level in table.items():
                 if level not in names:
-                    raise ValidationError(f"{scheme}.{grade}: {level!r} is not a tier level "
-                                          f"(levels: {', '.join(sorted(names))})",
-                                          field="from_grades")
+                    raise ValidationError(
+                        f"{scheme}.{grade}: {level!r} is not a tier level "
+                        f"(levels: {', '.join(sorted(names))})",
+                        field="from_grades",
+                    )
 
 
 @attrs.frozen
@@ -183,9 +205,10 @@ class ReferralSettings:
     @max_links_per_day.validator
     def _day_covers_hour(self, attribute: attrs.Attribute, value: int) -> None:
         if value < self.max_links_per_hour:
-            raise ValidationError(f"must be at least max_links_per_hour "
-                                  f"({self.max_links_per_hour}), got {value}",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"must be at least max_links_per_hour ({self.max_links_per_hour}), got {value}",
+                field=attribute.name,
+            )
 
     @code_length.validator
     def _short(self, attribute: attrs.Attribute, value: int) -> None:

@@ -26,9 +26,10 @@ FAMILY = ["Deng", "Feng", "Han", "Jiang", "Pan", "Song", "Tang", "Xie", "Ortiz",
 def simulate_day(loyalty: Loyalty, now: datetime, rng: random.Random, actor: str) -> None:
     """Act out the day; see the module docstring."""
     crm = loyalty.crm
-    recent = crm.interactions.find({"kind": "purchase",
-                                    "occurred_at": {"$gt": now - timedelta(days=30),
-                                                    "$lte": now}}, sort=[("occurred_at", 1)])
+    recent = crm.interactions.find(
+        {"kind": "purchase", "occurred_at": {"$gt": now - timedelta(days=30), "$lte": now}},
+        sort=[("occurred_at", 1)],
+    )
     buyers = sorted({p.customer_id for p in recent})
     if buyers:
         _bring_friends(loyalty, now, rng, actor, buyers)
@@ -38,8 +39,9 @@ def simulate_day(loyalty: Loyalty, now: datetime, rng: random.Random, actor: str
         _refund(loyalty, rng, recent)
 
 
-def _bring_friends(loyalty: Loyalty, now: datetime, rng: random.Random, actor: str,
-                   buyers: list[str]) -> None:
+def _bring_friends(
+    loyalty: Loyalty, now: datetime, rng: random.Random, actor: str, buyers: list[str]
+) -> None:
     crm = loyalty.crm
     count = (rng.random() < 0.7) + (rng.random() < 0.3)
     for _ in range(count):
@@ -50,7 +52,9 @@ def _bring_friends(loyalty: Loyalty, now: datetime, rng: random.Random, actor: s
             "name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
             "phone": f"+86 139 {rng.randrange(10**8):08d}",
             "email": f"friend{serial}@example.org",
-            "region": referrer.region, "owner": referrer.owner, "source": "referral",
+            "region": referrer.region,
+            "owner": referrer.owner,
+            "source": "referral",
         }
         try:
             loyalty.add_referred_customer(code, actor=actor, **friend)
@@ -60,8 +64,9 @@ def _bring_friends(loyalty: Loyalty, now: datetime, rng: random.Random, actor: s
         referrer = crm.customers.get(rng.choice(buyers))
         code = loyalty.referral_code(referrer.id, actor=actor, rng=rng)
         try:
-            loyalty.add_referred_customer(code, actor=actor, name="Self Referrer",
-                                          phone=referrer.phone, email=None)
+            loyalty.add_referred_customer(
+                code, actor=actor, name="Self Referrer", phone=referrer.phone, email=None
+            )
         except ValidationError as exc:
             logger().info("self-referral refused", referrer=referrer.id, reason=str(exc))
 
@@ -75,15 +80,24 @@ def _first_purchases(loyalty: Loyalty, rng: random.Random) -> None:
             customer = crm.customers.get(referral.referred_id)
         except NotFoundError:  # merged meanwhile
             continue
-        crm.interactions.log(actor=customer.owner or "demo-staff", customer_id=customer.id,
-                             kind="purchase", amount=round(rng.lognormvariate(5, 0.7), 2),
-                             summary="first order", channel=rng.choice(list(Channel)[:4]),
-                             rep=customer.owner)
+        crm.interactions.log(
+            actor=customer.owner or "demo-staff",
+            customer_id=customer.id,
+            kind="purchase",
+            amount=round(rng.lognormvariate(5, 0.7), 2),
+            summary="first order",
+            channel=rng.choice(list(Channel)[:4]),
+            rep=customer.owner,
+        )
 
 
 def _redeem(loyalty: Loyalty, now: datetime, rng: random.Random, actor: str) -> None:
-    earners = sorted({e.customer_id for e in loyalty.ledger.find(
-        {"kind": EARN, "at": {"$gt": now - timedelta(days=60)}})})
+    earners = sorted(
+        {
+            e.customer_id
+            for e in loyalty.ledger.find({"kind": EARN, "at": {"$gt": now - timedelta(days=60)}})
+        }
+    )
     for customer_id in rng.sample(earners, min(len(earners), 4)):
         state = loyalty.ledger.state(customer_id)
         available = state.available(now)
@@ -91,8 +105,9 @@ def _redeem(loyalty: Loyalty, now: datetime, rng: random.Random, actor: str) -> 
             continue
         points = max(100, (rng.randint(100, available) // 50) * 50)
         try:
-            loyalty.redeem(customer_id, min(points, available), actor=actor,
-                           note="redeemed at the counter")
+            loyalty.redeem(
+                customer_id, min(points, available), actor=actor, note="redeemed at the counter"
+            )
         except ValidationError as exc:
             logger().info("redemption refused", customer_id=customer_id, reason=str(exc))
 
@@ -102,14 +117,22 @@ def _refund(loyalty: Loyalty, rng: random.Random, recent: list) -> None:
     purchase = rng.choice(recent)
     if not purchase.amount:
         return
-    already = [r for r in crm.interactions.for_customer(purchase.customer_id, kinds=["refund"])
-               if r.ref == purchase.id]
+    already = [
+        r
+        for r in crm.interactions.for_customer(purchase.customer_id, kinds=["refund"])
+        if r.ref == purchase.id
+    ]
     if already:
         return
     amount = purchase.amount if rng.random() < 0.6 else round(purchase.amount / 2, 2)
     try:
-        crm.interactions.log(actor=purchase.rep or "demo-staff",
-                             customer_id=purchase.customer_id, kind="refund", amount=amount,
-                             ref=purchase.id, summary="returned the goods")
+        crm.interactions.log(
+            actor=purchase.rep or "demo-staff",
+            customer_id=purchase.customer_id,
+            kind="refund",
+            amount=amount,
+            ref=purchase.id,
+            summary="returned the goods",
+        )
     except ValidationError:  # the customer was merged or erased meanwhile
         return

@@ -108,19 +108,26 @@ class Sweeps:
         if customer.do_not_contact:
             return None
         state = self._loyalty.ledger.state(customer_id)
-        soon = [lot for lot in state.lots.values() if lot.remaining > 0 and lot.expires_at
-                and now < lot.expires_at <= horizon]
+        soon = [
+            lot
+            for lot in state.lots.values()
+            if lot.remaining > 0 and lot.expires_at and now < lot.expires_at <= horizon
+        ]
         if not soon:
             return None
         points = sum(lot.remaining for lot in soon)
         first = min(lot.expires_at for lot in soon if lot.expires_at)
-        return TaskDraft(kind=REMINDER_KIND,
-                         title=f"Remind the customer: {points} points expire from "
-                               f"{first.date().isoformat()}",
-                         due_at=now, customer_id=customer_id, assignee=customer.owner,
-                         priority=Priority.NORMAL, dedupe_key=reminder_key(customer_id),
-                         source="loyalty",
-                         ext={"loyalty": {"points": points, "expires_at": iso(first)}})
+        return TaskDraft(
+            kind=REMINDER_KIND,
+            title=f"Remind the customer: {points} points expire from {first.date().isoformat()}",
+            due_at=now,
+            customer_id=customer_id,
+            assignee=customer.owner,
+            priority=Priority.NORMAL,
+            dedupe_key=reminder_key(customer_id),
+            source="loyalty",
+            ext={"loyalty": {"points": points, "expires_at": iso(first)}},
+        )
 
     def proven_asks(self, now: datetime) -> list[TaskDraft]:
         """Ask customers whose purchase has proven itself (no complaint, no refund since)."""
@@ -133,9 +140,12 @@ class Sweeps:
         drafts: list[TaskDraft] = []
         asked: set[str] = set()
         for purchase in self._crm.interactions.find(
-                {"kind": {"$in": self._loyalty.settings.earn.purchase_kinds},
-                 "occurred_at": {"$gt": lower, "$lte": upper}},
-                sort=[("occurred_at", 1)]):
+            {
+                "kind": {"$in": self._loyalty.settings.earn.purchase_kinds},
+                "occurred_at": {"$gt": lower, "$lte": upper},
+            },
+            sort=[("occurred_at", 1)],
+        ):
             if purchase.customer_id in asked:
                 continue
             try:
@@ -145,14 +155,24 @@ class Sweeps:
             if customer.status is not CustomerStatus.ACTIVE:
                 continue
             since = {"$gte": purchase.occurred_at}
-            if self._crm.interactions.count({"customer_id": customer.id, "kind": "complaint",
-                                             "occurred_at": since}):
+            if self._crm.interactions.count(
+                {"customer_id": customer.id, "kind": "complaint", "occurred_at": since}
+            ):
                 continue
-            if any(r.ref == purchase.id for r in self._crm.interactions.for_customer(
-                    customer.id, kinds=["refund"], since=purchase.occurred_at)):
+            if any(
+                r.ref == purchase.id
+                for r in self._crm.interactions.for_customer(
+                    customer.id, kinds=["refund"], since=purchase.occurred_at
+                )
+            ):
                 continue
-            draft = self._loyalty.asks.draft(customer, "proven", ref=purchase.id, now=now,
-                                             code=self._loyalty.referrals.code_of(customer.id))
+            draft = self._loyalty.asks.draft(
+                customer,
+                "proven",
+                ref=purchase.id,
+                now=now,
+                code=self._loyalty.referrals.code_of(customer.id),
+            )
             if draft is not None:
                 drafts.append(draft)
                 asked.add(customer.id)

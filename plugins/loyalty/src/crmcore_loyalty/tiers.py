@@ -50,9 +50,11 @@ class TierChange:
 
 def ext_values(account: Account) -> dict[str, Any]:
     """What ``customer.ext["loyalty"]`` holds about the tier."""
-    return {"tier": account.tier,
-            "tier_since": iso(account.tier_since) if account.tier_since else None,
-            "tier_review_at": iso(account.tier_review_at) if account.tier_review_at else None}
+    return {
+        "tier": account.tier,
+        "tier_since": iso(account.tier_since) if account.tier_since else None,
+        "tier_review_at": iso(account.tier_review_at) if account.tier_review_at else None,
+    }
 
 
 class Tiers:
@@ -72,18 +74,24 @@ class Tiers:
         if self.settings.tiers.basis == "spend":
             return self._spend(customer_id, since, now)
         state = self._ledger.state(customer_id)
-        earned = sum(e.points for e in state.entries
-                     if e.kind == EARN and e.reason not in NON_QUALIFYING and since < e.at <= now)
-        taken = sum(-e.points + e.shortfall for e in state.entries
-                    if e.kind == CLAWBACK and e.reason not in NON_QUALIFYING
-                    and since < e.at <= now)
+        earned = sum(
+            e.points
+            for e in state.entries
+            if e.kind == EARN and e.reason not in NON_QUALIFYING and since < e.at <= now
+        )
+        taken = sum(
+            -e.points + e.shortfall
+            for e in state.entries
+            if e.kind == CLAWBACK and e.reason not in NON_QUALIFYING and since < e.at <= now
+        )
         return float(max(0, earned - taken))
 
     def _spend(self, customer_id: str, since: datetime, now: datetime) -> float:
         spend = 0.0
         paid = self.settings.earn.purchase_kinds
-        for i in self._crm.interactions.for_customer(customer_id, kinds=[*paid, "refund"],
-                                                     since=since):
+        for i in self._crm.interactions.for_customer(
+            customer_id, kinds=[*paid, "refund"], since=since
+        ):
             if i.occurred_at <= since or i.occurred_at > now:
                 continue
             if i.kind in paid:
@@ -100,8 +108,7 @@ class Tiers:
                 reached = level
         return reached
 
-    def mapped(self, customer_id: str, grades: dict[str, Any] | None = None
-               ) -> TierLevel | None:
+    def mapped(self, customer_id: str, grades: dict[str, Any] | None = None) -> TierLevel | None:
         """The highest level the customer's grading tiers grant (``[loyalty.tiers]
         from_grades``); ``grades`` overrides what ``ext.grading.grades`` holds."""
         table = self.settings.tiers.from_grades
@@ -112,13 +119,23 @@ class Tiers:
         except NotFoundError:
             return None
         current = {**stored.get("grades", {}), **(grades or {})}
-        granted = [self.settings.level(levels[current[scheme]])
-                   for scheme, levels in table.items() if current.get(scheme) in levels]
-        return max((g for g in granted if g), key=lambda g: self.settings.rank(g.name),
-                   default=None)
+        granted = [
+            self.settings.level(levels[current[scheme]])
+            for scheme, levels in table.items()
+            if current.get(scheme) in levels
+        ]
+        return max(
+            (g for g in granted if g), key=lambda g: self.settings.rank(g.name), default=None
+        )
 
-    def evaluate(self, customer_id: str, *, actor: str, now: datetime | None = None,
-                 grades: dict[str, Any] | None = None) -> TierChange | None:
+    def evaluate(
+        self,
+        customer_id: str,
+        *,
+        actor: str,
+        now: datetime | None = None,
+        grades: dict[str, Any] | None = None,
+    ) -> TierChange | None:
         """Re-tier one customer by the rules above; announce a change with ``crm_tier_changed``.
         The target is the higher of the qualifying value's level and the level mapped from
         the customer's grading tiers (``grades`` overriding the stored ones)."""
@@ -133,7 +150,8 @@ class Tiers:
             level = self.target(value)
             granted = self.mapped(customer_id, grades)
             if granted is not None and self.settings.rank(granted.name) > self.settings.rank(
-                    level.name if level else None):
+                level.name if level else None
+            ):
                 level = granted
             new = level.name if level else None
             current_rank = self.settings.rank(account.tier)
@@ -143,8 +161,11 @@ class Tiers:
             changes: dict[str, Any] = {}
             upgrade = target_rank > current_rank or not known
             if upgrade or (target_rank < current_rank and review_due):
-                changes = {"tier": new, "tier_since": when if new else None,
-                           "tier_review_at": when + review if new else None}
+                changes = {
+                    "tier": new,
+                    "tier_since": when if new else None,
+                    "tier_review_at": when + review if new else None,
+                }
             elif account.tier is not None and review_due:
                 changes = {"tier_review_at": when + review}  # requalified at the review
             if not changes:
@@ -159,10 +180,16 @@ class Tiers:
             if updated.tier == account.tier:
                 return None
             customer = self._crm.customers.get(customer_id)
-            self._crm.emit("crm_tier_changed", actor=actor, customer=customer,
-                           old=account.tier, new=updated.tier)
-            logger().info("tier changed", customer_id=customer_id, old=account.tier,
-                     new=updated.tier)
+            self._crm.emit(
+                "crm_tier_changed",
+                actor=actor,
+                customer=customer,
+                old=account.tier,
+                new=updated.tier,
+            )
+            logger().info(
+                "tier changed", customer_id=customer_id, old=account.tier, new=updated.tier
+            )
             return TierChange(customer_id, account.tier, updated.tier, when, value)
         raise ConflictError(f"customer {customer_id}: tier kept changing underneath; try again")
 

@@ -38,18 +38,30 @@ def panel(request: PageRequest, customer: Customer) -> Render:
     records = crm.records(REFERRALS, Referral)
     made = records.find({"referrer_id": customer.id}, sort=[("linked_at", -1)], limit=50)
     brought_by = records.find_one({"referred_id": customer.id})
-    names = _names(crm, {r.referred_id for r in made} |
-                   ({brought_by.referrer_id} if brought_by else set()))
-    return Render("loyalty/panel.html", {
-        "view": view,
-        "referrals": [{"id": r.referred_id, "name": names.get(r.referred_id, "—"),
-                       "linked_at": r.linked_at,
-                       "status": str(CAPPED if r.referrer_capped
-                                     else STATUS.get(r.status, r.status)),
-                       "points": r.referrer_points} for r in made],
-        "referred_by": ({"id": brought_by.referrer_id,
-                         "name": names.get(brought_by.referrer_id, "—")}
-                        if brought_by else None)})
+    names = _names(
+        crm, {r.referred_id for r in made} | ({brought_by.referrer_id} if brought_by else set())
+    )
+    return Render(
+        "loyalty/panel.html",
+        {
+            "view": view,
+            "referrals": [
+                {
+                    "id": r.referred_id,
+                    "name": names.get(r.referred_id, "—"),
+                    "linked_at": r.linked_at,
+                    "status": str(CAPPED if r.referrer_capped else STATUS.get(r.status, r.status)),
+                    "points": r.referrer_points,
+                }
+                for r in made
+            ],
+            "referred_by": (
+                {"id": brought_by.referrer_id, "name": names.get(brought_by.referrer_id, "—")}
+                if brought_by
+                else None
+            ),
+        },
+    )
 
 
 def badges(crm: CRM, customer: Customer) -> list[Badge]:

@@ -20,8 +20,10 @@ def check(audience: Audience) -> None:
     """Refuse a criterion on a field that is not a core customer field."""
     unknown = sorted(set(audience.fields) - set(CUSTOMER_FIELDS))
     if unknown:
-        raise ValidationError(f"unknown customer field(s) {', '.join(unknown)} (use "
-                              f"{', '.join(CUSTOMER_FIELDS)})", field="audience.fields")
+        raise ValidationError(
+            f"unknown customer field(s) {', '.join(unknown)} (use {', '.join(CUSTOMER_FIELDS)})",
+            field="audience.fields",
+        )
 
 
 def _plain(value: Any) -> str | None:

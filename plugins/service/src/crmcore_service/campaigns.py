@@ -78,8 +78,9 @@ class Campaigns:
             return self.api.settings.campaigns[name]
         except KeyError:
             known = ", ".join(self.api.settings.campaigns) or "none configured"
-            raise ValidationError(f"unknown campaign {name!r} (known: {known})",
-                                  field="campaign") from None
+            raise ValidationError(
+                f"unknown campaign {name!r} (known: {known})", field="campaign"
+            ) from None
 
     def audience(self, name: str, extra: Sequence[str] = ()) -> list[Customer]:
         """The customers a campaign reaches now (plus ``extra`` ids)."""
@@ -108,8 +109,11 @@ class Campaigns:
                 chosen[cid] = self.crm.customers.get(cid)
         for cid in extra:
             chosen[cid] = self.crm.customers.get(cid)
-        return [c for _id, c in sorted(chosen.items())
-                if c.status.value == "active" and not c.do_not_contact]
+        return [
+            c
+            for _id, c in sorted(chosen.items())
+            if c.status.value == "active" and not c.do_not_contact
+        ]
 
     def run(self, name: str, *, actor: str, customers: Sequence[str] = ()) -> CampaignRun:
         """Create a care task with the offer for each customer reached and not yet targeted."""
@@ -122,53 +126,92 @@ class Campaigns:
             if self.targets.find_one({"campaign": name, "customer_id": customer.id}):
                 already += 1
                 continue
-            target = CareTarget(id=self.crm.new_id("care_"), campaign=name,
-                                customer_id=customer.id, created_at=now, created_by=actor,
-                                churn_before=churn_level(customer))
+            target = CareTarget(
+                id=self.crm.new_id("care_"),
+                campaign=name,
+                customer_id=customer.id,
+                created_at=now,
+                created_by=actor,
+                churn_before=churn_level(customer),
+            )
             offer = f": {campaign.offer}" if campaign.offer else ""
-            draft = TaskDraft(kind="care", title=f"Care ({campaign.title}){offer}"[:200],
-                              due_at=now + timedelta(days=campaign.due_days),
-                              customer_id=customer.id, assignee=customer.owner,
-                              priority=priority, dedupe_key=care_key(name, customer.id),
-                              source=SECTION, ref=target.id,
-                              ext={SECTION: {"campaign": name, "offer": campaign.offer,
-                                             "points": campaign.points}})
+            draft = TaskDraft(
+                kind="care",
+                title=f"Care ({campaign.title}){offer}"[:200],
+                due_at=now + timedelta(days=campaign.due_days),
+                customer_id=customer.id,
+                assignee=customer.owner,
+                priority=priority,
+                dedupe_key=care_key(name, customer.id),
+                source=SECTION,
+                ref=target.id,
+                ext={
+                    SECTION: {"campaign": name, "offer": campaign.offer, "points": campaign.points}
+                },
+            )
             with self.crm.transaction(actor):
                 self.targets.insert(target)
                 self.crm.tasks.create_from(draft, actor=actor)
             new += 1
         return CampaignRun(name, new, already)
 
-    def contact(self, name: str, *, actor: str, customer_id: str, satisfaction: int,
-                accepted: bool = False, summary: str = "",
-                channel: str = "phone") -> CareTarget:
+    def contact(
+        self,
+        name: str,
+        *,
+        actor: str,
+        customer_id: str,
+        satisfaction: int,
+        accepted: bool = False,
+        summary: str = "",
+        channel: str = "phone",
+    ) -> CareTarget:
         """Record the care contact: a "care" interaction with its satisfaction; when the
         customer takes the offer, its points through loyalty (if a plugin awards points)."""
         actor = require_actor(actor)
         campaign = self.campaign(name)
-        if isinstance(satisfaction, bool) or not isinstance(satisfaction, int) \
-                or not 1 <= satisfaction <= 5:
-            raise ValidationError(f"satisfaction must be 1 to 5, got {satisfaction!r}",
-                                  field="satisfaction")
+        if (
+            isinstance(satisfaction, bool)
+            or not isinstance(satisfaction, int)
+            or not 1 <= satisfaction <= 5
+        ):
+            raise ValidationError(
+                f"satisfaction must be 1 to 5, got {satisfaction!r}", field="satisfaction"
+            )
         target = self.targets.find_one({"campaign": name, "customer_id": customer_id})
         if target is None:
-            raise NotFoundError(f"campaign {name} has not reached customer {customer_id} "
-                                f"(run it first: crm service campaign run {name})")
+            raise NotFoundError(
+                f"campaign {name} has not reached customer {customer_id} "
+                f"(run it first: crm service campaign run {name})"
+            )
         if target.contacted_at is not None:
-            raise ValidationError(f"customer {customer_id} was already contacted for campaign "
-                                  f"{name}")
+            raise ValidationError(
+                f"customer {customer_id} was already contacted for campaign {name}"
+            )
         with self.crm.transaction(actor):
             logged = self.crm.interactions.log(
-                actor=actor, customer_id=customer_id, kind="care", channel=channel,
-                satisfaction=satisfaction, rep=actor, ref=target.id, summary=summary[:500],
-                ext={SECTION: {"campaign": name, "offer_accepted": accepted}})
+                actor=actor,
+                customer_id=customer_id,
+                kind="care",
+                channel=channel,
+                satisfaction=satisfaction,
+                rep=actor,
+                ref=target.id,
+                summary=summary[:500],
+                ext={SECTION: {"campaign": name, "offer_accepted": accepted}},
+            )
             entry = None
             if accepted and campaign.points > 0:
                 entry = self._award(campaign, name, customer_id, actor)
-            updated = self.targets.update(target, contacted_at=self.crm.now(),
-                                          contacted_by=actor, satisfaction=satisfaction,
-                                          offer_accepted=accepted, points_entry=entry,
-                                          interaction_id=logged.id)
+            updated = self.targets.update(
+                target,
+                contacted_at=self.crm.now(),
+                contacted_by=actor,
+                satisfaction=satisfaction,
+                offer_accepted=accepted,
+                points_entry=entry,
+                interaction_id=logged.id,
+            )
             task = self.crm.tasks.open_by_key(care_key(name, customer_id))
             if task is not None:
                 self.crm.tasks.complete(task.id, actor=actor, outcome="cared")
@@ -176,15 +219,27 @@ class Campaigns:
 
     def _award(self, campaign: Campaign, name: str, customer_id: str, actor: str) -> str | None:
         answer = self.crm.plugins.crm_award_points(
-            crm=self.crm, customer_id=customer_id, points=campaign.points,
-            source=f"care:{name}:{customer_id}", reason="care_offer", actor=actor)
+            crm=self.crm,
+            customer_id=customer_id,
+            points=campaign.points,
+            source=f"care:{name}:{customer_id}",
+            reason="care_offer",
+            actor=actor,
+        )
         if answer is None:
-            self.api.log.info("care offer points not granted: no plugin awards points",
-                              campaign=name)
+            self.api.log.info(
+                "care offer points not granted: no plugin awards points", campaign=name
+            )
         return answer or None
 
-    def effect(self, name: str, *, since: datetime | None = None, until: datetime | None = None,
-               who: Callable[[str | None], bool] | None = None) -> CampaignEffect:
+    def effect(
+        self,
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        who: Callable[[str | None], bool] | None = None,
+    ) -> CampaignEffect:
         """The campaign's effect so far: of the customers targeted in ``[since, until)`` (None:
         unbounded) and, when ``who`` is given, only the care contacts made by the reps it
         accepts."""
@@ -217,7 +272,14 @@ class Campaigns:
             unchanged += delta == 0
             worse += delta > 0
         granted = sum(1 for t in contacted if t.points_entry) * campaign.points
-        return CampaignEffect(name, len(targets), len(contacted),
-                              round(sum(scores) / len(scores), 2) if scores else None,
-                              sum(t.offer_accepted for t in contacted), granted, improved,
-                              unchanged, worse)
+        return CampaignEffect(
+            name,
+            len(targets),
+            len(contacted),
+            round(sum(scores) / len(scores), 2) if scores else None,
+            sum(t.offer_accepted for t in contacted),
+            granted,
+            improved,
+            unchanged,
+            worse,
+        )

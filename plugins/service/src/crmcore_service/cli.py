@@ -25,10 +25,23 @@ from crmcore_service.qa import QualityAssurance, month_of
 from crmcore_service.response import ResponseTimes
 from crmcore_service.surveys import Surveys
 
-LIST_COLUMNS = [("id", "id"), ("type", "type"), ("state", "step"), ("assignee", "acts"),
-                ("due", "step due"), ("escalation_level", "esc."), ("outcome", "outcome")]
-HISTORY_COLUMNS = [("at", "at"), ("actor", "actor"), ("action", "action"), ("change", "change"),
-                   ("details", "details"), ("note", "note")]
+LIST_COLUMNS = [
+    ("id", "id"),
+    ("type", "type"),
+    ("state", "step"),
+    ("assignee", "acts"),
+    ("due", "step due"),
+    ("escalation_level", "esc."),
+    ("outcome", "outcome"),
+]
+HISTORY_COLUMNS = [
+    ("at", "at"),
+    ("actor", "actor"),
+    ("action", "action"),
+    ("change", "change"),
+    ("details", "details"),
+    ("note", "note"),
+]
 SET_HELP = "A field as NAME=VALUE (repeatable): what the step requires, e.g. contract_no=C-1."
 
 
@@ -49,15 +62,20 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 
 def _row(order: Order) -> dict[str, Any]:
     row = to_doc(order)
-    row["due"] = ("" if order.step_due_at is None
-                  else order.step_due_at.strftime("%Y-%m-%d %H:%M"))
+    row["due"] = "" if order.step_due_at is None else order.step_due_at.strftime("%Y-%m-%d %H:%M")
     return row
 
 
 def _done(ctx: click.Context, order: Order, what: str) -> None:
-    say(ctx, f"order {order.id} {what} (step {order.state}, version {order.version})",
-        id=order.id, state=order.state, outcome=order.outcome, assignee=order.assignee,
-        version=order.version)
+    say(
+        ctx,
+        f"order {order.id} {what} (step {order.state}, version {order.version})",
+        id=order.id,
+        state=order.state,
+        outcome=order.outcome,
+        assignee=order.assignee,
+        version=order.version,
+    )
 
 
 @click.group("service")
@@ -72,15 +90,22 @@ def types_(ctx: click.Context) -> None:
     api = _api(ctx)
     rows = []
     for name, order_type in api.types.items():
-        rows.append({"name": name, "title": order_type.title, "category": order_type.category,
-                     "steps": " → ".join(s.name for s in order_type.steps if not s.terminal),
-                     "ends": ", ".join(s.name for s in order_type.steps if s.terminal),
-                     "definition": to_doc(order_type)})
+        rows.append(
+            {
+                "name": name,
+                "title": order_type.title,
+                "category": order_type.category,
+                "steps": " → ".join(s.name for s in order_type.steps if not s.terminal),
+                "ends": ", ".join(s.name for s in order_type.steps if s.terminal),
+                "definition": to_doc(order_type),
+            }
+        )
     if as_json(ctx):
         print_json(ctx, rows)
         return
-    out_table(ctx, rows, [("name", "type"), ("title", "title"), ("steps", "steps"),
-                          ("ends", "ends")])
+    out_table(
+        ctx, rows, [("name", "type"), ("title", "title"), ("steps", "steps"), ("ends", "ends")]
+    )
 
 
 @service_group.command("open")
@@ -91,12 +116,26 @@ def types_(ctx: click.Context) -> None:
 @click.option("--owner", metavar="REP", help="Who took it (default: you); tracks it to the end.")
 @click.option("--assignee", metavar="PERSON", help="Who acts at the first step.")
 @click.pass_context
-def open_(ctx: click.Context, order_type: str, customer_id: str, sets: tuple[str, ...],
-          summary: str, owner: str | None, assignee: str | None) -> None:
+def open_(
+    ctx: click.Context,
+    order_type: str,
+    customer_id: str,
+    sets: tuple[str, ...],
+    summary: str,
+    owner: str | None,
+    assignee: str | None,
+) -> None:
     """Open an order of TYPE (see 'crm service types')."""
     api = _api(ctx)
-    order = api.open(actor=actor(ctx), type=order_type, customer_id=customer_id,
-                     fields=parse_sets(sets), summary=summary, owner=owner, assignee=assignee)
+    order = api.open(
+        actor=actor(ctx),
+        type=order_type,
+        customer_id=customer_id,
+        fields=parse_sets(sets),
+        summary=summary,
+        owner=owner,
+        assignee=assignee,
+    )
     _done(ctx, order, "opened")
 
 
@@ -106,16 +145,33 @@ def open_(ctx: click.Context, order_type: str, customer_id: str, sets: tuple[str
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
 @click.option("--note", default="", help="A line for the order's history.")
 @click.option("--assignee", metavar="PERSON", help="Who acts at the new step.")
-@click.option("--if-version", type=int, metavar="N",
-              help="Refuse if the order is no longer at version N (as you read it).")
+@click.option(
+    "--if-version",
+    type=int,
+    metavar="N",
+    help="Refuse if the order is no longer at version N (as you read it).",
+)
 @click.pass_context
-def advance(ctx: click.Context, order_id: str, to: str, sets: tuple[str, ...], note: str,
-            assignee: str | None, if_version: int | None) -> None:
+def advance(
+    ctx: click.Context,
+    order_id: str,
+    to: str,
+    sets: tuple[str, ...],
+    note: str,
+    assignee: str | None,
+    if_version: int | None,
+) -> None:
     """Move an order to STEP (one its current step leads to)."""
     api = _api(ctx)
-    order = api.advance(api.get(order_id, actor=actor(ctx)), actor=actor(ctx), to=to,
-                        fields=parse_sets(sets), note=note, assignee=assignee,
-                        expected_version=if_version)
+    order = api.advance(
+        api.get(order_id, actor=actor(ctx)),
+        actor=actor(ctx),
+        to=to,
+        fields=parse_sets(sets),
+        note=note,
+        assignee=assignee,
+        expected_version=if_version,
+    )
     _done(ctx, order, f"moved to {to}" if order.is_open else f"ended ({order.outcome})")
 
 
@@ -129,18 +185,23 @@ def show(ctx: click.Context, order_id: str) -> None:
     history = []
     for line in api.history(order.id):
         row = to_doc(line)
-        row["change"] = (f"{line.from_state} -> {line.to_state}" if line.from_state
-                         else line.to_state or "")
+        row["change"] = (
+            f"{line.from_state} -> {line.to_state}" if line.from_state else line.to_state or ""
+        )
         history.append(row)
     task = api.crm.tasks.open_by_key(step_key(order.id, order.visit))
-    record = {**_row(order), "next": api.allowed_next(order),
-              "task": task.id if task else None,
-              "charges": [to_doc(c) for c in api.charges_for(order.id)]}
+    record = {
+        **_row(order),
+        "next": api.allowed_next(order),
+        "task": task.id if task else None,
+        "charges": [to_doc(c) for c in api.charges_for(order.id)],
+    }
     if as_json(ctx):
         print_json(ctx, {**record, "history": history})
         return
-    record["charges"] = [f"{c.kind} {c.amount:+.2f} {c.reason}".strip()
-                         for c in api.charges_for(order.id)]
+    record["charges"] = [
+        f"{c.kind} {c.amount:+.2f} {c.reason}".strip() for c in api.charges_for(order.id)
+    ]
     record["fields"] = ", ".join(f"{k}={v}" for k, v in order.fields.items())
     out_record(ctx, record, title=f"service order {order.id}", skip=("version", "due"))
     out_table(ctx, history, HISTORY_COLUMNS, title="history")
@@ -154,13 +215,26 @@ def show(ctx: click.Context, order_id: str) -> None:
 @click.option("--open", "only_open", is_flag=True, help="Only orders that have not ended.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @click.pass_context
-def list_(ctx: click.Context, order_type: str | None, state: str | None,
-          customer_id: str | None, assignee: str | None, only_open: bool, limit: int) -> None:
+def list_(
+    ctx: click.Context,
+    order_type: str | None,
+    state: str | None,
+    customer_id: str | None,
+    assignee: str | None,
+    only_open: bool,
+    limit: int,
+) -> None:
     """Orders, oldest first."""
     api = _api(ctx)
-    orders = api.find(type=order_type, state=state, customer_id=customer_id,
-                      assignee=assignee, open_only=only_open, limit=limit,
-                      actor=actor(ctx))
+    orders = api.find(
+        type=order_type,
+        state=state,
+        customer_id=customer_id,
+        assignee=assignee,
+        open_only=only_open,
+        limit=limit,
+        actor=actor(ctx),
+    )
     out_table(ctx, [_row(o) for o in orders], LIST_COLUMNS, empty="no service orders")
 
 
@@ -180,33 +254,65 @@ def survey_group() -> None:
 def survey_run(ctx: click.Context, name: str) -> None:
     """Ask every customer of the survey's audience not yet asked this period."""
     result = Surveys(_api(ctx)).run(name, actor=actor(ctx))
-    say(ctx, f"survey {name}: {result.asked} customers asked, {result.already} already asked "
-        f"this period", survey=name, period=result.period, asked=result.asked,
-        already=result.already)
+    say(
+        ctx,
+        f"survey {name}: {result.asked} customers asked, {result.already} already asked "
+        f"this period",
+        survey=name,
+        period=result.period,
+        asked=result.asked,
+        already=result.already,
+    )
 
 
 @survey_group.command("answer")
 @click.argument("name")
 @click.option("--customer", "customer_id", required=True, metavar="ID")
-@click.option("--score", "scores", multiple=True, metavar="QUESTION=N", required=True,
-              help="A score per question (repeatable).")
+@click.option(
+    "--score",
+    "scores",
+    multiple=True,
+    metavar="QUESTION=N",
+    required=True,
+    help="A score per question (repeatable).",
+)
 @click.option("--comment", default="", help="What the customer said.")
 @click.option("--channel", default="phone", show_default=True)
 @click.pass_context
-def survey_answer(ctx: click.Context, name: str, customer_id: str, scores: tuple[str, ...],
-                  comment: str, channel: str) -> None:
+def survey_answer(
+    ctx: click.Context,
+    name: str,
+    customer_id: str,
+    scores: tuple[str, ...],
+    comment: str,
+    channel: str,
+) -> None:
     """Record a customer's answers (stored as a "survey" interaction with the scores)."""
     parsed = parse_sets(scores)
-    logged = Surveys(_api(ctx)).answer(name, actor=actor(ctx), customer_id=customer_id,
-                                       scores=parsed, comment=comment, channel=channel)
-    say(ctx, f"answers stored as interaction {logged.id} (satisfaction "
-        f"{logged.satisfaction}/5)", id=logged.id, satisfaction=logged.satisfaction)
+    logged = Surveys(_api(ctx)).answer(
+        name,
+        actor=actor(ctx),
+        customer_id=customer_id,
+        scores=parsed,
+        comment=comment,
+        channel=channel,
+    )
+    say(
+        ctx,
+        f"answers stored as interaction {logged.id} (satisfaction {logged.satisfaction}/5)",
+        id=logged.id,
+        satisfaction=logged.satisfaction,
+    )
 
 
 @survey_group.command("results")
 @click.argument("name")
-@click.option("--by", type=click.Choice(["department", "category", "rep"]),
-              default="department", show_default=True)
+@click.option(
+    "--by",
+    type=click.Choice(["department", "category", "rep"]),
+    default="department",
+    show_default=True,
+)
 @click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
 @click.pass_context
 def survey_results(ctx: click.Context, name: str, by: str, days: int) -> None:
@@ -214,8 +320,12 @@ def survey_results(ctx: click.Context, name: str, by: str, days: int) -> None:
     api = _api(ctx)
     since, until = _window(api, days)
     rows = [to_doc(r) for r in Surveys(api).results(name, by, since=since, until=until)]
-    out_table(ctx, rows, [("group", by), ("answers", "answers"), ("mean", "mean score")],
-              empty="no answers")
+    out_table(
+        ctx,
+        rows,
+        [("group", by), ("answers", "answers"), ("mean", "mean score")],
+        empty="no answers",
+    )
 
 
 @service_group.command("reply")
@@ -225,8 +335,9 @@ def survey_results(ctx: click.Context, name: str, by: str, days: int) -> None:
 @click.pass_context
 def reply(ctx: click.Context, enquiry_id: str, summary: str, channel: str | None) -> None:
     """Log the answer to an enquiry (its first answer sets the first-response time)."""
-    logged = ResponseTimes(_api(ctx)).reply(enquiry_id, actor=actor(ctx), summary=summary,
-                                            channel=channel)
+    logged = ResponseTimes(_api(ctx)).reply(
+        enquiry_id, actor=actor(ctx), summary=summary, channel=channel
+    )
     say(ctx, f"reply logged as interaction {logged.id}", id=logged.id)
 
 
@@ -238,10 +349,20 @@ def response(ctx: click.Context, days: int) -> None:
     api = _api(ctx)
     since, until = _window(api, days)
     rows = [to_doc(r) for r in ResponseTimes(api).by_channel_and_rep(since, until)]
-    out_table(ctx, rows, [("channel", "channel"), ("rep", "rep"), ("enquiries", "enquiries"),
-                          ("answered", "answered"), ("mean_seconds", "mean s"),
-                          ("worst_seconds", "worst s"), ("breaches", "breaches")],
-              empty="no enquiries")
+    out_table(
+        ctx,
+        rows,
+        [
+            ("channel", "channel"),
+            ("rep", "rep"),
+            ("enquiries", "enquiries"),
+            ("answered", "answered"),
+            ("mean_seconds", "mean s"),
+            ("worst_seconds", "worst s"),
+            ("breaches", "breaches"),
+        ],
+        empty="no enquiries",
+    )
 
 
 @service_group.group("campaign")
@@ -251,14 +372,24 @@ def campaign_group() -> None:
 
 @campaign_group.command("run")
 @click.argument("name")
-@click.option("--customer", "customers", multiple=True, metavar="ID",
-              help="Also reach this customer (repeatable): a list of those affected.")
+@click.option(
+    "--customer",
+    "customers",
+    multiple=True,
+    metavar="ID",
+    help="Also reach this customer (repeatable): a list of those affected.",
+)
 @click.pass_context
 def campaign_run(ctx: click.Context, name: str, customers: tuple[str, ...]) -> None:
     """Give every customer the campaign reaches a care task with its offer."""
     result = Campaigns(_api(ctx)).run(name, actor=actor(ctx), customers=list(customers))
-    say(ctx, f"campaign {name}: {result.targeted} customers targeted, {result.already} "
-        "reached before", campaign=name, targeted=result.targeted, already=result.already)
+    say(
+        ctx,
+        f"campaign {name}: {result.targeted} customers targeted, {result.already} reached before",
+        campaign=name,
+        targeted=result.targeted,
+        already=result.already,
+    )
 
 
 @campaign_group.command("contact")
@@ -268,15 +399,25 @@ def campaign_run(ctx: click.Context, name: str, customers: tuple[str, ...]) -> N
 @click.option("--accepted", is_flag=True, help="The customer took the offer.")
 @click.option("--summary", default="", help="What was said.")
 @click.pass_context
-def campaign_contact(ctx: click.Context, name: str, customer_id: str, satisfaction: int,
-                     accepted: bool, summary: str) -> None:
+def campaign_contact(
+    ctx: click.Context, name: str, customer_id: str, satisfaction: int, accepted: bool, summary: str
+) -> None:
     """Record the care contact with a targeted customer."""
-    target = Campaigns(_api(ctx)).contact(name, actor=actor(ctx), customer_id=customer_id,
-                                          satisfaction=satisfaction, accepted=accepted,
-                                          summary=summary)
-    say(ctx, f"care contact recorded for {customer_id}"
+    target = Campaigns(_api(ctx)).contact(
+        name,
+        actor=actor(ctx),
+        customer_id=customer_id,
+        satisfaction=satisfaction,
+        accepted=accepted,
+        summary=summary,
+    )
+    say(
+        ctx,
+        f"care contact recorded for {customer_id}"
         + (" (offer points granted)" if target.points_entry else ""),
-        id=target.id, points_entry=target.points_entry)
+        id=target.id,
+        points_entry=target.points_entry,
+    )
 
 
 @campaign_group.command("effect")
@@ -315,20 +456,31 @@ def qa_queue(ctx: click.Context, month: str | None) -> None:
     """Sampled contacts waiting for their scorecard."""
     qa = QualityAssurance(_api(ctx))
     rows = [to_doc(r) for r in qa.queue(month=month)]
-    out_table(ctx, rows, [("id", "review"), ("month", "month"), ("rep", "rep"),
-                          ("interaction_id", "contact")], empty="nothing to review")
+    out_table(
+        ctx,
+        rows,
+        [("id", "review"), ("month", "month"), ("rep", "rep"), ("interaction_id", "contact")],
+        empty="nothing to review",
+    )
 
 
 @qa_group.command("review")
 @click.argument("review_id")
-@click.option("--score", "scores", multiple=True, metavar="CRITERION=N", required=True,
-              help="A score per scorecard criterion (repeatable).")
+@click.option(
+    "--score",
+    "scores",
+    multiple=True,
+    metavar="CRITERION=N",
+    required=True,
+    help="A score per scorecard criterion (repeatable).",
+)
 @click.option("--comment", default="")
 @click.pass_context
 def qa_review(ctx: click.Context, review_id: str, scores: tuple[str, ...], comment: str) -> None:
     """Score a sampled contact on the scorecard."""
-    done = QualityAssurance(_api(ctx)).review(review_id, actor=actor(ctx),
-                                              scores=parse_sets(scores), comment=comment)
+    done = QualityAssurance(_api(ctx)).review(
+        review_id, actor=actor(ctx), scores=parse_sets(scores), comment=comment
+    )
     say(ctx, f"QA review {done.id} scored {done.score}", id=done.id, score=done.score)
 
 
@@ -352,7 +504,18 @@ def qa_report(ctx: click.Context, month: str | None) -> None:
     rows = [to_doc(r) for r in qa.monthly(month)]
     for row in rows:
         row["criteria"] = ", ".join(f"{k} {v}" for k, v in row["criteria"].items())
-    out_table(ctx, rows, [("rep", "rep"), ("contacts", "contacts"), ("reviewed", "reviewed"),
-                          ("qa_score", "QA score"), ("criteria", "scorecard"),
-                          ("complaints", "complaints"), ("survey_mean", "satisfaction")],
-              title=f"service quality {month}", empty="no contacts")
+    out_table(
+        ctx,
+        rows,
+        [
+            ("rep", "rep"),
+            ("contacts", "contacts"),
+            ("reviewed", "reviewed"),
+            ("qa_score", "QA score"),
+            ("criteria", "scorecard"),
+            ("complaints", "complaints"),
+            ("survey_mean", "satisfaction"),
+        ],
+        title=f"service quality {month}",
+        empty="no contacts",
+    )

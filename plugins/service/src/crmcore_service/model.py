@@ -33,21 +33,26 @@ class Order:
     assignee: str | None = None  # who acts at the current step
     department: str | None = None  # the department of the current step
     visit: int = 0  # how many steps the order has entered (1 once opened); keys its tasks
-    step_due_at: datetime | None = field(default=None,
-                                         converter=utc_converter("step_due_at", optional=True))
+    step_due_at: datetime | None = field(
+        default=None, converter=utc_converter("step_due_at", optional=True)
+    )
     step_clock: str = "calendar"
     step_breached: bool = False
     escalation_level: int = 0
     next_escalation_at: datetime | None = field(
-        default=None, converter=utc_converter("next_escalation_at", optional=True))
+        default=None, converter=utc_converter("next_escalation_at", optional=True)
+    )
     advance_at: datetime | None = field(  # a waiting step moves on by itself then
-        default=None, converter=utc_converter("advance_at", optional=True))
-    wake_at: datetime | None = field(default=None, converter=utc_converter("wake_at",
-                                                                           optional=True))
+        default=None, converter=utc_converter("advance_at", optional=True)
+    )
+    wake_at: datetime | None = field(
+        default=None, converter=utc_converter("wake_at", optional=True)
+    )
     breaches: int = 0
     escalations: int = 0
-    closed_at: datetime | None = field(default=None,
-                                       converter=utc_converter("closed_at", optional=True))
+    closed_at: datetime | None = field(
+        default=None, converter=utc_converter("closed_at", optional=True)
+    )
     outcome: str | None = None  # done, cancelled, rejected once the order reached its end
     version: int = 0
 
@@ -92,6 +97,7 @@ class Charge:
     decided_by: str = field(default="", validator=optional_text)
     version: int = 0
 
+
 CARE = "service.care"
 
 
@@ -106,13 +112,15 @@ class CareTarget:
     created_by: str = field(validator=non_empty)
     churn_before: str | None = None  # the grading plugin's churn level when targeted
     contacted_at: datetime | None = field(
-        default=None, converter=utc_converter("contacted_at", optional=True))
+        default=None, converter=utc_converter("contacted_at", optional=True)
+    )
     contacted_by: str | None = None
     satisfaction: int | None = None  # of the care contact, 1-5
     offer_accepted: bool = False
     points_entry: str | None = None  # the loyalty ledger entry of the offer's points
     interaction_id: str | None = None
     version: int = 0
+
 
 QA_REVIEWS = "service.qa_reviews"
 STAFF_COMPLAINTS = "service.staff_complaints"
@@ -130,7 +138,8 @@ class QaReview:
     sampled_at: datetime = field(converter=utc_converter("sampled_at"))
     reviewer: str | None = None
     reviewed_at: datetime | None = field(
-        default=None, converter=utc_converter("reviewed_at", optional=True))
+        default=None, converter=utc_converter("reviewed_at", optional=True)
+    )
     scores: dict[str, int] = attrs.field(factory=dict)
     score: float | None = None  # the mean of the scorecard
     comment: str = field(personal=True, default="", validator=optional_text)

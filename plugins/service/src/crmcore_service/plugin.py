@@ -52,32 +52,60 @@ def crm_settings() -> SettingsSpec:
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
     return [
-        CollectionSpec(ORDERS, (
-            IndexSpec([("wake_at", 1)], sparse=True),
-            IndexSpec([("type", 1), ("state", 1)]),
-            IndexSpec([("customer_id", 1), ("opened_at", 1)]),
-            IndexSpec([("opened_at", 1)]),
-            IndexSpec([("assignee", 1), ("closed_at", 1)]),
-        ), customer_key="customer_id", record_type=Order),
-        CollectionSpec(TRANSITIONS, (
-            IndexSpec([("order_id", 1), ("at", 1)]),
-            IndexSpec([("action", 1), ("at", 1)]),
-        ), customer_key="customer_id", record_type=Transition),
-        CollectionSpec(CHARGES, (
-            IndexSpec([("order_id", 1)]),
-            IndexSpec([("kind", 1), ("at", 1)]),
-        ), customer_key="customer_id", record_type=Charge),
-        CollectionSpec(CARE, (
-            IndexSpec([("campaign", 1), ("customer_id", 1)], unique=True),
-        ), customer_key="customer_id", record_type=CareTarget),
-        CollectionSpec(QA_REVIEWS, (
-            IndexSpec([("month", 1), ("rep", 1)]),
-            IndexSpec([("reviewed_at", 1), ("sampled_at", 1)]),
-        ), customer_key="customer_id", record_type=QaReview),
-        CollectionSpec(STAFF_COMPLAINTS, (
-            IndexSpec([("staff", 1), ("at", 1)]),
-            IndexSpec([("interaction_id", 1)]),
-        ), customer_key="customer_id", record_type=StaffComplaint),
+        CollectionSpec(
+            ORDERS,
+            (
+                IndexSpec([("wake_at", 1)], sparse=True),
+                IndexSpec([("type", 1), ("state", 1)]),
+                IndexSpec([("customer_id", 1), ("opened_at", 1)]),
+                IndexSpec([("opened_at", 1)]),
+                IndexSpec([("assignee", 1), ("closed_at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=Order,
+        ),
+        CollectionSpec(
+            TRANSITIONS,
+            (
+                IndexSpec([("order_id", 1), ("at", 1)]),
+                IndexSpec([("action", 1), ("at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=Transition,
+        ),
+        CollectionSpec(
+            CHARGES,
+            (
+                IndexSpec([("order_id", 1)]),
+                IndexSpec([("kind", 1), ("at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=Charge,
+        ),
+        CollectionSpec(
+            CARE,
+            (IndexSpec([("campaign", 1), ("customer_id", 1)], unique=True),),
+            customer_key="customer_id",
+            record_type=CareTarget,
+        ),
+        CollectionSpec(
+            QA_REVIEWS,
+            (
+                IndexSpec([("month", 1), ("rep", 1)]),
+                IndexSpec([("reviewed_at", 1), ("sampled_at", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=QaReview,
+        ),
+        CollectionSpec(
+            STAFF_COMPLAINTS,
+            (
+                IndexSpec([("staff", 1), ("at", 1)]),
+                IndexSpec([("interaction_id", 1)]),
+            ),
+            customer_key="customer_id",
+            record_type=StaffComplaint,
+        ),
     ]
 
 
@@ -87,16 +115,22 @@ def crm_kinds() -> Kinds:
 
 
 @hookimpl
-def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
-                             actor: str) -> Effects | None:
+def crm_service_step_entered(
+    crm: CRM, order: Order, from_state: str | None, actor: str
+) -> Effects | None:
     """Whoever acted at the step left has done their task; whoever acts next gets one."""
     done: list[Action] = []
     if from_state is not None:
         previous = crm.tasks.open_by_key(step_key(order.id, order.visit - 1))
         if previous is not None:
-            done.append(Action(lambda: crm.tasks.complete(
-                previous.id, actor=actor, outcome=f"moved to {order.state}"),
-                "service: the step left is done"))
+            done.append(
+                Action(
+                    lambda: crm.tasks.complete(
+                        previous.id, actor=actor, outcome=f"moved to {order.state}"
+                    ),
+                    "service: the step left is done",
+                )
+            )
     if not order.is_open:
         return Effects(actions=done)
     api = Service(crm)
@@ -104,21 +138,40 @@ def crm_service_step_entered(crm: CRM, order: Order, from_state: str | None,
     step = order_type.step(order.state)
     due = order.step_due_at or order.advance_at or order.step_entered_at + timedelta(days=1)
     where = f" ({step.department})" if step.department else ""
-    return Effects(actions=done, tasks=[TaskDraft(
-        kind="service", title=f"{order_type.title}: {step.label}{where}, order {order.id}"[:200],
-        due_at=due, customer_id=order.customer_id, assignee=order.assignee,
-        priority=Priority.NORMAL, dedupe_key=step_key(order.id, order.visit),
-        source=TASK_SOURCE, ref=order.id,
-        ext={SECTION: {"purpose": "step", "order_type": order.type, "step": step.name,
-                       "department": step.department, "role": step.role}})])
+    return Effects(
+        actions=done,
+        tasks=[
+            TaskDraft(
+                kind="service",
+                title=f"{order_type.title}: {step.label}{where}, order {order.id}"[:200],
+                due_at=due,
+                customer_id=order.customer_id,
+                assignee=order.assignee,
+                priority=Priority.NORMAL,
+                dedupe_key=step_key(order.id, order.visit),
+                source=TASK_SOURCE,
+                ref=order.id,
+                ext={
+                    SECTION: {
+                        "purpose": "step",
+                        "order_type": order.type,
+                        "step": step.name,
+                        "department": step.department,
+                        "role": step.role,
+                    }
+                },
+            )
+        ],
+    )
 
 
 @hookimpl
 def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
     """The ending event: a finished order logs its interaction (``end_interaction``) and gets
     its satisfaction callback (``callback_days``; shared with followup's callback key)."""
-    return Effects.run(lambda: _crm_service_order_ended(crm, order, actor),
-                       "service: service order ended")
+    return Effects.run(
+        lambda: _crm_service_order_ended(crm, order, actor), "service: service order ended"
+    )
 
 
 def _crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
@@ -128,27 +181,40 @@ def _crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | No
     ref = order.id
     if order_type.end_interaction:
         logged = crm.interactions.log(
-            actor=actor, customer_id=order.customer_id, kind=order_type.end_interaction,
-            occurred_at=order.closed_at, rep=order.owner, ref=order.id,
+            actor=actor,
+            customer_id=order.customer_id,
+            kind=order_type.end_interaction,
+            occurred_at=order.closed_at,
+            rep=order.owner,
+            ref=order.id,
             summary=f"{order_type.title}: {order_type.step(order.state).label}"[:500],
-            ext={SECTION: {"order_id": order.id, "order_type": order.type}})
+            ext={SECTION: {"order_id": order.id, "order_type": order.type}},
+        )
         ref = logged.id
     if order_type.callback_days <= 0:
         return None
     ended = order.closed_at or crm.now()
-    return Effects(tasks=[TaskDraft(
-        kind="callback", title=f"Satisfaction callback: {order_type.title} done "
-                               f"(order {order.id})"[:200],
-        due_at=ended + timedelta(days=order_type.callback_days), customer_id=order.customer_id,
-        assignee=order.owner, dedupe_key=callback_key(ref), source=TASK_SOURCE, ref=ref,
-        ext={SECTION: {"purpose": "callback", "order_id": order.id}})])
+    return Effects(
+        tasks=[
+            TaskDraft(
+                kind="callback",
+                title=f"Satisfaction callback: {order_type.title} done (order {order.id})"[:200],
+                due_at=ended + timedelta(days=order_type.callback_days),
+                customer_id=order.customer_id,
+                assignee=order.owner,
+                dedupe_key=callback_key(ref),
+                source=TASK_SOURCE,
+                ref=ref,
+                ext={SECTION: {"purpose": "callback", "order_id": order.id}},
+            )
+        ]
+    )
 
 
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Record step SLA breaches, escalate stalled steps, end notice periods."""
-    return Effects.run(lambda: _crm_tick(crm, now, worker),
-                       "service: tick")
+    return Effects.run(lambda: _crm_tick(crm, now, worker), "service: tick")
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
@@ -159,9 +225,13 @@ def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 @hookimpl
 def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
     """``crm service``, imported when it runs."""
-    return [LazyCommand("service", "crmcore_service.cli:service_group",
-                        "Service orders: business acceptance, changes, cancellations, billing, "
-                        "faults, 工单.")]
+    return [
+        LazyCommand(
+            "service",
+            "crmcore_service.cli:service_group",
+            "Service orders: business acceptance, changes, cancellations, billing, faults, 工单.",
+        )
+    ]
 
 
 @hookimpl
@@ -196,8 +266,9 @@ def crm_translations() -> list[TranslationCatalog]:
 
 
 @hookimpl
-def crm_report_sections(crm: CRM, now: datetime,
-                        window: ReportWindow | None = None) -> list[ReportSection]:
+def crm_report_sections(
+    crm: CRM, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     from crmcore_service.reports import sections
 
     return sections(Service(crm), now, window)

@@ -36,8 +36,10 @@ def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     except (TypeError, ValueError):
         raise ValidationError(f"{month!r} is not a month as YYYY-MM", field="month") from None
     following = date(year + number // 12, number % 12 + 1, 1)
-    return (datetime.combine(first, time(0), tzinfo=zone),
-            datetime.combine(following, time(0), tzinfo=zone))
+    return (
+        datetime.combine(first, time(0), tzinfo=zone),
+        datetime.combine(following, time(0), tzinfo=zone),
+    )
 
 
 def month_of(when: datetime, zone: ZoneInfo) -> str:
@@ -75,8 +77,9 @@ class QualityAssurance:
     def _contacts(self, month: str) -> dict[str, list[Any]]:
         start, end = month_bounds(month, self.zone)
         by_rep: dict[str, list[Any]] = defaultdict(list)
-        for item in self.crm.interactions.iter({"kind": {"$in": self.settings.kinds},
-                                                "occurred_at": {"$gte": start, "$lt": end}}):
+        for item in self.crm.interactions.iter(
+            {"kind": {"$in": self.settings.kinds}, "occurred_at": {"$gte": start, "$lt": end}}
+        ):
             if item.rep:
                 by_rep[item.rep].append(item)
         return by_rep
@@ -92,21 +95,35 @@ class QualityAssurance:
             if wanted <= 0:
                 continue
             taken = {r.interaction_id for r in self.reviews.find({"month": month, "rep": rep})}
-            ranked = sorted((c for c in contacts if c.id not in taken),
-                            key=lambda c: hashlib.sha256(f"{month}:{rep}:{c.id}".encode())
-                            .hexdigest())
+            ranked = sorted(
+                (c for c in contacts if c.id not in taken),
+                key=lambda c: hashlib.sha256(f"{month}:{rep}:{c.id}".encode()).hexdigest(),
+            )
             for contact in ranked[:wanted]:
-                review = QaReview(id=self.crm.new_id("qa_"), month=month, rep=rep,
-                                  interaction_id=contact.id, customer_id=contact.customer_id,
-                                  sampled_at=self.crm.now(), reviewer=self.settings.reviewer)
+                review = QaReview(
+                    id=self.crm.new_id("qa_"),
+                    month=month,
+                    rep=rep,
+                    interaction_id=contact.id,
+                    customer_id=contact.customer_id,
+                    sampled_at=self.crm.now(),
+                    reviewer=self.settings.reviewer,
+                )
                 with self.crm.transaction(actor):
                     self.reviews.insert(review)
-                    self.crm.tasks.create_from(TaskDraft(
-                        kind="qa_review", title=f"QA review of {rep}'s {contact.kind} contact "
-                                                f"({month})",
-                        due_at=self.crm.now(), customer_id=None,
-                        assignee=self.settings.reviewer, dedupe_key=review_key(review.id),
-                        source=SECTION, ref=review.id), actor=actor)
+                    self.crm.tasks.create_from(
+                        TaskDraft(
+                            kind="qa_review",
+                            title=f"QA review of {rep}'s {contact.kind} contact ({month})",
+                            due_at=self.crm.now(),
+                            customer_id=None,
+                            assignee=self.settings.reviewer,
+                            dedupe_key=review_key(review.id),
+                            source=SECTION,
+                            ref=review.id,
+                        ),
+                        actor=actor,
+                    )
                 added += 1
         return added
 
@@ -117,8 +134,9 @@ class QualityAssurance:
             query["month"] = month
         return self.reviews.find(query, sort=[("sampled_at", 1), ("id", 1)])
 
-    def review(self, review_id: str, *, actor: str, scores: Mapping[str, Any],
-               comment: str = "") -> QaReview:
+    def review(
+        self, review_id: str, *, actor: str, scores: Mapping[str, Any], comment: str = ""
+    ) -> QaReview:
         """Fill in the scorecard of a sampled contact (every criterion, 1..scale)."""
         actor = require_actor(actor)
         try:
@@ -137,16 +155,24 @@ class QualityAssurance:
             except ValueError:
                 value = None
             if value is None or not 1 <= value <= self.settings.scale:
-                raise ValidationError(f"score {key} from 1 to {self.settings.scale} (scorecard: "
-                                      f"{', '.join(self.settings.scorecard)})", field=key)
+                raise ValidationError(
+                    f"score {key} from 1 to {self.settings.scale} (scorecard: "
+                    f"{', '.join(self.settings.scorecard)})",
+                    field=key,
+                )
             clean[key] = value
         extra = sorted(set(scores) - set(clean))
         if extra:
             raise ValidationError(f"not on the scorecard: {', '.join(extra)}", field=extra[0])
         with self.crm.transaction(actor):
-            done = self.reviews.update(review, reviewer=actor, reviewed_at=self.crm.now(),
-                                       scores=clean, comment=comment.strip(),
-                                       score=round(sum(clean.values()) / len(clean), 2))
+            done = self.reviews.update(
+                review,
+                reviewer=actor,
+                reviewed_at=self.crm.now(),
+                scores=clean,
+                comment=comment.strip(),
+                score=round(sum(clean.values()) / len(clean), 2),
+            )
             task = self.crm.tasks.open_by_key(review_key(review.id))
             if task is not None:
                 self.crm.tasks.complete(task.id, actor=actor, outcome="reviewed")
@@ -159,14 +185,22 @@ class QualityAssurance:
             raise ValidationError("name the staff member", field="staff")
         complaint = self.crm.interactions.get(interaction_id)
         if complaint.kind != "complaint":
-            raise ValidationError(f"interaction {interaction_id} is a {complaint.kind}, not a "
-                                  "complaint", field="interaction")
-        if self.staff_complaints.find_one({"interaction_id": interaction_id,
-                                           "staff": staff.strip()}):
+            raise ValidationError(
+                f"interaction {interaction_id} is a {complaint.kind}, not a complaint",
+                field="interaction",
+            )
+        if self.staff_complaints.find_one(
+            {"interaction_id": interaction_id, "staff": staff.strip()}
+        ):
             raise ValidationError(f"complaint {interaction_id} already names {staff.strip()}")
-        record = StaffComplaint(id=self.crm.new_id("stc_"), staff=staff.strip(),
-                                interaction_id=complaint.id, customer_id=complaint.customer_id,
-                                at=complaint.occurred_at, named_by=actor)
+        record = StaffComplaint(
+            id=self.crm.new_id("stc_"),
+            staff=staff.strip(),
+            interaction_id=complaint.id,
+            customer_id=complaint.customer_id,
+            at=complaint.occurred_at,
+            named_by=actor,
+        )
         with self.crm.transaction(actor):
             return self.staff_complaints.insert(record)
 
@@ -181,20 +215,35 @@ class QualityAssurance:
         for item in self.staff_complaints.iter({"at": {"$gte": start, "$lt": end}}):
             complaints[item.staff] += 1
         satisfaction: dict[str, list[int]] = defaultdict(list)
-        for contact in self.crm.interactions.iter({
+        for contact in self.crm.interactions.iter(
+            {
                 "kind": {"$in": ["survey", "care", "callback"]},
-                "occurred_at": {"$gte": start, "$lt": end}}):
+                "occurred_at": {"$gte": start, "$lt": end},
+            }
+        ):
             if contact.rep and contact.satisfaction is not None:
                 satisfaction[contact.rep].append(contact.satisfaction)
         rows = []
         for rep in sorted(set(contacts) | set(reviews) | set(complaints)):
             done = [r for r in reviews[rep] if r.score is not None]
-            criteria = {key: round(sum(r.scores[key] for r in done) / len(done), 2)
-                        for key in self.settings.scorecard} if done else {}
+            criteria = (
+                {
+                    key: round(sum(r.scores[key] for r in done) / len(done), 2)
+                    for key in self.settings.scorecard
+                }
+                if done
+                else {}
+            )
             marks = satisfaction.get(rep, [])
-            rows.append(QualityRow(
-                rep, len(contacts.get(rep, [])), len(done),
-                round(sum(r.score for r in done) / len(done), 2) if done else None,  # type: ignore[misc]
-                criteria, complaints.get(rep, 0),
-                round(sum(marks) / len(marks), 2) if marks else None))
+            rows.append(
+                QualityRow(
+                    rep,
+                    len(contacts.get(rep, [])),
+                    len(done),
+                    round(sum(r.score for r in done) / len(done), 2) if done else None,  # type: ignore[misc]
+                    criteria,
+                    complaints.get(rep, 0),
+                    round(sum(marks) / len(marks), 2) if marks else None,
+                )
+            )
         return rows

@@ -81,14 +81,24 @@ class Scope:
         return "".join(f", {p}" for p in parts)
 
 
-def sections(api: Service, now: datetime,
-             window: ReportWindow | None = None) -> list[ReportSection]:
+def sections(
+    api: Service, now: datetime, window: ReportWindow | None = None
+) -> list[ReportSection]:
     """Every section of the plugin for ``window`` (None: everyone, the last ``report_days``
     days up to ``now``)."""
     scope = Scope(api, now, window)
-    return [open_orders(scope), opened_closed(scope), breaches(scope), cycle_times(scope),
-            cancellations(scope), charges(scope), *surveys(scope), response_times(scope),
-            campaigns(scope), *quality(scope)]
+    return [
+        open_orders(scope),
+        opened_closed(scope),
+        breaches(scope),
+        cycle_times(scope),
+        cancellations(scope),
+        charges(scope),
+        *surveys(scope),
+        response_times(scope),
+        campaigns(scope),
+        *quality(scope),
+    ]
 
 
 def open_orders(scope: Scope) -> ReportSection:
@@ -98,9 +108,14 @@ def open_orders(scope: Scope) -> ReportSection:
     counts: Counter[tuple[str, str]] = Counter()
     breached: Counter[tuple[str, str]] = Counter()
     current = scope.until > scope.now
-    query = ({"closed_at": None} if current else
-             {"opened_at": {"$lt": scope.until},
-              "$or": [{"closed_at": None}, {"closed_at": {"$gte": scope.until}}]})
+    query = (
+        {"closed_at": None}
+        if current
+        else {
+            "opened_at": {"$lt": scope.until},
+            "$or": [{"closed_at": None}, {"closed_at": {"$gte": scope.until}}],
+        }
+    )
     for order in api.orders.iter(query):
         if not scope.order(order):
             continue
@@ -117,14 +132,20 @@ def open_orders(scope: Scope) -> ReportSection:
     title = "Service orders open, by type and step"
     if not current:
         title += f", at {scope.until.isoformat()[:16]}"
-    return ReportSection(title + scope.suffix(), ("type", "step", "open", "past SLA"), rows,
-                         chart=chart or None, order=60)
+    return ReportSection(
+        title + scope.suffix(),
+        ("type", "step", "open", "past SLA"),
+        rows,
+        chart=chart or None,
+        order=60,
+    )
 
 
 def _step_at(api: Service, order: Order, until: datetime) -> tuple[str, datetime | None]:
     """The step the order was at just before ``until`` and when that step was due."""
-    entry = api.transitions.find_one({"order_id": order.id, "to_state": {"$ne": None},
-                                      "at": {"$lt": until}}, sort=[("at", -1)])
+    entry = api.transitions.find_one(
+        {"order_id": order.id, "to_state": {"$ne": None}, "at": {"$lt": until}}, sort=[("at", -1)]
+    )
     if entry is None:
         return order.state, order.step_due_at
     due = entry.details.get("due")
@@ -144,13 +165,25 @@ def opened_closed(scope: Scope) -> ReportSection:
     for order in api.orders.iter({"closed_at": scope.span}):
         if scope.order(order):
             closed[(order.type, order.outcome or "closed")] += 1
-    rows = [(t, opened[t], sum(n for (k, _o), n in closed.items() if k == t),
-             closed[(t, "done")], closed[(t, "cancelled")], closed[(t, "rejected")])
-            for t in sorted(set(opened) | {k for k, _o in closed})]
-    return ReportSection(scope.label("Service orders opened and closed"),
-                         ("type", "opened", "closed", "done", "withdrawn", "rejected"), rows,
-                         chart={t: float(n) for t, n in sorted(opened.items())} or None,
-                         note="chart: orders opened", order=60)
+    rows = [
+        (
+            t,
+            opened[t],
+            sum(n for (k, _o), n in closed.items() if k == t),
+            closed[(t, "done")],
+            closed[(t, "cancelled")],
+            closed[(t, "rejected")],
+        )
+        for t in sorted(set(opened) | {k for k, _o in closed})
+    ]
+    return ReportSection(
+        scope.label("Service orders opened and closed"),
+        ("type", "opened", "closed", "done", "withdrawn", "rejected"),
+        rows,
+        chart={t: float(n) for t, n in sorted(opened.items())} or None,
+        note="chart: orders opened",
+        order=60,
+    )
 
 
 def breaches(scope: Scope) -> ReportSection:
@@ -165,8 +198,12 @@ def breaches(scope: Scope) -> ReportSection:
             escalations[(line.order_type, str(line.details.get("step")))] += 1
     keys = sorted(set(counts) | set(escalations))
     rows = [(t, s, counts[(t, s)], escalations[(t, s)]) for t, s in keys]
-    return ReportSection(scope.label("Service SLA breaches"),
-                         ("type", "step", "breaches", "escalations"), rows, order=61)
+    return ReportSection(
+        scope.label("Service SLA breaches"),
+        ("type", "step", "breaches", "escalations"),
+        rows,
+        order=61,
+    )
 
 
 def cycle_times(scope: Scope) -> ReportSection:
@@ -176,10 +213,16 @@ def cycle_times(scope: Scope) -> ReportSection:
     for line in api.transitions.iter({"at": scope.span, "action": "advanced"}):
         if line.from_state and line.hours_in_step is not None and scope.order_id(line.order_id):
             spent[(line.order_type, line.from_state)].append(line.hours_in_step)
-    rows = [(t, s, len(v), round(sum(v) / len(v), 1), round(max(v), 1))
-            for (t, s), v in sorted(spent.items())]
-    return ReportSection(scope.label("Service cycle time per step (hours)"),
-                         ("type", "step", "left", "mean", "longest"), rows, order=62)
+    rows = [
+        (t, s, len(v), round(sum(v) / len(v), 1), round(max(v), 1))
+        for (t, s), v in sorted(spent.items())
+    ]
+    return ReportSection(
+        scope.label("Service cycle time per step (hours)"),
+        ("type", "step", "left", "mean", "longest"),
+        rows,
+        order=62,
+    )
 
 
 def cancellations(scope: Scope) -> ReportSection:
@@ -200,11 +243,14 @@ def cancellations(scope: Scope) -> ReportSection:
     chart: Counter[str] = Counter()
     for (reason, _o), n in counts.items():
         chart[reason] += n
-    return ReportSection(scope.label("Cancellation requests by reason"),
-                         ("reason", "result", "orders"), rows,
-                         chart={k: float(v) for k, v in sorted(chart.items())} or None,
-                         note="result: cancelled (closed), retained (withdrawn), open",
-                         order=63)
+    return ReportSection(
+        scope.label("Cancellation requests by reason"),
+        ("reason", "result", "orders"),
+        rows,
+        chart={k: float(v) for k, v in sorted(chart.items())} or None,
+        note="result: cancelled (closed), retained (withdrawn), open",
+        order=63,
+    )
 
 
 def charges(scope: Scope) -> ReportSection:
@@ -214,8 +260,12 @@ def charges(scope: Scope) -> ReportSection:
         if scope.order_id(charge.order_id):
             totals[charge.kind].append(charge.amount)
     rows = [(k, len(v), round(sum(v), 2)) for k, v in sorted(totals.items())]
-    return ReportSection(scope.label("Fee settlements and charge adjustments"),
-                         ("kind", "records", "total"), rows, order=64)
+    return ReportSection(
+        scope.label("Fee settlements and charge adjustments"),
+        ("kind", "records", "total"),
+        rows,
+        order=64,
+    )
 
 
 def surveys(scope: Scope) -> list[ReportSection]:
@@ -227,29 +277,45 @@ def surveys(scope: Scope) -> list[ReportSection]:
     for name, survey in api.settings.surveys.items():
         rows = []
         for by in ("department", "category", "rep"):
-            rows += [(by, r.group, r.answers, r.mean) for r in answers.results(
-                name, by, since=scope.since, until=last, who=scope.who)]
-        out.append(ReportSection(scope.label(f"Survey '{survey.title}'"),
-                                 ("by", "group", "scores", f"mean (1-{survey.scale})"), rows,
-                                 order=65))
+            rows += [
+                (by, r.group, r.answers, r.mean)
+                for r in answers.results(name, by, since=scope.since, until=last, who=scope.who)
+            ]
+        out.append(
+            ReportSection(
+                scope.label(f"Survey '{survey.title}'"),
+                ("by", "group", "scores", f"mean (1-{survey.scale})"),
+                rows,
+                order=65,
+            )
+        )
     return out
 
 
 def response_times(scope: Scope) -> ReportSection:
-    rows = [(r.channel, r.rep, r.enquiries, r.answered,
-             "" if r.mean_seconds is None else r.mean_seconds, r.breaches)
-            for r in ResponseTimes(scope.api).by_channel_and_rep(scope.since,
-                                                                 scope.until - _TICK)
-            if scope.who is None or scope.counts(r.rep)]
+    rows = [
+        (
+            r.channel,
+            r.rep,
+            r.enquiries,
+            r.answered,
+            "" if r.mean_seconds is None else r.mean_seconds,
+            r.breaches,
+        )
+        for r in ResponseTimes(scope.api).by_channel_and_rep(scope.since, scope.until - _TICK)
+        if scope.who is None or scope.counts(r.rep)
+    ]
     breaches: Counter[str] = Counter()
     for channel, _rep, _n, _a, _m, b in rows:
         breaches[channel] += b
-    return ReportSection(scope.label("First response to enquiries"),
-                         ("channel", "rep", "enquiries", "answered", "mean seconds",
-                          "breaches"), rows,
-                         chart={k: float(v) for k, v in sorted(breaches.items())} or None,
-                         note="targets per channel: [service.response] targets (seconds)",
-                         order=66)
+    return ReportSection(
+        scope.label("First response to enquiries"),
+        ("channel", "rep", "enquiries", "answered", "mean seconds", "breaches"),
+        rows,
+        chart={k: float(v) for k, v in sorted(breaches.items())} or None,
+        note="targets per channel: [service.response] targets (seconds)",
+        order=66,
+    )
 
 
 def campaigns(scope: Scope) -> ReportSection:
@@ -259,15 +325,32 @@ def campaigns(scope: Scope) -> ReportSection:
     care = Campaigns(api)
     for name in api.settings.campaigns:
         e = care.effect(name, since=scope.since, until=scope.until, who=scope.who)
-        rows.append((name, e.targeted, e.contacted,
-                     "" if e.mean_satisfaction is None else e.mean_satisfaction,
-                     e.offers_accepted, e.points_granted,
-                     f"{e.churn_improved}/{e.churn_unchanged}/{e.churn_worse}"))
-    return ReportSection(scope.label("Care campaigns"),
-                         ("campaign", "targeted", "contacted", "satisfaction (1-5)",
-                          "offers taken", "points", "churn risk better/same/worse"), rows,
-                         note="customers targeted in the period; for a team or rep, the care "
-                              "contacts they made", order=67)
+        rows.append(
+            (
+                name,
+                e.targeted,
+                e.contacted,
+                "" if e.mean_satisfaction is None else e.mean_satisfaction,
+                e.offers_accepted,
+                e.points_granted,
+                f"{e.churn_improved}/{e.churn_unchanged}/{e.churn_worse}",
+            )
+        )
+    return ReportSection(
+        scope.label("Care campaigns"),
+        (
+            "campaign",
+            "targeted",
+            "contacted",
+            "satisfaction (1-5)",
+            "offers taken",
+            "points",
+            "churn risk better/same/worse",
+        ),
+        rows,
+        note="customers targeted in the period; for a team or rep, the care contacts they made",
+        order=67,
+    )
 
 
 def months(scope: Scope, zone: ZoneInfo) -> list[str]:
@@ -288,12 +371,31 @@ def quality(scope: Scope) -> list[ReportSection]:
     qa = QualityAssurance(api)
     out = []
     for month in months(scope, qa.zone):
-        rows = [(r.rep, r.contacts, r.reviewed, "" if r.qa_score is None else r.qa_score,
-                 r.complaints, "" if r.survey_mean is None else r.survey_mean)
-                for r in qa.monthly(month) if scope.who is None or scope.counts(r.rep)]
-        out.append(ReportSection(f"Service quality, {month}{scope.suffix()}",
-                                 ("rep", "contacts", "QA reviewed",
-                                  f"QA score (1-{api.settings.qa.scale})",
-                                  "complaints about them", "satisfaction (1-5)"), rows,
-                                 order=68))
+        rows = [
+            (
+                r.rep,
+                r.contacts,
+                r.reviewed,
+                "" if r.qa_score is None else r.qa_score,
+                r.complaints,
+                "" if r.survey_mean is None else r.survey_mean,
+            )
+            for r in qa.monthly(month)
+            if scope.who is None or scope.counts(r.rep)
+        ]
+        out.append(
+            ReportSection(
+                f"Service quality, {month}{scope.suffix()}",
+                (
+                    "rep",
+                    "contacts",
+                    "QA reviewed",
+                    f"QA score (1-{api.settings.qa.scale})",
+                    "complaints about them",
+                    "satisfaction (1-5)",
+                ),
+                rows,
+                order=68,
+            )
+        )
     return out

@@ -58,30 +58,46 @@ class ResponseTimes:
         self.crm = api.crm
         self.settings = api.settings.response
 
-    def reply(self, enquiry_id: str, *, actor: str, summary: str = "",
-              channel: str | None = None) -> Interaction:
+    def reply(
+        self, enquiry_id: str, *, actor: str, summary: str = "", channel: str | None = None
+    ) -> Interaction:
         """Log the answer to an enquiry (an interaction of the enquiry's kind, ``ref`` = it)."""
         actor = require_actor(actor)
         enquiry = self.crm.interactions.get(enquiry_id)
         if enquiry.kind not in self.settings.enquiry_kinds:
-            raise ValidationError(f"interaction {enquiry_id} is a {enquiry.kind}, not an enquiry "
-                                  f"({', '.join(self.settings.enquiry_kinds)})", field="enquiry")
+            raise ValidationError(
+                f"interaction {enquiry_id} is a {enquiry.kind}, not an enquiry "
+                f"({', '.join(self.settings.enquiry_kinds)})",
+                field="enquiry",
+            )
         return self.crm.interactions.log(
-            actor=actor, customer_id=enquiry.customer_id, kind=enquiry.kind,
-            channel=channel or enquiry.channel.value, rep=actor, ref=enquiry.id,
-            summary=summary[:500], ext={"service": {"reply_to": enquiry.id}})
+            actor=actor,
+            customer_id=enquiry.customer_id,
+            kind=enquiry.kind,
+            channel=channel or enquiry.channel.value,
+            rep=actor,
+            ref=enquiry.id,
+            summary=summary[:500],
+            ext={"service": {"reply_to": enquiry.id}},
+        )
 
     def enquiries(self, since: datetime, until: datetime) -> list[Enquiry]:
         """Enquiries asked in ``[since, until]`` with their first answers."""
         now = self.crm.now()
         kinds = self.settings.enquiry_kinds
-        asked = [i for i in self.crm.interactions.find(
-            {"kind": {"$in": kinds}, "occurred_at": {"$gte": since, "$lte": until}},
-            sort=[("occurred_at", 1), ("id", 1)]) if not self._is_reply(i)]
+        asked = [
+            i
+            for i in self.crm.interactions.find(
+                {"kind": {"$in": kinds}, "occurred_at": {"$gte": since, "$lte": until}},
+                sort=[("occurred_at", 1), ("id", 1)],
+            )
+            if not self._is_reply(i)
+        ]
         out = []
         for enquiry in asked:
-            answers = self.crm.interactions.find({"ref": enquiry.id},
-                                                 sort=[("occurred_at", 1), ("id", 1)])
+            answers = self.crm.interactions.find(
+                {"ref": enquiry.id}, sort=[("occurred_at", 1), ("id", 1)]
+            )
             first = next((a for a in answers if a.occurred_at >= enquiry.occurred_at), None)
             target = self.settings.target(enquiry.channel.value)
             if first is not None:
@@ -92,8 +108,18 @@ class ResponseTimes:
                 seconds = None
                 breached = (now - enquiry.occurred_at).total_seconds() > target
                 rep = enquiry.rep or "(unassigned)"
-            out.append(Enquiry(enquiry.id, enquiry.channel.value, rep, enquiry.occurred_at,
-                               first.occurred_at if first else None, seconds, target, breached))
+            out.append(
+                Enquiry(
+                    enquiry.id,
+                    enquiry.channel.value,
+                    rep,
+                    enquiry.occurred_at,
+                    first.occurred_at if first else None,
+                    seconds,
+                    target,
+                    breached,
+                )
+            )
         return out
 
     def by_channel_and_rep(self, since: datetime, until: datetime) -> list[ResponseRow]:
@@ -103,13 +129,21 @@ class ResponseTimes:
         rows = []
         for (channel, rep), items in sorted(groups.items()):
             times = [e.seconds for e in items if e.seconds is not None]
-            rows.append(ResponseRow(
-                channel, rep, len(items), len(times),
-                round(sum(times) / len(times), 1) if times else None,
-                max(times) if times else None, sum(e.breached for e in items)))
+            rows.append(
+                ResponseRow(
+                    channel,
+                    rep,
+                    len(items),
+                    len(times),
+                    round(sum(times) / len(times), 1) if times else None,
+                    max(times) if times else None,
+                    sum(e.breached for e in items),
+                )
+            )
         return rows
 
     def _is_reply(self, interaction: Interaction) -> bool:
         data: Any = interaction.ext.get("service", {})
-        return bool(interaction.ref and (data.get("reply_to") or interaction.ref.startswith(
-            "int_")))
+        return bool(
+            interaction.ref and (data.get("reply_to") or interaction.ref.startswith("int_"))
+        )

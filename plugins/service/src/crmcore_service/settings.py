@@ -28,8 +28,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def _name(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     if not isinstance(value, str) or not _NAME.match(value):
-        raise ValidationError(f"{value!r} is not a name (lower-case letters, digits, '_')",
-                              field=attribute.name)
+        raise ValidationError(
+            f"{value!r} is not a name (lower-case letters, digits, '_')", field=attribute.name
+        )
 
 
 def _names(_inst: object, attribute: attrs.Attribute, value: list[str]) -> None:
@@ -43,8 +44,10 @@ def _one_of(*allowed: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
         if value not in allowed:
             shown = ", ".join(repr(a) for a in allowed)
-            raise ValidationError(f"unknown value {value!r} (allowed: {shown})",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"unknown value {value!r} (allowed: {shown})", field=attribute.name
+            )
+
     return check
 
 
@@ -56,8 +59,10 @@ def _non_negative(_inst: object, attribute: attrs.Attribute, value: float) -> No
 def _target(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     if value in TARGETS or (value.startswith("person:") and value[7:].strip()):
         return
-    raise ValidationError(f"unknown target {value!r} (one of {', '.join(TARGETS)}; or "
-                          "'person:<id>')", field=attribute.name)
+    raise ValidationError(
+        f"unknown target {value!r} (one of {', '.join(TARGETS)}; or 'person:<id>')",
+        field=attribute.name,
+    )
 
 
 @attrs.frozen
@@ -125,16 +130,21 @@ class OrderType:
                 if target not in names:
                     raise ValidationError(
                         f"step {step.name!r} leads to unknown step {target!r} (steps: "
-                        f"{', '.join(names)})", field=f"{where}.steps")
+                        f"{', '.join(names)})",
+                        field=f"{where}.steps",
+                    )
             if (step.wait_days > 0) != (step.then is not None):
-                raise ValidationError(f"step {step.name!r}: wait_days and then go together",
-                                      field=f"{where}.steps")
+                raise ValidationError(
+                    f"step {step.name!r}: wait_days and then go together", field=f"{where}.steps"
+                )
         if self.first.terminal:
-            raise ValidationError(f"the first step {self.first.name!r} leads nowhere",
-                                  field=f"{where}.steps")
+            raise ValidationError(
+                f"the first step {self.first.name!r} leads nowhere", field=f"{where}.steps"
+            )
         if not any(s.terminal for s in self.steps):
-            raise ValidationError("no step ends the order (a step with no next)",
-                                  field=f"{where}.steps")
+            raise ValidationError(
+                "no step ends the order (a step with no next)", field=f"{where}.steps"
+            )
         for key, values in self.choices.items():
             if not values:
                 raise ValidationError(f"no allowed values for {key!r}", field=f"{where}.choices")
@@ -160,8 +170,11 @@ class EscalationLevel:
 def _ladder(_inst: object, attribute: attrs.Attribute, value: list[EscalationLevel]) -> None:
     for i in range(1, len(value)):
         if value[i].after_hours <= value[i - 1].after_hours:
-            raise ValidationError(f"levels must come in increasing order of after_hours (level "
-                                  f"{i + 1} is not after level {i})", field=attribute.name)
+            raise ValidationError(
+                f"levels must come in increasing order of after_hours (level "
+                f"{i + 1} is not after level {i})",
+                field=attribute.name,
+            )
 
 
 def _default_ladder() -> list[EscalationLevel]:
@@ -229,8 +242,9 @@ def _optional_instant(_inst: object, attribute: attrs.Attribute, value: str | No
     try:
         datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"{value!r} is not a date or date-time (2026-11-23T14:00)",
-                              field=attribute.name) from None
+        raise ValidationError(
+            f"{value!r} is not a date or date-time (2026-11-23T14:00)", field=attribute.name
+        ) from None
 
 
 @attrs.frozen
@@ -260,21 +274,20 @@ class Campaign:
 
     def __attrs_post_init__(self) -> None:
         if (self.audience is None) == (self.incident is None):
-            raise ValidationError("give exactly one of audience and incident",
-                                  field="audience")
+            raise ValidationError("give exactly one of audience and incident", field="audience")
 
 
 def _default_targets() -> dict[str, float]:
-    return {"chat": 60.0, "app": 60.0, "web": 60.0, "phone": 60.0, "sms": 3600.0,
-            "email": 86400.0}
+    return {"chat": 60.0, "app": 60.0, "web": 60.0, "phone": 60.0, "sms": 3600.0, "email": 86400.0}
 
 
 @attrs.frozen
 class ResponseSettings:
     """``[service.response]``: first-response time of every enquiry (DOMAIN §7, §9)."""
 
-    enquiry_kinds: list[str] = attrs.field(factory=lambda: ["inquiry", "consultation"],
-                                           validator=_names)
+    enquiry_kinds: list[str] = attrs.field(
+        factory=lambda: ["inquiry", "consultation"], validator=_names
+    )
     targets: dict[str, float] = attrs.field(factory=_default_targets)  # seconds per channel
     default_target: float = attrs.field(default=3600.0, validator=_positive)
 
@@ -302,8 +315,7 @@ class QaSettings:
 
     def __attrs_post_init__(self) -> None:
         if not self.scorecard:
-            raise ValidationError("the scorecard needs at least one criterion",
-                                  field="scorecard")
+            raise ValidationError("the scorecard needs at least one criterion", field="scorecard")
 
 
 @attrs.frozen
@@ -328,9 +340,11 @@ class ServiceSettings:
             order_type.check(name)
         unknown = [n for n in self.disabled_types if n not in self.shipped_and_configured]
         if unknown:
-            raise ValidationError(f"unknown order type(s) {', '.join(unknown)} (known: "
-                                  f"{', '.join(self.shipped_and_configured)})",
-                                  field="disabled_types")
+            raise ValidationError(
+                f"unknown order type(s) {', '.join(unknown)} (known: "
+                f"{', '.join(self.shipped_and_configured)})",
+                field="disabled_types",
+            )
         for name in self.surveys:
             _name(None, attrs.fields(ServiceSettings).surveys, name)
         if self.report_days <= 0:
@@ -345,5 +359,6 @@ class ServiceSettings:
     @property
     def all_types(self) -> dict[str, OrderType]:
         """The order types in force: shipped ones, overridden or added to, minus disabled."""
-        return {k: v for k, v in self.shipped_and_configured.items()
-                if k not in self.disabled_types}
+        return {
+            k: v for k, v in self.shipped_and_configured.items() if k not in self.disabled_types
+        }

@@ -24,12 +24,10 @@ SlaClock = BusinessClock  # what ``crm_business_clock`` returns (and calendar ti
 class Calendar:
     """Every hour counts."""
 
-    def add(self, start: datetime, amount: timedelta,
-            pauses: Iterable[Interval] = ()) -> datetime:
+    def add(self, start: datetime, amount: timedelta, pauses: Iterable[Interval] = ()) -> datetime:
         return start + amount
 
-    def elapsed(self, start: datetime, end: datetime,
-                pauses: Iterable[Interval] = ()) -> timedelta:
+    def elapsed(self, start: datetime, end: datetime, pauses: Iterable[Interval] = ()) -> timedelta:
         return max(end - start, timedelta(0))
 
 

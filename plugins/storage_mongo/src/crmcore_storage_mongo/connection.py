@@ -64,8 +64,10 @@ def acquire(uri: str, kwargs: Mapping[str, Any], factory: ClientFactory | None =
             client = make(uri, **kwargs)
         except (ConfigurationError, TypeError, ValueError) as exc:
             # The keyword options were validated already: the URI (or an option in it) is bad.
-            raise ConfigError(f"storage.location: {redact(uri)} is not a usable MongoDB URI: "
-                              f"{_scrub(str(exc), uri)}") from None
+            raise ConfigError(
+                f"storage.location: {redact(uri)} is not a usable MongoDB URI: "
+                f"{_scrub(str(exc), uri)}"
+            ) from None
         _clients[key] = _Shared(client, 1)
         return client
 
@@ -105,8 +107,7 @@ class ServerInfo:
             return False
         if self.sharded:
             return self.max_wire_version >= WIRE_TRANSACTIONS_SHARDED
-        return self.set_name is not None and \
-            self.max_wire_version >= WIRE_TRANSACTIONS_REPLICA_SET
+        return self.set_name is not None and self.max_wire_version >= WIRE_TRANSACTIONS_REPLICA_SET
 
     @property
     def schema_validation(self) -> bool:
@@ -128,12 +129,16 @@ def probe(client: Any, uri: str, timeout_ms: int) -> ServerInfo:
         client.admin.command("ping")
     except OperationFailure as exc:
         if exc.code == AUTH_FAILED:
-            raise StorageError(f"MongoDB at {hosts(uri)}: authentication failed; check the "
-                               "user and password in the URI") from None
+            raise StorageError(
+                f"MongoDB at {hosts(uri)}: authentication failed; check the "
+                "user and password in the URI"
+            ) from None
         raise StorageError(f"MongoDB at {hosts(uri)} refused 'ping': {exc}") from None
     except ConnectionFailure as exc:  # ServerSelectionTimeoutError among others
-        raise StorageError(f"MongoDB at {hosts(uri)} is unreachable (gave up after "
-                           f"{timeout_ms / 1000:g} s): {_short(exc)}") from None
+        raise StorageError(
+            f"MongoDB at {hosts(uri)} is unreachable (gave up after "
+            f"{timeout_ms / 1000:g} s): {_short(exc)}"
+        ) from None
     except PyMongoError as exc:
         raise StorageError(f"MongoDB at {hosts(uri)}: {_short(exc)}") from None
     hello = _hello(client)
@@ -147,8 +152,10 @@ def probe(client: Any, uri: str, timeout_ms: int) -> ServerInfo:
         sessions="logicalSessionTimeoutMinutes" in hello,
     )
     if info.max_wire_version < MIN_WIRE_VERSION:
-        raise StorageError(f"MongoDB at {hosts(uri)} is too old (wire version "
-                           f"{info.max_wire_version}); MongoDB 5.0 or newer is required")
+        raise StorageError(
+            f"MongoDB at {hosts(uri)} is too old (wire version "
+            f"{info.max_wire_version}); MongoDB 5.0 or newer is required"
+        )
     return info
 
 

@@ -38,8 +38,11 @@ VALIDATION_FAILED = 121
 TRANSIENT = "TransientTransactionError"
 
 
-def duplicate_message(collection: str, details: Mapping[str, Any] | None,
-                      index_fields: Mapping[str, tuple[str, ...]] | None = None) -> str:
+def duplicate_message(
+    collection: str,
+    details: Mapping[str, Any] | None,
+    index_fields: Mapping[str, tuple[str, ...]] | None = None,
+) -> str:
     """Which unique key a duplicate hit, by field names only."""
     details = details or {}
     pattern = details.get("keyPattern")
@@ -81,8 +84,9 @@ def validation_message(collection: str, details: Mapping[str, Any] | None) -> st
 
 
 @contextlib.contextmanager
-def mapped(collection: str, action: str,
-           index_fields: Mapping[str, tuple[str, ...]] | None = None) -> Iterator[None]:
+def mapped(
+    collection: str, action: str, index_fields: Mapping[str, tuple[str, ...]] | None = None
+) -> Iterator[None]:
     """Run a pymongo call; turn what it raises into the matching crmcore error."""
     try:
         yield
@@ -90,34 +94,46 @@ def mapped(collection: str, action: str,
         raise as_crm_error(exc, collection, action, index_fields) from exc
 
 
-def as_crm_error(exc: BaseException, collection: str, action: str,
-                 index_fields: Mapping[str, tuple[str, ...]] | None = None) -> CrmError:
+def as_crm_error(
+    exc: BaseException,
+    collection: str,
+    action: str,
+    index_fields: Mapping[str, tuple[str, ...]] | None = None,
+) -> CrmError:
     """The crmcore error for an exception raised by pymongo or bson."""
     if isinstance(exc, MongoDuplicateKeyError) or (
-            isinstance(exc, OperationFailure) and exc.code in DUPLICATE_KEY_CODES):
+        isinstance(exc, OperationFailure) and exc.code in DUPLICATE_KEY_CODES
+    ):
         return DuplicateKeyError(duplicate_message(collection, exc.details, index_fields))
     if isinstance(exc, WriteError) and exc.code == VALIDATION_FAILED:
         return ValidationError(validation_message(collection, exc.details))
-    if isinstance(exc, InvalidDocument | BSONError | OverflowError | UnicodeEncodeError
-                  | DocumentTooLarge):
-        return ValidationError(f"{collection}: the document cannot be stored in MongoDB: "
-                               f"{_first_line(exc)}")
+    if isinstance(
+        exc, InvalidDocument | BSONError | OverflowError | UnicodeEncodeError | DocumentTooLarge
+    ):
+        return ValidationError(
+            f"{collection}: the document cannot be stored in MongoDB: {_first_line(exc)}"
+        )
     if isinstance(exc, InvalidName):
         return ValidationError(f"{collection!r}: not a valid MongoDB name: {_first_line(exc)}")
     if isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT):
-        return TransientConflict(f"{collection}: a concurrent transaction changed the same "
-                                 "records; retry the operation")
+        return TransientConflict(
+            f"{collection}: a concurrent transaction changed the same records; retry the operation"
+        )
     if isinstance(exc, WriteConcernError):
-        return StorageError(f"{collection}: {action} was not confirmed by the write concern in "
-                            f"time (it may or may not be applied): {_first_line(exc)}")
+        return StorageError(
+            f"{collection}: {action} was not confirmed by the write concern in "
+            f"time (it may or may not be applied): {_first_line(exc)}"
+        )
     if isinstance(exc, ConnectionFailure):
-        return StorageError(f"{collection}: MongoDB is unreachable during {action}: "
-                            f"{_first_line(exc)}")
+        return StorageError(
+            f"{collection}: MongoDB is unreachable during {action}: {_first_line(exc)}"
+        )
     if isinstance(exc, ExecutionTimeout):
         return StorageError(f"{collection}: {action} took longer than the server allows")
     if isinstance(exc, PyMongoError):
-        return StorageError(f"{collection}: {action} failed: {type(exc).__name__}: "
-                            f"{_first_line(exc)}")
+        return StorageError(
+            f"{collection}: {action} failed: {type(exc).__name__}: {_first_line(exc)}"
+        )
     return StorageError(f"{collection}: {action} failed: {_first_line(exc)}")
 
 

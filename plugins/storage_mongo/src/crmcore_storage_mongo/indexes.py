@@ -64,21 +64,30 @@ def from_mongo(info: Mapping[str, Any]) -> IndexSpec | None:
     key = info.get("key")
     if not key:
         return None
-    fields = tuple(("id" if f == "_id" else f, int(d)) for f, d in dict(key).items()
-                   if isinstance(d, int | float) and int(d) in (1, -1))
+    fields = tuple(
+        ("id" if f == "_id" else f, int(d))
+        for f, d in dict(key).items()
+        if isinstance(d, int | float) and int(d) in (1, -1)
+    )
     if len(fields) != len(dict(key)):
         return None  # hashed, text, 2dsphere …: not one of ours
-    spec = IndexSpec(fields, unique=bool(info.get("unique")),
-                     sparse=bool(info.get("sparse")) or "partialFilterExpression" in info)
+    spec = IndexSpec(
+        fields,
+        unique=bool(info.get("unique")),
+        sparse=bool(info.get("sparse")) or "partialFilterExpression" in info,
+    )
     return spec if spec.name == info.get("name") else None
 
 
 def same_index(info: Mapping[str, Any], wanted: MongoIndex) -> bool:
     """Whether an existing index is exactly the one ``wanted`` describes."""
     keys = [(f, int(d)) for f, d in dict(info.get("key") or {}).items()]
-    return (keys == wanted.keys and bool(info.get("unique")) == wanted.unique
-            and bool(info.get("sparse")) == wanted.sparse
-            and _plain(info.get("partialFilterExpression")) == _plain(wanted.partial))
+    return (
+        keys == wanted.keys
+        and bool(info.get("unique")) == wanted.unique
+        and bool(info.get("sparse")) == wanted.sparse
+        and _plain(info.get("partialFilterExpression")) == _plain(wanted.partial)
+    )
 
 
 def _plain(value: Any) -> Any:

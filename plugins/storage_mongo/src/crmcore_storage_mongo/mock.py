@@ -69,14 +69,16 @@ def _mongomock() -> Any:
     try:
         import mongomock
     except ImportError:
-        raise ConfigError("storage.location: mongomock:// needs the optional extra: pip install "
-                          "'crmcore-storage-mongo[mock]'") from None
+        raise ConfigError(
+            "storage.location: mongomock:// needs the optional extra: pip install "
+            "'crmcore-storage-mongo[mock]'"
+        ) from None
     return mongomock
 
 
 def resolve(location: str) -> str:
     """The file a ``mongomock://`` location keeps its data in (absolute), or ``:memory:``."""
-    rest = location[len(SCHEME):].split("?", 1)[0]
+    rest = location[len(SCHEME) :].split("?", 1)[0]
     if rest.startswith(MEMORY):
         return rest  # ":memory:" or ":memory:NAME" (several servers in one process)
     if "\0" in rest:
@@ -137,8 +139,11 @@ class MockServer:
                         coll = db[name]
                         for info in coll.list_indexes():
                             if info.get("name") != "_id_":
-                                out.write(bson.encode({"db": db_name, "coll": name,
-                                                       "index": _plain_index(info)}))
+                                out.write(
+                                    bson.encode(
+                                        {"db": db_name, "coll": name, "index": _plain_index(info)}
+                                    )
+                                )
                         for doc in coll.find():
                             out.write(bson.encode({"db": db_name, "coll": name, "doc": doc}))
                 out.flush()
@@ -174,8 +179,9 @@ class MockServer:
                 for (db_name, name), rows in docs.items():
                     client[db_name][name].insert_many(rows)
         except bson.errors.BSONError as exc:
-            raise StorageError(f"{target} is damaged ({exc}); restore a copy or delete it "
-                               "to start empty") from None
+            raise StorageError(
+                f"{target} is damaged ({exc}); restore a copy or delete it to start empty"
+            ) from None
 
     def _lock_file(self) -> None:
         lock_path = f"{self.path}.lock"
@@ -194,7 +200,8 @@ class MockServer:
                     os.close(fd)
                     raise StorageError(
                         f"{self.path} is open in another process; mongomock:// serves one "
-                        "process at a time (use a real MongoDB server for several)") from None
+                        "process at a time (use a real MongoDB server for several)"
+                    ) from None
                 time.sleep(0.05)
         self._lock_fd = fd
 
@@ -236,8 +243,10 @@ def release_server(server: MockServer) -> None:
 
 def client_factory(server: MockServer) -> Callable[..., Any]:
     """A ``connection.ClientFactory`` making clients on ``server`` (the URI is ignored)."""
+
     def factory(_uri: str, **kwargs: Any) -> Any:
         return server.client(**kwargs)
+
     return factory
 
 
@@ -249,8 +258,11 @@ def _client_class() -> type:
         """A mongomock client that knows its ``MockServer`` (for ``$$NOW``)."""
 
         def __init__(self, server: MockServer, **kwargs: Any) -> None:
-            known = {k: v for k, v in kwargs.items()
-                     if k in ("document_class", "tz_aware", "read_preference")}
+            known = {
+                k: v
+                for k, v in kwargs.items()
+                if k in ("document_class", "tz_aware", "read_preference")
+            }
             super().__init__("mongodb://mongomock", _store=server.store, **known)
             self.crm_server = server
 
@@ -270,8 +282,16 @@ def install_fixes() -> None:
         import mongomock.filtering as mm_filtering
 
         coll = mm_collection.Collection
-        for name in ("_insert", "_update", "_delete", "bulk_write", "count_documents",
-                     "list_indexes", "drop_index", "estimated_document_count"):
+        for name in (
+            "_insert",
+            "_update",
+            "_delete",
+            "bulk_write",
+            "count_documents",
+            "list_indexes",
+            "drop_index",
+            "estimated_document_count",
+        ):
             setattr(coll, name, _locked(getattr(coll, name)))
         # Patching mongomock's classes in place is the point (see the module docstring):
         # mypy refuses assignments to methods, hence the ignores.
@@ -295,18 +315,22 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     def locked(*args: Any, **kwargs: Any) -> Any:
         with _lock:
             return method(*args, **kwargs)
+
     return locked
 
 
 def _with_now(method: Callable[..., Any]) -> Callable[..., Any]:
     """Evaluate ``$$NOW`` expressions in a command's arguments on the server's clock."""
+
     @functools.wraps(method)
     def evaluated(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _mentions_now((args, kwargs)):
             return method(self, *args, **kwargs)
         now = _server_now(self)
-        return method(self, *fold_now(list(args), now),
-                      **{k: fold_now(v, now) for k, v in kwargs.items()})
+        return method(
+            self, *fold_now(list(args), now), **{k: fold_now(v, now) for k, v in kwargs.items()}
+        )
+
     return evaluated
 
 
@@ -339,7 +363,7 @@ def fold_now(value: Any, now: datetime) -> Any:
     folded = {k: fold_now(v, now) for k, v in value.items()}
     if len(folded) != 1 or not _mentions_now(value):
         return folded
-    (op, arg), = folded.items()
+    ((op, arg),) = folded.items()
     evaluated = _evaluate(op, arg)
     return folded if evaluated is None else evaluated
 
@@ -352,8 +376,7 @@ def _evaluate(op: str, arg: Any) -> Any:
         if len(dates) == 1 and all(isinstance(n, int | float) for n in numbers):
             return dates[0] + timedelta(milliseconds=sum(numbers))
         return None
-    if op == "$dateToString" and isinstance(arg, Mapping) and isinstance(arg.get("date"),
-                                                                        datetime):
+    if op == "$dateToString" and isinstance(arg, Mapping) and isinstance(arg.get("date"), datetime):
         return _date_to_string(arg["date"], str(arg.get("format", "%Y-%m-%dT%H:%M:%S.%LZ")))
     if op == "$concat" and isinstance(arg, list) and all(isinstance(a, str) for a in arg):
         return "".join(arg)
@@ -361,8 +384,7 @@ def _evaluate(op: str, arg: Any) -> Any:
 
 
 def _is_value(value: Any) -> bool:
-    return isinstance(value, _CONSTANT) and not (isinstance(value, str) and
-                                                 value.startswith("$"))
+    return isinstance(value, _CONSTANT) and not (isinstance(value, str) and value.startswith("$"))
 
 
 def _date_to_string(when: datetime, fmt: str) -> str:
@@ -373,10 +395,18 @@ def _date_to_string(when: datetime, fmt: str) -> str:
     while i < len(fmt):
         if fmt[i] == "%" and i + 1 < len(fmt):
             spec = fmt[i + 1]
-            out.append({"Y": f"{when.year:04d}", "m": f"{when.month:02d}", "d": f"{when.day:02d}",
-                        "H": f"{when.hour:02d}", "M": f"{when.minute:02d}",
-                        "S": f"{when.second:02d}", "L": f"{when.microsecond // 1000:03d}",
-                        "%": "%"}.get(spec, "%" + spec))
+            out.append(
+                {
+                    "Y": f"{when.year:04d}",
+                    "m": f"{when.month:02d}",
+                    "d": f"{when.day:02d}",
+                    "H": f"{when.hour:02d}",
+                    "M": f"{when.minute:02d}",
+                    "S": f"{when.second:02d}",
+                    "L": f"{when.microsecond // 1000:03d}",
+                    "%": "%",
+                }.get(spec, "%" + spec)
+            )
             i += 2
         else:
             out.append(fmt[i])
@@ -403,6 +433,7 @@ def _partial_unique(original: Callable[..., Any]) -> Callable[..., Any]:
         name = original(self, keys, **{**kwargs, "unique": False})
         self._store.indexes[name]["unique"] = True
         return name
+
     return create_index
 
 
@@ -417,6 +448,7 @@ def _drop_sort(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def without_sort(*args: Any, sort: Any = None, **kwargs: Any) -> Any:
         return method(*args, **kwargs)
+
     return without_sort
 
 
@@ -425,6 +457,7 @@ def _type_list(single: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(search_val, list):
             return any(single(doc_val, t, *args, **kwargs) for t in search_val)
         return single(doc_val, search_val, *args, **kwargs)
+
     return type_op
 
 

@@ -36,8 +36,17 @@ _REMEMBERED_FAILURES = 1000
 class Metrics:
     """Counters over every client of this process (thread-safe)."""
 
-    FIELDS = ("commands", "failed", "retries", "slow", "pool_checkouts", "pool_waits_slow",
-              "pool_wait_ms_max", "pool_checkout_failures", "pool_cleared")
+    FIELDS = (
+        "commands",
+        "failed",
+        "retries",
+        "slow",
+        "pool_checkouts",
+        "pool_waits_slow",
+        "pool_wait_ms_max",
+        "pool_checkout_failures",
+        "pool_cleared",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -88,8 +97,12 @@ class CommandMonitor(monitoring.CommandListener):
             failure = self._failed.pop(event.operation_id, None)
         if failure is not None:
             self.metrics.add("retries")
-            log.warning("mongo.retry", command=event.command_name,
-                        database=event.database_name, after=failure)
+            log.warning(
+                "mongo.retry",
+                command=event.command_name,
+                database=event.database_name,
+                after=failure,
+            )
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         with self._lock:
@@ -97,8 +110,13 @@ class CommandMonitor(monitoring.CommandListener):
         ms = _command_ms(event)
         if ms >= self.slow_ms:
             self.metrics.add("slow")
-            log.warning("mongo.slow_operation", command=event.command_name,
-                        database=event.database_name, collection=collection, ms=ms)
+            log.warning(
+                "mongo.slow_operation",
+                command=event.command_name,
+                database=event.database_name,
+                collection=collection,
+                ms=ms,
+            )
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self.metrics.add("failed")
@@ -107,9 +125,14 @@ class CommandMonitor(monitoring.CommandListener):
         with self._lock:
             collection = self._collections.pop(event.request_id, None)
             self._remember(self._failed, event.operation_id, name)
-        log.info("mongo.command_failed", command=event.command_name,
-                 database=event.database_name, collection=collection, error=name,
-                 ms=_command_ms(event))
+        log.info(
+            "mongo.command_failed",
+            command=event.command_name,
+            database=event.database_name,
+            collection=collection,
+            error=name,
+            ms=_command_ms(event),
+        )
 
     @staticmethod
     def _remember(table: OrderedDict[Any, str], key: Any, value: str) -> None:
@@ -133,11 +156,14 @@ class PoolMonitor(monitoring.ConnectionPoolListener):
             self.metrics.add("pool_waits_slow")
             log.warning("mongo.pool_wait", server=_address(event.address), ms=waited)
 
-    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent
-                                    ) -> None:
+    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
         self.metrics.add("pool_checkout_failures")
-        log.warning("mongo.pool_checkout_failed", server=_address(event.address),
-                    reason=str(event.reason), ms=_ms(getattr(event, "duration", None)))
+        log.warning(
+            "mongo.pool_checkout_failed",
+            server=_address(event.address),
+            reason=str(event.reason),
+            ms=_ms(getattr(event, "duration", None)),
+        )
 
     def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
         self.metrics.add("pool_cleared")

@@ -29,8 +29,11 @@ _WRITE_CONCERN = re.compile(r"^(majority|[1-9][0-9]?)$")
 def _between(low: int, high: int, unit: str = "") -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
         if not low <= value <= high:
-            raise ValidationError(f"expected {unit or 'a number'} from {low} to {high}, "
-                                  f"got {value}", field=attribute.name)
+            raise ValidationError(
+                f"expected {unit or 'a number'} from {low} to {high}, got {value}",
+                field=attribute.name,
+            )
+
     return check
 
 
@@ -42,32 +45,42 @@ def _matches(pattern: re.Pattern[str], what: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
         if value is not None and not pattern.match(value):
             raise ValidationError(f"{value!r} is not {what}", field=attribute.name)
+
     return check
 
 
 def _one_of(*allowed: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute, value: str) -> None:
         if value not in allowed:
-            raise ValidationError(f"unknown value {value!r} (allowed: {', '.join(allowed)})",
-                                  field=attribute.name)
+            raise ValidationError(
+                f"unknown value {value!r} (allowed: {', '.join(allowed)})", field=attribute.name
+            )
+
     return check
 
 
 def _database_name(inst: MongoOptions, attribute: attrs.Attribute, value: str | None) -> None:
     _matches(_DATABASE, "a database name (letters, digits, '_' and '-', at most 40)")(
-        inst, attribute, value)
+        inst, attribute, value
+    )
     if value is not None and "__" in value:
-        raise ValidationError("must not contain '__' (it separates the tenant)",
-                              field=attribute.name)
+        raise ValidationError(
+            "must not contain '__' (it separates the tenant)", field=attribute.name
+        )
 
 
-def _shard_keys(_inst: object, attribute: attrs.Attribute,
-                value: dict[str, list[str]]) -> None:
+def _shard_keys(_inst: object, attribute: attrs.Attribute, value: dict[str, list[str]]) -> None:
     for name, fields in value.items():
-        if not fields or len(set(fields)) != len(fields) or any(
-                not f or f.startswith("$") or f in ("_id", "id", "version") for f in fields):
-            raise ValidationError(f"{name}: expected a list of distinct field names (not id or "
-                                  f"version), got {fields!r}", field=attribute.name)
+        if (
+            not fields
+            or len(set(fields)) != len(fields)
+            or any(not f or f.startswith("$") or f in ("_id", "id", "version") for f in fields)
+        ):
+            raise ValidationError(
+                f"{name}: expected a list of distinct field names (not id or "
+                f"version), got {fields!r}",
+                field=attribute.name,
+            )
 
 
 @attrs.frozen
@@ -77,15 +90,22 @@ class MongoOptions:
     # Database to use; None: the one named in the URI path, else "crm".
     database: str | None = attrs.field(default=None, validator=_database_name)
     # One client company of a multi-tenant deployment: its data lives in "<database>__<tenant>".
-    tenant: str | None = attrs.field(default=None, validator=_matches(
-        _TENANT, "a tenant name (lower-case letters, digits and '-', at most 32)"))
-    server_selection_timeout_ms: int = attrs.field(default=5000,
-                                                   validator=_ms(50, 120_000))
+    tenant: str | None = attrs.field(
+        default=None,
+        validator=_matches(
+            _TENANT, "a tenant name (lower-case letters, digits and '-', at most 32)"
+        ),
+    )
+    server_selection_timeout_ms: int = attrs.field(default=5000, validator=_ms(50, 120_000))
     connect_timeout_ms: int = attrs.field(default=5000, validator=_ms(50, 120_000))
     socket_timeout_ms: int = attrs.field(default=60_000, validator=_ms(100, 3_600_000))
     # "majority" (default: a write survives the loss of the primary) or a number of members.
-    write_concern: str = attrs.field(default="majority", validator=_matches(
-        _WRITE_CONCERN, "'majority' or a number of members from 1 (0 would hide errors)"))
+    write_concern: str = attrs.field(
+        default="majority",
+        validator=_matches(
+            _WRITE_CONCERN, "'majority' or a number of members from 1 (0 would hide errors)"
+        ),
+    )
     wtimeout_ms: int = attrs.field(default=10_000, validator=_ms(100, 600_000))
     journal: bool = True
     retry_writes: bool = True
@@ -93,8 +113,9 @@ class MongoOptions:
     # "auto": multi-document transactions where the server is a replica set or sharded cluster.
     transactions: str = attrs.field(default="auto", validator=_one_of("auto", "off"))
     # $jsonSchema validators from the record types, where the server enforces them.
-    schema_validation: str = attrs.field(default="moderate",
-                                         validator=_one_of("moderate", "strict", "off"))
+    schema_validation: str = attrs.field(
+        default="moderate", validator=_one_of("moderate", "strict", "off")
+    )
     app_name: str = "crmcore"
     # Whose clock leases run on: "server" ($$NOW: skewed worker clocks cannot steal a live
     # lease), "caller" (the time the core passes), "auto": server time when the CRM runs on
@@ -134,9 +155,11 @@ def check_uri(location: str | None) -> str:
     """The MongoDB URI from ``[storage] location``, or a ``ConfigError`` saying what to write."""
     if not location or not location.startswith((*SCHEMES, MOCK_SCHEME)):
         shown = "nothing" if not location else repr(redact(location))
-        raise ConfigError("storage.location: the mongodb backend needs a MongoDB URI such as "
-                          f"'mongodb://localhost:27017', or 'mongomock://' to try it without a "
-                          f"server (set [storage] location or CRM_STORAGE_LOCATION), got {shown}")
+        raise ConfigError(
+            "storage.location: the mongodb backend needs a MongoDB URI such as "
+            f"'mongodb://localhost:27017', or 'mongomock://' to try it without a "
+            f"server (set [storage] location or CRM_STORAGE_LOCATION), got {shown}"
+        )
     return location
 
 

@@ -17,6 +17,10 @@ def _open(options: StorageOptions) -> Store:
 @hookimpl
 def crm_storage_backends() -> list[StorageBackend]:
     """The ``mongodb`` backend: ``location`` is a MongoDB URI, ``[storage.options]`` tunes it."""
-    return [StorageBackend(
-        "mongodb", _open,
-        "MongoDB via pymongo: several machines and workers, replica-set transactions, tenants")]
+    return [
+        StorageBackend(
+            "mongodb",
+            _open,
+            "MongoDB via pymongo: several machines and workers, replica-set transactions, tenants",
+        )
+    ]

@@ -50,8 +50,11 @@ def scalar_fields(cls: type) -> frozenset[str]:
 
     A sealed personal field is a string, so a field of a scalar type stays scalar sealed.
     """
-    names = (n for n, sub in json_schema(cls, sealed_personal=False)["properties"].items()
-             if _is_scalar_schema(sub))
+    names = (
+        n
+        for n, sub in json_schema(cls, sealed_personal=False)["properties"].items()
+        if _is_scalar_schema(sub)
+    )
     return frozenset("_id" if n == "id" else n for n in names)
 
 
@@ -77,14 +80,14 @@ def _hints(cls: type) -> dict[str, Any]:
         holder = types.SimpleNamespace(__annotations__={field.name: field.type})
         try:
             out[field.name] = typing.get_type_hints(
-                holder, globalns=vars(module) if module else {})[field.name]
+                holder, globalns=vars(module) if module else {}
+            )[field.name]
         except Exception:
             continue
     return out
 
 
-def _attrs_schema(cls: type, *, top: bool = False, sealed_personal: bool = True
-                  ) -> dict[str, Any]:
+def _attrs_schema(cls: type, *, top: bool = False, sealed_personal: bool = True) -> dict[str, Any]:
     hints = _hints(cls)
     properties: dict[str, Any] = {}
     required: list[str] = []

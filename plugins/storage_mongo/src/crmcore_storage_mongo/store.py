@@ -116,11 +116,15 @@ def check_storable(doc: Mapping[str, Any]) -> None:
     """Refuse top-level names MongoDB would read as something else."""
     for key in doc:
         if key == ID:
-            raise ValidationError("the field name '_id' is reserved by the MongoDB backend "
-                                  "(it stores the record's id)")
+            raise ValidationError(
+                "the field name '_id' is reserved by the MongoDB backend "
+                "(it stores the record's id)"
+            )
         if "." in key or not key:
-            raise ValidationError(f"top-level field name {key!r}: MongoDB reads it as a path "
-                                  "(with '.' or empty); rename the field")
+            raise ValidationError(
+                f"top-level field name {key!r}: MongoDB reads it as a path "
+                "(with '.' or empty); rename the field"
+            )
 
 
 def _encoded_size(doc: Mapping[str, Any]) -> int:
@@ -154,8 +158,10 @@ class MongoCollection(Collection):
         except CrmError as exc:
             if txn is not None and isinstance(exc.__cause__, PyMongoError):
                 # The server aborts a transaction on any failed command inside it.
-                txn.doomed = (f"the transaction was aborted by an earlier error ({exc}); "
-                              "retry the whole operation")
+                txn.doomed = (
+                    f"the transaction was aborted by an earlier error ({exc}); "
+                    "retry the whole operation"
+                )
                 txn.transient = isinstance(exc, TransientConflict)
             raise
 
@@ -222,13 +228,18 @@ class MongoCollection(Collection):
             values = [resolve(doc, f) for f, _ in spec.fields]
             if spec.sparse and any(v is MISSING or v is None for v in values):
                 continue
-            query = {"$and": [{mongo_path(f): {"$eq": None if v is MISSING else v}}
-                              for (f, _), v in zip(spec.fields, values, strict=True)]
-                     + [{ID: {"$ne": own_id}}]}
+            query = {
+                "$and": [
+                    {mongo_path(f): {"$eq": None if v is MISSING else v}}
+                    for (f, _), v in zip(spec.fields, values, strict=True)
+                ]
+                + [{ID: {"$ne": own_id}}]
+            }
             if self._raw.find_one(query, {ID: 1}, session=session) is not None:
                 fields = ", ".join(f for f, _ in spec.fields)
-                raise DuplicateKeyError(f"{self.name}: another record already has this value "
-                                        f"of ({fields})")
+                raise DuplicateKeyError(
+                    f"{self.name}: another record already has this value of ({fields})"
+                )
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -268,8 +279,9 @@ class MongoCollection(Collection):
             done, failed = self._upsert_rounds(valid)
             ids.extend(done)
             errs.extend(failed)
-        return BulkResult(tuple(i for _, i in sorted(ids)),
-                          tuple(sorted(errs, key=lambda e: e.index)))
+        return BulkResult(
+            tuple(i for _, i in sorted(ids)), tuple(sorted(errs, key=lambda e: e.index))
+        )
 
     def _prepare(self, doc: Any, *, version: int | None) -> Doc:
         """Validate one bulk row and return the document to store (without touching it)."""
@@ -302,8 +314,9 @@ class MongoCollection(Collection):
             self._raw.insert_one(to_mongo(new), session=session)
         return new
 
-    def _bulk(self, docs: Iterable[Doc], make: Callable[[Any], tuple[Doc, Any]],
-              one: Callable[[Doc], Doc]) -> BulkResult:
+    def _bulk(
+        self, docs: Iterable[Doc], make: Callable[[Any], tuple[Doc, Any]], one: Callable[[Doc], Doc]
+    ) -> BulkResult:
         """Unordered ``bulk_write`` in chunks; each failed row is reported, the rest kept."""
         if self._store.current_txn() is not None:
             return _rows(docs, one)  # row by row, so one clash cannot abort the transaction
@@ -326,8 +339,9 @@ class MongoCollection(Collection):
                     errs.append(BulkError(i, new["id"], failed[n]))
                 else:
                     ids.append((i, new["id"]))
-        return BulkResult(tuple(i for _, i in sorted(ids)),
-                          tuple(sorted(errs, key=lambda e: e.index)))
+        return BulkResult(
+            tuple(i for _, i in sorted(ids)), tuple(sorted(errs, key=lambda e: e.index))
+        )
 
     def _write(self, ops: list[Any]) -> dict[int, str]:
         """One unordered bulk write; the failed operations by position, with a message."""
@@ -342,9 +356,11 @@ class MongoCollection(Collection):
                     raise StorageError(
                         f"{self.name}: a bulk write was not confirmed by the write concern in "
                         "time; its rows may or may not be stored (import again: rows already "
-                        "there are reported as existing)") from exc
-                return {int(e["index"]): self._row_message(e)
-                        for e in details.get("writeErrors", [])}
+                        "there are reported as existing)"
+                    ) from exc
+                return {
+                    int(e["index"]): self._row_message(e) for e in details.get("writeErrors", [])
+                }
         return {}
 
     def _row_message(self, error: Mapping[str, Any]) -> str:
@@ -355,8 +371,9 @@ class MongoCollection(Collection):
             return errors.validation_message(self.name, error)
         return f"{self.name}: {str(error.get('errmsg', 'write failed')).splitlines()[0][:300]}"
 
-    def _upsert_rounds(self, rows: list[tuple[int, Doc]]
-                       ) -> tuple[list[tuple[int, str]], list[BulkError]]:
+    def _upsert_rounds(
+        self, rows: list[tuple[int, Doc]]
+    ) -> tuple[list[tuple[int, str]], list[BulkError]]:
         """Insert or replace each row, retrying rows that raced with another writer.
 
         A replacement names the version it read, so a concurrent change makes it match
@@ -377,9 +394,12 @@ class MongoCollection(Collection):
             retry: list[tuple[int, Doc]] = []
             ids = [doc["id"] for _, doc in this_round]
             with self._op("upsert"):
-                found = list(self._raw.find({ID: {"$in": ids}},
-                                            {ID: 1, "version": 1, **dict.fromkeys(
-                                                map(mongo_path, self.shard_key), 1)}))
+                found = list(
+                    self._raw.find(
+                        {ID: {"$in": ids}},
+                        {ID: 1, "version": 1, **dict.fromkeys(map(mongo_path, self.shard_key), 1)},
+                    )
+                )
             current = {r[ID]: r.get("version") for r in found}
             shards = {r[ID]: from_mongo(dict(r)) for r in found}
             ops = []
@@ -388,16 +408,23 @@ class MongoCollection(Collection):
             for _i, doc in this_round:
                 held = current.get(doc["id"])
                 is_replace = isinstance(held, int) and not isinstance(held, bool)
-                new = to_mongo({**doc, "version": held + 1 if isinstance(held, int) and is_replace
-                                else 1})
-                ops.append(ReplaceOne(self._shard_filter({ID: doc["id"], "version": held},
-                                                         shards.get(doc["id"])), new)
-                           if is_replace else InsertOne(new))
+                new = to_mongo(
+                    {**doc, "version": held + 1 if isinstance(held, int) and is_replace else 1}
+                )
+                ops.append(
+                    ReplaceOne(
+                        self._shard_filter({ID: doc["id"], "version": held}, shards.get(doc["id"])),
+                        new,
+                    )
+                    if is_replace
+                    else InsertOne(new)
+                )
                 stored.append(new)
                 replacing.append(is_replace)
             write_failed = self._write(ops)
-            applied = self._applied({n: stored[n] for n, r in enumerate(replacing)
-                                     if r and n not in write_failed})
+            applied = self._applied(
+                {n: stored[n] for n, r in enumerate(replacing) if r and n not in write_failed}
+            )
             for n, (i, doc) in enumerate(this_round):
                 if n in write_failed:
                     if not replacing[n] and self._exists(doc["id"]):
@@ -411,10 +438,17 @@ class MongoCollection(Collection):
             for i, doc in retry:
                 attempts[i] = attempts.get(i, 0) + 1
                 if attempts[i] >= UPSERT_ATTEMPTS:
-                    failed.append(BulkError(i, doc["id"], f"{self.name} {doc['id']}: changed "
-                                            "by other writers on every attempt; retry later"))
-            pending = sorted([r for r in retry if attempts[r[0]] < UPSERT_ATTEMPTS] + later,
-                             key=lambda r: r[0])
+                    failed.append(
+                        BulkError(
+                            i,
+                            doc["id"],
+                            f"{self.name} {doc['id']}: changed "
+                            "by other writers on every attempt; retry later",
+                        )
+                    )
+            pending = sorted(
+                [r for r in retry if attempts[r[0]] < UPSERT_ATTEMPTS] + later, key=lambda r: r[0]
+            )
         return done, failed
 
     def _applied(self, replacements: dict[int, dict[str, Any]]) -> set[int]:
@@ -422,10 +456,13 @@ class MongoCollection(Collection):
         if not replacements:
             return set()
         with self._op("upsert"):
-            now = {r[ID]: r for r in self._raw.find(
-                {ID: {"$in": [d[ID] for d in replacements.values()]}})}
-        return {n for n, doc in replacements.items()
-                if doc[ID] in now and _same_doc(now[doc[ID]], doc)}
+            now = {
+                r[ID]: r
+                for r in self._raw.find({ID: {"$in": [d[ID] for d in replacements.values()]}})
+            }
+        return {
+            n for n, doc in replacements.items() if doc[ID] in now and _same_doc(now[doc[ID]], doc)
+        }
 
     def _exists(self, id: str) -> bool:
         with self._op("read") as session:
@@ -443,8 +480,9 @@ class MongoCollection(Collection):
                 new["version"] = int(held.get("version") or 0) + 1
                 self._check_unique_keys(new, new["id"], session)
                 stored = to_mongo(new)
-                self._raw.replace_one(self._by_id(new["id"], session) or {ID: new["id"]},
-                                      stored, session=session)
+                self._raw.replace_one(
+                    self._by_id(new["id"], session) or {ID: new["id"]}, stored, session=session
+                )
         return new
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
@@ -464,8 +502,13 @@ class MongoCollection(Collection):
                     merged = {**from_mongo(current), **changes}
                     self._check_unique_keys(merged, id, session)
             query = self._by_id(id, session, version=expected_version)
-            raw = None if query is None else self._raw.find_one_and_update(
-                query, update, return_document=ReturnDocument.AFTER, session=session)
+            raw = (
+                None
+                if query is None
+                else self._raw.find_one_and_update(
+                    query, update, return_document=ReturnDocument.AFTER, session=session
+                )
+            )
             if raw is None:
                 self._stale(id, expected_version, session)
         return from_mongo(raw)
@@ -475,9 +518,11 @@ class MongoCollection(Collection):
         held = self._raw.find_one({ID: id}, {"version": 1}, session=session)
         if held is None:
             raise NotFoundError(f"{self.name}: no record with id {id!r}")
-        raise ConflictError(f"{self.name} {id}: changed by someone else (version "
-                            f"{held.get('version')}, you read {expected_version}); "
-                            "reload and retry")
+        raise ConflictError(
+            f"{self.name} {id}: changed by someone else (version "
+            f"{held.get('version')}, you read {expected_version}); "
+            "reload and retry"
+        )
 
     def delete(self, id: str, *, expected_version: int | None = None) -> None:
         more = {} if expected_version is None else {"version": expected_version}
@@ -495,8 +540,14 @@ class MongoCollection(Collection):
             raise NotFoundError(f"{self.name}: no record with id {id!r}")
         return from_mongo(raw)
 
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         tr = self._translate(filter)
         plan = plan_sort(sort, self._scalars)
         _check_page(limit, skip)
@@ -505,15 +556,22 @@ class MongoCollection(Collection):
         paged = skip > 0 or limit is not None
         with self._op("find") as session:
             if tr.exact:  # MongoDB filters and pages
-                cursor = self._raw.find(tr.query, sort=plan.keys, skip=skip, limit=limit or 0,
-                                        session=session)
+                cursor = self._raw.find(
+                    tr.query, sort=plan.keys, skip=skip, limit=limit or 0, session=session
+                )
                 found = [from_mongo(raw) for raw in cursor]
             else:  # MongoDB narrows, the reference evaluator decides, then the page is cut
                 match = compile_filter(tr.normal)
-                matching = (d for d in map(from_mongo, self._raw.find(
-                    tr.query, sort=plan.keys, session=session)) if match(d))
-                found = list(itertools.islice(matching, skip,
-                                              None if limit is None else skip + limit))
+                matching = (
+                    d
+                    for d in map(
+                        from_mongo, self._raw.find(tr.query, sort=plan.keys, session=session)
+                    )
+                    if match(d)
+                )
+                found = list(
+                    itertools.islice(matching, skip, None if limit is None else skip + limit)
+                )
         if not paged and plan.unknown and sorts_differently(found, plan.unknown):
             sort_docs(found, plan.core)  # the whole result is here: order it as the reference
         return found
@@ -528,8 +586,9 @@ class MongoCollection(Collection):
             after = [] if last is None else [{ID: {"$gt": last}}]
             query = and_of([q for q in (tr.query, *after) if q])
             with self._op("iter") as session:
-                page = list(self._raw.find(query, sort=[(ID, 1)], limit=batch_size,
-                                           session=session))
+                page = list(
+                    self._raw.find(query, sort=[(ID, 1)], limit=batch_size, session=session)
+                )
             if not page:
                 return
             last = page[-1][ID]
@@ -546,8 +605,9 @@ class MongoCollection(Collection):
             if tr.exact:
                 return self._raw.count_documents(tr.query, session=session)
             match = compile_filter(tr.normal)
-            return sum(1 for raw in self._raw.find(tr.query, session=session)
-                       if match(from_mongo(raw)))
+            return sum(
+                1 for raw in self._raw.find(tr.query, session=session) if match(from_mongo(raw))
+            )
 
     # -- indexes -----------------------------------------------------------------------------
 
@@ -559,17 +619,21 @@ class MongoCollection(Collection):
             if wanted.name in existing:
                 if indexes.same_index(existing[wanted.name], wanted):
                     return
-                raise StorageError(f"{self.name}: an index named {wanted.name} exists with "
-                                   "other options; drop it (db.getCollection("
-                                   f"'{self.name}').dropIndex('{wanted.name}')) and reopen")
+                raise StorageError(
+                    f"{self.name}: an index named {wanted.name} exists with "
+                    "other options; drop it (db.getCollection("
+                    f"'{self.name}').dropIndex('{wanted.name}')) and reopen"
+                )
             try:
                 self._raw.create_index(wanted.keys, **wanted.options())
             except OperationFailure as exc:
                 if exc.code in errors.DUPLICATE_KEY_CODES:
                     fields = ", ".join(f for f, _ in spec.fields)
-                    raise DuplicateKeyError(f"{self.name}: cannot create unique index "
-                                            f"{wanted.name}: existing records share a value "
-                                            f"of ({fields})") from None
+                    raise DuplicateKeyError(
+                        f"{self.name}: cannot create unique index "
+                        f"{wanted.name}: existing records share a value "
+                        f"of ({fields})"
+                    ) from None
                 raise
             finally:
                 self._on_server = None
@@ -582,8 +646,15 @@ class MongoCollection(Collection):
 
     # -- leases ------------------------------------------------------------------------------
 
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
         """Lease one matching document (see the contract).
 
         On the server's clock (``lease_clock``), "free" and the new ``lease_until`` are
@@ -598,24 +669,40 @@ class MongoCollection(Collection):
         if self._store.server_leases:
             free, update = server_lease(owner, until - now)
         else:
-            free = translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
-                                      {"lease_until": None},
-                                      {"lease_until": {"$lte": iso(now)}}]}).query
-            update = {"$set": {"lease_owner": owner, "lease_until": iso(until)},
-                      "$inc": {"version": 1}}
+            free = translate(
+                {
+                    "$or": [
+                        {"lease_owner": None},
+                        {"lease_owner": owner},
+                        {"lease_until": None},
+                        {"lease_until": {"$lte": iso(now)}},
+                    ]
+                }
+            ).query
+            update = {
+                "$set": {"lease_owner": owner, "lease_until": iso(until)},
+                "$inc": {"version": 1},
+            }
         query = and_of([q for q in (tr.query, free) if q])
         with self._op("claim") as session:
             if tr.exact and not self.shard_key:
-                raw = self._raw.find_one_and_update(query, update, sort=plan.keys,
-                                                    return_document=ReturnDocument.AFTER,
-                                                    session=session)
+                raw = self._raw.find_one_and_update(
+                    query,
+                    update,
+                    sort=plan.keys,
+                    return_document=ReturnDocument.AFTER,
+                    session=session,
+                )
                 return None if raw is None else from_mongo(raw)
             # The filter needs the reference evaluator, or the collection is sharded (a
             # findAndModify without the shard key needs MongoDB 7.1): take the candidates in
             # order and lease the first one still unchanged since it was read.
             match = compile_filter(tr.normal)
-            found = [d for d in map(from_mongo, self._raw.find(query, sort=plan.keys,
-                                                                session=session)) if match(d)]
+            found = [
+                d
+                for d in map(from_mongo, self._raw.find(query, sort=plan.keys, session=session))
+                if match(d)
+            ]
             if plan.unknown and sorts_differently(found, plan.unknown):
                 sort_docs(found, plan.core)
             for doc in found:
@@ -624,8 +711,11 @@ class MongoCollection(Collection):
                     value = resolve(doc, field)
                     mine[mongo_path(field)] = None if value is MISSING else value
                 raw = self._raw.find_one_and_update(
-                    {"$and": [mine, free]}, update,
-                    return_document=ReturnDocument.AFTER, session=session)
+                    {"$and": [mine, free]},
+                    update,
+                    return_document=ReturnDocument.AFTER,
+                    session=session,
+                )
                 if raw is not None:
                     return from_mongo(raw)
             return None
@@ -639,15 +729,24 @@ class MongoCollection(Collection):
             self._raw.update_one(
                 query,
                 {"$set": {"lease_owner": None, "lease_until": None}, "$inc": {"version": 1}},
-                session=session)
+                session=session,
+            )
 
 
 class MongoStore(Store):
     """An open MongoDB database (one tenant's) holding the CRM's collections."""
 
-    def __init__(self, *, client: Any, uri: str, options: MongoOptions, server: ServerInfo,
-                 clock: Clock, mock_server: mock.MockServer | None = None,
-                 schema_upgrade: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        client: Any,
+        uri: str,
+        options: MongoOptions,
+        server: ServerInfo,
+        clock: Clock,
+        mock_server: mock.MockServer | None = None,
+        schema_upgrade: bool = False,
+    ) -> None:
         self.client = client
         self.mock_server = mock_server
         self.uri = uri
@@ -671,13 +770,16 @@ class MongoStore(Store):
         emulated = getattr(client, "crm_server", None) is not None  # the plugin's mongomock
         self.server_leases = lease_clock == "server" and (server.answered or emulated)
         self.schema_upgrade = schema_upgrade
-        self.shard_keys = {**_sharded_collections(client, self.database_name, server),
-                           **{k: tuple(v) for k, v in options.shard_keys.items()}}
+        self.shard_keys = {
+            **_sharded_collections(client, self.database_name, server),
+            **{k: tuple(v) for k, v in options.shard_keys.items()},
+        }
         self._records: dict[str, dict[str, Any]] | None = None  # _crm_schema, read once
         self._changes: list[str] = []
         self._collections: dict[str, MongoCollection] = {}
         self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
-            f"crm_mongo_txn_{id(self)}", default=None)
+            f"crm_mongo_txn_{id(self)}", default=None
+        )
         self._closed = False
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -715,8 +817,11 @@ class MongoStore(Store):
         coll = self.collection(spec.name)
         coll.set_record_type(spec.record_type)
         coll.declared = tuple(spec.indexes)
-        validator = (mongo_validator(spec.record_type) if spec.record_type is not None
-                     and self.capabilities.schema_validation else None)
+        validator = (
+            mongo_validator(spec.record_type)
+            if spec.record_type is not None and self.capabilities.schema_validation
+            else None
+        )
         digest = schema_digest(spec, validator, self.options.schema_validation)
         record = self._schema_records().get(spec.name)
         if record is not None and record.get("sha256") == digest:
@@ -734,17 +839,28 @@ class MongoStore(Store):
             raise StorageError(
                 f"{spec.name}: declared index {', '.join(missing)} is not built in "
                 f"{self.database_name}; run 'crm db upgrade' once (a user with dbAdmin and "
-                "readWrite) before starting this version")
+                "readWrite) before starting this version"
+            )
         if validator is not None:
-            log.warning("schema.behind", collection=spec.name,
-                        recorded=None if record is None else record.get("revision"),
-                        hint="the validator differs from this version's; run 'crm db upgrade' "
-                             "when every process runs this version")
+            log.warning(
+                "schema.behind",
+                collection=spec.name,
+                recorded=None if record is None else record.get("revision"),
+                hint="the validator differs from this version's; run 'crm db upgrade' "
+                "when every process runs this version",
+            )
         return coll
 
-    def _upgrade(self, coll: MongoCollection, spec: CollectionSpec,
-                 validator: dict[str, Any] | None, digest: str,
-                 record: Mapping[str, Any] | None, *, modify: bool) -> None:
+    def _upgrade(
+        self,
+        coll: MongoCollection,
+        spec: CollectionSpec,
+        validator: dict[str, Any] | None,
+        digest: str,
+        record: Mapping[str, Any] | None,
+        *,
+        modify: bool,
+    ) -> None:
         """Build the missing indexes, apply the validator, record the result."""
         before = {s.name for s in coll.indexes()} if spec.indexes else set()
         behind = False
@@ -764,11 +880,15 @@ class MongoStore(Store):
             with errors.mapped(SCHEMA_COLLECTION, "recording the schema"):
                 self.db[SCHEMA_COLLECTION].replace_one(
                     {ID: spec.name},
-                    {"sha256": digest, "revision": revision,
-                     "indexes": [i.name for i in spec.indexes],
-                     "validator": None if validator is None else self.options.schema_validation,
-                     "by": self.options.app_name},
-                    upsert=True)
+                    {
+                        "sha256": digest,
+                        "revision": revision,
+                        "indexes": [i.name for i in spec.indexes],
+                        "validator": None if validator is None else self.options.schema_validation,
+                        "by": self.options.app_name,
+                    },
+                    upsert=True,
+                )
         except DuplicateKeyError:
             pass  # two processes set up a new collection at once: the other one recorded it
         self._schema_records()[spec.name] = {"sha256": digest, "revision": revision}
@@ -792,15 +912,15 @@ class MongoStore(Store):
         """What opening changed: index builds and validators, one line each."""
         return list(self._changes)
 
-    def _apply_validator(self, name: str, validator: dict[str, Any], *, modify: bool
-                         ) -> str | None:
+    def _apply_validator(self, name: str, validator: dict[str, Any], *, modify: bool) -> str | None:
         """Create the collection with its ``$jsonSchema`` validator, or (``modify``) bring
         an existing one's up to date with ``collMod``. What was done, or None."""
         level = self.options.schema_validation
         with errors.mapped(name, "applying the schema validator"):
             try:
-                self.db.create_collection(name, validator=validator, validationLevel=level,
-                                          validationAction="error")
+                self.db.create_collection(
+                    name, validator=validator, validationLevel=level, validationAction="error"
+                )
                 return "applied (new collection)"
             except CollectionInvalid:
                 pass  # it exists: compare and update below
@@ -808,16 +928,25 @@ class MongoStore(Store):
                 if exc.code != NAMESPACE_EXISTS:
                     raise
             current: dict[str, Any] = next(
-                iter(self.db.list_collections(filter={"name": name})), {})
+                iter(self.db.list_collections(filter={"name": name})), {}
+            )
             opts = current.get("options", {})
             if opts.get("validator") == validator and opts.get("validationLevel") == level:
                 return None
             if not modify:
-                log.warning("schema.behind", collection=name,
-                            hint="the validator differs; run 'crm db upgrade'")
+                log.warning(
+                    "schema.behind",
+                    collection=name,
+                    hint="the validator differs; run 'crm db upgrade'",
+                )
                 return _BEHIND
-            self.db.command("collMod", name, validator=validator, validationLevel=level,
-                            validationAction="error")
+            self.db.command(
+                "collMod",
+                name,
+                validator=validator,
+                validationLevel=level,
+                validationAction="error",
+            )
             return "updated (collMod)"
 
     def collection_names(self) -> list[str]:
@@ -837,8 +966,10 @@ class MongoStore(Store):
             session = self.client.start_session()
             session.start_transaction(
                 read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern(w=int(wc) if wc.isdigit() else wc,
-                                           wtimeout=self.options.wtimeout_ms))
+                write_concern=WriteConcern(
+                    w=int(wc) if wc.isdigit() else wc, wtimeout=self.options.wtimeout_ms
+                ),
+            )
         txn = _Txn(session)
         token = self._txn.set(txn)
         try:
@@ -864,12 +995,16 @@ class MongoStore(Store):
                 session.commit_transaction()
                 return
             except PyMongoError as exc:
-                if exc.has_error_label("UnknownTransactionCommitResult") and \
-                        attempt + 1 < COMMIT_ATTEMPTS:
+                if (
+                    exc.has_error_label("UnknownTransactionCommitResult")
+                    and attempt + 1 < COMMIT_ATTEMPTS
+                ):
                     continue  # committing again is safe: it is idempotent
                 if exc.has_error_label(errors.TRANSIENT):
-                    raise TransientConflict("the transaction collided with another one and "
-                                            "was rolled back; retry the operation") from exc
+                    raise TransientConflict(
+                        "the transaction collided with another one and "
+                        "was rolled back; retry the operation"
+                    ) from exc
                 raise errors.as_crm_error(exc, self.database_name, "commit") from exc
 
     def close(self) -> None:
@@ -882,50 +1017,69 @@ class MongoStore(Store):
                 log.info("mongo.metrics", **monitoring.METRICS.snapshot())
 
     def describe(self) -> str:
-        caps = "transactions" if self.capabilities.transactions else \
-            "no multi-document transactions"
+        caps = (
+            "transactions" if self.capabilities.transactions else "no multi-document transactions"
+        )
         if self.mock_server is not None:
-            kept = ("in this process only" if not self.mock_server.persistent
-                    else f"kept in {self.mock_server.path}")
-            return (f"mongodb on mongomock (an in-process imitation for trying the backend, not "
-                    f"a database; {kept}) database {self.database_name} ({caps})")
-        return (f"mongodb {redact(self.uri)} database {self.database_name} "
-                f"({self.server.describe()}; {caps})")
+            kept = (
+                "in this process only"
+                if not self.mock_server.persistent
+                else f"kept in {self.mock_server.path}"
+            )
+            return (
+                f"mongodb on mongomock (an in-process imitation for trying the backend, not "
+                f"a database; {kept}) database {self.database_name} ({caps})"
+            )
+        return (
+            f"mongodb {redact(self.uri)} database {self.database_name} "
+            f"({self.server.describe()}; {caps})"
+        )
 
-    def check(self, *, repair: bool = False,
-              validate: Any = None) -> dict[str, int]:
+    def check(self, *, repair: bool = False, validate: Any = None) -> dict[str, int]:
         """Reach the server, confirm every declared index exists, count the documents."""
         if repair:
-            raise NotImplementedError("MongoDB keeps its own journal and has no files to "
-                                      "salvage: restore a backup, or resync the damaged "
-                                      "replica-set member from the others")
+            raise NotImplementedError(
+                "MongoDB keeps its own journal and has no files to "
+                "salvage: restore a backup, or resync the damaged "
+                "replica-set member from the others"
+            )
         self.check_open()
         with errors.mapped(self.database_name, "check"):
             self.client.admin.command("ping")
-        missing = [f"{name}.{spec.name}" for name, coll in sorted(self._collections.items())
-                   for spec in coll.declared
-                   if spec.name not in {s.name for s in coll.indexes()}]
+        missing = [
+            f"{name}.{spec.name}"
+            for name, coll in sorted(self._collections.items())
+            for spec in coll.declared
+            if spec.name not in {s.name for s in coll.indexes()}
+        ]
         if missing:
-            raise StorageError(f"declared indexes are missing: {', '.join(missing)}; reopening "
-                               "the CRM creates them again")
+            raise StorageError(
+                f"declared indexes are missing: {', '.join(missing)}; reopening "
+                "the CRM creates them again"
+            )
         # The collection's metadata count, not a scan: at 10^7 documents an exact count reads
         # the whole _id index. It can be off after an unclean shutdown until the next
         # validate; exact counts are ``collection.count()``.
         with errors.mapped(self.database_name, "check"):
-            return {name: self.db[name].estimated_document_count()
-                    for name in self.collection_names()}
+            return {
+                name: self.db[name].estimated_document_count() for name in self.collection_names()
+            }
 
     def compact(self) -> None:
-        raise NotImplementedError("MongoDB reclaims space itself; run its 'compact' command "
-                                  "on each member if a collection shrank a lot")
+        raise NotImplementedError(
+            "MongoDB reclaims space itself; run its 'compact' command "
+            "on each member if a collection shrank a lot"
+        )
 
     def backup(self, destination: str) -> None:
-        raise NotImplementedError("back MongoDB up with its own tools (mongodump, or your "
-                                  "hosting provider's snapshots)")
+        raise NotImplementedError(
+            "back MongoDB up with its own tools (mongodump, or your hosting provider's snapshots)"
+        )
 
 
-def open_store(options: StorageOptions, *, client_factory: ClientFactory | None = None
-               ) -> MongoStore:
+def open_store(
+    options: StorageOptions, *, client_factory: ClientFactory | None = None
+) -> MongoStore:
     """The backend factory: validate the configuration, connect (bounded by timeouts), probe.
 
     A ``mongomock://`` location opens the in-process imitation (``crmcore_storage_mongo.mock``).
@@ -947,21 +1101,32 @@ def open_store(options: StorageOptions, *, client_factory: ClientFactory | None 
         raise
     try:
         server = connection.probe(client, uri, opts.server_selection_timeout_ms)
-        store = MongoStore(client=client, uri=uri, options=opts, server=server,
-                           clock=options.clock, mock_server=mock_server,
-                           schema_upgrade=options.schema_upgrade)
+        store = MongoStore(
+            client=client,
+            uri=uri,
+            options=opts,
+            server=server,
+            clock=options.clock,
+            mock_server=mock_server,
+            schema_upgrade=options.schema_upgrade,
+        )
     except BaseException:
         connection.release(client)
         if mock_server is not None:
             mock.release_server(mock_server)
         raise
     if mock_server is not None:
-        log.warning("mongomock: an in-process imitation of MongoDB for trying the backend; "
-                    "one process at a time, no transactions, and its speed says nothing "
-                    "about MongoDB's", where=store.describe())
+        log.warning(
+            "mongomock: an in-process imitation of MongoDB for trying the backend; "
+            "one process at a time, no transactions, and its speed says nothing "
+            "about MongoDB's",
+            where=store.describe(),
+        )
     elif not store.capabilities.transactions:
-        log.warning("no multi-document transactions: each write is atomic on its own",
-                    where=store.describe())
+        log.warning(
+            "no multi-document transactions: each write is atomic on its own",
+            where=store.describe(),
+        )
     else:
         log.info("opened", where=store.describe())
     return store
@@ -974,30 +1139,40 @@ def open_store(options: StorageOptions, *, client_factory: ClientFactory | None 
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%L"
 
 
-def _sharded_collections(client: Any, database: str, server: ServerInfo
-                         ) -> dict[str, tuple[str, ...]]:
+def _sharded_collections(
+    client: Any, database: str, server: ServerInfo
+) -> dict[str, tuple[str, ...]]:
     """Shard keys from ``config.collections`` on a sharded cluster (empty elsewhere, or when
     the user may not read it: then ``[storage.options] shard_keys`` declares them)."""
     if not server.sharded:
         return {}
     prefix = f"{database}."
     try:
-        found = list(client["config"]["collections"].find(
-            {ID: {"$regex": f"^{re.escape(prefix)}"}, "dropped": {"$ne": True}},
-            {ID: 1, "key": 1}))
+        found = list(
+            client["config"]["collections"].find(
+                {ID: {"$regex": f"^{re.escape(prefix)}"}, "dropped": {"$ne": True}},
+                {ID: 1, "key": 1},
+            )
+        )
     except PyMongoError as exc:
-        log.warning("shard keys unreadable: declare them in [storage.options] shard_keys",
-                    error=type(exc).__name__)
+        log.warning(
+            "shard keys unreadable: declare them in [storage.options] shard_keys",
+            error=type(exc).__name__,
+        )
         return {}
-    return {r[ID][len(prefix):]: tuple("id" if k == ID else k for k in dict(r.get("key") or {}))
-            for r in found}
+    return {
+        r[ID][len(prefix) :]: tuple("id" if k == ID else k for k in dict(r.get("key") or {}))
+        for r in found
+    }
 
 
 def schema_digest(spec: CollectionSpec, validator: Mapping[str, Any] | None, level: str) -> str:
     """SHA-256 of what a collection's schema should be: its index specs and validator."""
-    wanted = {"indexes": sorted([[list(f) for f in i.fields], i.unique, i.sparse]
-                                for i in spec.indexes),
-              "validator": validator, "level": level if validator is not None else None}
+    wanted = {
+        "indexes": sorted([[list(f) for f in i.fields], i.unique, i.sparse] for i in spec.indexes),
+        "validator": validator,
+        "level": level if validator is not None else None,
+    }
     return hashlib.sha256(json_canonical(wanted).encode()).hexdigest()
 
 
@@ -1010,16 +1185,29 @@ def server_iso(offset_ms: int = 0) -> dict[str, Any]:
 def server_lease(owner: str, length: timedelta) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The "free for ``owner``" filter and the update pipeline of a lease on the server's clock."""
     ms = max(0, int(length / timedelta(milliseconds=1)))
-    free = {"$or": [
-        translate({"$or": [{"lease_owner": None}, {"lease_owner": owner},
-                           {"lease_until": None}]}).query,
-        {"$and": [{"lease_until": {"$type": "string"}},
-                  {"$expr": {"$lte": ["$lease_until", server_iso()]}}]},
-    ]}
-    update = [{"$set": {"lease_owner": {"$literal": owner}, "lease_until": server_iso(ms),
-                        "version": {"$add": ["$version", 1]}}}]
+    free = {
+        "$or": [
+            translate(
+                {"$or": [{"lease_owner": None}, {"lease_owner": owner}, {"lease_until": None}]}
+            ).query,
+            {
+                "$and": [
+                    {"lease_until": {"$type": "string"}},
+                    {"$expr": {"$lte": ["$lease_until", server_iso()]}},
+                ]
+            },
+        ]
+    }
+    update = [
+        {
+            "$set": {
+                "lease_owner": {"$literal": owner},
+                "lease_until": server_iso(ms),
+                "version": {"$add": ["$version", 1]},
+            }
+        }
+    ]
     return free, update
-
 
 
 def _copy(value: Any) -> Any:
@@ -1046,8 +1234,7 @@ def _id_of(doc: Any) -> str | None:
 
 
 def _check_page(limit: int | None, skip: int) -> None:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 0):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValidationError(f"limit must be a whole number from 0, got {limit!r}")
     if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
         raise ValidationError(f"skip must be a whole number from 0, got {skip!r}")
@@ -1056,8 +1243,9 @@ def _check_page(limit: int | None, skip: int) -> None:
 def _check_import_version(doc: Any) -> None:
     version = doc.get("version") if isinstance(doc, Mapping) else None
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValidationError(f"an imported document needs its integer 'version' (from 1), "
-                              f"got {version!r}")
+        raise ValidationError(
+            f"an imported document needs its integer 'version' (from 1), got {version!r}"
+        )
 
 
 def _rows(docs: Iterable[Doc], one: Callable[[Doc], Doc]) -> BulkResult:

@@ -74,8 +74,10 @@ def check_path(path: str) -> None:
     """Refuse paths MongoDB cannot address (empty parts, parts starting with '$')."""
     for part in path.split("."):
         if not part or part.startswith("$"):
-            raise ValidationError(f"field path {path!r}: MongoDB cannot address a part "
-                                  "that is empty or starts with '$'")
+            raise ValidationError(
+                f"field path {path!r}: MongoDB cannot address a part "
+                "that is empty or starts with '$'"
+            )
 
 
 def and_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
@@ -115,8 +117,11 @@ def _clauses(normal: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool]:
 
 
 def _is_operator_map(value: Any) -> bool:
-    return isinstance(value, Mapping) and bool(value) and all(
-        isinstance(k, str) and k.startswith("$") for k in value)
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and k.startswith("$") for k in value)
+    )
 
 
 def _leaf(path: str, op: str, operand: Any) -> tuple[list[dict[str, Any]], bool]:
@@ -131,11 +136,17 @@ def _leaf(path: str, op: str, operand: Any) -> tuple[list[dict[str, Any]], bool]
     if _matches_missing(op, operand):
         # Anything but a sub-document on the way (a list, a scalar, null) makes the value
         # missing, which this operator accepts.
-        return [{"$or": [*({p: {"$type": "array"}} for p in prefixes),
-                         *({p: {"$not": {"$type": "object"}}} for p in prefixes), cond]}], exact
+        return [
+            {
+                "$or": [
+                    *({p: {"$type": "array"}} for p in prefixes),
+                    *({p: {"$not": {"$type": "object"}}} for p in prefixes),
+                    cond,
+                ]
+            }
+        ], exact
     # Otherwise every prefix must be a sub-document (not a list of them) for anything to match.
-    return [*({p: {"$type": "object", "$not": {"$type": "array"}}} for p in prefixes),
-            cond], exact
+    return [*({p: {"$type": "object", "$not": {"$type": "array"}}} for p in prefixes), cond], exact
 
 
 def _matches_missing(op: str, operand: Any) -> bool:
@@ -218,16 +229,20 @@ def _value_condition(path: str, op: str, operand: Any) -> tuple[dict[str, Any] |
 
 def _bson_safe(value: Any) -> Any:
     """Integers beyond 64 bits cannot be sent; as floats they still compare with numbers."""
-    if isinstance(value, int) and not isinstance(value, bool) and not (
-            _INT64[0] <= value <= _INT64[1]):
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not (_INT64[0] <= value <= _INT64[1])
+    ):
         return float(value)
     if isinstance(value, list):
         return [_bson_safe(v) for v in value]
     return value
 
 
-def plan_sort(sort: Iterable[tuple[str, int]] | None,
-              scalar_paths: frozenset[str] = frozenset()) -> SortPlan:
+def plan_sort(
+    sort: Iterable[tuple[str, int]] | None, scalar_paths: frozenset[str] = frozenset()
+) -> SortPlan:
     """MongoDB sort keys for a core sort; ``scalar_paths`` are known to hold scalars only."""
     core = validate_sort(sort)
     keys: list[tuple[str, int]] = []
@@ -280,19 +295,26 @@ def pinned_paths(normal: Mapping[str, Any]) -> set[str]:
             continue
         elif _is_operator_map(value):
             for op, operand in value.items():
-                if (op == "$eq" and operand is not None and _is_scalar(operand)) or (
-                        op == "$in" and operand and all(
-                            x is not None and _is_scalar(x) for x in operand)) or (
-                        op in _COMPARISONS and _is_scalar(operand)):
+                if (
+                    (op == "$eq" and operand is not None and _is_scalar(operand))
+                    or (
+                        op == "$in"
+                        and operand
+                        and all(x is not None and _is_scalar(x) for x in operand)
+                    )
+                    or (op in _COMPARISONS and _is_scalar(operand))
+                ):
                     out.add(mongo_path(key))
         elif value is not None and _is_scalar(value):
             out.add(mongo_path(key))
     return out
 
 
-def with_index_hints(query: dict[str, Any], normal: Mapping[str, Any],
-                     partial_indexes: Iterable[tuple[tuple[str, ...], dict[str, Any]]]
-                     ) -> dict[str, Any]:
+def with_index_hints(
+    query: dict[str, Any],
+    normal: Mapping[str, Any],
+    partial_indexes: Iterable[tuple[tuple[str, ...], dict[str, Any]]],
+) -> dict[str, Any]:
     """Repeat a partial index's filter in a query that implies it, so the planner may use it.
 
     MongoDB uses a partial index only when the query provably matches a subset of its filter,
@@ -300,8 +322,12 @@ def with_index_hints(query: dict[str, Any], normal: Mapping[str, Any],
     the clause (always true for the documents the query matches) lets it.
     """
     pinned = pinned_paths(normal)
-    extra = [{path: cond} for paths, filter_ in partial_indexes if set(paths) <= pinned
-             for path, cond in filter_.items()]
+    extra = [
+        {path: cond}
+        for paths, filter_ in partial_indexes
+        if set(paths) <= pinned
+        for path, cond in filter_.items()
+    ]
     if not extra:
         return query
     return and_of([*([query] if query else []), *extra])

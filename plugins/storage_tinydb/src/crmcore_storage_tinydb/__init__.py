@@ -9,5 +9,10 @@ from crmcore_storage_tinydb.options import TinyStoreOptions
 from crmcore_storage_tinydb.store import TinyStore, open_tinydb_store
 from crmcore_storage_tinydb.tinyquery import to_tinydb_query
 
-__all__ = ["TinyCollection", "TinyStore", "TinyStoreOptions", "open_tinydb_store",
-           "to_tinydb_query"]
+__all__ = [
+    "TinyCollection",
+    "TinyStore",
+    "TinyStoreOptions",
+    "open_tinydb_store",
+    "to_tinydb_query",
+]

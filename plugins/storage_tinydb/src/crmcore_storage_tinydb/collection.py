@@ -93,8 +93,13 @@ def _everything(_doc: Doc) -> bool:
 def _keeps_text(doc: Doc, text: str) -> bool:
     """Whether the store can keep a caller's encoding of a new document as it is: a plain
     document without a version, encoded as an ASCII JSON object (the store's files are ASCII)."""
-    return type(doc) is dict and type(doc.get("id")) is str and "version" not in doc and \
-        text.isascii() and text[-1:] == "}"
+    return (
+        type(doc) is dict
+        and type(doc.get("id")) is str
+        and "version" not in doc
+        and text.isascii()
+        and text[-1:] == "}"
+    )
 
 
 def _first_version(text: str) -> str:
@@ -208,8 +213,16 @@ class TinyCollection(Collection):
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _put(self, table: Table, id: str, doc: Doc | None, text: str | None,
-             old: Doc | None, old_text: str | None, kind: str = "p") -> None:
+    def _put(
+        self,
+        table: Table,
+        id: str,
+        doc: Doc | None,
+        text: str | None,
+        old: Doc | None,
+        old_text: str | None,
+        kind: str = "p",
+    ) -> None:
         """Change one document inside the current write group, journalled and undoable
         (``kind`` "a": an append to a log, see ``append``)."""
         table.put(id, doc, text, old)
@@ -219,8 +232,12 @@ class TinyCollection(Collection):
             op = f'["{kind}",{self._json_name},{text}]'
 
         def undo() -> None:
-            table.put(id, None if old_text is None else decode_doc(old_text), old_text,
-                      None if text is None else decode_doc(text))
+            table.put(
+                id,
+                None if old_text is None else decode_doc(old_text),
+                old_text,
+                None if text is None else decode_doc(text),
+            )
 
         self._writes().record(self.name, op, undo)
 
@@ -273,8 +290,7 @@ class TinyCollection(Collection):
         number = doc.get(sequence) if type(doc) is dict else None
         if type(number) is not int:
             check_new_doc(doc)
-            raise ValidationError(f"{self.name}: {sequence} must be a whole number",
-                                  field=sequence)
+            raise ValidationError(f"{self.name}: {sequence} must be a whole number", field=sequence)
         if not _keeps_text(doc, text):
             check_new_doc(doc)
             text = encode_json({k: v for k, v in doc.items() if k != "version"})
@@ -282,12 +298,16 @@ class TinyCollection(Collection):
 
     def _append_here(self, doc: Doc, text: str, sequence: str, number: int) -> None:
         self.log_field = sequence
-        if self._table is not None and not self._keep_table and \
-                self.name not in self._writes().names:
+        if (
+            self._table is not None
+            and not self._keep_table
+            and self.name not in self._writes().names
+        ):
             # Loaded for a write (an index declared, say), not for reading: let it go rather
             # than keep every entry in memory, if the tail can be followed.
-            tail = read_tail(self._store.journal, self._store.snapshot_meta(self.name),
-                             self.name, sequence)
+            tail = read_tail(
+                self._store.journal, self._store.snapshot_meta(self.name), self.name, sequence
+            )
             if tail is None:
                 self._keep_table = True  # do not read the journal again at every append
             else:
@@ -318,11 +338,15 @@ class TinyCollection(Collection):
     def _check_next(self, number: int, last: object, sequence: str) -> None:
         expected = last + 1 if type(last) is int else 1
         if number < expected:
-            raise DuplicateKeyError(f"{self.name}: {sequence} {number} is taken (the log is "
-                                    f"at {expected - 1}): another writer appended first")
+            raise DuplicateKeyError(
+                f"{self.name}: {sequence} {number} is taken (the log is "
+                f"at {expected - 1}): another writer appended first"
+            )
         if number > expected:
-            raise ValidationError(f"{self.name}: {sequence} {number} does not follow "
-                                  f"{expected - 1}, the last one", field=sequence)
+            raise ValidationError(
+                f"{self.name}: {sequence} {number} does not follow {expected - 1}, the last one",
+                field=sequence,
+            )
 
     def last(self, sequence: str) -> Doc | None:
         """The log's last document; from its tail while it is not loaded."""
@@ -339,8 +363,9 @@ class TinyCollection(Collection):
         if self._tail is None or self._tail.field != field:
             self._tail = None
             if self._damage is None and self._store.journal.append_op == "a":
-                self._tail = read_tail(self._store.journal, self._store.snapshot_meta(self.name),
-                                       self.name, field)
+                self._tail = read_tail(
+                    self._store.journal, self._store.snapshot_meta(self.name), self.name, field
+                )
         return self._tail
 
     def _upsert(self, table: Table, doc: Doc) -> str:
@@ -376,8 +401,11 @@ class TinyCollection(Collection):
                         one(table, doc)
                         ids.append(doc["id"])
                     except CrmError as exc:
-                        errors.append(BulkError(i, doc.get("id") if isinstance(doc, Mapping)
-                                                else None, str(exc)))
+                        errors.append(
+                            BulkError(
+                                i, doc.get("id") if isinstance(doc, Mapping) else None, str(exc)
+                            )
+                        )
         return BulkResult(tuple(ids), tuple(errors))
 
     def get(self, id: str) -> Doc:
@@ -393,14 +421,17 @@ class TinyCollection(Collection):
     def _update_here(self, id: str, changes: Mapping[str, Any], expected_version: int) -> Doc:
         return self._update(self.table(), id, changes, expected_version)
 
-    def _update(self, table: Table, id: str, changes: Mapping[str, Any],
-                expected_version: int) -> Doc:
+    def _update(
+        self, table: Table, id: str, changes: Mapping[str, Any], expected_version: int
+    ) -> Doc:
         old_text = self._existing(table, id)
         old = decode_doc(old_text)
         if old["version"] != expected_version:
-            raise ConflictError(f"{self.name} {id}: changed by someone else (version "
-                                f"{old['version']}, you read {expected_version}); "
-                                "reload and retry")
+            raise ConflictError(
+                f"{self.name} {id}: changed by someone else (version "
+                f"{old['version']}, you read {expected_version}); "
+                "reload and retry"
+            )
         new = {**old, **changes, "version": old["version"] + 1}
         text = encode_json(new)
         table.check_unique(self.name, new, id)
@@ -416,8 +447,14 @@ class TinyCollection(Collection):
                 raise ConflictError(f"{self.name} {id}: changed by someone else; reload first")
             self._put(table, id, None, None, old, old_text)
 
-    def find(self, filter: Filter | None = None, *, sort: SortSpec | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         normal = normalize_filter(filter)
         match = compile_filter(normal)
         order = validate_sort(sort)
@@ -452,7 +489,7 @@ class TinyCollection(Collection):
                 if candidates is None:
                     ids = table.ids.after(last, size)
                 else:
-                    ids = candidates[position:position + size]
+                    ids = candidates[position : position + size]
                     position += size
                 batch = []
                 for id in ids:
@@ -479,8 +516,11 @@ class TinyCollection(Collection):
                 meta = store.snapshot_meta(self.name)
                 if isinstance(meta, SnapshotMeta) and spec.name in {s.name for s in meta.indexes}:
                     return
-                if store.damage is not None or self._damage is not None or isinstance(
-                        meta, StorageError):
+                if (
+                    store.damage is not None
+                    or self._damage is not None
+                    or isinstance(meta, StorageError)
+                ):
                     self._defer(spec)
                     return
                 try:
@@ -489,8 +529,11 @@ class TinyCollection(Collection):
                 except StorageError as exc:
                     if self._damage is None:
                         raise
-                    log.warning("collection unreadable; index deferred", collection=self.name,
-                                error=str(exc))
+                    log.warning(
+                        "collection unreadable; index deferred",
+                        collection=self.name,
+                        error=str(exc),
+                    )
                     self._defer(spec)
                     return
             with store.transaction():
@@ -513,8 +556,15 @@ class TinyCollection(Collection):
         with self._store.reading():
             return [index.spec for index in self.table().indexes.values()]
 
-    def claim(self, filter: Filter, *, owner: str, until: datetime, now: datetime,
-              sort: SortSpec | None = None) -> Doc | None:
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
         normal = normalize_filter(filter)
         match = compile_filter(normal)
         order = validate_sort(sort)
@@ -523,8 +573,14 @@ class TinyCollection(Collection):
             table = self.table()
             # the first free match in order, walking an index (or the ids) where one gives the
             # order: a claim decodes what it passes over, not every candidate
-            best = top(table, normal, match, order or [("id", 1)], 1,
-                       also=lambda doc: lease_is_free(doc, owner, now))
+            best = top(
+                table,
+                normal,
+                match,
+                order or [("id", 1)],
+                1,
+                also=lambda doc: lease_is_free(doc, owner, now),
+            )
             if best is None:
                 found = [d for d in table.select(normal, match) if lease_is_free(d, owner, now)]
             else:
@@ -539,5 +595,4 @@ class TinyCollection(Collection):
             table = self.table()
             doc = decode_doc(self._existing(table, id))
             if doc.get("lease_owner") == owner:
-                self._update(table, id, {"lease_owner": None, "lease_until": None},
-                             doc["version"])
+                self._update(table, id, {"lease_owner": None, "lease_until": None}, doc["version"])

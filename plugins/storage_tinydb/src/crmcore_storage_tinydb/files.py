@@ -56,8 +56,10 @@ LOCK = "store.lock"
 BACKUPS = "backups.log"  # the backups made of this store, and their temporary folders
 SUFFIX = ".json"
 RECOVERED = "recovered"
-REPAIR_HINT = "run 'crm check --repair' to salvage what can be read (it keeps the damaged " \
-              "files in {where}) or restore a backup"
+REPAIR_HINT = (
+    "run 'crm check --repair' to salvage what can be read (it keeps the damaged "
+    "files in {where}) or restore a backup"
+)
 HEADER_KEY = "crmcore_tinydb_journal"
 META_TABLE = "_crmcore"
 _FIRST = '{"_default": {\n'
@@ -79,11 +81,33 @@ def decode_doc(text: str) -> Any:
     except StopIteration:
         raise ValueError(f"not JSON: {text[:40]!r}") from None
 
-NETWORK_FILESYSTEMS = frozenset({
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph", "glusterfs",
-    "lustre", "gpfs", "davfs", "fuse.sshfs", "sshfs", "fuse.s3fs", "fuse.rclone",
-    "fuse.gcsfuse", "fuse.davfs2", "fuse.glusterfs", "fuse.cephfs", "fuse.juicefs",
-})
+
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "9p",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "davfs",
+        "fuse.sshfs",
+        "sshfs",
+        "fuse.s3fs",
+        "fuse.rclone",
+        "fuse.gcsfuse",
+        "fuse.davfs2",
+        "fuse.glusterfs",
+        "fuse.cephfs",
+        "fuse.juicefs",
+    }
+)
 
 
 class DamageError(StorageError):
@@ -121,7 +145,7 @@ def collection_of(filename: str) -> str | None:
     """The collection a snapshot file belongs to, or None for other files."""
     if not filename.endswith(SUFFIX) or filename.startswith(".tmp"):
         return None
-    return unquote(filename[:-len(SUFFIX)])
+    return unquote(filename[: -len(SUFFIX)])
 
 
 # -- safe files ----------------------------------------------------------------------------
@@ -188,7 +212,7 @@ def write_all(fd: int, data: bytes) -> None:
         return  # the usual case, in one call
     view = memoryview(data)[written:]
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 @contextlib.contextmanager
@@ -198,8 +222,9 @@ def atomic_file(path: Path, *, binary: bool = False) -> Iterator[Any]:
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "ascii",
-                       buffering=1 << 20) as handle:
+        with os.fdopen(
+            fd, "wb" if binary else "w", encoding=None if binary else "ascii", buffering=1 << 20
+        ) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -239,9 +264,17 @@ def journal_line(payload: str) -> bytes:
 
 
 def header_line(generation: int, prev_generation: int, prev_end: int) -> bytes:
-    return journal_line(encode_json({HEADER_KEY: JOURNAL_FORMAT, "generation": generation,
-                                     "prev_generation": prev_generation, "prev_end": prev_end,
-                                     "manifest": 1}))
+    return journal_line(
+        encode_json(
+            {
+                HEADER_KEY: JOURNAL_FORMAT,
+                "generation": generation,
+                "prev_generation": prev_generation,
+                "prev_end": prev_end,
+                "manifest": 1,
+            }
+        )
+    )
 
 
 @attrs.frozen
@@ -265,13 +298,20 @@ def read_header(fd: int, path: Path) -> Header:
     if not isinstance(data, dict) or HEADER_KEY not in data:
         raise damaged(path, "its first line is not a journal header", location=path.parent)
     if data[HEADER_KEY] not in JOURNAL_FORMATS:
-        raise StorageError(f"{path} was written by a different version of "
-                           f"crmcore-storage-tinydb (journal format {data[HEADER_KEY]}, this "
-                           f"one reads formats {', '.join(map(str, JOURNAL_FORMATS))}); "
-                           "refusing to touch it")
-    return Header(int(data["generation"]), int(data["prev_generation"]),
-                  int(data["prev_end"]), newline + 1, int(data[HEADER_KEY]),
-                  bool(data.get("manifest")))
+        raise StorageError(
+            f"{path} was written by a different version of "
+            f"crmcore-storage-tinydb (journal format {data[HEADER_KEY]}, this "
+            f"one reads formats {', '.join(map(str, JOURNAL_FORMATS))}); "
+            "refusing to touch it"
+        )
+    return Header(
+        int(data["generation"]),
+        int(data["prev_generation"]),
+        int(data["prev_end"]),
+        newline + 1,
+        int(data[HEADER_KEY]),
+        bool(data.get("manifest")),
+    )
 
 
 def check_line(line: bytes) -> str | None:
@@ -299,7 +339,7 @@ class Record:
     payload: str  # "<collections>\t<ops>"
 
     def ops(self) -> list[list[Any]]:
-        return decode_json(self.payload[self.payload.index("\t") + 1:])
+        return decode_json(self.payload[self.payload.index("\t") + 1 :])
 
 
 @attrs.frozen
@@ -416,13 +456,15 @@ class JournalReader:
 
 
 def spec_to_json(spec: IndexSpec) -> dict[str, Any]:
-    return {"fields": [list(f) for f in spec.fields], "unique": spec.unique,
-            "sparse": spec.sparse}
+    return {"fields": [list(f) for f in spec.fields], "unique": spec.unique, "sparse": spec.sparse}
 
 
 def spec_from_json(data: Any) -> IndexSpec:
-    return IndexSpec(tuple((str(f), int(d)) for f, d in data["fields"]),
-                     unique=bool(data.get("unique", False)), sparse=bool(data.get("sparse", False)))
+    return IndexSpec(
+        tuple((str(f), int(d)) for f, d in data["fields"]),
+        unique=bool(data.get("unique", False)),
+        sparse=bool(data.get("sparse", False)),
+    )
 
 
 @attrs.frozen
@@ -469,12 +511,26 @@ def write_snapshot(path: Path, meta: dict[str, Any], docs: Iterable[str]) -> Sna
             crc = zlib.crc32(line.encode("ascii"), crc)
             handle.write(line)
         handle.write(_SEPARATOR)
-        full = {**meta, "format": FORMAT, "count": count, "crc32": crc,
-                "token": secrets.token_hex(8)}
+        full = {
+            **meta,
+            "format": FORMAT,
+            "count": count,
+            "crc32": crc,
+            "token": secrets.token_hex(8),
+        }
         handle.write(_META_PREFIX + encode_json(full) + _META_SUFFIX)
-    return SnapshotMeta(full["collection"], full["generation"], full["journal_offset"], count,
-                        crc, tuple(spec_from_json(s) for s in full.get("indexes", ())),
-                        path.stat().st_size, full["token"], full.get("sequence"), last)
+    return SnapshotMeta(
+        full["collection"],
+        full["generation"],
+        full["journal_offset"],
+        count,
+        crc,
+        tuple(spec_from_json(s) for s in full.get("indexes", ())),
+        path.stat().st_size,
+        full["token"],
+        full.get("sequence"),
+        last,
+    )
 
 
 def read_meta(path: Path, handle: BinaryIO | None = None) -> SnapshotMeta:
@@ -487,31 +543,44 @@ def read_meta(path: Path, handle: BinaryIO | None = None) -> SnapshotMeta:
     lines = tail.rstrip(b"\n").split(b"\n")
     last = lines[-1].decode("ascii", "replace") + "\n" if lines else ""
     if not (last.startswith(_META_PREFIX) and last.endswith(_META_SUFFIX)):
-        raise damaged(path, "its last line is not the _crmcore record (the file is truncated "
-                      "or was rewritten by another program)", location=path.parent)
+        raise damaged(
+            path,
+            "its last line is not the _crmcore record (the file is truncated "
+            "or was rewritten by another program)",
+            location=path.parent,
+        )
     try:
-        data = decode_json(last[len(_META_PREFIX):-len(_META_SUFFIX)])
+        data = decode_json(last[len(_META_PREFIX) : -len(_META_SUFFIX)])
         if data.get("format") != FORMAT:
-            raise StorageError(f"{path} was written by a different version of "
-                               f"crmcore-storage-tinydb (format {data.get('format')}); "
-                               "refusing to touch it")
+            raise StorageError(
+                f"{path} was written by a different version of "
+                f"crmcore-storage-tinydb (format {data.get('format')}); "
+                "refusing to touch it"
+            )
         sequence, end = data.get("sequence"), data.get("last")
         if not isinstance(sequence, str) or not (end is None or isinstance(end, dict)):
             sequence = end = None  # not a log, or not one this version can follow
-        return SnapshotMeta(str(data["collection"]), int(data["generation"]),
-                            int(data["journal_offset"]), int(data["count"]), int(data["crc32"]),
-                            tuple(spec_from_json(s) for s in data["indexes"]), size,
-                            str(data.get("token", "")), sequence,
-                            None if end is None else encode_json(end))
+        return SnapshotMeta(
+            str(data["collection"]),
+            int(data["generation"]),
+            int(data["journal_offset"]),
+            int(data["count"]),
+            int(data["crc32"]),
+            tuple(spec_from_json(s) for s in data["indexes"]),
+            size,
+            str(data.get("token", "")),
+            sequence,
+            None if end is None else encode_json(end),
+        )
     except StorageError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
-        raise damaged(path, f"its _crmcore record does not read ({exc})",
-                      location=path.parent) from None
+        raise damaged(
+            path, f"its _crmcore record does not read ({exc})", location=path.parent
+        ) from None
 
 
-def read_documents(path: Path, meta: SnapshotMeta,
-                   handle: BinaryIO | None = None) -> Iterator[str]:
+def read_documents(path: Path, meta: SnapshotMeta, handle: BinaryIO | None = None) -> Iterator[str]:
     """Stream the documents of a snapshot as compact JSON, verifying layout, count and CRC.
 
     Reads large blocks and splits them in C (this is the bulk of opening a big store). Raises
@@ -526,8 +595,7 @@ def read_documents(path: Path, meta: SnapshotMeta,
     with contextlib.nullcontext(handle) if handle is not None else open(path, "rb") as handle:
         handle.seek(0)
         if handle.readline() != first:
-            raise damaged(path, "line 1 is not the start of a TinyDB table",
-                          location=path.parent)
+            raise damaged(path, "line 1 is not the start of a TinyDB table", location=path.parent)
         carry = b""
         while True:
             chunk = handle.read(READ_CHUNK)
@@ -541,30 +609,38 @@ def read_documents(path: Path, meta: SnapshotMeta,
                 region, carry = data[:end], b""
             else:
                 if not chunk:
-                    raise damaged(path, "it ends before the end of its document table "
-                                  "(truncated)", location=path.parent)
+                    raise damaged(
+                        path,
+                        "it ends before the end of its document table (truncated)",
+                        location=path.parent,
+                    )
                 cut = data.rfind(b"\n") + 1
                 region, carry = data[:cut], data[cut:]
             crc = zlib.crc32(region, crc)
             try:
                 text = region.decode("ascii")
             except UnicodeDecodeError:
-                raise damaged(path, "it holds bytes that are not ASCII JSON",
-                              location=path.parent) from None
+                raise damaged(
+                    path, "it holds bytes that are not ASCII JSON", location=path.parent
+                ) from None
             lines = text.split("\n")
             lines.pop()  # the region ends with a newline
             for line in lines:
                 colon = line.find('": {', 0, 24)
                 if line[:1] != '"' or colon < 0:
-                    raise damaged(path, f"line {count + 2} is not a document line",
-                                  location=path.parent)
+                    raise damaged(
+                        path, f"line {count + 2} is not a document line", location=path.parent
+                    )
                 count += 1
-                yield line[colon + 3:-1] if line[-1] == "," else line[colon + 3:]
+                yield line[colon + 3 : -1] if line[-1] == "," else line[colon + 3 :]
             if end >= 0:
                 break
     if count != meta.count or crc != meta.crc32:
-        raise damaged(path, f"its documents do not match their checksum ({count} read, "
-                      f"{meta.count} recorded)", location=path.parent)
+        raise damaged(
+            path,
+            f"its documents do not match their checksum ({count} read, {meta.count} recorded)",
+            location=path.parent,
+        )
 
 
 def _doc_text(line: str) -> str | None:
@@ -574,7 +650,7 @@ def _doc_text(line: str) -> str | None:
     if colon < 0:
         return None
     end = -2 if line.endswith(",\n") else -1
-    return line[colon + 3:end]
+    return line[colon + 3 : end]
 
 
 def salvage_documents(path: Path) -> tuple[list[str], int]:
@@ -627,8 +703,13 @@ MANIFEST_KEY = "crmcore_tinydb_manifest"
 
 def manifest_entry(meta: SnapshotMeta) -> dict[str, Any]:
     """What the manifest records of one collection file."""
-    return {"count": meta.count, "crc32": meta.crc32, "token": meta.token,
-            "generation": meta.generation, "journal_offset": meta.journal_offset}
+    return {
+        "count": meta.count,
+        "crc32": meta.crc32,
+        "token": meta.token,
+        "generation": meta.generation,
+        "journal_offset": meta.journal_offset,
+    }
 
 
 def write_manifest(folder: Path, entries: dict[str, dict[str, Any]]) -> None:
@@ -652,11 +733,15 @@ def read_manifest(folder: Path) -> dict[str, dict[str, Any]] | None:
         entries = parsed["collections"] if isinstance(parsed, dict) else None
     except (ValueError, KeyError, TypeError):
         entries = None
-    if not isinstance(entries, dict) or not all(isinstance(e, dict) and
-                                                isinstance(e.get("count"), int)
-                                                for e in entries.values()):
-        raise damaged(path, "it fails its checksum (changed or truncated), so the store "
-                      "cannot tell whether a collection file is missing", location=folder)
+    if not isinstance(entries, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("count"), int) for e in entries.values()
+    ):
+        raise damaged(
+            path,
+            "it fails its checksum (changed or truncated), so the store "
+            "cannot tell whether a collection file is missing",
+            location=folder,
+        )
     return entries
 
 

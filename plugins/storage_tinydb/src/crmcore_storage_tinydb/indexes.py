@@ -27,7 +27,7 @@ from crmcore_storage_tinydb.sortedlist import SortedList
 
 R_NULL, R_NUM, R_STR, R_OTHER, R_BOOL = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
 TOP = b"\xff"  # never occurs in UTF-8, nor as a rank byte: an upper bound for any prefix
-_EXACT_INT = 2 ** 53
+_EXACT_INT = 2**53
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
 CACHE_LIMIT = 20_000  # string encodings remembered while loading
 MAX_POINTS = 256  # beyond this many $in combinations, stop extending a plan
@@ -78,7 +78,7 @@ def prefix_end(entry: bytes, components: int) -> int:
     """The length of the first ``components`` encoded values at the start of ``entry``."""
     pos = 0
     for _ in range(components):
-        rank = entry[pos:pos + 1]
+        rank = entry[pos : pos + 1]
         pos += 1
         if rank == R_NUM:
             pos += 8
@@ -103,7 +103,7 @@ def is_inexact(value: Any) -> bool:
 
 def entry_id(entry: bytes) -> str:
     """The document id stored at the end of an index entry."""
-    raw = entry[-2 - (entry[-2] << 8 | entry[-1]):-2]
+    raw = entry[-2 - (entry[-2] << 8 | entry[-1]) : -2]
     try:
         return raw.decode()
     except UnicodeDecodeError:  # an id with lone surrogates
@@ -134,8 +134,9 @@ class Index:
         """The encoded key of ``doc``, or None if a sparse index skips it."""
         return self.entry(doc)[0]
 
-    def entry(self, doc: Mapping[str, Any], cache: dict[str, bytes] | None = None
-              ) -> tuple[bytes | None, bool]:
+    def entry(
+        self, doc: Mapping[str, Any], cache: dict[str, bytes] | None = None
+    ) -> tuple[bytes | None, bool]:
         """(encoded key, or None if a sparse index skips ``doc``; whether a field is a list).
 
         ``cache`` remembers the encodings of strings (bulk loads see the same values often).
@@ -196,7 +197,7 @@ class Index:
         previous_id = ""
         for entry in self.entries:
             n = int.from_bytes(entry[-2:], "big")
-            key = entry[:-2 - n]
+            key = entry[: -2 - n]
             id = entry_id(entry)
             if key == previous:
                 return previous_id, id
@@ -223,8 +224,15 @@ class Plan:
 
     __slots__ = ("check", "covered", "exact", "ranges", "score", "source")
 
-    def __init__(self, source: Any, ranges: list[tuple[bytes, bytes]], exact: bool,
-                 check: set[str], score: int, covered: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        ranges: list[tuple[bytes, bytes]],
+        exact: bool,
+        check: set[str],
+        score: int,
+        covered: set[str] | None = None,
+    ) -> None:
         self.covered = covered
         self.source = source
         self.ranges = ranges
@@ -335,8 +343,9 @@ def plan_index(index: Index, conds: Mapping[str, Any]) -> Plan | None:
     return Plan(index, ranges, exact, set(index.multi), score, covered)
 
 
-def plan(normal: Mapping[str, Any], indexes: Iterable[Index],
-         ids: SortedList | None = None) -> Plan | None:
+def plan(
+    normal: Mapping[str, Any], indexes: Iterable[Index], ids: SortedList | None = None
+) -> Plan | None:
     """The best plan for a normalised filter, or None if only a full scan will do.
 
     ``ids``, the collection's ids in order, lets a range on ``id`` be answered from it."""

@@ -49,8 +49,12 @@ def write_index_file(snapshot: Path, token: str, count: int, indexes: Sequence[I
             handle.write(data)
 
         put(MAGIC)
-        put(encode_json({"token": token, "count": count,
-                         "indexes": [i.spec.name for i in indexes]}).encode("ascii") + b"\n")
+        put(
+            encode_json(
+                {"token": token, "count": count, "indexes": [i.spec.name for i in indexes]}
+            ).encode("ascii")
+            + b"\n"
+        )
         for index in indexes:
             ends = array("Q")
             total = 0
@@ -104,8 +108,11 @@ def _read(handle: BinaryIO, token: str, count: int, indexes: Sequence[Index]) ->
     header_line = handle.readline()
     crc = zlib.crc32(header_line, crc)
     header = decode_json(header_line.decode("ascii"))
-    if (header["token"] != token or header["count"] != count
-            or header["indexes"] != [i.spec.name for i in indexes]):
+    if (
+        header["token"] != token
+        or header["count"] != count
+        or header["indexes"] != [i.spec.name for i in indexes]
+    ):
         return False
     for index in indexes:
         n = _U32.unpack(take(4))[0]

@@ -160,8 +160,11 @@ class Journal:
             self.end = record.end
             self.count += 1
         if strict and reader.bad_in_middle:
-            raise damaged(self.path, f"the line at byte {reader.bad} fails its checksum and "
-                          "later lines are intact", location=self.folder)
+            raise damaged(
+                self.path,
+                f"the line at byte {reader.bad} fails its checksum and later lines are intact",
+                location=self.folder,
+            )
 
     def noted(self, names: Iterable[str], start: int) -> None:
         """Remember that the record at ``start`` wrote the collections ``names``."""
@@ -219,11 +222,18 @@ class Journal:
         if size <= self.end:
             return
         mark = self.lock.mark()
-        if isinstance(mark, files.Mark) and mark.generation == self.generation and \
-                mark.count > self.count:
+        if (
+            isinstance(mark, files.Mark)
+            and mark.generation == self.generation
+            and mark.count > self.count
+        ):
             # Not a torn write: these lines were acknowledged, and are damaged.
-            raise damaged(self.path, f"{mark.count - self.count} acknowledged write(s) after "
-                          f"byte {self.end} fail their checksum", location=self.folder)
+            raise damaged(
+                self.path,
+                f"{mark.count - self.count} acknowledged write(s) after "
+                f"byte {self.end} fail their checksum",
+                location=self.folder,
+            )
         torn = os.pread(self.fd, size - self.end, self.end)
         aside = self.folder / RECOVERED
         files.make_private_dir(aside)

@@ -48,8 +48,11 @@ def lock_holders(path: Path) -> list[int]:
         try:
             major, minor, inode = fields[5].split(":")
             pid = int(fields[4])
-            same = (int(inode) == st.st_ino and int(major, 16) == os.major(st.st_dev)
-                    and int(minor, 16) == os.minor(st.st_dev))
+            same = (
+                int(inode) == st.st_ino
+                and int(major, 16) == os.major(st.st_dev)
+                and int(minor, 16) == os.minor(st.st_dev)
+            )
         except ValueError:
             continue
         if same:
@@ -64,9 +67,11 @@ class StoreLock:
         self.path = path
         self.timeout = timeout
         if path.is_symlink():
-            raise StorageError(f"{path} is a symbolic link; the store's lock file must be a "
-                               "plain file in the store's folder (remove the link; the store "
-                               "creates the file)")
+            raise StorageError(
+                f"{path} is a symbolic link; the store's lock file must be a "
+                "plain file in the store's folder (remove the link; the store "
+                "creates the file)"
+            )
         try:
             self.fd = open_private(path, os.O_RDWR | os.O_NOFOLLOW)
         except OSError as exc:
@@ -116,13 +121,19 @@ class StoreLock:
         holders = [p for p in lock_holders(self.path)]
         mine = os.getpid()
         if holders:
-            who = ", ".join("this process (another open store or transaction)" if p == mine
-                            else describe_process(p) for p in holders)
+            who = ", ".join(
+                "this process (another open store or transaction)"
+                if p == mine
+                else describe_process(p)
+                for p in holders
+            )
         else:
             who = "another process"
-        return StorageError(f"the store at {self.path.parent} is held by {who}; waited "
-                            f"{waited:g} s. Let it finish, or stop it, and try again "
-                            "(storage.options.lock_timeout sets the wait)")
+        return StorageError(
+            f"the store at {self.path.parent} is held by {who}; waited "
+            f"{waited:g} s. Let it finish, or stop it, and try again "
+            "(storage.options.lock_timeout sets the wait)"
+        )
 
     def release(self) -> None:
         if self.mode:

@@ -40,8 +40,11 @@ class LogTail:
     def follows(self, doc: dict, text: str) -> bool:
         """Take ``doc`` (encoded as ``text``) as the next entry if it is one."""
         number = doc.get(self.field)
-        if type(number) is not int or doc["id"] in self.ids or \
-                (self.number is not None and number != self.number + 1):
+        if (
+            type(number) is not int
+            or doc["id"] in self.ids
+            or (self.number is not None and number != self.number + 1)
+        ):
             return False
         self.add(doc["id"], number, text)
         return True
@@ -59,16 +62,20 @@ class LogTail:
         self.number, self.last = number, last
 
 
-def read_tail(journal: Journal, meta: SnapshotMeta | StorageError | None, name: str,
-              field: str) -> LogTail | None:
+def read_tail(
+    journal: Journal, meta: SnapshotMeta | StorageError | None, name: str, field: str
+) -> LogTail | None:
     """The tail of log ``name`` numbered by ``field``, from its snapshot record ``meta`` and
     the journal (the store caught up, its mutex held), or None if it is not a log this can
     follow."""
     start = journal.start
     if meta is None:
         tail = LogTail(field, None, 0)  # no snapshot yet: the whole log is in the journal
-    elif not isinstance(meta, SnapshotMeta) or meta.sequence not in (field, None) or \
-            meta.generation > journal.generation:
+    elif (
+        not isinstance(meta, SnapshotMeta)
+        or meta.sequence not in (field, None)
+        or meta.generation > journal.generation
+    ):
         return None
     else:
         number = None
@@ -97,7 +104,10 @@ def follow(tail: LogTail, name: str, ops: list[list[Any]]) -> bool:
         if op[0] == "x":
             tail.indexes.append(files.spec_from_json(op[2]))
             continue
-        if op[0] != "a" or not isinstance(op[2], dict) or not tail.follows(op[2],
-                                                                           encode_json(op[2])):
+        if (
+            op[0] != "a"
+            or not isinstance(op[2], dict)
+            or not tail.follows(op[2], encode_json(op[2]))
+        ):
             return False
     return True

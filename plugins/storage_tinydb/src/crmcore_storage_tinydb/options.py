@@ -13,8 +13,9 @@ DURABILITY = ("os", "fsync")
 
 def _durability(_inst: object, attribute: attrs.Attribute, value: str) -> None:
     if value not in DURABILITY:
-        raise ValidationError(f"expected one of {', '.join(DURABILITY)}, got {value!r}",
-                              field=attribute.name)
+        raise ValidationError(
+            f"expected one of {', '.join(DURABILITY)}, got {value!r}", field=attribute.name
+        )
 
 
 def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:

@@ -14,17 +14,25 @@ def open_store(options: StorageOptions) -> Store:
     """The backend factory: validate ``[storage.options]`` and open the store folder."""
     settings = structure_section(options.options, TinyStoreOptions, "storage.options")
     if not options.location:
-        raise ConfigError("storage.location: the tinydb backend needs a folder (for example "
-                          "'crm-data')")
+        raise ConfigError(
+            "storage.location: the tinydb backend needs a folder (for example 'crm-data')"
+        )
     if "://" in options.location:
-        raise ConfigError(f"storage.location: the tinydb backend takes a folder path, not a "
-                          f"URI ({options.location!r})")
+        raise ConfigError(
+            f"storage.location: the tinydb backend takes a folder path, not a "
+            f"URI ({options.location!r})"
+        )
     return TinyStore(options.location, settings)
 
 
 @hookimpl
 def crm_storage_backends() -> list[StorageBackend]:
     """The embedded default store."""
-    return [StorageBackend("tinydb", open_store,
-                           "embedded files in a folder (stock TinyDB format plus a journal); "
-                           "several processes may share it")]
+    return [
+        StorageBackend(
+            "tinydb",
+            open_store,
+            "embedded files in a folder (stock TinyDB format plus a journal); "
+            "several processes may share it",
+        )
+    ]

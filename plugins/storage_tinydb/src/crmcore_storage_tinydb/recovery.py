@@ -76,9 +76,14 @@ def _journal_records(data: bytes) -> tuple[int, list[files.Record], int, int]:
     return generation, records, bad, torn
 
 
-def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest | None,
-            deferred: Mapping[str, Sequence[IndexSpec]],
-            validate: Validator | None = None) -> Rebuilt:
+def rebuild(
+    folder: Path,
+    mark: files.Mark | str | None,
+    *,
+    recorded: Manifest | None,
+    deferred: Mapping[str, Sequence[IndexSpec]],
+    validate: Validator | None = None,
+) -> Rebuilt:
     """Under the exclusive lock: set the files aside and write every collection afresh from
     what can be read (see the module docstring). ``mark`` is the lock file's commit record,
     ``recorded`` the manifest the store read, ``deferred`` the indexes its collections were
@@ -105,17 +110,27 @@ def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest |
     if not journal.exists():
         report.append(f"{journal}: missing; writes since the last compaction are lost")
     if bad_lines:
-        report.append(f"{journal}: {bad_lines} damaged line(s) skipped (each one write or "
-                      "transaction is lost)")
-    acknowledged = mark.count if isinstance(mark, files.Mark) and \
-        mark.generation == generation else None
+        report.append(
+            f"{journal}: {bad_lines} damaged line(s) skipped (each one write or "
+            "transaction is lost)"
+        )
+    acknowledged = (
+        mark.count if isinstance(mark, files.Mark) and mark.generation == generation else None
+    )
     if acknowledged is not None and acknowledged > len(records) + bad_lines:
-        report.append(f"{journal}: {acknowledged - len(records) - bad_lines} acknowledged "
-                      "write(s) were cut off the end and are lost")
+        report.append(
+            f"{journal}: {acknowledged - len(records) - bad_lines} acknowledged "
+            "write(s) were cut off the end and are lost"
+        )
     if torn:
-        report.append(f"{journal}: an unfinished last write of {torn} bytes dropped " + (
-            "(it had been acknowledged: lost)" if acknowledged is not None and
-            acknowledged > len(records) + bad_lines else "(it had not been acknowledged)"))
+        report.append(
+            f"{journal}: an unfinished last write of {torn} bytes dropped "
+            + (
+                "(it had been acknowledged: lost)"
+                if acknowledged is not None and acknowledged > len(records) + bad_lines
+                else "(it had not been acknowledged)"
+            )
+        )
     try:
         manifest = files.read_manifest(base) or {}
     except files.DamageError as exc:
@@ -123,9 +138,11 @@ def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest |
         report.append(str(exc).split("; run 'crm check")[0] + "; rebuilt from the files")
     for name, recorded_entry in sorted(manifest.items()):
         if name not in snapshot_paths:
-            report.append(f"{base / files.snapshot_file(name)}: missing; the manifest recorded "
-                          f"{recorded_entry.get('count', 0)} document(s) in it (those not "
-                          "rewritten since, in the journal, are lost)")
+            report.append(
+                f"{base / files.snapshot_file(name)}: missing; the manifest recorded "
+                f"{recorded_entry.get('count', 0)} document(s) in it (those not "
+                "rewritten since, in the journal, are lost)"
+            )
 
     names = set(snapshot_paths) | set(deferred) | set(manifest)
     for record in records:
@@ -147,14 +164,19 @@ def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest |
                 if meta.generation == generation:
                     replay_from = meta.journal_offset
             except (StorageError, ValueError, KeyError, TypeError) as exc:
-                problem = str(exc).split("; run 'crm check")[0] if isinstance(
-                    exc, StorageError) else f"{path} is damaged: a document does not read"
+                problem = (
+                    str(exc).split("; run 'crm check")[0]
+                    if isinstance(exc, StorageError)
+                    else f"{path} is damaged: a document does not read"
+                )
                 salvaged, unreadable = files.salvage_documents(path)
                 texts = {decode_json(t)["id"]: t for t in salvaged}
                 recorded_count = _recorded_count(path, recorded)
-                lost = f"{recorded_count - len(texts)} document(s) lost" \
-                    if recorded_count is not None \
+                lost = (
+                    f"{recorded_count - len(texts)} document(s) lost"
+                    if recorded_count is not None
                     else f"{unreadable} document line(s) unreadable"
+                )
                 report.append(f"{problem}; salvaged {len(texts)} document(s), {lost}")
             if meta is not None:
                 newest = max(newest, meta.generation)
@@ -181,9 +203,12 @@ def rebuild(folder: Path, mark: files.Mark | str | None, *, recorded: Manifest |
     new_generation = newest + 1
     entries = {}
     for name, (kept, indexes) in rebuilt.items():
-        header: dict[str, Any] = {"collection": name, "generation": new_generation,
-                                  "journal_offset": 0,
-                                  "indexes": [files.spec_to_json(s) for s in indexes]}
+        header: dict[str, Any] = {
+            "collection": name,
+            "generation": new_generation,
+            "journal_offset": 0,
+            "indexes": [files.spec_to_json(s) for s in indexes],
+        }
         snapshot = base / files.snapshot_file(name)
         written = files.write_snapshot(snapshot, header, (kept[i] for i in sorted(kept)))
         entries[name] = files.manifest_entry(written)
@@ -199,13 +224,14 @@ def finish(rebuilt: Rebuilt) -> list[str]:
     problems = len(report) - 1
     if not problems:
         report.append("nothing was damaged; the files were rewritten")
-    report.append("documents now: " + ", ".join(f"{k}={v}"
-                                                for k, v in sorted(rebuilt.counts.items())))
+    report.append(
+        "documents now: " + ", ".join(f"{k}={v}" for k, v in sorted(rebuilt.counts.items()))
+    )
     files.write_private(rebuilt.aside / "report.txt", "\n".join(report) + "\n")
-    log.warning("store repaired", location=str(rebuilt.folder), kept=str(rebuilt.aside),
-                problems=problems)
-    return [*report[1:-1], f"the files as they were and this report are kept in "
-            f"{rebuilt.aside}"]
+    log.warning(
+        "store repaired", location=str(rebuilt.folder), kept=str(rebuilt.aside), problems=problems
+    )
+    return [*report[1:-1], f"the files as they were and this report are kept in {rebuilt.aside}"]
 
 
 def _recorded_count(path: Path, recorded: Manifest | None) -> int | None:
@@ -217,8 +243,9 @@ def _recorded_count(path: Path, recorded: Manifest | None) -> int | None:
         return entry.get("count") if entry else None
 
 
-def _reject_unloadable(name: str, texts: dict[str, str], validate: Validator, aside: Path,
-                       report: list[str]) -> None:
+def _reject_unloadable(
+    name: str, texts: dict[str, str], validate: Validator, aside: Path, report: list[str]
+) -> None:
     """Drop (into ``<collection>.unloadable.jsonl``) documents the schema refuses."""
     refused: list[str] = []
     first = ""
@@ -230,12 +257,15 @@ def _reject_unloadable(name: str, texts: dict[str, str], validate: Validator, as
     if refused:
         target = aside / f"{files.snapshot_file(name)[:-5]}.unloadable.jsonl"
         files.write_private(target, "\n".join(refused) + "\n")
-        report.append(f"{name}: {len(refused)} salvaged document(s) do not load (first: "
-                      f"{first}) and were set aside in {target}")
+        report.append(
+            f"{name}: {len(refused)} salvaged document(s) do not load (first: "
+            f"{first}) and were set aside in {target}"
+        )
 
 
-def _reject_duplicates(name: str, texts: dict[str, str], specs: list[Any], aside: Path,
-                       report: list[str]) -> None:
+def _reject_duplicates(
+    name: str, texts: dict[str, str], specs: list[Any], aside: Path, report: list[str]
+) -> None:
     """Drop (into ``<collection>.rejected.jsonl``) documents that break a unique index."""
     rejected: list[str] = []
     for spec in specs:
@@ -256,5 +286,7 @@ def _reject_duplicates(name: str, texts: dict[str, str], specs: list[Any], aside
         fd = files.open_private(target, os.O_WRONLY | os.O_TRUNC)
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write("\n".join(rejected) + "\n")
-        report.append(f"{name}: {len(rejected)} document(s) broke a unique index and were set "
-                      f"aside in {target}")
+        report.append(
+            f"{name}: {len(rejected)} document(s) broke a unique index and were set "
+            f"aside in {target}"
+        )

@@ -22,7 +22,7 @@ class SortedList:
         data = list(items)
         if not presorted:
             data.sort()
-        self._chunks: list[list[Any]] = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+        self._chunks: list[list[Any]] = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
         self._maxes: list[Any] = [c[-1] for c in self._chunks]
         self._len = len(data)
 
@@ -45,8 +45,8 @@ class SortedList:
                 insort(self._chunks[i], item)
             if len(self._chunks[i]) > 2 * CHUNK:
                 chunk = self._chunks[i]
-                self._chunks[i:i + 1] = [chunk[:CHUNK], chunk[CHUNK:]]
-                maxes[i:i + 1] = [chunk[CHUNK - 1], chunk[-1]]
+                self._chunks[i : i + 1] = [chunk[:CHUNK], chunk[CHUNK:]]
+                maxes[i : i + 1] = [chunk[CHUNK - 1], chunk[-1]]
         self._len += 1
 
     def discard(self, item: Any) -> bool:
@@ -97,7 +97,7 @@ class SortedList:
             j = bisect_left(chunk, lo) if first and lo is not None else 0
             first = False
             if hi is not None and maxes[i] >= hi:
-                yield from chunk[j:bisect_left(chunk, hi)]
+                yield from chunk[j : bisect_left(chunk, hi)]
                 return
             yield from chunk[j:]
             i += 1
@@ -148,7 +148,7 @@ class SortedList:
             chunk = self._chunks[i]
             j = bisect_right(chunk, item) if first and item is not None else 0
             first = False
-            out.extend(chunk[j:j + count - len(out)])
+            out.extend(chunk[j : j + count - len(out)])
             i += 1
         return out
 

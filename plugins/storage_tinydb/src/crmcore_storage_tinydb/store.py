@@ -112,8 +112,9 @@ class TinyStore(Store):
 
     capabilities = Capabilities(persistent=True, transactions=True, multi_process=True)
 
-    def __init__(self, location: str | os.PathLike[str],
-                 options: TinyStoreOptions | None = None) -> None:
+    def __init__(
+        self, location: str | os.PathLike[str], options: TinyStoreOptions | None = None
+    ) -> None:
         self.path = Path(location).expanduser()
         self.options = options or TinyStoreOptions()
         self._mutex = threading.RLock()
@@ -130,8 +131,10 @@ class TinyStore(Store):
         self.check_notes: list[str] = []  # what the last check() found worth saying
         self._refuse_network_filesystem()
         if self.path.exists() and not self.path.is_dir():
-            raise StorageError(f"{self.path} is not a folder; storage.location must name the "
-                               "folder that holds the store")
+            raise StorageError(
+                f"{self.path} is not a folder; storage.location must name the "
+                "folder that holds the store"
+            )
         with files.os_errors(f"cannot open the store at {self.path}"):
             created = files.make_private_dir(self.path)
             if not created and ((self.path / JOURNAL).exists() or not any(self.path.iterdir())):
@@ -160,7 +163,8 @@ class TinyStore(Store):
                 f"{self.path} is on a network file system ({kind}), where file locks cannot be "
                 "trusted: two processes could corrupt the store. Keep the store on a local "
                 "disk, or set storage.options.allow_network_filesystem = true if only one "
-                "process on one machine will ever use it")
+                "process on one machine will ever use it"
+            )
 
     def _open_journal(self) -> None:
         """Follow the journal (no lock: opening never waits for another process's write)."""
@@ -172,13 +176,15 @@ class TinyStore(Store):
                     self._read_metas()
                     mark = self._lock.mark()
                     written = mark.count if isinstance(mark, files.Mark) else 0
-                    if self._meta or self._manifest or written or \
-                            self._manifest_damage is not None:
-                        lost = f"; {written} acknowledged write(s) in it are lost" if \
-                            written else ""
-                        self._damage = damaged(journal.path, "it is missing while the "
-                                               f"store holds collection files{lost}",
-                                               location=self.path)
+                    if self._meta or self._manifest or written or self._manifest_damage is not None:
+                        lost = (
+                            f"; {written} acknowledged write(s) in it are lost" if written else ""
+                        )
+                        self._damage = damaged(
+                            journal.path,
+                            f"it is missing while the store holds collection files{lost}",
+                            location=self.path,
+                        )
                         return
                     self._write_manifest({})  # first: see _open_journal's test above
                     journal.create(1, 0, 0)
@@ -202,23 +208,28 @@ class TinyStore(Store):
             return
         if mark.generation != journal.generation:
             if mark.generation > journal.generation and not journal.moved(journal.ino):
-                raise damaged(journal.path, f"it is generation {journal.generation}, older "
-                              f"than the last write recorded in {LOCK} (generation "
-                              f"{mark.generation}): it was replaced by an old copy, and "
-                              f"{mark.count} acknowledged write(s) are missing",
-                              location=self.path)
+                raise damaged(
+                    journal.path,
+                    f"it is generation {journal.generation}, older "
+                    f"than the last write recorded in {LOCK} (generation "
+                    f"{mark.generation}): it was replaced by an old copy, and "
+                    f"{mark.count} acknowledged write(s) are missing",
+                    location=self.path,
+                )
             return  # a compaction since we looked: the newer journal is checked when followed
         for record in journal.read_new(strict=False):  # stopping quietly at a bad line
             self._apply(record)
         if mark.count > journal.count:
             lost = mark.count - journal.count
-            raise damaged(journal.path, f"{lost} acknowledged write(s) after byte "
-                          f"{journal.end} are lost (the journal was cut or its last lines are "
-                          f"damaged; {mark.count} were committed, {journal.count} read)",
-                          location=self.path)
+            raise damaged(
+                journal.path,
+                f"{lost} acknowledged write(s) after byte "
+                f"{journal.end} are lost (the journal was cut or its last lines are "
+                f"damaged; {mark.count} were committed, {journal.count} read)",
+                location=self.path,
+            )
 
-    def _adopt_journal(self, fd: int | None = None,
-                       header: files.Header | None = None) -> None:
+    def _adopt_journal(self, fd: int | None = None, header: files.Header | None = None) -> None:
         """Follow the journal open on ``fd`` (default: open the current file) and read all of
         it (loaded tables follow it)."""
         self.journal.adopt(fd, header)
@@ -246,33 +257,40 @@ class TinyStore(Store):
             self._names.add(name)
             problem = self._against_manifest(metas.get(name), recorded)
             if problem is not None:
-                metas[name] = damaged(self.path / files.snapshot_file(name), problem,
-                                      location=self.path)
+                metas[name] = damaged(
+                    self.path / files.snapshot_file(name), problem, location=self.path
+                )
         self._meta = metas
 
     @staticmethod
-    def _against_manifest(meta: SnapshotMeta | StorageError | None,
-                          entry: dict[str, Any]) -> str | None:
+    def _against_manifest(
+        meta: SnapshotMeta | StorageError | None, entry: dict[str, Any]
+    ) -> str | None:
         """Why a collection file does not match its manifest entry, or None."""
         count = entry.get("count", 0)
         if meta is None:
-            return (f"it is missing; the store's manifest records {count} document(s) in it, "
-                    "which are lost unless a backup holds them")
+            return (
+                f"it is missing; the store's manifest records {count} document(s) in it, "
+                "which are lost unless a backup holds them"
+            )
         if not isinstance(meta, SnapshotMeta) or meta.token == entry.get("token"):
             return None
         recorded = (entry.get("generation", 0), entry.get("journal_offset", 0))
         if (meta.generation, meta.journal_offset) > recorded:
             return None  # written after the manifest (a crash between the two renames)
-        return (f"it is not the file the store's manifest records (an older or other copy: "
-                f"{meta.count} document(s) in it, {count} recorded); "
-                f"{max(count - meta.count, 0)} document(s) may be missing")
+        return (
+            f"it is not the file the store's manifest records (an older or other copy: "
+            f"{meta.count} document(s) in it, {count} recorded); "
+            f"{max(count - meta.count, 0)} document(s) may be missing"
+        )
 
     def _write_manifest(self, entries: dict[str, dict[str, Any]] | None = None) -> None:
         """Record every collection file (after compaction or repair wrote some). A damaged
         manifest is left for 'crm check' to report and '--repair' to rebuild."""
         if entries is None:
-            if self._manifest_damage is not None or (self.journal.has_manifest and
-                                                     self._manifest is None):
+            if self._manifest_damage is not None or (
+                self.journal.has_manifest and self._manifest is None
+            ):
                 return
             entries = dict(self._manifest or {})
             for name, meta in self._meta.items():
@@ -336,8 +354,11 @@ class TinyStore(Store):
         journal (loaded ones, and logs' tails)."""
         self.journal.noted(record.collections, record.start)
         self._names.update(record.collections)
-        following = [handle for name in record.collections
-                     if (handle := self._handles.get(name)) is not None and handle.following]
+        following = [
+            handle
+            for name in record.collections
+            if (handle := self._handles.get(name)) is not None and handle.following
+        ]
         if following:
             ops = record.ops()
             for handle in following:
@@ -408,12 +429,18 @@ class TinyStore(Store):
                     meta = files.read_meta(path, snapshot)
                     self._meta[name] = meta
                     if meta.collection != name:
-                        raise damaged(path, f"it holds collection {meta.collection!r}, "
-                                      f"not {name!r}", location=self.path)
+                        raise damaged(
+                            path,
+                            f"it holds collection {meta.collection!r}, not {name!r}",
+                            location=self.path,
+                        )
                     if meta.generation > journal.generation:
-                        raise damaged(path, f"it is newer (generation {meta.generation}) "
-                                      f"than the journal (generation {journal.generation})",
-                                      location=self.path)
+                        raise damaged(
+                            path,
+                            f"it is newer (generation {meta.generation}) "
+                            f"than the journal (generation {journal.generation})",
+                            location=self.path,
+                        )
                     if meta.generation == journal.generation:
                         start = max(start, meta.journal_offset)
                     table.fill(path, meta, snapshot)
@@ -452,8 +479,10 @@ class TinyStore(Store):
         if self._closed:
             raise StorageError(f"the store at {self.path} is closed")
         if self._forked:
-            raise StorageError("this store was opened before the process forked; open it again "
-                               "in the child process")
+            raise StorageError(
+                "this store was opened before the process forked; open it again "
+                "in the child process"
+            )
         if self._damage is not None and not allow_damage:
             raise self._damage
 
@@ -544,8 +573,10 @@ class TinyStore(Store):
             start = self.journal.append(line)
         except OSError as exc:
             group.rollback()
-            raise StorageError(f"could not write {self.journal.path}: {exc.strerror}; "
-                               "nothing of this write was kept") from None
+            raise StorageError(
+                f"could not write {self.journal.path}: {exc.strerror}; "
+                "nothing of this write was kept"
+            ) from None
         self._created.clear()
         self.journal.noted(group.names, start)
         self._names.update(group.names)
@@ -562,8 +593,11 @@ class TinyStore(Store):
         out = []
         for name, start in self.journal.last_op.items():
             meta = self._meta.get(name)
-            if not isinstance(meta, SnapshotMeta) or meta.generation != self.journal.generation or \
-                    start >= meta.journal_offset:
+            if (
+                not isinstance(meta, SnapshotMeta)
+                or meta.generation != self.journal.generation
+                or start >= meta.journal_offset
+            ):
                 out.append(name)
         return sorted(out)
 
@@ -594,13 +628,15 @@ class TinyStore(Store):
             handle = self._handles.get(name) or self._handle(name)
             path = self.path / files.snapshot_file(name)
             field = handle.log_field or self._log_field_of(name)  # a log's sequence field
-            if handle.loaded is None and field is not None and \
-                    self._fold_log(handle, path, field):
+            if handle.loaded is None and field is not None and self._fold_log(handle, path, field):
                 continue
             table = handle.table()
-            meta = {"collection": name, "generation": self.journal.generation,
-                    "journal_offset": self.journal.end,
-                    "indexes": [files.spec_to_json(i.spec) for i in table.indexes.values()]}
+            meta = {
+                "collection": name,
+                "generation": self.journal.generation,
+                "journal_offset": self.journal.end,
+                "indexes": [files.spec_to_json(i.spec) for i in table.indexes.values()],
+            }
             if field is not None:
                 top = last_entry(table, field)
                 meta["sequence"] = field
@@ -608,19 +644,25 @@ class TinyStore(Store):
             docs = table.docs
             written = files.write_snapshot(path, meta, (docs[i] for i in table.ids))
             self._meta[name] = written
-            indexfile.write_index_file(path, written.token, written.count,
-                                       list(table.indexes.values()))
+            indexfile.write_index_file(
+                path, written.token, written.count, list(table.indexes.values())
+            )
         if chosen or self._manifest is None:
             self._write_manifest()
-        if len(chosen) < len(pending) or any(isinstance(m, StorageError)
-                                             for m in self._meta.values()):
+        if len(chosen) < len(pending) or any(
+            isinstance(m, StorageError) for m in self._meta.values()
+        ):
             return False
         if self.journal.end == self.journal.start:
             return True
         self.journal.create(self.journal.generation + 1, self.journal.generation, self.journal.end)
         self._adopt_journal()
-        log.debug("compacted", location=str(self.path), generation=self.journal.generation,
-                  collections=len(chosen))
+        log.debug(
+            "compacted",
+            location=str(self.path),
+            generation=self.journal.generation,
+            collections=len(chosen),
+        )
         return True
 
     def _log_field_of(self, name: str) -> str | None:
@@ -640,10 +682,14 @@ class TinyStore(Store):
         if isinstance(old, SnapshotMeta):
             indexes = {spec.name: spec for spec in old.indexes} | indexes
             docs = itertools.chain(files.read_documents(path, old), tail.texts)
-        meta = {"collection": handle.name, "generation": self.journal.generation,
-                "journal_offset": self.journal.end,
-                "indexes": [files.spec_to_json(spec) for spec in indexes.values()],
-                "sequence": field, "last": tail.last}
+        meta = {
+            "collection": handle.name,
+            "generation": self.journal.generation,
+            "journal_offset": self.journal.end,
+            "indexes": [files.spec_to_json(spec) for spec in indexes.values()],
+            "sequence": field,
+            "last": tail.last,
+        }
         self._meta[handle.name] = files.write_snapshot(path, meta, docs)
         with contextlib.suppress(FileNotFoundError):
             indexfile.index_file(path).unlink()
@@ -655,8 +701,11 @@ class TinyStore(Store):
         try:
             self._compact_locked(limit=None)
         except (StorageError, OSError) as exc:
-            log.warning("could not compact; the journal keeps every write",
-                        location=str(self.path), error=str(exc))
+            log.warning(
+                "could not compact; the journal keeps every write",
+                location=str(self.path),
+                error=str(exc),
+            )
 
     def compact(self) -> None:
         """Fold the journal into the collection files and start a new one (``crm compact``).
@@ -742,8 +791,9 @@ class TinyStore(Store):
     def _compact_on_close(self) -> None:
         try:
             if not self._lock.acquire(exclusive=True, timeout=0):
-                log.info("store busy at close; leaving the journal as it is",
-                         location=str(self.path))
+                log.info(
+                    "store busy at close; leaving the journal as it is", location=str(self.path)
+                )
                 return
         except OSError:
             return
@@ -758,11 +808,17 @@ class TinyStore(Store):
                 # A journal of an older format is replaced by a new one as soon as possible:
                 # only a new one takes appends to logs without loading them.
                 old_format = self.journal.format < files.JOURNAL_FORMAT
-                self._compact_locked(limit=None if big_journal or old_format
-                                     else self.options.compact_on_close_mb * MB)
+                self._compact_locked(
+                    limit=None
+                    if big_journal or old_format
+                    else self.options.compact_on_close_mb * MB
+                )
         except (StorageError, OSError) as exc:
-            log.warning("could not compact at close; the journal keeps every write",
-                        location=str(self.path), error=str(exc))
+            log.warning(
+                "could not compact at close; the journal keeps every write",
+                location=str(self.path),
+                error=str(exc),
+            )
         finally:
             self._lock.release()
 
@@ -771,9 +827,12 @@ class TinyStore(Store):
 
     # -- check, repair, backup -----------------------------------------------------------------
 
-    def check(self, *, repair: bool = False,
-              validate: Callable[[str, dict[str, Any]], str | None] | None = None,
-              ) -> dict[str, int]:
+    def check(
+        self,
+        *,
+        repair: bool = False,
+        validate: Callable[[str, dict[str, Any]], str | None] | None = None,
+    ) -> dict[str, int]:
         """Verify every file (journal lines and the commit record, the manifest, each
         collection file's layout, count and checksum, unique indexes, and with ``validate``
         each document); return counts. Notes on caches and records that cannot be vouched
@@ -808,10 +867,14 @@ class TinyStore(Store):
             try:
                 with files.os_errors(f"could not repair the store at {self.path}"):
                     rebuilt = recovery.rebuild(
-                        self.path, self._lock.mark(), recorded=self._manifest,
-                        deferred={name: handle.deferred_indexes
-                                  for name, handle in self._handles.items()},
-                        validate=validate)
+                        self.path,
+                        self._lock.mark(),
+                        recorded=self._manifest,
+                        deferred={
+                            name: handle.deferred_indexes for name, handle in self._handles.items()
+                        },
+                        validate=validate,
+                    )
                     self.journal.create(rebuilt.generation, -1, 0)
                     self._write_manifest(rebuilt.manifest)
                     self._damage = None
@@ -825,8 +888,10 @@ class TinyStore(Store):
             finally:
                 self._lock.release()
 
-    def _check_locked(self, validate: Callable[[str, dict[str, Any]], str | None] | None,
-                      ) -> dict[str, int]:
+    def _check_locked(
+        self,
+        validate: Callable[[str, dict[str, Any]], str | None] | None,
+    ) -> dict[str, int]:
         notes: list[str] = []
         self.check_notes = notes
         self._catch_up()
@@ -836,26 +901,39 @@ class TinyStore(Store):
         if reader.bad is not None:
             complete = self.journal.complete_lines_after(reader.end, size)
             if reader.bad_in_middle:
-                raise damaged(self.journal.path, f"the line at byte {reader.bad} fails its "
-                              "checksum and later lines are intact", location=self.path)
+                raise damaged(
+                    self.journal.path,
+                    f"the line at byte {reader.bad} fails its checksum and later lines are intact",
+                    location=self.path,
+                )
             if complete:
-                raise damaged(self.journal.path, f"its last {complete} line(s), from byte "
-                              f"{reader.bad}, fail their checksum: {complete} acknowledged "
-                              "write(s) are lost", location=self.path)
+                raise damaged(
+                    self.journal.path,
+                    f"its last {complete} line(s), from byte "
+                    f"{reader.bad}, fail their checksum: {complete} acknowledged "
+                    "write(s) are lost",
+                    location=self.path,
+                )
         self._check_mark_against(good, reader.end)
         self._read_metas()
         if self._manifest_damage is not None:
             raise self._manifest_damage
         if self._manifest is None and self.journal.has_manifest:
-            raise damaged(self.path / files.MANIFEST, "it is missing, so the store cannot tell "
-                          "whether a collection file is missing", location=self.path)
+            raise damaged(
+                self.path / files.MANIFEST,
+                "it is missing, so the store cannot tell whether a collection file is missing",
+                location=self.path,
+            )
         broken = [m for _n, m in sorted(self._meta.items()) if isinstance(m, StorageError)]
         if len(broken) == 1:
             raise broken[0]
         if broken:
             hint = "; " + files.REPAIR_HINT.format(where=self.path / RECOVERED)
-            raise files.DamageError(f"{len(broken)} collection files are damaged: " + "; ".join(
-                str(m).removesuffix(hint) for m in broken) + hint)
+            raise files.DamageError(
+                f"{len(broken)} collection files are damaged: "
+                + "; ".join(str(m).removesuffix(hint) for m in broken)
+                + hint
+            )
         for name, meta in sorted(self._meta.items()):
             assert isinstance(meta, SnapshotMeta)
             path = self.path / files.snapshot_file(name)
@@ -863,8 +941,9 @@ class TinyStore(Store):
                 try:
                     decode_doc(text)["id"]
                 except (ValueError, KeyError, TypeError):
-                    raise damaged(path, f"document {number} does not read",
-                                  location=self.path) from None
+                    raise damaged(
+                        path, f"document {number} does not read", location=self.path
+                    ) from None
             if meta.indexes and meta.sequence is None:
                 notes.extend(self._index_note(path, meta))
         counts = {}
@@ -873,17 +952,25 @@ class TinyStore(Store):
             for index in table.indexes.values():
                 clash = index.duplicate() if index.spec.unique else None
                 if clash is not None:
-                    raise damaged(self.path / files.snapshot_file(name),
-                                  f"unique index {index.spec.name} holds {clash[0]} and "
-                                  f"{clash[1]} with one key", location=self.path)
+                    raise damaged(
+                        self.path / files.snapshot_file(name),
+                        f"unique index {index.spec.name} holds {clash[0]} and "
+                        f"{clash[1]} with one key",
+                        location=self.path,
+                    )
             if validate is not None:
-                bad = [(id, why) for id in table.ids
-                       if (why := validate(name, decode_doc(table.docs[id]))) is not None]
+                bad = [
+                    (id, why)
+                    for id in table.ids
+                    if (why := validate(name, decode_doc(table.docs[id]))) is not None
+                ]
                 if bad:
                     id, why = bad[0]
-                    raise damaged(self.path / files.snapshot_file(name),
-                                  f"{len(bad)} document(s) do not load (first: {id}: {why})",
-                                  location=self.path)
+                    raise damaged(
+                        self.path / files.snapshot_file(name),
+                        f"{len(bad)} document(s) do not load (first: {id}: {why})",
+                        location=self.path,
+                    )
             counts[name] = len(table.docs)
         return counts
 
@@ -891,25 +978,35 @@ class TinyStore(Store):
         """Compare the journal (``good`` lines up to ``end``) with the commit record."""
         mark = self._lock.mark()
         if isinstance(mark, str):
-            raise damaged(self.path / LOCK, mark + "; the store cannot vouch for the "
-                          "journal's last writes", location=self.path)
+            raise damaged(
+                self.path / LOCK,
+                mark + "; the store cannot vouch for the journal's last writes",
+                location=self.path,
+            )
         if mark is None:
             if good:
                 self.check_notes.append(
                     f"{self.path / LOCK} holds no commit record (it was deleted or emptied, or "
                     "written by an older version): the journal's last writes cannot be "
-                    "vouched for until the next write")
+                    "vouched for until the next write"
+                )
             return
         if mark.generation > self.journal.generation:
-            raise damaged(self.journal.path, f"it is generation {self.journal.generation}, "
-                          f"older than the last write recorded in {LOCK} (generation "
-                          f"{mark.generation}): {mark.count} acknowledged write(s) are missing",
-                          location=self.path)
+            raise damaged(
+                self.journal.path,
+                f"it is generation {self.journal.generation}, "
+                f"older than the last write recorded in {LOCK} (generation "
+                f"{mark.generation}): {mark.count} acknowledged write(s) are missing",
+                location=self.path,
+            )
         if mark.generation == self.journal.generation and mark.count > good:
-            raise damaged(self.journal.path, f"{mark.count - good} acknowledged "
-                          f"write(s) are lost: {mark.count} were committed, {good} read (the "
-                          f"journal ends at byte {end}, the last write at {mark.end})",
-                          location=self.path)
+            raise damaged(
+                self.journal.path,
+                f"{mark.count - good} acknowledged "
+                f"write(s) are lost: {mark.count} were committed, {good} read (the "
+                f"journal ends at byte {end}, the last write at {mark.end})",
+                location=self.path,
+            )
 
     @staticmethod
     def _index_note(path: Path, meta: SnapshotMeta) -> list[str]:
@@ -917,12 +1014,16 @@ class TinyStore(Store):
 
         cache = indexfile.index_file(path)
         if not cache.exists():
-            return [f"{cache} is missing (a cache: the indexes are rebuilt from the documents "
-                    "on each load until the next compaction writes it)"]
+            return [
+                f"{cache} is missing (a cache: the indexes are rebuilt from the documents "
+                "on each load until the next compaction writes it)"
+            ]
         indexes = [Index(spec) for spec in meta.indexes]
         if not indexfile.read_index_file(path, meta.token, meta.count, indexes):
-            return [f"{cache} is damaged or stale (a cache: it is ignored and the indexes "
-                    "are rebuilt from the documents; 'crm compact' or deleting it is safe)"]
+            return [
+                f"{cache} is damaged or stale (a cache: it is ignored and the indexes "
+                "are rebuilt from the documents; 'crm compact' or deleting it is safe)"
+            ]
         return []
 
     def backup(self, destination: str) -> None:
@@ -938,8 +1039,9 @@ class TinyStore(Store):
         if "\x00" in str(dest):
             raise ValidationError("the backup folder's name contains a NUL character")
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-            raise ValidationError(f"{dest} already exists and is not empty; back up into a new "
-                                  "folder")
+            raise ValidationError(
+                f"{dest} already exists and is not empty; back up into a new folder"
+            )
         real = Path(os.path.realpath(dest))
         store = Path(os.path.realpath(self.path))
         if real == store or store in real.parents:
@@ -954,9 +1056,14 @@ class TinyStore(Store):
         _IN_PROGRESS.add(tmp)
         try:
             self._copy_into(tmp)
-            copy = TinyStore(tmp, TinyStoreOptions(
-                durability="fsync", compact_on_close_mb=self.options.compact_on_close_mb,
-                allow_network_filesystem=True))
+            copy = TinyStore(
+                tmp,
+                TinyStoreOptions(
+                    durability="fsync",
+                    compact_on_close_mb=self.options.compact_on_close_mb,
+                    allow_network_filesystem=True,
+                ),
+            )
             copy.close()
             with contextlib.suppress(FileNotFoundError):
                 dest.rmdir()
@@ -983,8 +1090,11 @@ class TinyStore(Store):
 
     def known_backups(self) -> list[Path]:
         """The backups ``backup()`` made of this store that still exist (newest last)."""
-        return [Path(e["backup"]) for e in self._backup_log()
-                if "backup" in e and Path(e["backup"]).is_dir()]
+        return [
+            Path(e["backup"])
+            for e in self._backup_log()
+            if "backup" in e and Path(e["backup"]).is_dir()
+        ]
 
     def _backup_log(self) -> list[dict[str, Any]]:
         try:
@@ -1003,8 +1113,9 @@ class TinyStore(Store):
         """Remove the temporary folders of backups whose process died (killed mid-copy):
         they hold customer data that nothing else would ever delete. Those recorded in
         ``backups.log``, and with ``also_in`` the ``.NAME.partial-PID`` folders there."""
-        found = [Path(e["partial"]) for e in self._backup_log()
-                 if isinstance(e.get("partial"), str)]
+        found = [
+            Path(e["partial"]) for e in self._backup_log() if isinstance(e.get("partial"), str)
+        ]
         if also_in is not None:
             with contextlib.suppress(OSError):
                 found += [p for p in also_in.iterdir() if _PARTIAL.fullmatch(p.name)]
@@ -1013,9 +1124,12 @@ class TinyStore(Store):
             if match is None or not folder.is_dir() or _alive(int(match[1])):
                 continue
             if folder in _IN_PROGRESS or not all(
-                    files.collection_of(p.name) is not None or p.name in _COPY_FILES or
-                    p.name.endswith(indexfile.SUFFIX) or p.name.startswith(".tmp-")
-                    for p in folder.iterdir()):
+                files.collection_of(p.name) is not None
+                or p.name in _COPY_FILES
+                or p.name.endswith(indexfile.SUFFIX)
+                or p.name.startswith(".tmp-")
+                for p in folder.iterdir()
+            ):
                 continue  # not what a backup writes: leave it alone
             shutil.rmtree(folder, ignore_errors=True)
             log.info("removed the folder of an interrupted backup", folder=str(folder))
@@ -1029,8 +1143,9 @@ class TinyStore(Store):
             try:
                 self._catch_up()
                 for entry in os.scandir(self.path):
-                    if (files.collection_of(entry.name) is not None or
-                            entry.name == files.MANIFEST) and entry.is_file():
+                    if (
+                        files.collection_of(entry.name) is not None or entry.name == files.MANIFEST
+                    ) and entry.is_file():
                         files.copy_private(Path(entry.path), target / entry.name)
                 fd = files.open_private(target / JOURNAL, os.O_WRONLY | os.O_TRUNC)
                 try:
@@ -1044,8 +1159,9 @@ class TinyStore(Store):
         files.fsync_dir(target)
 
 
-def open_tinydb_store(location: str | os.PathLike[str],
-                      options: Mapping[str, Any] | TinyStoreOptions | None = None) -> TinyStore:
+def open_tinydb_store(
+    location: str | os.PathLike[str], options: Mapping[str, Any] | TinyStoreOptions | None = None
+) -> TinyStore:
     """Open (creating if needed) the embedded store in the folder ``location``."""
     if options is None or isinstance(options, TinyStoreOptions):
         return TinyStore(location, options)
@@ -1070,4 +1186,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-

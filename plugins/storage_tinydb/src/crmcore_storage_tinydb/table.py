@@ -93,8 +93,9 @@ class Table:
         Each field an index reads is encoded once per document (indexes share fields), and
         string encodings are remembered, since bulk data repeats values a lot."""
         indexes = [Index(spec) for spec in meta.indexes]
-        if not indexes or (meta.token and indexfile.read_index_file(path, meta.token,
-                                                                     meta.count, indexes)):
+        if not indexes or (
+            meta.token and indexfile.read_index_file(path, meta.token, meta.count, indexes)
+        ):
             self._fill_documents(path, meta, handle)
             for index in indexes:
                 self.indexes[index.spec.name] = index
@@ -103,7 +104,8 @@ class Table:
         steps = [(f, "." in f) for f in fields]
         plans: list[tuple[list[int], bool, list[bytes], set[str]]] = [
             ([fields.index(p) for p in index.paths], index.spec.sparse, [], index.multi)
-            for index in indexes]
+            for index in indexes
+        ]
         cache: dict[str, bytes] = {}
         docs = self.docs
         ids: list[str] = []
@@ -113,11 +115,13 @@ class Table:
                 doc = decode_doc(text)
                 id = doc["id"]
             except (ValueError, KeyError, TypeError):
-                raise damaged(path, f"document {len(ids) + 1} does not read",
-                              location=path.parent) from None
+                raise damaged(
+                    path, f"document {len(ids) + 1} does not read", location=path.parent
+                ) from None
             if not isinstance(id, str) or id in docs:
-                raise damaged(path, f"document {len(ids) + 1} has a bad or repeated id",
-                              location=path.parent)
+                raise damaged(
+                    path, f"document {len(ids) + 1} has a bad or repeated id", location=path.parent
+                )
             docs[id] = text
             ids.append(id)
             size += len(text)
@@ -158,8 +162,9 @@ class Table:
             index.entries = SortedList(bucket)
             self.indexes[index.spec.name] = index
 
-    def _fill_documents(self, path: Path, meta: SnapshotMeta,
-                        handle: BinaryIO | None = None) -> None:
+    def _fill_documents(
+        self, path: Path, meta: SnapshotMeta, handle: BinaryIO | None = None
+    ) -> None:
         """Load the documents only (their indexes came from the index cache file): the id is
         read straight from the text where the document starts with it, as stored ones do."""
         docs = self.docs
@@ -168,18 +173,20 @@ class Table:
         for text in files.read_documents(path, meta, handle):
             id = None
             if text.startswith('{"id":"'):
-                id = text[7:text.find('"', 7)]
+                id = text[7 : text.find('"', 7)]
                 if "\\" in id:
                     id = None  # an escape inside: let the decoder read it
             if id is None:
                 try:
                     id = decode_doc(text)["id"]
                 except (ValueError, KeyError, TypeError):
-                    raise damaged(path, f"document {len(ids) + 1} does not read",
-                                  location=path.parent) from None
+                    raise damaged(
+                        path, f"document {len(ids) + 1} does not read", location=path.parent
+                    ) from None
             if not isinstance(id, str) or id in docs:
-                raise damaged(path, f"document {len(ids) + 1} has a bad or repeated id",
-                              location=path.parent)
+                raise damaged(
+                    path, f"document {len(ids) + 1} has a bad or repeated id", location=path.parent
+                )
             docs[id] = text
             ids.append(id)
             size += len(text)
@@ -193,8 +200,10 @@ class Table:
         if spec.unique:
             clash = index.duplicate()
             if clash is not None:
-                raise DuplicateKeyError(f"{collection}: cannot create unique index {spec.name}: "
-                                        f"{clash[0]} and {clash[1]} collide")
+                raise DuplicateKeyError(
+                    f"{collection}: cannot create unique index {spec.name}: "
+                    f"{clash[0]} and {clash[1]} collide"
+                )
         self.indexes[spec.name] = index
         return index
 
@@ -211,14 +220,17 @@ class Table:
                 if any(is_inexact(v) for v in _key_values(doc, index)):
                     other = decode_doc(self.docs[holder])
                     if index_key(other, index.fields, sparse=index.spec.sparse) != index_key(
-                            doc, index.fields, sparse=index.spec.sparse):
+                        doc, index.fields, sparse=index.spec.sparse
+                    ):
                         continue
                 fields = ", ".join(f for f, _ in index.fields)
-                raise DuplicateKeyError(f"{collection}: another record already has this "
-                                        f"value of ({fields})")
+                raise DuplicateKeyError(
+                    f"{collection}: another record already has this value of ({fields})"
+                )
 
-    def select(self, normal: dict[str, Any], match: Callable[[Doc], bool],
-               stop: int | None = None) -> list[Doc]:
+    def select(
+        self, normal: dict[str, Any], match: Callable[[Doc], bool], stop: int | None = None
+    ) -> list[Doc]:
         """Matching documents (decoded: fresh copies). With ``stop`` and no usable index, the
         first ``stop`` matches in id order."""
         chosen = plan(normal, self.indexes.values(), self.ids)
@@ -270,8 +282,9 @@ class Table:
             return len(self.select(normal, match))
         check = chosen.check
         total = sum(1 for id in chosen.ids() if id not in check and id in self.docs)
-        return total + sum(1 for id in check
-                           if id in self.docs and match(decode_doc(self.docs[id])))
+        return total + sum(
+            1 for id in check if id in self.docs and match(decode_doc(self.docs[id]))
+        )
 
 
 def _key_values(doc: Doc, index: Index) -> list[Any]:
@@ -327,8 +340,10 @@ def _descending(value: Any) -> tuple[int, Any]:
 
 def _composite(order: list[tuple[str, int]]) -> Callable[[Doc], tuple[Any, ...]]:
     """One sort key for ``order`` then id; raises ``_Mixed`` on a descending text field."""
-    getters = [(lambda d, f=f: resolve(d, f)) if "." in f else (lambda d, f=f: d.get(f, MISSING))
-               for f, _direction in order]
+    getters = [
+        (lambda d, f=f: resolve(d, f)) if "." in f else (lambda d, f=f: d.get(f, MISSING))
+        for f, _direction in order
+    ]
     directions = [direction for _f, direction in order]
 
     def composite(d: Doc) -> tuple[Any, ...]:
@@ -358,11 +373,14 @@ def sort_found(docs: list[Doc], sort: Any) -> None:
     docs.sort(key=lambda d: d["id"])
     for field, direction in reversed(order):
         if "." in field:
+
             def key(d: Doc, f: str = field) -> tuple[int, Any]:
                 return _rank(resolve(d, f))
         else:
+
             def key(d: Doc, f: str = field) -> tuple[int, Any]:
                 return _fast_rank(d.get(f, MISSING))
+
         docs.sort(key=key, reverse=direction == -1)
 
 

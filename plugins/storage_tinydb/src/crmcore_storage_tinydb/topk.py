@@ -47,8 +47,14 @@ if TYPE_CHECKING:
 Match = Callable[[Doc], bool]
 
 
-def top(table: Table, normal: Mapping[str, Any], match: Match, order: list[tuple[str, int]],
-        want: int, also: Match | None = None) -> tuple[list[Doc], bool] | None:
+def top(
+    table: Table,
+    normal: Mapping[str, Any],
+    match: Match,
+    order: list[tuple[str, int]],
+    want: int,
+    also: Match | None = None,
+) -> tuple[list[Doc], bool] | None:
     """``(docs, in_order)``: at least the first ``want`` documents matching in ``order`` (ties
     by id), fewer only if fewer match, and whether they are in that order already (else the
     caller sorts them with ``sort_found``) before cutting them to ``want``; or None when
@@ -74,8 +80,14 @@ def top(table: Table, normal: Mapping[str, Any], match: Match, order: list[tuple
     return None
 
 
-def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bool,
-           want: int, chosen: Plan | None) -> list[Doc]:
+def _by_id(
+    table: Table,
+    normal: Mapping[str, Any],
+    match: Match,
+    descending: bool,
+    want: int,
+    chosen: Plan | None,
+) -> list[Doc]:
     docs = table.docs
     needles = needles_of(normal)
     ids: Iterator[str]
@@ -99,13 +111,31 @@ def _by_id(table: Table, normal: Mapping[str, Any], match: Match, descending: bo
 class _Walk:
     """How to walk one index for a filter and a sort (see the module's docstring)."""
 
-    __slots__ = ("covered", "descending", "exact", "fields", "high", "index", "low", "prefix",
-                 "start")
+    __slots__ = (
+        "covered",
+        "descending",
+        "exact",
+        "fields",
+        "high",
+        "index",
+        "low",
+        "prefix",
+        "start",
+    )
 
-    def __init__(self, index: Index, prefix: bytes, start: int, descending: list[bool],
-                 low: bytes, high: bytes, covered: set[str], exact: bool) -> None:
+    def __init__(
+        self,
+        index: Index,
+        prefix: bytes,
+        start: int,
+        descending: list[bool],
+        low: bytes,
+        high: bytes,
+        covered: set[str],
+        exact: bool,
+    ) -> None:
         self.index = index
-        self.fields = index.paths[start:start + len(descending)]  # the sort fields
+        self.fields = index.paths[start : start + len(descending)]  # the sort fields
         self.prefix = prefix  # the encoded values of the fixed leading fields
         self.start = start  # how many leading fields are fixed
         self.descending = descending  # per sort field
@@ -116,8 +146,9 @@ class _Walk:
         self.exact = exact
 
     @classmethod
-    def over(cls, index: Index, normal: Mapping[str, Any],
-             order: list[tuple[str, int]]) -> _Walk | None:
+    def over(
+        cls, index: Index, normal: Mapping[str, Any], order: list[tuple[str, int]]
+    ) -> _Walk | None:
         """The walk of ``index`` for this filter and order, or None if it cannot give it."""
         if index.spec.sparse:
             return None  # documents without a value are not in it, yet they sort first
@@ -127,14 +158,15 @@ class _Walk:
         start = 0
         covered: set[str] = set()
         while start < len(paths) and paths[start] not in fields:
-            points = _point_values(normal.get(paths[start], MISSING)) \
-                if paths[start] in normal else None
+            points = (
+                _point_values(normal.get(paths[start], MISSING)) if paths[start] in normal else None
+            )
             if points is None or len(points) != 1 or is_inexact(points[0]):
                 return None
             prefix += encode(points[0])
             covered.add(paths[start])
             start += 1
-        if list(paths[start:start + len(fields)]) != fields:
+        if list(paths[start : start + len(fields)]) != fields:
             return None
         low, high = b"", TOP
         last = fields[-1]
@@ -146,8 +178,7 @@ class _Walk:
             high = bytes([rank[0] + 1]) if hi is None else hi + TOP if hi_inc else hi
             covered.add(last)
         exact = exact and covered == set(normal)
-        return cls(index, prefix, start, [d == -1 for _f, d in order], low, high, covered,
-                   exact)
+        return cls(index, prefix, start, [d == -1 for _f, d in order], low, high, covered, exact)
 
     def entries(self) -> Iterator[bytes]:
         """The index's entries under ``prefix`` in the order asked, within the range."""
@@ -157,25 +188,25 @@ class _Walk:
         descending = self.descending[level]
         if level == len(self.descending) - 1:
             lo, hi = prefix + self.low, prefix + self.high
-            yield from (entries.irange_reversed(lo, hi) if descending
-                        else entries.irange(lo, hi))
+            yield from (entries.irange_reversed(lo, hi) if descending else entries.irange(lo, hi))
             return
         width = self.start + level + 1
         if descending:
             cursor = prefix + TOP
             while (entry := entries.lower(cursor)) is not None and entry.startswith(prefix):
-                group = entry[:prefix_end(entry, width)]
+                group = entry[: prefix_end(entry, width)]
                 yield from self._level(entries, group, level + 1)
                 cursor = group
         else:
             cursor = prefix
             while (entry := entries.ceiling(cursor)) is not None and entry.startswith(prefix):
-                group = entry[:prefix_end(entry, width)]
+                group = entry[: prefix_end(entry, width)]
                 yield from self._level(entries, group, level + 1)
                 cursor = group + TOP
 
-    def run(self, table: Table, check: Match, only: Match | None,
-            want: int) -> tuple[list[Doc], bool]:
+    def run(
+        self, table: Table, check: Match, only: Match | None, want: int
+    ) -> tuple[list[Doc], bool]:
         """The first ``want`` matches in order, with the last one's ties (unsorted among them),
         plus every match among documents the index cannot place (a list in an indexed field);
         and whether they are in order (no ties read, nothing added from those documents).
@@ -202,13 +233,14 @@ class _Walk:
             if match is None or match(doc):
                 out.append(doc)
                 # equal encodings are equal values unless a number is too large to place
-                id_order = id_order and _plain(id) and not any(
-                    is_inexact(resolve(doc, f)) for f in fields)
+                id_order = (
+                    id_order and _plain(id) and not any(is_inexact(resolve(doc, f)) for f in fields)
+                )
                 if boundary is None and len(out) >= want:
                     if id_order:
                         in_order = True
                         break  # no tie left can come before these
-                    boundary = entry[:prefix_end(entry, width)]  # finish these ties
+                    boundary = entry[: prefix_end(entry, width)]  # finish these ties
         for id in multi:
             doc = decode_doc(docs[id])
             if check(doc):

@@ -110,31 +110,45 @@ class Keyring:
 
     # -- administration ----------------------------------------------------------------------
 
-    def create(self, owner: str, *, actor: str, role: str | None = None,
-               label: str = "") -> tuple[ApiKey, str]:
+    def create(
+        self, owner: str, *, actor: str, role: str | None = None, label: str = ""
+    ) -> tuple[ApiKey, str]:
         """A new key for ``owner``: ``(record, key)``. The key is returned only here."""
         owner = owner.strip()
         if not owner:
             raise ValidationError("the actor must not be empty", field="actor")
         security = self._crm.config.security
         if any(fnmatch.fnmatchcase(owner, p) for p in security.system_actors):
-            raise ValidationError(f"{owner!r} is a system actor ([security] system_actors); "
-                                  "API keys act for people and applications", field="actor")
+            raise ValidationError(
+                f"{owner!r} is a system actor ([security] system_actors); "
+                "API keys act for people and applications",
+                field="actor",
+            )
         if role is None:
             known = self._crm.actor(owner)
             if known is None:
-                raise ValidationError(f"{owner!r} is not a known actor; pass --role "
-                                      f"({', '.join(KEY_ROLES)})", field="role")
+                raise ValidationError(
+                    f"{owner!r} is not a known actor; pass --role ({', '.join(KEY_ROLES)})",
+                    field="role",
+                )
             role = known.role.value
         if role not in KEY_ROLES:
-            raise ValidationError(f"unknown role {role!r} (allowed: {', '.join(KEY_ROLES)})",
-                                  field="role")
+            raise ValidationError(
+                f"unknown role {role!r} (allowed: {', '.join(KEY_ROLES)})", field="role"
+            )
         self._crm.authorize(actor, "apikey.create", Resource("apikey", owner=owner))
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)
-        record = ApiKey(id=self._crm.new_id("key_"), actor=owner, role=role, salt=salt.hex(),
-                        hash=_hash(secret, salt), created_at=self._crm.now(),
-                        created_by=actor, label=label)
+        record = ApiKey(
+            id=self._crm.new_id("key_"),
+            actor=owner,
+            role=role,
+            salt=salt.hex(),
+            hash=_hash(secret, salt),
+            created_at=self._crm.now(),
+            created_by=actor,
+            label=label,
+        )
         with self._crm.transaction(actor):
             stored = self._records.insert(record)
         return stored, f"{PREFIX}.{stored.id}.{secret}"
@@ -143,11 +157,22 @@ class Keyring:
         """Keys (active ones unless ``include_revoked``), oldest first, without secrets; under
         enforced permissions, those of the actors ``actor`` may see (an agent: their own)."""
         self._crm.authorize(actor, "apikey.read", Resource("apikey", owner=actor))
-        query = self._crm.readable_filter(actor, {} if include_revoked else {"revoked_at": None},
-                                          owner_field="actor")
-        return [KeyInfo(k.id, k.actor, k.role, k.label, k.created_at, k.created_by,
-                        k.last_used_at, k.revoked_at)
-                for k in self._records.find(query, sort=[("id", 1)])]
+        query = self._crm.readable_filter(
+            actor, {} if include_revoked else {"revoked_at": None}, owner_field="actor"
+        )
+        return [
+            KeyInfo(
+                k.id,
+                k.actor,
+                k.role,
+                k.label,
+                k.created_at,
+                k.created_by,
+                k.last_used_at,
+                k.revoked_at,
+            )
+            for k in self._records.find(query, sort=[("id", 1)])
+        ]
 
     def revoke(self, key_id: str, *, actor: str) -> ApiKey:
         """Revoke a key at once (every worker checks the record on every request)."""
@@ -206,8 +231,13 @@ class Brake:
     window block that address for a while. Kept in memory, per process (each worker brakes on
     its own, so ``workers * max_failures`` is the real allowance)."""
 
-    def __init__(self, max_failures: int, window: float, block: float,
-                 now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_failures: int,
+        window: float,
+        block: float,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_failures = max_failures
         self.window = window
         self.block = block
@@ -239,5 +269,6 @@ class Brake:
             else:
                 self._failures[client] = recent
             if len(self._failures) > 100_000:  # bounded: forget the quiet ones
-                self._failures = {c: ts for c, ts in self._failures.items()
-                                  if now - ts[-1] < self.window}
+                self._failures = {
+                    c: ts for c, ts in self._failures.items() if now - ts[-1] < self.window
+                }

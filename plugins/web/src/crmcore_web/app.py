@@ -57,8 +57,9 @@ def open_for_api(config: Config | Mapping[str, Any] | str | Path | None, **kwarg
     return open_crm(enforcing(resolve_config(config)), **kwargs)
 
 
-def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | None = None,
-               **open_kwargs: Any) -> Starlette:
+def create_app(
+    config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | None = None, **open_kwargs: Any
+) -> Starlette:
     """The API as an ASGI application.
 
     Given an open ``CRM`` (whose ``[security] enforce`` must be true), the app uses it and
@@ -72,11 +73,15 @@ def create_app(config_or_crm: CRM | Config | Mapping[str, Any] | str | Path | No
     if isinstance(config_or_crm, CRM):
         crm, owned = config_or_crm, False
         if not crm.has_plugin("web"):
-            raise ConfigError("plugins.enabled: the CRM given to create_app must load the "
-                              "'web' plugin (its API keys and settings live there)")
+            raise ConfigError(
+                "plugins.enabled: the CRM given to create_app must load the "
+                "'web' plugin (its API keys and settings live there)"
+            )
         if not crm.config.security.enforce:
-            raise ConfigError("security.enforce: the HTTP API acts under the role policy; "
-                              "open the CRM with [security] enforce = true")
+            raise ConfigError(
+                "security.enforce: the HTTP API acts under the role policy; "
+                "open the CRM with [security] enforce = true"
+            )
     else:
         crm, owned = open_for_api(config_or_crm, **open_kwargs), True
     try:
@@ -91,8 +96,10 @@ def _build(crm: CRM, owned: bool) -> Starlette:
     settings: WebSettings = crm.settings("web")
     api = Api(crm, settings)
     routes = api_routes(crm)  # the core's endpoints come through this plugin's hook
-    public = [("GET", "/health", "Liveness: 200 while the store answers (no key needed)"),
-              ("GET", "/api/openapi.json", "This OpenAPI 3.1 document (no key needed)")]
+    public = [
+        ("GET", "/health", "Liveness: 200 while the store answers (no key needed)"),
+        ("GET", "/api/openapi.json", "This OpenAPI 3.1 document (no key needed)"),
+    ]
     document = build_document(routes, title="crmcore API", version=_version(), public=public)
     openapi_body = orjson.dumps(document)
 
@@ -103,8 +110,10 @@ def _build(crm: CRM, owned: bool) -> Starlette:
         ok = await api.threads.run(api.healthy)
         return json_response({"status": "ok" if ok else "unavailable"}, 200 if ok else 503)
 
-    table: list[BaseRoute] = [Route("/health", health, methods=["GET"]),
-                              Route("/api/openapi.json", openapi, methods=["GET"])]
+    table: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+    ]
     by_path: dict[str, dict[str, ApiRoute]] = {}
     for _plugin, route in routes:
         by_path.setdefault(API_PREFIX + route.path, {})[route.method] = route
@@ -122,9 +131,11 @@ def _build(crm: CRM, owned: bool) -> Starlette:
             if owned:
                 crm.close()
 
-    app = Starlette(routes=table, lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_exception,
-                                        Exception: _unexpected})
+    app = Starlette(
+        routes=table,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+    )
     app.state.crm = crm
     app.state.api = api
     app.state.openapi = document
@@ -156,8 +167,9 @@ class Api:
         self.crm = crm
         self.settings = settings
         self.keys = Keyring(crm)
-        self.brake = Brake(settings.max_failures, settings.failure_window_seconds,
-                           settings.block_seconds)
+        self.brake = Brake(
+            settings.max_failures, settings.failure_window_seconds, settings.block_seconds
+        )
         self._touch_every = timedelta(seconds=settings.last_used_every_seconds)
         self.threads = HandlerThreads()
 
@@ -175,13 +187,16 @@ class Api:
             try:
                 response = await self.handle(route, request)
             except HttpError as exc:
-                response = error_response(exc.status, exc.type, str(exc), exc.field,
-                                          exc.headers)
+                response = error_response(exc.status, exc.type, str(exc), exc.field, exc.headers)
             # the route's template, never the query or a header: no key, no personal data
             if _logs_requests():
-                log.info("request", method=request.method, route=route.path,
-                         status=response.status_code,
-                         ms=round((time.perf_counter() - started) * 1000, 2))
+                log.info(
+                    "request",
+                    method=request.method,
+                    route=route.path,
+                    status=response.status_code,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
             return response
 
         return handle
@@ -190,9 +205,13 @@ class Api:
         client = request.client.host if request.client else "unknown"
         wait = self.brake.retry_after(client)
         if wait:
-            raise HttpError(429, "too_many_failures",
-                            "too many failed authentications from your address; wait and "
-                            "retry with a valid key", headers={"Retry-After": str(int(wait) + 1)})
+            raise HttpError(
+                429,
+                "too_many_failures",
+                "too many failed authentications from your address; wait and "
+                "retry with a valid key",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         raw = await self.read_body(request) if route.body is not None else None
         # one trip to the thread pool for the key, the body and the handler (each trip costs)
         status, payload = await self.threads.run(self.serve, route, request, raw, client)
@@ -204,21 +223,31 @@ class Api:
             return Response(status_code=204)
         return json_response(to_json(payload), status, headers)
 
-    def serve(self, route: ApiRoute, request: Request, raw: bytes | None,
-              client: str) -> tuple[int, Any]:
+    def serve(
+        self, route: ApiRoute, request: Request, raw: bytes | None, client: str
+    ) -> tuple[int, Any]:
         """Authenticate, structure the body, run the handler (in a worker thread)."""
         key = self.authenticate(request.headers.get("authorization"))
         if key is None:
             self.brake.failed(client)
-            raise HttpError(401, "unauthorized", "send a valid API key as 'Authorization: "
-                            "Bearer <key>' (crm apikey create ACTOR)",
-                            headers={"WWW-Authenticate": 'Bearer realm="crmcore"'})
+            raise HttpError(
+                401,
+                "unauthorized",
+                "send a valid API key as 'Authorization: Bearer <key>' (crm apikey create ACTOR)",
+                headers={"WWW-Authenticate": 'Bearer realm="crmcore"'},
+            )
         if_match = parse_if_match(request.headers.get("if-match"))
         body = None
         if route.body is not None:
             body = self.parse(route, raw or b"", request.headers.get("content-type", ""))
-        call = ApiCall(self.crm, key.actor, dict(request.path_params),
-                       dict(request.query_params), body, if_match)
+        call = ApiCall(
+            self.crm,
+            key.actor,
+            dict(request.path_params),
+            dict(request.query_params),
+            body,
+            if_match,
+        )
         return self.run(route, call, key)
 
     def authenticate(self, header: str | None) -> ApiKey | None:
@@ -250,14 +279,18 @@ class Api:
         else:
             media = content_type.split(";")[0].strip().lower()
             if media != "application/json" and not media.endswith("+json"):
-                raise HttpError(415, "unsupported_media_type",
-                                "send the body as JSON with 'Content-Type: application/json'",
-                                field="Content-Type")
+                raise HttpError(
+                    415,
+                    "unsupported_media_type",
+                    "send the body as JSON with 'Content-Type: application/json'",
+                    field="Content-Type",
+                )
             try:
                 doc = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                raise HttpError(400, "malformed_json", f"the body is not valid JSON: {exc}") \
-                    from None
+                raise HttpError(
+                    400, "malformed_json", f"the body is not valid JSON: {exc}"
+                ) from None
         try:
             return parse_body(route.body, doc)  # type: ignore[arg-type]
         except ValidationError as exc:
@@ -281,9 +314,12 @@ class Api:
             status = error_status(exc)
             if status == 500:
                 raise self.internal(route, exc) from None
-            raise HttpError(status, _ERROR_TYPES[status],
-                            _message(exc) if isinstance(exc, ValidationError) else str(exc),
-                            field=getattr(exc, "field", None)) from None
+            raise HttpError(
+                status,
+                _ERROR_TYPES[status],
+                _message(exc) if isinstance(exc, ValidationError) else str(exc),
+                field=getattr(exc, "field", None),
+            ) from None
         except Exception as exc:
             raise self.internal(route, exc) from None
         finally:
@@ -293,10 +329,18 @@ class Api:
     def internal(route: ApiRoute, exc: Exception) -> HttpError:
         """A 500 naming an incident the log holds (the answer tells nothing more)."""
         incident = uuid.uuid4().hex[:12]
-        log.error("request failed", incident=incident, route=f"{route.method} "
-                  f"{route.path}", error=type(exc).__name__, exc_info=exc)
-        return HttpError(500, "internal", f"internal error (incident {incident}); the "
-                         "server's log has the details")
+        log.error(
+            "request failed",
+            incident=incident,
+            route=f"{route.method} {route.path}",
+            error=type(exc).__name__,
+            exc_info=exc,
+        )
+        return HttpError(
+            500,
+            "internal",
+            f"internal error (incident {incident}); the server's log has the details",
+        )
 
 
 #: The ``type`` of the error answer for each status ``crmcore.api.error_status`` gives.
@@ -306,7 +350,7 @@ _ERROR_TYPES = {422: "validation", 403: "forbidden", 404: "not_found", 409: "con
 def _message(exc: ValidationError) -> str:
     message = str(exc)
     if exc.field and message.startswith(f"{exc.field}: "):
-        return message[len(exc.field) + 2:]
+        return message[len(exc.field) + 2 :]
     return message
 
 
@@ -319,21 +363,38 @@ def parse_if_match(value: str | None) -> int | None:
         text = text[2:]
     text = text.strip('"')
     if not text.isdigit():
-        raise HttpError(400, "bad_if_match", f"If-Match must be a record version as the ETag "
-                        f"gave it (\"3\"), got {value!r}", field="If-Match")
+        raise HttpError(
+            400,
+            "bad_if_match",
+            f'If-Match must be a record version as the ETag gave it ("3"), got {value!r}',
+            field="If-Match",
+        )
     return int(text)
 
 
-def json_response(data: Any, status: int = 200,
-                  headers: Mapping[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, headers=dict(headers or {}),
-                    media_type="application/json")
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(data),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
 
 
-def error_response(status: int, type: str, message: str, field: str | None = None,
-                   headers: Mapping[str, str] | None = None) -> Response:
-    return json_response({"error": {"status": status, "type": type, "message": message,
-                                    "field": field}}, status, headers)
+def error_response(
+    status: int,
+    type: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return json_response(
+        {"error": {"status": status, "type": type, "message": message, "field": field}},
+        status,
+        headers,
+    )
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -342,18 +403,22 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     root = request.scope.get("root_path") or ""
     path = request.url.path
     if root and path.startswith(root):
-        path = path[len(root):]  # mounted under a prefix by a host application
+        path = path[len(root) :]  # mounted under a prefix by a host application
     if workspace is not None and not path.startswith("/api/"):
         return await workspace.missing(request, exc.status_code)
     types = {404: "not_found", 405: "method_not_allowed"}
-    message = {404: f"no such endpoint: {request.url.path} (see /api/openapi.json)",
-               405: f"{request.method} is not allowed here"}.get(exc.status_code, exc.detail)
-    return error_response(exc.status_code, types.get(exc.status_code, "http"), message,
-                          headers=exc.headers)
+    message = {
+        404: f"no such endpoint: {request.url.path} (see /api/openapi.json)",
+        405: f"{request.method} is not allowed here",
+    }.get(exc.status_code, exc.detail)
+    return error_response(
+        exc.status_code, types.get(exc.status_code, "http"), message, headers=exc.headers
+    )
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     incident = uuid.uuid4().hex[:12]
     log.error("request failed", incident=incident, error=type(exc).__name__, exc_info=exc)
-    return error_response(500, "internal", f"internal error (incident {incident}); the "
-                          "server's log has the details")
+    return error_response(
+        500, "internal", f"internal error (incident {incident}); the server's log has the details"
+    )

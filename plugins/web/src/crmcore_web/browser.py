@@ -34,9 +34,17 @@ CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMEDRIVER = ("/usr/bin/chromedriver",)
 #: Headless flags (as in .ci/install-chromium's notes): no GPU, no sandbox in containers, no
 #: network of its own (updates, sync, first-run pages).
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", "--window-size=1280,900")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+)
 START_SECONDS = 60
 
 
@@ -72,9 +80,13 @@ class WorkspaceServer:
         import httpx
 
         self.proc = subprocess.Popen(
-            crm_cmd("serve", "--host", "127.0.0.1", "--port", str(self.port)), env=self.env,
-            cwd=self.folder, stdout=subprocess.DEVNULL, stderr=self._err,
-            start_new_session=True)
+            crm_cmd("serve", "--host", "127.0.0.1", "--port", str(self.port)),
+            env=self.env,
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -88,15 +100,23 @@ class WorkspaceServer:
     def cli(self, *args: str, input: str | None = None, config: bool = True) -> str:
         """Run ``crm ARGS`` on this store (as the system actor); its stdout. Fails the test
         with the command's stderr when it exits non-zero."""
-        done = subprocess.run(crm_cmd(*args), env=self.env, cwd=self.folder, input=input,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            crm_cmd(*args),
+            env=self.env,
+            cwd=self.folder,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, f"crm {' '.join(args)}: {done.stderr}"
         return done.stdout
 
     def add_user(self, name: str, role: str, password: str, *extra: str) -> None:
         """``crm user add NAME --role ROLE --password-stdin`` (``extra``: --team …)."""
-        self.cli("user", "add", name, "--role", role, "--password-stdin", *extra,
-                 input=password + "\n")
+        self.cli(
+            "user", "add", name, "--role", role, "--password-stdin", *extra, input=password + "\n"
+        )
 
     def open(self) -> Any:
         """A CRM on the same store (as ``crm`` opens it), to seed or inspect data."""

@@ -20,4 +20,5 @@ class KeyActor:
 
 
 CURRENT: contextvars.ContextVar[KeyActor | None] = contextvars.ContextVar(
-    "crmcore_web_current_key", default=None)
+    "crmcore_web_current_key", default=None
+)

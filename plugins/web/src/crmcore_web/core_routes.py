@@ -44,8 +44,11 @@ UNSET: Any = _Unset()
 
 def given(body: Any) -> dict[str, Any]:
     """The fields of ``body`` that the client sent."""
-    return {f.name: getattr(body, f.name) for f in attrs.fields(type(body))
-            if getattr(body, f.name) is not UNSET}
+    return {
+        f.name: getattr(body, f.name)
+        for f in attrs.fields(type(body))
+        if getattr(body, f.name) is not UNSET
+    }
 
 
 # -- bodies and answers --------------------------------------------------------------------
@@ -178,8 +181,9 @@ def ext_filters(text: str | None) -> dict[str, Any]:
     for part in text.split(","):
         match = _EXT_FILTER.match(part.strip())
         if match is None:
-            raise ValidationError(f"expected namespace.key:value (e.g. grading.pipeline:A), "
-                                  f"got {part!r}", field="ext")
+            raise ValidationError(
+                f"expected namespace.key:value (e.g. grading.pipeline:A), got {part!r}", field="ext"
+            )
         out[f"ext.{match.group(1)}"] = match.group(2)
     return out
 
@@ -207,8 +211,9 @@ def list_customers(request: ApiRequest) -> list[Customer]:
     query.update(ext_filters(request.query.get("ext")))
     q = (request.query.get("q") or "").strip()
     if not q:
-        return crm.customers.find(query, sort=[("id", 1)], limit=limit, skip=offset,
-                                  actor=request.actor)
+        return crm.customers.find(
+            query, sort=[("id", 1)], limit=limit, skip=offset, actor=request.actor
+        )
     needle = q.casefold()
     digits = re.sub(r"\D", "", q) if len(re.sub(r"\D", "", q)) >= 3 else ""
     found: list[Customer] = []
@@ -236,9 +241,12 @@ def get_customer(request: ApiRequest) -> Customer:
 def update_customer(request: ApiRequest) -> Customer:
     if request.if_match is None:
         raise PreconditionRequired("a customer")
-    return request.crm.customers.update(request.path["customer_id"], actor=request.actor,
-                                        expected_version=request.if_match,
-                                        **given(request.body))
+    return request.crm.customers.update(
+        request.path["customer_id"],
+        actor=request.actor,
+        expected_version=request.if_match,
+        **given(request.body),
+    )
 
 
 def merge_customers(request: ApiRequest) -> Customer:
@@ -246,8 +254,10 @@ def merge_customers(request: ApiRequest) -> Customer:
     if request.if_match is not None:
         current = request.crm.customers.get(keep_id, actor=request.actor)
         if current.version != request.if_match:
-            raise ConflictError(f"customer {keep_id} changed since you read it (version "
-                                f"{current.version}, you read {request.if_match}); reload")
+            raise ConflictError(
+                f"customer {keep_id} changed since you read it (version "
+                f"{current.version}, you read {request.if_match}); reload"
+            )
     return request.crm.customers.merge(keep_id, request.body.duplicate_id, actor=request.actor)
 
 
@@ -264,15 +274,19 @@ def list_interactions(request: ApiRequest) -> list[Interaction]:
     crm.customers.get(customer_id)  # 404 (or "merged into …") for an unknown customer
     kinds = [k for k in (request.query.get("kind") or "").split(",") if k]
     return crm.interactions.for_customer(
-        customer_id, kinds=kinds or None, since=query_datetime(request.query, "since"),
+        customer_id,
+        kinds=kinds or None,
+        since=query_datetime(request.query, "since"),
         limit=query_int(request.query, "limit", 50, minimum=1, maximum=_max_page(crm)),
-        actor=request.actor)
+        actor=request.actor,
+    )
 
 
 def log_interaction(request: ApiRequest) -> Interaction:
     fields = given(request.body)
-    return request.crm.interactions.log(actor=request.actor,
-                                        customer_id=request.path["customer_id"], **fields)
+    return request.crm.interactions.log(
+        actor=request.actor, customer_id=request.path["customer_id"], **fields
+    )
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -291,13 +305,14 @@ def task_queue(request: ApiRequest) -> TaskQueue:
     base = {"status": TaskStatus.OPEN.value, "assignee": who}
 
     def find(due: dict[str, Any], sort: Any) -> list[Task]:
-        query = crm.readable_filter(request.actor, {**base, "due_at": due},
-                                    owner_field="assignee")
+        query = crm.readable_filter(request.actor, {**base, "due_at": due}, owner_field="assignee")
         return crm.tasks.find(query, sort=sort, limit=limit)
 
-    return TaskQueue(overdue=find({"$lt": now}, URGENCY),
-                     due_today=find({"$gte": now, "$lt": end_of_today}, URGENCY),
-                     upcoming=find({"$gte": end_of_today, "$lt": horizon}, [("due_at", 1)]))
+    return TaskQueue(
+        overdue=find({"$lt": now}, URGENCY),
+        due_today=find({"$gte": now, "$lt": end_of_today}, URGENCY),
+        upcoming=find({"$gte": end_of_today, "$lt": horizon}, [("due_at", 1)]),
+    )
 
 
 def get_task(request: ApiRequest) -> Task:
@@ -308,26 +323,39 @@ def claim_task(request: ApiRequest) -> Task:
     crm = request.crm
     task = crm.tasks.get(request.path["task_id"], actor=request.actor)
     if task.assignee not in (None, request.actor):
-        raise ConflictError(f"task {task.id} is assigned to {task.assignee}; ask a shift lead "
-                            "to reassign it")
-    return crm.tasks.assign(task.id, request.actor, actor=request.actor,
-                            expected_version=request.if_match)
+        raise ConflictError(
+            f"task {task.id} is assigned to {task.assignee}; ask a shift lead to reassign it"
+        )
+    return crm.tasks.assign(
+        task.id, request.actor, actor=request.actor, expected_version=request.if_match
+    )
 
 
 def complete_task(request: ApiRequest) -> Task:
-    return request.crm.tasks.complete(request.path["task_id"], actor=request.actor,
-                                      outcome=request.body.outcome,
-                                      expected_version=request.if_match)
+    return request.crm.tasks.complete(
+        request.path["task_id"],
+        actor=request.actor,
+        outcome=request.body.outcome,
+        expected_version=request.if_match,
+    )
 
 
 def reschedule_task(request: ApiRequest) -> Task:
-    return request.crm.tasks.reschedule(request.path["task_id"], request.body.due_at,
-                                        actor=request.actor, expected_version=request.if_match)
+    return request.crm.tasks.reschedule(
+        request.path["task_id"],
+        request.body.due_at,
+        actor=request.actor,
+        expected_version=request.if_match,
+    )
 
 
 def assign_task(request: ApiRequest) -> Task:
-    return request.crm.tasks.assign(request.path["task_id"], request.body.assignee,
-                                    actor=request.actor, expected_version=request.if_match)
+    return request.crm.tasks.assign(
+        request.path["task_id"],
+        request.body.assignee,
+        actor=request.actor,
+        expected_version=request.if_match,
+    )
 
 
 # -- reports ---------------------------------------------------------------------------------
@@ -342,66 +370,163 @@ def report(request: ApiRequest) -> Report:
 
 # -- the table -------------------------------------------------------------------------------
 
-_PAGE = (ApiParam("limit", "At most this many (default 50)", "integer"),
-         ApiParam("offset", "Skip this many first", "integer"))
-_IF_MATCH = ("the If-Match header (optional here) names the version you read; a stale one "
-             "is answered 409")
+_PAGE = (
+    ApiParam("limit", "At most this many (default 50)", "integer"),
+    ApiParam("offset", "Skip this many first", "integer"),
+)
+_IF_MATCH = (
+    "the If-Match header (optional here) names the version you read; a stale one is answered 409"
+)
 
 
 def core_routes() -> list[ApiRoute]:
     """Every endpoint of the core, in the order the documentation lists them."""
     return [
-        ApiRoute("GET", "/customers", list_customers, "Search and filter customers",
-                 response=list[Customer], tag="customers", query=(
-                     ApiParam("q", "Text in the name or e-mail, or 3+ digits of the phone"),
-                     ApiParam("owner", "Only customers of this rep"),
-                     ApiParam("tag", "Only customers with this tag"),
-                     ApiParam("ext", "Filter on plugins' extension fields: namespace.key:value"
-                                     ", comma-separated (e.g. grading.pipeline:A)"),
-                     *_PAGE)),
-        ApiRoute("POST", "/customers", create_customer, "Add a customer", body=CustomerNew,
-                 response=Customer, status=201, tag="customers"),
-        ApiRoute("GET", "/customers/{customer_id}", get_customer, "One customer (ETag: its "
-                 "version)", response=Customer, tag="customers"),
-        ApiRoute("PATCH", "/customers/{customer_id}", update_customer,
-                 "Change a customer's fields; If-Match is required (428 without, 409 stale)",
-                 body=CustomerChanges, response=Customer, tag="customers"),
-        ApiRoute("POST", "/customers/{customer_id}/merge", merge_customers,
-                 "Fold a duplicate into this customer; " + _IF_MATCH, body=MergeRequest,
-                 response=Customer, tag="customers"),
-        ApiRoute("POST", "/customers/{customer_id}/forget", forget_customer,
-                 "Erase the customer's personal data everywhere (admins only)",
-                 response=Customer, tag="customers"),
-        ApiRoute("GET", "/customers/{customer_id}/interactions", list_interactions,
-                 "The customer's contacts, newest first", response=list[Interaction],
-                 tag="interactions", query=(
-                     ApiParam("kind", "Only these kinds, comma-separated"),
-                     ApiParam("since", "Only contacts at or after this time (ISO 8601)"),
-                     ApiParam("limit", "At most this many (default 50)", "integer"))),
-        ApiRoute("POST", "/customers/{customer_id}/interactions", log_interaction,
-                 "Record a contact (plugins react: grading, follow-ups, points …)",
-                 body=InteractionNew, response=Interaction, status=201, tag="interactions"),
-        ApiRoute("GET", "/tasks/queue", task_queue, "My queue: overdue, due today, upcoming",
-                 response=TaskQueue, tag="tasks", query=(
-                     ApiParam("assignee", "Whose queue (default: yours; the role policy "
-                                          "decides what you may see)"),
-                     ApiParam("days", "How far ahead 'upcoming' looks (default 7)", "integer"),
-                     ApiParam("limit", "At most this many per list (default 100)",
-                              "integer"))),
+        ApiRoute(
+            "GET",
+            "/customers",
+            list_customers,
+            "Search and filter customers",
+            response=list[Customer],
+            tag="customers",
+            query=(
+                ApiParam("q", "Text in the name or e-mail, or 3+ digits of the phone"),
+                ApiParam("owner", "Only customers of this rep"),
+                ApiParam("tag", "Only customers with this tag"),
+                ApiParam(
+                    "ext",
+                    "Filter on plugins' extension fields: namespace.key:value"
+                    ", comma-separated (e.g. grading.pipeline:A)",
+                ),
+                *_PAGE,
+            ),
+        ),
+        ApiRoute(
+            "POST",
+            "/customers",
+            create_customer,
+            "Add a customer",
+            body=CustomerNew,
+            response=Customer,
+            status=201,
+            tag="customers",
+        ),
+        ApiRoute(
+            "GET",
+            "/customers/{customer_id}",
+            get_customer,
+            "One customer (ETag: its version)",
+            response=Customer,
+            tag="customers",
+        ),
+        ApiRoute(
+            "PATCH",
+            "/customers/{customer_id}",
+            update_customer,
+            "Change a customer's fields; If-Match is required (428 without, 409 stale)",
+            body=CustomerChanges,
+            response=Customer,
+            tag="customers",
+        ),
+        ApiRoute(
+            "POST",
+            "/customers/{customer_id}/merge",
+            merge_customers,
+            "Fold a duplicate into this customer; " + _IF_MATCH,
+            body=MergeRequest,
+            response=Customer,
+            tag="customers",
+        ),
+        ApiRoute(
+            "POST",
+            "/customers/{customer_id}/forget",
+            forget_customer,
+            "Erase the customer's personal data everywhere (admins only)",
+            response=Customer,
+            tag="customers",
+        ),
+        ApiRoute(
+            "GET",
+            "/customers/{customer_id}/interactions",
+            list_interactions,
+            "The customer's contacts, newest first",
+            response=list[Interaction],
+            tag="interactions",
+            query=(
+                ApiParam("kind", "Only these kinds, comma-separated"),
+                ApiParam("since", "Only contacts at or after this time (ISO 8601)"),
+                ApiParam("limit", "At most this many (default 50)", "integer"),
+            ),
+        ),
+        ApiRoute(
+            "POST",
+            "/customers/{customer_id}/interactions",
+            log_interaction,
+            "Record a contact (plugins react: grading, follow-ups, points …)",
+            body=InteractionNew,
+            response=Interaction,
+            status=201,
+            tag="interactions",
+        ),
+        ApiRoute(
+            "GET",
+            "/tasks/queue",
+            task_queue,
+            "My queue: overdue, due today, upcoming",
+            response=TaskQueue,
+            tag="tasks",
+            query=(
+                ApiParam(
+                    "assignee",
+                    "Whose queue (default: yours; the role policy decides what you may see)",
+                ),
+                ApiParam("days", "How far ahead 'upcoming' looks (default 7)", "integer"),
+                ApiParam("limit", "At most this many per list (default 100)", "integer"),
+            ),
+        ),
         ApiRoute("GET", "/tasks/{task_id}", get_task, "One task", response=Task, tag="tasks"),
-        ApiRoute("POST", "/tasks/{task_id}/claim", claim_task,
-                 "Take an unassigned task (409 if someone else has it); " + _IF_MATCH,
-                 response=Task, tag="tasks"),
-        ApiRoute("POST", "/tasks/{task_id}/complete", complete_task,
-                 "Mark a task done with its outcome; " + _IF_MATCH, body=Completion,
-                 response=Task, tag="tasks"),
-        ApiRoute("POST", "/tasks/{task_id}/reschedule", reschedule_task,
-                 "Move a task's due time; " + _IF_MATCH, body=NewDueTime, response=Task,
-                 tag="tasks"),
-        ApiRoute("POST", "/tasks/{task_id}/assign", assign_task,
-                 "Give a task to someone; " + _IF_MATCH, body=Assignment, response=Task,
-                 tag="tasks"),
-        ApiRoute("GET", "/reports", report, "The report's sections (core and plugins) as JSON",
-                 response=Report, tag="reports", query=(
-                     ApiParam("at", "As of this time (ISO 8601; default now)"),)),
+        ApiRoute(
+            "POST",
+            "/tasks/{task_id}/claim",
+            claim_task,
+            "Take an unassigned task (409 if someone else has it); " + _IF_MATCH,
+            response=Task,
+            tag="tasks",
+        ),
+        ApiRoute(
+            "POST",
+            "/tasks/{task_id}/complete",
+            complete_task,
+            "Mark a task done with its outcome; " + _IF_MATCH,
+            body=Completion,
+            response=Task,
+            tag="tasks",
+        ),
+        ApiRoute(
+            "POST",
+            "/tasks/{task_id}/reschedule",
+            reschedule_task,
+            "Move a task's due time; " + _IF_MATCH,
+            body=NewDueTime,
+            response=Task,
+            tag="tasks",
+        ),
+        ApiRoute(
+            "POST",
+            "/tasks/{task_id}/assign",
+            assign_task,
+            "Give a task to someone; " + _IF_MATCH,
+            body=Assignment,
+            response=Task,
+            tag="tasks",
+        ),
+        ApiRoute(
+            "GET",
+            "/reports",
+            report,
+            "The report's sections (core and plugins) as JSON",
+            response=Report,
+            tag="reports",
+            query=(ApiParam("at", "As of this time (ISO 8601; default now)"),),
+        ),
     ]

@@ -8,8 +8,15 @@ from crmcore.errors import CrmError
 class HttpError(CrmError):
     """An answer other than crmcore's typed errors: ``status``, a ``type`` and a message."""
 
-    def __init__(self, status: int, type: str, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        type: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type
@@ -21,6 +28,10 @@ class PreconditionRequired(HttpError):
     """A change that must name the version it read (``If-Match``) did not."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(428, "precondition_required",
-                         f"changing {what} needs an If-Match header with the version you read "
-                         "(the ETag of your GET)", field="If-Match")
+        super().__init__(
+            428,
+            "precondition_required",
+            f"changing {what} needs an If-Match header with the version you read "
+            "(the ETag of your GET)",
+            field="If-Match",
+        )

@@ -51,8 +51,12 @@ class Schemas:
             return {"enum": list(args)}
         if origin in (list, tuple, set, frozenset, abc.Sequence, abc.Set):
             if origin is tuple and args and args[-1] is not Ellipsis:
-                return {"type": "array", "prefixItems": [self.of(a) for a in args],
-                        "minItems": len(args), "maxItems": len(args)}
+                return {
+                    "type": "array",
+                    "prefixItems": [self.of(a) for a in args],
+                    "minItems": len(args),
+                    "maxItems": len(args),
+                }
             return {"type": "array", "items": self.of(args[0]) if args else {}}
         if origin in (dict, abc.Mapping):
             value = args[1] if len(args) == 2 else Any
@@ -109,8 +113,11 @@ class Schemas:
                     schema["default"] = plain
             properties[field.name] = schema
         doc = (cls.__doc__ or "").strip()
-        body: dict[str, Any] = {"type": "object", "properties": properties,
-                                "additionalProperties": False}
+        body: dict[str, Any] = {
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+        }
         if required:
             body["required"] = required
         if doc:
@@ -134,8 +141,13 @@ def _plain_default(value: Any) -> Any:
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def build_document(routes: Iterable[tuple[str, ApiRoute]], *, title: str, version: str,
-                   public: Iterable[tuple[str, str, str]] = ()) -> dict[str, Any]:
+def build_document(
+    routes: Iterable[tuple[str, ApiRoute]],
+    *,
+    title: str,
+    version: str,
+    public: Iterable[tuple[str, str, str]] = (),
+) -> dict[str, Any]:
     """The OpenAPI document of ``routes`` (``(plugin, route)``) served under ``/api/v1``,
     plus ``public`` paths (method, path, summary) that need no key."""
     schemas = Schemas()
@@ -149,21 +161,36 @@ def build_document(routes: Iterable[tuple[str, ApiRoute]], *, title: str, versio
         }
         params: list[dict[str, Any]] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PLACEHOLDER.findall(route.path)]
+            for name in _PLACEHOLDER.findall(route.path)
+        ]
         for param in route.query:
-            params.append({"name": param.name, "in": "query", "required": param.required,
-                           "description": param.description,
-                           "schema": {"type": param.type}})
+            params.append(
+                {
+                    "name": param.name,
+                    "in": "query",
+                    "required": param.required,
+                    "description": param.description,
+                    "schema": {"type": param.type},
+                }
+            )
         if route.method != "GET":
-            params.append({"name": "If-Match", "in": "header", "required": False,
-                           "description": "The version you read (as the ETag gave it); a "
-                                          "stale one is answered 409",
-                           "schema": {"type": "string"}})
+            params.append(
+                {
+                    "name": "If-Match",
+                    "in": "header",
+                    "required": False,
+                    "description": "The version you read (as the ETag gave it); a "
+                    "stale one is answered 409",
+                    "schema": {"type": "string"},
+                }
+            )
         if params:
             op["parameters"] = params
         if route.body is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": schemas.of(route.body)}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schemas.of(route.body)}},
+            }
         success: dict[str, Any] = {"description": _status_text(route.status)}
         if route.response is not None and route.status != 204:
             success["content"] = {"application/json": {"schema": schemas.of(route.response)}}
@@ -173,16 +200,22 @@ def build_document(routes: Iterable[tuple[str, ApiRoute]], *, title: str, versio
                 continue
             if status == "428" and route.method == "GET":
                 continue
-            responses[status] = {"description": text, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Error"}}}}
+            responses[status] = {
+                "description": text,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
         op["responses"] = responses
         paths.setdefault(f"/api/v1{route.path}", {})[route.method.lower()] = op
     for method, path, summary in public:
         paths.setdefault(path, {})[method.lower()] = {
             "operationId": re.sub(r"[^A-Za-z0-9]+", "_", f"{method}{path}").strip("_"),
-            "summary": summary, "tags": ["public"], "security": [],
-            "responses": {"200": {"description": "OK",
-                                  "content": {"application/json": {"schema": {}}}}}}
+            "summary": summary,
+            "tags": ["public"],
+            "security": [],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {}}}}
+            },
+        }
     components = dict(sorted(schemas.components.items()))
     components["Error"] = _ERROR_SCHEMA
     return {
@@ -191,9 +224,13 @@ def build_document(routes: Iterable[tuple[str, ApiRoute]], *, title: str, versio
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": components,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
-                                           "description": "An API key from `crm apikey "
-                                                          "create ACTOR`"}},
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key from `crm apikey create ACTOR`",
+                }
+            },
         },
     }
 
@@ -201,16 +238,18 @@ def build_document(routes: Iterable[tuple[str, ApiRoute]], *, title: str, versio
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {
-        "type": "object",
-        "required": ["status", "type", "message"],
-        "properties": {
-            "status": {"type": "integer"},
-            "type": {"type": "string"},
-            "message": {"type": "string"},
-            "field": {"type": ["string", "null"]},
-        },
-    }},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "type", "message"],
+            "properties": {
+                "status": {"type": "integer"},
+                "type": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
 }
 
 

@@ -41,9 +41,12 @@ def crm_actor(crm: CRM, name: str) -> Actor | None:
         known = crm.actor(name)
     finally:
         context.CURRENT.reset(token)
-    return Actor(name, Role(current.role),
-                 known.team if known and known.team else current.team,
-                 known.department if known and known.department else current.department)
+    return Actor(
+        name,
+        Role(current.role),
+        known.team if known and known.team else current.team,
+        known.department if known and known.department else current.department,
+    )
 
 
 @hookimpl
@@ -92,6 +95,8 @@ def crm_demo_ready(crm: CRM, config_path: str) -> list[str]:
     from crmcore_web.users import demo_user
 
     name, password = demo_user(crm)
-    return [f"Open the workspace: crm --config {config_path} serve, then "
-            f"http://127.0.0.1:8400/ and sign in as {name} with the password {password} "
-            f"(a demo user; crm user add makes real ones)."]
+    return [
+        f"Open the workspace: crm --config {config_path} serve, then "
+        f"http://127.0.0.1:8400/ and sign in as {name} with the password {password} "
+        f"(a demo user; crm user add makes real ones)."
+    ]

@@ -57,16 +57,36 @@ def app_from_env() -> Starlette:
     return create_app(os.environ.get(CONFIG_ENV) or None)
 
 
-def run(config_path: str | None, *, host: str, port: int, workers: int,
-        log_level: str = "warning", log_format: str = "console") -> None:
+def run(
+    config_path: str | None,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "warning",
+    log_format: str = "console",
+) -> None:
     """Serve until SIGINT or SIGTERM (requests in flight finish, then each CRM closes)."""
     if config_path:
         os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     # worker processes start afresh: they configure logging from this, as the CLI did here
     os.environ[LOG_ENV] = f"{log_level} {log_format}"
     where = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
-    print(f"crm serve: listening on {where} with {workers} worker(s); "
-          f"OpenAPI at {where}/api/openapi.json", file=sys.stderr, flush=True)
-    uvicorn.run("crmcore_web.serve:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", access_log=False, server_header=False,
-                proxy_headers=False, timeout_graceful_shutdown=10)
+    print(
+        f"crm serve: listening on {where} with {workers} worker(s); "
+        f"OpenAPI at {where}/api/openapi.json",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        "crmcore_web.serve:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -64,15 +64,14 @@ def client_class() -> type:
                 _record, key = Keyring(self.crm).create(actor, actor="system", role=role)
                 return {"Authorization": f"Bearer {key}"}
 
-            def request(self, method: str, url: Any, *args: Any,
-                        **kwargs: Any) -> Any:
+            def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
                 path = str(url).split("?", 1)[0]
                 scope = {"type": "http", "path": path, "method": method.upper()}
                 for route in self.app_.routes:
                     match, _child = route.matches(scope)
                     route_path = getattr(route, "path", "")  # Route and Mount have one
                     if match is Match.FULL and route_path.startswith(API_PREFIX):
-                        self.called.add((method.upper(), route_path[len(API_PREFIX):]))
+                        self.called.add((method.upper(), route_path[len(API_PREFIX) :]))
                         break
                 return super().request(method, url, *args, **kwargs)
 
@@ -95,8 +94,16 @@ class HttpTransport:
         _clients.append(self.client)
         _transports.append(self)
 
-    def send(self, method: str, path: str, *, actor: str, body: Any,
-             query: Mapping[str, str], if_match: int | None) -> tuple[int, Any]:
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        actor: str,
+        body: Any,
+        query: Mapping[str, str],
+        if_match: int | None,
+    ) -> tuple[int, Any]:
         headers = dict(self._key(actor))
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
@@ -104,8 +111,9 @@ class HttpTransport:
         if body is not None:
             content = orjson.dumps(body)
             headers["Content-Type"] = "application/json"
-        answer = self.client.request(method, API_PREFIX + path, params=dict(query),
-                                     headers=headers, content=content)
+        answer = self.client.request(
+            method, API_PREFIX + path, params=dict(query), headers=headers, content=content
+        )
         return answer.status_code, (orjson.loads(answer.content) if answer.content else None)
 
     def _key(self, actor: str) -> dict[str, str]:
@@ -149,8 +157,10 @@ def api_client() -> Iterator[Callable[..., Any]]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "api_covers(method, path): the JSON API endpoint "
-                            "(relative to /api/v1) this test exercises")
+    config.addinivalue_line(
+        "markers",
+        "api_covers(method, path): the JSON API endpoint (relative to /api/v1) this test exercises",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -166,9 +176,11 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         called = set().union(*(c.called for c in _clients)) if _clients else set()
         missing = [f"{m} {p}" for m, p in marks if (m.upper(), p) not in called]
         if missing:
-            pytest.fail(f"marked api_covers but never called over HTTP: {', '.join(missing)} "
-                        "(call it with the api_client fixture, or with crmcore.testing.api."
-                        "ApiClient on a CRM that loads 'web' with [security] enforce = true)")
+            pytest.fail(
+                f"marked api_covers but never called over HTTP: {', '.join(missing)} "
+                "(call it with the api_client fixture, or with crmcore.testing.api."
+                "ApiClient on a CRM that loads 'web' with [security] enforce = true)"
+            )
     return result
 
 

@@ -46,8 +46,7 @@ class HandlerThreads:
     def _start(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.max_threads,
-                                                thread_name_prefix="crmcore-web")
+                self._pool = ThreadPoolExecutor(self.max_threads, thread_name_prefix="crmcore-web")
             return self._pool
 
     def close(self) -> None:

@@ -60,8 +60,7 @@ class User:
 
 
 def collection() -> CollectionSpec:
-    return CollectionSpec(USERS, indexes=(IndexSpec([("name", 1)], unique=True),),
-                          record_type=User)
+    return CollectionSpec(USERS, indexes=(IndexSpec([("name", 1)], unique=True),), record_type=User)
 
 
 _hasher_lock = threading.Lock()
@@ -82,14 +81,15 @@ def hasher() -> PasswordHasher:
 def check_password(password: str) -> str:
     """``password`` if it is acceptable, else a ``ValidationError`` saying what to fix."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError(f"the password must be at least {MIN_PASSWORD} characters",
-                              field="password")
+        raise ValidationError(
+            f"the password must be at least {MIN_PASSWORD} characters", field="password"
+        )
     if len(password) > MAX_PASSWORD:
-        raise ValidationError(f"the password must be at most {MAX_PASSWORD} characters",
-                              field="password")
+        raise ValidationError(
+            f"the password must be at most {MAX_PASSWORD} characters", field="password"
+        )
     if password != password.strip():
-        raise ValidationError("the password must not start or end with spaces",
-                              field="password")
+        raise ValidationError("the password must not start or end with spaces", field="password")
     try:
         password.encode("utf-8")
     except UnicodeEncodeError:
@@ -113,31 +113,49 @@ class Users:
         self._crm = crm
         self._records = crm.records(USERS, User)
 
-    def add(self, name: str, password: str, *, actor: str, role: str | None = None,
-            team: str | None = None, department: str | None = None) -> User:
+    def add(
+        self,
+        name: str,
+        password: str,
+        *,
+        actor: str,
+        role: str | None = None,
+        team: str | None = None,
+        department: str | None = None,
+    ) -> User:
         """A new user acting as ``name``; ``role`` defaults to the directory's for ``name``."""
         name = check_actor_name(name, "the user name")
         if is_system_actor(self._crm.config.security, name):
-            raise ValidationError(f"{name!r} is a system actor ([security] system_actors); "
-                                  "users are people", field="name")
+            raise ValidationError(
+                f"{name!r} is a system actor ([security] system_actors); users are people",
+                field="name",
+            )
         known = self._crm.actor(name)
         if role is None:
             if known is None:
-                raise ValidationError(f"{name!r} is not a known actor; pass --role "
-                                      f"({', '.join(USER_ROLES)})", field="role")
+                raise ValidationError(
+                    f"{name!r} is not a known actor; pass --role ({', '.join(USER_ROLES)})",
+                    field="role",
+                )
             role = known.role.value
         if role not in USER_ROLES:
-            raise ValidationError(f"unknown role {role!r} (allowed: {', '.join(USER_ROLES)})",
-                                  field="role")
+            raise ValidationError(
+                f"unknown role {role!r} (allowed: {', '.join(USER_ROLES)})", field="role"
+            )
         check_password(password)
         self._crm.authorize(actor, "user.write", Resource("user", owner=name))
         if self.find(name) is not None:
             raise ValidationError(f"a user named {name!r} exists already", field="name")
-        record = User(id=self._crm.new_id("usr_"), name=name, role=role,
-                      password_hash=hasher().hash(password), created_at=self._crm.now(),
-                      created_by=actor,
-                      team=team or (known.team if known else None),
-                      department=department or (known.department if known else None))
+        record = User(
+            id=self._crm.new_id("usr_"),
+            name=name,
+            role=role,
+            password_hash=hasher().hash(password),
+            created_at=self._crm.now(),
+            created_by=actor,
+            team=team or (known.team if known else None),
+            department=department or (known.department if known else None),
+        )
         with self._crm.transaction(actor):
             return self._records.insert(record)
 
@@ -215,9 +233,13 @@ def demo_user(crm: CRM) -> tuple[str, str]:
     users = Users(crm)
     known = crm.actor(DEMO_USER)
     if users.find(DEMO_USER) is None:
-        users.add(DEMO_USER, password, actor="system",
-                  role=None if known is not None else "agent",
-                  team=None if known is not None else "north")
+        users.add(
+            DEMO_USER,
+            password,
+            actor="system",
+            role=None if known is not None else "agent",
+            team=None if known is not None else "north",
+        )
     else:
         users.set_password(DEMO_USER, password, actor="system")
     return DEMO_USER, password

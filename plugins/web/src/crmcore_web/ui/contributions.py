@@ -27,8 +27,11 @@ class Contributions:
 
 def _typed(plugin: str, hook: str, item: object, cls: type) -> None:
     if not isinstance(item, cls):
-        raise PluginError(plugin, f"{hook} returned {type(item).__name__}, expected "
-                          f"{cls.__name__} (from crmcore.registry)")
+        raise PluginError(
+            plugin,
+            f"{hook} returned {type(item).__name__}, expected "
+            f"{cls.__name__} (from crmcore.registry)",
+        )
 
 
 def gather(crm: CRM) -> Contributions:
@@ -44,19 +47,25 @@ def gather(crm: CRM) -> Contributions:
         for method in page.methods:
             key = (method, page.path)
             if key in seen:
-                raise PluginError(plugin, f"crm_web_pages: {method} {page.path} is served by "
-                                  f"plugin {seen[key]!r} already")
+                raise PluginError(
+                    plugin,
+                    f"crm_web_pages: {method} {page.path} is served by "
+                    f"plugin {seen[key]!r} already",
+                )
             seen[key] = plugin
     panels = pm.crm_customer_panels(crm=crm)
     cards = pm.crm_dashboard_cards(crm=crm)
-    for hook, items, cls in (("crm_customer_panels", panels, CustomerPanel),
-                             ("crm_dashboard_cards", cards, DashboardCard)):
+    for hook, items, cls in (
+        ("crm_customer_panels", panels, CustomerPanel),
+        ("crm_dashboard_cards", cards, DashboardCard),
+    ):
         names: dict[str, str] = {}
         for plugin, item in items:
             _typed(plugin, hook, item, cls)
             if item.name in names:
-                raise PluginError(plugin, f"{hook}: {item.name!r} is plugin "
-                                  f"{names[item.name]!r}'s already")
+                raise PluginError(
+                    plugin, f"{hook}: {item.name!r} is plugin {names[item.name]!r}'s already"
+                )
             names[item.name] = plugin
     nav = pm.crm_nav_entries(crm=crm)
     for plugin, entry in nav:
@@ -70,4 +79,5 @@ def gather(crm: CRM) -> Contributions:
         panels=tuple(sorted(panels, key=lambda p: (p[1].order, p[1].name))),
         cards=tuple(sorted(cards, key=lambda p: (p[1].order, p[1].name))),
         nav=tuple(sorted(nav, key=lambda p: (p[1].order, p[1].path))),
-        folders=tuple(folders))
+        folders=tuple(folders),
+    )

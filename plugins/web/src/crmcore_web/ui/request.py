@@ -52,8 +52,7 @@ class WebRequest:
         context (``_``, ``csrf_token``, time filters) pages get."""
         if result is None:
             return Markup("")
-        return Markup(self.workspace.render_template(self, result.template,
-                                                     dict(result.context)))
+        return Markup(self.workspace.render_template(self, result.template, dict(result.context)))
 
     def base_context(self) -> dict[str, Any]:
         return self.workspace.base_context(self)

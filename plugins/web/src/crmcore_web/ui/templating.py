@@ -25,9 +25,15 @@ def environment(folders: Iterable[Path | str] = ()) -> jinja2.Environment:
     """The environment over the web plugin's templates and ``folders`` (in that order)."""
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(TEMPLATES))]
     loaders.extend(jinja2.FileSystemLoader(str(f)) for f in folders)
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
-                             extensions=["jinja2.ext.i18n"], undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
     env.newstyle_gettext = True  # type: ignore[attr-defined]
     return env
 
@@ -44,8 +50,13 @@ def gettext_callables(trans: Any) -> dict[str, Any]:
         return rv % variables
 
     @jinja2.pass_context
-    def ngettext(__context: jinja2.runtime.Context, __singular: str, __plural: str,
-                 __num: int, **variables: Any) -> str:
+    def ngettext(
+        __context: jinja2.runtime.Context,
+        __singular: str,
+        __plural: str,
+        __num: int,
+        **variables: Any,
+    ) -> str:
         variables.setdefault("num", __num)
         rv = trans.ngettext(__singular, __plural, __num)
         if __context.eval_ctx.autoescape:
@@ -61,8 +72,9 @@ PATTERNS = {"en": ("d MMM y, HH:mm", "d MMM y"), "zh_CN": ("y年M月d日 HH:mm",
 class Clock:
     """Times as people read them, in the store's time zone and the page's language."""
 
-    def __init__(self, zone: str, locale: str, now: datetime,
-                 gettext: Callable[[str], str]) -> None:
+    def __init__(
+        self, zone: str, locale: str, now: datetime, gettext: Callable[[str], str]
+    ) -> None:
         self.zone = ZoneInfo(zone)
         self.locale = "zh_Hans_CN" if locale == "zh_CN" else "en"
         # date and time, date: a 24-hour clock, no seconds, no zone marker
@@ -111,12 +123,10 @@ class Clock:
         from babel.dates import format_timedelta
 
         delta: timedelta = when - self.now
-        return format_timedelta(delta, add_direction=True, locale=self.locale,
-                                threshold=1.5)
+        return format_timedelta(delta, add_direction=True, locale=self.locale, threshold=1.5)
 
 
-def render(env: jinja2.Environment, name: str, context: Mapping[str, Any], *,
-           trans: Any) -> str:
+def render(env: jinja2.Environment, name: str, context: Mapping[str, Any], *, trans: Any) -> str:
     """``name`` rendered with ``context``, lazy strings and ``_`` in ``trans``'s language."""
     template = env.get_template(name)
     with i18n.activate(trans):

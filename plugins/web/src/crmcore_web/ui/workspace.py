@@ -51,17 +51,21 @@ LANGUAGES = (("en", "English"), ("zh_CN", "中文"))
 SECURITY_HEADERS = {
     # inline SVG charts may carry style attributes; scripts only from this server
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "style-src 'self' 'unsafe-inline'; script-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages show customer data: never kept by the browser
 }
 
 
-ROLE_LABELS = {"agent": i18n.lazy("Rep"), "shift_lead": i18n.lazy("Shift lead"),
-               "manager": i18n.lazy("Manager"), "auditor": i18n.lazy("Auditor"),
-               "admin": i18n.lazy("Administrator")}
+ROLE_LABELS = {
+    "agent": i18n.lazy("Rep"),
+    "shift_lead": i18n.lazy("Shift lead"),
+    "manager": i18n.lazy("Manager"),
+    "auditor": i18n.lazy("Auditor"),
+    "admin": i18n.lazy("Administrator"),
+}
 
 
 def role_label(role: str) -> str:
@@ -83,10 +87,14 @@ class Workspace:
         self.sessions = Sessions(crm)
         self.zone = crm.config.core.timezone
         self.default_locale = i18n.default_locale(crm.config)
-        self.by_address = Brake(settings.max_failures, settings.failure_window_seconds,
-                                settings.block_seconds)
-        self.by_user = Brake(settings.signin_failures_per_user, settings.failure_window_seconds,
-                             settings.block_seconds)
+        self.by_address = Brake(
+            settings.max_failures, settings.failure_window_seconds, settings.block_seconds
+        )
+        self.by_user = Brake(
+            settings.signin_failures_per_user,
+            settings.failure_window_seconds,
+            settings.block_seconds,
+        )
         self.lifetime = timedelta(hours=settings.session_hours)
         self.env.globals["languages"] = LANGUAGES
         self.env.globals["role_label"] = role_label
@@ -114,9 +122,13 @@ class Workspace:
             started = time.perf_counter()
             form = await self.read_form(request) if request.method == "POST" else None
             response = await self.threads.run(self.serve, page, request, form)
-            log.info("page", method=request.method, route=page.path,
-                     status=response.status_code,
-                     ms=round((time.perf_counter() - started) * 1000, 2))
+            log.info(
+                "page",
+                method=request.method,
+                route=page.path,
+                status=response.status_code,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
             return response
 
         return handle
@@ -163,14 +175,18 @@ class Workspace:
 
     # -- pages -------------------------------------------------------------------------------
 
-    def serve(self, page: WebPage, request: Request,
-              form: dict[str, list[str]] | None) -> Response:
+    def serve(self, page: WebPage, request: Request, form: dict[str, list[str]] | None) -> Response:
         """Run ``page`` for ``request`` (in a worker thread) and answer."""
         found = self.identify(request)
         if found is None:
             if request.method == "POST":
-                return self.error(request, None, 403, lazy("Your session has ended"),
-                                  lazy("Sign in again, then repeat what you were doing."))
+                return self.error(
+                    request,
+                    None,
+                    403,
+                    lazy("Your session has ended"),
+                    lazy("Sign in again, then repeat what you were doing."),
+                )
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return self.redirect("/login?" + urllib.parse.urlencode({"next": target}))
         user, token = found
@@ -178,23 +194,39 @@ class Workspace:
         fields = form or {}
         if request.method == "POST":
             if "__too_large__" in fields:
-                return self.error(request, user, 413, lazy("The form is too large"),
-                                  lazy("Send less text at once."))
+                return self.error(
+                    request,
+                    user,
+                    413,
+                    lazy("The form is too large"),
+                    lazy("Send less text at once."),
+                )
             if not same((fields.get("csrf_token") or [""])[-1], csrf):
                 return self.csrf_refused(request, user)
         locale = self.locale_of(request, user)
         trans = self.translations(locale)
         now = self.crm.now()
         web = WebRequest(
-            crm=self.crm, actor=user.name, role=user.role, team=user.team, locale=locale,
-            method=request.method, path=dict(request.path_params),
+            crm=self.crm,
+            actor=user.name,
+            role=user.role,
+            team=user.team,
+            locale=locale,
+            method=request.method,
+            path=dict(request.path_params),
             query=dict(request.query_params),
             form={k: v[-1] for k, v in fields.items() if k != "csrf_token"},
-            now=now, url_path=request.url.path, csrf_token=csrf,
-            clock=Clock(self.zone, locale, now, trans.gettext), workspace=self,
-            lists=fields, gettext=trans.gettext)
-        token_var = context.CURRENT.set(context.KeyActor(user.name, user.role, user.team,
-                                                         user.department))
+            now=now,
+            url_path=request.url.path,
+            csrf_token=csrf,
+            clock=Clock(self.zone, locale, now, trans.gettext),
+            workspace=self,
+            lists=fields,
+            gettext=trans.gettext,
+        )
+        token_var = context.CURRENT.set(
+            context.KeyActor(user.name, user.role, user.team, user.department)
+        )
         try:
             with i18n.activate(trans):
                 result = self.run(page, web)
@@ -204,19 +236,31 @@ class Workspace:
         except NotFoundError as exc:
             return self.error(request, user, 404, lazy("Not found"), str(exc), web=web)
         except ConflictError as exc:
-            return self.error(request, user, 409, lazy("Changed by someone else"),
-                              str(exc), web=web)
+            return self.error(
+                request, user, 409, lazy("Changed by someone else"), str(exc), web=web
+            )
         except ValidationError as exc:
-            return self.error(request, user, 422, lazy("Please check what you entered"),
-                              str(exc),
-                              web=web)
+            return self.error(
+                request, user, 422, lazy("Please check what you entered"), str(exc), web=web
+            )
         except Exception as exc:
             incident = uuid.uuid4().hex[:12]
-            log.error("page failed", incident=incident, route=page.path,
-                      error=type(exc).__name__, exc_info=exc)
-            return self.error(request, user, 500, lazy("Something went wrong"),
-                              web.gettext("Incident %(incident)s: the server's log has the "
-                                          "details.") % {"incident": incident}, web=web)
+            log.error(
+                "page failed",
+                incident=incident,
+                route=page.path,
+                error=type(exc).__name__,
+                exc_info=exc,
+            )
+            return self.error(
+                request,
+                user,
+                500,
+                lazy("Something went wrong"),
+                web.gettext("Incident %(incident)s: the server's log has the details.")
+                % {"incident": incident},
+                web=web,
+            )
         finally:
             context.CURRENT.reset(token_var)
 
@@ -234,10 +278,12 @@ class Workspace:
         if isinstance(result, Redirect):
             return self.redirect(result.location, notice=result.notice)
         if not isinstance(result, Render):
-            raise TypeError(f"a page handler returned {type(result).__name__}, expected "
-                            "Render or Redirect")
-        html = self.render_template(web, result.template, dict(result.context),
-                                    notice=request.cookies.get(NOTICE_COOKIE))
+            raise TypeError(
+                f"a page handler returned {type(result).__name__}, expected Render or Redirect"
+            )
+        html = self.render_template(
+            web, result.template, dict(result.context), notice=request.cookies.get(NOTICE_COOKIE)
+        )
         response = self.html(html, result.status)
         if NOTICE_COOKIE in request.cookies:
             response.delete_cookie(NOTICE_COOKIE, path="/")
@@ -246,24 +292,36 @@ class Workspace:
     def base_context(self, web: WebRequest, notice: str | None = None) -> dict[str, Any]:
         """What every template sees: the user, the navigation, the form token, the language,
         the notice of the last POST, the search box's text and the time helpers."""
-        nav = [entry for _plugin, entry in self.contributions.nav
-               if not entry.roles or web.role in entry.roles]
+        nav = [
+            entry
+            for _plugin, entry in self.contributions.nav
+            if not entry.roles or web.role in entry.roles
+        ]
         clock = web.clock
         return {
-            "request": web, "user": {"name": web.actor, "role": web.role, "team": web.team},
-            "nav": nav, "csrf_token": web.csrf_token, "csrf_field": csrf_field(web.csrf_token),
+            "request": web,
+            "user": {"name": web.actor, "role": web.role, "team": web.team},
+            "nav": nav,
+            "csrf_token": web.csrf_token,
+            "csrf_field": csrf_field(web.csrf_token),
             "locale": web.locale,
             "current_path": web.url_path,
             "notice": urllib.parse.unquote(notice) if notice else "",
-            "search_text": web.query.get("q", ""), "clock": clock, "when": clock.when,
-            "relative": clock.relative, "ago": clock.ago, "day": clock.day,
+            "search_text": web.query.get("q", ""),
+            "clock": clock,
+            "when": clock.when,
+            "relative": clock.relative,
+            "ago": clock.ago,
+            "day": clock.day,
         }
 
-    def render_template(self, web: WebRequest, name: str, page_context: dict[str, Any],
-                        notice: str | None = None) -> str:
+    def render_template(
+        self, web: WebRequest, name: str, page_context: dict[str, Any], notice: str | None = None
+    ) -> str:
         trans = self.translations(web.locale)
-        return render(self.env, name, {**self.base_context(web, notice), **page_context},
-                      trans=trans)
+        return render(
+            self.env, name, {**self.base_context(web, notice), **page_context}, trans=trans
+        )
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -275,24 +333,41 @@ class Workspace:
     def redirect(location: str, *, notice: str = "") -> RedirectResponse:
         response = RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
         if notice:
-            response.set_cookie(NOTICE_COOKIE, urllib.parse.quote(notice[:300]), path="/",
-                                httponly=True, samesite="lax")
+            response.set_cookie(
+                NOTICE_COOKIE,
+                urllib.parse.quote(notice[:300]),
+                path="/",
+                httponly=True,
+                samesite="lax",
+            )
         return response
 
-    def error(self, request: Request, user: User | None, status: int, title: str | LazyText,
-              message: str | LazyText, *, web: WebRequest | None = None) -> Response:
+    def error(
+        self,
+        request: Request,
+        user: User | None,
+        status: int,
+        title: str | LazyText,
+        message: str | LazyText,
+        *,
+        web: WebRequest | None = None,
+    ) -> Response:
         """An error page in the reader's language (the layout when signed in)."""
         locale = web.locale if web else self.locale_of(request, user)
         trans = self.translations(locale)
         _ = trans.gettext
-        ctx = {"status": status, "title": _(str(getattr(title, "message", title))),
-               "message": _(str(getattr(message, "message", message)))}
+        ctx = {
+            "status": status,
+            "title": _(str(getattr(title, "message", title))),
+            "message": _(str(getattr(message, "message", message))),
+        }
         if web is None:
             token = request.cookies.get(COOKIE) if user else None
             ctx.update(self.anonymous_context(request, locale, trans, token))
             ctx["signed_in"] = user is not None
-            ctx["user"] = {"name": user.name, "role": user.role, "team": user.team} if user \
-                else None
+            ctx["user"] = (
+                {"name": user.name, "role": user.role, "team": user.team} if user else None
+            )
             ctx["nav"] = []
             return self.html(render(self.env, "error.html", ctx, trans=trans), status)
         html = self.render_template(web, "error.html", {**ctx, "signed_in": True})
@@ -300,32 +375,62 @@ class Workspace:
 
     async def missing(self, request: Request, status: int) -> Response:
         """The HTML answer for a path no page serves (404) or a method it does not (405)."""
+
         def page() -> Response:
             found = self.identify(request)
             user = found[0] if found else None
             if status == 405:
-                return self.error(request, user, 405, lazy("Not available"),
-                                  lazy("This page cannot be used that way."))
-            return self.error(request, user, 404, lazy("Not found"),
-                              lazy("There is no such page in the workspace."))
+                return self.error(
+                    request,
+                    user,
+                    405,
+                    lazy("Not available"),
+                    lazy("This page cannot be used that way."),
+                )
+            return self.error(
+                request,
+                user,
+                404,
+                lazy("Not found"),
+                lazy("There is no such page in the workspace."),
+            )
 
         return await self.threads.run(page)
 
     def csrf_refused(self, request: Request, user: User | None) -> Response:
-        return self.error(request, user, 403, lazy("This form has expired"),
-                          lazy("The form was not sent from this workspace, or your "
-                               "session changed. Go back, reload the page and try again."))
+        return self.error(
+            request,
+            user,
+            403,
+            lazy("This form has expired"),
+            lazy(
+                "The form was not sent from this workspace, or your "
+                "session changed. Go back, reload the page and try again."
+            ),
+        )
 
-    def anonymous_context(self, request: Request, locale: str, trans: Any,
-                          token: str | None) -> dict[str, Any]:
+    def anonymous_context(
+        self, request: Request, locale: str, trans: Any, token: str | None
+    ) -> dict[str, Any]:
         now = self.crm.now()
         clock = Clock(self.zone, locale, now, trans.gettext)
         csrf = csrf_for(token) if token else ""
-        return {"csrf_token": csrf, "csrf_field": csrf_field(csrf), "locale": locale,
-                "current_path": request.url.path, "notice": "", "search_text": "",
-                "clock": clock, "when": clock.when, "relative": clock.relative,
-                "ago": clock.ago, "day": clock.day, "user": None, "nav": [],
-                "signed_in": False}
+        return {
+            "csrf_token": csrf,
+            "csrf_field": csrf_field(csrf),
+            "locale": locale,
+            "current_path": request.url.path,
+            "notice": "",
+            "search_text": "",
+            "clock": clock,
+            "when": clock.when,
+            "relative": clock.relative,
+            "ago": clock.ago,
+            "day": clock.day,
+            "user": None,
+            "nav": [],
+            "signed_in": False,
+        }
 
     # -- sign-in, sign-out, language -------------------------------------------------------------
 
@@ -335,14 +440,16 @@ class Workspace:
 
     def _login(self, request: Request, form: dict[str, list[str]] | None) -> Response:
         pre = request.cookies.get(PRE_COOKIE)
-        next_path = _local((form or {}).get("next", [""])[-1] if form else
-                           request.query_params.get("next", ""))
+        next_path = _local(
+            (form or {}).get("next", [""])[-1] if form else request.query_params.get("next", "")
+        )
         if form is None:
             if self.identify(request) is not None:
                 return self.redirect(next_path or "/")
             return self.login_page(request, pre, next_path)
-        if "__too_large__" in form or not same(form.get("csrf_token", [""])[-1],
-                                                csrf_for(pre) if pre else None):
+        if "__too_large__" in form or not same(
+            form.get("csrf_token", [""])[-1], csrf_for(pre) if pre else None
+        ):
             return self.csrf_refused(request, None)
         username = form.get("username", [""])[-1].strip()
         password = form.get("password", [""])[-1]
@@ -358,24 +465,44 @@ class Workspace:
         token = self.sessions.start(user.name, self.lifetime)
         log.info("signed in", actor=user.name)
         response = self.redirect(next_path or "/")
-        response.set_cookie(COOKIE, token, max_age=int(self.lifetime.total_seconds()),
-                            path="/", httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=int(self.lifetime.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
         response.delete_cookie(PRE_COOKIE, path="/")
         return response
 
-    def login_page(self, request: Request, pre: str | None, next_path: str, *,
-                   failed: bool = False, username: str = "") -> Response:
+    def login_page(
+        self,
+        request: Request,
+        pre: str | None,
+        next_path: str,
+        *,
+        failed: bool = False,
+        username: str = "",
+    ) -> Response:
         token = pre or new_token()
         locale = self.locale_of(request, None)
         trans = self.translations(locale)
         ctx = self.anonymous_context(request, locale, trans, token)
         ctx.update({"failed": failed, "username": username, "next": next_path})
-        response = self.html(render(self.env, "login.html", ctx, trans=trans),
-                             401 if failed else 200)
+        response = self.html(
+            render(self.env, "login.html", ctx, trans=trans), 401 if failed else 200
+        )
         if pre is None:
-            response.set_cookie(PRE_COOKIE, token, path="/", httponly=True, samesite="lax",
-                                secure=request.url.scheme == "https")
+            response.set_cookie(
+                PRE_COOKIE,
+                token,
+                path="/",
+                httponly=True,
+                samesite="lax",
+                secure=request.url.scheme == "https",
+            )
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -405,13 +532,19 @@ class Workspace:
             return self.csrf_refused(request, found[0] if found else None)
         locale = i18n.normalize_locale(form.get("locale", [""])[-1])
         if locale is None:
-            return self.error(request, found[0] if found else None, 422,
-                              lazy("Unknown language"), lazy("Choose English or 中文."))
+            return self.error(
+                request,
+                found[0] if found else None,
+                422,
+                lazy("Unknown language"),
+                lazy("Choose English or 中文."),
+            )
         if found is not None:
             self.users.set_locale(found[0], locale)
         response = self.redirect(_local(form.get("next", [""])[-1]) or "/")
-        response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, path="/",
-                            httponly=True, samesite="lax")
+        response.set_cookie(
+            LOCALE_COOKIE, locale, max_age=365 * 86400, path="/", httponly=True, samesite="lax"
+        )
         return response
 
 

@@ -17,33 +17,58 @@ log = get_logger("web")
 
 #: The fields the edit form shows, with their labels, in order.
 EDIT_FIELDS: tuple[tuple[str, Any], ...] = (
-    ("name", lazy("Name")), ("phone", lazy("Phone")), ("email", lazy("E-mail")),
-    ("address", lazy("Address")), ("birth_date", lazy("Birth date")),
-    ("gender", lazy("Gender")), ("region", lazy("Region")),
-    ("occupation", lazy("Occupation")), ("organisation", lazy("Organisation")),
-    ("owner", lazy("Rep")), ("tags", lazy("Tags")), ("timezone", lazy("Time zone")),
-    ("do_not_contact", lazy("Do not contact")), ("notes", lazy("Notes")),
+    ("name", lazy("Name")),
+    ("phone", lazy("Phone")),
+    ("email", lazy("E-mail")),
+    ("address", lazy("Address")),
+    ("birth_date", lazy("Birth date")),
+    ("gender", lazy("Gender")),
+    ("region", lazy("Region")),
+    ("occupation", lazy("Occupation")),
+    ("organisation", lazy("Organisation")),
+    ("owner", lazy("Rep")),
+    ("tags", lazy("Tags")),
+    ("timezone", lazy("Time zone")),
+    ("do_not_contact", lazy("Do not contact")),
+    ("notes", lazy("Notes")),
 )
 CONTACT_FIELDS = ("kind", "channel", "summary", "amount", "satisfaction", "occurred_at")
-GENDERS = (("", lazy("Not given")), ("female", lazy("Female")), ("male", lazy("Male")),
-           ("other", lazy("Other")))
+GENDERS = (
+    ("", lazy("Not given")),
+    ("female", lazy("Female")),
+    ("male", lazy("Male")),
+    ("other", lazy("Other")),
+)
 CHANNELS = {
-    "phone": lazy("Phone"), "email": lazy("E-mail"), "chat": lazy("Chat"), "sms": lazy("SMS"),
-    "letter": lazy("Letter"), "in_person": lazy("In person"), "web": lazy("Web"),
-    "app": lazy("App"), "other": lazy("Other"),
+    "phone": lazy("Phone"),
+    "email": lazy("E-mail"),
+    "chat": lazy("Chat"),
+    "sms": lazy("SMS"),
+    "letter": lazy("Letter"),
+    "in_person": lazy("In person"),
+    "web": lazy("Web"),
+    "app": lazy("App"),
+    "other": lazy("Other"),
 }
 KINDS = {
-    "purchase": lazy("Purchase"), "consultation": lazy("Consultation"),
-    "complaint": lazy("Complaint"), "callback": lazy("Callback"), "care": lazy("Care"),
-    "visit": lazy("Visit"), "inquiry": lazy("Inquiry"), "feedback": lazy("Feedback"),
+    "purchase": lazy("Purchase"),
+    "consultation": lazy("Consultation"),
+    "complaint": lazy("Complaint"),
+    "callback": lazy("Callback"),
+    "care": lazy("Care"),
+    "visit": lazy("Visit"),
+    "inquiry": lazy("Inquiry"),
+    "feedback": lazy("Feedback"),
     "follow_up": lazy("Follow-up"),
 }
 
 
 def pages() -> list[WebPage]:
-    return [WebPage("/customers/{customer_id}", show, name="customer"),
-            WebPage("/customers/{customer_id}/edit", edit, methods=("GET", "POST")),
-            WebPage("/customers/{customer_id}/interactions", log_contact, methods=("POST",))]
+    return [
+        WebPage("/customers/{customer_id}", show, name="customer"),
+        WebPage("/customers/{customer_id}/edit", edit, methods=("GET", "POST")),
+        WebPage("/customers/{customer_id}/interactions", log_contact, methods=("POST",)),
+    ]
 
 
 def kind_label(kind: str) -> str:
@@ -73,10 +98,16 @@ def field_text(customer: Customer, name: str) -> str:
 
 def _contact_form(request: PageRequest, values: dict[str, str] | None = None) -> dict[str, Any]:
     kinds = sorted(request.crm.interaction_kinds, key=lambda k: (k != "purchase", k))
-    return {"kinds": [(k, kind_label(k)) for k in kinds],
-            "channels": [(c.value, channel_label(c.value)) for c in Channel],
-            "contact": {**dict.fromkeys(CONTACT_FIELDS, ""), "kind": "purchase",
-                        "channel": "phone", **(values or {})}}
+    return {
+        "kinds": [(k, kind_label(k)) for k in kinds],
+        "channels": [(c.value, channel_label(c.value)) for c in Channel],
+        "contact": {
+            **dict.fromkeys(CONTACT_FIELDS, ""),
+            "kind": "purchase",
+            "channel": "phone",
+            **(values or {}),
+        },
+    }
 
 
 def page_context(request: PageRequest, customer: Customer) -> dict[str, Any]:
@@ -93,14 +124,21 @@ def page_context(request: PageRequest, customer: Customer) -> dict[str, Any]:
             result = panel.render(request, customer)
             html = request.fragment(result)  # type: ignore[attr-defined]
         except Exception as exc:  # one broken panel must not take the page down
-            log.error("panel failed", panel=panel.name, failing_plugin=plugin,
-                      error=type(exc).__name__, exc_info=exc)
-            panels.append({"name": panel.name, "title": str(panel.title), "html": None,
-                           "plugin": plugin})
+            log.error(
+                "panel failed",
+                panel=panel.name,
+                failing_plugin=plugin,
+                error=type(exc).__name__,
+                exc_info=exc,
+            )
+            panels.append(
+                {"name": panel.name, "title": str(panel.title), "html": None, "plugin": plugin}
+            )
             continue
         if result is not None:
-            panels.append({"name": panel.name, "title": str(panel.title), "html": html,
-                           "plugin": plugin})
+            panels.append(
+                {"name": panel.name, "title": str(panel.title), "html": html, "plugin": plugin}
+            )
     summary: list[SummaryLine] = []
     for plugin, line in crm.plugins.crm_customer_summary_by_plugin(crm=crm, customer=customer):
         if plugin not in panel_plugins and isinstance(line, SummaryLine):
@@ -111,9 +149,13 @@ def page_context(request: PageRequest, customer: Customer) -> dict[str, Any]:
         "phone": people.shown_phone(request.role, actor, customer, assigned),
         "badges": people.badges(crm, customer),
         "quiet_until": quiet,
-        "history": [{"item": i, "kind": kind_label(i.kind),
-                     "channel": channel_label(i.channel.value)} for i in history],
-        "tasks": tasks, "panels": panels, "summary": summary,
+        "history": [
+            {"item": i, "kind": kind_label(i.kind), "channel": channel_label(i.channel.value)}
+            for i in history
+        ],
+        "tasks": tasks,
+        "panels": panels,
+        "summary": summary,
         "gender_label": dict(GENDERS).get(customer.gender.value if customer.gender else ""),
         **_contact_form(request),
     }
@@ -158,12 +200,21 @@ def field_text_of(name: str, value: Any) -> str:
     return str(value)
 
 
-def _edit_context(request: PageRequest, customer: Customer,
-                  values: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"customer": customer, "fields": EDIT_FIELDS, "genders": GENDERS,
-            "values": values or {n: field_text(customer, n) for n, _l in EDIT_FIELDS},
-            "version": customer.version, "staff": [p.name for p in people.staff(request.crm)],
-            "error": None, "error_field": None, "conflict": None, **extra}
+def _edit_context(
+    request: PageRequest, customer: Customer, values: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "customer": customer,
+        "fields": EDIT_FIELDS,
+        "genders": GENDERS,
+        "values": values or {n: field_text(customer, n) for n, _l in EDIT_FIELDS},
+        "version": customer.version,
+        "staff": [p.name for p in people.staff(request.crm)],
+        "error": None,
+        "error_field": None,
+        "conflict": None,
+        **extra,
+    }
 
 
 def edit(request: PageRequest) -> Render | Redirect:
@@ -175,23 +226,28 @@ def edit(request: PageRequest) -> Render | Redirect:
     values = {n: request.form.get(n, "") for n, _l in EDIT_FIELDS}
     read = request.form.get("version", "")
     if not read.isdigit():
-        raise ValidationError("the form lacks the version it was read at; reload the page",
-                              field="version")
+        raise ValidationError(
+            "the form lacks the version it was read at; reload the page", field="version"
+        )
     if int(read) != customer.version:
         return conflict(request, customer, values)
     changes = _changes(request, customer)
     if not changes:
-        return Redirect(f"/customers/{customer.id}",
-                        notice=request.gettext("Nothing changed"))
+        return Redirect(f"/customers/{customer.id}", notice=request.gettext("Nothing changed"))
     try:
-        crm.customers.update(customer.id, actor=request.actor, expected_version=int(read),
-                             **changes)
+        crm.customers.update(
+            customer.id, actor=request.actor, expected_version=int(read), **changes
+        )
     except ConflictError:
         return conflict(request, crm.customers.get(customer.id, actor=request.actor), values)
     except ValidationError as exc:
-        return Render("web/customer_edit.html",
-                      _edit_context(request, customer, values, version=int(read),
-                                    error=str(exc), error_field=exc.field), status=422)
+        return Render(
+            "web/customer_edit.html",
+            _edit_context(
+                request, customer, values, version=int(read), error=str(exc), error_field=exc.field
+            ),
+            status=422,
+        )
     return Redirect(f"/customers/{customer.id}", notice=request.gettext("Saved"))
 
 
@@ -206,10 +262,12 @@ def conflict(request: PageRequest, current: Customer, values: dict[str, str]) ->
         if name == "do_not_contact":
             mine = "yes" if mine == "yes" else ""
         if stored != mine:
-            differences.append({"name": name, "label": str(label), "stored": stored,
-                                "mine": mine})
-    return Render("web/customer_edit.html",
-                  _edit_context(request, current, values, conflict=differences), status=409)
+            differences.append({"name": name, "label": str(label), "stored": stored, "mine": mine})
+    return Render(
+        "web/customer_edit.html",
+        _edit_context(request, current, values, conflict=differences),
+        status=409,
+    )
 
 
 def _resource(customer: Customer) -> Any:
@@ -223,39 +281,48 @@ def log_contact(request: PageRequest) -> Render | Redirect:
     customer = crm.customers.get(request.path["customer_id"], actor=request.actor)
     form = request.form
     values = {k: form.get(k, "") for k in CONTACT_FIELDS}
-    fields: dict[str, Any] = {"channel": values["channel"] or "other",
-                              "summary": values["summary"], "rep": request.actor}
+    fields: dict[str, Any] = {
+        "channel": values["channel"] or "other",
+        "summary": values["summary"],
+        "rep": request.actor,
+    }
     try:
         if values["amount"].strip():
             try:
                 fields["amount"] = float(values["amount"].replace(",", "").strip())
             except ValueError:
-                raise ValidationError("give the amount as a number (129.50)",
-                                      field="amount") from None
+                raise ValidationError(
+                    "give the amount as a number (129.50)", field="amount"
+                ) from None
         if values["satisfaction"].strip():
             if not values["satisfaction"].strip().isdigit():
-                raise ValidationError("satisfaction is a score from 1 to 5",
-                                      field="satisfaction")
+                raise ValidationError("satisfaction is a score from 1 to 5", field="satisfaction")
             fields["satisfaction"] = int(values["satisfaction"])
         occurred = None
         if values["occurred_at"].strip():
             try:
                 local = datetime.fromisoformat(values["occurred_at"].strip())
             except ValueError:
-                raise ValidationError("give the time as a date and time",
-                                      field="occurred_at") from None
+                raise ValidationError(
+                    "give the time as a date and time", field="occurred_at"
+                ) from None
             zone = request.clock.zone  # type: ignore[attr-defined]
             occurred = local.replace(tzinfo=zone) if local.tzinfo is None else local
             if occurred > request.now:
                 raise ValidationError("a contact cannot be in the future", field="occurred_at")
-        crm.interactions.log(actor=request.actor, customer_id=customer.id,
-                             kind=values["kind"], occurred_at=occurred, **fields)
+        crm.interactions.log(
+            actor=request.actor,
+            customer_id=customer.id,
+            kind=values["kind"],
+            occurred_at=occurred,
+            **fields,
+        )
     except ValidationError as exc:
         ctx = page_context(request, customer)
         ctx.update(_contact_form(request, values))
         ctx.update({"contact_error": str(exc), "contact_error_field": exc.field})
         return Render("web/customer.html", ctx, status=422)
-    return Redirect(f"/customers/{customer.id}",
-                    notice=request.gettext("Recorded: %(kind)s") % {"kind": kind_label(
-                        values["kind"])})
-
+    return Redirect(
+        f"/customers/{customer.id}",
+        notice=request.gettext("Recorded: %(kind)s") % {"kind": kind_label(values["kind"])},
+    )

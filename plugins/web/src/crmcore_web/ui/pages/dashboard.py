@@ -33,8 +33,12 @@ from crmcore_web.ui.pages import people
 
 ROLES = ("shift_lead", "manager", "admin")
 FRESH = 60.0  # seconds a computed dashboard is shown again for the same window
-PERIODS = (("day", lazy("Today")), ("week", lazy("This week")), ("month", lazy("This month")),
-           ("custom", lazy("Custom dates")))
+PERIODS = (
+    ("day", lazy("Today")),
+    ("week", lazy("This week")),
+    ("month", lazy("This month")),
+    ("custom", lazy("Custom dates")),
+)
 KEY_FIGURES = 6  # rows of a card's first table shown as its key figures
 
 
@@ -43,8 +47,7 @@ def pages() -> list[WebPage]:
 
 
 def nav_entries() -> list[NavEntry]:
-    return [NavEntry("/dashboard", lazy("Dashboard"), order=50,
-                     roles=ROLES)]  # type: ignore[arg-type]  # (converter=tuple)
+    return [NavEntry("/dashboard", lazy("Dashboard"), order=50, roles=ROLES)]  # type: ignore[arg-type]  # (converter=tuple)
 
 
 @attrs.frozen
@@ -102,10 +105,12 @@ def _store_version(request: PageRequest) -> Any:
 def scope(request: PageRequest) -> tuple[str | None, str | None, list[str], list[str]]:
     """The team and rep the dashboard shows, and the teams and reps one may choose from."""
     if request.role not in ROLES:
-        raise PermissionDenied(request.gettext(
-            "The dashboard is for shift leads and managers."))
-    staff = [attrs.evolve(p, team=p.team or _team_of(request, p.name))
-             for p in people.staff(request.crm) if p.role in ("agent", "shift_lead")]
+        raise PermissionDenied(request.gettext("The dashboard is for shift leads and managers."))
+    staff = [
+        attrs.evolve(p, team=p.team or _team_of(request, p.name))
+        for p in people.staff(request.crm)
+        if p.role in ("agent", "shift_lead")
+    ]
     team = request.query.get("team") or None
     rep = request.query.get("rep") or None
     if request.role == "shift_lead":
@@ -139,29 +144,55 @@ def dashboard(request: PageRequest) -> Render:
     period = request.query.get("period") or "week"
     since, until = request.query.get("since", ""), request.query.get("until", "")
     window = chosen_window(request.now, zone, period, since, until, team, rep)
-    key = (id(request.crm), period, since, until, team, rep,
-           request.now.astimezone(ZoneInfo(zone)).date() if period != "custom" else None,
-           _store_version(request))
+    key = (
+        id(request.crm),
+        period,
+        since,
+        until,
+        team,
+        rep,
+        request.now.astimezone(ZoneInfo(zone)).date() if period != "custom" else None,
+        _store_version(request),
+    )
     computed_at, groups = CACHE.get(
-        key, lambda: (request.now, report_by_source(request.crm, request.now, window)))
+        key, lambda: (request.now, report_by_source(request.crm, request.now, window))
+    )
     _ = request.gettext
-    cards = [card(source, sections, window, _, f"c{i}")
-             for i, (source, sections) in enumerate(groups)]
+    cards = [
+        card(source, sections, window, _, f"c{i}") for i, (source, sections) in enumerate(groups)
+    ]
     cards = [c for c in cards if c.charts or c.figures]
-    contributed = [(name, item.title, request.fragment(item.render(request)))  # type: ignore[attr-defined]
-                   for name, item in request.workspace.contributions.cards]  # type: ignore[attr-defined]
-    return Render("web/dashboard.html", {
-        "periods": PERIODS, "period": period, "since": since, "until": until,
-        "team": team or "", "rep": rep or "", "teams": teams, "reps": reps,
-        "fixed_team": request.role == "shift_lead",
-        "period_text": period_text(window, zone, _), "cards": cards,
-        "contributed": [c for c in contributed if c[2]],
-        "computed_at": computed_at,
-    })
+    contributed = [
+        (name, item.title, request.fragment(item.render(request)))  # type: ignore[attr-defined]
+        for name, item in request.workspace.contributions.cards
+    ]  # type: ignore[attr-defined]
+    return Render(
+        "web/dashboard.html",
+        {
+            "periods": PERIODS,
+            "period": period,
+            "since": since,
+            "until": until,
+            "team": team or "",
+            "rep": rep or "",
+            "teams": teams,
+            "reps": reps,
+            "fixed_team": request.role == "shift_lead",
+            "period_text": period_text(window, zone, _),
+            "cards": cards,
+            "contributed": [c for c in contributed if c[2]],
+            "computed_at": computed_at,
+        },
+    )
 
 
-def card(source: str, sections: Sequence[ReportSection], window: ReportWindow,
-         gettext: Callable[[str], str], ident: str) -> Card:
+def card(
+    source: str,
+    sections: Sequence[ReportSection],
+    window: ReportWindow,
+    gettext: Callable[[str], str],
+    ident: str,
+) -> Card:
     """A source's card: its key figures (the first rows of its first two-column table, whose
     title the card takes, else its first section's) and every chart of its sections,
     translated."""
@@ -169,14 +200,20 @@ def card(source: str, sections: Sequence[ReportSection], window: ReportWindow,
     table = next((s for s in sections if len(s.columns) == 2 and s.rows), None)
     first = table or sections[0]
     if table is not None:
-        figures = tuple((gettext(human_label(str(row[0]))), _value(row[1]))
-                        for row in table.rows[:KEY_FIGURES])
+        figures = tuple(
+            (gettext(human_label(str(row[0]))), _value(row[1])) for row in table.rows[:KEY_FIGURES]
+        )
     charts: list[Chart] = [c for s in sections for c in s.charts]
-    return Card(source, gettext(first.title), figures,
-                tuple(Markup(render_figure(translated(c, gettext), ident=f"{ident}-{n}",
-                                           translate=gettext))
-                      for n, c in enumerate(charts)),
-                gettext(section_note(first, window)) if first.note else "")
+    return Card(
+        source,
+        gettext(first.title),
+        figures,
+        tuple(
+            Markup(render_figure(translated(c, gettext), ident=f"{ident}-{n}", translate=gettext))
+            for n, c in enumerate(charts)
+        ),
+        gettext(section_note(first, window)) if first.note else "",
+    )
 
 
 def _value(value: Any) -> str:
@@ -189,7 +226,12 @@ def _value(value: Any) -> str:
 
 def window_of(request: PageRequest) -> ReportWindow:
     """The window the dashboard's query asks for (for cards that compute their own)."""
-    return chosen_window(request.now, request.crm.config.core.timezone,
-                         request.query.get("period") or "week", request.query.get("since", ""),
-                         request.query.get("until", ""), request.query.get("team") or None,
-                         request.query.get("rep") or None)
+    return chosen_window(
+        request.now,
+        request.crm.config.core.timezone,
+        request.query.get("period") or "week",
+        request.query.get("since", ""),
+        request.query.get("until", ""),
+        request.query.get("team") or None,
+        request.query.get("rep") or None,
+    )

@@ -17,9 +17,12 @@ from crmcore_web.ui.pages import people
 WEEK = timedelta(days=7)
 LEAD_ROLES = ("shift_lead", "manager", "admin")
 #: Outcomes offered with one click (the rep can also type their own).
-OUTCOMES = (("reached", lazy("Reached, done")), ("no_answer", lazy("No answer")),
-            ("call_back_later", lazy("Asked to call back later")),
-            ("not_interested", lazy("Not interested")))
+OUTCOMES = (
+    ("reached", lazy("Reached, done")),
+    ("no_answer", lazy("No answer")),
+    ("call_back_later", lazy("Asked to call back later")),
+    ("not_interested", lazy("Not interested")),
+)
 
 
 @attrs.frozen
@@ -37,9 +40,11 @@ class Row:
 
 
 def pages() -> list[WebPage]:
-    return [WebPage("/", my_day, name="my_day"),
-            WebPage("/tasks/{task_id}/complete", complete, methods=("POST",)),
-            WebPage("/tasks/{task_id}/reschedule", reschedule, methods=("POST",))]
+    return [
+        WebPage("/", my_day, name="my_day"),
+        WebPage("/tasks/{task_id}/complete", complete, methods=("POST",)),
+        WebPage("/tasks/{task_id}/reschedule", reschedule, methods=("POST",)),
+    ]
 
 
 def queue_owners(request: PageRequest) -> tuple[list[str], list[str], str | None]:
@@ -58,11 +63,13 @@ def queue_owners(request: PageRequest) -> tuple[list[str], list[str], str | None
             if request.role == "admin":
                 return True
             other = crm.actor(name)
-            return department is not None and other is not None and \
-                other.department == department
+            return department is not None and other is not None and other.department == department
 
-        reps = [p.name for p in people.staff(crm)
-                if p.role in ("agent", "shift_lead") and in_scope(p.name)]
+        reps = [
+            p.name
+            for p in people.staff(crm)
+            if p.role in ("agent", "shift_lead") and in_scope(p.name)
+        ]
         reps = reps or [actor]
     if actor not in reps:
         reps.append(actor)
@@ -88,29 +95,59 @@ def build_rows(request: PageRequest, tasks: list[Task]) -> list[Row]:
         if customer is not None:
             marks = tuple(people.badges(crm, customer))
             quiet = people.quiet_until(crm, customer, now)
-            phone = people.shown_phone(request.role, request.actor, customer,
-                                       assigned=task.assignee == request.actor)
-        rows.append(Row(task, customer, people.display_name(customer, request.gettext), phone,
-                        marks, group, quiet,
-                        customer is not None and quiet is None and bool(customer.phone)
-                        and not customer.do_not_contact))
+            phone = people.shown_phone(
+                request.role, request.actor, customer, assigned=task.assignee == request.actor
+            )
+        rows.append(
+            Row(
+                task,
+                customer,
+                people.display_name(customer, request.gettext),
+                phone,
+                marks,
+                group,
+                quiet,
+                customer is not None
+                and quiet is None
+                and bool(customer.phone)
+                and not customer.do_not_contact,
+            )
+        )
     order = {"overdue": 0, "today": 1, "week": 2}
-    rows.sort(key=lambda r: (order[r.group], r.task.due_at, people.rank(r.badges),
-                             -int(r.task.priority), r.task.id))
+    rows.sort(
+        key=lambda r: (
+            order[r.group],
+            r.task.due_at,
+            people.rank(r.badges),
+            -int(r.task.priority),
+            r.task.id,
+        )
+    )
     return rows
 
 
 def my_day(request: PageRequest) -> Render:
     owners, reps, chosen = queue_owners(request)
     horizon = request.now + WEEK
-    query: dict[str, Any] = {"status": TaskStatus.OPEN.value, "due_at": {"$lte": horizon},
-                             "assignee": {"$in": owners}}
+    query: dict[str, Any] = {
+        "status": TaskStatus.OPEN.value,
+        "due_at": {"$lte": horizon},
+        "assignee": {"$in": owners},
+    }
     tasks = request.crm.tasks.find(query, limit=500)
     rows = build_rows(request, tasks)
     groups = [(key, [r for r in rows if r.group == key]) for key in ("overdue", "today", "week")]
-    return Render("web/my_day.html", {"groups": groups, "reps": reps, "chosen_rep": chosen,
-                                      "is_lead": bool(reps), "outcomes": OUTCOMES,
-                                      "total": len(rows)})
+    return Render(
+        "web/my_day.html",
+        {
+            "groups": groups,
+            "reps": reps,
+            "chosen_rep": chosen,
+            "is_lead": bool(reps),
+            "outcomes": OUTCOMES,
+            "total": len(rows),
+        },
+    )
 
 
 def _back(request: PageRequest) -> str:
@@ -124,12 +161,13 @@ def complete(request: PageRequest) -> Redirect:
     if not outcome:
         raise ValidationError("say how it went: choose an outcome or write one", field="outcome")
     task = request.crm.tasks.get(task_id, actor=request.actor)
-    version = int(request.form["version"]) if request.form.get("version", "").isdigit() \
-        else None
-    request.crm.tasks.complete(task.id, actor=request.actor, outcome=outcome,
-                               expected_version=version)
-    return Redirect(_back(request), notice=request.gettext("Task completed: %(title)s")
-                    % {"title": task.title})
+    version = int(request.form["version"]) if request.form.get("version", "").isdigit() else None
+    request.crm.tasks.complete(
+        task.id, actor=request.actor, outcome=outcome, expected_version=version
+    )
+    return Redirect(
+        _back(request), notice=request.gettext("Task completed: %(title)s") % {"title": task.title}
+    )
 
 
 def reschedule(request: PageRequest) -> Redirect:
@@ -140,12 +178,12 @@ def reschedule(request: PageRequest) -> Redirect:
     except ValueError:
         raise ValidationError("give the new time as a date and time", field="due_at") from None
     zone = request.clock.zone  # type: ignore[attr-defined]
-    due = (local.replace(tzinfo=zone) if local.tzinfo is None else local)
+    due = local.replace(tzinfo=zone) if local.tzinfo is None else local
     if due <= request.now:
         raise ValidationError("the new time must be in the future", field="due_at")
     task = request.crm.tasks.get(task_id, actor=request.actor)
-    version = int(request.form["version"]) if request.form.get("version", "").isdigit() \
-        else None
+    version = int(request.form["version"]) if request.form.get("version", "").isdigit() else None
     request.crm.tasks.reschedule(task.id, due, actor=request.actor, expected_version=version)
-    return Redirect(_back(request), notice=request.gettext("Task moved: %(title)s")
-                    % {"title": task.title})
+    return Redirect(
+        _back(request), notice=request.gettext("Task moved: %(title)s") % {"title": task.title}
+    )

@@ -26,7 +26,7 @@ def mask_phone(phone: str | None) -> str:
         return MASK
     keep_head = digits[min(4, len(digits) - 5)]
     keep_tail = digits[-4]
-    return phone[:keep_head + 1] + MASK + phone[keep_tail:]
+    return phone[: keep_head + 1] + MASK + phone[keep_tail:]
 
 
 def phone_visible(role: str, actor: str, customer: Customer, assigned: bool = False) -> bool:
@@ -48,8 +48,11 @@ def shown_phone(role: str, actor: str, customer: Customer, assigned: bool = Fals
 
 def badges(crm: CRM, customer: Customer) -> list[Badge]:
     """Every plugin's marks for ``customer``, most telling first."""
-    found = [b for b in crm.plugins.crm_customer_badges(crm=crm, customer=customer)
-             if isinstance(b, Badge)]
+    found = [
+        b
+        for b in crm.plugins.crm_customer_badges(crm=crm, customer=customer)
+        if isinstance(b, Badge)
+    ]
     return sorted(found, key=lambda b: b.rank)
 
 
@@ -78,8 +81,9 @@ def staff(crm: CRM) -> list[Person]:
         people[name] = Person(name, entry.role, entry.team)
     for user in crm.records(USERS, User).find({"disabled_at": None}):
         known = people.get(user.name)
-        people[user.name] = Person(user.name, user.role,
-                                   (known.team if known else None) or user.team)
+        people[user.name] = Person(
+            user.name, user.role, (known.team if known else None) or user.team
+        )
     return sorted(people.values(), key=lambda p: p.name)
 
 
@@ -93,8 +97,7 @@ def customers_by_id(crm: CRM, ids: Iterable[str | None]) -> dict[str, Customer]:
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
-    return {c.id: c for c in crm.customers.find({"id": {"$in": wanted}},
-                                                include_inactive=True)}
+    return {c.id: c for c in crm.customers.find({"id": {"$in": wanted}}, include_inactive=True)}
 
 
 def display_name(customer: Customer | None, gettext: Any) -> str:

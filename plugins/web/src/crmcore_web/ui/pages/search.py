@@ -41,13 +41,18 @@ def find(request: PageRequest, text: str) -> tuple[list[Customer], str]:
         except ValidationError:
             phone = None
         if phone is not None:
-            found = crm.customers.find(crm.readable_filter(actor, {"phone": phone.e164}),
-                                       limit=LIMIT)
+            found = crm.customers.find(
+                crm.readable_filter(actor, {"phone": phone.e164}), limit=LIMIT
+            )
             if found:
                 return found, "phone"
         if len(digits) >= MIN_TAIL_DIGITS:
-            return _scan(request, lambda c: bool(c.phone) and
-                         "".join(_DIGITS.findall(c.phone or "")).endswith(digits)), "phone_tail"
+            return _scan(
+                request,
+                lambda c: (
+                    bool(c.phone) and "".join(_DIGITS.findall(c.phone or "")).endswith(digits)
+                ),
+            ), "phone_tail"
         return [], "phone"
     needle = text.casefold()
     return _scan(request, lambda c: needle in c.name.casefold()), "name"
@@ -70,7 +75,12 @@ def search(request: PageRequest) -> Render:
     how = ""
     if text:
         found, how = find(request, text)
-    rows = [{"customer": c, "phone": people.mask_phone(c.phone) if c.phone else "",
-             "badges": people.badges(request.crm, c)} for c in found]
-    return Render("web/search.html", {"text": text, "rows": rows, "how": how,
-                                      "limit": LIMIT})
+    rows = [
+        {
+            "customer": c,
+            "phone": people.mask_phone(c.phone) if c.phone else "",
+            "badges": people.badges(request.crm, c),
+        }
+        for c in found
+    ]
+    return Render("web/search.html", {"text": text, "rows": rows, "how": how, "limit": LIMIT})
