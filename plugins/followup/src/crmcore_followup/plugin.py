@@ -36,7 +36,7 @@ from crmcore.calendars import calendar_named
 from crmcore.contracts import Ticket
 from crmcore.converter import iso
 from crmcore.security import Actor, Role, directory_actor
-from crmcore_followup import records, recovery, report, routing, simulate, sweep
+from crmcore_followup import handovers, records, recovery, report, routing, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
 from crmcore_followup.grades import PIPELINE, pipeline_grade
 from crmcore_followup.reps import LoadBook, Roster
@@ -93,9 +93,9 @@ def crm_settings() -> SettingsSpec:
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
-    """``followup.schedule`` (per customer, the sweep's index), ``followup.reps`` (the roster)
-    and ``followup.state`` (the sweep's backfill cursor)."""
-    return records.collections()
+    """``followup.schedule`` (per customer, the sweep's index), ``followup.reps`` (the roster),
+    ``followup.state`` (the sweep's backfill cursor) and ``followup.handovers`` (shifts)."""
+    return [*records.collections(), handovers.collection()]
 
 
 @hookimpl

@@ -11,7 +11,6 @@ import attrs
 from crmcore import ValidationError
 from crmcore.schema import name_text, optional_name, to_utc, to_utc_or_none
 from crmcore.storage import CollectionSpec, IndexSpec
-from crmcore_followup import handovers
 
 SCHEDULE = "followup.schedule"
 REPS = "followup.reps"
@@ -183,5 +182,4 @@ def collections() -> list[CollectionSpec]:
             record_type=Rep,
         ),
         CollectionSpec(STATE, (), record_type=SweepState),
-        handovers.collection(),
     ]
