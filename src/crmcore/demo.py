@@ -21,7 +21,7 @@ import click
 from crmcore.app import CRM, open_crm
 from crmcore.clock import ManualClock
 from crmcore.config import Config, profile_text
-from crmcore.entities import Channel, Gender
+from crmcore.entities import Channel, Gender, TaskStatus
 from crmcore.outputs import configured_paths, private_folder, write_output
 from crmcore.render import render_terminal
 from crmcore.report import build_report
@@ -320,6 +320,11 @@ def run_demo(
         if not st.as_json:
             render_terminal(st.console, build_report(crm))
         store = crm.store.describe()
+        # the summary counts what the store (and so the report) holds: plugins' simulations
+        # add customers (referrals), interactions and done tasks of their own
+        customers = crm.customers.count()
+        interactions = crm.interactions.count()
+        tasks_done = crm.tasks.count({"status": TaskStatus.DONE.value})
         clock.set(datetime.now(UTC))
         next_steps = [
             str(line) for line in crm.plugins.crm_demo_ready(crm=crm, config_path=str(config_path))
