@@ -9,7 +9,7 @@ from collections.abc import Callable
 from html import escape
 
 from crmcore.charts import Chart
-from crmcore.i18n import N_
+from crmcore.markers import N_
 
 # Okabe-Ito: told apart with the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from crmcore.i18n import N_
+from crmcore.markers import N_
 
 KINDS = ("bar", "stacked", "line")
 GRAINS = ("day", "week", "month")

@@ -542,10 +542,8 @@ class EncryptedCollection(Collection):
     ) -> list[Doc]:
         self._check_sort(sort)
         return [
-            self._open(d)
-            for d in self._inner.find(  # type: ignore[misc]
-                self._filter(filter), sort=sort, limit=limit, skip=skip
-            )
+            self._open(d)  # type: ignore[misc]
+            for d in self._inner.find(self._filter(filter), sort=sort, limit=limit, skip=skip)
         ]
 
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:

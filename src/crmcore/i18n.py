@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crmcore.markers import N_ as N_  # re-exported: the documented import of the marker
+
 if TYPE_CHECKING:
     from babel.support import NullTranslations
 
@@ -214,12 +216,6 @@ class LazyText:
 
     def translate(self, gettext: Callable[[str], str]) -> str:
         return gettext(self.message)
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalog without translating it here: report titles, chart
-    labels and the like are plain strings, translated where they are shown."""
-    return message
 
 
 def lazy(message: str) -> LazyText:

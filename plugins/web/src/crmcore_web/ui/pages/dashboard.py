@@ -162,10 +162,11 @@ def dashboard(request: PageRequest) -> Render:
         card(source, sections, window, _, f"c{i}") for i, (source, sections) in enumerate(groups)
     ]
     cards = [c for c in cards if c.charts or c.figures]
+    workspace = request.workspace  # type: ignore[attr-defined]
     contributed = [
         (name, item.title, request.fragment(item.render(request)))  # type: ignore[attr-defined]
-        for name, item in request.workspace.contributions.cards
-    ]  # type: ignore[attr-defined]
+        for name, item in workspace.contributions.cards
+    ]
     return Render(
         "web/dashboard.html",
         {
