@@ -1,8 +1,10 @@
-"""The typed hook facade (``crmcore.hookcalls``): one method per hook, no hook named in a
-string elsewhere, every call through pluggy so ``CRM_TRACE_HOOKS=1`` sees it."""
+"""The typed hook facade (``crmcore.hookcalls``): one method per hook (``crm.events`` for the
+event hooks), no hook named in a string elsewhere, every call through pluggy so
+``CRM_TRACE_HOOKS=1`` sees it."""
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import re
@@ -10,9 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crmcore import hookimpl
+import pytest
+
+from crmcore import Effects, ExtPatch, hookimpl
 from crmcore.contracts import CONTRACT_SPECS
-from crmcore.hookcalls import HookCalls
+from crmcore.hookcalls import EventCalls, HookCalls
 from crmcore.hookspecs import CrmHookSpecs
 from crmcore.hooktrace import describe, install
 from crmcore.plugins import PluginManager, make_plugin_manager
@@ -33,8 +37,18 @@ def all_specs() -> list[tuple[type, str]]:
 
 
 def is_event(spec: type, name: str) -> bool:
-    """Event hooks return Effects and are fired by name through ``CRM.emit``."""
-    return getattr(spec, name).__annotations__.get("return") == "Effects | None"
+    """Event hooks return Effects and are fired by an actor through ``crm.events`` (the
+    sweep, ``crm_tick``, returns Effects too but has no actor: ``CRM.tick`` calls it)."""
+    annotations = getattr(spec, name).__annotations__
+    return annotations.get("return") == "Effects | None" and "actor" in annotations
+
+
+def event_specs() -> list[tuple[type, str]]:
+    return [(spec, name) for spec, name in all_specs() if is_event(spec, name)]
+
+
+def event_methods() -> list[str]:
+    return [n for n in vars(EventCalls) if not n.startswith("_") and n != "listened"]
 
 
 def test_every_hook_that_is_not_an_event_has_a_facade_method():
@@ -47,19 +61,114 @@ def test_every_hook_that_is_not_an_event_has_a_facade_method():
     assert callable(HookCalls.crm_tick)  # the sweep is called, not emitted
 
 
-def test_no_hook_is_called_by_name_outside_the_facade():
-    pattern = re.compile(
-        r"""(call|flat|contributions|each|_first)\(\s*["']crm_"""
-        r"""|hook\.crm_|getattr\([^,]*hook, *["']crm_"""
-    )
+#: A hook named in a string: called, emitted or asked about (across line breaks too).
+BY_NAME = re.compile(
+    r"""\b(call|flat|contributions|each|_first|emit|implemented)\(\s*["']crm_"""
+    r"""|hook\.crm_|getattr\([^,]*hook, *["']crm_"""
+)
+
+
+def by_name(text: str) -> list[str]:
+    """``line: code`` for every hook named in a string in ``text``."""
+    lines = text.splitlines()
+    found = []
+    for match in BY_NAME.finditer(text):
+        number = text.count("\n", 0, match.start()) + 1
+        found.append(f"{number}: {lines[number - 1].strip()}")
+    return found
+
+
+def test_no_hook_is_called_emitted_or_asked_about_by_name_outside_the_facade():
     offenders = []
     for path in [*ROOT.glob("src/**/*.py"), *ROOT.glob("plugins/*/src/**/*.py")]:
         if path == FACADE:
             continue
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if pattern.search(line):
-                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+        for hit in by_name(path.read_text(encoding="utf-8")):
+            offenders.append(f"{path.relative_to(ROOT)}:{hit}")
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'crm.emit("crm_complaint_closed", actor=a, ticket=t)',
+        'self._kernel.emit(\n    "crm_customer_created", actor=a, customer=c\n)',
+        "crm.plugins.implemented('crm_grade_changed')",
+        'self.plugins.call(\n    "crm_tick", crm=crm\n)',
+        "crm.plugins.hook.crm_tick(crm=crm)",
+    ],
+)
+def test_the_grep_catches_every_way_of_naming_a_hook(code):
+    assert by_name(f"x = 1\n{code}\n") != []
+
+
+def test_the_grep_leaves_typed_calls_alone():
+    code = "crm.events.complaint_closed(actor=a, ticket=t)\npm.crm_tick(crm=crm, now=n, worker=w)"
+    assert by_name(code) == []
+
+
+def test_every_event_hook_has_its_typed_method_with_the_specs_arguments():
+    specs = event_specs()
+    assert len(specs) >= 20  # the core's eight and the contracts'
+    for spec, name in specs:
+        method = getattr(EventCalls, name.removeprefix("crm_"), None)
+        assert callable(method), f"{name} has no method on EventCalls"
+        wanted = {k: v for k, v in getattr(spec, name).__annotations__.items() if k != "crm"}
+        wanted["return"] = "Effects"
+        params = inspect.signature(method).parameters
+        assert all(
+            p.kind is inspect.Parameter.KEYWORD_ONLY for n, p in params.items() if n != "self"
+        ), name
+        assert method.__annotations__ == wanted, name
+    assert sorted(event_methods()) == sorted(n.removeprefix("crm_") for _s, n in specs)
+
+
+def test_every_event_method_emits_its_own_hook_with_its_arguments():
+    fired: list[tuple[str, dict]] = []
+
+    def emit(hook_name, *, actor, **kwargs):
+        fired.append((hook_name, {"actor": actor, **kwargs}))
+        return Effects()
+
+    events = EventCalls(emit, lambda name: True)
+    for method in event_methods():
+        params = [n for n in inspect.signature(getattr(EventCalls, method)).parameters]
+        kwargs = {n: object() for n in params if n != "self"}
+        assert getattr(events, method)(**kwargs) == Effects()
+        assert fired.pop() == (f"crm_{method}", kwargs)
+
+
+def test_events_go_through_the_kernels_emit_and_apply_what_listeners_return(make_crm):
+    class Listener:
+        @hookimpl
+        def crm_task_completed(self, crm, task, actor):
+            return Effects(ext=[ExtPatch(task.customer_id, "listener", {"done": task.id})])
+
+    crm = make_crm([("listener", Listener())])
+    customer = crm.customers.add(actor="ann", name="Li Lei")
+    task = crm.tasks.create(
+        actor="ann", kind="other", title="t", due_at=crm.now(), customer_id=customer.id
+    )
+    effects = crm.events.task_completed(actor="ann", task=task)
+    assert effects.ext and crm.customers.get(customer.id).ext["listener"] == {"done": task.id}
+    assert crm.events.task_created(actor="ann", task=task) == Effects()  # nobody listens
+
+
+def test_listened_says_whether_a_plugin_implements_the_event(make_crm):
+    class Listener:
+        @hookimpl
+        def crm_grade_changed(self, crm, customer, scheme, old, new, reason, actor):
+            return None
+
+    bare = make_crm()
+    assert not bare.events.listened(bare.events.grade_changed)
+    listening = make_crm([("listener", Listener())])
+    assert listening.events.listened(listening.events.grade_changed)
+    assert not listening.events.listened(listening.events.churn_risk_changed)
+    with pytest.raises(TypeError, match="not an event"):
+        listening.events.listened(bare.events.grade_changed)  # another CRM's
+    with pytest.raises(TypeError, match="not an event"):
+        listening.events.listened(print)  # type: ignore[arg-type]
 
 
 class Collections:

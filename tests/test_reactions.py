@@ -35,9 +35,7 @@ def _writes(crm, customer):
         "apply": lambda: crm.apply(
             Effects(tasks=[TaskDraft(kind="other", title="t", due_at=crm.now())]), actor="p"
         ),
-        "emit": lambda: crm.emit(
-            "crm_customer_updated", actor="p", before=customer, after=customer
-        ),
+        "emit": lambda: crm.events.customer_updated(actor="p", before=customer, after=customer),
     }
 
 

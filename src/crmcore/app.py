@@ -30,6 +30,7 @@ from crmcore.errors import (
     StorageError,
     ValidationError,
 )
+from crmcore.hookcalls import EventCalls
 from crmcore.interactions import Interactions
 from crmcore.kernel import MAX_EFFECT_DEPTH, GatedCollection, Kernel, ReplayClock
 from crmcore.logs import get_logger, register_personal_keys
@@ -259,6 +260,13 @@ class CRM:
 
     # -- events and effects ----------------------------------------------------------------
 
+    @property
+    def events(self) -> EventCalls:
+        """Fire an event hook by its typed method: ``crm.events.complaint_closed(actor=…,
+        ticket=…)``, one per event hook of the core and of ``crmcore.contracts``. Each applies
+        the ``Effects`` every plugin returned and returns them, as ``emit`` does."""
+        return self.kernel.events
+
     def reacting(self) -> contextlib.AbstractContextManager[None]:
         """Writes inside are part of an action the caller was already authorised for (a
         complaint's resolution logging the refund it approved), so they are not checked again:
@@ -267,12 +275,13 @@ class CRM:
         return self.kernel.reacting()
 
     def emit(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects:
-        """Call an event hook and apply the ``Effects`` every plugin returned.
+        """Call an event hook by name and apply the ``Effects`` every plugin returned.
 
-        Plugins that offer hooks of their own call this for them too, so their implementers'
-        effects are applied in the same place. Returns what was applied. Refused from inside
-        an event hook (return Effects instead); nested emits count toward ``MAX_EFFECT_DEPTH``
-        on their thread however they were reached.
+        For the hooks a plugin declares itself (``crm_addhooks``), so their implementers'
+        effects are applied in the same place; the core's events and those of
+        ``crmcore.contracts`` are fired through ``crm.events`` instead. Returns what was
+        applied. Refused from inside an event hook (return Effects instead); nested emits
+        count toward ``MAX_EFFECT_DEPTH`` on their thread however they were reached.
         """
         return self.kernel.emit(hook_name, actor=actor, **kwargs)
 

@@ -218,8 +218,8 @@ class Customers:
         with self._kernel.transaction(customer.created_by):
             self._coll.insert(to_doc(customer))
             self._claim_keys(customer.id, customer.external_ids, {})
-            effects = self._kernel.emit(
-                "crm_customer_created", actor=customer.created_by, customer=customer
+            effects = self._kernel.events.customer_created(
+                actor=customer.created_by, customer=customer
             )
         return self.get(customer.id) if effects else customer  # effects may have patched ext
 
@@ -307,9 +307,7 @@ class Customers:
             )
             if "external_ids" in clean:
                 self._claim_keys(id, stored.external_ids, before.external_ids)
-            effects = self._kernel.emit(
-                "crm_customer_updated", actor=actor, before=before, after=stored
-            )
+            effects = self._kernel.events.customer_updated(actor=actor, before=before, after=stored)
         return self.get(id) if effects else stored
 
     @retried
@@ -392,7 +390,7 @@ class Customers:
                 {k: doc[k] for k in (*blank, "status", "updated_at", "updated_by")},
                 expected_version=customer.version,
             )
-            self._kernel.emit("crm_customer_forgotten", actor=actor, customer=erased)
+            self._kernel.events.customer_forgotten(actor=actor, customer=erased)
         self._finish_erasure(id)
         return self.get_any(id)
 
@@ -572,8 +570,7 @@ class Customers:
                 {k: tdoc[k] for k in (*blank, "status", "merged_into", "updated_at", "updated_by")},
                 expected_version=dup.version,
             )
-            self._kernel.emit(
-                "crm_customers_merged",
+            self._kernel.events.customers_merged(
                 actor=actor,
                 kept=self.get(keep_id),
                 merged=self.get_any(duplicate_id),

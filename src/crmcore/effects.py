@@ -219,6 +219,14 @@ class _InteractionLogger(Protocol):
     ) -> Interaction: ...
 
 
+class _TaskEvents(Protocol):
+    """The events ``apply`` fires (``crmcore.hookcalls.EventCalls``, as ``crm.events``)."""
+
+    def task_created(self, *, task: Task, actor: str) -> Effects: ...
+
+    def task_cancelled(self, *, task: Task, actor: str) -> Effects: ...
+
+
 class Target(Protocol):
     """What ``apply`` writes through: the CRM, as far as Effects reach it."""
 
@@ -235,7 +243,8 @@ class Target(Protocol):
 
     def transaction(self, actor: str | None = None) -> contextlib.AbstractContextManager[None]: ...
 
-    def emit(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects: ...
+    @property
+    def events(self) -> _TaskEvents: ...
 
 
 def apply(
@@ -284,7 +293,7 @@ def apply(
             if is_new:
                 new.append(task)
         for task in cancelled:
-            to.emit("crm_task_cancelled", actor=actor, task=task)
+            to.events.task_cancelled(actor=actor, task=task)
         for task in new:
-            to.emit("crm_task_created", actor=actor, task=task)
+            to.events.task_created(actor=actor, task=task)
     return created + new

@@ -126,7 +126,7 @@ def replay(
         )
         inserted = coll.insert(to_doc(interaction))
         stored = attrs.evolve(interaction, version=inserted["version"])
-        crm.emit("crm_interaction_logged", actor=actor, interaction=stored, customer=customer)
+        crm.events.interaction_logged(actor=actor, interaction=stored, customer=customer)
         return stored.id
 
     whole = crm.transaction(actor) if atomic else contextlib.nullcontext()

@@ -6,9 +6,13 @@ crm=…, now=…, worker=…)`` and never names a hook in a string (a test check
 (``CRM_TRACE_HOOKS=1``) sees every call.
 
 Adding a hook: declare it in ``hookspecs.py`` (or ``contracts/``) and add its method here, in
-the section of its kind; ``tests/test_facade.py`` fails until both exist. Event hooks (those
-returning ``Effects``) are the one exception: they are fired by name through ``CRM.emit``,
-which applies what they return.
+the section of its kind; ``tests/test_facade.py`` fails until both exist.
+
+Event hooks (those an actor fires, returning ``Effects``) have their typed methods on
+``EventCalls`` instead, reached as ``crm.events``: ``crm.events.complaint_escalated(actor=…,
+ticket=…, level=…, target=…)``. Each goes through the kernel's ``emit``, so the Effects rule,
+the re-entry guard and the write check apply as they always did. ``CRM.emit`` by name stays
+for the hooks a third-party plugin declares itself (``crm_addhooks``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -24,9 +28,15 @@ if TYPE_CHECKING:
     import click
 
     from crmcore.app import CRM
-    from crmcore.contracts import BusinessClock, Notification, SchemeRegistration
+    from crmcore.contracts import (
+        BusinessClock,
+        Notification,
+        SchemeRegistration,
+        ServiceOrder,
+        Ticket,
+    )
     from crmcore.effects import Effects
-    from crmcore.entities import Customer
+    from crmcore.entities import Customer, Interaction, Task
     from crmcore.registry import (
         ApiRoute,
         Badge,
@@ -252,4 +262,152 @@ class HookCalls:
         return sum(n or 0 for n in moved)
 
 
-__all__ = ["HookCalls"]
+class Emit(Protocol):
+    """``Kernel.emit``: call an event hook, apply the Effects returned, return them."""
+
+    def __call__(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects: ...
+
+
+class EventCalls:
+    """One typed method per event hook (``crm.events``), named as the hook without ``crm_``.
+
+    Every method fires its hook through the kernel's ``emit`` and returns the ``Effects``
+    that were applied (empty when no plugin listens). Refused from inside an event hook
+    (return ``Effects`` instead), like every write.
+    """
+
+    __slots__ = ("_emit", "_implemented")
+
+    def __init__(self, emit: Emit, implemented: Callable[[str], bool]) -> None:
+        self._emit = emit
+        self._implemented = implemented
+
+    def listened(self, event: Callable[..., Effects]) -> bool:
+        """Whether any loaded plugin implements ``event`` (one of this object's methods:
+        ``crm.events.listened(crm.events.grade_changed)``), to skip building its arguments
+        when nobody listens."""
+        name = getattr(event, "__name__", "")
+        if getattr(event, "__self__", None) is not self or not hasattr(EventCalls, name):
+            raise TypeError(f"{event!r} is not an event of crm.events")
+        return self._implemented(f"crm_{name}")
+
+    # -- customers, interactions, tasks (crmcore.hookspecs) --------------------------------
+
+    def customer_created(self, *, customer: Customer, actor: str) -> Effects:
+        return self._emit("crm_customer_created", actor=actor, customer=customer)
+
+    def customer_updated(self, *, before: Customer, after: Customer, actor: str) -> Effects:
+        return self._emit("crm_customer_updated", actor=actor, before=before, after=after)
+
+    def customers_merged(self, *, kept: Customer, merged: Customer, actor: str) -> Effects:
+        return self._emit("crm_customers_merged", actor=actor, kept=kept, merged=merged)
+
+    def customer_forgotten(self, *, customer: Customer, actor: str) -> Effects:
+        return self._emit("crm_customer_forgotten", actor=actor, customer=customer)
+
+    def interaction_logged(
+        self, *, interaction: Interaction, customer: Customer, actor: str
+    ) -> Effects:
+        return self._emit(
+            "crm_interaction_logged", actor=actor, interaction=interaction, customer=customer
+        )
+
+    def task_created(self, *, task: Task, actor: str) -> Effects:
+        return self._emit("crm_task_created", actor=actor, task=task)
+
+    def task_completed(self, *, task: Task, actor: str) -> Effects:
+        return self._emit("crm_task_completed", actor=actor, task=task)
+
+    def task_cancelled(self, *, task: Task, actor: str) -> Effects:
+        return self._emit("crm_task_cancelled", actor=actor, task=task)
+
+    # -- complaints (crmcore.contracts.complaints) -----------------------------------------
+
+    def complaint_registered(self, *, ticket: Ticket, actor: str) -> Effects:
+        return self._emit("crm_complaint_registered", actor=actor, ticket=ticket)
+
+    def complaint_escalated(
+        self, *, ticket: Ticket, level: int, target: str, actor: str
+    ) -> Effects:
+        return self._emit(
+            "crm_complaint_escalated", actor=actor, ticket=ticket, level=level, target=target
+        )
+
+    def complaint_resolved(self, *, ticket: Ticket, actor: str) -> Effects:
+        return self._emit("crm_complaint_resolved", actor=actor, ticket=ticket)
+
+    def complaint_reopened(self, *, ticket: Ticket, actor: str) -> Effects:
+        return self._emit("crm_complaint_reopened", actor=actor, ticket=ticket)
+
+    def complaint_closed(self, *, ticket: Ticket, actor: str) -> Effects:
+        return self._emit("crm_complaint_closed", actor=actor, ticket=ticket)
+
+    def complaint_sla_breached(
+        self, *, ticket: Ticket, target: str, due_at: datetime, actor: str
+    ) -> Effects:
+        return self._emit(
+            "crm_complaint_sla_breached", actor=actor, ticket=ticket, target=target, due_at=due_at
+        )
+
+    # -- grading (crmcore.contracts.grading) -----------------------------------------------
+
+    def grade_changed(
+        self,
+        *,
+        customer: Customer,
+        scheme: str,
+        old: str | None,
+        new: str | None,
+        reason: str,
+        actor: str,
+    ) -> Effects:
+        return self._emit(
+            "crm_grade_changed",
+            actor=actor,
+            customer=customer,
+            scheme=scheme,
+            old=old,
+            new=new,
+            reason=reason,
+        )
+
+    def churn_risk_changed(
+        self, *, customer: Customer, old: str | None, new: str, reasons: list[str], actor: str
+    ) -> Effects:
+        return self._emit(
+            "crm_churn_risk_changed",
+            actor=actor,
+            customer=customer,
+            old=old,
+            new=new,
+            reasons=reasons,
+        )
+
+    # -- loyalty (crmcore.contracts.loyalty) -----------------------------------------------
+
+    def tier_changed(
+        self, *, customer: Customer, old: str | None, new: str | None, actor: str
+    ) -> Effects:
+        return self._emit("crm_tier_changed", actor=actor, customer=customer, old=old, new=new)
+
+    # -- service orders (crmcore.contracts.service) ----------------------------------------
+
+    def service_step_entered(
+        self, *, order: ServiceOrder, from_state: str | None, actor: str
+    ) -> Effects:
+        return self._emit(
+            "crm_service_step_entered", actor=actor, order=order, from_state=from_state
+        )
+
+    def service_order_ended(self, *, order: ServiceOrder, actor: str) -> Effects:
+        return self._emit("crm_service_order_ended", actor=actor, order=order)
+
+    def service_order_escalated(
+        self, *, order: ServiceOrder, level: int, target: str, actor: str
+    ) -> Effects:
+        return self._emit(
+            "crm_service_order_escalated", actor=actor, order=order, level=level, target=target
+        )
+
+
+__all__ = ["EventCalls", "HookCalls"]

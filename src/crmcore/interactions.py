@@ -86,8 +86,8 @@ class Interactions:
         with self._kernel.transaction(actor):
             inserted = self._coll.insert(to_doc(interaction))
             stored = attrs.evolve(interaction, version=inserted["version"])
-            self._kernel.emit(
-                "crm_interaction_logged", actor=actor, interaction=stored, customer=customer
+            self._kernel.events.interaction_logged(
+                actor=actor, interaction=stored, customer=customer
             )
         return stored
 

@@ -3,7 +3,7 @@
 Store, clock, configuration, transactions, permission checks and events, nothing else: a
 service holds a ``Kernel`` and the services it calls, never the whole CRM. The CRM builds one
 kernel and hands it to each service; plugins keep using the CRM (``crm.transaction()``,
-``crm.emit(...)`` …), which passes these calls on.
+``crm.events.task_created(...)`` …), which passes these calls on.
 
 The rule for reactions (docs/hooks.md) is kept here: an event hook returns ``Effects``; while
 one is being called, any write on this thread (a transaction, an emit) is refused with
@@ -26,6 +26,7 @@ from crmcore.clock import Clock, ensure_aware
 from crmcore.config import Config
 from crmcore.effects import NOTHING, Effects, Target, apply
 from crmcore.errors import CrmError, PermissionDenied, PluginError, ValidationError
+from crmcore.hookcalls import EventCalls
 from crmcore.ids import new_id
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, SortSpec, Store
@@ -74,6 +75,8 @@ class Kernel:
         self.specs: dict[str, CollectionSpec] = {}
         self.local = threading.local()
         self._replay: ReplayClock | None = None
+        #: One typed method per event hook, each through ``emit`` (``crm.events``).
+        self.events = EventCalls(self.emit, plugins.implemented)
 
     # -- time and ids -----------------------------------------------------------------------
 

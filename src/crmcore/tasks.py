@@ -63,7 +63,7 @@ class Tasks:
         )
         with self._kernel.transaction(actor):
             task, is_new = self.create_from(draft, actor=actor)
-            if is_new and self._kernel.emit("crm_task_created", actor=actor, task=task):
+            if is_new and self._kernel.events.task_created(actor=actor, task=task):
                 task = self.get(task.id)  # effects (an assignment, say) may have changed it
         return task
 
@@ -224,7 +224,7 @@ class Tasks:
                 lease_owner=None,
                 lease_until=None,
             )
-            self._kernel.emit("crm_task_completed", actor=actor, task=done)
+            self._kernel.events.task_completed(actor=actor, task=done)
         return done
 
     @retried
@@ -264,7 +264,7 @@ class Tasks:
                 outcome=reason or "cancelled",
                 **_CANCELLED,
             )
-            self._kernel.emit("crm_task_cancelled", actor=actor, task=cancelled)
+            self._kernel.events.task_cancelled(actor=actor, task=cancelled)
         return cancelled
 
     def apply_update(self, update: TaskUpdate, *, actor: str) -> Task | None:
@@ -300,7 +300,7 @@ class Tasks:
         for task in self.open_for(customer_id):
             if task.dedupe_key is not None:
                 cancelled = self._change(task.id, actor, None, outcome=reason, **_CANCELLED)[1]
-                self._kernel.emit("crm_task_cancelled", actor=actor, task=cancelled)
+                self._kernel.events.task_cancelled(actor=actor, task=cancelled)
                 count += 1
         return count
 

@@ -63,8 +63,7 @@ class FakeGradingBase:
 
             def patch_then_emit() -> None:
                 set_grade(crm, customer.id, self.to)
-                crm.emit(
-                    "crm_grade_changed",
+                crm.events.grade_changed(
                     actor="grading",
                     customer=crm.customers.get(customer.id),
                     scheme="pipeline",
@@ -79,8 +78,7 @@ class FakeGradingBase:
             ext=[patch],
             actions=[
                 Action(
-                    lambda: crm.emit(
-                        "crm_grade_changed",
+                    lambda: crm.events.grade_changed(
                         actor="grading",
                         customer=customer,
                         scheme="pipeline",

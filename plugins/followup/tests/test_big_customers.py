@@ -17,8 +17,7 @@ from crmcore.testing import START
 def tiered(crm, customer_id: str, scheme: str, tier: str) -> None:
     """What grading does: store the tier, then announce it."""
     crm.customers.patch_ext(customer_id, "grading", {"grades": {scheme: tier}}, actor="grading")
-    crm.emit(
-        "crm_grade_changed",
+    crm.events.grade_changed(
         actor="grading",
         customer=crm.customers.get(customer_id),
         scheme=scheme,

@@ -110,8 +110,7 @@ def test_regrade_event_moves_the_open_follow_up_from_the_last_follow_up(fu, fake
     assert _open_follow_ups(crm, customer.id)[0].due_at == START + timedelta(days=30)
     clock.advance(days=3)
     fakes.set_grade(crm, customer.id, "B")
-    crm.emit(
-        "crm_grade_changed",
+    crm.events.grade_changed(
         actor="grading",
         customer=crm.customers.get(customer.id),
         scheme="pipeline",
@@ -122,8 +121,7 @@ def test_regrade_event_moves_the_open_follow_up_from_the_last_follow_up(fu, fake
     [task] = _open_follow_ups(crm, customer.id)
     assert task.due_at == START + timedelta(days=7)  # from the last follow-up, not from now
     # another scheme's change leaves the cadence alone
-    crm.emit(
-        "crm_grade_changed",
+    crm.events.grade_changed(
         actor="grading",
         customer=crm.customers.get(customer.id),
         scheme="rfm",

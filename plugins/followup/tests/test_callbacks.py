@@ -163,7 +163,7 @@ def test_a_closed_complaint_calls_for_a_callback_once(fu, fakes):
     crm.interactions.log(actor="rep", customer_id=customer.id, kind="purchase", amount=1.0)
     ticket = fakes.Ticket(id="tkt_001", customer_id=customer.id)
     for _ in range(3):  # repeated events (retries, several workers)
-        crm.emit("crm_complaint_closed", actor="complaints", ticket=ticket)
+        crm.events.complaint_closed(actor="complaints", ticket=ticket)
     # its own callback, besides the open one for the purchase
     [_purchase, task] = sorted(_callbacks(crm, customer.id), key=lambda t: t.ref[:3])
     assert (task.ref, task.dedupe_key) == ("tkt_001", "callback:tkt_001")

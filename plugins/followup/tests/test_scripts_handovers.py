@@ -43,8 +43,7 @@ def test_the_script_follows_the_interaction_that_called_for_the_callback(fu, kin
 def test_a_closed_complaints_callback_gets_the_complaint_script(fu, fakes):
     crm = fu(("complaints", fakes.ComplaintHooksOnly()))
     customer = crm.customers.add(actor="t", name="Li Wei", owner="ann")
-    crm.emit(
-        "crm_complaint_closed",
+    crm.events.complaint_closed(
         actor="t",
         ticket=fakes.Ticket(id="tkt_1", customer_id=customer.id, owner="ann"),
     )
@@ -202,8 +201,7 @@ def test_only_the_incoming_rep_accepts(fu):
 def test_outcome_of_a_complaints_unsatisfied_callback_is_the_reopen(fu, fakes):
     crm = fu(("complaints", fakes.ComplaintHooksOnly()), teams=TEAMS)
     customer = crm.customers.add(actor="t", name="Li Wei", owner="ann")
-    crm.emit(
-        "crm_complaint_closed",
+    crm.events.complaint_closed(
         actor="t",
         ticket=fakes.Ticket(id="tkt_1", customer_id=customer.id, owner="ann"),
     )

@@ -355,14 +355,14 @@ def test_open_complaints_follow_the_complaints_plugins_tickets(grading_crm, cloc
     log(crm, vip, "complaint", summary="old, unresolved?")  # tickets decide, not interactions
     assert "churn" not in grading_of(crm, vip)  # never at risk: nothing stored
     for n in (1, 2):
-        crm.emit("crm_complaint_registered", actor="desk", ticket=Ticket(f"tkt_{n}", vip))
+        crm.events.complaint_registered(actor="desk", ticket=Ticket(f"tkt_{n}", vip))
     assert grading_of(crm, vip)["open_complaints"] == ["tkt_1", "tkt_2"]
     assert grading_of(crm, vip)["churn"] == {"level": "medium", "reasons": ["2 open complaints"]}
-    crm.emit("crm_complaint_resolved", actor="desk", ticket=Ticket("tkt_1", vip, "resolved"))
-    crm.emit("crm_complaint_closed", actor="desk", ticket=Ticket("tkt_2", vip, "closed"))
+    crm.events.complaint_resolved(actor="desk", ticket=Ticket("tkt_1", vip, "resolved"))
+    crm.events.complaint_closed(actor="desk", ticket=Ticket("tkt_2", vip, "closed"))
     assert grading_of(crm, vip)["open_complaints"] == []
     assert grading_of(crm, vip)["churn"]["level"] == "none"
-    crm.emit("crm_complaint_reopened", actor="desk", ticket=Ticket("tkt_2", vip, "reopened"))
+    crm.events.complaint_reopened(actor="desk", ticket=Ticket("tkt_2", vip, "reopened"))
     assert grading_of(crm, vip)["churn"] == {"level": "low", "reasons": ["1 open complaint"]}
 
 

@@ -356,8 +356,8 @@ def test_merging_rebuilds_signals_and_joins_open_complaints(grading_crm):
     api.set_inputs(crm, dup, actor="ann", demand="target", expected_close="2026-02-01")
     for cid, amount in ((keep, 10.0), (dup, 30.0), (dup, 5.0)):
         log(crm, cid, "purchase", amount=amount)
-    crm.emit("crm_complaint_registered", actor="desk", ticket=Ticket("tkt_1", keep))
-    crm.emit("crm_complaint_registered", actor="desk", ticket=Ticket("tkt_2", dup))
+    crm.events.complaint_registered(actor="desk", ticket=Ticket("tkt_1", keep))
+    crm.events.complaint_registered(actor="desk", ticket=Ticket("tkt_2", dup))
     crm.customers.merge(keep, dup, actor="ann")
     kept = grading_of(crm, keep)
     assert (kept["signals"]["purchases"], kept["signals"]["spend"]) == (3, 4500)

@@ -49,8 +49,8 @@ class Kit:
     def replay(self, interaction: Interaction) -> None:
         """Fire ``crm_interaction_logged`` again for a stored interaction (a replayed event)."""
         customer = self.crm.customers.get(interaction.customer_id)
-        self.crm.emit(
-            "crm_interaction_logged", actor="replayer", interaction=interaction, customer=customer
+        self.crm.events.interaction_logged(
+            actor="replayer", interaction=interaction, customer=customer
         )
 
     def tasks(self, kind: str, customer: Customer | None = None) -> list:

@@ -1,7 +1,7 @@
 """Goodwill points after a complaint (DOMAIN §6), through the complaints plugin's hooks.
 
 The complaints plugin is built separately, so the tests fire its contract's events
-(``crmcore.contracts``, declared always) through ``crm.emit`` with a stand-in ticket.
+(``crmcore.contracts``, declared always) through ``crm.events`` with a stand-in ticket.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ def comp(kit_for):
 
 
 def resolve(kit, ticket):
-    kit.crm.emit("crm_complaint_resolved", actor="manager", ticket=ticket)
+    kit.crm.events.complaint_resolved(actor="manager", ticket=ticket)
 
 
 def reopen(kit, ticket):
-    kit.crm.emit("crm_complaint_reopened", actor="customer", ticket=ticket)
+    kit.crm.events.complaint_reopened(actor="customer", ticket=ticket)
 
 
 def goodwill(kit, customer):

@@ -254,8 +254,7 @@ def test_a_grading_tier_grants_a_loyalty_level_by_configuration(make_crm):
     rich_major = crm.customers.add(actor="t", name="Rich").id
     crm.interactions.log(actor="t", customer_id=rich_major, kind="purchase", amount=2500.0)
     for customer, tier in ((big, "big"), (rich_major, "major")):
-        crm.emit(
-            "crm_grade_changed",
+        crm.events.grade_changed(
             actor="grading",
             customer=crm.customers.get(customer),
             scheme="hospital",

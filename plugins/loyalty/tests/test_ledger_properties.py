@@ -96,8 +96,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def replay_purchase(self, data: st.DataObject) -> None:
         before = self.loyalty.ledger.find({"customer_id": self.customer.id})
         purchase = data.draw(st.sampled_from(self.purchases))
-        self.crm.emit(
-            "crm_interaction_logged",
+        self.crm.events.interaction_logged(
             actor="replay",
             interaction=purchase,
             customer=self.crm.customers.get(self.customer.id),

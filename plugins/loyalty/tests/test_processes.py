@@ -36,8 +36,7 @@ def _worker(location: str, customer_id: str, purchase_id: str, n: int, queue, ba
         purchase = crm.interactions.get(purchase_id)
         barrier.wait(timeout=60)  # start together, so the writes really interleave
         for i in range(15):
-            crm.emit(
-                "crm_interaction_logged",
+            crm.events.interaction_logged(
                 actor=f"w{n}",
                 interaction=purchase,
                 customer=crm.customers.get(customer_id),

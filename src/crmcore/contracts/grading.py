@@ -48,7 +48,7 @@ class GradingContract:
         actor: str,
     ) -> Effects | None:
         """A customer's stored grade in ``scheme`` changed from ``old`` to ``new`` (None: no
-        grade), for ``reason``. Fired through ``crm.emit`` after the change is stored, so
+        grade), for ``reason``. Fired through ``crm.events`` after the change is stored, so
         ``customer.ext["grading"]`` already holds the new grades; once per scheme that changed,
         on events, on ``crm grade`` commands and on population runs; never when nothing
         changed. Every plugin is called."""

@@ -21,7 +21,7 @@ class LoyaltyContract:
     ) -> Effects | None:
         """A customer's loyalty tier changed from ``old`` to ``new`` (None: no tier).
 
-        Fired through ``crm.emit`` (so the ``Effects`` every implementer returns are applied)
+        Fired through ``crm.events`` (so the ``Effects`` every implementer returns are applied)
         right after ``customer.ext["loyalty"]["tier"]`` was updated: at once on an upgrade, and
         only at the review date on a downgrade. Every plugin is called; fired once per change
         even when several workers evaluate the same customer.

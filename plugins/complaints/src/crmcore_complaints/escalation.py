@@ -245,8 +245,7 @@ class Escalation:
                 "cycle": ticket.cycle,
             },
         )
-        self.crm.emit(
-            "crm_complaint_escalated",
+        self.crm.events.complaint_escalated(
             actor=actor,
             ticket=ticket,
             level=level,

@@ -192,7 +192,7 @@ class Intake:
                     "owner": stored.owner,
                 },
             )
-            self.crm.emit("crm_complaint_registered", actor=actor, ticket=stored)
+            self.crm.events.complaint_registered(actor=actor, ticket=stored)
         self.book.log.info(
             "complaint registered",
             ticket=stored.id,

@@ -524,7 +524,7 @@ class Lifecycle:
                     "proposal": approved.number if approved else None,
                 },
             )
-            self.crm.emit("crm_complaint_resolved", actor=actor, ticket=updated)
+            self.crm.events.complaint_resolved(actor=actor, ticket=updated)
         return updated
 
     def close(self, ticket: Ticket | str, *, actor: str, note: str = "") -> Ticket:
@@ -586,7 +586,7 @@ class Lifecycle:
                     ),
                     actor=actor,
                 )
-            self.crm.emit("crm_complaint_reopened", actor=actor, ticket=updated)
+            self.crm.events.complaint_reopened(actor=actor, ticket=updated)
         return updated
 
     def hand_over(self, rep: str, *, successor: str, actor: str) -> int:
@@ -742,7 +742,7 @@ class Lifecycle:
         return updated
 
     def _closed(self, ticket: Ticket, actor: str) -> None:
-        self.crm.emit("crm_complaint_closed", actor=actor, ticket=ticket)
+        self.crm.events.complaint_closed(actor=actor, ticket=ticket)
         if not self.crm.has_plugin("followup"):
             due = ticket.closed_at or self.crm.now()
             self.book.flow_task(

@@ -347,8 +347,8 @@ class TicketBook:
             None,
             {"target": target, "due_at": due_at.isoformat(), "policy": ticket.sla_policy},
         )
-        self.crm.emit(
-            "crm_complaint_sla_breached", actor=actor, ticket=ticket, target=target, due_at=due_at
+        self.crm.events.complaint_sla_breached(
+            actor=actor, ticket=ticket, target=target, due_at=due_at
         )
         label = "first response" if target == "first_response" else "resolution"
         self.notifier.send(

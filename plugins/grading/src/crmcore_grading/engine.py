@@ -797,15 +797,15 @@ class Engine:
     def announce(self, outcome: Outcome, actor: str, customer: Customer | None = None) -> None:
         """Fire ``crm_grade_changed`` per change and ``crm_churn_risk_changed`` on a rise."""
         crm = self.crm
-        want_grades = bool(outcome.changes) and crm.plugins.implemented("crm_grade_changed")
-        want_churn = outcome.churn_rose and crm.plugins.implemented("crm_churn_risk_changed")
+        events = crm.events
+        want_grades = bool(outcome.changes) and events.listened(events.grade_changed)
+        want_churn = outcome.churn_rose and events.listened(events.churn_risk_changed)
         if not (want_grades or want_churn):
             return
         customer = customer or crm.customers.get_any(outcome.customer_id)
         if want_grades:
             for change in outcome.changes:
-                crm.emit(
-                    "crm_grade_changed",
+                events.grade_changed(
                     actor=actor,
                     customer=customer,
                     scheme=change.scheme,
@@ -814,8 +814,7 @@ class Engine:
                     reason=change.reason,
                 )
         if want_churn:
-            crm.emit(
-                "crm_churn_risk_changed",
+            events.churn_risk_changed(
                 actor=actor,
                 customer=customer,
                 old=outcome.churn_old,

@@ -180,8 +180,7 @@ class Tiers:
             if updated.tier == account.tier:
                 return None
             customer = self._crm.customers.get(customer_id)
-            self._crm.emit(
-                "crm_tier_changed",
+            self._crm.events.tier_changed(
                 actor=actor,
                 customer=customer,
                 old=account.tier,

@@ -197,7 +197,7 @@ class Service:
                     "clock": stored.step_clock,
                 },
             )
-            self.crm.emit("crm_service_step_entered", actor=actor, order=stored, from_state=None)
+            self.crm.events.service_step_entered(actor=actor, order=stored, from_state=None)
         self.log.info("service order opened", order=stored.id, type=type, step=first.name)
         return stored
 
@@ -288,11 +288,11 @@ class Service:
             )
             if charge is not None:
                 self.charges.insert(charge)
-            self.crm.emit(
-                "crm_service_step_entered", actor=actor, order=updated, from_state=current.state
+            self.crm.events.service_step_entered(
+                actor=actor, order=updated, from_state=current.state
             )
             if not updated.is_open:
-                self.crm.emit("crm_service_order_ended", actor=actor, order=updated)
+                self.crm.events.service_order_ended(actor=actor, order=updated)
         self.log.info(
             "service order advanced",
             order=updated.id,
@@ -422,8 +422,7 @@ class Service:
                 "task_id": task.id,
             },
         )
-        self.crm.emit(
-            "crm_service_order_escalated",
+        self.crm.events.service_order_escalated(
             actor=actor,
             order=order,
             level=level,
