@@ -15,7 +15,7 @@ from rich.table import Table
 
 from crmcore.chart_svg import axis_title, format_value, render_figure
 from crmcore.charts import Chart, translated
-from crmcore.i18n import N_
+from crmcore.i18n import N_, Message, joined, translate
 from crmcore.outputs import write_output
 from crmcore.registry import ReportSection, ReportWindow
 
@@ -129,9 +129,35 @@ def human_note(note: str) -> str:
 
 def section_note(section: ReportSection, window: ReportWindow) -> str:
     """A section's note for a page whose header already says the window: without the
-    window's own words and the handbook's references."""
+    window's own words and the handbook's references (a :class:`Message` keeps its parts,
+    to be translated one by one)."""
     label = window.label()
-    return human_note(section.note.replace(label, "") if label != "everything" else section.note)
+    note = section.note
+    if isinstance(note, Message) and note.parts:
+        return joined(
+            *(
+                p if isinstance(p, Message) else human_note(p)
+                for p in note.parts
+                if p != label or label == "everything"
+            ),
+            sep=note.sep,
+        )
+    if isinstance(note, Message):
+        return note
+    return human_note(note.replace(label, "") if label != "everything" else note)
+
+
+def note_text(section: ReportSection, window: ReportWindow, translate_: Translate) -> str:
+    """A section's note as :func:`section_note` has it, translated, capitalised."""
+    text = translate(section_note(section, window), translate_)
+    return text[:1].upper() + text[1:]
+
+
+def cell_text(value: Any, translate_: Translate) -> str:
+    """A table cell that is not a number, as words a reader knows, translated."""
+    if isinstance(value, Message):
+        return translate(value, translate_)
+    return translate(human_label(_fmt(value)), translate_)
 
 
 def period_text(window: ReportWindow | None, zone: str, translate: Translate = _same) -> str:
@@ -197,7 +223,7 @@ def render_html(
             cells = "".join(
                 f'<td class="num">{html.escape(_fmt(v))}</td>'
                 if isinstance(v, int | float)
-                else f"<td>{html.escape(_(human_label(_fmt(v))))}</td>"
+                else f"<td>{html.escape(cell_text(v, _))}</td>"
                 for v in row
             )
             body.append(f"<tr>{cells}</tr>")
@@ -206,7 +232,7 @@ def render_html(
                 f'<tr><td colspan="{len(section.columns)}">{html.escape(none_yet)}</td></tr>'
             )
         body.append("</tbody></table>")
-        note = _(section_note(section, window))
+        note = note_text(section, window, _)
         if note:
             body.append(f'<p class="note">{html.escape(note)}</p>')
         for c, chart in enumerate(section.charts):
