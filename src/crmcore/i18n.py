@@ -247,6 +247,16 @@ def msg(message: str, **params: Any) -> Message:
     return Message(message, params)
 
 
+#: The separators of :func:`joined` parts, for the catalog (full-width in Chinese).
+SEPARATORS = {"; ": N_("; "), ", ": N_(", ")}
+
+
+def term(message: str) -> Message:
+    """A message marked elsewhere (``N_``) passed as a parameter of :func:`msg` or a part of
+    :func:`joined`: translated with it (plain ``str`` parameters are data, shown as given)."""
+    return Message(message, {})
+
+
 def joined(*parts: str, sep: str = "; ") -> Message:
     """Parts (plain messages marked with ``N_``, :func:`msg` results, or data) shown together,
     each translated on its own; empty parts are left out."""
@@ -259,7 +269,8 @@ def translate(value: str, gettext: Callable[[str], str]) -> str:
     parameters, a plain string as a message id (unknown ones stay as they are)."""
     if isinstance(value, Message):
         if value.parts or not value.msgid:
-            return value.sep.join(translate(p, gettext) for p in value.parts)
+            sep = gettext(SEPARATORS[value.sep]) if value.sep in SEPARATORS else value.sep
+            return sep.join(translate(p, gettext) for p in value.parts)
         params = {
             k: translate(v, gettext) if isinstance(v, Message) else v
             for k, v in value.params.items()

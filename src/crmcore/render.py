@@ -15,7 +15,8 @@ from rich.table import Table
 
 from crmcore.chart_svg import axis_title, format_value, render_figure
 from crmcore.charts import Chart, translated
-from crmcore.i18n import N_, Message, joined, translate
+from crmcore.i18n import N_, Message, joined
+from crmcore.i18n import translate as translate_message
 from crmcore.outputs import write_output
 from crmcore.registry import ReportSection, ReportWindow
 
@@ -120,10 +121,14 @@ def human_label(text: str) -> str:
     return text.replace("_", " ") if _CODE.fullmatch(text) else text
 
 
+def _without_handbook(note: str) -> str:
+    text = _HANDBOOK.sub("", note)
+    return re.sub(r"\s*\(chart: [^)]*\)|(?<!\w)§[\d.]+\s*", "", text).strip(" ;")
+
+
 def human_note(note: str) -> str:
     """A section's note without references to the internal handbook ("DOMAIN §7")."""
-    text = _HANDBOOK.sub("", note)
-    text = re.sub(r"\s*\(chart: [^)]*\)|(?<!\w)§[\d.]+\s*", "", text).strip(" ;")
+    text = _without_handbook(note)
     return text[:1].upper() + text[1:] if text else ""
 
 
@@ -136,7 +141,7 @@ def section_note(section: ReportSection, window: ReportWindow) -> str:
     if isinstance(note, Message) and note.parts:
         return joined(
             *(
-                p if isinstance(p, Message) else human_note(p)
+                p if isinstance(p, Message) else _without_handbook(p)
                 for p in note.parts
                 if p != label or label == "everything"
             ),
@@ -144,20 +149,20 @@ def section_note(section: ReportSection, window: ReportWindow) -> str:
         )
     if isinstance(note, Message):
         return note
-    return human_note(note.replace(label, "") if label != "everything" else note)
+    return _without_handbook(note.replace(label, "") if label != "everything" else note)
 
 
 def note_text(section: ReportSection, window: ReportWindow, translate_: Translate) -> str:
     """A section's note as :func:`section_note` has it, translated, capitalised."""
-    text = translate(section_note(section, window), translate_)
+    text = translate_message(section_note(section, window), translate_)
     return text[:1].upper() + text[1:]
 
 
 def cell_text(value: Any, translate_: Translate) -> str:
     """A table cell that is not a number, as words a reader knows, translated."""
     if isinstance(value, Message):
-        return translate(value, translate_)
-    return translate(human_label(_fmt(value)), translate_)
+        return translate_message(value, translate_)
+    return translate_message(human_label(_fmt(value)), translate_)
 
 
 def period_text(window: ReportWindow | None, zone: str, translate: Translate = _same) -> str:
@@ -213,10 +218,13 @@ def render_html(
         "</dl></header><main>"
     ]
     for n, section in enumerate(sections):
-        body.append(f"<section><h2>{html.escape(_(section.title))}</h2>")
+        body.append(f"<section><h2>{html.escape(translate_message(section.title, _))}</h2>")
         body.append(
             "<table><thead><tr>"
-            + "".join(f"<th>{html.escape(_(c).capitalize())}</th>" for c in section.columns)
+            + "".join(
+                f"<th>{html.escape(translate_message(c, _).capitalize())}</th>"
+                for c in section.columns
+            )
             + "</tr></thead><tbody>"
         )
         for row in section.rows:

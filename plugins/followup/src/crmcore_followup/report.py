@@ -20,7 +20,7 @@ from crmcore import (
 )
 from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
 from crmcore.converter import parse_iso
-from crmcore.i18n import N_, joined, msg
+from crmcore.i18n import N_, joined, msg, term
 from crmcore_followup import quiet, recovery
 from crmcore_followup.api import open_at, overdue_by_grade
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, first_contact_key, follow_up_key
@@ -111,7 +111,7 @@ class Scope:
         when = (
             msg("as of %(when)s", when=at.isoformat()[:16].replace("T", " "))
             if at < now
-            else N_("now")
+            else term(N_("now"))
         )
         if w.rep:
             return msg("rep %(rep)s, %(when)s", rep=w.rep, when=when)
@@ -304,8 +304,10 @@ def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> R
         note=joined(
             msg(
                 "unsatisfied answers lead to: %(action)s",
-                action=UNSATISFIED_ACTIONS.get(
-                    settings.unsatisfied_action, settings.unsatisfied_action
+                action=term(
+                    UNSATISFIED_ACTIONS.get(
+                        settings.unsatisfied_action, settings.unsatisfied_action
+                    )
                 ),
             ),
             N_("department and team of the customer's rep"),

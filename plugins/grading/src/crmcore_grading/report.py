@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import NotFoundError, ReportSection, ReportWindow, SummaryLine, Task, TaskStatus
 from crmcore.converter import iso, parse_iso
-from crmcore.i18n import N_, joined, msg
+from crmcore.i18n import N_, joined, msg, term
 from crmcore_grading.churn import rank, watched
 from crmcore_grading.engine import NAMESPACE, Engine, engine_for
 from crmcore_grading.outcomes import CHURN_TYPES, measures
@@ -120,7 +120,7 @@ class Scope:
         when = (
             msg("as of %(when)s", when=self.at.isoformat()[:16].replace("T", " "))
             if self.past
-            else N_("now")
+            else term(N_("now"))
         )
         if self.window.rep:
             return msg("rep %(rep)s's customers, %(when)s", rep=self.window.rep, when=when)
@@ -225,7 +225,9 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
                 for t in tiers
                 if counts[name][t] or scheme.ordered
             ]
-            title = msg("Value tiers: %(scheme)s", scheme=LABELS.get(name, name))
+            title = msg(
+                "Value tiers: %(scheme)s", scheme=term(LABELS[name]) if name in LABELS else name
+            )
             out.append(
                 ReportSection(
                     title,
@@ -335,7 +337,13 @@ def outcomes_section(
             (N_("active at the start"), m.active_at_start),
             (N_("lost"), m.lost),
             *(
-                (msg("lost: %(type)s", type=CHURN_TYPE_NAMES.get(t, t)), m.by_type.get(t, 0))
+                (
+                    msg(
+                        "lost: %(type)s",
+                        type=term(CHURN_TYPE_NAMES[t]) if t in CHURN_TYPE_NAMES else t,
+                    ),
+                    m.by_type.get(t, 0),
+                )
                 for t in CHURN_TYPES
             ),
             (N_("churn rate"), pct(m.churn_rate)),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import Customer, NotFoundError, ReportSection, ReportWindow, SummaryLine
 from crmcore.charts import Chart, Series
-from crmcore.i18n import N_, joined, msg
+from crmcore.i18n import N_, joined, msg, term
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.records import (
     ACCOUNTS,
@@ -47,7 +47,9 @@ def sections(
     since = window.since or now - timedelta(days=days)
     upper = window.until or now + timedelta(microseconds=1)
     days_label = (
-        N_("in the period") if window.since is not None else msg("last %(days)s days", days=days)
+        term(N_("in the period"))
+        if window.since is not None
+        else msg("last %(days)s days", days=days)
     )
     owned = None if window.everyone else _owned(loyalty, window)
     outstanding = 0
@@ -229,7 +231,11 @@ def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> Repor
     rows.append((N_("(no tier)"), untiered, share(untiered)))
     if period:
         rows = [(*row, reached[row[0]] if not row[0].startswith("(") else "") for row in rows]
-    when = msg("as of %(when)s", when=at.isoformat()[:16].replace("T", " ")) if past else N_("now")
+    when = (
+        msg("as of %(when)s", when=at.isoformat()[:16].replace("T", " "))
+        if past
+        else term(N_("now"))
+    )
     if window.rep:
         when = msg("rep %(rep)s, %(when)s", rep=window.rep, when=when)
     elif window.team:
@@ -245,7 +251,7 @@ def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> Repor
         note=joined(
             msg(
                 "by %(basis)s over %(days)s days",
-                basis=BASIS_WORDS.get(settings.tiers.basis, settings.tiers.basis),
+                basis=term(BASIS_WORDS.get(settings.tiers.basis, settings.tiers.basis)),
                 days=settings.tiers.window_days,
             ),
             N_("upgrades at once, downgrades at the review date"),

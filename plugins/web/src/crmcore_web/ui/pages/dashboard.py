@@ -24,7 +24,7 @@ from markupsafe import Markup
 from crmcore.chart_svg import render_figure
 from crmcore.charts import Chart, translated
 from crmcore.errors import PermissionDenied, ValidationError
-from crmcore.i18n import lazy
+from crmcore.i18n import lazy, translate
 from crmcore.registry import NavEntry, PageRequest, Render, ReportSection, ReportWindow, WebPage
 from crmcore.render import cell_text, human_label, note_text, period_text
 from crmcore.report import chosen_window, report_by_source
@@ -206,7 +206,7 @@ def card(
     charts: list[Chart] = [c for s in sections for c in s.charts]
     return Card(
         source,
-        gettext(first.title),
+        translate(first.title, gettext),
         figures,
         tuple(
             Markup(render_figure(translated(c, gettext), ident=f"{ident}-{n}", translate=gettext))
