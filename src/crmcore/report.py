@@ -181,7 +181,7 @@ def core_sections(
     team_served: dict[str, set[str]] = defaultdict(set)
     team_bought: dict[str, set[str]] = defaultdict(set)
     for rep in served:
-        team = team_of(crm, rep, teams) or "(no team)"
+        team = team_of(crm, rep, teams) or N_("(no team)")
         team_served[team] |= served[rep]
         team_bought[team] |= bought[rep]
     team_rows = [

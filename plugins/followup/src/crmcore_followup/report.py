@@ -46,7 +46,7 @@ def follow_up_section(crm: CRM, now: datetime, window: ReportWindow | None = Non
         (
             N_("grade"),
             N_("every (days)"),
-            N_("Customers"),
+            N_("customers"),
             N_("open follow-ups"),
             N_("due now"),
             N_("overdue"),
@@ -193,7 +193,7 @@ def callback_sections(
     coverage = ReportSection(
         N_("Callback coverage"),
         (
-            N_("Customers"),
+            N_("customers"),
             N_("callbacks due"),
             N_("done within the window"),
             N_("coverage"),
@@ -365,7 +365,7 @@ def roster_section(
         N_("available"),
         N_("open tasks"),
         N_("capacity"),
-        N_("Customers"),
+        N_("customers"),
     )
     return ReportSection(
         N_("Rep load"),

@@ -199,7 +199,7 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
             out.append(
                 ReportSection(
                     N_("Pipeline grades (A-E)"),
-                    (N_("grade"), N_("meaning"), N_("Customers"), N_("share")),
+                    (N_("grade"), N_("meaning"), N_("customers"), N_("share")),
                     rows,
                     chart={g: counts[name][g] for g in "ABCDE"},
                     note=joined(N_("follow-up cadence follows the grade"), scope.label()),
@@ -231,7 +231,7 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
             out.append(
                 ReportSection(
                     title,
-                    (N_("tier"), N_("Customers"), N_("share"), N_("revenue"), N_("revenue share")),
+                    (N_("tier"), N_("customers"), N_("share"), N_("revenue"), N_("revenue share")),
                     rows,
                     chart={t: counts[name][t] for t in tiers if counts[name][t]},
                     note=joined(
@@ -292,7 +292,7 @@ def _churn_section(
     when = population.get("computed_at") if population.get("cutoffs") is not None else None
     return ReportSection(
         N_("Churn watch (valuable customers)"),
-        (N_("measure"), N_("Customers")),
+        (N_("measure"), N_("customers")),
         rows,
         chart={level: levels[level] for level in ("high", "medium", "low")},
         note=joined(

@@ -240,7 +240,7 @@ def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> Repor
         when = msg("rep %(rep)s, %(when)s", rep=window.rep, when=when)
     elif window.team:
         when = msg("team %(team)s, %(when)s", team=window.team, when=when)
-    columns = [N_("tier"), N_("Customers"), N_("share")]
+    columns = [N_("tier"), N_("customers"), N_("share")]
     if period:
         columns.append(N_("reached in the period"))
     return ReportSection(

@@ -93,6 +93,7 @@ CELL_WORDS = (
     N_("category"),
     N_("rep"),
     N_("unknown"),
+    N_("(no department)"),
 )
 
 
