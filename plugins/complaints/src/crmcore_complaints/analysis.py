@@ -74,14 +74,15 @@ class Analysis:
         return data
 
 
-#: The escalation ladder's roles as a report names them.
-ROLE_WORDS = {
-    "shift_lead": N_("shift lead"),
-    "department_manager": N_("department manager"),
-    "owner": N_("owner"),
-    "dispatcher": N_("dispatcher"),
-    "handler": N_("handler"),
-}
+#: The escalation ladder's roles, for the catalog: a report shows the role's code name in
+#: English (the data of ``crm complaints report --json``) and its name in Chinese.
+ROLE_NAMES = (
+    N_("shift_lead"),
+    N_("department_manager"),
+    N_("owner"),
+    N_("dispatcher"),
+    N_("handler"),
+)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -167,7 +168,7 @@ def analyse(
             msg(
                 "level %(level)s (%(role)s)",
                 level=trace.details.get("level"),
-                role=term(ROLE_WORDS[target]) if target in ROLE_WORDS else target.replace("_", " "),
+                role=term(target),
             )
         ] += 1
     served = {
