@@ -149,10 +149,14 @@ def test_english_stays_english(stores, tmp_path, store, titles):
     assert not CJK.search(page)
 
 
-def test_the_terminal_report_stays_english(stores, tmp_path):
+def test_the_terminal_report_is_english_unless_lang_is_given(stores, tmp_path):
     done = crm("--config", str(stores["retail"]), "report", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Churn watch (valuable customers)" in done.stdout and not CJK.search(done.stdout)
+    done = crm("--config", str(stores["retail"]), "report", "--lang", "zh_CN", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for english, chinese in RETAIL.items():
+        assert chinese in done.stdout and english not in done.stdout, english
 
 
 # -- the messages themselves --------------------------------------------------------------

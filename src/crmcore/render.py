@@ -58,25 +58,37 @@ def _terminal_chart(console: Console, chart: Chart) -> None:
             )
 
 
-def render_terminal(console: Console, sections: Sequence[ReportSection]) -> None:
-    """Each section as a table, followed by its chart as horizontal bars."""
+def render_terminal(
+    console: Console, sections: Sequence[ReportSection], translate: Translate | None = None
+) -> None:
+    """Each section as a table, followed by its chart as horizontal bars; in English as the
+    sections say it, or translated with ``translate`` (a gettext function)."""
+
+    def words(text: str) -> str:
+        return text if translate is None else translate_message(text, translate)
+
+    def cell(value: Any) -> str:
+        if translate is None or isinstance(value, int | float):
+            return _fmt(value)
+        return cell_text(value, translate)
+
     for section in sections:
         table = Table(
-            title=section.title,
+            title=words(section.title),
             title_justify="left",
             header_style="bold",
-            caption=section.note or None,
+            caption=words(section.note) or None,
             caption_justify="left",
         )
         for column in section.columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(words(column), overflow="fold")
         for row in section.rows:
-            table.add_row(*(_fmt(v) for v in row))
+            table.add_row(*(cell(v) for v in row))
         if not section.rows:
-            table.add_row(*(["(none yet)"] + [""] * (len(section.columns) - 1)))
+            table.add_row(*([words(N_("(none yet)"))] + [""] * (len(section.columns) - 1)))
         console.print(table)
         for chart in section.charts:
-            _terminal_chart(console, chart)
+            _terminal_chart(console, chart if translate is None else translated(chart, translate))
         if section.chart and not section.charts:
             peak = max(section.chart.values()) or 1
             label_width = max(len(str(k)) for k in section.chart)
