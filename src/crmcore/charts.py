@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from crmcore.i18n import N_
-from crmcore.i18n import translate as _text
+from crmcore.messages import translate as _text
 
 KINDS = ("bar", "stacked", "line")
 GRAINS = ("day", "week", "month")
