@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from crmcore.markers import N_
+from crmcore.messages import translate as _text
 
 KINDS = ("bar", "stacked", "line")
 GRAINS = ("day", "week", "month")
@@ -101,15 +102,16 @@ class Chart:
 
 def translated(chart: Chart, translate: Callable[[str], str]) -> Chart:
     """``chart`` with its title, axis names, unit, series names and category labels passed
-    through ``translate`` (a gettext function); labels it has no translation for stay."""
+    through ``translate`` (a gettext function; :class:`crmcore.i18n.Message` labels part by
+    part); labels it has no translation for stay."""
     return attrs.evolve(
         chart,
-        title=translate(chart.title),
-        x=tuple(translate(x) for x in chart.x),
-        series=tuple(attrs.evolve(s, name=translate(s.name)) for s in chart.series),
-        unit=translate(chart.unit) if chart.unit else "",
-        y_label=translate(chart.y_label) if chart.y_label else "",
-        x_label=translate(chart.x_label) if chart.x_label else "",
+        title=_text(chart.title, translate),
+        x=tuple(_text(x, translate) for x in chart.x),
+        series=tuple(attrs.evolve(s, name=_text(s.name, translate)) for s in chart.series),
+        unit=_text(chart.unit, translate),
+        y_label=_text(chart.y_label, translate),
+        x_label=_text(chart.x_label, translate),
     )
 
 

@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmcore.markers import N_ as N_  # re-exported: the documented import of the marker
+from crmcore.messages import Message as Message  # re-exported: report messages
+from crmcore.messages import joined as joined
+from crmcore.messages import msg as msg
+from crmcore.messages import term as term
+from crmcore.messages import translate as translate
 
 if TYPE_CHECKING:
     from babel.support import NullTranslations
@@ -216,6 +221,11 @@ class LazyText:
 
     def translate(self, gettext: Callable[[str], str]) -> str:
         return gettext(self.message)
+
+
+#: The separators of :func:`joined` parts, for the catalog (full-width in Chinese): see
+#: ``crmcore.messages.SEPARATORS``.
+_SEPARATORS = (N_("; "), N_(", "))
 
 
 def lazy(message: str) -> LazyText:

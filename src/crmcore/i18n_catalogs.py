@@ -4,9 +4,9 @@ and Jinja2 templates), add new ones to a catalog, drop those gone, and say what 
     python -m crmcore.i18n_catalogs update SRC_DIR PO_FILE   # after changing strings
     python -m crmcore.i18n_catalogs check SRC_DIR PO_FILE    # exit 1 if out of date
 
-Messages are found in calls of ``_``, ``gettext``, ``ngettext``, ``lazy`` and ``N_`` (Python, and
-``_()``/``{% trans %}`` in ``*.html`` templates). Tests call :func:`problems` so that a string
-added without its translation fails the suite.
+Messages are found in calls of ``_``, ``gettext``, ``ngettext``, ``lazy``, ``N_`` and ``msg``
+(Python, and ``_()``/``{% trans %}`` in ``*.html`` templates). Tests call :func:`problems` so
+that a string added without its translation fails the suite.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy": None, "N_": None}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "lazy": None,
+    "N_": None,
+    "msg": (1,),
+}
 METHODS = [("**.py", "python"), ("**.html", "jinja2.ext:babel_extract")]
 
 

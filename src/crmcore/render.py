@@ -15,7 +15,8 @@ from rich.table import Table
 
 from crmcore.chart_svg import axis_title, format_value, render_figure
 from crmcore.charts import Chart, translated
-from crmcore.i18n import N_
+from crmcore.i18n import N_, Message, joined
+from crmcore.i18n import translate as translate_message
 from crmcore.outputs import write_output
 from crmcore.registry import ReportSection, ReportWindow
 
@@ -57,25 +58,37 @@ def _terminal_chart(console: Console, chart: Chart) -> None:
             )
 
 
-def render_terminal(console: Console, sections: Sequence[ReportSection]) -> None:
-    """Each section as a table, followed by its chart as horizontal bars."""
+def render_terminal(
+    console: Console, sections: Sequence[ReportSection], translate: Translate | None = None
+) -> None:
+    """Each section as a table, followed by its chart as horizontal bars; in English as the
+    sections say it, or translated with ``translate`` (a gettext function)."""
+
+    def words(text: str) -> str:
+        return text if translate is None else translate_message(text, translate)
+
+    def cell(value: Any) -> str:
+        if translate is None or isinstance(value, int | float):
+            return _fmt(value)
+        return cell_text(value, translate)
+
     for section in sections:
         table = Table(
-            title=section.title,
+            title=words(section.title),
             title_justify="left",
             header_style="bold",
-            caption=section.note or None,
+            caption=words(section.note) or None,
             caption_justify="left",
         )
         for column in section.columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(words(column), overflow="fold")
         for row in section.rows:
-            table.add_row(*(_fmt(v) for v in row))
+            table.add_row(*(cell(v) for v in row))
         if not section.rows:
-            table.add_row(*(["(none yet)"] + [""] * (len(section.columns) - 1)))
+            table.add_row(*([words(N_("(none yet)"))] + [""] * (len(section.columns) - 1)))
         console.print(table)
         for chart in section.charts:
-            _terminal_chart(console, chart)
+            _terminal_chart(console, chart if translate is None else translated(chart, translate))
         if section.chart and not section.charts:
             peak = max(section.chart.values()) or 1
             label_width = max(len(str(k)) for k in section.chart)
@@ -120,18 +133,48 @@ def human_label(text: str) -> str:
     return text.replace("_", " ") if _CODE.fullmatch(text) else text
 
 
+def _without_handbook(note: str) -> str:
+    text = _HANDBOOK.sub("", note)
+    return re.sub(r"\s*\(chart: [^)]*\)|(?<!\w)§[\d.]+\s*", "", text).strip(" ;")
+
+
 def human_note(note: str) -> str:
     """A section's note without references to the internal handbook ("DOMAIN §7")."""
-    text = _HANDBOOK.sub("", note)
-    text = re.sub(r"\s*\(chart: [^)]*\)|(?<!\w)§[\d.]+\s*", "", text).strip(" ;")
+    text = _without_handbook(note)
     return text[:1].upper() + text[1:] if text else ""
 
 
 def section_note(section: ReportSection, window: ReportWindow) -> str:
     """A section's note for a page whose header already says the window: without the
-    window's own words and the handbook's references."""
+    window's own words and the handbook's references (a :class:`Message` keeps its parts,
+    to be translated one by one)."""
     label = window.label()
-    return human_note(section.note.replace(label, "") if label != "everything" else section.note)
+    note = section.note
+    if isinstance(note, Message) and note.parts:
+        return joined(
+            *(
+                p if isinstance(p, Message) else _without_handbook(p)
+                for p in note.parts
+                if p != label or label == "everything"
+            ),
+            sep=note.sep,
+        )
+    if isinstance(note, Message):
+        return note
+    return _without_handbook(note.replace(label, "") if label != "everything" else note)
+
+
+def note_text(section: ReportSection, window: ReportWindow, translate_: Translate) -> str:
+    """A section's note as :func:`section_note` has it, translated, capitalised."""
+    text = translate_message(section_note(section, window), translate_)
+    return text[:1].upper() + text[1:]
+
+
+def cell_text(value: Any, translate_: Translate) -> str:
+    """A table cell that is not a number, as words a reader knows, translated."""
+    if isinstance(value, Message):
+        return translate_message(value, translate_)
+    return translate_message(human_label(_fmt(value)), translate_)
 
 
 def period_text(window: ReportWindow | None, zone: str, translate: Translate = _same) -> str:
@@ -187,17 +230,20 @@ def render_html(
         "</dl></header><main>"
     ]
     for n, section in enumerate(sections):
-        body.append(f"<section><h2>{html.escape(_(section.title))}</h2>")
+        body.append(f"<section><h2>{html.escape(translate_message(section.title, _))}</h2>")
         body.append(
             "<table><thead><tr>"
-            + "".join(f"<th>{html.escape(_(c).capitalize())}</th>" for c in section.columns)
+            + "".join(
+                f"<th>{html.escape(translate_message(c, _).capitalize())}</th>"
+                for c in section.columns
+            )
             + "</tr></thead><tbody>"
         )
         for row in section.rows:
             cells = "".join(
                 f'<td class="num">{html.escape(_fmt(v))}</td>'
                 if isinstance(v, int | float)
-                else f"<td>{html.escape(_(human_label(_fmt(v))))}</td>"
+                else f"<td>{html.escape(cell_text(v, _))}</td>"
                 for v in row
             )
             body.append(f"<tr>{cells}</tr>")
@@ -206,7 +252,7 @@ def render_html(
                 f'<tr><td colspan="{len(section.columns)}">{html.escape(none_yet)}</td></tr>'
             )
         body.append("</tbody></table>")
-        note = _(section_note(section, window))
+        note = note_text(section, window, _)
         if note:
             body.append(f'<p class="note">{html.escape(note)}</p>')
         for c, chart in enumerate(section.charts):

@@ -12,11 +12,37 @@ import attrs
 from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
 from crmcore.entities import TaskStatus
 from crmcore.errors import ValidationError
-from crmcore.i18n import N_
+from crmcore.i18n import N_, joined
 from crmcore.registry import ReportSection, ReportWindow
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
+
+
+#: The built-in interaction and task kinds as table cells show them ("follow_up" -> "follow
+#: up"), for the catalog: kinds a plugin or a profile adds stay as written.
+KIND_WORDS = (
+    N_("purchase"),
+    N_("refund"),
+    N_("consultation"),
+    N_("inquiry"),
+    N_("complaint"),
+    N_("callback"),
+    N_("follow up"),
+    N_("care"),
+    N_("visit"),
+    N_("treatment"),
+    N_("business"),
+    N_("billing"),
+    N_("feedback"),
+    N_("event"),
+    N_("survey"),
+    N_("referral"),
+    N_("note"),
+    N_("other"),
+    N_("first contact"),
+    N_("retention"),
+)
 
 
 def team_of(crm: CRM, rep: str, cache: dict[str, str | None]) -> str | None:
@@ -136,8 +162,11 @@ def core_sections(
             (N_("rep"), N_("customers served"), N_("customers who bought"), N_("conversion")),
             rows,
             chart={r[0]: round(len(bought[r[0]]) / len(served[r[0]]) * 100, 1) for r in rows},
-            note="customers who bought / customers served (DOMAIN §7); a contact counts for the "
-            f"rep named on it, else for the customer's own rep; {scope}",
+            note=joined(
+                N_("customers who bought / customers served"),
+                N_("a contact counts for the rep named on it, else for the customer's own rep"),
+                scope,
+            ),
             order=3,
             charts=[
                 conversion_chart(
@@ -152,7 +181,7 @@ def core_sections(
     team_served: dict[str, set[str]] = defaultdict(set)
     team_bought: dict[str, set[str]] = defaultdict(set)
     for rep in served:
-        team = team_of(crm, rep, teams) or "(no team)"
+        team = team_of(crm, rep, teams) or N_("(no team)")
         team_served[team] |= served[rep]
         team_bought[team] |= bought[rep]
     team_rows = [
@@ -170,7 +199,7 @@ def core_sections(
             (N_("team"), N_("customers served"), N_("customers who bought"), N_("conversion")),
             team_rows,
             chart={r[0]: round(r[2] / r[1] * 100, 1) for r in team_rows},
-            note=f"a rep's team from the roster or [security.actors]; {scope}",
+            note=joined(N_("a rep's team from the roster or [security.actors]"), scope),
             order=4,
             charts=[
                 conversion_chart(

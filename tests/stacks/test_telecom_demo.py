@@ -71,7 +71,9 @@ def test_the_telecom_demo_escalates_to_named_people(tmp_path):
 def test_the_overlay_fills_what_the_profile_leaves_commented_out():
     overlay = demo_overlay("telecom")
     assert [s["lead"] for s in overlay["complaints"]["shifts"]] == ["lead", "dana"]
-    assert demo_overlay("retail") == {}  # nothing to fill in
+    # every shipped profile escalates to shift leads and department managers it leaves unnamed
+    assert [s["lead"] for s in demo_overlay("retail")["complaints"]["shifts"]] == ["lead", "dana"]
+    assert demo_overlay("no-such-profile") == {}  # a profile without an overlay runs as written
     base = {
         "complaints": {
             "departments": {"billing": {"categories": ["price"], "capacity": 30}},

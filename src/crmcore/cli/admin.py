@@ -402,8 +402,8 @@ def migrate_command(
 @click.option(
     "--lang",
     type=click.Choice(["en", "zh_CN"]),
-    help="Language of the --html page (default: the store's: [core] locale, else "
-    "Chinese for a store in China's time zone, else English).",
+    help="Language of the report (the --html page's default: the store's: [core] locale, "
+    "else Chinese for a store in China's time zone, else English; the terminal's: English).",
 )
 @click.pass_context
 def report(
@@ -436,6 +436,10 @@ def report(
     sections = build_report(crm, now, window=window)
     if as_json(ctx):
         print_json(ctx, [attrs.asdict(s) for s in sections])
+    elif lang:
+        from crmcore import i18n
+
+        render_terminal(state(ctx).console, sections, i18n.gettext(lang, crm.plugins))
     else:
         render_terminal(state(ctx).console, sections)
     if html_path:

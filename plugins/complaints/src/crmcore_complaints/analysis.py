@@ -13,6 +13,7 @@ import attrs
 
 from crmcore import ReportSection, ReportWindow, SummaryLine
 from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets
+from crmcore.i18n import N_, joined, msg, term
 from crmcore_complaints.api import Complaints
 from crmcore_complaints.model import ActionStatus, Status, Ticket, Validity
 
@@ -71,6 +72,17 @@ class Analysis:
             satisfied_rate=self.satisfied_rate,
         )
         return data
+
+
+#: The escalation ladder's roles, for the catalog: a report shows the role's code name in
+#: English (the data of ``crm complaints report --json``) and its name in Chinese.
+ROLE_NAMES = (
+    N_("shift_lead"),
+    N_("department_manager"),
+    N_("owner"),
+    N_("dispatcher"),
+    N_("handler"),
+)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -151,7 +163,14 @@ def analyse(
     for trace in api.traces.iter({"action": "escalated", "at": {"$gte": since, "$lt": until}}):
         if owners is not None and trace.ticket_id not in mine:
             continue
-        levels[f"level {trace.details.get('level')} ({trace.details.get('target')})"] += 1
+        target = str(trace.details.get("target"))
+        levels[
+            msg(
+                "level %(level)s (%(role)s)",
+                level=trace.details.get("level"),
+                role=term(target),
+            )
+        ] += 1
     served = {
         i.customer_id
         for i in api.crm.interactions.iter({"occurred_at": {"$gte": since, "$lt": until}})
@@ -252,76 +271,83 @@ def action_rows(api: Complaints, now: datetime) -> list[dict[str, Any]]:
 def report_sections(analysis: Analysis) -> list[ReportSection]:
     """``crm complaints report`` as report sections (tables and bar charts)."""
     a = analysis
-    period = f"tickets opened {a.since.date().isoformat()} to {a.until.date().isoformat()}"
+    period = msg(
+        "tickets opened %(since)s to %(until)s",
+        since=a.since.date().isoformat(),
+        until=a.until.date().isoformat(),
+    )
     sections = [
         ReportSection(
-            "Complaints: overview",
-            ("measure", "value"),
+            N_("Complaints: overview"),
+            (N_("measure"), N_("value")),
             [
-                ("tickets opened", a.tickets),
-                ("customers served (any interaction)", a.customers_served),
-                ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
-                ("judged invalid", a.invalid),
+                (N_("tickets opened"), a.tickets),
+                (N_("customers served (any interaction)"), a.customers_served),
+                (N_("complaint rate (tickets / customers served)"), _pct(a.complaint_rate)),
+                (N_("judged invalid"), a.invalid),
                 (
-                    "first-response SLA met",
+                    N_("first-response SLA met"),
                     f"{_pct(a.first_response_compliance)} "
                     f"({a.first_response_met} of "
                     f"{a.first_response_met + a.first_response_missed})",
                 ),
                 (
-                    "resolution SLA met",
+                    N_("resolution SLA met"),
                     f"{_pct(a.resolution_compliance)} ({a.resolution_met} of "
                     f"{a.resolution_met + a.resolution_missed})",
                 ),
-                ("reopen rate", f"{_pct(a.reopen_rate)} ({a.reopened} of {a.resolved} resolved)"),
                 (
-                    "satisfied at callback",
+                    N_("reopen rate"),
+                    f"{_pct(a.reopen_rate)} ({a.reopened} of {a.resolved} resolved)",
+                ),
+                (
+                    N_("satisfied at callback"),
                     f"{_pct(a.satisfied_rate)} ({a.satisfied} of {a.satisfaction_answers} answers)",
                 ),
                 (
-                    "average satisfaction score",
+                    N_("average satisfaction score"),
                     "n/a"
                     if a.satisfaction_average is None
                     else f"{a.satisfaction_average:.2f} / 5",
                 ),
-                ("compensation granted", round(a.compensation_total, 2)),
-                ("unresolved now and open more than 24 hours", a.open_beyond_24h),
+                (N_("compensation granted"), round(a.compensation_total, 2)),
+                (N_("unresolved now and open more than 24 hours"), a.open_beyond_24h),
             ],
             note=period,
             order=60,
         ),
         ReportSection(
-            "Complaints by category",
-            ("category", "tickets"),
+            N_("Complaints by category"),
+            (N_("category"), N_("tickets")),
             list(a.by_category.items()),
             chart=dict(a.by_category),
             order=61,
         ),
         ReportSection(
-            "Complaints by cause",
-            ("cause", "tickets"),
+            N_("Complaints by cause"),
+            (N_("cause"), N_("tickets")),
             list(a.by_cause.items()),
             chart=dict(a.by_cause),
-            note="root cause recorded at resolution",
+            note=N_("root cause recorded at resolution"),
             order=62,
         ),
         ReportSection(
-            "Complaints by department",
-            ("department", "tickets"),
+            N_("Complaints by department"),
+            (N_("department"), N_("tickets")),
             list(a.by_department.items()),
             chart=dict(a.by_department),
             order=63,
         ),
         ReportSection(
-            "Complaint escalations by level",
-            ("level", "escalations"),
+            N_("Complaint escalations by level"),
+            (N_("level"), N_("escalations")),
             list(a.escalations_by_level.items()),
             chart=dict(a.escalations_by_level) or None,
             order=64,
         ),
         ReportSection(
-            "Complaints week over week",
-            ("week from", "tickets", "change"),
+            N_("Complaints week over week"),
+            (N_("week from"), N_("tickets"), N_("change")),
             [
                 (w["week"], w["tickets"], _pct(w["change"]) if w["change"] is not None else "")
                 for w in a.weekly
@@ -330,16 +356,16 @@ def report_sections(analysis: Analysis) -> list[ReportSection]:
             order=65,
         ),
         ReportSection(
-            "Improvement actions",
+            N_("Improvement actions"),
             (
-                "what",
-                "owner",
-                "due",
-                "status",
-                "addresses",
-                "per week before",
-                "per week after",
-                "effect",
+                N_("what"),
+                N_("owner"),
+                N_("due"),
+                N_("status"),
+                N_("addresses"),
+                N_("per week before"),
+                N_("per week after"),
+                N_("effect"),
             ),
             [
                 (
@@ -354,7 +380,7 @@ def report_sections(analysis: Analysis) -> list[ReportSection]:
                 )
                 for r in a.actions
             ],
-            note="plan-do-check-act: tracked to closure with their measured effect",
+            note=N_("plan-do-check-act: tracked to closure with their measured effect"),
             order=66,
         ),
     ]
@@ -378,29 +404,38 @@ def domain_sections(
         owners=None if window.everyone else window.rep_filter(api.crm),
     )
     rows = [
-        ("complaint rate (tickets / customers served)", _pct(a.complaint_rate)),
-        ("tickets opened", a.tickets),
-        ("first-response SLA met", _pct(a.first_response_compliance)),
-        ("resolution SLA met", _pct(a.resolution_compliance)),
-        ("unresolved and open more than 24 hours", a.open_beyond_24h),
-        ("reopen rate", _pct(a.reopen_rate)),
-        ("satisfied at callback", _pct(a.satisfied_rate)),
-        *((f"escalations: {label}", n) for label, n in a.escalations_by_level.items()),
+        (N_("complaint rate (tickets / customers served)"), _pct(a.complaint_rate)),
+        (N_("tickets opened"), a.tickets),
+        (N_("first-response SLA met"), _pct(a.first_response_compliance)),
+        (N_("resolution SLA met"), _pct(a.resolution_compliance)),
+        (N_("unresolved and open more than 24 hours"), a.open_beyond_24h),
+        (N_("reopen rate"), _pct(a.reopen_rate)),
+        (N_("satisfied at callback"), _pct(a.satisfied_rate)),
+        *(
+            (msg("escalations: %(level)s", level=label), n)
+            for label, n in a.escalations_by_level.items()
+        ),
     ]
     title = (
-        f"Complaints (last {api.settings.report_days} days)"
+        msg("Complaints (last %(days)s days)", days=api.settings.report_days)
         if window.since is None
-        else f"Complaints ({since.date().isoformat()} to {until.date().isoformat()})"
+        else msg(
+            "Complaints (%(since)s to %(until)s)",
+            since=since.date().isoformat(),
+            until=until.date().isoformat(),
+        )
     )
-    if not window.everyone:
-        title += f", {window.label().split(', ', 1)[-1]}"
+    if window.rep:
+        title = joined(title, msg("rep %(rep)s", rep=window.rep), sep=", ")
+    elif window.team:
+        title = joined(title, msg("team %(team)s", team=window.team), sep=", ")
     return [
         ReportSection(
             title,
-            ("measure", "value"),
+            (N_("measure"), N_("value")),
             rows,
             chart=dict(a.by_category) or None,
-            note="details: crm complaints report",
+            note=N_("details: crm complaints report"),
             order=60,
             charts=trend_charts(api, since, until, window),
         )
@@ -430,21 +465,21 @@ def trend_charts(
     axis = axis_name(periods)
     return [
         Chart(
-            "Complaints opened",
+            N_("Complaints opened"),
             labels,
-            [Series("complaints", opened)],
-            unit="tickets",
-            y_label="Complaints",
+            [Series(N_("complaints"), opened)],
+            unit=N_("tickets"),
+            y_label=N_("Complaints"),
             x_label=axis,
             key="complaints_trend",
         ),
         Chart(
-            "SLA breaches",
+            N_("SLA breaches"),
             labels,
-            [Series("first response late", first), Series("resolution late", resolution)],
-            unit="tickets",
-            y_label="Complaints breaching",
-            x_label=f"{axis} (opened)",
+            [Series(N_("first response late"), first), Series(N_("resolution late"), resolution)],
+            unit=N_("tickets"),
+            y_label=N_("Complaints breaching"),
+            x_label=msg("%(axis)s (opened)", axis=term(axis)),
             key="sla_breaches_trend",
         ),
     ]

@@ -20,6 +20,7 @@ from crmcore import (
 )
 from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
 from crmcore.converter import parse_iso
+from crmcore.i18n import N_, joined, msg, term
 from crmcore_followup import quiet, recovery
 from crmcore_followup.api import open_at, overdue_by_grade
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, first_contact_key, follow_up_key
@@ -41,15 +42,15 @@ def follow_up_section(crm: CRM, now: datetime, window: ReportWindow | None = Non
     at = scope.end(now)
     rows = overdue_by_grade(crm, at, reps=None if scope.window.everyone else scope.rep)
     return ReportSection(
-        "Follow-ups by grade",
+        N_("Follow-ups by grade"),
         (
-            "grade",
-            "every (days)",
-            "customers",
-            "open follow-ups",
-            "due now",
-            "overdue",
-            "overdue > 1 day",
+            N_("grade"),
+            N_("every (days)"),
+            N_("customers"),
+            N_("open follow-ups"),
+            N_("due now"),
+            N_("overdue"),
+            N_("overdue > 1 day"),
         ),
         [
             (
@@ -64,10 +65,23 @@ def follow_up_section(crm: CRM, now: datetime, window: ReportWindow | None = Non
             for r in rows
         ],
         chart={r.grade: r.overdue for r in rows},
-        note="DOMAIN §3 cadence; §7 follow-ups overdue by grade (chart: overdue); "
-        f"{scope.label(now)}; grades as they are now",
+        note=joined(
+            N_("how often each grade is followed up, and the follow-ups overdue"),
+            scope.label(now),
+            N_("grades as they are now"),
+        ),
         order=40,
     )
+
+
+#: How the action an unsatisfied callback leads to reads in a note.
+UNSATISFIED_ACTIONS = {
+    "task": N_("a recovery task"),
+    "ticket": N_("a complaint ticket"),
+    "none": N_("no action"),
+}
+#: Grades shown as words in the follow-up table, for the catalog.
+GRADE_WORDS = (N_("ungraded"),)
 
 
 class Scope:
@@ -93,10 +107,17 @@ class Scope:
     def label(self, now: datetime) -> str:
         """Whose and as of when, for a state section's note."""
         w = self.window
-        who = f"rep {w.rep}" if w.rep else f"team {w.team}" if w.team else ""
         at = self.end(now)
-        when = f"as of {at.isoformat()[:16].replace('T', ' ')}" if at < now else "now"
-        return f"{who + ', ' if who else ''}{when}"
+        when = (
+            msg("as of %(when)s", when=at.isoformat()[:16].replace("T", " "))
+            if at < now
+            else term(N_("now"))
+        )
+        if w.rep:
+            return msg("rep %(rep)s, %(when)s", rep=w.rep, when=when)
+        if w.team:
+            return msg("team %(team)s, %(when)s", team=w.team, when=when)
+        return when
 
 
 class CoverageTrend:
@@ -104,7 +125,7 @@ class CoverageTrend:
     when it has no start): callbacks done within their window over those due, by when the
     window ended (or the callback was made)."""
 
-    SEGMENTS = ("key customers", "all customers")
+    SEGMENTS = (N_("key customers"), N_("all customers"))
 
     def __init__(self, crm: CRM, window: ReportWindow, now: datetime) -> None:
         self.periods = buckets(
@@ -124,7 +145,7 @@ class CoverageTrend:
 
     def chart(self) -> Chart:
         return Chart(
-            "Callback coverage",
+            N_("Callback coverage"),
             [b.label for b in self.periods],
             [
                 Series(s, [percent(d, n) for d, n in zip(self.done[s], self.due[s], strict=True)])
@@ -132,7 +153,7 @@ class CoverageTrend:
             ],
             kind="line",
             unit="%",
-            y_label="Callbacks done in time",
+            y_label=N_("Callbacks done in time"),
             x_label=axis_name(self.periods),
             key="callback_coverage_trend",
         )
@@ -170,15 +191,26 @@ def callback_sections(
             still_open[segment] += task.is_open
         trend.add(ended, segments, done_in_time)
     coverage = ReportSection(
-        "Callback coverage",
-        ("customers", "callbacks due", "done within the window", "coverage", "still open"),
+        N_("Callback coverage"),
+        (
+            N_("customers"),
+            N_("callbacks due"),
+            N_("done within the window"),
+            N_("coverage"),
+            N_("still open"),
+        ),
         [
             (s, due[s], in_time[s], _pct(in_time[s], due[s]), still_open[s])
             for s in ("key customers", "all customers")
         ],
         chart={s: round(in_time[s] / due[s] * 100, 1) for s in due if due[s]},
-        note=f"callbacks whose {crm.settings('followup').callback_within_days}-day window has "
-        "ended; key customers should reach 100% (DOMAIN §3, §7)",
+        note=joined(
+            msg(
+                "callbacks whose %(days)s-day window has ended",
+                days=crm.settings("followup").callback_within_days,
+            ),
+            N_("key customers should reach 100%"),
+        ),
         order=41,
         charts=[trend.chart()],
     )
@@ -192,17 +224,17 @@ def callback_sections(
     scores = [i.satisfaction for i in outcomes if i.satisfaction is not None]
     answered = satisfied + unsatisfied
     satisfaction = ReportSection(
-        "Callback satisfaction",
-        ("measure", "value"),
+        N_("Callback satisfaction"),
+        (N_("measure"), N_("value")),
         [
-            ("callbacks recorded", len(outcomes)),
-            ("satisfied", satisfied),
-            ("unsatisfied", unsatisfied),
-            ("satisfied share", _pct(satisfied, answered)),
-            ("mean score (1-5)", f"{mean(scores):.2f}" if scores else "n/a"),
+            (N_("callbacks recorded"), len(outcomes)),
+            (N_("satisfied"), satisfied),
+            (N_("unsatisfied"), unsatisfied),
+            (N_("satisfied share"), _pct(satisfied, answered)),
+            (N_("mean score (1-5)"), f"{mean(scores):.2f}" if scores else "n/a"),
         ],
         chart={"satisfied": satisfied, "unsatisfied": unsatisfied},
-        note="satisfaction after each callback (DOMAIN §7)",
+        note=N_("satisfaction after each callback"),
         order=42,
     )
     return [coverage, satisfaction]
@@ -232,7 +264,7 @@ def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> R
         if not scope.when(interaction.occurred_at) or not scope.rep(rep):
             continue
         team = teams.get(rep or "")
-        group = (recovery.department_of(settings, team) or "(none)", team or "(none)")
+        group = (recovery.department_of(settings, team) or N_("(none)"), team or N_("(none)"))
         answered[group] += 1
         unhappy[group] += recovery.is_unsatisfied(interaction, settings)
     open_tasks: Counter[tuple[str, str]] = Counter()
@@ -246,15 +278,15 @@ def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> R
         done_tasks[group] += task.status is TaskStatus.DONE
     groups = sorted(set(answered) | set(open_tasks) | set(done_tasks))
     return ReportSection(
-        "Unsatisfied callbacks by department",
+        N_("Unsatisfied callbacks by department"),
         (
-            "department",
-            "team",
-            "answered",
-            "unsatisfied",
-            "unsatisfied share",
-            "recovery open",
-            "recovery done",
+            N_("department"),
+            N_("team"),
+            N_("answered"),
+            N_("unsatisfied"),
+            N_("unsatisfied share"),
+            N_("recovery open"),
+            N_("recovery done"),
         ),
         [
             (
@@ -269,8 +301,17 @@ def unsatisfied_by_department(crm: CRM, window: ReportWindow | None = None) -> R
             for d, t in groups
         ],
         chart={f"{d}/{t}": unhappy[(d, t)] for d, t in groups},
-        note=f"unsatisfied answers lead to: {settings.unsatisfied_action} (DOMAIN §9); "
-        "department and team of the customer's rep ([followup.teams])",
+        note=joined(
+            msg(
+                "unsatisfied answers lead to: %(action)s",
+                action=term(
+                    UNSATISFIED_ACTIONS.get(
+                        settings.unsatisfied_action, settings.unsatisfied_action
+                    )
+                ),
+            ),
+            N_("department and team of the customer's rep"),
+        ),
         order=42,
     )
 
@@ -311,20 +352,31 @@ def roster_section(
             rep.name,
             rep.team or "",
             rep.ability,
-            "yes" if rep.available else "no",
+            N_("yes") if rep.available else N_("no"),
             open_tasks,
             rep.capacity,
             crm.customers.count({"owner": rep.name}),
         )
         rows.append((*row, done[rep.name]) if period else row)
-    columns = ("rep", "team", "ability", "available", "open tasks", "capacity", "customers")
+    columns = (
+        N_("rep"),
+        N_("team"),
+        N_("ability"),
+        N_("available"),
+        N_("open tasks"),
+        N_("capacity"),
+        N_("customers"),
+    )
     return ReportSection(
-        "Rep load",
-        (*columns, "done in the period") if period else columns,
+        N_("Rep load"),
+        (*columns, N_("done in the period")) if period else columns,
         rows,
         chart={r[0]: r[4] for r in rows},
-        note="customers and tasks are shared balancing open load against ability; open "
-        f"tasks {scope.label(when)}; the rest as it is now",
+        note=joined(
+            N_("customers and tasks are shared balancing open load against ability"),
+            msg("open tasks %(when)s", when=scope.label(when)),
+            N_("the rest as it is now"),
+        ),
         order=43,
     )
 
@@ -337,13 +389,13 @@ def overdue_chart(section: ReportSection) -> Chart:
     late = [float(row[column["overdue > 1 day"]]) for row in section.rows]
     recent = [float(row[column["overdue"]]) - d for row, d in zip(section.rows, late, strict=True)]
     return Chart(
-        "Overdue follow-ups by grade",
+        N_("Overdue follow-ups by grade"),
         grades,
-        [Series("overdue up to a day", recent), Series("overdue more than a day", late)],
+        [Series(N_("overdue up to a day"), recent), Series(N_("overdue more than a day"), late)],
         kind="stacked",
-        unit="follow-ups",
-        y_label="Overdue follow-ups",
-        x_label="Grade",
+        unit=N_("follow-ups"),
+        y_label=N_("Overdue follow-ups"),
+        x_label=N_("Grade"),
         key="overdue_by_grade",
     )
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import NotFoundError, ReportSection, ReportWindow, SummaryLine, Task, TaskStatus
 from crmcore.converter import iso, parse_iso
+from crmcore.i18n import N_, joined, msg, term
 from crmcore_grading.churn import rank, watched
 from crmcore_grading.engine import NAMESPACE, Engine, engine_for
 from crmcore_grading.outcomes import CHURN_TYPES, measures
@@ -19,18 +20,52 @@ if TYPE_CHECKING:
     from crmcore import CRM, Customer
 
 MEANINGS = {
-    "A": "clear need, closing within 1 month",
-    "B": "clear need, closing within 3 months",
-    "C": "clear need, closing within 6 months",
-    "D": "potential need, or closing later",
-    "E": "no need or no chance (dead)",
+    "A": N_("clear need, closing within 1 month"),
+    "B": N_("clear need, closing within 3 months"),
+    "C": N_("clear need, closing within 6 months"),
+    "D": N_("potential need, or closing later"),
+    "E": N_("no need or no chance (dead)"),
 }
 OUTCOME_DAYS = 90
+RISK_ROWS = {
+    "high": N_("risk high"),
+    "medium": N_("risk medium"),
+    "low": N_("risk low"),
+    "none": N_("risk none"),
+}
+#: The built-in segment and tier names as table cells show them (``at_risk`` -> "at risk"),
+#: for the catalog: names a client configures stay as written.
+DEFAULT_TIER_NAMES = (
+    N_("champions"),
+    N_("loyal"),
+    N_("cant lose"),
+    N_("new"),
+    N_("promising"),
+    N_("need attention"),
+    N_("potential loyalist"),
+    N_("at risk"),
+    N_("about to sleep"),
+    N_("hibernating"),
+    N_("other"),
+    N_("vip"),
+    N_("major"),
+    N_("ordinary"),
+    N_("small"),
+    N_("big"),
+    N_("potential big"),
+)
+#: How each kind of loss reads in a report (DOMAIN §9).
+CHURN_TYPE_NAMES = {
+    "natural": N_("natural"),
+    "malicious": N_("malicious"),
+    "competitive": N_("competitive"),
+    "negligent": N_("negligent"),
+}
 LABELS = {
-    "pipeline": "grade",
-    "rfm": "RFM segment",
-    "pyramid": "pyramid tier",
-    "hospital": "hospital tier",
+    "pipeline": N_("grade"),
+    "rfm": N_("RFM segment"),
+    "pyramid": N_("pyramid tier"),
+    "hospital": N_("hospital tier"),
 }
 
 
@@ -82,15 +117,16 @@ class Scope:
 
     def label(self) -> str:
         """Whose and when, for a note."""
-        who = (
-            f"rep {self.window.rep}"
-            if self.window.rep
-            else f"team {self.window.team}"
-            if self.window.team
-            else ""
+        when = (
+            msg("as of %(when)s", when=self.at.isoformat()[:16].replace("T", " "))
+            if self.past
+            else term(N_("now"))
         )
-        when = f"as of {self.at.isoformat()[:16].replace('T', ' ')}" if self.past else "now"
-        return f"{who + ' customers, ' if who else ''}{when}"
+        if self.window.rep:
+            return msg("rep %(rep)s's customers, %(when)s", rep=self.window.rep, when=when)
+        if self.window.team:
+            return msg("team %(team)s's customers, %(when)s", team=self.window.team, when=when)
+        return when
 
 
 def _period_spend(
@@ -140,7 +176,9 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
             if name in counts:
                 counts[name][grade] += 1
                 revenue[name][grade] += spend.get(cid, 0.0)
-    spent = "revenue: net spend in the period" if scope.period else "revenue: net spend to date"
+    spent = (
+        N_("revenue: net spend in the period") if scope.period else N_("revenue: net spend to date")
+    )
     out: list[ReportSection] = []
     order = 20
     for scheme in engine.schemes:
@@ -153,18 +191,18 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
             rows.append(
                 (
                     "-",
-                    "not graded (no demand recorded)",
+                    N_("not graded (no demand recorded)"),
                     total - graded,
                     _share(total - graded, total),
                 )
             )
             out.append(
                 ReportSection(
-                    "Pipeline grades (A-E)",
-                    ("grade", "meaning", "customers", "share"),
+                    N_("Pipeline grades (A-E)"),
+                    (N_("grade"), N_("meaning"), N_("customers"), N_("share")),
                     rows,
                     chart={g: counts[name][g] for g in "ABCDE"},
-                    note=f"DOMAIN §2; follow-up cadence follows the grade; {scope.label()}",
+                    note=joined(N_("follow-up cadence follows the grade"), scope.label()),
                     order=order,
                 )
             )
@@ -187,14 +225,20 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
                 for t in tiers
                 if counts[name][t] or scheme.ordered
             ]
-            title = f"Value tiers: {LABELS.get(name, name)}"
+            title = msg(
+                "Value tiers: %(scheme)s", scheme=term(LABELS[name]) if name in LABELS else name
+            )
             out.append(
                 ReportSection(
                     title,
-                    ("tier", "customers", "share", "revenue", "revenue share"),
+                    (N_("tier"), N_("customers"), N_("share"), N_("revenue"), N_("revenue share")),
                     rows,
                     chart={t: counts[name][t] for t in tiers if counts[name][t]},
-                    note=f"{graded} of {total} customers graded; {scope.label()}; {spent}",
+                    note=joined(
+                        msg("%(graded)s of %(total)s customers graded", graded=graded, total=total),
+                        scope.label(),
+                        spent,
+                    ),
                     order=order,
                 )
             )
@@ -222,9 +266,9 @@ def _churn_section(
         open_retention += scope.open_at(task)
         created += scope.window.contains(task.created_at) and task.created_at <= now
     rows: list[tuple[str, int]] = [
-        ("watched (hold a valuable tier)", watch),
-        *((f"risk {level}", levels[level]) for level in ("high", "medium", "low", "none")),
-        ("open retention tasks", open_retention),
+        (N_("watched (hold a valuable tier)"), watch),
+        *((RISK_ROWS[level], levels[level]) for level in ("high", "medium", "low", "none")),
+        (N_("open retention tasks"), open_retention),
     ]
     if scope.period:
         rises = 0
@@ -241,18 +285,22 @@ def _churn_section(
                     owners[cid] = False
             rises += owners[cid]
         rows += [
-            ("risk rose in the period", rises),
-            ("retention tasks created in the period", created),
+            (N_("risk rose in the period"), rises),
+            (N_("retention tasks created in the period"), created),
         ]
     population = engine.population(now)
     when = population.get("computed_at") if population.get("cutoffs") is not None else None
     return ReportSection(
-        "Churn watch (valuable customers)",
-        ("measure", "customers"),
+        N_("Churn watch (valuable customers)"),
+        (N_("measure"), N_("customers")),
         rows,
         chart={level: levels[level] for level in ("high", "medium", "low")},
-        note=f"{scope.label()}; population tiers computed "
-        f"{when[:16].replace('T', ' ') if when else 'never'}",
+        note=joined(
+            scope.label(),
+            msg("population tiers computed %(when)s", when=when[:16].replace("T", " "))
+            if when
+            else N_("population tiers never computed"),
+        ),
         order=order,
     )
 
@@ -270,9 +318,13 @@ def outcomes_section(
     until = window.until if window is not None and window.until is not None else now
     m = measures(crm, since, until)
     title = (
-        "Churn outcomes (last 90 days)"
+        N_("Churn outcomes (last 90 days)")
         if window is None or window.since is None
-        else f"Churn outcomes ({since.isoformat()[:10]} to {until.isoformat()[:10]})"
+        else msg(
+            "Churn outcomes (%(since)s to %(until)s)",
+            since=since.isoformat()[:10],
+            until=until.isoformat()[:10],
+        )
     )
 
     def pct(value: float | None) -> str:
@@ -280,18 +332,29 @@ def outcomes_section(
 
     return ReportSection(
         title,
-        ("measure", "value"),
+        (N_("measure"), N_("value")),
         [
-            ("active at the start", m.active_at_start),
-            ("lost", m.lost),
-            *((f"lost: {t}", m.by_type.get(t, 0)) for t in CHURN_TYPES),
-            ("churn rate", pct(m.churn_rate)),
-            ("won back / losses open", f"{m.won_back} / {m.losses_open}"),
-            ("win-back rate", pct(m.win_back_rate)),
-            ("repeat-purchase rate", pct(m.repeat_purchase_rate)),
+            (N_("active at the start"), m.active_at_start),
+            (N_("lost"), m.lost),
+            *(
+                (
+                    msg(
+                        "lost: %(type)s",
+                        type=term(CHURN_TYPE_NAMES[t]) if t in CHURN_TYPE_NAMES else t,
+                    ),
+                    m.by_type.get(t, 0),
+                )
+                for t in CHURN_TYPES
+            ),
+            (N_("churn rate"), pct(m.churn_rate)),
+            (N_("won back / losses open"), f"{m.won_back} / {m.losses_open}"),
+            (N_("win-back rate"), pct(m.win_back_rate)),
+            (N_("repeat-purchase rate"), pct(m.repeat_purchase_rate)),
         ],
         chart={t: m.by_type.get(t, 0) for t in CHURN_TYPES},
-        note="customers marked lost with 'crm grade lost'; a purchase wins them back",
+        note=joined(
+            N_("customers marked lost with 'crm grade lost'"), N_("a purchase wins them back")
+        ),
         order=order,
     )
 

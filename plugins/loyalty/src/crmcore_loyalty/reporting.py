@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import Customer, NotFoundError, ReportSection, ReportWindow, SummaryLine
 from crmcore.charts import Chart, Series
-from crmcore.i18n import N_
+from crmcore.i18n import N_, joined, msg, term
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.records import (
     ACCOUNTS,
@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
 
 
+#: What tiers are earned by, as a note says it.
+BASIS_WORDS = {"spend": N_("spend"), "points": N_("points")}
+#: The default tier names as a table shows them, for the catalog (names a client configures
+#: stay as written).
+DEFAULT_TIER_NAMES = (N_("platinum"), N_("gold"), N_("silver"))
+
+
 def sections(
     loyalty: Loyalty, now: datetime, window: ReportWindow | None = None
 ) -> list[ReportSection]:
@@ -39,7 +46,11 @@ def sections(
     window = window or ReportWindow()
     since = window.since or now - timedelta(days=days)
     upper = window.until or now + timedelta(microseconds=1)
-    days_label = "in the period" if window.since is not None else f"last {days} days"
+    days_label = (
+        term(N_("in the period"))
+        if window.since is not None
+        else msg("last %(days)s days", days=days)
+    )
     owned = None if window.everyone else _owned(loyalty, window)
     outstanding = 0
     holders: Counter[str] = Counter()
@@ -59,21 +70,24 @@ def sections(
                 goodwill += entry.points
     members = sum(1 for points in holders.values() if points > 0)
     points_rows = [
-        ("points outstanding", outstanding),
-        ("value outstanding", round(outstanding * settings.point_value, 2)),
-        ("customers holding points", members),
-        (f"earned, {days_label}", period[EARN]),
-        (f"of which goodwill for complaints, {days_label}", goodwill),
-        (f"redeemed, {days_label}", -period[REDEEM]),
-        (f"expired, {days_label}", -period[EXPIRE]),
-        (f"clawed back, {days_label}", -period[CLAWBACK]),
-        (f"clawbacks not recoverable (already spent), {days_label}", shortfall),
-        (f"adjusted (net), {days_label}", period[ADJUST]),
+        (N_("points outstanding"), outstanding),
+        (N_("value outstanding"), round(outstanding * settings.point_value, 2)),
+        (N_("customers holding points"), members),
+        (msg("earned, %(when)s", when=days_label), period[EARN]),
+        (msg("of which goodwill for complaints, %(when)s", when=days_label), goodwill),
+        (msg("redeemed, %(when)s", when=days_label), -period[REDEEM]),
+        (msg("expired, %(when)s", when=days_label), -period[EXPIRE]),
+        (msg("clawed back, %(when)s", when=days_label), -period[CLAWBACK]),
+        (
+            msg("clawbacks not recoverable (already spent), %(when)s", when=days_label),
+            shortfall,
+        ),
+        (msg("adjusted (net), %(when)s", when=days_label), period[ADJUST]),
     ]
     out = [
         ReportSection(
-            "Loyalty points",
-            ("measure", "value"),
+            N_("Loyalty points"),
+            (N_("measure"), N_("value")),
             points_rows,
             chart={
                 "earned": period[EARN],
@@ -81,8 +95,13 @@ def sections(
                 "expired": -period[EXPIRE],
                 "clawed back": -period[CLAWBACK],
             },
-            note=f"one point is worth {settings.point_value:g} in currency; the balance is always "
-            "the ledger's sum",
+            note=joined(
+                msg(
+                    "one point is worth %(value)s in currency",
+                    value=format(settings.point_value, "g"),
+                ),
+                N_("the balance is always the ledger's sum"),
+            ),
             order=60,
         )
     ]
@@ -101,24 +120,35 @@ def sections(
         elif entry.kind == CLAWBACK:
             points_paid[entry.reason] -= -entry.points + entry.shortfall
     ref_rows = [
-        ("customers brought by referral", len(referrals)),
-        (f"linked, {days_label}", len(recent)),
-        ("rewarded (qualified)", sum(1 for r in referrals if r.status == REWARDED)),
-        ("waiting for the qualifying purchase", sum(1 for r in referrals if r.status == LINKED)),
-        ("rewards clawed back (refunds)", sum(r.clawbacks for r in referrals)),
+        (N_("customers brought by referral"), len(referrals)),
+        (msg("linked, %(when)s", when=days_label), len(recent)),
+        (N_("rewarded (qualified)"), sum(1 for r in referrals if r.status == REWARDED)),
         (
-            "referrer rewards withheld by the period cap",
+            N_("waiting for the qualifying purchase"),
+            sum(1 for r in referrals if r.status == LINKED),
+        ),
+        (N_("rewards clawed back (refunds)"), sum(r.clawbacks for r in referrals)),
+        (
+            N_("referrer rewards withheld by the period cap"),
             sum(1 for r in referrals if r.referrer_capped),
         ),
-        ("points paid to referrers (net of clawbacks)", points_paid[REFERRER]),
-        ("points paid to new customers (net of clawbacks)", points_paid[REFERRED]),
-        (f"'ask for a referral' tasks, {days_label}", len(asks)),
-        ("of which done", sum(1 for t in asks if t.status.value == "done")),
+        (N_("points paid to referrers (net of clawbacks)"), points_paid[REFERRER]),
+        (N_("points paid to new customers (net of clawbacks)"), points_paid[REFERRED]),
+        (msg("'ask for a referral' tasks, %(when)s", when=days_label), len(asks)),
+        (N_("of which done"), sum(1 for t in asks if t.status.value == "done")),
     ]
-    note = f"{paid[REFERRER]} referrer and {paid[REFERRED]} new-customer rewards credited in all"
+    note = msg(
+        "%(referrers)s referrer and %(new)s new-customer rewards credited in all",
+        referrers=paid[REFERRER],
+        new=paid[REFERRED],
+    )
     out.append(
         ReportSection(
-            "Referrals (old brings new)", ("measure", "value"), ref_rows, note=note, order=62
+            N_("Referrals (old brings new)"),
+            (N_("measure"), N_("value")),
+            ref_rows,
+            note=note,
+            order=62,
         )
     )
     top = loyalty.referrals.leaderboard(limit=10)
@@ -126,8 +156,8 @@ def sections(
         names = referrer_names(loyalty, [row["referrer"] for row in top])
         out.append(
             ReportSection(
-                "Top referrers",
-                ("customer", "brought", "rewarded", "points"),
+                N_("Top referrers"),
+                (N_("customer"), N_("brought"), N_("rewarded"), N_("points")),
                 [
                     (names[row["referrer"]], row["links"], row["rewarded"], row["points"])
                     for row in top
@@ -196,23 +226,37 @@ def tier_section(loyalty: Loyalty, now: datetime, window: ReportWindow) -> Repor
         for level in reversed(settings.tiers.levels)
     ]
     if changed:
-        rows.append(("(tier changed after the window's end)", changed, share(changed)))
+        rows.append((N_("(tier changed after the window's end)"), changed, share(changed)))
     untiered = max(0, active - sum(tiers.values()) - changed)
-    rows.append(("(no tier)", untiered, share(untiered)))
+    rows.append((N_("(no tier)"), untiered, share(untiered)))
     if period:
         rows = [(*row, reached[row[0]] if not row[0].startswith("(") else "") for row in rows]
-    who = f"rep {window.rep}" if window.rep else f"team {window.team}" if window.team else ""
-    when = f"as of {at.isoformat()[:16].replace('T', ' ')}" if past else "now"
-    columns = ["tier", "customers", "share"]
+    when = (
+        msg("as of %(when)s", when=at.isoformat()[:16].replace("T", " "))
+        if past
+        else term(N_("now"))
+    )
+    if window.rep:
+        when = msg("rep %(rep)s, %(when)s", rep=window.rep, when=when)
+    elif window.team:
+        when = msg("team %(team)s, %(when)s", team=window.team, when=when)
+    columns = [N_("tier"), N_("customers"), N_("share")]
     if period:
-        columns.append("reached in the period")
+        columns.append(N_("reached in the period"))
     return ReportSection(
-        "Loyalty tiers",
+        N_("Loyalty tiers"),
         columns,
         rows,
         chart={row[0]: row[1] for row in rows if not row[0].startswith("(")},
-        note=f"by {settings.tiers.basis} over {settings.tiers.window_days} days; upgrades at "
-        f"once, downgrades at the review date; {who + ', ' if who else ''}{when}",
+        note=joined(
+            msg(
+                "by %(basis)s over %(days)s days",
+                basis=term(BASIS_WORDS.get(settings.tiers.basis, settings.tiers.basis)),
+                days=settings.tiers.window_days,
+            ),
+            N_("upgrades at once, downgrades at the review date"),
+            when,
+        ),
         order=61,
     )
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from crmcore import NotFoundError, ReportSection, ReportWindow
+from crmcore.i18n import N_, joined, msg
 from crmcore_service.api import Service
 from crmcore_service.campaigns import Campaigns
 from crmcore_service.model import Order
@@ -66,19 +67,34 @@ class Scope:
     def label(self, title: str) -> str:
         """``title`` with the period and, when asked, the team or rep."""
         if self.window.since is None and self.window.until is None:
-            text = f"{title}, last {self.api.settings.report_days} days"
+            period = msg("last %(days)s days", days=self.api.settings.report_days)
         else:
             last = (self.until - _TICK).date().isoformat()
-            text = f"{title}, {self.since.date().isoformat()} to {last}"
-        return text + self.suffix()
+            period = msg("%(since)s to %(until)s", since=self.since.date().isoformat(), until=last)
+        return joined(title, period, *self.scope_words(), sep=", ")
 
-    def suffix(self) -> str:
-        parts = []
+    def scope_words(self) -> list[str]:
+        """The team and rep asked for, as words for a title."""
+        parts: list[str] = []
         if self.window.team:
-            parts.append(f"team {self.window.team}")
+            parts.append(msg("team %(team)s", team=self.window.team))
         if self.window.rep:
-            parts.append(f"rep {self.window.rep}")
-        return "".join(f", {p}" for p in parts)
+            parts.append(msg("rep %(rep)s", rep=self.window.rep))
+        return parts
+
+
+#: Words the tables show as cells (results of a cancellation, what a survey is grouped by),
+#: for the catalog.
+CELL_WORDS = (
+    N_("open"),
+    N_("cancelled"),
+    N_("retained"),
+    N_("department"),
+    N_("category"),
+    N_("rep"),
+    N_("unknown"),
+    N_("(no department)"),
+)
 
 
 def sections(
@@ -129,12 +145,15 @@ def open_orders(scope: Scope) -> ReportSection:
         breached[key] += late
     rows = [(t, s, n, breached[(t, s)]) for (t, s), n in sorted(counts.items())]
     chart = {f"{t}/{s}": float(n) for (t, s), n in sorted(counts.items())}
-    title = "Service orders open, by type and step"
-    if not current:
-        title += f", at {scope.until.isoformat()[:16]}"
+    title = joined(
+        N_("Service orders open, by type and step"),
+        "" if current else msg("at %(when)s", when=scope.until.isoformat()[:16]),
+        *scope.scope_words(),
+        sep=", ",
+    )
     return ReportSection(
-        title + scope.suffix(),
-        ("type", "step", "open", "past SLA"),
+        title,
+        (N_("type"), N_("step"), N_("open"), N_("past SLA")),
         rows,
         chart=chart or None,
         order=60,
@@ -177,11 +196,11 @@ def opened_closed(scope: Scope) -> ReportSection:
         for t in sorted(set(opened) | {k for k, _o in closed})
     ]
     return ReportSection(
-        scope.label("Service orders opened and closed"),
-        ("type", "opened", "closed", "done", "withdrawn", "rejected"),
+        scope.label(N_("Service orders opened and closed")),
+        (N_("type"), N_("opened"), N_("closed"), N_("done"), N_("withdrawn"), N_("rejected")),
         rows,
         chart={t: float(n) for t, n in sorted(opened.items())} or None,
-        note="chart: orders opened",
+        note=N_("chart: orders opened"),
         order=60,
     )
 
@@ -199,8 +218,8 @@ def breaches(scope: Scope) -> ReportSection:
     keys = sorted(set(counts) | set(escalations))
     rows = [(t, s, counts[(t, s)], escalations[(t, s)]) for t, s in keys]
     return ReportSection(
-        scope.label("Service SLA breaches"),
-        ("type", "step", "breaches", "escalations"),
+        scope.label(N_("Service SLA breaches")),
+        (N_("type"), N_("step"), N_("breaches"), N_("escalations")),
         rows,
         order=61,
     )
@@ -218,8 +237,8 @@ def cycle_times(scope: Scope) -> ReportSection:
         for (t, s), v in sorted(spent.items())
     ]
     return ReportSection(
-        scope.label("Service cycle time per step (hours)"),
-        ("type", "step", "left", "mean", "longest"),
+        scope.label(N_("Service cycle time per step (hours)")),
+        (N_("type"), N_("step"), N_("left"), N_("mean"), N_("longest")),
         rows,
         order=62,
     )
@@ -244,11 +263,11 @@ def cancellations(scope: Scope) -> ReportSection:
     for (reason, _o), n in counts.items():
         chart[reason] += n
     return ReportSection(
-        scope.label("Cancellation requests by reason"),
-        ("reason", "result", "orders"),
+        scope.label(N_("Cancellation requests by reason")),
+        (N_("reason"), N_("result"), N_("orders")),
         rows,
         chart={k: float(v) for k, v in sorted(chart.items())} or None,
-        note="result: cancelled (closed), retained (withdrawn), open",
+        note=N_("result: cancelled (closed), retained (withdrawn), open"),
         order=63,
     )
 
@@ -261,8 +280,8 @@ def charges(scope: Scope) -> ReportSection:
             totals[charge.kind].append(charge.amount)
     rows = [(k, len(v), round(sum(v), 2)) for k, v in sorted(totals.items())]
     return ReportSection(
-        scope.label("Fee settlements and charge adjustments"),
-        ("kind", "records", "total"),
+        scope.label(N_("Fee settlements and charge adjustments")),
+        (N_("kind"), N_("records"), N_("total")),
         rows,
         order=64,
     )
@@ -283,8 +302,13 @@ def surveys(scope: Scope) -> list[ReportSection]:
             ]
         out.append(
             ReportSection(
-                scope.label(f"Survey '{survey.title}'"),
-                ("by", "group", "scores", f"mean (1-{survey.scale})"),
+                scope.label(msg("Survey '%(title)s'", title=survey.title)),
+                (
+                    N_("by"),
+                    N_("group"),
+                    N_("scores"),
+                    msg("mean (1-%(scale)s)", scale=survey.scale),
+                ),
                 rows,
                 order=65,
             )
@@ -309,11 +333,18 @@ def response_times(scope: Scope) -> ReportSection:
     for channel, _rep, _n, _a, _m, b in rows:
         breaches[channel] += b
     return ReportSection(
-        scope.label("First response to enquiries"),
-        ("channel", "rep", "enquiries", "answered", "mean seconds", "breaches"),
+        scope.label(N_("First response to enquiries")),
+        (
+            N_("channel"),
+            N_("rep"),
+            N_("enquiries"),
+            N_("answered"),
+            N_("mean seconds"),
+            N_("breaches"),
+        ),
         rows,
         chart={k: float(v) for k, v in sorted(breaches.items())} or None,
-        note="targets per channel: [service.response] targets (seconds)",
+        note=N_("targets per channel: [service.response] targets (seconds)"),
         order=66,
     )
 
@@ -337,18 +368,21 @@ def campaigns(scope: Scope) -> ReportSection:
             )
         )
     return ReportSection(
-        scope.label("Care campaigns"),
+        scope.label(N_("Care campaigns")),
         (
-            "campaign",
-            "targeted",
-            "contacted",
-            "satisfaction (1-5)",
-            "offers taken",
-            "points",
-            "churn risk better/same/worse",
+            N_("campaign"),
+            N_("targeted"),
+            N_("contacted"),
+            N_("satisfaction (1-5)"),
+            N_("offers taken"),
+            N_("points"),
+            N_("churn risk better/same/worse"),
         ),
         rows,
-        note="customers targeted in the period; for a team or rep, the care contacts they made",
+        note=joined(
+            N_("customers targeted in the period"),
+            N_("for a team or rep, the care contacts they made"),
+        ),
         order=67,
     )
 
@@ -385,14 +419,14 @@ def quality(scope: Scope) -> list[ReportSection]:
         ]
         out.append(
             ReportSection(
-                f"Service quality, {month}{scope.suffix()}",
+                joined(N_("Service quality"), month, *scope.scope_words(), sep=", "),
                 (
-                    "rep",
-                    "contacts",
-                    "QA reviewed",
-                    f"QA score (1-{api.settings.qa.scale})",
-                    "complaints about them",
-                    "satisfaction (1-5)",
+                    N_("rep"),
+                    N_("contacts"),
+                    N_("QA reviewed"),
+                    msg("QA score (1-%(scale)s)", scale=api.settings.qa.scale),
+                    N_("complaints about them"),
+                    N_("satisfaction (1-5)"),
                 ),
                 rows,
                 order=68,

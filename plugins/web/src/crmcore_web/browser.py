@@ -211,9 +211,14 @@ def sign_in(driver: Any, server: WorkspaceServer, name: str, password: str) -> N
 
 
 def wait_for(driver: Any, condition: Any, seconds: float = 20) -> Any:
+    """Wait until ``condition(driver)`` is truthy. An element not there yet, or replaced while
+    it was read (the page was navigating: a stale reference), counts as "not yet" and is read
+    again, rather than failing the test on a busy machine."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds).until(condition)
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(condition)
 
 
 # -- fixtures ---------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ from markupsafe import Markup
 from crmcore.chart_svg import render_figure
 from crmcore.charts import Chart, translated
 from crmcore.errors import PermissionDenied, ValidationError
-from crmcore.i18n import lazy
+from crmcore.i18n import lazy, translate
 from crmcore.registry import NavEntry, PageRequest, Render, ReportSection, ReportWindow, WebPage
-from crmcore.render import human_label, period_text, section_note
+from crmcore.render import cell_text, human_label, note_text, period_text
 from crmcore.report import chosen_window, report_by_source
 from crmcore.security import Resource
 from crmcore_web.ui.pages import people
@@ -202,18 +202,18 @@ def card(
     first = table or sections[0]
     if table is not None:
         figures = tuple(
-            (gettext(human_label(str(row[0]))), _value(row[1])) for row in table.rows[:KEY_FIGURES]
+            (cell_text(row[0], gettext), _value(row[1])) for row in table.rows[:KEY_FIGURES]
         )
     charts: list[Chart] = [c for s in sections for c in s.charts]
     return Card(
         source,
-        gettext(first.title),
+        translate(first.title, gettext),
         figures,
         tuple(
             Markup(render_figure(translated(c, gettext), ident=f"{ident}-{n}", translate=gettext))
             for n, c in enumerate(charts)
         ),
-        gettext(section_note(first, window)) if first.note else "",
+        note_text(first, window, gettext) if first.note else "",
     )
 
 
