@@ -9,7 +9,8 @@ connection. Each page is timed end to end and so is its API baseline in the same
 
 - My day ``/`` (as rep00)                 vs ``GET /api/v1/tasks/queue?assignee=rep00``
 - customer page ``/customers/{id}``       vs ``GET /api/v1/customers/{id}``
-- search by name ``/search?q=Customer 000`` vs ``GET /api/v1/customers?q=...``
+- search by name ``/search?q=Customer 000`` vs ``GET /api/v1/customers?q=...`` (many match)
+- search by a full name ``/search?q=Customer 004321`` vs the same API call (one matches)
 - search by phone ``/search?q=138...``     vs ``GET /api/v1/customers?q=...`` (a customer's phone)
 - complaint desk ``/complaints``           vs ``GET /api/v1/complaints``
 - callbacks ``/followup/callbacks``        vs ``GET /api/v1/followup/callbacks``
@@ -52,8 +53,12 @@ def build_store(folder: Path, n: int) -> tuple[Path, list[str], list[str], list[
     plugins, settings = retail_stack()
     plugins = [p for p in plugins if p != "web"]
     config = _config(folder, plugins, settings)
-    # the reps and their manager in one department: the manager reads every rep's customers
-    directory = [f'\n[security.actors.{MANAGER}]\nrole = "manager"\ndepartment = "sales"\n']
+    # as the profile writes it: its [core] (time zone, phones' country code), which the
+    # shared config leaves out; the reps and their manager in one department, so the
+    # manager reads every rep's customers
+    core = settings.get("core", {})
+    directory = ["\n[core]\n", *(f"{k} = {json.dumps(v)}\n" for k, v in core.items())]
+    directory += [f'\n[security.actors.{MANAGER}]\nrole = "manager"\ndepartment = "sales"\n']
     directory += [f'\n[security.actors.{r}]\nrole = "agent"\ndepartment = "sales"\n' for r in REPS]
     with config.open("a", encoding="utf-8") as out:
         out.write("".join(directory))
@@ -206,7 +211,7 @@ def measure(
             api.get("/api/v1/tasks/queue")  # the key's check, off the clock
             rep.sign_in(REPS[0], PASSWORD)
             boss.sign_in(MANAGER, PASSWORD)
-            cid, phone = ids[0], phones[0]
+            cid, phone, full = ids[0], phones[0], "Customer 000000"
             name = "Customer 000"  # matches a thousand customers at 10k: a real search
             plan = [
                 ("My day", rep, lambda: "/", lambda: f"/api/v1/tasks/queue?assignee={REPS[0]}"),
@@ -221,6 +226,12 @@ def measure(
                     boss,
                     lambda: "/search?" + urlencode({"q": name}),
                     lambda: "/api/v1/customers?" + urlencode({"q": name}),
+                ),
+                (
+                    "search by a full name",
+                    boss,
+                    lambda: "/search?" + urlencode({"q": full}),
+                    lambda: "/api/v1/customers?" + urlencode({"q": full}),
                 ),
                 (
                     "search by phone",
@@ -244,7 +255,7 @@ def measure(
                 times: dict[str, list[float]] = {"page": [], "api": []}
                 for i in range(calls + 3):
                     pick = rng.randrange(len(ids))
-                    cid, phone = ids[pick], phones[pick]
+                    cid, phone, full = ids[pick], phones[pick], f"Customer {pick:06d}"
                     if i == 3:  # the first calls load collections: not timed
                         times = {"page": [], "api": []}
                     _time(times["page"], who.get, path())
