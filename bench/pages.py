@@ -9,9 +9,12 @@ connection. Each page is timed end to end and so is its API baseline in the same
 
 - My day ``/`` (as rep00)                 vs ``GET /api/v1/tasks/queue?assignee=rep00``
 - customer page ``/customers/{id}``       vs ``GET /api/v1/customers/{id}``
-- search ``/search?q=...``                 vs ``GET /api/v1/customers?q=...``
+- search by name ``/search?q=Customer 000`` vs ``GET /api/v1/customers?q=...`` (many match)
+- search by a full name ``/search?q=Customer 004321`` vs the same API call (one matches)
+- search by phone ``/search?q=138...``     vs ``GET /api/v1/customers?q=...`` (a customer's phone)
+- complaint desk ``/complaints``           vs ``GET /api/v1/complaints``
+- callbacks ``/followup/callbacks``        vs ``GET /api/v1/followup/callbacks``
 - dashboard ``/dashboard?period=...``      vs ``GET /api/v1/reports`` (the whole report)
-- complaint desk ``/complaints``           vs ``GET /api/v1/complaints`` (when served)
 
 A page this build does not serve (404) is reported as such, not timed. The dashboard keeps
 what it computed for a minute: its first view of a window (cold) is reported apart from the
@@ -42,20 +45,32 @@ PASSWORD = "bench password 14"
 MANAGER = "boss"
 
 
-def build_store(folder: Path, n: int) -> tuple[Path, list[str], list[str]]:
-    """The store, built through the API; the config path, customer ids, enabled plugins."""
+def build_store(folder: Path, n: int) -> tuple[Path, list[str], list[str], list[str]]:
+    """The store, built through the API; the config path, customer ids, their phones (as
+    written, national form), enabled plugins."""
     from crmcore_web.app import open_for_api
 
     plugins, settings = retail_stack()
     plugins = [p for p in plugins if p != "web"]
     config = _config(folder, plugins, settings)
+    # as the profile writes it: its [core] (time zone, phones' country code), which the
+    # shared config leaves out; the reps and their manager in one department, so the
+    # manager reads every rep's customers
+    core = settings.get("core", {})
+    directory = ["\n[core]\n", *(f"{k} = {json.dumps(v)}\n" for k, v in core.items())]
+    directory += [f'\n[security.actors.{MANAGER}]\nrole = "manager"\ndepartment = "sales"\n']
+    directory += [f'\n[security.actors.{r}]\nrole = "agent"\ndepartment = "sales"\n' for r in REPS]
+    with config.open("a", encoding="utf-8") as out:
+        out.write("".join(directory))
     rng = random.Random(14)
     ids: list[str] = []
+    phones: list[str] = []
     with open_for_api(config) as crm:
         for i in range(n):
             fields = person(rng, i)
             customer = crm.customers.add(actor="bench", **fields)
             ids.append(customer.id)
+            phones.append(fields["phone"].removeprefix("+86"))
             crm.interactions.log(
                 actor="bench",
                 customer_id=customer.id,
@@ -73,7 +88,7 @@ def build_store(folder: Path, n: int) -> tuple[Path, list[str], list[str]]:
                 customer_id=rng.choice(ids),
                 assignee=REPS[0],
             )
-    return config, ids, plugins
+    return config, ids, phones, plugins
 
 
 class Browser:
@@ -136,7 +151,7 @@ def _time(into: list[float], fn: Any, *args: Any) -> None:
 
 
 def measure(
-    config: Path, ids: list[str], plugins: list[str], calls: int
+    config: Path, ids: list[str], phones: list[str], plugins: list[str], calls: int
 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """{page: {"page": ms, "api": ms}} and the pages skipped with why."""
     env = {**os.environ, "CRMCORE_PLUGINS": ",".join(["storage_tinydb", "web", *plugins])}
@@ -196,7 +211,7 @@ def measure(
             api.get("/api/v1/tasks/queue")  # the key's check, off the clock
             rep.sign_in(REPS[0], PASSWORD)
             boss.sign_in(MANAGER, PASSWORD)
-            cid = ids[0]
+            cid, phone, full = ids[0], phones[0], "Customer 000000"
             name = "Customer 000"  # matches a thousand customers at 10k: a real search
             plan = [
                 ("My day", rep, lambda: "/", lambda: f"/api/v1/tasks/queue?assignee={REPS[0]}"),
@@ -207,12 +222,30 @@ def measure(
                     lambda: f"/api/v1/customers/{cid}",
                 ),
                 (
-                    "search",
+                    "search by name",
                     boss,
                     lambda: "/search?" + urlencode({"q": name}),
                     lambda: "/api/v1/customers?" + urlencode({"q": name}),
                 ),
+                (
+                    "search by a full name",
+                    boss,
+                    lambda: "/search?" + urlencode({"q": full}),
+                    lambda: "/api/v1/customers?" + urlencode({"q": full}),
+                ),
+                (
+                    "search by phone",
+                    boss,
+                    lambda: "/search?" + urlencode({"q": phone}),
+                    lambda: "/api/v1/customers?" + urlencode({"q": phone}),
+                ),
                 ("complaint desk", boss, lambda: "/complaints", lambda: "/api/v1/complaints"),
+                (
+                    "callbacks",
+                    boss,
+                    lambda: "/followup/callbacks",
+                    lambda: "/api/v1/followup/callbacks",
+                ),
             ]
             for page, who, path, baseline in plan:
                 status, _ = who.call("GET", path())
@@ -221,7 +254,8 @@ def measure(
                     continue
                 times: dict[str, list[float]] = {"page": [], "api": []}
                 for i in range(calls + 3):
-                    cid = rng.choice(ids)
+                    pick = rng.randrange(len(ids))
+                    cid, phone, full = ids[pick], phones[pick], f"Customer {pick:06d}"
                     if i == 3:  # the first calls load collections: not timed
                         times = {"page": [], "api": []}
                     _time(times["page"], who.get, path())
@@ -271,9 +305,9 @@ def w14_pages(size: dict[str, Any], tmp: Path) -> list[Result]:
         folder = tmp / f"w14-{n}"
         folder.mkdir()
         started = time.perf_counter()
-        config, ids, plugins = build_store(folder, n)
+        config, ids, phones, plugins = build_store(folder, n)
         built = time.perf_counter() - started
-        samples, skipped = measure(config, ids, plugins, calls)
+        samples, skipped = measure(config, ids, phones, plugins, calls)
         for page, times in samples.items():
             p50, p95 = percentile(times["page"], 50), percentile(times["page"], 95)
             a50, a95 = percentile(times["api"], 50), percentile(times["api"], 95)

@@ -49,3 +49,26 @@ def test_the_workspace_hooks_answer(make_crm):
     [folder] = crm.plugins.flat("crm_web_templates")
     assert (Path(folder.path) / "loyalty" / "panel.html").is_file()
     assert i18n.gettext("zh_CN", crm.plugins)("Loyalty and referrals") == "会员积分与推荐"
+
+
+def test_the_tier_badge_follows_the_account_without_reading_the_ledger(kit_for, monkeypatch):
+    # a list page asks every row's badges: the badge reads the tier the account mirrors on
+    # the customer, never the ledger or the purchases (issue 21)
+    levels = [{"name": "silver", "threshold": 100}, {"name": "gold", "threshold": 500}]
+    kit = kit_for({"asks": {"enabled": False}, "tiers": {"basis": "spend", "levels": levels}})
+    plain, silver, gold = kit.customer("Plain"), kit.customer("Silver"), kit.customer("Gold")
+    kit.buy(plain, 20)
+    kit.buy(silver, 150)
+    kit.buy(gold, 600)
+    loyalty = Loyalty(kit.crm)
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("the badge read the ledger")
+
+    accounts = {c.id: loyalty.account(c.id).tier for c in (plain, silver, gold)}
+    assert accounts == {plain.id: None, silver.id: "silver", gold.id: "gold"}
+    monkeypatch.setattr(type(loyalty.ledger), "state", no_reads)
+    monkeypatch.setattr(kit.crm.interactions, "for_customer", no_reads)
+    for c in (plain, silver, gold):
+        marks = web.badges(kit.crm, kit.crm.customers.get(c.id))
+        assert [m.value for m in marks] == ([accounts[c.id]] if accounts[c.id] else [])

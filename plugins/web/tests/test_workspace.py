@@ -409,6 +409,31 @@ def test_quiet_hours_take_the_call_action_away_and_say_until_when(site):
     assert "Quiet hours until today 08:00: do not call" in page
 
 
+def test_every_row_of_my_day_carries_its_own_complete_and_reschedule_forms(site):
+    # the forms' fixed parts are rendered once per page and repeated per row (issue 21)
+    tasks = [site.task(site.customer(f"Cust {i}", owner="ann"), "ann", hours=i) for i in (-2, 3)]
+    for lang, words in (
+        ("en", ("Outcome", "No answer", "Complete", "New due time", "Reschedule")),
+        ("zh-CN", ("结果", "无人接听", "完成", "改期")),
+    ):
+        page = site.signed_in("ann", lang=lang).get("/").text
+        rows = re.findall(r'<tr class="task" data-task="([^"]+)">(.*?)</tr>', page, re.S)
+        assert {t.id for t in tasks} <= {r[0] for r in rows}
+        for task_id, row in rows:
+            assert f'action="/tasks/{task_id}/complete"' in row
+            assert f'action="/tasks/{task_id}/reschedule"' in row
+            assert row.count('name="csrf_token"') == 2 and row.count('name="next" value="/"') == 2
+            assert re.findall(r'<option value="([a-z_]+)">', row) == [
+                "reached",
+                "no_answer",
+                "call_back_later",
+                "not_interested",
+            ]
+            assert f'for="outcome-{task_id}"' in row and f'id="outcome-{task_id}"' in row
+            assert f'for="due-{task_id}"' in row and f'id="due-{task_id}"' in row
+            assert all(word in row for word in words), (lang, row)
+
+
 def test_completing_from_my_day_needs_an_outcome_and_then_says_so(site):
     customer = site.customer(owner="ann")
     task = site.task(customer, "ann", title="Ring back")

@@ -18,6 +18,7 @@ from crmcore.registry import (
 )
 from crmcore_loyalty.api import Loyalty
 from crmcore_loyalty.records import REFERRALS, Referral
+from crmcore_loyalty.tiers import NAMESPACE
 
 HERE = Path(__file__).parent
 STATUS = {"linked": lazy("waiting for a first purchase"), "rewarded": lazy("rewarded")}
@@ -65,8 +66,11 @@ def panel(request: PageRequest, customer: Customer) -> Render:
 
 
 def badges(crm: CRM, customer: Customer) -> list[Badge]:
-    """The loyalty tier, when the customer has one."""
-    tier = Loyalty(crm).account(customer.id).tier
+    """The loyalty tier, when the customer has one: read from the mirror the tier change
+    writes on the customer (``customer.ext["loyalty"]``, in the same transaction as the
+    account), so a list of customers costs no reads per row."""
+    mirror = customer.ext.get(NAMESPACE)
+    tier = mirror.get("tier") if isinstance(mirror, dict) else None
     return [Badge(lazy("Loyalty tier"), tier, rank=200)] if tier else []
 
 
