@@ -168,6 +168,26 @@ def test_session_cookie_is_secure_over_tls(site):
     assert "Secure" in session[0]
 
 
+def test_the_notice_after_a_post_is_as_private_as_the_session_over_tls(site):
+    customer = site.customer(owner="ann")
+    task = site.task(customer, "ann", title="Ring back")
+    site.user("ann")
+    client = TestClient(site.app, base_url="https://testserver", headers={"Accept-Language": "en"})
+    site.clients.append(client)
+    page = client.get("/login")
+    client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "csrf_token": csrf(page.text)},
+    )
+    done = client.post(
+        f"/tasks/{task.id}/complete",
+        data={"outcome": "no_answer", "csrf_token": csrf(client.get("/").text)},
+        follow_redirects=False,
+    )
+    [notice] = [c for c in done.headers.get_list("set-cookie") if c.startswith("crm_notice")]
+    assert "Secure" in notice and "HttpOnly" in notice
+
+
 def test_failed_sign_in_says_one_generic_thing_for_every_cause(site):
     site.user("ann")
     site.user("bo")

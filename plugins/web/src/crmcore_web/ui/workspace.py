@@ -276,7 +276,8 @@ class Workspace:
 
     def answer(self, request: Request, web: WebRequest, result: Render | Redirect) -> Response:
         if isinstance(result, Redirect):
-            return self.redirect(result.location, notice=result.notice)
+            secure = request.url.scheme == "https"
+            return self.redirect(result.location, notice=result.notice, secure=secure)
         if not isinstance(result, Render):
             raise TypeError(
                 f"a page handler returned {type(result).__name__}, expected Render or Redirect"
@@ -330,7 +331,9 @@ class Workspace:
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
     @staticmethod
-    def redirect(location: str, *, notice: str = "") -> RedirectResponse:
+    def redirect(location: str, *, notice: str = "", secure: bool = False) -> RedirectResponse:
+        """A 303 to ``location``; ``notice`` (a task title may name a customer) rides in a
+        cookie shown once, as private as the session's: HttpOnly, SameSite, Secure over TLS."""
         response = RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
         if notice:
             response.set_cookie(
@@ -339,6 +342,7 @@ class Workspace:
                 path="/",
                 httponly=True,
                 samesite="lax",
+                secure=secure,
             )
         return response
 
