@@ -142,7 +142,7 @@ def view(api: Complaints, ticket: Ticket) -> TicketView:
 
 def open_ticket(request: ApiRequest) -> TicketView:
     body: OpenBody = request.body
-    api = Complaints(request.crm)
+    api = Complaints.of(request.crm)
     ticket = api.open(
         actor=request.actor,
         customer_id=body.customer_id,
@@ -165,7 +165,7 @@ def list_tickets(request: ApiRequest) -> list[Ticket]:
     statuses = [s.strip() for s in (query_text(q, "status") or "").split(",") if s.strip()]
     for status in statuses:
         query_text({"status": status}, "status", choices=STATUSES)
-    return Complaints(request.crm).find(
+    return Complaints.of(request.crm).find(
         status=statuses or None,
         category=query_text(q, "category"),
         owner=query_text(q, "owner"),
@@ -178,7 +178,7 @@ def list_tickets(request: ApiRequest) -> list[Ticket]:
 
 
 def show(request: ApiRequest) -> TicketView:
-    api = Complaints(request.crm)
+    api = Complaints.of(request.crm)
     return view(api, api.get(request.path["ticket_id"], actor=request.actor))
 
 
@@ -189,7 +189,7 @@ def _change(
     ``act`` change it through the API, and answers the ticket's view."""
 
     def handler(request: ApiRequest) -> TicketView:
-        api = Complaints(request.crm)
+        api = Complaints.of(request.crm)
         ticket = api.get(request.path["ticket_id"], actor=request.actor, version=request.if_match)
         return view(api, act(api, ticket, request.body, request.actor))
 
@@ -276,7 +276,7 @@ def _resume(api: Complaints, t: Ticket, b: NoteBody, actor: str) -> Ticket:
 
 def add_note(request: ApiRequest) -> Trace:
     body: NoteBody = request.body
-    return Complaints(request.crm).note(
+    return Complaints.of(request.crm).note(
         request.path["ticket_id"], actor=request.actor, note=body.note
     )
 

@@ -161,7 +161,7 @@ def translations() -> list[TranslationCatalog]:
 
 
 def desk_page(request: PageRequest) -> Render:
-    api = Complaints(request.crm)
+    api = Complaints.of(request.crm)
     q = request.query
     scope = q.get("scope") or "mine"
     if scope not in SCOPES:
@@ -234,7 +234,7 @@ def _names(request: PageRequest, ids: Any) -> dict[str, str]:
 
 
 def intake_page(request: PageRequest) -> Render | Redirect:
-    api = Complaints(request.crm)
+    api = Complaints.of(request.crm)
     if request.method == "GET":
         values = {
             "customer_id": request.query.get("customer_id", ""),
@@ -333,7 +333,7 @@ def find_customers(request: PageRequest, text: str, limit: int = 20) -> list[Cus
 
 
 def ticket_page(request: PageRequest) -> Render:
-    api = Complaints(request.crm)
+    api = Complaints.of(request.crm)
     ticket = api.get(request.path["ticket_id"], actor=request.actor)
     return _ticket(request, api, ticket, {}, {})
 
@@ -505,7 +505,7 @@ DONE = {
 
 def _action_page(name: str, act: Act) -> Callable[[PageRequest], Render | Redirect]:
     def handler(request: PageRequest) -> Render | Redirect:
-        api = Complaints(request.crm)
+        api = Complaints.of(request.crm)
         ticket_id = request.path["ticket_id"]
         version = _number(request.form, "version", whole=True)
         try:
@@ -533,7 +533,7 @@ def _action_page(name: str, act: Act) -> Callable[[PageRequest], Render | Redire
 
 
 def customer_panel(request: PageRequest, customer: Any) -> Render | None:
-    api = Complaints(request.crm)
+    api = Complaints.of(request.crm)
     tickets = api.find(customer_id=customer.id, actor=request.actor)
     open_ = [t for t in tickets if t.is_open]
     closed = [t for t in tickets if not t.is_open][-5:]

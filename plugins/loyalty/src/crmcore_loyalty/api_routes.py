@@ -59,17 +59,17 @@ def _customer(request: ApiRequest) -> str:
 
 
 def account(request: ApiRequest) -> AccountView:
-    return Loyalty(request.crm).account(_customer(request), actor=request.actor)
+    return Loyalty.of(request.crm).account(_customer(request), actor=request.actor)
 
 
 def history(request: ApiRequest) -> list[LedgerEntry]:
     limit = query_int(request.query, "limit", 50, minimum=1, maximum=500)
-    return Loyalty(request.crm).history(_customer(request), limit=limit, actor=request.actor)
+    return Loyalty.of(request.crm).history(_customer(request), limit=limit, actor=request.actor)
 
 
 def redeem(request: ApiRequest) -> Redeemed:
     body: RedeemBody = request.body
-    loyalty = Loyalty(request.crm)
+    loyalty = Loyalty.of(request.crm)
     entry = loyalty.redeem(
         _customer(request),
         body.points,
@@ -82,17 +82,17 @@ def redeem(request: ApiRequest) -> Redeemed:
 
 
 def referral_stats(request: ApiRequest) -> ReferralStats:
-    return Loyalty(request.crm).referral_stats(_customer(request), actor=request.actor)
+    return Loyalty.of(request.crm).referral_stats(_customer(request), actor=request.actor)
 
 
 def referral_code(request: ApiRequest) -> ReferralCode:
-    code = Loyalty(request.crm).referral_code(_customer(request), actor=request.actor)
+    code = Loyalty.of(request.crm).referral_code(_customer(request), actor=request.actor)
     return ReferralCode(_customer(request), code)
 
 
 def link(request: ApiRequest) -> Referral:
     body: LinkBody = request.body
-    return Loyalty(request.crm).link(body.customer_id, body.code.strip(), actor=request.actor)
+    return Loyalty.of(request.crm).link(body.customer_id, body.code.strip(), actor=request.actor)
 
 
 def routes() -> list[ApiRoute]:

@@ -34,7 +34,7 @@ def _names(crm: CRM, ids: set[str]) -> dict[str, str]:
 
 def panel(request: PageRequest, customer: Customer) -> Render:
     crm = request.crm
-    loyalty = Loyalty(crm)
+    loyalty = Loyalty.of(crm)
     view = loyalty.account(customer.id)
     records = crm.records(REFERRALS, Referral)
     made = records.find({"referrer_id": customer.id}, sort=[("linked_at", -1)], limit=50)
