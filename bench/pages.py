@@ -28,7 +28,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.common import REPS, Result, percentile, person
-from bench.web import _available, _config, _free_port, _wait_until_up
+from bench.web import _available, _config, serving
 from bench.workloads import retail_stack
 
 PASSWORD = "bench password 14"
@@ -191,19 +190,10 @@ def measure(
         stdin=PASSWORD + "\n",
     )
     key = json.loads(crm("--as", "bench", "--json", "apikey", "create", "bench"))["key"]
-    port = _free_port()
-    server = subprocess.Popen(
-        [*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
     rng = random.Random(15)
     samples: dict[str, dict[str, list[float]]] = {}
     skipped: dict[str, str] = {}
-    try:
-        _wait_until_up(port, server)
+    with serving(crm_cmd, env) as port:
         api = Browser(port, {"Authorization": f"Bearer {key}"})
         rep = Browser(port)
         boss = Browser(port)
@@ -276,13 +266,6 @@ def measure(
         finally:
             for client in (api, rep, boss):
                 client.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
     return samples, skipped
 
 

@@ -10,6 +10,7 @@ in-process on the same store. Reported: p50 and p95 of each, and HTTP / in-proce
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -175,18 +177,9 @@ def _over_http(
         check=True,
     )
     headers = {"Authorization": f"Bearer {json.loads(made.stdout)['key']}"}
-    port = _free_port()
-    server = subprocess.Popen(
-        [*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
     rng = random.Random(9)
     samples: dict[str, list[float]] = {c: [] for c in CALLS}
-    try:
-        _wait_until_up(port, server)
+    with serving(crm_cmd, env) as port:
         client = Client(port, headers)
         try:
             client.call("GET", "/api/v1/tasks/queue")  # the key's scrypt check, off the clock
@@ -207,6 +200,24 @@ def _over_http(
                 )
         finally:
             client.close()
+    return samples
+
+
+@contextlib.contextmanager
+def serving(crm_cmd: list[str], env: dict[str, str]) -> Iterator[int]:
+    """``crm serve`` (one worker) on a free port of 127.0.0.1 while the block runs: yields the
+    port once the server answers; stopped (SIGTERM, then SIGKILL after a minute) after."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [*crm_cmd, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _wait_until_up(port, server)
+        yield port
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -214,7 +225,6 @@ def _over_http(
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=10)
-    return samples
 
 
 class Client:
