@@ -16,6 +16,8 @@ Each split is also measured on the customers with even and with odd ids apart: t
 form and thresholds were chosen on the even ids of the 39-week split, so the odd ids and the
 26 + 26-week split are data they were not tuned on. ``--weeks 26`` measures one split only;
 ``--set key=value`` overrides a ``[grading.churn]`` setting (``--set pace_low=1.5``).
+``--data master`` measures on the full CDNOW history (also inside ``lifetimes``) without the
+sample's customers: 21,213 customers none of the rule's choices saw (about two minutes).
 
 Nothing is fetched from the network: the data set is a file inside the package.
 """
@@ -41,14 +43,26 @@ WEEKS = 39
 SPLITS = (39, 26)  # weeks of calibration, and as many of holdout
 
 
-def load() -> list[tuple[str, date, float]]:
-    """(customer, day, amount) rows of the CDNOW sample."""
+def load(data: str = "sample") -> list[tuple[str, date, float]]:
+    """(customer, day, amount) rows of the CDNOW sample, or (``data="master"``) of the full
+    CDNOW history without the sample's customers: 21,213 customers the rule was never tuned
+    on, ten times the sample, so differences of 0.01 in AUC stand out from the noise."""
     from lifetimes.datasets import load_dataset
 
-    frame = load_dataset("CDNOW_sample.txt", header=None, sep=r"\s+")
+    sample = load_dataset("CDNOW_sample.txt", header=None, sep=r"\s+")
+    if data == "sample":
+        return [
+            (str(row[0]), datetime.strptime(str(row[2]), "%Y%m%d").date(), float(row[4]))
+            for row in sample.itertuples(index=False)
+        ]
+    if data != "master":
+        raise ValueError(f"data is 'sample' or 'master', not {data!r}")
+    tuned = {int(row[0]) for row in sample.itertuples(index=False)}  # master ids
+    master = load_dataset("CDNOW_master.txt", header=0, sep=r"\s+")
     return [
-        (str(row[0]), datetime.strptime(str(row[2]), "%Y%m%d").date(), float(row[4]))
-        for row in frame.itertuples(index=False)
+        (str(row[0]), datetime.strptime(str(row[1]), "%Y%m%d").date(), float(row[3]))
+        for row in master.itertuples(index=False)
+        if int(row[0]) not in tuned
     ]
 
 
@@ -177,12 +191,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, action="append", help="39 and 26 if not given")
     parser.add_argument(
+        "--data",
+        choices=("sample", "master"),
+        default="sample",
+        help="the CDNOW sample (2,357 customers), or the full history without them (21,213)",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a [grading.churn] setting"
     )
     args = parser.parse_args(argv)
     churn = {k: _value(v) for k, _, v in (item.partition("=") for item in args.set)}
     warnings.simplefilter("ignore")
-    rows = load()
+    rows = load(args.data)
     print("weeks group   ids  customers churned  AUC level  level+pace  BG/NBD")
     for weeks in args.weeks or SPLITS:
         for r in measure(rows, weeks, churn):

@@ -50,3 +50,16 @@ def test_measures_the_shipped_rule_on_the_cdnow_sample(script):
     for ids in ("even", "odd"):  # tuned on the even ids; the odd ones hold too
         half = shipped[("watched", ids)]
         assert half["rule"] >= half["bgnbd"] - 0.01
+
+
+def test_master_history_leaves_out_the_sample_customers(script):
+    """``--data master``: the full CDNOW history minus the sample's customers (the rule was
+    tuned on the sample), so the figures it gives are on customers never looked at."""
+    pytest.importorskip("lifetimes")
+    sample = {r[0] for r in script.load()}
+    master = script.load("master")
+    keys = {r[0] for r in master}
+    assert len(keys) == 23570 - 2357
+    assert not keys & {str(int(k)) for k in sample} and not keys & sample
+    with pytest.raises(ValueError, match="sample"):
+        script.load("cdnow")
