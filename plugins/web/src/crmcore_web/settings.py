@@ -24,8 +24,9 @@ class WebSettings:
       write per request would make every read a write).
     - ``max_page``: the largest ``limit`` a list endpoint accepts.
     - ``signin_failures_per_user``: failed sign-ins for one user name within
-      ``failure_window_seconds`` that hold that name back for ``block_seconds`` (a failed
-      sign-in also counts against the address, as a failed key does).
+      ``failure_window_seconds`` that hold that name back for ``block_seconds`` (counted
+      on the user's record, so shared by every worker; a failed sign-in also counts against
+      the address, as a failed key does).
     - ``session_hours``: how long a workspace session lasts after signing in.
     """
 

@@ -4,18 +4,22 @@ Users live in ``web.users``. Signing in as a user acts as the actor of that name
 user's role (team and department from the directory or the user record), through the same
 ``crm_actor`` hook API keys use, so permissions and the audit trail name the person.
 Managing users is an administrative action (``user.write``, ``user.read``).
+
+Failed sign-ins for a user are counted on the user's record, so every worker process of
+``crm serve --workers N`` sees the same count and the same hold (``locked_until``); a right
+password clears the count.
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from crmcore.app import CRM
-from crmcore.errors import NotFoundError, ValidationError
+from crmcore.errors import ConflictError, NotFoundError, ValidationError
 from crmcore.schema import to_utc, to_utc_or_none
 from crmcore.security import Resource, Role, check_actor_name, is_system_actor
 from crmcore.storage import CollectionSpec, IndexSpec
@@ -37,6 +41,14 @@ def _disabled_at(value: datetime | None) -> datetime | None:
     return to_utc_or_none(value, "disabled_at")
 
 
+def _locked_until(value: datetime | None) -> datetime | None:
+    return to_utc_or_none(value, "locked_until")
+
+
+def _failed_signins(values: Any) -> tuple[datetime, ...]:
+    return tuple(to_utc(v, "failed_signins") for v in values or ())
+
+
 @attrs.frozen
 class User:
     """A person who signs in to the workspace (never the password: its argon2 hash)."""
@@ -52,6 +64,10 @@ class User:
     locale: str | None = None  # the language they chose (None: their browser's)
     disabled_at: datetime | None = attrs.field(default=None, converter=_disabled_at)
     disabled_by: str | None = None
+    # failed sign-ins within the window, and until when signing in is held back (shared by
+    # every worker: they are on the record)
+    failed_signins: tuple[datetime, ...] = attrs.field(default=(), converter=_failed_signins)
+    locked_until: datetime | None = attrs.field(default=None, converter=_locked_until)
     version: int = 0
 
     @property
@@ -188,7 +204,8 @@ class Users:
             return self._records.update(user, disabled_at=self._crm.now(), disabled_by=actor)
 
     def set_password(self, name: str, password: str, *, actor: str) -> User:
-        """A new password for ``name`` (their sessions end)."""
+        """A new password for ``name`` (their sessions end; failed sign-ins counted against
+        the name are forgotten, so a held-back user can sign in with it at once)."""
         user = self.get(name)
         check_password(password)
         self._crm.authorize(actor, "user.write", Resource("user", owner=name))
@@ -196,7 +213,9 @@ class Users:
 
         with self._crm.transaction(actor):
             Sessions(self._crm).end_all(name)
-            return self._records.update(user, password_hash=hasher().hash(password))
+            return self._records.update(
+                user, password_hash=hasher().hash(password), failed_signins=(), locked_until=None
+            )
 
     def set_locale(self, user: User, locale: str | None) -> User:
         """Remember the language ``user`` chose (their own setting: no permission asked)."""
@@ -220,7 +239,45 @@ class Users:
             return None
         return user
 
+    def held_until(self, name: str) -> datetime | None:
+        """Until when sign-ins as ``name`` are held back after repeated failures, or None."""
+        user = self.find(name) if name and len(name) <= 200 else None
+        if user is None or user.locked_until is None:
+            return None
+        return user.locked_until if user.locked_until > self._crm.now() else None
 
+    def signin_failed(self, name: str, *, limit: int, window: timedelta, hold: timedelta) -> None:
+        """Count a failed sign-in as ``name`` (nothing for a name no user has): the
+        ``limit``-th within ``window`` holds the name back for ``hold``. Written by the
+        system actor (the person trying is not known)."""
+        for _attempt in range(3):  # another worker may count a failure at the same moment
+            user = self.find(name) if name and len(name) <= 200 else None
+            if user is None:
+                return
+            now = self._crm.now()
+            recent = (*(t for t in user.failed_signins if now - t < window), now)
+            try:
+                with self._crm.transaction(SYSTEM):
+                    if len(recent) >= limit:
+                        self._records.update(user, failed_signins=(), locked_until=now + hold)
+                    else:
+                        self._records.update(user, failed_signins=recent)
+                return
+            except ConflictError:
+                continue
+
+    def signin_succeeded(self, user: User) -> None:
+        """A right password: forget the failures counted for ``user``."""
+        if not user.failed_signins and user.locked_until is None:
+            return
+        try:
+            with self._crm.transaction(SYSTEM):
+                self._records.update(user, failed_signins=(), locked_until=None)
+        except ConflictError:
+            pass  # counted again meanwhile by another worker: the next success clears it
+
+
+SYSTEM = "system"
 DEMO_USER = "ann"
 
 

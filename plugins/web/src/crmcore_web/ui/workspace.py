@@ -458,14 +458,25 @@ class Workspace:
         username = form.get("username", [""])[-1].strip()
         password = form.get("password", [""])[-1]
         address = request.client.host if request.client else "unknown"
-        held = self.by_address.retry_after(address) or self.by_user.retry_after(username)
+        held = (
+            self.by_address.retry_after(address)
+            or self.by_user.retry_after(username)
+            or self.users.held_until(username) is not None
+        )
         user = self.users.verify(username, password)  # the same work, held back or not
         if held or user is None:
             self.by_address.failed(address)
             if username:
-                self.by_user.failed(username)
+                self.by_user.failed(username)  # names no user has: counted in this process
+                self.users.signin_failed(  # users: counted on the record, for every worker
+                    username,
+                    limit=self.settings.signin_failures_per_user,
+                    window=timedelta(seconds=self.settings.failure_window_seconds),
+                    hold=timedelta(seconds=self.settings.block_seconds),
+                )
             log.info("sign-in refused", address=address)
             return self.login_page(request, pre, next_path, failed=True, username=username)
+        self.users.signin_succeeded(user)
         token = self.sessions.start(user.name, self.lifetime)
         log.info("signed in", actor=user.name)
         response = self.redirect(next_path or "/")
