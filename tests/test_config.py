@@ -170,7 +170,7 @@ def test_a_settings_class_named_by_module_path_is_structured_like_the_class(make
 
 
 def test_a_configured_section_is_checked_when_the_crm_opens(make_crm):
-    with pytest.raises(ConfigError, match="toy.cadence.a: must be positive, got 0"):
+    with pytest.raises(ConfigError, match=r"toy\.cadence\.a: must be positive, got 0"):
         make_crm([("toy", LazyToy())], settings={"toy": {"cadence": {"a": 0}}})
 
 

@@ -122,9 +122,7 @@ class CRM:
                 )
         self._settings_specs = specs
         return {
-            name: self._structure_settings(name)
-            for name in specs
-            if name in self.config.sections
+            name: self._structure_settings(name) for name in specs if name in self.config.sections
         }
 
     def _structure_settings(self, section: str) -> Any:
