@@ -48,6 +48,7 @@ def w16_demo(size: dict, tmp: Path) -> list[Result]:
     subprocess.run([sys.executable, "-c", "import crmcore.cli.main"], env=env, check=True)
     results = []
     first: tuple[float, int] | None = None
+    by_customers: dict[int, tuple[int, float]] = {}  # customers -> (days, CPU) of the last run
     for n, (customers, days) in enumerate(size["W16_sizes"]):
         cpu, summary = run_demo(tmp / f"demo-{n}", customers, days, env)
         result = Result(
@@ -64,6 +65,14 @@ def w16_demo(size: dict, tmp: Path) -> list[Result]:
         result.extra = {
             "CPU s per simulated day": round(per_day, 3),
             "per-day cost / the first size's": round(per_day / first[0], 2),
+        }
+        earlier = by_customers.get(customers)
+        if earlier is not None and days > earlier[0]:
+            # what each further day cost: the fixed part (start-up, the population, the
+            # closing report) cancels out; flat if a day costs what happens in it
+            result.extra["CPU s per added day"] = round((cpu - earlier[1]) / (days - earlier[0]), 3)
+        by_customers[customers] = (days, cpu)
+        result.extra |= {
             "interactions": summary["interactions"],
             "customers at the end": summary["customers"],
             "tasks done": summary["tasks_done"],

@@ -15,4 +15,7 @@ def test_w16_runs_the_demo_as_started_at_each_size(tmp_path: Path) -> None:
         assert r.extra["customers at the end"] >= 8  # the demo's own summary, parsed
         assert r.extra["CPU s per simulated day"] == round(r.crmcore / r.sizes["days"], 3)
     assert results[0].extra["per-day cost / the first size's"] == 1.0
+    assert "CPU s per added day" not in results[0].extra
+    added = (results[1].crmcore - results[0].crmcore) / 2
+    assert results[1].extra["CPU s per added day"] == round(added, 3)
     assert (tmp_path / "demo-1" / "crm.toml").is_file()  # each size in its own folder
