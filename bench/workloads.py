@@ -56,6 +56,7 @@ SIZES = {
         "W14_calls": 60,
         "W7_customers": [1_000, 5_000],
         "W7_ops": 500,
+        "W16_sizes": [(300, 15), (300, 30), (300, 60), (600, 60)],
     },
     "quick": {
         "W1": 300,
@@ -81,6 +82,7 @@ SIZES = {
         "W14_calls": 6,
         "W7_customers": [100],
         "W7_ops": 50,
+        "W16_sizes": [(30, 5), (30, 10)],
     },
 }
 
@@ -683,6 +685,15 @@ def _w14(size: dict[str, Any], tmp: Path) -> list[Result]:
 
 
 ALL["W14"] = _w14
+
+
+def _w16(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.demo import w16_demo
+
+    return w16_demo(size, tmp)
+
+
+ALL["W16"] = _w16
 
 
 def run_all(names: list[str], quick: bool) -> list[Result]:

@@ -91,6 +91,64 @@ def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, ar
     assert ast.literal_eval(done.stderr.strip().splitlines()[-1]) == []
 
 
+# What registering the plugins must not import: their APIs, engines and settings (a command
+# reads them when it needs them), and for ``--help`` not even their record models, the store
+# or rich (imported by the first table printed).
+NOT_FOR_REGISTRATION = (
+    "crmcore_complaints.api",
+    "crmcore_complaints.settings",
+    "crmcore_followup.api",
+    "crmcore_followup.settings",
+    "crmcore_grading.engine",
+    "crmcore_grading.settings",
+    "crmcore_loyalty.api",
+    "crmcore_loyalty.settings",
+    "crmcore_service.api",
+    "crmcore_service.settings",
+)
+NOT_FOR_HELP = (
+    *NOT_FOR_REGISTRATION,
+    "rich",
+    "crmcore_web.apikeys",
+    "crmcore_complaints.model",
+    "crmcore_service.model",
+    "crmcore_loyalty.records",
+    "crmcore_storage_tinydb.store",
+)
+MODULES_PROBE = (
+    "import sys; from crmcore.cli.main import run; code = run(sys.argv[2:]); "
+    "print(sorted(set(sys.modules) & set(sys.argv[1].split(','))), file=sys.stderr); "
+    "sys.exit(code)"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "forbidden"),
+    [(("--help",), NOT_FOR_HELP), (("customer", "list"), NOT_FOR_REGISTRATION)],
+)
+def test_core_commands_do_not_import_what_plugins_load_on_use(tmp_path, args, forbidden) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
+    subprocess.run(
+        [sys.executable, "-m", "crmcore.cli.main", "init"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", MODULES_PROBE, ",".join(forbidden), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ast.literal_eval(done.stderr.strip().splitlines()[-1]) == []
+
+
 class _Broken:
     @hookimpl
     def crm_cli_commands(self, cli):

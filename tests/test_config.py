@@ -151,3 +151,56 @@ def test_a_validator_naming_a_nested_path_is_folded_into_the_key():
         "$.sla[0].categories: unknown category 'x'"
     )
     assert _tidy("must be positive @ complaints.sla[1]") == "complaints.sla[1]: must be positive"
+
+
+class LazyToy:
+    """Names its settings class as ``module:Class``: imported when the section is read."""
+
+    @hookimpl
+    def crm_settings(self):
+        return SettingsSpec("toy", f"{__name__}:ToySettings")
+
+
+def test_a_settings_class_named_by_module_path_is_structured_like_the_class(make_crm):
+    crm = make_crm([("toy", LazyToy())], settings={"toy": {"cadence": {"b": 14}}})
+    assert crm.settings("toy") == ToySettings(Cadence(1, 14), [])
+    assert crm.settings("toy") is crm.settings("toy")  # structured once
+    assert make_crm([("toy", LazyToy())]).settings("toy") == ToySettings()
+    assert "toy" in crm.settings_sections()
+
+
+def test_a_configured_section_is_checked_when_the_crm_opens(make_crm):
+    with pytest.raises(ConfigError, match=r"toy\.cadence\.a: must be positive, got 0"):
+        make_crm([("toy", LazyToy())], settings={"toy": {"cadence": {"a": 0}}})
+
+
+def test_an_unconfigured_section_is_structured_on_first_use(make_crm, monkeypatch):
+    from crmcore import app
+
+    seen = []
+    real = app.structure_section
+    monkeypatch.setattr(app, "structure_section", lambda d, c, p: seen.append(p) or real(d, c, p))
+    crm = make_crm([("toy", LazyToy())])
+    assert "toy" not in seen  # nothing to check: defaults only, built when asked
+    assert crm.settings("toy") == ToySettings()
+    assert seen.count("toy") == 1
+
+
+def test_a_settings_class_that_does_not_import_is_a_plugin_error(make_crm):
+    from crmcore.errors import PluginError
+
+    class Broken:
+        @hookimpl
+        def crm_settings(self):
+            return SettingsSpec("toy", "crmcore_no_such_module:Settings")
+
+    crm = make_crm([("broken", Broken())])
+    with pytest.raises(PluginError, match=r"plugin 'broken': settings \[toy\]: .*could not be"):
+        crm.settings("toy")
+    with pytest.raises(PluginError, match="could not be loaded"):
+        make_crm([("broken", Broken())], settings={"toy": {}})
+
+
+def test_a_settings_type_string_must_name_module_and_class():
+    with pytest.raises(ValueError, match="module:Class"):
+        SettingsSpec("toy", "just_a_module")

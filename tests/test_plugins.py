@@ -173,3 +173,23 @@ def test_a_hook_nobody_implements_answers_as_pluggy_would_without_calling_it():
     assert stray.implemented("crm_customer_created")
     stray.check_pending()  # unregisters it: it implements a hook nobody declared
     assert stray.status("stray") == "failed" and not stray.implemented("crm_customer_created")
+
+
+def test_plugin_names_and_versions_come_from_the_metadata_head(tmp_path) -> None:
+    from importlib import metadata
+
+    from crmcore.plugins import name_and_version
+
+    for ep in metadata.entry_points(group="crmcore"):
+        assert ep.dist is not None
+        assert name_and_version(ep.dist) == (ep.dist.name, ep.dist.version)
+    info = tmp_path / "odd-1.0.dist-info"
+    info.mkdir()
+    # a header the head reader does not find (folded first line): importlib's parser decides
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: odd\n\nVersion: 9\n", "utf-8")
+    odd = metadata.PathDistribution(info)
+    assert name_and_version(odd) == (odd.name, odd.version)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: odd\nVersion: 1.0\n\nName: not-this\n", "utf-8"
+    )
+    assert name_and_version(odd) == ("odd", "1.0")

@@ -99,6 +99,9 @@ class CRM:
     # -- set-up ----------------------------------------------------------------------------
 
     def _load_settings(self) -> dict[str, Any]:
+        """Collect the plugins' settings sections; structure those the configuration sets
+        now (so a mistake in one is reported when the CRM opens) and leave the others, which
+        hold only defaults, to the first ``settings(section)`` that asks for them."""
         specs: dict[str, tuple[str, SettingsSpec]] = {}
         for plugin, spec in self.plugins.crm_settings():
             if not isinstance(spec, SettingsSpec):
@@ -117,10 +120,20 @@ class CRM:
                 raise ConfigError(
                     f"[{section}]: no loaded plugin has a section of that name (sections: {loaded})"
                 )
+        self._settings_specs = specs
         return {
-            name: structure_section(self.config.sections.get(name, {}), spec.type, name)
-            for name, (_plugin, spec) in specs.items()
+            name: self._structure_settings(name) for name in specs if name in self.config.sections
         }
+
+    def _structure_settings(self, section: str) -> Any:
+        plugin, spec = self._settings_specs[section]
+        try:
+            cls = spec.resolve()
+        except Exception as exc:  # the plugin named a class that does not import
+            raise PluginError(
+                plugin, f"settings [{section}]: {spec.type} could not be loaded: {exc!r}"
+            ) from exc
+        return structure_section(self.config.sections.get(section, {}), cls, section)
 
     def _load_kinds(self) -> tuple[frozenset[str], frozenset[str]]:
         interactions: set[str] = set()
@@ -202,7 +215,15 @@ class CRM:
         try:
             return self._settings[section]
         except KeyError:
-            raise ConfigError(f"no loaded plugin declares settings [{section}]") from None
+            pass
+        if section not in self._settings_specs:
+            raise ConfigError(f"no loaded plugin declares settings [{section}]")
+        value = self._settings[section] = self._structure_settings(section)
+        return value
+
+    def settings_sections(self) -> list[str]:
+        """The settings sections the loaded plugins declare, sorted."""
+        return sorted(self._settings_specs)
 
     def has_plugin(self, name: str) -> bool:
         """Whether the plugin ``name`` is loaded (plugins never import each other)."""

@@ -138,8 +138,7 @@ class PluginManager(HookCalls):
     def load_entry_points(self, allowed: set[str] | None = None) -> None:
         """Load every plugin in the ``crmcore`` entry-point group, or those in ``allowed``."""
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = ep.dist.name if ep.dist else None
-            version = ep.dist.version if ep.dist else None
+            dist, version = name_and_version(ep.dist) if ep.dist else (None, None)
             if allowed is not None and ep.name not in allowed:
                 self._infos.setdefault(ep.name, PluginInfo(ep.name, "disabled", dist, version))
                 continue
@@ -325,9 +324,28 @@ def make_plugin_manager(
 
 def _version(dist: str) -> str | None:
     try:
-        return metadata.version(dist)
+        return name_and_version(metadata.distribution(dist))[1]
     except metadata.PackageNotFoundError:
         return None
+
+
+def name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
+    """A distribution's name and version from the head of its metadata file.
+
+    ``dist.name`` and ``dist.version`` each parse the whole file with the e-mail parser, long
+    description included; every ``crm`` start asks for each plugin's, so read only the header
+    lines up to the first blank one (``Name`` and ``Version`` are required to be there)."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, colon, value = line.partition(":")
+        if colon and key in ("Name", "Version") and key not in found:
+            found[key] = value.strip()
+    if len(found) < 2:  # not the usual layout: let importlib.metadata read it
+        return dist.name, dist.version
+    return found["Name"], found["Version"]
 
 
 __all__ = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,10 +19,37 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class SettingsSpec:
-    """A plugin's configuration section: ``[section]`` in crm.toml, structured into ``type``."""
+    """A plugin's configuration section: ``[section]`` in crm.toml, structured into ``type``.
+
+    ``type`` is the attrs class, or ``"module:Class"`` naming it: then the module is imported
+    only when the section is first structured (a section the configuration does not mention is
+    structured, from its defaults, the first time ``crm.settings(section)`` asks for it), so
+    registering the plugin stays cheap for commands that never read its settings.
+    """
 
     section: str
-    type: type
+    type: builtins.type | str = attrs.field()
+
+    @type.validator
+    def _check_type(
+        self, _attribute: attrs.Attribute[builtins.type | str], value: builtins.type | str
+    ) -> None:
+        if isinstance(value, str):
+            module, colon, name = value.partition(":")
+            if not (module and colon and name):
+                raise ValueError(
+                    f"SettingsSpec [{self.section}]: type {value!r} is not 'module:Class'"
+                )
+
+    def resolve(self) -> builtins.type:
+        """The settings class (importing its module when ``type`` names it)."""
+        if not isinstance(self.type, str):
+            return self.type
+        module, _, name = self.type.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        if not isinstance(found, type):
+            raise TypeError(f"{self.type} is {found!r}, not a class")
+        return found
 
 
 @attrs.frozen

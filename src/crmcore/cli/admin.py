@@ -9,7 +9,6 @@ from typing import Any
 
 import attrs
 import click
-from rich.table import Table
 
 from crmcore.cli.context import (
     as_json,
@@ -106,6 +105,8 @@ def plugins(ctx: click.Context) -> None:
     if as_json(ctx):
         print_json(ctx, rows)
         return
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for header in ("plugin", "version", "status", "hooks"):
         table.add_column(header, overflow="fold")
@@ -138,7 +139,7 @@ def config_show(ctx: click.Context) -> None:
         "storage": {**attrs.asdict(cfg.storage), "location": _mask_uri(cfg.storage.location)},
         "plugins": {"loaded": crm.plugins.names()},
     }
-    for section in sorted(crm._settings):
+    for section in crm.settings_sections():
         value = crm.settings(section)
         data[section] = attrs.asdict(value) if attrs.has(type(value)) else value
     if as_json(ctx):

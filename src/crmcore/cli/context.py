@@ -9,60 +9,55 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 import attrs
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
 from crmcore.app import CRM, open_crm
 from crmcore.converter import to_doc
 from crmcore.errors import PermissionDenied
 from crmcore.plugins import PluginManager
 from crmcore.security import check_actor_name, reserved_actor
-from crmcore.text import for_terminal, json_text
+from crmcore.text import json_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 
 
 @attrs.define
 class CliState:
-    """Held in ``ctx.obj`` for the whole invocation."""
+    """Held in ``ctx.obj`` for the whole invocation. The consoles are made (and rich
+    imported) the first time something is printed through them."""
 
     config_path: str | None
     as_json: bool
     actor: str | None
     plugins: PluginManager | None = None
     crm: CRM | None = None
-    console: Console = attrs.field(factory=lambda: _console(sys.stdout))
-    err_console: Console = attrs.field(factory=lambda: _console(sys.stderr))
+    _out: Console | None = attrs.field(default=None, init=False)
+    _err: Console | None = attrs.field(default=None, init=False)
 
+    @property
+    def console(self) -> Console:
+        """stdout's console."""
+        if self._out is None:
+            from crmcore.cli.console import console_for
 
-class SafeConsole(Console):
-    """A rich console that prints text as it is stored: no markup or emoji codes are read in
-    it (a customer named ``[/b]`` or ``:smile:`` shows as such), and control, bidi and invalid
-    characters show as escapes (``crmcore.text.for_terminal``), in tables and messages alike."""
+            self._out = console_for(sys.stdout)
+        return self._out
 
-    def render_str(self, text: str, **kwargs: Any) -> Text:
-        return super().render_str(for_terminal(text), **kwargs)
+    @property
+    def err_console(self) -> Console:
+        """stderr's console (progress bars)."""
+        if self._err is None:
+            from crmcore.cli.console import console_for
 
-
-def _columns() -> int:
-    try:
-        return max(20, min(int(os.environ.get("COLUMNS", "120")), 10_000))
-    except ValueError:
-        return 120
-
-
-def _console(stream: Any) -> Console:
-    width = None if stream.isatty() else _columns()
-    return SafeConsole(
-        file=stream, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False
-    )
+            self._err = console_for(sys.stderr)
+        return self._err
 
 
 def state(ctx: click.Context) -> CliState:
@@ -169,6 +164,9 @@ def out_table(
     if as_json(ctx):
         print_json(ctx, list(rows))
         return
+    from rich.table import Table
+    from rich.text import Text
+
     console = state(ctx).console
     if not rows:
         console.print(Text(empty, style="dim") if title is None else f"{title}: {empty}")
@@ -192,6 +190,8 @@ def out_record(
     if as_json(ctx):
         print_json(ctx, record)
         return
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
@@ -220,6 +220,14 @@ class Advance(Protocol):
 def progress_bar(ctx: click.Context, *, total: int | None, description: str) -> Iterator[Advance]:
     """A progress bar on stderr (hidden with ``--json`` or off a terminal); yields
     ``advance(n)``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     st = state(ctx)
     hidden = st.as_json or not st.err_console.is_terminal
     columns = (

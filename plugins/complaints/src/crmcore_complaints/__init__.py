@@ -3,6 +3,27 @@
 Host applications use ``crmcore_complaints.api.Complaints(crm)``; the CLI is ``crm complaints``.
 """
 
-from crmcore_complaints.model import Claim, Status, Ticket
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmcore_complaints.model import Claim, Status, Ticket
 
 __all__ = ["Claim", "Status", "Ticket"]
+
+# Imported on first use (PEP 562): registering the plugin with ``crm`` imports only its
+# ``plugin`` module, not the whole package.
+_EXPORTS = {
+    "Claim": "crmcore_complaints.model",
+    "Status": "crmcore_complaints.model",
+    "Ticket": "crmcore_complaints.model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

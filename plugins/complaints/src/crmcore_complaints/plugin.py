@@ -6,39 +6,23 @@ import random
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crmcore import (
-    ApiRoute,
-    Effects,
-    Kinds,
-    LazyCommand,
-    RecordWrite,
-    ReportSection,
-    ReportWindow,
-    SettingsSpec,
-    SummaryLine,
-    hookimpl,
-)
-from crmcore.contracts import BusinessClock
-from crmcore.converter import to_doc
-from crmcore.storage import CollectionSpec, IndexSpec
-from crmcore_complaints.api import SECTION, TASK_SOURCE, Complaints
-from crmcore_complaints.model import (
-    ACTIONS,
-    OUTBOX,
-    TICKETS,
-    TRACES,
-    ImprovementAction,
-    Notification,
-    Ticket,
-    Trace,
-)
-from crmcore_complaints.roles import staffing_warnings
-from crmcore_complaints.settings import ComplaintsSettings
+from crmcore import Kinds, LazyCommand, SettingsSpec, hookimpl
 
 if TYPE_CHECKING:
     import click
 
-    from crmcore import CRM, Customer, Interaction, Task
+    from crmcore import (
+        CRM,
+        ApiRoute,
+        Customer,
+        Effects,
+        Interaction,
+        ReportSection,
+        ReportWindow,
+        SummaryLine,
+        Task,
+    )
+    from crmcore.contracts import BusinessClock
     from crmcore.registry import (
         CustomerPanel,
         NavEntry,
@@ -46,28 +30,48 @@ if TYPE_CHECKING:
         TranslationCatalog,
         WebPage,
     )
+    from crmcore.storage import CollectionSpec
+    from crmcore_complaints.model import Notification
 
 
 # followup's contract (crmcore.contracts): a rep left, their open tickets move
 @hookimpl
 def crm_rep_left(crm: CRM, rep: str, successor: str, actor: str) -> int:
     """A rep left: their open tickets go to each customer's new owner (else ``successor``)."""
+    from crmcore_complaints.api import Complaints
+
     return Complaints.of(crm).hand_over(rep, successor=successor, actor=actor)
 
 
 @hookimpl
 def crm_config_warnings(crm: CRM) -> list[str]:
     """An escalation ladder with no one to escalate to; a holiday calendar out of date."""
+    from crmcore_complaints.api import SECTION
+    from crmcore_complaints.roles import staffing_warnings
+
     return staffing_warnings(crm.settings(SECTION), crm.now().date())
 
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
-    return SettingsSpec(section=SECTION, type=ComplaintsSettings)
+    """``[complaints]``; its class is imported when the section is first structured."""
+    return SettingsSpec(section="complaints", type="crmcore_complaints.settings:ComplaintsSettings")
 
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
+    from crmcore.storage import CollectionSpec, IndexSpec
+    from crmcore_complaints.model import (
+        ACTIONS,
+        OUTBOX,
+        TICKETS,
+        TRACES,
+        ImprovementAction,
+        Notification,
+        Ticket,
+        Trace,
+    )
+
     return [
         CollectionSpec(
             TICKETS,
@@ -117,6 +121,8 @@ def crm_interaction_logged(
 ) -> Effects | None:
     """A "complaint" interaction logged by someone else registers a ticket; a "callback"
     interaction about a ticket stores the satisfaction answer (and reopens when unhappy)."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_interaction_logged(crm, interaction, customer, actor),
         "complaints: interaction logged",
@@ -126,6 +132,8 @@ def crm_interaction_logged(
 def _crm_interaction_logged(
     crm: CRM, interaction: Interaction, customer: Customer, actor: str
 ) -> Effects | None:
+    from crmcore_complaints.api import Complaints
+
     ref = interaction.ref or ""
     if interaction.kind == "complaint" and not ref.startswith("tkt_"):
         api = Complaints.of(crm)
@@ -139,6 +147,11 @@ def _crm_interaction_logged(
 @hookimpl
 def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     """When the target of an escalation marks its task done, the ticket's trail shows it."""
+    from crmcore import Effects, RecordWrite
+    from crmcore.converter import to_doc
+    from crmcore_complaints.api import SECTION, TASK_SOURCE
+    from crmcore_complaints.model import TICKETS, TRACES, Ticket, Trace
+
     purpose = task.ext.get(SECTION, {}).get("purpose")
     if task.source != TASK_SOURCE or purpose != "escalation" or not task.ref:
         return None
@@ -164,10 +177,14 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Record SLA breaches, escalate along the ladder and auto-close what is due."""
+    from crmcore import Effects
+
     return Effects.run(lambda: _crm_tick(crm, now, worker), "complaints: tick")
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
+    from crmcore_complaints.api import Complaints
+
     Complaints.of(crm).sweep(now, worker)
     return None
 
@@ -175,12 +192,16 @@ def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
 @hookimpl(trylast=True)
 def crm_complaint_notify(crm: CRM, notification: Notification) -> bool | None:
     """The default notifier: the outbox collection and the log."""
+    from crmcore_complaints.api import Complaints
+
     return Complaints.of(crm).deliver_to_outbox(notification)
 
 
 @hookimpl
 def crm_business_clock(crm: CRM) -> BusinessClock:
     """Offer the ``[complaints.calendar]`` business clock to other plugins (a contract)."""
+    from crmcore_complaints.api import Complaints
+
     return Complaints.of(crm).scheduler.business
 
 
@@ -252,6 +273,7 @@ def crm_report_sections(
     crm: CRM, now: datetime, window: ReportWindow | None = None
 ) -> list[ReportSection]:
     from crmcore_complaints.analysis import domain_sections
+    from crmcore_complaints.api import Complaints
 
     return domain_sections(Complaints.of(crm), now, window)
 
@@ -259,12 +281,14 @@ def crm_report_sections(
 @hookimpl
 def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
     from crmcore_complaints.analysis import customer_summary
+    from crmcore_complaints.api import Complaints
 
     return customer_summary(Complaints.of(crm), customer.id)
 
 
 @hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    from crmcore_complaints.api import Complaints
     from crmcore_complaints.simulate import simulate_day
 
     simulate_day(Complaints.of(crm), now, rng, actor)

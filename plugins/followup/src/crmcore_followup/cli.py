@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,11 +24,6 @@ from crmcore.cli.params import DURATION, NAME, WHEN
 from crmcore.cli.tasks import render_tasks
 from crmcore.converter import to_doc
 from crmcore.entities import Channel, TaskStatus
-from crmcore_followup import api
-from crmcore_followup.engine import SOURCE
-from crmcore_followup.leave import leave
-from crmcore_followup.records import Rep, schedule_id
-from crmcore_followup.reps import Roster
 
 REP_COLUMNS = [
     ("name", "name"),
@@ -40,6 +35,9 @@ REP_COLUMNS = [
     ("shift", "shift"),
     ("open_tasks", "open tasks"),
 ]
+
+if TYPE_CHECKING:
+    from crmcore_followup.records import Rep
 
 
 # -- crm reps ------------------------------------------------------------------------------------
@@ -82,6 +80,8 @@ def reps_add(
     unavailable: bool,
 ) -> None:
     """Put NAME on the roster (NAME is what tasks and customers are assigned to)."""
+    from crmcore_followup.reps import Roster
+
     crm = open_crm_from(ctx)
     rep = Roster(crm).add(
         name,
@@ -101,6 +101,8 @@ def reps_add(
 @click.pass_context
 def reps_list(ctx: click.Context, team: str | None) -> None:
     """The roster with each rep's open load."""
+    from crmcore_followup.reps import Roster
+
     crm = open_crm_from(ctx)
     reps = [r for r in Roster(crm).all() if team is None or r.team == team]
     out_table(
@@ -135,6 +137,8 @@ def reps_update(
     available: bool | None,
 ) -> None:
     """Change a rep's team, skills, ability, capacity, shift or availability."""
+    from crmcore_followup.reps import Roster
+
     crm = open_crm_from(ctx)
     changes: dict[str, Any] = {
         k: v
@@ -163,6 +167,8 @@ def reps_update(
 @click.pass_context
 def reps_unavailable(ctx: click.Context, name: str) -> None:
     """Mark NAME unavailable (off sick, on leave); their open tasks go to the others."""
+    from crmcore_followup.reps import Roster
+
     rep, moved = Roster(open_crm_from(ctx)).update(name, actor=actor(ctx), available=False)
     say(
         ctx,
@@ -177,6 +183,8 @@ def reps_unavailable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def reps_available(ctx: click.Context, name: str) -> None:
     """Mark NAME available again (new tasks may go to them)."""
+    from crmcore_followup.reps import Roster
+
     rep, _moved = Roster(open_crm_from(ctx)).update(name, actor=actor(ctx), available=True)
     say(ctx, f"rep {rep.name} is available", name=rep.name)
 
@@ -186,6 +194,8 @@ def reps_available(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def reps_remove(ctx: click.Context, name: str) -> None:
     """Take NAME off the roster; their open tasks are reassigned."""
+    from crmcore_followup.reps import Roster
+
     moved = Roster(open_crm_from(ctx)).remove(name, actor=actor(ctx))
     say(ctx, f"rep {name} removed; {moved} open task(s) reassigned", name=name, reassigned=moved)
 
@@ -202,6 +212,8 @@ def reps_remove(ctx: click.Context, name: str) -> None:
 def reps_leave(ctx: click.Context, name: str, to: str | None, rebalance: bool) -> None:
     """NAME leaves: their customers, open tasks and open tickets move (--to REP or
     --rebalance), and NAME comes off the roster."""
+    from crmcore_followup.leave import leave
+
     done = leave(open_crm_from(ctx), name, actor=actor(ctx), to=to, rebalance=rebalance)
     if as_json(ctx):
         print_json(
@@ -247,6 +259,8 @@ def callbacks_list(
     ctx: click.Context, assignee: str | None, key_only: bool, overdue: bool, limit: int
 ) -> None:
     """Open callbacks, most urgent first."""
+    from crmcore_followup import api
+
     crm = open_crm_from(ctx)
     found = api.open_callbacks(
         crm, assignee=assignee, key_only=key_only, overdue=overdue, limit=limit, actor=actor(ctx)
@@ -272,6 +286,8 @@ def callbacks_done(
     channel: str,
 ) -> None:
     """Record a callback's outcome and complete it (logs a 'callback' interaction)."""
+    from crmcore_followup import api
+
     if satisfied is None:
         raise click.UsageError("say --satisfied or --unsatisfied")
     crm = open_crm_from(ctx)
@@ -307,6 +323,8 @@ def callbacks_done(
 @click.pass_context
 def handover_command(ctx: click.Context, shift_end: Any, rep: str | None, team: str | None) -> None:
     """What this shift hands to the next: urgent open items and prospects to contact."""
+    from crmcore_followup import api
+
     crm = open_crm_from(ctx)
     result = api.handover(
         crm, until=resolve_when(crm, shift_end), rep=rep, team=team, actor=actor(ctx)
@@ -388,6 +406,8 @@ def due_command(
     limit: int,
 ) -> None:
     """Open tasks due now, most urgent first."""
+    from crmcore_followup import api
+
     crm = open_crm_from(ctx)
     found = api.due_tasks(
         crm,
@@ -407,6 +427,8 @@ def due_command(
 @click.pass_context
 def overdue_by_grade_command(ctx: click.Context) -> None:
     """Follow-ups due and overdue per pipeline grade (DOMAIN §7)."""
+    from crmcore_followup import api
+
     rows = [to_doc(r) for r in api.overdue_by_grade(open_crm_from(ctx))]
     out_table(
         ctx,
@@ -438,6 +460,8 @@ def followup_group() -> None:
 @click.pass_context
 def followup_show(ctx: click.Context, customer_id: str) -> None:
     """A customer's follow-up schedule (cadence, last follow-up, next sweep look)."""
+    from crmcore_followup.records import schedule_id
+
     crm = open_crm_from(ctx)
     crm.customers.get_any(customer_id)
     record = crm.collection("followup.schedule").get(schedule_id(customer_id))
@@ -454,6 +478,8 @@ def followup_show(ctx: click.Context, customer_id: str) -> None:
 def followup_resync(ctx: click.Context) -> None:
     """Look at every customer again over the next sweeps (after the plugin was disabled, or
     to apply changed settings to everyone)."""
+    from crmcore_followup import api
+
     api.resync(open_crm_from(ctx))
     say(ctx, "every customer will be looked at again by the next worker sweeps")
 
@@ -474,4 +500,4 @@ def register(cli: click.Group) -> None:
         cli.add_command(extended, "tasks")
 
 
-__all__ = ["SOURCE", "register"]
+__all__ = ["register"]

@@ -13,37 +13,22 @@ from typing import TYPE_CHECKING
 import attrs
 import click
 
-from crmcore import (
-    Action,
-    ApiRoute,
-    Customer,
-    CustomerStatus,
-    Effects,
-    ExtPatch,
-    Interaction,
-    InteractionDraft,
-    Kinds,
-    NotFoundError,
-    ReportSection,
-    ReportWindow,
-    SettingsSpec,
-    SummaryLine,
-    Task,
-    TaskUpdate,
-    hookimpl,
-)
-from crmcore.calendars import calendar_named
-from crmcore.contracts import Ticket
-from crmcore.converter import iso
-from crmcore.security import Actor, Role, directory_actor
-from crmcore_followup import handovers, records, recovery, report, routing, simulate, sweep
-from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
-from crmcore_followup.grades import PIPELINE, pipeline_grade
-from crmcore_followup.reps import LoadBook, Roster
-from crmcore_followup.settings import FollowupSettings
+from crmcore import Kinds, SettingsSpec, hookimpl
 
 if TYPE_CHECKING:
-    from crmcore import CRM
+    from crmcore import (
+        CRM,
+        ApiRoute,
+        Customer,
+        Effects,
+        Interaction,
+        ReportSection,
+        ReportWindow,
+        SummaryLine,
+        Task,
+        TaskUpdate,
+    )
+    from crmcore.contracts import Ticket
     from crmcore.registry import (
         CustomerPanel,
         NavEntry,
@@ -51,12 +36,16 @@ if TYPE_CHECKING:
         TranslationCatalog,
         WebPage,
     )
+    from crmcore.security import Actor
     from crmcore.storage import CollectionSpec
+    from crmcore_followup.settings import FollowupSettings
 
 CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
 
 
 def _active(customer: Customer) -> bool:
+    from crmcore import CustomerStatus
+
     return customer.status is CustomerStatus.ACTIVE
 
 
@@ -67,6 +56,10 @@ def _active(customer: Customer) -> bool:
 def crm_config_warnings(crm: CRM) -> list[str]:
     """A ``vip_team`` with no available rep (big customers then keep their owner); a
     holiday calendar without data for this year."""
+    from crmcore.calendars import calendar_named
+    from crmcore_followup.engine import NAMESPACE
+    from crmcore_followup.reps import LoadBook
+
     settings = crm.settings(NAMESPACE)
     out = []
     team = settings.vip_team
@@ -88,13 +81,15 @@ def crm_config_warnings(crm: CRM) -> list[str]:
 @hookimpl
 def crm_settings() -> SettingsSpec:
     """``[followup]``: cadence by grade, quiet hours, callbacks, care, assignment."""
-    return SettingsSpec(section="followup", type=FollowupSettings)
+    return SettingsSpec(section="followup", type="crmcore_followup.settings:FollowupSettings")
 
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
     """``followup.schedule`` (per customer, the sweep's index), ``followup.reps`` (the roster),
     ``followup.state`` (the sweep's backfill cursor) and ``followup.handovers`` (shifts)."""
+    from crmcore_followup import handovers, records
+
     return [*records.collections(), handovers.collection()]
 
 
@@ -164,6 +159,9 @@ def crm_translations() -> list[TranslationCatalog]:
 def crm_actor(crm: CRM, name: str) -> Actor | None:
     """Reps on the roster are agents of their team for the permission policy, unless
     ``[security]`` describes them (or they match its system actors)."""
+    from crmcore.security import Actor, Role, directory_actor
+    from crmcore_followup.reps import Roster
+
     if directory_actor(crm.config.security, name) is not None:
         return None
     rep = Roster(crm).find(name)
@@ -178,12 +176,20 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
     """A new customer: a schedule, an owner from the roster when none was given (balancing
     customers per unit of ability), and a first-contact task due within
     ``first_contact_days``."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_customer_created(crm, customer, actor), "followup: customer created"
     )
 
 
 def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
+    from crmcore import Effects, ExtPatch
+    from crmcore.converter import iso
+    from crmcore_followup import routing
+    from crmcore_followup.engine import NAMESPACE, Engine
+    from crmcore_followup.reps import LoadBook
+
     if not _active(customer):
         return None
     engine = Engine.of(crm)
@@ -218,6 +224,8 @@ def crm_customer_updated(crm: CRM, before: Customer, after: Customer, actor: str
     cleared: the sweep looks again at once. A new owner: a first contact by that rep, who
     also takes over the customer's open contact tasks. A pipeline grade edited by hand:
     the new cadence. A new time zone: due times placed again out of quiet hours."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_customer_updated(crm, before, after, actor), "followup: customer updated"
     )
@@ -226,6 +234,11 @@ def crm_customer_updated(crm: CRM, before: Customer, after: Customer, actor: str
 def _crm_customer_updated(
     crm: CRM, before: Customer, after: Customer, actor: str
 ) -> Effects | None:
+    from crmcore import Effects, TaskUpdate
+    from crmcore_followup.engine import Engine, open_contact_tasks
+    from crmcore_followup.grades import pipeline_grade
+    from crmcore_followup.reps import LoadBook
+
     if not _active(after):
         return None
     engine = Engine.of(crm)
@@ -269,12 +282,18 @@ def _crm_customer_updated(
 def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
     """The duplicate's schedule (re-pointed to ``kept`` by the core) is retired; the kept
     customer is looked at on the next sweep (the core cancelled the duplicate's tasks)."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_customers_merged(crm, kept, merged, actor), "followup: customers merged"
     )
 
 
 def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
+    from crmcore import NotFoundError
+    from crmcore_followup import records
+    from crmcore_followup.engine import Engine
+
     engine = Engine.of(crm)
     try:
         retired = engine.schedules.get(records.schedule_id(merged.id))
@@ -291,12 +310,16 @@ def _crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str
 def crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     """An erased customer is never contacted again: the schedule is retired (the core has
     cancelled the open tasks; the schedule holds no personal data)."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_customer_forgotten(crm, customer, actor), "followup: customer forgotten"
     )
 
 
 def _crm_customer_forgotten(crm: CRM, customer: Customer, actor: str) -> Effects | None:
+    from crmcore_followup.engine import Engine
+
     engine = Engine.of(crm)
     schedule = engine.schedule_of(customer.id)
     if schedule is not None and schedule.active:
@@ -313,6 +336,8 @@ def crm_interaction_logged(
     """A follow-up contact restarts the cadence (from the current grade); business handled
     or a purchase calls for a callback within ``callback_within_days``; an unsatisfied
     callback answer leads to recovery (``recovery``)."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_interaction_logged(crm, interaction, customer, actor),
         "followup: interaction logged",
@@ -322,6 +347,10 @@ def crm_interaction_logged(
 def _crm_interaction_logged(
     crm: CRM, interaction: Interaction, customer: Customer, actor: str
 ) -> Effects | None:
+    from crmcore import Effects
+    from crmcore_followup import recovery
+    from crmcore_followup.engine import Engine
+
     engine = Engine.of(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
         engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
@@ -344,18 +373,26 @@ def _crm_interaction_logged(
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    """The task kind ``recovery``: what an unsatisfied callback answer leads to."""
-    return Kinds(tasks=(recovery.KIND,))
+    """The task kind ``recovery`` (``recovery.KIND``, spelt out so that opening a CRM does not
+    import that module; a test holds them equal): what an unsatisfied callback answer leads
+    to."""
+    return Kinds(tasks=("recovery",))
 
 
 @hookimpl
 def crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     """Bookkeeping for our own tasks; other plugins' unassigned contact tasks (and tasks
     given to a rep who is unavailable) are assigned from the roster."""
+    from crmcore import Effects
+
     return Effects.run(lambda: _crm_task_created(crm, task, actor), "followup: task created")
 
 
 def _crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
+    from crmcore import Effects, TaskUpdate
+    from crmcore_followup.engine import SOURCE, Engine
+    from crmcore_followup.reps import LoadBook, Roster
+
     engine = Engine.of(crm)
     engine.task_created(task)
     if (
@@ -386,6 +423,9 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     """Completing a follow-up or first contact logs a ``follow_up`` interaction (grading
     re-grades on it, and the next follow-up is scheduled on the grade then current); a
     callback or care task completed without a recorded outcome logs its interaction too."""
+    from crmcore import Action, Effects, InteractionDraft, NotFoundError
+    from crmcore_followup.engine import NAMESPACE, Engine, ours
+
     if not ours(task) or task.customer_id is None:
         return None
     try:
@@ -442,10 +482,15 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
     greetings; only schedules whose ``check_at`` has come are touched, each leased to one
     worker with the storage claim primitive. Customers flagged as big hand over to the VIP
     team first."""
+    from crmcore import Effects
+
     return Effects.run(lambda: _crm_tick(crm, now, worker), "followup: tick")
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects:
+    from crmcore_followup import routing, sweep
+    from crmcore_followup.engine import Engine
+
     engine = Engine.of(crm)
     if engine.settings.vip_team:
         routing.route_flagged(crm, engine, actor=worker, limit=engine.settings.sweep_batch)
@@ -462,6 +507,8 @@ def crm_grade_changed(
     """grading re-graded a customer: on the pipeline scheme, or a scheme with a tier plan
     (``tier_cadence_days``), the cadence then due applies from the last follow-up on (the open
     follow-up moves); a customer who became a key customer is routed to ``vip_team``."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_grade_changed(crm, customer, scheme, old, new, reason, actor),
         "followup: grade changed",
@@ -471,6 +518,10 @@ def crm_grade_changed(
 def _crm_grade_changed(
     crm: CRM, customer: Customer, scheme: str, old: str | None, new: str, reason: str, actor: str
 ) -> Effects | None:
+    from crmcore_followup import routing
+    from crmcore_followup.engine import Engine
+    from crmcore_followup.grades import PIPELINE
+
     if not _active(customer):
         return None
     engine = Engine.of(crm)
@@ -487,6 +538,8 @@ def crm_tier_changed(
 ) -> Effects | None:
     """loyalty changed a customer's tier: one whose perks now include ``dedicated_rep`` is
     routed to ``vip_team`` on the next tick."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_tier_changed(crm, customer, old, new, actor), "followup: tier changed"
     )
@@ -495,6 +548,9 @@ def crm_tier_changed(
 def _crm_tier_changed(
     crm: CRM, customer: Customer, old: str | None, new: str | None, actor: str
 ) -> Effects | None:
+    from crmcore_followup import routing
+    from crmcore_followup.engine import Engine
+
     engine = Engine.of(crm)
     if _active(customer) and routing.wants_vip(crm, engine, customer):
         routing.flag(engine, customer)
@@ -505,6 +561,9 @@ def _crm_tier_changed(
 def crm_complaint_closed(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """complaints closed a ticket: a callback within ``callback_within_days`` (every closed
     complaint, key customer or not), ``ref`` = the ticket id."""
+    from crmcore import Effects, NotFoundError
+    from crmcore_followup.engine import Engine
+
     if not ticket.customer_id:
         return None
     try:
@@ -527,12 +586,16 @@ def crm_report_sections(
     """Follow-ups due and overdue by grade; callback coverage of key customers and
     satisfaction, and unsatisfied callbacks by department, over the report's window; the
     roster's load."""
+    from crmcore_followup import report
+
     return report.sections(crm, now, window)
 
 
 @hookimpl
 def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
     """The next follow-up and its cadence; do-not-contact; open callbacks."""
+    from crmcore_followup import report
+
     return report.summary(crm, customer)
 
 
@@ -540,6 +603,8 @@ def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     """A demo day: reps record callback outcomes (some unsatisfied); a rep is off sick now
     and then (their tasks move to the others) and back the next day."""
+    from crmcore_followup import simulate
+
     simulate.simulate_day(crm, now, rng, actor)
 
 

@@ -4,7 +4,31 @@ Host applications use ``crmcore_grading.api``; scheme authors return
 ``crmcore_grading.scheme.GradingScheme`` objects from the ``crm_grading_schemes`` hook.
 """
 
-from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
-from crmcore_grading.signals import Signals
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
+    from crmcore_grading.signals import Signals
 
 __all__ = ["Facts", "Grade", "GradingScheme", "Scheme", "SchemeContext", "Signals"]
+
+# Imported on first use (PEP 562): registering the plugin with ``crm`` imports only its
+# ``plugin`` module, not the whole package.
+_EXPORTS = {
+    "Facts": "crmcore_grading.scheme",
+    "Grade": "crmcore_grading.scheme",
+    "GradingScheme": "crmcore_grading.scheme",
+    "Scheme": "crmcore_grading.scheme",
+    "SchemeContext": "crmcore_grading.scheme",
+    "Signals": "crmcore_grading.signals",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -10,50 +10,48 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmcore import (
-    CRM,
-    ApiRoute,
-    Customer,
-    Effects,
-    Interaction,
-    LazyCommand,
-    ReportSection,
-    ReportWindow,
-    SettingsSpec,
-    SummaryLine,
-    Task,
-    hookimpl,
-)
-from crmcore.contracts import Ticket
-from crmcore.converter import iso
-from crmcore.storage import CollectionSpec
-from crmcore_grading import records
-from crmcore_grading.engine import NAMESPACE, engine_for
-from crmcore_grading.inputs import clean_inputs
-from crmcore_grading.outcomes import win_back
-from crmcore_grading.scheme import GradingScheme
-from crmcore_grading.schemes import BUILTIN
-from crmcore_grading.settings import GradingSettings
+from crmcore import LazyCommand, SettingsSpec, hookimpl
+
+if TYPE_CHECKING:
+    from crmcore import (
+        CRM,
+        ApiRoute,
+        Customer,
+        Effects,
+        Interaction,
+        ReportSection,
+        ReportWindow,
+        SummaryLine,
+        Task,
+    )
+    from crmcore.contracts import Ticket
+    from crmcore.storage import CollectionSpec
+    from crmcore_grading.scheme import GradingScheme
 
 # -- start-up ---------------------------------------------------------------------------------
 
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
-    return SettingsSpec(section="grading", type=GradingSettings)
+    """``[grading]``; its class is imported when the section is first structured."""
+    return SettingsSpec(section="grading", type="crmcore_grading.settings:GradingSettings")
 
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
+    from crmcore_grading import records
+
     return records.collections()
 
 
 @hookimpl
 def crm_grading_schemes() -> list[GradingScheme]:
+    from crmcore_grading.schemes import BUILTIN
+
     return list(BUILTIN)
 
 
@@ -62,6 +60,10 @@ def crm_grading_schemes() -> list[GradingScheme]:
 
 @hookimpl
 def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
+    from crmcore import Effects
+    from crmcore_grading.engine import NAMESPACE, engine_for
+    from crmcore_grading.inputs import clean_inputs
+
     given = (customer.ext.get(NAMESPACE) or {}).get("inputs")
     inputs = clean_inputs(given) if given else None
 
@@ -75,6 +77,8 @@ def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | 
 
 def interaction_doc(interaction: Interaction) -> dict[str, Any]:
     """The stored fields the signal fold reads (without a full unstructure)."""
+    from crmcore.converter import iso
+
     return {
         "customer_id": interaction.customer_id,
         "kind": interaction.kind,
@@ -90,6 +94,10 @@ def interaction_doc(interaction: Interaction) -> dict[str, Any]:
 def crm_interaction_logged(crm: CRM, interaction: Interaction, actor: str) -> Effects | None:
     # trylast: other plugins' reactions (a complaint ticket registered from this interaction)
     # are stored first, so one re-grade sees them.
+    from crmcore import Effects
+    from crmcore_grading.engine import engine_for
+    from crmcore_grading.outcomes import win_back
+
     doc = interaction_doc(interaction)
 
     def regrade() -> None:
@@ -108,6 +116,9 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, actor: str) -> Ef
 @hookimpl
 def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     # DOMAIN §3: after every follow-up the customer is re-graded.
+    from crmcore import Effects
+    from crmcore_grading.engine import engine_for
+
     customer_id = task.customer_id
     if not customer_id:
         return None
@@ -119,6 +130,9 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
 
 @hookimpl
 def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
+    from crmcore import Effects
+    from crmcore_grading.engine import NAMESPACE, engine_for
+
     theirs = merged.ext.get(NAMESPACE) or {}
 
     def combine(grading: dict[str, Any]) -> None:
@@ -136,6 +150,9 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str)
 
 
 def _ticket(crm: CRM, ticket: Ticket, actor: str, *, is_open: bool) -> Effects | None:
+    from crmcore import Effects
+    from crmcore_grading.engine import engine_for
+
     customer_id = ticket.customer_id
     ticket_id = ticket.id
     if not customer_id or not ticket_id:
@@ -180,6 +197,9 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     # The population run writes through its own batched API (it may touch every customer);
     # a lease on a singleton record keeps concurrent workers from running it twice. As an
     # Action it runs after the sweep's hooks return, outside any transaction, as before.
+    from crmcore import Effects
+    from crmcore_grading.engine import engine_for
+
     return Effects.run(lambda: engine_for(crm).tick(now, worker), "grading: population run")
 
 

@@ -31,15 +31,17 @@ def _today(crm: CRM, customer: Customer, now: datetime) -> datetime:
 
 def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
     """Assess some ungraded customers and move some graded prospects along."""
+    # today's contacts through the (kind, occurred_at) index, and only their customers: a day
+    # costs what happened that day, not a scan of every interaction and customer
+    since = now - timedelta(days=1)
     contacted = {
         i.customer_id
-        for i in crm.interactions.find({"occurred_at": {"$gte": now - timedelta(days=1)}})
+        for kind in sorted(crm.interaction_kinds)
+        for i in crm.interactions.find({"kind": kind, "occurred_at": {"$gte": since}})
     }
     ungraded = sorted(
-        (
-            c
-            for c in crm.customers.find({"ext.grading.inputs.demand": {"$exists": False}})
-            if c.id in contacted
+        crm.customers.find(
+            {"id": {"$in": sorted(contacted)}, "ext.grading.inputs.demand": {"$exists": False}}
         ),
         key=lambda c: c.id,
     )

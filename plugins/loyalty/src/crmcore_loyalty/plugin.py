@@ -6,56 +6,50 @@ import random
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from crmcore import (
-    CRM,
-    Action,
-    ApiRoute,
-    Customer,
-    Effects,
-    Interaction,
-    Kinds,
-    LazyCommand,
-    RecordWrite,
-    ReportSection,
-    ReportWindow,
-    SettingsSpec,
-    SummaryLine,
-    hookimpl,
-)
-from crmcore.contracts import Ticket
-from crmcore.converter import to_doc
-from crmcore_loyalty import reporting, simulate
-from crmcore_loyalty.api import Loyalty
-from crmcore_loyalty.asks import ASK_KIND
-from crmcore_loyalty.earning import on_interaction
-from crmcore_loyalty.records import ACCOUNTS, REFERRALS, Referral, collections
-from crmcore_loyalty.settings import LoyaltySettings
-from crmcore_loyalty.sweeps import REMINDER_KIND, Sweeps
+from crmcore import Kinds, LazyCommand, SettingsSpec, hookimpl
 
 if TYPE_CHECKING:
     import click
 
+    from crmcore import (
+        CRM,
+        ApiRoute,
+        Customer,
+        Effects,
+        Interaction,
+        ReportSection,
+        ReportWindow,
+        SummaryLine,
+    )
+    from crmcore.contracts import Ticket
     from crmcore.storage import CollectionSpec
 
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
-    return SettingsSpec(section="loyalty", type=LoyaltySettings)
+    """``[loyalty]``; its class is imported when the section is first structured."""
+    return SettingsSpec(section="loyalty", type="crmcore_loyalty.settings:LoyaltySettings")
 
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
+    from crmcore_loyalty.records import collections
+
     return collections()
 
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(tasks=(ASK_KIND, REMINDER_KIND))
+    """``asks.ASK_KIND`` and ``sweeps.REMINDER_KIND``, spelt out so that opening a CRM does
+    not import those modules (a test holds them equal)."""
+    return Kinds(tasks=("referral_ask", "points_expiry"))
 
 
 @hookimpl
 def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
     """Give every new customer a referral code (``[loyalty.referral] code_on_create``)."""
+    from crmcore_loyalty.api import Loyalty
+
     if not crm.settings("loyalty").referral.code_on_create:
         return None
     return Loyalty.of(crm).referrals.code_effects(customer)
@@ -72,6 +66,10 @@ def crm_interaction_logged(
     the transaction of this event (so they commit or roll back with it); the ask tasks it
     returns are applied after it.
     """
+    from crmcore import Effects
+    from crmcore_loyalty.api import Loyalty
+    from crmcore_loyalty.earning import on_interaction
+
     return Effects.run(
         lambda: on_interaction(Loyalty.of(crm), interaction, customer, actor=actor),
         "loyalty: earn, claw back, reward, re-tier, ask",
@@ -83,6 +81,11 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str)
     """Referrals made by the merged customer now count for the kept one; the merged
     customer's account (moved to the kept one by the core) stops holding a tier of its own;
     the kept customer is re-tiered on the joined history."""
+    from crmcore import Action, Effects, RecordWrite
+    from crmcore.converter import to_doc
+    from crmcore_loyalty.api import Loyalty
+    from crmcore_loyalty.records import ACCOUNTS, REFERRALS, Referral
+
     loyalty = Loyalty.of(crm)
     writes = [
         RecordWrite(REFERRALS, {**to_doc(r), "referrer_id": kept.id}, expected_version=r.version)
@@ -109,6 +112,10 @@ def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Expire due points, remind before expiry, ask where purchases proved themselves, and
     review tiers whose review date has come."""
 
+    from crmcore import Effects
+    from crmcore_loyalty.api import Loyalty
+    from crmcore_loyalty.sweeps import Sweeps
+
     def sweep() -> Effects | None:
         drafts = Sweeps(Loyalty.of(crm)).run(now, actor=f"worker:{worker}")
         return Effects(tasks=drafts) if drafts else None
@@ -122,6 +129,9 @@ def crm_grade_changed(
     crm: CRM, customer: Customer, scheme: str, old: str | None, new: str, reason: str, actor: str
 ) -> Effects | None:
     """grading changed a tier that ``[loyalty.tiers] from_grades`` maps: re-tier now."""
+    from crmcore import Effects
+    from crmcore_loyalty.api import Loyalty
+
     if scheme not in crm.settings("loyalty").tiers.from_grades:
         return None
     return Effects.run(
@@ -133,12 +143,17 @@ def crm_grade_changed(
 @hookimpl
 def crm_customer_perks(crm: CRM, customer: Customer) -> list[str]:
     """The perks of the customer's tier (``[loyalty.tiers.levels] perks``)."""
+    from crmcore_loyalty.api import Loyalty
+
     return Loyalty.of(crm).tiers.perks(customer)
 
 
 @hookimpl
 def crm_complaint_resolved(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """Goodwill points for a complaint resolved with compensation (capped per customer)."""
+    from crmcore import Effects
+    from crmcore_loyalty.api import Loyalty
+
     return Effects.run(
         lambda: Loyalty.of(crm).compensation.on_resolved(ticket, actor=actor),
         "loyalty: goodwill points",
@@ -148,6 +163,9 @@ def crm_complaint_resolved(crm: CRM, ticket: Ticket, actor: str) -> Effects | No
 @hookimpl
 def crm_complaint_reopened(crm: CRM, ticket: Ticket, actor: str) -> Effects | None:
     """Claw back the goodwill points of a complaint that was reopened."""
+    from crmcore import Effects
+    from crmcore_loyalty.api import Loyalty
+
     return Effects.run(
         lambda: Loyalty.of(crm).compensation.on_reopened(ticket, actor=actor),
         "loyalty: claw back goodwill points",
@@ -159,6 +177,8 @@ def crm_award_points(
     crm: CRM, customer_id: str, points: int, source: str, reason: str, actor: str
 ) -> str | None:
     """The points contract: other plugins (service's care offers) credit points here."""
+    from crmcore_loyalty.api import Loyalty
+
     entry = Loyalty.of(crm).award(customer_id, points, source=source, reason=reason, actor=actor)
     return "" if entry is None else entry.id
 
@@ -193,11 +213,17 @@ def crm_report_sections(
     crm: CRM, now: datetime, window: ReportWindow | None = None
 ) -> list[ReportSection]:
     """Points, tiers and referrals over the report's window."""
+    from crmcore_loyalty import reporting
+    from crmcore_loyalty.api import Loyalty
+
     return reporting.sections(Loyalty.of(crm), now, window)
 
 
 @hookimpl
 def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
+    from crmcore_loyalty import reporting
+    from crmcore_loyalty.api import Loyalty
+
     return reporting.summary(Loyalty.of(crm), customer)
 
 
@@ -205,12 +231,18 @@ def crm_customer_summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
 def crm_customer_records(crm: CRM, customer: Customer) -> dict[str, Any]:
     """For export: the referrals this customer made (the ledger, account, codes and the
     referral that brought them are exported by the core through their ``customer_key``)."""
+    from crmcore.converter import to_doc
+    from crmcore_loyalty.records import REFERRALS, Referral
+
     made = crm.records(REFERRALS, Referral).find({"referrer_id": customer.id})
     return {"loyalty": {"referrals_made": [to_doc(r) for r in made]}} if made else {}
 
 
 @hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    from crmcore_loyalty import simulate
+    from crmcore_loyalty.api import Loyalty
+
     simulate.simulate_day(Loyalty.of(crm), now, rng, actor)
 
 

@@ -506,3 +506,7 @@ class Referrals:
 
     def all(self) -> list[Referral]:
         return list(self._referrals.iter())
+
+    def awaiting_purchase(self) -> list[Referral]:
+        """Linked referrals whose referred customer has not bought yet (the status index)."""
+        return list(self._referrals.iter({"status": LINKED}))

@@ -73,7 +73,10 @@ def _bring_friends(
 
 def _first_purchases(loyalty: Loyalty, rng: random.Random) -> None:
     crm = loyalty.crm
-    for referral in sorted(loyalty.referrals.all(), key=lambda r: r.linked_at):
+    # only the referrals still waiting for a purchase (an index look-up), not all of them
+    for referral in sorted(
+        loyalty.referrals.awaiting_purchase(), key=lambda r: (r.linked_at, r.id)
+    ):
         if referral.status != LINKED or rng.random() > 0.35:
             continue
         try:

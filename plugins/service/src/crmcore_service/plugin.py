@@ -6,51 +6,41 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmcore import (
-    Action,
-    Effects,
-    Kinds,
-    LazyCommand,
-    ReportSection,
-    ReportWindow,
-    SettingsSpec,
-    TaskDraft,
-    hookimpl,
-)
-from crmcore.contracts import callback_key
-from crmcore.entities import Priority
-from crmcore.storage import CollectionSpec, IndexSpec
-from crmcore_service.api import SECTION, TASK_SOURCE, Service, step_key
-from crmcore_service.model import (
-    CARE,
-    CHARGES,
-    ORDERS,
-    QA_REVIEWS,
-    STAFF_COMPLAINTS,
-    TRANSITIONS,
-    CareTarget,
-    Charge,
-    Order,
-    QaReview,
-    StaffComplaint,
-    Transition,
-)
-from crmcore_service.settings import ServiceSettings
+from crmcore import Kinds, LazyCommand, SettingsSpec, hookimpl
 
 if TYPE_CHECKING:
     import click
 
-    from crmcore import CRM
+    from crmcore import CRM, Action, Effects, ReportSection, ReportWindow
     from crmcore.registry import ApiRoute, CustomerPanel, TemplateFolder, TranslationCatalog
+    from crmcore.storage import CollectionSpec
+    from crmcore_service.model import Order
 
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
-    return SettingsSpec(section=SECTION, type=ServiceSettings)
+    """``[service]``; its class is imported when the section is first structured."""
+    return SettingsSpec(section="service", type="crmcore_service.settings:ServiceSettings")
 
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
+    from crmcore.storage import CollectionSpec, IndexSpec
+    from crmcore_service.model import (
+        CARE,
+        CHARGES,
+        ORDERS,
+        QA_REVIEWS,
+        STAFF_COMPLAINTS,
+        TRANSITIONS,
+        CareTarget,
+        Charge,
+        Order,
+        QaReview,
+        StaffComplaint,
+        Transition,
+    )
+
     return [
         CollectionSpec(
             ORDERS,
@@ -119,6 +109,10 @@ def crm_service_step_entered(
     crm: CRM, order: Order, from_state: str | None, actor: str
 ) -> Effects | None:
     """Whoever acted at the step left has done their task; whoever acts next gets one."""
+    from crmcore import Action, Effects, TaskDraft
+    from crmcore.entities import Priority
+    from crmcore_service.api import SECTION, TASK_SOURCE, Service, step_key
+
     done: list[Action] = []
     if from_state is not None:
         previous = crm.tasks.open_by_key(step_key(order.id, order.visit - 1))
@@ -169,12 +163,18 @@ def crm_service_step_entered(
 def crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
     """The ending event: a finished order logs its interaction (``end_interaction``) and gets
     its satisfaction callback (``callback_days``; shared with followup's callback key)."""
+    from crmcore import Effects
+
     return Effects.run(
         lambda: _crm_service_order_ended(crm, order, actor), "service: service order ended"
     )
 
 
 def _crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | None:
+    from crmcore import Effects, TaskDraft
+    from crmcore.contracts import callback_key
+    from crmcore_service.api import SECTION, TASK_SOURCE, Service
+
     if order.outcome != "done":
         return None
     order_type = Service(crm).order_type(order.type)
@@ -214,10 +214,14 @@ def _crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | No
 @hookimpl
 def crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
     """Record step SLA breaches, escalate stalled steps, end notice periods."""
+    from crmcore import Effects
+
     return Effects.run(lambda: _crm_tick(crm, now, worker), "service: tick")
 
 
 def _crm_tick(crm: CRM, now: datetime, worker: str) -> Effects | None:
+    from crmcore_service.api import Service
+
     Service(crm).sweep(now, worker)
     return None
 
@@ -269,6 +273,7 @@ def crm_translations() -> list[TranslationCatalog]:
 def crm_report_sections(
     crm: CRM, now: datetime, window: ReportWindow | None = None
 ) -> list[ReportSection]:
+    from crmcore_service.api import Service
     from crmcore_service.reports import sections
 
     return sections(Service(crm), now, window)
@@ -276,6 +281,7 @@ def crm_report_sections(
 
 @hookimpl
 def crm_simulate(crm: CRM, now: datetime, rng: random.Random, actor: str) -> None:
+    from crmcore_service.api import Service
     from crmcore_service.simulate import simulate_day
 
     simulate_day(Service(crm), now, rng, actor)

@@ -1,20 +1,28 @@
 """MongoDB storage backend for crmcore: ``[storage] backend = "mongodb"``."""
 
+from __future__ import annotations
+
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from crmcore_storage_mongo.options import MongoOptions
-
 if TYPE_CHECKING:
+    from crmcore_storage_mongo.options import MongoOptions
     from crmcore_storage_mongo.store import MongoCollection, MongoStore, open_store
 
 __all__ = ["MongoCollection", "MongoOptions", "MongoStore", "open_store"]
 
+# Imported on first use (PEP 562): pymongo is loaded when a MongoDB store is used, not by
+# every process that has this plugin installed.
+_EXPORTS = {
+    "MongoCollection": "crmcore_storage_mongo.store",
+    "MongoOptions": "crmcore_storage_mongo.options",
+    "MongoStore": "crmcore_storage_mongo.store",
+    "open_store": "crmcore_storage_mongo.store",
+}
+
 
 def __getattr__(name: str) -> Any:
-    """The store's names, imported on first use: pymongo is loaded when a MongoDB store is
-    used, not by every process that has this plugin installed."""
-    if name in ("MongoCollection", "MongoStore", "open_store"):
-        from crmcore_storage_mongo import store
-
-        return getattr(store, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -4,10 +4,16 @@ Open it through configuration (``[storage] backend = "tinydb"``) or directly wit
 ``open_tinydb_store(path)``. See ``docs/storage.md`` for the design and its guarantees.
 """
 
-from crmcore_storage_tinydb.collection import TinyCollection
-from crmcore_storage_tinydb.options import TinyStoreOptions
-from crmcore_storage_tinydb.store import TinyStore, open_tinydb_store
-from crmcore_storage_tinydb.tinyquery import to_tinydb_query
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmcore_storage_tinydb.collection import TinyCollection
+    from crmcore_storage_tinydb.options import TinyStoreOptions
+    from crmcore_storage_tinydb.store import TinyStore, open_tinydb_store
+    from crmcore_storage_tinydb.tinyquery import to_tinydb_query
 
 __all__ = [
     "TinyCollection",
@@ -16,3 +22,20 @@ __all__ = [
     "open_tinydb_store",
     "to_tinydb_query",
 ]
+
+# Imported on first use (PEP 562): registering the plugin with ``crm`` imports only its
+# ``plugin`` module, not the whole package.
+_EXPORTS = {
+    "TinyCollection": "crmcore_storage_tinydb.collection",
+    "TinyStore": "crmcore_storage_tinydb.store",
+    "TinyStoreOptions": "crmcore_storage_tinydb.options",
+    "open_tinydb_store": "crmcore_storage_tinydb.store",
+    "to_tinydb_query": "crmcore_storage_tinydb.tinyquery",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

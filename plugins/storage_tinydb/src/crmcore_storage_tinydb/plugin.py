@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crmcore import hookimpl
-from crmcore.config import structure_section
-from crmcore.errors import ConfigError
-from crmcore.storage import StorageBackend, StorageOptions, Store
-from crmcore_storage_tinydb.options import TinyStoreOptions
-from crmcore_storage_tinydb.store import TinyStore
+
+if TYPE_CHECKING:
+    from crmcore.storage import StorageBackend, StorageOptions, Store
 
 
 def open_store(options: StorageOptions) -> Store:
     """The backend factory: validate ``[storage.options]`` and open the store folder."""
+    from crmcore.config import structure_section
+    from crmcore.errors import ConfigError
+    from crmcore_storage_tinydb.options import TinyStoreOptions
+    from crmcore_storage_tinydb.store import TinyStore
+
     settings = structure_section(options.options, TinyStoreOptions, "storage.options")
     if not options.location:
         raise ConfigError(
@@ -28,6 +33,8 @@ def open_store(options: StorageOptions) -> Store:
 @hookimpl
 def crm_storage_backends() -> list[StorageBackend]:
     """The embedded default store."""
+    from crmcore.storage import StorageBackend
+
     return [
         StorageBackend(
             "tinydb",

@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmcore import CRM, SettingsSpec, hookimpl
-from crmcore.registry import NavEntry, TranslationCatalog, WebPage
-from crmcore.security import Actor, Role
-from crmcore_web import apikeys, context, sessions, users
-from crmcore_web.settings import WebSettings
+from crmcore import LazyCommand, SettingsSpec, hookimpl
 
 if TYPE_CHECKING:
     import click
 
+    from crmcore import CRM
+    from crmcore.registry import NavEntry, TranslationCatalog, WebPage
+    from crmcore.security import Actor
     from crmcore.storage import CollectionSpec
 
 
@@ -21,18 +20,23 @@ if TYPE_CHECKING:
 def crm_collections() -> list[CollectionSpec]:
     """``web.apikeys``: API keys, hashed; ``web.users``: workspace users (argon2 hashes);
     ``web.sessions``: signed-in browsers (hashes of their tokens)."""
+    from crmcore_web import apikeys, sessions, users
+
     return [apikeys.collection(), users.collection(), sessions.collection()]
 
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
-    return SettingsSpec("web", WebSettings)
+    return SettingsSpec("web", "crmcore_web.settings:WebSettings")
 
 
 @hookimpl(tryfirst=True)
 def crm_actor(crm: CRM, name: str) -> Actor | None:
     """During an API request, its key's actor has the key's role (team and department as the
     directory or another plugin describes them). Outside API requests: no opinion."""
+    from crmcore.security import Actor, Role
+    from crmcore_web import context
+
     current = context.CURRENT.get()
     if current is None or current.actor != name:
         return None
@@ -50,12 +54,26 @@ def crm_actor(crm: CRM, name: str) -> Actor | None:
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
-    from crmcore_web.cli import apikey_group, serve, user_group
-
-    cli.add_command(apikey_group)
-    cli.add_command(serve)
-    cli.add_command(user_group)
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
+    """``crm serve``, ``crm apikey`` and ``crm user``, imported when they run."""
+    return [
+        LazyCommand(
+            "apikey",
+            "crmcore_web.cli:apikey_group",
+            "API keys for the HTTP API: each acts as one actor with one role.",
+        ),
+        LazyCommand(
+            "serve",
+            "crmcore_web.cli:serve",
+            "Serve the workspace (sign in at /login) and the HTTP API (/api/v1, "
+            "/api/openapi.json, /health) with uvicorn.",
+        ),
+        LazyCommand(
+            "user",
+            "crmcore_web.cli:user_group",
+            "Workspace users: people who sign in to the pages `crm serve` serves.",
+        ),
+    ]
 
 
 @hookimpl
@@ -70,6 +88,8 @@ def crm_api_routes(crm: CRM) -> list:
 @hookimpl
 def crm_translations() -> list[TranslationCatalog]:
     """The workspace's strings (``crmcore_web/locale/<locale>/LC_MESSAGES/crmcore_web.po``)."""
+    from crmcore.registry import TranslationCatalog
+
     return [TranslationCatalog(Path(__file__).parent / "locale", "crmcore_web")]
 
 
