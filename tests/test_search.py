@@ -69,7 +69,11 @@ def test_chinese_names_give_characters_and_their_pairs():
 
 def test_phones_give_every_tail_of_four_digits_or_more_and_emails_their_local_part():
     assert phone_keys("+8613812345678") == [f"t:{'8613812345678'[-n:]}" for n in range(4, 14)]
-    assert email_keys("li.lei@example.com") == ["e:li.lei@example.com", "l:li.lei"]
+    assert email_keys("li.lei@example.com") == [
+        "e:li.lei@example.com",
+        "l:li.lei",
+        "d:example.com",
+    ]
     doc = {"status": "active", "name": "Li", "phone": "+8613812345678", "email": "li@x.org"}
     assert {"n:li", "t:5678", "e:li@x.org", "l:li"} <= set(customer_keys(doc))
     assert customer_keys({**doc, "status": "merged"}) == []
@@ -251,3 +255,11 @@ def test_a_key_rotation_rewrites_the_hashes_under_the_new_key(make_crm, monkeypa
     crm = make_crm(core={"encrypt_personal": True}, storage=store)  # the old key is gone
     assert names(crm.customers.search("rotate")) == ["Rotate Me"]
     assert names(crm.customers.search("5678")) == ["Rotate Me"]
+
+
+def test_a_domain_finds_everyone_at_it(crm):
+    a = crm.customers.add(actor="ann", name="A", email="a@example.com")
+    b = crm.customers.add(actor="ann", name="B", email="b@Example.com")
+    crm.customers.add(actor="ann", name="C", email="c@example.org")
+    for text in ("@example.com", "EXAMPLE.com"):
+        assert {c.id for c in crm.customers.search(text).customers} == {a.id, b.id}, text

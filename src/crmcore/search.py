@@ -93,8 +93,14 @@ def _email_query(text: str) -> _Query:
         return _Query(
             "email", ((f"e:{email}",),), lambda c: 0 if c.email == email else None, f"e:{email}"
         )
-    local = normalize_text(text).partition("@")[0]
     wanted = normalize_text(text)
+    local, _at, domain = wanted.partition("@")
+    if not local:  # ``@example.com``: everyone at that domain
+        return _Query(
+            "email",
+            ((f"d:{domain}",),),
+            lambda c: 1 if c.email and c.email.endswith(wanted) else None,
+        )
 
     def rank(c: Customer) -> int | None:
         return 1 if c.email and c.email.startswith(wanted) else None
@@ -128,13 +134,15 @@ def _name_query(text: str) -> _Query | None:
     alternatives: list[tuple[str, ...]] = [query.keys]
     local = None
     if " " not in query.text:
-        local = query.text  # one word may be an e-mail's local part (``alice``)
+        local = query.text  # one word may be an e-mail's local part (``alice``) or domain
         alternatives.append((f"l:{local}",))
+        if "." in local:
+            alternatives.append((f"d:{local}",))
 
     def rank(c: Customer) -> int | None:
         found = name_matches(query, c.name)
         if found is None and local is not None and c.email:
-            return 3 if c.email.partition("@")[0] == local else None
+            return 3 if local in c.email.split("@") else None
         return found
 
     return _Query("name", tuple(alternatives), rank, f"n:{query.text}")

@@ -8,7 +8,7 @@ A customer's keys, each prefixed by what it is:
   Chinese, Japanese or Korean script (Latin names, digits, Cyrillic …);
 - ``c:`` each CJK character of the name and each pair of neighbouring ones (a query of two
   characters or more asks for all its pairs, then the candidates are checked);
-- ``e:`` the normalised e-mail and ``l:`` its local part;
+- ``e:`` the normalised e-mail, ``l:`` its local part and ``d:`` its domain;
 - ``t:`` the phone's E.164 digits and every trailing run of them from ``PHONE_TAIL_MIN``
   digits (``5678``, ``45678`` …), so the last digits find the customer.
 
@@ -71,9 +71,9 @@ def name_keys(name: str) -> list[str]:
 
 
 def email_keys(email: str) -> list[str]:
-    """``e:`` the whole (normalised) e-mail, ``l:`` its local part."""
-    local = email.rpartition("@")[0]
-    return [f"e:{email}", *([f"l:{local}"] if local else [])]
+    """``e:`` the whole (normalised) e-mail, ``l:`` its local part, ``d:`` its domain."""
+    local, _at, domain = email.rpartition("@")
+    return [f"e:{email}", *([f"l:{local}"] if local else []), *([f"d:{domain}"] if domain else [])]
 
 
 def phone_keys(phone: str) -> list[str]:
