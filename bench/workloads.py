@@ -54,6 +54,8 @@ SIZES = {
         "W9_runs": 11,
         "W14_customers": [1_000, 10_000],
         "W14_calls": 60,
+        "W14S_customers": [1_000, 10_000],
+        "W14S_calls": 40,
         "W7_customers": [1_000, 5_000],
         "W7_ops": 500,
     },
@@ -79,6 +81,8 @@ SIZES = {
         "W9_runs": 3,
         "W14_customers": [100],
         "W14_calls": 6,
+        "W14S_customers": [100],
+        "W14S_calls": 5,
         "W7_customers": [100],
         "W7_ops": 50,
     },
@@ -683,6 +687,15 @@ def _w14(size: dict[str, Any], tmp: Path) -> list[Result]:
 
 
 ALL["W14"] = _w14
+
+
+def _w14s(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.search import w14_search
+
+    return w14_search(size, tmp)
+
+
+ALL["W14S"] = _w14s
 
 
 def run_all(names: list[str], quick: bool) -> list[Result]:
