@@ -180,7 +180,7 @@ def search_customers(
         return customers.find(wanted, sort=[("id", 1)], limit=count, actor=actor)
 
     hits: dict[str, Customer] = {}
-    if query.exact_key is not None:
+    if query.exact_key is not None and query.alternatives != ((query.exact_key,),):
         for c in found({FIELD: query.exact_key}, limit + 1):
             hits[c.id] = c
     listed = found(_condition(query.alternatives), window)
