@@ -12,6 +12,7 @@ connection. Each page is timed end to end and so is its API baseline in the same
 - search by name ``/search?q=Customer 000`` vs ``GET /api/v1/customers?q=...`` (many match)
 - search by a full name ``/search?q=Customer 004321`` vs the same API call (one matches)
 - search by phone ``/search?q=138...``     vs ``GET /api/v1/customers?q=...`` (a customer's phone)
+- search by the last 4 digits of a phone  vs the same API call
 - complaint desk ``/complaints``           vs ``GET /api/v1/complaints``
 - callbacks ``/followup/callbacks``        vs ``GET /api/v1/followup/callbacks``
 - dashboard ``/dashboard?period=...``      vs ``GET /api/v1/reports`` (the whole report)
@@ -228,6 +229,12 @@ def measure(
                     boss,
                     lambda: "/search?" + urlencode({"q": phone}),
                     lambda: "/api/v1/customers?" + urlencode({"q": phone}),
+                ),
+                (
+                    "search by the last 4 digits",
+                    boss,
+                    lambda: "/search?" + urlencode({"q": phone[-4:]}),
+                    lambda: "/api/v1/customers?" + urlencode({"q": phone[-4:]}),
                 ),
                 ("complaint desk", boss, lambda: "/complaints", lambda: "/api/v1/complaints"),
                 (

@@ -54,6 +54,8 @@ SIZES = {
         "W9_runs": 11,
         "W14_customers": [1_000, 10_000],
         "W14_calls": 60,
+        "W14S_customers": [1_000, 10_000],
+        "W14S_calls": 40,
         "W7_customers": [1_000, 5_000],
         "W7_ops": 500,
         "W16_sizes": [(300, 15), (300, 30), (300, 60), (600, 60)],
@@ -80,6 +82,8 @@ SIZES = {
         "W9_runs": 3,
         "W14_customers": [100],
         "W14_calls": 6,
+        "W14S_customers": [100],
+        "W14S_calls": 5,
         "W7_customers": [100],
         "W7_ops": 50,
         "W16_sizes": [(30, 5), (30, 10)],
@@ -694,6 +698,15 @@ def _w16(size: dict[str, Any], tmp: Path) -> list[Result]:
 
 
 ALL["W16"] = _w16
+
+
+def _w14s(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.search import w14_search
+
+    return w14_search(size, tmp)
+
+
+ALL["W14S"] = _w14s
 
 
 def run_all(names: list[str], quick: bool) -> list[Result]:

@@ -28,9 +28,12 @@ def test_erasure_audit_encryption_and_logs_share_one_list(make_crm, monkeypatch)
         if spec.record_type is None:
             continue
         declared = set(personal_fields(spec.record_type))
-        assert crm.audit.masked_fields(spec.name) == declared, spec.name
+        blind = set(spec.blind)  # search keys: masked, and stored as keyed hashes, not sealed
+        assert crm.audit.masked_fields(spec.name) == declared | blind, spec.name
         assert set(sealed.get(spec.name, {})) == declared, spec.name
-        assert declared <= personal_keys(), spec.name
+        assert set(encrypted.blind_fields().get(spec.name, ())) == blind, spec.name
+        assert declared | blind <= personal_keys(), spec.name
+    assert encrypted.blind_fields() == {"customers": ("search",)}
     assert set(erased_fields()) == set(personal_fields(Customer))
     assert "organisation" in personal_fields(Customer)
 

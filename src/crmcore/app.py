@@ -174,6 +174,7 @@ class CRM:
         for spec in specs.values():
             self.store.ensure_collection(spec)
             personal = personal_fields(spec.record_type) if spec.record_type else ()
+            personal = (*personal, *spec.blind)
             register_personal_keys(personal)
             layer = self.store
             while isinstance(layer, StoreLayer):  # the audit and encryption layers

@@ -5,6 +5,7 @@ from __future__ import annotations
 from crmcore.hookspecs import hookimpl
 from crmcore.names import CUSTOMER_KEYS, CUSTOMERS, INTERACTIONS, TASKS
 from crmcore.registry import Kinds
+from crmcore.searchkeys import FIELD as SEARCH_FIELD
 from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend, StorageOptions, Store
 from crmcore.storage.memory import MemoryStore
 
@@ -50,8 +51,10 @@ def crm_collections() -> list[CollectionSpec]:
                 IndexSpec([("phone", 1)], sparse=True),
                 IndexSpec([("email", 1)], sparse=True),
                 IndexSpec([("owner", 1), ("status", 1)]),
+                IndexSpec([(SEARCH_FIELD, 1)]),  # multikey: one entry per search key
             ),
             customer_key="id",
+            blind=(SEARCH_FIELD,),
         ),
         CollectionSpec(
             CUSTOMER_KEYS, (IndexSpec([("customer_id", 1)]),), customer_key="customer_id"

@@ -18,12 +18,18 @@ from crmcore.kernel import Kernel
 from crmcore.normalize import normalize_email, parse_phone
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
+from crmcore.search import LIMIT as SEARCH_LIMIT
+from crmcore.search import SearchResult, search_customers
+from crmcore.searchkeys import FIELD as SEARCH_FIELD
+from crmcore.searchkeys import customer_keys
 from crmcore.security import Resource, check_actor_name
 from crmcore.storage import Collection, SortSpec
 from crmcore.text import check_name
 
 #: Records of a merged customer's history moved per transaction.
 MERGE_BATCH = 500
+#: The fields a customer's search keys are made of (``crmcore.searchkeys``).
+SEARCHED = frozenset({"name", "phone", "email"})
 
 
 class OpenTasks(Protocol):
@@ -215,8 +221,10 @@ class Customers:
         self._kernel.authorize(
             customer.created_by, "customer.create", Resource("customer", owner=customer.owner)
         )
+        doc = to_doc(customer)
+        doc[SEARCH_FIELD] = customer_keys(doc)
         with self._kernel.transaction(customer.created_by):
-            self._coll.insert(to_doc(customer))
+            self._coll.insert(doc)
             self._claim_keys(customer.id, customer.external_ids, {})
             effects = self._kernel.events.customer_created(
                 actor=customer.created_by, customer=customer
@@ -301,6 +309,8 @@ class Customers:
             return before  # nothing changed: write nothing
         doc = to_doc(after)
         changed = {k: doc[k] for k in (*clean, "updated_at", "updated_by")}
+        if SEARCHED & clean.keys():
+            changed[SEARCH_FIELD] = customer_keys(doc)
         with self._kernel.transaction(actor):
             stored = from_doc(
                 Customer, self._coll.update(id, changed, expected_version=before.version)
@@ -387,7 +397,10 @@ class Customers:
             doc = to_doc(erased)
             self._coll.update(
                 id,
-                {k: doc[k] for k in (*blank, "status", "updated_at", "updated_by")},
+                {
+                    **{k: doc[k] for k in (*blank, "status", "updated_at", "updated_by")},
+                    SEARCH_FIELD: [],
+                },
                 expected_version=customer.version,
             )
             self._kernel.events.customer_forgotten(actor=actor, customer=erased)
@@ -429,6 +442,44 @@ class Customers:
         return [
             from_doc(Customer, d) for d in self._coll.find(query, sort=sort, limit=limit, skip=skip)
         ]
+
+    def search(
+        self,
+        text: str,
+        *,
+        actor: str | None = None,
+        limit: int = SEARCH_LIMIT,
+        filter: Mapping[str, Any] | None = None,
+    ) -> SearchResult:
+        """Active customers found by a name or part of one, a phone written any way (or its
+        last 4+ digits) or an e-mail, through the store's index on their search keys: best
+        first (the whole name, phone or e-mail; then names beginning with ``text``; then
+        those holding each of its words), at most ``limit``, ``more`` if others match. With
+        ``actor``, only those they may read; ``filter`` narrows further."""
+        return search_customers(
+            self,
+            text,
+            actor=actor,
+            limit=limit,
+            filter=filter,
+            default_country_code=self._kernel.config.core.default_country_code,
+        )
+
+    def refresh_search_keys(
+        self, *, actor: str, everything: bool = False, batch_size: int = MERGE_BATCH
+    ) -> int:
+        """Give customers stored before search keys existed (they have none) the keys their
+        fields call for, in transactions of ``batch_size``; with ``everything``, rewrite every
+        customer's keys (after an encryption key rotation, whose keyed hashes they are).
+        Returns how many changed. ``crm db upgrade`` runs it; a second run changes nothing."""
+        actor = require_actor(actor)
+        query: dict[str, Any] = {} if everything else {SEARCH_FIELD: None}
+        todo = [(doc["id"], customer_keys(doc), doc["version"]) for doc in self._coll.iter(query)]
+        for start in range(0, len(todo), batch_size):
+            with self._kernel.transaction(actor):
+                for id, keys, version in todo[start : start + batch_size]:
+                    self._coll.update(id, {SEARCH_FIELD: keys}, expected_version=version)
+        return len(todo)
 
     def iter(
         self, filter: Mapping[str, Any] | None = None, *, include_inactive: bool = False
@@ -551,7 +602,10 @@ class Customers:
             doc = to_doc(merged)
             self._coll.update(
                 keep_id,
-                {k: doc[k] for k in (*fills, "updated_at", "updated_by")},
+                {
+                    **{k: doc[k] for k in (*fills, "updated_at", "updated_by")},
+                    SEARCH_FIELD: customer_keys(doc),
+                },
                 expected_version=keep.version,
             )
             blank: dict[str, Any] = {name: None for name in personal_fields(Customer)}
@@ -567,7 +621,13 @@ class Customers:
             tdoc = to_doc(tomb)
             self._coll.update(
                 duplicate_id,
-                {k: tdoc[k] for k in (*blank, "status", "merged_into", "updated_at", "updated_by")},
+                {
+                    **{
+                        k: tdoc[k]
+                        for k in (*blank, "status", "merged_into", "updated_at", "updated_by")
+                    },
+                    SEARCH_FIELD: [],
+                },
                 expected_version=dup.version,
             )
             self._kernel.events.customers_merged(

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -192,7 +194,7 @@ def write_key_file(path: str | Path) -> Path:
 class _Key:
     """The two AEADs derived from one master key."""
 
-    __slots__ = ("gcm", "siv")
+    __slots__ = ("blind", "gcm", "siv")
 
     def __init__(self, master: bytes) -> None:
         from cryptography.hazmat.primitives import hashes
@@ -204,6 +206,7 @@ class _Key:
 
         self.siv = AESSIV(derive(b"crmcore deterministic fields", 64))
         self.gcm = AESGCM(derive(b"crmcore randomised fields", 32))
+        self.blind = derive(b"crmcore blind index", 32)  # HMAC key of search keys
 
 
 class FieldCipher:
@@ -235,6 +238,17 @@ class FieldCipher:
         plain = _plaintext(value)
         chosen = range(len(self._keys)) if keys is None else keys
         return [_text("d", self._keys[i].siv.encrypt(plain, [b"crmcore"])) for i in chosen]
+
+    def blind(self, value: str, key: int = CURRENT) -> str:
+        """The keyed hash (``h:`` and 16 bytes of HMAC-SHA256, base64) a blind field stores in
+        place of ``value``: equal values hash equal under one key, and the hash cannot be
+        turned back into the value without the key."""
+        digest = hmac.new(self._keys[key].blind, value.encode(), hashlib.sha256).digest()
+        return "h:" + base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+    def blind_each(self, value: str) -> list[str]:
+        """The hashes of ``value`` under every configured key, the current one first."""
+        return [self.blind(value, i) for i in range(len(self._keys))]
 
     def open(self, text: str) -> Any:
         """The value sealed in ``text``; ``StorageError`` if no configured key opens it."""
@@ -298,11 +312,13 @@ class EncryptedStore(StoreLayer):
         self.cipher = cipher
         self._fields: dict[str, dict[str, bool]] = {}  # collection -> field -> deterministic
         self._unique: dict[str, tuple[IndexSpec, ...]] = {}
+        self._blind: dict[str, tuple[str, ...]] = {}  # collection -> lists of keyed hashes
 
     def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
         indexed = {field for index in spec.indexes for field, _ in index.fields}
-        fields = {f: f in indexed for f in personal}
+        fields = {f: f in indexed for f in personal if f not in spec.blind}
         self._fields[spec.name] = fields
+        self._blind[spec.name] = tuple(spec.blind)
         # Unique indexes over a sealed field: during a rotation the backend sees only the
         # seals under the current key, so the collection checks the previous keys' seals.
         self._unique[spec.name] = tuple(
@@ -311,6 +327,10 @@ class EncryptedStore(StoreLayer):
             if index.unique and any(fields.get(f) for f, _ in index.fields)
         )
 
+    def blind_fields(self) -> dict[str, tuple[str, ...]]:
+        """Declared collections with blind fields (keyed hashes of search keys)."""
+        return {name: fields for name, fields in sorted(self._blind.items()) if fields}
+
     def sealed_collections(self) -> dict[str, dict[str, bool]]:
         """Declared collections with personal fields: field -> sealed deterministically."""
         return {name: dict(fields) for name, fields in sorted(self._fields.items()) if fields}
@@ -318,10 +338,11 @@ class EncryptedStore(StoreLayer):
     def collection(self, name: str) -> Collection:
         inner = self.inner.collection(name)
         fields = self._fields.get(name)
-        if not fields:
+        blind = self._blind.get(name, ())
+        if not fields and not blind:
             return inner
         unique = self._unique.get(name, ()) if self.cipher.previous_keys else ()
-        return EncryptedCollection(inner, self.cipher, fields, unique)
+        return EncryptedCollection(inner, self.cipher, fields or {}, unique, blind)
 
     def describe(self) -> str:
         return f"{self.inner.describe()}, personal fields encrypted"
@@ -338,12 +359,14 @@ class EncryptedCollection(Collection):
         cipher: FieldCipher,
         fields: dict[str, bool],
         unique: tuple[IndexSpec, ...] = (),
+        blind: tuple[str, ...] = (),
     ) -> None:
         self.name = inner.name
         self._inner = inner
         self._cipher = cipher
         self._fields = fields
         self._unique = unique  # checked against previous keys' seals (only during a rotation)
+        self._blind = blind  # lists of search keys: each element stored as its keyed hash
 
     def _seal(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(doc)
@@ -351,6 +374,10 @@ class EncryptedCollection(Collection):
             value = out.get(field)
             if value not in UNSEALED:
                 out[field] = self._cipher.seal(value, deterministic=deterministic)
+        for field in self._blind:
+            value = out.get(field)
+            if isinstance(value, list | tuple):
+                out[field] = [self._cipher.blind(str(v)) for v in value]
         return out
 
     def _open(self, doc: Doc | None) -> Doc | None:
@@ -369,6 +396,8 @@ class EncryptedCollection(Collection):
         for key, value in filter.items():
             if key in ("$or", "$and"):
                 out[key] = [self._filter(f) for f in value]
+            elif key in self._blind:
+                out[key] = self._blind_condition(key, value)
             elif key not in self._fields:
                 out[key] = value
             elif not self._fields[key]:
@@ -379,6 +408,28 @@ class EncryptedCollection(Collection):
                 out[key] = self._any_key_condition(key, value)
             else:
                 out[key] = self._seal_condition(key, value)
+        return out
+
+    def _blind_condition(self, key: str, value: Any) -> Any:
+        """Equality with an element of a blind field: one of its hashes under any configured
+        key (a rotation rewrites them under the current one)."""
+        if value is None:
+            return None
+        if not _is_operators(value):
+            hashes = self._cipher.blind_each(str(value))
+            return hashes[0] if len(hashes) == 1 else {"$in": hashes}
+        out: dict[str, Any] = {}
+        for op, operand in value.items():
+            if op in ("$eq", "$in"):
+                values = [operand] if op == "$eq" else list(operand)
+                out["$in"] = [h for v in values for h in self._cipher.blind_each(str(v))]
+            elif op == "$exists":
+                out[op] = operand
+            else:
+                raise ValidationError(
+                    f"{self.name}.{key} holds keyed hashes: only equality and membership "
+                    "queries work on it"
+                )
         return out
 
     def _seal_condition(self, key: str, value: Any) -> Any:
@@ -438,7 +489,7 @@ class EncryptedCollection(Collection):
 
     def _check_sort(self, sort: SortSpec | None) -> None:
         for field, _ in sort or ():
-            if field in self._fields:
+            if field in self._fields or field in self._blind:
                 raise ValidationError(f"{self.name}.{field} is encrypted and cannot be sorted on")
 
     def _refuse_duplicates(

@@ -28,7 +28,10 @@ from crmcore.errors import (
     StorageError,
     ValidationError,
 )
+from crmcore.names import CUSTOMERS
 from crmcore.retry import retrying
+from crmcore.searchkeys import FIELD as SEARCH_FIELD
+from crmcore.searchkeys import customer_keys
 from crmcore.security import Resource
 from crmcore.storage import Collection, batches
 from crmcore.storage.base import Doc
@@ -179,6 +182,8 @@ def _reseal_all(
             reports.append(
                 _rotate_collection(crm, layer, name, fields, progress, batch_size, event)
             )
+        if SEARCH_FIELD in layer.blind_fields().get(CUSTOMERS, ()):
+            _rehash_search_keys(layer, batch_size)
     compact_error = None
     try:
         crm.store.compact()
@@ -281,3 +286,40 @@ def _reseal(
     raise ConflictError(
         f"{coll.name} {doc['id']} kept changing while being re-sealed; run the rotation again"
     )
+
+
+def _rehash_search_keys(layer: EncryptedStore, batch_size: int) -> int:
+    """Make every customer's search keys again under the current key (they are keyed hashes,
+    which cannot be re-sealed; keys stored in the clear before encryption was on are hashed
+    too): beneath the audit layer, version-checked, a document whose fields no configured key
+    opens left alone (the customers' report counts it). Returns how many changed."""
+    coll = layer.inner.collection(CUSTOMERS)
+    cipher = layer.cipher
+    changed = 0
+    for batch in batches(coll.iter(batch_size=batch_size), batch_size):
+        for doc in batch:
+            for _attempt in range(ATTEMPTS):
+                opened = dict(doc)
+                readable = True
+                for field in ("name", "phone", "email"):
+                    if is_sealed(opened.get(field)):
+                        found = cipher.try_open(opened[field])
+                        if found is None:
+                            readable = False
+                            break
+                        opened[field] = found[1]
+                if not readable:
+                    break
+                keys = [cipher.blind(k) for k in customer_keys(opened)]
+                if doc.get(SEARCH_FIELD) == keys:
+                    break
+                try:
+                    coll.update(doc["id"], {SEARCH_FIELD: keys}, expected_version=doc["version"])
+                    changed += 1
+                    break
+                except ConflictError:
+                    try:
+                        doc = coll.get(doc["id"])
+                    except NotFoundError:
+                        break
+    return changed

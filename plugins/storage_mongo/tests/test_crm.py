@@ -97,6 +97,7 @@ def test_declared_indexes_are_created_at_open_and_reopening_is_idempotent(
         "i_email",
         "i_owner_status",
         "i_phone",
+        "i_search",
         "u_email",
         "u_phone",
     ]
@@ -194,3 +195,31 @@ def test_check_counts_and_notices_a_dropped_index(crm):
         crm.store.compact()
     with pytest.raises(NotImplementedError, match="mongodump"):
         crm.store.backup("/tmp/x")
+
+
+def test_search_uses_a_multikey_index_on_the_search_keys(crm, make_crm, use_mongomock):
+    ann = crm.customers.add(actor="rep", name="Zhang Wei", phone="+8613812345678")
+    crm.customers.add(actor="rep", name="Zhang Weiwei", email="zw@example.com")
+    crm.customers.add(actor="rep", name="张伟明")
+    raw = backend(crm).collection("customers")._raw
+    index = {i["name"]: i for i in raw.list_indexes()}["i_search"]
+    assert dict(index["key"]) == {"search": 1}  # one entry per element: MongoDB's multikey
+    assert "n:zhang wei" in raw.find_one({"_id": ann.id})["search"]
+    assert [c.name for c in crm.customers.search("zhang wei").customers] == [
+        "Zhang Wei",
+        "Zhang Weiwei",
+    ]
+    assert [c.id for c in crm.customers.search("5678").customers] == [ann.id]
+    assert [c.name for c in crm.customers.search("zw@example.com").customers] == ["Zhang Weiwei"]
+    assert [c.name for c in crm.customers.search("伟明").customers] == ["张伟明"]
+    # a database written before search keys: found all the same, then given keys
+    raw.update_one({"_id": ann.id}, {"$unset": {"search": ""}})
+    assert [c.id for c in crm.customers.search("5678").customers] == [ann.id]
+    upgraded = make_crm(
+        ["storage_mongo"],
+        storage=STORAGE,
+        core={"unique_phone": True, "unique_email": True},
+        schema_upgrade=True,
+    )
+    assert upgraded.customers.refresh_search_keys(actor="system") == 1
+    assert "t:5678" in raw.find_one({"_id": ann.id})["search"]

@@ -140,8 +140,34 @@ def test_search_q_matches_name_email_and_phone_digits(web):
     assert ids("王") == {a["id"]}
     assert ids("li lei") == {b["id"]}
     assert ids("EXAMPLE.com") == {b["id"]}
-    assert ids("0013 8000") == {a["id"]}
+    assert ids("0013 8000") == {a["id"]}  # the last digits
     assert ids("nobody") == set()
+
+
+@pytest.mark.api_covers("GET", "/customers")
+def test_search_q_ranks_best_first_pages_and_keeps_the_filters(web):
+    for name in ("Zhang Weiwei", "Wei Zhang", "Zhang Wei"):
+        web.customer(name, owner="ann")
+    web.customer("Zhang Wei", owner="cy", tags=["vip"])
+
+    def names(**params):
+        answer = web.client.get(BASE, params=params, headers=web.as_["admin"])
+        assert answer.status_code == 200
+        return [(c["name"], c["owner"]) for c in answer.json()]
+
+    assert names(q="zhang wei") == [
+        ("Zhang Wei", "ann"),
+        ("Zhang Wei", "cy"),
+        ("Zhang Weiwei", "ann"),
+        ("Wei Zhang", "ann"),
+    ]
+    assert names(q="zhang wei", limit=2, offset=1) == [("Zhang Wei", "cy"), ("Zhang Weiwei", "ann")]
+    assert names(q="zhang wei", tag="vip") == [("Zhang Wei", "cy")]
+    assert names(q="zhang wei", owner="ann") == [
+        ("Zhang Wei", "ann"),
+        ("Zhang Weiwei", "ann"),
+        ("Wei Zhang", "ann"),
+    ]
 
 
 @pytest.mark.api_covers("GET", "/customers")

@@ -682,6 +682,22 @@ def test_search_by_name_and_email_only_among_readable_customers(site):
     assert "No customer matches" in client.get("/search", params={"q": "zzz"}).text
 
 
+def test_search_ranks_the_whole_name_first_and_bounds_the_list(site):
+    for i in range(60):
+        site.customer(f"Zhou Min {i:02d}", owner="ann")
+    exact = site.customer("Zhou Min", owner="ann")
+    site.customer("张伟明", owner="ann")
+    client = site.signed_in("ann")
+    page = client.get("/search", params={"q": "zhou min"}).text
+    results = re.findall(r'<tr class="result">.*?</tr>', page, re.S)
+    assert len(results) == 50 and f'href="/customers/{exact.id}"' in results[0]
+    assert "The first 50 matches; say more to narrow it down." in page
+    one = client.get("/search", params={"q": "zhou min 07"}).text
+    assert len(re.findall(r'<tr class="result">', one)) == 1 and "Zhou Min 07" in one
+    assert "Customers found: 1" in one
+    assert "张伟明" in client.get("/search", params={"q": "伟明"}).text
+
+
 # -- language ----------------------------------------------------------------------------------
 
 

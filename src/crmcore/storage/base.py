@@ -62,7 +62,10 @@ class CollectionSpec:
     class stored there (its ``personal=True`` fields are masked, exported and erased).
     ``sequence`` makes the collection a log numbered 1, 2, 3… in that field, written with
     ``Collection.append`` (declare a unique index on it too): a backend may then keep it out
-    of memory while it is only appended to.
+    of memory while it is only appended to. ``blind`` names top-level fields holding lists of
+    keys derived from personal data (the customers' search keys): personal like the
+    record type's personal fields (masked, erased), and under encryption at rest each element
+    is stored as a keyed hash, so that equality on an element still finds the record.
     """
 
     name: str
@@ -70,6 +73,7 @@ class CollectionSpec:
     customer_key: str | None = None
     record_type: type | None = None
     sequence: str | None = None
+    blind: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ _EXACT_INT = 2**53
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
 CACHE_LIMIT = 20_000  # string encodings remembered while loading
 MAX_POINTS = 256  # beyond this many $in combinations, stop extending a plan
+MAX_KEYS = 1024  # beyond this many entries for one document (lists in several fields), none
 
 
 def encode_text(value: str) -> bytes:
@@ -72,6 +73,13 @@ def encode(value: Any) -> bytes:
     if isinstance(value, int | float):
         return R_NUM + _number(value)
     return R_OTHER + encode_text(json.dumps(value, sort_keys=True, default=str))
+
+
+def element_keys(value: list[Any]) -> list[bytes]:
+    """The encodings a list field's elements give in a multikey index, sorted and distinct:
+    one per non-null element, or the whole list's when there is none (``[]``, ``[None]``)."""
+    encs = {encode(v) for v in value if v is not None}
+    return sorted(encs) if encs else [encode(value)]
 
 
 def prefix_end(entry: bytes, components: int) -> int:
@@ -116,9 +124,18 @@ def id_suffix(id: str) -> bytes:
 
 
 class Index:
-    """One declared index: a sorted list of entries plus the ids it cannot place exactly."""
+    """One declared index: a sorted list of entries, the ids of documents holding a list in
+    an indexed field (``multi``) and those whose lists make too many entries (``residual``).
 
-    __slots__ = ("_steps", "entries", "fields", "multi", "paths", "spec")
+    A document holding a list in an indexed field gets one entry per element (a *multikey*
+    index, as MongoDB's): equality on any element is a slice of the list like any other. An
+    empty list (or one of nulls only) gets one entry for the whole value, so a walk over a
+    prefix still meets it; null elements get none (a list never equals null). Lists in
+    several fields of a compound index give one entry per combination, up to ``MAX_KEYS``;
+    beyond that the document is not placed at all and is a candidate of every plan.
+    """
+
+    __slots__ = ("_steps", "entries", "fields", "multi", "paths", "residual", "spec")
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
@@ -126,23 +143,28 @@ class Index:
         self.paths = tuple(path for path, _direction in spec.fields)
         self._steps = tuple((path, "." in path) for path in self.paths)
         self.entries = SortedList()
-        # ids of documents with a list in an indexed field: a list field matches a literal it
-        # contains, which no single key can express, so these are always candidates.
+        # ids of documents with a list in an indexed field: their entries are per element, so
+        # a walk in key order and a range (a list never falls in a range) must skip them
         self.multi: set[str] = set()
+        # ids of documents with no entry because their lists make more than MAX_KEYS
+        self.residual: set[str] = set()
 
     def key(self, doc: Mapping[str, Any]) -> bytes | None:
-        """The encoded key of ``doc``, or None if a sparse index skips it."""
-        return self.entry(doc)[0]
+        """The encoded key of ``doc`` (its first, for a document holding lists), or None if a
+        sparse index skips it."""
+        keys, _listy = self.keys(doc)
+        return keys[0] if keys else None
 
-    def entry(
+    def keys(
         self, doc: Mapping[str, Any], cache: dict[str, bytes] | None = None
-    ) -> tuple[bytes | None, bool]:
-        """(encoded key, or None if a sparse index skips ``doc``; whether a field is a list).
+    ) -> tuple[list[bytes], bool]:
+        """(the encoded keys of ``doc``: none if a sparse index skips it, one per element
+        combination when fields hold lists; whether a field holds a list).
 
         ``cache`` remembers the encodings of strings (bulk loads see the same values often).
         """
-        parts = []
-        listy = False
+        parts: list[bytes] = []
+        choices: list[tuple[int, list[bytes]]] = []  # (position, encodings) of list fields
         sparse = self.spec.sparse
         for path, dotted in self._steps:
             value = resolve(doc, path) if dotted else doc.get(path)
@@ -158,38 +180,65 @@ class Index:
                     parts.append(encoded)
             elif value is None or value is MISSING:
                 if sparse:
-                    return None, False
+                    return [], False
                 parts.append(R_NULL)
+            elif type(value) is list:
+                choices.append((len(parts), element_keys(value)))
+                parts.append(b"")
             else:
-                if type(value) is list:
-                    listy = True
                 parts.append(encode(value))
-        return b"".join(parts), listy
+        if not choices:
+            return [b"".join(parts)], False
+        total = 1
+        for _position, encs in choices:
+            total *= len(encs)
+        if total > MAX_KEYS:
+            return [], True
+        combos: list[list[bytes]] = [parts]
+        for position, encs in choices:
+            combos = [[*c[:position], e, *c[position + 1 :]] for c in combos for e in encs]
+        return [b"".join(c) for c in combos], True
+
+    def entry(
+        self, doc: Mapping[str, Any], cache: dict[str, bytes] | None = None
+    ) -> tuple[bytes | None, bool]:
+        """(the first encoded key, or None; whether a field is a list): see ``keys``."""
+        keys, listy = self.keys(doc, cache)
+        return (keys[0] if keys else None), listy
 
     def build(self, docs: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
-        entries = []
+        entries: list[bytes] = []
         for id, doc in docs:
-            key, listy = self.entry(doc)
-            if key is not None:
-                entries.append(key + id_suffix(id))
+            keys, listy = self.keys(doc)
+            suffix = id_suffix(id)
+            entries.extend(key + suffix for key in keys)
             if listy:
                 self.multi.add(id)
+                if not keys:
+                    self.residual.add(id)
         self.entries = SortedList(entries)
 
     def add(self, id: str, doc: Mapping[str, Any], suffix: bytes | None = None) -> None:
         """Index ``doc`` under ``id`` (``suffix``: ``id_suffix(id)``, if the caller has it)."""
-        key, listy = self.entry(doc)
-        if key is not None:
-            self.entries.add(key + (id_suffix(id) if suffix is None else suffix))
+        keys, listy = self.keys(doc)
+        if suffix is None:
+            suffix = id_suffix(id)
+        for key in keys:
+            self.entries.add(key + suffix)
         if listy:
             self.multi.add(id)
+            if not keys:
+                self.residual.add(id)
 
     def remove(self, id: str, doc: Mapping[str, Any]) -> None:
-        key, listy = self.entry(doc)
-        if key is not None:
-            self.entries.discard(key + id_suffix(id))
+        keys, listy = self.keys(doc)
+        if keys:
+            suffix = id_suffix(id)
+            for key in keys:
+                self.entries.discard(key + suffix)
         if listy:
             self.multi.discard(id)
+            self.residual.discard(id)
 
     def duplicate(self) -> tuple[str, str] | None:
         """Two ids sharing one key (for unique indexes), or None."""
@@ -248,11 +297,20 @@ class Plan:
         return len(self.source)
 
     def ids(self) -> Iterator[str]:
+        """The candidate ids, each once."""
         if isinstance(self.source, Index):
+            if not self.source.multi:
+                for lo, hi in self.ranges:
+                    yield from self.source.scan(lo, hi)
+                return
+            seen: set[str] = set()  # a document holding a list has an entry per element
             for lo, hi in self.ranges:
-                yield from self.source.scan(lo, hi)
+                for id in self.source.scan(lo, hi):
+                    if id not in seen:
+                        seen.add(id)
+                        yield id
         else:
-            yield from self.source  # a list of ids: the primary key
+            yield from self.source  # a list of ids: the primary key, or a union
 
 
 def _point_values(cond: Any) -> list[Any] | None:
@@ -302,6 +360,7 @@ def plan_index(index: Index, conds: Mapping[str, Any]) -> Plan | None:
     ranges: list[tuple[bytes, bytes]] | None = None
     used = 0
     exact = True
+    ranged = False
     covered: set[str] = set()
     for path in index.paths:
         cond = conds.get(path, MISSING)
@@ -331,6 +390,7 @@ def plan_index(index: Index, conds: Mapping[str, Any]) -> Plan | None:
             used += 1
             covered.add(path)
             exact = exact and rng_exact
+            ranged = True
         break
     if not used:
         return None
@@ -340,7 +400,10 @@ def plan_index(index: Index, conds: Mapping[str, Any]) -> Plan | None:
         ranges = [(p, p + TOP) for p in prefixes]
     exact = exact and covered == set(conds)
     score = used * 4 + (2 if index.spec.unique else 0)
-    return Plan(index, ranges, exact, set(index.multi), score, covered)
+    # A list's elements may fall in a range the list itself is not in: documents holding
+    # lists are then checked apart; equality on an element is placed exactly by its entry.
+    check = set(index.multi) if ranged else set(index.residual)
+    return Plan(index, ranges, exact, check, score, covered)
 
 
 def plan(
@@ -372,14 +435,17 @@ def plan(
             best = Plan(list(ids.irange(*bounds)), [], only_id, set(), 3, {"id"})
     if best is not None and len(normal) != len(conds):
         best.exact = False  # $or / $and alongside: the matcher has the last word
-    if best is None:
-        for sub in normal.get("$and", ()):
-            candidate = plan(sub, indexes, ids)
-            if candidate is not None and (best is None or candidate.score > best.score):
-                best = candidate
-        if best is not None:
-            best.exact = False
-            best.covered = None
+    subs = normal.get("$and", ())
+    if subs:
+        # a branch of $and may narrow more than the top-level fields (a search key beside
+        # the status): the fewest candidates win, counted without reading them
+        inner = [c for c in (plan(sub, indexes, ids) for sub in subs) if c is not None]
+        if inner:
+            narrowest = min(inner, key=lambda c: (c.size(), -c.score))
+            if best is None or narrowest.size() < best.size():
+                best = narrowest
+                best.exact = False
+                best.covered = None
     if best is None and "$or" in normal:
         branches = [plan(sub, indexes, ids) for sub in normal["$or"]]
         if all(b is not None for b in branches):
@@ -399,10 +465,25 @@ def _id_range(cond: Any) -> tuple[str | None, str | None] | None:
     return (max(lows) if lows else None, min(highs) if highs else None)
 
 
+class _Union:
+    """The ids of several plans, in order, each once: collected only when iterated (a plan
+    may be weighed by its size and not chosen); ``len`` is the sum of the branches' sizes."""
+
+    __slots__ = ("branches",)
+
+    def __init__(self, branches: list[Plan]) -> None:
+        self.branches = branches
+
+    def __len__(self) -> int:
+        return sum(b.size() for b in self.branches)
+
+    def __iter__(self) -> Iterator[str]:
+        ids: set[str] = set()
+        for b in self.branches:
+            ids.update(b.ids())
+            ids |= b.check
+        return iter(sorted(ids))
+
+
 def _union(branches: list[Plan]) -> Plan:
-    ids: set[str] = set()
-    check: set[str] = set()
-    for b in branches:
-        ids.update(b.ids())
-        check |= b.check
-    return Plan(sorted(ids | check), [], False, set(), min(b.score for b in branches))
+    return Plan(_Union(branches), [], False, set(), min(b.score for b in branches))

@@ -6,14 +6,16 @@ to it by a random token recorded in both; anything that does not match exactly (
 stale file, other indexes, a bad checksum) is ignored and the indexes are rebuilt from the
 documents. Deleting these files is always safe.
 
-Layout: ``CRMIDX1\\n``, a JSON header line (token, document count, index names), then per index
-the entry count, the ids of documents holding lists (JSON), the entries' end offsets (an array
+Layout: ``CRMIDX2\\n``, a JSON header line (token, document count, index names), then per index
+the entry count, the ids of documents holding lists (JSON), the ids of those with no entry
+(JSON, ``Index.residual``), the entries' end offsets (an array
 of big-endian unsigned 64-bit integers) and the concatenated entries; a CRC-32 of everything
 before it closes the file.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 import zlib
@@ -27,7 +29,7 @@ from crmcore_storage_tinydb.files import atomic_file, decode_json, encode_json
 from crmcore_storage_tinydb.indexes import Index
 from crmcore_storage_tinydb.sortedlist import SortedList
 
-MAGIC = b"CRMIDX1\n"
+MAGIC = b"CRMIDX2\n"  # 2: one entry per list element (multikey), and the residual ids
 SUFFIX = ".idx"
 CHUNK = 16 * 1024 * 1024  # entries are read this many bytes at a time
 _U32 = struct.Struct(">I")
@@ -62,7 +64,9 @@ def write_index_file(snapshot: Path, token: str, count: int, indexes: Sequence[I
                 total += len(entry)
                 ends.append(total)
             multi = encode_json(sorted(index.multi)).encode("ascii")
+            residual = encode_json(sorted(index.residual)).encode("ascii")
             put(_U32.pack(len(ends)) + _U32.pack(len(multi)) + multi)
+            put(_U32.pack(len(residual)) + residual)
             if sys.byteorder != "big":
                 ends.byteswap()
             put(ends.tobytes())
@@ -89,14 +93,18 @@ def read_index_file(snapshot: Path, token: str, count: int, indexes: Sequence[In
     for index in indexes:
         index.entries = SortedList()
         index.multi.clear()
+        index.residual.clear()
     return False
 
 
 def _read(handle: BinaryIO, token: str, count: int, indexes: Sequence[Index]) -> bool:
     crc = 0
+    size = os.fstat(handle.fileno()).st_size
 
     def take(n: int) -> bytes:
         nonlocal crc
+        if n > size:  # a damaged length: never try to read (allocate) more than the file
+            raise ValueError("the index file is short")
         data = handle.read(n)
         if len(data) != n:
             raise ValueError("the index file is short")
@@ -117,6 +125,7 @@ def _read(handle: BinaryIO, token: str, count: int, indexes: Sequence[Index]) ->
     for index in indexes:
         n = _U32.unpack(take(4))[0]
         multi = decode_json(take(_U32.unpack(take(4))[0]).decode("ascii"))
+        residual = decode_json(take(_U32.unpack(take(4))[0]).decode("ascii"))
         ends = array("Q")
         ends.frombytes(take(8 * n))
         if sys.byteorder != "big":
@@ -136,4 +145,5 @@ def _read(handle: BinaryIO, token: str, count: int, indexes: Sequence[Index]) ->
             done = last
         index.entries = SortedList(entries, presorted=True)
         index.multi.update(multi)
+        index.residual.update(residual)
     return _U32.unpack(handle.read(4))[0] == crc and not handle.read(1)

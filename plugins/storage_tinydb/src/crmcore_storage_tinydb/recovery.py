@@ -274,13 +274,11 @@ def _reject_duplicates(
         index = Index(spec)
         seen: set[bytes] = set()
         for id in sorted(texts):
-            key = index.key(decode_json(texts[id]))
-            if key is None:
-                continue
-            if key in seen:
+            keys, _listy = index.keys(decode_json(texts[id]))
+            if any(key in seen for key in keys):
                 rejected.append(texts.pop(id))
             else:
-                seen.add(key)
+                seen.update(keys)
     if rejected:
         target = aside / f"{files.snapshot_file(name)[:-5]}.rejected.jsonl"
         fd = files.open_private(target, os.O_WRONLY | os.O_TRUNC)

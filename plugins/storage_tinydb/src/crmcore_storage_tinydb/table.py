@@ -102,8 +102,8 @@ class Table:
             return
         fields = sorted({p for index in indexes for p in index.paths})
         steps = [(f, "." in f) for f in fields]
-        plans: list[tuple[list[int], bool, list[bytes], set[str]]] = [
-            ([fields.index(p) for p in index.paths], index.spec.sparse, [], index.multi)
+        plans: list[tuple[list[int], bool, list[bytes], Index]] = [
+            ([fields.index(p) for p in index.paths], index.spec.sparse, [], index)
             for index in indexes
         ]
         cache: dict[str, bytes] = {}
@@ -146,19 +146,24 @@ class Table:
                     encoded.append(encode(value))
                     listy.append(type(value) is list)
             suffix = id_suffix(id)
-            for positions, sparse, bucket, multi in plans:
+            for positions, sparse, bucket, index in plans:
+                if any(listy[i] for i in positions):  # one entry per element: see Index
+                    keys, _listy = index.keys(doc, cache)
+                    bucket.extend(key + suffix for key in keys)
+                    index.multi.add(id)
+                    if not keys:
+                        index.residual.add(id)
+                    continue
                 parts = [encoded[i] for i in positions]
                 if None in parts:
                     if sparse:
                         continue
                     parts = [R_NULL if part is None else part for part in parts]
                 bucket.append(b"".join(parts) + suffix)  # type: ignore[arg-type]
-                if any(listy[i] for i in positions):
-                    multi.add(id)
         in_order = all(ids[i] < ids[i + 1] for i in range(len(ids) - 1))
         self.ids = SortedList(ids, presorted=in_order)
         self.size = size
-        for index, (_positions, _sparse, bucket, _multi) in zip(indexes, plans, strict=True):
+        for index, (_positions, _sparse, bucket, _index) in zip(indexes, plans, strict=True):
             index.entries = SortedList(bucket)
             self.indexes[index.spec.name] = index
 
@@ -211,10 +216,8 @@ class Table:
         for index in self.indexes.values():
             if not index.spec.unique:
                 continue
-            key = index.key(doc)
-            if key is None:
-                continue
-            for holder in index.holders(key):
+            keys, _listy = index.keys(doc)
+            for holder in (h for key in keys for h in index.holders(key)):
                 if holder == replacing:
                     continue
                 if any(is_inexact(v) for v in _key_values(doc, index)):

@@ -17,6 +17,7 @@ from crmcore.entities import Channel, Customer, Gender, Interaction, Task, TaskS
 from crmcore.errors import ConflictError, ValidationError
 from crmcore.registry import ApiParam, ApiRequest, ApiRoute, ReportSection
 from crmcore.report import build_report
+from crmcore.search import MAX_LIMIT as SEARCH_MAX
 from crmcore.security import Resource
 from crmcore.tasks import URGENCY
 from crmcore_web.errors import PreconditionRequired
@@ -191,14 +192,6 @@ def ext_filters(text: str | None) -> dict[str, Any]:
 # -- customers -------------------------------------------------------------------------------
 
 
-def _matches(customer: Customer, needle: str, digits: str) -> bool:
-    if needle in customer.name.casefold():
-        return True
-    if customer.email and needle in customer.email.casefold():
-        return True
-    return bool(digits) and customer.phone is not None and digits in customer.phone
-
-
 def list_customers(request: ApiRequest) -> list[Customer]:
     crm = request.crm
     limit = query_int(request.query, "limit", 50, minimum=1, maximum=_max_page(crm))
@@ -214,19 +207,10 @@ def list_customers(request: ApiRequest) -> list[Customer]:
         return crm.customers.find(
             query, sort=[("id", 1)], limit=limit, skip=offset, actor=request.actor
         )
-    needle = q.casefold()
-    digits = re.sub(r"\D", "", q) if len(re.sub(r"\D", "", q)) >= 3 else ""
-    found: list[Customer] = []
-    skipped = 0
-    for customer in crm.customers.iter(crm.readable_filter(request.actor, query)):
-        if _matches(customer, needle, digits):
-            if skipped < offset:
-                skipped += 1
-                continue
-            found.append(customer)
-            if len(found) >= limit:
-                break
-    return found
+    # best first, through the store's index on search keys (``crm.customers.search``)
+    wanted = min(offset + limit, SEARCH_MAX)
+    found = crm.customers.search(q, actor=request.actor, limit=wanted, filter=query)
+    return list(found.customers[offset : offset + limit])
 
 
 def create_customer(request: ApiRequest) -> Customer:
@@ -390,7 +374,11 @@ def core_routes() -> list[ApiRoute]:
             response=list[Customer],
             tag="customers",
             query=(
-                ApiParam("q", "Text in the name or e-mail, or 3+ digits of the phone"),
+                ApiParam(
+                    "q",
+                    "A name or part of one, a phone (any way written, or its last 4+ digits) "
+                    "or an e-mail; best matches first",
+                ),
                 ApiParam("owner", "Only customers of this rep"),
                 ApiParam("tag", "Only customers with this tag"),
                 ApiParam(
