@@ -685,6 +685,17 @@ def _w14(size: dict[str, Any], tmp: Path) -> list[Result]:
 ALL["W14"] = _w14
 
 
+def _w15(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.memory import w15_memory
+
+    return w15_memory(size, tmp)
+
+
+ALL["W15"] = _w15
+# Run only when named with --only: W15 builds a large store through the full stack (an hour).
+OPT_IN = frozenset({"W15"})
+
+
 def run_all(names: list[str], quick: bool) -> list[Result]:
     size = SIZES["quick" if quick else "full"]
     results = []
