@@ -139,7 +139,7 @@ def _grow(
             external_ids={"shop": str(i)},
             owner=REPS[i % len(REPS)],
         )
-    span = int((end - start).total_seconds()) - 86400
+    span = max(1, int((end - start).total_seconds() * 0.99))  # rows end before the window
     rows = sorted(
         (start + timedelta(seconds=rng.randrange(span)), rng.randrange(target["customers"]))
         for _ in range(target["interactions"] - have["interactions"])

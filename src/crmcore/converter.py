@@ -127,7 +127,10 @@ def from_doc(cls: type[T], doc: dict[str, Any], *, validate: bool = False) -> T:
     so by default they are read by a loader generated per class (``stored_loader``) that checks
     the *types* of the stored form and builds the instance without running the validators
     again: every field must be present (or have a default), text must be a ``str``, numbers
-    and booleans exact JSON types, datetimes parse to UTC, enum values name a member. A
+    and booleans exact JSON types, datetimes parse to UTC, enum values name a member, and the
+    common containers (tuples and lists of text, integers or booleans; mappings of text to
+    those, to anything, or to mappings of text to anything, as ``ext``) hold those types and
+    are copied, as cattrs copies them; other field types go through their cattrs hooks. A
     document that fails any of that, or is in some other form the loader does not read,
     goes through the full path (cattrs, then the class's ``__init__`` with its converters and
     validators), which still loads what it always loaded and raises the same ``StorageError``
