@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import cpu_note
-from bench.workloads import ALL, run_all
+from bench.workloads import ALL, OPT_IN, run_all
 from crmcore.logs import configure_logging
 
 
@@ -25,7 +25,11 @@ def _short(value: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: proves it runs")
-    parser.add_argument("--only", default=",".join(ALL), help="comma-separated workloads")
+    parser.add_argument(
+        "--only",
+        default=",".join(n for n in ALL if n not in OPT_IN),
+        help=f"comma-separated workloads (default: all but {', '.join(sorted(OPT_IN))})",
+    )
     parser.add_argument("--output", default=str(Path(__file__).parent / "results.json"))
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]

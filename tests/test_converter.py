@@ -405,3 +405,71 @@ def test_iso_keeps_four_digit_years_before_1000():
 def test_iso_of_a_naive_datetime_is_refused():
     with pytest.raises(ValueError, match="no time zone"):
         iso(datetime(2026, 1, 5, 9))
+
+
+# -- containers the loader builds itself (not through cattrs' hooks) -------------------------
+
+
+@attrs.frozen
+class Bags:
+    id: str
+    words: tuple[str, ...] = ()
+    counts: tuple[int, ...] = ()
+    names: list[str] = attrs.field(factory=list)
+    flags: list[bool] = attrs.field(factory=list)
+    handles: dict[str, str] = attrs.field(factory=dict)
+    scores: dict[str, int] = attrs.field(factory=dict)
+    loose: dict[str, Any] = attrs.field(factory=dict)
+    ext: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    maybe: dict[str, str] | None = None
+
+
+bags = st.builds(
+    Bags,
+    id=text,
+    words=st.lists(st.text()).map(tuple),
+    counts=st.lists(st.integers(-(2**60), 2**60)).map(tuple),
+    names=st.lists(st.text()),
+    flags=st.lists(st.booleans()),
+    handles=st.dictionaries(st.text(), st.text()),
+    scores=st.dictionaries(st.text(), st.integers(-(2**60), 2**60)),
+    loose=st.dictionaries(st.text(), json_scalars | st.lists(json_scalars)),
+    ext=ext,
+    maybe=st.none() | st.dictionaries(st.text(), st.text(), max_size=2),
+)
+
+
+@SETTINGS
+@given(bags)
+def test_containers_load_as_the_validating_path_loads_them(record):
+    doc = stored(record)
+    assert same(from_doc(Bags, doc), from_doc(Bags, doc, validate=True))
+    assert same(from_doc(Bags, doc), record)
+
+
+def test_containers_are_the_records_own_not_the_documents():
+    doc = stored(Bags(id="b", names=["a"], handles={"wx": "ann"}, ext={"p": {"n": 1}}))
+    bag = from_doc(Bags, doc)
+    doc["names"].append("b")
+    doc["handles"]["qq"] = "x"
+    doc["ext"]["p"]["n"] = 2
+    assert bag.names == ["a"] and bag.handles == {"wx": "ann"} and bag.ext == {"p": {"n": 1}}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"words": ["a", 7]}, ("a", "7")),
+        ({"names": ["x", 1.5]}, ["x", "1.5"]),
+        ({"flags": [True, 1]}, [True, True]),
+        ({"handles": {"wx": 3}}, {"wx": "3"}),
+        ({"scores": {"a": "4"}}, {"a": 4}),
+        ({"counts": [1, True]}, (1, 1)),
+        ({"ext": {"p": {"n": 1}, "q": {}}}, {"p": {"n": 1}, "q": {}}),
+    ],
+)
+def test_container_items_of_other_types_take_the_full_path(changes, expected):
+    doc = {**stored(Bags(id="b")), **changes}
+    bag = from_doc(Bags, doc)
+    assert same(bag, from_doc(Bags, doc, validate=True))
+    assert same(getattr(bag, next(iter(changes))), expected)

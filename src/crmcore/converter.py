@@ -127,7 +127,10 @@ def from_doc(cls: type[T], doc: dict[str, Any], *, validate: bool = False) -> T:
     so by default they are read by a loader generated per class (``stored_loader``) that checks
     the *types* of the stored form and builds the instance without running the validators
     again: every field must be present (or have a default), text must be a ``str``, numbers
-    and booleans exact JSON types, datetimes parse to UTC, enum values name a member. A
+    and booleans exact JSON types, datetimes parse to UTC, enum values name a member, and the
+    common containers (tuples and lists of text, integers or booleans; mappings of text to
+    those, to anything, or to mappings of text to anything, as ``ext``) hold those types and
+    are copied, as cattrs copies them; other field types go through their cattrs hooks. A
     document that fails any of that, or is in some other form the loader does not read,
     goes through the full path (cattrs, then the class's ``__init__`` with its converters and
     validators), which still loads what it always loaded and raises the same ``StorageError``
@@ -241,6 +244,9 @@ def _value_lines(tp: Any, ns: dict[str, Any], key: str) -> tuple[str, list[str]]
     if inner is not None and getattr(hook, "__func__", None) is BaseConverter._structure_optional:
         kind, lines = _value_lines(inner, ns, key)
         return "optional " + kind, ["if v is not None:", *("    " + ln for ln in lines)]
+    plain = _plain_container_lines(tp, hook, "v", 0)
+    if plain is not None:
+        return "container", plain
     ns[f"_hook_{key}"], ns[f"_type_{key}"] = hook, tp
     if typing.get_origin(tp) is dict and getattr(hook, "__name__", "") == "structure_mapping":
         # cattrs' own mapping hook; most ``ext`` and the like are empty, and it makes {} of {}
@@ -249,6 +255,63 @@ def _value_lines(tp: Any, ns: dict[str, Any], key: str) -> tuple[str, list[str]]
             f"else: v = _hook_{key}(v, _type_{key})",
         ]
     return "hook", [f"v = _hook_{key}(v, _type_{key})"]
+
+
+def _plain_item(tp: Any) -> bool:
+    """Whether items of type ``tp`` are JSON text, integers or booleans read as they are."""
+    return tp in (str, int, bool) and _is_call_hook(converter.get_structure_hook(tp))
+
+
+def _plain_container_lines(tp: Any, hook: Any, name: str, depth: int) -> list[str] | None:
+    """Code lines checking ``name`` (stored) and making it the value cattrs' own hook ``hook``
+    would build for ``tp``, for the containers stored records use most: ``tuple[X, ...]`` and
+    ``list[X]`` of text, integers or booleans, ``dict[str, X]`` of those or of ``Any``, and
+    ``dict[str, dict[str, Any]]`` (``ext``). A fresh container, as cattrs makes; None for any
+    other type, or one whose hook is not cattrs' own (the field then goes through its hook)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    hook_name = getattr(hook, "__name__", "")
+    item = f"x{depth}"
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and _plain_item(args[0]):
+        if getattr(hook, "__func__", None) is not BaseConverter._structure_tuple:
+            return None
+        check, make = args[0].__name__, "tuple"
+    elif origin is list and len(args) == 1 and _plain_item(args[0]):
+        if hook_name != "structure_list":
+            return None
+        check, make = args[0].__name__, "list"
+    elif origin is dict and len(args) == 2 and _plain_item(args[0]) and args[0] is str:
+        if hook_name != "structure_mapping":
+            return None
+        value = args[1]
+        if value is Any or _plain_item(value):
+            lines = [
+                f"if type({name}) is not dict: raise _Unfit",
+                f"for k{depth}, {item} in {name}.items():",
+                f"    if type(k{depth}) is not str: raise _Unfit",
+            ]
+            if value is not Any:
+                lines.append(f"    if type({item}) is not {value.__name__}: raise _Unfit")
+            return [*lines, f"{name} = dict({name})"]
+        inner = _plain_container_lines(value, converter.get_structure_hook(value), item, depth + 1)
+        if depth > 0 or inner is None or typing.get_origin(value) is not dict:
+            return None
+        return [
+            f"if type({name}) is not dict: raise _Unfit",
+            f"w{depth} = {{}}",
+            f"for k{depth}, {item} in {name}.items():",
+            f"    if type(k{depth}) is not str: raise _Unfit",
+            *("    " + ln for ln in inner),
+            f"    w{depth}[k{depth}] = {item}",
+            f"{name} = w{depth}",
+        ]
+    else:
+        return None
+    return [
+        f"if type({name}) is not list: raise _Unfit",
+        f"for {item} in {name}:",
+        f"    if type({item}) is not {check}: raise _Unfit",
+        f"{name} = {make}({name})",
+    ]
 
 
 def _skips_converter(conv: Any, kind: str, tp: Any) -> bool:

@@ -139,15 +139,37 @@ def _any_of(checks: list[Predicate]) -> Predicate:
 
 
 def _all_of(checks: list[Predicate]) -> Predicate:
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda doc: first(doc) and second(doc)
     return lambda doc: all(check(doc) for check in checks)
 
 
+def _getter(key: str) -> Callable[[Mapping[str, Any]], Any]:
+    """``resolve(doc, key)`` as a function; a top-level field of a plain dict (what every
+    backend hands the predicate) is one ``dict.get``."""
+    if "." in key:
+        return lambda doc: resolve(doc, key)
+    return lambda doc: doc.get(key, MISSING) if type(doc) is dict else resolve(doc, key)
+
+
 def _field_passes(key: str, tests: list[Callable[[Any], bool]]) -> Predicate:
-    return lambda doc: all(test(resolve(doc, key)) for test in tests)
+    get = _getter(key)
+    if len(tests) == 1:
+        test = tests[0]
+        return lambda doc: test(get(doc))
+    return lambda doc: all(test(get(doc)) for test in tests)
 
 
 def _field_equals(key: str, literal: Any) -> Predicate:
-    return lambda doc: _equals(resolve(doc, key), literal)
+    get = _getter(key)
+    if type(literal) is str:
+        # text equals text only (never a number or a bool), so == is JSON equality here; a
+        # list field matches when it holds the text
+        return lambda doc: (v := get(doc)) == literal or (type(v) is list and literal in v)
+    return lambda doc: _equals(get(doc), literal)
 
 
 def _rank(value: Any) -> tuple[int, Any]:

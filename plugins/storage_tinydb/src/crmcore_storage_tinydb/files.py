@@ -42,6 +42,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
 import attrs
+import orjson
 
 from crmcore.errors import StorageError
 from crmcore.jsontext import compact_encoder
@@ -71,11 +72,27 @@ encode_json = compact_encoder()  # ASCII: what stock TinyDB writes, byte for byt
 decode_json = json.JSONDecoder().decode
 # set by JSONDecoder.__init__ (the C scanner); typeshed does not declare it
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+# Every digit as "0", so that one substring search finds a run of WIDE digits.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+# orjson reads an integer beyond 64 bits as a float (silently). Such an integer has at least
+# 20 digits; 19 (the width of the largest 64-bit ones) errs on the safe side.
+WIDE = b"0" * 19
 
 
 def decode_doc(text: str) -> Any:
-    """Decode a document's compact JSON text as this store wrote it (a third faster than
-    ``json.loads``: no whitespace handling, straight to the C scanner)."""
+    """Decode a document's compact JSON text as this store wrote it.
+
+    orjson, two to three times faster than the standard library, unless the text may hold an
+    integer orjson would turn into a float (a run of 19 digits or more anywhere, strings
+    included: a cheap test that errs on the safe side) or is text orjson refuses that the
+    standard library reads (a lone surrogate escape, a number beyond the float range, text
+    after the document): those go through the standard library's scanner, as every document
+    did before. Either way the result is the document ``json.loads`` gives."""
+    if WIDE not in text.encode().translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return _scan_once(text, 0)[0]
     except StopIteration:

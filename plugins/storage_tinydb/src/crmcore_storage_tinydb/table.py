@@ -316,6 +316,8 @@ def needles_of(normal: Mapping[str, Any]) -> list[list[str]]:
 def has_needles(text: str, needles: list[list[str]]) -> bool:
     """Whether a document's ``text`` contains one JSON text of each group (see
     ``needles_of``): a cheap test before decoding it."""
+    if len(needles) == 1 and len(needles[0]) == 1:  # one equality, the usual case
+        return needles[0][0] in text
     return all(any(n in text for n in group) for group in needles)
 
 

@@ -233,9 +233,7 @@ class _Walk:
             if match is None or match(doc):
                 out.append(doc)
                 # equal encodings are equal values unless a number is too large to place
-                id_order = (
-                    id_order and _plain(id) and not any(is_inexact(resolve(doc, f)) for f in fields)
-                )
+                id_order = id_order and _plain(id) and not _any_inexact(doc, fields)
                 if boundary is None and len(out) >= want:
                     if id_order:
                         in_order = True
@@ -247,6 +245,15 @@ class _Walk:
                 out.append(doc)
                 in_order = False
         return out, in_order
+
+
+def _any_inexact(doc: Doc, fields: tuple[str, ...]) -> bool:
+    """Whether a sort field of ``doc`` holds a number too large for an index to place."""
+    for field in fields:
+        value = doc.get(field, MISSING) if "." not in field else resolve(doc, field)
+        if type(value) is not str and value is not None and is_inexact(value):
+            return True
+    return False
 
 
 def _plain(id: str) -> bool:

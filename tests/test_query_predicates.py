@@ -1,0 +1,58 @@
+"""Compiled filters answer as the filter language says (crmcore.storage.query's reference)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmcore.storage.query import MISSING, _equals, _op, compile_filter, normalize_filter, resolve
+
+scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["a", "b", "1", ""])
+values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.sampled_from("xy"), scalars)
+docs = st.fixed_dictionaries(
+    {"id": st.just("d")},
+    optional={"a": values, "b": values, "n": st.fixed_dictionaries({}, optional={"x": values})},
+)
+fields = st.sampled_from(["a", "b", "n.x", "missing"])
+conditions = scalars | st.fixed_dictionaries(
+    {},
+    optional={
+        "$eq": scalars,
+        "$ne": scalars,
+        "$in": st.lists(scalars, max_size=3),
+        "$gte": st.integers(-3, 3) | st.sampled_from(["a", "b"]),
+        "$exists": st.booleans(),
+    },
+).filter(bool)
+filters = st.dictionaries(fields, conditions, min_size=1, max_size=3)
+
+
+def reference(filter: dict[str, Any], doc: dict[str, Any]) -> bool:
+    """Every field's condition holds: equality as ``_equals``, operators as ``_op``."""
+    for key, cond in normalize_filter(filter).items():
+        value = resolve(doc, key)
+        if isinstance(cond, dict) and cond and all(k.startswith("$") for k in cond):
+            if not all(_op(op, operand)(value) for op, operand in cond.items()):
+                return False
+        elif not _equals(value, cond):
+            return False
+    return True
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(filters, docs)
+def test_compiled_filters_answer_as_the_reference(filter, doc):
+    assert bool(compile_filter(filter)(doc)) == reference(filter, doc)
+
+
+def test_text_equality_is_json_equality():
+    match = compile_filter({"a": "1"})
+    assert match({"id": "d", "a": "1"}) and match({"id": "d", "a": ["x", "1"]})
+    assert not match({"id": "d", "a": 1}) and not match({"id": "d", "a": [1]})
+    assert not match({"id": "d"}) and not match({"id": "d", "a": None})
+    assert not match({"id": "d", "a": {"1": "1"}})
+    nested = compile_filter({"n.x": "1"})
+    assert nested({"id": "d", "n": {"x": "1"}}) and not nested({"id": "d", "n": "1"})
+    assert resolve({"id": "d"}, "a") is MISSING
