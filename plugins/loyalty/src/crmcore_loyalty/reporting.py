@@ -106,6 +106,8 @@ def sections(
         )
     ]
 
+    if window.brief:  # the dashboard shows the points' figures and the referrers' chart
+        return [*out, *top_referrers(loyalty)]
     out.append(tier_section(loyalty, now, window))
 
     referrals = loyalty.referrals.all()
@@ -151,6 +153,12 @@ def sections(
             order=62,
         )
     )
+    return [*out, *top_referrers(loyalty)]
+
+
+def top_referrers(loyalty: Loyalty) -> list[ReportSection]:
+    """The ten customers who brought the most (none when nobody has referred anyone)."""
+    out: list[ReportSection] = []
     top = loyalty.referrals.leaderboard(limit=10)
     if top:
         names = referrer_names(loyalty, [row["referrer"] for row in top])
