@@ -89,5 +89,5 @@ def test_a_workspace_users_team_counts_for_the_team_filter(crm):
     assert [row[0] for row in per_rep] == ["zoe"]
     [per_team] = [s.rows for s in build_report(crm) if s.title == "Conversion rate per team"]
     assert dict((row[0], row[1]) for row in per_team) == {"north": 1, "south": 1, "(no team)": 1}
-    team, _rep, teams, reps = dashboard.scope(request(crm, "mia", "manager", team="north"))
+    team, _rep, _teams, reps = dashboard.scope(request(crm, "mia", "manager", team="north"))
     assert team == "north" and "zoe" in reps

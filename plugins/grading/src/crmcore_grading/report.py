@@ -150,8 +150,9 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
     scope = Scope(crm, now, window)
     if scope.window.brief and not scope.past:
         # the dashboard shows the churn watch alone: read only the customers it watches
-        watch, levels = _watched_now(crm, engine, scope)
-        return [_churn_section(crm, engine, scope, now, watch, levels, 20 + len(engine.schemes))]
+        watching, at_levels = _watched_now(crm, engine, scope)
+        order = 20 + len(engine.schemes)
+        return [_churn_section(crm, engine, scope, now, watching, at_levels, order)]
     names = [s.name for s in engine.schemes]
     counts: dict[str, Counter[str]] = {n: Counter() for n in names}
     revenue: dict[str, defaultdict[str, float]] = {n: defaultdict(float) for n in names}
