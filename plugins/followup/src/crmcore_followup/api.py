@@ -26,6 +26,7 @@ from crmcore.customers import require_actor
 from crmcore.tasks import URGENCY
 from crmcore_followup.engine import NAMESPACE
 from crmcore_followup.grades import PIPELINE, pipeline_grade
+from crmcore_followup.records import PIPELINE_PATH
 from crmcore_followup.reps import Roster
 from crmcore_followup.sweep import resync
 
@@ -214,7 +215,10 @@ def _grade_map(
     grade_of: dict[str, str] = {}
     customers: Counter[str] = Counter()
     until = iso(at) if at is not None else None
-    for doc in crm.collection("customers").iter({"status": "active"}):
+    # no filter: the status is checked here, cheaper than by the store's matcher
+    for doc in crm.collection("customers").iter():
+        if doc.get("status") != "active":
+            continue
         if until is not None and doc["created_at"] > until:
             continue  # not a customer yet
         grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
@@ -224,6 +228,37 @@ def _grade_map(
         if owners is None or owners(doc.get("owner")):
             customers[grade] += 1
     return grade_of, customers
+
+
+def _grade_counts(crm: CRM, settings: Any, owner: str | None) -> Counter[str] | None:
+    """Active customers (of ``owner``, else everyone's) per pipeline grade, counted through
+    the customers' grade index without reading them: the configured grades and the ungraded.
+    None when some customer holds another grade (the caller then reads them all)."""
+    base: dict[str, Any] = {"status": "active"}
+    if owner is not None:
+        base["owner"] = owner
+    counts: Counter[str] = Counter()
+    for grade in settings.cadence_days:
+        n = crm.customers.count({**base, PIPELINE_PATH: grade})
+        if n:
+            counts[grade] = n
+    ungraded = crm.customers.count({**base, PIPELINE_PATH: None})
+    if ungraded:
+        counts[UNGRADED] = ungraded
+    total = crm.customers.count() if owner is None else crm.customers.count(base)
+    return counts if sum(counts.values()) == total else None
+
+
+def _grades_of(crm: CRM, ids: set[str]) -> dict[str, str]:
+    """The pipeline grade of each of the active customers ``ids``, as ``_grade_map`` has it."""
+    out: dict[str, str] = {}
+    for doc in crm.collection("customers").find({"id": {"$in": sorted(ids)}}):
+        if doc.get("status") != "active":
+            continue
+        grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
+        grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
+        out[doc["id"]] = grade if isinstance(grade, str) and grade else UNGRADED
+    return out
 
 
 def open_at(task: Task, at: datetime) -> bool:
@@ -258,7 +293,13 @@ def overdue_by_grade(
     when = now or clock
     past = when < clock
     settings = crm.settings("followup")
-    grade_of, customers = _grade_map(crm, when if past else None, reps)
+    counted = None
+    if overdue_only and not past and (reps is None or (assignee is not None and reps(assignee))):
+        counted = _grade_counts(crm, settings, assignee)
+    if counted is None:
+        grade_of, customers = _grade_map(crm, when if past else None, reps)
+    else:
+        grade_of, customers = {}, counted
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     query: dict[str, Any] = {"status": TaskStatus.OPEN.value}
     if assignee is not None:
@@ -267,7 +308,11 @@ def overdue_by_grade(
         # everyone's: every graded customer is counted, so the grades listed do not depend
         # on the tasks read
         query["due_at"] = {"$lt": when}
-    tasks = crm.tasks.iter({"created_at": {"$lte": when}}) if past else crm.tasks.iter(query)
+    tasks: Any = crm.tasks.iter({"created_at": {"$lte": when}}) if past else crm.tasks.iter(query)
+    if counted is not None:
+        # the grades of these tasks' customers alone, looked up together
+        tasks = list(tasks)
+        grade_of = _grades_of(crm, {t.customer_id for t in tasks if t.customer_id})
     for task in tasks:
         if past and not open_at(task, when):
             continue
