@@ -40,6 +40,17 @@ def history(init_profile, open_profile):
     for i in range(60):
         owner = rng.choice([*REPS, None])
         ids.append(crm.customers.add(actor="admin", name=f"Customer {i}", owner=owner).id)
+    from crmcore_grading import api as grading
+
+    for cid in rng.sample(ids, 25):  # pipeline grades A-E for some (the others ungraded)
+        close = (crm.now() + timedelta(days=rng.choice([10, 60, 150, 400]))).date()
+        grading.set_inputs(
+            crm,
+            cid,
+            actor="admin",
+            demand=rng.choice(["target", "potential", "dead"]),
+            expected_close=close,
+        )
     for _day in range(70):
         for _ in range(rng.randint(0, 6)):
             cid = rng.choice(ids)
@@ -106,5 +117,6 @@ def test_the_history_has_something_to_show(history):
     assert figures is not None and dict(figures[1])["interactions logged"] > 0
     assert any(v for c in charts for s in c.series for v in s.values if v)
     _figures, followup_charts = card_data(full["followup"])
-    assert any(c.key == "overdue_by_grade" for c in followup_charts)
+    [overdue] = [c for c in followup_charts if c.key == "overdue_by_grade"]
+    assert len(set(overdue.x) - {"ungraded"}) >= 2  # graded customers on the axis
     assert card_data(full["grading"])[0] is not None
