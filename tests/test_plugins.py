@@ -9,7 +9,7 @@ import pytest
 from crmcore import hookimpl
 from crmcore.errors import ConfigError, PluginError
 from crmcore.plugins import allowed_from_env, make_plugin_manager
-from crmcore.storage import CollectionSpec, StorageBackend
+from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend
 from crmcore.storage.memory import MemoryStore
 
 GOOD = """
@@ -134,6 +134,28 @@ class BadCollection:
 def test_plugin_collections_must_carry_the_plugin_prefix(make_crm):
     with pytest.raises(PluginError, match=r"must be named 'bad\.<name>'"):
         make_crm([("bad", BadCollection())])
+
+
+class CustomerIndex:
+    @hookimpl
+    def crm_collections(self):
+        return [CollectionSpec("customers", (IndexSpec([("ext.nps.score", 1), ("status", 1)]),))]
+
+
+class CustomerTakeover:
+    @hookimpl
+    def crm_collections(self):
+        return [CollectionSpec("customers", (IndexSpec([("x", 1)]),), customer_key="id")]
+
+
+def test_a_plugin_may_add_indexes_to_the_core_collections_and_nothing_else(make_crm):
+    crm = make_crm([("nps", CustomerIndex())])
+    assert "i_ext-nps-score_status" in {i.name for i in crm.store.collection("customers").indexes()}
+    assert "i_phone" in {i.name for i in crm.store.collection("customers").indexes()}
+    crm.customers.add(actor="admin", name="Ann", ext={"nps": {"score": 9}})
+    assert crm.customers.count({"ext.nps.score": 9}) == 1
+    with pytest.raises(PluginError, match=r"'customers' is the core's: a plugin may only add"):
+        make_crm([("takeover", CustomerTakeover())])
 
 
 def test_unknown_backend_lists_the_available_ones(make_crm):

@@ -147,7 +147,18 @@ class CRM:
     def _open_collections(self) -> dict[str, CollectionSpec]:
         specs: dict[str, CollectionSpec] = {}
         owners: dict[str, str] = {}
+        added: list[tuple[str, CollectionSpec]] = []  # plugins' indexes on the core's
+        core_names = (names.CUSTOMERS, names.INTERACTIONS, names.TASKS)
         for plugin, spec in self.plugins.crm_collections():
+            if plugin != "core" and spec.name in core_names:
+                if spec.customer_key or spec.record_type or spec.sequence or not spec.indexes:
+                    raise PluginError(
+                        plugin,
+                        f"collection {spec.name!r} is the core's: a plugin may only add "
+                        "indexes to it (CollectionSpec(name, indexes=...), nothing else)",
+                    )
+                added.append((plugin, spec))
+                continue
             if plugin != "core" and not spec.name.startswith(f"{plugin}."):
                 raise PluginError(
                     plugin, f"collection {spec.name!r} must be named '{plugin}.<name>'"
@@ -163,6 +174,11 @@ class CRM:
         }
         for name, cls in core_types.items():
             specs[name] = attrs.evolve(specs[name], record_type=cls)
+        for _plugin, spec in added:
+            core = specs[spec.name]
+            have = {i.name for i in core.indexes}
+            fresh = tuple(i for i in spec.indexes if i.name not in have)
+            specs[spec.name] = attrs.evolve(core, indexes=(*core.indexes, *fresh))
         extra = []
         if self.config.core.unique_phone:
             extra.append(IndexSpec([("phone", 1)], unique=True, sparse=True))

@@ -64,6 +64,8 @@ def crm_collections() -> list[CollectionSpec]:
             (
                 IndexSpec([("customer_id", 1), ("occurred_at", 1)]),
                 IndexSpec([("kind", 1), ("occurred_at", 1)]),
+                # a report's period: the contacts of a day, week or month without a scan
+                IndexSpec([("occurred_at", 1)]),
             ),
             customer_key="customer_id",
         ),

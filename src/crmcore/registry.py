@@ -118,12 +118,18 @@ class ReportSection:
 class ReportWindow:
     """What ``crm report`` looks at: a period [``since``, ``until``) (None: from the start /
     up to now) and a team or a rep (None: everyone). Sections count what happened in the
-    period; a rep's team is what ``crm.actor(rep).team`` says."""
+    period; a rep's team is what ``crm.actor(rep).team`` says.
+
+    ``brief``: only what the dashboard shows is wanted, the figures of a source's first
+    two-column table (its key figures) and its charts; a source may then leave out its other
+    sections and compute the rest by cheaper means. The figures it gives stay those of the
+    full report."""
 
     since: datetime | None = None
     until: datetime | None = None
     team: str | None = None
     rep: str | None = None
+    brief: bool = False
 
     def contains(self, when: datetime) -> bool:
         """Whether ``when`` falls in the period."""

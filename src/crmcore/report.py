@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmcore import names
 from crmcore.charts import Chart, Series, axis_name, bucket_index, buckets, percent, trend_period
-from crmcore.entities import TaskStatus
+from crmcore.converter import iso, parse_iso
+from crmcore.entities import CustomerStatus, TaskStatus
 from crmcore.errors import ValidationError
 from crmcore.i18n import N_, joined
 from crmcore.registry import ReportSection, ReportWindow
+from crmcore.storage.base import batches
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -69,55 +73,56 @@ def core_sections(
     at = bucket_index(periods)
     contacts_per = [0.0] * len(periods)
     purchases_per = [0.0] * len(periods)
-    owners = {c.id: c.owner for c in crm.customers.iter()}
-    period: dict[str, Any] = {}
-    if window.since is not None:
-        period["$gte"] = window.since
-    if window.until is not None:
-        period["$lt"] = window.until
-    for interaction in crm.interactions.iter({"occurred_at": period} if period else None):
-        # the rep named on the contact, else the customer's own rep (never a system actor)
-        rep = interaction.rep or owners.get(interaction.customer_id)
+    for doc, rep in contacts(crm, window):
         if not window.everyone and not in_scope(rep):
             continue
-        interactions_by_kind[interaction.kind] += 1
-        slot = at(interaction.occurred_at)
+        kind = doc["kind"]
+        interactions_by_kind[kind] += 1
+        slot = at(parse_iso(doc["occurred_at"]))
         if slot is not None:
             contacts_per[slot] += 1
-            purchases_per[slot] += interaction.kind == "purchase"
+            purchases_per[slot] += kind == "purchase"
         if rep is None:
             continue
-        served[rep].add(interaction.customer_id)
-        if interaction.kind == "purchase":
-            bought[rep].add(interaction.customer_id)
-    open_tasks = [
-        t
-        for t in crm.tasks.find({"status": TaskStatus.OPEN.value})
-        if window.everyone or in_scope(t.assignee)
-    ]
+        served[rep].add(doc["customer_id"])
+        if kind == "purchase":
+            bought[rep].add(doc["customer_id"])
     due_by_kind: Counter[str] = Counter()
     overdue_by_kind: Counter[str] = Counter()
-    for task in open_tasks:
-        if task.due_at <= now:
-            due_by_kind[task.kind] += 1
-        if task.due_at < now - timedelta(days=1):
-            overdue_by_kind[task.kind] += 1
+    if window.brief and window.team is None:
+        # the key figures alone: counted through the tasks' (assignee, status, due_at) and
+        # (status, due_at) indexes, no task read
+        mine: dict[str, Any] = {"status": TaskStatus.OPEN.value}
+        if window.rep is not None:
+            mine["assignee"] = window.rep
+        n_open = crm.tasks.count(mine)
+        n_due = crm.tasks.count({**mine, "due_at": {"$lte": now}})
+        n_overdue = crm.tasks.count({**mine, "due_at": {"$lt": now - timedelta(days=1)}})
+    else:
+        open_tasks = [
+            t
+            for t in crm.tasks.find({"status": TaskStatus.OPEN.value})
+            if window.everyone or in_scope(t.assignee)
+        ]
+        for task in open_tasks:
+            if task.due_at <= now:
+                due_by_kind[task.kind] += 1
+            if task.due_at < now - timedelta(days=1):
+                overdue_by_kind[task.kind] += 1
+        n_open = len(open_tasks)
+        n_due = sum(due_by_kind.values())
+        n_overdue = sum(overdue_by_kind.values())
     scope = window.label()
     sections = [
         ReportSection(
             N_("Customers and contacts"),
             (N_("measure"), N_("value")),
             [
-                (
-                    N_("active customers"),
-                    crm.customers.count()
-                    if window.everyone
-                    else sum(1 for o in owners.values() if o is not None and in_scope(o)),
-                ),
+                (N_("active customers"), active_customers(crm, window)),
                 (N_("interactions logged"), sum(interactions_by_kind.values())),
-                (N_("open tasks"), len(open_tasks)),
-                (N_("tasks due now"), sum(due_by_kind.values())),
-                (N_("tasks overdue by more than a day"), sum(overdue_by_kind.values())),
+                (N_("open tasks"), n_open),
+                (N_("tasks due now"), n_due),
+                (N_("tasks overdue by more than a day"), n_overdue),
             ],
             note=scope,
             order=0,
@@ -214,7 +219,48 @@ def core_sections(
             ],
         )
     )
-    return sections
+    return shown(sections) if window.brief else sections
+
+
+def shown(sections: list[ReportSection]) -> list[ReportSection]:
+    """What the dashboard shows of a source's sections: its first two-column table with rows
+    (its key figures) and the sections that have charts."""
+    first = next((s for s in sections if len(s.columns) == 2 and s.rows), None)
+    return [s for s in sections if s is first or s.charts]
+
+
+def contacts(crm: CRM, window: ReportWindow) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """The stored interactions that occurred in the window's period (through the
+    ``occurred_at`` index), each with the rep it counts for: the rep named on it, else the
+    customer's own rep (looked up only for those that name none; never a system actor)."""
+    period: dict[str, Any] = {}
+    if window.since is not None:
+        period["$gte"] = iso(window.since)
+    if window.until is not None:
+        period["$lt"] = iso(window.until)
+    docs = crm.collection(names.INTERACTIONS).iter({"occurred_at": period} if period else None)
+    for batch in batches(docs, 1000):
+        unnamed = sorted({d["customer_id"] for d in batch if not d.get("rep")})
+        owners: dict[str, str | None] = {}
+        if unnamed:
+            found = crm.collection(names.CUSTOMERS).find({"id": {"$in": unnamed}})
+            owners = {c["id"]: c.get("owner") for c in found if c.get("status") == "active"}
+        for doc in batch:
+            yield doc, doc.get("rep") or owners.get(doc["customer_id"])
+
+
+def active_customers(crm: CRM, window: ReportWindow) -> int:
+    """Active customers owned by the window's rep or a rep of its team (everyone's: all)."""
+    if window.everyone:
+        return crm.customers.count()
+    if window.team is None:
+        return crm.customers.count({"owner": window.rep})  # through the (owner, status) index
+    in_scope = window.rep_filter(crm)
+    return sum(
+        1
+        for doc in crm.collection(names.CUSTOMERS).iter({"status": CustomerStatus.ACTIVE.value})
+        if doc.get("owner") is not None and in_scope(doc["owner"])
+    )
 
 
 def conversion_chart(

@@ -117,3 +117,20 @@ def test_placed_times_are_never_quiet_and_keep_the_deadline(due, zone, wins, wit
         assert placed <= deadline
     if not is_quiet(due, zone, wins):
         assert placed == due
+
+
+def test_quiet_until_is_worked_out_once_per_moment_zone_and_windows():
+    """My day asks it for every row at one moment: the same question is answered from memory,
+    a different moment, zone or set of windows is worked out anew, and the answers are those
+    of the windows (21:00-08:00 UTC: quiet at 23:00 until 08:00)."""
+    from crmcore_followup import quiet
+
+    quiet._quiet_until.cache_clear()
+    for _ in range(200):
+        assert quiet.quiet_until(at("23:00"), "UTC", list(DEFAULT)) == at("08:00", 1)
+    assert quiet._quiet_until.cache_info().misses == 1
+    assert quiet.quiet_until(at("10:00"), "UTC", DEFAULT) is None
+    # 07:00 in Shanghai: quiet until 08:00 there
+    assert quiet.quiet_until(at("23:00"), "Asia/Shanghai", DEFAULT) == at("00:00", 1)
+    assert quiet.quiet_until(at("23:00"), "UTC", DEFAULT[1:]) is None
+    assert quiet._quiet_until.cache_info().misses == 4

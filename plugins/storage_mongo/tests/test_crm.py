@@ -91,7 +91,12 @@ def test_declared_indexes_are_created_at_open_and_reopening_is_idempotent(
         "i_status_priority-desc_due_at",
         "u_open_key",
     ]
-    assert names(crm, "interactions") == ["_id_", "i_customer_id_occurred_at", "i_kind_occurred_at"]
+    assert names(crm, "interactions") == [
+        "_id_",
+        "i_customer_id_occurred_at",
+        "i_kind_occurred_at",
+        "i_occurred_at",
+    ]
     assert names(crm, "customers") == [
         "_id_",
         "i_email",

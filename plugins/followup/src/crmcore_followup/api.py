@@ -21,10 +21,12 @@ from crmcore import (
     TaskStatus,
     ValidationError,
 )
+from crmcore.converter import iso
 from crmcore.customers import require_actor
 from crmcore.tasks import URGENCY
 from crmcore_followup.engine import NAMESPACE
 from crmcore_followup.grades import PIPELINE, pipeline_grade
+from crmcore_followup.records import PIPELINE_PATH
 from crmcore_followup.reps import Roster
 from crmcore_followup.sweep import resync
 
@@ -208,16 +210,55 @@ class GradeCounts:
 def _grade_map(
     crm: CRM, at: datetime | None = None, owners: Callable[[str | None], bool] | None = None
 ) -> tuple[dict[str, str], Counter[str]]:
+    """Each active customer's pipeline grade (created by ``at``), and how many of those
+    ``owners`` accepts hold each; read from the stored documents, no ``Customer`` built."""
     grade_of: dict[str, str] = {}
     customers: Counter[str] = Counter()
-    for customer in crm.customers.iter():
-        if at is not None and customer.created_at > at:
+    until = iso(at) if at is not None else None
+    # no filter: the status is checked here, cheaper than by the store's matcher
+    for doc in crm.collection("customers").iter():
+        if doc.get("status") != "active":
+            continue
+        if until is not None and doc["created_at"] > until:
             continue  # not a customer yet
-        grade = pipeline_grade(customer) or UNGRADED
-        grade_of[customer.id] = grade
-        if owners is None or owners(customer.owner):
+        grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
+        grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
+        grade = grade if isinstance(grade, str) and grade else UNGRADED
+        grade_of[doc["id"]] = grade
+        if owners is None or owners(doc.get("owner")):
             customers[grade] += 1
     return grade_of, customers
+
+
+def _grade_counts(crm: CRM, settings: Any, owner: str | None) -> Counter[str] | None:
+    """Active customers (of ``owner``, else everyone's) per pipeline grade, counted through
+    the customers' grade index without reading them: the configured grades and the ungraded.
+    None when some customer holds another grade (the caller then reads them all)."""
+    base: dict[str, Any] = {"status": "active"}
+    if owner is not None:
+        base["owner"] = owner
+    counts: Counter[str] = Counter()
+    for grade in settings.cadence_days:
+        n = crm.customers.count({**base, PIPELINE_PATH: grade})
+        if n:
+            counts[grade] = n
+    ungraded = crm.customers.count({**base, PIPELINE_PATH: None})
+    if ungraded:
+        counts[UNGRADED] = ungraded
+    total = crm.customers.count() if owner is None else crm.customers.count(base)
+    return counts if sum(counts.values()) == total else None
+
+
+def _grades_of(crm: CRM, ids: set[str]) -> dict[str, str]:
+    """The pipeline grade of each of the active customers ``ids``, as ``_grade_map`` has it."""
+    out: dict[str, str] = {}
+    for doc in crm.collection("customers").find({"id": {"$in": sorted(ids)}}):
+        if doc.get("status") != "active":
+            continue
+        grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
+        grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
+        out[doc["id"]] = grade if isinstance(grade, str) and grade else UNGRADED
+    return out
 
 
 def open_at(task: Task, at: datetime) -> bool:
@@ -232,22 +273,46 @@ def open_at(task: Task, at: datetime) -> bool:
 
 
 def overdue_by_grade(
-    crm: CRM, now: datetime | None = None, *, reps: Callable[[str | None], bool] | None = None
+    crm: CRM,
+    now: datetime | None = None,
+    *,
+    reps: Callable[[str | None], bool] | None = None,
+    assignee: str | None = None,
+    overdue_only: bool = False,
+    clock: datetime | None = None,
 ) -> list[GradeCounts]:
     """Per pipeline grade: customers, open follow-ups, how many are due and overdue, at
     ``now`` (default: the clock; an earlier instant counts the tasks open then). ``reps``:
-    only tasks assigned to, and customers owned by, the reps it accepts."""
-    clock = crm.now()
+    only tasks assigned to, and customers owned by, the reps it accepts; ``assignee``: the one
+    rep ``reps`` accepts, when it is one (read through the tasks' assignee index).
+    ``overdue_only``: only the overdue columns are wanted (``overdue``, ``overdue_over_a_day``,
+    ``overdue_tasks``; the grades listed stay the same), so for everyone's tasks now only the
+    overdue ones are read, through the (status, due_at) index. ``clock``: the time that
+    counts as now (default: the clock's), so that a report's own "now" reads the present."""
+    clock = clock or crm.now()
     when = now or clock
     past = when < clock
     settings = crm.settings("followup")
-    grade_of, customers = _grade_map(crm, when if past else None, reps)
+    counted = None
+    if overdue_only and not past and (reps is None or (assignee is not None and reps(assignee))):
+        counted = _grade_counts(crm, settings, assignee)
+    if counted is None:
+        grade_of, customers = _grade_map(crm, when if past else None, reps)
+    else:
+        grade_of, customers = {}, counted
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    tasks = (
-        crm.tasks.iter({"created_at": {"$lte": when}})
-        if past
-        else crm.tasks.iter({"status": TaskStatus.OPEN.value})
-    )
+    query: dict[str, Any] = {"status": TaskStatus.OPEN.value}
+    if assignee is not None:
+        query["assignee"] = assignee
+    elif overdue_only and reps is None:
+        # everyone's: every graded customer is counted, so the grades listed do not depend
+        # on the tasks read
+        query["due_at"] = {"$lt": when}
+    tasks: Any = crm.tasks.iter({"created_at": {"$lte": when}}) if past else crm.tasks.iter(query)
+    if counted is not None:
+        # the grades of these tasks' customers alone, looked up together
+        tasks = list(tasks)
+        grade_of = _grades_of(crm, {t.customer_id for t in tasks if t.customer_id})
     for task in tasks:
         if past and not open_at(task, when):
             continue

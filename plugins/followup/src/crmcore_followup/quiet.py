@@ -101,7 +101,14 @@ def place(
 
 def quiet_until(when: datetime, tz: str, windows: Sequence[QuietWindow]) -> datetime | None:
     """If ``when`` is inside quiet hours (chained windows followed), the first moment after
-    them; None when the customer may be contacted at ``when``."""
+    them; None when the customer may be contacted at ``when``. Remembered per (moment, zone,
+    windows): a page of a rep's week asks it for hundreds of customers at one moment, most of
+    them in the same zone."""
+    return _quiet_until(when, tz, tuple(windows))
+
+
+@lru_cache(maxsize=512)
+def _quiet_until(when: datetime, tz: str, windows: tuple[QuietWindow, ...]) -> datetime | None:
     if quiet_window_at(when, tz, windows) is None:
         return None
     return _walk(when, tz, windows, forward=True)

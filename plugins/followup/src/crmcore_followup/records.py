@@ -161,8 +161,15 @@ class SweepState:
 BACKFILL = "backfill"
 
 
+#: Where grading keeps a customer's pipeline grade (its written contract), and the index the
+#: report counts customers per grade by, without reading them.
+PIPELINE_PATH = "ext.grading.grades.pipeline"
+GRADE_INDEX = IndexSpec([(PIPELINE_PATH, 1), ("status", 1), ("owner", 1)])
+
+
 def collections() -> list[CollectionSpec]:
     return [
+        CollectionSpec("customers", (GRADE_INDEX,)),  # an index on the core's collection
         CollectionSpec(
             SCHEDULE,
             (

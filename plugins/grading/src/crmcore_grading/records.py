@@ -36,8 +36,18 @@ class HistoryRecord:
     version: int = 0
 
 
+#: Indexes on the core's customers for the churn watch: the customers holding a tier of a
+#: built-in scheme are found without reading the others (a scheme configured otherwise is
+#: found by a filter alone).
+TIER_INDEXES = tuple(
+    IndexSpec([(f"ext.grading.grades.{scheme}", 1), ("status", 1)])
+    for scheme in ("rfm", "pyramid", "hospital")
+)
+
+
 def collections() -> list[CollectionSpec]:
     return [
+        CollectionSpec("customers", TIER_INDEXES),
         CollectionSpec(
             HISTORY,
             (

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import Customer, NotFoundError, ReportSection, ReportWindow, SummaryLine
 from crmcore.charts import Chart, Series
+from crmcore.converter import iso
 from crmcore.i18n import N_, joined, msg, term
 from crmcore_loyalty.asks import ASK_KIND
 from crmcore_loyalty.records import (
@@ -16,6 +17,7 @@ from crmcore_loyalty.records import (
     CLAWBACK,
     EARN,
     EXPIRE,
+    LEDGER,
     LINKED,
     REDEEM,
     REWARDED,
@@ -57,17 +59,21 @@ def sections(
     period: Counter[str] = Counter()
     shortfall = 0
     goodwill = 0
-    for entry in loyalty.ledger.iter():
-        if owned is not None and entry.customer_id not in owned:
+    first, end = iso(since), iso(upper)  # stored instants compare as their text
+    # the stored entries, not LedgerEntry objects: a pass over the whole history
+    for doc in loyalty.crm.collection(LEDGER).iter():
+        customer, points = doc["customer_id"], doc["points"]
+        if owned is not None and customer not in owned:
             continue
-        outstanding += entry.points
-        holders[entry.customer_id] += entry.points
-        if since <= entry.at < upper:
-            period[entry.kind] += entry.points
-            if entry.kind == CLAWBACK:
-                shortfall += entry.shortfall
-            if entry.kind == EARN and entry.reason == "compensation":
-                goodwill += entry.points
+        outstanding += points
+        holders[customer] += points
+        if first <= doc["at"] < end:
+            kind = doc["kind"]
+            period[kind] += points
+            if kind == CLAWBACK:
+                shortfall += doc.get("shortfall") or 0
+            if kind == EARN and doc.get("reason") == "compensation":
+                goodwill += points
     members = sum(1 for points in holders.values() if points > 0)
     points_rows = [
         (N_("points outstanding"), outstanding),
@@ -106,6 +112,8 @@ def sections(
         )
     ]
 
+    if window.brief:  # the dashboard shows the points' figures and the referrers' chart
+        return [*out, *top_referrers(loyalty)]
     out.append(tier_section(loyalty, now, window))
 
     referrals = loyalty.referrals.all()
@@ -151,6 +159,12 @@ def sections(
             order=62,
         )
     )
+    return [*out, *top_referrers(loyalty)]
+
+
+def top_referrers(loyalty: Loyalty) -> list[ReportSection]:
+    """The ten customers who brought the most (none when nobody has referred anyone)."""
+    out: list[ReportSection] = []
     top = loyalty.referrals.leaderboard(limit=10)
     if top:
         names = referrer_names(loyalty, [row["referrer"] for row in top])

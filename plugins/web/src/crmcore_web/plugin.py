@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,24 +34,48 @@ def crm_settings() -> SettingsSpec:
 @hookimpl(tryfirst=True)
 def crm_actor(crm: CRM, name: str) -> Actor | None:
     """During an API request, its key's actor has the key's role (team and department as the
-    directory or another plugin describes them). Outside API requests: no opinion."""
-    from crmcore.security import Actor, Role
-    from crmcore_web import context
+    directory or another plugin describes them). Otherwise a workspace user's record counts
+    where nothing else does: an active user ``crm user add --team`` put in a team is in that
+    team (for the report's and the dashboard's team filter too), and a user no directory knows
+    acts with the role and team of their record."""
+    import attrs
 
-    current = context.CURRENT.get()
-    if current is None or current.actor != name:
+    from crmcore import NotFoundError
+    from crmcore.security import Actor, Role
+    from crmcore_web import context, users
+
+    if _RESOLVING.get():
         return None
-    token = context.CURRENT.set(None)
+    token = _RESOLVING.set(True)
     try:
         known = crm.actor(name)
     finally:
-        context.CURRENT.reset(token)
-    return Actor(
-        name,
-        Role(current.role),
-        known.team if known and known.team else current.team,
-        known.department if known and known.department else current.department,
-    )
+        _RESOLVING.reset(token)
+    current = context.CURRENT.get()
+    if current is not None and current.actor == name:
+        return Actor(
+            name,
+            Role(current.role),
+            known.team if known and known.team else current.team,
+            known.department if known and known.department else current.department,
+        )
+    if known is not None and known.team:
+        return known
+    try:
+        user = users.Users(crm).find(name)
+    except NotFoundError:  # asked before the store's collections are declared
+        return known
+    if user is None or not user.active:
+        return known
+    if known is not None:
+        return attrs.evolve(known, team=user.team, department=known.department or user.department)
+    return Actor(name, Role(user.role), user.team, user.department)
+
+
+#: Set while ``crm_actor`` asks the other sources, so that it gives no answer of its own then.
+_RESOLVING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "crmcore_web_resolving_actor", default=False
+)
 
 
 @hookimpl

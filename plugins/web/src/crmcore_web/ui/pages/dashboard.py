@@ -5,9 +5,10 @@ period (today, this week, this month, custom dates) and a team or a rep, one car
 Shift leads see their own team; managers and admins choose. Agents are refused, and the role
 policy (``report.read``) is asked too, so a plugin's policy can narrow it further.
 
-The figures are the ``crm report`` sections (``crmcore.report.report_by_source``); on a large
-store they take seconds to compute, so each (window, team, rep) is kept for ``FRESH`` seconds
-and until the store is written to, whichever comes first.
+The figures are the ``crm report`` sections (``crmcore.report.report_by_source``), asked for
+in brief (``ReportWindow.brief``: each source computes only its key figures and charts, by
+indexed counts where it can); each (window, team, rep) is kept for ``FRESH`` seconds and until
+the store is written to, whichever comes first.
 """
 
 from __future__ import annotations
@@ -154,8 +155,10 @@ def dashboard(request: PageRequest) -> Render:
         request.now.astimezone(ZoneInfo(zone)).date() if period != "custom" else None,
         _store_version(request),
     )
+    # brief: each source computes only what a card shows (key figures and charts)
+    brief = attrs.evolve(window, brief=True)
     computed_at, groups = CACHE.get(
-        key, lambda: (request.now, report_by_source(request.crm, request.now, window))
+        key, lambda: (request.now, report_by_source(request.crm, request.now, brief))
     )
     _ = request.gettext
     cards = [
