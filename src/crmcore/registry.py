@@ -25,10 +25,13 @@ class SettingsSpec:
 
 @attrs.frozen
 class Kinds:
-    """Interaction and task kinds a plugin adds to the core's."""
+    """Interaction and task kinds a plugin adds to the core's. ``task_labels`` says how each
+    task kind is shown (English, marked with ``N_`` so the plugin's catalog translates it):
+    ``Kinds(tasks=("referral_ask",), task_labels={"referral_ask": N_("Referral ask")})``."""
 
     interactions: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     tasks: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    task_labels: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
 
 
 @attrs.frozen
