@@ -65,7 +65,7 @@ def test_a_message_title_is_stored_with_its_id_and_args_and_shown_in_chinese(crm
     task = crm.tasks.create(actor="t", kind="chase", title=title, due_at=crm.now())
     assert type(task.title) is str and task.title == "Call Ann about the invoice"
     assert task.title_key == "Call %(who)s about %(what)s"
-    assert task.title_args == {"who": "Ann", "what": {"key": "the invoice", "args": {}}}
+    assert task.title_args == {"who": "Ann", "what": {"key": "the invoice"}}
     doc = crm.store.collection("tasks").get(task.id)
     assert doc["title"] == "Call Ann about the invoice" and doc["title_key"] == task.title_key
     again = crm.tasks.get(task.id)
@@ -115,7 +115,7 @@ def test_reasons_round_trip_through_their_stored_form(crm):
     doc = stored(reason)
     assert doc == {
         "key": "Call %(who)s about %(what)s",
-        "args": {"who": "Cy", "what": {"key": "the invoice", "args": {}}},
+        "args": {"who": "Cy", "what": {"key": "the invoice"}},
         "text": "Call Cy about the invoice",
     }
     back = restored(doc)
@@ -131,7 +131,7 @@ def test_joined_parts_round_trip(crm):
     doc = message_doc(value)
     assert doc == {
         "parts": [
-            {"key": "the invoice", "args": {}},
+            {"key": "the invoice"},
             {"key": "Call %(who)s about %(what)s", "args": {"who": "D", "what": "x"}},
         ],
         "sep": "; ",

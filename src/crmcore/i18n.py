@@ -189,6 +189,11 @@ def activate(trans: NullTranslations) -> Iterator[None]:
         _current.reset(token)
 
 
+def active() -> bool:
+    """Whether translations are active here (:func:`activate`)."""
+    return _current.get() is not None
+
+
 def current_gettext(message: str) -> str:
     """``message`` translated with the current translations (as written when none)."""
     trans = _current.get()

@@ -87,14 +87,16 @@ def translate(value: str, gettext: Callable[[str], str]) -> str:
 
 def message_doc(value: object) -> dict[str, Any] | None:
     """A :class:`Message` as a JSON document: ``{"key": msgid, "args": {...}}`` (a parameter
-    that is a message is a document of its own, other parameters are stored as given), or
+    that is a message is a document of its own, other parameters are stored as given; no
+    ``args`` for a message without parameters), or
     ``{"parts": [...], "sep": "; "}`` for :func:`joined` parts. None for plain text."""
     if not isinstance(value, Message):
         return None
     if value.parts or not value.msgid:
         return {"parts": [message_doc(p) or str(p) for p in value.parts], "sep": value.sep}
-    args = {k: message_doc(v) or v for k, v in value.params.items()}
-    return {"key": value.msgid, "args": args}
+    if not value.params:  # a plain message id (a term): no empty "args" stored with it
+        return {"key": value.msgid}
+    return {"key": value.msgid, "args": {k: message_doc(v) or v for k, v in value.params.items()}}
 
 
 def from_message_doc(doc: Mapping[str, Any], text: str | None = None) -> Message:

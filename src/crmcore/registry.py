@@ -23,6 +23,10 @@ class SettingsSpec:
     type: type
 
 
+def _str_map(value: Mapping[str, str]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()}
+
+
 @attrs.frozen
 class Kinds:
     """Interaction and task kinds a plugin adds to the core's. ``task_labels`` says how each
@@ -31,7 +35,7 @@ class Kinds:
 
     interactions: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     tasks: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
-    task_labels: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    task_labels: Mapping[str, str] = attrs.field(factory=dict, converter=_str_map)
 
 
 @attrs.frozen

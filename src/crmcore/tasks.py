@@ -83,7 +83,7 @@ class Tasks:
         fields["title"] = str(draft.title)  # the English; a Message's id and parameters too:
         doc = message_doc(draft.title)  # shown in the reader's language (docs/plugins.md)
         if doc is not None and "key" in doc:
-            fields.update(title_key=doc["key"], title_args=doc["args"])
+            fields.update(title_key=doc["key"], title_args=doc.get("args") or {})
         task = Task(
             id=self._kernel.new_id("tsk_"),
             created_at=now,

@@ -20,6 +20,7 @@ from crmcore import (
 )
 from crmcore.contracts import BusinessClock
 from crmcore.converter import to_doc
+from crmcore.i18n import N_
 from crmcore.storage import CollectionSpec, IndexSpec
 from crmcore_complaints.api import SECTION, TASK_SOURCE, Complaints
 from crmcore_complaints.model import (
@@ -108,7 +109,7 @@ def crm_collections() -> list[CollectionSpec]:
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(tasks=("improvement",))
+    return Kinds(tasks=("improvement",), task_labels={"improvement": N_("Improvement action")})
 
 
 @hookimpl

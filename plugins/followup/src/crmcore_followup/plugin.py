@@ -35,6 +35,7 @@ from crmcore import (
 from crmcore.calendars import calendar_named
 from crmcore.contracts import Ticket
 from crmcore.converter import iso
+from crmcore.i18n import N_
 from crmcore.security import Actor, Role, directory_actor
 from crmcore_followup import handovers, records, recovery, report, routing, simulate, sweep
 from crmcore_followup.engine import NAMESPACE, SOURCE, Engine, open_contact_tasks, ours
@@ -53,7 +54,11 @@ if TYPE_CHECKING:
     )
     from crmcore.storage import CollectionSpec
 
-CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
+#: Why a callback is due, by interaction kind (marked for the catalog: the callback's title
+#: says it in the reader's language); other kinds are named as they are.
+CALLBACK_REASONS = {"business": N_("business handled"), "purchase": N_("purchase")}
+#: The reason of a callback after a closed complaint.
+COMPLAINT_CLOSED = N_("complaint closed")
 
 
 def _active(customer: Customer) -> bool:
@@ -345,7 +350,10 @@ def _crm_interaction_logged(
 @hookimpl
 def crm_kinds() -> Kinds:
     """The task kind ``recovery``: what an unsatisfied callback answer leads to."""
-    return Kinds(tasks=(recovery.KIND,))
+    return Kinds(
+        tasks=(recovery.KIND,),
+        task_labels={recovery.KIND: N_("Recovery after an unsatisfied callback")},
+    )
 
 
 @hookimpl
@@ -512,7 +520,7 @@ def crm_complaint_closed(crm: CRM, ticket: Ticket, actor: str) -> Effects | None
     except NotFoundError:
         return None
     draft = Engine.of(crm).callback_draft(
-        customer, ref=ticket.id, event_at=crm.now(), reason="complaint closed", trigger="complaint"
+        customer, ref=ticket.id, event_at=crm.now(), reason=COMPLAINT_CLOSED, trigger="complaint"
     )
     return Effects(tasks=[draft]) if draft is not None else None
 

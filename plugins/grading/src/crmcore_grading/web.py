@@ -8,7 +8,7 @@ from typing import Any
 
 from crmcore.app import CRM
 from crmcore.entities import Customer
-from crmcore.i18n import lazy
+from crmcore.i18n import lazy, restored
 from crmcore.registry import (
     Badge,
     CustomerPanel,
@@ -46,13 +46,13 @@ def badges(customer: Customer) -> list[Badge]:
             Badge(
                 SCHEMES["pipeline"],
                 grade,
-                reasons.get("pipeline", ""),
+                restored(reasons.get("pipeline", "")),
                 PIPELINE_RANK.get(grade, 60),
             )
         )
     tier = next((s for s in TIER_SCHEMES if grades.get(s)), None)
     if tier is not None:
-        out.append(Badge(SCHEMES[tier], grades[tier], reasons.get(tier, ""), 100))
+        out.append(Badge(SCHEMES[tier], grades[tier], restored(reasons.get(tier, "")), 100))
     return out
 
 
@@ -64,7 +64,11 @@ def panel(request: PageRequest, customer: Customer) -> Render | None:
         return None
     order = [s for s in SCHEMES if s in grades] + sorted(s for s in grades if s not in SCHEMES)
     rows = [
-        {"scheme": str(SCHEMES.get(s, s)), "grade": grades[s], "reason": reasons.get(s, "")}
+        {
+            "scheme": str(SCHEMES.get(s, s)),
+            "grade": grades[s],
+            "reason": restored(reasons.get(s, "")),
+        }
         for s in order
     ]
     level = churn.get("level", "none")
@@ -74,7 +78,7 @@ def panel(request: PageRequest, customer: Customer) -> Render | None:
             "grades": rows,
             "churn_level": level,
             "churn_label": str(CHURN.get(level, level)),
-            "churn_reasons": list(churn.get("reasons") or []),
+            "churn_reasons": [restored(r) for r in churn.get("reasons") or []],
         },
     )
 

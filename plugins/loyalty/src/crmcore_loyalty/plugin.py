@@ -24,6 +24,7 @@ from crmcore import (
 )
 from crmcore.contracts import Ticket
 from crmcore.converter import to_doc
+from crmcore.i18n import N_
 from crmcore_loyalty import reporting, simulate
 from crmcore_loyalty.api import Loyalty
 from crmcore_loyalty.asks import ASK_KIND
@@ -50,7 +51,10 @@ def crm_collections() -> list[CollectionSpec]:
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(tasks=(ASK_KIND, REMINDER_KIND))
+    return Kinds(
+        tasks=(ASK_KIND, REMINDER_KIND),
+        task_labels={ASK_KIND: N_("Referral ask"), REMINDER_KIND: N_("Points expiry reminder")},
+    )
 
 
 @hookimpl

@@ -10,7 +10,7 @@ import attrs
 
 from crmcore.entities import Customer, Task, TaskStatus
 from crmcore.errors import ValidationError
-from crmcore.i18n import lazy
+from crmcore.i18n import lazy, translate
 from crmcore.registry import PageRequest, Redirect, Render, WebPage
 from crmcore_web.ui.pages import people
 
@@ -166,7 +166,9 @@ def complete(request: PageRequest) -> Redirect:
         task.id, actor=request.actor, outcome=outcome, expected_version=version
     )
     return Redirect(
-        _back(request), notice=request.gettext("Task completed: %(title)s") % {"title": task.title}
+        _back(request),
+        notice=request.gettext("Task completed: %(title)s")
+        % {"title": translate(task.title_message, request.gettext)},
     )
 
 
@@ -185,5 +187,7 @@ def reschedule(request: PageRequest) -> Redirect:
     version = int(request.form["version"]) if request.form.get("version", "").isdigit() else None
     request.crm.tasks.reschedule(task.id, due, actor=request.actor, expected_version=version)
     return Redirect(
-        _back(request), notice=request.gettext("Task moved: %(title)s") % {"title": task.title}
+        _back(request),
+        notice=request.gettext("Task moved: %(title)s")
+        % {"title": translate(task.title_message, request.gettext)},
     )
