@@ -3,6 +3,10 @@ in the reader's language; text stored without them shown as written."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,3 +166,69 @@ def test_task_kinds_have_labels_from_the_declaring_plugin(crm):
     assert crm.task_kind_label("follow_up") == "Follow-up"
     assert zh(crm)(crm.task_kind_label("follow_up")) != "Follow-up"
     assert crm.task_kind_label("unknown_kind") == "Unknown kind"
+
+
+BUNDLED = ["grading", "followup", "loyalty", "complaints", "service", "web"]
+
+
+def test_every_task_kind_of_the_bundled_plugins_has_a_chinese_label():
+    i18n.clear_cache()
+    with make_test_crm(BUNDLED) as crm:
+        gettext = i18n.gettext("zh_CN", crm.plugins)
+        assert {"referral_ask", "recovery", "improvement", "qa_review"} <= crm.task_kinds
+        unlabelled = [k for k in sorted(crm.task_kinds) if k not in crm._task_labels]
+        assert unlabelled == []
+        english = {k: crm.task_kind_label(k) for k in crm.task_kinds}
+        untranslated = [k for k, label in english.items() if gettext(label) == label]
+        assert untranslated == []
+
+
+def test_every_task_title_the_bundled_plugins_write_is_a_message_of_their_catalogs():
+    """The plugins' sources make titles with msg(): no f-string or plain title left."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent / "plugins"
+    plain = []
+    for source in sorted(root.glob("*/src/*/*.py")):
+        text = source.read_text("utf-8")
+        for m in re.finditer(r"\btitle=(f?[\"'])", text):
+            line = text[: m.start()].count("\n") + 1
+            context = text[max(0, m.start() - 400) : m.start()]
+            if "TaskDraft(" in context or "tasks.create(" in context or "flow_task(" in context:
+                plain.append(f"{source.relative_to(root)}:{line}")
+    assert plain == []
+
+
+def _crm_cli(*args: str, lang: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM", "LC_", "LANG"))}
+    env.update({"LANG": lang, "COLUMNS": "250"})
+    return subprocess.run(
+        [sys.executable, "-m", "crmcore.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_crm_tables_show_titles_in_the_terminals_language(tmp_path):
+    folder = tmp_path / "demo"
+    made = _crm_cli("demo", "--customers", "6", "--days", "2", "--dir", str(folder), lang="C")
+    assert made.returncode == 0, made.stderr
+    config = str(folder / "crm.toml")
+    due = ("--config", config, "--as", "admin", "tasks", "due", "--within", "30d")
+    chinese = _crm_cli(*due, lang="zh_CN.UTF-8")
+    assert chinese.returncode == 0, chinese.stderr
+    assert "首次联系新客户" in chinese.stdout
+    assert "First contact with a new customer" not in chinese.stdout
+    english = _crm_cli(*due, lang="en_US.UTF-8")
+    assert (
+        "First contact with a new customer" in english.stdout and "首次联系" not in english.stdout
+    )
+    # --json stays as stored: the English with its message id, whatever the terminal says
+    as_json = _crm_cli("--json", *due, lang="zh_CN.UTF-8")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    first = next(r for r in rows if r["kind"] == "first_contact")
+    assert first["title"] == "First contact with a new customer"
+    assert first["title_key"] == "First contact with a new customer"

@@ -94,7 +94,7 @@ from crmcore import (
     TaskUpdate,
 )
 from crmcore.converter import iso, parse_iso
-from crmcore.i18n import restored
+from crmcore.i18n import msg, restored, term
 from crmcore.i18n import stored as stored_text
 from crmcore.logs import get_logger
 from crmcore.stash import StashKey
@@ -780,7 +780,9 @@ class Engine:
         watched = ", ".join(churn_rules.watched(outcome.grading["grades"], c))
         draft = TaskDraft(
             kind="retention",
-            title=f"Retention: churn risk {level} ({watched})",
+            title=msg(
+                "Retention: churn risk %(level)s (%(watched)s)", level=term(level), watched=watched
+            ),
             due_at=due,
             customer_id=outcome.customer_id,
             assignee=outcome.facts.owner,
