@@ -158,3 +158,21 @@ def test_a_notice_names_the_task_in_the_readers_language(demo):
         notice = re.search(r'class="notice"[^>]*>(.*?)<', done.text, re.S)
         assert notice is not None and "任务已完成" in notice.group(1), done.text[:3000]
         assert _english(notice.group(1)) == []
+
+
+def test_a_refused_form_says_why_in_the_readers_language(demo):
+    client, home = _client(demo)
+    with client:
+        row = re.search(r'<tr class="task" data-task="([^"]+)">', home)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', home).group(1)
+        refused = client.post(
+            f"/tasks/{row.group(1)}/complete", data={"outcome": "", "csrf_token": token}
+        )
+        assert refused.status_code == 422
+        assert "请说明结果" in refused.text and "say how it went" not in refused.text
+        english = client.post(
+            f"/tasks/{row.group(1)}/reschedule",
+            data={"due_at": "not a time", "csrf_token": token},
+            headers={"Accept-Language": "en"},
+        )
+        assert english.status_code == 422
