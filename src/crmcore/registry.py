@@ -378,6 +378,6 @@ class Badge:
     equal due time: lower comes first (an A customer before a D)."""
 
     label: Any  # what it is: "Grade", "Tier" (str or crmcore.i18n.LazyText)
-    value: str  # the mark itself: "A", "VIP"
-    reason: str = ""
+    value: str  # the mark itself: "A", "VIP" (a message, ``term(N_("vip"))``, is translated)
+    reason: str = ""  # text, or a message (``crmcore.i18n.msg``) shown in the reader's language
     rank: int = 100

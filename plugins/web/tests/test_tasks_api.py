@@ -151,3 +151,20 @@ def test_an_unknown_lang_is_a_clear_400(web):
     assert answer.status_code == 400
     assert answer.json()["error"]["field"] == "lang"
     assert "en, zh_CN" in answer.json()["error"]["message"]
+
+
+def test_a_plugins_reasons_are_answered_in_the_readers_language(web_for):
+    web = web_for(("web", "grading"))
+    customer = web.customer("Li Wei", owner="ann")
+    from crmcore_grading import api as grading
+
+    grading.set_inputs(web.crm, customer["id"], actor="admin", demand="dead")
+    url = f"/api/v1/grading/customers/{customer['id']}"
+
+    def reason(**params):
+        view = web.client.get(url, params=params, headers=web.as_["admin"]).json()
+        return next(g["reason"] for g in view["grades"] if g["scheme"] == "pipeline")
+
+    assert reason() == "no need or no chance of a deal (dead)"
+    assert reason(lang="zh_CN").startswith("无需求或无成交可能")
+    assert reason(lang="en") == "no need or no chance of a deal (dead)"

@@ -47,6 +47,12 @@ ENGLISH = [
     "value score",
     "purchases and visits expected",
     " month",
+    # grades and tiers written as codes
+    "potential_loyalist",
+    "potential loyalist",
+    "champions",
+    "hibernating",
+    "ordinary",
 ]
 
 

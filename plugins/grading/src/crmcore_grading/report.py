@@ -53,6 +53,7 @@ DEFAULT_TIER_NAMES = (
     N_("small"),
     N_("big"),
     N_("potential big"),
+    N_("general"),
 )
 #: How each kind of loss reads in a report (DOMAIN §9).
 CHURN_TYPE_NAMES = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from crmcore.app import CRM
 from crmcore.entities import Customer
-from crmcore.i18n import lazy, restored
+from crmcore.i18n import lazy, restored, term
 from crmcore.registry import (
     Badge,
     CustomerPanel,
@@ -29,6 +29,12 @@ SCHEMES = {
 CHURN = {"none": lazy("none"), "low": lazy("low"), "medium": lazy("medium"), "high": lazy("high")}
 PIPELINE_RANK = {"A": 10, "B": 20, "C": 30, "D": 40, "E": 50}
 TIER_SCHEMES = ("hospital", "pyramid")
+
+
+def shown_grade(value: str) -> str:
+    """A grade or tier as people read it: ``potential_loyalist`` -> "potential loyalist", a
+    message of the catalog (translated on the page); ``A`` as it is."""
+    return term(value.replace("_", " ")) if len(value) > 1 else value
 
 
 def _stored(customer: Customer) -> dict[str, Any]:
@@ -52,7 +58,9 @@ def badges(customer: Customer) -> list[Badge]:
         )
     tier = next((s for s in TIER_SCHEMES if grades.get(s)), None)
     if tier is not None:
-        out.append(Badge(SCHEMES[tier], grades[tier], restored(reasons.get(tier, "")), 100))
+        out.append(
+            Badge(SCHEMES[tier], shown_grade(grades[tier]), restored(reasons.get(tier, "")), 100)
+        )
     return out
 
 
@@ -66,7 +74,7 @@ def panel(request: PageRequest, customer: Customer) -> Render | None:
     rows = [
         {
             "scheme": str(SCHEMES.get(s, s)),
-            "grade": grades[s],
+            "grade": shown_grade(grades[s]),
             "reason": restored(reasons.get(s, "")),
         }
         for s in order
