@@ -44,9 +44,10 @@ if TYPE_CHECKING:
     from crmcore.registry import ApiRoute, CustomerPanel, TemplateFolder, TranslationCatalog
 from crmcore.i18n import N_, msg, term
 
-#: The shipped departments as task titles name them (others are named as configured).
+#: The shipped departments, marked for the catalog: a task title names them in the reader's
+#: language (in English as configured; other departments as configured everywhere).
 DEPARTMENTS = {
-    "customer_service": N_("customer service"),
+    "customer_service": N_("customer_service"),
     "billing": N_("billing"),
     "network": N_("network"),
 }
