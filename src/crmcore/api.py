@@ -29,7 +29,9 @@ import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from crmcore import i18n
 from crmcore.converter import converter, iso
+from crmcore.entities import title_message
 from crmcore.errors import (
     ConflictError,
     CrmError,
@@ -422,16 +424,23 @@ def to_json(value: Any) -> Any:
     store writes them), tuples and sets lists, datetimes fixed-width UTC ISO 8601 text
     (``2026-01-05T09:00:00.000000Z``), dates ``YYYY-MM-DD``, enums their value, durations
     seconds, mapping keys text; anything else its text. The one conversion every server of the
-    API uses."""
+    API uses. Inside ``crmcore.i18n.activate(...)``, text written as data (a task's title, a
+    reason given as a message) is in that language; the message ids stay beside it."""
     kind = type(value)
     if value is None or kind in _SCALARS:
         return value
     if kind is dict:  # the common containers first: most of a large answer is made of them
-        return {k if type(k) is str else str(to_json(k)): to_json(v) for k, v in value.items()}
+        out = {k if type(k) is str else str(to_json(k)): to_json(v) for k, v in value.items()}
+        if out.get("title_key") and i18n.active():  # a task's title, in the reader's language
+            message = title_message(str(out["title"]), out["title_key"], out.get("title_args"))
+            out["title"] = i18n.translate(message, i18n.current_gettext)
+        return out
     if kind is list:
         return [to_json(v) for v in value]
     if attrs.has(kind):
         return to_json(converter.unstructure(value))
+    if isinstance(value, i18n.Message):  # a reason stored with its message id
+        return i18n.translate(value, i18n.current_gettext) if i18n.active() else str(value)
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):

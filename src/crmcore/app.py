@@ -79,6 +79,7 @@ class CRM:
         self.log = get_logger("core")
         self.stash = Stash()  # plugins' per-CRM state (``crmcore.stash``)
         self._settings = self._load_settings()
+        self._task_labels: dict[str, str] = {}
         self.interaction_kinds, self.task_kinds = self._load_kinds()
         self._specs = self.kernel.specs = self._open_collections()
         self.tasks = Tasks(self.kernel, self.task_kinds)
@@ -142,7 +143,15 @@ class CRM:
             if isinstance(kinds, Kinds):
                 interactions.update(kinds.interactions)
                 tasks.update(kinds.tasks)
+                self._task_labels.update(
+                    (k, v) for k, v in kinds.task_labels.items() if k in kinds.tasks
+                )
         return frozenset(interactions), frozenset(tasks)
+
+    def task_kind_label(self, kind: str) -> str:
+        """How a task kind is shown, in English (a message id of the declaring plugin's
+        catalog: translate it where it is shown); a kind without a label reads as its name."""
+        return self._task_labels.get(kind) or kind.replace("_", " ").capitalize()
 
     def _open_collections(self) -> dict[str, CollectionSpec]:
         specs: dict[str, CollectionSpec] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crmcore.hookspecs import hookimpl
+from crmcore.markers import N_
 from crmcore.names import CUSTOMER_KEYS, CUSTOMERS, INTERACTIONS, TASKS
 from crmcore.registry import Kinds
 from crmcore.searchkeys import FIELD as SEARCH_FIELD
@@ -30,6 +31,16 @@ INTERACTION_KINDS = (
     "other",
 )
 TASK_KINDS = ("follow_up", "first_contact", "callback", "care", "complaint", "retention", "other")
+#: How the core's task kinds are shown (translated by the core's catalog).
+TASK_LABELS = {
+    "follow_up": N_("Follow-up"),
+    "first_contact": N_("First contact"),
+    "callback": N_("Callback"),
+    "care": N_("Care"),
+    "complaint": N_("Complaint"),
+    "retention": N_("Retention"),
+    "other": N_("Other"),
+}
 
 
 def _open_memory(options: StorageOptions) -> Store:
@@ -87,4 +98,4 @@ def crm_collections() -> list[CollectionSpec]:
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(interactions=INTERACTION_KINDS, tasks=TASK_KINDS)
+    return Kinds(interactions=INTERACTION_KINDS, tasks=TASK_KINDS, task_labels=TASK_LABELS)

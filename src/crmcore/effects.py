@@ -49,7 +49,9 @@ def _optional_priority(value: Priority | int | None) -> Priority | None:
 @attrs.frozen
 class TaskDraft:
     """A task to create. With a ``dedupe_key``, it is skipped while an open task has that key,
-    however often events or workers repeat (enforced by a unique index, across processes)."""
+    however often events or workers repeat (enforced by a unique index, across processes).
+    A ``title`` made with ``crmcore.i18n.msg`` is stored with its message id and parameters
+    and shown in the reader's language (docs/plugins.md); plain text is shown as written."""
 
     kind: str
     title: str

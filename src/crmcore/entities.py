@@ -208,6 +208,15 @@ class Interaction:
     version: int = 0
 
 
+def title_message(title: str, key: str | None, args: dict[str, Any] | None) -> str:
+    """A task title with its message id and parameters, as a ``Message`` (see above)."""
+    from crmcore.messages import Message, restored
+
+    if not key:
+        return Message(title, {})
+    return restored({"key": key, "args": args or {}, "text": title})
+
+
 @attrs.frozen
 class Task:
     """Something someone must do by a time: a follow-up, callback, complaint step, care call …"""
@@ -243,7 +252,17 @@ class Task:
     )
     ext: dict[str, dict[str, Any]] = field(factory=dict, validator=_ext)
     version: int = 0
+    #: The title's message id and parameters when a plugin gave a message (``msg(...)``):
+    #: the title is then shown in the reader's language; ``title`` keeps the English.
+    title_key: str | None = field(default=None, validator=optional_text)
+    title_args: dict[str, Any] = field(factory=dict)
 
     @property
     def is_open(self) -> bool:
         return self.status is TaskStatus.OPEN
+
+    @property
+    def title_message(self) -> str:
+        """The title as a :class:`crmcore.messages.Message` (English as a ``str``,
+        translated where it is shown); a title stored as text only is its own message id."""
+        return title_message(self.title, self.title_key, self.title_args)

@@ -17,6 +17,7 @@ class ValidationError(CrmError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+        self.message = message  # without the field (a message: translated where shown)
 
 
 class ConfigError(CrmError):

@@ -23,8 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.markers import N_ as N_  # re-exported: the documented import of the marker
 from crmcore.messages import Message as Message  # re-exported: report messages
+from crmcore.messages import from_message_doc as from_message_doc
 from crmcore.messages import joined as joined
+from crmcore.messages import message_doc as message_doc
 from crmcore.messages import msg as msg
+from crmcore.messages import restored as restored
+from crmcore.messages import stored as stored
 from crmcore.messages import term as term
 from crmcore.messages import translate as translate
 
@@ -183,6 +187,11 @@ def activate(trans: NullTranslations) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def active() -> bool:
+    """Whether translations are active here (:func:`activate`)."""
+    return _current.get() is not None
 
 
 def current_gettext(message: str) -> str:

@@ -1,11 +1,18 @@
-"""Report messages: words with numbers or names in them, English as a ``str``, translated
-where they are shown (``crmcore.i18n`` re-exports all of this). Imports nothing: charts and
-report sections use it without reaching the catalogs.
+"""Messages: words with numbers or names in them, English as a ``str``, translated where
+they are shown (``crmcore.i18n`` re-exports all of this). Imports nothing: charts, report
+sections and plugins' records use it without reaching the catalogs.
+
+Data-born text (a task's title, a grade's reason) is a :class:`Message` when a plugin makes it,
+is stored as a document (:func:`message_doc`, :func:`stored`: the message id, its parameters
+and, for reasons, the English text), is a :class:`Message` again when read
+(:func:`from_message_doc`, :func:`restored`) and is translated where it is shown
+(:func:`translate`). Text stored by older versions or by plugins that give text only stays a
+plain ``str``: shown as written (or translated if it happens to be a message id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -64,5 +71,95 @@ def translate(value: str, gettext: Callable[[str], str]) -> str:
             k: translate(v, gettext) if isinstance(v, Message) else v
             for k, v in value.params.items()
         }
-        return gettext(value.msgid) % params if params else gettext(value.msgid)
+        if not params:  # (shown otherwise than its id: stored text that no longer fits it)
+            return gettext(value.msgid) if str(value) == value.msgid else str(value)
+        try:
+            return gettext(value.msgid) % params
+        except (KeyError, ValueError, TypeError):
+            # a translation whose placeholders do not match the stored parameters (a record
+            # written before the message changed): English, as stored, rather than nothing
+            return str(value)
     return gettext(value) if value else ""  # gettext("") is the catalog's header
+
+
+# -- stored messages -------------------------------------------------------------------------
+
+
+def message_doc(value: object) -> dict[str, Any] | None:
+    """A :class:`Message` as a JSON document: ``{"key": msgid, "args": {...}}`` (a parameter
+    that is a message is a document of its own, other parameters are stored as given; no
+    ``args`` for a message without parameters), or
+    ``{"parts": [...], "sep": "; "}`` for :func:`joined` parts. None for plain text."""
+    if not isinstance(value, Message):
+        return None
+    if value.parts or not value.msgid:
+        return {"parts": [message_doc(p) or str(p) for p in value.parts], "sep": value.sep}
+    if not value.params:  # a plain message id (a term): no empty "args" stored with it
+        return {"key": value.msgid}
+    return {"key": value.msgid, "args": {k: message_doc(v) or v for k, v in value.params.items()}}
+
+
+def from_message_doc(doc: Mapping[str, Any], text: str | None = None) -> Message:
+    """The :class:`Message` a :func:`message_doc` describes, shown as ``text`` (the English
+    stored with it) when given. A malformed document is a :class:`ValueError`."""
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"a stored message is a mapping, got {type(doc).__name__}")
+    if "parts" in doc:
+        parts = tuple(
+            _value(p) if isinstance(p, Mapping) else str(p) for p in doc.get("parts") or ()
+        )
+        sep = str(doc.get("sep") or "")
+        built = Message("", {}, parts, sep)
+    else:
+        key = doc.get("key")
+        if not isinstance(key, str) or not key:
+            raise ValueError("a stored message has no key")
+        args = doc.get("args") or {}
+        if not isinstance(args, Mapping):
+            raise ValueError("a stored message's args are not a mapping")
+        params = {str(k): _value(v) if isinstance(v, Mapping) else v for k, v in args.items()}
+        try:
+            built = Message(key, params)
+        except (KeyError, ValueError, TypeError):  # args that do not fit the key
+            if text is None:
+                raise ValueError(f"a stored message's args do not fit {key!r}") from None
+            built = _shown(text, key, params, (), "")
+    if text is not None and text != str(built):
+        built = _shown(text, built.msgid, built.params, built.parts, built.sep)
+    return built
+
+
+def _value(doc: Mapping[str, Any]) -> Message:
+    return from_message_doc(doc)
+
+
+def _shown(
+    text: str, msgid: str, params: dict[str, Any], parts: tuple[str, ...], sep: str
+) -> Message:
+    """A message shown as ``text`` (the English as stored) whatever its parameters say."""
+    self = str.__new__(Message, text)
+    self.msgid, self.params, self.parts, self.sep = msgid, params, parts, sep
+    return self
+
+
+def stored(value: str) -> str | dict[str, Any]:
+    """How a reason (or any data-born text kept inside a record) is stored: a
+    :class:`Message` as ``{"key", "args", "text"}`` (``text``: the English), plain text as
+    it is."""
+    doc = message_doc(value)
+    return str(value) if doc is None else {**doc, "text": str(value)}
+
+
+def restored(value: Any) -> str:
+    """The reverse of :func:`stored`: a :class:`Message` (shown as its stored English) for a
+    message document, the text itself for plain text (records of older versions, plugins
+    that give text only). Never fails: a document it cannot read is shown as its text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        text = value.get("text")
+        try:
+            return from_message_doc(value, text if isinstance(text, str) else None)
+        except ValueError:
+            return text if isinstance(text, str) else ""
+    return "" if value is None else str(value)

@@ -52,12 +52,19 @@ class SettingsSpec:
         return found
 
 
+def _str_map(value: Mapping[str, str]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()}
+
+
 @attrs.frozen
 class Kinds:
-    """Interaction and task kinds a plugin adds to the core's."""
+    """Interaction and task kinds a plugin adds to the core's. ``task_labels`` says how each
+    task kind is shown (English, marked with ``N_`` so the plugin's catalog translates it):
+    ``Kinds(tasks=("referral_ask",), task_labels={"referral_ask": N_("Referral ask")})``."""
 
     interactions: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     tasks: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    task_labels: Mapping[str, str] = attrs.field(factory=dict, converter=_str_map)
 
 
 @attrs.frozen
@@ -406,6 +413,6 @@ class Badge:
     equal due time: lower comes first (an A customer before a D)."""
 
     label: Any  # what it is: "Grade", "Tier" (str or crmcore.i18n.LazyText)
-    value: str  # the mark itself: "A", "VIP"
-    reason: str = ""
+    value: str  # the mark itself: "A", "VIP" (a message, ``term(N_("vip"))``, is translated)
+    reason: str = ""  # text, or a message (``crmcore.i18n.msg``) shown in the reader's language
     rank: int = 100

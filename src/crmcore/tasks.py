@@ -15,6 +15,7 @@ from crmcore.effects import TaskDraft, TaskUpdate
 from crmcore.entities import Priority, Task, TaskStatus
 from crmcore.errors import ConflictError, DuplicateKeyError, ValidationError
 from crmcore.kernel import Kernel
+from crmcore.messages import message_doc
 from crmcore.retry import retried
 from crmcore.security import Resource
 from crmcore.storage import SortSpec
@@ -78,13 +79,18 @@ class Tasks:
         if draft.customer_id is not None:
             load(self._customers, draft.customer_id)
         now = self._kernel.now()
+        fields = attrs.asdict(draft, recurse=False)
+        fields["title"] = str(draft.title)  # the English; a Message's id and parameters too:
+        doc = message_doc(draft.title)  # shown in the reader's language (docs/plugins.md)
+        if doc is not None and "key" in doc:
+            fields.update(title_key=doc["key"], title_args=doc.get("args") or {})
         task = Task(
             id=self._kernel.new_id("tsk_"),
             created_at=now,
             created_by=actor,
             updated_at=now,
             updated_by=actor,
-            **attrs.asdict(draft, recurse=False),
+            **fields,
         )
         if draft.dedupe_key is not None:
             existing = self.open_by_key(draft.dedupe_key)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from crmcore import CRM, Customer, Effects, hookimpl
+from crmcore.i18n import restored
 
 ALL_SCHEMES = ["pipeline", "rfm", "pyramid", "hospital"]
 
@@ -21,6 +22,13 @@ def log(crm: CRM, customer_id: str, kind: str, at: datetime | None = None, **fie
 
 def grading_of(crm: CRM, customer_id: str) -> dict[str, Any]:
     return crm.customers.get(customer_id).ext.get("grading", {})
+
+
+def churn_of(crm: CRM, customer_id: str) -> dict[str, Any]:
+    """The stored churn risk with its reasons as English text (they are stored with their
+    message ids: ``crmcore.i18n.stored``)."""
+    churn = grading_of(crm, customer_id).get("churn") or {"level": "none", "reasons": []}
+    return {**churn, "reasons": [str(restored(r)) for r in churn.get("reasons", [])]}
 
 
 def grades_of(crm: CRM, customer_id: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from crmcore_grading import api
 from crmcore_grading.churn import assess, pace
 from crmcore_grading.settings import ChurnLevels, ChurnSettings
 from crmcore_grading.signals import Signals, Window
-from grading_helpers import Recorder, add_customer, grading_of, log, make_facts
+from grading_helpers import Recorder, add_customer, churn_of, grading_of, log, make_facts
 from grading_helpers import signals_dict as sig
 
 from crmcore import Priority, ValidationError
@@ -283,11 +283,11 @@ def test_a_rise_fires_the_event_and_creates_a_retention_task(grading_crm, clock)
     assert grading_of(crm, vip).get("churn", {}).get("level", "none") == "none"
     clock.advance(days=25)  # idle 35 days against a usual 10: overdue, not yet twice
     api.grade_customer(crm, vip, actor="ann")
-    assert grading_of(crm, vip)["churn"] == {
+    assert churn_of(crm, vip) == {
         "level": "low",
         "reasons": ["no purchase or visit since 2026-02-04 (usually every 10 days)"],
     }
-    assert recorder.churn == [(vip, "none", "low", grading_of(crm, vip)["churn"]["reasons"])]
+    assert recorder.churn == [(vip, "none", "low", churn_of(crm, vip)["reasons"])]
     assert crm.tasks.open_for(vip) == []  # a task from "medium" up (the default)
     clock.advance(days=10)  # idle 45 days: more than twice overdue
     api.grade_customer(crm, vip, actor="ann")
@@ -318,10 +318,10 @@ def test_the_retention_response_escalates_and_falls_quietly(grading_crm, clock):
     log(crm, vip, "complaint", summary="late delivery")  # an open complaint: high now
     [task] = crm.tasks.open_for(vip)
     assert task.priority is Priority.URGENT
-    assert grading_of(crm, vip)["churn"]["level"] == "high"
+    assert churn_of(crm, vip)["level"] == "high"
     rises = len(recorder.churn)
     log(crm, vip, "purchase", amount=500.0)  # back: the risk falls, no event
-    assert grading_of(crm, vip)["churn"]["level"] == "low"
+    assert churn_of(crm, vip)["level"] == "low"
     assert len(recorder.churn) == rises
     clock.advance(days=60)
     api.grade_customer(crm, vip, actor="ann")  # rises again while the task is still open
@@ -333,7 +333,7 @@ def test_retention_tasks_can_be_switched_off(grading_crm, clock):
     vip, _small = vip_and_small(crm, clock)
     clock.advance(days=60)
     api.grade_customer(crm, vip, actor="ann")
-    assert grading_of(crm, vip)["churn"]["level"] == "medium"
+    assert churn_of(crm, vip)["level"] == "medium"
     assert crm.tasks.open_for(vip) == []
 
 
@@ -357,26 +357,26 @@ def test_open_complaints_follow_the_complaints_plugins_tickets(grading_crm, cloc
     for n in (1, 2):
         crm.events.complaint_registered(actor="desk", ticket=Ticket(f"tkt_{n}", vip))
     assert grading_of(crm, vip)["open_complaints"] == ["tkt_1", "tkt_2"]
-    assert grading_of(crm, vip)["churn"] == {"level": "medium", "reasons": ["2 open complaints"]}
+    assert churn_of(crm, vip) == {"level": "medium", "reasons": ["2 open complaints"]}
     crm.events.complaint_resolved(actor="desk", ticket=Ticket("tkt_1", vip, "resolved"))
     crm.events.complaint_closed(actor="desk", ticket=Ticket("tkt_2", vip, "closed"))
     assert grading_of(crm, vip)["open_complaints"] == []
-    assert grading_of(crm, vip)["churn"]["level"] == "none"
+    assert churn_of(crm, vip)["level"] == "none"
     crm.events.complaint_reopened(actor="desk", ticket=Ticket("tkt_2", vip, "reopened"))
-    assert grading_of(crm, vip)["churn"] == {"level": "low", "reasons": ["1 open complaint"]}
+    assert churn_of(crm, vip) == {"level": "low", "reasons": ["1 open complaint"]}
 
 
 def test_without_the_complaints_plugin_recent_complaints_count_as_open(grading_crm, clock):
     crm = grading_crm(SETTINGS)
     vip, _small = vip_and_small(crm, clock)
     log(crm, vip, "complaint")
-    assert grading_of(crm, vip)["churn"]["reasons"] == ["1 open complaint"]
+    assert churn_of(crm, vip)["reasons"] == ["1 open complaint"]
     clock.advance(days=29)
     log(crm, vip, "purchase", amount=500.0)
-    assert grading_of(crm, vip)["churn"]["reasons"] == ["1 open complaint"]
+    assert churn_of(crm, vip)["reasons"] == ["1 open complaint"]
     clock.advance(days=2)  # 31 days on: no longer counted (complaint_open_days = 30)
     log(crm, vip, "purchase", amount=500.0)
-    assert grading_of(crm, vip)["churn"]["level"] == "none"
+    assert churn_of(crm, vip)["level"] == "none"
 
 
 def test_stored_signal_dicts_round_trip_for_facts():
@@ -395,9 +395,9 @@ def test_with_the_real_complaints_plugin(make_crm, clock):
     log(crm, vip, "complaint", summary="the kettle leaks")
     [ticket] = Complaints(crm).find()
     assert grading_of(crm, vip)["open_complaints"] == [ticket.id]
-    assert grading_of(crm, vip)["churn"]["reasons"] == ["1 open complaint"]
+    assert churn_of(crm, vip)["reasons"] == ["1 open complaint"]
     Complaints(crm).judge(
         ticket.id, actor="lead", valid=False, explanation="not one of our products"
     )
     assert grading_of(crm, vip)["open_complaints"] == []
-    assert grading_of(crm, vip)["churn"]["level"] == "none"
+    assert churn_of(crm, vip)["level"] == "none"

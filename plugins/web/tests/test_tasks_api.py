@@ -119,3 +119,52 @@ def test_assign_follows_the_policy(web):
     assert moved.status_code == 200 and moved.json()["assignee"] == "ann"
     cleared = web.client.post(url, headers=web.as_["lee"], json={"assignee": None})
     assert cleared.status_code == 200 and cleared.json()["assignee"] is None
+
+
+@pytest.mark.api_covers("GET", "/tasks/{task_id}")
+def test_a_title_given_as_a_message_is_answered_in_the_readers_language(web):
+    from crmcore.i18n import msg
+
+    task = _task(web, msg("Follow-up"), timedelta(hours=1))  # a message of the core's catalog
+    url, who = f"/api/v1/tasks/{task.id}", web.as_["ann"]
+    plain = web.client.get(url, headers=who).json()
+    assert (plain["title"], plain["title_key"], plain["title_args"]) == (
+        "Follow-up",
+        "Follow-up",
+        {},
+    )
+    assert web.client.get(url, params={"lang": "zh_CN"}, headers=who).json()["title"] == "跟进"
+    chinese = web.client.get(url, headers={**who, "Accept-Language": "zh-CN,zh;q=0.9"}).json()
+    assert chinese["title"] == "跟进" and chinese["title_key"] == "Follow-up"
+    english = web.client.get(url, params={"lang": "en"}, headers={**who, "Accept-Language": "zh"})
+    assert english.json()["title"] == "Follow-up"
+    queue = web.client.get("/api/v1/tasks/queue", params={"lang": "zh-CN"}, headers=who).json()
+    assert [t["title"] for t in queue["due_today"] + queue["upcoming"]] == ["跟进"]
+    # a title given as text is answered as written, whatever the language
+    text = _task(web, "Ring the shop", timedelta(hours=2))
+    got = web.client.get(f"/api/v1/tasks/{text.id}", params={"lang": "zh_CN"}, headers=who)
+    assert got.json()["title"] == "Ring the shop" and got.json()["title_key"] is None
+
+
+def test_an_unknown_lang_is_a_clear_400(web):
+    answer = web.client.get("/api/v1/tasks/queue", params={"lang": "fr"}, headers=web.as_["ann"])
+    assert answer.status_code == 400
+    assert answer.json()["error"]["field"] == "lang"
+    assert "en, zh_CN" in answer.json()["error"]["message"]
+
+
+def test_a_plugins_reasons_are_answered_in_the_readers_language(web_for):
+    web = web_for(("web", "grading"))
+    customer = web.customer("Li Wei", owner="ann")
+    from crmcore_grading import api as grading
+
+    grading.set_inputs(web.crm, customer["id"], actor="admin", demand="dead")
+    url = f"/api/v1/grading/customers/{customer['id']}"
+
+    def reason(**params):
+        view = web.client.get(url, params=params, headers=web.as_["admin"]).json()
+        return next(g["reason"] for g in view["grades"] if g["scheme"] == "pipeline")
+
+    assert reason() == "no need or no chance of a deal (dead)"
+    assert reason(lang="zh_CN").startswith("无需求或无成交可能")
+    assert reason(lang="en") == "no need or no chance of a deal (dead)"

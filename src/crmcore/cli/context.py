@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
@@ -71,6 +71,33 @@ def open_crm_from(ctx: click.Context) -> CRM:
         st.crm = open_crm(st.config_path)
         ctx.find_root().call_on_close(st.crm.close)
     return st.crm
+
+
+def terminal_locale() -> str | None:
+    """The language of the terminal (``$LANGUAGE``, ``$LC_ALL``, ``$LC_MESSAGES``, ``$LANG``,
+    the first one set, as gettext reads them), when crmcore ships it; else None."""
+    from crmcore.i18n import normalize_locale
+
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            tag = value.split(":", 1)[0].split(".", 1)[0].split("@", 1)[0]
+            return None if tag in ("C", "POSIX") else normalize_locale(tag)
+    return None
+
+
+def data_text(ctx: click.Context) -> Callable[[str], str]:
+    """How tables show text written as data (a task's ``title_message``, a reason given as a
+    message): in the terminal's language (:func:`terminal_locale`); as stored (English) under
+    ``--json``, whose records also carry the message ids."""
+    from crmcore import i18n
+
+    st = state(ctx)
+    locale = None if st.as_json else terminal_locale()
+    if locale is None or locale == i18n.FALLBACK:
+        return str
+    gettext = i18n.gettext(locale, st.crm.plugins if st.crm is not None else st.plugins)
+    return lambda value: i18n.translate(value, gettext)
 
 
 def actor(ctx: click.Context) -> str:

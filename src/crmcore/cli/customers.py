@@ -11,6 +11,7 @@ from crmcore.cli.context import (
     WHEN_HELP,
     actor,
     as_json,
+    data_text,
     fresh_group,
     open_crm_from,
     out_record,
@@ -169,6 +170,7 @@ def show(ctx: click.Context, customer_id: str, history: int) -> None:
             },
         )
         return
+    shown = data_text(ctx)
     out_record(
         ctx, to_doc(customer), title=f"{customer.name} ({customer.id})", skip=("ext", "id", "name")
     )
@@ -194,7 +196,7 @@ def show(ctx: click.Context, customer_id: str, history: int) -> None:
     )
     out_table(
         ctx,
-        [to_doc(t) for t in open_tasks],
+        [{**to_doc(t), "title": shown(t.title_message)} for t in open_tasks],
         [("due_at", "due"), ("kind", "kind"), ("title", "title"), ("assignee", "assignee")],
         title="Open tasks",
         empty="none",

@@ -15,6 +15,7 @@ from crmcore import retry
 from crmcore.cli.context import (
     WHEN_HELP,
     actor,
+    data_text,
     fresh_group,
     open_crm_from,
     out_record,
@@ -48,9 +49,11 @@ def render_tasks(
 ) -> None:
     """The standard task table (plugins that extend ``crm tasks`` reuse it)."""
     rows = []
+    shown = data_text(ctx)
     for task in tasks:
         row = to_doc(task)
         row["priority"] = task.priority.name.lower()
+        row["title"] = shown(task.title_message)
         rows.append(row)
     out_table(ctx, rows, TASK_COLUMNS, title=title, empty=empty)
 

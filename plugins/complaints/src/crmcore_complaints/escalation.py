@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from crmcore import ConflictError
+from crmcore.i18n import N_, msg, term
 from crmcore_complaints.lifecycle import Lifecycle
 from crmcore_complaints.model import Status, Ticket, Trace
 from crmcore_complaints.names import SECTION, TASK_SOURCE, escalation_key
@@ -16,6 +17,9 @@ from crmcore_complaints.outbox import Notifier
 from crmcore_complaints.roles import escalation_target
 from crmcore_complaints.state import LadderState, LadderStep, SlaState, SlaTarget, TicketState
 from crmcore_complaints.tickets import TicketBook, as_priority
+
+#: The ladder's roles as an escalation task's title names them (in the reader's language).
+ROLES = {"shift_lead": N_("shift lead"), "department_manager": N_("department manager")}
 
 WAKE_BATCH = 500
 
@@ -220,8 +224,13 @@ class Escalation:
             kind="complaint",
             due_at=now,
             customer_id=ticket.customer_id,
-            title=f"Complaint {ticket.id} escalated to you (level {level}, {role}): decide and "
-            "act now",
+            title=msg(
+                "Complaint %(ticket)s escalated to you (level %(level)s, %(role)s): decide and "
+                "act now",
+                ticket=ticket.id,
+                level=level,
+                role=term(ROLES.get(step.target, role)),
+            ),
             assignee=who.person,
             priority=as_priority(step.priority, "high"),
             dedupe_key=escalation_key(ticket, level),

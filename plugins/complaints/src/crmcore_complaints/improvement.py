@@ -10,6 +10,7 @@ import attrs
 
 from crmcore import CRM, NotFoundError, ValidationError
 from crmcore.customers import require_actor
+from crmcore.i18n import msg
 from crmcore_complaints.model import ACTIONS, ActionStatus, ImprovementAction
 from crmcore_complaints.names import TASK_SOURCE, cause_label, improvement_key
 from crmcore_complaints.tickets import TicketBook
@@ -58,7 +59,7 @@ class ImprovementActions:
                 actor=actor,
                 kind="improvement",
                 due_at=due_at,
-                title=f"Improvement action: {stored.what}"[:200],
+                title=msg("Improvement action: %(what)s", what=stored.what[:180]),
                 assignee=stored.owner,
                 dedupe_key=improvement_key(stored.id),
                 source=TASK_SOURCE,

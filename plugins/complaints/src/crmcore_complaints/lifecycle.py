@@ -22,6 +22,7 @@ from crmcore import (
 )
 from crmcore.customers import require_actor
 from crmcore.entities import Channel, Interaction
+from crmcore.i18n import msg
 from crmcore_complaints.model import (
     OPEN,
     Pause,
@@ -331,7 +332,11 @@ class Lifecycle:
                     kind="complaint",
                     due_at=now,
                     customer_id=updated.customer_id,
-                    title=f"Approve solution {proposal.number} for complaint {updated.id}",
+                    title=msg(
+                        "Approve solution %(number)s for complaint %(ticket)s",
+                        number=proposal.number,
+                        ticket=updated.id,
+                    ),
                     assignee=who.person,
                     priority=updated.priority,
                     dedupe_key=approval_key(updated.id, proposal.number),
@@ -749,7 +754,10 @@ class Lifecycle:
                 actor,
                 kind="callback",
                 customer_id=ticket.customer_id,
-                title=f"Callback after complaint {ticket.id}: is the customer satisfied?",
+                title=msg(
+                    "Callback after complaint %(ticket)s: is the customer satisfied?",
+                    ticket=ticket.id,
+                ),
                 due_at=due + hours(self.settings.callback_due_hours),
                 assignee=ticket.owner,
                 dedupe_key=callback_key(ticket.id),

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crmcore import Kinds, LazyCommand, SettingsSpec, hookimpl
+from crmcore.markers import N_
 
 if TYPE_CHECKING:
     import click
@@ -112,7 +113,7 @@ def crm_collections() -> list[CollectionSpec]:
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(tasks=("improvement",))
+    return Kinds(tasks=("improvement",), task_labels={"improvement": N_("Improvement action")})
 
 
 @hookimpl

@@ -13,6 +13,7 @@ from crmcore.cli.context import (
     WHEN_HELP,
     actor,
     as_json,
+    data_text,
     open_crm_from,
     out_record,
     out_table,
@@ -330,8 +331,11 @@ def handover_command(ctx: click.Context, shift_end: Any, rep: str | None, team: 
         crm, until=resolve_when(crm, shift_end), rep=rep, team=team, actor=actor(ctx)
     )
     urgent = []
+    shown = data_text(ctx)
     for task in result.urgent:
         row = to_doc(task)
+        if not ctx.find_root().obj.as_json:
+            row["title"] = shown(task.title_message)
         row["priority"] = task.priority.name.lower()
         row["overdue"] = "yes" if task.due_at < result.now else ""
         urgent.append(row)

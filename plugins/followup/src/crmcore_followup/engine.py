@@ -33,6 +33,7 @@ from crmcore import (
 )
 from crmcore.contracts import callback_key
 from crmcore.converter import iso
+from crmcore.i18n import msg, term
 from crmcore.logs import get_logger
 from crmcore.stash import StashKey
 from crmcore_followup import care, quiet
@@ -313,7 +314,7 @@ class Engine:
     ) -> TaskDraft:
         return TaskDraft(
             kind="follow_up",
-            title="Follow up",
+            title=msg("Follow up"),
             due_at=due,
             customer_id=customer.id,
             assignee=assignee,
@@ -431,7 +432,7 @@ class Engine:
             return self._create(
                 TaskDraft(
                     kind="first_contact",
-                    title="First contact with a new customer",
+                    title=msg("First contact with a new customer"),
                     due_at=due,
                     customer_id=customer.id,
                     assignee=assignee,
@@ -481,7 +482,7 @@ class Engine:
                 return None
         return TaskDraft(
             kind="callback",
-            title=f"Callback after {reason}",
+            title=msg("Callback after %(reason)s", reason=term(reason)),
             due_at=due,
             customer_id=customer.id,
             assignee=self.assignee_for("callback", customer, book),
@@ -518,7 +519,7 @@ class Engine:
                 drafts.append(
                     TaskDraft(
                         kind="care",
-                        title=f"Birthday greeting ({upcoming.isoformat()})",
+                        title=msg("Birthday greeting (%(day)s)", day=upcoming.isoformat()),
                         due_at=self.care_due(customer, upcoming),
                         customer_id=customer.id,
                         assignee=self.assignee_for("care", customer, book),
@@ -543,7 +544,7 @@ class Engine:
             drafts.append(
                 TaskDraft(
                     kind="care",
-                    title=f"Holiday greeting: {holiday.label}",
+                    title=msg("Holiday greeting: %(holiday)s", holiday=holiday.label),
                     due_at=self.care_due(customer, holiday.day),
                     customer_id=customer.id,
                     assignee=self.assignee_for("care", customer, book),

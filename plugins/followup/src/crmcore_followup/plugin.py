@@ -14,6 +14,7 @@ import attrs
 import click
 
 from crmcore import Kinds, SettingsSpec, hookimpl
+from crmcore.markers import N_
 
 if TYPE_CHECKING:
     from crmcore import (
@@ -40,7 +41,11 @@ if TYPE_CHECKING:
     from crmcore.storage import CollectionSpec
     from crmcore_followup.settings import FollowupSettings
 
-CALLBACK_REASONS = {"business": "business handled", "purchase": "purchase"}
+#: Why a callback is due, by interaction kind (marked for the catalog: the callback's title
+#: says it in the reader's language); other kinds are named as they are.
+CALLBACK_REASONS = {"business": N_("business handled"), "purchase": N_("purchase")}
+#: The reason of a callback after a closed complaint.
+COMPLAINT_CLOSED = N_("complaint closed")
 
 
 def _active(customer: Customer) -> bool:
@@ -376,7 +381,10 @@ def crm_kinds() -> Kinds:
     """The task kind ``recovery`` (``recovery.KIND``, spelt out so that opening a CRM does not
     import that module; a test holds them equal): what an unsatisfied callback answer leads
     to."""
-    return Kinds(tasks=("recovery",))
+    return Kinds(
+        tasks=("recovery",),
+        task_labels={"recovery": N_("Recovery after an unsatisfied callback")},
+    )
 
 
 @hookimpl
@@ -571,7 +579,7 @@ def crm_complaint_closed(crm: CRM, ticket: Ticket, actor: str) -> Effects | None
     except NotFoundError:
         return None
     draft = Engine.of(crm).callback_draft(
-        customer, ref=ticket.id, event_at=crm.now(), reason="complaint closed", trigger="complaint"
+        customer, ref=ticket.id, event_at=crm.now(), reason=COMPLAINT_CLOSED, trigger="complaint"
     )
     return Effects(tasks=[draft]) if draft is not None else None
 

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmcore import Customer, Interaction, NotFoundError, Priority, TaskDraft
+from crmcore.i18n import N_, msg, term
 from crmcore_followup.reps import Roster
 from crmcore_followup.settings import FollowupSettings
 
@@ -107,9 +108,13 @@ def on_callback(
         return None
     lead = lead_of(settings, team, rep)
     due = engine.place(customer, engine.now() + timedelta(hours=settings.recovery_due_hours))
-    title = "Unsatisfied callback: ask what was wrong, promise improvement, route it"
+    title = msg("Unsatisfied callback: ask what was wrong, promise improvement, route it")
     if lead is None:
-        title += f" (no team lead for {rep or 'the customer'}: set [followup.teams] lead)"
+        title = msg(
+            "Unsatisfied callback: ask what was wrong, promise improvement, route it"
+            " (no team lead for %(rep)s: set [followup.teams] lead)",
+            rep=rep or term(N_("the customer")),
+        )
     meta: dict[str, Any] = {
         "callback": interaction.id,
         "rep": rep,
@@ -120,7 +125,7 @@ def on_callback(
     }
     return TaskDraft(
         kind=KIND,
-        title=title[:200],
+        title=title,
         due_at=due,
         customer_id=customer.id,
         assignee=lead,

@@ -13,7 +13,7 @@ plugin.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,20 +55,18 @@ CHANNEL_LABELS = {
     "email": lazy("E-mail"),
     "in_person": lazy("In person"),
 }
-KIND_LABELS = {
-    "follow_up": lazy("Follow-up"),
-    "first_contact": lazy("First contact"),
-    "callback": lazy("Callback"),
-    "care": lazy("Care"),
-    "recovery": lazy("Recovery after an unsatisfied callback"),
-    "complaint": lazy("Complaint"),
-}
 
 
 def label(labels: Mapping[str, Any], value: Any) -> str:
     key = str(value or "")
     found = labels.get(key)
     return str(found) if found is not None else key.replace("_", " ")
+
+
+def kind_labeller(request: PageRequest) -> Callable[[str], str]:
+    """A task kind as the reader says it: the label the declaring plugin gave it
+    (``Kinds.task_labels``), in the page's language."""
+    return lambda kind: request.gettext(request.crm.task_kind_label(kind))
 
 
 def pages() -> list[WebPage]:
@@ -317,7 +315,7 @@ def _handover(
             "reps": reps,
             "errors": errors,
             "values": values,
-            "kind_label": lambda k: label(KIND_LABELS, k),
+            "kind_label": kind_labeller(request),
         },
         status=status,
     )
@@ -343,6 +341,6 @@ def customer_panel(request: PageRequest, customer: Any) -> Render | None:
             "open_tasks": open_tasks,
             "callbacks": callbacks,
             "schedule": schedule,
-            "kind_label": lambda k: label(KIND_LABELS, k),
+            "kind_label": kind_labeller(request),
         },
     )

@@ -25,6 +25,7 @@ import attrs
 
 from crmcore import Customer, CustomerStatus, NotFoundError, ValidationError
 from crmcore.customers import require_actor, resource
+from crmcore.i18n import restored
 from crmcore.security import Resource
 from crmcore_grading.engine import (
     NAMESPACE,
@@ -104,6 +105,11 @@ class GradedCustomer:
     owner: str | None
 
 
+def _reason(value: Any) -> str | None:
+    """A stored reason (text, or a message with its id: ``crmcore.i18n.stored``)."""
+    return None if value is None else restored(value)
+
+
 def _writable(crm: CRM, customer_id: str, actor: str) -> Customer:
     """The active customer ``actor`` may re-grade (``grading.update`` on the customer)."""
     customer = crm.customers.get(customer_id)  # NotFoundError, or says where it was merged
@@ -122,10 +128,10 @@ def current(crm: CRM, customer_id: str, *, actor: str | None = None) -> Customer
     return CustomerGrades(
         customer.id,
         dict(g.get("grades") or {}),
-        dict(g.get("reasons") or {}),
+        {k: restored(v) for k, v in (g.get("reasons") or {}).items()},
         dict(g.get("inputs") or {}),
         churn.get("level", "none"),
-        tuple(churn.get("reasons") or ()),
+        tuple(restored(r) for r in churn.get("reasons") or ()),
     )
 
 
@@ -269,7 +275,7 @@ def by_grade(
                     customer.id,
                     customer.name,
                     grade,
-                    (g.get("reasons") or {}).get(scheme),
+                    _reason((g.get("reasons") or {}).get(scheme)),
                     inputs.get("importance"),
                     close,
                     customer.owner,

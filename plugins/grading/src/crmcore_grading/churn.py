@@ -37,6 +37,8 @@ from datetime import UTC, date
 
 import attrs
 
+from crmcore.i18n import joined, msg
+from crmcore.i18n import stored as stored_text
 from crmcore_grading.scheme import Facts
 from crmcore_grading.settings import LEVELS, ChurnSettings
 from crmcore_grading.signals import Signals, Window
@@ -50,7 +52,7 @@ class ChurnRisk:
     reasons: tuple[str, ...] = ()
 
     def stored(self) -> dict[str, object]:
-        return {"level": self.level, "reasons": list(self.reasons)}
+        return {"level": self.level, "reasons": [stored_text(r) for r in self.reasons]}
 
 
 NONE = ChurnRisk("none")
@@ -135,17 +137,33 @@ def _pace_sign(facts: Facts, settings: ChurnSettings, window: Window) -> tuple[i
     if not (slow or overdue):
         return 0, ""
     since = last.astimezone(UTC).date().isoformat()
+    reason: str
     if p.interval_days is None:
-        reason = f"no purchase or visit since {since} (their only one so far)"
+        reason = msg("no purchase or visit since %(day)s (their only one so far)", day=since)
+    elif overdue:
+        reason = msg(
+            "no purchase or visit since %(day)s (usually every %(days)s days, more than "
+            "%(times)s times that)",
+            day=since,
+            days=f"{usual:.0f}",
+            times=f"{settings.multiple:g}",
+        )
     else:
-        reason = (
-            f"no purchase or visit since {since} (usually every {usual:.0f} days"
-            f"{f', more than {settings.multiple:g} times that' if overdue else ''})"
+        reason = msg(
+            "no purchase or visit since %(day)s (usually every %(days)s days)",
+            day=since,
+            days=f"{usual:.0f}",
         )
     if slow:
-        reason += (
-            f"; purchases and visits expected in the next {settings.horizon_days:g} "
-            f"days: under {bound:g} at their pace, {p.usual:.1f} at their usual pace"
+        reason = joined(
+            reason,
+            msg(
+                "purchases and visits expected in the next %(days)s days: under %(bound)s at "
+                "their pace, %(usual)s at their usual pace",
+                days=f"{settings.horizon_days:g}",
+                bound=f"{bound:g}",
+                usual=f"{p.usual:.1f}",
+            ),
         )
     return max(slow, int(overdue)), reason
 
@@ -166,10 +184,15 @@ def _interval_sign(facts: Facts, settings: ChurnSettings) -> tuple[int, str]:
     if idle <= limit:
         return 0, ""
     severe = idle > 2 * limit
-    return (2 if severe else 1), (
-        f"no purchase or visit since {last.date().isoformat()} "
-        f"(usually every {usual:.0f} days)"
-        f"{', long overdue' if severe else ''}"
+    day, days = last.date().isoformat(), f"{usual:.0f}"
+    if severe:
+        return 2, msg(
+            "no purchase or visit since %(day)s (usually every %(days)s days), long overdue",
+            day=day,
+            days=days,
+        )
+    return 1, msg(
+        "no purchase or visit since %(day)s (usually every %(days)s days)", day=day, days=days
     )
 
 
@@ -192,7 +215,9 @@ def assess(
     if facts.open_complaints:
         n = facts.open_complaints
         points += min(n, 2)
-        reasons.append(f"{n} open complaint{'s' * (n != 1)}")
+        reasons.append(
+            msg("%(n)s open complaint", n=n) if n == 1 else msg("%(n)s open complaints", n=n)
+        )
     # s.spend_between(recent_after, FAR_FUTURE) and s.spend_between(spend_cut, recent_after)
     # in one pass over the day buckets
     recent_cents = previous_cents = 0
@@ -208,8 +233,13 @@ def assess(
         points += 1
         days = settings.spend_window_days
         reasons.append(
-            f"spend fell to {recent:,.2f} in the last {days} days from "
-            f"{previous:,.2f} in the {days} before"
+            msg(
+                "spend fell to %(recent)s in the last %(days)s days from %(previous)s in the "
+                "%(days)s before",
+                recent=f"{recent:,.2f}",
+                days=days,
+                previous=f"{previous:,.2f}",
+            )
         )
     level = settings.levels.level(points)
     return ChurnRisk(level, tuple(reasons) if level != "none" else ())

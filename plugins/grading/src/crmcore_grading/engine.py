@@ -94,6 +94,8 @@ from crmcore import (
     TaskUpdate,
 )
 from crmcore.converter import iso, parse_iso
+from crmcore.i18n import msg, restored, term
+from crmcore.i18n import stored as stored_text
 from crmcore.logs import get_logger
 from crmcore.stash import StashKey
 from crmcore.storage import batches
@@ -681,12 +683,12 @@ class Engine:
         stored: Mapping[str, Any],
         cutoffs: Mapping[str, Any],
         keep_unfitted: bool,
-    ) -> tuple[dict[str, str], dict[str, str]]:
+    ) -> tuple[dict[str, str], dict[str, Any]]:
         """Every running scheme's grade and reason (see ``assess``)."""
         old_grades: Mapping[str, str] = stored.get("grades") or {}
-        old_reasons: Mapping[str, str] = stored.get("reasons") or {}
+        old_reasons: Mapping[str, Any] = stored.get("reasons") or {}
         grades: dict[str, str] = {}
-        reasons: dict[str, str] = {}
+        reasons: dict[str, Any] = {}  # as stored: text, or a message with its id
         for scheme in self.schemes:
             name = scheme.name
             if scheme.population and name not in cutoffs:
@@ -709,11 +711,11 @@ class Engine:
                     f"{result!r}, not a Grade(value, reason) or None",
                 )
             grades[name] = result.value
-            reasons[name] = result.reason
+            reasons[name] = stored_text(result.reason)  # with its message id (docs/plugins.md)
         return grades, reasons
 
     def _changes(
-        self, stored: Mapping[str, Any], grades: Mapping[str, str], reasons: Mapping[str, str]
+        self, stored: Mapping[str, Any], grades: Mapping[str, str], reasons: Mapping[str, Any]
     ) -> tuple[Change, ...]:
         """The grade changes from ``stored``, in scheme order, then schemes that stopped."""
         old_grades: Mapping[str, str] = stored.get("grades") or {}
@@ -722,7 +724,7 @@ class Engine:
         changes = []
         for name in [*grades, *(n for n in old_grades if n not in grades)]:
             if old_grades.get(name) != grades.get(name):
-                why = reasons.get(name) or (
+                why = restored(reasons.get(name)) or (
                     f"scheme {name!r} no longer runs" if name not in self.by_name else "no grade"
                 )
                 changes.append(Change(name, old_grades.get(name), grades.get(name), why))
@@ -742,7 +744,7 @@ class Engine:
                 "old": c.old,
                 "new": c.new,
                 "at": at,
-                "reason": c.reason,
+                "reason": str(c.reason),  # the English (a message is a str with its id)
                 "actor": actor,
             }
             for c in outcome.changes
@@ -778,7 +780,9 @@ class Engine:
         watched = ", ".join(churn_rules.watched(outcome.grading["grades"], c))
         draft = TaskDraft(
             kind="retention",
-            title=f"Retention: churn risk {level} ({watched})",
+            title=msg(
+                "Retention: churn risk %(level)s (%(watched)s)", level=term(level), watched=watched
+            ),
             due_at=due,
             customer_id=outcome.customer_id,
             assignee=outcome.facts.owner,

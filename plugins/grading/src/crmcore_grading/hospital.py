@@ -30,10 +30,16 @@ from typing import Any
 
 import attrs
 
+from crmcore.i18n import msg
 from crmcore_grading.pyramid import top_count
 from crmcore_grading.scheme import Facts, Grade, Scheme, SchemeContext
 from crmcore_grading.settings import HospitalSettings
 from crmcore_grading.signals import Signals
+
+
+def _at_least(score: float) -> str:
+    return msg("value score at least %(score)s", score=f"{score:g}")
+
 
 TIERS = ("general", "ordinary", "potential_big", "major", "big")  # lowest → highest
 DAYS_PER_MONTH = 30.4375
@@ -139,33 +145,53 @@ class HospitalScheme(Scheme):
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
         sig = facts.signals
         if sig.activities <= 0:
-            return Grade("general", "no purchase or visit yet")
+            return Grade("general", msg("no purchase or visit yet"))
         th = self.settings.thresholds
         total = self.score(facts)
         bar = self.big_bar(cutoffs)
-        detail = (
-            f"spend {sig.spend:,.2f}, {sig.visits} visit{'s' * (sig.visits != 1)}, "
-            f"{sig.referrals} referral{'s' * (sig.referrals != 1)}"
+        detail = msg(
+            "spend %(spend)s, %(visits)s, %(referrals)s",
+            spend=f"{sig.spend:,.2f}",
+            visits=msg("%(n)s visit", n=sig.visits)
+            if sig.visits == 1
+            else msg("%(n)s visits", n=sig.visits),
+            referrals=msg("%(n)s referral", n=sig.referrals)
+            if sig.referrals == 1
+            else msg("%(n)s referrals", n=sig.referrals),
         )
         if bar is not None and total >= bar:
+            why: str
             if self.settings.big_rule == "top_share":
-                why = f"top {self.settings.big_share * 100:g}% by value score"
+                why = msg("top %(pct)s by value score", pct=f"{self.settings.big_share * 100:g}%")
             else:
-                why = f"value score at least {th.big:g}"
-            return Grade("big", f"{why} ({detail})")
+                why = _at_least(th.big)
+            return Grade("big", msg("%(why)s (%(detail)s)", why=why, detail=detail))
         if total >= th.major:
-            return Grade("major", f"value score at least {th.major:g} ({detail})")
+            return Grade(
+                "major", msg("%(why)s (%(detail)s)", why=_at_least(th.major), detail=detail)
+            )
         projected = self.projected(facts)
         if projected is not None and projected >= (th.big if bar is None else bar):
             return Grade(
                 "potential_big",
-                f"new customer on course for big over "
-                f"{self.settings.potential_horizon_months:g} months "
-                f"({detail})",
+                msg(
+                    "new customer on course for big over %(months)s months (%(detail)s)",
+                    months=f"{self.settings.potential_horizon_months:g}",
+                    detail=detail,
+                ),
             )
         if total >= th.ordinary:
-            return Grade("ordinary", f"value score at least {th.ordinary:g} ({detail})")
-        return Grade("general", f"value score below {th.ordinary:g} ({detail})")
+            return Grade(
+                "ordinary", msg("%(why)s (%(detail)s)", why=_at_least(th.ordinary), detail=detail)
+            )
+        return Grade(
+            "general",
+            msg(
+                "value score below %(score)s (%(detail)s)",
+                score=f"{th.ordinary:g}",
+                detail=detail,
+            ),
+        )
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
         b = breakdown(facts.signals, facts.now, self.settings)

@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from crmcore.i18n import N_, msg, term
 from crmcore_grading.dates import add_months
 from crmcore_grading.inputs import DEMANDS, stored_close
 from crmcore_grading.scheme import Facts, Grade, Scheme, SchemeContext
@@ -33,7 +34,7 @@ from crmcore_grading.settings import GRADES, PipelineSettings
 
 
 def _months(n: int) -> str:
-    return f"{n} month" if n == 1 else f"{n} months"
+    return msg("%(n)s month", n=n) if n == 1 else msg("%(n)s months", n=n)
 
 
 def urgency(close: date | None, today: date) -> str | None:
@@ -81,18 +82,25 @@ def grade_pipeline(
     if demand not in DEMANDS:
         return None
     if demand == "dead":
-        return Grade("E", "no need or no chance of a deal (dead)")
+        return Grade("E", msg("no need or no chance of a deal (dead)"))
     close = stored_close(inputs)
     closed = inputs.get("deal_status") == "closed"
     if closed and not (demand == "target" and close is not None and close > today):
-        return Grade(settings.closed_grade, "deal closed")
+        return Grade(settings.closed_grade, msg("deal closed"))
     if demand == "potential":
-        return Grade("D", "potential need only")
-    need = "repeat need" if closed else "clear need"
+        return Grade("D", msg("potential need only"))
+    need = term(N_("repeat need")) if closed else term(N_("clear need"))
     if close is None:
-        return Grade(settings.no_date_grade, f"{need}, no expected closing date yet")
+        return Grade(
+            settings.no_date_grade, msg("%(need)s, no expected closing date yet", need=need)
+        )
     if close < today:
-        return Grade("A", f"{need}, expected to close {close.isoformat()}, date passed")
+        return Grade(
+            "A",
+            msg(
+                "%(need)s, expected to close %(day)s, date passed", need=need, day=close.isoformat()
+            ),
+        )
     for letter, months in (
         ("A", settings.a_months),
         ("B", settings.b_months),
@@ -100,11 +108,22 @@ def grade_pipeline(
     ):
         if close <= add_months(today, months):
             return Grade(
-                letter, f"{need}, expected to close {close.isoformat()}, within {_months(months)}"
+                letter,
+                msg(
+                    "%(need)s, expected to close %(day)s, within %(months)s",
+                    need=need,
+                    day=close.isoformat(),
+                    months=_months(months),
+                ),
             )
     return Grade(
         "D",
-        f"{need}, expected to close {close.isoformat()}, not within {_months(settings.c_months)}",
+        msg(
+            "%(need)s, expected to close %(day)s, not within %(months)s",
+            need=need,
+            day=close.isoformat(),
+            months=_months(settings.c_months),
+        ),
     )
 
 

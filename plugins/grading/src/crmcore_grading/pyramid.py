@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from crmcore.i18n import N_, msg, term
 from crmcore_grading.scheme import Facts, Grade, Scheme, SchemeContext
 from crmcore_grading.settings import PyramidSettings
 
@@ -65,9 +66,9 @@ class PyramidScheme(Scheme):
         self.settings = settings
         self.tiers = settings.order()
         self._key = "profit" if settings.measure == "profit" else "spend"  # in the signals
-        self._label = "profit" if settings.measure == "profit" else "revenue"
+        self._label = N_("profit") if settings.measure == "profit" else N_("revenue")
         self._scopes = [(t.name, self._scope(t.top)) for t in settings.tiers]
-        self._below = f"below the {self._scope(settings.tiers[-1].top)}"
+        self._below = msg("below the %(scope)s", scope=self._scope(settings.tiers[-1].top))
 
     def fingerprint(self) -> str:
         return repr(attrs.asdict(self.settings))
@@ -84,21 +85,25 @@ class PyramidScheme(Scheme):
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
         value = max(0, facts.signals.data.get(self._key, 0))  # _value(), without the calls
         if value > 0 and cutoffs:
-            amount = f"{self._label} {value / 100:,.2f}"
+            amount = msg(
+                "%(measure)s %(amount)s", measure=term(self._label), amount=f"{value / 100:,.2f}"
+            )
             for (tier, scope), threshold in zip(
                 self._scopes, cutoffs.get("thresholds", ()), strict=False
             ):
                 if threshold is not None and value >= threshold:
-                    return Grade(tier, f"{scope} ({amount})")
-            return Grade(self.settings.rest, f"{self._below} ({amount})")
-        return Grade(self.settings.rest, f"no {self._label} yet")
+                    return Grade(tier, msg("%(scope)s (%(amount)s)", scope=scope, amount=amount))
+            return Grade(
+                self.settings.rest, msg("%(scope)s (%(amount)s)", scope=self._below, amount=amount)
+            )
+        return Grade(self.settings.rest, msg("no %(measure)s yet", measure=term(self._label)))
 
     def _scope(self, share: float) -> str:
-        label = "profit" if self.settings.measure == "profit" else "revenue"
+        label = term(self._label)
         pct = f"{share * 100:g}%"
         if self.settings.basis == "value":
-            return f"top customers making {pct} of {label}"
-        return f"top {pct} of paying customers by {label}"
+            return msg("top customers making %(pct)s of %(measure)s", pct=pct, measure=label)
+        return msg("top %(pct)s of paying customers by %(measure)s", pct=pct, measure=label)
 
 
 def make(context: SchemeContext) -> PyramidScheme:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore import NotFoundError, ReportSection, ReportWindow, SummaryLine, Task, TaskStatus
 from crmcore.converter import iso, parse_iso
-from crmcore.i18n import N_, joined, msg, term
+from crmcore.i18n import N_, joined, msg, restored, term
 from crmcore_grading.churn import rank, watched
 from crmcore_grading.engine import NAMESPACE, Engine, engine_for
 from crmcore_grading.outcomes import CHURN_TYPES, measures
@@ -53,6 +53,7 @@ DEFAULT_TIER_NAMES = (
     N_("small"),
     N_("big"),
     N_("potential big"),
+    N_("general"),
 )
 #: How each kind of loss reads in a report (DOMAIN §9).
 CHURN_TYPE_NAMES = {
@@ -405,12 +406,15 @@ def summary(crm: CRM, customer: Customer) -> list[SummaryLine]:
     names += sorted(n for n in grades if n not in names)
     lines = []
     for name in names:
-        reason = reasons.get(name)
+        reason = restored(reasons.get(name)) if reasons.get(name) else ""
         text = f"{grades[name]}: {reason}" if reason else grades[name]
         lines.append(SummaryLine(LABELS.get(name, f"{name} grade"), text))
     risk = grading.get("churn") or {}
     if risk.get("level", "none") != "none":
         lines.append(
-            SummaryLine("churn risk", f"{risk['level']}: {'; '.join(risk.get('reasons') or [])}")
+            SummaryLine(
+                "churn risk",
+                f"{risk['level']}: {'; '.join(restored(r) for r in risk.get('reasons') or [])}",
+            )
         )
     return lines

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from crmcore.i18n import N_, msg, term
 from crmcore_grading.scheme import Facts, Grade, Scheme, SchemeContext
 from crmcore_grading.settings import RfmSettings
 
@@ -49,7 +50,7 @@ class RfmScheme(Scheme):
         self.settings = settings
         self.tiers = settings.tiers()
         self._key = "profit" if settings.measure == "profit" else "spend"  # in the signals
-        self._label = "profit" if settings.measure == "profit" else "spend"
+        self._label = N_("profit") if settings.measure == "profit" else N_("spend")
         scores = range(1, settings.bins + 1)
         self.segment_of = {
             (r, f, m): next(
@@ -99,11 +100,21 @@ class RfmScheme(Scheme):
             score(purchases, cutoffs["f"]),
             score(money, cutoffs["m"]),
         )
-        noun = "purchase" if purchases == 1 else "purchases"
         return Grade(
             self.segment_of[r, f, m],
-            f"R{r} F{f} M{m}: last purchase {last[:10]}, {purchases} {noun}, "
-            f"{self._label} {money / 100:,.2f}",
+            msg(
+                "R%(r)s F%(f)s M%(m)s: last purchase %(day)s, %(purchases)s, "
+                "%(measure)s %(amount)s",
+                r=r,
+                f=f,
+                m=m,
+                day=last[:10],
+                purchases=msg("%(n)s purchase", n=purchases)
+                if purchases == 1
+                else msg("%(n)s purchases", n=purchases),
+                measure=term(self._label),
+                amount=f"{money / 100:,.2f}",
+            ),
         )
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:

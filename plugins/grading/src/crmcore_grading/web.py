@@ -8,7 +8,7 @@ from typing import Any
 
 from crmcore.app import CRM
 from crmcore.entities import Customer
-from crmcore.i18n import lazy
+from crmcore.i18n import lazy, restored, term
 from crmcore.registry import (
     Badge,
     CustomerPanel,
@@ -31,6 +31,12 @@ PIPELINE_RANK = {"A": 10, "B": 20, "C": 30, "D": 40, "E": 50}
 TIER_SCHEMES = ("hospital", "pyramid")
 
 
+def shown_grade(value: str) -> str:
+    """A grade or tier as people read it: ``potential_loyalist`` -> "potential loyalist", a
+    message of the catalog (translated on the page); ``A`` as it is."""
+    return term(value.replace("_", " ")) if len(value) > 1 else value
+
+
 def _stored(customer: Customer) -> dict[str, Any]:
     return customer.ext.get(NAMESPACE) or {}
 
@@ -46,13 +52,15 @@ def badges(customer: Customer) -> list[Badge]:
             Badge(
                 SCHEMES["pipeline"],
                 grade,
-                reasons.get("pipeline", ""),
+                restored(reasons.get("pipeline", "")),
                 PIPELINE_RANK.get(grade, 60),
             )
         )
     tier = next((s for s in TIER_SCHEMES if grades.get(s)), None)
     if tier is not None:
-        out.append(Badge(SCHEMES[tier], grades[tier], reasons.get(tier, ""), 100))
+        out.append(
+            Badge(SCHEMES[tier], shown_grade(grades[tier]), restored(reasons.get(tier, "")), 100)
+        )
     return out
 
 
@@ -64,7 +72,11 @@ def panel(request: PageRequest, customer: Customer) -> Render | None:
         return None
     order = [s for s in SCHEMES if s in grades] + sorted(s for s in grades if s not in SCHEMES)
     rows = [
-        {"scheme": str(SCHEMES.get(s, s)), "grade": grades[s], "reason": reasons.get(s, "")}
+        {
+            "scheme": str(SCHEMES.get(s, s)),
+            "grade": shown_grade(grades[s]),
+            "reason": restored(reasons.get(s, "")),
+        }
         for s in order
     ]
     level = churn.get("level", "none")
@@ -74,7 +86,7 @@ def panel(request: PageRequest, customer: Customer) -> Render | None:
             "grades": rows,
             "churn_level": level,
             "churn_label": str(CHURN.get(level, level)),
-            "churn_reasons": list(churn.get("reasons") or []),
+            "churn_reasons": [restored(r) for r in churn.get("reasons") or []],
         },
     )
 

@@ -23,16 +23,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from crmcore import Customer, CustomerStatus, Priority, TaskDraft
+from crmcore.i18n import N_, msg
 from crmcore_loyalty.settings import LoyaltySettings
 
 if TYPE_CHECKING:
     from crmcore import CRM
 
 ASK_KIND = "referral_ask"
-MOMENTS = {
-    "purchase": "Ask for a referral: they have just bought",
-    "praise": "Ask for a referral: they praised the service",
-    "proven": "Ask for a referral: the purchase has proven itself",
+MOMENTS = {  # the ask's title (shown in the reader's language: a message id)
+    "purchase": N_("Ask for a referral: they have just bought"),
+    "praise": N_("Ask for a referral: they praised the service"),
+    "proven": N_("Ask for a referral: the purchase has proven itself"),
 }
 
 
@@ -98,7 +99,7 @@ class Asks:
         notes = f"Their referral code: {code}." if code else ""
         return TaskDraft(
             kind=ASK_KIND,
-            title=MOMENTS[moment],
+            title=msg(MOMENTS[moment]),
             due_at=due,
             customer_id=customer.id,
             assignee=customer.owner,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmcore import Kinds, LazyCommand, SettingsSpec, hookimpl
+from crmcore.markers import N_
 
 if TYPE_CHECKING:
     import click
@@ -42,7 +43,13 @@ def crm_collections() -> list[CollectionSpec]:
 def crm_kinds() -> Kinds:
     """``asks.ASK_KIND`` and ``sweeps.REMINDER_KIND``, spelt out so that opening a CRM does
     not import those modules (a test holds them equal)."""
-    return Kinds(tasks=("referral_ask", "points_expiry"))
+    return Kinds(
+        tasks=("referral_ask", "points_expiry"),
+        task_labels={
+            "referral_ask": N_("Referral ask"),
+            "points_expiry": N_("Points expiry reminder"),
+        },
+    )
 
 
 @hookimpl

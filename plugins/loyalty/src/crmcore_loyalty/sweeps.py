@@ -20,6 +20,7 @@ from crmcore import (
     TaskDraft,
 )
 from crmcore.converter import iso
+from crmcore.i18n import msg
 from crmcore_loyalty.log import logger
 from crmcore_loyalty.records import ACCOUNTS, ADJUST, CURSORS, EARN, Account, Cursor
 
@@ -119,7 +120,11 @@ class Sweeps:
         first = min(lot.expires_at for lot in soon if lot.expires_at)
         return TaskDraft(
             kind=REMINDER_KIND,
-            title=f"Remind the customer: {points} points expire from {first.date().isoformat()}",
+            title=msg(
+                "Remind the customer: %(points)s points expire from %(day)s",
+                points=points,
+                day=first.date().isoformat(),
+            ),
             due_at=now,
             customer_id=customer_id,
             assignee=customer.owner,

@@ -17,6 +17,7 @@ import attrs
 from crmcore import CRM, ConflictError, NotFoundError, PermissionDenied, ValidationError
 from crmcore.customers import require_actor
 from crmcore.entities import CustomerStatus, Priority
+from crmcore.i18n import N_, msg, term
 from crmcore.logs import get_logger
 from crmcore.security import Resource, Role
 from crmcore_service.model import CHARGES, ORDERS, TRANSITIONS, Charge, Order, Transition
@@ -29,6 +30,10 @@ WAKE_BATCH = 500
 ROLE_RANK = {"agent": 0, "shift_lead": 1, "manager": 2}
 _FIELD = re.compile(r"^[a-z][a-z0-9_]*$")
 FieldValue = str | int | float | bool
+
+
+#: The escalation ladder's roles as a task title names them (in the reader's language).
+ROLES = {"shift_lead": N_("shift lead"), "department_manager": N_("department manager")}
 
 
 def step_key(order_id: str, visit: int) -> str:
@@ -396,8 +401,14 @@ class Service:
             kind="service",
             due_at=self.crm.now(),
             customer_id=order.customer_id,
-            title=f"Service order {order.id} stalled at '{step.label}' (level {level}, "
-            f"{rung.target.replace('_', ' ')}): decide and act now"[:200],
+            title=msg(
+                "Service order %(order)s stalled at '%(step)s' (level %(level)s, %(role)s): "
+                "decide and act now",
+                order=order.id,
+                step=term(step.label),
+                level=level,
+                role=term(ROLES.get(rung.target, rung.target.replace("_", " "))),
+            ),
             assignee=person,
             priority=Priority.HIGH,
             dedupe_key=escalation_key(order, level),

@@ -15,6 +15,7 @@ from crmcore.customers import require_actor
 from crmcore.effects import TaskDraft
 from crmcore.entities import Customer, Priority
 from crmcore.errors import NotFoundError, ValidationError
+from crmcore.i18n import msg
 from crmcore_service import audience as audiences
 from crmcore_service.model import CARE, CareTarget
 from crmcore_service.settings import Campaign
@@ -134,10 +135,15 @@ class Campaigns:
                 created_by=actor,
                 churn_before=churn_level(customer),
             )
-            offer = f": {campaign.offer}" if campaign.offer else ""
             draft = TaskDraft(
                 kind="care",
-                title=f"Care ({campaign.title}){offer}"[:200],
+                title=msg(
+                    "Care (%(campaign)s): %(offer)s",
+                    campaign=campaign.title[:100],
+                    offer=campaign.offer[:100],
+                )
+                if campaign.offer
+                else msg("Care (%(campaign)s)", campaign=campaign.title[:180]),
                 due_at=now + timedelta(days=campaign.due_days),
                 customer_id=customer.id,
                 assignee=customer.owner,

@@ -16,6 +16,17 @@ if TYPE_CHECKING:
     from crmcore.storage import CollectionSpec
     from crmcore_service.model import Order
 
+from crmcore.markers import N_
+from crmcore.messages import msg, term
+
+#: The shipped departments, marked for the catalog: a task title names them in the reader's
+#: language (in English as configured; other departments as configured everywhere).
+DEPARTMENTS = {
+    "customer_service": N_("customer_service"),
+    "billing": N_("billing"),
+    "network": N_("network"),
+}
+
 
 @hookimpl
 def crm_settings() -> SettingsSpec:
@@ -101,7 +112,14 @@ def crm_collections() -> list[CollectionSpec]:
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    return Kinds(tasks=("service", "survey", "qa_review"))
+    return Kinds(
+        tasks=("service", "survey", "qa_review"),
+        task_labels={
+            "service": N_("Service order step"),
+            "survey": N_("Satisfaction survey"),
+            "qa_review": N_("QA review"),
+        },
+    )
 
 
 @hookimpl
@@ -131,13 +149,25 @@ def crm_service_step_entered(
     order_type = api.order_type(order.type)
     step = order_type.step(order.state)
     due = order.step_due_at or order.advance_at or order.step_entered_at + timedelta(days=1)
-    where = f" ({step.department})" if step.department else ""
     return Effects(
         actions=done,
         tasks=[
             TaskDraft(
                 kind="service",
-                title=f"{order_type.title}: {step.label}{where}, order {order.id}"[:200],
+                title=msg(
+                    "%(type)s: %(step)s (%(department)s), order %(order)s",
+                    type=term(order_type.title),
+                    step=term(step.label),
+                    department=term(DEPARTMENTS.get(step.department, step.department)),
+                    order=order.id,
+                )
+                if step.department
+                else msg(
+                    "%(type)s: %(step)s, order %(order)s",
+                    type=term(order_type.title),
+                    step=term(step.label),
+                    order=order.id,
+                ),
                 due_at=due,
                 customer_id=order.customer_id,
                 assignee=order.assignee,
@@ -198,7 +228,11 @@ def _crm_service_order_ended(crm: CRM, order: Order, actor: str) -> Effects | No
         tasks=[
             TaskDraft(
                 kind="callback",
-                title=f"Satisfaction callback: {order_type.title} done (order {order.id})"[:200],
+                title=msg(
+                    "Satisfaction callback: %(type)s done (order %(order)s)",
+                    type=term(order_type.title),
+                    order=order.id,
+                ),
                 due_at=ended + timedelta(days=order_type.callback_days),
                 customer_id=order.customer_id,
                 assignee=order.owner,

@@ -20,6 +20,7 @@ import attrs
 from crmcore.customers import require_actor
 from crmcore.effects import TaskDraft
 from crmcore.errors import NotFoundError, ValidationError
+from crmcore.i18n import msg, term
 from crmcore_service.model import QA_REVIEWS, STAFF_COMPLAINTS, QaReview, StaffComplaint
 
 if TYPE_CHECKING:
@@ -114,7 +115,12 @@ class QualityAssurance:
                     self.crm.tasks.create_from(
                         TaskDraft(
                             kind="qa_review",
-                            title=f"QA review of {rep}'s {contact.kind} contact ({month})",
+                            title=msg(
+                                "QA review of %(rep)s's %(kind)s contact (%(month)s)",
+                                rep=rep,
+                                kind=term(contact.kind),
+                                month=month,
+                            ),
                             due_at=self.crm.now(),
                             customer_id=None,
                             assignee=self.settings.reviewer,

@@ -19,6 +19,7 @@ from crmcore.customers import require_actor
 from crmcore.effects import TaskDraft
 from crmcore.entities import Interaction
 from crmcore.errors import ValidationError
+from crmcore.i18n import msg
 from crmcore_service import audience as audiences
 from crmcore_service.settings import Survey
 
@@ -85,7 +86,7 @@ class Surveys:
                 continue
             draft = TaskDraft(
                 kind="survey",
-                title=f"Survey: {survey.title}"[:200],
+                title=msg("Survey: %(title)s", title=survey.title[:180]),
                 due_at=now + timedelta(days=survey.due_days),
                 customer_id=customer.id,
                 assignee=customer.owner,

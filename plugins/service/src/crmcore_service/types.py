@@ -1,22 +1,24 @@
 """The order types shipped with the plugin (DOMAIN §9). ``[service.types.<name>]`` replaces one
-by name or adds another; ``disabled_types`` drops one."""
+by name or adds another; ``disabled_types`` drops one. Titles and step labels are marked for the
+catalog: task titles that name them are shown in the reader's language."""
 
 from __future__ import annotations
 
+from crmcore.i18n import N_
 from crmcore_service.settings import OrderType, StepSpec
 
 S = StepSpec
 CS, BILLING, NETWORK = "customer_service", "billing", "network"
 
 BUSINESS = OrderType(
-    title="Business acceptance (业务受理)",
+    title=N_("Business acceptance (业务受理)"),
     category="business",
     end_interaction="business",
     callback_days=3.0,
     steps=[
         S(
             "application",
-            "application received",
+            N_("application received"),
             ["document_review", "withdrawn"],
             department=CS,
             requires=["product"],
@@ -24,7 +26,7 @@ BUSINESS = OrderType(
         ),
         S(
             "document_review",
-            "review of the customer's documents",
+            N_("review of the customer's documents"),
             ["contract", "rejected", "withdrawn"],
             department=CS,
             requires=[],
@@ -33,7 +35,7 @@ BUSINESS = OrderType(
         ),
         S(
             "contract",
-            "contract signed",
+            N_("contract signed"),
             ["provisioning", "withdrawn"],
             department=CS,
             requires=["documents_checked"],
@@ -42,20 +44,20 @@ BUSINESS = OrderType(
         ),
         S(
             "provisioning",
-            "service provisioned",
+            N_("service provisioned"),
             ["completed"],
             department=NETWORK,
             requires=["contract_no"],
             sla_hours=24,
         ),
-        S("completed", "business handled", requires=["service_number"]),
-        S("rejected", "documents refused", requires=["reason"], outcome="rejected"),
-        S("withdrawn", "withdrawn by the customer", requires=["reason"], outcome="cancelled"),
+        S("completed", N_("business handled"), requires=["service_number"]),
+        S("rejected", N_("documents refused"), requires=["reason"], outcome="rejected"),
+        S("withdrawn", N_("withdrawn by the customer"), requires=["reason"], outcome="cancelled"),
     ],
 )
 
 CHANGE = OrderType(
-    title="Change of service (upgrade, downgrade, adjust)",
+    title=N_("Change of service (upgrade, downgrade, adjust)"),
     category="change",
     end_interaction="business",
     callback_days=3.0,
@@ -63,7 +65,7 @@ CHANGE = OrderType(
     steps=[
         S(
             "request",
-            "change requested",
+            N_("change requested"),
             ["review", "withdrawn"],
             department=CS,
             requires=["change", "target_plan"],
@@ -71,7 +73,7 @@ CHANGE = OrderType(
         ),
         S(
             "review",
-            "change reviewed",
+            N_("change reviewed"),
             ["apply", "rejected"],
             department=CS,
             sla_hours=8,
@@ -79,26 +81,26 @@ CHANGE = OrderType(
         ),
         S(
             "apply",
-            "change being applied",
+            N_("change being applied"),
             ["completed"],
             department=NETWORK,
             requires=["effective_date"],
             sla_hours=24,
         ),
-        S("completed", "change in force"),
-        S("rejected", "change refused", requires=["reason"], outcome="rejected"),
-        S("withdrawn", "withdrawn by the customer", requires=["reason"], outcome="cancelled"),
+        S("completed", N_("change in force")),
+        S("rejected", N_("change refused"), requires=["reason"], outcome="rejected"),
+        S("withdrawn", N_("withdrawn by the customer"), requires=["reason"], outcome="cancelled"),
     ],
 )
 
 CANCELLATION = OrderType(
-    title="Cancellation",
+    title=N_("Cancellation"),
     category="cancellation",
     choices={"reason": ["price", "quality", "moving", "competitor", "no_longer_needed", "other"]},
     steps=[
         S(
             "request",
-            "cancellation requested",
+            N_("cancellation requested"),
             ["fee_settlement", "retained"],
             department=CS,
             requires=["reason"],
@@ -106,7 +108,7 @@ CANCELLATION = OrderType(
         ),
         S(
             "fee_settlement",
-            "fees settled per the contract",
+            N_("fees settled per the contract"),
             ["notice"],
             department=BILLING,
             sla_hours=24,
@@ -114,7 +116,7 @@ CANCELLATION = OrderType(
         ),
         S(
             "notice",
-            "notice period running",
+            N_("notice period running"),
             [],
             department=CS,
             requires=["amount", "contract_no"],
@@ -122,10 +124,10 @@ CANCELLATION = OrderType(
             wait_days=30.0,
             then="closed",
         ),
-        S("closed", "service closed"),
+        S("closed", N_("service closed")),
         S(
             "retained",
-            "customer kept (cancellation withdrawn)",
+            N_("customer kept (cancellation withdrawn)"),
             requires=["offer"],
             outcome="cancelled",
         ),
@@ -133,17 +135,17 @@ CANCELLATION = OrderType(
 )
 
 BILLING_QUERY = OrderType(
-    title="Billing query",
+    title=N_("Billing query"),
     category="billing",
     end_interaction="billing",
     steps=[
-        S("query", "query received", ["answered"], department=BILLING, sla_hours=24),
-        S("answered", "answer given to the customer", requires=["answer"]),
+        S("query", N_("query received"), ["answered"], department=BILLING, sla_hours=24),
+        S("answered", N_("answer given to the customer"), requires=["answer"]),
     ],
 )
 
 BILLING_DISPUTE = OrderType(
-    title="Billing dispute",
+    title=N_("Billing dispute"),
     category="billing",
     end_interaction="billing",
     callback_days=3.0,
@@ -151,7 +153,7 @@ BILLING_DISPUTE = OrderType(
     steps=[
         S(
             "report",
-            "dispute reported",
+            N_("dispute reported"),
             ["investigate"],
             department=BILLING,
             requires=["disputed_amount"],
@@ -159,7 +161,7 @@ BILLING_DISPUTE = OrderType(
         ),
         S(
             "investigate",
-            "charges investigated",
+            N_("charges investigated"),
             ["mediate", "decision"],
             department=BILLING,
             sla_hours=24,
@@ -167,7 +169,7 @@ BILLING_DISPUTE = OrderType(
         ),
         S(
             "mediate",
-            "mediation with the customer",
+            N_("mediation with the customer"),
             ["decision"],
             department=BILLING,
             requires=["findings"],
@@ -176,7 +178,7 @@ BILLING_DISPUTE = OrderType(
         ),
         S(
             "decision",
-            "decision taken",
+            N_("decision taken"),
             ["adjustment", "lessons"],
             department=BILLING,
             role="shift_lead",
@@ -186,7 +188,7 @@ BILLING_DISPUTE = OrderType(
         ),
         S(
             "adjustment",
-            "charges adjusted",
+            N_("charges adjusted"),
             ["lessons"],
             department=BILLING,
             role="shift_lead",
@@ -196,34 +198,40 @@ BILLING_DISPUTE = OrderType(
         ),
         S(
             "lessons",
-            "lessons learnt",
+            N_("lessons learnt"),
             ["closed"],
             department=BILLING,
             role="manager",
             requires=["decision"],
             sla_hours=72,
         ),
-        S("closed", "dispute closed", requires=["lessons"]),
+        S("closed", N_("dispute closed"), requires=["lessons"]),
     ],
 )
 
 FAULT = OrderType(
-    title="Fault report and repair",
+    title=N_("Fault report and repair"),
     category="fault",
     callback_days=3.0,
     steps=[
         S(
             "reported",
-            "fault reported",
+            N_("fault reported"),
             ["diagnosis"],
             department=CS,
             requires=["symptom"],
             sla_hours=2,
         ),
-        S("diagnosis", "fault diagnosed", ["repair", "no_fault"], department=NETWORK, sla_hours=8),
+        S(
+            "diagnosis",
+            N_("fault diagnosed"),
+            ["repair", "no_fault"],
+            department=NETWORK,
+            sla_hours=8,
+        ),
         S(
             "repair",
-            "repair under way",
+            N_("repair under way"),
             ["verification"],
             department=NETWORK,
             requires=["diagnosis"],
@@ -231,41 +239,48 @@ FAULT = OrderType(
         ),
         S(
             "verification",
-            "repair checked with the customer",
+            N_("repair checked with the customer"),
             ["closed", "repair"],
             department=CS,
             requires=["fix"],
             sla_hours=8,
         ),
-        S("closed", "fault fixed"),
-        S("no_fault", "no fault found", requires=["explanation"], outcome="rejected"),
+        S("closed", N_("fault fixed")),
+        S("no_fault", N_("no fault found"), requires=["explanation"], outcome="rejected"),
     ],
 )
 
 WORK_ORDER = OrderType(
-    title="Work order (工单): suggestion or request",
+    title=N_("Work order (工单): suggestion or request"),
     category="work_order",
     choices={"kind": ["suggestion", "request", "other"]},
     steps=[
         S(
             "submitted",
-            "submitted",
+            N_("submitted"),
             ["handling", "declined"],
             department=CS,
             requires=["kind"],
             sla_hours=24,
         ),
-        S("handling", "being handled", ["feedback"], department=CS, sla_hours=48, clock="business"),
+        S(
+            "handling",
+            N_("being handled"),
+            ["feedback"],
+            department=CS,
+            sla_hours=48,
+            clock="business",
+        ),
         S(
             "feedback",
-            "fed back to the customer",
+            N_("fed back to the customer"),
             ["closed", "handling"],
             department=CS,
             requires=["result"],
             sla_hours=24,
         ),
-        S("closed", "closed"),
-        S("declined", "declined", requires=["reason"], outcome="rejected"),
+        S("closed", N_("closed")),
+        S("declined", N_("declined"), requires=["reason"], outcome="rejected"),
     ],
 )
 

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from crmcore import i18n
 from crmcore.api import ApiCall, api_routes, error_status, parse_body, to_json
 from crmcore.app import CRM, open_crm
 from crmcore.config import Config, resolve_config
@@ -212,6 +213,7 @@ class Api:
                 "retry with a valid key",
                 headers={"Retry-After": str(int(wait) + 1)},
             )
+        locale = self.reader_locale(request)
         raw = await self.read_body(request) if route.body is not None else None
         # one trip to the thread pool for the key, the body and the handler (each trip costs)
         status, payload = await self.threads.run(self.serve, route, request, raw, client)
@@ -221,7 +223,26 @@ class Api:
             headers["ETag"] = f'"{version}"'
         if payload is None and route.status == 204:
             return Response(status_code=204)
-        return json_response(to_json(payload), status, headers)
+        if locale is None or locale == i18n.FALLBACK:
+            return json_response(to_json(payload), status, headers)
+        with i18n.activate(i18n.translations(locale, self.crm.plugins)):
+            return json_response(to_json(payload), status, headers)
+
+    def reader_locale(self, request: Request) -> str | None:
+        """The language text written as data is answered in (task titles, reasons): ``?lang=``,
+        else the ``Accept-Language`` header, else None (as stored: English)."""
+        lang = request.query_params.get("lang")
+        if lang is None:
+            return i18n.negotiate(request.headers.get("accept-language"))
+        locale = i18n.normalize_locale(lang)
+        if locale is None:
+            raise HttpError(
+                400,
+                "bad_lang",
+                f"lang must be one of {', '.join(i18n.LOCALES)}, got {lang!r}",
+                field="lang",
+            )
+        return locale
 
     def serve(
         self, route: ApiRoute, request: Request, raw: bytes | None, client: str

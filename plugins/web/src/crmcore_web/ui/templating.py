@@ -35,7 +35,17 @@ def environment(folders: Iterable[Path | str] = ()) -> jinja2.Environment:
         auto_reload=False,
     )
     env.newstyle_gettext = True  # type: ignore[attr-defined]
+    env.finalize = shown
     return env
+
+
+def shown(value: Any) -> Any:
+    """What ``{{ value }}`` prints: a :class:`crmcore.i18n.Message` (a task's
+    ``title_message``, a reason a plugin stored with its message id) in the page's language,
+    anything else as it is."""
+    if isinstance(value, i18n.Message):
+        return i18n.translate(value, i18n.current_gettext)
+    return value
 
 
 def gettext_callables(trans: Any) -> dict[str, Any]:
@@ -63,7 +73,12 @@ def gettext_callables(trans: Any) -> dict[str, Any]:
             rv = Markup(rv)
         return rv % variables
 
-    return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
+    def tr(value: Any) -> Any:
+        """A message (a task's ``title_message``, a stored reason) in the page's language,
+        where ``{{ }}`` alone would not translate it: inside ``_()``, joined, in a filter."""
+        return i18n.translate(value, trans.gettext) if isinstance(value, str) else value
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext, "tr": tr}
 
 
 PATTERNS = {"en": ("d MMM y, HH:mm", "d MMM y"), "zh_CN": ("y年M月d日 HH:mm", "y年M月d日")}

@@ -241,7 +241,7 @@ class Workspace:
             )
         except ValidationError as exc:
             return self.error(
-                request, user, 422, lazy("Please check what you entered"), str(exc), web=web
+                request, user, 422, lazy("Please check what you entered"), exc.message, web=web
             )
         except Exception as exc:
             incident = uuid.uuid4().hex[:12]
@@ -363,7 +363,9 @@ class Workspace:
         ctx = {
             "status": status,
             "title": _(str(getattr(title, "message", title))),
-            "message": _(str(getattr(message, "message", message))),
+            "message": i18n.translate(message, _)
+            if isinstance(message, i18n.Message)
+            else _(str(getattr(message, "message", message))),
         }
         if web is None:
             token = request.cookies.get(COOKIE) if user else None

@@ -8,7 +8,7 @@ from typing import Any
 
 from crmcore.entities import Channel, Customer
 from crmcore.errors import ConflictError, ValidationError
-from crmcore.i18n import lazy
+from crmcore.i18n import Message, lazy, msg, translate
 from crmcore.logs import get_logger
 from crmcore.registry import PageRequest, Redirect, Render, SummaryLine, WebPage
 from crmcore_web.ui.pages import people
@@ -227,7 +227,7 @@ def edit(request: PageRequest) -> Render | Redirect:
     read = request.form.get("version", "")
     if not read.isdigit():
         raise ValidationError(
-            "the form lacks the version it was read at; reload the page", field="version"
+            msg("the form lacks the version it was read at; reload the page"), field="version"
         )
     if int(read) != customer.version:
         return conflict(request, customer, values)
@@ -292,11 +292,13 @@ def log_contact(request: PageRequest) -> Render | Redirect:
                 fields["amount"] = float(values["amount"].replace(",", "").strip())
             except ValueError:
                 raise ValidationError(
-                    "give the amount as a number (129.50)", field="amount"
+                    msg("give the amount as a number (129.50)"), field="amount"
                 ) from None
         if values["satisfaction"].strip():
             if not values["satisfaction"].strip().isdigit():
-                raise ValidationError("satisfaction is a score from 1 to 5", field="satisfaction")
+                raise ValidationError(
+                    msg("satisfaction is a score from 1 to 5"), field="satisfaction"
+                )
             fields["satisfaction"] = int(values["satisfaction"])
         occurred = None
         if values["occurred_at"].strip():
@@ -304,12 +306,12 @@ def log_contact(request: PageRequest) -> Render | Redirect:
                 local = datetime.fromisoformat(values["occurred_at"].strip())
             except ValueError:
                 raise ValidationError(
-                    "give the time as a date and time", field="occurred_at"
+                    msg("give the time as a date and time"), field="occurred_at"
                 ) from None
             zone = request.clock.zone  # type: ignore[attr-defined]
             occurred = local.replace(tzinfo=zone) if local.tzinfo is None else local
             if occurred > request.now:
-                raise ValidationError("a contact cannot be in the future", field="occurred_at")
+                raise ValidationError(msg("a contact cannot be in the future"), field="occurred_at")
         crm.interactions.log(
             actor=request.actor,
             customer_id=customer.id,
@@ -320,7 +322,13 @@ def log_contact(request: PageRequest) -> Render | Redirect:
     except ValidationError as exc:
         ctx = page_context(request, customer)
         ctx.update(_contact_form(request, values))
-        ctx.update({"contact_error": str(exc), "contact_error_field": exc.field})
+        # the rule's words in the page's language (a message of a catalog), else as raised
+        shown = (
+            translate(exc.message, request.gettext)
+            if isinstance(exc.message, Message)
+            else str(exc)
+        )
+        ctx.update({"contact_error": shown, "contact_error_field": exc.field})
         return Render("web/customer.html", ctx, status=422)
     return Redirect(
         f"/customers/{customer.id}",

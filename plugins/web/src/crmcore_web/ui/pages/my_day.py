@@ -10,7 +10,7 @@ import attrs
 
 from crmcore.entities import Customer, Task, TaskStatus
 from crmcore.errors import ValidationError
-from crmcore.i18n import lazy
+from crmcore.i18n import lazy, msg, translate
 from crmcore.registry import PageRequest, Redirect, Render, WebPage
 from crmcore_web.ui.pages import people
 
@@ -75,7 +75,9 @@ def queue_owners(request: PageRequest) -> tuple[list[str], list[str], str | None
         reps.append(actor)
     chosen = request.query.get("rep") or None
     if chosen is not None and chosen not in reps:
-        raise ValidationError(f"{chosen!r} is not one of your team's reps", field="rep")
+        raise ValidationError(
+            msg("%(rep)s is not one of your team's reps", rep=repr(chosen)), field="rep"
+        )
     return ([chosen] if chosen else reps), sorted(reps), chosen
 
 
@@ -159,14 +161,18 @@ def complete(request: PageRequest) -> Redirect:
     task_id = request.path["task_id"]
     outcome = (request.form.get("outcome_text") or request.form.get("outcome") or "").strip()
     if not outcome:
-        raise ValidationError("say how it went: choose an outcome or write one", field="outcome")
+        raise ValidationError(
+            msg("say how it went: choose an outcome or write one"), field="outcome"
+        )
     task = request.crm.tasks.get(task_id, actor=request.actor)
     version = int(request.form["version"]) if request.form.get("version", "").isdigit() else None
     request.crm.tasks.complete(
         task.id, actor=request.actor, outcome=outcome, expected_version=version
     )
     return Redirect(
-        _back(request), notice=request.gettext("Task completed: %(title)s") % {"title": task.title}
+        _back(request),
+        notice=request.gettext("Task completed: %(title)s")
+        % {"title": translate(task.title_message, request.gettext)},
     )
 
 
@@ -176,14 +182,16 @@ def reschedule(request: PageRequest) -> Redirect:
     try:
         local = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError("give the new time as a date and time", field="due_at") from None
+        raise ValidationError(msg("give the new time as a date and time"), field="due_at") from None
     zone = request.clock.zone  # type: ignore[attr-defined]
     due = local.replace(tzinfo=zone) if local.tzinfo is None else local
     if due <= request.now:
-        raise ValidationError("the new time must be in the future", field="due_at")
+        raise ValidationError(msg("the new time must be in the future"), field="due_at")
     task = request.crm.tasks.get(task_id, actor=request.actor)
     version = int(request.form["version"]) if request.form.get("version", "").isdigit() else None
     request.crm.tasks.reschedule(task.id, due, actor=request.actor, expected_version=version)
     return Redirect(
-        _back(request), notice=request.gettext("Task moved: %(title)s") % {"title": task.title}
+        _back(request),
+        notice=request.gettext("Task moved: %(title)s")
+        % {"title": translate(task.title_message, request.gettext)},
     )
