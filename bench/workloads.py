@@ -56,6 +56,7 @@ SIZES = {
         "W14_calls": 60,
         "W7_customers": [1_000, 5_000],
         "W7_ops": 500,
+        "W8_customers": [250, 1_000, 2_000],
     },
     "quick": {
         "W1": 300,
@@ -81,6 +82,7 @@ SIZES = {
         "W14_calls": 6,
         "W7_customers": [100],
         "W7_ops": 50,
+        "W8_customers": [40],
     },
 }
 
@@ -674,6 +676,15 @@ def _w13(size: dict[str, Any], tmp: Path) -> list[Result]:
 
 
 ALL["W13"] = _w13
+
+
+def _w8(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.storesize import w8_store_size  # it imports this module
+
+    return w8_store_size(size, tmp)
+
+
+ALL["W8"] = _w8
 
 
 def _w14(size: dict[str, Any], tmp: Path) -> list[Result]:
