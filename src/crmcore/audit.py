@@ -1,10 +1,13 @@
 """The audit trail: every write to every collection, with actor, time and a masked diff.
 
 ``AuditedStore`` wraps the backend, so writes by the core and by plugins alike are recorded
-without plugins doing anything. Entries form a hash chain (each holds the hash of the previous
-one), so editing or deleting an entry is detected by ``verify``. Personal fields (declared with
+without plugins doing anything. One entry per transaction: the action and every reaction
+written with it, as a list of operations (``expand`` reads them, and entries of the older
+shape, one per write). Entries form a hash chain (each holds the hash of the previous one), so
+editing or deleting an entry is detected by ``verify``. Personal fields (declared with
 ``personal=True`` on a collection's record type) appear in diffs only as ``"***"``. Lease
-changes (claim/release) are technical and not audited.
+changes (claim/release) are technical and not audited. ``archive`` moves old entries out to a
+file, sealed by a record beside the head (``crmcore.auditarchive``).
 
 The chain is anchored outside itself, so that removing its last entries, or editing one and
 re-hashing everything after it, is detected too:
