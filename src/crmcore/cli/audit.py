@@ -212,10 +212,11 @@ def archive(ctx: click.Context, before: Any, output: str | None) -> None:
 
     The trail is verified first (a broken trail is refused, nothing written). The entries
     written before DATE (all but the newest entry, which stays so the chain goes on from it)
-    go to a gzip-compressed JSON-lines file (owner-only), then leave the store; a seal kept beside the trail's head records the last archived entry, its hash
-    and how many were archived (with a MAC under the audit key), so the live trail still
-    chains to it and 'crm audit verify' proves continuity. 'crm audit verify --archive FILE'
-    checks the file against its seal. Keep archive files as you keep backups.
+    go to a gzip-compressed JSON-lines file (owner-only), then leave the store; a seal kept
+    beside the trail's head records the last archived entry, its hash and how many were
+    archived (with a MAC under the audit key), so the live trail still chains to it and
+    'crm audit verify' proves continuity. 'crm audit verify --archive FILE' checks the file
+    against its seal. Keep archive files as you keep backups.
     """
     from crmcore.auditarchive import default_name, write_archive
 
