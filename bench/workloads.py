@@ -62,6 +62,7 @@ SIZES = {
         "W7_customers": [1_000, 5_000],
         "W7_ops": 500,
         "W16_sizes": [(300, 15), (300, 30), (300, 60), (600, 60)],
+        "W8_customers": [250, 1_000, 2_000],
     },
     "quick": {
         "W1": 300,
@@ -91,6 +92,7 @@ SIZES = {
         "W7_customers": [100],
         "W7_ops": 50,
         "W16_sizes": [(30, 5), (30, 10)],
+        "W8_customers": [40],
     },
 }
 
@@ -747,6 +749,15 @@ def _w13(size: dict[str, Any], tmp: Path) -> list[Result]:
 
 
 ALL["W13"] = _w13
+
+
+def _w8(size: dict[str, Any], tmp: Path) -> list[Result]:
+    from bench.storesize import w8_store_size  # it imports this module
+
+    return w8_store_size(size, tmp)
+
+
+ALL["W8"] = _w8
 
 
 def _w14(size: dict[str, Any], tmp: Path) -> list[Result]:

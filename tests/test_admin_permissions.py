@@ -96,6 +96,7 @@ COMMANDS = {
     "config.read": ["config", "show"],
     "config.write": ["init", "--force"],
     "audit.anchor": ["audit", "anchor"],
+    "audit.archive": ["audit", "archive", "--before", "2000-01-01"],
 }
 
 

@@ -9,6 +9,7 @@ from crmcore import hookimpl
 from crmcore.audit import masked
 from crmcore.schema import field
 from crmcore.storage import CollectionSpec
+from crmcore.testing.audit import operations
 
 
 @attrs.frozen
@@ -26,8 +27,8 @@ class Notes:
         return [CollectionSpec("notes.items", customer_key="customer_id", record_type=Note)]
 
 
-def audit_entries(crm, **query):
-    return crm.audit.inner.collection("audit").find(query, sort=[("seq", 1)])
+def audit_entries(crm, **match):
+    return operations(crm, **match)
 
 
 def test_every_write_is_audited_with_actor_and_masked_personal_fields(make_crm):

@@ -52,6 +52,7 @@ from crmcore.registry import (
 from crmcore.report import build_report
 from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend
 from crmcore.storage.memory import MemoryStore
+from crmcore.testing.audit import operations
 from crmcore.transfer import export_customer_file
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
@@ -515,7 +516,7 @@ def test_hook_crm_authorize(make_crm):
         crm.interactions.log(actor="ann", customer_id=customer.id, kind="visit")
     assert ("ann", "interaction.create", "interaction") in calls
     crm.interactions.log(actor="lee", customer_id=customer.id, kind="visit")
-    (denied,) = crm.audit.inner.collection("audit").find({"op": "denied"})
+    (denied,) = operations(crm, op="denied")
     assert denied["actor"] == "ann" and denied["diff"]["action"] == "interaction.create"
 
 

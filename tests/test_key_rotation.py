@@ -12,6 +12,8 @@ import pytest
 from crmcore import StorageError
 from crmcore.encryption import FieldCipher, encrypted_layer
 from crmcore.keyrotation import key_status, rotate_keys
+from crmcore.testing.audit import entries as raw_entries
+from crmcore.testing.audit import operations
 from crmcore.testing.cli import one_line_error
 
 OLD = base64.b64encode(b"o" * 32).decode()
@@ -103,7 +105,7 @@ def test_rotate_end_to_end_on_the_embedded_store(tiny, tmp_path):
         (12, (0,), 0),
         (12, (0,), 0),
     ]
-    rekeys = crm.audit.inner.collection("audit").find({"op": "rekey"}, sort=[("seq", 1)])
+    rekeys = operations(crm, op="rekey")
     assert [(e["collection"], e["actor"], e["diff"]) for e in rekeys] == [
         (name, "ops", {"resealed": 12, "complete": True})
         for name in ("customers", "interactions", "tasks")
@@ -152,7 +154,7 @@ def test_an_interrupted_rotation_finishes_when_run_again(tiny, monkeypatch):
         rotate_keys(crm, actor="ops", batch_size=3)
     monkeypatch.setattr(backend, "update", real_update)
     assert previous_counts(crm) == {"customers": (28,), "interactions": (10,), "tasks": (10,)}
-    partial = crm.audit.inner.collection("audit").find({"op": "rekey"})
+    partial = operations(crm, op="rekey")
     assert [(e["collection"], e["diff"]) for e in partial] == [
         ("customers", {"resealed": 3, "complete": False})
     ]
@@ -248,7 +250,7 @@ def test_record_event_appends_one_chained_entry(make_crm):
     with acting_as("ops"):
         crm.audit.record_event("rekey", "customers", {"resealed": 1, "complete": True})
     crm.customers.add(actor="ann", name="Wang")
-    entries = crm.audit.inner.collection("audit").find(sort=[("seq", 1)])
+    entries = operations(crm)
     assert [e["op"] for e in entries] == ["insert", "rekey", "insert"]
     event = entries[1]
     assert (
@@ -259,7 +261,9 @@ def test_record_event_appends_one_chained_entry(make_crm):
         event["customer_id"],
         event["diff"],
     ) == (2, "ops", "customers", None, None, {"resealed": 1, "complete": True})
-    assert event["prev"] == entries[0]["hash"] and entries[2]["prev"] == event["hash"]
+    trail = raw_entries(crm)  # one entry each: the event is a transaction of its own
+    assert [e["seq"] for e in trail] == [1, 2, 3] and event["hash"] == trail[1]["hash"]
+    assert trail[1]["prev"] == trail[0]["hash"] and trail[2]["prev"] == trail[1]["hash"]
     assert crm.audit.verify().ok
 
 

@@ -10,6 +10,7 @@ from crmcore.encryption import EncryptedStore, is_sealed
 from crmcore.entities import Customer
 from crmcore.logs import personal_keys
 from crmcore.schema import personal_fields
+from crmcore.testing.audit import operations
 
 KEY = base64.b64encode(os.urandom(32)).decode()
 
@@ -73,7 +74,7 @@ def test_organisation_is_masked_in_the_audit_trail_and_gone_after_forget(make_cr
     crm.customers.update(c.id, actor="ann", organisation="Li Lei Dental Group")
     trail = json.dumps(crm.audit.inner.collection("audit").find())
     assert "Dental" not in trail
-    entries = crm.audit.inner.collection("audit").find({"op": "update"})
+    entries = operations(crm, op="update")
     assert entries[0]["diff"]["organisation"] == ["***", "***"]
     crm.customers.forget(c.id, actor="dpo")
     everything = json.dumps(
@@ -118,7 +119,7 @@ def test_values_written_in_the_clear_are_sealed_by_seal_plaintext(
     assert crm.customers.find_by_contact(phone="13800138000")[0].id == c.id
     files = b"".join(p.read_bytes() for p in folder.rglob("*.json"))
     assert b"Li Lei Dental" not in files and b"13800138000" not in files
-    (event,) = crm.audit.inner.collection("audit").find({"op": "seal"})
+    (event,) = operations(crm, op="seal")
     assert event["diff"] == {"sealed": 1, "complete": True}
     assert crm.audit.verify().ok
     assert seal_plaintext(crm, actor="root").resealed == 0  # nothing left: a no-op

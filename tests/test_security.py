@@ -3,6 +3,7 @@
 import pytest
 
 from crmcore import PermissionDenied
+from crmcore.testing.audit import operations
 
 ACTORS = {
     "ann": {"role": "agent", "team": "north", "department": "service"},
@@ -80,7 +81,7 @@ def test_role_matrix(crm, anns, action, who):
         return
     with pytest.raises(PermissionDenied, match=f"^{who}"):
         ACTIONS[action](crm, customer, task, who)
-    denied = crm.audit.inner.collection("audit").find({"op": "denied", "actor": who})
+    denied = operations(crm, op="denied", actor=who)
     assert len(denied) == 1 and denied[0]["diff"]["reason"].startswith(who)
 
 

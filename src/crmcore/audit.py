@@ -1,10 +1,13 @@
 """The audit trail: every write to every collection, with actor, time and a masked diff.
 
 ``AuditedStore`` wraps the backend, so writes by the core and by plugins alike are recorded
-without plugins doing anything. Entries form a hash chain (each holds the hash of the previous
-one), so editing or deleting an entry is detected by ``verify``. Personal fields (declared with
+without plugins doing anything. One entry per transaction: the action and every reaction
+written with it, as a list of operations (``expand`` reads them, and entries of the older
+shape, one per write). Entries form a hash chain (each holds the hash of the previous one), so
+editing or deleting an entry is detected by ``verify``. Personal fields (declared with
 ``personal=True`` on a collection's record type) appear in diffs only as ``"***"``. Lease
-changes (claim/release) are technical and not audited.
+changes (claim/release) are technical and not audited. ``archive`` moves old entries out to a
+file, sealed by a record beside the head (``crmcore.auditarchive``).
 
 The chain is anchored outside itself, so that removing its last entries, or editing one and
 re-hashing everything after it, is detected too:
@@ -44,7 +47,6 @@ from crmcore.errors import (
     StorageError,
     ValidationError,
 )
-from crmcore.ids import new_id
 from crmcore.jsontext import ascii_json, canonical, json_canonical
 from crmcore.logs import MASK
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
@@ -65,9 +67,11 @@ ENV_AUDIT_PREVIOUS_KEYS = "CRM_AUDIT_PREVIOUS_KEYS"
 HEAD = "audit_head"
 HEAD_SPEC = CollectionSpec(HEAD, ())
 HEAD_ID = "head"
+SEAL_ID = "seal"
 ANCHOR_FORMAT = "crmcore-audit-anchor/1"
 GENESIS = "0" * 64
 _NOT_HASHED = frozenset({"hash", "version", "mac"})
+_NOT_SHOWN = frozenset({"id", "version"})
 _NO_FIELDS: frozenset[str] = frozenset()
 T = TypeVar("T")
 UNATTRIBUTED = "unattributed"
@@ -116,6 +120,91 @@ def masked(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
     return out
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (type(value) in (str, list, dict) and not value)
+
+
+def stored_fields(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
+    """What an ``insert`` (or ``delete``) operation shows of ``doc``: its fields that hold a
+    value, ``personal`` ones as ``***``; the id (the operation names it), the version and
+    null or empty fields are left out."""
+    return {
+        k: MASK if k in personal else v
+        for k, v in doc.items()
+        if k not in _NOT_SHOWN and not _blank(v)
+    }
+
+
+def changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], personal: frozenset[str] = _NO_FIELDS
+) -> dict[str, Any]:
+    """What an ``update`` operation shows: ``{field: [before, after]}`` for the fields that
+    changed (a missing field reads null), ``personal`` ones masked; where both sides are
+    objects, only what changed inside them, nested the same way (``{"ext": {"loyalty":
+    {"tier": ["iron", "gold"]}}}``). A leaf is always a two-item list, a nested change an
+    object."""
+    out: dict[str, Any] = {}
+    for key in before.keys() | after.keys():
+        if key == "version":
+            continue
+        b, a = before.get(key), after.get(key)
+        if b == a and type(b) is type(a):
+            continue
+        if key in personal:
+            out[key] = [b if _blank(b) else MASK, a if _blank(a) else MASK]
+        elif type(b) is dict and type(a) is dict and b and a:
+            out[key] = changes(b, a)
+        else:
+            out[key] = [b, a]
+    return out
+
+
+def flat_changes(diff: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted names of the fields a ``changes`` diff (or an old entry's diff) changed."""
+    names: list[str] = []
+    for key in sorted(diff):
+        value = diff[key]
+        if isinstance(value, Mapping):
+            names += flat_changes(value, f"{prefix}{key}.")
+        else:
+            names.append(f"{prefix}{key}")
+    return names
+
+
+def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The operations of an entry, each as one flat record: ``seq``, ``at``, ``actor``,
+    ``op``, ``collection``, ``record_id``, ``customer_id`` and ``diff`` (an insert's
+    ``{"after": fields}``, a delete's ``{"before": fields}``, an update's ``changes``, a
+    refusal's or an event's figures). Reads both shapes: an entry per transaction (``ops``)
+    and an entry per write, as crmcore wrote them before (returned as it is)."""
+    common = {"seq": entry.get("seq"), "at": entry.get("at"), "hash": entry.get("hash")}
+    if "ops" not in entry:
+        return [{**common, **{k: v for k, v in entry.items() if k not in _NOT_HASHED}}]
+    customers = entry.get("customers") or []
+    default = customers[0] if len(customers) == 1 else None
+    out = []
+    for item in entry["ops"]:
+        op = item.get("op")
+        if op == "insert":
+            diff: Any = {"after": item.get("doc", {})}
+        elif op == "delete":
+            diff = {"before": item.get("doc", {})}
+        else:
+            diff = item.get("diff", {})
+        out.append(
+            {
+                **common,
+                "actor": item.get("actor", entry.get("actor")),
+                "op": op,
+                "collection": item.get("in"),
+                "record_id": item.get("id"),
+                "customer_id": item.get("customer", default),
+                "diff": diff,
+            }
+        )
+    return out
+
+
 def new_entry(
     id: str,
     at: str,
@@ -128,7 +217,8 @@ def new_entry(
     seq: int,
     prev: str,
 ) -> dict[str, Any]:
-    """An entry of the chain as written, before its ``hash`` (``entry_hash`` of this)."""
+    """An entry of the chain in the shape crmcore wrote before entries per transaction (one
+    per write), before its ``hash``: still read and verified, written by tests and benches."""
     return {
         "id": id,
         "at": at,
@@ -237,6 +327,7 @@ class VerifyReport:
     problem: str | None = None
     keyed: bool = False  # MACs were checked with the audit key
     notes: tuple[str, ...] = ()
+    archived: int = 0  # entries moved to archive files before the live trail's first
 
 
 class AuditedStore(StoreLayer):
@@ -291,24 +382,31 @@ class AuditedStore(StoreLayer):
             self._forget_head()
             raise
 
-    # The head outside the trail is recorded once per outermost transaction, just before it
-    # commits (a bulk write or a write with its plugins' effects appends many entries).
+    # One entry per outermost transaction: each write adds an operation to this thread's
+    # pending list, and the entry holding them all is appended, and the head outside the trail
+    # recorded, just before the transaction commits. A write outside any transaction is run
+    # in one of its own (``AuditedCollection``), so it is its own entry.
 
     def _enter(self) -> None:
-        self._local.depth = getattr(self._local, "depth", 0) + 1
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if not depth:
+            local.ops = []
+            local.last = {}  # (collection, id) -> (index in ops, actor, original before)
+        local.depth = depth + 1
 
     def _leave(self, *, record: bool) -> None:
         local = self._local
         local.depth -= 1
         if local.depth:
             return
-        pending, local.pending = getattr(local, "pending", None), None
-        if record and pending is not None:
+        ops, local.ops, local.last = local.ops, [], {}
+        if record and ops:
             with self._lock:
-                self._record_head(*pending)
+                self._record_head(*self._append(ops))
 
     def _forget_head(self) -> None:
-        # Entries appended inside a failed transaction were rolled back with it.
+        # The entry appended inside a failed transaction was rolled back with it.
         with self._lock:
             self._head = None
             self._head_version = None
@@ -316,33 +414,51 @@ class AuditedStore(StoreLayer):
     # -- recording -----------------------------------------------------------------------
 
     def record(self, op: str, collection: str, before: Doc | None, after: Doc | None) -> None:
-        """Append the entry for one write: ``insert`` (``after``), ``update`` (both) or
-        ``delete`` (``before``), the diff masked."""
+        """Add one write to the open transaction's entry: ``insert`` (``after``), ``update``
+        (both) or ``delete`` (``before``), masked. Successive writes of one record by one
+        actor in one transaction are one operation, their net effect."""
+        if not getattr(self._local, "depth", 0):
+            self.run_in_transaction(self.record, op, collection, before, after)
+            return
         personal = self._personal.get(collection, _NO_FIELDS)
-        diff: dict[str, Any]
-        if op == "insert":
-            assert after is not None
-            source, diff = after, {"after": masked(after, personal)}
-        elif op == "delete":
-            assert before is not None
-            source, diff = before, {"before": masked(before, personal)}
-        else:
-            assert before is not None and after is not None
-            b, a = masked(before, personal), masked(after, personal)
-            diff = {
-                k: [b.get(k), a.get(k)]
-                for k in sorted(b.keys() | a.keys())
-                if before.get(k) != after.get(k)
-            }
-            source = after
+        source = after if after is not None else before
+        assert source is not None
+        record_id = source.get("id")
         spec = self._specs.get(collection)
         key = spec.customer_key if spec is not None else None
-        self._append(op, collection, source.get("id"), source.get(key) if key else None, diff)
+        customer = source.get(key) if key else None
+        actor = current_actor()
+        local = self._local
+        known = local.last.get((collection, record_id))
+        if op == "update" and known is not None and known[1] == actor:
+            index, _actor, original = known
+            merged = local.ops[index]
+            if original is None:  # inserted in this transaction: the insert, as it ends
+                merged[4] = stored_fields(after, personal)  # type: ignore[arg-type]
+            else:
+                merged[4] = changes(original, after, personal)  # type: ignore[arg-type]
+            merged[3] = customer if customer is not None else merged[3]
+            return
+        if op == "insert":
+            body: Any = stored_fields(after, personal)  # type: ignore[arg-type]
+        elif op == "delete":
+            body = stored_fields(before, personal)  # type: ignore[arg-type]
+        else:
+            body = changes(before, after, personal)  # type: ignore[arg-type]
+        if op == "delete":
+            local.last.pop((collection, record_id), None)
+        else:
+            local.last[(collection, record_id)] = (
+                len(local.ops),
+                actor,
+                None if op == "insert" else before,
+            )
+        local.ops.append([op, collection, record_id, customer, body, actor])
 
     def record_denial(self, action: str, resource: Any, message: str) -> None:
-        """Audit a refused action (``op`` is ``denied``)."""
+        """Audit a refused action (``op`` is ``denied``), as a transaction of its own."""
         self.run_in_transaction(
-            self._append,
+            self._add,
             "denied",
             resource.kind,
             resource.id,
@@ -351,60 +467,73 @@ class AuditedStore(StoreLayer):
         )
 
     def record_event(self, op: str, collection: str, diff: Mapping[str, Any]) -> None:
-        """Append one entry about a whole collection rather than one record's write (for
+        """Record one operation about a whole collection rather than one record's write (for
         example ``rekey``: documents re-sealed under a new encryption key, with ``diff``
-        counting them), in the hash chain like every other entry. ``diff`` is stored as given,
-        so it must hold no personal values."""
-        self.run_in_transaction(self._append, op, collection, None, None, dict(diff))
+        counting them), in the hash chain like every other. ``diff`` is stored as given, so
+        it must hold no personal values."""
+        self.run_in_transaction(self._add, op, collection, None, None, dict(diff))
 
-    def _append(
-        self,
-        op: str,
-        collection: str,
-        record_id: str | None,
-        customer_id: str | None,
-        diff: dict[str, Any],
+    def _add(
+        self, op: str, collection: str, record_id: Any, customer_id: Any, body: dict[str, Any]
     ) -> None:
-        """Append the next entry of the chain, by the current actor, now."""
-        now = self.clock.now()
-        id, at, actor = new_id("aud_", now), iso(now), current_actor()
-        with self._lock:
-            for _attempt in range(50):
-                seq, prev = self._head if self._head is not None else self._read_head()
-                full = new_entry(
-                    id, at, actor, op, collection, record_id, customer_id, diff, seq + 1, prev
-                )
-                # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and
-                # the encoding it hashes, in ASCII, is the one the store may keep.
-                body = canonical(full)
-                full["hash"] = digest = sha256(body).hexdigest()
-                text = ascii_json(body.decode())
-                tail = f'"hash":"{digest}"'
-                mac = entry_mac(self.keys[0], digest) if self.keys else None
-                if mac is not None:
-                    full["mac"] = mac
-                    tail += f',"mac":"{mac}"'
-                try:
-                    self._audit.append(full, f"{text[:-1]},{tail}}}", sequence="seq")
-                except DuplicateKeyError:
-                    self._head = None  # another process appended: read the head again
-                    continue
-                self._head = (seq + 1, digest)
-                head = (
-                    seq + 1,
-                    digest,
-                    entry_mac(self.keys[0], digest, "head") if self.keys else None,
-                )
-                if getattr(self._local, "depth", 0):
-                    self._local.pending = head  # recorded when the transaction ends
-                else:
-                    self._record_head(*head)
-                return
-            raise DuplicateKeyError("audit: could not append after 50 attempts")
+        self._local.ops.append([op, collection, record_id, customer_id, body, current_actor()])
+
+    def _append(self, ops: list[list[Any]]) -> tuple[int, str, str | None]:
+        """Append the entry holding ``ops`` (``[op, collection, id, customer, body, actor]``
+        each) as the next of the chain, now; returns the new head. Under ``_lock``."""
+        at = iso(self.clock.now())
+        actor = ops[0][5]
+        customers = sorted({o[3] for o in ops if isinstance(o[3], str)})
+        default = customers[0] if len(customers) == 1 else None
+        packed = []
+        for op, collection, record_id, customer, body, who in ops:
+            item: dict[str, Any] = {"op": op, "in": collection}
+            if record_id is not None:
+                item["id"] = record_id
+            if body or op not in ("insert", "delete"):
+                item["doc" if op in ("insert", "delete") else "diff"] = body
+            if who != actor:
+                item["actor"] = who
+            if customer != default:
+                item["customer"] = customer
+            packed.append(item)
+        for _attempt in range(50):
+            seq, prev = self._head if self._head is not None else self._read_head()
+            full: dict[str, Any] = {
+                "id": f"aud_{seq + 1}",
+                "at": at,
+                "actor": actor,
+                "ops": packed,
+                "seq": seq + 1,
+                "prev": prev,
+            }
+            if customers:
+                full["customers"] = customers
+            # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and the
+            # encoding it hashes, in ASCII, is the one the store may keep.
+            body = canonical(full)
+            full["hash"] = digest = sha256(body).hexdigest()
+            text = ascii_json(body.decode())
+            tail = f'"hash":"{digest}"'
+            mac = entry_mac(self.keys[0], digest) if self.keys else None
+            if mac is not None:
+                full["mac"] = mac
+                tail += f',"mac":"{mac}"'
+            try:
+                self._audit.append(full, f"{text[:-1]},{tail}}}", sequence="seq")
+            except DuplicateKeyError:
+                self._head = None  # another process appended: read the head again
+                continue
+            self._head = (seq + 1, digest)
+            return seq + 1, digest, entry_mac(self.keys[0], digest, "head") if self.keys else None
+        raise DuplicateKeyError("audit: could not append after 50 attempts")
 
     def _read_head(self) -> tuple[int, str]:
         last = self._audit.last("seq")
-        return (0, GENESIS) if last is None else (last["seq"], last["hash"])
+        if last is not None:
+            return last["seq"], last["hash"]
+        seal = self.seal_record()  # every entry archived: the next one follows the seal
+        return (seal["seq"], seal["hash"]) if seal else (0, GENESIS)
 
     # -- the head outside the trail ------------------------------------------------------
 
@@ -413,6 +542,14 @@ class AuditedStore(StoreLayer):
         for a trail written before crmcore recorded it."""
         try:
             return self._heads.get(HEAD_ID)
+        except NotFoundError:
+            return None
+
+    def seal_record(self) -> dict[str, Any] | None:
+        """The seal of the entries archived so far (``crm audit archive``), kept beside the
+        head outside the trail, or None if nothing was archived."""
+        try:
+            return self._heads.get(SEAL_ID)
         except NotFoundError:
             return None
 
@@ -445,14 +582,21 @@ class AuditedStore(StoreLayer):
 
     # -- checking ----------------------------------------------------------------------------
 
-    def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyReport:
+    def verify(
+        self, anchors: Iterable[Anchor] = (), archived: Mapping[int, str] | None = None
+    ) -> VerifyReport:
         """Walk the chain in order and report the first thing that does not fit: an entry
         missing, out of order, altered, or (with the audit key) without a valid MAC; a trail
         that ends before, or differs at, the head recorded outside it or an exported
-        ``anchor``; with the audit key, a trail that nothing the key made vouches for."""
-        return self._verify(list(anchors), sealed=True)
+        ``anchor``; an archive seal that does not hold together, or a trail that does not
+        start where the seal ends; with the audit key, a trail that nothing the key made
+        vouches for. ``archived``: hashes of archived entries by ``seq`` (from archive files
+        checked first), for anchors that name an archived entry."""
+        return self._verify(list(anchors), sealed=True, archived=archived or {})
 
-    def _verify(self, anchors: list[Anchor], *, sealed: bool) -> VerifyReport:
+    def _verify(
+        self, anchors: list[Anchor], *, sealed: bool, archived: Mapping[int, str] | None = None
+    ) -> VerifyReport:
         keys = self.keys
         head = self.head_record()
         wanted = {a.seq for a in anchors} | ({head["seq"]} if head else set())
@@ -460,11 +604,28 @@ class AuditedStore(StoreLayer):
         prev, expected, count = GENESIS, 1, 0
         keyed_from: int | None = None
         unchecked = False
+        seal = self.seal_record()
+        sealed_to = 0
+        if seal is not None:
+            problem = seal_problem(seal, keys)
+            if problem:
+                return VerifyReport(0, False, problem, bool(keys))
+            prev, expected, sealed_to = seal["hash"], seal["seq"] + 1, seal["seq"]
+            for item in seal["archives"]:
+                seen[item["last"]] = item["hash"]
+            for seq, digest in (archived or {}).items():
+                seen.setdefault(seq, digest)
         for entry in sorted(self._audit.iter(), key=lambda e: e["seq"]):
             count += 1
             seq = entry["seq"]
             if seq != expected:
-                return VerifyReport(count, False, f"entry #{expected} is missing", bool(keys))
+                return VerifyReport(
+                    count,
+                    False,
+                    f"entry #{expected} is missing"
+                    + (f" (the archive seal ends at #{sealed_to})" if sealed_to else ""),
+                    bool(keys),
+                )
             if entry["prev"] != prev:
                 return VerifyReport(
                     count, False, f"entry #{seq} does not follow the one before it", bool(keys)
@@ -498,8 +659,10 @@ class AuditedStore(StoreLayer):
             prev, expected = entry["hash"], expected + 1
         last = expected - 1
 
+        archived_count = seal["entries"] if seal is not None else 0
+
         def broken(problem: str) -> VerifyReport:
-            return VerifyReport(count, False, problem, bool(keys))
+            return VerifyReport(count, False, problem, bool(keys), archived=archived_count)
 
         notes: list[str] = []
         if head is not None:
@@ -538,6 +701,11 @@ class AuditedStore(StoreLayer):
                 and not _mac_fits(keys, anchor.hash, anchor.mac, "anchor")
             ):
                 return broken(f"{anchor.describe()} has no valid MAC for this audit key")
+            if 0 < anchor.seq <= sealed_to and anchor.seq not in seen:
+                return broken(
+                    f"{anchor.describe()} records entry #{anchor.seq}, which is archived: "
+                    "give the archive file that holds it with --archive FILE"
+                )
             problem = _differs(anchor.seq, anchor.hash, seen, last, anchor.describe())
             if problem:
                 return broken(problem)
@@ -553,7 +721,77 @@ class AuditedStore(StoreLayer):
                 "entries carry MACs but no audit key is configured, so they were "
                 "not checked: set $CRM_AUDIT_KEY or [core] audit_key_file"
             )
-        return VerifyReport(count, True, None, bool(keys), tuple(notes))
+        return VerifyReport(count, True, None, bool(keys), tuple(notes), archived_count)
+
+    def archive(
+        self, before: str, write: Callable[[dict[str, Any], list[dict[str, Any]]], None]
+    ) -> dict[str, Any] | None:
+        """Move the live trail's oldest entries, those written before ``before`` (an ISO UTC
+        time as entries write ``at``), out of the store, all but the newest entry (the
+        chain's numbering goes on from it): verify the trail (``StorageError``
+        if it is broken, nothing done), describe them (first and last ``seq``, the hash
+        before the first and of the last, how many, MAC with the audit key), hand that and
+        the entries to ``write`` (which keeps them, in an archive file), then in one
+        transaction delete them from the trail, add them to the seal kept beside the head
+        (so the next entry still chains to the last archived one and ``verify`` proves it)
+        and record an ``archive`` event. Returns the description, or None if no entry is
+        that old."""
+        report = self.verify()
+        if not report.ok:
+            raise StorageError(
+                f"audit trail broken after {report.entries} entries: {report.problem}; "
+                "not archiving it"
+            )
+        old: list[dict[str, Any]] = []
+        live = sorted(self._audit.iter(), key=lambda e: e["seq"])
+        for entry in live[:-1]:  # the newest stays: the log goes on numbering from it
+            if not isinstance(entry.get("at"), str) or entry["at"] >= before:
+                break
+            old.append({k: v for k, v in entry.items() if k != "version"})
+        if not old:
+            return None
+        item: dict[str, Any] = {
+            "first": old[0]["seq"],
+            "last": old[-1]["seq"],
+            "prev": old[0]["prev"],
+            "hash": old[-1]["hash"],
+            "entries": len(old),
+            "from": old[0]["at"],
+            "to": old[-1]["at"],
+            "before": before,
+            "archived_at": iso(self.clock.now()),
+        }
+        if self.keys:
+            item["mac"] = entry_mac(self.keys[0], seal_digest(item), "archive")
+        write(item, old)
+        self.run_in_transaction(self._seal, item, [e["id"] for e in old])
+        return item
+
+    def _seal(self, item: dict[str, Any], ids: list[str]) -> None:
+        seal = self.seal_record()
+        archives = list(seal["archives"]) if seal else []
+        if (seal["seq"] if seal else 0) + 1 != item["first"]:
+            raise ConflictError("audit: another archive ran meanwhile; run it again")
+        record: dict[str, Any] = {
+            "seq": item["last"],
+            "hash": item["hash"],
+            "entries": (seal["entries"] if seal else 0) + item["entries"],
+            "archives": [*archives, item],
+        }
+        record["mac"] = entry_mac(self.keys[0], seal_digest(record), "seal") if self.keys else None
+        if seal is None:
+            self._heads.insert({"id": SEAL_ID, **record})
+        else:
+            self._heads.update(SEAL_ID, record, expected_version=seal["version"])
+        for id in ids:
+            self._audit.delete(id)
+        self._add(
+            "archive",
+            AUDIT,
+            None,
+            None,
+            {k: item[k] for k in ("first", "last", "entries", "before")},
+        )
 
     def anchor(self) -> Anchor:
         """Verify the trail, record its head outside it (sealing it with the audit key, which
@@ -570,7 +808,7 @@ class AuditedStore(StoreLayer):
     def _anchor(self) -> Anchor:
         with self._lock:  # the backend's lock first, as on every write
             last = self._audit.last("seq")
-            seq, digest = (0, GENESIS) if last is None else (last["seq"], last["hash"])
+            seq, digest = self._read_head()  # the seal's end when every entry is archived
             key = self.keys[0] if self.keys else None
             self._head_version = None
             if seq:
@@ -584,6 +822,55 @@ class AuditedStore(StoreLayer):
             self.inner.describe(),
             entry_mac(key, digest, "anchor") if key else None,
         )
+
+
+def seal_digest(record: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of a seal or an archive's description, without its
+    ``id``, ``version`` and ``mac``: what their MAC authenticates."""
+    body = {k: v for k, v in record.items() if k not in ("id", "version", "mac")}
+    return sha256(json_canonical(body).encode()).hexdigest()
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def seal_problem(seal: Mapping[str, Any], keys: tuple[bytes, ...]) -> str | None:
+    """Why the archive seal does not hold together, or None: its archives must follow each
+    other from entry #1 on, each starting where the one before ended, and add up to the
+    seal's last entry, hash and count; with the audit key, it and each archive carry a
+    valid MAC."""
+    archives = seal.get("archives")
+    if not isinstance(archives, list) or not archives:
+        return "the archive seal outside the trail names no archive: it was altered"
+    prev: Any = GENESIS
+    next_seq, total = 1, 0
+    for item in archives:
+        if not isinstance(item, Mapping) or not all(
+            _whole(item.get(k)) for k in ("first", "last", "entries")
+        ):
+            return "the archive seal outside the trail is malformed: it was altered"
+        if item["first"] != next_seq or item.get("prev") != prev:
+            return (
+                f"the archive of entries #{item['first']}-#{item['last']} does not follow the "
+                "one before it in the archive seal: the seal was altered"
+            )
+        if item["entries"] != item["last"] - item["first"] + 1:
+            return f"the archive of entries #{item['first']}-#{item['last']} miscounts them"
+        if keys and not _mac_fits(keys, seal_digest(item), item.get("mac"), "archive"):
+            return (
+                f"the archive of entries #{item['first']}-#{item['last']} has no valid MAC in "
+                "the seal: it was written without the audit key"
+            )
+        prev, next_seq, total = item.get("hash"), item["last"] + 1, total + item["entries"]
+    if seal.get("seq") != next_seq - 1 or seal.get("hash") != prev or seal.get("entries") != total:
+        return "the archive seal outside the trail does not match its archives: it was altered"
+    if keys and not _mac_fits(keys, seal_digest(seal), seal.get("mac"), "seal"):
+        return (
+            "the archive seal outside the trail has no valid MAC: it was written without "
+            "the audit key"
+        )
+    return None
 
 
 def _differs(seq: int, digest: str, seen: Mapping[int, str], last: int, what: str) -> str | None:

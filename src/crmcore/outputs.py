@@ -197,18 +197,22 @@ def check_new(path: PathLike, *, protected: Iterable[PathLike] = (), what: str =
 
 
 def write_new(
-    path: PathLike, content: str, *, protected: Iterable[PathLike] = (), what: str = "output"
+    path: PathLike,
+    content: str | bytes,
+    *,
+    protected: Iterable[PathLike] = (),
+    what: str = "output",
 ) -> Path:
-    """Write ``content`` to the new file ``path`` (0600): to a private temporary file beside
-    it, fsynced, then linked into place, so it is whole or absent and nothing that exists is
-    replaced, even by a file created meanwhile."""
+    """Write ``content`` (text in UTF-8, or bytes) to the new file ``path`` (0600): to a
+    private temporary file beside it, fsynced, then linked into place, so it is whole or
+    absent and nothing that exists is replaced, even by a file created meanwhile."""
     target = check_new(path, protected=protected, what=what)
     text = os.fspath(path)
     tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
             handle.flush()
             os.fsync(handle.fileno())
         os.link(tmp, target)

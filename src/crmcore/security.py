@@ -59,6 +59,7 @@ ADMIN_ACTIONS: dict[str, bool] = {
     "config.read": True,  # crm config show
     "config.write": False,  # crm init --force over an existing configuration
     "audit.anchor": True,  # crm audit anchor
+    "audit.archive": False,  # crm audit archive (moves entries out of the store)
     "encryption.read": True,  # crm encryption status
     "encryption.rotate": False,  # crm encryption rotate
     "encryption.seal": False,  # crm encryption seal

@@ -12,6 +12,7 @@ from crmcore_followup.reps import Roster
 
 from crmcore import PermissionDenied, ValidationError
 from crmcore.converter import parse_iso
+from crmcore.testing.audit import operations
 from crmcore.testing.cli import one_line_error
 from tests.stacks.conftest import crm_run, fill_in, uncomment_block
 
@@ -202,7 +203,7 @@ def test_thirty_days_of_satisfaction_callbacks_and_confidentiality(init_profile,
     with pytest.raises(PermissionDenied):
         crm.customers.get(subscribers[0], actor="bo")
     assert crm.customers.get(subscribers[0], actor="ann").id == subscribers[0]
-    denied = crm.audit.inner.collection("audit").find({"op": "denied"})
+    denied = operations(crm, op="denied")
     assert [e["actor"] for e in denied][-1:] == ["bo"]
     result = crm_run(path.parent, "--as", "bo", "customer", "show", subscribers[1])
     assert result.returncode == 5 and "Traceback" not in result.stderr
@@ -346,9 +347,7 @@ def test_business_acceptance_end_to_end_by_the_people_the_profile_names(init_pro
     assert hours_in == [1.0, 5.0, 19.0, 50.0]
     breaches = [t for t in api.history(order.id) if t.action == "breached"]
     assert [(b.actor, b.details["step"]) for b in breaches] == [("worker:w1", "provisioning")]
-    audited = crm.audit.inner.collection("audit").find(
-        {"collection": "service.orders", "record_id": order.id}
-    )
+    audited = operations(crm, collection="service.orders", record_id=order.id)
     assert [e["actor"] for e in audited if e["op"] != "insert"][:4] == [
         "wu",
         "wu",

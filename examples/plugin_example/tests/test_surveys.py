@@ -8,6 +8,7 @@ import pytest
 from crmcore import ConflictError, NotFoundError, PermissionDenied, Priority, ValidationError
 from crmcore.logs import configure_logging
 from crmcore.schema import personal_fields
+from crmcore.testing.audit import operations
 from crmcore.transfer import export_customer_file
 
 from crmcore_nps import build_report, record_answer
@@ -230,7 +231,7 @@ def test_forget_erases_the_comment_and_keeps_the_score(crm):
 def test_the_audit_trail_names_the_actor_and_masks_the_comment(crm):
     c = customer(crm)
     answer = record_answer(crm, c.id, 9, actor="maria", comment="lovely")
-    [entry] = crm.store.collection("audit").find({"record_id": answer.id})
+    [entry] = operations(crm, record_id=answer.id)  # crmcore.testing.audit
     assert entry["actor"] == "maria" and entry["customer_id"] == c.id
     assert entry["diff"]["after"]["comment"] == "***" and entry["diff"]["after"]["score"] == 9
 

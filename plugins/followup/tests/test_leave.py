@@ -11,6 +11,7 @@ from crmcore_followup.leave import leave
 from crmcore_followup.reps import Roster
 
 from crmcore import NotFoundError, ValidationError
+from crmcore.testing.audit import operations
 
 
 def roster(crm, *reps: tuple[str, int]) -> None:
@@ -60,11 +61,11 @@ def test_to_hands_everything_to_one_rep_audited(crm):
     assert set(customers_of(crm, "bo")) == set(mine)
     assert crm.tasks.get(loose.id).assignee == "bo"
     assert (done.customers, done.tasks) == ({"bo": 3}, 4)
-    trail = crm.audit.inner.collection("audit").find({"collection": "customers", "op": "update"})
+    trail = operations(crm, collection="customers", op="update")
     handed = [e for e in trail if e["actor"] == "mgr"]
     assert len(handed) == 3
     assert all(e["diff"]["owner"] == ["ann", "bo"] for e in handed), handed[0]["diff"]
-    reps = crm.audit.inner.collection("audit").find({"collection": "followup.reps", "op": "delete"})
+    reps = operations(crm, collection="followup.reps", op="delete")
     assert [e["actor"] for e in reps] == ["mgr"]
 
 

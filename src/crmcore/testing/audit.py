@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from crmcore.app import CRM
-from crmcore.audit import AUDIT, HEAD, HEAD_ID, entry_hash
+from crmcore.audit import AUDIT, HEAD, HEAD_ID, entry_hash, expand
 from crmcore.storage import Collection
 
 
@@ -25,6 +25,18 @@ def raw_head(crm: CRM) -> Collection:
 
 def entries(crm: CRM) -> list[dict[str, Any]]:
     return sorted(raw_trail(crm).iter(), key=lambda e: e["seq"])
+
+
+def operations(crm: CRM, **match: Any) -> list[dict[str, Any]]:
+    """Every write, refusal and event the trail records, oldest first, as ``expand`` reads
+    them (one flat record each: ``op``, ``collection``, ``record_id``, ``customer_id``,
+    ``actor``, ``diff``, ``seq``), keeping those whose fields equal ``match``."""
+    return [
+        op
+        for entry in entries(crm)
+        for op in expand(entry)
+        if all(op.get(k) == v for k, v in match.items())
+    ]
 
 
 def cut_tail(crm: CRM, count: int) -> None:
