@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -77,6 +77,7 @@ class Kernel:
         self._replay: ReplayClock | None = None
         #: One typed method per event hook, each through ``emit`` (``crm.events``).
         self.events = EventCalls(self.emit, plugins.implemented)
+        self._finishers: list[Callable[[bool], None]] = []
 
     # -- time and ids -----------------------------------------------------------------------
 
@@ -118,6 +119,17 @@ class Kernel:
     def in_transaction(self) -> bool:
         """Whether a transaction is open on this thread (``retry`` leaves it to its opener)."""
         return getattr(self.local, "depth", 0) > 0
+
+    def at_transaction_end(self, finisher: Callable[[bool], None]) -> None:
+        """Call ``finisher(committing)`` as each outermost transaction of a thread ends:
+        ``True`` just before it commits (what it writes joins the transaction, and an
+        exception rolls the whole transaction back), ``False`` when it rolls back (drop what
+        was kept for it). For writes deferred to the end (``Customers.patch_ext``)."""
+        self._finishers.append(finisher)
+
+    def _finish(self, committing: bool) -> None:
+        for finisher in self._finishers:
+            finisher(committing)
 
     # -- events and effects ----------------------------------------------------------------
 
@@ -308,7 +320,15 @@ class _Transaction:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        local = self._kernel.local
+        kernel = self._kernel
+        local = kernel.local
+        failed: BaseException | None = None
+        if local.depth == 1 and kernel._finishers:
+            try:
+                kernel._finish(kind is None)
+            except BaseException as raised:  # a deferred write failed: roll everything back
+                failed, kind, exc, tb = raised, type(raised), raised, raised.__traceback__
+                kernel._finish(False)
         try:
             try:
                 if self._token is not None:
@@ -326,6 +346,8 @@ class _Transaction:
                 self._kernel.audit_denial(exc)
         finally:
             local.depth -= 1
+        if failed is not None:
+            raise failed
 
 
 class GatedCollection(Collection):
