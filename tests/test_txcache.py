@@ -103,8 +103,10 @@ def test_a_version_conflict_drops_the_record_so_a_retry_reads_it_again(crm, read
         cached = crm.customers.get(c.id)
         # another writer's change the cache has not seen (straight to the backend)
         raw.update(c.id, {"name": "Han Meimei"}, expected_version=cached.version)
-        # the patch's first attempt uses the cached (stale) version, conflicts, retries
-        patched = crm.customers.patch_ext(c.id, "demo", {"n": 1}, actor="ann")
+        # written at the commit: its first attempt has the cached (stale) version,
+        # conflicts, drops the record from the cache and retries on what is stored
+        crm.customers.patch_ext(c.id, "demo", {"n": 1}, actor="ann")
+    patched = crm.customers.get(c.id)
     assert patched.name == "Han Meimei" and patched.ext["demo"] == {"n": 1}
     assert patched.version == cached.version + 2
     stale = crm.store.collection("customers")
