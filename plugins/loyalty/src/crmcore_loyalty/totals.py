@@ -137,7 +137,7 @@ class Totals:
     def _record(self, customer_id: str, line: Line, now: datetime) -> None:
         current = self.of(customer_id)
         if not self._answers(current, None):
-            self.rebuild(customer_id, current)  # the line is read with the rest
+            self._rebuilt(customer_id, current)  # the line is read with the rest
             return
         assert current is not None
         if current.horizon is not None and line[0] <= iso(current.horizon):
@@ -148,10 +148,11 @@ class Totals:
         horizon = self._horizon(now, current.horizon)
         self._records.update(current, lines=pruned(lines, horizon), horizon=horizon)
 
-    def rebuild(self, customer_id: str, current: WindowTotals | None = None) -> WindowTotals:
+    def rebuild(self, customer_id: str) -> WindowTotals:
         """Recompute the customer's record from their stored interactions, and store it."""
-        if current is None:
-            current = self.of(customer_id)
+        return self._rebuilt(customer_id, self.of(customer_id))
+
+    def _rebuilt(self, customer_id: str, current: WindowTotals | None) -> WindowTotals:
         lines = self.recomputed(customer_id)
         fields: dict[str, Any] = {
             "lines": lines,
