@@ -152,3 +152,29 @@ def test_a_merge_counts_the_merged_customers_purchases(tiered):
     now = tiered.crm.now()
     assert tiered.loyalty.tiers.qualifying(ann.id, now) == 110.0
     assert tiered.crm.customers.get(ann.id).ext["loyalty"]["tier"] == "silver"
+
+
+def test_record_all_folds_many_purchases_into_one_write(tiered, clock):
+    ann = tiered.customer()
+    tiered.buy(ann, 10.0)
+    later = []
+    for amount in (20.0, 30.0, 40.0):
+        clock.advance(timedelta(hours=1))
+        later.append(tiered.buy(ann, amount))
+    # as if the three had been stored without their lines (a history import that folds a
+    # customer's events afterwards): only the first line left
+    record = tiered.loyalty.totals.of(ann.id)
+    tiered.crm.collection(TOTALS).update(
+        record.id, {"lines": record.lines[:1]}, expected_version=record.version
+    )
+    stripped = tiered.loyalty.totals.of(ann.id)
+    tiered.loyalty.totals.record_all(ann.id, later, now=clock.now())
+    folded = tiered.loyalty.totals.of(ann.id)
+    assert folded.version == stripped.version + 1  # one write for the three
+    assert folded.lines == record.lines
+    tiered.loyalty.totals.record_all(ann.id, later, now=clock.now())  # again: nothing new
+    assert tiered.loyalty.totals.of(ann.id).version == folded.version
+    since = clock.now() - timedelta(days=30)
+    assert tiered.loyalty.totals.spend(ann.id, since, clock.now()) == 100.0
+    with pytest.raises(ValueError, match="not of customer"):
+        tiered.loyalty.totals.record_all(tiered.customer().id, later, now=clock.now())

@@ -118,33 +118,49 @@ class Totals:
 
     def record(self, interaction: Interaction, *, now: datetime) -> None:
         """Add ``interaction``'s line (nothing if it does not count); drop the lines no
-        window ending at ``now`` or later reaches. Retries when another writer got there
-        first (a replay racing a live event)."""
-        line = line_of(self._crm, interaction, self.settings.earn.purchase_kinds)
-        if line is None:
+        window ending at ``now`` or later reaches."""
+        self.record_all(interaction.customer_id, [interaction], now=now)
+
+    def record_all(
+        self, customer_id: str, interactions: Iterable[Interaction], *, now: datetime
+    ) -> None:
+        """Add the lines of several interactions of one customer with one write (a history
+        import folding a customer's events); as ``record`` otherwise. Retries when another
+        writer got there first (a replay racing a live event)."""
+        paid = self.settings.earn.purchase_kinds
+        new: list[Line] = []
+        for interaction in interactions:
+            if interaction.customer_id != customer_id:
+                raise ValueError(f"interaction {interaction.id} is not of customer {customer_id}")
+            line = line_of(self._crm, interaction, paid)
+            if line is not None:
+                new.append(line)
+        if not new:
             return
         for _attempt in range(MAX_ATTEMPTS):
             try:
-                self._record(interaction.customer_id, line, now)
+                self._record(customer_id, new, now)
                 return
             except ConflictError:
                 continue
         raise ConflictError(
-            f"customer {interaction.customer_id}: the spend totals kept changing underneath "
+            f"customer {customer_id}: the spend totals kept changing underneath "
             f"({MAX_ATTEMPTS} attempts); try again"
         )
 
-    def _record(self, customer_id: str, line: Line, now: datetime) -> None:
+    def _record(self, customer_id: str, new: list[Line], now: datetime) -> None:
         current = self.of(customer_id)
         if not self._answers(current, None):
-            self._rebuilt(customer_id, current)  # the line is read with the rest
+            self._rebuilt(customer_id, current)  # the new lines are read with the rest
             return
         assert current is not None
-        if current.horizon is not None and line[0] <= iso(current.horizon):
-            return  # before every window still asked about: a rebuild would count it
-        lines = added(current.lines, line)
+        edge = iso(current.horizon) if current.horizon is not None else None
+        lines = current.lines
+        for line in new:
+            if edge is None or line[0] > edge:  # else before every window still asked about
+                lines = added(lines, line)
         if lines == current.lines:
-            return  # recorded already (a replayed event)
+            return  # nothing new (a replayed event)
         horizon = self._horizon(now, current.horizon)
         self._records.update(current, lines=pruned(lines, horizon), horizon=horizon)
 
