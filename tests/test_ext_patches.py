@@ -3,7 +3,7 @@ once, just before the commit, with the version and audit semantics of one update
 
 import pytest
 
-from crmcore import ConflictError, ValidationError
+from crmcore import ConflictError, ValidationError, hookimpl
 from crmcore.storage.base import StoreLayer
 
 
@@ -115,3 +115,28 @@ def test_an_update_after_a_patch_in_the_same_transaction_keeps_their_order(crm, 
         crm.customers.patch_ext(customer.id, "grading", {"grade": "B"}, actor="ann")
         crm.customers.update(customer.id, actor="ann", ext={"grading": {"grade": "C"}})
     assert crm.customers.get(customer.id).ext == {"grading": {"grade": "C"}}
+
+
+class SeesExt:
+    """A plugin noting the ``ext`` of the customer each logged interaction is handed with."""
+
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def crm_interaction_logged(self, crm, interaction, customer, actor):
+        self.seen.append(customer.ext)
+
+
+def test_every_read_by_id_in_the_transaction_sees_the_kept_patches(make_crm):
+    watcher = SeesExt()
+    crm = make_crm([("sees_ext", watcher)])
+    customer = crm.customers.add(actor="ann", name="Li Lei")
+    with crm.transaction("ann"):
+        crm.customers.patch_ext(customer.id, "grading", {"grade": "B"}, actor="ann")
+        raw = crm.collection("customers").get(customer.id)  # how plugins read a customer
+        assert raw["ext"] == {"grading": {"grade": "B"}}
+        assert raw["version"] == customer.version  # not written yet
+        crm.interactions.log(actor="ann", customer_id=customer.id, kind="note", summary="x")
+    assert watcher.seen == [{"grading": {"grade": "B"}}]
+    assert crm.collection("customers").get(customer.id)["version"] == customer.version + 1

@@ -37,10 +37,12 @@ class OpenTasks(Protocol):
     def cancel_deduped_for(self, customer_id: str, *, actor: str, reason: str) -> int: ...
 
 
-def load(coll: Collection, id: str) -> Customer:
-    """The customer ``id`` from the customers collection; a merged one says where it went
-    (``NotFoundError``). No permission check: ``Customers.get`` with ``actor`` does that."""
-    customer = from_doc(Customer, coll.get(id))
+def load(coll: Collection, id: str, kernel: Kernel | None = None) -> Customer:
+    """The customer ``id`` from the customers collection (as ``kernel``'s transaction sees
+    it, given one); a merged one says where it went (``NotFoundError``). No permission
+    check: ``Customers.get`` with ``actor`` does that."""
+    doc = coll.get(id)
+    customer = from_doc(Customer, doc if kernel is None else kernel.overlaid(names.CUSTOMERS, doc))
     if customer.status is CustomerStatus.MERGED:
         raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
     return customer
@@ -165,6 +167,7 @@ class Customers:
         self._coll = kernel.store.collection(names.CUSTOMERS)
         self._pending = _PendingPatches()
         kernel.at_transaction_end(self._finish)
+        kernel.read_overlays[names.CUSTOMERS] = self._with_patches
 
     def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         if not EDITABLE.issuperset(fields):
@@ -313,10 +316,16 @@ class Customers:
 
     def _doc(self, id: str) -> dict[str, Any]:
         """The stored document with this thread's ``ext`` patches not yet written."""
-        doc = self._coll.get(id)
+        return self._with_patches(self._coll.get(id))
+
+    def _with_patches(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` (read by id) with this thread's kept ``ext`` patches of it: every read by
+        id in the transaction sees them (``crm.collection("customers").get`` too)."""
         patches = self._pending.patches
-        if patches and id in patches:
-            doc["ext"] = patches[id].apply(doc.get("ext") or {})
+        if patches:
+            patch = patches.get(doc.get("id"))  # type: ignore[arg-type]
+            if patch is not None:
+                doc["ext"] = patch.apply(doc.get("ext") or {})
         return doc
 
     @retried

@@ -78,6 +78,9 @@ class Kernel:
         #: One typed method per event hook, each through ``emit`` (``crm.events``).
         self.events = EventCalls(self.emit, plugins.implemented)
         self._finishers: list[Callable[[bool], None]] = []
+        #: Per collection, what a read by id shows on top of the stored document: writes
+        #: kept until the transaction commits (``Customers.patch_ext``).
+        self.read_overlays: dict[str, Callable[[Doc], Doc]] = {}
 
     # -- time and ids -----------------------------------------------------------------------
 
@@ -126,6 +129,11 @@ class Kernel:
         exception rolls the whole transaction back), ``False`` when it rolls back (drop what
         was kept for it). For writes deferred to the end (``Customers.patch_ext``)."""
         self._finishers.append(finisher)
+
+    def overlaid(self, collection: str, doc: Doc) -> Doc:
+        """``doc``, read by id from ``collection``, as this thread's transaction sees it."""
+        overlay = self.read_overlays.get(collection)
+        return doc if overlay is None else overlay(doc)
 
     def _finish(self, committing: bool) -> None:
         for finisher in self._finishers:
@@ -355,11 +363,12 @@ class GatedCollection(Collection):
     collection, and writes are refused while an event hook is being called on this thread
     (``Kernel.check_write``), so a raw write from a hook fails like an API write does."""
 
-    __slots__ = ("_check", "_inner")
+    __slots__ = ("_check", "_inner", "_overlays")
 
     def __init__(self, inner: Collection, kernel: Kernel) -> None:
         self._inner = inner
         self._check = kernel.check_write
+        self._overlays = kernel.read_overlays
 
     def __getattr__(self, name: str) -> Any:  # what a backend adds beyond the contract
         return getattr(self._inner, name)
@@ -421,7 +430,9 @@ class GatedCollection(Collection):
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, id: str) -> Doc:
-        return self._inner.get(id)
+        doc = self._inner.get(id)
+        overlay = self._overlays.get(self._inner.name)
+        return doc if overlay is None else overlay(doc)
 
     def last(self, sequence: str) -> Doc | None:
         return self._inner.last(sequence)
