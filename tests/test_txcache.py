@@ -156,3 +156,9 @@ def test_copy_doc_copies_nested_json():
     copied["a"][1]["b"].append(9)
     copied["c"]["d"]["e"] = 4
     assert doc == {"a": [1, {"b": [2]}], "c": {"d": {"e": 3}}, "f": "x"}
+
+
+def test_what_the_backend_adds_beyond_the_contract_stays_reachable():
+    inner = MemoryStore()
+    inner.flavour = "memory"  # a backend's own attribute (options, path …)
+    assert CachedStore(inner).flavour == "memory"

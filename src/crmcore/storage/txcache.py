@@ -83,6 +83,11 @@ class CachedStore(StoreLayer):
         self.hits = 0
         self.misses = 0
 
+    def __getattr__(self, name: str) -> Any:  # what the backend adds beyond the contract
+        if name.startswith("__") or name in ("inner", "_state", "_collections"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def collection(self, name: str) -> Collection:
         inner = self.inner.collection(name)
         if not self.enabled:
