@@ -43,6 +43,7 @@ from crmcore.security import Actor, Resource
 from crmcore.stash import Stash
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
 from crmcore.storage.base import StoreLayer
+from crmcore.storage.txcache import CachedStore
 from crmcore.tasks import Tasks
 
 T = TypeVar("T", bound=Record)
@@ -419,6 +420,9 @@ def open_crm(
             raise ConfigError(f"plugins.enabled: not installed: {', '.join(missing)}")
     the_clock = clock or SystemClock()
     store: Store = open_store(pm, cfg, the_clock, schema_upgrade=schema_upgrade)
+    # Right on the backend: each record is read once per transaction by every layer above
+    # (the audit trail's "before" of a write included), and what it holds is as stored.
+    store = CachedStore(store)
     if cfg.core.encrypt_personal:
         from crmcore.encryption import EncryptedStore, FieldCipher, load_key, load_previous_keys
 

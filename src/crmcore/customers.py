@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -42,16 +43,49 @@ class OpenTasks(Protocol):
     def cancel_deduped_for(self, customer_id: str, *, actor: str, reason: str) -> int: ...
 
 
-def load(coll: Collection, id: str) -> Customer:
-    """The customer ``id`` from the customers collection; a merged one says where it went
-    (``NotFoundError``). No permission check: ``Customers.get`` with ``actor`` does that."""
-    customer = from_doc(Customer, coll.get(id))
+def load(coll: Collection, id: str, kernel: Kernel | None = None) -> Customer:
+    """The customer ``id`` from the customers collection (as ``kernel``'s transaction sees
+    it, given one); a merged one says where it went (``NotFoundError``). No permission
+    check: ``Customers.get`` with ``actor`` does that."""
+    doc = coll.get(id)
+    customer = from_doc(Customer, doc if kernel is None else kernel.overlaid(names.CUSTOMERS, doc))
     if customer.status is CustomerStatus.MERGED:
         raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
     return customer
 
 
 _EXT = attrs.fields(Customer).ext
+
+
+class _Patch:
+    """The ``ext`` patches of one customer kept in a transaction: values by namespace."""
+
+    __slots__ = ("actor", "values")
+
+    def __init__(self, actor: str) -> None:
+        self.actor = actor
+        self.values: dict[str, dict[str, Any]] = {}
+
+    def apply(self, ext: Mapping[str, Any]) -> dict[str, Any]:
+        """``ext`` with the kept values merged into their namespaces."""
+        merged = dict(ext)
+        for namespace, values in self.values.items():
+            merged[namespace] = {**ext.get(namespace, {}), **values}
+        return merged
+
+
+class _PendingPatches(threading.local):
+    """Per thread: the customers' ``ext`` patches its open transaction has not written yet."""
+
+    patches: dict[str, _Patch] | None = None
+
+    def add(self, id: str, namespace: str, values: Mapping[str, Any], actor: str) -> None:
+        if self.patches is None:
+            self.patches = {}
+        patch = self.patches.get(id)
+        if patch is None:
+            patch = self.patches[id] = _Patch(actor)
+        patch.values[namespace] = {**patch.values.get(namespace, {}), **values}
 
 
 def resource(customer: Customer) -> Resource:
@@ -137,6 +171,9 @@ class Customers:
         self._kernel = kernel
         self._tasks = tasks
         self._coll = kernel.store.collection(names.CUSTOMERS)
+        self._pending = _PendingPatches()
+        kernel.at_transaction_end(self._finish)
+        kernel.read_overlays[names.CUSTOMERS] = self._with_patches
 
     def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         if not EDITABLE.issuperset(fields):
@@ -274,14 +311,30 @@ class Customers:
     def get(self, id: str, *, actor: str | None = None) -> Customer:
         """The customer with this id; a merged one says where it went. With ``actor``, the
         read is checked against the permission policy."""
-        customer = load(self._coll, id)
+        customer = from_doc(Customer, self._doc(id))
+        if customer.status is CustomerStatus.MERGED:
+            raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
         if actor is not None:
             self._kernel.authorize(actor, "customer.read", resource(customer))
         return customer
 
     def get_any(self, id: str) -> Customer:
         """The record with this id whatever its status (tombstones included)."""
-        return from_doc(Customer, self._coll.get(id))
+        return from_doc(Customer, self._doc(id))
+
+    def _doc(self, id: str) -> dict[str, Any]:
+        """The stored document with this thread's ``ext`` patches not yet written."""
+        return self._with_patches(self._coll.get(id))
+
+    def _with_patches(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` (read by id) with this thread's kept ``ext`` patches of it: every read by
+        id in the transaction sees them (``crm.collection("customers").get`` too)."""
+        patches = self._pending.patches
+        if patches:
+            patch = patches.get(doc.get("id"))  # type: ignore[arg-type]
+            if patch is not None:
+                doc["ext"] = patch.apply(doc.get("ext") or {})
+        return doc
 
     @retried
     def update(
@@ -291,6 +344,7 @@ class Customers:
         read to be told (``ConflictError``) if someone else changed the customer meanwhile."""
         actor = require_actor(actor)
         clean = self._clean(changes)
+        self._flush(id)  # ext patches kept in this transaction come first
         before = self.get(id)
         self._kernel.authorize(actor, "customer.update", resource(before))
         if expected_version is not None and before.version != expected_version:
@@ -326,26 +380,57 @@ class Customers:
     ) -> Customer:
         """Merge ``values`` into ``ext[namespace]`` without firing events (used by Effects).
 
-        Retries on a version conflict, since a namespace patch does not depend on other fields.
+        Every patch of one customer made in a transaction (grading's, loyalty's, …) is kept
+        and written once, as one update, just before the transaction commits; ``get`` and
+        ``get_any`` see it at once, queries after the commit. The write retries on a version
+        conflict, since a namespace patch does not depend on other fields.
         """
-        for _attempt in range(5):
-            current = self._coll.get(id)  # the stored document: no record built to patch it
+        outermost = not self._kernel.in_transaction()
+        with self._kernel.transaction(actor):
+            current = self._doc(id)  # the stored document: no record built to patch it
             stored = current.get("ext") or {}
             merged = {**stored.get(namespace, {}), **values}
             if stored.get(namespace) == merged:
                 return from_doc(Customer, current)
-            # the other namespaces were checked when they were written
+            # the other namespaces were checked when they were patched
             _EXT.validator(None, _EXT, {namespace: merged})  # type: ignore[misc]
-            ext = {**stored, namespace: merged}
+            self._pending.add(id, namespace, values, actor)
+            current["ext"] = {**stored, namespace: merged}
+        # written as the transaction ended: as stored (version included) if it was ours
+        return self.get_any(id) if outermost else from_doc(Customer, current)
+
+    def _finish(self, committing: bool) -> None:
+        """At the end of a thread's outermost transaction: write the kept ``ext`` patches
+        (committing), or forget them (rolled back)."""
+        if not committing:
+            self._pending.patches = None
+            return
+        while self._pending.patches:
+            self._flush(next(iter(self._pending.patches)))
+
+    def _flush(self, id: str) -> None:
+        """Write customer ``id``'s kept ``ext`` patches as one update (none kept: nothing)."""
+        patches = self._pending.patches
+        patch = patches.pop(id, None) if patches else None
+        if patch is None:
+            return
+        for _attempt in range(5):
+            current = self._coll.get(id)
+            stored = current.get("ext") or {}
+            ext = patch.apply(stored)
+            if ext == stored:
+                return
+            changed = {ns: ext[ns] for ns in patch.values if stored.get(ns) != ext.get(ns)}
+            _EXT.validator(None, _EXT, changed)  # type: ignore[misc]
             try:
-                with self._kernel.transaction(actor):
-                    doc = self._coll.update(id, {"ext": ext}, expected_version=current["version"])
-                return from_doc(Customer, doc)
+                with self._kernel.transaction(patch.actor):
+                    self._coll.update(id, {"ext": ext}, expected_version=current["version"])
+                return
             except ConflictError:
                 continue
         raise ConflictError(
-            f"customer {id}: ext[{namespace!r}] kept changing underneath; "
-            "giving up after 5 attempts"
+            f"customer {id}: ext[{', '.join(map(repr, patch.values))}] kept changing "
+            "underneath; giving up after 5 attempts"
         )
 
     @retried
@@ -358,6 +443,7 @@ class Customers:
         values do not linger in its files. The audit trail holds only masked values.
         """
         actor = require_actor(actor)
+        self._flush(id)  # ext patches kept in this transaction come first
         customer = self.get_any(id)
         self._kernel.authorize(actor, "customer.forget", resource(customer))
         if customer.status is CustomerStatus.ERASED:
@@ -580,6 +666,8 @@ class Customers:
         actor = require_actor(actor)
         if keep_id == duplicate_id:
             raise ValidationError("cannot merge a customer into itself")
+        self._flush(keep_id)  # ext patches kept in this transaction come first
+        self._flush(duplicate_id)
         keep = self.get(keep_id)
         dup = self.get(duplicate_id)
         for target in (keep, dup):

@@ -46,7 +46,7 @@ class Interactions:
             raise ValidationError(
                 f"unknown interaction kind {kind!r} (allowed: {allowed})", field="kind"
             )
-        customer = load(self._customers, customer_id)
+        customer = load(self._customers, customer_id, self._kernel)
         if customer.status is not CustomerStatus.ACTIVE:
             raise ValidationError(f"customer {customer_id} is {customer.status.value}")
         now = self._kernel.now()

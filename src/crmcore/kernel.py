@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -77,6 +77,10 @@ class Kernel:
         self._replay: ReplayClock | None = None
         #: One typed method per event hook, each through ``emit`` (``crm.events``).
         self.events = EventCalls(self.emit, plugins.implemented)
+        self._finishers: list[Callable[[bool], None]] = []
+        #: Per collection, what a read by id shows on top of the stored document: writes
+        #: kept until the transaction commits (``Customers.patch_ext``).
+        self.read_overlays: dict[str, Callable[[Doc], Doc]] = {}
 
     # -- time and ids -----------------------------------------------------------------------
 
@@ -118,6 +122,22 @@ class Kernel:
     def in_transaction(self) -> bool:
         """Whether a transaction is open on this thread (``retry`` leaves it to its opener)."""
         return getattr(self.local, "depth", 0) > 0
+
+    def at_transaction_end(self, finisher: Callable[[bool], None]) -> None:
+        """Call ``finisher(committing)`` as each outermost transaction of a thread ends:
+        ``True`` just before it commits (what it writes joins the transaction, and an
+        exception rolls the whole transaction back), ``False`` when it rolls back (drop what
+        was kept for it). For writes deferred to the end (``Customers.patch_ext``)."""
+        self._finishers.append(finisher)
+
+    def overlaid(self, collection: str, doc: Doc) -> Doc:
+        """``doc``, read by id from ``collection``, as this thread's transaction sees it."""
+        overlay = self.read_overlays.get(collection)
+        return doc if overlay is None else overlay(doc)
+
+    def _finish(self, committing: bool) -> None:
+        for finisher in self._finishers:
+            finisher(committing)
 
     # -- events and effects ----------------------------------------------------------------
 
@@ -308,7 +328,15 @@ class _Transaction:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        local = self._kernel.local
+        kernel = self._kernel
+        local = kernel.local
+        failed: BaseException | None = None
+        if local.depth == 1 and kernel._finishers:
+            try:
+                kernel._finish(kind is None)
+            except BaseException as raised:  # a deferred write failed: roll everything back
+                failed, kind, exc, tb = raised, type(raised), raised, raised.__traceback__
+                kernel._finish(False)
         try:
             try:
                 if self._token is not None:
@@ -326,6 +354,8 @@ class _Transaction:
                 self._kernel.audit_denial(exc)
         finally:
             local.depth -= 1
+        if failed is not None:
+            raise failed
 
 
 class GatedCollection(Collection):
@@ -333,11 +363,12 @@ class GatedCollection(Collection):
     collection, and writes are refused while an event hook is being called on this thread
     (``Kernel.check_write``), so a raw write from a hook fails like an API write does."""
 
-    __slots__ = ("_check", "_inner")
+    __slots__ = ("_check", "_inner", "_overlays")
 
     def __init__(self, inner: Collection, kernel: Kernel) -> None:
         self._inner = inner
         self._check = kernel.check_write
+        self._overlays = kernel.read_overlays
 
     def __getattr__(self, name: str) -> Any:  # what a backend adds beyond the contract
         return getattr(self._inner, name)
@@ -399,7 +430,9 @@ class GatedCollection(Collection):
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, id: str) -> Doc:
-        return self._inner.get(id)
+        doc = self._inner.get(id)
+        overlay = self._overlays.get(self._inner.name)
+        return doc if overlay is None else overlay(doc)
 
     def last(self, sequence: str) -> Doc | None:
         return self._inner.last(sequence)

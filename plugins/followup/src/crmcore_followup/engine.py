@@ -13,6 +13,7 @@ kind is guaranteed by the core's dedupe keys.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,8 @@ class Engine:
         self.crm = crm
         self.settings: FollowupSettings = crm.settings("followup")
         self.schedules = crm.records(SCHEDULE, Schedule)
+        # per thread: a follow-up being created whose caller writes ``next_due_at`` itself
+        self._local = threading.local()
 
     @classmethod
     def of(cls, crm: CRM) -> Engine:
@@ -344,11 +347,13 @@ class Engine:
         return updated or task
 
     def ensure_follow_up(
-        self, customer: Customer, schedule: Schedule, *, actor: str
+        self, customer: Customer, schedule: Schedule, *, actor: str, write: bool = True
     ) -> Task | None:
         """Make the customer's one open follow-up due on the current cadence from the last
         follow-up: reschedule it if it exists, create it if not (nothing while the first
-        contact is pending, for do-not-contact or inactive customers)."""
+        contact is pending, for do-not-contact or inactive customers). The schedule's
+        ``next_due_at`` is written unless ``write`` is False (the caller writes it, with the
+        rest of its change, in one write)."""
         if (
             customer.do_not_contact
             or customer.status is not CustomerStatus.ACTIVE
@@ -359,16 +364,22 @@ class Engine:
         due = self.follow_up_due(schedule, customer)
         task = self.crm.tasks.open_by_key(follow_up_key(customer.id))
         if task is None:
-            task = self._create(
-                self.follow_up_draft(
-                    schedule, customer, due, self.assignee_for("follow_up", customer)
-                ),
-                actor=actor,
-            )
+            deferred = getattr(self._local, "defer_due", False)
+            self._local.defer_due = not write
+            try:
+                task = self._create(
+                    self.follow_up_draft(
+                        schedule, customer, due, self.assignee_for("follow_up", customer)
+                    ),
+                    actor=actor,
+                )
+            finally:
+                self._local.defer_due = deferred
         task = self._update(
             task, actor=actor, due_at=due, priority=self.priority_for("follow_up", customer)
         )
-        self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
+        if write:
+            self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
         return task
 
     def follow_up_happened(self, customer_id: str, at: datetime, *, actor: str) -> None:
@@ -384,7 +395,10 @@ class Engine:
             first = FIRST_CONTACT_DONE if was_pending else s.first_contact
             return attrs.evolve(s, last_follow_up_at=last, first_contact=first)
 
-        schedule = self.mutate(customer, change)
+        # The cadence restart and the next follow-up's due date are one schedule write: the
+        # follow-up is made from the schedule as it will be, then both are written together.
+        current = self.schedule_of(customer.id)
+        planned = change(current or self.new_schedule(customer, since=self.now()))
         if was_pending:
             pending = self.crm.tasks.open_by_key(first_contact_key(customer.id))
             if pending is not None:
@@ -396,7 +410,13 @@ class Engine:
                     ),
                     actor=actor,
                 )
-        self.ensure_follow_up(customer, schedule, actor=actor)
+        task = self.ensure_follow_up(customer, planned, actor=actor, write=False)
+
+        def with_due(s: Schedule) -> Schedule:
+            s = change(s)
+            return s if task is None else attrs.evolve(s, next_due_at=task.due_at)
+
+        self.mutate(customer, with_due)
 
     def grade_changed(
         self, customer_id: str, new: str | None, *, actor: str, scheme: str = "pipeline"
@@ -579,7 +599,7 @@ class Engine:
                 customer,
                 lambda s: attrs.evolve(s, holiday_through=max(day, s.holiday_through or day)),
             )
-        elif task.kind == "follow_up":
+        elif task.kind == "follow_up" and not getattr(self._local, "defer_due", False):
             self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
 
     # -- the sweep -------------------------------------------------------------------------

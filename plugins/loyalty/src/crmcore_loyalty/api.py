@@ -22,6 +22,7 @@ from crmcore_loyalty.records import Referral
 from crmcore_loyalty.referrals import Referrals, ReferralStats
 from crmcore_loyalty.settings import NAME, LoyaltySettings
 from crmcore_loyalty.tiers import TierChange, Tiers
+from crmcore_loyalty.totals import Totals
 
 if TYPE_CHECKING:
     import random
@@ -57,7 +58,8 @@ class Loyalty:
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
         self.ledger = Ledger(crm)
-        self.tiers = Tiers(crm, self.ledger)
+        self.totals = Totals(crm)
+        self.tiers = Tiers(crm, self.ledger, self.totals)
         self.referrals = Referrals(crm, self.ledger)
         self.asks = Asks(crm)
         self.compensation = Compensation(crm, self.ledger)

@@ -115,6 +115,8 @@ def on_interaction(
                 event_at=interaction.occurred_at,
             )
         )
+    if kind in paid or kind == "refund":
+        loyalty.totals.record(interaction, now=when)
     if moved or kind in paid or kind == "refund":
         loyalty.tiers.evaluate(customer.id, actor=actor, now=when)
     return Effects(tasks=[d for d in drafts if d is not None])

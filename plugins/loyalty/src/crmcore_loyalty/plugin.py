@@ -107,11 +107,13 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str)
                 expected_version=old.version,
             )
         )
-    retier = Action(
-        lambda: loyalty.tiers.evaluate(kept.id, actor=actor),
-        "loyalty: re-tier the kept customer of a merge",
-    )
-    return Effects(records=writes, actions=[retier])
+
+    def retier() -> None:
+        loyalty.totals.rebuild(kept.id)  # the merged customer's purchases count now
+        loyalty.tiers.evaluate(kept.id, actor=actor)
+
+    retier_action = Action(retier, "loyalty: re-tier the kept customer of a merge")
+    return Effects(records=writes, actions=[retier_action])
 
 
 @hookimpl

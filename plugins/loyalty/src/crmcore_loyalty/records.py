@@ -16,6 +16,7 @@ ACCOUNTS = "loyalty.accounts"
 CODES = "loyalty.codes"
 REFERRALS = "loyalty.referrals"
 CURSORS = "loyalty.cursors"
+TOTALS = "loyalty.totals"
 
 EARN, REDEEM, EXPIRE, ADJUST, CLAWBACK = "earn", "redeem", "expire", "adjust", "clawback"
 ENTRY_KINDS = (EARN, REDEEM, EXPIRE, ADJUST, CLAWBACK)
@@ -154,6 +155,27 @@ class Cursor:
     version: int = 0
 
 
+@attrs.frozen
+class WindowTotals:
+    """A customer's running spend lines for tier qualification (``totals``): ``lines`` are
+    ``[at, signed amount, interaction id]`` in time order, none at or before ``horizon``;
+    ``kinds`` the purchase kinds they were written under."""
+
+    id: str
+    customer_id: str
+    lines: list[list[Any]] = attrs.field(factory=list)
+    horizon: datetime | None = field(
+        default=None, converter=utc_converter("horizon", optional=True)
+    )
+    kinds: str = ""
+    version: int = 0
+
+
+def totals_id(customer_id: str) -> str:
+    """One totals record per customer, its id derived from the customer's (race-free)."""
+    return f"ltt_{customer_id}"
+
+
 def collections() -> list[CollectionSpec]:
     """The collections ``crm_collections`` declares."""
     return [
@@ -201,4 +223,5 @@ def collections() -> list[CollectionSpec]:
             record_type=Referral,
         ),
         CollectionSpec(CURSORS, record_type=Cursor),
+        CollectionSpec(TOTALS, customer_key="customer_id", record_type=WindowTotals),
     ]

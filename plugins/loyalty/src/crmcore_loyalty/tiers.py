@@ -29,6 +29,7 @@ from crmcore_loyalty.ledger import MAX_ATTEMPTS, Ledger
 from crmcore_loyalty.log import logger
 from crmcore_loyalty.records import CLAWBACK, EARN, Account
 from crmcore_loyalty.settings import LoyaltySettings, TierLevel
+from crmcore_loyalty.totals import Totals
 
 if TYPE_CHECKING:
     from crmcore import CRM, Customer
@@ -60,9 +61,10 @@ def ext_values(account: Account) -> dict[str, Any]:
 class Tiers:
     """Evaluate and publish customers' tiers."""
 
-    def __init__(self, crm: CRM, ledger: Ledger) -> None:
+    def __init__(self, crm: CRM, ledger: Ledger, totals: Totals) -> None:
         self._crm = crm
         self._ledger = ledger
+        self._totals = totals
 
     @property
     def settings(self) -> LoyaltySettings:
@@ -87,18 +89,8 @@ class Tiers:
         return float(max(0, earned - taken))
 
     def _spend(self, customer_id: str, since: datetime, now: datetime) -> float:
-        spend = 0.0
-        paid = self.settings.earn.purchase_kinds
-        for i in self._crm.interactions.for_customer(
-            customer_id, kinds=[*paid, "refund"], since=since
-        ):
-            if i.occurred_at <= since or i.occurred_at > now:
-                continue
-            if i.kind in paid:
-                spend += i.amount or 0.0
-            else:
-                spend -= refund_amount(self._crm, i.amount, i.ref)
-        return round(max(0.0, spend), 2)
+        # the running lines (``totals``), not the customer's history read again
+        return self._totals.spend(customer_id, since, now)
 
     def target(self, value: float) -> TierLevel | None:
         """The highest level whose threshold ``value`` reaches."""
