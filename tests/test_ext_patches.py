@@ -5,6 +5,7 @@ import pytest
 
 from crmcore import ConflictError, ValidationError, hookimpl
 from crmcore.storage.base import StoreLayer
+from crmcore.testing.audit import operations
 
 
 class Boom(Exception):
@@ -12,8 +13,9 @@ class Boom(Exception):
 
 
 def customer_updates(crm, customer_id):
-    trail = crm.audit.inner.collection("audit")
-    return trail.find({"collection": "customers", "op": "update", "record_id": customer_id})
+    """The customer's updates the trail records (one entry per transaction holds several
+    operations: ``operations`` lists them one by one)."""
+    return operations(crm, collection="customers", op="update", record_id=customer_id)
 
 
 def backend_customers(crm):
