@@ -3,7 +3,9 @@
 Rows are replayed in time order, each through ``crm_interaction_logged`` with the CRM's clock
 at the row's time (``crm.replaying`` is true, ``crm.wall_now()`` gives the present), so every
 plugin's signals, grades, tiers and ledgers come out as they would have live, while reactions
-that create work for people skip events older than their window.
+that create work for people skip events older than their window. A plugin implementing
+``crm_interactions_replayed`` gets each batch at once instead (stored, in time order, after the
+per-row calls of the other plugins) and folds it to the same result.
 
 Rows are written in batches, one transaction each. Each row's interaction id is derived from
 the row (its ``id`` column, else its content and how many identical rows came before it in
@@ -24,7 +26,7 @@ import attrs
 
 from crmcore import builtin
 from crmcore.converter import iso, to_doc
-from crmcore.entities import Interaction
+from crmcore.entities import Customer, Interaction
 from crmcore.errors import CrmError
 from crmcore.ids import _encode
 from crmcore.security import Resource
@@ -93,10 +95,13 @@ def replay(
     atomic: bool = False,
     batch_size: int = 500,
     on_written: Callable[[int], None] | None = None,
+    fold: bool = True,
 ) -> ReplayResult:
     """Log ``rows`` as history (see the module docstring). A batch that fails is rolled back
     and replayed row by row, so each bad row is reported once (``(line, message)``) and the
-    others are written; with ``atomic``, the first failure rolls everything back and raises."""
+    others are written; with ``atomic``, the first failure rolls everything back and raises.
+    ``fold=False`` sends every row to every plugin through ``crm_interaction_logged`` (the
+    per-row path the batch hook must equal; slower)."""
     ids = row_ids(rows)
     order = sorted(range(len(rows)), key=lambda i: rows[i].fields["occurred_at"])
     coll = crm.store.collection(builtin.INTERACTIONS)
@@ -106,28 +111,64 @@ def replay(
     skipped = 0
     batch_size = max(1, batch_size)
 
-    def write(clock: Any, i: int) -> str:
-        row = rows[i]
-        customer = crm.customers.get(row.customer_id)
-        if customer.id not in allowed:
-            crm.authorize(
-                actor,
-                "interaction.create",
-                Resource("interaction", None, customer.owner, customer.id),
+    folded = fold and crm.events.listened(crm.events.interactions_replayed)
+    callers: dict[frozenset[str], Callable[..., list[Any]]] = {}
+
+    def per_row(keep: frozenset[str]) -> Callable[..., list[Any]]:
+        if keep not in callers:
+            callers[keep] = crm.plugins.crm_interaction_logged_per_row(keep)
+        return callers[keep]
+
+    def write(clock: Any, todo: Sequence[int]) -> list[str]:
+        """Store ``todo`` (in time order), each row followed by its per-row reactions (the
+        plugins without the batch hook, and those that asked for this customer's rows);
+        then the batch hook with every row."""
+        customers: dict[str, Customer] = {}
+        events: list[Interaction] = []
+        for i in todo:
+            row = rows[i]
+            customer = customers.get(row.customer_id) or crm.customers.get(row.customer_id)
+            if customer.id not in allowed:
+                crm.authorize(
+                    actor,
+                    "interaction.create",
+                    Resource("interaction", None, customer.owner, customer.id),
+                )
+                allowed.add(customer.id)
+            customers[customer.id] = customer
+            events.append(
+                Interaction(
+                    id=ids[i],
+                    customer_id=row.customer_id,
+                    created_at=row.created_at or clock.wall.now(),
+                    created_by=actor,
+                    **row.fields,
+                )
             )
-            allowed.add(customer.id)
-        clock.set(row.fields["occurred_at"])
-        interaction = Interaction(
-            id=ids[i],
-            customer_id=row.customer_id,
-            created_at=row.created_at or clock.wall.now(),
-            created_by=actor,
-            **row.fields,
-        )
-        inserted = coll.insert(to_doc(interaction))
-        stored = attrs.evolve(interaction, version=inserted["version"])
-        crm.events.interaction_logged(actor=actor, interaction=stored, customer=customer)
-        return stored.id
+        wanted: dict[str, set[str]] = {}
+        if folded:
+            wanted = crm.plugins.crm_replay_per_row(crm=crm, events=events, customers=customers)
+        stored_events = []
+        for n, interaction in enumerate(events):
+            clock.set(interaction.occurred_at)
+            inserted = coll.insert(to_doc(interaction))
+            stored = attrs.evolve(interaction, version=inserted["version"])
+            customer = (
+                customers[stored.customer_id] if n == 0 else crm.customers.get(stored.customer_id)
+            )
+            if not fold:
+                crm.events.interaction_logged(actor=actor, interaction=stored, customer=customer)
+            else:
+                keep = frozenset(p for p, who in wanted.items() if customer.id in who)
+                crm.events.replayed_row(
+                    per_row(keep), actor=actor, interaction=stored, customer=customer
+                )
+            stored_events.append(stored)
+        if folded and stored_events:
+            crm.events.interactions_replayed(
+                actor=actor, events=tuple(stored_events), customers=customers
+            )
+        return [e.id for e in stored_events]
 
     whole = crm.transaction(actor) if atomic else contextlib.nullcontext()
     with crm.replay_clock() as clock, whole:
@@ -145,7 +186,7 @@ def replay(
                     done.add(ids[i])
             try:
                 with crm.transaction(actor):
-                    batch_ids = [write(clock, i) for i in todo]
+                    batch_ids = write(clock, todo)
                 written.extend(batch_ids)
             except CrmError as exc:
                 if atomic:
@@ -154,7 +195,7 @@ def replay(
                 for i in todo:  # the batch rolled back: again one row at a time
                     try:
                         with crm.transaction(actor):
-                            written.append(write(clock, i))
+                            written.extend(write(clock, [i]))
                     except CrmError as row_exc:
                         errors.append((rows[i].line, str(row_exc)))
                 if not errors:  # pragma: no cover - a conflict that went away on retry

@@ -9,6 +9,7 @@ No hook here relies on the order plugins were registered in.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,37 @@ class CrmHookSpecs:
         self, crm: CRM, interaction: Interaction, customer: Customer, actor: str
     ) -> Effects | None:
         """An interaction was logged for ``customer``. Every plugin is called."""
+
+    @hookspec
+    def crm_interactions_replayed(
+        self,
+        crm: CRM,
+        events: Sequence[Interaction],
+        customers: Mapping[str, Customer],
+        actor: str,
+    ) -> Effects | None:
+        """A batch of past interactions was imported as history (``crm interaction import``):
+        ``events`` in time order (of several customers, each customer's in order), all
+        stored already, ``customers`` by id as they were before the batch.
+
+        A plugin implementing this hook folds the batch at once and gets no
+        ``crm_interaction_logged`` for these rows (but for the customers it named in
+        ``crm_replay_per_row``); every other plugin gets one per row, in time order, as each
+        row is stored, before this hook is called. The result must be what the per-row calls
+        would have made: react to each event as of its time (``crm.replay_at(when)`` sets
+        the clock an API call reads), never to a later event of the batch, and announce
+        changes (``crm_tier_changed`` …) as they happen. Every implementing plugin is called.
+        """
+
+    @hookspec
+    def crm_replay_per_row(
+        self, crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
+    ) -> list[str] | None:
+        """Before a batch of history is stored: the ids of the customers (of ``customers``)
+        whose rows this plugin wants one by one through ``crm_interaction_logged`` after all,
+        as it is stored (``events`` are not stored yet). For a plugin implementing
+        ``crm_interactions_replayed``, which still gets the whole batch and skips those
+        customers. Every implementing plugin is called."""
 
     @hookspec
     def crm_task_created(self, crm: CRM, task: Task, actor: str) -> Effects | None:
