@@ -1,7 +1,8 @@
 """Issue 23 item 4: the batch replay hook (``crm_interactions_replayed``) gives the store the
 per-row replay gives, record by record, on randomized retail histories (tier crossings both
-ways, referrals and their caps, refunds, flat-point kinds, praise, events on the same day and
-at the same second, recent events that create work, several customers per batch)."""
+ways, referrals and their caps, refunds, flat-point kinds, praise, complaints, callbacks and
+follow-ups, events on the same day and at the same second, recent events that create work,
+several customers per batch)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from crmcore import Effects, hookimpl
+from crmcore.audit import AUDIT
 from crmcore.clock import ManualClock
 from crmcore.history import HistoryRow, replay
 from crmcore.testing.factories import make_test_crm
@@ -27,7 +29,7 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 #: ids drawn by ``crm.new_id`` (time-ordered, with random bits): equal records made by the
 #: two paths carry different ones. Interaction and customer ids are not among them (the rows'
 #: ids derive from the rows, the customers are copied).
-RANDOM_ID = re.compile(r"\b(lpe|grh|tsk|lcd|red)_[0-9A-Z]{26}\b")
+RANDOM_ID = re.compile(r"\b(lpe|grh|tsk|lcd|red|tkt|trc)_[0-9A-Z]{26}\b")
 
 
 def open_retail(folder: Path, clock: ManualClock, extra=()):
@@ -84,8 +86,18 @@ def build_base(folder: Path, seed: int) -> list[HistoryRow]:
         at = START + timedelta(days=rng.randrange(1, 20), seconds=rng.randrange(86400))
         for _ in range(rng.randrange(3, 12)):
             kind = rng.choices(
-                ["purchase", "refund", "event", "survey", "visit", "consultation"],
-                [10, 2, 1, 1, 2, 1],
+                [
+                    "purchase",
+                    "refund",
+                    "event",
+                    "survey",
+                    "visit",
+                    "consultation",
+                    "complaint",
+                    "callback",
+                    "follow_up",
+                ],
+                [10, 2, 1, 1, 2, 1, 1, 1, 1],
             )[0]
             fields: dict[str, Any] = {"kind": kind, "occurred_at": at}
             if kind == "purchase":
@@ -96,8 +108,10 @@ def build_base(folder: Path, seed: int) -> list[HistoryRow]:
                 fields["ref"] = rng.choice(purchases)
                 if rng.random() < 0.6:
                     fields["amount"] = round(rng.uniform(5, 100), 2)
-            elif kind == "visit":
+            elif kind in ("visit", "callback"):
                 fields["satisfaction"] = rng.randrange(1, 6)
+            elif kind == "complaint":
+                fields["summary"] = "the parcel came late"
             rows.append(HistoryRow(line, cid, fields, key=f"k{line}"))
             line += 1
             if kind == "purchase":
@@ -174,10 +188,14 @@ def test_the_batch_path_leaves_the_store_the_per_row_path_leaves(tmp_path, seed)
     rows = build_base(tmp_path / "base", seed)
     shutil.copytree(tmp_path / "base", tmp_path / "per_row")
     shutil.copytree(tmp_path / "base", tmp_path / "batch")
-    per_row = dump(run(tmp_path / "per_row", rows, fold=False, batch_size=1))
-    batch = dump(run(tmp_path / "batch", rows, fold=True, batch_size=25))
+    per_row_crm = run(tmp_path / "per_row", rows, fold=False, batch_size=1)
+    batch_crm = run(tmp_path / "batch", rows, fold=True, batch_size=25)
+    per_row, batch = dump(per_row_crm), dump(batch_crm)
     for name in per_row:
         assert batch[name] == per_row[name], name
+    # the folds did fold: fewer audited writes for the same result
+    writes = [c.store.collection(AUDIT).count() for c in (per_row_crm, batch_crm)]
+    assert writes[1] < writes[0]
     # the histories cross tiers, reward referrals and create work for the recent events
     assert any('"tier":"' in d for d in per_row["loyalty.accounts"])
     assert any('"status":"rewarded"' in d for d in per_row["loyalty.referrals"])
@@ -199,7 +217,8 @@ class PerRowOnly:
 
 
 class Folding:
-    """A plugin with the batch hook: it gets batches, never a row of them one by one."""
+    """A plugin with the batch hook: batches, but rows one by one for a customer some plugin
+    (``Picky``) cannot fold."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
@@ -215,27 +234,38 @@ class Folding:
         self.batches.append([e.id for e in events])
 
 
-def test_plugins_without_the_batch_hook_get_every_row_and_folders_get_batches(tmp_path):
-    rows = build_base(tmp_path / "base", 5)
-    plain, folding = PerRowOnly(), Folding()
-    crm = run(
-        tmp_path / "base",
-        rows,
-        fold=True,
-        batch_size=10,
-        extra=[("plain", plain), ("folding", folding)],
-    )
-    from crmcore.history import row_ids
+class Picky:
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
 
-    imported = set(row_ids(rows))
-    stored = {i.id: i for i in crm.interactions.find({}) if i.id in imported}
-    assert [i for i, _ in plain.seen] == sorted(
-        (i for i, _ in plain.seen), key=lambda i: stored[i].occurred_at
-    )
-    assert all(at == stored[i].occurred_at for i, at in plain.seen)  # the clock at each row
-    assert len(plain.seen) == len(rows)
-    assert folding.rows == []
-    assert [len(b) for b in folding.batches] == [
-        min(10, len(rows) - n) for n in range(0, len(rows), 10)
+    @hookimpl
+    def crm_replay_per_row(self, crm, events, customers):
+        assert not crm.interactions.find({"id": {"$in": [e.id for e in events]}})  # not yet
+        return [self.customer_id] if self.customer_id in customers else []
+
+
+def test_plugins_without_the_batch_hook_get_every_row_and_folders_get_batches():
+    plain, folding, picky = PerRowOnly(), Folding(), Picky("")
+    clock = ManualClock(START)
+    crm = make_test_crm([("plain", plain), ("folding", folding), ("picky", picky)], clock=clock)
+    ids = [crm.customers.add(actor="ann", name=f"C{n}").id for n in range(3)]
+    picky.customer_id = ids[2]
+    rows = [
+        HistoryRow(
+            k + 2, ids[k % 3], {"kind": "visit", "occurred_at": START + timedelta(hours=29 - k)}
+        )
+        for k in range(30)
     ]
-    assert sorted(i for b in folding.batches for i in b) == sorted(stored)
+    clock.set(NOW)
+    result = replay(crm, rows, actor="import", batch_size=10)
+    assert result.errors == () and len(result.ids) == 30
+    stored = {i.id: i for i in crm.interactions.find({})}
+    in_time = sorted(stored, key=lambda i: stored[i].occurred_at)
+    assert [i for i, _ in plain.seen] == in_time  # every row, in time order
+    assert all(at == stored[i].occurred_at for i, at in plain.seen)  # the clock at each row
+    picky_rows = [i for i in in_time if stored[i].customer_id == ids[2]]
+    assert folding.rows == picky_rows  # the customer Picky named: row by row, for everyone
+    assert [len(b) for b in folding.batches] == [6, 7, 7]  # 10 rows a batch, less Picky's
+    assert sorted(i for b in folding.batches for i in b) == sorted(set(stored) - set(picky_rows))
+    for batch in folding.batches:  # in time order
+        assert batch == sorted(batch, key=lambda i: stored[i].occurred_at)

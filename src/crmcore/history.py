@@ -112,17 +112,12 @@ def replay(
     batch_size = max(1, batch_size)
 
     folded = fold and crm.events.listened(crm.events.interactions_replayed)
-    callers: dict[frozenset[str], Callable[..., list[Any]]] = {}
-
-    def per_row(keep: frozenset[str]) -> Callable[..., list[Any]]:
-        if keep not in callers:
-            callers[keep] = crm.plugins.crm_interaction_logged_per_row(keep)
-        return callers[keep]
+    per_row = crm.plugins.crm_interaction_logged_per_row()
 
     def write(clock: Any, todo: Sequence[int]) -> list[str]:
         """Store ``todo`` (in time order), each row followed by its per-row reactions (the
-        plugins without the batch hook, and those that asked for this customer's rows);
-        then the batch hook with every row."""
+        plugins without the batch hook; every plugin for a customer a plugin asked to see
+        row by row); then the batch hook with the other customers' rows."""
         customers: dict[str, Customer] = {}
         events: list[Interaction] = []
         for i in todo:
@@ -145,9 +140,10 @@ def replay(
                     **row.fields,
                 )
             )
-        wanted: dict[str, set[str]] = {}
-        if folded:
+        row_by_row: set[str] = set()
+        if folded:  # a customer one plugin wants row by row goes row by row for every plugin
             wanted = crm.plugins.crm_replay_per_row(crm=crm, events=events, customers=customers)
+            row_by_row = set().union(*wanted.values()) if wanted else set()
         stored_events = []
         for n, interaction in enumerate(events):
             clock.set(interaction.occurred_at)
@@ -156,17 +152,17 @@ def replay(
             customer = (
                 customers[stored.customer_id] if n == 0 else crm.customers.get(stored.customer_id)
             )
-            if not fold:
+            if not folded or customer.id in row_by_row:
                 crm.events.interaction_logged(actor=actor, interaction=stored, customer=customer)
             else:
-                keep = frozenset(p for p, who in wanted.items() if customer.id in who)
-                crm.events.replayed_row(
-                    per_row(keep), actor=actor, interaction=stored, customer=customer
-                )
+                crm.events.replayed_row(per_row, actor=actor, interaction=stored, customer=customer)
             stored_events.append(stored)
-        if folded and stored_events:
+        batch = tuple(e for e in stored_events if folded and e.customer_id not in row_by_row)
+        if batch:
             crm.events.interactions_replayed(
-                actor=actor, events=tuple(stored_events), customers=customers
+                actor=actor,
+                events=batch,
+                customers={c: v for c, v in customers.items() if c not in row_by_row},
             )
         return [e.id for e in stored_events]
 

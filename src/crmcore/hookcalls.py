@@ -79,9 +79,7 @@ class HookCalls:
     def mark_failed(self, name: str, exc: BaseException) -> None:
         raise NotImplementedError
 
-    def without(
-        self, hook_name: str, implementers_of: str, keep: frozenset[str] = frozenset()
-    ) -> Callable[..., list[Any]]:
+    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]]:
         raise NotImplementedError
 
     def _first(self, hook_name: str, **kwargs: Any) -> Any:
@@ -119,18 +117,17 @@ class HookCalls:
         """What every plugin's sweep returned (``CRM.tick`` applies it)."""
         return self.call("crm_tick", crm=crm, now=now, worker=worker)
 
-    def crm_interaction_logged_per_row(
-        self, keep: frozenset[str] = frozenset()
-    ) -> Callable[..., list[Effects | None]]:
-        """``crm_interaction_logged`` as a history replay calls it for each row: only the
-        plugins that do not implement ``crm_interactions_replayed`` (those get the batch),
-        and those named in ``keep`` (they asked for this customer's rows one by one)."""
-        return self.without("crm_interaction_logged", "crm_interactions_replayed", keep)
+    def crm_interaction_logged_per_row(self) -> Callable[..., list[Effects | None]]:
+        """``crm_interaction_logged`` as a history replay calls it for each row of a folded
+        customer: only the plugins that do not implement ``crm_interactions_replayed``
+        (those get the batch)."""
+        return self.without("crm_interaction_logged", "crm_interactions_replayed")
 
     def crm_replay_per_row(
         self, *, crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
     ) -> dict[str, set[str]]:
-        """Per plugin, the customers of a history batch it wants row by row."""
+        """Per plugin, the customers of a history batch it wants row by row (they then go
+        row by row through every plugin)."""
         wanted: dict[str, set[str]] = {}
         for plugin, ids in self.contributions(
             "crm_replay_per_row", crm=crm, events=events, customers=customers

@@ -144,26 +144,27 @@ class CrmHookSpecs:
     ) -> Effects | None:
         """A batch of past interactions was imported as history (``crm interaction import``):
         ``events`` in time order (of several customers, each customer's in order), all
-        stored already, ``customers`` by id as they were before the batch.
+        stored already, and ``customers`` by id as they were before the batch.
 
         A plugin implementing this hook folds the batch at once and gets no
-        ``crm_interaction_logged`` for these rows (but for the customers it named in
-        ``crm_replay_per_row``); every other plugin gets one per row, in time order, as each
-        row is stored, before this hook is called. The result must be what the per-row calls
-        would have made: react to each event as of its time (``crm.replay_at(when)`` sets
-        the clock an API call reads), never to a later event of the batch, and announce
-        changes (``crm_tier_changed`` …) as they happen. Every implementing plugin is called.
+        ``crm_interaction_logged`` for these rows; every other plugin gets one per row, in
+        time order, as each row is stored, before this hook is called. The result must be
+        what the per-row calls would have made: react to each event as of its time
+        (``crm.replay_at(when)`` sets the clock an API call reads), never to a later event
+        of the batch, and announce changes (``crm_tier_changed`` …) as they happen.
+        Customers some plugin named in ``crm_replay_per_row`` are not in the batch: their
+        rows went row by row through every plugin. Every implementing plugin is called.
         """
 
     @hookspec
     def crm_replay_per_row(
         self, crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
     ) -> list[str] | None:
-        """Before a batch of history is stored: the ids of the customers (of ``customers``)
-        whose rows this plugin wants one by one through ``crm_interaction_logged`` after all,
-        as it is stored (``events`` are not stored yet). For a plugin implementing
-        ``crm_interactions_replayed``, which still gets the whole batch and skips those
-        customers. Every implementing plugin is called."""
+        """Before a batch of history is stored (``events``, not stored yet; ``customers`` by
+        id): the ids of the customers whose rows this plugin cannot fold (a reaction another
+        plugin's reaction depends on, a link between customers). Their rows then go through
+        ``crm_interaction_logged`` row by row for every plugin, as live, and are left out of
+        ``crm_interactions_replayed``. Every implementing plugin is called."""
 
     @hookspec
     def crm_task_created(self, crm: CRM, task: Task, actor: str) -> Effects | None:

@@ -263,16 +263,10 @@ class PluginManager(HookCalls):
             out.extend((plugin, item) for item in items if item is not None)
         return out
 
-    def without(
-        self, hook_name: str, implementers_of: str, keep: frozenset[str] = frozenset()
-    ) -> Callable[..., list[Any]]:
+    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]]:
         """A call of ``hook_name`` on the plugins that do not implement ``implementers_of``
-        and those named in ``keep`` (errors wrapped as ``call`` wraps them)."""
-        others = [
-            impl.plugin
-            for impl in self._caller(implementers_of).get_hookimpls()
-            if impl.plugin_name not in keep
-        ]
+        (errors wrapped as ``call`` wraps them)."""
+        others = [impl.plugin for impl in self._caller(implementers_of).get_hookimpls()]
         caller = (
             self._pm.subset_hook_caller(hook_name, remove_plugins=others)
             if others

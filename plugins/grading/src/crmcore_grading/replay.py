@@ -8,9 +8,9 @@ or churn change, a retention task) and once at the end, instead of per event. Ch
 announced (``crm_grade_changed``, ``crm_churn_risk_changed``) at the event's time, with the
 customer as stored at that moment, as live.
 
-Customers with a ``complaint`` or ``callback`` interaction in the batch go row by row: the
-complaints plugin reacts to those (a ticket registered, an answer recorded) and grading's
-re-grade for them must see that first, as live.
+Customers with a ``complaint`` or ``callback`` interaction in the batch go row by row
+(``crm_replay_per_row``): the complaints plugin reacts to those (a ticket registered, an
+answer recorded) and grading's re-grade for them must see that first, as live.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmcore import Customer, Effects, ExtPatch, Interaction, NotFoundError, RecordWrite
-from crmcore.stash import StashKey
 from crmcore_grading.engine import CUSTOMERS, INTERACTIONS, NAMESPACE
 from crmcore_grading.outcomes import win_back
 from crmcore_grading.records import HISTORY
@@ -31,18 +30,12 @@ if TYPE_CHECKING:
 
 ROW_BY_ROW_KINDS = frozenset({"complaint", "callback"})
 
-#: Per CRM: the customers of each batch (by its first event's id) that went row by row.
-_ROW_BY_ROW: StashKey[dict[str, set[str]]] = StashKey()
-
 
 def per_row(
     engine: Engine, events: Sequence[Interaction], customers: Mapping[str, Customer]
 ) -> list[str]:
     """``crm_replay_per_row``: customers with a complaint or callback in the batch."""
-    wanted = {e.customer_id for e in events if e.kind in ROW_BY_ROW_KINDS}
-    if events:
-        engine.crm.stash.get_or_build(_ROW_BY_ROW, dict)[events[0].id] = wanted
-    return sorted(wanted)
+    return sorted({e.customer_id for e in events if e.kind in ROW_BY_ROW_KINDS})
 
 
 def fold(
@@ -53,14 +46,10 @@ def fold(
     to_doc: Callable[[Interaction], dict[str, Any]],
 ) -> None:
     """Grade each customer's events of the batch as ``regrade`` would, one write per change."""
-    if not events:
-        return
-    done = engine.crm.stash.get_or_build(_ROW_BY_ROW, dict).pop(events[0].id, set())
     position = {e.id: i for i, e in enumerate(events)}
     by_customer: dict[str, list[Interaction]] = {}
     for event in events:
-        if event.customer_id not in done:
-            by_customer.setdefault(event.customer_id, []).append(event)
+        by_customer.setdefault(event.customer_id, []).append(event)
     for customer_id, mine in by_customer.items():
         _Fold(engine, customer_id, position, actor, to_doc).run(mine)
 

@@ -11,11 +11,12 @@ writes:
   at the review date). The entries are inserted, the account written once, and the tier
   mirrored into ``customer.ext["loyalty"]`` once; a tier change is written and announced
   (``crm_tier_changed``) when it happens, at the event's time, as live.
-- Everyone else goes through ``on_interaction`` event by event, in the batch's time order,
-  with the clock at each event: customers with a refund in the batch, customers taking part
-  in a referral linked to someone in the batch (a first purchase qualifying a referral, the
-  referrer's reward and its cap), events recent enough to draft a referral ask, and every
-  customer when ``[loyalty.tiers] from_grades`` is set (a tier then also follows grading).
+- Everyone else is named in ``crm_replay_per_row`` and goes through ``on_interaction`` (and
+  every other plugin) row by row, as live: customers with a refund in the batch, customers
+  taking part in a referral linked to someone in the batch (a first purchase qualifying a
+  referral, the referrer's reward and its cap), events recent enough to draft a referral
+  ask, and every customer when ``[loyalty.tiers] from_grades`` is set (a tier then also
+  follows grading).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import attrs
 
 from crmcore import Customer, Interaction
 from crmcore.converter import to_doc
-from crmcore.stash import StashKey
 from crmcore_loyalty.earning import on_interaction, points_for
 from crmcore_loyalty.ledger import PERSONAL
 from crmcore_loyalty.records import (
@@ -46,33 +46,19 @@ if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
 
 
-#: Per CRM: the customers of each batch (by its first event's id) that went row by row.
-_ROW_BY_ROW: StashKey[dict[str, set[str]]] = StashKey()
-
-
 def per_row(
     loyalty: Loyalty, events: Sequence[Interaction], customers: Mapping[str, Customer]
 ) -> list[str]:
     """``crm_replay_per_row``: the customers whose rows go through ``on_interaction`` one by
-    one (module docstring), remembered for the fold of the same batch."""
-    wanted = _per_event(loyalty, events, customers)
-    if events:
-        memo = loyalty.crm.stash.get_or_build(_ROW_BY_ROW, dict)
-        memo[events[0].id] = wanted
-    return sorted(wanted)
+    one (module docstring)."""
+    return sorted(_per_event(loyalty, events, customers))
 
 
 def fold(loyalty: Loyalty, events: Sequence[Interaction], *, actor: str) -> None:
-    """React to a batch of replayed ``events`` (time order) as ``on_interaction`` would, for
-    every customer not handled row by row."""
-    if not events:
-        return
-    memo = loyalty.crm.stash.get_or_build(_ROW_BY_ROW, dict)
-    done = memo.pop(events[0].id, set())
+    """React to a batch of replayed ``events`` (time order) as ``on_interaction`` would."""
     by_customer: dict[str, list[Interaction]] = {}
     for event in events:
-        if event.customer_id not in done:
-            by_customer.setdefault(event.customer_id, []).append(event)
+        by_customer.setdefault(event.customer_id, []).append(event)
     for customer_id, mine in by_customer.items():
         _Fold(loyalty, customer_id, mine, events, actor).run()
 
