@@ -73,7 +73,7 @@ def build_base(folder: Path, seed: int) -> list[HistoryRow]:
 
     ids = [
         crm.customers.add(actor="ann", name=f"C{n}", owner="ann", phone=f"+8613900000{n:03d}").id
-        for n in range(9)
+        for n in range(16)
     ]
     referrals = Loyalty.of(crm).referrals
     for referred, referrer in ((1, 0), (2, 0), (3, 0), (5, 4)):  # 0 hits the reward cap
@@ -81,7 +81,8 @@ def build_base(folder: Path, seed: int) -> list[HistoryRow]:
     crm.close()
     rows: list[HistoryRow] = []
     line = 2
-    for cid in ids:
+    for n, cid in enumerate(ids):
+        shopper = n >= 9  # only old purchases, events and visits: folded customers
         purchases: list[str] = []
         at = START + timedelta(days=rng.randrange(1, 20), seconds=rng.randrange(86400))
         for _ in range(rng.randrange(3, 12)):
@@ -97,7 +98,7 @@ def build_base(folder: Path, seed: int) -> list[HistoryRow]:
                     "callback",
                     "follow_up",
                 ],
-                [10, 2, 1, 1, 2, 1, 1, 1, 1],
+                [10, 2, 1, 1, 2, 1, 1, 1, 1] if not shopper else [10, 0, 1, 1, 2, 1, 0, 0, 0],
             )[0]
             fields: dict[str, Any] = {"kind": kind, "occurred_at": at}
             if kind == "purchase":
@@ -118,7 +119,8 @@ def build_base(folder: Path, seed: int) -> list[HistoryRow]:
                 purchases.append(rows[-1].key or "")
             step = rng.choice([0, 0, 3600, 86400 * rng.randrange(1, 90)])  # same second, day
             at += timedelta(seconds=step)
-            at = min(at, NOW - timedelta(hours=rng.randrange(1, 30)))  # some are recent
+            latest = NOW - timedelta(hours=rng.randrange(1, 30), days=400 if shopper else 0)
+            at = min(at, latest)  # some are recent
     return _refs_to_ids(rows)
 
 
@@ -217,8 +219,8 @@ class PerRowOnly:
 
 
 class Folding:
-    """A plugin with the batch hook: batches, but rows one by one for a customer some plugin
-    (``Picky``) cannot fold."""
+    """A plugin with the batch hook: batches of whole customers, but rows one by one for a
+    customer some plugin (``Picky``) cannot fold."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
@@ -240,11 +242,12 @@ class Picky:
 
     @hookimpl
     def crm_replay_per_row(self, crm, events, customers):
-        assert not crm.interactions.find({"id": {"$in": [e.id for e in events]}})  # not yet
+        assert len(events) == 30  # the whole import, before any row is stored
+        assert not crm.interactions.find({"id": {"$in": [e.id for e in events]}})
         return [self.customer_id] if self.customer_id in customers else []
 
 
-def test_plugins_without_the_batch_hook_get_every_row_and_folders_get_batches():
+def test_plugins_without_the_batch_hook_get_every_row_and_folders_get_whole_customers():
     plain, folding, picky = PerRowOnly(), Folding(), Picky("")
     clock = ManualClock(START)
     crm = make_test_crm([("plain", plain), ("folding", folding), ("picky", picky)], clock=clock)
@@ -260,12 +263,19 @@ def test_plugins_without_the_batch_hook_get_every_row_and_folders_get_batches():
     result = replay(crm, rows, actor="import", batch_size=10)
     assert result.errors == () and len(result.ids) == 30
     stored = {i.id: i for i in crm.interactions.find({})}
-    in_time = sorted(stored, key=lambda i: stored[i].occurred_at)
-    assert [i for i, _ in plain.seen] == in_time  # every row, in time order
+    seen = [i for i, _ in plain.seen]
+    assert sorted(seen) == sorted(stored)  # every row once
     assert all(at == stored[i].occurred_at for i, at in plain.seen)  # the clock at each row
+    in_time = sorted(stored, key=lambda i: stored[i].occurred_at)
     picky_rows = [i for i in in_time if stored[i].customer_id == ids[2]]
     assert folding.rows == picky_rows  # the customer Picky named: row by row, for everyone
-    assert [len(b) for b in folding.batches] == [6, 7, 7]  # 10 rows a batch, less Picky's
-    assert sorted(i for b in folding.batches for i in b) == sorted(set(stored) - set(picky_rows))
-    for batch in folding.batches:  # in time order
+    assert seen[: len(picky_rows)] == picky_rows  # and first
+    for cid in ids:  # each customer's rows in time order
+        assert [i for i in seen if stored[i].customer_id == cid] == [
+            i for i in in_time if stored[i].customer_id == cid
+        ]
+    # the others in batches of whole customers (10 rows each here) in the order of their first
+    # row (C1's came before C0's), each in time order
+    assert [{stored[i].customer_id for i in b} for b in folding.batches] == [{ids[1]}, {ids[0]}]
+    for batch in folding.batches:
         assert batch == sorted(batch, key=lambda i: stored[i].occurred_at)

@@ -3,9 +3,14 @@
 Rows are replayed in time order, each through ``crm_interaction_logged`` with the CRM's clock
 at the row's time (``crm.replaying`` is true, ``crm.wall_now()`` gives the present), so every
 plugin's signals, grades, tiers and ledgers come out as they would have live, while reactions
-that create work for people skip events older than their window. A plugin implementing
-``crm_interactions_replayed`` gets each batch at once instead (stored, in time order, after the
-per-row calls of the other plugins) and folds it to the same result.
+that create work for people skip events older than their window.
+
+A plugin implementing ``crm_interactions_replayed`` folds batches instead: customers that a
+plugin names in ``crm_replay_per_row`` (they depend on other customers, or on another plugin's
+per-row reaction) go first, row by row through every plugin in time order; the others come in
+batches of whole customers (each customer's rows in time order: they are independent of each
+other), stored row by row with the per-row calls of the plugins without the batch hook, then
+handed to the batch hook at once.
 
 Rows are written in batches, one transaction each. Each row's interaction id is derived from
 the row (its ``id`` column, else its content and how many identical rows came before it in
@@ -18,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -108,94 +113,124 @@ def replay(
     allowed: set[str] = set()
     written: list[str] = []
     errors: list[tuple[int, str]] = []
-    skipped = 0
     batch_size = max(1, batch_size)
-
     folded = fold and crm.events.listened(crm.events.interactions_replayed)
     per_row = crm.plugins.crm_interaction_logged_per_row()
 
-    def write(clock: Any, todo: Sequence[int]) -> list[str]:
-        """Store ``todo`` (in time order), each row followed by its per-row reactions (the
-        plugins without the batch hook; every plugin for a customer a plugin asked to see
-        row by row); then the batch hook with the other customers' rows."""
-        customers: dict[str, Customer] = {}
-        events: list[Interaction] = []
-        for i in todo:
-            row = rows[i]
-            customer = customers.get(row.customer_id) or crm.customers.get(row.customer_id)
-            if customer.id not in allowed:
-                crm.authorize(
-                    actor,
-                    "interaction.create",
-                    Resource("interaction", None, customer.owner, customer.id),
-                )
-                allowed.add(customer.id)
-            customers[customer.id] = customer
-            events.append(
-                Interaction(
-                    id=ids[i],
-                    customer_id=row.customer_id,
-                    created_at=row.created_at or clock.wall.now(),
-                    created_by=actor,
-                    **row.fields,
-                )
+    # rows stored already (an earlier run, or the same row twice) are skipped
+    todo: list[int] = []
+    seen: set[str] = set()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        wanted = sorted({ids[i] for i in chunk} - seen)
+        present = {d["id"] for d in coll.find({"id": {"$in": wanted}})} if wanted else set()
+        for i in chunk:
+            if ids[i] not in present and ids[i] not in seen:
+                todo.append(i)
+            seen.add(ids[i])
+    skipped = len(rows) - len(todo)
+
+    def customer_of(row: HistoryRow) -> Customer:
+        customer = crm.customers.get(row.customer_id)
+        if customer.id not in allowed:
+            crm.authorize(
+                actor,
+                "interaction.create",
+                Resource("interaction", None, customer.owner, customer.id),
             )
-        row_by_row: set[str] = set()
-        if folded:  # a customer one plugin wants row by row goes row by row for every plugin
-            wanted = crm.plugins.crm_replay_per_row(crm=crm, events=events, customers=customers)
-            row_by_row = set().union(*wanted.values()) if wanted else set()
+            allowed.add(customer.id)
+        return customer
+
+    def interaction_of(i: int, clock: Any) -> Interaction:
+        row = rows[i]
+        return Interaction(
+            id=ids[i],
+            customer_id=row.customer_id,
+            created_at=row.created_at or clock.wall.now(),
+            created_by=actor,
+            **row.fields,
+        )
+
+    def write(clock: Any, batch: Sequence[int], folding: bool) -> list[str]:
+        """Store ``batch`` (in time order), each row followed by its per-row reactions: of
+        every plugin, or (``folding``) of the plugins without the batch hook, the batch hook
+        then getting every row at once."""
         stored_events = []
-        for n, interaction in enumerate(events):
+        customers: dict[str, Customer] = {}
+        for i in batch:
+            customer = customer_of(rows[i])
+            customers.setdefault(customer.id, customer)
+            interaction = interaction_of(i, clock)
             clock.set(interaction.occurred_at)
             inserted = coll.insert(to_doc(interaction))
             stored = attrs.evolve(interaction, version=inserted["version"])
-            customer = (
-                customers[stored.customer_id] if n == 0 else crm.customers.get(stored.customer_id)
-            )
-            if not folded or customer.id in row_by_row:
-                crm.events.interaction_logged(actor=actor, interaction=stored, customer=customer)
-            else:
+            if folding:
                 crm.events.replayed_row(per_row, actor=actor, interaction=stored, customer=customer)
+            else:
+                crm.events.interaction_logged(actor=actor, interaction=stored, customer=customer)
             stored_events.append(stored)
-        batch = tuple(e for e in stored_events if folded and e.customer_id not in row_by_row)
-        if batch:
+        if folding and stored_events:
             crm.events.interactions_replayed(
-                actor=actor,
-                events=batch,
-                customers={c: v for c, v in customers.items() if c not in row_by_row},
+                actor=actor, events=tuple(stored_events), customers=customers
             )
         return [e.id for e in stored_events]
 
+    def batches(clock: Any) -> Iterator[tuple[list[int], bool]]:
+        """The batches to write: the rows of customers that go row by row in time order,
+        then the others a few whole customers at a time (each customer's rows in order)."""
+        if not folded:
+            for start in range(0, len(todo), batch_size):
+                yield todo[start : start + batch_size], False
+            return
+        customers: dict[str, Customer] = {}
+        unknown: set[str] = set()
+        for i in todo:
+            cid = rows[i].customer_id
+            if cid not in customers and cid not in unknown:
+                try:
+                    customers[cid] = customer_of(rows[i])
+                except CrmError:
+                    unknown.add(cid)  # reported row by row, with its line
+        events = [interaction_of(i, clock) for i in todo if rows[i].customer_id in customers]
+        wanted = crm.plugins.crm_replay_per_row(crm=crm, events=events, customers=customers)
+        one_by_one = unknown.union(*wanted.values())
+        timed = [i for i in todo if rows[i].customer_id in one_by_one]
+        for start in range(0, len(timed), batch_size):
+            yield timed[start : start + batch_size], False
+        by_customer: dict[str, list[int]] = {}
+        for i in todo:
+            if rows[i].customer_id not in one_by_one:
+                by_customer.setdefault(rows[i].customer_id, []).append(i)
+        batch: list[int] = []
+        for mine in by_customer.values():
+            batch.extend(mine)
+            if len(batch) >= batch_size:
+                yield batch, True
+                batch = []
+        if batch:
+            yield batch, True
+
     whole = crm.transaction(actor) if atomic else contextlib.nullcontext()
     with crm.replay_clock() as clock, whole:
-        done: set[str] = set()
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            wanted = sorted({ids[i] for i in batch} - done)
-            present = {d["id"] for d in coll.find({"id": {"$in": wanted}})} if wanted else set()
-            todo = []
-            for i in batch:
-                if ids[i] in present or ids[i] in done:
-                    skipped += 1
-                else:
-                    todo.append(i)
-                    done.add(ids[i])
+        for batch, folding in batches(clock):
             try:
                 with crm.transaction(actor):
-                    batch_ids = write(clock, todo)
+                    batch_ids = write(clock, batch, folding)
                 written.extend(batch_ids)
             except CrmError as exc:
                 if atomic:
                     raise
                 first_error = exc
-                for i in todo:  # the batch rolled back: again one row at a time
+                for i in batch:  # the batch rolled back: again one row at a time
                     try:
                         with crm.transaction(actor):
-                            written.extend(write(clock, [i]))
+                            written.extend(write(clock, [i], folding))
                     except CrmError as row_exc:
                         errors.append((rows[i].line, str(row_exc)))
                 if not errors:  # pragma: no cover - a conflict that went away on retry
                     crm.log.debug("history batch retried", reason=str(first_error))
             if on_written:
                 on_written(len(batch))
+        if on_written and skipped:
+            on_written(skipped)
     return ReplayResult(tuple(written), skipped, tuple(errors))
