@@ -141,7 +141,11 @@ def replay(
             allowed.add(customer.id)
         return customer
 
+    built: dict[int, Interaction] = {}
+
     def interaction_of(i: int, clock: Any) -> Interaction:
+        if i in built:
+            return built.pop(i)
         row = rows[i]
         return Interaction(
             id=ids[i],
@@ -158,16 +162,19 @@ def replay(
         stored_events = []
         customers: dict[str, Customer] = {}
         for i in batch:
-            customer = customer_of(rows[i])
+            if folding and per_row is None and rows[i].customer_id in customers:
+                customer = customers[rows[i].customer_id]  # nothing reacted to the last row
+            else:
+                customer = customer_of(rows[i])
             customers.setdefault(customer.id, customer)
             interaction = interaction_of(i, clock)
             clock.set(interaction.occurred_at)
             inserted = coll.insert(to_doc(interaction))
             stored = attrs.evolve(interaction, version=inserted["version"])
-            if folding:
-                crm.events.replayed_row(per_row, actor=actor, interaction=stored, customer=customer)
-            else:
+            if not folding:
                 crm.events.interaction_logged(actor=actor, interaction=stored, customer=customer)
+            elif per_row is not None:
+                crm.events.replayed_row(per_row, actor=actor, interaction=stored, customer=customer)
             stored_events.append(stored)
         if folding and stored_events:
             crm.events.interactions_replayed(
@@ -191,7 +198,10 @@ def replay(
                     customers[cid] = customer_of(rows[i])
                 except CrmError:
                     unknown.add(cid)  # reported row by row, with its line
-        events = [interaction_of(i, clock) for i in todo if rows[i].customer_id in customers]
+        for i in todo:
+            if rows[i].customer_id in customers:
+                built[i] = interaction_of(i, clock)
+        events = list(built.values())
         wanted = crm.plugins.crm_replay_per_row(crm=crm, events=events, customers=customers)
         one_by_one = unknown.union(*wanted.values())
         timed = [i for i in todo if rows[i].customer_id in one_by_one]

@@ -79,7 +79,7 @@ class HookCalls:
     def mark_failed(self, name: str, exc: BaseException) -> None:
         raise NotImplementedError
 
-    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]]:
+    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]] | None:
         raise NotImplementedError
 
     def _first(self, hook_name: str, **kwargs: Any) -> Any:
@@ -117,10 +117,10 @@ class HookCalls:
         """What every plugin's sweep returned (``CRM.tick`` applies it)."""
         return self.call("crm_tick", crm=crm, now=now, worker=worker)
 
-    def crm_interaction_logged_per_row(self) -> Callable[..., list[Effects | None]]:
+    def crm_interaction_logged_per_row(self) -> Callable[..., list[Effects | None]] | None:
         """``crm_interaction_logged`` as a history replay calls it for each row of a folded
         customer: only the plugins that do not implement ``crm_interactions_replayed``
-        (those get the batch)."""
+        (those get the batch); None when every implementation has the batch hook."""
         return self.without("crm_interaction_logged", "crm_interactions_replayed")
 
     def crm_replay_per_row(

@@ -263,9 +263,9 @@ class PluginManager(HookCalls):
             out.extend((plugin, item) for item in items if item is not None)
         return out
 
-    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]]:
+    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]] | None:
         """A call of ``hook_name`` on the plugins that do not implement ``implementers_of``
-        (errors wrapped as ``call`` wraps them)."""
+        (errors wrapped as ``call`` wraps them); None when there are none."""
         others = [impl.plugin for impl in self._caller(implementers_of).get_hookimpls()]
         caller = (
             self._pm.subset_hook_caller(hook_name, remove_plugins=others)
@@ -273,7 +273,7 @@ class PluginManager(HookCalls):
             else self._caller(hook_name)
         )
         if not caller.get_hookimpls():
-            return lambda **_kwargs: []
+            return None
 
         def call(**kwargs: Any) -> list[Any]:
             try:

@@ -325,9 +325,14 @@ def crm_replay_per_row(
     crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
 ) -> list[str]:
     """History imported in a batch: the customers with a row this plugin acts on go row by
-    row (a follow-up contact, a callback answer, an event recent enough for a callback);
-    for everyone else the batch changes nothing here (``crm_interactions_replayed``)."""
+    row (a follow-up contact, a callback answer, an event recent enough for a callback), and
+    everyone when a VIP team or a roster of reps is configured; for everyone else the batch
+    changes nothing here (``crm_interactions_replayed``)."""
     settings = Engine.of(crm).settings
+    if settings.vip_team or not LoadBook.read(crm).empty:
+        # routing to the VIP team and load-balanced assignment depend on other plugins'
+        # state at each row and on other customers' open work: row by row, as live
+        return sorted(customers)
     recent = crm.wall_now() - timedelta(days=settings.callback_within_days)
     return sorted(
         {

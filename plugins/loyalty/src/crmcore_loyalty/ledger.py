@@ -220,6 +220,10 @@ class Ledger:
     def find(self, filter: dict | None = None) -> list[LedgerEntry]:
         return self._entries.find(filter)
 
+    def accounts(self, filter: dict | None = None) -> list[Account]:
+        """Accounts matching ``filter`` (several customers' at once)."""
+        return self._accounts.find(filter)
+
     def iter(self, filter: dict | None = None) -> Iterable[LedgerEntry]:
         return self._entries.iter(filter)
 

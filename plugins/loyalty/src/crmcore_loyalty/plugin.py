@@ -88,7 +88,8 @@ def crm_interactions_replayed(
     from crmcore_loyalty.replay import fold
 
     return Effects.run(
-        lambda: fold(Loyalty.of(crm), events, actor=actor), "loyalty: replay a batch of history"
+        lambda: fold(Loyalty.of(crm), events, customers, actor=actor),
+        "loyalty: replay a batch of history",
     )
 
 

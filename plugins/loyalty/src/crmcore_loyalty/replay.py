@@ -8,9 +8,10 @@ writes:
   once; each purchase earns at the tier the account holds at that moment, each flat-point
   kind earns likewise, and the tier is evaluated after each event as ``Tiers.evaluate`` does
   (qualifying value over the rolling window ending at the event, upgrades at once, downgrades
-  at the review date). The entries are inserted, the account written once, and the tier
-  mirrored into ``customer.ext["loyalty"]`` once; a tier change is written and announced
-  (``crm_tier_changed``) when it happens, at the event's time, as live.
+  at the review date). The entries are inserted, the account written and the tier mirrored
+  into ``customer.ext["loyalty"]`` once at the end; a tier change is announced
+  (``crm_tier_changed``) when it happens, at the event's time, with the customer as it is
+  then (its ``ext["loyalty"]`` holding the new tier, which its perks are read from).
 - Everyone else is named in ``crm_replay_per_row`` and goes through ``on_interaction`` (and
   every other plugin) row by row, as live: customers with a refund in the batch, customers
   taking part in a referral linked to someone in the batch (a first purchase qualifying a
@@ -36,8 +37,10 @@ from crmcore_loyalty.records import (
     EARN,
     LINKED,
     REFERRALS,
+    Account,
     LedgerEntry,
     Referral,
+    account_id,
     entry_key,
 )
 from crmcore_loyalty.tiers import NAMESPACE, NON_QUALIFYING, ext_values, refund_amount
@@ -54,13 +57,33 @@ def per_row(
     return sorted(_per_event(loyalty, events, customers))
 
 
-def fold(loyalty: Loyalty, events: Sequence[Interaction], *, actor: str) -> None:
-    """React to a batch of replayed ``events`` (time order) as ``on_interaction`` would."""
+def fold(
+    loyalty: Loyalty,
+    events: Sequence[Interaction],
+    customers: Mapping[str, Customer],
+    *,
+    actor: str,
+) -> None:
+    """React to a batch of replayed ``events`` (whole customers' histories, each in time
+    order) as ``on_interaction`` would. What the fold reads is read once for the batch."""
     by_customer: dict[str, list[Interaction]] = {}
     for event in events:
         by_customer.setdefault(event.customer_id, []).append(event)
+    position = {e.id: i for i, e in enumerate(events)}
+    ledger = loyalty.ledger
+    accounts = {
+        a.customer_id: a
+        for a in ledger.accounts({"id": {"$in": [account_id(c) for c in sorted(by_customer)]}})
+    }
     for customer_id, mine in by_customer.items():
-        _Fold(loyalty, customer_id, mine, events, actor).run()
+        _Fold(
+            loyalty,
+            customers[customer_id],
+            mine,
+            position,
+            actor,
+            accounts.get(customer_id),
+        ).run()
 
 
 def _per_event(
@@ -91,29 +114,54 @@ class _Fold:
     def __init__(
         self,
         loyalty: Loyalty,
-        customer_id: str,
+        customer: Customer,
         mine: list[Interaction],
-        batch: Sequence[Interaction],
+        position: Mapping[str, int],
         actor: str,
+        account: Account | None,
     ) -> None:
         self.loyalty = loyalty
         self.crm = loyalty.crm
         self.settings = loyalty.settings
-        self.customer_id = customer_id
+        self.customer = customer
+        self.customer_id = customer.id
         self.mine = mine
         self.actor = actor
-        self.position = {e.id: i for i, e in enumerate(batch)}
-        state = loyalty.ledger.state(customer_id)
-        self.stored_account = state.account
-        self.stored = state.stored
-        self.account = state.account
-        self.entries: list[LedgerEntry] = list(state.entries)
-        self.keys = set(state.keys)
+        self.position = position
+        self.stored = account is not None
+        if account is None:  # every posting writes the account: no account, no entries
+            account = Account(id=account_id(customer.id), customer_id=customer.id)
+            entries: list[LedgerEntry] = []
+        else:
+            entries = loyalty.ledger.find({"customer_id": customer.id})
+        self.stored_account = self.account = account
+        self.entries = sorted(entries, key=lambda e: (e.seq, e.at, e.id))
+        self.keys = {e.key for e in entries}
         self.new_docs: list[dict[str, Any]] = []
-        self.ext = dict(self.crm.customers.get_any(customer_id).ext.get(NAMESPACE, {}))
+        # only loyalty writes ext["loyalty"]: as before the batch, it is as now
+        self.ext = dict(customer.ext.get(NAMESPACE, {}))
         self.ext_at: datetime | None = None  # when the mirror last changed
-        self.spend_rows: list[Interaction] | None = None
-        self.unflushed = bool(state.unflushed)
+        self._spend_rows: list[Interaction] | None = None
+        # a batch committed on the account but not fully inserted (a crash on a backend
+        # without transactions): rolled forward by the careful path
+        self.unflushed = any(doc["key"] not in self.keys for doc in account.pending)
+
+    @property
+    def spend_rows(self) -> list[Interaction]:
+        """The customer's purchases and refunds, newest first (as ``for_customer``): this
+        batch's own when nothing else of theirs is stored, else read."""
+        if self._spend_rows is None:
+            kinds = [*self.settings.earn.purchase_kinds, "refund"]
+            crm = self.crm
+            if crm.interactions.count({"customer_id": self.customer_id}) == len(self.mine):
+                mine = [e for e in self.mine if e.kind in kinds]
+                self._spend_rows = sorted(mine, key=lambda e: e.occurred_at, reverse=True)
+            else:
+                first = self.mine[0].occurred_at - timedelta(days=self.settings.tiers.window_days)
+                self._spend_rows = crm.interactions.for_customer(
+                    self.customer_id, kinds=kinds, since=first
+                )
+        return self._spend_rows
 
     # -- the events ------------------------------------------------------------------------
 
@@ -206,11 +254,6 @@ class _Fold:
 
     def _spend(self, event: Interaction, since: datetime, now: datetime) -> float:
         paid = self.settings.earn.purchase_kinds
-        if self.spend_rows is None:
-            first = self.mine[0].occurred_at - timedelta(days=self.settings.tiers.window_days)
-            self.spend_rows = self.crm.interactions.for_customer(
-                self.customer_id, kinds=[*paid, "refund"], since=first
-            )
         here = self.position[event.id]
         spend = 0.0
         for i in self.spend_rows:
@@ -247,11 +290,15 @@ class _Fold:
             self.account = attrs.evolve(account, **changes)
         self._mirror(when)
         if changes and self.account.tier != account.tier:
-            self._flush()  # listeners see the store as it is live at this moment
+            events = self.crm.events
+            if not events.listened(events.tier_changed):
+                return
+            # listeners get the customer with the tier in ext (its perks), as live
+            ext = {**self.customer.ext, NAMESPACE: dict(self.ext)}
             with self.crm.replay_at(when):
-                self.crm.events.tier_changed(
+                events.tier_changed(
                     actor=self.actor,
-                    customer=self.crm.customers.get(self.customer_id),
+                    customer=attrs.evolve(self.customer, ext=ext),
                     old=account.tier,
                     new=self.account.tier,
                 )
@@ -286,6 +333,10 @@ class _Fold:
                 self.stored = True
                 self.account = self.stored_account
                 self.new_docs = []
+        self._flush_ext()
+
+    def _flush_ext(self) -> None:
+        crm = self.crm
         if self.ext_at is not None:
             with crm.replay_at(self.ext_at):
                 crm.customers.patch_ext(
