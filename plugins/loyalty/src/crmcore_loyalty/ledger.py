@@ -279,6 +279,11 @@ class Ledger:
         with contextlib.suppress(DuplicateKeyError):
             self._entries.collection.insert(doc)
 
+    def insert_entries(self, docs: list[dict]) -> None:
+        """Insert entries at once (a history replay's); one already there is left as is."""
+        if docs:
+            self._entries.collection.insert_many(docs)
+
     def update_account(self, account: Account, stored: bool, **changes: Any) -> Account:
         """Write account fields with the version read (``ConflictError`` when stale). With no
         changes it only claims the account (bumps its version): a per-customer lock."""

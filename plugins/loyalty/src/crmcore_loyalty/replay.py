@@ -320,8 +320,7 @@ class _Fold:
         ledger = self.loyalty.ledger
         if self.account != self.stored_account:
             with crm.transaction(self.actor):
-                for doc in self.new_docs:
-                    ledger._insert(doc)
+                ledger.insert_entries(self.new_docs)
                 fields = {
                     k: v
                     for k, v in attrs.asdict(self.account, recurse=False).items()
