@@ -1,7 +1,9 @@
 """W12: a client's purchase history imported on the retail stack (issue 23, item 4).
 
-The same rows go through ``crm interaction import``'s code path (file read, checks, replay in
-time order through every plugin, batched transactions) and, on a copy of the same store,
+The same rows go through ``crm interaction import``'s code path (file read, checks, replay
+through every plugin: the batch hook ``crm_interactions_replayed`` where the plugins fold whole
+customers, row by row in time order for the customers they name; batched transactions) and, on
+a copy of the same store,
 through the per-row API (``crm.interactions.log`` with the clock at each row's time, which is
 what an import did before). Both are measured in CPU seconds of this process, so other load
 on the machine does not count. Both runs see the same rows (``W12_per_row`` may cut the per-row

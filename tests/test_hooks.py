@@ -10,7 +10,7 @@ import inspect
 import random
 import re
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -36,6 +36,7 @@ from crmcore import (
 )
 from crmcore.cli.main import load_plugin_commands, make_cli
 from crmcore.errors import ValidationError
+from crmcore.history import HistoryRow, replay
 from crmcore.hookspecs import CrmHookSpecs
 from crmcore.i18n import lazy
 from crmcore.registry import (
@@ -315,6 +316,67 @@ def test_hook_crm_interaction_logged(make_crm):
         crm.interactions.log(actor="ann", customer_id=customer.id, kind=kind)
     assert crm.customers.get(customer.id).ext["probe"] == {"last": "visit"}
     assert len(crm.tasks.open_for(customer.id)) == 1  # deduplicated by key
+
+
+def test_hook_crm_interactions_replayed(make_crm):
+    """A history import hands a folding plugin its rows at once; its Effects are applied, and
+    ``crm.replay_at`` moves the clock to an event's time inside its actions."""
+    seen: list[tuple[list[str], datetime]] = []
+
+    class Plugin:
+        @hookimpl
+        def crm_interactions_replayed(self, crm, events, customers, actor):
+            def act():
+                with crm.replay_at(events[0].occurred_at):
+                    seen.append(([e.kind for e in events], crm.now()))
+                return Effects(ext=[ExtPatch(c, "probe", {"n": len(events)}) for c in customers])
+
+            return Effects.run(act)
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li")
+    start = crm.now() - timedelta(days=30)
+    rows = [
+        HistoryRow(2 + n, customer.id, {"kind": kind, "occurred_at": start + timedelta(days=n)})
+        for n, kind in enumerate(["visit", "purchase", "visit"])
+    ]
+    now = crm.now()
+    replay(crm, rows, actor="ann")
+    assert seen == [(["visit", "purchase", "visit"], start)]
+    assert crm.now() == now
+    assert crm.customers.get(customer.id).ext["probe"] == {"n": 3}
+
+
+def test_hook_crm_replay_per_row(make_crm):
+    """A customer a plugin names goes row by row, through ``crm_interaction_logged``."""
+    per_row: list[str] = []
+    batches: list[int] = []
+
+    class Plugin:
+        @hookimpl
+        def crm_replay_per_row(self, crm, events, customers):
+            return [e.customer_id for e in events if e.kind == "complaint"]
+
+        @hookimpl
+        def crm_interaction_logged(self, crm, interaction, customer, actor):
+            per_row.append(interaction.kind)
+
+        @hookimpl
+        def crm_interactions_replayed(self, crm, events, customers, actor):
+            batches.append(len(events))
+
+    crm = make_crm([("p", Plugin())])
+    quiet = crm.customers.add(actor="ann", name="Li")
+    cross = crm.customers.add(actor="ann", name="Wang")
+    start = crm.now() - timedelta(days=30)
+    rows = [
+        HistoryRow(2 + n, cid, {"kind": kind, "occurred_at": start + timedelta(days=n)})
+        for n, (cid, kind) in enumerate(
+            [(quiet.id, "visit"), (cross.id, "visit"), (cross.id, "complaint")]
+        )
+    ]
+    replay(crm, rows, actor="ann")
+    assert per_row == ["visit", "complaint"] and batches == [1]
 
 
 def test_hook_crm_task_created(make_crm):

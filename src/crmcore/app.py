@@ -233,6 +233,12 @@ class CRM:
         moves ``now()`` to each event's time (one replay at a time per CRM)."""
         return self.kernel.replay_clock()
 
+    def replay_at(self, when: datetime) -> contextlib.AbstractContextManager[None]:
+        """During a history replay, ``now()`` reads ``when`` inside the block (what a
+        ``crm_interactions_replayed`` fold uses to react to each event at its time); outside
+        a replay the block runs unchanged."""
+        return self.kernel.replay_at(when)
+
     def new_id(self, prefix: str) -> str:
         """A fresh time-ordered id such as ``cus_01JD…`` (prefix it with your record type)."""
         return self.kernel.new_id(prefix)

@@ -18,7 +18,7 @@ for the hooks a third-party plugin declares itself (``crm_addhooks``).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -79,6 +79,9 @@ class HookCalls:
     def mark_failed(self, name: str, exc: BaseException) -> None:
         raise NotImplementedError
 
+    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]] | None:
+        raise NotImplementedError
+
     def _first(self, hook_name: str, **kwargs: Any) -> Any:
         """The result of a ``firstresult`` hook (None when no plugin answers)."""
         return self.call(hook_name, **kwargs)[0]
@@ -113,6 +116,24 @@ class HookCalls:
     def crm_tick(self, *, crm: CRM, now: datetime, worker: str) -> list[Effects | None]:
         """What every plugin's sweep returned (``CRM.tick`` applies it)."""
         return self.call("crm_tick", crm=crm, now=now, worker=worker)
+
+    def crm_interaction_logged_per_row(self) -> Callable[..., list[Effects | None]] | None:
+        """``crm_interaction_logged`` as a history replay calls it for each row of a folded
+        customer: only the plugins that do not implement ``crm_interactions_replayed``
+        (those get the batch); None when every implementation has the batch hook."""
+        return self.without("crm_interaction_logged", "crm_interactions_replayed")
+
+    def crm_replay_per_row(
+        self, *, crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
+    ) -> dict[str, set[str]]:
+        """Per plugin, the customers of a history batch it wants row by row (they then go
+        row by row through every plugin)."""
+        wanted: dict[str, set[str]] = {}
+        for plugin, ids in self.contributions(
+            "crm_replay_per_row", crm=crm, events=events, customers=customers
+        ):
+            wanted.setdefault(plugin, set()).update([ids] if isinstance(ids, str) else ids)
+        return wanted
 
     # -- who may do what -------------------------------------------------------------------
 
@@ -310,6 +331,31 @@ class EventCalls:
     ) -> Effects:
         return self._emit(
             "crm_interaction_logged", actor=actor, interaction=interaction, customer=customer
+        )
+
+    def interactions_replayed(
+        self, *, events: Sequence[Interaction], customers: Mapping[str, Customer], actor: str
+    ) -> Effects:
+        return self._emit(
+            "crm_interactions_replayed", actor=actor, events=events, customers=customers
+        )
+
+    def replayed_row(
+        self,
+        via: Callable[..., list[Any]],
+        *,
+        interaction: Interaction,
+        customer: Customer,
+        actor: str,
+    ) -> Effects:
+        """``crm_interaction_logged`` for one row of a history replay, through ``via`` (the
+        plugins without ``crm_interactions_replayed``: ``crm_interaction_logged_per_row``)."""
+        return self._emit(
+            "crm_interaction_logged",
+            actor=actor,
+            _via=via,
+            interaction=interaction,
+            customer=customer,
         )
 
     def task_created(self, *, task: Task, actor: str) -> Effects:

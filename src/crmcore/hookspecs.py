@@ -9,6 +9,7 @@ No hook here relies on the order plugins were registered in.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,39 @@ class CrmHookSpecs:
         self, crm: CRM, interaction: Interaction, customer: Customer, actor: str
     ) -> Effects | None:
         """An interaction was logged for ``customer``. Every plugin is called."""
+
+    @hookspec
+    def crm_interactions_replayed(
+        self,
+        crm: CRM,
+        events: Sequence[Interaction],
+        customers: Mapping[str, Customer],
+        actor: str,
+    ) -> Effects | None:
+        """A batch of past interactions was imported as history (``crm interaction import``):
+        ``events`` of whole customers' histories (each customer's in time order; customers
+        are independent of each other, see ``crm_replay_per_row``), all stored already, and
+        ``customers`` by id as they were before the batch.
+
+        A plugin implementing this hook folds the batch at once and gets no
+        ``crm_interaction_logged`` for these rows; every other plugin gets one per row as each
+        row is stored, before this hook is called. The result must be what the per-row calls
+        would have made: react to each event as of its time (``crm.replay_at(when)`` sets the
+        clock an API call reads), never to a later event of the customer, and announce
+        changes (``crm_tier_changed`` …) as they happen. Every implementing plugin is called.
+        """
+
+    @hookspec
+    def crm_replay_per_row(
+        self, crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
+    ) -> list[str] | None:
+        """Before history is stored (``events``: every row of the import in time order, not
+        stored yet; ``customers`` by id): the ids of the customers whose rows this plugin
+        cannot fold independently of other customers or of another plugin's per-row reaction
+        (a referral links two customers; a ticket's priority reads the loyalty tier). Their
+        rows go first, in time order, through ``crm_interaction_logged`` for every plugin, as
+        live; the other customers' rows come to ``crm_interactions_replayed`` in batches of
+        whole customers. Every implementing plugin is called."""
 
     @hookspec
     def crm_task_created(self, crm: CRM, task: Task, actor: str) -> Effects | None:

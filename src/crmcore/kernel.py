@@ -109,6 +109,21 @@ class Kernel:
         finally:
             self.clock, self._replay = previous, None
 
+    @contextlib.contextmanager
+    def replay_at(self, when: datetime) -> Iterator[None]:
+        """During a history replay, ``now()`` is ``when`` inside the block (a batch fold
+        reacting to each event at its time); outside a replay, the block runs unchanged."""
+        clock = self._replay
+        if clock is None:
+            yield
+            return
+        previous = clock.now()
+        clock.set(when)
+        try:
+            yield
+        finally:
+            clock.set(previous)
+
     def new_id(self, prefix: str) -> str:
         """A fresh time-ordered id such as ``cus_01JD…``."""
         return new_id(prefix, self.clock.now())
@@ -155,19 +170,34 @@ class Kernel:
                 "core applies them"
             )
 
-    def call_event(self, hook_name: str, **kwargs: Any) -> Effects:
-        """Call an event hook with writes refused for the duration; its combined Effects."""
+    def call_event(
+        self, hook_name: str, *, _via: Callable[..., list[Any]] | None = None, **kwargs: Any
+    ) -> Effects:
+        """Call an event hook with writes refused for the duration; its combined Effects.
+        ``_via`` calls a subset of its implementations instead of all of them."""
         local = self.local
         previous = getattr(local, "hook", None)
         local.hook = hook_name
         try:
-            results = self.plugins.call(hook_name, crm=self.host, **kwargs)
+            if _via is None:
+                results = self.plugins.call(hook_name, crm=self.host, **kwargs)
+            else:
+                results = _via(crm=self.host, **kwargs)
         finally:
             local.hook = previous
         return Effects.combine(results)
 
-    def emit(self, hook_name: str, *, actor: str, **kwargs: Any) -> Effects:
-        """Call an event hook and apply the ``Effects`` every plugin returned; returns them."""
+    def emit(
+        self,
+        hook_name: str,
+        *,
+        actor: str,
+        _via: Callable[..., list[Any]] | None = None,
+        **kwargs: Any,
+    ) -> Effects:
+        """Call an event hook and apply the ``Effects`` every plugin returned; returns them.
+        ``_via`` (a subset of the hook's implementations, ``PluginManager.without``) is
+        called instead of every implementation."""
         self.check_write()
         if not self.plugins.implemented(hook_name):
             return NOTHING  # every write emits an event: most have no listener
@@ -182,7 +212,7 @@ class Kernel:
         local.emits = depth + 1
         local.reacting = getattr(local, "reacting", 0) + 1
         try:
-            effects = self.call_event(hook_name, actor=actor, **kwargs)
+            effects = self.call_event(hook_name, actor=actor, _via=_via, **kwargs)
             self.apply(effects, actor=actor)
         finally:
             local.reacting -= 1

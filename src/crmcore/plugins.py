@@ -262,6 +262,32 @@ class PluginManager(HookCalls):
             out.extend((plugin, item) for item in items if item is not None)
         return out
 
+    def without(self, hook_name: str, implementers_of: str) -> Callable[..., list[Any]] | None:
+        """A call of ``hook_name`` on the plugins that do not implement ``implementers_of``
+        (errors wrapped as ``call`` wraps them); None when there are none."""
+        others = [impl.plugin for impl in self._caller(implementers_of).get_hookimpls()]
+        caller = (
+            self._pm.subset_hook_caller(hook_name, remove_plugins=others)
+            if others
+            else self._caller(hook_name)
+        )
+        if not caller.get_hookimpls():
+            return None
+
+        def call(**kwargs: Any) -> list[Any]:
+            try:
+                result = caller(**kwargs)
+            except CrmError:
+                raise
+            except Exception as exc:
+                culprit = self._culprit(exc)
+                raise PluginError(
+                    culprit, f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            return list(result) if isinstance(result, list) else [result]
+
+        return call
+
     def culprit(self, exc: BaseException) -> str:
         """The plugin whose code raised ``exc`` ("unknown" when no plugin's code is in its
         traceback); the kernel names it when a reaction's action fails."""

@@ -23,6 +23,8 @@ HOOKS_TESTED = {
     "crm_kinds": "test_plugin.py::test_collections_and_kinds",
     "crm_customer_created": "test_referrals.py::test_every_new_customer_gets_a_short_…",
     "crm_interaction_logged": "test_earning_and_tiers.py, test_referrals.py, test_asks.py",
+    "crm_interactions_replayed": "tests/test_history_batch.py (equal to the per-row replay)",
+    "crm_replay_per_row": "tests/test_history_batch.py (referrals, refunds, recent events)",
     "crm_customers_merged": "test_referrals.py::test_merging_keeps_referrals_and_ledgers",
     "crm_tick": "test_expiry.py, test_asks.py, test_earning_and_tiers.py",
     "crm_customer_perks": "test_earning_and_tiers.py::test_perks_hook_answers_…",

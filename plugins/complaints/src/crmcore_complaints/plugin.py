@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -128,6 +129,31 @@ def crm_interaction_logged(
         lambda: _crm_interaction_logged(crm, interaction, customer, actor),
         "complaints: interaction logged",
     )
+
+
+def _reacts_to(interaction: Interaction) -> bool:
+    """Whether ``_crm_interaction_logged`` acts on ``interaction`` (else it returns None)."""
+    ref = interaction.ref or ""
+    return (interaction.kind == "complaint" and not ref.startswith("tkt_")) or (
+        interaction.kind == "callback" and ref.startswith("tkt_")
+    )
+
+
+@hookimpl
+def crm_replay_per_row(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
+) -> list[str]:
+    """History imported in a batch: customers with a complaint or a ticket's callback in it
+    go row by row."""
+    return sorted({e.customer_id for e in events if _reacts_to(e)})
+
+
+@hookimpl
+def crm_interactions_replayed(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer], actor: str
+) -> Effects | None:
+    """The other rows of a batch are neither complaints nor callbacks: nothing to do."""
+    return None
 
 
 def _crm_interaction_logged(

@@ -7,7 +7,8 @@ Hooks that move a customer's schedule write it directly through the convergent o
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import attrs
@@ -347,6 +348,41 @@ def crm_interaction_logged(
         lambda: _crm_interaction_logged(crm, interaction, customer, actor),
         "followup: interaction logged",
     )
+
+
+@hookimpl
+def crm_replay_per_row(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
+) -> list[str]:
+    """History imported in a batch: the customers with a row this plugin acts on go row by
+    row (a follow-up contact, a callback answer, an event recent enough for a callback), and
+    everyone when a VIP team or a roster of reps is configured; for everyone else the batch
+    changes nothing here (``crm_interactions_replayed``)."""
+    settings = Engine.of(crm).settings
+    if settings.vip_team or not LoadBook.read(crm).empty:
+        # routing to the VIP team and load-balanced assignment depend on other plugins'
+        # state at each row and on other customers' open work: row by row, as live
+        return sorted(customers)
+    recent = crm.wall_now() - timedelta(days=settings.callback_within_days)
+    return sorted(
+        {
+            e.customer_id
+            for e in events
+            if e.kind in settings.follow_up_kinds
+            or e.kind == "callback"
+            or (e.kind in settings.callback_kinds and e.occurred_at > recent)
+        }
+    )
+
+
+@hookimpl
+def crm_interactions_replayed(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer], actor: str
+) -> Effects | None:
+    """The rows of customers not asked for row by row need nothing: no follow-up contact,
+    no callback answer, and a callback's deadline (at most ``callback_within_days`` after
+    the event) already past at the present, so the per-row reaction would make none."""
+    return None
 
 
 def _crm_interaction_logged(

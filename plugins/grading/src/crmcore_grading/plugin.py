@@ -9,6 +9,7 @@ inside the transaction of the write that caused the event, and return None.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,31 @@ def crm_interaction_logged(crm: CRM, interaction: Interaction, actor: str) -> Ef
         engine.regrade(interaction.customer_id, actor=actor, fold=doc, edit=edit)
 
     return Effects.run(regrade, "grading: re-grade on an interaction")
+
+
+@hookimpl(trylast=True)
+def crm_interactions_replayed(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer], actor: str
+) -> Effects | None:
+    """History imported in a batch: each customer's events graded in order as the per-row
+    re-grade grades them, with one write per announced change (``replay``). trylast, as the
+    per-row hook: the other plugins' folds of the batch are stored first."""
+    from crmcore_grading.replay import fold
+
+    return Effects.run(
+        lambda: fold(engine_for(crm), events, actor=actor, to_doc=interaction_doc),
+        "grading: re-grade a batch of history",
+    )
+
+
+@hookimpl
+def crm_replay_per_row(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
+) -> list[str]:
+    """Customers with a complaint or callback in the batch are re-graded row by row."""
+    from crmcore_grading.replay import per_row
+
+    return per_row(engine_for(crm), events, customers)
 
 
 @hookimpl

@@ -220,6 +220,10 @@ class Ledger:
     def find(self, filter: dict | None = None) -> list[LedgerEntry]:
         return self._entries.find(filter)
 
+    def accounts(self, filter: dict | None = None) -> list[Account]:
+        """Accounts matching ``filter`` (several customers' at once)."""
+        return self._accounts.find(filter)
+
     def iter(self, filter: dict | None = None) -> Iterable[LedgerEntry]:
         return self._entries.iter(filter)
 
@@ -274,6 +278,11 @@ class Ledger:
         # A duplicate is already there: rolled forward by another reader, or posted elsewhere.
         with contextlib.suppress(DuplicateKeyError):
             self._entries.collection.insert(doc)
+
+    def insert_entries(self, docs: list[dict]) -> None:
+        """Insert entries at once (a history replay's); one already there is left as is."""
+        if docs:
+            self._entries.collection.insert_many(docs)
 
     def update_account(self, account: Account, stored: bool, **changes: Any) -> Account:
         """Write account fields with the version read (``ConflictError`` when stale). With no

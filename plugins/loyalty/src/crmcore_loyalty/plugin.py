@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,30 @@ def crm_interaction_logged(
         lambda: on_interaction(Loyalty.of(crm), interaction, customer, actor=actor),
         "loyalty: earn, claw back, reward, re-tier, ask",
     )
+
+
+@hookimpl
+def crm_interactions_replayed(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer], actor: str
+) -> Effects | None:
+    """History imported in a batch: the same earning, tiers and asks as per row, folded per
+    customer where nothing else depends on the order (``replay``)."""
+    from crmcore_loyalty.replay import fold
+
+    return Effects.run(
+        lambda: fold(Loyalty.of(crm), events, customers, actor=actor),
+        "loyalty: replay a batch of history",
+    )
+
+
+@hookimpl
+def crm_replay_per_row(
+    crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
+) -> list[str]:
+    """Refunds, referrals, recent events (asks) and tiers mapped from grades go row by row."""
+    from crmcore_loyalty.replay import per_row
+
+    return per_row(Loyalty.of(crm), events, customers)
 
 
 @hookimpl
