@@ -358,6 +358,9 @@ def crm_replay_per_row(
     row (a follow-up contact, a callback answer, an event recent enough for a callback), and
     everyone when a VIP team or a roster of reps is configured; for everyone else the batch
     changes nothing here (``crm_interactions_replayed``)."""
+    from crmcore_followup.engine import Engine
+    from crmcore_followup.reps import LoadBook
+
     settings = Engine.of(crm).settings
     if settings.vip_team or not LoadBook.read(crm).empty:
         # routing to the VIP team and load-balanced assignment depend on other plugins'

@@ -121,6 +121,8 @@ def crm_interactions_replayed(
     """History imported in a batch: each customer's events graded in order as the per-row
     re-grade grades them, with one write per announced change (``replay``). trylast, as the
     per-row hook: the other plugins' folds of the batch are stored first."""
+    from crmcore import Effects
+    from crmcore_grading.engine import engine_for
     from crmcore_grading.replay import fold
 
     return Effects.run(
@@ -134,6 +136,7 @@ def crm_replay_per_row(
     crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
 ) -> list[str]:
     """Customers with a complaint or callback in the batch are re-graded row by row."""
+    from crmcore_grading.engine import engine_for
     from crmcore_grading.replay import per_row
 
     return per_row(engine_for(crm), events, customers)

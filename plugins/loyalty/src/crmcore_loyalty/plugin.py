@@ -90,6 +90,8 @@ def crm_interactions_replayed(
 ) -> Effects | None:
     """History imported in a batch: the same earning, tiers and asks as per row, folded per
     customer where nothing else depends on the order (``replay``)."""
+    from crmcore import Effects
+    from crmcore_loyalty.api import Loyalty
     from crmcore_loyalty.replay import fold
 
     return Effects.run(
@@ -103,6 +105,7 @@ def crm_replay_per_row(
     crm: CRM, events: Sequence[Interaction], customers: Mapping[str, Customer]
 ) -> list[str]:
     """Refunds, referrals, recent events (asks) and tiers mapped from grades go row by row."""
+    from crmcore_loyalty.api import Loyalty
     from crmcore_loyalty.replay import per_row
 
     return per_row(Loyalty.of(crm), events, customers)
