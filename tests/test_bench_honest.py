@@ -75,6 +75,8 @@ def test_w15_measures_a_serving_process_and_one_holding_everything(
     extra = result.extra
     assert not extra["serving_loaded_the_audit_trail"]
     assert 0 < extra["serving_peak_rss_mb"] <= result.crmcore
-    assert extra["counts"]["audit"] > extra["counts"]["interactions"] >= 200
+    # one trail entry per transaction: at least one per customer added through the API
+    assert extra["counts"]["audit"] >= extra["counts"]["customers"] > 0
+    assert extra["counts"]["interactions"] >= 200
     # counted before the probe added its customer, broken down after
     assert extra["breakdown"]["customers"]["docs"] == extra["counts"]["customers"] + 1

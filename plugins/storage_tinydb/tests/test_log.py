@@ -682,3 +682,27 @@ def test_a_log_whose_tail_cannot_be_followed_is_not_read_again_at_every_append(
     finally:
         store.close()
     assert len(whole_log(store_dir)) == 110
+
+
+def test_a_last_document_longer_than_the_read_window_keeps_the_log_followable(store_dir):
+    """One audit entry holds a whole transaction (a history import's batch): a last document
+    of a few hundred kilobytes still goes in the snapshot record, and a process that only
+    appends does not load the log (it did when the record's limit was 16 KiB)."""
+    make_log(store_dir, 3)
+    big = entry(4, body="x" * 300_000)
+    store = TinyStore(store_dir)
+    try:
+        append(open_log(store), big)
+        store.compact()
+    finally:
+        store.close()
+    _docs, record = snapshot(store_dir)
+    assert record["sequence"] == "seq" and record["last"]["seq"] == 4
+    store = TinyStore(store_dir)
+    try:
+        log = open_log(store)
+        assert log.last("seq") == {**big, "version": 1}
+        append(log, entry(5))
+        assert not loaded(store)
+    finally:
+        store.close()

@@ -51,7 +51,10 @@ from crmcore.storage.base import IndexSpec
 FORMAT = 1  # of snapshots
 JOURNAL_FORMAT = 2  # format 1 had no "a" (append) operations
 JOURNAL_FORMATS = (1, 2)  # read both; a format 1 journal gets no "a" operations
-LAST_LIMIT = 16 * 1024  # a log's last document goes in the snapshot record only below this
+# A log's last document goes in the snapshot record only below this: one audit entry holds a
+# whole transaction (a history import's batch is hundreds of writes), and without the record a
+# process that only appends must load the whole log.
+LAST_LIMIT = 4 * 1024 * 1024
 JOURNAL = "journal.log"
 LOCK = "store.lock"
 BACKUPS = "backups.log"  # the backups made of this store, and their temporary folders
@@ -555,10 +558,15 @@ def read_meta(path: Path, handle: BinaryIO | None = None) -> SnapshotMeta:
     (from ``handle``, the snapshot opened for reading, when given)."""
     with contextlib.nullcontext(handle) if handle is not None else open(path, "rb") as source:
         size = os.fstat(source.fileno()).st_size
-        source.seek(max(0, size - 65536))
-        tail = source.read()
-    lines = tail.rstrip(b"\n").split(b"\n")
-    last = lines[-1].decode("ascii", "replace") + "\n" if lines else ""
+        window = 65536
+        while True:  # back from the end until the record's whole line is read
+            start = max(0, size - window)
+            source.seek(start)
+            tail = source.read().rstrip(b"\n")
+            if start == 0 or b"\n" in tail or window > LAST_LIMIT * 2:
+                break
+            window *= 4
+    last = tail.rsplit(b"\n", 1)[-1].decode("ascii", "replace") + "\n" if tail else ""
     if not (last.startswith(_META_PREFIX) and last.endswith(_META_SUFFIX)):
         raise damaged(
             path,
