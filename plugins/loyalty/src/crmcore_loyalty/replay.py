@@ -33,7 +33,6 @@ from crmcore.converter import to_doc
 from crmcore_loyalty.earning import on_interaction, points_for
 from crmcore_loyalty.ledger import PERSONAL
 from crmcore_loyalty.records import (
-    CLAWBACK,
     EARN,
     LINKED,
     REFERRALS,
@@ -43,7 +42,7 @@ from crmcore_loyalty.records import (
     account_id,
     entry_key,
 )
-from crmcore_loyalty.tiers import NAMESPACE, NON_QUALIFYING, ext_values, refund_amount
+from crmcore_loyalty.tiers import NAMESPACE, ext_values, qualifying_points, refund_amount
 
 if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
@@ -240,17 +239,7 @@ class _Fold:
         since = now - timedelta(days=self.settings.tiers.window_days)
         if self.settings.tiers.basis == "spend":
             return self._spend(event, since, now)
-        earned = sum(
-            e.points
-            for e in self.entries
-            if e.kind == EARN and e.reason not in NON_QUALIFYING and since < e.at <= now
-        )
-        taken = sum(
-            -e.points + e.shortfall
-            for e in self.entries
-            if e.kind == CLAWBACK and e.reason not in NON_QUALIFYING and since < e.at <= now
-        )
-        return float(max(0, earned - taken))
+        return qualifying_points(self.entries, since, now)
 
     def _spend(self, event: Interaction, since: datetime, now: datetime) -> float:
         paid = self.settings.earn.purchase_kinds

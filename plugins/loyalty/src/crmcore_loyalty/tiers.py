@@ -18,6 +18,7 @@ change is announced once even when workers race) and is mirrored to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from crmcore import ConflictError, NotFoundError
 from crmcore.converter import iso
 from crmcore_loyalty.ledger import MAX_ATTEMPTS, Ledger
 from crmcore_loyalty.log import logger
-from crmcore_loyalty.records import CLAWBACK, EARN, Account
+from crmcore_loyalty.records import CLAWBACK, EARN, Account, LedgerEntry
 from crmcore_loyalty.settings import LoyaltySettings, TierLevel
 from crmcore_loyalty.totals import Totals
 
@@ -47,6 +48,20 @@ class TierChange:
     new: str | None
     at: datetime
     value: float
+
+
+def qualifying_points(entries: Iterable[LedgerEntry], since: datetime, now: datetime) -> float:
+    """Points earned in ``(since, now]`` less those clawed back in it, compensation and
+    adjustments left out (the ``points`` tier basis)."""
+    earned = taken = 0
+    for e in entries:
+        if e.reason in NON_QUALIFYING or not since < e.at <= now:
+            continue
+        if e.kind == EARN:
+            earned += e.points
+        elif e.kind == CLAWBACK:
+            taken += -e.points + e.shortfall
+    return float(max(0, earned - taken))
 
 
 def ext_values(account: Account) -> dict[str, Any]:
@@ -75,18 +90,7 @@ class Tiers:
         since = now - timedelta(days=self.settings.tiers.window_days)
         if self.settings.tiers.basis == "spend":
             return self._spend(customer_id, since, now)
-        state = self._ledger.state(customer_id)
-        earned = sum(
-            e.points
-            for e in state.entries
-            if e.kind == EARN and e.reason not in NON_QUALIFYING and since < e.at <= now
-        )
-        taken = sum(
-            -e.points + e.shortfall
-            for e in state.entries
-            if e.kind == CLAWBACK and e.reason not in NON_QUALIFYING and since < e.at <= now
-        )
-        return float(max(0, earned - taken))
+        return qualifying_points(self._ledger.state(customer_id).entries, since, now)
 
     def _spend(self, customer_id: str, since: datetime, now: datetime) -> float:
         # the running lines (``totals``), not the customer's history read again
