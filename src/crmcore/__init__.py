@@ -10,8 +10,9 @@ keeps ``crm --help`` and registering plugins cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crmcore.exports import exports_on_first_use
 
 if TYPE_CHECKING:
     from crmcore.app import CRM, TickReport, open_crm
@@ -161,13 +162,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'crmcore' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+__getattr__ = exports_on_first_use(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

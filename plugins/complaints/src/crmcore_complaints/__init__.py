@@ -5,8 +5,9 @@ Host applications use ``crmcore_complaints.api.Complaints(crm)``; the CLI is ``c
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crmcore.exports import exports_on_first_use
 
 if TYPE_CHECKING:
     from crmcore_complaints.model import Claim, Status, Ticket
@@ -22,8 +23,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = exports_on_first_use(__name__, _EXPORTS)

@@ -6,8 +6,9 @@ Host applications use ``crmcore_grading.api``; scheme authors return
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crmcore.exports import exports_on_first_use
 
 if TYPE_CHECKING:
     from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
@@ -27,8 +28,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = exports_on_first_use(__name__, _EXPORTS)
