@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 import subprocess
@@ -742,58 +743,28 @@ ALL: dict[str, Callable[[dict[str, int], Path], list[Result]]] = {
 }
 
 
-def _w13(size: dict[str, Any], tmp: Path) -> list[Result]:
-    from bench.web import w13_http  # it imports this module
+def _imported_on_use(target: str) -> Callable[[dict[str, int], Path], list[Result]]:
+    """A workload whose module (``"module:function"``) imports this one: imported when run."""
+    module, _, name = target.partition(":")
 
-    return w13_http(size, tmp)
+    def run(size: dict[str, int], tmp: Path) -> list[Result]:
+        workload: Callable[[dict[str, int], Path], list[Result]] = getattr(
+            importlib.import_module(module), name
+        )
+        return workload(size, tmp)
 
-
-ALL["W13"] = _w13
-
-
-def _w8(size: dict[str, Any], tmp: Path) -> list[Result]:
-    from bench.storesize import w8_store_size  # it imports this module
-
-    return w8_store_size(size, tmp)
+    return run
 
 
-ALL["W8"] = _w8
-
-
-def _w14(size: dict[str, Any], tmp: Path) -> list[Result]:
-    from bench.pages import w14_pages  # it imports this module
-
-    return w14_pages(size, tmp)
-
-
-ALL["W14"] = _w14
-
-
-def _w16(size: dict[str, Any], tmp: Path) -> list[Result]:
-    from bench.demo import w16_demo
-
-    return w16_demo(size, tmp)
-
-
-ALL["W16"] = _w16
-
-
-def _w14s(size: dict[str, Any], tmp: Path) -> list[Result]:
-    from bench.search import w14_search
-
-    return w14_search(size, tmp)
-
-
-ALL["W14S"] = _w14s
-
-
-def _w15(size: dict[str, Any], tmp: Path) -> list[Result]:
-    from bench.memory import w15_memory
-
-    return w15_memory(size, tmp)
-
-
-ALL["W15"] = _w15
+for _name, _target in {
+    "W8": "bench.storesize:w8_store_size",
+    "W13": "bench.web:w13_http",
+    "W14": "bench.pages:w14_pages",
+    "W14S": "bench.search:w14_search",
+    "W15": "bench.memory:w15_memory",
+    "W16": "bench.demo:w16_demo",
+}.items():
+    ALL[_name] = _imported_on_use(_target)
 # Run only when named with --only: W15 builds a large store through the full stack (an hour).
 OPT_IN = frozenset({"W15"})
 
