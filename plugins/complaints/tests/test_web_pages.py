@@ -31,40 +31,13 @@ SETTINGS = {
     "shifts": [{"lead": "wu", "start": "00:00", "end": "24:00"}],
     "departments": {"customer_service": {"manager": "mei"}},
 }
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-class Desk:
-    """A signed-in browser stand-in: GETs pages and POSTs their forms with the token."""
+def Desk(crm: CRM, name: str) -> Any:
+    """A signed-in browser stand-in (``crmcore_web.testing.SignedIn``)."""
+    from crmcore_web.testing import SignedIn
 
-    def __init__(self, crm: CRM, name: str) -> None:
-        from crmcore_web.app import create_app
-        from crmcore_web.users import Users
-        from starlette.testclient import TestClient
-
-        self.crm = crm
-        if Users(crm).find(name) is None:
-            Users(crm).add(name, PASSWORD, actor="admin")
-        self.client = TestClient(create_app(crm), follow_redirects=False)
-        page = self.client.get("/login")
-        answer = self.client.post(
-            "/login",
-            data={"username": name, "password": PASSWORD, "csrf_token": self.token(page.text)},
-        )
-        assert answer.status_code == 303, answer.text
-        self.csrf = self.token(self.client.get("/complaints").text)
-
-    @staticmethod
-    def token(html: str) -> str:
-        found = TOKEN.search(html)
-        assert found, "no csrf_token field on the page"
-        return found.group(1)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.client.get(path, **kwargs)
-
-    def post(self, path: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
-        return self.client.post(path, data={**data, **({"csrf_token": self.csrf} if csrf else {})})
+    return SignedIn(crm, name, token_page="/complaints", password=PASSWORD)
 
 
 @pytest.fixture

@@ -26,39 +26,13 @@ ACTORS = {
     "bo": {"role": "agent", "team": "north"},
     "wu": {"role": "shift_lead", "team": "north"},
 }
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-class Workspace:
-    """A signed-in browser stand-in: GETs pages and POSTs their forms with the token."""
+def Workspace(crm: CRM, name: str) -> Any:
+    """A signed-in browser stand-in (``crmcore_web.testing.SignedIn``)."""
+    from crmcore_web.testing import SignedIn
 
-    def __init__(self, crm: CRM, name: str) -> None:
-        from crmcore_web.app import create_app
-        from crmcore_web.users import Users
-        from starlette.testclient import TestClient
-
-        if Users(crm).find(name) is None:
-            Users(crm).add(name, PASSWORD, actor="admin")
-        self.client = TestClient(create_app(crm), follow_redirects=False)
-        page = self.client.get("/login")
-        answer = self.client.post(
-            "/login",
-            data={"username": name, "password": PASSWORD, "csrf_token": self.token(page.text)},
-        )
-        assert answer.status_code == 303, answer.text
-        self.csrf = self.token(self.client.get("/followup/callbacks").text)
-
-    @staticmethod
-    def token(html: str) -> str:
-        found = TOKEN.search(html)
-        assert found, "no csrf_token field on the page"
-        return found.group(1)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.client.get(path, **kwargs)
-
-    def post(self, path: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
-        return self.client.post(path, data={**data, **({"csrf_token": self.csrf} if csrf else {})})
+    return SignedIn(crm, name, token_page="/followup/callbacks", password=PASSWORD)
 
 
 @pytest.fixture

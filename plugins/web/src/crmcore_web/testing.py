@@ -18,10 +18,14 @@ process, and prove every endpoint has a test.
 - ``workspace_server`` and ``browser`` (``crmcore_web.browser``): a real ``crm serve`` over a
   retail store and a headless chromium, for browser tests of workspace pages (skipped, saying
   why, without chromium); a failing test's screenshot is kept.
+- ``SignedIn(crm, name, token_page=...)``: a signed-in browser stand-in over the workspace
+  (Starlette test client), for plugins' page tests: it makes the user if need be, signs in,
+  and posts forms with the page's ``csrf_token``.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -36,7 +40,48 @@ from crmcore_web.apikeys import Keyring
 from crmcore_web.app import API_PREFIX, create_app
 from crmcore_web.browser import browser, workspace_server
 
-__all__ = ["api_client", "browser", "workspace_server"]
+__all__ = ["SignedIn", "api_client", "browser", "workspace_server"]
+
+TEST_PASSWORD = "correct horse battery"
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class SignedIn:
+    """A signed-in browser stand-in: GETs pages and POSTs their forms with the token taken
+    from ``token_page`` after signing in as ``name`` (made a user with ``password`` if it is
+    not one yet, by ``admin``)."""
+
+    def __init__(
+        self, crm: CRM, name: str, *, token_page: str = "/", password: str = TEST_PASSWORD
+    ) -> None:
+        from starlette.testclient import TestClient
+
+        from crmcore_web.users import Users
+
+        self.crm = crm
+        if Users(crm).find(name) is None:
+            Users(crm).add(name, password, actor="admin")
+        self.client = TestClient(create_app(crm), follow_redirects=False)
+        page = self.client.get("/login")
+        answer = self.client.post(
+            "/login",
+            data={"username": name, "password": password, "csrf_token": self.token(page.text)},
+        )
+        assert answer.status_code == 303, answer.text
+        self.csrf = self.token(self.client.get(token_page).text)
+
+    @staticmethod
+    def token(html: str) -> str:
+        """The page's ``csrf_token`` field."""
+        found = _TOKEN.search(html)
+        assert found, "no csrf_token field on the page"
+        return found.group(1)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
+        return self.client.post(path, data={**data, **({"csrf_token": self.csrf} if csrf else {})})
 
 
 def client_class() -> type:
