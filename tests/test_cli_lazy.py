@@ -59,16 +59,16 @@ def test_a_lazy_command_is_imported_for_its_own_help(tmp_path) -> None:
     assert "crmcore_loyalty.cli" in imported and "crmcore_grading.cli" not in imported
 
 
-HEAVY = ("structlog", "pymongo", "starlette", "uvicorn", "asyncio", "phonenumbers")
-HEAVY_PROBE = (
-    "import sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
-    f"print(sorted(set(m.split('.')[0] for m in sys.modules) & set({HEAVY!r})), "
-    "file=sys.stderr); sys.exit(code)"
+MODULES_PROBE = (
+    "import sys; from crmcore.cli.main import run; code = run(sys.argv[2:]); "
+    "print(sorted(set(sys.modules) & set(sys.argv[1].split(','))), file=sys.stderr); "
+    "sys.exit(code)"
 )
 
 
-@pytest.mark.parametrize("args", [("--help",), ("customer", "list")])
-def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, args) -> None:
+def imported_by(tmp_path, args, names) -> list[str]:
+    """Which of ``names`` (modules or top-level packages) ``crm ARGS`` imports, run as a
+    process in a folder ``crm init`` set up."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
     subprocess.run(
         [sys.executable, "-m", "crmcore.cli.main", "init"],
@@ -79,7 +79,7 @@ def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, ar
         timeout=120,
     )
     done = subprocess.run(
-        [sys.executable, "-c", HEAVY_PROBE, *args],
+        [sys.executable, "-c", MODULES_PROBE, ",".join(names), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -88,7 +88,15 @@ def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, ar
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert ast.literal_eval(done.stderr.strip().splitlines()[-1]) == []
+    return ast.literal_eval(done.stderr.strip().splitlines()[-1])
+
+
+HEAVY = ("structlog", "pymongo", "starlette", "uvicorn", "asyncio", "phonenumbers")
+
+
+@pytest.mark.parametrize("args", [("--help",), ("customer", "list")])
+def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, args) -> None:
+    assert imported_by(tmp_path, args, HEAVY) == []
 
 
 # What registering the plugins must not import: their APIs, engines and settings (a command
@@ -115,11 +123,6 @@ NOT_FOR_HELP = (
     "crmcore_loyalty.records",
     "crmcore_storage_tinydb.store",
 )
-MODULES_PROBE = (
-    "import sys; from crmcore.cli.main import run; code = run(sys.argv[2:]); "
-    "print(sorted(set(sys.modules) & set(sys.argv[1].split(','))), file=sys.stderr); "
-    "sys.exit(code)"
-)
 
 
 @pytest.mark.parametrize(
@@ -127,26 +130,7 @@ MODULES_PROBE = (
     [(("--help",), NOT_FOR_HELP), (("customer", "list"), NOT_FOR_REGISTRATION)],
 )
 def test_core_commands_do_not_import_what_plugins_load_on_use(tmp_path, args, forbidden) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
-    subprocess.run(
-        [sys.executable, "-m", "crmcore.cli.main", "init"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", MODULES_PROBE, ",".join(forbidden), *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert ast.literal_eval(done.stderr.strip().splitlines()[-1]) == []
+    assert imported_by(tmp_path, args, forbidden) == []
 
 
 class _Broken:
