@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -117,15 +118,57 @@ def test_a_translation_that_does_not_fit_the_args_falls_back_to_the_english(crm)
 def test_reasons_round_trip_through_their_stored_form(crm):
     reason = msg("Call %(who)s about %(what)s", who="Cy", what=term(N_("the invoice")))
     doc = stored(reason)
-    assert doc == {
+    assert doc == {  # no "text": the id and the arguments give the English back
         "key": "Call %(who)s about %(what)s",
         "args": {"who": "Cy", "what": {"key": "the invoice"}},
-        "text": "Call Cy about the invoice",
     }
     back = restored(doc)
     assert isinstance(back, Message) and back == "Call Cy about the invoice"
     assert translate(back, zh(crm)) == "就发票致电Cy"
     assert stored("plain words") == "plain words" and restored("plain words") == "plain words"
+
+
+def test_a_record_that_stored_the_english_still_reads_it(crm):
+    doc = {
+        "key": "Call %(who)s about %(what)s",
+        "args": {"who": "Cy", "what": {"key": "the invoice"}},
+        "text": "Call Cy about the invoice",
+    }
+    back = restored(doc)
+    assert back == "Call Cy about the invoice" and translate(back, zh(crm)) == "就发票致电Cy"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        msg("%(n)s months", n=6),
+        msg("%(n)s points", n=2.5),
+        msg("%(flag)s", flag=True),
+        msg("Call %(who)s", who=msg("%(n)s months", n=None)),
+        term(N_("the invoice")),
+        i18n.joined(term(N_("the invoice")), msg("Call %(who)s about %(what)s", who="D", what="x")),
+    ],
+)
+def test_stored_text_is_left_out_only_where_it_reads_back_the_same(value):
+    doc = stored(value)
+    assert isinstance(doc, dict) and "text" not in doc
+    assert restored(json.loads(json.dumps(doc))) == str(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        msg("%(days)s", days=(1, 2)),  # a tuple comes back a list: "[1, 2]"
+        msg("%(n)s", n=float("inf")),
+        msg("%(n)s", n=Decimal("1.50")),
+        msg("Call %(who)s", who=restored({"key": "%(n)s", "args": {}, "text": "shown as"})),
+        restored({"key": "Due %(when)s", "args": {}, "text": "Due Monday"}),
+    ],
+)
+def test_text_that_the_id_does_not_give_back_is_stored(value):
+    doc = stored(value)
+    assert isinstance(doc, dict) and doc["text"] == str(value)
+    assert restored(json.loads(json.dumps(doc, default=str))) == str(value)
 
 
 def test_joined_parts_round_trip(crm):

@@ -4,7 +4,7 @@ sections and plugins' records use it without reaching the catalogs.
 
 Data-born text (a task's title, a grade's reason) is a :class:`Message` when a plugin makes it,
 is stored as a document (:func:`message_doc`, :func:`stored`: the message id, its parameters
-and, for reasons, the English text), is a :class:`Message` again when read
+and, for reasons, the English text where they do not give it back), is a :class:`Message` again when read
 (:func:`from_message_doc`, :func:`restored`) and is translated where it is shown
 (:func:`translate`). Text stored by older versions or by plugins that give text only stays a
 plain ``str``: shown as written (or translated if it happens to be a message id).
@@ -144,10 +144,44 @@ def _shown(
 
 def stored(value: str) -> str | dict[str, Any]:
     """How a reason (or any data-born text kept inside a record) is stored: a
-    :class:`Message` as ``{"key", "args", "text"}`` (``text``: the English), plain text as
-    it is."""
+    :class:`Message` as ``{"key", "args"}``, with ``"text"`` (the English) only where the
+    id and parameters do not give it back (a parameter JSON would change, English shown
+    otherwise than its id says); plain text as it is."""
     doc = message_doc(value)
-    return str(value) if doc is None else {**doc, "text": str(value)}
+    if doc is None:
+        return str(value)
+    return doc if derivable(value) else {**doc, "text": str(value)}
+
+
+#: Parameter types a stored document gives back exactly (a float is checked on its own).
+_EXACT = (str, int, bool, type(None))
+
+
+def derivable(value: str) -> bool:
+    """Whether ``value`` (a :class:`Message`) reads back from its :func:`message_doc` as the
+    same English: built from its id and parameters (or parts), every parameter a message
+    that is too or a JSON value that reads back the same (text, a whole number, a finite
+    float, true/false, null)."""
+    if not isinstance(value, Message):
+        return False
+    if value.parts or not value.msgid:
+        shown = value.sep.join(value.parts)
+        return shown == str(value) and all(
+            derivable(p) if isinstance(p, Message) else type(p) is str for p in value.parts
+        )
+    for param in value.params.values():
+        if isinstance(param, Message):
+            if not derivable(param):
+                return False
+        elif not (
+            type(param) in _EXACT or (type(param) is float and param - param == 0)
+        ):  # (inf - inf and nan - nan are nan: not stored exactly)
+            return False
+    try:
+        shown = value.msgid % value.params if value.params else value.msgid
+    except (KeyError, ValueError, TypeError):
+        return False
+    return shown == str(value)
 
 
 def restored(value: Any) -> str:
