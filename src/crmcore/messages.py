@@ -4,8 +4,8 @@ sections and plugins' records use it without reaching the catalogs.
 
 Data-born text (a task's title, a grade's reason) is a :class:`Message` when a plugin makes it,
 is stored as a document (:func:`message_doc`, :func:`stored`: the message id, its parameters
-and, for reasons, the English text where they do not give it back), is a :class:`Message` again when read
-(:func:`from_message_doc`, :func:`restored`) and is translated where it is shown
+and, for reasons, the English text where they do not give it back), is a :class:`Message`
+again when read (:func:`from_message_doc`, :func:`restored`) and is translated where it is shown
 (:func:`translate`). Text stored by older versions or by plugins that give text only stays a
 plain ``str``: shown as written (or translated if it happens to be a message id).
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import crmcore_grading
 from crmcore_grading import web
@@ -43,11 +44,12 @@ def test_the_panel_shows_grades_with_reasons_and_the_churn_risk(make_crm):
             }
         },
     )
-    result = web.panel(None, customer)  # type: ignore[arg-type]
+    result = web.panel(SimpleNamespace(crm=crm), customer)  # type: ignore[arg-type]
     assert result is not None and result.template == "grading/panel.html"
     assert [r["grade"] for r in result.context["grades"]] == ["B", "loyal"]  # pipeline first
     assert result.context["churn_reasons"] == ["no purchase in 90 days"]
-    assert web.panel(None, crm.customers.add(actor="system", name="Y")) is None  # type: ignore
+    empty = crm.customers.add(actor="system", name="Y")
+    assert web.panel(SimpleNamespace(crm=crm), empty) is None  # type: ignore[arg-type]
     assert [p.name for p in crm_customer_panels(crm)] == ["grading"]
 
 

@@ -11,6 +11,7 @@ from crmcore import ValidationError
 from crmcore.cli.context import (
     actor,
     as_json,
+    data_text,
     open_crm_from,
     out_record,
     out_table,
@@ -157,7 +158,9 @@ def history(ctx: click.Context, customer_id: str, scheme: str | None, limit: int
     """Every stored change of a customer's grades, newest first."""
     crm = open_crm_from(ctx)
     found = api.history(crm, customer_id, scheme=scheme, limit=limit, actor=actor(ctx))
-    out_table(ctx, [to_doc(r) for r in found], HISTORY_COLUMNS, empty="no changes recorded")
+    shown = data_text(ctx)  # reasons in the terminal's language (English under --json)
+    rows = [{**to_doc(r), "reason": shown(r.reason)} for r in found]
+    out_table(ctx, rows, HISTORY_COLUMNS, empty="no changes recorded")
 
 
 @grade_group.command("all")

@@ -94,7 +94,7 @@ from crmcore import (
     TaskUpdate,
 )
 from crmcore.converter import iso, parse_iso
-from crmcore.i18n import msg, restored, term
+from crmcore.i18n import N_, joined, msg, restored, term
 from crmcore.i18n import stored as stored_text
 from crmcore.logs import get_logger
 from crmcore.stash import StashKey
@@ -725,7 +725,9 @@ class Engine:
         for name in [*grades, *(n for n in old_grades if n not in grades)]:
             if old_grades.get(name) != grades.get(name):
                 why = restored(reasons.get(name)) or (
-                    f"scheme {name!r} no longer runs" if name not in self.by_name else "no grade"
+                    msg("scheme %(scheme)s no longer runs", scheme=repr(name))
+                    if name not in self.by_name
+                    else term(N_("no grade"))
                 )
                 changes.append(Change(name, old_grades.get(name), grades.get(name), why))
         return tuple(changes)
@@ -744,7 +746,7 @@ class Engine:
                 "old": c.old,
                 "new": c.new,
                 "at": at,
-                "reason": str(c.reason),  # the English (a message is a str with its id)
+                "reason": stored_text(c.reason),  # with its message id (docs/plugins.md)
                 "actor": actor,
             }
             for c in outcome.changes
@@ -758,7 +760,11 @@ class Engine:
                     "old": outcome.churn_old,
                     "new": outcome.churn_new.level,
                     "at": at,
-                    "reason": "; ".join(outcome.churn_new.reasons) or "no warning signs",
+                    "reason": stored_text(
+                        joined(*outcome.churn_new.reasons)
+                        if outcome.churn_new.reasons
+                        else term(N_("no warning signs"))
+                    ),
                     "actor": actor,
                 }
             )

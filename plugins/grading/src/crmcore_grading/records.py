@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import attrs
 
+from crmcore.messages import restored
 from crmcore.schema import non_empty, to_utc
 from crmcore.storage import CollectionSpec, IndexSpec
 
@@ -31,7 +33,9 @@ class HistoryRecord:
     old: str | None
     new: str | None
     at: datetime = attrs.field(converter=_at)
-    reason: str = ""
+    #: Why, as a ``str``: a :class:`crmcore.i18n.Message` (shown in the reader's language) for
+    #: a reason stored with its message id (``crmcore.i18n.stored``), else the text as stored.
+    reason: Any = attrs.field(default="", converter=restored)
     actor: str = attrs.field(default="system", validator=non_empty)
     version: int = 0
 

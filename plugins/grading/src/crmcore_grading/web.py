@@ -18,6 +18,7 @@ from crmcore.registry import (
     TranslationCatalog,
 )
 from crmcore_grading.engine import NAMESPACE
+from crmcore_grading.records import HISTORY, HistoryRecord
 
 HERE = Path(__file__).parent
 SCHEMES = {
@@ -26,6 +27,7 @@ SCHEMES = {
     "pyramid": lazy("Value tier"),
     "hospital": lazy("Big-customer tier"),
 }
+CHANGED = {"churn": lazy("Churn risk")}
 CHURN = {"none": lazy("none"), "low": lazy("low"), "medium": lazy("medium"), "high": lazy("high")}
 PIPELINE_RANK = {"A": 10, "B": 20, "C": 30, "D": 40, "E": 50}
 TIER_SCHEMES = ("hospital", "pyramid")
@@ -64,6 +66,35 @@ def badges(customer: Customer) -> list[Badge]:
     return out
 
 
+#: How many of a customer's latest grade changes the panel lists.
+RECENT = 5
+
+
+def _shown_value(scheme: str, value: str | None) -> str | None:
+    """A history record's grade (or churn level) as the panel shows it."""
+    if value is None:
+        return None
+    return str(CHURN.get(value, value)) if scheme == "churn" else shown_grade(value)
+
+
+def recent_changes(crm: CRM, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's latest grade and churn changes, newest first, with their reasons (in
+    the reader's language where stored with their message ids)."""
+    found = crm.records(HISTORY, HistoryRecord).find(
+        {"customer_id": customer_id}, sort=[("at", -1), ("id", -1)], limit=RECENT
+    )
+    return [
+        {
+            "at": r.at,
+            "scheme": str(CHANGED.get(r.scheme) or SCHEMES.get(r.scheme) or r.scheme),
+            "old": _shown_value(r.scheme, r.old),
+            "new": _shown_value(r.scheme, r.new),
+            "reason": r.reason,
+        }
+        for r in found
+    ]
+
+
 def panel(request: PageRequest, customer: Customer) -> Render | None:
     stored = _stored(customer)
     grades, reasons = stored.get("grades") or {}, stored.get("reasons") or {}
@@ -87,6 +118,7 @@ def panel(request: PageRequest, customer: Customer) -> Render | None:
             "churn_level": level,
             "churn_label": str(CHURN.get(level, level)),
             "churn_reasons": [restored(r) for r in churn.get("reasons") or []],
+            "changes": recent_changes(request.crm, customer.id),
         },
     )
 
