@@ -146,11 +146,15 @@ def stored(value: str) -> str | dict[str, Any]:
     """How a reason (or any data-born text kept inside a record) is stored: a
     :class:`Message` as ``{"key", "args"}``, with ``"text"`` (the English) only where the
     id and parameters do not give it back (a parameter JSON would change, English shown
-    otherwise than its id says); plain text as it is."""
+    otherwise than its id says); a message without parameters as its id alone (a string:
+    its id is its English, and :func:`restored` reads any string as a message id); plain
+    text as it is."""
     doc = message_doc(value)
     if doc is None:
         return str(value)
-    return doc if derivable(value) else {**doc, "text": str(value)}
+    if not derivable(value):
+        return {**doc, "text": str(value)}
+    return doc["key"] if len(doc) == 1 and "key" in doc else doc
 
 
 #: Parameter types a stored document gives back exactly (a float is checked on its own).
@@ -186,10 +190,12 @@ def derivable(value: str) -> bool:
 
 def restored(value: Any) -> str:
     """The reverse of :func:`stored`: a :class:`Message` (shown as its stored English) for a
-    message document, the text itself for plain text (records of older versions, plugins
-    that give text only). Never fails: a document it cannot read is shown as its text."""
+    message document; for a string (a message without parameters, plain text of older
+    records or of plugins that give text only) a message of that id, shown as written and
+    translated only where a catalog has it. Never fails: a document it cannot read is shown
+    as its text."""
     if isinstance(value, str):
-        return value
+        return value if isinstance(value, Message) or not value else Message(value, {})
     if isinstance(value, Mapping):
         text = value.get("text")
         try:
