@@ -39,6 +39,7 @@ from crmcore import (
     ValidationError,
 )
 from crmcore.converter import to_doc
+from crmcore.markers import N_
 from crmcore.normalize import normalize_email, normalize_phone
 from crmcore_loyalty.ledger import MAX_ATTEMPTS, Ledger, LedgerState
 from crmcore_loyalty.records import (
@@ -303,7 +304,7 @@ class Referrals:
                         kind="referral",
                         ref=referred_id,
                         occurred_at=when,
-                        summary="referred a new customer",
+                        summary=N_("referred a new customer"),  # translated where shown
                     )
                     if self.settings.referral.reward_stage == "link":
                         stored_referral = self._reward(stored_referral, None, actor=actor, now=when)
