@@ -1,6 +1,8 @@
 """Chinese pages after a demo history show no English written as data: task titles, grade and
-churn reasons, task kinds (issue 21). The store is made by ``crm demo`` (every bundled plugin
-acting out its workflow), the pages are read through the app as a Chinese browser would."""
+churn reasons, task kinds, the complaint trail's system notes, grade history (issue 21). The
+store is made by ``crm demo`` (every bundled plugin acting out its workflow), the pages are
+read through the app as a Chinese browser would; a walk over every page linked from My day
+finds no English word that is not the store's data (names, e-mails, people, codes)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import re
 import subprocess
 import sys
 import warnings
+from collections import Counter
+from typing import Any
 
 import pytest
 from crmcore_web import create_app
+
+from crmcore import NotFoundError, open_crm
 
 #: English that plugins write as data; none of it may show on a Chinese page.
 ENGLISH = [
@@ -182,3 +188,100 @@ def test_a_refused_form_says_why_in_the_readers_language(demo):
             headers={"Accept-Language": "en"},
         )
         assert english.status_code == 422
+
+
+#: Words a Chinese page may show in Latin letters: the product, the language switch, and
+#: abbreviations Chinese users write that way.
+LATIN = {"crmcore", "English", "SLA", "RFM", "VIP"}
+#: Fields whose values are the store's data (people, places, codes), shown as stored.
+DATA_FIELDS = (
+    "name",
+    "email",
+    "region",
+    "occupation",
+    "organisation",
+    "tags",
+    "owner",
+    "rep",
+    "assignee",
+    "actor",
+    "created_by",
+    "updated_by",
+    "handler",
+    "dispatched_by",
+    "proposed_by",
+    "decided_by",
+    "team",
+    "code",
+    "timezone",
+)
+#: Pages of one kind read at most (a customer page is a customer page).
+PER_KIND = 8
+
+
+def _data_words(config: str) -> set[str]:
+    """Every word of the store's data fields (see DATA_FIELDS), in any collection."""
+    words: set[str] = set()
+
+    def add(value: Any) -> None:
+        if isinstance(value, str):
+            words.update(re.findall(r"[A-Za-z]{3,}", value))
+        elif isinstance(value, list | tuple):
+            for v in value:
+                add(v)
+        elif isinstance(value, dict):
+            for key, v in value.items():
+                if key in DATA_FIELDS or isinstance(v, dict | list):
+                    add(v)
+
+    crm = open_crm(config)
+    try:
+        add(crm.config.core.timezone)
+        for name in crm.store.collection_names():
+            try:
+                docs = crm.collection(name).iter({})
+            except NotFoundError:  # the store's own (the audit trail): no page shows them
+                continue
+            for doc in docs:
+                add({k: v for k, v in doc.items() if k in DATA_FIELDS or k == "proposals"})
+                if name == "customers":  # two customers of one name: "Ming X. (Y73DQS)"
+                    add(doc["id"][-6:])
+    finally:
+        crm.close()
+    return words
+
+
+def test_every_page_linked_from_my_day_reads_in_chinese(demo):
+    """Breadth-first over the links of My day, the desks and the dashboard (a bounded
+    number of pages of each kind); a Latin word on a Chinese page must be the store's data."""
+    data = _data_words(demo)
+    client, _home = _client(demo)
+    seen: set[str] = set()
+    kinds: Counter[str] = Counter()
+    queue = ["/", "/complaints?scope=all", "/followup/callbacks?scope=all", "/dashboard"]
+    english: dict[str, set[str]] = {}
+    with client:
+        while queue and len(seen) < 200:
+            path = queue.pop(0)
+            kind = re.sub(r"\b([a-z]{3})_[A-Za-z0-9]+", r"\1_X", path.split("?")[0])
+            if path in seen or kinds[kind] >= PER_KIND:
+                continue
+            seen.add(path)
+            kinds[kind] += 1
+            page = client.get(path)
+            assert page.status_code == 200, path
+            text = re.sub(r"<option\b[^>]*>", " ", page.text)  # (option values are codes)
+            shown = re.sub(r"\b[a-z]{3}_[0-9A-Z]{26}\b", " ", _visible(text))  # record ids
+            shown = re.sub(r"\bcrm(?: [a-z][a-z-]*)+", " ", shown)  # a command to type
+            words = set(re.findall(r"[A-Za-z]{3,}", shown)) - data - LATIN
+            if words:
+                english[path] = words
+            for href in re.findall(r'href="(/[^"#]*)"', page.text):
+                href = html.unescape(href)
+                if not href.startswith(("/static", "/logout", "/api")) and href not in seen:
+                    queue.append(href)
+    # every kind of page was read: the walk is not vacuous
+    assert {"/", "/customers/cus_X", "/complaints/tkt_X", "/followup/callbacks/tsk_X"} <= set(
+        kinds
+    ), kinds
+    assert english == {}, english

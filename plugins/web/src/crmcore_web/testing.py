@@ -80,8 +80,11 @@ class SignedIn:
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.client.get(path, **kwargs)
 
-    def post(self, path: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
-        return self.client.post(path, data={**data, **({"csrf_token": self.csrf} if csrf else {})})
+    def post(self, path: str, data: dict[str, Any], *, csrf: bool = True, **kwargs: Any) -> Any:
+        """POST a form (with the page's ``csrf_token`` unless ``csrf=False``); ``kwargs`` go
+        to the test client (``headers={"Accept-Language": "zh-CN"}``)."""
+        token = {"csrf_token": self.csrf} if csrf else {}
+        return self.client.post(path, data={**data, **token}, **kwargs)
 
 
 def client_class() -> type:

@@ -74,6 +74,13 @@ def role_label(role: str) -> str:
     return str(label) if label is not None else role
 
 
+def said(exc: Exception) -> str:
+    """What a typed error says: the message it was raised with when that is a
+    :class:`crmcore.i18n.Message` (shown in the page's language), else its text."""
+    first = exc.args[0] if exc.args else None
+    return first if isinstance(first, i18n.Message) else str(exc)
+
+
 class Workspace:
     """Builds the workspace's routes for one CRM (see the module's docstring)."""
 
@@ -232,12 +239,12 @@ class Workspace:
                 result = self.run(page, web)
                 return self.answer(request, web, result)
         except PermissionDenied as exc:
-            return self.error(request, user, 403, lazy("Not allowed"), str(exc), web=web)
+            return self.error(request, user, 403, lazy("Not allowed"), said(exc), web=web)
         except NotFoundError as exc:
-            return self.error(request, user, 404, lazy("Not found"), str(exc), web=web)
+            return self.error(request, user, 404, lazy("Not found"), said(exc), web=web)
         except ConflictError as exc:
             return self.error(
-                request, user, 409, lazy("Changed by someone else"), str(exc), web=web
+                request, user, 409, lazy("Changed by someone else"), said(exc), web=web
             )
         except ValidationError as exc:
             return self.error(

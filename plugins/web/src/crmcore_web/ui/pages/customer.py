@@ -8,10 +8,11 @@ from typing import Any
 
 from crmcore.entities import Channel, Customer
 from crmcore.errors import ConflictError, ValidationError
-from crmcore.i18n import Message, lazy, msg, translate
+from crmcore.i18n import Message, lazy, msg, restored, translate
 from crmcore.logs import get_logger
 from crmcore.registry import PageRequest, Redirect, Render, SummaryLine, WebPage
 from crmcore_web.ui.pages import people
+from crmcore_web.ui.pages.my_day import OUTCOMES
 
 log = get_logger("web")
 
@@ -60,7 +61,20 @@ KINDS = {
     "inquiry": lazy("Inquiry"),
     "feedback": lazy("Feedback"),
     "follow_up": lazy("Follow-up"),
+    "refund": lazy("Refund"),
+    "treatment": lazy("Treatment"),
+    "business": lazy("Business"),
+    "billing": lazy("Billing"),
+    "event": lazy("Event"),
+    "survey": lazy("Survey"),
+    "referral": lazy("Referral"),
+    "note": lazy("Note"),
+    "other": lazy("Other"),
 }
+
+
+#: The one-click outcomes of My day, shown by their labels where a contact's summary is one.
+OUTCOME_LABELS = dict(OUTCOMES)
 
 
 def pages() -> list[WebPage]:
@@ -75,6 +89,15 @@ def kind_label(kind: str) -> str:
     """A contact kind as people say it (``return_refund`` -> ``Return refund``)."""
     label = KINDS.get(kind)
     return str(label) if label is not None else kind.replace("_", " ").capitalize()
+
+
+def summary_text(summary: str | None) -> str:
+    """A contact's summary as shown: a task outcome picked with one click (``reached``,
+    logged as the summary of the follow-up) by its label; a summary a plugin wrote as a
+    message id of its catalog (loyalty's "referred a new customer") in the page's language;
+    anything typed as it was."""
+    label = OUTCOME_LABELS.get(summary or "")
+    return str(label) if label is not None else restored(summary or "")
 
 
 def channel_label(channel: str) -> str:
@@ -150,7 +173,12 @@ def page_context(request: PageRequest, customer: Customer) -> dict[str, Any]:
         "badges": people.badges(crm, customer),
         "quiet_until": quiet,
         "history": [
-            {"item": i, "kind": kind_label(i.kind), "channel": channel_label(i.channel.value)}
+            {
+                "item": i,
+                "kind": kind_label(i.kind),
+                "channel": channel_label(i.channel.value),
+                "summary": summary_text(i.summary),
+            }
             for i in history
         ],
         "tasks": tasks,
