@@ -434,6 +434,9 @@ def to_json(value: Any) -> Any:
         if out.get("title_key") and i18n.active():  # a task's title, in the reader's language
             message = title_message(str(out["title"]), out["title_key"], out.get("title_args"))
             out["title"] = i18n.translate(message, i18n.current_gettext)
+        if out.get("note_key") and i18n.active():  # a note a plugin wrote (a ticket's trail)
+            message = title_message(str(out["note"]), out["note_key"], out.get("note_args"))
+            out["note"] = i18n.translate(message, i18n.current_gettext)
         return out
     if kind is list:
         return [to_json(v) for v in value]

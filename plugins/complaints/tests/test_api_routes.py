@@ -544,3 +544,28 @@ def test_a_refund_goes_through_the_api_and_is_logged_as_a_refund(desk):
     [refund] = client.crm.interactions.for_customer(cid, kinds=["refund"])
     assert (refund.amount, refund.ref) == (399.0, purchase.id)
     assert view["ticket"]["refund_interaction_id"] == refund.id
+
+
+def test_a_note_the_plugin_wrote_is_answered_in_the_asked_language(desk):
+    """The JSON API translates a trace's note by its ``note_key`` (``?lang=`` or
+    ``Accept-Language`` activate the language); the ids stay beside it, people's notes
+    stay as typed."""
+    from crmcore_complaints.tickets import note_fields
+
+    from crmcore import i18n
+    from crmcore.api import to_json
+
+    client, cid = desk
+    ticket = Complaints(client.crm).open(actor="ann", customer_id=cid, content="late delivery")
+    book = Complaints(client.crm).book
+    written = book.trace(
+        ticket, "ann", "handed_over", None, None, {}, i18n.msg("%(rep)s left", rep="hu")
+    )
+    typed = book.trace(ticket, "ann", "note", None, None, {}, "hu left early today")
+    assert note_fields(typed.note) == {"note": "hu left early today"}
+    with i18n.activate(i18n.translations("zh_CN", client.crm.plugins)):
+        answer = to_json([written, typed])
+    assert answer[0]["note"] == "hu 已离职"
+    assert (answer[0]["note_key"], answer[0]["note_args"]) == ("%(rep)s left", {"rep": "hu"})
+    assert answer[1]["note"] == "hu left early today"
+    assert to_json(written)["note"] == "hu left"  # no language asked: the English

@@ -14,6 +14,7 @@ from crmcore_complaints.roles import UNSTAFFED, on_shift
 from crmcore_complaints.settings import Shift
 
 from crmcore import ConfigError, ConflictError, hookimpl
+from crmcore.i18n import gettext, translate
 from crmcore.testing import START  # Monday 2026-01-05 09:00 UTC
 
 ROTA = {
@@ -418,6 +419,11 @@ def test_auto_close_after_silence(setup, customer_id, clock, recorder):
     assert (closed.status, closed.closed_by) == ("closed", "worker:w1")
     assert recorder.named("closed")[0]["actor"] == "worker:w1"
     assert crm.tasks.open_by_key(callback_key(ticket.id)) is not None
+    [trace] = [t for t in api.history(ticket.id) if t.action == "closed"]
+    assert trace.note == "no answer from the customer within 7 days of the resolution"
+    assert trace.note_key == "no answer from the customer within %(days)s days of the resolution"
+    zh = gettext("zh_CN", crm.plugins)
+    assert translate(trace.note_message, zh) == "解决后 7 天内客户未答复"
 
 
 def test_auto_close_can_be_off(setup, customer_id, clock):

@@ -272,6 +272,74 @@ def test_chinese_desk(crm):
     assert "投诉台" in page.text and "登记投诉" in page.text
 
 
+def test_system_notes_and_refusals_read_in_the_pages_language(crm):
+    cid = customer(crm)
+    api = Complaints(crm)
+    ticket = api.open(actor="ann", customer_id=cid, content="wrong size delivered")
+    ticket = api.judge(ticket, actor="ann", valid=True)
+    ticket = api.dispatch(ticket, actor="wu", handler="ann")
+    ticket = api.respond(ticket, actor="ann", message="we will swap it")
+    ticket = api.propose(ticket, actor="ann", solution="swap the item")
+    ticket = api.approve(ticket, actor="mei")
+    ticket = api.resolve(ticket, actor="ann", resolution="swapped")
+    ticket = api.close(ticket, actor="ann")
+    api.record_callback(ticket, actor="ann", score=1, satisfied=False, note="still wrong")
+    [reopened] = [t for t in api.history(ticket.id) if t.action == "reopened"]
+    # stored with its message id and parameters; the English stays in ``note``
+    assert reopened.note == "customer not satisfied at the callback (score 1)"
+    assert (reopened.note_key, reopened.note_args) == (
+        "customer not satisfied at the callback (score %(score)s)",
+        {"score": 1},
+    )
+    desk = Desk(crm, "ann")
+    zh = {"Accept-Language": "zh-CN"}
+    page = desk.get(f"/complaints/{ticket.id}", headers=zh).text
+    assert "客户回访时不满意\uff08评分 1\uff09" in page and "not satisfied" not in page
+    assert "we will swap it" in page  # what a person typed is shown as typed
+    english = desk.get(f"/complaints/{ticket.id}", headers={"Accept-Language": "en"}).text
+    assert "customer not satisfied at the callback (score 1)" in english
+    # a refusal raised inside the API: the ticket is in progress, not waiting on the customer
+    current = api.get(ticket.id)
+    answer = desk.post(
+        f"/complaints/{ticket.id}/resume", {"version": current.version, "note": ""}, headers=zh
+    )
+    assert answer.status_code == 422
+    assert f"工单 {ticket.id} 未在等待客户" in answer.text
+    assert "is not waiting" not in answer.text
+    assert api.get(ticket.id).version == current.version  # nothing written
+    # a status that does not allow the action: status and action words translated too
+    api.resolve(api.get(ticket.id), actor="ann", resolution="swapped again")
+    api.close(api.get(ticket.id), actor="ann")
+    current = api.get(ticket.id)
+    answer = desk.post(
+        f"/complaints/{ticket.id}/chase", {"version": current.version, "note": "?"}, headers=zh
+    )
+    assert answer.status_code == 422
+    assert "状态为“已关闭”\uff1a不能催办" in answer.text and "cannot chase" not in answer.text
+    refused = desk.post(
+        f"/complaints/{ticket.id}/chase",
+        {"version": current.version, "note": "?"},
+        headers={"Accept-Language": "en"},
+    )
+    assert "is closed: cannot chase it (only when dispatched, in_progress)" in refused.text
+
+
+def test_a_refusal_of_the_role_reads_in_the_pages_language(crm):
+    cid = customer(crm)
+    api = Complaints(crm)
+    ticket = api.open(actor="ann", customer_id=cid, content="rude staff")
+    ticket = api.judge(ticket, actor="ann", valid=True)
+    ticket = api.dispatch(ticket, actor="wu", handler="ann")
+    ticket = api.propose(ticket, actor="ann", solution="an apology")
+    answer = Desk(crm, "wu").post(
+        f"/complaints/{ticket.id}/approve",
+        {"version": ticket.version, "decision": "approve"},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert answer.status_code == 403
+    assert "只能由 customer_service 的经理 mei 审批" in answer.text
+
+
 def test_the_catalog_is_complete():
     source = Path(__import__("crmcore_complaints").__file__).parent
     assert problems(source, source / "locale/zh_CN/LC_MESSAGES/crmcore_complaints.po") == []

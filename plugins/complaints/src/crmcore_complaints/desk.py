@@ -175,7 +175,7 @@ def chase_trail(api: Complaints, ticket: Ticket) -> list[Chase]:
                     details.get("asked"),
                     details.get("role"),
                     number=details.get("chase"),
-                    note=trace.note,
+                    note=trace.note_message,
                 )
             )
         elif trace.action == "escalated":

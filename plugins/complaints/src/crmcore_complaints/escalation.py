@@ -201,7 +201,10 @@ class Escalation:
                 self.lifecycle.close(
                     updated,
                     actor=actor,
-                    note=f"no answer from the customer within {days:g} days of the resolution",
+                    note=msg(
+                        "no answer from the customer within %(days)s days of the resolution",
+                        days=f"{days:g}",
+                    ),
                 )
         return True
 

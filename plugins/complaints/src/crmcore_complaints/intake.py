@@ -12,11 +12,13 @@ import attrs
 from crmcore import CRM, Priority, ValidationError
 from crmcore.customers import require_actor
 from crmcore.entities import Channel, CustomerStatus, Interaction
+from crmcore.i18n import msg, term
 from crmcore.schema import enum_converter
 from crmcore_complaints.model import Claim, Status, Ticket
 from crmcore_complaints.names import SECTION
 from crmcore_complaints.sla import match_policy, tier_of
 from crmcore_complaints.tickets import TicketBook, as_priority
+from crmcore_complaints.words import CUSTOMER_WORDS
 
 
 def perks_of(crm: CRM, customer: Any) -> tuple[str, ...]:
@@ -132,11 +134,17 @@ class Intake:
         self.book.known_category(category)
         if not isinstance(content, str) or not content.strip():
             raise ValidationError(
-                "must not be empty: say what the customer complains about", field="content"
+                msg("must not be empty: say what the customer complains about"), field="content"
             )
         customer = self.crm.customers.get(customer_id)
         if customer.status is not CustomerStatus.ACTIVE:
-            raise ValidationError(f"customer {customer_id} is {customer.status.value}")
+            raise ValidationError(
+                msg(
+                    "customer %(customer)s is %(status)s",
+                    customer=customer_id,
+                    status=term(CUSTOMER_WORDS.get(customer.status.value, customer.status.value)),
+                )
+            )
         prio = as_priority(priority, self.settings.default_priority)
         perks = perks_of(self.crm, customer)
         if self.settings.priority_perk in perks and prio < Priority.HIGH:

@@ -22,7 +22,7 @@ from crmcore import (
 )
 from crmcore.customers import require_actor
 from crmcore.entities import Channel, Interaction
-from crmcore.i18n import msg
+from crmcore.i18n import msg, term
 from crmcore_complaints.model import (
     OPEN,
     Pause,
@@ -45,6 +45,7 @@ from crmcore_complaints.refunds import check_refund, refund_logged
 from crmcore_complaints.roles import department_of, resolve_role
 from crmcore_complaints.sla import hours, match_policy
 from crmcore_complaints.tickets import TicketBook, as_priority
+from crmcore_complaints.words import PROPOSAL_WORDS
 
 
 def callback_answer(score: int | None, satisfied: bool | None) -> str:
@@ -89,8 +90,10 @@ class Lifecycle:
             self.book.known_category(category)
         if not valid and not (explanation or "").strip():
             raise ValidationError(
-                "an invalid complaint is closed with a polite explanation for "
-                "the customer: give one",
+                msg(
+                    "an invalid complaint is closed with a polite explanation for "
+                    "the customer: give one"
+                ),
                 field="explanation",
             )
         if department is not None:
@@ -163,8 +166,13 @@ class Lifecycle:
             capacity = self.settings.departments[department].capacity
             if capacity and load >= capacity and not (urgent or force):
                 raise ValidationError(
-                    f"department {department} is at capacity ({load} of {capacity} tickets); "
-                    "choose another, raise the priority, or force it"
+                    msg(
+                        "department %(department)s is at capacity (%(load)s of %(capacity)s "
+                        "tickets); choose another, raise the priority, or force it",
+                        department=department,
+                        load=load,
+                        capacity=capacity,
+                    )
                 )
             chosen = department
         else:
@@ -213,9 +221,12 @@ class Lifecycle:
         if best[0] <= 0 and not may_overfill:
             full = ", ".join(f"{n} {ld}/{c}" for _f, n, ld, c in ranked)
             raise ValidationError(
-                f"every department that handles {ticket.category!r} is at "
-                f"capacity ({full}); raise the priority, name a department "
-                "or force it"
+                msg(
+                    "every department that handles %(category)s is at capacity (%(full)s); "
+                    "raise the priority, name a department or force it",
+                    category=repr(ticket.category),
+                    full=full,
+                )
             )
         return best[1], best[2], best[3]
 
@@ -224,7 +235,7 @@ class Lifecycle:
         dispatched ticket moves to in progress."""
         actor = require_actor(actor)
         if not (message or "").strip():
-            raise ValidationError("say what the customer was told", field="message")
+            raise ValidationError(msg("say what the customer was told"), field="message")
         current = self.book.require(ticket, "respond", actor)
         changes: dict[str, Any] = {}
         if current.first_response_at is None:
@@ -294,8 +305,12 @@ class Lifecycle:
         pending = current.pending_proposal
         if pending is not None:
             raise ValidationError(
-                f"ticket {current.id}: proposal {pending.number} still waits "
-                "for a decision; approve or reject it first"
+                msg(
+                    "ticket %(ticket)s: proposal %(number)s still waits for a decision; "
+                    "approve or reject it first",
+                    ticket=current.id,
+                    number=pending.number,
+                )
             )
         now = self.crm.now()
         proposal = Proposal(
@@ -377,23 +392,42 @@ class Lifecycle:
         )
         if proposal is None:
             raise ValidationError(
-                f"ticket {current.id} has no proposal "
-                f"{'waiting for a decision' if number is None else number}"
+                msg("ticket %(ticket)s has no proposal waiting for a decision", ticket=current.id)
+                if number is None
+                else msg(
+                    "ticket %(ticket)s has no proposal %(number)s",
+                    ticket=current.id,
+                    number=number,
+                )
             )
         if proposal.state is not ProposalState.PENDING:
             raise ValidationError(
-                f"proposal {proposal.number} of ticket {current.id} is already {proposal.state}"
+                msg(
+                    "proposal %(number)s of ticket %(ticket)s is already %(state)s",
+                    number=proposal.number,
+                    ticket=current.id,
+                    state=term(PROPOSAL_WORDS.get(proposal.state, proposal.state.value)),
+                )
             )
         department = department_of(self.settings, current)
         dept = self.settings.departments.get(department or "")
         if dept is not None and dept.manager and actor != dept.manager:
             raise PermissionDenied(
-                f"only {dept.manager}, manager of {department}, decides on "
-                f"solutions for ticket {current.id}"
+                msg(
+                    "only %(manager)s, manager of %(department)s, decides on solutions for "
+                    "ticket %(ticket)s",
+                    manager=dept.manager,
+                    department=department,
+                    ticket=current.id,
+                )
             )
         if (dept is None or not dept.manager) and actor == proposal.proposed_by:
             raise PermissionDenied(
-                f"{actor} proposed solution {proposal.number}; someone else must approve it"
+                msg(
+                    "%(actor)s proposed solution %(number)s; someone else must approve it",
+                    actor=actor,
+                    number=proposal.number,
+                )
             )
         decided = attrs.evolve(
             proposal,
@@ -445,30 +479,45 @@ class Lifecycle:
         if self.settings.require_approval:
             if approved is None:
                 raise ValidationError(
-                    f"ticket {current.id} has no approved solution: propose "
-                    "one and have the department manager approve it first"
+                    msg(
+                        "ticket %(ticket)s has no approved solution: propose one and have "
+                        "the department manager approve it first",
+                        ticket=current.id,
+                    )
                 )
             allowed = approved.compensation or 0.0
             if compensation is None:
                 compensation = approved.compensation
             elif compensation > allowed:
                 raise ValidationError(
-                    f"{compensation:g} exceeds the approved {allowed:g}", field="compensation"
+                    msg(
+                        "%(amount)s exceeds the approved %(allowed)s",
+                        amount=f"{compensation:g}",
+                        allowed=f"{allowed:g}",
+                    ),
+                    field="compensation",
                 )
             allowed_refund = approved.refund or 0.0
             if refund is None:
                 refund = approved.refund
             elif refund > allowed_refund:
                 raise ValidationError(
-                    f"a refund of {refund:g} exceeds the approved {allowed_refund:g}",
+                    msg(
+                        "a refund of %(amount)s exceeds the approved %(allowed)s",
+                        amount=f"{refund:g}",
+                        allowed=f"{allowed_refund:g}",
+                    ),
                     field="refund",
                 )
             if purchase_id is None:
                 purchase_id = approved.purchase_id
             elif approved.purchase_id and purchase_id != approved.purchase_id:
                 raise ValidationError(
-                    f"the approved refund is for purchase "
-                    f"{approved.purchase_id}, not {purchase_id}",
+                    msg(
+                        "the approved refund is for purchase %(approved)s, not %(given)s",
+                        approved=approved.purchase_id,
+                        given=purchase_id,
+                    ),
                     field="purchase_id",
                 )
         logged_refund = refund_logged(self.crm, current, approved.number if approved else None)
@@ -478,10 +527,11 @@ class Lifecycle:
             )
         text = (resolution or "").strip() or (approved.solution if approved else "")
         if not text:
-            raise ValidationError("say how the complaint was resolved", field="resolution")
+            raise ValidationError(msg("say how the complaint was resolved"), field="resolution")
         if compensation is not None and (isinstance(compensation, bool) or compensation < 0):
             raise ValidationError(
-                f"expected zero or more, got {compensation!r}", field="compensation"
+                msg("expected zero or more, got %(value)s", value=repr(compensation)),
+                field="compensation",
             )
         now = self.crm.now()
         changes: dict[str, Any] = {
@@ -559,7 +609,7 @@ class Lifecycle:
         (whoever records it completes it). Fires ``crm_complaint_reopened``."""
         actor = require_actor(actor)
         if not (reason or "").strip():
-            raise ValidationError("say why the ticket is reopened", field="reason")
+            raise ValidationError(msg("say why the ticket is reopened"), field="reason")
         current = self.book.require(ticket, "reopen", actor)
         now = self.crm.now()
         back = Status.IN_PROGRESS if current.department else Status.REGISTERED
@@ -623,7 +673,7 @@ class Lifecycle:
                     "handed_over",
                     changes,
                     {"from": rep, "to": new, "fields": sorted(changes)},
-                    note=f"{rep} left",
+                    note=msg("%(rep)s left", rep=rep),
                 )
                 moved += 1
         return moved
@@ -634,8 +684,11 @@ class Lifecycle:
         current = self.book.require(ticket, "wait", actor)
         if current.waiting_since is not None:
             raise ValidationError(
-                f"ticket {current.id} already waits on the customer since "
-                f"{current.waiting_since.isoformat()}"
+                msg(
+                    "ticket %(ticket)s already waits on the customer since %(since)s",
+                    ticket=current.id,
+                    since=current.waiting_since.isoformat(),
+                )
             )
         with self.crm.transaction(actor):
             return self.book.change(
@@ -647,7 +700,9 @@ class Lifecycle:
         actor = require_actor(actor)
         current = self.book.require(ticket, "resume", actor)
         if current.waiting_since is None:
-            raise ValidationError(f"ticket {current.id} is not waiting on the customer")
+            raise ValidationError(
+                msg("ticket %(ticket)s is not waiting on the customer", ticket=current.id)
+            )
         now = self.crm.now()
         pause = Pause(current.waiting_since, now, note)
         with self.crm.transaction(actor):
@@ -664,7 +719,7 @@ class Lifecycle:
         """Add a note to a ticket's trail."""
         actor = require_actor(actor)
         if not (note or "").strip():
-            raise ValidationError("must not be empty", field="note")
+            raise ValidationError(msg("must not be empty"), field="note")
         current = self.book.load(ticket)
         self.book.authorize(current, actor, "note")
         return self.book.trace(current, actor, "note", None, None, {}, note)
@@ -687,7 +742,8 @@ class Lifecycle:
         self.book.authorize(current, actor, "feedback")
         if score is None and satisfied is None:
             raise ValidationError(
-                "give the customer's score (1-5) or whether they are satisfied", field="score"
+                msg("give the customer's score (1-5) or whether they are satisfied"),
+                field="score",
             )
         ext = {SECTION: {"satisfied": satisfied}} if satisfied is not None else {}
         with self.crm.transaction(actor):
@@ -740,8 +796,10 @@ class Lifecycle:
             return self.reopen(
                 updated,
                 actor=actor,
-                reason="customer not satisfied at the "
-                f"callback (score {score if score is not None else '-'})",
+                reason=msg(
+                    "customer not satisfied at the callback (score %(score)s)",
+                    score=score if score is not None else "-",
+                ),
                 cancel_callback=False,
             )
         return updated

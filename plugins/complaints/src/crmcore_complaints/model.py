@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from crmcore.converter import converter
-from crmcore.entities import Channel, Priority
+from crmcore.entities import Channel, Priority, title_message
 from crmcore.schema import (
     enum_converter,
     field,
@@ -274,7 +274,19 @@ class Trace:
     to_status: str | None = attrs.field(default=None, converter=_plain_text)
     details: dict[str, Any] = attrs.field(factory=dict)  # structured, never personal
     note: str = field(personal=True, default="")
+    #: A note the plugin wrote (``msg(...)``): its message id and parameters, so the trail
+    #: reads in the reader's language; ``note`` keeps the English. None for people's notes.
+    note_key: str | None = None
+    note_args: dict[str, Any] = attrs.field(factory=dict)
     version: int = 0
+
+    @property
+    def note_message(self) -> str:
+        """The note as a :class:`crmcore.i18n.Message` when the plugin wrote it (translated
+        where shown), else as written (a person's words are shown as they typed them)."""
+        if not self.note_key:
+            return self.note
+        return title_message(self.note, self.note_key, self.note_args)
 
 
 @attrs.frozen

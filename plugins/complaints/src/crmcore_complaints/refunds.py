@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from crmcore import CRM, NotFoundError, ValidationError
 from crmcore.entities import Interaction
+from crmcore.i18n import msg
 from crmcore_complaints.model import Ticket
 from crmcore_complaints.names import SECTION
 from crmcore_complaints.settings import ComplaintsSettings
@@ -31,19 +32,27 @@ def check_refund(
     has not been refunded already; returns the amount and the purchase."""
     if refund is None or isinstance(refund, bool) or refund <= 0:
         raise ValidationError(
-            f"a refund needs an amount above zero, got {refund!r}", field="refund"
+            msg("a refund needs an amount above zero, got %(refund)s", refund=repr(refund)),
+            field="refund",
         )
     if not purchase_id:
         raise ValidationError(
-            "name the purchase the refund returns (its interaction id)", field="purchase_id"
+            msg("name the purchase the refund returns (its interaction id)"), field="purchase_id"
         )
     try:
         purchase = crm.interactions.get(purchase_id)
     except NotFoundError:
-        raise ValidationError(f"no purchase {purchase_id!r}", field="purchase_id") from None
+        raise ValidationError(
+            msg("no purchase %(purchase)s", purchase=repr(purchase_id)), field="purchase_id"
+        ) from None
     if purchase.kind not in settings.purchase_kinds or purchase.customer_id != ticket.customer_id:
         raise ValidationError(
-            f"{purchase_id} is not a purchase of customer {ticket.customer_id}", field="purchase_id"
+            msg(
+                "%(purchase)s is not a purchase of customer %(customer)s",
+                purchase=purchase_id,
+                customer=ticket.customer_id,
+            ),
+            field="purchase_id",
         )
     refunded = sum(
         r.amount or 0.0
@@ -53,8 +62,14 @@ def check_refund(
     left = max(0.0, (purchase.amount or 0.0) - refunded)
     if refund > left + 1e-9:
         raise ValidationError(
-            f"a refund of {refund:g} exceeds what is left of purchase "
-            f"{purchase_id} ({left:g} of {purchase.amount or 0:g})",
+            msg(
+                "a refund of %(refund)s exceeds what is left of purchase %(purchase)s "
+                "(%(left)s of %(amount)s)",
+                refund=f"{refund:g}",
+                purchase=purchase_id,
+                left=f"{left:g}",
+                amount=f"{purchase.amount or 0:g}",
+            ),
             field="refund",
         )
     return float(refund), purchase_id

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from crmcore import CrmError
 from crmcore.entities import Priority
+from crmcore.i18n import N_, store_gettext
 from crmcore_complaints.api import Complaints
 from crmcore_complaints.model import ActionStatus, Claim, Status, Ticket
 
@@ -33,9 +34,21 @@ CATEGORY_WEIGHTS = {
     "billing_dispute": 3,
 }
 INVALID_REASONS = [
-    "The warranty period ended before the fault appeared; we explained the paid repair option.",
-    "The price shown was correct for the plan chosen; we walked the customer through it.",
+    N_("The warranty period ended before the fault appeared; we explained the paid repair option."),
+    N_("The price shown was correct for the plan chosen; we walked the customer through it."),
 ]
+SOLUTIONS = [
+    N_("replace the item"),
+    N_("refund the fee"),
+    N_("apologise and redo the service"),
+    N_("repair free of charge"),
+]
+
+
+def said(api: Complaints, text: str) -> str:
+    """What the demo's staff write, in the store's own language (a Chinese store's people
+    type Chinese): shown as typed, in every reader's language, as real notes are."""
+    return store_gettext(api.crm)(text)
 
 
 def simulate_day(api: Complaints, now: datetime, rng: random.Random, actor: str) -> None:
@@ -81,7 +94,7 @@ def _step(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ti
             actor=ticket.owner,
             valid=False,
             category=category,
-            explanation=rng.choice(INVALID_REASONS),
+            explanation=said(api, rng.choice(INVALID_REASONS)),
         )
         return None
     if status is Status.VALID:
@@ -93,13 +106,17 @@ def _step(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ti
         return api.respond(
             ticket,
             actor=actor,
-            message="We are looking into it and will come back to you within two days.",
+            message=said(
+                api, N_("We are looking into it and will come back to you within two days.")
+            ),
         )
     if status is Status.IN_PROGRESS:
         return _work(api, ticket, rng, actor)
     if status is Status.RESOLVED:
         if rng.random() < 0.5:
-            api.close(ticket, actor=ticket.owner, note="customer accepted the solution")
+            api.close(
+                ticket, actor=ticket.owner, note=said(api, N_("customer accepted the solution"))
+            )
         return None
     return None
 
@@ -107,13 +124,17 @@ def _step(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ti
 def _work(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ticket | None:
     if ticket.waiting_since is not None:
         if rng.random() < 0.6:
-            return api.resume(ticket, actor=actor, note="customer sent the documents")
+            return api.resume(
+                ticket, actor=actor, note=said(api, N_("customer sent the documents"))
+            )
         return None
     if rng.random() < 0.04:
-        api.wait_on_customer(ticket, actor=actor, reason="waiting for photos of the fault")
+        api.wait_on_customer(
+            ticket, actor=actor, reason=said(api, N_("waiting for photos of the fault"))
+        )
         return None
     if ticket.dispatched_by and rng.random() < 0.12:
-        ticket = api.chase(ticket, actor=ticket.dispatched_by, note="any news?")
+        ticket = api.chase(ticket, actor=ticket.dispatched_by, note=said(api, N_("any news?")))
     pending = ticket.pending_proposal
     if pending is not None:
         department = ticket.department or ""
@@ -123,20 +144,13 @@ def _work(api: Complaints, ticket: Ticket, rng: random.Random, actor: str) -> Ti
             ticket,
             actor=manager,
             approve=rng.random() < 0.93,
-            reason="" if rng.random() < 0.9 else "too costly",
+            reason="" if rng.random() < 0.9 else said(api, N_("too costly")),
         )
     approved = ticket.approved_proposal
     if approved is None or not api.settings.require_approval:
         wants_money = ticket.claim in (Claim.COMPENSATION, Claim.NON_MATERIAL_COMPENSATION)
         amount = round(rng.uniform(10, 200), 2) if wants_money or rng.random() < 0.2 else None
-        solution = rng.choice(
-            [
-                "replace the item",
-                "refund the fee",
-                "apologise and redo the service",
-                "repair free of charge",
-            ]
-        )
+        solution = said(api, rng.choice(SOLUTIONS))
         ticket = api.propose(ticket, actor=actor, solution=solution, compensation=amount)
         if not api.settings.require_approval:
             return api.resolve(ticket, actor=actor, cause=_cause(ticket, rng))
@@ -161,7 +175,10 @@ def _answer_callbacks(api: Complaints, now: datetime, rng: random.Random, actor:
             continue
         score = rng.choices([5, 4, 3, 2, 1], [40, 30, 14, 10, 6])[0]
         api.record_callback(
-            ticket, actor=ticket.owner, score=score, note="callback after the complaint"
+            ticket,
+            actor=ticket.owner,
+            score=score,
+            note=said(api, N_("callback after the complaint")),
         )
 
 

@@ -25,7 +25,9 @@ from crmcore import (
     TaskDraft,
     ValidationError,
 )
+from crmcore.i18n import joined, msg, term
 from crmcore.logs import get_logger
+from crmcore.messages import message_doc
 from crmcore.schema import enum_converter
 from crmcore.security import Resource
 from crmcore_complaints.model import (
@@ -42,8 +44,18 @@ from crmcore_complaints.outbox import Notifier
 from crmcore_complaints.roles import department_of
 from crmcore_complaints.settings import ComplaintsSettings
 from crmcore_complaints.sla import Scheduler
+from crmcore_complaints.words import ACTION_WORDS, STATUS_WORDS
 
 UNRESOLVED_STATUSES = tuple(s.value for s in Status if s in UNRESOLVED)
+
+
+def note_fields(note: str | None) -> dict[str, Any]:
+    """A trace's ``note`` (the English) with its message id and parameters when the plugin
+    wrote it as a message (``msg(...)``); a person's note as typed."""
+    doc = message_doc(note)
+    if doc is not None and "key" in doc:
+        return {"note": str(note), "note_key": doc["key"], "note_args": doc.get("args") or {}}
+    return {"note": str(note or "")}
 
 
 def as_priority(value: Priority | int | str | None, default: str) -> Priority:
@@ -213,9 +225,15 @@ class TicketBook:
         self.authorize(current, actor, action)
         allowed = ALLOWED_FROM[action]
         if current.status not in allowed:
-            states = ", ".join(s.value for s in Status if s in allowed)
+            states = joined(*(term(STATUS_WORDS[s]) for s in Status if s in allowed), sep=", ")
             raise ValidationError(
-                f"ticket {current.id} is {current.status}: cannot {action} it (only when {states})"
+                msg(
+                    "ticket %(ticket)s is %(status)s: cannot %(action)s it (only when %(states)s)",
+                    ticket=current.id,
+                    status=term(STATUS_WORDS[current.status]),
+                    action=term(ACTION_WORDS.get(action, action)),
+                    states=states,
+                )
             )
         return current
 
@@ -332,7 +350,7 @@ class TicketBook:
                 from_status=from_status,
                 to_status=to_status,
                 details=dict(details),
-                note=note or "",
+                **note_fields(note),
             )
         )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from crmcore import ConflictError, NotFoundError, ValidationError
 from crmcore.entities import Channel, Customer, Priority
-from crmcore.i18n import lazy
+from crmcore.i18n import Message, lazy, msg, translate
 from crmcore.registry import (
     CustomerPanel,
     NavEntry,
@@ -110,8 +110,11 @@ ACTION_LABELS = {
 }
 
 
-def message_of(exc: ValidationError) -> str:
-    """The error's message without the ``field: `` prefix (the form shows it by the field)."""
+def message_of(exc: ValidationError, gettext: Callable[[str], str] | None = None) -> str:
+    """The error's message without the ``field: `` prefix (the form shows it by the field),
+    in the page's language when the API raised it as a message (``msg(...)``)."""
+    if gettext is not None and isinstance(exc.message, Message):
+        return translate(exc.message, gettext)
     text = str(exc)
     prefix = f"{exc.field}: " if exc.field else ""
     return text[len(prefix) :] if prefix and text.startswith(prefix) else text
@@ -166,14 +169,21 @@ def desk_page(request: PageRequest) -> Render:
     scope = q.get("scope") or "mine"
     if scope not in SCOPES:
         raise ValidationError(
-            f"unknown view {scope!r} (allowed: {', '.join(SCOPES)})", field="scope"
+            msg(
+                "unknown view %(scope)s (allowed: %(allowed)s)",
+                scope=repr(scope),
+                allowed=", ".join(SCOPES),
+            ),
+            field="scope",
         )
     status = q.get("status") or None
     if status is not None and status not in STATUS_LABELS:
-        raise ValidationError(f"unknown status {status!r}", field="status")
+        raise ValidationError(msg("unknown status %(status)s", status=repr(status)), field="status")
     category = q.get("category") or None
     if category is not None and category not in api.settings.all_categories:
-        raise ValidationError(f"unknown category {category!r}", field="category")
+        raise ValidationError(
+            msg("unknown category %(category)s", category=repr(category)), field="category"
+        )
     overdue = q.get("overdue") == "1"
     rows = desk(
         api,
@@ -274,7 +284,7 @@ def intake_page(request: PageRequest) -> Render | Redirect:
         errors["customer_id"] = request.gettext("No such customer: choose one from the list.")
         return _intake(request, api, values, errors, form.get("find", ""), status=422)
     except ValidationError as exc:
-        errors[exc.field or "form"] = message_of(exc)
+        errors[exc.field or "form"] = message_of(exc, request.gettext)
         return _intake(request, api, values, errors, form.get("find", ""), status=422)
     return Redirect(
         f"/complaints/{ticket.id}",
@@ -386,8 +396,12 @@ def _number(form: Mapping[str, str], name: str, *, whole: bool = False) -> Any:
     try:
         value = int(text) if whole else float(text)
     except ValueError:
-        kind = "a whole number" if whole else "a number"
-        raise ValidationError(f"expected {kind}, got {text!r}", field=name) from None
+        expected = (
+            msg("expected a whole number, got %(text)s", text=repr(text))
+            if whole
+            else msg("expected a number, got %(text)s", text=repr(text))
+        )
+        raise ValidationError(expected, field=name) from None
     return value
 
 
@@ -402,7 +416,7 @@ Act = Callable[[Complaints, Ticket, Mapping[str, str], str], Ticket]
 def _judge(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
     valid = _flag(f, "valid")
     if valid is None:
-        raise ValidationError("say whether the complaint is valid", field="valid")
+        raise ValidationError(msg("say whether the complaint is valid"), field="valid")
     return api.judge(
         t,
         actor=actor,
@@ -459,7 +473,7 @@ def _resolve(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ti
 def _feedback(api: Complaints, t: Ticket, f: Mapping[str, str], actor: str) -> Ticket:
     score = _number(f, "score", whole=True)
     if score is not None and not 1 <= score <= 5:
-        raise ValidationError(f"a score is 1 to 5, got {score}", field="score")
+        raise ValidationError(msg("a score is 1 to 5, got %(score)s", score=score), field="score")
     return api.record_callback(
         t, actor=actor, score=score, satisfied=_flag(f, "satisfied"), note=f.get("note", "")
     )
@@ -513,7 +527,7 @@ def _action_page(name: str, act: Act) -> Callable[[PageRequest], Render | Redire
             act(api, ticket, request.form, request.actor)
         except (ValidationError, ConflictError) as exc:
             current = api.get(ticket_id, actor=request.actor)
-            message = message_of(exc) if isinstance(exc, ValidationError) else str(exc)
+            message = message_of(exc, request.gettext) if isinstance(exc, ValidationError) else ""
             if isinstance(exc, ConflictError):
                 message = request.gettext(
                     "Someone changed this ticket while you were working "
