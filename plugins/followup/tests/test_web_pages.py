@@ -147,6 +147,15 @@ def test_a_wrong_handover_is_shown_in_the_form_and_writes_nothing(crm):
     answer = ann.post("/followup/handover", {"to_rep": "nobody", "note": "x"})
     assert answer.status_code == 422 and "unknown rep" in answer.text
     assert handovers.written_by(crm, "ann") == []
+    # the refusal comes from the handover API, in the page's language
+    chinese = ann.post(
+        "/followup/handover",
+        {"to_rep": "ann", "note": "x"},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert chinese.status_code == 422
+    assert "请交接给他人\uff0c而不是自己" in chinese.text and "not to yourself" not in chinese.text
+    assert handovers.written_by(crm, "ann") == []
 
 
 def test_callbacks_in_chinese(crm):

@@ -23,6 +23,7 @@ from crmcore import (
 )
 from crmcore.converter import iso
 from crmcore.customers import require_actor
+from crmcore.i18n import msg, term
 from crmcore.tasks import URGENCY
 from crmcore_followup.engine import NAMESPACE
 from crmcore_followup.grades import PIPELINE, pipeline_grade
@@ -70,17 +71,27 @@ def record_callback(
     actor = require_actor(actor)
     if not isinstance(satisfied, bool):
         raise ValidationError(
-            "say whether the customer was satisfied (True or False)", field="satisfied"
+            msg("say whether the customer was satisfied (True or False)"), field="satisfied"
         )
     task = crm.tasks.get(task_id)
     if task.kind != "callback":
-        raise ValidationError(f"task {task_id} is a {task.kind} task, not a callback")
+        raise ValidationError(
+            msg(
+                "task %(task)s is a %(kind)s task, not a callback",
+                task=task_id,
+                kind=term(crm.task_kind_label(task.kind)),
+            )
+        )
     if not task.is_open:
         raise ValidationError(
-            f"task {task_id} is {task.status.value}; its outcome cannot be recorded again"
+            msg("task %(task)s is done; its outcome cannot be recorded again", task=task_id)
+            if task.status is TaskStatus.DONE
+            else msg(
+                "task %(task)s is cancelled; its outcome cannot be recorded again", task=task_id
+            )
         )
     if task.customer_id is None:
-        raise ValidationError(f"callback {task_id} names no customer")
+        raise ValidationError(msg("callback %(task)s names no customer", task=task_id))
     fields: dict[str, Any] = {
         "channel": channel,
         "summary": notes,

@@ -17,6 +17,7 @@ import attrs
 
 from crmcore import Effects, NotFoundError, TaskUpdate, ValidationError
 from crmcore.customers import require_actor
+from crmcore.i18n import msg
 from crmcore.schema import field, name_text, utc_converter
 from crmcore.storage import CollectionSpec, IndexSpec
 
@@ -80,26 +81,33 @@ def write(
     to_rep = (to_rep or "").strip()
     note = (note or "").strip()
     if not to_rep:
-        raise ValidationError("name the rep who takes over", field="to_rep")
+        raise ValidationError(msg("name the rep who takes over"), field="to_rep")
     if to_rep == actor:
-        raise ValidationError("hand over to someone else, not to yourself", field="to_rep")
+        raise ValidationError(msg("hand over to someone else, not to yourself"), field="to_rep")
     if crm.actor(to_rep) is None:
         raise ValidationError(
-            f"unknown rep {to_rep!r}: add them to the roster (crm reps add) "
-            "or to [security.actors]",
+            msg(
+                "unknown rep %(rep)s: add them to the roster (crm reps add) "
+                "or to [security.actors]",
+                rep=repr(to_rep),
+            ),
             field="to_rep",
         )
     pending = _records(crm).find({"from_rep": actor, "to_rep": to_rep, "status": OPEN}, limit=1)
     if pending:
         raise ValidationError(
-            f"your handover to {to_rep} of {pending[0].created_at.isoformat()} is not accepted yet",
+            msg(
+                "your handover to %(rep)s of %(at)s is not accepted yet",
+                rep=to_rep,
+                at=pending[0].created_at.isoformat(),
+            ),
             field="to_rep",
         )
     shift = handover(crm, rep=actor, until=until)
     ids = list(dict.fromkeys([t.id for t in shift.urgent] + [p.task_id for p in shift.prospects]))
     if not ids and not note:
         raise ValidationError(
-            "nothing to hand over: you have no open items due this shift; write a note",
+            msg("nothing to hand over: you have no open items due this shift; write a note"),
             field="note",
         )
     record = ShiftHandover(
@@ -129,11 +137,15 @@ def accept(crm: CRM, handover_id: str, *, actor: str) -> ShiftHandover:
     actor = require_actor(actor)
     current = get(crm, handover_id)
     if current.to_rep != actor:
-        raise ValidationError(f"this handover is for {current.to_rep}; only they accept it")
+        raise ValidationError(
+            msg("this handover is for %(rep)s; only they accept it", rep=current.to_rep)
+        )
     if current.status != OPEN:
         raise ValidationError(
-            f"this handover was accepted already "
-            f"({current.accepted_at.isoformat() if current.accepted_at else ''})"
+            msg(
+                "this handover was accepted already (%(at)s)",
+                at=current.accepted_at.isoformat() if current.accepted_at else "",
+            )
         )
     moving = [
         t

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from crmcore import TaskStatus
+from crmcore.i18n import N_, store_gettext
 from crmcore_followup.api import record_callback
 from crmcore_followup.engine import SOURCE
 from crmcore_followup.reps import Roster
@@ -65,6 +66,7 @@ def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
         "status": TaskStatus.OPEN.value,
         "due_at": {"$lte": now + timedelta(days=1)},
     }
+    said = store_gettext(crm)  # the reps write in the store's language
     for task in crm.tasks.find(query, sort=[("due_at", 1)]):
         if rng.random() >= CALLBACK_SHARE:
             continue
@@ -75,6 +77,6 @@ def simulate_day(crm: CRM, now: datetime, rng: random.Random, actor: str) -> Non
             task.id,
             satisfied=satisfied,
             score=score,
-            notes="callback made" if satisfied else "customer unhappy",
+            notes=said(N_("callback made") if satisfied else N_("customer unhappy")),
             actor=task.assignee or actor,
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crmcore import Channel, Customer, NotFoundError, Task, TaskStatus, ValidationError
-from crmcore.i18n import lazy
+from crmcore.i18n import N_, Message, lazy, translate
 from crmcore.registry import (
     CustomerPanel,
     NavEntry,
@@ -55,6 +55,18 @@ CHANNEL_LABELS = {
     "email": lazy("E-mail"),
     "in_person": lazy("In person"),
 }
+
+
+#: The workspace's one-click outcomes, which the summary of a callback completed from My day
+#: holds: marked for the catalog, so the panel and the script show them translated.
+OUTCOME_WORDS = (N_("reached"), N_("no_answer"), N_("call_back_later"), N_("not_interested"))
+
+
+def said(request: PageRequest, exc: ValidationError) -> str:
+    """A refusal in the page's language when raised as a message (``msg(...)``)."""
+    if isinstance(exc.message, Message):
+        return translate(exc.message, request.gettext)
+    return str(exc)
 
 
 def label(labels: Mapping[str, Any], value: Any) -> str:
@@ -180,7 +192,7 @@ def callback_page(request: PageRequest) -> Render | Redirect:
             actor=request.actor,
         )
     except ValidationError as exc:
-        errors[exc.field or "form"] = str(exc)
+        errors[exc.field or "form"] = said(request, exc)
         return _callback(request, task, errors, form, status=422)
     outcome = outcome_of(crm, interaction)
     return Redirect(f"/followup/callbacks/{task.id}", notice=outcome_text(request, outcome))
@@ -273,7 +285,7 @@ def handover_page(request: PageRequest) -> Render | Redirect:
             note=form.get("note", ""),
         )
     except ValidationError as exc:
-        return _handover(request, {exc.field or "form": str(exc)}, form, status=422)
+        return _handover(request, {exc.field or "form": said(request, exc)}, form, status=422)
     return Redirect(
         "/followup/handover",
         notice=request.gettext("Handed over to %(name)s: %(count)s open items.")
