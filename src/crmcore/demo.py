@@ -22,6 +22,8 @@ from crmcore.app import CRM, open_crm
 from crmcore.clock import ManualClock
 from crmcore.config import Config, profile_text
 from crmcore.entities import Channel, Gender, TaskStatus
+from crmcore.i18n import store_gettext
+from crmcore.markers import N_
 from crmcore.outputs import configured_paths, private_folder, write_output
 from crmcore.render import render_terminal
 from crmcore.report import build_report
@@ -107,17 +109,18 @@ OCCUPATIONS = [
     "accountant",
     "chef",
 ]
+#: What the reps write about each contact (in the store's language: ``store_gettext``).
 SUMMARIES = {
-    "consultation": "asked about plans and prices",
-    "purchase": "bought",
-    "visit": "came in",
-    "inquiry": "asked a question",
-    "feedback": "praised the service",
-    "complaint": "unhappy with the last order",
-    "treatment": "had a treatment",
-    "business": "a service was set up",
-    "billing": "asked about the bill",
-    "event": "came to a member event",
+    "consultation": N_("asked about plans and prices"),
+    "purchase": N_("bought"),
+    "visit": N_("came in"),
+    "inquiry": N_("asked a question"),
+    "feedback": N_("praised the service"),
+    "complaint": N_("unhappy with the last order"),
+    "treatment": N_("had a treatment"),
+    "business": N_("a service was set up"),
+    "billing": N_("asked about the bill"),
+    "event": N_("came to a member event"),
 }
 # How often each kind of contact happens, per industry (DOMAIN §8).
 ACTIVITY = {
@@ -194,6 +197,7 @@ def _day_activity(
 ) -> int:
     logged = 0
     weights = ACTIVITY.get(profile, ACTIVITY["retail"])
+    said = store_gettext(crm)
     kinds = [k for k in weights if k in crm.interaction_kinds]
     for customer_id in ids:
         if rng.random() > engagement[customer_id]:
@@ -203,7 +207,7 @@ def _day_activity(
         # the customer's own rep handles the contact (as permissions would require)
         rep = crm.customers.get(customer_id).owner or rng.choice(REPS)
         fields: dict[str, object] = {
-            "summary": SUMMARIES[kind],
+            "summary": said(SUMMARIES[kind]),
             "channel": rng.choice(list(Channel)[:4]),
             "rep": rep,
         }
@@ -220,15 +224,14 @@ def _day_activity(
 
 def _work_due_tasks(crm: CRM, rng: random.Random, now: datetime) -> int:
     done = 0
+    outcomes = ["reached", "reached", store_gettext(crm)(N_("left message"))]
     for task in crm.tasks.due(now=now, limit=500):
         if rng.random() < 0.85:  # reps get through most of their queue each day
             owner = crm.customers.get_any(task.customer_id).owner if task.customer_id else None
             who = task.assignee or owner or rng.choice(REPS)
             if crm.config.security.enforce and crm.actor(who) is None:
                 who = "demo-staff"  # someone outside the directory: the simulation stands in
-            crm.tasks.complete(
-                task.id, actor=who, outcome=rng.choice(["reached", "reached", "left message"])
-            )
+            crm.tasks.complete(task.id, actor=who, outcome=rng.choice(outcomes))
             done += 1
     return done
 

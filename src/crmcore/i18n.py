@@ -9,7 +9,8 @@ is imported only then: the CLI's start-up does not pay for it.
 - ``gettext(locale, plugins)``: its ``gettext`` function;
 - ``lazy("Open tasks")``: a label defined at import time, translated when shown, into the
   locale made current with ``activate(translations)``;
-- ``negotiate(accept_language)``, ``default_locale(config)``: which locale to show.
+- ``negotiate(accept_language)``, ``default_locale(config)``: which locale to show;
+  ``store_gettext(crm)``: the store's own language (text its people would type).
 """
 
 from __future__ import annotations
@@ -176,6 +177,16 @@ def translations(locale: str, plugins: PluginManager | None = None) -> NullTrans
 def gettext(locale: str, plugins: PluginManager | None = None) -> Callable[[str], str]:
     """``_ = gettext("zh_CN", crm.plugins)``; ``_("Open tasks")`` -> ``"未完成的任务"``."""
     return translations(locale, plugins).gettext
+
+
+def store_gettext(crm: Any) -> Callable[[str], str]:
+    """``gettext`` for the store's own language (:func:`default_locale`): text that people
+    of this store would type, such as ``crm demo``'s notes, in their language. English
+    stores get the messages as written (and Babel is not loaded)."""
+    locale = default_locale(crm.config)
+    if locale == FALLBACK:
+        return str
+    return gettext(locale, crm.plugins)
 
 
 @contextlib.contextmanager
