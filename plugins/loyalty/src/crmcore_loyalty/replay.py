@@ -31,7 +31,6 @@ import attrs
 from crmcore import Customer, Interaction
 from crmcore.converter import to_doc
 from crmcore_loyalty.earning import on_interaction, points_for
-from crmcore_loyalty.ledger import PERSONAL
 from crmcore_loyalty.records import (
     EARN,
     LINKED,
@@ -136,6 +135,7 @@ class _Fold:
         self.stored_account = self.account = account
         self.entries = sorted(entries, key=lambda e: (e.seq, e.at, e.id))
         self.keys = {e.key for e in entries}
+        self.balance = sum(e.points for e in entries)  # the running balance, from the ledger
         self.new_docs: list[dict[str, Any]] = []
         # only loyalty writes ext["loyalty"]: as before the batch, it is as now
         self.ext = dict(customer.ext.get(NAMESPACE, {}))
@@ -228,8 +228,12 @@ class _Fold:
         self.entries.append(entry)
         self.keys.add(key)
         self.new_docs.append(doc)
+        self.balance += credit
         self.account = attrs.evolve(
-            self.account, seq=entry.seq, pending=[{**doc, **dict.fromkeys(PERSONAL, "")}]
+            self.account,
+            seq=entry.seq,
+            pending=self.loyalty.ledger.pending_of([doc]),
+            balance=self.balance,
         )
         return True
 
