@@ -317,3 +317,48 @@ def test_crm_loyalty_rebuild_in_a_real_process_on_a_store_crm_init_made(tmp_path
         assert_balances_kept(opened)
     done = crm("--as", "admin", "loyalty", "rebuild")
     assert done.returncode == 0 and "0 balance(s) recomputed" in done.stdout, done.stderr
+
+
+def test_a_history_batch_is_folded_into_one_bulk_insert_inside_the_batchs_transaction(
+    kit, clock, monkeypatch
+):
+    """Twelve customers' old purchases in one batch: loyalty writes every entry in one bulk
+    insert and opens one transaction for the batch's writes (it opened one per customer)."""
+    customers = [kit.customer(f"Old {n}") for n in range(12)]
+    kit.buy(customers[0], 10)  # one with an account and entries already
+    rows = [
+        HistoryRow(
+            n + 1,
+            customers[n % 12].id,
+            {
+                "kind": "purchase",
+                "occurred_at": clock.now() - timedelta(days=400 - n),
+                "amount": 50.0 + n,
+            },
+            key=f"h{n}",
+        )
+        for n in range(36)
+    ]
+    inserts: list[int] = []
+    real_insert = Ledger.insert_entries
+
+    def insert_entries(self, docs):
+        inserts.append(len(docs))
+        return real_insert(self, docs)
+
+    opened: list[str] = []
+    real_transaction = type(kit.crm).transaction
+
+    def transaction(self, actor=None):
+        opened.append(actor or "")
+        return real_transaction(self, actor)
+
+    monkeypatch.setattr(Ledger, "insert_entries", insert_entries)
+    monkeypatch.setattr(type(kit.crm), "transaction", transaction)
+    result = replay(kit.crm, rows, actor="importer")
+    monkeypatch.undo()
+    assert (len(result.ids), result.errors) == (36, ())
+    assert inserts == [36]
+    assert len(opened) == 2, opened  # the batch's, and loyalty's writes inside it
+    assert_balances_kept(kit.crm)
+    assert kit.balance(customers[0]) == 10 + sum(50 + n for n in range(0, 36, 12))
