@@ -498,11 +498,14 @@ class Ledger:
         nothing), then the account with the new balance. ``_Careful`` (nothing written)
         where the account keeps no balance: no account yet (a merge may have moved entries
         to this customer before accounts kept balances), or one from before them."""
+        ahead = self.account(customer_id)
+        if ahead is None or not self._kept(ahead):
+            raise _Careful  # decided before any transaction: none fails for it
         nested = self._crm.in_transaction()
         for _attempt in range(MAX_ATTEMPTS):
             try:
                 with self._crm.transaction(actor):
-                    account = self.account(customer_id)
+                    account = self.account(customer_id)  # under the write lock
                     if account is None or not self._kept(account):
                         raise _Careful
                     assert account.balance is not None
