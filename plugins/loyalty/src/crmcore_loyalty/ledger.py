@@ -173,7 +173,16 @@ class _Stale(Exception):
 
 
 class _Careful(Exception):
-    """The quick path cannot post here (no kept balance): read the whole ledger instead."""
+    """The quick path cannot post here (no kept balance): read the whole ledger instead.
+    ``account`` is what the quick path read (None: no account), for the careful path's first
+    look, so the account is not read twice."""
+
+    def __init__(self, account: Account | None) -> None:
+        super().__init__()
+        self.account = account
+
+
+_UNREAD: Any = object()
 
 
 class Ledger:
@@ -196,9 +205,11 @@ class Ledger:
         except NotFoundError:
             return None
 
-    def state(self, customer_id: str) -> LedgerState:
-        """The customer's ledger now, including a committed batch not yet fully inserted."""
-        account = self.account(customer_id)
+    def state(self, customer_id: str, *, account: Account | None = _UNREAD) -> LedgerState:
+        """The customer's ledger now, including a committed batch not yet fully inserted.
+        ``account``: the customer's account as just read (None: none), read here if not given."""
+        if account is _UNREAD:
+            account = self.account(customer_id)
         stored = account is not None
         if account is None:
             account = Account(id=account_id(customer_id), customer_id=customer_id)
@@ -249,13 +260,17 @@ class Ledger:
 
     # -- posting ---------------------------------------------------------------------------
 
-    def post(self, customer_id: str, plan: Plan) -> list[LedgerEntry]:
+    def post(
+        self, customer_id: str, plan: Plan, *, account: Account | None = _UNREAD
+    ) -> list[LedgerEntry]:
         """Plan entries from the current state and commit them, retrying on a concurrent write.
 
         ``plan`` may raise ``ValidationError`` (nothing is written) or return ``[]``.
+        ``account``: the account as just read, for the first attempt (see ``state``).
         """
         for _attempt in range(MAX_ATTEMPTS):
-            state = self.state(customer_id)
+            state = self.state(customer_id, account=account)
+            account = _UNREAD  # a retry reads again
             drafts = plan(state)
             if not drafts:
                 return []
@@ -467,11 +482,12 @@ class Ledger:
                 note=note,
             )
 
+        read: Account | None = _UNREAD
         if guard is None:
             try:
                 return self._earn_quickly(customer_id, actor, points, lot)
-            except _Careful:
-                pass
+            except _Careful as careful:
+                read = careful.account
 
         def plan(state: LedgerState) -> list[LedgerEntry]:
             if key in state.keys:
@@ -483,7 +499,7 @@ class Ledger:
                 return []
             return [lot(state, credit)]
 
-        written = self.post(customer_id, plan)
+        written = self.post(customer_id, plan, account=read)
         return written[0] if written else None
 
     def _earn_quickly(
@@ -500,14 +516,14 @@ class Ledger:
         to this customer before accounts kept balances), or one from before them."""
         ahead = self.account(customer_id)
         if ahead is None or not self._kept(ahead):
-            raise _Careful  # decided before any transaction: none fails for it
+            raise _Careful(ahead)  # decided before any transaction: none fails for it
         nested = self._crm.in_transaction()
         for _attempt in range(MAX_ATTEMPTS):
             try:
                 with self._crm.transaction(actor):
                     account = self.account(customer_id)  # under the write lock
                     if account is None or not self._kept(account):
-                        raise _Careful
+                        raise _Careful(_UNREAD)
                     assert account.balance is not None
                     # the state ``points`` sees: the account (its tier), no entries read
                     state = LedgerState(customer_id, account, True, (), account.balance, {})
