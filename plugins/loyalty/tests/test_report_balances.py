@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from crmcore_loyalty.records import ACCOUNTS, CLAWBACK, EARN, LEDGER, account_id
-from crmcore_loyalty.reporting import balances, sections
+from crmcore_loyalty.reporting import FEW, balances, sections
 
 from crmcore import ReportWindow
 from crmcore.converter import iso
@@ -114,3 +114,20 @@ def test_accounts_without_a_balance_are_read_from_their_ledger(kit, clock):
     coll.upsert_many([old])
     assert balances(kit.loyalty) == {ann.id: 100, bo.id: 40}
     assert report_figures(kit.loyalty, clock.now(), ReportWindow())["outstanding"] == 140
+
+
+def test_a_store_not_rebuilt_yet_is_read_in_one_pass_with_the_same_figures(kit, clock):
+    """More accounts without a balance than are worth reading one by one."""
+    customers = [kit.customer(f"C{n}") for n in range(FEW + 5)]
+    for n, customer in enumerate(customers):
+        kit.buy(customer, 10 + n)
+    coll = kit.crm.store.collection(ACCOUNTS)
+    olds = []
+    for customer in customers:
+        old = dict(coll.get(account_id(customer.id)))
+        del old["balance"]
+        olds.append(old)
+    coll.upsert_many(olds)
+    assert balances(kit.loyalty) == {c.id: 10 + n for n, c in enumerate(customers)}
+    expected = whole_ledger_figures(kit.crm, clock.now(), ReportWindow(), 30)
+    assert report_figures(kit.loyalty, clock.now(), ReportWindow()) == expected

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
 
 
+#: Up to this many accounts without a running balance are read through the ledger's
+#: customer index; more (a store not yet rebuilt) in one pass over the ledger.
+FEW = 50
 #: What tiers are earned by, as a note says it.
 BASIS_WORDS = {"spend": N_("spend"), "points": N_("points")}
 #: The default tier names as a table shows them, for the catalog (names a client configures
@@ -177,8 +180,15 @@ def balances(loyalty: Loyalty, owned: set[str] | None = None) -> dict[str, int]:
     unknown = sorted({doc["customer_id"] for doc in accounts.find({"balance": None})})
     if unknown:
         sums: Counter[str] = Counter()
-        for doc in crm.collection(LEDGER).find({"customer_id": {"$in": unknown}}):
-            sums[doc["customer_id"]] += doc["points"]
+        ledger = crm.collection(LEDGER)
+        # a few through the customer index; many (a store not rebuilt yet): one pass
+        docs = (
+            ledger.find({"customer_id": {"$in": unknown}}) if len(unknown) <= FEW else ledger.iter()
+        )
+        wanted = set(unknown)
+        for doc in docs:
+            if doc["customer_id"] in wanted:
+                sums[doc["customer_id"]] += doc["points"]
         for customer_id in unknown:
             held.pop(customer_id, None)
             if sums[customer_id] > 0:
