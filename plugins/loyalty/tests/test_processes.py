@@ -71,6 +71,8 @@ def test_workers_in_three_processes_award_once_and_never_overspend(tmp_path):
         earns = [e for e in entries if e.kind == EARN]
         redeemed = [e for e in entries if e.kind == REDEEM]
         balance = sum(e.points for e in entries)
+        kept = Loyalty(crm).ledger.account(ann.id).balance
     assert len(earns) == 1 and earns[0].points == 1000
+    assert kept == balance, "the running balance is the ledger's sum after the race"
     assert len(redeemed) == 60 - refused == 1000 // 45
     assert balance == 1000 - 45 * len(redeemed) >= 0

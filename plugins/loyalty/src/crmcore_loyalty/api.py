@@ -49,6 +49,15 @@ class AccountView:
     expiring_by: datetime | None
 
 
+@attrs.frozen
+class RebuildReport:
+    """What ``Loyalty.rebuild`` (``crm loyalty rebuild``) recomputed."""
+
+    accounts: int  # customers with an account or ledger entries
+    balances_fixed: int  # running balances that differed from the ledger's sum
+    totals: int  # customers whose spend totals were rebuilt
+
+
 _API: StashKey[Loyalty] = StashKey()  # one per CRM: see Loyalty.of
 
 
@@ -200,6 +209,15 @@ class Loyalty:
         return self.ledger.adjust(
             customer_id, points, actor=actor, note=reason, reference=reference
         )
+
+    def rebuild(self, *, actor: str = "loyalty-rebuild") -> RebuildReport:
+        """Recompute what loyalty keeps running from its sources: every account's balance
+        from the ledger, every customer's spend totals from the history (a store from an
+        older version, or records restored or edited by hand)."""
+        actor = require_actor(actor)
+        self.crm.authorize(actor, "loyalty.rebuild", Resource("loyalty"))
+        accounts, fixed = self.ledger.rebuild_balances(actor=actor)
+        return RebuildReport(accounts, fixed, self.totals.rebuild_all())
 
     # -- tiers -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""``crm loyalty balance|history|redeem|adjust`` and ``crm referral code|link|stats``."""
+"""``crm loyalty balance|history|redeem|adjust|rebuild`` and ``crm referral code|link|stats``."""
 
 from __future__ import annotations
 
@@ -109,6 +109,20 @@ def adjust(
         id=entry.id,
         points=entry.points,
         balance=left,
+    )
+
+
+@loyalty_group.command("rebuild")
+@click.pass_context
+def rebuild(ctx: click.Context) -> None:
+    """Recompute every running balance from the ledger and every customer's spend totals
+    from their history (after an upgrade from a version without them, or a restore)."""
+    report = _loyalty(ctx).rebuild(actor=actor(ctx))
+    say(
+        ctx,
+        f"{report.accounts} account(s) checked, {report.balances_fixed} balance(s) "
+        f"recomputed from the ledger; spend totals rebuilt for {report.totals} customer(s)",
+        **attrs.asdict(report),
     )
 
 

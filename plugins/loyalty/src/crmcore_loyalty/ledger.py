@@ -2,15 +2,18 @@
 
 Rules (README "Ledger rules" says the same for users):
 
-- The balance is the sum of the customer's entries; nothing else holds it.
+- The balance is the sum of the customer's entries. The account keeps it as a running total
+  (``Account.balance``), written by every posting in the same transaction as the entries, so
+  an earn reads no ledger (``earn``'s quick path); ``rebuild_balance`` recomputes it from the
+  entries, and an account without one (None) is read the careful way and given one.
 - Every entry has a unique ``key`` = ``"<kind>|<source>"``: a source event (a purchase, a referral,
   a complaint ticket …) posts at most one entry of a kind, however often it is replayed, and
   the store's unique index enforces it across processes.
 - Writes to one customer's ledger are serialised by the customer's ``Account`` record: a batch is
   planned from what was read, then committed by writing the account with the version that was
   read (``ConflictError`` when another writer got there first: re-read, re-plan, retry). The
-  account write carries the batch itself (``pending``), so it is the one atomic commit point even
-  on a backend without transactions; missing entries of the last batch are rolled forward.
+  account write carries the batch itself (``pending``) on a backend without transactions, so it
+  is the one atomic commit point there; missing entries of the last batch are rolled forward.
   Hence two concurrent redemptions can never both pass the balance check: the balance never
   goes negative.
 - Earn entries and positive adjustments are *lots* that expire ``[loyalty.expiry] days`` after
@@ -169,6 +172,19 @@ class _Stale(Exception):
     """Someone else wrote this customer's account since we read it."""
 
 
+class _Careful(Exception):
+    """The quick path cannot post here (no kept balance): read the whole ledger instead.
+    ``account`` is what the quick path read (None: no account), for the careful path's first
+    look, so the account is not read twice."""
+
+    def __init__(self, account: Account | None) -> None:
+        super().__init__()
+        self.account = account
+
+
+_UNREAD: Any = object()
+
+
 class Ledger:
     """Read and post one customer's points (see the module docstring for the rules)."""
 
@@ -189,9 +205,11 @@ class Ledger:
         except NotFoundError:
             return None
 
-    def state(self, customer_id: str) -> LedgerState:
-        """The customer's ledger now, including a committed batch not yet fully inserted."""
-        account = self.account(customer_id)
+    def state(self, customer_id: str, *, account: Account | None = _UNREAD) -> LedgerState:
+        """The customer's ledger now, including a committed batch not yet fully inserted.
+        ``account``: the customer's account as just read (None: none), read here if not given."""
+        if account is _UNREAD:
+            account = self.account(customer_id)
         stored = account is not None
         if account is None:
             account = Account(id=account_id(customer_id), customer_id=customer_id)
@@ -209,8 +227,21 @@ class Ledger:
         return LedgerState(customer_id, account, stored, ordered, balance, lots, tuple(unflushed))
 
     def balance(self, customer_id: str) -> int:
-        """The customer's points: the sum of their ledger."""
+        """The customer's points: the sum of their ledger (the account's running total
+        where it keeps one)."""
+        account = self.account(customer_id)
+        if account is not None and self._kept(account):
+            assert account.balance is not None
+            return account.balance
         return self.state(customer_id).balance
+
+    def _atomic(self) -> bool:
+        return bool(self._crm.store.capabilities.transactions)
+
+    def _kept(self, account: Account) -> bool:
+        """Whether ``account``'s running balance can be trusted without reading the ledger:
+        kept, and no batch of a backend without transactions that may be half inserted."""
+        return account.balance is not None and not account.pending and self._atomic()
 
     def history(self, customer_id: str, *, limit: int | None = None) -> list[LedgerEntry]:
         """The customer's entries, newest first."""
@@ -229,13 +260,17 @@ class Ledger:
 
     # -- posting ---------------------------------------------------------------------------
 
-    def post(self, customer_id: str, plan: Plan) -> list[LedgerEntry]:
+    def post(
+        self, customer_id: str, plan: Plan, *, account: Account | None = _UNREAD
+    ) -> list[LedgerEntry]:
         """Plan entries from the current state and commit them, retrying on a concurrent write.
 
         ``plan`` may raise ``ValidationError`` (nothing is written) or return ``[]``.
+        ``account``: the account as just read, for the first attempt (see ``state``).
         """
         for _attempt in range(MAX_ATTEMPTS):
-            state = self.state(customer_id)
+            state = self.state(customer_id, account=account)
+            account = _UNREAD  # a retry reads again
             drafts = plan(state)
             if not drafts:
                 return []
@@ -244,13 +279,11 @@ class Ledger:
             if state.balance + sum(e.points for e in entries) < 0:
                 raise ValidationError(f"customer {customer_id}: the balance would go negative")
             docs = [to_doc(e) for e in entries]
-            # The account keeps the batch without personal fields (the note), so nothing
-            # personal sits outside the ledger's own, erasable and encryptable, field.
-            pending = [{**doc, **dict.fromkeys(PERSONAL, "")} for doc in docs]
+            balance = state.balance + sum(e.points for e in entries)
             try:
                 with self._crm.transaction(entries[0].actor):
                     self._roll_forward(state)
-                    self._commit(state, seq + len(entries), pending)
+                    self._commit(state, seq + len(entries), self.pending_of(docs), balance)
                     for doc in docs:
                         self._insert(doc)
             except _Stale:
@@ -265,14 +298,74 @@ class Ledger:
         for doc in state.unflushed:
             self._insert(doc)
 
-    def _commit(self, state: LedgerState, seq: int, docs: list[dict]) -> None:
+    def pending_of(self, docs: list[dict]) -> list[dict]:
+        """What the account keeps of a batch: nothing where the store's transactions are
+        atomic (the entries commit with it), else the batch without personal fields (the
+        note), so nothing personal sits outside the ledger's own, erasable, field."""
+        if self._atomic():
+            return []
+        return [{**doc, **dict.fromkeys(PERSONAL, "")} for doc in docs]
+
+    def _commit(self, state: LedgerState, seq: int, docs: list[dict], balance: int) -> None:
         try:
             if state.stored:
-                self._accounts.update(state.account, seq=seq, pending=docs)
+                self._accounts.update(state.account, seq=seq, pending=docs, balance=balance)
             else:
-                self._accounts.insert(attrs.evolve(state.account, seq=seq, pending=docs))
+                self._accounts.insert(
+                    attrs.evolve(state.account, seq=seq, pending=docs, balance=balance)
+                )
         except ConflictError as exc:  # a stale version, or the account created meanwhile
             raise _Stale from exc
+
+    def rebuild_balance(self, customer_id: str, *, actor: str) -> int:
+        """Recompute the customer's running balance from their ledger and store it (the
+        careful read: a half-inserted batch is rolled forward); returns the balance."""
+        nested = self._crm.in_transaction()
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                with self._crm.transaction(actor):
+                    state = self.state(customer_id)
+                    if not state.entries and not state.stored:
+                        return 0  # nothing posted, nothing to keep
+                    account = state.account
+                    settled = not state.unflushed and not (account.pending and self._atomic())
+                    if settled and account.balance == state.balance:
+                        return state.balance
+                    self._roll_forward(state)
+                    pending = [] if self._atomic() else account.pending
+                    self._commit(state, account.seq, pending, state.balance)
+                    return state.balance
+            except _Stale:
+                if nested:
+                    raise ConflictError(
+                        f"customer {customer_id}: account changed meanwhile; try again"
+                    ) from None
+        raise ConflictError(
+            f"customer {customer_id}: the points ledger kept changing underneath; try again"
+        )
+
+    def rebuild_balances(self, *, actor: str) -> tuple[int, int]:
+        """Recompute every customer's running balance where it differs from their ledger
+        (one pass over the ledger, then ``rebuild_balance`` for each that differs):
+        ``(customers with an account or entries, balances written)``."""
+        sums: dict[str, int] = {}
+        for doc in self._entries.collection.iter():
+            sums[doc["customer_id"]] = sums.get(doc["customer_id"], 0) + doc["points"]
+        own = {a.customer_id: a for a in self._accounts.iter() if a.id == account_id(a.customer_id)}
+        fixed = 0
+        customers = sorted(set(sums) | set(own))
+        for customer_id in customers:
+            account = own.get(customer_id)
+            if (
+                account is not None
+                and not account.pending
+                and account.balance == sums.get(customer_id, 0)
+            ):
+                continue
+            before = account.balance if account is not None else None
+            if self.rebuild_balance(customer_id, actor=actor) != before:
+                fixed += 1
+        return len(customers), fixed
 
     def _insert(self, doc: dict) -> None:
         # A duplicate is already there: rolled forward by another reader, or posted elsewhere.
@@ -375,6 +468,27 @@ class Ledger:
         when = now or self._crm.now()
         key = entry_key(EARN, source)
 
+        def lot(state: LedgerState, credit: int) -> LedgerEntry:
+            return self.entry(
+                state,
+                kind=EARN,
+                points=credit,
+                source=source,
+                reason=reason,
+                actor=actor,
+                now=when,
+                expires_at=self.lifetime(when),
+                ref=ref,
+                note=note,
+            )
+
+        read: Account | None = _UNREAD
+        if guard is None:
+            try:
+                return self._earn_quickly(customer_id, actor, points, lot)
+            except _Careful as careful:
+                read = careful.account
+
         def plan(state: LedgerState) -> list[LedgerEntry]:
             if key in state.keys:
                 return []
@@ -383,23 +497,57 @@ class Ledger:
                 return []
             if guard is not None and not guard(state):
                 return []
-            return [
-                self.entry(
-                    state,
-                    kind=EARN,
-                    points=credit,
-                    source=source,
-                    reason=reason,
-                    actor=actor,
-                    now=when,
-                    expires_at=self.lifetime(when),
-                    ref=ref,
-                    note=note,
-                )
-            ]
+            return [lot(state, credit)]
 
-        written = self.post(customer_id, plan)
+        written = self.post(customer_id, plan, account=read)
         return written[0] if written else None
+
+    def _earn_quickly(
+        self,
+        customer_id: str,
+        actor: str,
+        points: int | Callable[[LedgerState], int],
+        lot: Callable[[LedgerState, int], LedgerEntry],
+    ) -> LedgerEntry | None:
+        """An earn on the account's running balance, reading no ledger: the entry is
+        inserted first (its unique key refuses a source that earned already, writing
+        nothing), then the account with the new balance. ``_Careful`` (nothing written)
+        where the account keeps no balance: no account yet (a merge may have moved entries
+        to this customer before accounts kept balances), or one from before them."""
+        ahead = self.account(customer_id)
+        if ahead is None or not self._kept(ahead):
+            raise _Careful(ahead)  # decided before any transaction: none fails for it
+        nested = self._crm.in_transaction()
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                with self._crm.transaction(actor):
+                    account = self.account(customer_id)  # under the write lock
+                    if account is None or not self._kept(account):
+                        raise _Careful(_UNREAD)
+                    assert account.balance is not None
+                    # the state ``points`` sees: the account (its tier), no entries read
+                    state = LedgerState(customer_id, account, True, (), account.balance, {})
+                    credit = points(state) if callable(points) else points
+                    if credit <= 0:
+                        return None
+                    entry = attrs.evolve(lot(state, credit), seq=account.seq + 1)
+                    try:
+                        self._entries.collection.insert(to_doc(entry))
+                    except DuplicateKeyError:
+                        return None  # this source earned already (a replayed event)
+                    self._commit(state, entry.seq, [], account.balance + credit)
+                    return entry
+            except _Stale:
+                # Only a read outside this transaction can be stale; inside an outer one the
+                # insert above stays with it, so the whole operation must fail and retry.
+                if nested:
+                    raise ConflictError(
+                        f"customer {customer_id}: account changed meanwhile; try again"
+                    ) from None
+        raise ConflictError(
+            f"customer {customer_id}: the points ledger kept changing "
+            f"underneath ({MAX_ATTEMPTS} attempts); try again"
+        )
 
     def redeem(
         self,

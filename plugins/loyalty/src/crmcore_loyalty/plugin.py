@@ -115,7 +115,8 @@ def crm_replay_per_row(
 def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str) -> Effects | None:
     """Referrals made by the merged customer now count for the kept one; the merged
     customer's account (moved to the kept one by the core) stops holding a tier of its own;
-    the kept customer is re-tiered on the joined history."""
+    the kept customer's running balance is recomputed from the joined ledger and the kept
+    customer re-tiered on the joined history."""
     from crmcore import Action, Effects, RecordWrite
     from crmcore.converter import to_doc
     from crmcore_loyalty.api import Loyalty
@@ -137,6 +138,8 @@ def crm_customers_merged(crm: CRM, kept: Customer, merged: Customer, actor: str)
         )
 
     def retier() -> None:
+        # the merged customer's entries are the kept one's now: their balance joins
+        loyalty.ledger.rebuild_balance(kept.id, actor=actor)
         loyalty.totals.rebuild(kept.id)  # the merged customer's purchases count now
         loyalty.tiers.evaluate(kept.id, actor=actor)
 

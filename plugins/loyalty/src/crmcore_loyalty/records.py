@@ -82,14 +82,21 @@ class Account:
     ``seq`` numbers the customer's entries; ``pending`` holds the documents of the last batch
     posted, so a batch whose entries were not all inserted (a crash between the account write
     and the inserts, on a backend without transactions) is rolled forward by the next reader.
+    ``pending`` is written only on a backend without atomic transactions (elsewhere a batch's
+    entries commit with the account): an account with ``pending`` set is read the careful way.
     The tier fields are the source of truth that ``customer.ext["loyalty"]`` mirrors.
-    The balance is deliberately not kept here: it is always the ledger's sum.
+
+    ``balance`` is the running sum of the customer's entries, written by every posting with
+    the entries it posts (in the same transaction), so that an earn reads no ledger. None:
+    not kept yet (an account from before it, or made by a tier or a referral link): the
+    next posting computes it from the ledger, as ``crm loyalty rebuild`` does for everyone.
     """
 
     id: str
     customer_id: str
     seq: int = 0
     pending: list[dict[str, Any]] = attrs.field(factory=list)
+    balance: int | None = None
     tier: str | None = None
     tier_since: datetime | None = field(
         default=None, converter=utc_converter("tier_since", optional=True)
@@ -196,6 +203,9 @@ def collections() -> list[CollectionSpec]:
             (
                 IndexSpec([("tier_review_at", 1)], sparse=True),
                 IndexSpec([("tier", 1)], sparse=True),
+                # the report's points outstanding: the holders (and the accounts keeping no
+                # balance yet: not sparse), without reading the ledger
+                IndexSpec([("balance", 1)]),
             ),
             customer_key="customer_id",
             record_type=Account,

@@ -8,8 +8,10 @@ writes:
   once; each purchase earns at the tier the account holds at that moment, each flat-point
   kind earns likewise, and the tier is evaluated after each event as ``Tiers.evaluate`` does
   (qualifying value over the rolling window ending at the event, upgrades at once, downgrades
-  at the review date). The entries are inserted, the account written and the tier mirrored
-  into ``customer.ext["loyalty"]`` once at the end; a tier change is announced
+  at the review date). Writes wait for the end of the batch and go into the batch's own
+  transaction: every folded customer's entries in one bulk insert, then each account (its
+  running balance, sequence and tier) and the tier mirrored into ``customer.ext["loyalty"]``
+  once per customer; a tier change is announced
   (``crm_tier_changed``) when it happens, at the event's time, with the customer as it is
   then (its ``ext["loyalty"]`` holding the new tier, which its perks are read from).
 - Everyone else is named in ``crm_replay_per_row`` and goes through ``on_interaction`` (and
@@ -31,7 +33,6 @@ import attrs
 from crmcore import Customer, Interaction
 from crmcore.converter import to_doc
 from crmcore_loyalty.earning import on_interaction, points_for
-from crmcore_loyalty.ledger import PERSONAL
 from crmcore_loyalty.records import (
     EARN,
     LINKED,
@@ -74,15 +75,20 @@ def fold(
         a.customer_id: a
         for a in ledger.accounts({"id": {"$in": [account_id(c) for c in sorted(by_customer)]}})
     }
+    folds = []
     for customer_id, mine in by_customer.items():
-        _Fold(
-            loyalty,
-            customers[customer_id],
-            mine,
-            position,
-            actor,
-            accounts.get(customer_id),
-        ).run()
+        one = _Fold(
+            loyalty, customers[customer_id], mine, position, actor, accounts.get(customer_id)
+        )
+        one.run()
+        folds.append(one)
+    # Written once for the batch, in the batch's transaction (a transaction of its own when
+    # called outside one): every customer's new entries in one bulk insert, then each
+    # account (with the version read) and each ``ext`` mirror (coalesced by the core).
+    with loyalty.crm.transaction(actor):
+        ledger.insert_entries([doc for one in folds for doc in one.new_docs])
+        for one in folds:
+            one.flush()
 
 
 def _per_event(
@@ -136,6 +142,7 @@ class _Fold:
         self.stored_account = self.account = account
         self.entries = sorted(entries, key=lambda e: (e.seq, e.at, e.id))
         self.keys = {e.key for e in entries}
+        self.balance = sum(e.points for e in entries)  # the running balance, from the ledger
         self.new_docs: list[dict[str, Any]] = []
         # only loyalty writes ext["loyalty"]: as before the batch, it is as now
         self.ext = dict(customer.ext.get(NAMESPACE, {}))
@@ -173,6 +180,8 @@ class _Fold:
                         self.loyalty, event, customer, actor=self.actor, now=event.occurred_at
                     )
                     self.crm.apply(effects, actor=self.actor)
+            self.new_docs = []
+            self.stored_account = self.account  # written by the careful path itself
             return
         paid = self.settings.earn.purchase_kinds
         flat = self.settings.earn.kind_points
@@ -195,7 +204,6 @@ class _Fold:
                 )
             if moved or event.kind in paid:
                 self._evaluate(event, when)
-        self._flush()
 
     def _earn(
         self, event: Interaction, source: str, value: float, rate: float, reason: str, note: str
@@ -228,8 +236,12 @@ class _Fold:
         self.entries.append(entry)
         self.keys.add(key)
         self.new_docs.append(doc)
+        self.balance += credit
         self.account = attrs.evolve(
-            self.account, seq=entry.seq, pending=[{**doc, **dict.fromkeys(PERSONAL, "")}]
+            self.account,
+            seq=entry.seq,
+            pending=self.loyalty.ledger.pending_of([doc]),
+            balance=self.balance,
         )
         return True
 
@@ -303,24 +315,21 @@ class _Fold:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _flush(self) -> None:
-        """Write what the fold holds: new entries, the account, the ext mirror."""
-        crm = self.crm
-        ledger = self.loyalty.ledger
+    def flush(self) -> None:
+        """Write the account and the ext mirror the fold holds (its new entries are inserted
+        by ``fold`` with every other customer's of the batch, in the same transaction)."""
         if self.account != self.stored_account:
-            with crm.transaction(self.actor):
-                ledger.insert_entries(self.new_docs)
-                fields = {
-                    k: v
-                    for k, v in attrs.asdict(self.account, recurse=False).items()
-                    if k not in ("id", "version", "customer_id")
-                }
-                self.stored_account = ledger.update_account(
-                    self.stored_account, self.stored, **fields
-                )
-                self.stored = True
-                self.account = self.stored_account
-                self.new_docs = []
+            fields = {
+                k: v
+                for k, v in attrs.asdict(self.account, recurse=False).items()
+                if k not in ("id", "version", "customer_id")
+            }
+            self.stored_account = self.loyalty.ledger.update_account(
+                self.stored_account, self.stored, **fields
+            )
+            self.stored = True
+            self.account = self.stored_account
+        self.new_docs = []
         self._flush_ext()
 
     def _flush_ext(self) -> None:

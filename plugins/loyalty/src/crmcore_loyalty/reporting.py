@@ -16,6 +16,7 @@ from crmcore_loyalty.records import (
     ADJUST,
     CLAWBACK,
     EARN,
+    ENTRY_KINDS,
     EXPIRE,
     LEDGER,
     LINKED,
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from crmcore_loyalty.api import Loyalty
 
 
+#: Up to this many accounts without a running balance are read through the ledger's
+#: customer index; more (a store not yet rebuilt) in one pass over the ledger.
+FEW = 50
 #: What tiers are earned by, as a note says it.
 BASIS_WORDS = {"spend": N_("spend"), "points": N_("points")}
 #: The default tier names as a table shows them, for the catalog (names a client configures
@@ -54,27 +58,26 @@ def sections(
         else msg("last %(days)s days", days=days)
     )
     owned = None if window.everyone else _owned(loyalty, window)
-    outstanding = 0
-    holders: Counter[str] = Counter()
+    holders = balances(loyalty, owned)
+    outstanding = sum(holders.values())
+    members = len(holders)
     period: Counter[str] = Counter()
     shortfall = 0
     goodwill = 0
-    first, end = iso(since), iso(upper)  # stored instants compare as their text
-    # the stored entries, not LedgerEntry objects: a pass over the whole history
-    for doc in loyalty.crm.collection(LEDGER).iter():
-        customer, points = doc["customer_id"], doc["points"]
-        if owned is not None and customer not in owned:
+    # the period's entries only, through the (kind, at) index: stored instants as their text
+    window_filter = {
+        "kind": {"$in": list(ENTRY_KINDS)},
+        "at": {"$gte": iso(since), "$lt": iso(upper)},
+    }
+    for doc in loyalty.crm.collection(LEDGER).find(window_filter):
+        if owned is not None and doc["customer_id"] not in owned:
             continue
-        outstanding += points
-        holders[customer] += points
-        if first <= doc["at"] < end:
-            kind = doc["kind"]
-            period[kind] += points
-            if kind == CLAWBACK:
-                shortfall += doc.get("shortfall") or 0
-            if kind == EARN and doc.get("reason") == "compensation":
-                goodwill += points
-    members = sum(1 for points in holders.values() if points > 0)
+        kind, points = doc["kind"], doc["points"]
+        period[kind] += points
+        if kind == CLAWBACK:
+            shortfall += doc.get("shortfall") or 0
+        if kind == EARN and doc.get("reason") == "compensation":
+            goodwill += points
     points_rows = [
         (N_("points outstanding"), outstanding),
         (N_("value outstanding"), round(outstanding * settings.point_value, 2)),
@@ -160,6 +163,39 @@ def sections(
         )
     )
     return [*out, *top_referrers(loyalty)]
+
+
+def balances(loyalty: Loyalty, owned: set[str] | None = None) -> dict[str, int]:
+    """Each customer holding points (of ``owned``, when given) and their balance: the
+    accounts' running balances through their index, the ledger read only for customers
+    whose account keeps none yet (a store from before it: ``crm loyalty rebuild``)."""
+    crm = loyalty.crm
+    accounts = crm.collection(ACCOUNTS)
+    held: dict[str, int] = {}
+    for doc in accounts.find({"balance": {"$gt": 0}}):
+        if doc["id"] == account_id(doc["customer_id"]):  # not an account merged away
+            held[doc["customer_id"]] = doc["balance"]
+    # accounts without a balance, and (a merge before balances were kept) customers whose
+    # entries came with a merged account only: their ledger's sum
+    unknown = sorted({doc["customer_id"] for doc in accounts.find({"balance": None})})
+    if unknown:
+        sums: Counter[str] = Counter()
+        ledger = crm.collection(LEDGER)
+        # a few through the customer index; many (a store not rebuilt yet): one pass
+        docs = (
+            ledger.find({"customer_id": {"$in": unknown}}) if len(unknown) <= FEW else ledger.iter()
+        )
+        wanted = set(unknown)
+        for doc in docs:
+            if doc["customer_id"] in wanted:
+                sums[doc["customer_id"]] += doc["points"]
+        for customer_id in unknown:
+            held.pop(customer_id, None)
+            if sums[customer_id] > 0:
+                held[customer_id] = sums[customer_id]
+    if owned is not None:
+        held = {c: points for c, points in held.items() if c in owned}
+    return held
 
 
 def top_referrers(loyalty: Loyalty) -> list[ReportSection]:
