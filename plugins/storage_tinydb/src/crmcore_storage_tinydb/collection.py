@@ -381,11 +381,58 @@ class TinyCollection(Collection):
         return text
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        """See the contract. The documents of a chunk are checked one by one, then stored and
+        indexed together (``Table.put_new``: one pass per index); a collection with a unique
+        index stores them one by one, each checked against those before it."""
+
         def one(table: Table, doc: Doc) -> object:
             check_new_doc(doc)
             return self._insert(table, doc)
 
-        return self._bulk(docs, one)
+        ids: list[str] = []
+        errors: list[BulkError] = []
+        for chunk in batches(enumerate(docs), BULK_CHUNK):
+            with self._store.transaction():
+                table = self.table()
+                if any(index.spec.unique for index in table.indexes.values()):
+                    result = self._bulk([doc for _i, doc in chunk], one)
+                    ids.extend(result.ids)
+                    offset = chunk[0][0]
+                    errors.extend(
+                        BulkError(e.index + offset, e.id, e.message) for e in result.errors
+                    )
+                    continue
+                new: list[tuple[str, Doc, str]] = []
+                taken: set[str] = set()
+                for i, doc in chunk:
+                    try:
+                        check_new_doc(doc)
+                        id = doc["id"]
+                        if id in table.docs or id in taken:
+                            raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
+                    except CrmError as exc:
+                        given = doc.get("id") if isinstance(doc, Mapping) else None
+                        errors.append(BulkError(i, given, str(exc)))
+                        continue
+                    stored = dict(doc)
+                    stored["version"] = 1
+                    new.append((id, stored, ascii_document(stored)))
+                    taken.add(id)
+                    ids.append(id)
+                if new:
+                    self._put_new(table, new)
+        return BulkResult(tuple(ids), tuple(errors))
+
+    def _put_new(self, table: Table, new: list[tuple[str, Doc, str]]) -> None:
+        """Store new documents together inside the current write group (``insert_many``)."""
+        table.put_new(new)
+        name = self._json_name
+
+        def undo() -> None:
+            for id, doc, _text in reversed(new):
+                table.put(id, None, None, doc)
+
+        self._writes().record_many(self.name, [f'["p",{name},{t}]' for _i, _d, t in new], undo)
 
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
         return self._bulk(docs, self._upsert)
