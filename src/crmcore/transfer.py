@@ -547,6 +547,7 @@ def import_interactions(
             if customer is None:
                 raise ValidationError(f"no customer has external id {value}", field=column)
             found = customer.id
+            checked[found] = customer  # active: the rows' checks need not read it again
         else:
             matches = crm.customers.find_by_contact(phone=value)
             if not matches:
