@@ -230,22 +230,6 @@ class Index:
             if not keys:
                 self.residual.add(id)
 
-    def add_many(
-        self, docs: Iterable[tuple[str, Mapping[str, Any], bytes]], cache: dict[str, bytes]
-    ) -> None:
-        """Index new documents together: ``(id, doc, id_suffix(id))`` each, their entries
-        merged into the index at once (``cache``: string encodings, as in ``keys``)."""
-        entries: list[bytes] = []
-        for id, doc, suffix in docs:
-            keys, listy = self.keys(doc, cache)
-            for key in keys:
-                entries.append(key + suffix)
-            if listy:
-                self.multi.add(id)
-                if not keys:
-                    self.residual.add(id)
-        self.entries.update(entries)
-
     def remove(self, id: str, doc: Mapping[str, Any]) -> None:
         keys, listy = self.keys(doc)
         if keys:
@@ -277,6 +261,22 @@ class Index:
     def scan(self, lo: bytes, hi: bytes) -> Iterator[str]:
         for entry in self.entries.irange(lo, hi):
             yield entry_id(entry)
+
+    def add_many(
+        self, docs: Iterable[tuple[str, Mapping[str, Any], bytes]], cache: dict[str, bytes]
+    ) -> None:
+        """Index new documents together: ``(id, doc, id_suffix(id))`` each, their entries
+        merged into the index at once (``cache``: string encodings, as in ``keys``)."""
+        entries: list[bytes] = []
+        for id, doc, suffix in docs:
+            keys, listy = self.keys(doc, cache)
+            for key in keys:
+                entries.append(key + suffix)
+            if listy:
+                self.multi.add(id)
+                if not keys:
+                    self.residual.add(id)
+        self.entries.update(entries)
 
 
 # -- planning ------------------------------------------------------------------------------

@@ -49,35 +49,6 @@ class SortedList:
                 maxes[i : i + 1] = [chunk[CHUNK - 1], chunk[-1]]
         self._len += 1
 
-    def update(self, items: Iterable[Any]) -> None:
-        """Insert many items in order (duplicates are kept): each chunk they fall in is
-        extended and sorted once, instead of one insertion per item."""
-        new = sorted(items)
-        if not new:
-            return
-        maxes = self._maxes
-        if not maxes:
-            self._chunks = [new[i : i + CHUNK] for i in range(0, len(new), CHUNK)]
-            self._maxes = [c[-1] for c in self._chunks]
-            self._len = len(new)
-            return
-        last = len(maxes) - 1
-        groups: dict[int, list[Any]] = {}
-        for item in new:  # where ``add`` would put each
-            i = bisect_right(maxes, item)
-            groups.setdefault(i if i <= last else last, []).append(item)
-        chunks = self._chunks
-        for i in sorted(groups, reverse=True):  # splitting a chunk moves only those after it
-            chunk = chunks[i]
-            chunk.extend(groups[i])
-            chunk.sort()
-            maxes[i] = chunk[-1]
-            if len(chunk) > 2 * CHUNK:
-                parts = [chunk[j : j + CHUNK] for j in range(0, len(chunk), CHUNK)]
-                chunks[i : i + 1] = parts
-                maxes[i : i + 1] = [part[-1] for part in parts]
-        self._len += len(new)
-
     def discard(self, item: Any) -> bool:
         """Remove one occurrence of ``item``; False if it was not there."""
         maxes = self._maxes
@@ -188,3 +159,32 @@ class SortedList:
     def __reversed__(self) -> Iterator[Any]:
         for chunk in reversed(self._chunks):
             yield from reversed(chunk)
+
+    def update(self, items: Iterable[Any]) -> None:
+        """Insert many items in order (duplicates are kept): each chunk they fall in is
+        extended and sorted once, instead of one insertion per item."""
+        new = sorted(items)
+        if not new:
+            return
+        maxes = self._maxes
+        if not maxes:
+            self._chunks = [new[i : i + CHUNK] for i in range(0, len(new), CHUNK)]
+            self._maxes = [c[-1] for c in self._chunks]
+            self._len = len(new)
+            return
+        last = len(maxes) - 1
+        groups: dict[int, list[Any]] = {}
+        for item in new:  # where ``add`` would put each
+            i = bisect_right(maxes, item)
+            groups.setdefault(i if i <= last else last, []).append(item)
+        chunks = self._chunks
+        for i in sorted(groups, reverse=True):  # splitting a chunk moves only those after it
+            chunk = chunks[i]
+            chunk.extend(groups[i])
+            chunk.sort()
+            maxes[i] = chunk[-1]
+            if len(chunk) > 2 * CHUNK:
+                parts = [chunk[j : j + CHUNK] for j in range(0, len(chunk), CHUNK)]
+                chunks[i : i + 1] = parts
+                maxes[i : i + 1] = [part[-1] for part in parts]
+        self._len += len(new)

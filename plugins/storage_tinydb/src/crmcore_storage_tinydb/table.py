@@ -70,22 +70,6 @@ class Table:
             for index in self.indexes.values():
                 index.add(id, doc, suffix)
 
-    def put_new(self, docs: list[tuple[str, Doc, str]]) -> None:
-        """Store new documents ``(id, doc, text)`` (ids not stored yet, no unique index to
-        check), indexed together: one pass per index (see ``put``)."""
-        stored = self.docs
-        size = 0
-        for id, _doc, text in docs:
-            stored[id] = text
-            size += len(text)
-        self.size += size
-        self.ids.update(id for id, _doc, _text in docs)
-        if self.indexes:
-            suffixed = [(id, doc, id_suffix(id)) for id, doc, _text in docs]
-            cache: dict[str, bytes] = {}
-            for index in self.indexes.values():
-                index.add_many(suffixed, cache)
-
     def replay(self, op: list[Any]) -> None:
         """Apply one journal operation on this collection (a put, an append, a delete, an
         index declared)."""
@@ -101,6 +85,22 @@ class Table:
                 index = Index(spec)
                 index.build((id, decode_doc(t)) for id, t in self.docs.items())
                 self.indexes[spec.name] = index
+
+    def put_new(self, docs: list[tuple[str, Doc, str]]) -> None:
+        """Store new documents ``(id, doc, text)`` (ids not stored yet, no unique index to
+        check), indexed together: one pass per index (see ``put``)."""
+        stored = self.docs
+        size = 0
+        for id, _doc, text in docs:
+            stored[id] = text
+            size += len(text)
+        self.size += size
+        self.ids.update(id for id, _doc, _text in docs)
+        if self.indexes:
+            suffixed = [(id, doc, id_suffix(id)) for id, doc, _text in docs]
+            cache: dict[str, bytes] = {}
+            for index in self.indexes.values():
+                index.add_many(suffixed, cache)
 
     def fill(self, path: Path, meta: SnapshotMeta, handle: BinaryIO | None = None) -> None:
         """Load a snapshot into this (empty) table, building every declared index (from
