@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import timedelta
 
 import attrs
@@ -308,29 +307,3 @@ def test_encodable_text_escapes_only_lone_surrogates():
 def test_bytes_a_shell_passed_that_are_not_utf8_are_named_as_such(crm):
     with pytest.raises(ValidationError, match=r"bytes that are not valid UTF-8 \(0xED\)"):
         crm.customers.add(actor="ann", name="\udced\udca0\udc80")  # b"\xed\xa0\x80" via argv
-
-
-@pytest.mark.parametrize(
-    ("value", "path"),
-    [
-        ({"a": {"b": [1, {"c": f"x{SURROGATE}"}]}}, "ext.a.b.c"),
-        ({"a": {f"k{SURROGATE}": 1}}, "ext.a"),
-        ({"a": {"s": {f"in a set{SURROGATE}"}}}, "ext.a.s"),  # not JSON: walked all the same
-        ({"a": {1: f"under a number key{SURROGATE}"}}, "ext.a"),
-        ({"a": {"big": 2**70, "t": f"x{SURROGATE}"}}, "ext.a.t"),
-    ],
-)
-def test_check_encodable_names_the_path_of_a_lone_surrogate_in_any_shape(value, path):
-    from crmcore.text import check_encodable
-
-    with pytest.raises(ValidationError, match=rf"^{re.escape(path)}: contains"):
-        check_encodable(value, "ext")
-
-
-def test_check_encodable_passes_what_has_no_lone_surrogate_json_or_not():
-    from datetime import UTC, datetime
-
-    from crmcore.text import check_encodable
-
-    check_encodable({"a": {"中": ["李雷", 1.5, None, True], "b": {"x", "y"}}}, "ext")
-    check_encodable({"a": {1: "x", "big": 2**70, "at": datetime.now(UTC)}}, "ext")

@@ -23,8 +23,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from crmcore.errors import ValidationError
 
 _SURROGATE = "\ud800-\udfff"
@@ -73,16 +71,6 @@ def check_name(value: str, field: str) -> None:
 def check_encodable(value: Any, field: str) -> None:
     """Refuse any text (keys included) anywhere in ``value`` that UTF-8 cannot encode, naming
     its path (``ext.grading.note``); other control characters are left to the field's rule."""
-    if type(value) is dict:
-        try:
-            orjson.dumps(value)  # UTF-8 text throughout: nothing to refuse (the usual case)
-            return
-        except orjson.JSONEncodeError:
-            pass  # a lone surrogate, or something JSON does not hold: walk it to name the path
-    _check_encodable(value, field)
-
-
-def _check_encodable(value: Any, field: str) -> None:
     if isinstance(value, str):
         bad = None if value.isascii() else _LONE_SURROGATE.search(value)
         if bad is not None:
@@ -90,11 +78,11 @@ def _check_encodable(value: Any, field: str) -> None:
     elif isinstance(value, Mapping):
         for key, item in value.items():
             path = f"{field}.{key}" if isinstance(key, str) else field
-            _check_encodable(key, field)
-            _check_encodable(item, path)
+            check_encodable(key, field)
+            check_encodable(item, path)
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
-            _check_encodable(item, field)
+            check_encodable(item, field)
 
 
 def for_terminal(text: str, *, one_line: bool = False) -> str:
