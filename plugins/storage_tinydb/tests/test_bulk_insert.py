@@ -9,6 +9,7 @@ import pytest
 from crmcore_storage_tinydb import TinyStore
 from crmcore_storage_tinydb.sortedlist import CHUNK, SortedList
 
+from crmcore.errors import DuplicateKeyError
 from crmcore.storage import IndexSpec
 
 INDEXES = [
@@ -134,15 +135,55 @@ def test_a_bulk_insert_rolled_back_leaves_no_document_and_no_index_entry(tmp_pat
         store.close()
 
 
-def test_a_unique_index_still_refuses_a_duplicate_within_one_call(tmp_path):
+def test_a_unique_index_refuses_a_key_stored_before_or_earlier_in_the_same_call(tmp_path):
     store = TinyStore(tmp_path / "db")
     try:
         coll = store.collection("people")
         coll.ensure_index(IndexSpec([("email", 1)], unique=True))
+        coll.ensure_index(IndexSpec([("n", 1)], unique=True, sparse=True))
+        coll.ensure_index(IndexSpec([("tags", 1)]))
+        coll.insert({"id": "p0", "email": "old@x"})
         result = coll.insert_many(
-            [{"id": "p1", "email": "a@x"}, {"id": "p2", "email": "a@x"}, {"id": "p3"}]
+            [
+                {"id": "p1", "email": "a@x", "n": 2**60},
+                {"id": "p2", "email": "a@x"},  # earlier in this call
+                {"id": "p3", "email": "old@x"},  # stored before
+                {"id": "p4", "email": "b@x", "n": 2**60 + 1},  # same float, another number
+                {"id": "p5", "email": "c@x", "n": 2**60 + 1},  # the same number as p4
+                {"id": "p6", "email": "d@x", "tags": ["t"]},
+            ]
         )
-        assert result.ids == ("p1", "p3")
-        assert [(e.index, e.id) for e in result.errors] == [(1, "p2")]
+        assert result.ids == ("p1", "p4", "p6")
+        assert [(e.index, e.id) for e in result.errors] == [(1, "p2"), (2, "p3"), (4, "p5")]
+        assert all("another record already has this value" in e.message for e in result.errors)
+        assert coll.find_one({"email": "a@x"})["id"] == "p1"
+        assert coll.count({"tags": "t"}) == 1
+        # the refused ones claimed nothing: their keys are free for the next call
+        assert coll.insert_many([{"id": "p7", "email": "e@x", "n": 7}]).ok
+    finally:
+        store.close()
+
+
+def test_a_unique_index_leaves_the_store_as_inserts_one_by_one(tmp_path):
+    rng = random.Random(17)
+    store = TinyStore(tmp_path / "db")
+    try:
+        for name in ("bulk", "single"):
+            store.collection(name).ensure_index(IndexSpec([("key", 1)], unique=True))
+            store.collection(name).ensure_index(IndexSpec([("customer_id", 1), ("at", 1)]))
+        for start in range(0, 2000, 500):
+            docs = _docs(rng, start, 500)
+            for doc in docs:
+                doc["key"] = f"k{rng.randrange(1500)}"  # some taken, in the call or before
+            bulk = store.collection("bulk").insert_many(docs)
+            single_ids = []
+            for doc in docs:
+                try:
+                    store.collection("single").insert(doc)
+                    single_ids.append(doc["id"])
+                except DuplicateKeyError:
+                    pass
+            assert list(bulk.ids) == single_ids and bulk.errors
+        assert _state(store, "bulk") == _state(store, "single")
     finally:
         store.close()

@@ -381,27 +381,15 @@ class TinyCollection(Collection):
         return text
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        """See the contract. The documents of a chunk are checked one by one, then stored and
-        indexed together (``Table.put_new``: one pass per index); a collection with a unique
-        index stores them one by one, each checked against those before it."""
-
-        def one(table: Table, doc: Doc) -> object:
-            check_new_doc(doc)
-            return self._insert(table, doc)
-
+        """See the contract. The documents of a chunk are checked one by one (unique keys
+        against the stored documents and those before them in the chunk), then stored and
+        indexed together (``Table.put_new``: one pass per index)."""
         ids: list[str] = []
         errors: list[BulkError] = []
         for chunk in batches(enumerate(docs), BULK_CHUNK):
             with self._store.transaction():
                 table = self.table()
-                if any(index.spec.unique for index in table.indexes.values()):
-                    result = self._bulk([doc for _i, doc in chunk], one)
-                    ids.extend(result.ids)
-                    offset = chunk[0][0]
-                    errors.extend(
-                        BulkError(e.index + offset, e.id, e.message) for e in result.errors
-                    )
-                    continue
+                claims = table.unique_claims()
                 new: list[tuple[str, Doc, str]] = []
                 taken: set[str] = set()
                 for i, doc in chunk:
@@ -410,12 +398,15 @@ class TinyCollection(Collection):
                         id = doc["id"]
                         if id in table.docs or id in taken:
                             raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
+                        stored = dict(doc)
+                        stored["version"] = 1
+                        if claims is not None:  # against what is stored, then this chunk
+                            table.check_unique(self.name, stored, None)
+                            claims.claim(self.name, stored)
                     except CrmError as exc:
                         given = doc.get("id") if isinstance(doc, Mapping) else None
                         errors.append(BulkError(i, given, str(exc)))
                         continue
-                    stored = dict(doc)
-                    stored["version"] = 1
                     new.append((id, stored, ascii_document(stored)))
                     taken.add(id)
                     ids.append(id)
