@@ -161,8 +161,8 @@ class SortedList:
             yield from reversed(chunk)
 
     def update(self, items: Iterable[Any]) -> None:
-        """Insert many items in order (duplicates are kept): each chunk they fall in is
-        extended and sorted once, instead of one insertion per item."""
+        """Insert many items in order (duplicates are kept), sorted first so that each is
+        looked for from where the one before it went."""
         new = sorted(items)
         if not new:
             return
@@ -172,19 +172,21 @@ class SortedList:
             self._maxes = [c[-1] for c in self._chunks]
             self._len = len(new)
             return
-        last = len(maxes) - 1
-        groups: dict[int, list[Any]] = {}
-        for item in new:  # where ``add`` would put each
-            i = bisect_right(maxes, item)
-            groups.setdefault(i if i <= last else last, []).append(item)
         chunks = self._chunks
-        for i in sorted(groups, reverse=True):  # splitting a chunk moves only those after it
-            chunk = chunks[i]
-            chunk.extend(groups[i])
-            chunk.sort()
-            maxes[i] = chunk[-1]
+        last = len(maxes) - 1
+        i = 0
+        for item in new:  # where ``add`` would put each
+            i = bisect_right(maxes, item, i)
+            if i > last:
+                i = last
+                chunk = chunks[i]
+                chunk.append(item)
+                maxes[i] = item
+            else:
+                chunk = chunks[i]
+                insort(chunk, item)
             if len(chunk) > 2 * CHUNK:
-                parts = [chunk[j : j + CHUNK] for j in range(0, len(chunk), CHUNK)]
-                chunks[i : i + 1] = parts
-                maxes[i : i + 1] = [part[-1] for part in parts]
+                chunks[i : i + 1] = [chunk[:CHUNK], chunk[CHUNK:]]
+                maxes[i : i + 1] = [chunk[CHUNK - 1], chunk[-1]]
+                last += 1
         self._len += len(new)
