@@ -222,6 +222,30 @@ def test_the_batch_path_leaves_the_store_the_per_row_path_leaves(tmp_path, seed)
     assert per_row["tasks"], "recent events create work in both paths"
 
 
+def test_the_batch_path_grades_with_the_population_cut_offs_the_per_row_path_reads(tmp_path):
+    """Population schemes (RFM, pyramid) grade against the stored cut-offs, which the fold
+    reads once per batch and ``regrade`` per event: the same once a population run stored
+    some."""
+    from crmcore_grading.api import grade_all
+    from crmcore_grading.engine import engine_for
+
+    rows = sorted(build_base(tmp_path / "base", 5), key=lambda r: r.fields["occurred_at"])
+    half = len(rows) // 2
+    dumps = []
+    for name, fold in (("per_row", False), ("batch", True)):
+        shutil.copytree(tmp_path / "base", tmp_path / name)
+        crm = open_retail(tmp_path / name, ManualClock(NOW))
+        assert replay(crm, rows[:half], actor="import", batch_size=1, fold=False).errors == ()
+        grade_all(crm, actor="ann")
+        assert engine_for(crm).cutoffs(NOW), "the population run stored cut-offs"
+        result = replay(crm, rows[half:], actor="import", batch_size=25, fold=fold)
+        assert result.errors == () and len(result.ids) == len(rows) - half
+        dumps.append(dump(crm))
+    per_row, batch = dumps
+    for name in per_row:
+        assert batch[name] == per_row[name], name
+
+
 class PerRowOnly:
     """A third-party plugin without the batch hook: it sees every row, in time order."""
 

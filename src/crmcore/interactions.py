@@ -37,6 +37,7 @@ class Interactions:
         kind: str,
         occurred_at: datetime | None,
         fields: Mapping[str, Any],
+        known: dict[str, Customer] | None = None,
     ) -> tuple[Interaction, Customer]:
         unknown = sorted(set(fields) - EDITABLE)
         if unknown:
@@ -46,9 +47,13 @@ class Interactions:
             raise ValidationError(
                 f"unknown interaction kind {kind!r} (allowed: {allowed})", field="kind"
             )
-        customer = load(self._customers, customer_id, self._kernel)
-        if customer.status is not CustomerStatus.ACTIVE:
-            raise ValidationError(f"customer {customer_id} is {customer.status.value}")
+        customer = known.get(customer_id) if known is not None else None
+        if customer is None:
+            customer = load(self._customers, customer_id, self._kernel)
+            if customer.status is not CustomerStatus.ACTIVE:
+                raise ValidationError(f"customer {customer_id} is {customer.status.value}")
+            if known is not None:
+                known[customer_id] = customer
         now = self._kernel.now()
         interaction = Interaction(
             id=self._kernel.new_id("int_"),
@@ -62,10 +67,18 @@ class Interactions:
         return interaction, customer
 
     def validate(
-        self, *, customer_id: str, kind: str, occurred_at: datetime | None = None, **fields: Any
+        self,
+        *,
+        customer_id: str,
+        kind: str,
+        occurred_at: datetime | None = None,
+        customers: dict[str, Customer] | None = None,
+        **fields: Any,
     ) -> Interaction:
-        """Check an interaction as ``log`` would, writing nothing."""
-        return self._build("validation", customer_id, kind, occurred_at, fields)[0]
+        """Check an interaction as ``log`` would, writing nothing. ``customers``: a cache
+        the caller keeps across many checks (an import's rows); each active customer is read
+        once and kept there."""
+        return self._build("validation", customer_id, kind, occurred_at, fields, customers)[0]
 
     @retried
     def log(

@@ -41,6 +41,7 @@ from crmcore.text import encodable_text, json_text
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
+    from crmcore.entities import Customer
 
 LIST_SEPARATOR = ";"
 CUSTOMER_KEYS = ("external_id", "phone")  # what --upsert matches customers by
@@ -512,6 +513,7 @@ def import_interactions(
     }
     renamer = _Renamer(table, allowed, INTERACTION_ALIASES, mapping, INTERACTION_DROPPED)
     cache: dict[tuple[str, str], str] = {}
+    checked: dict[str, Customer] = {}  # active customers read for the checks, by id
 
     def customer_of(row: dict[str, Any]) -> str:
         key = customer_key
@@ -545,6 +547,7 @@ def import_interactions(
             if customer is None:
                 raise ValidationError(f"no customer has external id {value}", field=column)
             found = customer.id
+            checked[found] = customer  # active: the rows' checks need not read it again
         else:
             matches = crm.customers.find_by_contact(phone=value)
             if not matches:
@@ -570,7 +573,7 @@ def import_interactions(
                 field="occurred_at",
             )
         fields["occurred_at"] = when
-        crm.interactions.validate(customer_id=customer_id, **fields)
+        crm.interactions.validate(customer_id=customer_id, customers=checked, **fields)
         return HistoryRow(line, customer_id, fields, key, created)
 
     prepared, errors = _read(crm, table, renamer, skip_unknown, prepare, on_row)

@@ -50,8 +50,11 @@ def fold(
     by_customer: dict[str, list[Interaction]] = {}
     for event in events:
         by_customer.setdefault(event.customer_id, []).append(event)
+    # the stored cut-offs change only with a population run, never inside a replay batch:
+    # what ``regrade`` reads per event is read once
+    cutoffs = engine.cutoffs(events[0].occurred_at) if events else {}
     for customer_id, mine in by_customer.items():
-        _Fold(engine, customer_id, position, actor, to_doc).run(mine)
+        _Fold(engine, customer_id, position, actor, to_doc, cutoffs).run(mine)
 
 
 class _Fold:
@@ -62,8 +65,10 @@ class _Fold:
         position: Mapping[str, int],
         actor: str,
         to_doc: Callable[[Interaction], dict[str, Any]],
+        cutoffs: Mapping[str, Any],
     ) -> None:
         self.engine = engine
+        self.cutoffs = cutoffs
         self.crm = engine.crm
         self.customer_id = customer_id
         self.position = position
@@ -113,7 +118,7 @@ class _Fold:
                 stored,
                 grading,
                 signals,
-                engine.cutoffs(when),
+                self.cutoffs,
                 window,
                 keep_unfitted=True,
             )

@@ -381,11 +381,49 @@ class TinyCollection(Collection):
         return text
 
     def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
-        def one(table: Table, doc: Doc) -> object:
-            check_new_doc(doc)
-            return self._insert(table, doc)
+        """See the contract. The documents of a chunk are checked one by one (unique keys
+        against the stored documents and those before them in the chunk), then stored and
+        indexed together (``Table.put_new``: one pass per index)."""
+        ids: list[str] = []
+        errors: list[BulkError] = []
+        for chunk in batches(enumerate(docs), BULK_CHUNK):
+            with self._store.transaction():
+                table = self.table()
+                claims = table.unique_claims()
+                new: list[tuple[str, Doc, str]] = []
+                taken: set[str] = set()
+                for i, doc in chunk:
+                    try:
+                        check_new_doc(doc)
+                        id = doc["id"]
+                        if id in table.docs or id in taken:
+                            raise DuplicateKeyError(f"{self.name}: id {id!r} already exists")
+                        stored = dict(doc)
+                        stored["version"] = 1
+                        if claims is not None:  # against what is stored, then this chunk
+                            table.check_unique(self.name, stored, None)
+                            claims.claim(self.name, stored)
+                    except CrmError as exc:
+                        given = doc.get("id") if isinstance(doc, Mapping) else None
+                        errors.append(BulkError(i, given, str(exc)))
+                        continue
+                    new.append((id, stored, ascii_document(stored)))
+                    taken.add(id)
+                    ids.append(id)
+                if new:
+                    self._put_new(table, new)
+        return BulkResult(tuple(ids), tuple(errors))
 
-        return self._bulk(docs, one)
+    def _put_new(self, table: Table, new: list[tuple[str, Doc, str]]) -> None:
+        """Store new documents together inside the current write group (``insert_many``)."""
+        table.put_new(new)
+        name = self._json_name
+
+        def undo() -> None:
+            for id, doc, _text in reversed(new):
+                table.put(id, None, None, doc)
+
+        self._writes().record_many(self.name, [f'["p",{name},{t}]' for _i, _d, t in new], undo)
 
     def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
         return self._bulk(docs, self._upsert)

@@ -262,6 +262,22 @@ class Index:
         for entry in self.entries.irange(lo, hi):
             yield entry_id(entry)
 
+    def add_many(
+        self, docs: Iterable[tuple[str, Mapping[str, Any], bytes]], cache: dict[str, bytes]
+    ) -> None:
+        """Index new documents together: ``(id, doc, id_suffix(id))`` each, their entries
+        merged into the index at once (``cache``: string encodings, as in ``keys``)."""
+        entries: list[bytes] = []
+        for id, doc, suffix in docs:
+            keys, listy = self.keys(doc, cache)
+            for key in keys:
+                entries.append(key + suffix)
+            if listy:
+                self.multi.add(id)
+                if not keys:
+                    self.residual.add(id)
+        self.entries.update(entries)
+
 
 # -- planning ------------------------------------------------------------------------------
 

@@ -45,6 +45,12 @@ class WriteGroup:
         self.undo.append(undo)
         self.names.add(name)
 
+    def record_many(self, name: str, ops: list[str], undo: Callable[[], None]) -> None:
+        """Add operations ``ops`` on collection ``name``, all undone by ``undo``."""
+        self.ops.extend(ops)
+        self.undo.append(undo)
+        self.names.add(name)
+
     def rollback(self) -> None:
         """Undo every operation, last first."""
         for undo in reversed(self.undo):

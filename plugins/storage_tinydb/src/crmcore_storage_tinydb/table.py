@@ -86,6 +86,28 @@ class Table:
                 index.build((id, decode_doc(t)) for id, t in self.docs.items())
                 self.indexes[spec.name] = index
 
+    def put_new(self, docs: list[tuple[str, Doc, str]]) -> None:
+        """Store new documents ``(id, doc, text)`` (ids not stored yet, no unique index to
+        check), indexed together: one pass per index (see ``put``)."""
+        stored = self.docs
+        size = 0
+        for id, _doc, text in docs:
+            stored[id] = text
+            size += len(text)
+        self.size += size
+        self.ids.update(id for id, _doc, _text in docs)
+        if self.indexes:
+            suffixed = [(id, doc, id_suffix(id)) for id, doc, _text in docs]
+            cache: dict[str, bytes] = {}
+            for index in self.indexes.values():
+                index.add_many(suffixed, cache)
+
+    def unique_claims(self) -> UniqueClaims | None:
+        """For documents stored together (``put_new``): their unique keys, or None when no
+        index is unique."""
+        unique = [index for index in self.indexes.values() if index.spec.unique]
+        return UniqueClaims(unique) if unique else None
+
     def fill(self, path: Path, meta: SnapshotMeta, handle: BinaryIO | None = None) -> None:
         """Load a snapshot into this (empty) table, building every declared index (from
         ``handle``, the file ``meta`` was read from, when given: see ``read_documents``).
@@ -292,6 +314,43 @@ class Table:
 
 def _key_values(doc: Doc, index: Index) -> list[Any]:
     return [resolve(doc, p) for p in index.paths]
+
+
+class UniqueClaims:
+    """The unique keys of new documents about to be stored together: a document holding a
+    key of one before it is refused as ``Table.check_unique`` refuses one already stored."""
+
+    __slots__ = ("indexes", "seen")
+
+    def __init__(self, indexes: list[Index]) -> None:
+        self.indexes = indexes
+        self.seen: list[dict[bytes, list[Doc]]] = [{} for _ in indexes]
+
+    def claim(self, collection: str, doc: Doc) -> None:
+        """Take ``doc``'s keys (``DuplicateKeyError`` when one is taken: nothing taken)."""
+        found = []
+        for index, seen in zip(self.indexes, self.seen, strict=True):
+            keys, _listy = index.keys(doc)
+            for key in keys:
+                if any(_same_key(other, doc, index) for other in seen.get(key, ())):
+                    fields = ", ".join(f for f, _ in index.fields)
+                    raise DuplicateKeyError(
+                        f"{collection}: another record already has this value of ({fields})"
+                    )
+            found.append(keys)
+        for keys, seen in zip(found, self.seen, strict=True):
+            for key in keys:
+                seen.setdefault(key, []).append(doc)
+
+
+def _same_key(other: Doc, doc: Doc, index: Index) -> bool:
+    """Whether two documents with one encoded key hold the same key (``check_unique``)."""
+    if any(is_inexact(v) for v in _key_values(doc, index)):
+        sparse = index.spec.sparse
+        return index_key(other, index.fields, sparse=sparse) == index_key(
+            doc, index.fields, sparse=sparse
+        )
+    return True
 
 
 def needles_of(normal: Mapping[str, Any]) -> list[list[str]]:
