@@ -823,6 +823,39 @@ def test_hook_crm_customer_badges(make_crm):
     ]
 
 
+def test_hook_crm_customers_badges(make_crm):
+    """A plugin with the batch hook is asked once for a page's customers (and not per
+    customer); a plugin with only ``crm_customer_badges`` is still asked per customer."""
+    asked: list[tuple[str, int]] = []
+
+    class Batch:
+        @hookimpl
+        def crm_customer_badges(self, crm, customer):
+            asked.append(("batch, one", 1))
+            return [Badge("Grade", "?", rank=3)]
+
+        @hookimpl
+        def crm_customers_badges(self, crm, customers):
+            asked.append(("batch", len(customers)))
+            return {c.id: [Badge("Grade", c.ext["p"]["grade"], rank=3)] for c in customers}
+
+    class Single:
+        @hookimpl
+        def crm_customer_badges(self, crm, customer):
+            asked.append(("single", 1))
+            return [Badge("Tier", "gold", rank=5)]
+
+    crm = make_crm([("p", Batch()), ("q", Single())])
+    li = crm.customers.add(actor="ann", name="Li", ext={"p": {"grade": "A"}})
+    wu = crm.customers.add(actor="ann", name="Wu", ext={"p": {"grade": "B"}})
+    marks = crm.plugins.crm_customers_badges(crm=crm, customers=[li, wu])
+    assert marks == {
+        li.id: [Badge("Grade", "A", rank=3), Badge("Tier", "gold", rank=5)],
+        wu.id: [Badge("Grade", "B", rank=3), Badge("Tier", "gold", rank=5)],
+    }
+    assert sorted(asked) == [("batch", 2), ("single", 1), ("single", 1)]
+
+
 def test_hook_crm_web_templates(make_crm, tmp_path):
     class Plugin:
         @hookimpl

@@ -239,6 +239,24 @@ class HookCalls:
     def crm_customer_badges(self, *, crm: CRM, customer: Customer) -> list[Badge]:
         return self.flat("crm_customer_badges", crm=crm, customer=customer)
 
+    def crm_customers_badges(
+        self, *, crm: CRM, customers: Sequence[Customer]
+    ) -> dict[str, list[Badge]]:
+        """Every plugin's marks for each of ``customers`` by id, in one call per plugin:
+        the batch hook where a plugin has it, else its ``crm_customer_badges`` per customer."""
+        marks: dict[str, list[Badge]] = {c.id: [] for c in customers}
+        for part in self.call("crm_customers_badges", crm=crm, customers=customers):
+            for cid, found in (part or {}).items():
+                if cid in marks:
+                    marks[cid].extend(found)
+        single = self.without("crm_customer_badges", "crm_customers_badges")
+        if single is not None:
+            for customer in customers:
+                for part in single(crm=crm, customer=customer):
+                    if part:
+                        marks[customer.id].extend(part if isinstance(part, list) else [part])
+        return marks
+
     def crm_quiet_until(self, *, crm: CRM, customer: Customer, now: datetime) -> datetime | None:
         until: datetime | None = self._first("crm_quiet_until", crm=crm, customer=customer, now=now)
         return until

@@ -274,6 +274,15 @@ class CrmHookSpecs:
         (it runs for every row of a queue)."""
 
     @hookspec
+    def crm_customers_badges(
+        self, crm: CRM, customers: Sequence[Customer]
+    ) -> dict[str, list[Badge]]:
+        """``crm_customer_badges`` for a page's worth of ``customers`` at once: each
+        customer's marks by id (a customer with none may be left out). A plugin implementing
+        this gets no ``crm_customer_badges`` call where a page asks for many (a queue's rows);
+        the marks must be those ``crm_customer_badges`` gives. Every plugin."""
+
+    @hookspec
     def crm_customer_records(self, crm: CRM, customer: Customer) -> dict[str, Any]:
         """Extra data held about a customer outside declared collections, for export.
 
