@@ -559,6 +559,29 @@ def test_hook_crm_actor(make_crm):
         crm.customers.update(mine.id, actor="rep-2", region="North")
 
 
+def test_hook_crm_actor_names(make_crm):
+    from crmcore import ReportWindow
+    from crmcore.security import Actor, Role
+
+    class Roster:
+        @hookimpl
+        def crm_actor(self, crm, name):
+            return Actor(name, Role.AGENT, team="south") if name.startswith("rep-") else None
+
+    class Listed(Roster):
+        @hookimpl
+        def crm_actor_names(self, crm):
+            return ["rep-1", "rep-2"]
+
+    crm = make_crm([("roster", Listed())], settings={"security": SECURE})
+    assert crm.plugins.crm_actor_names(crm=crm) == ["rep-1", "rep-2"]
+    assert ReportWindow(team="south").reps(crm) == ["rep-1", "rep-2"]
+    # a plugin that describes actors without listing them: the names cannot be complete
+    crm = make_crm([("roster", Roster())], settings={"security": SECURE})
+    assert crm.plugins.crm_actor_names(crm=crm) is None
+    assert ReportWindow(team="south").reps(crm) is None
+
+
 def test_hook_crm_authorize(make_crm):
     from crmcore.errors import PermissionDenied
 

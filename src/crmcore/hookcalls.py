@@ -141,6 +141,13 @@ class HookCalls:
         found: Actor | None = self._first("crm_actor", crm=crm, name=name)
         return found
 
+    def crm_actor_names(self, *, crm: CRM) -> list[str] | None:
+        """Every name the plugins' ``crm_actor`` can describe, or None while a plugin that
+        implements ``crm_actor`` does not list its names (``crm_actor_names``)."""
+        if self.without("crm_actor", "crm_actor_names") is not None:
+            return None
+        return self.flat("crm_actor_names", crm=crm)
+
     def crm_authorize(
         self, *, crm: CRM, actor: Actor, action: str, resource: Resource
     ) -> bool | None:

@@ -197,6 +197,14 @@ class CrmHookSpecs:
         Stops at the first non-None result; without one, ``[security.actors]`` decides.
         """
 
+    @hookspec
+    def crm_actor_names(self, crm: CRM) -> list[str]:
+        """The names of the actors this plugin's ``crm_actor`` can describe (a roster's reps,
+        the workspace's users), so that a team's members can be listed: reports then count a
+        team's work through indexes instead of asking who each record's rep is. A plugin that
+        implements ``crm_actor`` should implement this too; while one does not, team reports
+        read every record. Every plugin."""
+
     @hookspec(firstresult=True)
     def crm_authorize(self, crm: CRM, actor: Actor, action: str, resource: Resource) -> bool | None:
         """Allow (True) or refuse (False) ``actor`` doing ``action`` (``"customer.update"``) on

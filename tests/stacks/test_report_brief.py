@@ -82,6 +82,7 @@ WINDOWS = [
     ("month", "", ""),
     ("custom", "first", "last"),  # the whole history, ending today
     ("custom", "first", "middle"),  # ending in the past: the sources' full path
+    ("custom", "middle", ""),  # the last month to today
 ]
 
 
@@ -120,3 +121,8 @@ def test_the_history_has_something_to_show(history):
     [overdue] = [c for c in followup_charts if c.key == "overdue_by_grade"]
     assert len(set(overdue.x) - {"ungraded"}) >= 2  # graded customers on the axis
     assert card_data(full["grading"])[0] is not None
+    # the team windows above take the indexed path: the roster lists each team's members
+    from crmcore import ReportWindow
+
+    assert ReportWindow(team="north").reps(crm) == ["ann", "bo"]
+    assert ReportWindow(team="south", rep="di").reps(crm) == ["di"]

@@ -47,6 +47,7 @@ def follow_up_section(crm: CRM, now: datetime, window: ReportWindow | None = Non
         assignee=scope.window.rep,
         overdue_only=scope.window.brief,
         clock=now,
+        members=None if scope.window.everyone else scope.window.reps(crm),
     )
     note = joined(
         N_("how often each grade is followed up, and the follow-ups overdue"),
