@@ -368,6 +368,15 @@ def test_the_plan_with_fewest_candidates_is_chosen(tmp_path, monkeypatch):
         # the other way round: the kind index is the narrower one
         assert len(ledger.find({"kind": "refund", "expires_at": {"$gte": 0}})) == 0
         assert decoded == []
+        # an $or of narrow branches beside a broad indexed field (search keys beside the
+        # status): the union of the branches is read, not every entry of the broad field
+        either = {"$or": [{"expires_at": 10_003}, {"expires_at": 10_007}], "kind": "earn"}
+        from crmcore_storage_tinydb import topk as topk_module
+
+        monkeypatch.setattr(topk_module, "decode_doc", table_module.decode_doc)
+        assert [d["at"] for d in ledger.find(either, sort=[("id", 1)], limit=5)] == [3, 7]
+        assert [d["at"] for d in ledger.find(either)] == [3, 7]
+        assert len(decoded) == 4
     finally:
         store.close()
 
