@@ -559,6 +559,29 @@ def test_hook_crm_actor(make_crm):
         crm.customers.update(mine.id, actor="rep-2", region="North")
 
 
+def test_hook_crm_actor_names(make_crm):
+    from crmcore import ReportWindow
+    from crmcore.security import Actor, Role
+
+    class Roster:
+        @hookimpl
+        def crm_actor(self, crm, name):
+            return Actor(name, Role.AGENT, team="south") if name.startswith("rep-") else None
+
+    class Listed(Roster):
+        @hookimpl
+        def crm_actor_names(self, crm):
+            return ["rep-1", "rep-2"]
+
+    crm = make_crm([("roster", Listed())], settings={"security": SECURE})
+    assert crm.plugins.crm_actor_names(crm=crm) == ["rep-1", "rep-2"]
+    assert ReportWindow(team="south").reps(crm) == ["rep-1", "rep-2"]
+    # a plugin that describes actors without listing them: the names cannot be complete
+    crm = make_crm([("roster", Roster())], settings={"security": SECURE})
+    assert crm.plugins.crm_actor_names(crm=crm) is None
+    assert ReportWindow(team="south").reps(crm) is None
+
+
 def test_hook_crm_authorize(make_crm):
     from crmcore.errors import PermissionDenied
 
@@ -821,6 +844,39 @@ def test_hook_crm_customer_badges(make_crm):
     assert crm.plugins.flat("crm_customer_badges", crm=crm, customer=customer) == [
         Badge("Grade", "A", rank=3)
     ]
+
+
+def test_hook_crm_customers_badges(make_crm):
+    """A plugin with the batch hook is asked once for a page's customers (and not per
+    customer); a plugin with only ``crm_customer_badges`` is still asked per customer."""
+    asked: list[tuple[str, int]] = []
+
+    class Batch:
+        @hookimpl
+        def crm_customer_badges(self, crm, customer):
+            asked.append(("batch, one", 1))
+            return [Badge("Grade", "?", rank=3)]
+
+        @hookimpl
+        def crm_customers_badges(self, crm, customers):
+            asked.append(("batch", len(customers)))
+            return {c.id: [Badge("Grade", c.ext["p"]["grade"], rank=3)] for c in customers}
+
+    class Single:
+        @hookimpl
+        def crm_customer_badges(self, crm, customer):
+            asked.append(("single", 1))
+            return [Badge("Tier", "gold", rank=5)]
+
+    crm = make_crm([("p", Batch()), ("q", Single())])
+    li = crm.customers.add(actor="ann", name="Li", ext={"p": {"grade": "A"}})
+    wu = crm.customers.add(actor="ann", name="Wu", ext={"p": {"grade": "B"}})
+    marks = crm.plugins.crm_customers_badges(crm=crm, customers=[li, wu])
+    assert marks == {
+        li.id: [Badge("Grade", "A", rank=3), Badge("Tier", "gold", rank=5)],
+        wu.id: [Badge("Grade", "B", rank=3), Badge("Tier", "gold", rank=5)],
+    }
+    assert sorted(asked) == [("batch", 2), ("single", 1), ("single", 1)]
 
 
 def test_hook_crm_web_templates(make_crm, tmp_path):

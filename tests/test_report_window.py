@@ -125,6 +125,42 @@ def test_a_windows_rep_filter_is_the_one_rule_every_section_uses(make_crm):
     assert not ReportWindow(team="south", rep="ann").rep_filter(crm)("ann")
 
 
+def test_a_windows_reps_are_listed_from_every_source_that_describes_actors(make_crm):
+    """``ReportWindow.reps``: the team's members from ``[security.actors]`` and every
+    plugin's ``crm_actor_names``, as ``crm.actor`` places them; None (count by the rep filter)
+    while a plugin describes actors it does not list."""
+    from crmcore import hookimpl
+    from crmcore.security import Actor, Role
+
+    class Roster:
+        @hookimpl
+        def crm_actor(self, crm, name):
+            return Actor(name, Role.AGENT, team="north") if name in ("di", "cy") else None
+
+        @hookimpl
+        def crm_actor_names(self, crm):
+            return ["di", "cy"]  # cy: [security.actors] is asked after, the plugin answers
+
+    crm = make_crm([("roster", Roster())], settings={"security": SECURITY})
+    assert ReportWindow(team="north").reps(crm) == ["ann", "bo", "cy", "di"]
+    assert ReportWindow(team="south").reps(crm) == []
+    assert ReportWindow(team="north", rep="di").reps(crm) == ["di"]
+    assert ReportWindow(team="south", rep="di").reps(crm) == []
+    assert ReportWindow(rep="zed").reps(crm) == ["zed"]
+    assert ReportWindow().reps(crm) is None
+    north = ReportWindow(team="north")
+    assert all(north.rep_filter(crm)(n) for n in north.reps(crm))
+
+    class Unlisted:
+        @hookimpl
+        def crm_actor(self, crm, name):
+            return Actor(name, Role.AGENT, team="north") if name == "eve" else None
+
+    crm = make_crm([("roster", Roster()), ("other", Unlisted())], settings={"security": SECURITY})
+    assert ReportWindow(team="north").reps(crm) is None  # eve cannot be listed: scan instead
+    assert ReportWindow(team="north").rep_filter(crm)("eve")
+
+
 def test_the_dashboards_window_by_period_or_custom_dates():
     from crmcore.report import chosen_window
 

@@ -62,6 +62,8 @@ def crm_collections() -> list[CollectionSpec]:
                 IndexSpec([("phone", 1)], sparse=True),
                 IndexSpec([("email", 1)], sparse=True),
                 IndexSpec([("owner", 1), ("status", 1)]),
+                # the active customers counted as all less the merged and erased, by bisection
+                IndexSpec([("status", 1)]),
                 IndexSpec([(SEARCH_FIELD, 1)]),  # multikey: one entry per search key
             ),
             customer_key="id",

@@ -141,6 +141,13 @@ class HookCalls:
         found: Actor | None = self._first("crm_actor", crm=crm, name=name)
         return found
 
+    def crm_actor_names(self, *, crm: CRM) -> list[str] | None:
+        """Every name the plugins' ``crm_actor`` can describe, or None while a plugin that
+        implements ``crm_actor`` does not list its names (``crm_actor_names``)."""
+        if self.without("crm_actor", "crm_actor_names") is not None:
+            return None
+        return self.flat("crm_actor_names", crm=crm)
+
     def crm_authorize(
         self, *, crm: CRM, actor: Actor, action: str, resource: Resource
     ) -> bool | None:
@@ -238,6 +245,24 @@ class HookCalls:
 
     def crm_customer_badges(self, *, crm: CRM, customer: Customer) -> list[Badge]:
         return self.flat("crm_customer_badges", crm=crm, customer=customer)
+
+    def crm_customers_badges(
+        self, *, crm: CRM, customers: Sequence[Customer]
+    ) -> dict[str, list[Badge]]:
+        """Every plugin's marks for each of ``customers`` by id, in one call per plugin:
+        the batch hook where a plugin has it, else its ``crm_customer_badges`` per customer."""
+        marks: dict[str, list[Badge]] = {c.id: [] for c in customers}
+        for part in self.call("crm_customers_badges", crm=crm, customers=customers):
+            for cid, found in (part or {}).items():
+                if cid in marks:
+                    marks[cid].extend(found)
+        single = self.without("crm_customer_badges", "crm_customers_badges")
+        if single is not None:
+            for customer in customers:
+                for part in single(crm=crm, customer=customer):
+                    if part:
+                        marks[customer.id].extend(part if isinstance(part, list) else [part])
+        return marks
 
     def crm_quiet_until(self, *, crm: CRM, customer: Customer, now: datetime) -> datetime | None:
         until: datetime | None = self._first("crm_quiet_until", crm=crm, customer=customer, now=now)

@@ -197,6 +197,14 @@ class CrmHookSpecs:
         Stops at the first non-None result; without one, ``[security.actors]`` decides.
         """
 
+    @hookspec
+    def crm_actor_names(self, crm: CRM) -> list[str]:
+        """The names of the actors this plugin's ``crm_actor`` can describe (a roster's reps,
+        the workspace's users), so that a team's members can be listed: reports then count a
+        team's work through indexes instead of asking who each record's rep is. A plugin that
+        implements ``crm_actor`` should implement this too; while one does not, team reports
+        read every record. Every plugin."""
+
     @hookspec(firstresult=True)
     def crm_authorize(self, crm: CRM, actor: Actor, action: str, resource: Resource) -> bool | None:
         """Allow (True) or refuse (False) ``actor`` doing ``action`` (``"customer.update"``) on
@@ -272,6 +280,15 @@ class CrmHookSpecs:
         """Short marks for ``customer`` shown in the workspace's queues and search results
         (``Badge(label, value, reason, rank)``: a grade, a tier). Every plugin; keep it cheap
         (it runs for every row of a queue)."""
+
+    @hookspec
+    def crm_customers_badges(
+        self, crm: CRM, customers: Sequence[Customer]
+    ) -> dict[str, list[Badge]]:
+        """``crm_customer_badges`` for a page's worth of ``customers`` at once: each
+        customer's marks by id (a customer with none may be left out). A plugin implementing
+        this gets no ``crm_customer_badges`` call where a page asks for many (a queue's rows);
+        the marks must be those ``crm_customer_badges`` gives. Every plugin."""
 
     @hookspec
     def crm_customer_records(self, crm: CRM, customer: Customer) -> dict[str, Any]:

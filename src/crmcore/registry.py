@@ -169,6 +169,27 @@ class ReportWindow:
 
         return counts
 
+    def reps(self, crm: CRM) -> list[str] | None:
+        """The reps whose work the window counts, listed (sorted), for indexed counts:
+        ``[rep]`` for a rep (none if they are not of the window's team), a team's members
+        (the known actors ``crm.actor`` places in it: ``[security.actors]`` and every
+        plugin's ``crm_actor_names``). None for everyone, and for a team while a plugin that
+        describes actors cannot list them: count with :meth:`rep_filter` then."""
+        if self.rep is not None:
+            return [self.rep] if self.rep_filter(crm)(self.rep) else []
+        if self.team is None:
+            return None
+        names = crm.plugins.crm_actor_names(crm=crm)
+        if names is None:
+            return None
+        known = set(names) | set(crm.config.security.actors)
+        members = []
+        for name in sorted(known):
+            actor = crm.actor(name)
+            if actor is not None and actor.team == self.team:
+                members.append(name)
+        return members
+
     def label(self) -> str:
         """One line saying what the window is, for notes."""
         parts = []

@@ -89,12 +89,13 @@ def core_sections(
             bought[rep].add(doc["customer_id"])
     due_by_kind: Counter[str] = Counter()
     overdue_by_kind: Counter[str] = Counter()
-    if window.brief and window.team is None:
+    members = window.reps(crm)
+    if window.brief and (window.everyone or members is not None):
         # the key figures alone: counted through the tasks' (assignee, status, due_at) and
         # (status, due_at) indexes, no task read
         mine: dict[str, Any] = {"status": TaskStatus.OPEN.value}
-        if window.rep is not None:
-            mine["assignee"] = window.rep
+        if members is not None:
+            mine["assignee"] = {"$in": members}
         n_open = crm.tasks.count(mine)
         n_due = crm.tasks.count({**mine, "due_at": {"$lte": now}})
         n_overdue = crm.tasks.count({**mine, "due_at": {"$lt": now - timedelta(days=1)}})
@@ -118,7 +119,7 @@ def core_sections(
             N_("Customers and contacts"),
             (N_("measure"), N_("value")),
             [
-                (N_("active customers"), active_customers(crm, window)),
+                (N_("active customers"), active_customers(crm, window, members)),
                 (N_("interactions logged"), sum(interactions_by_kind.values())),
                 (N_("open tasks"), n_open),
                 (N_("tasks due now"), n_due),
@@ -249,12 +250,15 @@ def contacts(crm: CRM, window: ReportWindow) -> Iterator[tuple[dict[str, Any], s
             yield doc, doc.get("rep") or owners.get(doc["customer_id"])
 
 
-def active_customers(crm: CRM, window: ReportWindow) -> int:
-    """Active customers owned by the window's rep or a rep of its team (everyone's: all)."""
+def active_customers(crm: CRM, window: ReportWindow, members: list[str] | None = None) -> int:
+    """Active customers owned by the window's rep or a rep of its team (everyone's: all).
+    ``members``: ``window.reps(crm)``, when the caller has it."""
     if window.everyone:
         return crm.customers.count()
-    if window.team is None:
-        return crm.customers.count({"owner": window.rep})  # through the (owner, status) index
+    if members is None:
+        members = window.reps(crm)
+    if members is not None:  # through the (owner, status) index
+        return crm.customers.count({"owner": {"$in": members}}) if members else 0
     in_scope = window.rep_filter(crm)
     return sum(
         1

@@ -29,7 +29,8 @@ def card_data(sections):
 @pytest.fixture
 def history(init_profile, open_profile):
     """Ten weeks of a retail store: 60 customers shared by four reps in two teams, purchases,
-    inquiries (some naming no rep), callbacks, complaints and a merged duplicate."""
+    inquiries (some naming no rep), callbacks, complaints, a sweep every nine days (value
+    tiers and churn risk move) and a merged duplicate."""
     path = init_profile("retail")
     for rep, team in REPS.items():
         result = crm_run(path.parent, "reps", "add", rep, "--team", team)
@@ -71,6 +72,8 @@ def history(init_profile, open_profile):
         for task in crm.tasks.find({"status": "open", "kind": "callback"})[:2]:
             if rng.random() < 0.5:
                 crm.tasks.complete(task.id, actor=task.assignee or "admin")
+        if _day % 9 == 8:  # the sweep: value tiers and churn risk change over the weeks
+            crm.tick("test")
         clock.advance(timedelta(hours=rng.randint(12, 36)))
     crm.customers.merge(ids[0], ids[1], actor="admin")
     return crm
@@ -82,6 +85,7 @@ WINDOWS = [
     ("month", "", ""),
     ("custom", "first", "last"),  # the whole history, ending today
     ("custom", "first", "middle"),  # ending in the past: the sources' full path
+    ("custom", "middle", ""),  # the last month to today
 ]
 
 
@@ -120,3 +124,22 @@ def test_the_history_has_something_to_show(history):
     [overdue] = [c for c in followup_charts if c.key == "overdue_by_grade"]
     assert len(set(overdue.x) - {"ungraded"}) >= 2  # graded customers on the axis
     assert card_data(full["grading"])[0] is not None
+    # a period ending a month ago: the churn watch as it was then (the grade history), not
+    # as it is now
+    now, zone = crm.now(), crm.config.core.timezone
+    then = chosen_window(
+        now,
+        zone,
+        "custom",
+        (now - timedelta(days=80)).date().isoformat(),
+        (now - timedelta(days=30)).date().isoformat(),
+    )
+    past = dict(report_by_source(crm, now, attrs.evolve(then, brief=True)))
+    watched_then = dict(card_data(past["grading"])[0][1])["watched (hold a valuable tier)"]
+    watched_now = dict(card_data(full["grading"])[0][1])["watched (hold a valuable tier)"]
+    assert 0 < watched_then != watched_now
+    # the team windows above take the indexed path: the roster lists each team's members
+    from crmcore import ReportWindow
+
+    assert ReportWindow(team="north").reps(crm) == ["ann", "bo"]
+    assert ReportWindow(team="south", rep="di").reps(crm) == ["di"]

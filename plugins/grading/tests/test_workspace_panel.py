@@ -29,6 +29,10 @@ def test_badges_rank_the_pipeline_grade_a_first(make_crm):
     assert (first.value, first.reason, tier.value) == ("A", "soon", "vip")
     assert first.rank < web.badges(d)[0].rank
     assert web.badges(crm.customers.add(actor="system", name="none")) == []
+    # a queue asks for its rows' badges at once: the same marks, one call for the page
+    none = crm.customers.find({"name": "none"})[0]
+    batch = crm.plugins.crm_customers_badges(crm=crm, customers=[a, d, none])
+    assert batch == {a.id: web.badges(a), d.id: web.badges(d), none.id: []}
 
 
 def test_the_panel_shows_grades_with_reasons_and_the_churn_risk(make_crm):

@@ -8,6 +8,7 @@ from pathlib import Path
 import crmcore_loyalty
 from crmcore_loyalty import web
 from crmcore_loyalty.api import Loyalty
+from crmcore_loyalty.plugin import crm_customers_badges
 
 from crmcore.i18n_catalogs import problems
 
@@ -72,3 +73,7 @@ def test_the_tier_badge_follows_the_account_without_reading_the_ledger(kit_for, 
     for c in (plain, silver, gold):
         marks = web.badges(kit.crm, kit.crm.customers.get(c.id))
         assert [m.value for m in marks] == ([accounts[c.id]] if accounts[c.id] else [])
+    # a queue's rows at once (one call for the page): the same marks
+    rows = [kit.crm.customers.get(c.id) for c in (plain, silver, gold)]
+    batch = crm_customers_badges(kit.crm, rows)
+    assert batch == {c.id: web.badges(kit.crm, c) for c in rows}

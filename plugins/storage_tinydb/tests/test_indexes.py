@@ -368,6 +368,15 @@ def test_the_plan_with_fewest_candidates_is_chosen(tmp_path, monkeypatch):
         # the other way round: the kind index is the narrower one
         assert len(ledger.find({"kind": "refund", "expires_at": {"$gte": 0}})) == 0
         assert decoded == []
+        # an $or of narrow branches beside a broad indexed field (search keys beside the
+        # status): the union of the branches is read, not every entry of the broad field
+        either = {"$or": [{"expires_at": 10_003}, {"expires_at": 10_007}], "kind": "earn"}
+        from crmcore_storage_tinydb import topk as topk_module
+
+        monkeypatch.setattr(topk_module, "decode_doc", table_module.decode_doc)
+        assert [d["at"] for d in ledger.find(either, sort=[("id", 1)], limit=5)] == [3, 7]
+        assert [d["at"] for d in ledger.find(either)] == [3, 7]
+        assert len(decoded) == 4
     finally:
         store.close()
 
@@ -376,3 +385,40 @@ def test_a_sorted_list_counts_a_range_by_bisection():
     items = SortedList(range(0, 10_000, 2))
     assert items.count(10, 20) == 5 and items.count(-5, 10**6) == 5000
     assert items.count(30, 10) == 0 and items.count(9999, 10**6) == 0
+
+
+def test_an_exact_indexed_count_walks_no_entry(tmp_path, monkeypatch):
+    """A count an index answers exactly (one entry per document) is two bisections: no id is
+    read from the entries, no document decoded; a multikey index still counts each once."""
+    from crmcore_storage_tinydb import indexes as indexes_module
+    from crmcore_storage_tinydb import table as table_module
+
+    store = TinyStore(tmp_path / "db")
+    try:
+        tasks = store.collection("tasks")
+        tasks.ensure_index(IndexSpec([("status", 1), ("due", 1)]))
+        tasks.ensure_index(IndexSpec([("tags", 1)]))
+        tasks.insert_many(
+            {
+                "id": f"t{i:04d}",
+                "status": "open" if i % 3 else "done",
+                "due": i,
+                "tags": ["a", "b"] if i % 2 else ["a"],
+            }
+            for i in range(3000)
+        )
+        tasks.count()
+
+        def refused(*args):
+            raise AssertionError("the count read an entry or a document")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(indexes_module, "entry_id", refused)
+            patch.setattr(table_module, "decode_doc", refused)
+            assert tasks.count({"status": "open"}) == 2000
+            assert tasks.count({"status": "open", "due": {"$lt": 300}}) == 200
+            assert tasks.count({"status": {"$in": ["open", "done"]}, "due": {"$gte": 2990}}) == 10
+        assert tasks.count({"tags": "a"}) == 3000  # multikey: each document once
+        assert tasks.count({"tags": "b"}) == 1500
+    finally:
+        store.close()

@@ -4,6 +4,7 @@ follow the data (read from the SVG's data attributes, not pixels); a rep is refu
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from crmcore_web.browser import sign_in, wait_for
 from selenium.webdriver.common.by import By
@@ -17,7 +18,9 @@ def _seed(server):
     ago, all bought, and 1 served this week who did not."""
     crm = server.open()
     try:
-        now = crm.now()
+        # in the store's time zone: the custom dates below are its days, not UTC's (from
+        # 16:00 UTC on, Asia/Shanghai is a day ahead)
+        now = crm.now().astimezone(ZoneInfo(crm.config.core.timezone))
         for i, (rep, kind, days_ago) in enumerate(
             [
                 ("ann", "purchase", 0),

@@ -811,9 +811,19 @@ def test_the_customer_page_carries_grading_and_loyalty_panels_with_names(site):
     assert f'<a href="/customers/{customer.id}">Wang Wei</a>' in their
     # the pipeline grade beside the name in My day, A first
     site.task(customer, "ann", title="graded task")
-    assert re.search(
-        r'Wang Wei</a>\s*<span class="grade" title="Grade[^"]*">A</span>', client.get("/").text
+    site.task(referrer, "ann", title="another task")
+    called: list[str] = []
+    undo = site.crm.plugins._pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: called.append(name), lambda *args: None
     )
+    try:
+        page = client.get("/").text
+    finally:
+        undo()
+    assert re.search(r'Wang Wei</a>\s*<span class="grade" title="Grade[^"]*">A</span>', page)
+    # the two rows' badges in one call for the page (grading and loyalty have the batch hook)
+    assert called.count("crm_customers_badges") == 1
+    assert "crm_customer_badges" not in called
     chinese = site.signed_in("ann", lang="zh-CN").get(f"/customers/{customer.id}").text
     assert "客户分级与流失风险" in chinese and "会员积分与推荐" in chinese
 

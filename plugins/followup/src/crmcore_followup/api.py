@@ -241,13 +241,13 @@ def _grade_map(
     return grade_of, customers
 
 
-def _grade_counts(crm: CRM, settings: Any, owner: str | None) -> Counter[str] | None:
-    """Active customers (of ``owner``, else everyone's) per pipeline grade, counted through
+def _grade_counts(crm: CRM, settings: Any, owners: list[str] | None) -> Counter[str] | None:
+    """Active customers (of ``owners``, else everyone's) per pipeline grade, counted through
     the customers' grade index without reading them: the configured grades and the ungraded.
     None when some customer holds another grade (the caller then reads them all)."""
     base: dict[str, Any] = {"status": "active"}
-    if owner is not None:
-        base["owner"] = owner
+    if owners is not None:
+        base["owner"] = {"$in": owners}
     counts: Counter[str] = Counter()
     for grade in settings.cadence_days:
         n = crm.customers.count({**base, PIPELINE_PATH: grade})
@@ -256,7 +256,7 @@ def _grade_counts(crm: CRM, settings: Any, owner: str | None) -> Counter[str] | 
     ungraded = crm.customers.count({**base, PIPELINE_PATH: None})
     if ungraded:
         counts[UNGRADED] = ungraded
-    total = crm.customers.count() if owner is None else crm.customers.count(base)
+    total = crm.customers.count() if owners is None else crm.customers.count(base)
     return counts if sum(counts.values()) == total else None
 
 
@@ -291,6 +291,7 @@ def overdue_by_grade(
     assignee: str | None = None,
     overdue_only: bool = False,
     clock: datetime | None = None,
+    members: list[str] | None = None,
 ) -> list[GradeCounts]:
     """Per pipeline grade: customers, open follow-ups, how many are due and overdue, at
     ``now`` (default: the clock; an earlier instant counts the tasks open then). ``reps``:
@@ -299,14 +300,21 @@ def overdue_by_grade(
     ``overdue_only``: only the overdue columns are wanted (``overdue``, ``overdue_over_a_day``,
     ``overdue_tasks``; the grades listed stay the same), so for everyone's tasks now only the
     overdue ones are read, through the (status, due_at) index. ``clock``: the time that
-    counts as now (default: the clock's), so that a report's own "now" reads the present."""
+    counts as now (default: the clock's), so that a report's own "now" reads the present.
+    ``members``: every rep ``reps`` accepts, listed (``ReportWindow.reps``): a team's
+    customers are then counted and its tasks read through indexes too."""
     clock = clock or crm.now()
     when = now or clock
     past = when < clock
     settings = crm.settings("followup")
     counted = None
-    if overdue_only and not past and (reps is None or (assignee is not None and reps(assignee))):
-        counted = _grade_counts(crm, settings, assignee)
+    if overdue_only and not past:
+        if reps is None:
+            counted = _grade_counts(crm, settings, None)
+        elif assignee is not None:
+            counted = _grade_counts(crm, settings, [assignee]) if reps(assignee) else None
+        elif members is not None:
+            counted = _grade_counts(crm, settings, members)
     if counted is None:
         grade_of, customers = _grade_map(crm, when if past else None, reps)
     else:
@@ -315,10 +323,15 @@ def overdue_by_grade(
     query: dict[str, Any] = {"status": TaskStatus.OPEN.value}
     if assignee is not None:
         query["assignee"] = assignee
-    elif overdue_only and reps is None:
-        # everyone's: every graded customer is counted, so the grades listed do not depend
-        # on the tasks read
-        query["due_at"] = {"$lt": when}
+    elif members is not None:
+        query["assignee"] = {"$in": members}
+    if counted is not None:
+        # a task lists its customer's grade even when not overdue; when the counted
+        # customers already hold every grade anyone holds (everyone's always do), no task
+        # can list another, and only the overdue ones need reading
+        held = counted if reps is None else _grade_counts(crm, settings, None)
+        if held is not None and set(held) <= set(counted):
+            query["due_at"] = {"$lt": when}
     tasks: Any = crm.tasks.iter({"created_at": {"$lte": when}}) if past else crm.tasks.iter(query)
     if counted is not None:
         # the grades of these tasks' customers alone, looked up together

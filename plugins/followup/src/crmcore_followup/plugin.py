@@ -174,6 +174,14 @@ def crm_actor(crm: CRM, name: str) -> Actor | None:
     return None if rep is None else Actor(name, Role.AGENT, team=rep.team)
 
 
+@hookimpl
+def crm_actor_names(crm: CRM) -> list[str]:
+    """The reps on the roster (a team's members are listed from them)."""
+    from crmcore_followup.reps import Roster
+
+    return [rep.name for rep in Roster(crm).all()]
+
+
 # -- events ------------------------------------------------------------------------------------
 
 

@@ -165,11 +165,15 @@ BACKFILL = "backfill"
 #: report counts customers per grade by, without reading them.
 PIPELINE_PATH = "ext.grading.grades.pipeline"
 GRADE_INDEX = IndexSpec([(PIPELINE_PATH, 1), ("status", 1), ("owner", 1)])
+#: An index on the core's tasks: the report reads the callback tasks through it rather than
+#: matching every task.
+TASK_KIND_INDEX = IndexSpec([("kind", 1), ("source", 1)])
 
 
 def collections() -> list[CollectionSpec]:
     return [
         CollectionSpec("customers", (GRADE_INDEX,)),  # an index on the core's collection
+        CollectionSpec("tasks", (TASK_KIND_INDEX,)),
         CollectionSpec(
             SCHEDULE,
             (

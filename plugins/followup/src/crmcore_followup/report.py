@@ -47,6 +47,7 @@ def follow_up_section(crm: CRM, now: datetime, window: ReportWindow | None = Non
         assignee=scope.window.rep,
         overdue_only=scope.window.brief,
         clock=now,
+        members=None if scope.window.everyone else scope.window.reps(crm),
     )
     note = joined(
         N_("how often each grade is followed up, and the follow-ups overdue"),
@@ -186,8 +187,7 @@ def callback_sections(
     in_time: Counter[str] = Counter()
     still_open: Counter[str] = Counter()
     trend = CoverageTrend(crm, scope.window, now)
-    # find, not iter: no index leads with the kind, and a filter on two words lets the store
-    # skip the other tasks without decoding them
+    # through the tasks' (kind, source) index this plugin declares: the callback tasks alone
     for task in crm.tasks.find({"kind": "callback", "source": SOURCE}):
         if task.status is TaskStatus.CANCELLED:
             continue

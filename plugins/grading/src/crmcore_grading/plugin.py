@@ -292,6 +292,14 @@ def crm_customer_badges(crm: CRM, customer: Customer) -> list:
 
 
 @hookimpl
+def crm_customers_badges(crm: CRM, customers: Sequence[Customer]) -> dict:
+    """The same marks for a queue's customers in one call."""
+    from crmcore_grading.web import badges
+
+    return {c.id: badges(c) for c in customers}
+
+
+@hookimpl
 def crm_customer_panels(crm: CRM) -> list:
     from crmcore_grading.web import customer_panels
 

@@ -47,11 +47,15 @@ TIER_INDEXES = tuple(
     IndexSpec([(f"ext.grading.grades.{scheme}", 1), ("status", 1)])
     for scheme in ("rfm", "pyramid", "hospital")
 )
+#: An index on the core's tasks: the report reads grading's retention tasks through it
+#: rather than matching every task.
+TASK_KIND_INDEX = IndexSpec([("kind", 1), ("source", 1)])
 
 
 def collections() -> list[CollectionSpec]:
     return [
         CollectionSpec("customers", TIER_INDEXES),
+        CollectionSpec("tasks", (TASK_KIND_INDEX,)),
         CollectionSpec(
             HISTORY,
             (

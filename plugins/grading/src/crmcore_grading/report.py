@@ -88,6 +88,7 @@ class Scope:
         # a period that is not simply "everything up to now"
         self.period = self.window.since is not None or self.past
         self._earlier: dict[tuple[str, str], str | None] = {}
+        self.earlier = self._earlier  # (customer, scheme): the grade held at ``at``, if changed
         if self.past:
             # the first change of each customer's grade after ``at`` says what it was then
             after = {"at": {"$gt": iso(self.at)}}
@@ -149,9 +150,9 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
     history); revenue and churn rises are counted over its period."""
     engine = engine_for(crm)
     scope = Scope(crm, now, window)
-    if scope.window.brief and not scope.past:
+    if scope.window.brief:
         # the dashboard shows the churn watch alone: read only the customers it watches
-        watching, at_levels = _watched_now(crm, engine, scope)
+        watching, at_levels = _watched(crm, engine, scope)
         order = 20 + len(engine.schemes)
         return [_churn_section(crm, engine, scope, now, watching, at_levels, order)]
     names = [s.name for s in engine.schemes]
@@ -254,25 +255,40 @@ def sections(crm: CRM, now: datetime, window: ReportWindow | None = None) -> lis
     return out
 
 
-def _watched_now(crm: CRM, engine: Engine, scope: Scope) -> tuple[int, Counter[str]]:
-    """The active customers of the scope holding a valuable tier now, and how many of them
-    are at each churn level: the same count as the report's pass over every customer, read
-    through a filter on the valuable tiers (which a backend answers without decoding the
-    customers that hold none)."""
+def _watched(crm: CRM, engine: Engine, scope: Scope) -> tuple[int, Counter[str]]:
+    """The active customers of the scope holding a valuable tier at the scope's instant, and
+    how many of them were at each churn level then: the same count as the report's pass over
+    every customer, read through a filter on the valuable tiers (which a backend answers
+    without decoding the customers that hold none). For an instant in the past, the
+    customers holding one now and those the grade history says held one then."""
+    valuable = engine.settings.churn.valuable
     found: dict[str, dict[str, Any]] = {}
-    for scheme, tiers in engine.settings.churn.valuable.items():
+    for scheme, tiers in valuable.items():
         query = {f"ext.{NAMESPACE}.grades.{scheme}": {"$in": list(tiers)}}
         for doc in crm.collection("customers").find(query):
             found[doc["id"]] = doc
+    if scope.past:
+        then = sorted(
+            {cid for (cid, scheme), old in scope.earlier.items() if old in valuable.get(scheme, ())}
+            - set(found)
+        )
+        if then:
+            for doc in crm.collection("customers").find({"id": {"$in": then}}):
+                found[doc["id"]] = doc
+    names = [s.name for s in engine.schemes]
+    at = iso(scope.at)
     watch = 0
     levels: Counter[str] = Counter()
-    for doc in found.values():
+    for cid, doc in found.items():
         if doc.get("status") != "active" or not scope.owns(doc.get("owner")):
             continue
+        if scope.past and str(doc.get("created_at") or "") > at:
+            continue  # not a customer yet
         grading = (doc.get("ext") or {}).get(NAMESPACE) or {}
-        if watched(grading.get("grades") or {}, engine.settings.churn):
+        if watched(scope.grades(cid, names, grading.get("grades") or {}), engine.settings.churn):
             watch += 1
-            levels[(grading.get("churn") or {}).get("level", "none") or "none"] += 1
+            now_level = (grading.get("churn") or {}).get("level", "none")
+            levels[scope.grade(cid, "churn", now_level) or "none"] += 1
     return watch, levels
 
 
@@ -288,8 +304,7 @@ def _churn_section(
     """Watched customers by churn level and open retention tasks as of the window's end;
     with a period, the rises and retention tasks in it."""
     open_retention = created = 0
-    # find, not iter: no index leads with the kind, and a filter on two words lets the store
-    # skip the other tasks without decoding them
+    # through the tasks' (kind, source) index this plugin declares: the retention tasks alone
     for task in crm.tasks.find({"kind": "retention", "source": "grading"}):
         if not scope.owns(task.assignee):
             continue

@@ -462,10 +462,14 @@ def plan(
                 best = narrowest
                 best.exact = False
                 best.covered = None
-    if best is None and "$or" in normal:
+    if "$or" in normal:
+        # an $or whose every branch is narrowed by an index may narrow more than the
+        # top-level fields beside it (search keys beside the status): the fewest wins
         branches = [plan(sub, indexes, ids) for sub in normal["$or"]]
         if all(b is not None for b in branches):
-            return _union(branches)  # type: ignore[arg-type]
+            union = _union(branches)  # type: ignore[arg-type]
+            if best is None or union.size() < best.size():
+                return union
     return best
 
 

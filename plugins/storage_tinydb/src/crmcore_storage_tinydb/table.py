@@ -306,6 +306,9 @@ class Table:
         if chosen is None or not chosen.exact:
             return len(self.select(normal, match))
         check = chosen.check
+        if not check and isinstance(chosen.source, Index) and not chosen.source.multi:
+            # one entry per document, every one a match: counted by bisection, none read
+            return chosen.size()
         total = sum(1 for id in chosen.ids() if id not in check and id in self.docs)
         return total + sum(
             1 for id in check if id in self.docs and match(decode_doc(self.docs[id]))

@@ -72,6 +72,18 @@ def crm_actor(crm: CRM, name: str) -> Actor | None:
     return Actor(name, Role(user.role), user.team, user.department)
 
 
+@hookimpl
+def crm_actor_names(crm: CRM) -> list[str]:
+    """The workspace's users (``crm_actor`` describes them)."""
+    from crmcore import NotFoundError
+    from crmcore_web import users
+
+    try:
+        return [user.name for user in crm.records(users.USERS, users.User).find()]
+    except NotFoundError:  # asked before the store's collections are declared
+        return []
+
+
 #: Set while ``crm_actor`` asks the other sources, so that it gives no answer of its own then.
 _RESOLVING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "crmcore_web_resolving_actor", default=False

@@ -96,17 +96,31 @@ class Clock:
         self.patterns = PATTERNS.get(locale, PATTERNS["en"])
         self.now = now.astimezone(self.zone)
         self._ = gettext
+        self._babel: Any = None  # the locale, parsed on first use
+        self._shown: dict[tuple[str, datetime], str] = {}  # per page: rows repeat times
 
     def local(self, when: datetime) -> datetime:
         return when.astimezone(self.zone)
+
+    def _babel_locale(self) -> Any:
+        if self._babel is None:
+            from babel import Locale
+
+            self._babel = Locale.parse(self.locale)
+        return self._babel
 
     def when(self, when: datetime | None) -> str:
         """``Dec 7, 2026, 14:30`` / ``2026年12月7日 14:30`` (no seconds, no UTC marker)."""
         if when is None:
             return ""
-        from babel.dates import format_datetime
+        key = ("when", when)
+        text = self._shown.get(key)
+        if text is None:
+            from babel.dates import format_datetime
 
-        return format_datetime(self.local(when), self.patterns[0], locale=self.locale)
+            text = format_datetime(self.local(when), self.patterns[0], locale=self._babel_locale())
+            self._shown[key] = text
+        return text
 
     def time(self, when: datetime) -> str:
         return self.local(when).strftime("%H:%M")
@@ -118,18 +132,21 @@ class Clock:
 
         if isinstance(when, datetime):
             when = self.local(when).date()
-        return format_date(when, self.patterns[1], locale=self.locale)
+        return format_date(when, self.patterns[1], locale=self._babel_locale())
 
     def relative(self, when: datetime | None) -> str:
         """``today 14:30``, ``yesterday 09:00``, ``tomorrow 10:00``, else the date and time."""
         if when is None:
             return ""
-        local = self.local(when)
-        days = (local.date() - self.now.date()).days
-        words = {0: self._("today"), -1: self._("yesterday"), 1: self._("tomorrow")}
-        if days in words:
-            return f"{words[days]} {self.time(when)}"
-        return self.when(when)
+        key = ("relative", when)
+        text = self._shown.get(key)
+        if text is None:
+            local = self.local(when)
+            days = (local.date() - self.now.date()).days
+            words = {0: self._("today"), -1: self._("yesterday"), 1: self._("tomorrow")}
+            text = f"{words[days]} {local:%H:%M}" if days in words else self.when(when)
+            self._shown[key] = text
+        return text
 
     def ago(self, when: datetime | None) -> str:
         """``3 hours ago``, ``in 2 days`` (``3小时前``, ``2天后``)."""
@@ -138,7 +155,9 @@ class Clock:
         from babel.dates import format_timedelta
 
         delta: timedelta = when - self.now
-        return format_timedelta(delta, add_direction=True, locale=self.locale, threshold=1.5)
+        return format_timedelta(
+            delta, add_direction=True, locale=self._babel_locale(), threshold=1.5
+        )
 
 
 def render(env: jinja2.Environment, name: str, context: Mapping[str, Any], *, trans: Any) -> str:

@@ -86,6 +86,7 @@ def build_rows(request: PageRequest, tasks: list[Task]) -> list[Row]:
     zone = request.clock.zone  # type: ignore[attr-defined]
     today = now.astimezone(zone).date()
     customers = people.customers_by_id(crm, (t.customer_id for t in tasks))
+    marks_of = people.badges_of(crm, customers.values())  # one call per plugin for the page
     rows = []
     for task in tasks:
         customer = customers.get(task.customer_id or "")
@@ -95,7 +96,7 @@ def build_rows(request: PageRequest, tasks: list[Task]) -> list[Row]:
         quiet = None
         phone = ""
         if customer is not None:
-            marks = tuple(people.badges(crm, customer))
+            marks = tuple(marks_of.get(customer.id, ()))
             quiet = people.quiet_until(crm, customer, now)
             phone = people.shown_phone(
                 request.role, request.actor, customer, assigned=task.assignee == request.actor

@@ -56,6 +56,15 @@ def badges(crm: CRM, customer: Customer) -> list[Badge]:
     return sorted(found, key=lambda b: b.rank)
 
 
+def badges_of(crm: CRM, customers: Iterable[Customer]) -> dict[str, list[Badge]]:
+    """:func:`badges` for many customers (a queue's rows) by id, one hook call per plugin."""
+    found = crm.plugins.crm_customers_badges(crm=crm, customers=list(customers))
+    return {
+        cid: sorted((b for b in marks if isinstance(b, Badge)), key=lambda b: b.rank)
+        for cid, marks in found.items()
+    }
+
+
 def rank(marks: Iterable[Badge]) -> int:
     return min((b.rank for b in marks), default=1000)
 
