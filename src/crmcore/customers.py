@@ -175,14 +175,24 @@ class Customers:
         kernel.at_transaction_end(self._finish)
         kernel.read_overlays[names.CUSTOMERS] = self._with_patches
 
-    def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _clean(self, fields: Mapping[str, Any], stored: Customer | None = None) -> dict[str, Any]:
+        """``fields`` checked and normalised; given the ``stored`` customer (an update), its
+        phone sent back as stored (E.164) keeps its type without being parsed again."""
         if not EDITABLE.issuperset(fields):
             unknown = sorted(set(fields) - EDITABLE)
             raise ValidationError(f"unknown or read-only customer field(s): {', '.join(unknown)}")
         out = dict(fields)
-        if out.get("phone") is not None:
+        raw = out.get("phone")
+        if (
+            stored is not None
+            and raw is not None
+            and raw == stored.phone
+            and raw.startswith("+")  # E.164 reads the same whatever the default country
+        ):
+            out["phone_type"] = stored.phone_type
+        elif raw is not None:
             phone = parse_phone(
-                out["phone"], default_country_code=self._kernel.config.core.default_country_code
+                raw, default_country_code=self._kernel.config.core.default_country_code
             )
             out["phone"], out["phone_type"] = phone.e164, phone.type
         elif "phone" in out:
@@ -343,9 +353,11 @@ class Customers:
         """Change core fields; fires ``crm_customer_updated``. Pass the ``expected_version`` you
         read to be told (``ConflictError``) if someone else changed the customer meanwhile."""
         actor = require_actor(actor)
-        clean = self._clean(changes)
+        if not EDITABLE.issuperset(changes):
+            self._clean(changes)  # says which fields, before the customer is read
         self._flush(id)  # ext patches kept in this transaction come first
         before = self.get(id)
+        clean = self._clean(changes, before)
         self._kernel.authorize(actor, "customer.update", resource(before))
         if expected_version is not None and before.version != expected_version:
             raise ConflictError(
@@ -363,8 +375,8 @@ class Customers:
             return before  # nothing changed: write nothing
         doc = to_doc(after)
         changed = {k: doc[k] for k in (*clean, "updated_at", "updated_by")}
-        if SEARCHED & clean.keys():
-            changed[SEARCH_FIELD] = customer_keys(doc)
+        if any(getattr(after, f) != getattr(before, f) for f in SEARCHED & clean.keys()):
+            changed[SEARCH_FIELD] = customer_keys(doc)  # keys change only with what they index
         with self._kernel.transaction(actor):
             stored = from_doc(
                 Customer, self._coll.update(id, changed, expected_version=before.version)

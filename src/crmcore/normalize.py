@@ -112,16 +112,17 @@ def _parse(text: str, country_code: str | None) -> Phone:
             NumberParseException.TOO_LONG: "too long",
         }.get(exc.error_type, str(exc))
         raise ValidationError(f"malformed phone number {text!r}: {why}", field="phone") from None
-    possible = phonenumbers.is_possible_number_with_reason(number)
-    if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        raise ValidationError(
-            f"malformed phone number {text!r}: {reasons.get(possible, 'not possible')}",
-            field="phone",
-        )
     # ``is_valid_number`` is ``number_type`` != UNKNOWN for the number's own region (the
-    # region is found from its country code, so the two always agree): ask once.
+    # region is found from its country code, so the two always agree): ask once. A valid
+    # number has a possible length for its type, so only an invalid one is asked why.
     number_type = phonenumbers.number_type(number)
     if number_type == PhoneNumberType.UNKNOWN:
+        possible = phonenumbers.is_possible_number_with_reason(number)
+        if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+            raise ValidationError(
+                f"malformed phone number {text!r}: {reasons.get(possible, 'not possible')}",
+                field="phone",
+            )
         where = phonenumbers.region_code_for_number(number) or f"+{number.country_code}"
         raise ValidationError(
             f"invalid phone number {text!r}: no such number in {where} "

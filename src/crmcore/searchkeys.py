@@ -57,17 +57,22 @@ def words(text: str) -> list[tuple[bool, str]]:
 
 def name_keys(name: str) -> list[str]:
     """The keys of a name (``n:``, ``p:``, ``c:``)."""
+    keys: set[str] = set()
+    _add_name_keys(keys, name)
+    return sorted(keys)
+
+
+def _add_name_keys(keys: set[str], name: str) -> None:
     norm = normalize_text(name)
     if not norm:
-        return []
-    keys = {f"n:{norm}"}
+        return
+    keys.add(f"n:{norm}")
     for cjk, run in words(norm):
         if cjk:
             keys.update(f"c:{ch}" for ch in run)
             keys.update(f"c:{run[i : i + 2]}" for i in range(len(run) - 1))
         else:
             keys.update(f"p:{run[:i]}" for i in range(1, min(len(run), PREFIX_MAX) + 1))
-    return sorted(keys)
 
 
 def email_keys(email: str) -> list[str]:
@@ -78,7 +83,9 @@ def email_keys(email: str) -> list[str]:
 
 def phone_keys(phone: str) -> list[str]:
     """``t:`` every trailing run of the phone's digits from ``PHONE_TAIL_MIN`` digits."""
-    digits = "".join(_DIGITS.findall(phone))
+    digits = phone[1:] if phone.startswith("+") else phone  # E.164, as stored
+    if not (digits.isascii() and digits.isdigit()):
+        digits = "".join(_DIGITS.findall(phone))
     return [f"t:{digits[-n:]}" for n in range(PHONE_TAIL_MIN, len(digits) + 1)]
 
 
@@ -87,14 +94,16 @@ def customer_keys(doc: Mapping[str, Any]) -> list[str]:
     erased records are never found by a search)."""
     if doc.get("status", "active") != "active":
         return []
-    keys: list[str] = []
-    if isinstance(doc.get("name"), str):
-        keys += name_keys(doc["name"])
-    if isinstance(doc.get("email"), str) and doc["email"]:
-        keys += email_keys(doc["email"])
-    if isinstance(doc.get("phone"), str) and doc["phone"]:
-        keys += phone_keys(doc["phone"])
-    return sorted(set(keys))[:MAX_KEYS]
+    keys: set[str] = set()
+    name, email, phone = doc.get("name"), doc.get("email"), doc.get("phone")
+    if isinstance(name, str):
+        _add_name_keys(keys, name)
+    if isinstance(email, str) and email:
+        keys.update(email_keys(email))
+    if isinstance(phone, str) and phone:
+        keys.update(phone_keys(phone))
+    # sorted once: the store's index takes them in this order without sorting them again
+    return sorted(keys)[:MAX_KEYS]
 
 
 @attrs.frozen

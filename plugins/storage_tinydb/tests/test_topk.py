@@ -287,3 +287,26 @@ def test_claims_over_one_due_time_read_no_tie_group(tmp_path, counted):
         assert len(counted) == 200  # one document read per claim
     finally:
         store.close()
+
+
+def test_a_walk_covering_the_filter_asks_the_planner_nothing(tmp_path, monkeypatch):
+    """The due queue's walk narrows by every field of its filter: no plan is weighed for it
+    (it could not narrow more); a field the walk does not cover still asks the planner."""
+    store = TinyStore(tmp_path / "db")
+    try:
+        tasks = _fill(store, 400)
+        planned: list[int] = []
+        real = topk_module.plan
+        monkeypatch.setattr(topk_module, "plan", lambda *a: planned.append(1) or real(*a))
+        urgency = [("priority", -1), ("due", 1)]
+        due = {"status": "open", "due": {"$lte": "2026-06-30"}}
+        got = tasks.find(due, sort=urgency, limit=7)
+        assert planned == [] and got == tasks.find(due, sort=urgency)[:7]
+        narrower = {**due, "who": "ann"}
+        got = tasks.find(narrower, sort=urgency, limit=7)
+        assert planned == [1] and got == tasks.find(narrower, sort=urgency)[:7]
+        either = {**due, "$or": [{"who": "ann"}, {"priority": 0}]}
+        got = tasks.find(either, sort=urgency, limit=7)
+        assert len(planned) == 2 and got == tasks.find(either, sort=urgency)[:7]
+    finally:
+        store.close()

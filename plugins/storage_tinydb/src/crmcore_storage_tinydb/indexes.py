@@ -78,8 +78,30 @@ def encode(value: Any) -> bytes:
 def element_keys(value: list[Any]) -> list[bytes]:
     """The encodings a list field's elements give in a multikey index, sorted and distinct:
     one per non-null element, or the whole list's when there is none (``[]``, ``[None]``)."""
+    if value and type(value[0]) is str:
+        keys = _text_keys(value)
+        if keys is not None:
+            return keys
     encs = {encode(v) for v in value if v is not None}
     return sorted(encs) if encs else [encode(value)]
+
+
+def _text_keys(value: list[Any]) -> list[bytes] | None:
+    """``element_keys`` of a list of strings (a customer's search keys), encoded together;
+    None if an element is not a string or needs escaping (NUL, lone surrogates)."""
+    try:
+        raw = "\x00".join(value).encode()
+    except (TypeError, UnicodeEncodeError):
+        return None
+    parts = raw.split(b"\x00")
+    if len(parts) != len(value):
+        return None  # a NUL inside an element: encode_text escapes it
+    keys = [R_STR + part + b"\x00\x00" for part in parts]
+    # UTF-8 keeps code point order: strings already ascending (as search keys are stored)
+    # give their encodings ascending and distinct without sorting them
+    if all(map(str.__lt__, value, value[1:])):
+        return keys
+    return sorted(set(keys))
 
 
 def prefix_end(entry: bytes, components: int) -> int:
@@ -158,8 +180,9 @@ class Index:
     def keys(
         self, doc: Mapping[str, Any], cache: dict[str, bytes] | None = None
     ) -> tuple[list[bytes], bool]:
-        """(the encoded keys of ``doc``: none if a sparse index skips it, one per element
-        combination when fields hold lists; whether a field holds a list).
+        """(the encoded keys of ``doc``, ascending and distinct: none if a sparse index skips
+        it, one per element combination when fields hold lists; whether a field holds a list).
+        Keys are self-delimiting, so entries (key + id suffix) keep the keys' order.
 
         ``cache`` remembers the encodings of strings (bulk loads see the same values often).
         """
@@ -189,6 +212,8 @@ class Index:
                 parts.append(encode(value))
         if not choices:
             return [b"".join(parts)], False
+        if len(parts) == 1:  # one list field alone: its elements' encodings are the keys
+            return choices[0][1], True
         total = 1
         for _position, encs in choices:
             total *= len(encs)
@@ -219,25 +244,60 @@ class Index:
         self.entries = SortedList(entries)
 
     def add(self, id: str, doc: Mapping[str, Any], suffix: bytes | None = None) -> None:
-        """Index ``doc`` under ``id`` (``suffix``: ``id_suffix(id)``, if the caller has it)."""
+        """Index ``doc`` under ``id`` (``suffix``: ``id_suffix(id)``, if the caller has it).
+        A document's entries (one per search key of a customer) go in together, in order."""
         keys, listy = self.keys(doc)
         if suffix is None:
             suffix = id_suffix(id)
-        for key in keys:
-            self.entries.add(key + suffix)
+        if len(keys) == 1:
+            self.entries.add(keys[0] + suffix)
+        elif keys:
+            self.entries.add_sorted([key + suffix for key in keys])
         if listy:
             self.multi.add(id)
             if not keys:
                 self.residual.add(id)
 
-    def remove(self, id: str, doc: Mapping[str, Any]) -> None:
+    def remove(self, id: str, doc: Mapping[str, Any], suffix: bytes | None = None) -> None:
+        """Take ``doc``'s entries under ``id`` out of the index."""
         keys, listy = self.keys(doc)
         if keys:
-            suffix = id_suffix(id)
-            for key in keys:
-                self.entries.discard(key + suffix)
+            if suffix is None:
+                suffix = id_suffix(id)
+            if len(keys) == 1:
+                self.entries.discard(keys[0] + suffix)
+            else:
+                self.entries.discard_sorted([key + suffix for key in keys])
         if listy:
             self.multi.discard(id)
+            self.residual.discard(id)
+
+    def replace(
+        self, id: str, old: Mapping[str, Any], new: Mapping[str, Any], suffix: bytes
+    ) -> None:
+        """Re-index ``id`` from ``old`` to ``new``: only the entries that differ change (none
+        when the indexed fields did not, as for a customer's search keys on most updates)."""
+        old_keys, old_listy = self.keys(old)
+        new_keys, new_listy = self.keys(new)
+        if old_keys != new_keys:
+            if len(old_keys) == 1 and len(new_keys) == 1:
+                self.entries.discard(old_keys[0] + suffix)
+                self.entries.add(new_keys[0] + suffix)
+            else:
+                kept = set(old_keys).intersection(new_keys)
+                gone = [key + suffix for key in old_keys if key not in kept]
+                if gone:
+                    self.entries.discard_sorted(gone)
+                added = [key + suffix for key in new_keys if key not in kept]
+                if added:
+                    self.entries.add_sorted(added)
+        if old_listy and not new_listy:
+            self.multi.discard(id)
+        elif new_listy:
+            self.multi.add(id)
+        if new_listy and not new_keys:
+            self.residual.add(id)
+        elif old_listy and not old_keys:
             self.residual.discard(id)
 
     def duplicate(self) -> tuple[str, str] | None:

@@ -49,6 +49,59 @@ class SortedList:
                 maxes[i : i + 1] = [chunk[CHUNK - 1], chunk[-1]]
         self._len += 1
 
+    def add_sorted(self, items: list[Any]) -> None:
+        """Insert ``items``, given in ascending order, in one pass: each is looked for from
+        where the one before it went (a document's index entries, added together)."""
+        maxes = self._maxes
+        if not maxes:
+            for item in items:
+                self.add(item)
+            return
+        chunks = self._chunks
+        limit = 2 * CHUNK
+        last = len(maxes) - 1
+        i = 0
+        for item in items:
+            i = bisect_right(maxes, item, i)
+            if i > last:
+                i = last
+                chunk = chunks[i]
+                chunk.append(item)
+                maxes[i] = item
+            else:
+                chunk = chunks[i]
+                insort(chunk, item)
+            if len(chunk) > limit:
+                chunks[i : i + 1] = [chunk[:CHUNK], chunk[CHUNK:]]
+                maxes[i : i + 1] = [chunk[CHUNK - 1], chunk[-1]]
+                last += 1
+        self._len += len(items)
+
+    def discard_sorted(self, items: list[Any]) -> int:
+        """Remove one occurrence of each of ``items``, given in ascending order, in one pass;
+        returns how many were there."""
+        maxes = self._maxes
+        chunks = self._chunks
+        removed = 0
+        i = 0
+        for item in items:
+            i = bisect_left(maxes, item, i)
+            if i == len(maxes):
+                break  # every item from here on is beyond the largest
+            chunk = chunks[i]
+            j = bisect_left(chunk, item)
+            if j == len(chunk) or chunk[j] != item:
+                continue
+            del chunk[j]
+            removed += 1
+            if not chunk:
+                del chunks[i]
+                del maxes[i]
+            elif j == len(chunk):
+                maxes[i] = chunk[-1]
+        self._len -= removed
+        return removed
+
     def discard(self, item: Any) -> bool:
         """Remove one occurrence of ``item``; False if it was not there."""
         maxes = self._maxes

@@ -50,25 +50,32 @@ class Table:
     def put(self, id: str, doc: Doc | None, text: str | None, old: Doc | None = None) -> None:
         """Store ``text`` (the encoding of ``doc``) under ``id``; None removes the document."""
         prev = self.docs.get(id)
-        if prev is not None:
-            if self.indexes:
-                before = decode_doc(prev) if old is None else old
-                for index in self.indexes.values():
-                    index.remove(id, before)
-            self.size -= len(prev)
         if doc is None or text is None:
             if prev is not None:
                 del self.docs[id]
                 self.ids.discard(id)
+                self.size -= len(prev)
+                if self.indexes:
+                    before = decode_doc(prev) if old is None else old
+                    suffix = id_suffix(id)
+                    for index in self.indexes.values():
+                        index.remove(id, before, suffix)
             return
-        if prev is None:
-            self.ids.add(id)
         self.docs[id] = text
         self.size += len(text)
+        if prev is None:
+            self.ids.add(id)
+        else:
+            self.size -= len(prev)
         if self.indexes:
             suffix = id_suffix(id)  # every index's entries end with it
-            for index in self.indexes.values():
-                index.add(id, doc, suffix)
+            if prev is None:
+                for index in self.indexes.values():
+                    index.add(id, doc, suffix)
+            else:
+                before = decode_doc(prev) if old is None else old
+                for index in self.indexes.values():
+                    index.replace(id, before, doc, suffix)
 
     def replay(self, op: list[Any]) -> None:
         """Apply one journal operation on this collection (a put, an append, a delete, an

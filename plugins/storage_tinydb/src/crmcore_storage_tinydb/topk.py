@@ -27,6 +27,7 @@ from crmcore.storage.base import Doc
 from crmcore.storage.query import MISSING, resolve
 from crmcore_storage_tinydb.files import decode_doc
 from crmcore_storage_tinydb.indexes import (
+    _EXACT_INT,
     TOP,
     Index,
     Plan,
@@ -66,15 +67,24 @@ def top(
         check, only = match, None
     if want <= 0 or not order:
         return None
-    chosen = plan(normal, table.indexes.values(), table.ids)
     if order[0][0] == "id":  # ids are unique: later fields never matter
-        return _by_id(table, normal, check, order[0][1] == -1, want, chosen), True
+        narrowed = plan(normal, table.indexes.values(), table.ids)
+        return _by_id(table, normal, check, order[0][1] == -1, want, narrowed), True
+    chosen: Plan | None = None
+    planned = False
     for index in table.indexes.values():
         walk = _Walk.over(index, normal, order)
         if walk is None:
             continue
-        if chosen is not None and (chosen.covered is None or not chosen.covered <= walk.covered):
-            continue  # the planner's index narrows more: select and sort its candidates
+        # A walk narrowing by every field of a filter without $and/$or narrows at least as
+        # much as any plan could (a plan narrows by some of those fields): no plan needed.
+        if len(walk.covered) < len(normal):
+            if not planned:
+                chosen, planned = plan(normal, table.indexes.values(), table.ids), True
+            if chosen is not None and (
+                chosen.covered is None or not chosen.covered <= walk.covered
+            ):
+                continue  # the planner's index narrows more: select and sort its candidates
         # a walk whose keys decide the whole filter asks only ``also``
         return walk.run(table, check, only, want)
     return None
@@ -251,7 +261,10 @@ def _any_inexact(doc: Doc, fields: tuple[str, ...]) -> bool:
     """Whether a sort field of ``doc`` holds a number too large for an index to place."""
     for field in fields:
         value = doc.get(field, MISSING) if "." not in field else resolve(doc, field)
-        if type(value) is not str and value is not None and is_inexact(value):
+        kind = type(value)
+        if kind is str or value is None or (kind is int and -_EXACT_INT < value < _EXACT_INT):
+            continue  # text, null and the integers a float holds exactly (priorities, counts)
+        if is_inexact(value):
             return True
     return False
 
