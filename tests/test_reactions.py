@@ -3,7 +3,7 @@ write made while an event hook is being called, and counts every emit toward the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -270,3 +270,20 @@ def test_an_action_that_fails_is_reported_naming_its_plugin_and_nothing_is_kept(
     with pytest.raises(PluginError, match="plugin 'broken': a reaction failed: KeyError"):
         crm.customers.add(actor="ann", name="Li Lei")
     assert crm.customers.count() == 0
+
+
+def test_combine_hands_a_single_answer_on_as_it_is():
+    """Most events get one plugin's answer or none: no new Effects is built for them."""
+    from crmcore.effects import NOTHING
+
+    one = Effects(
+        tasks=[TaskDraft(kind="other", title="t", due_at=datetime(2026, 1, 1, tzinfo=UTC))]
+    )
+    other = Effects.run(lambda: None, "x")
+    assert Effects.combine([]) is NOTHING
+    assert Effects.combine([None, NOTHING]) is NOTHING
+    assert Effects.combine([None, one, NOTHING]) is one
+    both = Effects.combine([one, None, other])
+    assert both.tasks == one.tasks and both.actions == other.actions
+    with pytest.raises(TypeError, match="not Effects"):
+        Effects.combine([None, {"tasks": []}])

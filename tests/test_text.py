@@ -307,3 +307,36 @@ def test_encodable_text_escapes_only_lone_surrogates():
 def test_bytes_a_shell_passed_that_are_not_utf8_are_named_as_such(crm):
     with pytest.raises(ValidationError, match=r"bytes that are not valid UTF-8 \(0xED\)"):
         crm.customers.add(actor="ann", name="\udced\udca0\udc80")  # b"\xed\xa0\x80" via argv
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ({"a": {"b": ["ok", "x\ud800"]}}, "ext.a.b"),
+        ({"a": {"k\udc00": 1}}, "ext.a"),
+        ([{"n": "\ud800"}], "ext.n"),
+        # what JSON cannot hold goes the long way, still refused at any depth
+        ({"a": {"s": {"x\ud800"}}}, "ext.a.s"),
+        ({"a": ("t", "\udfff")}, "ext.a"),
+        ({1: {"b": "\ud800"}}, "ext.b"),
+    ],
+)
+def test_check_encodable_refuses_a_lone_surrogate_however_deep_naming_its_path(value, field):
+    from crmcore.text import check_encodable
+
+    with pytest.raises(ValidationError) as raised:
+        check_encodable(value, "ext")
+    assert raised.value.field == field
+
+
+def test_check_encodable_accepts_what_utf8_encodes_json_or_not():
+    from datetime import UTC, datetime
+
+    from crmcore.text import check_encodable
+
+    for value in (
+        {"a": {"b": ["中文", 1, None, 2.5, True]}, "c": []},
+        [{"x": "é"}, "ok"],
+        {1: "a", "s": {"x", "y"}, "t": ("u",), "d": datetime(2026, 1, 1, tzinfo=UTC)},
+    ):
+        check_encodable(value, "ext")

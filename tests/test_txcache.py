@@ -162,3 +162,79 @@ def test_what_the_backend_adds_beyond_the_contract_stays_reachable():
     inner = MemoryStore()
     inner.flavour = "memory"  # a backend's own attribute (options, path …)
     assert CachedStore(inner).flavour == "memory"
+
+
+# -- remembered answers (``CRM.remembered``) --------------------------------------------------
+
+
+def _asking(crm, asked: list[int]):
+    """A query of ``customer_keys`` through ``crm.remembered``, counting the real ones."""
+
+    def ask() -> int:
+        asked.append(1)
+        return len(crm.collection("customer_keys").find({}))
+
+    return lambda: crm.remembered("customer_keys", "count", ask)
+
+
+def test_an_answer_is_remembered_for_the_rest_of_the_transaction(crm):
+    asked: list[int] = []
+    ask = _asking(crm, asked)
+    with crm.transaction("ann"):
+        assert ask() == ask() == ask() == 0
+    assert len(asked) == 1
+    with crm.transaction("ann"):
+        ask()
+    assert len(asked) == 2  # a new transaction asks again
+    ask()
+    ask()
+    assert len(asked) == 4  # outside a transaction every call asks
+
+
+def test_a_write_to_the_collection_forgets_its_answers(crm):
+    asked: list[int] = []
+    ask = _asking(crm, asked)
+    keys = crm.store.collection("customer_keys")
+    with crm.transaction("ann"):
+        assert ask() == 0
+        keys.insert({"id": "k1", "customer_id": "c"})
+        assert ask() == 1
+        assert ask() == 1
+        doc = keys.get("k1")
+        keys.update("k1", {"customer_id": "d"}, expected_version=doc["version"])
+        assert ask() == 1
+        keys.delete("k1")
+        assert ask() == 0
+    assert len(asked) == 4  # after each write, and not in between
+
+
+def test_a_write_elsewhere_keeps_the_answer(crm):
+    asked: list[int] = []
+    ask = _asking(crm, asked)
+    with crm.transaction("ann"):
+        ask()
+        crm.customers.add(actor="ann", name="Li Lei")
+        ask()
+    assert len(asked) == 1
+
+
+def test_a_failed_nested_transaction_forgets_the_answers(crm):
+    asked: list[int] = []
+    ask = _asking(crm, asked)
+    with crm.transaction("ann"):
+        ask()
+        with pytest.raises(Boom), crm.transaction("ann"):
+            raise Boom
+        ask()
+    assert len(asked) == 2
+
+
+def test_a_store_without_transactions_remembers_nothing():
+    inner = MemoryStore()
+    inner.capabilities = Capabilities(persistent=False, transactions=False, multi_process=False)
+    store = CachedStore(inner)
+    asked: list[int] = []
+    with store.transaction():
+        store.remembered("things", "k", lambda: asked.append(1))
+        store.remembered("things", "k", lambda: asked.append(1))
+    assert len(asked) == 2

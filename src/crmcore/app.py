@@ -8,7 +8,7 @@ store transaction where the backend supports it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +47,7 @@ from crmcore.storage.txcache import CachedStore
 from crmcore.tasks import Tasks
 
 T = TypeVar("T", bound=Record)
+V = TypeVar("V")
 
 __all__ = ["CRM", "MAX_EFFECT_DEPTH", "ReplayClock", "TickReport", "open_crm", "open_store"]
 
@@ -286,6 +287,19 @@ class CRM:
     def in_transaction(self) -> bool:
         """Whether a ``transaction()`` is open on this thread."""
         return self.kernel.in_transaction()
+
+    def remembered(self, collection: str, key: Hashable, compute: Callable[[], V]) -> V:
+        """``compute()``, a query of ``collection`` that many reactions to one action ask
+        (the rep roster), answered once per transaction: kept until anything in
+        ``collection`` is written or the outermost transaction ends; outside a transaction
+        (or on a backend without atomic transactions) computed each time. The answer is
+        shared: do not change it."""
+        layer: Any = self.store
+        while isinstance(layer, StoreLayer) and not isinstance(layer, CachedStore):
+            layer = layer.inner
+        if not isinstance(layer, CachedStore):
+            return compute()
+        return layer.remembered(collection, key, compute)
 
     @property
     def audit(self) -> AuditedStore | None:

@@ -120,18 +120,23 @@ def masked(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
     return out
 
 
+_EMPTIED = frozenset({str, list, dict})  # the types whose empty value shows as nothing
+
+
 def _blank(value: Any) -> bool:
-    return value is None or (type(value) in (str, list, dict) and not value)
+    return value is None or (type(value) in _EMPTIED and not value)
 
 
 def stored_fields(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
     """What an ``insert`` (or ``delete``) operation shows of ``doc``: its fields that hold a
     value, ``personal`` ones as ``***``; the id (the operation names it), the version and
     null or empty fields are left out."""
+    # ``v or …``: ``not _blank(v)`` inlined (most fields hold a value; the rest are tested
+    # as ``_blank`` does: None, and an empty str, list or dict, are blank)
     return {
         k: MASK if k in personal else v
         for k, v in doc.items()
-        if k not in _NOT_SHOWN and not _blank(v)
+        if k not in _NOT_SHOWN and (v or (v is not None and type(v) not in _EMPTIED))
     }
 
 

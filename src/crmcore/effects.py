@@ -170,9 +170,14 @@ class Effects:
     @classmethod
     def combine(cls, parts: Iterable[Effects | None]) -> Effects:
         """One ``Effects`` holding all of ``parts`` in order (None entries skipped)."""
-        parts = [p for p in parts if p is not None]
-        if not parts and cls is Effects:
-            return NOTHING  # the usual answer to an event nobody acts on
+        parts = [p for p in parts if p is not None and p is not NOTHING]
+        if cls is Effects and len(parts) <= 1:
+            # the usual answers: nobody acts (NOTHING), or one plugin does (its Effects,
+            # frozen, so handing it on as it is changes nothing)
+            if not parts:
+                return NOTHING
+            if isinstance(parts[0], Effects):
+                return parts[0]
         tasks: list[TaskDraft] = []
         updates: list[TaskUpdate] = []
         ext: list[ExtPatch] = []

@@ -23,6 +23,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from crmcore.errors import ValidationError
 
 _SURROGATE = "\ud800-\udfff"
@@ -71,6 +73,21 @@ def check_name(value: str, field: str) -> None:
 def check_encodable(value: Any, field: str) -> None:
     """Refuse any text (keys included) anywhere in ``value`` that UTF-8 cannot encode, naming
     its path (``ext.grading.note``); other control characters are left to the field's rule."""
+    if type(value) is dict or type(value) is list:
+        # The usual case in one pass in C: orjson refuses every text UTF-8 cannot encode
+        # (lone surrogates, keys included), so if it encodes the value there is nothing to
+        # refuse; if it does not (that, or what JSON alone cannot hold), the walk below
+        # decides and names the field.
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            return
+    _check_encodable(value, field)
+
+
+def _check_encodable(value: Any, field: str) -> None:
     if isinstance(value, str):
         bad = None if value.isascii() else _LONE_SURROGATE.search(value)
         if bad is not None:
@@ -78,11 +95,11 @@ def check_encodable(value: Any, field: str) -> None:
     elif isinstance(value, Mapping):
         for key, item in value.items():
             path = f"{field}.{key}" if isinstance(key, str) else field
-            check_encodable(key, field)
-            check_encodable(item, path)
+            _check_encodable(key, field)
+            _check_encodable(item, path)
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
-            check_encodable(item, field)
+            _check_encodable(item, field)
 
 
 def for_terminal(text: str, *, one_line: bool = False) -> str:

@@ -40,6 +40,10 @@ def test_a_call_reads_and_writes_each_record_once(init_profile, open_profile, ca
         assert calls[("update", "customers")] <= 1
         assert calls[("get", "customers")] <= 1
         assert calls[("update", "followup.schedule")] + calls[("insert", "followup.schedule")] == 1
+        # the first contact is created without asking first whether one is open (the
+        # creation's own dedupe check does), and the rep roster is read once per call
+        assert calls[("find", "tasks")] == 1, calls
+        assert calls[("find", "followup.reps")] <= 1, calls
     # purchases that move the customer up a loyalty tier (loyalty's ext) and re-grade them
     # (grading's ext) at the same time
     for round_, amount in enumerate((600.0, 1600.0, 3200.0, 20.0)):
@@ -69,4 +73,7 @@ def test_a_call_reads_and_writes_each_record_once(init_profile, open_profile, ca
         crm.tasks.complete(task.id, actor="ann", outcome="reached")
         assert calls[("update", "followup.schedule")] == 1, calls
         assert calls[("get", "customers")] <= 1, calls
+        # the pending first contact looked up once, the next follow-up created without
+        # asking first (its dedupe check does)
+        assert calls[("find", "tasks")] <= 2, calls
     assert crm.tasks.find({"kind": "follow_up", "status": "open"})

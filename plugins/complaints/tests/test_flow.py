@@ -564,3 +564,18 @@ def test_the_complaint_hooks_are_the_contracts_declared_always():
     assert caller.spec.namespace is ComplaintsContract and caller.spec.opts["firstresult"]
     for name in ("registered", "escalated", "resolved", "reopened", "closed", "sla_breached"):
         assert getattr(pm.hook, f"crm_complaint_{name}").spec.namespace is ComplaintsContract
+
+
+def test_an_interaction_it_ignores_costs_no_action(setup, customer_id):
+    """A purchase or a follow-up (most interactions) asks nothing of complaints: the hook
+    answers None at once instead of an Action the core runs to find out."""
+    from crmcore_complaints import plugin
+
+    crm, _api = setup()
+    cid = customer_id(crm)
+    customer = crm.customers.get(cid)
+    for kind, ref in (("purchase", None), ("follow_up", None), ("callback", None)):
+        logged = crm.interactions.log(actor="x", customer_id=cid, kind=kind, ref=ref)
+        assert plugin.crm_interaction_logged(crm, logged, customer, "x") is None, kind
+    complaint = crm.interactions.log(actor="x", customer_id=cid, kind="complaint", summary="rude")
+    assert plugin.crm_interaction_logged(crm, complaint, customer, "x").actions

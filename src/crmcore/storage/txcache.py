@@ -14,6 +14,10 @@ documents read with ``get`` and written with ``insert`` / ``update``, keyed by c
   whenever a nested transaction fails (a backend may have undone part of it): nothing read
   inside one transaction is served in another, and nothing after a rollback.
 
+``remembered`` keeps a query's answer the same way (the rep roster every reaction of one
+action asks for): computed once per transaction, forgotten as soon as anything in the
+collection it reads is written, and with everything else at the end.
+
 It serves only backends whose transactions are atomic (``capabilities.transactions``): where
 a transaction does not isolate, another writer may change a record between two reads, and the
 layer passes everything through. Queries (``find``, ``count``) always go to the store.
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -69,6 +73,8 @@ def _thawed(kept: bytes | Doc) -> Doc:
 class _State(threading.local):
     depth = 0
     docs: dict[tuple[str, str], bytes | Doc] | None = None
+    #: Per collection, answers kept by ``remembered`` (None outside a transaction).
+    memos: dict[str, dict[Hashable, Any]] | None = None
 
 
 class CachedStore(StoreLayer):
@@ -125,23 +131,50 @@ class CachedStore(StoreLayer):
         return _thawed(kept)
 
     def keep(self, name: str, doc: Doc) -> None:
-        docs = self._state.docs
+        state = self._state
+        docs = state.docs
         if docs is not None and isinstance(doc, dict) and isinstance(doc.get("id"), str):
             docs[(name, doc["id"])] = _frozen(doc)
+        if state.memos:
+            state.memos.pop(name, None)
 
     def drop(self, name: str, id: object) -> None:
-        docs = self._state.docs
+        state = self._state
+        docs = state.docs
         if docs is not None and isinstance(id, str):
             docs.pop((name, id), None)
+        if state.memos:
+            state.memos.pop(name, None)
 
     def drop_all(self) -> None:
-        if self._state.docs is not None:
-            self._state.docs.clear()
+        state = self._state
+        if state.docs is not None:
+            state.docs.clear()
+        if state.memos is not None:
+            state.memos.clear()
+
+    def remembered(self, name: str, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, a query of collection ``name``, answered once per transaction of
+        this thread: kept until anything in ``name`` is written, a nested transaction fails,
+        or the outermost one ends. Outside a transaction (or without atomic transactions)
+        computed every time. The answer is shared: callers must not change it."""
+        memos = self._state.memos
+        if memos is None:
+            return compute()
+        kept = memos.get(name)
+        if kept is not None and key in kept:
+            value: T = kept[key]
+            return value
+        value = compute()
+        if self._state.memos is memos:  # not dropped by a write or a failure meanwhile
+            memos.setdefault(name, {})[key] = value
+        return value
 
     def _enter(self) -> None:
         state = self._state
         if state.depth == 0:
             state.docs = {}
+            state.memos = {}
         state.depth += 1
 
     def _leave(self, failed: bool) -> None:
@@ -149,6 +182,7 @@ class CachedStore(StoreLayer):
         state.depth -= 1
         if state.depth == 0:
             state.docs = None
+            state.memos = None
         elif failed:
             self.drop_all()
 
@@ -199,6 +233,7 @@ class CachedCollection(Collection):
     # -- writes ------------------------------------------------------------------------------
 
     def _written(self, ids: Iterable[object]) -> None:
+        self._store.drop(self.name, None)  # the collection's remembered answers
         for id in ids:
             self._store.drop(self.name, id)
 
@@ -216,6 +251,7 @@ class CachedCollection(Collection):
         self.inner.insert_encoded(doc, text)
 
     def append(self, doc: Doc, text: str, *, sequence: str) -> None:
+        self._store.drop(self.name, doc.get("id"))
         self.inner.append(doc, text, sequence=sequence)
 
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
@@ -265,6 +301,7 @@ class CachedCollection(Collection):
         self.inner.release(id, owner=owner)
 
     def ensure_index(self, spec: IndexSpec) -> None:
+        self._store.drop(self.name, None)
         self.inner.ensure_index(spec)
 
     # -- queries: always the store's -----------------------------------------------------------

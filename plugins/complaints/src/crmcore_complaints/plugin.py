@@ -125,6 +125,8 @@ def crm_interaction_logged(
     interaction about a ticket stores the satisfaction answer (and reopens when unhappy)."""
     from crmcore import Effects
 
+    if not _reacts_to(interaction):
+        return None  # most interactions (a purchase, a follow-up): nothing to do, no Action
     return Effects.run(
         lambda: _crm_interaction_logged(crm, interaction, customer, actor),
         "complaints: interaction logged",

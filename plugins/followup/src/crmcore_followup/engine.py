@@ -313,7 +313,12 @@ class Engine:
     # -- the convergent operations ---------------------------------------------------------
 
     def follow_up_draft(
-        self, schedule: Schedule, customer: Customer, due: datetime, assignee: str | None
+        self,
+        schedule: Schedule,
+        customer: Customer,
+        due: datetime,
+        assignee: str | None,
+        priority: Priority | None = None,
     ) -> TaskDraft:
         return TaskDraft(
             kind="follow_up",
@@ -321,7 +326,7 @@ class Engine:
             due_at=due,
             customer_id=customer.id,
             assignee=assignee,
-            priority=self.priority_for("follow_up", customer),
+            priority=self.priority_for("follow_up", customer) if priority is None else priority,
             dedupe_key=follow_up_key(customer.id),
             source=SOURCE,
         )
@@ -347,13 +352,20 @@ class Engine:
         return updated or task
 
     def ensure_follow_up(
-        self, customer: Customer, schedule: Schedule, *, actor: str, write: bool = True
+        self,
+        customer: Customer,
+        schedule: Schedule,
+        *,
+        actor: str,
+        write: bool = True,
+        likely_new: bool = False,
     ) -> Task | None:
         """Make the customer's one open follow-up due on the current cadence from the last
         follow-up: reschedule it if it exists, create it if not (nothing while the first
         contact is pending, for do-not-contact or inactive customers). The schedule's
         ``next_due_at`` is written unless ``write`` is False (the caller writes it, with the
-        rest of its change, in one write)."""
+        rest of its change, in one write). ``likely_new`` (the follow-up just completed) only
+        saves a query: the creation is tried first, its dedupe check finding any open one."""
         if (
             customer.do_not_contact
             or customer.status is not CustomerStatus.ACTIVE
@@ -362,29 +374,31 @@ class Engine:
         ):
             return None
         due = self.follow_up_due(schedule, customer)
-        task = self.crm.tasks.open_by_key(follow_up_key(customer.id))
+        priority = self.priority_for("follow_up", customer)
+        task = None if likely_new else self.crm.tasks.open_by_key(follow_up_key(customer.id))
         if task is None:
             deferred = getattr(self._local, "defer_due", False)
             self._local.defer_due = not write
             try:
                 task = self._create(
                     self.follow_up_draft(
-                        schedule, customer, due, self.assignee_for("follow_up", customer)
+                        schedule, customer, due, self.assignee_for("follow_up", customer), priority
                     ),
                     actor=actor,
                 )
             finally:
                 self._local.defer_due = deferred
-        task = self._update(
-            task, actor=actor, due_at=due, priority=self.priority_for("follow_up", customer)
-        )
+        task = self._update(task, actor=actor, due_at=due, priority=priority)
         if write:
             self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
         return task
 
-    def follow_up_happened(self, customer_id: str, at: datetime, *, actor: str) -> None:
+    def follow_up_happened(
+        self, customer_id: str, at: datetime, *, actor: str, completed: bool = False
+    ) -> None:
         """A follow-up contact took place at ``at``: the cadence restarts from it (from the
-        current grade), and a pending first contact is done."""
+        current grade), and a pending first contact is done. ``completed``: it is one of our
+        contact tasks completed (no follow-up is likely open; only saves a query)."""
         customer = self.crm.customers.get(customer_id)
         was_pending = False
 
@@ -410,7 +424,9 @@ class Engine:
                     ),
                     actor=actor,
                 )
-        task = self.ensure_follow_up(customer, planned, actor=actor, write=False)
+        task = self.ensure_follow_up(
+            customer, planned, actor=actor, write=False, likely_new=completed or was_pending
+        )
 
         def with_due(s: Schedule) -> Schedule:
             s = change(s)
@@ -447,21 +463,31 @@ class Engine:
         )
         due = self.first_contact_due(customer, schedule.assigned_at or assigned_at)
         assignee = self.assignee_for("first_contact", customer)
-        task = self.crm.tasks.open_by_key(first_contact_key(customer.id))
-        if task is None:
-            return self._create(
-                TaskDraft(
-                    kind="first_contact",
-                    title=msg("First contact with a new customer"),
-                    due_at=due,
-                    customer_id=customer.id,
-                    assignee=assignee,
-                    priority=self.priority_for("first_contact", customer),
-                    dedupe_key=first_contact_key(customer.id),
-                    source=SOURCE,
-                ),
-                actor=actor,
-            )
+        key = first_contact_key(customer.id)
+        # Create first: the usual case is a new customer, whose task the dedupe check of the
+        # creation itself finds absent (one query); an open one is then read and moved.
+        created = self.crm.apply(
+            Effects(
+                tasks=[
+                    TaskDraft(
+                        kind="first_contact",
+                        title=msg("First contact with a new customer"),
+                        due_at=due,
+                        customer_id=customer.id,
+                        assignee=assignee,
+                        priority=self.priority_for("first_contact", customer),
+                        dedupe_key=key,
+                        source=SOURCE,
+                    )
+                ]
+            ),
+            actor=actor,
+        )
+        if created:
+            return created[0]
+        task = self.crm.tasks.open_by_key(key)
+        if task is None:  # pragma: no cover - the key's holder vanished meanwhile
+            raise ConflictError(f"task {key} could not be created; retry")
         changes: dict[str, Any] = {"due_at": due}
         if assignee is not None:
             changes["assignee"] = assignee
@@ -577,11 +603,20 @@ class Engine:
             after = attrs.evolve(after, holiday_through=holiday.day)
         return drafts, after
 
+    def keeps_books_on(self, task: Task) -> bool:
+        """Whether ``task_created`` writes anything for ``task``: a care task marks its
+        occasion done, a follow-up its due date (unless the caller writes that itself)."""
+        if task.customer_id is None or task.source != SOURCE:
+            return False
+        if task.kind == "care":
+            return task.ext.get(NAMESPACE, {}).get("care") in ("birthday", "holiday")
+        return task.kind == "follow_up" and not getattr(self._local, "defer_due", False)
+
     def task_created(self, task: Task) -> None:
         """Bookkeeping once one of our tasks really exists (so nothing is marked as done for a
         task that was never stored)."""
-        if task.customer_id is None or task.source != SOURCE:
-            return
+        if task.customer_id is None or not self.keeps_books_on(task):
+            return  # a first contact, or a follow-up whose due date the caller writes
         meta = task.ext.get(NAMESPACE, {})
         try:
             customer = self.crm.customers.get_any(task.customer_id)
@@ -599,7 +634,7 @@ class Engine:
                 customer,
                 lambda s: attrs.evolve(s, holiday_through=max(day, s.holiday_through or day)),
             )
-        elif task.kind == "follow_up" and not getattr(self._local, "defer_due", False):
+        elif task.kind == "follow_up":
             self.mutate(customer, lambda s: attrs.evolve(s, next_due_at=task.due_at))
 
     # -- the sweep -------------------------------------------------------------------------

@@ -401,11 +401,17 @@ def _crm_interaction_logged(
 ) -> Effects | None:
     from crmcore import Effects
     from crmcore_followup import recovery
-    from crmcore_followup.engine import Engine
+    from crmcore_followup.engine import NAMESPACE, Engine
 
     engine = Engine.of(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
-        engine.follow_up_happened(customer.id, interaction.occurred_at, actor=actor)
+        ours = (interaction.ext.get(NAMESPACE) or {}).get("task_kind")
+        engine.follow_up_happened(
+            customer.id,
+            interaction.occurred_at,
+            actor=actor,
+            completed=ours in ("follow_up", "first_contact"),
+        )
     if interaction.kind == "callback":
         recovery_task = recovery.on_callback(engine, interaction, customer, actor=actor)
         if recovery_task is not None:
@@ -439,7 +445,10 @@ def crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     """Bookkeeping for our own tasks; other plugins' unassigned contact tasks (and tasks
     given to a rep who is unavailable) are assigned from the roster."""
     from crmcore import Effects
+    from crmcore_followup.engine import SOURCE, Engine
 
+    if task.source == SOURCE and not Engine.of(crm).keeps_books_on(task):
+        return None  # our own task, nothing to note (a first contact): no Action to run
     return Effects.run(lambda: _crm_task_created(crm, task, actor), "followup: task created")
 
 
@@ -499,7 +508,7 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
         if "follow_up" in engine.settings.follow_up_kinds:
             return Effects(interactions=[logged])
         happened = Action(
-            lambda: engine.follow_up_happened(customer.id, at, actor=actor),
+            lambda: engine.follow_up_happened(customer.id, at, actor=actor, completed=True),
             "followup: a follow-up happened",
         )
         return Effects(interactions=[logged], actions=[happened])

@@ -30,7 +30,10 @@ class Roster:
         self._records = crm.records(REPS, Rep)
 
     def all(self) -> list[Rep]:
-        return self._records.find(sort=[("name", 1)])
+        """Every rep by name (asked once per transaction: each new task reads the roster)."""
+        return list(
+            self._crm.remembered(REPS, "all", lambda: self._records.find(sort=[("name", 1)]))
+        )
 
     def get(self, name: str) -> Rep:
         rep = self._records.find_one({"name": name})
@@ -39,7 +42,11 @@ class Roster:
         return rep
 
     def find(self, name: str | None) -> Rep | None:
-        return None if name is None else self._records.find_one({"name": name})
+        if name is None:
+            return None
+        return self._crm.remembered(
+            REPS, ("name", name), lambda: self._records.find_one({"name": name})
+        )
 
     def add(self, name: str, *, actor: str, **fields: Any) -> Rep:
         """Put a rep on the roster; a second rep of the same name is refused."""
