@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo
 import attrs
 import click
 
-from crmcore.app import CRM, open_crm
-from crmcore.converter import to_doc
 from crmcore.errors import PermissionDenied
-from crmcore.plugins import PluginManager
 from crmcore.security import check_actor_name, reserved_actor
 from crmcore.text import json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from crmcore.app import CRM
+    from crmcore.plugins import PluginManager
 
 T = TypeVar("T")
 
@@ -66,6 +66,8 @@ def state(ctx: click.Context) -> CliState:
 
 def open_crm_from(ctx: click.Context) -> CRM:
     """The CRM for this command, opened once from ``--config`` and closed when the CLI exits."""
+    from crmcore.app import open_crm  # the core's whole graph: only for commands that open
+
     st = state(ctx)
     if st.crm is None:
         st.crm = open_crm(st.config_path)
@@ -147,6 +149,8 @@ def resolve_when(crm: CRM, when: tuple[str, Any] | None) -> datetime | None:
 def plain(value: Any) -> Any:
     """A value fit for JSON output or a table cell."""
     if attrs.has(type(value)):
+        from crmcore.converter import to_doc
+
         return to_doc(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
