@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import attrs
 import click
 
+from crmcore.cli import plaintable
 from crmcore.errors import PermissionDenied
 from crmcore.security import check_actor_name, reserved_actor
-from crmcore.text import json_text
+from crmcore.text import for_terminal, json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -195,6 +196,22 @@ def out_table(
     if as_json(ctx):
         print_json(ctx, list(rows))
         return
+    cells = [[_cell(row.get(key)) for key, _header in columns] for row in rows]
+    if _print_plain(
+        lambda width: (
+            plaintable.table(
+                [for_terminal(header) for _key, header in columns],
+                [[for_terminal(cell) for cell in line] for line in cells],
+                width,
+                None if title is None else for_terminal(title),
+            )
+            if rows
+            else plaintable.message(
+                for_terminal(empty if title is None else f"{title}: {empty}"), width
+            )
+        )
+    ):
+        return
     from rich.table import Table
     from rich.text import Text
 
@@ -205,8 +222,8 @@ def out_table(
     table = Table(title=title, title_justify="left", header_style="bold")
     for _key, header in columns:
         table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(key)) for key, _header in columns))
+    for line in cells:
+        table.add_row(*line)
     console.print(table)
 
 
@@ -237,8 +254,21 @@ def say(ctx: click.Context, message: str, **data: Any) -> None:
     """A confirmation: a line of text, or ``{"message": …, **data}`` with ``--json``."""
     if as_json(ctx):
         print_json(ctx, {"message": message, **data})
-    else:
+    elif not _print_plain(lambda width: plaintable.message(for_terminal(message), width)):
         state(ctx).console.print(message)
+
+
+def _print_plain(render: Callable[[int], str | None]) -> bool:
+    """Print ``render(width)`` to stdout when rich would print the same there (off a
+    terminal: ``crmcore.cli.plaintable``), so that rich is not imported for it; False when
+    rich must print it."""
+    if not plaintable.writes_plain(sys.stdout):
+        return False
+    text = render(plaintable.columns())
+    if text is None:
+        return False
+    sys.stdout.write(text + "\n")
+    return True
 
 
 class Advance(Protocol):
