@@ -71,7 +71,7 @@ def open_crm_from(ctx: click.Context) -> CRM:
 
     st = state(ctx)
     if st.crm is None:
-        st.crm = open_crm(st.config_path)
+        st.crm = open_crm(st.config_path, plugin_manager=st.plugins)
         ctx.find_root().call_on_close(st.crm.close)
     return st.crm
 
