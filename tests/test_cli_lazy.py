@@ -134,6 +134,7 @@ NOT_FOR_HELP = (
     "crmcore.report",
     "crmcore.outputs",
     "crmcore.storage.memory",
+    "crmcore.retry",
     # the example plugin registers as a third party would: its plugin module only
     "crmcore_nps.cli",
     "crmcore_nps.surveys",

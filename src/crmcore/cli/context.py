@@ -147,11 +147,16 @@ def resolve_when(crm: CRM, when: tuple[str, Any] | None) -> datetime | None:
     return value
 
 
+def to_doc(value: Any) -> dict[str, Any]:
+    """``crmcore.converter.to_doc``, imported by the first command that converts a record."""
+    from crmcore.converter import to_doc as convert
+
+    return convert(value)
+
+
 def plain(value: Any) -> Any:
     """A value fit for JSON output or a table cell."""
     if attrs.has(type(value)):
-        from crmcore.converter import to_doc
-
         return to_doc(value)
     if isinstance(value, datetime | date):
         return value.isoformat()

@@ -21,6 +21,7 @@ from crmcore.cli.context import (
     resolve_when,
     say,
     state,
+    to_doc,
 )
 from crmcore.cli.params import WHEN
 from crmcore.entities import Channel, Gender
@@ -35,13 +36,6 @@ from crmcore.text import for_terminal, json_text
 # (tests/test_cli_lazy.py checks that they agree).
 CUSTOMER_KEYS = ("external_id", "phone")
 INTERACTION_CUSTOMER_KEYS = ("id", "external_id", "phone")
-
-
-def to_doc(value: Any) -> dict[str, Any]:
-    """``crmcore.converter.to_doc``, imported when first used."""
-    from crmcore.converter import to_doc as convert
-
-    return convert(value)
 
 
 def parse_external_id(text: str) -> tuple[str, str]:
