@@ -122,12 +122,29 @@ NOT_FOR_HELP = (
     "crmcore_service.model",
     "crmcore_loyalty.records",
     "crmcore_storage_tinydb.store",
+    # the core's services, audit trail, encryption and file formats: imported by the commands
+    # that use them (the CLI modules import them inside their commands)
+    "crmcore.app",
+    "crmcore.audit",
+    "crmcore.customers",
+    "crmcore.kernel",
+    "crmcore.transfer",
+    "crmcore.encryption",
+    "crmcore.keyrotation",
+    "crmcore.report",
+    "crmcore.outputs",
+    "crmcore.storage.memory",
+    "crmcore.retry",
+    # the example plugin registers as a third party would: its plugin module only
+    "crmcore_nps.cli",
+    "crmcore_nps.surveys",
 )
 
 
 @pytest.mark.parametrize(
     ("args", "forbidden"),
-    [(("--help",), NOT_FOR_HELP), (("customer", "list"), NOT_FOR_REGISTRATION)],
+    # a table written to a pipe is written without rich (crmcore.cli.plaintable)
+    [(("--help",), NOT_FOR_HELP), (("customer", "list"), (*NOT_FOR_REGISTRATION, "rich"))],
 )
 def test_core_commands_do_not_import_what_plugins_load_on_use(tmp_path, args, forbidden) -> None:
     assert imported_by(tmp_path, args, forbidden) == []
@@ -197,3 +214,55 @@ def test_every_bundled_command_is_reachable(monkeypatch) -> None:
 def test_lazy_command_target_must_name_module_and_attribute() -> None:
     with pytest.raises(ValueError, match="module:attribute"):
         LazyCommand("x", "just_a_module", "help")
+
+
+def test_option_values_spelt_out_in_the_cli_agree_with_their_modules() -> None:
+    """The CLI spells out a few values its options need at import (so that ``crm --help``
+    does not import the modules that own them); they must stay the same."""
+    from crmcore import keyrotation, transfer
+    from crmcore.cli import customers, encryption
+
+    assert customers.CUSTOMER_KEYS == transfer.CUSTOMER_KEYS
+    assert customers.INTERACTION_CUSTOMER_KEYS == transfer.INTERACTION_CUSTOMER_KEYS
+    assert encryption.BATCH == keyrotation.BATCH
+
+
+def test_a_command_loads_the_plugins_once(tmp_path, monkeypatch, capsys) -> None:
+    """The CLI's plugin manager (made to list the commands) is the open CRM's too, when it
+    was made for the same plugins: entry points are read and plugins registered once."""
+    from crmcore import app
+
+    made = []
+
+    def counted(**kwargs):
+        pm = make_plugin_manager(**kwargs)
+        made.append(pm)
+        return pm
+
+    monkeypatch.setattr(cli_main, "make_plugin_manager", counted)
+    monkeypatch.setattr(app, "make_plugin_manager", counted)
+    monkeypatch.delenv("CRM_CONFIG", raising=False)
+    monkeypatch.delenv("CRMCORE_PLUGINS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli_main.run(["init"]) == 0
+    made.clear()
+    assert cli_main.run(["customer", "add", "--name", "Anna Berg"]) == 0
+    assert len(made) == 1
+    assert "added" in capsys.readouterr().out
+
+
+def test_a_plugin_manager_for_other_plugins_is_not_reused(tmp_path) -> None:
+    from crmcore.app import open_crm
+
+    config = {"storage": {"backend": "memory"}}
+    narrow = make_plugin_manager(allowed={"grading"})
+    with_extra = make_plugin_manager(extra=[("x", object())])
+    everything = make_plugin_manager()
+    with open_crm(config, plugin_manager=narrow) as crm:
+        assert crm.plugins is not narrow  # the configuration loads every installed plugin
+    with open_crm(config, plugin_manager=with_extra) as crm:
+        assert crm.plugins is not with_extra
+    with open_crm(config, plugin_manager=everything) as crm:
+        assert crm.plugins is everything
+    with open_crm(config, plugins=["grading"], plugin_manager=narrow) as crm:
+        assert crm.plugins is narrow

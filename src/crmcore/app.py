@@ -414,6 +414,7 @@ def open_crm(
     extra_plugins: list[tuple[str, object]] | None = None,
     load_entry_points: bool = True,
     schema_upgrade: bool = False,
+    plugin_manager: PluginManager | None = None,
 ) -> CRM:
     """Open a CRM.
 
@@ -423,17 +424,29 @@ def open_crm(
     all); ``extra_plugins`` registers plugin objects directly; ``clock`` defaults to the system
     clock. ``schema_upgrade`` lets the backend build indexes and change validators on
     collections that hold data (``crm db upgrade``; see ``StorageOptions.schema_upgrade``).
+    ``plugin_manager`` is one already made (the CLI's, which listed the commands): it is
+    used when ``make_plugin_manager`` made it from entry points alone for the plugins this
+    configuration loads; otherwise a new one is made.
     """
     cfg = resolve_config(config)
     allowed = plugins
     if allowed is None:
         env = allowed_from_env()
         allowed = sorted(env) if env is not None else cfg.plugins.enabled
-    pm = make_plugin_manager(
-        allowed=None if allowed is None else set(allowed),
-        load_entry_points=load_entry_points,
-        extra=extra_plugins or (),
-    )
+    wanted = None if allowed is None else frozenset(allowed)
+    if (
+        plugin_manager is not None
+        and plugin_manager.made_for == (wanted,)
+        and load_entry_points
+        and not extra_plugins
+    ):
+        pm = plugin_manager  # the same plugins, loaded the same way: no second loading
+    else:
+        pm = make_plugin_manager(
+            allowed=None if wanted is None else set(wanted),
+            load_entry_points=load_entry_points,
+            extra=extra_plugins or (),
+        )
     if allowed is not None:
         missing = sorted(set(allowed) - {i.name for i in pm.infos()})
         if missing:

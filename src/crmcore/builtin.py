@@ -8,7 +8,6 @@ from crmcore.names import CUSTOMER_KEYS, CUSTOMERS, INTERACTIONS, TASKS
 from crmcore.registry import Kinds
 from crmcore.searchkeys import FIELD as SEARCH_FIELD
 from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend, StorageOptions, Store
-from crmcore.storage.memory import MemoryStore
 
 INTERACTION_KINDS = (
     "purchase",
@@ -44,6 +43,8 @@ TASK_LABELS = {
 
 
 def _open_memory(options: StorageOptions) -> Store:
+    from crmcore.storage.memory import MemoryStore  # only when the memory backend is opened
+
     # A location names a process-wide store (several opens share it); none gives a private one.
     return MemoryStore.shared(options.location) if options.location else MemoryStore()
 

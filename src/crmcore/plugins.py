@@ -64,6 +64,9 @@ class PluginManager(HookCalls):
         self._infos: dict[str, PluginInfo] = {}
         self._packages: dict[str, str] = {}  # module-name prefix -> plugin name
         self._implemented: dict[str, bool] = {}  # hook name -> any implementation (see below)
+        # (allowlist,) when made by ``make_plugin_manager`` from entry points alone: what
+        # ``open_crm`` checks before it uses this manager instead of making another
+        self.made_for: tuple[frozenset[str] | None] | None = None
         # Historic: every plugin registered from now on gets the call as it registers.
         self.crm_addhooks()
 
@@ -345,6 +348,8 @@ def make_plugin_manager(
         pm.load_entry_points(allowed)
     else:
         pm.check_pending()
+    if load_entry_points and not extra:
+        pm.made_for = (None if allowed is None else frozenset(allowed),)
     return pm
 
 

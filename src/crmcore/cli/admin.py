@@ -25,8 +25,6 @@ from crmcore.cli.params import WHEN
 from crmcore.cli.policy import require
 from crmcore.config import DEFAULT_FILE, profile_text
 from crmcore.errors import StorageError, ValidationError
-from crmcore.outputs import check_target, configured_paths, protected_paths, write_output
-from crmcore.report import build_report
 
 
 @click.command("init")
@@ -48,6 +46,8 @@ from crmcore.report import build_report
 @click.pass_context
 def init(ctx: click.Context, profile: str, path: str, force: bool) -> None:
     """Write a working crm.toml for a profile and create its store."""
+    from crmcore.outputs import check_target, configured_paths, write_output
+
     text = profile_text(profile)
     target = Path(path)
     if target.exists() and not force:
@@ -237,6 +237,8 @@ def compact(ctx: click.Context) -> None:
 @click.pass_context
 def backup(ctx: click.Context, destination: str) -> None:
     """Write a consistent copy of the store to DESTINATION while it stays in use."""
+    from crmcore.outputs import check_target, protected_paths
+
     crm = require(ctx, "store.backup", "store")
     target = check_target(
         destination, protected=protected_paths(crm.config), folder=True, what="backup"
@@ -419,9 +421,10 @@ def report(
 ) -> None:
     """The measures managers watch: grades, follow-ups, callbacks, complaints, loyalty;
     over a period and for a team or a rep when asked."""
+    from crmcore.outputs import check_target, protected_paths
     from crmcore.registry import ReportWindow
     from crmcore.render import render_html, render_terminal
-    from crmcore.report import effective_window, period_window
+    from crmcore.report import build_report, effective_window, period_window
 
     crm = open_crm_from(ctx)
     protected = protected_paths(crm.config)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmcore.audit import Anchor, acting_as, expand, flat_changes
 from crmcore.cli.context import (
     actor,
     as_json,
@@ -19,10 +18,11 @@ from crmcore.cli.context import (
     say,
 )
 from crmcore.cli.params import WHEN
-from crmcore.converter import iso
 from crmcore.errors import ConfigError, StorageError, ValidationError
-from crmcore.outputs import check_new, protected_paths, write_new
 from crmcore.security import Resource
+
+if TYPE_CHECKING:
+    from crmcore.audit import Anchor
 
 
 @click.group("audit", invoke_without_command=True)
@@ -32,6 +32,8 @@ from crmcore.security import Resource
 def audit_group(ctx: click.Context, customer_id: str | None, limit: int) -> None:
     """The audit trail, newest first: one row per write, refusal or event, with the number
     of the entry (one per transaction) that records it. Personal values appear masked."""
+    from crmcore.audit import expand
+
     if ctx.invoked_subcommand is not None:
         return
     crm = open_crm_from(ctx)
@@ -74,6 +76,8 @@ def details(entry: dict[str, Any]) -> str:
     dotted: ``ext.loyalty.tier``), what a refusal refused, an event's figures (``rekey``:
     documents re-sealed); nothing for inserts and deletes, whose diff is the whole (masked)
     record."""
+    from crmcore.audit import flat_changes
+
     diff = entry.get("diff") or {}
     op = entry.get("op")
     if op == "update":
@@ -166,6 +170,8 @@ def anchor(ctx: click.Context, output: str | None) -> None:
     removed from the end, or edited and re-hashed, up to it are caught even by someone who
     could rewrite the whole store.
     """
+    from crmcore.outputs import check_new, protected_paths, write_new
+
     crm = open_crm_from(ctx)
     if crm.audit is None:
         raise ConfigError("the audit trail is off ([core] audit = false)")
@@ -218,7 +224,10 @@ def archive(ctx: click.Context, before: Any, output: str | None) -> None:
     'crm audit verify' proves continuity. 'crm audit verify --archive FILE' checks the file
     against its seal. Keep archive files as you keep backups.
     """
+    from crmcore.audit import acting_as
     from crmcore.auditarchive import default_name, write_archive
+    from crmcore.converter import iso
+    from crmcore.outputs import check_new, protected_paths
 
     crm = open_crm_from(ctx)
     if crm.audit is None:
@@ -268,6 +277,8 @@ def archive(ctx: click.Context, before: Any, output: str | None) -> None:
 
 def read_anchor(path: str) -> Anchor:
     """The anchor in ``path``; a file that is missing or not an anchor is one clear error."""
+    from crmcore.audit import Anchor
+
     try:
         with open(path, "rb") as handle:
             data = json.loads(handle.read(1_000_000))

@@ -3,13 +3,15 @@ command that only lists its help (or prints JSON) never loads rich."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
+from crmcore.cli.plaintable import columns
 from crmcore.text import for_terminal
+
+__all__ = ["SafeConsole", "columns", "console_for"]
 
 
 class SafeConsole(Console):
@@ -19,14 +21,6 @@ class SafeConsole(Console):
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         return super().render_str(for_terminal(text), **kwargs)
-
-
-def columns() -> int:
-    """The width of output that is not a terminal: ``$COLUMNS`` (20 to 10,000), else 120."""
-    try:
-        return max(20, min(int(os.environ.get("COLUMNS", "120")), 10_000))
-    except ValueError:
-        return 120
 
 
 def console_for(stream: Any) -> Console:

@@ -15,15 +15,16 @@ from zoneinfo import ZoneInfo
 import attrs
 import click
 
-from crmcore.app import CRM, open_crm
-from crmcore.converter import to_doc
+from crmcore.cli import plaintable
 from crmcore.errors import PermissionDenied
-from crmcore.plugins import PluginManager
 from crmcore.security import check_actor_name, reserved_actor
-from crmcore.text import json_text
+from crmcore.text import for_terminal, json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from crmcore.app import CRM
+    from crmcore.plugins import PluginManager
 
 T = TypeVar("T")
 
@@ -66,9 +67,11 @@ def state(ctx: click.Context) -> CliState:
 
 def open_crm_from(ctx: click.Context) -> CRM:
     """The CRM for this command, opened once from ``--config`` and closed when the CLI exits."""
+    from crmcore.app import open_crm  # the core's whole graph: only for commands that open
+
     st = state(ctx)
     if st.crm is None:
-        st.crm = open_crm(st.config_path)
+        st.crm = open_crm(st.config_path, plugin_manager=st.plugins)
         ctx.find_root().call_on_close(st.crm.close)
     return st.crm
 
@@ -144,6 +147,13 @@ def resolve_when(crm: CRM, when: tuple[str, Any] | None) -> datetime | None:
     return value
 
 
+def to_doc(value: Any) -> dict[str, Any]:
+    """``crmcore.converter.to_doc``, imported by the first command that converts a record."""
+    from crmcore.converter import to_doc as convert
+
+    return convert(value)
+
+
 def plain(value: Any) -> Any:
     """A value fit for JSON output or a table cell."""
     if attrs.has(type(value)):
@@ -191,6 +201,22 @@ def out_table(
     if as_json(ctx):
         print_json(ctx, list(rows))
         return
+    cells = [[_cell(row.get(key)) for key, _header in columns] for row in rows]
+    if _print_plain(
+        lambda width: (
+            plaintable.table(
+                [for_terminal(header) for _key, header in columns],
+                [[for_terminal(cell) for cell in line] for line in cells],
+                width,
+                None if title is None else for_terminal(title),
+            )
+            if rows
+            else plaintable.message(
+                for_terminal(empty if title is None else f"{title}: {empty}"), width
+            )
+        )
+    ):
+        return
     from rich.table import Table
     from rich.text import Text
 
@@ -201,8 +227,8 @@ def out_table(
     table = Table(title=title, title_justify="left", header_style="bold")
     for _key, header in columns:
         table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(key)) for key, _header in columns))
+    for line in cells:
+        table.add_row(*line)
     console.print(table)
 
 
@@ -233,8 +259,21 @@ def say(ctx: click.Context, message: str, **data: Any) -> None:
     """A confirmation: a line of text, or ``{"message": …, **data}`` with ``--json``."""
     if as_json(ctx):
         print_json(ctx, {"message": message, **data})
-    else:
+    elif not _print_plain(lambda width: plaintable.message(for_terminal(message), width)):
         state(ctx).console.print(message)
+
+
+def _print_plain(render: Callable[[int], str | None]) -> bool:
+    """Print ``render(width)`` to stdout when rich would print the same there (off a
+    terminal: ``crmcore.cli.plaintable``), so that rich is not imported for it; False when
+    rich must print it."""
+    if not plaintable.writes_plain(sys.stdout):
+        return False
+    text = render(plaintable.columns())
+    if text is None:
+        return False
+    sys.stdout.write(text + "\n")
+    return True
 
 
 class Advance(Protocol):

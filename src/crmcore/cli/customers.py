@@ -21,26 +21,29 @@ from crmcore.cli.context import (
     resolve_when,
     say,
     state,
+    to_doc,
 )
 from crmcore.cli.params import WHEN
-from crmcore.converter import to_doc
-from crmcore.customers import parse_external_id
 from crmcore.entities import Channel, Gender
 from crmcore.errors import ValidationError
-from crmcore.outputs import output_to
 from crmcore.security import Resource
-from crmcore.tabular import FORMATS, detect_format, open_table
+from crmcore.tabular import FORMATS
 from crmcore.text import for_terminal, json_text
-from crmcore.transfer import (
-    CUSTOMER_KEYS,
-    INTERACTION_CUSTOMER_KEYS,
-    export_customer_file,
-    export_customers,
-    export_interactions,
-    import_customers,
-    import_interactions,
-    parse_mapping,
-)
+
+# The core's services, its converter, file formats and import/export are imported by the
+# commands that use them, so that ``crm --help`` (and every other command) does not load
+# them. These two are ``crmcore.transfer``'s, spelt out for the options' choices
+# (tests/test_cli_lazy.py checks that they agree).
+CUSTOMER_KEYS = ("external_id", "phone")
+INTERACTION_CUSTOMER_KEYS = ("id", "external_id", "phone")
+
+
+def parse_external_id(text: str) -> tuple[str, str]:
+    """``crmcore.customers.parse_external_id``, imported when first used."""
+    from crmcore.customers import parse_external_id as parse
+
+    return parse(text)
+
 
 LIST_COLUMNS = [
     ("id", "id"),
@@ -306,6 +309,9 @@ def _import_command(kind: str) -> click.Command:
         atomic: bool,
         **options: Any,
     ) -> None:
+        from crmcore.tabular import detect_format, open_table
+        from crmcore.transfer import import_customers, parse_mapping
+
         crm = open_crm_from(ctx)
         table = open_table(path, detect_format(path, fmt), encoding=encoding, delimiter=delimiter)
         common: dict[str, Any] = {
@@ -421,6 +427,8 @@ def _import_history(
     common: dict[str, Any],
     options: dict[str, Any],
 ) -> Any:
+    from crmcore.transfer import import_interactions
+
     with progress_bar(ctx, total=None, description="replaying history") as written:
         return import_interactions(
             crm, table, on_row=advance, on_written=written, **common, **options
@@ -460,6 +468,9 @@ def forget(ctx: click.Context, customer_id: str, yes: bool) -> None:
 @click.pass_context
 def export(ctx: click.Context, customer_id: str | None, output: str | None, fmt: str) -> None:
     """Export all customers (CSV/JSONL/xlsx), or everything held about CUSTOMER_ID (JSON)."""
+    from crmcore.outputs import output_to
+    from crmcore.transfer import export_customer_file, export_customers
+
     _need_file(fmt, output)
     crm = open_crm_from(ctx)
     with output_to(crm, output, binary=fmt == "xlsx") as handle:
@@ -503,6 +514,9 @@ def interaction_export(
 ) -> None:
     """Export interactions as CSV, JSONL or xlsx (re-importable with 'crm interaction
     import')."""
+    from crmcore.outputs import output_to
+    from crmcore.transfer import export_interactions
+
     _need_file(fmt, output)
     crm = open_crm_from(ctx)
     crm.authorize(

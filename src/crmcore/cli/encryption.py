@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -19,16 +19,15 @@ from crmcore.cli.context import (
     state,
 )
 from crmcore.cli.policy import require
-from crmcore.encryption import encrypted_layer, write_key_file
 from crmcore.errors import ConflictError, StorageError
-from crmcore.keyrotation import (
-    BATCH,
-    KeyUsage,
-    key_status,
-    rotate_keys,
-    seal_plaintext,
-    sealed_documents,
-)
+
+if TYPE_CHECKING:
+    from crmcore.keyrotation import KeyUsage
+
+# ``crmcore.keyrotation.BATCH``, spelt out for the options' default: the encryption layer and
+# key rotation are imported by the commands that use them, not by every ``crm`` start
+# (tests/test_cli_lazy.py checks that the two agree).
+BATCH = 500
 
 CHECK_STATUS = (
     "check 'crm encryption status' before removing a previous key: it must show 0 "
@@ -45,6 +44,9 @@ def encryption_group() -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """How many sealed values open with the current key, each previous key, or none."""
+    from crmcore.encryption import encrypted_layer
+    from crmcore.keyrotation import key_status, sealed_documents
+
     crm = require(ctx, "encryption.read", "encryption key")
     previous = encrypted_layer(crm.store).cipher.previous_keys
     total = sum(sealed_documents(crm).values())
@@ -130,6 +132,8 @@ def rotate(ctx: click.Context, batch_size: int) -> None:
 
     Safe to interrupt and to run again; the store stays in use meanwhile.
     """
+    from crmcore.keyrotation import rotate_keys, sealed_documents
+
     crm = open_crm_from(ctx)
     who = actor(ctx)
     total = sum(sealed_documents(crm).values())
@@ -197,6 +201,8 @@ def seal(ctx: click.Context, batch_size: int) -> None:
     Values written before encryption was turned on, or before their field was declared
     personal. Safe to interrupt and to run again; the store stays in use meanwhile.
     """
+    from crmcore.keyrotation import seal_plaintext, sealed_documents
+
     crm = require(ctx, "encryption.seal", "encryption key")
     total = sum(sealed_documents(crm).values())
     with progress_bar(ctx, total=total, description="sealing") as advance:
@@ -250,6 +256,7 @@ def new_key(ctx: click.Context, file: str) -> None:
     key kept with the data it seals protects nothing: every backup would carry it). Keep a
     copy somewhere safe: losing the key loses the data it seals.
     """
+    from crmcore.encryption import write_key_file
     from crmcore.outputs import check_target, configured_paths
 
     check_target(file, protected=configured_paths(state(ctx).config_path), what="FILE")

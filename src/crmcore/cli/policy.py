@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from crmcore.app import CRM
 from crmcore.cli.context import actor, open_crm_from
 from crmcore.security import Resource
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
 
 
 def require(ctx: click.Context, action: str, kind: str) -> CRM:

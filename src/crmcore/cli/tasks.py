@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from crmcore import retry
 from crmcore.cli.context import (
     WHEN_HELP,
     actor,
@@ -22,9 +21,9 @@ from crmcore.cli.context import (
     out_table,
     resolve_when,
     say,
+    to_doc,
 )
 from crmcore.cli.params import DURATION, NAME, WHEN
-from crmcore.converter import to_doc
 from crmcore.entities import Priority, Task
 from crmcore.errors import TransientConflict, ValidationError
 
@@ -194,6 +193,8 @@ def worker(
     ctx: click.Context, once: bool, interval: float, iterations: int | None, name: str | None
 ) -> None:
     """Run the plugins' periodic sweeps (due follow-ups, SLA timers, expiry …)."""
+    from crmcore import retry
+
     crm = open_crm_from(ctx)
     worker_name = name or f"{socket.gethostname()}-{os.getpid()}"
     if not worker_name.strip():

@@ -9,10 +9,10 @@ import random
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import click
-from crmcore import Kinds, SettingsSpec, hookimpl
+from crmcore import Kinds, LazyCommand, SettingsSpec, hookimpl
 
 if TYPE_CHECKING:
+    import click
     from crmcore import CRM, Customer, Effects, Interaction, ReportSection, SummaryLine
     from crmcore.plugins import PluginManager
     from crmcore.registry import CustomerPanel, TemplateFolder, TranslationCatalog
@@ -74,11 +74,15 @@ def crm_tick(crm: CRM, now: datetime) -> Effects | None:
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
-    """``crm nps answer`` and ``crm nps report``."""
-    from crmcore_nps.cli import nps_group
-
-    cli.add_command(nps_group)
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
+    """``crm nps answer`` and ``crm nps report``, imported when ``crm nps`` runs."""
+    return [
+        LazyCommand(
+            "nps",
+            "crmcore_nps.cli:nps_group",
+            "Net Promoter Score surveys: record answers, see the score.",
+        )
+    ]
 
 
 @hookimpl
