@@ -220,3 +220,23 @@ def test_masking_hides_personal_values_and_drops_the_version():
     }
     assert list(shown) == ["id", "name", "phone", "email", "tags", "chat", "note", "region"]
     assert doc["version"] == 3 and doc["name"] == "Ann"
+
+
+def test_verify_walks_the_trail_in_batches_and_catches_an_entry_renumbered_out_of_it(make_crm):
+    crm = make_crm()
+    for i in range(7):
+        crm.customers.add(actor="ann", name=f"Customer {i}")
+    assert [e["seq"] for e in crm.audit.in_order(batch=3)] == list(range(1, 8))
+    assert crm.audit.verify().ok
+    raw = crm.audit.inner.collection("audit")
+    (last,) = raw.find({"seq": 7})
+    raw.update(last["id"], {"seq": "7"}, expected_version=last["version"])
+    report = crm.audit.verify()
+    assert not report.ok
+    assert (
+        report.problem
+        == "the trail holds 1 entry not numbered in its sequence (#1-#6): it was altered"
+    )
+    (middle,) = raw.find({"seq": 4})
+    raw.update(middle["id"], {"seq": 4.5}, expected_version=middle["version"])
+    assert crm.audit.verify().problem == "entry #4 is missing"

@@ -625,6 +625,23 @@ class AuditedStore(StoreLayer):
 
     # -- checking ----------------------------------------------------------------------------
 
+    def in_order(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """The live trail's entries by ``seq``, read ``batch`` numbers at a time through the
+        ``seq`` index, so that walking a long trail holds one batch of decoded entries, not
+        all of them. An entry whose ``seq`` is not a whole number is not among them
+        (``verify`` counts it apart)."""
+        low = 0
+        while True:
+            found = self._audit.find({"seq": {"$gte": low, "$lt": low + batch}}, sort=[("seq", 1)])
+            if found:
+                yield from found
+                low += batch
+                continue
+            rest = self._audit.find({"seq": {"$gte": low}}, sort=[("seq", 1)], limit=1)
+            if not rest or not _whole(rest[0]["seq"]):
+                return
+            low = rest[0]["seq"]  # past a gap
+
     def verify(
         self, anchors: Iterable[Anchor] = (), archived: Mapping[int, str] | None = None
     ) -> VerifyReport:
@@ -658,7 +675,7 @@ class AuditedStore(StoreLayer):
                 seen[item["last"]] = item["hash"]
             for seq, digest in (archived or {}).items():
                 seen.setdefault(seq, digest)
-        for entry in sorted(self._audit.iter(), key=lambda e: e["seq"]):
+        for entry in self.in_order():
             count += 1
             seq = entry["seq"]
             if seq != expected:
@@ -706,6 +723,13 @@ class AuditedStore(StoreLayer):
 
         def broken(problem: str) -> VerifyReport:
             return VerifyReport(count, False, problem, bool(keys), archived=archived_count)
+
+        stray = self._audit.count() - count
+        if stray:
+            return broken(
+                f"the trail holds {stray} entr{'y' if stray == 1 else 'ies'} not numbered "
+                f"in its sequence (#1-#{last}): it was altered"
+            )
 
         notes: list[str] = []
         if head is not None:
@@ -786,8 +810,10 @@ class AuditedStore(StoreLayer):
                 "not archiving it"
             )
         old: list[dict[str, Any]] = []
-        live = sorted(self._audit.iter(), key=lambda e: e["seq"])
-        for entry in live[:-1]:  # the newest stays: the log goes on numbering from it
+        newest = self._audit.last("seq")
+        for entry in self.in_order():
+            if newest is None or entry["seq"] == newest["seq"]:  # it stays: numbering goes on
+                break
             if not isinstance(entry.get("at"), str) or entry["at"] >= before:
                 break
             old.append({k: v for k, v in entry.items() if k != "version"})
