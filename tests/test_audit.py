@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from crmcore import hookimpl
-from crmcore.audit import masked
+from crmcore.audit import masked, record_digest
 from crmcore.schema import field
 from crmcore.storage import CollectionSpec
 from crmcore.testing.audit import operations
@@ -34,6 +34,7 @@ def audit_entries(crm, **match):
 def test_every_write_is_audited_with_actor_and_masked_personal_fields(make_crm):
     crm = make_crm()
     c = crm.customers.add(actor="ann", name="Li Lei", phone="13800138000", region="North")
+    as_created = crm.store.collection("customers").get(c.id)
     crm.customers.update(c.id, actor="bo", phone="13900139000", region="South")
     task = crm.tasks.create(
         actor="cy", kind="callback", title="call", due_at=crm.now(), customer_id=c.id
@@ -47,9 +48,15 @@ def test_every_write_is_audited_with_actor_and_masked_personal_fields(make_crm):
         ("update", "tasks", "cy"),
     ]
     created, updated = entries[0], entries[1]
-    assert created["diff"]["after"]["name"] == "***"
-    assert created["diff"]["after"]["phone"] == "***"
-    assert created["diff"]["after"]["region"] == "North"
+    # an insert records a digest of the masked record it created, not a second copy of it
+    personal = crm.audit.masked_fields("customers")
+    assert created["diff"] == {"sha": record_digest(as_created, personal)}
+    now = crm.store.collection("customers").get(c.id)
+    assert record_digest(now, personal) != created["diff"]["sha"]  # it changed since
+    # personal values are masked before hashing: the digest cannot confirm a guessed phone
+    guessed = {**as_created, "phone": "13700137000", "name": "Someone Else"}
+    assert record_digest(guessed, personal) == created["diff"]["sha"]
+    assert record_digest({**as_created, "region": "East"}, personal) != created["diff"]["sha"]
     assert updated["diff"]["region"] == ["North", "South"]
     assert updated["diff"]["phone"] == ["***", "***"]
     assert all(e["customer_id"] == c.id for e in entries)
@@ -78,8 +85,10 @@ def test_plugin_record_writes_are_audited_too(make_crm):
         actor="nurse",
     )
     (entry,) = audit_entries(crm, collection="notes.items")
-    assert entry["actor"] == "nurse" and entry["diff"]["after"]["text"] == "***"
-    assert entry["diff"]["after"]["topic"] == "health"
+    note = crm.store.collection("notes.items").get("n1")
+    assert entry["actor"] == "nurse"
+    assert entry["diff"] == {"sha": record_digest(note, frozenset({"text"}))}
+    assert crm.audit.masked_fields("notes.items") == frozenset({"text"})
 
 
 def test_the_hash_chain_detects_tampering(make_crm):
@@ -211,3 +220,23 @@ def test_masking_hides_personal_values_and_drops_the_version():
     }
     assert list(shown) == ["id", "name", "phone", "email", "tags", "chat", "note", "region"]
     assert doc["version"] == 3 and doc["name"] == "Ann"
+
+
+def test_verify_walks_the_trail_in_batches_and_catches_an_entry_renumbered_out_of_it(make_crm):
+    crm = make_crm()
+    for i in range(7):
+        crm.customers.add(actor="ann", name=f"Customer {i}")
+    assert [e["seq"] for e in crm.audit.in_order(batch=3)] == list(range(1, 8))
+    assert crm.audit.verify().ok
+    raw = crm.audit.inner.collection("audit")
+    (last,) = raw.find({"seq": 7})
+    raw.update(last["id"], {"seq": "7"}, expected_version=last["version"])
+    report = crm.audit.verify()
+    assert not report.ok
+    assert (
+        report.problem
+        == "the trail holds 1 entry not numbered in its sequence (#1-#6): it was altered"
+    )
+    (middle,) = raw.find({"seq": 4})
+    raw.update(middle["id"], {"seq": 4.5}, expected_version=middle["version"])
+    assert crm.audit.verify().problem == "entry #4 is missing"

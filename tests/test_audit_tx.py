@@ -22,6 +22,7 @@ from crmcore.audit import (
     flat_changes,
     masked,
     new_entry,
+    record_digest,
     stored_fields,
 )
 from crmcore.cli.audit import details
@@ -54,7 +55,7 @@ def test_a_call_through_the_retail_stack_is_one_entry_with_every_reaction(tmp_pa
         text = (tmp_path / "retail" / "crm-data" / f"{AUDIT}.json").read_text("utf-8")
         assert "Wang Fang" not in text and "13912345678" not in text
         flat = operations(crm, collection="customers", op="insert")
-        assert flat[0]["diff"]["after"]["name"] == "***"
+        assert flat[0]["diff"] == {"sha": added["ops"][0]["sha"]}
         assert flat[0]["customer_id"] == c.id
 
 
@@ -91,7 +92,11 @@ def test_writes_of_one_record_by_one_actor_in_a_transaction_are_one_operation(ma
         crm.customers.update(c.id, actor="ann", region="East")
     (entry,) = entries(crm)
     (op,) = entry["ops"]
-    assert op["op"] == "insert" and op["doc"]["region"] == "East"
+    stored = crm.store.collection("customers").get(c.id)
+    assert op["op"] == "insert" and op["sha"] == record_digest(
+        stored, crm.audit.masked_fields("customers")
+    )
+    assert stored["region"] == "East"  # the insert's digest is of the record as it ended
     d = crm.customers.add(actor="ann", name="Wu", region="North")
     with crm.transaction("bo"):
         crm.customers.update(d.id, actor="bo", region="South")
@@ -195,3 +200,73 @@ def test_the_trail_is_smaller_per_purchase_than_one_entry_per_write(tmp_path: Pa
                 old.update(at=op["at"], prev=GENESIS, hash=GENESIS)
                 one_per_write += len(json.dumps(old, separators=(",", ":")))
         assert len(new) == 10 and compact < one_per_write
+
+
+def _tx_entry_with_docs(seq: int, prev: str, record: dict) -> dict:
+    """An entry per transaction as crmcore wrote them before inserts were digests: the
+    insert holds the masked record under ``doc``."""
+    entry = {
+        "id": f"aud_{seq}",
+        "at": "2026-06-01T08:00:00.000000Z",
+        "actor": "legacy",
+        "ops": [
+            {
+                "op": "insert",
+                "in": "customers",
+                "id": record["id"],
+                "doc": stored_fields(record, frozenset({"name"})),
+            }
+        ],
+        "seq": seq,
+        "prev": prev,
+        "customers": [record["id"]],
+    }
+    entry["hash"] = entry_hash(entry)
+    return entry
+
+
+def test_entries_whose_inserts_hold_the_record_still_verify_and_read(make_crm):
+    crm = make_crm()
+    raw = raw_trail(crm)
+    old = _tx_entry_with_docs(1, GENESIS, {"id": "cus_x", "name": "Old Name", "region": "N"})
+    raw.insert(old)
+    crm.audit.inner.collection(HEAD).insert(
+        {"id": HEAD_ID, "seq": 1, "hash": old["hash"], "mac": None}
+    )
+    c = crm.customers.add(actor="ann", name="New", region="East")
+    assert crm.audit.verify().ok
+    first, second = (expand(e)[0] for e in entries(crm))
+    assert first["diff"] == {"after": {"name": "***", "region": "N"}}  # read as written
+    assert set(second["diff"]) == {"sha"} and second["record_id"] == c.id
+    raw.update(old["id"], {"ops": [{**old["ops"][0], "doc": {"region": "S"}}]}, expected_version=1)
+    assert crm.audit.verify().problem == "entry #1 was altered"
+
+
+def test_an_insert_digest_changed_in_the_trail_is_caught(make_crm):
+    crm = make_crm()
+    c = crm.customers.add(actor="ann", name="Li", region="North")
+    crm.customers.add(actor="ann", name="Wu", region="South")
+    raw = raw_trail(crm)
+    (entry,) = raw.find({"seq": 1})
+    (op,) = entry["ops"]
+    stored = crm.store.collection("customers").get(c.id)
+    assert op["sha"] == record_digest(stored, crm.audit.masked_fields("customers"))
+    forged = record_digest({**stored, "region": "East"}, crm.audit.masked_fields("customers"))
+    raw.update(entry["id"], {"ops": [{**op, "sha": forged}]}, expected_version=entry["version"])
+    assert crm.audit.verify().problem == "entry #1 was altered"
+
+
+def test_a_list_that_keeps_its_beginning_records_only_the_slice_that_changed():
+    line = ["2026-01-05T05:51:00Z", 105.31, "int_1"]
+    more = ["2026-01-05T07:41:00Z", 367.55, "int_2"]
+    assert changes({"lines": [line]}, {"lines": [line, more]}) == {"lines": {"[1:1]": [[], [more]]}}
+    # the end kept, the beginning replaced; a middle item removed
+    assert changes({"l": [1, 2, 3]}, {"l": [9, 2, 3]}) == {"l": {"[0:1]": [[1], [9]]}}
+    assert changes({"l": [1, 2, 3]}, {"l": [1, 3]}) == {"l": {"[1:2]": [[2], []]}}
+    # nothing shared: the whole lists, as before
+    assert changes({"l": [1, 2]}, {"l": [3]}) == {"l": [[1, 2], [3]]}
+    # personal lists stay masked leaves
+    assert changes({"p": ["a"]}, {"p": ["a", "b"]}, frozenset({"p"})) == {"p": ["***", "***"]}
+    diff = changes({"ext": {"lines": [line]}}, {"ext": {"lines": [line, more]}})
+    assert flat_changes(diff) == ["ext.lines[1:1]"]
+    assert details({"op": "update", "diff": diff}) == "changed: ext.lines[1:1]"

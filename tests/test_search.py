@@ -218,7 +218,7 @@ def test_the_audit_trail_masks_the_keys(crm):
     crm.customers.update(c.id, actor="ann", name="Other Person")
     trail = json.dumps(crm.audit.inner.collection("audit").find(), ensure_ascii=False)
     assert "secret" not in trail.casefold() and "5678" not in trail
-    assert '"search": "***"' in trail or '"search":"***"' in trail
+    assert '"search": ["***", "***"]' in trail  # the update's diff (an insert: a digest)
 
 
 def test_with_encryption_the_store_holds_keyed_hashes_and_search_still_works(make_crm, monkeypatch):

@@ -3,7 +3,9 @@
 ``AuditedStore`` wraps the backend, so writes by the core and by plugins alike are recorded
 without plugins doing anything. One entry per transaction: the action and every reaction
 written with it, as a list of operations (``expand`` reads them, and entries of the older
-shape, one per write). Entries form a hash chain (each holds the hash of the previous one), so
+shapes). An insert is recorded by a digest of the record it created (the record is in the
+store; ``record_digest`` checks it), an update by its masked diff, a delete by the masked
+record it removed. Entries form a hash chain (each holds the hash of the previous one), so
 editing or deleting an entry is detected by ``verify``. Personal fields (declared with
 ``personal=True`` on a collection's record type) appear in diffs only as ``"***"``. Lease
 changes (claim/release) are technical and not audited. ``archive`` moves old entries out to a
@@ -140,14 +142,44 @@ def stored_fields(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str,
     }
 
 
+def insert_digest(fields: Mapping[str, Any]) -> str:
+    """What an ``insert`` operation records of the record it created: the SHA-256 of the
+    canonical JSON of its ``stored_fields`` (masked), cut to 128 bits (32 hex digits). The
+    record itself is in the store; this proves what was written, without a second copy."""
+    return sha256(canonical(fields)).hexdigest()[:32]
+
+
+def record_digest(doc: Mapping[str, Any], personal: frozenset[str] = _NO_FIELDS) -> str:
+    """``insert_digest`` of ``doc`` as stored (id and version left out, ``personal`` fields
+    masked): equal to its insert operation's ``sha`` while the record is as it was created."""
+    return insert_digest(stored_fields(doc, personal))
+
+
+def _splice(b: list[Any], a: list[Any]) -> dict[str, Any] | None:
+    """A list change as the slice that changed, ``{"[i:j]": [before[i:j], after[i:k]]}``, when
+    the two lists share a beginning or an end (an appended item records only that item);
+    None when they share neither."""
+    n = min(len(a), len(b))
+    start = 0
+    while start < n and a[start] == b[start] and type(a[start]) is type(b[start]):
+        start += 1
+    end = 0
+    while end < n - start and a[-1 - end] == b[-1 - end] and type(a[-1 - end]) is type(b[-1 - end]):
+        end += 1
+    if not start and not end:
+        return None
+    return {f"[{start}:{len(b) - end}]": [b[start : len(b) - end], a[start : len(a) - end]]}
+
+
 def changes(
     before: Mapping[str, Any], after: Mapping[str, Any], personal: frozenset[str] = _NO_FIELDS
 ) -> dict[str, Any]:
     """What an ``update`` operation shows: ``{field: [before, after]}`` for the fields that
     changed (a missing field reads null), ``personal`` ones masked; where both sides are
     objects, only what changed inside them, nested the same way (``{"ext": {"loyalty":
-    {"tier": ["iron", "gold"]}}}``). A leaf is always a two-item list, a nested change an
-    object."""
+    {"tier": ["iron", "gold"]}}}``); where both are lists that keep their beginning or end,
+    only the slice that changed (``{"lines": {"[2:2]": [[], [item]]}}``: ``before[2:2]``
+    became ``[item]``). A leaf is always a two-item list, a nested change an object."""
     out: dict[str, Any] = {}
     for key in before.keys() | after.keys():
         if key == "version":
@@ -159,18 +191,23 @@ def changes(
             out[key] = [b if _blank(b) else MASK, a if _blank(a) else MASK]
         elif type(b) is dict and type(a) is dict and b and a:
             out[key] = changes(b, a)
+        elif type(b) is list and type(a) is list and b and a:
+            out[key] = _splice(b, a) or [b, a]
         else:
             out[key] = [b, a]
     return out
 
 
 def flat_changes(diff: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """The dotted names of the fields a ``changes`` diff (or an old entry's diff) changed."""
+    """The dotted names of the fields a ``changes`` diff (or an old entry's diff) changed; a
+    list's changed slice reads ``lines[2:2]``."""
     names: list[str] = []
     for key in sorted(diff):
         value = diff[key]
         if isinstance(value, Mapping):
             names += flat_changes(value, f"{prefix}{key}.")
+        elif key.startswith("[") and prefix.endswith("."):
+            names.append(f"{prefix[:-1]}{key}")
         else:
             names.append(f"{prefix}{key}")
     return names
@@ -179,9 +216,11 @@ def flat_changes(diff: Mapping[str, Any], prefix: str = "") -> list[str]:
 def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The operations of an entry, each as one flat record: ``seq``, ``at``, ``actor``,
     ``op``, ``collection``, ``record_id``, ``customer_id`` and ``diff`` (an insert's
-    ``{"after": fields}``, a delete's ``{"before": fields}``, an update's ``changes``, a
-    refusal's or an event's figures). Reads both shapes: an entry per transaction (``ops``)
-    and an entry per write, as crmcore wrote them before (returned as it is)."""
+    ``{"sha": digest}`` (``insert_digest``; entries written before it: ``{"after":
+    fields}``), a delete's ``{"before": fields}``, an update's ``changes``, a refusal's or an
+    event's figures). Reads every shape: an entry per transaction (``ops``), inserts with
+    their fields or their digest, and an entry per write, as crmcore wrote them before
+    (returned as it is)."""
     common = {"seq": entry.get("seq"), "at": entry.get("at"), "hash": entry.get("hash")}
     if "ops" not in entry:
         return [{**common, **{k: v for k, v in entry.items() if k not in _NOT_HASHED}}]
@@ -190,8 +229,10 @@ def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for item in entry["ops"]:
         op = item.get("op")
-        if op == "insert":
-            diff: Any = {"after": item.get("doc", {})}
+        if op == "insert" and "sha" in item:
+            diff: Any = {"sha": item["sha"]}
+        elif op == "insert":
+            diff = {"after": item.get("doc", {})}
         elif op == "delete":
             diff = {"before": item.get("doc", {})}
         else:
@@ -495,7 +536,9 @@ class AuditedStore(StoreLayer):
             item: dict[str, Any] = {"op": op, "in": collection}
             if record_id is not None:
                 item["id"] = record_id
-            if body or op not in ("insert", "delete"):
+            if op == "insert" and record_id is not None:
+                item["sha"] = insert_digest(body)
+            elif body or op not in ("insert", "delete"):
                 item["doc" if op in ("insert", "delete") else "diff"] = body
             if who != actor:
                 item["actor"] = who
@@ -587,6 +630,23 @@ class AuditedStore(StoreLayer):
 
     # -- checking ----------------------------------------------------------------------------
 
+    def in_order(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """The live trail's entries by ``seq``, read ``batch`` numbers at a time through the
+        ``seq`` index, so that walking a long trail holds one batch of decoded entries, not
+        all of them. An entry whose ``seq`` is not a whole number is not among them
+        (``verify`` counts it apart)."""
+        low = 0
+        while True:
+            found = self._audit.find({"seq": {"$gte": low, "$lt": low + batch}}, sort=[("seq", 1)])
+            if found:
+                yield from found
+                low += batch
+                continue
+            rest = self._audit.find({"seq": {"$gte": low}}, sort=[("seq", 1)], limit=1)
+            if not rest or not _whole(rest[0]["seq"]):
+                return
+            low = rest[0]["seq"]  # past a gap
+
     def verify(
         self, anchors: Iterable[Anchor] = (), archived: Mapping[int, str] | None = None
     ) -> VerifyReport:
@@ -620,7 +680,7 @@ class AuditedStore(StoreLayer):
                 seen[item["last"]] = item["hash"]
             for seq, digest in (archived or {}).items():
                 seen.setdefault(seq, digest)
-        for entry in sorted(self._audit.iter(), key=lambda e: e["seq"]):
+        for entry in self.in_order():
             count += 1
             seq = entry["seq"]
             if seq != expected:
@@ -668,6 +728,13 @@ class AuditedStore(StoreLayer):
 
         def broken(problem: str) -> VerifyReport:
             return VerifyReport(count, False, problem, bool(keys), archived=archived_count)
+
+        stray = self._audit.count() - count
+        if stray:
+            return broken(
+                f"the trail holds {stray} entr{'y' if stray == 1 else 'ies'} not numbered "
+                f"in its sequence (#1-#{last}): it was altered"
+            )
 
         notes: list[str] = []
         if head is not None:
@@ -748,8 +815,10 @@ class AuditedStore(StoreLayer):
                 "not archiving it"
             )
         old: list[dict[str, Any]] = []
-        live = sorted(self._audit.iter(), key=lambda e: e["seq"])
-        for entry in live[:-1]:  # the newest stays: the log goes on numbering from it
+        newest = self._audit.last("seq")
+        for entry in self.in_order():
+            if newest is None or entry["seq"] == newest["seq"]:  # it stays: numbering goes on
+                break
             if not isinstance(entry.get("at"), str) or entry["at"] >= before:
                 break
             old.append({k: v for k, v in entry.items() if k != "version"})

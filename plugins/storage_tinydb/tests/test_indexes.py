@@ -341,6 +341,52 @@ def test_the_index_cache_file_is_used_and_a_bad_one_is_ignored(tmp_path, monkeyp
     assert count_decodes() == 300  # a damaged cache is ignored: rebuilt from the documents
 
 
+def test_the_index_cache_file_is_compressed_in_blocks_and_an_older_format_is_rebuilt(
+    tmp_path, monkeypatch
+):
+    from crmcore_storage_tinydb import indexfile
+    from crmcore_storage_tinydb import table as table_module
+
+    folder = tmp_path / "db"
+    store = TinyStore(folder)
+    things = store.collection("things")
+    things.ensure_index(IndexSpec([("kind", 1), ("n", 1)]))
+    things.ensure_index(IndexSpec([("tags", 1)]))
+    n = indexfile.BLOCK + 500  # more than one block per index
+    things.insert_many(
+        {"id": f"thing_{i:06d}", "kind": f"kind-{i % 7}", "n": i, "tags": [f"t{i % 5}", "all"]}
+        for i in range(n)
+    )
+    expected = things.find({"kind": "kind-3", "n": {"$gte": 8000}})
+    store.close()
+    cache = folder / "things.idx"
+    data = cache.read_bytes()
+    assert data.startswith(b"CRMIDX3\n")
+    # three entries per document (one for kind/n, two for the tags), each well over 20 bytes
+    # raw: the blocks hold them in a fraction of that
+    assert len(data) < 3 * n * 20 / 2
+
+    def load() -> tuple[int, list]:
+        decoded: list[int] = []
+        real = table_module.decode_doc
+        monkeypatch.setattr(table_module, "decode_doc", lambda t: decoded.append(1) or real(t))
+        again = TinyStore(folder)
+        try:
+            things = again.collection("things")
+            things.count()
+            loaded = len(decoded)
+            found = things.find({"kind": "kind-3", "n": {"$gte": 8000}})
+            assert things.count({"tags": "all"}) == n and things.count({"tags": "t2"}) == n // 5
+        finally:
+            again.close()
+            monkeypatch.setattr(table_module, "decode_doc", real)
+        return loaded, found
+
+    assert load() == (0, expected)  # read from the blocks, nothing decoded
+    cache.write_bytes(b"CRMIDX2\n" + data[len(b"CRMIDX3\n") :])  # a format 2 file
+    assert load() == (n, expected)  # not read: the indexes were rebuilt from the documents
+
+
 def test_the_plan_with_fewest_candidates_is_chosen(tmp_path, monkeypatch):
     """Two indexes narrow a filter: the one leaving fewer candidates is used, counted by
     bisection (the loyalty sweep's expiry query: most entries are earnings, few expire)."""
