@@ -269,8 +269,11 @@ class Ledger:
         ``account``: the account as just read, for the first attempt (see ``state``).
         """
         for _attempt in range(MAX_ATTEMPTS):
-            state = self.state(customer_id, account=account)
-            account = _UNREAD  # a retry reads again
+            if account is _UNREAD:
+                state = self.state(customer_id)
+            else:
+                state = self.state(customer_id, account=account)
+                account = _UNREAD  # a retry reads again
             drafts = plan(state)
             if not drafts:
                 return []
