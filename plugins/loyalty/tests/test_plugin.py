@@ -39,6 +39,7 @@ HOOKS_TESTED = {
     "crm_customer_records": "test_plugin.py::test_export_includes_referrals_made",
     "crm_simulate": "test_plugin.py::test_simulated_days_do_visible_work",
     "crm_customer_badges": "test_workspace_panel.py::test_the_workspace_hooks_answer",
+    "crm_customers_badges": "test_workspace_panel.py::test_the_tier_badge_follows_the_account_…",
     "crm_customer_panels": "test_workspace_panel.py::test_the_workspace_hooks_answer",
     "crm_web_templates": "test_workspace_panel.py::test_the_workspace_hooks_answer",
     "crm_translations": "test_workspace_panel.py::test_the_workspace_hooks_answer, test_catalog.py",

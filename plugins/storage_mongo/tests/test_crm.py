@@ -103,6 +103,7 @@ def test_declared_indexes_are_created_at_open_and_reopening_is_idempotent(
         "i_owner_status",
         "i_phone",
         "i_search",
+        "i_status",
         "u_email",
         "u_phone",
     ]
