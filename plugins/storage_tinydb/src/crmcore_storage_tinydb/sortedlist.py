@@ -215,31 +215,13 @@ class SortedList:
 
     def update(self, items: Iterable[Any]) -> None:
         """Insert many items in order (duplicates are kept), sorted first so that each is
-        looked for from where the one before it went."""
+        looked for from where the one before it went (``add_sorted``)."""
         new = sorted(items)
         if not new:
             return
-        maxes = self._maxes
-        if not maxes:
+        if not self._maxes:
             self._chunks = [new[i : i + CHUNK] for i in range(0, len(new), CHUNK)]
             self._maxes = [c[-1] for c in self._chunks]
             self._len = len(new)
             return
-        chunks = self._chunks
-        last = len(maxes) - 1
-        i = 0
-        for item in new:  # where ``add`` would put each
-            i = bisect_right(maxes, item, i)
-            if i > last:
-                i = last
-                chunk = chunks[i]
-                chunk.append(item)
-                maxes[i] = item
-            else:
-                chunk = chunks[i]
-                insort(chunk, item)
-            if len(chunk) > 2 * CHUNK:
-                chunks[i : i + 1] = [chunk[:CHUNK], chunk[CHUNK:]]
-                maxes[i : i + 1] = [chunk[CHUNK - 1], chunk[-1]]
-                last += 1
-        self._len += len(new)
+        self.add_sorted(new)
