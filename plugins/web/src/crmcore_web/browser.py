@@ -210,15 +210,35 @@ def sign_in(driver: Any, server: WorkspaceServer, name: str, password: str) -> N
     wait_for(driver, lambda d: not d.current_url.split("?")[0].endswith("/login"))
 
 
+#: What chromedriver says, as a plain ``WebDriverException``, when an element read belongs to
+#: a document the page has just navigated away from (a stale reference by another name).
+_LEFT_DOCUMENT = "does not belong to the document"
+
+
 def wait_for(driver: Any, condition: Any, seconds: float = 20) -> Any:
     """Wait until ``condition(driver)`` is truthy. An element not there yet, or replaced while
-    it was read (the page was navigating: a stale reference), counts as "not yet" and is read
-    again, rather than failing the test on a busy machine."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    it was read (the page was navigating: a stale reference, or chromedriver's "node does not
+    belong to the document"), counts as "not yet" and is read again, rather than failing the
+    test on a busy machine."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def reread(d: Any) -> Any:
+        try:
+            return condition(d)
+        except (NoSuchElementException, StaleElementReferenceException):
+            raise
+        except WebDriverException as exc:
+            if _LEFT_DOCUMENT in (exc.msg or ""):
+                return False
+            raise
+
     ignored = (NoSuchElementException, StaleElementReferenceException)
-    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(condition)
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(reread)
 
 
 # -- fixtures ---------------------------------------------------------------------------------
