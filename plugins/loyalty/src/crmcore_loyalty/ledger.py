@@ -127,14 +127,31 @@ class LedgerState:
 
 
 def replay(entries: Iterable[LedgerEntry]) -> tuple[tuple[LedgerEntry, ...], int, dict[str, Lot]]:
-    """Order entries and compute the balance and each lot's fate (see the module rules)."""
+    """Order entries and compute the balance and each lot's fate (see the module rules).
+
+    A debit that finds too few points in the lots before it (a ledger joined by a merge
+    before the kept account numbered on after both: its later postings were numbered among
+    the merged customer's entries) takes the rest from the lots that come after it, so the
+    lots always add up to the balance."""
     ordered = tuple(sorted(entries, key=lambda e: (e.seq, e.at, e.id)))
     lots: dict[str, Lot] = {}
     balance = 0
+    owed: list[tuple[LedgerEntry, Lot | None, int]] = []  # debits not covered yet
     for entry in ordered:
         balance += entry.points
         if entry.points > 0:
-            lots[entry.id] = Lot(entry, entry.points)
+            lot = lots[entry.id] = Lot(entry, entry.points)
+            while owed and lot.remaining:
+                debit, target, need = owed[0]
+                take = min(need, lot.remaining)
+                lot.remaining -= take
+                _book(lot, debit.kind, take)
+                if debit.kind == CLAWBACK and target is not None:
+                    target.recovered += take
+                if take == need:
+                    owed.pop(0)
+                else:
+                    owed[0] = (debit, target, need - take)
             continue
         need = -entry.points
         target = lots.get(entry.lot) if entry.lot else None
@@ -156,6 +173,8 @@ def replay(entries: Iterable[LedgerEntry]) -> tuple[tuple[LedgerEntry, ...], int
                 target.recovered += take
             if not need:
                 break
+        if need:
+            owed.append((entry, target, need))
     return ordered, balance, lots
 
 
@@ -166,6 +185,12 @@ def _book(lot: Lot, kind: str, points: int) -> None:
         lot.clawed += points
     else:
         lot.spent += points
+
+
+def numbered_to(state: LedgerState) -> int:
+    """The ``seq`` the next posting numbers on from: the account's, or a higher one among the
+    entries read (a merge joins another customer's entries, numbered by their own account)."""
+    return max([state.account.seq, *(e.seq for e in state.entries)])
 
 
 class _Stale(Exception):
@@ -277,7 +302,7 @@ class Ledger:
             drafts = plan(state)
             if not drafts:
                 return []
-            seq = state.account.seq
+            seq = numbered_to(state)
             entries = [attrs.evolve(d, seq=seq + i) for i, d in enumerate(drafts, start=1)]
             if state.balance + sum(e.points for e in entries) < 0:
                 raise ValidationError(f"customer {customer_id}: the balance would go negative")
@@ -331,12 +356,13 @@ class Ledger:
                     if not state.entries and not state.stored:
                         return 0  # nothing posted, nothing to keep
                     account = state.account
+                    seq = numbered_to(state)
                     settled = not state.unflushed and not (account.pending and self._atomic())
-                    if settled and account.balance == state.balance:
+                    if settled and account.balance == state.balance and account.seq == seq:
                         return state.balance
                     self._roll_forward(state)
                     pending = [] if self._atomic() else account.pending
-                    self._commit(state, account.seq, pending, state.balance)
+                    self._commit(state, seq, pending, state.balance)
                     return state.balance
             except _Stale:
                 if nested:
@@ -348,12 +374,17 @@ class Ledger:
         )
 
     def rebuild_balances(self, *, actor: str) -> tuple[int, int]:
-        """Recompute every customer's running balance where it differs from their ledger
-        (one pass over the ledger, then ``rebuild_balance`` for each that differs):
+        """Recompute every customer's running balance where it differs from their ledger, or
+        whose account numbers below an entry of theirs (a merge before the kept account
+        numbered on after the joined entries): one pass over the ledger, then
+        ``rebuild_balance`` for each;
         ``(customers with an account or entries, balances written)``."""
         sums: dict[str, int] = {}
+        seqs: dict[str, int] = {}
         for doc in self._entries.collection.iter():
-            sums[doc["customer_id"]] = sums.get(doc["customer_id"], 0) + doc["points"]
+            who = doc["customer_id"]
+            sums[who] = sums.get(who, 0) + doc["points"]
+            seqs[who] = max(seqs.get(who, 0), doc.get("seq", 0))
         own = {a.customer_id: a for a in self._accounts.iter() if a.id == account_id(a.customer_id)}
         fixed = 0
         customers = sorted(set(sums) | set(own))
@@ -363,6 +394,7 @@ class Ledger:
                 account is not None
                 and not account.pending
                 and account.balance == sums.get(customer_id, 0)
+                and account.seq >= seqs.get(customer_id, 0)
             ):
                 continue
             before = account.balance if account is not None else None

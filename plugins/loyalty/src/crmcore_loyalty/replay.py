@@ -141,6 +141,8 @@ class _Fold:
             entries = loyalty.ledger.find({"customer_id": customer.id})
         self.stored_account = self.account = account
         self.entries = sorted(entries, key=lambda e: (e.seq, e.at, e.id))
+        if self.entries and self.entries[-1].seq > account.seq:  # joined by a merge
+            self.account = attrs.evolve(account, seq=self.entries[-1].seq)
         self.keys = {e.key for e in entries}
         self.balance = sum(e.points for e in entries)  # the running balance, from the ledger
         self.new_docs: list[dict[str, Any]] = []
