@@ -16,7 +16,15 @@ import attrs
 import pytest
 from crmcore_loyalty import Loyalty
 from crmcore_loyalty.ledger import Ledger
-from crmcore_loyalty.records import ACCOUNTS, LEDGER, Account, LedgerEntry, account_id
+from crmcore_loyalty.records import (
+    ACCOUNTS,
+    LEDGER,
+    TOTALS,
+    Account,
+    LedgerEntry,
+    account_id,
+    totals_id,
+)
 
 from crmcore.app import open_crm
 from crmcore.history import HistoryRow, replay
@@ -330,13 +338,22 @@ def test_crm_loyalty_rebuild_in_a_real_process_on_a_store_crm_init_made(tmp_path
         old = dict(coll.get(account_id(ids[0])))
         del old["balance"]
         wrong = {**coll.get(account_id(ids[1])), "balance": 7}
-        coll.upsert_many([old, wrong])
+        behind = {**coll.get(account_id(ids[2])), "seq": 0}  # a merge's, before the fix
+        coll.upsert_many([old, wrong, behind])
+        totals = opened.store.collection(TOTALS)  # the earlier form: a line per purchase
+        earlier = {**totals.get(totals_id(ids[2])), "lines": [["2026-01-01", 5.0, "x"]]}
+        earlier.update(kinds="purchase", horizon=None)
+        totals.upsert_many([earlier])
     done = crm("--json", "--as", "admin", "loyalty", "rebuild")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["accounts"], report["balances_fixed"], report["totals"]) == (3, 2, 3)
     with open_crm(tmp_path / "crm.toml") as opened:
         assert_balances_kept(opened)
+        assert Loyalty(opened).ledger.account(ids[2]).seq == 1
+        record = opened.store.collection(TOTALS).get(totals_id(ids[2]))
+        assert record["kinds"].startswith("2|") and record["micros"] == 120_000_000
+        assert record["lines"] is None
     done = crm("--as", "admin", "loyalty", "rebuild")
     assert done.returncode == 0 and "0 balance(s) recomputed" in done.stdout, done.stderr
 

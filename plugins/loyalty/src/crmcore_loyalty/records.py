@@ -164,16 +164,17 @@ class Cursor:
 
 @attrs.frozen
 class WindowTotals:
-    """A customer's running spend lines for tier qualification (``totals``): ``lines`` are
-    ``[at, signed amount, interaction id]`` in time order, none at or before ``horizon``;
-    ``kinds`` the purchase kinds they were written under."""
+    """A customer's running spend for tier qualification (``totals``): ``micros`` is the sum
+    of the lines (purchases +, refunds -, in millionths) of their interactions with ``edge <
+    occurred_at <= top``; no counted line lies before ``first``; ``kinds`` the record's form
+    and the purchase kinds it was written under."""
 
     id: str
     customer_id: str
-    lines: list[list[Any]] = attrs.field(factory=list)
-    horizon: datetime | None = field(
-        default=None, converter=utc_converter("horizon", optional=True)
-    )
+    micros: int = 0
+    edge: datetime | None = field(default=None, converter=utc_converter("edge", optional=True))
+    top: datetime | None = field(default=None, converter=utc_converter("top", optional=True))
+    first: datetime | None = field(default=None, converter=utc_converter("first", optional=True))
     kinds: str = ""
     version: int = 0
 

@@ -85,10 +85,16 @@ def fold(
     # Written once for the batch, in the batch's transaction (a transaction of its own when
     # called outside one): every customer's new entries in one bulk insert, then each
     # account (with the version read) and each ``ext`` mirror (coalesced by the core).
+    # A customer with spend totals has this batch's purchases counted in them (a customer
+    # without builds them at their next purchase, from every stored interaction).
+    totals = loyalty.totals.of_many(by_customer)
+    now = loyalty.crm.now()
     with loyalty.crm.transaction(actor):
         ledger.insert_entries([doc for one in folds for doc in one.new_docs])
         for one in folds:
             one.flush()
+        for customer_id in sorted(totals):
+            loyalty.totals.record_all(customer_id, by_customer[customer_id], now=now, create=False)
 
 
 def _per_event(
