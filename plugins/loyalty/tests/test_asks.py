@@ -144,3 +144,26 @@ def test_disabled(kit):
     kit.buy(ann, 10)
     kit.log(ann, "feedback", satisfaction=5)
     assert ask_tasks(kit) == []
+
+
+def test_an_open_ask_is_found_by_its_key_before_any_cooldown_count(asks, monkeypatch):
+    """With an ask open the customer is not asked again, and finding that out reads the
+    task's open key only (not every task of the customer made within the cooldown)."""
+    ann = asks.customer()
+    asks.buy(ann, 80)
+    [task] = ask_tasks(asks, ann)
+    counted: list[dict] = []
+    real_count = type(asks.crm.tasks).count
+
+    def count(self, filter=None):
+        counted.append(dict(filter or {}))
+        return real_count(self, filter)
+
+    monkeypatch.setattr(type(asks.crm.tasks), "count", count)
+    asks.buy(ann, 90)
+    assert ask_tasks(asks, ann) == [task]
+    assert not [f for f in counted if f.get("kind") == ASK_KIND], counted
+    monkeypatch.undo()
+    asks.crm.tasks.complete(task.id, actor="t", outcome="asked")
+    asks.buy(ann, 95)  # done, but within the cooldown: still not asked again
+    assert len(ask_tasks(asks, ann)) == 1

@@ -77,6 +77,8 @@ class Asks:
             < self._crm.wall_now()
         ):
             return None  # an old event (logged late, or history imported): the moment passed
+        if self._crm.tasks.count({"open_key": ask_key(customer.id)}):
+            return None  # one is open: a draft would be skipped (one index look-up, no decode)
         if self._crm.tasks.count(
             {
                 "kind": ASK_KIND,
