@@ -207,9 +207,10 @@ def test_the_batch_path_leaves_the_store_the_per_row_path_leaves(tmp_path, seed)
     per_row, batch = dump(per_row_crm), dump(batch_crm)
     for name in per_row:
         assert batch[name] == per_row[name], name
-    # loyalty's spend totals are a cache of each customer's purchase lines that tier
-    # evaluation reads: the per-row path fills and prunes it purchase by purchase, the batch
-    # path leaves it to be built from the stored history on first use; both answer alike
+    # loyalty's spend totals are a running sum over each customer's purchases that tier
+    # evaluation reads: the per-row path adds to it purchase by purchase, the batch path
+    # counts its rows in an existing one and leaves a missing one to be built from the
+    # stored history on first use; both answer alike
     assert spend_answers(batch_crm) == spend_answers(per_row_crm)
     # the folds did fold: fewer audited writes for the same result
     writes = [c.store.collection(AUDIT).count() for c in (per_row_crm, batch_crm)]
