@@ -66,13 +66,22 @@ def sections(
     period: Counter[str] = Counter()
     shortfall = 0
     goodwill = 0
-    # the period's entries only, through the (kind, at) index: stored instants as their text
+    # the period's entries only, through the (kind, at, points) index: instants as their text
     window_filter = {
         "kind": {"$in": list(ENTRY_KINDS)},
         "at": {"$gte": iso(since), "$lt": iso(upper)},
     }
-    for doc in loyalty.crm.collection(LEDGER).find(window_filter):
-        if owned is not None and doc["customer_id"] not in owned:
+    ledger = loyalty.crm.collection(LEDGER)
+    if owned is None:
+        # everyone's: added up through the (kind, at, points) index, no entry read; the
+        # period's clawbacks and compensations (few) read through their indexes
+        at = window_filter["at"]
+        for kind in ENTRY_KINDS:
+            period[kind] = int(ledger.sum("points", {"kind": kind, "at": at}))
+        shortfall = int(ledger.sum("shortfall", {"kind": CLAWBACK, "at": at}))
+        goodwill = int(ledger.sum("points", {"reason": "compensation", "kind": EARN, "at": at}))
+    for doc in ledger.find(window_filter) if owned is not None else ():
+        if doc["customer_id"] not in owned:
             continue
         kind, points = doc["kind"], doc["points"]
         period[kind] += points
