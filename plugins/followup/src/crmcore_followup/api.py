@@ -339,15 +339,15 @@ def overdue_by_grade(
     past = when < clock
     settings = crm.settings("followup")
     if overdue_only and past:
-        owners = _owners(reps, assignee, members)
-        held = None if owners is False else _grades_held(crm, settings, when, owners or None)
-        if held is not None and owners:
+        listed, owners = _owners(reps, assignee, members)
+        then = _grades_held(crm, settings, when, owners) if listed else None
+        if then is not None and owners is not None:
             # a team's tasks may be about others' customers: every grade anyone holds must
             # be the team's too, or a grade only a non-overdue task lists would be missed
             anyone = _grades_held(crm, settings, when, None)
-            held = held if anyone is not None and anyone <= held else None
-        if held is not None:
-            return _overdue_then(crm, settings, when, held, reps, assignee, members)
+            then = then if anyone is not None and anyone <= then else None
+        if then is not None:
+            return _overdue_then(crm, settings, when, then, reps, assignee, members)
     counted = None
     if overdue_only and not past:
         if reps is None:
@@ -420,14 +420,14 @@ def overdue_by_grade(
 
 def _owners(
     reps: Callable[[str | None], bool] | None, assignee: str | None, members: list[str] | None
-) -> list[str] | bool:
-    """The reps whose customers count, listed ([]: everyone's), or False when they cannot
-    be listed (a filter that lists no members)."""
+) -> tuple[bool, list[str] | None]:
+    """Whether the reps whose customers count can be listed, and the list (None: everyone's);
+    not when a filter lists no members."""
     if reps is None:
-        return []
+        return True, None
     if assignee is not None:
-        return [assignee] if reps(assignee) else False
-    return members if members else False
+        return reps(assignee), [assignee]
+    return bool(members), members
 
 
 def _overdue_then(

@@ -81,7 +81,7 @@ def sections(
         shortfall = int(ledger.sum("shortfall", {"kind": CLAWBACK, "at": at}))
         goodwill = int(ledger.sum("points", {"reason": "compensation", "kind": EARN, "at": at}))
     for doc in ledger.find(window_filter) if owned is not None else ():
-        if doc["customer_id"] not in owned:
+        if owned is not None and doc["customer_id"] not in owned:
             continue
         kind, points = doc["kind"], doc["points"]
         period[kind] += points
@@ -238,9 +238,9 @@ def holdings(loyalty: Loyalty) -> tuple[int, int]:
         sums: Counter[str] = Counter()
         for doc in crm.collection(LEDGER).find({"customer_id": {"$in": unknown}}):
             sums[doc["customer_id"]] += doc["points"]
-        held = [points for points in sums.values() if points > 0]
-        total += sum(held)
-        members += len(held)
+        credits = [points for points in sums.values() if points > 0]
+        total += sum(credits)
+        members += len(credits)
     return total, members
 
 
@@ -377,7 +377,7 @@ def referrer_names(loyalty: Loyalty, ids: list[str]) -> dict[str, str]:
         try:
             names[cid] = short_name(loyalty.crm.customers.get_any(cid).name)
         except NotFoundError:
-            names[cid] = f"(deleted customer {cid[-6:]})"
+            names[cid] = msg("(deleted customer %(id)s)", id=cid[-6:])
     seen = Counter(names.values())
     return {cid: f"{name} ({cid[-6:]})" if seen[name] > 1 else name for cid, name in names.items()}
 
