@@ -425,3 +425,38 @@ def test_a_compound_unique_index_with_a_sealed_field_is_checked_during_a_rotatio
         coll.update("p2", {"region": "N"}, expected_version=1)
     coll.update("p2", {"region": "W"}, expected_version=1)
     assert sorted(d["id"] for d in coll.find()) == ["p1", "p2"]
+
+
+def test_a_sum_opens_sealed_numbers_and_passes_plain_ones_to_the_store(monkeypatch):
+    """``Collection.sum`` through encryption at rest: a personal field is summed as read
+    (opened), never from the sealed values; another field is summed by the store, with a
+    filter on a sealed field sealed as a find's is."""
+    from crmcore.encryption import EncryptedStore
+    from crmcore.storage import CollectionSpec, IndexSpec
+    from crmcore.storage.memory import MemoryCollection, MemoryStore
+
+    spec = CollectionSpec("people", (IndexSpec([("phone", 1)], sparse=True),))
+    store = EncryptedStore(MemoryStore(), cipher(NEW))
+    store.ensure_collection(spec)
+    store.declare(spec, ["phone", "income"])
+    coll = store.collection("people")
+    coll.insert_many(
+        [
+            {"id": "a", "phone": "1", "income": 1200, "visits": 3},
+            {"id": "b", "phone": "2", "income": 800.5, "visits": 4},
+            {"id": "c", "phone": "1", "visits": 5},
+        ]
+    )
+    raw = store.inner.collection("people")
+    assert raw.sum("income") == 0  # sealed at rest: no number there
+    passed = []
+    real_sum = MemoryCollection.sum
+    monkeypatch.setattr(
+        MemoryCollection, "sum", lambda self, *a: passed.append(a) or real_sum(self, *a)
+    )
+    assert coll.sum("income") == 2000.5
+    assert coll.sum("income", {"phone": "2"}) == 800.5
+    assert passed == []  # read and opened, not summed by the store
+    assert coll.sum("visits", {"phone": "1"}) == 8
+    [(field, sealed)] = passed  # the store's own sum (an index may answer it)
+    assert field == "visits" and sealed["phone"] != "1"

@@ -437,6 +437,9 @@ def to_json(value: Any) -> Any:
         if out.get("note_key") and i18n.active():  # a note a plugin wrote (a ticket's trail)
             message = title_message(str(out["note"]), out["note_key"], out.get("note_args"))
             out["note"] = i18n.translate(message, i18n.current_gettext)
+        if out.get("status") == "cancelled" and out.get("outcome") and i18n.active():
+            # a task's cancel reason: a message id where the core or a plugin wrote it
+            out["outcome"] = i18n.translate(str(out["outcome"]), i18n.current_gettext)
         return out
     if kind is list:
         return [to_json(v) for v in value]

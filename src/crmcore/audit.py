@@ -1055,6 +1055,9 @@ class AuditedCollection(Collection):
     def count(self, filter: Filter | None = None) -> int:
         return self._inner.count(filter)
 
+    def sum(self, field: str, filter: Filter | None = None) -> int | float:
+        return self._inner.sum(field, filter)
+
     def ensure_index(self, spec: IndexSpec) -> None:
         self._inner.ensure_index(spec)
 

@@ -16,6 +16,7 @@ from crmcore.entities import Customer, CustomerStatus, Task
 from crmcore.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from crmcore.ids import new_id
 from crmcore.kernel import Kernel
+from crmcore.markers import N_
 from crmcore.normalize import normalize_email, parse_phone
 from crmcore.retry import retried
 from crmcore.schema import personal_fields
@@ -465,7 +466,7 @@ class Customers:
         with self._kernel.transaction(actor):
             for task in self._tasks.open_for(id):
                 self._tasks.apply_update(
-                    TaskUpdate(task_id=task.id, cancel=True, reason="customer data erased"),
+                    TaskUpdate(task_id=task.id, cancel=True, reason=N_("customer data erased")),
                     actor=actor,
                 )
             for spec in self._kernel.specs.values():
@@ -694,8 +695,10 @@ class Customers:
         now = self._kernel.now()
         self._move_history(duplicate_id, keep_id, actor)
         with self._kernel.transaction(actor):
+            # a cancel reason is a message id (shown in the reader's language): which
+            # customer it went to is the tombstone's ``merged_into``
             self._tasks.cancel_deduped_for(
-                duplicate_id, actor=actor, reason=f"merged into {keep_id}"
+                duplicate_id, actor=actor, reason=N_("merged into another customer")
             )
             for spec in self._kernel.specs.values():
                 if spec.customer_key is None or spec.name == names.CUSTOMERS:

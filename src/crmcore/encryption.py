@@ -604,6 +604,12 @@ class EncryptedCollection(Collection):
     def count(self, filter: Filter | None = None) -> int:
         return self._inner.count(self._filter(filter))
 
+    def sum(self, field: str, filter: Filter | None = None) -> int | float:
+        top = field.split(".", 1)[0]
+        if top in self._fields or top in self._blind:
+            return super().sum(field, filter)  # sealed values: summed as read, opened
+        return self._inner.sum(field, self._filter(filter))
+
     def ensure_index(self, spec: IndexSpec) -> None:
         self._inner.ensure_index(spec)
 

@@ -486,5 +486,8 @@ class GatedCollection(Collection):
     def count(self, filter: Filter | None = None) -> int:
         return self._inner.count(filter)
 
+    def sum(self, field: str, filter: Filter | None = None) -> int | float:
+        return self._inner.sum(field, filter)
+
     def indexes(self) -> list[IndexSpec]:
         return self._inner.indexes()

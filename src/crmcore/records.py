@@ -82,3 +82,7 @@ class Records(Generic[T]):
 
     def count(self, filter: Mapping[str, Any] | None = None) -> int:
         return self.collection.count(filter)
+
+    def sum(self, field: str, filter: Mapping[str, Any] | None = None) -> int | float:
+        """The sum of a numeric field over the matching records (``Collection.sum``)."""
+        return self.collection.sum(field, filter)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from crmcore.chart_svg import axis_title, format_value, render_figure
 from crmcore.charts import Chart, translated
@@ -19,6 +20,7 @@ from crmcore.i18n import N_, Message, joined
 from crmcore.i18n import translate as translate_message
 from crmcore.outputs import write_output
 from crmcore.registry import ReportSection, ReportWindow
+from crmcore.text import for_terminal
 
 BAR_WIDTH = 30
 Translate = Callable[[str], str]
@@ -40,7 +42,12 @@ def _terminal_chart(console: Console, chart: Chart) -> None:
     """A chart as horizontal bars, one line per label and series."""
     if chart.empty:
         return
-    console.print(f"  [bold]{chart.title}[/bold] ({axis_title(chart)})", highlight=False)
+    # styled, not marked up: the CLI's consoles read no markup (``SafeConsole``), which would
+    # print "[bold]" as written
+    heading = Text("  ")
+    heading.append(for_terminal(chart.title), style="bold")
+    heading.append(f" ({for_terminal(axis_title(chart))})")
+    console.print(heading, highlight=False)
     peak = chart.peak() or 1
     label_width = max(len(x) for x in chart.x)
     many = len(chart.series) > 1

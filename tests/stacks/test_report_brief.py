@@ -37,6 +37,7 @@ def history(init_profile, open_profile):
         assert result.returncode == 0, result.stderr
     crm, clock = open_profile(path)
     rng = random.Random(21)
+    late = random.Random(22)
     ids = []
     for i in range(60):
         owner = rng.choice([*REPS, None])
@@ -72,6 +73,11 @@ def history(init_profile, open_profile):
         for task in crm.tasks.find({"status": "open", "kind": "callback"})[:2]:
             if rng.random() < 0.5:
                 crm.tasks.complete(task.id, actor=task.assignee or "admin")
+        # some follow-ups done late (a past period counts them as open and overdue then);
+        # a generator of its own, so the history above stays what it was
+        for task in crm.tasks.find({"status": "open", "kind": "follow_up"})[:3]:
+            if task.due_at < crm.now() and late.random() < 0.3:
+                crm.tasks.complete(task.id, actor=task.assignee or "admin")
         if _day % 9 == 8:  # the sweep: value tiers and churn risk change over the weeks
             crm.tick("test")
         clock.advance(timedelta(hours=rng.randint(12, 36)))
@@ -86,6 +92,8 @@ WINDOWS = [
     ("custom", "first", "last"),  # the whole history, ending today
     ("custom", "first", "middle"),  # ending in the past: the sources' full path
     ("custom", "middle", ""),  # the last month to today
+    ("custom", "first", "early"),  # ending in the first days: tasks open then, few overdue
+    ("custom", "before", "before"),  # a day before the first customer: nothing listed
 ]
 
 
@@ -100,6 +108,8 @@ def test_brief_report_shows_what_the_full_report_shows(history, team, rep):
         "first": (now - timedelta(days=80)).date().isoformat(),
         "middle": (now - timedelta(days=30)).date().isoformat(),
         "last": now.date().isoformat(),
+        "early": (now - timedelta(days=66)).date().isoformat(),
+        "before": (now - timedelta(days=90)).date().isoformat(),
     }
     for period, since, until in WINDOWS:
         window = chosen_window(

@@ -195,3 +195,29 @@ def test_every_field_of_the_followup_pages_has_a_label(crm):
         page = wu.get(path)
         assert page.status_code == 200, path
         assert unlabelled(page.text) == [], path
+
+
+def test_a_callback_without_an_answer_score_or_note_leaves_no_empty_field(crm, clock):
+    """The customer page's last callbacks and the script's previous ones join only the
+    fields a callback has: never "· ·" or a trailing "·"."""
+    customer, task = a_callback(crm)
+    for fields in (
+        {"summary": "asked about delivery"},  # no answer, no score
+        {"satisfaction": 4},  # a score only
+        {},  # the date alone
+        {"ext": {"followup": {"satisfied": True}}},  # an answer only
+    ):
+        crm.interactions.log(actor="ann", customer_id=customer.id, kind="callback", **fields)
+        clock.advance(hours=1)
+    ann = Workspace(crm, "ann")
+    customer_page = ann.get(f"/customers/{customer.id}").text
+    script = ann.get(f"/followup/callbacks/{task.id}").text
+    for page, heading in ((customer_page, "Last callbacks"), (script, "Earlier callbacks")):
+        after = page.split(heading, 1)[1]
+        items = re.findall(r"<li>(.*?)</li>", after.split("</ul>", 1)[0], re.S)
+        assert len(items) == 4, (heading, items)
+        for item in items:
+            text = " ".join(item.split())
+            assert "· ·" not in text and not text.endswith("·"), (heading, text)
+        assert any(text.endswith("· asked about delivery") for text in items), items
+    assert "satisfied" in customer_page.split("Last callbacks", 1)[1].split("</ul>", 1)[0]

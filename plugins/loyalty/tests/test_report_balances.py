@@ -131,3 +131,40 @@ def test_a_store_not_rebuilt_yet_is_read_in_one_pass_with_the_same_figures(kit, 
     assert balances(kit.loyalty) == {c.id: 10 + n for n, c in enumerate(customers)}
     expected = whole_ledger_figures(kit.crm, clock.now(), ReportWindow(), 30)
     assert report_figures(kit.loyalty, clock.now(), ReportWindow()) == expected
+
+
+def test_everyones_holdings_equal_the_balances_through_merges_and_old_accounts(kit, clock):
+    """``holdings`` (sums over the balance index) gives ``balances``'s figures: merged-away
+    accounts (a chain of merges, a forgotten tombstone) and accounts keeping no balance."""
+    from crmcore_loyalty.reporting import holdings
+
+    crm = kit.crm
+    rng = random.Random(7)
+    people = [kit.customer(f"C{n}") for n in range(10)]
+
+    def check():
+        held = balances(kit.loyalty)
+        assert holdings(kit.loyalty) == (sum(held.values()), len(held))
+        figures = report_figures(kit.loyalty, clock.now(), ReportWindow(brief=True))
+        assert (figures["outstanding"], figures["members"]) == holdings(kit.loyalty)
+
+    for customer in people:
+        for _ in range(rng.randint(0, 3)):
+            kit.buy(customer, round(rng.uniform(5, 400), 2))
+    kit.loyalty.redeem(people[3].id, 1, actor="t") if kit.loyalty.balance(people[3].id) else None
+    check()
+    crm.customers.merge(people[0].id, people[1].id, actor="admin")
+    check()
+    crm.customers.merge(people[2].id, people[0].id, actor="admin")  # a chain: 1 -> 0 -> 2
+    kit.buy(people[2], 50)
+    check()
+    crm.customers.forget(people[1].id, actor="admin")  # the tombstone of a merge, erased
+    check()
+    coll = crm.store.collection(ACCOUNTS)
+    for customer in (people[2], people[5]):  # accounts from before balances were kept
+        old = dict(coll.get(account_id(customer.id)))
+        del old["balance"]
+        coll.upsert_many([old])
+    check()
+    held = balances(kit.loyalty)
+    assert held[people[2].id] > 0 and people[0].id not in held and people[1].id not in held

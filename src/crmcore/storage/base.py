@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -104,6 +105,28 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
     while batch := list(itertools.islice(it, size)):
         yield batch
+
+
+def add_numbers(values: Iterable[Any]) -> int | float:
+    """The sum of the numbers among ``values`` as ``Collection.sum`` defines it: booleans and
+    anything not a number skipped; whole numbers added exactly, floats with ``math.fsum``; an
+    ``int`` when every number is whole (a float such as ``2.0`` counts as whole)."""
+    whole = 0
+    fractions: list[float] = []
+    for value in values:
+        kind = type(value)
+        if kind is int:
+            whole += value
+        elif kind is float:
+            if value.is_integer():
+                whole += int(value)
+            else:
+                fractions.append(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            fractions.append(float(value))
+    if not fractions:
+        return whole
+    return math.fsum([*fractions, whole]) if whole else math.fsum(fractions)
 
 
 @attrs.frozen
@@ -220,6 +243,20 @@ class Collection(abc.ABC):
     @abc.abstractmethod
     def count(self, filter: Filter | None = None) -> int:
         """How many documents match."""
+
+    def sum(self, field: str, filter: Filter | None = None) -> int | float:
+        """The sum of ``field`` (a dotted path) over the documents matching ``filter``.
+
+        Only numbers count: a document where the field is missing, null, a boolean, a string
+        or a list adds nothing (as MongoDB's ``$sum``); 0 when nothing matches. Whole numbers
+        add exactly and floats without rounding error (``math.fsum``); a whole result may
+        come as an ``int`` or a ``float`` (``2`` or ``2.0``), a result with a fraction as a
+        ``float``. A backend should answer from an
+        index holding ``field`` without reading documents when the index covers the filter
+        (as ``count`` does); this default reads every match."""
+        from crmcore.storage.query import resolve
+
+        return add_numbers(resolve(doc, field) for doc in self.iter(filter))
 
     @abc.abstractmethod
     def ensure_index(self, spec: IndexSpec) -> None:

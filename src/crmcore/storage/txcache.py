@@ -328,5 +328,8 @@ class CachedCollection(Collection):
     def count(self, filter: Filter | None = None) -> int:
         return self.inner.count(filter)
 
+    def sum(self, field: str, filter: Filter | None = None) -> int | float:
+        return self.inner.sum(field, filter)
+
     def indexes(self) -> list[IndexSpec]:
         return self.inner.indexes()

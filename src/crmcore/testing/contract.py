@@ -393,6 +393,107 @@ class StorageContract:
         assert filled.count() == 20
         assert filled.count({"group": "odd", "n": {"$gt": 10}}) == 5
 
+    # -- sum -------------------------------------------------------------------------------
+
+    SUM_QUERIES: tuple[dict[str, Any], ...] = (
+        {},
+        {"group": "a"},
+        {"group": {"$in": ["a", "c"]}},
+        {"amount": {"$gt": 0}},
+        {"amount": {"$gte": -3, "$lt": 10}},
+        {"group": "b", "amount": {"$lte": 0}},
+        {"group": {"$in": ["a", "b"]}, "amount": {"$gt": -5}},
+        {"tag": "x"},
+        {"group": "a", "tag": "y"},
+        {"$or": [{"group": "a"}, {"amount": {"$lt": -5}}]},
+        {"group": "nobody"},
+    )
+
+    @staticmethod
+    def _sum_docs(seed: int, n: int) -> list[dict[str, Any]]:
+        import random
+
+        rnd = random.Random(seed)
+        kinds = ("int", "neg", "zero", "float", "whole float", "missing", "null", "text", "bool")
+        docs = []
+        for i in range(n):
+            kind = rnd.choice(kinds)
+            amount: Any = {
+                "int": rnd.randint(1, 10**6),
+                "neg": -rnd.randint(1, 10**6),
+                "zero": 0,
+                "float": round(rnd.uniform(-1000, 1000), rnd.randint(1, 6)),
+                "whole float": float(rnd.randint(-50, 50)),
+                "null": None,
+                "text": "12",
+                "bool": rnd.random() < 0.5,
+            }.get(kind)
+            doc: dict[str, Any] = {"id": f"d{i:04}", "group": rnd.choice("abc")}
+            if kind != "missing":
+                doc["amount"] = amount
+            if rnd.random() < 0.5:
+                doc["tag"] = rnd.choice("xy")
+            doc["nested"] = {"v": amount} if kind != "missing" else {}
+            docs.append(doc)
+        return docs
+
+    @staticmethod
+    def _plain_sum(docs: list[dict[str, Any]], field: str) -> tuple[int | float, bool]:
+        """The exact sum of the numbers (not booleans) in ``field``, and whether all are ints."""
+        import math
+
+        numbers = []
+        for doc in docs:
+            value: Any = doc
+            for part in field.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                numbers.append(value)
+        if all(isinstance(v, int) or float(v).is_integer() for v in numbers):
+            return sum(int(v) for v in numbers), True
+        return math.fsum(numbers), False
+
+    @pytest.mark.parametrize("indexed", ["none", "field", "compound"])
+    def test_sum_equals_a_plain_sum_over_random_documents(self, coll, indexed):
+        if indexed == "field":
+            coll.ensure_index(IndexSpec([("amount", 1)]))
+            coll.ensure_index(IndexSpec([("nested.v", 1)], sparse=True))
+        elif indexed == "compound":
+            coll.ensure_index(IndexSpec([("group", 1), ("amount", -1)]))
+            coll.ensure_index(IndexSpec([("group", 1), ("tag", 1), ("amount", 1)], sparse=True))
+        for seed in (1, 2):
+            for doc in list(coll.iter()):
+                coll.delete(doc["id"])
+            assert coll.sum("amount") == 0
+            coll.insert_many(self._sum_docs(seed, 150))
+            for field in ("amount", "nested.v"):
+                for query in self.SUM_QUERIES:
+                    expected, whole = self._plain_sum(coll.find(query), field)
+                    got = coll.sum(field, query)
+                    assert isinstance(got, int | float) and not isinstance(got, bool)
+                    if whole:
+                        assert got == expected, (seed, field, query)
+                    else:
+                        assert got == pytest.approx(expected, rel=1e-12, abs=1e-9), (field, query)
+
+    def test_sum_after_writes_and_of_lists_and_huge_numbers(self, coll):
+        coll.ensure_index(IndexSpec([("amount", 1)]))
+        coll.insert_many([{"id": "a", "amount": 5}, {"id": "b", "amount": 7}])
+        assert coll.sum("amount", {"amount": {"$gt": 0}}) == 12
+        coll.update("a", {"amount": -2}, expected_version=1)
+        assert coll.sum("amount") == 5
+        assert coll.sum("amount", {"amount": {"$gt": 0}}) == 7
+        coll.delete("b")
+        assert coll.sum("amount") == -2
+        # integers beyond a float's precision add exactly
+        coll.insert({"id": "big", "amount": 2**60 + 1})
+        assert coll.sum("amount") == 2**60 - 1
+        assert coll.sum("amount", {"amount": {"$gt": 0}}) == 2**60 + 1
+        # a list is not a number (and puts entries per element in an index): it adds nothing
+        coll.insert({"id": "list", "amount": [100, 200]})
+        assert coll.sum("amount") == 2**60 - 1
+        assert coll.sum("missing") == 0
+
     def test_find_one(self, filled):
         assert filled.find_one({"n": {"$gt": 10}}, sort=[("n", 1)])["n"] == 11
         assert filled.find_one({"n": -1}) is None

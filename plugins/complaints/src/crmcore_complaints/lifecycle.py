@@ -22,7 +22,7 @@ from crmcore import (
 )
 from crmcore.customers import require_actor
 from crmcore.entities import Channel, Interaction
-from crmcore.i18n import msg, term
+from crmcore.i18n import N_, msg, term
 from crmcore_complaints.model import (
     OPEN,
     Pause,
@@ -636,7 +636,9 @@ class Lifecycle:
                 self.crm.apply(
                     Effects(
                         task_updates=[
-                            TaskUpdate(task_id=task.id, cancel=True, reason="complaint reopened")
+                            TaskUpdate(
+                                task_id=task.id, cancel=True, reason=N_("complaint reopened")
+                            )
                         ]
                     ),
                     actor=actor,

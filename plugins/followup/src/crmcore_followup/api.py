@@ -260,11 +260,41 @@ def _grade_counts(crm: CRM, settings: Any, owners: list[str] | None) -> Counter[
     return counts if sum(counts.values()) == total else None
 
 
-def _grades_of(crm: CRM, ids: set[str]) -> dict[str, str]:
-    """The pipeline grade of each of the active customers ``ids``, as ``_grade_map`` has it."""
+def _grades_held(
+    crm: CRM, settings: Any, at: datetime, owners: list[str] | None
+) -> set[str] | None:
+    """The pipeline grades an active customer (of ``owners``, else anyone's) created by
+    ``at`` holds now, as ``_grade_map`` lists them: per grade the index says whether anyone
+    holds it, then its customers are read in id order up to the first created by ``at``
+    (most often the first). None when some customer holds a grade the cadence does not
+    list (the caller then reads them all)."""
+    counted = _grade_counts(crm, settings, owners)
+    if counted is None:
+        return None
+    until = iso(at)
+    base: dict[str, Any] = {"status": "active"}
+    if owners is not None:
+        base["owner"] = {"$in": owners}
+    held: set[str] = set()
+    customers = crm.collection("customers")
+    for grade in counted:
+        query = {**base, PIPELINE_PATH: None if grade == UNGRADED else grade}
+        for doc in customers.iter(query, batch_size=50):
+            if doc["created_at"] <= until:
+                held.add(grade)
+                break
+    return held
+
+
+def _grades_of(crm: CRM, ids: set[str], at: datetime | None = None) -> dict[str, str]:
+    """The pipeline grade of each of the active customers ``ids`` (created by ``at``, when
+    given), as ``_grade_map`` has it."""
     out: dict[str, str] = {}
+    until = iso(at) if at is not None else None
     for doc in crm.collection("customers").find({"id": {"$in": sorted(ids)}}):
         if doc.get("status") != "active":
+            continue
+        if until is not None and doc["created_at"] > until:
             continue
         grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
         grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
@@ -298,8 +328,9 @@ def overdue_by_grade(
     only tasks assigned to, and customers owned by, the reps it accepts; ``assignee``: the one
     rep ``reps`` accepts, when it is one (read through the tasks' assignee index).
     ``overdue_only``: only the overdue columns are wanted (``overdue``, ``overdue_over_a_day``,
-    ``overdue_tasks``; the grades listed stay the same), so for everyone's tasks now only the
-    overdue ones are read, through the (status, due_at) index. ``clock``: the time that
+    ``overdue_tasks``; the grades listed stay the same, the other columns are not computed),
+    so only the overdue tasks are read, through the (status, due_at) index (at a past
+    instant: the tasks due before it). ``clock``: the time that
     counts as now (default: the clock's), so that a report's own "now" reads the present.
     ``members``: every rep ``reps`` accepts, listed (``ReportWindow.reps``): a team's
     customers are then counted and its tasks read through indexes too."""
@@ -307,6 +338,16 @@ def overdue_by_grade(
     when = now or clock
     past = when < clock
     settings = crm.settings("followup")
+    if overdue_only and past:
+        listed, owners = _owners(reps, assignee, members)
+        then = _grades_held(crm, settings, when, owners) if listed else None
+        if then is not None and owners is not None:
+            # a team's tasks may be about others' customers: every grade anyone holds must
+            # be the team's too, or a grade only a non-overdue task lists would be missed
+            anyone = _grades_held(crm, settings, when, None)
+            then = then if anyone is not None and anyone <= then else None
+        if then is not None:
+            return _overdue_then(crm, settings, when, then, reps, assignee, members)
     counted = None
     if overdue_only and not past:
         if reps is None:
@@ -369,6 +410,73 @@ def overdue_by_grade(
             customers=customers[g],
             open_follow_ups=counts[g]["open"],
             due_now=counts[g]["due"],
+            overdue=counts[g]["overdue"],
+            overdue_over_a_day=counts[g]["overdue_day"],
+            overdue_tasks=counts[g]["overdue_tasks"],
+        )
+        for g in grades
+    ]
+
+
+def _owners(
+    reps: Callable[[str | None], bool] | None, assignee: str | None, members: list[str] | None
+) -> tuple[bool, list[str] | None]:
+    """Whether the reps whose customers count can be listed, and the list (None: everyone's);
+    not when a filter lists no members."""
+    if reps is None:
+        return True, None
+    if assignee is not None:
+        return reps(assignee), [assignee]
+    return bool(members), members
+
+
+def _overdue_then(
+    crm: CRM,
+    settings: Any,
+    when: datetime,
+    held: set[str],
+    reps: Callable[[str | None], bool] | None,
+    assignee: str | None,
+    members: list[str] | None,
+) -> list[GradeCounts]:
+    """``overdue_by_grade``'s overdue columns at a past instant ``when``: only the tasks due
+    before it are read (through the (status, due_at) index, or the assignee's), those open
+    then counted by their customer's grade; ``held``: the grades listed (``_grades_held``)."""
+    query: dict[str, Any] = {
+        "status": {"$in": [s.value for s in TaskStatus]},
+        "due_at": {"$lt": when},
+    }
+    if assignee is not None:
+        query["assignee"] = assignee
+    elif members is not None:
+        query["assignee"] = {"$in": members}
+    tasks = [
+        t for t in crm.tasks.iter(query) if open_at(t, when) and (reps is None or reps(t.assignee))
+    ]
+    grade_of = _grades_of(crm, {t.customer_id for t in tasks if t.customer_id}, when)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for task in tasks:
+        grade = grade_of.get(task.customer_id or "")
+        if grade is None:
+            continue
+        row = counts[grade]
+        row["overdue_tasks"] += 1
+        if task.kind != "follow_up":
+            continue
+        row["overdue"] += 1
+        if task.due_at < when - timedelta(days=1):
+            row["overdue_day"] += 1
+    order = [*settings.cadence_days, UNGRADED]
+    grades = sorted(
+        held | set(counts), key=lambda g: (order.index(g) if g in order else len(order), g)
+    )
+    return [
+        GradeCounts(
+            grade=g,
+            cadence_days=settings.cadence_for(None if g == UNGRADED else g),
+            customers=0,
+            open_follow_ups=0,
+            due_now=0,
             overdue=counts[g]["overdue"],
             overdue_over_a_day=counts[g]["overdue_day"],
             overdue_tasks=counts[g]["overdue_tasks"],

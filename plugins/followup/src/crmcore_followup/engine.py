@@ -34,7 +34,7 @@ from crmcore import (
 )
 from crmcore.contracts import callback_key
 from crmcore.converter import iso
-from crmcore.i18n import msg, term
+from crmcore.i18n import N_, msg, term
 from crmcore.logs import get_logger
 from crmcore.stash import StashKey
 from crmcore_followup import care, quiet
@@ -420,7 +420,7 @@ class Engine:
                     TaskUpdate(
                         task_id=pending.id,
                         cancel=True,
-                        reason="first contact made by another follow-up",
+                        reason=N_("first contact made by another follow-up"),
                     ),
                     actor=actor,
                 )

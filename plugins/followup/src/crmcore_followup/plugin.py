@@ -262,7 +262,7 @@ def _crm_customer_updated(
         for task in open_contact_tasks(crm, after.id, engine.settings.contact_kinds):
             updates.append(
                 TaskUpdate(
-                    task_id=task.id, cancel=True, reason="customer asked not to be contacted"
+                    task_id=task.id, cancel=True, reason=N_("customer asked not to be contacted")
                 )
             )
         engine.mutate(after, lambda s: s)

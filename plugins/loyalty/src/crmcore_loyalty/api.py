@@ -13,6 +13,7 @@ import attrs
 
 from crmcore import Customer, ValidationError
 from crmcore.customers import require_actor
+from crmcore.i18n import msg
 from crmcore.security import Resource
 from crmcore.stash import StashKey
 from crmcore_loyalty.asks import Asks
@@ -158,16 +159,19 @@ class Loyalty:
         self._allowed(actor, "award", self._customer(customer_id))
         if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
             raise ValidationError(
-                f"points must be a whole number > 0, got {points!r}", field="points"
+                msg("points must be a whole number > 0, got %(points)s", points=repr(points)),
+                field="points",
             )
         if (
             not isinstance(reason, str)
             or not NAME.match(reason)
             or reason in ("redeem", "adjust", "compensation")
         ):
-            raise ValidationError(f"{reason!r} is not a usable reason name", field="reason")
+            raise ValidationError(
+                msg("%(reason)s is not a usable reason name", reason=repr(reason)), field="reason"
+            )
         if not isinstance(source, str) or not source.strip():
-            raise ValidationError("name the event that earns the points", field="source")
+            raise ValidationError(msg("name the event that earns the points"), field="source")
         entry = self.ledger.earn(
             customer_id,
             source=f"host:{source.strip()}",

@@ -13,6 +13,7 @@ import attrs
 
 from crmcore import ApiParam, ApiRequest, ApiRoute
 from crmcore.api import query_int
+from crmcore.messages import restored
 from crmcore_loyalty.api import AccountView, Loyalty
 from crmcore_loyalty.ledger import LedgerEntry
 from crmcore_loyalty.records import Referral
@@ -64,7 +65,9 @@ def account(request: ApiRequest) -> AccountView:
 
 def history(request: ApiRequest) -> list[LedgerEntry]:
     limit = query_int(request.query, "limit", 50, minimum=1, maximum=500)
-    return Loyalty.of(request.crm).history(_customer(request), limit=limit, actor=request.actor)
+    entries = Loyalty.of(request.crm).history(_customer(request), limit=limit, actor=request.actor)
+    # the plugin's own notes are message ids: answered in the reader's language (``?lang=``)
+    return [attrs.evolve(e, note=restored(e.note)) if e.note else e for e in entries]
 
 
 def redeem(request: ApiRequest) -> Redeemed:

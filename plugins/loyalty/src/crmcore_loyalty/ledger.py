@@ -37,6 +37,7 @@ import attrs
 
 from crmcore import ConflictError, DuplicateKeyError, NotFoundError, ValidationError
 from crmcore.converter import from_doc, to_doc
+from crmcore.i18n import N_, msg
 from crmcore.schema import personal_fields
 from crmcore_loyalty.records import (
     ACCOUNTS,
@@ -305,7 +306,11 @@ class Ledger:
             seq = numbered_to(state)
             entries = [attrs.evolve(d, seq=seq + i) for i, d in enumerate(drafts, start=1)]
             if state.balance + sum(e.points for e in entries) < 0:
-                raise ValidationError(f"customer {customer_id}: the balance would go negative")
+                raise ValidationError(
+                    msg(
+                        "customer %(customer)s: the balance would go negative", customer=customer_id
+                    )
+                )
             docs = [to_doc(e) for e in entries]
             balance = state.balance + sum(e.points for e in entries)
             try:
@@ -318,8 +323,12 @@ class Ledger:
                 continue
             return entries
         raise ConflictError(
-            f"customer {customer_id}: the points ledger kept changing "
-            f"underneath ({MAX_ATTEMPTS} attempts); try again"
+            msg(
+                "customer %(customer)s: the points ledger kept changing underneath "
+                "(%(attempts)s attempts); try again",
+                customer=customer_id,
+                attempts=MAX_ATTEMPTS,
+            )
         )
 
     def _roll_forward(self, state: LedgerState) -> None:
@@ -367,10 +376,16 @@ class Ledger:
             except _Stale:
                 if nested:
                     raise ConflictError(
-                        f"customer {customer_id}: account changed meanwhile; try again"
+                        msg(
+                            "customer %(customer)s: account changed meanwhile; try again",
+                            customer=customer_id,
+                        )
                     ) from None
         raise ConflictError(
-            f"customer {customer_id}: the points ledger kept changing underneath; try again"
+            msg(
+                "customer %(customer)s: the points ledger kept changing underneath; try again",
+                customer=customer_id,
+            )
         )
 
     def rebuild_balances(self, *, actor: str) -> tuple[int, int]:
@@ -421,7 +436,9 @@ class Ledger:
             return self._accounts.insert(attrs.evolve(account, **changes))
         except ConflictError as exc:
             raise ConflictError(
-                f"customer {account.customer_id}: account changed meanwhile"
+                msg(
+                    "customer %(customer)s: account changed meanwhile", customer=account.customer_id
+                )
             ) from exc
 
     # -- the operations --------------------------------------------------------------------
@@ -475,7 +492,7 @@ class Ledger:
                 actor=actor,
                 now=now,
                 lot=lot.id,
-                note="points past their expiry date",
+                note=N_("points past their expiry date"),
             )
             for lot in state.overdue(now)
         ]
@@ -577,11 +594,18 @@ class Ledger:
                 # insert above stays with it, so the whole operation must fail and retry.
                 if nested:
                     raise ConflictError(
-                        f"customer {customer_id}: account changed meanwhile; try again"
+                        msg(
+                            "customer %(customer)s: account changed meanwhile; try again",
+                            customer=customer_id,
+                        )
                     ) from None
         raise ConflictError(
-            f"customer {customer_id}: the points ledger kept changing "
-            f"underneath ({MAX_ATTEMPTS} attempts); try again"
+            msg(
+                "customer %(customer)s: the points ledger kept changing underneath "
+                "(%(attempts)s attempts); try again",
+                customer=customer_id,
+                attempts=MAX_ATTEMPTS,
+            )
         )
 
     def redeem(
@@ -601,7 +625,11 @@ class Ledger:
         """
         if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
             raise ValidationError(
-                f"points to redeem must be a whole number > 0, got {points!r}", field="points"
+                msg(
+                    "points to redeem must be a whole number > 0, got %(points)s",
+                    points=repr(points),
+                ),
+                field="points",
             )
         when = now or self._crm.now()
         source = (
@@ -617,8 +645,11 @@ class Ledger:
             if existing is not None:
                 if -existing.points != points:
                     raise ValidationError(
-                        f"reference {reference!r} was already used to redeem "
-                        f"{-existing.points} points",
+                        msg(
+                            "reference %(reference)s was already used to redeem %(points)s points",
+                            reference=repr(reference),
+                            points=-existing.points,
+                        ),
                         field="reference",
                     )
                 found.append(existing)
@@ -626,8 +657,13 @@ class Ledger:
             available = state.available(when)
             if points > available:
                 raise ValidationError(
-                    f"cannot redeem {points} points: customer {customer_id} "
-                    f"has {available} available",
+                    msg(
+                        "cannot redeem %(points)s points: customer %(customer)s has "
+                        "%(available)s available",
+                        points=points,
+                        customer=customer_id,
+                        available=available,
+                    ),
                     field="points",
                 )
             return [
@@ -661,10 +697,14 @@ class Ledger:
         """A manual correction (± points) with a stated reason; never below zero."""
         if isinstance(points, bool) or not isinstance(points, int) or points == 0:
             raise ValidationError(
-                f"an adjustment must be a non-zero whole number, got {points!r}", field="points"
+                msg(
+                    "an adjustment must be a non-zero whole number, got %(points)s",
+                    points=repr(points),
+                ),
+                field="points",
             )
         if not isinstance(note, str) or not note.strip():
-            raise ValidationError("say why: an adjustment needs a reason", field="reason")
+            raise ValidationError(msg("say why: an adjustment needs a reason"), field="reason")
         when = now or self._crm.now()
         source = (
             f"adjust:{customer_id}:{reference}"
@@ -679,8 +719,12 @@ class Ledger:
             if existing is not None:
                 if existing.points != points:
                     raise ValidationError(
-                        f"reference {reference!r} was already used for an "
-                        f"adjustment of {existing.points}",
+                        msg(
+                            "reference %(reference)s was already used for an adjustment of "
+                            "%(points)s",
+                            reference=repr(reference),
+                            points=existing.points,
+                        ),
                         field="reference",
                     )
                 found.append(existing)
@@ -690,8 +734,13 @@ class Ledger:
                 available = state.available(when)
                 if -points > available:
                     raise ValidationError(
-                        f"cannot remove {-points} points: customer "
-                        f"{customer_id} has {available} available",
+                        msg(
+                            "cannot remove %(points)s points: customer %(customer)s has "
+                            "%(available)s available",
+                            points=-points,
+                            customer=customer_id,
+                            available=available,
+                        ),
                         field="points",
                     )
                 expiries = self._expiries(state, actor=actor, now=when)

@@ -39,6 +39,7 @@ from crmcore import (
     ValidationError,
 )
 from crmcore.converter import to_doc
+from crmcore.i18n import msg, term
 from crmcore.markers import N_
 from crmcore.normalize import normalize_email, normalize_phone
 from crmcore_loyalty.ledger import MAX_ATTEMPTS, Ledger, LedgerState
@@ -69,11 +70,16 @@ _ADDRESS_PUNCT = re.compile(r"[,.;:#/\\()\-]")
 def normalize_code(raw: str) -> str:
     """A code as stored: upper case, without spaces or dashes; ``ValidationError`` if malformed."""
     if not isinstance(raw, str):
-        raise ValidationError("expected a referral code", field="code")
+        raise ValidationError(msg("expected a referral code"), field="code")
     code = _SEPARATORS.sub("", raw).upper()
     if not 4 <= len(code) <= 12 or any(c not in ALPHABET for c in code):
         raise ValidationError(
-            f"{raw!r} is not a referral code (4 to 12 of {ALPHABET})", field="code"
+            msg(
+                "%(code)s is not a referral code (4 to 12 of %(letters)s)",
+                code=repr(raw),
+                letters=ALPHABET,
+            ),
+            field="code",
         )
     return code
 
@@ -186,7 +192,9 @@ class Referrals:
         """The id of the customer whose code this is (``NotFoundError`` if none)."""
         found = self._codes.find_one({"code": normalize_code(code)})
         if found is None:
-            raise NotFoundError(f"no customer has referral code {normalize_code(code)!r}")
+            raise NotFoundError(
+                msg("no customer has referral code %(code)s", code=repr(normalize_code(code)))
+            )
         return found.customer_id
 
     # -- linking ---------------------------------------------------------------------------
@@ -199,7 +207,7 @@ class Referrals:
         """Refuse a referral between one person's records (ids, phones, e-mails, addresses)."""
         if referrer.id == referred.id:
             raise ValidationError(
-                "self-referral: a customer cannot use their own code", field="code"
+                msg("self-referral: a customer cannot use their own code"), field="code"
             )
         same = []
         if (
@@ -207,21 +215,26 @@ class Referrals:
             and referred.phone
             and self._phone(referrer.phone) == self._phone(referred.phone)
         ):
-            same.append("phone")
+            same.append(N_("phone"))
         if (
             referrer.email
             and referred.email
             and normalize_email(referrer.email) == normalize_email(referred.email)
         ):
-            same.append("e-mail")
+            same.append(N_("e-mail"))
         if normalize_address(referrer.address) and normalize_address(
             referrer.address
         ) == normalize_address(referred.address):
-            same.append("address")
+            same.append(N_("address"))
         if same:
+            fields = term(same[0])
+            for more in same[1:]:
+                fields = msg("%(these)s and %(that)s", these=fields, that=term(more))
             raise ValidationError(
-                f"self-referral: the new customer has the same "
-                f"{' and '.join(same)} as the code's owner",
+                msg(
+                    "self-referral: the new customer has the same %(fields)s as the code's owner",
+                    fields=fields,
+                ),
                 field="code",
             )
 
@@ -237,37 +250,53 @@ class Referrals:
         window = self.settings.referral.link_window_days
         if referred.created_at < now - timedelta(days=window):
             raise ValidationError(
-                f"customer {referred.id} joined on "
-                f"{referred.created_at.date().isoformat()}; only customers "
-                f"who joined within {window} days can be linked to a referrer"
+                msg(
+                    "customer %(customer)s joined on %(day)s; only customers who joined within "
+                    "%(days)s days can be linked to a referrer",
+                    customer=referred.id,
+                    day=referred.created_at.date().isoformat(),
+                    days=window,
+                )
             )
         if self._crm.interactions.count(
             {"customer_id": referred.id, "kind": {"$in": self.settings.earn.purchase_kinds}}
         ):
             raise ValidationError(
-                f"customer {referred.id} has bought already; a referral links "
-                "a new customer before their first purchase"
+                msg(
+                    "customer %(customer)s has bought already; a referral links a new customer "
+                    "before their first purchase",
+                    customer=referred.id,
+                )
             )
         existing = self.referral_of(referred.id)
         if existing is not None:
             raise ValidationError(
-                f"customer {referred.id} is already linked to referrer {existing.referrer_id}"
+                msg(
+                    "customer %(customer)s is already linked to referrer %(referrer)s",
+                    customer=referred.id,
+                    referrer=existing.referrer_id,
+                )
             )
 
     def _check_velocity(self, referrer_id: str, now: datetime) -> None:
         settings = self.settings.referral
         for span, cap, label in (
-            (timedelta(hours=1), settings.max_links_per_hour, "hour"),
-            (timedelta(days=1), settings.max_links_per_day, "day"),
+            (timedelta(hours=1), settings.max_links_per_hour, N_("hour")),
+            (timedelta(days=1), settings.max_links_per_day, N_("day")),
         ):
             recent = self._referrals.count(
                 {"referrer_id": referrer_id, "linked_at": {"$gt": now - span}}
             )
             if recent >= cap:
                 raise ValidationError(
-                    f"referrer {referrer_id} has linked {recent} customers in "
-                    f"the last {label} (limit {cap}); try later or ask a "
-                    "manager to check for abuse"
+                    msg(
+                        "referrer %(referrer)s has linked %(count)s customers in the last "
+                        "%(span)s (limit %(cap)s); try later or ask a manager to check for abuse",
+                        referrer=referrer_id,
+                        count=recent,
+                        span=term(label),
+                        cap=cap,
+                    )
                 )
 
     def link(
@@ -313,7 +342,9 @@ class Referrals:
             except ConflictError:
                 continue  # another link by this referrer: re-check the caps
             return stored_referral
-        raise ConflictError(f"referrer {referrer_id} kept changing underneath; try again")
+        raise ConflictError(
+            msg("referrer %(referrer)s kept changing underneath; try again", referrer=referrer_id)
+        )
 
     @staticmethod
     def _blank_account(customer_id: str) -> Account:
@@ -390,7 +421,7 @@ class Referrals:
                 actor=actor,
                 ref=referral.referred_id,
                 now=now,
-                note="reward for bringing a new customer",
+                note=N_("reward for bringing a new customer"),
                 guard=under_cap,
             )
             capped = (
@@ -406,7 +437,7 @@ class Referrals:
                 actor=actor,
                 ref=referral.referrer_id,
                 now=now,
-                note="welcome reward for coming through a referral",
+                note=N_("welcome reward for coming through a referral"),
             )
             return self._referrals.update(
                 claimed,
@@ -454,7 +485,7 @@ class Referrals:
                         cause=refund.id,
                         actor=actor,
                         now=when,
-                        note="the purchase that qualified the referral was refunded",
+                        note=N_("the purchase that qualified the referral was refunded"),
                     )
         except ConflictError:
             return None  # handled by a concurrent worker

@@ -58,18 +58,29 @@ def sections(
         else msg("last %(days)s days", days=days)
     )
     owned = None if window.everyone else _owned(loyalty, window)
-    holders = balances(loyalty, owned)
-    outstanding = sum(holders.values())
-    members = len(holders)
+    if owned is None:
+        outstanding, members = holdings(loyalty)
+    else:
+        holders = balances(loyalty, owned)
+        outstanding, members = sum(holders.values()), len(holders)
     period: Counter[str] = Counter()
     shortfall = 0
     goodwill = 0
-    # the period's entries only, through the (kind, at) index: stored instants as their text
+    # the period's entries only, through the (kind, at, points) index: instants as their text
     window_filter = {
         "kind": {"$in": list(ENTRY_KINDS)},
         "at": {"$gte": iso(since), "$lt": iso(upper)},
     }
-    for doc in loyalty.crm.collection(LEDGER).find(window_filter):
+    ledger = loyalty.crm.collection(LEDGER)
+    if owned is None:
+        # everyone's: added up through the (kind, at, points) index, no entry read; the
+        # period's clawbacks and compensations (few) read through their indexes
+        at = window_filter["at"]
+        for kind in ENTRY_KINDS:
+            period[kind] = int(ledger.sum("points", {"kind": kind, "at": at}))
+        shortfall = int(ledger.sum("shortfall", {"kind": CLAWBACK, "at": at}))
+        goodwill = int(ledger.sum("points", {"reason": "compensation", "kind": EARN, "at": at}))
+    for doc in ledger.find(window_filter) if owned is not None else ():
         if owned is not None and doc["customer_id"] not in owned:
             continue
         kind, points = doc["kind"], doc["points"]
@@ -196,6 +207,41 @@ def balances(loyalty: Loyalty, owned: set[str] | None = None) -> dict[str, int]:
     if owned is not None:
         held = {c: points for c, points in held.items() if c in owned}
     return held
+
+
+def holdings(loyalty: Loyalty) -> tuple[int, int]:
+    """Everyone's points outstanding and how many customers hold points, as ``balances``
+    gives them, added up through the running balances' index (``Collection.sum``: on the
+    embedded store no account read) and corrected for the few accounts that index cannot
+    tell apart: accounts merged away (their stale balance left out) and accounts keeping no
+    balance yet (their ledger's sum instead)."""
+    crm = loyalty.crm
+    accounts = crm.collection(ACCOUNTS)
+    unknown = sorted({doc["customer_id"] for doc in accounts.find({"balance": None})})
+    if len(unknown) > FEW:  # a store not rebuilt yet: one pass over the ledger anyway
+        held = balances(loyalty)
+        return sum(held.values()), len(held)
+    positive = {"balance": {"$gt": 0}}
+    total = int(accounts.sum("balance", positive))
+    members = accounts.count(positive)
+    # a merged customer's account moved to the kept customer: its tombstone says so
+    tombstones = crm.collection("customers").find({"status": {"$in": ["merged", "erased"]}})
+    ids = [account_id(doc["id"]) for doc in tombstones if doc.get("merged_into")]
+    ids += [account_id(c) for c in unknown]
+    for doc in accounts.find({"id": {"$in": ids}}) if ids else ():
+        counted = doc.get("balance") or 0
+        merged_away = doc["id"] != account_id(doc["customer_id"])
+        if counted > 0 and (merged_away or doc["customer_id"] in unknown):
+            total -= counted
+            members -= 1
+    if unknown:
+        sums: Counter[str] = Counter()
+        for doc in crm.collection(LEDGER).find({"customer_id": {"$in": unknown}}):
+            sums[doc["customer_id"]] += doc["points"]
+        credits = [points for points in sums.values() if points > 0]
+        total += sum(credits)
+        members += len(credits)
+    return total, members
 
 
 def top_referrers(loyalty: Loyalty) -> list[ReportSection]:
@@ -331,7 +377,7 @@ def referrer_names(loyalty: Loyalty, ids: list[str]) -> dict[str, str]:
         try:
             names[cid] = short_name(loyalty.crm.customers.get_any(cid).name)
         except NotFoundError:
-            names[cid] = f"(deleted customer {cid[-6:]})"
+            names[cid] = msg("(deleted customer %(id)s)", id=cid[-6:])
     seen = Counter(names.values())
     return {cid: f"{name} ({cid[-6:]})" if seen[name] > 1 else name for cid, name in names.items()}
 

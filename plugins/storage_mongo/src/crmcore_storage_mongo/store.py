@@ -55,6 +55,7 @@ from crmcore.storage.base import (
     SortSpec,
     StorageOptions,
     Store,
+    add_numbers,
     batches,
 )
 from crmcore.storage.query import MISSING, check_new_doc, compile_filter, resolve, sort_docs
@@ -608,6 +609,26 @@ class MongoCollection(Collection):
             return sum(
                 1 for raw in self._raw.find(tr.query, session=session) if match(from_mongo(raw))
             )
+
+    def sum(self, field: str, filter: Filter | None = None) -> int | float:
+        """``Collection.sum``: one ``$group``/``$sum`` on the server (an index covering the
+        ``$match`` serves it), where the filter translates exactly; else over the matches."""
+        tr = self._translate(filter)
+        path = "_id" if field == "id" else field
+        with self._op("sum") as session:
+            if tr.exact:
+                # numbers only ($type "number" leaves booleans out, as $sum does on a server;
+                # mongomock's $sum would add them)
+                numbers = {path: {"$type": "number"}}
+                pipeline = [
+                    {"$match": {"$and": [tr.query, numbers]} if tr.query else numbers},
+                    {"$group": {"_id": None, "total": {"$sum": f"${path}"}}},
+                ]
+                rows = list(self._raw.aggregate(pipeline, session=session))
+                return add_numbers([rows[0]["total"]]) if rows else 0
+            match = compile_filter(tr.normal)
+            found = (from_mongo(raw) for raw in self._raw.find(tr.query, session=session))
+            return add_numbers(resolve(doc, field) for doc in found if match(doc))
 
     # -- indexes -----------------------------------------------------------------------------
 

@@ -216,7 +216,20 @@ class Api:
         locale = self.reader_locale(request)
         raw = await self.read_body(request) if route.body is not None else None
         # one trip to the thread pool for the key, the body and the handler (each trip costs)
-        status, payload = await self.threads.run(self.serve, route, request, raw, client)
+        try:
+            status, payload = await self.threads.run(self.serve, route, request, raw, client)
+        except HttpError as exc:
+            said = exc.said
+            if said is not None and locale is not None and locale != i18n.FALLBACK:
+                gettext = i18n.translations(locale, self.crm.plugins).gettext
+                raise HttpError(
+                    exc.status,
+                    exc.type,
+                    i18n.translate(said, gettext),
+                    field=exc.field,
+                    headers=exc.headers,
+                ) from None
+            raise
         headers = {}
         version = getattr(payload, "version", None)
         if attrs.has(type(payload)) and isinstance(version, int):
@@ -335,12 +348,16 @@ class Api:
             status = error_status(exc)
             if status == 500:
                 raise self.internal(route, exc) from None
-            raise HttpError(
+            error = HttpError(
                 status,
                 _ERROR_TYPES[status],
                 _message(exc) if isinstance(exc, ValidationError) else str(exc),
                 field=getattr(exc, "field", None),
-            ) from None
+            )
+            # a refusal raised as a message is answered in the reader's language (``handle``)
+            said = getattr(exc, "message", None)
+            error.said = said if isinstance(said, i18n.Message) else None
+            raise error from None
         except Exception as exc:
             raise self.internal(route, exc) from None
         finally:

@@ -22,6 +22,9 @@ class HttpError(CrmError):
         self.type = type
         self.field = field
         self.headers = headers or {}
+        #: the refusal as raised, when a message (``crmcore.i18n.msg``): the answer gives it in
+        #: the reader's language (``?lang=`` or ``Accept-Language``), else in English
+        self.said: str | None = None
 
 
 class PreconditionRequired(HttpError):
