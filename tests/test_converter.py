@@ -473,3 +473,16 @@ def test_container_items_of_other_types_take_the_full_path(changes, expected):
     bag = from_doc(Bags, doc)
     assert same(bag, from_doc(Bags, doc, validate=True))
     assert same(getattr(bag, next(iter(changes))), expected)
+
+
+@given(st.lists(st.sampled_from(["a", "b", " a", "b ", "", " ", "é", "a\t", "z"]) | st.text()))
+def test_tags_already_normal_are_kept_and_any_others_normalised(tags):
+    """``Customer.tags``' converter returns a stored record's tags (already stripped, unique,
+    sorted) as they are, and makes the same tuple as before of anything else."""
+    from crmcore.entities import _tags
+
+    expected = tuple(sorted({t.strip() for t in tags if t.strip()}))
+    for given_as in (tags, tuple(tags)):
+        assert _tags(given_as) == expected
+    assert _tags(expected) is expected  # read back: not built again
+    assert _tags(tuple(reversed(expected))) == expected
