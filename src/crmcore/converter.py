@@ -59,6 +59,8 @@ def parse_iso(value: str) -> datetime:
 
 def storable(value: Any) -> Any:
     """Turn a query value into its stored form (datetimes to ISO strings, enums to values)."""
+    if type(value) is str:  # most query values: stored as they are
+        return value
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):
