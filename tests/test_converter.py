@@ -473,3 +473,35 @@ def test_container_items_of_other_types_take_the_full_path(changes, expected):
     bag = from_doc(Bags, doc)
     assert same(bag, from_doc(Bags, doc, validate=True))
     assert same(getattr(bag, next(iter(changes))), expected)
+
+
+@given(st.lists(st.sampled_from(["a", "b", " a", "b ", "", " ", "é", "a\t", "z"]) | st.text()))
+def test_tags_already_normal_are_kept_and_any_others_normalised(tags):
+    """``Customer.tags``' converter returns a stored record's tags (already stripped, unique,
+    sorted) as they are, and makes the same tuple as before of anything else."""
+    from crmcore.entities import _tags
+
+    expected = tuple(sorted({t.strip() for t in tags if t.strip()}))
+    for given_as in (tags, tuple(tags)):
+        assert _tags(given_as) == expected
+    assert _tags(expected) is expected  # read back: not built again
+    assert _tags(tuple(reversed(expected))) == expected
+
+
+def test_from_docs_reads_each_document_as_from_doc_does():
+    """A query's answer read at once: plain stored documents, an older form (the full path),
+    and a class the loader cannot build (``Price``'s hook) all as ``from_doc`` reads them; a
+    damaged one is the same ``StorageError``."""
+    from crmcore.converter import from_docs
+
+    older = a_task(due_at="2026-01-05T17:00:00+08:00", priority=3.0, notes=7)
+    del older["ext"]
+    docs = [a_task(), older, a_task(id="tsk_2", title="")]
+    got = from_docs(Task, docs)
+    assert len(got) == 3 and all(same(g, from_doc(Task, d)) for g, d in zip(got, docs, strict=True))
+    assert got[1].priority is Priority.HIGH and got[1].notes == "7"
+    assert from_docs(Task, []) == []
+    with pytest.raises(StorageError, match="priority"):
+        from_docs(Task, [a_task(), a_task(priority="urgent")])
+    converter.register_structure_hook(Cents, lambda v, _t: Cents(round(float(v) * 100)))
+    assert [p.amount for p in from_docs(Price, [{"id": "p", "amount": "1.25"}])] == [125]

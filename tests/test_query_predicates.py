@@ -56,3 +56,30 @@ def test_text_equality_is_json_equality():
     nested = compile_filter({"n.x": "1"})
     assert nested({"id": "d", "n": {"x": "1"}}) and not nested({"id": "d", "n": "1"})
     assert resolve({"id": "d"}, "a") is MISSING
+
+
+def test_filter_values_take_their_stored_form_whatever_their_type():
+    """Plain text passes as it is; a text enum is its value (not passed as text), a datetime
+    its ISO form, and any mapping of operators is read as one (not only a dict)."""
+    from datetime import UTC, datetime
+    from types import MappingProxyType
+
+    from crmcore.entities import TaskStatus
+    from crmcore.storage.query import normalize_filter
+
+    when = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    got = normalize_filter(
+        {
+            "status": TaskStatus.OPEN,
+            "kind": "call",
+            "due_at": MappingProxyType({"$lte": when}),
+            "n": 3,
+        }
+    )
+    assert got == {
+        "status": "open",
+        "kind": "call",
+        "due_at": {"$lte": "2026-01-05T09:00:00.000000Z"},
+        "n": 3,
+    }
+    assert type(got["status"]) is str

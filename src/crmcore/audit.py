@@ -52,7 +52,7 @@ from crmcore.errors import (
 from crmcore.jsontext import ascii_json, canonical, json_canonical
 from crmcore.logs import MASK
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
-from crmcore.storage.base import Doc, Filter, SortSpec, StoreLayer
+from crmcore.storage.base import CollectionLayer, Doc, Filter, SortSpec, StoreLayer
 
 AUDIT = "audit"
 AUDIT_SPEC = CollectionSpec(
@@ -964,11 +964,14 @@ def _differs(seq: int, digest: str, seen: Mapping[int, str], last: int, what: st
     return None
 
 
-class AuditedCollection(Collection):
-    """Delegates to the backend's collection and records each write."""
+class AuditedCollection(CollectionLayer):
+    """Delegates to the backend's collection and records each write; reads are the backend's
+    own (``PASSED_READS``)."""
+
+    PASSED_READS = ("get", "find", "find_one", "iter", "count", "sum", "last", "indexes")
 
     def __init__(self, store: AuditedStore, inner: Collection) -> None:
-        self.name = inner.name
+        super().__init__(inner)
         self._store = store
         self._inner = inner
 
@@ -1019,9 +1022,6 @@ class AuditedCollection(Collection):
                     self._store.record("insert", self.name, None, doc)
         return result
 
-    def get(self, id: str) -> Doc:
-        return self._inner.get(id)
-
     def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
         return self._store.run_in_transaction(self._update, id, changes, expected_version)
 
@@ -1039,30 +1039,8 @@ class AuditedCollection(Collection):
         self._inner.delete(id, expected_version=expected_version)
         self._store.record("delete", self.name, before, None)
 
-    def find(
-        self,
-        filter: Filter | None = None,
-        *,
-        sort: SortSpec | None = None,
-        limit: int | None = None,
-        skip: int = 0,
-    ) -> list[Doc]:
-        return self._inner.find(filter, sort=sort, limit=limit, skip=skip)
-
-    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
-        return self._inner.iter(filter, batch_size=batch_size)
-
-    def count(self, filter: Filter | None = None) -> int:
-        return self._inner.count(filter)
-
-    def sum(self, field: str, filter: Filter | None = None) -> int | float:
-        return self._inner.sum(field, filter)
-
     def ensure_index(self, spec: IndexSpec) -> None:
         self._inner.ensure_index(spec)
-
-    def indexes(self) -> list[IndexSpec]:
-        return self._inner.indexes()
 
     def claim(
         self,

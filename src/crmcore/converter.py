@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -59,6 +59,8 @@ def parse_iso(value: str) -> datetime:
 
 def storable(value: Any) -> Any:
     """Turn a query value into its stored form (datetimes to ISO strings, enums to values)."""
+    if type(value) is str:  # most query values: stored as they are
+        return value
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):
@@ -151,12 +153,34 @@ def from_doc(cls: type[T], doc: dict[str, Any], *, validate: bool = False) -> T:
                 return load(doc)
             except Exception:
                 pass  # not in the plain stored form: the full path loads it or says why
+    return _full_path(cls, doc)
+
+
+def _full_path(cls: type[T], doc: dict[str, Any]) -> T:
+    """``doc`` structured by cattrs and ``cls.__init__`` (validators run), or ``StorageError``."""
     try:
         return converter.structure(doc, cls)
     except Exception as exc:  # cattrs raises several exception types
         raise StorageError(
             f"stored {cls.__name__} {doc.get('id')!r} does not load: {_describe(exc)}"
         ) from exc
+
+
+def from_docs(cls: type[T], docs: Iterable[dict[str, Any]]) -> list[T]:
+    """``[from_doc(cls, d) for d in docs]``, the class's loader looked up once for them all
+    (a query's answer: each document as ``from_doc`` reads it, the same errors)."""
+    load = _loaders.get(cls, _UNBUILT)
+    if load is _UNBUILT:
+        load = _loaders[cls] = stored_loader(cls)
+    if load is None:
+        return [from_doc(cls, d) for d in docs]
+    out: list[T] = []
+    for doc in docs:
+        try:
+            out.append(load(doc))
+        except Exception:
+            out.append(_full_path(cls, doc))  # not the plain stored form: loaded or refused
+    return out
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import attrs
 
 from crmcore import names
-from crmcore.converter import from_doc, to_doc
+from crmcore.converter import from_doc, from_docs, to_doc
 from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus, Task
 from crmcore.errors import ConflictError, NotFoundError, StorageError, ValidationError
@@ -538,9 +538,7 @@ class Customers:
         query = self._active(filter, include_inactive)
         if actor is not None:
             query = self._kernel.readable_filter(actor, query)
-        return [
-            from_doc(Customer, d) for d in self._coll.find(query, sort=sort, limit=limit, skip=skip)
-        ]
+        return from_docs(Customer, self._coll.find(query, sort=sort, limit=limit, skip=skip))
 
     def search(
         self,

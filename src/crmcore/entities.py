@@ -105,9 +105,24 @@ def _tag_names(_inst: object, attribute: attrs.Attribute, value: tuple[str, ...]
 
 
 def _tags(value: Any) -> tuple[str, ...]:
+    """Tags stripped, without empty ones or repeats, in order. A tuple already so (a stored
+    record's, read back) is returned as it is, without building it again."""
+    if type(value) is tuple and _normal_tags(value):
+        return value
     if isinstance(value, str):
         value = [value]
     return tuple(sorted({tag for tag in (str(t).strip() for t in value) if tag}))
+
+
+def _normal_tags(value: tuple[Any, ...]) -> bool:
+    """Whether ``value`` is what ``_tags`` makes: text, stripped, in strictly rising order
+    (so neither empty nor repeated: "" is not above the start)."""
+    previous = ""
+    for tag in value:
+        if type(tag) is not str or tag <= previous or tag != tag.strip():
+            return False
+        previous = tag
+    return True
 
 
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,39}$")

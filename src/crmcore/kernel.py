@@ -30,7 +30,7 @@ from crmcore.hookcalls import EventCalls
 from crmcore.ids import new_id
 from crmcore.security import Actor, Resource, Role, default_policy, directory_actor
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, SortSpec, Store
-from crmcore.storage.base import Doc, Filter
+from crmcore.storage.base import CollectionLayer, Doc, Filter
 
 #: Emits nested on one thread before the kernel calls it a loop (a reaction that triggers
 #: itself); every emit counts, whether reached through Effects or an Action.
@@ -388,20 +388,19 @@ class _Transaction:
             raise failed
 
 
-class GatedCollection(Collection):
+class GatedCollection(CollectionLayer):
     """A collection as ``crm.collection()`` hands it to plugins: every call goes to the store's
     collection, and writes are refused while an event hook is being called on this thread
-    (``Kernel.check_write``), so a raw write from a hook fails like an API write does."""
+    (``Kernel.check_write``), so a raw write from a hook fails like an API write does. ``get``
+    applies the read overlays; the queries are the store's own (``PASSED_READS``)."""
 
-    __slots__ = ("_check", "_inner", "_overlays")
+    PASSED_READS = ("find", "find_one", "iter", "count", "sum", "last", "indexes")
 
     def __init__(self, inner: Collection, kernel: Kernel) -> None:
+        super().__init__(inner)
         self._inner = inner
         self._check = kernel.check_write
         self._overlays = kernel.read_overlays
-
-    def __getattr__(self, name: str) -> Any:  # what a backend adds beyond the contract
-        return getattr(self._inner, name)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -463,31 +462,3 @@ class GatedCollection(Collection):
         doc = self._inner.get(id)
         overlay = self._overlays.get(self._inner.name)
         return doc if overlay is None else overlay(doc)
-
-    def last(self, sequence: str) -> Doc | None:
-        return self._inner.last(sequence)
-
-    def find(
-        self,
-        filter: Filter | None = None,
-        *,
-        sort: SortSpec | None = None,
-        limit: int | None = None,
-        skip: int = 0,
-    ) -> list[Doc]:
-        return self._inner.find(filter, sort=sort, limit=limit, skip=skip)
-
-    def find_one(self, filter: Filter | None = None, *, sort: SortSpec | None = None) -> Doc | None:
-        return self._inner.find_one(filter, sort=sort)
-
-    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
-        return self._inner.iter(filter, batch_size=batch_size)
-
-    def count(self, filter: Filter | None = None) -> int:
-        return self._inner.count(filter)
-
-    def sum(self, field: str, filter: Filter | None = None) -> int | float:
-        return self._inner.sum(field, filter)
-
-    def indexes(self) -> list[IndexSpec]:
-        return self._inner.indexes()

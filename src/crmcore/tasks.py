@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from crmcore import names
-from crmcore.converter import from_doc, to_doc
+from crmcore.converter import from_doc, from_docs, to_doc
 from crmcore.customers import load, require_actor
 from crmcore.effects import TaskDraft, TaskUpdate
 from crmcore.entities import Priority, Task, TaskStatus
@@ -168,9 +168,7 @@ class Tasks:
         limit: int | None = None,
         skip: int = 0,
     ) -> list[Task]:
-        return [
-            from_doc(Task, d) for d in self._coll.find(filter, sort=sort, limit=limit, skip=skip)
-        ]
+        return from_docs(Task, self._coll.find(filter, sort=sort, limit=limit, skip=skip))
 
     def iter(self, filter: Mapping[str, Any] | None = None) -> Iterator[Task]:
         for doc in self._coll.iter(filter):

@@ -310,3 +310,53 @@ def test_a_walk_covering_the_filter_asks_the_planner_nothing(tmp_path, monkeypat
         assert len(planned) == 2 and got == tasks.find(either, sort=urgency)[:7]
     finally:
         store.close()
+
+
+def test_a_list_by_id_beside_a_broad_index_walks_the_ids(tmp_path, monkeypatch, counted):
+    """``status = active`` sorted by id (``crm customer list``) where an index on ``status``
+    narrows to most of the collection: the ids are walked in order and the walk stops at the
+    limit, instead of collecting and sorting every active id first. A narrow plan (a rare
+    status), or matches bunched late in id order, still answer from the plan's candidates."""
+    from crmcore_storage_tinydb import indexes as indexes_module
+
+    collected: list[int] = []
+    real_ids = indexes_module.Plan.ids
+
+    def ids(self):
+        for id in real_ids(self):
+            collected.append(1)
+            yield id
+
+    monkeypatch.setattr(indexes_module.Plan, "ids", ids)
+    store = TinyStore(tmp_path / "db")
+    try:
+        people = store.collection("customers")
+        people.ensure_index(IndexSpec([("status", 1)]))
+        people.ensure_index(IndexSpec([("owner", 1), ("status", 1)]))
+        status = ["active"] * 8 + ["archived"]
+        people.insert_many(
+            {"id": f"c{i:05d}", "status": "rare" if i % 500 == 7 else status[i % 9]}
+            for i in range(4000)
+        )
+        # late: the only "new" customers are the last 200 ids
+        people.insert_many({"id": f"z{i:05d}", "status": "new"} for i in range(200))
+        people.count()
+        for filter, sort in (
+            ({"status": "active"}, [("id", 1)]),
+            ({"status": "active"}, [("id", -1)]),
+            ({"status": {"$in": ["active", "archived"]}}, [("id", 1)]),
+        ):
+            collected.clear()
+            counted.clear()
+            got = people.find(filter, sort=sort, limit=50)
+            assert collected == [] and len(counted) == 50  # no candidate collected
+            assert got == people.find(filter, sort=sort)[:50]
+        for filter in ({"status": "rare"}, {"status": "new"}):
+            collected.clear()
+            counted.clear()
+            got = people.find(filter, sort=[("id", 1)], limit=5)
+            assert len(collected) in (8, 200)  # the plan's candidates, not every id
+            assert len(counted) == 5
+            assert got == people.find(filter, sort=[("id", 1)])[:5] and len(got) == 5
+    finally:
+        store.close()

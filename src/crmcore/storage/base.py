@@ -450,3 +450,100 @@ class StoreLayer(Store):
 
     def backup(self, destination: str) -> None:
         self.inner.backup(destination)
+
+
+class CollectionLayer(Collection):
+    """A collection wrapping another: a store layer's (the transaction cache, the audit trail)
+    or the kernel's gate. Every method goes to ``inner`` unless the layer overrides it.
+
+    The reads a layer leaves alone are named in ``PASSED_READS``: each is set on the instance
+    as ``inner``'s own bound method (itself the backend's when ``inner`` passes it too), so a
+    query through a stack of such layers is one call to the backend, with nothing in between
+    per layer. A layer that changes a read (decrypts, overlays, caches) overrides it and leaves
+    it out of ``PASSED_READS``; one that derives a read from another (``find_one`` from
+    ``find``) must leave both out. ``insert_encoded``, ``append`` and ``import_raw`` keep
+    ``Collection``'s defaults, which go through the layer's own ``insert``/``update``: a layer
+    overrides them to reach ``inner``'s."""
+
+    PASSED_READS: tuple[str, ...] = ()
+    READS = frozenset({"get", "find", "find_one", "iter", "count", "sum", "last", "indexes"})
+
+    def __init__(self, inner: Collection) -> None:
+        self.name = inner.name
+        self.inner = inner
+        for read in self.PASSED_READS:
+            if read not in self.READS:
+                raise TypeError(f"{type(self).__name__}.PASSED_READS: {read!r} is not a read")
+            setattr(self, read, getattr(inner, read))
+
+    def __getattr__(self, name: str) -> Any:  # what a backend adds beyond the contract
+        if name == "inner":  # not set yet (during construction): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    # -- reads: replaced on the instance by ``inner``'s when in ``PASSED_READS`` -------------
+
+    def get(self, id: str) -> Doc:
+        return self.inner.get(id)
+
+    def find(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: SortSpec | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
+        return self.inner.find(filter, sort=sort, limit=limit, skip=skip)
+
+    def find_one(self, filter: Filter | None = None, *, sort: SortSpec | None = None) -> Doc | None:
+        return self.inner.find_one(filter, sort=sort)
+
+    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
+        return self.inner.iter(filter, batch_size=batch_size)
+
+    def count(self, filter: Filter | None = None) -> int:
+        return self.inner.count(filter)
+
+    def sum(self, field: str, filter: Filter | None = None) -> int | float:
+        return self.inner.sum(field, filter)
+
+    def last(self, sequence: str) -> Doc | None:
+        return self.inner.last(sequence)
+
+    def indexes(self) -> list[IndexSpec]:
+        return self.inner.indexes()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def insert(self, doc: Doc) -> Doc:
+        return self.inner.insert(doc)
+
+    def insert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        return self.inner.insert_many(docs)
+
+    def upsert_many(self, docs: Iterable[Doc]) -> BulkResult:
+        return self.inner.upsert_many(docs)
+
+    def update(self, id: str, changes: Mapping[str, Any], *, expected_version: int) -> Doc:
+        return self.inner.update(id, changes, expected_version=expected_version)
+
+    def delete(self, id: str, *, expected_version: int | None = None) -> None:
+        self.inner.delete(id, expected_version=expected_version)
+
+    def ensure_index(self, spec: IndexSpec) -> None:
+        self.inner.ensure_index(spec)
+
+    def claim(
+        self,
+        filter: Filter,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        sort: SortSpec | None = None,
+    ) -> Doc | None:
+        return self.inner.claim(filter, owner=owner, until=until, now=now, sort=sort)
+
+    def release(self, id: str, *, owner: str) -> None:
+        self.inner.release(id, owner=owner)

@@ -62,7 +62,12 @@ def normalize_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _is_operator_map(value: Any) -> bool:
+    if type(value) in _SCALARS:  # most filter values: no Mapping check (an ABC's) needed
+        return False
     return (
         isinstance(value, Mapping)
         and bool(value)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ import orjson
 from crmcore.storage.base import (
     BulkResult,
     Collection,
+    CollectionLayer,
     Doc,
     Filter,
     IndexSpec,
@@ -209,16 +210,15 @@ class _CachedTransaction:
             self._inner.__exit__(kind, exc, tb)
 
 
-class CachedCollection(Collection):
-    """A collection whose ``get`` is answered from the transaction's cache when it can."""
+class CachedCollection(CollectionLayer):
+    """A collection whose ``get`` is answered from the transaction's cache when it can; its
+    queries are the store's (``PASSED_READS``: the backend's own methods, no call between)."""
+
+    PASSED_READS = ("find", "find_one", "iter", "count", "sum", "last", "indexes")
 
     def __init__(self, store: CachedStore, inner: Collection) -> None:
-        self.name = inner.name
-        self.inner = inner
+        super().__init__(inner)
         self._store = store
-
-    def __getattr__(self, name: str) -> Any:  # what a backend adds beyond the contract
-        return getattr(self.inner, name)
 
     # -- reads by id -------------------------------------------------------------------------
 
@@ -303,33 +303,3 @@ class CachedCollection(Collection):
     def ensure_index(self, spec: IndexSpec) -> None:
         self._store.drop(self.name, None)
         self.inner.ensure_index(spec)
-
-    # -- queries: always the store's -----------------------------------------------------------
-
-    def last(self, sequence: str) -> Doc | None:
-        return self.inner.last(sequence)
-
-    def find(
-        self,
-        filter: Filter | None = None,
-        *,
-        sort: SortSpec | None = None,
-        limit: int | None = None,
-        skip: int = 0,
-    ) -> list[Doc]:
-        return self.inner.find(filter, sort=sort, limit=limit, skip=skip)
-
-    def find_one(self, filter: Filter | None = None, *, sort: SortSpec | None = None) -> Doc | None:
-        return self.inner.find_one(filter, sort=sort)
-
-    def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
-        return self.inner.iter(filter, batch_size=batch_size)
-
-    def count(self, filter: Filter | None = None) -> int:
-        return self.inner.count(filter)
-
-    def sum(self, field: str, filter: Filter | None = None) -> int | float:
-        return self.inner.sum(field, filter)
-
-    def indexes(self) -> list[IndexSpec]:
-        return self.inner.indexes()

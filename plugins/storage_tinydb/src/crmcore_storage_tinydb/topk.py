@@ -98,15 +98,43 @@ def _by_id(
     want: int,
     chosen: Plan | None,
 ) -> list[Doc]:
-    docs = table.docs
+    """The first ``want`` matches in id order: the ids walked in order, or a plan's candidates
+    collected and sorted when that reads less.
+
+    A plan's candidates are all read and sorted before the first is returned; a walk in id
+    order stops at the ``want``-th match, reading about ``want * total / size`` ids when the
+    plan's ``size`` candidates are spread over the ``total`` evenly (``status = active`` beside
+    a sort by id: most customers, the first 50 near the start). So the walk goes first unless
+    the plan is narrower than that; a walk that has passed as many ids as the plan has
+    candidates without finishing (matches bunched late in id order) gives way to the plan."""
+    ids: Iterator[str] = reversed(table.ids) if descending else iter(table.ids)
     needles = needles_of(normal)
-    ids: Iterator[str]
-    if chosen is None:
-        ids = reversed(table.ids) if descending else iter(table.ids)
-    else:  # ``match`` may ask more than the filter (a claim: a free lease), so it is asked
+    if chosen is not None:
+        size, total = chosen.size(), len(table.ids)
+        if want * total < size * size:
+            walked = _first(table, ids, needles, match, want, budget=size + want)
+            if walked is not None:
+                return walked
+        # ``match`` may ask more than the filter (a claim: a free lease), so it is asked
         ids = iter(sorted(set(chosen.ids()) | chosen.check, reverse=descending))
+    return _first(table, ids, needles, match, want) or []  # no budget: never None
+
+
+def _first(
+    table: Table,
+    ids: Iterator[str],
+    needles: list[list[str]],
+    match: Match,
+    want: int,
+    budget: int | None = None,
+) -> list[Doc] | None:
+    """The first ``want`` documents of ``ids`` that match (fewer if ``ids`` runs out); None if
+    ``budget`` ids were passed before that."""
+    docs = table.docs
     out: list[Doc] = []
-    for id in ids:
+    for passed, id in enumerate(ids):
+        if budget is not None and passed >= budget:
+            return None
         text = docs.get(id)
         if text is None or (needles and not has_needles(text, needles)):
             continue
