@@ -171,15 +171,48 @@ def _splice(b: list[Any], a: list[Any]) -> dict[str, Any] | None:
     return {f"[{start}:{len(b) - end}]": [b[start : len(b) - end], a[start : len(a) - end]]}
 
 
+#: A tree of derived paths: ``{"ext": {"grading": {"signals": True}}}`` (``derived_tree``).
+DerivedTree = Mapping[str, Any]
+_NO_TREE: DerivedTree = {}
+
+
+def derived_tree(paths: Iterable[str]) -> DerivedTree:
+    """The dotted ``paths`` of a collection's derived fields as the tree ``changes`` walks."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        *parents, leaf = path.split(".")
+        for name in parents:
+            child = node.get(name)
+            if child is True:
+                break  # a parent is derived already
+            node = node.setdefault(name, {})
+        else:
+            node[leaf] = True
+    return tree
+
+
+def value_digest(value: Any) -> str:
+    """What an update records of a derived field's new value: the SHA-256 of its canonical
+    JSON, cut to 128 bits (32 hex digits)."""
+    return sha256(canonical(value)).hexdigest()[:32]
+
+
 def changes(
-    before: Mapping[str, Any], after: Mapping[str, Any], personal: frozenset[str] = _NO_FIELDS
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    personal: frozenset[str] = _NO_FIELDS,
+    derived: DerivedTree = _NO_TREE,
 ) -> dict[str, Any]:
     """What an ``update`` operation shows: ``{field: [before, after]}`` for the fields that
     changed (a missing field reads null), ``personal`` ones masked; where both sides are
     objects, only what changed inside them, nested the same way (``{"ext": {"loyalty":
     {"tier": ["iron", "gold"]}}}``); where both are lists that keep their beginning or end,
     only the slice that changed (``{"lines": {"[2:2]": [[], [item]]}}``: ``before[2:2]``
-    became ``[item]``). A leaf is always a two-item list, a nested change an object."""
+    became ``[item]``). A leaf is a two-item list, a nested change an object, except for a
+    ``derived`` field (``derived_tree``): its leaf is the ``value_digest`` of its new value,
+    a string, and a change of an object holding derived fields is shown inside it even when
+    one side is missing (``{"ext": {"grading": {"signals": "9f2c…"}}}``)."""
     out: dict[str, Any] = {}
     for key in before.keys() | after.keys():
         if key == "version":
@@ -187,8 +220,13 @@ def changes(
         b, a = before.get(key), after.get(key)
         if b == a and type(b) is type(a):
             continue
+        below = derived.get(key) if derived else None
         if key in personal:
             out[key] = [b if _blank(b) else MASK, a if _blank(a) else MASK]
+        elif below is True:
+            out[key] = value_digest(a)
+        elif below and type(b or {}) is dict and type(a or {}) is dict:
+            out[key] = changes(b or {}, a or {}, _NO_FIELDS, below)
         elif type(b) is dict and type(a) is dict and b and a:
             out[key] = changes(b, a)
         elif type(b) is list and type(a) is list and b and a:
@@ -387,6 +425,7 @@ class AuditedStore(StoreLayer):
         self.keys = keys
         self._specs: dict[str, CollectionSpec] = {}
         self._personal: dict[str, frozenset[str]] = {}
+        self._derived: dict[str, DerivedTree] = {}
         self._head: tuple[int, str] | None = None
         self._head_version: int | None = None  # of the head record outside the trail
         self._lock = threading.Lock()
@@ -397,6 +436,8 @@ class AuditedStore(StoreLayer):
     def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
         self._specs[spec.name] = spec
         self._personal[spec.name] = frozenset(personal)
+        if spec.derived:
+            self._derived[spec.name] = derived_tree(spec.derived)
 
     def masked_fields(self, collection: str) -> frozenset[str]:
         """The fields of ``collection`` whose values its entries show as ``***``."""
@@ -482,7 +523,9 @@ class AuditedStore(StoreLayer):
             if original is None:  # inserted in this transaction: the insert, as it ends
                 merged[4] = stored_fields(after, personal)  # type: ignore[arg-type]
             else:
-                merged[4] = changes(original, after, personal)  # type: ignore[arg-type]
+                merged[4] = changes(
+                    original, after, personal, self._derived.get(collection, _NO_TREE)
+                )  # type: ignore[arg-type]
             merged[3] = customer if customer is not None else merged[3]
             return
         if op == "insert":
@@ -490,7 +533,7 @@ class AuditedStore(StoreLayer):
         elif op == "delete":
             body = stored_fields(before, personal)  # type: ignore[arg-type]
         else:
-            body = changes(before, after, personal)  # type: ignore[arg-type]
+            body = changes(before, after, personal, self._derived.get(collection, _NO_TREE))  # type: ignore[arg-type]
         if op == "delete":
             local.last.pop((collection, record_id), None)
         else:

@@ -66,6 +66,9 @@ class CollectionSpec:
     keys derived from personal data (the customers' search keys): personal like the
     record type's personal fields (masked, erased), and under encryption at rest each element
     is stored as a keyed hash, so that equality on an element still finds the record.
+    ``derived`` names fields (dotted paths, ``ext.grading.signals``) holding data computed
+    from other records, which a rebuild gives back: the audit trail records a change of one
+    by a digest of its new value rather than its values before and after.
     """
 
     name: str
@@ -74,6 +77,7 @@ class CollectionSpec:
     record_type: type | None = None
     sequence: str | None = None
     blind: tuple[str, ...] = ()
+    derived: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen
