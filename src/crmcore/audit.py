@@ -523,9 +523,8 @@ class AuditedStore(StoreLayer):
             if original is None:  # inserted in this transaction: the insert, as it ends
                 merged[4] = stored_fields(after, personal)  # type: ignore[arg-type]
             else:
-                merged[4] = changes(
-                    original, after, personal, self._derived.get(collection, _NO_TREE)
-                )  # type: ignore[arg-type]
+                derived = self._derived.get(collection, _NO_TREE)
+                merged[4] = changes(original, after, personal, derived)  # type: ignore[arg-type]
             merged[3] = customer if customer is not None else merged[3]
             return
         if op == "insert":

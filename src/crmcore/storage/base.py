@@ -49,6 +49,10 @@ class IndexSpec:
         return ("u_" if self.unique else "i_") + parts
 
 
+def _paths(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _index_specs(value: Iterable[IndexSpec]) -> tuple[IndexSpec, ...]:
     return tuple(value)  # typed: ``converter=tuple`` leaves mypy without the element type
 
@@ -77,7 +81,7 @@ class CollectionSpec:
     record_type: type | None = None
     sequence: str | None = None
     blind: tuple[str, ...] = ()
-    derived: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    derived: tuple[str, ...] = attrs.field(default=(), converter=_paths)
 
 
 @attrs.frozen
