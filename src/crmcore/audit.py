@@ -266,6 +266,8 @@ def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     default = customers[0] if len(customers) == 1 else None
     out = []
     for item in entry["ops"]:
+        if type(item) is list:  # an insert by the entry's actor: [collection, id, digest]
+            item = {"op": "insert", "in": item[0], "id": item[1], "sha": item[2]}
         op = item.get("op")
         if op == "insert" and "sha" in item:
             diff: Any = {"sha": item["sha"]}
@@ -321,6 +323,14 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of an entry without its own hash, MAC and version."""
     body = {k: v for k, v in entry.items() if k not in _NOT_HASHED}
     return sha256(json_canonical(body).encode()).hexdigest()
+
+
+def chained_hash(entry: Mapping[str, Any], prev: str) -> str:
+    """``entry_hash`` of an entry that follows the entry whose hash is ``prev``. Entries
+    written since 2026-12-07 do not store ``prev`` (it is the hash of the entry before
+    them), but their hash covers it as it covered the stored one: the hash is that of the
+    entry with ``"prev": prev``. An entry that stores it is hashed as it is."""
+    return entry_hash(entry if "prev" in entry else {**entry, "prev": prev})
 
 
 def entry_mac(key: bytes, digest: str, role: str = "entry") -> str:
@@ -573,8 +583,11 @@ class AuditedStore(StoreLayer):
         actor = ops[0][5]
         customers = sorted({o[3] for o in ops if isinstance(o[3], str)})
         default = customers[0] if len(customers) == 1 else None
-        packed = []
+        packed: list[Any] = []
         for op, collection, record_id, customer, body, who in ops:
+            if op == "insert" and record_id is not None and who == actor and customer == default:
+                packed.append([collection, record_id, insert_digest(body)])  # the short form
+                continue
             item: dict[str, Any] = {"op": op, "in": collection}
             if record_id is not None:
                 item["id"] = record_id
@@ -602,7 +615,13 @@ class AuditedStore(StoreLayer):
             # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and the
             # encoding it hashes, in ASCII, is the one the store may keep.
             body = canonical(full)
-            full["hash"] = digest = sha256(body).hexdigest()
+            digest = sha256(body).hexdigest()
+            # Stored without ``prev``, the hash before it (``chained_hash``): the last
+            # ``"prev":`` of the canonical text is the entry's own (only ``seq`` follows it).
+            cut = body.rindex(b'"prev":')
+            body = body[:cut] + body[cut + len(prev) + 10 :]
+            del full["prev"]
+            full["hash"] = digest
             text = ascii_json(body.decode())
             tail = f'"hash":"{digest}"'
             mac = entry_mac(self.keys[0], digest) if self.keys else None
@@ -733,11 +752,11 @@ class AuditedStore(StoreLayer):
                     + (f" (the archive seal ends at #{sealed_to})" if sealed_to else ""),
                     bool(keys),
                 )
-            if entry["prev"] != prev:
+            if entry.get("prev", prev) != prev:
                 return VerifyReport(
                     count, False, f"entry #{seq} does not follow the one before it", bool(keys)
                 )
-            if entry_hash(entry) != entry["hash"]:
+            if chained_hash(entry, prev) != entry["hash"]:
                 return VerifyReport(count, False, f"entry #{seq} was altered", bool(keys))
             mac = entry.get("mac")
             if keys and mac is None and keyed_from is not None:
@@ -858,6 +877,8 @@ class AuditedStore(StoreLayer):
             )
         old: list[dict[str, Any]] = []
         newest = self._audit.last("seq")
+        seal = self.seal_record()
+        first_prev = seal["hash"] if seal else GENESIS  # the live trail follows the seal
         for entry in self.in_order():
             if newest is None or entry["seq"] == newest["seq"]:  # it stays: numbering goes on
                 break
@@ -869,7 +890,7 @@ class AuditedStore(StoreLayer):
         item: dict[str, Any] = {
             "first": old[0]["seq"],
             "last": old[-1]["seq"],
-            "prev": old[0]["prev"],
+            "prev": old[0].get("prev", first_prev),
             "hash": old[-1]["hash"],
             "entries": len(old),
             "from": old[0]["at"],
