@@ -266,8 +266,12 @@ def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     default = customers[0] if len(customers) == 1 else None
     out = []
     for item in entry["ops"]:
-        if type(item) is list:  # an insert by the entry's actor: [collection, id, digest]
-            item = {"op": "insert", "in": item[0], "id": item[1], "sha": item[2]}
+        if type(item) is list:  # by the entry's actor: [collection, id, digest or diff]
+            collection, record_id, body = item
+            if type(body) is str:
+                item = {"op": "insert", "in": collection, "id": record_id, "sha": body}
+            else:
+                item = {"op": "update", "in": collection, "id": record_id, "diff": body}
         op = item.get("op")
         if op == "insert" and "sha" in item:
             diff: Any = {"sha": item["sha"]}
@@ -585,9 +589,14 @@ class AuditedStore(StoreLayer):
         default = customers[0] if len(customers) == 1 else None
         packed: list[Any] = []
         for op, collection, record_id, customer, body, who in ops:
-            if op == "insert" and record_id is not None and who == actor and customer == default:
-                packed.append([collection, record_id, insert_digest(body)])  # the short form
-                continue
+            if record_id is not None and who == actor and customer == default:
+                # the short forms: [collection, id, digest] and [collection, id, diff]
+                if op == "insert":
+                    packed.append([collection, record_id, insert_digest(body)])
+                    continue
+                if op == "update":
+                    packed.append([collection, record_id, body])
+                    continue
             item: dict[str, Any] = {"op": op, "in": collection}
             if record_id is not None:
                 item["id"] = record_id
