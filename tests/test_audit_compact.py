@@ -4,6 +4,7 @@ entry's actor as ``[collection, id, digest]``; both read, verify and archive as 
 from __future__ import annotations
 
 import json
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,14 @@ from crmcore.audit import (
     GENESIS,
     acting_as,
     chained_hash,
+    digest_fits,
     entry_hash,
     expand,
     record_digest,
+    stored_fields,
+    value_digest,
 )
+from crmcore.jsontext import canonical
 from crmcore.testing.audit import entries, raw_trail
 
 
@@ -93,3 +98,19 @@ def test_an_insert_by_the_entrys_actor_is_a_short_triple_others_an_object(make_c
     ]
     assert crm.audit.verify().ok
     json.dumps(alone)  # plain JSON
+
+
+def test_digests_are_22_characters_and_older_hex_ones_still_fit(make_crm):
+    crm = make_crm()
+    c = crm.customers.add(actor="ann", name="Li", region="North")
+    ((_collection, _id, sha),) = entries(crm)[0]["ops"]
+    assert len(sha) == 22 and sha.replace("-", "").replace("_", "").isalnum()
+    stored = crm.store.collection("customers").get(c.id)
+    masked = crm.audit.masked_fields("customers")
+    assert digest_fits(stored, sha, masked)
+    assert not digest_fits({**stored, "region": "East"}, sha, masked)
+    # an entry written before: the same 128 bits as 32 hex digits
+    old = sha256(canonical(stored_fields(stored, masked))).hexdigest()[:32]
+    assert digest_fits(stored, old, masked)
+    assert not digest_fits({**stored, "region": "East"}, old, masked)
+    assert len(value_digest({"n": 1})) == 22

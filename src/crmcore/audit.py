@@ -31,6 +31,7 @@ import contextlib
 import contextvars
 import hmac
 import threading
+from base64 import urlsafe_b64encode
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from hashlib import sha256
@@ -142,17 +143,31 @@ def stored_fields(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str,
     }
 
 
+def _short(digest: bytes) -> str:
+    """128 bits of a SHA-256 digest in 22 characters (URL-safe base64, unpadded)."""
+    return urlsafe_b64encode(digest[:16])[:22].decode()
+
+
 def insert_digest(fields: Mapping[str, Any]) -> str:
     """What an ``insert`` operation records of the record it created: the SHA-256 of the
-    canonical JSON of its ``stored_fields`` (masked), cut to 128 bits (32 hex digits). The
-    record itself is in the store; this proves what was written, without a second copy."""
-    return sha256(canonical(fields)).hexdigest()[:32]
+    canonical JSON of its ``stored_fields`` (masked), cut to 128 bits, in 22 characters
+    (URL-safe base64; entries written before 2026-12-07 19:00 UTC hold the same 128 bits as
+    32 hex digits, ``digest_fits`` reads both). The record itself is in the store; this
+    proves what was written, without a second copy."""
+    return _short(sha256(canonical(fields)).digest())
 
 
 def record_digest(doc: Mapping[str, Any], personal: frozenset[str] = _NO_FIELDS) -> str:
     """``insert_digest`` of ``doc`` as stored (id and version left out, ``personal`` fields
     masked): equal to its insert operation's ``sha`` while the record is as it was created."""
     return insert_digest(stored_fields(doc, personal))
+
+
+def digest_fits(doc: Mapping[str, Any], sha: str, personal: frozenset[str] = _NO_FIELDS) -> bool:
+    """Whether ``doc`` is the record an insert's ``sha`` was taken of, in either form."""
+    full = sha256(canonical(stored_fields(doc, personal))).digest()
+    expected = full.hex()[:32] if len(sha) == 32 else _short(full)
+    return hmac.compare_digest(expected, sha)
 
 
 def _splice(b: list[Any], a: list[Any]) -> dict[str, Any] | None:
@@ -194,8 +209,8 @@ def derived_tree(paths: Iterable[str]) -> DerivedTree:
 
 def value_digest(value: Any) -> str:
     """What an update records of a derived field's new value: the SHA-256 of its canonical
-    JSON, cut to 128 bits (32 hex digits)."""
-    return sha256(canonical(value)).hexdigest()[:32]
+    JSON, cut to 128 bits, in 22 characters (as ``insert_digest``)."""
+    return _short(sha256(canonical(value)).digest())
 
 
 def changes(
