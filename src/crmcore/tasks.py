@@ -58,11 +58,17 @@ def new_task_doc(task: Task) -> dict[str, Any]:
     return doc
 
 
-def loaded(doc: dict[str, Any]) -> Task:
-    """A stored task, its title given back from its message id if it was left out."""
+def with_title(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored task's document with its title given back from its message id if it was left
+    out (what ``from_doc(Task, ...)`` needs; ``crm check`` validates tasks through it)."""
     if "title" not in doc and doc.get("title_key"):
-        doc = {**doc, "title": english_title(doc["title_key"], doc.get("title_args"))}
-    return from_doc(Task, doc)
+        return {**doc, "title": english_title(doc["title_key"], doc.get("title_args"))}
+    return doc
+
+
+def loaded(doc: dict[str, Any]) -> Task:
+    """A stored task as a ``Task`` (``with_title``)."""
+    return from_doc(Task, with_title(doc))
 
 
 class Tasks:
