@@ -16,6 +16,7 @@ from crmcore.audit import (
     GENESIS,
     HEAD,
     HEAD_ID,
+    chained_hash,
     changes,
     entry_hash,
     expand,
@@ -36,7 +37,7 @@ def test_a_call_through_the_retail_stack_is_one_entry_with_every_reaction(tmp_pa
         c = crm.customers.add(actor="ann", name="Wang Fang", phone="+8613912345678")
         assert [e["seq"] for e in entries(crm)] == [1]  # the customer and every reaction
         (added,) = entries(crm)
-        touched = {op["in"] for op in added["ops"]}
+        touched = {op["collection"] for op in expand(added)}
         assert {"customers", "tasks", "followup.schedule"} <= touched
         assert added["customers"] == [c.id] and added["actor"] == "ann"
         for _ in range(3):
@@ -44,9 +45,9 @@ def test_a_call_through_the_retail_stack_is_one_entry_with_every_reaction(tmp_pa
             crm.interactions.log(actor="bo", customer_id=c.id, kind="purchase", amount=420.0)
         bought = entries(crm)[1:]
         assert [e["seq"] for e in bought] == [2, 3, 4]  # one entry per purchase
-        ops = [op["in"] for op in bought[0]["ops"]]
+        ops = [op["collection"] for op in expand(bought[0])]
         assert ops[0] == "interactions" and any(o.startswith("loyalty.") for o in ops)
-        assert all(op["op"] in ("insert", "update") for op in bought[0]["ops"])
+        assert all(op["op"] in ("insert", "update") for op in expand(bought[0]))
         (first_contact,) = crm.tasks.find({"customer_id": c.id, "kind": "first_contact"})
         crm.tasks.complete(first_contact.id, actor="bo", outcome="reached")
         assert [e["seq"] for e in entries(crm)][-1] == 5
@@ -55,7 +56,8 @@ def test_a_call_through_the_retail_stack_is_one_entry_with_every_reaction(tmp_pa
         text = (tmp_path / "retail" / "crm-data" / f"{AUDIT}.json").read_text("utf-8")
         assert "Wang Fang" not in text and "13912345678" not in text
         flat = operations(crm, collection="customers", op="insert")
-        assert flat[0]["diff"] == {"sha": added["ops"][0]["sha"]}
+        # an insert by the entry's actor is stored short: [collection, id, digest]
+        assert added["ops"][0] == ["customers", c.id, flat[0]["diff"]["sha"]]
         assert flat[0]["customer_id"] == c.id
 
 
@@ -91,9 +93,9 @@ def test_writes_of_one_record_by_one_actor_in_a_transaction_are_one_operation(ma
         crm.customers.update(c.id, actor="ann", region="South")
         crm.customers.update(c.id, actor="ann", region="East")
     (entry,) = entries(crm)
-    (op,) = entry["ops"]
+    (op,) = expand(entry)
     stored = crm.store.collection("customers").get(c.id)
-    assert op["op"] == "insert" and op["sha"] == record_digest(
+    assert op["op"] == "insert" and op["diff"]["sha"] == record_digest(
         stored, crm.audit.masked_fields("customers")
     )
     assert stored["region"] == "East"  # the insert's digest is of the record as it ended
@@ -103,12 +105,12 @@ def test_writes_of_one_record_by_one_actor_in_a_transaction_are_one_operation(ma
         crm.customers.update(d.id, actor="bo", region="West")
         crm.customers.update(d.id, actor="cy", region="North")
     last = entries(crm)[-1]
-    assert [(o["op"], o.get("actor", last["actor"])) for o in last["ops"]] == [
-        ("update", "bo"),
-        ("update", "cy"),
-    ]
-    assert last["ops"][0]["diff"]["region"] == ["North", "West"]  # net effect of bo's two
-    assert last["ops"][1]["diff"]["region"] == ["West", "North"]
+    ops = expand(last)
+    assert [(o["op"], o["actor"]) for o in ops] == [("update", "bo"), ("update", "cy")]
+    assert ops[0]["diff"]["region"] == ["North", "West"]  # net effect of bo's two
+    assert ops[1]["diff"]["region"] == ["West", "North"]
+    assert last["ops"][0] == ["customers", d.id, ops[0]["diff"]]  # the entry's actor: short
+    assert last["ops"][1]["actor"] == "cy"
     assert crm.audit.verify().ok
 
 
@@ -161,7 +163,8 @@ def test_a_trail_written_one_entry_per_write_still_verifies_and_reads(make_crm):
     c = crm.customers.add(actor="ann", name="New", region="East")  # the new shape follows
     trail = entries(crm)
     assert [("ops" in e) for e in trail] == [False, False, True]
-    assert trail[2]["prev"] == second["hash"]
+    assert "prev" not in trail[2]  # not stored: the hash covers it
+    assert chained_hash(trail[2], second["hash"]) == trail[2]["hash"]
     report = crm.audit.verify()
     assert report.ok and report.entries == 3
     flat = [(o["seq"], o["op"], o["record_id"], o["actor"]) for o in operations(crm)]
@@ -248,11 +251,11 @@ def test_an_insert_digest_changed_in_the_trail_is_caught(make_crm):
     crm.customers.add(actor="ann", name="Wu", region="South")
     raw = raw_trail(crm)
     (entry,) = raw.find({"seq": 1})
-    (op,) = entry["ops"]
+    ((collection, id, sha),) = entry["ops"]
     stored = crm.store.collection("customers").get(c.id)
-    assert op["sha"] == record_digest(stored, crm.audit.masked_fields("customers"))
+    assert sha == record_digest(stored, crm.audit.masked_fields("customers"))
     forged = record_digest({**stored, "region": "East"}, crm.audit.masked_fields("customers"))
-    raw.update(entry["id"], {"ops": [{**op, "sha": forged}]}, expected_version=entry["version"])
+    raw.update(entry["id"], {"ops": [[collection, id, forged]]}, expected_version=entry["version"])
     assert crm.audit.verify().problem == "entry #1 was altered"
 
 

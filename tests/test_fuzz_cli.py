@@ -30,6 +30,7 @@ from crmcore.cli.main import EXIT_INTERNAL, run
 from crmcore.converter import from_doc
 from crmcore.entities import Customer, Interaction, Task
 from crmcore.storage.memory import MemoryStore
+from crmcore.tasks import with_title
 
 PLUGINS = ["grading", "followup", "complaints", "loyalty", "nps"]
 GENERATED = 260  # generated cases; the table below adds the hand-picked ones
@@ -88,7 +89,7 @@ def _valid_records(location: str) -> None:
     store = MemoryStore.shared(location)
     for name, cls in (("customers", Customer), ("interactions", Interaction), ("tasks", Task)):
         for doc in store.collection(name).iter():
-            from_doc(cls, doc, validate=True)
+            from_doc(cls, with_title(doc) if name == "tasks" else doc, validate=True)
 
 
 class _Stream(io.TextIOWrapper):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from crmcore import StorageError
+from crmcore.audit import chained_hash
 from crmcore.encryption import FieldCipher, encrypted_layer
 from crmcore.keyrotation import key_status, rotate_keys
 from crmcore.testing.audit import entries as raw_entries
@@ -263,7 +264,8 @@ def test_record_event_appends_one_chained_entry(make_crm):
     ) == (2, "ops", "customers", None, None, {"resealed": 1, "complete": True})
     trail = raw_entries(crm)  # one entry each: the event is a transaction of its own
     assert [e["seq"] for e in trail] == [1, 2, 3] and event["hash"] == trail[1]["hash"]
-    assert trail[1]["prev"] == trail[0]["hash"] and trail[2]["prev"] == trail[1]["hash"]
+    assert chained_hash(trail[1], trail[0]["hash"]) == trail[1]["hash"]
+    assert chained_hash(trail[2], trail[1]["hash"]) == trail[2]["hash"]
     assert crm.audit.verify().ok
 
 

@@ -162,12 +162,26 @@ class CRM:
         core_names = (names.CUSTOMERS, names.INTERACTIONS, names.TASKS)
         for plugin, spec in self.plugins.crm_collections():
             if plugin != "core" and spec.name in core_names:
-                if spec.customer_key or spec.record_type or spec.sequence or not spec.indexes:
+                if (
+                    spec.customer_key
+                    or spec.record_type
+                    or spec.sequence
+                    or not (spec.indexes or spec.derived)
+                ):
                     raise PluginError(
                         plugin,
                         f"collection {spec.name!r} is the core's: a plugin may only add "
-                        "indexes to it (CollectionSpec(name, indexes=...), nothing else)",
+                        "indexes or derived fields to it (CollectionSpec(name, indexes=..., "
+                        "derived=...)), nothing else",
                     )
+                own = f"ext.{plugin}"
+                for path in spec.derived:
+                    if path != own and not path.startswith(f"{own}."):
+                        raise PluginError(
+                            plugin,
+                            f"derived field {path!r} of {spec.name!r}: a plugin may declare "
+                            f"derived only its own fields of the core's records ({own}...)",
+                        )
                 added.append((plugin, spec))
                 continue
             if plugin != "core" and not spec.name.startswith(f"{plugin}."):
@@ -189,7 +203,8 @@ class CRM:
             core = specs[spec.name]
             have = {i.name for i in core.indexes}
             fresh = tuple(i for i in spec.indexes if i.name not in have)
-            specs[spec.name] = attrs.evolve(core, indexes=(*core.indexes, *fresh))
+            derived = (*core.derived, *(d for d in spec.derived if d not in core.derived))
+            specs[spec.name] = attrs.evolve(core, indexes=(*core.indexes, *fresh), derived=derived)
         extra = []
         if self.config.core.unique_phone:
             extra.append(IndexSpec([("phone", 1)], unique=True, sparse=True))

@@ -31,6 +31,7 @@ import contextlib
 import contextvars
 import hmac
 import threading
+from base64 import urlsafe_b64encode
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from hashlib import sha256
@@ -142,17 +143,31 @@ def stored_fields(doc: Mapping[str, Any], personal: frozenset[str]) -> dict[str,
     }
 
 
+def _short(digest: bytes) -> str:
+    """128 bits of a SHA-256 digest in 22 characters (URL-safe base64, unpadded)."""
+    return urlsafe_b64encode(digest[:16])[:22].decode()
+
+
 def insert_digest(fields: Mapping[str, Any]) -> str:
     """What an ``insert`` operation records of the record it created: the SHA-256 of the
-    canonical JSON of its ``stored_fields`` (masked), cut to 128 bits (32 hex digits). The
-    record itself is in the store; this proves what was written, without a second copy."""
-    return sha256(canonical(fields)).hexdigest()[:32]
+    canonical JSON of its ``stored_fields`` (masked), cut to 128 bits, in 22 characters
+    (URL-safe base64; entries written before 2026-12-07 19:00 UTC hold the same 128 bits as
+    32 hex digits, ``digest_fits`` reads both). The record itself is in the store; this
+    proves what was written, without a second copy."""
+    return _short(sha256(canonical(fields)).digest())
 
 
 def record_digest(doc: Mapping[str, Any], personal: frozenset[str] = _NO_FIELDS) -> str:
     """``insert_digest`` of ``doc`` as stored (id and version left out, ``personal`` fields
     masked): equal to its insert operation's ``sha`` while the record is as it was created."""
     return insert_digest(stored_fields(doc, personal))
+
+
+def digest_fits(doc: Mapping[str, Any], sha: str, personal: frozenset[str] = _NO_FIELDS) -> bool:
+    """Whether ``doc`` is the record an insert's ``sha`` was taken of, in either form."""
+    full = sha256(canonical(stored_fields(doc, personal))).digest()
+    expected = full.hex()[:32] if len(sha) == 32 else _short(full)
+    return hmac.compare_digest(expected, sha)
 
 
 def _splice(b: list[Any], a: list[Any]) -> dict[str, Any] | None:
@@ -171,15 +186,48 @@ def _splice(b: list[Any], a: list[Any]) -> dict[str, Any] | None:
     return {f"[{start}:{len(b) - end}]": [b[start : len(b) - end], a[start : len(a) - end]]}
 
 
+#: A tree of derived paths: ``{"ext": {"grading": {"signals": True}}}`` (``derived_tree``).
+DerivedTree = Mapping[str, Any]
+_NO_TREE: DerivedTree = {}
+
+
+def derived_tree(paths: Iterable[str]) -> DerivedTree:
+    """The dotted ``paths`` of a collection's derived fields as the tree ``changes`` walks."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        *parents, leaf = path.split(".")
+        for name in parents:
+            child = node.get(name)
+            if child is True:
+                break  # a parent is derived already
+            node = node.setdefault(name, {})
+        else:
+            node[leaf] = True
+    return tree
+
+
+def value_digest(value: Any) -> str:
+    """What an update records of a derived field's new value: the SHA-256 of its canonical
+    JSON, cut to 128 bits, in 22 characters (as ``insert_digest``)."""
+    return _short(sha256(canonical(value)).digest())
+
+
 def changes(
-    before: Mapping[str, Any], after: Mapping[str, Any], personal: frozenset[str] = _NO_FIELDS
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    personal: frozenset[str] = _NO_FIELDS,
+    derived: DerivedTree = _NO_TREE,
 ) -> dict[str, Any]:
     """What an ``update`` operation shows: ``{field: [before, after]}`` for the fields that
     changed (a missing field reads null), ``personal`` ones masked; where both sides are
     objects, only what changed inside them, nested the same way (``{"ext": {"loyalty":
     {"tier": ["iron", "gold"]}}}``); where both are lists that keep their beginning or end,
     only the slice that changed (``{"lines": {"[2:2]": [[], [item]]}}``: ``before[2:2]``
-    became ``[item]``). A leaf is always a two-item list, a nested change an object."""
+    became ``[item]``). A leaf is a two-item list, a nested change an object, except for a
+    ``derived`` field (``derived_tree``): its leaf is the ``value_digest`` of its new value,
+    a string, and a change of an object holding derived fields is shown inside it even when
+    one side is missing (``{"ext": {"grading": {"signals": "9f2c…"}}}``)."""
     out: dict[str, Any] = {}
     for key in before.keys() | after.keys():
         if key == "version":
@@ -187,8 +235,13 @@ def changes(
         b, a = before.get(key), after.get(key)
         if b == a and type(b) is type(a):
             continue
+        below = derived.get(key) if derived else None
         if key in personal:
             out[key] = [b if _blank(b) else MASK, a if _blank(a) else MASK]
+        elif below is True:
+            out[key] = value_digest(a)
+        elif below and type(b or {}) is dict and type(a or {}) is dict:
+            out[key] = changes(b or {}, a or {}, _NO_FIELDS, below)
         elif type(b) is dict and type(a) is dict and b and a:
             out[key] = changes(b, a)
         elif type(b) is list and type(a) is list and b and a:
@@ -228,6 +281,12 @@ def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     default = customers[0] if len(customers) == 1 else None
     out = []
     for item in entry["ops"]:
+        if type(item) is list:  # by the entry's actor: [collection, id, digest or diff]
+            collection, record_id, body = item
+            if type(body) is str:
+                item = {"op": "insert", "in": collection, "id": record_id, "sha": body}
+            else:
+                item = {"op": "update", "in": collection, "id": record_id, "diff": body}
         op = item.get("op")
         if op == "insert" and "sha" in item:
             diff: Any = {"sha": item["sha"]}
@@ -283,6 +342,14 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of an entry without its own hash, MAC and version."""
     body = {k: v for k, v in entry.items() if k not in _NOT_HASHED}
     return sha256(json_canonical(body).encode()).hexdigest()
+
+
+def chained_hash(entry: Mapping[str, Any], prev: str) -> str:
+    """``entry_hash`` of an entry that follows the entry whose hash is ``prev``. Entries
+    written since 2026-12-07 do not store ``prev`` (it is the hash of the entry before
+    them), but their hash covers it as it covered the stored one: the hash is that of the
+    entry with ``"prev": prev``. An entry that stores it is hashed as it is."""
+    return entry_hash(entry if "prev" in entry else {**entry, "prev": prev})
 
 
 def entry_mac(key: bytes, digest: str, role: str = "entry") -> str:
@@ -387,6 +454,7 @@ class AuditedStore(StoreLayer):
         self.keys = keys
         self._specs: dict[str, CollectionSpec] = {}
         self._personal: dict[str, frozenset[str]] = {}
+        self._derived: dict[str, DerivedTree] = {}
         self._head: tuple[int, str] | None = None
         self._head_version: int | None = None  # of the head record outside the trail
         self._lock = threading.Lock()
@@ -397,6 +465,8 @@ class AuditedStore(StoreLayer):
     def declare(self, spec: CollectionSpec, personal: Iterable[str]) -> None:
         self._specs[spec.name] = spec
         self._personal[spec.name] = frozenset(personal)
+        if spec.derived:
+            self._derived[spec.name] = derived_tree(spec.derived)
 
     def masked_fields(self, collection: str) -> frozenset[str]:
         """The fields of ``collection`` whose values its entries show as ``***``."""
@@ -482,7 +552,8 @@ class AuditedStore(StoreLayer):
             if original is None:  # inserted in this transaction: the insert, as it ends
                 merged[4] = stored_fields(after, personal)  # type: ignore[arg-type]
             else:
-                merged[4] = changes(original, after, personal)  # type: ignore[arg-type]
+                derived = self._derived.get(collection, _NO_TREE)
+                merged[4] = changes(original, after, personal, derived)  # type: ignore[arg-type]
             merged[3] = customer if customer is not None else merged[3]
             return
         if op == "insert":
@@ -490,7 +561,7 @@ class AuditedStore(StoreLayer):
         elif op == "delete":
             body = stored_fields(before, personal)  # type: ignore[arg-type]
         else:
-            body = changes(before, after, personal)  # type: ignore[arg-type]
+            body = changes(before, after, personal, self._derived.get(collection, _NO_TREE))  # type: ignore[arg-type]
         if op == "delete":
             local.last.pop((collection, record_id), None)
         else:
@@ -531,8 +602,16 @@ class AuditedStore(StoreLayer):
         actor = ops[0][5]
         customers = sorted({o[3] for o in ops if isinstance(o[3], str)})
         default = customers[0] if len(customers) == 1 else None
-        packed = []
+        packed: list[Any] = []
         for op, collection, record_id, customer, body, who in ops:
+            if record_id is not None and who == actor and customer == default:
+                # the short forms: [collection, id, digest] and [collection, id, diff]
+                if op == "insert":
+                    packed.append([collection, record_id, insert_digest(body)])
+                    continue
+                if op == "update":
+                    packed.append([collection, record_id, body])
+                    continue
             item: dict[str, Any] = {"op": op, "in": collection}
             if record_id is not None:
                 item["id"] = record_id
@@ -560,7 +639,13 @@ class AuditedStore(StoreLayer):
             # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and the
             # encoding it hashes, in ASCII, is the one the store may keep.
             body = canonical(full)
-            full["hash"] = digest = sha256(body).hexdigest()
+            digest = sha256(body).hexdigest()
+            # Stored without ``prev``, the hash before it (``chained_hash``): the last
+            # ``"prev":`` of the canonical text is the entry's own (only ``seq`` follows it).
+            cut = body.rindex(b'"prev":')
+            body = body[:cut] + body[cut + len(prev) + 10 :]
+            del full["prev"]
+            full["hash"] = digest
             text = ascii_json(body.decode())
             tail = f'"hash":"{digest}"'
             mac = entry_mac(self.keys[0], digest) if self.keys else None
@@ -691,11 +776,11 @@ class AuditedStore(StoreLayer):
                     + (f" (the archive seal ends at #{sealed_to})" if sealed_to else ""),
                     bool(keys),
                 )
-            if entry["prev"] != prev:
+            if entry.get("prev", prev) != prev:
                 return VerifyReport(
                     count, False, f"entry #{seq} does not follow the one before it", bool(keys)
                 )
-            if entry_hash(entry) != entry["hash"]:
+            if chained_hash(entry, prev) != entry["hash"]:
                 return VerifyReport(count, False, f"entry #{seq} was altered", bool(keys))
             mac = entry.get("mac")
             if keys and mac is None and keyed_from is not None:
@@ -816,6 +901,8 @@ class AuditedStore(StoreLayer):
             )
         old: list[dict[str, Any]] = []
         newest = self._audit.last("seq")
+        seal = self.seal_record()
+        first_prev = seal["hash"] if seal else GENESIS  # the live trail follows the seal
         for entry in self.in_order():
             if newest is None or entry["seq"] == newest["seq"]:  # it stays: numbering goes on
                 break
@@ -827,7 +914,7 @@ class AuditedStore(StoreLayer):
         item: dict[str, Any] = {
             "first": old[0]["seq"],
             "last": old[-1]["seq"],
-            "prev": old[0]["prev"],
+            "prev": old[0].get("prev", first_prev),
             "hash": old[-1]["hash"],
             "entries": len(old),
             "from": old[0]["at"],

@@ -21,7 +21,7 @@ from typing import Any
 from crmcore.audit import (
     AuditedStore,
     _mac_fits,
-    entry_hash,
+    chained_hash,
     seal_digest,
 )
 from crmcore.errors import ValidationError
@@ -109,9 +109,9 @@ def archive_problem(store: AuditedStore, path: PathLike) -> tuple[str | None, di
         seq = entry.get("seq")
         if seq != expected:
             return f"entry #{expected} is missing from the archive", hashes
-        if entry.get("prev") != prev:
+        if entry.get("prev", prev) != prev:
             return f"archived entry #{seq} does not follow the one before it", hashes
-        if entry_hash(entry) != entry.get("hash"):
+        if chained_hash(entry, prev) != entry.get("hash"):
             return f"archived entry #{seq} was altered", hashes
         if (
             keys

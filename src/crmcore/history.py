@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from crmcore import builtin
+from crmcore.compactdocs import without_defaults
 from crmcore.converter import iso, to_doc
 from crmcore.entities import Customer, Interaction
 from crmcore.errors import CrmError, ValidationError
@@ -172,7 +173,7 @@ def replay(
             customers.setdefault(customer.id, customer)
             interaction = interaction_of(i, clock)
             clock.set(interaction.occurred_at)
-            inserted = coll.insert(to_doc(interaction))
+            inserted = coll.insert(without_defaults(Interaction, to_doc(interaction)))
             stored = interaction
             if inserted["version"] != interaction.version:  # pragma: no cover - a new record
                 stored = attrs.evolve(interaction, version=inserted["version"])
@@ -196,7 +197,7 @@ def replay(
             if rows[i].customer_id not in customers:
                 customers[rows[i].customer_id] = customer_of(rows[i])
             events.append(interaction_of(i, clock))
-        result = coll.insert_many([to_doc(e) for e in events])
+        result = coll.insert_many([without_defaults(Interaction, to_doc(e)) for e in events])
         if result.errors:  # rolled back with the batch, which is then tried row by row
             raise ValidationError(result.errors[0].message)
         clock.set(events[-1].occurred_at)

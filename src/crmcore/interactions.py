@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from crmcore import names
+from crmcore.compactdocs import without_defaults
 from crmcore.converter import from_doc, to_doc
 from crmcore.customers import load, require_actor
 from crmcore.entities import Customer, CustomerStatus, Interaction
@@ -97,7 +98,7 @@ class Interactions:
             actor, "interaction.create", Resource("interaction", None, customer.owner, customer.id)
         )
         with self._kernel.transaction(actor):
-            inserted = self._coll.insert(to_doc(interaction))
+            inserted = self._coll.insert(without_defaults(Interaction, to_doc(interaction)))
             stored = attrs.evolve(interaction, version=inserted["version"])
             self._kernel.events.interaction_logged(
                 actor=actor, interaction=stored, customer=customer

@@ -9,13 +9,14 @@ from typing import Any
 import attrs
 
 from crmcore import names
+from crmcore.compactdocs import without_defaults
 from crmcore.converter import from_doc, from_docs, to_doc
 from crmcore.customers import load, require_actor
 from crmcore.effects import TaskDraft, TaskUpdate
 from crmcore.entities import Priority, Task, TaskStatus
 from crmcore.errors import ConflictError, DuplicateKeyError, ValidationError
 from crmcore.kernel import Kernel
-from crmcore.messages import message_doc
+from crmcore.messages import from_message_doc, message_doc
 from crmcore.retry import retried
 from crmcore.security import Resource
 from crmcore.storage import SortSpec
@@ -40,6 +41,34 @@ def task_doc(task: Task) -> dict[str, Any]:
     doc = to_doc(task)
     doc["open_key"] = task.dedupe_key if task.status is TaskStatus.OPEN else None
     return doc
+
+
+def english_title(key: str, args: Mapping[str, Any] | None) -> str:
+    """The English of a title given as a message id and its parameters."""
+    return str(from_message_doc({"key": key, "args": dict(args or {})}))
+
+
+def new_task_doc(task: Task) -> dict[str, Any]:
+    """``task_doc`` as a new task is inserted: without the fields holding their blank default
+    (null, empty), and without ``title`` where ``title_key`` and ``title_args`` give it back
+    (``loaded`` puts both back)."""
+    doc = without_defaults(Task, task_doc(task))
+    if task.title_key and task.title == english_title(task.title_key, task.title_args):
+        del doc["title"]
+    return doc
+
+
+def with_title(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored task's document with its title given back from its message id if it was left
+    out (what ``from_doc(Task, ...)`` needs; ``crm check`` validates tasks through it)."""
+    if "title" not in doc and doc.get("title_key"):
+        return {**doc, "title": english_title(doc["title_key"], doc.get("title_args"))}
+    return doc
+
+
+def loaded(doc: dict[str, Any]) -> Task:
+    """A stored task as a ``Task`` (``with_title``)."""
+    return from_doc(Task, with_title(doc))
 
 
 class Tasks:
@@ -97,7 +126,7 @@ class Tasks:
             if existing is not None:
                 return existing, False
         try:
-            return from_doc(Task, self._coll.insert(task_doc(task))), True
+            return loaded(self._coll.insert(new_task_doc(task))), True
         except DuplicateKeyError:
             existing = self.open_by_key(draft.dedupe_key) if draft.dedupe_key else None
             if existing is None:
@@ -107,13 +136,13 @@ class Tasks:
     def open_by_key(self, dedupe_key: str) -> Task | None:
         """The open task holding ``dedupe_key``, if any."""
         doc = self._coll.find_one({"open_key": dedupe_key})
-        return None if doc is None else from_doc(Task, doc)
+        return None if doc is None else loaded(doc)
 
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, id: str, *, actor: str | None = None) -> Task:
         """The task with this id (the read checked for ``actor`` if given)."""
-        task = from_doc(Task, self._coll.get(id))
+        task = loaded(self._coll.get(id))
         if actor is not None:
             self._kernel.authorize(actor, "task.read", resource(task))
         return task
@@ -168,11 +197,12 @@ class Tasks:
         limit: int | None = None,
         skip: int = 0,
     ) -> list[Task]:
-        return from_docs(Task, self._coll.find(filter, sort=sort, limit=limit, skip=skip))
+        docs = self._coll.find(filter, sort=sort, limit=limit, skip=skip)
+        return from_docs(Task, [with_title(d) for d in docs])
 
     def iter(self, filter: Mapping[str, Any] | None = None) -> Iterator[Task]:
         for doc in self._coll.iter(filter):
-            yield from_doc(Task, doc)
+            yield loaded(doc)
 
     def count(self, filter: Mapping[str, Any] | None = None) -> int:
         return self._coll.count(filter)
@@ -199,9 +229,11 @@ class Tasks:
             raise ValidationError(f"task {id} is {before.status.value}; only open tasks change")
         after = attrs.evolve(before, **changes, updated_at=self._kernel.now(), updated_by=actor)
         doc = task_doc(after)
-        fields = {k: doc[k] for k in (*changes, "updated_at", "updated_by", "open_key")}
+        # a field that keeps its value is not written (one left out as blank stays so)
+        fields = {k: doc[k] for k in changes if getattr(before, k) != getattr(after, k)}
+        fields.update({k: doc[k] for k in ("updated_at", "updated_by", "open_key")})
         with self._kernel.transaction(actor):
-            stored = from_doc(Task, self._coll.update(id, fields, expected_version=before.version))
+            stored = loaded(self._coll.update(id, fields, expected_version=before.version))
         return before, stored
 
     @retried
@@ -325,7 +357,7 @@ class Tasks:
         when = now or self._kernel.now()
         query = {**dict(filter or {}), "status": TaskStatus.OPEN.value, "due_at": {"$lte": when}}
         doc = self._coll.claim(query, owner=worker, until=when + lease, now=when, sort=URGENCY)
-        return None if doc is None else from_doc(Task, doc)
+        return None if doc is None else loaded(doc)
 
     def release(self, id: str, *, worker: str) -> None:
         self._coll.release(id, owner=worker)

@@ -160,7 +160,7 @@ def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reope
     # The audit trail hands the store each entry with the text it hashed, non-ASCII escaped,
     # and the store keeps it as it is: it must read back as what was hashed, whichever
     # encoder wrote it (orjson, or json for small floats and huge integers).
-    from crmcore.audit import entry_hash, record_digest
+    from crmcore.audit import GENESIS, chained_hash, record_digest
 
     crm = make_crm(["storage_tinydb"], storage=_storage(store_dir))
     plain = crm.customers.add(
@@ -185,7 +185,11 @@ def test_audit_entries_kept_as_the_text_they_were_hashed_from_verify_after_reope
     assert entries[1]["diff"] == {"sha": record_digest(stored_accented, personal)}
     assert entries[3]["diff"] == {"share": 1e-05, "big": 2**70, "n": 2.5}
     stored = raw_entries(again)
-    assert all(entry_hash(e) == e["hash"] and e["version"] == 1 for e in stored)
+    prevs = [GENESIS, *(e["hash"] for e in stored[:-1])]  # the hash covers the one before
+    assert all(
+        chained_hash(e, p) == e["hash"] and e["version"] == 1
+        for e, p in zip(stored, prevs, strict=True)
+    )
     again.close()
     kept = [p for p in store_dir.iterdir() if p.suffix in (".json", ".log")]
     assert "audit.json" in [p.name for p in kept]

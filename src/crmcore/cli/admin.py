@@ -188,7 +188,9 @@ def check(ctx: click.Context, repair: bool) -> None:
 def schema_validator(crm: Any) -> Any:
     """``validate(collection, doc)`` for ``Store.check``: why a stored document of a declared
     record type would not load as that type (None if it loads)."""
+    from crmcore import names
     from crmcore.converter import from_doc
+    from crmcore.tasks import with_title
 
     types = {
         spec.name: spec.record_type
@@ -201,7 +203,7 @@ def schema_validator(crm: Any) -> Any:
         if record_type is None:
             return None
         try:
-            from_doc(record_type, doc, validate=True)
+            from_doc(record_type, with_title(doc) if name == names.TASKS else doc, validate=True)
         except Exception as exc:  # whatever fails to load is what we are looking for
             return _one_line(str(exc)) or type(exc).__name__
         return None

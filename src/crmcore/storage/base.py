@@ -50,6 +50,10 @@ class IndexSpec:
         return ("u_" if self.unique else "i_") + parts
 
 
+def _paths(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _index_specs(value: Iterable[IndexSpec]) -> tuple[IndexSpec, ...]:
     return tuple(value)  # typed: ``converter=tuple`` leaves mypy without the element type
 
@@ -67,6 +71,9 @@ class CollectionSpec:
     keys derived from personal data (the customers' search keys): personal like the
     record type's personal fields (masked, erased), and under encryption at rest each element
     is stored as a keyed hash, so that equality on an element still finds the record.
+    ``derived`` names fields (dotted paths, ``ext.grading.signals``) holding data computed
+    from other records, which a rebuild gives back: the audit trail records a change of one
+    by a digest of its new value rather than its values before and after.
     """
 
     name: str
@@ -75,6 +82,7 @@ class CollectionSpec:
     record_type: type | None = None
     sequence: str | None = None
     blind: tuple[str, ...] = ()
+    derived: tuple[str, ...] = attrs.field(default=(), converter=_paths)
 
 
 @attrs.frozen

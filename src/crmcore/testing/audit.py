@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from crmcore.app import CRM
-from crmcore.audit import AUDIT, HEAD, HEAD_ID, entry_hash, expand
+from crmcore.audit import AUDIT, GENESIS, HEAD, HEAD_ID, chained_hash, expand
 from crmcore.storage import Collection
 
 
@@ -61,9 +61,12 @@ def rechain_after_edit(
         new = {k: v for k, v in entry.items() if k not in ("hash", "version", "mac")}
         if entry["seq"] == seq:
             new.update(changes)
-        if prev is not None:
+        if prev is not None and "prev" in new:
             new["prev"] = prev
-        new["hash"] = prev = entry_hash(new)
+        if prev is None:  # the live trail's first entry: it follows the seal, if any
+            seal = crm.audit.seal_record() if crm.audit is not None else None
+            prev = seal["hash"] if seal else GENESIS
+        new["hash"] = prev = chained_hash(new, prev)
         if keep_macs and "mac" in entry:
             new["mac"] = entry["mac"]
         update = {k: v for k, v in new.items() if k != "id"}

@@ -54,7 +54,9 @@ TASK_KIND_INDEX = IndexSpec([("kind", 1), ("source", 1)])
 
 def collections() -> list[CollectionSpec]:
     return [
-        CollectionSpec("customers", TIER_INDEXES),
+        # the signals mirror is computed from the interactions (``crm grade all --rebuild``):
+        # the trail records its changes by digest
+        CollectionSpec("customers", TIER_INDEXES, derived=("ext.grading.signals",)),
         CollectionSpec("tasks", (TASK_KIND_INDEX,)),
         CollectionSpec(
             HISTORY,

@@ -236,5 +236,13 @@ def collections() -> list[CollectionSpec]:
             record_type=Referral,
         ),
         CollectionSpec(CURSORS, record_type=Cursor),
-        CollectionSpec(TOTALS, customer_key="customer_id", record_type=WindowTotals),
+        # computed from the purchases (``crm loyalty rebuild``): the trail records their
+        # changes by digest, as it does the customers' mirror of the accounts' tiers
+        CollectionSpec(
+            TOTALS,
+            customer_key="customer_id",
+            record_type=WindowTotals,
+            derived=("micros", "edge", "top", "first", "kinds"),
+        ),
+        CollectionSpec("customers", derived=("ext.loyalty",)),
     ]

@@ -1,0 +1,122 @@
+"""Tasks as stored: without their blank fields, and without the English title where its
+message id and parameters give it back; tasks stored whole (by older versions) still read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from bench.stack import START
+from crmcore import ManualClock, open_crm
+from crmcore.app import CRM
+from crmcore.compactdocs import blank_defaults, without_defaults
+from crmcore.converter import to_doc
+from crmcore.entities import Task
+from crmcore.i18n import N_, msg, term
+from crmcore.tasks import task_doc
+
+
+@pytest.fixture(params=["memory", "tinydb"])
+def store(request: pytest.FixtureRequest, make_crm: Any, tmp_path: Path) -> Iterator[CRM]:
+    if request.param == "memory":
+        yield make_crm()
+        return
+    crm = open_crm(
+        {"storage": {"backend": "tinydb", "location": str(tmp_path / "data")}},
+        clock=ManualClock(START),
+        plugins=["storage_tinydb"],
+    )
+    yield crm
+    crm.close()
+
+
+def raw(crm: CRM, id: str) -> dict[str, Any]:
+    return crm.store.collection("tasks").get(id)
+
+
+def test_a_new_task_is_stored_without_blank_fields_or_a_title_its_message_gives(store: CRM):
+    due = store.now() + timedelta(days=1)
+    title = msg("Call %(who)s about %(what)s", who="Ann", what=term(N_("the invoice")))
+    task = store.tasks.create(actor="ann", kind="follow_up", title=title, due_at=due)
+    doc = raw(store, task.id)
+    assert "title" not in doc and doc["title_key"] == "Call %(who)s about %(what)s"
+    for blank in ("assignee", "lease_owner", "lease_until", "outcome", "notes", "ext", "ref"):
+        assert blank not in doc
+    got = store.tasks.get(task.id)
+    assert got == task and got.title == "Call Ann about the invoice"
+    assert got.title_message.msgid == "Call %(who)s about %(what)s"  # type: ignore[attr-defined]
+    # plain text keeps its title; a field holding a value is stored
+    plain = store.tasks.create(
+        actor="ann", kind="follow_up", title="Ring back", due_at=due, notes="after 5pm"
+    )
+    assert raw(store, plain.id)["title"] == "Ring back"
+    assert raw(store, plain.id)["notes"] == "after 5pm"
+    assert store.tasks.get(plain.id) == plain
+
+
+def test_compact_tasks_answer_queries_claims_and_changes_as_whole_ones(store: CRM):
+    due = store.now()
+    t = store.tasks.create(actor="ann", kind="follow_up", title=msg("Call back"), due_at=due)
+    # a missing field reads null: unassigned, unleased
+    assert [x.id for x in store.tasks.find({"assignee": None})] == [t.id]
+    assert [x.id for x in store.tasks.due(now=due)] == [t.id]
+    store.tasks.reschedule(t.id, due + timedelta(hours=1), actor="ann")
+    assert "assignee" not in raw(store, t.id)  # a field that kept its value is not written
+    store.tasks.assign(t.id, "bo", actor="ann")
+    assert [x.id for x in store.tasks.due(now=due + timedelta(hours=2), assignee="bo")] == [t.id]
+    store.tasks.assign(t.id, None, actor="ann")
+    assert store.tasks.find({"assignee": None})[0].id == t.id
+    later = due + timedelta(hours=2)
+    claimed = store.tasks.claim(worker="w1", lease=timedelta(minutes=5), now=later)
+    assert claimed is not None and claimed.id == t.id and claimed.lease_owner == "w1"
+    done = store.tasks.complete(t.id, actor="ann", outcome="reached")
+    assert done.title == "Call back" and done.lease_owner is None
+    assert store.tasks.get(t.id) == done and store.tasks.find({"status": "done"}) == [done]
+
+
+def test_a_task_stored_whole_by_an_older_version_still_reads_and_changes(store: CRM):
+    due = store.now()
+    whole = Task(
+        id="tsk_old",
+        kind="follow_up",
+        title="Callback after purchase",
+        due_at=due,
+        created_at=due,
+        created_by="ann",
+        updated_at=due,
+        updated_by="ann",
+        title_key="Callback after %(reason)s",
+        title_args={"reason": {"key": "purchase"}},
+    )
+    doc = task_doc(whole)
+    assert set(doc) >= {"title", "assignee", "lease_owner", "notes", "ext"}
+    store.store.collection("tasks").insert(doc)  # beneath the API, as it was written
+    assert store.tasks.get("tsk_old") == attrs.evolve(whole, version=1)
+    assert [x.id for x in store.tasks.due(now=due)] == ["tsk_old"]
+    done = store.tasks.complete("tsk_old", actor="ann")
+    assert done.title == "Callback after purchase"
+
+
+def test_without_defaults_leaves_out_only_blank_defaults():
+    blank = blank_defaults(Task)
+    assert blank["assignee"] is None and blank["notes"] == "" and blank["ext"] == {}
+    assert "status" not in blank and "priority" not in blank  # defaults that hold a value
+    t = Task(
+        id="t",
+        kind="k",
+        title="x",
+        due_at=START,
+        created_at=START,
+        created_by="a",
+        updated_at=START,
+        updated_by="a",
+        notes="n",
+    )
+    doc = without_defaults(Task, to_doc(t))
+    assert doc["notes"] == "n" and doc["status"] == "open" and "assignee" not in doc
+    assert without_defaults(Task, {"ext": {}, "outcome": 0}) == {"outcome": 0}
