@@ -70,6 +70,23 @@ def test_another_follow_up_contact_counts_as_the_first_contact(crm, clock):
     assert len(crm.tasks.open_for(customer.id, kind="follow_up")) == 1
 
 
+def test_a_contact_naming_the_open_first_contact_still_closes_it(crm, clock):
+    """Completing the first contact skips looking for an open one (it was that task); an
+    interaction that only names the open first contact in its ``ext`` is not taken for it."""
+    customer = crm.customers.add(actor="t", name="New")
+    [pending] = _first(crm, customer.id)
+    clock.advance(days=1)
+    crm.interactions.log(
+        actor="rep",
+        customer_id=customer.id,
+        kind="follow_up",
+        ext={"followup": {"task_id": pending.id, "task_kind": "first_contact"}},
+    )
+    assert _first(crm, customer.id) == []
+    assert crm.tasks.get(pending.id).status.value == "cancelled"
+    assert len(crm.tasks.open_for(customer.id, kind="follow_up")) == 1
+
+
 def test_a_cancelled_first_contact_hands_over_to_the_cadence(crm, clock):
     customer = crm.customers.add(actor="t", name="New")
     crm.tasks.cancel(_first(crm, customer.id)[0].id, actor="m", reason="duplicate lead")

@@ -121,6 +121,34 @@ def test_an_update_of_unindexed_fields_moves_no_entry(tmp_path, monkeypatch):
     store.close()
 
 
+def test_an_update_computes_the_keys_of_the_indexes_of_changed_fields_only(tmp_path, monkeypatch):
+    store = TinyStore(tmp_path / "db")
+    coll = store.collection("customers")
+    coll.ensure_index(IndexSpec([("search", 1)]))
+    coll.ensure_index(IndexSpec([("ext.grade", 1), ("status", 1)]))
+    coll.insert({"id": "c1", "search": ["n:ann", "t:5678"], "status": "a", "ext": {"grade": "B"}})
+    read: list[tuple[str, ...]] = []
+    keys = Index.keys
+
+    def spy(self, doc, cache=None):
+        read.append(self.paths)
+        return keys(self, doc, cache)
+
+    monkeypatch.setattr(Index, "keys", spy)
+    coll.update("c1", {"region": "S"}, expected_version=1)
+    assert read == []  # no indexed field changed: no index looked at
+    coll.update("c1", {"ext": {"grade": "A"}}, expected_version=2)
+    assert set(read) == {("ext.grade", "status")}  # not the search keys
+    read.clear()
+    coll.update("c1", {"status": "b"}, expected_version=3)
+    assert set(read) == {("ext.grade", "status")}
+    monkeypatch.undo()
+    assert [d["id"] for d in coll.find({"ext.grade": "A", "status": "b"})] == ["c1"]
+    assert coll.find({"ext.grade": "B"}) == [] and coll.find({"status": "a"}) == []
+    assert [d["id"] for d in coll.find({"search": "t:5678"})] == ["c1"]
+    store.close()
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_finds_after_updates_and_deletes_equal_the_shared_matcher(tmp_path_factory, data):

@@ -394,11 +394,19 @@ class Engine:
         return task
 
     def follow_up_happened(
-        self, customer_id: str, at: datetime, *, actor: str, completed: bool = False
+        self,
+        customer_id: str,
+        at: datetime,
+        *,
+        actor: str,
+        completed: bool = False,
+        first_contact_closed: bool = False,
     ) -> None:
         """A follow-up contact took place at ``at``: the cadence restarts from it (from the
         current grade), and a pending first contact is done. ``completed``: it is one of our
-        contact tasks completed (no follow-up is likely open; only saves a query)."""
+        contact tasks completed (no follow-up is likely open; only saves a query).
+        ``first_contact_closed``: that task was the customer's first contact itself, so no
+        open one is left to cancel (saves the query for it)."""
         customer = self.crm.customers.get(customer_id)
         was_pending = False
 
@@ -413,7 +421,7 @@ class Engine:
         # follow-up is made from the schedule as it will be, then both are written together.
         current = self.schedule_of(customer.id)
         planned = change(current or self.new_schedule(customer, since=self.now()))
-        if was_pending:
+        if was_pending and not first_contact_closed:
             pending = self.crm.tasks.open_by_key(first_contact_key(customer.id))
             if pending is not None:
                 self.crm.tasks.apply_update(

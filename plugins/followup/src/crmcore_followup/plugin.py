@@ -405,12 +405,15 @@ def _crm_interaction_logged(
 
     engine = Engine.of(crm)
     if interaction.kind in engine.settings.follow_up_kinds:
-        ours = (interaction.ext.get(NAMESPACE) or {}).get("task_kind")
+        meta = interaction.ext.get(NAMESPACE) or {}
+        ours = meta.get("task_kind")
         engine.follow_up_happened(
             customer.id,
             interaction.occurred_at,
             actor=actor,
             completed=ours in ("follow_up", "first_contact"),
+            first_contact_closed=ours == "first_contact"
+            and _closed(crm, interaction, meta.get("task_id")),
         )
     if interaction.kind == "callback":
         recovery_task = recovery.on_callback(engine, interaction, customer, actor=actor)
@@ -480,6 +483,27 @@ def _crm_task_created(crm: CRM, task: Task, actor: str) -> Effects | None:
     if new is None or new == task.assignee:
         return None
     return Effects(task_updates=[TaskUpdate(task_id=task.id, assignee=new)])
+
+
+def _closed(crm: CRM, interaction: Interaction, task_id: object) -> bool:
+    """Whether ``interaction`` records the completion of first-contact task ``task_id`` (as
+    ``crm_task_completed`` logs it): that task, now closed, held the customer's first-contact
+    key, so no open one is left. Read by id: the task completed in this transaction is in
+    its cache."""
+    from crmcore import NotFoundError
+
+    if not isinstance(task_id, str):
+        return False
+    try:
+        task = crm.tasks.get(task_id)
+    except NotFoundError:
+        return False
+    return (
+        task.kind == "first_contact"
+        and task.customer_id == interaction.customer_id
+        and not task.is_open
+        and task.completed_at == interaction.occurred_at
+    )
 
 
 @hookimpl
