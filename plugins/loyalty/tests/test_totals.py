@@ -134,10 +134,9 @@ def test_running_totals_equal_a_full_recomputation_over_a_random_history(tiered,
         )
 
 
-def test_a_purchase_reads_no_history_and_the_record_does_not_grow(tiered, clock, monkeypatch):
-    ann = tiered.customer()
-    tiered.buy(ann, 1.0)
-    size = len(orjson.dumps(tiered.crm.collection(TOTALS).get(totals_id(ann.id))))
+def counted_finds(monkeypatch) -> Counter[str]:
+    """Queries reaching the in-memory backend, per collection. Patched before the CRM is
+    built: store layers bind the backend's own ``find`` when they are made."""
     finds: Counter[str] = Counter()
     original = MemoryCollection.find
 
@@ -146,6 +145,16 @@ def test_a_purchase_reads_no_history_and_the_record_does_not_grow(tiered, clock,
         return original(self, filter, **kwargs)
 
     monkeypatch.setattr(MemoryCollection, "find", find)
+    return finds
+
+
+def test_a_purchase_reads_no_history_and_the_record_does_not_grow(kit_for, clock, monkeypatch):
+    finds = counted_finds(monkeypatch)
+    tiered = kit_for({"asks": {"enabled": False}, "tiers": TIERS})
+    ann = tiered.customer()
+    tiered.buy(ann, 1.0)
+    size = len(orjson.dumps(tiered.crm.collection(TOTALS).get(totals_id(ann.id))))
+    finds.clear()
     for amount in range(2, 300):
         clock.advance(timedelta(minutes=30))
         tiered.buy(ann, float(amount))
@@ -156,20 +165,15 @@ def test_a_purchase_reads_no_history_and_the_record_does_not_grow(tiered, clock,
     assert tiered.loyalty.tiers.qualifying(ann.id, clock.now()) == sum(range(1, 300))
 
 
-def test_lines_leaving_the_window_are_read_back_once(tiered, clock, monkeypatch):
+def test_lines_leaving_the_window_are_read_back_once(kit_for, clock, monkeypatch):
+    finds = counted_finds(monkeypatch)
+    tiered = kit_for({"asks": {"enabled": False}, "tiers": TIERS})
     ann = tiered.customer()
     for amount in (10.0, 20.0, 30.0):
         tiered.buy(ann, amount)
         clock.advance(timedelta(days=1))
     clock.advance(timedelta(days=27, hours=12))  # the first purchase left the window
-    finds: Counter[str] = Counter()
-    original = MemoryCollection.find
-
-    def find(self, filter=None, **kwargs):
-        finds[self.name] += 1
-        return original(self, filter, **kwargs)
-
-    monkeypatch.setattr(MemoryCollection, "find", find)
+    finds.clear()
     tiered.buy(ann, 1.0)
     assert finds["interactions"] == 2  # the line that left, and the next one still inside
     assert tiered.loyalty.totals.of(ann.id).micros == 51 * MICROS
