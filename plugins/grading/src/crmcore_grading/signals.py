@@ -68,11 +68,12 @@ def _said_satisfied(ext: Mapping[str, Any] | None) -> bool | None:
 class Window:
     """How far back the day buckets reach at the instant ``now`` (UTC days)."""
 
-    __slots__ = ("complaint_cut", "recent_after", "spend_cut", "today")
+    __slots__ = ("complaint_cut", "recent_after", "spend_cut", "today", "tomorrow")
 
     def __init__(self, now: datetime, spend_window_days: int, complaint_open_days: int) -> None:
         today = now.astimezone(UTC).date()
         self.today = today.isoformat()
+        self.tomorrow = (today + timedelta(days=1)).isoformat()
         # a day bucket is kept while its date is after the cut
         self.spend_cut = (today - timedelta(days=2 * spend_window_days)).isoformat()
         self.recent_after = (today - timedelta(days=spend_window_days)).isoformat()
