@@ -9,15 +9,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-
-from crmcore import CRM, ManualClock
-from crmcore.i18n import restored
 from crmcore_grading import api
 from crmcore_grading.engine import engine_for
 from crmcore_grading.nextchange import first_change
 from crmcore_grading.pipeline import PipelineScheme
 from crmcore_grading.settings import PipelineSettings
 from grading_helpers import make_facts
+
+from crmcore import CRM, ManualClock
+from crmcore.i18n import restored
 
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 ZONES = ["Asia/Shanghai", "America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago", None]
@@ -77,16 +77,14 @@ def _snapshot(crm: CRM, ids: list[str]) -> dict[str, Any]:
         grading = {k: v for k, v in customer.ext.get("grading", {}).items() if k != "next"}
         history = sorted(
             (
-                (
-                    h.at.isoformat(),
-                    h.scheme,
-                    h.old or "",
-                    h.new or "",
-                    h.actor,
-                    str(restored(h.reason)),
-                )
-                for h in api.history(crm, cid)
+                h.at.isoformat(),
+                h.scheme,
+                h.old or "",
+                h.new or "",
+                h.actor,
+                str(restored(h.reason)),
             )
+            for h in api.history(crm, cid)
         )
         out[customer.name] = (grading, history)
     return out
