@@ -200,3 +200,28 @@ def test_the_pipeline_changes_on_the_local_day_its_letter_moves() -> None:
     done = make_facts(inputs=inputs, now=datetime(2026, 6, 16, 9, tzinfo=UTC))
     assert scheme.next_change(done, None) is None
     assert scheme.next_change(make_facts(inputs={"demand": "potential"}), None) is None
+
+
+def test_rewindow_gives_what_canonical_gives() -> None:
+    """The population run re-windows every customer's stored signals by filtering the day
+    buckets alone; the result must be canonical()'s."""
+    from crmcore_grading.signals import Acc, Window, canonical, rewindow
+
+    rng = random.Random(5)
+    for _ in range(300):
+        acc = Acc()
+        acc.spend, acc.purchases, acc.n = rng.randrange(1, 10**6), rng.randrange(1, 9), 3
+        acc.last_purchase = "2026-05-01T10:00:00Z"
+        for _ in range(rng.randrange(0, 12)):
+            day = (date(2026, 1, 1) + timedelta(days=rng.randrange(0, 300))).isoformat()
+            acc.spend_days[day] = rng.choice([-500, 100, 2500])
+            if rng.random() < 0.3:
+                acc.complaint_days[day] = 1
+        stored = acc.stored(Window(datetime(2026, 6, 1, tzinfo=UTC), 90, 30))
+        later = Window(
+            datetime(2026, 6, 1, tzinfo=UTC) + timedelta(days=rng.randrange(0, 200)), 90, 30
+        )
+        assert rewindow(stored, later) == canonical(stored, later)
+    odd = {"spend": 5, "spend_days": {"2026-01-02": 2.5, "2026-05-30": 3}}  # not as stored
+    late = Window(datetime(2026, 7, 1, tzinfo=UTC), 90, 30)
+    assert rewindow(odd, late) == canonical(odd, late)

@@ -11,6 +11,19 @@ One ``Engine`` per open CRM (built on first use). Three paths share ``Engine.ass
 - the worker runs ``grade_all`` at most once per ``population_interval_hours``, under a lease
   on a singleton state record so that several workers never both run it.
 
+Whom the worker's run assesses
+------------------------------
+
+Every run reads every customer and fits the cut-offs over all of them. ``crm grade all``
+assesses everyone; the worker (``everyone=False``) assesses a customer only when their stored
+``next`` day has come (``nextchange``), their signals are rebuilt (new interactions), an event
+re-graded them (``regrade`` stores ``next`` = today), their record changed since the last run
+(``updated_at``), or a population scheme's ``placement`` differs between the cut-offs the
+stored grades reflect and the new ones. That needs the last run to have completed under the
+same configuration: the watermark record keeps its instant (``run``, the population record's
+``computed_at`` of that run), the cut-offs it placed customers against (``graded``) and a
+fingerprint of what assessments depend on (``assessed``); otherwise everyone is assessed.
+
 How ``grade_all`` brings signals up to date
 -------------------------------------------
 
