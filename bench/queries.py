@@ -394,9 +394,11 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             open_tasks = crm.tasks.count({"status": "open"})
             schedules = crm.collection("followup.schedule")
             due = schedules.count({"check_at": {"$lte": when}})
+            spent, undo = _time_grading()
             cpu, wall = time.process_time(), time.perf_counter()
             tick = crm.tick("bench", when)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            undo()
             planned = due - schedules.count({"check_at": {"$lte": when}})
             graded = _grading_items(crm)
         shutil.rmtree(folder, ignore_errors=True)
@@ -410,6 +412,7 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             tasks_created=tick.tasks_created,
             tasks_updated=tick.tasks_updated,
             **graded,
+            **spent,
             ms_per_item_handled=round(1000 * cpu / max(1, handled), 2),
         )
         result.note = (
@@ -434,6 +437,31 @@ def _settle(crm: Any) -> None:
         crm.store.collection(name).count()
     if engine_for is not None and crm.has_plugin("grading"):
         engine_for(crm).grade_all(actor="bench", now=HISTORY_END)
+
+
+def _time_grading() -> tuple[dict[str, float], Callable[[], None]]:
+    """CPU seconds of grading's population run inside the tick (``grading_cpu_s``), whatever
+    version of grading is installed: its ``Engine.grade_all`` timed until ``undo()``."""
+    spent: dict[str, float] = {}
+    try:
+        from crmcore_grading.engine import Engine
+    except ImportError:
+        return spent, lambda: None
+    original = Engine.grade_all
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spent["grading_cpu_s"] = round(time.process_time() - started, 3)
+
+    Engine.grade_all = timed  # type: ignore[method-assign]
+
+    def undo() -> None:
+        Engine.grade_all = original  # type: ignore[method-assign]
+
+    return spent, undo
 
 
 def _grading_items(crm: Any) -> dict[str, Any]:
