@@ -21,7 +21,9 @@ plans up to ``sweep_batch``, 1,000, per tick), tasks it created and tasks it mov
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -286,15 +288,91 @@ HISTORY_START = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY_END = HISTORY_START + timedelta(days=270)  # nine months
 
 
-def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
-    from bench.workloads import embedded_available, raw, retail_stack, task_docs
+def w11_sizes(quick: bool) -> list[int]:
+    """W11's customer counts: ``W11_SIZES`` (comma-separated) if set, else the defaults."""
+    given = os.environ.get("W11_SIZES", "").strip()
+    if given and not quick:
+        return [int(n.replace("_", "")) for n in given.split(",") if n.strip()]
+    return W11_SIZES["quick" if quick else "full"]
+
+
+def w11_build(nc: int, folder: Path, tmp: Path) -> None:
+    """A W11 store in ``folder``: ``nc`` customers through the API, nine months of purchases
+    imported through ``crm interaction import``'s path, a settling tick, open tasks added
+    beneath the API until there are three per customer."""
+    from bench.workloads import raw, retail_stack, task_docs
     from crmcore.tabular import open_table
     from crmcore.transfer import import_interactions
+
+    plugins, settings = retail_stack()
+    rng = random.Random(nc)
+    clock = ManualClock(HISTORY_START)
+    config = {"storage": {"backend": "tinydb", "location": str(folder)}, **settings}
+    with open_crm(config, clock=clock, plugins=["storage_tinydb", *plugins]) as crm:
+        for i in range(nc):
+            crm.customers.add(
+                actor="bench",
+                name=f"Customer {i:06d}",
+                phone=f"+86139{i:08d}",
+                external_ids={"shop": str(i)},
+            )
+        span = int((HISTORY_END - HISTORY_START).total_seconds())
+        rows = sorted(
+            (
+                HISTORY_START + timedelta(seconds=rng.randrange(span)),
+                rng.randrange(nc),
+                round(rng.uniform(5, 800), 2),
+            )
+            for _ in range(6 * nc)
+        )
+        csv_path = tmp / f"w11-{nc}.csv"
+        with csv_path.open("w", encoding="utf-8") as handle:
+            handle.write("external_id,occurred_at,kind,amount\n")
+            for at, customer, amount in rows:
+                handle.write(f"shop:{customer},{at:%Y-%m-%dT%H:%M:%S%z},purchase,{amount}\n")
+        clock.set(HISTORY_END)
+        report = import_interactions(
+            crm, open_table(csv_path, "csv"), actor="bench", customer_key="external_id"
+        )
+        csv_path.unlink()
+        if report.errors:
+            raise RuntimeError(f"W11: import failed: {report.errors[:1]}")
+        crm.tick("bench", HISTORY_END)  # settle what the history left due
+        open_now = crm.tasks.count({"status": "open"})
+        ids = [c.id for c in crm.customers.iter()]
+        extra = task_docs(max(0, 3 * nc - open_now), ids, seed=nc)
+        for t in extra:  # open, due within the month around the tick
+            t["status"], t["open_key"] = "open", None
+        raw(crm, "tasks").insert_many(extra)
+
+
+def w11_store(nc: int, tmp: Path) -> Path:
+    """A fresh copy of the W11 store of ``nc`` customers. With ``W11_STORE`` set, stores are
+    built once into that folder and copied for each run (so before/after runs tick the same
+    store); otherwise built into ``tmp``."""
+    keep = os.environ.get("W11_STORE", "").strip()
+    folder = tmp / f"w11-{nc}"
+    if not keep:
+        w11_build(nc, folder, tmp)
+        return folder
+    built = Path(keep) / f"w11-{nc}"
+    if not (built / "BUILT").exists():
+        if built.exists():
+            shutil.rmtree(built)
+        built.mkdir(parents=True)
+        w11_build(nc, built, tmp)
+        (built / "BUILT").write_text(f"{nc}\n", encoding="utf-8")
+    shutil.copytree(built, folder, ignore=shutil.ignore_patterns("BUILT"))
+    return folder
+
+
+def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
+    from bench.workloads import embedded_available, retail_stack
 
     quick = size["W1"] < 1000
     plugins, settings = retail_stack()
     results = []
-    for nc in W11_SIZES["quick" if quick else "full"]:
+    for nc in w11_sizes(quick):
         result = Result(
             "W11",
             "one `crm.tick` on the retail stack (s of CPU)",
@@ -307,54 +385,23 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             result.note = "storage_tinydb is not installed: crmcore not measured"
             results.append(result)
             continue
-        rng = random.Random(nc)
-        folder = tmp / f"w11-{nc}"
-        clock = ManualClock(HISTORY_START)
+        folder = w11_store(nc, tmp)
+        when = HISTORY_END + timedelta(days=1)
+        clock = ManualClock(when)
         config = {"storage": {"backend": "tinydb", "location": str(folder)}, **settings}
         with open_crm(config, clock=clock, plugins=["storage_tinydb", *plugins]) as crm:
-            for i in range(nc):
-                crm.customers.add(
-                    actor="bench",
-                    name=f"Customer {i:06d}",
-                    phone=f"+86139{i:08d}",
-                    external_ids={"shop": str(i)},
-                )
-            span = int((HISTORY_END - HISTORY_START).total_seconds())
-            rows = sorted(
-                (
-                    HISTORY_START + timedelta(seconds=rng.randrange(span)),
-                    rng.randrange(nc),
-                    round(rng.uniform(5, 800), 2),
-                )
-                for _ in range(6 * nc)
-            )
-            csv_path = tmp / f"w11-{nc}.csv"
-            with csv_path.open("w", encoding="utf-8") as handle:
-                handle.write("external_id,occurred_at,kind,amount\n")
-                for at, customer, amount in rows:
-                    handle.write(f"shop:{customer},{at:%Y-%m-%dT%H:%M:%S%z},purchase,{amount}\n")
-            clock.set(HISTORY_END)
-            report = import_interactions(
-                crm, open_table(csv_path, "csv"), actor="bench", customer_key="external_id"
-            )
-            if report.errors:
-                raise RuntimeError(f"W11: import failed: {report.errors[:1]}")
-            crm.tick("bench", HISTORY_END)  # settle what the history left due
-            open_now = crm.tasks.count({"status": "open"})
-            ids = [c.id for c in crm.customers.iter()]
-            extra = task_docs(max(0, 3 * nc - open_now), ids, seed=nc)
-            for t in extra:  # open, due within the month around the tick
-                t["status"], t["open_key"] = "open", None
-            raw(crm, "tasks").insert_many(extra)
+            _settle(crm)
             open_tasks = crm.tasks.count({"status": "open"})
-            when = HISTORY_END + timedelta(days=1)
-            clock.set(when)
             schedules = crm.collection("followup.schedule")
             due = schedules.count({"check_at": {"$lte": when}})
+            spent, undo = _time_grading()
             cpu, wall = time.process_time(), time.perf_counter()
             tick = crm.tick("bench", when)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            undo()
             planned = due - schedules.count({"check_at": {"$lte": when}})
+            graded = _grading_items(crm)
+        shutil.rmtree(folder, ignore_errors=True)
         handled = planned + tick.tasks_created + tick.tasks_updated
         result.sizes["open_tasks"] = open_tasks
         result.crmcore = cpu
@@ -364,6 +411,8 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             schedules_planned=planned,
             tasks_created=tick.tasks_created,
             tasks_updated=tick.tasks_updated,
+            **graded,
+            **spent,
             ms_per_item_handled=round(1000 * cpu / max(1, handled), 2),
         )
         result.note = (
@@ -372,3 +421,61 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
         )
         results.append(result)
     return results
+
+
+def _settle(crm: Any) -> None:
+    """Before the measured tick, in a process that has just opened the store: every collection
+    read once (the embedded store loads a table on first use, which the tick would otherwise
+    pay for), and grading's population run at the history's end, as the settling tick ran it,
+    by the grading code under test (a store built by an older version is brought up to it
+    here, not in the measured tick)."""
+    try:
+        from crmcore_grading.engine import engine_for
+    except ImportError:
+        engine_for = None
+    for name in crm.store.collection_names():
+        crm.store.collection(name).count()
+    if engine_for is not None and crm.has_plugin("grading"):
+        engine_for(crm).grade_all(actor="bench", now=HISTORY_END)
+
+
+def _time_grading() -> tuple[dict[str, float], Callable[[], None]]:
+    """CPU seconds of grading's population run inside the tick (``grading_cpu_s``), whatever
+    version of grading is installed: its ``Engine.grade_all`` timed until ``undo()``."""
+    spent: dict[str, float] = {}
+    try:
+        from crmcore_grading.engine import Engine
+    except ImportError:
+        return spent, lambda: None
+    original = Engine.grade_all
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spent["grading_cpu_s"] = round(time.process_time() - started, 3)
+
+    Engine.grade_all = timed  # type: ignore[method-assign]
+
+    def undo() -> None:
+        Engine.grade_all = original  # type: ignore[method-assign]
+
+    return spent, undo
+
+
+def _grading_items(crm: Any) -> dict[str, Any]:
+    """What grading's population run in the tick handled (customers read, assessed, written),
+    where the installed grading reports it."""
+    try:
+        from crmcore_grading.engine import engine_for
+    except ImportError:
+        return {}
+    report = getattr(engine_for(crm), "last_run", None)
+    if report is None:
+        return {}
+    return {
+        "grading_customers": report.customers,
+        "grading_assessed": getattr(report, "assessed", report.customers),
+        "grading_written": report.changed,
+    }

@@ -11,6 +11,19 @@ One ``Engine`` per open CRM (built on first use). Three paths share ``Engine.ass
 - the worker runs ``grade_all`` at most once per ``population_interval_hours``, under a lease
   on a singleton state record so that several workers never both run it.
 
+Whom the worker's run assesses
+------------------------------
+
+Every run reads every customer and fits the cut-offs over all of them. ``crm grade all``
+assesses everyone; the worker (``everyone=False``) assesses a customer only when their stored
+``next`` day has come (``nextchange``), their signals are rebuilt (new interactions), an event
+re-graded them (``regrade`` stores ``next`` = today), their record changed since the last run
+(``updated_at``), or a population scheme's ``placement`` differs between the cut-offs the
+stored grades reflect and the new ones. That needs the last run to have completed under the
+same configuration: the watermark record keeps its instant (``run``, the population record's
+``computed_at`` of that run), the cut-offs it placed customers against (``graded``) and a
+fingerprint of what assessments depend on (``assessed``); otherwise everyone is assessed.
+
 How ``grade_all`` brings signals up to date
 -------------------------------------------
 
@@ -101,6 +114,7 @@ from crmcore.stash import StashKey
 from crmcore.storage import batches
 from crmcore_grading import churn as churn_rules
 from crmcore_grading.dates import local_day
+from crmcore_grading.nextchange import FAR, churn_next, utc_before
 from crmcore_grading.records import HISTORY, POPULATION, SINCE, STATE, WATERMARK
 from crmcore_grading.scheme import Facts, Grade, GradingScheme, Scheme, SchemeContext
 from crmcore_grading.settings import GradingSettings, default_valuable
@@ -131,6 +145,7 @@ MERGE_LOOKBACK_DAYS = 2  # tombstones changed since the last run less this are r
 REBUILD_CHUNK = 8  # customers whose signals are rebuilt per query (customer_id $in)
 REBUILD_MOST = 1000  # above this many, and half the customers, a full rebuild is cheaper
 SIGNALS_FORMAT = 1  # bump when the stored form of signals changes: forces one full rebuild
+NEXT_FORMAT = 1  # bump when what ``next`` means changes: the next run assesses everyone
 _ENGINE: StashKey[Engine] = StashKey()  # one engine per CRM
 
 log = get_logger("grading")
@@ -252,6 +267,12 @@ def _patch(
         patch["reasons"] = new["reasons"]
     if _normal("churn", stored.get("churn")) != new["churn"]:
         patch["churn"] = new["churn"]
+    if "next" in new:
+        # A stored day no later than the new one stays (re-assessing early is safe): unless it
+        # has come and keeping it would bring the customer back before the new day needs to.
+        old, day = stored.get("next"), new["next"]
+        if type(old) is not str or old > day or (old <= window.today and day > window.tomorrow):
+            patch["next"] = day
     if grading is not stored:  # this operation changed inputs or open complaints
         for key, value in grading.items():
             if key not in patch and _normal(key, stored.get(key)) != _normal(key, value):
@@ -275,6 +296,7 @@ class GradeAllReport:
     rebuild_reason: str = ""  # why a full rebuild ran ("" when incremental)
     signals_rebuilt: int = 0  # customers whose signals were recomputed from interactions
     interactions_read: int = 0  # interaction documents read by this run
+    assessed: int | None = None  # customers assessed (None: every one of them)
 
     @property
     def per_second(self) -> float:
@@ -351,6 +373,7 @@ class Row:
     owner: str | None
     ext: dict[str, Any]
     grading: dict[str, Any]  # ext["grading"] as read
+    updated_at: str
     signals: dict[str, Any] = attrs.field(factory=dict)  # brought up to date (phase 4)
     facts: Facts | None = None  # phase 4
     outcome: Outcome | None = None  # phase 6
@@ -365,6 +388,7 @@ class Row:
             doc.get("owner"),
             ext,
             ext.get(NAMESPACE) or {},
+            str(doc.get("updated_at") or ""),
         )
 
     @property
@@ -399,6 +423,15 @@ class _Plan:
     top: str = ""  # the highest interaction id the signals reflect
     interactions: int = 0  # interactions in the store
     read: int = 0  # interaction documents read
+
+
+@attrs.frozen
+class _Prior:
+    """What the stored assessments reflect (the last completed population run)."""
+
+    graded: Mapping[str, Any]  # the cut-offs customers were placed against
+    run: str  # that run's instant (ISO)
+    rebuilt: Collection[str]  # customers whose signals this run rebuilds (new interactions)
 
 
 @attrs.define
@@ -447,6 +480,22 @@ class Engine:
         ]
         self.tickets = crm.has_plugin("complaints")
         self.default_tz = crm.config.core.timezone
+        # what the stored grades, churn levels and ``next`` days depend on besides the
+        # customer: a change means the next population run assesses everyone
+        assessed = {
+            "format": NEXT_FORMAT,
+            "schemes": [[s.name, self.fingerprints[s.name]] for s in self.schemes],
+            "churn": attrs.asdict(c),
+            "timezone": self.default_tz,
+            "tickets": self.tickets,
+        }
+        self.assessed_print = hashlib.sha1(
+            json.dumps(assessed, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
+        #: The worker's population run assesses only the customers whose assessment could
+        #: have changed (module docstring); False assesses everyone on every run, as before.
+        self.proportional = True
+        self.last_run: GradeAllReport | None = None  # what the last grade_all did
         self.state = crm.collection(STATE)
         self.history = crm.collection(HISTORY)
         self._population: dict[str, Any] | None = None
@@ -653,17 +702,21 @@ class Engine:
         window: Window,
         *,
         keep_unfitted: bool,
+        plan_next: bool = False,
     ) -> Outcome:
         """Grade ``facts`` with every running scheme and the churn watch.
 
         ``stored`` is ext["grading"] as stored, ``grading`` the same with any input changes of
         this operation applied. Population schemes without valid cut-offs keep their stored
         grade when ``keep_unfitted`` (between population runs) and are skipped otherwise.
+        ``plan_next``: also work out the day the assessment could next change (``next``).
         """
         grades, reasons = self._grade_schemes(facts, stored, cutoffs, keep_unfitted)
         risk = churn_rules.assess(facts, grades, self.settings.churn, window)
         churn = risk.stored()
         new = {**grading, "signals": signals, "grades": grades, "reasons": reasons, "churn": churn}
+        if plan_next:
+            new["next"] = self.next_day(facts, grades, signals, cutoffs)
         patch = _patch(stored, grading, new, window)
         old_churn = stored.get("churn")
         old_level = "none" if old_churn is None else old_churn.get("level", "none")
@@ -676,6 +729,34 @@ class Engine:
             old_level,
             risk,
         )
+
+    def next_day(
+        self,
+        facts: Facts,
+        grades: Mapping[str, str],
+        signals: Mapping[str, Any],
+        cutoffs: Mapping[str, Any],
+    ) -> str:
+        """The UTC day (ISO) by which this customer must be assessed again if nothing happens
+        to them and no cut-off moves across their values (``nextchange``); ``FAR`` for never."""
+        days = []
+        for scheme in self.schemes:
+            if scheme.population and scheme.name not in cutoffs:
+                continue
+            local = scheme.next_change(facts, cutoffs.get(scheme.name))
+            if local is not None:
+                days.append(utc_before(local))
+        churn_day = churn_next(
+            signals,
+            grades,
+            facts.now,
+            facts.open_complaints if self.tickets else None,
+            self.settings.churn,
+            self.window,
+        )
+        if churn_day is not None:
+            days.append(churn_day)
+        return min(days).isoformat() if days else FAR
 
     def _grade_schemes(
         self,
@@ -898,6 +979,7 @@ class Engine:
         )
         if not outcome.patch:
             return outcome
+        outcome.patch["next"] = window.today  # changed: the worker's next run assesses them
         effects = Effects.combine(
             [
                 Effects(
@@ -923,17 +1005,23 @@ class Engine:
         now: datetime | None = None,
         wrap: Wrap | None = None,
         rebuild: bool = False,
+        everyone: bool = True,
     ) -> GradeAllReport:
         """Re-grade every active customer: incrementally from the last run's watermark where
         the store allows it, else (or with ``rebuild``) folding every interaction; see the
-        module docstring."""
+        module docstring. ``everyone=False`` (the worker) assesses only the customers whose
+        assessment could have changed since the last run, where the last run allows it."""
         # The pass allocates millions of short-lived, acyclic dicts; the cyclic collector would
         # rescan the growing heap again and again for nothing. Reference counting frees them;
         # the collector is back on (if it was) as soon as the pass ends.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._grade_all(actor=actor, now=now, wrap=wrap, rebuild=rebuild)
+            report = self._grade_all(
+                actor=actor, now=now, wrap=wrap, rebuild=rebuild, everyone=everyone
+            )
+            self.last_run = report
+            return report
         finally:
             if was_enabled:
                 gc.enable()
@@ -942,13 +1030,17 @@ class Engine:
 
     def watermark(self) -> Watermark | None:
         """The stored watermark, if there is a complete one."""
+        doc = self._watermark_doc()
+        return None if doc is None else Watermark.from_doc(doc)
+
+    def _watermark_doc(self) -> dict[str, Any] | None:
         try:
-            return Watermark.from_doc(self.state.get(WATERMARK))
+            return self.state.get(WATERMARK)
         except NotFoundError:
             return None
 
-    def _store_watermark(self, mark: Watermark) -> None:
-        self._put_state(WATERMARK, attrs.asdict(mark))
+    def _store_watermark(self, mark: Watermark, extra: Mapping[str, Any]) -> None:
+        self._put_state(WATERMARK, {**attrs.asdict(mark), **extra})
 
     def _stale(
         self, mark: Watermark | None, census: _Census, window: Window, explicit: bool
@@ -1016,26 +1108,36 @@ class Engine:
     # -- everyone, in phases over a typed row -------------------------------------------------
 
     def _grade_all(
-        self, *, actor: str, now: datetime | None, wrap: Wrap | None, rebuild: bool
+        self,
+        *,
+        actor: str,
+        now: datetime | None,
+        wrap: Wrap | None,
+        rebuild: bool,
+        everyone: bool,
     ) -> GradeAllReport:
         started = time.perf_counter()
         when = now or self.crm.now()
         run = _Run(
             actor, when, self.window(when), wrap or _plain, wrap is not None, now is not None
         )
-        mark = None if rebuild else self.watermark()
+        doc = None if rebuild else self._watermark_doc()
+        mark = None if doc is None else Watermark.from_doc(doc)
         rows, census, newer = self._read_customers(run, mark)
         plan = self._plan(run, mark, census, rows, newer, rebuild)
+        prior = None if everyone else self._prior(run, doc, plan)
         accs = self._gather_signals(run, plan, rows)
         self._fill_rows(run, rows, accs, plan.rebuilt)
         del accs
         customers = len(rows)
         cutoffs = self._fit(run, rows.values())
-        pending = self._assess_rows(run, rows.values(), cutoffs)
+        pending, assessed = self._assess_rows(
+            run, rows.values(), cutoffs, self._due(run, plan, prior, cutoffs)
+        )
         rows.clear()  # only the customers to write are kept from here on
         tally = self._write_rows(run, pending, cutoffs)
         del pending
-        self._finish(run, mark, census, plan)
+        self._finish(run, mark, census, plan, cutoffs)
         report = GradeAllReport(
             customers,
             plan.interactions,
@@ -1049,11 +1151,13 @@ class Engine:
             rebuild_reason=plan.reason,
             signals_rebuilt=customers if plan.rebuilt is None else len(plan.rebuilt),
             interactions_read=plan.read,
+            assessed=assessed,
         )
         log.info(
             "graded everyone",
             customers=report.customers,
             written=tally.written,
+            assessed=assessed,
             full_rebuild=report.full_rebuild,
             signals_rebuilt=report.signals_rebuilt,
             seconds=round(report.seconds, 3),
@@ -1168,12 +1272,63 @@ class Engine:
             self.store_population(cutoffs, run.when)
         return cutoffs
 
+    def _prior(self, run: _Run, doc: Mapping[str, Any] | None, plan: _Plan) -> _Prior | None:
+        """What the stored assessments reflect, if a run may assess only the customers whose
+        assessment could have changed since (None: everyone is assessed): the last run
+        completed (its population record is the one the watermark names), under the same
+        configuration, with cut-offs for every running population scheme, and the signals are
+        continued rather than rebuilt."""
+        if doc is None or plan.rebuilt is None or doc.get("assessed") != self.assessed_print:
+            return None
+        graded, last = doc.get("graded"), doc.get("run")
+        if not isinstance(graded, dict) or not isinstance(last, str):
+            return None
+        if self.population(run.when, fresh=True).get("computed_at") != last:
+            return None  # a run stopped after storing its cut-offs: they cannot be trusted
+        if any(s.population and s.name not in graded for s in self.schemes):
+            return None
+        return _Prior(graded, last, plan.rebuilt)
+
+    def _due(
+        self, run: _Run, plan: _Plan, prior: _Prior | None, cutoffs: Mapping[str, Any]
+    ) -> Callable[[Row], bool] | None:
+        """Which rows phase 6 assesses (None: every one)."""
+        if prior is None:
+            return None
+        today = run.window.today
+        moved = [
+            (s, prior.graded[s.name], cutoffs[s.name])
+            for s in self.schemes
+            if s.population and s.name in cutoffs and cutoffs[s.name] != prior.graded[s.name]
+        ]
+        rebuilt, last = prior.rebuilt, prior.run
+
+        def due(row: Row) -> bool:
+            when = row.grading.get("next")
+            if type(when) is not str or when <= today or row.id in rebuilt:
+                return True  # time has come, never planned, or new interactions
+            if row.updated_at > last:
+                return True  # changed since the last run (reactivated, a new time zone …)
+            facts = row.assessed_facts
+            return any(s.placement(facts, old) != s.placement(facts, new) for s, old, new in moved)
+
+        return due
+
     def _assess_rows(
-        self, run: _Run, rows: Collection[Row], cutoffs: Mapping[str, Any]
-    ) -> list[Row]:
-        """Phase 6: assess every row; the rows whose stored grading changes."""
+        self,
+        run: _Run,
+        rows: Collection[Row],
+        cutoffs: Mapping[str, Any],
+        due: Callable[[Row], bool] | None,
+    ) -> tuple[list[Row], int]:
+        """Phase 6: assess every row (or those ``due``); the rows whose stored grading changes,
+        and how many were assessed."""
         pending = []
+        assessed = 0
         for row in run.show(rows, len(rows), "grading"):
+            if due is not None and not due(row):
+                continue
+            assessed += 1
             row.outcome = self.assess(
                 row.assessed_facts,
                 row.grading,
@@ -1182,10 +1337,11 @@ class Engine:
                 cutoffs,
                 run.window,
                 keep_unfitted=False,
+                plan_next=True,
             )
             if row.outcome.patch:
                 pending.append(row)
-        return pending
+        return pending, assessed
 
     def _write_rows(self, run: _Run, pending: list[Row], cutoffs: Mapping[str, Any]) -> _Tally:
         """Phase 7: write the changed rows a batch per transaction, with their history,
@@ -1236,8 +1392,16 @@ class Engine:
         tally.add(outcome)
         return outcome
 
-    def _finish(self, run: _Run, mark: Watermark | None, census: _Census, plan: _Plan) -> None:
-        """Phase 8: store the watermark of what the signals now reflect."""
+    def _finish(
+        self,
+        run: _Run,
+        mark: Watermark | None,
+        census: _Census,
+        plan: _Plan,
+        cutoffs: Mapping[str, Any],
+    ) -> None:
+        """Phase 8: store the watermark of what the signals now reflect, with what the stored
+        assessments reflect (the configuration, the cut-offs, this run's instant)."""
         at = iso(run.when)
         if mark is not None and not plan.reason and mark.at > at:
             at = mark.at  # the same day (checked): keep the later instant
@@ -1251,7 +1415,8 @@ class Engine:
                     census.merged,
                     self.signals_print,
                     at,
-                )
+                ),
+                {"assessed": self.assessed_print, "graded": dict(cutoffs), "run": iso(run.when)},
             )
 
     # -- the worker ----------------------------------------------------------------------------
@@ -1263,7 +1428,7 @@ class Engine:
             if not self._claim_run(now, worker):
                 return None
         try:
-            return self.grade_all(actor=actor, now=now)
+            return self.grade_all(actor=actor, now=now, everyone=not self.proportional)
         finally:
             with self.crm.transaction(actor):
                 self.state.release(POPULATION, owner=worker)

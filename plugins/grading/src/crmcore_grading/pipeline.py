@@ -29,6 +29,7 @@ import attrs
 from crmcore.i18n import N_, msg, term
 from crmcore_grading.dates import add_months
 from crmcore_grading.inputs import DEMANDS, stored_close
+from crmcore_grading.nextchange import DAY, first_change
 from crmcore_grading.scheme import Facts, Grade, Scheme, SchemeContext
 from crmcore_grading.settings import GRADES, PipelineSettings
 
@@ -65,6 +66,17 @@ class PipelineScheme(Scheme):
 
     def grade(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> Grade | None:
         return grade_pipeline(facts.inputs, facts.today, self.settings)
+
+    def next_change(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> date | None:
+        """The letter and reason only move forward as the date approaches the expected close
+        and passes it (then nothing moves): the first local day they differ, bisected."""
+        close = stored_close(facts.inputs)
+        if close is None or facts.inputs.get("demand") != "target":
+            return None
+        inputs, settings = facts.inputs, self.settings
+        return first_change(
+            lambda day: grade_pipeline(inputs, day, settings), facts.today, close + DAY
+        )
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
         close = stored_close(facts.inputs)

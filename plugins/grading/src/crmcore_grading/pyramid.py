@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import attrs
@@ -97,6 +98,18 @@ class PyramidScheme(Scheme):
                 self.settings.rest, msg("%(scope)s (%(amount)s)", scope=self._below, amount=amount)
             )
         return Grade(self.settings.rest, msg("no %(measure)s yet", measure=term(self._label)))
+
+    def next_change(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> date | None:
+        return None  # lifetime value against stored thresholds: time alone moves nothing
+
+    def placement(self, facts: Facts, cutoffs: Mapping[str, Any]) -> Any:
+        value = max(0, facts.signals.data.get(self._key, 0))
+        if value <= 0 or not cutoffs:
+            return None
+        for i, threshold in enumerate(cutoffs.get("thresholds", ())):
+            if threshold is not None and value >= threshold:
+                return i
+        return -1
 
     def _scope(self, share: float) -> str:
         label = term(self._label)

@@ -124,6 +124,7 @@ class _Fold:
             )
             if not outcome.patch:
                 continue
+            outcome.patch["next"] = window.today  # as regrade marks it: the worker looks again
             stored = {**stored, **outcome.patch}
             self.patch.update(outcome.patch)
             self.patched_at = when

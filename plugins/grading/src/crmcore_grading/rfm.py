@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import attrs
@@ -115,6 +116,21 @@ class RfmScheme(Scheme):
                 measure=term(self._label),
                 amount=f"{money / 100:,.2f}",
             ),
+        )
+
+    def next_change(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> date | None:
+        return None  # recency is a stored timestamp against stored edges: time alone moves nothing
+
+    def placement(self, facts: Facts, cutoffs: Mapping[str, Any]) -> Any:
+        data = facts.signals.data
+        if data.get("purchases", 0) <= 0 or data.get("last_purchase") is None:
+            return None
+        if not cutoffs or not cutoffs.get("n"):
+            return 0
+        return (
+            score(data["last_purchase"], cutoffs["r"]),
+            score(data["purchases"], cutoffs["f"]),
+            score(max(0, data.get(self._key, 0)), cutoffs["m"]),
         )
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:

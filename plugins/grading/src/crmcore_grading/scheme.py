@@ -15,7 +15,7 @@ re-graded after an event.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -91,6 +91,21 @@ class Scheme:
         """Text that changes when the scheme's configuration changes; stored cut-offs made
         under another configuration are not used."""
         return ""
+
+    def next_change(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> date | None:
+        """The first day (the customer's local day, as ``facts.today``) on which ``grade``
+        could return something else with the same facts and cut-offs, the date alone moving
+        on; None if never. The worker re-assesses a customer no later than that (and after
+        any event). Early is safe, late is a bug. The default, the next day, re-assesses
+        daily: override it in a scheme whose grade does not move with the date."""
+        return facts.today + timedelta(days=1)
+
+    def placement(self, facts: Facts, cutoffs: Mapping[str, Any]) -> Any:
+        """Population schemes: what of ``cutoffs`` decides this customer's grade (compared
+        under the last run's and the new cut-offs; customers whose placement is the same are
+        not re-assessed for the cut-offs moving). The default is the grade itself; override it
+        with something cheaper (scores, a tier's index)."""
+        return self.grade(facts, cutoffs)
 
     def describe(self, facts: Facts, cutoffs: Mapping[str, Any] | None) -> dict[str, Any]:
         """Details for ``crm grade show`` (scores and the like); optional."""

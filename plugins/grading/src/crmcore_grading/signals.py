@@ -68,11 +68,12 @@ def _said_satisfied(ext: Mapping[str, Any] | None) -> bool | None:
 class Window:
     """How far back the day buckets reach at the instant ``now`` (UTC days)."""
 
-    __slots__ = ("complaint_cut", "recent_after", "spend_cut", "today")
+    __slots__ = ("complaint_cut", "recent_after", "spend_cut", "today", "tomorrow")
 
     def __init__(self, now: datetime, spend_window_days: int, complaint_open_days: int) -> None:
         today = now.astimezone(UTC).date()
         self.today = today.isoformat()
+        self.tomorrow = (today + timedelta(days=1)).isoformat()
         # a day bucket is kept while its date is after the cut
         self.spend_cut = (today - timedelta(days=2 * spend_window_days)).isoformat()
         self.recent_after = (today - timedelta(days=spend_window_days)).isoformat()
@@ -285,7 +286,26 @@ def rewindow(data: Mapping[str, Any] | None, window: Window) -> dict[str, Any]:
         not complaints or min(complaints) > window.complaint_cut
     ):
         return data if type(data) is dict else dict(data)
-    return canonical(data, window)
+    if not _canonical_days(spend) or not _canonical_days(complaints):
+        return canonical(data, window)
+    # what canonical() gives, without rebuilding the rest: only the day buckets move
+    out = dict(data)
+    for key, days, cut in (
+        ("spend_days", spend, window.spend_cut),
+        ("complaint_days", complaints, window.complaint_cut),
+    ):
+        if days:
+            kept = {d: c for d, c in days.items() if d > cut}
+            if kept:
+                out[key] = kept
+            else:
+                del out[key]
+    return out
+
+
+def _canonical_days(days: Any) -> bool:
+    """Day buckets as ``Acc.stored`` writes them (non-zero integers), or none."""
+    return not days or (type(days) is dict and all(type(c) is int and c for c in days.values()))
 
 
 def aggregate(
