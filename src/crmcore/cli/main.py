@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import click
 
+import crmcore.cli.startup  # noqa: F401  (first: generated code compiled through its cache)
 from crmcore.cli import admin, audit, customers, db, encryption, tasks
 from crmcore.cli.context import CliState
 from crmcore.cli.lazy import CrmGroup
