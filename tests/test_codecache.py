@@ -171,3 +171,32 @@ def test_crm_compiles_its_generated_code_once(tmp_path) -> None:
     uncached = dict(env, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(tmp_path / "no"))
     plain = subprocess.run([*crm, "customer", "list"], check=True, env=uncached, **run)  # type: ignore[call-overload]
     assert outputs[0] == outputs[1] == plain.stdout and "Anna" in plain.stdout
+
+
+def test_attrs_own_classes_are_compiled_through_the_cache_too(tmp_path) -> None:
+    """``attr._make`` is loaded with ``compile`` already the cache's, so the classes attrs
+    makes for itself while it is imported (its validators, converters …) hit it too."""
+    probe = (
+        "import sys; import crmcore.cli.main; import attr._make; "
+        "from crmcore import codecache; "
+        "print(type(attr._make.__loader__).__name__, attr._make.compile is "
+        "codecache.compile_cached, len(codecache._used), file=sys.stderr)"
+    )
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(tmp_path))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    loader, patched, used = done.stderr.split()[-3:]
+    assert (loader, patched) == ("_SourceLoader", "True")
+    # without the loader, attrs' own classes (about 28) compile before install() patches it
+    calls = (
+        "import sys, builtins; seen = []; real = builtins.compile; "
+        "builtins.compile = lambda *a, **k: (seen.append(a[1]), real(*a, **k))[1]; "
+        "import crmcore.cli.main; "
+        "print(sum('attrs generated' in str(name) for name in seen), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", calls], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.stderr.split()[-1] == "0" and int(used) > 20

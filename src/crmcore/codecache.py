@@ -24,15 +24,19 @@ import __future__
 
 import atexit
 import builtins
+import contextlib
 import functools
 import hashlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import marshal
 import os
 import re
 import sys
 import tempfile
-from types import CodeType
+from collections.abc import Sequence
+from types import CodeType, ModuleType
 from typing import Any
 
 _FORMAT = importlib.util.MAGIC_NUMBER + b"crmcore generated code 1\n"
@@ -196,6 +200,8 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    if "attr._make" not in sys.modules:  # attrs' own classes too, made as attrs is imported
+        sys.meta_path.insert(0, _AttrsFinder())
     import attr._make
 
     attr._make.compile = compile_cached  # type: ignore[attr-defined]
@@ -210,3 +216,28 @@ def install() -> None:
     converter.compile = compile_cached  # type: ignore[attr-defined]
     _installed = True
     atexit.register(save)
+
+
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Loads ``attr._make`` as Python does, its ``compile`` the cache's from the start."""
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.compile = compile_cached  # type: ignore[attr-defined]
+        super().exec_module(module)
+
+
+class _AttrsFinder(importlib.abc.MetaPathFinder):
+    """Finds ``attr._make`` once (then leaves ``sys.meta_path``), to load it with
+    ``_SourceLoader``; a module not loaded from source is left to Python's own loader."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "attr._make":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader:
+            spec.loader = _SourceLoader(spec.loader.name, spec.loader.path)
+        return spec
