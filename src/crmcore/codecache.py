@@ -27,14 +27,12 @@ import builtins
 import contextlib
 import functools
 import hashlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import marshal
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from types import CodeType, ModuleType
 from typing import Any
@@ -177,6 +175,8 @@ def save() -> None:
     entries = {**_read(), **_added}
     if len(entries) > _MAX_ENTRIES:
         entries = {k: v for k, v in entries.items() if k in _used}
+    import tempfile  # only here: importing it costs a start-up more than the rest of the cache
+
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -226,7 +226,7 @@ class _SourceLoader(importlib.machinery.SourceFileLoader):
         super().exec_module(module)
 
 
-class _AttrsFinder(importlib.abc.MetaPathFinder):
+class _AttrsFinder:
     """Finds ``attr._make`` once (then leaves ``sys.meta_path``), to load it with
     ``_SourceLoader``; a module not loaded from source is left to Python's own loader."""
 
