@@ -127,6 +127,10 @@ def test_a_damaged_file_is_ignored_and_replaced(cache) -> None:
     assert code == builtins.compile("y = 2\n", "<y>", "exec", 0, True)
     codecache.save()
     assert cache.read_bytes().startswith(codecache._FORMAT)
+    whole = cache.read_bytes()
+    assert len(codecache._read()) == 1
+    cache.write_bytes(whole[:-10])  # cut short: its index points past the end
+    assert codecache._read() == {}
     cache.write_bytes(codecache._FORMAT + b"\x00garbage")
     assert codecache._read() == {}
 

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from types import CodeType, ModuleType
 from typing import Any
 
-_FORMAT = importlib.util.MAGIC_NUMBER + b"crmcore generated code 1\n"
+_FORMAT = importlib.util.MAGIC_NUMBER + b"crmcore generated code 2\n"
 # Every ``from __future__`` flag: what ``compile`` inherits from its caller's code.
 _FUTURE_FLAGS = functools.reduce(
     lambda flags, name: flags | getattr(__future__, name).compiler_flag,
@@ -48,7 +48,7 @@ _FUTURE_FLAGS = functools.reduce(
 _TYPE_HASH = re.compile(r"(hash\(\(\n[ \t]+)(-?\d+)(,\n)")
 _MAX_ENTRIES = 4096  # a file that grew past this (many versions of the classes) starts over
 
-_loaded: dict[bytes, bytes] | None = None
+_loaded: dict[bytes, bytes | memoryview] | None = None
 _added: dict[bytes, bytes] = {}
 _used: set[bytes] = set()
 _installed = False
@@ -148,7 +148,9 @@ def _put_back(value: Any, stand_in: int, number: int) -> Any:
     return value
 
 
-def _read() -> dict[bytes, bytes]:
+def _read() -> dict[bytes, bytes | memoryview]:
+    """The file's entries: an index (digest -> offset, length) read whole, each code's bytes
+    a view into the file's content, unmarshalled only when asked for."""
     path = cache_file()
     if path is None:
         return {}
@@ -157,14 +159,37 @@ def _read() -> dict[bytes, bytes]:
             data = handle.read()
         if not data.startswith(_FORMAT):
             return {}
-        entries = marshal.loads(data[len(_FORMAT) :])
+        start = len(_FORMAT) + 8
+        size = int.from_bytes(data[len(_FORMAT) : start], "little")
+        index = marshal.loads(data[start : start + size])
     except (OSError, EOFError, ValueError, TypeError):
         return {}
-    if not isinstance(entries, dict) or not all(
-        isinstance(k, bytes) and isinstance(v, bytes) for k, v in entries.items()
-    ):
-        return {}
+    blob = memoryview(data)[start + size :]
+    entries: dict[bytes, bytes | memoryview] = {}
+    for key, where in index.items() if isinstance(index, dict) else ():
+        if not (isinstance(key, bytes) and isinstance(where, tuple) and len(where) == 2):
+            return {}
+        offset, length = where
+        if not (isinstance(offset, int) and isinstance(length, int)):
+            return {}
+        if offset < 0 or length < 0 or offset + length > len(blob):
+            return {}
+        entries[key] = blob[offset : offset + length]
     return entries
+
+
+def _encode(entries: dict[bytes, bytes | memoryview]) -> bytes:
+    """What ``_read`` reads: the format line, the index's size, the index, the codes."""
+    index: dict[bytes, tuple[int, int]] = {}
+    parts: list[bytes] = []
+    offset = 0
+    for key, value in entries.items():
+        code = bytes(value)
+        index[key] = (offset, len(code))
+        parts.append(code)
+        offset += len(code)
+    encoded = marshal.dumps(index)
+    return b"".join([_FORMAT, len(encoded).to_bytes(8, "little"), encoded, *parts])
 
 
 def save() -> None:
@@ -183,7 +208,7 @@ def save() -> None:
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=".generated-")  # owner-only
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(_FORMAT + marshal.dumps(entries))
+                handle.write(_encode(entries))
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
