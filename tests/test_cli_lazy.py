@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import io
+import json
 import os
 import subprocess
 import sys
@@ -266,3 +268,40 @@ def test_a_plugin_manager_for_other_plugins_is_not_reused(tmp_path) -> None:
         assert crm.plugins is everything
     with open_crm(config, plugins=["grading"], plugin_manager=narrow) as crm:
         assert crm.plugins is narrow
+
+
+def test_a_customer_list_wider_than_the_output_is_folded_without_rich(tmp_path) -> None:
+    """The table is wider than ``$COLUMNS``: ``crm customer list`` to a pipe folds it as
+    rich would (the same bytes as rich's table of the same rows) without importing rich."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
+    env["COLUMNS"] = "70"
+    crm = [sys.executable, "-m", "crmcore.cli.main"]
+    run = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True, "timeout": 120}
+    subprocess.run([*crm, "init"], check=True, **run)  # type: ignore[call-overload]
+    for name, tags in (("Anna Berg-Lindqvist", ["vip", "wholesale"]), ("张三丰", [])):
+        extra = [arg for tag in tags for arg in ("--tag", tag)]
+        command = [*crm, "--as", "rep1", "customer", "add", "--name", name, *extra]
+        subprocess.run([*command, "--email", "anna.berg@example.com"], check=True, **run)  # type: ignore[call-overload]
+    listed = subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-c", MODULES_PROBE, "rich", "customer", "list"], check=True, **run
+    )
+    assert ast.literal_eval(listed.stderr.strip().splitlines()[-1]) == []
+    rows = subprocess.run(  # type: ignore[call-overload]
+        [*crm, "--json", "customer", "list"], check=True, **run
+    )
+    from rich.table import Table
+
+    from crmcore.cli.console import SafeConsole
+
+    table = Table(header_style="bold")
+    for header in ("id", "name", "phone", "e-mail", "region", "owner", "tags"):
+        table.add_column(header, overflow="fold")
+    for row in json.loads(rows.stdout):
+        cells = [row["id"], row["name"], "", row.get("email") or "", "", "", ", ".join(row["tags"])]
+        table.add_row(*cells)
+    out = io.StringIO()
+    SafeConsole(
+        file=out, width=70, highlight=False, soft_wrap=False, markup=False, emoji=False
+    ).print(table)
+    assert listed.stdout == out.getvalue()
+    assert max(len(line) for line in listed.stdout.splitlines()) == 70  # folded to fit

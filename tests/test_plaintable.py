@@ -74,6 +74,56 @@ def test_tables_are_rich_tables_byte_for_byte_or_left_to_rich(seed) -> None:
     assert written > 100  # the fast path is the common one, not a rarity
 
 
+# Text that wraps: words of every length (folded when longer than their column), runs of
+# spaces and a no-break space (rich splits words on both), wide characters that may be cut.
+WRAPPING = "abcdefghij XYZ  019-_.:,@é中文\uff0c\u3001\u00a0"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tables_wider_than_the_output_are_wrapped_as_rich_wraps_them(seed) -> None:
+    rng = random.Random(seed)
+    wide = 0
+    for _ in range(400):
+
+        def cell() -> str:
+            size = rng.choice([0, 1, 2, 5, 9, 14, 30, 60])
+            return "".join(rng.choice(WRAPPING) for _ in range(size))
+
+        headers = [cell() or "h" for _ in range(rng.randint(1, 9))]
+        rows = [[cell() for _ in headers] for _ in range(rng.randint(1, 4))]
+        width = rng.choice([20, 30, 50, 80, 120])
+        title = rng.choice([None, "", "Customers"])
+        natural = [
+            max(plaintable.cell_width(text) or 0 for text in (h, *(r[i] for r in rows)))
+            for i, h in enumerate(headers)
+        ]
+        mine = plaintable.table(headers, rows, width, title)
+        if mine is None:
+            continue
+        assert mine + "\n" == _rich_table(headers, rows, width, title)
+        wide += sum(natural) + 3 * len(headers) + 1 > width
+    assert wide > 150  # most tables here are wider than the output, and written plain
+
+
+def test_the_w9_table_is_written_plain_when_rich_would_fold_it() -> None:
+    headers = ["id", "name", "phone", "e-mail", "region", "owner", "tags"]
+    rows = [
+        [
+            "cus_01M98WTGFX13S1BY44G9ZKRZ27",
+            "Customer 000000",
+            "+8613862143795",
+            "c000000@example.com",
+            "Central",
+            "rep17",
+            "new, online",
+        ],
+        ["cus_2", "张三丰", "", "", "", "", "vip, wholesale, returning"],
+    ]
+    mine = plaintable.table(headers, rows, 80)
+    assert mine is not None and mine + "\n" == _rich_table(headers, rows, 80, None)
+    assert "│ cus_01M98 │" in mine and "│ WTGFX13S1 │" in mine  # the id folded
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_messages_are_rich_messages_or_left_to_rich(seed) -> None:
     rng = random.Random(seed)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import click
 
+import crmcore.cli.startup  # first (see its docstring)
 from crmcore.cli import admin, audit, customers, db, encryption, tasks
 from crmcore.cli.context import CliState
 from crmcore.cli.lazy import CrmGroup
@@ -27,6 +28,8 @@ from crmcore.logs import defer_logging
 from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.security import check_actor_name
 from crmcore.text import for_terminal
+
+crmcore.cli.startup.imported()
 
 EXIT_INTERNAL = 70
 
@@ -202,7 +205,8 @@ def run(args: list[str]) -> int:
     try:
         _check_arguments(args)
         defer_logging(*_preparse_logging(args))
-        group, pm = build(args)
+        with crmcore.cli.startup.starting():
+            group, pm = build(args)
         result = group.main(
             args=args, prog_name="crm", standalone_mode=False, obj=CliState(None, False, None, pm)
         )
