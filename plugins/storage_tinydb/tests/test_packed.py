@@ -166,3 +166,92 @@ def test_an_index_read_from_its_file_is_packed_and_equal_to_one_built_afresh(tmp
         ]
     finally:
         again.close()
+
+
+def test_walks_over_a_long_run_cut_in_batches_give_every_item_once():
+    values = sorted(i.to_bytes(3, "big") + b"x" * (i % 7) for i in range(3000))
+    run = Packed(values)
+    for start, stop in [(0, 3000), (0, 17), (5, 5), (1, 2999), (100, 1500), (2990, 3000)]:
+        assert list(run.walk(start, stop)) == values[start:stop]
+        assert list(run.walk_back(start, stop)) == values[start:stop][::-1]
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_an_index_scan_reads_ids_from_packed_chunks_as_from_lists(monkeypatch, packed):
+    from crmcore_storage_tinydb.indexes import Index, encode, entry_id
+
+    from crmcore.storage import IndexSpec
+
+    monkeypatch.setattr(sortedlist, "CHUNK", 50)
+    rng = random.Random(5)
+    ids = [f"d{i:04d}" for i in range(400)] + ["d\ud800x", "é\u4e2d", "d\x00z"]
+    index = Index(IndexSpec([("g", 1)]))
+    index.build((id, {"g": rng.randrange(9)}) for id in ids)
+    if not packed:
+        index.entries._chunks = [list(c) for c in index.entries._chunks]
+    assert {type(c) is Packed for c in index.entries._chunks} == {packed}
+    for g in range(-1, 10):
+        lo, hi = encode(g), encode(g) + b"\xff"
+        assert list(index.scan(lo, hi)) == [entry_id(e) for e in index.entries.irange(lo, hi)]
+    everything = list(index.scan(b"", b"\xff"))
+    assert sorted(everything) == sorted(ids) and len(everything) == len(ids)
+
+
+def test_a_collection_loaded_with_journal_writes_ends_packed(tmp_path):
+    from crmcore_storage_tinydb import TinyStore, TinyStoreOptions
+
+    from crmcore.storage import IndexSpec
+
+    folder = tmp_path / "db"
+    store = TinyStore(folder)
+    things = store.collection("things")
+    things.ensure_index(IndexSpec([("g", 1)]))
+    things.insert_many({"id": f"t{i:05d}", "g": i % 97} for i in range(5000))
+    store.close()  # folded: the snapshot and its index file
+    writer = TinyStore(folder, TinyStoreOptions(compact_on_close_mb=0))  # writes stay journalled
+    for i in range(0, 5000, 7):
+        writer.collection("things").update(f"t{i:05d}", {"g": -i}, expected_version=1)
+    writer.close()
+    again = TinyStore(folder)
+    try:
+        table = again.collection("things").table()
+        assert (folder / "journal.log").stat().st_size > 10_000
+        assert {type(c) for c in next(iter(table.indexes.values())).entries._chunks} == {Packed}
+        assert again.collection("things").count({"g": {"$lt": 0}}) == len(range(7, 5000, 7))
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_changes_held_back_then_merged_equal_changes_applied_one_by_one(monkeypatch, seed):
+    monkeypatch.setattr(sortedlist, "CHUNK", 8)
+    rng = random.Random(seed)
+    start = sorted(_item(rng) for _ in range(rng.choice([0, 5, 300])))
+    direct, held = SortedList(start), SortedList(start)
+    held.defer()
+    present = list(start)
+    for _ in range(400):
+        if present and rng.random() < 0.45:
+            x = present.pop(rng.randrange(len(present)))
+            assert direct.discard(x)
+            held.discard(x)
+        elif rng.random() < 0.2:
+            run = sorted(_item(rng) for _ in range(rng.randrange(1, 6)))
+            direct.add_sorted(run)
+            held.add_sorted(run)
+            present.extend(run)
+        else:
+            x = _item(rng)
+            direct.add(x)
+            held.add(x)
+            present.append(x)
+    assert len(held._chunks) == len(SortedList(start)._chunks)  # nothing applied yet
+    held.merge_pending()
+    assert list(held) == list(direct) == sorted(present) and len(held) == len(direct)
+    assert all(
+        len(c) and c[-1] == m and len(c) <= 2 * sortedlist.CHUNK
+        for c, m in zip(held._chunks, held._maxes, strict=True)
+    )
+    if start:
+        assert {type(c) for c in held._chunks} == {Packed}  # packed as it was loaded
+    _check(held, sorted(present), rng)

@@ -76,16 +76,25 @@ class Packed:
         return self.walk_back(0, len(self.offsets) - 1)
 
     def walk(self, start: int, stop: int) -> Iterator[bytes]:
-        """Items ``start`` to ``stop`` (excluded), in order, one at a time."""
+        """Items ``start`` to ``stop`` (excluded), in order, cut in growing batches: a walk
+        that stops early cuts few, a long one runs at list speed."""
         blob, offsets = self.blob, self.offsets
-        for k in range(start, stop):
-            yield blob[offsets[k] : offsets[k + 1]]
+        batch = 16
+        while start < stop:
+            end = min(start + batch, stop)
+            yield from [blob[a:b] for a, b in pairwise(offsets[start : end + 1])]
+            start = end
+            batch = min(batch * 4, 1024)
 
     def walk_back(self, start: int, stop: int) -> Iterator[bytes]:
-        """Items ``stop - 1`` down to ``start``, one at a time."""
+        """Items ``stop - 1`` down to ``start``, in growing batches (see ``walk``)."""
         blob, offsets = self.blob, self.offsets
-        for k in range(stop - 1, start - 1, -1):
-            yield blob[offsets[k] : offsets[k + 1]]
+        batch = 16
+        while start < stop:
+            begin = max(stop - batch, start)
+            yield from reversed([blob[a:b] for a, b in pairwise(offsets[begin : stop + 1])])
+            stop = begin
+            batch = min(batch * 4, 1024)
 
     def unpack(self) -> list[bytes]:
         """The items as a list of ``bytes``."""
@@ -136,7 +145,7 @@ class SortedList:
     """Sorted items in a list of chunks, each at most ``2 * CHUNK`` long: a ``list``, or a
     ``Packed`` run of ``bytes`` items while nothing writes to it."""
 
-    __slots__ = ("_changes", "_chunks", "_counts", "_len", "_maxes", "_written")
+    __slots__ = ("_changes", "_chunks", "_counts", "_len", "_maxes", "_pending", "_written")
 
     def __init__(self, items: Iterable[Any] = (), *, presorted: bool = False) -> None:
         data = list(items)
@@ -157,6 +166,7 @@ class SortedList:
         self._counts: list[int] | None = None  # items before each chunk, when known
         self._written: set[int] = set()  # ids of the list chunks written since the last round
         self._changes = 0
+        self._pending: dict[Any, int] | None = None  # changes held back (``defer``)
 
     @classmethod
     def from_packed(cls, runs: Iterable[Packed]) -> SortedList:
@@ -205,26 +215,96 @@ class SortedList:
         self._changes = 0
         return packed
 
+    def defer(self) -> None:
+        """Hold changes back until ``merge_pending`` (a load's journal replay): the list is
+        not to be read meanwhile. Each change counts +1 (added) or -1 (removed) per item."""
+        self._pending = {}
+
+    def merge_pending(self) -> None:
+        """Apply the changes held back since ``defer``, chunk by chunk: each chunk they touch
+        is unpacked, changed and packed again before the next, so that only one is ever
+        unpacked (where applying them one by one would leave every touched chunk a list)."""
+        pending, self._pending = self._pending, None
+        if not pending:
+            return
+        adds = sorted(x for x, n in pending.items() for _ in range(n))
+        removes = sorted(x for x, n in pending.items() if n < 0)
+        if not self._maxes:
+            self._set(adds)
+            return
+        chunks, maxes = self._chunks, self._maxes
+        out_chunks: list[Any] = []
+        out_maxes: list[Any] = []
+        a = r = 0
+        last = len(chunks) - 1
+        for i, chunk in enumerate(chunks):
+            top = maxes[i]
+            a2 = len(adds) if i == last else bisect_right(adds, top, a)
+            r2 = bisect_right(removes, top, r)
+            if a2 == a and r2 == r:
+                out_chunks.append(chunk)
+                out_maxes.append(top)
+                continue
+            packed = type(chunk) is not list
+            items = chunk.unpack() if packed else chunk
+            chunks[i] = None  # the old form goes as the new one is made
+            for x in removes[r:r2]:
+                j = bisect_left(items, x)
+                if j < len(items) and items[j] == x:
+                    del items[j]
+            for x in adds[a:a2]:
+                insort(items, x)
+            a, r = a2, r2
+            step = CHUNK if len(items) > 2 * CHUNK else max(1, len(items))
+            for start in range(0, len(items), step):
+                piece = items[start : start + step]
+                out_chunks.append(Packed(piece) if packed else piece)
+                out_maxes.append(piece[-1])
+        self._chunks, self._maxes = out_chunks, out_maxes
+        self._len = sum(map(len, out_chunks))
+        self._counts = None
+
+    def _hold(self, item: Any, n: int) -> None:
+        pending = self._pending
+        assert pending is not None
+        count = pending.get(item, 0) + n
+        if count:
+            pending[item] = count
+        else:
+            del pending[item]
+
+    def pack(self) -> int:
+        """Pack every list chunk of ``bytes`` now, written lately or not; how many."""
+        self._written.clear()
+        return self.repack()
+
     def add(self, item: Any) -> None:
         """Insert ``item`` in order (duplicates are kept)."""
+        if self._pending is not None:
+            self._hold(item, 1)
+            return
         maxes = self._maxes
+        chunks = self._chunks
         if not maxes:
-            self._chunks.append([item])
+            chunks.append([item])
             maxes.append(item)
         else:
             i = bisect_right(maxes, item)
             if i == len(maxes):
                 i -= 1
-                chunk = self._list(i)
-                chunk.append(item)
                 maxes[i] = item
-            else:
-                chunk = self._list(i)
-                insort(chunk, item)
+            chunk = chunks[i]
+            if type(chunk) is not list:  # (``_list``, inline: the hottest write path)
+                chunk = chunks[i] = chunk.unpack()
+            self._written.add(id(chunk))
+            insort(chunk, item)
             if len(chunk) > 2 * CHUNK:
                 self._split(i, chunk)
         self._len += 1
-        self._changed(1)
+        self._counts = None
+        self._changes += 1
+        if self._changes >= REPACK_EVERY:
+            self.repack()
 
     def _split(self, i: int, chunk: list[Any]) -> None:
         low, high = chunk[:CHUNK], chunk[CHUNK:]
@@ -235,6 +315,10 @@ class SortedList:
     def add_sorted(self, items: list[Any]) -> None:
         """Insert ``items``, given in ascending order, in one pass: each is looked for from
         where the one before it went (a document's index entries, added together)."""
+        if self._pending is not None:
+            for item in items:
+                self._hold(item, 1)
+            return
         maxes = self._maxes
         if not maxes:
             for item in items:
@@ -261,7 +345,11 @@ class SortedList:
 
     def discard_sorted(self, items: list[Any]) -> int:
         """Remove one occurrence of each of ``items``, given in ascending order, in one pass;
-        returns how many were there."""
+        returns how many were there (while deferred: how many were given)."""
+        if self._pending is not None:
+            for item in items:
+                self._hold(item, -1)
+            return len(items)
         maxes = self._maxes
         chunks = self._chunks
         removed = 0
@@ -288,7 +376,11 @@ class SortedList:
         return removed
 
     def discard(self, item: Any) -> bool:
-        """Remove one occurrence of ``item``; False if it was not there."""
+        """Remove one occurrence of ``item``; False if it was not there (while deferred:
+        True)."""
+        if self._pending is not None:
+            self._hold(item, -1)
+            return True
         maxes = self._maxes
         i = bisect_left(maxes, item)
         if i == len(maxes):
@@ -346,6 +438,21 @@ class SortedList:
                 yield from chunk.walk(j, k) if packed else chunk[j:k]
                 return
             yield from chunk.walk(j, len(chunk)) if packed else chunk[j:]
+            i += 1
+
+    def segments(self, lo: Any, hi: Any) -> Iterator[tuple[Any, int, int]]:
+        """The items ``x`` with ``lo <= x < hi`` as ``(chunk, start, stop)`` runs in order, for
+        readers that take a packed chunk's items without cutting them out (``Index.scan``)."""
+        maxes = self._maxes
+        i = bisect_left(maxes, lo)
+        j = _left(self._chunks[i], lo) if i < len(maxes) else 0
+        while i < len(maxes):
+            chunk = self._chunks[i]
+            if maxes[i] >= hi:
+                yield chunk, j, _left(chunk, hi)
+                return
+            yield chunk, j, len(chunk)
+            j = 0
             i += 1
 
     def ceiling(self, item: Any) -> Any | None:
@@ -412,6 +519,9 @@ class SortedList:
         looked for from where the one before it went (``add_sorted``)."""
         new = sorted(items)
         if not new:
+            return
+        if self._pending is not None:
+            self.add_sorted(new)
             return
         if not self._maxes:
             self._set(new)
