@@ -91,7 +91,11 @@ def where(name):
     indexes = 0
     for index in table.indexes.values():
         for chunk in index.entries._chunks:
-            indexes += sys.getsizeof(chunk) + sum(sys.getsizeof(e) for e in chunk)
+            if isinstance(chunk, list):
+                indexes += sys.getsizeof(chunk) + sum(sys.getsizeof(e) for e in chunk)
+            else:  # a packed run: one buffer and its offsets
+                indexes += sys.getsizeof(chunk) + sys.getsizeof(chunk.blob) + sys.getsizeof(
+                    chunk.offsets)
     return {"docs": len(table.docs), "text_mb": texts / 2**20,
             "ids_mb": ids / 2**20, "indexes_mb": indexes / 2**20,
             "index_count": len(table.indexes)}

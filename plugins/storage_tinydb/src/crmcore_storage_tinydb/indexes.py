@@ -2,8 +2,9 @@
 
 Each declared ``IndexSpec`` becomes a ``SortedList`` of ``bytes`` entries: the order-preserving
 encoding of the document's key (one self-delimiting component per field) followed by the
-document id and its length. Equality on a prefix of the fields plus one range on the next field
-is a contiguous slice of that list, found by bisection, so lookups are O(log n + matches).
+document id and its length (held packed, many entries to a buffer: see ``sortedlist``).
+Equality on a prefix of the fields plus one range on the next field is a contiguous slice of
+that list, found by bisection, so lookups are O(log n + matches).
 
 Values encode by type rank, in the order ``crmcore.storage.query`` sorts them: missing/null,
 numbers, strings, lists and objects, booleans. A range never crosses ranks, because the filter
@@ -319,8 +320,29 @@ class Index:
             yield entry_id(entry)
 
     def scan(self, lo: bytes, hi: bytes) -> Iterator[str]:
-        for entry in self.entries.irange(lo, hi):
-            yield entry_id(entry)
+        """Ids of the entries ``lo <= entry < hi``, in order; from a packed chunk, read from
+        its buffer directly (no object for the entry), in growing batches."""
+        for chunk, start, stop in self.entries.segments(lo, hi):
+            if type(chunk) is list:
+                for entry in chunk[start:stop]:
+                    yield entry_id(entry)
+                continue
+            blob, offsets = chunk.blob, chunk.offsets
+            batch = 16
+            while start < stop:
+                end = min(start + batch, stop)
+                ends = offsets[start + 1 : end + 1]
+                try:
+                    yield from [
+                        blob[e - 2 - (blob[e - 2] << 8 | blob[e - 1]) : e - 2].decode()
+                        for e in ends
+                    ]
+                except UnicodeDecodeError:  # an id with lone surrogates: one at a time
+                    for e in ends:
+                        yield entry_id(blob[offsets[start] : e])
+                        start += 1
+                start = end
+                batch = min(batch * 4, 1024)
 
     def add_many(
         self, docs: Iterable[tuple[str, Mapping[str, Any], bytes]], cache: dict[str, bytes]

@@ -23,12 +23,13 @@ import sys
 import zlib
 from array import array
 from collections.abc import Sequence
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import BinaryIO
 
 from crmcore_storage_tinydb.files import atomic_file, decode_json, encode_json
 from crmcore_storage_tinydb.indexes import Index
-from crmcore_storage_tinydb.sortedlist import SortedList
+from crmcore_storage_tinydb.sortedlist import CHUNK, Packed, SortedList
 
 MAGIC = b"CRMIDX3\n"  # 3: entries in zlib blocks; 2: one entry per list element (multikey)
 SUFFIX = ".idx"
@@ -64,9 +65,8 @@ def write_index_file(snapshot: Path, token: str, count: int, indexes: Sequence[I
             residual = encode_json(sorted(index.residual)).encode("ascii")
             put(_U32.pack(len(index.entries)) + _U32.pack(len(multi)) + multi)
             put(_U32.pack(len(residual)) + residual)
-            entries = list(index.entries)
-            for start in range(0, len(entries), BLOCK):
-                block = entries[start : start + BLOCK]
+            entries = iter(index.entries)  # one block at a time: never all as objects
+            while block := list(islice(entries, BLOCK)):
                 lengths = array("I", map(len, block))
                 if sys.byteorder != "big":
                     lengths.byteswap()
@@ -120,21 +120,25 @@ def _read(handle: BinaryIO, token: str, count: int, indexes: Sequence[Index]) ->
         n = _U32.unpack(take(4))[0]
         multi = decode_json(take(_U32.unpack(take(4))[0]).decode("ascii"))
         residual = decode_json(take(_U32.unpack(take(4))[0]).decode("ascii"))
-        entries: list[bytes] = []
-        while len(entries) < n:
-            count = min(BLOCK, n - len(entries))
+        runs: list[Packed] = []  # the blocks as the index's chunks: no object per entry
+        have = 0
+        while have < n:
+            count = min(BLOCK, n - have)
             data = zlib.decompress(take(_U32.unpack(take(4))[0]))
             lengths = array("I")
             lengths.frombytes(data[: 4 * count])
             if sys.byteorder != "big":
                 lengths.byteswap()
-            at = 4 * count
-            for length in lengths:
-                entries.append(data[at : at + length])
-                at += length
-            if at != len(data):
+            ends = list(accumulate(lengths, initial=4 * count))
+            if ends[-1] != len(data):
                 raise ValueError("an index block does not add up")
-        index.entries = SortedList(entries, presorted=True)
+            for start in range(0, count, CHUNK):
+                stop = min(start + CHUNK, count)
+                base = ends[start]
+                offsets = array("I", [end - base for end in ends[start : stop + 1]])
+                runs.append(Packed.of(data[base : ends[stop]], offsets))
+            have += count
+        index.entries = SortedList.from_packed(runs)
         index.multi.update(multi)
         index.residual.update(residual)
     return _U32.unpack(handle.read(4))[0] == crc and not handle.read(1)

@@ -447,11 +447,15 @@ class TinyStore(Store):
         first = journal.first_op.get(name)
         start = journal.end if first is None else max(start, first)
         if start < journal.end:
-            for record in journal.records(start, journal.end):
-                if name in record.collections:
-                    for op in record.ops():
-                        if op[1] == name:
-                            table.replay(op)
+            table.defer()  # the indexes change once, chunk by chunk, at the end
+            try:
+                for record in journal.records(start, journal.end):
+                    if name in record.collections:
+                        for op in record.ops():
+                            if op[1] == name:
+                                table.replay(op)
+            finally:
+                table.merge()
         return table
 
     def snapshot_meta(self, name: str) -> SnapshotMeta | StorageError | None:

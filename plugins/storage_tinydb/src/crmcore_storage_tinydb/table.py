@@ -127,6 +127,16 @@ class Table:
             for index in self.indexes.values():
                 index.add_many(suffixed, cache)
 
+    def defer(self) -> None:
+        """Hold the indexes' changes back (a load's journal replay) until ``merge``."""
+        for index in self.indexes.values():
+            index.entries.defer()
+
+    def merge(self) -> None:
+        """Apply the changes held back since ``defer``, one chunk unpacked at a time."""
+        for index in self.indexes.values():
+            index.entries.merge_pending()
+
     def unique_claims(self) -> UniqueClaims | None:
         """For documents stored together (``put_new``): their unique keys, or None when no
         index is unique."""
