@@ -33,7 +33,6 @@ import hmac
 import threading
 from base64 import urlsafe_b64encode
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
 from hashlib import sha256
 from types import TracebackType
 from typing import Any, TypeVar
@@ -53,7 +52,7 @@ from crmcore.errors import (
 from crmcore.jsontext import ascii_json, canonical, json_canonical
 from crmcore.logs import MASK
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
-from crmcore.storage.base import CollectionLayer, Doc, Filter, SortSpec, StoreLayer
+from crmcore.storage.base import CollectionLayer, Doc, StoreLayer
 
 AUDIT = "audit"
 AUDIT_SPEC = CollectionSpec(
@@ -1126,22 +1125,8 @@ class AuditedCollection(CollectionLayer):
         self._inner.delete(id, expected_version=expected_version)
         self._store.record("delete", self.name, before, None)
 
-    def ensure_index(self, spec: IndexSpec) -> None:
-        self._inner.ensure_index(spec)
-
-    def claim(
-        self,
-        filter: Filter,
-        *,
-        owner: str,
-        until: datetime,
-        now: datetime,
-        sort: SortSpec | None = None,
-    ) -> Doc | None:
-        return self._inner.claim(filter, owner=owner, until=until, now=now, sort=sort)
-
-    def release(self, id: str, *, owner: str) -> None:
-        self._inner.release(id, owner=owner)
+    # ensure_index, claim, release: CollectionLayer's (straight to the inner collection; a
+    # lease is bookkeeping, not a change the trail records)
 
 
 class _AuditedTransaction:
