@@ -66,6 +66,8 @@ def crm_collections() -> list[CollectionSpec]:
                 # the active customers counted as all less the merged and erased, by bisection
                 IndexSpec([("status", 1)]),
                 IndexSpec([(SEARCH_FIELD, 1)]),  # multikey: one entry per search key
+                # the customers there were at a past instant (reports of a past period)
+                IndexSpec([("created_at", 1)]),
             ),
             customer_key="id",
             blind=(SEARCH_FIELD,),

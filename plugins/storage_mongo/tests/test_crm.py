@@ -99,6 +99,7 @@ def test_declared_indexes_are_created_at_open_and_reopening_is_idempotent(
     ]
     assert names(crm, "customers") == [
         "_id_",
+        "i_created_at",
         "i_email",
         "i_owner_status",
         "i_phone",

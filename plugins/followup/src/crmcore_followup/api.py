@@ -266,8 +266,10 @@ def _grades_held(
     """The pipeline grades an active customer (of ``owners``, else anyone's) created by
     ``at`` holds now, as ``_grade_map`` lists them: per grade the index says whether anyone
     holds it, then its customers are read in id order up to the first created by ``at``
-    (most often the first). None when some customer holds a grade the cadence does not
-    list (the caller then reads them all)."""
+    (most often the first), or, when fewer customers were created by ``at`` than hold those
+    grades now (a period before most of them came), those customers through the
+    ``created_at`` index. None when some customer holds a grade the cadence does not list
+    (the caller then reads them all)."""
     counted = _grade_counts(crm, settings, owners)
     if counted is None:
         return None
@@ -277,6 +279,13 @@ def _grades_held(
         base["owner"] = {"$in": owners}
     held: set[str] = set()
     customers = crm.collection("customers")
+    early = crm.customers.count({"created_at": {"$lte": until}})  # anyone's: an upper bound
+    if early < counted.total():  # fewer were customers by then: read those (often none)
+        for doc in customers.iter({**base, "created_at": {"$lte": until}}, batch_size=200):
+            grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
+            grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
+            held.add(grade if isinstance(grade, str) and grade else UNGRADED)
+        return held & counted.keys()
     for grade in counted:
         query = {**base, PIPELINE_PATH: None if grade == UNGRADED else grade}
         for doc in customers.iter(query, batch_size=50):
