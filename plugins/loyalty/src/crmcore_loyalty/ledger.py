@@ -194,6 +194,25 @@ def numbered_to(state: LedgerState) -> int:
     return max([state.account.seq, *(e.seq for e in state.entries)])
 
 
+def _changed_meanwhile(customer_id: str) -> ConflictError:
+    """A posting inside an outer transaction read a stale account: the caller retries."""
+    return ConflictError(
+        msg("customer %(customer)s: account changed meanwhile; try again", customer=customer_id)
+    )
+
+
+def _kept_changing(customer_id: str) -> ConflictError:
+    """Every attempt at a posting read a stale account."""
+    return ConflictError(
+        msg(
+            "customer %(customer)s: the points ledger kept changing underneath "
+            "(%(attempts)s attempts); try again",
+            customer=customer_id,
+            attempts=MAX_ATTEMPTS,
+        )
+    )
+
+
 class _Stale(Exception):
     """Someone else wrote this customer's account since we read it."""
 
@@ -322,14 +341,7 @@ class Ledger:
             except _Stale:
                 continue
             return entries
-        raise ConflictError(
-            msg(
-                "customer %(customer)s: the points ledger kept changing underneath "
-                "(%(attempts)s attempts); try again",
-                customer=customer_id,
-                attempts=MAX_ATTEMPTS,
-            )
-        )
+        raise _kept_changing(customer_id)
 
     def _roll_forward(self, state: LedgerState) -> None:
         for doc in state.unflushed:
@@ -375,12 +387,7 @@ class Ledger:
                     return state.balance
             except _Stale:
                 if nested:
-                    raise ConflictError(
-                        msg(
-                            "customer %(customer)s: account changed meanwhile; try again",
-                            customer=customer_id,
-                        )
-                    ) from None
+                    raise _changed_meanwhile(customer_id) from None
         raise ConflictError(
             msg(
                 "customer %(customer)s: the points ledger kept changing underneath; try again",
@@ -593,20 +600,8 @@ class Ledger:
                 # Only a read outside this transaction can be stale; inside an outer one the
                 # insert above stays with it, so the whole operation must fail and retry.
                 if nested:
-                    raise ConflictError(
-                        msg(
-                            "customer %(customer)s: account changed meanwhile; try again",
-                            customer=customer_id,
-                        )
-                    ) from None
-        raise ConflictError(
-            msg(
-                "customer %(customer)s: the points ledger kept changing underneath "
-                "(%(attempts)s attempts); try again",
-                customer=customer_id,
-                attempts=MAX_ATTEMPTS,
-            )
-        )
+                    raise _changed_meanwhile(customer_id) from None
+        raise _kept_changing(customer_id)
 
     def redeem(
         self,
