@@ -232,13 +232,19 @@ def _grade_map(
             continue
         if until is not None and doc["created_at"] > until:
             continue  # not a customer yet
-        grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
-        grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
-        grade = grade if isinstance(grade, str) and grade else UNGRADED
+        grade = _stored_grade(doc)
         grade_of[doc["id"]] = grade
         if owners is None or owners(doc.get("owner")):
             customers[grade] += 1
     return grade_of, customers
+
+
+def _stored_grade(doc: dict[str, Any]) -> str:
+    """A stored customer document's pipeline grade (``pipeline_grade`` without building the
+    ``Customer``), ``UNGRADED`` when it has none."""
+    grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
+    grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
+    return grade if isinstance(grade, str) and grade else UNGRADED
 
 
 def _grade_counts(crm: CRM, settings: Any, owners: list[str] | None) -> Counter[str] | None:
@@ -282,9 +288,7 @@ def _grades_held(
     early = crm.customers.count({"created_at": {"$lte": until}})  # anyone's: an upper bound
     if early < counted.total():  # fewer were customers by then: read those (often none)
         for doc in customers.iter({**base, "created_at": {"$lte": until}}, batch_size=200):
-            grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
-            grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
-            held.add(grade if isinstance(grade, str) and grade else UNGRADED)
+            held.add(_stored_grade(doc))
         return held & counted.keys()
     for grade in counted:
         query = {**base, PIPELINE_PATH: None if grade == UNGRADED else grade}
@@ -305,9 +309,7 @@ def _grades_of(crm: CRM, ids: set[str], at: datetime | None = None) -> dict[str,
             continue
         if until is not None and doc["created_at"] > until:
             continue
-        grades = ((doc.get("ext") or {}).get("grading") or {}).get("grades")
-        grade = grades.get(PIPELINE) if isinstance(grades, dict) else None
-        out[doc["id"]] = grade if isinstance(grade, str) and grade else UNGRADED
+        out[doc["id"]] = _stored_grade(doc)
     return out
 
 
