@@ -360,3 +360,32 @@ def test_a_list_by_id_beside_a_broad_index_walks_the_ids(tmp_path, monkeypatch, 
             assert got == people.find(filter, sort=[("id", 1)])[:5] and len(got) == 5
     finally:
         store.close()
+
+
+def test_a_query_is_normalised_once(tmp_path, monkeypatch):
+    """The collection normalises a query's filter once and compiles what it normalised (it
+    normalised it a second time to compile it)."""
+    from crmcore_storage_tinydb import collection as collection_module
+
+    from crmcore.storage import query as query_module
+
+    store = TinyStore(tmp_path / "db")
+    try:
+        tasks = _fill(store, 40)
+        calls: list[int] = []
+        real = query_module.normalize_filter
+
+        def counting(filter):
+            calls.append(1)
+            return real(filter)
+
+        monkeypatch.setattr(query_module, "normalize_filter", counting)
+        monkeypatch.setattr(collection_module, "normalize_filter", counting)
+        due = {"status": "open", "due": {"$lte": "2026-06-30"}}
+        assert len(tasks.find(due, sort=[("priority", -1), ("due", 1)], limit=5)) == 5
+        assert len(calls) == 1
+        calls.clear()
+        assert tasks.count({"$or": [due, {"who": "ann"}]}) > 0
+        assert len(calls) == 3  # the filter and its two parts, each once
+    finally:
+        store.close()

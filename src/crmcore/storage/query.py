@@ -66,8 +66,14 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _is_operator_map(value: Any) -> bool:
-    if type(value) in _SCALARS:  # most filter values: no Mapping check (an ABC's) needed
+    kind = type(value)
+    if kind in _SCALARS:  # most filter values: no Mapping check (an ABC's) needed
         return False
+    if kind is dict:  # the other usual one (a normalised filter's operators): no ABC check
+        for k in value:
+            if not isinstance(k, str) or not k.startswith("$"):
+                return False
+        return bool(value)
     return (
         isinstance(value, Mapping)
         and bool(value)
@@ -125,13 +131,18 @@ def _op(op: str, operand: Any) -> Callable[[Any], bool]:
 
 def compile_filter(filter: Mapping[str, Any] | None) -> Predicate:
     """Turn a filter (already normalised or not) into a predicate over documents."""
-    normal = normalize_filter(filter)
+    return compile_normal(normalize_filter(filter))
+
+
+def compile_normal(normal: dict[str, Any]) -> Predicate:
+    """``compile_filter`` for a filter ``normalize_filter`` returned (not normalised again:
+    a backend that has normalised its query compiles it with this)."""
     checks: list[Predicate] = []
     for key, value in normal.items():
         if key == "$or":
-            checks.append(_any_of([compile_filter(f) for f in value]))
+            checks.append(_any_of([compile_normal(f) for f in value]))
         elif key == "$and":
-            checks.append(_all_of([compile_filter(f) for f in value]))
+            checks.append(_all_of([compile_normal(f) for f in value]))
         elif _is_operator_map(value):
             checks.append(_field_passes(key, [_op(op, operand) for op, operand in value.items()]))
         else:

@@ -35,7 +35,7 @@ from crmcore.storage.base import (
 )
 from crmcore.storage.query import (
     check_new_doc,
-    compile_filter,
+    compile_normal,
     lease_is_free,
     normalize_filter,
     resolve,
@@ -497,7 +497,7 @@ class TinyCollection(Collection):
         skip: int = 0,
     ) -> list[Doc]:
         normal = normalize_filter(filter)
-        match = compile_filter(normal)
+        match = compile_normal(normal)
         order = validate_sort(sort)
         end = None if limit is None else skip + limit
         with self._store.reading():
@@ -514,7 +514,7 @@ class TinyCollection(Collection):
 
     def iter(self, filter: Filter | None = None, *, batch_size: int = 1000) -> Iterator[Doc]:
         normal = normalize_filter(filter)
-        match = compile_filter(normal)
+        match = compile_normal(normal)
         size = max(1, int(batch_size))
         candidates: list[str] | None = None
         with self._store.reading():
@@ -546,7 +546,7 @@ class TinyCollection(Collection):
 
     def count(self, filter: Filter | None = None) -> int:
         normal = normalize_filter(filter)
-        match = compile_filter(normal)
+        match = compile_normal(normal)
         with self._store.reading():
             return self.table().count(normal, match)
 
@@ -559,7 +559,7 @@ class TinyCollection(Collection):
             found = covering(list(table.indexes.values()), field, normal)
             if found is not None:
                 return add_numbers(values(*found, field, table.docs))
-            docs = table.select(normal, compile_filter(normal))
+            docs = table.select(normal, compile_normal(normal))
         return add_numbers(resolve(doc, field) for doc in docs)
 
     def ensure_index(self, spec: IndexSpec) -> None:
@@ -619,7 +619,7 @@ class TinyCollection(Collection):
         sort: SortSpec | None = None,
     ) -> Doc | None:
         normal = normalize_filter(filter)
-        match = compile_filter(normal)
+        match = compile_normal(normal)
         order = validate_sort(sort)
         lease = {"lease_owner": owner, "lease_until": iso(until)}
         with self._store.transaction():

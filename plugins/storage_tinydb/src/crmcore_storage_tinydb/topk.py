@@ -192,6 +192,11 @@ class _Walk:
             return None  # documents without a value are not in it, yet they sort first
         fields = [f for f, _d in order]
         paths = index.paths
+        # the sort fields must be a run of the index's fields: checked before anything is
+        # encoded (most indexes of a collection do not hold them so)
+        first = paths.index(fields[0]) if fields[0] in paths else -1
+        if first < 0 or list(paths[first : first + len(fields)]) != fields:
+            return None
         prefix = b""
         start = 0
         covered: set[str] = set()
