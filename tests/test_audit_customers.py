@@ -146,3 +146,16 @@ def test_crm_audit_customer_finds_every_shape_newest_first(tmp_path):
     assert [r["seq"] for r in json.loads(done.stdout)] == [124, 123, 122]
     done = crm_cli(tmp_path, "audit", "verify")
     assert done.returncode == 0 and "intact: 126 entries" in done.stdout, done.stdout
+
+
+def test_newest_first_reads_past_gaps_and_malformed_numbers(make_crm):
+    crm = make_crm()
+    c = crm.customers.add(actor="ann", name="Li")
+    other = crm.customers.add(actor="ann", name="Wu")
+    raw = raw_trail(crm)
+    for seq in (1500, 3000):  # numbers skipped (entries archived, or written elsewhere)
+        raw.insert({"id": f"aud_{seq}", "seq": seq, "ops": [["customers", c.id, "x"]]})
+    raw.insert({"id": "aud_bad", "seq": "9999", "ops": [["customers", c.id, "x"]]})
+    assert [e["seq"] for e in crm.audit.newest_first(c.id)] == [3000, 1500, 1]
+    assert [e["seq"] for e in crm.audit.newest_first(other.id)] == [2]
+    assert [e["seq"] for e in crm.audit.newest_first()] == [3000, 1500, 2, 1]

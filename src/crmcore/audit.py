@@ -320,7 +320,7 @@ def entry_customer(entry: Mapping[str, Any]) -> str | None:
         return customers[0] if len(customers) == 1 else None
     for item in entry.get("ops") or ():
         if type(item) is list and item[0] == CUSTOMERS:
-            return item[1]  # type: ignore[no-any-return]
+            return item[1]
     return None
 
 
@@ -754,9 +754,15 @@ class AuditedStore(StoreLayer):
         so they are picked here). Read through the ``seq`` index in batches of growing size
         (50, 100, … 1,000 numbers), so that the newest few cost one small read."""
         coll = self._audit
+
+        def above_next(below: int | None = None) -> int:
+            """One more than the highest number (below ``below``) an entry holds, or 0."""
+            numbers: dict[str, Any] = {"$gte": 0} if below is None else {"$gte": 0, "$lt": below}
+            top = coll.find({"seq": numbers}, sort=[("seq", -1)], limit=1)
+            return int(top[0]["seq"]) + 1 if top else 0
+
         batch = 50
-        last = coll.last("seq")
-        high = last["seq"] + 1 if last is not None and _whole(last["seq"]) else 0
+        high = above_next()
         while high > 0:
             low = max(high - batch, 0)
             found = coll.find({"seq": {"$gte": low, "$lt": high}}, sort=[("seq", -1)])
@@ -764,10 +770,7 @@ class AuditedStore(StoreLayer):
                 if customer_id is None or customer_id in entry_customers(entry):
                     yield entry
             if not found:  # past a gap (archived, or numbers skipped): the next one below
-                rest = coll.find({"seq": {"$lt": low}}, sort=[("seq", -1)], limit=1)
-                if not rest or not _whole(rest[0]["seq"]):
-                    return
-                low = rest[0]["seq"] + 1
+                low = above_next(low)
             high = low
             batch = min(batch * 2, 1000)
 

@@ -56,7 +56,7 @@ def dedupe_filter(filter: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         return filter
     rest = dict(filter)
     cond = rest.pop("dedupe_key")
-    either = {"$or": [{"dedupe_key": cond}, {"open_key": cond}]}
+    either: dict[str, Any] = {"$or": [{"dedupe_key": cond}, {"open_key": cond}]}
     if cond is None:  # no key at all: missing (or null) in both fields
         either = {"dedupe_key": None, "open_key": None}
     if "$or" in rest:
