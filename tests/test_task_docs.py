@@ -120,3 +120,47 @@ def test_without_defaults_leaves_out_only_blank_defaults():
     doc = without_defaults(Task, to_doc(t))
     assert doc["notes"] == "n" and doc["status"] == "open" and "assignee" not in doc
     assert without_defaults(Task, {"ext": {}, "outcome": 0}) == {"outcome": 0}
+
+
+def test_an_open_task_holds_its_dedupe_key_once_and_a_closed_one_keeps_it(store: CRM):
+    due = store.now() + timedelta(days=1)
+    t = store.tasks.create(
+        actor="ann", kind="follow_up", title="Ring", due_at=due, dedupe_key="ring:cus_1"
+    )
+    doc = raw(store, t.id)
+    assert doc["open_key"] == "ring:cus_1" and "dedupe_key" not in doc
+    assert store.tasks.get(t.id) == t and t.dedupe_key == "ring:cus_1"
+    again = store.tasks.create(
+        actor="ann", kind="follow_up", title="Ring", due_at=due, dedupe_key="ring:cus_1"
+    )
+    assert again.id == t.id  # still one open task per key
+    store.tasks.reschedule(t.id, due + timedelta(hours=1), actor="ann")
+    assert "dedupe_key" not in raw(store, t.id)
+    assert [x.id for x in store.tasks.find({"dedupe_key": "ring:cus_1"})] == [t.id]
+    done = store.tasks.complete(t.id, actor="ann", outcome="reached")
+    doc = raw(store, t.id)
+    assert doc["dedupe_key"] == "ring:cus_1" and doc["open_key"] is None
+    assert done.dedupe_key == "ring:cus_1" and store.tasks.get(t.id) == done
+    fresh = store.tasks.create(
+        actor="ann", kind="follow_up", title="Ring", due_at=due, dedupe_key="ring:cus_1"
+    )
+    assert fresh.id != t.id  # the key is free once the task is closed
+    # one stored whole by an older version: both fields on an open task
+    old = {**raw(store, fresh.id), "id": "tsk_old", "open_key": "old:1", "dedupe_key": "old:1"}
+    del old["version"]
+    store.store.collection("tasks").insert(old)
+    plain = store.tasks.create(actor="ann", kind="follow_up", title="No key", due_at=due)
+    assert "open_key" not in raw(store, plain.id)
+    by_key = {
+        k: {x.id for x in store.tasks.find({"dedupe_key": k})} for k in ("ring:cus_1", "old:1")
+    }
+    assert by_key == {"ring:cus_1": {t.id, fresh.id}, "old:1": {"tsk_old"}}
+    assert store.tasks.count({"dedupe_key": "ring:cus_1", "status": "open"}) == 1
+    assert [x.id for x in store.tasks.iter({"dedupe_key": None})] == [plain.id]
+    either = {"$or": [{"status": "done"}, {"kind": "none"}], "dedupe_key": "ring:cus_1"}
+    assert [x.id for x in store.tasks.find(either)] == [t.id]
+    assert store.tasks.open_by_key("old:1").id == "tsk_old"  # type: ignore[union-attr]
+    claimed = store.tasks.claim(
+        worker="w", lease=timedelta(minutes=5), filter={"dedupe_key": "ring:cus_1"}, now=due
+    )
+    assert claimed is not None and claimed.id == fresh.id

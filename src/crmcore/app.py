@@ -290,9 +290,10 @@ class CRM:
             )
         return GatedCollection(self.store.collection(name), self.kernel)
 
-    def records(self, name: str, cls: type[T]) -> Records[T]:
-        """Typed access to a declared collection holding attrs records of ``cls``."""
-        return Records(self.collection(name), cls)
+    def records(self, name: str, cls: type[T], *, compact: bool = False) -> Records[T]:
+        """Typed access to a declared collection holding attrs records of ``cls``
+        (``compact``: new records stored without their blank fields, see ``Records``)."""
+        return Records(self.collection(name), cls, compact=compact)
 
     def transaction(self, actor: str | None = None) -> contextlib.AbstractContextManager[None]:
         """Group writes (atomic where ``store.capabilities.transactions``), attributing them

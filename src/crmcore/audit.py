@@ -51,6 +51,7 @@ from crmcore.errors import (
 )
 from crmcore.jsontext import ascii_json, canonical, json_canonical
 from crmcore.logs import MASK
+from crmcore.names import CUSTOMERS
 from crmcore.storage import BulkResult, Collection, CollectionSpec, IndexSpec, Store
 from crmcore.storage.base import CollectionLayer, Doc, StoreLayer
 
@@ -276,8 +277,7 @@ def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     common = {"seq": entry.get("seq"), "at": entry.get("at"), "hash": entry.get("hash")}
     if "ops" not in entry:
         return [{**common, **{k: v for k, v in entry.items() if k not in _NOT_HASHED}}]
-    customers = entry.get("customers") or []
-    default = customers[0] if len(customers) == 1 else None
+    default = entry_customer(entry)
     out = []
     for item in entry["ops"]:
         if type(item) is list:  # by the entry's actor: [collection, id, digest or diff]
@@ -307,6 +307,34 @@ def expand(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def entry_customer(entry: Mapping[str, Any]) -> str | None:
+    """The one customer an entry per transaction concerns, or None (none, or several): its
+    ``customers`` list, or, where the entry leaves it out (since 2026-12-07 21:40 UTC), the
+    customer a short operation on the ``customers`` collection names (``[CUSTOMERS, id,
+    …]``: every short operation concerns the entry's one customer, and a customer's own
+    record concerns that customer)."""
+    customers = entry.get("customers")
+    if customers is not None:
+        return customers[0] if len(customers) == 1 else None
+    for item in entry.get("ops") or ():
+        if type(item) is list and item[0] == CUSTOMERS:
+            return item[1]
+    return None
+
+
+def entry_customers(entry: Mapping[str, Any]) -> list[str]:
+    """The customers an entry concerns (what ``crm audit --customer`` looks for): its
+    ``customers`` list, its one customer named by its operations (``entry_customer``), or,
+    for an entry of one write as crmcore wrote them before, its ``customer_id``."""
+    if "ops" not in entry:
+        customer = entry.get("customer_id")
+        return [customer] if isinstance(customer, str) else []
+    if "customers" in entry:
+        return list(entry["customers"])
+    customer = entry_customer(entry)
+    return [customer] if customer is not None else []
 
 
 def new_entry(
@@ -623,6 +651,11 @@ class AuditedStore(StoreLayer):
             if customer != default:
                 item["customer"] = customer
             packed.append(item)
+        # The one customer, named by a short operation on its own record, is not listed
+        # again (``entry_customer`` reads it from there).
+        named = default is not None and any(
+            type(p) is list and p[0] == CUSTOMERS and p[1] == default for p in packed
+        )
         for _attempt in range(50):
             seq, prev = self._head if self._head is not None else self._read_head()
             full: dict[str, Any] = {
@@ -633,7 +666,7 @@ class AuditedStore(StoreLayer):
                 "seq": seq + 1,
                 "prev": prev,
             }
-            if customers:
+            if customers and not named:
                 full["customers"] = customers
             # ``full`` has no "hash" or "version" yet: this is ``entry_hash(full)``, and the
             # encoding it hashes, in ASCII, is the one the store may keep.
@@ -713,6 +746,33 @@ class AuditedStore(StoreLayer):
         raise ConflictError("audit: could not record the chain's head after 50 attempts")
 
     # -- checking ----------------------------------------------------------------------------
+
+    def newest_first(self, customer_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The live trail's entries, newest first; with ``customer_id``, only those about
+        that customer (``entry_customers``: an entry names its one customer by an operation
+        on the customer's record rather than in a list, which no query of the store reads,
+        so they are picked here). Read through the ``seq`` index in batches of growing size
+        (50, 100, … 1,000 numbers), so that the newest few cost one small read."""
+        coll = self._audit
+
+        def above_next(below: int | None = None) -> int:
+            """One more than the highest number (below ``below``) an entry holds, or 0."""
+            numbers: dict[str, Any] = {"$gte": 0} if below is None else {"$gte": 0, "$lt": below}
+            top = coll.find({"seq": numbers}, sort=[("seq", -1)], limit=1)
+            return int(top[0]["seq"]) + 1 if top else 0
+
+        batch = 50
+        high = above_next()
+        while high > 0:
+            low = max(high - batch, 0)
+            found = coll.find({"seq": {"$gte": low, "$lt": high}}, sort=[("seq", -1)])
+            for entry in found:
+                if customer_id is None or customer_id in entry_customers(entry):
+                    yield entry
+            if not found:  # past a gap (archived, or numbers skipped): the next one below
+                low = above_next(low)
+            high = low
+            batch = min(batch * 2, 1000)
 
     def in_order(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """The live trail's entries by ``seq``, read ``batch`` numbers at a time through the

@@ -15,7 +15,7 @@ _EMPTY_FACTORIES = (list, dict, tuple)
 @cache
 def blank_defaults(cls: type) -> dict[str, Any]:
     """The fields of attrs class ``cls`` whose default is None, ``""`` or an empty container,
-    with that default."""
+    with that default as a document holds it (an empty tuple as ``[]``)."""
     out: dict[str, Any] = {}
     for a in attrs.fields(cls):
         default = a.default
@@ -24,6 +24,8 @@ def blank_defaults(cls: type) -> dict[str, Any]:
                 out[a.name] = default.factory()
         elif default is None or (type(default) is str and not default):
             out[a.name] = default
+        elif type(default) is tuple and not default:
+            out[a.name] = []  # an empty tuple as a document holds it
     return out
 
 

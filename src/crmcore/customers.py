@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import attrs
 
 from crmcore import names
+from crmcore.compactdocs import without_defaults
 from crmcore.converter import from_doc, from_docs, to_doc
 from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus, Task
@@ -271,6 +272,9 @@ class Customers:
         )
         doc = to_doc(customer)
         doc[SEARCH_FIELD] = customer_keys(doc)
+        # stored without the fields holding their blank default (null, empty: every query
+        # reads a missing field as null, and ``from_doc`` gives the default back)
+        doc = without_defaults(Customer, doc)
         with self._kernel.transaction(customer.created_by):
             self._coll.insert(doc)
             self._claim_keys(customer.id, customer.external_ids, {})

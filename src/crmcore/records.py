@@ -7,6 +7,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from crmcore.compactdocs import without_defaults
 from crmcore.converter import from_doc, to_doc
 from crmcore.storage import Collection, SortSpec
 from crmcore.text import check_encodable
@@ -30,15 +31,22 @@ class Records(Generic[T]):
 
     ``T`` must have ``id: str`` and ``version: int`` fields. Writes check versions: ``update``
     raises ``ConflictError`` if someone else changed the record since it was read.
+    ``compact``: a new record is stored without the fields that hold their blank default
+    (null, empty: ``crmcore.compactdocs``), which reading gives back; for a collection whose
+    raw readers (queries, claims, ``get``) read a missing field as null, as every backend's
+    queries do.
     """
 
-    def __init__(self, collection: Collection, cls: type[T]) -> None:
+    def __init__(self, collection: Collection, cls: type[T], *, compact: bool = False) -> None:
         self.collection = collection
         self.cls = cls
+        self.compact = compact
 
     def insert(self, record: T) -> T:
         """Store a new record; text that UTF-8 cannot encode is refused, naming the field."""
         doc = to_doc(record)
+        if self.compact:
+            doc = without_defaults(self.cls, doc)
         check_encodable(doc, self.cls.__name__)
         return from_doc(self.cls, self.collection.insert(doc))
 

@@ -37,10 +37,31 @@ def resource(task: Task) -> Resource:
 
 def task_doc(task: Task) -> dict[str, Any]:
     """A task as stored: ``open_key`` carries the dedupe key while the task is open, so a
-    sparse unique index keeps one open task per key on every backend."""
+    sparse unique index keeps one open task per key on every backend; an open task does not
+    store it again as ``dedupe_key`` (since 2026-12-07 22:00 UTC; ``with_title`` gives it
+    back, ``dedupe_filter`` finds it), a closed one holds it there."""
     doc = to_doc(task)
-    doc["open_key"] = task.dedupe_key if task.status is TaskStatus.OPEN else None
+    if task.status is TaskStatus.OPEN:
+        doc["open_key"] = doc.pop("dedupe_key", None)
+    else:
+        doc["open_key"] = None
     return doc
+
+
+def dedupe_filter(filter: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A query of tasks as written against ``Task`` fields, as the stored documents answer
+    it: a ``dedupe_key`` condition holds on ``dedupe_key`` (closed tasks, and open ones
+    stored before 2026-12-07 22:00 UTC) or on ``open_key`` (open tasks)."""
+    if not filter or "dedupe_key" not in filter:
+        return filter
+    rest = dict(filter)
+    cond = rest.pop("dedupe_key")
+    either: dict[str, Any] = {"$or": [{"dedupe_key": cond}, {"open_key": cond}]}
+    if cond is None:  # no key at all: missing (or null) in both fields
+        either = {"dedupe_key": None, "open_key": None}
+    if "$or" in rest:
+        return {"$and": [rest, either]}
+    return {**rest, **either}
 
 
 def english_title(key: str, args: Mapping[str, Any] | None) -> str:
@@ -53,6 +74,8 @@ def new_task_doc(task: Task) -> dict[str, Any]:
     (null, empty), and without ``title`` where ``title_key`` and ``title_args`` give it back
     (``loaded`` puts both back)."""
     doc = without_defaults(Task, task_doc(task))
+    if doc["open_key"] is None:
+        del doc["open_key"]
     if task.title_key and task.title == english_title(task.title_key, task.title_args):
         del doc["title"]
     return doc
@@ -60,7 +83,10 @@ def new_task_doc(task: Task) -> dict[str, Any]:
 
 def with_title(doc: dict[str, Any]) -> dict[str, Any]:
     """A stored task's document with its title given back from its message id if it was left
-    out (what ``from_doc(Task, ...)`` needs; ``crm check`` validates tasks through it)."""
+    out, and its ``dedupe_key`` from ``open_key`` where an open task holds it only there
+    (what ``from_doc(Task, ...)`` needs; ``crm check`` validates tasks through it)."""
+    if "dedupe_key" not in doc and doc.get("open_key") is not None:
+        doc = {**doc, "dedupe_key": doc["open_key"]}
     if "title" not in doc and doc.get("title_key"):
         return {**doc, "title": english_title(doc["title_key"], doc.get("title_args"))}
     return doc
@@ -197,15 +223,15 @@ class Tasks:
         limit: int | None = None,
         skip: int = 0,
     ) -> list[Task]:
-        docs = self._coll.find(filter, sort=sort, limit=limit, skip=skip)
+        docs = self._coll.find(dedupe_filter(filter), sort=sort, limit=limit, skip=skip)
         return from_docs(Task, [with_title(d) for d in docs])
 
     def iter(self, filter: Mapping[str, Any] | None = None) -> Iterator[Task]:
-        for doc in self._coll.iter(filter):
+        for doc in self._coll.iter(dedupe_filter(filter)):
             yield loaded(doc)
 
     def count(self, filter: Mapping[str, Any] | None = None) -> int:
-        return self._coll.count(filter)
+        return self._coll.count(dedupe_filter(filter))
 
     # -- changing --------------------------------------------------------------------------
 
@@ -231,7 +257,11 @@ class Tasks:
         doc = task_doc(after)
         # a field that keeps its value is not written (one left out as blank stays so)
         fields = {k: doc[k] for k in changes if getattr(before, k) != getattr(after, k)}
-        fields.update({k: doc[k] for k in ("updated_at", "updated_by", "open_key")})
+        fields.update(updated_at=doc["updated_at"], updated_by=doc["updated_by"])
+        if after.dedupe_key is not None:
+            fields["open_key"] = doc["open_key"]  # null once closed: the key is free again
+            if not after.is_open:  # kept as ``dedupe_key`` from now on
+                fields["dedupe_key"] = after.dedupe_key
         with self._kernel.transaction(actor):
             stored = loaded(self._coll.update(id, fields, expected_version=before.version))
         return before, stored
@@ -355,7 +385,11 @@ class Tasks:
         Atomic on every backend: two workers never hold the same task at once.
         """
         when = now or self._kernel.now()
-        query = {**dict(filter or {}), "status": TaskStatus.OPEN.value, "due_at": {"$lte": when}}
+        query = {
+            **dict(dedupe_filter(filter) or {}),
+            "status": TaskStatus.OPEN.value,
+            "due_at": {"$lte": when},
+        }
         doc = self._coll.claim(query, owner=worker, until=when + lease, now=when, sort=URGENCY)
         return None if doc is None else loaded(doc)
 

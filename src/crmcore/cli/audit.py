@@ -40,13 +40,8 @@ def audit_group(ctx: click.Context, customer_id: str | None, limit: int) -> None
     if crm.audit is None:
         raise ConfigError("the audit trail is off ([core] audit = false)")
     crm.authorize(actor(ctx), "audit.read", Resource("audit", customer_id=customer_id))
-    # Entries per transaction list their customers; entries written one per write before
-    # name one in ``customer_id``.
-    query = (
-        {"$or": [{"customers": customer_id}, {"customer_id": customer_id}]} if customer_id else {}
-    )
     rows: list[dict[str, Any]] = []
-    for entry in crm.audit.inner.collection("audit").find(query, sort=[("seq", -1)], limit=limit):
+    for entry in crm.audit.newest_first(customer_id):
         ops = [o for o in expand(entry) if not customer_id or o["customer_id"] == customer_id]
         for op in reversed(ops):
             op.pop("hash", None)

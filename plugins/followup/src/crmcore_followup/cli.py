@@ -464,11 +464,12 @@ def followup_group() -> None:
 @click.pass_context
 def followup_show(ctx: click.Context, customer_id: str) -> None:
     """A customer's follow-up schedule (cadence, last follow-up, next sweep look)."""
-    from crmcore_followup.records import schedule_id
+    from crmcore_followup.records import SCHEDULE, Schedule, schedule_id
 
     crm = open_crm_from(ctx)
     crm.customers.get_any(customer_id)
-    record = crm.collection("followup.schedule").get(schedule_id(customer_id))
+    # every field, those stored blank (left out) included
+    record = to_doc(crm.records(SCHEDULE, Schedule).get(schedule_id(customer_id)))
     out_record(
         ctx,
         record,

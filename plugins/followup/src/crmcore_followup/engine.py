@@ -118,7 +118,9 @@ class Engine:
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
         self.settings: FollowupSettings = crm.settings("followup")
-        self.schedules = crm.records(SCHEDULE, Schedule)
+        # stored without blank fields (grade, birthday year, lease): the sweep's claim and
+        # every query read a missing field as null
+        self.schedules = crm.records(SCHEDULE, Schedule, compact=True)
         # per thread: a follow-up being created whose caller writes ``next_due_at`` itself
         self._local = threading.local()
 
