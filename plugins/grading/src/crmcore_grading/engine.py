@@ -984,7 +984,7 @@ class Engine:
         )
         if not outcome.patch:
             if remember:
-                self._regraded()[customer_id] = (doc, self._instant_key(when, doc), used)
+                self._regraded()[customer_id] = (doc, when, used)
             return outcome
         outcome.patch["next"] = window.today  # changed: the worker's next run assesses them
         effects = Effects.combine(
@@ -1001,10 +1001,12 @@ class Engine:
         with crm.transaction(actor):
             crm.apply(effects, actor=actor)
             self.announce(outcome, actor)
-            if remember:  # as the customer is now (announcements' reactions included)
-                with contextlib.suppress(NotFoundError):
-                    after = crm.collection(CUSTOMERS).get(customer_id)
-                    self._regraded()[customer_id] = (after, self._instant_key(when, after), used)
+            if remember:
+                # the customer as this transaction now sees it: ext patches are kept for its
+                # end (``Customers.patch_ext``), merged into the namespace as below; an
+                # announcement's reaction that changes the customer makes it differ
+                seen_doc = {**doc, "ext": {**ext, NAMESPACE: {**stored, **outcome.patch}}}
+                self._regraded()[customer_id] = (seen_doc, when, used)
         return outcome
 
     def regrade_again(self, customer_id: str, *, actor: str) -> Outcome | None:
@@ -1022,15 +1024,15 @@ class Engine:
                 doc = self.crm.collection(CUSTOMERS).get(customer_id)
                 if (
                     kept[0] == doc
-                    and kept[1] == self._instant_key(when, doc)
+                    and self._instant_key(kept[1], doc) == self._instant_key(when, doc)
                     and kept[2] == self.cutoffs(when)
                 ):
                     return None
         return self.regrade(customer_id, actor=actor)
 
-    def _regraded(self) -> dict[str, tuple[Mapping[str, Any], tuple[str, Any], Any]]:
+    def _regraded(self) -> dict[str, tuple[Mapping[str, Any], datetime, Any]]:
         """Customers re-graded in this thread's transaction: id -> (the customer as it was
-        then, ``_instant_key``, the cut-offs given). Dropped with any write to customers
+        then, the instant graded, the cut-offs used). Dropped with any write to customers
         and at the transaction's end; outside a transaction, empty every time."""
         return self.crm.remembered(CUSTOMERS, ("grading", "regraded"), dict)
 
