@@ -75,6 +75,13 @@ _SCHEDULE_FIELDS = (
 log = get_logger("followup")
 
 
+class _Unread:
+    """``Engine.mutate``'s default ``current``: the schedule is read by ``mutate`` itself."""
+
+
+UNREAD = _Unread()
+
+
 # -- dedupe keys (one open task per key, enforced by the core across processes) -----------
 
 
@@ -203,29 +210,34 @@ class Engine:
         )
 
     def mutate(
-        self, customer: Customer, change: Callable[[Schedule], Schedule], *, recompute: bool = True
+        self,
+        customer: Customer,
+        change: Callable[[Schedule], Schedule],
+        *,
+        recompute: bool = True,
+        current: Schedule | _Unread | None = UNREAD,
     ) -> Schedule:
         """Read the customer's schedule (created if missing), apply ``change``, write it back
         with the version read; retried when someone else wrote meanwhile. ``check_at`` is
-        recomputed from the result unless ``recompute`` is False."""
-        for _attempt in range(_RETRIES):
-            current = self.schedule_of(customer.id)
+        recomputed from the result unless ``recompute`` is False. ``current``: the schedule
+        the caller has just read in this transaction (None: there is none), used for the
+        first attempt instead of reading it again; a stale one fails the version check and
+        the retry reads it afresh."""
+        for attempt in range(_RETRIES):
+            if attempt or isinstance(current, _Unread):
+                current = self.schedule_of(customer.id)
             base = current or self.new_schedule(customer, since=self.now())
             new = change(base)
             if recompute:
-                new = attrs.evolve(new, check_at=self.check_time(new, customer))
+                check_at = self.check_time(new, customer)
+                if check_at != new.check_at:
+                    new = attrs.evolve(new, check_at=check_at)
             try:
                 with self.crm.transaction():
                     if current is None:
                         return self.schedules.insert(new)
-                    changed = {
-                        k: getattr(new, k)
-                        for k in _SCHEDULE_FIELDS
-                        if getattr(new, k) != getattr(current, k)
-                    }
-                    if not changed:
-                        return current
-                    return self.schedules.update(current, **changed)
+                    # ``new`` was built (and checked) by ``change``: written as it is
+                    return self.schedules.replace(current, new, fields=_SCHEDULE_FIELDS)
             except (ConflictError, DuplicateKeyError):
                 continue
         raise ConflictError(
@@ -439,10 +451,11 @@ class Engine:
         )
 
         def with_due(s: Schedule) -> Schedule:
-            s = change(s)
+            # the schedule read above, unchanged since: ``planned`` is its change already
+            s = planned if current is not None and s is current else change(s)
             return s if task is None else attrs.evolve(s, next_due_at=task.due_at)
 
-        self.mutate(customer, with_due)
+        self.mutate(customer, with_due, current=current)
 
     def grade_changed(
         self, customer_id: str, new: str | None, *, actor: str, scheme: str = "pipeline"

@@ -958,7 +958,11 @@ class Engine:
         if edit is not None:
             edit(grading)
         kept = stored.get("signals")
+        # remembered for ``regrade_again`` within the caller's transaction, unless the signals
+        # were rebuilt from the interactions (which the customer's record does not show)
+        remember = crm.in_transaction()
         if rebuild or (kept is None and doc.get("created_at", "") < self.since(when)):
+            remember = False
             acc = self.rebuild_signals(customer_id, window)  # includes ``fold``: it is stored
         else:
             acc = Acc.from_stored(kept)
@@ -968,16 +972,19 @@ class Engine:
         facts = self.facts(
             customer_id, doc.get("timezone"), doc.get("owner"), ext, grading, signals, when, window
         )
+        used = self.cutoffs(when) if cutoffs is None else cutoffs
         outcome = self.assess(
             facts,
             stored,
             grading,
             signals,
-            self.cutoffs(when) if cutoffs is None else cutoffs,
+            used,
             window,
             keep_unfitted=True,
         )
         if not outcome.patch:
+            if remember:
+                self._regraded()[customer_id] = (doc, when, used)
             return outcome
         outcome.patch["next"] = window.today  # changed: the worker's next run assesses them
         effects = Effects.combine(
@@ -994,7 +1001,46 @@ class Engine:
         with crm.transaction(actor):
             crm.apply(effects, actor=actor)
             self.announce(outcome, actor)
+            if remember:
+                # the customer as this transaction now sees it: ext patches are kept for its
+                # end (``Customers.patch_ext``), merged into the namespace as below; an
+                # announcement's reaction that changes the customer makes it differ
+                seen_doc = {**doc, "ext": {**ext, NAMESPACE: {**stored, **outcome.patch}}}
+                self._regraded()[customer_id] = (seen_doc, when, used)
         return outcome
+
+    def regrade_again(self, customer_id: str, *, actor: str) -> Outcome | None:
+        """A re-grade with nothing new to fold (a completed follow-up, DOMAIN §3), skipped
+        (None) when this transaction has already re-graded the customer and nothing it
+        reads has changed since: the customer as this transaction sees it (``ext`` patches
+        kept for its end included), the population cut-offs given, the day (UTC and the
+        customer's own). A completion logs a follow-up interaction whose re-grade comes
+        first; the second would see what it saw."""
+        seen = self._regraded()
+        kept = seen.get(customer_id)
+        if kept is not None:
+            when = self.crm.now()
+            with contextlib.suppress(NotFoundError):
+                doc = self.crm.collection(CUSTOMERS).get(customer_id)
+                if (
+                    kept[0] == doc
+                    and self._instant_key(kept[1], doc) == self._instant_key(when, doc)
+                    and kept[2] == self.cutoffs(when)
+                ):
+                    return None
+        return self.regrade(customer_id, actor=actor)
+
+    def _regraded(self) -> dict[str, tuple[Mapping[str, Any], datetime, Any]]:
+        """Customers re-graded in this thread's transaction: id -> (the customer as it was
+        then, the instant graded, the cut-offs used). Dropped with any write to customers
+        and at the transaction's end; outside a transaction, empty every time."""
+        return self.crm.remembered(CUSTOMERS, ("grading", "regraded"), dict)
+
+    def _instant_key(self, when: datetime, doc: Mapping[str, Any]) -> tuple[str, Any]:
+        return (
+            when.astimezone(UTC).date().isoformat(),
+            local_day(when, doc.get("timezone"), self.default_tz),
+        )
 
     # -- everyone ----------------------------------------------------------------------------
 

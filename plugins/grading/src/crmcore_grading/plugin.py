@@ -152,7 +152,7 @@ def crm_task_completed(crm: CRM, task: Task, actor: str) -> Effects | None:
     if not customer_id:
         return None
     return Effects.run(
-        lambda: engine_for(crm).regrade(customer_id, actor=actor),
+        lambda: engine_for(crm).regrade_again(customer_id, actor=actor),
         "grading: re-grade after a completed task",
     )
 
