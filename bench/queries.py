@@ -448,28 +448,45 @@ def _settle(crm: Any) -> None:
 
 
 def _time_grading() -> tuple[dict[str, float], Callable[[], None]]:
-    """CPU seconds of grading's population run inside the tick (``grading_cpu_s``), whatever
-    version of grading is installed: its ``Engine.grade_all`` timed until ``undo()``."""
+    """CPU seconds of grading's population run inside the tick (``grading_cpu_s``) and of the
+    follow-up sweep (``sweep_cpu_s``), whatever versions are installed: grading's
+    ``Engine.grade_all`` and followup's ``sweep.sweep`` timed until ``undo()``."""
     spent: dict[str, float] = {}
+    undos: list[Callable[[], None]] = []
     try:
         from crmcore_grading.engine import Engine
     except ImportError:
-        return spent, lambda: None
-    original = Engine.grade_all
-
-    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.process_time()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            spent["grading_cpu_s"] = round(time.process_time() - started, 3)
-
-    Engine.grade_all = timed  # type: ignore[method-assign]
+        pass
+    else:
+        undos.append(_timed(Engine, "grade_all", "grading_cpu_s", spent))
+    try:
+        from crmcore_followup import sweep
+    except ImportError:
+        pass
+    else:
+        undos.append(_timed(sweep, "sweep", "sweep_cpu_s", spent))
 
     def undo() -> None:
-        Engine.grade_all = original  # type: ignore[method-assign]
+        for one in undos:
+            one()
 
     return spent, undo
+
+
+def _timed(owner: Any, name: str, key: str, spent: dict[str, float]) -> Callable[[], None]:
+    """Replace ``owner.name`` by a wrapper adding its CPU seconds to ``spent[key]``; returns
+    what puts the original back."""
+    original = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[key] = round(spent.get(key, 0.0) + time.process_time() - started, 3)
+
+    setattr(owner, name, timed)
+    return lambda: setattr(owner, name, original)
 
 
 def _grading_items(crm: Any) -> dict[str, Any]:
