@@ -12,11 +12,15 @@ measured). Queries alternate between the two so both see the machine in the same
 each is timed in CPU time of this process (sqlite3 runs in it too). ``store_ms`` is the same
 question asked of the storage collection, without turning documents into records.
 
-W11 builds a retail store through the API (customers added, then nine months of purchases
-imported through ``crm interaction import``'s path, every plugin reacting), adds open tasks
-beneath the API until there are three per customer, moves the clock a day on and runs one
-``crm.tick``, in CPU seconds, reported with how many schedules it planned (the follow-up sweep
-plans up to ``sweep_batch``, 1,000, per tick), tasks it created and tasks it moved.
+W11 builds a retail store through the API (customers added 500 per transaction, then nine
+months of purchases imported through ``crm interaction import``'s path, every plugin reacting),
+adds open tasks beneath the API until there are three per customer, moves the clock a day on
+and runs one ``crm.tick``, in CPU seconds, reported with how many schedules it planned (the
+follow-up sweep plans up to ``sweep_batch``, 1,000, per tick), tasks it created and tasks it
+moved, the customers grading's population run read and assessed, the CPU seconds of that run
+and of the follow-up sweep inside the tick, and what building the store cost. ``W11_SIZES``
+picks the sizes; ``W11_STORE`` keeps each built store for later runs (before/after on one
+store).
 """
 
 from __future__ import annotations
@@ -408,6 +412,9 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             undo()
             planned = due - schedules.count({"check_at": {"$lte": when}})
             graded = _grading_items(crm)
+            later = [
+                _later_day(crm, clock, HISTORY_END + timedelta(days=d)) for d in w11_later_days()
+            ]
         shutil.rmtree(folder, ignore_errors=True)
         handled = planned + tick.tasks_created + tick.tasks_updated
         result.sizes["open_tasks"] = open_tasks
@@ -423,12 +430,43 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             **spent,
             ms_per_item_handled=round(1000 * cpu / max(1, handled), 2),
         )
+        if later:
+            result.extra["later_days"] = later
         result.note = (
             "CPU time of one tick a day after nine months of imported purchases; "
             "no baseline: the figure to watch is ms per item handled across sizes"
         )
         results.append(result)
     return results
+
+
+def w11_later_days() -> range:
+    """The days after the measured tick that are ticked too, one tick a day (``W11_DAYS``,
+    the measured one included; default 1: none), to show what a day brings once the store's
+    backlog is worked off."""
+    days = int(os.environ.get("W11_DAYS", "1").strip() or 1)
+    return range(2, days + 1)
+
+
+def _later_day(crm: Any, clock: ManualClock, when: datetime) -> dict[str, Any]:
+    """One more daily tick at ``when``: what was due, planned and created, in CPU seconds."""
+    clock.set(when)
+    schedules = crm.collection("followup.schedule")
+    due = schedules.count({"check_at": {"$lte": when}})
+    spent, undo = _time_grading()
+    cpu = time.process_time()
+    tick = crm.tick("bench", when)
+    cpu = time.process_time() - cpu
+    undo()
+    return {
+        "day": (when - HISTORY_END).days,
+        "schedules_due": due,
+        "schedules_planned": due - schedules.count({"check_at": {"$lte": when}}),
+        "tasks_created": tick.tasks_created,
+        "cpu_s": round(cpu, 3),
+        **spent,
+        **_grading_items(crm),
+    }
 
 
 def _settle(crm: Any) -> None:
