@@ -12,11 +12,15 @@ measured). Queries alternate between the two so both see the machine in the same
 each is timed in CPU time of this process (sqlite3 runs in it too). ``store_ms`` is the same
 question asked of the storage collection, without turning documents into records.
 
-W11 builds a retail store through the API (customers added, then nine months of purchases
-imported through ``crm interaction import``'s path, every plugin reacting), adds open tasks
-beneath the API until there are three per customer, moves the clock a day on and runs one
-``crm.tick``, in CPU seconds, reported with how many schedules it planned (the follow-up sweep
-plans up to ``sweep_batch``, 1,000, per tick), tasks it created and tasks it moved.
+W11 builds a retail store through the API (customers added 500 per transaction, then nine
+months of purchases imported through ``crm interaction import``'s path, every plugin reacting),
+adds open tasks beneath the API until there are three per customer, moves the clock a day on
+and runs one ``crm.tick``, in CPU seconds, reported with how many schedules it planned (the
+follow-up sweep plans up to ``sweep_batch``, 1,000, per tick), tasks it created and tasks it
+moved, the customers grading's population run read and assessed, the CPU seconds of that run
+and of the follow-up sweep inside the tick, and what building the store cost. ``W11_SIZES``
+picks the sizes; ``W11_STORE`` keeps each built store for later runs (before/after on one
+store).
 """
 
 from __future__ import annotations
@@ -286,6 +290,7 @@ def w10_queries(size: dict[str, int], tmp: Path) -> list[Result]:
 
 HISTORY_START = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY_END = HISTORY_START + timedelta(days=270)  # nine months
+ADD_BATCH = 500  # customers added per transaction while building a W11 store
 
 
 def w11_sizes(quick: bool) -> list[int]:
@@ -309,13 +314,15 @@ def w11_build(nc: int, folder: Path, tmp: Path) -> None:
     clock = ManualClock(HISTORY_START)
     config = {"storage": {"backend": "tinydb", "location": str(folder)}, **settings}
     with open_crm(config, clock=clock, plugins=["storage_tinydb", *plugins]) as crm:
-        for i in range(nc):
-            crm.customers.add(
-                actor="bench",
-                name=f"Customer {i:06d}",
-                phone=f"+86139{i:08d}",
-                external_ids={"shop": str(i)},
-            )
+        for start in range(0, nc, ADD_BATCH):  # every plugin reacts; one commit per batch
+            with crm.transaction("bench"):
+                for i in range(start, min(nc, start + ADD_BATCH)):
+                    crm.customers.add(
+                        actor="bench",
+                        name=f"Customer {i:06d}",
+                        phone=f"+86139{i:08d}",
+                        external_ids={"shop": str(i)},
+                    )
         span = int((HISTORY_END - HISTORY_START).total_seconds())
         rows = sorted(
             (
@@ -346,24 +353,28 @@ def w11_build(nc: int, folder: Path, tmp: Path) -> None:
         raw(crm, "tasks").insert_many(extra)
 
 
-def w11_store(nc: int, tmp: Path) -> Path:
-    """A fresh copy of the W11 store of ``nc`` customers. With ``W11_STORE`` set, stores are
-    built once into that folder and copied for each run (so before/after runs tick the same
-    store); otherwise built into ``tmp``."""
+def w11_store(nc: int, tmp: Path) -> tuple[Path, float]:
+    """A fresh copy of the W11 store of ``nc`` customers, and the CPU seconds its build took.
+    With ``W11_STORE`` set, stores are built once into that folder and copied for each run
+    (so before/after runs tick the same store); otherwise built into ``tmp``."""
     keep = os.environ.get("W11_STORE", "").strip()
     folder = tmp / f"w11-{nc}"
     if not keep:
+        started = time.process_time()
         w11_build(nc, folder, tmp)
-        return folder
+        return folder, time.process_time() - started
     built = Path(keep) / f"w11-{nc}"
     if not (built / "BUILT").exists():
         if built.exists():
             shutil.rmtree(built)
         built.mkdir(parents=True)
+        started = time.process_time()
         w11_build(nc, built, tmp)
-        (built / "BUILT").write_text(f"{nc}\n", encoding="utf-8")
+        spent = time.process_time() - started
+        (built / "BUILT").write_text(f"{nc}\n{spent:.1f}\n", encoding="utf-8")
+    spent = float((built / "BUILT").read_text(encoding="utf-8").split()[1])
     shutil.copytree(built, folder, ignore=shutil.ignore_patterns("BUILT"))
-    return folder
+    return folder, spent
 
 
 def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
@@ -385,7 +396,7 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             result.note = "storage_tinydb is not installed: crmcore not measured"
             results.append(result)
             continue
-        folder = w11_store(nc, tmp)
+        folder, build_cpu = w11_store(nc, tmp)
         when = HISTORY_END + timedelta(days=1)
         clock = ManualClock(when)
         config = {"storage": {"backend": "tinydb", "location": str(folder)}, **settings}
@@ -401,12 +412,16 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             undo()
             planned = due - schedules.count({"check_at": {"$lte": when}})
             graded = _grading_items(crm)
+            later = [
+                _later_day(crm, clock, HISTORY_END + timedelta(days=d)) for d in w11_later_days()
+            ]
         shutil.rmtree(folder, ignore_errors=True)
         handled = planned + tick.tasks_created + tick.tasks_updated
         result.sizes["open_tasks"] = open_tasks
         result.crmcore = cpu
         result.extra.update(
             wall_s=round(wall, 2),
+            build_cpu_s=round(build_cpu, 1),
             schedules_due=due,
             schedules_planned=planned,
             tasks_created=tick.tasks_created,
@@ -415,12 +430,43 @@ def w11_tick(size: dict[str, int], tmp: Path) -> list[Result]:
             **spent,
             ms_per_item_handled=round(1000 * cpu / max(1, handled), 2),
         )
+        if later:
+            result.extra["later_days"] = later
         result.note = (
             "CPU time of one tick a day after nine months of imported purchases; "
             "no baseline: the figure to watch is ms per item handled across sizes"
         )
         results.append(result)
     return results
+
+
+def w11_later_days() -> range:
+    """The days after the measured tick that are ticked too, one tick a day (``W11_DAYS``,
+    the measured one included; default 1: none), to show what a day brings once the store's
+    backlog is worked off."""
+    days = int(os.environ.get("W11_DAYS", "1").strip() or 1)
+    return range(2, days + 1)
+
+
+def _later_day(crm: Any, clock: ManualClock, when: datetime) -> dict[str, Any]:
+    """One more daily tick at ``when``: what was due, planned and created, in CPU seconds."""
+    clock.set(when)
+    schedules = crm.collection("followup.schedule")
+    due = schedules.count({"check_at": {"$lte": when}})
+    spent, undo = _time_grading()
+    cpu = time.process_time()
+    tick = crm.tick("bench", when)
+    cpu = time.process_time() - cpu
+    undo()
+    return {
+        "day": (when - HISTORY_END).days,
+        "schedules_due": due,
+        "schedules_planned": due - schedules.count({"check_at": {"$lte": when}}),
+        "tasks_created": tick.tasks_created,
+        "cpu_s": round(cpu, 3),
+        **spent,
+        **_grading_items(crm),
+    }
 
 
 def _settle(crm: Any) -> None:
@@ -440,28 +486,45 @@ def _settle(crm: Any) -> None:
 
 
 def _time_grading() -> tuple[dict[str, float], Callable[[], None]]:
-    """CPU seconds of grading's population run inside the tick (``grading_cpu_s``), whatever
-    version of grading is installed: its ``Engine.grade_all`` timed until ``undo()``."""
+    """CPU seconds of grading's population run inside the tick (``grading_cpu_s``) and of the
+    follow-up sweep (``sweep_cpu_s``), whatever versions are installed: grading's
+    ``Engine.grade_all`` and followup's ``sweep.sweep`` timed until ``undo()``."""
     spent: dict[str, float] = {}
+    undos: list[Callable[[], None]] = []
     try:
         from crmcore_grading.engine import Engine
     except ImportError:
-        return spent, lambda: None
-    original = Engine.grade_all
-
-    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.process_time()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            spent["grading_cpu_s"] = round(time.process_time() - started, 3)
-
-    Engine.grade_all = timed  # type: ignore[method-assign]
+        pass
+    else:
+        undos.append(_timed(Engine, "grade_all", "grading_cpu_s", spent))
+    try:
+        from crmcore_followup import sweep
+    except ImportError:
+        pass
+    else:
+        undos.append(_timed(sweep, "sweep", "sweep_cpu_s", spent))
 
     def undo() -> None:
-        Engine.grade_all = original  # type: ignore[method-assign]
+        for one in undos:
+            one()
 
     return spent, undo
+
+
+def _timed(owner: Any, name: str, key: str, spent: dict[str, float]) -> Callable[[], None]:
+    """Replace ``owner.name`` by a wrapper adding its CPU seconds to ``spent[key]``; returns
+    what puts the original back."""
+    original = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[key] = round(spent.get(key, 0.0) + time.process_time() - started, 3)
+
+    setattr(owner, name, timed)
+    return lambda: setattr(owner, name, original)
 
 
 def _grading_items(crm: Any) -> dict[str, Any]:

@@ -121,3 +121,45 @@ def test_a_new_customer_s_schedule_is_written_once(crm):
     schedule = engine.schedule_of(quiet.id)
     assert schedule is not None and schedule.first_contact != "pending"
     assert _first(crm, quiet.id) == []
+
+
+def test_an_overdue_first_contact_is_looked_at_weekly_not_daily(crm, clock):
+    """Nobody made the first contact: past its week the sweep looks again weekly, as at an
+    overdue follow-up, not every day (a store where many first contacts wait had every such
+    customer planned again by every day's sweeps, with nothing to do)."""
+    from crmcore_followup.engine import OVERDUE_RECHECK_DAYS, Engine
+
+    customer = crm.customers.add(actor="t", name="New")
+    engine = Engine.of(crm)
+    clock.advance(days=8)  # the first contact was due on day 7: looked at on day 8
+    crm.tick("w1")
+    looked = engine.schedule_of(customer.id)
+    assert looked is not None and looked.first_contact == "pending"
+    assert looked.check_at == clock.now() + timedelta(days=OVERDUE_RECHECK_DAYS)
+    for _ in range(OVERDUE_RECHECK_DAYS - 1):
+        clock.advance(days=1)
+        crm.tick("w1")
+        again = engine.schedule_of(customer.id)
+        assert again is not None and again.version == looked.version  # not planned again
+    clock.advance(days=1)
+    crm.tick("w1")
+    again = engine.schedule_of(customer.id)
+    assert again is not None and again.version > looked.version
+    assert again.check_at == clock.now() + timedelta(days=OVERDUE_RECHECK_DAYS)
+    assert len(_first(crm, customer.id)) == 1  # still waiting, not recreated
+
+
+def test_an_overdue_first_contact_cancelled_hands_over_at_the_weekly_look(crm, clock):
+    from crmcore_followup.engine import OVERDUE_RECHECK_DAYS
+
+    customer = crm.customers.add(actor="t", name="New")
+    clock.advance(days=8)
+    crm.tick("w1")
+    crm.tasks.cancel(_first(crm, customer.id)[0].id, actor="m", reason="duplicate lead")
+    for _ in range(OVERDUE_RECHECK_DAYS):
+        assert crm.tasks.open_for(customer.id, kind="follow_up") == []
+        clock.advance(days=1)
+        crm.tick("w1")
+    [follow_up] = crm.tasks.open_for(customer.id, kind="follow_up")
+    assert follow_up.due_at == START + timedelta(days=30)  # ungraded: default cadence
+    assert _first(crm, customer.id) == []

@@ -258,21 +258,18 @@ class Engine:
             return None
         candidates: list[datetime] = []
         horizon = now + timedelta(days=self.settings.recheck_days)
+        # a day after the first contact or follow-up is due (to hand over to the cadence, or
+        # recreate the follow-up, if someone cancelled it); once it is overdue, completing it
+        # is what moves things on, so look weekly (daily, every customer whose first contact
+        # nobody made would be planned again every day for nothing)
         if schedule.first_contact == FIRST_CONTACT_PENDING:
             start = schedule.assigned_at or schedule.since
-            candidates.append(
-                max(start + timedelta(days=self.settings.first_contact_days), now)
-                + timedelta(days=1)
-            )
+            due = start + timedelta(days=self.settings.first_contact_days)
         else:
-            # a day after the follow-up is due (to recreate it if someone cancelled it); once
-            # it is overdue, completing it is what moves things on, so look weekly
             due = schedule.next_due_at or self.follow_up_due(schedule, customer)
-            candidates.append(
-                due + timedelta(days=1)
-                if due >= now
-                else now + timedelta(days=OVERDUE_RECHECK_DAYS)
-            )
+        candidates.append(
+            due + timedelta(days=1) if due >= now else now + timedelta(days=OVERDUE_RECHECK_DAYS)
+        )
         candidates.append(horizon)
         today = self.local_today(customer, now)
         if customer.birth_date is not None:
