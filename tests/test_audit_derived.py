@@ -54,12 +54,12 @@ def test_the_retail_stack_records_its_derived_data_by_digest(tmp_path: Path):
         last = operations(crm, collection="customers", op="update")[-1]
         signals = last["diff"]["ext"]["grading"]["signals"]
         assert signals == value_digest(customer.ext["grading"]["signals"])
-        (totals,) = crm.store.collection("loyalty.totals").find({"customer_id": c.id})
-        (update,) = operations(crm, collection="loyalty.totals", op="update")[-1:]
-        assert update["diff"]["micros"] == value_digest(totals["micros"])
-        assert update["diff"]["top"] == value_digest(totals["top"])
-        # the accounts' balance is the ledger's sum but not declared derived: both values
+        # loyalty's spend totals, on the account (written with the earn): by digest; the
+        # accounts' balance is the ledger's sum but not declared derived: both values
+        (stored,) = crm.store.collection("loyalty.accounts").find({"customer_id": c.id})
         account = operations(crm, collection="loyalty.accounts", op="update")[-1]
+        assert account["diff"]["spend_micros"] == value_digest(stored["spend_micros"])
+        assert account["diff"]["spend_top"] == value_digest(stored["spend_top"])
         assert isinstance(account["diff"]["balance"], list)
         assert crm.audit.verify().ok
 

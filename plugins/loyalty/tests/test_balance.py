@@ -339,10 +339,12 @@ def test_crm_loyalty_rebuild_in_a_real_process_on_a_store_crm_init_made(tmp_path
         del old["balance"]
         wrong = {**coll.get(account_id(ids[1])), "balance": 7}
         behind = {**coll.get(account_id(ids[2])), "seq": 0}  # a merge's, before the fix
+        for spend in ("spend_micros", "spend_edge", "spend_top", "spend_first", "spend_kinds"):
+            del behind[spend]  # from before the accounts kept the spend totals
         coll.upsert_many([old, wrong, behind])
-        totals = opened.store.collection(TOTALS)  # the earlier form: a line per purchase
-        earlier = {**totals.get(totals_id(ids[2])), "lines": [["2026-01-01", 5.0, "x"]]}
-        earlier.update(kinds="purchase", horizon=None)
+        totals = opened.store.collection(TOTALS)  # the earlier stores' own totals records
+        earlier = {"id": totals_id(ids[2]), "customer_id": ids[2], "version": 1}
+        earlier.update(lines=[["2026-01-01", 5.0, "x"]], kinds="purchase", horizon=None)
         totals.upsert_many([earlier])
     done = crm("--json", "--as", "admin", "loyalty", "rebuild")
     assert done.returncode == 0, done.stderr
@@ -351,9 +353,9 @@ def test_crm_loyalty_rebuild_in_a_real_process_on_a_store_crm_init_made(tmp_path
     with open_crm(tmp_path / "crm.toml") as opened:
         assert_balances_kept(opened)
         assert Loyalty(opened).ledger.account(ids[2]).seq == 1
-        record = opened.store.collection(TOTALS).get(totals_id(ids[2]))
-        assert record["kinds"].startswith("2|") and record["micros"] == 120_000_000
-        assert record["lines"] is None
+        record = opened.store.collection(ACCOUNTS).get(account_id(ids[2]))
+        assert record["spend_kinds"].startswith("2|") and record["spend_micros"] == 120_000_000
+        assert list(opened.store.collection(TOTALS).iter()) == []  # the old records deleted
     done = crm("--as", "admin", "loyalty", "rebuild")
     assert done.returncode == 0 and "0 balance(s) recomputed" in done.stdout, done.stderr
 

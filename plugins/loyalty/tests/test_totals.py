@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from crmcore_loyalty.records import TOTALS, totals_id
+from crmcore_loyalty.records import ACCOUNTS, TOTALS, account_id, totals_id
 from crmcore_loyalty.tiers import refund_amount
 from crmcore_loyalty.totals import MICROS, kinds_key
 
@@ -152,16 +152,18 @@ def test_a_purchase_reads_no_history_and_the_record_does_not_grow(kit_for, clock
     finds = counted_finds(monkeypatch)
     tiered = kit_for({"asks": {"enabled": False}, "tiers": TIERS})
     ann = tiered.customer()
-    tiered.buy(ann, 1.0)
-    size = len(orjson.dumps(tiered.crm.collection(TOTALS).get(totals_id(ann.id))))
+    for amount in range(1, 21):  # silver at 100: the tier's fields are set
+        tiered.buy(ann, float(amount))
+    size = len(orjson.dumps(tiered.crm.collection(ACCOUNTS).get(account_id(ann.id))))
     finds.clear()
-    for amount in range(2, 300):
+    for amount in range(21, 300):
         clock.advance(timedelta(minutes=30))
         tiered.buy(ann, float(amount))
     # 300 purchases over a bit more than 6 days of a 30-day window: no line has left it
     assert finds["interactions"] == 0
-    doc = tiered.crm.collection(TOTALS).get(totals_id(ann.id))
-    assert len(orjson.dumps(doc)) <= size + 8  # the sum has more digits, nothing more
+    doc = tiered.crm.collection(ACCOUNTS).get(account_id(ann.id))
+    # the sums (spend, balance) and counters (seq, version) have more digits, nothing more
+    assert len(orjson.dumps(doc)) <= size + 16
     assert tiered.loyalty.tiers.qualifying(ann.id, clock.now()) == sum(range(1, 300))
 
 
@@ -187,39 +189,56 @@ def test_lines_leaving_the_window_are_read_back_once(kit_for, clock, monkeypatch
 def test_a_store_without_totals_rebuilds_them_on_the_next_purchase(tiered):
     ann = tiered.customer()
     tiered.buy(ann, 80.0)
-    records = tiered.crm.collection(TOTALS)
-    records.delete(totals_id(ann.id))  # a store from before the totals existed
+    strip_totals(tiered, ann.id)  # a store from before the totals existed
     tiered.buy(ann, 30.0)
     assert tiered.loyalty.totals.of(ann.id).micros == 110 * MICROS
     assert tiered.crm.customers.get(ann.id).ext["loyalty"]["tier"] == "silver"
 
 
-def test_a_record_of_the_earlier_form_is_read_past_and_rebuilt(tiered):
-    """A store written with the earlier record (a line per purchase in the window)."""
-    ann = tiered.customer()
+def strip_totals(kit, customer_id):
+    """The account as a store from before it kept the spend totals left it."""
+    accounts = kit.crm.collection(ACCOUNTS)
+    doc = accounts.get(account_id(customer_id))
+    blank = {"spend_micros": 0, "spend_edge": None, "spend_top": None, "spend_first": None}
+    accounts.update(doc["id"], {**blank, "spend_kinds": ""}, expected_version=doc["version"])
+
+
+def test_the_records_of_the_earlier_stores_are_read_past_and_deleted_by_a_rebuild(tiered):
+    """A store written when the totals were records of their own (``loyalty.totals``, of
+    either earlier form): not read; the account's totals are built by the next purchase, and
+    ``crm loyalty rebuild`` deletes the old records."""
+    ann, bob = tiered.customer(), tiered.customer()
     tiered.buy(ann, 60.0)
-    record = tiered.loyalty.totals.of(ann.id)
-    old = {
-        "id": record.id,
+    tiered.buy(bob, 20.0)
+    strip_totals(tiered, ann.id)
+    records = tiered.crm.collection(TOTALS)
+    old = {  # the first form: a line per purchase in the window
+        "id": totals_id(ann.id),
         "customer_id": ann.id,
         "lines": [["2026-01-01T00:00:00+00:00", 5.0, "int_x"]],
         "horizon": None,
         "kinds": "purchase",
-        "version": record.version,
+        "version": 1,
     }
-    records = tiered.crm.collection(TOTALS)
-    records.delete(record.id)
     records.insert(old)
+    records.insert(  # the second form, of its own record
+        {"id": totals_id(bob.id), "customer_id": bob.id, "micros": 999, "kinds": "2|purchase",
+         "version": 1}
+    )  # fmt: skip
     now = tiered.crm.now()
     since = now - timedelta(days=30)
     assert tiered.loyalty.totals.spend(ann.id, since, now) == 60.0  # from the history
-    assert records.get(record.id).get("lines")  # a read wrote nothing
+    assert tiered.loyalty.totals.spend(bob.id, since, now) == 20.0  # the account's
+    assert tiered.loyalty.totals.of(ann.id) is None  # a read wrote nothing
     tiered.buy(ann, 50.0)
     rebuilt = tiered.loyalty.totals.of(ann.id)
     assert rebuilt.kinds == kinds_key(tiered.loyalty.settings)
     assert rebuilt.micros == 110 * MICROS
-    assert records.get(record.id).get("lines") is None  # its lines are gone
     assert tiered.crm.customers.get(ann.id).ext["loyalty"]["tier"] == "silver"
+    report = tiered.loyalty.rebuild(actor="tester")
+    assert report.totals == 2
+    assert list(records.iter()) == []
+    assert tiered.loyalty.totals.of(bob.id).micros == 20 * MICROS
 
 
 def test_totals_written_under_other_purchase_kinds_are_rebuilt(tiered):
@@ -228,9 +247,11 @@ def test_totals_written_under_other_purchase_kinds_are_rebuilt(tiered):
     now = tiered.crm.now()
     since = now - timedelta(days=30)
     record = tiered.loyalty.totals.of(ann.id)
-    records = tiered.crm.collection(TOTALS)
+    records = tiered.crm.collection(ACCOUNTS)
     records.update(
-        record.id, {"kinds": "2|something-else", "micros": 0}, expected_version=record.version
+        record.id,
+        {"spend_kinds": "2|something-else", "spend_micros": 0},
+        expected_version=record.version,
     )
     assert tiered.loyalty.totals.spend(ann.id, since, now) == 60.0
     assert tiered.loyalty.totals.of(ann.id).kinds == "2|something-else"  # a read wrote nothing
@@ -305,9 +326,13 @@ def test_record_all_counts_many_purchases_with_one_write(tiered, clock):
         clock.advance(timedelta(hours=1))
         later.append(tiered.buy(ann, amount))
     current = tiered.loyalty.totals.of(ann.id)
-    tiered.crm.collection(TOTALS).update(
+    tiered.crm.collection(ACCOUNTS).update(
         record.id,
-        {"micros": record.micros, "top": record.top.isoformat(), "first": record.first.isoformat()},
+        {
+            "spend_micros": record.micros,
+            "spend_top": record.top.isoformat(),
+            "spend_first": record.first.isoformat(),
+        },
         expected_version=current.version,
     )
     stripped = tiered.loyalty.totals.of(ann.id)
@@ -321,3 +346,31 @@ def test_record_all_counts_many_purchases_with_one_write(tiered, clock):
     assert tiered.loyalty.totals.spend(ann.id, since, clock.now()) == 100.0
     with pytest.raises(ValueError, match="not of customer"):
         tiered.loyalty.totals.record_all(tiered.customer().id, later, now=clock.now())
+
+
+def test_a_purchase_writes_the_account_once_with_its_spend(kit_for, clock, monkeypatch):
+    """The earn's account write carries the purchase's spend totals: one loyalty record read
+    and written per purchase (they were a record of their own, read and written after it)."""
+    writes: Counter[str] = Counter()
+    original = MemoryCollection.update
+
+    def update(self, id, changes, **kwargs):
+        writes[self.name] += 1
+        return original(self, id, changes, **kwargs)
+
+    monkeypatch.setattr(MemoryCollection, "update", update)
+    tiered = kit_for({"asks": {"enabled": False}, "tiers": TIERS})
+    ann = tiered.customer()
+    tiered.buy(ann, 10.0)  # the account and its totals made
+    for amount in (20.0, 30.0, 25.0):
+        clock.advance(timedelta(hours=1))
+        writes.clear()
+        tiered.buy(ann, amount)
+        assert writes["loyalty.accounts"] == 1
+        assert writes["loyalty.totals"] == 0
+        assert_record_is_recomputable(tiered, ann.id)
+    clock.advance(timedelta(hours=1))
+    tiered.buy(ann, 20.0)  # silver at 100: the tier's change is a write of its own
+    assert_record_is_recomputable(tiered, ann.id)
+    assert tiered.loyalty.tiers.qualifying(ann.id, clock.now()) == 105.0
+    assert tiered.crm.customers.get(ann.id).ext["loyalty"]["tier"] == "silver"

@@ -468,3 +468,32 @@ def test_an_exact_indexed_count_walks_no_entry(tmp_path, monkeypatch):
         assert tasks.count({"tags": "b"}) == 1500
     finally:
         store.close()
+
+
+def test_a_count_the_index_answers_in_part_plans_once(tmp_path, monkeypatch):
+    """A count whose filter the index answers in part (its documents re-checked) planned the
+    query twice: once to see that it was not exact, once more to select the documents."""
+    from crmcore_storage_tinydb import table
+
+    store = TinyStore(tmp_path / "db")
+    try:
+        coll = store.collection("tasks")
+        coll.ensure_index(IndexSpec([("customer_id", 1), ("status", 1)]))
+        for i in range(6):
+            coll.insert(
+                {"id": f"t{i}", "customer_id": "c1", "status": "open", "kind": ["a", "b"][i % 2]}
+            )
+        made: list[dict] = []
+        planner = table.plan
+
+        def counting(normal, *args, **kwargs):
+            made.append(dict(normal))
+            return planner(normal, *args, **kwargs)
+
+        monkeypatch.setattr(table, "plan", counting)
+        assert coll.count({"customer_id": "c1", "status": "open", "kind": "a"}) == 3
+        assert len(made) == 1
+        assert coll.count({"customer_id": "c1", "status": "open"}) == 6  # exact: by bisection
+        assert coll.find({"customer_id": "c1", "kind": "b"}) != []
+    finally:
+        store.close()

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmcore import Customer, Effects, Interaction, NotFoundError, TaskDraft
 from crmcore_loyalty.ledger import LedgerState, Lot
 from crmcore_loyalty.log import logger
+from crmcore_loyalty.records import Account
 from crmcore_loyalty.tiers import refund_amount
 
 if TYPE_CHECKING:
@@ -48,12 +49,18 @@ def on_interaction(
     moved = False
     drafts: list[TaskDraft | None] = []
     paid = settings.earn.purchase_kinds
+    counted: list[dict[str, Any]] = []  # the spend totals written with the earn, if they were
     if kind in paid:
         if interaction.amount:
             amount, rate = interaction.amount, settings.earn.points_per_currency
 
             def earned(state: LedgerState) -> int:  # at the tier the ledger's account holds
                 return points_for(amount, rate, loyalty.tiers.multiplier_of(state.account))
+
+            def spend(account: Account) -> dict[str, Any]:
+                # the purchase counted in the totals the account keeps: one account write
+                counted[:] = [loyalty.totals.account_changes(account, interaction, now=when)]
+                return counted[0]
 
             moved |= (
                 loyalty.ledger.earn(
@@ -65,6 +72,7 @@ def on_interaction(
                     ref=interaction.id,
                     now=when,
                     note=f"purchase of {interaction.amount:.2f}",
+                    also=spend,
                 )
                 is not None
             )
@@ -115,7 +123,7 @@ def on_interaction(
                 event_at=interaction.occurred_at,
             )
         )
-    if kind in paid or kind == "refund":
+    if (kind in paid or kind == "refund") and not any(counted):
         loyalty.totals.record(interaction, now=when)
     if moved or kind in paid or kind == "refund":
         loyalty.tiers.evaluate(customer.id, actor=actor, now=when)

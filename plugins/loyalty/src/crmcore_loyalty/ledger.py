@@ -355,13 +355,15 @@ class Ledger:
             return []
         return [{**doc, **dict.fromkeys(PERSONAL, "")} for doc in docs]
 
-    def _commit(self, state: LedgerState, seq: int, docs: list[dict], balance: int) -> None:
+    def _commit(
+        self, state: LedgerState, seq: int, docs: list[dict], balance: int, **also: Any
+    ) -> None:
         try:
             if state.stored:
-                self._accounts.update(state.account, seq=seq, pending=docs, balance=balance)
+                self._accounts.update(state.account, seq=seq, pending=docs, balance=balance, **also)
             else:
                 self._accounts.insert(
-                    attrs.evolve(state.account, seq=seq, pending=docs, balance=balance)
+                    attrs.evolve(state.account, seq=seq, pending=docs, balance=balance, **also)
                 )
         except ConflictError as exc:  # a stale version, or the account created meanwhile
             raise _Stale from exc
@@ -516,6 +518,7 @@ class Ledger:
         note: str = "",
         now: datetime | None = None,
         guard: Callable[[LedgerState], bool] | None = None,
+        also: Callable[[Account], dict[str, Any]] | None = None,
     ) -> LedgerEntry | None:
         """Credit ``points`` for ``source`` once; None if it already earned (or points <= 0).
 
@@ -523,6 +526,9 @@ class Ledger:
         on the account's tier: read once, under the same lock as the write).
         ``guard`` (optional) sees the state the entry would be posted on and may veto it (a cap:
         checked under the same lock as the write, so concurrent writers cannot both pass).
+        ``also`` (optional): more fields of the account, from the account as read under the
+        lock, written with the posting when it takes the quick path (a purchase's spend
+        totals: one account write); called only for the write that commits, if any.
         """
         when = now or self._crm.now()
         key = entry_key(EARN, source)
@@ -544,7 +550,7 @@ class Ledger:
         read: Account | None = _UNREAD
         if guard is None:
             try:
-                return self._earn_quickly(customer_id, actor, points, lot)
+                return self._earn_quickly(customer_id, actor, points, lot, also)
             except _Careful as careful:
                 read = careful.account
 
@@ -567,6 +573,7 @@ class Ledger:
         actor: str,
         points: int | Callable[[LedgerState], int],
         lot: Callable[[LedgerState, int], LedgerEntry],
+        also: Callable[[Account], dict[str, Any]] | None = None,
     ) -> LedgerEntry | None:
         """An earn on the account's running balance, reading no ledger: the entry is
         inserted first (its unique key refuses a source that earned already, writing
@@ -594,7 +601,8 @@ class Ledger:
                         self._entries.collection.insert(to_doc(entry))
                     except DuplicateKeyError:
                         return None  # this source earned already (a replayed event)
-                    self._commit(state, entry.seq, [], account.balance + credit)
+                    more = also(account) if also is not None else {}
+                    self._commit(state, entry.seq, [], account.balance + credit, **more)
                     return entry
             except _Stale:
                 # Only a read outside this transaction can be stale; inside an outer one the

@@ -90,6 +90,10 @@ class Account:
     the entries it posts (in the same transaction), so that an earn reads no ledger. None:
     not kept yet (an account from before it, or made by a tier or a referral link): the
     next posting computes it from the ledger, as ``crm loyalty rebuild`` does for everyone.
+
+    ``spend_*`` are the customer's running spend totals for tier qualification (``totals``,
+    read through the ``WindowTotals`` view), kept here so that a purchase reads and writes one
+    loyalty record: ``spend_kinds`` empty means none kept yet (rebuilt by the next purchase).
     """
 
     id: str
@@ -104,7 +108,28 @@ class Account:
     tier_review_at: datetime | None = field(
         default=None, converter=utc_converter("tier_review_at", optional=True)
     )
+    spend_micros: int = 0
+    spend_edge: datetime | None = field(
+        default=None, converter=utc_converter("spend_edge", optional=True)
+    )
+    spend_top: datetime | None = field(
+        default=None, converter=utc_converter("spend_top", optional=True)
+    )
+    spend_first: datetime | None = field(
+        default=None, converter=utc_converter("spend_first", optional=True)
+    )
+    spend_kinds: str = ""
     version: int = 0
+
+
+#: The account's spend totals (``totals``), named as ``WindowTotals`` names them.
+SPEND_FIELDS = {
+    "micros": "spend_micros",
+    "edge": "spend_edge",
+    "top": "spend_top",
+    "first": "spend_first",
+    "kinds": "spend_kinds",
+}
 
 
 def account_id(customer_id: str) -> str:
@@ -167,7 +192,10 @@ class WindowTotals:
     """A customer's running spend for tier qualification (``totals``): ``micros`` is the sum
     of the lines (purchases +, refunds -, in millionths) of their interactions with ``edge <
     occurred_at <= top``; no counted line lies before ``first``; ``kinds`` the record's form
-    and the purchase kinds it was written under."""
+    and the purchase kinds it was written under. Stored on the customer's ``Account``
+    (``spend_*``); ``id`` and ``version`` are the account's. (Stores from before kept it as a
+    record of its own in ``loyalty.totals``: no longer read, deleted by ``crm loyalty
+    rebuild``.)"""
 
     id: str
     customer_id: str
@@ -212,6 +240,8 @@ def collections() -> list[CollectionSpec]:
             ),
             customer_key="customer_id",
             record_type=Account,
+            # the spend totals are computed from the purchases (``crm loyalty rebuild``)
+            derived=tuple(SPEND_FIELDS.values()),
         ),
         CollectionSpec(
             CODES,
@@ -236,8 +266,8 @@ def collections() -> list[CollectionSpec]:
             record_type=Referral,
         ),
         CollectionSpec(CURSORS, record_type=Cursor),
-        # computed from the purchases (``crm loyalty rebuild``): the trail records their
-        # changes by digest, as it does the customers' mirror of the accounts' tiers
+        # the spend totals' own records before they moved onto the accounts: still declared
+        # so that an erasure or export of a customer reaches an old store's records
         CollectionSpec(
             TOTALS,
             customer_key="customer_id",

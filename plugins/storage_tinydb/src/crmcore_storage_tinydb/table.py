@@ -28,6 +28,7 @@ from crmcore_storage_tinydb.indexes import (
     R_NULL,
     R_STR,
     Index,
+    Plan,
     encode,
     encode_text,
     id_suffix,
@@ -35,6 +36,8 @@ from crmcore_storage_tinydb.indexes import (
     plan,
 )
 from crmcore_storage_tinydb.sortedlist import SortedList
+
+_UNPLANNED: Any = object()  # ``Table.select``: no plan given, make one
 
 
 @functools.lru_cache(maxsize=1024)
@@ -289,11 +292,17 @@ class Table:
                 )
 
     def select(
-        self, normal: dict[str, Any], match: Callable[[Doc], bool], stop: int | None = None
+        self,
+        normal: dict[str, Any],
+        match: Callable[[Doc], bool],
+        stop: int | None = None,
+        chosen: Plan | None = _UNPLANNED,
     ) -> list[Doc]:
         """Matching documents (decoded: fresh copies). With ``stop`` and no usable index, the
-        first ``stop`` matches in id order."""
-        chosen = plan(normal, self.indexes.values(), self.ids)
+        first ``stop`` matches in id order. ``chosen``: the plan already made for ``normal``
+        (None: a full scan), so that a caller who planned does not plan twice."""
+        if chosen is _UNPLANNED:
+            chosen = plan(normal, self.indexes.values(), self.ids)
         docs = self.docs
         out: list[Doc] = []
         if chosen is None:
@@ -339,7 +348,7 @@ class Table:
             return len(self.docs)
         chosen = plan(normal, self.indexes.values(), self.ids)
         if chosen is None or not chosen.exact:
-            return len(self.select(normal, match))
+            return len(self.select(normal, match, chosen=chosen))  # planned once
         check = chosen.check
         if not check and isinstance(chosen.source, Index) and not chosen.source.multi:
             # one entry per document, every one a match: counted by bisection, none read
