@@ -154,6 +154,7 @@ NOT_FOR_LIST = (
     "crmcore_web.apikeys",
     "crmcore_web.users",
     "crmcore_web.sessions",
+    "crmcore_nps.model",
     "crmcore.reportspecs",
     "crmcore.webspecs",
     "crmcore.charts",
