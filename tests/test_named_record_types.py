@@ -91,6 +91,9 @@ def test_every_installed_plugins_named_record_types_resolve_with_their_personal_
     and personal fields: each resolves, its personal fields are the class's (``record_class``
     checks them), and each name is the one its model module uses."""
     from crmcore_complaints import model as complaints
+    from crmcore_followup import handovers
+    from crmcore_followup import records as followup
+    from crmcore_loyalty import records as loyalty
     from crmcore_service import model as service
     from crmcore_web import apikeys, sessions, users
 
@@ -103,6 +106,9 @@ def test_every_installed_plugins_named_record_types_resolve_with_their_personal_
         apikeys: ("KEYS",),
         users: ("USERS",),
         sessions: ("SESSIONS",),
+        loyalty: ("LEDGER", "ACCOUNTS", "CODES", "REFERRALS", "CURSORS", "TOTALS"),
+        followup: ("SCHEDULE", "REPS", "STATE"),
+        handovers: ("HANDOVERS",),
     }
     spelt = {getattr(module, constant) for module, names in modules.items() for constant in names}
     assert spelt <= named
