@@ -119,3 +119,17 @@ def test_every_installed_plugins_named_record_types_resolve_with_their_personal_
         assert spec.personal is not None, f"{name}: personal fields not given beside the name"
         assert set(spec.personal_fields()) == set(personal_fields(cls)), name
         assert cls.__module__ == spec.record_type.partition(":")[0], name
+
+
+def test_a_plugins_tests_catch_personal_fields_that_are_not_the_classs(record_module, make_crm):
+    """``make_crm`` (``crmcore.testing``) resolves every named record type: a plugin that
+    forgot a personal field beside the name fails its own tests, not silently in production."""
+    from crmcore import hookimpl
+
+    class Notes:
+        @hookimpl
+        def crm_collections(self):
+            return [CollectionSpec("notes.notes", record_type=f"{record_module}:Note", personal=())]
+
+    with pytest.raises(ValueError, match=r"notes\.notes.*declares \('text',\) personal"):
+        make_crm([("notes", Notes())])
