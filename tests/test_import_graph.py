@@ -23,7 +23,8 @@ TYPES_OF_THE_HOST = frozenset(
     {
         ("crmcore.hookspecs", "crmcore.app"),
         ("crmcore.hookspecs", "crmcore.plugins"),
-        ("crmcore.registry", "crmcore.app"),
+        ("crmcore.reportspecs", "crmcore.app"),
+        ("crmcore.webspecs", "crmcore.app"),
         ("crmcore.hookcalls", "crmcore.app"),
         *{
             (f"crmcore.contracts.{name}", "crmcore.app")

@@ -28,7 +28,7 @@ def test_erasure_audit_encryption_and_logs_share_one_list(make_crm, monkeypatch)
     for spec in crm.collection_specs():
         if spec.record_type is None:
             continue
-        declared = set(personal_fields(spec.record_type))
+        declared = set(personal_fields(spec.record_class()))
         blind = set(spec.blind)  # search keys: masked, and stored as keyed hashes, not sealed
         assert crm.audit.masked_fields(spec.name) == declared | blind, spec.name
         assert set(sealed.get(spec.name, {})) == declared, spec.name

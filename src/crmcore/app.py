@@ -38,7 +38,6 @@ from crmcore.plugins import PluginManager, allowed_from_env, make_plugin_manager
 from crmcore.records import Record, Records
 from crmcore.registry import Kinds, SettingsSpec
 from crmcore.retry import retried
-from crmcore.schema import personal_fields
 from crmcore.security import Actor, Resource
 from crmcore.stash import Stash
 from crmcore.storage import Collection, CollectionSpec, IndexSpec, StorageOptions, Store
@@ -215,8 +214,7 @@ class CRM:
             specs[names.CUSTOMERS] = attrs.evolve(customers, indexes=(*customers.indexes, *extra))
         for spec in specs.values():
             self.store.ensure_collection(spec)
-            personal = personal_fields(spec.record_type) if spec.record_type else ()
-            personal = (*personal, *spec.blind)
+            personal = (*spec.personal_fields(), *spec.blind)
             register_personal_keys(personal)
             layer = self.store
             while isinstance(layer, StoreLayer):  # the audit and encryption layers

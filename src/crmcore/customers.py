@@ -480,7 +480,7 @@ class Customers:
                     or spec.record_type is None
                 ):
                     continue
-                fields = personal_fields(spec.record_type)
+                fields = spec.personal_fields()
                 coll = self._kernel.store.collection(spec.name)
                 for doc in list(coll.iter({spec.customer_key: id})):
                     blank = {

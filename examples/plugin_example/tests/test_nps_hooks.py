@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from crmcore import Effects, TaskDraft, ValidationError, hookimpl
 
-from crmcore_nps import record_answer
+from crmcore_nps import model, record_answer
 from crmcore_nps.model import ANSWERS
 
 
@@ -66,3 +66,12 @@ def test_an_implementer_can_refuse_and_nothing_is_written(make_crm):
 def test_an_implementer_loads_without_this_plugin(make_crm):
     crm = make_crm([("retention_desk", RetentionDesk())])
     assert crm.has_plugin("retention_desk") and not crm.has_plugin("nps")
+
+
+def test_the_names_plugin_py_spells_out_are_the_models(make_crm):
+    """``plugin.py`` names the kind, the collection and the record class without importing
+    ``model``: they are the model's, and ``record_class`` checks the personal fields."""
+    crm = make_crm(["nps"])
+    assert model.SURVEY_TASK in crm.task_kinds
+    (spec,) = [s for s in crm.collection_specs() if s.name == model.ANSWERS]
+    assert spec.record_class() is model.Answer

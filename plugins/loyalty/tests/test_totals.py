@@ -374,3 +374,16 @@ def test_a_purchase_writes_the_account_once_with_its_spend(kit_for, clock, monke
     assert_record_is_recomputable(tiered, ann.id)
     assert tiered.loyalty.tiers.qualifying(ann.id, clock.now()) == 105.0
     assert tiered.crm.customers.get(ann.id).ext["loyalty"]["tier"] == "silver"
+
+
+def test_the_accounts_derived_fields_are_the_spend_totals_fields() -> None:
+    """``storage`` names the account's derived fields without importing ``records``: the two
+    spellings stay equal, and each is a field of ``Account``."""
+    import attrs
+
+    from crmcore_loyalty import records, storage
+
+    assert storage.SPEND_FIELDS == tuple(records.SPEND_FIELDS.values())
+    assert set(storage.SPEND_FIELDS) <= {f.name for f in attrs.fields(records.Account)}
+    (accounts,) = [spec for spec in storage.collections() if spec.name == storage.ACCOUNTS]
+    assert accounts.derived == storage.SPEND_FIELDS

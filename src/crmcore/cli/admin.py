@@ -193,9 +193,9 @@ def schema_validator(crm: Any) -> Any:
     from crmcore.tasks import with_title
 
     types = {
-        spec.name: spec.record_type
+        spec.name: cls
         for spec in crm.collection_specs()
-        if spec.record_type is not None
+        if (cls := spec.record_class()) is not None
     }
 
     def validate(name: str, doc: dict[str, Any]) -> str | None:

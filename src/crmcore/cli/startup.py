@@ -1,12 +1,10 @@
 """Imported first by ``crmcore.cli.main``: how ``crm`` starts.
 
-- The classes every command defines compile their generated methods through
-  ``crmcore.codecache`` (cached between runs, like bytecode).
-- The cyclic garbage collector does not look at what starting makes: importing the command
-  line and registering the plugins makes modules, classes and functions that live as long as
-  the process, and collecting among them cost ``crm customer list`` about a twelfth of its
-  CPU. Collection waits while they are made, then they are moved out of its sight
-  (``gc.freeze``, once per process) and it runs as before for what the command makes.
+The cyclic garbage collector does not look at what starting makes: importing the command line
+and registering the plugins makes modules, classes and functions that live as long as the
+process, and collecting among them cost ``crm customer list`` about a twelfth of its CPU.
+Collection waits while they are made, then they are moved out of its sight (``gc.freeze``,
+once per process) and it runs as before for what the command makes.
 """
 
 from __future__ import annotations
@@ -15,9 +13,6 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-from crmcore import codecache
-
-codecache.install()
 _was_enabled = gc.isenabled()
 _settled = False
 gc.disable()  # until ``imported()``, at the end of crmcore.cli.main's imports

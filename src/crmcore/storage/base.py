@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import importlib
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 import attrs
 
 from crmcore.clock import Clock
+from crmcore.schema import personal_fields
 
 Doc = dict[str, Any]
 Filter = Mapping[str, Any]
@@ -54,6 +56,10 @@ def _paths(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _optional_paths(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 def _index_specs(value: Iterable[IndexSpec]) -> tuple[IndexSpec, ...]:
     return tuple(value)  # typed: ``converter=tuple`` leaves mypy without the element type
 
@@ -64,7 +70,11 @@ class CollectionSpec:
 
     ``customer_key`` names the field holding a customer id, so that merging, exporting and
     forgetting a customer reach this collection's records too. ``record_type`` is the attrs
-    class stored there (its ``personal=True`` fields are masked, exported and erased).
+    class stored there (its ``personal=True`` fields are masked, exported and erased), or
+    ``"module:Class"`` naming it: then its module is imported only when the class is asked for
+    (``record_class()``), so that opening a CRM does not define every plugin's record classes;
+    give its personal fields as ``personal`` too (checked against the class when it is
+    resolved), or they are read from the class at open.
     ``sequence`` makes the collection a log numbered 1, 2, 3… in that field, written with
     ``Collection.append`` (declare a unique index on it too): a backend may then keep it out
     of memory while it is only appended to. ``blind`` names top-level fields holding lists of
@@ -79,10 +89,56 @@ class CollectionSpec:
     name: str
     indexes: tuple[IndexSpec, ...] = attrs.field(default=(), converter=_index_specs)
     customer_key: str | None = None
-    record_type: type | None = None
+    record_type: type | str | None = attrs.field(default=None)
     sequence: str | None = None
     blind: tuple[str, ...] = ()
     derived: tuple[str, ...] = attrs.field(default=(), converter=_paths)
+    personal: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_paths)
+
+    @record_type.validator
+    def _check_record_type(self, _attribute: object, value: type | str | None) -> None:
+        if isinstance(value, str):
+            module, colon, name = value.partition(":")
+            if not (module and colon and name):
+                raise ValueError(
+                    f"collection {self.name!r}: record_type {value!r} is not 'module:Class'"
+                )
+
+    def record_class(self) -> type | None:
+        """The record type (its module imported when ``record_type`` names it). A class whose
+        personal fields are not the ``personal`` given beside its name is refused."""
+        if not isinstance(self.record_type, str):
+            return self.record_type
+        module, _, name = self.record_type.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        if not isinstance(found, type):
+            raise TypeError(f"{self.record_type} is {found!r}, not a class")
+        if self.personal is not None:
+            declared = personal_fields(found)
+            if set(declared) != set(self.personal):
+                raise ValueError(
+                    f"collection {self.name!r}: personal={self.personal!r}, but "
+                    f"{self.record_type} declares {declared!r} personal"
+                )
+        return found
+
+    @personal.validator
+    def _check_personal(self, _attribute: object, value: tuple[str, ...] | None) -> None:
+        if value is not None and not isinstance(self.record_type, str):
+            raise ValueError(
+                f"collection {self.name!r}: personal is given with a record type named as "
+                "'module:Class' (a class says which of its fields are personal itself)"
+            )
+
+    def personal_fields(self) -> tuple[str, ...]:
+        """The record type's personal fields: ``personal`` when given with a named type (its
+        module is not imported for them), else read from the class; () without one."""
+        if self.record_type is None:
+            return ()
+        if isinstance(self.record_type, str) and self.personal is not None:
+            return self.personal
+        cls = self.record_class()
+        return personal_fields(cls) if cls is not None else ()
 
 
 @attrs.frozen

@@ -29,7 +29,10 @@ def make_test_crm(
     ``(name, plugin_object)`` pairs; nothing else loads, whatever the environment holds.
     ``settings`` maps plugin sections to their tables (as in crm.toml). Storage is in memory
     unless ``storage`` says otherwise (``{"backend": "tinydb", "location": str(tmp_path)}``).
-    ``schema_upgrade`` opens it as ``crm db upgrade`` does.
+    ``schema_upgrade`` opens it as ``crm db upgrade`` does. Record classes that plugins name
+    in their collections (``record_type="module:Class"``) are resolved, so that personal fields
+    given beside a name that are not the class's fail the plugin's tests (``crm`` itself
+    imports a named class only when it is used).
     """
     by_name = [p for p in plugins if isinstance(p, str)]
     objects = [p for p in plugins if not isinstance(p, str)]
@@ -40,7 +43,7 @@ def make_test_crm(
         **{k: dict(v) for k, v in (settings or {}).items()},
     }
     config = Config.from_dict(data, environ={})
-    return open_crm(
+    crm = open_crm(
         config,
         clock=clock or ManualClock(START),
         plugins=by_name,
@@ -48,3 +51,10 @@ def make_test_crm(
         load_entry_points=bool(by_name),
         schema_upgrade=schema_upgrade,
     )
+    try:
+        for spec in crm.collection_specs():
+            spec.record_class()
+    except BaseException:
+        crm.close()
+        raise
+    return crm

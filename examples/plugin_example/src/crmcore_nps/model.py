@@ -6,7 +6,6 @@ from datetime import datetime
 
 import attrs
 from crmcore.schema import field, in_range, utc_converter
-from crmcore.storage import CollectionSpec, IndexSpec
 
 SURVEY_TASK = "nps_survey"
 ANSWERS = "nps.answers"
@@ -30,16 +29,3 @@ class Answer:
 def survey_key(customer_id: str) -> str:
     """The dedupe key of a customer's open survey task: one open survey per customer."""
     return f"nps:{customer_id}"
-
-
-ANSWERS_SPEC = CollectionSpec(
-    ANSWERS,
-    indexes=(
-        IndexSpec([("customer_id", 1), ("answered_at", 1)]),
-        IndexSpec([("answered_at", 1)]),
-        # a survey is answered once, even when two answers race
-        IndexSpec([("survey_task_id", 1)], unique=True, sparse=True),
-    ),
-    customer_key="customer_id",  # merge, export and erasure reach the answers
-    record_type=Answer,
-)

@@ -35,18 +35,33 @@ def crm_settings() -> SettingsSpec:
 
 @hookimpl
 def crm_kinds() -> Kinds:
-    """Survey tasks are a kind of our own; the answer is logged as the core kind ``survey``."""
-    from crmcore_nps.model import SURVEY_TASK
-
-    return Kinds(tasks=(SURVEY_TASK,))
+    """Survey tasks are a kind of our own (``model.SURVEY_TASK``, spelt out so that
+    registering the plugin does not import the model); the answer is logged as the core kind
+    ``survey``."""
+    return Kinds(tasks=("nps_survey",))
 
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
-    """``nps.answers``, reached by customer merge, export and erasure via ``customer_id``."""
-    from crmcore_nps.model import ANSWERS_SPEC
+    """``nps.answers`` (``model.ANSWERS``), reached by customer merge, export and erasure via
+    ``customer_id``. ``Answer`` is named, its personal field beside it: opening a CRM does not
+    define the class (a command that reads answers imports it)."""
+    from crmcore.storage import CollectionSpec, IndexSpec
 
-    return [ANSWERS_SPEC]
+    return [
+        CollectionSpec(
+            "nps.answers",
+            indexes=(
+                IndexSpec([("customer_id", 1), ("answered_at", 1)]),
+                IndexSpec([("answered_at", 1)]),
+                # a survey is answered once, even when two answers race
+                IndexSpec([("survey_task_id", 1)], unique=True, sparse=True),
+            ),
+            customer_key="customer_id",
+            record_type="crmcore_nps.model:Answer",
+            personal=("comment",),
+        )
+    ]
 
 
 @hookimpl

@@ -62,21 +62,14 @@ def crm_settings() -> SettingsSpec:
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
+    """The record classes named (``crmcore_complaints.model``), with their personal fields,
+    so that opening a CRM does not define them (a test holds names and fields equal)."""
     from crmcore.storage import CollectionSpec, IndexSpec
-    from crmcore_complaints.model import (
-        ACTIONS,
-        OUTBOX,
-        TICKETS,
-        TRACES,
-        ImprovementAction,
-        Notification,
-        Ticket,
-        Trace,
-    )
 
+    model = "crmcore_complaints.model"
     return [
         CollectionSpec(
-            TICKETS,
+            "complaints.tickets",
             (
                 IndexSpec([("wake_at", 1)], sparse=True),  # the worker's sweep
                 IndexSpec([("status", 1), ("opened_at", 1)]),
@@ -86,28 +79,34 @@ def crm_collections() -> list[CollectionSpec]:
                 IndexSpec([("opened_at", 1)]),
             ),
             customer_key="customer_id",
-            record_type=Ticket,
+            record_type=f"{model}:Ticket",
+            personal=("content", "complainant", "contact", "explanation", "resolution"),
         ),
         CollectionSpec(
-            TRACES,
+            "complaints.traces",
             (
                 IndexSpec([("ticket_id", 1), ("at", 1)]),
                 IndexSpec([("action", 1), ("at", 1)]),
             ),
             customer_key="customer_id",
-            record_type=Trace,
+            record_type=f"{model}:Trace",
+            personal=("note",),
         ),
         CollectionSpec(
-            OUTBOX,
+            "complaints.outbox",
             (
                 IndexSpec([("ticket_id", 1)]),
                 IndexSpec([("created_at", 1)]),
             ),
             customer_key="customer_id",
-            record_type=Notification,
+            record_type=f"{model}:Notification",
+            personal=(),
         ),
         CollectionSpec(
-            ACTIONS, (IndexSpec([("status", 1), ("due_at", 1)]),), record_type=ImprovementAction
+            "complaints.actions",
+            (IndexSpec([("status", 1), ("due_at", 1)]),),
+            record_type=f"{model}:ImprovementAction",
+            personal=(),
         ),
     ]
 

@@ -19,13 +19,13 @@ from crmcore import Effects, NotFoundError, TaskUpdate, ValidationError
 from crmcore.customers import require_actor
 from crmcore.i18n import msg
 from crmcore.schema import field, name_text, utc_converter
-from crmcore.storage import CollectionSpec, IndexSpec
 
 if TYPE_CHECKING:
     from crmcore import CRM
     from crmcore.records import Records
 
-HANDOVERS = "followup.handovers"
+from crmcore_followup.storage import HANDOVERS as HANDOVERS
+
 OPEN = "open"
 ACCEPTED = "accepted"
 
@@ -51,17 +51,6 @@ class ShiftHandover:
     )
     moved: int = 0  # items that became the incoming rep's at acceptance
     version: int = 0
-
-
-def collection() -> CollectionSpec:
-    return CollectionSpec(
-        HANDOVERS,
-        (
-            IndexSpec([("to_rep", 1), ("status", 1)]),
-            IndexSpec([("from_rep", 1), ("created_at", -1)]),
-        ),
-        record_type=ShiftHandover,
-    )
 
 
 def _records(crm: CRM) -> Records[ShiftHandover]:

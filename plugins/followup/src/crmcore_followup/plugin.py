@@ -94,9 +94,9 @@ def crm_settings() -> SettingsSpec:
 def crm_collections() -> list[CollectionSpec]:
     """``followup.schedule`` (per customer, the sweep's index), ``followup.reps`` (the roster),
     ``followup.state`` (the sweep's backfill cursor) and ``followup.handovers`` (shifts)."""
-    from crmcore_followup import handovers, records
+    from crmcore_followup.storage import collections
 
-    return [*records.collections(), handovers.collection()]
+    return collections()
 
 
 @hookimpl

@@ -10,11 +10,14 @@ import attrs
 
 from crmcore import ValidationError
 from crmcore.schema import name_text, optional_name, to_utc, to_utc_or_none
-from crmcore.storage import CollectionSpec, IndexSpec
 
-SCHEDULE = "followup.schedule"
-REPS = "followup.reps"
-STATE = "followup.state"
+# where the records are kept, and the indexes on the core's collections: ``storage``
+from crmcore_followup.storage import GRADE_INDEX as GRADE_INDEX
+from crmcore_followup.storage import PIPELINE_PATH as PIPELINE_PATH
+from crmcore_followup.storage import REPS as REPS
+from crmcore_followup.storage import SCHEDULE as SCHEDULE
+from crmcore_followup.storage import STATE as STATE
+from crmcore_followup.storage import TASK_KIND_INDEX as TASK_KIND_INDEX
 
 FIRST_CONTACT_NONE = "none"  # not a newly assigned customer (existing before the plugin)
 FIRST_CONTACT_PENDING = "pending"  # the first contact has not happened yet
@@ -159,38 +162,3 @@ class SweepState:
 
 
 BACKFILL = "backfill"
-
-
-#: Where grading keeps a customer's pipeline grade (its written contract), and the index the
-#: report counts customers per grade by, without reading them.
-PIPELINE_PATH = "ext.grading.grades.pipeline"
-GRADE_INDEX = IndexSpec([(PIPELINE_PATH, 1), ("status", 1), ("owner", 1)])
-#: An index on the core's tasks: the report reads the callback tasks through it rather than
-#: matching every task.
-TASK_KIND_INDEX = IndexSpec([("kind", 1), ("source", 1)])
-
-
-def collections() -> list[CollectionSpec]:
-    return [
-        CollectionSpec("customers", (GRADE_INDEX,)),  # an index on the core's collection
-        CollectionSpec("tasks", (TASK_KIND_INDEX,)),
-        CollectionSpec(
-            SCHEDULE,
-            (
-                IndexSpec([("check_at", 1)]),
-                IndexSpec([("customer_id", 1)]),
-                IndexSpec([("route_vip", 1)]),
-            ),
-            customer_key="customer_id",
-            record_type=Schedule,
-        ),
-        CollectionSpec(
-            REPS,
-            (
-                IndexSpec([("name", 1)], unique=True),
-                IndexSpec([("team", 1)]),
-            ),
-            record_type=Rep,
-        ),
-        CollectionSpec(STATE, (), record_type=SweepState),
-    ]

@@ -35,7 +35,7 @@ def crm_settings() -> SettingsSpec:
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
-    from crmcore_loyalty.records import collections
+    from crmcore_loyalty.storage import collections
 
     return collections()
 

@@ -9,14 +9,14 @@ import attrs
 
 from crmcore import ValidationError
 from crmcore.schema import field, name_text, non_empty, utc_converter
-from crmcore.storage import CollectionSpec, IndexSpec
 
-LEDGER = "loyalty.ledger"
-ACCOUNTS = "loyalty.accounts"
-CODES = "loyalty.codes"
-REFERRALS = "loyalty.referrals"
-CURSORS = "loyalty.cursors"
-TOTALS = "loyalty.totals"
+# where the records are kept: ``storage``
+from crmcore_loyalty.storage import ACCOUNTS as ACCOUNTS
+from crmcore_loyalty.storage import CODES as CODES
+from crmcore_loyalty.storage import CURSORS as CURSORS
+from crmcore_loyalty.storage import LEDGER as LEDGER
+from crmcore_loyalty.storage import REFERRALS as REFERRALS
+from crmcore_loyalty.storage import TOTALS as TOTALS
 
 EARN, REDEEM, EXPIRE, ADJUST, CLAWBACK = "earn", "redeem", "expire", "adjust", "clawback"
 ENTRY_KINDS = (EARN, REDEEM, EXPIRE, ADJUST, CLAWBACK)
@@ -210,69 +210,3 @@ class WindowTotals:
 def totals_id(customer_id: str) -> str:
     """One totals record per customer, its id derived from the customer's (race-free)."""
     return f"ltt_{customer_id}"
-
-
-def collections() -> list[CollectionSpec]:
-    """The collections ``crm_collections`` declares."""
-    return [
-        CollectionSpec(
-            LEDGER,
-            (
-                IndexSpec([("key", 1)], unique=True),
-                IndexSpec([("customer_id", 1), ("seq", 1)]),
-                # points last: the report adds a period's points per kind from the index
-                # (``Collection.sum``) without reading the entries
-                IndexSpec([("kind", 1), ("at", 1), ("points", 1)]),
-                IndexSpec([("expires_at", 1)], sparse=True),
-                IndexSpec([("reason", 1), ("at", 1)]),
-            ),
-            customer_key="customer_id",
-            record_type=LedgerEntry,
-        ),
-        CollectionSpec(
-            ACCOUNTS,
-            (
-                IndexSpec([("tier_review_at", 1)], sparse=True),
-                IndexSpec([("tier", 1)], sparse=True),
-                # the report's points outstanding: the holders (and the accounts keeping no
-                # balance yet: not sparse), without reading the ledger
-                IndexSpec([("balance", 1)]),
-            ),
-            customer_key="customer_id",
-            record_type=Account,
-            # the spend totals are computed from the purchases (``crm loyalty rebuild``)
-            derived=tuple(SPEND_FIELDS.values()),
-        ),
-        CollectionSpec(
-            CODES,
-            (
-                IndexSpec([("code", 1)], unique=True),
-                IndexSpec([("customer_id", 1)]),
-            ),
-            customer_key="customer_id",
-            record_type=ReferralCode,
-        ),
-        CollectionSpec(
-            REFERRALS,
-            (
-                # not unique: merging two referred records must stay possible; one link per new
-                # customer is enforced by the referral's id (``referral_id``) instead
-                IndexSpec([("referred_id", 1)]),
-                IndexSpec([("referrer_id", 1), ("linked_at", 1)]),
-                IndexSpec([("qualifying_purchase_id", 1)], sparse=True),
-                IndexSpec([("status", 1)]),
-            ),
-            customer_key="referred_id",
-            record_type=Referral,
-        ),
-        CollectionSpec(CURSORS, record_type=Cursor),
-        # the spend totals' own records before they moved onto the accounts: still declared
-        # so that an erasure or export of a customer reaches an old store's records
-        CollectionSpec(
-            TOTALS,
-            customer_key="customer_id",
-            record_type=WindowTotals,
-            derived=("micros", "edge", "top", "first", "kinds"),
-        ),
-        CollectionSpec("customers", derived=("ext.loyalty",)),
-    ]

@@ -36,25 +36,14 @@ def crm_settings() -> SettingsSpec:
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
+    """The record classes named (``crmcore_service.model``), with their personal fields, so
+    that opening a CRM does not define them (a test holds names and fields equal)."""
     from crmcore.storage import CollectionSpec, IndexSpec
-    from crmcore_service.model import (
-        CARE,
-        CHARGES,
-        ORDERS,
-        QA_REVIEWS,
-        STAFF_COMPLAINTS,
-        TRANSITIONS,
-        CareTarget,
-        Charge,
-        Order,
-        QaReview,
-        StaffComplaint,
-        Transition,
-    )
 
+    model = "crmcore_service.model"
     return [
         CollectionSpec(
-            ORDERS,
+            "service.orders",
             (
                 IndexSpec([("wake_at", 1)], sparse=True),
                 IndexSpec([("type", 1), ("state", 1)]),
@@ -63,49 +52,55 @@ def crm_collections() -> list[CollectionSpec]:
                 IndexSpec([("assignee", 1), ("closed_at", 1)]),
             ),
             customer_key="customer_id",
-            record_type=Order,
+            record_type=f"{model}:Order",
+            personal=("summary", "fields"),
         ),
         CollectionSpec(
-            TRANSITIONS,
+            "service.transitions",
             (
                 IndexSpec([("order_id", 1), ("at", 1)]),
                 IndexSpec([("action", 1), ("at", 1)]),
             ),
             customer_key="customer_id",
-            record_type=Transition,
+            record_type=f"{model}:Transition",
+            personal=("note",),
         ),
         CollectionSpec(
-            CHARGES,
+            "service.charges",
             (
                 IndexSpec([("order_id", 1)]),
                 IndexSpec([("kind", 1), ("at", 1)]),
             ),
             customer_key="customer_id",
-            record_type=Charge,
+            record_type=f"{model}:Charge",
+            personal=("reason",),
         ),
         CollectionSpec(
-            CARE,
+            "service.care",
             (IndexSpec([("campaign", 1), ("customer_id", 1)], unique=True),),
             customer_key="customer_id",
-            record_type=CareTarget,
+            record_type=f"{model}:CareTarget",
+            personal=(),
         ),
         CollectionSpec(
-            QA_REVIEWS,
+            "service.qa_reviews",
             (
                 IndexSpec([("month", 1), ("rep", 1)]),
                 IndexSpec([("reviewed_at", 1), ("sampled_at", 1)]),
             ),
             customer_key="customer_id",
-            record_type=QaReview,
+            record_type=f"{model}:QaReview",
+            personal=("comment",),
         ),
         CollectionSpec(
-            STAFF_COMPLAINTS,
+            "service.staff_complaints",
             (
                 IndexSpec([("staff", 1), ("at", 1)]),
                 IndexSpec([("interaction_id", 1)]),
             ),
             customer_key="customer_id",
-            record_type=StaffComplaint,
+            record_type=f"{model}:StaffComplaint",
+            personal=(),
         ),
     ]
 

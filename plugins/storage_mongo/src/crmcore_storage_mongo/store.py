@@ -836,11 +836,12 @@ class MongoStore(Store):
         socket timeout, and old and new code never flip a validator back and forth.
         """
         coll = self.collection(spec.name)
-        coll.set_record_type(spec.record_type)
+        record_type = spec.record_class()
+        coll.set_record_type(record_type)
         coll.declared = tuple(spec.indexes)
         validator = (
-            mongo_validator(spec.record_type)
-            if spec.record_type is not None and self.capabilities.schema_validation
+            mongo_validator(record_type)
+            if record_type is not None and self.capabilities.schema_validation
             else None
         )
         digest = schema_digest(spec, validator, self.options.schema_validation)

@@ -22,7 +22,6 @@ from crmcore.app import CRM
 from crmcore.errors import ConflictError, NotFoundError, ValidationError
 from crmcore.schema import to_utc, to_utc_or_none
 from crmcore.security import Resource, Role
-from crmcore.storage import CollectionSpec, IndexSpec
 
 KEYS = "web.apikeys"
 PREFIX = "crm"
@@ -79,10 +78,6 @@ class KeyInfo:
     created_by: str
     last_used_at: datetime | None
     revoked_at: datetime | None
-
-
-def collection() -> CollectionSpec:
-    return CollectionSpec(KEYS, indexes=(IndexSpec([("actor", 1)]),), record_type=ApiKey)
 
 
 def _hash(secret: str, salt: bytes) -> str:

@@ -20,10 +20,30 @@ if TYPE_CHECKING:
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
     """``web.apikeys``: API keys, hashed; ``web.users``: workspace users (argon2 hashes);
-    ``web.sessions``: signed-in browsers (hashes of their tokens)."""
-    from crmcore_web import apikeys, sessions, users
+    ``web.sessions``: signed-in browsers (hashes of their tokens). The record classes are
+    named, so that opening a CRM does not define them (a test holds the names equal)."""
+    from crmcore.storage import CollectionSpec, IndexSpec
 
-    return [apikeys.collection(), users.collection(), sessions.collection()]
+    return [
+        CollectionSpec(
+            "web.apikeys",
+            indexes=(IndexSpec([("actor", 1)]),),
+            record_type="crmcore_web.apikeys:ApiKey",
+            personal=(),
+        ),
+        CollectionSpec(
+            "web.users",
+            indexes=(IndexSpec([("name", 1)], unique=True),),
+            record_type="crmcore_web.users:User",
+            personal=(),
+        ),
+        CollectionSpec(
+            "web.sessions",
+            indexes=(IndexSpec([("user", 1)]),),
+            record_type="crmcore_web.sessions:Session",
+            personal=(),
+        ),
+    ]
 
 
 @hookimpl

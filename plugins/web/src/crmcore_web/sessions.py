@@ -19,7 +19,6 @@ import attrs
 from crmcore.app import CRM
 from crmcore.errors import NotFoundError
 from crmcore.schema import to_utc
-from crmcore.storage import CollectionSpec, IndexSpec
 
 SESSIONS = "web.sessions"
 COOKIE = "crm_session"
@@ -43,10 +42,6 @@ class Session:
     created_at: datetime = attrs.field(converter=_created_at)
     expires_at: datetime = attrs.field(converter=_expires_at)
     version: int = 0
-
-
-def collection() -> CollectionSpec:
-    return CollectionSpec(SESSIONS, indexes=(IndexSpec([("user", 1)]),), record_type=Session)
 
 
 def session_id(token: str) -> str:

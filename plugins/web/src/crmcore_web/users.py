@@ -22,7 +22,6 @@ from crmcore.app import CRM
 from crmcore.errors import ConflictError, NotFoundError, ValidationError
 from crmcore.schema import to_utc, to_utc_or_none
 from crmcore.security import Resource, Role, check_actor_name, is_system_actor
-from crmcore.storage import CollectionSpec, IndexSpec
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -73,10 +72,6 @@ class User:
     @property
     def active(self) -> bool:
         return self.disabled_at is None
-
-
-def collection() -> CollectionSpec:
-    return CollectionSpec(USERS, indexes=(IndexSpec([("name", 1)], unique=True),), record_type=User)
 
 
 _hasher_lock = threading.Lock()
