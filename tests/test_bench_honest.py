@@ -74,7 +74,8 @@ def test_w15_measures_a_serving_process_and_one_holding_everything(
     assert sizes["customers"] == 20 and sizes["interactions"] == 200 and sizes["tasks"] >= 40
     extra = result.extra
     assert not extra["serving_loaded_the_audit_trail"]
-    assert 0 < extra["serving_peak_rss_mb"] <= result.crmcore
+    # the serving figure is reported to 0.1 MB: compared with the peak rounded alike
+    assert 0 < extra["serving_peak_rss_mb"] <= round(result.crmcore, 1)
     # one trail entry per transaction: at least one per customer added through the API
     assert extra["counts"]["audit"] >= extra["counts"]["customers"] > 0
     assert extra["counts"]["interactions"] >= 200
