@@ -85,7 +85,8 @@ trail.table()
 
 def where(name):
     table = store.collection(name).table()
-    texts = sum(sys.getsizeof(t) for t in table.docs.values())
+    stored = getattr(table.docs, "stored_bytes", None)  # kept compressed (texts.py)
+    texts = stored() if stored else sum(sys.getsizeof(t) for t in table.docs.values())
     ids = sys.getsizeof(table.docs) + sum(
         sys.getsizeof(chunk) for chunk in table.ids._chunks)
     indexes = 0
