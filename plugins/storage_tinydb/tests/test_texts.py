@@ -198,3 +198,30 @@ def test_a_compressing_store_answers_as_a_plain_one(tmp_path, seed: int) -> None
 def test_the_option_is_checked(tmp_path) -> None:
     with pytest.raises(ConfigError, match="compress_from: must not be negative"):
         open_tinydb_store(tmp_path / "db", {"compress_from": -1})
+
+
+def test_a_small_store_does_not_import_zstandard(tmp_path) -> None:
+    """zstandard is imported when a collection grows large enough, not by every CLI call."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from crmcore_storage_tinydb import TinyStore\n"
+        "s = TinyStore(sys.argv[1])\n"
+        "c = s.collection('things')\n"
+        "[c.insert({'id': f't{i}', 'n': 'x' * 60}) for i in range(50)]\n"
+        "s.close(); s = TinyStore(sys.argv[1]); s.collection('things').count()\n"
+        "print('zstandard' in sys.modules)\n"
+    )
+    small = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "db")], capture_output=True, text=True
+    )
+    assert small.returncode == 0, small.stderr
+    assert small.stdout.strip() == "False"
+    large = subprocess.run(
+        [sys.executable, "-c", code.replace("range(50)", "range(2100)"), str(tmp_path / "db2")],
+        capture_output=True,
+        text=True,
+    )
+    assert large.returncode == 0, large.stderr
+    assert large.stdout.strip() == "True"  # the probe can see it
