@@ -33,10 +33,12 @@ SAMPLE = 500
 TRAINER = {"k": 2000, "d": 8, "f": 18}
 #: Texts shorter than this are kept as they are: compressing them saves nothing.
 SHORT = 48
-#: The compression level: 3 is zstandard's default, cheap to compress and to decompress.
-LEVEL = 3
+#: The compression level: with the dictionary, 1 compresses these documents as well as 3
+#: (zstandard's default) and a little faster.
+LEVEL = 1
 
 _set: Any = dict.__setitem__  # a value stored as it is: compressed ``bytes`` or plain ``str``
+_get: Any = dict.get
 
 
 def train(samples: list[bytes | bytearray | memoryview]) -> zstandard.ZstdCompressionDict:
@@ -120,7 +122,7 @@ class Texts(dict[str, str]):
         return self.codec.decompress(value)  # type: ignore[union-attr]
 
     def get(self, id: str, default: Any = None) -> Any:
-        value: Any = dict.get(self, id)
+        value: Any = _get(self, id)
         if value is None:
             return default
         if type(value) is str:
