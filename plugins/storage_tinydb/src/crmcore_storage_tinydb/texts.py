@@ -144,10 +144,10 @@ class Texts(dict[str, str]):
         plain = [v for v in dict.values(self) if type(v) is str]
         step = max(1, len(plain) // SAMPLE)
         codec = Codec(train([t.encode() for t in plain[::step][:SAMPLE]]))
+        self.codec = codec  # first: a reader in another thread may meet a compressed value
         for id, value in list(dict.items(self)):
             if type(value) is str and len(value) >= SHORT:
                 _set(self, id, codec.compress(value))
-        self.codec = codec
 
     def stored_bytes(self) -> int:
         """What the stored values take (their ``sys.getsizeof``), the dictionary included."""
