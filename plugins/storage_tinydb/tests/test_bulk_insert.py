@@ -38,7 +38,7 @@ def _docs(rng: random.Random, start: int, n: int) -> list[dict]:
 def _state(store: TinyStore, name: str) -> tuple:
     table = store.collection(name).table()
     return (
-        dict(table.docs),
+        dict(table.docs.items()),  # the texts (stored compressed in a large table)
         list(table.ids),
         table.size,
         {

@@ -18,3 +18,11 @@ class TestTinyStoreFsync(StorageContract):
     @pytest.fixture
     def open_store(self, tmp_path):
         return lambda: TinyStore(tmp_path / "db", TinyStoreOptions(durability="fsync"))
+
+
+class TestTinyStoreCompressed(StorageContract):
+    """Every collection of more than two documents kept compressed (see texts.py)."""
+
+    @pytest.fixture
+    def open_store(self, tmp_path):
+        return lambda: TinyStore(tmp_path / "db", TinyStoreOptions(compress_from=3))

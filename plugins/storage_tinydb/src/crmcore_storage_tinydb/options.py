@@ -42,9 +42,14 @@ class TinyStoreOptions:
       what it would rewrite (``crm compact`` always folds).
     - ``allow_network_filesystem``: open a store on NFS, SMB and the like, where file locks
       cannot be trusted; then only one process on one machine may use it at a time.
+    - ``compress_from``: a loaded collection of at least this many documents keeps their text
+      in memory compressed with a dictionary trained on its own documents (4-7x less memory
+      for the text, about a microsecond more per document read); 0 never compresses. The
+      files are the same either way.
     """
 
     durability: str = attrs.field(default="os", validator=_durability)
     lock_timeout: float = attrs.field(default=30.0, validator=_positive)
     compact_on_close_mb: int = attrs.field(default=64, validator=_not_negative)
     allow_network_filesystem: bool = False
+    compress_from: int = attrs.field(default=2000, validator=_not_negative)

@@ -416,7 +416,7 @@ class TinyStore(Store):
         """Load collection ``name`` at our journal position (see ``load_table``)."""
         journal = self.journal
         path = self.path / files.snapshot_file(name)
-        table = Table()
+        table = Table(self.options.compress_from)
         start = journal.start
         missing = self._meta.get(name)
         if isinstance(missing, files.DamageError) and not path.exists():

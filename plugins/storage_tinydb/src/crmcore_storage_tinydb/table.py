@@ -1,7 +1,9 @@
 """One loaded collection in memory: documents as compact JSON text, ids in order, indexes.
 
 Documents are kept as the JSON text they are stored as (not as dicts): a third of the memory,
-and decoding one is as fast as copying a dict, which every read has to do anyway.
+and decoding one is as fast as copying a dict, which every read has to do anyway. A large
+collection's text is kept compressed with a dictionary trained on its own documents
+(``texts.Texts``): readers still get the text.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from crmcore_storage_tinydb.indexes import (
     plan,
 )
 from crmcore_storage_tinydb.sortedlist import SortedList
+from crmcore_storage_tinydb.texts import Texts
 
 _UNPLANNED: Any = object()  # ``Table.select``: no plan given, make one
 
@@ -61,8 +64,10 @@ class Table:
 
     __slots__ = ("docs", "ids", "indexes", "size")
 
-    def __init__(self) -> None:
-        self.docs: dict[str, str] = {}
+    def __init__(self, compress_from: int = 0) -> None:
+        """``compress_from``: keep the documents compressed once there are this many (0:
+        never; see ``texts.Texts``)."""
+        self.docs = Texts(compress_from)
         self.ids = SortedList()
         self.indexes: dict[str, Index] = {}
         self.size = 0  # characters of document text: about the snapshot's size
