@@ -380,10 +380,9 @@ def test_the_accounts_derived_fields_are_the_spend_totals_fields() -> None:
     """``storage`` names the account's derived fields without importing ``records``: the two
     spellings stay equal, and each is a field of ``Account``."""
     import attrs
-
     from crmcore_loyalty import records, storage
 
-    assert storage.SPEND_FIELDS == tuple(records.SPEND_FIELDS.values())
+    assert tuple(records.SPEND_FIELDS.values()) == storage.SPEND_FIELDS
     assert set(storage.SPEND_FIELDS) <= {f.name for f in attrs.fields(records.Account)}
     (accounts,) = [spec for spec in storage.collections() if spec.name == storage.ACCOUNTS]
     assert accounts.derived == storage.SPEND_FIELDS
