@@ -164,3 +164,26 @@ def test_an_open_task_holds_its_dedupe_key_once_and_a_closed_one_keeps_it(store:
         worker="w", lease=timedelta(minutes=5), filter={"dedupe_key": "ring:cus_1"}, now=due
     )
     assert claimed is not None and claimed.id == fresh.id
+
+
+def test_a_customers_file_holds_tasks_as_they_read(store: CRM):
+    """The data export shows a task's title and dedupe key, which the stored document of an
+    open task does not hold (its title given by its message, its key kept as ``open_key``)."""
+    from crmcore.transfer import export_customer_file
+
+    c = store.customers.add(actor="ann", name="Li Lei", phone="+8613912345678")
+    due = store.now() + timedelta(days=1)
+    title = msg("Call %(who)s about %(what)s", who="Ann", what=term(N_("the invoice")))
+    task = store.tasks.create(
+        actor="ann",
+        kind="follow_up",
+        title=title,
+        due_at=due,
+        customer_id=c.id,
+        dedupe_key=f"ring:{c.id}",
+    )
+    assert {"title", "dedupe_key"}.isdisjoint(raw(store, task.id))
+    (exported,) = export_customer_file(store, c.id)["collections"]["tasks"]
+    assert exported == to_doc(store.tasks.get(task.id))
+    assert exported["title"] == "Call Ann about the invoice"
+    assert exported["dedupe_key"] == f"ring:{c.id}"

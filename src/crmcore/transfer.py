@@ -26,6 +26,7 @@ from crmcore.customers import parse_external_id
 from crmcore.customers import resource as customer_resource
 from crmcore.errors import ConflictError, CrmError, NotFoundError, ValidationError
 from crmcore.interactions import EDITABLE as INTERACTION_FIELDS
+from crmcore.names import INTERACTIONS, TASKS
 from crmcore.tabular import (
     CUSTOMER_ALIASES,
     ERROR,
@@ -750,12 +751,21 @@ def export_customer_file(crm: CRM, customer_id: str, *, actor: str | None = None
     if actor is not None:
         crm.authorize(actor, "customer.export", customer_resource(customer))
     held: dict[str, Any] = {"customer": to_doc(customer), "collections": {}}
+    # the core's tasks and interactions as their records read (a task's title and dedupe key
+    # are given back on read: an open task stores its key as ``open_key`` and no title)
+    as_read: dict[str, Callable[[], list[Any]]] = {
+        TASKS: lambda: crm.tasks.find({"customer_id": customer_id}, sort=[("id", 1)]),
+        INTERACTIONS: lambda: crm.interactions.find({"customer_id": customer_id}, sort=[("id", 1)]),
+    }
     for spec in crm.collection_specs():
         if spec.customer_key is None or spec.customer_key == "id":
             continue
-        docs = crm.store.collection(spec.name).find(
-            {spec.customer_key: customer_id}, sort=[("id", 1)]
-        )
+        if spec.name in as_read:
+            docs = [to_doc(record) for record in as_read[spec.name]()]
+        else:
+            docs = crm.store.collection(spec.name).find(
+                {spec.customer_key: customer_id}, sort=[("id", 1)]
+            )
         if docs:
             held["collections"][spec.name] = docs
     extra: dict[str, Any] = {}
