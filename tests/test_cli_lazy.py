@@ -329,3 +329,31 @@ def test_a_customer_list_wider_than_the_output_is_folded_without_rich(tmp_path) 
     ).print(table)
     assert listed.stdout == out.getvalue()
     assert max(len(line) for line in listed.stdout.splitlines()) == 70  # folded to fit
+
+
+GENERATED_PROBE = (
+    "import linecache, sys; from crmcore.cli.main import run; code = run(sys.argv[1:]); "
+    "print(sorted(k for k in linecache.cache if k.startswith('<')), file=sys.stderr); "
+    "sys.exit(code)"
+)
+
+
+def test_customer_list_generates_no_structure_function_for_the_customers_it_reads(
+    tmp_path,
+) -> None:
+    """The stored customers are read by the converter's record loader: the cattrs structure
+    function it stands for is not compiled just to check that it is cattrs' own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "CRMCORE_"))}
+    run = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True, "timeout": 120}
+    crm = [sys.executable, "-m", "crmcore.cli.main"]
+    subprocess.run([*crm, "init"], check=True, **run)  # type: ignore[call-overload]
+    subprocess.run([*crm, "customer", "add", "--name", "Anna Berg"], check=True, **run)  # type: ignore[call-overload]
+    done = subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-c", GENERATED_PROBE, "customer", "list"], check=True, **run
+    )
+    assert "Anna Berg" in done.stdout
+    generated = ast.literal_eval(done.stderr.strip().splitlines()[-1])
+    assert "<cattrs generated unstructure crmcore.entities.Customer>" in generated  # the table
+    assert not [
+        k for k in generated if k.startswith("<cattrs generated structure crmcore.entities.")
+    ]

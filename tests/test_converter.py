@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import linecache
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -505,3 +506,53 @@ def test_from_docs_reads_each_document_as_from_doc_does():
         from_docs(Task, [a_task(), a_task(priority="urgent")])
     converter.register_structure_hook(Cents, lambda v, _t: Cents(round(float(v) * 100)))
     assert [p.amount for p in from_docs(Price, [{"id": "p", "amount": "1.25"}])] == [125]
+
+
+@attrs.frozen
+class _Plain:
+    id: str
+    n: int = 0
+
+
+@attrs.frozen
+class _Hooked:
+    id: str
+
+
+@attrs.frozen
+class _HookedBase:
+    id: str
+
+
+@attrs.frozen
+class _HookedChild(_HookedBase):
+    extra: int = 0
+
+
+@attrs.frozen
+class _ByFactory:
+    id: str
+
+
+def test_whether_the_structure_hook_is_cattrs_generated_is_told_without_generating_it():
+    """``stored_loader`` decides from cattrs' dispatch tables; the verdict is the one the hook
+    itself gives (hooks by class, by base class, by predicate and by factory all count)."""
+    from crmcore import converter as module
+
+    converter.register_structure_hook(_Hooked, lambda d, _t: _Hooked(d["id"]))
+    converter.register_structure_hook(_HookedBase, lambda d, _t: _HookedBase(d["id"]))
+    converter.register_structure_hook_factory(
+        lambda t: t is _ByFactory, lambda _t: lambda d, _u: _ByFactory(d["id"])
+    )
+    expected = {_Plain: True, _Hooked: False, _HookedChild: False, _ByFactory: False}
+    for cls, generated in expected.items():
+        assert module._hook_would_be_generated(cls) is generated, cls
+        # and no structure function was generated to decide it
+        name = f"<cattrs generated structure {cls.__module__}.{cls.__qualname__}"
+        assert not [k for k in linecache.cache if k.startswith(name)], cls
+        assert module._is_generated(converter.get_structure_hook(cls)) is generated, cls
+        assert bool([k for k in linecache.cache if k.startswith(name)]) is generated, cls
+        assert module._hook_would_be_generated(cls) is generated, cls  # once the hook exists
+    assert stored_loader(_Plain) is not None
+    assert stored_loader(_Hooked) is None and stored_loader(_ByFactory) is None
+    assert from_doc(_Plain, {"id": "a"}) == _Plain("a")

@@ -381,17 +381,48 @@ def stored_loader(cls: type) -> Callable[[Any], Any] | None:
         return None
 
 
+def _is_generated(hook: Any) -> bool:
+    code = getattr(hook, "__code__", None)
+    return code is not None and code.co_filename.startswith("<cattrs generated")
+
+
+def _hook_would_be_generated(cls: type) -> bool | None:
+    """Whether ``converter``'s structure hook for ``cls`` is the one cattrs generates for attrs
+    classes, told from its dispatch tables (in the order cattrs consults them) without
+    generating that hook (a compile ``crm customer list`` would otherwise pay for nothing).
+    None when the tables are not as this code knows them: the caller then asks for the hook."""
+    try:
+        tables = converter._structure_func
+        single = tables._single_dispatch.dispatch(cls)
+        pairs = tables._function_dispatch._handler_pairs
+        direct = tables._direct_dispatch.get(cls)
+    except AttributeError:
+        return None
+    if getattr(single, "__name__", None) != "_DispatchNotFound":
+        return False  # a hook registered for the class or a base
+    if direct is not None:
+        return _is_generated(direct)
+    for can_handle, handler, _is_factory, _takes_converter in pairs:
+        try:
+            if not can_handle(cls):
+                continue
+        except Exception:  # noqa: S112 -- as cattrs' own dispatch does
+            continue
+        return bool(handler == converter.gen_structure_attrs_fromdict)
+    return False
+
+
 def _build_loader(cls: type[Any]) -> Callable[[Any], Any] | None:
     attrs.resolve_types(cls)
-    hook = converter.get_structure_hook(cls)
+    generated = _hook_would_be_generated(cls)
+    if generated is None:
+        generated = _is_generated(converter.get_structure_hook(cls))
     init = getattr(cls.__init__, "__code__", None)
-    hook_code = getattr(hook, "__code__", None)
     if (
         init is None
         or not init.co_filename.startswith("<attrs generated")
         or "_attrs_cached_hash" in init.co_consts
-        or hook_code is None
-        or not hook_code.co_filename.startswith("<cattrs generated")
+        or not generated
         or hasattr(cls, "__attrs_pre_init__")
         or hasattr(cls, "__attrs_post_init__")
     ):
