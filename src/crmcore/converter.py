@@ -406,9 +406,10 @@ def _hook_would_be_generated(cls: type) -> bool | None:
         try:
             if not can_handle(cls):
                 continue
-        except Exception:  # noqa: S112 -- as cattrs' own dispatch does
+        except Exception:  # as cattrs' own dispatch does
             continue
-        return bool(handler == converter.gen_structure_attrs_fromdict)
+        factory: Any = converter.gen_structure_attrs_fromdict
+        return bool(handler == factory)
     return False
 
 
