@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hmac
+import os
 import threading
 from base64 import urlsafe_b64encode
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -396,6 +397,14 @@ def load_audit_keys(core: Any, environ: Mapping[str, str] | None = None) -> tupl
     """The audit key (``$CRM_AUDIT_KEY`` or ``core.audit_key_file``) followed by its previous
     ones (``$CRM_AUDIT_PREVIOUS_KEYS`` or ``core.audit_previous_key_files``), checked as
     encryption keys are; nothing when no key is configured. ``core``: ``[core]`` settings."""
+    env = os.environ if environ is None else environ
+    if not (
+        env.get(ENV_AUDIT_KEY)
+        or core.audit_key_file
+        or env.get(ENV_AUDIT_PREVIOUS_KEYS, "").strip()
+        or core.audit_previous_key_files
+    ):
+        return ()  # none configured (and crmcore.encryption, which reads them, not imported)
     from crmcore.encryption import load_previous_secrets, load_secret
 
     key = load_secret(
