@@ -105,6 +105,7 @@ def test_core_commands_import_no_logging_mongo_web_server_or_phones(tmp_path, ar
 # reads them when it needs them), and for ``--help`` not even their record models, the store
 # or rich (imported by the first table printed).
 NOT_FOR_REGISTRATION = (
+    "crmcore_followup.cli",
     "crmcore_complaints.api",
     "crmcore_complaints.settings",
     "crmcore_followup.api",
@@ -237,6 +238,39 @@ def test_every_bundled_command_is_reachable(monkeypatch) -> None:
     for name in names:  # every lazy target imports and is a click command
         assert isinstance(group.get_command(click.Context(group), name), click.Command)
     assert group.lazy == {}
+
+
+def test_every_lazy_command_is_listed_with_its_own_help_line(monkeypatch) -> None:
+    """``crm --help`` lists a lazy command by the help its plugin registered: that line is
+    the one the command itself gives once imported."""
+    monkeypatch.delenv("CRMCORE_PLUGINS", raising=False)
+    group, _pm = build([])
+    ctx = click.Context(group)
+    listed = {name: spec.help for name, (_plugin, spec) in group.lazy.items()}
+    assert {"reps", "callbacks", "handover", "followup", "tasks"} <= set(listed)
+    for name, help_line in listed.items():
+        command = group.get_command(ctx, name)
+        assert command is not None
+        for limit in (40, 80, 200):
+            shown = click.Command(name, help=help_line).get_short_help_str(limit)
+            assert shown == command.get_short_help_str(limit), name
+
+
+def test_followup_extends_the_tasks_group_of_each_cli_it_loads_in(monkeypatch) -> None:
+    monkeypatch.delenv("CRMCORE_PLUGINS", raising=False)
+    from crmcore.cli.tasks import tasks_group as core_tasks
+
+    groups = []
+    for _ in range(2):
+        group, _pm = build([])
+        tasks = group.get_command(click.Context(group), "tasks")
+        assert isinstance(tasks, click.Group)
+        assert "overdue-by-grade" in tasks.commands and "add" in tasks.commands
+        assert any("--grade" in p.opts for p in tasks.commands["due"].params)
+        groups.append(tasks)
+    assert groups[0] is not groups[1] and groups[0].commands is not groups[1].commands
+    assert "overdue-by-grade" not in core_tasks.commands  # the core's own group unchanged
+    assert not any("--grade" in getattr(p, "opts", ()) for p in core_tasks.commands["due"].params)
 
 
 def test_lazy_command_target_must_name_module_and_attribute() -> None:

@@ -3,7 +3,6 @@ and ``crm tasks due`` (with ``--grade``) plus ``crm tasks overdue-by-grade``."""
 
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ from crmcore.cli.context import (
     actor,
     as_json,
     data_text,
+    fresh_group,
     open_crm_from,
     out_record,
     out_table,
@@ -489,20 +489,15 @@ def followup_resync(ctx: click.Context) -> None:
     say(ctx, "every customer will be looked at again by the next worker sweeps")
 
 
-def register(cli: click.Group) -> None:
-    """Add the commands. ``crm tasks`` is copied for this CLI before its ``due`` is replaced,
-    so the core's module-level group is never changed for other CLIs in the process."""
-    cli.add_command(reps_group)
-    cli.add_command(callbacks_group)
-    cli.add_command(handover_command)
-    cli.add_command(followup_group)
-    tasks = cli.commands.get("tasks")
-    if isinstance(tasks, click.Group):
-        extended = copy.copy(tasks)
-        extended.commands = dict(tasks.commands)
-        extended.add_command(due_command, "due")
-        extended.add_command(overdue_by_grade_command, "overdue-by-grade")
-        cli.add_command(extended, "tasks")
+def __getattr__(name: str) -> click.Group:
+    """``tasks_group``: the core's ``crm tasks`` with ``due`` replaced (``--grade``) and
+    ``overdue-by-grade`` added; a new copy for each CLI that loads it, so that the core's
+    module-level group is never changed for other CLIs in the process."""
+    if name != "tasks_group":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from crmcore.cli.tasks import tasks_group
 
-
-__all__ = ["register"]
+    extended = fresh_group(tasks_group)
+    extended.add_command(due_command, "due")
+    extended.add_command(overdue_by_grade_command, "overdue-by-grade")
+    return extended

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import attrs
 import click
 
-from crmcore import Kinds, SettingsSpec, hookimpl
+from crmcore import Kinds, LazyCommand, SettingsSpec, hookimpl
 from crmcore.markers import N_
 
 if TYPE_CHECKING:
@@ -100,12 +100,36 @@ def crm_collections() -> list[CollectionSpec]:
 
 
 @hookimpl
-def crm_cli_commands(cli: click.Group) -> None:
+def crm_cli_commands(cli: click.Group) -> list[LazyCommand]:
     """``crm reps``, ``crm callbacks``, ``crm handover``, ``crm followup``, and ``crm tasks due``
-    with ``--grade`` plus ``crm tasks overdue-by-grade``."""
-    from crmcore_followup import cli as commands
-
-    commands.register(cli)
+    with ``--grade`` plus ``crm tasks overdue-by-grade`` (the core's ``tasks`` group extended),
+    each imported when it runs."""
+    target = "crmcore_followup.cli:"
+    commands = [
+        LazyCommand(
+            "reps",
+            target + "reps_group",
+            "The rep roster: who shares the customers and tasks, by ability and capacity.",
+        ),
+        LazyCommand(
+            "callbacks",
+            target + "callbacks_group",
+            "Callbacks (回访): within 3 days of business handled, a purchase or a closed "
+            "complaint.",
+        ),
+        LazyCommand(
+            "handover",
+            target + "handover_command",
+            "What this shift hands to the next: urgent open items and prospects to contact.",
+        ),
+        LazyCommand(
+            "followup", target + "followup_group", "The follow-up schedule behind the sweep."
+        ),
+    ]
+    tasks = cli.commands.get("tasks")
+    if isinstance(tasks, click.Group):
+        commands.append(LazyCommand("tasks", target + "tasks_group", tasks.help or ""))
+    return commands
 
 
 @hookimpl
