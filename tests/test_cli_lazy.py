@@ -159,6 +159,7 @@ NOT_FOR_LIST = (
     "crmcore_loyalty.records",
     "crmcore_followup.records",
     "crmcore_followup.handovers",
+    "crmcore_grading.records",
     "crmcore.reportspecs",
     "crmcore.webspecs",
     "crmcore.charts",

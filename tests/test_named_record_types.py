@@ -93,6 +93,7 @@ def test_every_installed_plugins_named_record_types_resolve_with_their_personal_
     from crmcore_complaints import model as complaints
     from crmcore_followup import handovers
     from crmcore_followup import records as followup
+    from crmcore_grading import records as grading
     from crmcore_loyalty import records as loyalty
     from crmcore_service import model as service
     from crmcore_web import apikeys, sessions, users
@@ -109,6 +110,7 @@ def test_every_installed_plugins_named_record_types_resolve_with_their_personal_
         loyalty: ("LEDGER", "ACCOUNTS", "CODES", "REFERRALS", "CURSORS", "TOTALS"),
         followup: ("SCHEDULE", "REPS", "STATE"),
         handovers: ("HANDOVERS",),
+        grading: ("HISTORY",),
     }
     spelt = {getattr(module, constant) for module, names in modules.items() for constant in names}
     assert spelt <= named

@@ -44,9 +44,9 @@ def crm_settings() -> SettingsSpec:
 
 @hookimpl
 def crm_collections() -> list[CollectionSpec]:
-    from crmcore_grading import records
+    from crmcore_grading import storage
 
-    return records.collections()
+    return storage.collections()
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""The plugin's collections: grade history and a small state collection."""
+"""The plugin's records: grade history (its collections are declared in ``storage``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import attrs
 
 from crmcore.messages import restored
 from crmcore.schema import non_empty, to_utc
-from crmcore.storage import CollectionSpec, IndexSpec
-
-HISTORY = "grading.history"
-STATE = "grading.state"
-POPULATION = "population"  # state record: cut-offs of the last population run, worker lease
-SINCE = "since"  # state record: when grading first ran on this store
-WATERMARK = "watermark"  # state record: what the last grade_all's signals reflect
+from crmcore_grading.storage import (
+    HISTORY,
+    POPULATION,
+    SINCE,
+    STATE,
+    TASK_KIND_INDEX,
+    TIER_INDEXES,
+    WATERMARK,
+    collections,
+)
 
 
 def _at(value: datetime) -> datetime:
@@ -40,32 +43,14 @@ class HistoryRecord:
     version: int = 0
 
 
-#: Indexes on the core's customers for the churn watch: the customers holding a tier of a
-#: built-in scheme are found without reading the others (a scheme configured otherwise is
-#: found by a filter alone).
-TIER_INDEXES = tuple(
-    IndexSpec([(f"ext.grading.grades.{scheme}", 1), ("status", 1)])
-    for scheme in ("rfm", "pyramid", "hospital")
-)
-#: An index on the core's tasks: the report reads grading's retention tasks through it
-#: rather than matching every task.
-TASK_KIND_INDEX = IndexSpec([("kind", 1), ("source", 1)])
-
-
-def collections() -> list[CollectionSpec]:
-    return [
-        # the signals mirror is computed from the interactions (``crm grade all --rebuild``):
-        # the trail records its changes by digest
-        CollectionSpec("customers", TIER_INDEXES, derived=("ext.grading.signals",)),
-        CollectionSpec("tasks", (TASK_KIND_INDEX,)),
-        CollectionSpec(
-            HISTORY,
-            (
-                IndexSpec([("customer_id", 1), ("at", 1)]),
-                IndexSpec([("scheme", 1), ("at", 1)]),
-            ),
-            customer_key="customer_id",
-            record_type=HistoryRecord,
-        ),
-        CollectionSpec(STATE),
-    ]
+__all__ = [
+    "HISTORY",
+    "POPULATION",
+    "SINCE",
+    "STATE",
+    "TASK_KIND_INDEX",
+    "TIER_INDEXES",
+    "WATERMARK",
+    "HistoryRecord",
+    "collections",
+]
