@@ -6,7 +6,7 @@ from importlib import metadata
 
 import pytest
 
-from crmcore import entrypoints, hookimpl
+from crmcore import hookimpl
 from crmcore.errors import ConfigError, PluginError
 from crmcore.plugins import allowed_from_env, make_plugin_manager
 from crmcore.storage import CollectionSpec, IndexSpec, StorageBackend
@@ -20,13 +20,13 @@ def crm_kinds():
 """
 BROKEN_IMPORT = "raise RuntimeError('missing licence key')\n"
 MISSPELT = """
-from crmcore import entrypoints, hookimpl
+from crmcore import hookimpl
 @hookimpl
 def crm_interaction_loged(crm, interaction, customer, actor):
     return None
 """
 RAISES = """
-from crmcore import entrypoints, hookimpl
+from crmcore import hookimpl
 @hookimpl
 def crm_customer_created(crm, customer, actor):
     return helper()
@@ -46,14 +46,14 @@ def fake_entry_points(tmp_path, monkeypatch):
         points.append(metadata.EntryPoint(name=name, value=module, group="crmcore"))
 
     monkeypatch.syspath_prepend(str(tmp_path))
-    real = entrypoints.entry_points
+    real = metadata.entry_points
 
-    def entry_points(group):
-        if group == "crmcore":
+    def entry_points(**kwargs):
+        if kwargs.get("group") == "crmcore":
             return list(points)
-        return real(group)
+        return real(**kwargs)
 
-    monkeypatch.setattr("crmcore.entrypoints.entry_points", entry_points)
+    monkeypatch.setattr("crmcore.plugins.metadata.entry_points", entry_points)
     yield install
     for ep in points:
         sys.modules.pop(ep.value, None)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator
+from importlib import metadata
 from typing import Any
 
 import attrs
 import pluggy
 
-from crmcore import entrypoints, hooktrace
+from crmcore import hooktrace
 from crmcore.contracts import CONTRACT_SPECS
 from crmcore.errors import CrmError, PluginError
 from crmcore.hookcalls import HookCalls
@@ -139,7 +140,7 @@ class PluginManager(HookCalls):
 
     def load_entry_points(self, allowed: set[str] | None = None) -> None:
         """Load every plugin in the ``crmcore`` entry-point group, or those in ``allowed``."""
-        for ep in sorted(entrypoints.entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist, version = name_and_version(ep.dist) if ep.dist else (None, None)
             if allowed is not None and ep.name not in allowed:
                 self._infos.setdefault(ep.name, PluginInfo(ep.name, "disabled", dist, version))
@@ -353,11 +354,13 @@ def make_plugin_manager(
 
 
 def _version(dist: str) -> str | None:
-    found = entrypoints.distribution(dist)
-    return None if found is None else name_and_version(found)[1]
+    try:
+        return name_and_version(metadata.distribution(dist))[1]
+    except metadata.PackageNotFoundError:
+        return None
 
 
-def name_and_version(dist: Any) -> tuple[str | None, str | None]:
+def name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
     """A distribution's name and version from the head of its metadata file.
 
     ``dist.name`` and ``dist.version`` each parse the whole file with the e-mail parser, long
