@@ -317,8 +317,6 @@ class Customers:
         """``customer`` with the ``ext`` values plugins give it before its insert
         (``crm_customer_adding``), merged over the caller's, checked as ``ext`` is."""
         plugins, host, actor = self._kernel.plugins, self._kernel.host, customer.created_by
-        if not plugins.implemented("crm_customer_adding"):
-            return customer
         with self._kernel.refusing_writes("crm_customer_adding"):
             given = [
                 g
