@@ -153,3 +153,40 @@ def test_a_valid_phone_is_typed_as_before_and_a_refusal_says_the_same():
         assert possible and valid, text
         assert phone.e164 == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     assert checked > 5000
+
+
+@pytest.mark.parametrize("backend", ["memory", "tinydb"])
+def test_add_returns_the_customer_as_its_reactions_left_it(make_crm, tmp_path, backend):
+    """``add`` reads the customer back only when a reaction wrote it (an update, an ``ext``
+    patch); otherwise the customer it inserted is the one stored."""
+    from crmcore import Effects, ExtPatch, hookimpl
+
+    seen: list[str] = []
+
+    class Plugin:
+        @hookimpl
+        def crm_customer_created(self, crm, customer, actor):
+            if customer.name == "Updated":
+                return Effects.run(
+                    lambda: crm.customers.update(customer.id, actor=actor, notes="called"),
+                    "probe: update",
+                )
+            if customer.name == "Patched":
+                return Effects(ext=[ExtPatch(customer.id, "probe", {"seen": True})])
+            seen.append(customer.id)
+            return Effects.run(lambda: None, "probe: nothing")
+
+    if backend == "memory":
+        crm = make_crm([("probe", Plugin())])
+    else:
+        storage = {"backend": "tinydb", "location": str(tmp_path)}
+        crm = make_crm(["storage_tinydb", ("probe", Plugin())], storage=storage)
+    updated = crm.customers.add(actor="t", name="Updated")
+    assert updated.notes == "called" and updated.version == 2
+    assert updated == crm.customers.get(updated.id)
+    patched = crm.customers.add(actor="t", name="Patched")
+    assert patched.ext == {"probe": {"seen": True}} and patched.version == 2
+    assert patched == crm.customers.get(patched.id)
+    plain = crm.customers.add(actor="t", name="Plain")
+    assert seen == [plain.id] and plain.version == 1
+    assert plain == crm.customers.get(plain.id)

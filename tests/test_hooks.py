@@ -253,6 +253,75 @@ def test_hook_crm_customer_created(make_crm):
     assert [t.kind for t in crm.tasks.open_for(customer.id)] == ["first_contact"]
 
 
+def test_hook_crm_customer_adding(make_crm):
+    """Ext values given before the insert are stored with it (one write: version 1), merged
+    over the caller's, and ``crm_customer_created`` sees them."""
+    seen: list = []
+
+    class Plugin:
+        @hookimpl
+        def crm_customer_adding(self, crm, customer, actor):
+            seen.append(("adding", customer.ext, actor))
+            return {"probe": {"code": "K7QX2M", "given": "plugin"}}
+
+        @hookimpl
+        def crm_customer_created(self, crm, customer, actor):
+            seen.append(("created", customer.ext, actor))
+
+    crm = make_crm([("p", Plugin())])
+    customer = crm.customers.add(actor="ann", name="Li", ext={"probe": {"given": "caller", "x": 1}})
+    ext = {"probe": {"code": "K7QX2M", "given": "plugin", "x": 1}}
+    assert customer.ext == ext and customer.version == 1
+    stored = crm.customers.get(customer.id)
+    assert stored.ext == ext and stored.version == 1  # written once, by the insert
+    assert seen == [
+        ("adding", {"probe": {"given": "caller", "x": 1}}, "ann"),
+        ("created", ext, "ann"),
+    ]
+    assert len(crm.customers.find({"ext.probe.code": "K7QX2M"})) == 1
+
+
+@pytest.mark.parametrize(
+    "given, error",
+    [
+        ({"probe": "not a dict"}, "must return ext values by namespace"),
+        (["probe"], "must return ext values by namespace"),
+        ({"probe": {"bad": object()}}, None),  # not JSON: the ext validator refuses it
+    ],
+)
+def test_customer_adding_bad_values_add_nothing(make_crm, given, error):
+    from crmcore.errors import CrmError, PluginError
+
+    class Plugin:
+        @hookimpl
+        def crm_customer_adding(self, crm, customer, actor):
+            return given
+
+    crm = make_crm([("p", Plugin())])
+    with pytest.raises(CrmError) as raised:
+        crm.customers.add(actor="ann", name="Li")
+    if error is not None:
+        assert isinstance(raised.value, PluginError) and raised.value.plugin == "p"
+        assert error in str(raised.value)
+    assert crm.customers.find({}) == []
+
+
+def test_customer_adding_may_not_write(make_crm):
+    from crmcore.errors import PluginError
+    from crmcore.kernel import DirectWriteError
+
+    class Plugin:
+        @hookimpl
+        def crm_customer_adding(self, crm, customer, actor):
+            crm.customers.add(actor=actor, name="Sneaky")
+
+    crm = make_crm([("p", Plugin())])
+    with pytest.raises(PluginError, match="wrote directly from inside the event hook") as raised:
+        crm.customers.add(actor="ann", name="Li")
+    assert raised.value.plugin == "p" and isinstance(raised.value.__cause__, DirectWriteError)
+    assert crm.customers.find({}) == []
+
+
 def test_hook_crm_customer_updated(make_crm):
     probe = Probe()
 

@@ -14,7 +14,13 @@ from crmcore.compactdocs import without_defaults
 from crmcore.converter import from_doc, from_docs, to_doc
 from crmcore.effects import TaskUpdate
 from crmcore.entities import Customer, CustomerStatus, Task
-from crmcore.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from crmcore.errors import (
+    ConflictError,
+    NotFoundError,
+    PluginError,
+    StorageError,
+    ValidationError,
+)
 from crmcore.ids import new_id
 from crmcore.kernel import Kernel
 from crmcore.markers import N_
@@ -54,6 +60,21 @@ def load(coll: Collection, id: str, kernel: Kernel | None = None) -> Customer:
     if customer.status is CustomerStatus.MERGED:
         raise NotFoundError(f"customer {id} was merged into {customer.merged_into}")
     return customer
+
+
+def _ext_values(given: object) -> bool:
+    """Whether a plugin's answer to ``crm_customer_adding`` is ext values by namespace."""
+    return isinstance(given, Mapping) and all(
+        isinstance(ns, str) and isinstance(v, Mapping) for ns, v in given.items()
+    )
+
+
+def check_present(coll: Collection, id: str) -> None:
+    """``NotFoundError`` unless customer ``id`` is stored and not merged away, as ``load``
+    says, without building the record (a task's draft names its customer)."""
+    doc = coll.get(id)
+    if doc.get("status") == CustomerStatus.MERGED.value:
+        raise NotFoundError(f"customer {id} was merged into {doc.get('merged_into')}")
 
 
 _EXT = attrs.fields(Customer).ext
@@ -270,18 +291,58 @@ class Customers:
         self._kernel.authorize(
             customer.created_by, "customer.create", Resource("customer", owner=customer.owner)
         )
-        doc = to_doc(customer)
-        doc[SEARCH_FIELD] = customer_keys(doc)
-        # stored without the fields holding their blank default (null, empty: every query
-        # reads a missing field as null, and ``from_doc`` gives the default back)
-        doc = without_defaults(Customer, doc)
         with self._kernel.transaction(customer.created_by):
+            customer = self._with_plugin_ext(customer)
+            doc = to_doc(customer)
+            doc[SEARCH_FIELD] = customer_keys(doc)
+            # stored without the fields holding their blank default (null, empty: every query
+            # reads a missing field as null, and ``from_doc`` gives the default back)
+            doc = without_defaults(Customer, doc)
             self._coll.insert(doc)
             self._claim_keys(customer.id, customer.external_ids, {})
             effects = self._kernel.events.customer_created(
                 actor=customer.created_by, customer=customer
             )
-        return self.get(customer.id) if effects else customer  # effects may have patched ext
+            changed = bool(effects) and self._written_since_insert(customer.id)
+        return self.get(customer.id) if changed else customer
+
+    def _written_since_insert(self, id: str) -> bool:
+        """Whether a reaction changed the customer this transaction inserted: an ``ext``
+        patch kept for its end, or a write (the version moved; read from the transaction's
+        cache where the backend has one)."""
+        patches = self._pending.patches
+        return bool(patches and id in patches) or self._coll.get(id).get("version") != 1
+
+    def _with_plugin_ext(self, customer: Customer) -> Customer:
+        """``customer`` with the ``ext`` values plugins give it before its insert
+        (``crm_customer_adding``), merged over the caller's, checked as ``ext`` is."""
+        plugins, host, actor = self._kernel.plugins, self._kernel.host, customer.created_by
+        with self._kernel.refusing_writes("crm_customer_adding"):
+            given = [
+                g
+                for g in plugins.crm_customer_adding(crm=host, customer=customer, actor=actor)
+                if g is not None
+            ]
+        if not given:
+            return customer
+        if not all(_ext_values(g) for g in given):
+            with self._kernel.refusing_writes("crm_customer_adding"):
+                named = plugins.crm_customer_adding_by_plugin(
+                    crm=host, customer=customer, actor=actor
+                )
+            plugin, wrong = next(
+                ((p, g) for p, g in named if not _ext_values(g)), ("unknown", given)
+            )
+            raise PluginError(
+                plugin,
+                "crm_customer_adding must return ext values by namespace (a dict of dicts), "
+                f"not {wrong!r}",
+            )
+        ext = dict(customer.ext)
+        for values in given:
+            for namespace, more in values.items():
+                ext[namespace] = {**ext.get(namespace, {}), **more}
+        return attrs.evolve(customer, ext=ext)  # the ext validator checks what they gave
 
     def _claim_keys(self, id: str, new: Mapping[str, str], old: Mapping[str, str]) -> None:
         """Record this customer's external ids in ``customer_keys`` (the key is the document

@@ -307,6 +307,17 @@ class HookCalls:
         moved = self.call("crm_rep_left", crm=crm, rep=rep, successor=successor, actor=actor)
         return sum(n or 0 for n in moved)
 
+    def crm_customer_adding(self, *, crm: CRM, customer: Customer, actor: str) -> list[Any]:
+        """Every plugin's ``ext`` values by namespace (None from those giving none)."""
+        return self.call("crm_customer_adding", crm=crm, customer=customer, actor=actor)
+
+    def crm_customer_adding_by_plugin(
+        self, *, crm: CRM, customer: Customer, actor: str
+    ) -> list[tuple[str, Any]]:
+        """``crm_customer_adding`` with the plugin that gave each answer (to name one that
+        answered wrongly; slower: one call per plugin)."""
+        return self.contributions("crm_customer_adding", crm=crm, customer=customer, actor=actor)
+
 
 class Emit(Protocol):
     """``Kernel.emit``: call an event hook, apply the Effects returned, return them."""

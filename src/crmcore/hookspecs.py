@@ -333,3 +333,17 @@ class CrmHookSpecs:
     def crm_nav_entries(self, crm: CRM) -> list[NavEntry]:
         """Return the navigation entries this plugin adds to every workspace page
         (``NavEntry(path, label, order, roles)``). Called once when the app is built."""
+
+    @hookspec
+    def crm_customer_adding(
+        self, crm: CRM, customer: Customer, actor: str
+    ) -> dict[str, dict[str, Any]] | None:
+        """A customer is about to be added (``crm.customers.add``): return ``ext`` values by
+        namespace to store with it (``{"loyalty": {"referral_code": "K7QX2M"}}``), or None.
+
+        Called inside the add's transaction just before the insert, so the values are part of
+        the customer's one write (an ``ExtPatch`` from ``crm_customer_created`` costs a second
+        write). They merge over the caller's ``ext`` of that namespace, are checked as ``ext``
+        is, and ``crm_customer_created`` sees the customer with them. Nothing may be written
+        here (``DirectWriteError``) and the customer cannot be read back yet. Every plugin.
+        """

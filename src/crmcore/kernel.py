@@ -55,6 +55,12 @@ class Hooks(Protocol):
         self, *, crm: Any, actor: Actor, action: str, resource: Resource
     ) -> bool | None: ...
 
+    def crm_customer_adding(self, *, crm: Any, customer: Any, actor: str) -> list[Any]: ...
+
+    def crm_customer_adding_by_plugin(
+        self, *, crm: Any, customer: Any, actor: str
+    ) -> list[tuple[str, Any]]: ...
+
 
 class DirectWriteError(RuntimeError):
     """A write from inside an event-hook call. Not a ``CrmError`` on purpose: the plugin
@@ -170,21 +176,28 @@ class Kernel:
                 "core applies them"
             )
 
+    @contextlib.contextmanager
+    def refusing_writes(self, hook_name: str) -> Iterator[None]:
+        """Inside: every write on this thread is refused (``DirectWriteError`` naming
+        ``hook_name``), as while an event hook is called."""
+        local = self.local
+        previous = getattr(local, "hook", None)
+        local.hook = hook_name
+        try:
+            yield
+        finally:
+            local.hook = previous
+
     def call_event(
         self, hook_name: str, *, _via: Callable[..., list[Any]] | None = None, **kwargs: Any
     ) -> Effects:
         """Call an event hook with writes refused for the duration; its combined Effects.
         ``_via`` calls a subset of its implementations instead of all of them."""
-        local = self.local
-        previous = getattr(local, "hook", None)
-        local.hook = hook_name
-        try:
+        with self.refusing_writes(hook_name):
             if _via is None:
                 results = self.plugins.call(hook_name, crm=self.host, **kwargs)
             else:
                 results = _via(crm=self.host, **kwargs)
-        finally:
-            local.hook = previous
         return Effects.combine(results)
 
     def emit(

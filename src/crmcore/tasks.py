@@ -11,7 +11,7 @@ import attrs
 from crmcore import names
 from crmcore.compactdocs import without_defaults
 from crmcore.converter import from_doc, from_docs, to_doc
-from crmcore.customers import load, require_actor
+from crmcore.customers import check_present, require_actor
 from crmcore.effects import TaskDraft, TaskUpdate
 from crmcore.entities import Priority, Task, TaskStatus
 from crmcore.errors import ConflictError, DuplicateKeyError, ValidationError
@@ -132,7 +132,7 @@ class Tasks:
                 f"unknown task kind {draft.kind!r} (allowed: {allowed})", field="kind"
             )
         if draft.customer_id is not None:
-            load(self._customers, draft.customer_id)
+            check_present(self._customers, draft.customer_id)
         now = self._kernel.now()
         fields = attrs.asdict(draft, recurse=False)
         fields["title"] = str(draft.title)  # the English; a Message's id and parameters too:

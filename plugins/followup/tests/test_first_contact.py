@@ -163,3 +163,22 @@ def test_an_overdue_first_contact_cancelled_hands_over_at_the_weekly_look(crm, c
     [follow_up] = crm.tasks.open_for(customer.id, kind="follow_up")
     assert follow_up.due_at == START + timedelta(days=30)  # ungraded: default cadence
     assert _first(crm, customer.id) == []
+
+
+def test_a_new_customer_with_no_roster_reads_it_once(crm, monkeypatch):
+    """With nobody on the roster, the roster read to pick an owner is the one the first
+    contact's assignee is chosen from (not read a second time)."""
+    from crmcore_followup import reps
+
+    reads: list[str | None] = []
+    original = reps.LoadBook.read.__func__
+
+    def counting(cls, crm, **kwargs):
+        reads.append(kwargs.get("team"))
+        return original(cls, crm, **kwargs)
+
+    monkeypatch.setattr(reps.LoadBook, "read", classmethod(counting))
+    customer = crm.customers.add(actor="t", name="New")
+    [task] = _first(crm, customer.id)
+    assert task.assignee is None and customer.owner is None
+    assert reads == [None]

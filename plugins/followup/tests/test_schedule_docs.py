@@ -53,3 +53,20 @@ def attrs_fields(schedule: Schedule) -> dict:
     import attrs
 
     return attrs.asdict(schedule, recurse=False)
+
+
+def test_a_customer_added_over_a_left_over_schedule_takes_it_over(make_crm):
+    """A new customer's schedule is inserted without being read first; one already stored
+    under the id (left over) fails that insert, and is read and updated instead."""
+    crm = make_crm(["followup"])
+    other = crm.customers.add(actor="ann", name="Li")
+    records = crm.records(SCHEDULE, Schedule)
+    old = to_doc(records.get(schedule_id(other.id)))
+    new_id = "cus_01LEFTOVER0000000000000000"
+    old.update(id=schedule_id(new_id), customer_id=new_id, first_contact="none", version=1)
+    crm.collection(SCHEDULE).insert(old)
+    c = crm.customers.add(actor="ann", name="Bo", restore={"id": new_id})
+    schedule = records.get(schedule_id(c.id))
+    assert schedule.first_contact == "pending" and schedule.version == 2
+    assert [t.kind for t in crm.tasks.open_for(c.id)] == ["first_contact"]
+    assert len(records.find({"customer_id": c.id})) == 1

@@ -22,6 +22,7 @@ HOOKS_TESTED = {
     "crm_collections": "test_plugin.py::test_collections_and_kinds",
     "crm_kinds": "test_plugin.py::test_collections_and_kinds",
     "crm_customer_created": "test_referrals.py::test_every_new_customer_gets_a_short_…",
+    "crm_customer_adding": "test_referrals.py::test_a_new_customer_is_written_once_with_…",
     "crm_interaction_logged": "test_earning_and_tiers.py, test_referrals.py, test_asks.py",
     "crm_interactions_replayed": "tests/test_history_batch.py (equal to the per-row replay)",
     "crm_replay_per_row": "tests/test_history_batch.py (referrals, refunds, recent events)",

@@ -40,6 +40,37 @@ def test_every_new_customer_gets_a_short_unambiguous_unique_code(ref_kit):
     assert not set("01ILO") & set(ALPHABET)
 
 
+def test_a_new_customer_is_written_once_with_their_code_recorded(ref_kit):
+    """The code is given before the insert (``crm_customer_adding``): the customer is stored
+    once (version 1, one audit entry) and the code's record names them."""
+    from crmcore_loyalty.api import Loyalty
+    from crmcore_loyalty.records import CODES, ReferralCode
+
+    from crmcore.testing.audit import entries, operations
+
+    before = len(entries(ref_kit.crm))
+    ann = ref_kit.customer("Ann")
+    stored = ref_kit.crm.customers.get(ann.id)
+    code = stored.ext["loyalty"]["referral_code"]
+    assert ann.ext == stored.ext and stored.version == 1
+    assert len(entries(ref_kit.crm)) == before + 1
+    assert [e["op"] for e in operations(ref_kit.crm, collection="customers", record_id=ann.id)] == [
+        "insert"
+    ]
+    [record] = ref_kit.crm.records(CODES, ReferralCode).find({"customer_id": ann.id})
+    assert record.code == code
+    assert Loyalty.of(ref_kit.crm).referrals.owner_of(code) == ann.id
+
+
+def test_no_code_at_creation_when_switched_off(kit_for):
+    from crmcore_loyalty.records import CODES, ReferralCode
+
+    kit = kit_for({"referral": {"code_on_create": False}})
+    ann = kit.customer()
+    assert "loyalty" not in kit.crm.customers.get(ann.id).ext
+    assert kit.crm.records(CODES, ReferralCode).find({"customer_id": ann.id}) == []
+
+
 def test_codes_are_made_on_demand_when_not_made_at_creation(kit_for):
     kit = kit_for({"referral": {"code_on_create": False, "code_length": 8}})
     ann = kit.customer()

@@ -471,18 +471,27 @@ class Engine:
         self.ensure_follow_up(customer, schedule, actor=actor)
 
     def ensure_first_contact(
-        self, customer: Customer, *, assigned_at: datetime, actor: str
+        self,
+        customer: Customer,
+        *,
+        assigned_at: datetime,
+        actor: str,
+        current: Schedule | _Unread | None = UNREAD,
+        book: LoadBook | None = None,
     ) -> Task | None:
         """A newly assigned customer is contacted by their rep within ``first_contact_days``:
-        one open first-contact task, due then, given to the customer's rep."""
+        one open first-contact task, due then, given to the customer's rep. ``current``: the
+        schedule as ``mutate`` takes it (None for a customer just added, who has none yet);
+        ``book``: the whole roster as the caller has just read it (else it is read)."""
         if customer.do_not_contact or customer.status is not CustomerStatus.ACTIVE:
             return None
         schedule = self.mutate(
             customer,
             lambda s: attrs.evolve(s, first_contact=FIRST_CONTACT_PENDING, assigned_at=assigned_at),
+            current=current,
         )
         due = self.first_contact_due(customer, schedule.assigned_at or assigned_at)
-        assignee = self.assignee_for("first_contact", customer)
+        assignee = self.assignee_for("first_contact", customer, book)
         key = first_contact_key(customer.id)
         # Create first: the usual case is a new customer, whose task the dedupe check of the
         # creation itself finds absent (one query); an open one is then read and moved.

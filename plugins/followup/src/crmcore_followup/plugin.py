@@ -225,7 +225,7 @@ def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects |
     from crmcore import Effects, ExtPatch
     from crmcore.converter import iso
     from crmcore_followup import routing
-    from crmcore_followup.engine import NAMESPACE, Engine
+    from crmcore_followup.engine import NAMESPACE, UNREAD, Engine
     from crmcore_followup.reps import LoadBook
 
     if not _active(customer):
@@ -233,11 +233,15 @@ def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects |
     engine = Engine.of(crm)
     effects = None
     now = crm.now()
+    roster = None  # the whole roster read here, found empty: the first contact's too
     if engine.settings.assign_owners and customer.owner is None:
         vip = routing.wants_vip(crm, engine, customer)
-        book = LoadBook.read(crm, team=engine.settings.vip_team if vip else None)
+        team = engine.settings.vip_team if vip else None
+        book = LoadBook.read(crm, team=team)
         if vip and book.empty:
-            book = LoadBook.read(crm)
+            book, team = LoadBook.read(crm), None
+        if book.empty and team is None:
+            roster = book
         owner = None if book.empty else book.pick_owner(crm)
         if owner is not None:
             customer = crm.customers.update(customer.id, actor=actor, owner=owner)
@@ -250,9 +254,15 @@ def _crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects |
                 ]
             )
     # ensure_first_contact writes the schedule (creating it) in the same write as the
-    # pending first contact; a do-not-contact customer gets no task, the schedule all the same
-    if engine.ensure_first_contact(customer, assigned_at=now, actor=actor) is None:
-        engine.mutate(customer, lambda s: s)
+    # pending first contact; a do-not-contact customer gets no task, the schedule all the same.
+    # A customer just added has no schedule to read (unless the owner given above made one):
+    # it is inserted at once, and one left over under the same id fails the insert and is read
+    current = UNREAD if effects is not None else None
+    first = engine.ensure_first_contact(
+        customer, assigned_at=now, actor=actor, current=current, book=roster
+    )
+    if first is None:
+        engine.mutate(customer, lambda s: s, current=current)
     return effects
 
 

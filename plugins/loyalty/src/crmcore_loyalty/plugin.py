@@ -54,8 +54,20 @@ def crm_kinds() -> Kinds:
 
 
 @hookimpl
+def crm_customer_adding(crm: CRM, customer: Customer, actor: str) -> dict[str, Any] | None:
+    """Give every new customer a referral code (``[loyalty.referral] code_on_create``),
+    stored with the customer's insert."""
+    from crmcore_loyalty.api import Loyalty
+    from crmcore_loyalty.referrals import NAMESPACE
+
+    if not crm.settings("loyalty").referral.code_on_create:
+        return None
+    return {NAMESPACE: {"referral_code": Loyalty.of(crm).referrals.free_code()}}
+
+
+@hookimpl
 def crm_customer_created(crm: CRM, customer: Customer, actor: str) -> Effects | None:
-    """Give every new customer a referral code (``[loyalty.referral] code_on_create``)."""
+    """Record the referral code ``crm_customer_adding`` gave the new customer."""
     from crmcore_loyalty.api import Loyalty
 
     if not crm.settings("loyalty").referral.code_on_create:

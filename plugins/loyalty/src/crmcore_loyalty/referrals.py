@@ -32,7 +32,6 @@ from crmcore import (
     Customer,
     DuplicateKeyError,
     Effects,
-    ExtPatch,
     Interaction,
     NotFoundError,
     RecordWrite,
@@ -141,21 +140,25 @@ class Referrals:
             found = self._codes.find_one({"customer_id": customer_id}, sort=[("created_at", 1)])
             return found.code if found else None
 
-    def code_effects(self, customer: Customer, rng: random.Random | None = None) -> Effects:
-        """What ``crm_customer_created`` returns to give a new customer a code."""
+    def free_code(self, rng: random.Random | None = None) -> str:
+        """A code no customer holds yet (``crm_customer_adding`` gives it to a new customer,
+        stored with their insert); ``ConflictError`` after 10 draws that were all taken."""
         for _attempt in range(10):
             code = self._draw(rng)
             if self._codes.find_one({"code": code}) is None:
-                record = ReferralCode(
-                    primary_code_id(customer.id), code, customer.id, self._crm.now()
-                )
-                return Effects(
-                    records=[RecordWrite(CODES, to_doc(record))],
-                    ext=[ExtPatch(customer.id, NAMESPACE, {"referral_code": code})],
-                )
+                return code
         raise ConflictError(
             "could not find a free referral code in 10 draws; raise [loyalty.referral] code_length"
         )
+
+    def code_effects(self, customer: Customer) -> Effects:
+        """What ``crm_customer_created`` returns for a new customer: the record of the code
+        ``free_code`` gave them (in ``ext``), or nothing when they have none."""
+        code = (customer.ext.get(NAMESPACE) or {}).get("referral_code")
+        if not code:
+            return Effects()
+        record = ReferralCode(primary_code_id(customer.id), code, customer.id, self._crm.now())
+        return Effects(records=[RecordWrite(CODES, to_doc(record))])
 
     def ensure_code(self, customer_id: str, *, actor: str, rng: random.Random | None = None) -> str:
         """The customer's code, made now if they have none (one per customer, race-free)."""
