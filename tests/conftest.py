@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,3 +36,24 @@ def open_with_keys(make_crm, monkeypatch) -> Callable[..., Callable[..., Any]]:
         return open_
 
     return bind
+
+
+@pytest.fixture(params=["memory", "tinydb"])
+def memory_or_tinydb(
+    request: pytest.FixtureRequest, make_crm: Any, tmp_path: Path
+) -> Iterator[Any]:
+    """A core CRM on the in-memory store, then on the embedded one (clock at the stack
+    bench's start): for tests of how records are stored, on both kinds of backend."""
+    if request.param == "memory":
+        yield make_crm()
+        return
+    from bench.stack import START
+    from crmcore import ManualClock, open_crm
+
+    crm = open_crm(
+        {"storage": {"backend": "tinydb", "location": str(tmp_path / "data")}},
+        clock=ManualClock(START),
+        plugins=["storage_tinydb"],
+    )
+    yield crm
+    crm.close()

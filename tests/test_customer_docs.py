@@ -4,32 +4,19 @@ versions) still read, change and answer queries the same."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.stack import START
-from crmcore import ManualClock, open_crm
 from crmcore.app import CRM
 from crmcore.compactdocs import blank_defaults
 from crmcore.converter import to_doc
 from crmcore.entities import Customer
 
 
-@pytest.fixture(params=["memory", "tinydb"])
-def store(request: pytest.FixtureRequest, make_crm: Any, tmp_path: Path) -> Iterator[CRM]:
-    if request.param == "memory":
-        yield make_crm()
-        return
-    crm = open_crm(
-        {"storage": {"backend": "tinydb", "location": str(tmp_path / "data")}},
-        clock=ManualClock(START),
-        plugins=["storage_tinydb"],
-    )
-    yield crm
-    crm.close()
+@pytest.fixture
+def store(memory_or_tinydb: CRM) -> CRM:
+    return memory_or_tinydb
 
 
 def raw(crm: CRM, id: str) -> dict[str, Any]:

@@ -3,16 +3,13 @@ message id and parameters give it back; tasks stored whole (by older versions) s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
 from bench.stack import START
-from crmcore import ManualClock, open_crm
 from crmcore.app import CRM
 from crmcore.compactdocs import blank_defaults, without_defaults
 from crmcore.converter import to_doc
@@ -21,18 +18,9 @@ from crmcore.i18n import N_, msg, term
 from crmcore.tasks import task_doc
 
 
-@pytest.fixture(params=["memory", "tinydb"])
-def store(request: pytest.FixtureRequest, make_crm: Any, tmp_path: Path) -> Iterator[CRM]:
-    if request.param == "memory":
-        yield make_crm()
-        return
-    crm = open_crm(
-        {"storage": {"backend": "tinydb", "location": str(tmp_path / "data")}},
-        clock=ManualClock(START),
-        plugins=["storage_tinydb"],
-    )
-    yield crm
-    crm.close()
+@pytest.fixture
+def store(memory_or_tinydb: CRM) -> CRM:
+    return memory_or_tinydb
 
 
 def raw(crm: CRM, id: str) -> dict[str, Any]:
