@@ -214,6 +214,7 @@ DATA_FIELDS = (
     "team",
     "code",
     "timezone",
+    "summary",  # what a rep wrote of a contact (the demo writes some in English)
 )
 #: Pages of one kind read at most (a customer page is a customer page).
 PER_KIND = 8

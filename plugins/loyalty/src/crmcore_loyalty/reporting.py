@@ -39,6 +39,13 @@ BASIS_WORDS = {"spend": N_("spend"), "points": N_("points")}
 #: The default tier names as a table shows them, for the catalog (names a client configures
 #: stay as written).
 DEFAULT_TIER_NAMES = (N_("platinum"), N_("gold"), N_("silver"))
+#: The default tiers' perks, for the catalog (perks a client configures stay as written).
+DEFAULT_PERK_NAMES = (
+    N_("exclusive_offers"),
+    N_("priority_handling"),
+    N_("dedicated_rep"),
+    N_("member_events"),
+)
 
 
 def sections(

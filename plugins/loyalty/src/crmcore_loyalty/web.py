@@ -7,7 +7,7 @@ from pathlib import Path
 
 from crmcore.app import CRM
 from crmcore.entities import Customer
-from crmcore.i18n import lazy
+from crmcore.i18n import lazy, term
 from crmcore.registry import (
     Badge,
     CustomerPanel,
@@ -71,7 +71,9 @@ def badges(crm: CRM, customer: Customer) -> list[Badge]:
     account), so a list of customers costs no reads per row."""
     mirror = customer.ext.get(NAMESPACE)
     tier = mirror.get("tier") if isinstance(mirror, dict) else None
-    return [Badge(lazy("Loyalty tier"), tier, rank=200)] if tier else []
+    # the default tier names are in the catalog (``reporting.DEFAULT_TIER_NAMES``); a name a
+    # client configures is shown as written
+    return [Badge(lazy("Loyalty tier"), term(tier), rank=200)] if tier else []
 
 
 def customer_panels(crm: CRM) -> list[CustomerPanel]:
